@@ -1,0 +1,191 @@
+// The small ports every step is written against. Each has a sandbox adapter (functions/adapters/sandbox)
+// and an AWS adapter (functions/adapters/aws). Nothing here knows which one it is talking to.
+
+export type Role = 'master' | 'etcd' | 'ca' | 'installer' | 'spare' | 'node';
+
+/** A host of the cluster, as discovery (EC2 tags) or the sandbox describes it. */
+export interface Host {
+  /** Short name, e.g. `master-0` or `etcd-spare-0`. */
+  name: string;
+  /** Fully qualified hostname, e.g. `master-0.sandbox.test`. Certificates and configs name this. */
+  hostname: string;
+  /** IPv4 address the host's etcd listens on. */
+  ip: string;
+  roles: Role[];
+  /** EC2 instance ID on AWS; absent in the sandbox. */
+  instanceId?: string;
+}
+
+export interface Inventory {
+  cluster: string;
+  hosts: Host[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host runner: run one of functions/scripts/<script>.sh on a host. SSM Run Command on AWS,
+// nsenter into the host's namespaces in the sandbox. Arguments are validated before they get here
+// and passed as separate argv entries (sandbox) or single-quoted positional parameters (SSM).
+
+export interface ScriptRequest {
+  host: Host;
+  /** File name without `.sh` under functions/scripts/, e.g. `StopFailedMember`. */
+  script: string;
+  args: string[];
+  /** Bounded run time; the runner kills the script after it. */
+  timeoutSeconds: number;
+}
+
+export interface ScriptOutput {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface HostRunner {
+  /**
+   * Resolves with the output when the script ran, whatever its exit code.
+   * Throws HostUnreachableError when the host cannot run anything (powered off, agent offline),
+   * ScriptTimedOutError when it ran out of time.
+   */
+  run(request: ScriptRequest): Promise<ScriptOutput>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// etcd membership and health. Two adapters pass the same tests: etcdctl v3 (-w json) on a surviving
+// member through the host runner, and the etcd3 client over TLS.
+
+export interface EtcdMember {
+  /** 16 lowercase hex digits, as etcdctl prints it. */
+  id: string;
+  /** Empty while the member is added but not started. */
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+export interface EndpointStatus {
+  endpoint: string;
+  memberId: string;
+  leaderId: string;
+  version: string;
+  dbSize: number;
+  raftIndex: number;
+  raftTerm: number;
+  isLearner: boolean;
+}
+
+export interface EndpointHealth {
+  endpoint: string;
+  healthy: boolean;
+  error?: string;
+}
+
+export interface EtcdClusterPort {
+  memberList(): Promise<EtcdMember[]>;
+  /** One entry per endpoint; an endpoint that does not answer gets `error`. */
+  status(endpoints: string[]): Promise<Array<EndpointStatus | { endpoint: string; error: string }>>;
+  health(endpoints: string[]): Promise<EndpointHealth[]>;
+  /** Returns the new member (name empty until it starts). */
+  addMember(peerURL: string, options: { learner: boolean }): Promise<EtcdMember>;
+  removeMember(memberId: string): Promise<void>;
+  /** Throws LearnerNotReadyError while the learner has not caught up. */
+  promoteMember(memberId: string): Promise<void>;
+  updateMember(memberId: string, peerURLs: string[]): Promise<void>;
+}
+
+/** Builds a port that talks to the given client endpoints (the members believed alive). */
+export type EtcdClusterFactory = (endpoints: string[]) => EtcdClusterPort;
+
+// ---------------------------------------------------------------------------------------------
+// Security groups: EC2 in AWS, an nftables table in front of each sandbox host.
+
+export interface SecurityGroupPort {
+  /** Ports (of 2379, 2380) the host accepts from the cluster's etcd members. */
+  describeEtcdPorts(host: Host): Promise<number[]>;
+  /** Opens 2379 and 2380 to the cluster's etcd security group. Idempotent; returns whether it changed anything. */
+  allowEtcdPorts(host: Host): Promise<{ changed: boolean }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Artifact store: snapshots, data backups, certificate bundles. Hosts read and write through
+// short-lived URLs, so no artifact passes through the workflow's state, logs or history.
+
+export interface ArtifactInfo {
+  key: string;
+  size: number;
+  /** Where an operator finds it: `s3://bucket/key` or a file path. */
+  location: string;
+}
+
+export interface ArtifactStore {
+  uploadUrl(key: string, ttlSeconds: number): Promise<string>;
+  downloadUrl(key: string, ttlSeconds: number): Promise<string>;
+  head(key: string): Promise<ArtifactInfo | null>;
+  delete(key: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run record and lock: a file store in the sandbox, DynamoDB on AWS.
+
+export type RunOutcome = 'running' | 'succeeded' | 'failed' | 'refused';
+export type StepStatus = 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface StepRecord {
+  name: string;
+  status: StepStatus;
+  startedAt: string;
+  endedAt?: string;
+  attempts: number;
+  error?: { name: string; message: string };
+  /** Short, secret-free facts the step reported (what it changed, what it found). */
+  detail?: string;
+}
+
+export interface RunRecord {
+  runId: string;
+  cluster: string;
+  target: 'sandbox' | 'aws';
+  startedBy: string;
+  request: Record<string, unknown>;
+  outcome: RunOutcome;
+  reason?: string;
+  startedAt: string;
+  endedAt?: string;
+  /** The state the run is in (or ended in). */
+  state: string;
+  /** The workflow context after the last completed step: what a resume starts from. */
+  context: Record<string, unknown>;
+  steps: StepRecord[];
+  /** What is left for an operator to do, when the run could not finish the job. */
+  remaining?: string[];
+}
+
+export interface RunStore {
+  save(record: RunRecord): Promise<void>;
+  get(runId: string): Promise<RunRecord | null>;
+  /** Newest first. */
+  list(options?: { cluster?: string; limit?: number }): Promise<RunRecord[]>;
+}
+
+export interface LockOwner {
+  runId: string;
+  startedBy: string;
+  /** Process that holds it, where that means something (the sandbox CLI). */
+  pid?: number;
+  host?: string;
+}
+
+export interface LockInfo extends LockOwner {
+  cluster: string;
+  acquiredAt: string;
+  expiresAt: string;
+}
+
+export interface LockPort {
+  /** Throws LockHeldError naming the holder when another live, unexpired owner holds it. Re-entrant for the same runId. */
+  acquire(cluster: string, owner: LockOwner, ttlSeconds: number): Promise<LockInfo>;
+  renew(cluster: string, runId: string, ttlSeconds: number): Promise<void>;
+  release(cluster: string, runId: string): Promise<void>;
+  current(cluster: string): Promise<LockInfo | null>;
+}

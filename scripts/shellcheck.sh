@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# shellcheck over every shell script the project tracks.
+set -o errexit -o nounset -o pipefail
+
+cd "$(dirname "$0")/.."
+mapfile -t scripts < <(git ls-files -co --exclude-standard -- '*.sh' '.ci/run' | sort -u)
+[ "${#scripts[@]}" -eq 0 ] || shellcheck --external-sources "${scripts[@]}"
