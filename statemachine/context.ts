@@ -1,0 +1,77 @@
+// The workflow's state payload: plain JSON, identical in the XState run and in Step Functions.
+// It never holds key material: certificates and keys move host to host through the artifact store.
+
+import type { Host, Inventory } from '../functions/ports.ts';
+
+export interface ReplaceRequest {
+  /** The cluster: a sandbox name, or the value of the cluster tag on AWS. */
+  cluster: string;
+  /** The failed member: host name, hostname, IP, member ID or peer URL (matched exactly). */
+  failed: string;
+  /** The host that takes its place: host name or hostname. */
+  replacement: string;
+  /** Who or what started the run: `cli:<user>`, `alarm:<name>`, `console`. */
+  startedBy: string;
+  options?: Partial<RunOptions>;
+  /** Explicit hosts; when absent the target discovers them. */
+  inventory?: Inventory;
+}
+
+export interface RunOptions {
+  /** Seconds between the two observations that confirm the member has failed. */
+  graceSeconds: number;
+  /** `auto`: add as learner where every member runs etcd 3.4 or later; `never`: plain member add. */
+  learner: 'auto' | 'never';
+  /** Artifact key of a backup of the etcd CA directory, used when the CA host itself failed. */
+  caBackupKey?: string;
+}
+
+export interface MemberRef {
+  id: string;
+  name: string;
+  peerURL: string;
+  clientURL: string;
+}
+
+export interface WorkflowError {
+  /** Error class name, as Step Functions reports it in `Error`. */
+  Error: string;
+  Cause: string;
+}
+
+export interface WorkflowContext {
+  runId: string;
+  request: ReplaceRequest;
+  options: RunOptions;
+
+  // Written by ValidateInput.
+  inventory?: Inventory;
+  failedHost?: Host;
+  replacement?: Host;
+  caHost?: Host;
+  installerHost?: Host;
+
+  // Written by CheckClusterHealth / ConfirmMemberFailed.
+  failedMember?: MemberRef | null;
+  survivors?: MemberRef[];
+  learnerSupported?: boolean;
+  peerUrlsOnLocalhost?: boolean;
+  failureObservedAt?: string[];
+
+  // Written by later steps.
+  snapshotKey?: string;
+  failedHostReachable?: boolean;
+  backupKey?: string;
+  bundleKey?: string;
+  newMemberId?: string;
+  addedAsLearner?: boolean;
+  memberAdded?: boolean;
+  remaining?: string[];
+
+  /** Set by a Catch: the error that sent the run down its failure path. */
+  error?: WorkflowError;
+  /** Set when compensation or releasing the lock itself failed; `error` keeps the first cause. */
+  cleanupError?: WorkflowError;
+}
+
+export const DEFAULT_OPTIONS: RunOptions = { graceSeconds: 10, learner: 'auto' };

@@ -1,0 +1,275 @@
+// The workflow as data: every state, its transitions, retry policy, timeout and failure routing.
+// machine.ts turns this into the XState machine (the model); asl.ts compiles that machine to
+// Amazon States Language. Nothing here performs side effects or imports AWS.
+
+import type { WorkflowContext } from './context.ts';
+
+/** A Step Functions Retrier, field for field. `maxAttempts` counts retries after the first try. */
+export interface RetryRule {
+  errors: string[];
+  intervalSeconds: number;
+  maxAttempts: number;
+  backoffRate: number;
+  maxDelaySeconds?: number;
+}
+
+export interface CatchRule {
+  errors: string[];
+  next: string;
+  /** Context field the caught error is written to (Step Functions ResultPath); `error` by default. */
+  resultField?: 'error' | 'cleanupError';
+}
+
+export interface TaskSpec {
+  kind: 'task';
+  name: string;
+  /** One line for the plan, the graph and the docs. */
+  summary: string;
+  /** The runbook section it carries out. */
+  runbook: string;
+  next: string;
+  retry: RetryRule[];
+  catch: CatchRule[];
+  timeoutSeconds: number;
+}
+
+/** Guards read one boolean field that an earlier step wrote, so both engines evaluate them alike. */
+export interface GuardSpec {
+  name: string;
+  field: keyof WorkflowContext;
+}
+
+export interface ChoiceSpec {
+  kind: 'choice';
+  name: string;
+  summary: string;
+  when: Array<{ guard: GuardSpec; next: string }>;
+  otherwise: string;
+}
+
+/** Routes on the error a Catch recorded in `error`: refusals, failures, or none. */
+export interface OutcomeSpec {
+  kind: 'outcome';
+  name: string;
+  summary: string;
+  refusedErrors: string[];
+  refused: string;
+  failed: string;
+  succeeded: string;
+}
+
+export interface WaitSpec {
+  kind: 'wait';
+  name: string;
+  summary: string;
+  /** Named delay: seconds read from a context field. */
+  delay: { name: string; secondsField: 'options.graceSeconds' };
+  next: string;
+}
+
+export interface FinalSpec {
+  kind: 'succeed' | 'fail';
+  name: string;
+  summary: string;
+}
+
+export type StateSpec = TaskSpec | ChoiceSpec | WaitSpec | OutcomeSpec | FinalSpec;
+
+// Retry policies -------------------------------------------------------------------------------
+
+/** Errors worth another try anywhere: etcd between leaders, a slow host, a store hiccup. */
+export const TRANSIENT_ERRORS = [
+  'EtcdUnavailableError',
+  'EtcdUnhealthyClusterError',
+  'ScriptTimedOutError',
+  'ArtifactStoreError',
+];
+
+const transient: RetryRule = { errors: TRANSIENT_ERRORS, intervalSeconds: 1, maxAttempts: 4, backoffRate: 2, maxDelaySeconds: 8 };
+const unreachable: RetryRule = { errors: ['HostUnreachableError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 };
+const hostWork: RetryRule[] = [transient, unreachable, { errors: ['ScriptFailedError'], intervalSeconds: 1, maxAttempts: 1, backoffRate: 1 }];
+
+/** Refusals end the run on the Refused final; a held lock is refused without touching the lock. */
+export const REFUSED_ERRORS = ['RefusedError', 'LockHeldError'];
+
+// Failure routing ------------------------------------------------------------------------------
+
+const beforeMembershipChange: CatchRule[] = [
+  { errors: ['LockHeldError'], next: 'Refused' },
+  { errors: ['States.ALL'], next: 'ReleaseLock' },
+];
+const whileNewMemberJoins: CatchRule[] = [{ errors: ['States.ALL'], next: 'CompensateNewMember' }];
+const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: 'ReleaseLock' }];
+
+function task(
+  name: string,
+  summary: string,
+  runbook: string,
+  next: string,
+  options: { retry?: RetryRule[]; catch?: CatchRule[]; timeoutSeconds?: number } = {},
+): TaskSpec {
+  return {
+    kind: 'task',
+    name,
+    summary,
+    runbook,
+    next,
+    retry: options.retry ?? [transient],
+    catch: options.catch ?? beforeMembershipChange,
+    timeoutSeconds: options.timeoutSeconds ?? 120,
+  };
+}
+
+const failedHostReachable: GuardSpec = { name: 'failedHostReachable', field: 'failedHostReachable' };
+const peerUrlsOnLocalhost: GuardSpec = { name: 'peerUrlsOnLocalhost', field: 'peerUrlsOnLocalhost' };
+const addedAsLearner: GuardSpec = { name: 'addedAsLearner', field: 'addedAsLearner' };
+
+export const START_STATE = 'ValidateInput';
+
+/** Every state, in runbook order. The first is the start state. */
+export const STATES: StateSpec[] = [
+  task('ValidateInput', 'Validate the request and resolve the failed member, the replacement, the CA and installer hosts', 'preparation', 'AcquireLock', {
+    catch: [{ errors: ['States.ALL'], next: 'Failed' }],
+    timeoutSeconds: 60,
+  }),
+  task('AcquireLock', 'Take the cluster lock so no other run changes the membership at the same time', 'preparation', 'CheckClusterHealth', {
+    catch: [
+      { errors: ['LockHeldError'], next: 'Refused' },
+      { errors: ['States.ALL'], next: 'Failed' },
+    ],
+    timeoutSeconds: 30,
+  }),
+  task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'WaitGraceWindow'),
+  {
+    kind: 'wait',
+    name: 'WaitGraceWindow',
+    summary: 'Wait the grace window before observing the failure a second time',
+    delay: { name: 'graceWindow', secondsField: 'options.graceSeconds' },
+    next: 'ConfirmMemberFailed',
+  },
+  task('ConfirmMemberFailed', 'Second observation: the member is still failed and quorum still holds; refuse a healthy member', '37.1 step 1', 'SnapshotCluster'),
+  task('SnapshotCluster', 'Save a snapshot from a healthy member, check it with snapshot status, keep it in the artifact store', 'safety', 'RemoveFailedMember', {
+    retry: hostWork,
+    timeoutSeconds: 600,
+  }),
+  task('RemoveFailedMember', 'member remove <failed member ID> from a surviving member', '37.1 step 1', 'StopFailedMember'),
+  task('StopFailedMember', 'On the failed host, if reachable: move /etc/origin/node/pods/* to pods-stopped and wait for etcd to stop', '37.1 step 2', 'IsFailedHostReachable', {
+    retry: [transient],
+  }),
+  {
+    kind: 'choice',
+    name: 'IsFailedHostReachable',
+    summary: 'Back up the failed host\'s data only when the host answers',
+    when: [{ guard: failedHostReachable, next: 'BackUpFailedMemberData' }],
+    otherwise: 'IssueCertificates',
+  },
+  task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'IssueCertificates', {
+    retry: hostWork,
+    timeoutSeconds: 600,
+  }),
+  task('IssueCertificates', 'On the CA host: openssl req/ca for server and peer certificates with the new host\'s SAN; copy etcd.conf and ca.crt beside them', '37.2.2 steps 1-5', 'VerifyCertificates', {
+    retry: hostWork,
+  }),
+  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'ArePeerUrlsOnLocalhost', {
+    retry: [transient, unreachable],
+  }),
+  {
+    kind: 'choice',
+    name: 'ArePeerUrlsOnLocalhost',
+    summary: 'Fix the first member\'s peer URL when it still names localhost',
+    when: [{ guard: peerUrlsOnLocalhost, next: 'FixLocalhostPeerUrls' }],
+    otherwise: 'AddMember',
+  },
+  task('FixLocalhostPeerUrls', 'member update <id> https://<listen ip>:2380 for members whose peer URL says localhost', '37.2.2 step 6', 'AddMember'),
+  task('AddMember', 'member add <hostname> https://<new ip>:2380 (as a learner where every member runs etcd 3.4+)', '37.2.2 step 7', 'ConfigureNewMember', {
+    retry: [transient],
+    catch: whileNewMemberJoins,
+  }),
+  task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'UpdateInventory', {
+    retry: hostWork,
+    catch: whileNewMemberJoins,
+  }),
+  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'OpenEtcdPorts', {
+    retry: hostWork,
+    catch: whileNewMemberJoins,
+  }),
+  task('OpenEtcdPorts', 'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group', 'new host steps 1-2', 'InstallEtcd', {
+    retry: hostWork,
+    catch: whileNewMemberJoins,
+  }),
+  task('InstallEtcd', 'yum install -y etcd on the new host and check its version', 'new host step 3', 'StartNewMember', {
+    retry: hostWork,
+    catch: whileNewMemberJoins,
+    timeoutSeconds: 600,
+  }),
+  task('StartNewMember', 'Stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd --now, wait until it has started', 'new host steps 4-7', 'IsNewMemberLearner', {
+    retry: [...hostWork, { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 }],
+    catch: whileNewMemberJoins,
+    timeoutSeconds: 300,
+  }),
+  {
+    kind: 'choice',
+    name: 'IsNewMemberLearner',
+    summary: 'Promote the new member when it joined as a learner',
+    when: [{ guard: addedAsLearner, next: 'PromoteNewMember' }],
+    otherwise: 'VerifyClusterHealth',
+  },
+  task('PromoteNewMember', 'member promote once the learner has caught up with the leader', '37.2.2 step 7 (learner)', 'VerifyClusterHealth', {
+    retry: [transient, { errors: ['LearnerNotReadyError'], intervalSeconds: 1, maxAttempts: 60, backoffRate: 1.5, maxDelaySeconds: 5 }],
+    catch: whileNewMemberJoins,
+    timeoutSeconds: 60,
+  }),
+  task('VerifyClusterHealth', 'cluster-health (v2) and endpoint health (v3) across every member; every member started and voting', 'new host step 8', 'RollMasters', {
+    retry: [transient, { errors: ['ClusterUnhealthyError'], intervalSeconds: 1, maxAttempts: 10, backoffRate: 1.5, maxDelaySeconds: 5 }],
+    catch: whileNewMemberJoins,
+  }),
+  task('RollMasters', 'One master at a time: etcdClientInfo.urls, master-restart api, master-restart controllers, wait until its API is healthy', 'masters steps 1-2', 'UpdateFlannel', {
+    retry: [...hostWork, { errors: ['MasterUnhealthyError'], intervalSeconds: 2, maxAttempts: 3, backoffRate: 2 }],
+    catch: afterNewMemberJoined,
+    timeoutSeconds: 900,
+  }),
+  task('UpdateFlannel', 'FLANNEL_ETCD_ENDPOINTS on every host running flanneld; restart flanneld', 'masters steps 3-4', 'ReleaseLock', {
+    retry: hostWork,
+    catch: afterNewMemberJoined,
+    timeoutSeconds: 300,
+  }),
+  task('CompensateNewMember', 'The new member could not join: stop it, remove it again, record what remains to do', 'compensation', 'ReleaseLock', {
+    retry: [transient],
+    catch: [{ errors: ['States.ALL'], next: 'ReleaseLock', resultField: 'cleanupError' }],
+    timeoutSeconds: 300,
+  }),
+  task('ReleaseLock', 'Release the cluster lock', 'preparation', 'RouteOutcome', {
+    catch: [{ errors: ['States.ALL'], next: 'RouteOutcome', resultField: 'cleanupError' }],
+    timeoutSeconds: 30,
+  }),
+  {
+    kind: 'outcome',
+    name: 'RouteOutcome',
+    summary: 'Succeeded with no error; Refused on a refusal; Failed otherwise',
+    refusedErrors: REFUSED_ERRORS,
+    refused: 'Refused',
+    failed: 'Failed',
+    succeeded: 'Succeeded',
+  },
+  { kind: 'succeed', name: 'Succeeded', summary: 'The failed member is replaced and every client names the live members' },
+  { kind: 'fail', name: 'Failed', summary: 'The run failed; the run record says what happened and what remains' },
+  { kind: 'fail', name: 'Refused', summary: 'The run refused to change anything that could cost quorum, data or the CA' },
+];
+
+/** The task states in the order the runbook runs them. */
+export const TASKS: TaskSpec[] = STATES.filter((s): s is TaskSpec => s.kind === 'task');
+
+/** The guards every choice uses. */
+export const GUARDS: GuardSpec[] = [failedHostReachable, peerUrlsOnLocalhost, addedAsLearner];
+
+export function stateSpec(name: string): StateSpec {
+  const spec = STATES.find((s) => s.name === name);
+  if (!spec) throw new Error(`no state named ${name}`);
+  return spec;
+}
+
+export function taskSpec(name: string): TaskSpec {
+  const spec = stateSpec(name);
+  if (spec.kind !== 'task') throw new Error(`${name} is not a task`);
+  return spec;
+}

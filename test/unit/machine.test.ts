@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, fromPromise, toPromise } from 'xstate';
+import { replaceMemberMachine, type StepOutput } from '../../statemachine/machine.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import { STATES, TASKS } from '../../statemachine/spec.ts';
+import { RefusedError, ScriptFailedError } from '../../functions/errors.ts';
+
+type StepImpl = (ctx: WorkflowContext) => Promise<StepOutput>;
+
+function runWith(overrides: Record<string, StepImpl>, visited: string[]) {
+  const actors = Object.fromEntries(
+    TASKS.map((t) => [t.name, fromPromise<StepOutput, WorkflowContext>(async ({ input }) => (overrides[t.name] ?? (async () => ({})))(input))]),
+  );
+  const machine = replaceMemberMachine.provide({ actors, delays: { graceWindow: 0 } });
+  const actor = createActor(machine, {
+    input: {
+      runId: 'run-test-1',
+      request: { cluster: 'c', failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'test' },
+      options: { graceSeconds: 0, learner: 'auto' },
+    },
+  });
+  actor.subscribe((s) => {
+    const v = String(s.value);
+    if (visited.at(-1) !== v) visited.push(v);
+  });
+  actor.start();
+  return toPromise(actor).then(() => actor.getSnapshot());
+}
+
+describe('Machine: ReplaceFailedEtcdMember', () => {
+  it('walks every task in runbook order to Succeeded when every step succeeds and guards are true', async () => {
+    const visited: string[] = [];
+    const snap = await runWith(
+      {
+        CheckClusterHealth: async () => ({ peerUrlsOnLocalhost: true }),
+        StopFailedMember: async () => ({ failedHostReachable: true }),
+        AddMember: async () => ({ addedAsLearner: true, memberAdded: true }),
+      },
+      visited,
+    );
+    expect(snap.value).toBe('Succeeded');
+    const tasksVisited = visited.filter((v) => TASKS.some((t) => t.name === v));
+    expect(tasksVisited).toEqual(TASKS.map((t) => t.name).filter((n) => n !== 'CompensateNewMember'));
+  });
+
+  it('skips the guarded states when their fields are false', async () => {
+    const visited: string[] = [];
+    const snap = await runWith({ StopFailedMember: async () => ({ failedHostReachable: false }) }, visited);
+    expect(snap.value).toBe('Succeeded');
+    for (const skipped of ['BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember']) expect(visited).not.toContain(skipped);
+  });
+
+  it('ends Refused, releasing the lock, when a preflight step refuses', async () => {
+    const visited: string[] = [];
+    const snap = await runWith({ CheckClusterHealth: async () => { throw new RefusedError('no quorum'); } }, visited);
+    expect(snap.value).toBe('Refused');
+    expect(snap.context.error).toEqual({ Error: 'RefusedError', Cause: 'no quorum' });
+    expect(visited.slice(-2)).toEqual(['ReleaseLock', 'Refused']);
+    expect(visited).not.toContain('RemoveFailedMember');
+  });
+
+  it('compensates when the new member fails to start, and keeps the first error', async () => {
+    const visited: string[] = [];
+    const snap = await runWith(
+      {
+        StartNewMember: async () => { throw new ScriptFailedError('etcd-spare-0', 'StartNewMember', 1, 'boom'); },
+        CompensateNewMember: async () => { throw new Error('also broken'); },
+      },
+      visited,
+    );
+    expect(snap.value).toBe('Failed');
+    expect(visited).toContain('CompensateNewMember');
+    expect(snap.context.error?.Error).toBe('ScriptFailedError');
+    expect(snap.context.cleanupError?.Cause).toBe('also broken');
+  });
+
+  it('names every state with a valid Step Functions state name', () => {
+    for (const s of STATES) expect(s.name).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
+  });
+});
