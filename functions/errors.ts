@@ -87,3 +87,6 @@ export function errorName(error: unknown): string {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** etcd already has a member with that peer URL (an earlier attempt added it): find it by peer URL. */
+export class MemberAlreadyExistsError extends WorkflowError {}
