@@ -90,3 +90,6 @@ export function errorMessage(error: unknown): string {
 
 /** etcd already has a member with that peer URL (an earlier attempt added it): find it by peer URL. */
 export class MemberAlreadyExistsError extends WorkflowError {}
+
+/** An SSM Run Command invocation was cancelled (by an operator or the system) before the script finished. Terminal. */
+export class CommandCancelledError extends WorkflowError {}
