@@ -1,0 +1,152 @@
+// Conformance: the compiled ASL, run locally by aws-local-stepfunctions, and the XState machine take
+// the same path (every state, including Choices and Waits), make the same step invocations (retries
+// included) and end on the same final state with the same recorded errors, for the same step fakes.
+
+import { describe, expect, it } from 'vitest';
+import { compileAsl } from '../../statemachine/asl.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import { TASKS } from '../../statemachine/spec.ts';
+import { EtcdUnhealthyClusterError, LockHeldError, RefusedError, ScriptFailedError } from '../../functions/errors.ts';
+import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
+import { runXState, type StepFake } from '../support/xstateRun.ts';
+
+const asl = compileAsl();
+
+const input: WorkflowContext = {
+  runId: 'run-conformance-1',
+  request: { cluster: 'ocp', failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'test' },
+  options: { graceSeconds: 30, learner: 'auto' },
+};
+
+/** Builds a fresh set of fakes per engine, so counters start at zero for each run. */
+type Scenario = () => Record<string, StepFake>;
+
+async function runBoth(scenario: Scenario) {
+  const xstate = await runXState(scenario(), input);
+  const local = await runAslLocally(asl, input, taskFnFromSteps(scenario()));
+  return { xstate, local };
+}
+
+const tasksOf = (path: string[]) => path.filter((s) => TASKS.some((t) => t.name === s));
+
+/** A step that throws `error()` on its first `times` calls, then returns `output`. */
+function failing(times: number, error: () => Error, output: Partial<WorkflowContext> = {}): StepFake {
+  let calls = 0;
+  return async () => {
+    calls += 1;
+    if (calls <= times) throw error();
+    return output;
+  };
+}
+
+const guardsTrue: Scenario = () => ({
+  CheckClusterHealth: async () => ({ peerUrlsOnLocalhost: true }),
+  StopFailedMember: async () => ({ failedHostReachable: true }),
+  AddMember: async () => ({ addedAsLearner: true, memberAdded: true, newMemberId: '8e9e05c52164694d' }),
+});
+
+describe('Conformance: compiled ASL and XState machine', () => {
+  it('take the same full path to Succeeded when every guard is true', async () => {
+    const { xstate, local } = await runBoth(guardsTrue);
+    expect(local.path).toEqual(xstate.path);
+    expect(local.invocations).toEqual(xstate.invocations);
+    expect(local.finalState).toBe('Succeeded');
+    expect(local.status).toBe('SUCCEEDED');
+    expect(xstate.finalState).toBe('Succeeded');
+    expect(local.path).toEqual(expect.arrayContaining(['IsFailedHostReachable', 'BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember', 'WaitGraceWindow']));
+    expect(tasksOf(local.path)).toEqual(TASKS.map((t) => t.name).filter((n) => n !== 'CompensateNewMember'));
+    expect(local.finalContext).toEqual(xstate.finalContext);
+    expect(local.finalContext.newMemberId).toBe('8e9e05c52164694d');
+  });
+
+  it('take the same path past the guarded states when every guard is false', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      CheckClusterHealth: async () => ({ peerUrlsOnLocalhost: false }),
+      StopFailedMember: async () => ({ failedHostReachable: false }),
+      AddMember: async () => ({ addedAsLearner: false, memberAdded: true }),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.finalState).toBe('Succeeded');
+    for (const skipped of ['BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember']) expect(local.path).not.toContain(skipped);
+    expect(local.path).toEqual(expect.arrayContaining(['IsFailedHostReachable', 'ArePeerUrlsOnLocalhost', 'IsNewMemberLearner']));
+    expect(local.finalContext).toEqual(xstate.finalContext);
+  });
+
+  it('treat a guard field that is absent like false', async () => {
+    const { xstate, local } = await runBoth(() => ({}));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.path).not.toContain('BackUpFailedMemberData');
+    expect(local.finalState).toBe('Succeeded');
+  });
+
+  it('retry a retryable error and call the step twice in both engines', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      RemoveFailedMember: failing(1, () => new EtcdUnhealthyClusterError('etcdserver: unhealthy cluster')),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.invocations).toEqual(xstate.invocations);
+    expect(local.invocations.filter((n) => n === 'RemoveFailedMember')).toHaveLength(2);
+    expect(local.finalState).toBe('Succeeded');
+    expect(xstate.finalState).toBe('Succeeded');
+    expect(local.finalContext.error).toBeUndefined();
+  });
+
+  it('compensate when the new member cannot start: CompensateNewMember, ReleaseLock, Failed', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      StartNewMember: failing(Infinity, () => new ScriptFailedError('etcd-spare-0', 'StartNewMember', 1, 'etcd did not start')),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.invocations).toEqual(xstate.invocations);
+    // ScriptFailedError is retried once by the spec: two tries.
+    expect(local.invocations.filter((n) => n === 'StartNewMember')).toHaveLength(2);
+    expect(local.path.slice(-5)).toEqual(['StartNewMember', 'CompensateNewMember', 'ReleaseLock', 'RouteOutcome', 'Failed']);
+    expect(xstate.finalState).toBe('Failed');
+    expect(local.status).toBe('FAILED');
+    expect(local.finalContext.error).toEqual(xstate.finalContext.error);
+    expect(local.finalContext.error?.Error).toBe('ScriptFailedError');
+    expect(local.executionError).toEqual(local.finalContext.error);
+  });
+
+  it('keep the first error and record the cleanup error when compensation fails too', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      StartNewMember: failing(Infinity, () => new ScriptFailedError('etcd-spare-0', 'StartNewMember', 1, 'boom')),
+      CompensateNewMember: failing(Infinity, () => new Error('also broken')),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.finalState).toBe('Failed');
+    expect(local.finalContext.error).toEqual(xstate.finalContext.error);
+    expect(local.finalContext.cleanupError).toEqual(xstate.finalContext.cleanupError);
+    expect(local.finalContext.cleanupError).toEqual({ Error: 'Error', Cause: 'also broken' });
+  });
+
+  it('end Refused after releasing the lock when a preflight step refuses', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      CheckClusterHealth: failing(Infinity, () => new RefusedError('removing master-2 would lose quorum')),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.path.slice(-4)).toEqual(['CheckClusterHealth', 'ReleaseLock', 'RouteOutcome', 'Refused']);
+    expect(xstate.finalState).toBe('Refused');
+    expect(local.invocations.filter((n) => n === 'CheckClusterHealth')).toHaveLength(1);
+    expect(local.executionError).toEqual({ Error: 'RefusedError', Cause: 'removing master-2 would lose quorum' });
+    expect(local.finalContext.error).toEqual(xstate.finalContext.error);
+  });
+
+  it('end Refused without touching the lock when another run holds it', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      AcquireLock: failing(Infinity, () => new LockHeldError('run-other holds the lock of ocp')),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.path).toEqual(['ValidateInput', 'AcquireLock', 'Refused']);
+    expect(local.invocations).not.toContain('ReleaseLock');
+    expect(xstate.finalState).toBe('Refused');
+    expect(local.executionError?.Error).toBe('LockHeldError');
+  });
+
+  it('fail at once, without the lock, when the input is invalid', async () => {
+    const invalid = () => Object.assign(new Error('invalid failed: empty'), { name: 'InvalidInputError' });
+    const { xstate, local } = await runBoth(() => ({ ValidateInput: failing(Infinity, invalid) }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.path).toEqual(['ValidateInput', 'Failed']);
+    expect(local.executionError).toEqual({ Error: 'InvalidInputError', Cause: 'invalid failed: empty' });
+  });
+});
