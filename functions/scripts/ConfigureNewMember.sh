@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# ConfigureNewMember: on the etcd CA host, after the new member's etcd.conf was rewritten, check it
+# the way etcd will read it (a shell environment file naming this member and address), pack the
+# certificates, configuration and CA certificate into <hostname>.tgz and upload it for the new host.
+# Usage: ConfigureNewMember.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP UPLOAD_URL
+set -o errexit -o nounset -o pipefail
+
+CN=${1:?hostname}
+NEW_ETCD_IP=${2:?ip}
+upload_url=${3:?upload url}
+[[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
+[[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
+[[ $upload_url =~ ^https?:// ]] || { echo "bad upload url" >&2; exit 2; }
+PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
+conf="${PREFIX}etcd.conf"
+
+bash -n "$conf" || { echo "$conf has a syntax error" >&2; exit 3; }
+(
+  set -o allexport
+  # shellcheck disable=SC1090
+  source "$conf"
+  [ "$ETCD_NAME" = "$CN" ] || { echo "ETCD_NAME is $ETCD_NAME, expected $CN" >&2; exit 3; }
+  [ "$ETCD_INITIAL_CLUSTER_STATE" = existing ] || { echo "ETCD_INITIAL_CLUSTER_STATE is not existing" >&2; exit 3; }
+  for key in ETCD_LISTEN_PEER_URLS ETCD_INITIAL_ADVERTISE_PEER_URLS; do
+    [ "${!key}" = "https://${NEW_ETCD_IP}:2380" ] || { echo "$key is ${!key}" >&2; exit 3; }
+  done
+  for key in ETCD_LISTEN_CLIENT_URLS ETCD_ADVERTISE_CLIENT_URLS; do
+    [ "${!key}" = "https://${NEW_ETCD_IP}:2379" ] || { echo "$key is ${!key}" >&2; exit 3; }
+  done
+  [[ ",$ETCD_INITIAL_CLUSTER," == *",${CN}=https://${NEW_ETCD_IP}:2380,"* ]] || { echo "ETCD_INITIAL_CLUSTER misses ${CN}" >&2; exit 3; }
+)
+for file in ca.crt server.crt server.key peer.crt peer.key; do
+  [ -s "${PREFIX}${file}" ] || { echo "missing ${PREFIX}${file}" >&2; exit 3; }
+done
+
+umask 077
+bundle="/etc/etcd/generated_certs/${CN}.tgz"
+tar -czf "$bundle" -C "${PREFIX}" .
+curl -fsS --retry 3 --upload-file "$bundle" "$upload_url" >&2
+printf '{"bytes":%s,"sha256":"%s"}\n' "$(stat -c %s "$bundle")" "$(sha256sum "$bundle" | cut -d' ' -f1)"

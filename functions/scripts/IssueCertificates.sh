@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# IssueCertificates: on the etcd CA host, issue the new member's server and peer certificates with
+# the runbook's own openssl commands, and copy the current etcd.conf and ca.crt beside them.
+# Idempotent: certificates already issued for this exact SAN, still valid, are kept.
+# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP
+set -o errexit -o nounset -o pipefail
+
+NEW_ETCD_HOSTNAME=${1:?hostname}
+NEW_ETCD_IP=${2:?ip}
+[[ $NEW_ETCD_HOSTNAME =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
+[[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
+
+export CN=$NEW_ETCD_HOSTNAME
+export SAN="IP:${NEW_ETCD_IP}, DNS:${NEW_ETCD_HOSTNAME}"
+export PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
+export OPENSSLCFG="/etc/etcd/ca/openssl.cnf"
+
+if [ ! -f "$OPENSSLCFG" ] || [ ! -f /etc/etcd/ca/ca.key ]; then
+  echo "this host holds no etcd CA (/etc/etcd/ca)" >&2
+  exit 3
+fi
+
+# A certificate is reusable when it names exactly this IP and hostname and stays valid a day more.
+reusable() {
+  local cert=$1 key=$2
+  if [ ! -s "$cert" ] || [ ! -s "$key" ]; then return 1; fi
+  openssl x509 -in "$cert" -noout -checkend 86400 >/dev/null || return 1
+  local san
+  san=$(openssl x509 -in "$cert" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')
+  [ "$san" = "IPAddress:${NEW_ETCD_IP},DNS:${NEW_ETCD_HOSTNAME}" ] || [ "$san" = "DNS:${NEW_ETCD_HOSTNAME},IPAddress:${NEW_ETCD_IP}" ] || return 1
+  [ "$(openssl x509 -in "$cert" -noout -pubkey)" = "$(openssl pkey -in "$key" -pubout)" ]
+}
+
+issue() {
+  local kind=$1 extensions=$2
+  openssl req -new -config "${OPENSSLCFG}" \
+    -keyout "${PREFIX}${kind}.key" \
+    -out "${PREFIX}${kind}.csr" \
+    -reqexts etcd_v3_req -batch -nodes \
+    -subj "/CN=$CN" 2>&1 | sed 's/^/openssl req: /' >&2
+  openssl ca -name etcd_ca -config "${OPENSSLCFG}" \
+    -out "${PREFIX}${kind}.crt" \
+    -in "${PREFIX}${kind}.csr" \
+    -extensions "$extensions" -batch 2>&1 | sed 's/^/openssl ca: /' >&2
+  chmod 600 "${PREFIX}${kind}.key"
+}
+
+umask 077
+mkdir -p "${PREFIX}"
+issued=()
+if ! reusable "${PREFIX}server.crt" "${PREFIX}server.key"; then
+  issue server etcd_v3_ca_server
+  issued+=(server)
+fi
+if ! reusable "${PREFIX}peer.crt" "${PREFIX}peer.key"; then
+  issue peer etcd_v3_ca_peer
+  issued+=(peer)
+fi
+cp /etc/etcd/etcd.conf "${PREFIX}"
+cp /etc/etcd/ca.crt "${PREFIX}"
+printf '{"prefix":"%s","issued":"%s"}\n' "$PREFIX" "${issued[*]:-}"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# ReadHostFile: print one of the configuration files the workflow edits, with its sha256 first, so a
+# later WriteHostFile can refuse to overwrite a file that changed in between. Only these files:
+# the new member's etcd.conf under /etc/etcd/generated_certs, /etc/ansible/hosts,
+# /etc/origin/master/master-config.yaml, /etc/sysconfig/flanneld.
+# Usage: ReadHostFile.sh PATH       (prints "absent" when the file does not exist)
+set -o errexit -o nounset -o pipefail
+
+path=${1:?path}
+case "$path" in
+  /etc/ansible/hosts | /etc/origin/master/master-config.yaml | /etc/sysconfig/flanneld) ;;
+  /etc/etcd/generated_certs/etcd-*/etcd.conf)
+    [[ $path =~ ^/etc/etcd/generated_certs/etcd-[a-z0-9.-]+/etcd\.conf$ ]] || { echo "bad path" >&2; exit 2; }
+    ;;
+  *) echo "not a file this workflow reads: $path" >&2; exit 2 ;;
+esac
+if [ ! -e "$path" ]; then
+  echo absent
+  exit 0
+fi
+sha256sum "$path" | cut -d' ' -f1
+cat "$path"

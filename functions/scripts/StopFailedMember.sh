@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# StopFailedMember: on the failed host, stop etcd the way the runbook does (move the static pod
+# manifests to pods-stopped) and, where etcd runs as a systemd unit, stop and disable it; then wait
+# until nothing listens on 2379/2380 any more.
+# Usage: StopFailedMember.sh
+set -o errexit -o nounset -o pipefail
+
+pods=/etc/origin/node/pods
+stopped=/etc/origin/node/pods-stopped
+moved=0
+mkdir -p "$stopped"
+if [ -d "$pods" ]; then
+  for manifest in "$pods"/*; do
+    [ -e "$manifest" ] || continue
+    mv -f "$manifest" "$stopped/"
+    moved=$((moved + 1))
+  done
+fi
+
+unit=0
+if systemctl is-active --quiet etcd 2>/dev/null || systemctl is-enabled --quiet etcd 2>/dev/null; then
+  systemctl disable etcd --now >&2
+  unit=1
+fi
+
+listening() { ss -Hltn '( sport = :2379 or sport = :2380 )' | grep -q .; }
+for _ in $(seq 1 120); do
+  listening || break
+  sleep 0.25
+done
+if listening; then
+  echo "etcd still listens on 2379/2380 after 30 s" >&2
+  exit 1
+fi
+printf '{"movedManifests":%d,"stoppedUnit":%s}\n' "$moved" "$([ "$unit" -eq 1 ] && echo true || echo false)"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# UpdateFlannel: on a host running flanneld, after WriteHostFile changed /etc/sysconfig/flanneld
+# (leaving the restart-pending marker), restart flanneld and check it is active again.
+# Usage: UpdateFlannel.sh
+set -o errexit -o nounset -o pipefail
+
+marker=/etc/sysconfig/flanneld.restart-pending
+restarted=false
+if [ -e "$marker" ]; then
+  systemctl restart flanneld.service >&2
+  restarted=true
+fi
+systemctl is-active --quiet flanneld.service || { echo "flanneld is not active" >&2; exit 4; }
+rm -f "$marker"
+printf '{"restarted":%s}\n' "$restarted"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# VerifyCertificates: on the etcd CA host, print what the workflow needs to check the new member's
+# certificates without the private keys ever leaving the host: the certificates, the CA certificate,
+# and the public key derived from each private key. All of it is public material.
+# Usage: VerifyCertificates.sh NEW_ETCD_HOSTNAME
+set -o errexit -o nounset -o pipefail
+
+CN=${1:?hostname}
+[[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
+PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
+
+for file in ca.crt server.crt server.key peer.crt peer.key etcd.conf; do
+  [ -s "${PREFIX}${file}" ] || { echo "missing ${PREFIX}${file}" >&2; exit 3; }
+done
+openssl x509 -in "${PREFIX}ca.crt" -noout
+printf -- '-----CA-----\n'; cat "${PREFIX}ca.crt"
+printf -- '-----SERVER-----\n'; cat "${PREFIX}server.crt"
+printf -- '-----SERVER-PUBLIC-KEY-----\n'; openssl pkey -in "${PREFIX}server.key" -pubout
+printf -- '-----PEER-----\n'; cat "${PREFIX}peer.crt"
+printf -- '-----PEER-PUBLIC-KEY-----\n'; openssl pkey -in "${PREFIX}peer.key" -pubout
