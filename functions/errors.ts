@@ -93,3 +93,6 @@ export class MemberAlreadyExistsError extends WorkflowError {}
 
 /** An SSM Run Command invocation was cancelled (by an operator or the system) before the script finished. Terminal. */
 export class CommandCancelledError extends WorkflowError {}
+
+/** A run no longer holds the cluster's lock it renews (it expired and another run took it, or it was released). */
+export class LockLostError extends RefusedError {}
