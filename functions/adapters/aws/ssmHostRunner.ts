@@ -1,0 +1,388 @@
+// HostRunner over SSM Run Command (AWS-RunShellScript).
+//
+// Command encoding. The step's script file travels base64-encoded inside a single-quoted shell word and
+// runs as `bash -c "$script" <name> <arg1> <arg2> …`; every argument is a POSIX single-quoted word
+// (validate.shellQuote). What SSM receives (the `commands` lines, joined by newlines by the agent):
+//
+//   # etcd-replace StopFailedMember: script text is base64 below; arguments are single-quoted words
+//   etcd_replace_script=$(printf '%s' '<base64 of the script file>' | base64 -d) || { echo '…' >&2; exit 125; }
+//   exec bash -c "$etcd_replace_script" 'StopFailedMember' 'arg 1' 'it'\''s' </dev/null
+//
+// Why this and not the alternatives:
+// - base64 has only [A-Za-z0-9+/=], so the script text cannot end a quote, a heredoc or a line early,
+//   whatever it contains; no delimiter collision as with a heredoc.
+// - `bash -c` runs the script text unchanged (its `set -o errexit -o nounset -o pipefail` applies as in
+//   the file); $0 is the script name and $1… are the arguments, exactly as `bash Script.sh args` gives.
+// - `bash -s` (script on stdin, heredoc or pipe) would let any command in the script that reads stdin eat
+//   the rest of the script; here stdin is /dev/null.
+// - no temp file: nothing to clean up, nothing left on disk if the agent kills the run.
+// - the wrapper needs only a POSIX sh, printf, base64 (coreutils) and bash; it runs the same under the
+//   agent's /bin/sh, under bash -c in a test, or in a fake SSM client that executes the commands on a
+//   sandbox host. `exec` hands the script's exit code straight to the agent (ResponseCode). A decode
+//   failure exits 125 rather than running an empty script that would "succeed".
+
+import {
+  CancelCommandCommand,
+  DescribeInstanceInformationCommand,
+  GetCommandInvocationCommand,
+  SendCommandCommand,
+  type GetCommandInvocationCommandOutput,
+  type SendCommandCommandInput,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CommandCancelledError,
+  HostUnreachableError,
+  InvalidInputError,
+  ScriptTimedOutError,
+  errorMessage,
+  type WorkflowError,
+} from '../../errors.ts';
+import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
+import { assertNoControlChars, instanceId as validInstanceId, shellQuote } from '../../validate.ts';
+
+/** SSM keeps this much stdout inline in GetCommandInvocation; the rest only in S3 (when configured). */
+export const SSM_STDOUT_LIMIT = 24_000;
+/** SSM keeps this much stderr inline in GetCommandInvocation. */
+export const SSM_STDERR_LIMIT = 8_000;
+/** AWS-RunShellScript's executionTimeout allows at most 172800 s (48 h). */
+export const SSM_MAX_EXECUTION_TIMEOUT = 172_800;
+/** Marker the agent appends to cut output. */
+const TRUNCATED_MARKER = /-{2,}\s*output truncated\s*-{2,}\s*$/i;
+
+const SCRIPT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,79}$/;
+
+// ---------------------------------------------------------------------------------------------
+// How an invocation's Status / StatusDetails / ResponseCode are read. Rules are tried in order; the
+// first match wins. StatusDetails are compared without spaces and case ("Delivery Timed Out" and
+// "DeliveryTimedOut" both appear in the wild).
+
+export type InvocationOutcome =
+  /** Not finished: poll again. */
+  | 'wait'
+  /** The script ran to an exit code: resolve with it (the step decides what a non-zero code means). */
+  | 'output'
+  /** The script started and ran out of time: ScriptTimedOutError. */
+  | 'timedOut'
+  /** The command never reached a running agent: HostUnreachableError (retryable). */
+  | 'unreachable'
+  /** The agent failed before or around running the script (ResponseCode -1): HostUnreachableError (retryable). */
+  | 'agentFailed'
+  /** Cancelled by someone: CommandCancelledError (terminal). */
+  | 'cancelled';
+
+export interface InvocationRule {
+  /** Matches the invocation's Status exactly, when given. */
+  status?: string;
+  /** Matches StatusDetails with spaces removed, case-insensitively, when given. */
+  details?: string;
+  /** `script` matches a ResponseCode from 1 to 255 (an exit code the script itself produced). */
+  responseCode?: 'script';
+  outcome: InvocationOutcome;
+  /** The error thrown, for outcomes that throw. */
+  error?: 'ScriptTimedOutError' | 'HostUnreachableError' | 'CommandCancelledError';
+  /** Whether a later attempt may succeed (HostUnreachableError is retried by the workflow). */
+  retryable: boolean;
+  meaning: string;
+}
+
+export const INVOCATION_RULES: readonly InvocationRule[] = [
+  { details: 'ExecutionTimedOut', outcome: 'timedOut', error: 'ScriptTimedOutError', retryable: false, meaning: 'the script started and ran longer than executionTimeout' },
+  { details: 'DeliveryTimedOut', outcome: 'unreachable', error: 'HostUnreachableError', retryable: true, meaning: 'the agent did not pick the command up before TimeoutSeconds' },
+  { details: 'Undeliverable', outcome: 'unreachable', error: 'HostUnreachableError', retryable: true, meaning: 'the instance does not exist or does not respond' },
+  { details: 'Terminated', outcome: 'unreachable', error: 'HostUnreachableError', retryable: true, meaning: 'the system cancelled the invocation (parent command hit MaxErrors)' },
+  { status: 'Pending', outcome: 'wait', retryable: true, meaning: 'not yet sent to the instance' },
+  { status: 'InProgress', outcome: 'wait', retryable: true, meaning: 'running on the instance' },
+  { status: 'Delayed', outcome: 'wait', retryable: true, meaning: 'instance not available yet; SSM retries delivery until TimeoutSeconds' },
+  { status: 'Success', outcome: 'output', retryable: false, meaning: 'the script exited 0' },
+  { status: 'Failed', responseCode: 'script', outcome: 'output', retryable: false, meaning: 'the script ran and exited non-zero: the step decides' },
+  { status: 'Failed', outcome: 'agentFailed', error: 'HostUnreachableError', retryable: true, meaning: 'failed without a script exit code (ResponseCode -1 or 0): the agent could not run it' },
+  { status: 'TimedOut', outcome: 'timedOut', error: 'ScriptTimedOutError', retryable: false, meaning: 'timed out without details: treated as an execution timeout' },
+  { status: 'Cancelled', outcome: 'cancelled', error: 'CommandCancelledError', retryable: false, meaning: 'cancelled (CancelCommand)' },
+  { status: 'Cancelling', outcome: 'cancelled', error: 'CommandCancelledError', retryable: false, meaning: 'being cancelled: it will not finish' },
+];
+
+const squash = (text: string | undefined): string => (text ?? '').replace(/\s+/g, '').toLowerCase();
+
+/** The rule that applies to an invocation; an unknown status waits (the overall deadline still bounds it). */
+export function classifyInvocation(invocation: { Status?: string; StatusDetails?: string; ResponseCode?: number }): InvocationRule {
+  const details = squash(invocation.StatusDetails);
+  const code = invocation.ResponseCode;
+  for (const rule of INVOCATION_RULES) {
+    if (rule.details !== undefined && squash(rule.details) !== details) continue;
+    if (rule.status !== undefined && rule.status !== invocation.Status) continue;
+    if (rule.responseCode === 'script' && !(typeof code === 'number' && code >= 1 && code <= 255)) continue;
+    return rule;
+  }
+  return { outcome: 'wait', retryable: true, meaning: `unknown status ${invocation.Status ?? '(none)'}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Builds the AWS-RunShellScript `commands` lines for a script text and its arguments (see the top of this file). */
+export function encodeCommands(scriptName: string, scriptText: string, args: readonly string[]): string[] {
+  if (!SCRIPT_NAME.test(scriptName)) throw new InvalidInputError('script', `${JSON.stringify(scriptName)} is not a script name`);
+  if (scriptText.includes('\u0000')) throw new InvalidInputError('script', `${scriptName} contains a NUL character`);
+  args.forEach((arg, index) => {
+    if (typeof arg !== 'string') throw new InvalidInputError(`args[${index}]`, 'expected a string');
+    assertNoControlChars(`args[${index}]`, arg);
+  });
+  const encoded = Buffer.from(scriptText, 'utf8').toString('base64');
+  return [
+    `# etcd-replace ${scriptName}: script text is base64 below; arguments are single-quoted words`,
+    `etcd_replace_script=$(printf '%s' '${encoded}' | base64 -d) || { echo 'etcd-replace: cannot decode ${scriptName}' >&2; exit 125; }`,
+    ['exec bash -c "$etcd_replace_script"', shellQuote(scriptName), ...args.map(shellQuote), '</dev/null'].join(' '),
+  ];
+}
+
+export interface SsmCommandEvent {
+  commandId: string;
+  instanceId: string;
+  script: string;
+  /** How many SendCommand calls this runner has made, this one included. */
+  count: number;
+}
+
+export interface SsmHostRunnerConfig {
+  ssm: SSMClient;
+  /** Script text by name (`StopFailedMember` → the file's text). */
+  scripts: (name: string) => string;
+  /** Needed only with outputBucket: reads full output cut short inline. */
+  s3?: S3Client;
+  /** SSM writes full stdout/stderr here when set (OutputS3BucketName). */
+  outputBucket?: string;
+  outputKeyPrefix?: string;
+  /** CloudWatch Logs group for command output (CloudWatchOutputConfig), optional. */
+  cloudWatchLogGroup?: string;
+  /** SendCommand TimeoutSeconds: how long SSM tries to deliver (30 s minimum). Default 60. */
+  deliveryTimeoutSeconds?: number;
+  /** Check DescribeInstanceInformation before sending (fails fast on an unmanaged or offline instance). Default true. */
+  checkManaged?: boolean;
+  /** How long InvocationDoesNotExist is taken as "not registered yet". Default 20 000 ms. */
+  invocationGraceMs?: number;
+  /** Polling backoff: first delay, factor, and cap. Defaults 500 ms, ×1.5, 5 000 ms. */
+  pollInitialMs?: number;
+  pollFactor?: number;
+  pollMaxMs?: number;
+  /** Added to delivery + execution timeouts before the runner gives up waiting on its own. Default 60 s. */
+  deadlineSlackSeconds?: number;
+  /** Called after each SendCommand (the benchmark counts SSM commands per run). */
+  onCommand?: (event: SsmCommandEvent) => void;
+  /** Injected for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  /** Comment on the command (visible in the console), e.g. the run id. */
+  comment?: string;
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function awsErrorName(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const e = error as { name?: unknown; Code?: unknown; code?: unknown };
+    for (const value of [e.name, e.Code, e.code]) if (typeof value === 'string' && value !== 'Error') return value;
+  }
+  return '';
+}
+
+export class SsmHostRunner implements HostRunner {
+  #sent = 0;
+  readonly #config: SsmHostRunnerConfig;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #now: () => number;
+
+  constructor(config: SsmHostRunnerConfig) {
+    if (config.outputBucket && !config.s3) throw new InvalidInputError('s3', 'an S3 client is needed to read output from outputBucket');
+    const delivery = config.deliveryTimeoutSeconds ?? 60;
+    if (!Number.isInteger(delivery) || delivery < 30 || delivery > 2_592_000) {
+      throw new InvalidInputError('deliveryTimeoutSeconds', `${delivery} is outside 30-2592000`);
+    }
+    this.#config = config;
+    this.#sleep = config.sleep ?? defaultSleep;
+    this.#now = config.now ?? Date.now;
+  }
+
+  /** SendCommand calls made so far by this runner. */
+  get commandsSent(): number {
+    return this.#sent;
+  }
+
+  async run(request: ScriptRequest): Promise<ScriptOutput> {
+    const { host, script, args, timeoutSeconds } = request;
+    if (host.instanceId === undefined || host.instanceId === '') {
+      throw new InvalidInputError('host.instanceId', `host ${host.name} has no EC2 instance id; SSM needs one`);
+    }
+    const instanceId = validInstanceId('host.instanceId', host.instanceId);
+    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > SSM_MAX_EXECUTION_TIMEOUT) {
+      throw new InvalidInputError('timeoutSeconds', `${timeoutSeconds} is outside 1-${SSM_MAX_EXECUTION_TIMEOUT}`);
+    }
+    const commands = encodeCommands(script, this.#config.scripts(script), args);
+    if (this.#config.checkManaged ?? true) await this.#assertManaged(instanceId);
+
+    const commandId = await this.#send(instanceId, script, commands, timeoutSeconds);
+    const invocation = await this.#wait(commandId, instanceId, host.name, script, timeoutSeconds);
+    return this.#output(invocation, commandId, instanceId);
+  }
+
+  #notManaged(instanceId: string, detail: string, cause?: unknown): HostUnreachableError {
+    return new HostUnreachableError(
+      `instance ${instanceId} is not managed by SSM (agent not running, no instance profile, or offline): ${detail}`,
+      { cause },
+    );
+  }
+
+  async #assertManaged(instanceId: string): Promise<void> {
+    const answer = await this.#config.ssm.send(
+      new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }),
+    );
+    const info = answer.InstanceInformationList?.find((item) => item.InstanceId === instanceId);
+    if (!info) throw this.#notManaged(instanceId, 'DescribeInstanceInformation does not list it');
+    if (info.PingStatus !== 'Online') throw this.#notManaged(instanceId, `agent ping status is ${info.PingStatus ?? 'unknown'}`);
+  }
+
+  async #send(instanceId: string, script: string, commands: string[], timeoutSeconds: number): Promise<string> {
+    const { outputBucket, outputKeyPrefix, cloudWatchLogGroup, comment } = this.#config;
+    const input: SendCommandCommandInput = {
+      DocumentName: 'AWS-RunShellScript',
+      InstanceIds: [instanceId],
+      TimeoutSeconds: this.#config.deliveryTimeoutSeconds ?? 60,
+      Comment: (comment ? `${script} ${comment}` : `etcd-replace ${script}`).slice(0, 100),
+      Parameters: { commands, executionTimeout: [String(timeoutSeconds)] },
+    };
+    if (outputBucket) {
+      input.OutputS3BucketName = outputBucket;
+      if (outputKeyPrefix) input.OutputS3KeyPrefix = outputKeyPrefix;
+    }
+    if (cloudWatchLogGroup) {
+      input.CloudWatchOutputConfig = { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: cloudWatchLogGroup };
+    }
+    let commandId: string | undefined;
+    try {
+      this.#sent += 1;
+      const answer = await this.#config.ssm.send(new SendCommandCommand(input));
+      commandId = answer.Command?.CommandId;
+    } catch (error) {
+      if (awsErrorName(error) === 'InvalidInstanceId') throw this.#notManaged(instanceId, 'SendCommand answered InvalidInstanceId', error);
+      throw error;
+    }
+    if (!commandId) throw new HostUnreachableError(`SendCommand for ${script} on ${instanceId} returned no command id`);
+    this.#config.onCommand?.({ commandId, instanceId, script, count: this.#sent });
+    return commandId;
+  }
+
+  async #wait(
+    commandId: string,
+    instanceId: string,
+    hostName: string,
+    script: string,
+    timeoutSeconds: number,
+  ): Promise<GetCommandInvocationCommandOutput> {
+    const started = this.#now();
+    const grace = this.#config.invocationGraceMs ?? 20_000;
+    const deadline =
+      started + ((this.#config.deliveryTimeoutSeconds ?? 60) + timeoutSeconds + (this.#config.deadlineSlackSeconds ?? 60)) * 1000;
+    let delay = this.#config.pollInitialMs ?? 500;
+    const where = `${script} on ${hostName} (${instanceId}, command ${commandId})`;
+    for (;;) {
+      await this.#sleep(delay);
+      delay = Math.min(delay * (this.#config.pollFactor ?? 1.5), this.#config.pollMaxMs ?? 5_000);
+      let invocation: GetCommandInvocationCommandOutput;
+      try {
+        invocation = await this.#config.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }));
+      } catch (error) {
+        if (awsErrorName(error) === 'InvocationDoesNotExist') {
+          if (this.#now() - started < grace) continue;
+          throw new HostUnreachableError(`${where}: SSM still has no invocation after ${Math.round(grace / 1000)} s`, { cause: error });
+        }
+        throw error;
+      }
+      const rule = classifyInvocation(invocation);
+      if (rule.outcome === 'output') return invocation;
+      if (rule.outcome !== 'wait') throw this.#error(rule, invocation, where, timeoutSeconds);
+      if (this.#now() >= deadline) {
+        await this.#cancel(commandId, instanceId);
+        throw new ScriptTimedOutError(
+          `${where}: still ${invocation.Status ?? 'unknown'} after ${Math.round((this.#now() - started) / 1000)} s; cancelled`,
+        );
+      }
+    }
+  }
+
+  #error(rule: InvocationRule, invocation: GetCommandInvocationCommandOutput, where: string, timeoutSeconds: number): WorkflowError {
+    const status = `${invocation.Status ?? '?'} / ${invocation.StatusDetails ?? '?'}, ResponseCode ${invocation.ResponseCode ?? '?'}`;
+    const tail = (invocation.StandardErrorContent ?? '').slice(-500);
+    switch (rule.outcome) {
+      case 'timedOut':
+        return new ScriptTimedOutError(`${where} did not finish within ${timeoutSeconds} s (${status})`);
+      case 'cancelled':
+        return new CommandCancelledError(`${where} was cancelled (${status})`);
+      case 'agentFailed':
+        return new HostUnreachableError(`${where}: the SSM agent could not run the script (${status})${tail ? `: ${tail}` : ''}`);
+      default:
+        return new HostUnreachableError(`${where} was not delivered: ${rule.meaning} (${status})`);
+    }
+  }
+
+  async #cancel(commandId: string, instanceId: string): Promise<void> {
+    try {
+      await this.#config.ssm.send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] }));
+    } catch {
+      // Best effort: the command may have just finished.
+    }
+  }
+
+  async #output(invocation: GetCommandInvocationCommandOutput, commandId: string, instanceId: string): Promise<ScriptOutput> {
+    let stdout = invocation.StandardOutputContent ?? '';
+    let stderr = invocation.StandardErrorContent ?? '';
+    if (this.#config.outputBucket) {
+      if (isTruncated(stdout, SSM_STDOUT_LIMIT)) {
+        stdout = await this.#readS3(invocation.StandardOutputUrl, commandId, instanceId, 'stdout');
+      }
+      if (isTruncated(stderr, SSM_STDERR_LIMIT)) {
+        stderr = await this.#readS3(invocation.StandardErrorUrl, commandId, instanceId, 'stderr');
+      }
+    }
+    return { exitCode: invocation.ResponseCode ?? 0, stdout, stderr };
+  }
+
+  async #readS3(url: string | undefined, commandId: string, instanceId: string, stream: 'stdout' | 'stderr'): Promise<string> {
+    const bucket = this.#config.outputBucket as string;
+    const key = outputKeyFromUrl(url, bucket) ?? outputKey(this.#config.outputKeyPrefix, commandId, instanceId, stream);
+    try {
+      const answer = await (this.#config.s3 as S3Client).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (!answer.Body) return '';
+      return await answer.Body.transformToString('utf8');
+    } catch (error) {
+      throw new HostUnreachableError(`cannot read full ${stream} of command ${commandId} from s3://${bucket}/${key}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/** True when inline output was cut: it reached the inline limit or ends with the agent's truncation marker. */
+export function isTruncated(text: string, limit: number): boolean {
+  return text.length >= limit || TRUNCATED_MARKER.test(text);
+}
+
+/** Where AWS-RunShellScript writes a stream in S3: `<prefix>/<commandId>/<instanceId>/awsrunShellScript/0.awsrunShellScript/<stream>`. */
+export function outputKey(prefix: string | undefined, commandId: string, instanceId: string, stream: 'stdout' | 'stderr'): string {
+  const head = prefix ? `${prefix.replace(/\/+$/, '')}/` : '';
+  return `${head}${commandId}/${instanceId}/awsrunShellScript/0.awsrunShellScript/${stream}`;
+}
+
+/** The object key in StandardOutputUrl/StandardErrorUrl (path-style or virtual-hosted), when it names the bucket. */
+export function outputKeyFromUrl(url: string | undefined, bucket: string): string | undefined {
+  if (!url) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  const path = decodeURIComponent(parsed.pathname.replace(/^\/+/, ''));
+  if (parsed.hostname.startsWith(`${bucket}.`)) return path || undefined;
+  if (path.startsWith(`${bucket}/`)) return path.slice(bucket.length + 1) || undefined;
+  return undefined;
+}
