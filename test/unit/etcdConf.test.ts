@@ -10,6 +10,19 @@ import {
   setEtcdConfKeys,
 } from '../../functions/config/etcdConf.ts';
 
+/** The values for which `fn` does not throw an error of `type` (any other error propagates). */
+function accepted<T>(values: T[], fn: (value: T) => unknown, type: new (...args: never[]) => Error): T[] {
+  return values.filter((value) => {
+    try {
+      fn(value);
+      return true;
+    } catch (error) {
+      if (error instanceof type) return false;
+      throw error;
+    }
+  });
+}
+
 const FIXTURES = new URL('../fixtures/ocp311/', import.meta.url);
 const FIXTURE = readFileSync(new URL('etcd.conf', FIXTURES), 'utf8');
 const FIXTURE_LINES = FIXTURE.split('\n');
@@ -115,9 +128,7 @@ describe('Function: setEtcdConfKeys', () => {
   });
 
   it('refuses values with newlines, NUL, quotes or shell expansions, and bad keys', () => {
-    for (const value of ['a\nETCD_X=1', 'a\u0000', 'a"b', "a'b", '$(reboot)', '`reboot`', 'a\\b', 'a\rb']) {
-      expect(() => setEtcdConfKeys(FIXTURE, { ETCD_NAME: value }), JSON.stringify(value)).toThrow(ConfigEditError);
-    }
+    expect(accepted(['a\nETCD_X=1', 'a\u0000', 'a"b', "a'b", '$(reboot)', '`reboot`', 'a\\b', 'a\rb'], (value) => setEtcdConfKeys(FIXTURE, { ETCD_NAME: value }), ConfigEditError)).toEqual([]);
     expect(() => setEtcdConfKeys(FIXTURE, { 'ETCD NAME': 'x' })).toThrow(ConfigEditError);
     expect(() => setEtcdConfKeys(FIXTURE, { 'A=B': 'x' })).toThrow(
       new ConfigEditError('cannot write key "A=B": not a shell variable name'),

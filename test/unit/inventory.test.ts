@@ -3,6 +3,19 @@ import { describe, expect, it } from 'vitest';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
 import { getGroupHosts, replaceGroupHost } from '../../functions/config/inventory.ts';
 
+/** The values for which `fn` does not throw an error of `type` (any other error propagates). */
+function accepted<T>(values: T[], fn: (value: T) => unknown, type: new (...args: never[]) => Error): T[] {
+  return values.filter((value) => {
+    try {
+      fn(value);
+      return true;
+    } catch (error) {
+      if (error instanceof type) return false;
+      throw error;
+    }
+  });
+}
+
 const FIXTURE = readFileSync(new URL('../fixtures/ocp311/hosts.ini', import.meta.url), 'utf8');
 
 const CHANGE = { remove: ['master-1.example.com'], add: 'master-3.example.com' };
@@ -87,9 +100,7 @@ describe('Function: replaceGroupHost', () => {
   });
 
   it('refuses a hostile host to add', () => {
-    for (const add of ['master-3.example.com ansible_host=evil', 'master-3\n[masters]\nevil', '-x', '$(reboot)', '']) {
-      expect(() => replaceGroupHost(FIXTURE, 'etcd', { remove: [], add }), JSON.stringify(add)).toThrow(InvalidInputError);
-    }
+    expect(accepted(['master-3.example.com ansible_host=evil', 'master-3\n[masters]\nevil', '-x', '$(reboot)', ''], (add) => replaceGroupHost(FIXTURE, 'etcd', { remove: [], add }), InvalidInputError)).toEqual([]);
   });
 
   it('accepts an IPv4 address as the host', () => {

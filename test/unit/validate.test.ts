@@ -21,6 +21,19 @@ import {
   shellSetArgs,
 } from '../../functions/validate.ts';
 
+/** The values for which `fn` does not throw an error of `type` (any other error propagates). */
+function accepted<T>(values: T[], fn: (value: T) => unknown, type: new (...args: never[]) => Error): T[] {
+  return values.filter((value) => {
+    try {
+      fn(value);
+      return true;
+    } catch (error) {
+      if (error instanceof type) return false;
+      throw error;
+    }
+  });
+}
+
 // Values an attacker (or a typo) could put into a field that ends up in a shell or a config file.
 const HOSTILE = [
   '$(reboot)',
@@ -133,16 +146,14 @@ describe('Function: ipv4', () => {
   });
 
   it('rejects out-of-range parts, leading zeros and wrong shapes', () => {
-    for (const value of ['256.1.1.1', '1.2.3.04', '01.2.3.4', '1.2.3', '1.2.3.4.5', '1.2.3.', ' 1.2.3.4', '1.2.3.4 ', '0x1.2.3.4', '1.2.3.-4', '::1', '１.2.3.4', '١.2.3.4']) {
-      expect(() => ipv4('ip', value), value).toThrow(InvalidInputError);
-    }
+    expect(accepted(['256.1.1.1', '1.2.3.04', '01.2.3.4', '1.2.3', '1.2.3.4.5', '1.2.3.', ' 1.2.3.4', '1.2.3.4 ', '0x1.2.3.4', '1.2.3.-4', '::1', '１.2.3.4', '١.2.3.4'], (value) => ipv4('ip', value), InvalidInputError)).toEqual([]);
     expect(rejection(() => ipv4('ip', '1.2.3.04')).message).toBe(
       'invalid ip: "1.2.3.04" is not an IPv4 address (four numbers 0-255 without leading zeros)',
     );
   });
 
   it('rejects every hostile value', () => {
-    for (const value of HOSTILE) expect(() => ipv4('ip', value)).toThrow(InvalidInputError);
+    expect(accepted(HOSTILE, (value) => ipv4('ip', value), InvalidInputError)).toEqual([]);
     expect(() => ipv4('ip', '1.2.3.4\n')).toThrow(InvalidInputError);
     expect(() => ipv4('ip', '1.2.3.4; reboot')).toThrow(InvalidInputError);
   });
@@ -160,7 +171,7 @@ describe('Function: memberId', () => {
       'invalid id: "8e9e05c52164694d0" is not an etcd member id (1 to 16 hex digits)',
     );
     expect(rejection(() => memberId('id', '0000')).message).toBe('invalid id: member id 0 is not a valid etcd member id');
-    for (const value of ['0x1f', 'g1', '-1f', ...HOSTILE]) expect(() => memberId('id', value)).toThrow(InvalidInputError);
+    expect(accepted(['0x1f', 'g1', '-1f', ...HOSTILE], (value) => memberId('id', value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -181,7 +192,7 @@ describe('Function: memberIdFromDecimal', () => {
     expect(() => memberIdFromDecimal('012')).toThrow(InvalidInputError);
     expect(() => memberIdFromDecimal('1e3')).toThrow(InvalidInputError);
     expect(() => memberIdFromDecimal(12)).toThrow(InvalidInputError);
-    for (const value of HOSTILE) expect(() => memberIdFromDecimal(value)).toThrow(InvalidInputError);
+    expect(accepted(HOSTILE, (value) => memberIdFromDecimal(value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -192,9 +203,7 @@ describe('Function: instanceId', () => {
   });
 
   it('rejects other lengths, uppercase and hostile values', () => {
-    for (const value of ['i-0123abc', 'i-0123456789abcdef', 'i-0123ABCD', 'I-0123abcd', 'i-0123abcd ', 'i-0123456789abcdef01', ...HOSTILE]) {
-      expect(() => instanceId('instance', value), value).toThrow(InvalidInputError);
-    }
+    expect(accepted(['i-0123abc', 'i-0123456789abcdef', 'i-0123ABCD', 'I-0123abcd', 'i-0123abcd ', 'i-0123456789abcdef01', ...HOSTILE], (value) => instanceId('instance', value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -206,9 +215,7 @@ describe('Function: hostName', () => {
   });
 
   it('rejects dots, leading digits or hyphens, and long names', () => {
-    for (const value of ['master-0.example.com', '0master', '-master', `n${'0'.repeat(63)}`, 'Master-0', ...HOSTILE]) {
-      expect(() => hostName('name', value), value).toThrow(InvalidInputError);
-    }
+    expect(accepted(['master-0.example.com', '0master', '-master', `n${'0'.repeat(63)}`, 'Master-0', ...HOSTILE], (value) => hostName('name', value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -219,9 +226,7 @@ describe('Function: sandboxName', () => {
   });
 
   it('rejects longer or odd names', () => {
-    for (const value of ['a2345678901234567', '1sb', 'sb_1', 'SB', ...HOSTILE]) {
-      expect(() => sandboxName('sandbox', value), value).toThrow(InvalidInputError);
-    }
+    expect(accepted(['a2345678901234567', '1sb', 'sb_1', 'SB', ...HOSTILE], (value) => sandboxName('sandbox', value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -232,9 +237,7 @@ describe('Function: clusterName', () => {
   });
 
   it('rejects a leading punctuation character, long and hostile names', () => {
-    for (const value of ['-prod', '.prod', '_prod', 'a'.repeat(65), 'prod/east', ...HOSTILE]) {
-      expect(() => clusterName('cluster', value), value).toThrow(InvalidInputError);
-    }
+    expect(accepted(['-prod', '.prod', '_prod', 'a'.repeat(65), 'prod/east', ...HOSTILE], (value) => clusterName('cluster', value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -246,9 +249,7 @@ describe('Function: runId', () => {
   });
 
   it('rejects short, long, uppercase and hostile ids', () => {
-    for (const value of ['abcde', 'a'.repeat(81), '-abcdef', 'Run-123456', 'run_123456', 'run.123456', ...HOSTILE]) {
-      expect(() => runId('runId', value), value).toThrow(InvalidInputError);
-    }
+    expect(accepted(['abcde', 'a'.repeat(81), '-abcdef', 'Run-123456', 'run_123456', 'run.123456', ...HOSTILE], (value) => runId('runId', value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -264,9 +265,7 @@ describe('Function: absolutePath', () => {
   it('rejects relative paths, .. segments, // and other characters', () => {
     expect(rejection(() => absolutePath('path', '/etc/../root')).message).toBe('invalid path: "/etc/../root" contains a ".." segment');
     expect(rejection(() => absolutePath('path', '/etc//etcd')).message).toBe('invalid path: "/etc//etcd" contains "//"');
-    for (const value of ['etc/etcd', '/etc/..', '/etc/etcd ', '/etc/$(reboot)', '/etc/*', '~/x', ...HOSTILE]) {
-      expect(() => absolutePath('path', value), value).toThrow(InvalidInputError);
-    }
+    expect(accepted(['etc/etcd', '/etc/..', '/etc/etcd ', '/etc/$(reboot)', '/etc/*', '~/x', ...HOSTILE], (value) => absolutePath('path', value), InvalidInputError)).toEqual([]);
   });
 
   it('keeps .. inside a name, which is not a segment', () => {
@@ -285,7 +284,7 @@ describe('Function: etcdUrl', () => {
   });
 
   it('rejects other schemes, missing ports, paths, queries, user info and bad hosts', () => {
-    for (const value of [
+    expect(accepted([
       'http://198.51.100.10:2379',
       'HTTPS://198.51.100.10:2379',
       'https://198.51.100.10',
@@ -305,9 +304,7 @@ describe('Function: etcdUrl', () => {
       'https://198.51.100.10:2379,https://198.51.100.11:2379',
       ' https://198.51.100.10:2379',
       ...HOSTILE,
-    ]) {
-      expect(() => etcdUrl('url', value), value).toThrow(InvalidInputError);
-    }
+    ], (value) => etcdUrl('url', value), InvalidInputError)).toEqual([]);
     expect(rejection(() => etcdUrl('url', 'https://198.51.100.10:65536')).message).toBe(
       'invalid url: "https://198.51.100.10:65536" has a port outside 1-65535 (or with leading zeros)',
     );
@@ -330,9 +327,7 @@ describe('Function: artifactKey', () => {
   it('rejects absolute keys, .., //, a leading hyphen and other characters', () => {
     expect(rejection(() => artifactKey('key', '/runs/x')).message).toBe('invalid key: "/runs/x" must not start with "/"');
     expect(rejection(() => artifactKey('key', 'runs/../x')).message).toBe('invalid key: "runs/../x" contains ".."');
-    for (const value of ['runs//x', '-x', 'runs/x y', 'runs/x?y', 'a'.repeat(1025), ...HOSTILE]) {
-      expect(() => artifactKey('key', value), value.slice(0, 20)).toThrow(InvalidInputError);
-    }
+    expect(accepted(['runs//x', '-x', 'runs/x y', 'runs/x?y', 'a'.repeat(1025), ...HOSTILE], (value) => artifactKey('key', value), InvalidInputError)).toEqual([]);
   });
 });
 
@@ -344,9 +339,7 @@ describe('Function: positiveInt', () => {
   });
 
   it('rejects numbers with other characters, signs, exponents, blanks and leading zeros', () => {
-    for (const value of ['3abc', '', ' 3', '3 ', '1e3', '-1', '+1', '1.5', '0x10', '007', '３', 'Infinity', 'NaN']) {
-      expect(() => positiveInt('timeout', value), JSON.stringify(value)).toThrow(InvalidInputError);
-    }
+    expect(accepted(['3abc', '', ' 3', '3 ', '1e3', '-1', '+1', '1.5', '0x10', '007', '３', 'Infinity', 'NaN'], (value) => positiveInt('timeout', value), InvalidInputError)).toEqual([]);
     expect(rejection(() => positiveInt('timeout', '3abc')).message).toBe(
       'invalid timeout: "3abc" is not a whole number (decimal digits only)',
     );
@@ -368,9 +361,7 @@ describe('Function: assertNoControlChars', () => {
   });
 
   it('rejects NUL, newline, carriage return, escape, DEL, C1 controls and line separators', () => {
-    for (const value of ['a\u0000', 'a\n', 'a\r', '\u001b[31m', 'a\u007f', 'a\u0085', 'a\u2028', 'a\u2029']) {
-      expect(() => assertNoControlChars('text', value), JSON.stringify(value)).toThrow(InvalidInputError);
-    }
+    expect(accepted(['a\u0000', 'a\n', 'a\r', '\u001b[31m', 'a\u007f', 'a\u0085', 'a\u2028', 'a\u2029'], (value) => assertNoControlChars('text', value), InvalidInputError)).toEqual([]);
   });
 });
 
