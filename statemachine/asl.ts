@@ -4,7 +4,9 @@
 //
 // Data flow, identical in both engines: every Task passes the whole context to its Lambda as
 // `Payload.context`, the Lambda returns the whole new context (`{...context, ...stepOutput}`), and
-// `OutputPath: $.Payload` makes that the state's output. A Catch writes `{Error, Cause}` into
+// `OutputPath: $.Payload` makes that the state's output. `Payload.executionName` lets the first
+// step turn a console or alarm input (a bare ReplaceRequest) into a context whose runId is the
+// execution's name (functions/handlers/step.ts). A Catch writes `{Error, Cause}` into
 // `$.error` (or `$.cleanupError`) of the state's input, as the XState machine's recordError does.
 
 import type { AnyStateMachine } from 'xstate';
@@ -31,7 +33,7 @@ export interface AslTaskState {
   Type: 'Task';
   Comment: string;
   Resource: string;
-  Parameters: { FunctionName: string; Payload: { 'context.$': '$'; step: string } };
+  Parameters: { FunctionName: string; Payload: { step: string; 'context.$': '$'; 'executionName.$': '$$.Execution.Name' } };
   OutputPath: '$.Payload';
   TimeoutSeconds: number;
   Retry: AslRetrier[];
@@ -169,7 +171,10 @@ function compileState(spec: StateSpec, options: CompileOptions): AslState {
         Type: 'Task',
         Comment: spec.summary,
         Resource: LAMBDA_INVOKE_RESOURCE,
-        Parameters: { FunctionName: options.functionArn(spec.name), Payload: { 'context.$': '$', step: spec.name } },
+        Parameters: {
+          FunctionName: options.functionArn(spec.name),
+          Payload: { step: spec.name, 'context.$': '$', 'executionName.$': '$$.Execution.Name' },
+        },
         OutputPath: '$.Payload',
         TimeoutSeconds: spec.timeoutSeconds,
         Retry: [{ ...LAMBDA_SERVICE_RETRIER, ErrorEquals: [...LAMBDA_SERVICE_RETRIER.ErrorEquals] }, ...spec.retry.map(retrier)],

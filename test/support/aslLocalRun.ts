@@ -58,6 +58,18 @@ export interface AslRunOptions {
   skipWaits?: boolean;
   /** Retriers retry at once (default true). */
   skipRetryIntervals?: boolean;
+  /** `$$.Execution.Name` (default `local-execution`). */
+  executionName?: string;
+}
+
+interface TaskPayload {
+  step: string;
+  context: WorkflowContext;
+  executionName: string;
+}
+
+function executionNameOf(options: AslRunOptions): string {
+  return options.executionName ?? 'local-execution';
 }
 
 interface StateEnteredLog {
@@ -76,9 +88,10 @@ export async function runAslLocally(asl: AslDefinition, input: WorkflowContext, 
       name,
       async (effectiveInput: unknown) => {
         // The effective input is the Task's Parameters; the Lambda would receive its Payload.
-        const { context, step } = (effectiveInput as { Payload: { context: WorkflowContext; step: string } }).Payload;
+        const { context, step, executionName } = (effectiveInput as { Payload: TaskPayload }).Payload;
         if (step !== name) throw new Error(`task ${name} was invoked with step ${step}`);
         invocations.push(name);
+        if (executionName !== executionNameOf(options)) throw new Error(`task ${name} got execution name ${executionName}`);
         const next = await task(name, context);
         return { Payload: JSON.parse(JSON.stringify(next)), StatusCode: 200 };
       },
@@ -90,6 +103,7 @@ export async function runAslLocally(asl: AslDefinition, input: WorkflowContext, 
   const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
   const execution = machine.run(JSON.parse(JSON.stringify(input)), {
     overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
+    context: { Execution: { Name: executionNameOf(options) } },
   });
 
   const entered: StateEnteredLog[] = [];

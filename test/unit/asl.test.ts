@@ -67,7 +67,10 @@ describe('Function: compileAsl', () => {
         Type: 'Task',
         Comment: taskSpec('AcquireLock').summary,
         Resource: LAMBDA_INVOKE_RESOURCE,
-        Parameters: { FunctionName: arn('AcquireLock'), Payload: { 'context.$': '$', step: 'AcquireLock' } },
+        Parameters: {
+          FunctionName: arn('AcquireLock'),
+          Payload: { step: 'AcquireLock', 'context.$': '$', 'executionName.$': '$$.Execution.Name' },
+        },
         OutputPath: '$.Payload',
         TimeoutSeconds: 30,
         Retry: [
