@@ -100,7 +100,8 @@ describe('Function: replaceGroupHost', () => {
   });
 
   it('refuses a hostile host to add', () => {
-    expect(accepted(['master-3.example.com ansible_host=evil', 'master-3\n[masters]\nevil', '-x', '$(reboot)', ''], (add) => replaceGroupHost(FIXTURE, 'etcd', { remove: [], add }), InvalidInputError)).toEqual([]);
+    const rejected = ['master-3.example.com ansible_host=evil', 'master-3\n[masters]\nevil', '-x', '$(reboot)', ''];
+    expect(accepted(rejected, (add) => replaceGroupHost(FIXTURE, 'etcd', { remove: [], add }), InvalidInputError)).toEqual([]);
   });
 
   it('accepts an IPv4 address as the host', () => {
