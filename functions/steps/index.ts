@@ -1,6 +1,54 @@
-// PLACEHOLDER (written for the Lambda handler of issue 6 so that it typechecks and bundles).
-// The steps module replaces this file: it exports STEPS, every task state's step by name.
+// Every step implementation, by state name: the XState run and the Lambda handler both look them up here.
 
-import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { Step } from './stepResult.ts';
+import { AcquireLock } from './AcquireLock.ts';
+import { AddMember } from './AddMember.ts';
+import { BackUpFailedMemberData } from './BackUpFailedMemberData.ts';
+import { CheckClusterHealth } from './CheckClusterHealth.ts';
+import { CompensateNewMember } from './CompensateNewMember.ts';
+import { ConfigureNewMember } from './ConfigureNewMember.ts';
+import { ConfirmMemberFailed } from './ConfirmMemberFailed.ts';
+import { FixLocalhostPeerUrls } from './FixLocalhostPeerUrls.ts';
+import { InstallEtcd } from './InstallEtcd.ts';
+import { IssueCertificates } from './IssueCertificates.ts';
+import { OpenEtcdPorts } from './OpenEtcdPorts.ts';
+import { PromoteNewMember } from './PromoteNewMember.ts';
+import { ReleaseLock } from './ReleaseLock.ts';
+import { RemoveFailedMember } from './RemoveFailedMember.ts';
+import { RollMasters } from './RollMasters.ts';
+import { SnapshotCluster } from './SnapshotCluster.ts';
+import { StartNewMember } from './StartNewMember.ts';
+import { StopFailedMember } from './StopFailedMember.ts';
+import { UpdateFlannel } from './UpdateFlannel.ts';
+import { UpdateInventory } from './UpdateInventory.ts';
+import { ValidateInput } from './ValidateInput.ts';
+import { VerifyCertificates } from './VerifyCertificates.ts';
+import { VerifyClusterHealth } from './VerifyClusterHealth.ts';
 
-export const STEPS: Record<string, (context: WorkflowContext, deps: never) => Promise<unknown>> = {};
+export const STEPS: Record<string, Step> = {
+  ValidateInput,
+  AcquireLock,
+  CheckClusterHealth,
+  ConfirmMemberFailed,
+  SnapshotCluster,
+  RemoveFailedMember,
+  StopFailedMember,
+  BackUpFailedMemberData,
+  IssueCertificates,
+  VerifyCertificates,
+  FixLocalhostPeerUrls,
+  AddMember,
+  ConfigureNewMember,
+  UpdateInventory,
+  OpenEtcdPorts,
+  InstallEtcd,
+  StartNewMember,
+  PromoteNewMember,
+  VerifyClusterHealth,
+  RollMasters,
+  UpdateFlannel,
+  CompensateNewMember,
+  ReleaseLock,
+};
+
+export type { Step, StepResult } from './stepResult.ts';

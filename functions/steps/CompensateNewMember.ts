@@ -1,0 +1,42 @@
+// CompensateNewMember: the new member could not join after its retries. Stop etcd on the new host,
+// remove the member again so the cluster is back to a healthy shape, and record exactly what remains.
+
+import { HostUnreachableError, MemberNotFoundError } from '../errors.ts';
+import { etcdOf, peerUrl } from './cluster.ts';
+import { runScript } from './hostScript.ts';
+import type { Step } from './stepResult.ts';
+
+export const CompensateNewMember: Step = async (context, deps) => {
+  const remaining: string[] = [];
+  const done: string[] = [];
+  const host = context.replacement;
+  if (host) {
+    try {
+      const r = await runScript<{ stopped: boolean }>(deps.runner, { host, script: 'CompensateNewMember', timeoutSeconds: 60 });
+      done.push(r.stopped ? `stopped etcd on ${host.name}` : `etcd was not running on ${host.name}`);
+    } catch (error) {
+      if (!(error instanceof HostUnreachableError)) throw error;
+      remaining.push(`${host.name} is unreachable: make sure etcd is stopped and disabled there before it returns`);
+    }
+  }
+  const etcd = etcdOf(context, deps);
+  const url = host ? peerUrl(host) : null;
+  const members = await etcd.memberList();
+  const added = members.find((m) => m.id === context.newMemberId || (url !== null && m.peerURLs.includes(url)));
+  if (added) {
+    try {
+      await etcd.removeMember(added.id);
+      done.push(`removed member ${added.id}`);
+    } catch (error) {
+      if (!(error instanceof MemberNotFoundError)) throw error;
+    }
+  } else {
+    done.push('no member had been added');
+  }
+  remaining.push(
+    `the failed member ${context.failedMember?.id ?? context.request.failed} is ${context.failedMember ? 'removed' : 'gone'} and has no replacement: the cluster runs with ${members.length - (added ? 1 : 0)} members`,
+    `fix the cause (${context.error?.Error ?? 'see the step errors'}: ${context.error?.Cause ?? ''}) and run the replacement again`,
+  );
+  if (host) remaining.push(`${host.name}: /var/lib/etcd may hold data of the removed member; the next run uploads it to the artifact store before emptying it`);
+  return { output: { remaining: [...(context.remaining ?? []), ...remaining], memberAdded: false }, detail: done.join('; ') };
+};

@@ -1,0 +1,47 @@
+// ConfigureNewMember: rewrite the etcd.conf copied beside the new member's certificates on the CA host
+// (ETCD_NAME, ETCD_INITIAL_CLUSTER, ETCD_INITIAL_CLUSTER_STATE=existing and the four URL keys), check
+// it, then pack certificates, config and CA into <hostname>.tgz and store it for the new host
+// (runbook 37.2.2 steps 8 and 10). The bundle goes host to store to host, never through the workflow.
+
+import { checkEtcdConf, initialClusterString, newMemberEtcdConf } from '../config/etcdConf.ts';
+import { ArtifactStoreError, ConfigEditError, ScriptFailedError } from '../errors.ts';
+import { artifactKey, etcdOf, need, peerUrl } from './cluster.ts';
+import { readHostFile, writeHostFile } from './hostFile.ts';
+import { runScript } from './hostScript.ts';
+import type { Step } from './stepResult.ts';
+
+export const ConfigureNewMember: Step = async (context, deps) => {
+  const ca = need(context.caHost, 'caHost');
+  const replacement = need(context.replacement, 'replacement');
+  const newId = need(context.newMemberId, 'newMemberId');
+  const path = `/etc/etcd/generated_certs/etcd-${replacement.hostname}/etcd.conf`;
+
+  // ETCD_INITIAL_CLUSTER as `member add` prints it: every started member by name, and the new one.
+  const members = await etcdOf(context, deps).memberList();
+  const initialCluster = initialClusterString([
+    ...members.filter((m) => m.id !== newId && m.name !== '').map((m) => ({ name: m.name, peerURL: m.peerURLs[0] ?? '' })),
+    { name: replacement.hostname, peerURL: peerUrl(replacement) },
+  ]);
+
+  const read = await readHostFile(deps.runner, ca, path);
+  if (!read) throw new ConfigEditError(`${path} is missing on ${ca.name}; IssueCertificates copies it there`);
+  const text = newMemberEtcdConf(read.text, { name: replacement.hostname, ip: replacement.ip, initialCluster });
+  const problems = checkEtcdConf(text, { name: replacement.hostname, ip: replacement.ip });
+  if (problems.length) throw new ConfigEditError(`the new member's etcd.conf does not pass its check: ${problems.join('; ')}`);
+  const changed = await writeHostFile(deps.runner, ca, path, read, text);
+
+  const key = artifactKey.bundle(context.runId, replacement.hostname);
+  const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
+  const packed = await runScript<{ bytes: number }>(deps.runner, {
+    host: ca,
+    script: 'ConfigureNewMember',
+    args: [replacement.hostname, replacement.ip, url],
+    exits: { 3: (m) => new ScriptFailedError(ca.name, 'ConfigureNewMember', 3, m) },
+  });
+  const stored = await deps.artifacts.head(key);
+  if (!stored || stored.size !== packed.bytes) throw new ArtifactStoreError(`bundle upload incomplete: ${packed.bytes} bytes packed, ${stored?.size ?? 'nothing'} stored`);
+  return {
+    output: { bundleKey: key },
+    detail: `etcd.conf for ${replacement.hostname} ${changed ? 'written' : 'already right'} (ETCD_INITIAL_CLUSTER=${initialCluster}); bundle of ${packed.bytes} bytes stored`,
+  };
+};

@@ -1,0 +1,38 @@
+// StartNewMember: on the new host, unpack the bundle into an emptied /etc/etcd (the data directory is
+// uploaded first if it held anything) and `systemctl enable etcd --now`; then wait until the member
+// list shows it started under its hostname (runbook: new host steps 4-7).
+
+import { NewMemberFailedError } from '../errors.ts';
+import { artifactKey, etcdOf, need } from './cluster.ts';
+import { runScript } from './hostScript.ts';
+import type { Step } from './stepResult.ts';
+
+export const StartNewMember: Step = async (context, deps) => {
+  const host = need(context.replacement, 'replacement');
+  const newId = need(context.newMemberId, 'newMemberId');
+  const bundleUrl = await deps.artifacts.downloadUrl(need(context.bundleKey, 'bundleKey'), deps.waits.urlTtlSeconds);
+  const backupUrl = await deps.artifacts.uploadUrl(artifactKey.replacementPriorData(context.runId, host.hostname), deps.waits.urlTtlSeconds);
+  const wait = deps.waits.memberStartSeconds;
+  const started = await runScript<{ started: 'now' | 'already'; backedUpData: boolean }>(deps.runner, {
+    host,
+    script: 'StartNewMember',
+    args: [host.hostname, bundleUrl, backupUrl, String(wait)],
+    timeoutSeconds: wait + 120,
+    exits: { 4: (m) => new NewMemberFailedError(m) },
+  });
+
+  const etcd = etcdOf(context, deps);
+  const deadline = deps.now().getTime() + wait * 1000;
+  for (;;) {
+    const member = (await etcd.memberList()).find((m) => m.id === newId);
+    if (!member) throw new NewMemberFailedError(`member ${newId} is no longer in the member list`);
+    if (member.name === host.hostname) {
+      return {
+        output: {},
+        detail: `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}`,
+      };
+    }
+    if (deps.now().getTime() > deadline) throw new NewMemberFailedError(`member ${newId} has not started within ${wait}s (it still shows as unstarted)`);
+    await deps.sleep(250);
+  }
+};

@@ -1,0 +1,21 @@
+// StopFailedMember: on the failed host, when it answers, stop etcd by moving the static pod manifests
+// to pods-stopped (runbook 37.1 step 2). A host that is powered off is recorded as unreachable.
+
+import { HostUnreachableError } from '../errors.ts';
+import { runScript } from './hostScript.ts';
+import type { Step } from './stepResult.ts';
+
+export const StopFailedMember: Step = async (context, deps) => {
+  const host = context.failedHost;
+  if (!host) return { output: { failedHostReachable: false }, detail: 'the failed member has no known host', skipped: true };
+  try {
+    const result = await runScript<{ movedManifests: number; stoppedUnit: boolean }>(deps.runner, { host, script: 'StopFailedMember', timeoutSeconds: 60 });
+    return {
+      output: { failedHostReachable: true },
+      detail: `${host.name}: moved ${result.movedManifests} manifest(s) to pods-stopped${result.stoppedUnit ? ', stopped the etcd unit' : ''}; etcd is down`,
+    };
+  } catch (error) {
+    if (!(error instanceof HostUnreachableError)) throw error;
+    return { output: { failedHostReachable: false }, detail: `${host.name} is unreachable (${error.message}); its data cannot be backed up`, skipped: true };
+  }
+};

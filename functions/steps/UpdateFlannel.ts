@@ -1,0 +1,39 @@
+// UpdateFlannel: FLANNEL_ETCD_ENDPOINTS in /etc/sysconfig/flanneld on every host that has it names
+// exactly the live members; flanneld restarts. Hosts are independent, so they are done in parallel.
+
+import { getFlannelEndpoints, setFlannelEndpoints } from '../config/flanneld.ts';
+import { HostUnreachableError } from '../errors.ts';
+import type { Host } from '../ports.ts';
+import { inventoryOf } from './cluster.ts';
+import { editHostFile } from './hostFile.ts';
+import { runScript } from './hostScript.ts';
+import { liveEndpointList, liveMemberHostnames } from './liveEndpoints.ts';
+import type { Step } from './stepResult.ts';
+
+export const FLANNELD_PATH = '/etc/sysconfig/flanneld';
+
+export const UpdateFlannel: Step = async (context, deps) => {
+  const live = await liveMemberHostnames(context, deps);
+  const hosts = inventoryOf(context).hosts.filter((h) => h.roles.includes('master') || h.roles.includes('node'));
+  const outcomes = await Promise.all(
+    hosts.map(async (host: Host): Promise<{ host: string; state: 'updated' | 'unchanged' | 'absent' | 'unreachable' }> => {
+      try {
+        const changed = await editHostFile(deps.runner, host, FLANNELD_PATH, (text) => setFlannelEndpoints(text, liveEndpointList(getFlannelEndpoints(text), live)), { restart: true });
+        if (changed === null) return { host: host.name, state: 'absent' };
+        const result = await runScript<{ restarted: boolean }>(deps.runner, { host, script: 'UpdateFlannel' });
+        return { host: host.name, state: result.restarted ? 'updated' : 'unchanged' };
+      } catch (error) {
+        if (error instanceof HostUnreachableError && host.name === context.failedHost?.name) return { host: host.name, state: 'unreachable' };
+        throw error;
+      }
+    }),
+  );
+  const remaining = outcomes
+    .filter((o) => o.state === 'unreachable')
+    .map((o) => `${o.host} is unreachable: when it returns, set FLANNEL_ETCD_ENDPOINTS in ${FLANNELD_PATH} to ${live.map((h) => `https://${h}:2379`).join(',')} and restart flanneld`);
+  const by = (state: string) => outcomes.filter((o) => o.state === state).map((o) => o.host);
+  return {
+    output: remaining.length ? { remaining: [...(context.remaining ?? []), ...remaining] } : {},
+    detail: `flanneld updated on ${by('updated').join(', ') || 'none'}; already right on ${by('unchanged').join(', ') || 'none'}; no flannel on ${by('absent').join(', ') || 'none'}`,
+  };
+};

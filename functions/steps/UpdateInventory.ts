@@ -1,0 +1,23 @@
+// UpdateInventory: on the installer host, the Ansible inventory's [etcd] group loses the failed host
+// and gains the new one; nothing else in the file changes (runbook 37.2.2 step 9).
+
+import { replaceGroupHost } from '../config/inventory.ts';
+import { ConfigEditError } from '../errors.ts';
+import { need } from './cluster.ts';
+import { editHostFile } from './hostFile.ts';
+import type { Step } from './stepResult.ts';
+
+export const INVENTORY_PATH = '/etc/ansible/hosts';
+
+export const UpdateInventory: Step = async (context, deps) => {
+  const installer = need(context.installerHost, 'installerHost');
+  const replacement = need(context.replacement, 'replacement');
+  const remove = context.failedHost ? [context.failedHost.hostname] : [];
+  const changed = await editHostFile(deps.runner, installer, INVENTORY_PATH, (text) => replaceGroupHost(text, 'etcd', { remove, add: replacement.hostname }));
+  if (changed === null) throw new ConfigEditError(`${INVENTORY_PATH} does not exist on ${installer.name}`);
+  return {
+    output: {},
+    detail: `${INVENTORY_PATH} on ${installer.name}: [etcd] ${changed ? 'now' : 'already'} lists ${replacement.hostname}${remove.length ? ` without ${remove[0]}` : ''}`,
+    ...(changed ? {} : { skipped: true }),
+  };
+};

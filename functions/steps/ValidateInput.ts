@@ -1,0 +1,72 @@
+// ValidateInput: check every field of the request before anything changes, and resolve the hosts the
+// run works on: the failed host, the replacement, the etcd CA host and the installer host.
+
+import { InvalidInputError } from '../errors.ts';
+import type { Host, Inventory } from '../ports.ts';
+import * as validate from '../validate.ts';
+import type { Step } from './stepResult.ts';
+
+/** The host that `text` names exactly: short name, hostname, IP or instance ID. */
+export function findHost(inventory: Inventory, text: string): Host | undefined {
+  const t = text.trim().toLowerCase();
+  return inventory.hosts.find((h) => h.name === t || h.hostname === t || h.ip === t || h.instanceId === t);
+}
+
+function exactlyOne(inventory: Inventory, role: 'ca' | 'installer'): Host {
+  const hosts = inventory.hosts.filter((h) => h.roles.includes(role));
+  if (hosts.length !== 1) {
+    throw new InvalidInputError('inventory', `expected exactly one host with role ${role}, found ${hosts.length}${hosts.length ? `: ${hosts.map((h) => h.name).join(', ')}` : ''}`);
+  }
+  return hosts[0]!;
+}
+
+/** Validates a host entry of an inventory: every field that will reach a shell or a config file. */
+function validHost(host: Host, index: number): Host {
+  const field = `inventory.hosts[${index}]`;
+  return {
+    ...host,
+    name: validate.hostName(`${field}.name`, host.name),
+    hostname: validate.hostname(`${field}.hostname`, host.hostname),
+    ip: validate.ipv4(`${field}.ip`, host.ip),
+    ...(host.instanceId !== undefined ? { instanceId: validate.instanceId(`${field}.instanceId`, host.instanceId) } : {}),
+  };
+}
+
+/** The failed member as given: a host, a member ID or a peer URL. Anything else is refused here. */
+function validFailedText(text: unknown): string {
+  if (typeof text !== 'string' || text.trim() === '') throw new InvalidInputError('failed', 'name the failed member: host name, hostname, IP, member ID or peer URL');
+  const t = text.trim();
+  validate.assertNoControlChars('failed', t);
+  if (/^https:\/\//.test(t)) return validate.etcdUrl('failed', t);
+  if (/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(t)) return validate.ipv4('failed', t);
+  if (/^i-[0-9a-f]+$/.test(t)) return validate.instanceId('failed', t);
+  return validate.hostname('failed', t);
+}
+
+export const ValidateInput: Step = async (context, deps) => {
+  const request = context.request;
+  validate.runId('runId', context.runId);
+  validate.clusterName('cluster', request.cluster);
+  const failedText = validFailedText(request.failed);
+  if (typeof request.replacement !== 'string') throw new InvalidInputError('replacement', 'name the replacement host');
+  const replacementText = validate.hostname('replacement', request.replacement.trim());
+  if (typeof request.startedBy !== 'string' || !/^[A-Za-z0-9:@._/-]{1,128}$/.test(request.startedBy)) {
+    throw new InvalidInputError('startedBy', 'startedBy must be 1-128 characters of letters, digits and :@._/-');
+  }
+  const { graceSeconds, learner } = context.options;
+  validate.positiveInt('options.graceSeconds', String(graceSeconds), { min: 0, max: 3600 });
+  if (learner !== 'auto' && learner !== 'never') throw new InvalidInputError('options.learner', 'learner must be "auto" or "never"');
+
+  const resolved = await deps.resolveInventory(request);
+  const inventory: Inventory = { cluster: resolved.cluster, hosts: resolved.hosts.map(validHost) };
+  const replacement = findHost(inventory, replacementText);
+  if (!replacement) throw new InvalidInputError('replacement', `no host named ${replacementText} in cluster ${inventory.cluster}`);
+  const failedHost = findHost(inventory, failedText);
+  if (failedHost && failedHost.name === replacement.name) throw new InvalidInputError('replacement', 'the replacement must be another host than the failed one');
+  const caHost = exactlyOne(inventory, 'ca');
+  const installerHost = exactlyOne(inventory, 'installer');
+  return {
+    output: { inventory, replacement, caHost, installerHost, ...(failedHost ? { failedHost } : {}) },
+    detail: `failed ${failedHost?.name ?? failedText}, replacement ${replacement.name} (${replacement.ip}), CA ${caHost.name}`,
+  };
+};

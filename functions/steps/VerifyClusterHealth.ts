@@ -1,0 +1,37 @@
+// VerifyClusterHealth: the runbook's v2 cluster-health and v3 endpoint health across every member,
+// run on a member, plus the member list itself: every member started and voting, the failed one gone,
+// the new one in, an odd count.
+
+import { ClusterUnhealthyError } from '../errors.ts';
+import { clientUrl, etcdOf, hostOfMember, inventoryOf, need, viaHosts } from './cluster.ts';
+import { runScript } from './hostScript.ts';
+import type { Step } from './stepResult.ts';
+
+export const VerifyClusterHealth: Step = async (context, deps) => {
+  const inventory = inventoryOf(context);
+  const newId = need(context.newMemberId, 'newMemberId');
+  const etcd = etcdOf(context, deps, { includeReplacement: true });
+  const members = await etcd.memberList();
+  const problems: string[] = [];
+  if (!members.some((m) => m.id === newId)) problems.push(`new member ${newId} is missing`);
+  if (context.failedMember && members.some((m) => m.id === context.failedMember!.id)) problems.push(`failed member ${context.failedMember.id} is still listed`);
+  for (const m of members) {
+    if (m.name === '') problems.push(`member ${m.id} has not started`);
+    if (m.isLearner) problems.push(`member ${m.id} is still a learner`);
+  }
+  if (members.length % 2 === 0) problems.push(`${members.length} members: the count must be odd`);
+  const endpoints = members.map((m) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : '')).filter((e) => e !== '');
+  const health = await etcd.health(endpoints);
+  for (const h of health) if (!h.healthy) problems.push(`${h.endpoint} unhealthy: ${h.error ?? 'no answer'}`);
+  if (problems.length) throw new ClusterUnhealthyError(problems.join('; '));
+
+  const host = viaHosts(context)[0];
+  if (!host) throw new ClusterUnhealthyError('no member host to run the health checks on');
+  await runScript(deps.runner, {
+    host,
+    script: 'VerifyClusterHealth',
+    args: [endpoints.join(',')],
+    exits: { 3: (m) => new ClusterUnhealthyError(m) },
+  });
+  return { output: {}, detail: `${members.length} members started and voting; cluster-health (v2) and endpoint health (v3) pass on ${endpoints.length} endpoints` };
+};

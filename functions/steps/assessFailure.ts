@@ -1,0 +1,82 @@
+// One observation of the failure, shared by CheckClusterHealth and ConfirmMemberFailed: which member
+// failed (matched exactly), whether it is really down, whether quorum holds now and after the change,
+// and whether the run can end with an odd member count. Refusals carry their precise reason.
+
+import { InvalidInputError, RefusedError } from '../errors.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import { matchMembers } from '../../statemachine/matchMember.ts';
+import { DISASTER_RECOVERY_GUIDANCE, endsOdd, quorumForRemoval } from '../../statemachine/quorum.ts';
+import { compareVersions, hostOfMember, inventoryOf, memberRef, need, observe, oldestVersion, peerUrl } from './cluster.ts';
+import type { StepDeps } from './deps.ts';
+import type { StepResult } from './stepResult.ts';
+
+export async function assessFailure(context: WorkflowContext, deps: StepDeps, observation: 'first' | 'second'): Promise<StepResult> {
+  const inventory = inventoryOf(context);
+  const replacement = need(context.replacement, 'replacement');
+  const seen = await observe(context, deps);
+
+  const matches = matchMembers(seen.members, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) });
+  if (matches.length > 1) {
+    throw new InvalidInputError('failed', `"${context.request.failed}" matches ${matches.length} members (${matches.map((m) => m.id).join(', ')}); name one by member ID`);
+  }
+  const failed = matches[0] ?? null;
+  const failedHost = context.failedHost ?? (failed ? hostOfMember(inventory, failed) : undefined);
+  if (!failed && !context.failedHost) {
+    throw new InvalidInputError('failed', `no member and no host matches "${context.request.failed}" exactly`);
+  }
+  if (failedHost?.roles.includes('ca') && !context.options.caBackupKey) {
+    throw new RefusedError(
+      `${failedHost.name} is the etcd CA host: its /etc/etcd/ca is needed to sign the new member's certificates. ` +
+        'Restore /etc/etcd/ca from your backup onto another etcd host, mark that host as the CA in the inventory, ' +
+        'and run again (or pass options.caBackupKey naming the CA backup in the artifact store). A new CA is never created silently.',
+    );
+  }
+
+  const failedHealth = failed ? seen.health.find((h) => h.id === failed.id) : undefined;
+  if (failedHealth?.healthy) {
+    throw new RefusedError(
+      `member ${failed!.name || failed!.id} (${failed!.id}) answers health checks at the ${observation} observation: refusing to remove a healthy member. ` +
+        'If it was rebooting it has recovered; nothing needs replacing.',
+    );
+  }
+
+  const verdict = quorumForRemoval(seen.health, failed?.id ?? null);
+  if (!verdict.ok) throw new RefusedError(`${verdict.reason}.\n${DISASTER_RECOVERY_GUIDANCE}`);
+  if (seen.leaderIds.length !== 1) {
+    throw new RefusedError(`the members that answer do not agree on one leader (${seen.leaderIds.join(', ') || 'none'}); try again once the cluster has settled`);
+  }
+
+  const replacementPeer = peerUrl(replacement);
+  const replacementMember = seen.members.find((m) => m.peerURLs.includes(replacementPeer));
+  const strayLearners = seen.members.filter((m) => m.isLearner && m !== replacementMember);
+  if (strayLearners.length > 0) {
+    throw new RefusedError(`learner member(s) ${strayLearners.map((m) => m.id).join(', ')} are in the cluster; finish or remove them before replacing another member`);
+  }
+  const others = seen.members.filter((m) => m !== failed && m !== replacementMember);
+  const unhealthyOthers = others.filter((m) => !seen.health.find((h) => h.id === m.id)?.healthy);
+  if (!endsOdd(seen.members.length, failed ? 1 : 0, replacementMember ? 0 : 1)) {
+    throw new RefusedError(`the cluster would end with ${seen.members.length - (failed ? 1 : 0) + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`);
+  }
+
+  const survivors = others.filter((m) => seen.health.find((h) => h.id === m.id)?.healthy).map((m) => memberRef(m, inventory));
+  const version = oldestVersion(seen);
+  const learnerSupported = version !== null && compareVersions(version, '3.4.0') >= 0;
+  const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
+  const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
+
+  return {
+    output: {
+      failedMember: failed ? memberRef(failed, inventory) : null,
+      ...(failedHost ? { failedHost } : {}),
+      survivors,
+      learnerSupported,
+      peerUrlsOnLocalhost,
+      failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
+      ...(replacementMember ? { newMemberId: replacementMember.id, memberAdded: true, addedAsLearner: replacementMember.isLearner } : {}),
+    },
+    detail:
+      `${failed ? `member ${failed.id} (${failed.name || 'unnamed'}) does not answer` : 'the failed member is no longer in the member list'}; ` +
+      `${verdict.reason}; oldest version ${version ?? 'unknown'}` +
+      (unhealthyOthers.length ? `; also not answering: ${unhealthyOthers.map((m) => m.name || m.id).join(', ')}` : ''),
+  };
+}

@@ -1,0 +1,106 @@
+// Shared knowledge of the cluster for the steps: URLs of a host, which hosts to run etcdctl through,
+// and one observation of membership and health.
+
+import { InvalidInputError, MemberNotFoundError } from '../errors.ts';
+import type { EndpointStatus, EtcdClusterPort, EtcdMember, Host, Inventory } from '../ports.ts';
+import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
+import { peerHost } from '../../statemachine/matchMember.ts';
+import type { MemberHealth } from '../../statemachine/quorum.ts';
+import type { StepDeps } from './deps.ts';
+
+export const clientUrl = (host: Host): string => `https://${host.ip}:2379`;
+export const peerUrl = (host: Host): string => `https://${host.ip}:2380`;
+/** Masters and flanneld name etcd by hostname, as the installer writes them. */
+export const clientUrlByHostname = (hostname: string): string => `https://${hostname}:2379`;
+
+export function need<T>(value: T | undefined | null, what: string): T {
+  if (value === undefined || value === null) throw new InvalidInputError(what, `${what} is not known at this step (run state is incomplete)`);
+  return value;
+}
+
+export function inventoryOf(context: WorkflowContext): Inventory {
+  return need(context.inventory, 'inventory');
+}
+
+/** The inventory host a member runs on: by peer URL address, or by name. */
+export function hostOfMember(inventory: Inventory, member: { name: string; peerURLs?: string[]; peerURL?: string }): Host | undefined {
+  const urls = member.peerURLs ?? (member.peerURL ? [member.peerURL] : []);
+  const addresses = urls.map(peerHost).filter((a): a is string => a !== null);
+  return inventory.hosts.find((h) => addresses.includes(h.ip) || addresses.includes(h.hostname) || (member.name !== '' && member.name === h.hostname));
+}
+
+/** Hosts to run etcdctl on: etcd hosts that are not the failed one, then the replacement once it has joined. */
+export function viaHosts(context: WorkflowContext): Host[] {
+  const inventory = inventoryOf(context);
+  const failed = context.failedHost?.name;
+  const fromSurvivors = (context.survivors ?? []).map((s) => hostOfMember(inventory, s)).filter((h): h is Host => h !== undefined);
+  const etcdHosts = inventory.hosts.filter((h) => h.roles.includes('etcd'));
+  const ordered = [...fromSurvivors, ...etcdHosts].filter((h) => h.name !== failed);
+  return [...new Map(ordered.map((h) => [h.name, h])).values()];
+}
+
+/** A port over the survivors (and the replacement, when asked), never through the failed host. */
+export function etcdOf(context: WorkflowContext, deps: StepDeps, options: { includeReplacement?: boolean } = {}): EtcdClusterPort {
+  const via = viaHosts(context);
+  const endpoints = context.survivors && context.survivors.length > 0 ? context.survivors.map((s) => s.clientURL) : via.map(clientUrl);
+  if (options.includeReplacement && context.replacement) endpoints.push(clientUrl(context.replacement));
+  return deps.etcd(via, endpoints);
+}
+
+export function memberRef(member: EtcdMember, inventory: Inventory): MemberRef {
+  const host = hostOfMember(inventory, member);
+  const clientURL = member.clientURLs[0] ?? (host ? clientUrl(host) : '');
+  return { id: member.id, name: member.name, peerURL: member.peerURLs[0] ?? '', clientURL };
+}
+
+export interface Observation {
+  members: EtcdMember[];
+  statuses: Map<string, EndpointStatus | { endpoint: string; error: string }>;
+  health: MemberHealth[];
+  leaderIds: string[];
+}
+
+/** Member list plus one status request per member: who answers, who leads. */
+export async function observe(context: WorkflowContext, deps: StepDeps): Promise<Observation> {
+  const inventory = inventoryOf(context);
+  const etcd = etcdOf(context, deps);
+  const members = await etcd.memberList();
+  const endpointOf = (m: EtcdMember) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : null);
+  const endpoints = members.map(endpointOf).filter((e): e is string => e !== null);
+  const statuses = new Map((await etcd.status(endpoints)).map((s) => [s.endpoint, s]));
+  const health = members.map((m) => {
+    const endpoint = endpointOf(m);
+    const status = endpoint ? statuses.get(endpoint) : undefined;
+    const healthy = status !== undefined && !('error' in status) && status.memberId === m.id;
+    return { id: m.id, name: m.name, isLearner: m.isLearner, healthy };
+  });
+  const leaderIds = [...new Set([...statuses.values()].flatMap((s) => ('error' in s ? [] : [s.leaderId])))];
+  return { members, statuses, health, leaderIds };
+}
+
+export function findMember(members: EtcdMember[], id: string): EtcdMember {
+  const member = members.find((m) => m.id === id);
+  if (!member) throw new MemberNotFoundError(`member ${id} is not in the member list`);
+  return member;
+}
+
+/** The version string of the oldest member that answered. */
+export function oldestVersion(observation: Observation): string | null {
+  const versions = [...observation.statuses.values()].flatMap((s) => ('error' in s ? [] : [s.version]));
+  return versions.sort(compareVersions)[0] ?? null;
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((n) => Number.parseInt(n, 10) || 0);
+  const pb = b.split('.').map((n) => Number.parseInt(n, 10) || 0);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
+  return 0;
+}
+
+/** Keys under which a run keeps its artifacts. */
+export const artifactKey = {
+  snapshot: (runId: string, member: string) => `runs/${runId}/snapshot-${member}.db`,
+  failedData: (runId: string, hostname: string) => `runs/${runId}/failed-member-data-${hostname}.tgz`,
+  bundle: (runId: string, hostname: string) => `runs/${runId}/bundle-${hostname}.tgz`,
+  replacementPriorData: (runId: string, hostname: string) => `runs/${runId}/replacement-prior-data-${hostname}.tgz`,
+};

@@ -1,0 +1,26 @@
+// What every step is given: the ports, a clock, and a progress log. The sandbox and AWS each build one.
+
+import type { ArtifactStore, EtcdClusterPort, Host, HostRunner, Inventory, LockPort, SecurityGroupPort } from '../ports.ts';
+import type { ReplaceRequest } from '../../statemachine/context.ts';
+
+export interface StepDeps {
+  target: 'sandbox' | 'aws';
+  runner: HostRunner;
+  /** Membership and health, run through `via` (surviving members) against `endpoints`. */
+  etcd: (via: Host[], endpoints: string[]) => EtcdClusterPort;
+  securityGroups: SecurityGroupPort;
+  artifacts: ArtifactStore;
+  lock: LockPort;
+  /** The cluster's hosts: the sandbox's, or discovered from EC2 tags; an explicit inventory wins. */
+  resolveInventory: (request: ReplaceRequest) => Promise<Inventory>;
+  sleep: (ms: number) => Promise<void>;
+  now: () => Date;
+  /** Progress for operators (stderr, CloudWatch): never a secret. */
+  log: (message: string) => void;
+  /** Process that holds the lock, where that means something. */
+  pid?: number;
+  /** Seconds a host may take for the slow parts: etcd start, master API health. */
+  waits: { memberStartSeconds: number; masterHealthSeconds: number; urlTtlSeconds: number; lockTtlSeconds: number };
+}
+
+export const DEFAULT_WAITS: StepDeps['waits'] = { memberStartSeconds: 60, masterHealthSeconds: 120, urlTtlSeconds: 900, lockTtlSeconds: 7200 };

@@ -1,0 +1,22 @@
+// The etcd client URL lists masters and flanneld use must name exactly the live members, by hostname:
+// keep the existing order and entries that are live, drop the rest, append live ones that are missing.
+
+import { etcdUrl, parseEtcdUrl } from '../validate.ts';
+import { clientUrlByHostname, etcdOf, hostOfMember, inventoryOf } from './cluster.ts';
+import type { StepDeps } from './deps.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+
+export function liveEndpointList(current: string[], liveHostnames: string[]): string[] {
+  const live = new Set(liveHostnames.map((h) => h.toLowerCase()));
+  const kept = current.filter((url, i) => live.has(parseEtcdUrl(`urls[${i}]`, url).host.toLowerCase()));
+  const keptHosts = new Set(kept.map((url, i) => parseEtcdUrl(`urls[${i}]`, url).host.toLowerCase()));
+  const added = liveHostnames.filter((h) => !keptHosts.has(h.toLowerCase())).map((h) => etcdUrl('url', clientUrlByHostname(h)));
+  return [...new Set([...kept, ...added])];
+}
+
+/** Hostnames of the members as they stand now (every member started: VerifyClusterHealth passed). */
+export async function liveMemberHostnames(context: WorkflowContext, deps: StepDeps): Promise<string[]> {
+  const inventory = inventoryOf(context);
+  const members = await etcdOf(context, deps, { includeReplacement: true }).memberList();
+  return members.map((m) => hostOfMember(inventory, m)?.hostname ?? m.name).filter((h) => h !== '');
+}
