@@ -1,0 +1,56 @@
+// The step Lambda's event and how it becomes the workflow context. Pure: no AWS, no I/O.
+//
+// Every Task of the compiled ASL sends `{step, context, executionName}` (statemachine/asl.ts). After
+// the first step `context` is the WorkflowContext the previous step returned. On the first step of a
+// run started from the console, the CLI or the alarm rule, `context` is the execution input: a bare
+// ReplaceRequest (schemas/replace-request.schema.json). contextFromEvent() turns it into a context
+// whose runId is the execution's name, so the run record and the execution share one name.
+
+import { DEFAULT_OPTIONS, type ReplaceRequest, type RunOptions, type WorkflowContext } from '../../statemachine/context.ts';
+import type { StepOutput } from '../../statemachine/machine.ts';
+
+export interface StepEvent {
+  /** The task state's name, e.g. `RemoveFailedMember`. */
+  step: string;
+  /** The workflow context, or the execution input on the first step. */
+  context: unknown;
+  /** `$$.Execution.Name`. */
+  executionName?: string;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A context has a runId, a request object and options; anything else is an execution input. */
+export function isWorkflowContext(value: unknown): value is WorkflowContext {
+  return isObject(value) && typeof value['runId'] === 'string' && isObject(value['request']) && isObject(value['options']);
+}
+
+/**
+ * A run id from a Step Functions execution name (1-80 of A-Z a-z 0-9 - _): lower case, anything
+ * outside a-z 0-9 - becomes `-`. Deterministic, so a retried first step gets the same run id.
+ */
+export function runIdFromExecutionName(name: string): string {
+  const id = name.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '');
+  return id.length >= 6 ? id.slice(0, 80) : `run-${id}`.padEnd(6, '0');
+}
+
+/**
+ * The workflow context the step runs on. Fields of a bare request are passed through unchecked:
+ * ValidateInput checks every one of them and fails the first state with a clear error.
+ */
+export function contextFromEvent(event: StepEvent): WorkflowContext {
+  if (isWorkflowContext(event.context)) return event.context;
+  const request = (isObject(event.context) ? event.context : {}) as unknown as ReplaceRequest;
+  const given = isObject(request.options) ? request.options : {};
+  const options = { ...DEFAULT_OPTIONS, ...given } as RunOptions;
+  return { runId: runIdFromExecutionName(event.executionName ?? 'unnamed-execution'), request, options };
+}
+
+/** A step hands back either the fields it adds (StepOutput) or `{output, detail, skipped?}` (StepResult). */
+export function stepOutputOf(result: unknown): StepOutput {
+  if (!isObject(result)) return {};
+  if (isObject(result['output']) && typeof result['detail'] === 'string') return result['output'] as StepOutput;
+  return result as StepOutput;
+}
