@@ -1,0 +1,182 @@
+// What a sandbox is made of: names, addresses, the state dir layout, and the record kept on disk.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Host, Role } from '../functions/ports.ts';
+import { InvalidInputError, SandboxError } from '../functions/errors.ts';
+import { exists } from './util.ts';
+
+/** Machine-level state: one directory per sandbox, and the subnet registry beside them. */
+export const STATE_ROOT = '/var/lib/etcd-replace';
+export const SANDBOXES_DIR = path.join(STATE_ROOT, 'sandboxes');
+export const REGISTRY_DIR = path.join(STATE_ROOT, 'registry');
+export const REGISTRY_LOCK = path.join(STATE_ROOT, 'registry.lock');
+
+export const DOMAIN = 'sandbox.test';
+export const PREFIX_LEN = 27;
+/** Documentation ranges, cut into /27s: 8 sandboxes per /24, 24 in all. */
+const RANGES = ['198.51.100', '203.0.113', '192.0.2'];
+export const MAX_SANDBOXES = RANGES.length * 8;
+/** Hosts start at .2 of the /27 (.1 is the gateway on the machine's bridge); .31 is broadcast. */
+export const MAX_HOSTS = 29;
+
+export type HostKind = 'master' | 'spare' | 'node';
+export type PowerState = 'running' | 'off' | 'partitioned';
+
+export interface SandboxHost extends Host {
+  netns: string;
+  up: boolean;
+  state: PowerState;
+}
+
+export interface SandboxInfo {
+  name: string;
+  subnet: string;
+  gateway: string;
+  hosts: SandboxHost[];
+  client: { endpoints: string[]; cacert: string; cert: string; key: string };
+  stateDir: string;
+}
+
+/** One host as recorded in sandbox.json (its power state lives in its own file). */
+export interface HostRecord extends Host {
+  kind: HostKind;
+  netns: string;
+  /** The machine-side end of its veth. */
+  veth: string;
+}
+
+export interface SandboxRecord {
+  name: string;
+  index: number;
+  subnet: string;
+  gateway: string;
+  bridge: string;
+  createdAt: string;
+  options: { members: number; spares: number; nodes: number; dataMb: number };
+  hosts: HostRecord[];
+}
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,15}$/;
+
+export function validateSandboxName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw new InvalidInputError('sandbox', `"${name}" must match ^[a-z][a-z0-9-]{0,15}$`);
+  }
+  return name;
+}
+
+export const stateDirOf = (name: string) => path.join(SANDBOXES_DIR, name);
+export const recordFile = (stateDir: string) => path.join(stateDir, 'sandbox.json');
+/** Private-propagation mount holding the hosts' persistent mount and UTS namespace files. */
+export const nsDirOf = (stateDir: string) => path.join(stateDir, 'ns');
+export const mntNsFile = (stateDir: string, host: string) => path.join(nsDirOf(stateDir), `${host}.mnt`);
+export const utsNsFile = (stateDir: string, host: string) => path.join(nsDirOf(stateDir), `${host}.uts`);
+/** Per-host tree; HOST_ROOT/etc/etcd is the host's /etc/etcd, and so on. */
+export const hostRootOf = (stateDir: string, host: string) => path.join(stateDir, 'hosts', host, 'root');
+export const hostMetaOf = (stateDir: string, host: string) => path.join(stateDir, 'hosts', host);
+export const powerFile = (stateDir: string, host: string) => path.join(hostMetaOf(stateDir, host), 'power');
+export const faultDirOf = (stateDir: string, host: string) => path.join(hostMetaOf(stateDir, host), 'fault');
+export const logDirOf = (stateDir: string, host: string) => path.join(stateDir, 'logs', host);
+export const clientDirOf = (stateDir: string) => path.join(stateDir, 'client');
+
+export const netnsName = (sandbox: string, host: string) => `er-${sandbox}-${host}`;
+/** Interface names (≤ 15 characters) come from the registry index, not the sandbox name. */
+export const bridgeName = (index: number) => `er${index}br`;
+export const vethName = (index: number, hostIndex: number) => `er${index}h${hostIndex}`;
+export const bridgeAlias = (sandbox: string) => `etcd-replace:${sandbox}`;
+/** Host names a sandbox can have; anything else in an `er-` netns name is not ours. */
+export const HOST_NAME_RE = /^(master-\d+|etcd-spare-\d+|node-\d+)$/;
+
+export function subnetOf(index: number): { subnet: string; gateway: string; base: string; offset: number } {
+  const range = RANGES[Math.floor(index / 8)];
+  if (range === undefined) throw new SandboxError(`no free subnet: at most ${MAX_SANDBOXES} sandboxes`);
+  const offset = (index % 8) * 32;
+  return { subnet: `${range}.${offset}/${PREFIX_LEN}`, gateway: `${range}.${offset + 1}`, base: range, offset };
+}
+
+/** Lays out the hosts of a sandbox: masters, then spares, then nodes, addresses from .2 up. */
+export function planHosts(name: string, index: number, options: { members: number; spares: number; nodes: number }): HostRecord[] {
+  const { base, offset } = subnetOf(index);
+  const hosts: HostRecord[] = [];
+  const add = (short: string, kind: HostKind, roles: Role[]) => {
+    const hostIndex = hosts.length;
+    hosts.push({
+      name: short,
+      hostname: `${short}.${DOMAIN}`,
+      ip: `${base}.${offset + 2 + hostIndex}`,
+      roles,
+      kind,
+      netns: netnsName(name, short),
+      veth: vethName(index, hostIndex),
+    });
+  };
+  for (let i = 0; i < options.members; i++) add(`master-${i}`, 'master', i === 0 ? ['master', 'etcd', 'ca', 'installer'] : ['master', 'etcd']);
+  for (let i = 0; i < options.spares; i++) add(`etcd-spare-${i}`, 'spare', ['spare']);
+  for (let i = 0; i < options.nodes; i++) add(`node-${i}`, 'node', ['node']);
+  return hosts;
+}
+
+export async function readRecord(name: string): Promise<SandboxRecord> {
+  const file = recordFile(stateDirOf(name));
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    throw new SandboxError(`sandbox "${name}" does not exist (no ${file}); create it with: etcd-replace sandbox up --sandbox ${name}`);
+  }
+  try {
+    return JSON.parse(text) as SandboxRecord;
+  } catch (error) {
+    throw new SandboxError(`sandbox "${name}" is broken: ${file} is not JSON`, { cause: error });
+  }
+}
+
+export async function readPower(stateDir: string, host: string): Promise<PowerState> {
+  try {
+    const text = (await fs.readFile(powerFile(stateDir, host), 'utf8')).trim();
+    return text === 'off' || text === 'partitioned' ? text : 'running';
+  } catch {
+    return 'running';
+  }
+}
+
+export async function toInfo(record: SandboxRecord): Promise<SandboxInfo> {
+  const stateDir = stateDirOf(record.name);
+  const hosts = await Promise.all(
+    record.hosts.map(async (h): Promise<SandboxHost> => {
+      const state = await readPower(stateDir, h.name);
+      return { name: h.name, hostname: h.hostname, ip: h.ip, roles: [...h.roles], netns: h.netns, up: state !== 'off', state };
+    }),
+  );
+  const client = clientDirOf(stateDir);
+  return {
+    name: record.name,
+    subnet: record.subnet,
+    gateway: record.gateway,
+    hosts,
+    client: {
+      endpoints: record.hosts.filter((h) => h.kind === 'master').map((h) => `https://${h.ip}:2379`),
+      cacert: path.join(client, 'ca.crt'),
+      cert: path.join(client, 'client.crt'),
+      key: path.join(client, 'client.key'),
+    },
+    stateDir,
+  };
+}
+
+export async function loadSandbox(name: string): Promise<SandboxInfo> {
+  validateSandboxName(name);
+  const record = await readRecord(name);
+  if (!(await exists(path.join('/run/netns', record.hosts[0]?.netns ?? '-')))) {
+    throw new SandboxError(`sandbox "${name}" is broken (its network namespaces are gone); remove it with: etcd-replace sandbox down --sandbox ${name}`);
+  }
+  return toInfo(record);
+}
+
+export function findHost(record: { name: string; hosts: HostRecord[] }, hostName: string): HostRecord {
+  const host = record.hosts.find((h) => h.name === hostName);
+  if (!host) {
+    throw new InvalidInputError('host', `sandbox "${record.name}" has no host "${hostName}" (hosts: ${record.hosts.map((h) => h.name).join(', ')})`);
+  }
+  return host;
+}

@@ -1,0 +1,234 @@
+// `sandbox up`: builds the hosts, issues certificates, boots each host's supervisor, waits for a
+// healthy etcd cluster and loads data. Per-host work runs in parallel; waits follow etcd's answers.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { InvalidInputError, SandboxError } from '../functions/errors.ts';
+import { installCertificates, issueCertificates, issueMasterServingCert } from './certs.ts';
+import { endpointHealthy, loadData, readClientTls } from './etcdClient.ts';
+import { hostEnv, nsenterArgs } from './exec.ts';
+import { UNIT_FILES, renderEtcHosts, renderEtcdConf, renderEtcdPod, renderFlanneld, renderInventory, renderMasterConfig } from './files.ts';
+import type { HostRecord, SandboxInfo, SandboxRecord } from './model.ts';
+import {
+  MAX_HOSTS,
+  PREFIX_LEN,
+  bridgeAlias,
+  bridgeName,
+  faultDirOf,
+  hostMetaOf,
+  hostRootOf,
+  logDirOf,
+  mntNsFile,
+  nsDirOf,
+  planHosts,
+  recordFile,
+  stateDirOf,
+  subnetOf,
+  toInfo,
+  utsNsFile,
+  validateSandboxName,
+} from './model.ts';
+import { claim } from './registry.ts';
+import { teardown } from './down.ts';
+import { SHELL_DIR, STANDINS_DIR, runOk, waitFor, writeFileAtomic } from './util.ts';
+
+export interface UpOptions {
+  name: string;
+  members: 3 | 5;
+  spares: number;
+  nodes: number;
+  dataMb: number;
+  /** Progress lines (stderr in the CLI). */
+  progress?: (message: string) => void;
+}
+
+export function validateUpOptions(options: UpOptions): void {
+  validateSandboxName(options.name);
+  if (options.members !== 3 && options.members !== 5) throw new InvalidInputError('members', `must be 3 or 5, got ${String(options.members)}`);
+  for (const [field, value, max] of [
+    ['spares', options.spares, 10],
+    ['nodes', options.nodes, 10],
+    ['data-mb', options.dataMb, 1024],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > max) throw new InvalidInputError(field, `must be an integer from 0 to ${max}, got ${String(value)}`);
+  }
+  if (options.members + options.spares + options.nodes > MAX_HOSTS) {
+    throw new InvalidInputError('hosts', `at most ${MAX_HOSTS} hosts per sandbox`);
+  }
+}
+
+/** Directories and files a host starts with (everything under its root is what the host sees). */
+async function layHostFiles(record: SandboxRecord, stateDir: string, host: HostRecord): Promise<void> {
+  const root = hostRootOf(stateDir, host.name);
+  const at = (file: string) => path.join(root, file);
+  const members = record.hosts.filter((h) => h.kind === 'master');
+  const dirs = ['etc/etcd', 'etc/origin/node', 'etc/sysconfig', 'etc/ansible', 'etc/systemd/system/multi-user.target.wants', 'run/lock', 'usr/local/sbin'];
+  if (host.kind === 'master') dirs.push('etc/origin/node/pods', 'etc/origin/master');
+  await Promise.all([
+    ...dirs.map((d) => fs.mkdir(at(d), { recursive: true })),
+    fs.mkdir(at('var/lib/etcd'), { recursive: true, mode: 0o700 }),
+    fs.mkdir(at('tmp'), { recursive: true }).then(() => fs.chmod(at('tmp'), 0o1777)),
+    fs.mkdir(faultDirOf(stateDir, host.name), { recursive: true }),
+    fs.mkdir(logDirOf(stateDir, host.name), { recursive: true }),
+  ]);
+  const writes: Array<Promise<unknown>> = [fs.writeFile(at('etc/hosts'), renderEtcHosts(record.hosts))];
+  const link = (target: string, name: string) => writes.push(fs.symlink(target, at(name)));
+  const units = ['iptables.service'];
+  if (host.kind !== 'spare') units.push('flanneld.service');
+  if (host.kind === 'master') units.push('etcd.service');
+  for (const unit of units) writes.push(fs.writeFile(at(`etc/systemd/system/${unit}`), UNIT_FILES[unit] ?? ''));
+  link('/etc/systemd/system/iptables.service', 'etc/systemd/system/multi-user.target.wants/iptables.service');
+  if (host.kind !== 'spare') {
+    link('/etc/systemd/system/flanneld.service', 'etc/systemd/system/multi-user.target.wants/flanneld.service');
+    writes.push(fs.writeFile(at('etc/sysconfig/flanneld'), renderFlanneld(members)));
+  }
+  link(path.join(STANDINS_DIR, 'systemctl.sh'), 'usr/local/sbin/systemctl');
+  link(path.join(STANDINS_DIR, 'yum.sh'), 'usr/local/sbin/yum');
+  link(path.join(STANDINS_DIR, 'rpm.sh'), 'usr/local/sbin/rpm');
+  if (host.kind === 'master') {
+    link(path.join(STANDINS_DIR, 'master-restart.sh'), 'usr/local/sbin/master-restart');
+    writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members)));
+    writes.push(fs.writeFile(at('etc/origin/node/pods/etcd.yaml'), renderEtcdPod(host)));
+    writes.push(fs.writeFile(at('etc/origin/master/master-config.yaml'), renderMasterConfig(host, members)));
+    writes.push(issueMasterServingCert(host, stateDir));
+  }
+  if (host.roles.includes('installer')) writes.push(fs.writeFile(at('etc/ansible/hosts'), renderInventory(record.hosts)));
+  await Promise.all(writes);
+}
+
+/** The bridge on the machine, every host's netns and veth, in one `ip -batch`. */
+async function buildNetwork(record: SandboxRecord): Promise<void> {
+  const lines = [
+    `link add ${record.bridge} type bridge nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0`,
+    `link set ${record.bridge} alias ${bridgeAlias(record.name)}`,
+    `addr add ${record.gateway}/${PREFIX_LEN} dev ${record.bridge}`,
+    `link set ${record.bridge} up`,
+  ];
+  for (const host of record.hosts) {
+    lines.push(`netns add ${host.netns}`);
+    lines.push(`link add ${host.veth} type veth peer name eth0 netns ${host.netns}`);
+    lines.push(`link set ${host.veth} alias ${bridgeAlias(record.name)}:${host.name}`);
+    lines.push(`link set ${host.veth} master ${record.bridge}`);
+    lines.push(`link set ${host.veth} up`);
+  }
+  await runOk('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n`, what: 'building the sandbox network' });
+}
+
+/** Mounts the namespace-file directory on itself with private propagation (unshare --mount needs it). */
+async function prepareNsDir(stateDir: string): Promise<void> {
+  const dir = nsDirOf(stateDir);
+  await fs.mkdir(dir, { recursive: true });
+  await runOk('sh', ['-c', 'mount --bind "$1" "$1" && mount --make-private "$1"', 'sh', dir], { what: 'mounting the namespace dir' });
+}
+
+async function setupHost(record: SandboxRecord, stateDir: string, host: HostRecord): Promise<void> {
+  await Promise.all([fs.writeFile(mntNsFile(stateDir, host.name), ''), fs.writeFile(utsNsFile(stateDir, host.name), '')]);
+  const args = [
+    `--net=/run/netns/${host.netns}`,
+    '--',
+    'unshare',
+    `--mount=${mntNsFile(stateDir, host.name)}`,
+    `--uts=${utsNsFile(stateDir, host.name)}`,
+    '--propagation',
+    'private',
+    'bash',
+    path.join(SHELL_DIR, 'host-setup.sh'),
+    hostRootOf(stateDir, host.name),
+    host.hostname,
+    host.ip,
+    String(PREFIX_LEN),
+    host.kind,
+    record.subnet,
+    host.kind === 'master' ? '1' : '0',
+  ];
+  await runOk('nsenter', args, { env: hostEnv(host.hostname), what: `setting up ${host.name}` });
+}
+
+/** Boots the host's supervisor (systemd + kubelet stand-in) inside its namespaces. */
+export async function bootHost(stateDir: string, host: HostRecord): Promise<number> {
+  const logFile = openSync(path.join(logDirOf(stateDir, host.name), 'init.log'), 'a');
+  try {
+    const child = spawn('nsenter', [...nsenterArgs(stateDir, host.name, host.netns), process.execPath, path.join(STANDINS_DIR, 'init.mjs')], {
+      stdio: ['ignore', logFile, logFile],
+      detached: true,
+      cwd: '/',
+      env: hostEnv(host.hostname, {
+        ER_HOST: host.name,
+        ER_KIND: host.kind,
+        ER_LOG_DIR: logDirOf(stateDir, host.name),
+        ER_FAULT_DIR: faultDirOf(stateDir, host.name),
+        ER_STANDINS: STANDINS_DIR,
+      }),
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid ?? 0));
+      child.once('error', reject);
+    });
+    child.unref();
+    await fs.writeFile(path.join(hostMetaOf(stateDir, host.name), 'init.pid'), `${pid}\n`);
+    return pid;
+  } finally {
+    closeSync(logFile);
+  }
+}
+
+export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
+  validateUpOptions(options);
+  const progress = options.progress ?? (() => undefined);
+  const started = Date.now();
+  const lap = (what: string) => progress(`${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  const index = await claim(options.name);
+  const stateDir = stateDirOf(options.name);
+  try {
+    const { subnet, gateway } = subnetOf(index);
+    const record: SandboxRecord = {
+      name: options.name,
+      index,
+      subnet,
+      gateway,
+      bridge: bridgeName(index),
+      createdAt: new Date().toISOString(),
+      options: { members: options.members, spares: options.spares, nodes: options.nodes, dataMb: options.dataMb },
+      hosts: planHosts(options.name, index, options),
+    };
+    await writeFileAtomic(recordFile(stateDir), `${JSON.stringify(record, null, 2)}\n`);
+    progress(`sandbox ${record.name}: ${subnet}, ${record.hosts.length} hosts`);
+    await Promise.all([prepareNsDir(stateDir), buildNetwork(record), ...record.hosts.map((h) => layHostFiles(record, stateDir, h))]);
+    lap('network and files ready');
+    const ca = record.hosts.find((h) => h.roles.includes('ca'));
+    if (!ca) throw new SandboxError('no CA host');
+    const others = record.hosts.filter((h) => h !== ca);
+    await Promise.all([
+      setupHost(record, stateDir, ca).then(async () => {
+        await issueCertificates(record, stateDir);
+        await installCertificates(record, stateDir);
+        lap('certificates issued on master-0');
+      }),
+      ...others.map((h) => setupHost(record, stateDir, h)),
+    ]);
+    lap('hosts set up');
+    await Promise.all(record.hosts.map((h) => bootHost(stateDir, h)));
+    lap('hosts booted');
+    const info = await toInfo(record);
+    const tls = await readClientTls(info.client);
+    await waitFor('a healthy etcd cluster', 90_000, 100, async () => {
+      const health = await Promise.all(info.client.endpoints.map((e) => endpointHealthy(e, tls)));
+      return health.every(Boolean) ? true : undefined;
+    });
+    lap('etcd cluster healthy');
+    if (options.dataMb > 0) {
+      const keys = await loadData(info.client.endpoints, tls, options.dataMb);
+      lap(`loaded ${options.dataMb} MiB (${keys} keys)`);
+    }
+    return info;
+  } catch (error) {
+    if (process.env.ETCD_REPLACE_KEEP_FAILED === '1') {
+      progress(`up failed; keeping ${stateDir} for inspection (ETCD_REPLACE_KEEP_FAILED=1)`);
+    } else {
+      progress(`up failed; removing the half-built sandbox (set ETCD_REPLACE_KEEP_FAILED=1 to keep it)`);
+      await teardown(options.name).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
