@@ -1,1 +1,29 @@
-export async function main(argv: string[]): Promise<number> { console.log('hi', argv); return 0; }
+// The etcd-replace CLI: `main(argv)` dispatches to a command module and returns the exit code.
+// To add a command, add one line to COMMANDS (modules load lazily, so startup stays fast).
+import { EXIT_USAGE } from './common.ts';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; run: Command }> = {
+  sandbox: { summary: 'build, inspect, break and remove local sandbox clusters', run: async (argv) => (await import('./sandbox.ts')).sandboxCommand(argv) },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: etcd-replace <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun etcd-replace <command> --help for a command's options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const command = name === undefined ? undefined : COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`${name === undefined ? 'error: no command given' : `error: unknown command "${name}"`}\n${usage()}`);
+    return EXIT_USAGE;
+  }
+  return command.run(rest);
+}

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { HostUnreachableError, ScriptTimedOutError, SandboxError } from '../functions/errors.ts';
+import { HostUnreachableError, InvalidInputError, ScriptTimedOutError, SandboxError } from '../functions/errors.ts';
 import type { SandboxInfo } from './model.ts';
 import { mntNsFile, readPower, utsNsFile } from './model.ts';
 import { HOST_PATH, exists, signalNumber } from './util.ts';
@@ -34,7 +34,7 @@ export function hostEnv(hostname: string, extra: Record<string, string> = {}): N
 /** Resolves the host, checks it can run anything, and returns how to enter it. */
 export async function prepareExec(sandbox: SandboxInfo, hostName: string): Promise<{ args: string[]; env: NodeJS.ProcessEnv }> {
   const host = sandbox.hosts.find((h) => h.name === hostName);
-  if (!host) throw new SandboxError(`sandbox "${sandbox.name}" has no host "${hostName}"`);
+  if (!host) throw new InvalidInputError('host', `sandbox "${sandbox.name}" has no host "${hostName}" (hosts: ${sandbox.hosts.map((h) => h.name).join(', ')})`);
   const power = await readPower(sandbox.stateDir, hostName);
   if (power === 'off') {
     throw new HostUnreachableError(`${hostName} is unreachable: the host is powered off (sandbox fail --mode kill)`);

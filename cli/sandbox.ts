@@ -1,0 +1,166 @@
+// `etcd-replace sandbox up|status|exec|fail|down`: the local sandbox cluster.
+import { spawn } from 'node:child_process';
+import { FAIL_MODES, failHost, loadSandbox, prepareExec, sandboxDown, sandboxStatus, sandboxUp, statusOf, validateSandboxName } from '../sandbox/index.ts';
+import type { FailMode, StatusDocument } from '../sandbox/index.ts';
+import { HostUnreachableError } from '../functions/errors.ts';
+import { EXIT_USAGE, UsageError, integerOption, parse, printJson, progress, runCommand } from './common.ts';
+
+const USAGE = `usage: etcd-replace sandbox <subcommand> [--sandbox NAME] [options]
+
+  up [--members 3|5] [--spares N] [--nodes N] [--data-mb N] [--json]
+                          build a sandbox cluster (defaults: 3 members, 1 spare, 1 node, 32 MiB)
+  status [--json]         hosts, their etcd state, and the client identity for this machine
+  exec HOST -- CMD...     run CMD on HOST (its network and files); exit code passed through
+  fail HOST [--mode kill|etcd|partition]
+                          power HOST off (kill, default), stop only its etcd for good (etcd),
+                          or cut it off from every other host (partition)
+  down [--all]            remove the sandbox (or every sandbox) and everything it put on the machine
+
+--sandbox NAME selects the sandbox (default "default"; ^[a-z][a-z0-9-]{0,15}$).
+Exit codes: 0 ok, 1 failure, 2 bad arguments; exec passes the command's code through (255: host off).`;
+
+const sandboxOption = { sandbox: { type: 'string', default: 'default' } } as const;
+const helpOption = { help: { type: 'boolean', short: 'h' } } as const;
+
+function sandboxName(value: string | undefined): string {
+  try {
+    return validateSandboxName(value ?? 'default');
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function help(): number {
+  process.stdout.write(`${USAGE}\n`);
+  return 0;
+}
+
+async function up(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { ...sandboxOption, ...helpOption, members: { type: 'string' }, spares: { type: 'string' }, nodes: { type: 'string' }, 'data-mb': { type: 'string' }, json: { type: 'boolean' } },
+    USAGE,
+    true,
+  );
+  if (values.help) return help();
+  if (positionals.length > 0) throw new UsageError(`sandbox up takes no arguments, got "${positionals.join(' ')}"\n${USAGE}`);
+  const name = sandboxName(values.sandbox);
+  const members = integerOption('members', values.members, 3);
+  if (members !== 3 && members !== 5) throw new UsageError(`--members must be 3 or 5, got ${members}`);
+  const options = {
+    name,
+    members: members as 3 | 5,
+    spares: integerOption('spares', values.spares, 1),
+    nodes: integerOption('nodes', values.nodes, 1),
+    dataMb: integerOption('data-mb', values['data-mb'], 32),
+  };
+  const started = Date.now();
+  const info = await sandboxUp({ ...options, progress: (m) => progress(`up: ${m}`) });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const status = await statusOf(info);
+  if (values.json) {
+    printJson(status);
+  } else {
+    process.stdout.write(`sandbox "${name}" is up in ${seconds} s (${info.subnet})\n${statusTable(status)}`);
+    process.stdout.write(`\nTry: etcd-replace sandbox exec --sandbox ${name} master-0 -- etcdctl member list\n`);
+  }
+  progress(`up: done in ${seconds} s`);
+  return 0;
+}
+
+function statusTable(status: StatusDocument): string {
+  const rows = status.hosts.map((h) => [
+    h.name,
+    h.hostname,
+    h.ip,
+    h.roles.join(','),
+    h.up ? 'up' : 'off',
+    h.etcd.running ? `etcd ${h.etcd.memberId ?? '?'}${h.etcd.leader ? ' (leader)' : ''}` : '-',
+  ]);
+  const header = ['HOST', 'HOSTNAME', 'IP', 'ROLES', 'POWER', 'ETCD'];
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`;
+  const client = `\nclient (from this machine): --endpoints ${status.client.endpoints.join(',')} --cacert ${status.client.cacert} --cert ${status.client.cert} --key ${status.client.key}\n`;
+  return line(header) + rows.map(line).join('') + client;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...sandboxOption, ...helpOption, json: { type: 'boolean' } }, USAGE, true);
+  if (values.help) return help();
+  if (positionals.length > 0) throw new UsageError(`sandbox status takes no arguments, got "${positionals.join(' ')}"\n${USAGE}`);
+  const doc = await sandboxStatus(sandboxName(values.sandbox));
+  if (values.json) printJson(doc);
+  else process.stdout.write(`sandbox "${doc.name}"\n${statusTable(doc)}`);
+  return 0;
+}
+
+async function exec(argv: string[]): Promise<number> {
+  const separator = argv.indexOf('--');
+  const head = separator < 0 ? argv : argv.slice(0, separator);
+  const command = separator < 0 ? [] : argv.slice(separator + 1);
+  const { values, positionals } = parse(head, { ...sandboxOption, ...helpOption }, USAGE, true);
+  if (values.help) return help();
+  if (positionals.length !== 1 || command.length === 0) throw new UsageError(`usage: etcd-replace sandbox exec [--sandbox NAME] HOST -- CMD...`);
+  const hostName = positionals[0] ?? '';
+  const sandbox = await loadSandbox(sandboxName(values.sandbox));
+  let entry: Awaited<ReturnType<typeof prepareExec>>;
+  try {
+    entry = await prepareExec(sandbox, hostName);
+  } catch (error) {
+    if (error instanceof HostUnreachableError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return 255;
+    }
+    throw error;
+  }
+  return new Promise((resolve) => {
+    const child = spawn('nsenter', [...entry.args, ...command], { stdio: 'inherit', env: entry.env, cwd: '/' });
+    child.on('error', (error) => {
+      process.stderr.write(`error: ${error.message}\n`);
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : signal === 'SIGTERM' ? 143 : 129)));
+  });
+}
+
+async function fail(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...sandboxOption, ...helpOption, mode: { type: 'string', default: 'kill' } }, USAGE, true);
+  if (values.help) return help();
+  if (positionals.length !== 1) throw new UsageError(`usage: etcd-replace sandbox fail [--sandbox NAME] HOST [--mode kill|etcd|partition]`);
+  const mode = values.mode ?? 'kill';
+  if (!(FAIL_MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${FAIL_MODES.join(', ')}, got "${mode}"`);
+  const name = sandboxName(values.sandbox);
+  const hostName = positionals[0] ?? '';
+  await failHost(name, hostName, mode as FailMode);
+  progress(`fail: ${hostName} in sandbox "${name}": ${mode}`);
+  return 0;
+}
+
+async function down(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...sandboxOption, ...helpOption, all: { type: 'boolean' } }, USAGE, true);
+  if (values.help) return help();
+  if (positionals.length > 0) throw new UsageError(`sandbox down takes no arguments, got "${positionals.join(' ')}"\n${USAGE}`);
+  if (values.all) {
+    await sandboxDown({ all: true });
+    progress('down: removed every sandbox');
+  } else {
+    const name = sandboxName(values.sandbox);
+    await sandboxDown(name);
+    progress(`down: sandbox "${name}" removed`);
+  }
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { up, status, exec, fail, down };
+
+export async function sandboxCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h' || sub === 'help') return help();
+  const handler = sub === undefined ? undefined : SUBCOMMANDS[sub];
+  if (!handler) {
+    process.stderr.write(`error: ${sub === undefined ? 'no sandbox subcommand given' : `unknown sandbox subcommand "${sub}"`}\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  return runCommand(() => handler(rest));
+}
+
