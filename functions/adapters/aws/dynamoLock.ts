@@ -1,0 +1,203 @@
+// LockPort on DynamoDB: one item per cluster, `pk = lock#<cluster>`, `sk = lock`, in the product's table
+// (see dynamoTable.ts). Same semantics as the sandbox's FileLock:
+//
+// - acquire reads the item (strongly consistent) and judges it: none → create it with
+//   `attribute_not_exists(pk)`; the same run → extend it (acquiredAt kept); expired → take it over
+//   (recording `takenOver`); anyone else → LockHeldError naming the holder's run, starter and expiry.
+//   Every write after a read is conditional on the `token` it read (a fresh random token per write), so
+//   what was judged is what gets replaced; a ConditionalCheckFailed means someone else wrote in between,
+//   and the judgement is made again on a fresh read. This is the brief's single condition
+//   `attribute_not_exists(pk) OR expiresAt < :now OR runId = :runId` split into its three cases, so
+//   that a re-entrant acquire keeps acquiredAt and a takeover records what it replaced.
+// - renew is an update conditional on `runId = :runId` (LockLostError naming the new holder otherwise);
+// - release is a delete conditional on `runId = :runId`: releasing a lock not (or no longer) held is a no-op;
+// - the item carries `ttl` (epoch seconds of expiry) so DynamoDB deletes abandoned locks eventually;
+//   expiry is judged on `expiresAtMs`, never on whether TTL has deleted the item yet.
+
+import { randomBytes } from 'node:crypto';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { LockHeldError, LockLostError } from '../../errors.ts';
+import type { LockInfo, LockOwner, LockPort } from '../../ports.ts';
+import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
+
+/** The lock a takeover replaced. */
+export interface TakenOverLock {
+  runId: string;
+  startedBy: string;
+  acquiredAt: string;
+  expiresAt: string;
+  reason: 'expired';
+  at: string;
+}
+
+export interface DynamoLockInfo extends LockInfo {
+  takenOver?: TakenOverLock;
+}
+
+interface LockItem extends DynamoLockInfo {
+  pk: string;
+  sk: string;
+  kind: 'lock';
+  expiresAtMs: number;
+  ttl: number;
+  token: string;
+}
+
+export interface DynamoLockConfig {
+  doc: DynamoDBDocumentClient;
+  table: string;
+  now?: () => Date;
+  /** Re-reads after losing a write race before giving up. Default 5. */
+  maxAttempts?: number;
+}
+
+export const lockKey = (cluster: string) => ({ pk: `lock#${cluster}`, sk: 'lock' });
+
+export function isConditionalCheckFailed(error: unknown): boolean {
+  return (error as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException';
+}
+
+function describeHolder(lock: LockInfo): string {
+  const where = lock.pid !== undefined ? `, pid ${lock.pid}${lock.host ? ` on ${lock.host}` : ''}` : lock.host ? `, on ${lock.host}` : '';
+  return `held by run ${lock.runId} (started by ${lock.startedBy}${where}), acquired at ${lock.acquiredAt}, expires at ${lock.expiresAt}`;
+}
+
+function publicInfo(item: LockItem): DynamoLockInfo {
+  const { pk: _pk, sk: _sk, kind: _kind, expiresAtMs: _ms, ttl: _ttl, token: _token, ...info } = item;
+  return info;
+}
+
+export class DynamoLock implements LockPort {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #now: () => Date;
+  readonly #maxAttempts: number;
+
+  constructor(config: DynamoLockConfig) {
+    this.#doc = config.doc;
+    this.#table = config.table;
+    this.#now = config.now ?? (() => new Date());
+    this.#maxAttempts = config.maxAttempts ?? 5;
+  }
+
+  async acquire(cluster: string, owner: LockOwner, ttlSeconds: number): Promise<DynamoLockInfo> {
+    const name = clusterName('cluster', cluster);
+    const runId = validRunId('runId', owner.runId);
+    const ttl = positiveInt('ttlSeconds', ttlSeconds);
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      const current = await this.#read(name);
+      const now = this.#now();
+      const fresh = (acquiredAt: string, takenOver?: TakenOverLock): LockItem => {
+        const expiresAtMs = now.getTime() + ttl * 1000;
+        return {
+          ...lockKey(name),
+          kind: 'lock',
+          cluster: name,
+          runId,
+          startedBy: owner.startedBy,
+          ...(owner.pid !== undefined ? { pid: owner.pid } : {}),
+          ...(owner.host !== undefined ? { host: owner.host } : {}),
+          acquiredAt,
+          expiresAt: new Date(expiresAtMs).toISOString(),
+          ...(takenOver ? { takenOver } : {}),
+          expiresAtMs,
+          ttl: Math.ceil(expiresAtMs / 1000),
+          token: randomBytes(16).toString('hex'),
+        };
+      };
+      let item: LockItem;
+      if (current === null) item = fresh(now.toISOString());
+      else if (current.runId === runId) item = fresh(current.acquiredAt, current.takenOver);
+      else if (current.expiresAtMs <= now.getTime()) {
+        item = fresh(now.toISOString(), {
+          runId: current.runId,
+          startedBy: current.startedBy,
+          acquiredAt: current.acquiredAt,
+          expiresAt: current.expiresAt,
+          reason: 'expired',
+          at: now.toISOString(),
+        });
+      } else throw new LockHeldError(`cluster ${name} is locked: ${describeHolder(current)}`);
+
+      try {
+        await this.#doc.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: item,
+            ...(current === null
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : { ConditionExpression: '#token = :token', ExpressionAttributeNames: { '#token': 'token' }, ExpressionAttributeValues: { ':token': current.token } }),
+          }),
+        );
+        return publicInfo(item);
+      } catch (error) {
+        if (!isConditionalCheckFailed(error)) throw error;
+        // someone wrote between our read and our write: judge again
+      }
+    }
+    const holder = await this.#read(name);
+    if (holder) throw new LockHeldError(`cluster ${name} is locked: ${describeHolder(holder)}`);
+    throw new LockHeldError(`could not take the lock of cluster ${name}: too much contention`);
+  }
+
+  async renew(cluster: string, runId: string, ttlSeconds: number): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    const id = validRunId('runId', runId);
+    const ttl = positiveInt('ttlSeconds', ttlSeconds);
+    const expiresAtMs = this.#now().getTime() + ttl * 1000;
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: lockKey(name),
+          UpdateExpression: 'SET expiresAt = :expiresAt, expiresAtMs = :expiresAtMs, #ttl = :ttl, #token = :newToken',
+          ConditionExpression: 'attribute_exists(pk) AND runId = :runId',
+          ExpressionAttributeNames: { '#ttl': 'ttl', '#token': 'token' },
+          ExpressionAttributeValues: {
+            ':expiresAt': new Date(expiresAtMs).toISOString(),
+            ':expiresAtMs': expiresAtMs,
+            ':ttl': Math.ceil(expiresAtMs / 1000),
+            ':newToken': randomBytes(16).toString('hex'),
+            ':runId': id,
+          },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const holder = await this.#read(name);
+      throw new LockLostError(
+        holder
+          ? `run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(holder)}`
+          : `run ${id} does not hold the lock of cluster ${name}: nobody holds it`,
+        { cause: error },
+      );
+    }
+  }
+
+  async release(cluster: string, runId: string): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    const id = validRunId('runId', runId);
+    try {
+      await this.#doc.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: lockKey(name),
+          ConditionExpression: 'runId = :runId',
+          ExpressionAttributeValues: { ':runId': id },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error; // not ours (any more), or already gone
+    }
+  }
+
+  async current(cluster: string): Promise<DynamoLockInfo | null> {
+    const item = await this.#read(clusterName('cluster', cluster));
+    return item ? publicInfo(item) : null;
+  }
+
+  async #read(cluster: string): Promise<LockItem | null> {
+    const answer = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: lockKey(cluster), ConsistentRead: true }));
+    return (answer.Item as LockItem | undefined) ?? null;
+  }
+}

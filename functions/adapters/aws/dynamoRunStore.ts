@@ -1,0 +1,105 @@
+// RunStore on DynamoDB: one item per run (`pk = run#<runId>`), the whole record kept as JSON in `record`
+// (an exact round trip, whatever the record holds) beside a few plain attributes for the console.
+// Listing uses the byCluster / byStart indexes (dynamoTable.ts), newest first, ties broken by run id as
+// the sandbox's FileRunStore does.
+
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { InvalidInputError } from '../../errors.ts';
+import type { RunRecord, RunStore } from '../../ports.ts';
+import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
+import { TABLE_SCHEMA } from './dynamoTable.ts';
+
+/** DynamoDB items hold at most 400 KB; stay well under it. */
+export const MAX_RECORD_BYTES = 350 * 1024;
+
+export interface DynamoRunStoreConfig {
+  doc: DynamoDBDocumentClient;
+  table: string;
+  /** Days to keep a finished run before DynamoDB's TTL deletes it; unset: keep forever. */
+  retentionDays?: number;
+}
+
+export const runKey = (runId: string) => ({ pk: `run#${runId}`, sk: 'run' });
+
+function sortKey(record: RunRecord): string {
+  const ms = Date.parse(record.startedAt);
+  if (Number.isNaN(ms)) throw new InvalidInputError('startedAt', `${JSON.stringify(record.startedAt)} is not a timestamp`);
+  return `${new Date(ms).toISOString()}#${record.runId}`;
+}
+
+export class DynamoRunStore implements RunStore {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #retentionDays: number | undefined;
+
+  constructor(config: DynamoRunStoreConfig) {
+    this.#doc = config.doc;
+    this.#table = config.table;
+    this.#retentionDays = config.retentionDays;
+  }
+
+  async save(record: RunRecord): Promise<void> {
+    const id = validRunId('runId', record.runId);
+    const cluster = clusterName('cluster', record.cluster);
+    const json = JSON.stringify(record);
+    if (Buffer.byteLength(json) > MAX_RECORD_BYTES) {
+      throw new InvalidInputError('record', `run ${id} is ${Buffer.byteLength(json)} bytes as JSON; DynamoDB keeps at most ${MAX_RECORD_BYTES}`);
+    }
+    const order = sortKey(record);
+    const finished = record.outcome !== 'running' && record.endedAt !== undefined;
+    const ttl =
+      finished && this.#retentionDays !== undefined ? Math.ceil(Date.parse(record.endedAt as string) / 1000) + this.#retentionDays * 86_400 : undefined;
+    await this.#doc.send(
+      new PutCommand({
+        TableName: this.#table,
+        Item: {
+          ...runKey(id),
+          kind: 'run',
+          gsi1pk: `cluster#${cluster}`,
+          gsi1sk: order,
+          gsi2pk: 'run',
+          gsi2sk: order,
+          runId: id,
+          cluster,
+          startedAt: record.startedAt,
+          startedBy: record.startedBy,
+          outcome: record.outcome,
+          state: record.state,
+          ...(record.endedAt !== undefined ? { endedAt: record.endedAt } : {}),
+          ...(ttl !== undefined && !Number.isNaN(ttl) ? { ttl } : {}),
+          record: json,
+        },
+      }),
+    );
+  }
+
+  async get(runId: string): Promise<RunRecord | null> {
+    const answer = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: runKey(validRunId('runId', runId)), ConsistentRead: true }));
+    return answer.Item ? (JSON.parse(answer.Item['record'] as string) as RunRecord) : null;
+  }
+
+  async list(options: { cluster?: string; limit?: number } = {}): Promise<RunRecord[]> {
+    const cluster = options.cluster === undefined ? undefined : clusterName('cluster', options.cluster);
+    const limit = options.limit === undefined ? undefined : positiveInt('limit', options.limit);
+    const index = cluster === undefined ? TABLE_SCHEMA.indexes.byStart : TABLE_SCHEMA.indexes.byCluster;
+    const records: RunRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const answer = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          IndexName: index.name,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': index.partitionKey },
+          ExpressionAttributeValues: { ':pk': cluster === undefined ? 'run' : `cluster#${cluster}` },
+          ScanIndexForward: false,
+          ...(limit !== undefined ? { Limit: limit - records.length } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of answer.Items ?? []) records.push(JSON.parse(item['record'] as string) as RunRecord);
+      start = answer.LastEvaluatedKey;
+    } while (start && (limit === undefined || records.length < limit));
+    return limit === undefined ? records : records.slice(0, limit);
+  }
+}
