@@ -119,6 +119,10 @@ case $VERB in
     ;;
 esac
 
+# etcdctl 3.4 has no JSON printer for `member promote` (it panics): that verb prints simple text.
+OUTPUT=json
+[[ $VERB != member-promote ]] || OUTPUT=simple
+
 run_etcdctl() {
   local endpoints=$1
   shift
@@ -126,7 +130,7 @@ run_etcdctl() {
     --cacert="$CACERT" --cert="$CERT" --key="$KEY" \
     --endpoints="$endpoints" \
     --dial-timeout="$DIAL_TIMEOUT" --command-timeout="$COMMAND_TIMEOUT" \
-    -w json "$@"
+    -w "$OUTPUT" "$@"
 }
 
 # Runs etcdctl once; passes its stdout through and, on failure, its stderr and exit code.
