@@ -1,0 +1,27 @@
+// `etcd-replace history`: past runs from the durable run record, newest first: outcome, who or what
+// started them, and the step timeline.
+
+import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
+import * as validate from '../functions/validate.ts';
+import { integerOption, parse, printJson, runCommand, UsageError } from './common.ts';
+import { formatTimeline, runResult } from './runReport.ts';
+
+const USAGE = 'usage: etcd-replace history [--sandbox NAME] [--limit N] [--json]';
+
+export function historyCommand(argv: string[]): Promise<number> {
+  return runCommand(async () => {
+    const { values } = parse(argv, { sandbox: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean', default: false }, target: { type: 'string', default: 'sandbox' } }, USAGE);
+    if (values.target !== 'sandbox') throw new UsageError(`--target ${values.target} is not available from this command here\n${USAGE}`);
+    const cluster = values.sandbox === undefined ? undefined : validate.sandboxName('--sandbox', values.sandbox);
+    const limit = integerOption('limit', values.limit, 20);
+    const records = await new FileRunStore().list({ ...(cluster ? { cluster } : {}), limit });
+    if (values.json) {
+      printJson(records.map((r) => ({ ...runResult(r), outcome: r.outcome, cluster: r.cluster, target: r.target, startedBy: r.startedBy, request: r.request, state: r.state })));
+    } else if (records.length === 0) {
+      process.stdout.write('no runs recorded\n');
+    } else {
+      process.stdout.write(`${records.map(formatTimeline).join('\n\n')}\n`);
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,102 @@
+// `etcd-replace run` and `etcd-replace resume`: replace a failed member on a sandbox with the XState
+// run of the model. Re-running the same request after a crash resumes the unfinished run.
+
+import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { InvalidInputError, RefusedError } from '../functions/errors.ts';
+import { sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
+import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
+import type { RunRecord } from '../functions/ports.ts';
+import { STEPS } from '../functions/steps/index.ts';
+import { newRunRecord, runLocally } from '../functions/workflow/localRun.ts';
+import * as validate from '../functions/validate.ts';
+import { DEFAULT_OPTIONS, type WorkflowContext } from '../statemachine/context.ts';
+import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
+import { EXIT_FOR_OUTCOME, formatTimeline, printProgress, runResult } from './runReport.ts';
+
+const RUN_USAGE = `usage: etcd-replace run --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--json]`;
+const RESUME_USAGE = 'usage: etcd-replace resume RUN_ID [--sandbox NAME] [--json]';
+
+export function newRunId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
+  return `r-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+async function execute(record: RunRecord, sandbox: string, json: boolean, runs: FileRunStore): Promise<number> {
+  const deps = await sandboxDeps(sandbox, { log: progress });
+  try {
+    const ended = await runLocally(record, { deps, steps: STEPS, runs, target: 'sandbox', onProgress: printProgress });
+    if (json) printJson(runResult(ended));
+    else progress(formatTimeline(ended));
+    if (ended.outcome === 'failed' && ended.reason?.startsWith('InvalidInputError')) return 2;
+    return EXIT_FOR_OUTCOME[ended.outcome];
+  } finally {
+    await deps.close();
+  }
+}
+
+export function runCommandMain(argv: string[]): Promise<number> {
+  return runCommand(async () => {
+    const { values } = parse(
+      argv,
+      {
+        target: { type: 'string', default: 'sandbox' },
+        sandbox: { type: 'string', default: 'default' },
+        failed: { type: 'string' },
+        replacement: { type: 'string' },
+        'grace-seconds': { type: 'string' },
+        learner: { type: 'string', default: DEFAULT_OPTIONS.learner },
+        'started-by': { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+      RUN_USAGE,
+    );
+    if (values.target !== 'sandbox') throw new UsageError(`--target ${values.target}: only "sandbox" runs from the CLI here; on AWS, start the state machine (see README)\n${RUN_USAGE}`);
+    if (!values.failed || !values.replacement) throw new UsageError(`--failed and --replacement are required\n${RUN_USAGE}`);
+    const sandbox = validate.sandboxName('--sandbox', values.sandbox);
+    const failed = values.failed.trim();
+    validate.assertNoControlChars('--failed', failed);
+    if (failed.startsWith('-') || !/^[A-Za-z0-9.:/_-]{1,253}$/.test(failed)) throw new InvalidInputError('--failed', `"${values.failed}" is not a host name, hostname, IP, member ID or peer URL`);
+    const replacement = validate.hostname('--replacement', values.replacement.trim());
+    const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
+    if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
+    if (values.learner !== 'auto' && values.learner !== 'never') throw new UsageError(`--learner must be auto or never\n${RUN_USAGE}`);
+    const startedBy = values['started-by'] ?? `cli:${userInfo().username}`;
+
+    const runs = new FileRunStore();
+    const unfinished = (await runs.list({ cluster: sandbox })).filter((r) => r.outcome === 'running');
+    const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement);
+    if (same) {
+      progress(`resuming unfinished run ${same.runId} at ${same.state}`);
+      return execute(same, sandbox, values.json, runs);
+    }
+    if (unfinished.length > 0) {
+      const other = unfinished[0]!;
+      throw new RefusedError(`run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) is unfinished on ${sandbox}: finish it with \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``);
+    }
+    const context: WorkflowContext = {
+      runId: newRunId(),
+      request: { cluster: sandbox, failed, replacement, startedBy },
+      options: { graceSeconds, learner: values.learner },
+    };
+    const record = newRunRecord(context, 'sandbox', new Date());
+    await runs.save(record);
+    progress(`run ${record.runId}: replace ${failed} with ${replacement} on sandbox ${sandbox}`);
+    return execute(record, sandbox, values.json, runs);
+  });
+}
+
+export function resumeCommand(argv: string[]): Promise<number> {
+  return runCommand(async () => {
+    const { values, positionals } = parse(argv, { sandbox: { type: 'string' }, json: { type: 'boolean', default: false } }, RESUME_USAGE, true);
+    if (positionals.length !== 1) throw new UsageError(RESUME_USAGE);
+    const runId = validate.runId('RUN_ID', positionals[0]);
+    const runs = new FileRunStore();
+    const record = await runs.get(runId);
+    if (!record) throw new InvalidInputError('RUN_ID', `no run ${runId} in the run record`);
+    if (record.outcome !== 'running') throw new InvalidInputError('RUN_ID', `run ${runId} already ended: ${record.outcome}`);
+    const sandbox = validate.sandboxName('--sandbox', values.sandbox ?? record.cluster);
+    progress(`resuming run ${runId} at ${record.state}`);
+    return execute(record, sandbox, values.json, runs);
+  });
+}

@@ -1,0 +1,74 @@
+// How a run shows itself: progress lines on stderr while it runs, and the result document
+// `{runId, outcome, reason, startedAt, endedAt, steps[]}` (stdout with --json) or a timeline.
+
+import type { RunRecord } from '../functions/ports.ts';
+import { stepTimeline, type ProgressEvent } from '../functions/workflow/localRun.ts';
+import { progress } from './common.ts';
+
+export const EXIT_FOR_OUTCOME: Record<RunRecord['outcome'], number> = { succeeded: 0, failed: 1, refused: 3, running: 1 };
+
+export interface RunResult {
+  runId: string;
+  outcome: 'succeeded' | 'failed' | 'refused';
+  reason: string | null;
+  startedAt: string;
+  endedAt: string;
+  steps: Array<{ name: string; status: 'succeeded' | 'failed' | 'skipped'; startedAt: string; endedAt: string; attempts: number }>;
+  remaining?: string[];
+}
+
+export function runResult(record: RunRecord): RunResult {
+  return {
+    runId: record.runId,
+    outcome: record.outcome === 'running' ? 'failed' : record.outcome,
+    reason: record.reason ?? null,
+    startedAt: record.startedAt,
+    endedAt: record.endedAt ?? new Date().toISOString(),
+    steps: stepTimeline(record).map((s) => ({
+      name: s.name,
+      status: s.status === 'running' ? 'failed' : s.status,
+      startedAt: s.startedAt,
+      endedAt: s.endedAt ?? s.startedAt,
+      attempts: s.attempts,
+    })),
+    ...(record.remaining?.length ? { remaining: record.remaining } : {}),
+  };
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+export function printProgress(event: ProgressEvent): void {
+  switch (event.type) {
+    case 'step-start':
+      if (event.attempt === 1) progress(`▶ ${event.step}`);
+      else progress(`  ↻ ${event.step} attempt ${event.attempt}`);
+      break;
+    case 'step-retry':
+      progress(`  ! ${event.error} — retrying in ${event.delaySeconds}s`);
+      break;
+    case 'step-end': {
+      const mark = event.status === 'failed' ? '✗' : event.status === 'skipped' ? '–' : '✓';
+      progress(`${mark} ${event.step} ${seconds(event.ms)}${event.detail ? `: ${event.detail}` : ''}`);
+      break;
+    }
+    case 'state':
+      if (event.state === 'WaitGraceWindow') progress('… WaitGraceWindow: observing the failure again after the grace window');
+      break;
+    case 'end':
+      break;
+  }
+}
+
+/** A human timeline: one line per step with its duration, then the outcome. */
+export function formatTimeline(record: RunRecord): string {
+  const lines = [`run ${record.runId} on ${record.cluster} (${record.target}), started by ${record.startedBy} at ${record.startedAt}`];
+  for (const s of stepTimeline(record)) {
+    const ms = s.endedAt ? Date.parse(s.endedAt) - Date.parse(s.startedAt) : 0;
+    const took = s.status === 'skipped' && s.attempts === 0 ? '' : seconds(ms).padStart(7);
+    lines.push(`  ${s.name.padEnd(24)} ${s.status.padEnd(9)} ${took}${s.attempts > 1 ? `  (${s.attempts} attempts)` : ''}`);
+  }
+  const total = record.endedAt ? seconds(Date.parse(record.endedAt) - Date.parse(record.startedAt)) : 'still running';
+  lines.push(`  outcome: ${record.outcome}${record.reason ? ` — ${record.reason}` : ''} (${total})`);
+  for (const r of record.remaining ?? []) lines.push(`  remaining: ${r}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,47 @@
+// The steps' ports over a sandbox: host scripts through nsenter, etcd through etcdctl on surviving
+// members (as on AWS), the nftables security-group stand-in, artifacts served to hosts over
+// presigned-style URLs on the sandbox's bridge, and the lock and run record as files.
+
+import { loadSandbox, SandboxSecurityGroups, type SandboxInfo } from '../../../sandbox/index.ts';
+import type { Host, Inventory } from '../../ports.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../steps/deps.ts';
+import { EtcdctlMembership } from '../etcdctl.ts';
+import { SandboxArtifactStore } from './artifactServer.ts';
+import { FileLock } from './fileLock.ts';
+import { SandboxHostRunner } from './hostRunner.ts';
+import path from 'node:path';
+
+export interface SandboxDeps extends StepDeps {
+  /** Stops the artifact server; call when the run ends. */
+  close: () => Promise<void>;
+}
+
+/** The hosts of a sandbox as the workflow sees them: no namespaces, no power state. */
+export function inventoryOfSandbox(sandbox: SandboxInfo): Inventory {
+  return {
+    cluster: sandbox.name,
+    hosts: sandbox.hosts.map((h): Host => ({ name: h.name, hostname: h.hostname, ip: h.ip, roles: [...h.roles] })),
+  };
+}
+
+export async function sandboxDeps(name: string, options: { log?: (message: string) => void; waits?: Partial<StepDeps['waits']> } = {}): Promise<SandboxDeps> {
+  const sandbox = await loadSandbox(name);
+  const runner = new SandboxHostRunner(sandbox);
+  const artifacts = new SandboxArtifactStore({ dir: path.join(sandbox.stateDir, 'artifacts'), host: sandbox.gateway });
+  await artifacts.start();
+  return {
+    target: 'sandbox',
+    runner,
+    etcd: (via, endpoints) => new EtcdctlMembership(runner, via, endpoints),
+    securityGroups: new SandboxSecurityGroups(sandbox),
+    artifacts,
+    lock: new FileLock(),
+    resolveInventory: async (request) => request.inventory ?? inventoryOfSandbox(await loadSandbox(name)),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    now: () => new Date(),
+    log: options.log ?? (() => {}),
+    pid: process.pid,
+    waits: { ...DEFAULT_WAITS, ...options.waits },
+    close: () => artifacts.close(),
+  };
+}

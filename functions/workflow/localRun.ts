@@ -1,0 +1,165 @@
+// Runs the workflow in this process with XState: the model's machine, the real step code, the model's
+// retry policies, and a run record saved after every transition so a killed run resumes where it was.
+
+import { createActor, fromPromise, toPromise } from 'xstate';
+import { buildMachine, type StepOutput } from '../../statemachine/machine.ts';
+import { withRetry } from '../../statemachine/retry.ts';
+import { STATES, TASKS, START_STATE, taskSpec } from '../../statemachine/spec.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import { toWorkflowError } from '../../statemachine/workflowError.ts';
+import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
+import type { StepDeps } from '../steps/deps.ts';
+import type { Step } from '../steps/stepResult.ts';
+
+export type ProgressEvent =
+  | { type: 'step-start'; step: string; attempt: number }
+  | { type: 'step-retry'; step: string; attempt: number; error: string; delaySeconds: number }
+  | { type: 'step-end'; step: string; status: StepRecord['status']; ms: number; detail: string; attempts: number }
+  | { type: 'state'; state: string }
+  | { type: 'end'; record: RunRecord };
+
+export interface LocalRunOptions {
+  deps: StepDeps;
+  steps: Record<string, Step>;
+  runs: RunStore;
+  target: RunRecord['target'];
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+const FINAL_OUTCOME: Record<string, RunOutcome> = { Succeeded: 'succeeded', Failed: 'failed', Refused: 'refused' };
+
+/** A new run record for a context about to start. */
+export function newRunRecord(context: WorkflowContext, target: RunRecord['target'], now: Date): RunRecord {
+  return {
+    runId: context.runId,
+    cluster: context.request.cluster,
+    target,
+    startedBy: context.request.startedBy,
+    request: { failed: context.request.failed, replacement: context.request.replacement, options: context.options },
+    outcome: 'running',
+    startedAt: now.toISOString(),
+    state: START_STATE,
+    context: context as unknown as Record<string, unknown>,
+    steps: [],
+  };
+}
+
+/**
+ * Runs (or resumes) the run the record describes, from `record.state` with `record.context`.
+ * Resolves with the final record; never throws for a step's failure (that is the record's outcome).
+ */
+export async function runLocally(record: RunRecord, options: LocalRunOptions): Promise<RunRecord> {
+  const { deps, runs, onProgress } = options;
+  let saving: Promise<void> = Promise.resolve();
+  const save = () => {
+    const copy = structuredClone(record);
+    saving = saving.then(() => runs.save(copy));
+    return saving;
+  };
+
+  const actors = Object.fromEntries(
+    TASKS.map((task) => [
+      task.name,
+      fromPromise<StepOutput, WorkflowContext>(async ({ input }) => {
+        const step = options.steps[task.name];
+        if (!step) throw new Error(`no step implementation for ${task.name}`);
+        const startedAt = deps.now();
+        const entry: StepRecord = { name: task.name, status: 'running', startedAt: startedAt.toISOString(), attempts: 0 };
+        record.steps.push(entry);
+        try {
+          const result = await withRetry(
+            taskSpec(task.name).retry,
+            () => withTimeout(step(input, deps), taskSpec(task.name).timeoutSeconds, task.name),
+            {
+              sleep: deps.sleep,
+              onAttempt: (attempt) => {
+                entry.attempts = attempt;
+                onProgress?.({ type: 'step-start', step: task.name, attempt });
+                void save();
+              },
+              onRetry: (error, attempt, delaySeconds) => {
+                const e = toWorkflowError(error);
+                entry.error = { name: e.Error, message: e.Cause };
+                onProgress?.({ type: 'step-retry', step: task.name, attempt, error: `${e.Error}: ${e.Cause}`, delaySeconds });
+              },
+            },
+          );
+          entry.status = result.skipped ? 'skipped' : 'succeeded';
+          entry.detail = result.detail;
+          delete entry.error;
+          return result.output;
+        } catch (error) {
+          const e = toWorkflowError(error);
+          entry.status = 'failed';
+          entry.error = { name: e.Error, message: e.Cause };
+          entry.detail = e.Cause;
+          throw error;
+        } finally {
+          entry.endedAt = deps.now().toISOString();
+          onProgress?.({
+            type: 'step-end',
+            step: task.name,
+            status: entry.status,
+            ms: Date.parse(entry.endedAt) - startedAt.getTime(),
+            detail: entry.detail ?? '',
+            attempts: entry.attempts,
+          });
+        }
+      }),
+    ]),
+  );
+
+  const graceMs = ({ context }: { context: WorkflowContext }) => context.options.graceSeconds * 1000;
+  const machine = buildMachine(record.state).provide({ actors, delays: { graceWindow: graceMs } });
+  const actor = createActor(machine, { input: record.context as unknown as WorkflowContext });
+  actor.subscribe((snapshot) => {
+    const state = String(snapshot.value);
+    record.state = state;
+    record.context = snapshot.context as unknown as Record<string, unknown>;
+    if (state !== record.steps.at(-1)?.name) onProgress?.({ type: 'state', state });
+    void save();
+  });
+  actor.start();
+  const finalContext = (await toPromise(actor)) as WorkflowContext;
+
+  record.outcome = FINAL_OUTCOME[record.state] ?? 'failed';
+  const error = finalContext.error;
+  if (error) record.reason = `${error.Error}: ${error.Cause}`;
+  else delete record.reason;
+  if (finalContext.remaining?.length) record.remaining = finalContext.remaining;
+  record.endedAt = deps.now().toISOString();
+  await save();
+  onProgress?.({ type: 'end', record });
+  return record;
+}
+
+/** Steps of a finished run in runbook order, with the ones never entered marked skipped. */
+export function stepTimeline(record: RunRecord): StepRecord[] {
+  const latest = new Map<string, StepRecord>();
+  for (const s of record.steps) {
+    const before = latest.get(s.name);
+    latest.set(s.name, before ? { ...s, attempts: before.attempts + s.attempts, startedAt: before.startedAt } : s);
+  }
+  return TASKS.map(
+    (t) => latest.get(t.name) ?? { name: t.name, status: 'skipped' as const, startedAt: record.endedAt ?? record.startedAt, endedAt: record.endedAt ?? record.startedAt, attempts: 0 },
+  );
+}
+
+async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`${step} did not finish within ${seconds}s`);
+      error.name = 'States.Timeout';
+      reject(error);
+    }, seconds * 1000);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The names of every state, for the plan and the graph. */
+export const STATE_NAMES = STATES.map((s) => s.name);

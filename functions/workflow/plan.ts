@@ -1,0 +1,101 @@
+// The plan: every state in order, with the exact commands it would run on each host, worked out from
+// the request and a read-only look at the cluster. Nothing is changed. Presigned URLs are shown as
+// placeholders: they are minted only when a run needs them.
+
+import { STATES, type StateSpec } from '../../statemachine/spec.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import { shellQuote } from '../validate.ts';
+import { clientUrl, hostOfMember, peerUrl, viaHosts } from '../steps/cluster.ts';
+import { INVENTORY_PATH } from '../steps/UpdateInventory.ts';
+import { MASTER_CONFIG_PATH } from '../steps/RollMasters.ts';
+import { FLANNELD_PATH } from '../steps/UpdateFlannel.ts';
+import type { Host } from '../ports.ts';
+
+export interface PlannedCommand {
+  host: string;
+  command: string;
+}
+
+export interface PlannedStep {
+  name: string;
+  kind: StateSpec['kind'];
+  summary: string;
+  runbook?: string;
+  commands: PlannedCommand[];
+  /** Why the step would be skipped, when the plan can already tell. */
+  note?: string;
+}
+
+const script = (host: Host | undefined, name: string, ...args: string[]): PlannedCommand => ({
+  host: host?.name ?? '(unknown host)',
+  command: [`bash functions/scripts/${name}.sh`, ...args.map((a) => (/^<.*>$/.test(a) ? a : shellQuote(a)))].join(' '),
+});
+const etcdctl = (host: Host | undefined, ...args: string[]) => script(host, 'etcdctl', ...args);
+const local = (command: string): PlannedCommand => ({ host: '(workflow)', command });
+
+export function planSteps(context: WorkflowContext): PlannedStep[] {
+  const r = context.replacement;
+  const ca = context.caHost;
+  const failed = context.failedHost;
+  const via = viaHosts(context)[0];
+  const endpoints = (context.survivors ?? []).map((s) => s.clientURL).join(',');
+  const inventory = context.inventory;
+  const masters = inventory?.hosts.filter((h) => h.roles.includes('master')) ?? [];
+  const flannelHosts = inventory?.hosts.filter((h) => h.roles.includes('master') || h.roles.includes('node')) ?? [];
+  const snapshotHost = context.survivors?.[0] && inventory ? hostOfMember(inventory, context.survivors[0]) : undefined;
+  const prefix = r ? `/etc/etcd/generated_certs/etcd-${r.hostname}/` : '';
+  const learner = context.options.learner === 'auto' && context.learnerSupported === true;
+  const allEndpoints = [...(context.survivors ?? []).map((s) => s.clientURL), ...(r ? [clientUrl(r)] : [])].join(',');
+
+  const commands: Record<string, PlannedCommand[]> = {
+    ValidateInput: [local('validate the request; resolve failed, replacement, CA and installer hosts from the inventory')],
+    AcquireLock: [local(`take the lock of cluster ${context.request.cluster}`)],
+    CheckClusterHealth: [etcdctl(via, 'member-list', endpoints), etcdctl(via, 'endpoint-status', endpoints)],
+    ConfirmMemberFailed: [etcdctl(via, 'member-list', endpoints), etcdctl(via, 'endpoint-status', endpoints)],
+    SnapshotCluster: [script(snapshotHost, 'SnapshotCluster', context.survivors?.[0]?.clientURL ?? '', '<presigned upload URL>')],
+    RemoveFailedMember: [etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
+    StopFailedMember: [script(failed, 'StopFailedMember')],
+    BackUpFailedMemberData: [script(failed, 'BackUpFailedMemberData', 'backup', '<presigned upload URL>'), script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>')],
+    IssueCertificates: [script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? '')],
+    VerifyCertificates: [script(ca, 'VerifyCertificates', r?.hostname ?? ''), local('node-forge: SAN, key usages, chain to the CA, validity, key match')],
+    FixLocalhostPeerUrls: [etcdctl(via, 'member-list', endpoints), local('for each member on localhost: FixLocalhostPeerUrls.sh on its host, then etcdctl member-update')],
+    AddMember: [etcdctl(via, learner ? 'member-add-learner' : 'member-add', endpoints, r ? peerUrl(r) : '')],
+    ConfigureNewMember: [
+      script(ca, 'ReadHostFile', `${prefix}etcd.conf`),
+      script(ca, 'WriteHostFile', `${prefix}etcd.conf`, '<sha256 read>', '<new etcd.conf, base64>'),
+      script(ca, 'ConfigureNewMember', r?.hostname ?? '', r?.ip ?? '', '<presigned upload URL>'),
+    ],
+    UpdateInventory: [script(context.installerHost, 'ReadHostFile', INVENTORY_PATH), script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>')],
+    OpenEtcdPorts: [script(r, 'OpenEtcdPorts'), local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group`)],
+    InstallEtcd: [script(r, 'InstallEtcd')],
+    StartNewMember: [script(r, 'StartNewMember', r?.hostname ?? '', '<presigned bundle URL>', '<presigned backup upload URL>', '60'), etcdctl(via, 'member-list', endpoints)],
+    PromoteNewMember: [etcdctl(via, 'member-promote', endpoints, '<new member id>')],
+    VerifyClusterHealth: [etcdctl(via, 'member-list', allEndpoints), etcdctl(via, 'endpoint-health', allEndpoints), script(via, 'VerifyClusterHealth', allEndpoints)],
+    RollMasters: masters.flatMap((m) => [
+      script(m, 'ReadHostFile', MASTER_CONFIG_PATH),
+      script(m, 'WriteHostFile', MASTER_CONFIG_PATH, '<sha256 read>', '<new master-config.yaml, base64>', 'restart'),
+      script(m, 'RollMasters', '120'),
+    ]),
+    UpdateFlannel: flannelHosts.flatMap((h) => [
+      script(h, 'ReadHostFile', FLANNELD_PATH),
+      script(h, 'WriteHostFile', FLANNELD_PATH, '<sha256 read>', '<new flanneld, base64>', 'restart'),
+      script(h, 'UpdateFlannel'),
+    ]),
+    CompensateNewMember: [script(r, 'CompensateNewMember'), etcdctl(via, 'member-remove', endpoints, '<new member id>')],
+    ReleaseLock: [local(`release the lock of cluster ${context.request.cluster}`)],
+  };
+  const notes: Record<string, string | undefined> = {
+    RemoveFailedMember: context.failedMember === null ? 'the failed member is not in the member list' : undefined,
+    FixLocalhostPeerUrls: context.peerUrlsOnLocalhost ? undefined : 'no peer URL names localhost',
+    PromoteNewMember: learner ? undefined : 'the member is added as a voting member',
+    CompensateNewMember: 'only when the new member cannot join',
+  };
+  return STATES.map((s) => ({
+    name: s.name,
+    kind: s.kind,
+    summary: s.summary,
+    ...(s.kind === 'task' ? { runbook: s.runbook } : {}),
+    commands: commands[s.name] ?? [],
+    ...(notes[s.name] ? { note: notes[s.name] } : {}),
+  }));
+}
