@@ -2,10 +2,12 @@
 // healthy etcd cluster and loads data. Per-host work runs in parallel; waits follow etcd's answers.
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, promises as fs } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { InvalidInputError, SandboxError } from '../functions/errors.ts';
 import { installCertificates, issueCertificates, issueMasterServingCert } from './certs.ts';
 import { endpointHealthy, loadData, readClientTls } from './etcdClient.ts';
+import type { ClientTls } from './etcdClient.ts';
 import { hostEnv, nsenterArgs } from './exec.ts';
 import { UNIT_FILES, renderEtcHosts, renderEtcdConf, renderEtcdPod, renderFlanneld, renderInventory, renderMasterConfig } from './files.ts';
 import type { HostRecord, SandboxInfo, SandboxRecord } from './model.ts';
@@ -88,12 +90,40 @@ async function layHostFiles(record: SandboxRecord, stateDir: string, host: HostR
   if (host.kind === 'master') {
     link(path.join(STANDINS_DIR, 'master-restart.sh'), 'usr/local/sbin/master-restart');
     writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members)));
-    writes.push(fs.writeFile(at('etc/origin/node/pods/etcd.yaml'), renderEtcdPod(host)));
+    // Placed into /etc/origin/node/pods by startMembers, one member at a time.
+    writes.push(fs.writeFile(stagedManifest(stateDir, host), renderEtcdPod(host)));
     writes.push(fs.writeFile(at('etc/origin/master/master-config.yaml'), renderMasterConfig(host, members)));
     writes.push(issueMasterServingCert(host, stateDir));
   }
   if (host.roles.includes('installer')) writes.push(fs.writeFile(at('etc/ansible/hosts'), renderInventory(record.hosts)));
   await Promise.all(writes);
+}
+
+const stagedManifest = (stateDir: string, host: HostRecord) => path.join(hostMetaOf(stateDir, host.name), 'etcd.yaml.staged');
+
+/** GET https://IP:2380/version: the member's peer server answers (not just listens). */
+function peerServing(host: HostRecord, tls: ClientTls): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = https.get(`https://${host.ip}:2380/version`, { ...tls, timeout: 500, agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode === 200));
+    });
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * Hands each member's static pod manifest to its kubelet, one member at a time, each once the one
+ * before serves its peers. A new etcd asks every peer URL for /members before it starts; a peer that
+ * listens but does not serve yet costs it a 1 s timeout, so starting all at once costs ~1 s per peer.
+ */
+async function startMembers(record: SandboxRecord, stateDir: string, tls: ClientTls): Promise<void> {
+  for (const host of record.hosts.filter((h) => h.kind === 'master')) {
+    const pod = path.join(hostRootOf(stateDir, host.name), 'etc/origin/node/pods/etcd.yaml');
+    await fs.rename(stagedManifest(stateDir, host), pod);
+    await waitFor(`etcd on ${host.name} to serve its peers`, 30_000, 25, async () => ((await peerServing(host, tls)) ? true : undefined));
+  }
 }
 
 /** The bridge on the machine, every host's netns and veth, in one `ip -batch`. */
@@ -211,6 +241,8 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
     lap('hosts booted');
     const info = await toInfo(record);
     const tls = await readClientTls(info.client);
+    await startMembers(record, stateDir, tls);
+    lap('etcd members started');
     await waitFor('a healthy etcd cluster', 90_000, 100, async () => {
       const health = await Promise.all(info.client.endpoints.map((e) => endpointHealthy(e, tls)));
       return health.every(Boolean) ? true : undefined;
