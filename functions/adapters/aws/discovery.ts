@@ -1,0 +1,323 @@
+// Discovery of a cluster's hosts from EC2 tags.
+//
+// - cluster members: instances tagged `<clusterTagKey>=<cluster>` in any state but terminated (a stopped
+//   or stopping member is still a member, and may be the failed one);
+// - roles: the `<roleTagKey>` tag (default `openshift-role`), a comma list of master, etcd, ca,
+//   installer, node; every member must carry it;
+// - spare pool: RUNNING instances tagged `<spareTagKey>=<cluster>` that are not members; they join the
+//   inventory with role `spare`. Without an explicit replacement, the one launched first (then the lowest
+//   instance id) is chosen;
+// - hostname: the `<hostnameTagKey>` tag (default `hostname`) when present, else PrivateDnsName; IP:
+//   PrivateIpAddress; short name: the `Name` tag when it is a valid host name, else the hostname's first label;
+// - the failed member: by instance id (the alarm's InstanceId dimension; found in any state, terminated
+//   included, as long as it carries the cluster tag), IP, hostname or short name;
+// - an explicit inventory in the request replaces discovery entirely (no EC2 call).
+// Missing tags, nothing found, or anything ambiguous (two CA hosts, a name matching two hosts) is an
+// InvalidInputError that says exactly what was found.
+
+import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { InvalidInputError } from '../../errors.ts';
+import type { Host, Inventory, Role } from '../../ports.ts';
+import * as validate from '../../validate.ts';
+
+const MEMBER_ROLES: readonly Role[] = ['master', 'etcd', 'ca', 'installer', 'node'];
+const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
+
+export interface Ec2DiscoveryConfig {
+  ec2: EC2Client;
+  /** Tag whose value is the cluster name, e.g. `KubernetesCluster`. */
+  clusterTagKey: string;
+  /** Tag whose value names the cluster a spare instance stands by for. Default `etcd-replace-spare`. */
+  spareTagKey?: string;
+  /** Default `openshift-role`. */
+  roleTagKey?: string;
+  /** Default `hostname`. */
+  hostnameTagKey?: string;
+}
+
+export interface DiscoveryRequest {
+  cluster: string;
+  /** Instance id, IP, hostname or short name of the failed member. */
+  failed?: string;
+  /** Instance id, hostname or short name of the replacement; default: the first of the spare pool. */
+  replacement?: string;
+  /** Explicit hosts: used as given, no discovery. */
+  inventory?: Inventory;
+}
+
+export type Discovered = Inventory & { failedHost: Host; replacement: Host };
+
+function tag(instance: Instance, key: string): string | undefined {
+  return instance.Tags?.find((t) => t.Key === key)?.Value;
+}
+
+function describe(instance: Instance, host?: Host): string {
+  return `${instance.InstanceId ?? '?'}${host ? ` (${host.name})` : ''}`;
+}
+
+function listed(hosts: Host[]): string {
+  return hosts.map((h) => `${h.instanceId ?? h.name} (${h.name})`).join(', ');
+}
+
+export class Ec2Discovery {
+  readonly #ec2: EC2Client;
+  readonly #clusterTag: string;
+  readonly #spareTag: string;
+  readonly #roleTag: string;
+  readonly #hostnameTag: string;
+
+  constructor(config: Ec2DiscoveryConfig) {
+    for (const [field, value] of Object.entries({
+      clusterTagKey: config.clusterTagKey,
+      spareTagKey: config.spareTagKey,
+      roleTagKey: config.roleTagKey,
+      hostnameTagKey: config.hostnameTagKey,
+    })) {
+      if (value !== undefined && !/^[A-Za-z0-9 _.:/=+@-]{1,128}$/.test(value)) throw new InvalidInputError(field, `${JSON.stringify(value)} is not a tag key`);
+    }
+    this.#ec2 = config.ec2;
+    this.#clusterTag = config.clusterTagKey;
+    this.#spareTag = config.spareTagKey ?? 'etcd-replace-spare';
+    this.#roleTag = config.roleTagKey ?? 'openshift-role';
+    this.#hostnameTag = config.hostnameTagKey ?? 'hostname';
+  }
+
+  /** Members and running spares of the cluster (the failed member included when named by instance id, whatever its state). */
+  async inventory(request: Omit<DiscoveryRequest, 'replacement'>): Promise<Inventory> {
+    const cluster = validate.clusterName('cluster', request.cluster);
+    if (request.inventory) return explicitInventory(cluster, request.inventory);
+    const members = await this.#describe({
+      Filters: [
+        { Name: `tag:${this.#clusterTag}`, Values: [cluster] },
+        { Name: 'instance-state-name', Values: LIVE_STATES },
+      ],
+    });
+    const failedId = request.failed && /^i-/.test(request.failed.trim()) ? validate.instanceId('failed', request.failed.trim()) : undefined;
+    if (failedId && !members.some((i) => i.InstanceId === failedId)) {
+      const [failed] = await this.#describe({ InstanceIds: [failedId] }, true);
+      if (failed) {
+        if (tag(failed, this.#clusterTag) !== cluster) {
+          throw new InvalidInputError('failed', `instance ${failedId} is not tagged ${this.#clusterTag}=${cluster}`);
+        }
+        members.push(failed);
+      }
+    }
+    if (members.length === 0) {
+      throw new InvalidInputError('cluster', `no instance is tagged ${this.#clusterTag}=${cluster}`);
+    }
+    const hosts = members.map((instance) => this.#memberHost(instance));
+    checkRoles(cluster, hosts, this.#roleTag);
+
+    const memberIds = new Set(members.map((i) => i.InstanceId));
+    const spares = sortSpares(
+      (
+        await this.#describe({
+          Filters: [
+            { Name: `tag:${this.#spareTag}`, Values: [cluster] },
+            { Name: 'instance-state-name', Values: ['running'] },
+          ],
+        })
+      ).filter((i) => !memberIds.has(i.InstanceId)),
+    );
+    const all = [...hosts, ...spares.map((instance) => this.#spareHost(instance))];
+    assertUniqueNames(cluster, all);
+    return { cluster, hosts: all };
+  }
+
+  /** The inventory, the failed member and the replacement. */
+  async discover(request: DiscoveryRequest): Promise<Discovered> {
+    if (typeof request.failed !== 'string' || request.failed.trim() === '') {
+      throw new InvalidInputError('failed', 'name the failed member: instance id, IP, hostname or host name');
+    }
+    const failedText = request.failed.trim().toLowerCase();
+    validate.assertNoControlChars('failed', failedText);
+    const inventory = await this.inventory(request);
+    const members = inventory.hosts.filter((h) => !h.roles.includes('spare'));
+
+    const failedMatches = members.filter((h) => matches(h, failedText));
+    if (failedMatches.length === 0) {
+      throw new InvalidInputError('failed', `no member of cluster ${inventory.cluster} is ${JSON.stringify(failedText)} (instance id, IP, hostname or name)`);
+    }
+    if (failedMatches.length > 1) {
+      throw new InvalidInputError('failed', `${JSON.stringify(failedText)} matches ${failedMatches.length} members: ${listed(failedMatches)}`);
+    }
+    const failedHost = failedMatches[0] as Host;
+    if (!failedHost.roles.includes('etcd')) {
+      throw new InvalidInputError('failed', `${failedHost.name} is not an etcd member (roles ${failedHost.roles.join(', ')})`);
+    }
+
+    let replacement: Host;
+    const spares = inventory.hosts.filter((h) => h.roles.includes('spare'));
+    if (request.replacement !== undefined && request.replacement.trim() !== '') {
+      const text = request.replacement.trim().toLowerCase();
+      validate.assertNoControlChars('replacement', text);
+      const found = inventory.hosts.filter((h) => matches(h, text));
+      if (found.length > 1) throw new InvalidInputError('replacement', `${JSON.stringify(text)} matches ${found.length} hosts: ${listed(found)}`);
+      if (found.length === 1) {
+        replacement = found[0] as Host;
+        if (!replacement.roles.includes('spare')) {
+          throw new InvalidInputError('replacement', `${replacement.name} is already a member of cluster ${inventory.cluster}, not a spare`);
+        }
+      } else if (!request.inventory && /^i-/.test(text)) {
+        replacement = await this.#explicitReplacement(validate.instanceId('replacement', text), inventory.cluster);
+        inventory.hosts.push(replacement);
+        assertUniqueNames(inventory.cluster, inventory.hosts);
+      } else {
+        throw new InvalidInputError('replacement', `no spare of cluster ${inventory.cluster} is ${JSON.stringify(text)}`);
+      }
+    } else {
+      const first = spares[0];
+      if (!first) {
+        throw new InvalidInputError(
+          'replacement',
+          request.inventory
+            ? `the inventory of cluster ${inventory.cluster} has no host with role spare`
+            : `no running instance is tagged ${this.#spareTag}=${inventory.cluster} (the spare pool is empty)`,
+        );
+      }
+      replacement = first;
+    }
+    return { ...inventory, failedHost, replacement };
+  }
+
+  async #explicitReplacement(id: string, cluster: string): Promise<Host> {
+    const [instance] = await this.#describe({ InstanceIds: [id] }, true);
+    if (!instance) throw new InvalidInputError('replacement', `instance ${id} does not exist`);
+    if (instance.State?.Name !== 'running') throw new InvalidInputError('replacement', `instance ${id} is ${instance.State?.Name ?? 'in an unknown state'}, not running`);
+    if (tag(instance, this.#clusterTag) === cluster) throw new InvalidInputError('replacement', `instance ${id} is already a member of cluster ${cluster}`);
+    return this.#spareHost(instance);
+  }
+
+  async #describe(input: DescribeInstancesCommandInput, missingIsEmpty = false): Promise<Instance[]> {
+    const instances: Instance[] = [];
+    let token: string | undefined;
+    do {
+      let answer;
+      try {
+        answer = await this.#ec2.send(new DescribeInstancesCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
+      } catch (error) {
+        if (missingIsEmpty && (error as { name?: string } | undefined)?.name === 'InvalidInstanceID.NotFound') return [];
+        throw error;
+      }
+      for (const reservation of answer.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
+      token = answer.NextToken;
+    } while (token);
+    return instances;
+  }
+
+  #baseHost(instance: Instance, roles: Role[]): Host {
+    const id = validate.instanceId('instanceId', instance.InstanceId);
+    const hostnameTag = tag(instance, this.#hostnameTag);
+    const rawHostname = (hostnameTag ?? instance.PrivateDnsName ?? '').trim().toLowerCase();
+    if (rawHostname === '') {
+      throw new InvalidInputError('inventory', `instance ${id} has no ${this.#hostnameTag} tag and no private DNS name`);
+    }
+    const hostname = validate.hostname(`instance ${id} hostname`, rawHostname);
+    if (!instance.PrivateIpAddress) {
+      throw new InvalidInputError(
+        'inventory',
+        `instance ${id} (${instance.State?.Name ?? 'unknown state'}) has no private IP address; pass an explicit inventory`,
+      );
+    }
+    const ip = validate.ipv4(`instance ${id} ip`, instance.PrivateIpAddress);
+    const nameTag = tag(instance, 'Name')?.trim().toLowerCase();
+    const label = hostname.split('.')[0] as string;
+    const name = nameTag && /^[a-z][a-z0-9-]{0,62}$/.test(nameTag) ? nameTag : /^[a-z][a-z0-9-]{0,62}$/.test(label) ? label : id;
+    return { name, hostname, ip, roles, instanceId: id };
+  }
+
+  #memberHost(instance: Instance): Host {
+    const value = tag(instance, this.#roleTag);
+    if (value === undefined || value.trim() === '') {
+      throw new InvalidInputError('inventory', `instance ${describe(instance)} has no ${this.#roleTag} tag (a comma list of ${MEMBER_ROLES.join(', ')})`);
+    }
+    const roles = parseRoles(value, `instance ${describe(instance)} tag ${this.#roleTag}`);
+    return this.#baseHost(instance, roles);
+  }
+
+  #spareHost(instance: Instance): Host {
+    return this.#baseHost(instance, ['spare']);
+  }
+}
+
+export function parseRoles(value: string, where: string): Role[] {
+  const roles: Role[] = [];
+  for (const part of value.split(',')) {
+    const role = part.trim().toLowerCase();
+    if (role === '') continue;
+    if (!(MEMBER_ROLES as readonly string[]).includes(role)) {
+      throw new InvalidInputError('inventory', `${where}: unknown role ${JSON.stringify(role)} (expected ${MEMBER_ROLES.join(', ')})`);
+    }
+    if (!roles.includes(role as Role)) roles.push(role as Role);
+  }
+  if (roles.length === 0) throw new InvalidInputError('inventory', `${where} names no role`);
+  return roles;
+}
+
+function matches(host: Host, text: string): boolean {
+  return host.instanceId === text || host.ip === text || host.hostname === text || host.name === text;
+}
+
+function sortSpares(instances: Instance[]): Instance[] {
+  const time = (i: Instance) => (i.LaunchTime ? new Date(i.LaunchTime).getTime() : Number.MAX_SAFE_INTEGER);
+  return [...instances].sort((a, b) => time(a) - time(b) || ((a.InstanceId ?? '') < (b.InstanceId ?? '') ? -1 : 1));
+}
+
+function checkRoles(cluster: string, hosts: Host[], roleTag: string): void {
+  for (const role of ['ca', 'installer'] as const) {
+    const found = hosts.filter((h) => h.roles.includes(role));
+    if (found.length !== 1) {
+      throw new InvalidInputError(
+        'inventory',
+        `cluster ${cluster}: expected exactly one instance with role ${role} in tag ${roleTag}, found ${found.length}${found.length ? `: ${listed(found)}` : ''}`,
+      );
+    }
+  }
+  for (const role of ['master', 'etcd'] as const) {
+    if (!hosts.some((h) => h.roles.includes(role))) {
+      throw new InvalidInputError('inventory', `cluster ${cluster}: no instance has role ${role} in tag ${roleTag}`);
+    }
+  }
+}
+
+function assertUniqueNames(cluster: string, hosts: Host[]): void {
+  const seen = new Map<string, Host>();
+  for (const host of hosts) {
+    for (const key of [host.name, host.hostname, host.ip]) {
+      const other = seen.get(key);
+      if (other && other !== host) {
+        throw new InvalidInputError('inventory', `cluster ${cluster}: ${listed([other, host])} share ${JSON.stringify(key)}`);
+      }
+      seen.set(key, host);
+    }
+  }
+}
+
+function explicitInventory(cluster: string, inventory: Inventory): Inventory {
+  if (inventory.cluster !== cluster) {
+    throw new InvalidInputError('inventory.cluster', `${JSON.stringify(inventory.cluster)} is not the requested cluster ${cluster}`);
+  }
+  if (!Array.isArray(inventory.hosts) || inventory.hosts.length === 0) throw new InvalidInputError('inventory.hosts', 'must list the hosts');
+  const hosts = inventory.hosts.map((host, index): Host => {
+    const field = `inventory.hosts[${index}]`;
+    return {
+      name: validate.hostName(`${field}.name`, host.name),
+      hostname: validate.hostname(`${field}.hostname`, host.hostname),
+      ip: validate.ipv4(`${field}.ip`, host.ip),
+      roles: explicitRoles(host.roles, `${field}.roles`),
+      ...(host.instanceId !== undefined ? { instanceId: validate.instanceId(`${field}.instanceId`, host.instanceId) } : {}),
+    };
+  });
+  assertUniqueNames(cluster, hosts);
+  checkRoles(cluster, hosts.filter((h) => !h.roles.includes('spare')), 'roles');
+  return { cluster, hosts };
+}
+
+function explicitRoles(value: unknown, field: string): Role[] {
+  if (!Array.isArray(value) || value.length === 0) throw new InvalidInputError(field, 'must list the host\'s roles');
+  const allowed: readonly string[] = [...MEMBER_ROLES, 'spare'];
+  return value.map((role) => {
+    if (typeof role !== 'string' || !allowed.includes(role)) throw new InvalidInputError(field, `unknown role ${JSON.stringify(role)} (expected ${allowed.join(', ')})`);
+    return role as Role;
+  });
+}
