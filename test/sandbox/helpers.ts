@@ -1,0 +1,84 @@
+// Helpers for the sandbox tests: the CLI as a child process, unique names, leftovers on the machine.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(REPO, 'bin/etcd-replace.mjs');
+
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], input = ''): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // A zombie (state Z) has exited; it only waits to be reaped.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** What a sandbox left on the machine: netns, mounts under its state dir, links, its state dir. */
+export async function leftovers(name: string): Promise<string[]> {
+  const found: string[] = [];
+  const netns = existsSync('/run/netns') ? await fs.readdir('/run/netns') : [];
+  found.push(...netns.filter((ns) => ns.startsWith(`er-${name}-`)).map((ns) => `netns ${ns}`));
+  const stateDir = `/var/lib/etcd-replace/sandboxes/${name}`;
+  const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '');
+  found.push(...mounts.filter((m) => m === stateDir || m.startsWith(`${stateDir}/`)).map((m) => `mount ${m}`));
+  if (existsSync(stateDir)) found.push(`dir ${stateDir}`);
+  const links = JSON.parse((await run('ip', ['-j', 'link', 'show'])) || '[]') as Array<{ ifname: string; ifalias?: string }>;
+  found.push(...links.filter((l) => l.ifalias === `etcd-replace:${name}` || l.ifalias?.startsWith(`etcd-replace:${name}:`)).map((l) => `link ${l.ifname}`));
+  const registry = '/var/lib/etcd-replace/registry';
+  if (existsSync(registry)) {
+    for (const entry of await fs.readdir(registry)) {
+      if ((await fs.readFile(path.join(registry, entry), 'utf8')).trim() === name) found.push(`registry ${entry}`);
+    }
+  }
+  return found;
+}
+
+export function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', () => resolve(stdout));
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
