@@ -1,6 +1,176 @@
-// PLACEHOLDER (written for the Lambda handler of issue 6 so that it typechecks and bundles).
-// The AWS adapters module replaces this file: awsDeps() builds the steps' ports over AWS.
+// The steps' ports over AWS: host scripts through SSM Run Command, etcd through etcdctl on surviving
+// members (via SSM), ports in EC2 security groups, artifacts in S3 (SSE-KMS, presigned URLs), the lock
+// and run records in DynamoDB, and hosts discovered from EC2 tags.
+//
+// Nothing is built at import time: awsDeps() creates the SDK clients when called, and the step handler
+// calls it once per Lambda container (createStepHandler caches the result). Tests pass their own clients.
+//
+// Environment:
+//   BUCKET             artifact bucket (default encryption SSE-KMS)            required
+//   KMS_KEY_ID         the bucket's KMS key (id or ARN) to verify objects against
+//   ARTIFACT_PREFIX    key prefix in BUCKET                                      default etcd-replace/
+//   TABLE              DynamoDB table (dynamoTable.ts)                           required
+//   RUN_RETENTION_DAYS TTL of finished run records
+//   ETCD_SG_ID         the cluster's etcd security group (source of 2379/2380)   required
+//   TARGET_SG_ID       group the rules go into (default: the host's primary group)
+//   CLUSTER_TAG_KEY    default KubernetesCluster
+//   SPARE_TAG_KEY      default etcd-replace-spare
+//   ROLE_TAG_KEY       default openshift-role
+//   HOSTNAME_TAG_KEY   default hostname
+//   OUTPUT_BUCKET      SSM output bucket (full stdout/stderr beyond 24,000 / 8,000 characters)
+//   OUTPUT_PREFIX      key prefix in OUTPUT_BUCKET
+//   SSM_LOG_GROUP      CloudWatch Logs group for command output
+//   SSM_DELIVERY_TIMEOUT_SECONDS   SendCommand TimeoutSeconds, default 60
+//   SCRIPTS_DIR        where the functions/scripts/*.sh files are; default $LAMBDA_TASK_ROOT/scripts
+//   MEMBER_START_SECONDS, MASTER_HEALTH_SECONDS, URL_TTL_SECONDS, LOCK_TTL_SECONDS: StepDeps.waits
 
-export async function awsDeps(): Promise<never> {
-  throw new Error('functions/adapters/aws/deps.ts is a placeholder: the AWS ports are not wired yet');
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { InvalidInputError } from '../../errors.ts';
+import type { RunStore } from '../../ports.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../steps/deps.ts';
+import * as validate from '../../validate.ts';
+import { EtcdctlMembership } from '../etcdctl.ts';
+import { Ec2Discovery } from './discovery.ts';
+import { DynamoLock } from './dynamoLock.ts';
+import { DynamoRunStore } from './dynamoRunStore.ts';
+import { Ec2SecurityGroups } from './ec2SecurityGroups.ts';
+import { MAX_URL_TTL_SECONDS, S3ArtifactStore } from './s3ArtifactStore.ts';
+import { SsmHostRunner, type SsmCommandEvent } from './ssmHostRunner.ts';
+
+export interface AwsClients {
+  ssm: SSMClient;
+  ec2: EC2Client;
+  s3: S3Client;
+  doc: DynamoDBDocumentClient;
+}
+
+export interface AwsDepsOptions {
+  /** Script text by name; default: read `<SCRIPTS_DIR>/<name>.sh`. */
+  scripts?: (name: string) => string;
+  log?: (message: string) => void;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => Date;
+  /** Called after each SSM SendCommand (the benchmark counts them). */
+  onCommand?: (event: SsmCommandEvent) => void;
+}
+
+export interface AwsDeps extends StepDeps {
+  target: 'aws';
+  runner: SsmHostRunner;
+  securityGroups: Ec2SecurityGroups;
+  artifacts: S3ArtifactStore;
+  lock: DynamoLock;
+  runs: RunStore;
+  discovery: Ec2Discovery;
+  clients: AwsClients;
+}
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') throw new InvalidInputError(name, 'must be set in the environment');
+  return value.trim();
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function seconds(env: Env, name: string, fallback: number, max?: number): number {
+  const value = optional(env, name);
+  return value === undefined ? fallback : validate.positiveInt(name, value, max === undefined ? {} : { max });
+}
+
+/**
+ * SDK clients for one container: the given ones, new ones for the rest. The S3 client signs no checksum
+ * into presigned PUTs (see s3ArtifactStore.ts); the document client drops undefined attributes.
+ */
+export function createAwsClients(env: Env = process.env, given: Partial<AwsClients> = {}): AwsClients {
+  const region = optional(env, 'AWS_REGION');
+  const config = region ? { region } : {};
+  return {
+    ssm: given.ssm ?? new SSMClient(config),
+    ec2: given.ec2 ?? new EC2Client(config),
+    s3: given.s3 ?? new S3Client({ ...config, requestChecksumCalculation: 'WHEN_REQUIRED' }),
+    doc: given.doc ?? DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }),
+  };
+}
+
+const SCRIPT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,79}$/;
+
+/** Reads `<dir>/<name>.sh` (names checked, so nothing outside the directory is read). */
+export function scriptReader(dir: string): (name: string) => string {
+  return (name) => {
+    if (!SCRIPT_NAME.test(name)) throw new InvalidInputError('script', `${JSON.stringify(name)} is not a script name`);
+    return readFileSync(join(dir, `${name}.sh`), 'utf8');
+  };
+}
+
+export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClients>, options: AwsDepsOptions = {}): Promise<AwsDeps> {
+  const bucket = required(env, 'BUCKET');
+  const table = required(env, 'TABLE');
+  const etcdSecurityGroupId = required(env, 'ETCD_SG_ID');
+  const all = createAwsClients(env, clients);
+  const log = options.log ?? ((message: string) => console.error(message));
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const now = options.now ?? (() => new Date());
+  const outputBucket = optional(env, 'OUTPUT_BUCKET');
+  const outputKeyPrefix = optional(env, 'OUTPUT_PREFIX');
+  const cloudWatchLogGroup = optional(env, 'SSM_LOG_GROUP');
+  const retention = optional(env, 'RUN_RETENTION_DAYS');
+  const kmsKeyId = optional(env, 'KMS_KEY_ID');
+  const targetSecurityGroupId = optional(env, 'TARGET_SG_ID');
+  const scripts =
+    options.scripts ?? scriptReader(optional(env, 'SCRIPTS_DIR') ?? join(optional(env, 'LAMBDA_TASK_ROOT') ?? process.cwd(), 'scripts'));
+
+  const runner = new SsmHostRunner({
+    ssm: all.ssm,
+    s3: all.s3,
+    scripts,
+    deliveryTimeoutSeconds: seconds(env, 'SSM_DELIVERY_TIMEOUT_SECONDS', 60),
+    ...(outputBucket ? { outputBucket } : {}),
+    ...(outputKeyPrefix ? { outputKeyPrefix } : {}),
+    ...(cloudWatchLogGroup ? { cloudWatchLogGroup } : {}),
+    ...(options.onCommand ? { onCommand: options.onCommand } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.now ? { now: () => now().getTime() } : {}),
+  });
+  const discovery = new Ec2Discovery({
+    ec2: all.ec2,
+    clusterTagKey: optional(env, 'CLUSTER_TAG_KEY') ?? 'KubernetesCluster',
+    ...(optional(env, 'SPARE_TAG_KEY') ? { spareTagKey: optional(env, 'SPARE_TAG_KEY') } : {}),
+    ...(optional(env, 'ROLE_TAG_KEY') ? { roleTagKey: optional(env, 'ROLE_TAG_KEY') } : {}),
+    ...(optional(env, 'HOSTNAME_TAG_KEY') ? { hostnameTagKey: optional(env, 'HOSTNAME_TAG_KEY') } : {}),
+  });
+
+  return {
+    target: 'aws',
+    runner,
+    etcd: (via, endpoints) => new EtcdctlMembership(runner, via, endpoints),
+    securityGroups: new Ec2SecurityGroups({ ec2: all.ec2, etcdSecurityGroupId, ...(targetSecurityGroupId ? { targetSecurityGroupId } : {}) }),
+    artifacts: new S3ArtifactStore({ s3: all.s3, bucket, prefix: optional(env, 'ARTIFACT_PREFIX') ?? 'etcd-replace/', ...(kmsKeyId ? { kmsKeyId } : {}) }),
+    lock: new DynamoLock({ doc: all.doc, table, now }),
+    runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
+    discovery,
+    resolveInventory: (request) =>
+      discovery.inventory({ cluster: request.cluster, failed: request.failed, ...(request.inventory ? { inventory: request.inventory } : {}) }),
+    sleep,
+    now,
+    log,
+    waits: {
+      memberStartSeconds: seconds(env, 'MEMBER_START_SECONDS', DEFAULT_WAITS.memberStartSeconds),
+      masterHealthSeconds: seconds(env, 'MASTER_HEALTH_SECONDS', DEFAULT_WAITS.masterHealthSeconds),
+      urlTtlSeconds: seconds(env, 'URL_TTL_SECONDS', DEFAULT_WAITS.urlTtlSeconds, MAX_URL_TTL_SECONDS),
+      lockTtlSeconds: seconds(env, 'LOCK_TTL_SECONDS', DEFAULT_WAITS.lockTtlSeconds),
+    },
+    clients: all,
+  };
 }
