@@ -1,0 +1,235 @@
+// etcd membership and health over the etcd3 client (gRPC over TLS with a client certificate).
+// One client per call (and per endpoint for status and health), closed when the call ends, so no
+// handle outlives it and the CLI process can exit. No automatic retries: a membership change is
+// sent once, and the workflow's retry policy decides what happens after a failure.
+
+import { readFile } from 'node:fs/promises';
+
+import {
+  Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCFailedPreconditionError,
+  GRPCNotFoundError,
+  GRPCUnavailableError,
+  type IMember,
+  type IOptions,
+} from 'etcd3';
+
+import {
+  EtcdUnavailableError,
+  InvalidInputError,
+  LearnerNotReadyError,
+  MemberAlreadyExistsError,
+  MemberNotFoundError,
+  WorkflowError,
+} from '../errors.ts';
+import type { EndpointHealth, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../ports.ts';
+import { etcdUrl, memberId as validMemberId, memberIdFromDecimal } from '../validate.ts';
+import { etcdErrorFromText, peerUrl } from './etcdctl.ts';
+
+/** Client TLS identity: PEM file paths. */
+export interface Etcd3Identity {
+  cacert: string;
+  cert: string;
+  key: string;
+}
+
+export interface Etcd3Options {
+  /** Connection timeout per endpoint (ms). Default 3000, like etcdctl.sh's endpoint verbs. */
+  dialTimeoutMs?: number;
+  /** Deadline of a membership call (ms). Default 15000. */
+  callTimeoutMs?: number;
+  /** Deadline of one endpoint's status or health call (ms). Default 5000. */
+  endpointTimeoutMs?: number;
+}
+
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/** A fault-handling policy that just runs the call once. */
+const ONCE = {
+  execute: <T>(fn: (context: { signal: AbortSignal; attempt: number }) => PromiseLike<T> | T) =>
+    Promise.resolve(fn({ signal: new AbortController().signal, attempt: 1 })),
+  onSuccess: () => ({ dispose: () => undefined }),
+  onFailure: () => ({ dispose: () => undefined }),
+} as unknown as Policy;
+
+interface Tls {
+  rootCertificate: Buffer;
+  certChain: Buffer;
+  privateKey: Buffer;
+}
+
+function hexToDecimal(hexId: string): string {
+  return BigInt(`0x${hexId}`).toString(10);
+}
+
+function memberFromEtcd3(member: IMember | undefined): EtcdMember {
+  if (!member) throw new EtcdUnavailableError('etcd returned no member');
+  return {
+    id: memberIdFromDecimal(String(member.ID), 'member.ID'),
+    name: member.name ?? '',
+    peerURLs: [...(member.peerURLs ?? [])],
+    clientURLs: [...(member.clientURLs ?? [])],
+    isLearner: member.isLearner === true,
+  };
+}
+
+/** etcd3's error as the named error it means; the original is kept as `cause`. */
+export function fromEtcd3Error(error: unknown): unknown {
+  if (error instanceof WorkflowError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const named = etcdErrorFromText(message, { cause: error });
+  if (named) return named;
+  if (error instanceof GRPCNotFoundError) return new MemberNotFoundError(message, { cause: error });
+  if (error instanceof GRPCUnavailableError || error instanceof GRPCDeadlineExceededError) {
+    return new EtcdUnavailableError(message, { cause: error });
+  }
+  if (error instanceof GRPCFailedPreconditionError && /learner/i.test(message)) {
+    return new LearnerNotReadyError(message, { cause: error });
+  }
+  if (error instanceof GRPCFailedPreconditionError && /exists/i.test(message)) {
+    return new MemberAlreadyExistsError(message, { cause: error });
+  }
+  return error;
+}
+
+function describe(error: unknown): string {
+  const named = fromEtcd3Error(error);
+  return named instanceof Error ? named.message : String(named);
+}
+
+export class Etcd3Membership implements EtcdClusterPort {
+  private readonly endpoints: string[];
+  private readonly dialTimeoutMs: number;
+  private readonly callTimeoutMs: number;
+  private readonly endpointTimeoutMs: number;
+  private tls: Promise<Tls> | null = null;
+
+  /**
+   * @param identity client certificate, key and CA (file paths)
+   * @param endpoints client URLs of the members believed alive, for membership calls
+   */
+  constructor(
+    private readonly identity: Etcd3Identity,
+    endpoints: string[],
+    options: Etcd3Options = {},
+  ) {
+    if (endpoints.length === 0) throw new InvalidInputError('endpoints', 'at least one etcd endpoint is needed');
+    this.endpoints = endpoints.map((e, i) => etcdUrl(`endpoints[${i}]`, e));
+    this.dialTimeoutMs = options.dialTimeoutMs ?? 3000;
+    this.callTimeoutMs = options.callTimeoutMs ?? 15000;
+    this.endpointTimeoutMs = options.endpointTimeoutMs ?? 5000;
+  }
+
+  async memberList(): Promise<EtcdMember[]> {
+    const response = await this.call(this.endpoints, this.callTimeoutMs, (client, deadline) => client.cluster.memberList({}, { deadline }));
+    return (response.members ?? []).map(memberFromEtcd3);
+  }
+
+  async status(endpoints: string[]): Promise<Array<EndpointStatus | { endpoint: string; error: string }>> {
+    const wanted = endpoints.map((e, i) => etcdUrl(`endpoints[${i}]`, e));
+    return Promise.all(
+      wanted.map(async (endpoint): Promise<EndpointStatus | { endpoint: string; error: string }> => {
+        try {
+          const s = await this.call([endpoint], this.endpointTimeoutMs, (client, deadline) => client.maintenance.status({ deadline }));
+          return {
+            endpoint,
+            memberId: memberIdFromDecimal(String(s.header.member_id), 'header.member_id'),
+            leaderId: memberIdFromDecimal(String(s.leader), 'leader'),
+            version: s.version,
+            dbSize: Number(s.dbSize),
+            raftIndex: Number(s.raftIndex),
+            raftTerm: Number(s.raftTerm),
+            // etcd 3.4 sends isLearner (field 10); the client's typings predate it.
+            isLearner: (s as { isLearner?: boolean }).isLearner === true,
+          };
+        } catch (error) {
+          return { endpoint, error: describe(error) };
+        }
+      }),
+    );
+  }
+
+  async health(endpoints: string[]): Promise<EndpointHealth[]> {
+    const wanted = endpoints.map((e, i) => etcdUrl(`endpoints[${i}]`, e));
+    return Promise.all(
+      wanted.map(async (endpoint): Promise<EndpointHealth> => {
+        try {
+          // Like `etcdctl endpoint health`: a linearizable read needs a leader and a quorum.
+          await this.call([endpoint], this.endpointTimeoutMs, async (client, deadline) => {
+            await client.kv.range({ key: Buffer.from('health') }, { deadline });
+            const alarms = await client.maintenance.alarm({ action: 'Get', memberID: '0', alarm: 'None' }, { deadline });
+            if ((alarms.alarms ?? []).length > 0) {
+              throw new EtcdUnavailableError(`active alarm(s): ${alarms.alarms.map((a) => String(a.alarm)).join(', ')}`);
+            }
+          });
+          return { endpoint, healthy: true };
+        } catch (error) {
+          return { endpoint, healthy: false, error: describe(error) };
+        }
+      }),
+    );
+  }
+
+  async addMember(peerURL: string, options: { learner: boolean }): Promise<EtcdMember> {
+    const url = peerUrl('peerURL', peerURL);
+    const response = await this.call(this.endpoints, this.callTimeoutMs, (client, deadline) =>
+      client.cluster.memberAdd({ peerURLs: [url], isLearner: options.learner }, { deadline }),
+    );
+    const member = memberFromEtcd3(response.member);
+    return { ...member, name: '', clientURLs: [], isLearner: options.learner || member.isLearner };
+  }
+
+  async removeMember(memberId: string): Promise<void> {
+    const id = hexToDecimal(validMemberId('memberId', memberId));
+    await this.call(this.endpoints, this.callTimeoutMs, (client, deadline) => client.cluster.memberRemove({ ID: id }, { deadline }));
+  }
+
+  async promoteMember(memberId: string): Promise<void> {
+    const id = hexToDecimal(validMemberId('memberId', memberId));
+    await this.call(this.endpoints, this.callTimeoutMs, (client, deadline) => client.cluster.memberPromote({ ID: id }, { deadline }));
+  }
+
+  async updateMember(memberId: string, peerURLs: string[]): Promise<void> {
+    if (peerURLs.length === 0) throw new InvalidInputError('peerURLs', 'at least one peer URL is needed');
+    const urls = peerURLs.map((u, i) => peerUrl(`peerURLs[${i}]`, u));
+    const id = hexToDecimal(validMemberId('memberId', memberId));
+    await this.call(this.endpoints, this.callTimeoutMs, (client, deadline) =>
+      client.cluster.memberUpdate({ ID: id, peerURLs: urls }, { deadline }),
+    );
+  }
+
+  /** Runs `fn` on a fresh client for `hosts` with a deadline; always closes the client; maps errors. */
+  private async call<T>(hosts: string[], timeoutMs: number, fn: (client: Etcd3, deadline: Date) => Promise<T>): Promise<T> {
+    const tls = await this.loadTls();
+    const client = new Etcd3({
+      hosts,
+      credentials: tls,
+      dialTimeout: this.dialTimeoutMs,
+      faultHandling: { global: ONCE, host: () => ONCE },
+    });
+    try {
+      return await fn(client, new Date(Date.now() + timeoutMs));
+    } catch (error) {
+      throw fromEtcd3Error(error);
+    } finally {
+      client.close();
+    }
+  }
+
+  private loadTls(): Promise<Tls> {
+    this.tls ??= Promise.all([readFile(this.identity.cacert), readFile(this.identity.cert), readFile(this.identity.key)]).then(
+      ([rootCertificate, certChain, privateKey]) => ({ rootCertificate, certChain, privateKey }),
+    );
+    // A failed read is not cached: the next call tries again.
+    this.tls.catch(() => {
+      this.tls = null;
+    });
+    return this.tls;
+  }
+}
+
+/** Ports over the etcd3 client with the given TLS identity, for the endpoints the caller names. */
+export function etcd3Factory(identity: Etcd3Identity, options: Etcd3Options = {}): EtcdClusterFactory {
+  return (endpoints) => new Etcd3Membership(identity, endpoints, options);
+}

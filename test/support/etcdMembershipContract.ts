@@ -1,0 +1,193 @@
+// The EtcdClusterPort contract both adapters pass (etcdctl on a member host through the host runner,
+// and the etcd3 client over TLS), on one real sandbox: call `etcdMembershipContract(name, ctx)` inside
+// a describe block whose beforeAll brought up a sandbox with 3 members and at least one spare.
+// The cluster is left as it was found (the learner each run adds is removed again).
+
+import { expect, it } from 'vitest';
+
+import { EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError } from '../../functions/errors.ts';
+import type { EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../../functions/ports.ts';
+import type { SandboxInfo } from '../../sandbox/index.ts';
+
+export interface MembershipContext {
+  /** The sandbox, once beforeAll has brought it up. */
+  sandbox: () => SandboxInfo;
+  /** The adapter's factory for that sandbox. */
+  factory: (sandbox: SandboxInfo) => EtcdClusterFactory;
+}
+
+/** Time the contract allows one status call over the live members and one address nobody answers on. */
+export const DEAD_ENDPOINT_BOUND_MS = 20_000;
+
+/** An address inside the sandbox's subnet that no host has (nothing answers ARP for it). */
+export function unusedAddress(sandbox: SandboxInfo): string {
+  const [base = '', prefix = '32'] = sandbox.subnet.split('/');
+  const toInt = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(prefix));
+  const used = new Set([sandbox.gateway, ...sandbox.hosts.map((h) => h.ip)]);
+  for (let offset = size - 2; offset > 1; offset--) {
+    const n = toInt(base) + offset;
+    const ip = [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+    if (!used.has(ip)) return ip;
+  }
+  throw new Error(`no unused address in ${sandbox.subnet}`);
+}
+
+/**
+ * Runs a membership change the way the workflow does: again while etcd answers "unhealthy cluster"
+ * (its leader has not been connected to every member for 5 s yet, e.g. just after the sandbox started).
+ */
+async function retryingUnhealthy<T>(change: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await change();
+    } catch (error) {
+      if (!(error instanceof EtcdUnhealthyClusterError) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/**
+ * The member list as soon as it satisfies `ok`: in etcd 3.4 the list is served by whichever member the
+ * client reaches, which may apply a change just made a moment after the member that made it.
+ */
+async function listUntil(etcd: EtcdClusterPort, ok: (list: EtcdMember[]) => boolean, timeoutMs = 10_000): Promise<EtcdMember[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const list = await etcd.memberList();
+    if (ok(list) || Date.now() > deadline) return list;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function members(sandbox: SandboxInfo) {
+  return sandbox.hosts.filter((h) => h.roles.includes('etcd'));
+}
+
+function spare(sandbox: SandboxInfo) {
+  const host = sandbox.hosts.find((h) => h.roles.includes('spare'));
+  if (!host) throw new Error('the contract needs a sandbox with a spare host');
+  return host;
+}
+
+function byId(list: EtcdMember[]): EtcdMember[] {
+  return [...list].sort((a, b) => a.id.localeCompare(b.id));
+}
+
+function isStatus(entry: EndpointStatus | { endpoint: string; error: string }): entry is EndpointStatus {
+  return !('error' in entry);
+}
+
+export function etcdMembershipContract(ctx: MembershipContext): void {
+  const port = (): EtcdClusterPort => {
+    const sandbox = ctx.sandbox();
+    return ctx.factory(sandbox)(sandbox.client.endpoints);
+  };
+
+  it('lists the started voting members by hostname, with https://IP:2380 peer URLs and 16-hex ids', async () => {
+    const sandbox = ctx.sandbox();
+    const list = await port().memberList();
+    expect(list).toHaveLength(3);
+    const expected = members(sandbox)
+      .map((h) => ({ name: h.hostname, peerURLs: [`https://${h.ip}:2380`], clientURLs: [`https://${h.ip}:2379`], isLearner: false }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const got = list.map(({ id: _id, ...rest }) => rest).sort((a, b) => a.name.localeCompare(b.name));
+    expect(got).toEqual(expected);
+    for (const m of list) expect(m.id).toMatch(/^[0-9a-f]{16}$/);
+    expect(new Set(list.map((m) => m.id)).size).toBe(3);
+  });
+
+  it('reports status from every endpoint: one leader, the same leader id from all, ids matching the member list', async () => {
+    const sandbox = ctx.sandbox();
+    const etcd = port();
+    const list = await etcd.memberList();
+    const status = await etcd.status(sandbox.client.endpoints);
+    expect(status.map((s) => s.endpoint)).toEqual(sandbox.client.endpoints);
+    const answered = status.filter(isStatus);
+    expect(answered).toHaveLength(3);
+    const ids = list.map((m) => m.id).sort();
+    expect(answered.map((s) => s.memberId).sort()).toEqual(ids);
+    const leaders = new Set(answered.map((s) => s.leaderId));
+    expect(leaders.size).toBe(1);
+    expect(ids).toContain([...leaders][0]);
+    expect(answered.filter((s) => s.memberId === s.leaderId)).toHaveLength(1);
+    for (const s of answered) {
+      expect(s.version).toMatch(/^3\.4\./);
+      expect(s.dbSize).toBeGreaterThan(0);
+      expect(s.raftIndex).toBeGreaterThan(0);
+      expect(s.raftTerm).toBeGreaterThan(0);
+      expect(s.isLearner).toBe(false);
+      // every member's endpoint answers for that member
+      const member = list.find((m) => m.id === s.memberId);
+      expect(member?.clientURLs).toContain(s.endpoint);
+    }
+  });
+
+  it('reports every member healthy', async () => {
+    const sandbox = ctx.sandbox();
+    const health = await port().health(sandbox.client.endpoints);
+    expect(health).toEqual(sandbox.client.endpoints.map((endpoint) => ({ endpoint, healthy: true })));
+  });
+
+  it('adds a learner for the spare, refuses to promote it before it has started, and removes it again', async () => {
+    const sandbox = ctx.sandbox();
+    const etcd = port();
+    const peerURL = `https://${spare(sandbox).ip}:2380`;
+    const added = await retryingUnhealthy(() => etcd.addMember(peerURL, { learner: true }));
+    try {
+      expect(added).toMatchObject({ name: '', peerURLs: [peerURL], clientURLs: [], isLearner: true });
+      expect(added.id).toMatch(/^[0-9a-f]{16}$/);
+
+      const listed = (await listUntil(etcd, (list) => list.some((m) => m.id === added.id))).find((m) => m.id === added.id);
+      expect(listed).toEqual({ id: added.id, name: '', peerURLs: [peerURL], clientURLs: [], isLearner: true });
+
+      const promote = await etcd.promoteMember(added.id).catch((e: unknown) => e);
+      expect(promote).toBeInstanceOf(LearnerNotReadyError);
+      expect((promote as Error).name).toBe('LearnerNotReadyError');
+    } finally {
+      await retryingUnhealthy(() => etcd.removeMember(added.id));
+    }
+    const after = await listUntil(etcd, (list) => !list.some((m) => m.id === added.id));
+    expect(after.map((m) => m.id)).not.toContain(added.id);
+    expect(after.filter((m) => !m.isLearner)).toHaveLength(3);
+  });
+
+  it('answers MemberNotFoundError when removing an id that is not a member', async () => {
+    const error = await port()
+      .removeMember('0123456789abcdef')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MemberNotFoundError);
+    expect((error as Error).name).toBe('MemberNotFoundError');
+    expect(await port().memberList()).toHaveLength(3);
+  });
+
+  it('updates a member to its own peer URL with no visible change', async () => {
+    const etcd = port();
+    const before = byId(await etcd.memberList());
+    const target = before.find((m) => m.name.startsWith('master-1.'));
+    expect(target).toBeDefined();
+    await etcd.updateMember(target?.id ?? '', target?.peerURLs ?? []);
+    expect(byId(await etcd.memberList())).toEqual(before);
+  });
+
+  it('gives an endpoint nobody answers on an error, and the live ones their status, in bounded time', async () => {
+    const sandbox = ctx.sandbox();
+    const dead = `https://${unusedAddress(sandbox)}:2379`;
+    const endpoints = [sandbox.client.endpoints[0] ?? '', dead, ...sandbox.client.endpoints.slice(1)];
+    const started = Date.now();
+    const status = await port().status(endpoints);
+    const health = await port().health([dead, sandbox.client.endpoints[0] ?? '']);
+    expect(Date.now() - started).toBeLessThan(DEAD_ENDPOINT_BOUND_MS);
+    expect(status.map((s) => s.endpoint)).toEqual(endpoints);
+    const deadEntry = status[1];
+    expect(deadEntry && 'error' in deadEntry ? deadEntry.error : '').not.toBe('');
+    const live = status.filter(isStatus);
+    expect(live.map((s) => s.endpoint)).toEqual(sandbox.client.endpoints);
+    expect(new Set(live.map((s) => s.leaderId)).size).toBe(1);
+    expect(health[0]).toMatchObject({ endpoint: dead, healthy: false });
+    expect(health[0]?.error).toMatch(/\S/);
+    expect(health[1]).toEqual({ endpoint: sandbox.client.endpoints[0], healthy: true });
+  });
+}
