@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { FileLock, type FileLockInfo } from '../../functions/adapters/sandbox/fileLock.ts';
 import { InvalidInputError, LockHeldError, LockLostError } from '../../functions/errors.ts';
+import { lockContract } from '../support/lockContract.ts';
 
 const FILE_LOCK_MODULE = fileURLToPath(new URL('../../functions/adapters/sandbox/fileLock.ts', import.meta.url));
 
@@ -78,6 +79,17 @@ await new Promise((resolve) => process.stdin.once('end', resolve).resume());
   );
   return results;
 }
+
+// The semantics every LockPort adapter shares, each test on a fresh directory.
+const contractDirs: string[] = [];
+lockContract('FileLock', async (now) => {
+  const fresh = await mkdtemp(join(tmpdir(), 'filelock-contract-'));
+  contractDirs.push(fresh);
+  return new FileLock(fresh, { now });
+});
+afterAll(async () => {
+  await Promise.all(contractDirs.map((d) => rm(d, { recursive: true, force: true })));
+});
 
 describe('Class: FileLock', () => {
   describe('Method: acquire', () => {
