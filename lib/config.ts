@@ -20,8 +20,8 @@ export interface DeploymentConfig {
   clusterName: string;
   /** EC2 tag whose value is clusterName on every host of the cluster (and on its security groups). */
   clusterTagKey: string;
-  /** Tag marking the spare instances that may become a new member. */
-  sparePoolTag: { key: string; value: string };
+  /** Tag marking the spare instances that may become a new member; its value is clusterName. */
+  spareTagKey: string;
   /** The etcd members the probe watches, one alarm each. */
   members: MemberConfig[];
   /** The host an alarm-started run replaces a failed member with (a spare of the pool). */
@@ -34,12 +34,19 @@ export interface DeploymentConfig {
   alarmMinutes: number;
   /** Days an etcd snapshot or data backup is kept in the artifact bucket. */
   snapshotRetentionDays: number;
+  /** Days a finished run record is kept (DynamoDB TTL); absent: kept until deleted by hand. */
+  runRetentionDays?: number;
+  /**
+   * Ask SSM to write full command output to the artifact bucket (under ssm-output/). Needs the
+   * instances' role to allow s3:PutObject there and kms:GenerateDataKey on the stack's key.
+   */
+  ssmOutputToBucket: boolean;
   /** Optional e-mail address subscribed to run outcomes. */
   notificationEmail?: string;
 }
 
 export const DEFAULT_CLUSTER_TAG_KEY = 'openshift-etcd-cluster';
-export const DEFAULT_SPARE_POOL_TAG_KEY = 'openshift-etcd-spare-pool';
+export const DEFAULT_SPARE_TAG_KEY = 'openshift-etcd-spare-pool';
 
 const TAG_KEY = /^[A-Za-z0-9 _.:/=+@-]{1,128}$/;
 const SG_ID = /^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
@@ -77,7 +84,6 @@ export function parseConfig(raw: unknown): DeploymentConfig {
   });
   const names = new Set(parsedMembers.map((m) => m.name));
   if (names.size !== parsedMembers.length) throw new InvalidInputError('members', 'member names must be unique');
-  const spare = isObject(raw['sparePoolTag']) ? raw['sparePoolTag'] : {};
   const etcdSecurityGroupId = raw['etcdSecurityGroupId'];
   if (typeof etcdSecurityGroupId !== 'string' || !SG_ID.test(etcdSecurityGroupId)) throw new InvalidInputError('etcdSecurityGroupId', 'expected a security group id (sg-...)');
   const email = raw['notificationEmail'];
@@ -85,17 +91,16 @@ export function parseConfig(raw: unknown): DeploymentConfig {
   const config: DeploymentConfig = {
     clusterName,
     clusterTagKey: raw['clusterTagKey'] === undefined ? DEFAULT_CLUSTER_TAG_KEY : tagKey('clusterTagKey', raw['clusterTagKey']),
-    sparePoolTag: {
-      key: spare['key'] === undefined ? DEFAULT_SPARE_POOL_TAG_KEY : tagKey('sparePoolTag.key', spare['key']),
-      value: spare['value'] === undefined ? clusterName : validate.clusterName('sparePoolTag.value', spare['value']),
-    },
+    spareTagKey: raw['spareTagKey'] === undefined ? DEFAULT_SPARE_TAG_KEY : tagKey('spareTagKey', raw['spareTagKey']),
     members: parsedMembers,
     alarmReplacement: validate.hostname('alarmReplacement', raw['alarmReplacement']),
     etcdSecurityGroupId,
     alarmGraceSeconds: intIn('alarmGraceSeconds', raw['alarmGraceSeconds'], 60, 0, 3600),
     alarmMinutes: intIn('alarmMinutes', raw['alarmMinutes'], 3, 1, 60),
     snapshotRetentionDays: intIn('snapshotRetentionDays', raw['snapshotRetentionDays'], 30, 1, 3650),
+    ssmOutputToBucket: raw['ssmOutputToBucket'] === true,
   };
+  if (raw['runRetentionDays'] !== undefined) config.runRetentionDays = intIn('runRetentionDays', raw['runRetentionDays'], 0, 1, 3650);
   if (typeof email === 'string') config.notificationEmail = email;
   return config;
 }

@@ -23,6 +23,7 @@ import { compileAsl, functionArnPlaceholder, functionArnSubstitutionKey } from '
 import { replaceMemberMachine, specOf } from '../statemachine/machine.ts';
 import type { TaskSpec } from '../statemachine/spec.ts';
 import { HEALTH_METRIC } from '../functions/handlers/healthProbe.ts';
+import { TABLE_SCHEMA } from '../functions/adapters/aws/dynamoTable.ts';
 import type { DeploymentConfig } from './config.ts';
 
 /** The repository root: entries, scripts and the lock file are found from here. */
@@ -36,10 +37,8 @@ export const METRIC_NAMESPACE = 'EtcdReplace';
 
 /** Key prefixes of the artifact bucket, each with its own lifetime. */
 export const ARTIFACT_PREFIXES = {
-  /** etcd snapshots and data backups: kept snapshotRetentionDays. */
-  snapshots: 'snapshots/',
-  /** Certificate bundles (they hold private keys): a one-day backstop; the workflow deletes them. */
-  bundles: 'bundles/',
+  /** The artifact store's prefix (ARTIFACT_PREFIX): each run's snapshot, backups and bundle under runs/<runId>/. */
+  artifacts: 'etcd-replace/',
   /** Full SSM command output when it exceeds what GetCommandInvocation returns inline. */
   ssmOutput: 'ssm-output/',
 } as const;
@@ -126,31 +125,42 @@ export class ReplacementStack extends Stack {
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: accessLogs,
       serverAccessLogsPrefix: 'artifacts/',
+      // Snapshots, data backups and certificate bundles of a run expire together; an object the
+      // workflow deletes (a bundle once the new member has started) leaves a noncurrent version that
+      // is gone a day later.
       lifecycleRules: [
         {
-          id: 'snapshots',
-          prefix: ARTIFACT_PREFIXES.snapshots,
+          id: 'run-artifacts',
+          prefix: ARTIFACT_PREFIXES.artifacts,
           expiration: Duration.days(config.snapshotRetentionDays),
-          noncurrentVersionExpiration: Duration.days(config.snapshotRetentionDays),
+          noncurrentVersionExpiration: Duration.days(1),
         },
-        { id: 'certificate-bundles', prefix: ARTIFACT_PREFIXES.bundles, expiration: Duration.days(1), noncurrentVersionExpiration: Duration.days(1) },
         { id: 'ssm-output', prefix: ARTIFACT_PREFIXES.ssmOutput, expiration: Duration.days(30), noncurrentVersionExpiration: Duration.days(1) },
         { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    // Locks and run records, as functions/adapters/aws/dynamoTable.ts lays them out.
     this.table = new dynamodb.Table(this, 'Runs', {
-      partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'SK', type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: TABLE_SCHEMA.sortKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: 'expiresAt',
+      timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: this.key,
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    for (const index of Object.values(TABLE_SCHEMA.indexes)) {
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
 
     // Step Lambdas ----------------------------------------------------------------------------
 
@@ -190,7 +200,7 @@ export class ReplacementStack extends Stack {
       new iam.PolicyStatement({
         sid: 'LocksAndRunRecords',
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],
-        resources: [this.table.tableArn],
+        resources: [this.table.tableArn, ...Object.values(TABLE_SCHEMA.indexes).map((index) => `${this.table.tableArn}/index/${index.name}`)],
       }),
     );
     stepRole.addToPrincipalPolicy(
@@ -201,19 +211,24 @@ export class ReplacementStack extends Stack {
       }),
     );
 
-    const environment = {
+    // What functions/adapters/aws/deps.ts reads.
+    const environment: Record<string, string> = {
       CLUSTER_NAME: cluster,
       CLUSTER_TAG_KEY: config.clusterTagKey,
-      SPARE_POOL_TAG_KEY: config.sparePoolTag.key,
-      SPARE_POOL_TAG_VALUE: config.sparePoolTag.value,
-      ETCD_SECURITY_GROUP_ID: config.etcdSecurityGroupId,
-      ARTIFACT_BUCKET: this.artifactBucket.bucketName,
-      ARTIFACT_KMS_KEY_ARN: this.key.keyArn,
-      SSM_OUTPUT_PREFIX: ARTIFACT_PREFIXES.ssmOutput,
-      RUN_TABLE: this.table.tableName,
+      SPARE_TAG_KEY: config.spareTagKey,
+      ETCD_SG_ID: config.etcdSecurityGroupId,
+      BUCKET: this.artifactBucket.bucketName,
+      KMS_KEY_ID: this.key.keyArn,
+      ARTIFACT_PREFIX: ARTIFACT_PREFIXES.artifacts,
+      TABLE: this.table.tableName,
       SCRIPTS_DIR: '/var/task/scripts',
       NODE_OPTIONS: '--enable-source-maps',
     };
+    if (config.runRetentionDays !== undefined) environment['RUN_RETENTION_DAYS'] = String(config.runRetentionDays);
+    if (config.ssmOutputToBucket) {
+      environment['OUTPUT_BUCKET'] = this.artifactBucket.bucketName;
+      environment['OUTPUT_PREFIX'] = ARTIFACT_PREFIXES.ssmOutput;
+    }
 
     const taskNames = Object.keys(replaceMemberMachine.root.states).filter((name) => specOf(replaceMemberMachine, name).kind === 'task');
     this.stepFunctions = {};
@@ -433,7 +448,7 @@ export class ReplacementStack extends Stack {
           sid: 'RunCommandOnSpareHosts',
           actions: ['ssm:SendCommand'],
           resources: [instances],
-          conditions: { StringEquals: { [`ssm:resourceTag/${config.sparePoolTag.key}`]: config.sparePoolTag.value } },
+          conditions: { StringEquals: { [`ssm:resourceTag/${config.spareTagKey}`]: config.clusterName } },
         }),
       );
     }

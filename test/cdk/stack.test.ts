@@ -1,0 +1,311 @@
+// The synthesized template: one synthesis for the whole file (bundling the Lambdas takes seconds).
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { buildApp } from '../../lib/app.ts';
+import { parseConfig } from '../../lib/config.ts';
+import { lambdaTimeoutSeconds, PROJECT_ROOT, type ReplacementStack } from '../../lib/replacement-stack.ts';
+import { compileAsl, functionArnSubstitutionKey, LAMBDA_SERVICE_RETRIER, type AslDefinition, type AslTaskState } from '../../statemachine/asl.ts';
+import { TASKS } from '../../statemachine/spec.ts';
+import { validateAsl } from '../support/aslValidate.ts';
+import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, string>>; Effect: string };
+
+const cdkContext = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
+let outdir: string;
+let app: App;
+let stack: ReplacementStack;
+let template: Template;
+let resources: Record<string, Resource>;
+
+function ofType(type: string): Array<[string, Resource]> {
+  return Object.entries(resources).filter(([, r]) => r.Type === type);
+}
+function only(type: string): Resource {
+  const found = ofType(type);
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return found[0]![1];
+}
+function statements(): Statement[] {
+  return ofType('AWS::IAM::Policy').flatMap(([, p]) => (p.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
+}
+function policyStatements(logicalIdPrefix: string): Statement[] {
+  return ofType('AWS::IAM::Policy')
+    .filter(([id]) => id.startsWith(logicalIdPrefix))
+    .flatMap(([, p]) => (p.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
+}
+const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const logicalId = (getAtt: unknown) => (getAtt as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+
+beforeAll(() => {
+  outdir = mkdtempSync(join(tmpdir(), 'etcd-replace-cdk-'));
+  ({ app, stack } = buildApp(new App({ context: cdkContext, outdir })));
+  app.synth();
+  template = Template.fromStack(stack);
+  resources = template.toJSON()['Resources'] as Record<string, Resource>;
+}, 120_000);
+
+afterAll(() => {
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+describe('Stack: ReplacementStack', () => {
+  describe('State machine', () => {
+    it('is a Standard workflow logging ALL without execution data, with X-Ray tracing', () => {
+      template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineType: 'STANDARD',
+        StateMachineName: 'etcd-replace-ocp311',
+        LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: Match.anyValue() } }] },
+        TracingConfiguration: { Enabled: true },
+      });
+      template.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/etcd-replace-ocp311', RetentionInDays: 365 });
+    });
+
+    it('runs exactly the compiled definition, and every task retries Lambda service errors first', () => {
+      const machine = only('AWS::StepFunctions::StateMachine');
+      const definition = JSON.parse(machine.Properties['DefinitionString'] as string) as AslDefinition;
+      expect(definition).toEqual(compileAsl());
+      expect(validateAsl(definition).isValid).toBe(true);
+      for (const task of TASKS) {
+        const state = definition.States[task.name] as AslTaskState;
+        expect(state.Retry[0]).toEqual(LAMBDA_SERVICE_RETRIER);
+        expect(state.Retry[0]?.ErrorEquals).toContain('Lambda.TooManyRequestsException');
+      }
+    });
+
+    it('substitutes each task\'s own function, deployed for that step, with a timeout above the state\'s', () => {
+      const machine = only('AWS::StepFunctions::StateMachine');
+      const substitutions = machine.Properties['DefinitionSubstitutions'] as Record<string, unknown>;
+      expect(Object.keys(substitutions).sort()).toEqual(TASKS.map((t) => functionArnSubstitutionKey(t.name)).sort());
+      for (const task of TASKS) {
+        const fn = resources[logicalId(substitutions[functionArnSubstitutionKey(task.name)])]!;
+        expect(fn.Type).toBe('AWS::Lambda::Function');
+        const props = fn.Properties as { Environment: { Variables: Record<string, string> }; Timeout: number; Runtime: string; Handler: string; TracingConfig: unknown };
+        expect(props.Environment.Variables['STEP_NAME']).toBe(task.name);
+        expect(props.Timeout).toBe(lambdaTimeoutSeconds(task));
+        expect(props.Timeout).toBeGreaterThanOrEqual(Math.min(task.timeoutSeconds, 900));
+        expect(props.Runtime).toBe('nodejs22.x');
+        expect(props.Handler).toBe('index.handler');
+        expect(props.TracingConfig).toEqual({ Mode: 'Active' });
+      }
+      expect(lambdaTimeoutSeconds({ ...TASKS[0]!, timeoutSeconds: 900 })).toBe(900);
+    });
+
+    it('gives the step functions the environment the AWS adapters read', () => {
+      const fn = resources[logicalId((only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey('AddMember')])]!;
+      const env = (fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
+      expect(Object.keys(env).sort()).toEqual(
+        ['ARTIFACT_PREFIX', 'BUCKET', 'CLUSTER_NAME', 'CLUSTER_TAG_KEY', 'ETCD_SG_ID', 'KMS_KEY_ID', 'NODE_OPTIONS', 'RUN_RETENTION_DAYS', 'SCRIPTS_DIR', 'SPARE_TAG_KEY', 'STEP_NAME', 'TABLE'].sort(),
+      );
+      expect(env).toMatchObject({ CLUSTER_TAG_KEY: 'openshift-etcd-cluster', SPARE_TAG_KEY: 'openshift-etcd-spare-pool', ETCD_SG_ID: 'sg-0123456789abcdef0', SCRIPTS_DIR: '/var/task/scripts' });
+      expect(env['BUCKET']).toEqual({ Ref: expect.stringMatching(/^Artifacts/) });
+      expect(env['TABLE']).toEqual({ Ref: expect.stringMatching(/^Runs/) });
+    });
+
+    it('may invoke the step functions and nothing else', () => {
+      const invoke = policyStatements('StateMachineRole').filter((s) => actions(s).some((a) => a.startsWith('lambda:')));
+      expect(invoke).toHaveLength(1);
+      expect(actions(invoke[0]!)).toEqual(['lambda:InvokeFunction']);
+      const targets = (invoke[0]!.Resource as unknown[]).map(logicalId).sort();
+      expect(targets).toEqual(TASKS.map((t) => logicalId((only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey(t.name)])).sort());
+    });
+  });
+
+  describe('IAM', () => {
+    it('allows ssm:SendCommand only with AWS-RunShellScript and on instances carrying the cluster (or spare-pool) tag', () => {
+      const sendCommand = statements().filter((s) => actions(s).includes('ssm:SendCommand'));
+      expect(sendCommand.length).toBeGreaterThan(0);
+      for (const s of sendCommand) {
+        expect(actions(s)).toEqual(['ssm:SendCommand']);
+        const resource = JSON.stringify(s.Resource);
+        if (resource.includes('document/')) {
+          expect(resource).toContain('::document/AWS-RunShellScript');
+          expect(s.Condition).toBeUndefined();
+        } else {
+          expect(resource).toContain(':instance/*');
+          const condition = s.Condition?.['StringEquals'] ?? {};
+          expect(Object.keys(condition)).toHaveLength(1);
+          expect(['ssm:resourceTag/openshift-etcd-cluster', 'ssm:resourceTag/openshift-etcd-spare-pool']).toContain(Object.keys(condition)[0]);
+          expect(Object.values(condition)).toEqual(['ocp311']);
+        }
+      }
+      expect(sendCommand.some((s) => s.Condition?.['StringEquals']?.['ssm:resourceTag/openshift-etcd-cluster'] === 'ocp311')).toBe(true);
+      expect(sendCommand.some((s) => s.Resource === '*')).toBe(false);
+    });
+
+    it('follows commands with GetCommandInvocation and ListCommandInvocations', () => {
+      const follow = policyStatements('StepRole').find((s) => s.Sid === 'FollowCommands');
+      expect(actions(follow!)).toEqual(expect.arrayContaining(['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations']));
+    });
+
+    it('changes security-group ingress only on groups carrying the cluster tag', () => {
+      const ingress = statements().filter((s) => actions(s).some((a) => /SecurityGroupIngress$/.test(a)));
+      expect(ingress).toHaveLength(1);
+      expect(actions(ingress[0]!).sort()).toEqual(['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress']);
+      expect(JSON.stringify(ingress[0]!.Resource)).toContain(':security-group/*');
+      expect(ingress[0]!.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/openshift-etcd-cluster': 'ocp311' } });
+    });
+
+    it('grants no wildcard action and no s3:* or kms:* on any resource', () => {
+      for (const s of statements()) for (const a of actions(s)) expect(a).not.toMatch(/\*/);
+    });
+
+    it('lets the probe publish metrics only in its own namespace', () => {
+      const publish = policyStatements('ProbeRole').find((s) => actions(s).includes('cloudwatch:PutMetricData'));
+      expect(publish?.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'EtcdReplace' } });
+    });
+  });
+
+  describe('Storage', () => {
+    it('encrypts the artifact bucket with the customer KMS key, blocks public access, versions and expires snapshots', () => {
+      const [id, bucket] = ofType('AWS::S3::Bucket').find(([, b]) => JSON.stringify(b.Properties['BucketEncryption']).includes('aws:kms'))!;
+      expect(id).toMatch(/^Artifacts/);
+      expect(bucket.Properties['BucketEncryption']).toEqual({
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] } }, BucketKeyEnabled: true }],
+      });
+      expect(bucket.Properties['PublicAccessBlockConfiguration']).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      expect(bucket.Properties['VersioningConfiguration']).toEqual({ Status: 'Enabled' });
+      const rules = (bucket.Properties['LifecycleConfiguration'] as { Rules: Array<Record<string, unknown>> }).Rules;
+      expect(rules).toContainEqual(
+        expect.objectContaining({ Id: 'run-artifacts', Prefix: 'etcd-replace/', ExpirationInDays: 30, NoncurrentVersionExpiration: { NoncurrentDays: 1 }, Status: 'Enabled' }),
+      );
+      expect(rules).toContainEqual(expect.objectContaining({ Id: 'ssm-output', Prefix: 'ssm-output/', ExpirationInDays: 30 }));
+      template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    });
+
+    it('refuses plain-HTTP access to the artifact bucket', () => {
+      const policies = ofType('AWS::S3::BucketPolicy').map(([, p]) => JSON.stringify(p.Properties['PolicyDocument']));
+      expect(policies.some((p) => p.includes('"aws:SecureTransport":"false"') && p.includes('"Effect":"Deny"'))).toBe(true);
+    });
+
+    it('keeps locks and run records in the adapters\' table layout, with TTL, PITR and KMS encryption', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        KeySchema: [
+          { AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE_SCHEMA.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: Object.values(TABLE_SCHEMA.indexes).map((index) => ({
+          IndexName: index.name,
+          KeySchema: [
+            { AttributeName: index.partitionKey, KeyType: 'HASH' },
+            { AttributeName: index.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        })),
+        TimeToLiveSpecification: { AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
+      });
+    });
+  });
+
+  describe('Trigger, probe and notifications', () => {
+    it('starts a run when a member alarm of this cluster goes into ALARM, with the failed member from the alarm', () => {
+      const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('AlarmTrigger'))!;
+      expect(rule.Properties['EventPattern']).toEqual({
+        source: ['aws.cloudwatch'],
+        'detail-type': ['CloudWatch Alarm State Change'],
+        detail: { alarmName: [{ prefix: 'etcd-replace-ocp311-member-' }], state: { value: ['ALARM'] } },
+      });
+      const target = (rule.Properties['Targets'] as Array<{ Arn: unknown; InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string } }>)[0]!;
+      expect(target.Arn).toEqual({ Ref: expect.stringMatching(/^StateMachine/) });
+      const paths = target.InputTransformer.InputPathsMap;
+      expect(Object.values(paths).sort()).toEqual(['$.detail.alarmName', '$.detail.configuration.metrics[0].metricStat.metric.dimensions.Member']);
+      // What EventBridge would send for an alarm of master-2: a ReplaceRequest.
+      let input = target.InputTransformer.InputTemplate;
+      for (const [name, path] of Object.entries(paths)) {
+        input = input.replaceAll(`<${name}>`, path.endsWith('Member') ? '"master-2.ocp311.example.internal"' : 'etcd-replace-ocp311-member-master-2');
+      }
+      expect(JSON.parse(input)).toEqual({
+        cluster: 'ocp311',
+        failed: 'master-2.ocp311.example.internal',
+        replacement: 'etcd-spare-0.ocp311.example.internal',
+        startedBy: 'alarm:etcd-replace-ocp311-member-master-2',
+        options: { graceSeconds: 60, learner: 'auto' },
+      });
+    });
+
+    it('has one alarm per member on its health metric, not breaching on missing data', () => {
+      const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+      expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(['etcd-replace-ocp311-member-master-0', 'etcd-replace-ocp311-member-master-1', 'etcd-replace-ocp311-member-master-2']);
+      for (const a of alarms) {
+        expect(a).toMatchObject({ Namespace: 'EtcdReplace', MetricName: 'MemberHealthy', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'notBreaching', EvaluationPeriods: 3 });
+        const member = String(a['AlarmName']).replace('etcd-replace-ocp311-member-', '');
+        expect(a['Dimensions']).toEqual([
+          { Name: 'ClusterName', Value: 'ocp311' },
+          { Name: 'Member', Value: `${member}.ocp311.example.internal` },
+        ]);
+      }
+    });
+
+    it('runs the health probe every minute with the members to watch', () => {
+      const [, probe] = ofType('AWS::Lambda::Function').find(([id]) => id.startsWith('HealthProbe'))!;
+      const env = (probe.Properties['Environment'] as { Variables: Record<string, string> }).Variables;
+      expect(JSON.parse(env['MEMBERS']!)).toHaveLength(3);
+      expect(env['METRIC_NAMESPACE']).toBe('EtcdReplace');
+      const [, schedule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('ProbeSchedule'))!;
+      expect(schedule.Properties['ScheduleExpression']).toBe('rate(1 minute)');
+    });
+
+    it('notifies run outcomes on a KMS-encrypted topic without the execution\'s input or output', () => {
+      const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('RunOutcome'))!;
+      expect(rule.Properties['EventPattern']).toEqual({
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
+      });
+      const transformer = (rule.Properties['Targets'] as Array<{ InputTransformer: { InputPathsMap: Record<string, string> } }>)[0]!.InputTransformer;
+      expect(Object.values(transformer.InputPathsMap).some((p) => /\$\.detail\.(input|output)/.test(p))).toBe(false);
+      template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    });
+  });
+
+  describe('Checks', () => {
+    it('passes cdk-nag AwsSolutions with no unacknowledged finding', () => {
+      const report = new AwsSolutionsChecks().validateScope(app);
+      expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath ?? r.resourceLogicalId).join(', ')}`)).toEqual([]);
+      expect(report.success).toBe(true);
+    });
+
+    it('reports no failed validation in the cloud assembly (cdk-nag on synth and CloudFormation validation)', () => {
+      const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: Array<{ success?: boolean; violations?: unknown[] }> };
+      for (const plugin of report.pluginReports) expect(plugin.violations ?? []).toEqual([]);
+    });
+
+    it('would report a finding on a bare bucket (the check is not vacuous)', () => {
+      const scratch = new Stack(new App(), 'Scratch');
+      new s3.Bucket(scratch, 'Bare');
+      const rules = new AwsSolutionsChecks().validateScope(scratch).violations.map((v) => v.ruleName);
+      expect(rules).toEqual(expect.arrayContaining(['AwsSolutions-S1', 'AwsSolutions-S10']));
+    });
+  });
+});
+
+describe('Function: parseConfig', () => {
+  const base = cdkContext['etcdReplace'] as Record<string, unknown>;
+
+  it('reads cdk.json\'s configuration and fills in defaults', () => {
+    const config = parseConfig({ ...base, clusterTagKey: undefined, spareTagKey: undefined, alarmMinutes: undefined });
+    expect(config.clusterTagKey).toBe('openshift-etcd-cluster');
+    expect(config.spareTagKey).toBe('openshift-etcd-spare-pool');
+    expect(config.alarmMinutes).toBe(3);
+    expect(config.members.map((m) => m.name)).toEqual(['master-0', 'master-1', 'master-2']);
+  });
+
+  it('refuses a configuration that would put bad values into shells, tags or alarms', () => {
+    expect(() => parseConfig({ ...base, clusterName: 'ocp 311' })).toThrow(/clusterName/);
+    expect(() => parseConfig({ ...base, members: [] })).toThrow(/members/);
+    expect(() => parseConfig({ ...base, members: [{ name: 'master-0', hostname: 'm0.example', ip: '10.0.0.1; reboot', instanceId: 'i-0a1b2c3d4e5f60710' }] })).toThrow(/members\[0\]\.ip/);
+    expect(() => parseConfig({ ...base, etcdSecurityGroupId: 'default' })).toThrow(/etcdSecurityGroupId/);
+    expect(() => parseConfig({ ...base, clusterTagKey: 'aws:cloudformation' })).toThrow(/clusterTagKey/);
+  });
+});
