@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { cli, leftovers } from './helpers.ts';
 
-describe('CLI: sandbox arguments', () => {
+describe.concurrent('CLI: sandbox arguments', () => {
   it.each([
     [['sandbox', 'up', '--sandbox', 'x-cli', '--members', '4'], /--members must be 3 or 5, got 4/],
     [['sandbox', 'up', '--sandbox', 'x-cli', '--members', 'three'], /--members must be a non-negative integer, got "three"/],
