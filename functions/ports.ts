@@ -64,6 +64,9 @@ export interface EtcdMember {
   isLearner: boolean;
 }
 
+/** The leaderId an endpoint reports while it knows of no leader. */
+export const NO_LEADER = '0000000000000000';
+
 export interface EndpointStatus {
   endpoint: string;
   memberId: string;

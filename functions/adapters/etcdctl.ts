@@ -26,6 +26,7 @@ import type {
   ScriptOutput,
 } from '../ports.ts';
 import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
+import { NO_LEADER } from '../ports.ts';
 
 /** Script under functions/scripts/ that this adapter runs. */
 export const ETCDCTL_SCRIPT = 'etcdctl';
@@ -120,7 +121,8 @@ export function statusFromEtcdctl(endpoint: string, value: unknown): EndpointSta
   return {
     endpoint,
     memberId: hexId(header['member_id'], 'header.member_id'),
-    leaderId: hexId(status['leader'], 'leader'),
+    // etcdctl omits zero fields: no `leader` means this member knows of no leader right now.
+    leaderId: status['leader'] === undefined ? NO_LEADER : hexId(status['leader'], 'leader'),
     version: typeof status['version'] === 'string' ? status['version'] : '',
     dbSize: num(status['dbSize']),
     raftIndex: num(status['raftIndex']),

@@ -2,7 +2,7 @@
 // failed (matched exactly), whether it is really down, whether quorum holds now and after the change,
 // and whether the run can end with an odd member count. Refusals carry their precise reason.
 
-import { InvalidInputError, RefusedError } from '../errors.ts';
+import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { matchMembers } from '../../statemachine/matchMember.ts';
 import { DISASTER_RECOVERY_GUIDANCE, endsOdd, quorumForRemoval } from '../../statemachine/quorum.ts';
@@ -43,7 +43,8 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   const verdict = quorumForRemoval(seen.health, failed?.id ?? null);
   if (!verdict.ok) throw new RefusedError(`${verdict.reason}.\n${DISASTER_RECOVERY_GUIDANCE}`);
   if (seen.leaderIds.length !== 1) {
-    throw new RefusedError(`the members that answer do not agree on one leader (${seen.leaderIds.join(', ') || 'none'}); try again once the cluster has settled`);
+    // An election after the leader died takes seconds (election timeout 2500 ms): a retryable state.
+    throw new EtcdUnavailableError(`the members that answer do not agree on one leader yet (${seen.leaderIds.join(', ') || 'none'})`);
   }
 
   const replacementPeer = peerUrl(replacement);

@@ -2,7 +2,7 @@
 // and one observation of membership and health.
 
 import { InvalidInputError, MemberNotFoundError } from '../errors.ts';
-import type { EndpointStatus, EtcdClusterPort, EtcdMember, Host, Inventory } from '../ports.ts';
+import { NO_LEADER, type EndpointStatus, type EtcdClusterPort, type EtcdMember, type Host, type Inventory } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { peerHost } from '../../statemachine/matchMember.ts';
 import type { MemberHealth } from '../../statemachine/quorum.ts';
@@ -74,7 +74,7 @@ export async function observe(context: WorkflowContext, deps: StepDeps): Promise
     const healthy = status !== undefined && !('error' in status) && status.memberId === m.id;
     return { id: m.id, name: m.name, isLearner: m.isLearner, healthy };
   });
-  const leaderIds = [...new Set([...statuses.values()].flatMap((s) => ('error' in s ? [] : [s.leaderId])))];
+  const leaderIds = [...new Set([...statuses.values()].flatMap((s) => ('error' in s || s.leaderId === NO_LEADER ? [] : [s.leaderId])))];
   return { members, statuses, health, leaderIds };
 }
 
