@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { SandboxInfo } from './model.ts';
 
 export interface ClientTls {
@@ -30,7 +30,9 @@ export function endpointHealthy(endpoint: string, tls: ClientTls, timeoutMs = 10
   });
 }
 
-export function etcdClient(endpoints: string[], tls: ClientTls): Etcd3 {
+/** The etcd3 client (grpc) loads lazily: most CLI commands never need it. */
+export async function etcdClient(endpoints: string[], tls: ClientTls): Promise<Etcd3> {
+  const { Etcd3 } = await import('etcd3');
   return new Etcd3({
     hosts: endpoints,
     credentials: { rootCertificate: tls.ca, certChain: tls.cert, privateKey: tls.key },
@@ -52,7 +54,7 @@ export async function loadData(endpoints: string[], tls: ClientTls, megabytes: n
   // grpc-js sets the TLS servername to the endpoint's IP address, which Node reports as DEP0123.
   const noDeprecation = process.noDeprecation;
   process.noDeprecation = true;
-  const client = etcdClient(endpoints, tls);
+  const client = await etcdClient(endpoints, tls);
   const pool = randomBytes(VALUE_SIZE * 2).toString('base64');
   const keyOf = (i: number) => {
     const half = i % 2 === 0 ? 'kubernetes.io' : 'openshift.io';
