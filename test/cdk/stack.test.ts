@@ -15,6 +15,7 @@ import { compileAsl, functionArnSubstitutionKey, LAMBDA_SERVICE_RETRIER, type As
 import { TASKS } from '../../statemachine/spec.ts';
 import { validateAsl } from '../support/aslValidate.ts';
 import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
+import { Ajv } from 'ajv';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, string>>; Effect: string };
@@ -232,7 +233,10 @@ describe('Stack: ReplacementStack', () => {
       for (const [name, path] of Object.entries(paths)) {
         input = input.replaceAll(`<${name}>`, path.endsWith('Member') ? '"master-2.ocp311.example.internal"' : 'etcd-replace-ocp311-member-master-2');
       }
-      expect(JSON.parse(input)).toEqual({
+      const request = JSON.parse(input) as unknown;
+      const schema = JSON.parse(readFileSync(join(PROJECT_ROOT, 'schemas/replace-request.schema.json'), 'utf8')) as object;
+      expect(new Ajv({ strict: true }).validate(schema, request)).toBe(true);
+      expect(request).toEqual({
         cluster: 'ocp311',
         failed: 'master-2.ocp311.example.internal',
         replacement: 'etcd-spare-0.ocp311.example.internal',

@@ -27,8 +27,11 @@ function installPromiseWithResolvers(): void {
   };
 }
 
-/** Runs one task on the context it is given and returns the whole new context (as the Lambda handler does). */
-export type TaskFn = (taskName: string, context: WorkflowContext) => Promise<WorkflowContext>;
+/**
+ * Runs one task on the context it is given and returns the whole new context (as the Lambda handler
+ * does). `context` is the state's input: on the first state, the execution input as given.
+ */
+export type TaskFn = (taskName: string, context: WorkflowContext, meta: { executionName: string }) => Promise<WorkflowContext>;
 
 /** Adapts step implementations that return context updates (the StepOutput shape) to a TaskFn. */
 export function taskFnFromSteps(steps: Record<string, (context: WorkflowContext) => Promise<StepOutput>>): TaskFn {
@@ -77,7 +80,7 @@ interface StateEnteredLog {
   state: { name: string; input: unknown };
 }
 
-export async function runAslLocally(asl: AslDefinition, input: WorkflowContext, task: TaskFn, options: AslRunOptions = {}): Promise<AslRun> {
+export async function runAslLocally(asl: AslDefinition, input: unknown, task: TaskFn, options: AslRunOptions = {}): Promise<AslRun> {
   const definition = JSON.parse(JSON.stringify(asl)) as StateMachineDefinition;
   const stateNames = Object.keys(asl.States);
   const taskNames = stateNames.filter((n) => asl.States[n]?.Type === 'Task');
@@ -92,7 +95,7 @@ export async function runAslLocally(asl: AslDefinition, input: WorkflowContext, 
         if (step !== name) throw new Error(`task ${name} was invoked with step ${step}`);
         invocations.push(name);
         if (executionName !== executionNameOf(options)) throw new Error(`task ${name} got execution name ${executionName}`);
-        const next = await task(name, context);
+        const next = await task(name, context, { executionName });
         return { Payload: JSON.parse(JSON.stringify(next)), StatusCode: 200 };
       },
     ]),

@@ -9,6 +9,7 @@ import { TASKS } from '../../statemachine/spec.ts';
 import { EtcdUnhealthyClusterError, LockHeldError, RefusedError, ScriptFailedError } from '../../functions/errors.ts';
 import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
 import { runXState, type StepFake } from '../support/xstateRun.ts';
+import { createStepHandler } from '../../functions/handlers/step.ts';
 
 const asl = compileAsl();
 
@@ -148,5 +149,28 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.path).toEqual(xstate.path);
     expect(local.path).toEqual(['ValidateInput', 'Failed']);
     expect(local.executionError).toEqual({ Error: 'InvalidInputError', Cause: 'invalid failed: empty' });
+  });
+
+  it('run a console start (a bare request) through the step Lambda handler to Succeeded, named after the execution', async () => {
+    const seen: string[] = [];
+    const steps = Object.fromEntries(
+      TASKS.map((t) => [
+        t.name,
+        async (context: WorkflowContext) => {
+          seen.push(`${t.name}:${context.runId}`);
+          return t.name === 'ValidateInput' ? { output: { inventory: { cluster: context.request.cluster, hosts: [] } }, detail: 'ok' } : {};
+        },
+      ]),
+    );
+    const handler = createStepHandler({ steps, deps: () => ({}), log: () => {} });
+    const request = { cluster: 'ocp', failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'console:jane', options: { graceSeconds: 5 } };
+    const run = await runAslLocally(asl, request, (step, context, { executionName }) => handler({ step, context, executionName }), { executionName: 'Console-Start-1' });
+    expect(run.finalState).toBe('Succeeded');
+    expect(run.finalContext.runId).toBe('console-start-1');
+    expect(run.finalContext.request).toEqual(request);
+    expect(run.finalContext.options).toEqual({ graceSeconds: 5, learner: 'auto' });
+    expect(run.finalContext.inventory).toEqual({ cluster: 'ocp', hosts: [] });
+    expect(seen[0]).toBe('ValidateInput:console-start-1');
+    expect(new Set(seen.map((s) => s.split(':')[1]))).toEqual(new Set(['console-start-1']));
   });
 });
