@@ -4,6 +4,7 @@
 // sent once, and the workflow's retry policy decides what happens after a failure.
 
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 
 import {
   Etcd3,
@@ -24,7 +25,7 @@ import {
   WorkflowError,
 } from '../errors.ts';
 import type { EndpointHealth, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../ports.ts';
-import { etcdUrl, memberId as validMemberId, memberIdFromDecimal } from '../validate.ts';
+import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
 import { etcdErrorFromText, peerUrl } from './etcdctl.ts';
 
 /** Client TLS identity: PEM file paths. */
@@ -57,6 +58,27 @@ interface Tls {
   rootCertificate: Buffer;
   certChain: Buffer;
   privateKey: Buffer;
+}
+
+/**
+ * Resolves with null when a TCP connection to the endpoint opens within the timeout, else with why not.
+ * grpc-js does not abort a TCP connect in progress when its client closes, so a client pointed at an
+ * address that drops packets would keep the process alive for minutes (the kernel's SYN retries); the
+ * adapter therefore only hands grpc endpoints that just accepted a connection.
+ */
+export function tcpProbe(endpoint: string, timeoutMs: number): Promise<string | null> {
+  const { host, port } = parseEtcdUrl('endpoint', endpoint);
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (result: string | null) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done(`cannot connect to ${host}:${port}: context deadline exceeded (no answer within ${timeoutMs} ms)`), timeoutMs);
+    socket.once('connect', () => done(null));
+    socket.once('error', (error) => done(`cannot connect to ${host}:${port}: ${error.message}`));
+  });
 }
 
 function hexToDecimal(hexId: string): string {
@@ -202,8 +224,13 @@ export class Etcd3Membership implements EtcdClusterPort {
   /** Runs `fn` on a fresh client for `hosts` with a deadline; always closes the client; maps errors. */
   private async call<T>(hosts: string[], timeoutMs: number, fn: (client: Etcd3, deadline: Date) => Promise<T>): Promise<T> {
     const tls = await this.loadTls();
+    const probes = await Promise.all(hosts.map((h) => tcpProbe(h, this.dialTimeoutMs)));
+    const reachable = hosts.filter((_h, i) => probes[i] === null);
+    if (reachable.length === 0) {
+      throw new EtcdUnavailableError(`no etcd endpoint answers: ${probes.join('; ')}`);
+    }
     const client = new Etcd3({
-      hosts,
+      hosts: reachable,
       credentials: tls,
       dialTimeout: this.dialTimeoutMs,
       faultHandling: { global: ONCE, host: () => ONCE },
