@@ -59,6 +59,9 @@ function bundling(): BundlingOptions {
     format: OutputFormat.CJS,
     target: 'node22',
     minify: true,
+    // Error classes must keep their names: Lambda reports errorType = error.name (set from the class
+    // name, functions/errors.ts) and the state machine's Retry and Catch match on it.
+    keepNames: true,
     sourceMap: true,
     sourcesContent: false,
     // Bundle the pinned AWS SDK clients the code was tested with, not the runtime's copy.

@@ -1,6 +1,7 @@
 // The synthesized template: one synthesis for the whole file (bundling the Lambdas takes seconds).
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -277,6 +278,40 @@ describe('Stack: ReplacementStack', () => {
       const transformer = (rule.Properties['Targets'] as Array<{ InputTransformer: { InputPathsMap: Record<string, string> } }>)[0]!.InputTransformer;
       expect(Object.values(transformer.InputPathsMap).some((p) => /\$\.detail\.(input|output)/.test(p))).toBe(false);
       expect(matching('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() })).toBe(1);
+    });
+  });
+
+  describe('Bundles', () => {
+    function loadAsset(logicalIdPrefix: string): { handler: (event?: unknown) => Promise<unknown>; dir: string } {
+      const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id.startsWith(logicalIdPrefix))!;
+      const s3Key = (fn.Properties['Code'] as { S3Key: string }).S3Key;
+      const asset = join(outdir, `asset.${s3Key.replace(/\.zip$/, '')}`);
+      // Outside the repository, so that its package.json ("type": "module") does not apply: as in /var/task.
+      const dir = mkdtempSync(join(tmpdir(), 'etcd-replace-asset-'));
+      cpSync(asset, dir, { recursive: true });
+      return { handler: (createRequire(import.meta.url)(join(dir, 'index.js')) as { handler: (event?: unknown) => Promise<unknown> }).handler, dir };
+    }
+
+    it('bundles the step handler with the host scripts, keeping error class names for Retry and Catch', async () => {
+      const { handler, dir } = loadAsset('StepAddMember');
+      try {
+        expect(existsSync(join(dir, 'scripts', 'etcdctl.sh'))).toBe(true);
+        expect(existsSync(join(dir, 'scripts', 'StartNewMember.sh'))).toBe(true);
+        // STEP_NAME is unset here: the unknown step is refused by name, the known one fails on the missing environment.
+        await expect(handler({ step: 'NoSuchStep', context: {} })).rejects.toMatchObject({ name: 'InvalidInputError' });
+        await expect(handler({ step: 'AddMember', context: {}, executionName: 'bundle-check' })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/BUCKET/) });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('bundles the health probe, which refuses to run without its configuration', async () => {
+      const { handler, dir } = loadAsset('HealthProbe');
+      try {
+        await expect(handler()).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/CLUSTER_NAME/) });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 
