@@ -3,6 +3,7 @@
 # `backup UPLOAD_URL` packs the data directory and uploads it, printing its size, sha256 and a
 # manifest hash (file names and sizes). `wipe MANIFEST` empties the directory, and only while its
 # manifest still equals the one that was backed up.
+# Exit 5: the backup could not leave the host (it is cut off); nothing was wiped.
 # Usage: BackUpFailedMemberData.sh backup UPLOAD_URL | BackUpFailedMemberData.sh wipe MANIFEST_SHA256
 set -o errexit -o nounset -o pipefail
 
@@ -29,7 +30,10 @@ case "$mode" in
     tar -czf "$workdir/data.tgz" -C "$data" .
     bytes=$(stat -c %s "$workdir/data.tgz")
     sha256=$(sha256sum "$workdir/data.tgz" | cut -d' ' -f1)
-    curl -fsS --retry 3 --upload-file "$workdir/data.tgz" "$upload_url" >&2
+    if ! curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" "$upload_url" >&2; then
+      echo "could not upload the backup off this host; the data directory is left as it is" >&2
+      exit 5
+    fi
     printf '{"empty":false,"bytes":%s,"sha256":"%s","manifest":"%s"}\n' "$bytes" "$sha256" "$(manifest)"
     ;;
   wipe)

@@ -36,5 +36,5 @@ done
 umask 077
 bundle="/etc/etcd/generated_certs/${CN}.tgz"
 tar -czf "$bundle" -C "${PREFIX}" .
-curl -fsS --retry 3 --upload-file "$bundle" "$upload_url" >&2
+curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$bundle" "$upload_url" >&2
 printf '{"bytes":%s,"sha256":"%s"}\n' "$(stat -c %s "$bundle")" "$(sha256sum "$bundle" | cut -d' ' -f1)"

@@ -18,5 +18,5 @@ ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=
 status=$(ETCDCTL_API=3 etcdctl snapshot status "$snapshot" -w json)
 bytes=$(stat -c %s "$snapshot")
 sha256=$(sha256sum "$snapshot" | cut -d' ' -f1)
-curl -fsS --retry 3 --upload-file "$snapshot" "$upload_url" >&2
+curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" "$upload_url" >&2
 printf '{"bytes":%s,"sha256":"%s","status":%s}\n' "$bytes" "$sha256" "$status"

@@ -32,14 +32,14 @@ else
   if [ -n "$(find /var/lib/etcd -mindepth 1 -maxdepth 1 -print -quit)" ]; then
     workdir=$(mktemp -d /var/tmp/etcd-newhost-backup.XXXXXX)
     tar -czf "$workdir/data.tgz" -C /var/lib/etcd .
-    curl -fsS --retry 3 --upload-file "$workdir/data.tgz" "$backup_url" >&2
+    curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" "$backup_url" >&2
     rm -rf "$workdir"
     backed_up=true
   fi
   rm -rf /etc/etcd/* /var/lib/etcd/*
   umask 077
   bundle="/tmp/${CN}.tgz"
-  curl -fsS --retry 3 -o "$bundle" "$bundle_url"
+  curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 -o "$bundle" "$bundle_url"
   tar -xzf "$bundle" -C /etc/etcd/
   rm -f "$bundle"
   chmod 600 /etc/etcd/*.key

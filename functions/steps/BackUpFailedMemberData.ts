@@ -1,24 +1,38 @@
 // BackUpFailedMemberData: copy the failed host's /var/lib/etcd off the host, check the copy arrived
-// whole, and only then empty the directory (runbook 37.1 step 3).
+// whole, and only then empty the directory (runbook 37.1 step 3). A host that answers but cannot send
+// the backup anywhere (cut off from the store) keeps its data; the run goes on and says what remains.
 
-import { ArtifactStoreError, RefusedError } from '../errors.ts';
+import { ArtifactStoreError, RefusedError, WorkflowError } from '../errors.ts';
 import { artifactKey, need } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
 const refuse = { 3: (message: string) => new RefusedError(message) };
 
+/** Exit 5 of BackUpFailedMemberData.sh: the upload could not leave the host. */
+class BackupNotUploaded extends WorkflowError {}
+
 export const BackUpFailedMemberData: Step = async (context, deps) => {
   const host = need(context.failedHost, 'failedHost');
   const key = artifactKey.failedData(context.runId, host.hostname);
   const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
-  const backup = await runScript<{ empty: boolean; bytes?: number; sha256?: string; manifest?: string }>(deps.runner, {
-    host,
-    script: 'BackUpFailedMemberData',
-    args: ['backup', url],
-    timeoutSeconds: 600,
-    exits: refuse,
-  });
+  let backup: { empty: boolean; bytes?: number; sha256?: string; manifest?: string };
+  try {
+    backup = await runScript(deps.runner, {
+      host,
+      script: 'BackUpFailedMemberData',
+      args: ['backup', url],
+      timeoutSeconds: 600,
+      exits: { ...refuse, 5: (message) => new BackupNotUploaded(message) },
+    });
+  } catch (error) {
+    if (!(error instanceof BackupNotUploaded)) throw error;
+    return {
+      output: { remaining: [...(context.remaining ?? []), `${host.name}: /var/lib/etcd was not backed up (the host could not reach the artifact store) and is left untouched; back it up off the host, then empty it, before that host runs etcd again`] },
+      detail: `${host.name} cannot send its backup anywhere; its data directory is left as it is`,
+      skipped: true,
+    };
+  }
   if (backup.empty) {
     const earlier = await deps.artifacts.head(key);
     return { output: earlier ? { backupKey: key } : {}, detail: `${host.name}: /var/lib/etcd is already empty`, skipped: true };

@@ -1,0 +1,65 @@
+// Independent checks of a sandbox cluster, made with etcdctl and plain file reads on the hosts
+// themselves (never through the workflow's own ports), for the end-to-end tests.
+
+import { hostExec, type SandboxInfo } from '../../sandbox/index.ts';
+
+const TLS = ['--cacert=/etc/etcd/ca.crt', '--cert=/etc/etcd/peer.crt', '--key=/etc/etcd/peer.key'];
+
+export async function onHost(sandbox: SandboxInfo, host: string, argv: string[]): Promise<string> {
+  const out = await hostExec(sandbox, host, argv, { timeoutMs: 60_000 });
+  if (out.exitCode !== 0) throw new Error(`${argv.join(' ')} on ${host} exited ${out.exitCode}: ${out.stderr}`);
+  return out.stdout;
+}
+
+export async function etcdctl(sandbox: SandboxInfo, host: string, endpoints: string[], args: string[]): Promise<string> {
+  return onHost(sandbox, host, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, ...args]);
+}
+
+/** Replaces bare uint64 numbers of ID-like fields with strings, so JSON.parse keeps every digit. */
+function parseIds(text: string): unknown {
+  return JSON.parse(text.replace(/"(ID|member_id|leader|cluster_id|raft_term)":(\d+)/g, '"$1":"$2"'));
+}
+const hex = (decimal: string) => BigInt(decimal).toString(16).padStart(16, '0');
+
+export interface Member {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+export async function memberList(sandbox: SandboxInfo, via: string, endpoint: string): Promise<Member[]> {
+  const out = parseIds(await etcdctl(sandbox, via, [endpoint], ['member', 'list', '-w', 'json'])) as { members: Array<Record<string, unknown>> };
+  return out.members.map((m) => ({
+    id: hex(String(m['ID'])),
+    name: String(m['name'] ?? ''),
+    peerURLs: (m['peerURLs'] as string[]) ?? [],
+    clientURLs: (m['clientURLs'] as string[]) ?? [],
+    isLearner: m['isLearner'] === true,
+  }));
+}
+
+export async function endpointHealthy(sandbox: SandboxInfo, via: string, endpoints: string[]): Promise<boolean[]> {
+  const out = await hostExec(sandbox, via, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'health', '-w', 'json'], { timeoutMs: 60_000 });
+  const entries = JSON.parse(out.stdout) as Array<{ endpoint: string; health: boolean }>;
+  return endpoints.map((e) => entries.find((x) => x.endpoint === e)?.health === true);
+}
+
+/** Revision, and hash of the key space at that revision, as each endpoint reports it. */
+export async function hashKv(sandbox: SandboxInfo, via: string, endpoint: string, revision?: number): Promise<{ revision: number; hash: string }> {
+  const args = ['endpoint', 'hashkv', '-w', 'json', ...(revision ? [`--rev=${revision}`] : [])];
+  const out = JSON.parse((await etcdctl(sandbox, via, [endpoint], args)).replace(/"hash":(\d+)/g, '"hash":"$1"')) as Array<{ HashKV: { header: { revision: number }; hash: string; compact_revision?: number } }>;
+  const first = out[0]!;
+  return { revision: revision ?? first.HashKV.header.revision, hash: first.HashKV.hash };
+}
+
+/** Every key, read serializably from that one member (its own copy of the data). */
+export async function keysOn(sandbox: SandboxInfo, via: string, endpoint: string): Promise<string[]> {
+  const out = await etcdctl(sandbox, via, [endpoint], ['get', '', '--prefix', '--keys-only', '--consistency=s']);
+  return out.split('\n').filter((l) => l !== '').sort();
+}
+
+export async function readFileOn(sandbox: SandboxInfo, host: string, path: string): Promise<string> {
+  return onHost(sandbox, host, ['cat', path]);
+}
