@@ -1,0 +1,86 @@
+// The independent facts an end-to-end replacement must leave behind, shared by the sandbox-path test
+// (replace.test.ts) and the AWS-path test (aws-e2e.test.ts): membership, health, data, clients, the
+// inventory and the new host's firewall, all read with etcdctl and plain file reads on the hosts.
+
+import { expect } from 'vitest';
+import type { SandboxInfo } from '../../sandbox/index.ts';
+import { getEtcdClientUrls } from '../../functions/config/masterConfig.ts';
+import { getFlannelEndpoints } from '../../functions/config/flanneld.ts';
+import { getGroupHosts } from '../../functions/config/inventory.ts';
+import { endpointHealthy, etcdctl, hashKv, keysOn, memberList, onHost, readFileOn } from './clusterFacts.ts';
+
+export const clientUrl = (ip: string) => `https://${ip}:2379`;
+
+export interface Before {
+  keys: string[];
+  revision: number;
+  hash: string;
+}
+
+export async function recordBefore(sandbox: SandboxInfo): Promise<Before> {
+  const m0 = sandbox.hosts.find((h) => h.name === 'master-0')!;
+  const endpoint = clientUrl(m0.ip);
+  const { revision, hash } = await hashKv(sandbox, 'master-0', endpoint);
+  return { keys: await keysOn(sandbox, 'master-0', endpoint), revision, hash };
+}
+
+/** Makes `target` the leader (etcdctl move-leader), so the test can fail the leader on purpose. */
+export async function makeLeader(sandbox: SandboxInfo, target: string): Promise<void> {
+  const members = await memberList(sandbox, 'master-0', clientUrl(sandbox.hosts[0]!.ip));
+  const host = sandbox.hosts.find((h) => h.name === target)!;
+  const id = members.find((m) => m.peerURLs.includes(`https://${host.ip}:2380`))!.id;
+  const endpoints = sandbox.hosts.filter((h) => h.roles.includes('etcd')).map((h) => clientUrl(h.ip));
+  await etcdctl(sandbox, 'master-0', endpoints, ['move-leader', id]);
+}
+
+export async function verifyReplaced(sandbox: SandboxInfo, failed: string, replacement: string, before: Before): Promise<void> {
+  const failedHost = sandbox.hosts.find((h) => h.name === failed)!;
+  const newHost = sandbox.hosts.find((h) => h.name === replacement)!;
+  const survivors = sandbox.hosts.filter((h) => h.roles.includes('etcd') && h.name !== failed);
+  const live = [...survivors, newHost];
+  const endpoints = live.map((h) => clientUrl(h.ip));
+
+  // Membership: exactly the survivors plus the replacement, all started and voting.
+  const members = await memberList(sandbox, 'master-0', endpoints[0]!);
+  expect(members.map((m) => m.name).sort()).toEqual(live.map((h) => h.hostname).sort());
+  expect(members.every((m) => !m.isLearner && m.name !== '')).toBe(true);
+  expect(members.flatMap((m) => m.peerURLs).sort()).toEqual(live.map((h) => `https://${h.ip}:2380`).sort());
+
+  // Health on every endpoint, v3 and the runbook's v2 cluster-health.
+  expect(await endpointHealthy(sandbox, 'master-0', endpoints)).toEqual(endpoints.map(() => true));
+  const v2 = await onHost(sandbox, 'master-0', [
+    'env', 'ETCDCTL_API=2', 'etcdctl', '--ca-file=/etc/etcd/ca.crt', '--cert-file=/etc/etcd/peer.crt', '--key-file=/etc/etcd/peer.key', `--peers=${endpoints.join(',')}`, 'cluster-health',
+  ]);
+  expect(v2).toContain('cluster is healthy');
+
+  // Data: the same keys on every member, and at the pre-failure revision the same hashkv.
+  for (const endpoint of endpoints) {
+    expect(await keysOn(sandbox, 'master-0', endpoint)).toEqual(before.keys);
+    expect((await hashKv(sandbox, 'master-0', endpoint, before.revision)).hash).toBe(before.hash);
+  }
+
+  // Clients: every reachable master's etcdClientInfo.urls and every node's FLANNEL_ETCD_ENDPOINTS name exactly the live members.
+  const expectedUrls = live.map((h) => `https://${h.hostname}:2379`).sort();
+  for (const master of sandbox.hosts.filter((h) => h.roles.includes('master') && h.name !== failed)) {
+    expect(getEtcdClientUrls(await readFileOn(sandbox, master.name, '/etc/origin/master/master-config.yaml')).sort()).toEqual(expectedUrls);
+    expect(getFlannelEndpoints(await readFileOn(sandbox, master.name, '/etc/sysconfig/flanneld')).sort()).toEqual(expectedUrls);
+    expect((await onHost(sandbox, master.name, ['curl', '-ksf', 'https://localhost:8443/healthz'])).trim()).toBe('ok');
+  }
+  for (const node of sandbox.hosts.filter((h) => h.roles.includes('node'))) {
+    expect(getFlannelEndpoints(await readFileOn(sandbox, node.name, '/etc/sysconfig/flanneld')).sort()).toEqual(expectedUrls);
+  }
+
+  // Inventory: [etcd] lost the failed host and gained the new one.
+  const inventory = await readFileOn(sandbox, 'master-0', '/etc/ansible/hosts');
+  expect(getGroupHosts(inventory, 'etcd').sort()).toEqual(live.map((h) => h.hostname).sort());
+  expect(getGroupHosts(inventory, 'masters')).toContain(failedHost.hostname);
+
+  // The new host's firewall opens 2379 and 2380 in OS_FIREWALL_ALLOW, also in the saved rules.
+  const rules = await onHost(sandbox, replacement, ['iptables', '-S', 'OS_FIREWALL_ALLOW']);
+  const saved = await readFileOn(sandbox, replacement, '/etc/sysconfig/iptables');
+  for (const port of ['2379', '2380']) {
+    expect(rules).toMatch(new RegExp(`--dport ${port} -j ACCEPT`));
+    expect(saved).toMatch(new RegExp(`-A OS_FIREWALL_ALLOW .*--dport ${port} -j ACCEPT`));
+  }
+  expect(saved).toMatch(/-A INPUT -j OS_FIREWALL_ALLOW/);
+}
