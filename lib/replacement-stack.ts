@@ -22,7 +22,7 @@ import type { Construct } from 'constructs';
 import { compileAsl, functionArnPlaceholder, functionArnSubstitutionKey } from '../statemachine/asl.ts';
 import { replaceMemberMachine, specOf } from '../statemachine/machine.ts';
 import type { TaskSpec } from '../statemachine/spec.ts';
-import { HEALTH_METRIC } from '../functions/handlers/healthProbe.ts';
+import { HEALTH_METRIC, memberDimensions } from '../functions/handlers/healthProbe.ts';
 import { TABLE_SCHEMA } from '../functions/adapters/aws/dynamoTable.ts';
 import type { DeploymentConfig } from './config.ts';
 
@@ -338,7 +338,7 @@ export class ReplacementStack extends Stack {
           metric: new cloudwatch.Metric({
             namespace: METRIC_NAMESPACE,
             metricName: HEALTH_METRIC,
-            dimensionsMap: { ClusterName: cluster, Member: member.hostname },
+            dimensionsMap: Object.fromEntries(memberDimensions(cluster, member).map((d) => [d.Name, d.Value])),
             statistic: cloudwatch.Stats.MAXIMUM,
             period: Duration.minutes(1),
           }),
@@ -371,7 +371,8 @@ export class ReplacementStack extends Stack {
         new targets.SfnStateMachine(this.stateMachine, {
           input: events.RuleTargetInput.fromObject({
             cluster,
-            failed: events.EventField.fromPath('$.detail.configuration.metrics[0].metricStat.metric.dimensions.Member'),
+            // The instance ID: discovery finds the instance in any state, even stopped or terminated.
+            failed: events.EventField.fromPath('$.detail.configuration.metrics[0].metricStat.metric.dimensions.InstanceId'),
             replacement: config.alarmReplacement,
             startedBy: `alarm:${events.EventField.fromPath('$.detail.alarmName')}`,
             options: { graceSeconds: config.alarmGraceSeconds, learner: 'auto' },

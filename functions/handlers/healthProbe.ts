@@ -1,6 +1,8 @@
 // Scheduled health probe: asks etcd, through etcdctl on a member host (SSM on AWS), whether each
 // member's endpoint is healthy, and publishes one CloudWatch metric per member:
-//   <namespace>/MemberHealthy {ClusterName, Member=<hostname>} = 1 healthy, 0 not.
+//   <namespace>/MemberHealthy {ClusterName, Member=<hostname>, InstanceId} = 1 healthy, 0 not.
+// The alarm rule names the failed member by InstanceId: discovery finds an instance by its ID in any
+// state, even stopped or terminated, where its hostname may no longer resolve.
 // One alarm per member watches it (lib/replacement-stack.ts); its ALARM state starts a replacement.
 // When the probe cannot ask etcd at all (no member host answers), it publishes no member value, so
 // the alarms see missing data (not breaching) rather than every member failing at once, and it
@@ -49,17 +51,18 @@ export function memberHost(member: ProbeMember): Host {
 }
 
 /** Dimensions of a member's health metric; the alarm and the alarm rule read the same names. */
-export function memberDimensions(cluster: string, hostname: string): Array<{ Name: string; Value: string }> {
+export function memberDimensions(cluster: string, member: Pick<ProbeMember, 'hostname' | 'instanceId'>): Array<{ Name: string; Value: string }> {
   return [
     { Name: 'ClusterName', Value: cluster },
-    { Name: 'Member', Value: hostname },
+    { Name: 'Member', Value: member.hostname },
+    { Name: 'InstanceId', Value: member.instanceId },
   ];
 }
 
 export function healthMetricData(cluster: string, results: MemberHealth[], timestamp: Date): MetricDatum[] {
   return results.map((r) => ({
     MetricName: HEALTH_METRIC,
-    Dimensions: memberDimensions(cluster, r.member.hostname),
+    Dimensions: memberDimensions(cluster, r.member),
     Value: r.healthy ? 1 : 0,
     Unit: 'None',
     Timestamp: timestamp,

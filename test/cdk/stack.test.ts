@@ -228,18 +228,18 @@ describe('Stack: ReplacementStack', () => {
       const target = (rule.Properties['Targets'] as Array<{ Arn: unknown; InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string } }>)[0]!;
       expect(target.Arn).toEqual({ Ref: expect.stringMatching(/^StateMachine/) });
       const paths = target.InputTransformer.InputPathsMap;
-      expect(Object.values(paths).sort()).toEqual(['$.detail.alarmName', '$.detail.configuration.metrics[0].metricStat.metric.dimensions.Member']);
+      expect(Object.values(paths).sort()).toEqual(['$.detail.alarmName', '$.detail.configuration.metrics[0].metricStat.metric.dimensions.InstanceId']);
       // What EventBridge would send for an alarm of master-2: a ReplaceRequest.
       let input = target.InputTransformer.InputTemplate;
       for (const [name, path] of Object.entries(paths)) {
-        input = input.replaceAll(`<${name}>`, path.endsWith('Member') ? '"master-2.ocp311.example.internal"' : 'etcd-replace-ocp311-member-master-2');
+        input = input.replaceAll(`<${name}>`, path.endsWith('InstanceId') ? '"i-0a1b2c3d4e5f60712"' : 'etcd-replace-ocp311-member-master-2');
       }
       const request = JSON.parse(input) as unknown;
       const schema = JSON.parse(readFileSync(join(PROJECT_ROOT, 'schemas/replace-request.schema.json'), 'utf8')) as object;
       expect(new Ajv({ strict: true }).validate(schema, request)).toBe(true);
       expect(request).toEqual({
         cluster: 'ocp311',
-        failed: 'master-2.ocp311.example.internal',
+        failed: 'i-0a1b2c3d4e5f60712',
         replacement: 'etcd-spare-0.ocp311.example.internal',
         startedBy: 'alarm:etcd-replace-ocp311-member-master-2',
         options: { graceSeconds: 60, learner: 'auto' },
@@ -252,8 +252,10 @@ describe('Stack: ReplacementStack', () => {
       for (const a of alarms) {
         expect(a).toMatchObject({ Namespace: 'EtcdReplace', MetricName: 'MemberHealthy', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'notBreaching', EvaluationPeriods: 3 });
         const member = String(a['AlarmName']).replace('etcd-replace-ocp311-member-', '');
-        expect(a['Dimensions']).toEqual([
+        const dimensions = [...(a['Dimensions'] as Array<{ Name: string }>)].sort((x, y) => x.Name.localeCompare(y.Name));
+        expect(dimensions).toEqual([
           { Name: 'ClusterName', Value: 'ocp311' },
+          { Name: 'InstanceId', Value: `i-0a1b2c3d4e5f6071${member.slice(-1)}` },
           { Name: 'Member', Value: `${member}.ocp311.example.internal` },
         ]);
       }

@@ -14,6 +14,12 @@ const config: ProbeConfig = {
   ],
 };
 
+const dims = (hostname: string, instanceId: string) => [
+  { Name: 'ClusterName', Value: 'ocp' },
+  { Name: 'Member', Value: hostname },
+  { Name: 'InstanceId', Value: instanceId },
+];
+
 function fakePort(health: (endpoints: string[]) => Promise<EndpointHealth[]>): EtcdClusterPort {
   const unused = async (): Promise<never> => {
     throw new Error('not used by the probe');
@@ -48,9 +54,9 @@ describe('Function: createHealthProbeHandler', () => {
     expect(puts).toHaveLength(1);
     expect(puts[0]?.namespace).toBe('EtcdReplace');
     expect(puts[0]?.data.map((d) => [d.MetricName, d.Dimensions, d.Value])).toEqual([
-      [HEALTH_METRIC, [{ Name: 'ClusterName', Value: 'ocp' }, { Name: 'Member', Value: 'master-0.ocp.example.internal' }], 1],
-      [HEALTH_METRIC, [{ Name: 'ClusterName', Value: 'ocp' }, { Name: 'Member', Value: 'master-1.ocp.example.internal' }], 1],
-      [HEALTH_METRIC, [{ Name: 'ClusterName', Value: 'ocp' }, { Name: 'Member', Value: 'master-2.ocp.example.internal' }], 0],
+      [HEALTH_METRIC, dims('master-0.ocp.example.internal', 'i-0123456789abcdef0'), 1],
+      [HEALTH_METRIC, dims('master-1.ocp.example.internal', 'i-0123456789abcdef1'), 1],
+      [HEALTH_METRIC, dims('master-2.ocp.example.internal', 'i-0123456789abcdef2'), 0],
     ]);
   });
 
