@@ -148,9 +148,17 @@ export const STATES: StateSpec[] = [
     next: 'ConfirmMemberFailed',
   },
   task('ConfirmMemberFailed', 'Second observation: the member is still failed and quorum still holds; refuse a healthy member', '37.1 step 1', 'SnapshotCluster'),
-  task('SnapshotCluster', 'Save a snapshot from a healthy member, check it with snapshot status, keep it in the artifact store', 'safety', 'RemoveFailedMember', {
+  task('SnapshotCluster', 'Save a snapshot from a healthy member, check it with snapshot status, keep it in the artifact store', 'safety', 'IssueCertificates', {
     retry: hostWork,
     timeoutSeconds: 600,
+  }),
+  // Certificates come before any membership change: a CA host that cannot sign refuses the run
+  // while the cluster is still as it was.
+  task('IssueCertificates', 'On the CA host: openssl req/ca for server and peer certificates with the new host\'s SAN; copy etcd.conf and ca.crt beside them', '37.2.2 steps 1-5', 'VerifyCertificates', {
+    retry: hostWork,
+  }),
+  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'RemoveFailedMember', {
+    retry: [transient, unreachable],
   }),
   task('RemoveFailedMember', 'member remove <failed member ID> from a surviving member', '37.1 step 1', 'StopFailedMember'),
   task('StopFailedMember', 'On the failed host, if reachable: move /etc/origin/node/pods/* to pods-stopped and wait for etcd to stop', '37.1 step 2', 'IsFailedHostReachable', {
@@ -161,17 +169,11 @@ export const STATES: StateSpec[] = [
     name: 'IsFailedHostReachable',
     summary: 'Back up the failed host\'s data only when the host answers',
     when: [{ guard: failedHostReachable, next: 'BackUpFailedMemberData' }],
-    otherwise: 'IssueCertificates',
+    otherwise: 'ArePeerUrlsOnLocalhost',
   },
-  task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'IssueCertificates', {
+  task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'ArePeerUrlsOnLocalhost', {
     retry: hostWork,
     timeoutSeconds: 600,
-  }),
-  task('IssueCertificates', 'On the CA host: openssl req/ca for server and peer certificates with the new host\'s SAN; copy etcd.conf and ca.crt beside them', '37.2.2 steps 1-5', 'VerifyCertificates', {
-    retry: hostWork,
-  }),
-  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'ArePeerUrlsOnLocalhost', {
-    retry: [transient, unreachable],
   }),
   {
     kind: 'choice',
@@ -221,7 +223,8 @@ export const STATES: StateSpec[] = [
   }),
   task('VerifyClusterHealth', 'cluster-health (v2) and endpoint health (v3) across every member; every member started and voting', 'new host step 8', 'RollMasters', {
     retry: [transient, { errors: ['ClusterUnhealthyError'], intervalSeconds: 1, maxAttempts: 10, backoffRate: 1.5, maxDelaySeconds: 5 }],
-    catch: whileNewMemberJoins,
+    // The new member has joined and votes by now: a problem elsewhere must not remove it again.
+    catch: afterNewMemberJoined,
   }),
   task('RollMasters', 'One master at a time: etcdClientInfo.urls, master-restart api, master-restart controllers, wait until its API is healthy', 'masters steps 1-2', 'UpdateFlannel', {
     retry: [...hostWork, { errors: ['MasterUnhealthyError'], intervalSeconds: 2, maxAttempts: 3, backoffRate: 2 }],

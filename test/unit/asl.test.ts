@@ -172,7 +172,7 @@ describe('Function: compileAsl', () => {
             Next: 'BackUpFailedMemberData',
           },
         ],
-        Default: 'IssueCertificates',
+        Default: 'ArePeerUrlsOnLocalhost',
       });
       expect(choiceState('ArePeerUrlsOnLocalhost').Default).toBe('AddMember');
       expect(choiceState('IsNewMemberLearner').Choices[0]?.Next).toBe('PromoteNewMember');
