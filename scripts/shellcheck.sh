@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck over every shell script the project tracks.
+# Lint every shell script the project tracks with ShellCheck.
 set -o errexit -o nounset -o pipefail
 
 cd "$(dirname "$0")/.."
