@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# bench/floor.sh SANDBOX FAILED_HOST NEW_HOST
+#
+# The floor: the seed runbook ("Replacing a failed etcd member", 37.1 + 37.2.2) as one straight
+# script typed by a perfect operator on a sandbox. No checks, no snapshot, no retries, no backup of
+# the failed host (it is powered off): member remove, the openssl req/ca commands, cp etcd.conf and
+# ca.crt, a plain `member add`, sed on etcd.conf, tar, the bundle piped to the new host (the seed's
+# scp), then on the new host iptables + iptables-save, the security group (nft stand-in),
+# `yum install -y etcd` (sandbox stand-in), mv pods, rm -rf, untar, `systemctl enable etcd --now`;
+# then wait until `endpoint health` on the new member passes and its raft index and revision equal
+# the leader's. The clock stops there (issue 7: "from the start of the run to the new member
+# healthy and caught up"); masters and flannel are not part of the floor.
+#
+# Each host is entered once (one bash per host, nsenter with the sandbox's namespace files, as
+# sandbox/exec.ts prepareExec does): no node start-up per command.
+#
+# Prints one JSON line on stdout: {"ms":N,"phases":{"removeAndCertsAndAdd":N,"newHost":N,"catchUp":N},...}
+set -o errexit -o nounset -o pipefail
+
+readonly T0=$EPOCHREALTIME
+readonly STATE_ROOT=/var/lib/etcd-replace/sandboxes
+readonly HOST_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+[[ $# -eq 3 ]] || { echo 'usage: bench/floor.sh SANDBOX FAILED_HOST NEW_HOST' >&2; exit 2; }
+readonly SANDBOX=$1 FAILED=$2 NEW=$3
+[[ $SANDBOX =~ ^[a-z][a-z0-9-]{0,15}$ ]] || { echo "bad sandbox name: $SANDBOX" >&2; exit 2; }
+readonly STATE=$STATE_ROOT/$SANDBOX
+readonly RECORD=$STATE/sandbox.json
+[[ -f $RECORD ]] || { echo "no sandbox $SANDBOX ($RECORD)" >&2; exit 2; }
+
+# Milliseconds since T0 (EPOCHREALTIME: no fork).
+elapsed_ms() {
+  local now=${EPOCHREALTIME/./} start=${T0/./}
+  echo $(((now - start) / 1000))
+}
+
+# field HOST KEY: a host's field from sandbox.json.
+field() { jq -er --arg h "$1" --arg k "$2" '.hosts[] | select(.name == $h) | .[$k]' "$RECORD"; }
+
+CA_HOST=$(jq -er '[.hosts[] | select(.roles | index("ca"))][0].name' "$RECORD")
+NEW_HOSTNAME=$(field "$NEW" hostname)
+NEW_IP=$(field "$NEW" ip)
+FAILED_HOSTNAME=$(field "$FAILED" hostname)
+CA_IP=$(field "$CA_HOST" ip)
+# The surviving members' client URLs (every master but the failed one), then the new one.
+SURVIVORS=$(jq -er --arg f "$FAILED" '[.hosts[] | select(.kind == "master" and .name != $f) | "https://\(.ip):2379"] | join(",")' "$RECORD")
+readonly CA_HOST NEW_HOSTNAME NEW_IP FAILED_HOSTNAME CA_IP SURVIVORS
+
+# on HOST SCRIPT ARGS...: runs SCRIPT with bash inside HOST (net, mount, UTS namespaces), stdin passed.
+on() {
+  local host=$1 script=$2
+  shift 2
+  nsenter --net="/run/netns/$(field "$host" netns)" --mount="$STATE/ns/$host.mnt" --uts="$STATE/ns/$host.uts" -- \
+    env -i PATH="$HOST_PATH" HOME=/root LANG=C.UTF-8 bash -c "$script" "$host" "$@"
+}
+
+# On the CA host, which is also a surviving member (37.1 step 1; 37.2.2 steps 1-8, 10). The bundle goes
+# to stdout, straight into the new host (the seed's scp).
+read -r -d '' CA_SCRIPT <<'EOF' || true
+set -o errexit -o nounset -o pipefail
+CN=$1 NEW_ETCD_IP=$2 FAILED_HOSTNAME=$3 CURRENT_ETCD_IP=$4
+e3() { ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key --endpoints="https://$CURRENT_ETCD_IP:2379" "$@"; }
+# 37.1 step 1: member remove <failed member ID>
+failed_id=$(e3 member list | awk -F', ' -v n="$FAILED_HOSTNAME" '$3 == n { print $1 }')
+e3 member remove "$failed_id" >&2
+# 37.2.2 steps 1-5: certificates
+export SAN="IP:${NEW_ETCD_IP}, DNS:${CN}"
+PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
+OPENSSLCFG=/etc/etcd/ca/openssl.cnf
+mkdir -p "$PREFIX"
+openssl req -new -config "$OPENSSLCFG" -keyout "${PREFIX}server.key" -out "${PREFIX}server.csr" -reqexts etcd_v3_req -batch -nodes -subj "/CN=$CN" 2>/dev/null
+openssl ca -name etcd_ca -config "$OPENSSLCFG" -out "${PREFIX}server.crt" -in "${PREFIX}server.csr" -extensions etcd_v3_ca_server -batch 2>/dev/null
+openssl req -new -config "$OPENSSLCFG" -keyout "${PREFIX}peer.key" -out "${PREFIX}peer.csr" -reqexts etcd_v3_req -batch -nodes -subj "/CN=$CN" 2>/dev/null
+openssl ca -name etcd_ca -config "$OPENSSLCFG" -out "${PREFIX}peer.crt" -in "${PREFIX}peer.csr" -extensions etcd_v3_ca_peer -batch 2>/dev/null
+cp /etc/etcd/etcd.conf "$PREFIX"
+cp /etc/etcd/ca.crt "$PREFIX"
+# 37.2.2 step 7: member add (plain, as the seed does); it prints the three ETCD_* lines.
+added=$(e3 member add "$CN" --peer-urls="https://${NEW_ETCD_IP}:2380")
+initial_cluster=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$added")
+# 37.2.2 step 8: etcd.conf for the new member
+sed -i \
+  -e "s|^ETCD_NAME=.*|ETCD_NAME=${CN}|" \
+  -e "s|^ETCD_INITIAL_CLUSTER=.*|ETCD_INITIAL_CLUSTER=${initial_cluster}|" \
+  -e "s|^ETCD_INITIAL_CLUSTER_STATE=.*|ETCD_INITIAL_CLUSTER_STATE=existing|" \
+  -e "s|^ETCD_LISTEN_PEER_URLS=.*|ETCD_LISTEN_PEER_URLS=https://${NEW_ETCD_IP}:2380|" \
+  -e "s|^ETCD_LISTEN_CLIENT_URLS=.*|ETCD_LISTEN_CLIENT_URLS=https://${NEW_ETCD_IP}:2379|" \
+  -e "s|^ETCD_INITIAL_ADVERTISE_PEER_URLS=.*|ETCD_INITIAL_ADVERTISE_PEER_URLS=https://${NEW_ETCD_IP}:2380|" \
+  -e "s|^ETCD_ADVERTISE_CLIENT_URLS=.*|ETCD_ADVERTISE_CLIENT_URLS=https://${NEW_ETCD_IP}:2379|" \
+  "${PREFIX}etcd.conf"
+# 37.2.2 step 10: tar, and "scp" (stdout)
+tar -czf "/etc/etcd/generated_certs/${CN}.tgz" -C "$PREFIX" .
+cat "/etc/etcd/generated_certs/${CN}.tgz"
+EOF
+
+# On the new host (new host steps 1-7). stdin is the bundle.
+read -r -d '' NEW_HOST_SCRIPT <<'EOF' || true
+set -o errexit -o nounset -o pipefail
+CN=$1
+cat >"/tmp/${CN}.tgz"
+# steps 1-2: iptables, saved; and the security group (the sandbox's nft stand-in for it)
+iptables -N OS_FIREWALL_ALLOW
+iptables -t filter -I INPUT -j OS_FIREWALL_ALLOW
+iptables -A OS_FIREWALL_ALLOW -p tcp -m state --state NEW -m tcp --dport 2379 -j ACCEPT
+iptables -A OS_FIREWALL_ALLOW -p tcp -m state --state NEW -m tcp --dport 2380 -j ACCEPT
+iptables-save >/etc/sysconfig/iptables
+nft add element inet sandbox_sg etcd_allowed '{ 2379, 2380 }'
+# step 3
+yum install -y etcd >/dev/null
+# step 4: no pods on a fresh host; the seed's mv has nothing to move
+mkdir -p /etc/origin/node/pods-stopped
+shopt -s nullglob
+pods=(/etc/origin/node/pods/*)
+((${#pods[@]} == 0)) || mv "${pods[@]}" /etc/origin/node/pods-stopped/
+# step 5-7
+rm -rf /etc/etcd/* /var/lib/etcd/*
+tar -xzf "/tmp/${CN}.tgz" -C /etc/etcd/
+systemctl enable etcd --now >/dev/null
+EOF
+
+on "$CA_HOST" "$CA_SCRIPT" "$NEW_HOSTNAME" "$NEW_IP" "$FAILED_HOSTNAME" "$CA_IP" | on "$NEW" "$NEW_HOST_SCRIPT" "$NEW_HOSTNAME"
+T_STARTED=$(elapsed_ms)
+
+# New host step 8, from this machine with the sandbox's client identity: endpoint health on the new
+# member, then its raft index and revision equal the leader's.
+readonly NEW_URL=https://$NEW_IP:2379
+e3m() {
+  ETCDCTL_API=3 etcdctl --cacert="$STATE/client/ca.crt" --cert="$STATE/client/client.crt" --key="$STATE/client/client.key" \
+    --dial-timeout=1s --command-timeout=2s "$@"
+}
+until e3m --endpoints="$NEW_URL" endpoint health >/dev/null 2>&1; do sleep 0.05; done
+T_HEALTHY=$(elapsed_ms)
+# caught_up: the new member's raft index and revision equal the leader's (statuses of the survivors + new).
+caught_up() {
+  e3m --endpoints="$SURVIVORS,$NEW_URL" endpoint status -w json 2>/dev/null | jq -e --arg n "$NEW_URL" '
+    (map(select(.Status.header.member_id == .Status.leader))[0].Status) as $l
+    | (map(select(.Endpoint == $n))[0].Status) as $m
+    | $l != null and $m != null and $m.raftIndex == $l.raftIndex and $m.header.revision == $l.header.revision' >/dev/null
+}
+until caught_up; do sleep 0.05; done
+T_CAUGHT_UP=$(elapsed_ms)
+
+printf '{"ms":%d,"startedMs":%d,"healthyMs":%d,"caughtUpMs":%d}\n' "$T_CAUGHT_UP" "$T_STARTED" "$T_HEALTHY" "$T_CAUGHT_UP"
