@@ -40,7 +40,7 @@ import { Ec2Discovery } from './discovery.ts';
 import { DynamoLock } from './dynamoLock.ts';
 import { DynamoRunStore } from './dynamoRunStore.ts';
 import { Ec2SecurityGroups } from './ec2SecurityGroups.ts';
-import { MAX_URL_TTL_SECONDS, S3ArtifactStore } from './s3ArtifactStore.ts';
+import { MAX_URL_TTL_SECONDS, S3ArtifactStore, type Presign } from './s3ArtifactStore.ts';
 import { SsmHostRunner, type SsmCommandEvent } from './ssmHostRunner.ts';
 
 export interface AwsClients {
@@ -58,6 +58,8 @@ export interface AwsDepsOptions {
   now?: () => Date;
   /** Called after each SSM SendCommand (the benchmark counts them). */
   onCommand?: (event: SsmCommandEvent) => void;
+  /** How artifact URLs are presigned; default @aws-sdk/s3-request-presigner (tests point URLs at a local server). */
+  presign?: Presign;
 }
 
 export interface AwsDeps extends StepDeps {
@@ -156,7 +158,7 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     runner,
     etcd: (via, endpoints) => new EtcdctlMembership(runner, via, endpoints),
     securityGroups: new Ec2SecurityGroups({ ec2: all.ec2, etcdSecurityGroupId, ...(targetSecurityGroupId ? { targetSecurityGroupId } : {}) }),
-    artifacts: new S3ArtifactStore({ s3: all.s3, bucket, prefix: optional(env, 'ARTIFACT_PREFIX') ?? 'etcd-replace/', ...(kmsKeyId ? { kmsKeyId } : {}) }),
+    artifacts: new S3ArtifactStore({ s3: all.s3, bucket, prefix: optional(env, 'ARTIFACT_PREFIX') ?? 'etcd-replace/', ...(kmsKeyId ? { kmsKeyId } : {}), ...(options.presign ? { presign: options.presign } : {}) }),
     lock: new DynamoLock({ doc: all.doc, table, now }),
     runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
     discovery,
