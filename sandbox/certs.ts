@@ -7,7 +7,7 @@ import { SandboxError } from '../functions/errors.ts';
 import type { HostRecord, SandboxRecord } from './model.ts';
 import { clientDirOf, hostRootOf, mntNsFile, utsNsFile } from './model.ts';
 import { hostEnv } from './exec.ts';
-import { SHELL_DIR, TEMPLATES_DIR, run, runOk } from './util.ts';
+import { hostLibOf, run, runOk } from './util.ts';
 
 const GENERATED = '/etc/etcd/generated_certs';
 
@@ -54,8 +54,8 @@ export async function issueCertificates(record: SandboxRecord, stateDir: string)
       `--uts=${utsNsFile(stateDir, ca.name)}`,
       '--',
       'bash',
-      path.join(SHELL_DIR, 'issue-certs.sh'),
-      path.join(TEMPLATES_DIR, 'openssl.cnf'),
+      path.join(hostLibOf(stateDir).sh, 'issue-certs.sh'),
+      path.join(hostLibOf(stateDir).templates, 'openssl.cnf'),
       String(Math.floor(Date.now() / 1000)),
     ],
     { input: `${input}\n`, env: hostEnv(ca.hostname) },

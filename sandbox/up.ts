@@ -32,7 +32,7 @@ import {
 } from './model.ts';
 import { claim } from './registry.ts';
 import { teardown } from './down.ts';
-import { SHELL_DIR, STANDINS_DIR, runOk, waitFor, writeFileAtomic } from './util.ts';
+import { hostLibOf, installHostLib, runOk, waitFor, writeFileAtomic } from './util.ts';
 
 export interface UpOptions {
   name: string;
@@ -84,11 +84,12 @@ async function layHostFiles(record: SandboxRecord, stateDir: string, host: HostR
     link('/etc/systemd/system/flanneld.service', 'etc/systemd/system/multi-user.target.wants/flanneld.service');
     writes.push(fs.writeFile(at('etc/sysconfig/flanneld'), renderFlanneld(members)));
   }
-  link(path.join(STANDINS_DIR, 'systemctl.sh'), 'usr/local/sbin/systemctl');
-  link(path.join(STANDINS_DIR, 'yum.sh'), 'usr/local/sbin/yum');
-  link(path.join(STANDINS_DIR, 'rpm.sh'), 'usr/local/sbin/rpm');
+  const standins = hostLibOf(stateDir).standins;
+  link(path.join(standins, 'systemctl.sh'), 'usr/local/sbin/systemctl');
+  link(path.join(standins, 'yum.sh'), 'usr/local/sbin/yum');
+  link(path.join(standins, 'rpm.sh'), 'usr/local/sbin/rpm');
   if (host.kind === 'master') {
-    link(path.join(STANDINS_DIR, 'master-restart.sh'), 'usr/local/sbin/master-restart');
+    link(path.join(standins, 'master-restart.sh'), 'usr/local/sbin/master-restart');
     writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members)));
     // Placed into /etc/origin/node/pods by startMembers, one member at a time.
     writes.push(fs.writeFile(stagedManifest(stateDir, host), renderEtcdPod(host)));
@@ -162,7 +163,7 @@ async function setupHost(record: SandboxRecord, stateDir: string, host: HostReco
     '--propagation',
     'private',
     'bash',
-    path.join(SHELL_DIR, 'host-setup.sh'),
+    path.join(hostLibOf(stateDir).sh, 'host-setup.sh'),
     hostRootOf(stateDir, host.name),
     host.hostname,
     host.ip,
@@ -178,7 +179,7 @@ async function setupHost(record: SandboxRecord, stateDir: string, host: HostReco
 export async function bootHost(stateDir: string, host: HostRecord): Promise<number> {
   const logFile = openSync(path.join(logDirOf(stateDir, host.name), 'init.log'), 'a');
   try {
-    const child = spawn('nsenter', [...nsenterArgs(stateDir, host.name, host.netns), process.execPath, path.join(STANDINS_DIR, 'init.mjs')], {
+    const child = spawn('nsenter', [...nsenterArgs(stateDir, host.name, host.netns), process.execPath, path.join(hostLibOf(stateDir).standins, 'init.mjs')], {
       stdio: ['ignore', logFile, logFile],
       detached: true,
       cwd: '/',
@@ -187,7 +188,7 @@ export async function bootHost(stateDir: string, host: HostRecord): Promise<numb
         ER_KIND: host.kind,
         ER_LOG_DIR: logDirOf(stateDir, host.name),
         ER_FAULT_DIR: faultDirOf(stateDir, host.name),
-        ER_STANDINS: STANDINS_DIR,
+        ER_STANDINS: hostLibOf(stateDir).standins,
       }),
     });
     const pid = await new Promise<number>((resolve, reject) => {
@@ -222,6 +223,7 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
       hosts: planHosts(options.name, index, options),
     };
     await writeFileAtomic(recordFile(stateDir), `${JSON.stringify(record, null, 2)}\n`);
+    await installHostLib(stateDir);
     progress(`sandbox ${record.name}: ${subnet}, ${record.hosts.length} hosts`);
     await Promise.all([prepareNsDir(stateDir), buildNetwork(record), ...record.hosts.map((h) => layHostFiles(record, stateDir, h))]);
     lap('network and files ready');

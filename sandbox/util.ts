@@ -12,6 +12,26 @@ export const TEMPLATES_DIR = path.join(SANDBOX_DIR, 'templates');
 export const STANDINS_DIR = path.join(SANDBOX_DIR, 'standins');
 export const SHELL_DIR = path.join(SANDBOX_DIR, 'sh');
 
+/**
+ * The sandbox's own copy of what runs inside its hosts (setup scripts, stand-ins, templates). Hosts
+ * get a private /tmp, /run and /etc, so a checkout under one of those (a clone in /tmp, say) is not
+ * visible from inside a host; the copy under the sandbox's state dir always is.
+ */
+export function hostLibOf(stateDir: string): { sh: string; standins: string; templates: string } {
+  const lib = path.join(stateDir, 'lib');
+  return { sh: path.join(lib, 'sh'), standins: path.join(lib, 'standins'), templates: path.join(lib, 'templates') };
+}
+
+/** Copies the setup scripts, stand-ins and templates into the sandbox's state dir. */
+export async function installHostLib(stateDir: string): Promise<void> {
+  const lib = hostLibOf(stateDir);
+  await Promise.all([
+    fs.cp(SHELL_DIR, lib.sh, { recursive: true }),
+    fs.cp(STANDINS_DIR, lib.standins, { recursive: true }),
+    fs.cp(TEMPLATES_DIR, lib.templates, { recursive: true }),
+  ]);
+}
+
 /** The PATH every sandbox host process gets: /usr/local/sbin (the stand-ins) first, as on RHEL. */
 export const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
