@@ -441,7 +441,7 @@ describe('Workflow: replace a failed member through the AWS adapters (SSM, EC2, 
         commands.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.script]: (acc[c.script] ?? 0) + 1 }), {}),
       ).map(([s, n]) => `${s} ${n}`);
       console.log(
-        `SSM commands: ${commands.length} sent, ${sequentialOnHosts} sequential (on the hosts; online count ${sequentialOnline}, as the runner saw them ${sequentialForRunner}); by script: ${perScript.join(', ')}`,
+        `SSM commands: ${commands.length} sent, ${sequentialOnHosts} sequential (on the hosts; online count ${sequentialOnline}, as the runner saw them ${sequentialForRunner}); by script: ${perScript.join(', ')}; concurrent: ${commands.filter((c) => ssm.overlapped.has(c.commandId)).map((c) => `${c.script}@${c.host}`).join(', ')}`,
       );
       expect(commands.length).toBeGreaterThan(0);
       expect(sequentialOnHosts).toBeGreaterThan(0);
