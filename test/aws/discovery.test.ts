@@ -223,6 +223,32 @@ describe('Class: Ec2Discovery', () => {
     });
   });
 
+  describe('Method: forRequest', () => {
+    it('lists spares in pool order, so the first spare is the one discover() would choose', async () => {
+      cluster([M0, M1, M2, INST]);
+      const inventory = await discovery().forRequest({ cluster: 'prod-a', failed: 'master-2' });
+      expect(inventory.hosts.filter((h) => h.roles.includes('spare')).map((h) => h.instanceId)).toEqual(['i-0000000000000000b', 'i-0000000000000000c', 'i-0000000000000000a']);
+      const chosen = await discovery().discover({ cluster: 'prod-a', failed: 'master-2' });
+      expect(chosen.replacement.instanceId).toBe('i-0000000000000000b');
+    });
+
+    it('adds a replacement named by the instance id of a running non-member, and leaves other names to ValidateInput', async () => {
+      cluster([M0, M1, M2, INST]);
+      const outsider = spare('i-0000000000000000e', '10.0.3.30', '2029-01-01T00:00:00Z', { Name: 'new-etcd' });
+      ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-0000000000000000e'] }).resolves({ Reservations: [{ Instances: [outsider] }] });
+      const withOutsider = await discovery().forRequest({ cluster: 'prod-a', failed: 'master-2', replacement: 'i-0000000000000000e' });
+      expect(withOutsider.hosts.find((h) => h.instanceId === 'i-0000000000000000e')).toMatchObject({ name: 'new-etcd', roles: ['spare'] });
+      const calls = ec2Mock.commandCalls(DescribeInstancesCommand).length;
+      const named = await discovery().forRequest({ cluster: 'prod-a', failed: 'master-2', replacement: 'etcd-spare-9' });
+      expect(named.hosts).toHaveLength(7);
+      expect(ec2Mock.commandCalls(DescribeInstancesCommand).length - calls).toBe(2);
+      const before = ec2Mock.commandCalls(DescribeInstancesCommand).length;
+      const pooled = await discovery().forRequest({ cluster: 'prod-a', failed: 'master-2', replacement: 'i-0000000000000000a' });
+      expect(pooled.hosts.filter((h) => h.instanceId === 'i-0000000000000000a')).toHaveLength(1);
+      expect(ec2Mock.commandCalls(DescribeInstancesCommand).length - before).toBe(2);
+    });
+  });
+
   describe('Method: inventory', () => {
     it('lists members and running spares without needing a failed member', async () => {
       cluster([M0, M1, INST], [S_LATE]);

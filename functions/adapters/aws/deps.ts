@@ -163,7 +163,12 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
     discovery,
     resolveInventory: (request) =>
-      discovery.inventory({ cluster: request.cluster, failed: request.failed, ...(request.inventory ? { inventory: request.inventory } : {}) }),
+      discovery.forRequest({
+        cluster: request.cluster,
+        failed: request.failed,
+        ...(typeof request.replacement === 'string' ? { replacement: request.replacement } : {}),
+        ...(request.inventory ? { inventory: request.inventory } : {}),
+      }),
     sleep,
     now,
     log,

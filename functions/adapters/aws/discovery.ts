@@ -124,6 +124,22 @@ export class Ec2Discovery {
     return { cluster, hosts: all };
   }
 
+  /**
+   * The inventory a run works on (StepDeps.resolveInventory): members and running spares, spares in pool
+   * order so the first `spare` host is the one discover() would choose. A replacement named by the
+   * instance id of a running instance outside the pool (and outside the cluster) is added as a spare,
+   * so ValidateInput finds it; anything else it names is left for ValidateInput to match or refuse.
+   */
+  async forRequest(request: DiscoveryRequest): Promise<Inventory> {
+    const inventory = await this.inventory(request);
+    const text = request.replacement?.trim().toLowerCase();
+    if (!request.inventory && text && /^i-/.test(text) && !inventory.hosts.some((h) => h.instanceId === text)) {
+      inventory.hosts.push(await this.#explicitReplacement(validate.instanceId('replacement', text), inventory.cluster));
+      assertUniqueNames(inventory.cluster, inventory.hosts);
+    }
+    return inventory;
+  }
+
   /** The inventory, the failed member and the replacement. */
   async discover(request: DiscoveryRequest): Promise<Discovered> {
     if (typeof request.failed !== 'string' || request.failed.trim() === '') {
