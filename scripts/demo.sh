@@ -34,7 +34,7 @@ endpoints=$(cli sandbox status --sandbox "$name" --json | node -e '
 tls=(--cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key)
 cli sandbox exec --sandbox "$name" master-0 -- etcdctl "${tls[@]}" --endpoints="$endpoints" member list -w table
 cli sandbox exec --sandbox "$name" master-0 -- etcdctl "${tls[@]}" --endpoints="$endpoints" endpoint health
-cli sandbox exec --sandbox "$name" master-0 -- grep -A4 '^etcdClientInfo' /etc/origin/master/master-config.yaml
+cli sandbox exec --sandbox "$name" master-0 -- grep -A7 '^etcdClientInfo' /etc/origin/master/master-config.yaml
 cli sandbox exec --sandbox "$name" node-0 -- grep '^FLANNEL_ETCD_ENDPOINTS' /etc/sysconfig/flanneld
 
 echo

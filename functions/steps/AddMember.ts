@@ -10,7 +10,7 @@ import type { Step } from './stepResult.ts';
 export const AddMember: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');
   const url = peerUrl(replacement);
-  const seen = await observe(context, deps);
+  const seen = await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] });
   const existing = seen.members.find((m) => m.peerURLs.includes(url));
   if (existing) {
     return {

@@ -60,13 +60,17 @@ export interface Observation {
   leaderIds: string[];
 }
 
-/** Member list plus one status request per member: who answers, who leads. */
-export async function observe(context: WorkflowContext, deps: StepDeps): Promise<Observation> {
+/**
+ * Member list plus one status request per member: who answers, who leads. Members in `assumeDown`
+ * (the failed one, already observed down twice) are not asked again and count as not answering.
+ */
+export async function observe(context: WorkflowContext, deps: StepDeps, options: { assumeDown?: string[] } = {}): Promise<Observation> {
   const inventory = inventoryOf(context);
   const etcd = etcdOf(context, deps);
   const members = await etcd.memberList();
   const endpointOf = (m: EtcdMember) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : null);
-  const endpoints = members.map(endpointOf).filter((e): e is string => e !== null);
+  const down = new Set(options.assumeDown ?? []);
+  const endpoints = members.filter((m) => !down.has(m.id)).map(endpointOf).filter((e): e is string => e !== null);
   const statuses = new Map((await etcd.status(endpoints)).map((s) => [s.endpoint, s]));
   const health = members.map((m) => {
     const endpoint = endpointOf(m);
