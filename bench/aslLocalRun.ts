@@ -1,14 +1,14 @@
 // Runs a compiled ASL definition locally with aws-local-stepfunctions, each Task bound to a local
-// function `(taskName, context) => Promise<context>`: the fakes of the conformance test today, the
-// real step code on a sandbox tomorrow. The binding mimics the optimized Lambda integration the
-// compiler targets: the Task's effective input is its Parameters `{FunctionName, Payload: {context, step}}`,
-// the function gets the Payload, and the
-// result is `{Payload: newContext, StatusCode: 200}`, which `OutputPath: $.Payload` unwraps.
+// function `(taskName, context) => Promise<context>`: the fakes of the conformance test, and the
+// cost model (bench/costModel.ts), which counts state transitions by executing the definition.
+// The binding mimics the optimized Lambda integration the compiler targets: the Task's effective
+// input is its Parameters `{FunctionName, Payload: {context, step}}`, the function gets the Payload,
+// and the result is `{Payload: newContext, StatusCode: 200}`, which `OutputPath: $.Payload` unwraps.
 
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import type { AslDefinition } from '../../statemachine/asl.ts';
-import type { WorkflowContext, WorkflowError } from '../../statemachine/context.ts';
-import type { StepOutput } from '../../statemachine/machine.ts';
+import type { AslDefinition } from '../statemachine/asl.ts';
+import type { WorkflowContext, WorkflowError } from '../statemachine/context.ts';
+import type { StepOutput } from '../statemachine/machine.ts';
 
 // aws-local-stepfunctions 3 calls Promise.withResolvers (Node 22+); this project supports Node 20.
 installPromiseWithResolvers();

@@ -1,0 +1,24 @@
+// `etcd-replace bench --cost-only`: the cost model with no sandbox. Transitions and Lambda invocations
+// come from executing the compiled ASL; SSM commands and step times from the measured runs of the
+// last benchmark (docs/benchmarks.json) when it exists.
+
+import { promises as fs } from 'node:fs';
+import { costReport, type BenchReport, type CostReport, type WorkflowMeasurement } from './run.ts';
+import { DOCS_JSON, renderCost } from './report.ts';
+
+export async function costOnly(): Promise<{ cost: CostReport; measuredFrom: string; markdown: string }> {
+  let last: BenchReport | null = null;
+  try {
+    last = JSON.parse(await fs.readFile(DOCS_JSON, 'utf8')) as BenchReport;
+  } catch {
+    last = null;
+  }
+  const flows = (last?.measurements ?? []).filter((m): m is WorkflowMeasurement => m.kind === 'workflow');
+  const first = last?.scenarios[0]?.scenario;
+  const cost = await costReport({
+    unreachable: flows.filter((m) => m.failMode === 'kill' && m.scenario === first),
+    reachable: flows.filter((m) => m.failMode !== 'kill'),
+  });
+  const measuredFrom = last ? `${DOCS_JSON} (${last.mode} run of ${last.machine.date})` : 'no measured runs (docs/benchmarks.json is missing): transitions and invocations only';
+  return { cost, measuredFrom, markdown: `# AWS cost per run\n\nSSM commands and step times from: ${measuredFrom}\n\n${renderCost(cost)}` };
+}

@@ -1,0 +1,160 @@
+// docs/benchmarks.md and docs/benchmarks.json from a BenchReport.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { TASKS } from '../statemachine/spec.ts';
+import { PRICE_LIST } from './costModel.ts';
+import type { BenchReport, CostReport, Measurement } from './run.ts';
+import { REPO_ROOT } from './run.ts';
+
+export const DOCS_JSON = path.join(REPO_ROOT, 'docs', 'benchmarks.json');
+export const DOCS_MD = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
+/** Hand-written closing note (proposals with numbers), appended to the generated page. */
+export const CLOSING_NOTE = path.join(REPO_ROOT, 'bench', 'closing-note.md');
+
+const s = (ms: number | null | undefined) => (ms === null || ms === undefined || !Number.isFinite(ms) ? '–' : `${(ms / 1000).toFixed(2)} s`);
+const x = (r: number | null) => (r === null ? '–' : `${r.toFixed(2)}×`);
+const usd = (n: number) => (n === 0 ? '$0' : n < 0.0001 ? `$${n.toExponential(2)}` : `$${n.toFixed(5)}`);
+
+export function renderCost(cost: CostReport): string {
+  const out: string[] = [];
+  out.push('State transitions are counted by executing the compiled ASL (`compileAsl()`) locally with aws-local-stepfunctions and fake tasks that succeed along each path (bench/costModel.ts): one transition per state executed (Task, Choice, Wait, the final Succeed) plus one per retry. SSM commands are counted on real sandbox runs: every `HostRunner.run` of the run (the etcd port runs etcdctl.sh through it too) is one `SendCommand` on AWS; commands a step runs concurrently count once on the critical path; calls to an unreachable host send nothing on AWS (the runner\'s DescribeInstanceInformation check fails first) and are listed apart.');
+  out.push('');
+  out.push('| path | states executed | transitions (+ retries seen) | Lambda invocations | SSM commands | SSM on the critical path | measured on |');
+  out.push('|---|---|---|---|---|---|---|');
+  for (const v of cost.variants) {
+    const t = cost.transitions.find((c) => c.variant === v.variant);
+    out.push(`| ${v.variant} | ${t?.path.length ?? '–'} | ${v.transitions} | ${v.lambdaInvocations} | ${v.ssmCommands ?? '–'} | ${v.ssmCriticalPath ?? '–'} | ${v.measuredFrom} |`);
+  }
+  out.push('');
+  out.push(`Path executed (learner, failed host unreachable): ${cost.transitions[0]?.path.join(' → ') ?? ''}.`);
+  out.push('');
+  const priced = cost.variants.filter((v) => v.cost !== null);
+  for (const v of priced) {
+    out.push(`**Price per run, ${v.variant}** (${v.cost!.source}): **${usd(v.cost!.totalUsd)}** (about ${v.cost!.runsPerDollar.toLocaleString('en-US')} runs per dollar)`);
+    out.push('');
+    out.push('| item | quantity | unit price | cost |');
+    out.push('|---|---|---|---|');
+    for (const l of v.cost!.lines) out.push(`| ${l.item} | ${l.quantity} | ${l.unitPrice} | ${usd(l.usd)} |`);
+    out.push('');
+  }
+  const first = priced[0];
+  if (first?.ssmByStep) {
+    out.push(`SSM commands per step (${first.variant}; sent / on the critical path / unreachable, nothing sent):`);
+    out.push('');
+    out.push('| step | sent | critical path | unreachable |');
+    out.push('|---|---|---|---|');
+    for (const t of TASKS) {
+      const c = first.ssmByStep[t.name];
+      if (c) out.push(`| ${t.name} | ${c.total} | ${c.criticalPath} | ${c.unreachable} |`);
+    }
+    out.push('');
+  }
+  out.push('Prices used (published prices as of 2026-11, us-east-1):');
+  out.push('');
+  for (const p of PRICE_LIST) out.push(`- ${p.item}: ${p.price}`);
+  out.push('- Lambda duration is estimated as the sum of the measured step times (each step Lambda waits for its SSM commands) at 512 MB, plus 0.3 s of billed INIT per invocation (each task state has its own function, so most invocations start cold). On AWS each SSM command adds delivery and polling latency the sandbox does not have, so real durations are longer; at these prices every extra 10 s of step time costs $0.00008.');
+  out.push('- S3: one PUT per upload URL used, one GET per download URL, one request per HEAD; DynamoDB: the lock (a conditional put, a read, a delete). CloudWatch Logs ingestion and KMS are not counted.');
+  return out.join('\n');
+}
+
+function machineTable(r: BenchReport): string {
+  const m = r.machine;
+  return [
+    '| | |',
+    '|---|---|',
+    `| CPUs (\`nproc\`) | ${m.nproc} |`,
+    `| CPU model | ${m.cpuModel} |`,
+    `| memory | ${m.memoryGiB} GiB |`,
+    `| kernel | ${m.kernel} |`,
+    `| etcd | ${m.etcdVersion} |`,
+    `| Node.js | ${m.node} |`,
+    `| date | ${m.date} |`,
+    `| /proc/loadavg at start / end | \`${m.loadavgStart}\` / \`${m.loadavgEnd}\` |`,
+  ].join('\n');
+}
+
+function loadLine(measurements: readonly Measurement[]): string {
+  const loads = measurements.map((m) => m.load1).sort((a, b) => a - b);
+  if (loads.length === 0) return '';
+  const leaders = measurements.filter((m) => m.failedWasLeader).length;
+  return `1-minute load when each measurement started: min ${loads[0]}, max ${loads.at(-1)} (2 cores; other engineers' sandbox tests ran at the same time, so timings are noisy). The killed host was etcd's leader in ${leaders} of ${measurements.length} measurements (the bench waits for the survivors to agree on a new leader in every case before the clock starts).`;
+}
+
+export function renderMarkdown(r: BenchReport, closingNote: string): string {
+  const out: string[] = [];
+  out.push('# Benchmarks');
+  out.push('');
+  out.push('<!-- Generated by `etcd-replace bench` (bench/run.ts, bench/report.ts); the closing note comes from bench/closing-note.md. -->');
+  out.push('');
+  out.push(`Mode: **${r.mode}**, ${r.reps} repetition(s) per scenario and kind. Reproduce:`);
+  out.push('');
+  out.push('```sh');
+  out.push(r.command);
+  out.push('npm run bench -- --quick     # 3@32 MB and 5@32 MB, 2 reps (a few minutes)');
+  out.push('npm run bench                # all four scenarios including 3@1 GB, 3 reps');
+  out.push('node bin/etcd-replace.mjs bench --cost-only   # the cost model alone, no sandbox');
+  out.push('bash bench/floor.sh SANDBOX master-2 etcd-spare-0   # the floor on a sandbox you built and failed');
+  out.push('```');
+  out.push('');
+  out.push('## Machine');
+  out.push('');
+  out.push(machineTable(r));
+  out.push('');
+  out.push(loadLine(r.measurements));
+  out.push('');
+  out.push('## Replacement time (medians)');
+  out.push('');
+  out.push('Each measurement runs on a fresh sandbox: `sandboxUp` (the scenario\'s members, one spare, one node, the data loaded), `failHost(master-2, kill)` (powered off: its etcd and every process die, its veth goes down), then the bench waits until the survivors agree on a leader and 5 s more (etcd\'s HealthInterval; an alarm or an operator never starts sooner), then starts the clock, then `sandboxDown`. Floor and workflow alternate, each on its own sandbox.');
+  out.push('');
+  out.push('- **floor**: bench/floor.sh, the seed runbook as one straight script by a perfect operator (no checks, snapshot, backup or retries; one bash per host), from its start until `endpoint health` on the new member passes and its raft index and revision equal the leader\'s.');
+  out.push('- **workflow → caught up**: the real workflow (`runLocally` with the sandbox ports, as `etcd-replace run` does, in-process so no CLI start-up), from the run\'s start to the end of VerifyClusterHealth (the new member promoted, every member healthy). **This is the comparable figure; the ratio is workflow → caught up / floor.**');
+  out.push('- **workflow → end**: to the end of the run, including RollMasters, UpdateFlannel and ReleaseLock, which the floor does not do.');
+  out.push(`- \`graceSeconds\` is **${r.graceSeconds}** in the benchmark. The grace window (WaitGraceWindow) is a deliberate safety wait between the two observations of the failure; it adds exactly the configured seconds (the model's default is 10 s, the CLI's 2 s) to both figures.`);
+  out.push('');
+  out.push('| scenario | floor | workflow → caught up | ratio | workflow → promoted | workflow → end | ratio (end) | SSM commands (critical path) | failures (floor / workflow) |');
+  out.push('|---|---|---|---|---|---|---|---|---|');
+  for (const c of r.scenarios) {
+    out.push(`| ${c.scenario} | ${s(c.floorMs)} | ${s(c.workflowCaughtUpMs)} | **${x(c.ratio)}** | ${s(c.workflowPromotedMs)} | ${s(c.workflowTotalMs)} | ${x(c.ratioTotal)} | ${c.ssmCommands ?? '–'} (${c.ssmCriticalPath ?? '–'}) | ${c.floorFailures} / ${c.workflowFailures} |`);
+  }
+  out.push('');
+  out.push('Floor phases (median, from its start): `systemctl enable etcd --now` returned / `endpoint health` passed / caught up:');
+  out.push('');
+  for (const c of r.scenarios) out.push(`- ${c.scenario}: ${s(c.floorPhasesMs.started)} / ${s(c.floorPhasesMs.healthy)} / ${s(c.floorPhasesMs.caughtUp)}`);
+  out.push('');
+  out.push('## Per-step breakdown (workflow, median per step)');
+  out.push('');
+  out.push(`| step | ${r.scenarios.map((c) => c.scenario).join(' | ')} |`);
+  out.push(`|---|${r.scenarios.map(() => '---').join('|')}|`);
+  for (const t of TASKS) {
+    const cells = r.scenarios.map((c) => s(c.stepMedianMs[t.name]));
+    if (cells.every((v) => v === '–')) continue;
+    out.push(`| ${t.name} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  out.push('## Every measurement');
+  out.push('');
+  out.push('| scenario | rep | kind | result | to caught up | to end | load | leader killed |');
+  out.push('|---|---|---|---|---|---|---|---|');
+  for (const m of r.measurements) {
+    const kind = m.kind === 'workflow' && m.failMode !== 'kill' ? `workflow (fail ${m.failMode}, cost model)` : m.kind;
+    out.push(`| ${m.scenario} | ${m.rep} | ${kind} | ${m.ok ? 'ok' : `failed: ${(m.error ?? '').replace(/\|/g, '/').slice(0, 160)}`} | ${s(m.caughtUpMs)} | ${m.kind === 'workflow' ? s(m.totalMs) : '–'} | ${m.load1} | ${m.failedWasLeader ? 'yes' : 'no'} |`);
+  }
+  out.push('');
+  out.push('## AWS cost per run');
+  out.push('');
+  out.push(renderCost(r.cost));
+  out.push('');
+  if (closingNote.trim() !== '') {
+    out.push(closingNote.trim());
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export async function writeReport(r: BenchReport): Promise<void> {
+  const note = await fs.readFile(CLOSING_NOTE, 'utf8').catch(() => '');
+  await fs.mkdir(path.dirname(DOCS_JSON), { recursive: true });
+  await fs.writeFile(DOCS_JSON, `${JSON.stringify(r, null, 2)}\n`);
+  await fs.writeFile(DOCS_MD, renderMarkdown(r, note));
+}

@@ -1,0 +1,58 @@
+// `etcd-replace bench`: the replacement benchmark (workflow against the scripted runbook) and the AWS
+// cost model; writes docs/benchmarks.json and docs/benchmarks.md. See bench/run.ts.
+
+import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
+
+const USAGE = `usage: etcd-replace bench [--quick] [--reps N] [--json] [--cost-only]
+  --quick      3 members @ 32 MB and 5 members @ 32 MB, 2 repetitions (a few minutes)
+  --reps N     repetitions per scenario and kind (default 3; 2 with --quick)
+  --json       print the report as JSON on stdout (progress goes to stderr)
+  --cost-only  the AWS cost model alone: transitions by executing the compiled ASL, SSM commands and
+               step times from the last docs/benchmarks.json; needs no sandbox and writes nothing`;
+
+export function benchCommand(argv: string[]): Promise<number> {
+  return runCommand(async () => {
+    const { values } = parse(
+      argv,
+      {
+        quick: { type: 'boolean', default: false },
+        reps: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        'cost-only': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      USAGE,
+    );
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    const reps = integerOption('reps', values.reps, values.quick ? 2 : 3);
+    if (reps < 1 || reps > 20) throw new UsageError(`--reps must be from 1 to 20\n${USAGE}`);
+
+    if (values['cost-only']) {
+      const { costOnly } = await import('../bench/costOnly.ts');
+      const report = await costOnly();
+      if (values.json) printJson(report);
+      else process.stdout.write(`${report.markdown}\n`);
+      return 0;
+    }
+
+    if (process.getuid?.() !== 0) throw new UsageError('bench builds sandboxes (network namespaces): run it as root');
+    const { runBenchmark } = await import('../bench/run.ts');
+    const { writeReport, DOCS_MD, DOCS_JSON } = await import('../bench/report.ts');
+    const command = ['npm run bench --', ...(values.quick ? ['--quick'] : []), ...(values.reps !== undefined ? ['--reps', String(reps)] : [])].join(' ').replace(/ --$/, '');
+    const report = await runBenchmark({ quick: values.quick, reps, log: progress, command });
+    await writeReport(report);
+    progress(`wrote ${DOCS_MD} and ${DOCS_JSON}`);
+    if (values.json) printJson(report);
+    else {
+      for (const c of report.scenarios) {
+        const f = (ms: number | null) => (ms === null ? '–' : `${(ms / 1000).toFixed(2)} s`);
+        progress(`${c.scenario}: floor ${f(c.floorMs)}, workflow ${f(c.workflowCaughtUpMs)} to caught up (${c.ratio ?? '–'}×), ${f(c.workflowTotalMs)} to the end`);
+      }
+    }
+    const failures = report.scenarios.reduce((n, c) => n + c.floorFailures + c.workflowFailures, 0);
+    return failures > 0 ? 1 : 0;
+  });
+}
