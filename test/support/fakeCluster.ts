@@ -1,0 +1,116 @@
+// A fake etcd cluster behind the steps' ports, for preflight unit tests: members with an up/down
+// flag and the leader each one reports, answering memberList and status as the adapters do.
+
+import { NO_LEADER, type EndpointStatus, type EtcdClusterPort, type EtcdMember, type Host, type Inventory, type Role } from '../../functions/ports.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../functions/steps/deps.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+
+export interface FakeMember {
+  id: string;
+  /** Empty for an added, unstarted member. */
+  name: string;
+  ip: string;
+  up: boolean;
+  isLearner?: boolean;
+  /** The leader this member reports (NO_LEADER during an election); the cluster's leader by default. */
+  leaderId?: string;
+  version?: string;
+}
+
+export function host(name: string, ip: string, roles: Role[]): Host {
+  return { name, hostname: `${name}.example.test`, ip, roles };
+}
+
+export class FakeCluster implements EtcdClusterPort {
+  calls: string[] = [];
+  constructor(
+    public members: FakeMember[],
+    public leaderId: string = members.find((m) => m.up && !m.isLearner)?.id ?? NO_LEADER,
+  ) {}
+
+  private toEtcd(m: FakeMember): EtcdMember {
+    return {
+      id: m.id,
+      name: m.name,
+      peerURLs: [`https://${m.ip}:2380`],
+      clientURLs: m.name === '' ? [] : [`https://${m.ip}:2379`],
+      isLearner: m.isLearner === true,
+    };
+  }
+
+  async memberList(): Promise<EtcdMember[]> {
+    this.calls.push('memberList');
+    return this.members.map((m) => this.toEtcd(m));
+  }
+
+  async status(endpoints: string[]): Promise<Array<EndpointStatus | { endpoint: string; error: string }>> {
+    this.calls.push(`status ${endpoints.join(',')}`);
+    return endpoints.map((endpoint) => {
+      const m = this.members.find((x) => `https://${x.ip}:2379` === endpoint);
+      if (!m || !m.up) return { endpoint, error: 'context deadline exceeded' };
+      return {
+        endpoint,
+        memberId: m.id,
+        leaderId: m.leaderId ?? this.leaderId,
+        version: m.version ?? '3.4.27',
+        dbSize: 1024,
+        raftIndex: 100,
+        raftTerm: 2,
+        isLearner: m.isLearner === true,
+      };
+    });
+  }
+
+  async health(): Promise<never> {
+    throw new Error('not used by preflight');
+  }
+  async addMember(): Promise<never> {
+    throw new Error('preflight must not add a member');
+  }
+  async removeMember(): Promise<never> {
+    throw new Error('preflight must not remove a member');
+  }
+  async promoteMember(): Promise<never> {
+    throw new Error('preflight must not promote a member');
+  }
+  async updateMember(): Promise<never> {
+    throw new Error('preflight must not update a member');
+  }
+}
+
+/** Step deps whose only working port is the fake cluster (preflight reads nothing else). */
+export function fakeDeps(cluster: FakeCluster, now = new Date('2026-01-01T00:00:00Z')): StepDeps {
+  const unused = () => {
+    throw new Error('port not used by preflight');
+  };
+  return {
+    target: 'sandbox',
+    runner: { run: unused },
+    etcd: () => cluster,
+    securityGroups: { describeEtcdPorts: unused, allowEtcdPorts: unused },
+    artifacts: { uploadUrl: unused, downloadUrl: unused, head: unused, delete: unused },
+    lock: { acquire: unused, renew: unused, release: unused, current: unused },
+    resolveInventory: unused,
+    sleep: async () => {},
+    now: () => now,
+    log: () => {},
+    waits: DEFAULT_WAITS,
+  };
+}
+
+/** A context as ValidateInput leaves it. */
+export function validatedContext(inventory: Inventory, failed: string, replacement: string, extra: Partial<WorkflowContext> = {}): WorkflowContext {
+  const find = (text: string) => inventory.hosts.find((h) => h.name === text || h.hostname === text || h.ip === text);
+  const failedHost = find(failed);
+  return {
+    runId: 'r-unit-0001',
+    request: { cluster: inventory.cluster, failed, replacement, startedBy: 'test' },
+    options: { graceSeconds: 0, learner: 'auto' },
+    inventory,
+    replacement: find(replacement)!,
+    caHost: inventory.hosts.find((h) => h.roles.includes('ca'))!,
+    installerHost: inventory.hosts.find((h) => h.roles.includes('installer'))!,
+    ...(failedHost ? { failedHost } : {}),
+    ...extra,
+  };
+}

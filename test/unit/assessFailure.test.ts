@@ -1,0 +1,205 @@
+// Preflight verdicts (CheckClusterHealth / ConfirmMemberFailed) against a fake cluster: what is
+// refused, what is retried, what is allowed, and that nothing but reads reaches the cluster.
+
+import { describe, expect, it } from 'vitest';
+import { assessFailure } from '../../functions/steps/assessFailure.ts';
+import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../../functions/errors.ts';
+import { NO_LEADER, type Inventory } from '../../functions/ports.ts';
+import { FakeCluster, fakeDeps, host, validatedContext, type FakeMember } from '../support/fakeCluster.ts';
+
+const ID = (n: number) => n.toString(16).padStart(16, '0');
+
+function inventory(extra: Inventory['hosts'] = []): Inventory {
+  return {
+    cluster: 'unit',
+    hosts: [
+      host('master-0', '198.51.100.2', ['master', 'etcd', 'ca', 'installer']),
+      host('master-1', '198.51.100.3', ['master', 'etcd']),
+      host('master-2', '198.51.100.4', ['master', 'etcd']),
+      host('etcd-spare-0', '198.51.100.9', ['spare']),
+      ...extra,
+    ],
+  };
+}
+
+const member = (n: number, name: string, ip: string, up: boolean, extra: Partial<FakeMember> = {}): FakeMember => ({
+  id: ID(n),
+  name: name === '' ? '' : `${name}.example.test`,
+  ip,
+  up,
+  ...extra,
+});
+
+const three = (down: string[]): FakeMember[] => [
+  member(0xa0, 'master-0', '198.51.100.2', !down.includes('master-0')),
+  member(0xa1, 'master-1', '198.51.100.3', !down.includes('master-1')),
+  member(0xa2, 'master-2', '198.51.100.4', !down.includes('master-2')),
+];
+
+async function assess(members: FakeMember[], failed: string, options: { inventory?: Inventory; caBackupKey?: string; leaderId?: string } = {}) {
+  const cluster = new FakeCluster(members, options.leaderId);
+  const context = validatedContext(options.inventory ?? inventory(), failed, 'etcd-spare-0');
+  if (options.caBackupKey) context.options.caBackupKey = options.caBackupKey;
+  const result = await assessFailure(context, fakeDeps(cluster), 'first');
+  expect(cluster.calls.every((c) => c === 'memberList' || c.startsWith('status '))).toBe(true);
+  return result;
+}
+
+async function refusal(promise: Promise<unknown>): Promise<Error> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  expect(error).not.toBeNull();
+  return error!;
+}
+
+describe('preflight: quorum', () => {
+  it('allows the replacement of one failed member of three', async () => {
+    const result = await assess(three(['master-2']), 'master-2');
+    expect(result.output.failedMember?.id).toBe(ID(0xa2));
+    expect(result.output.survivors?.map((s) => s.id)).toEqual([ID(0xa0), ID(0xa1)]);
+    expect(result.output.learnerSupported).toBe(true);
+    expect(result.detail).toMatch(/2 of 3 voting members answer; 2 needed after the change/);
+  });
+
+  it('refuses when the cluster has no quorum now, with disaster-recovery guidance', async () => {
+    const error = await refusal(assess(three(['master-1', 'master-2']), 'master-2'));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/the cluster has no quorum: 1 of 3 voting members answer and 2 are needed/);
+    expect(error.message).toMatch(/quorum is lost: membership cannot be changed safely/);
+    expect(error.message).toMatch(/snapshot restore/);
+  });
+
+  it('refuses a change that would cost quorum: five members, the failed one and two others down', async () => {
+    const five = [...three(['master-2']), member(0xa3, 'master-3', '198.51.100.5', false), member(0xa4, 'master-4', '198.51.100.6', false)];
+    const inv = inventory([host('master-3', '198.51.100.5', ['master', 'etcd']), host('master-4', '198.51.100.6', ['master', 'etcd'])]);
+    const error = await refusal(assess(five, 'master-2', { inventory: inv }));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/no quorum: 2 of 5/);
+    // With one other member down the change keeps quorum: 3 of 4 voters after the removal.
+    const ok = await assess([...three(['master-2']), member(0xa3, 'master-3', '198.51.100.5', false), member(0xa4, 'master-4', '198.51.100.6', true)], 'master-2', { inventory: inv });
+    expect(ok.detail).toMatch(/3 of 5 voting members answer; 3 needed after the change; .*also not answering: master-3/);
+  });
+
+  it('the replacement already added as a learner (a resumed run) is no stray learner and casts no vote', async () => {
+    const withLearner = [...three(['master-2']), member(0xb0, 'etcd-spare-0', '198.51.100.9', true, { isLearner: true })];
+    // The learner is the replacement being resumed, not a stray one.
+    const resumed = await assess(withLearner, 'master-2');
+    expect(resumed.output).toMatchObject({ newMemberId: ID(0xb0), memberAdded: true, addedAsLearner: true });
+    expect(resumed.detail).toMatch(/2 of 3 voting members answer/);
+  });
+});
+
+describe('preflight: the failed member', () => {
+  it('refuses to remove a healthy member', async () => {
+    const error = await refusal(assess(three([]), 'master-2'));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/answers health checks at the first observation: refusing to remove a healthy member/);
+  });
+
+  it('matches an IP exactly: 198.51.100.3 is not 198.51.100.34', async () => {
+    const inv = inventory([host('master-34', '198.51.100.34', ['master', 'etcd'])]);
+    const members = [...three(['master-1']), member(0xb4, 'master-34', '198.51.100.34', true)];
+    // Four members, one replaced: ends with four. Use a fifth to keep the count odd.
+    members.push(member(0xb5, 'master-35', '198.51.100.35', true));
+    inv.hosts.push(host('master-35', '198.51.100.35', ['master', 'etcd']));
+    const result = await assess(members, '198.51.100.3', { inventory: inv });
+    expect(result.output.failedMember?.id).toBe(ID(0xa1));
+    // And the other way round: .34 is healthy, so naming it is refused; .3 is never touched by that.
+    const error = await refusal(assess(members, '198.51.100.34', { inventory: inv }));
+    expect(error.message).toMatch(new RegExp(`${ID(0xb4)}.*refusing to remove a healthy member`));
+  });
+
+  it('matches a name exactly: master-1 is not master-10', async () => {
+    const inv = inventory([host('master-10', '198.51.100.13', ['master', 'etcd']), host('master-11', '198.51.100.14', ['master', 'etcd'])]);
+    const members = [...three(['master-1']), member(0xba, 'master-10', '198.51.100.13', true), member(0xbb, 'master-11', '198.51.100.14', true)];
+    const byName = await assess(members, 'master-1', { inventory: inv });
+    expect(byName.output.failedMember?.id).toBe(ID(0xa1));
+    const byHostname = await assess(members, 'master-1.example.test', { inventory: inv });
+    expect(byHostname.output.failedMember?.id).toBe(ID(0xa1));
+    const byId = await assess(members, ID(0xa1).replace(/^0+/, ''), { inventory: inv });
+    expect(byId.output.failedMember?.id).toBe(ID(0xa1));
+    const byPeerUrl = await assess(members, 'https://198.51.100.3:2380', { inventory: inv });
+    expect(byPeerUrl.output.failedMember?.id).toBe(ID(0xa1));
+    // master-10 is healthy: refused, and it is master-10 the refusal names, not master-1.
+    const error = await refusal(assess(members, 'master-10', { inventory: inv }));
+    expect(error.message).toMatch(/member master-10\.example\.test \(00000000000000ba\)/);
+  });
+
+  it('refuses an ambiguous name: two members match, name one by member ID', async () => {
+    // A stale second member carries master-2's name; master-2's host also owns the peer URL of the first.
+    const members = [...three(['master-2']), member(0xc2, 'master-2', '198.51.100.44', false), member(0xc3, 'master-3', '198.51.100.45', true)];
+    const inv = inventory([host('master-3', '198.51.100.45', ['master', 'etcd'])]);
+    const error = await refusal(assess(members, 'master-2', { inventory: inv }));
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toMatch(/matches 2 members \(00000000000000a2, 00000000000000c2\); name one by member ID/);
+  });
+
+  it('refuses a name that matches no member and no host', async () => {
+    const error = await refusal(assess(three(['master-2']), 'master-9'));
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toMatch(/no member and no host matches "master-9" exactly/);
+  });
+
+  it('accepts a failed host whose member is already gone (a resumed run after the removal)', async () => {
+    const result = await assess(three(['master-2']).slice(0, 2), 'master-2');
+    expect(result.output.failedMember).toBeNull();
+    expect(result.detail).toMatch(/no longer in the member list/);
+  });
+});
+
+describe('preflight: the shape of the cluster', () => {
+  it('refuses while a stray learner is in the cluster', async () => {
+    const members = [...three(['master-2']), member(0xd0, '', '198.51.100.20', false, { isLearner: true })];
+    const error = await refusal(assess(members, 'master-2'));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/learner member\(s\) 00000000000000d0 are in the cluster; finish or remove them/);
+  });
+
+  it('refuses a request that would end with an even member count', async () => {
+    const inv = inventory([host('master-3', '198.51.100.5', ['master', 'etcd'])]);
+    const four = [...three(['master-2']), member(0xa3, 'master-3', '198.51.100.5', true)];
+    const error = await refusal(assess(four, 'master-2', { inventory: inv }));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/the cluster would end with 4 members: an etcd cluster must end with an odd count/);
+  });
+
+  it('refuses when the failed member is the CA host, with guidance, unless a CA backup is configured', async () => {
+    const error = await refusal(assess(three(['master-0']), 'master-0'));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/master-0 is the etcd CA host: its \/etc\/etcd\/ca is needed/);
+    expect(error.message).toMatch(/A new CA is never created silently/);
+    const withBackup = await assess(three(['master-0']), 'master-0', { caBackupKey: 'ca/etcd-ca.tgz', leaderId: ID(0xa1) });
+    expect(withBackup.output.failedMember?.id).toBe(ID(0xa0));
+  });
+
+  it('an election in progress (no leader known) is retryable, not a refusal', async () => {
+    const members = three(['master-2']).map((m) => ({ ...m, leaderId: NO_LEADER }));
+    const error = await refusal(assess(members, 'master-2'));
+    expect(error).toBeInstanceOf(EtcdUnavailableError);
+    expect(error.message).toMatch(/do not agree on one leader yet \(none\)/);
+  });
+
+  it('members that disagree on the leader are retryable too', async () => {
+    const members = three(['master-2']);
+    members[0]!.leaderId = ID(0xa0);
+    members[1]!.leaderId = ID(0xa1);
+    const error = await refusal(assess(members, 'master-2'));
+    expect(error).toBeInstanceOf(EtcdUnavailableError);
+  });
+
+  it('learner first only when every answering member runs etcd 3.4 or later', async () => {
+    const members = three(['master-2']);
+    members[1]!.version = '3.3.25';
+    const result = await assess(members, 'master-2');
+    expect(result.output.learnerSupported).toBe(false);
+  });
+
+  it('the second observation keeps the time of the first', async () => {
+    const cluster = new FakeCluster(three(['master-2']));
+    const context = validatedContext(inventory(), 'master-2', 'etcd-spare-0', { failureObservedAt: ['2025-12-31T23:59:50.000Z'] });
+    const result = await assessFailure(context, fakeDeps(cluster), 'second');
+    expect(result.output.failureObservedAt).toEqual(['2025-12-31T23:59:50.000Z', '2026-01-01T00:00:00.000Z']);
+  });
+});
