@@ -36,6 +36,11 @@ export function integerOption(name: string, value: string | undefined, fallback:
   return Number(value);
 }
 
+/** `--target aws` (or `--target=aws`) in argv: the command runs against AWS (cli/aws.ts, loaded only then). */
+export function targetsAws(argv: readonly string[]): boolean {
+  return argv.some((arg, i) => arg === '--target=aws' || (arg === '--target' && argv[i + 1] === 'aws'));
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -3,15 +3,16 @@
 
 import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
 import * as validate from '../functions/validate.ts';
-import { integerOption, parse, printJson, runCommand, UsageError } from './common.ts';
+import { integerOption, parse, printJson, runCommand, targetsAws, UsageError } from './common.ts';
 import { formatTimeline, runResult } from './runReport.ts';
 
-const USAGE = 'usage: etcd-replace history [--sandbox NAME] [--limit N] [--json]';
+const USAGE = 'usage: etcd-replace history [--sandbox NAME] [--limit N] [--json]\n       etcd-replace history --target aws --state-machine-arn ARN [--limit N] [--json]';
 
-export function historyCommand(argv: string[]): Promise<number> {
+export async function historyCommand(argv: string[]): Promise<number> {
+  if (targetsAws(argv)) return (await import('./aws.ts')).awsHistoryCommand(argv);
   return runCommand(async () => {
     const { values } = parse(argv, { sandbox: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean', default: false }, target: { type: 'string', default: 'sandbox' } }, USAGE);
-    if (values.target !== 'sandbox') throw new UsageError(`--target ${values.target} is not available from this command here\n${USAGE}`);
+    if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${USAGE}`);
     const cluster = values.sandbox === undefined ? undefined : validate.sandboxName('--sandbox', values.sandbox);
     const limit = integerOption('limit', values.limit, 20);
     const records = await new FileRunStore().list({ ...(cluster ? { cluster } : {}), limit });

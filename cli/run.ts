@@ -11,10 +11,11 @@ import { STEPS } from '../functions/steps/index.ts';
 import { newRunRecord, runLocally } from '../functions/workflow/localRun.ts';
 import * as validate from '../functions/validate.ts';
 import { DEFAULT_OPTIONS, type WorkflowContext } from '../statemachine/context.ts';
-import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
+import { integerOption, parse, printJson, progress, runCommand, targetsAws, UsageError } from './common.ts';
 import { EXIT_FOR_OUTCOME, formatTimeline, printProgress, runResult } from './runReport.ts';
 
-const RUN_USAGE = `usage: etcd-replace run --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--json]`;
+const RUN_USAGE = `usage: etcd-replace run --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--json]
+       etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]`;
 const RESUME_USAGE = 'usage: etcd-replace resume RUN_ID [--sandbox NAME] [--json]';
 
 export function newRunId(now = new Date()): string {
@@ -35,7 +36,8 @@ async function execute(record: RunRecord, sandbox: string, json: boolean, runs: 
   }
 }
 
-export function runCommandMain(argv: string[]): Promise<number> {
+export async function runCommandMain(argv: string[]): Promise<number> {
+  if (targetsAws(argv)) return (await import('./aws.ts')).awsRunCommand(argv);
   return runCommand(async () => {
     const { values } = parse(
       argv,
@@ -51,7 +53,7 @@ export function runCommandMain(argv: string[]): Promise<number> {
       },
       RUN_USAGE,
     );
-    if (values.target !== 'sandbox') throw new UsageError(`--target ${values.target}: only "sandbox" runs from the CLI here; on AWS, start the state machine (see README)\n${RUN_USAGE}`);
+    if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${RUN_USAGE}`);
     if (!values.failed || !values.replacement) throw new UsageError(`--failed and --replacement are required\n${RUN_USAGE}`);
     const sandbox = validate.sandboxName('--sandbox', values.sandbox);
     const failed = values.failed.trim();
