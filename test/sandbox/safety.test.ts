@@ -1,0 +1,301 @@
+// Safety promises on real etcd, through the CLI as an operator runs it: refusals that change nothing
+// (a healthy member, no quorum, the CA host, a held lock, hostile input), a stale lock taken over,
+// both the learner and the plain `member add` paths, and, after full runs, no private key anywhere a
+// run leaves text (run record, CLI output, history, every script argument) and a verified snapshot.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
+import { FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
+import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { sandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
+import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
+import type { HostRunner, RunRecord, ScriptRequest } from '../../functions/ports.ts';
+import { STEPS } from '../../functions/steps/index.ts';
+import { newRunRecord, runLocally } from '../../functions/workflow/localRun.ts';
+import { newRunId } from '../../cli/run.ts';
+import { onHost } from '../support/clusterFacts.ts';
+import { recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
+import {
+  digestTree,
+  exitOf,
+  downAll,
+  healthOf,
+  memberNames,
+  membersNow,
+  membershipOf,
+  parseRunJson,
+  pemBodyLines,
+  runCli,
+  runsOf,
+  secretFindings,
+  stepStatus,
+  upSandbox,
+} from '../support/safetyHelpers.ts';
+
+const exec = promisify(execFile);
+const created: string[] = [];
+let a: SandboxInfo; // 3 members, 2 spares: refusals, lock, then two full runs, then no quorum
+let b: SandboxInfo; // 5 members: the CA host failed
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([upSandbox(created, 't-saf', { members: 3, spares: 2, nodes: 1, dataMb: 2 }), upSandbox(created, 't-saf', { members: 5, spares: 1, dataMb: 2 })]);
+});
+
+afterAll(async () => {
+  await downAll(created);
+});
+
+const runArgs = (sandbox: SandboxInfo, failed: string, replacement: string, ...extra: string[]) => [
+  'run', '--sandbox', sandbox.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '0', '--json', ...extra,
+];
+
+describe('refusals that change nothing', () => {
+  it('refuses to replace a healthy member (exit 3), membership unchanged', async () => {
+    const before = membershipOf(await membersNow(a, ['master-0']));
+    const out = await runCli(runArgs(a, 'master-2', 'etcd-spare-0'));
+    expect(exitOf(out)).toMatchObject({ code: 3 });
+    const result = parseRunJson(out.stdout);
+    expect(result.outcome).toBe('refused');
+    expect(result.reason).toMatch(/RefusedError: member .* answers health checks .* refusing to remove a healthy member/);
+    expect(stepStatus(result)).toMatchObject({ CheckClusterHealth: 'failed', SnapshotCluster: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+    expect(membershipOf(await membersNow(a, ['master-0']))).toEqual(before);
+  });
+
+  it('hostile inputs: exit 2 with a clear message, no command runs, nothing changes, no run record', async () => {
+    const before = membershipOf(await membersNow(a, ['master-0']));
+    const recordsBefore = (await runsOf(a.name)).length;
+    const pwned = '/tmp/pwned';
+    expect(existsSync(pwned)).toBe(false);
+    const cases: Array<{ args: string[]; message: RegExp }> = [
+      { args: ['--failed', '$(touch /tmp/pwned)', '--replacement', 'etcd-spare-0'], message: /invalid --failed: .*is not a host name/ },
+      { args: ['--failed', '`touch /tmp/pwned`', '--replacement', 'etcd-spare-0'], message: /invalid --failed/ },
+      { args: ['--failed', 'master-2; rm -rf /', '--replacement', 'etcd-spare-0'], message: /invalid --failed/ },
+      { args: ['--failed', 'master-2\ntouch /tmp/pwned', '--replacement', 'etcd-spare-0'], message: /invalid --failed: .*control character/ },
+      { args: ['--failed', 'master-2', '--replacement', 'etcd-spare-0$(touch /tmp/pwned)'], message: /invalid --replacement/ },
+      { args: ['--failed', 'master-2', '--replacement', '-x'], message: /argument is ambiguous/ },
+      { args: ['--failed', 'master-2', '--replacement=-x'], message: /invalid --replacement/ },
+      { args: ['--failed=--version', '--replacement', 'etcd-spare-0'], message: /invalid --failed/ },
+      { args: ['--failed', "master-2' || touch /tmp/pwned '", '--replacement', 'etcd-spare-0'], message: /invalid --failed/ },
+      { args: ['--failed', 'master-2"', '--replacement', 'etcd-spare-0'], message: /invalid --failed/ },
+      // Cyrillic а and е: look like master-2 and etcd-spare-0.
+      { args: ['--failed', 'm\u0430ster-2', '--replacement', 'etcd-spare-0'], message: /invalid --failed: "m(\\u0430|\u0430)ster-2" is not a host name/ },
+      { args: ['--failed', 'master-2', '--replacement', '\u0435tcd-spare-0'], message: /invalid --replacement: "\\u0435tcd-spare-0"/ },
+    ];
+    const results = await Promise.all(cases.map((c) => runCli(['run', '--sandbox', a.name, '--grace-seconds', '0', ...c.args])));
+    results.forEach((out, i) => {
+      expect({ args: cases[i]!.args, ...exitOf(out) }).toMatchObject({ code: 2 });
+      expect(out.stderr).toMatch(cases[i]!.message);
+      expect(out.stderr).not.toMatch(/^run r-/m); // never got as far as creating a run
+    });
+    const badSandbox = await runCli(['run', '--sandbox', '../x', '--failed', 'master-2', '--replacement', 'etcd-spare-0']);
+    expect(badSandbox.code).toBe(2);
+    expect(badSandbox.stderr).toMatch(/invalid --sandbox: "\.\.\/x" is not a sandbox name/);
+
+    expect(existsSync(pwned)).toBe(false);
+    for (const host of a.hosts) {
+      const out = await onHost(a, host.name, ['bash', '-c', 'test -e /tmp/pwned && echo found || echo none']);
+      expect({ host: host.name, pwned: out.trim() }).toEqual({ host: host.name, pwned: 'none' });
+    }
+    expect((await runsOf(a.name)).length).toBe(recordsBefore);
+    expect(membershipOf(await membersNow(a, ['master-0']))).toEqual(before);
+  });
+});
+
+describe('one run per cluster', () => {
+  let holder: ChildProcess | undefined;
+  afterAll(() => {
+    if (holder && holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
+  });
+
+  it('refuses (exit 3, naming the holder) while a live process holds the lock', async () => {
+    holder = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const lock = new FileLock();
+    const holderRun = 'r-holder-live-0001';
+    await lock.acquire(a.name, { runId: holderRun, startedBy: 'test:holder', pid: holder.pid! }, 600);
+    const before = membershipOf(await membersNow(a, ['master-0']));
+
+    const out = await runCli(runArgs(a, 'master-2', 'etcd-spare-0'));
+    expect(exitOf(out)).toMatchObject({ code: 3 });
+    const result = parseRunJson(out.stdout);
+    expect(result.outcome).toBe('refused');
+    expect(result.reason).toMatch(/^LockHeldError: .*r-holder-live-0001/);
+    expect(stepStatus(result)).toMatchObject({ AcquireLock: 'failed', CheckClusterHealth: 'skipped', ReleaseLock: 'skipped' });
+    // The holder's lock is untouched.
+    expect((await lock.current(a.name))?.runId).toBe(holderRun);
+    expect(membershipOf(await membersNow(a, ['master-0']))).toEqual(before);
+
+    // The holder dies: its lock is now stale (dead pid), taken over by the next run below.
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder!.once('exit', resolve));
+  });
+
+  it('takes over the lock of a dead holder; --learner never takes the plain member add path and succeeds', async () => {
+    const lock = new FileLock();
+    expect((await lock.current(a.name))?.runId).toBe('r-holder-live-0001');
+    const before = await recordBefore(a);
+    // etcd dies, the host stays up: later runs roll its master API too (only the failed host of a run may be unreachable).
+    await failHost(a.name, 'master-2', 'etcd');
+
+    const out = await runCli(runArgs(a, 'master-2', 'etcd-spare-0', '--learner', 'never'));
+    const result = parseRunJson(out.stdout);
+    expect({ outcome: result.outcome, reason: result.reason, ...exitOf(out) }).toMatchObject({ outcome: 'succeeded', code: 0 });
+    expect(out.code).toBe(0);
+    expect(stepStatus(result)).toMatchObject({ AcquireLock: 'succeeded', SnapshotCluster: 'succeeded', AddMember: 'succeeded', PromoteNewMember: 'skipped', ReleaseLock: 'succeeded' });
+    expect(out.stderr).toMatch(/✓ AddMember .*added etcd-spare-0\.sandbox\.test https:\/\/[0-9.]+:2380 as member [0-9a-f]{16}$/m);
+    expect(out.stderr).not.toMatch(/▶ PromoteNewMember/);
+    expect(await lock.current(a.name)).toBeNull(); // released at the end
+
+    const info = await loadSandbox(a.name);
+    await verifyReplaced(info, 'master-2', 'etcd-spare-0', before);
+    const record = (await new FileRunStore().get(result.runId))!;
+    await expectVerifiedSnapshot(info, record);
+
+    // Secret scan of everything this CLI run left as text.
+    const keys = await newMemberKeys(info, 'etcd-spare-0');
+    const history = await runCli(['history', '--sandbox', a.name, '--json']);
+    expect(history.code).toBe(0);
+    const findings = [
+      ...secretFindings(JSON.stringify(record), keys, 'run record'),
+      ...secretFindings(out.stdout, keys, 'CLI stdout'),
+      ...secretFindings(out.stderr, keys, 'CLI stderr'),
+      ...secretFindings(history.stdout, keys, 'history --json'),
+    ];
+    expect(findings).toEqual([]);
+  });
+
+  it('takes over an expired lock; the default (learner first) path promotes; no private key in any script argument, log or record', async () => {
+    // A lock left by a run on another machine that expired a minute ago.
+    const past = new FileLock(undefined, { now: () => new Date(Date.now() - 3_600_000) });
+    await past.acquire(a.name, { runId: 'r-holder-expired-01', startedBy: 'test:expired', host: 'elsewhere.example' }, 60);
+    await failHost(a.name, 'master-1', 'etcd');
+
+    // In process, so every script argument can be recorded: the sandbox's own runner, wrapped.
+    const logs: string[] = [];
+    const deps = await sandboxDeps(a.name, { log: (m) => logs.push(m) });
+    const calls: ScriptRequest[] = [];
+    const outputs: string[] = [];
+    const inner = deps.runner;
+    const recording: HostRunner = {
+      run: async (request) => {
+        calls.push(structuredClone(request));
+        const out = await inner.run(request);
+        outputs.push(out.stderr);
+        return out;
+      },
+    };
+    const runs = new FileRunStore();
+    const progress: string[] = [];
+    let record: RunRecord;
+    try {
+      const context = {
+        runId: newRunId(),
+        request: { cluster: a.name, failed: 'master-1', replacement: 'etcd-spare-1', startedBy: 'test:safety' },
+        options: { graceSeconds: 0, learner: 'auto' as const },
+      };
+      record = newRunRecord(context, 'sandbox', new Date());
+      await runs.save(record);
+      record = await runLocally(record, {
+        deps: { ...deps, runner: recording, etcd: (via, endpoints) => new EtcdctlMembership(recording, via, endpoints) },
+        steps: STEPS,
+        runs,
+        target: 'sandbox',
+        onProgress: (e) => progress.push(JSON.stringify(e)),
+      });
+    } finally {
+      await deps.close();
+    }
+    expect({ outcome: record.outcome, reason: record.reason }).toMatchObject({ outcome: 'succeeded' });
+    const status = Object.fromEntries(record.steps.map((s) => [s.name, s.status]));
+    expect(status).toMatchObject({ AcquireLock: 'succeeded', AddMember: 'succeeded', PromoteNewMember: 'succeeded' });
+    expect(record.steps.find((s) => s.name === 'AddMember')?.detail).toMatch(/\(learner\)$/);
+    expect(await new FileLock().current(a.name)).toBeNull();
+
+    const info = await loadSandbox(a.name);
+    const members = await membersNow(info, ['master-0']);
+    const live = ['master-0', 'etcd-spare-0', 'etcd-spare-1'];
+    expect(memberNames(members)).toEqual(live.map((h) => `${h}.sandbox.test`).sort());
+    expect(members.every((m) => !m.isLearner)).toBe(true);
+    expect(await healthOf(info, 'master-0', live)).toEqual([true, true, true]);
+    await expectVerifiedSnapshot(info, record);
+
+    const keys = [...(await newMemberKeys(info, 'etcd-spare-1')), ...(await newMemberKeys(info, 'etcd-spare-0'))];
+    expect(calls.length).toBeGreaterThan(20);
+    const stored = (await runs.get(record.runId))!;
+    const findings = [
+      ...secretFindings(JSON.stringify(stored), keys, 'run record'),
+      ...secretFindings(calls.map((c) => c.args.join('\u0000')).join('\n'), keys, 'script arguments'),
+      ...secretFindings(outputs.join('\n'), keys, 'script stderr'),
+      ...secretFindings(logs.join('\n'), keys, 'step log'),
+      ...secretFindings(progress.join('\n'), keys, 'progress events'),
+      ...secretFindings((await runCli(['history', '--sandbox', a.name, '--json'])).stdout, keys, 'history --json'),
+    ];
+    expect(findings).toEqual([]);
+  });
+
+  it('with no quorum (2 of 3 members down) refuses with exit 3 and disaster-recovery guidance', async () => {
+    await failHost(a.name, 'etcd-spare-0', 'kill');
+    await failHost(a.name, 'etcd-spare-1', 'etcd');
+    const out = await runCli(runArgs(a, 'etcd-spare-1', 'master-1'));
+    expect(exitOf(out)).toMatchObject({ code: 3 });
+    const result = parseRunJson(out.stdout);
+    expect(result.outcome).toBe('refused');
+    expect(result.reason).toMatch(/RefusedError: the cluster has no quorum: 1 of 3 voting members answer and 2 are needed/);
+    expect(result.reason).toMatch(/quorum is lost: membership cannot be changed safely/);
+    expect(result.reason).toMatch(/snapshot restore/);
+    expect(stepStatus(result)).toMatchObject({ SnapshotCluster: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+    expect(memberNames(await membersNow(a, ['master-0']))).toEqual(['etcd-spare-0.sandbox.test', 'etcd-spare-1.sandbox.test', 'master-0.sandbox.test']);
+  });
+});
+
+describe('the CA host failed', () => {
+  it('refuses (exit 3) naming /etc/etcd/ca; no new CA anywhere, no membership change', async () => {
+    const caBefore = Object.fromEntries(await Promise.all(b.hosts.map(async (h) => [h.name, await digestTree(b, h.name, '/etc/etcd')] as const)));
+    const before = membershipOf(await membersNow(b, ['master-1']));
+    await failHost(b.name, 'master-0', 'kill');
+
+    const out = await runCli(runArgs(b, 'master-0', 'etcd-spare-0'));
+    expect(exitOf(out)).toMatchObject({ code: 3 });
+    const result = parseRunJson(out.stdout);
+    expect(result.outcome).toBe('refused');
+    expect(result.reason).toMatch(/master-0 is the etcd CA host: its \/etc\/etcd\/ca is needed/);
+    expect(result.reason).toMatch(/A new CA is never created silently/);
+    expect(stepStatus(result)).toMatchObject({ IssueCertificates: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+
+    const caAfter = Object.fromEntries(await Promise.all(b.hosts.map(async (h) => [h.name, await digestTree(b, h.name, '/etc/etcd')] as const)));
+    expect(caAfter).toEqual(caBefore);
+    for (const h of b.hosts.filter((x) => x.name !== 'master-0')) {
+      expect({ host: h.name, ca: Object.keys(caAfter[h.name]!).filter((f) => f.startsWith('etc/etcd/ca/')) }).toEqual({ host: h.name, ca: [] });
+    }
+    expect(membershipOf(await membersNow(b, ['master-1', 'master-2']))).toEqual(before);
+  });
+});
+
+/** The new member's private keys as they are on its host: the secret the scans look for. */
+async function newMemberKeys(sandbox: SandboxInfo, host: string): Promise<string[][]> {
+  const keys: string[][] = [];
+  for (const file of ['/etc/etcd/peer.key', '/etc/etcd/server.key']) {
+    const pem = await onHost(sandbox, host, ['cat', file]);
+    expect(pem).toMatch(/PRIVATE KEY/);
+    const body = pemBodyLines(pem);
+    expect(body.join('').length).toBeGreaterThan(200);
+    keys.push(body);
+  }
+  return keys;
+}
+
+/** The run record names its snapshot; the artifact store holds it; `etcdctl snapshot status` reads it. */
+async function expectVerifiedSnapshot(sandbox: SandboxInfo, record: RunRecord): Promise<void> {
+  const key = record.context['snapshotKey'];
+  expect(key).toMatch(new RegExp(`^runs/${record.runId}/snapshot-.*\\.db$`));
+  const file = `${sandbox.stateDir}/artifacts/${String(key)}`;
+  expect(existsSync(file)).toBe(true);
+  const { stdout } = await exec('etcdctl', ['snapshot', 'status', file, '-w', 'json'], { env: { ...process.env, ETCDCTL_API: '3' } });
+  const status = JSON.parse(stdout) as { hash: number; revision: number; totalKey: number; totalSize: number };
+  expect(status.totalKey).toBeGreaterThan(0);
+  expect(status.revision).toBeGreaterThan(0);
+  expect(record.steps.find((s) => s.name === 'SnapshotCluster')?.detail).toMatch(/snapshot of .* at revision \d+/);
+}
