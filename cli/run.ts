@@ -56,8 +56,9 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${RUN_USAGE}`);
     if (!values.failed || !values.replacement) throw new UsageError(`--failed and --replacement are required\n${RUN_USAGE}`);
     const sandbox = validate.sandboxName('--sandbox', values.sandbox);
+    validate.assertNoControlChars('--failed', values.failed);
+    validate.assertNoControlChars('--replacement', values.replacement);
     const failed = values.failed.trim();
-    validate.assertNoControlChars('--failed', failed);
     if (failed.startsWith('-') || !/^[A-Za-z0-9.:/_-]{1,253}$/.test(failed)) throw new InvalidInputError('--failed', `"${values.failed}" is not a host name, hostname, IP, member ID or peer URL`);
     const replacement = validate.hostname('--replacement', values.replacement.trim());
     const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);

@@ -8,8 +8,8 @@ export interface ReplaceRequest {
   cluster: string;
   /** The failed member: host name, hostname, IP, member ID or peer URL (matched exactly). */
   failed: string;
-  /** The host that takes its place: host name or hostname. */
-  replacement: string;
+  /** The host that takes its place: host name or hostname; absent, the first host of the spare pool. */
+  replacement?: string;
   /** Who or what started the run: `cli:<user>`, `alarm:<name>`, `console`. */
   startedBy: string;
   options?: Partial<RunOptions>;

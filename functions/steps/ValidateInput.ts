@@ -35,8 +35,8 @@ function validHost(host: Host, index: number): Host {
 /** The failed member as given: a host, a member ID or a peer URL. Anything else is refused here. */
 function validFailedText(text: unknown): string {
   if (typeof text !== 'string' || text.trim() === '') throw new InvalidInputError('failed', 'name the failed member: host name, hostname, IP, member ID or peer URL');
+  validate.assertNoControlChars('failed', text);
   const t = text.trim();
-  validate.assertNoControlChars('failed', t);
   if (/^https:\/\//.test(t)) return validate.etcdUrl('failed', t);
   if (/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(t)) return validate.ipv4('failed', t);
   if (/^i-[0-9a-f]+$/.test(t)) return validate.instanceId('failed', t);
@@ -48,8 +48,9 @@ export const ValidateInput: Step = async (context, deps) => {
   validate.runId('runId', context.runId);
   validate.clusterName('cluster', request.cluster);
   const failedText = validFailedText(request.failed);
-  if (typeof request.replacement !== 'string') throw new InvalidInputError('replacement', 'name the replacement host');
-  const replacementText = validate.hostname('replacement', request.replacement.trim());
+  if (request.replacement !== undefined && typeof request.replacement !== 'string') throw new InvalidInputError('replacement', 'name the replacement host');
+  if (request.replacement !== undefined) validate.assertNoControlChars('replacement', request.replacement);
+  const replacementText = request.replacement?.trim() ? validate.hostname('replacement', request.replacement.trim()) : null;
   if (typeof request.startedBy !== 'string' || !/^[A-Za-z0-9:@._/-]{1,128}$/.test(request.startedBy)) {
     throw new InvalidInputError('startedBy', 'startedBy must be 1-128 characters of letters, digits and :@._/-');
   }
@@ -59,9 +60,12 @@ export const ValidateInput: Step = async (context, deps) => {
 
   const resolved = await deps.resolveInventory(request);
   const inventory: Inventory = { cluster: resolved.cluster, hosts: resolved.hosts.map(validHost) };
-  const replacement = findHost(inventory, replacementText);
-  if (!replacement) throw new InvalidInputError('replacement', `no host named ${replacementText} in cluster ${inventory.cluster}`);
   const failedHost = findHost(inventory, failedText);
+  // Unnamed (an alarm-started run): the first host of the spare pool, in the order the target lists it.
+  const replacement = replacementText ? findHost(inventory, replacementText) : inventory.hosts.find((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
+  if (!replacement) {
+    throw new InvalidInputError('replacement', replacementText ? `no host named ${replacementText} in cluster ${inventory.cluster}` : `no replacement named and cluster ${inventory.cluster} has no spare host`);
+  }
   if (failedHost && failedHost.name === replacement.name) throw new InvalidInputError('replacement', 'the replacement must be another host than the failed one');
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');

@@ -60,25 +60,7 @@ fi
 for item in "${to_install[@]}"; do
   version=${item#etcd:}
   echo "Installing : etcd-${version}-1.el7.x86_64"
-  cat >"${unit_dir}/etcd.service" <<UNIT
-[Unit]
-Description=Etcd Server
-After=network.target
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=notify
-WorkingDirectory=/var/lib/etcd/
-EnvironmentFile=-/etc/etcd/etcd.conf
-ExecStart=/usr/bin/etcd
-Restart=on-failure
-LimitNOFILE=65536
-TimeoutStartSec=90
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+  cp "$(dirname "$(readlink -f "$0")")/../templates/etcd.service" "${unit_dir}/etcd.service"
   mkdir -p /etc/etcd /var/lib/etcd
   if [ ! -f /etc/etcd/etcd.conf ]; then
     cat >/etc/etcd/etcd.conf <<'CONF'

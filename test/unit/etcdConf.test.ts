@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { accepted } from '../support/accepted.ts';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
 import {
   checkEtcdConf,
@@ -10,18 +11,6 @@ import {
   setEtcdConfKeys,
 } from '../../functions/config/etcdConf.ts';
 
-/** The values for which `fn` does not throw an error of `type` (any other error propagates). */
-function accepted<T>(values: T[], fn: (value: T) => unknown, type: new (...args: never[]) => Error): T[] {
-  return values.filter((value) => {
-    try {
-      fn(value);
-      return true;
-    } catch (error) {
-      if (error instanceof type) return false;
-      throw error;
-    }
-  });
-}
 
 const FIXTURES = new URL('../fixtures/ocp311/', import.meta.url);
 const FIXTURE = readFileSync(new URL('etcd.conf', FIXTURES), 'utf8');

@@ -1,20 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { accepted } from '../support/accepted.ts';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
 import { getGroupHosts, replaceGroupHost } from '../../functions/config/inventory.ts';
 
-/** The values for which `fn` does not throw an error of `type` (any other error propagates). */
-function accepted<T>(values: T[], fn: (value: T) => unknown, type: new (...args: never[]) => Error): T[] {
-  return values.filter((value) => {
-    try {
-      fn(value);
-      return true;
-    } catch (error) {
-      if (error instanceof type) return false;
-      throw error;
-    }
-  });
-}
 
 const FIXTURE = readFileSync(new URL('../fixtures/ocp311/hosts.ini', import.meta.url), 'utf8');
 

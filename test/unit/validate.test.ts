@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { accepted } from '../support/accepted.ts';
 import { InvalidInputError } from '../../functions/errors.ts';
 import {
   absolutePath,
@@ -21,18 +22,6 @@ import {
   shellSetArgs,
 } from '../../functions/validate.ts';
 
-/** The values for which `fn` does not throw an error of `type` (any other error propagates). */
-function accepted<T>(values: T[], fn: (value: T) => unknown, type: new (...args: never[]) => Error): T[] {
-  return values.filter((value) => {
-    try {
-      fn(value);
-      return true;
-    } catch (error) {
-      if (error instanceof type) return false;
-      throw error;
-    }
-  });
-}
 
 // Values an attacker (or a typo) could put into a field that ends up in a shell or a config file.
 const HOSTILE = [

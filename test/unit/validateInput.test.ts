@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../functions/errors.ts';
+import type { Host, Inventory } from '../../functions/ports.ts';
+import type { StepDeps } from '../../functions/steps/deps.ts';
+import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
+import type { ReplaceRequest, WorkflowContext } from '../../statemachine/context.ts';
+
+const host = (name: string, ip: string, roles: Host['roles']): Host => ({ name, hostname: `${name}.example.com`, ip, roles });
+const inventory: Inventory = {
+  cluster: 'ocp',
+  hosts: [
+    host('master-0', '198.51.100.10', ['master', 'etcd', 'ca', 'installer']),
+    host('master-1', '198.51.100.11', ['master', 'etcd']),
+    host('master-2', '198.51.100.12', ['master', 'etcd']),
+    host('etcd-spare-0', '198.51.100.20', ['spare']),
+    host('etcd-spare-1', '198.51.100.21', ['spare']),
+  ],
+};
+const deps = { resolveInventory: async () => inventory } as unknown as StepDeps;
+
+function context(request: Partial<ReplaceRequest>): WorkflowContext {
+  return {
+    runId: 'r-test-validate',
+    request: { cluster: 'ocp', failed: 'master-2', replacement: 'etcd-spare-1', startedBy: 'test', ...request },
+    options: { graceSeconds: 1, learner: 'auto' },
+  };
+}
+
+describe('Step: ValidateInput', () => {
+  it('resolves the failed host, the replacement, the CA and the installer exactly', async () => {
+    const { output } = await ValidateInput(context({ failed: '198.51.100.12' }), deps);
+    expect(output.failedHost?.name).toBe('master-2');
+    expect(output.replacement?.name).toBe('etcd-spare-1');
+    expect(output.caHost?.name).toBe('master-0');
+    expect(output.installerHost?.name).toBe('master-0');
+  });
+
+  it('takes the first spare of the pool when no replacement is named', async () => {
+    const { output } = await ValidateInput(context({ replacement: undefined }), deps);
+    expect(output.replacement?.name).toBe('etcd-spare-0');
+  });
+
+  it('refuses hostile or unknown names before anything is resolved', async () => {
+    for (const failed of ['$(reboot)', 'master-2; rm -rf /', '-x', 'master-2\n']) {
+      await expect(ValidateInput(context({ failed }), deps)).rejects.toBeInstanceOf(InvalidInputError);
+    }
+    await expect(ValidateInput(context({ replacement: 'nowhere' }), deps)).rejects.toThrow(/no host named nowhere/);
+    await expect(ValidateInput(context({ replacement: 'master-2' }), deps)).rejects.toThrow(/another host/);
+  });
+
+  it('refuses an IP that only shares a prefix with a host (198.51.100.1 is not 198.51.100.10)', async () => {
+    const { output } = await ValidateInput(context({ failed: '198.51.100.1' }), deps);
+    expect(output.failedHost).toBeUndefined();
+  });
+});
