@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
-import { onHost } from '../support/clusterFacts.ts';
+import { memberList, onHost } from '../support/clusterFacts.ts';
+import { STATES } from '../../statemachine/spec.ts';
 import { makeLeader, recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
 
 const run = promisify(execFile);
@@ -29,6 +30,20 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     await makeLeader(sandbox, 'master-2');
     const before = await recordBefore(sandbox);
     await failHost(sandbox.name, 'master-2', 'kill');
+
+    // The plan changes nothing and names every step with the exact commands for these hosts.
+    const spare = sandbox.hosts.find((h) => h.name === 'etcd-spare-0')!;
+    const planned = JSON.parse((await run('node', [cli, 'plan', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--json'])).stdout) as {
+      verdict: string;
+      steps: Array<{ name: string; commands: Array<{ host: string; command: string }> }>;
+    };
+    expect(planned.verdict).toMatch(/^would proceed/);
+    expect(planned.steps.map((s) => s.name)).toEqual(STATES.map((s) => s.name));
+    expect(planned.steps.find((s) => s.name === 'IssueCertificates')?.commands).toEqual([
+      { host: 'master-0', command: `bash functions/scripts/IssueCertificates.sh '${spare.hostname}' '${spare.ip}'` },
+    ]);
+    expect(planned.steps.find((s) => s.name === 'AddMember')?.commands[0]?.command).toContain(`member-add-learner`);
+    expect(await memberList(sandbox, 'master-0', `https://${sandbox.hosts[0]!.ip}:2379`)).toHaveLength(3);
 
     const { stdout } = await run('node', [cli, 'run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
     const result = JSON.parse(stdout) as { outcome: string; reason: string | null; steps: Array<{ name: string; status: string; attempts: number }> };
