@@ -1,0 +1,114 @@
+// Conformance on real etcd: the compiled Step Functions definition, executed locally with every Task
+// bound to the real step code over the sandbox's ports, takes the same path as the XState run of the
+// model, for success with a retry, refusal and compensation.
+
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { failHost, loadSandbox, sandboxDown, sandboxUp } from '../../sandbox/index.ts';
+import { waitForLeader } from '../support/clusterFacts.ts';
+import { sandboxDeps, type SandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
+import { EtcdUnavailableError, NewMemberFailedError } from '../../functions/errors.ts';
+import { STEPS } from '../../functions/steps/index.ts';
+import { compileAsl } from '../../statemachine/asl.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { StepOutput } from '../../statemachine/machine.ts';
+import { runAslLocally } from '../support/aslLocalRun.ts';
+import { runXState } from '../support/xstateRun.ts';
+
+const created: string[] = [];
+const opened: SandboxDeps[] = [];
+afterAll(async () => {
+  for (const deps of opened) await deps.close();
+  for (const name of created) await sandboxDown(name);
+});
+
+type Bound = (context: WorkflowContext) => Promise<StepOutput>;
+type Fault = (name: string, real: Bound) => Bound;
+
+/** The real steps over the sandbox's ports, with an optional fault wrapped around some of them. */
+async function boundSteps(sandbox: string, fault: Fault = (_, real) => real): Promise<Record<string, Bound>> {
+  const deps = await sandboxDeps(sandbox, { waits: { memberStartSeconds: 60 } });
+  opened.push(deps);
+  return Object.fromEntries(Object.entries(STEPS).map(([name, step]) => [name, fault(name, async (context) => (await step(context, deps)).output)]));
+}
+
+function input(sandbox: string, runId: string): WorkflowContext {
+  return {
+    runId,
+    request: { cluster: sandbox, failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'test:conformance' },
+    options: { graceSeconds: 0, learner: 'auto' },
+  };
+}
+
+async function runAsl(steps: Record<string, Bound>, context: WorkflowContext) {
+  return runAslLocally(compileAsl(), context, async (name, ctx) => ({ ...ctx, ...(await steps[name]!(ctx)) }));
+}
+
+async function brokenCluster(): Promise<string> {
+  const name = `t-conf-${randomBytes(3).toString('hex')}`;
+  created.push(name);
+  await sandboxUp({ name, members: 3, spares: 1, nodes: 1, dataMb: 2 });
+  await failHost(name, 'master-2', 'kill');
+  // Both engines start on a settled cluster, so the only retry is the injected one.
+  await waitForLeader(await loadSandbox(name), ['master-0', 'master-1']);
+  return name;
+}
+
+/** The first call of `step` throws a retryable error before touching anything; later calls are real. */
+function transientOnce(step: string): Fault {
+  let thrown = false;
+  return (name, real) => async (context) => {
+    if (name === step && !thrown) {
+      thrown = true;
+      throw new EtcdUnavailableError('injected: leader changed');
+    }
+    return real(context);
+  };
+}
+
+describe('Conformance: compiled ASL and XState on the sandbox with the real steps', () => {
+  it('take the same path to Succeeded, retrying the same step', async () => {
+    const [a, b] = await Promise.all([brokenCluster(), brokenCluster()]);
+    const xstate = await runXState(await boundSteps(a, transientOnce('RemoveFailedMember')), input(a, 'r-conf-xstate-ok'));
+    const asl = await runAsl(await boundSteps(b, transientOnce('RemoveFailedMember')), input(b, 'r-conf-asl-ok'));
+
+    expect(xstate.finalState).toBe('Succeeded');
+    expect(asl.finalState).toBe('Succeeded');
+    expect(asl.path).toEqual(xstate.path);
+    expect(asl.invocations).toEqual(xstate.invocations);
+    expect(xstate.invocations.filter((n) => n === 'RemoveFailedMember')).toHaveLength(2);
+    expect(asl.finalContext.newMemberId).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('take the same path to Refused for a healthy member, and to Failed through compensation', async () => {
+    const name = `t-conf-${randomBytes(3).toString('hex')}`;
+    created.push(name);
+    await sandboxUp({ name, members: 3, spares: 1, nodes: 0, dataMb: 2 });
+
+    // Nothing has failed: both engines refuse to remove master-2.
+    const steps = await boundSteps(name);
+    const refusedX = await runXState(steps, input(name, 'r-conf-xstate-refuse'));
+    const refusedA = await runAsl(steps, input(name, 'r-conf-asl-refuse'));
+    expect(refusedX.finalState).toBe('Refused');
+    expect(refusedA.finalState).toBe('Refused');
+    expect(refusedA.path).toEqual(refusedX.path);
+    expect(refusedX.finalContext.error?.Error).toBe('RefusedError');
+
+    // The new host never gets etcd installed: the member added for it is removed again.
+    await failHost(name, 'master-2', 'kill');
+    const noInstall: Fault = (step, real) =>
+      step === 'InstallEtcd'
+        ? async () => {
+            throw new NewMemberFailedError('injected: the package repository is unreachable');
+          }
+        : real;
+    const failingX = await runXState(await boundSteps(name, noInstall), input(name, 'r-conf-xstate-comp'));
+    const failingA = await runAsl(await boundSteps(name, noInstall), input(name, 'r-conf-asl-comp'));
+    for (const run of [failingX, failingA]) {
+      expect(run.finalState).toBe('Failed');
+      expect(run.path).toContain('CompensateNewMember');
+      expect(run.finalContext.error?.Error).toBe('NewMemberFailedError');
+    }
+    expect(failingA.path).toEqual(failingX.path);
+  });
+});
