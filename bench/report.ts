@@ -70,6 +70,7 @@ function machineTable(r: BenchReport): string {
     `| etcd | ${m.etcdVersion} |`,
     `| Node.js | ${m.node} |`,
     `| date | ${m.date} |`,
+    `| code measured | ${m.commit ?? 'unknown'} |`,
     `| /proc/loadavg at start / end | \`${m.loadavgStart}\` / \`${m.loadavgEnd}\` |`,
   ].join('\n');
 }
@@ -90,9 +91,9 @@ export function renderMarkdown(r: BenchReport, closingNote: string): string {
   out.push(`Mode: **${r.mode}**, ${r.reps} repetition(s) per scenario and kind. Reproduce:`);
   out.push('');
   out.push('```sh');
-  out.push(r.command);
-  out.push('npm run bench -- --quick     # 3@32 MB and 5@32 MB, 2 reps (a few minutes)');
-  out.push('npm run bench                # all four scenarios including 3@1 GB, 3 reps');
+  out.push(`${r.command}   # this page (as root)`);
+  if (r.command !== 'npm run bench -- --quick') out.push('npm run bench -- --quick     # 3@32 MB and 5@32 MB, 2 reps (a few minutes)');
+  if (r.command !== 'npm run bench') out.push('npm run bench                # all four scenarios including 3@1 GB, 3 reps');
   out.push('node bin/etcd-replace.mjs bench --cost-only   # the cost model alone, no sandbox');
   out.push('bash bench/floor.sh SANDBOX master-2 etcd-spare-0   # the floor on a sandbox you built and failed');
   out.push('```');

@@ -122,6 +122,8 @@ export interface Machine {
   date: string;
   loadavgStart: string;
   loadavgEnd: string;
+  /** The code measured: `git rev-parse --short HEAD`, with "+changes" when the tree differs from it. */
+  commit: string;
 }
 
 export interface CostReport {
@@ -374,7 +376,10 @@ async function measureWorkflow(scenario: Scenario, rep: number, log: (m: string)
 
 export async function machineFacts(loadavgStart: string): Promise<Machine> {
   const etcd = await execFileP('etcd', ['--version']).then((r) => r.stdout.match(/etcd Version: (\S+)/)?.[1] ?? 'unknown', () => 'not installed');
+  const commit = await execFileP('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim(), () => 'unknown');
+  const dirty = await execFileP('git', ['status', '--porcelain', '--', 'functions', 'statemachine', 'sandbox', 'bench'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim() !== '', () => false);
   return {
+    commit: dirty ? `${commit}+changes` : commit,
     nproc: os.availableParallelism(),
     cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
