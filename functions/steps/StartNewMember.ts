@@ -1,6 +1,7 @@
 // StartNewMember: on the new host, unpack the bundle into an emptied /etc/etcd (the data directory is
 // uploaded first if it held anything) and `systemctl enable etcd --now`; then wait until the member
-// list shows it started under its hostname (runbook: new host steps 4-7).
+// list shows it started under its hostname (runbook: new host steps 4-7). The bundle is then deleted
+// from the artifact store.
 
 import { NewMemberFailedError } from '../errors.ts';
 import { artifactKey, etcdOf, need } from './cluster.ts';
@@ -27,6 +28,8 @@ export const StartNewMember: Step = async (context, deps) => {
     const member = (await etcd.memberList()).find((m) => m.id === newId);
     if (!member) throw new NewMemberFailedError(`member ${newId} is no longer in the member list`);
     if (member.name === host.hostname) {
+      // The bundle holds the member's private keys: once the member runs, no copy stays in the store.
+      await deps.artifacts.delete(need(context.bundleKey, 'bundleKey'));
       return {
         output: {},
         detail: `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}`,
