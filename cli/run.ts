@@ -10,7 +10,8 @@ import type { RunRecord } from '../functions/ports.ts';
 import { STEPS } from '../functions/steps/index.ts';
 import { newRunRecord, runLocally } from '../functions/workflow/localRun.ts';
 import * as validate from '../functions/validate.ts';
-import { DEFAULT_OPTIONS, type WorkflowContext } from '../statemachine/context.ts';
+import type { WorkflowContext } from '../statemachine/context.ts';
+import { REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
 import { integerOption, parse, printJson, progress, runCommand, targetsAws, UsageError } from './common.ts';
 import { EXIT_FOR_OUTCOME, formatTimeline, printProgress, runResult } from './runReport.ts';
 
@@ -39,31 +40,10 @@ async function execute(record: RunRecord, sandbox: string, json: boolean, runs: 
 export async function runCommandMain(argv: string[]): Promise<number> {
   if (targetsAws(argv)) return (await import('./aws.ts')).awsRunCommand(argv);
   return runCommand(async () => {
-    const { values } = parse(
-      argv,
-      {
-        target: { type: 'string', default: 'sandbox' },
-        sandbox: { type: 'string', default: 'default' },
-        failed: { type: 'string' },
-        replacement: { type: 'string' },
-        'grace-seconds': { type: 'string' },
-        learner: { type: 'string', default: DEFAULT_OPTIONS.learner },
-        'started-by': { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-      RUN_USAGE,
-    );
-    if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${RUN_USAGE}`);
-    if (!values.failed || !values.replacement) throw new UsageError(`--failed and --replacement are required\n${RUN_USAGE}`);
-    const sandbox = validate.sandboxName('--sandbox', values.sandbox);
-    validate.assertNoControlChars('--failed', values.failed);
-    validate.assertNoControlChars('--replacement', values.replacement);
-    const failed = values.failed.trim();
-    if (failed.startsWith('-') || !/^[A-Za-z0-9.:/_-]{1,253}$/.test(failed)) throw new InvalidInputError('--failed', `"${values.failed}" is not a host name, hostname, IP, member ID or peer URL`);
-    const replacement = validate.hostname('--replacement', values.replacement.trim());
+    const { values } = parse(argv, { ...REQUEST_OPTIONS, 'grace-seconds': { type: 'string' }, 'started-by': { type: 'string' } }, RUN_USAGE);
+    const { sandbox, failed, replacement, learner } = sandboxRequestArgs(values, RUN_USAGE);
     const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
     if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
-    if (values.learner !== 'auto' && values.learner !== 'never') throw new UsageError(`--learner must be auto or never\n${RUN_USAGE}`);
     const startedBy = values['started-by'] ?? `cli:${userInfo().username}`;
 
     const runs = new FileRunStore();
@@ -80,7 +60,7 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     const context: WorkflowContext = {
       runId: newRunId(),
       request: { cluster: sandbox, failed, replacement, startedBy },
-      options: { graceSeconds, learner: values.learner },
+      options: { graceSeconds, learner },
     };
     const record = newRunRecord(context, 'sandbox', new Date());
     await runs.save(record);
