@@ -5,7 +5,7 @@ import { InvalidInputError, MemberNotFoundError } from '../errors.ts';
 import { NO_LEADER, type EndpointStatus, type EtcdClusterPort, type EtcdMember, type Host, type Inventory } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { peerHost } from '../../statemachine/matchMember.ts';
-import type { MemberHealth } from '../../statemachine/quorum.ts';
+import { quorumOf, type MemberHealth } from '../../statemachine/quorum.ts';
 import type { StepDeps } from './deps.ts';
 
 export const clientUrl = (host: Host): string => `https://${host.ip}:2379`;
@@ -40,11 +40,11 @@ export function viaHosts(context: WorkflowContext): Host[] {
 }
 
 /** A port over the survivors (and the replacement, when asked), never through the failed host. */
-export function etcdOf(context: WorkflowContext, deps: StepDeps, options: { includeReplacement?: boolean } = {}): EtcdClusterPort {
+export function etcdOf(context: WorkflowContext, deps: StepDeps, options: { includeReplacement?: boolean; via?: Host[] } = {}): EtcdClusterPort {
   const via = viaHosts(context);
   const endpoints = context.survivors && context.survivors.length > 0 ? context.survivors.map((s) => s.clientURL) : via.map(clientUrl);
   if (options.includeReplacement && context.replacement) endpoints.push(clientUrl(context.replacement));
-  return deps.etcd(via, endpoints);
+  return deps.etcd(options.via ?? via, endpoints);
 }
 
 export function memberRef(member: EtcdMember, inventory: Inventory): MemberRef {
@@ -63,10 +63,40 @@ export interface Observation {
 /**
  * Member list plus one status request per member: who answers, who leads. Members in `assumeDown`
  * (the failed one, already observed down twice) are not asked again and count as not answering.
+ *
+ * Asked through the first member host that runs etcdctl; when that view shows no quorum or no single
+ * leader, each member host is asked on its own and the view in which the most voting members answer
+ * wins. A host cut off from the others (a network partition) reaches only its own etcd: its view alone
+ * would report a healthy cluster as one that lost quorum.
  */
 export async function observe(context: WorkflowContext, deps: StepDeps, options: { assumeDown?: string[] } = {}): Promise<Observation> {
+  const first = await observeThrough(context, deps, etcdOf(context, deps), options);
+  if (hasQuorumAndLeader(first)) return first;
+  let best = first;
+  for (const host of viaHosts(context)) {
+    let view: Observation;
+    try {
+      view = await observeThrough(context, deps, etcdOf(context, deps, { via: [host] }), options);
+    } catch {
+      continue; // this host cannot answer at all: the other views decide
+    }
+    if (answeringVoters(view) > answeringVoters(best)) best = view;
+    if (hasQuorumAndLeader(best)) break;
+  }
+  return best;
+}
+
+function answeringVoters(observation: Observation): number {
+  return observation.health.filter((h) => h.healthy && !h.isLearner).length;
+}
+
+function hasQuorumAndLeader(observation: Observation): boolean {
+  const voters = observation.health.filter((h) => !h.isLearner).length;
+  return answeringVoters(observation) >= quorumOf(voters) && observation.leaderIds.length === 1;
+}
+
+async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: EtcdClusterPort, options: { assumeDown?: string[] }): Promise<Observation> {
   const inventory = inventoryOf(context);
-  const etcd = etcdOf(context, deps);
   const members = await etcd.memberList();
   const endpointOf = (m: EtcdMember) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : null);
   const down = new Set(options.assumeDown ?? []);

@@ -79,14 +79,14 @@ export class FakeCluster implements EtcdClusterPort {
 }
 
 /** Step deps whose only working port is the fake cluster (preflight reads nothing else). */
-export function fakeDeps(cluster: FakeCluster, now = new Date('2026-01-01T00:00:00Z')): StepDeps {
+export function fakeDeps(cluster: FakeCluster | ((via: Host[]) => FakeCluster), now = new Date('2026-01-01T00:00:00Z')): StepDeps {
   const unused = () => {
     throw new Error('port not used by preflight');
   };
   return {
     target: 'sandbox',
     runner: { run: unused },
-    etcd: () => cluster,
+    etcd: (via) => (typeof cluster === 'function' ? cluster(via) : cluster),
     securityGroups: { describeEtcdPorts: unused, allowEtcdPorts: unused },
     artifacts: { uploadUrl: unused, downloadUrl: unused, head: unused, delete: unused },
     lock: { acquire: unused, renew: unused, release: unused, current: unused },

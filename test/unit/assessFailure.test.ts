@@ -91,6 +91,38 @@ describe('preflight: quorum', () => {
   });
 });
 
+describe('preflight: whose view counts', () => {
+  it('a partitioned member host that reaches only itself does not pass for lost quorum: the majority view wins', async () => {
+    const inv = inventory([host('master-3', '198.51.100.5', ['master', 'etcd']), host('master-4', '198.51.100.6', ['master', 'etcd'])]);
+    const all = [
+      member(0xa0, 'master-0', '198.51.100.2', true),
+      member(0xa1, 'master-1', '198.51.100.3', true),
+      member(0xa2, 'master-2', '198.51.100.4', true),
+      member(0xa3, 'master-3', '198.51.100.5', false),
+      member(0xa4, 'master-4', '198.51.100.6', true),
+    ];
+    // Through master-0 (cut off) only master-0 answers, and it knows no leader; through the others master-0 is silent.
+    const fromMaster0 = new FakeCluster(all.map((m) => ({ ...m, up: m.id === ID(0xa0), leaderId: NO_LEADER })));
+    const fromOthers = new FakeCluster(all.map((m) => ({ ...m, up: m.up && m.id !== ID(0xa0) })), ID(0xa1));
+    const asked: string[] = [];
+    const deps = fakeDeps((via) => {
+      asked.push(via.map((h) => h.name).join(','));
+      return via.length === 1 && via[0]!.name !== 'master-0' ? fromOthers : fromMaster0;
+    });
+    const result = await assessFailure(validatedContext(inv, 'master-3', 'etcd-spare-0'), deps, 'first');
+    expect(result.output.failedMember?.id).toBe(ID(0xa3));
+    expect(result.output.survivors?.map((s) => s.id)).toEqual([ID(0xa1), ID(0xa2), ID(0xa4)]);
+    expect(result.detail).toMatch(/3 of 5 voting members answer; 3 needed after the change; .*also not answering: master-0/);
+    expect(asked[0]).toBe('master-0,master-1,master-2,master-4');
+  });
+
+  it('when no host sees quorum, the refusal stands', async () => {
+    const deps = fakeDeps(() => new FakeCluster(three(['master-1', 'master-2'])));
+    const error = await refusal(assessFailure(validatedContext(inventory(), 'master-2', 'etcd-spare-0'), deps, 'first'));
+    expect(error.message).toMatch(/no quorum: 1 of 3/);
+  });
+});
+
 describe('preflight: the failed member', () => {
   it('refuses to remove a healthy member', async () => {
     const error = await refusal(assess(three([]), 'master-2'));
