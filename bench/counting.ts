@@ -52,6 +52,8 @@ export interface StepCommandCount {
 }
 
 export interface CommandCount extends StepCommandCount {
+  /** Per step, each command sent in order: `script[ verb]@host`. */
+  sent: Record<string, string[]>;
   byStep: Record<string, StepCommandCount>;
 }
 
@@ -74,14 +76,16 @@ export function sequentialGroups(calls: ReadonlyArray<Pick<CommandCall, 'startMs
 /** SSM commands per step and in all; unreachable calls are counted apart and sent nothing. */
 export function countCommands(calls: readonly CommandCall[]): CommandCount {
   const byStep: Record<string, StepCommandCount> = {};
+  const sentByStep: Record<string, string[]> = {};
   const steps = [...new Set(calls.map((c) => c.step))];
   for (const step of steps) {
     const ofStep = calls.filter((c) => c.step === step);
     const sent = ofStep.filter((c) => !c.unreachable);
     byStep[step] = { total: sent.length, criticalPath: sequentialGroups(sent), unreachable: ofStep.length - sent.length };
+    sentByStep[step] = sent.map((c) => `${c.script}${c.verb ? ` ${c.verb}` : ''}@${c.host}`);
   }
   const sum = (f: (s: StepCommandCount) => number) => Object.values(byStep).reduce((n, s) => n + f(s), 0);
-  return { total: sum((s) => s.total), criticalPath: sum((s) => s.criticalPath), unreachable: sum((s) => s.unreachable), byStep };
+  return { total: sum((s) => s.total), criticalPath: sum((s) => s.criticalPath), unreachable: sum((s) => s.unreachable), byStep, sent: sentByStep };
 }
 
 export interface ArtifactCount {

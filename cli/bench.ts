@@ -7,6 +7,7 @@ const USAGE = `usage: etcd-replace bench [--quick] [--reps N] [--json] [--cost-o
   --quick      3 members @ 32 MB and 5 members @ 32 MB, 2 repetitions (a few minutes)
   --reps N     repetitions per scenario and kind (default 3; 2 with --quick)
   --json       print the report as JSON on stdout (progress goes to stderr)
+  --render     rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/closing-note.md)
   --cost-only  the AWS cost model alone: transitions by executing the compiled ASL, SSM commands and
                step times from the last docs/benchmarks.json; needs no sandbox and writes nothing`;
 
@@ -19,6 +20,7 @@ export function benchCommand(argv: string[]): Promise<number> {
         reps: { type: 'string' },
         json: { type: 'boolean', default: false },
         'cost-only': { type: 'boolean', default: false },
+        render: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       USAGE,
@@ -29,6 +31,13 @@ export function benchCommand(argv: string[]): Promise<number> {
     }
     const reps = integerOption('reps', values.reps, values.quick ? 2 : 3);
     if (reps < 1 || reps > 20) throw new UsageError(`--reps must be from 1 to 20\n${USAGE}`);
+
+    if (values.render) {
+      const { renderFromJson, DOCS_MD } = await import('../bench/report.ts');
+      await renderFromJson();
+      progress(`wrote ${DOCS_MD}`);
+      return 0;
+    }
 
     if (values['cost-only']) {
       const { costOnly } = await import('../bench/costOnly.ts');
