@@ -2,13 +2,18 @@
 # IssueCertificates: on the etcd CA host, issue the new member's server and peer certificates with
 # the runbook's own openssl commands, and copy the current etcd.conf and ca.crt beside them.
 # Idempotent: certificates already issued for this exact SAN, still valid, are kept.
-# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP
+# With PROBE_UPLOAD_URL, first proves this host can reach the artifact store (it ships the new member's
+# bundle from here after the membership changes) by uploading the CA certificate, a public file; exit 3
+# when it cannot, before anything changes.
+# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP [PROBE_UPLOAD_URL]
 set -o errexit -o nounset -o pipefail
 
 NEW_ETCD_HOSTNAME=${1:?hostname}
 NEW_ETCD_IP=${2:?ip}
+probe_url=${3:-}
 [[ $NEW_ETCD_HOSTNAME =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
 [[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
+[ -z "$probe_url" ] || [[ $probe_url =~ ^https?:// ]] || { echo "bad probe url" >&2; exit 2; }
 
 export CN=$NEW_ETCD_HOSTNAME
 export SAN="IP:${NEW_ETCD_IP}, DNS:${NEW_ETCD_HOSTNAME}"
@@ -17,6 +22,11 @@ export OPENSSLCFG="/etc/etcd/ca/openssl.cnf"
 
 if [ ! -f "$OPENSSLCFG" ] || [ ! -f /etc/etcd/ca/ca.key ]; then
   echo "this host holds no etcd CA (/etc/etcd/ca)" >&2
+  exit 3
+fi
+
+if [ -n "$probe_url" ] && ! curl -fsS --connect-timeout 5 --retry 2 --max-time 60 --upload-file /etc/etcd/ca/ca.crt "$probe_url" >&2; then
+  echo "this CA host cannot reach the artifact store, so it could not ship the new member's certificates after the membership changes; nothing was changed. Restore its network and run again" >&2
   exit 3
 fi
 

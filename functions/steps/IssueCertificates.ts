@@ -1,20 +1,26 @@
 // IssueCertificates: on the etcd CA host, the runbook's openssl req/ca commands for the new member's
 // server and peer certificates, with SAN="IP:<ip>, DNS:<hostname>" (runbook 37.2.2 steps 1-5).
+// First the CA host proves it reaches the artifact store (it ships the new member's bundle from there
+// once the membership has changed): a CA host cut off from the network refuses the run here, while the
+// cluster is still as it was.
 
-import { RefusedError } from '../errors.ts';
-import { need } from './cluster.ts';
+import { ArtifactStoreError, RefusedError } from '../errors.ts';
+import { artifactKey, need } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
 export const IssueCertificates: Step = async (context, deps) => {
   const ca = need(context.caHost, 'caHost');
   const replacement = need(context.replacement, 'replacement');
+  const probeKey = artifactKey.caProbe(context.runId, ca.hostname);
+  const probeUrl = await deps.artifacts.uploadUrl(probeKey, deps.waits.urlTtlSeconds);
   const result = await runScript<{ prefix: string; issued: string }>(deps.runner, {
     host: ca,
     script: 'IssueCertificates',
-    args: [replacement.hostname, replacement.ip],
+    args: [replacement.hostname, replacement.ip, probeUrl],
     exits: { 3: (message) => new RefusedError(message) },
   });
+  if (!(await deps.artifacts.head(probeKey))) throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);
   const issued = result.issued.trim();
   return {
     output: {},

@@ -137,4 +137,6 @@ export const artifactKey = {
   failedData: (runId: string, hostname: string) => `runs/${runId}/failed-member-data-${hostname}.tgz`,
   bundle: (runId: string, hostname: string) => `runs/${runId}/bundle-${hostname}.tgz`,
   replacementPriorData: (runId: string, hostname: string) => `runs/${runId}/replacement-prior-data-${hostname}.tgz`,
+  /** The CA certificate, uploaded by the CA host to prove it reaches the store before any membership change. */
+  caProbe: (runId: string, hostname: string) => `runs/${runId}/ca-reachability-${hostname}.crt`,
 };
