@@ -1,0 +1,226 @@
+// Fault injection on real etcd, through the CLI: each fault ends with the cluster as healthy as it
+// can be and a run record that says what happened.
+//
+//   sandbox 3 (master-2 powered off): (b) a certificate with the wrong SAN, (a) the new host never
+//     starts, (e) the leader moves during the membership changes, (d3) quorum lost mid-run
+//   sandbox 5 (master-3 powered off): (c) the CA host partitioned, then healed; (d5) a second member
+//     dies mid-run
+
+import { promises as fs } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
+import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { etcdctl } from '../support/clusterFacts.ts';
+import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
+import {
+  clientUrl,
+  downAll,
+  eventually,
+  exitOf,
+  healthOf,
+  hostFile,
+  memberNames,
+  membersNow,
+  membershipOf,
+  parseRunJson,
+  sh,
+  stepStatus,
+  upSandbox,
+  WatchedCli,
+} from '../support/safetyHelpers.ts';
+
+const created: string[] = [];
+let s3: SandboxInfo;
+let s5: SandboxInfo;
+let before3: Before;
+
+beforeAll(async () => {
+  [s3, s5] = await Promise.all([upSandbox(created, 't-flt', { members: 3, spares: 2, dataMb: 2 }), upSandbox(created, 't-flt', { members: 5, spares: 1, dataMb: 2 })]);
+  before3 = await recordBefore(s3);
+  await Promise.all([failHost(s3.name, 'master-2', 'kill'), failHost(s5.name, 'master-3', 'kill')]);
+});
+
+afterAll(async () => {
+  await downAll(created);
+});
+
+const fqdn = (host: string) => `${host}.sandbox.test`;
+const runArgs = (sandbox: SandboxInfo, failed: string, replacement: string) => ['run', '--sandbox', sandbox.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '0', '--json'];
+
+async function finish(cli: WatchedCli) {
+  const out = await cli.done;
+  const result = parseRunJson(out.stdout);
+  const record = (await new FileRunStore().get(result.runId))!;
+  return { out, result, record, status: stepStatus(result) };
+}
+
+/** Member ID → is-leader, as each live endpoint reports. */
+async function leaderOf(sandbox: SandboxInfo, via: string, hosts: string[]): Promise<string> {
+  const endpoints = hosts.map((h) => clientUrl(sandbox.hosts.find((x) => x.name === h)!.ip));
+  const text = await etcdctl(sandbox, via, endpoints, ['endpoint', 'status', '-w', 'json']);
+  const statuses = JSON.parse(text.replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as Array<{ Status: { header: { member_id: string }; leader: string } }>;
+  const leaders = [...new Set(statuses.map((s) => BigInt(s.Status.leader).toString(16).padStart(16, '0')))];
+  if (leaders.length !== 1) throw new Error(`no single leader: ${leaders.join(', ')}`);
+  return leaders[0]!;
+}
+
+/** Moves leadership to another of the live voting members; returns [from, to]. */
+async function moveLeader(sandbox: SandboxInfo, hosts: string[]): Promise<[string, string]> {
+  const from = await leaderOf(sandbox, hosts[0]!, hosts);
+  const members = await membersNow(sandbox, hosts);
+  const to = members.find((m) => !m.isLearner && m.id !== from && hosts.some((h) => m.name === fqdn(h)))!.id;
+  const endpoints = hosts.map((h) => clientUrl(sandbox.hosts.find((x) => x.name === h)!.ip));
+  await etcdctl(sandbox, hosts[0]!, endpoints, ['move-leader', to]);
+  return [from, to];
+}
+
+describe('faults on a 3-member cluster (master-2 powered off)', () => {
+  it('(b) a certificate with the wrong SAN is caught before it is shipped: no membership change, no bundle', async () => {
+    const cnf = hostFile(s3, 'master-0', '/etc/etcd/ca/openssl.cnf');
+    const original = await fs.readFile(cnf, 'utf8');
+    const membersBefore = membershipOf(await membersNow(s3, ['master-0']));
+    // etcd_v3_req (copied into every certificate: copy_extensions = copy) names a fixed, wrong host.
+    const tampered = original.replace(/(\[ etcd_v3_req \][^[]*?subjectAltName\s*=\s*)\$\{ENV::SAN\}/, '$1IP:192.0.2.99, DNS:wrong.example.test');
+    expect(tampered).not.toBe(original);
+    await fs.writeFile(cnf, tampered);
+    let run;
+    try {
+      run = await finish(new WatchedCli(runArgs(s3, 'master-2', 'etcd-spare-0')));
+    } finally {
+      await fs.writeFile(cnf, original);
+    }
+    const { out, result, record, status } = run;
+    expect(exitOf(out)).toMatchObject({ code: 1 });
+    expect(result.outcome).toBe('failed');
+    expect(result.reason).toMatch(/^CertificateInvalidError: .*(subjectAltName|SAN)/);
+    expect(status).toMatchObject({ IssueCertificates: 'succeeded', VerifyCertificates: 'failed', RemoveFailedMember: 'skipped', AddMember: 'skipped', ConfigureNewMember: 'skipped' });
+    // Certificates come before any membership change: the failed member is still listed, nothing else changed.
+    expect(membershipOf(await membersNow(s3, ['master-0']))).toEqual(membersBefore);
+    const runDir = `${s3.stateDir}/artifacts/runs/${result.runId}`;
+    const stored = await fs.readdir(runDir).catch(() => [] as string[]);
+    expect(stored.filter((f) => f.startsWith('bundle-'))).toEqual([]);
+    expect(record.context['bundleKey']).toBeUndefined();
+  });
+
+  it('(a) the new host never starts: compensation removes the new member again; two healthy survivors; the record says what remains', async () => {
+    // A process holds the peer port on etcd-spare-0, so its etcd exits at once: "address already in use".
+    const pid = Number((await sh(s3, 'etcd-spare-0', `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
+    expect(pid).toBeGreaterThan(1);
+    try {
+      await eventually('the port holder to listen', 20_000, async () => (await sh(s3, 'etcd-spare-0', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+      const cli = new WatchedCli(runArgs(s3, 'master-2', 'etcd-spare-0'));
+      // Once compensation starts the holder may go (compensation waits for the ports to close).
+      void cli.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(pid, 'SIGKILL'), () => undefined);
+      const { out, result, record, status } = await finish(cli);
+      expect(exitOf(out)).toMatchObject({ code: 1 });
+      expect(result.outcome).toBe('failed');
+      expect(result.reason).toMatch(/StartNewMember|etcd/);
+      expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', StartNewMember: 'failed', PromoteNewMember: 'skipped', CompensateNewMember: 'succeeded', VerifyClusterHealth: 'skipped' });
+      expect(record.steps.find((s) => s.name === 'CompensateNewMember' && s.status === 'succeeded')?.detail).toMatch(/removed member [0-9a-f]{16}/);
+      expect(record.remaining?.join('\n')).toMatch(/has no replacement: the cluster runs with 2 members/);
+      expect(record.remaining?.join('\n')).toMatch(/run the replacement again/);
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    expect(memberNames(await membersNow(s3, ['master-0']))).toEqual([fqdn('master-0'), fqdn('master-1')]);
+    expect(await healthOf(s3, 'master-0', ['master-0', 'master-1'])).toEqual([true, true]);
+    expect((await sh(s3, 'etcd-spare-0', "systemctl is-active etcd || true; ss -Hltn '( sport = :2379 )'")).trim()).not.toMatch(/^active/);
+  });
+
+  it('(e) the leader moves during the membership changes: retries absorb it and the run succeeds', async () => {
+    const cli = new WatchedCli(runArgs(s3, 'master-2', 'etcd-spare-0'));
+    const moves: Array<[string, string]> = [];
+    await cli.waitFor(/^▶ AddMember$/);
+    moves.push(await moveLeader(s3, ['master-0', 'master-1']));
+    const promote = await cli.waitFor(/^▶ (PromoteNewMember|VerifyClusterHealth)$/).catch(() => null);
+    if (promote?.endsWith('PromoteNewMember')) moves.push(await moveLeader(s3, ['master-0', 'master-1']));
+    const { out, result, status } = await finish(cli);
+    expect(exitOf(out)).toMatchObject({ code: 0 });
+    expect(result.outcome).toBe('succeeded');
+    expect(status).toMatchObject({ RemoveFailedMember: 'skipped', AddMember: 'succeeded', StartNewMember: 'succeeded' });
+    expect(moves.every(([from, to]) => from !== to)).toBe(true);
+    await verifyReplaced(await loadSandbox(s3.name), 'master-2', 'etcd-spare-0', before3);
+  });
+
+  it('(d3) quorum is lost mid-run: the run stops and changes no membership after that', async () => {
+    // Now master-0, master-1, etcd-spare-0. master-1 fails; once the failed member is removed, etcd-spare-0 dies too.
+    await failHost(s3.name, 'master-1', 'kill');
+    const cli = new WatchedCli(runArgs(s3, 'master-1', 'etcd-spare-1'));
+    await cli.waitFor(/^▶ AddMember$/);
+    await failHost(s3.name, 'etcd-spare-0', 'kill');
+    const atLoss = membershipOf(await membersNow(s3, ['master-0']));
+    const { out, result, record, status } = await finish(cli);
+    expect(['failed', 'refused']).toContain(result.outcome);
+    expect(exitOf(out).code).not.toBe(0);
+    expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', PromoteNewMember: 'skipped', VerifyClusterHealth: 'skipped', RollMasters: 'skipped' });
+    // What stopped it: quorum gone, etcd unavailable, or the etcdctl it ran on etcd-spare-0 killed with the host.
+    expect(result.reason).toMatch(/quorum|EtcdUnavailableError|no leader|deadline|etcd-spare-0/i);
+    expect(membershipOf(await membersNow(s3, ['master-0']))).toEqual(atLoss);
+    expect(memberNames(await membersNow(s3, ['master-0'])).filter((n) => n !== '')).toEqual([fqdn('etcd-spare-0'), fqdn('master-0')]);
+    expect(record.outcome).toBe(result.outcome);
+  });
+});
+
+describe('faults on a 5-member cluster (master-3 powered off)', () => {
+  it('(c) the CA host is partitioned: the run stops before any membership change, naming the CA host', async () => {
+    const membersBefore = membershipOf(await membersNow(s5, ['master-1']));
+    await failHost(s5.name, 'master-0', 'partition');
+    const { out, result, status } = await finish(new WatchedCli(runArgs(s5, 'master-3', 'etcd-spare-0')));
+    // The partitioned member's own view (it reaches only itself) must not pass for lost quorum: 3 of 5 answer.
+    expect(exitOf(out)).toMatchObject({ code: 3 });
+    expect(result.outcome).toBe('refused');
+    expect(result.reason).toMatch(/^RefusedError: IssueCertificates on master-0: .*cannot reach the artifact store/s);
+    expect(result.reason).not.toMatch(/no quorum/);
+    expect(status).toMatchObject({ CheckClusterHealth: 'succeeded', ConfirmMemberFailed: 'succeeded', IssueCertificates: 'failed', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+    expect(membershipOf(await membersNow(s5, ['master-1', 'master-2']))).toEqual(membersBefore);
+
+    // Heal the partition for the next case: the nft table fail --mode partition added, and the power state.
+    const info = await loadSandbox(s5.name);
+    const m0 = info.hosts.find((h) => h.name === 'master-0')!;
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('nsenter', [`--net=/run/netns/${m0.netns}`, '--', 'nft', 'delete', 'table', 'inet', 'sandbox_partition'], { stdio: 'ignore' });
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft delete exited ${code}`))));
+    });
+    await fs.writeFile(`${info.stateDir}/hosts/master-0/power`, 'running\n');
+    await eventually('master-0 healthy again', 60_000, async () => (await healthOf(s5, 'master-1', ['master-0'])).every(Boolean));
+  });
+
+  it('(d5) a second member dies mid-run: quorum holds, no healthy member is removed', async () => {
+    const membersBefore = await membersNow(s5, ['master-1']);
+    const cli = new WatchedCli(runArgs(s5, 'master-3', 'etcd-spare-0'));
+    await cli.waitFor(/^▶ (AddMember|StartNewMember)$/);
+    await failHost(s5.name, 'master-4', 'kill');
+    const { result, record, status } = await finish(cli);
+    expect(['succeeded', 'failed', 'refused']).toContain(result.outcome);
+    const after = await membersNow(s5, ['master-1', 'master-2']);
+    // Only the failed member left the member list; every member that answered before is still in.
+    const gone = membersBefore.filter((m) => !after.some((x) => x.id === m.id)).map((m) => m.name);
+    expect(gone.filter((n) => n !== fqdn('master-3'))).toEqual([]);
+    // Quorum holds: a majority of the voting members answer.
+    const voters = after.filter((m) => !m.isLearner);
+    const names = voters.map((m) => m.name.replace(/\.sandbox\.test$/, '')).filter((n) => n !== '');
+    const healthy = (await healthOf(s5, 'master-1', names)).filter(Boolean).length;
+    expect(healthy).toBeGreaterThanOrEqual(Math.floor(voters.length / 2) + 1);
+    if (result.outcome === 'failed') {
+      // Either etcd would not take the new member with master-4 gone (it says "unhealthy cluster") and
+      // compensation left the cluster as it was after the removal, or the new member joined and stays
+      // while VerifyClusterHealth reports master-4. Either way the record says so.
+      expect(result.reason).toMatch(/UnhealthyClusterError|ClusterUnhealthyError|master-4|unreachable/);
+      if (status['CompensateNewMember'] === 'succeeded') {
+        expect(record.remaining?.join('\n')).toMatch(/has no replacement: the cluster runs with 4 members/);
+        expect(memberNames(after).filter((n) => n !== '')).toEqual(['master-0', 'master-1', 'master-2', 'master-4'].map(fqdn));
+      } else {
+        expect(status).toMatchObject({ AddMember: 'succeeded', VerifyClusterHealth: 'failed' });
+        expect(memberNames(after)).toContain(fqdn('etcd-spare-0'));
+      }
+    }
+    console.log(`(d5) ${result.outcome}: ${result.reason ?? ''}; steps ${JSON.stringify(status)}`);
+    expect(record.outcome).toBe(result.outcome);
+  });
+});
