@@ -58,6 +58,17 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   if (!endsOdd(seen.members.length, failed ? 1 : 0, replacementMember ? 0 : 1)) {
     throw new RefusedError(`the cluster would end with ${seen.members.length - (failed ? 1 : 0) + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`);
   }
+  if (unhealthyOthers.length > 0) {
+    // etcd's strict reconfiguration check refuses `member add` (learner or not) unless the leader is
+    // connected to every voting member: with another member down the run would remove the failed
+    // member and then fail to add its replacement, leaving the cluster a member short.
+    const names = unhealthyOthers.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ');
+    throw new RefusedError(
+      `member(s) ${names} do not answer either at the ${observation} observation: etcd refuses to add a member while any voting member is unreachable, ` +
+        `so replacing ${failed ? failed.name || failed.id : context.request.failed} now would remove it and then fail to add its replacement. ` +
+        'Bring the other member(s) back first, or remove one of the failed members by hand (etcdctl member remove <id>) and run again for the other.',
+    );
+  }
 
   const survivors = others.filter((m) => seen.health.find((h) => h.id === m.id)?.healthy).map((m) => memberRef(m, inventory));
   const version = oldestVersion(seen);
@@ -77,7 +88,6 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     },
     detail:
       `${failed ? `member ${failed.id} (${failed.name || 'unnamed'}) does not answer` : 'the failed member is no longer in the member list'}; ` +
-      `${verdict.reason}; oldest version ${version ?? 'unknown'}` +
-      (unhealthyOthers.length ? `; also not answering: ${unhealthyOthers.map((m) => m.name || m.id).join(', ')}` : ''),
+      `${verdict.reason}; oldest version ${version ?? 'unknown'}`,
   };
 }
