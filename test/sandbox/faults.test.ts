@@ -3,8 +3,8 @@
 //
 //   sandbox 3 (master-2 powered off): (b) a certificate with the wrong SAN, (a) the new host never
 //     starts, (e) the leader moves during the membership changes, (d3) quorum lost mid-run
-//   sandbox 5 (master-3 powered off): (c) the CA host partitioned, then healed; (d5) a second member
-//     dies mid-run
+//   sandbox 5 (master-3 powered off): (c) the CA host partitioned, then healed; (c2) the CA host cut
+//     off from the artifact store only; (d5) a second member dies mid-run
 
 import { promises as fs } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -53,6 +53,16 @@ async function finish(cli: WatchedCli) {
   const result = parseRunJson(out.stdout);
   const record = (await new FileRunStore().get(result.runId))!;
   return { out, result, record, status: stepStatus(result) };
+}
+
+/** Runs nft in a host's network namespace. */
+function nftIn(netns: string, args: string[], input = ''): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'nft', ...args], { stdio: ['pipe', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft ${args.join(' ')} exited ${code}`))));
+    child.stdin.end(input);
+  });
 }
 
 /** Member ID → is-leader, as each live endpoint reports. */
@@ -167,28 +177,42 @@ describe('faults on a 3-member cluster (master-2 powered off)', () => {
 });
 
 describe('faults on a 5-member cluster (master-3 powered off)', () => {
-  it('(c) the CA host is partitioned: the run stops before any membership change, naming the CA host', async () => {
+  it('(c) the CA host is partitioned: refused before any membership change, naming the CA host; the majority view counts', async () => {
     const membersBefore = membershipOf(await membersNow(s5, ['master-1']));
     await failHost(s5.name, 'master-0', 'partition');
     const { out, result, status } = await finish(new WatchedCli(runArgs(s5, 'master-3', 'etcd-spare-0')));
-    // The partitioned member's own view (it reaches only itself) must not pass for lost quorum: 3 of 5 answer.
     expect(exitOf(out)).toMatchObject({ code: 3 });
     expect(result.outcome).toBe('refused');
-    expect(result.reason).toMatch(/^RefusedError: IssueCertificates on master-0: .*cannot reach the artifact store/s);
+    // master-0 (the first host etcdctl runs on) reaches only itself; the majority's view decides: quorum holds, master-0 is down too.
     expect(result.reason).not.toMatch(/no quorum/);
-    expect(status).toMatchObject({ CheckClusterHealth: 'succeeded', ConfirmMemberFailed: 'succeeded', IssueCertificates: 'failed', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+    expect(result.reason).toMatch(/^RefusedError: member\(s\) master-0\.sandbox\.test \([0-9a-f]{16}\) do not answer either/);
+    expect(status).toMatchObject({ CheckClusterHealth: 'failed', SnapshotCluster: 'skipped', IssueCertificates: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
     expect(membershipOf(await membersNow(s5, ['master-1', 'master-2']))).toEqual(membersBefore);
 
-    // Heal the partition for the next case: the nft table fail --mode partition added, and the power state.
+    // Heal the partition for the next cases: the nft table fail --mode partition added, and the power state.
     const info = await loadSandbox(s5.name);
     const m0 = info.hosts.find((h) => h.name === 'master-0')!;
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn('nsenter', [`--net=/run/netns/${m0.netns}`, '--', 'nft', 'delete', 'table', 'inet', 'sandbox_partition'], { stdio: 'ignore' });
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft delete exited ${code}`))));
-    });
+    await nftIn(m0.netns, ['delete', 'table', 'inet', 'sandbox_partition']);
     await fs.writeFile(`${info.stateDir}/hosts/master-0/power`, 'running\n');
     await eventually('master-0 healthy again', 60_000, async () => (await healthOf(s5, 'master-1', ['master-0'])).every(Boolean));
+  });
+
+  it('(c2) the CA host answers but cannot reach the artifact store: refused at IssueCertificates, before any membership change', async () => {
+    const info = await loadSandbox(s5.name);
+    const m0 = info.hosts.find((h) => h.name === 'master-0')!;
+    const membersBefore = membershipOf(await membersNow(s5, ['master-1']));
+    // New TCP connections from master-0 to the machine (where the artifact store listens) are dropped; etcd peers are other hosts.
+    await nftIn(m0.netns, ['-f', '-'], `table inet t_no_store {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    ip daddr ${info.gateway} tcp flags & (syn | ack) == syn drop\n  }\n}\n`);
+    try {
+      const { out, result, status } = await finish(new WatchedCli(runArgs(s5, 'master-3', 'etcd-spare-0')));
+      expect(exitOf(out)).toMatchObject({ code: 3 });
+      expect(result.outcome).toBe('refused');
+      expect(result.reason).toMatch(/^RefusedError: IssueCertificates on master-0: .*cannot reach the artifact store/s);
+      expect(status).toMatchObject({ SnapshotCluster: 'succeeded', IssueCertificates: 'failed', VerifyCertificates: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+      expect(membershipOf(await membersNow(s5, ['master-1', 'master-2']))).toEqual(membersBefore);
+    } finally {
+      await nftIn(m0.netns, ['delete', 'table', 'inet', 't_no_store']);
+    }
   });
 
   it('(d5) a second member dies mid-run: quorum holds, no healthy member is removed', async () => {
