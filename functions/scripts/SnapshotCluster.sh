@@ -15,8 +15,17 @@ snapshot="$workdir/snapshot.db"
 
 ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key \
   --endpoints="$endpoint" --command-timeout=300s snapshot save "$snapshot" >&2
-status=$(ETCDCTL_API=3 etcdctl snapshot status "$snapshot" -w json)
 bytes=$(stat -c %s "$snapshot")
-sha256=$(sha256sum "$snapshot" | cut -d' ' -f1)
-curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" "$upload_url" >&2
+# Check, hash and upload read the same file: run them side by side, then require all three to pass.
+ETCDCTL_API=3 etcdctl snapshot status "$snapshot" -w json >"$workdir/status.json" &
+check=$!
+sha256sum "$snapshot" >"$workdir/sha256" &
+hash=$!
+curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" "$upload_url" >&2 &
+upload=$!
+wait "$check" || { echo "snapshot status rejects the snapshot" >&2; exit 3; }
+wait "$hash"
+wait "$upload" || { echo "could not upload the snapshot" >&2; exit 1; }
+status=$(cat "$workdir/status.json")
+sha256=$(cut -d' ' -f1 "$workdir/sha256")
 printf '{"bytes":%s,"sha256":"%s","status":%s}\n' "$bytes" "$sha256" "$status"
