@@ -7,7 +7,7 @@ const USAGE = `usage: etcd-replace bench [--quick] [--reps N] [--json] [--cost-o
   --quick      3 members @ 32 MB and 5 members @ 32 MB, 2 repetitions (a few minutes)
   --reps N     repetitions per scenario and kind (default 3; 2 with --quick)
   --json       print the report as JSON on stdout (progress goes to stderr)
-  --render     rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/closing-note.md)
+  --render     rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/analysis.md)
   --cost-only  the AWS cost model alone: transitions by executing the compiled ASL, SSM commands and
                step times from the last docs/benchmarks.json; needs no sandbox and writes nothing`;
 
