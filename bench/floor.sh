@@ -8,7 +8,7 @@
 # scp), then on the new host iptables + iptables-save, the security group (nft stand-in),
 # `yum install -y etcd` (sandbox stand-in), mv pods, rm -rf, untar, `systemctl enable etcd --now`;
 # then wait until `endpoint health` on the new member passes and its raft index and revision equal
-# the leader's. The clock stops there (issue 7: "from the start of the run to the new member
+# the leader's. The clock stops there ("from the start of the run to the new member
 # healthy and caught up"); masters and flannel are not part of the floor.
 #
 # Each host is entered once (one bash per host, nsenter with the sandbox's namespace files, as

@@ -1,4 +1,4 @@
-// The benchmark (issue 7): replacement time of the workflow against the floor (bench/floor.sh, the
+// The benchmark: replacement time of the workflow against the floor (bench/floor.sh, the
 // seed runbook typed by a perfect operator), per scenario, on fresh sandboxes; and the AWS cost of a
 // run. Every measurement: sandboxUp → note the leader → failHost(master-2, kill) → wait until the
 // survivors agree on a leader, plus 5 s → measure → sandboxDown (always).

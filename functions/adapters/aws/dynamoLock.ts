@@ -6,7 +6,7 @@
 //   (recording `takenOver`); anyone else → LockHeldError naming the holder's run, starter and expiry.
 //   Every write after a read is conditional on the `token` it read (a fresh random token per write), so
 //   what was judged is what gets replaced; a ConditionalCheckFailed means someone else wrote in between,
-//   and the judgement is made again on a fresh read. This is the brief's single condition
+//   and the judgement is made again on a fresh read. This is a single condition
 //   `attribute_not_exists(pk) OR expiresAt < :now OR runId = :runId` split into its three cases, so
 //   that a re-entrant acquire keeps acquiredAt and a takeover records what it replaced.
 // - renew is an update conditional on `runId = :runId` (LockLostError naming the new holder otherwise);
