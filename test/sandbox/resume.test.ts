@@ -55,11 +55,12 @@ describe('resume after the runner is killed inside each step', () => {
         ? cli.waitFor(new RegExp(`^▶ (${targets.join('|')})$`)).catch(() => null)
         : Promise.resolve(null);
       const line = await started;
-      if (processes > 1) expect(cli.stderr).toMatch(/^resuming unfinished run r-[0-9a-z-]+ at /m);
       if (line === null) {
         finished = await cli.done; // nothing left to interrupt: let it finish
+        if (processes > 1) expect({ stderr: finished.stderr, stdout: finished.stdout.slice(0, 2000), code: finished.code, signal: finished.signal }).toMatchObject({ stderr: expect.stringMatching(/^resuming unfinished run r-[0-9a-z-]+ at /m) });
         break;
       }
+      if (processes > 1) expect(cli.stderr).toMatch(/^resuming unfinished run r-[0-9a-z-]+ at /m);
       const step = line.slice(2);
       const delayMs = QUICK.has(step) ? 0 : randomInt(0, 250);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
