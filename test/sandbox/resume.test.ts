@@ -62,7 +62,7 @@ describe('resume after the runner is killed inside each step', () => {
       }
       if (processes > 1) expect(cli.stderr).toMatch(/^resuming unfinished run r-[0-9a-z-]+ at /m);
       const step = line.slice(2);
-      const delayMs = QUICK.has(step) ? 0 : randomInt(0, 250);
+      const delayMs = QUICK.has(step) ? 0 : randomInt(0, 80);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       cli.kill('SIGKILL');
       const end = await cli.done;
