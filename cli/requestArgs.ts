@@ -3,6 +3,7 @@
 
 import { InvalidInputError } from '../functions/errors.ts';
 import * as validate from '../functions/validate.ts';
+import { validFailedText } from '../functions/steps/ValidateInput.ts';
 import { DEFAULT_OPTIONS, type RunOptions } from '../statemachine/context.ts';
 import { UsageError } from './common.ts';
 
@@ -30,10 +31,18 @@ export function sandboxRequestArgs(
   if (!values.failed || !values.replacement) throw new UsageError(`--failed and --replacement are required\n${usage}`);
   if (values.learner !== 'auto' && values.learner !== 'never') throw new UsageError(`--learner must be auto or never\n${usage}`);
   const sandbox = validate.sandboxName('--sandbox', values.sandbox);
-  validate.assertNoControlChars('--failed', values.failed);
   validate.assertNoControlChars('--replacement', values.replacement);
-  const failed = values.failed.trim();
-  if (failed.startsWith('-') || !/^[A-Za-z0-9.:/_-]{1,253}$/.test(failed)) throw new InvalidInputError('--failed', `"${values.failed}" is not a host name, hostname, IP, member ID or peer URL`);
+  const failed = renamed('--failed', () => validFailedText(values.failed));
   const replacement = validate.hostname('--replacement', values.replacement.trim());
   return { sandbox, failed, replacement, learner: values.learner };
+}
+
+/** Reports a workflow field's error under the CLI flag that carried it. */
+function renamed<T>(flag: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new InvalidInputError(flag, error.message.replace(/^invalid [^:]+: /, ''));
+    throw error;
+  }
 }

@@ -3,8 +3,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { InvalidInputError, RefusedError } from '../functions/errors.ts';
-import { sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
+import { InvalidInputError, RefusedError, SandboxError } from '../functions/errors.ts';
+import { sandboxDeps, type SandboxDeps } from '../functions/adapters/sandbox/deps.ts';
 import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
 import type { RunRecord } from '../functions/ports.ts';
 import { STEPS } from '../functions/steps/index.ts';
@@ -24,8 +24,17 @@ export function newRunId(now = new Date()): string {
   return `r-${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-async function execute(record: RunRecord, sandbox: string, json: boolean, runs: FileRunStore): Promise<number> {
-  const deps = await sandboxDeps(sandbox, { log: progress });
+/** The sandbox's ports; a sandbox that does not exist is a bad argument, found before any record is written. */
+async function depsFor(sandbox: string): Promise<SandboxDeps> {
+  try {
+    return await sandboxDeps(sandbox, { log: progress });
+  } catch (error) {
+    if (error instanceof SandboxError) throw new InvalidInputError('--sandbox', error.message);
+    throw error;
+  }
+}
+
+async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore): Promise<number> {
   try {
     const ended = await runLocally(record, { deps, steps: STEPS, runs, target: 'sandbox', onProgress: printProgress });
     if (json) printJson(runResult(ended));
@@ -49,12 +58,14 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     const runs = new FileRunStore();
     const unfinished = (await runs.list({ cluster: sandbox })).filter((r) => r.outcome === 'running');
     const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement);
+    const deps = await depsFor(sandbox);
     if (same) {
       progress(`resuming unfinished run ${same.runId} at ${same.state}`);
-      return execute(same, sandbox, values.json, runs);
+      return execute(same, deps, values.json, runs);
     }
     if (unfinished.length > 0) {
       const other = unfinished[0]!;
+      await deps.close();
       throw new RefusedError(`run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) is unfinished on ${sandbox}: finish it with \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``);
     }
     const context: WorkflowContext = {
@@ -65,7 +76,7 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     const record = newRunRecord(context, 'sandbox', new Date());
     await runs.save(record);
     progress(`run ${record.runId}: replace ${failed} with ${replacement} on sandbox ${sandbox}`);
-    return execute(record, sandbox, values.json, runs);
+    return execute(record, deps, values.json, runs);
   });
 }
 
@@ -79,7 +90,8 @@ export function resumeCommand(argv: string[]): Promise<number> {
     if (!record) throw new InvalidInputError('RUN_ID', `no run ${runId} in the run record`);
     if (record.outcome !== 'running') throw new InvalidInputError('RUN_ID', `run ${runId} already ended: ${record.outcome}`);
     const sandbox = validate.sandboxName('--sandbox', values.sandbox ?? record.cluster);
+    const deps = await depsFor(sandbox);
     progress(`resuming run ${runId} at ${record.state}`);
-    return execute(record, sandbox, values.json, runs);
+    return execute(record, deps, values.json, runs);
   });
 }

@@ -87,7 +87,20 @@ export async function hostExec(sandbox: SandboxInfo, hostName: string, argv: str
         reject(new ScriptTimedOutError(`${argv[0]} on ${hostName} did not finish in ${options.timeoutMs} ms (killed)`));
         return;
       }
-      resolve({ exitCode: code ?? 128 + signalNumber(signal ?? 'SIGKILL'), stdout, stderr });
+      const exitCode = code ?? 128 + signalNumber(signal ?? 'SIGKILL');
+      if (exitCode === 0) {
+        resolve({ exitCode, stdout, stderr });
+        return;
+      }
+      // A command killed because its host was powered off under it is not a failed script: SSM
+      // reports such an invocation as undeliverable, and so does the sandbox.
+      readPower(sandbox.stateDir, hostName).then(
+        (power) =>
+          power === 'off'
+            ? reject(new HostUnreachableError(`${hostName} is unreachable: the host was powered off while ${argv[0]} ran`))
+            : resolve({ exitCode, stdout, stderr }),
+        () => resolve({ exitCode, stdout, stderr }),
+      );
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.stdin ?? '');

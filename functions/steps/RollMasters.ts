@@ -1,6 +1,7 @@
 // RollMasters: one master at a time, etcdClientInfo.urls in master-config.yaml names exactly the live
 // members; `master-restart api`, `master-restart controllers`; wait until that master's API is healthy
-// before the next one. A master that cannot be reached (the failed host itself) is left in `remaining`.
+// before the next one. A master that cannot be reached (the failed host itself, or another master that
+// is down) is left in `remaining` with the exact change it still needs.
 
 import { getEtcdClientUrls, setEtcdClientUrls } from '../config/masterConfig.ts';
 import { HostUnreachableError, MasterUnhealthyError } from '../errors.ts';
@@ -34,7 +35,8 @@ export const RollMasters: Step = async (context, deps) => {
       done.push(`${master.name}${result.restarted ? ' (restarted)' : ''}`);
       deps.log(`  ${master.name}: etcdClientInfo.urls = ${live.map((h) => `https://${h}:2379`).join(',')}; API healthy`);
     } catch (error) {
-      if (!(error instanceof HostUnreachableError) || master.name !== context.failedHost?.name) throw error;
+      // The failed host, or any master that is down: the membership change stands; say what is left.
+      if (!(error instanceof HostUnreachableError)) throw error;
       remaining.push(`${master.name} is unreachable: when it returns, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${live.map((h) => `https://${h}:2379`).join(', ')} and run master-restart api and controllers`);
     }
   }

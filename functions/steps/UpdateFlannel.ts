@@ -23,7 +23,7 @@ export const UpdateFlannel: Step = async (context, deps) => {
         const result = await runScript<{ restarted: boolean }>(deps.runner, { host, script: 'UpdateFlannel' });
         return { host: host.name, state: result.restarted ? 'updated' : 'unchanged' };
       } catch (error) {
-        if (error instanceof HostUnreachableError && host.name === context.failedHost?.name) return { host: host.name, state: 'unreachable' };
+        if (error instanceof HostUnreachableError) return { host: host.name, state: 'unreachable' };
         throw error;
       }
     }),

@@ -33,7 +33,7 @@ function validHost(host: Host, index: number): Host {
 }
 
 /** The failed member as given: a host, a member ID or a peer URL. Anything else is refused here. */
-function validFailedText(text: unknown): string {
+export function validFailedText(text: unknown): string {
   if (typeof text !== 'string' || text.trim() === '') throw new InvalidInputError('failed', 'name the failed member: host name, hostname, IP, member ID or peer URL');
   validate.assertNoControlChars('failed', text);
   const t = text.trim();

@@ -56,7 +56,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     RemoveFailedMember: [etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
     StopFailedMember: [script(failed, 'StopFailedMember')],
     BackUpFailedMemberData: [script(failed, 'BackUpFailedMemberData', 'backup', '<presigned upload URL>'), script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>')],
-    IssueCertificates: [script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? '')],
+    IssueCertificates: [script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? '', '<presigned upload URL>')],
     VerifyCertificates: [script(ca, 'VerifyCertificates', r?.hostname ?? ''), local('node-forge: SAN, key usages, chain to the CA, validity, key match')],
     FixLocalhostPeerUrls: [etcdctl(via, 'member-list', endpoints), local('for each member on localhost: FixLocalhostPeerUrls.sh on its host, then etcdctl member-update')],
     AddMember: [etcdctl(via, learner ? 'member-add-learner' : 'member-add', endpoints, r ? peerUrl(r) : '')],

@@ -40,7 +40,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     expect(planned.verdict).toMatch(/^would proceed/);
     expect(planned.steps.map((s) => s.name)).toEqual(STATES.map((s) => s.name));
     expect(planned.steps.find((s) => s.name === 'IssueCertificates')?.commands).toEqual([
-      { host: 'master-0', command: `bash functions/scripts/IssueCertificates.sh '${spare.hostname}' '${spare.ip}'` },
+      { host: 'master-0', command: `bash functions/scripts/IssueCertificates.sh '${spare.hostname}' '${spare.ip}' <presigned upload URL>` },
     ]);
     expect(planned.steps.find((s) => s.name === 'AddMember')?.commands[0]?.command).toContain(`member-add-learner`);
     expect(await memberList(sandbox, 'master-0', `https://${sandbox.hosts[0]!.ip}:2379`)).toHaveLength(3);
