@@ -5,28 +5,57 @@
 # With PROBE_UPLOAD_URL, first proves this host can reach the artifact store (it ships the new member's
 # bundle from here after the membership changes) by uploading the CA certificate, a public file; exit 3
 # when it cannot, before anything changes.
-# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP [PROBE_UPLOAD_URL]
+# With CA_BACKUP_URL (the CA host itself failed), a host holding no CA restores /etc/etcd/ca from that
+# backup first, and only when the backup's CA certificate is exactly the one this member trusts
+# (/etc/etcd/ca.crt) and its key matches: never a different CA.
+# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP [PROBE_UPLOAD_URL [CA_BACKUP_URL]]
 set -o errexit -o nounset -o pipefail
 
 NEW_ETCD_HOSTNAME=${1:?hostname}
 NEW_ETCD_IP=${2:?ip}
 probe_url=${3:-}
+ca_backup_url=${4:-}
 [[ $NEW_ETCD_HOSTNAME =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
 [[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
 [ -z "$probe_url" ] || [[ $probe_url =~ ^https?:// ]] || { echo "bad probe url" >&2; exit 2; }
+[ -z "$ca_backup_url" ] || [[ $ca_backup_url =~ ^https?:// ]] || { echo "bad CA backup url" >&2; exit 2; }
 
 export CN=$NEW_ETCD_HOSTNAME
 export SAN="IP:${NEW_ETCD_IP}, DNS:${NEW_ETCD_HOSTNAME}"
 export PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
 export OPENSSLCFG="/etc/etcd/ca/openssl.cnf"
 
-if [ ! -f "$OPENSSLCFG" ] || [ ! -f /etc/etcd/ca/ca.key ]; then
-  echo "this host holds no etcd CA (/etc/etcd/ca)" >&2
+if [ -n "$probe_url" ] && ! curl -fsS --connect-timeout 5 --retry 2 --max-time 60 --upload-file /etc/etcd/ca.crt "$probe_url" >&2; then
+  echo "this CA host cannot reach the artifact store, so it could not ship the new member's certificates after the membership changes; nothing was changed. Restore its network and run again" >&2
   exit 3
 fi
 
-if [ -n "$probe_url" ] && ! curl -fsS --connect-timeout 5 --retry 2 --max-time 60 --upload-file /etc/etcd/ca/ca.crt "$probe_url" >&2; then
-  echo "this CA host cannot reach the artifact store, so it could not ship the new member's certificates after the membership changes; nothing was changed. Restore its network and run again" >&2
+restored=false
+if [ ! -f /etc/etcd/ca/ca.key ] && [ -n "$ca_backup_url" ]; then
+  umask 077
+  restore=$(mktemp -d /var/tmp/etcd-ca-restore.XXXXXX)
+  trap 'rm -rf "$restore"' EXIT
+  curl -fsS --connect-timeout 5 --retry 2 --max-time 300 -o "$restore/ca.tgz" "$ca_backup_url" || { echo "cannot download the CA backup" >&2; exit 3; }
+  mkdir "$restore/ca"
+  tar -xzf "$restore/ca.tgz" -C "$restore/ca" --no-same-owner
+  for file in ca.crt ca.key openssl.cnf serial index.txt; do
+    [ -f "$restore/ca/$file" ] || { echo "the CA backup has no $file" >&2; exit 3; }
+  done
+  if ! cmp -s "$restore/ca/ca.crt" /etc/etcd/ca.crt; then
+    echo "the CA backup's certificate is not the CA this cluster trusts (/etc/etcd/ca.crt); refusing to sign with another CA" >&2
+    exit 3
+  fi
+  if [ "$(openssl x509 -in "$restore/ca/ca.crt" -noout -pubkey)" != "$(openssl pkey -in "$restore/ca/ca.key" -pubout)" ]; then
+    echo "the CA backup's key does not match its certificate" >&2
+    exit 3
+  fi
+  mkdir -p /etc/etcd/ca
+  cp -a "$restore/ca/." /etc/etcd/ca/
+  restored=true
+fi
+
+if [ ! -f "$OPENSSLCFG" ] || [ ! -f /etc/etcd/ca/ca.key ]; then
+  echo "this host holds no etcd CA (/etc/etcd/ca)" >&2
   exit 3
 fi
 
@@ -68,4 +97,4 @@ if ! reusable "${PREFIX}peer.crt" "${PREFIX}peer.key"; then
 fi
 cp /etc/etcd/etcd.conf "${PREFIX}"
 cp /etc/etcd/ca.crt "${PREFIX}"
-printf '{"prefix":"%s","issued":"%s"}\n' "$PREFIX" "${issued[*]:-}"
+printf '{"prefix":"%s","issued":"%s","restoredCa":%s}\n' "$PREFIX" "${issued[*]:-}" "$restored"

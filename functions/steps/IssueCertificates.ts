@@ -2,7 +2,8 @@
 // server and peer certificates, with SAN="IP:<ip>, DNS:<hostname>" (runbook 37.2.2 steps 1-5).
 // First the CA host proves it reaches the artifact store (it ships the new member's bundle from there
 // once the membership has changed): a CA host cut off from the network refuses the run here, while the
-// cluster is still as it was.
+// cluster is still as it was. When the CA host itself failed and a CA backup is configured, the new
+// CA host (a survivor) restores /etc/etcd/ca from it first, only if it is the CA the cluster trusts.
 
 import { ArtifactStoreError, RefusedError } from '../errors.ts';
 import { artifactKey, need } from './cluster.ts';
@@ -14,17 +15,20 @@ export const IssueCertificates: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');
   const probeKey = artifactKey.caProbe(context.runId, ca.hostname);
   const probeUrl = await deps.artifacts.uploadUrl(probeKey, deps.waits.urlTtlSeconds);
-  const result = await runScript<{ prefix: string; issued: string }>(deps.runner, {
+  const caBackup = context.options.caBackupKey;
+  const caBackupUrl = caBackup ? await deps.artifacts.downloadUrl(caBackup, deps.waits.urlTtlSeconds) : null;
+  const result = await runScript<{ prefix: string; issued: string; restoredCa: boolean }>(deps.runner, {
     host: ca,
     script: 'IssueCertificates',
-    args: [replacement.hostname, replacement.ip, probeUrl],
+    args: [replacement.hostname, replacement.ip, probeUrl, ...(caBackupUrl ? [caBackupUrl] : [])],
     exits: { 3: (message) => new RefusedError(message) },
   });
   if (!(await deps.artifacts.head(probeKey))) throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);
   const issued = result.issued.trim();
+  const restored = result.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
   return {
     output: {},
-    detail: issued ? `issued ${issued.split(' ').join(' and ')} certificate(s) in ${result.prefix} on ${ca.name}` : `valid certificates already in ${result.prefix} on ${ca.name}`,
-    ...(issued ? {} : { skipped: true }),
+    detail: restored + (issued ? `issued ${issued.split(' ').join(' and ')} certificate(s) in ${result.prefix} on ${ca.name}` : `valid certificates already in ${result.prefix} on ${ca.name}`),
+    ...(issued || restored ? {} : { skipped: true }),
   };
 };

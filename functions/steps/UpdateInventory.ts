@@ -2,7 +2,7 @@
 // and gains the new one; nothing else in the file changes (runbook 37.2.2 step 9).
 
 import { replaceGroupHost } from '../config/inventory.ts';
-import { ConfigEditError } from '../errors.ts';
+import { ConfigEditError, HostUnreachableError } from '../errors.ts';
 import { need } from './cluster.ts';
 import { editHostFile } from './hostFile.ts';
 import type { Step } from './stepResult.ts';
@@ -13,7 +13,19 @@ export const UpdateInventory: Step = async (context, deps) => {
   const installer = need(context.installerHost, 'installerHost');
   const replacement = need(context.replacement, 'replacement');
   const remove = context.failedHost ? [context.failedHost.hostname] : [];
-  const changed = await editHostFile(deps.runner, installer, INVENTORY_PATH, (text) => replaceGroupHost(text, 'etcd', { remove, add: replacement.hostname }));
+  let changed: boolean | null;
+  try {
+    changed = await editHostFile(deps.runner, installer, INVENTORY_PATH, (text) => replaceGroupHost(text, 'etcd', { remove, add: replacement.hostname }));
+  } catch (error) {
+    // The installer host may be the failed host itself: the inventory is for later scale-ups, not for
+    // this replacement, so it is left to the operator with the exact edit.
+    if (!(error instanceof HostUnreachableError) || installer.name !== context.failedHost?.name) throw error;
+    return {
+      output: { remaining: [...(context.remaining ?? []), `${installer.name} (the installer host) is unreachable: in ${INVENTORY_PATH}, [etcd] must drop ${remove[0]} and list ${replacement.hostname}`] },
+      detail: `${installer.name} is unreachable; the inventory edit is left in remaining`,
+      skipped: true,
+    };
+  }
   if (changed === null) throw new ConfigEditError(`${INVENTORY_PATH} does not exist on ${installer.name}`);
   return {
     output: {},

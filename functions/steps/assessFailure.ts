@@ -27,8 +27,9 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   if (failedHost?.roles.includes('ca') && !context.options.caBackupKey) {
     throw new RefusedError(
       `${failedHost.name} is the etcd CA host: its /etc/etcd/ca is needed to sign the new member's certificates. ` +
-        'Restore /etc/etcd/ca from your backup onto another etcd host, mark that host as the CA in the inventory, ' +
-        'and run again (or pass options.caBackupKey naming the CA backup in the artifact store). A new CA is never created silently.',
+        'Put a backup of /etc/etcd/ca (a .tgz of the directory) into the artifact store and run again with options.caBackupKey ' +
+        '(CLI: --ca-backup-key KEY): a surviving member then restores it, but only if its ca.crt is the CA the cluster already trusts. ' +
+        'A new CA is never created silently.',
     );
   }
 
@@ -76,10 +77,20 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
 
+  // The CA host failed and a CA backup is configured: a surviving member takes over as the CA host.
+  let caHost = context.caHost;
+  if (failedHost && caHost?.name === failedHost.name) {
+    const key = context.options.caBackupKey!;
+    if (!(await deps.artifacts.head(key))) throw new InvalidInputError('options.caBackupKey', `no CA backup at ${key} in the artifact store`);
+    caHost = survivors.map((s) => hostOfMember(inventory, s)).find((h) => h !== undefined);
+    if (!caHost) throw new RefusedError('no surviving member host can take over as the CA host');
+  }
+
   return {
     output: {
       failedMember: failed ? memberRef(failed, inventory) : null,
       ...(failedHost ? { failedHost } : {}),
+      ...(caHost ? { caHost } : {}),
       survivors,
       learnerSupported,
       peerUrlsOnLocalhost,

@@ -209,6 +209,11 @@ describe('preflight: the shape of the cluster', () => {
     expect(error.message).toMatch(/A new CA is never created silently/);
     const withBackup = await assess(three(['master-0']), 'master-0', { caBackupKey: 'ca/etcd-ca.tgz', leaderId: ID(0xa1) });
     expect(withBackup.output.failedMember?.id).toBe(ID(0xa0));
+    // A survivor takes over as the CA host, to restore the backup there.
+    expect(withBackup.output.caHost?.name).toMatch(/^master-[12]$/);
+    const missing = await refusal(assess(three(['master-0']), 'master-0', { caBackupKey: 'backups/none.tgz', leaderId: ID(0xa1) }));
+    expect(missing).toBeInstanceOf(InvalidInputError);
+    expect(missing.message).toMatch(/no CA backup at backups\/none.tgz/);
   });
 
   it('an election in progress (no leader known) is retryable, not a refusal', async () => {
