@@ -52,7 +52,7 @@ export function printProgress(event: ProgressEvent): void {
       break;
     }
     case 'state':
-      if (event.state === 'WaitGraceWindow') progress('… WaitGraceWindow: observing the failure again after the grace window');
+      if (event.state === 'WaitGraceWindow') progress('… WaitGraceWindow: observing the failure again once the grace window has passed');
       break;
     case 'end':
       break;

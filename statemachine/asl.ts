@@ -63,7 +63,7 @@ export interface AslChoiceState {
 export interface AslWaitState {
   Type: 'Wait';
   Comment: string;
-  SecondsPath: string;
+  TimestampPath: string;
   Next: string;
 }
 
@@ -111,8 +111,8 @@ export const DEFAULT_RUN_TIMEOUT_SECONDS = 2 * 60 * 60;
 /** Step Functions state names: at most 80 of `0-9A-Za-z-_` so that CloudWatch logging works. */
 const STATE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
-/** Where the Wait state reads its seconds; the spec names the context field. */
-const WAIT_FIELDS: Record<string, string> = { 'options.graceSeconds': '$.options.graceSeconds' };
+/** Where the Wait state reads the time it waits until; the spec names the context field. */
+const WAIT_FIELDS: Record<string, string> = { confirmFailureAfter: '$.confirmFailureAfter' };
 
 // Substitutions ---------------------------------------------------------------------------------
 
@@ -205,9 +205,10 @@ function compileState(spec: StateSpec, options: CompileOptions): AslState {
         Default: spec.failed,
       };
     case 'wait': {
-      const path = WAIT_FIELDS[spec.delay.secondsField];
-      if (!path) throw new Error(`wait state ${spec.name}: no path for field ${spec.delay.secondsField}`);
-      return { Type: 'Wait', Comment: spec.summary, SecondsPath: path, Next: spec.next };
+      const path = WAIT_FIELDS[spec.delay.untilField];
+      if (!path) throw new Error(`wait state ${spec.name}: no path for field ${spec.delay.untilField}`);
+      // A timestamp already past ends the Wait at once, as the XState delay of what is left does.
+      return { Type: 'Wait', Comment: spec.summary, TimestampPath: path, Next: spec.next };
     }
     case 'succeed':
       return { Type: 'Succeed', Comment: spec.summary };

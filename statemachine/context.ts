@@ -57,6 +57,8 @@ export interface WorkflowContext {
   learnerSupported?: boolean;
   peerUrlsOnLocalhost?: boolean;
   failureObservedAt?: string[];
+  /** ISO time of the first observation plus the grace window: the second observation waits for it. */
+  confirmFailureAfter?: string;
 
   // Written by later steps.
   snapshotKey?: string;

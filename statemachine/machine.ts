@@ -32,7 +32,9 @@ const guards = {
 };
 
 const delays = {
-  graceWindow: ({ context }: { context: WorkflowContext }) => context.options.graceSeconds * 1000,
+  /** What is left of the grace window after the first observation (nothing once it has passed). */
+  graceWindow: ({ context }: { context: WorkflowContext }) =>
+    context.confirmFailureAfter === undefined ? context.options.graceSeconds * 1000 : Math.max(0, Date.parse(context.confirmFailureAfter) - Date.now()),
 };
 
 const base = setup({

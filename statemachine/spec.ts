@@ -62,8 +62,8 @@ export interface WaitSpec {
   kind: 'wait';
   name: string;
   summary: string;
-  /** Named delay: seconds read from a context field. */
-  delay: { name: string; secondsField: 'options.graceSeconds' };
+  /** Named delay: until the ISO timestamp an earlier step wrote into a context field (no wait once past). */
+  delay: { name: string; untilField: 'confirmFailureAfter' };
   next: string;
 }
 
@@ -139,27 +139,27 @@ export const STATES: StateSpec[] = [
     ],
     timeoutSeconds: 30,
   }),
-  task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'WaitGraceWindow'),
-  {
-    kind: 'wait',
-    name: 'WaitGraceWindow',
-    summary: 'Wait the grace window before observing the failure a second time',
-    delay: { name: 'graceWindow', secondsField: 'options.graceSeconds' },
-    next: 'ConfirmMemberFailed',
-  },
-  task('ConfirmMemberFailed', 'Second observation: the member is still failed and quorum still holds; refuse a healthy member', '37.1 step 1', 'SnapshotCluster'),
+  task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'SnapshotCluster'),
+  // Snapshot and certificates change no membership: they run inside the grace window, which then
+  // waits only for what is left of it before the second observation.
   task('SnapshotCluster', 'Save a snapshot from a healthy member, check it with snapshot status, keep it in the artifact store', 'safety', 'IssueCertificates', {
     retry: hostWork,
     timeoutSeconds: 600,
   }),
-  // Certificates come before any membership change: a CA host that cannot sign refuses the run
-  // while the cluster is still as it was.
   task('IssueCertificates', 'On the CA host: openssl req/ca for server and peer certificates with the new host\'s SAN; copy etcd.conf and ca.crt beside them', '37.2.2 steps 1-5', 'VerifyCertificates', {
     retry: hostWork,
   }),
-  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'RemoveFailedMember', {
+  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'WaitGraceWindow', {
     retry: [transient, unreachable],
   }),
+  {
+    kind: 'wait',
+    name: 'WaitGraceWindow',
+    summary: 'Wait until the grace window after the first observation has passed',
+    delay: { name: 'graceWindow', untilField: 'confirmFailureAfter' },
+    next: 'ConfirmMemberFailed',
+  },
+  task('ConfirmMemberFailed', 'Second observation: the member is still failed and quorum still holds; refuse a healthy member', '37.1 step 1', 'RemoveFailedMember'),
   task('RemoveFailedMember', 'member remove <failed member ID> from a surviving member', '37.1 step 1', 'StopFailedMember'),
   task('StopFailedMember', 'On the failed host, if reachable: move /etc/origin/node/pods/* to pods-stopped and wait for etcd to stop', '37.1 step 2', 'IsFailedHostReachable', {
     retry: [transient],

@@ -95,6 +95,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       learnerSupported,
       peerUrlsOnLocalhost,
       failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
+      ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
       ...(replacementMember ? { newMemberId: replacementMember.id, memberAdded: true, addedAsLearner: replacementMember.isLearner } : {}),
     },
     detail:

@@ -109,8 +109,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
     ]),
   );
 
-  const graceMs = ({ context }: { context: WorkflowContext }) => context.options.graceSeconds * 1000;
-  const machine = buildMachine(record.state).provide({ actors, delays: { graceWindow: graceMs } });
+  const machine = buildMachine(record.state).provide({ actors });
   const actor = createActor(machine, { input: record.context as unknown as WorkflowContext });
   actor.subscribe((snapshot) => {
     const state = String(snapshot.value);

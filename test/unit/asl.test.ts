@@ -194,7 +194,7 @@ describe('Function: compileAsl', () => {
     });
 
     it('waits the grace window read from the context', () => {
-      expect(state('WaitGraceWindow')).toEqual({ Type: 'Wait', Comment: expect.any(String), SecondsPath: '$.options.graceSeconds', Next: 'ConfirmMemberFailed' });
+      expect(state('WaitGraceWindow')).toEqual({ Type: 'Wait', Comment: expect.any(String), TimestampPath: '$.confirmFailureAfter', Next: 'ConfirmMemberFailed' });
     });
 
     it('ends on Succeed and on Fail states that report the recorded error', () => {
