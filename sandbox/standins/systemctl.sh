@@ -92,21 +92,15 @@ case "$verb" in
     done
     exit "$status"
     ;;
-  is-active)
-    status=3
-    for unit in "${units[@]}"; do
-      state=$(unit_state "$unit")
-      [ "$quiet" = 1 ] || echo "$state"
-      if [ "$state" = active ]; then status=0; fi
-    done
-    exit "$status"
-    ;;
-  is-failed)
+  is-active | is-failed)
+    # Like systemd: is-active exits 3 when no unit is active, is-failed exits 1 when none has failed.
+    want=${verb#is-}
     status=1
+    [ "$want" = failed ] || status=3
     for unit in "${units[@]}"; do
       state=$(unit_state "$unit")
       [ "$quiet" = 1 ] || echo "$state"
-      if [ "$state" = failed ]; then status=0; fi
+      if [ "$state" = "$want" ]; then status=0; fi
     done
     exit "$status"
     ;;
