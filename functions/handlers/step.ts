@@ -7,7 +7,7 @@
 // Logs name the step, the run and the duration; never the context (no secrets are in it by design,
 // but the context still names hosts and keys that do not belong in logs).
 
-import { InvalidInputError } from '../errors.ts';
+import { errorName, InvalidInputError } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { STEPS } from '../steps/index.ts';
 import { awsDeps } from '../adapters/aws/deps.ts';
@@ -26,10 +26,6 @@ export interface StepHandlerOptions<D> {
 }
 
 export type StepHandler = (event: StepEvent) => Promise<WorkflowContext>;
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'Error';
-}
 
 export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandler {
   const log = options.log ?? ((line: string) => console.log(line));
