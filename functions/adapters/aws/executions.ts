@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { TASKS } from '../../../statemachine/spec.ts';
 import { runIdFromExecutionName } from '../../handlers/event.ts';
+import { errorName } from '../../errors.ts';
 
 export type RunOutcome = 'succeeded' | 'failed' | 'refused' | 'running';
 
@@ -282,10 +283,6 @@ export type StartResult =
   | { started: true; executionArn: string; startDate: string }
   /** An execution of that name exists already: nothing was started. */
   | { started: false; existing: RunDocument };
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : '';
-}
 
 function factsOf(out: DescribeExecutionCommandOutput): ExecutionFacts {
   return {
