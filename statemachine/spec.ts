@@ -100,6 +100,8 @@ const beforeMembershipChange: CatchRule[] = [
 ];
 const whileNewMemberJoins: CatchRule[] = [{ errors: ['States.ALL'], next: 'CompensateNewMember' }];
 const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: 'ReleaseLock' }];
+/** Host work while the new member joins: retried as host work, compensated when it fails. */
+const joiningHostWork = { retry: hostWork, catch: whileNewMemberJoins };
 
 function task(
   name: string,
@@ -187,21 +189,11 @@ export const STATES: StateSpec[] = [
     retry: [transient],
     catch: whileNewMemberJoins,
   }),
-  task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'UpdateInventory', {
-    retry: hostWork,
-    catch: whileNewMemberJoins,
-  }),
-  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'OpenEtcdPorts', {
-    retry: hostWork,
-    catch: whileNewMemberJoins,
-  }),
-  task('OpenEtcdPorts', 'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group', 'new host steps 1-2', 'InstallEtcd', {
-    retry: hostWork,
-    catch: whileNewMemberJoins,
-  }),
+  task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'UpdateInventory', joiningHostWork),
+  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'OpenEtcdPorts', joiningHostWork),
+  task('OpenEtcdPorts', 'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group', 'new host steps 1-2', 'InstallEtcd', joiningHostWork),
   task('InstallEtcd', 'yum install -y etcd on the new host and check its version', 'new host step 3', 'StartNewMember', {
-    retry: hostWork,
-    catch: whileNewMemberJoins,
+    ...joiningHostWork,
     timeoutSeconds: 600,
   }),
   task('StartNewMember', 'Stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd --now, wait until it has started', 'new host steps 4-7', 'IsNewMemberLearner', {
