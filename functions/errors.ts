@@ -77,6 +77,9 @@ export class MasterUnhealthyError extends WorkflowError {}
 /** The artifact store could not store or hand out an artifact. */
 export class ArtifactStoreError extends WorkflowError {}
 
+/** The host that should run the run's snapshot job knows no such job (never started there, or lost in a reboot). */
+export class SnapshotJobMissingError extends WorkflowError {}
+
 /** The sandbox named does not exist or is broken. */
 export class SandboxError extends WorkflowError {}
 

@@ -61,7 +61,9 @@ export interface WorkflowContext {
   confirmFailureAfter?: string;
 
   // Written by later steps.
+  /** Where the snapshot is stored, and the host whose job takes it (SnapshotCluster). */
   snapshotKey?: string;
+  snapshotHost?: string;
   failedHostReachable?: boolean;
   backupKey?: string;
   bundleKey?: string;
@@ -77,3 +79,8 @@ export interface WorkflowContext {
 }
 
 export const DEFAULT_OPTIONS: RunOptions = { graceSeconds: 10, learner: 'auto' };
+
+/** Whether AddMember adds the new member as a learner: asked for (auto) and every member runs etcd 3.4+. */
+export function joinsAsLearner(context: Pick<WorkflowContext, 'options' | 'learnerSupported'>): boolean {
+  return context.options.learner === 'auto' && context.learnerSupported === true;
+}

@@ -143,8 +143,11 @@ export const STATES: StateSpec[] = [
   }),
   task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'SnapshotCluster'),
   // Snapshot and certificates change no membership: they run inside the grace window, which then
-  // waits only for what is left of it before the second observation.
-  task('SnapshotCluster', 'Save a snapshot from a healthy member, check it with snapshot status, keep it in the artifact store', 'safety', 'IssueCertificates', {
+  // waits only for what is left of it before the second observation. The snapshot job runs on in the
+  // background on its host until AwaitSnapshot, before the new member votes: removing a member observed
+  // dead twice does not lower the margin and a learner does not vote, so nothing before the promotion
+  // can cost quorum. Without a learner, SnapshotCluster waits for the job itself, before AddMember.
+  task('SnapshotCluster', 'Start the snapshot job on a healthy member: save, snapshot status, store in the artifact store (waits for it when the new member will not join as a learner)', 'safety', 'IssueCertificates', {
     retry: hostWork,
     timeoutSeconds: 600,
   }),
@@ -196,10 +199,14 @@ export const STATES: StateSpec[] = [
     ...joiningHostWork,
     timeoutSeconds: 600,
   }),
-  task('StartNewMember', 'Stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd --now, wait until it has started', 'new host steps 4-7', 'IsNewMemberLearner', {
+  task('StartNewMember', 'Stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd --now, wait until it has started', 'new host steps 4-7', 'AwaitSnapshot', {
     retry: [...hostWork, { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 }],
     catch: whileNewMemberJoins,
     timeoutSeconds: 300,
+  }),
+  task('AwaitSnapshot', 'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes', 'safety', 'IsNewMemberLearner', {
+    ...joiningHostWork,
+    timeoutSeconds: 600,
   }),
   {
     kind: 'choice',

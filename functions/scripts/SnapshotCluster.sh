@@ -1,31 +1,81 @@
 #!/usr/bin/env bash
-# SnapshotCluster: on a healthy member, save a snapshot, check it with `snapshot status`, upload it to
-# the artifact store through a short-lived URL, and report its hash and size.
-# Usage: SnapshotCluster.sh ENDPOINT UPLOAD_URL
+# SnapshotCluster: on a healthy member, start the run's snapshot job in the background and return at
+# once. The job saves a snapshot, checks it with `snapshot status`, hashes it and uploads it to the
+# artifact store through a short-lived URL, all three side by side; AwaitSnapshot.sh waits for it.
+# Usage: SnapshotCluster.sh RUN_ID ENDPOINT UPLOAD_URL
+# Prints {"job":"started"|"running"|"done"}. Idempotent: a job that runs or has succeeded for this run
+# is never started twice; a failed or lost one is started again.
+#
+# Job state, in /run/etcd-replace/RUN_ID/snapshot (cleared by a reboot, which also ends the job):
+#   pid          the job's process (its own session, so the end of this command does not end it)
+#   result.json  written last, only when the snapshot was checked and uploaded
+#   failed       written when the job failed; its log says why
 set -o errexit -o nounset -o pipefail
 
-endpoint=${1:?endpoint}
-upload_url=${2:?upload url}
+run_id=${1:?run id}
+endpoint=${2:?endpoint}
+upload_url=${3:?upload url}
+[[ $run_id =~ ^[a-z0-9][a-z0-9-]{5,79}$ ]] || { echo "bad run id" >&2; exit 2; }
 [[ $endpoint =~ ^https://[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || { echo "bad endpoint: $endpoint" >&2; exit 2; }
 [[ $upload_url =~ ^https?:// ]] || { echo "bad upload url" >&2; exit 2; }
 
-workdir=$(mktemp -d /var/tmp/etcd-snapshot.XXXXXX)
-trap 'rm -rf "$workdir"' EXIT
-snapshot="$workdir/snapshot.db"
+job=/run/etcd-replace/$run_id/snapshot
 
-ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key \
-  --endpoints="$endpoint" --command-timeout=300s snapshot save "$snapshot" >&2
-bytes=$(stat -c %s "$snapshot")
-# Check, hash and upload read the same file: run them side by side, then require all three to pass.
-ETCDCTL_API=3 etcdctl snapshot status "$snapshot" -w json >"$workdir/status.json" &
-check=$!
-sha256sum "$snapshot" >"$workdir/sha256" &
-hash=$!
-curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" "$upload_url" >&2 &
-upload=$!
-wait "$check" || { echo "snapshot status rejects the snapshot" >&2; exit 3; }
-wait "$hash"
-wait "$upload" || { echo "could not upload the snapshot" >&2; exit 1; }
-status=$(cat "$workdir/status.json")
-sha256=$(cut -d' ' -f1 "$workdir/sha256")
-printf '{"bytes":%s,"sha256":"%s","status":%s}\n' "$bytes" "$sha256" "$status"
+# The detached job. It runs in a shell of its own (errexit set there too); its EXIT trap removes the
+# snapshot file and, when the job failed, records the exit code in "failed".
+snapshot_job() {
+  job=$1 endpoint=$2 upload_url=$3 code=0
+  # Hold no descriptor of the command that started the job (a pipe kept open would make it wait).
+  for fd in /proc/self/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+  done
+  workdir=$(mktemp -d /var/tmp/etcd-snapshot.XXXXXX)
+  trap 'code=$?; rm -rf "$workdir"; ((code == 0)) || echo "$code" >"$job/failed"' EXIT
+  snapshot="$workdir/snapshot.db"
+  ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key \
+    --endpoints="$endpoint" --command-timeout=300s snapshot save "$snapshot"
+  bytes=$(stat -c %s "$snapshot")
+  # Check, hash and upload read the same file: run them side by side, then require all three to pass.
+  ETCDCTL_API=3 etcdctl snapshot status "$snapshot" -w json >"$workdir/status.json" &
+  check=$!
+  sha256sum "$snapshot" >"$workdir/sha256" &
+  hash=$!
+  curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" "$upload_url" &
+  upload=$!
+  wait "$check" || { echo "snapshot status rejects the snapshot"; exit 3; }
+  wait "$hash"
+  wait "$upload" || { echo "could not upload the snapshot"; exit 1; }
+  printf '{"bytes":%s,"sha256":"%s","status":%s}\n' "$bytes" "$(cut -d' ' -f1 "$workdir/sha256")" "$(cat "$workdir/status.json")" >"$job/result.json.tmp"
+  mv "$job/result.json.tmp" "$job/result.json"
+}
+
+readonly JOB_NAME=etcd-replace-snapshot
+
+# The job's process is alive and is this run's job (not a reused pid).
+running() {
+  local pid
+  pid=$(cat "$job/pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$JOB_NAME $job "
+}
+
+mkdir -p "$job"
+if [[ -s $job/result.json ]]; then
+  echo '{"job":"done"}'
+  exit 0
+fi
+if running; then
+  echo '{"job":"running"}'
+  exit 0
+fi
+rm -f "$job/failed" "$job/pid" "$job/result.json.tmp"
+setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job); snapshot_job \"\$@\"" "$JOB_NAME" "$job" "$endpoint" "$upload_url" \
+  </dev/null >"$job/log" 2>&1 &
+echo "$!" >"$job/pid"
+# Return once the job shows as running (setsid has exec'd it), so an AwaitSnapshot.sh that follows at
+# once finds it; a job that already ended has written its result or its failure by then.
+for _ in $(seq 1 100); do
+  running || [[ -e $job/result.json || -e $job/failed ]] && break
+  sleep 0.02
+done
+echo '{"job":"started"}'

@@ -3,6 +3,7 @@
 // peer URL (an earlier attempt whose answer was lost) is found and reused, never added twice.
 
 import { MemberAlreadyExistsError, RefusedError } from '../errors.ts';
+import { joinsAsLearner } from '../../statemachine/context.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
 import { etcdOf, need, observe, peerUrl } from './cluster.ts';
 import type { Step } from './stepResult.ts';
@@ -21,7 +22,7 @@ export const AddMember: Step = async (context, deps) => {
   }
   const verdict = quorumForRemoval(seen.health, null);
   if (!verdict.ok) throw new RefusedError(`not adding a member: ${verdict.reason}`);
-  const learner = context.options.learner === 'auto' && context.learnerSupported === true;
+  const learner = joinsAsLearner(context);
   const etcd = etcdOf(context, deps);
   try {
     const member = await etcd.addMember(url, { learner });

@@ -1,36 +1,20 @@
-// SnapshotCluster: before any membership change, a snapshot from a healthy member, checked with
-// `etcdctl snapshot status` on the host and by size in the artifact store.
+// SnapshotCluster: before any membership change that costs quorum, a snapshot from a healthy member,
+// checked with `etcdctl snapshot status` on the host and by size in the artifact store. The job runs in
+// the background on that member: when the new member joins as a learner (which does not vote) the
+// workflow goes on and AwaitSnapshot waits for it before the promotion; otherwise this step waits for
+// it at once, before AddMember.
 
-import { ArtifactStoreError } from '../errors.ts';
-import { artifactKey, hostOfMember, inventoryOf, need } from './cluster.ts';
-import { runScript } from './hostScript.ts';
+import { joinsAsLearner } from '../../statemachine/context.ts';
+import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, snapshotSource, startSnapshot } from './snapshot.ts';
 import type { Step } from './stepResult.ts';
 
-interface SnapshotOutput {
-  bytes: number;
-  sha256: string;
-  status: { hash: number; revision: number; totalKey: number; totalSize: number };
-}
-
 export const SnapshotCluster: Step = async (context, deps) => {
-  const inventory = inventoryOf(context);
-  const source = need(context.survivors, 'survivors')[0];
-  const host = source ? hostOfMember(inventory, source) : undefined;
-  if (!source || !host) throw new ArtifactStoreError('no healthy member with a known host to take a snapshot from');
-  const key = artifactKey.snapshot(context.runId, host.hostname);
-
-  const existing = await deps.artifacts.head(key);
-  if (existing && existing.size > 0) {
-    return { output: { snapshotKey: key }, detail: `snapshot already stored at ${existing.location}`, skipped: true };
+  const { host, key } = snapshotSource(context);
+  const output = { snapshotKey: key, snapshotHost: host.name };
+  const job = await startSnapshot(context, deps);
+  if (joinsAsLearner(context)) {
+    return { output, detail: `snapshot job ${job} on ${host.name}; AwaitSnapshot waits for it before the new member votes`, skipped: job === 'done' };
   }
-  const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
-  const result = await runScript<SnapshotOutput>(deps.runner, { host, script: 'SnapshotCluster', args: [source.clientURL, url], timeoutSeconds: 600 });
-  const stored = await deps.artifacts.head(key);
-  if (!stored || stored.size !== result.bytes) {
-    throw new ArtifactStoreError(`snapshot upload incomplete: host wrote ${result.bytes} bytes, store holds ${stored?.size ?? 'nothing'}`);
-  }
-  return {
-    output: { snapshotKey: key },
-    detail: `snapshot of ${source.name} at revision ${result.status.revision}, ${result.status.totalKey} keys, ${result.bytes} bytes, sha256 ${result.sha256.slice(0, 12)}…, stored at ${stored.location}`,
-  };
+  const done = await awaitSnapshot({ ...context, ...output }, deps, SNAPSHOT_WAIT_SECONDS);
+  return { output, detail: describeSnapshot({ ...context, ...output }, done) };
 };

@@ -3,6 +3,7 @@
 import type { Step } from './stepResult.ts';
 import { AcquireLock } from './AcquireLock.ts';
 import { AddMember } from './AddMember.ts';
+import { AwaitSnapshot } from './AwaitSnapshot.ts';
 import { BackUpFailedMemberData } from './BackUpFailedMemberData.ts';
 import { CheckClusterHealth } from './CheckClusterHealth.ts';
 import { CompensateNewMember } from './CompensateNewMember.ts';
@@ -43,6 +44,7 @@ export const STEPS: Record<string, Step> = {
   OpenEtcdPorts,
   InstallEtcd,
   StartNewMember,
+  AwaitSnapshot,
   PromoteNewMember,
   VerifyClusterHealth,
   RollMasters,

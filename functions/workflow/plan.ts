@@ -3,9 +3,10 @@
 // placeholders: they are minted only when a run needs them.
 
 import { STATES, type StateSpec } from '../../statemachine/spec.ts';
-import type { WorkflowContext } from '../../statemachine/context.ts';
+import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
 import { shellQuote } from '../validate.ts';
 import { clientUrl, hostOfMember, peerUrl, viaHosts } from '../steps/cluster.ts';
+import { SNAPSHOT_WAIT_SECONDS } from '../steps/snapshot.ts';
 import { INVENTORY_PATH } from '../steps/UpdateInventory.ts';
 import { MASTER_CONFIG_PATH } from '../steps/RollMasters.ts';
 import { FLANNELD_PATH } from '../steps/UpdateFlannel.ts';
@@ -44,7 +45,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
   const flannelHosts = inventory?.hosts.filter((h) => h.roles.includes('master') || h.roles.includes('node')) ?? [];
   const snapshotHost = context.survivors?.[0] && inventory ? hostOfMember(inventory, context.survivors[0]) : undefined;
   const prefix = r ? `/etc/etcd/generated_certs/etcd-${r.hostname}/` : '';
-  const learner = context.options.learner === 'auto' && context.learnerSupported === true;
+  const learner = joinsAsLearner(context);
   const allEndpoints = [...(context.survivors ?? []).map((s) => s.clientURL), ...(r ? [clientUrl(r)] : [])].join(',');
 
   const commands: Record<string, PlannedCommand[]> = {
@@ -52,7 +53,11 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     AcquireLock: [local(`take the lock of cluster ${context.request.cluster}`)],
     CheckClusterHealth: [etcdctl(via, 'member-list', endpoints), etcdctl(via, 'endpoint-status', endpoints)],
     ConfirmMemberFailed: [etcdctl(via, 'member-list', endpoints), etcdctl(via, 'endpoint-status', endpoints)],
-    SnapshotCluster: [script(snapshotHost, 'SnapshotCluster', context.survivors?.[0]?.clientURL ?? '', '<presigned upload URL>')],
+    SnapshotCluster: [
+      script(snapshotHost, 'SnapshotCluster', context.runId, context.survivors?.[0]?.clientURL ?? '', '<presigned upload URL>'),
+      ...(learner ? [] : [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))]),
+    ],
+    AwaitSnapshot: [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))],
     RemoveFailedMember: [etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
     StopFailedMember: [script(failed, 'StopFailedMember')],
     BackUpFailedMemberData: [script(failed, 'BackUpFailedMemberData', 'backup', '<presigned upload URL>'), script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>')],
@@ -88,6 +93,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     RemoveFailedMember: context.failedMember === null ? 'the failed member is not in the member list' : undefined,
     FixLocalhostPeerUrls: context.peerUrlsOnLocalhost ? undefined : 'no peer URL names localhost',
     PromoteNewMember: learner ? undefined : 'the member is added as a voting member',
+    AwaitSnapshot: learner ? undefined : 'SnapshotCluster already waited for the snapshot: this finds it done',
     CompensateNewMember: 'only when the new member cannot join',
   };
   return STATES.map((s) => ({

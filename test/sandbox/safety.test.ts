@@ -287,7 +287,11 @@ async function newMemberKeys(sandbox: SandboxInfo, host: string): Promise<string
   return keys;
 }
 
-/** The run record names its snapshot; the artifact store holds it; `etcdctl snapshot status` reads it. */
+/**
+ * The run record names its snapshot; the artifact store holds it; `etcdctl snapshot status` reads it;
+ * the step that waited for it (AwaitSnapshot with a learner, SnapshotCluster without) ended before the
+ * first membership change that gives the new member a vote.
+ */
 async function expectVerifiedSnapshot(sandbox: SandboxInfo, record: RunRecord): Promise<void> {
   const key = record.context['snapshotKey'];
   expect(key).toMatch(new RegExp(`^runs/${record.runId}/snapshot-.*\\.db$`));
@@ -297,5 +301,10 @@ async function expectVerifiedSnapshot(sandbox: SandboxInfo, record: RunRecord): 
   const status = JSON.parse(stdout) as { hash: number; revision: number; totalKey: number; totalSize: number };
   expect(status.totalKey).toBeGreaterThan(0);
   expect(status.revision).toBeGreaterThan(0);
-  expect(record.steps.find((s) => s.name === 'SnapshotCluster')?.detail).toMatch(/snapshot of .* at revision \d+/);
+  const names = record.steps.map((s) => s.name);
+  const waited = record.steps.findIndex((s) => /snapshot from .* at revision \d+/.test(s.detail ?? ''));
+  expect(waited).toBeGreaterThanOrEqual(0);
+  const learner = record.context['addedAsLearner'] === true;
+  expect(names[waited]).toBe(learner ? 'AwaitSnapshot' : 'SnapshotCluster');
+  expect(waited).toBeLessThan(names.indexOf(learner ? 'PromoteNewMember' : 'AddMember'));
 }
