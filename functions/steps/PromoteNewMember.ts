@@ -1,14 +1,27 @@
 // PromoteNewMember: `member promote` once the learner has caught up. etcd refuses while it lags
-// (LearnerNotReadyError); the retry policy waits it out.
+// (LearnerNotReadyError): the step asks again every quarter second for up to memberStartSeconds, so
+// the promotion follows the catch-up closely; after that the state's retry policy waits it out.
 
+import { LearnerNotReadyError } from '../errors.ts';
 import { etcdOf, findMember, need } from './cluster.ts';
 import type { Step } from './stepResult.ts';
+
+const PROMOTE_POLL_MS = 250;
 
 export const PromoteNewMember: Step = async (context, deps) => {
   const newId = need(context.newMemberId, 'newMemberId');
   const etcd = etcdOf(context, deps);
   const member = findMember(await etcd.memberList(), newId);
   if (!member.isLearner) return { output: {}, detail: `member ${newId} already votes`, skipped: true };
-  await etcd.promoteMember(newId);
-  return { output: {}, detail: `member ${newId} promoted to a voting member` };
+  const deadline = deps.now().getTime() + deps.waits.memberStartSeconds * 1000;
+  for (let refusals = 0; ; refusals++) {
+    try {
+      await etcd.promoteMember(newId);
+      const waited = refusals > 0 ? ` (etcd refused ${refusals} time(s) while it caught up)` : '';
+      return { output: {}, detail: `member ${newId} promoted to a voting member${waited}` };
+    } catch (error) {
+      if (!(error instanceof LearnerNotReadyError) || deps.now().getTime() >= deadline) throw error;
+    }
+    await deps.sleep(PROMOTE_POLL_MS);
+  }
 };
