@@ -142,7 +142,7 @@ export const STATES: StateSpec[] = [
     timeoutSeconds: 30,
   }),
   task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'SnapshotCluster'),
-  // Snapshot and certificates change no membership: they run inside the grace window, which then
+  // Snapshot, certificates and the new host's preparation change no membership: they run inside the grace window, which then
   // waits only for what is left of it before the second observation. The snapshot job runs on in the
   // background on its host until AwaitSnapshot, before the new member votes: removing a member observed
   // dead twice does not lower the margin and a learner does not vote, so nothing before the promotion
@@ -154,8 +154,15 @@ export const STATES: StateSpec[] = [
   task('IssueCertificates', 'On the CA host: openssl req/ca for server and peer certificates with the new host\'s SAN; copy etcd.conf and ca.crt beside them', '37.2.2 steps 1-5', 'VerifyCertificates', {
     retry: hostWork,
   }),
-  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'WaitGraceWindow', {
+  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'OpenEtcdPorts', {
     retry: [transient, unreachable],
+  }),
+  // The new host's ports and package: nothing runs there yet, so they are prepared inside the grace
+  // window too, before any membership change.
+  task('OpenEtcdPorts', 'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group', 'new host steps 1-2', 'InstallEtcd', { retry: hostWork }),
+  task('InstallEtcd', 'yum install -y etcd on the new host and check its version', 'new host step 3', 'WaitGraceWindow', {
+    retry: hostWork,
+    timeoutSeconds: 600,
   }),
   {
     kind: 'wait',
@@ -193,12 +200,7 @@ export const STATES: StateSpec[] = [
     catch: whileNewMemberJoins,
   }),
   task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'UpdateInventory', joiningHostWork),
-  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'OpenEtcdPorts', joiningHostWork),
-  task('OpenEtcdPorts', 'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group', 'new host steps 1-2', 'InstallEtcd', joiningHostWork),
-  task('InstallEtcd', 'yum install -y etcd on the new host and check its version', 'new host step 3', 'StartNewMember', {
-    ...joiningHostWork,
-    timeoutSeconds: 600,
-  }),
+  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'StartNewMember', joiningHostWork),
   task('StartNewMember', 'Stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd --now, wait until it has started', 'new host steps 4-7', 'AwaitSnapshot', {
     retry: [...hostWork, { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 }],
     catch: whileNewMemberJoins,

@@ -94,16 +94,16 @@ describe('Conformance: compiled ASL and XState on the sandbox with the real step
     expect(refusedA.path).toEqual(refusedX.path);
     expect(refusedX.finalContext.error?.Error).toBe('RefusedError');
 
-    // The new host never gets etcd installed: the member added for it is removed again.
+    // The new member's etcd never starts on its host: the member added for it is removed again.
     await failHost(name, 'master-2', 'kill');
-    const noInstall: Fault = (step, real) =>
-      step === 'InstallEtcd'
+    const noStart: Fault = (step, real) =>
+      step === 'StartNewMember'
         ? async () => {
-            throw new NewMemberFailedError('injected: the package repository is unreachable');
+            throw new NewMemberFailedError('injected: etcd exits at once on the new host');
           }
         : real;
-    const failingX = await runXState(await boundSteps(name, noInstall), input(name, 'r-conf-xstate-comp'));
-    const failingA = await runAsl(await boundSteps(name, noInstall), input(name, 'r-conf-asl-comp'));
+    const failingX = await runXState(await boundSteps(name, noStart), input(name, 'r-conf-xstate-comp'));
+    const failingA = await runAsl(await boundSteps(name, noStart), input(name, 'r-conf-asl-comp'));
     for (const run of [failingX, failingA]) {
       expect(run.finalState).toBe('Failed');
       expect(run.path).toContain('CompensateNewMember');

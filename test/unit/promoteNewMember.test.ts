@@ -21,7 +21,9 @@ class LaggingLearner extends FakeCluster {
       { id: LEARNER, name: 'etcd-spare-0.example.test', ip: '198.51.100.9', up: true, isLearner: true },
     ]);
   }
-  override async promoteMember(id: string): Promise<never> {
+  // The base fake refuses every promotion and takes no argument; a rest parameter keeps the types compatible.
+  override async promoteMember(...args: string[]): Promise<never> {
+    const id = args[0];
     this.promotions++;
     if (this.refusals-- > 0) throw new LearnerNotReadyError('etcdserver: can only promote a learner member which is in sync with leader');
     this.members = this.members.map((m) => (m.id === id ? { ...m, isLearner: false } : m));
