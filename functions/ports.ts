@@ -84,10 +84,25 @@ export interface EndpointHealth {
   error?: string;
 }
 
+/** An endpoint's status, or why it gave none. */
+export type EndpointStatusResult = EndpointStatus | { endpoint: string; error: string };
+
+/** The member list and the status of some endpoints, taken together. */
+export interface ClusterView {
+  members: EtcdMember[];
+  /** One entry per endpoint asked, in the order asked. */
+  statuses: EndpointStatusResult[];
+}
+
 export interface EtcdClusterPort {
   memberList(): Promise<EtcdMember[]>;
   /** One entry per endpoint; an endpoint that does not answer gets `error`. */
-  status(endpoints: string[]): Promise<Array<EndpointStatus | { endpoint: string; error: string }>>;
+  status(endpoints: string[]): Promise<EndpointStatusResult[]>;
+  /**
+   * memberList() and status(statusEndpoints) at once: one host command where etcdctl runs on a member
+   * host. Fails as memberList() fails; an endpoint that does not answer gets `error`, as in status().
+   */
+  view(statusEndpoints: string[]): Promise<ClusterView>;
   health(endpoints: string[]): Promise<EndpointHealth[]>;
   /** Returns the new member (name empty until it starts). */
   addMember(peerURL: string, options: { learner: boolean }): Promise<EtcdMember>;

@@ -24,7 +24,7 @@ import {
   MemberNotFoundError,
   WorkflowError,
 } from '../errors.ts';
-import type { EndpointHealth, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../ports.ts';
+import type { ClusterView, EndpointHealth, EndpointStatusResult, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../ports.ts';
 import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
 import { etcdErrorFromText, peerUrl } from './etcdctl.ts';
 
@@ -148,10 +148,10 @@ export class Etcd3Membership implements EtcdClusterPort {
     return (response.members ?? []).map(memberFromEtcd3);
   }
 
-  async status(endpoints: string[]): Promise<Array<EndpointStatus | { endpoint: string; error: string }>> {
+  async status(endpoints: string[]): Promise<EndpointStatusResult[]> {
     const wanted = endpoints.map((e, i) => etcdUrl(`endpoints[${i}]`, e));
     return Promise.all(
-      wanted.map(async (endpoint): Promise<EndpointStatus | { endpoint: string; error: string }> => {
+      wanted.map(async (endpoint): Promise<EndpointStatusResult> => {
         try {
           const s = await this.call([endpoint], this.endpointTimeoutMs, (client, deadline) => client.maintenance.status({ deadline }));
           return {
@@ -170,6 +170,11 @@ export class Etcd3Membership implements EtcdClusterPort {
         }
       }),
     );
+  }
+
+  async view(statusEndpoints: string[]): Promise<ClusterView> {
+    const [members, statuses] = await Promise.all([this.memberList(), this.status(statusEndpoints)]);
+    return { members, statuses };
   }
 
   async health(endpoints: string[]): Promise<EndpointHealth[]> {

@@ -16,8 +16,10 @@ import {
   WorkflowError,
 } from '../errors.ts';
 import type {
+  ClusterView,
   EndpointHealth,
   EndpointStatus,
+  EndpointStatusResult,
   EtcdClusterFactory,
   EtcdClusterPort,
   EtcdMember,
@@ -131,12 +133,31 @@ export function statusFromEtcdctl(endpoint: string, value: unknown): EndpointSta
   };
 }
 
+/** etcdctl's `member list -w json` response (`{"header", "members": [...]}`) as the port's members. */
+function membersFromEtcdctl(value: unknown): EtcdMember[] {
+  const response = record(value, 'member list');
+  const members = Array.isArray(response['members']) ? response['members'] : [];
+  return members.map(memberFromEtcdctl);
+}
+
 interface EndpointLine {
   endpoint: string;
   ok: boolean;
   result?: unknown;
   error?: string;
   output?: string;
+}
+
+/** etcdctl.sh's endpoint-status lines as one entry per wanted endpoint, in that order. */
+function statusesFromLines(wanted: string[], lines: Map<string, EndpointLine>): EndpointStatusResult[] {
+  return wanted.map((endpoint) => {
+    const line = lines.get(endpoint);
+    if (!line) return { endpoint, error: 'etcdctl printed no answer for this endpoint' };
+    if (!line.ok) return { endpoint, error: lineError(line) };
+    const result = Array.isArray(line.result) ? line.result[0] : undefined;
+    if (result === undefined) return { endpoint, error: 'etcdctl printed an empty status' };
+    return statusFromEtcdctl(endpoint, result);
+  });
 }
 
 function endpointLines(stdout: string): Map<string, EndpointLine> {
@@ -196,24 +217,25 @@ export class EtcdctlMembership implements EtcdClusterPort {
 
   async memberList(): Promise<EtcdMember[]> {
     const out = await this.etcdctl(['member-list', this.endpoints.join(',')]);
-    const response = record(parseEtcdctlJson(out.stdout), 'member list');
-    const members = Array.isArray(response['members']) ? response['members'] : [];
-    return members.map(memberFromEtcdctl);
+    return membersFromEtcdctl(parseEtcdctlJson(out.stdout));
   }
 
-  async status(endpoints: string[]): Promise<Array<EndpointStatus | { endpoint: string; error: string }>> {
+  async status(endpoints: string[]): Promise<EndpointStatusResult[]> {
     const wanted = validEndpoints(endpoints);
     if (wanted.length === 0) return [];
     const out = await this.etcdctl(['endpoint-status', wanted.join(',')], endpointTimeout(wanted.length));
-    const lines = endpointLines(out.stdout);
-    return wanted.map((endpoint) => {
-      const line = lines.get(endpoint);
-      if (!line) return { endpoint, error: 'etcdctl printed no answer for this endpoint' };
-      if (!line.ok) return { endpoint, error: lineError(line) };
-      const result = Array.isArray(line.result) ? line.result[0] : undefined;
-      if (result === undefined) return { endpoint, error: 'etcdctl printed an empty status' };
-      return statusFromEtcdctl(endpoint, result);
-    });
+    return statusesFromLines(wanted, endpointLines(out.stdout));
+  }
+
+  /** One run of etcdctl.sh's `observe` verb: `{"members": <member list>}`, then the endpoint-status lines. */
+  async view(statusEndpoints: string[]): Promise<ClusterView> {
+    const wanted = validEndpoints(statusEndpoints);
+    if (wanted.length === 0) return { members: await this.memberList(), statuses: [] };
+    const args = ['observe', this.endpoints.join(','), wanted.join(',')];
+    const out = await this.etcdctl(args, Math.max(this.timeoutSeconds, endpointTimeout(wanted.length)));
+    const [first = '', ...rest] = out.stdout.split('\n');
+    const members = record(parseEtcdctlJson(first), 'observe')['members'];
+    return { members: membersFromEtcdctl(members), statuses: statusesFromLines(wanted, endpointLines(rest.join('\n'))) };
   }
 
   async health(endpoints: string[]): Promise<EndpointHealth[]> {

@@ -8,20 +8,41 @@
 #   member-list        ENDPOINTS
 #   endpoint-status    ENDPOINTS   one JSON line per endpoint (see below), exit 0
 #   endpoint-health    ENDPOINTS   one JSON line per endpoint (see below), exit 0
+#   observe            ENDPOINTS STATUS_ENDPOINTS   member-list and endpoint-status at once (see below)
 #   member-add         ENDPOINTS PEER_URL [NAME]
 #   member-add-learner ENDPOINTS PEER_URL [NAME]
 #   member-remove      ENDPOINTS MEMBER_ID
 #   member-promote     ENDPOINTS MEMBER_ID
 #   member-update      ENDPOINTS MEMBER_ID PEER_URLS
 #
-# ENDPOINTS: comma-separated https://host:port. MEMBER_ID: 16 hex digits. PEER_URL: https://host:2380.
-# PEER_URLS: comma-separated PEER_URL. NAME: a hostname (only printed by etcdctl; etcd does not store it).
+# ENDPOINTS, STATUS_ENDPOINTS: comma-separated https://host:port. MEMBER_ID: 16 hex digits.
+# PEER_URL: https://host:2380. PEER_URLS: comma-separated PEER_URL. NAME: a hostname (only printed by
+# etcdctl; etcd does not store it).
 #
 # endpoint-status and endpoint-health ask each endpoint on its own (--cluster=false), all at once, so one
 # endpoint that does not answer cannot hide the others' answers nor add its timeout to theirs. Each
 # endpoint gets one line, in the order ENDPOINTS names them:
 #   {"endpoint":"https://...","ok":true,"result":<etcdctl's JSON array>}
 #   {"endpoint":"https://...","ok":false,"exitCode":N,"error":"<etcdctl's stderr>","output":"<etcdctl's stdout>"}
+# While etcdctl asks an endpoint, a TCP connect to it runs alongside, bounded to 2 s (etcdctl's status
+# timeout, so it never makes an answer later). When that connect is refused (nothing listens: etcd is
+# down) or finds no route to the host (it is gone from the network), etcdctl is stopped and the line
+# says so at once, with etcdctl's exit code for an endpoint it cannot reach:
+#   {"endpoint":"https://...","ok":false,"exitCode":1,"error":"connection refused (TCP probe)","output":""}
+#   {"endpoint":"https://...","ok":false,"exitCode":1,"error":"no route to host (TCP probe)","output":""}
+# Anything else (connected, no answer in time, a name that does not resolve) leaves the answer to
+# etcdctl, so a dropped SYN never makes a live member look down. A host that is powered off answers
+# "no route to host" once its neighbours' ARP entries have expired (measured in the sandbox: from about
+# 25 s after power-off, within 0.1-1.3 s); before that, and on networks that drop its packets (a stopped
+# EC2 instance), only etcdctl's timeout tells. Running the probe alongside etcdctl, not before it, keeps
+# that case at etcdctl's 2 s instead of adding the probe's time to it.
+#
+# observe runs `member list` over ENDPOINTS (as member-list does) and endpoint-status over
+# STATUS_ENDPOINTS concurrently: one host command for one observation of the cluster. It prints first
+#   {"members":<etcdctl's member list JSON>}
+# then the endpoint-status lines, and exits 0. When member list fails the first line is
+#   {"members":null,"exitCode":N,"error":"<etcdctl's stderr>"}
+# (the status lines still follow), etcdctl's stderr goes to stderr and the verb exits with its code N.
 set -o errexit -o nounset -o pipefail
 
 readonly EXIT_USAGE=64
@@ -109,55 +130,68 @@ ENDPOINTS=$2
 shift 2
 valid_url_list "$ENDPOINTS" '' || usage "endpoints must be a comma list of https://host:port"
 
-# Per-endpoint verbs. etcdctl 3.4 does not block on the dial: an endpoint that does not answer (powered
-# off, cut off) costs the whole command timeout, whatever the dial timeout (measured: 5.0 s with
+# Timeouts. etcdctl 3.4 does not block on the dial: an endpoint that does not answer (powered off, cut
+# off) costs the whole command timeout, whatever the dial timeout (measured: 5.0 s with
 # --command-timeout=5s, 2.0 s with 2s, for dial 1s and 3s alike). `endpoint status` is answered by the
 # member itself, with no consensus round, in milliseconds on a LAN or VPC: 2 s is ample. `endpoint
 # health` makes a linearizable read through the leader; it keeps 3 s. A member on the same network
 # connects and completes TLS in milliseconds, so 1 s to dial is plenty. The endpoints are asked
-# concurrently, so one that does not answer costs its timeout once, not once per endpoint.
-case $VERB in
-  endpoint-status)
-    DIAL_TIMEOUT=1s
-    COMMAND_TIMEOUT=2s
-    ;;
-  endpoint-health)
-    DIAL_TIMEOUT=1s
-    COMMAND_TIMEOUT=3s
-    ;;
-  *)
-    DIAL_TIMEOUT=5s
-    COMMAND_TIMEOUT=15s
-    ;;
-esac
+# concurrently, so one that does not answer costs its timeout once, not once per endpoint. Membership
+# verbs (member list and the changes) go through the cluster and keep 5 s to dial, 15 s in all.
+readonly MEMBERSHIP_DIAL=5s MEMBERSHIP_COMMAND=15s
+readonly STATUS_DIAL=1s STATUS_COMMAND=2s
+readonly HEALTH_DIAL=1s HEALTH_COMMAND=3s
+readonly PROBE_SECONDS=2
 
 # etcdctl 3.4 has no JSON printer for `member promote` (it panics): that verb prints simple text.
 OUTPUT=json
 [[ $VERB != member-promote ]] || OUTPUT=simple
+export ETCDCTL_API=3
 
-run_etcdctl() {
-  local endpoints=$1
-  shift
-  ETCDCTL_API=3 etcdctl \
+# exec_etcdctl ENDPOINTS DIAL_TIMEOUT COMMAND_TIMEOUT ARGS...
+# Replaces the calling shell with etcdctl: call it as the script's last command, in a subshell or as a
+# background job (whose $! is then etcdctl itself, so `kill` stops it).
+exec_etcdctl() {
+  local endpoints=$1 dial=$2 command=$3
+  shift 3
+  exec etcdctl \
     --cacert="$CACERT" --cert="$CERT" --key="$KEY" \
     --endpoints="$endpoints" \
-    --dial-timeout="$DIAL_TIMEOUT" --command-timeout="$COMMAND_TIMEOUT" \
+    --dial-timeout="$dial" --command-timeout="$command" \
     -w "$OUTPUT" "$@"
 }
 
-# Runs etcdctl once; passes its stdout through and, on failure, its stderr and exit code.
-run_verb() {
-  local code=0
-  run_etcdctl "$ENDPOINTS" "$@" || code=$?
-  exit "$code"
+# Prints why a TCP connect to ENDPOINT failed at once, when that proves nobody can answer there:
+# refused (nothing listens) or no route to the host. Returns 1, printing nothing, in every other case:
+# connected, no answer within PROBE_SECONDS, a name that does not resolve, no `timeout` or /dev/tcp.
+tcp_refusal() {
+  local address=${1#https://} err
+  # C locale: bash prints the connect error with strerror(), which is translated otherwise.
+  # shellcheck disable=SC2016 # $0 and $1 are the inner bash's arguments
+  err=$(LC_ALL=C timeout "$PROBE_SECONDS" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${address%:*}" "${address##*:}" 2>&1) && return 1
+  case $err in
+    *'Connection refused'*) printf 'connection refused (TCP probe)' ;;
+    *'No route to host'*) printf 'no route to host (TCP probe)' ;;
+    *) return 1 ;;
+  esac
 }
 
-# The line for one endpoint, asked on its own; etcdctl's stderr goes through $2 (a file).
+# endpoint_line ENDPOINT WORKFILE DIAL_TIMEOUT COMMAND_TIMEOUT ARGS...
+# The line for one endpoint, asked on its own; etcdctl's stdout and stderr go through WORKFILE.out/.err.
 endpoint_line() {
-  local endpoint=$1 errfile=$2 out err code=0
-  shift 2
-  out=$(run_etcdctl "$endpoint" "$@" --cluster=false 2>"$errfile") || code=$?
-  err=$(cat "$errfile")
+  local endpoint=$1 work=$2 dial=$3 command=$4 pid refusal out err code=0
+  shift 4
+  exec_etcdctl "$endpoint" "$dial" "$command" "$@" --cluster=false >"$work.out" 2>"$work.err" &
+  pid=$!
+  if refusal=$(tcp_refusal "$endpoint"); then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf '{"endpoint":%s,"ok":false,"exitCode":1,"error":%s,"output":""}\n' "$(json_string "$endpoint")" "$(json_string "$refusal")"
+    return
+  fi
+  wait "$pid" || code=$?
+  out=$(cat "$work.out")
+  err=$(cat "$work.err")
   if ((${#err} > 4000)); then err=${err: -4000}; fi
   out=${out//$'\n'/}
   if ((code == 0)) && [[ $out == \[* ]]; then
@@ -168,35 +202,74 @@ endpoint_line() {
   fi
 }
 
+# per_endpoint WORKDIR ENDPOINTS DIAL_TIMEOUT COMMAND_TIMEOUT ARGS...
 # One line per endpoint, all endpoints asked at once (background jobs), printed in ENDPOINTS order.
 per_endpoint() {
-  local i workdir
-  local -a endpoints
-  workdir=$(mktemp -d)
+  local workdir=$1 list=$2 dial=$3 command=$4 i
+  local -a endpoints pids
+  shift 4
+  IFS=, read -r -a endpoints <<<"$list"
+  for i in "${!endpoints[@]}"; do
+    endpoint_line "${endpoints[i]}" "$workdir/status-$i" "$dial" "$command" "$@" >"$workdir/status-$i.line" &
+    pids+=("$!")
+  done
+  for i in "${!pids[@]}"; do
+    wait "${pids[i]}" || true
+  done
+  for i in "${!endpoints[@]}"; do
+    cat "$workdir/status-$i.line"
+  done
+}
+
+# A fresh work directory, removed when the script exits.
+make_workdir() {
+  WORKDIR=$(mktemp -d)
   # shellcheck disable=SC2064 # expand now: the path is fixed
-  trap "rm -rf '$workdir'" EXIT
-  IFS=, read -r -a endpoints <<<"$ENDPOINTS"
-  for i in "${!endpoints[@]}"; do
-    endpoint_line "${endpoints[i]}" "$workdir/$i.err" "$@" >"$workdir/$i.line" &
-  done
-  wait
-  for i in "${!endpoints[@]}"; do
-    cat "$workdir/$i.line"
-  done
+  trap "rm -rf '$WORKDIR'" EXIT
+}
+
+# observe STATUS_ENDPOINTS: member list over ENDPOINTS and endpoint status over STATUS_ENDPOINTS at once.
+observe() {
+  local status_endpoints=$1 pid code=0 statuses out err
+  make_workdir
+  exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member list >"$WORKDIR/members.out" 2>"$WORKDIR/members.err" &
+  pid=$!
+  statuses=$(per_endpoint "$WORKDIR" "$status_endpoints" "$STATUS_DIAL" "$STATUS_COMMAND" endpoint status)
+  wait "$pid" || code=$?
+  out=$(cat "$WORKDIR/members.out")
+  err=$(cat "$WORKDIR/members.err")
+  if ((code == 0)); then
+    printf '{"members":%s}\n' "${out//$'\n'/}"
+  else
+    if ((${#err} > 4000)); then err=${err: -4000}; fi
+    printf '{"members":null,"exitCode":%d,"error":%s}\n' "$code" "$(json_string "$err")"
+  fi
+  printf '%s\n' "$statuses"
+  if ((code != 0)); then
+    printf '%s\n' "$err" >&2
+    exit "$code"
+  fi
 }
 
 case $VERB in
   member-list)
     [[ $# -eq 0 ]] || usage 'member-list takes no arguments'
-    run_verb member list
+    exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member list
     ;;
   endpoint-status)
     [[ $# -eq 0 ]] || usage 'endpoint-status takes no arguments'
-    per_endpoint endpoint status
+    make_workdir
+    per_endpoint "$WORKDIR" "$ENDPOINTS" "$STATUS_DIAL" "$STATUS_COMMAND" endpoint status
     ;;
   endpoint-health)
     [[ $# -eq 0 ]] || usage 'endpoint-health takes no arguments'
-    per_endpoint endpoint health
+    make_workdir
+    per_endpoint "$WORKDIR" "$ENDPOINTS" "$HEALTH_DIAL" "$HEALTH_COMMAND" endpoint health
+    ;;
+  observe)
+    [[ $# -eq 1 ]] || usage 'observe takes STATUS_ENDPOINTS'
+    valid_url_list "$1" '' || usage 'status endpoints must be a comma list of https://host:port'
+    observe "$1"
     ;;
   member-add | member-add-learner)
     [[ $# -eq 1 || $# -eq 2 ]] || usage "$VERB takes PEER_URL [NAME]"
@@ -206,23 +279,23 @@ case $VERB in
     name=${name%:2380}
     valid_host "$name" || usage 'name must be a hostname or an IPv4 address'
     if [[ $VERB == member-add-learner ]]; then
-      run_verb member add "$name" --peer-urls="$peer_url" --learner
+      exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member add "$name" --peer-urls="$peer_url" --learner
     else
-      run_verb member add "$name" --peer-urls="$peer_url"
+      exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member add "$name" --peer-urls="$peer_url"
     fi
     ;;
   member-remove | member-promote)
     [[ $# -eq 1 ]] || usage "$VERB takes MEMBER_ID"
     valid_member_id "$1" || usage 'member id must be 16 lowercase hex digits'
-    run_verb member "${VERB#member-}" "$1"
+    exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member "${VERB#member-}" "$1"
     ;;
   member-update)
     [[ $# -eq 2 ]] || usage 'member-update takes MEMBER_ID PEER_URLS'
     valid_member_id "$1" || usage 'member id must be 16 lowercase hex digits'
     valid_url_list "$2" 2380 || usage 'peer URLs must be a comma list of https://host:2380'
-    run_verb member update "$1" --peer-urls="$2"
+    exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member update "$1" --peer-urls="$2"
     ;;
   *)
-    usage "unknown verb (member-list, endpoint-status, endpoint-health, member-add, member-add-learner, member-remove, member-promote, member-update)"
+    usage "unknown verb (member-list, endpoint-status, endpoint-health, observe, member-add, member-add-learner, member-remove, member-promote, member-update)"
     ;;
 esac

@@ -2,7 +2,7 @@
 // and one observation of membership and health.
 
 import { InvalidInputError, MemberNotFoundError } from '../errors.ts';
-import { NO_LEADER, type EndpointStatus, type EtcdClusterPort, type EtcdMember, type Host, type Inventory } from '../ports.ts';
+import { NO_LEADER, type EndpointStatusResult, type EtcdClusterPort, type EtcdMember, type Host, type Inventory } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { peerHost } from '../../statemachine/matchMember.ts';
 import { quorumOf, type MemberHealth } from '../../statemachine/quorum.ts';
@@ -55,13 +55,14 @@ export function memberRef(member: EtcdMember, inventory: Inventory): MemberRef {
 
 export interface Observation {
   members: EtcdMember[];
-  statuses: Map<string, EndpointStatus | { endpoint: string; error: string }>;
+  statuses: Map<string, EndpointStatusResult>;
   health: MemberHealth[];
   leaderIds: string[];
 }
 
 /**
- * Member list plus one status request per member: who answers, who leads. Members in `assumeDown`
+ * Member list plus one status request per member: who answers, who leads, asked together (one host
+ * command through etcdctl) for the endpoints known before the list. Members in `assumeDown`
  * (the failed one, already observed down twice) are not asked again and count as not answering.
  *
  * Asked through the first member host that runs etcdctl; when that view shows no quorum or no single
@@ -97,11 +98,12 @@ function hasQuorumAndLeader(observation: Observation): boolean {
 
 async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: EtcdClusterPort, options: { assumeDown?: string[] }): Promise<Observation> {
   const inventory = inventoryOf(context);
-  const members = await etcd.memberList();
-  const endpointOf = (m: EtcdMember) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : null);
   const down = new Set(options.assumeDown ?? []);
+  const view = await etcd.view(endpointsKnownBefore(context, down));
+  const members = view.members;
+  const endpointOf = (m: EtcdMember) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : null);
   const endpoints = members.filter((m) => !down.has(m.id)).map(endpointOf).filter((e): e is string => e !== null);
-  const statuses = new Map((await etcd.status(endpoints)).map((s) => [s.endpoint, s]));
+  const statuses = await statusesOf(etcd, endpoints, view.statuses);
   const health = members.map((m) => {
     const endpoint = endpointOf(m);
     const status = endpoint ? statuses.get(endpoint) : undefined;
@@ -110,6 +112,38 @@ async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: Et
   });
   const leaderIds = [...new Set([...statuses.values()].flatMap((s) => ('error' in s || s.leaderId === NO_LEADER ? [] : [s.leaderId])))];
   return { members, statuses, health, leaderIds };
+}
+
+/**
+ * Client URLs of the members, as far as the run knows them before the member list: the survivors, the
+ * failed member, every host of the inventory's [etcd] group, and the replacement once it was added.
+ * Never those of members assumed down; when one of those is not known by URL, only the members the run
+ * knows by ID are asked.
+ */
+function endpointsKnownBefore(context: WorkflowContext, down: ReadonlySet<string>): string[] {
+  const inventory = inventoryOf(context);
+  const refs = [...(context.survivors ?? []), ...(context.failedMember ? [context.failedMember] : [])];
+  const urlsOf = (ref: MemberRef) => {
+    const host = hostOfMember(inventory, ref);
+    return [ref.clientURL, ...(host ? [clientUrl(host)] : [])].filter((url) => url !== '');
+  };
+  const known = refs.filter((r) => !down.has(r.id)).flatMap(urlsOf);
+  const excluded = new Set(refs.filter((r) => down.has(r.id)).flatMap(urlsOf));
+  const etcdHosts = inventory.hosts.filter((h) => h.roles.includes('etcd'));
+  const added = context.memberAdded && context.replacement ? [context.replacement] : [];
+  // A member assumed down whose URL the run does not know could be on any of these hosts: ask none first.
+  const downAllKnown = [...down].every((id) => refs.some((r) => r.id === id));
+  const guessed = downAllKnown ? [...etcdHosts, ...added].map(clientUrl) : [];
+  return [...new Set([...known, ...guessed])].filter((url) => !excluded.has(url));
+}
+
+/** The status of each endpoint, in that order: from the view, else asked now (a member the run did not know of). */
+async function statusesOf(etcd: EtcdClusterPort, endpoints: string[], viewed: EndpointStatusResult[]): Promise<Map<string, EndpointStatusResult>> {
+  const answers = new Map(viewed.map((s) => [s.endpoint, s]));
+  const missing = [...new Set(endpoints.filter((e) => !answers.has(e)))];
+  const late = missing.length > 0 ? await etcd.status(missing) : [];
+  for (const s of late) answers.set(s.endpoint, s);
+  return new Map(endpoints.flatMap((e) => (answers.has(e) ? [[e, answers.get(e)!] as const] : [])));
 }
 
 export function findMember(members: EtcdMember[], id: string): EtcdMember {

@@ -11,7 +11,7 @@ import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.t
 import { HostUnreachableError, InvalidInputError } from '../../functions/errors.ts';
 import type { EtcdClusterFactory } from '../../functions/ports.ts';
 import { failHost, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
-import { etcdMembershipContract } from '../support/etcdMembershipContract.ts';
+import { etcdMembershipContract, viewWithFailedMemberContract } from '../support/etcdMembershipContract.ts';
 
 const name = `t-memb-${randomBytes(3).toString('hex')}`;
 let sandbox: SandboxInfo | undefined;
@@ -28,6 +28,13 @@ const adapters: Array<[string, (s: SandboxInfo) => EtcdClusterFactory]> = [
   ['etcdctl on the members through the host runner', (s) => etcdctlFactory(new SandboxHostRunner(s), s.hosts.filter((h) => h.roles.includes('etcd')))],
   ['etcd3 client over TLS', (s) => etcd3Factory(s.client)],
 ];
+/** The member the last part of this file fails: its etcd stopped, then its host powered off. */
+const FAILED = 'master-2';
+/** What each adapter says of an endpoint where nothing listens. */
+const REFUSED: Record<string, RegExp> = {
+  'etcdctl on the members through the host runner': /^connection refused \(TCP probe\)$/,
+  'etcd3 client over TLS': /ECONNREFUSED/,
+};
 
 describe.each(adapters)('EtcdClusterPort contract: %s', (_label, factory) => {
   etcdMembershipContract({
@@ -70,5 +77,40 @@ describe('Class: EtcdctlMembership on the sandbox', () => {
     await expect(etcd.addMember(`https://${master.ip}:2379`, { learner: true })).rejects.toThrow(InvalidInputError);
     await expect(etcd.removeMember('$(reboot)')).rejects.toThrow(InvalidInputError);
     expect(await etcd.memberList()).toHaveLength(3);
+  });
+});
+
+// Last: these break FAILED for good.
+describe('EtcdClusterPort with one member down', () => {
+  const context = (factory: (s: SandboxInfo) => EtcdClusterFactory, downError: RegExp) => ({
+    sandbox: () => {
+      if (!sandbox) throw new Error('the sandbox did not come up');
+      return sandbox;
+    },
+    factory,
+    downError,
+    failed: () => {
+      const host = sandbox?.hosts.find((h) => h.name === FAILED);
+      if (!host) throw new Error(`the sandbox lacks ${FAILED}`);
+      return `https://${host.ip}:2379`;
+    },
+  });
+
+  describe('its etcd stopped (nothing listens on its client port)', () => {
+    beforeAll(async () => {
+      await failHost(name, FAILED, 'etcd');
+    });
+    describe.each(adapters)('%s', (label, factory) => {
+      viewWithFailedMemberContract(context(factory, REFUSED[label] ?? /refused/i));
+    });
+  });
+
+  describe('its host powered off', () => {
+    beforeAll(async () => {
+      await failHost(name, FAILED, 'kill');
+    });
+    describe.each(adapters)('%s', (_label, factory) => {
+      viewWithFailedMemberContract(context(factory, /\S/));
+    });
   });
 });

@@ -2,11 +2,12 @@
 // and the etcd3 client over TLS), on one real sandbox: call `etcdMembershipContract(name, ctx)` inside
 // a describe block whose beforeAll brought up a sandbox with 3 members and at least one spare.
 // The cluster is left as it was found (the learner each run adds is removed again).
+// viewWithFailedMemberContract() is the part for a cluster with one member down, for the end of a file.
 
 import { expect, it } from 'vitest';
 
-import { EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError } from '../../functions/errors.ts';
-import type { EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../../functions/ports.ts';
+import { EtcdUnavailableError, EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError } from '../../functions/errors.ts';
+import type { ClusterView, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../../functions/ports.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 
 export interface MembershipContext {
@@ -80,6 +81,25 @@ function isStatus(entry: EndpointStatus | { endpoint: string; error: string }): 
   return !('error' in entry);
 }
 
+function errorOf(entry: EndpointStatus | { endpoint: string; error: string } | undefined): string {
+  return entry && 'error' in entry ? entry.error : '';
+}
+
+/** The view as soon as it satisfies `ok` (a leader election may be under way just after a member failed). */
+async function viewUntil(etcd: EtcdClusterPort, endpoints: string[], ok: (view: ClusterView) => boolean, timeoutMs = 15_000): Promise<ClusterView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = await etcd.view(endpoints);
+    if (ok(view) || Date.now() > deadline) return view;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** The fields of a status that do not move while nothing is written. */
+function steady(s: EndpointStatus) {
+  return { endpoint: s.endpoint, memberId: s.memberId, leaderId: s.leaderId, version: s.version, isLearner: s.isLearner };
+}
+
 export function etcdMembershipContract(ctx: MembershipContext): void {
   const port = (): EtcdClusterPort => {
     const sandbox = ctx.sandbox();
@@ -123,6 +143,32 @@ export function etcdMembershipContract(ctx: MembershipContext): void {
       const member = list.find((m) => m.id === s.memberId);
       expect(member?.clientURLs).toContain(s.endpoint);
     }
+  });
+
+  it('views the member list and every endpoint status at once, as memberList and status report them', async () => {
+    const sandbox = ctx.sandbox();
+    const etcd = port();
+    const endpoints = sandbox.client.endpoints;
+    const [view, list, status] = [await etcd.view(endpoints), await etcd.memberList(), await etcd.status(endpoints)];
+    expect(byId(view.members)).toEqual(byId(list));
+    expect(view.statuses.map((s) => s.endpoint)).toEqual(endpoints);
+    expect(view.statuses.filter(isStatus).map(steady)).toEqual(status.filter(isStatus).map(steady));
+    expect(view.statuses.filter(isStatus)).toHaveLength(3);
+
+    const membersOnly = await etcd.view([]);
+    expect(byId(membersOnly.members)).toEqual(byId(list));
+    expect(membersOnly.statuses).toEqual([]);
+  });
+
+  it('fails view as it fails memberList when no endpoint answers the member list', async () => {
+    const sandbox = ctx.sandbox();
+    const nobody = ctx.factory(sandbox)([`https://${spare(sandbox).ip}:2379`]);
+    const [viewError, listError] = await Promise.all([
+      nobody.view(sandbox.client.endpoints).catch((e: unknown) => e),
+      nobody.memberList().catch((e: unknown) => e),
+    ]);
+    expect(listError).toBeInstanceOf(EtcdUnavailableError);
+    expect(viewError).toBeInstanceOf(EtcdUnavailableError);
   });
 
   it('reports every member healthy', async () => {
@@ -189,5 +235,48 @@ export function etcdMembershipContract(ctx: MembershipContext): void {
     expect(health[0]).toMatchObject({ endpoint: dead, healthy: false });
     expect(health[0]?.error).toMatch(/\S/);
     expect(health[1]).toEqual({ endpoint: sandbox.client.endpoints[0], healthy: true });
+  });
+}
+
+export interface FailedMemberContext extends MembershipContext {
+  /** Client URL of the member that is down. */
+  failed: () => string;
+  /** What the error reported for that member's endpoint says. */
+  downError: RegExp;
+}
+
+/**
+ * One of the three members is down (its etcd stopped, or its host powered off): view, status and
+ * health report its endpoint with an error and the live ones with their answers.
+ */
+export function viewWithFailedMemberContract(ctx: FailedMemberContext): void {
+  const leaderAgreed = (view: ClusterView) => {
+    const leaders = new Set(view.statuses.filter(isStatus).map((s) => s.leaderId));
+    return leaders.size === 1 && view.members.some((m) => leaders.has(m.id));
+  };
+
+  it('views every member, the down one with an error and the live ones with their status', async () => {
+    const sandbox = ctx.sandbox();
+    const endpoints = sandbox.client.endpoints;
+    const view = await viewUntil(ctx.factory(sandbox)(endpoints), endpoints, leaderAgreed);
+    expect(view.members).toHaveLength(3);
+    expect(view.statuses.map((s) => s.endpoint)).toEqual(endpoints);
+    expect(errorOf(view.statuses.find((s) => s.endpoint === ctx.failed()))).toMatch(ctx.downError);
+    const live = view.statuses.filter(isStatus);
+    expect(live.map((s) => s.endpoint)).toEqual(endpoints.filter((e) => e !== ctx.failed()));
+    expect(leaderAgreed(view)).toBe(true);
+    for (const s of live) expect(view.members.find((m) => m.id === s.memberId)?.clientURLs).toContain(s.endpoint);
+  });
+
+  it('reports the down member with an error from status and health too', async () => {
+    const sandbox = ctx.sandbox();
+    const live = sandbox.client.endpoints.find((e) => e !== ctx.failed()) ?? '';
+    const etcd = ctx.factory(sandbox)(sandbox.client.endpoints);
+    const status = await etcd.status([ctx.failed(), live]);
+    expect(errorOf(status[0])).toMatch(ctx.downError);
+    expect(status[1] && isStatus(status[1])).toBe(true);
+    const health = await etcd.health([ctx.failed()]);
+    expect(health[0]).toMatchObject({ endpoint: ctx.failed(), healthy: false });
+    expect(health[0]?.error).toMatch(ctx.downError);
   });
 }

@@ -1,7 +1,16 @@
 // A fake etcd cluster behind the steps' ports, for preflight unit tests: members with an up/down
-// flag and the leader each one reports, answering memberList and status as the adapters do.
+// flag and the leader each one reports, answering memberList, status and view as the adapters do.
 
-import { NO_LEADER, type EndpointStatus, type EtcdClusterPort, type EtcdMember, type Host, type Inventory, type Role } from '../../functions/ports.ts';
+import {
+  NO_LEADER,
+  type ClusterView,
+  type EndpointStatusResult,
+  type EtcdClusterPort,
+  type EtcdMember,
+  type Host,
+  type Inventory,
+  type Role,
+} from '../../functions/ports.ts';
 import { DEFAULT_WAITS, type StepDeps } from '../../functions/steps/deps.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 
@@ -43,8 +52,17 @@ export class FakeCluster implements EtcdClusterPort {
     return this.members.map((m) => this.toEtcd(m));
   }
 
-  async status(endpoints: string[]): Promise<Array<EndpointStatus | { endpoint: string; error: string }>> {
+  async status(endpoints: string[]): Promise<EndpointStatusResult[]> {
     this.calls.push(`status ${endpoints.join(',')}`);
+    return this.statusOf(endpoints);
+  }
+
+  async view(statusEndpoints: string[]): Promise<ClusterView> {
+    this.calls.push(`view ${statusEndpoints.join(',')}`);
+    return { members: this.members.map((m) => this.toEtcd(m)), statuses: this.statusOf(statusEndpoints) };
+  }
+
+  private statusOf(endpoints: string[]): EndpointStatusResult[] {
     return endpoints.map((endpoint) => {
       const m = this.members.find((x) => `https://${x.ip}:2379` === endpoint);
       if (!m || !m.up) return { endpoint, error: 'context deadline exceeded' };

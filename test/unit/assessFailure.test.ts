@@ -41,7 +41,7 @@ async function assess(members: FakeMember[], failed: string, options: { inventor
   const context = validatedContext(options.inventory ?? inventory(), failed, 'etcd-spare-0');
   if (options.caBackupKey) context.options.caBackupKey = options.caBackupKey;
   const result = await assessFailure(context, fakeDeps(cluster), 'first');
-  expect(cluster.calls.every((c) => c === 'memberList' || c.startsWith('status '))).toBe(true);
+  expect(cluster.calls.every((c) => c === 'memberList' || c.startsWith('status ') || c.startsWith('view '))).toBe(true);
   return result;
 }
 

@@ -24,7 +24,7 @@ function fakePort(health: (endpoints: string[]) => Promise<EndpointHealth[]>): E
   const unused = async (): Promise<never> => {
     throw new Error('not used by the probe');
   };
-  return { health, memberList: unused, status: unused, addMember: unused, removeMember: unused, promoteMember: unused, updateMember: unused };
+  return { health, memberList: unused, status: unused, view: unused, addMember: unused, removeMember: unused, promoteMember: unused, updateMember: unused };
 }
 
 function setup(health: (endpoints: string[]) => Promise<EndpointHealth[]>) {
