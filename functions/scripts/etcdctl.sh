@@ -142,6 +142,11 @@ readonly MEMBERSHIP_DIAL=5s MEMBERSHIP_COMMAND=15s
 readonly STATUS_DIAL=1s STATUS_COMMAND=2s
 readonly HEALTH_DIAL=1s HEALTH_COMMAND=3s
 readonly PROBE_SECONDS=2
+# An endpoint is watched every POLL_SECONDS. observe gives one whose member the survivors report
+# disconnected PEER_GRACE_SECONDS (PEER_GRACE_POLLS polls) to answer before it counts as down: a live
+# member answers `endpoint status` in milliseconds.
+readonly POLL_SECONDS=0.05 PEER_GRACE_POLLS=10 PEER_GRACE_SECONDS=0.5
+PEER_VIEW=''
 
 # etcdctl 3.4 has no JSON printer for `member promote` (it panics): that verb prints simple text.
 OUTPUT=json
@@ -179,14 +184,29 @@ tcp_refusal() {
 # endpoint_line ENDPOINT WORKFILE DIAL_TIMEOUT COMMAND_TIMEOUT ARGS...
 # The line for one endpoint, asked on its own; etcdctl's stdout and stderr go through WORKFILE.out/.err.
 endpoint_line() {
-  local endpoint=$1 work=$2 dial=$3 command=$4 pid refusal out err code=0
+  local endpoint=$1 work=$2 dial=$3 command=$4 pid probe polls=0 down='' out err code=0
   shift 4
   exec_etcdctl "$endpoint" "$dial" "$command" "$@" --cluster=false >"$work.out" 2>"$work.err" &
   pid=$!
-  if refusal=$(tcp_refusal "$endpoint"); then
+  tcp_refusal "$endpoint" >"$work.probe" 2>/dev/null &
+  probe=$!
+  # Until etcdctl answers: stop at once on a refusal, or after PEER_GRACE_POLLS on the survivors' word.
+  while kill -0 "$pid" 2>/dev/null; do
+    if [[ -s $work.probe ]] && ! kill -0 "$probe" 2>/dev/null; then
+      down=$(<"$work.probe")
+      break
+    fi
+    if ((polls >= PEER_GRACE_POLLS)) && [[ -n $PEER_VIEW ]] && down=$(peers_report_inactive "$endpoint"); then
+      break
+    fi
+    polls=$((polls + 1))
+    sleep "$POLL_SECONDS"
+  done
+  kill "$probe" 2>/dev/null || true
+  if [[ -n $down ]]; then
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    printf '{"endpoint":%s,"ok":false,"exitCode":1,"error":%s,"output":""}\n' "$(json_string "$endpoint")" "$(json_string "$refusal")"
+    printf '{"endpoint":%s,"ok":false,"exitCode":1,"error":%s,"output":""}\n' "$(json_string "$endpoint")" "$(json_string "$down")"
     return
   fi
   wait "$pid" || code=$?
@@ -228,14 +248,65 @@ make_workdir() {
   trap "rm -rf '$WORKDIR'" EXIT
 }
 
+# The survivors' own view of their peers: etcd_network_active_peers from each of ENDPOINTS' /metrics,
+# fetched in the background into WORKDIR/metrics-N.txt (metrics-N.done once complete). Prints the pids.
+fetch_peer_view() {
+  local i
+  local -a endpoints
+  IFS=, read -r -a endpoints <<<"$ENDPOINTS"
+  for i in "${!endpoints[@]}"; do
+    {
+      curl -sS --max-time "$PROBE_SECONDS" --cacert "$CACERT" --cert "$CERT" --key "$KEY" "${endpoints[i]}/metrics" |
+        grep '^etcd_network_active_peers{' >"$WORKDIR/metrics-$i.txt" && : >"$WORKDIR/metrics-$i.done"
+    } </dev/null >/dev/null 2>&1 &
+    printf '%s\n' "$!"
+  done
+}
+
+# Prints why ENDPOINT's member counts as down on its peers' word: the member list (done) names it, at
+# least one survivor's /metrics reports its peer connection to it inactive (etcd_network_active_peers 0:
+# etcd's raft streams to it broke), and no survivor that answered reports it active. Returns 1 otherwise.
+peers_report_inactive() {
+  local endpoint=$1 rest chunk id='' file line inactive=0
+  [[ $(cat "$WORKDIR/members.done" 2>/dev/null) == 0 ]] || return 1
+  rest=$(<"$WORKDIR/members.out")
+  # etcdctl's JSON: {"header":{…},"members":[{"ID":<uint64>,…,"clientURLs":[…]},…]}; one member per "ID".
+  while [[ $rest =~ \"ID\":([0-9]+)(.*) ]]; do
+    rest=${BASH_REMATCH[2]}
+    chunk=${rest%%\"ID\":*}
+    if [[ $chunk == *"\"$endpoint\""* ]]; then
+      # Bash arithmetic wraps a uint64 above 2^63 to its two's complement, which %x prints back.
+      printf -v id '%016x' "$((BASH_REMATCH[1]))"
+      break
+    fi
+  done
+  [[ -n $id ]] || return 1
+  for file in "$WORKDIR"/metrics-*.done; do
+    [[ -e $file ]] || continue
+    line=$(grep -F "Remote=\"$id\"}" "${file%.done}.txt") || continue
+    [[ $line == *'} 0' ]] || return 1
+    inactive=$((inactive + 1))
+  done
+  ((inactive > 0)) || return 1
+  printf 'member %s: %d surviving member(s) report their peer connection to it inactive, and it has not answered in %ss' \
+    "$id" "$inactive" "$PEER_GRACE_SECONDS"
+}
+
 # observe STATUS_ENDPOINTS: member list over ENDPOINTS and endpoint status over STATUS_ENDPOINTS at once.
 observe() {
   local status_endpoints=$1 pid code=0 statuses out err
+  local -a peer_view
   make_workdir
-  exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member list >"$WORKDIR/members.out" 2>"$WORKDIR/members.err" &
+  {
+    (exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member list) >"$WORKDIR/members.out" 2>"$WORKDIR/members.err" || code=$?
+    echo "$code" >"$WORKDIR/members.done"
+  } &
   pid=$!
-  statuses=$(per_endpoint "$WORKDIR" "$status_endpoints" "$STATUS_DIAL" "$STATUS_COMMAND" endpoint status)
-  wait "$pid" || code=$?
+  mapfile -t peer_view < <(fetch_peer_view)
+  statuses=$(PEER_VIEW=1 per_endpoint "$WORKDIR" "$status_endpoints" "$STATUS_DIAL" "$STATUS_COMMAND" endpoint status)
+  wait "$pid" || true
+  kill "${peer_view[@]}" 2>/dev/null || true
+  code=$(<"$WORKDIR/members.done")
   out=$(cat "$WORKDIR/members.out")
   err=$(cat "$WORKDIR/members.err")
   if ((code == 0)); then
