@@ -1,6 +1,6 @@
-// VerifyClusterHealth: the runbook's v2 cluster-health and v3 endpoint health across every member,
-// run on a member, plus the member list itself: every member started and voting, the failed one gone,
-// the new one in, an odd count.
+// VerifyClusterHealth: the member list (every member started and voting, the failed one gone, the new
+// one in, an odd count), then the runbook's v2 cluster-health and v3 endpoint health across every
+// member, both in one command on a member (VerifyClusterHealth.sh; either failing is ClusterUnhealthyError).
 
 import { ClusterUnhealthyError } from '../errors.ts';
 import { clientUrl, etcdOf, hostOfMember, inventoryOf, need, viaHosts } from './cluster.ts';
@@ -21,8 +21,6 @@ export const VerifyClusterHealth: Step = async (context, deps) => {
   }
   if (members.length % 2 === 0) problems.push(`${members.length} members: the count must be odd`);
   const endpoints = members.map((m) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : '')).filter((e) => e !== '');
-  const health = await etcd.health(endpoints);
-  for (const h of health) if (!h.healthy) problems.push(`${h.endpoint} unhealthy: ${h.error ?? 'no answer'}`);
   if (problems.length) throw new ClusterUnhealthyError(problems.join('; '));
 
   const host = viaHosts(context)[0];

@@ -120,7 +120,7 @@ async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: Et
  * Never those of members assumed down; when one of those is not known by URL, only the members the run
  * knows by ID are asked.
  */
-function endpointsKnownBefore(context: WorkflowContext, down: ReadonlySet<string>): string[] {
+export function endpointsKnownBefore(context: WorkflowContext, down: ReadonlySet<string>): string[] {
   const inventory = inventoryOf(context);
   const refs = [...(context.survivors ?? []), ...(context.failedMember ? [context.failedMember] : [])];
   const urlsOf = (ref: MemberRef) => {

@@ -5,7 +5,7 @@
 import { STATES, type StateSpec } from '../../statemachine/spec.ts';
 import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
 import { shellQuote } from '../validate.ts';
-import { clientUrl, hostOfMember, peerUrl, viaHosts } from '../steps/cluster.ts';
+import { clientUrl, endpointsKnownBefore, hostOfMember, peerUrl, viaHosts } from '../steps/cluster.ts';
 import { SNAPSHOT_WAIT_SECONDS } from '../steps/snapshot.ts';
 import { INVENTORY_PATH } from '../steps/UpdateInventory.ts';
 import { MASTER_CONFIG_PATH } from '../steps/RollMasters.ts';
@@ -48,23 +48,26 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
   const learner = joinsAsLearner(context);
   const allEndpoints = [...(context.survivors ?? []).map((s) => s.clientURL), ...(r ? [clientUrl(r)] : [])].join(',');
 
+  const assumedDown = context.failedMember ? [context.failedMember.id] : [];
+  /** One observation: the member list and every known member's status in one etcdctl.sh command. */
+  const observation = (down: string[] = []) => etcdctl(via, 'observe', endpoints, inventory ? endpointsKnownBefore(context, new Set(down)).join(',') : endpoints);
   const commands: Record<string, PlannedCommand[]> = {
     ValidateInput: [local('validate the request; resolve failed, replacement, CA and installer hosts from the inventory')],
     AcquireLock: [local(`take the lock of cluster ${context.request.cluster}`)],
-    CheckClusterHealth: [etcdctl(via, 'member-list', endpoints), etcdctl(via, 'endpoint-status', endpoints)],
-    ConfirmMemberFailed: [etcdctl(via, 'member-list', endpoints), etcdctl(via, 'endpoint-status', endpoints)],
+    CheckClusterHealth: [observation()],
+    ConfirmMemberFailed: [observation()],
     SnapshotCluster: [
       script(snapshotHost, 'SnapshotCluster', context.runId, context.survivors?.[0]?.clientURL ?? '', '<presigned upload URL>'),
       ...(learner ? [] : [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))]),
     ],
     AwaitSnapshot: [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))],
-    RemoveFailedMember: [etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
+    RemoveFailedMember: [observation(assumedDown), etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
     StopFailedMember: [script(failed, 'StopFailedMember')],
     BackUpFailedMemberData: [script(failed, 'BackUpFailedMemberData', 'backup', '<presigned upload URL>'), script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>')],
     IssueCertificates: [script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? '', '<presigned upload URL>')],
     VerifyCertificates: [script(ca, 'VerifyCertificates', r?.hostname ?? ''), local('node-forge: SAN, key usages, chain to the CA, validity, key match')],
     FixLocalhostPeerUrls: [etcdctl(via, 'member-list', endpoints), local('for each member on localhost: FixLocalhostPeerUrls.sh on its host, then etcdctl member-update')],
-    AddMember: [etcdctl(via, learner ? 'member-add-learner' : 'member-add', endpoints, r ? peerUrl(r) : '')],
+    AddMember: [observation(assumedDown), etcdctl(via, learner ? 'member-add-learner' : 'member-add', endpoints, r ? peerUrl(r) : '')],
     ConfigureNewMember: [
       script(ca, 'ReadHostFile', `${prefix}etcd.conf`),
       script(ca, 'WriteHostFile', `${prefix}etcd.conf`, '<sha256 read>', '<new etcd.conf, base64>'),
@@ -75,7 +78,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     InstallEtcd: [script(r, 'InstallEtcd')],
     StartNewMember: [script(r, 'StartNewMember', r?.hostname ?? '', '<presigned bundle URL>', '<presigned backup upload URL>', '60'), etcdctl(via, 'member-list', endpoints)],
     PromoteNewMember: [etcdctl(via, 'member-promote', endpoints, '<new member id>')],
-    VerifyClusterHealth: [etcdctl(via, 'member-list', allEndpoints), etcdctl(via, 'endpoint-health', allEndpoints), script(via, 'VerifyClusterHealth', allEndpoints)],
+    VerifyClusterHealth: [etcdctl(via, 'member-list', allEndpoints), script(via, 'VerifyClusterHealth', allEndpoints)],
     RollMasters: masters.flatMap((m) => [
       script(m, 'ReadHostFile', MASTER_CONFIG_PATH),
       script(m, 'WriteHostFile', MASTER_CONFIG_PATH, '<sha256 read>', '<new master-config.yaml, base64>', 'restart'),
