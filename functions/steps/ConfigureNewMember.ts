@@ -16,14 +16,14 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const newId = need(context.newMemberId, 'newMemberId');
   const path = `/etc/etcd/generated_certs/etcd-${replacement.hostname}/etcd.conf`;
 
+  // The member list and the copied etcd.conf are independent reads: one round trip for both.
+  const [members, read] = await Promise.all([etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
   // ETCD_INITIAL_CLUSTER as `member add` prints it: every started member by name, and the new one.
-  const members = await etcdOf(context, deps).memberList();
   const initialCluster = initialClusterString([
     ...members.filter((m) => m.id !== newId && m.name !== '').map((m) => ({ name: m.name, peerURL: m.peerURLs[0] ?? '' })),
     { name: replacement.hostname, peerURL: peerUrl(replacement) },
   ]);
 
-  const read = await readHostFile(deps.runner, ca, path);
   if (!read) throw new ConfigEditError(`${path} is missing on ${ca.name}; IssueCertificates copies it there`);
   const text = newMemberEtcdConf(read.text, { name: replacement.hostname, ip: replacement.ip, initialCluster });
   const problems = checkEtcdConf(text, { name: replacement.hostname, ip: replacement.ip });
