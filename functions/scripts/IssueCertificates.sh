@@ -70,31 +70,44 @@ reusable() {
   [ "$(openssl x509 -in "$cert" -noout -pubkey)" = "$(openssl pkey -in "$key" -pubout)" ]
 }
 
-issue() {
-  local kind=$1 extensions=$2
+# The runbook's two commands for one certificate: a new key and request, then the CA's signature.
+request() {
+  local kind=$1
   openssl req -new -config "${OPENSSLCFG}" \
     -keyout "${PREFIX}${kind}.key" \
     -out "${PREFIX}${kind}.csr" \
     -reqexts etcd_v3_req -batch -nodes \
-    -subj "/CN=$CN" 2>&1 | sed 's/^/openssl req: /' >&2
+    -subj "/CN=$CN" 2>&1 | sed "s/^/openssl req ($kind): /" >&2
+}
+sign() {
+  local kind=$1
   openssl ca -name etcd_ca -config "${OPENSSLCFG}" \
     -out "${PREFIX}${kind}.crt" \
     -in "${PREFIX}${kind}.csr" \
-    -extensions "$extensions" -batch 2>&1 | sed 's/^/openssl ca: /' >&2
+    -extensions "etcd_v3_ca_${kind}" -batch 2>&1 | sed "s/^/openssl ca ($kind): /" >&2
   chmod 600 "${PREFIX}${kind}.key"
 }
 
 umask 077
 mkdir -p "${PREFIX}"
 issued=()
-if ! reusable "${PREFIX}server.crt" "${PREFIX}server.key"; then
-  issue server etcd_v3_ca_server
-  issued+=(server)
-fi
-if ! reusable "${PREFIX}peer.crt" "${PREFIX}peer.key"; then
-  issue peer etcd_v3_ca_peer
-  issued+=(peer)
-fi
+for kind in server peer; do
+  reusable "${PREFIX}${kind}.crt" "${PREFIX}${kind}.key" || issued+=("$kind")
+done
+# Key generation, the slow part, runs side by side; signing updates the CA's index.txt and serial, so
+# it runs one certificate at a time.
+requests=()
+# ${a[@]+"${a[@]}"}: an empty array under nounset, for bash before 4.4 (RHEL 7 has 4.2).
+for kind in ${issued[@]+"${issued[@]}"}; do
+  request "$kind" &
+  requests+=("$!")
+done
+for pid in ${requests[@]+"${requests[@]}"}; do
+  wait "$pid"
+done
+for kind in ${issued[@]+"${issued[@]}"}; do
+  sign "$kind"
+done
 cp /etc/etcd/etcd.conf "${PREFIX}"
 cp /etc/etcd/ca.crt "${PREFIX}"
 printf '{"prefix":"%s","issued":"%s","restoredCa":%s}\n' "$PREFIX" "${issued[*]:-}" "$restored"

@@ -145,7 +145,7 @@ readonly PROBE_SECONDS=2
 # An endpoint is watched every POLL_SECONDS. observe gives one whose member the survivors report
 # disconnected PEER_GRACE_SECONDS (PEER_GRACE_POLLS polls) to answer before it counts as down: a live
 # member answers `endpoint status` in milliseconds.
-readonly POLL_SECONDS=0.05 PEER_GRACE_POLLS=10 PEER_GRACE_SECONDS=0.5
+readonly POLL_SECONDS=0.05 PEER_GRACE_POLLS=5 PEER_GRACE_SECONDS=0.25
 PEER_VIEW=''
 
 # etcdctl 3.4 has no JSON printer for `member promote` (it panics): that verb prints simple text.

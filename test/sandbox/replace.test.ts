@@ -42,7 +42,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     expect(planned.steps.find((s) => s.name === 'IssueCertificates')?.commands).toEqual([
       { host: 'master-0', command: `bash functions/scripts/IssueCertificates.sh '${spare.hostname}' '${spare.ip}' <presigned upload URL>` },
     ]);
-    expect(planned.steps.find((s) => s.name === 'AddMember')?.commands[0]?.command).toContain(`member-add-learner`);
+    expect(planned.steps.find((s) => s.name === 'AddMember')?.commands.map((c) => c.command)).toEqual([expect.stringContaining("etcdctl.sh 'observe'"), expect.stringContaining('member-add-learner')]);
     expect(await memberList(sandbox, 'master-0', `https://${sandbox.hosts[0]!.ip}:2379`)).toHaveLength(3);
 
     const { stdout } = await run('node', [cli, 'run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
