@@ -3,8 +3,9 @@
 
 import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
 
-const USAGE = `usage: etcd-replace bench [--quick] [--reps N] [--json] [--cost-only]
+const USAGE = `usage: etcd-replace bench [--quick] [--scenario MxMB]... [--reps N] [--json] [--cost-only]
   --quick      3 members @ 32 MB and 5 members @ 32 MB, 2 repetitions (a few minutes)
+  --scenario   only this scenario, by members x MB: 3x32, 3x256, 5x32 or 3x1024 (repeatable)
   --reps N     repetitions per scenario and kind (default 3; 2 with --quick)
   --json       print the report as JSON on stdout (progress goes to stderr)
   --render     rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/analysis.md)
@@ -17,6 +18,7 @@ export function benchCommand(argv: string[]): Promise<number> {
       argv,
       {
         quick: { type: 'boolean', default: false },
+        scenario: { type: 'string', multiple: true },
         reps: { type: 'string' },
         json: { type: 'boolean', default: false },
         'cost-only': { type: 'boolean', default: false },
@@ -48,10 +50,23 @@ export function benchCommand(argv: string[]): Promise<number> {
     }
 
     if (process.getuid?.() !== 0) throw new UsageError('bench builds sandboxes (network namespaces): run it as root');
-    const { runBenchmark } = await import('../bench/run.ts');
+    const { runBenchmark, SCENARIOS } = await import('../bench/run.ts');
     const { writeReport, DOCS_MD, DOCS_JSON } = await import('../bench/report.ts');
-    const command = ['npm run bench --', ...(values.quick ? ['--quick'] : []), ...(values.reps !== undefined ? ['--reps', String(reps)] : [])].join(' ').replace(/ --$/, '');
-    const report = await runBenchmark({ quick: values.quick, reps, log: progress, command });
+    const key = (s: { members: number; dataMb: number }) => `${s.members}x${s.dataMb}`;
+    const picked = values.scenario?.map((wanted) => {
+      const found = SCENARIOS.find((s) => key(s) === wanted);
+      if (!found) throw new UsageError(`--scenario must be one of ${SCENARIOS.map(key).join(', ')}, got "${wanted}"\n${USAGE}`);
+      return found;
+    });
+    const command = [
+      'npm run bench --',
+      ...(values.quick ? ['--quick'] : []),
+      ...(picked ?? []).flatMap((s) => ['--scenario', key(s)]),
+      ...(values.reps !== undefined ? ['--reps', String(reps)] : []),
+    ]
+      .join(' ')
+      .replace(/ --$/, '');
+    const report = await runBenchmark({ quick: values.quick, reps, log: progress, command, ...(picked ? { scenarios: picked } : {}) });
     await writeReport(report);
     progress(`wrote ${DOCS_MD} and ${DOCS_JSON}`);
     if (values.json) printJson(report);
