@@ -32,6 +32,10 @@ snapshot_job() {
   done
   workdir=$(mktemp -d /var/tmp/etcd-snapshot.XXXXXX)
   trap 'code=$?; rm -rf "$workdir"; ((code == 0)) || echo "$code" >"$job/failed"' EXIT
+  # The job yields to etcd on this host and to the new member's catch-up: lowest CPU and disk priority
+  # short of idle (which a busy disk could starve). Its children inherit both.
+  renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
+  ionice -c 2 -n 7 -p "$BASHPID" >/dev/null 2>&1 || true
   snapshot="$workdir/snapshot.db"
   ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key \
     --endpoints="$endpoint" --command-timeout=300s snapshot save "$snapshot"

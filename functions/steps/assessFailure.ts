@@ -71,7 +71,12 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     );
   }
 
-  const survivors = others.filter((m) => seen.health.find((h) => h.id === m.id)?.healthy).map((m) => memberRef(m, inventory));
+  // Followers first, the leader last: etcdctl runs through the first survivor and the snapshot is taken
+  // from it, which keeps both off the leader, the member that sends the new member its data.
+  const survivors = others
+    .filter((m) => seen.health.find((h) => h.id === m.id)?.healthy)
+    .sort((a, b) => Number(a.id === seen.leaderIds[0]) - Number(b.id === seen.leaderIds[0]))
+    .map((m) => memberRef(m, inventory));
   const version = oldestVersion(seen);
   const learnerSupported = version !== null && compareVersions(version, '3.4.0') >= 0;
   const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
