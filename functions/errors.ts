@@ -53,6 +53,9 @@ export class EtcdUnhealthyClusterError extends WorkflowError {}
 /** A learner cannot be promoted until it has caught up with the leader: retry. */
 export class LearnerNotReadyError extends WorkflowError {}
 
+/** `member promote` of a member that already votes (an earlier attempt promoted it). */
+export class MemberNotLearnerError extends WorkflowError {}
+
 /** An etcd request failed in a way worth retrying (timeout, no leader, connection refused). */
 export class EtcdUnavailableError extends WorkflowError {}
 

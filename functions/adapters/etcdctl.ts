@@ -12,6 +12,7 @@ import {
   LearnerNotReadyError,
   MemberAlreadyExistsError,
   MemberNotFoundError,
+  MemberNotLearnerError,
   ScriptFailedError,
   WorkflowError,
 } from '../errors.ts';
@@ -45,6 +46,7 @@ type ErrorClass = new (message: string, options?: { cause?: unknown }) => Workfl
 
 const ERROR_TEXT: ReadonlyArray<readonly [RegExp, ErrorClass]> = [
   [/can only promote a learner member which is in sync with leader/i, LearnerNotReadyError],
+  [/can only promote a learner member/i, MemberNotLearnerError],
   [/member not found/i, MemberNotFoundError],
   [/peer URLs already exists/i, MemberAlreadyExistsError],
   [/etcdserver: unhealthy cluster/i, EtcdUnhealthyClusterError],

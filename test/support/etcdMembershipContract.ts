@@ -6,7 +6,7 @@
 
 import { expect, it } from 'vitest';
 
-import { EtcdUnavailableError, EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError } from '../../functions/errors.ts';
+import { EtcdUnavailableError, EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError, MemberNotLearnerError } from '../../functions/errors.ts';
 import type { ClusterView, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../../functions/ports.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 
@@ -192,6 +192,10 @@ export function etcdMembershipContract(ctx: MembershipContext): void {
       const promote = await etcd.promoteMember(added.id).catch((e: unknown) => e);
       expect(promote).toBeInstanceOf(LearnerNotReadyError);
       expect((promote as Error).name).toBe('LearnerNotReadyError');
+      // A member that already votes: etcd says so, and the port names it (PromoteNewMember's idempotence).
+      const voter = (await etcd.memberList()).find((m) => !m.isLearner);
+      const again = await etcd.promoteMember(voter!.id).catch((e: unknown) => e);
+      expect(again).toBeInstanceOf(MemberNotLearnerError);
     } finally {
       await retryingUnhealthy(() => etcd.removeMember(added.id));
     }

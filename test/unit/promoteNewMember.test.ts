@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { PromoteNewMember } from '../../functions/steps/PromoteNewMember.ts';
-import { LearnerNotReadyError } from '../../functions/errors.ts';
+import { LearnerNotReadyError, MemberNotLearnerError } from '../../functions/errors.ts';
 import { FakeCluster, fakeDeps, host, validatedContext } from '../support/fakeCluster.ts';
 
 const inventory = {
@@ -11,7 +11,7 @@ const inventory = {
 };
 const LEARNER = '00000000000000b0';
 
-/** etcd refuses the promotion `refusals` times (the learner lags), then promotes. */
+/** etcd refuses the promotion `refusals` times (the learner lags), then promotes; a voter is refused as etcd does. */
 class LaggingLearner extends FakeCluster {
   promotions = 0;
   constructor(private refusals: number) {
@@ -25,6 +25,7 @@ class LaggingLearner extends FakeCluster {
   override async promoteMember(...args: string[]): Promise<never> {
     const id = args[0];
     this.promotions++;
+    if (!this.members.find((m) => m.id === id)?.isLearner) throw new MemberNotLearnerError('etcdserver: can only promote a learner member');
     if (this.refusals-- > 0) throw new LearnerNotReadyError('etcdserver: can only promote a learner member which is in sync with leader');
     this.members = this.members.map((m) => (m.id === id ? { ...m, isLearner: false } : m));
     return undefined as never;
@@ -57,7 +58,8 @@ describe('PromoteNewMember', () => {
   it('skips a member that already votes', async () => {
     const cluster = new LaggingLearner(0);
     cluster.members = cluster.members.map((m) => ({ ...m, isLearner: false }));
-    expect(await run(cluster, 0)).toMatchObject({ skipped: true });
-    expect(cluster.promotions).toBe(0);
+    expect(await run(cluster, 0)).toMatchObject({ skipped: true, detail: expect.stringMatching(/already votes/) });
+    expect(cluster.promotions).toBe(1);
+    expect(cluster.calls).not.toContain('memberList');
   });
 });
