@@ -106,7 +106,9 @@ export function renderMarkdown(r: BenchReport, closingNote: string): string {
   out.push(`${r.command}   # this page (as root)`);
   if (r.command !== 'npm run bench -- --quick') out.push('npm run bench -- --quick     # 3@32 MB and 5@32 MB, 2 reps (a few minutes)');
   if (r.command !== 'npm run bench') out.push('npm run bench                # all four scenarios including 3@1 GB, 3 reps');
+  out.push('npm run bench -- --scenario 3x1024 --reps 1   # one scenario (3x32, 3x256, 5x32, 3x1024)');
   out.push('node bin/etcd-replace.mjs bench --cost-only   # the cost model alone, no sandbox');
+  out.push('npx tsx bench/timeObserve.ts SANDBOX master-2 5   # one failure observation, timed, on a sandbox with master-2 failed');
   out.push('bash bench/floor.sh SANDBOX master-2 etcd-spare-0   # the floor on a sandbox you built and failed');
   out.push('```');
   out.push('');
