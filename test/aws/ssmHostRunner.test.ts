@@ -238,7 +238,7 @@ describe('Class: SsmHostRunner', () => {
       });
     });
 
-    it('waits through Pending, InProgress and Delayed with growing delays', async () => {
+    it('waits through Pending, InProgress and Delayed, polling every 250 ms at first', async () => {
       ssmMock
         .on(GetCommandInvocationCommand)
         .resolvesOnce(invocation({ Status: 'Pending' }))
@@ -249,7 +249,18 @@ describe('Class: SsmHostRunner', () => {
       const out = await runner({}, c).run(request());
       expect(out.stdout).toBe('done');
       expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(4);
-      expect(c.slept).toEqual([500, 750, 1125, 1687.5]);
+      expect(c.slept).toEqual([250, 250, 250, 250]);
+    });
+
+    it('backs off by 1.5 up to 5 s once a command has run for 10 s', async () => {
+      const c = clock();
+      let polls = 0;
+      ssmMock.on(GetCommandInvocationCommand).callsFake(() => (++polls < 50 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
+      await runner({}, c).run(request({ timeoutSeconds: 600 }));
+      const steady = c.slept.filter((ms) => ms === 250).length;
+      expect(steady).toBe(40);
+      expect(c.slept.slice(40, 45)).toEqual([375, 562.5, 843.75, 1265.625, 1898.4375]);
+      expect(Math.max(...c.slept)).toBe(5000);
     });
 
     it('tolerates InvocationDoesNotExist right after sending', async () => {

@@ -161,8 +161,13 @@ export interface SsmHostRunnerConfig {
   checkManaged?: boolean;
   /** How long InvocationDoesNotExist is taken as "not registered yet". Default 20 000 ms. */
   invocationGraceMs?: number;
-  /** Polling backoff: first delay, factor, and cap. Defaults 500 ms, ×1.5, 5 000 ms. */
+  /**
+   * Polling: every pollInitialMs while the command is younger than pollSteadyMs (most commands end
+   * within seconds, and each poll's delay is time the run waits for nothing), then a backoff by
+   * pollFactor up to pollMaxMs. Defaults 250 ms for 10 000 ms, then ×1.5 up to 5 000 ms.
+   */
   pollInitialMs?: number;
+  pollSteadyMs?: number;
   pollFactor?: number;
   pollMaxMs?: number;
   /** Added to delivery + execution timeouts before the runner gives up waiting on its own. Default 60 s. */
@@ -282,11 +287,12 @@ export class SsmHostRunner implements HostRunner {
     const grace = this.#config.invocationGraceMs ?? 20_000;
     const deadline =
       started + ((this.#config.deliveryTimeoutSeconds ?? 60) + timeoutSeconds + (this.#config.deadlineSlackSeconds ?? 60)) * 1000;
-    let delay = this.#config.pollInitialMs ?? 500;
+    let delay = this.#config.pollInitialMs ?? 250;
+    const steadyUntil = started + (this.#config.pollSteadyMs ?? 10_000);
     const where = `${script} on ${hostName} (${instanceId}, command ${commandId})`;
     for (;;) {
       await this.#sleep(delay);
-      delay = Math.min(delay * (this.#config.pollFactor ?? 1.5), this.#config.pollMaxMs ?? 5_000);
+      if (this.#now() >= steadyUntil) delay = Math.min(delay * (this.#config.pollFactor ?? 1.5), this.#config.pollMaxMs ?? 5_000);
       let invocation: GetCommandInvocationCommandOutput;
       try {
         invocation = await this.#config.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }));
