@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, sandboxDown, sandboxUp } from '../../sandbox/index.ts';
-import { waitForLeader } from '../support/clusterFacts.ts';
+import { ETCD_HEALTH_INTERVAL_MS, waitForLeader } from '../support/clusterFacts.ts';
 import { sandboxDeps, type SandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
 import { EtcdUnavailableError, NewMemberFailedError } from '../../functions/errors.ts';
 import { STEPS } from '../../functions/steps/index.ts';
@@ -49,9 +49,18 @@ async function brokenCluster(): Promise<string> {
   created.push(name);
   await sandboxUp({ name, members: 3, spares: 1, nodes: 1, dataMb: 2 });
   await failHost(name, 'master-2', 'kill');
-  // Both engines start on a settled cluster, so the only retry is the injected one.
-  await waitForLeader(await loadSandbox(name), ['master-0', 'master-1']);
+  await settle(name);
   return name;
+}
+
+/**
+ * Both engines start on a settled cluster, so the only retries are the injected ones (the test
+ * harnesses retry at once): the survivors agree on a leader, then etcd's HealthInterval passes, before
+ * which `member add` meets "unhealthy cluster".
+ */
+async function settle(name: string): Promise<void> {
+  await waitForLeader(await loadSandbox(name), ['master-0', 'master-1']);
+  await new Promise((resolve) => setTimeout(resolve, ETCD_HEALTH_INTERVAL_MS));
 }
 
 /** The first call of `step` throws a retryable error before touching anything; later calls are real. */
@@ -96,6 +105,7 @@ describe('Conformance: compiled ASL and XState on the sandbox with the real step
 
     // The new member's etcd never starts on its host: the member added for it is removed again.
     await failHost(name, 'master-2', 'kill');
+    await settle(name);
     const noStart: Fault = (step, real) =>
       step === 'StartNewMember'
         ? async () => {
