@@ -1,12 +1,13 @@
 // RollMasters: one master at a time, etcdClientInfo.urls in master-config.yaml names exactly the live
 // members; `master-restart api`, `master-restart controllers`; wait until that master's API is healthy
 // before the next one. A master that cannot be reached (the failed host itself, or another master that
-// is down) is left in `remaining` with the exact change it still needs.
+// is down) is left in `remaining` with the exact change it still needs. Every master's config is read
+// at once first (reads change nothing); the writes and restarts go one master at a time.
 
 import { getEtcdClientUrls, setEtcdClientUrls } from '../config/masterConfig.ts';
 import { HostUnreachableError, MasterUnhealthyError } from '../errors.ts';
 import { inventoryOf } from './cluster.ts';
-import { editHostFile } from './hostFile.ts';
+import { readHostFile, writeHostFile, type HostFile } from './hostFile.ts';
 import { runScript } from './hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from './liveEndpoints.ts';
 import type { Step } from './stepResult.ts';
@@ -15,16 +16,21 @@ export const MASTER_CONFIG_PATH = '/etc/origin/master/master-config.yaml';
 
 export const RollMasters: Step = async (context, deps) => {
   const masters = inventoryOf(context).hosts.filter((h) => h.roles.includes('master')).sort((a, b) => a.name.localeCompare(b.name));
-  const live = await liveMemberHostnames(context, deps);
+  const [live, reads] = await Promise.all([
+    liveMemberHostnames(context, deps),
+    Promise.allSettled(masters.map((master) => readHostFile(deps.runner, master, MASTER_CONFIG_PATH))),
+  ]);
   const done: string[] = [];
   const remaining: string[] = [];
-  for (const master of masters) {
+  for (const [i, master] of masters.entries()) {
     try {
-      const changed = await editHostFile(deps.runner, master, MASTER_CONFIG_PATH, (text) => setEtcdClientUrls(text, liveEndpointList(getEtcdClientUrls(text), live)), { restart: true });
-      if (changed === null) {
+      const read = unwrap(reads[i]!);
+      if (read === null) {
         remaining.push(`${master.name}: ${MASTER_CONFIG_PATH} is missing; set etcdClientInfo.urls by hand`);
         continue;
       }
+      const next = setEtcdClientUrls(read.text, liveEndpointList(getEtcdClientUrls(read.text), live));
+      if (next !== read.text) await writeHostFile(deps.runner, master, MASTER_CONFIG_PATH, read, next, { restart: true });
       const result = await runScript<{ restarted: boolean }>(deps.runner, {
         host: master,
         script: 'RollMasters',
@@ -45,3 +51,9 @@ export const RollMasters: Step = async (context, deps) => {
     detail: `masters rolled one at a time: ${done.join(', ') || 'none'}${remaining.length ? `; left: ${remaining.length}` : ''}`,
   };
 };
+
+/** The value of a settled read, or its error thrown here, inside the master's own try. */
+function unwrap(read: PromiseSettledResult<HostFile | null>): HostFile | null {
+  if (read.status === 'rejected') throw read.reason;
+  return read.value;
+}
