@@ -82,7 +82,7 @@ function machineTable(r: BenchReport): string {
     `| etcd | ${m.etcdVersion} |`,
     `| Node.js | ${m.node} |`,
     `| date | ${m.date} |`,
-    `| code measured | ${m.commit ?? 'unknown'}${m.commit?.endsWith('+changes') ? ' (the shared tree had uncommitted edits under functions/, statemachine/, sandbox/ or bench/ when it ran)' : ''} |`,
+    `| code measured | ${m.commit ?? 'unknown'}${m.commit?.endsWith('+changes') ? ' (the tree had uncommitted edits under functions/, statemachine/, sandbox/ or bench/ when it ran)' : ''} |`,
     `| /proc/loadavg at start / end | \`${m.loadavgStart}\` / \`${m.loadavgEnd}\` |`,
   ].join('\n');
 }

@@ -377,7 +377,9 @@ async function measureWorkflow(scenario: Scenario, rep: number, log: (m: string)
 export async function machineFacts(loadavgStart: string): Promise<Machine> {
   const etcd = await execFileP('etcd', ['--version']).then((r) => r.stdout.match(/etcd Version: (\S+)/)?.[1] ?? 'unknown', () => 'not installed');
   const commit = await execFileP('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim(), () => 'unknown');
-  const dirty = await execFileP('git', ['status', '--porcelain', '--', 'functions', 'statemachine', 'sandbox', 'bench'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim() !== '', () => false);
+  // The analysis is prose about the results, not code that produces them.
+  const paths = ['functions', 'statemachine', 'sandbox', 'bench', ':(exclude)bench/analysis.md'];
+  const dirty = await execFileP('git', ['status', '--porcelain', '--', ...paths], { cwd: REPO_ROOT }).then((r) => r.stdout.trim() !== '', () => false);
   return {
     commit: dirty ? `${commit}+changes` : commit,
     nproc: os.availableParallelism(),
