@@ -30,6 +30,39 @@ export function host(name: string, ip: string, roles: Role[]): Host {
   return { name, hostname: `${name}.example.test`, ip, roles };
 }
 
+/** A member ID (16 hex digits) from a small number: memberId(0xa0) = "00000000000000a0". */
+export const memberId = (n: number): string => n.toString(16).padStart(16, '0');
+
+/** The unit tests' cluster: three masters (master-0 holds the CA and runs the installer) and a spare. */
+export function unitInventory(extra: Inventory['hosts'] = []): Inventory {
+  return {
+    cluster: 'unit',
+    hosts: [
+      host('master-0', '198.51.100.2', ['master', 'etcd', 'ca', 'installer']),
+      host('master-1', '198.51.100.3', ['master', 'etcd']),
+      host('master-2', '198.51.100.4', ['master', 'etcd']),
+      host('etcd-spare-0', '198.51.100.9', ['spare']),
+      ...extra,
+    ],
+  };
+}
+
+/** A member named after its host (an empty name: added, not started). */
+export const fakeMember = (n: number, name: string, ip: string, up: boolean, extra: Partial<FakeMember> = {}): FakeMember => ({
+  id: memberId(n),
+  name: name === '' ? '' : `${name}.example.test`,
+  ip,
+  up,
+  ...extra,
+});
+
+/** unitInventory's three masters as members, those named in `down` not answering. */
+export const threeMembers = (down: string[]): FakeMember[] => [
+  fakeMember(0xa0, 'master-0', '198.51.100.2', !down.includes('master-0')),
+  fakeMember(0xa1, 'master-1', '198.51.100.3', !down.includes('master-1')),
+  fakeMember(0xa2, 'master-2', '198.51.100.4', !down.includes('master-2')),
+];
+
 export class FakeCluster implements EtcdClusterPort {
   calls: string[] = [];
   constructor(

@@ -5,36 +5,17 @@ import { describe, expect, it } from 'vitest';
 import { assessFailure } from '../../functions/steps/assessFailure.ts';
 import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import { NO_LEADER, type Inventory } from '../../functions/ports.ts';
-import { FakeCluster, fakeDeps, host, validatedContext, type FakeMember } from '../support/fakeCluster.ts';
-
-const ID = (n: number) => n.toString(16).padStart(16, '0');
-
-function inventory(extra: Inventory['hosts'] = []): Inventory {
-  return {
-    cluster: 'unit',
-    hosts: [
-      host('master-0', '198.51.100.2', ['master', 'etcd', 'ca', 'installer']),
-      host('master-1', '198.51.100.3', ['master', 'etcd']),
-      host('master-2', '198.51.100.4', ['master', 'etcd']),
-      host('etcd-spare-0', '198.51.100.9', ['spare']),
-      ...extra,
-    ],
-  };
-}
-
-const member = (n: number, name: string, ip: string, up: boolean, extra: Partial<FakeMember> = {}): FakeMember => ({
-  id: ID(n),
-  name: name === '' ? '' : `${name}.example.test`,
-  ip,
-  up,
-  ...extra,
-});
-
-const three = (down: string[]): FakeMember[] => [
-  member(0xa0, 'master-0', '198.51.100.2', !down.includes('master-0')),
-  member(0xa1, 'master-1', '198.51.100.3', !down.includes('master-1')),
-  member(0xa2, 'master-2', '198.51.100.4', !down.includes('master-2')),
-];
+import {
+  FakeCluster,
+  fakeDeps,
+  fakeMember as member,
+  host,
+  memberId as ID,
+  threeMembers as three,
+  unitInventory as inventory,
+  validatedContext,
+  type FakeMember,
+} from '../support/fakeCluster.ts';
 
 async function assess(members: FakeMember[], failed: string, options: { inventory?: Inventory; caBackupKey?: string; leaderId?: string } = {}) {
   const cluster = new FakeCluster(members, options.leaderId);

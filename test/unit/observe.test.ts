@@ -3,29 +3,12 @@
 // members assumed down never asked.
 
 import { describe, expect, it } from 'vitest';
-import type { Inventory } from '../../functions/ports.ts';
 import { observe } from '../../functions/steps/cluster.ts';
-import { FakeCluster, fakeDeps, host, validatedContext, type FakeMember } from '../support/fakeCluster.ts';
+import { FakeCluster, fakeDeps, fakeMember as member, memberId as ID, threeMembers, unitInventory, validatedContext } from '../support/fakeCluster.ts';
 
-const ID = (n: number) => n.toString(16).padStart(16, '0');
 const url = (ip: string) => `https://${ip}:2379`;
-
-const inventory: Inventory = {
-  cluster: 'unit',
-  hosts: [
-    host('master-0', '198.51.100.2', ['master', 'etcd', 'ca', 'installer']),
-    host('master-1', '198.51.100.3', ['master', 'etcd']),
-    host('master-2', '198.51.100.4', ['master', 'etcd']),
-    host('etcd-spare-0', '198.51.100.9', ['spare']),
-  ],
-};
-
-const member = (n: number, name: string, ip: string, up: boolean): FakeMember => ({ id: ID(n), name: `${name}.example.test`, ip, up });
-const three = (): FakeMember[] => [
-  member(0xa0, 'master-0', '198.51.100.2', true),
-  member(0xa1, 'master-1', '198.51.100.3', true),
-  member(0xa2, 'master-2', '198.51.100.4', false),
-];
+const inventory = unitInventory();
+const three = () => threeMembers(['master-2']);
 const ref = (n: number, name: string, ip: string) => ({ id: ID(n), name: `${name}.example.test`, peerURL: `https://${ip}:2380`, clientURL: url(ip) });
 
 describe('observe', () => {

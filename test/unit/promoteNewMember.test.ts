@@ -3,23 +3,16 @@
 import { describe, expect, it } from 'vitest';
 import { PromoteNewMember } from '../../functions/steps/PromoteNewMember.ts';
 import { LearnerNotReadyError, MemberNotLearnerError } from '../../functions/errors.ts';
-import { FakeCluster, fakeDeps, host, validatedContext } from '../support/fakeCluster.ts';
+import { FakeCluster, fakeDeps, fakeMember, memberId, threeMembers, unitInventory, validatedContext } from '../support/fakeCluster.ts';
 
-const inventory = {
-  cluster: 'unit',
-  hosts: [host('master-0', '198.51.100.2', ['master', 'etcd', 'ca', 'installer']), host('master-1', '198.51.100.3', ['master', 'etcd']), host('etcd-spare-0', '198.51.100.9', ['spare'])],
-};
-const LEARNER = '00000000000000b0';
+const inventory = unitInventory();
+const LEARNER = memberId(0xb0);
 
 /** etcd refuses the promotion `refusals` times (the learner lags), then promotes; a voter is refused as etcd does. */
 class LaggingLearner extends FakeCluster {
   promotions = 0;
   constructor(private refusals: number) {
-    super([
-      { id: '00000000000000a0', name: 'master-0.example.test', ip: '198.51.100.2', up: true },
-      { id: '00000000000000a1', name: 'master-1.example.test', ip: '198.51.100.3', up: true },
-      { id: LEARNER, name: 'etcd-spare-0.example.test', ip: '198.51.100.9', up: true, isLearner: true },
-    ]);
+    super([...threeMembers(['master-2']), fakeMember(0xb0, 'etcd-spare-0', '198.51.100.9', true, { isLearner: true })]);
   }
   // The base fake refuses every promotion and takes no argument; a rest parameter keeps the types compatible.
   override async promoteMember(...args: string[]): Promise<never> {
