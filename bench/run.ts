@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
-import { EtcdctlMembership } from '../functions/adapters/etcdctl.ts';
+import { ETCD_HEALTH_INTERVAL_MS, EtcdctlMembership } from '../functions/adapters/etcdctl.ts';
 import type { RunRecord, RunStore } from '../functions/ports.ts';
 import { STEPS } from '../functions/steps/index.ts';
 import { newRunRecord, runLocally } from '../functions/workflow/localRun.ts';
@@ -29,7 +29,7 @@ export const FLOOR_SCRIPT = path.join(BENCH_DIR, 'floor.sh');
 export const FAILED = 'master-2';
 export const REPLACEMENT = 'etcd-spare-0';
 /** After the failure, the survivors must agree on a leader; then this long (etcd's HealthInterval, 5 s) before a run starts. */
-export const SETTLE_MS = 5000;
+export const SETTLE_MS = ETCD_HEALTH_INTERVAL_MS;
 
 export interface Scenario {
   name: string;

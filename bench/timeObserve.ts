@@ -8,7 +8,8 @@
 
 import { EtcdctlMembership } from '../functions/adapters/etcdctl.ts';
 import { inventoryOfSandbox, sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
-import type { HostRunner } from '../functions/ports.ts';
+import { CountingHostRunner } from './counting.ts';
+import { median } from './run.ts';
 import { observe } from '../functions/steps/cluster.ts';
 import { DEFAULT_OPTIONS, type WorkflowContext } from '../statemachine/context.ts';
 import { loadSandbox } from '../sandbox/index.ts';
@@ -25,14 +26,7 @@ const failedHost = inventory.hosts.find((h) => h.name === failed);
 if (!failedHost) throw new Error(`no host ${failed} in sandbox ${name}`);
 
 const deps = await sandboxDeps(name);
-let commands: string[] = [];
-const runner = deps.runner;
-const counting: HostRunner = {
-  run: (request) => {
-    commands.push(`${request.host.name}: ${request.script} ${request.args[0] ?? ''}`);
-    return runner.run(request);
-  },
-};
+const counting = new CountingHostRunner(deps.runner);
 deps.etcd = (via, endpoints) => new EtcdctlMembership(counting, via, endpoints);
 
 const context: WorkflowContext = {
@@ -46,18 +40,18 @@ const context: WorkflowContext = {
 const times: number[] = [];
 try {
   for (let i = 0; i < runs; i++) {
-    commands = [];
+    counting.calls.length = 0;
     const started = performance.now();
     const seen = await observe(context, deps);
     const ms = performance.now() - started;
     times.push(ms);
     const healthy = seen.health.filter((h) => h.healthy).length;
+    const commands = counting.calls.map((c) => `${c.host}: ${c.script} ${c.verb ?? ''}`.trim());
     console.log(`run ${i + 1}: ${ms.toFixed(0)} ms, ${commands.length} host command(s) [${commands.join('; ')}], ${healthy}/${seen.members.length} members answer`);
   }
 } finally {
   await deps.close();
 }
 const sorted = [...times].sort((a, b) => a - b);
-const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
 const mean = times.reduce((a, b) => a + b, 0) / Math.max(times.length, 1);
-console.log(`observe(): median ${median.toFixed(0)} ms, mean ${mean.toFixed(0)} ms, min ${(sorted[0] ?? 0).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms over ${times.length} runs`);
+console.log(`observe(): median ${(median(times) ?? 0).toFixed(0)} ms, mean ${mean.toFixed(0)} ms, min ${(sorted[0] ?? 0).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms over ${times.length} runs`);

@@ -37,6 +37,11 @@ export const ETCDCTL_SCRIPT = 'etcdctl';
 export const ETCDCTL_USAGE_EXIT = 64;
 /** Peer port every member listens on. */
 export const ETCD_PEER_PORT = 2380;
+/**
+ * etcd's HealthInterval: with strict reconfiguration checks (the default) `member add` is refused as
+ * "unhealthy cluster" until the leader has been connected to every voting member this long.
+ */
+export const ETCD_HEALTH_INTERVAL_MS = 5000;
 
 // ---------------------------------------------------------------------------------------------
 // Error text → named error. Most specific first: etcdctl's stderr also holds retry warnings of

@@ -18,6 +18,8 @@ wait_seconds=${2:?wait seconds}
 job=/run/etcd-replace/$run_id/snapshot
 readonly JOB_NAME=etcd-replace-snapshot
 
+# The same check as SnapshotCluster.sh's: each script travels to its host alone (SSM), so none can
+# source a shared file.
 running() {
   local pid
   pid=$(cat "$job/pid" 2>/dev/null) || return 1

@@ -142,10 +142,13 @@ readonly MEMBERSHIP_DIAL=5s MEMBERSHIP_COMMAND=15s
 readonly STATUS_DIAL=1s STATUS_COMMAND=2s
 readonly HEALTH_DIAL=1s HEALTH_COMMAND=3s
 readonly PROBE_SECONDS=2
-# An endpoint is watched every POLL_SECONDS. observe gives one whose member the survivors report
-# disconnected PEER_GRACE_SECONDS (PEER_GRACE_POLLS polls) to answer before it counts as down: a live
-# member answers `endpoint status` in milliseconds.
-readonly POLL_SECONDS=0.05 PEER_GRACE_POLLS=5 PEER_GRACE_SECONDS=0.25
+# An endpoint is watched every POLL_MS. observe gives one whose member the survivors report
+# disconnected PEER_GRACE_MS to answer before it counts as down: a live member answers `endpoint
+# status` in milliseconds.
+readonly POLL_MS=50 PEER_GRACE_MS=250
+readonly PEER_GRACE_POLLS=$((PEER_GRACE_MS / POLL_MS))
+printf -v POLL_SECONDS '%d.%03d' $((POLL_MS / 1000)) $((POLL_MS % 1000))
+readonly POLL_SECONDS
 PEER_VIEW=''
 
 # etcdctl 3.4 has no JSON printer for `member promote` (it panics): that verb prints simple text.
@@ -288,8 +291,8 @@ peers_report_inactive() {
     inactive=$((inactive + 1))
   done
   ((inactive > 0)) || return 1
-  printf 'member %s: %d surviving member(s) report their peer connection to it inactive, and it has not answered in %ss' \
-    "$id" "$inactive" "$PEER_GRACE_SECONDS"
+  printf 'member %s: %d surviving member(s) report their peer connection to it inactive, and it has not answered in %d ms' \
+    "$id" "$inactive" "$PEER_GRACE_MS"
 }
 
 # observe STATUS_ENDPOINTS: member list over ENDPOINTS and endpoint status over STATUS_ENDPOINTS at once.

@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, sandboxDown, sandboxUp } from '../../sandbox/index.ts';
-import { ETCD_HEALTH_INTERVAL_MS, waitForLeader } from '../support/clusterFacts.ts';
+import { waitForLeader } from '../support/clusterFacts.ts';
+import { ETCD_HEALTH_INTERVAL_MS } from '../../functions/adapters/etcdctl.ts';
 import { sandboxDeps, type SandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
 import { EtcdUnavailableError, NewMemberFailedError } from '../../functions/errors.ts';
 import { STEPS } from '../../functions/steps/index.ts';

@@ -64,12 +64,6 @@ export async function readFileOn(sandbox: SandboxInfo, host: string, path: strin
   return onHost(sandbox, host, ['cat', path]);
 }
 
-/**
- * etcd's HealthInterval: `member add` is refused ("unhealthy cluster") until the leader has been
- * connected to every voting member for this long, so a run started sooner on a new cluster retries it.
- */
-export const ETCD_HEALTH_INTERVAL_MS = 5000;
-
 /** Waits until the named members agree on one leader (an election after a leader died takes seconds). */
 export async function waitForLeader(sandbox: SandboxInfo, hosts: string[], timeoutMs = 30_000): Promise<string> {
   const endpoints = hosts.map((name) => `https://${sandbox.hosts.find((h) => h.name === name)!.ip}:2379`);
