@@ -69,6 +69,8 @@ export const NO_LEADER = '0000000000000000';
 
 export interface EndpointStatus {
   endpoint: string;
+  /** The cluster the member belongs to: 16 lowercase hex digits. */
+  clusterId: string;
   memberId: string;
   leaderId: string;
   version: string;
@@ -92,6 +94,8 @@ export interface ClusterView {
   members: EtcdMember[];
   /** One entry per endpoint asked, in the order asked. */
   statuses: EndpointStatusResult[];
+  /** The release of the etcdctl that took the view, where one did ("3.2.22"): it has the learner verbs from 3.4. */
+  etcdctlVersion?: string;
 }
 
 export interface EtcdClusterPort {

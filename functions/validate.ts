@@ -90,6 +90,11 @@ export function instanceId(field: string, value: unknown): string {
   return matching(field, value, /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/, 'an EC2 instance id (i- and 8 or 17 hex digits)');
 }
 
+/** An etcd release: MAJOR.MINOR.PATCH, e.g. 3.2.22. */
+export function etcdVersion(field: string, value: unknown): string {
+  return matching(field, value, /^\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'an etcd version such as 3.2.22');
+}
+
 /** Short host name of the inventory or sandbox, e.g. `master-0`, `etcd-spare-0`. */
 export function hostName(field: string, value: unknown): string {
   return matching(field, value, /^[a-z][a-z0-9-]{0,62}$/, 'a host name (a lowercase letter, then up to 62 of a-z 0-9 -)');

@@ -69,7 +69,11 @@ function bundling(): BundlingOptions {
     commandHooks: {
       beforeBundling: () => [],
       beforeInstall: () => [],
-      afterBundling: (inputDir: string, outputDir: string) => [`mkdir -p "${outputDir}/scripts"`, `cp "${inputDir}/functions/scripts/"*.sh "${outputDir}/scripts/"`],
+      afterBundling: (inputDir: string, outputDir: string) => [
+        `mkdir -p "${outputDir}/scripts/lib"`,
+        `cp "${inputDir}/functions/scripts/"*.sh "${outputDir}/scripts/"`,
+        `cp "${inputDir}/functions/scripts/lib/"*.sh "${outputDir}/scripts/lib/"`,
+      ],
     },
   };
 }

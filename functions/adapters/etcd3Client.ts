@@ -156,6 +156,7 @@ export class Etcd3Membership implements EtcdClusterPort {
           const s = await this.call([endpoint], this.endpointTimeoutMs, (client, deadline) => client.maintenance.status({ deadline }));
           return {
             endpoint,
+            clusterId: memberIdFromDecimal(String(s.header.cluster_id), 'header.cluster_id'),
             memberId: memberIdFromDecimal(String(s.header.member_id), 'header.member_id'),
             leaderId: memberIdFromDecimal(String(s.leader), 'leader'),
             version: s.version,

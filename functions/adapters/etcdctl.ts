@@ -129,6 +129,7 @@ export function statusFromEtcdctl(endpoint: string, value: unknown): EndpointSta
   const header = record(status['header'], 'header');
   return {
     endpoint,
+    clusterId: hexId(header['cluster_id'], 'header.cluster_id'),
     memberId: hexId(header['member_id'], 'header.member_id'),
     // etcdctl omits zero fields: no `leader` means this member knows of no leader right now.
     leaderId: status['leader'] === undefined ? NO_LEADER : hexId(status['leader'], 'leader'),
@@ -241,8 +242,9 @@ export class EtcdctlMembership implements EtcdClusterPort {
     const args = ['observe', this.endpoints.join(','), wanted.join(',')];
     const out = await this.etcdctl(args, Math.max(this.timeoutSeconds, endpointTimeout(wanted.length)));
     const [first = '', ...rest] = out.stdout.split('\n');
-    const members = record(parseEtcdctlJson(first), 'observe')['members'];
-    return { members: membersFromEtcdctl(members), statuses: statusesFromLines(wanted, endpointLines(rest.join('\n'))) };
+    const head = record(parseEtcdctlJson(first), 'observe');
+    const etcdctl = typeof head['etcdctl'] === 'string' && head['etcdctl'] !== '' ? { etcdctlVersion: head['etcdctl'] } : {};
+    return { members: membersFromEtcdctl(head['members']), statuses: statusesFromLines(wanted, endpointLines(rest.join('\n'))), ...etcdctl };
   }
 
   async health(endpoints: string[]): Promise<EndpointHealth[]> {

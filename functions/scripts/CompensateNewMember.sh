@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # CompensateNewMember: on the new host whose member could not join, stop and disable etcd so it
 # cannot rejoin with a removed member ID. Its data directory is left for StartNewMember to back up.
-# Usage: CompensateNewMember.sh
+# A host whose etcd answers as a member of CLUSTER_ID other than NEW_MEMBER_ID is refused (exit 3)
+# before anything is stopped (lib/etcdHost.sh).
+# Usage: CompensateNewMember.sh CLUSTER_ID [NEW_MEMBER_ID]
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/etcdHost.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 
+refuse_if_started_member "${1:?cluster id}" "${2:-}"
 stopped=false
 if systemctl is-active --quiet etcd || systemctl is-enabled --quiet etcd; then
   systemctl disable etcd --now >&2
   stopped=true
 fi
 for _ in $(seq 1 120); do
-  ss -Hltn '( sport = :2379 or sport = :2380 )' | grep -q . || break
+  etcd_host_listening || break
   sleep 0.25
 done
 printf '{"stopped":%s}\n' "$stopped"

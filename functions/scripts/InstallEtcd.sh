@@ -1,15 +1,99 @@
 #!/usr/bin/env bash
-# InstallEtcd: on the new host, `yum install -y etcd` and check the installed etcd is at least the
-# runbook's minimum (etcd-2.3.7-4). Prints the version so the workflow can choose learner or plain add.
-# Usage: InstallEtcd.sh
+# InstallEtcd: prepare the new host from whatever state it is in, then install the cluster's etcd
+# (runbook: new host step 3). Nothing here changes the cluster's membership.
+#
+#   prepare CLUSTER_ID UPLOAD_URL
+#       Looks at the etcd already on the host (lib/etcdHost.sh) and refuses (exit 3), changing nothing,
+#       when it answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
+#       running (more than one member and a leader). Otherwise an etcd from an earlier life is stopped:
+#       its static pod manifest moved to /etc/origin/node/pods-stopped, etcd.service disabled and
+#       stopped. Refuses (exit 3) when something still listens on 2379/2380 after that. Then backs
+#       /var/lib/etcd up to UPLOAD_URL when it holds anything (exit 5: the upload cannot leave the
+#       host). Prints {"found":[…],"stopped":bool,"data":<etcd_data_backup's JSON>}.
+#   wipe MANIFEST
+#       Empties /var/lib/etcd once its backup is checked (lib/etcdData.sh).
+#   install VERSION
+#       The etcd package pinned to VERSION: `yum install -y etcd-VERSION`, or `yum downgrade -y
+#       etcd-VERSION` where a newer etcd is installed (yum install never downgrades). A bare
+#       `yum install etcd` would take the newest etcd any repository offers: on RHEL 7 that is 3.3.11
+#       from Extras, which OpenShift 3.x does not support. Prints
+#       {"version":"<etcd --version>","package":"<rpm -q etcd>","action":"none|install|downgrade"}.
+#       Exit 4: the package cannot be installed at that version (yum's message on stderr).
+# Usage: InstallEtcd.sh prepare CLUSTER_ID UPLOAD_URL | wipe MANIFEST | install VERSION
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/etcdHost.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
+# shellcheck source=functions/scripts/lib/etcdData.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdData.sh"
 
-yum install -y etcd >&2
-version=$(etcd --version | sed -n 's/^etcd Version: *//p')
-[[ $version =~ ^([0-9]+)\.([0-9]+)\.([0-9]+) ]] || { echo "cannot read the etcd version: $version" >&2; exit 3; }
-major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]} patch=${BASH_REMATCH[3]}
-if (( major < 2 || (major == 2 && (minor < 3 || (minor == 3 && patch < 7))) )); then
-  echo "etcd $version is older than the required 2.3.7" >&2
+refuse() {
+  echo "refusing: $1" >&2
   exit 3
-fi
-printf '{"version":"%s"}\n' "$version"
+}
+
+prepare() {
+  local cluster=$1 upload_url=$2 stopped=false found=() i
+  [[ $cluster =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
+  if etcd_host_ask; then
+    found+=("etcd ${ETCD_HOST_VERSION} answers as member ${ETCD_HOST_MEMBER} of cluster ${ETCD_HOST_CLUSTER} (${ETCD_HOST_MEMBERS} members)")
+    if [[ $ETCD_HOST_CLUSTER == "$cluster" ]]; then
+      refuse "this host runs member ${ETCD_HOST_MEMBER} of this cluster (${cluster}); it cannot be the replacement"
+    fi
+    if ((ETCD_HOST_MEMBERS > 1)) && [[ $ETCD_HOST_LEADER != 0000000000000000 ]]; then
+      refuse "this host is member ${ETCD_HOST_MEMBER} of another etcd cluster that is still running: cluster ${ETCD_HOST_CLUSTER} with ${ETCD_HOST_MEMBERS} members and leader ${ETCD_HOST_LEADER}"
+    fi
+  fi
+  if [[ -f $ETCD_HOST_POD ]]; then
+    found+=("static pod $ETCD_HOST_POD")
+    mkdir -p /etc/origin/node/pods-stopped
+    mv -f "$ETCD_HOST_POD" /etc/origin/node/pods-stopped/
+    stopped=true
+  fi
+  if systemctl is-active --quiet etcd || systemctl is-enabled --quiet etcd; then
+    found+=("etcd.service $(systemctl is-active etcd || true), $(systemctl is-enabled etcd || true)")
+    systemctl disable etcd --now >&2
+    stopped=true
+  fi
+  for _ in $(seq 1 60); do
+    etcd_host_listening || break
+    sleep 0.25
+  done
+  if etcd_host_listening; then
+    refuse "something still listens on 2379/2380 that is neither etcd.service nor the etcd static pod: $(ss -Hltnp '( sport = :2379 or sport = :2380 )' | tr '\n' ' ')"
+  fi
+  etcd_host_data_empty || found+=("data in /var/lib/etcd")
+  printf '{"found":['
+  for i in "${!found[@]}"; do
+    ((i == 0)) || printf ','
+    printf '"%s"' "${found[i]//\"/\'}"
+  done
+  printf '],"stopped":%s,"data":%s}\n' "$stopped" "$(etcd_data_backup "$upload_url")"
+}
+
+install() {
+  local version=$1 installed action=none actual package
+  [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "bad version" >&2; exit 2; }
+  installed=$(etcd_host_installed_version)
+  if [[ $installed != "$version" ]]; then
+    action=install
+    if [[ -n $installed && $(printf '%s\n%s\n' "$installed" "$version" | sort -V | tail -n 1) == "$installed" ]]; then
+      action=downgrade
+    fi
+    yum "$action" -y "etcd-${version}" >&2 || { echo "yum ${action} etcd-${version} failed" >&2; exit 4; }
+  fi
+  package=$(rpm -q etcd) || { echo "etcd is not installed after yum ${action}" >&2; exit 4; }
+  actual=$(etcd --version | sed -n 's/^etcd Version: *//p')
+  [[ $actual =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "cannot read the etcd version: $actual" >&2; exit 4; }
+  printf '{"version":"%s","package":"%s","action":"%s"}\n' "$actual" "$package" "$action"
+}
+
+mode=${1:?mode}
+case "$mode" in
+  prepare) prepare "${2:?cluster id}" "${3:?upload url}" ;;
+  wipe) etcd_data_wipe "${2:?manifest sha256}" ;;
+  install) install "${2:?version}" ;;
+  *)
+    echo "unknown mode: $mode" >&2
+    exit 2
+    ;;
+esac

@@ -1,35 +1,45 @@
 #!/usr/bin/env bash
 # StartNewMember: on the new host, make sure no etcd pod runs, empty /etc/etcd and /var/lib/etcd
-# (uploading the data directory first when it holds anything), unpack the bundle into /etc/etcd and
-# `systemctl enable etcd --now`; then wait until etcd listens for clients. A host already running
-# etcd as this member is left as it is.
-# Usage: StartNewMember.sh NEW_ETCD_HOSTNAME BUNDLE_URL BACKUP_UPLOAD_URL WAIT_SECONDS
+# (uploading the data directory first when it holds anything), unpack the bundle into /etc/etcd,
+# `systemctl enable etcd` and `systemctl restart etcd` (an etcd.service already active from an
+# earlier life would survive `enable --now` and keep the ports); then wait until etcd listens for
+# clients. A host whose etcd already answers as NEW_MEMBER_ID of CLUSTER_ID is left as it is; a host
+# whose etcd answers as any other member of CLUSTER_ID is refused (exit 3) before anything is stopped
+# or emptied (lib/etcdHost.sh).
+# Exit 3: refused, nothing changed. Exit 4: etcd did not start listening in time.
+# Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID BUNDLE_URL BACKUP_UPLOAD_URL WAIT_SECONDS
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/etcdHost.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 
 CN=${1:?hostname}
-bundle_url=${2:?bundle url}
-backup_url=${3:?backup upload url}
-wait_seconds=${4:?wait seconds}
+cluster_id=${2:?cluster id}
+member_id=${3:?member id}
+bundle_url=${4:?bundle url}
+backup_url=${5:?backup upload url}
+wait_seconds=${6:?wait seconds}
 [[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
+[[ $cluster_id =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
+[[ $member_id =~ ^[0-9a-f]{16}$ ]] || { echo "bad member id" >&2; exit 2; }
 [[ $bundle_url =~ ^https?:// ]] || { echo "bad bundle url" >&2; exit 2; }
 [[ $backup_url =~ ^https?:// ]] || { echo "bad backup url" >&2; exit 2; }
 [[ $wait_seconds =~ ^[0-9]{1,4}$ ]] || { echo "bad wait" >&2; exit 2; }
 
 listening() { ss -Hltn '( sport = :2379 )' | grep -q .; }
-configured_as_member() { [ -f /etc/etcd/etcd.conf ] && grep -qx "ETCD_NAME=${CN}" /etc/etcd/etcd.conf; }
 
 backed_up=false
-if systemctl is-active --quiet etcd && configured_as_member; then
+refuse_if_started_member "$cluster_id" "$member_id"
+if ((ETCD_HOST_ANSWERS)) && [[ $ETCD_HOST_CLUSTER == "$cluster_id" ]]; then
   started=already
 else
   mkdir -p /etc/origin/node/pods-stopped
   if [ -d /etc/origin/node/pods ]; then
     find /etc/origin/node/pods -mindepth 1 -maxdepth 1 -exec mv -f -t /etc/origin/node/pods-stopped/ {} +
   fi
-  if systemctl is-active --quiet etcd || systemctl is-enabled --quiet etcd; then
-    systemctl disable etcd --now >&2
+  if systemctl is-active --quiet etcd; then
+    systemctl stop etcd >&2
   fi
-  if [ -n "$(find /var/lib/etcd -mindepth 1 -maxdepth 1 -print -quit)" ]; then
+  if ! etcd_host_data_empty; then
     workdir=$(mktemp -d /var/tmp/etcd-newhost-backup.XXXXXX)
     tar -czf "$workdir/data.tgz" -C /var/lib/etcd .
     curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" "$backup_url" >&2
@@ -43,7 +53,8 @@ else
   tar -xzf "$bundle" -C /etc/etcd/
   rm -f "$bundle"
   chmod 600 /etc/etcd/*.key
-  systemctl enable etcd --now >&2
+  systemctl enable etcd >&2
+  systemctl restart etcd >&2
   started=now
 fi
 

@@ -19,7 +19,11 @@
 # PEER_URL: https://host:2380. PEER_URLS: comma-separated PEER_URL. NAME: a hostname (only printed by
 # etcdctl; etcd does not store it).
 #
-# endpoint-status and endpoint-health ask each endpoint on its own (--cluster=false), all at once, so one
+# Works with etcdctl 3.2, 3.3 and 3.4: only verbs and flags all three have (no --cluster, which 3.2
+# lacks; `endpoint status` asks exactly the endpoints given in every version), and the learner verbs
+# only where the workflow found every member on 3.4 or later.
+#
+# endpoint-status and endpoint-health ask each endpoint on its own, all at once, so one
 # endpoint that does not answer cannot hide the others' answers nor add its timeout to theirs. Each
 # endpoint gets one line, in the order ENDPOINTS names them:
 #   {"endpoint":"https://...","ok":true,"result":<etcdctl's JSON array>}
@@ -40,7 +44,7 @@
 # observe runs `member list` over ENDPOINTS (as member-list does) and endpoint-status over
 # STATUS_ENDPOINTS concurrently: one host command for one observation of the cluster. It prints first
 #   {"members":<etcdctl's member list JSON>}
-# then the endpoint-status lines, and exits 0. When member list fails the first line is
+# (with "etcdctl":"<this host's etcdctl release>" beside "members") then the endpoint-status lines, and exits 0. When member list fails the first line is
 #   {"members":null,"exitCode":N,"error":"<etcdctl's stderr>"}
 # (the status lines still follow), etcdctl's stderr goes to stderr and the verb exits with its code N.
 set -o errexit -o nounset -o pipefail
@@ -189,7 +193,7 @@ tcp_refusal() {
 endpoint_line() {
   local endpoint=$1 work=$2 dial=$3 command=$4 pid probe polls=0 down='' out err code=0
   shift 4
-  exec_etcdctl "$endpoint" "$dial" "$command" "$@" --cluster=false >"$work.out" 2>"$work.err" &
+  exec_etcdctl "$endpoint" "$dial" "$command" "$@" >"$work.out" 2>"$work.err" &
   pid=$!
   tcp_refusal "$endpoint" >"$work.probe" 2>/dev/null &
   probe=$!
@@ -217,6 +221,11 @@ endpoint_line() {
   err=$(cat "$work.err")
   if ((${#err} > 4000)); then err=${err: -4000}; fi
   out=${out//$'\n'/}
+  # etcdctl 3.2 and 3.3 ignore -w json for `endpoint health` and print "<endpoint> is healthy: ..." on
+  # stdout (the unhealthy line goes to stderr with a non-zero exit): the same answer as 3.4's JSON.
+  if ((code == 0)) && [[ $out == "$endpoint is healthy"* ]]; then
+    out="[{\"endpoint\":$(json_string "$endpoint"),\"health\":true}]"
+  fi
   if ((code == 0)) && [[ $out == \[* ]]; then
     printf '{"endpoint":%s,"ok":true,"result":%s}\n' "$(json_string "$endpoint")" "$out"
   else
@@ -251,7 +260,9 @@ make_workdir() {
   trap "rm -rf '$WORKDIR'" EXIT
 }
 
-# The survivors' own view of their peers: etcd_network_active_peers from each of ENDPOINTS' /metrics,
+# The survivors' own view of their peers: etcd_network_active_peers from each of ENDPOINTS' /metrics
+# (etcd 3.3 and later; 3.2 has no such gauge, so there a member counts as down only on the TCP probe
+# or etcdctl's own timeout),
 # fetched in the background into WORKDIR/metrics-N.txt (metrics-N.done once complete). Prints the pids.
 fetch_peer_view() {
   local i
@@ -295,6 +306,11 @@ peers_report_inactive() {
     "$id" "$inactive" "$PEER_GRACE_MS"
 }
 
+# This host's etcdctl release ("3.2.22"): the verbs it has decide the learner path (3.4 and later).
+etcdctl_version() {
+  etcdctl version 2>/dev/null | sed -n 's/^etcdctl version: *//p'
+}
+
 # observe STATUS_ENDPOINTS: member list over ENDPOINTS and endpoint status over STATUS_ENDPOINTS at once.
 observe() {
   local status_endpoints=$1 pid code=0 statuses out err
@@ -313,7 +329,7 @@ observe() {
   out=$(cat "$WORKDIR/members.out")
   err=$(cat "$WORKDIR/members.err")
   if ((code == 0)); then
-    printf '{"members":%s}\n' "${out//$'\n'/}"
+    printf '{"members":%s,"etcdctl":%s}\n' "${out//$'\n'/}" "$(json_string "$(etcdctl_version)")"
   else
     if ((${#err} > 4000)); then err=${err: -4000}; fi
     printf '{"members":null,"exitCode":%d,"error":%s}\n' "$code" "$(json_string "$err")"

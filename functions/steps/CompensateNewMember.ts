@@ -1,7 +1,8 @@
 // CompensateNewMember: the new member could not join after its retries. Stop etcd on the new host,
 // remove the member again so the cluster is back to a healthy shape, and record exactly what remains.
 
-import { HostUnreachableError, MemberNotFoundError } from '../errors.ts';
+import { HostUnreachableError, MemberNotFoundError, RefusedError } from '../errors.ts';
+import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
 import { etcdOf, peerUrl } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
@@ -10,19 +11,29 @@ export const CompensateNewMember: Step = async (context, deps) => {
   const remaining: string[] = [];
   const done: string[] = [];
   const host = context.replacement;
+  const etcd = etcdOf(context, deps);
+  const members = await etcd.memberList();
+  // Only the member this run added: its recorded ID, or (the add's answer lost in a crash) the one
+  // unstarted member at the new host's peer URL. Never a started member this run did not add.
+  const url = host ? peerUrl(host) : null;
+  const added = members.find((m) => m.id === context.newMemberId) ?? (context.newMemberId ? undefined : members.find((m) => m.name === '' && url !== null && m.peerURLs.includes(url)));
   if (host) {
+    refuseIfMemberOnHost(members, host, added?.id, 'CompensateNewMember');
     try {
-      const r = await runScript<{ stopped: boolean }>(deps.runner, { host, script: 'CompensateNewMember', timeoutSeconds: 60 });
+      const { clusterId } = await clusterIdentity(context, deps);
+      const r = await runScript<{ stopped: boolean }>(deps.runner, {
+        host,
+        script: 'CompensateNewMember',
+        args: [clusterId, ...(added ? [added.id] : [])],
+        timeoutSeconds: 60,
+        exits: { 3: (m) => new RefusedError(m) },
+      });
       done.push(r.stopped ? `stopped etcd on ${host.name}` : `etcd was not running on ${host.name}`);
     } catch (error) {
       if (!(error instanceof HostUnreachableError)) throw error;
       remaining.push(`${host.name} is unreachable: make sure etcd is stopped and disabled there before it returns`);
     }
   }
-  const etcd = etcdOf(context, deps);
-  const url = host ? peerUrl(host) : null;
-  const members = await etcd.memberList();
-  const added = members.find((m) => m.id === context.newMemberId || (url !== null && m.peerURLs.includes(url)));
   if (added) {
     try {
       await etcd.removeMember(added.id);

@@ -1,20 +1,79 @@
-// InstallEtcd: `yum install -y etcd` on the new host, at least etcd-2.3.7; a learner needs 3.4+.
+// InstallEtcd: prepare the new host from whatever state it is in, then install the etcd the cluster
+// runs (runbook: new host step 3). Runs inside the grace window, before any membership change, so
+// every refusal here leaves the cluster as it was.
+//
+// An etcd from an earlier life on the host is stopped and disabled, its data backed up off the host
+// and checked before the directory is emptied; a host that runs a member of this cluster, or of
+// another etcd cluster still running, is refused. The package is pinned: a bare `yum install etcd`
+// takes the newest etcd the repositories offer (3.3.11 from RHEL 7 Extras), and OpenShift 3.x supports
+// only the 3.2 its members run. Another minor version is installed only when the request names it.
 
-import { NewMemberFailedError } from '../errors.ts';
-import { compareVersions, need } from './cluster.ts';
+import { ArtifactStoreError, RefusedError, WorkflowError } from '../errors.ts';
+import { joinsAsLearner } from '../../statemachine/context.ts';
+import * as validate from '../validate.ts';
+import { artifactKey, compareVersions, need } from './cluster.ts';
+import { clusterIdentity, minorOf } from './etcdHost.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
+/** Exit 5 of InstallEtcd.sh prepare: the prior data could not leave the host. */
+class PriorDataNotUploaded extends WorkflowError {}
+
+interface Prepared {
+  found: string[];
+  stopped: boolean;
+  data: { empty: boolean; bytes?: number; sha256?: string; manifest?: string };
+}
+
 export const InstallEtcd: Step = async (context, deps) => {
   const host = need(context.replacement, 'replacement');
-  const { version } = await runScript<{ version: string }>(deps.runner, {
+  const cluster = await clusterIdentity(context, deps);
+  const wanted = context.options.etcdVersion ? validate.etcdVersion('options.etcdVersion', context.options.etcdVersion) : cluster.version;
+  if (joinsAsLearner(context) && compareVersions(wanted, '3.4.0') < 0) {
+    throw new RefusedError(`${host.name} would run etcd ${wanted}, but it joins as a learner, which needs etcd 3.4 or later; run with learner "never" or install 3.4`);
+  }
+
+  // 1. Whatever etcd the host ran before: stopped, its data off the host and checked, then emptied.
+  const key = artifactKey.replacementPriorData(context.runId, host.hostname);
+  let prepared: Prepared;
+  try {
+    prepared = await runScript<Prepared>(deps.runner, {
+      host,
+      script: 'InstallEtcd',
+      args: ['prepare', cluster.clusterId, await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds)],
+      timeoutSeconds: 600,
+      exits: { 3: (m) => new RefusedError(m), 5: (m) => new PriorDataNotUploaded(m) },
+    });
+  } catch (error) {
+    if (!(error instanceof PriorDataNotUploaded)) throw error;
+    throw new RefusedError(`${host.name} holds etcd data from an earlier life that cannot be backed up off the host (it cannot reach the artifact store); it is left untouched. ${error.message}`);
+  }
+  const notes = [...prepared.found];
+  if (!prepared.data.empty) {
+    const stored = await deps.artifacts.head(key);
+    if (!stored || stored.size !== prepared.data.bytes) {
+      throw new ArtifactStoreError(`backup of ${host.name}'s earlier /var/lib/etcd incomplete: host wrote ${prepared.data.bytes} bytes, store holds ${stored?.size ?? 'nothing'}; not emptying it`);
+    }
+    await runScript(deps.runner, { host, script: 'InstallEtcd', args: ['wipe', need(prepared.data.manifest, 'manifest')], exits: { 3: (m) => new RefusedError(m) } });
+    notes.push(`its earlier /var/lib/etcd (${prepared.data.bytes} bytes) is stored at ${stored.location} and the directory emptied`);
+  }
+
+  // 2. The package, pinned.
+  const installed = await runScript<{ version: string; package: string; action: 'none' | 'install' | 'downgrade' }>(deps.runner, {
     host,
     script: 'InstallEtcd',
+    args: ['install', wanted],
     timeoutSeconds: 600,
-    exits: { 3: (m) => new NewMemberFailedError(m) },
+    exits: { 4: (m) => new RefusedError(`etcd-${wanted} cannot be installed on ${host.name}, and no other version is installed in its place: ${m}`) },
   });
-  if (context.addedAsLearner && compareVersions(version, '3.4.0') < 0) {
-    throw new NewMemberFailedError(`${host.name} has etcd ${version}; it was added as a learner, which needs etcd 3.4 or later`);
+  if (installed.version !== wanted) {
+    throw new RefusedError(`${host.name} runs etcd ${installed.version} after installing etcd-${wanted} (${installed.package}); the members run ${cluster.version}`);
   }
-  return { output: {}, detail: `${host.name}: etcd ${version} installed` };
+  const chosen = context.options.etcdVersion && minorOf(wanted) !== minorOf(cluster.version) ? ` (asked for; the members run ${cluster.version})` : '';
+  return {
+    output: { clusterId: cluster.clusterId, clusterVersion: cluster.version, newMemberVersion: installed.version },
+    detail:
+      `${host.name}: etcd ${installed.version}${chosen} ${installed.action === 'none' ? 'was already installed' : `${installed.action === 'install' ? 'installed' : 'downgraded to'} ${installed.package}`}` +
+      (notes.length > 0 ? `; found ${notes.join('; ')}${prepared.stopped ? ' (stopped and disabled)' : ''}` : ''),
+  };
 };

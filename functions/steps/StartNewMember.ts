@@ -1,9 +1,12 @@
 // StartNewMember: on the new host, unpack the bundle into an emptied /etc/etcd (the data directory is
-// uploaded first if it held anything) and `systemctl enable etcd --now`; then wait until the member
+// uploaded first if it held anything), `systemctl enable etcd` and `systemctl restart etcd` (not
+// `enable --now`, which leaves an etcd already active from an earlier life running); then wait until the member
 // list shows it started under its hostname (runbook: new host steps 4-7). The bundle is then deleted
-// from the artifact store.
+// from the artifact store. A host that runs any other member of the cluster is refused before anything
+// is stopped or emptied there.
 
-import { NewMemberFailedError } from '../errors.ts';
+import { NewMemberFailedError, RefusedError } from '../errors.ts';
+import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
 import { artifactKey, etcdOf, need } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
@@ -14,15 +17,18 @@ export const StartNewMember: Step = async (context, deps) => {
   const bundleUrl = await deps.artifacts.downloadUrl(need(context.bundleKey, 'bundleKey'), deps.waits.urlTtlSeconds);
   const backupUrl = await deps.artifacts.uploadUrl(artifactKey.replacementPriorData(context.runId, host.hostname), deps.waits.urlTtlSeconds);
   const wait = deps.waits.memberStartSeconds;
+  const etcd = etcdOf(context, deps);
+  // Never on a member: the cluster's word here, the host's own etcd in the script.
+  refuseIfMemberOnHost(await etcd.memberList(), host, newId, 'StartNewMember');
+  const { clusterId } = await clusterIdentity(context, deps);
   const started = await runScript<{ started: 'now' | 'already'; backedUpData: boolean }>(deps.runner, {
     host,
     script: 'StartNewMember',
-    args: [host.hostname, bundleUrl, backupUrl, String(wait)],
+    args: [host.hostname, clusterId, newId, bundleUrl, backupUrl, String(wait)],
     timeoutSeconds: wait + 120,
-    exits: { 4: (m) => new NewMemberFailedError(m) },
+    exits: { 3: (m) => new RefusedError(m), 4: (m) => new NewMemberFailedError(m) },
   });
 
-  const etcd = etcdOf(context, deps);
   const deadline = deps.now().getTime() + wait * 1000;
   for (;;) {
     const member = (await etcd.memberList()).find((m) => m.id === newId);

@@ -32,6 +32,8 @@ export function host(name: string, ip: string, roles: Role[]): Host {
 
 /** A member ID (16 hex digits) from a small number: memberId(0xa0) = "00000000000000a0". */
 export const memberId = (n: number): string => n.toString(16).padStart(16, '0');
+/** The cluster ID every fake member reports. */
+export const FAKE_CLUSTER_ID = 'c1c2c3c4c5c6c7c8';
 
 /** The unit tests' cluster: three masters (master-0 holds the CA and runs the installer) and a spare. */
 export function unitInventory(extra: Inventory['hosts'] = []): Inventory {
@@ -101,6 +103,7 @@ export class FakeCluster implements EtcdClusterPort {
       if (!m || !m.up) return { endpoint, error: 'context deadline exceeded' };
       return {
         endpoint,
+        clusterId: FAKE_CLUSTER_ID,
         memberId: m.id,
         leaderId: m.leaderId ?? this.leaderId,
         version: m.version ?? '3.4.27',
@@ -136,7 +139,14 @@ export function fakeDeps(cluster: FakeCluster | ((via: Host[]) => FakeCluster), 
   };
   return {
     target: 'sandbox',
-    runner: { run: unused },
+    // Preflight reads the replacement host (DescribeEtcdHost): a clean spare unless a test says otherwise.
+    runner: {
+      run: async (request) => {
+        if (request.script !== 'DescribeEtcdHost') return unused();
+        const facts = { staticPod: false, unitActive: false, unitEnabled: false, installedVersion: null, listening: false, running: null, dataDirEmpty: true };
+        return { exitCode: 0, stdout: `${JSON.stringify(facts)}\n`, stderr: '' };
+      },
+    },
     etcd: (via) => (typeof cluster === 'function' ? cluster(via) : cluster),
     securityGroups: { describeEtcdPorts: unused, allowEtcdPorts: unused },
     // Preflight only asks whether a configured CA backup exists: keys under ca/ do.

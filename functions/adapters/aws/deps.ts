@@ -24,7 +24,6 @@
 //   SCRIPTS_DIR        where the functions/scripts/*.sh files are; default $LAMBDA_TASK_ROOT/scripts
 //   MEMBER_START_SECONDS, MASTER_HEALTH_SECONDS, URL_TTL_SECONDS, LOCK_TTL_SECONDS: StepDeps.waits
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -33,6 +32,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InvalidInputError } from '../../errors.ts';
 import type { RunStore } from '../../ports.ts';
+import { readScriptText } from '../scriptText.ts';
 import { DEFAULT_WAITS, type StepDeps } from '../../steps/deps.ts';
 import * as validate from '../../validate.ts';
 import { EtcdctlMembership } from '../etcdctl.ts';
@@ -106,14 +106,9 @@ export function createAwsClients(env: Env = process.env, given: Partial<AwsClien
   };
 }
 
-const SCRIPT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,79}$/;
-
-/** Reads `<dir>/<name>.sh` (names checked, so nothing outside the directory is read). */
+/** Reads `<dir>/<name>.sh` with its lib files inlined (names checked, so nothing outside the directory is read). */
 export function scriptReader(dir: string): (name: string) => string {
-  return (name) => {
-    if (!SCRIPT_NAME.test(name)) throw new InvalidInputError('script', `${JSON.stringify(name)} is not a script name`);
-    return readFileSync(join(dir, `${name}.sh`), 'utf8');
-  };
+  return (name) => readScriptText(dir, name);
 }
 
 export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClients>, options: AwsDepsOptions = {}): Promise<AwsDeps> {

@@ -41,6 +41,7 @@ import {
 } from '../../errors.ts';
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
 import { assertNoControlChars, instanceId as validInstanceId, shellQuote } from '../../validate.ts';
+import { SCRIPT_NAME } from '../scriptText.ts';
 
 /** SSM keeps this much stdout inline in GetCommandInvocation; the rest only in S3 (when configured). */
 export const SSM_STDOUT_LIMIT = 24_000;
@@ -51,7 +52,6 @@ export const SSM_MAX_EXECUTION_TIMEOUT = 172_800;
 /** Marker the agent appends to cut output. */
 const TRUNCATED_MARKER = /-{2,}\s*output truncated\s*-{2,}\s*$/i;
 
-const SCRIPT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,79}$/;
 
 // ---------------------------------------------------------------------------------------------
 // How an invocation's Status / StatusDetails / ResponseCode are read. Rules are tried in order; the

@@ -2,16 +2,15 @@
 //   bash -c "$scriptText" SCRIPTNAME arg1 arg2 …
 // inside the host's namespaces (nsenter), the way SSM runs a document's script on an EC2 host. The
 // arguments travel as separate argv entries and are never interpolated into a shell string.
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../../errors.ts';
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
+import { SCRIPT_NAME, readScriptText } from '../scriptText.ts';
 import { hostExec } from '../../../sandbox/index.ts';
 import type { SandboxInfo } from '../../../sandbox/index.ts';
 
 const DEFAULT_SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts');
-const SCRIPT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,79}$/;
 
 export class SandboxHostRunner implements HostRunner {
   constructor(
@@ -27,7 +26,7 @@ export class SandboxHostRunner implements HostRunner {
   async run(request: ScriptRequest): Promise<ScriptOutput> {
     if (!SCRIPT_NAME.test(request.script)) throw new InvalidInputError('script', `"${request.script}" is not a script name`);
     if (!(request.timeoutSeconds > 0)) throw new InvalidInputError('timeoutSeconds', `must be positive, got ${request.timeoutSeconds}`);
-    const scriptText = await fs.readFile(path.join(this.scriptsDir, `${request.script}.sh`), 'utf8');
+    const scriptText = readScriptText(this.scriptsDir, request.script);
     const result = await hostExec(this.sandbox, request.host.name, ['bash', '-c', scriptText, request.script, ...request.args], {
       timeoutMs: request.timeoutSeconds * 1000,
     });
