@@ -6,6 +6,12 @@ set -o errexit -o nounset -o pipefail
 
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
+# OpenShift 3.11's etcd 3.2.22 when its build is found (ETCD_REPLACE_ETCD_BUILDS, default ../shared/etcd
+# beside the checkout); Debian's 3.4.23 otherwise. `sandbox up` says which and why.
+if [[ -z ${ETCD_REPLACE_ETCD_BUILDS:-} && -d ../shared/etcd ]]; then
+  ETCD_REPLACE_ETCD_BUILDS=$(cd ../shared/etcd && pwd)
+  export ETCD_REPLACE_ETCD_BUILDS
+fi
 
 name="demo-$$"
 cli() { node bin/etcd-replace.mjs "$@"; }
@@ -31,9 +37,9 @@ endpoints=$(cli sandbox status --sandbox "$name" --json | node -e '
   const s = JSON.parse(require("fs").readFileSync(0, "utf8"));
   console.log(s.hosts.filter((h) => h.etcd.running).map((h) => `https://${h.ip}:2379`).join(","));
 ')
-tls=(--cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key)
-cli sandbox exec --sandbox "$name" master-0 -- etcdctl "${tls[@]}" --endpoints="$endpoints" member list -w table
-cli sandbox exec --sandbox "$name" master-0 -- etcdctl "${tls[@]}" --endpoints="$endpoints" endpoint health
+etcdctl=(env ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key)
+cli sandbox exec --sandbox "$name" master-0 -- "${etcdctl[@]}" --endpoints="$endpoints" member list -w table
+cli sandbox exec --sandbox "$name" master-0 -- "${etcdctl[@]}" --endpoints="$endpoints" endpoint health
 cli sandbox exec --sandbox "$name" master-0 -- grep -A7 '^etcdClientInfo' /etc/origin/master/master-config.yaml
 cli sandbox exec --sandbox "$name" node-0 -- grep '^FLANNEL_ETCD_ENDPOINTS' /etc/sysconfig/flanneld
 
