@@ -7,8 +7,12 @@ import { EXIT_USAGE, UsageError, integerOption, parse, printJson, progress, runC
 
 const USAGE = `usage: etcd-replace sandbox <subcommand> [--sandbox NAME] [options]
 
-  up [--members 3|5] [--spares N] [--nodes N] [--data-mb N] [--json]
-                          build a sandbox cluster (defaults: 3 members, 1 spare, 1 node, 32 MiB)
+  up [--members 3|5] [--spares N] [--nodes N] [--data-mb N] [--etcd-version X.Y.Z]
+     [--host-etcd-version HOST=X.Y.Z]... [--json]
+                          build a sandbox cluster (defaults: 3 members, 1 spare, 1 node, 32 MiB);
+                          etcd 3.4.23 is Debian's, any other version is vX.Y.Z/{etcd,etcdctl} under
+                          $ETCD_REPLACE_ETCD_BUILDS; default $ETCD_REPLACE_ETCD_VERSION, else 3.2.22
+                          (OpenShift 3.11's) when its build is there, else 3.4.23
   status [--json]         hosts, their etcd state, and the client identity for this machine
   exec HOST -- CMD...     run CMD on HOST (its network and files); exit code passed through
   fail HOST [--mode kill|etcd|partition]
@@ -38,7 +42,17 @@ function help(): number {
 async function up(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { ...sandboxOption, ...helpOption, members: { type: 'string' }, spares: { type: 'string' }, nodes: { type: 'string' }, 'data-mb': { type: 'string' }, json: { type: 'boolean' } },
+    {
+      ...sandboxOption,
+      ...helpOption,
+      members: { type: 'string' },
+      spares: { type: 'string' },
+      nodes: { type: 'string' },
+      'data-mb': { type: 'string' },
+      'etcd-version': { type: 'string' },
+      'host-etcd-version': { type: 'string', multiple: true },
+      json: { type: 'boolean' },
+    },
     USAGE,
     true,
   );
@@ -53,6 +67,8 @@ async function up(argv: string[]): Promise<number> {
     spares: integerOption('spares', values.spares, 1),
     nodes: integerOption('nodes', values.nodes, 1),
     dataMb: integerOption('data-mb', values['data-mb'], 32),
+    ...(values['etcd-version'] === undefined ? {} : { etcdVersion: values['etcd-version'] }),
+    ...(values['host-etcd-version'] === undefined ? {} : { hostEtcdVersions: hostVersions(values['host-etcd-version']) }),
   };
   const started = Date.now();
   const info = await sandboxUp({ ...options, progress: (m) => progress(`up: ${m}`) });
@@ -61,11 +77,25 @@ async function up(argv: string[]): Promise<number> {
   if (values.json) {
     printJson(status);
   } else {
-    process.stdout.write(`sandbox "${name}" is up in ${seconds} s (${info.subnet})\n${statusTable(status)}`);
-    process.stdout.write(`\nTry: etcd-replace sandbox exec --sandbox ${name} master-0 -- etcdctl member list\n`);
+    process.stdout.write(`sandbox "${name}" is up in ${seconds} s (${info.subnet}, etcd ${info.etcdVersion})\n${statusTable(status)}`);
+    const first = info.client.endpoints[0] ?? '';
+    process.stdout.write(
+      `\nTry: etcd-replace sandbox exec --sandbox ${name} master-0 -- env ETCDCTL_API=3 etcdctl --endpoints=${first} --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key member list -w table\n`,
+    );
   }
   progress(`up: done in ${seconds} s`);
   return 0;
+}
+
+/** --host-etcd-version master-2=3.3.11 (repeatable). */
+function hostVersions(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values) {
+    const match = /^([a-z0-9-]+)=(.+)$/.exec(value);
+    if (!match?.[1] || !match[2]) throw new UsageError(`--host-etcd-version must be HOST=X.Y.Z, got "${value}"`);
+    out[match[1]] = match[2];
+  }
+  return out;
 }
 
 function statusTable(status: StatusDocument): string {
@@ -76,8 +106,9 @@ function statusTable(status: StatusDocument): string {
     h.roles.join(','),
     h.up ? 'up' : 'off',
     h.etcd.running ? `etcd ${h.etcd.memberId ?? '?'}${h.etcd.leader ? ' (leader)' : ''}` : '-',
+    h.etcd.version ?? '-',
   ]);
-  const header = ['HOST', 'HOSTNAME', 'IP', 'ROLES', 'POWER', 'ETCD'];
+  const header = ['HOST', 'HOSTNAME', 'IP', 'ROLES', 'POWER', 'ETCD', 'VERSION'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`;
   const client = `\nclient (from this machine): --endpoints ${status.client.endpoints.join(',')} --cacert ${status.client.cacert} --cert ${status.client.cert} --key ${status.client.key}\n`;

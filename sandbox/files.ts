@@ -33,9 +33,13 @@ export function renderEtcdConf(host: HostRecord, members: HostRecord[]): string 
   return text;
 }
 
-/** /etc/origin/node/pods/etcd.yaml: the fixture's static pod, its livenessProbe on this host's address. */
-export function renderEtcdPod(host: HostRecord): string {
-  return template('etcd.yaml').replace(/(- -C\n\s+- )https:\/\/[^\s:]+:2379/, `$1https://${host.ip}:2379`);
+/**
+ * /etc/origin/node/pods/etcd.yaml: the fixture's static pod, its livenessProbe on this host's
+ * address, its image tag the etcd version the host runs (the fixture's is 3.2.22).
+ */
+export function renderEtcdPod(host: HostRecord, etcdVersion?: string): string {
+  const text = template('etcd.yaml').replace(/(- -C\n\s+- )https:\/\/[^\s:]+:2379/, `$1https://${host.ip}:2379`);
+  return etcdVersion === undefined ? text : text.replace(/^(\s+image: registry\.redhat\.io\/rhel7\/etcd:).*$/m, `$1${etcdVersion}`);
 }
 
 /** /etc/origin/master/master-config.yaml: etcdClientInfo.urls by member hostname, this master's values. */

@@ -12,3 +12,22 @@ export type { HostExecOptions, HostExecResult } from './exec.ts';
 export { failHost, FAIL_MODES } from './fail.ts';
 export type { FailMode } from './fail.ts';
 export { describeEtcdPorts, allowEtcdPorts, SandboxSecurityGroups } from './securityGroup.ts';
+export type { EtcdRepo } from './model.ts';
+export {
+  resolveEtcdBuild,
+  findEtcdBuild,
+  availableEtcdBuilds,
+  defaultEtcdVersion,
+  validateEtcdVersion,
+  compareEtcdVersions,
+  repoOffers,
+  etcdBuildsDir,
+  DEBIAN_ETCD_VERSION,
+  OPENSHIFT_ETCD_VERSION,
+  EXTRAS_ETCD_VERSION,
+  ETCD_BUILDS_ENV,
+  ETCD_VERSION_ENV,
+  OSE_REPO,
+  EXTRAS_REPO,
+} from './etcdBuilds.ts';
+export type { EtcdBuild, DefaultEtcdVersion, RepoOffer } from './etcdBuilds.ts';

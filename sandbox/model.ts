@@ -35,7 +35,20 @@ export interface SandboxInfo {
   hosts: SandboxHost[];
   client: { endpoints: string[]; cacert: string; cert: string; key: string };
   stateDir: string;
+  /** The etcd version the members were started on (sandbox up --etcd-version); status has what runs now. */
+  etcdVersion: string;
+  /** What the hosts' `yum install etcd` finds: each RHEL 7 repository's etcd version, oldest first. */
+  etcdRepos: EtcdRepo[];
 }
+
+export interface EtcdRepo {
+  /** rhel-7-server-ose-3.11-rpms or rhel-7-server-extras-rpms. */
+  repo: string;
+  version: string;
+}
+
+/** Sandboxes recorded before etcd versions were chosen ran Debian's etcd. */
+export const LEGACY_ETCD_VERSION = '3.4.23';
 
 /** One host as recorded in sandbox.json (its power state lives in its own file). */
 export interface HostRecord extends Host {
@@ -52,7 +65,9 @@ export interface SandboxRecord {
   gateway: string;
   bridge: string;
   createdAt: string;
-  options: { members: number; spares: number; nodes: number; dataMb: number };
+  options: { members: number; spares: number; nodes: number; dataMb: number; etcdVersion?: string; hostEtcdVersions?: Record<string, string> };
+  /** The yum stand-in's catalogue (also in STATE/lib/repos/REPO.list). */
+  etcdRepos?: EtcdRepo[];
   hosts: HostRecord[];
 }
 
@@ -161,6 +176,8 @@ export async function toInfo(record: SandboxRecord): Promise<SandboxInfo> {
       key: path.join(client, 'client.key'),
     },
     stateDir,
+    etcdVersion: record.options.etcdVersion ?? LEGACY_ETCD_VERSION,
+    etcdRepos: (record.etcdRepos ?? []).map((r) => ({ ...r })),
   };
 }
 

@@ -31,6 +31,8 @@ import {
   validateSandboxName,
 } from './model.ts';
 import { claim } from './registry.ts';
+import type { EtcdBuild, RepoOffer } from './etcdBuilds.ts';
+import { compareEtcdVersions, defaultEtcdVersion, repoOffers, resolveEtcdBuild, validateEtcdVersion } from './etcdBuilds.ts';
 import { teardown } from './down.ts';
 import { hostLibOf, installHostLib, runOk, waitFor, writeFileAtomic } from './util.ts';
 
@@ -40,6 +42,13 @@ export interface UpOptions {
   spares: number;
   nodes: number;
   dataMb: number;
+  /**
+   * The etcd every member runs (X.Y.Z): 3.4.23 is Debian's, any other is vX.Y.Z/{etcd,etcdctl} under
+   * $ETCD_REPLACE_ETCD_BUILDS. Omitted: $ETCD_REPLACE_ETCD_VERSION, else 3.2.22 when found, else 3.4.23.
+   */
+  etcdVersion?: string;
+  /** Per-master exceptions, e.g. { 'master-2': '3.3.11' }: that member runs another version than its peers. */
+  hostEtcdVersions?: Record<string, string>;
   /** Progress lines (stderr in the CLI). */
   progress?: (message: string) => void;
 }
@@ -57,14 +66,95 @@ export function validateUpOptions(options: UpOptions): void {
   if (options.members + options.spares + options.nodes > MAX_HOSTS) {
     throw new InvalidInputError('hosts', `at most ${MAX_HOSTS} hosts per sandbox`);
   }
+  if (options.etcdVersion !== undefined) validateEtcdVersion(options.etcdVersion);
+  for (const [hostName, version] of Object.entries(options.hostEtcdVersions ?? {})) {
+    const index = /^master-(\d+)$/.exec(hostName)?.[1];
+    if (index === undefined || Number(index) >= options.members) {
+      throw new InvalidInputError('host-etcd-version', `"${hostName}" is not a master of this sandbox (master-0 to master-${options.members - 1}); spares get etcd through yum`);
+    }
+    validateEtcdVersion(version, 'host-etcd-version');
+  }
+}
+
+/** The etcd builds a sandbox needs, resolved on the machine before anything is built (exit 2 when missing). */
+export interface EtcdPlan {
+  /** The cluster's version (every member unless hostEtcdVersions says otherwise). */
+  version: string;
+  /** Why this version (the progress line). */
+  reason: string;
+  /** Version per master. */
+  hosts: Record<string, string>;
+  /** What the yum stand-in's repositories offer. */
+  repos: RepoOffer[];
+  /** Every build to copy into the state dir, by version. */
+  builds: Map<string, EtcdBuild>;
+}
+
+export function planEtcd(options: Pick<UpOptions, 'members' | 'etcdVersion' | 'hostEtcdVersions'>, env: Record<string, string | undefined> = process.env): EtcdPlan {
+  const chosen = options.etcdVersion === undefined ? defaultEtcdVersion(env) : null;
+  const version = options.etcdVersion ?? chosen?.version ?? '';
+  const cluster = resolveEtcdBuild(version, env);
+  const reason = chosen?.reason ?? `etcd ${version} (--etcd-version) from ${cluster.source}`;
+  const builds = new Map<string, EtcdBuild>([[version, cluster]]);
+  const hosts: Record<string, string> = {};
+  for (let i = 0; i < options.members; i++) {
+    const hostVersion = options.hostEtcdVersions?.[`master-${i}`] ?? version;
+    if (!builds.has(hostVersion)) builds.set(hostVersion, resolveEtcdBuild(hostVersion, env));
+    hosts[`master-${i}`] = hostVersion;
+  }
+  const repos = repoOffers(version, env);
+  for (const offer of repos) if (!builds.has(offer.build.version)) builds.set(offer.build.version, offer.build);
+  return { version, reason, hosts, repos, builds };
+}
+
+/** STATE/lib/etcd/vX.Y.Z: a build's copy that hosts can see; STATE/lib/etcd/absent: the "not installed" stubs. */
+const etcdLibDir = (stateDir: string, version: string | null) => path.join(stateDir, 'lib', 'etcd', version === null ? 'absent' : `v${version}`);
+const reposDirOf = (stateDir: string) => path.join(stateDir, 'lib', 'repos');
+
+/** A hard link when the build is on the same filesystem (fast, no space), else a copy. */
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await fs.link(from, to);
+  } catch {
+    await fs.copyFile(from, to);
+    await fs.chmod(to, 0o755);
+  }
+}
+
+/** Copies each build into the state dir, writes the repo catalogue and the "not installed" stubs. */
+async function installEtcdBuilds(stateDir: string, plan: EtcdPlan): Promise<void> {
+  const stub = path.join(hostLibOf(stateDir).standins, 'etcd-not-installed.sh');
+  const absent = etcdLibDir(stateDir, null);
+  await fs.mkdir(absent, { recursive: true });
+  await Promise.all([
+    ...[...plan.builds.values()].map(async (build) => {
+      const dir = etcdLibDir(stateDir, build.version);
+      await fs.mkdir(dir, { recursive: true });
+      await Promise.all([linkOrCopy(build.etcd, path.join(dir, 'etcd')), linkOrCopy(build.etcdctl, path.join(dir, 'etcdctl'))]);
+    }),
+    fs.copyFile(stub, path.join(absent, 'etcd')).then(() => fs.chmod(path.join(absent, 'etcd'), 0o755)),
+    fs.copyFile(stub, path.join(absent, 'etcdctl')).then(() => fs.chmod(path.join(absent, 'etcdctl'), 0o755)),
+  ]);
+  await fs.mkdir(reposDirOf(stateDir), { recursive: true });
+  await Promise.all(
+    plan.repos.map((offer) =>
+      fs.writeFile(path.join(reposDirOf(stateDir), `${offer.repo}.list`), `etcd ${offer.build.version} ${etcdLibDir(stateDir, offer.build.version)}\n`),
+    ),
+  );
+}
+
+/** The repository a master's installed etcd package came from (the cluster's version: the OpenShift repo). */
+function repoOf(plan: EtcdPlan, version: string): string {
+  const offers = plan.repos.filter((o) => o.build.version === version);
+  return offers[0]?.repo ?? 'installed';
 }
 
 /** Directories and files a host starts with (everything under its root is what the host sees). */
-async function layHostFiles(record: SandboxRecord, stateDir: string, host: HostRecord): Promise<void> {
+async function layHostFiles(record: SandboxRecord, stateDir: string, host: HostRecord, plan: EtcdPlan): Promise<void> {
   const root = hostRootOf(stateDir, host.name);
   const at = (file: string) => path.join(root, file);
   const members = record.hosts.filter((h) => h.kind === 'master');
-  const dirs = ['etc/etcd', 'etc/origin/node', 'etc/sysconfig', 'etc/ansible', 'etc/systemd/system/multi-user.target.wants', 'run/lock', 'usr/local/sbin'];
+  const dirs = ['etc/etcd', 'etc/origin/node', 'etc/sysconfig', 'etc/ansible', 'etc/systemd/system/multi-user.target.wants', 'run/lock', 'usr/local/sbin', 'var/lib/rpm-standin'];
   if (host.kind === 'master') dirs.push('etc/origin/node/pods', 'etc/origin/master');
   await Promise.all([
     ...dirs.map((d) => fs.mkdir(at(d), { recursive: true })),
@@ -92,13 +182,18 @@ async function layHostFiles(record: SandboxRecord, stateDir: string, host: HostR
     link(path.join(standins, 'master-restart.sh'), 'usr/local/sbin/master-restart');
     writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members)));
     // Placed into /etc/origin/node/pods by startMembers, one member at a time.
-    writes.push(fs.writeFile(stagedManifest(stateDir, host), renderEtcdPod(host)));
+    writes.push(fs.writeFile(stagedManifest(stateDir, host), renderEtcdPod(host, etcdVersionOf(plan, host))));
+    // A 3.11 master has the etcd RPM installed too (for etcdctl): the yum/rpm stand-ins' record.
+    const installed = etcdVersionOf(plan, host);
+    writes.push(fs.writeFile(at('var/lib/rpm-standin/etcd'), `${installed} ${repoOf(plan, installed)}\n`));
     writes.push(fs.writeFile(at('etc/origin/master/master-config.yaml'), renderMasterConfig(host, members)));
     writes.push(issueMasterServingCert(host, stateDir));
   }
   if (host.roles.includes('installer')) writes.push(fs.writeFile(at('etc/ansible/hosts'), renderInventory(record.hosts)));
   await Promise.all(writes);
 }
+
+const etcdVersionOf = (plan: EtcdPlan, host: HostRecord) => plan.hosts[host.name] ?? plan.version;
 
 const stagedManifest = (stateDir: string, host: HostRecord) => path.join(hostMetaOf(stateDir, host.name), 'etcd.yaml.staged');
 
@@ -152,7 +247,7 @@ async function prepareNsDir(stateDir: string): Promise<void> {
   await runOk('sh', ['-c', 'mount --bind "$1" "$1" && mount --make-private "$1"', 'sh', dir], { what: 'mounting the namespace dir' });
 }
 
-async function setupHost(record: SandboxRecord, stateDir: string, host: HostRecord): Promise<void> {
+async function setupHost(record: SandboxRecord, stateDir: string, host: HostRecord, plan: EtcdPlan): Promise<void> {
   await Promise.all([fs.writeFile(mntNsFile(stateDir, host.name), ''), fs.writeFile(utsNsFile(stateDir, host.name), '')]);
   const args = [
     `--net=/run/netns/${host.netns}`,
@@ -171,6 +266,8 @@ async function setupHost(record: SandboxRecord, stateDir: string, host: HostReco
     host.kind,
     record.subnet,
     host.kind === 'master' ? '1' : '0',
+    // /usr/bin/etcd and /usr/bin/etcdctl: the installed package's binaries, or "not installed" stubs.
+    etcdLibDir(stateDir, host.kind === 'master' ? etcdVersionOf(plan, host) : null),
   ];
   await runOk('nsenter', args, { env: hostEnv(host.hostname), what: `setting up ${host.name}` });
 }
@@ -205,7 +302,12 @@ export async function bootHost(stateDir: string, host: HostRecord): Promise<numb
 
 export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
   validateUpOptions(options);
+  // Before anything exists: an unknown version is bad input (exit 2) and leaves nothing behind.
+  const plan = planEtcd(options);
   const progress = options.progress ?? (() => undefined);
+  progress(plan.reason);
+  const mixed = Object.entries(plan.hosts).filter(([, v]) => v !== plan.version);
+  if (mixed.length > 0) progress(`etcd per host: ${mixed.map(([h, v]) => `${h} ${v}`).join(', ')} (the others ${plan.version})`);
   const started = Date.now();
   const lap = (what: string) => progress(`${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   const index = await claim(options.name);
@@ -219,24 +321,33 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
       gateway,
       bridge: bridgeName(index),
       createdAt: new Date().toISOString(),
-      options: { members: options.members, spares: options.spares, nodes: options.nodes, dataMb: options.dataMb },
+      options: {
+        members: options.members,
+        spares: options.spares,
+        nodes: options.nodes,
+        dataMb: options.dataMb,
+        etcdVersion: plan.version,
+        ...(mixed.length > 0 ? { hostEtcdVersions: Object.fromEntries(mixed) } : {}),
+      },
+      etcdRepos: plan.repos.map((o) => ({ repo: o.repo, version: o.build.version })).sort((a, b) => compareEtcdVersions(a.version, b.version)),
       hosts: planHosts(options.name, index, options),
     };
     await writeFileAtomic(recordFile(stateDir), `${JSON.stringify(record, null, 2)}\n`);
     await installHostLib(stateDir);
+    await installEtcdBuilds(stateDir, plan);
     progress(`sandbox ${record.name}: ${subnet}, ${record.hosts.length} hosts`);
-    await Promise.all([prepareNsDir(stateDir), buildNetwork(record), ...record.hosts.map((h) => layHostFiles(record, stateDir, h))]);
+    await Promise.all([prepareNsDir(stateDir), buildNetwork(record), ...record.hosts.map((h) => layHostFiles(record, stateDir, h, plan))]);
     lap('network and files ready');
     const ca = record.hosts.find((h) => h.roles.includes('ca'));
     if (!ca) throw new SandboxError('no CA host');
     const others = record.hosts.filter((h) => h !== ca);
     await Promise.all([
-      setupHost(record, stateDir, ca).then(async () => {
+      setupHost(record, stateDir, ca, plan).then(async () => {
         await issueCertificates(record, stateDir);
         await installCertificates(record, stateDir);
         lap('certificates issued on master-0');
       }),
-      ...others.map((h) => setupHost(record, stateDir, h)),
+      ...others.map((h) => setupHost(record, stateDir, h, plan)),
     ]);
     lap('hosts set up');
     await Promise.all(record.hosts.map((h) => bootHost(stateDir, h)));

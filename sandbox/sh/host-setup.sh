@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds one sandbox host from the inside. Run by sandbox/up.ts as
 #   nsenter --net=/run/netns/NS -- unshare --mount=MNTFILE --uts=UTSFILE --propagation private \
-#     bash host-setup.sh HOST_ROOT HOSTNAME IP PREFIXLEN KIND SUBNET SG_OPEN
+#     bash host-setup.sh HOST_ROOT HOSTNAME IP PREFIXLEN KIND SUBNET SG_OPEN ETCD_DIR
 # so everything below happens in the host's network namespace and its new (persistent) mount and
 # UTS namespaces:
 #   - eth0 (the veth end) gets the host's address; lo comes up;
 #   - the per-host directories under HOST_ROOT are bind-mounted over the real paths (/etc/etcd,
 #     /var/lib/etcd, /etc/origin, /etc/sysconfig, /etc/ansible, /etc/systemd/system, /tmp, /run,
-#     /usr/local/sbin and the file /etc/hosts), after dropping this namespace's copy of /run/netns
-#     (it would pin other hosts' network namespaces);
+#     /usr/local/sbin, /var/lib/rpm-standin and the file /etc/hosts), after dropping this
+#     namespace's copy of /run/netns (it would pin other hosts' network namespaces);
+#   - ETCD_DIR/etcd and ETCD_DIR/etcdctl are bind-mounted over /usr/bin/etcd and /usr/bin/etcdctl
+#     (file bind mounts): the host's own etcd build (STATE/lib/etcd/vX.Y.Z), or the "not
+#     installed" stubs (STATE/lib/etcd/absent) on a host without the etcd package; the yum
+#     stand-in re-binds them when it installs, upgrades, downgrades or removes etcd;
 #   - the hostname is set;
 #   - the host firewall is loaded as iptables-services would keep it and saved with iptables-save to
 #     /etc/sysconfig/iptables; KIND master gets OS_FIREWALL_ALLOW with 2379, 2380 and 8443, KIND node
@@ -17,11 +21,11 @@
 #     port is in its set etcd_allowed, from SUBNET only; SG_OPEN=1 opens both ports (masters).
 set -o errexit -o nounset -o pipefail
 
-if [ "$#" -ne 7 ]; then
-  echo "usage: host-setup.sh HOST_ROOT HOSTNAME IP PREFIXLEN KIND SUBNET SG_OPEN" >&2
+if [ "$#" -ne 8 ]; then
+  echo "usage: host-setup.sh HOST_ROOT HOSTNAME IP PREFIXLEN KIND SUBNET SG_OPEN ETCD_DIR" >&2
   exit 2
 fi
-readonly host_root=$1 host_name=$2 ip=$3 prefix_len=$4 kind=$5 subnet=$6 sg_open=$7
+readonly host_root=$1 host_name=$2 ip=$3 prefix_len=$4 kind=$5 subnet=$6 sg_open=$7 etcd_dir=$8
 
 case "$kind" in master | spare | node) ;; *)
   echo "host-setup.sh: unknown kind: $kind" >&2
@@ -39,12 +43,19 @@ if mountpoint -q /run/netns; then
   umount -l /run/netns
 fi
 
-readonly dirs=(etc/etcd var/lib/etcd etc/origin etc/sysconfig etc/ansible etc/systemd/system tmp run usr/local/sbin)
+readonly dirs=(etc/etcd var/lib/etcd etc/origin etc/sysconfig etc/ansible etc/systemd/system tmp run usr/local/sbin var/lib/rpm-standin)
 for dir in "${dirs[@]}"; do
   mkdir -p "/${dir}"
   mount --bind "${host_root}/${dir}" "/${dir}"
 done
 mount --bind "${host_root}/etc/hosts" /etc/hosts
+for binary in etcd etcdctl; do
+  if [ ! -f "/usr/bin/${binary}" ]; then
+    echo "host-setup.sh: /usr/bin/${binary} is missing on the machine (install the Debian packages etcd-server etcd-client)" >&2
+    exit 1
+  fi
+  mount --bind "${etcd_dir}/${binary}" "/usr/bin/${binary}"
+done
 hostname "$host_name"
 
 {

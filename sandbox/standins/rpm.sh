@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# rpm stand-in for sandbox hosts (/usr/local/sbin/rpm): only `rpm -q PKG…`, answering from what the
-# yum stand-in installed.
+# rpm stand-in for sandbox hosts (/usr/local/sbin/rpm): only `rpm -q PKG…`. etcd answers from the
+# record the yum stand-in keeps (/var/lib/rpm-standin/etcd: `VERSION REPO`; `sandbox up` writes it
+# on masters, which have the etcd RPM installed for etcdctl).
 set -o errexit -o nounset -o pipefail
+
+readonly record=/var/lib/rpm-standin/etcd
 
 if [ "${1:-}" != -q ] || [ "$#" -lt 2 ]; then
   echo "rpm (sandbox stand-in): only 'rpm -q PKG...' is supported" >&2
@@ -11,11 +14,13 @@ shift
 status=0
 for package in "$@"; do
   case "$package" in
-    etcd)
-      if [ -f /etc/systemd/system/etcd.service ]; then
-        echo "etcd-$(/usr/bin/etcd --version | sed -n 's/^etcd Version: //p')-1.el7.x86_64"
+    etcd | etcd.x86_64)
+      version=''
+      if [ -f "$record" ]; then version=$(awk '{ print $1; exit }' "$record"); fi
+      if [ -n "$version" ]; then
+        echo "etcd-${version}-1.el7.x86_64"
       else
-        echo "package etcd is not installed"
+        echo "package ${package} is not installed"
         status=1
       fi
       ;;

@@ -82,3 +82,39 @@ export async function eventually<T>(what: string, timeoutMs: number, probe: () =
     await sleep(100);
   }
 }
+
+/**
+ * The etcd build of `version` under $ETCD_REPLACE_ETCD_BUILDS (e.g. /work/shared/etcd), or a loud
+ * error: a test that needs a real etcd 3.2/3.3 must fail, not pass silently, when it is not there.
+ */
+export function requireBuild(version: string): { dir: string; etcd: string; etcdctl: string } {
+  const root = process.env.ETCD_REPLACE_ETCD_BUILDS;
+  if (!root) {
+    throw new Error(`this test needs etcd ${version}: set ETCD_REPLACE_ETCD_BUILDS to a directory holding v${version}/etcd and v${version}/etcdctl (e.g. /work/shared/etcd)`);
+  }
+  const dir = path.resolve(root, `v${version}`);
+  const build = { dir, etcd: path.join(dir, 'etcd'), etcdctl: path.join(dir, 'etcdctl') };
+  for (const file of [build.etcd, build.etcdctl]) {
+    if (!existsSync(file)) throw new Error(`this test needs etcd ${version}: ${file} is missing (ETCD_REPLACE_ETCD_BUILDS=${root})`);
+  }
+  return build;
+}
+
+/** cli() with extra environment variables (a value of undefined removes the variable). */
+export function cliEnv(args: string[], env: Record<string, string | undefined>, input = ''): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const merged: NodeJS.ProcessEnv = { ...process.env };
+    for (const [key, value] of Object.entries(env)) {
+      if (value === undefined) delete merged[key];
+      else merged[key] = value;
+    }
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: merged, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}

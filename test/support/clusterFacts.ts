@@ -41,17 +41,22 @@ export async function memberList(sandbox: SandboxInfo, via: string, endpoint: st
 }
 
 export async function endpointHealthy(sandbox: SandboxInfo, via: string, endpoints: string[]): Promise<boolean[]> {
-  const out = await hostExec(sandbox, via, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'health', '-w', 'json'], { timeoutMs: 60_000 });
-  const entries = JSON.parse(out.stdout) as Array<{ endpoint: string; health: boolean }>;
-  return endpoints.map((e) => entries.find((x) => x.endpoint === e)?.health === true);
+  // Text, not -w json: etcdctl 3.2 and 3.3 print "<endpoint> is healthy: …" whatever -w says.
+  const out = await hostExec(sandbox, via, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'health'], { timeoutMs: 60_000 });
+  const text = `${out.stdout}\n${out.stderr}`;
+  return endpoints.map((e) => text.split('\n').some((line) => line.startsWith(`${e} is healthy`)));
 }
 
-/** Revision, and hash of the key space at that revision, as each endpoint reports it. */
-export async function hashKv(sandbox: SandboxInfo, via: string, endpoint: string, revision?: number): Promise<{ revision: number; hash: string }> {
-  const args = ['endpoint', 'hashkv', '-w', 'json', ...(revision ? [`--rev=${revision}`] : [])];
-  const out = JSON.parse((await etcdctl(sandbox, via, [endpoint], args)).replace(/"hash":(\d+)/g, '"hash":"$1"')) as Array<{ HashKV: { header: { revision: number }; hash: string; compact_revision?: number } }>;
-  const first = out[0]!;
-  return { revision: revision ?? first.HashKV.header.revision, hash: first.HashKV.hash };
+/**
+ * The key space at one revision as one endpoint holds it: the revision (now, unless given) and the
+ * sha256 of every key and value read serializably from that endpoint at that revision. Works on etcd
+ * 3.2, which has no `endpoint hashkv`.
+ */
+export async function dataDigest(sandbox: SandboxInfo, via: string, endpoint: string, revision?: number): Promise<{ revision: number; hash: string }> {
+  const rev = revision ?? Number((parseIds(await etcdctl(sandbox, via, [endpoint], ['endpoint', 'status', '-w', 'json'])) as Array<{ Status: { header: { revision: number } } }>)[0]!.Status.header.revision);
+  const script = 'set -o pipefail; ETCDCTL_API=3 etcdctl "${@:2}" get "" --from-key --consistency=s --rev="$1" | sha256sum | cut -d" " -f1';
+  const hash = (await onHost(sandbox, via, ['bash', '-c', script, 'digest', String(rev), ...TLS, `--endpoints=${endpoint}`])).trim();
+  return { revision: rev, hash };
 }
 
 /** Every key, read serializably from that one member (its own copy of the data). */

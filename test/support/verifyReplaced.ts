@@ -7,7 +7,7 @@ import type { SandboxInfo } from '../../sandbox/index.ts';
 import { getEtcdClientUrls } from '../../functions/config/masterConfig.ts';
 import { getFlannelEndpoints } from '../../functions/config/flanneld.ts';
 import { getGroupHosts } from '../../functions/config/inventory.ts';
-import { endpointHealthy, etcdctl, hashKv, keysOn, memberList, onHost, readFileOn } from './clusterFacts.ts';
+import { dataDigest, endpointHealthy, etcdctl, keysOn, memberList, onHost, readFileOn, waitForLeader } from './clusterFacts.ts';
 
 export const clientUrl = (ip: string) => `https://${ip}:2379`;
 
@@ -20,17 +20,48 @@ export interface Before {
 export async function recordBefore(sandbox: SandboxInfo): Promise<Before> {
   const m0 = sandbox.hosts.find((h) => h.name === 'master-0')!;
   const endpoint = clientUrl(m0.ip);
-  const { revision, hash } = await hashKv(sandbox, 'master-0', endpoint);
+  const { revision, hash } = await dataDigest(sandbox, 'master-0', endpoint);
   return { keys: await keysOn(sandbox, 'master-0', endpoint), revision, hash };
 }
 
-/** Makes `target` the leader (etcdctl move-leader), so the test can fail the leader on purpose. */
+/**
+ * Makes `target` the leader, so the test can fail the leader on purpose: `etcdctl move-leader` where the
+ * members run etcd 3.3 or later; on 3.2, which has no MoveLeader, the leader's static pod is stopped and
+ * started again (etcd hands leadership over on a graceful stop) until `target` leads.
+ */
 export async function makeLeader(sandbox: SandboxInfo, target: string): Promise<void> {
   const members = await memberList(sandbox, 'master-0', clientUrl(sandbox.hosts[0]!.ip));
   const host = sandbox.hosts.find((h) => h.name === target)!;
   const id = members.find((m) => m.peerURLs.includes(`https://${host.ip}:2380`))!.id;
-  const endpoints = sandbox.hosts.filter((h) => h.roles.includes('etcd')).map((h) => clientUrl(h.ip));
-  await etcdctl(sandbox, 'master-0', endpoints, ['move-leader', id]);
+  const etcdHosts = sandbox.hosts.filter((h) => h.roles.includes('etcd'));
+  const endpoints = etcdHosts.map((h) => clientUrl(h.ip));
+  if (!(await versionOf(sandbox, 'master-0')).startsWith('3.2.')) {
+    await etcdctl(sandbox, 'master-0', endpoints, ['move-leader', id]);
+    return;
+  }
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const leaderId = await waitForLeader(sandbox, etcdHosts.map((h) => h.name));
+    if (leaderId === id) return;
+    const leader = etcdHosts.find((h) => members.find((m) => m.id === leaderId)?.peerURLs.includes(`https://${h.ip}:2380`))!;
+    await onHost(sandbox, leader.name, ['mv', '/etc/origin/node/pods/etcd.yaml', '/etc/origin/node/etcd.yaml.paused']);
+    await eventuallyTrue(async () => !(await endpointHealthy(sandbox, 'master-0', [clientUrl(leader.ip)]))[0]);
+    await onHost(sandbox, leader.name, ['mv', '/etc/origin/node/etcd.yaml.paused', '/etc/origin/node/pods/etcd.yaml']);
+    await eventuallyTrue(async () => (await endpointHealthy(sandbox, 'master-0', endpoints)).every(Boolean));
+  }
+  throw new Error(`${target} did not become the leader`);
+}
+
+async function versionOf(sandbox: SandboxInfo, via: string): Promise<string> {
+  const out = await etcdctl(sandbox, via, [clientUrl(sandbox.hosts.find((h) => h.name === via)!.ip)], ['endpoint', 'status', '-w', 'json']);
+  return /"version":"([^"]+)"/.exec(out)?.[1] ?? '';
+}
+
+async function eventuallyTrue(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /**
@@ -65,10 +96,10 @@ export async function verifyReplaced(
   ]);
   expect(v2).toContain('cluster is healthy');
 
-  // Data: the same keys on every member, and at the pre-failure revision the same hashkv.
+  // Data: the same keys on every member, and at the pre-failure revision the same keys and values.
   for (const endpoint of endpoints) {
     expect(await keysOn(sandbox, via, endpoint)).toEqual(before.keys);
-    expect((await hashKv(sandbox, via, endpoint, before.revision)).hash).toBe(before.hash);
+    expect((await dataDigest(sandbox, via, endpoint, before.revision)).hash).toBe(before.hash);
   }
 
   // Clients: every reachable master's etcdClientInfo.urls and every node's FLANNEL_ETCD_ENDPOINTS name exactly the live members.
