@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import { memberList, onHost } from '../support/clusterFacts.ts';
 import { STATES } from '../../statemachine/spec.ts';
-import { makeLeader, recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
+import { leaderOtherThanCa, makeLeader, recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
 
 const run = promisify(execFile);
 const cli = new URL('../../bin/etcd-replace.mjs', import.meta.url).pathname;
@@ -17,6 +17,9 @@ const created: string[] = [];
 afterAll(async () => {
   for (const name of created) await sandboxDown(name);
 });
+
+/** Whether the workflow adds the new member as a learner here: every member on etcd 3.4 or later. */
+const joinsAsLearnerOn = (sandbox: SandboxInfo) => !/^3\.[23]\./.test(sandbox.etcdVersion);
 
 async function up(members: 3 | 5): Promise<SandboxInfo> {
   const name = `t-rep-${randomBytes(3).toString('hex')}`;
@@ -42,7 +45,10 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     expect(planned.steps.find((s) => s.name === 'IssueCertificates')?.commands).toEqual([
       { host: 'master-0', command: `bash functions/scripts/IssueCertificates.sh '${spare.hostname}' '${spare.ip}' <presigned upload URL>` },
     ]);
-    expect(planned.steps.find((s) => s.name === 'AddMember')?.commands.map((c) => c.command)).toEqual([expect.stringContaining("etcdctl.sh 'observe'"), expect.stringContaining('member-add-learner')]);
+    // A learner where every member runs etcd 3.4 or later; OpenShift 3.11's 3.2 has none: the plain add.
+    const learner = joinsAsLearnerOn(sandbox);
+    const addVerb = learner ? "etcdctl.sh 'member-add-learner'" : "etcdctl.sh 'member-add'";
+    expect(planned.steps.find((s) => s.name === 'AddMember')?.commands.map((c) => c.command)).toEqual([expect.stringContaining("etcdctl.sh 'observe'"), expect.stringContaining(addVerb)]);
     expect(await memberList(sandbox, 'master-0', `https://${sandbox.hosts[0]!.ip}:2379`)).toHaveLength(3);
 
     const { stdout } = await run('node', [cli, 'run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
@@ -50,9 +56,22 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     expect(result.outcome).toBe('succeeded');
     expect(result.reason).toBeNull();
     const status = Object.fromEntries(result.steps.map((s) => [s.name, s.status]));
-    expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', PromoteNewMember: 'succeeded', BackUpFailedMemberData: 'skipped', CompensateNewMember: 'skipped' });
+    expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', PromoteNewMember: learner ? 'succeeded' : 'skipped', BackUpFailedMemberData: 'skipped', CompensateNewMember: 'skipped' });
 
     await verifyReplaced(await loadSandbox(sandbox.name), 'master-2', 'etcd-spare-0', before);
+  });
+
+  it('replaces the powered-off leader of a 5-member cluster', async () => {
+    const sandbox = await up(5);
+    const leader = await leaderOtherThanCa(sandbox);
+    const before = await recordBefore(sandbox);
+    await failHost(sandbox.name, leader, 'kill');
+
+    const { stdout } = await run('node', [cli, 'run', '--sandbox', sandbox.name, '--failed', leader, '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
+    const result = JSON.parse(stdout) as { outcome: string; steps: Array<{ name: string; status: string }> };
+    expect(result.outcome).toBe('succeeded');
+    expect(Object.fromEntries(result.steps.map((s) => [s.name, s.status]))).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', PromoteNewMember: joinsAsLearnerOn(sandbox) ? 'succeeded' : 'skipped' });
+    await verifyReplaced(await loadSandbox(sandbox.name), leader, 'etcd-spare-0', before);
   });
 
   it('replaces a member whose etcd died in a 5-member cluster, backing up its data first', async () => {

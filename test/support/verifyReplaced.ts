@@ -42,13 +42,31 @@ export async function makeLeader(sandbox: SandboxInfo, target: string): Promise<
   for (let attempt = 0; attempt < 12; attempt++) {
     const leaderId = await waitForLeader(sandbox, etcdHosts.map((h) => h.name));
     if (leaderId === id) return;
-    const leader = etcdHosts.find((h) => members.find((m) => m.id === leaderId)?.peerURLs.includes(`https://${h.ip}:2380`))!;
-    await onHost(sandbox, leader.name, ['mv', '/etc/origin/node/pods/etcd.yaml', '/etc/origin/node/etcd.yaml.paused']);
-    await eventuallyTrue(async () => !(await endpointHealthy(sandbox, 'master-0', [clientUrl(leader.ip)]))[0]);
-    await onHost(sandbox, leader.name, ['mv', '/etc/origin/node/etcd.yaml.paused', '/etc/origin/node/pods/etcd.yaml']);
-    await eventuallyTrue(async () => (await endpointHealthy(sandbox, 'master-0', endpoints)).every(Boolean));
+    await restartPod(sandbox, etcdHosts.find((h) => members.find((m) => m.id === leaderId)?.peerURLs.includes(`https://${h.ip}:2380`))!.name);
   }
   throw new Error(`${target} did not become the leader`);
+}
+
+/** Stops a member's static pod and starts it again (a graceful stop hands leadership over); waits until every member is healthy. */
+async function restartPod(sandbox: SandboxInfo, host: string): Promise<void> {
+  const endpoints = sandbox.hosts.filter((h) => h.roles.includes('etcd')).map((h) => clientUrl(h.ip));
+  const own = clientUrl(sandbox.hosts.find((h) => h.name === host)!.ip);
+  const via = host === 'master-0' ? 'master-1' : 'master-0';
+  await onHost(sandbox, host, ['mv', '/etc/origin/node/pods/etcd.yaml', '/etc/origin/node/etcd.yaml.paused']);
+  await eventuallyTrue(async () => !(await endpointHealthy(sandbox, via, [own]))[0]);
+  await onHost(sandbox, host, ['mv', '/etc/origin/node/etcd.yaml.paused', '/etc/origin/node/pods/etcd.yaml']);
+  await eventuallyTrue(async () => (await endpointHealthy(sandbox, via, endpoints)).every(Boolean));
+}
+
+/** The leader's host name, once it is not the CA host (master-0), which a run refuses to replace without a CA backup. */
+export async function leaderOtherThanCa(sandbox: SandboxInfo): Promise<string> {
+  const members = await memberList(sandbox, 'master-0', clientUrl(sandbox.hosts[0]!.ip));
+  const etcdHosts = sandbox.hosts.filter((h) => h.roles.includes('etcd'));
+  const hostOf = (id: string) => etcdHosts.find((h) => members.find((m) => m.id === id)?.peerURLs.includes(`https://${h.ip}:2380`))!;
+  const leader = hostOf(await waitForLeader(sandbox, etcdHosts.map((h) => h.name)));
+  if (leader.name !== 'master-0') return leader.name;
+  await restartPod(sandbox, 'master-0');
+  return leaderOtherThanCa(sandbox);
 }
 
 async function versionOf(sandbox: SandboxInfo, via: string): Promise<string> {
