@@ -3,7 +3,7 @@
 
 import { InvalidInputError } from '../functions/errors.ts';
 import * as validate from '../functions/validate.ts';
-import { validFailedText } from '../functions/steps/ValidateInput.ts';
+import { validFailedText, validReplacementText } from '../functions/steps/ValidateInput.ts';
 import { DEFAULT_OPTIONS, type RunOptions } from '../statemachine/context.ts';
 import { UsageError } from './common.ts';
 
@@ -33,7 +33,7 @@ export function sandboxRequestArgs(
   const sandbox = validate.sandboxName('--sandbox', values.sandbox);
   validate.assertNoControlChars('--replacement', values.replacement);
   const failed = renamed('--failed', () => validFailedText(values.failed));
-  const replacement = validate.hostname('--replacement', values.replacement.trim());
+  const replacement = renamed('--replacement', () => validReplacementText(values.replacement!));
   return { sandbox, failed, replacement, learner: values.learner };
 }
 

@@ -2,6 +2,7 @@
 // It never holds key material: certificates and keys move host to host through the artifact store.
 
 import type { Host, Inventory } from '../functions/ports.ts';
+import type { FailureConfirmation } from './confirmation.ts';
 
 export interface ReplaceRequest {
   /** The cluster: a sandbox name, or the value of the cluster tag on AWS. */
@@ -24,6 +25,11 @@ export interface RunOptions {
   learner: 'auto' | 'never';
   /** Artifact key of a backup of the etcd CA directory, used when the CA host itself failed. */
   caBackupKey?: string;
+  /**
+   * The etcd version InstallEtcd installs on the new host. Absent: exactly the version the members run.
+   * A version of another minor release than the members' is installed only when named here.
+   */
+  etcdVersion?: string;
 }
 
 export interface MemberRef {
@@ -59,11 +65,22 @@ export interface WorkflowContext {
   failureObservedAt?: string[];
   /** ISO time of the first observation plus the grace window: the second observation waits for it. */
   confirmFailureAfter?: string;
+  /** Written by ConfirmMemberFailed (and RemoveFailedMember when it observes again): who confirmed the failure, and when. */
+  failureConfirmation?: FailureConfirmation;
+  /** Written by RemoveFailedMember: this run removed the failed member (AddMember requires it). */
+  failedMemberRemoved?: boolean;
+
+  // Written by InstallEtcd: the cluster the new host joins, the members' etcd version, and the new host's.
+  clusterId?: string;
+  clusterVersion?: string;
+  newMemberVersion?: string;
 
   // Written by later steps.
   /** Where the snapshot is stored, and the host whose job takes it (SnapshotCluster). */
   snapshotKey?: string;
   snapshotHost?: string;
+  /** ETCD_INITIAL_CLUSTER in the new member's etcd.conf (ConfigureNewMember); StartNewMember checks it after the add. */
+  initialCluster?: string;
   failedHostReachable?: boolean;
   backupKey?: string;
   bundleKey?: string;

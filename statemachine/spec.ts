@@ -192,20 +192,24 @@ export const STATES: StateSpec[] = [
     name: 'ArePeerUrlsOnLocalhost',
     summary: 'Fix the first member\'s peer URL when it still names localhost',
     when: [{ guard: peerUrlsOnLocalhost, next: 'FixLocalhostPeerUrls' }],
-    otherwise: 'AddMember',
+    otherwise: 'ConfigureNewMember',
   },
-  task('FixLocalhostPeerUrls', 'member update <id> https://<listen ip>:2380 for members whose peer URL says localhost', '37.2.2 step 6', 'AddMember'),
-  task('AddMember', 'member add <hostname> https://<new ip>:2380 (as a learner where every member runs etcd 3.4+)', '37.2.2 step 7', 'ConfigureNewMember', {
+  task('FixLocalhostPeerUrls', 'member update <id> https://<listen ip>:2380 for members whose peer URL says localhost', '37.2.2 step 6', 'ConfigureNewMember'),
+  // Everything that does not need the add comes before it, and StartNewMember follows it directly:
+  // without a learner (etcd 3.2 and 3.3) the new member votes from the add, and until it has started
+  // the cluster is one failure from losing quorum. ETCD_INITIAL_CLUSTER is what `member add` would
+  // print (the started members and the new one); StartNewMember checks it against the list after the add.
+  task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'AddMember', { retry: hostWork }),
+  task('AddMember', 'member add <hostname> https://<new ip>:2380 (as a learner where every member runs etcd 3.4+)', '37.2.2 step 7', 'StartNewMember', {
     retry: [transient],
     catch: whileNewMemberJoins,
   }),
-  task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'UpdateInventory', joiningHostWork),
-  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'StartNewMember', joiningHostWork),
-  task('StartNewMember', 'Stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd --now, wait until it has started', 'new host steps 4-7', 'AwaitSnapshot', {
+  task('StartNewMember', 'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait until it has started', 'new host steps 4-7', 'UpdateInventory', {
     retry: [...hostWork, { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 }],
     catch: whileNewMemberJoins,
     timeoutSeconds: 300,
   }),
+  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'AwaitSnapshot', joiningHostWork),
   task('AwaitSnapshot', 'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes', 'safety', 'IsNewMemberLearner', {
     ...joiningHostWork,
     timeoutSeconds: 600,

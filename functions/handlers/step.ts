@@ -54,7 +54,11 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
       if (!implementation) throw new InvalidInputError('step', `no step named ${JSON.stringify(step)}`);
       const context = contextFromEvent(event);
       runId = context.runId;
-      const result = await implementation(context, await getDeps());
+      const base = await getDeps();
+      // The execution's name identifies who confirmed a failure (statemachine/confirmation.ts); a redrive
+      // keeps the name and is caught by the confirmation's time bound instead.
+      const deps = event.executionName && typeof base === 'object' && base !== null ? { ...base, execution: `sfn:${event.executionName}` } : base;
+      const result = await implementation(context, deps);
       const next: WorkflowContext = { ...context, ...stepOutputOf(result) };
       log(JSON.stringify({ step, runId, durationMs: now() - started, outcome: 'succeeded' }));
       return next;

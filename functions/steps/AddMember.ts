@@ -1,6 +1,9 @@
 // AddMember: `member add <hostname> https://<new ip>:2380` through a surviving member, as a learner
-// where every member runs etcd 3.4 or later (runbook 37.2.2 step 7). A member already added for this
-// peer URL (an earlier attempt whose answer was lost) is found and reused, never added twice.
+// where every member runs etcd 3.4 or later (runbook 37.2.2 step 7). Only after this run removed the
+// failed member (its record: failedMemberRemoved). A member already added for this peer URL is reused
+// only when this run's record names it (newMemberId), or when it is unstarted (an attempt of this run
+// whose answer was lost: the replacement was no member at this run's observations, and the run holds
+// the cluster's lock). A started member on that URL is someone else's: refused, never taken over.
 
 import { MemberAlreadyExistsError, RefusedError } from '../errors.ts';
 import { joinsAsLearner } from '../../statemachine/context.ts';
@@ -11,9 +14,16 @@ import type { Step } from './stepResult.ts';
 export const AddMember: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');
   const url = peerUrl(replacement);
+  if (context.failedMemberRemoved !== true) {
+    throw new RefusedError(`not adding ${replacement.name}: this run has not removed the failed member (its record says nothing was removed), so adding would change the member count it checked`);
+  }
   const seen = await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] });
   const existing = seen.members.find((m) => m.peerURLs.includes(url));
   if (existing) {
+    const ours = (context.memberAdded === true && context.newMemberId === existing.id) || existing.name === '';
+    if (!ours) {
+      throw new RefusedError(`member ${existing.id} (${existing.name}) already runs on ${url}, and this run did not add it: not taking it over`);
+    }
     return {
       output: { newMemberId: existing.id, addedAsLearner: existing.isLearner, memberAdded: true },
       detail: `member ${existing.id} for ${url} already added${existing.isLearner ? ' as a learner' : ''}`,
@@ -33,7 +43,7 @@ export const AddMember: Step = async (context, deps) => {
   } catch (error) {
     if (!(error instanceof MemberAlreadyExistsError)) throw error;
     const again = (await etcd.memberList()).find((m) => m.peerURLs.includes(url));
-    if (!again) throw error;
+    if (!again || again.name !== '') throw error;
     return { output: { newMemberId: again.id, addedAsLearner: again.isLearner, memberAdded: true }, detail: `member ${again.id} for ${url} was already added` };
   }
 };

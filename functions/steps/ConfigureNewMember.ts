@@ -2,27 +2,34 @@
 // (ETCD_NAME, ETCD_INITIAL_CLUSTER, ETCD_INITIAL_CLUSTER_STATE=existing and the four URL keys), check
 // it, then pack certificates, config and CA into <hostname>.tgz and store it for the new host
 // (runbook 37.2.2 steps 8 and 10). The bundle goes host to store to host, never through the workflow.
+// It runs before AddMember, so that StartNewMember follows the add at once: ETCD_INITIAL_CLUSTER is what
+// `member add` prints, every started member and the new one, and StartNewMember checks it after the add.
 
 import { checkEtcdConf, initialClusterString, newMemberEtcdConf } from '../config/etcdConf.ts';
 import { ArtifactStoreError, ConfigEditError, ScriptFailedError } from '../errors.ts';
 import { artifactKey, etcdOf, need, peerUrl } from './cluster.ts';
 import { readHostFile, writeHostFile } from './hostFile.ts';
 import { runScript } from './hostScript.ts';
+import type { EtcdMember, Host } from '../ports.ts';
 import type { Step } from './stepResult.ts';
+
+/** ETCD_INITIAL_CLUSTER as `member add` prints it: every started member by name, and the new one (once, by its peer URL). */
+export function expectedInitialCluster(members: EtcdMember[], replacement: Host): string {
+  const url = peerUrl(replacement);
+  return initialClusterString([
+    ...members.filter((m) => m.name !== '' && !m.peerURLs.includes(url)).map((m) => ({ name: m.name, peerURL: m.peerURLs[0] ?? '' })),
+    { name: replacement.hostname, peerURL: url },
+  ]);
+}
 
 export const ConfigureNewMember: Step = async (context, deps) => {
   const ca = need(context.caHost, 'caHost');
   const replacement = need(context.replacement, 'replacement');
-  const newId = need(context.newMemberId, 'newMemberId');
   const path = `/etc/etcd/generated_certs/etcd-${replacement.hostname}/etcd.conf`;
 
   // The member list and the copied etcd.conf are independent reads: one round trip for both.
   const [members, read] = await Promise.all([etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
-  // ETCD_INITIAL_CLUSTER as `member add` prints it: every started member by name, and the new one.
-  const initialCluster = initialClusterString([
-    ...members.filter((m) => m.id !== newId && m.name !== '').map((m) => ({ name: m.name, peerURL: m.peerURLs[0] ?? '' })),
-    { name: replacement.hostname, peerURL: peerUrl(replacement) },
-  ]);
+  const initialCluster = expectedInitialCluster(members, replacement);
 
   if (!read) throw new ConfigEditError(`${path} is missing on ${ca.name}; IssueCertificates copies it there`);
   const text = newMemberEtcdConf(read.text, { name: replacement.hostname, ip: replacement.ip, initialCluster });
@@ -41,7 +48,7 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const stored = await deps.artifacts.head(key);
   if (!stored || stored.size !== packed.bytes) throw new ArtifactStoreError(`bundle upload incomplete: ${packed.bytes} bytes packed, ${stored?.size ?? 'nothing'} stored`);
   return {
-    output: { bundleKey: key },
+    output: { bundleKey: key, initialCluster },
     detail: `etcd.conf for ${replacement.hostname} ${changed ? 'written' : 'already right'} (ETCD_INITIAL_CLUSTER=${initialCluster}); bundle of ${packed.bytes} bytes stored`,
   };
 };

@@ -1,21 +1,55 @@
 // RemoveFailedMember: `member remove <id>` through a surviving member (runbook 37.1 step 1).
-// Checks first: a member already gone is not removed twice; quorum is re-checked just before.
+// Acts only on a failure this execution confirmed a short while ago (statemachine/confirmation.ts):
+// a resumed run (another process, a redrive) or a stale confirmation observes the member again first,
+// and a member that answers now is refused (exit 3) with nothing removed. A member already gone is
+// done only when it is the very member (by ID) this run confirmed failed: "not found" alone is not "done".
 
 import { RefusedError } from '../errors.ts';
+import { confirmationStale } from '../../statemachine/confirmation.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
-import { etcdOf, observe } from './cluster.ts';
+import { executionOf } from './assessFailure.ts';
+import { etcdOf, need, observe } from './cluster.ts';
 import type { Step } from './stepResult.ts';
 
 export const RemoveFailedMember: Step = async (context, deps) => {
-  const failed = context.failedMember;
-  if (!failed) return { output: {}, detail: 'the failed member was not in the member list', skipped: true };
-  // Observed down twice already: only the others are asked, so a powered-off host costs no timeout here.
-  const seen = await observe(context, deps, { assumeDown: [failed.id] });
+  const failed = need(context.failedMember, 'failedMember');
+  const label = `${failed.name || 'unnamed'} (${failed.id})`;
+  if (context.failedMemberRemoved === true) return { output: {}, detail: `member ${label} was removed earlier by this run`, skipped: true };
+  const confirmedHere = context.failureConfirmation?.memberId === failed.id;
+  const stale = confirmationStale(context.failureConfirmation, {
+    memberId: failed.id,
+    execution: executionOf(deps),
+    at: deps.now(),
+    graceSeconds: context.options.graceSeconds,
+  });
+  // Confirmed by this execution just now: only the others are asked, so a powered-off host costs no timeout.
+  const seen = await observe(context, deps, stale ? {} : { assumeDown: [failed.id] });
   if (!seen.members.some((m) => m.id === failed.id)) {
-    return { output: {}, detail: `member ${failed.id} already removed`, skipped: true };
+    if (!confirmedHere) throw new RefusedError(`member ${label} is not in the member list and this run never confirmed its failure: not removing anything`);
+    return {
+      output: { failedMemberRemoved: true },
+      detail: `member ${label}, confirmed failed by this run, is no longer in the member list: an earlier attempt of this run removed it`,
+      skipped: true,
+    };
+  }
+  let reconfirmed = '';
+  if (stale) {
+    if (seen.health.find((h) => h.id === failed.id)?.healthy) {
+      throw new RefusedError(
+        `member ${label} answers health checks again when observed before its removal (${stale}): refusing to remove a healthy member; nothing was removed. ` +
+          'If it was partitioned or rebooting it has recovered and nothing needs replacing; if it fails again, start a new run.',
+      );
+    }
+    reconfirmed = `; observed again before removal (${stale}): still not answering`;
   }
   const verdict = quorumForRemoval(seen.health, failed.id);
   if (!verdict.ok) throw new RefusedError(`not removing ${failed.id}: ${verdict.reason}`);
   await etcdOf(context, deps).removeMember(failed.id);
-  return { output: {}, detail: `removed member ${failed.id} (${failed.name || 'unnamed'}); ${verdict.reason}` };
+  return {
+    output: {
+      failedMemberRemoved: true,
+      ...(stale ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: deps.now().toISOString() } } : {}),
+    },
+    detail: `removed member ${failed.id} (${failed.name || 'unnamed'}); ${verdict.reason}${reconfirmed}`,
+  };
 };

@@ -41,6 +41,15 @@ export const RollMasters: Step = async (context, deps) => {
       done.push(`${master.name}${result.restarted ? ' (restarted)' : ''}`);
       deps.log(`  ${master.name}: etcdClientInfo.urls = ${live.map((h) => `https://${h}:2379`).join(',')}; API healthy`);
     } catch (error) {
+      // The failed host whose API cannot become healthy (cut off from the members: a partition): the
+      // membership change stands and the cluster is whole; its master is left for a person, not a failure.
+      if (error instanceof MasterUnhealthyError && master.name === context.failedHost?.name) {
+        remaining.push(
+          `${master.name} (the replaced member's host): etcdClientInfo.urls in ${MASTER_CONFIG_PATH} now names ${live.map((h) => `https://${h}:2379`).join(', ')}, ` +
+            `but its API is not healthy after master-restart (${error.message.replace(/^RollMasters on [^:]+: /, '')}); restore its network to the members, then run master-restart api and controllers there`,
+        );
+        continue;
+      }
       // The failed host, or any master that is down: the membership change stands; say what is left.
       if (!(error instanceof HostUnreachableError)) throw error;
       remaining.push(`${master.name} is unreachable: when it returns, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${live.map((h) => `https://${h}:2379`).join(', ')} and run master-restart api and controllers`);

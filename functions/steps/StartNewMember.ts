@@ -8,6 +8,7 @@
 import { NewMemberFailedError, RefusedError } from '../errors.ts';
 import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
 import { artifactKey, etcdOf, need } from './cluster.ts';
+import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
@@ -18,8 +19,15 @@ export const StartNewMember: Step = async (context, deps) => {
   const backupUrl = await deps.artifacts.uploadUrl(artifactKey.replacementPriorData(context.runId, host.hostname), deps.waits.urlTtlSeconds);
   const wait = deps.waits.memberStartSeconds;
   const etcd = etcdOf(context, deps);
+  const members = await etcd.memberList();
   // Never on a member: the cluster's word here, the host's own etcd in the script.
-  refuseIfMemberOnHost(await etcd.memberList(), host, newId, 'StartNewMember');
+  refuseIfMemberOnHost(members, host, newId, 'StartNewMember');
+  // The bundle's etcd.conf was written before the add: its ETCD_INITIAL_CLUSTER must be what the add made.
+  const initialCluster = expectedInitialCluster(members, host);
+  const entries = (list: string) => list.split(',').sort().join(',');
+  if (context.initialCluster !== undefined && entries(initialCluster) !== entries(context.initialCluster)) {
+    throw new NewMemberFailedError(`the member list changed since the new member's etcd.conf was written: ETCD_INITIAL_CLUSTER is ${context.initialCluster}, the cluster is now ${initialCluster}`);
+  }
   const { clusterId } = await clusterIdentity(context, deps);
   const started = await runScript<{ started: 'now' | 'already'; backedUpData: boolean }>(deps.runner, {
     host,

@@ -4,6 +4,9 @@
 import { InvalidInputError } from '../errors.ts';
 import type { Host, Inventory } from '../ports.ts';
 import * as validate from '../validate.ts';
+import { asMemberId, hostOfUrl } from '../../statemachine/memberIdentity.ts';
+import { clientUrl } from './cluster.ts';
+import type { StepDeps } from './deps.ts';
 import type { Step } from './stepResult.ts';
 
 /** The host that `text` names exactly: short name, hostname, IP or instance ID. */
@@ -43,6 +46,35 @@ export function validFailedText(text: unknown): string {
   return validate.hostname('failed', t);
 }
 
+/** The replacement as given: a host (name, hostname, IP) or, to be refused precisely, a member's URL or ID. */
+export function validReplacementText(text: string): string {
+  const t = text.trim();
+  if (/^https:\/\//.test(t)) return validate.etcdUrl('replacement', t);
+  if (/^[0-9]{1,3}(\.[0-9]{1,3}){3}$/.test(t)) return validate.ipv4('replacement', t);
+  return validate.hostname('replacement', t);
+}
+
+/**
+ * Why `text` names no host: when it is a member's ID or URL, say so (read-only member list through the
+ * etcd hosts); otherwise, or when etcd cannot be asked, that no host has that name.
+ */
+async function unknownReplacement(inventory: Inventory, text: string, deps: StepDeps): Promise<string> {
+  const plain = `no host named ${text} in cluster ${inventory.cluster}`;
+  const etcdHosts = inventory.hosts.filter((h) => h.roles.includes('etcd'));
+  if (etcdHosts.length === 0) return plain;
+  try {
+    const members = await deps.etcd(etcdHosts, etcdHosts.map(clientUrl)).memberList();
+    const id = asMemberId(text);
+    const member = members.find((m) => m.id === id || m.peerURLs.includes(text) || m.clientURLs.includes(text) || (m.name !== '' && m.name === text));
+    if (member) {
+      return `${text} is member ${member.id} (${member.name || 'added, not started'}) of the cluster: the replacement must be a host that is no member. Nothing was changed.`;
+    }
+  } catch {
+    return plain;
+  }
+  return plain;
+}
+
 export const ValidateInput: Step = async (context, deps) => {
   const request = context.request;
   validate.runId('runId', context.runId);
@@ -50,7 +82,7 @@ export const ValidateInput: Step = async (context, deps) => {
   const failedText = validFailedText(request.failed);
   if (request.replacement !== undefined && typeof request.replacement !== 'string') throw new InvalidInputError('replacement', 'name the replacement host');
   if (request.replacement !== undefined) validate.assertNoControlChars('replacement', request.replacement);
-  const replacementText = request.replacement?.trim() ? validate.hostname('replacement', request.replacement.trim()) : null;
+  const replacementText = request.replacement?.trim() ? validReplacementText(request.replacement) : null;
   if (typeof request.startedBy !== 'string' || !/^[A-Za-z0-9:@._/-]{1,128}$/.test(request.startedBy)) {
     throw new InvalidInputError('startedBy', 'startedBy must be 1-128 characters of letters, digits and :@._/-');
   }
@@ -62,9 +94,10 @@ export const ValidateInput: Step = async (context, deps) => {
   const inventory: Inventory = { cluster: resolved.cluster, hosts: resolved.hosts.map(validHost) };
   const failedHost = findHost(inventory, failedText);
   // Unnamed (an alarm-started run): the first host of the spare pool, in the order the target lists it.
-  const replacement = replacementText ? findHost(inventory, replacementText) : inventory.hosts.find((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
+  const replacement = replacementText ? findHost(inventory, hostOfUrl(replacementText) ?? replacementText) : inventory.hosts.find((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
   if (!replacement) {
-    throw new InvalidInputError('replacement', replacementText ? `no host named ${replacementText} in cluster ${inventory.cluster}` : `no replacement named and cluster ${inventory.cluster} has no spare host`);
+    if (replacementText) throw new InvalidInputError('replacement', await unknownReplacement(inventory, replacementText, deps));
+    throw new InvalidInputError('replacement', `no replacement named and cluster ${inventory.cluster} has no spare host`);
   }
   if (failedHost && failedHost.name === replacement.name) throw new InvalidInputError('replacement', 'the replacement must be another host than the failed one');
   const caHost = exactlyOne(inventory, 'ca');

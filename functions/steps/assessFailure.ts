@@ -6,7 +6,11 @@ import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../errors
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { matchMembers } from '../../statemachine/matchMember.ts';
 import { DISASTER_RECOVERY_GUIDANCE, endsOdd, quorumForRemoval } from '../../statemachine/quorum.ts';
-import { compareVersions, hostOfMember, inventoryOf, memberRef, need, observe, oldestVersion, peerUrl } from './cluster.ts';
+import { describePastRemoval, findPastRemoval } from '../../statemachine/pastRemoval.ts';
+import { membersOfHost } from '../../statemachine/memberIdentity.ts';
+import type { EtcdMember, Host } from '../ports.ts';
+import { compareVersions, hostOfMember, inventoryOf, memberRef, need, observe, oldestVersion, type Observation } from './cluster.ts';
+import { describeEtcdHost } from './etcdHost.ts';
 import type { StepDeps } from './deps.ts';
 import type { StepResult } from './stepResult.ts';
 
@@ -15,15 +19,27 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   const replacement = need(context.replacement, 'replacement');
   const seen = await observe(context, deps);
 
+  // Identities first, before any health verdict: a request naming the wrong hosts is bad input (exit 2)
+  // whatever the cluster's health, and its refusal names that, not a consequence of it.
+  const replacementMember = replacementIdentity(context, seen.members, replacement);
+  if (observation === 'first' && !replacementMember) await refuseReplacementRunningClusterEtcd(replacement, seen, deps);
+
   const matches = matchMembers(seen.members, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) });
   if (matches.length > 1) {
     throw new InvalidInputError('failed', `"${context.request.failed}" matches ${matches.length} members (${matches.map((m) => m.id).join(', ')}); name one by member ID`);
   }
   const failed = matches[0] ?? null;
-  const failedHost = context.failedHost ?? (failed ? hostOfMember(inventory, failed) : undefined);
-  if (!failed && !context.failedHost) {
-    throw new InvalidInputError('failed', `no member and no host matches "${context.request.failed}" exactly`);
+  if (!failed) {
+    if (observation === 'second' && context.failedMember) {
+      // A member of the first observation, gone before this run removed anything: someone else changed membership.
+      throw new RefusedError(
+        `member ${context.failedMember.name || context.failedMember.id} (${context.failedMember.id}) left the member list between the two observations, ` +
+          'and this run removed nothing: another actor is changing membership. Nothing was changed; check the cluster and run again.',
+      );
+    }
+    throw new InvalidInputError('failed', await notAMember(context, deps));
   }
+  const failedHost = context.failedHost ?? hostOfMember(inventory, failed);
   if (failedHost?.roles.includes('ca') && !context.options.caBackupKey) {
     throw new RefusedError(
       `${failedHost.name} is the etcd CA host: its /etc/etcd/ca is needed to sign the new member's certificates. ` +
@@ -32,32 +48,29 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
         'A new CA is never created silently.',
     );
   }
-
-  const failedHealth = failed ? seen.health.find((h) => h.id === failed.id) : undefined;
+  const failedHealth = seen.health.find((h) => h.id === failed.id);
   if (failedHealth?.healthy) {
     throw new RefusedError(
-      `member ${failed!.name || failed!.id} (${failed!.id}) answers health checks at the ${observation} observation: refusing to remove a healthy member. ` +
+      `member ${failed.name || failed.id} (${failed.id}) answers health checks at the ${observation} observation: refusing to remove a healthy member. ` +
         'If it was rebooting it has recovered; nothing needs replacing.',
     );
   }
 
-  const verdict = quorumForRemoval(seen.health, failed?.id ?? null);
+  const verdict = quorumForRemoval(seen.health, failed.id);
   if (!verdict.ok) throw new RefusedError(`${verdict.reason}.\n${DISASTER_RECOVERY_GUIDANCE}`);
   if (seen.leaderIds.length !== 1) {
     // An election after the leader died takes seconds (election timeout 2500 ms): a retryable state.
     throw new EtcdUnavailableError(`the members that answer do not agree on one leader yet (${seen.leaderIds.join(', ') || 'none'})`);
   }
 
-  const replacementPeer = peerUrl(replacement);
-  const replacementMember = seen.members.find((m) => m.peerURLs.includes(replacementPeer));
   const strayLearners = seen.members.filter((m) => m.isLearner && m !== replacementMember);
   if (strayLearners.length > 0) {
     throw new RefusedError(`learner member(s) ${strayLearners.map((m) => m.id).join(', ')} are in the cluster; finish or remove them before replacing another member`);
   }
   const others = seen.members.filter((m) => m !== failed && m !== replacementMember);
   const unhealthyOthers = others.filter((m) => !seen.health.find((h) => h.id === m.id)?.healthy);
-  if (!endsOdd(seen.members.length, failed ? 1 : 0, replacementMember ? 0 : 1)) {
-    throw new RefusedError(`the cluster would end with ${seen.members.length - (failed ? 1 : 0) + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`);
+  if (!endsOdd(seen.members.length, 1, replacementMember ? 0 : 1)) {
+    throw new RefusedError(`the cluster would end with ${seen.members.length - 1 + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`);
   }
   if (unhealthyOthers.length > 0) {
     // etcd's strict reconfiguration check refuses `member add` (learner or not) unless the leader is
@@ -66,7 +79,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     const names = unhealthyOthers.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ');
     throw new RefusedError(
       `member(s) ${names} do not answer either at the ${observation} observation: etcd refuses to add a member while any voting member is unreachable, ` +
-        `so replacing ${failed ? failed.name || failed.id : context.request.failed} now would remove it and then fail to add its replacement. ` +
+        `so replacing ${failed.name || failed.id} now would remove it and then fail to add its replacement. ` +
         'Bring the other member(s) back first, or remove one of the failed members by hand (etcdctl member remove <id>) and run again for the other.',
     );
   }
@@ -78,7 +91,8 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     .sort((a, b) => Number(a.id === seen.leaderIds[0]) - Number(b.id === seen.leaderIds[0]))
     .map((m) => memberRef(m, inventory));
   const version = oldestVersion(seen);
-  const learnerSupported = version !== null && compareVersions(version, '3.4.0') >= 0;
+  // A learner needs etcd 3.4 on every member, and etcdctl 3.4 where the run adds and promotes it.
+  const learnerSupported = version !== null && compareVersions(version, '3.4.0') >= 0 && (seen.etcdctlVersion === undefined || compareVersions(seen.etcdctlVersion, '3.4.0') >= 0);
   const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
 
@@ -93,7 +107,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
 
   return {
     output: {
-      failedMember: failed ? memberRef(failed, inventory) : null,
+      failedMember: memberRef(failed, inventory),
       ...(failedHost ? { failedHost } : {}),
       ...(caHost ? { caHost } : {}),
       survivors,
@@ -101,10 +115,68 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       peerUrlsOnLocalhost,
       failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
       ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
-      ...(replacementMember ? { newMemberId: replacementMember.id, memberAdded: true, addedAsLearner: replacementMember.isLearner } : {}),
+      // The second observation confirms the failure for this execution only, and only for a while (statemachine/confirmation.ts).
+      ...(observation === 'second' ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: observedAt.at(-1)! } } : {}),
     },
     detail:
-      `${failed ? `member ${failed.id} (${failed.name || 'unnamed'}) does not answer` : 'the failed member is no longer in the member list'}; ` +
+      `member ${failed.id} (${failed.name || 'unnamed'}) does not answer; ` +
       `${verdict.reason}; oldest version ${version ?? 'unknown'}`,
   };
+}
+
+/**
+ * The replacement must be no member by any identity (name, hostname, IP, peer or client URL): a member
+ * named as the replacement would be emptied and restarted. The one exception is the member this run
+ * added itself, by its record (AddMember's newMemberId). Returns that member, if any.
+ */
+function replacementIdentity(context: WorkflowContext, members: EtcdMember[], replacement: Host): EtcdMember | undefined {
+  const matches = membersOfHost(members, replacement);
+  const ours = matches.find((m) => context.memberAdded === true && m.member.id === context.newMemberId)?.member;
+  const foreign = matches.filter((m) => m.member !== ours);
+  if (foreign.length > 0) {
+    const list = foreign.map((m) => `member ${m.member.id} (${m.member.name || 'added, not started'}) by its ${m.by} ${m.value}`).join('; ');
+    throw new InvalidInputError(
+      'replacement',
+      `${replacement.name} (${replacement.hostname}, ${replacement.ip}) is a member of the cluster: ${list}. ` +
+        'The replacement must be a host that is no member: naming a member would empty and restart it. Nothing was changed.',
+    );
+  }
+  return ours;
+}
+
+/**
+ * The host side of the same rule, before anything changes: the replacement may not carry the etcd
+ * static pod, nor run an etcd that belongs to this cluster (same cluster ID), member list or not.
+ */
+async function refuseReplacementRunningClusterEtcd(replacement: Host, seen: Observation, deps: StepDeps): Promise<void> {
+  const facts = await describeEtcdHost(deps.runner, replacement);
+  const clusterIds = new Set([...seen.statuses.values()].flatMap((s) => ('error' in s || !s.clusterId ? [] : [s.clusterId])));
+  const reasons = [
+    ...(facts.staticPod ? ['it carries the etcd static pod (/etc/origin/node/pods/etcd.yaml): it is, or was made, a master running this cluster\'s etcd'] : []),
+    ...(facts.running && clusterIds.has(facts.running.clusterId) ? [`its etcd runs as member ${facts.running.memberId} of this cluster (cluster ID ${facts.running.clusterId})`] : []),
+  ];
+  if (reasons.length > 0) {
+    throw new InvalidInputError('replacement', `${replacement.name} (${replacement.hostname}, ${replacement.ip}) cannot be the replacement: ${reasons.join('; ')}. Nothing was changed.`);
+  }
+}
+
+/** Why the failed member named is no member: never one, or removed by an earlier run (from the run record). */
+async function notAMember(context: WorkflowContext, deps: StepDeps): Promise<string> {
+  const name = context.failedHost ? `${context.failedHost.name}` : `"${context.request.failed}"`;
+  let past = null;
+  try {
+    const runs = deps.pastRuns ? await deps.pastRuns() : [];
+    past = findPastRemoval(runs, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) }, context.runId);
+  } catch {
+    past = null; // the record cannot be read: the plain reason still holds
+  }
+  if (past) return `${name} is not a member; ${describePastRemoval(past)}. Nothing was changed.`;
+  return context.failedHost
+    ? `${name} is not a member of the cluster: no member has its name, hostname, IP or peer URL. Nothing was changed.`
+    : `no member and no host matches "${context.request.failed}" exactly. Nothing was changed.`;
+}
+
+/** The identity of the execution running the step (StepDeps.execution); one shared value where the engine gives none. */
+export function executionOf(deps: StepDeps): string {
+  return deps.execution ?? 'unidentified-execution';
 }

@@ -58,6 +58,8 @@ export interface Observation {
   statuses: Map<string, EndpointStatusResult>;
   health: MemberHealth[];
   leaderIds: string[];
+  /** The release of the etcdctl that took the view, where one did. */
+  etcdctlVersion?: string;
 }
 
 /**
@@ -111,7 +113,7 @@ async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: Et
     return { id: m.id, name: m.name, isLearner: m.isLearner, healthy };
   });
   const leaderIds = [...new Set([...statuses.values()].flatMap((s) => ('error' in s || s.leaderId === NO_LEADER ? [] : [s.leaderId])))];
-  return { members, statuses, health, leaderIds };
+  return { members, statuses, health, leaderIds, ...(view.etcdctlVersion ? { etcdctlVersion: view.etcdctlVersion } : {}) };
 }
 
 /**

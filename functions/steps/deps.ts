@@ -1,6 +1,6 @@
 // What every step is given: the ports, a clock, and a progress log. The sandbox and AWS each build one.
 
-import type { ArtifactStore, EtcdClusterPort, Host, HostRunner, Inventory, LockPort, SecurityGroupPort } from '../ports.ts';
+import type { ArtifactStore, EtcdClusterPort, Host, HostRunner, Inventory, LockPort, RunRecord, SecurityGroupPort } from '../ports.ts';
 import type { ReplaceRequest } from '../../statemachine/context.ts';
 
 export interface StepDeps {
@@ -19,6 +19,13 @@ export interface StepDeps {
   log: (message: string) => void;
   /** Process that holds the lock, where that means something. */
   pid?: number;
+  /**
+   * Who runs the steps now: one process of the local run (a new one on every resume), one Step Functions
+   * execution. A failure confirmation is acted on only by the execution that made it (statemachine/confirmation.ts).
+   */
+  execution?: string;
+  /** Earlier runs on this cluster, newest first, where a run record exists (the sandbox): names the run that replaced a member. */
+  pastRuns?: () => Promise<RunRecord[]>;
   /** Seconds a host may take for the slow parts: etcd start, master API health. */
   waits: { memberStartSeconds: number; masterHealthSeconds: number; urlTtlSeconds: number; lockTtlSeconds: number };
 }

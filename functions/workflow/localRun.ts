@@ -1,6 +1,8 @@
 // Runs the workflow in this process with XState: the model's machine, the real step code, the model's
 // retry policies, and a run record saved after every transition so a killed run resumes where it was.
 
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createActor, fromPromise, toPromise } from 'xstate';
 import { buildMachine, type StepOutput } from '../../statemachine/machine.ts';
 import { withRetry } from '../../statemachine/retry.ts';
@@ -49,7 +51,14 @@ export function newRunRecord(context: WorkflowContext, target: RunRecord['target
  * Resolves with the final record; never throws for a step's failure (that is the record's outcome).
  */
 export async function runLocally(record: RunRecord, options: LocalRunOptions): Promise<RunRecord> {
-  const { deps, runs, onProgress } = options;
+  const { runs, onProgress } = options;
+  // Every call is one execution: a resume (another process, or this one again) is another, and
+  // re-confirms a failure before acting on it (statemachine/confirmation.ts).
+  const deps: StepDeps = {
+    ...options.deps,
+    execution: `local:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    pastRuns: async () => (await runs.list({ cluster: record.cluster })).filter((r) => r.runId !== record.runId),
+  };
   let saving: Promise<void> = Promise.resolve();
   const save = () => {
     const copy = structuredClone(record);

@@ -174,7 +174,7 @@ describe('Function: compileAsl', () => {
         ],
         Default: 'ArePeerUrlsOnLocalhost',
       });
-      expect(choiceState('ArePeerUrlsOnLocalhost').Default).toBe('AddMember');
+      expect(choiceState('ArePeerUrlsOnLocalhost').Default).toBe('ConfigureNewMember');
       expect(choiceState('IsNewMemberLearner').Choices[0]?.Next).toBe('PromoteNewMember');
     });
 

@@ -67,12 +67,12 @@ describe('preflight: quorum', () => {
     expect(other.message).toMatch(/remove one of the failed members by hand/);
   });
 
-  it('the replacement already added as a learner (a resumed run) is no stray learner and casts no vote', async () => {
+  it('a replacement found in the member list is refused as bad input, never taken for "already added"', async () => {
     const withLearner = [...three(['master-2']), member(0xb0, 'etcd-spare-0', '198.51.100.9', true, { isLearner: true })];
-    // The learner is the replacement being resumed, not a stray one.
-    const resumed = await assess(withLearner, 'master-2');
-    expect(resumed.output).toMatchObject({ newMemberId: ID(0xb0), memberAdded: true, addedAsLearner: true });
-    expect(resumed.detail).toMatch(/2 of 3 voting members answer/);
+    // Not added by this run (its record says nothing): refused, exit 2, whatever else the cluster shows.
+    const error = await refusal(assess(withLearner, 'master-2'));
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toMatch(/etcd-spare-0 \(etcd-spare-0\.example\.test, 198\.51\.100\.9\) is a member of the cluster: member 00000000000000b0/);
   });
 });
 
@@ -161,10 +161,11 @@ describe('preflight: the failed member', () => {
     expect(error.message).toMatch(/no member and no host matches "master-9" exactly/);
   });
 
-  it('accepts a failed host whose member is already gone (a resumed run after the removal)', async () => {
-    const result = await assess(three(['master-2']).slice(0, 2), 'master-2');
-    expect(result.output.failedMember).toBeNull();
-    expect(result.detail).toMatch(/no longer in the member list/);
+  it('refuses a failed host that is no member (exit 2), whatever the member count would be', async () => {
+    const error = await refusal(assess(three(['master-2']).slice(0, 2), 'master-2'));
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toMatch(/master-2 is not a member of the cluster/);
+    expect(error.message).not.toMatch(/would end with/);
   });
 });
 

@@ -102,6 +102,7 @@ etcd_host_facts() {
 }
 
 # Sets ETCD_HOST_ANSWERS=1 (and the ETCD_HOST_* facts) when the etcd here answers, 0 otherwise.
+# shellcheck disable=SC2034 # read by the scripts that inline this file
 refuse_if_started_member() {
   local cluster=$1 allowed=${2:-}
   [[ $cluster =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }

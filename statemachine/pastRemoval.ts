@@ -1,0 +1,58 @@
+// Which earlier run removed a member that is no longer in the member list, read from the run record,
+// so that a request naming it is refused with the true reason ("replaced by run X on DATE"). Pure.
+
+import type { HostLike } from './matchMember.ts';
+import { matchMembers } from './matchMember.ts';
+
+/** The parts of a run record this reads (functions/ports.ts RunRecord). */
+export interface PastRun {
+  runId: string;
+  outcome: string;
+  context: Record<string, unknown>;
+  steps: Array<{ name: string; status: string; endedAt?: string; detail?: string }>;
+}
+
+export interface PastRemoval {
+  runId: string;
+  /** When its RemoveFailedMember ended. */
+  at: string;
+  outcome: string;
+}
+
+interface RecordedMember {
+  id: string;
+  name: string;
+  peerURL: string;
+}
+
+function recordedMember(context: Record<string, unknown>): RecordedMember | null {
+  const m = context['failedMember'];
+  if (typeof m !== 'object' || m === null) return null;
+  const r = m as Record<string, unknown>;
+  return typeof r['id'] === 'string' ? { id: r['id'], name: String(r['name'] ?? ''), peerURL: String(r['peerURL'] ?? '') } : null;
+}
+
+/**
+ * The newest run (runs newest first) whose RemoveFailedMember removed the member `text` (or `host`)
+ * names: matched exactly against the member that run recorded, as matchMembers matches live members.
+ */
+export function findPastRemoval(runs: PastRun[], wanted: { text: string; host?: HostLike }, excludeRunId?: string): PastRemoval | null {
+  for (const run of runs) {
+    if (run.runId === excludeRunId) continue;
+    const member = recordedMember(run.context);
+    if (!member) continue;
+    const removed = run.steps.filter((s) => s.name === 'RemoveFailedMember' && s.status === 'succeeded' && /^removed member /.test(s.detail ?? '')).at(-1);
+    if (!removed) continue;
+    const hit = matchMembers([{ id: member.id, name: member.name, peerURLs: member.peerURL ? [member.peerURL] : [] }], wanted);
+    if (hit.length > 0) return { runId: run.runId, at: removed.endedAt ?? '', outcome: run.outcome };
+  }
+  return null;
+}
+
+/** "not a member; replaced by run X on DATE" (or "removed by", when that run did not succeed). */
+export function describePastRemoval(removal: PastRemoval): string {
+  const day = removal.at ? removal.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : 'an unknown date';
+  return removal.outcome === 'succeeded'
+    ? `replaced by run ${removal.runId} on ${day}`
+    : `removed by run ${removal.runId} on ${day} (that run ended ${removal.outcome})`;
+}
