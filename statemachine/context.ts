@@ -69,6 +69,8 @@ export interface WorkflowContext {
   failureConfirmation?: FailureConfirmation;
   /** Written by RemoveFailedMember: this run removed the failed member (AddMember requires it). */
   failedMemberRemoved?: boolean;
+  /** The earlier run whose RemoveFailedMember removed the failed member, when this run finishes its replacement. */
+  removedByRun?: string;
 
   // Written by InstallEtcd: the cluster the new host joins, the members' etcd version, and the new host's.
   clusterId?: string;

@@ -17,9 +17,11 @@ export interface PastRemoval {
   /** When its RemoveFailedMember ended. */
   at: string;
   outcome: string;
+  /** The member it removed, as that run recorded it. */
+  member: RecordedMember;
 }
 
-interface RecordedMember {
+export interface RecordedMember {
   id: string;
   name: string;
   peerURL: string;
@@ -44,7 +46,7 @@ export function findPastRemoval(runs: PastRun[], wanted: { text: string; host?: 
     const removed = run.steps.filter((s) => s.name === 'RemoveFailedMember' && s.status === 'succeeded' && /^removed member /.test(s.detail ?? '')).at(-1);
     if (!removed) continue;
     const hit = matchMembers([{ id: member.id, name: member.name, peerURLs: member.peerURL ? [member.peerURL] : [] }], wanted);
-    if (hit.length > 0) return { runId: run.runId, at: removed.endedAt ?? '', outcome: run.outcome };
+    if (hit.length > 0) return { runId: run.runId, at: removed.endedAt ?? '', outcome: run.outcome, member };
   }
   return null;
 }

@@ -26,10 +26,18 @@ wait_seconds=${6:?wait seconds}
 [[ $wait_seconds =~ ^[0-9]{1,4}$ ]] || { echo "bad wait" >&2; exit 2; }
 
 listening() { ss -Hltn '( sport = :2379 )' | grep -q .; }
+# etcd.service runs (or is still starting: a new member receiving a large snapshot can take longer than
+# its start timeout) with the etcd.conf this run unpacked. InstallEtcd stopped any earlier life first,
+# so a running unit with this member's configuration is an earlier attempt of this step: never wipe it.
+started_by_earlier_attempt() {
+  systemctl is-active --quiet etcd &&
+    grep -qx "ETCD_NAME=${CN}" "$ETCD_HOST_CONF" 2>/dev/null &&
+    grep -qx 'ETCD_INITIAL_CLUSTER_STATE=existing' "$ETCD_HOST_CONF" 2>/dev/null
+}
 
 backed_up=false
 refuse_if_started_member "$cluster_id" "$member_id"
-if ((ETCD_HOST_ANSWERS)) && [[ $ETCD_HOST_CLUSTER == "$cluster_id" ]]; then
+if { ((ETCD_HOST_ANSWERS)) && [[ $ETCD_HOST_CLUSTER == "$cluster_id" ]]; } || { ((!ETCD_HOST_ANSWERS)) && started_by_earlier_attempt; }; then
   started=already
 else
   mkdir -p /etc/origin/node/pods-stopped

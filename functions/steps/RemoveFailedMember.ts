@@ -14,7 +14,9 @@ import type { Step } from './stepResult.ts';
 export const RemoveFailedMember: Step = async (context, deps) => {
   const failed = need(context.failedMember, 'failedMember');
   const label = `${failed.name || 'unnamed'} (${failed.id})`;
-  if (context.failedMemberRemoved === true) return { output: {}, detail: `member ${label} was removed earlier by this run`, skipped: true };
+  if (context.failedMemberRemoved === true) {
+    return { output: {}, detail: `member ${label} was removed earlier by ${context.removedByRun ? `run ${context.removedByRun}` : 'this run'}`, skipped: true };
+  }
   const confirmedHere = context.failureConfirmation?.memberId === failed.id;
   const stale = confirmationStale(context.failureConfirmation, {
     memberId: failed.id,

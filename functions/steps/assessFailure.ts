@@ -6,7 +6,7 @@ import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../errors
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { matchMembers } from '../../statemachine/matchMember.ts';
 import { DISASTER_RECOVERY_GUIDANCE, endsOdd, quorumForRemoval } from '../../statemachine/quorum.ts';
-import { describePastRemoval, findPastRemoval } from '../../statemachine/pastRemoval.ts';
+import { describePastRemoval, findPastRemoval, type PastRemoval } from '../../statemachine/pastRemoval.ts';
 import { membersOfHost } from '../../statemachine/memberIdentity.ts';
 import type { EtcdMember, Host } from '../ports.ts';
 import { compareVersions, hostOfMember, inventoryOf, memberRef, need, observe, oldestVersion, type Observation } from './cluster.ts';
@@ -29,7 +29,16 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     throw new InvalidInputError('failed', `"${context.request.failed}" matches ${matches.length} members (${matches.map((m) => m.id).join(', ')}); name one by member ID`);
   }
   const failed = matches[0] ?? null;
-  if (!failed) {
+  // An earlier run removed the member and ended without its replacement (compensated, or stopped): by
+  // that run's record, and with the cluster one member short, this run finishes the job.
+  let unfinished: PastRemoval | null = null;
+  if (!failed && context.failedMemberRemoved === true && context.removedByRun && context.failedMember) {
+    unfinished = { runId: context.removedByRun, at: '', outcome: 'failed', member: { id: context.failedMember.id, name: context.failedMember.name, peerURL: context.failedMember.peerURL } };
+  } else if (!failed) {
+    const past = await pastRemovalOf(context, deps);
+    if (past && past.outcome !== 'succeeded' && seen.members.length % 2 === 0 && !seen.members.some((m) => m.id === past.member.id)) unfinished = past;
+  }
+  if (!failed && !unfinished) {
     if (observation === 'second' && context.failedMember) {
       // A member of the first observation, gone before this run removed anything: someone else changed membership.
       throw new RefusedError(
@@ -39,7 +48,8 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     }
     throw new InvalidInputError('failed', await notAMember(context, deps));
   }
-  const failedHost = context.failedHost ?? hostOfMember(inventory, failed);
+  const failedHost = context.failedHost ?? (failed ? hostOfMember(inventory, failed) : undefined);
+  const failedLabel = failed ? failed.name || failed.id : `${unfinished!.member.name || unfinished!.member.id} (removed by run ${unfinished!.runId})`;
   if (failedHost?.roles.includes('ca') && !context.options.caBackupKey) {
     throw new RefusedError(
       `${failedHost.name} is the etcd CA host: its /etc/etcd/ca is needed to sign the new member's certificates. ` +
@@ -48,15 +58,15 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
         'A new CA is never created silently.',
     );
   }
-  const failedHealth = seen.health.find((h) => h.id === failed.id);
-  if (failedHealth?.healthy) {
+  const failedHealth = failed ? seen.health.find((h) => h.id === failed.id) : undefined;
+  if (failed && failedHealth?.healthy) {
     throw new RefusedError(
       `member ${failed.name || failed.id} (${failed.id}) answers health checks at the ${observation} observation: refusing to remove a healthy member. ` +
         'If it was rebooting it has recovered; nothing needs replacing.',
     );
   }
 
-  const verdict = quorumForRemoval(seen.health, failed.id);
+  const verdict = quorumForRemoval(seen.health, failed?.id ?? null);
   if (!verdict.ok) throw new RefusedError(`${verdict.reason}.\n${DISASTER_RECOVERY_GUIDANCE}`);
   if (seen.leaderIds.length !== 1) {
     // An election after the leader died takes seconds (election timeout 2500 ms): a retryable state.
@@ -69,8 +79,9 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   }
   const others = seen.members.filter((m) => m !== failed && m !== replacementMember);
   const unhealthyOthers = others.filter((m) => !seen.health.find((h) => h.id === m.id)?.healthy);
-  if (!endsOdd(seen.members.length, 1, replacementMember ? 0 : 1)) {
-    throw new RefusedError(`the cluster would end with ${seen.members.length - 1 + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`);
+  const removing = failed ? 1 : 0;
+  if (!endsOdd(seen.members.length, removing, replacementMember ? 0 : 1)) {
+    throw new RefusedError(`the cluster would end with ${seen.members.length - removing + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`);
   }
   if (unhealthyOthers.length > 0) {
     // etcd's strict reconfiguration check refuses `member add` (learner or not) unless the leader is
@@ -79,7 +90,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     const names = unhealthyOthers.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ');
     throw new RefusedError(
       `member(s) ${names} do not answer either at the ${observation} observation: etcd refuses to add a member while any voting member is unreachable, ` +
-        `so replacing ${failed.name || failed.id} now would remove it and then fail to add its replacement. ` +
+        `so replacing ${failedLabel} now would remove it and then fail to add its replacement. ` +
         'Bring the other member(s) back first, or remove one of the failed members by hand (etcdctl member remove <id>) and run again for the other.',
     );
   }
@@ -107,7 +118,8 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
 
   return {
     output: {
-      failedMember: memberRef(failed, inventory),
+      failedMember: failed ? memberRef(failed, inventory) : { ...unfinished!.member, clientURL: '' },
+      ...(unfinished ? { failedMemberRemoved: true, removedByRun: unfinished.runId } : {}),
       ...(failedHost ? { failedHost } : {}),
       ...(caHost ? { caHost } : {}),
       survivors,
@@ -116,10 +128,10 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
       ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
       // The second observation confirms the failure for this execution only, and only for a while (statemachine/confirmation.ts).
-      ...(observation === 'second' ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: observedAt.at(-1)! } } : {}),
+      ...(observation === 'second' && failed ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: observedAt.at(-1)! } } : {}),
     },
     detail:
-      `member ${failed.id} (${failed.name || 'unnamed'}) does not answer; ` +
+      (failed ? `member ${failed.id} (${failed.name || 'unnamed'}) does not answer; ` : `member ${failedLabel} is no longer a member and has no replacement: this run adds one; `) +
       `${verdict.reason}; oldest version ${version ?? 'unknown'}`,
   };
 }
@@ -161,15 +173,18 @@ async function refuseReplacementRunningClusterEtcd(replacement: Host, seen: Obse
 }
 
 /** Why the failed member named is no member: never one, or removed by an earlier run (from the run record). */
-async function notAMember(context: WorkflowContext, deps: StepDeps): Promise<string> {
-  const name = context.failedHost ? `${context.failedHost.name}` : `"${context.request.failed}"`;
-  let past = null;
+async function pastRemovalOf(context: WorkflowContext, deps: StepDeps): Promise<PastRemoval | null> {
   try {
     const runs = deps.pastRuns ? await deps.pastRuns() : [];
-    past = findPastRemoval(runs, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) }, context.runId);
+    return findPastRemoval(runs, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) }, context.runId);
   } catch {
-    past = null; // the record cannot be read: the plain reason still holds
+    return null; // the record cannot be read: the plain reason still holds
   }
+}
+
+async function notAMember(context: WorkflowContext, deps: StepDeps): Promise<string> {
+  const name = context.failedHost ? `${context.failedHost.name}` : `"${context.request.failed}"`;
+  const past = await pastRemovalOf(context, deps);
   if (past) return `${name} is not a member; ${describePastRemoval(past)}. Nothing was changed.`;
   return context.failedHost
     ? `${name} is not a member of the cluster: no member has its name, hostname, IP or peer URL. Nothing was changed.`

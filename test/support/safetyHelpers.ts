@@ -114,11 +114,18 @@ export async function runsOf(cluster: string): Promise<RunRecord[]> {
 export async function upSandbox(
   created: string[],
   prefix: string,
-  options: { members: 3 | 5; spares?: number; nodes?: number; dataMb?: number },
+  options: { members: 3 | 5; spares?: number; nodes?: number; dataMb?: number; etcdVersion?: string },
 ): Promise<SandboxInfo> {
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   created.push(name);
-  return sandboxUp({ name, members: options.members, spares: options.spares ?? 1, nodes: options.nodes ?? 0, dataMb: options.dataMb ?? 2 });
+  return sandboxUp({
+    name,
+    members: options.members,
+    spares: options.spares ?? 1,
+    nodes: options.nodes ?? 0,
+    dataMb: options.dataMb ?? 2,
+    ...(options.etcdVersion ? { etcdVersion: options.etcdVersion } : {}),
+  });
 }
 
 /** Tears every sandbox down and deletes its lock file (run records stay: they are the evidence); throws the first error after trying all. */

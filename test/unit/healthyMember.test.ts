@@ -125,8 +125,8 @@ describe('pastRemoval: the run that removed a member', () => {
     expect(findPastRemoval(runs, { text: ID(0xa2) })?.runId).toBe('r-new');
     expect(findPastRemoval(runs, { text: 'master-2', host }, 'r-new')?.runId).toBe('r-old');
     expect(findPastRemoval(runs, { text: 'master-20' })).toBeNull();
-    expect(describePastRemoval({ runId: 'r-new', at: '2025-12-31T10:00:00.000Z', outcome: 'succeeded' })).toBe('replaced by run r-new on 2025-12-31 10:00:00Z');
-    expect(describePastRemoval({ runId: 'r-old', at: '2025-12-31T10:00:00.000Z', outcome: 'failed' })).toMatch(/removed by run r-old .* \(that run ended failed\)/);
+    expect(describePastRemoval({ runId: 'r-new', at: '2025-12-31T10:00:00.000Z', outcome: 'succeeded', member: m2 })).toBe('replaced by run r-new on 2025-12-31 10:00:00Z');
+    expect(describePastRemoval({ runId: 'r-old', at: '2025-12-31T10:00:00.000Z', outcome: 'failed', member: m2 })).toMatch(/removed by run r-old .* \(that run ended failed\)/);
   });
 });
 
