@@ -3,7 +3,7 @@
 // last benchmark (docs/benchmarks.json) when it exists.
 
 import { promises as fs } from 'node:fs';
-import { costReport, type BenchReport, type CostReport, type WorkflowMeasurement } from './run.ts';
+import { costInputs, costReport, type BenchReport, type CostReport } from './run.ts';
 import { DOCS_JSON, renderCost } from './report.ts';
 
 export async function costOnly(): Promise<{ cost: CostReport; measuredFrom: string; markdown: string }> {
@@ -13,12 +13,7 @@ export async function costOnly(): Promise<{ cost: CostReport; measuredFrom: stri
   } catch {
     last = null;
   }
-  const flows = (last?.measurements ?? []).filter((m): m is WorkflowMeasurement => m.kind === 'workflow');
-  const first = last?.scenarios[0]?.scenario;
-  const cost = await costReport({
-    unreachable: flows.filter((m) => m.failMode === 'kill' && m.scenario === first),
-    reachable: flows.filter((m) => m.failMode !== 'kill'),
-  });
+  const cost = await costReport(costInputs(last?.measurements ?? []));
   const measuredFrom = last ? `${DOCS_JSON} (${last.mode} run of ${last.machine.date})` : 'no measured runs (docs/benchmarks.json is missing): transitions and invocations only';
   return { cost, measuredFrom, markdown: `# AWS cost per run\n\nSSM commands and step times from: ${measuredFrom}\n\n${renderCost(cost)}` };
 }

@@ -6,15 +6,27 @@
 # the failed host (it is powered off): member remove, the openssl req/ca commands, cp etcd.conf and
 # ca.crt, a plain `member add`, sed on etcd.conf, tar, the bundle piped to the new host (the seed's
 # scp), then on the new host iptables + iptables-save, the security group (nft stand-in),
-# `yum install -y etcd` (sandbox stand-in), mv pods, rm -rf, untar, `systemctl enable etcd --now`;
+# `yum install -y etcd-<the members' version>` (sandbox stand-in; a bare `yum install etcd` gives
+# 3.3.11 on RHEL 7, which a perfect operator avoids), mv pods, rm -rf, untar,
+# `systemctl enable etcd --now`;
 # then wait until `endpoint health` on the new member passes and its raft index and revision equal
 # the leader's. The clock stops there ("from the start of the run to the new member
 # healthy and caught up"); masters and flannel are not part of the floor.
 #
+# Works on every etcd the sandbox runs (3.2.22, 3.3.11, 3.4.23): plain `member add` (a voter from the
+# add: no learner, no promote), ETCDCTL_API=3, and only commands and flags etcdctl 3.2 has (member
+# list/remove/add --peer-urls, endpoint health, endpoint status -w json). The checks from this
+# machine use the cluster's own etcdctl build (the sandbox's copy of it), as an operator on a master
+# would.
+#
 # Each host is entered once (one bash per host, nsenter with the sandbox's namespace files, as
 # sandbox/exec.ts prepareExec does): no node start-up per command.
 #
-# Prints one JSON line on stdout: {"ms":N,"phases":{"removeAndCertsAndAdd":N,"newHost":N,"catchUp":N},...}
+# Prints one JSON line on stdout, milliseconds from the start:
+#   {"ms":N,"addedMs":N,"startedMs":N,"healthyMs":N,"caughtUpMs":N,"etcdVersion":"X.Y.Z"}
+# addedMs: `member add` returned (the new member votes from here); startedMs: `systemctl enable etcd
+# --now` returned on the new host. startedMs - addedMs is the window in which the cluster runs one
+# failure from losing quorum.
 set -o errexit -o nounset -o pipefail
 
 readonly T0=$EPOCHREALTIME
@@ -27,6 +39,17 @@ readonly SANDBOX=$1 FAILED=$2 NEW=$3
 readonly STATE=$STATE_ROOT/$SANDBOX
 readonly RECORD=$STATE/sandbox.json
 [[ -f $RECORD ]] || { echo "no sandbox $SANDBOX ($RECORD)" >&2; exit 2; }
+# The members' etcd version (records from before versions existed ran Debian's 3.4.23).
+ETCD_VERSION=$(jq -r '.options.etcdVersion // .etcdVersion // "3.4.23"' "$RECORD")
+[[ $ETCD_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "bad etcd version in $RECORD: $ETCD_VERSION" >&2; exit 2; }
+# The cluster's etcdctl for the checks from this machine: the sandbox's copy of the build, else the machine's.
+ETCDCTL=$STATE/lib/etcd/v$ETCD_VERSION/etcdctl
+[[ -x $ETCDCTL ]] || ETCDCTL=etcdctl
+readonly ETCD_VERSION ETCDCTL
+# `member add` writes its time (EPOCHREALTIME) here, through fd 3 of the CA host's bash.
+ADDED_MARK=$(mktemp)
+readonly ADDED_MARK
+trap 'rm -f "$ADDED_MARK"' EXIT
 
 # Milliseconds since T0 (EPOCHREALTIME: no fork).
 elapsed_ms() {
@@ -76,6 +99,7 @@ cp /etc/etcd/etcd.conf "$PREFIX"
 cp /etc/etcd/ca.crt "$PREFIX"
 # 37.2.2 step 7: member add (plain, as the seed does); it prints the three ETCD_* lines.
 added=$(e3 member add "$CN" --peer-urls="https://${NEW_ETCD_IP}:2380")
+echo "$EPOCHREALTIME" >&3
 initial_cluster=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$added")
 # 37.2.2 step 8: etcd.conf for the new member
 sed -i \
@@ -95,7 +119,7 @@ EOF
 # On the new host (new host steps 1-7). stdin is the bundle.
 read -r -d '' NEW_HOST_SCRIPT <<'EOF' || true
 set -o errexit -o nounset -o pipefail
-CN=$1
+CN=$1 ETCD_VERSION=$2
 cat >"/tmp/${CN}.tgz"
 # steps 1-2: iptables, saved; and the security group (the sandbox's nft stand-in for it)
 iptables -N OS_FIREWALL_ALLOW
@@ -104,8 +128,8 @@ iptables -A OS_FIREWALL_ALLOW -p tcp -m state --state NEW -m tcp --dport 2379 -j
 iptables -A OS_FIREWALL_ALLOW -p tcp -m state --state NEW -m tcp --dport 2380 -j ACCEPT
 iptables-save >/etc/sysconfig/iptables
 nft add element inet sandbox_sg etcd_allowed '{ 2379, 2380 }'
-# step 3
-yum install -y etcd >/dev/null
+# step 3: the members' version
+yum install -y "etcd-$ETCD_VERSION" >/dev/null
 # step 4: no pods on a fresh host; the seed's mv has nothing to move
 mkdir -p /etc/origin/node/pods-stopped
 shopt -s nullglob
@@ -117,14 +141,16 @@ tar -xzf "/tmp/${CN}.tgz" -C /etc/etcd/
 systemctl enable etcd --now >/dev/null
 EOF
 
-on "$CA_HOST" "$CA_SCRIPT" "$NEW_HOSTNAME" "$NEW_IP" "$FAILED_HOSTNAME" "$CA_IP" | on "$NEW" "$NEW_HOST_SCRIPT" "$NEW_HOSTNAME"
+on "$CA_HOST" "$CA_SCRIPT" "$NEW_HOSTNAME" "$NEW_IP" "$FAILED_HOSTNAME" "$CA_IP" 3>"$ADDED_MARK" | on "$NEW" "$NEW_HOST_SCRIPT" "$NEW_HOSTNAME" "$ETCD_VERSION"
 T_STARTED=$(elapsed_ms)
+read -r added_at <"$ADDED_MARK"
+T_ADDED=$(((${added_at/./} - ${T0/./}) / 1000))
 
 # New host step 8, from this machine with the sandbox's client identity: endpoint health on the new
 # member, then its raft index and revision equal the leader's.
 readonly NEW_URL=https://$NEW_IP:2379
 e3m() {
-  ETCDCTL_API=3 etcdctl --cacert="$STATE/client/ca.crt" --cert="$STATE/client/client.crt" --key="$STATE/client/client.key" \
+  ETCDCTL_API=3 "$ETCDCTL" --cacert="$STATE/client/ca.crt" --cert="$STATE/client/client.crt" --key="$STATE/client/client.key" \
     --dial-timeout=1s --command-timeout=2s "$@"
 }
 until e3m --endpoints="$NEW_URL" endpoint health >/dev/null 2>&1; do sleep 0.05; done
@@ -139,4 +165,5 @@ caught_up() {
 until caught_up; do sleep 0.05; done
 T_CAUGHT_UP=$(elapsed_ms)
 
-printf '{"ms":%d,"startedMs":%d,"healthyMs":%d,"caughtUpMs":%d}\n' "$T_CAUGHT_UP" "$T_STARTED" "$T_HEALTHY" "$T_CAUGHT_UP"
+printf '{"ms":%d,"addedMs":%d,"startedMs":%d,"healthyMs":%d,"caughtUpMs":%d,"etcdVersion":"%s"}\n' \
+  "$T_CAUGHT_UP" "$T_ADDED" "$T_STARTED" "$T_HEALTHY" "$T_CAUGHT_UP" "$ETCD_VERSION"

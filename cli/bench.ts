@@ -3,9 +3,10 @@
 
 import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
 
-const USAGE = `usage: etcd-replace bench [--quick] [--scenario MxMB]... [--reps N] [--json] [--cost-only]
-  --quick      3 members @ 32 MB and 5 members @ 32 MB, 2 repetitions (a few minutes)
-  --scenario   only this scenario, by members x MB: 3x32, 3x256, 5x32 or 3x1024 (repeatable)
+const USAGE = `usage: etcd-replace bench [--quick] [--scenario MxMB[@X.Y.Z]]... [--reps N] [--json] [--cost-only]
+  --quick      3 members @ 32 MB on etcd 3.2.22 and on 3.4.23, 2 repetitions (a few minutes)
+  --scenario   only this scenario: members x MB @ etcd version, e.g. 3x32@3.2.22 or 3x1024@3.4.23;
+               MxMB alone (3x32, 3x256, 5x32, 3x1024) means that shape on both versions (repeatable)
   --reps N     repetitions per scenario and kind (default 3; 2 with --quick)
   --json       print the report as JSON on stdout (progress goes to stderr)
   --render     rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/analysis.md)
@@ -50,18 +51,18 @@ export function benchCommand(argv: string[]): Promise<number> {
     }
 
     if (process.getuid?.() !== 0) throw new UsageError('bench builds sandboxes (network namespaces): run it as root');
-    const { runBenchmark, SCENARIOS } = await import('../bench/run.ts');
+    const { runBenchmark, pickScenarios } = await import('../bench/run.ts');
     const { writeReport, DOCS_MD, DOCS_JSON } = await import('../bench/report.ts');
-    const key = (s: { members: number; dataMb: number }) => `${s.members}x${s.dataMb}`;
-    const picked = values.scenario?.map((wanted) => {
-      const found = SCENARIOS.find((s) => key(s) === wanted);
-      if (!found) throw new UsageError(`--scenario must be one of ${SCENARIOS.map(key).join(', ')}, got "${wanted}"\n${USAGE}`);
-      return found;
-    });
+    let picked: ReturnType<typeof pickScenarios> | undefined;
+    try {
+      picked = values.scenario ? pickScenarios(values.scenario) : undefined;
+    } catch (error) {
+      throw new UsageError(`${(error as Error).message}\n${USAGE}`);
+    }
     const command = [
       'npm run bench --',
       ...(values.quick ? ['--quick'] : []),
-      ...(picked ?? []).flatMap((s) => ['--scenario', key(s)]),
+      ...(values.scenario ?? []).flatMap((s) => ['--scenario', s]),
       ...(values.reps !== undefined ? ['--reps', String(reps)] : []),
     ]
       .join(' ')
