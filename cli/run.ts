@@ -15,7 +15,7 @@ import { REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
 import { integerOption, parse, printJson, progress, runCommand, targetsAws, UsageError } from './common.ts';
 import { EXIT_FOR_OUTCOME, formatTimeline, printProgress, runResult } from './runReport.ts';
 
-const RUN_USAGE = `usage: etcd-replace run --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--ca-backup-key KEY] [--json]
+const RUN_USAGE = `usage: etcd-replace run --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]
        etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]`;
 const RESUME_USAGE = 'usage: etcd-replace resume RUN_ID [--sandbox NAME] [--json]';
 
@@ -49,11 +49,12 @@ async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs
 export async function runCommandMain(argv: string[]): Promise<number> {
   if (targetsAws(argv)) return (await import('./aws.ts')).awsRunCommand(argv);
   return runCommand(async () => {
-    const { values } = parse(argv, { ...REQUEST_OPTIONS, 'grace-seconds': { type: 'string' }, 'started-by': { type: 'string' }, 'ca-backup-key': { type: 'string' } }, RUN_USAGE);
+    const { values } = parse(argv, { ...REQUEST_OPTIONS, 'grace-seconds': { type: 'string' }, 'started-by': { type: 'string' }, 'ca-backup-key': { type: 'string' }, 'install-etcd-version': { type: 'string' } }, RUN_USAGE);
     const { sandbox, failed, replacement, learner } = sandboxRequestArgs(values, RUN_USAGE);
     const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
     if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
     const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
+    const etcdVersion = values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
     const startedBy = values['started-by'] ?? `cli:${userInfo().username}`;
 
     const runs = new FileRunStore();
@@ -72,7 +73,7 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     const context: WorkflowContext = {
       runId: newRunId(),
       request: { cluster: sandbox, failed, replacement, startedBy },
-      options: { graceSeconds, learner, ...(caBackupKey ? { caBackupKey } : {}) },
+      options: { graceSeconds, learner, ...(caBackupKey ? { caBackupKey } : {}), ...(etcdVersion ? { etcdVersion } : {}) },
     };
     const record = newRunRecord(context, 'sandbox', new Date());
     await runs.save(record);

@@ -15,6 +15,8 @@ export interface RunResult {
   endedAt: string;
   steps: Array<{ name: string; status: 'succeeded' | 'failed' | 'skipped'; startedAt: string; endedAt: string; attempts: number }>;
   remaining?: string[];
+  /** Seconds the new member voted before it had started (plain member add); absent on the learner path. */
+  addToStartedSeconds?: number;
 }
 
 export function runResult(record: RunRecord): RunResult {
@@ -32,6 +34,7 @@ export function runResult(record: RunRecord): RunResult {
       attempts: s.attempts,
     })),
     ...(record.remaining?.length ? { remaining: record.remaining } : {}),
+    ...(record.addToStartedSeconds !== undefined ? { addToStartedSeconds: record.addToStartedSeconds } : {}),
   };
 }
 
@@ -69,6 +72,9 @@ export function formatTimeline(record: RunRecord): string {
   }
   const total = record.endedAt ? seconds(Date.parse(record.endedAt) - Date.parse(record.startedAt)) : 'still running';
   lines.push(`  outcome: ${record.outcome}${record.reason ? ` — ${record.reason}` : ''} (${total})`);
+  if (record.addToStartedSeconds !== undefined) {
+    lines.push(`  add to started: ${record.addToStartedSeconds.toFixed(1)}s (no learner: the new member voted before it had started)`);
+  }
   for (const r of record.remaining ?? []) lines.push(`  remaining: ${r}`);
   return lines.join('\n');
 }

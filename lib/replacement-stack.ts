@@ -395,8 +395,41 @@ export class ReplacementStack extends Stack {
       enforceSSL: true,
     });
     if (config.notificationEmail) this.outcomeTopic.addSubscription(new subscriptions.EmailSubscription(config.notificationEmail));
-    // The message names the execution and its status only: the event also carries the execution's
-    // input and output, which stay in the execution history.
+    // A small function writes the message: how the run ended in the workflow's words (refused is not
+    // failed), the member replaced and its replacement, the reason and what is left for a person. It
+    // reads the final context (the output, or for a Fail state the execution history) and sends only
+    // those fields: the execution's input and output stay in the execution history.
+    const notifyLogs = new logs.LogGroup(this, 'NotifyLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
+    const notifyRole = new iam.Role(this, 'NotifyRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `etcd-replace ${cluster}: run-outcome notifications`,
+    });
+    notifyLogs.grantWrite(notifyRole);
+    notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PublishOutcome', actions: ['sns:Publish'], resources: [this.outcomeTopic.topicArn] }));
+    notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptOutcome', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.key.keyArn] }));
+    notifyRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadFinalContext',
+        actions: ['states:GetExecutionHistory'],
+        resources: [`arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:etcd-replace-${cluster}:*`],
+      }),
+    );
+    const notify = new NodejsFunction(this, 'NotifyOutcome', {
+      description: `etcd-replace ${cluster}: run-outcome notifications`,
+      entry: join(PROJECT_ROOT, 'functions/handlers/notifyOutcome.ts'),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      role: notifyRole,
+      logGroup: notifyLogs,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: { CLUSTER_NAME: cluster, TOPIC_ARN: this.outcomeTopic.topicArn, NODE_OPTIONS: '--enable-source-maps' },
+      bundling: bundling(),
+    });
     new events.Rule(this, 'RunOutcome', {
       description: `etcd-replace ${cluster}: notify when a run ends`,
       eventPattern: {
@@ -407,21 +440,10 @@ export class ReplacementStack extends Stack {
           status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
         },
       },
-      targets: [
-        new targets.SnsTopic(this.outcomeTopic, {
-          message: events.RuleTargetInput.fromObject({
-            cluster,
-            execution: events.EventField.fromPath('$.detail.name'),
-            executionArn: events.EventField.fromPath('$.detail.executionArn'),
-            status: events.EventField.fromPath('$.detail.status'),
-            error: events.EventField.fromPath('$.detail.error'),
-            stoppedAt: events.EventField.fromPath('$.detail.stopDate'),
-          }),
-        }),
-      ],
+      targets: [new targets.LambdaFunction(notify, { retryAttempts: 4, maxEventAge: Duration.hours(6) })],
     });
 
-    this.acknowledgeFindings(stepRole, probeRole);
+    this.acknowledgeFindings(stepRole, probeRole, notifyRole, cluster);
 
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn, description: 'etcd-replace run --target aws --state-machine-arn' });
     new CfnOutput(this, 'ArtifactBucketName', { value: this.artifactBucket.bucketName });
@@ -470,7 +492,7 @@ export class ReplacementStack extends Stack {
   }
 
   /** cdk-nag findings that are acknowledged, each with the reason it is right here. */
-  private acknowledgeFindings(stepRole: iam.Role, probeRole: iam.Role): void {
+  private acknowledgeFindings(stepRole: iam.Role, probeRole: iam.Role, notifyRole: iam.Role, cluster: string): void {
     const instanceWildcard = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]';
     const starResource = 'AwsSolutions-IAM5[Resource::*]';
     for (const role of [stepRole, probeRole]) {
@@ -492,6 +514,11 @@ export class ReplacementStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.artifactBucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
       reason: 'Artifact keys are chosen per run (snapshots, backups, certificate bundles); access is limited to objects of this one bucket.',
     });
+    Validations.of(notifyRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:etcd-replace-${cluster}:*]`,
+      reason: 'The history of any execution of this one state machine: execution names are chosen per run.',
+    });
+    Validations.of(notifyRole).acknowledge({ id: starResource, reason: 'X-Ray trace upload does not support resource-level permissions.' });
     Validations.of(this.stateMachine).acknowledge({
       id: starResource,
       reason: 'CloudWatch Logs log delivery (logs:CreateLogDelivery and related) and X-Ray trace upload do not support resource-level permissions.',

@@ -76,6 +76,9 @@ export interface WorkflowContext {
   clusterId?: string;
   clusterVersion?: string;
   newMemberVersion?: string;
+  /** When `member add` returned (AddMember), and when the new member had started under its name (StartNewMember). */
+  memberAddedAt?: string;
+  newMemberStartedAt?: string;
 
   // Written by later steps.
   /** Where the snapshot is stored, and the host whose job takes it (SnapshotCluster). */

@@ -37,7 +37,7 @@ export const AddMember: Step = async (context, deps) => {
   try {
     const member = await etcd.addMember(url, { learner });
     return {
-      output: { newMemberId: member.id, addedAsLearner: learner, memberAdded: true },
+      output: { newMemberId: member.id, addedAsLearner: learner, memberAdded: true, memberAddedAt: deps.now().toISOString() },
       detail: `added ${replacement.hostname} ${url} as member ${member.id}${learner ? ' (learner)' : ''}`,
     };
   } catch (error) {

@@ -10,6 +10,7 @@ import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
 import { artifactKey, etcdOf, need } from './cluster.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript } from './hostScript.ts';
+import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
 import type { Step } from './stepResult.ts';
 
 export const StartNewMember: Step = async (context, deps) => {
@@ -44,9 +45,11 @@ export const StartNewMember: Step = async (context, deps) => {
     if (member.name === host.hostname) {
       // The bundle holds the member's private keys: once the member runs, no copy stays in the store.
       await deps.artifacts.delete(need(context.bundleKey, 'bundleKey'));
+      const window = addToStartedSeconds({ ...context, newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() });
       return {
-        output: {},
-        detail: `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}`,
+        output: { newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() },
+        detail: `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}` +
+          (window !== null ? `; it voted ${window.toFixed(1)} s before it had started (no learner)` : ''),
       };
     }
     if (deps.now().getTime() > deadline) throw new NewMemberFailedError(`member ${newId} has not started within ${wait}s (it still shows as unstarted)`);

@@ -89,6 +89,7 @@ export const ValidateInput: Step = async (context, deps) => {
   const { graceSeconds, learner } = context.options;
   validate.positiveInt('options.graceSeconds', String(graceSeconds), { min: 0, max: 3600 });
   if (learner !== 'auto' && learner !== 'never') throw new InvalidInputError('options.learner', 'learner must be "auto" or "never"');
+  if (context.options.etcdVersion !== undefined) validate.etcdVersion('options.etcdVersion', context.options.etcdVersion);
 
   const resolved = await deps.resolveInventory(request);
   const inventory: Inventory = { cluster: resolved.cluster, hosts: resolved.hosts.map(validHost) };

@@ -270,16 +270,23 @@ describe('Stack: ReplacementStack', () => {
       expect(schedule.Properties['ScheduleExpression']).toBe('rate(1 minute)');
     });
 
-    it('notifies run outcomes on a KMS-encrypted topic without the execution\'s input or output', () => {
+    it('notifies run outcomes on a KMS-encrypted topic through the notifier, which may publish there and read this machine\'s execution history only', () => {
       const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('RunOutcome'))!;
       expect(rule.Properties['EventPattern']).toEqual({
         source: ['aws.states'],
         'detail-type': ['Step Functions Execution Status Change'],
         detail: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
       });
-      const transformer = (rule.Properties['Targets'] as Array<{ InputTransformer: { InputPathsMap: Record<string, string> } }>)[0]!.InputTransformer;
-      expect(Object.values(transformer.InputPathsMap).some((p) => /\$\.detail\.(input|output)/.test(p))).toBe(false);
+      const target = (rule.Properties['Targets'] as Array<{ Arn: { 'Fn::GetAtt': string[] } }>)[0]!;
+      expect(target.Arn['Fn::GetAtt'][0]).toMatch(/^NotifyOutcome/);
       expect(matching('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() })).toBe(1);
+      const [, fn] = ofType('AWS::Lambda::Function').find(([id]) => id.startsWith('NotifyOutcome'))!;
+      const role = (fn.Properties['Role'] as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]!;
+      const [, policy] = ofType('AWS::IAM::Policy').find(([, p]) => JSON.stringify(p.Properties['Roles']).includes(role))!;
+      const statements = (policy.Properties['PolicyDocument'] as { Statement: Array<{ Sid?: string; Action: string | string[] }> }).Statement;
+      const actions = statements.flatMap((st) => [st.Action].flat()).sort();
+      expect(actions).toEqual(expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']));
+      expect(actions.filter((a) => !/^(logs|xray):/.test(a))).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']);
     });
   });
 

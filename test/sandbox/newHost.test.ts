@@ -28,8 +28,8 @@ async function up(prefix: string, spares: number): Promise<SandboxInfo> {
 const hostOf = (sandbox: SandboxInfo, name: string): Host => sandbox.hosts.find((h) => h.name === name)!;
 const url = (sandbox: SandboxInfo, name: string) => `https://${hostOf(sandbox, name).ip}:2379`;
 
-function replace(sandbox: SandboxInfo, replacement: string) {
-  return runCli(['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', replacement, '--grace-seconds', '1', '--json']);
+function replace(sandbox: SandboxInfo, replacement: string, extra: string[] = []) {
+  return runCli(['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', replacement, '--grace-seconds', '1', '--json', ...extra]);
 }
 
 /** The cluster ID etcd reports on master-0, as 16 hex digits. */
@@ -56,6 +56,11 @@ describe('The new host on etcd 3.2.22', () => {
     expect({ code: out.code, stderr: out.code === 0 ? '' : out.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
     expect(result.outcome).toBe('succeeded');
     expect(stepStatus(result)['InstallEtcd']).toBe('succeeded');
+    // No learner on 3.2: the new member voted from the add until it had started, and the record says for how long.
+    expect(stepStatus(result)['PromoteNewMember']).toBe('skipped');
+    const window = (JSON.parse(out.stdout) as { addToStartedSeconds?: number }).addToStartedSeconds;
+    expect(window).toBeGreaterThan(0);
+    expect(window).toBeLessThan(60);
 
     // etcd's own word: the spare is a started member of this cluster, on 3.2.22, healthy.
     const members = await memberList(sandbox, 'master-0', url(sandbox, 'master-0'));
@@ -74,6 +79,20 @@ describe('The new host on etcd 3.2.22', () => {
     expect(existsSync(stored)).toBe(true);
     const listing = (await hostExec(sandbox, 'master-0', ['tar', '-tzf', stored], { timeoutMs: 30_000 })).stdout;
     expect(listing).toMatch(/default\.etcd\/member\/wal\//);
+  });
+
+  it('installs another minor version only when the request names it (--install-etcd-version)', async () => {
+    const sandbox = await up('t-nh', 1);
+    await failHost(sandbox.name, 'master-2', 'kill');
+    const out = await replace(sandbox, 'etcd-spare-0', ['--install-etcd-version', '3.3.11']);
+    expect({ code: out.code, stderr: out.code === 0 ? '' : out.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+    const status = await statusOf(sandbox);
+    expect(status.hosts.find((h) => h.name === 'etcd-spare-0')!.etcd.version).toBe('3.3.11');
+    expect(status.hosts.filter((h) => h.name.startsWith('master-') && h.etcd.running).map((h) => h.etcd.version)).toEqual(['3.2.22', '3.2.22']);
+    expect(out.stderr).toMatch(/InstallEtcd .*etcd 3\.3\.11 \(asked for; the members run 3\.2\.22\)/);
+    const bad = await replace(sandbox, 'etcd-spare-0', ['--install-etcd-version', '3.3']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--install-etcd-version/);
   });
 
   it('refuses a host that is a member of another running etcd cluster, changing nothing (exit 3, the cluster ID named)', async () => {
