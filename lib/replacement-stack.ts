@@ -78,6 +78,30 @@ function bundling(): BundlingOptions {
   };
 }
 
+/** One of the stack's functions: a handler of functions/handlers/, bundled as above, on nodejs22.x arm64 with tracing. */
+function handlerFunction(
+  scope: Construct,
+  id: string,
+  props: { description: string; handlerFile: string; memorySize: number; timeout: Duration; role: iam.IRole; logGroup: logs.ILogGroup; environment: Record<string, string> },
+): NodejsFunction {
+  return new NodejsFunction(scope, id, {
+    description: props.description,
+    entry: join(PROJECT_ROOT, 'functions/handlers', props.handlerFile),
+    handler: 'handler',
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    memorySize: props.memorySize,
+    timeout: props.timeout,
+    role: props.role,
+    logGroup: props.logGroup,
+    tracing: lambda.Tracing.ACTIVE,
+    environment: props.environment,
+    bundling: bundling(),
+  });
+}
+
 export class ReplacementStack extends Stack {
   readonly stateMachine: sfn.StateMachine;
   readonly stepFunctions: Record<string, NodejsFunction>;
@@ -241,21 +265,14 @@ export class ReplacementStack extends Stack {
     this.stepFunctions = {};
     for (const name of taskNames) {
       const spec = specOf(replaceMemberMachine, name) as TaskSpec;
-      this.stepFunctions[name] = new NodejsFunction(this, `Step${name}`, {
+      this.stepFunctions[name] = handlerFunction(this, `Step${name}`, {
         description: `etcd-replace ${cluster}: ${name}`,
-        entry: join(PROJECT_ROOT, 'functions/handlers/step.ts'),
-        handler: 'handler',
-        projectRoot: PROJECT_ROOT,
-        depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
+        handlerFile: 'step.ts',
         memorySize: 512,
         timeout: Duration.seconds(lambdaTimeoutSeconds(spec)),
         role: stepRole,
         logGroup: stepLogs,
-        tracing: lambda.Tracing.ACTIVE,
         environment: { ...environment, STEP_NAME: name },
-        bundling: bundling(),
       });
     }
 
@@ -305,19 +322,13 @@ export class ReplacementStack extends Stack {
         conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACE } },
       }),
     );
-    const probe = new NodejsFunction(this, 'HealthProbe', {
+    const probe = handlerFunction(this, 'HealthProbe', {
       description: `etcd-replace ${cluster}: etcd member health metrics`,
-      entry: join(PROJECT_ROOT, 'functions/handlers/healthProbe.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      handlerFile: 'healthProbe.ts',
       memorySize: 256,
       timeout: Duration.seconds(55),
       role: probeRole,
       logGroup: probeLogs,
-      tracing: lambda.Tracing.ACTIVE,
       environment: {
         CLUSTER_NAME: cluster,
         METRIC_NAMESPACE,
@@ -325,7 +336,6 @@ export class ReplacementStack extends Stack {
         SCRIPTS_DIR: '/var/task/scripts',
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: bundling(),
     });
     new events.Rule(this, 'ProbeSchedule', {
       description: `etcd-replace ${cluster}: run the etcd health probe every minute`,
@@ -414,21 +424,14 @@ export class ReplacementStack extends Stack {
         resources: [`arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:etcd-replace-${cluster}:*`],
       }),
     );
-    const notify = new NodejsFunction(this, 'NotifyOutcome', {
+    const notify = handlerFunction(this, 'NotifyOutcome', {
       description: `etcd-replace ${cluster}: run-outcome notifications`,
-      entry: join(PROJECT_ROOT, 'functions/handlers/notifyOutcome.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      handlerFile: 'notifyOutcome.ts',
       memorySize: 256,
       timeout: Duration.seconds(30),
       role: notifyRole,
       logGroup: notifyLogs,
-      tracing: lambda.Tracing.ACTIVE,
       environment: { CLUSTER_NAME: cluster, TOPIC_ARN: this.outcomeTopic.topicArn, NODE_OPTIONS: '--enable-source-maps' },
-      bundling: bundling(),
     });
     new events.Rule(this, 'RunOutcome', {
       description: `etcd-replace ${cluster}: notify when a run ends`,

@@ -9,13 +9,4 @@ set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 
 refuse_if_started_member "${1:?cluster id}" "${2:-}"
-stopped=false
-if systemctl is-active --quiet etcd || systemctl is-enabled --quiet etcd; then
-  systemctl disable etcd --now >&2
-  stopped=true
-fi
-for _ in $(seq 1 120); do
-  etcd_host_listening || break
-  sleep 0.25
-done
-printf '{"stopped":%s}\n' "$stopped"
+printf '{"stopped":%s}\n' "$(etcd_host_stop_unit)"

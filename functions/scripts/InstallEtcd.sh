@@ -51,13 +51,8 @@ prepare() {
   fi
   if systemctl is-active --quiet etcd || systemctl is-enabled --quiet etcd; then
     found+=("etcd.service $(systemctl is-active etcd || true), $(systemctl is-enabled etcd || true)")
-    systemctl disable etcd --now >&2
-    stopped=true
   fi
-  for _ in $(seq 1 60); do
-    etcd_host_listening || break
-    sleep 0.25
-  done
+  [[ $(etcd_host_stop_unit) == false ]] || stopped=true
   if etcd_host_listening; then
     refuse "something still listens on 2379/2380 that is neither etcd.service nor the etcd static pod: $(ss -Hltnp '( sport = :2379 or sport = :2380 )' | tr '\n' ' ')"
   fi

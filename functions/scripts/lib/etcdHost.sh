@@ -84,6 +84,21 @@ etcd_host_data_empty() {
   [[ -z $(find "$ETCD_HOST_DATA" -mindepth 1 -maxdepth 1 -print -quit 2>/dev/null) ]]
 }
 
+# Disables and stops etcd.service when it is enabled or active, then waits up to 30 s for 2379/2380 to
+# close. Prints true when it stopped something, false otherwise.
+etcd_host_stop_unit() {
+  local stopped=false
+  if systemctl is-active --quiet etcd || systemctl is-enabled --quiet etcd; then
+    systemctl disable etcd --now >&2
+    stopped=true
+  fi
+  for _ in $(seq 1 120); do
+    etcd_host_listening || break
+    sleep 0.25
+  done
+  printf '%s' "$stopped"
+}
+
 etcd_host_facts() {
   local installed running=null
   installed=$(etcd_host_installed_version)
