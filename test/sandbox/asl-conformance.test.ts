@@ -104,17 +104,18 @@ describe('Conformance: compiled ASL and XState on the sandbox with the real step
     expect(refusedA.path).toEqual(refusedX.path);
     expect(refusedX.finalContext.error?.Error).toBe('RefusedError');
 
-    // The new member's etcd never starts on its host: the member added for it is removed again.
-    await failHost(name, 'master-2', 'kill');
-    await settle(name);
+    // The new member's etcd never starts on its host: the member added for it is removed again. Each
+    // engine on a cluster of its own: after the first run's compensation, the failed member is gone and
+    // only a run record (which these harnesses do not write) would let a second run finish the job.
     const noStart: Fault = (step, real) =>
       step === 'StartNewMember'
         ? async () => {
             throw new NewMemberFailedError('injected: etcd exits at once on the new host');
           }
         : real;
-    const failingX = await runXState(await boundSteps(name, noStart), input(name, 'r-conf-xstate-comp'));
-    const failingA = await runAsl(await boundSteps(name, noStart), input(name, 'r-conf-asl-comp'));
+    const [forX, forA] = await Promise.all([brokenCluster(), brokenCluster()]);
+    const failingX = await runXState(await boundSteps(forX, noStart), input(forX, 'r-conf-xstate-comp'));
+    const failingA = await runAsl(await boundSteps(forA, noStart), input(forA, 'r-conf-asl-comp'));
     for (const run of [failingX, failingA]) {
       expect(run.finalState).toBe('Failed');
       expect(run.path).toContain('CompensateNewMember');
