@@ -15,7 +15,7 @@ export interface RunResult {
   endedAt: string;
   steps: Array<{ name: string; status: 'succeeded' | 'failed' | 'skipped'; startedAt: string; endedAt: string; attempts: number }>;
   remaining?: string[];
-  /** Seconds the new member voted before it had started (plain member add); absent on the learner path. */
+  /** Seconds the new member voted before it had caught up (plain member add); absent on the learner path. */
   addToStartedSeconds?: number;
 }
 
@@ -73,7 +73,7 @@ export function formatTimeline(record: RunRecord): string {
   const total = record.endedAt ? seconds(Date.parse(record.endedAt) - Date.parse(record.startedAt)) : 'still running';
   lines.push(`  outcome: ${record.outcome}${record.reason ? ` — ${record.reason}` : ''} (${total})`);
   if (record.addToStartedSeconds !== undefined) {
-    lines.push(`  add to started: ${record.addToStartedSeconds.toFixed(1)}s (no learner: the new member voted before it had started)`);
+    lines.push(`  add to started: ${record.addToStartedSeconds.toFixed(1)}s (no learner: the new member voted before it had caught up)`);
   }
   for (const r of record.remaining ?? []) lines.push(`  remaining: ${r}`);
   return lines.join('\n');

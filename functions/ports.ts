@@ -182,7 +182,7 @@ export interface RunRecord {
   /** What is left for an operator to do, when the run could not finish the job. */
   remaining?: string[];
   /**
-   * Seconds the new member voted before it had started (plain `member add`, etcd 3.2 and 3.3): the
+   * Seconds the new member voted before it had caught up (plain `member add`, etcd 3.2 and 3.3): the
    * window in which one more failure would have cost quorum. Absent on the learner path.
    */
   addToStartedSeconds?: number;

@@ -76,7 +76,7 @@ export interface WorkflowContext {
   clusterId?: string;
   clusterVersion?: string;
   newMemberVersion?: string;
-  /** When `member add` returned (AddMember), and when the new member had started under its name (StartNewMember). */
+  /** When `member add` returned (AddMember), and when the new member had started and, without a learner, caught up (StartNewMember). */
   memberAddedAt?: string;
   newMemberStartedAt?: string;
 

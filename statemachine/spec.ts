@@ -204,10 +204,11 @@ export const STATES: StateSpec[] = [
     retry: [transient],
     catch: whileNewMemberJoins,
   }),
-  task('StartNewMember', 'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait until it has started', 'new host steps 4-7', 'UpdateInventory', {
+  // Waits while the new member makes progress: up to 13 minutes an attempt (the Lambda limit is 15).
+  task('StartNewMember', 'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait while it catches up until it has started', 'new host steps 4-7', 'UpdateInventory', {
     retry: [...hostWork, { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 }],
     catch: whileNewMemberJoins,
-    timeoutSeconds: 300,
+    timeoutSeconds: 840,
   }),
   task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'AwaitSnapshot', joiningHostWork),
   task('AwaitSnapshot', 'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes', 'safety', 'IsNewMemberLearner', {

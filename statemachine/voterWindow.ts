@@ -4,7 +4,7 @@
 
 import type { WorkflowContext } from './context.ts';
 
-/** Seconds from the plain `member add` to the new member started; null on the learner path or before both are known. */
+/** Seconds from the plain `member add` to the new member started and caught up; null on the learner path or before both are known. */
 export function addToStartedSeconds(context: Pick<WorkflowContext, 'addedAsLearner' | 'memberAddedAt' | 'newMemberStartedAt'>): number | null {
   if (context.addedAsLearner !== false || !context.memberAddedAt || !context.newMemberStartedAt) return null;
   const ms = Date.parse(context.newMemberStartedAt) - Date.parse(context.memberAddedAt);

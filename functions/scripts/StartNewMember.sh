@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # StartNewMember: on the new host, make sure no etcd pod runs, empty /etc/etcd and /var/lib/etcd
 # (uploading the data directory first when it holds anything), unpack the bundle into /etc/etcd,
-# `systemctl enable etcd` and `systemctl restart etcd` (an etcd.service already active from an
-# earlier life would survive `enable --now` and keep the ports); then wait until etcd listens for
-# clients. A host whose etcd already answers as NEW_MEMBER_ID of CLUSTER_ID is left as it is; a host
-# whose etcd answers as any other member of CLUSTER_ID is refused (exit 3) before anything is stopped
-# or emptied (lib/etcdHost.sh).
+# `systemctl enable etcd` and `systemctl restart --no-block etcd` (an etcd.service already active from
+# an earlier life would survive `enable --now` and keep the ports; and a new member catching up on a
+# large cluster can take longer than the unit's start timeout, after which systemd restarts it and it
+# goes on from its own data: the workflow waits on the member's progress, not on systemctl); then wait
+# until etcd listens for clients.
+# A host whose etcd already answers as NEW_MEMBER_ID of CLUSTER_ID is left as it is, and so is one
+# where an earlier attempt unpacked NEW_MEMBER_ID's bundle and enabled etcd (its data is that member
+# catching up: never emptied). A host whose etcd answers as any other member of CLUSTER_ID is refused
+# (exit 3) before anything is stopped or emptied (lib/etcdHost.sh).
 # Exit 3: refused, nothing changed. Exit 4: etcd did not start listening in time.
 # Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID BUNDLE_URL BACKUP_UPLOAD_URL WAIT_SECONDS
 set -o errexit -o nounset -o pipefail
@@ -26,18 +30,18 @@ wait_seconds=${6:?wait seconds}
 [[ $wait_seconds =~ ^[0-9]{1,4}$ ]] || { echo "bad wait" >&2; exit 2; }
 
 listening() { ss -Hltn '( sport = :2379 )' | grep -q .; }
-# etcd.service runs (or is still starting: a new member receiving a large snapshot can take longer than
-# its start timeout) with the etcd.conf this run unpacked. InstallEtcd stopped any earlier life first,
-# so a running unit with this member's configuration is an earlier attempt of this step: never wipe it.
-started_by_earlier_attempt() {
-  systemctl is-active --quiet etcd &&
-    grep -qx "ETCD_NAME=${CN}" "$ETCD_HOST_CONF" 2>/dev/null &&
-    grep -qx 'ETCD_INITIAL_CLUSTER_STATE=existing' "$ETCD_HOST_CONF" 2>/dev/null
+# Which member's bundle this step unpacked here, written with it.
+readonly MARKER=/etc/etcd/etcd-replace-member-id
+unpacked_by_earlier_attempt() {
+  [[ -f $MARKER && $(<"$MARKER") == "$member_id" ]] && systemctl is-enabled --quiet etcd
 }
 
 backed_up=false
 refuse_if_started_member "$cluster_id" "$member_id"
-if { ((ETCD_HOST_ANSWERS)) && [[ $ETCD_HOST_CLUSTER == "$cluster_id" ]]; } || { ((!ETCD_HOST_ANSWERS)) && started_by_earlier_attempt; }; then
+if ((ETCD_HOST_ANSWERS)) && [[ $ETCD_HOST_CLUSTER == "$cluster_id" ]]; then
+  started=already
+elif unpacked_by_earlier_attempt; then
+  systemctl is-active --quiet etcd || systemctl start --no-block etcd >&2
   started=already
 else
   mkdir -p /etc/origin/node/pods-stopped
@@ -61,8 +65,9 @@ else
   tar -xzf "$bundle" -C /etc/etcd/
   rm -f "$bundle"
   chmod 600 /etc/etcd/*.key
+  printf '%s\n' "$member_id" >"$MARKER"
   systemctl enable etcd >&2
-  systemctl restart etcd >&2
+  systemctl restart --no-block etcd >&2
   started=now
 fi
 

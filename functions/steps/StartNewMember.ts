@@ -6,12 +6,15 @@
 // is stopped or emptied there.
 
 import { NewMemberFailedError, RefusedError } from '../errors.ts';
-import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
-import { artifactKey, etcdOf, need } from './cluster.ts';
+import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from './etcdHost.ts';
+import { artifactKey, clientUrl, etcdOf, need } from './cluster.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript } from './hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
 import type { Step } from './stepResult.ts';
+
+/** How often the wait asks the new member how far it has got. */
+const PROGRESS_EVERY_MS = 2000;
 
 export const StartNewMember: Step = async (context, deps) => {
   const host = need(context.replacement, 'replacement');
@@ -38,21 +41,54 @@ export const StartNewMember: Step = async (context, deps) => {
     exits: { 3: (m) => new RefusedError(m), 4: (m) => new NewMemberFailedError(m) },
   });
 
-  const deadline = deps.now().getTime() + wait * 1000;
+  // Started means: listed under its name, and, without a learner, caught up: its endpoint answers
+  // `endpoint health`, a read through the leader that it serves only once it has applied the log. (etcd
+  // 3.2 lists the name as soon as the others commit it, while the member itself may replay the log for
+  // minutes.) A learner catches up before PromoteNewMember promotes it; it serves no such read before.
+  // etcd serves clients only once it has caught up, so until it answers, progress is its data directory
+  // growing on the host: the wait goes on while it grows, and fails after `wait` seconds without growth,
+  // `wait` seconds after the member first answers without being healthy, or at the attempt's budget.
+  const learner = context.addedAsLearner === true;
+  const started0 = deps.now().getTime();
+  const budget = started0 + deps.waits.memberCatchUpSeconds * 1000;
+  let deadline = started0 + wait * 1000;
+  let progress = { bytes: -1, answered: false, checkedAt: 0 };
   for (;;) {
     const member = (await etcd.memberList()).find((m) => m.id === newId);
     if (!member) throw new NewMemberFailedError(`member ${newId} is no longer in the member list`);
-    if (member.name === host.hostname) {
+    const now = deps.now().getTime();
+    const due = now - progress.checkedAt >= PROGRESS_EVERY_MS;
+    const named = member.name === host.hostname;
+    if (named && (learner || (await etcd.health([clientUrl(host)]))[0]?.healthy === true)) {
       // The bundle holds the member's private keys: once the member runs, no copy stays in the store.
       await deps.artifacts.delete(need(context.bundleKey, 'bundleKey'));
       const window = addToStartedSeconds({ ...context, newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() });
       return {
         output: { newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() },
         detail: `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}` +
-          (window !== null ? `; it voted ${window.toFixed(1)} s before it had started (no learner)` : ''),
+          (window !== null ? `; it voted ${window.toFixed(1)} s before it had caught up (no learner)` : ''),
       };
     }
-    if (deps.now().getTime() > deadline) throw new NewMemberFailedError(`member ${newId} has not started within ${wait}s (it still shows as unstarted)`);
+    if (due && !progress.answered) {
+      const [status] = await etcd.status([clientUrl(host)]);
+      if (status && !('error' in status) && status.memberId === newId) {
+        progress = { ...progress, answered: true, checkedAt: now };
+        deadline = Math.min(budget, now + wait * 1000);
+      } else {
+        const bytes = await etcdDataBytes(deps.runner, host).catch(() => -1);
+        if (bytes > progress.bytes) deadline = Math.min(budget, now + wait * 1000);
+        progress = { ...progress, bytes: Math.max(bytes, progress.bytes), checkedAt: now };
+      }
+    }
+    if (now > deadline) {
+      throw new NewMemberFailedError(
+        now >= budget
+          ? `member ${newId} is still catching up after ${deps.waits.memberCatchUpSeconds}s (${progress.bytes} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`
+          : progress.answered
+            ? `member ${newId} answers but its endpoint has not been healthy for ${wait}s`
+            : `member ${newId} has not answered, and its data directory on ${host.name} has not grown, for ${wait}s (${named ? 'listed under its name' : 'it still shows as unstarted'})`,
+      );
+    }
     await deps.sleep(250);
   }
 };

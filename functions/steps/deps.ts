@@ -27,7 +27,15 @@ export interface StepDeps {
   /** Earlier runs on this cluster, newest first, where a run record exists (the sandbox): names the run that replaced a member. */
   pastRuns?: () => Promise<RunRecord[]>;
   /** Seconds a host may take for the slow parts: etcd start, master API health. */
-  waits: { memberStartSeconds: number; masterHealthSeconds: number; urlTtlSeconds: number; lockTtlSeconds: number };
+  waits: {
+    /** Seconds a new member may go without progress (its raft index) before StartNewMember gives up. */
+    memberStartSeconds: number;
+    /** Seconds one StartNewMember attempt waits at most for a new member that keeps making progress (under the 15-minute Lambda limit). */
+    memberCatchUpSeconds: number;
+    masterHealthSeconds: number;
+    urlTtlSeconds: number;
+    lockTtlSeconds: number;
+  };
 }
 
-export const DEFAULT_WAITS: StepDeps['waits'] = { memberStartSeconds: 60, masterHealthSeconds: 120, urlTtlSeconds: 900, lockTtlSeconds: 7200 };
+export const DEFAULT_WAITS: StepDeps['waits'] = { memberStartSeconds: 60, memberCatchUpSeconds: 780, masterHealthSeconds: 120, urlTtlSeconds: 900, lockTtlSeconds: 7200 };

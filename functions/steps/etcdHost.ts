@@ -29,6 +29,11 @@ export function describeEtcdHost(runner: HostRunner, host: Host): Promise<EtcdHo
   return runScript<EtcdHostFacts>(runner, { host, script: 'DescribeEtcdHost', timeoutSeconds: 30 });
 }
 
+/** Bytes under the host's /var/lib/etcd: how far a member that does not answer yet has got. */
+export async function etcdDataBytes(runner: HostRunner, host: Host): Promise<number> {
+  return (await runScript<{ dataBytes: number }>(runner, { host, script: 'DescribeEtcdHost', args: ['data-bytes'], timeoutSeconds: 30 })).dataBytes;
+}
+
 /** The members whose peer or client URLs, or name, point at the host. */
 export function membersOnHost(members: EtcdMember[], host: Host): EtcdMember[] {
   const names = [host.ip, host.hostname];

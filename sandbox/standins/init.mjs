@@ -341,16 +341,19 @@ function handleRequest(file) {
   } catch {
     return;
   }
-  const [action = '', name = ''] = text.trim().split(/\s+/);
+  // A third word `noack` (systemctl --no-block): nobody waits for the answer, so none is written.
+  const [action = '', name = '', mode = ''] = text.trim().split(/\s+/);
   log(`request ${nonce}: ${action} ${name}`);
   const previous = busy.get(name) ?? Promise.resolve();
   const next = previous
     .then(() => perform(action, name))
     .catch((error) => ({ ok: false, message: String(error) }))
     .then((result) => {
-      const ack = `result=${result.ok ? 'success' : 'failed'}\ncode=${result.code ?? (result.ok ? 0 : 1)}\nmessage=${result.message ?? ''}\n`;
-      fs.writeFileSync(`${CONTROL}/acks/${nonce}.tmp`, ack);
-      fs.renameSync(`${CONTROL}/acks/${nonce}.tmp`, `${CONTROL}/acks/${nonce}`);
+      if (mode !== 'noack') {
+        const ack = `result=${result.ok ? 'success' : 'failed'}\ncode=${result.code ?? (result.ok ? 0 : 1)}\nmessage=${result.message ?? ''}\n`;
+        fs.writeFileSync(`${CONTROL}/acks/${nonce}.tmp`, ack);
+        fs.renameSync(`${CONTROL}/acks/${nonce}.tmp`, `${CONTROL}/acks/${nonce}`);
+      }
       log(`request ${nonce}: ${result.ok ? 'done' : `failed: ${result.message}`}`);
     });
   busy.set(name, next);

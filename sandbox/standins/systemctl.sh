@@ -2,6 +2,8 @@
 # systemctl stand-in for sandbox hosts (/usr/local/sbin/systemctl). Units: etcd, flanneld, iptables
 # (unit files in /etc/systemd/system; enabled = symlink in multi-user.target.wants). Verbs: start,
 # stop, restart, enable [--now], disable [--now], is-active, is-enabled, status, daemon-reload.
+# --no-block: start, stop and restart return once the request is handed over, as systemd returns once
+# the job is queued.
 # The host's supervisor (sandbox/standins/init.mjs) runs the units.
 set -o errexit -o nounset -o pipefail
 
@@ -12,12 +14,13 @@ source "${here}/control.sh"
 readonly unit_dir=/etc/systemd/system
 readonly wants_dir=/etc/systemd/system/multi-user.target.wants
 
-now=0 quiet=0 verb='' units=()
+now=0 quiet=0 no_block=0 verb='' units=()
 for arg in "$@"; do
   case "$arg" in
     --now) now=1 ;;
     -q | --quiet) quiet=1 ;;
-    --no-pager | --no-block | -l | --full | --system) ;;
+    --no-block) no_block=1 ;;
+    --no-pager | -l | --full | --system) ;;
     -*)
       echo "systemctl: unrecognized option '$arg'" >&2
       exit 1
@@ -51,7 +54,7 @@ case "$verb" in
         status=5
         continue
       fi
-      if ! control_request "$verb" "$unit"; then
+      if ! control_request "$verb" "$unit" 120 "$no_block"; then
         echo "Job for ${unit}.service failed because the control process exited with error code. See \"systemctl status ${unit}.service\" and \"journalctl -xe\" for details." >&2
         status=1
       fi

@@ -63,7 +63,7 @@ describe('Function: awsDeps', () => {
   it('builds every port from the environment and the given clients', async () => {
     const deps = await awsDeps(ENV, clients());
     expect(deps.target).toBe('aws');
-    expect(deps.waits).toEqual({ memberStartSeconds: 60, masterHealthSeconds: 120, urlTtlSeconds: 900, lockTtlSeconds: 7200 });
+    expect(deps.waits).toEqual({ memberStartSeconds: 60, memberCatchUpSeconds: 780, masterHealthSeconds: 120, urlTtlSeconds: 900, lockTtlSeconds: 7200 });
     const url = new URL(await deps.artifacts.uploadUrl('runs/r/b.tgz', 300));
     expect(url.pathname).toBe('/etcd-replace/runs/r/b.tgz');
     expect(typeof deps.etcd).toBe('function');

@@ -169,6 +169,7 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     log,
     waits: {
       memberStartSeconds: seconds(env, 'MEMBER_START_SECONDS', DEFAULT_WAITS.memberStartSeconds),
+      memberCatchUpSeconds: seconds(env, 'MEMBER_CATCH_UP_SECONDS', DEFAULT_WAITS.memberCatchUpSeconds),
       masterHealthSeconds: seconds(env, 'MASTER_HEALTH_SECONDS', DEFAULT_WAITS.masterHealthSeconds),
       urlTtlSeconds: seconds(env, 'URL_TTL_SECONDS', DEFAULT_WAITS.urlTtlSeconds, MAX_URL_TTL_SECONDS),
       lockTtlSeconds: seconds(env, 'LOCK_TTL_SECONDS', DEFAULT_WAITS.lockTtlSeconds),
