@@ -102,3 +102,6 @@ export class CommandCancelledError extends WorkflowError {}
 
 /** A run no longer holds the cluster's lock it renews (it expired and another run took it, or it was released). */
 export class LockLostError extends RefusedError {}
+
+/** The new member makes progress but has not caught up within one StartNewMember attempt: the next attempt waits on. */
+export class NewMemberCatchingUpError extends WorkflowError {}

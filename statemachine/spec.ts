@@ -206,7 +206,12 @@ export const STATES: StateSpec[] = [
   }),
   // Waits while the new member makes progress: up to 13 minutes an attempt (the Lambda limit is 15).
   task('StartNewMember', 'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait while it catches up until it has started', 'new host steps 4-7', 'UpdateInventory', {
-    retry: [...hostWork, { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 }],
+    // A member that made no progress gets one more try; one still catching up, two more attempts' worth of waiting.
+    retry: [
+      ...hostWork,
+      { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 1, backoffRate: 1 },
+      { errors: ['NewMemberCatchingUpError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 1 },
+    ],
     catch: whileNewMemberJoins,
     timeoutSeconds: 840,
   }),

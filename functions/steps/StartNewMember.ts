@@ -5,7 +5,7 @@
 // from the artifact store. A host that runs any other member of the cluster is refused before anything
 // is stopped or emptied there.
 
-import { NewMemberFailedError, RefusedError } from '../errors.ts';
+import { NewMemberCatchingUpError, NewMemberFailedError, RefusedError } from '../errors.ts';
 import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from './etcdHost.ts';
 import { artifactKey, clientUrl, etcdOf, need } from './cluster.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
@@ -80,11 +80,12 @@ export const StartNewMember: Step = async (context, deps) => {
         progress = { ...progress, bytes: Math.max(bytes, progress.bytes), checkedAt: now };
       }
     }
+    if (now > deadline && now >= budget) {
+      throw new NewMemberCatchingUpError(`member ${newId} is still catching up after ${deps.waits.memberCatchUpSeconds}s (${progress.bytes} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`);
+    }
     if (now > deadline) {
       throw new NewMemberFailedError(
-        now >= budget
-          ? `member ${newId} is still catching up after ${deps.waits.memberCatchUpSeconds}s (${progress.bytes} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`
-          : progress.answered
+        progress.answered
             ? `member ${newId} answers but its endpoint has not been healthy for ${wait}s`
             : `member ${newId} has not answered, and its data directory on ${host.name} has not grown, for ${wait}s (${named ? 'listed under its name' : 'it still shows as unstarted'})`,
       );

@@ -4,6 +4,7 @@
 import {
   NO_LEADER,
   type ClusterView,
+  type EndpointHealth,
   type EndpointStatusResult,
   type EtcdClusterPort,
   type EtcdMember,
@@ -115,7 +116,7 @@ export class FakeCluster implements EtcdClusterPort {
     });
   }
 
-  async health(): Promise<never> {
+  async health(_endpoints: string[]): Promise<EndpointHealth[]> {
     throw new Error('not used by preflight');
   }
   async addMember(): Promise<never> {

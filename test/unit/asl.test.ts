@@ -114,10 +114,13 @@ describe('Function: compileAsl', () => {
       }
     });
 
-    it('keeps the retry rules of StartNewMember, including NewMemberFailedError', () => {
+    it('keeps the retry rules of StartNewMember: one more try without progress, two more attempts of waiting while the member catches up', () => {
       const retry = taskState('StartNewMember').Retry;
-      expect(retry.map((r) => r.ErrorEquals[0])).toEqual(['Lambda.ServiceException', 'EtcdUnavailableError', 'HostUnreachableError', 'ScriptFailedError', 'NewMemberFailedError']);
-      expect(retry.at(-1)).toEqual({ ErrorEquals: ['NewMemberFailedError'], IntervalSeconds: 2, MaxAttempts: 2, BackoffRate: 2 });
+      expect(retry.map((r) => r.ErrorEquals[0])).toEqual(['Lambda.ServiceException', 'EtcdUnavailableError', 'HostUnreachableError', 'ScriptFailedError', 'NewMemberFailedError', 'NewMemberCatchingUpError']);
+      expect(retry.slice(-2)).toEqual([
+        { ErrorEquals: ['NewMemberFailedError'], IntervalSeconds: 2, MaxAttempts: 1, BackoffRate: 1 },
+        { ErrorEquals: ['NewMemberCatchingUpError'], IntervalSeconds: 2, MaxAttempts: 2, BackoffRate: 1 },
+      ]);
     });
 
     it('routes catches as the spec does, writing the error to $.error or $.cleanupError', () => {
