@@ -1,5 +1,5 @@
 // The sandbox on a given etcd version, with the real 3.2.22 and 3.3.11 builds (found through
-// $ETCD_REPLACE_ETCD_BUILDS, e.g. /work/shared/etcd; without them this file fails, it never skips):
+// $ETCD_REPLACE_ETCD_BUILDS, e.g. ../shared/etcd; without them this file fails, it never skips):
 // every member on 3.2.22, RHEL 7's yum repositories on a spare (the 3.3.11 trap, pinning,
 // no downgrade through install, downgrade, remove), one master on another version than its peers,
 // an unknown version refused with nothing left behind.

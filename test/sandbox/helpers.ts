@@ -75,13 +75,13 @@ export async function eventually<T>(what: string, timeoutMs: number, probe: () =
 }
 
 /**
- * The etcd build of `version` under $ETCD_REPLACE_ETCD_BUILDS (e.g. /work/shared/etcd), or a loud
+ * The etcd build of `version` under $ETCD_REPLACE_ETCD_BUILDS (e.g. ../shared/etcd), or a loud
  * error: a test that needs a real etcd 3.2/3.3 must fail, not pass silently, when it is not there.
  */
 export function requireBuild(version: string): { dir: string; etcd: string; etcdctl: string } {
   const root = process.env.ETCD_REPLACE_ETCD_BUILDS;
   if (!root) {
-    throw new Error(`this test needs etcd ${version}: set ETCD_REPLACE_ETCD_BUILDS to a directory holding v${version}/etcd and v${version}/etcdctl (e.g. /work/shared/etcd)`);
+    throw new Error(`this test needs etcd ${version}: set ETCD_REPLACE_ETCD_BUILDS to a directory holding v${version}/etcd and v${version}/etcdctl (e.g. ../shared/etcd)`);
   }
   const dir = path.resolve(root, `v${version}`);
   const build = { dir, etcd: path.join(dir, 'etcd'), etcdctl: path.join(dir, 'etcdctl') };
