@@ -54,7 +54,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
   const commands: Record<string, PlannedCommand[]> = {
     ValidateInput: [local('validate the request; resolve failed, replacement, CA and installer hosts from the inventory')],
     AcquireLock: [local(`take the lock of cluster ${context.request.cluster}`)],
-    CheckClusterHealth: [observation()],
+    CheckClusterHealth: [observation(), script(r, 'DescribeEtcdHost')],
     ConfirmMemberFailed: [observation()],
     SnapshotCluster: [
       script(snapshotHost, 'SnapshotCluster', context.runId, context.survivors?.[0]?.clientURL ?? '', '<presigned upload URL>'),
@@ -75,8 +75,16 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     ],
     UpdateInventory: [script(context.installerHost, 'ReadHostFile', INVENTORY_PATH), script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>')],
     OpenEtcdPorts: [script(r, 'OpenEtcdPorts'), local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group`)],
-    InstallEtcd: [script(r, 'InstallEtcd')],
-    StartNewMember: [script(r, 'StartNewMember', r?.hostname ?? '', '<presigned bundle URL>', '<presigned backup upload URL>', '60'), etcdctl(via, 'member-list', endpoints)],
+    InstallEtcd: [
+      etcdctl(via, 'endpoint-status', endpoints),
+      script(r, 'InstallEtcd', 'prepare', '<cluster id>', '<presigned upload URL>'),
+      script(r, 'InstallEtcd', 'install', context.options.etcdVersion ?? "<the members' version>"),
+    ],
+    StartNewMember: [
+      etcdctl(via, 'member-list', endpoints),
+      script(r, 'StartNewMember', r?.hostname ?? '', '<cluster id>', '<new member id>', '<presigned bundle URL>', '<presigned backup upload URL>', '60'),
+      ...(learner ? [] : [etcdctl(via, 'endpoint-health', r ? clientUrl(r) : '')]),
+    ],
     PromoteNewMember: [etcdctl(via, 'member-promote', endpoints, '<new member id>')],
     VerifyClusterHealth: [etcdctl(via, 'member-list', allEndpoints), script(via, 'VerifyClusterHealth', allEndpoints)],
     RollMasters: masters.flatMap((m) => [
@@ -89,7 +97,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
       script(h, 'WriteHostFile', FLANNELD_PATH, '<sha256 read>', '<new flanneld, base64>', 'restart'),
       script(h, 'UpdateFlannel'),
     ]),
-    CompensateNewMember: [script(r, 'CompensateNewMember'), etcdctl(via, 'member-remove', endpoints, '<new member id>')],
+    CompensateNewMember: [etcdctl(via, 'member-list', endpoints), script(r, 'CompensateNewMember', '<cluster id>', '<new member id>'), etcdctl(via, 'member-remove', endpoints, '<new member id>')],
     ReleaseLock: [local(`release the lock of cluster ${context.request.cluster}`)],
   };
   const notes: Record<string, string | undefined> = {
