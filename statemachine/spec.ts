@@ -160,7 +160,7 @@ export const STATES: StateSpec[] = [
   // The new host's ports and package: nothing runs there yet, so they are prepared inside the grace
   // window too, before any membership change.
   task('OpenEtcdPorts', 'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group', 'new host steps 1-2', 'InstallEtcd', { retry: hostWork }),
-  task('InstallEtcd', 'yum install -y etcd on the new host and check its version', 'new host step 3', 'WaitGraceWindow', {
+  task('InstallEtcd', 'Stop an etcd from an earlier life on the new host (its data stored off the host first); yum install -y etcd-<the members\' version>; refuse a member of this or another running cluster', 'new host step 3', 'WaitGraceWindow', {
     retry: hostWork,
     timeoutSeconds: 600,
   }),
