@@ -53,6 +53,9 @@ export const StartNewMember: Step = async (context, deps) => {
   const budget = started0 + deps.waits.memberCatchUpSeconds * 1000;
   let deadline = started0 + wait * 1000;
   let progress = { bytes: -1, answered: false, checkedAt: 0 };
+  // Asked often at first (a small cluster's member starts in a second or two), then every 2 s: each
+  // question is a host command (SSM on AWS), and a large replay takes minutes.
+  let pause = 250;
   for (;;) {
     const member = (await etcd.memberList()).find((m) => m.id === newId);
     if (!member) throw new NewMemberFailedError(`member ${newId} is no longer in the member list`);
@@ -90,6 +93,7 @@ export const StartNewMember: Step = async (context, deps) => {
             : `member ${newId} has not answered, and its data directory on ${host.name} has not grown, for ${wait}s (${named ? 'listed under its name' : 'it still shows as unstarted'})`,
       );
     }
-    await deps.sleep(250);
+    await deps.sleep(pause);
+    pause = Math.min(PROGRESS_EVERY_MS, Math.round(pause * 1.5));
   }
 };
