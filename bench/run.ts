@@ -23,6 +23,7 @@ import type { WorkflowContext } from '../statemachine/context.ts';
 import { TASKS } from '../statemachine/spec.ts';
 import { CountingArtifactStore, CountingHostRunner, countCommands, type ArtifactCount, type CommandCount } from './counting.ts';
 import { VARIANTS, countTransitions, priceRun, type RunCost, type TransitionCount } from './costModel.ts';
+import { addToStartedSeconds } from '../statemachine/voterWindow.ts';
 
 const execFileP = promisify(execFile);
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -371,15 +372,6 @@ function msBetween(from: string, to: string | undefined): number {
 
 const endOfStep = (steps: readonly StepRecord[], name: string) => steps.filter((s) => s.name === name && s.status === 'succeeded').at(-1)?.endedAt;
 
-/**
- * The add-to-started window of a plain `member add`, from a run's step timeline: end of the last
- * successful AddMember → end of the last successful StartNewMember (the new member started under its
- * name). NaN when either is missing.
- */
-export function addToStartedWindowMs(steps: readonly StepRecord[]): number {
-  const added = endOfStep(steps, 'AddMember');
-  return added === undefined ? Number.NaN : msBetween(added, endOfStep(steps, 'StartNewMember'));
-}
 
 /** The workflow on the sandbox in this process (as `etcd-replace run` does), with counting ports. */
 export async function runWorkflowOn(sandbox: string): Promise<Omit<WorkflowMeasurement, keyof MeasurementBase | 'kind' | 'failMode'> & { ok: boolean; error?: string }> {
@@ -415,8 +407,8 @@ export async function runWorkflowOn(sandbox: string): Promise<Omit<WorkflowMeasu
       caughtUpMs: msBetween(ended.startedAt, endOf('VerifyClusterHealth')),
       promotedMs: msBetween(ended.startedAt, endOf('PromoteNewMember')),
       addedAsLearner,
-      // The run record's own measure (AddMember's add → the new member caught up), else the step timeline.
-      addToStartedMs: addedAsLearner === false ? (ended.addToStartedSeconds !== undefined ? ended.addToStartedSeconds * 1000 : addToStartedWindowMs(ended.steps)) : Number.NaN,
+      // The run's own measure: AddMember's add → the new member caught up (null on the learner path).
+      addToStartedMs: (addToStartedSeconds(ended.context as Partial<WorkflowContext>) ?? Number.NaN) * 1000,
       promoteMs: addedAsLearner === true ? (stepMs['PromoteNewMember'] ?? Number.NaN) : Number.NaN,
       totalMs: msBetween(ended.startedAt, ended.endedAt),
       stepMs,

@@ -4,6 +4,8 @@
 import type { RunRecord } from '../functions/ports.ts';
 import { stepTimeline, type ProgressEvent } from '../functions/workflow/localRun.ts';
 import { progress } from './common.ts';
+import type { WorkflowContext } from '../statemachine/context.ts';
+import { addToStartedSeconds } from '../statemachine/voterWindow.ts';
 
 export const EXIT_FOR_OUTCOME: Record<RunRecord['outcome'], number> = { succeeded: 0, failed: 1, refused: 3, running: 1 };
 
@@ -19,7 +21,11 @@ export interface RunResult {
   addToStartedSeconds?: number;
 }
 
+/** Seconds the new member voted before it had caught up, from the instants the run's steps recorded. */
+const voterWindowOf = (record: RunRecord): number | null => addToStartedSeconds(record.context as Partial<WorkflowContext>);
+
 export function runResult(record: RunRecord): RunResult {
+  const window = voterWindowOf(record);
   return {
     runId: record.runId,
     outcome: record.outcome === 'running' ? 'failed' : record.outcome,
@@ -34,7 +40,7 @@ export function runResult(record: RunRecord): RunResult {
       attempts: s.attempts,
     })),
     ...(record.remaining?.length ? { remaining: record.remaining } : {}),
-    ...(record.addToStartedSeconds !== undefined ? { addToStartedSeconds: record.addToStartedSeconds } : {}),
+    ...(window !== null ? { addToStartedSeconds: window } : {}),
   };
 }
 
@@ -72,9 +78,8 @@ export function formatTimeline(record: RunRecord): string {
   }
   const total = record.endedAt ? seconds(Date.parse(record.endedAt) - Date.parse(record.startedAt)) : 'still running';
   lines.push(`  outcome: ${record.outcome}${record.reason ? ` — ${record.reason}` : ''} (${total})`);
-  if (record.addToStartedSeconds !== undefined) {
-    lines.push(`  add to started: ${record.addToStartedSeconds.toFixed(1)}s (no learner: the new member voted before it had caught up)`);
-  }
+  const window = voterWindowOf(record);
+  if (window !== null) lines.push(`  add to started: ${window.toFixed(1)}s (no learner: the new member voted before it had caught up)`);
   for (const r of record.remaining ?? []) lines.push(`  remaining: ${r}`);
   return lines.join('\n');
 }

@@ -181,11 +181,6 @@ export interface RunRecord {
   steps: StepRecord[];
   /** What is left for an operator to do, when the run could not finish the job. */
   remaining?: string[];
-  /**
-   * Seconds the new member voted before it had caught up (plain `member add`, etcd 3.2 and 3.3): the
-   * window in which one more failure would have cost quorum. Absent on the learner path.
-   */
-  addToStartedSeconds?: number;
 }
 
 export interface RunStore {

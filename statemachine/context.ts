@@ -72,9 +72,10 @@ export interface WorkflowContext {
   /** The earlier run whose RemoveFailedMember removed the failed member, when this run finishes its replacement. */
   removedByRun?: string;
 
-  // Written by InstallEtcd: the cluster the new host joins, the members' etcd version, and the new host's.
+  /** The cluster's ID and its members' (oldest) etcd version, from the observations. */
   clusterId?: string;
   clusterVersion?: string;
+  /** Written by InstallEtcd: the etcd version the new host runs. */
   newMemberVersion?: string;
   /** When `member add` returned (AddMember), and when the new member had started and, without a learner, caught up (StartNewMember). */
   memberAddedAt?: string;

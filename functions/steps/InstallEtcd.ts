@@ -71,7 +71,7 @@ export const InstallEtcd: Step = async (context, deps) => {
   }
   const chosen = context.options.etcdVersion && minorOf(wanted) !== minorOf(cluster.version) ? ` (asked for; the members run ${cluster.version})` : '';
   return {
-    output: { clusterId: cluster.clusterId, clusterVersion: cluster.version, newMemberVersion: installed.version },
+    output: { newMemberVersion: installed.version },
     detail:
       `${host.name}: etcd ${installed.version}${chosen} ${installed.action === 'none' ? 'was already installed' : `${installed.action === 'install' ? 'installed' : 'downgraded to'} ${installed.package}`}` +
       (notes.length > 0 ? `; found ${notes.join('; ')}${prepared.stopped ? ' (stopped and disabled)' : ''}` : ''),

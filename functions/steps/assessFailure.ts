@@ -123,6 +123,8 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       ...(failedHost ? { failedHost } : {}),
       ...(caHost ? { caHost } : {}),
       survivors,
+      // The cluster the run works on, and what its members run: InstallEtcd pins the new member to it.
+      ...clusterOf(seen, version),
       learnerSupported,
       peerUrlsOnLocalhost,
       failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
@@ -170,6 +172,12 @@ async function refuseReplacementRunningClusterEtcd(replacement: Host, seen: Obse
   if (reasons.length > 0) {
     throw new InvalidInputError('replacement', `${replacement.name} (${replacement.hostname}, ${replacement.ip}) cannot be the replacement: ${reasons.join('; ')}. Nothing was changed.`);
   }
+}
+
+/** The cluster ID the answering members report (the first; they are one cluster) and their oldest version. */
+function clusterOf(seen: Observation, version: string | null): { clusterId?: string; clusterVersion?: string } {
+  const clusterId = [...seen.statuses.values()].flatMap((s) => ('error' in s || !s.clusterId ? [] : [s.clusterId]))[0];
+  return { ...(clusterId ? { clusterId } : {}), ...(version ? { clusterVersion: version } : {}) };
 }
 
 /** Why the failed member named is no member: never one, or removed by an earlier run (from the run record). */

@@ -58,7 +58,7 @@ export interface ClusterIdentity {
   version: string;
 }
 
-/** The cluster's ID and its members' (oldest) etcd version, asked of the surviving members. */
+/** The cluster's ID and its members' (oldest) etcd version: from the observations, else asked of the surviving members. */
 export async function clusterIdentity(context: WorkflowContext, deps: StepDeps): Promise<ClusterIdentity> {
   if (context.clusterId && context.clusterVersion) return { clusterId: context.clusterId, version: context.clusterVersion };
   const endpoints = need(context.survivors, 'survivors').map((s) => s.clientURL);

@@ -12,7 +12,6 @@ import { toWorkflowError } from '../../statemachine/workflowError.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from '../steps/deps.ts';
 import type { Step } from '../steps/stepResult.ts';
-import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
 
 export type ProgressEvent =
   | { type: 'step-start'; step: string; attempt: number }
@@ -136,8 +135,6 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
   if (error) record.reason = `${error.Error}: ${error.Cause}`;
   else delete record.reason;
   if (finalContext.remaining?.length) record.remaining = finalContext.remaining;
-  const window = addToStartedSeconds(finalContext);
-  if (window !== null) record.addToStartedSeconds = window;
   record.endedAt = deps.now().toISOString();
   await save();
   onProgress?.({ type: 'end', record });

@@ -76,9 +76,8 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     UpdateInventory: [script(context.installerHost, 'ReadHostFile', INVENTORY_PATH), script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>')],
     OpenEtcdPorts: [script(r, 'OpenEtcdPorts'), local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group`)],
     InstallEtcd: [
-      etcdctl(via, 'endpoint-status', endpoints),
-      script(r, 'InstallEtcd', 'prepare', '<cluster id>', '<presigned upload URL>'),
-      script(r, 'InstallEtcd', 'install', context.options.etcdVersion ?? "<the members' version>"),
+      script(r, 'InstallEtcd', 'prepare', context.clusterId ?? '<cluster id>', '<presigned upload URL>'),
+      script(r, 'InstallEtcd', 'install', context.options.etcdVersion ?? context.clusterVersion ?? "<the members' version>"),
     ],
     StartNewMember: [
       etcdctl(via, 'member-list', endpoints),

@@ -1,12 +1,9 @@
-// The benchmark's pure parts: scenarios per etcd version, the add-to-started window from a run's step
-// timeline, the summaries and the rows of the report.
+// The benchmark's pure parts: scenarios per etcd version, the summaries and the rows of the report.
 
 import { describe, expect, it } from 'vitest';
-import type { StepRecord } from '../../functions/ports.ts';
 import {
   QUICK_SCENARIOS,
   SCENARIOS,
-  addToStartedWindowMs,
   costInputs,
   pickScenarios,
   scenario,
@@ -19,8 +16,6 @@ import {
 import { promoteCell, renderMarkdown, windowCell } from '../../bench/report.ts';
 import { countCommands } from '../../bench/counting.ts';
 
-const T = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, 0) + s * 1000).toISOString();
-const step = (name: string, from: number, to: number, status: StepRecord['status'] = 'succeeded'): StepRecord => ({ name, status, startedAt: T(from), endedAt: T(to), attempts: 1 });
 
 const base = { rep: 1, sandbox: 'bench-x', failedWasLeader: false, load1: 1, ok: true };
 
@@ -71,18 +66,6 @@ describe('Scenarios per etcd version', () => {
     expect(pickScenarios(['3x32@3.4.23', '3x1024@3.2.22', '3x32']).map((s) => s.name)).toEqual(['3x32@3.2.22', '3x32@3.4.23', '3x1024@3.2.22']);
     expect(() => pickScenarios(['3x32@3.3.11'])).toThrow(/--scenario must be one of .*3x32@3\.2\.22/);
     expect(() => pickScenarios(['3 members @ 32 MB'])).toThrow(/got "3 members @ 32 MB"/);
-  });
-});
-
-describe('Function: addToStartedWindowMs', () => {
-  it('is the end of AddMember to the end of StartNewMember, the last successful ones', () => {
-    const steps = [step('SnapshotCluster', 0, 2), step('AddMember', 2, 3, 'failed'), step('AddMember', 3, 4), step('ConfigureNewMember', 4, 5), step('StartNewMember', 5, 6, 'failed'), step('StartNewMember', 6, 9.5)];
-    expect(addToStartedWindowMs(steps)).toBe(5500);
-  });
-
-  it('is NaN when the run never added or never started the new member', () => {
-    expect(addToStartedWindowMs([step('AddMember', 0, 1)])).toBeNaN();
-    expect(addToStartedWindowMs([step('StartNewMember', 0, 1)])).toBeNaN();
   });
 });
 
