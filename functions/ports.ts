@@ -25,12 +25,20 @@ export interface Inventory {
 // Host runner: run one of functions/scripts/<script>.sh on a host. SSM Run Command on AWS,
 // nsenter into the host's namespaces in the sandbox. Arguments are validated before they get here
 // and passed as separate argv entries (sandbox) or single-quoted positional parameters (SSM).
+// Secrets (the artifact store's signed URLs) never travel as arguments or in SSM's command text:
+// the script reads them on stdin (functions/scripts/lib/secrets.sh).
 
 export interface ScriptRequest {
   host: Host;
   /** File name without `.sh` under functions/scripts/, e.g. `StopFailedMember`. */
   script: string;
   args: string[];
+  /**
+   * Values other processes and command histories must not see, by name (`UPLOAD_URL`): the script
+   * gets them as NAME=value lines on stdin. The sandbox writes them to the script's stdin; SSM seals
+   * them to a one-time key the host makes for this one command (functions/adapters/aws/secretSeal.ts).
+   */
+  secrets?: Record<string, string>;
   /** Bounded run time; the runner kills the script after it. */
   timeoutSeconds: number;
 }

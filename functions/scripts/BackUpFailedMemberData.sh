@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # BackUpFailedMemberData: on the failed host, back up /var/lib/etcd off the host, then empty it.
-# `backup UPLOAD_URL` packs the data directory and uploads it, printing its size, sha256 and a
+# `backup` packs the data directory and uploads it, printing its size, sha256 and a
 # manifest hash (file names and sizes). `wipe MANIFEST` empties the directory, and only while its
 # manifest still equals the one that was backed up (lib/etcdData.sh).
 # Exit 3: refused (etcd still runs here, or the directory changed since the backup); nothing wiped.
 # Exit 5: the backup could not leave the host (it is cut off); nothing was wiped.
-# Usage: BackUpFailedMemberData.sh backup UPLOAD_URL | BackUpFailedMemberData.sh wipe MANIFEST_SHA256
+# Usage: BackUpFailedMemberData.sh backup (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
+#      | BackUpFailedMemberData.sh wipe MANIFEST_SHA256
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/secrets.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdData.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdData.sh"
 
 mode=${1:?mode}
+UPLOAD_URL=''
+secrets_read UPLOAD_URL
 case "$mode" in
-  backup) etcd_data_backup "${2:?upload url}" ;;
+  backup) etcd_data_backup "$UPLOAD_URL" ;;
   wipe) etcd_data_wipe "${2:?manifest sha256}" ;;
   *)
     echo "unknown mode: $mode" >&2

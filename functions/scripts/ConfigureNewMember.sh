@@ -2,15 +2,21 @@
 # ConfigureNewMember: on the etcd CA host, after the new member's etcd.conf was rewritten, check it
 # the way etcd will read it (a shell environment file naming this member and address), pack the
 # certificates, configuration and CA certificate into <hostname>.tgz and upload it for the new host.
-# Usage: ConfigureNewMember.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP UPLOAD_URL
+# The runbook's tarball is only the carrier of the new member's keys: it lives in a private temporary
+# directory for this command and is removed whatever the outcome. The certificates stay in
+# generated_certs/etcd-<hostname>/ as the runbook and openshift-ansible keep them (root only).
+# Usage: ConfigureNewMember.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP, with UPLOAD_URL=<url> on stdin (lib/secrets.sh)
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/secrets.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
 CN=${1:?hostname}
 NEW_ETCD_IP=${2:?ip}
-upload_url=${3:?upload url}
+UPLOAD_URL=''
+secrets_read UPLOAD_URL
 [[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
 [[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
-[[ $upload_url =~ ^https?:// ]] || { echo "bad upload url" >&2; exit 2; }
+[[ $UPLOAD_URL =~ ^https?:// ]] || { echo "no upload URL on stdin" >&2; exit 2; }
 PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
 conf="${PREFIX}etcd.conf"
 
@@ -34,7 +40,10 @@ for file in ca.crt server.crt server.key peer.crt peer.key; do
 done
 
 umask 077
-bundle="/etc/etcd/generated_certs/${CN}.tgz"
+chmod 700 "${PREFIX}"
+workdir=$(mktemp -d /var/tmp/etcd-bundle.XXXXXX)
+trap 'rm -rf "$workdir"' EXIT
+bundle="$workdir/${CN}.tgz"
 tar -czf "$bundle" -C "${PREFIX}" .
-curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$bundle" "$upload_url" >&2
+curl_url "$UPLOAD_URL" -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$bundle" >&2
 printf '{"bytes":%s,"sha256":"%s"}\n' "$(stat -c %s "$bundle")" "$(sha256sum "$bundle" | cut -d' ' -f1)"

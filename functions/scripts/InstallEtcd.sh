@@ -2,7 +2,7 @@
 # InstallEtcd: prepare the new host from whatever state it is in, then install the cluster's etcd
 # (runbook: new host step 3). Nothing here changes the cluster's membership.
 #
-#   prepare CLUSTER_ID UPLOAD_URL
+#   prepare CLUSTER_ID            (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
 #       Looks at the etcd already on the host (lib/etcdHost.sh) and refuses (exit 3), changing nothing,
 #       when it answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
 #       running (more than one member and a leader). Otherwise an etcd from an earlier life is stopped:
@@ -19,8 +19,10 @@
 #       from Extras, which OpenShift 3.x does not support. Prints
 #       {"version":"<etcd --version>","package":"<rpm -q etcd>","action":"none|install|downgrade"}.
 #       Exit 4: the package cannot be installed at that version (yum's message on stderr).
-# Usage: InstallEtcd.sh prepare CLUSTER_ID UPLOAD_URL | wipe MANIFEST | install VERSION
+# Usage: InstallEtcd.sh prepare CLUSTER_ID | wipe MANIFEST | install VERSION
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/secrets.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 # shellcheck source=functions/scripts/lib/etcdData.sh
@@ -83,8 +85,10 @@ install() {
 }
 
 mode=${1:?mode}
+UPLOAD_URL=''
+secrets_read UPLOAD_URL
 case "$mode" in
-  prepare) prepare "${2:?cluster id}" "${3:?upload url}" ;;
+  prepare) prepare "${2:?cluster id}" "$UPLOAD_URL" ;;
   wipe) etcd_data_wipe "${2:?manifest sha256}" ;;
   install) install "${2:?version}" ;;
   *)

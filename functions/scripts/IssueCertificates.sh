@@ -2,19 +2,24 @@
 # IssueCertificates: on the etcd CA host, issue the new member's server and peer certificates with
 # the runbook's own openssl commands, and copy the current etcd.conf and ca.crt beside them.
 # Idempotent: certificates already issued for this exact SAN, still valid, are kept.
+# Secrets on stdin (lib/secrets.sh), both optional: PROBE_UPLOAD_URL and CA_BACKUP_URL.
 # With PROBE_UPLOAD_URL, first proves this host can reach the artifact store (it ships the new member's
 # bundle from here after the membership changes) by uploading the CA certificate, a public file; exit 3
 # when it cannot, before anything changes.
 # With CA_BACKUP_URL (the CA host itself failed), a host holding no CA restores /etc/etcd/ca from that
 # backup first, and only when the backup's CA certificate is exactly the one this member trusts
 # (/etc/etcd/ca.crt) and its key matches: never a different CA.
-# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP [PROBE_UPLOAD_URL [CA_BACKUP_URL]]
+# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/secrets.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
 NEW_ETCD_HOSTNAME=${1:?hostname}
 NEW_ETCD_IP=${2:?ip}
-probe_url=${3:-}
-ca_backup_url=${4:-}
+PROBE_UPLOAD_URL='' CA_BACKUP_URL=''
+secrets_read PROBE_UPLOAD_URL CA_BACKUP_URL
+probe_url=$PROBE_UPLOAD_URL
+ca_backup_url=$CA_BACKUP_URL
 [[ $NEW_ETCD_HOSTNAME =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
 [[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
 [ -z "$probe_url" ] || [[ $probe_url =~ ^https?:// ]] || { echo "bad probe url" >&2; exit 2; }
@@ -25,7 +30,7 @@ export SAN="IP:${NEW_ETCD_IP}, DNS:${NEW_ETCD_HOSTNAME}"
 export PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
 export OPENSSLCFG="/etc/etcd/ca/openssl.cnf"
 
-if [ -n "$probe_url" ] && ! curl -fsS --connect-timeout 5 --retry 2 --max-time 60 --upload-file /etc/etcd/ca.crt "$probe_url" >&2; then
+if [ -n "$probe_url" ] && ! curl_url "$probe_url" -fsS --connect-timeout 5 --retry 2 --max-time 60 --upload-file /etc/etcd/ca.crt >&2; then
   echo "this CA host cannot reach the artifact store, so it could not ship the new member's certificates after the membership changes; nothing was changed. Restore its network and run again" >&2
   exit 3
 fi
@@ -35,7 +40,7 @@ if [ ! -f /etc/etcd/ca/ca.key ] && [ -n "$ca_backup_url" ]; then
   umask 077
   restore=$(mktemp -d /var/tmp/etcd-ca-restore.XXXXXX)
   trap 'rm -rf "$restore"' EXIT
-  curl -fsS --connect-timeout 5 --retry 2 --max-time 300 -o "$restore/ca.tgz" "$ca_backup_url" || { echo "cannot download the CA backup" >&2; exit 3; }
+  curl_url "$ca_backup_url" -fsS --connect-timeout 5 --retry 2 --max-time 300 -o "$restore/ca.tgz" || { echo "cannot download the CA backup" >&2; exit 3; }
   mkdir "$restore/ca"
   tar -xzf "$restore/ca.tgz" -C "$restore/ca" --no-same-owner
   for file in ca.crt ca.key openssl.cnf serial index.txt; do

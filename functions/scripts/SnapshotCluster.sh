@@ -2,29 +2,35 @@
 # SnapshotCluster: on a healthy member, start the run's snapshot job in the background and return at
 # once. The job saves a snapshot, checks it with `snapshot status`, hashes it and uploads it to the
 # artifact store through a short-lived URL, all three side by side; AwaitSnapshot.sh waits for it.
-# Usage: SnapshotCluster.sh RUN_ID ENDPOINT UPLOAD_URL
+# Usage: SnapshotCluster.sh RUN_ID ENDPOINT, with UPLOAD_URL=<url> on stdin (lib/secrets.sh)
 # Prints {"job":"started"|"running"|"done"}. Idempotent: a job that runs or has succeeded for this run
 # is never started twice; a failed or lost one is started again.
 #
 # Job state, in /run/etcd-replace/RUN_ID/snapshot (cleared by a reboot, which also ends the job):
 #   pid          the job's process (its own session, so the end of this command does not end it)
+#   upload-url   the URL, for the job to read (root only, 0600); the job removes it once read
 #   result.json  written last, only when the snapshot was checked and uploaded
 #   failed       written when the job failed; its log says why
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/secrets.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
 run_id=${1:?run id}
 endpoint=${2:?endpoint}
-upload_url=${3:?upload url}
+UPLOAD_URL=''
+secrets_read UPLOAD_URL
 [[ $run_id =~ ^[a-z0-9][a-z0-9-]{5,79}$ ]] || { echo "bad run id" >&2; exit 2; }
 [[ $endpoint =~ ^https://[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || { echo "bad endpoint: $endpoint" >&2; exit 2; }
-[[ $upload_url =~ ^https?:// ]] || { echo "bad upload url" >&2; exit 2; }
+[[ $UPLOAD_URL =~ ^https?:// ]] || { echo "no upload URL on stdin" >&2; exit 2; }
 
 job=/run/etcd-replace/$run_id/snapshot
 
 # The detached job. It runs in a shell of its own (errexit set there too); its EXIT trap removes the
 # snapshot file and, when the job failed, records the exit code in "failed".
 snapshot_job() {
-  job=$1 endpoint=$2 upload_url=$3 code=0
+  job=$1 endpoint=$2 code=0
+  upload_url=$(<"$job/upload-url")
+  rm -f "$job/upload-url"
   # Hold no descriptor of the command that started the job (a pipe kept open would make it wait).
   for fd in /proc/self/fd/*; do
     fd=${fd##*/}
@@ -46,7 +52,7 @@ snapshot_job() {
   # openssl's SHA-256 uses the CPU's SHA extensions: about 1 s for 1.3 GB where sha256sum took 3.8 s.
   openssl dgst -sha256 -r "$snapshot" >"$workdir/sha256" &
   hash=$!
-  curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" "$upload_url" &
+  curl_url "$upload_url" -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" &
   upload=$!
   wait "$check" || { echo "snapshot status rejects the snapshot"; exit 3; }
   wait "$hash"
@@ -64,6 +70,7 @@ running() {
   [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$JOB_NAME $job "
 }
 
+umask 077
 mkdir -p "$job"
 if [[ -s $job/result.json ]]; then
   echo '{"job":"done"}'
@@ -74,7 +81,8 @@ if running; then
   exit 0
 fi
 rm -f "$job/failed" "$job/pid" "$job/result.json.tmp"
-setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job); snapshot_job \"\$@\"" "$JOB_NAME" "$job" "$endpoint" "$upload_url" \
+printf '%s\n' "$UPLOAD_URL" >"$job/upload-url"
+setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job curl_url); snapshot_job \"\$@\"" "$JOB_NAME" "$job" "$endpoint" \
   </dev/null >"$job/log" 2>&1 &
 echo "$!" >"$job/pid"
 # Return once the job shows as running (setsid has exec'd it), so an AwaitSnapshot.sh that follows at

@@ -11,22 +11,26 @@
 # catching up: never emptied). A host whose etcd answers as any other member of CLUSTER_ID is refused
 # (exit 3) before anything is stopped or emptied (lib/etcdHost.sh).
 # Exit 3: refused, nothing changed. Exit 4: etcd did not start listening in time.
-# Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID BUNDLE_URL BACKUP_UPLOAD_URL WAIT_SECONDS
+# Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID WAIT_SECONDS, with BUNDLE_URL=<url>
+# and BACKUP_UPLOAD_URL=<url> on stdin (lib/secrets.sh). The downloaded bundle is removed whatever the
+# outcome; its keys live on only in /etc/etcd.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/secrets.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 
 CN=${1:?hostname}
 cluster_id=${2:?cluster id}
 member_id=${3:?member id}
-bundle_url=${4:?bundle url}
-backup_url=${5:?backup upload url}
-wait_seconds=${6:?wait seconds}
+wait_seconds=${4:?wait seconds}
+BUNDLE_URL='' BACKUP_UPLOAD_URL=''
+secrets_read BUNDLE_URL BACKUP_UPLOAD_URL
 [[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
 [[ $cluster_id =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
 [[ $member_id =~ ^[0-9a-f]{16}$ ]] || { echo "bad member id" >&2; exit 2; }
-[[ $bundle_url =~ ^https?:// ]] || { echo "bad bundle url" >&2; exit 2; }
-[[ $backup_url =~ ^https?:// ]] || { echo "bad backup url" >&2; exit 2; }
+[[ $BUNDLE_URL =~ ^https?:// ]] || { echo "no bundle URL on stdin" >&2; exit 2; }
+[[ $BACKUP_UPLOAD_URL =~ ^https?:// ]] || { echo "no backup upload URL on stdin" >&2; exit 2; }
 [[ $wait_seconds =~ ^[0-9]{1,4}$ ]] || { echo "bad wait" >&2; exit 2; }
 
 listening() { ss -Hltn '( sport = :2379 )' | grep -q .; }
@@ -54,16 +58,17 @@ else
   if ! etcd_host_data_empty; then
     workdir=$(mktemp -d /var/tmp/etcd-newhost-backup.XXXXXX)
     tar -czf "$workdir/data.tgz" -C /var/lib/etcd .
-    curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" "$backup_url" >&2
+    curl_url "$BACKUP_UPLOAD_URL" -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" >&2
     rm -rf "$workdir"
     backed_up=true
   fi
   rm -rf /etc/etcd/* /var/lib/etcd/*
   umask 077
-  bundle="/tmp/${CN}.tgz"
-  curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 -o "$bundle" "$bundle_url"
-  tar -xzf "$bundle" -C /etc/etcd/
-  rm -f "$bundle"
+  bundle_dir=$(mktemp -d /var/tmp/etcd-bundle.XXXXXX)
+  trap 'rm -rf "$bundle_dir"' EXIT
+  curl_url "$BUNDLE_URL" -fsS --connect-timeout 5 --retry 2 --max-time 1800 -o "$bundle_dir/${CN}.tgz"
+  tar -xzf "$bundle_dir/${CN}.tgz" -C /etc/etcd/
+  rm -rf "$bundle_dir"
   chmod 600 /etc/etcd/*.key
   printf '%s\n' "$member_id" >"$MARKER"
   systemctl enable etcd >&2

@@ -21,7 +21,8 @@ export const BackUpFailedMemberData: Step = async (context, deps) => {
     backup = await runScript(deps.runner, {
       host,
       script: 'BackUpFailedMemberData',
-      args: ['backup', url],
+      args: ['backup'],
+      secrets: { UPLOAD_URL: url },
       timeoutSeconds: 600,
       exits: { ...refuse, 5: (message) => new BackupNotUploaded(message) },
     });

@@ -42,7 +42,8 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const packed = await runScript<{ bytes: number }>(deps.runner, {
     host: ca,
     script: 'ConfigureNewMember',
-    args: [replacement.hostname, replacement.ip, url],
+    args: [replacement.hostname, replacement.ip],
+    secrets: { UPLOAD_URL: url },
     exits: { 3: (m) => new ScriptFailedError(ca.name, 'ConfigureNewMember', 3, m) },
   });
   const stored = await deps.artifacts.head(key);

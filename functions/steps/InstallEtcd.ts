@@ -40,7 +40,8 @@ export const InstallEtcd: Step = async (context, deps) => {
     prepared = await runScript<Prepared>(deps.runner, {
       host,
       script: 'InstallEtcd',
-      args: ['prepare', cluster.clusterId, await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds)],
+      args: ['prepare', cluster.clusterId],
+      secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
       timeoutSeconds: 600,
       exits: { 3: (m) => new RefusedError(m), 5: (m) => new PriorDataNotUploaded(m) },
     });

@@ -20,7 +20,8 @@ export const IssueCertificates: Step = async (context, deps) => {
   const result = await runScript<{ prefix: string; issued: string; restoredCa: boolean }>(deps.runner, {
     host: ca,
     script: 'IssueCertificates',
-    args: [replacement.hostname, replacement.ip, probeUrl, ...(caBackupUrl ? [caBackupUrl] : [])],
+    args: [replacement.hostname, replacement.ip],
+    secrets: { PROBE_UPLOAD_URL: probeUrl, ...(caBackupUrl ? { CA_BACKUP_URL: caBackupUrl } : {}) },
     exits: { 3: (message) => new RefusedError(message) },
   });
   if (!(await deps.artifacts.head(probeKey))) throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);

@@ -36,7 +36,8 @@ export const StartNewMember: Step = async (context, deps) => {
   const started = await runScript<{ started: 'now' | 'already'; backedUpData: boolean }>(deps.runner, {
     host,
     script: 'StartNewMember',
-    args: [host.hostname, clusterId, newId, bundleUrl, backupUrl, String(wait)],
+    args: [host.hostname, clusterId, newId, String(wait)],
+    secrets: { BUNDLE_URL: bundleUrl, BACKUP_UPLOAD_URL: backupUrl },
     timeoutSeconds: wait + 120,
     exits: { 3: (m) => new RefusedError(m), 4: (m) => new NewMemberFailedError(m) },
   });

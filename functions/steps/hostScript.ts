@@ -10,6 +10,8 @@ export interface ScriptCall {
   host: Host;
   script: string;
   args?: string[];
+  /** Read by the script on stdin, never seen in its arguments (ScriptRequest.secrets). */
+  secrets?: Record<string, string>;
   timeoutSeconds?: number;
   /** Exit codes with a meaning of their own; any other non-zero exit is a ScriptFailedError. */
   exits?: ExitMeaning;
@@ -21,7 +23,13 @@ function tail(text: string, lines = 6): string {
 
 /** Runs the script; resolves with its full stdout when it exits 0. */
 export async function runScriptText(runner: HostRunner, call: ScriptCall): Promise<string> {
-  const out = await runner.run({ host: call.host, script: call.script, args: call.args ?? [], timeoutSeconds: call.timeoutSeconds ?? 120 });
+  const out = await runner.run({
+    host: call.host,
+    script: call.script,
+    args: call.args ?? [],
+    ...(call.secrets ? { secrets: call.secrets } : {}),
+    timeoutSeconds: call.timeoutSeconds ?? 120,
+  });
   if (out.exitCode === 0) return out.stdout;
   const meaning = call.exits?.[out.exitCode];
   const message = `${call.script} on ${call.host.name}: ${tail(out.stderr) || `exit ${out.exitCode}`}`;

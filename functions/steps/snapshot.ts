@@ -43,7 +43,7 @@ export async function startSnapshot(context: WorkflowContext, deps: StepDeps): P
   const { host, endpoint, key } = snapshotSource(context);
   if (!endpoint) throw new ArtifactStoreError(`the snapshot host ${host.name} is no longer a healthy member: no snapshot can be started there`);
   const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
-  const out = await runScript<{ job: 'started' | 'running' | 'done' }>(deps.runner, { host, script: 'SnapshotCluster', args: [context.runId, endpoint, url], timeoutSeconds: 60 });
+  const out = await runScript<{ job: 'started' | 'running' | 'done' }>(deps.runner, { host, script: 'SnapshotCluster', args: [context.runId, endpoint], secrets: { UPLOAD_URL: url }, timeoutSeconds: 60 });
   return out.job;
 }
 

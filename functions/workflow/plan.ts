@@ -31,6 +31,11 @@ const script = (host: Host | undefined, name: string, ...args: string[]): Planne
   host: host?.name ?? '(unknown host)',
   command: [`bash functions/scripts/${name}.sh`, ...args.map((a) => (/^<.*>$/.test(a) ? a : shellQuote(a)))].join(' '),
 });
+/** A script that reads signed artifact-store URLs on stdin (never in its arguments): names them. */
+const withSecrets = (command: PlannedCommand, ...names: string[]): PlannedCommand => ({
+  ...command,
+  command: `${command.command}  # stdin: ${names.map((n) => `${n}=<signed URL>`).join(' ')}`,
+});
 const etcdctl = (host: Host | undefined, ...args: string[]) => script(host, 'etcdctl', ...args);
 const local = (command: string): PlannedCommand => ({ host: '(workflow)', command });
 
@@ -57,31 +62,31 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     CheckClusterHealth: [observation(), script(r, 'DescribeEtcdHost')],
     ConfirmMemberFailed: [observation()],
     SnapshotCluster: [
-      script(snapshotHost, 'SnapshotCluster', context.runId, context.survivors?.[0]?.clientURL ?? '', '<presigned upload URL>'),
+      withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, context.survivors?.[0]?.clientURL ?? ''), 'UPLOAD_URL'),
       ...(learner ? [] : [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))]),
     ],
     AwaitSnapshot: [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))],
     RemoveFailedMember: [observation(assumedDown), etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
     StopFailedMember: [script(failed, 'StopFailedMember')],
-    BackUpFailedMemberData: [script(failed, 'BackUpFailedMemberData', 'backup', '<presigned upload URL>'), script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>')],
-    IssueCertificates: [script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? '', '<presigned upload URL>')],
+    BackUpFailedMemberData: [withSecrets(script(failed, 'BackUpFailedMemberData', 'backup'), 'UPLOAD_URL'), script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>')],
+    IssueCertificates: [withSecrets(script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? ''), 'PROBE_UPLOAD_URL', ...(context.options.caBackupKey ? ['CA_BACKUP_URL'] : []))],
     VerifyCertificates: [script(ca, 'VerifyCertificates', r?.hostname ?? ''), local('node-forge: SAN, key usages, chain to the CA, validity, key match')],
     FixLocalhostPeerUrls: [etcdctl(via, 'member-list', endpoints), local('for each member on localhost: FixLocalhostPeerUrls.sh on its host, then etcdctl member-update')],
     AddMember: [observation(assumedDown), etcdctl(via, learner ? 'member-add-learner' : 'member-add', endpoints, r ? peerUrl(r) : '')],
     ConfigureNewMember: [
       script(ca, 'ReadHostFile', `${prefix}etcd.conf`),
       script(ca, 'WriteHostFile', `${prefix}etcd.conf`, '<sha256 read>', '<new etcd.conf, base64>'),
-      script(ca, 'ConfigureNewMember', r?.hostname ?? '', r?.ip ?? '', '<presigned upload URL>'),
+      withSecrets(script(ca, 'ConfigureNewMember', r?.hostname ?? '', r?.ip ?? ''), 'UPLOAD_URL'),
     ],
     UpdateInventory: [script(context.installerHost, 'ReadHostFile', INVENTORY_PATH), script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>')],
     OpenEtcdPorts: [script(r, 'OpenEtcdPorts'), local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group`)],
     InstallEtcd: [
-      script(r, 'InstallEtcd', 'prepare', context.clusterId ?? '<cluster id>', '<presigned upload URL>'),
+      withSecrets(script(r, 'InstallEtcd', 'prepare', context.clusterId ?? '<cluster id>'), 'UPLOAD_URL'),
       script(r, 'InstallEtcd', 'install', context.options.etcdVersion ?? context.clusterVersion ?? "<the members' version>"),
     ],
     StartNewMember: [
       etcdctl(via, 'member-list', endpoints),
-      script(r, 'StartNewMember', r?.hostname ?? '', '<cluster id>', '<new member id>', '<presigned bundle URL>', '<presigned backup upload URL>', '60'),
+      withSecrets(script(r, 'StartNewMember', r?.hostname ?? '', '<cluster id>', '<new member id>', '60'), 'BUNDLE_URL', 'BACKUP_UPLOAD_URL'),
       ...(learner ? [] : [etcdctl(via, 'endpoint-health', r ? clientUrl(r) : '')]),
     ],
     PromoteNewMember: [etcdctl(via, 'member-promote', endpoints, '<new member id>')],

@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   CancelCommandCommand,
@@ -31,6 +34,7 @@ import {
   ScriptTimedOutError,
 } from '../../functions/errors.ts';
 import type { Host, ScriptRequest } from '../../functions/ports.ts';
+import { oneTimeKeyCommands, sealSecrets } from '../../functions/adapters/aws/secretSeal.ts';
 
 const INSTANCE = 'i-0123456789abcdef0';
 const host: Host = { name: 'master-0', hostname: 'master-0.example.internal', ip: '10.0.1.10', roles: ['master', 'etcd', 'ca'], instanceId: INSTANCE };
@@ -428,5 +432,94 @@ describe('Class: SsmHostRunner', () => {
       expect(() => runner({ outputBucket: 'b' })).toThrow(InvalidInputError);
       expect(() => runner({ deliveryTimeoutSeconds: 10 })).toThrow(InvalidInputError);
     });
+  });
+});
+
+/** A signed URL as S3 presigns one: what must never appear in a command's text. */
+const SIGNED = 'https://artifacts.s3.eu-west-1.amazonaws.com/runs/r1/bundle-new.tgz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAXXX%2F20261202%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Date=20261202T120000Z&X-Amz-Expires=900&X-Amz-Security-Token=' + 'T'.repeat(900) + '&X-Amz-Signature=' + 'a'.repeat(64) + '&X-Amz-SignedHeaders=host';
+const PRINT_STDIN = 'set -o errexit -o nounset -o pipefail\nprintf "[%s]" "$@"; echo; cat\n';
+
+describe('Secrets through SSM: sealed to a one-time key of the host', () => {
+  let keyDir: string;
+  beforeEach(() => {
+    keyDir = mkdtempSync(join(tmpdir(), 'seal-'));
+  });
+  afterEach(() => rmSync(keyDir, { recursive: true, force: true }));
+
+  it('makes the key on the host (real openssl), seals to it, and the script reads the secrets on stdin; the key is gone after', () => {
+    const made = bash(oneTimeKeyCommands('0123456789abcdef', keyDir).join('\n'));
+    expect(made.status).toBe(0);
+    expect(made.stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const lines = `BUNDLE_URL=${SIGNED}\nBACKUP_UPLOAD_URL=${SIGNED.replace('bundle', 'backup')}\n`;
+    const commands = encodeCommands('Echo', PRINT_STDIN, ['a b'], { keyId: '0123456789abcdef', chunks: sealSecrets(made.stdout, lines), keyDir }).join('\n');
+    expect(commands).not.toContain('X-Amz-Signature');
+    expect(commands).not.toContain('amazonaws.com');
+    const ran = bash(commands);
+    expect(ran.stderr).toBe('');
+    expect(ran.status).toBe(0);
+    expect(ran.stdout).toBe(`[a b]\n${lines.trimEnd()}`);
+    expect(readdirSync(keyDir)).toEqual([]);
+  });
+
+  it('never runs the script when the secrets cannot be unsealed (no key, or another key): exit 125', () => {
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const chunks = sealSecrets(other.publicKey.export({ type: 'spki', format: 'pem' }).toString(), `UPLOAD_URL=${SIGNED}\n`);
+    const missing = bash(encodeCommands('Echo', 'echo RAN', [], { keyId: 'feedfacefeedface', chunks, keyDir }).join('\n'));
+    expect(missing.status).toBe(125);
+    expect(missing.stdout).not.toContain('RAN');
+    bash(oneTimeKeyCommands('feedfacefeedface', keyDir).join('\n'));
+    const wrong = bash(encodeCommands('Echo', 'echo RAN', [], { keyId: 'feedfacefeedface', chunks, keyDir }).join('\n'));
+    expect(wrong.status).toBe(125);
+    expect(wrong.stdout).not.toContain('RAN');
+    expect(readdirSync(keyDir)).toEqual([]);
+  });
+
+  it('refuses a host answer that is not an RSA public key of 2048 bits or more', () => {
+    expect(() => sealSecrets('not a key', 'A=b\n')).toThrow(InvalidInputError);
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(() => sealSecrets(small, 'A=b\n')).toThrow(/2048/);
+  });
+
+  it('run(): two commands, a one-time key and then the script, and no SSM request carries a signed URL or a secret', async () => {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const sent: Array<{ Comment?: string; commands: string[] }> = [];
+    let n = 0;
+    ssmMock.on(SendCommandCommand).callsFake((input) => {
+      sent.push({ Comment: input.Comment, commands: input.Parameters.commands });
+      n += 1;
+      return { Command: { CommandId: `cmd-${n}` } };
+    });
+    ssmMock.on(GetCommandInvocationCommand, { CommandId: 'cmd-1' }).resolves(
+      invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() }),
+    );
+    ssmMock.on(GetCommandInvocationCommand, { CommandId: 'cmd-2' }).resolves(invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: 'ok' }));
+    const r = runner({ keyDir, scripts: () => PRINT_STDIN });
+    const out = await r.run(request({ script: 'StartNewMember', args: ['x'], secrets: { BUNDLE_URL: SIGNED, BACKUP_UPLOAD_URL: `${SIGNED}&b` } }));
+    expect(out.stdout).toBe('ok');
+    expect(sent).toHaveLength(2);
+    expect(sent[0]?.Comment).toMatch(/OneTimeKey for StartNewMember/);
+    const everything = JSON.stringify(ssmMock.calls().map((c) => c.args[0].input));
+    expect(everything).not.toContain('X-Amz-Signature');
+    expect(everything).not.toContain('X-Amz-Security-Token');
+    // The second command, run with the host's private key in place, hands the script exactly the secrets.
+    const keyId = /keys?\/?([0-9a-f]{32})\.pem|\/([0-9a-f]{32})\.pem/.exec(sent[0]!.commands.join('\n'))!;
+    const id = keyId[1] ?? keyId[2];
+    writeFileSync(join(keyDir, `${id}.pem`), pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+    const ran = bash(sent[1]!.commands.join('\n'));
+    expect(ran.status).toBe(0);
+    expect(ran.stdout).toBe(`[x]\nBUNDLE_URL=${SIGNED}\nBACKUP_UPLOAD_URL=${SIGNED}&b`);
+    expect(existsSync(join(keyDir, `${id}.pem`))).toBe(false);
+  });
+
+  it('run(): a request without secrets is one command, as before', async () => {
+    ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: 'ok' }));
+    await runner({ keyDir }).run(request());
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
+  });
+
+  it('run(): a secret with a newline or a bad name is refused before anything is sent', async () => {
+    await expect(runner({ keyDir }).run(request({ secrets: { UPLOAD_URL: 'a\nB=c' } }))).rejects.toThrow(InvalidInputError);
+    await expect(runner({ keyDir }).run(request({ secrets: { 'bad name': 'x' } }))).rejects.toThrow(InvalidInputError);
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0);
   });
 });

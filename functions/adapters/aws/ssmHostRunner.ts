@@ -8,6 +8,14 @@
 //   etcd_replace_script=$(printf '%s' '<base64 of the script file>' | base64 -d) || { echo '…' >&2; exit 125; }
 //   exec bash -c "$etcd_replace_script" 'StopFailedMember' 'arg 1' 'it'\''s' </dev/null
 //
+// A request with secrets (signed artifact-store URLs) is two commands: a one-time key made on the host,
+// then the script, whose text carries the secrets only as ciphertext sealed to that key; the wrapper
+// unseals them into the shell's memory and pipes them to the script's stdin (secretSeal.ts):
+//
+//   etcd_replace_secrets=$(… openssl pkeyutl -decrypt -inkey /run/etcd-replace/keys/<id>.pem …) || exit 125
+//   rm -f /run/etcd-replace/keys/<id>.pem
+//   printf '%s' "$etcd_replace_secrets" | bash -c "$etcd_replace_script" 'StartNewMember' 'arg 1' …
+//
 // Why this and not the alternatives:
 // - base64 has only [A-Za-z0-9+/=], so the script text cannot end a quote, a heredoc or a line early,
 //   whatever it contains; no delimiter collision as with a heredoc.
@@ -31,6 +39,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import {
   CommandCancelledError,
   HostUnreachableError,
@@ -42,6 +51,8 @@ import {
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
 import { assertNoControlChars, instanceId as validInstanceId, shellQuote } from '../../validate.ts';
 import { SCRIPT_NAME } from '../scriptText.ts';
+import { secretLines } from '../secretLines.ts';
+import { DEFAULT_KEY_DIR, oneTimeKeyCommands, sealSecrets, unsealCommands } from './secretSeal.ts';
 
 /** SSM keeps this much stdout inline in GetCommandInvocation; the rest only in S3 (when configured). */
 export const SSM_STDOUT_LIMIT = 24_000;
@@ -120,8 +131,15 @@ export function classifyInvocation(invocation: { Status?: string; StatusDetails?
 
 // ---------------------------------------------------------------------------------------------
 
+/** Secrets sealed to the host's one-time key `keyId` (secretSeal.ts). */
+export interface SealedSecrets {
+  keyId: string;
+  chunks: string[];
+  keyDir?: string;
+}
+
 /** Builds the AWS-RunShellScript `commands` lines for a script text and its arguments (see the top of this file). */
-export function encodeCommands(scriptName: string, scriptText: string, args: readonly string[]): string[] {
+export function encodeCommands(scriptName: string, scriptText: string, args: readonly string[], sealed?: SealedSecrets): string[] {
   if (!SCRIPT_NAME.test(scriptName)) throw new InvalidInputError('script', `${JSON.stringify(scriptName)} is not a script name`);
   if (scriptText.includes('\u0000')) throw new InvalidInputError('script', `${scriptName} contains a NUL character`);
   args.forEach((arg, index) => {
@@ -129,11 +147,13 @@ export function encodeCommands(scriptName: string, scriptText: string, args: rea
     assertNoControlChars(`args[${index}]`, arg);
   });
   const encoded = Buffer.from(scriptText, 'utf8').toString('base64');
-  return [
+  const head = [
     `# etcd-replace ${scriptName}: script text is base64 below; arguments are single-quoted words`,
     `etcd_replace_script=$(printf '%s' '${encoded}' | base64 -d) || { echo 'etcd-replace: cannot decode ${scriptName}' >&2; exit 125; }`,
-    ['exec bash -c "$etcd_replace_script"', shellQuote(scriptName), ...args.map(shellQuote), '</dev/null'].join(' '),
   ];
+  const run = ['bash -c "$etcd_replace_script"', shellQuote(scriptName), ...args.map(shellQuote)].join(' ');
+  if (!sealed) return [...head, `exec ${run} </dev/null`];
+  return [...head, ...unsealCommands(scriptName, sealed.keyId, sealed.chunks, sealed.keyDir), `printf '%s' "$etcd_replace_secrets" | ${run}`];
 }
 
 export interface SsmCommandEvent {
@@ -179,6 +199,8 @@ export interface SsmHostRunnerConfig {
   now?: () => number;
   /** Comment on the command (visible in the console), e.g. the run id. */
   comment?: string;
+  /** Where hosts keep one-time keys (secretSeal.ts); tests point it elsewhere. */
+  keyDir?: string;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -222,11 +244,28 @@ export class SsmHostRunner implements HostRunner {
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > SSM_MAX_EXECUTION_TIMEOUT) {
       throw new InvalidInputError('timeoutSeconds', `${timeoutSeconds} is outside 1-${SSM_MAX_EXECUTION_TIMEOUT}`);
     }
-    const commands = encodeCommands(script, this.#config.scripts(script), args);
+    const lines = secretLines(request.secrets);
+    const scriptText = this.#config.scripts(script);
+    encodeCommands(script, scriptText, args); // checks the request before anything is sent
     if (this.#config.checkManaged ?? true) await this.#assertManaged(instanceId);
 
-    const commandId = await this.#send(instanceId, script, commands, timeoutSeconds);
-    const invocation = await this.#wait(commandId, instanceId, host.name, script, timeoutSeconds);
+    let sealed: SealedSecrets | undefined;
+    if (lines !== '') {
+      const keyDir = this.#config.keyDir ?? DEFAULT_KEY_DIR;
+      const keyId = randomBytes(16).toString('hex');
+      const key = await this.#execute(instanceId, host.name, `OneTimeKey for ${script}`, oneTimeKeyCommands(keyId, keyDir), 60);
+      if (key.exitCode !== 0) {
+        throw new HostUnreachableError(`${host.name} (${instanceId}) could not make a one-time key for ${script}'s secrets (exit ${key.exitCode}): ${key.stderr.slice(-300)}`);
+      }
+      sealed = { keyId, chunks: sealSecrets(key.stdout, lines), keyDir };
+    }
+    return this.#execute(instanceId, host.name, script, encodeCommands(script, scriptText, args, sealed), timeoutSeconds);
+  }
+
+  /** Sends one command and waits for its output. */
+  async #execute(instanceId: string, hostName: string, label: string, commands: string[], timeoutSeconds: number): Promise<ScriptOutput> {
+    const commandId = await this.#send(instanceId, label, commands, timeoutSeconds);
+    const invocation = await this.#wait(commandId, instanceId, hostName, label, timeoutSeconds);
     return this.#output(invocation, commandId, instanceId);
   }
 

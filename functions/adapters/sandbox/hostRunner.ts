@@ -1,12 +1,14 @@
 // HostRunner over the sandbox: runs functions/scripts/<script>.sh on a sandbox host as
 //   bash -c "$scriptText" SCRIPTNAME arg1 arg2 …
 // inside the host's namespaces (nsenter), the way SSM runs a document's script on an EC2 host. The
-// arguments travel as separate argv entries and are never interpolated into a shell string.
+// arguments travel as separate argv entries and are never interpolated into a shell string; secrets
+// go to the script's stdin (a pipe no other process can read), never into its arguments.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../../errors.ts';
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
 import { SCRIPT_NAME, readScriptText } from '../scriptText.ts';
+import { secretLines } from '../secretLines.ts';
 import { hostExec } from '../../../sandbox/index.ts';
 import type { SandboxInfo } from '../../../sandbox/index.ts';
 
@@ -29,6 +31,7 @@ export class SandboxHostRunner implements HostRunner {
     const scriptText = readScriptText(this.scriptsDir, request.script);
     const result = await hostExec(this.sandbox, request.host.name, ['bash', '-c', scriptText, request.script, ...request.args], {
       timeoutMs: request.timeoutSeconds * 1000,
+      stdin: secretLines(request.secrets),
     });
     return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
   }

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
 # etcdData.sh: back /var/lib/etcd up off the host, then empty it; inlined like lib/etcdHost.sh.
+# Needs lib/secrets.sh (curl_url), sourced before it.
 #
 #   etcd_data_backup UPLOAD_URL   packs the data directory and uploads it; prints
 #                                 {"empty":true} or {"empty":false,"bytes":N,"sha256":"…","manifest":"…"}
@@ -16,7 +17,7 @@ etcd_data_entries() { find "$ETCD_DATA_DIR" -mindepth 1 -maxdepth 1 | wc -l; }
 
 etcd_data_backup() {
   local upload_url=$1 workdir bytes sha256
-  [[ $upload_url =~ ^https?:// ]] || { echo "bad upload url" >&2; exit 2; }
+  [[ $upload_url =~ ^https?:// ]] || { echo "no upload URL on stdin" >&2; exit 2; }
   if [ "$(etcd_data_entries)" -eq 0 ]; then
     printf '{"empty":true}\n'
     return 0
@@ -31,7 +32,7 @@ etcd_data_backup() {
   tar -czf "$workdir/data.tgz" -C "$ETCD_DATA_DIR" .
   bytes=$(stat -c %s "$workdir/data.tgz")
   sha256=$(openssl dgst -sha256 -r "$workdir/data.tgz" | cut -d' ' -f1)
-  if ! curl -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" "$upload_url" >&2; then
+  if ! curl_url "$upload_url" -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$workdir/data.tgz" >&2; then
     echo "could not upload the backup off this host; the data directory is left as it is" >&2
     exit 5
   fi
