@@ -105,3 +105,6 @@ export class LockLostError extends RefusedError {}
 
 /** The new member makes progress but has not caught up within one StartNewMember attempt: the next attempt waits on. */
 export class NewMemberCatchingUpError extends WorkflowError {}
+
+/** Quorum is gone and nothing the run could still do brings it back: it stops at once, changing nothing more. */
+export class QuorumLostError extends WorkflowError {}

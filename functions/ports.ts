@@ -180,6 +180,8 @@ export interface RunRecord {
   request: Record<string, unknown>;
   outcome: RunOutcome;
   reason?: string;
+  /** When the run's own cleanup (compensation, releasing the lock) failed too: that second error, as `reason` gives the first. */
+  cleanupError?: string;
   startedAt: string;
   endedAt?: string;
   /** The state the run is in (or ended in). */

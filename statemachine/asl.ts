@@ -25,7 +25,7 @@ export interface AslRetrier {
 
 export interface AslCatcher {
   ErrorEquals: string[];
-  ResultPath: string;
+  ResultPath: string | null;
   Next: string;
 }
 
@@ -149,7 +149,8 @@ function retrier(rule: RetryRule): AslRetrier {
 }
 
 function catcher(rule: CatchRule): AslCatcher {
-  return { ErrorEquals: [...rule.errors], ResultPath: `$.${rule.resultField ?? 'error'}`, Next: rule.next };
+  const field = rule.resultField ?? 'error';
+  return { ErrorEquals: [...rule.errors], ResultPath: field === 'none' ? null : `$.${field}`, Next: rule.next };
 }
 
 /** True exactly when the field holds boolean true, like the XState guard `context[field] === true`. */

@@ -49,10 +49,9 @@ const base = setup({
   delays,
   actions: {
     mergeStepOutput: assign(({ context }, params: { output: StepOutput }) => ({ ...context, ...params.output })),
-    recordError: assign(({ context }, params: { error: unknown; field: 'error' | 'cleanupError' }) => ({
-      ...context,
-      [params.field]: toWorkflowError(params.error),
-    })),
+    recordError: assign(({ context }, params: { error: unknown; field: 'error' | 'cleanupError' | 'none' }) =>
+      params.field === 'none' ? context : { ...context, [params.field]: toWorkflowError(params.error) },
+    ),
   },
 });
 

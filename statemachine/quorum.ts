@@ -50,6 +50,33 @@ export function quorumForRemoval(members: MemberHealth[], failedId: string | nul
   return { ...base, ok: true, reason: `${healthyNow} of ${voters.length} voting members answer; ${after} needed after the change` };
 }
 
+export interface QuorumNow {
+  voters: number;
+  /** Voting members that answered as themselves. */
+  answering: number;
+  needed: number;
+  has: boolean;
+  /** Without quorum: whether the voting member still starting (`startingVoterId`) would bring it back. */
+  restorable: boolean;
+  text: string;
+}
+
+/**
+ * Quorum as observed now. A voting member that has been added but not started yet (a new member
+ * without a learner) brings quorum back when it starts, if its vote is the one missing: then the run
+ * can wait for it; otherwise nothing the run does restores quorum.
+ */
+export function quorumNow(members: MemberHealth[], startingVoterId?: string): QuorumNow {
+  const voters = members.filter((m) => !m.isLearner);
+  const answering = voters.filter((m) => m.healthy).length;
+  const needed = quorumOf(voters.length);
+  const has = answering >= needed;
+  const starting = voters.some((m) => m.id === startingVoterId && !m.healthy);
+  const restorable = !has && starting && answering + 1 >= needed;
+  const text = `${answering} of ${voters.length} voting members answer and ${needed} are needed`;
+  return { voters: voters.length, answering, needed, has, restorable, text: has ? `quorum holds: ${text}` : `quorum is lost: ${text}` };
+}
+
 /** The member count a run ends with must be odd: refuse a request that would end even. */
 export function endsOdd(membersNow: number, removing: number, adding: number): boolean {
   return (membersNow - removing + adding) % 2 === 1;

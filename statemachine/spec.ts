@@ -16,8 +16,12 @@ export interface RetryRule {
 export interface CatchRule {
   errors: string[];
   next: string;
-  /** Context field the caught error is written to (Step Functions ResultPath); `error` by default. */
-  resultField?: 'error' | 'cleanupError';
+  /**
+   * Context field the caught error is written to (Step Functions ResultPath); `error` by default.
+   * `none` keeps the context as it was (ResultPath null): for closing steps whose own failure must not
+   * hide the run's errors (it stays in the step's record and the execution history).
+   */
+  resultField?: 'error' | 'cleanupError' | 'none';
 }
 
 export interface TaskSpec {
@@ -31,6 +35,12 @@ export interface TaskSpec {
   retry: RetryRule[];
   catch: CatchRule[];
   timeoutSeconds: number;
+  /**
+   * Whether the step runs under the run's cluster lock: it is proven held (LockLostError otherwise)
+   * and renewed while the step runs (functions/workflow/lockRenewal.ts). False for the steps before
+   * the lock is taken and the closing steps, which change no membership.
+   */
+  holdsLock: boolean;
 }
 
 /** Guards read one boolean field that an earlier step wrote, so both engines evaluate them alike. */
@@ -89,17 +99,22 @@ const transient: RetryRule = { errors: TRANSIENT_ERRORS, intervalSeconds: 1, max
 const unreachable: RetryRule = { errors: ['HostUnreachableError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 };
 const hostWork: RetryRule[] = [transient, unreachable, { errors: ['ScriptFailedError'], intervalSeconds: 1, maxAttempts: 1, backoffRate: 1 }];
 
-/** Refusals end the run on the Refused final; a held lock is refused without touching the lock. */
-export const REFUSED_ERRORS = ['RefusedError', 'LockHeldError'];
+/**
+ * Refusals end the run on the Refused final; a held lock is refused without touching the lock. Step
+ * Functions matches error names exactly (no inheritance), so every refusal class is listed.
+ */
+export const REFUSED_ERRORS = ['RefusedError', 'LockHeldError', 'LockLostError'];
 
 // Failure routing ------------------------------------------------------------------------------
 
+/** Every ending after the lock is taken goes through the closing steps: the key bundle is discarded, the cluster described, the lock released. */
+const CLOSING = 'DiscardKeyBundle';
 const beforeMembershipChange: CatchRule[] = [
   { errors: ['LockHeldError'], next: 'Refused' },
-  { errors: ['States.ALL'], next: 'ReleaseLock' },
+  { errors: ['States.ALL'], next: CLOSING },
 ];
 const whileNewMemberJoins: CatchRule[] = [{ errors: ['States.ALL'], next: 'CompensateNewMember' }];
-const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: 'ReleaseLock' }];
+const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSING }];
 /** Host work while the new member joins: retried as host work, compensated when it fails. */
 const joiningHostWork = { retry: hostWork, catch: whileNewMemberJoins };
 
@@ -108,7 +123,7 @@ function task(
   summary: string,
   runbook: string,
   next: string,
-  options: { retry?: RetryRule[]; catch?: CatchRule[]; timeoutSeconds?: number } = {},
+  options: { retry?: RetryRule[]; catch?: CatchRule[]; timeoutSeconds?: number; holdsLock?: boolean } = {},
 ): TaskSpec {
   return {
     kind: 'task',
@@ -119,6 +134,7 @@ function task(
     retry: options.retry ?? [transient],
     catch: options.catch ?? beforeMembershipChange,
     timeoutSeconds: options.timeoutSeconds ?? 120,
+    holdsLock: options.holdsLock ?? true,
   };
 }
 
@@ -133,6 +149,7 @@ export const STATES: StateSpec[] = [
   task('ValidateInput', 'Validate the request and resolve the failed member, the replacement, the CA and installer hosts', 'preparation', 'AcquireLock', {
     catch: [{ errors: ['States.ALL'], next: 'Failed' }],
     timeoutSeconds: 60,
+    holdsLock: false,
   }),
   task('AcquireLock', 'Take the cluster lock so no other run changes the membership at the same time', 'preparation', 'CheckClusterHealth', {
     catch: [
@@ -140,6 +157,7 @@ export const STATES: StateSpec[] = [
       { errors: ['States.ALL'], next: 'Failed' },
     ],
     timeoutSeconds: 30,
+    holdsLock: false,
   }),
   task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'SnapshotCluster'),
   // Snapshot, certificates and the new host's preparation change no membership: they run inside the grace window, which then
@@ -242,19 +260,33 @@ export const STATES: StateSpec[] = [
     catch: afterNewMemberJoined,
     timeoutSeconds: 900,
   }),
-  task('UpdateFlannel', 'FLANNEL_ETCD_ENDPOINTS on every host running flanneld; restart flanneld', 'masters steps 3-4', 'ReleaseLock', {
+  task('UpdateFlannel', 'FLANNEL_ETCD_ENDPOINTS on every host running flanneld; restart flanneld', 'masters steps 3-4', CLOSING, {
     retry: hostWork,
     catch: afterNewMemberJoined,
     timeoutSeconds: 300,
   }),
-  task('CompensateNewMember', 'The new member could not join: stop it, remove it again, record what remains to do', 'compensation', 'ReleaseLock', {
+  // Compensation that cannot reach quorum stops at once (QuorumLostError is retried by no rule): the
+  // closing steps then describe the cluster as it is and name the snapshot to restore from.
+  task('CompensateNewMember', 'The new member could not join: stop it, remove it again, record what remains to do', 'compensation', CLOSING, {
     retry: [transient],
-    catch: [{ errors: ['States.ALL'], next: 'ReleaseLock', resultField: 'cleanupError' }],
+    catch: [{ errors: ['States.ALL'], next: CLOSING, resultField: 'cleanupError' }],
     timeoutSeconds: 300,
+  }),
+  task('DiscardKeyBundle', 'Delete the new member\'s key bundle from the artifact store, whatever the outcome (a deletion that fails is named in remaining)', 'safety', 'RecordClusterState', {
+    catch: [{ errors: ['States.ALL'], next: 'RecordClusterState', resultField: 'none' }],
+    timeoutSeconds: 60,
+    holdsLock: false,
+  }),
+  task('RecordClusterState', 'When the run did not succeed: the cluster as it is now (members, learners, unstarted, quorum) in remaining, with the verified snapshot and the restore procedure when quorum is lost', 'safety', 'ReleaseLock', {
+    retry: [],
+    catch: [{ errors: ['States.ALL'], next: 'ReleaseLock', resultField: 'none' }],
+    timeoutSeconds: 120,
+    holdsLock: false,
   }),
   task('ReleaseLock', 'Release the cluster lock', 'preparation', 'RouteOutcome', {
     catch: [{ errors: ['States.ALL'], next: 'RouteOutcome', resultField: 'cleanupError' }],
     timeoutSeconds: 30,
+    holdsLock: false,
   }),
   {
     kind: 'outcome',

@@ -1,9 +1,12 @@
 // CompensateNewMember: the new member could not join after its retries. Stop etcd on the new host,
 // remove the member again so the cluster is back to a healthy shape, and record exactly what remains.
+// Without quorum it changes nothing and stops at once (QuorumLostError, retried by no rule): no
+// membership change can succeed then, and RecordClusterState describes the cluster as it is.
 
-import { HostUnreachableError, MemberNotFoundError, RefusedError } from '../errors.ts';
+import { HostUnreachableError, MemberNotFoundError, QuorumLostError, RefusedError } from '../errors.ts';
+import { quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
-import { etcdOf, peerUrl } from './cluster.ts';
+import { etcdOf, observe, peerUrl } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
@@ -12,7 +15,10 @@ export const CompensateNewMember: Step = async (context, deps) => {
   const done: string[] = [];
   const host = context.replacement;
   const etcd = etcdOf(context, deps);
-  const members = await etcd.memberList();
+  const observation = await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] });
+  const quorum = quorumNow(observation.health);
+  if (!quorum.has) throw new QuorumLostError(`CompensateNewMember changes nothing: ${quorum.text}`);
+  const members = observation.members;
   // Only the member this run added: its recorded ID, or (the add's answer lost in a crash) the one
   // unstarted member at the new host's peer URL. Never a started member this run did not add.
   const url = host ? peerUrl(host) : null;

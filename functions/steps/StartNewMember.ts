@@ -5,9 +5,10 @@
 // from the artifact store. A host that runs any other member of the cluster is refused before anything
 // is stopped or emptied there.
 
-import { NewMemberCatchingUpError, NewMemberFailedError, RefusedError } from '../errors.ts';
+import { NewMemberCatchingUpError, NewMemberFailedError, QuorumLostError, RefusedError } from '../errors.ts';
+import { quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from './etcdHost.ts';
-import { artifactKey, clientUrl, etcdOf, need } from './cluster.ts';
+import { artifactKey, clientUrl, etcdOf, need, observe } from './cluster.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript } from './hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
@@ -15,6 +16,12 @@ import type { Step } from './stepResult.ts';
 
 /** How often the wait asks the new member how far it has got. */
 const PROGRESS_EVERY_MS = 2000;
+/**
+ * While the member has not started, how often the wait checks quorum, and for how long quorum must be
+ * lost, beyond what the new member's own vote could bring back, before the step stops (QuorumLostError).
+ */
+const QUORUM_CHECK_EVERY_MS = 5000;
+const QUORUM_LOSS_CONFIRM_MS = 5000;
 
 export const StartNewMember: Step = async (context, deps) => {
   const host = need(context.replacement, 'replacement');
@@ -54,6 +61,7 @@ export const StartNewMember: Step = async (context, deps) => {
   const budget = started0 + deps.waits.memberCatchUpSeconds * 1000;
   let deadline = started0 + wait * 1000;
   let progress = { bytes: -1, answered: false, checkedAt: 0 };
+  let quorum = { checkedAt: started0, lostSince: null as number | null };
   // Asked often at first (a small cluster's member starts in a second or two), then every 2 s: each
   // question is a host command (SSM on AWS), and a large replay takes minutes.
   let pause = 250;
@@ -72,6 +80,16 @@ export const StartNewMember: Step = async (context, deps) => {
         detail: `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}` +
           (window !== null ? `; it voted ${window.toFixed(1)} s before it had caught up (no learner)` : ''),
       };
+    }
+    if (now - quorum.checkedAt >= QUORUM_CHECK_EVERY_MS) {
+      // A second member lost while this one starts: unless this member's own vote is the one missing
+      // (a voter without a learner), nothing it does can bring quorum back. Stop, do not wait it out.
+      const q = quorumNow((await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] })).health, learner ? undefined : newId);
+      const lostSince = q.has || q.restorable ? null : (quorum.lostSince ?? now);
+      quorum = { checkedAt: now, lostSince };
+      if (lostSince !== null && now - lostSince >= QUORUM_LOSS_CONFIRM_MS) {
+        throw new QuorumLostError(`member ${newId} cannot join: ${q.text}, for ${Math.round((now - lostSince) / 1000)} s, and its own vote would not bring it back`);
+      }
     }
     if (due && !progress.answered) {
       const [status] = await etcd.status([clientUrl(host)]);

@@ -7,6 +7,8 @@ import { AwaitSnapshot } from './AwaitSnapshot.ts';
 import { BackUpFailedMemberData } from './BackUpFailedMemberData.ts';
 import { CheckClusterHealth } from './CheckClusterHealth.ts';
 import { CompensateNewMember } from './CompensateNewMember.ts';
+import { DiscardKeyBundle } from './DiscardKeyBundle.ts';
+import { RecordClusterState } from './RecordClusterState.ts';
 import { ConfigureNewMember } from './ConfigureNewMember.ts';
 import { ConfirmMemberFailed } from './ConfirmMemberFailed.ts';
 import { FixLocalhostPeerUrls } from './FixLocalhostPeerUrls.ts';
@@ -50,6 +52,8 @@ export const STEPS: Record<string, Step> = {
   RollMasters,
   UpdateFlannel,
   CompensateNewMember,
+  DiscardKeyBundle,
+  RecordClusterState,
   ReleaseLock,
 };
 

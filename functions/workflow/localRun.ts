@@ -12,6 +12,7 @@ import { toWorkflowError } from '../../statemachine/workflowError.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from '../steps/deps.ts';
 import type { Step } from '../steps/stepResult.ts';
+import { withLockHeld } from './lockRenewal.ts';
 
 export type ProgressEvent =
   | { type: 'step-start'; step: string; attempt: number }
@@ -78,7 +79,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
         try {
           const result = await withRetry(
             taskSpec(task.name).retry,
-            () => withTimeout(step(input, deps), taskSpec(task.name).timeoutSeconds, task.name),
+            () => withTimeout(withLockHeld(task, input, deps, () => step(input, deps)), task.timeoutSeconds, task.name),
             {
               sleep: deps.sleep,
               onAttempt: (attempt) => {
@@ -134,6 +135,9 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
   const error = finalContext.error;
   if (error) record.reason = `${error.Error}: ${error.Cause}`;
   else delete record.reason;
+  const cleanupError = finalContext.cleanupError;
+  if (cleanupError) record.cleanupError = `${cleanupError.Error}: ${cleanupError.Cause}`;
+  else delete record.cleanupError;
   if (finalContext.remaining?.length) record.remaining = finalContext.remaining;
   record.endedAt = deps.now().toISOString();
   await save();

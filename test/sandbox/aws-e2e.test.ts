@@ -427,6 +427,12 @@ describe('Workflow: replace a failed member through the AWS adapters (SSM, EC2, 
       expect(s3Mock.commandCalls(HeadObjectCommand).length).toBeGreaterThan(0);
       expect(ctx.snapshotKey && (await deps.artifacts.head(ctx.snapshotKey))?.size).toBeGreaterThan(0);
 
+      // SSM: no request carries a signed URL or key material; the URLs went sealed to one-time host keys.
+      const requests = ssmMock.commandCalls(SendCommandCommand).map((c) => JSON.stringify(c.args[0].input));
+      expect(requests.filter((r) => /sig=[0-9a-f]{16}|X-Amz-Signature|PRIVATE KEY/.test(r))).toEqual([]);
+      expect(requests.filter((r) => r.includes('OneTimeKey for StartNewMember')).length).toBeGreaterThan(0);
+      expect(requests.filter((r) => r.includes('openssl pkeyutl -decrypt')).length).toBeGreaterThanOrEqual(4);
+
       // SSM: nothing was ever sent to the powered-off host (it is ConnectionLost), every command ended.
       const commands = ssm.invocations;
       expect(commands.every((c) => c.host !== 'master-2' && c.answer && c.collectedAt !== undefined)).toBe(true);

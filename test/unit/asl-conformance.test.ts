@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { compileAsl } from '../../statemachine/asl.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
-import { TASKS } from '../../statemachine/spec.ts';
-import { EtcdUnhealthyClusterError, LockHeldError, RefusedError, ScriptFailedError } from '../../functions/errors.ts';
+import { REFUSED_ERRORS, TASKS } from '../../statemachine/spec.ts';
+import * as errors from '../../functions/errors.ts';
+import { EtcdUnhealthyClusterError, LockHeldError, LockLostError, QuorumLostError, RefusedError, ScriptFailedError } from '../../functions/errors.ts';
 import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
 import { runXState, type StepFake } from '../support/xstateRun.ts';
 import { createStepHandler } from '../../functions/handlers/step.ts';
@@ -92,7 +93,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.finalContext.error).toBeUndefined();
   });
 
-  it('compensate when the new member cannot start: CompensateNewMember, ReleaseLock, Failed', async () => {
+  it('compensate when the new member cannot start: CompensateNewMember, the closing steps, ReleaseLock, Failed', async () => {
     const { xstate, local } = await runBoth(() => ({
       StartNewMember: failing(Infinity, () => new ScriptFailedError('etcd-spare-0', 'StartNewMember', 1, 'etcd did not start')),
     }));
@@ -100,7 +101,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.invocations).toEqual(xstate.invocations);
     // ScriptFailedError is retried once by the spec: two tries.
     expect(local.invocations.filter((n) => n === 'StartNewMember')).toHaveLength(2);
-    expect(local.path.slice(-5)).toEqual(['StartNewMember', 'CompensateNewMember', 'ReleaseLock', 'RouteOutcome', 'Failed']);
+    expect(local.path.slice(-7)).toEqual(['StartNewMember', 'CompensateNewMember', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Failed']);
     expect(xstate.finalState).toBe('Failed');
     expect(local.status).toBe('FAILED');
     expect(local.finalContext.error).toEqual(xstate.finalContext.error);
@@ -125,11 +126,41 @@ describe('Conformance: compiled ASL and XState machine', () => {
       CheckClusterHealth: failing(Infinity, () => new RefusedError('removing master-2 would lose quorum')),
     }));
     expect(local.path).toEqual(xstate.path);
-    expect(local.path.slice(-4)).toEqual(['CheckClusterHealth', 'ReleaseLock', 'RouteOutcome', 'Refused']);
+    expect(local.path.slice(-6)).toEqual(['CheckClusterHealth', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
     expect(xstate.finalState).toBe('Refused');
     expect(local.invocations.filter((n) => n === 'CheckClusterHealth')).toHaveLength(1);
     expect(local.executionError).toEqual({ Error: 'RefusedError', Cause: 'removing master-2 would lose quorum' });
     expect(local.finalContext.error).toEqual(xstate.finalContext.error);
+  });
+
+  it('list every refusal class by name: Step Functions matches names, not inheritance', () => {
+    const refusals = Object.values(errors).filter((value) => typeof value === 'function' && (value === RefusedError || value.prototype instanceof RefusedError));
+    expect(refusals.map((c) => c.name).sort()).toEqual([...REFUSED_ERRORS].sort());
+  });
+
+  it('end Refused through the closing steps when the run has lost its lock (LockLostError), in both engines', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      RemoveFailedMember: failing(Infinity, () => new LockLostError('run run-conformance-1 no longer holds the lock of ocp')),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.path.slice(-6)).toEqual(['RemoveFailedMember', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
+    expect(xstate.finalState).toBe('Refused');
+    expect(local.executionError?.Error).toBe('LockLostError');
+    expect(local.invocations.filter((n) => n === 'RemoveFailedMember')).toHaveLength(1);
+  });
+
+  it('stop at once when compensation finds quorum lost: no retry, both errors kept, the closing steps still run', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      StartNewMember: failing(Infinity, () => new QuorumLostError('member cannot join: quorum is lost')),
+      CompensateNewMember: failing(Infinity, () => new QuorumLostError('CompensateNewMember changes nothing: quorum is lost')),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.invocations.filter((n) => n === 'StartNewMember')).toHaveLength(1);
+    expect(local.invocations.filter((n) => n === 'CompensateNewMember')).toHaveLength(1);
+    expect(local.path.slice(-5)).toEqual(['DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Failed']);
+    expect(local.finalContext.error?.Error).toBe('QuorumLostError');
+    expect(local.finalContext.cleanupError?.Error).toBe('QuorumLostError');
+    expect(local.finalContext.cleanupError).toEqual(xstate.finalContext.cleanupError);
   });
 
   it('end Refused without touching the lock when another run holds it', async () => {

@@ -128,13 +128,15 @@ describe('Function: compileAsl', () => {
         const t = taskState(spec.name);
         expect({ name: spec.name, Catch: t.Catch, TimeoutSeconds: t.TimeoutSeconds, Next: t.Next }).toEqual({
           name: spec.name,
-          Catch: spec.catch.map((c) => ({ ErrorEquals: c.errors, ResultPath: `$.${c.resultField ?? 'error'}`, Next: c.next })),
+          Catch: spec.catch.map((c) => ({ ErrorEquals: c.errors, ResultPath: c.resultField === 'none' ? null : `$.${c.resultField ?? 'error'}`, Next: c.next })),
           TimeoutSeconds: spec.timeoutSeconds,
           Next: spec.next,
         });
       }
       expect(taskState('StartNewMember').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'CompensateNewMember' }]);
-      expect(taskState('CompensateNewMember').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'ReleaseLock' }]);
+      expect(taskState('CompensateNewMember').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'DiscardKeyBundle' }]);
+      // A closing step's own failure keeps the run's errors as they are (ResultPath null).
+      expect(taskState('DiscardKeyBundle').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RecordClusterState' }]);
       expect(taskState('ReleaseLock').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'RouteOutcome' }]);
     });
 

@@ -150,10 +150,21 @@ describe('Class: FileLock', () => {
       }
     });
 
-    it('takes over an expired lock and records what it replaced', async () => {
+    it('keeps the lock of a live holder on this machine past its expiry: liveness decides, not the clock', async () => {
       let now = new Date('2030-01-01T00:00:00Z');
       const lock = new FileLock(dir, { now: () => now });
       await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 60);
+      now = new Date('2030-01-01T03:00:00Z'); // three hours past expiry, the holder still alive
+      await expect(lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob', pid: process.pid + 1 }, 60)).rejects.toThrow(LockHeldError);
+      await lock.renew('prod-a', 'run-000001', 60);
+      expect((await lock.current('prod-a'))?.runId).toBe('run-000001');
+    });
+
+    it('takes over an expired lock of another machine and records what it replaced', async () => {
+      let now = new Date('2030-01-01T00:00:00Z');
+      const elsewhere = new FileLock(dir, { now: () => now, hostname: 'other-machine' });
+      await elsewhere.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 60);
+      const lock = new FileLock(dir, { now: () => now });
       now = new Date('2030-01-01T00:01:00Z'); // exactly at expiry
       const info = await lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob', pid: process.pid }, 60);
       expect(info.runId).toBe('run-000002');

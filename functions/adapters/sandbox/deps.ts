@@ -8,6 +8,7 @@ import { DEFAULT_WAITS, type StepDeps } from '../../steps/deps.ts';
 import { EtcdctlMembership } from '../etcdctl.ts';
 import { SandboxArtifactStore } from './artifactServer.ts';
 import { FileLock } from './fileLock.ts';
+import { positiveInt } from '../../validate.ts';
 import { SandboxHostRunner } from './hostRunner.ts';
 import path from 'node:path';
 
@@ -22,6 +23,15 @@ export function inventoryOfSandbox(sandbox: SandboxInfo): Inventory {
     cluster: sandbox.name,
     hosts: sandbox.hosts.map((h): Host => ({ name: h.name, hostname: h.hostname, ip: h.ip, roles: [...h.roles] })),
   };
+}
+
+/**
+ * ETCD_REPLACE_LOCK_TTL_SECONDS: the lock's lifetime between renewals (default 7200 s). A run renews its
+ * lock as it goes and a live holder keeps it past expiry; a short lifetime rehearses exactly that.
+ */
+function lockTtlFromEnv(): Partial<StepDeps['waits']> {
+  const raw = process.env['ETCD_REPLACE_LOCK_TTL_SECONDS'];
+  return raw === undefined || raw === '' ? {} : { lockTtlSeconds: positiveInt('ETCD_REPLACE_LOCK_TTL_SECONDS', raw, { max: 86_400 }) };
 }
 
 export async function sandboxDeps(name: string, options: { log?: (message: string) => void; waits?: Partial<StepDeps['waits']> } = {}): Promise<SandboxDeps> {
@@ -41,7 +51,7 @@ export async function sandboxDeps(name: string, options: { log?: (message: strin
     now: () => new Date(),
     log: options.log ?? (() => {}),
     pid: process.pid,
-    waits: { ...DEFAULT_WAITS, ...options.waits },
+    waits: { ...DEFAULT_WAITS, ...lockTtlFromEnv(), ...options.waits },
     close: () => artifacts.close(),
   };
 }

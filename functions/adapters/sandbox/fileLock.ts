@@ -4,15 +4,18 @@
 // - a lock is created by writing a private temp file (fsync) and hard-linking it to `<cluster>.json`;
 //   link(2) fails with EEXIST when the name exists, so of two racing acquirers exactly one wins;
 // - every write of a lock gets a fresh random `token`;
-// - a stale lock (expired, or its pid is dead on this machine) is taken over by first linking it to
+// - a stale lock is taken over by first linking it to
 //   `<cluster>.json.stale-<token>`: link(2) again lets exactly one contender claim that token. The winner
 //   checks the claimed file still carries the token it judged stale (so a lock renewed or replaced in the
 //   meantime is never replaced), then renames its own lock over `<cluster>.json` (the name never goes
 //   missing, so no plain acquirer slips in). The new lock records what it took over (`takenOver`).
 // - renew rewrites the holder's file through a temp file and rename(2).
 //
-// As with any lease, a holder whose lock expired may lose it to another run; it learns so at its next
-// renew (LockLostError).
+// Stale means: for a lock that names a process on this machine, that the process is gone (liveness
+// decides: a live holder keeps its lock past expiresAt, a dead one loses it at once); for any other
+// lock, that it expired. The run renews its lock as it goes (functions/workflow/lockRenewal.ts), so
+// expiry matters only for a holder on another machine. A holder whose lock was taken over learns so
+// at its next renew (LockLostError).
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
@@ -283,15 +286,16 @@ export class FileLock implements LockPort {
   }
 
   private async staleReason(lock: LockFile, now: Date): Promise<StaleReason | null> {
-    if (Date.parse(lock.expiresAt) <= now.getTime()) return 'expired';
     if (lock.pid !== undefined && (lock.host === undefined || lock.host === this.host)) {
+      // A process of this machine: its liveness decides, whatever the expiry says.
       if (!processExists(lock.pid)) return 'holder process is dead';
       if (lock.pidStartTime !== undefined) {
         const start = await processStartTime(lock.pid);
         if (start !== undefined && start !== lock.pidStartTime) return 'holder process is dead'; // pid reused
       }
+      return null;
     }
-    return null;
+    return Date.parse(lock.expiresAt) <= now.getTime() ? 'expired' : null;
   }
 
   private async syncDir(): Promise<void> {
