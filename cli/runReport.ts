@@ -13,6 +13,8 @@ export interface RunResult {
   runId: string;
   outcome: 'succeeded' | 'failed' | 'refused';
   reason: string | null;
+  /** When the run's cleanup (compensation, releasing the lock) failed too: that second error. */
+  cleanupError?: string;
   startedAt: string;
   endedAt: string;
   steps: Array<{ name: string; status: 'succeeded' | 'failed' | 'skipped'; startedAt: string; endedAt: string; attempts: number }>;
@@ -30,6 +32,7 @@ export function runResult(record: RunRecord): RunResult {
     runId: record.runId,
     outcome: record.outcome === 'running' ? 'failed' : record.outcome,
     reason: record.reason ?? null,
+    ...(record.cleanupError ? { cleanupError: record.cleanupError } : {}),
     startedAt: record.startedAt,
     endedAt: record.endedAt ?? new Date().toISOString(),
     steps: stepTimeline(record).map((s) => ({
@@ -78,6 +81,7 @@ export function formatTimeline(record: RunRecord): string {
   }
   const total = record.endedAt ? seconds(Date.parse(record.endedAt) - Date.parse(record.startedAt)) : 'still running';
   lines.push(`  outcome: ${record.outcome}${record.reason ? ` — ${record.reason}` : ''} (${total})`);
+  if (record.cleanupError) lines.push(`  cleanup failed too: ${record.cleanupError}`);
   const window = voterWindowOf(record);
   if (window !== null) lines.push(`  add to started: ${window.toFixed(1)}s (no learner: the new member voted before it had caught up)`);
   for (const r of record.remaining ?? []) lines.push(`  remaining: ${r}`);
