@@ -85,6 +85,8 @@ export interface WorkflowContext {
   /** Where the snapshot is stored, and the host whose job takes it (SnapshotCluster). */
   snapshotKey?: string;
   snapshotHost?: string;
+  /** The snapshot as its job checked and stored it (SnapshotCluster when it waits, or AwaitSnapshot). */
+  snapshotVerified?: { location: string; bytes: number; sha256: string; revision: number };
   /** ETCD_INITIAL_CLUSTER in the new member's etcd.conf (ConfigureNewMember); StartNewMember checks it after the add. */
   initialCluster?: string;
   failedHostReachable?: boolean;

@@ -1,12 +1,17 @@
 // AwaitSnapshot: the snapshot SnapshotCluster started has been saved, checked and stored, before the
 // new member votes (PromoteNewMember). The job is started again if its host no longer knows it.
+// A snapshot already verified (SnapshotCluster waited for it, without a learner) is not asked for again:
+// its host may be gone by now, and the snapshot is safe in the store.
 
 import { need } from './cluster.ts';
-import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS } from './snapshot.ts';
+import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, verifiedSnapshot } from './snapshot.ts';
 import type { Step } from './stepResult.ts';
 
 export const AwaitSnapshot: Step = async (context, deps) => {
   need(context.snapshotKey, 'snapshotKey');
+  if (context.snapshotVerified) {
+    return { output: {}, detail: `the snapshot was verified before the membership changed: ${context.snapshotVerified.location}`, skipped: true };
+  }
   const done = await awaitSnapshot(context, deps, SNAPSHOT_WAIT_SECONDS);
-  return { output: {}, detail: describeSnapshot(context, done) };
+  return { output: { snapshotVerified: verifiedSnapshot(done) }, detail: describeSnapshot(context, done) };
 };

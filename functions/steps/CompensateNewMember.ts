@@ -1,10 +1,13 @@
-// CompensateNewMember: the new member could not join after its retries. Stop etcd on the new host,
-// remove the member again so the cluster is back to a healthy shape, and record exactly what remains.
-// Without quorum it changes nothing and stops at once (QuorumLostError, retried by no rule): no
-// membership change can succeed then, and RecordClusterState describes the cluster as it is.
+// CompensateNewMember: the new member could not join after its retries. Remove the member again so the
+// cluster is back to a healthy shape, then stop and disable etcd on the new host (a removed member
+// cannot rejoin: etcd refuses its ID), and record exactly what remains.
+// It changes nothing, and stops at once (retried by no rule), when the cluster has no quorum
+// (QuorumLostError: no membership change can succeed) or when the new member's vote is one the cluster
+// needs now (RefusedError: it started and votes, and another member died meanwhile; removing it would
+// lose quorum). RecordClusterState then describes the cluster as it is.
 
 import { HostUnreachableError, MemberNotFoundError, QuorumLostError, RefusedError } from '../errors.ts';
-import { quorumNow } from '../../statemachine/quorum.ts';
+import { quorumForRemoval, quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
 import { etcdOf, observe, peerUrl } from './cluster.ts';
 import { runScript } from './hostScript.ts';
@@ -23,8 +26,20 @@ export const CompensateNewMember: Step = async (context, deps) => {
   // unstarted member at the new host's peer URL. Never a started member this run did not add.
   const url = host ? peerUrl(host) : null;
   const added = members.find((m) => m.id === context.newMemberId) ?? (context.newMemberId ? undefined : members.find((m) => m.name === '' && url !== null && m.peerURLs.includes(url)));
+  if (host) refuseIfMemberOnHost(members, host, added?.id, 'CompensateNewMember');
+  if (added) {
+    const verdict = quorumForRemoval(observation.health, added.id);
+    if (!verdict.ok) throw new RefusedError(`CompensateNewMember leaves member ${added.id} in place: ${verdict.reason}; its vote is one the cluster needs now`);
+    try {
+      await etcd.removeMember(added.id);
+      done.push(`removed member ${added.id}`);
+    } catch (error) {
+      if (!(error instanceof MemberNotFoundError)) throw error;
+    }
+  } else {
+    done.push('no member had been added');
+  }
   if (host) {
-    refuseIfMemberOnHost(members, host, added?.id, 'CompensateNewMember');
     try {
       const { clusterId } = await clusterIdentity(context, deps);
       const r = await runScript<{ stopped: boolean }>(deps.runner, {
@@ -39,16 +54,6 @@ export const CompensateNewMember: Step = async (context, deps) => {
       if (!(error instanceof HostUnreachableError)) throw error;
       remaining.push(`${host.name} is unreachable: make sure etcd is stopped and disabled there before it returns`);
     }
-  }
-  if (added) {
-    try {
-      await etcd.removeMember(added.id);
-      done.push(`removed member ${added.id}`);
-    } catch (error) {
-      if (!(error instanceof MemberNotFoundError)) throw error;
-    }
-  } else {
-    done.push('no member had been added');
   }
   remaining.push(
     `the failed member ${context.failedMember?.id ?? context.request.failed} is ${context.failedMember ? 'removed' : 'gone'} and has no replacement: the cluster runs with ${members.length - (added ? 1 : 0)} members`,

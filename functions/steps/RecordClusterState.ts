@@ -41,7 +41,9 @@ async function describe(context: WorkflowContext, deps: StepDeps): Promise<strin
   });
   const lines = [`${quorum.text}; ${observation.members.length} members: ${members.join('; ')}`];
   const added = observation.members.find((m) => m.id === context.newMemberId);
-  if (added) {
+  if (added && observation.health.find((h) => h.id === added.id)?.healthy && !added.isLearner) {
+    lines.push(`member ${added.id} that this run added runs and votes: keep it; run the replacement again to finish what is left`);
+  } else if (added) {
     lines.push(`member ${added.id} that this run added is still in the member list${added.isLearner ? ' as a learner' : ''}${added.name === '' ? ', never started' : ''}: remove it (etcdctl member remove ${added.id}) once quorum holds, or run the replacement again to finish it`);
   }
   if (!quorum.has) {
@@ -54,6 +56,8 @@ async function describe(context: WorkflowContext, deps: StepDeps): Promise<strin
 /** Where the run's snapshot is, and whether its job verified it. */
 async function snapshotLine(context: WorkflowContext, deps: StepDeps): Promise<string> {
   if (!context.snapshotKey) return 'this run took no snapshot: take one from a surviving member first (ETCDCTL_API=3 etcdctl snapshot save)';
+  const verified = context.snapshotVerified;
+  if (verified) return `this run's verified snapshot: ${verified.location}, ${verified.bytes} bytes, sha256 ${verified.sha256}, revision ${verified.revision}, checked with snapshot status and stored whole`;
   const { host, key } = snapshotSource(context);
   const stored = await deps.artifacts.head(key).catch(() => null);
   if (!stored) return `this run's snapshot ${key} is not in the artifact store (its job on ${host.name} did not finish): take one from a surviving member`;

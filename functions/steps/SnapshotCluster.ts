@@ -5,7 +5,7 @@
 // it at once, before AddMember.
 
 import { joinsAsLearner } from '../../statemachine/context.ts';
-import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, snapshotSource, startSnapshot } from './snapshot.ts';
+import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, snapshotSource, startSnapshot, verifiedSnapshot } from './snapshot.ts';
 import type { Step } from './stepResult.ts';
 
 export const SnapshotCluster: Step = async (context, deps) => {
@@ -16,5 +16,5 @@ export const SnapshotCluster: Step = async (context, deps) => {
     return { output, detail: `snapshot job ${job} on ${host.name}; AwaitSnapshot waits for it before the new member votes`, skipped: job === 'done' };
   }
   const done = await awaitSnapshot({ ...context, ...output }, deps, SNAPSHOT_WAIT_SECONDS);
-  return { output, detail: describeSnapshot({ ...context, ...output }, done) };
+  return { output: { ...output, snapshotVerified: verifiedSnapshot(done) }, detail: describeSnapshot({ ...context, ...output }, done) };
 };

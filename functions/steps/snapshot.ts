@@ -78,6 +78,11 @@ export async function awaitSnapshot(context: WorkflowContext, deps: StepDeps, wa
   return { result, location: stored.location };
 }
 
+/** What the context keeps of a verified snapshot: where it is and what the job checked. */
+export function verifiedSnapshot({ result, location }: { result: SnapshotResult; location: string }): NonNullable<WorkflowContext['snapshotVerified']> {
+  return { location, bytes: result.bytes, sha256: result.sha256, revision: result.status.revision };
+}
+
 export function describeSnapshot(context: WorkflowContext, { result, location }: { result: SnapshotResult; location: string }): string {
   const { host } = snapshotSource(context);
   return `snapshot from ${host.name} at revision ${result.status.revision}, ${result.status.totalKey} keys, ${result.bytes} bytes, sha256 ${result.sha256.slice(0, 12)}…, stored at ${location}`;

@@ -1,5 +1,5 @@
 import { mockClient } from 'aws-sdk-client-mock';
-import { DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { S3ArtifactStore } from '../../functions/adapters/aws/s3ArtifactStore.ts';
 import { ArtifactStoreError, InvalidInputError } from '../../functions/errors.ts';
@@ -107,7 +107,27 @@ describe('Class: S3ArtifactStore', () => {
   });
 
   describe('Method: delete', () => {
+    it('deletes every version and delete marker of exactly that key on a versioned bucket (no noncurrent copy of a key bundle stays)', async () => {
+      s3Mock.on(ListObjectVersionsCommand).resolvesOnce({
+        IsTruncated: true,
+        NextKeyMarker: 'k',
+        NextVersionIdMarker: 'v',
+        Versions: [
+          { Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'v2' },
+          { Key: 'etcd-replace/runs/r/b.tgz.other', VersionId: 'x1' },
+        ],
+      }).resolvesOnce({ Versions: [{ Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'v1' }], DeleteMarkers: [{ Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'm1' }] });
+      s3Mock.on(DeleteObjectCommand).resolves({});
+      await store().delete('runs/r/b.tgz');
+      expect(s3Mock.commandCalls(ListObjectVersionsCommand).map((c) => c.args[0].input)).toEqual([
+        { Bucket: 'etcd-replace-artifacts', Prefix: 'etcd-replace/runs/r/b.tgz' },
+        { Bucket: 'etcd-replace-artifacts', Prefix: 'etcd-replace/runs/r/b.tgz', KeyMarker: 'k', VersionIdMarker: 'v' },
+      ]);
+      expect(s3Mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input.VersionId)).toEqual(['v2', 'v1', 'm1']);
+    });
+
     it('deletes the object and is idempotent', async () => {
+      s3Mock.on(ListObjectVersionsCommand).resolves({});
       s3Mock.on(DeleteObjectCommand).resolvesOnce({}).rejects(notFound());
       await store().delete('runs/r/b.tgz');
       await store().delete('runs/r/b.tgz');
@@ -118,6 +138,7 @@ describe('Class: S3ArtifactStore', () => {
     });
 
     it('wraps failures in ArtifactStoreError', async () => {
+      s3Mock.on(ListObjectVersionsCommand).resolves({});
       s3Mock.on(DeleteObjectCommand).rejects(new Error('AccessDenied'));
       await expect(store().delete('a')).rejects.toThrow(ArtifactStoreError);
     });

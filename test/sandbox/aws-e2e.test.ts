@@ -42,7 +42,7 @@ import {
   type Instance,
   type IpPermission,
 } from '@aws-sdk/client-ec2';
-import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CancelCommandCommand,
   DescribeInstanceInformationCommand,
@@ -322,6 +322,11 @@ function fakeS3(s3: S3Client, server: SandboxArtifactStore) {
     } catch {
       throw awsError('NotFound', 'Not Found', 404);
     }
+  });
+  // A versioned bucket: one current version per file, listed as S3 lists it; deleting it deletes the file.
+  s3Mock.on(ListObjectVersionsCommand).callsFake(async (input: { Bucket?: string; Prefix?: string }) => {
+    const exists = await stat(file({ Bucket: input.Bucket, Key: input.Prefix })).then(() => true, () => false);
+    return { IsTruncated: false, Versions: exists ? [{ Key: input.Prefix, VersionId: 'v1', IsLatest: true }] : [] };
   });
   s3Mock.on(DeleteObjectCommand).callsFake(async (input: { Bucket?: string; Key?: string }) => {
     await unlink(file(input)).catch(() => undefined);

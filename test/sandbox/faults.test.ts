@@ -263,3 +263,51 @@ describe('faults on a 5-member cluster (master-3 powered off)', () => {
     expect(record.outcome).toBe(result.outcome);
   });
 });
+
+describe('double fault: a second member dies right after the new member is added', () => {
+  it('stops within tens of seconds with a record that names the member left, the quorum and the snapshot; the store keeps no bundle', async () => {
+    const sd = await upSandbox(created, 't-dbl', { members: 3, spares: 1, dataMb: 2 });
+    const learner = !/^3\.[23]\./.test(sd.etcdVersion);
+    await failHost(sd.name, 'master-2', 'kill');
+    const cli = new WatchedCli(runArgs(sd, 'master-2', 'etcd-spare-0'));
+    // The survivor that does not hold the run's snapshot dies: the record can name the verified snapshot.
+    const snapshotHost = /(?:on|from) (master-[01])\b/.exec(await cli.waitFor(/^✓ SnapshotCluster/))![1]!;
+    const second = snapshotHost === 'master-0' ? 'master-1' : 'master-0';
+    await cli.waitFor(/^✓ AddMember/);
+    const killedAt = Date.now();
+    await failHost(sd.name, second, 'kill');
+    const { out, result, record, status } = await finish(cli);
+    const afterKill = (Date.now() - killedAt) / 1000;
+    const remaining = (record.remaining ?? []).join('\n');
+    const json = JSON.parse(out.stdout) as { cleanupError?: string; remaining?: string[] };
+    console.log(`double fault (etcd ${sd.etcdVersion}): ${result.outcome} ${afterKill.toFixed(1)} s after the second member died; reason ${result.reason ?? ''}; cleanup ${record.cleanupError ?? 'none'}`);
+
+    expect(result.outcome).toBe('failed');
+    expect(exitOf(out).code).toBe(1);
+    expect(json.remaining).toEqual(record.remaining);
+    if (learner) {
+      // A learner cannot vote: one of two voters is left, and nothing the run can do brings quorum back.
+      expect(result.reason).toMatch(/^QuorumLostError: member [0-9a-f]{16} cannot join: quorum is lost: 1 of 2 voting members answer/);
+      expect(record.cleanupError).toMatch(/^QuorumLostError: CompensateNewMember changes nothing/);
+      expect(json.cleanupError).toBe(record.cleanupError);
+      expect(status).toMatchObject({ StartNewMember: 'failed', CompensateNewMember: 'failed', DiscardKeyBundle: 'succeeded', RecordClusterState: 'succeeded' });
+      expect(remaining).toMatch(/cluster now: quorum is lost: 1 of 2 voting members answer and 2 are needed; 3 members:/);
+      expect(remaining).toMatch(/[0-9a-f]{16} \([^,]+, learner, added by this run\)/);
+      expect(remaining).toMatch(/that this run added is still in the member list as a learner/);
+      expect(remaining).toMatch(/this run's verified snapshot: .*snapshot-.*\.db, \d+ bytes, sha256 [0-9a-f]{64}, revision \d+, checked with snapshot status and stored whole/);
+      expect(remaining).toMatch(/Restore the cluster from a snapshot/);
+      expect(afterKill).toBeLessThan(60);
+    } else {
+      // Without a learner the new member votes: its start brings quorum back (2 of 3), so it is kept; the
+      // run goes on until the health check finds the dead member, and the record describes the cluster.
+      expect(status).toMatchObject({ StartNewMember: 'succeeded', AwaitSnapshot: 'skipped', RecordClusterState: 'succeeded' });
+      expect(result.reason).toMatch(/^ClusterUnhealthyError/);
+      expect(remaining).toMatch(/cluster now: quorum holds: 2 of 3 voting members answer and 2 are needed; 3 members:/);
+      expect(remaining).toMatch(/that this run added runs and votes: keep it/);
+      expect(memberNames(await membersNow(sd, [snapshotHost]))).toContain(fqdn('etcd-spare-0'));
+    }
+    const stored = await fs.readdir(`${sd.stateDir}/artifacts/runs/${result.runId}`);
+    expect(stored.filter((f) => f.startsWith('bundle-'))).toEqual([]);
+    expect(status['ReleaseLock']).toBe('succeeded');
+  });
+});

@@ -13,8 +13,19 @@
 // Presigned PUTs: the S3 client must be built with `requestChecksumCalculation: 'WHEN_REQUIRED'`; with
 // the SDK's default it signs a CRC32 of the empty body into the URL and every real upload fails. The
 // store checks the URL and refuses to hand out such a URL.
+//
+// Deletion: the bucket is versioned, so a plain DeleteObject would leave the object's data behind as a
+// noncurrent version (a key bundle holds private keys). delete() removes every version and delete
+// marker of exactly that key; where the bucket keeps no versions it is one DeleteObject.
 
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ArtifactStoreError, InvalidInputError, errorMessage } from '../../errors.ts';
 import type { ArtifactInfo, ArtifactStore } from '../../ports.ts';
@@ -102,11 +113,34 @@ export class S3ArtifactStore implements ArtifactStore {
   async delete(key: string): Promise<void> {
     const objectKey = this.objectKey(key);
     try {
-      await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+      const versions = await this.#versionsOf(objectKey);
+      if (versions.length === 0) {
+        await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+        return;
+      }
+      for (const versionId of versions) await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: objectKey, VersionId: versionId }));
     } catch (error) {
       if (isNotFound(error)) return;
       throw new ArtifactStoreError(`cannot delete s3://${this.#bucket}/${objectKey}: ${errorMessage(error)}`, { cause: error });
     }
+  }
+
+  /** Version ids of every version and delete marker of exactly `objectKey` ("null" for an object stored while versioning was off). */
+  async #versionsOf(objectKey: string): Promise<string[]> {
+    const ids: string[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    do {
+      const page = await this.#s3.send(
+        new ListObjectVersionsCommand({ Bucket: this.#bucket, Prefix: objectKey, ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionIdMarker ? { VersionIdMarker: versionIdMarker } : {}) }),
+      );
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (v.Key === objectKey && v.VersionId) ids.push(v.VersionId);
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+    return ids;
   }
 
   async #sign(command: PutObjectCommand | GetObjectCommand, ttlSeconds: number, what: string): Promise<string> {
