@@ -300,8 +300,11 @@ describe('double fault: a second member dies right after the new member is added
     } else {
       // Without a learner the new member votes: its start brings quorum back (2 of 3), so it is kept; the
       // run goes on until the health check finds the dead member, and the record describes the cluster.
-      expect(status).toMatchObject({ StartNewMember: 'succeeded', AwaitSnapshot: 'skipped', RecordClusterState: 'succeeded' });
-      expect(result.reason).toMatch(/^ClusterUnhealthyError/);
+      // The next step that needs the dead member fails (which one depends on the member: the installer
+      // host, the health check); compensation, if reached, leaves the voting new member in place.
+      expect(status).toMatchObject({ StartNewMember: 'succeeded', RecordClusterState: 'succeeded' });
+      expect(result.reason).not.toMatch(/QuorumLostError/);
+      if (record.cleanupError) expect(record.cleanupError).toMatch(/^RefusedError: CompensateNewMember leaves member [0-9a-f]{16} in place/);
       expect(remaining).toMatch(/cluster now: quorum holds: 2 of 3 voting members answer and 2 are needed; 3 members:/);
       expect(remaining).toMatch(/that this run added runs and votes: keep it/);
       expect(memberNames(await membersNow(sd, [snapshotHost]))).toContain(fqdn('etcd-spare-0'));

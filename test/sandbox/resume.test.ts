@@ -29,7 +29,7 @@ afterAll(async () => {
 const VISITED = TASKS.map((t) => t.name).filter((name) => name !== 'CompensateNewMember' && name !== 'FixLocalhostPeerUrls');
 
 /** Steps that take a few milliseconds: killed the moment they start, or the kill lands after them. */
-const QUICK = new Set(['ValidateInput', 'AcquireLock', 'ReleaseLock', 'StopFailedMember']);
+const QUICK = new Set(['ValidateInput', 'AcquireLock', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'StopFailedMember']);
 
 interface Kill {
   step: string;

@@ -1,0 +1,48 @@
+// `etcd-replace resume RUN_ID` (cli/run.ts) goes on only against the run's own cluster: a run holds
+// its own cluster's lock and knows its own hosts. Another --sandbox, or a run of another target, is
+// refused (exit 2) before any sandbox is opened or any lock is touched.
+
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../cli/main.ts';
+import { DEFAULT_RUN_DIR } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { newRunRecord } from '../../functions/workflow/localRun.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+
+let err = '';
+const runId = `r-20261202-000000-${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0')}`;
+const file = join(DEFAULT_RUN_DIR, `${runId}.json`);
+
+function saveRunning(target: 'sandbox' | 'aws'): void {
+  const context = { runId, request: { cluster: 'own-sbx', failed: 'master-2', startedBy: 'test' }, options: { graceSeconds: 1, learner: 'auto' } } as WorkflowContext;
+  mkdirSync(DEFAULT_RUN_DIR, { recursive: true });
+  writeFileSync(file, JSON.stringify({ ...newRunRecord(context, target, new Date()), state: 'RemoveFailedMember' }));
+}
+
+beforeEach(() => {
+  err = '';
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    err += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  rmSync(file, { force: true });
+});
+
+describe('CLI: resume', () => {
+  it('refuses to resume a run against another sandbox than its own', async () => {
+    saveRunning('sandbox');
+    expect(await main(['resume', runId, '--sandbox', 'other-sbx'])).toBe(2);
+    expect(err).toMatch(new RegExp(`run ${runId} is a run of sandbox cluster own-sbx; it resumes only there, not on other-sbx`));
+  });
+
+  it('refuses to resume a run of another target on a sandbox', async () => {
+    saveRunning('aws');
+    expect(await main(['resume', runId])).toBe(2);
+    expect(err).toMatch(/is a run of aws cluster own-sbx/);
+  });
+});
