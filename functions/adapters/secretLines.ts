@@ -10,7 +10,6 @@ export function secretLines(secrets: Readonly<Record<string, string>> | undefine
   return Object.entries(secrets ?? {})
     .map(([name, value]) => {
       if (!SECRET_NAME.test(name)) throw new InvalidInputError('secrets', `${JSON.stringify(name)} is not a secret name`);
-      // eslint-disable-next-line no-control-regex
       if (typeof value !== 'string' || value === '' || /[\u0000-\u001f\u007f]/.test(value)) {
         throw new InvalidInputError(`secrets.${name}`, 'must be a non-empty string without control characters');
       }
