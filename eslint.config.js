@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import vitest from '@vitest/eslint-plugin';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', 'docs/**'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', 'docs/**', 'dist/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

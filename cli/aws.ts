@@ -6,30 +6,36 @@
 //
 // Exit codes: 0 succeeded (or started, without --wait), 1 failed, 2 bad input (nothing started),
 // 3 refused (also: an execution of that name is still running), 4 still running (status).
+//
+// Output: with --json, stdout is exactly one JSON document; progress, including the per-step lines of
+// `run --wait` (the sandbox run's ▶/✓/✗, cli/runReport.ts), goes to stderr.
 
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { Ajv, type ErrorObject } from 'ajv';
 import {
   defaultExecutionName,
   EXECUTION_NAME,
   isExecutionArn,
   isStateMachineArn,
+  reasonOf,
   regionOfArn,
   StepFunctionsExecutions,
   type RunDocument,
 } from '../functions/adapters/aws/executions.ts';
 import { InvalidInputError, errorMessage } from '../functions/errors.ts';
 import { EXIT_USAGE, integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
-import { EXIT_FOR_OUTCOME } from './runReport.ts';
+import { HELP, usageOf } from './help.ts';
+import { EXIT_FOR_OUTCOME, printProgress } from './runReport.ts';
+import type { ProgressEvent } from '../functions/workflow/localRun.ts';
 
 /** `status` of an execution that has not ended yet. */
 export const EXIT_RUNNING = 4;
 
-export const RUN_USAGE = 'usage: etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]';
-export const STATUS_USAGE = 'usage: etcd-replace status EXECUTION_ARN [--json]';
+export const RUN_USAGE = `usage: ${HELP.run.usage[1]}`;
+export const STATUS_USAGE = usageOf('status');
 export const HISTORY_USAGE = 'usage: etcd-replace history --target aws --state-machine-arn ARN [--limit N] [--json]';
 
 const SCHEMA_FILE = fileURLToPath(new URL('../schemas/replace-request.schema.json', import.meta.url));
@@ -45,10 +51,118 @@ export interface AwsCliDeps {
   user?: () => string;
 }
 
-function executions(arn: string, deps: AwsCliDeps): StepFunctionsExecutions {
+function clientFor(arn: string, deps: AwsCliDeps): SFNClient {
   const region = regionOfArn(arn);
-  const client = deps.client ? deps.client(region) : new SFNClient(region ? { region } : {});
-  return new StepFunctionsExecutions(client);
+  return deps.client ? deps.client(region) : new SFNClient(region ? { region } : {});
+}
+
+function executions(arn: string, deps: AwsCliDeps): StepFunctionsExecutions {
+  return new StepFunctionsExecutions(clientFor(arn, deps));
+}
+
+type Failure = { error?: string | undefined; cause?: string | undefined };
+
+/** The error and cause of a task or Lambda failure event, whichever kind it is. */
+function failureOf(event: HistoryEvent): Failure | undefined {
+  return (
+    event.taskFailedEventDetails ??
+    event.taskTimedOutEventDetails ??
+    event.taskStartFailedEventDetails ??
+    event.taskSubmitFailedEventDetails ??
+    event.lambdaFunctionFailedEventDetails ??
+    event.lambdaFunctionTimedOutEventDetails ??
+    event.lambdaFunctionStartFailedEventDetails ??
+    event.lambdaFunctionScheduleFailedEventDetails ??
+    event.executionFailedEventDetails ??
+    event.executionTimedOutEventDetails ??
+    event.executionAbortedEventDetails
+  );
+}
+
+const FAILURE_EVENTS = new Set([
+  'TaskFailed',
+  'TaskTimedOut',
+  'TaskStartFailed',
+  'TaskSubmitFailed',
+  'LambdaFunctionFailed',
+  'LambdaFunctionTimedOut',
+  'LambdaFunctionStartFailed',
+  'LambdaFunctionScheduleFailed',
+]);
+const EXECUTION_END_EVENTS = new Set(['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionTimedOut', 'ExecutionAborted']);
+
+/**
+ * An execution's history, read again as it grows, as the sandbox run's progress events: a task
+ * scheduled starts a step (▶, or ↻ for a retry, after the failure it retries), a task state exiting
+ * ends it (✓ or ✗ with the error), and an execution that ends inside a task ends that step with the
+ * execution's error. Each event is handled once, by its id.
+ */
+export class HistoryProgress {
+  private seen = 0;
+  private open: { name: string; enteredAt: number; attempts: number; succeeded: boolean; failure?: { text: string; at: number } } | undefined;
+
+  constructor(private readonly emit: (event: ProgressEvent) => void) {}
+
+  /** The id of the newest event handled so far (0 before any). */
+  get lastEventId(): number {
+    return this.seen;
+  }
+
+  /** Handles the events newer than the last one handled, in id order. */
+  update(events: readonly HistoryEvent[]): void {
+    const fresh = events.filter((e) => (e.id ?? 0) > this.seen).sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
+    for (const event of fresh) {
+      this.seen = event.id ?? this.seen;
+      this.handle(event);
+    }
+  }
+
+  private handle(event: HistoryEvent): void {
+    const at = event.timestamp?.getTime() ?? Date.now();
+    const open = this.open;
+    const type = event.type ?? '';
+    if (type === 'TaskStateEntered') {
+      this.open = { name: event.stateEnteredEventDetails?.name ?? 'unknown', enteredAt: at, attempts: 0, succeeded: false };
+    } else if (type === 'WaitStateEntered') {
+      this.emit({ type: 'state', state: event.stateEnteredEventDetails?.name ?? 'unknown' });
+    } else if (!open) {
+      return;
+    } else if (type === 'TaskScheduled' || type === 'LambdaFunctionScheduled') {
+      open.attempts += 1;
+      if (open.failure) {
+        const delaySeconds = Math.round((at - open.failure.at) / 100) / 10;
+        this.emit({ type: 'step-retry', step: open.name, attempt: open.attempts, error: open.failure.text, delaySeconds });
+        delete open.failure;
+      }
+      this.emit({ type: 'step-start', step: open.name, attempt: open.attempts });
+    } else if (type === 'TaskSucceeded' || type === 'LambdaFunctionSucceeded') {
+      open.succeeded = true;
+      delete open.failure;
+    } else if (FAILURE_EVENTS.has(type)) {
+      const failure = failureOf(event);
+      open.failure = { text: reasonOf(failure?.error, failure?.cause) ?? type, at };
+    } else if (type === 'TaskStateExited' || EXECUTION_END_EVENTS.has(type)) {
+      const failure = type === 'TaskStateExited' ? undefined : failureOf(event);
+      const detail = open.failure?.text ?? (failure ? (reasonOf(failure.error, failure.cause) ?? '') : '');
+      const status = open.succeeded ? 'succeeded' : 'failed';
+      this.emit({ type: 'step-end', step: open.name, status, ms: at - open.enteredAt, detail: status === 'failed' ? detail || type : '', attempts: open.attempts });
+      this.open = undefined;
+    }
+  }
+}
+
+/** The history events after `afterId`, oldest first: newest-first pages are read until they reach it. */
+async function eventsAfter(client: SFNClient, executionArn: string, afterId: number): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const out = await client.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 100, includeExecutionData: true, ...(nextToken ? { nextToken } : {}) }));
+    const page = out.events ?? [];
+    events.push(...page);
+    if (page.some((e) => (e.id ?? 0) <= afterId)) break;
+    nextToken = out.nextToken;
+  } while (nextToken);
+  return events.filter((e) => (e.id ?? 0) > afterId).sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
 }
 
 /** Exit code of a run document, as for the sandbox run: 0 succeeded, 1 failed, 2 invalid input, 3 refused, 4 running. */
@@ -144,7 +258,8 @@ export function awsRunCommand(argv: string[], deps: AwsCliDeps = {}): Promise<nu
     const now = deps.now ?? (() => new Date());
     const name = values.name ?? defaultExecutionName({ cluster: String(request['cluster']), failed: String(request['failed']) }, now());
 
-    const sfn = executions(stateMachineArn, deps);
+    const client = clientFor(stateMachineArn, deps);
+    const sfn = new StepFunctionsExecutions(client);
     const result = await sfn.start(stateMachineArn, name, request);
     if (!result.started) {
       const run = result.existing;
@@ -158,17 +273,30 @@ export function awsRunCommand(argv: string[], deps: AwsCliDeps = {}): Promise<nu
       return running ? EXIT_FOR_OUTCOME.refused : exitCodeForRun(run);
     }
     if (!values.wait) {
-      printJson({ executionArn: result.executionArn, startDate: result.startDate });
-      progress(`started ${name}; follow it with: etcd-replace status ${result.executionArn}`);
+      if (values.json) {
+        printJson({ executionArn: result.executionArn, startDate: result.startDate });
+        progress(`started ${name}; follow it with: etcd-replace status ${result.executionArn}`);
+      } else {
+        process.stdout.write(`started execution ${name} at ${result.startDate}\n  ${result.executionArn}\nfollow it with: etcd-replace status ${result.executionArn}\n`);
+      }
       return 0;
     }
     progress(`started ${name}; waiting for it to end`);
     const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const steps = new HistoryProgress(printProgress);
+    let historyUnreadable = false;
     let status = 'RUNNING';
     let last = status;
     while (status === 'RUNNING') {
       await sleep(deps.pollMs ?? DEFAULT_POLL_MS);
       status = await sfn.status(result.executionArn);
+      // The step lines are progress only: a history that cannot be read now leaves them out, not the wait.
+      try {
+        steps.update(await eventsAfter(client, result.executionArn, steps.lastEventId));
+      } catch (error) {
+        if (!historyUnreadable) progress(`(step progress unavailable: ${errorMessage(error)})`);
+        historyUnreadable = true;
+      }
       if (status !== last) progress(`execution ${name}: ${status}`);
       last = status;
     }

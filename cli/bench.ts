@@ -2,16 +2,9 @@
 // cost model; writes docs/benchmarks.json and docs/benchmarks.md. See bench/run.ts.
 
 import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
+import { helpText } from './help.ts';
 
-const USAGE = `usage: etcd-replace bench [--quick] [--scenario MxMB[@X.Y.Z]]... [--reps N] [--json] [--cost-only]
-  --quick      3 members @ 32 MB on etcd 3.2.22 and on 3.4.23, 2 repetitions (a few minutes)
-  --scenario   only this scenario: members x MB @ etcd version, e.g. 3x32@3.2.22 or 3x1024@3.4.23;
-               MxMB alone (3x32, 3x256, 5x32, 3x1024) means that shape on both versions (repeatable)
-  --reps N     repetitions per scenario and kind (default 3; 2 with --quick)
-  --json       print the report as JSON on stdout (progress goes to stderr)
-  --render     rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/analysis.md)
-  --cost-only  the AWS cost model alone: transitions by executing the compiled ASL, SSM commands and
-               step times from the last docs/benchmarks.json; needs no sandbox and writes nothing`;
+const USAGE = helpText('bench').trimEnd();
 
 export function benchCommand(argv: string[]): Promise<number> {
   return runCommand(async () => {
@@ -24,14 +17,9 @@ export function benchCommand(argv: string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         'cost-only': { type: 'boolean', default: false },
         render: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
       },
       USAGE,
     );
-    if (values.help) {
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    }
     const reps = integerOption('reps', values.reps, values.quick ? 2 : 3);
     if (reps < 1 || reps > 20) throw new UsageError(`--reps must be from 1 to 20\n${USAGE}`);
 

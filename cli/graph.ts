@@ -2,10 +2,11 @@
 
 import { toMermaid } from '../statemachine/graph.ts';
 import { parse, runCommand } from './common.ts';
+import { usageOf } from './help.ts';
 
 export function graphCommand(argv: string[]): Promise<number> {
   return runCommand(async () => {
-    parse(argv, {}, 'usage: etcd-replace graph');
+    parse(argv, {}, usageOf('graph'));
     process.stdout.write(toMermaid());
     return 0;
   });

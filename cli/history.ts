@@ -1,15 +1,17 @@
 // `etcd-replace history`: past runs from the durable run record, newest first: outcome, who or what
-// started them, and the step timeline.
+// started them, and the step timeline. With --target aws, the audit records the deployed stack writes
+// (cli/auditHistory.ts).
 
 import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
 import * as validate from '../functions/validate.ts';
 import { integerOption, parse, printJson, runCommand, targetsAws, UsageError } from './common.ts';
+import { usageOf } from './help.ts';
 import { formatTimeline, runResult } from './runReport.ts';
 
-const USAGE = 'usage: etcd-replace history [--sandbox NAME] [--limit N] [--json]\n       etcd-replace history --target aws --state-machine-arn ARN [--limit N] [--json]';
+const USAGE = usageOf('history');
 
 export async function historyCommand(argv: string[]): Promise<number> {
-  if (targetsAws(argv)) return (await import('./aws.ts')).awsHistoryCommand(argv);
+  if (targetsAws(argv)) return (await import('./auditHistory.ts')).auditHistoryCommand(argv);
   return runCommand(async () => {
     const { values } = parse(argv, { sandbox: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean', default: false }, target: { type: 'string', default: 'sandbox' } }, USAGE);
     if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${USAGE}`);

@@ -7,14 +7,29 @@ import { assessFailure } from '../functions/steps/assessFailure.ts';
 import { ValidateInput } from '../functions/steps/ValidateInput.ts';
 import { planSteps } from '../functions/workflow/plan.ts';
 import type { WorkflowContext } from '../statemachine/context.ts';
-import { EXIT_USAGE, parse, printJson, runCommand } from './common.ts';
+import { EXIT_USAGE, parse, printJson, runCommand, targetsAws, UsageError } from './common.ts';
+import { usageOf } from './help.ts';
 import { REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
 
-const USAGE = 'usage: etcd-replace plan --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--learner auto|never] [--json]';
+const USAGE = usageOf('plan');
+
+/** plan reads the cluster through the sandbox's hosts: the only target it supports. */
+export function planTargetError(target: string): UsageError {
+  const onAws =
+    target === 'aws'
+      ? `\nOn AWS there is no plan. Rehearse on a sandbox, where plan shows every step and host command, then start
+the run with \`etcd-replace run --target aws --state-machine-arn ARN --input FILE --wait\`: it checks the
+cluster's health and the failure before any membership change, and refuses (exit 3) where a step could
+cost quorum, data or the CA.`
+      : '';
+  return new UsageError(`plan supports only --target sandbox, got "${target}"${onAws}\n${USAGE}`);
+}
 
 export function planCommand(argv: string[]): Promise<number> {
   return runCommand(async () => {
+    if (targetsAws(argv)) throw planTargetError('aws');
     const { values } = parse(argv, REQUEST_OPTIONS, USAGE);
+    if (values.target !== 'sandbox') throw planTargetError(values.target);
     const { sandbox, failed, replacement, learner } = sandboxRequestArgs(values, USAGE);
     const deps = await sandboxDeps(sandbox);
     try {

@@ -13,11 +13,11 @@ import * as validate from '../functions/validate.ts';
 import type { WorkflowContext } from '../statemachine/context.ts';
 import { REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
 import { integerOption, parse, printJson, progress, runCommand, targetsAws, UsageError } from './common.ts';
+import { usageOf } from './help.ts';
 import { EXIT_FOR_OUTCOME, formatTimeline, printProgress, runResult } from './runReport.ts';
 
-const RUN_USAGE = `usage: etcd-replace run --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]
-       etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]`;
-const RESUME_USAGE = 'usage: etcd-replace resume RUN_ID [--sandbox NAME] [--json]';
+const RUN_USAGE = usageOf('run');
+const RESUME_USAGE = usageOf('resume');
 
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
@@ -92,6 +92,10 @@ export function resumeCommand(argv: string[]): Promise<number> {
     if (!record) throw new InvalidInputError('RUN_ID', `no run ${runId} in the run record`);
     if (record.outcome !== 'running') throw new InvalidInputError('RUN_ID', `run ${runId} already ended: ${record.outcome}`);
     const sandbox = validate.sandboxName('--sandbox', values.sandbox ?? record.cluster);
+    // A run holds its own cluster's lock and knows its own hosts: it never goes on against another.
+    if (sandbox !== record.cluster || record.target !== 'sandbox') {
+      throw new InvalidInputError('--sandbox', `run ${runId} is a run of ${record.target} cluster ${record.cluster}; it resumes only there, not on ${sandbox}`);
+    }
     const deps = await depsFor(sandbox);
     progress(`resuming run ${runId} at ${record.state}`);
     return execute(record, deps, values.json, runs);

@@ -4,27 +4,11 @@ import { FAIL_MODES, failHost, loadSandbox, prepareExec, sandboxDown, sandboxSta
 import type { FailMode, StatusDocument } from '../sandbox/index.ts';
 import { HostUnreachableError } from '../functions/errors.ts';
 import { EXIT_USAGE, UsageError, integerOption, parse, printJson, progress, runCommand } from './common.ts';
+import { helpText, usageOf } from './help.ts';
 
-const USAGE = `usage: etcd-replace sandbox <subcommand> [--sandbox NAME] [options]
-
-  up [--members 3|5] [--spares N] [--nodes N] [--data-mb N] [--etcd-version X.Y.Z]
-     [--host-etcd-version HOST=X.Y.Z]... [--json]
-                          build a sandbox cluster (defaults: 3 members, 1 spare, 1 node, 32 MiB);
-                          etcd 3.4.23 is Debian's, any other version is vX.Y.Z/{etcd,etcdctl} under
-                          $ETCD_REPLACE_ETCD_BUILDS; default $ETCD_REPLACE_ETCD_VERSION, else 3.2.22
-                          (OpenShift 3.11's) when its build is there, else 3.4.23
-  status [--json]         hosts, their etcd state, and the client identity for this machine
-  exec HOST -- CMD...     run CMD on HOST (its network and files); exit code passed through
-  fail HOST [--mode kill|etcd|partition]
-                          power HOST off (kill, default), stop only its etcd for good (etcd),
-                          or cut it off from every other host (partition)
-  down [--all]            remove the sandbox (or every sandbox) and everything it put on the machine
-
---sandbox NAME selects the sandbox (default "default"; ^[a-z][a-z0-9-]{0,15}$).
-Exit codes: 0 ok, 1 failure, 2 bad arguments; exec passes the command's code through (255: host off).`;
+const USAGE = helpText('sandbox').trimEnd();
 
 const sandboxOption = { sandbox: { type: 'string', default: 'default' } } as const;
-const helpOption = { help: { type: 'boolean', short: 'h' } } as const;
 
 function sandboxName(value: string | undefined): string {
   try {
@@ -44,7 +28,6 @@ async function up(argv: string[]): Promise<number> {
     argv,
     {
       ...sandboxOption,
-      ...helpOption,
       members: { type: 'string' },
       spares: { type: 'string' },
       nodes: { type: 'string' },
@@ -53,11 +36,10 @@ async function up(argv: string[]): Promise<number> {
       'host-etcd-version': { type: 'string', multiple: true },
       json: { type: 'boolean' },
     },
-    USAGE,
+    usageOf('sandbox up'),
     true,
   );
-  if (values.help) return help();
-  if (positionals.length > 0) throw new UsageError(`sandbox up takes no arguments, got "${positionals.join(' ')}"\n${USAGE}`);
+  if (positionals.length > 0) throw new UsageError(`sandbox up takes no arguments, got "${positionals.join(' ')}"\n${usageOf('sandbox up')}`);
   const name = sandboxName(values.sandbox);
   const members = integerOption('members', values.members, 3);
   if (members !== 3 && members !== 5) throw new UsageError(`--members must be 3 or 5, got ${members}`);
@@ -116,9 +98,8 @@ function statusTable(status: StatusDocument): string {
 }
 
 async function status(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sandboxOption, ...helpOption, json: { type: 'boolean' } }, USAGE, true);
-  if (values.help) return help();
-  if (positionals.length > 0) throw new UsageError(`sandbox status takes no arguments, got "${positionals.join(' ')}"\n${USAGE}`);
+  const { values, positionals } = parse(argv, { ...sandboxOption, json: { type: 'boolean' } }, usageOf('sandbox status'), true);
+  if (positionals.length > 0) throw new UsageError(`sandbox status takes no arguments, got "${positionals.join(' ')}"\n${usageOf('sandbox status')}`);
   const doc = await sandboxStatus(sandboxName(values.sandbox));
   if (values.json) printJson(doc);
   else process.stdout.write(`sandbox "${doc.name}"\n${statusTable(doc)}`);
@@ -129,9 +110,8 @@ async function exec(argv: string[]): Promise<number> {
   const separator = argv.indexOf('--');
   const head = separator < 0 ? argv : argv.slice(0, separator);
   const command = separator < 0 ? [] : argv.slice(separator + 1);
-  const { values, positionals } = parse(head, { ...sandboxOption, ...helpOption }, USAGE, true);
-  if (values.help) return help();
-  if (positionals.length !== 1 || command.length === 0) throw new UsageError(`usage: etcd-replace sandbox exec [--sandbox NAME] HOST -- CMD...`);
+  const { values, positionals } = parse(head, sandboxOption, usageOf('sandbox exec'), true);
+  if (positionals.length !== 1 || command.length === 0) throw new UsageError(usageOf('sandbox exec'));
   const hostName = positionals[0] ?? '';
   const sandbox = await loadSandbox(sandboxName(values.sandbox));
   let entry: Awaited<ReturnType<typeof prepareExec>>;
@@ -155,9 +135,8 @@ async function exec(argv: string[]): Promise<number> {
 }
 
 async function fail(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sandboxOption, ...helpOption, mode: { type: 'string', default: 'kill' } }, USAGE, true);
-  if (values.help) return help();
-  if (positionals.length !== 1) throw new UsageError(`usage: etcd-replace sandbox fail [--sandbox NAME] HOST [--mode kill|etcd|partition]`);
+  const { values, positionals } = parse(argv, { ...sandboxOption, mode: { type: 'string', default: 'kill' } }, usageOf('sandbox fail'), true);
+  if (positionals.length !== 1) throw new UsageError(usageOf('sandbox fail'));
   const mode = values.mode ?? 'kill';
   if (!(FAIL_MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${FAIL_MODES.join(', ')}, got "${mode}"`);
   const name = sandboxName(values.sandbox);
@@ -168,9 +147,8 @@ async function fail(argv: string[]): Promise<number> {
 }
 
 async function down(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sandboxOption, ...helpOption, all: { type: 'boolean' } }, USAGE, true);
-  if (values.help) return help();
-  if (positionals.length > 0) throw new UsageError(`sandbox down takes no arguments, got "${positionals.join(' ')}"\n${USAGE}`);
+  const { values, positionals } = parse(argv, { ...sandboxOption, all: { type: 'boolean' } }, usageOf('sandbox down'), true);
+  if (positionals.length > 0) throw new UsageError(`sandbox down takes no arguments, got "${positionals.join(' ')}"\n${usageOf('sandbox down')}`);
   if (values.all) {
     await sandboxDown({ all: true });
     progress('down: removed every sandbox');
@@ -187,7 +165,7 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { up, s
 export async function sandboxCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === '--help' || sub === '-h' || sub === 'help') return help();
-  const handler = sub === undefined ? undefined : SUBCOMMANDS[sub];
+  const handler = sub === undefined || !Object.hasOwn(SUBCOMMANDS, sub) ? undefined : SUBCOMMANDS[sub];
   if (!handler) {
     process.stderr.write(`error: ${sub === undefined ? 'no sandbox subcommand given' : `unknown sandbox subcommand "${sub}"`}\n${USAGE}\n`);
     return EXIT_USAGE;

@@ -1,10 +1,16 @@
 // The deployment's configuration: what the stack needs to know about one OpenShift cluster. Read from
-// CDK context (cdk.json's `etcdReplace`, or a JSON file named by `-c etcdReplaceConfig=FILE`) and
-// checked with the same validators the workflow uses, so a typo fails `cdk synth`, not a 3 a.m. run.
+// a JSON file named by `-c etcdReplaceConfig=FILE` (or an `etcdReplace` object in CDK context), checked
+// first against its JSON Schema (lib/config.schema.json: types, ranges, and no unknown key, named when
+// found), then with the same validators the workflow uses, so a typo fails `cdk synth`, not a 3 a.m. run.
+// There is no default cluster: without a configuration the app refuses to synthesize.
 
 import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
 import { InvalidInputError } from '../functions/errors.ts';
 import * as validate from '../functions/validate.ts';
+
+/** The configuration's JSON Schema, for editors and for parseConfig(). */
+export const CONFIG_SCHEMA_FILE = new URL('./config.schema.json', import.meta.url);
 
 export interface MemberConfig {
   /** Short host name, e.g. `master-0`; names the member's alarm. */
@@ -34,19 +40,26 @@ export interface DeploymentConfig {
   alarmMinutes: number;
   /** Days an etcd snapshot or data backup is kept in the artifact bucket. */
   snapshotRetentionDays: number;
-  /** Days a finished run record is kept (DynamoDB TTL); absent: kept until deleted by hand. */
-  runRetentionDays?: number;
+  /** Days the audit record of a finished run is kept after it ended (DynamoDB TTL); at least 91. */
+  runRetentionDays: number;
   /**
    * Ask SSM to write full command output to the artifact bucket (under ssm-output/). Needs the
    * instances' role to allow s3:PutObject there and kms:GenerateDataKey on the stack's key.
    */
   ssmOutputToBucket: boolean;
-  /** Optional e-mail address subscribed to run outcomes. */
+  /** Optional e-mail address subscribed to run outcomes and the stack's alarms. */
   notificationEmail?: string;
+  /** The account and region the stack is bound to; absent: the deploying CLI's. */
+  account?: string;
+  region?: string;
+  /** Tags on every resource, besides etcd-replace:cluster. */
+  tags?: Record<string, string>;
 }
 
 export const DEFAULT_CLUSTER_TAG_KEY = 'openshift-etcd-cluster';
 export const DEFAULT_SPARE_TAG_KEY = 'openshift-etcd-spare-pool';
+/** 13 months: a yearly audit finds the run, with a month to spare. */
+export const DEFAULT_RUN_RETENTION_DAYS = 400;
 
 const TAG_KEY = /^[A-Za-z0-9 _.:/=+@-]{1,128}$/;
 const SG_ID = /^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
@@ -67,9 +80,67 @@ function intIn(field: string, value: unknown, fallback: number, min: number, max
   return value;
 }
 
-/** Checks a raw configuration object and fills in the defaults. */
-export function parseConfig(raw: unknown): DeploymentConfig {
-  if (!isObject(raw)) throw new InvalidInputError('etcdReplace', 'expected an object');
+/** Edit distance, for naming the key a misspelt one was probably meant to be. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+type SchemaNode = { properties?: Record<string, SchemaNode>; items?: SchemaNode };
+
+let compiled: { check: ReturnType<Ajv['compile']>; schema: SchemaNode } | undefined;
+function schemaCheck(): { check: ReturnType<Ajv['compile']>; schema: SchemaNode } {
+  if (!compiled) {
+    const schema = JSON.parse(readFileSync(CONFIG_SCHEMA_FILE, 'utf8')) as SchemaNode;
+    compiled = { check: new Ajv({ allErrors: true, strict: true }).compile(schema), schema };
+  }
+  return compiled;
+}
+
+/** `/members/0/ip` as `members[0].ip`. */
+function fieldOf(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : `${i === 0 ? '' : '.'}${part}`))
+    .join('');
+}
+
+/** The schema node of a path, for the keys it allows. */
+function nodeAt(schema: SchemaNode, instancePath: string): SchemaNode | undefined {
+  let node: SchemaNode | undefined = schema;
+  for (const part of instancePath.split('/').slice(1)) node = /^\d+$/.test(part) ? node?.items : node?.properties?.[part];
+  return node;
+}
+
+function schemaError(error: ErrorObject, schema: SchemaNode): InvalidInputError {
+  const at = fieldOf(error.instancePath);
+  if (error.keyword === 'additionalProperties') {
+    const key = String((error.params as { additionalProperty?: unknown }).additionalProperty);
+    const known = Object.keys(nodeAt(schema, error.instancePath)?.properties ?? {}).filter((k) => k !== '$schema');
+    const near = known.map((k) => ({ k, d: distance(key, k) })).sort((x, y) => x.d - y.d)[0];
+    const hint = near && near.d <= Math.max(2, Math.floor(key.length / 4)) ? ` (did you mean "${near.k}"?)` : '';
+    return new InvalidInputError(at ? `${at}.${key}` : key, `unknown key "${key}"${at ? ` in ${at}` : ''}${hint}; allowed: ${known.join(', ')}`);
+  }
+  return new InvalidInputError(at || 'etcdReplace', `${error.message ?? 'is invalid'}`);
+}
+
+/** Checks a raw configuration object against lib/config.schema.json, then field by field, and fills in the defaults. */
+export function parseConfig(given: unknown): DeploymentConfig {
+  if (!isObject(given)) throw new InvalidInputError('etcdReplace', 'expected an object');
+  // A key set to undefined (from code, never from JSON) is an absent key.
+  const raw: Record<string, unknown> = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined));
+  const { check, schema } = schemaCheck();
+  if (!check(raw)) {
+    const errors = check.errors ?? [];
+    // An unknown key first: it is the most likely mistake, and the other errors may follow from it.
+    throw schemaError(errors.find((e) => e.keyword === 'additionalProperties') ?? errors[0]!, schema);
+  }
   const clusterName = validate.clusterName('clusterName', raw['clusterName']);
   const members = raw['members'];
   if (!Array.isArray(members) || members.length === 0) throw new InvalidInputError('members', 'expected a non-empty list of {name, hostname, ip, instanceId}');
@@ -98,19 +169,39 @@ export function parseConfig(raw: unknown): DeploymentConfig {
     alarmGraceSeconds: intIn('alarmGraceSeconds', raw['alarmGraceSeconds'], 60, 0, 3600),
     alarmMinutes: intIn('alarmMinutes', raw['alarmMinutes'], 3, 1, 60),
     snapshotRetentionDays: intIn('snapshotRetentionDays', raw['snapshotRetentionDays'], 30, 1, 3650),
+    runRetentionDays: intIn('runRetentionDays', raw['runRetentionDays'], DEFAULT_RUN_RETENTION_DAYS, 91, 3650),
     ssmOutputToBucket: raw['ssmOutputToBucket'] === true,
   };
-  if (raw['runRetentionDays'] !== undefined) config.runRetentionDays = intIn('runRetentionDays', raw['runRetentionDays'], 0, 1, 3650);
   if (typeof email === 'string') config.notificationEmail = email;
+  if (typeof raw['account'] === 'string') config.account = raw['account'];
+  if (typeof raw['region'] === 'string') config.region = raw['region'];
+  if (isObject(raw['tags'])) config.tags = Object.fromEntries(Object.entries(raw['tags']).map(([k, v]) => [k, String(v)]));
   return config;
 }
 
-/** The configuration from CDK context: a file named by `etcdReplaceConfig`, else the `etcdReplace` object. */
+export const NO_CONFIG_MESSAGE =
+  'no configuration: name the cluster\'s file with -c etcdReplaceConfig=FILE (copy docs/etcd-replace.config.example.json and edit it; ' +
+  '`npm run synth` synthesizes the example offline)';
+
+/** The configuration from CDK context: a file named by `etcdReplaceConfig`, else an `etcdReplace` object; neither: an error. */
 export function configFromContext(tryGetContext: (key: string) => unknown): DeploymentConfig {
   const file = tryGetContext('etcdReplaceConfig');
   if (typeof file === 'string' && file !== '') {
-    return parseConfig(JSON.parse(readFileSync(file, 'utf8')) as unknown);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new InvalidInputError('etcdReplaceConfig', `cannot read ${file}: ${(error as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new InvalidInputError('etcdReplaceConfig', `${file} is not JSON: ${(error as Error).message}`);
+    }
+    return parseConfig(parsed);
   }
   const inline = tryGetContext('etcdReplace');
+  if (inline === undefined || inline === null || inline === '') throw new InvalidInputError('etcdReplaceConfig', NO_CONFIG_MESSAGE);
   return parseConfig(typeof inline === 'string' ? (JSON.parse(inline) as unknown) : inline);
 }

@@ -26,3 +26,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "installing node modules (npm ci)" >&2
   npm ci --no-audit --no-fund >&2
 fi
+
+# The CLI runs from its build in dist/ (npm ci builds it through the `prepare` script); build it here
+# too when it is missing or older than its sources, before anything starts the CLI in parallel.
+node scripts/build.mjs --if-stale >&2

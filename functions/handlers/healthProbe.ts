@@ -6,17 +6,24 @@
 // One alarm per member watches it (lib/replacement-stack.ts); its ALARM state starts a replacement.
 // When the probe cannot ask etcd at all (no member host answers), it publishes no member value, so
 // the alarms see missing data (not breaching) rather than every member failing at once, and it
-// publishes ProbeFailed=1 instead.
+// publishes ProbeFailed=1 instead and fails (the stack's probe alarm watches its errors and silence).
+//
+// Cost and noise: one SSM SendCommand a minute (1,440 a day), each a CloudTrail management event, plus
+// the GetCommandInvocation polls that follow it; and one PutMetricData call a minute (the member
+// metrics are sent with explicit timestamps, which the alarms that start replacements depend on).
+// docs/aws.md says what that costs and how to tell the probe's commands from a run's.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudWatchClient, PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { SsmHostRunner } from '../adapters/aws/ssmHostRunner.ts';
 import { etcdctlFactory } from '../adapters/etcdctl.ts';
 import { InvalidInputError, errorName } from '../errors.ts';
 import type { EtcdClusterFactory, Host } from '../ports.ts';
 import * as validate from '../validate.ts';
+import { createLogger, createTracer, traced } from './observability.ts';
 
 export const HEALTH_METRIC = 'MemberHealthy';
 export const PROBE_FAILED_METRIC = 'ProbeFailed';
@@ -100,13 +107,20 @@ export interface HealthProbeOptions {
   etcd: EtcdClusterFactory;
   metrics: MetricsSink;
   now?: () => Date;
+  /** One JSON line per probe (tests); default: the Powertools logger. */
   log?: (line: string) => void;
+  logger?: Logger;
 }
 
 export function createHealthProbeHandler(options: HealthProbeOptions): () => Promise<{ healthy: string[]; unhealthy: string[] }> {
   const { config } = options;
   const now = options.now ?? (() => new Date());
-  const log = options.log ?? ((line: string) => console.log(line));
+  const logger = options.log ? undefined : (options.logger ?? createLogger());
+  const log = (fields: Record<string, unknown>) => {
+    if (options.log) options.log(JSON.stringify({ probe: config.cluster, ...fields }));
+    else if (fields['outcome'] === 'failed') logger?.error('probe failed', fields);
+    else logger?.info('probe published', fields);
+  };
   return async () => {
     const endpoints = config.members.map(clientUrl);
     let results: MemberHealth[];
@@ -118,13 +132,13 @@ export function createHealthProbeHandler(options: HealthProbeOptions): () => Pro
       await options.metrics.put(config.namespace, [
         { MetricName: PROBE_FAILED_METRIC, Dimensions: [{ Name: 'ClusterName', Value: config.cluster }], Value: 1, Unit: 'Count', Timestamp: now() },
       ]);
-      log(JSON.stringify({ probe: config.cluster, outcome: 'failed', error: errorName(error) }));
+      log({ outcome: 'failed', error: errorName(error) });
       throw error;
     }
     await options.metrics.put(config.namespace, healthMetricData(config.cluster, results, now()));
     const healthy = results.filter((r) => r.healthy).map((r) => r.member.hostname);
     const unhealthy = results.filter((r) => !r.healthy).map((r) => r.member.hostname);
-    log(JSON.stringify({ probe: config.cluster, outcome: 'published', healthy: healthy.length, unhealthy }));
+    log({ outcome: 'published', healthy: healthy.length, unhealthy });
     return { healthy, unhealthy };
   };
 }
@@ -140,9 +154,11 @@ export function scriptReader(dir: string): (name: string) => string {
 function awsProbe(): () => Promise<{ healthy: string[]; unhealthy: string[] }> {
   const config = configFromEnv(process.env);
   const scriptsDir = process.env['SCRIPTS_DIR'] ?? join(process.env['LAMBDA_TASK_ROOT'] ?? process.cwd(), 'scripts');
-  const runner = new SsmHostRunner({ ssm: new SSMClient({}), scripts: scriptReader(scriptsDir), comment: `etcd-replace health probe ${config.cluster}` });
-  const cloudwatch = new CloudWatchClient({});
+  const tracer = createTracer();
+  const runner = new SsmHostRunner({ ssm: traced(tracer, new SSMClient({})), scripts: scriptReader(scriptsDir), comment: `etcd-replace health probe ${config.cluster}` });
+  const cloudwatch = traced(tracer, new CloudWatchClient({}));
   return createHealthProbeHandler({
+    logger: createLogger(),
     config,
     etcd: etcdctlFactory(runner, config.members.map(memberHost)),
     metrics: {

@@ -1,16 +1,33 @@
 // Run-outcome notification: EventBridge sends each "Step Functions Execution Status Change" of the
-// replacement state machine here, and this publishes one readable message to the outcome topic: the
-// cluster, the run, how it ended (succeeded, refused or failed, not just Step Functions' FAILED), the
-// member replaced and its replacement, the reason, and what is left for a person (`remaining`).
+// replacement state machine that ends an execution here, and this publishes one message a person reads
+// to the outcome topic:
 //
-// A Succeeded run's output is the final workflow context; a Fail state has none, so the context is
-// read from the execution history (the FailStateEntered event's input). Only the named fields reach
-// the message: never the whole context.
+//   Subject: ocp311: master-2 replaced by etcd-spare-0 in 74 s
+//            ocp311: REFUSED to replace master-1 (healthy)
+//            ocp311: FAILED to replace master-2 with etcd-spare-0 at AddMember (NewMemberFailedError)
+//   Body:    what happened and why, the step timeline, what is left for a person (the run's own
+//            `remaining` and, when the run removed a member, the `members` edit and redeploy the
+//            stack needs), and a console link to the execution.
+//
+// Refused (RefusedError, LockHeldError: nothing unsafe was done) and failed are distinct. For machines
+// the message carries attributes: `cluster`, `outcome`, `runId`, `failed`, `replacement`,
+// `executionArn`, and `run`, the run's summary as JSON (subscription filter policies can match the
+// first ones).
+//
+// The timeline and the final context come from the execution history (the same reading as the audit
+// record, functions/adapters/aws/auditRecord.ts). Only named fields reach the message: no inventory,
+// address or artifact key. When the history cannot be read the message says so and still goes out.
 
-import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { InvalidInputError } from '../errors.ts';
+import { SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { PublishCommand, SNSClient, type MessageAttributeValue } from '@aws-sdk/client-sns';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { errorName, InvalidInputError } from '../errors.ts';
 import { REFUSED_ERRORS } from '../../statemachine/spec.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import { buildAuditRecord, deploymentFollowUp, type AuditRecord, type WatchedMember } from '../adapters/aws/auditRecord.ts';
+import { regionOfArn, StepFunctionsExecutions } from '../adapters/aws/executions.ts';
+import { createLogger, createTracer, setLogKeys, traced } from './observability.ts';
+import { runIdFromExecutionName } from './event.ts';
 
 /** The parts of the EventBridge event this reads. */
 export interface ExecutionStatusEvent {
@@ -18,7 +35,10 @@ export interface ExecutionStatusEvent {
     executionArn: string;
     name: string;
     status: string;
+    /** Epoch milliseconds. */
+    startDate?: number | null;
     stopDate?: number | null;
+    input?: string | null;
     output?: string | null;
     error?: string | null;
     cause?: string | null;
@@ -31,23 +51,32 @@ export interface OutcomeMessage {
   subject: string;
   message: string;
   outcome: Outcome;
+  /** The machine-readable summary sent as the `run` attribute. */
+  run: RunSummary;
 }
 
-function record(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+/** What machines get: the run without its context (no addresses, no artifact keys). */
+export interface RunSummary {
+  runId: string;
+  cluster: string;
+  outcome: Outcome;
+  reason: string | null;
+  failed: string;
+  replacement: string | null;
+  startedBy: string;
+  startedAt: string;
+  endedAt: string | null;
+  durationSeconds: number | null;
+  steps: Array<{ name: string; status: string; startedAt: string; endedAt: string | null; attempts: number; error?: string }>;
+  remaining: string[];
+  executionArn: string;
 }
 
-function parse(text: string | null | undefined): Record<string, unknown> {
-  if (!text) return {};
-  try {
-    return record(JSON.parse(text));
-  } catch {
-    return {};
-  }
-}
+/** SNS subjects: at most 100 characters, ASCII, no line breaks. */
+export const MAX_SUBJECT = 100;
 
 /** How the run ended, in the workflow's words: a refusal is not a failure. */
-export function outcomeOf(detail: ExecutionStatusEvent['detail']): Outcome {
+export function outcomeOf(detail: Pick<ExecutionStatusEvent['detail'], 'status' | 'error'>): Outcome {
   switch (detail.status) {
     case 'SUCCEEDED':
       return 'succeeded';
@@ -60,66 +89,236 @@ export function outcomeOf(detail: ExecutionStatusEvent['detail']): Outcome {
   }
 }
 
-const line = (text: string) => text.replace(/[\r\n]+/g, ' ').trim();
-/** SNS subjects: at most 100 printable ASCII characters, no line breaks. */
-const subjectOf = (text: string) => line(text).replace(/[^\x20-\x7e]/g, '?').slice(0, 100);
+const line = (text: string) => text.replace(/\s+/g, ' ').trim();
 
-/** The message for one execution's end, from the event and the final context (when known). */
-export function outcomeMessage(cluster: string, event: ExecutionStatusEvent, context: Record<string, unknown>): OutcomeMessage {
-  const { detail } = event;
-  const outcome = outcomeOf(detail);
-  const request = record(context['request']);
-  const failed = String(record(context['failedHost'])['name'] ?? request['failed'] ?? 'unknown');
-  const replacement = String(record(context['replacement'])['name'] ?? request['replacement'] ?? 'the first spare');
-  const remaining = Array.isArray(context['remaining']) ? context['remaining'].filter((r): r is string => typeof r === 'string') : [];
-  const cleanup = record(context['cleanupError']);
-  const lines = [
-    `Run ${detail.name} on cluster ${cluster} ${outcome === 'succeeded' ? 'succeeded' : `ended ${outcome}`}: replace ${failed} with ${replacement}.`,
-    ...(detail.error ? [`Reason: ${line(`${detail.error}${detail.cause ? `: ${detail.cause}` : ''}`)}`] : []),
-    ...(cleanup['Error'] ? [`Cleanup failed too: ${line(`${String(cleanup['Error'])}: ${String(cleanup['Cause'] ?? '')}`)}`] : []),
-    ...(remaining.length > 0 ? ['Left for a person:', ...remaining.map((r) => `  - ${line(r)}`)] : outcome === 'succeeded' ? ['Nothing is left to do.'] : []),
-    `Execution: ${detail.executionArn}`,
-    ...(detail.stopDate ? [`Ended: ${new Date(detail.stopDate).toISOString()}`] : []),
-  ];
-  const todo = remaining.length > 0 ? ` (${remaining.length} left for a person)` : '';
-  return { outcome, subject: subjectOf(`etcd-replace ${cluster}: ${outcome}, ${failed} -> ${replacement}${todo}`), message: lines.join('\n') };
+/** A subject SNS accepts: printable ASCII only, no line break, at most 100 characters. */
+export function subjectOf(text: string): string {
+  const ascii = line(text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '')).replace(/[^\x20-\x7e]/g, '?');
+  return ascii.length > MAX_SUBJECT ? `${ascii.slice(0, MAX_SUBJECT - 3)}...` : ascii;
 }
 
-/** The workflow context the execution ended with: its output, or the input of the Fail state it entered. */
-export async function finalContext(sfn: Pick<SFNClient, 'send'>, detail: ExecutionStatusEvent['detail']): Promise<Record<string, unknown>> {
-  if (detail.status === 'SUCCEEDED') return parse(detail.output);
-  const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn: detail.executionArn, reverseOrder: true, maxResults: 20, includeExecutionData: true }));
-  const entered = (history.events ?? []).find((e) => e.type === 'FailStateEntered' || e.type === 'TaskStateEntered' || e.type === 'ChoiceStateEntered');
-  return parse(entered?.stateEnteredEventDetails?.input);
+/** `74 s`, `12 min 3 s`, `2 h 5 min`. */
+export function durationText(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 100) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/**
+ * Why a run was refused, in a few words for the subject (the whole reason is in the body). Read from the
+ * refusal's message: these words are for a person, nothing branches on them.
+ */
+export function shortRefusal(reason: string | null | undefined): string {
+  if (!reason) return 'refused';
+  const [name, ...rest] = reason.split(': ');
+  const message = rest.join(': ');
+  if (name === 'LockHeldError') return 'another run holds the lock';
+  const known: Array<[RegExp, string]> = [
+    [/answers health checks/, 'healthy'],
+    [/is the etcd CA host/, 'CA host, no CA backup given'],
+    [/no quorum|healthy voting members/, 'quorum at risk'],
+    [/odd count/, 'would end with an even member count'],
+    [/do not answer either/, 'another member is down too'],
+    [/learner member\(s\)/, 'a learner is in the cluster'],
+    [/different cluster IDs/, 'members disagree on the cluster ID'],
+    [/left the member list between/, 'membership changed during the run'],
+  ];
+  for (const [pattern, words] of known) if (pattern.test(message)) return words;
+  const first = line(message).split(/[.:;]/)[0] ?? '';
+  return first.length > 48 ? `${first.slice(0, 45)}...` : first || 'refused';
+}
+
+/** The console page of an execution (the execution ARN's partition and region). */
+export function consoleLink(executionArn: string): string {
+  const region = regionOfArn(executionArn) ?? 'us-east-1';
+  const host = executionArn.startsWith('arn:aws-cn:')
+    ? `${region}.console.amazonaws.cn`
+    : executionArn.startsWith('arn:aws-us-gov:')
+      ? 'console.amazonaws-us-gov.com'
+      : `${region}.console.aws.amazon.com`;
+  return `https://${host}/states/home?region=${region}#/v2/executions/details/${executionArn}`;
+}
+
+function seconds(from: string, to: string | null | undefined): number | null {
+  if (!to) return null;
+  const ms = Date.parse(to) - Date.parse(from);
+  return Number.isFinite(ms) ? ms / 1000 : null;
+}
+
+function hostLabel(value: unknown): string | undefined {
+  if (typeof value === 'object' && value !== null && typeof (value as { name?: unknown }).name === 'string') return (value as { name: string }).name;
+  return undefined;
+}
+
+/** The message for a finished execution, from its audit reading (the record the audit trail keeps, read from the history). */
+export function outcomeMessage(record: AuditRecord, options: { outcome: Outcome; members?: readonly WatchedMember[] | undefined; historyUnreadable?: boolean }): OutcomeMessage {
+  const { outcome } = options;
+  const context = record.context as Partial<WorkflowContext>;
+  const request = record.request;
+  const cluster = record.cluster;
+  const failed = hostLabel(context.failedHost) ?? (typeof request['failed'] === 'string' ? request['failed'] : 'an unknown member');
+  const replacement = hostLabel(context.replacement) ?? (typeof request['replacement'] === 'string' ? request['replacement'] : null);
+  const took = seconds(record.startedAt, record.endedAt);
+  const tookText = took === null ? '' : durationText(took);
+  const failedStep = record.steps.find((s) => s.status === 'failed');
+  const errorName = record.reason?.split(': ')[0] ?? 'error';
+
+  // Only the run's own remaining items come from the record: the deployment follow-up is written
+  // again here without addresses.
+  const runRemaining = Array.isArray(context.remaining) ? context.remaining.filter((r): r is string => typeof r === 'string') : [];
+  const followUp = deploymentFollowUp(context, record.outcome, { cluster, members: options.members, includeAddresses: false });
+  const remaining = [...runRemaining, ...followUp];
+
+  let subject: string;
+  let headline: string;
+  switch (outcome) {
+    case 'succeeded':
+      subject = `${cluster}: ${failed} replaced by ${replacement ?? 'a spare'}${tookText ? ` in ${tookText}` : ''}${runRemaining.length > 0 ? `, ${runRemaining.length} left to do` : ''}`;
+      headline = `${failed} was replaced by ${replacement ?? 'a spare'}${tookText ? ` in ${tookText}` : ''}.`;
+      break;
+    case 'refused':
+      subject = `${cluster}: REFUSED to replace ${failed} (${shortRefusal(record.reason)})`;
+      headline = `the run refused to replace ${failed}${replacement ? ` with ${replacement}` : ''}: going on could have cost quorum, data or the CA, or another run holds the cluster.`;
+      break;
+    case 'failed':
+      subject = `${cluster}: FAILED to replace ${failed}${replacement ? ` with ${replacement}` : ''}${failedStep ? ` at ${failedStep.name}` : ''} (${errorName})`;
+      headline = `the replacement of ${failed}${replacement ? ` with ${replacement}` : ''} failed${failedStep ? ` at ${failedStep.name}` : ''}.`;
+      break;
+    default:
+      subject = `${cluster}: replacement of ${failed} ${outcome.toUpperCase()}${tookText ? ` after ${tookText}` : ''}`;
+      headline = `the replacement of ${failed} ${outcome === 'aborted' ? 'was stopped (StopExecution)' : 'ran past its time limit'}${tookText ? ` after ${tookText}` : ''}.`;
+  }
+
+  const lines = [
+    `${cluster}: ${headline}`,
+    '',
+    `Run:        ${record.runId}`,
+    `Outcome:    ${outcome}${tookText ? ` (${tookText})` : ''}`,
+    `Started by: ${record.startedBy} at ${record.startedAt}`,
+    ...(record.reason ? [`Reason:     ${line(record.reason)}`] : []),
+    ...(context.cleanupError ? [`Cleanup failed too: ${line(`${context.cleanupError.Error}: ${context.cleanupError.Cause}`)}`] : []),
+    '',
+    'Timeline:',
+    ...(record.steps.length === 0 ? [options.historyUnreadable ? '  (the execution history could not be read; see the console)' : '  (no step ran)'] : []),
+    ...record.steps.map((s) => {
+      const span = seconds(s.startedAt, s.endedAt);
+      const time = span === null ? 'running' : `${span.toFixed(1)} s`;
+      const tries = s.attempts > 1 ? `  (${s.attempts} attempts)` : '';
+      const error = s.status === 'failed' && s.error ? `  ${s.error.name}` : '';
+      return `  ${s.startedAt.slice(11, 19)}  ${s.name.padEnd(22)} ${s.status.padEnd(9)} ${time.padStart(8)}${tries}${error}`;
+    }),
+    '',
+    ...(remaining.length > 0 ? ['Left for a person:', ...remaining.map((r) => `  - ${line(r)}`)] : ['Nothing is left to do.']),
+    '',
+    `Execution:  ${consoleLink(record.executionArn)}`,
+    `            ${record.executionArn}`,
+    `Audit record: etcd-replace history --target aws --state-machine-arn ${record.executionArn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '')} ${record.runId}`,
+  ];
+
+  const run: RunSummary = {
+    runId: record.runId,
+    cluster,
+    outcome,
+    reason: record.reason ?? null,
+    failed,
+    replacement,
+    startedBy: record.startedBy,
+    startedAt: record.startedAt,
+    endedAt: record.endedAt ?? null,
+    durationSeconds: took,
+    steps: record.steps.map((s) => ({ name: s.name, status: s.status, startedAt: s.startedAt, endedAt: s.endedAt ?? null, attempts: s.attempts, ...(s.error ? { error: s.error.name } : {}) })),
+    remaining,
+    executionArn: record.executionArn,
+  };
+  return { outcome, subject: subjectOf(subject), message: lines.join('\n'), run };
+}
+
+/** Members the stack watches (env MEMBERS, the probe's list), or undefined when not given. */
+export function watchedMembers(env: Record<string, string | undefined>): WatchedMember[] | undefined {
+  try {
+    const parsed = JSON.parse(env['MEMBERS'] ?? '') as unknown;
+    return Array.isArray(parsed) ? (parsed as WatchedMember[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function attribute(value: string): MessageAttributeValue {
+  return { DataType: 'String', StringValue: value === '' ? '-' : value };
 }
 
 export async function notify(
   event: ExecutionStatusEvent,
   env: Record<string, string | undefined>,
   clients: { sfn: Pick<SFNClient, 'send'>; sns: Pick<SNSClient, 'send'> },
+  options: { logger?: Logger; now?: () => Date } = {},
 ): Promise<OutcomeMessage> {
   const topicArn = env['TOPIC_ARN'];
   const cluster = env['CLUSTER_NAME'];
   if (!topicArn || !cluster) throw new InvalidInputError('environment', 'TOPIC_ARN and CLUSTER_NAME must be set');
-  const context = await finalContext(clients.sfn, event.detail).catch(() => ({}));
-  const out = outcomeMessage(cluster, event, context);
+  const { detail } = event;
+  let events: HistoryEvent[] = [];
+  let historyUnreadable = false;
+  try {
+    events = await new StepFunctionsExecutions(clients.sfn as SFNClient).history(detail.executionArn);
+  } catch (error) {
+    historyUnreadable = true;
+    options.logger?.warn('cannot read the execution history; notifying from the event alone', { error: errorName(error) });
+  }
+  const record = buildAuditRecord({
+    facts: {
+      executionArn: detail.executionArn,
+      name: detail.name,
+      status: detail.status,
+      startDate: new Date(detail.startDate ?? detail.stopDate ?? Date.now()),
+      stopDate: detail.stopDate ? new Date(detail.stopDate) : undefined,
+      input: detail.input ?? undefined,
+      error: detail.error ?? undefined,
+      cause: detail.cause ?? undefined,
+    },
+    events,
+    cluster,
+    now: (options.now ?? (() => new Date()))(),
+  });
+  if (events.length === 0 && detail.status === 'SUCCEEDED' && detail.output) {
+    // Without the history, the output of a successful execution is still its final context.
+    try {
+      record.context = JSON.parse(detail.output) as Record<string, unknown>;
+    } catch {
+      // keep the empty context
+    }
+  }
+  const out = outcomeMessage(record, { outcome: outcomeOf(detail), members: watchedMembers(env), historyUnreadable });
   await clients.sns.send(
     new PublishCommand({
       TopicArn: topicArn,
       Subject: out.subject,
       Message: out.message,
       MessageAttributes: {
-        cluster: { DataType: 'String', StringValue: cluster },
-        outcome: { DataType: 'String', StringValue: out.outcome },
+        cluster: attribute(cluster),
+        outcome: attribute(out.outcome),
+        runId: attribute(out.run.runId),
+        failed: attribute(out.run.failed),
+        replacement: attribute(out.run.replacement ?? ''),
+        executionArn: attribute(detail.executionArn),
+        run: attribute(JSON.stringify(out.run)),
       },
     }),
   );
   return out;
 }
 
-const clients = { sfn: new SFNClient({}), sns: new SNSClient({}) };
+let runtime: { clients: { sfn: SFNClient; sns: SNSClient }; logger: Logger } | undefined;
 
 export async function handler(event: ExecutionStatusEvent): Promise<{ outcome: Outcome }> {
-  const { outcome } = await notify(event, process.env, clients);
-  return { outcome };
+  if (!runtime) {
+    const tracer = createTracer();
+    runtime = { clients: { sfn: traced(tracer, new SFNClient({})), sns: traced(tracer, new SNSClient({})) }, logger: createLogger() };
+  }
+  const { logger } = runtime;
+  setLogKeys(logger, { runId: event.detail?.name ? runIdFromExecutionName(event.detail.name) : undefined, executionArn: event.detail?.executionArn });
+  const out = await notify(event, process.env, runtime.clients, { logger });
+  logger.info('notified', { outcome: out.outcome });
+  return { outcome: out.outcome };
 }

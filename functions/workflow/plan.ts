@@ -101,15 +101,18 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
       script(h, 'WriteHostFile', FLANNELD_PATH, '<sha256 read>', '<new flanneld, base64>', 'restart'),
       script(h, 'UpdateFlannel'),
     ]),
-    CompensateNewMember: [etcdctl(via, 'member-list', endpoints), script(r, 'CompensateNewMember', '<cluster id>', '<new member id>'), etcdctl(via, 'member-remove', endpoints, '<new member id>')],
+    CompensateNewMember: [observation(), etcdctl(via, 'member-remove', endpoints, '<new member id>'), script(r, 'CompensateNewMember', '<cluster id>', '<new member id>')],
+    DiscardKeyBundle: [local(`artifact store: delete runs/${context.runId}/bundle-${r?.hostname ?? '<new host>'}.tgz and every version of it, if it is there`)],
+    RecordClusterState: [observation(), script(snapshotHost, 'AwaitSnapshot', context.runId, '5')],
     ReleaseLock: [local(`release the lock of cluster ${context.request.cluster}`)],
   };
   const notes: Record<string, string | undefined> = {
     RemoveFailedMember: context.failedMember === null ? 'the failed member is not in the member list' : undefined,
     FixLocalhostPeerUrls: context.peerUrlsOnLocalhost ? undefined : 'no peer URL names localhost',
     PromoteNewMember: learner ? undefined : 'the member is added as a voting member',
-    AwaitSnapshot: learner ? undefined : 'SnapshotCluster already waited for the snapshot: this finds it done',
-    CompensateNewMember: 'only when the new member cannot join',
+    AwaitSnapshot: learner ? undefined : 'SnapshotCluster already waited for the snapshot: skipped',
+    CompensateNewMember: 'only when the new member cannot join; never without quorum, never when the cluster needs its vote',
+    RecordClusterState: 'only when the run does not succeed; the snapshot check only when quorum is lost',
   };
   return STATES.map((s) => ({
     name: s.name,

@@ -22,6 +22,9 @@ type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, string>>; Effect: string };
 
 const cdkContext = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+/** The example configuration, as `npm run synth` uses it (cdk.json names no cluster). */
+const EXAMPLE_CONFIG = join(PROJECT_ROOT, 'docs/etcd-replace.config.example.json');
+const example = JSON.parse(readFileSync(EXAMPLE_CONFIG, 'utf8')) as Record<string, unknown>;
 
 let outdir: string;
 let app: App;
@@ -54,7 +57,7 @@ const logicalId = (getAtt: unknown) => (getAtt as { 'Fn::GetAtt': [string, strin
 
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'etcd-replace-cdk-'));
-  ({ app, stack } = buildApp(new App({ context: cdkContext, outdir })));
+  ({ app, stack } = buildApp(new App({ context: { ...cdkContext, etcdReplaceConfig: EXAMPLE_CONFIG }, outdir })));
   app.synth();
   template = Template.fromStack(stack);
   resources = template.toJSON()['Resources'] as Record<string, Resource>;
@@ -112,8 +115,29 @@ describe('Stack: ReplacementStack', () => {
       const fn = resources[logicalId((only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey('AddMember')])]!;
       const env = (fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
       expect(Object.keys(env).sort()).toEqual(
-        ['ARTIFACT_PREFIX', 'BUCKET', 'CLUSTER_NAME', 'CLUSTER_TAG_KEY', 'ETCD_SG_ID', 'KMS_KEY_ID', 'NODE_OPTIONS', 'RUN_RETENTION_DAYS', 'SCRIPTS_DIR', 'SPARE_TAG_KEY', 'STEP_NAME', 'TABLE'].sort(),
+        [
+          'ARTIFACT_PREFIX',
+          'BUCKET',
+          'CLUSTER_NAME',
+          'CLUSTER_TAG_KEY',
+          'ETCD_SG_ID',
+          'KMS_KEY_ID',
+          'NODE_OPTIONS',
+          'POWERTOOLS_LOG_LEVEL',
+          'POWERTOOLS_METRICS_NAMESPACE',
+          'POWERTOOLS_SERVICE_NAME',
+          'RUN_RETENTION_DAYS',
+          'SCRIPTS_DIR',
+          'SPARE_TAG_KEY',
+          'STATE_MACHINE_ARN',
+          'STEP_NAME',
+          'TABLE',
+        ].sort(),
       );
+      expect(env['RUN_RETENTION_DAYS']).toBe('400');
+      // The state machine's ARN from its fixed name (no reference to the machine, which references the functions).
+      expect(JSON.stringify(env['STATE_MACHINE_ARN'])).toContain(':stateMachine:etcd-replace-ocp311');
+      expect(JSON.stringify(env['STATE_MACHINE_ARN'])).not.toMatch(/"Ref":"StateMachine/);
       expect(env).toMatchObject({ CLUSTER_TAG_KEY: 'openshift-etcd-cluster', SPARE_TAG_KEY: 'openshift-etcd-spare-pool', ETCD_SG_ID: 'sg-0123456789abcdef0', SCRIPTS_DIR: '/var/task/scripts' });
       expect(env['BUCKET']).toEqual({ Ref: expect.stringMatching(/^Artifacts/) });
       expect(env['TABLE']).toEqual({ Ref: expect.stringMatching(/^Runs/) });
@@ -247,7 +271,9 @@ describe('Stack: ReplacementStack', () => {
     });
 
     it('has one alarm per member on its health metric, not breaching on missing data', () => {
-      const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+      const alarms = ofType('AWS::CloudWatch::Alarm')
+        .map(([, a]) => a.Properties)
+        .filter((a) => String(a['AlarmName']).startsWith('etcd-replace-ocp311-member-'));
       expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(['etcd-replace-ocp311-member-master-0', 'etcd-replace-ocp311-member-master-1', 'etcd-replace-ocp311-member-master-2']);
       for (const a of alarms) {
         expect(a).toMatchObject({ Namespace: 'EtcdReplace', MetricName: 'MemberHealthy', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'notBreaching', EvaluationPeriods: 3 });
@@ -287,6 +313,136 @@ describe('Stack: ReplacementStack', () => {
       const actions = statements.flatMap((st) => [st.Action].flat()).sort();
       expect(actions).toEqual(expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']));
       expect(actions.filter((a) => !/^(logs|xray):/.test(a))).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']);
+    });
+  });
+
+  describe('Audit trail', () => {
+    function fnByPrefix(prefix: string): Resource {
+      const found = ofType('AWS::Lambda::Function').filter(([id]) => id.startsWith(prefix));
+      expect(found).toHaveLength(1);
+      return found[0]![1];
+    }
+    const targetOf = (rule: Resource) => logicalId((rule.Properties['Targets'] as Array<{ Arn: unknown }>)[0]!.Arn);
+
+    it('records every status change of this state machine\'s executions through the audit recorder', () => {
+      const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('AuditTrail'))!;
+      expect(rule.Properties['EventPattern']).toEqual({
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }] },
+      });
+      expect(targetOf(rule)).toMatch(/^AuditRecorder/);
+      const env = (fnByPrefix('AuditRecorder').Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
+      expect(env).toMatchObject({ CLUSTER_NAME: 'ocp311', RUN_RETENTION_DAYS: '400', TABLE: { Ref: expect.stringMatching(/^Runs/) } });
+      expect(JSON.parse(env['MEMBERS'] as string)).toHaveLength(3);
+    });
+
+    it('takes who called StartExecution on this state machine from CloudTrail', () => {
+      const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('AuditStartedBy'))!;
+      expect(rule.Properties['EventPattern']).toEqual({
+        source: ['aws.states'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: { eventSource: ['states.amazonaws.com'], eventName: ['StartExecution'], requestParameters: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }] } },
+      });
+      expect(targetOf(rule)).toMatch(/^AuditRecorder/);
+    });
+
+    it('keeps records past the 90 days of Step Functions\' history: TTL on the table, retention from the config', () => {
+      const [, table] = ofType('AWS::DynamoDB::Table')[0]!;
+      expect(table.Properties['TimeToLiveSpecification']).toEqual({ AttributeName: 'ttl', Enabled: true });
+      expect(table.Properties['DeletionProtectionEnabled']).toBe(true);
+      expect(only('AWS::StepFunctions::StateMachine').Properties['Tags']).toContainEqual({ Key: 'etcd-replace:run-table', Value: { Ref: expect.stringMatching(/^Runs/) } });
+    });
+
+    it('lets only the audit recorder write audit records: the steps write the lock and their details, by partition key', () => {
+      const audit = policyStatements('AuditRole');
+      expect(audit.find((st) => st.Sid === 'WriteAuditRecords')).toMatchObject({
+        Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['run#*'] } },
+      });
+      expect(audit.find((st) => st.Sid === 'ReadStepDetails')).toMatchObject({ Action: 'dynamodb:Query', Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['steps#*'] } } });
+      expect(audit.flatMap(actions)).toEqual(expect.arrayContaining(['states:DescribeExecution', 'states:GetExecutionHistory', 'cloudtrail:LookupEvents', 'cloudwatch:DescribeAlarmHistory']));
+      const alarmHistory = audit.find((st) => st.Sid === 'ReadMemberAlarmHistory')!;
+      expect(JSON.stringify(alarmHistory.Resource)).toContain(':alarm:etcd-replace-ocp311-member-*');
+      const step = policyStatements('StepRole').filter((st) => actions(st).some((a) => a.startsWith('dynamodb:')));
+      expect(step).toHaveLength(2);
+      const writes = step.find((st) => st.Sid === 'LockAndStepDetails')!;
+      expect(writes.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*', 'steps#*'] } });
+      expect(actions(writes)).not.toContain('dynamodb:Query');
+      // Reading earlier runs of the cluster: a query of the byCluster index, nothing else.
+      const reads = step.find((st) => st.Sid === 'ReadPastRuns')!;
+      expect(actions(reads)).toEqual(['dynamodb:Query']);
+      expect(JSON.stringify(reads.Resource)).toContain('/index/byCluster');
+    });
+  });
+
+  describe('Observability', () => {
+    const alarmsByName = () => Object.fromEntries(ofType('AWS::CloudWatch::Alarm').map(([, a]) => [String(a.Properties['AlarmName']), a.Properties]));
+    const topicRef = { Ref: expect.stringMatching(/^Outcomes/) };
+
+    it('alarms on failed and on refused runs, from the audit recorder\'s metrics, to the outcome topic', () => {
+      const alarms = alarmsByName();
+      for (const outcome of ['failed', 'refused']) {
+        expect(alarms[`etcd-replace-ocp311-run-${outcome}`]).toMatchObject({
+          Namespace: 'EtcdReplace',
+          MetricName: 'Runs',
+          Dimensions: expect.arrayContaining([{ Name: 'ClusterName', Value: 'ocp311' }, { Name: 'Outcome', Value: outcome }]),
+          Statistic: 'Sum',
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          Threshold: 1,
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [topicRef],
+        });
+      }
+    });
+
+    it('alarms when the probe publishes no member health, missing data breaching; and on audit or notification errors', () => {
+      const alarms = alarmsByName();
+      expect(alarms['etcd-replace-ocp311-probe']).toMatchObject({
+        MetricName: 'MemberHealthy',
+        Statistic: 'SampleCount',
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        EvaluationPeriods: 5,
+        TreatMissingData: 'breaching',
+        AlarmActions: [topicRef],
+      });
+      for (const [name, fn] of [['audit', 'AuditRecorder'], ['notify', 'NotifyOutcome']] as const) {
+        expect(alarms[`etcd-replace-ocp311-${name}`]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: expect.stringMatching(new RegExp(`^${fn}`)) } }], AlarmActions: [topicRef] });
+      }
+      // The member alarms start runs and notify nobody directly; CloudWatch may use the key of the encrypted topic.
+      expect(alarms['etcd-replace-ocp311-member-master-0']!['AlarmActions']).toBeUndefined();
+      const key = ofType('AWS::KMS::Key')[0]![1];
+      expect(JSON.stringify(key.Properties['KeyPolicy'])).toContain('cloudwatch.amazonaws.com');
+    });
+
+    it('has a dashboard of member health, the probe, runs, step durations and step errors', () => {
+      const dashboard = only('AWS::CloudWatch::Dashboard');
+      expect(dashboard.Properties['DashboardName']).toBe('etcd-replace-ocp311');
+      const body = JSON.stringify(dashboard.Properties['DashboardBody']);
+      for (const text of ['MemberHealthy', 'ProbeFailed', 'RunDuration', 'StepDuration', 'ExecutionsFailed', 'filter level']) expect(body).toContain(text);
+    });
+
+    it('configures Powertools (service, namespace, log level) in every function', () => {
+      for (const [, fn] of ofType('AWS::Lambda::Function')) {
+        const env = (fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
+        expect(env).toMatchObject({ POWERTOOLS_SERVICE_NAME: 'etcd-replace', POWERTOOLS_METRICS_NAMESPACE: 'EtcdReplace', POWERTOOLS_LOG_LEVEL: 'INFO', CLUSTER_NAME: 'ocp311' });
+        expect(fn.Properties['TracingConfig']).toEqual({ Mode: 'Active' });
+      }
+    });
+  });
+
+  describe('Tags', () => {
+    // CloudFormation has no Tags property on these.
+    const untaggable = new Set(['AWS::IAM::Policy', 'AWS::S3::BucketPolicy', 'AWS::SNS::TopicPolicy', 'AWS::SNS::Subscription', 'AWS::Lambda::Permission', 'AWS::CDK::Metadata']);
+
+    it('tags every resource that takes tags with the cluster and the configuration\'s tags', () => {
+      const tagged = Object.entries(resources).filter(([, r]) => !untaggable.has(r.Type));
+      expect(tagged.length).toBeGreaterThan(50);
+      for (const [id, r] of tagged) {
+        const tags = (r.Properties?.['Tags'] ?? []) as Array<{ Key: string; Value: unknown }>;
+        expect({ id, tags }).toEqual({ id, tags: expect.arrayContaining([{ Key: 'etcd-replace:cluster', Value: 'ocp311' }, { Key: 'owner', Value: 'platform-team' }]) });
+      }
     });
   });
 
@@ -346,9 +502,9 @@ describe('Stack: ReplacementStack', () => {
 });
 
 describe('Function: parseConfig', () => {
-  const base = cdkContext['etcdReplace'] as Record<string, unknown>;
+  const base = example;
 
-  it('reads cdk.json\'s configuration and fills in defaults', () => {
+  it('reads the example configuration and fills in defaults', () => {
     const config = parseConfig({ ...base, clusterTagKey: undefined, spareTagKey: undefined, alarmMinutes: undefined });
     expect(config.clusterTagKey).toBe('openshift-etcd-cluster');
     expect(config.spareTagKey).toBe('openshift-etcd-spare-pool');

@@ -31,7 +31,7 @@ describe('Lock: as long as its run', () => {
     await failHost(sandbox.name, 'master-2', 'kill');
     process.env['ETCD_REPLACE_LOCK_TTL_SECONDS'] = '3';
     const cli = new WatchedCli(runArgs('master-2', 'etcd-spare-0'));
-    await cli.waitFor(/^▶ AcquireLock$/);
+    await cli.waitFor(/^✓ AcquireLock/);
     const first = JSON.parse(await fs.readFile(lockFile(), 'utf8')) as { runId: string; expiresAt: string };
     // Well past the first expiry, while the run goes on (its membership steps are still ahead).
     await cli.waitFor(/^▶ AddMember$/);

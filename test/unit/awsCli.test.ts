@@ -108,14 +108,23 @@ describe('CLI: run --target aws, input checks before AWS', () => {
 });
 
 describe('CLI: run --target aws, starting', () => {
-  it('starts under the deterministic name in the ARN\'s region, prints {executionArn, startDate}, exit 0', async () => {
+  it('starts under the deterministic name in the ARN\'s region; with --json stdout is {executionArn, startDate} alone, exit 0', async () => {
     sfnMock.on(DescribeExecutionCommand).rejects(notFound());
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
-    expect(await awsRunCommand(runArgs(inputFile(REQUEST)), deps)).toBe(0);
+    expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--json'), deps)).toBe(0);
     expect(JSON.parse(out)).toEqual({ executionArn: EXECUTION, startDate: new Date(T0).toISOString() });
     expect(err).toContain(`etcd-replace status ${EXECUTION}`);
     expect(regions).toEqual(['eu-west-1']);
     expect(sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({ stateMachineArn: STATE_MACHINE, name: NAME, input: JSON.stringify(REQUEST) });
+  });
+
+  it('without --json says in words what it started and how to follow it, no JSON', async () => {
+    sfnMock.on(DescribeExecutionCommand).rejects(notFound());
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
+    expect(await awsRunCommand(runArgs(inputFile(REQUEST)), deps)).toBe(0);
+    expect(out).toBe(`started execution ${NAME} at ${new Date(T0).toISOString()}\n  ${EXECUTION}\nfollow it with: etcd-replace status ${EXECUTION}\n`);
+    expect(out).not.toMatch(/^\s*[{[]/m);
+    expect(err).not.toContain('started');
   });
 
   it('fills in startedBy as cli:<user> when the file has none, and takes --name', async () => {
@@ -169,6 +178,85 @@ describe('CLI: run --target aws --wait', () => {
     // start check + 3 polls + the final describe
     expect(sfnMock.commandCalls(DescribeExecutionCommand)).toHaveLength(5);
     expect(err).toContain(`execution ${NAME}: SUCCEEDED`);
+  });
+
+  it('prints a ▶/✓ line per step on stderr from the history as it grows, each once, and one JSON document on stdout', async () => {
+    const full = successfulRun(REQUEST);
+    const cut = (type: string) => full.events.findIndex((e) => e.type === 'TaskStateEntered' && e.stateEnteredEventDetails?.name === type);
+    // Three polls see the history grow: up to CheckClusterHealth, up to RemoveFailedMember, then all of it.
+    const seen = [full.events.slice(0, cut('CheckClusterHealth')), full.events.slice(0, cut('RemoveFailedMember')), full.events];
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .rejectsOnce(notFound())
+      .resolvesOnce(described('RUNNING'))
+      .resolvesOnce(described('RUNNING'))
+      .resolves(described('SUCCEEDED', full.now));
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
+    let poll = 0;
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: true }).callsFake(() => ({ events: [...seen[Math.min(poll++, seen.length - 1)]!].reverse() }));
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: undefined }).resolves({ events: full.events });
+    expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait', '--json'), deps)).toBe(0);
+
+    expect((JSON.parse(out) as RunDocument).outcome).toBe('succeeded');
+    const lines = err.split('\n');
+    expect(lines).toContain('▶ ValidateInput');
+    expect(lines).toContain('▶ AcquireLock');
+    expect(lines).toContain('  ↻ AcquireLock attempt 2');
+    expect(lines.some((l) => /^ {2}! ConditionalCheckFailedException: AcquireLock hiccup — retrying in [\d.]+s$/.test(l))).toBe(true);
+    expect(lines).toContain('… WaitGraceWindow: observing the failure again once the grace window has passed');
+    expect(lines.filter((l) => /^✓ /.test(l)).map((l) => l.split(' ')[1])).toEqual(full.events.filter((e) => e.type === 'TaskStateEntered').map((e) => e.stateEnteredEventDetails?.name));
+    expect(lines.filter((l) => l === '▶ CheckClusterHealth')).toHaveLength(1);
+    expect(err.indexOf('✓ UpdateFlannel')).toBeLessThan(err.indexOf(`execution ${NAME}: SUCCEEDED`));
+    expect(lines).toContain('✓ ValidateInput 7.0s'); // TaskStateEntered to TaskStateExited
+  });
+
+  it('reads the history newest first, only as far back as the events it has printed', async () => {
+    const full = successfulRun(REQUEST);
+    const newestFirst = [...full.events].reverse();
+    sfnMock.on(DescribeExecutionCommand).rejectsOnce(notFound()).resolvesOnce(described('RUNNING')).resolves(described('SUCCEEDED', full.now));
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: true }).callsFake((input: { nextToken?: string }) => {
+      const from = Number(input.nextToken ?? 0);
+      return { events: newestFirst.slice(from, from + 10), ...(from + 10 < newestFirst.length ? { nextToken: String(from + 10) } : {}) };
+    });
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: undefined }).resolves({ events: full.events });
+    expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait'), deps)).toBe(0);
+    const pages = sfnMock.commandCalls(GetExecutionHistoryCommand).filter((c) => c.args[0].input.reverseOrder === true);
+    // The first poll pages back to the start; the second finds what it printed on its first page.
+    expect(pages).toHaveLength(Math.ceil(newestFirst.length / 10) + 1);
+    expect(err.match(/^✓ ValidateInput /gm)).toHaveLength(1);
+    expect(err.match(/^✓ UpdateFlannel /gm)).toHaveLength(1);
+  });
+
+  it('ends a step with ✗ and its error when the task fails, caught or not', async () => {
+    const caught = new HistoryBuilder(REQUEST).task('ValidateInput').task('AcquireLock').caughtTask('CheckClusterHealth', 'NoQuorumError', 'no quorum').task('ReleaseLock').choice('RouteOutcome').fail('Failed');
+    sfnMock.on(DescribeExecutionCommand).rejectsOnce(notFound()).resolves(described('FAILED', caught.now));
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: caught.events });
+    expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait'), deps)).toBe(1);
+    expect(err).toMatch(/^✗ CheckClusterHealth [\d.]+s: NoQuorumError: no quorum$/m);
+    expect(err).toMatch(/^✓ ReleaseLock /m);
+    expect(out).toBe('');
+
+    sfnMock.reset();
+    err = '';
+    const uncaught = new HistoryBuilder(REQUEST).task('ValidateInput').uncaughtTask('AcquireLock', 'States.Runtime', 'bad path');
+    sfnMock.on(DescribeExecutionCommand).rejectsOnce(notFound()).resolves(described('FAILED', uncaught.now));
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: uncaught.events });
+    expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait'), deps)).toBe(1);
+    expect(err).toMatch(/^✗ AcquireLock [\d.]+s: States.Runtime: bad path$/m);
+  });
+
+  it('keeps waiting when the history cannot be read for progress, and says so once', async () => {
+    const h = successfulRun(REQUEST);
+    sfnMock.on(DescribeExecutionCommand).rejectsOnce(notFound()).resolvesOnce(described('RUNNING')).resolves(described('SUCCEEDED', h.now));
+    sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: true }).rejects(new Error('throttled'));
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: undefined }).resolves({ events: h.events });
+    expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait', '--json'), deps)).toBe(0);
+    expect(err.match(/step progress unavailable: throttled/g)).toHaveLength(1);
+    expect((JSON.parse(out) as RunDocument).outcome).toBe('succeeded');
   });
 
   it('exits 3 on a refusal, 1 on a failure, 2 on input the first state rejects', async () => {

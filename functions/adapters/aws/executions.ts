@@ -185,7 +185,11 @@ export function runDocumentFromHistory(execution: ExecutionFacts, events: readon
         break;
       case 'TaskScheduled':
       case 'LambdaFunctionScheduled':
-        if (open) open.attempts += 1;
+        // A new attempt: a failure before it was retried, and this attempt has no result yet.
+        if (open) {
+          open.attempts += 1;
+          delete open.result;
+        }
         break;
       case 'TaskSucceeded':
       case 'LambdaFunctionSucceeded':

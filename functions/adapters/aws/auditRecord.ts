@@ -1,0 +1,323 @@
+// The audit record of one Step Functions execution: the sandbox's run record (RunRecord: request, who
+// started it, every step, outcome, reason, what remains, the final workflow context) plus what only AWS
+// knows: the execution, the IAM principal that called StartExecution (from CloudTrail), and the alarm
+// state change that started it (from CloudWatch's alarm history). Built from the execution history
+// alone, with the one-line detail each step reported (written by the step functions beside the record,
+// see auditStore.ts). Pure: no AWS calls.
+//
+// It holds no secret: the workflow context never carries key material (statemachine/context.ts), the
+// request is the execution input, and errors are kept as their class name and message, never a stack.
+
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
+import type { RunRecord, StepRecord } from '../../ports.ts';
+import type { WorkflowContext } from '../../../statemachine/context.ts';
+import { reasonOf, runDocumentFromHistory, type ExecutionFacts } from './executions.ts';
+
+/** Who called StartExecution, as CloudTrail recorded it. */
+export interface StartPrincipal {
+  /** The caller's ARN: an IAM user, an assumed role's session (`…:assumed-role/ROLE/SESSION`), the root user. */
+  arn: string | null;
+  /** CloudTrail's userIdentity.type: IAMUser, AssumedRole, Root, FederatedUser, AWSService, … */
+  type: string | null;
+  accountId: string | null;
+  /** For an assumed role: the role behind the session. */
+  sessionIssuer?: string;
+  /** The AWS service that called on the principal's behalf (events.amazonaws.com for the alarm rule). */
+  invokedBy?: string;
+  sourceIPAddress?: string;
+  userAgent?: string;
+  eventId: string | null;
+  eventTime: string | null;
+  /** How it was found: the CloudTrail event EventBridge delivered, or CloudTrail's LookupEvents. */
+  via: 'cloudtrail-event' | 'cloudtrail-lookup';
+}
+
+/** The alarm state change an alarm-started run names in `startedBy`, as CloudWatch's alarm history has it. */
+export interface AlarmStateChange {
+  alarmName: string;
+  /** The alarm history shows it going into ALARM at most an hour before the execution started. */
+  confirmed: boolean;
+  /** When it went into ALARM, the state it left, and CloudWatch's reason ("Threshold Crossed: …"). */
+  at?: string;
+  from?: string;
+  reason?: string;
+}
+
+/** What one step function reported about one invocation (auditStore.ts keeps them beside the record). */
+export interface StepDetail {
+  step: string;
+  startedAt: string;
+  outcome: 'succeeded' | 'skipped' | 'failed';
+  /** One line: what the step changed or found, or the error's message. */
+  detail: string;
+  durationMs: number;
+}
+
+export interface AuditRecord extends RunRecord {
+  target: 'aws';
+  executionArn: string;
+  executionName: string;
+  /** Step Functions' own status: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE. */
+  executionStatus: string;
+  /** Times the execution was redriven (RedriveExecution), when it was. */
+  redriveCount?: number;
+  /** null: not found in CloudTrail (yet). */
+  principal: StartPrincipal | null;
+  alarm?: AlarmStateChange;
+  /** History events this record was built from: a write built from fewer never replaces it. */
+  historyEvents: number;
+  recordedAt: string;
+}
+
+/** A member the deployment's health probe watches (the stack's `members`). */
+export interface WatchedMember {
+  name: string;
+  hostname: string;
+  instanceId: string;
+}
+
+const MAX_DETAIL = 300;
+
+/** One line, at most 300 characters. */
+export function oneLine(text: string, max = MAX_DETAIL): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+function parse(text: string | undefined | null): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The workflow context the execution ended with (or is at): the input of the final state it entered,
+ * else the latest state input or output the history shows.
+ */
+export function finalContextFromHistory(events: readonly HistoryEvent[]): Record<string, unknown> {
+  let latest: Record<string, unknown> | undefined;
+  for (const event of events) {
+    const text = event.stateEnteredEventDetails?.input ?? event.stateExitedEventDetails?.output;
+    const parsed = parse(text);
+    if (isObject(parsed) && isObject(parsed['request'])) latest = parsed;
+    if ((event.type === 'SucceedStateEntered' || event.type === 'FailStateEntered') && isObject(parsed)) return parsed;
+  }
+  return latest ?? {};
+}
+
+/**
+ * The context as the audit record keeps it: a caught error's Cause is the Lambda's error JSON
+ * (`{errorType, errorMessage, trace}`); only its message is kept, never the stack trace.
+ */
+export function auditedContext(context: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...context };
+  for (const key of ['error', 'cleanupError']) {
+    const value = out[key];
+    if (!isObject(value) || typeof value['Error'] !== 'string') continue;
+    const reason = reasonOf(value['Error'], typeof value['Cause'] === 'string' ? value['Cause'] : undefined) ?? value['Error'];
+    out[key] = { Error: value['Error'], Cause: reason.slice(value['Error'].length + 2) };
+  }
+  return out;
+}
+
+/** The last state the execution entered (its final state once it ended). */
+function lastStateOf(events: readonly HistoryEvent[]): string | undefined {
+  let name: string | undefined;
+  for (const event of events) if (event.stateEnteredEventDetails?.name) name = event.stateEnteredEventDetails.name;
+  return name;
+}
+
+/** Each task state's last error in the history (TaskFailed, TaskTimedOut, …), as name and message. */
+function lastErrors(events: readonly HistoryEvent[]): Map<string, { name: string; message: string }> {
+  const errors = new Map<string, { name: string; message: string }>();
+  let open: string | undefined;
+  for (const event of events) {
+    if (event.type === 'TaskStateEntered') open = event.stateEnteredEventDetails?.name;
+    const failed = event.taskFailedEventDetails ?? event.taskTimedOutEventDetails ?? event.taskStartFailedEventDetails ?? event.taskSubmitFailedEventDetails;
+    if (open && failed) {
+      const reason = reasonOf(failed.error ?? undefined, failed.cause ?? undefined) ?? 'Error';
+      const [name, ...rest] = reason.split(': ');
+      errors.set(open, { name: name ?? 'Error', message: oneLine(rest.join(': ')) });
+    }
+    if (event.type === 'TaskStateExited') open = undefined;
+  }
+  return errors;
+}
+
+/** The latest detail each step reported. */
+function latestDetails(details: readonly StepDetail[]): Map<string, StepDetail> {
+  const latest = new Map<string, StepDetail>();
+  for (const d of [...details].sort((a, b) => a.startedAt.localeCompare(b.startedAt))) latest.set(d.step, d);
+  return latest;
+}
+
+/** `alarm:<name>` of startedBy, when it names one of this cluster's member alarms. */
+export function alarmNameOf(startedBy: string | null | undefined, alarmPrefix: string): string | undefined {
+  if (!startedBy?.startsWith('alarm:')) return undefined;
+  const name = startedBy.slice('alarm:'.length);
+  return name.startsWith(alarmPrefix) && name.length > alarmPrefix.length ? name : undefined;
+}
+
+/**
+ * What a person must do to the deployment after a run removed a member: the probe still watches the
+ * removed member (its alarm stays in ALARM and never fires again) and does not watch the new one, until
+ * `members` is edited and the stack deployed again. Empty when the run removed nothing, or the watched
+ * members are not known.
+ */
+export function deploymentFollowUp(
+  context: Partial<WorkflowContext>,
+  outcome: RunRecord['outcome'],
+  watch: { cluster: string; members: readonly WatchedMember[] | undefined; includeAddresses: boolean },
+): string[] {
+  if (context.failedMemberRemoved !== true || !watch.members) return [];
+  const gone = context.failedHost;
+  const removedMember = watch.members.find(
+    (m) => (gone?.instanceId !== undefined && m.instanceId === gone.instanceId) || (gone !== undefined && m.hostname === gone.hostname) || m.name === gone?.name,
+  );
+  const added = context.replacement;
+  const addNew = outcome === 'succeeded' && added !== undefined && !watch.members.some((m) => m.hostname === added.hostname);
+  if (!removedMember && !addNew) return [];
+  const parts: string[] = [];
+  if (removedMember) parts.push(`remove ${removedMember.name} (${removedMember.instanceId})`);
+  if (addNew && added) {
+    const facts = watch.includeAddresses
+      ? `{"name": "${added.name}", "hostname": "${added.hostname}", "ip": "${added.ip}", "instanceId": "${added.instanceId ?? '?'}"}`
+      : `${added.hostname}, ${added.instanceId ?? 'its instance ID'}`;
+    parts.push(`add ${added.name} (${facts})`);
+  } else if (outcome !== 'succeeded') {
+    parts.push('add the new member once one has joined');
+  }
+  const consequences = [
+    ...(removedMember ? [`the alarm etcd-replace-${watch.cluster}-member-${removedMember.name} stays in ALARM and will not start another run`] : []),
+    ...(addNew && added ? [`${added.name} is not watched by the health probe`] : []),
+  ];
+  return [
+    `Edit "members" in the deployment configuration: ${parts.join(', ')}; then deploy the stack again (npx cdk deploy -c etcdReplaceConfig=FILE). Until then ${consequences.join(', and ')}.`,
+  ];
+}
+
+export interface AuditInput {
+  facts: ExecutionFacts & { redriveCount?: number | undefined };
+  /** The whole execution history, oldest first, with state inputs and outputs. */
+  events: readonly HistoryEvent[];
+  details?: readonly StepDetail[];
+  /** The cluster when the input names none (a malformed request). */
+  cluster: string;
+  principal?: StartPrincipal | null;
+  alarm?: AlarmStateChange;
+  /** The stack's watched members, for the follow-up a removed member leaves. */
+  members?: readonly WatchedMember[];
+  now: Date;
+}
+
+/** The audit record of an execution. */
+export function buildAuditRecord(input: AuditInput): AuditRecord {
+  const { facts, events } = input;
+  const doc = runDocumentFromHistory(facts, events);
+  const started = events.find((e) => e.type === 'ExecutionStarted');
+  const request = parse(started?.executionStartedEventDetails?.input ?? facts.input);
+  const context = auditedContext(finalContextFromHistory(events));
+  const errors = lastErrors(events);
+  const details = latestDetails(input.details ?? []);
+
+  const steps: StepRecord[] = doc.steps
+    .filter((s) => !(s.status === 'skipped' && s.attempts === 0))
+    .map((s) => {
+      const reported = details.get(s.name);
+      const error = s.status === 'failed' ? errors.get(s.name) : undefined;
+      const status: StepRecord['status'] = s.status === 'succeeded' && reported?.outcome === 'skipped' ? 'skipped' : s.status;
+      const detail = reported && (s.status !== 'failed' || reported.outcome === 'failed') ? reported.detail : error?.message;
+      return {
+        name: s.name,
+        status,
+        startedAt: s.startedAt,
+        ...(s.endedAt !== null ? { endedAt: s.endedAt } : {}),
+        attempts: s.attempts,
+        ...(error ? { error } : {}),
+        ...(detail ? { detail: oneLine(detail) } : {}),
+      };
+    });
+
+  const requestObject = isObject(request) ? request : {};
+  const cluster = typeof requestObject['cluster'] === 'string' && requestObject['cluster'] !== '' ? requestObject['cluster'] : input.cluster;
+  const runRemaining = doc.remaining ?? (Array.isArray(context['remaining']) ? (context['remaining'] as unknown[]).filter((r): r is string => typeof r === 'string') : []);
+  const followUp = doc.outcome === 'running' ? [] : deploymentFollowUp(context as Partial<WorkflowContext>, doc.outcome, { cluster, members: input.members, includeAddresses: true });
+  const remaining = [...runRemaining, ...followUp];
+
+  return {
+    runId: doc.runId,
+    cluster,
+    target: 'aws',
+    startedBy: doc.startedBy ?? 'unknown',
+    request: requestObject,
+    outcome: doc.outcome,
+    ...(doc.reason ? { reason: doc.reason } : {}),
+    startedAt: doc.startedAt,
+    ...(doc.endedAt ? { endedAt: doc.endedAt } : {}),
+    state: lastStateOf(events) ?? 'ValidateInput',
+    context,
+    steps,
+    ...(remaining.length > 0 ? { remaining } : {}),
+    executionArn: facts.executionArn,
+    executionName: facts.name,
+    executionStatus: facts.status,
+    ...(facts.redriveCount ? { redriveCount: facts.redriveCount } : {}),
+    principal: input.principal ?? null,
+    ...(input.alarm ? { alarm: input.alarm } : {}),
+    historyEvents: events.length,
+    recordedAt: input.now.toISOString(),
+  };
+}
+
+/** A CloudTrail event (EventBridge's `detail`, or LookupEvents' CloudTrailEvent) of StartExecution as the principal that made it. */
+export function principalFromCloudTrail(event: unknown, via: StartPrincipal['via']): { executionArn: string; principal: StartPrincipal } | undefined {
+  if (!isObject(event) || event['eventName'] !== 'StartExecution' || event['eventSource'] !== 'states.amazonaws.com') return undefined;
+  const response = isObject(event['responseElements']) ? event['responseElements'] : {};
+  const executionArn = response['executionArn'];
+  if (typeof executionArn !== 'string') return undefined;
+  const identity = isObject(event['userIdentity']) ? event['userIdentity'] : {};
+  const session = isObject(identity['sessionContext']) ? identity['sessionContext'] : {};
+  const issuer = isObject(session['sessionIssuer']) ? session['sessionIssuer'] : {};
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  const principal: StartPrincipal = {
+    arn: text(identity['arn']) ?? null,
+    type: text(identity['type']) ?? null,
+    accountId: text(identity['accountId']) ?? null,
+    eventId: text(event['eventID']) ?? null,
+    eventTime: text(event['eventTime']) ?? null,
+    via,
+  };
+  const optional = { sessionIssuer: text(issuer['arn']), invokedBy: text(identity['invokedBy']), sourceIPAddress: text(event['sourceIPAddress']), userAgent: text(event['userAgent']) };
+  for (const [key, value] of Object.entries(optional)) if (value) (principal as unknown as Record<string, string>)[key] = oneLine(value, 200);
+  return { executionArn, principal };
+}
+
+/** CloudWatch's alarm history items (DescribeAlarmHistory, StateUpdate, newest first) as the change into ALARM before `before`. */
+export function alarmChangeFromHistory(
+  alarmName: string,
+  items: ReadonlyArray<{ Timestamp?: Date | undefined; HistoryData?: string | undefined; HistorySummary?: string | undefined }>,
+  before: Date,
+): AlarmStateChange {
+  for (const item of items) {
+    const data = parse(item.HistoryData);
+    if (!isObject(data) || !item.Timestamp || item.Timestamp.getTime() > before.getTime() + 60_000) continue;
+    const next = isObject(data['newState']) ? data['newState'] : {};
+    const old = isObject(data['oldState']) ? data['oldState'] : {};
+    if (next['stateValue'] !== 'ALARM') continue;
+    return {
+      alarmName,
+      confirmed: true,
+      at: item.Timestamp.toISOString(),
+      ...(typeof old['stateValue'] === 'string' ? { from: old['stateValue'] } : {}),
+      ...(typeof next['stateReason'] === 'string' ? { reason: oneLine(next['stateReason']) } : item.HistorySummary ? { reason: oneLine(item.HistorySummary) } : {}),
+    };
+  }
+  return { alarmName, confirmed: false };
+}

@@ -1,0 +1,257 @@
+// The audit trail in the run table (dynamoTable.ts), written by the deployed system itself:
+//
+//   item                         pk                 sk                     written by
+//   audit record of a run        run#<runId>        run                    the AuditRecorder function, on every status change
+//   what a step reported         steps#<runId>      <startedAt>#<Step>     each step function, after each invocation
+//
+// The record item has DynamoRunStore's layout (the same plain attributes and indexes, the whole record
+// as JSON in `record`), so DynamoRunStore and `etcd-replace history` read it as they read a sandbox run.
+// Writes are updates of named attributes, never a whole-item put, so that concurrent writers cannot
+// undo each other:
+// - the record is rebuilt from the execution's whole history on every event and written only if it was
+//   built from at least as many history events as the stored one (EventBridge does not keep order);
+// - the principal that started the execution is its own attribute, set once (a CloudTrail event can
+//   arrive before or after any status change);
+// - `metricsEmittedAt` is claimed once, so a duplicate delivery of the final status counts no run twice.
+// TTL: a finished record expires `retentionDays` after it ended; step details `retentionDays` after they
+// were written.
+
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { InvalidInputError } from '../../errors.ts';
+import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
+import type { AuditRecord, StartPrincipal, StepDetail } from './auditRecord.ts';
+import { isConditionalCheckFailed } from './dynamoLock.ts';
+import { MAX_RECORD_BYTES, runKey } from './dynamoRunStore.ts';
+import { TABLE_SCHEMA } from './dynamoTable.ts';
+
+export const stepDetailsKey = (runId: string) => `steps#${runId}`;
+
+export interface AuditStoreConfig {
+  doc: DynamoDBDocumentClient;
+  table: string;
+  /** Days a finished record (and a step's detail) is kept; DynamoDB's TTL deletes it then. */
+  retentionDays: number;
+  now?: () => Date;
+}
+
+/** What is stored of a run besides its record. */
+export interface StoredAudit {
+  record: AuditRecord | null;
+  principal: StartPrincipal | null;
+  historyEvents: number;
+  metricsEmittedAt: string | null;
+}
+
+const DAY_SECONDS = 86_400;
+
+function sortKey(record: AuditRecord): string {
+  const ms = Date.parse(record.startedAt);
+  if (Number.isNaN(ms)) throw new InvalidInputError('startedAt', `${JSON.stringify(record.startedAt)} is not a timestamp`);
+  return `${new Date(ms).toISOString()}#${record.runId}`;
+}
+
+/** The record as JSON within DynamoDB's item limit: a context too large to keep is left out, and the record says so. */
+function recordJson(record: AuditRecord): string {
+  const json = JSON.stringify(record);
+  if (Buffer.byteLength(json) <= MAX_RECORD_BYTES) return json;
+  const slim = JSON.stringify({ ...record, context: { omitted: `the final context was ${Buffer.byteLength(JSON.stringify(record.context))} bytes; read it from the execution history` } });
+  if (Buffer.byteLength(slim) > MAX_RECORD_BYTES) throw new InvalidInputError('record', `run ${record.runId} is ${Buffer.byteLength(slim)} bytes as JSON even without its context`);
+  return slim;
+}
+
+export class AuditStore {
+  readonly #doc: DynamoDBDocumentClient;
+  readonly #table: string;
+  readonly #retentionDays: number;
+  readonly #now: () => Date;
+
+  constructor(config: AuditStoreConfig) {
+    this.#doc = config.doc;
+    this.#table = config.table;
+    this.#retentionDays = positiveInt('retentionDays', config.retentionDays);
+    this.#now = config.now ?? (() => new Date());
+  }
+
+  /** Keeps what one step invocation reported, beside the run's record. */
+  async putStepDetail(runId: string, detail: StepDetail & { executionArn?: string | undefined }): Promise<void> {
+    const id = validRunId('runId', runId);
+    await this.#doc.send(
+      new PutCommand({
+        TableName: this.#table,
+        Item: {
+          pk: stepDetailsKey(id),
+          sk: `${detail.startedAt}#${detail.step}`,
+          kind: 'step',
+          step: detail.step,
+          startedAt: detail.startedAt,
+          outcome: detail.outcome,
+          detail: detail.detail,
+          durationMs: detail.durationMs,
+          ...(detail.executionArn ? { executionArn: detail.executionArn } : {}),
+          ttl: Math.ceil(this.#now().getTime() / 1000) + this.#retentionDays * DAY_SECONDS,
+        },
+      }),
+    );
+  }
+
+  /** Every detail the run's steps reported, oldest first. */
+  async stepDetails(runId: string): Promise<StepDetail[]> {
+    const details: StepDetail[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const answer = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': TABLE_SCHEMA.partitionKey },
+          ExpressionAttributeValues: { ':pk': stepDetailsKey(validRunId('runId', runId)) },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of answer.Items ?? []) {
+        details.push({ step: String(item['step']), startedAt: String(item['startedAt']), outcome: item['outcome'] as StepDetail['outcome'], detail: String(item['detail'] ?? ''), durationMs: Number(item['durationMs'] ?? 0) });
+      }
+      start = answer.LastEvaluatedKey;
+    } while (start);
+    return details;
+  }
+
+  /** What is stored for a run, or null. */
+  async stored(runId: string): Promise<StoredAudit | null> {
+    const answer = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: runKey(validRunId('runId', runId)), ConsistentRead: true }));
+    const item = answer.Item;
+    if (!item) return null;
+    const record = typeof item['record'] === 'string' ? (JSON.parse(item['record']) as AuditRecord) : null;
+    const principal = (item['principal'] as StartPrincipal | undefined) ?? null;
+    if (record && !record.principal && principal) record.principal = principal;
+    return {
+      record,
+      principal,
+      historyEvents: typeof item['historyEvents'] === 'number' ? item['historyEvents'] : 0,
+      metricsEmittedAt: typeof item['metricsEmittedAt'] === 'string' ? item['metricsEmittedAt'] : null,
+    };
+  }
+
+  /**
+   * Writes the record unless a record built from more history events is stored already. Returns
+   * whether it was written.
+   */
+  async save(record: AuditRecord): Promise<boolean> {
+    const id = validRunId('runId', record.runId);
+    const cluster = clusterName('cluster', record.cluster);
+    const order = sortKey(record);
+    const finished = record.outcome !== 'running' && record.endedAt !== undefined;
+    const ttl = finished ? Math.ceil(Date.parse(record.endedAt as string) / 1000) + this.#retentionDays * DAY_SECONDS : undefined;
+    const attributes: Record<string, unknown> = {
+      kind: 'run',
+      gsi1pk: `cluster#${cluster}`,
+      gsi1sk: order,
+      gsi2pk: 'run',
+      gsi2sk: order,
+      runId: id,
+      cluster,
+      startedAt: record.startedAt,
+      startedBy: record.startedBy,
+      outcome: record.outcome,
+      state: record.state,
+      executionArn: record.executionArn,
+      historyEvents: record.historyEvents,
+      record: recordJson(record),
+      ...(record.endedAt !== undefined ? { endedAt: record.endedAt } : {}),
+      ...(ttl !== undefined && !Number.isNaN(ttl) ? { ttl } : {}),
+    };
+    const names = Object.keys(attributes);
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: runKey(id),
+          UpdateExpression: `SET ${names.map((_, i) => `#a${i} = :a${i}`).join(', ')}`,
+          ConditionExpression: 'attribute_not_exists(#events) OR #events <= :events',
+          ExpressionAttributeNames: { ...Object.fromEntries(names.map((name, i) => [`#a${i}`, name])), '#events': 'historyEvents' },
+          ExpressionAttributeValues: { ...Object.fromEntries(names.map((name, i) => [`:a${i}`, attributes[name]])), ':events': record.historyEvents },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Records who started the run, once. Returns whether this call set it. */
+  async setPrincipal(runId: string, principal: StartPrincipal): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: runKey(validRunId('runId', runId)),
+          UpdateExpression: 'SET #p = :p',
+          ConditionExpression: 'attribute_not_exists(#p)',
+          ExpressionAttributeNames: { '#p': 'principal' },
+          ExpressionAttributeValues: { ':p': principal },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Claims the one emission of a finished run's metrics. Returns whether this call claimed it. */
+  async claimMetrics(runId: string): Promise<boolean> {
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: runKey(validRunId('runId', runId)),
+          UpdateExpression: 'SET #m = :m',
+          ConditionExpression: 'attribute_not_exists(#m)',
+          ExpressionAttributeNames: { '#m': 'metricsEmittedAt' },
+          ExpressionAttributeValues: { ':m': this.#now().toISOString() },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  /** One run's audit record, with its principal. */
+  async get(runId: string): Promise<AuditRecord | null> {
+    return (await this.stored(runId))?.record ?? null;
+  }
+
+  /** Audit records, newest first: of one cluster (index byCluster) or of all (byStart). */
+  async list(options: { cluster?: string; limit?: number } = {}): Promise<AuditRecord[]> {
+    const cluster = options.cluster === undefined ? undefined : clusterName('cluster', options.cluster);
+    const limit = options.limit === undefined ? undefined : positiveInt('limit', options.limit);
+    const index = cluster === undefined ? TABLE_SCHEMA.indexes.byStart : TABLE_SCHEMA.indexes.byCluster;
+    const records: AuditRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const answer = await this.#doc.send(
+        new QueryCommand({
+          TableName: this.#table,
+          IndexName: index.name,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': index.partitionKey },
+          ExpressionAttributeValues: { ':pk': cluster === undefined ? 'run' : `cluster#${cluster}` },
+          ScanIndexForward: false,
+          ...(limit !== undefined ? { Limit: limit - records.length } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of answer.Items ?? []) {
+        if (typeof item['record'] !== 'string') continue;
+        const record = JSON.parse(item['record']) as AuditRecord;
+        if (!record.principal && item['principal']) record.principal = item['principal'] as StartPrincipal;
+        records.push(record);
+      }
+      start = answer.LastEvaluatedKey;
+    } while (start && (limit === undefined || records.length < limit));
+    return limit === undefined ? records : records.slice(0, limit);
+  }
+}
