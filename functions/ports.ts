@@ -152,6 +152,7 @@ export interface ArtifactStore {
   uploadUrl(key: string, ttlSeconds: number): Promise<string>;
   downloadUrl(key: string, ttlSeconds: number): Promise<string>;
   head(key: string): Promise<ArtifactInfo | null>;
+  /** Deletes the object and, where the store keeps versions (S3), every version of it. */
   delete(key: string): Promise<void>;
 }
 

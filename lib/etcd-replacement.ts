@@ -268,7 +268,16 @@ export class EtcdReplacement extends Construct {
       }),
     );
     stepRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'ArtifactListing', actions: ['s3:ListBucket'], resources: [this.artifactBucket.bucketArn] }),
+      new iam.PolicyStatement({ sid: 'ArtifactListing', actions: ['s3:ListBucket', 's3:ListBucketVersions'], resources: [this.artifactBucket.bucketArn] }),
+    );
+    // A key bundle (the new member's private keys) leaves no noncurrent version behind: its versions
+    // are deleted one by one. Only bundles: every other artifact keeps its versions until the lifecycle.
+    stepRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'KeyBundleVersions',
+        actions: ['s3:DeleteObjectVersion'],
+        resources: [this.artifactBucket.arnForObjects(`${ARTIFACT_PREFIXES.artifacts}runs/*/bundle-*`)],
+      }),
     );
     // The steps write only the cluster's lock and what each step reported: never an audit record.
     stepRole.addToPrincipalPolicy(
@@ -765,6 +774,10 @@ export class EtcdReplacement extends Construct {
     Validations.of(stepRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.artifactBucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
       reason: 'Artifact keys are chosen per run (snapshots, backups, certificate bundles); access is limited to objects of this one bucket.',
+    });
+    Validations.of(stepRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.artifactBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${ARTIFACT_PREFIXES.artifacts}runs/*/bundle-*]`,
+      reason: 'Deleting object versions is limited to the key bundles of this bucket; run IDs and host names are chosen per run.',
     });
     for (const role of [notifyRole, auditRole]) {
       Validations.of(role).acknowledge({ id: executions, reason: 'The history of any execution of this one state machine: execution names are chosen per run.' });

@@ -187,6 +187,14 @@ describe('Stack: ReplacementStack', () => {
       expect(ingress[0]!.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/openshift-etcd-cluster': 'ocp311' } });
     });
 
+    it('deletes object versions only of key bundles, so a deleted bundle leaves no noncurrent copy', () => {
+      const versions = statements().filter((s) => actions(s).includes('s3:DeleteObjectVersion'));
+      expect(versions).toHaveLength(1);
+      expect(policyStatements('StepRole').find((s) => s.Sid === 'KeyBundleVersions')).toBeDefined();
+      expect(JSON.stringify(versions[0]!.Resource)).toContain('/etcd-replace/runs/*/bundle-*');
+      expect(actions(policyStatements('StepRole').find((s) => s.Sid === 'ArtifactListing')!)).toEqual(['s3:ListBucket', 's3:ListBucketVersions']);
+    });
+
     it('grants no wildcard action and no s3:* or kms:* on any resource', () => {
       for (const s of statements()) for (const a of actions(s)) expect(a).not.toMatch(/\*/);
     });
