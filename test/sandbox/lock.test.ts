@@ -57,7 +57,9 @@ describe('Lock: as long as its run', () => {
     const before = memberNames(await membersNow(sandbox, ['master-0']));
     const cli = new WatchedCli(runArgs('master-1', 'etcd-spare-1'));
     await cli.waitFor(/^▶ ConfirmMemberFailed$/);
-    // Another holder takes the lock (as a takeover or an operator breaking it would).
+    // Another holder takes the lock (as a takeover or an operator breaking it would), once the step has
+    // proven its own hold (it takes a second or more; its proof is a read then a write of the file).
+    await new Promise((resolve) => setTimeout(resolve, 500));
     const held = JSON.parse(await fs.readFile(lockFile(), 'utf8')) as Record<string, unknown>;
     const intruder = { ...held, runId: 'r-20261202-000000-abcdef', startedBy: 'intruder', pid: undefined, host: undefined, token: randomBytes(16).toString('hex') };
     const tmp = `${lockFile()}.test-${process.pid}`;
