@@ -207,6 +207,8 @@ export interface LockOwner {
   /** Process that holds it, where that means something (the sandbox CLI). */
   pid?: number;
   host?: string;
+  /** What runs the run now, e.g. `sfn:<execution name>`: a contender asks whether it still runs (DynamoLock). */
+  execution?: string;
 }
 
 export interface LockInfo extends LockOwner {

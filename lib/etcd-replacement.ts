@@ -504,6 +504,8 @@ export class EtcdReplacement extends Construct {
     });
     auditLogs.grantWrite(auditRole);
     auditRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadExecutions', actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [executionsArn] }));
+    // A contender for the cluster lock asks whether the holder's execution still runs (executionLiveness.ts).
+    stepRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'LockHolderLiveness', actions: ['states:DescribeExecution'], resources: [executionsArn] }));
     auditRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'WriteAuditRecords',
@@ -779,7 +781,7 @@ export class EtcdReplacement extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.artifactBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${ARTIFACT_PREFIXES.artifacts}runs/*/bundle-*]`,
       reason: 'Deleting object versions is limited to the key bundles of this bucket; run IDs and host names are chosen per run.',
     });
-    for (const role of [notifyRole, auditRole]) {
+    for (const role of [notifyRole, auditRole, stepRole]) {
       Validations.of(role).acknowledge({ id: executions, reason: 'The history of any execution of this one state machine: execution names are chosen per run.' });
     }
     Validations.of(notifyRole).acknowledge({ id: starResource, reason: 'X-Ray trace upload does not support resource-level permissions.' });

@@ -20,6 +20,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
@@ -187,6 +188,7 @@ function awsStepHandler(): StepHandler {
   const clients = createAwsClients(env, {
     ssm: traced(tracer, new SSMClient(region)),
     ec2: traced(tracer, new EC2Client(region)),
+    sfn: traced(tracer, new SFNClient(region)),
     s3: traced(tracer, new S3Client({ ...region, requestChecksumCalculation: 'WHEN_REQUIRED' })),
     doc: DynamoDBDocumentClient.from(traced(tracer, new DynamoDBClient(region)), { marshallOptions: { removeUndefinedValues: true } }),
   });

@@ -1,11 +1,12 @@
 // AcquireLock: one run per cluster at a time. A second run is refused naming the holder.
 
 import type { Step } from './stepResult.ts';
+import { lockOwner } from '../workflow/lockRenewal.ts';
 
 export const AcquireLock: Step = async (context, deps) => {
   const lock = await deps.lock.acquire(
     context.request.cluster,
-    { runId: context.runId, startedBy: context.request.startedBy, ...(deps.pid !== undefined ? { pid: deps.pid } : {}) },
+    lockOwner(context, deps),
     deps.waits.lockTtlSeconds,
   );
   return { output: {}, detail: `lock on ${lock.cluster} held until ${lock.expiresAt}` };

@@ -13,8 +13,19 @@ import { LockHeldError, LockLostError, errorMessage } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import type { TaskSpec } from '../../statemachine/spec.ts';
 import type { StepDeps } from '../steps/deps.ts';
+import type { LockOwner } from '../ports.ts';
 
-type LockDeps = Pick<StepDeps, 'lock' | 'waits' | 'log' | 'pid'>;
+type LockDeps = Pick<StepDeps, 'lock' | 'waits' | 'log' | 'pid' | 'execution'>;
+
+/** Who holds the lock for this run: the run, its starter, and the process or execution running it now. */
+export function lockOwner(context: WorkflowContext, deps: Pick<StepDeps, 'pid' | 'execution'>): LockOwner {
+  return {
+    runId: context.runId,
+    startedBy: context.request.startedBy,
+    ...(deps.pid !== undefined ? { pid: deps.pid } : {}),
+    ...(deps.execution !== undefined ? { execution: deps.execution } : {}),
+  };
+}
 
 /** Proves the run holds its cluster's lock and extends it; LockLostError when it does not. */
 export async function holdLock(context: WorkflowContext, deps: LockDeps): Promise<void> {
@@ -26,7 +37,7 @@ export async function holdLock(context: WorkflowContext, deps: LockDeps): Promis
     );
   }
   try {
-    await deps.lock.acquire(cluster, { runId: context.runId, startedBy: context.request.startedBy, ...(deps.pid !== undefined ? { pid: deps.pid } : {}) }, deps.waits.lockTtlSeconds);
+    await deps.lock.acquire(cluster, lockOwner(context, deps), deps.waits.lockTtlSeconds);
   } catch (error) {
     if (error instanceof LockHeldError) throw new LockLostError(`run ${context.runId} lost the lock of cluster ${cluster}: ${error.message}`, { cause: error });
     throw error;

@@ -39,6 +39,36 @@ lockContract('DynamoLock', (now) => new DynamoLock({ doc, table: TABLE, now }));
 describe('Class: DynamoLock', () => {
   const at = (iso: string) => () => new Date(iso);
 
+  describe('Liveness: a holder whose execution still runs keeps the lock; one whose execution ended loses it', () => {
+    const owner = (runId: string, execution: string) => ({ runId, startedBy: 'alarm:x', execution });
+
+    it('keeps an expired lock while the holder\'s execution runs, and says so', async () => {
+      let now = '2030-01-01T00:00:00.000Z';
+      const asked: Array<string | undefined> = [];
+      const lock = new DynamoLock({ doc, table: TABLE, now: () => new Date(now), holderAlive: async (h) => (asked.push(h.execution), true) });
+      await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001'), 60);
+      now = '2030-01-01T05:00:00.000Z'; // hours past expiry
+      await expect(lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60)).rejects.toThrow(/run-000001 .*sfn:run-000001.*\(its execution still runs\)/);
+      expect(asked).toEqual(['sfn:run-000001']);
+    });
+
+    it('takes over an unexpired lock at once when the holder\'s execution has ended', async () => {
+      const lock = new DynamoLock({ doc, table: TABLE, now: at('2030-01-01T00:00:00.000Z'), holderAlive: async () => false });
+      await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001'), 7200);
+      const info = await lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60);
+      expect(info.takenOver).toMatchObject({ runId: 'run-000001', reason: 'holder execution ended' });
+    });
+
+    it('falls back to expiry when liveness cannot be told', async () => {
+      let now = '2030-01-01T00:00:00.000Z';
+      const lock = new DynamoLock({ doc, table: TABLE, now: () => new Date(now), holderAlive: async () => null });
+      await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001'), 60);
+      await expect(lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60)).rejects.toThrow(LockHeldError);
+      now = '2030-01-01T00:01:00.001Z';
+      expect((await lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60)).takenOver?.reason).toBe('expired');
+    });
+  });
+
   describe('Method: acquire', () => {
     it('creates the item with a conditional put, TTL in epoch seconds, and no secrets', async () => {
       const lock = new DynamoLock({ doc, table: TABLE, now: at('2030-01-01T00:00:00.000Z') });

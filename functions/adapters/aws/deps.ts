@@ -29,6 +29,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InvalidInputError } from '../../errors.ts';
 import type { RunStore } from '../../ports.ts';
@@ -38,6 +39,7 @@ import * as validate from '../../validate.ts';
 import { EtcdctlMembership } from '../etcdctl.ts';
 import { Ec2Discovery } from './discovery.ts';
 import { DynamoLock } from './dynamoLock.ts';
+import { executionLiveness } from './executionLiveness.ts';
 import { DynamoRunStore } from './dynamoRunStore.ts';
 import { Ec2SecurityGroups } from './ec2SecurityGroups.ts';
 import { MAX_URL_TTL_SECONDS, S3ArtifactStore, type Presign } from './s3ArtifactStore.ts';
@@ -48,6 +50,7 @@ export interface AwsClients {
   ec2: EC2Client;
   s3: S3Client;
   doc: DynamoDBDocumentClient;
+  sfn: SFNClient;
 }
 
 export interface AwsDepsOptions {
@@ -103,6 +106,7 @@ export function createAwsClients(env: Env = process.env, given: Partial<AwsClien
     ec2: given.ec2 ?? new EC2Client(config),
     s3: given.s3 ?? new S3Client({ ...config, requestChecksumCalculation: 'WHEN_REQUIRED' }),
     doc: given.doc ?? DynamoDBDocumentClient.from(new DynamoDBClient(config), { marshallOptions: { removeUndefinedValues: true } }),
+    sfn: given.sfn ?? new SFNClient(config),
   };
 }
 
@@ -154,7 +158,7 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     etcd: (via, endpoints) => new EtcdctlMembership(runner, via, endpoints),
     securityGroups: new Ec2SecurityGroups({ ec2: all.ec2, etcdSecurityGroupId, ...(targetSecurityGroupId ? { targetSecurityGroupId } : {}) }),
     artifacts: new S3ArtifactStore({ s3: all.s3, bucket, prefix: optional(env, 'ARTIFACT_PREFIX') ?? 'etcd-replace/', ...(kmsKeyId ? { kmsKeyId } : {}), ...(options.presign ? { presign: options.presign } : {}) }),
-    lock: new DynamoLock({ doc: all.doc, table, now }),
+    lock: new DynamoLock({ doc: all.doc, table, now, holderAlive: executionLiveness(all.sfn, optional(env, 'STATE_MACHINE_ARN')) }),
     runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
     discovery,
     resolveInventory: (request) =>

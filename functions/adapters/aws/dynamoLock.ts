@@ -9,6 +9,9 @@
 //   and the judgement is made again on a fresh read. This is a single condition
 //   `attribute_not_exists(pk) OR expiresAt < :now OR runId = :runId` split into its three cases, so
 //   that a re-entrant acquire keeps acquiredAt and a takeover records what it replaced.
+// - liveness first, where the holder names its execution and `holderAlive` can tell: a holder whose
+//   execution still runs keeps the lock past its expiry, and one whose execution has ended loses it at
+//   once; where liveness cannot be told, expiry decides. The run renews its lock at every step.
 // - renew is an update conditional on `runId = :runId` (LockLostError naming the new holder otherwise);
 // - release is a delete conditional on `runId = :runId`: releasing a lock not (or no longer) held is a no-op;
 // - the item carries `ttl` (epoch seconds of expiry) so DynamoDB deletes abandoned locks eventually;
@@ -26,7 +29,7 @@ export interface TakenOverLock {
   startedBy: string;
   acquiredAt: string;
   expiresAt: string;
-  reason: 'expired';
+  reason: 'expired' | 'holder execution ended';
   at: string;
 }
 
@@ -49,6 +52,8 @@ export interface DynamoLockConfig {
   now?: () => Date;
   /** Re-reads after losing a write race before giving up. Default 5. */
   maxAttempts?: number;
+  /** Whether the holder's execution still runs: true, false, or null when it cannot be told. */
+  holderAlive?: (holder: DynamoLockInfo) => Promise<boolean | null>;
 }
 
 export const lockKey = (cluster: string) => ({ pk: `lock#${cluster}`, sk: 'lock' });
@@ -58,7 +63,7 @@ export function isConditionalCheckFailed(error: unknown): boolean {
 }
 
 function describeHolder(lock: LockInfo): string {
-  const where = lock.pid !== undefined ? `, pid ${lock.pid}${lock.host ? ` on ${lock.host}` : ''}` : lock.host ? `, on ${lock.host}` : '';
+  const where = (lock.pid !== undefined ? `, pid ${lock.pid}${lock.host ? ` on ${lock.host}` : ''}` : lock.host ? `, on ${lock.host}` : '') + (lock.execution ? `, ${lock.execution}` : '');
   return `held by run ${lock.runId} (started by ${lock.startedBy}${where}), acquired at ${lock.acquiredAt}, expires at ${lock.expiresAt}`;
 }
 
@@ -72,8 +77,10 @@ export class DynamoLock implements LockPort {
   readonly #table: string;
   readonly #now: () => Date;
   readonly #maxAttempts: number;
+  readonly #holderAlive: NonNullable<DynamoLockConfig['holderAlive']>;
 
   constructor(config: DynamoLockConfig) {
+    this.#holderAlive = config.holderAlive ?? (async () => null);
     this.#doc = config.doc;
     this.#table = config.table;
     this.#now = config.now ?? (() => new Date());
@@ -97,6 +104,7 @@ export class DynamoLock implements LockPort {
           startedBy: owner.startedBy,
           ...(owner.pid !== undefined ? { pid: owner.pid } : {}),
           ...(owner.host !== undefined ? { host: owner.host } : {}),
+          ...(owner.execution !== undefined ? { execution: owner.execution } : {}),
           acquiredAt,
           expiresAt: new Date(expiresAtMs).toISOString(),
           ...(takenOver ? { takenOver } : {}),
@@ -108,16 +116,19 @@ export class DynamoLock implements LockPort {
       let item: LockItem;
       if (current === null) item = fresh(now.toISOString());
       else if (current.runId === runId) item = fresh(current.acquiredAt, current.takenOver);
-      else if (current.expiresAtMs <= now.getTime()) {
+      else {
+        const alive = current.execution !== undefined ? await this.#holderAlive(publicInfo(current)) : null;
+        const reason = alive === false ? 'holder execution ended' : alive === null && current.expiresAtMs <= now.getTime() ? 'expired' : null;
+        if (reason === null) throw new LockHeldError(`cluster ${name} is locked: ${describeHolder(current)}${alive ? ' (its execution still runs)' : ''}`);
         item = fresh(now.toISOString(), {
           runId: current.runId,
           startedBy: current.startedBy,
           acquiredAt: current.acquiredAt,
           expiresAt: current.expiresAt,
-          reason: 'expired',
+          reason,
           at: now.toISOString(),
         });
-      } else throw new LockHeldError(`cluster ${name} is locked: ${describeHolder(current)}`);
+      }
 
       try {
         await this.#doc.send(
