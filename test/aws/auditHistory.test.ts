@@ -15,6 +15,7 @@ import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { RUN_TABLE_TAG as STACK_TAG } from '../../lib/etcd-replacement.ts';
 import { FakeDynamoTable } from './fakeDynamoTable.ts';
 import { ACCOUNT, executionArnOf, STATE_MACHINE } from './runHistories.ts';
+import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
 
 const sfnMock = mockClient(SFNClient);
 const docMock = mockClient(DynamoDBDocumentClient);
@@ -57,8 +58,7 @@ function record(runId: string, startedAt: string, extra: Partial<AuditRecord> = 
   };
 }
 
-let out = '';
-let err = '';
+let output: CapturedOutput = { out: '', err: '' };
 beforeEach(async () => {
   sfnMock.reset();
   docMock.reset();
@@ -69,16 +69,7 @@ beforeEach(async () => {
   await store.save(record('ocp311-master-2-older-1', '2026-03-01T10:00:00.000Z'));
   await store.save(record('ocp311-master-2-newer-1', '2026-03-02T10:00:00.000Z', { outcome: 'refused', state: 'Refused', reason: 'RefusedError: healthy', remaining: undefined }));
   await store.setPrincipal('ocp311-master-2-older-1', { arn: `arn:aws:sts::${ACCOUNT}:assumed-role/EventsRole/x`, type: 'AssumedRole', accountId: ACCOUNT, invokedBy: 'events.amazonaws.com', eventId: 'e1', eventTime: null, via: 'cloudtrail-event' });
-  out = '';
-  err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    err += String(chunk);
-    return true;
-  });
+  output = captureOutput();
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -89,7 +80,7 @@ describe('CLI: history --target aws (audit records)', () => {
     expect(RUN_TABLE_TAG).toBe(STACK_TAG);
     sfnMock.on(ListTagsForResourceCommand, { resourceArn: STATE_MACHINE }).resolves({ tags: [{ key: RUN_TABLE_TAG, value: 'EtcdReplace-ocp311-Runs' }] });
     expect(await auditHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--json'], deps)).toBe(0);
-    const runs = JSON.parse(out) as Array<Record<string, unknown>>;
+    const runs = JSON.parse(output.out) as Array<Record<string, unknown>>;
     expect(runs.map((r) => [r['runId'], r['outcome'], r['startedBy']])).toEqual([
       ['ocp311-master-2-newer-1', 'refused', 'alarm:etcd-replace-ocp311-member-master-2'],
       ['ocp311-master-2-older-1', 'succeeded', 'alarm:etcd-replace-ocp311-member-master-2'],
@@ -103,31 +94,31 @@ describe('CLI: history --target aws (audit records)', () => {
 
   it('prints the timeline view, and one run whole by its run ID, execution name or ARN', async () => {
     expect(await auditHistoryCommand(['--target', 'aws', '--table', 'EtcdReplace-ocp311-Runs', '--region', 'eu-west-1'], deps)).toBe(0);
-    expect(out).toContain('run ocp311-master-2-newer-1 on ocp311 (aws), started by alarm:etcd-replace-ocp311-member-master-2');
-    expect(out).toContain('outcome: refused — RefusedError: healthy');
-    expect(out).toMatch(/AddMember\s+succeeded\s+2\.0s\s+\(2 attempts\)/);
-    out = '';
+    expect(output.out).toContain('run ocp311-master-2-newer-1 on ocp311 (aws), started by alarm:etcd-replace-ocp311-member-master-2');
+    expect(output.out).toContain('outcome: refused — RefusedError: healthy');
+    expect(output.out).toMatch(/AddMember\s+succeeded\s+2\.0s\s+\(2 attempts\)/);
+    output.out = '';
     expect(await auditHistoryCommand(['--target', 'aws', '--table', 'EtcdReplace-ocp311-Runs', executionArnOf('ocp311-master-2-older-1')], deps)).toBe(0);
-    expect(out).toContain('started by (CloudTrail): arn:aws:sts::123456789012:assumed-role/EventsRole/x via events.amazonaws.com');
-    expect(out).toContain('alarm: etcd-replace-ocp311-member-master-2 went from OK to ALARM');
-    expect(out).toContain('      added etcd-spare-0 as member a1b2c3d4e5f60718 (learner)');
-    expect(out).toContain('remaining: Edit "members" in the deployment configuration');
-    expect(out).toContain('console: https://');
-    out = '';
+    expect(output.out).toContain('started by (CloudTrail): arn:aws:sts::123456789012:assumed-role/EventsRole/x via events.amazonaws.com');
+    expect(output.out).toContain('alarm: etcd-replace-ocp311-member-master-2 went from OK to ALARM');
+    expect(output.out).toContain('      added etcd-spare-0 as member a1b2c3d4e5f60718 (learner)');
+    expect(output.out).toContain('remaining: Edit "members" in the deployment configuration');
+    expect(output.out).toContain('console: https://');
+    output.out = '';
     expect(await auditHistoryCommand(['--target', 'aws', '--table', 'EtcdReplace-ocp311-Runs', 'OCP311-master-2-older-1', '--json'], deps)).toBe(0);
-    expect((JSON.parse(out) as AuditRecord).historyEvents).toBe(80);
+    expect((JSON.parse(output.out) as AuditRecord).historyEvents).toBe(80);
     expect(await auditHistoryCommand(['--target', 'aws', '--table', 'EtcdReplace-ocp311-Runs', 'no-such-run-1'], deps)).toBe(2);
-    expect(err).toContain('no audit record of run no-such-run-1');
+    expect(output.err).toContain('no audit record of run no-such-run-1');
   });
 
   it('lists the executions from Step Functions when the state machine names no table, and says so', async () => {
     sfnMock.on(ListTagsForResourceCommand).resolves({ tags: [] });
     sfnMock.on(ListExecutionsCommand).resolves({ executions: [] });
     expect(await auditHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE], deps)).toBe(0);
-    expect(out).toBe('no executions\n');
-    expect(err).toContain('names no run table');
+    expect(output.out).toBe('no executions\n');
+    expect(output.err).toContain('names no run table');
     expect(await auditHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, 'ocp311-master-2-older-1'], deps)).toBe(2);
-    expect(err).toContain('pass --table TABLE');
+    expect(output.err).toContain('pass --table TABLE');
   });
 
   it('refuses bad arguments before any AWS call (exit 2)', async () => {
@@ -145,6 +136,6 @@ describe('CLI: history --target aws (audit records)', () => {
     expect(sfnMock.calls()).toHaveLength(0);
     expect(docMock.calls()).toHaveLength(0);
     expect(await main(['history', '--target=aws'])).toBe(2);
-    expect(err).toContain('--state-machine-arn is required');
+    expect(output.err).toContain('--state-machine-arn is required');
   });
 });

@@ -11,6 +11,7 @@ import { awsHistoryCommand, awsRunCommand, exitCodeForRun, statusCommand, type A
 import { main } from '../../cli/main.ts';
 import { defaultExecutionName, type RunDocument } from '../../functions/adapters/aws/executions.ts';
 import { HistoryBuilder, successfulRun, T0 } from '../aws/sfnHistory.ts';
+import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311';
 const NOW = new Date('2026-03-02T10:17:00Z');
@@ -37,21 +38,11 @@ function inputFile(content: unknown, name = 'request.json'): string {
   return file;
 }
 
-let out = '';
-let err = '';
+let output: CapturedOutput = { out: '', err: '' };
 beforeEach(() => {
   sfnMock.reset();
   regions.length = 0;
-  out = '';
-  err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    err += String(chunk);
-    return true;
-  });
+  output = captureOutput();
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -65,43 +56,43 @@ describe('CLI: run --target aws, input checks before AWS', () => {
   it('refuses input that does not match the schema with every violation (exit 2), calling nothing', async () => {
     const file = inputFile({ cluster: 'ocp311', replacement: 'Etcd Spare', startedBy: 'cli:ops', colour: 'blue' }, 'bad.json');
     expect(await awsRunCommand(runArgs(file), deps)).toBe(2);
-    expect(err).toContain('does not match schemas/replace-request.schema.json');
-    expect(err).toContain("must have required property 'failed'");
-    expect(err).toContain('/replacement must match pattern');
-    expect(err).toContain('must NOT have additional properties "colour"');
+    expect(output.err).toContain('does not match schemas/replace-request.schema.json');
+    expect(output.err).toContain("must have required property 'failed'");
+    expect(output.err).toContain('/replacement must match pattern');
+    expect(output.err).toContain('must NOT have additional properties "colour"');
     expect(sfnMock.calls()).toHaveLength(0);
-    expect(out).toBe('');
+    expect(output.out).toBe('');
   });
 
   it('refuses a file that is not JSON or cannot be read (exit 2)', async () => {
     expect(await awsRunCommand(runArgs(inputFile('{"cluster":', 'broken.json')), deps)).toBe(2);
-    expect(err).toContain('is not JSON');
+    expect(output.err).toContain('is not JSON');
     expect(await awsRunCommand(runArgs(join(dir, 'missing.json')), deps)).toBe(2);
-    expect(err).toContain('cannot read');
+    expect(output.err).toContain('cannot read');
     expect(sfnMock.calls()).toHaveLength(0);
   });
 
   it('refuses missing or malformed options (exit 2)', async () => {
     const file = inputFile(REQUEST);
     expect(await awsRunCommand(['--target', 'aws', '--input', file], deps)).toBe(2);
-    expect(err).toContain('--state-machine-arn is required');
+    expect(output.err).toContain('--state-machine-arn is required');
     expect(await awsRunCommand(['--target', 'aws', '--state-machine-arn', 'etcd-replace-ocp311', '--input', file], deps)).toBe(2);
-    expect(err).toContain('is not a state machine ARN');
+    expect(output.err).toContain('is not a state machine ARN');
     expect(await awsRunCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE], deps)).toBe(2);
-    expect(err).toContain('--input FILE is required');
+    expect(output.err).toContain('--input FILE is required');
     expect(await awsRunCommand(runArgs(file, '--name', 'has space'), deps)).toBe(2);
     expect(await awsRunCommand(runArgs(file, '--failed', 'master-2'), deps)).toBe(2);
-    expect(err).toContain("Unknown option '--failed'");
+    expect(output.err).toContain("Unknown option '--failed'");
     expect(sfnMock.calls()).toHaveLength(0);
   });
 
   it('is what `etcd-replace run --target aws` and `history --target=aws` dispatch to', async () => {
     expect(await main(['run', '--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--input', inputFile({}, 'empty.json')])).toBe(2);
-    expect(err).toContain("must have required property 'cluster'");
+    expect(output.err).toContain("must have required property 'cluster'");
     expect(await main(['history', '--target=aws'])).toBe(2);
-    expect(err).toContain('--state-machine-arn is required');
+    expect(output.err).toContain('--state-machine-arn is required');
     expect(await main(['run', '--target', 'gcp', '--failed', 'a', '--replacement', 'b'])).toBe(2);
-    expect(err).toContain('--target must be sandbox or aws');
+    expect(output.err).toContain('--target must be sandbox or aws');
     expect(await main(['status', 'not-an-arn'])).toBe(2);
     expect(sfnMock.calls()).toHaveLength(0);
   });
@@ -112,8 +103,8 @@ describe('CLI: run --target aws, starting', () => {
     sfnMock.on(DescribeExecutionCommand).rejects(notFound());
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--json'), deps)).toBe(0);
-    expect(JSON.parse(out)).toEqual({ executionArn: EXECUTION, startDate: new Date(T0).toISOString() });
-    expect(err).toContain(`etcd-replace status ${EXECUTION}`);
+    expect(JSON.parse(output.out)).toEqual({ executionArn: EXECUTION, startDate: new Date(T0).toISOString() });
+    expect(output.err).toContain(`etcd-replace status ${EXECUTION}`);
     expect(regions).toEqual(['eu-west-1']);
     expect(sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({ stateMachineArn: STATE_MACHINE, name: NAME, input: JSON.stringify(REQUEST) });
   });
@@ -122,9 +113,9 @@ describe('CLI: run --target aws, starting', () => {
     sfnMock.on(DescribeExecutionCommand).rejects(notFound());
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST)), deps)).toBe(0);
-    expect(out).toBe(`started execution ${NAME} at ${new Date(T0).toISOString()}\n  ${EXECUTION}\nfollow it with: etcd-replace status ${EXECUTION}\n`);
-    expect(out).not.toMatch(/^\s*[{[]/m);
-    expect(err).not.toContain('started');
+    expect(output.out).toBe(`started execution ${NAME} at ${new Date(T0).toISOString()}\n  ${EXECUTION}\nfollow it with: etcd-replace status ${EXECUTION}\n`);
+    expect(output.out).not.toMatch(/^\s*[{[]/m);
+    expect(output.err).not.toContain('started');
   });
 
   it('fills in startedBy as cli:<user> when the file has none, and takes --name', async () => {
@@ -142,8 +133,8 @@ describe('CLI: run --target aws, starting', () => {
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: new HistoryBuilder(REQUEST).task('ValidateInput').runningTask('AcquireLock').events });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--json'), deps)).toBe(3);
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
-    expect(err).toContain(`an execution named ${NAME} is already running`);
-    expect(JSON.parse(out)).toMatchObject({ executionArn: EXECUTION, outcome: 'running', endedAt: null });
+    expect(output.err).toContain(`an execution named ${NAME} is already running`);
+    expect(JSON.parse(output.out)).toMatchObject({ executionArn: EXECUTION, outcome: 'running', endedAt: null });
   });
 
   it('starts nothing when the same execution already ended: prints it, exit as its outcome', async () => {
@@ -151,9 +142,9 @@ describe('CLI: run --target aws, starting', () => {
     sfnMock.on(DescribeExecutionCommand).resolves(described('FAILED', h.now));
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: h.events });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST)), deps)).toBe(3);
-    expect(err).toContain('already ran');
-    expect(err).toContain('give it a new --name');
-    expect(out).toContain('outcome: refused — LockHeldError: locked by r-1');
+    expect(output.err).toContain('already ran');
+    expect(output.err).toContain('give it a new --name');
+    expect(output.out).toContain('outcome: refused — LockHeldError: locked by r-1');
   });
 });
 
@@ -172,12 +163,12 @@ describe('CLI: run --target aws --wait', () => {
 
   it('polls DescribeExecution until the end, prints the run document, exit 0 on success', async () => {
     expect(await waitFor(successfulRun(REQUEST), 'SUCCEEDED')).toBe(0);
-    const doc = JSON.parse(out) as RunDocument;
+    const doc = JSON.parse(output.out) as RunDocument;
     expect(doc).toMatchObject({ outcome: 'succeeded', reason: null, startedBy: 'cli:ops', executionArn: EXECUTION });
     expect(doc.steps.find((s) => s.name === 'AcquireLock')).toMatchObject({ status: 'succeeded', attempts: 2 });
     // start check + 3 polls + the final describe
     expect(sfnMock.commandCalls(DescribeExecutionCommand)).toHaveLength(5);
-    expect(err).toContain(`execution ${NAME}: SUCCEEDED`);
+    expect(output.err).toContain(`execution ${NAME}: SUCCEEDED`);
   });
 
   it('prints a ▶/✓ line per step on stderr from the history as it grows, each once, and one JSON document on stdout', async () => {
@@ -197,8 +188,8 @@ describe('CLI: run --target aws --wait', () => {
     sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: undefined }).resolves({ events: full.events });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait', '--json'), deps)).toBe(0);
 
-    expect((JSON.parse(out) as RunDocument).outcome).toBe('succeeded');
-    const lines = err.split('\n');
+    expect((JSON.parse(output.out) as RunDocument).outcome).toBe('succeeded');
+    const lines = output.err.split('\n');
     expect(lines).toContain('▶ ValidateInput');
     expect(lines).toContain('▶ AcquireLock');
     expect(lines).toContain('  ↻ AcquireLock attempt 2');
@@ -206,7 +197,7 @@ describe('CLI: run --target aws --wait', () => {
     expect(lines).toContain('… WaitGraceWindow: observing the failure again once the grace window has passed');
     expect(lines.filter((l) => /^✓ /.test(l)).map((l) => l.split(' ')[1])).toEqual(full.events.filter((e) => e.type === 'TaskStateEntered').map((e) => e.stateEnteredEventDetails?.name));
     expect(lines.filter((l) => l === '▶ CheckClusterHealth')).toHaveLength(1);
-    expect(err.indexOf('✓ UpdateFlannel')).toBeLessThan(err.indexOf(`execution ${NAME}: SUCCEEDED`));
+    expect(output.err.indexOf('✓ UpdateFlannel')).toBeLessThan(output.err.indexOf(`execution ${NAME}: SUCCEEDED`));
     expect(lines).toContain('✓ ValidateInput 7.0s'); // TaskStateEntered to TaskStateExited
   });
 
@@ -224,8 +215,8 @@ describe('CLI: run --target aws --wait', () => {
     const pages = sfnMock.commandCalls(GetExecutionHistoryCommand).filter((c) => c.args[0].input.reverseOrder === true);
     // The first poll pages back to the start; the second finds what it printed on its first page.
     expect(pages).toHaveLength(Math.ceil(newestFirst.length / 10) + 1);
-    expect(err.match(/^✓ ValidateInput /gm)).toHaveLength(1);
-    expect(err.match(/^✓ UpdateFlannel /gm)).toHaveLength(1);
+    expect(output.err.match(/^✓ ValidateInput /gm)).toHaveLength(1);
+    expect(output.err.match(/^✓ UpdateFlannel /gm)).toHaveLength(1);
   });
 
   it('ends a step with ✗ and its error when the task fails, caught or not', async () => {
@@ -234,18 +225,18 @@ describe('CLI: run --target aws --wait', () => {
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: caught.events });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait'), deps)).toBe(1);
-    expect(err).toMatch(/^✗ CheckClusterHealth [\d.]+s: NoQuorumError: no quorum$/m);
-    expect(err).toMatch(/^✓ ReleaseLock /m);
-    expect(out).toBe('');
+    expect(output.err).toMatch(/^✗ CheckClusterHealth [\d.]+s: NoQuorumError: no quorum$/m);
+    expect(output.err).toMatch(/^✓ ReleaseLock /m);
+    expect(output.out).toBe('');
 
     sfnMock.reset();
-    err = '';
+    output.err = '';
     const uncaught = new HistoryBuilder(REQUEST).task('ValidateInput').uncaughtTask('AcquireLock', 'States.Runtime', 'bad path');
     sfnMock.on(DescribeExecutionCommand).rejectsOnce(notFound()).resolves(described('FAILED', uncaught.now));
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: uncaught.events });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait'), deps)).toBe(1);
-    expect(err).toMatch(/^✗ AcquireLock [\d.]+s: States.Runtime: bad path$/m);
+    expect(output.err).toMatch(/^✗ AcquireLock [\d.]+s: States.Runtime: bad path$/m);
   });
 
   it('keeps waiting when the history cannot be read for progress, and says so once', async () => {
@@ -255,8 +246,8 @@ describe('CLI: run --target aws --wait', () => {
     sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: true }).rejects(new Error('throttled'));
     sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: undefined }).resolves({ events: h.events });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--wait', '--json'), deps)).toBe(0);
-    expect(err.match(/step progress unavailable: throttled/g)).toHaveLength(1);
-    expect((JSON.parse(out) as RunDocument).outcome).toBe('succeeded');
+    expect(output.err.match(/step progress unavailable: throttled/g)).toHaveLength(1);
+    expect((JSON.parse(output.out) as RunDocument).outcome).toBe('succeeded');
   });
 
   it('exits 3 on a refusal, 1 on a failure, 2 on input the first state rejects', async () => {
@@ -276,24 +267,24 @@ describe('CLI: status', () => {
     sfnMock.on(DescribeExecutionCommand).resolves(described('RUNNING'));
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: new HistoryBuilder(REQUEST).task('ValidateInput').runningTask('AcquireLock').events });
     expect(await statusCommand([EXECUTION, '--json'], deps)).toBe(4);
-    expect(JSON.parse(out)).toMatchObject({ outcome: 'running', steps: [{ name: 'ValidateInput', status: 'succeeded' }, { name: 'AcquireLock', status: 'running', endedAt: null }] });
+    expect(JSON.parse(output.out)).toMatchObject({ outcome: 'running', steps: [{ name: 'ValidateInput', status: 'succeeded' }, { name: 'AcquireLock', status: 'running', endedAt: null }] });
 
-    out = '';
+    output.out = '';
     const h = successfulRun(REQUEST);
     sfnMock.on(DescribeExecutionCommand).resolves(described('SUCCEEDED', h.now));
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: h.events });
     expect(await statusCommand([EXECUTION], deps)).toBe(0);
-    expect(out).toContain(`started by cli:ops`);
-    expect(out).toMatch(/AcquireLock\s+succeeded\s+[\d.]+s\s+\(2 attempts\)/);
-    expect(out).toMatch(/BackUpFailedMemberData\s+skipped/);
-    expect(out).toContain('outcome: succeeded');
+    expect(output.out).toContain(`started by cli:ops`);
+    expect(output.out).toMatch(/AcquireLock\s+succeeded\s+[\d.]+s\s+\(2 attempts\)/);
+    expect(output.out).toMatch(/BackUpFailedMemberData\s+skipped/);
+    expect(output.out).toContain('outcome: succeeded');
     expect(regions).toEqual(['eu-west-1', 'eu-west-1']);
   });
 
   it('refuses anything but one execution ARN (exit 2)', async () => {
     expect(await statusCommand([], deps)).toBe(2);
     expect(await statusCommand([STATE_MACHINE], deps)).toBe(2);
-    expect(err).toContain('is not an execution ARN');
+    expect(output.err).toContain('is not an execution ARN');
     expect(sfnMock.calls()).toHaveLength(0);
   });
 });
@@ -310,7 +301,7 @@ describe('CLI: history --target aws', () => {
     sfnMock.on(GetExecutionHistoryCommand, { executionArn: arnOf('b'.repeat(6)) }).resolves({ events: successfulRun({ ...REQUEST, startedBy: 'alarm:etcd-replace-ocp311-member-master-2' }).events });
     sfnMock.on(GetExecutionHistoryCommand, { executionArn: arnOf('a'.repeat(6)) }).resolves({ events: new HistoryBuilder({ ...REQUEST, startedBy: 'console:jane' }).runningTask('ValidateInput').events });
     expect(await awsHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--limit', '5', '--json'], deps)).toBe(0);
-    const runs = JSON.parse(out) as RunDocument[];
+    const runs = JSON.parse(output.out) as RunDocument[];
     expect(runs.map((r) => [r.runId, r.outcome, r.startedBy])).toEqual([
       ['bbbbbb', 'succeeded', 'alarm:etcd-replace-ocp311-member-master-2'],
       ['aaaaaa', 'running', 'console:jane'],
@@ -321,7 +312,7 @@ describe('CLI: history --target aws', () => {
   it('says so when there are none, and checks --limit', async () => {
     sfnMock.on(ListExecutionsCommand).resolves({ executions: [] });
     expect(await awsHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE], deps)).toBe(0);
-    expect(out).toBe('no executions\n');
+    expect(output.out).toBe('no executions\n');
     expect(await awsHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--limit', '0'], deps)).toBe(2);
     expect(await awsHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--sandbox', 'x'], deps)).toBe(2);
   });

@@ -8,6 +8,7 @@ import { build, freshBuild } from '../../scripts/build.mjs';
 import { HELP, helpText, helpTopicOf, namedTopic, usageOf, type HelpTopic } from '../../cli/help.ts';
 import { main } from '../../cli/main.ts';
 import { REPO, cli } from '../sandbox/helpers.ts';
+import { captureOutput } from '../support/captureOutput.ts';
 
 const VERSION = (JSON.parse(readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string }).version;
 const TOPICS = Object.keys(HELP) as HelpTopic[];
@@ -90,23 +91,14 @@ describe('Bin: etcd-replace --version, --help, help TOPIC', () => {
   it('`help sandbox up` prints that topic; an unknown topic is a usage error (exit 2)', async () => {
     expect(namedTopic(['sandbox', 'up'])).toBe('sandbox up');
     expect(namedTopic(['toString'])).toBeUndefined();
-    let out = '';
-    let err = '';
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      out += String(chunk);
-      return true;
-    });
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      err += String(chunk);
-      return true;
-    });
+    const output = captureOutput();
     try {
       expect(await main(['help', 'sandbox', 'up'])).toBe(0);
-      expect(out).toBe(helpText('sandbox up'));
+      expect(output.out).toBe(helpText('sandbox up'));
       expect(await main(['help', 'nothing'])).toBe(2);
-      expect(err).toContain('no help for "nothing"');
+      expect(output.err).toContain('no help for "nothing"');
       expect(await main(['toString'])).toBe(2);
-      expect(err).toContain('unknown command "toString"');
+      expect(output.err).toContain('unknown command "toString"');
     } finally {
       vi.restoreAllMocks();
     }

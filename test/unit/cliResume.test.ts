@@ -9,8 +9,9 @@ import { main } from '../../cli/main.ts';
 import { DEFAULT_RUN_DIR } from '../../functions/adapters/sandbox/fileRunStore.ts';
 import { newRunRecord } from '../../functions/workflow/localRun.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
+import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
 
-let err = '';
+let output: CapturedOutput = { out: '', err: '' };
 const runId = `r-20261202-000000-${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0')}`;
 const file = join(DEFAULT_RUN_DIR, `${runId}.json`);
 
@@ -21,12 +22,7 @@ function saveRunning(target: 'sandbox' | 'aws'): void {
 }
 
 beforeEach(() => {
-  err = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    err += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  output = captureOutput();
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -37,12 +33,12 @@ describe('CLI: resume', () => {
   it('refuses to resume a run against another sandbox than its own', async () => {
     saveRunning('sandbox');
     expect(await main(['resume', runId, '--sandbox', 'other-sbx'])).toBe(2);
-    expect(err).toMatch(new RegExp(`run ${runId} is a run of sandbox cluster own-sbx; it resumes only there, not on other-sbx`));
+    expect(output.err).toMatch(new RegExp(`run ${runId} is a run of sandbox cluster own-sbx; it resumes only there, not on other-sbx`));
   });
 
   it('refuses to resume a run of another target on a sandbox', async () => {
     saveRunning('aws');
     expect(await main(['resume', runId])).toBe(2);
-    expect(err).toMatch(/is a run of aws cluster own-sbx/);
+    expect(output.err).toMatch(/is a run of aws cluster own-sbx/);
   });
 });

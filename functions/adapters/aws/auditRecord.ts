@@ -11,7 +11,7 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import type { RunRecord, StepRecord } from '../../ports.ts';
 import type { WorkflowContext } from '../../../statemachine/context.ts';
-import { reasonOf, runDocumentFromHistory, type ExecutionFacts } from './executions.ts';
+import { isObject, parseJson as parse, reasonOf, runDocumentFromHistory, type ExecutionFacts } from './executions.ts';
 
 /** Who called StartExecution, as CloudTrail recorded it. */
 export interface StartPrincipal {
@@ -82,19 +82,6 @@ const MAX_DETAIL = 300;
 export function oneLine(text: string, max = MAX_DETAIL): string {
   const line = text.replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-}
-
-function parse(text: string | undefined | null): unknown {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -22,7 +22,7 @@ import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts
 import type { AuditRecord, StartPrincipal, StepDetail } from './auditRecord.ts';
 import { isConditionalCheckFailed } from './dynamoLock.ts';
 import { MAX_RECORD_BYTES, runKey } from './dynamoRunStore.ts';
-import { TABLE_SCHEMA } from './dynamoTable.ts';
+import { queryRunItems, TABLE_SCHEMA } from './dynamoTable.ts';
 
 export const stepDetailsKey = (runId: string) => `steps#${runId}`;
 
@@ -226,32 +226,11 @@ export class AuditStore {
 
   /** Audit records, newest first: of one cluster (index byCluster) or of all (byStart). */
   async list(options: { cluster?: string; limit?: number } = {}): Promise<AuditRecord[]> {
-    const cluster = options.cluster === undefined ? undefined : clusterName('cluster', options.cluster);
-    const limit = options.limit === undefined ? undefined : positiveInt('limit', options.limit);
-    const index = cluster === undefined ? TABLE_SCHEMA.indexes.byStart : TABLE_SCHEMA.indexes.byCluster;
-    const records: AuditRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const answer = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          IndexName: index.name,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': index.partitionKey },
-          ExpressionAttributeValues: { ':pk': cluster === undefined ? 'run' : `cluster#${cluster}` },
-          ScanIndexForward: false,
-          ...(limit !== undefined ? { Limit: limit - records.length } : {}),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of answer.Items ?? []) {
-        if (typeof item['record'] !== 'string') continue;
-        const record = JSON.parse(item['record']) as AuditRecord;
-        if (!record.principal && item['principal']) record.principal = item['principal'] as StartPrincipal;
-        records.push(record);
-      }
-      start = answer.LastEvaluatedKey;
-    } while (start && (limit === undefined || records.length < limit));
-    return limit === undefined ? records : records.slice(0, limit);
+    return queryRunItems(this.#doc, this.#table, options, (item) => {
+      if (typeof item['record'] !== 'string') return null;
+      const record = JSON.parse(item['record']) as AuditRecord;
+      if (!record.principal && item['principal']) record.principal = item['principal'] as StartPrincipal;
+      return record;
+    });
   }
 }

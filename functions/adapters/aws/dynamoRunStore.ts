@@ -3,11 +3,11 @@
 // Listing uses the byCluster / byStart indexes (dynamoTable.ts), newest first, ties broken by run id as
 // the sandbox's FileRunStore does.
 
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InvalidInputError } from '../../errors.ts';
 import type { RunRecord, RunStore } from '../../ports.ts';
-import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
-import { TABLE_SCHEMA } from './dynamoTable.ts';
+import { clusterName, runId as validRunId } from '../../validate.ts';
+import { queryRunItems } from './dynamoTable.ts';
 
 /** DynamoDB items hold at most 400 KB; stay well under it. */
 export const MAX_RECORD_BYTES = 350 * 1024;
@@ -79,27 +79,6 @@ export class DynamoRunStore implements RunStore {
   }
 
   async list(options: { cluster?: string; limit?: number } = {}): Promise<RunRecord[]> {
-    const cluster = options.cluster === undefined ? undefined : clusterName('cluster', options.cluster);
-    const limit = options.limit === undefined ? undefined : positiveInt('limit', options.limit);
-    const index = cluster === undefined ? TABLE_SCHEMA.indexes.byStart : TABLE_SCHEMA.indexes.byCluster;
-    const records: RunRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const answer = await this.#doc.send(
-        new QueryCommand({
-          TableName: this.#table,
-          IndexName: index.name,
-          KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': index.partitionKey },
-          ExpressionAttributeValues: { ':pk': cluster === undefined ? 'run' : `cluster#${cluster}` },
-          ScanIndexForward: false,
-          ...(limit !== undefined ? { Limit: limit - records.length } : {}),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of answer.Items ?? []) records.push(JSON.parse(item['record'] as string) as RunRecord);
-      start = answer.LastEvaluatedKey;
-    } while (start && (limit === undefined || records.length < limit));
-    return limit === undefined ? records : records.slice(0, limit);
+    return queryRunItems(this.#doc, this.#table, options, (item) => JSON.parse(item['record'] as string) as RunRecord);
   }
 }

@@ -118,8 +118,9 @@ function iso(date: Date | undefined): string | undefined {
   return date === undefined ? undefined : date.toISOString();
 }
 
-function parseJson(text: string | undefined): unknown {
-  if (text === undefined || text === '') return undefined;
+/** The JSON value of a history field, or undefined when it is absent or not JSON. */
+export function parseJson(text: string | undefined | null): unknown {
+  if (text === undefined || text === null || text === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -127,7 +128,7 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
