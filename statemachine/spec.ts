@@ -24,9 +24,9 @@ export interface CatchRule {
   resultField?: 'error' | 'cleanupError' | 'none';
 }
 
-export interface TaskSpec {
+export interface TaskSpec<N extends string = string> {
   kind: 'task';
-  name: string;
+  name: N;
   /** One line for the plan, the graph and the docs. */
   summary: string;
   /** The runbook section it carries out. */
@@ -118,13 +118,13 @@ const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSI
 /** Host work while the new member joins: retried as host work, compensated when it fails. */
 const joiningHostWork = { retry: hostWork, catch: whileNewMemberJoins };
 
-function task(
-  name: string,
+function task<N extends string>(
+  name: N,
   summary: string,
   runbook: string,
   next: string,
   options: { retry?: RetryRule[]; catch?: CatchRule[]; timeoutSeconds?: number; holdsLock?: boolean } = {},
-): TaskSpec {
+): TaskSpec<N> {
   return {
     kind: 'task',
     name,
@@ -144,8 +144,8 @@ const addedAsLearner: GuardSpec = { name: 'addedAsLearner', field: 'addedAsLearn
 
 export const START_STATE = 'ValidateInput';
 
-/** Every state, in runbook order. The first is the start state. */
-export const STATES: StateSpec[] = [
+/** Every state, in runbook order (typed per state, so the task names form TaskName below). */
+const STATE_LIST = [
   task('ValidateInput', 'Validate the request and resolve the failed member, the replacement, the CA and installer hosts', 'preparation', 'AcquireLock', {
     catch: [{ errors: ['States.ALL'], next: 'Failed' }],
     timeoutSeconds: 60,
@@ -188,7 +188,7 @@ export const STATES: StateSpec[] = [
     summary: 'Wait until the grace window after the first observation has passed',
     delay: { name: 'graceWindow', untilField: 'confirmFailureAfter' },
     next: 'ConfirmMemberFailed',
-  },
+  } satisfies WaitSpec,
   task('ConfirmMemberFailed', 'Second observation: the member is still failed and quorum still holds; refuse a healthy member', '37.1 step 1', 'RemoveFailedMember'),
   task('RemoveFailedMember', 'member remove <failed member ID> from a surviving member', '37.1 step 1', 'StopFailedMember'),
   task('StopFailedMember', 'On the failed host, if reachable: move /etc/origin/node/pods/* to pods-stopped and wait for etcd to stop', '37.1 step 2', 'IsFailedHostReachable', {
@@ -200,7 +200,7 @@ export const STATES: StateSpec[] = [
     summary: 'Back up the failed host\'s data only when the host answers',
     when: [{ guard: failedHostReachable, next: 'BackUpFailedMemberData' }],
     otherwise: 'ArePeerUrlsOnLocalhost',
-  },
+  } satisfies ChoiceSpec,
   task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'ArePeerUrlsOnLocalhost', {
     retry: hostWork,
     timeoutSeconds: 600,
@@ -211,7 +211,7 @@ export const STATES: StateSpec[] = [
     summary: 'Fix the first member\'s peer URL when it still names localhost',
     when: [{ guard: peerUrlsOnLocalhost, next: 'FixLocalhostPeerUrls' }],
     otherwise: 'ConfigureNewMember',
-  },
+  } satisfies ChoiceSpec,
   task('FixLocalhostPeerUrls', 'member update <id> https://<listen ip>:2380 for members whose peer URL says localhost', '37.2.2 step 6', 'ConfigureNewMember'),
   // Everything that does not need the add comes before it, and StartNewMember follows it directly:
   // without a learner (etcd 3.2 and 3.3) the new member votes from the add, and until it has started
@@ -244,7 +244,7 @@ export const STATES: StateSpec[] = [
     summary: 'Promote the new member when it joined as a learner',
     when: [{ guard: addedAsLearner, next: 'PromoteNewMember' }],
     otherwise: 'VerifyClusterHealth',
-  },
+  } satisfies ChoiceSpec,
   task('PromoteNewMember', 'member promote once the learner has caught up with the leader', '37.2.2 step 7 (learner)', 'VerifyClusterHealth', {
     retry: [transient, { errors: ['LearnerNotReadyError'], intervalSeconds: 1, maxAttempts: 60, backoffRate: 1.5, maxDelaySeconds: 5 }],
     catch: whileNewMemberJoins,
@@ -296,14 +296,20 @@ export const STATES: StateSpec[] = [
     refused: 'Refused',
     failed: 'Failed',
     succeeded: 'Succeeded',
-  },
-  { kind: 'succeed', name: 'Succeeded', summary: 'The failed member is replaced and every client names the live members' },
-  { kind: 'fail', name: 'Failed', summary: 'The run failed; the run record says what happened and what remains' },
-  { kind: 'fail', name: 'Refused', summary: 'The run refused to change anything that could cost quorum, data or the CA' },
+  } satisfies OutcomeSpec,
+  { kind: 'succeed', name: 'Succeeded', summary: 'The failed member is replaced and every client names the live members' } satisfies FinalSpec,
+  { kind: 'fail', name: 'Failed', summary: 'The run failed; the run record says what happened and what remains' } satisfies FinalSpec,
+  { kind: 'fail', name: 'Refused', summary: 'The run refused to change anything that could cost quorum, data or the CA' } satisfies FinalSpec,
 ];
 
+/** The name of every task state: a step missing from, or misspelt in, a `Record<TaskName, …>` is a type error. */
+export type TaskName = Extract<(typeof STATE_LIST)[number], { kind: 'task' }>['name'];
+
+/** Every state, in runbook order. The first is the start state. */
+export const STATES: readonly StateSpec[] = STATE_LIST;
+
 /** The task states in the order the runbook runs them. */
-export const TASKS: TaskSpec[] = STATES.filter((s): s is TaskSpec => s.kind === 'task');
+export const TASKS: readonly TaskSpec<TaskName>[] = STATES.filter((s): s is TaskSpec<TaskName> => s.kind === 'task');
 
 /** The guards every choice uses. */
 export const GUARDS: GuardSpec[] = [failedHostReachable, peerUrlsOnLocalhost, addedAsLearner];

@@ -1,6 +1,7 @@
 // Every step implementation, by state name: the XState run and the Lambda handler both look them up here.
 
 import type { Step } from './stepResult.ts';
+import type { TaskName } from '../../statemachine/spec.ts';
 import { AcquireLock } from './AcquireLock.ts';
 import { AddMember } from './AddMember.ts';
 import { AwaitSnapshot } from './AwaitSnapshot.ts';
@@ -28,24 +29,25 @@ import { ValidateInput } from './ValidateInput.ts';
 import { VerifyCertificates } from './VerifyCertificates.ts';
 import { VerifyClusterHealth } from './VerifyClusterHealth.ts';
 
-export const STEPS: Record<string, Step> = {
+/** Every task's step, in runbook order (TASKS): a missing or misspelt step is a type error. */
+export const STEPS: Readonly<Record<TaskName, Step>> = {
   ValidateInput,
   AcquireLock,
   CheckClusterHealth,
-  ConfirmMemberFailed,
   SnapshotCluster,
+  IssueCertificates,
+  VerifyCertificates,
+  OpenEtcdPorts,
+  InstallEtcd,
+  ConfirmMemberFailed,
   RemoveFailedMember,
   StopFailedMember,
   BackUpFailedMemberData,
-  IssueCertificates,
-  VerifyCertificates,
   FixLocalhostPeerUrls,
-  AddMember,
   ConfigureNewMember,
-  UpdateInventory,
-  OpenEtcdPorts,
-  InstallEtcd,
+  AddMember,
   StartNewMember,
+  UpdateInventory,
   AwaitSnapshot,
   PromoteNewMember,
   VerifyClusterHealth,

@@ -3,15 +3,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { createActor, fromPromise, toPromise } from 'xstate';
-import { buildMachine, type StepOutput } from '../../statemachine/machine.ts';
-import { withRetry } from '../../statemachine/retry.ts';
-import { STATES, TASKS, START_STATE, taskSpec } from '../../statemachine/spec.ts';
+import { createActor, toPromise } from 'xstate';
+import { buildMachine } from '../../statemachine/machine.ts';
+import { TASKS, START_STATE, type TaskName } from '../../statemachine/spec.ts';
+import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toWorkflowError } from '../../statemachine/workflowError.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from '../steps/deps.ts';
-import type { Step } from '../steps/stepResult.ts';
+import type { Step, StepResult } from '../steps/stepResult.ts';
 import { withLockHeld } from './lockRenewal.ts';
 
 export type ProgressEvent =
@@ -23,7 +23,7 @@ export type ProgressEvent =
 
 export interface LocalRunOptions {
   deps: StepDeps;
-  steps: Record<string, Step>;
+  steps: Readonly<Record<TaskName, Step>>;
   runs: RunStore;
   target: RunRecord['target'];
   onProgress?: (event: ProgressEvent) => void;
@@ -67,57 +67,49 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
     return saving;
   };
 
-  const actors = Object.fromEntries(
-    TASKS.map((task) => [
-      task.name,
-      fromPromise<StepOutput, WorkflowContext>(async ({ input }) => {
-        const step = options.steps[task.name];
-        if (!step) throw new Error(`no step implementation for ${task.name}`);
-        const startedAt = deps.now();
-        const entry: StepRecord = { name: task.name, status: 'running', startedAt: startedAt.toISOString(), attempts: 0 };
-        record.steps.push(entry);
-        try {
-          const result = await withRetry(
-            taskSpec(task.name).retry,
-            () => withTimeout(withLockHeld(task, input, deps, () => step(input, deps)), task.timeoutSeconds, task.name),
-            {
-              sleep: deps.sleep,
-              onAttempt: (attempt) => {
-                entry.attempts = attempt;
-                onProgress?.({ type: 'step-start', step: task.name, attempt });
-                void save();
-              },
-              onRetry: (error, attempt, delaySeconds) => {
-                const e = toWorkflowError(error);
-                entry.error = { name: e.Error, message: e.Cause };
-                onProgress?.({ type: 'step-retry', step: task.name, attempt, error: `${e.Error}: ${e.Cause}`, delaySeconds });
-              },
-            },
-          );
-          entry.status = result.skipped ? 'skipped' : 'succeeded';
-          entry.detail = result.detail;
-          delete entry.error;
-          return result.output;
-        } catch (error) {
-          const e = toWorkflowError(error);
-          entry.status = 'failed';
-          entry.error = { name: e.Error, message: e.Cause };
-          entry.detail = e.Cause;
-          throw error;
-        } finally {
-          entry.endedAt = deps.now().toISOString();
-          onProgress?.({
-            type: 'step-end',
-            step: task.name,
-            status: entry.status,
-            ms: Date.parse(entry.endedAt) - startedAt.getTime(),
-            detail: entry.detail ?? '',
-            attempts: entry.attempts,
-          });
-        }
-      }),
-    ]),
-  );
+  const actors = stepActors<StepResult>({
+    run: (task, input) => withTimeout(withLockHeld(task, input, deps, () => options.steps[task.name](input, deps)), task.timeoutSeconds, task.name),
+    sleep: deps.sleep,
+    around: async (task, _input, retried) => {
+      const startedAt = deps.now();
+      const entry: StepRecord = { name: task.name, status: 'running', startedAt: startedAt.toISOString(), attempts: 0 };
+      record.steps.push(entry);
+      try {
+        const result = await retried({
+          onAttempt: (attempt) => {
+            entry.attempts = attempt;
+            onProgress?.({ type: 'step-start', step: task.name, attempt });
+            void save();
+          },
+          onRetry: (error, attempt, delaySeconds) => {
+            const e = toWorkflowError(error);
+            entry.error = { name: e.Error, message: e.Cause };
+            onProgress?.({ type: 'step-retry', step: task.name, attempt, error: `${e.Error}: ${e.Cause}`, delaySeconds });
+          },
+        });
+        entry.status = result.skipped ? 'skipped' : 'succeeded';
+        entry.detail = result.detail;
+        delete entry.error;
+        return result.output;
+      } catch (error) {
+        const e = toWorkflowError(error);
+        entry.status = 'failed';
+        entry.error = { name: e.Error, message: e.Cause };
+        entry.detail = e.Cause;
+        throw error;
+      } finally {
+        entry.endedAt = deps.now().toISOString();
+        onProgress?.({
+          type: 'step-end',
+          step: task.name,
+          status: entry.status,
+          ms: Date.parse(entry.endedAt) - startedAt.getTime(),
+          detail: entry.detail ?? '',
+          attempts: entry.attempts,
+        });
+      }
+    },
+  });
 
   const machine = buildMachine(record.state).provide({ actors });
   const actor = createActor(machine, { input: record.context as unknown as WorkflowContext });
@@ -173,5 +165,3 @@ async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string
   }
 }
 
-/** The names of every state, for the plan and the graph. */
-export const STATE_NAMES = STATES.map((s) => s.name);

@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 /** Task states the success path of this run visits, in TASKS order. */
-const VISITED = TASKS.map((t) => t.name).filter((name) => name !== 'CompensateNewMember' && name !== 'FixLocalhostPeerUrls');
+const VISITED: string[] = TASKS.map((t) => t.name).filter((name) => name !== 'CompensateNewMember' && name !== 'FixLocalhostPeerUrls');
 
 /** Steps that take a few milliseconds: killed the moment they start, or the kill lands after them. */
 const QUICK = new Set(['ValidateInput', 'AcquireLock', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'StopFailedMember']);

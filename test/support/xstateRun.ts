@@ -1,12 +1,12 @@
 // Runs the XState machine with step fakes and records the path it takes: every state it enters,
 // including the transient Choice states (seen through the inspector's microsteps), and every
-// step invocation (retries repeat the name). Retries follow the spec's rules through withRetry
-// with an instant sleep, as the sandbox run does with a real one.
+// step invocation (retries repeat the name). The step actors are the local run's (stepActors.ts),
+// with an instant sleep between retries.
 
-import { createActor, fromPromise, toPromise } from 'xstate';
-import { replaceMemberMachine, specOf, type StepOutput } from '../../statemachine/machine.ts';
+import { createActor, toPromise } from 'xstate';
+import { replaceMemberMachine, type StepOutput } from '../../statemachine/machine.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
-import { withRetry } from '../../statemachine/retry.ts';
+import { plainly, stepActors } from '../../statemachine/stepActors.ts';
 
 export type StepFake = (context: WorkflowContext) => Promise<StepOutput>;
 
@@ -20,28 +20,14 @@ export interface XStateRun {
 export async function runXState(steps: Record<string, StepFake>, input: WorkflowContext): Promise<XStateRun> {
   const invocations: string[] = [];
   const machine = replaceMemberMachine;
-  const actors = Object.fromEntries(
-    Object.keys(machine.root.states)
-      .filter((name) => specOf(machine, name).kind === 'task')
-      .map((name) => {
-        const spec = specOf(machine, name);
-        const rules = spec.kind === 'task' ? spec.retry : [];
-        const step = steps[name] ?? (async () => ({}));
-        return [
-          name,
-          fromPromise<StepOutput, WorkflowContext>(({ input: context }) =>
-            withRetry(
-              rules,
-              async () => {
-                invocations.push(name);
-                return step(context);
-              },
-              { sleep: async () => {} },
-            ),
-          ),
-        ];
-      }),
-  );
+  const actors = stepActors({
+    run: (task, context) => {
+      invocations.push(task.name);
+      return (steps[task.name] ?? (async () => ({})))(context);
+    },
+    sleep: async () => {},
+    around: plainly,
+  });
   const provided = machine.provide({ actors, delays: { graceWindow: 0 } });
 
   const path: string[] = [];

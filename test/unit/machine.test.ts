@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, toPromise } from 'xstate';
+import { createActor, toPromise } from 'xstate';
+import { plainly, stepActors } from '../../statemachine/stepActors.ts';
 import { replaceMemberMachine, type StepOutput } from '../../statemachine/machine.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { STATES, TASKS } from '../../statemachine/spec.ts';
@@ -8,9 +9,7 @@ import { RefusedError, ScriptFailedError } from '../../functions/errors.ts';
 type StepImpl = (ctx: WorkflowContext) => Promise<StepOutput>;
 
 function runWith(overrides: Record<string, StepImpl>, visited: string[]) {
-  const actors = Object.fromEntries(
-    TASKS.map((t) => [t.name, fromPromise<StepOutput, WorkflowContext>(async ({ input }) => (overrides[t.name] ?? (async () => ({})))(input))]),
-  );
+  const actors = stepActors({ run: (task, input) => (overrides[task.name] ?? (async () => ({})))(input), sleep: async () => {}, around: plainly });
   const machine = replaceMemberMachine.provide({ actors, delays: { graceWindow: 0 } });
   const actor = createActor(machine, {
     input: {
@@ -76,5 +75,12 @@ describe('Machine: ReplaceFailedEtcdMember', () => {
 
   it('names every state with a valid Step Functions state name', () => {
     for (const s of STATES) expect(s.name).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
+  });
+});
+
+describe('STEPS: one step per task, in runbook order', () => {
+  it('lists exactly the tasks of the spec, in the order the runbook runs them', async () => {
+    const { STEPS } = await import('../../functions/steps/index.ts');
+    expect(Object.keys(STEPS)).toEqual(TASKS.map((t) => t.name));
   });
 });
