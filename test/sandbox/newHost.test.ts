@@ -150,12 +150,13 @@ describe('The new host on etcd 3.2.22', () => {
     const clusterId = await clusterIdOf(sandbox);
     const before = membershipOf(await membersNow(sandbox, ['master-0']));
     const data = await digestTree(sandbox, 'master-1', 'etc/etcd');
-    for (const [script, args] of [
-      ['CompensateNewMember', [clusterId]],
-      ['StartNewMember', [master1.hostname, clusterId, '0000000000000001', 'http://192.0.2.1/none', 'http://192.0.2.1/none', '5']],
-      ['InstallEtcd', ['prepare', clusterId, 'http://192.0.2.1/none']],
+    const none = 'http://192.0.2.1/none';
+    for (const [script, args, secrets] of [
+      ['CompensateNewMember', [clusterId], {}],
+      ['StartNewMember', [master1.hostname, clusterId, '0000000000000001', '5'], { BUNDLE_URL: none, BACKUP_UPLOAD_URL: none }],
+      ['InstallEtcd', ['prepare', clusterId], { UPLOAD_URL: none }],
     ] as const) {
-      const out = await runner.run({ host: master1, script, args: [...args], timeoutSeconds: 60 });
+      const out = await runner.run({ host: master1, script, args: [...args], secrets: { ...secrets }, timeoutSeconds: 60 });
       expect(out.exitCode, `${script}: ${out.stderr}`).toBe(3);
       expect(out.stderr).toMatch(/refusing: this host runs member [0-9a-f]{16} of this cluster/);
     }
