@@ -13,7 +13,6 @@ import {
   MemberAlreadyExistsError,
   MemberNotFoundError,
   MemberNotLearnerError,
-  ScriptFailedError,
   WorkflowError,
 } from '../errors.ts';
 import type {
@@ -30,11 +29,12 @@ import type {
 } from '../ports.ts';
 import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
 import { NO_LEADER } from '../ports.ts';
+import { SCRIPT_EXIT, scriptExitError } from '../steps/hostScript.ts';
 
 /** Script under functions/scripts/ that this adapter runs. */
 export const ETCDCTL_SCRIPT = 'etcdctl';
-/** etcdctl.sh's exit code for arguments it refused before running anything. */
-export const ETCDCTL_USAGE_EXIT = 64;
+/** etcdctl.sh's exit code when etcdctl failed (etcd's message on stderr says why); 2 is bad arguments. */
+export const ETCDCTL_FAILED_EXIT = SCRIPT_EXIT.failed;
 /** Peer port every member listens on. */
 export const ETCD_PEER_PORT = 2380;
 /**
@@ -312,12 +312,11 @@ export class EtcdctlMembership implements EtcdClusterPort {
   }
 }
 
+/** etcdctl.sh's exit by the scripts' convention (2 bad arguments); etcdctl's failure (1) by etcd's message. */
 function failure(host: Host, verb: string, out: ScriptOutput): WorkflowError {
-  if (out.exitCode === ETCDCTL_USAGE_EXIT) {
-    return new InvalidInputError(`etcdctl ${verb} arguments`, summarizeEtcdctlError(out.stderr));
-  }
-  const cause = new ScriptFailedError(host.name, `${ETCDCTL_SCRIPT} ${verb}`, out.exitCode, summarizeEtcdctlError(out.stderr));
-  return etcdErrorFromText(out.stderr, { cause }) ?? cause;
+  const error = scriptExitError(host, `${ETCDCTL_SCRIPT} ${verb}`, out.exitCode, summarizeEtcdctlError(out.stderr));
+  if (out.exitCode !== ETCDCTL_FAILED_EXIT) return error;
+  return etcdErrorFromText(out.stderr, { cause: error }) ?? error;
 }
 
 function validEndpoints(endpoints: string[]): string[] {

@@ -2,24 +2,26 @@
 # AwaitSnapshot: on the host that runs the run's snapshot job (SnapshotCluster.sh), wait until the job
 # has ended and report it.
 # Usage: AwaitSnapshot.sh RUN_ID WAIT_SECONDS
-# Exit codes:
+# Exit codes (lib/exitCodes.sh):
 #   0  done: prints the job's result, {"bytes":N,"sha256":"…","status":{…}}
-#   1  the job failed (its log on stderr); its state is cleared so SnapshotCluster.sh starts it again
-#   3  the job failed because `snapshot status` rejects the snapshot (its state is cleared too)
-#   4  no job for this run runs here and none has succeeded (never started, or lost in a reboot)
-#   5  the job still runs after WAIT_SECONDS
+#   1  the job failed (its log on stderr: a failed save or upload, or `snapshot status` rejecting the
+#      snapshot); its state is cleared so SnapshotCluster.sh starts it again
+#   2  bad arguments
+#   4  not ready yet: the job still runs after WAIT_SECONDS
+#   6  no job for this run runs here and none has succeeded (never started, or lost in a reboot)
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
-run_id=${1:?run id}
-wait_seconds=${2:?wait seconds}
+run_id=${1:-}
+wait_seconds=${2:-}
 [[ $run_id =~ ^[a-z0-9][a-z0-9-]{5,79}$ ]] || { echo "bad run id" >&2; exit 2; }
 [[ $wait_seconds =~ ^[0-9]{1,5}$ ]] || { echo "bad wait seconds: $wait_seconds" >&2; exit 2; }
 
 job=/run/etcd-replace/$run_id/snapshot
 readonly JOB_NAME=etcd-replace-snapshot
 
-# The same check as SnapshotCluster.sh's: each script travels to its host alone (SSM), so none can
-# source a shared file.
+# The same check as SnapshotCluster.sh's.
 running() {
   local pid
   pid=$(cat "$job/pid" 2>/dev/null) || return 1
@@ -35,19 +37,19 @@ for (( ; ; )); do
   if [[ -e $job/failed ]]; then
     code=$(cat "$job/failed")
     tail -n 20 "$job/log" >&2 || true
+    echo "the snapshot job failed (exit $code)" >&2
     rm -f "$job/failed" "$job/pid"
-    [[ $code == 3 ]] && exit 3
     exit 1
   fi
   if ! running; then
     # The job may have ended between the checks above and this one: look once more before calling it lost.
     [[ -s $job/result.json || -e $job/failed ]] && continue
     echo "no snapshot job for run $run_id on this host" >&2
-    exit 4
+    exit 6
   fi
   if ((SECONDS >= deadline)); then
     echo "the snapshot job still runs after ${wait_seconds}s" >&2
-    exit 5
+    exit 4
   fi
   sleep 0.2
 done

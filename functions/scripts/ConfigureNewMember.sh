@@ -6,12 +6,16 @@
 # directory for this command and is removed whatever the outcome. The certificates stay in
 # generated_certs/etcd-<hostname>/ as the runbook and openshift-ansible keep them (root only).
 # Usage: ConfigureNewMember.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP, with UPLOAD_URL=<url> on stdin (lib/secrets.sh)
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"bytes":N,"sha256":"…"}; 1 failed (the etcd.conf or a
+# certificate does not pass its check, or the upload failed; nothing was uploaded then); 2 bad arguments.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
-CN=${1:?hostname}
-NEW_ETCD_IP=${2:?ip}
+CN=${1:-}
+NEW_ETCD_IP=${2:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 [[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
@@ -20,23 +24,23 @@ secrets_read UPLOAD_URL
 PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
 conf="${PREFIX}etcd.conf"
 
-bash -n "$conf" || { echo "$conf has a syntax error" >&2; exit 3; }
+bash -n "$conf" || { echo "$conf has a syntax error" >&2; exit 1; }
 (
   set -o allexport
   # shellcheck disable=SC1090
   source "$conf"
-  [ "$ETCD_NAME" = "$CN" ] || { echo "ETCD_NAME is $ETCD_NAME, expected $CN" >&2; exit 3; }
-  [ "$ETCD_INITIAL_CLUSTER_STATE" = existing ] || { echo "ETCD_INITIAL_CLUSTER_STATE is not existing" >&2; exit 3; }
+  [ "$ETCD_NAME" = "$CN" ] || { echo "ETCD_NAME is $ETCD_NAME, expected $CN" >&2; exit 1; }
+  [ "$ETCD_INITIAL_CLUSTER_STATE" = existing ] || { echo "ETCD_INITIAL_CLUSTER_STATE is not existing" >&2; exit 1; }
   for key in ETCD_LISTEN_PEER_URLS ETCD_INITIAL_ADVERTISE_PEER_URLS; do
-    [ "${!key}" = "https://${NEW_ETCD_IP}:2380" ] || { echo "$key is ${!key}" >&2; exit 3; }
+    [ "${!key}" = "https://${NEW_ETCD_IP}:2380" ] || { echo "$key is ${!key}" >&2; exit 1; }
   done
   for key in ETCD_LISTEN_CLIENT_URLS ETCD_ADVERTISE_CLIENT_URLS; do
-    [ "${!key}" = "https://${NEW_ETCD_IP}:2379" ] || { echo "$key is ${!key}" >&2; exit 3; }
+    [ "${!key}" = "https://${NEW_ETCD_IP}:2379" ] || { echo "$key is ${!key}" >&2; exit 1; }
   done
-  [[ ",$ETCD_INITIAL_CLUSTER," == *",${CN}=https://${NEW_ETCD_IP}:2380,"* ]] || { echo "ETCD_INITIAL_CLUSTER misses ${CN}" >&2; exit 3; }
+  [[ ",$ETCD_INITIAL_CLUSTER," == *",${CN}=https://${NEW_ETCD_IP}:2380,"* ]] || { echo "ETCD_INITIAL_CLUSTER misses ${CN}" >&2; exit 1; }
 )
 for file in ca.crt server.crt server.key peer.crt peer.key; do
-  [ -s "${PREFIX}${file}" ] || { echo "missing ${PREFIX}${file}" >&2; exit 3; }
+  [ -s "${PREFIX}${file}" ] || { echo "missing ${PREFIX}${file}" >&2; exit 1; }
 done
 
 umask 077

@@ -5,7 +5,10 @@
 # `data-bytes` prints only {"dataBytes":N}, the bytes under /var/lib/etcd: how far a new member that
 # does not answer yet (it replays the cluster's log) has got.
 # Usage: DescribeEtcdHost.sh [data-bytes]
+# Exit codes (lib/exitCodes.sh): 0 done; 1 failed; 2 bad arguments.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 

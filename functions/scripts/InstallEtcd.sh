@@ -3,13 +3,13 @@
 # (runbook: new host step 3). Nothing here changes the cluster's membership.
 #
 #   prepare CLUSTER_ID            (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
-#       Looks at the etcd already on the host (lib/etcdHost.sh) and refuses (exit 3), changing nothing,
-#       when it answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
+#       Looks at the etcd already on the host (lib/etcdHost.sh) and refuses, changing nothing, when it
+#       answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
 #       running (more than one member and a leader). Otherwise an etcd from an earlier life is stopped:
 #       its static pod manifest moved to /etc/origin/node/pods-stopped, etcd.service disabled and
-#       stopped. Refuses (exit 3) when something still listens on 2379/2380 after that. Then backs
-#       /var/lib/etcd up to UPLOAD_URL when it holds anything (exit 5: the upload cannot leave the
-#       host). Prints {"found":[…],"stopped":bool,"data":<etcd_data_backup's JSON>}.
+#       stopped. Refuses when something still listens on 2379/2380 after that. Then backs
+#       /var/lib/etcd up to UPLOAD_URL when it holds anything (lib/etcdData.sh).
+#       Prints {"found":[…],"stopped":bool,"data":<etcd_data_backup's JSON>}.
 #   wipe MANIFEST
 #       Empties /var/lib/etcd once its backup is checked (lib/etcdData.sh).
 #   install VERSION
@@ -18,9 +18,20 @@
 #       `yum install etcd` would take the newest etcd any repository offers: on RHEL 7 that is 3.3.11
 #       from Extras, which OpenShift 3.x does not support. Prints
 #       {"version":"<etcd --version>","package":"<rpm -q etcd>","action":"none|install|downgrade"}.
-#       Exit 4: the package cannot be installed at that version (yum's message on stderr).
+#       Refuses when the package cannot be installed at that version (yum's message on stderr): no
+#       other version is installed in its place.
 # Usage: InstallEtcd.sh prepare CLUSTER_ID | wipe MANIFEST | install VERSION
+# Exit codes (lib/exitCodes.sh):
+#   0  done
+#   1  failed
+#   2  bad arguments
+#   3  refused: prepare, a member of this cluster or of another running one, or a port still taken
+#      (nothing changed); wipe, the directory changed since its backup; install, etcd-VERSION cannot
+#      be installed
+#   5  prepare: the earlier data cannot leave the host; the data directory is left as it is
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh
@@ -34,7 +45,7 @@ refuse() {
 }
 
 prepare() {
-  local cluster=$1 upload_url=$2 stopped=false found=() i
+  local cluster=$1 upload_url=$2 stopped=false found=() i data
   [[ $cluster =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
   if etcd_host_ask; then
     found+=("etcd ${ETCD_HOST_VERSION} answers as member ${ETCD_HOST_MEMBER} of cluster ${ETCD_HOST_CLUSTER} (${ETCD_HOST_MEMBERS} members)")
@@ -59,12 +70,14 @@ prepare() {
     refuse "something still listens on 2379/2380 that is neither etcd.service nor the etcd static pod: $(ss -Hltnp '( sport = :2379 or sport = :2380 )' | tr '\n' ' ')"
   fi
   etcd_host_data_empty || found+=("data in /var/lib/etcd")
+  # A command substitution's exit is not the script's: pass etcd_data_backup's 2, 3 or 5 on.
+  data=$(etcd_data_backup "$upload_url") || exit $?
   printf '{"found":['
   for i in "${!found[@]}"; do
     ((i == 0)) || printf ','
     printf '"%s"' "${found[i]//\"/\'}"
   done
-  printf '],"stopped":%s,"data":%s}\n' "$stopped" "$(etcd_data_backup "$upload_url")"
+  printf '],"stopped":%s,"data":%s}\n' "$stopped" "$data"
 }
 
 install() {
@@ -76,21 +89,21 @@ install() {
     if [[ -n $installed && $(printf '%s\n%s\n' "$installed" "$version" | sort -V | tail -n 1) == "$installed" ]]; then
       action=downgrade
     fi
-    yum "$action" -y "etcd-${version}" >&2 || { echo "yum ${action} etcd-${version} failed" >&2; exit 4; }
+    yum "$action" -y "etcd-${version}" >&2 || refuse "etcd-${version} cannot be installed, and no other version is installed in its place: yum ${action} etcd-${version} failed"
   fi
-  package=$(rpm -q etcd) || { echo "etcd is not installed after yum ${action}" >&2; exit 4; }
+  package=$(rpm -q etcd) || refuse "etcd-${version} cannot be installed: etcd is not installed after yum ${action}"
   actual=$(etcd --version | sed -n 's/^etcd Version: *//p')
-  [[ $actual =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "cannot read the etcd version: $actual" >&2; exit 4; }
+  [[ $actual =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || refuse "etcd-${version} cannot be installed: cannot read the installed etcd's version: $actual"
   printf '{"version":"%s","package":"%s","action":"%s"}\n' "$actual" "$package" "$action"
 }
 
-mode=${1:?mode}
+mode=${1:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 case "$mode" in
-  prepare) prepare "${2:?cluster id}" "$UPLOAD_URL" ;;
-  wipe) etcd_data_wipe "${2:?manifest sha256}" ;;
-  install) install "${2:?version}" ;;
+  prepare) prepare "${2:-}" "$UPLOAD_URL" ;;
+  wipe) etcd_data_wipe "${2:-}" ;;
+  install) install "${2:-}" ;;
   *)
     echo "unknown mode: $mode" >&2
     exit 2

@@ -4,18 +4,23 @@
 # Idempotent: certificates already issued for this exact SAN, still valid, are kept.
 # Secrets on stdin (lib/secrets.sh), both optional: PROBE_UPLOAD_URL and CA_BACKUP_URL.
 # With PROBE_UPLOAD_URL, first proves this host can reach the artifact store (it ships the new member's
-# bundle from here after the membership changes) by uploading the CA certificate, a public file; exit 3
-# when it cannot, before anything changes.
+# bundle from here after the membership changes) by uploading the CA certificate, a public file; it
+# refuses when it cannot, before anything changes.
 # With CA_BACKUP_URL (the CA host itself failed), a host holding no CA restores /etc/etcd/ca from that
 # backup first, and only when the backup's CA certificate is exactly the one this member trusts
 # (/etc/etcd/ca.crt) and its key matches: never a different CA.
 # Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"prefix":"…","issued":"…","restoredCa":bool}; 1 failed;
+# 2 bad arguments; 3 refused, nothing changed: the artifact store is out of reach, the CA backup cannot
+# be used (missing, incomplete, another CA, a key that does not match), or this host holds no CA.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
-NEW_ETCD_HOSTNAME=${1:?hostname}
-NEW_ETCD_IP=${2:?ip}
+NEW_ETCD_HOSTNAME=${1:-}
+NEW_ETCD_IP=${2:-}
 PROBE_UPLOAD_URL='' CA_BACKUP_URL=''
 secrets_read PROBE_UPLOAD_URL CA_BACKUP_URL
 probe_url=$PROBE_UPLOAD_URL

@@ -3,7 +3,10 @@
 # OS_FIREWALL_ALLOW chain with the runbook's iptables commands, and save the rules to
 # /etc/sysconfig/iptables so they survive a restart. Each rule is added only when missing.
 # Usage: OpenEtcdPorts.sh
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"changed":bool}; 1 failed.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
 yum install -y iptables-services >&2
 systemctl enable iptables.service --now >&2

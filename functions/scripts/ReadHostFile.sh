@@ -4,9 +4,12 @@
 # the new member's etcd.conf under /etc/etcd/generated_certs, /etc/ansible/hosts,
 # /etc/origin/master/master-config.yaml, /etc/sysconfig/flanneld.
 # Usage: ReadHostFile.sh PATH       (prints "absent" when the file does not exist)
+# Exit codes (lib/exitCodes.sh): 0 done; 1 failed; 2 bad arguments (a path this workflow does not read).
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
-path=${1:?path}
+path=${1:-}
 case "$path" in
   /etc/ansible/hosts | /etc/origin/master/master-config.yaml | /etc/sysconfig/flanneld) ;;
   /etc/etcd/generated_certs/etcd-*/etcd.conf)

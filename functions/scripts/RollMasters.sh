@@ -3,9 +3,14 @@
 # restart-pending marker), `master-restart api` and `master-restart controllers`, then wait until the
 # API reports healthy. Without the marker the master already runs on its current config: only check.
 # Usage: RollMasters.sh WAIT_SECONDS
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"restarted":bool,"healthy":true}; 1 failed; 2 bad
+# arguments; 4 not ready yet: the API is not healthy WAIT_SECONDS after the restart (the step reads it
+# as MasterUnhealthyError).
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
-wait_seconds=${1:?wait seconds}
+wait_seconds=${1:-}
 [[ $wait_seconds =~ ^[0-9]{1,4}$ ]] || { echo "bad wait" >&2; exit 2; }
 marker=/etc/origin/master/master-config.yaml.restart-pending
 

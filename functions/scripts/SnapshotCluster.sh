@@ -10,13 +10,17 @@
 #   pid          the job's process (its own session, so the end of this command does not end it)
 #   upload-url   the URL, for the job to read (root only, 0600); the job removes it once read
 #   result.json  written last, only when the snapshot was checked and uploaded
-#   failed       written when the job failed; its log says why
+#   failed       written when the job failed (its exit code); its log says why
+# Exit codes (lib/exitCodes.sh): 0 the job started, runs or has succeeded; 1 failed; 2 bad arguments.
+# The job's own failure is AwaitSnapshot.sh's to report.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
-run_id=${1:?run id}
-endpoint=${2:?endpoint}
+run_id=${1:-}
+endpoint=${2:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 [[ $run_id =~ ^[a-z0-9][a-z0-9-]{5,79}$ ]] || { echo "bad run id" >&2; exit 2; }
@@ -54,7 +58,7 @@ snapshot_job() {
   hash=$!
   curl_url "$upload_url" -fsS --connect-timeout 5 --retry 2 --max-time 1800 --upload-file "$snapshot" &
   upload=$!
-  wait "$check" || { echo "snapshot status rejects the snapshot"; exit 3; }
+  wait "$check" || { echo "snapshot status rejects the snapshot"; exit 1; }
   wait "$hash"
   wait "$upload" || { echo "could not upload the snapshot"; exit 1; }
   printf '{"bytes":%s,"sha256":"%s","status":%s}\n' "$bytes" "$(cut -d' ' -f1 "$workdir/sha256")" "$(cat "$workdir/status.json")" >"$job/result.json.tmp"

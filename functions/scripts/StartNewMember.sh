@@ -9,21 +9,25 @@
 # A host whose etcd already answers as NEW_MEMBER_ID of CLUSTER_ID is left as it is, and so is one
 # where an earlier attempt unpacked NEW_MEMBER_ID's bundle and enabled etcd (its data is that member
 # catching up: never emptied). A host whose etcd answers as any other member of CLUSTER_ID is refused
-# (exit 3) before anything is stopped or emptied (lib/etcdHost.sh).
-# Exit 3: refused, nothing changed. Exit 4: etcd did not start listening in time.
+# before anything is stopped or emptied (lib/etcdHost.sh).
 # Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID WAIT_SECONDS, with BUNDLE_URL=<url>
 # and BACKUP_UPLOAD_URL=<url> on stdin (lib/secrets.sh). The downloaded bundle is removed whatever the
 # outcome; its keys live on only in /etc/etcd.
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"started":"now"|"already","backedUpData":bool}; 1 failed;
+# 2 bad arguments; 3 refused: this host runs another member of CLUSTER_ID, nothing changed; 4 not ready
+# yet: etcd did not start listening within WAIT_SECONDS (the step reads it as NewMemberFailedError).
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 
-CN=${1:?hostname}
-cluster_id=${2:?cluster id}
-member_id=${3:?member id}
-wait_seconds=${4:?wait seconds}
+CN=${1:-}
+cluster_id=${2:-}
+member_id=${3:-}
+wait_seconds=${4:-}
 BUNDLE_URL='' BACKUP_UPLOAD_URL=''
 secrets_read BUNDLE_URL BACKUP_UPLOAD_URL
 [[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }

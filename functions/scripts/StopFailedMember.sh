@@ -3,7 +3,11 @@
 # manifests to pods-stopped) and, where etcd runs as a systemd unit, stop and disable it; then wait
 # until nothing listens on 2379/2380 any more.
 # Usage: StopFailedMember.sh
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"movedManifests":N,"stoppedUnit":bool}; 1 failed
+# (something still listens on 2379/2380 after 30 s, among others).
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
 pods=/etc/origin/node/pods
 stopped=/etc/origin/node/pods-stopped

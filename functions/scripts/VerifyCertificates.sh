@@ -3,14 +3,18 @@
 # certificates without the private keys ever leaving the host: the certificates, the CA certificate,
 # and the public key derived from each private key. All of it is public material.
 # Usage: VerifyCertificates.sh NEW_ETCD_HOSTNAME
+# Exit codes (lib/exitCodes.sh): 0 done, prints the sections; 1 failed (a file is missing, among
+# others); 2 bad arguments.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
-CN=${1:?hostname}
+CN=${1:-}
 [[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
 PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
 
 for file in ca.crt server.crt server.key peer.crt peer.key etcd.conf; do
-  [ -s "${PREFIX}${file}" ] || { echo "missing ${PREFIX}${file}" >&2; exit 3; }
+  [ -s "${PREFIX}${file}" ] || { echo "missing ${PREFIX}${file}" >&2; exit 1; }
 done
 openssl x509 -in "${PREFIX}ca.crt" -noout
 printf -- '-----CA-----\n'; cat "${PREFIX}ca.crt"

@@ -5,11 +5,15 @@
 # With `restart`, it first leaves PATH.restart-pending, which the step's restart script removes once
 # the service runs on the new content: a run killed between the write and the restart restarts on resume.
 # Usage: WriteHostFile.sh PATH EXPECTED_SHA256 CONTENT_BASE64 [restart]
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"changed":bool[,"sha256":"…"]}; 1 failed; 2 bad
+# arguments; 3 refused: the file changed since it was read, nothing written.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
-path=${1:?path}
-expected=${2:?expected sha256}
-content_b64=${3:?content}
+path=${1:-}
+expected=${2:-}
+content_b64=${3:-}
 restart=${4:-}
 case "$path" in
   /etc/ansible/hosts | /etc/origin/master/master-config.yaml | /etc/sysconfig/flanneld) ;;

@@ -2,8 +2,12 @@
 # etcdctl.sh VERB ENDPOINTS [ARGS...]
 #
 # Runs one whitelisted etcdctl v3 verb on an etcd member host, with the host's peer certificate as the
-# client identity, and prints etcdctl's JSON (-w json) on stdout. On failure it prints etcdctl's stderr
-# and exits with etcdctl's exit code. Bad arguments exit 64 before anything runs.
+# client identity, and prints etcdctl's JSON (-w json) on stdout.
+# Exit codes (lib/exitCodes.sh):
+#   0  done
+#   1  etcdctl failed: its stderr on stderr, then "etcdctl exited N" (etcdctl's own code, which says
+#      little: etcd's message does, functions/adapters/etcdctl.ts reads it)
+#   2  bad arguments: refused before etcdctl ran
 #
 #   member-list        ENDPOINTS
 #   endpoint-status    ENDPOINTS   one JSON line per endpoint (see below), exit 0
@@ -46,10 +50,12 @@
 #   {"members":<etcdctl's member list JSON>}
 # (with "etcdctl":"<this host's etcdctl release>" beside "members") then the endpoint-status lines, and exits 0. When member list fails the first line is
 #   {"members":null,"exitCode":N,"error":"<etcdctl's stderr>"}
-# (the status lines still follow), etcdctl's stderr goes to stderr and the verb exits with its code N.
+# (the status lines still follow), etcdctl's stderr goes to stderr and the verb exits 1.
 set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
-readonly EXIT_USAGE=64
+readonly EXIT_USAGE=2
 readonly CACERT=/etc/etcd/ca.crt
 readonly CERT=/etc/etcd/peer.crt
 readonly KEY=/etc/etcd/peer.key
@@ -161,8 +167,8 @@ OUTPUT=json
 export ETCDCTL_API=3
 
 # exec_etcdctl ENDPOINTS DIAL_TIMEOUT COMMAND_TIMEOUT ARGS...
-# Replaces the calling shell with etcdctl: call it as the script's last command, in a subshell or as a
-# background job (whose $! is then etcdctl itself, so `kill` stops it).
+# Replaces the calling shell with etcdctl: call it in a subshell (see run_etcdctl) or as a background
+# job (whose $! is then etcdctl itself, so `kill` stops it).
 exec_etcdctl() {
   local endpoints=$1 dial=$2 command=$3
   shift 3
@@ -171,6 +177,19 @@ exec_etcdctl() {
     --endpoints="$endpoints" \
     --dial-timeout="$dial" --command-timeout="$command" \
     -w "$OUTPUT" "$@"
+}
+
+# run_etcdctl ENDPOINTS DIAL_TIMEOUT COMMAND_TIMEOUT ARGS...: etcdctl as the verb's last command; its
+# failure, whatever etcdctl's own exit code, exits 1 (etcdctl's 2 or 3 are not this script's words).
+run_etcdctl() {
+  local code=0
+  (exec_etcdctl "$@") || code=$?
+  ((code == 0)) || etcdctl_failed "$code"
+}
+
+etcdctl_failed() {
+  printf 'etcdctl exited %d\n' "$1" >&2
+  exit 1
 }
 
 # Prints why a TCP connect to ENDPOINT failed at once, when that proves nobody can answer there:
@@ -337,14 +356,14 @@ observe() {
   printf '%s\n' "$statuses"
   if ((code != 0)); then
     printf '%s\n' "$err" >&2
-    exit "$code"
+    etcdctl_failed "$code"
   fi
 }
 
 case $VERB in
   member-list)
     [[ $# -eq 0 ]] || usage 'member-list takes no arguments'
-    exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member list
+    run_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member list
     ;;
   endpoint-status)
     [[ $# -eq 0 ]] || usage 'endpoint-status takes no arguments'
@@ -369,21 +388,21 @@ case $VERB in
     name=${name%:2380}
     valid_host "$name" || usage 'name must be a hostname or an IPv4 address'
     if [[ $VERB == member-add-learner ]]; then
-      exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member add "$name" --peer-urls="$peer_url" --learner
+      run_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member add "$name" --peer-urls="$peer_url" --learner
     else
-      exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member add "$name" --peer-urls="$peer_url"
+      run_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member add "$name" --peer-urls="$peer_url"
     fi
     ;;
   member-remove | member-promote)
     [[ $# -eq 1 ]] || usage "$VERB takes MEMBER_ID"
     valid_member_id "$1" || usage 'member id must be 16 lowercase hex digits'
-    exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member "${VERB#member-}" "$1"
+    run_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member "${VERB#member-}" "$1"
     ;;
   member-update)
     [[ $# -eq 2 ]] || usage 'member-update takes MEMBER_ID PEER_URLS'
     valid_member_id "$1" || usage 'member id must be 16 lowercase hex digits'
     valid_url_list "$2" 2380 || usage 'peer URLs must be a comma list of https://host:2380'
-    exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member update "$1" --peer-urls="$2"
+    run_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member update "$1" --peer-urls="$2"
     ;;
   *)
     usage "unknown verb (member-list, endpoint-status, endpoint-health, observe, member-add, member-add-learner, member-remove, member-promote, member-update)"

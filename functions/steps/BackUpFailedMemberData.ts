@@ -2,15 +2,15 @@
 // whole, and only then empty the directory (runbook 37.1 step 3). A host that answers but cannot send
 // the backup anywhere (cut off from the store) keeps its data; the run goes on and says what remains.
 
-import { ArtifactStoreError, RefusedError, WorkflowError } from '../errors.ts';
+import { ArtifactStoreError, WorkflowError } from '../errors.ts';
 import { artifactKey, need } from './cluster.ts';
-import { runScript } from './hostScript.ts';
+import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
-const refuse = { 3: (message: string) => new RefusedError(message) };
-
 /** Exit 5 of BackUpFailedMemberData.sh: the upload could not leave the host. */
-class BackupNotUploaded extends WorkflowError {}
+class BackupNotUploaded extends WorkflowError {
+  override readonly name: string = 'BackupNotUploaded';
+}
 
 export const BackUpFailedMemberData: Step = async (context, deps) => {
   const host = need(context.failedHost, 'failedHost');
@@ -24,7 +24,8 @@ export const BackUpFailedMemberData: Step = async (context, deps) => {
       args: ['backup'],
       secrets: { UPLOAD_URL: url },
       timeoutSeconds: 600,
-      exits: { ...refuse, 5: (message) => new BackupNotUploaded(message) },
+      // The step's own meaning of "the upload cannot leave the host": the run goes on, the data stays.
+      exits: { [SCRIPT_EXIT.uploadCannotLeaveHost]: (message) => new BackupNotUploaded(message) },
     });
   } catch (error) {
     if (!(error instanceof BackupNotUploaded)) throw error;
@@ -42,7 +43,7 @@ export const BackUpFailedMemberData: Step = async (context, deps) => {
   if (!stored || stored.size !== backup.bytes) {
     throw new ArtifactStoreError(`backup of ${host.name} incomplete: host wrote ${backup.bytes} bytes, store holds ${stored?.size ?? 'nothing'}; not wiping`);
   }
-  await runScript(deps.runner, { host, script: 'BackUpFailedMemberData', args: ['wipe', need(backup.manifest, 'backup manifest')], exits: refuse });
+  await runScript(deps.runner, { host, script: 'BackUpFailedMemberData', args: ['wipe', need(backup.manifest, 'backup manifest')] });
   return {
     output: { backupKey: key },
     detail: `${host.name}: /var/lib/etcd backed up (${backup.bytes} bytes, sha256 ${backup.sha256?.slice(0, 12)}…) to ${stored.location}, then emptied`,

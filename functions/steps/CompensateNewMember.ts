@@ -47,7 +47,6 @@ export const CompensateNewMember: Step = async (context, deps) => {
         script: 'CompensateNewMember',
         args: [clusterId, ...(added ? [added.id] : [])],
         timeoutSeconds: 60,
-        exits: { 3: (m) => new RefusedError(m) },
       });
       done.push(r.stopped ? `stopped etcd on ${host.name}` : `etcd was not running on ${host.name}`);
     } catch (error) {

@@ -6,7 +6,7 @@
 // `member add` prints, every started member and the new one, and StartNewMember checks it after the add.
 
 import { checkEtcdConf, initialClusterString, newMemberEtcdConf } from '../config/etcdConf.ts';
-import { ArtifactStoreError, ConfigEditError, ScriptFailedError } from '../errors.ts';
+import { ArtifactStoreError, ConfigEditError } from '../errors.ts';
 import { artifactKey, etcdOf, need, peerUrl } from './cluster.ts';
 import { readHostFile, writeHostFile } from './hostFile.ts';
 import { runScript } from './hostScript.ts';
@@ -44,7 +44,6 @@ export const ConfigureNewMember: Step = async (context, deps) => {
     script: 'ConfigureNewMember',
     args: [replacement.hostname, replacement.ip],
     secrets: { UPLOAD_URL: url },
-    exits: { 3: (m) => new ScriptFailedError(ca.name, 'ConfigureNewMember', 3, m) },
   });
   const stored = await deps.artifacts.head(key);
   if (!stored || stored.size !== packed.bytes) throw new ArtifactStoreError(`bundle upload incomplete: ${packed.bytes} bytes packed, ${stored?.size ?? 'nothing'} stored`);

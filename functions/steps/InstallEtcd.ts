@@ -13,11 +13,13 @@ import { joinsAsLearner } from '../../statemachine/context.ts';
 import * as validate from '../validate.ts';
 import { artifactKey, compareVersions, need } from './cluster.ts';
 import { clusterIdentity, minorOf } from './etcdHost.ts';
-import { runScript } from './hostScript.ts';
+import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
 /** Exit 5 of InstallEtcd.sh prepare: the prior data could not leave the host. */
-class PriorDataNotUploaded extends WorkflowError {}
+class PriorDataNotUploaded extends WorkflowError {
+  override readonly name: string = 'PriorDataNotUploaded';
+}
 
 interface Prepared {
   found: string[];
@@ -43,7 +45,8 @@ export const InstallEtcd: Step = async (context, deps) => {
       args: ['prepare', cluster.clusterId],
       secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
       timeoutSeconds: 600,
-      exits: { 3: (m) => new RefusedError(m), 5: (m) => new PriorDataNotUploaded(m) },
+      // The step's own meaning of "the upload cannot leave the host": a refusal that says so, below.
+      exits: { [SCRIPT_EXIT.uploadCannotLeaveHost]: (m) => new PriorDataNotUploaded(m) },
     });
   } catch (error) {
     if (!(error instanceof PriorDataNotUploaded)) throw error;
@@ -55,17 +58,16 @@ export const InstallEtcd: Step = async (context, deps) => {
     if (!stored || stored.size !== prepared.data.bytes) {
       throw new ArtifactStoreError(`backup of ${host.name}'s earlier /var/lib/etcd incomplete: host wrote ${prepared.data.bytes} bytes, store holds ${stored?.size ?? 'nothing'}; not emptying it`);
     }
-    await runScript(deps.runner, { host, script: 'InstallEtcd', args: ['wipe', need(prepared.data.manifest, 'manifest')], exits: { 3: (m) => new RefusedError(m) } });
+    await runScript(deps.runner, { host, script: 'InstallEtcd', args: ['wipe', need(prepared.data.manifest, 'manifest')] });
     notes.push(`its earlier /var/lib/etcd (${prepared.data.bytes} bytes) is stored at ${stored.location} and the directory emptied`);
   }
 
-  // 2. The package, pinned.
+  // 2. The package, pinned (the script refuses when etcd-<wanted> cannot be installed).
   const installed = await runScript<{ version: string; package: string; action: 'none' | 'install' | 'downgrade' }>(deps.runner, {
     host,
     script: 'InstallEtcd',
     args: ['install', wanted],
     timeoutSeconds: 600,
-    exits: { 4: (m) => new RefusedError(`etcd-${wanted} cannot be installed on ${host.name}, and no other version is installed in its place: ${m}`) },
   });
   if (installed.version !== wanted) {
     throw new RefusedError(`${host.name} runs etcd ${installed.version} after installing etcd-${wanted} (${installed.package}); the members run ${cluster.version}`);

@@ -5,7 +5,7 @@
 // cluster is still as it was. When the CA host itself failed and a CA backup is configured, the new
 // CA host (a survivor) restores /etc/etcd/ca from it first, only if it is the CA the cluster trusts.
 
-import { ArtifactStoreError, RefusedError } from '../errors.ts';
+import { ArtifactStoreError } from '../errors.ts';
 import { artifactKey, need } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
@@ -22,7 +22,6 @@ export const IssueCertificates: Step = async (context, deps) => {
     script: 'IssueCertificates',
     args: [replacement.hostname, replacement.ip],
     secrets: { PROBE_UPLOAD_URL: probeUrl, ...(caBackupUrl ? { CA_BACKUP_URL: caBackupUrl } : {}) },
-    exits: { 3: (message) => new RefusedError(message) },
   });
   if (!(await deps.artifacts.head(probeKey))) throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);
   const issued = result.issued.trim();

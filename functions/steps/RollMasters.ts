@@ -8,7 +8,7 @@ import { getEtcdClientUrls, setEtcdClientUrls } from '../config/masterConfig.ts'
 import { HostUnreachableError, MasterUnhealthyError } from '../errors.ts';
 import { inventoryOf } from './cluster.ts';
 import { readHostFile, writeHostFile, type HostFile } from './hostFile.ts';
-import { runScript } from './hostScript.ts';
+import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from './liveEndpoints.ts';
 import type { Step } from './stepResult.ts';
 
@@ -36,7 +36,9 @@ export const RollMasters: Step = async (context, deps) => {
         script: 'RollMasters',
         args: [String(deps.waits.masterHealthSeconds)],
         timeoutSeconds: deps.waits.masterHealthSeconds + 120,
-        exits: { 4: (m) => new MasterUnhealthyError(m) },
+        // The step's own meaning of "not ready yet": the API did not become healthy, which its retry
+        // rule waits on longer, and which on the failed host itself is left in `remaining`.
+        exits: { [SCRIPT_EXIT.notReady]: (m) => new MasterUnhealthyError(m) },
       });
       done.push(`${master.name}${result.restarted ? ' (restarted)' : ''}`);
       deps.log(`  ${master.name}: etcdClientInfo.urls = ${live.map((h) => `https://${h}:2379`).join(',')}; API healthy`);

@@ -5,12 +5,12 @@
 // from the artifact store. A host that runs any other member of the cluster is refused before anything
 // is stopped or emptied there.
 
-import { NewMemberCatchingUpError, NewMemberFailedError, QuorumLostError, RefusedError } from '../errors.ts';
+import { NewMemberCatchingUpError, NewMemberFailedError, QuorumLostError } from '../errors.ts';
 import { quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from './etcdHost.ts';
 import { artifactKey, clientUrl, etcdOf, need, observe } from './cluster.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
-import { runScript } from './hostScript.ts';
+import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
 import type { Step } from './stepResult.ts';
 
@@ -46,7 +46,8 @@ export const StartNewMember: Step = async (context, deps) => {
     args: [host.hostname, clusterId, newId, String(wait)],
     secrets: { BUNDLE_URL: bundleUrl, BACKUP_UPLOAD_URL: backupUrl },
     timeoutSeconds: wait + 120,
-    exits: { 3: (m) => new RefusedError(m), 4: (m) => new NewMemberFailedError(m) },
+    // The step's own meaning of "not ready yet": etcd did not start listening, which its retry rule tries once more.
+    exits: { [SCRIPT_EXIT.notReady]: (m) => new NewMemberFailedError(m) },
   });
 
   // Started means: listed under its name, and, without a learner, caught up: its endpoint answers

@@ -4,7 +4,7 @@
 
 import { ClusterUnhealthyError } from '../errors.ts';
 import { clientUrl, etcdOf, hostOfMember, inventoryOf, need, viaHosts } from './cluster.ts';
-import { runScript } from './hostScript.ts';
+import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
 export const VerifyClusterHealth: Step = async (context, deps) => {
@@ -29,7 +29,8 @@ export const VerifyClusterHealth: Step = async (context, deps) => {
     host,
     script: 'VerifyClusterHealth',
     args: [endpoints.join(',')],
-    exits: { 3: (m) => new ClusterUnhealthyError(m) },
+    // The step's own meaning of "not ready yet": the cluster is not healthy, which its retry rule waits on.
+    exits: { [SCRIPT_EXIT.notReady]: (m) => new ClusterUnhealthyError(m) },
   });
   return { output: {}, detail: `${members.length} members started and voting; cluster-health (v2) and endpoint health (v3) pass on ${endpoints.length} endpoints` };
 };

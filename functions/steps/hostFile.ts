@@ -2,7 +2,6 @@
 // WriteHostFile.sh): the edit itself is done here, in TypeScript, and written back only when the file
 // still has the content that was read.
 
-import { RefusedError } from '../errors.ts';
 import type { Host, HostRunner } from '../ports.ts';
 import { runScript, runScriptText } from './hostScript.ts';
 
@@ -23,7 +22,8 @@ export async function readHostFile(runner: HostRunner, host: Host, path: string)
 /** Writes `text` over the file read as `read`; with `restart`, leaves the restart-pending marker. */
 export async function writeHostFile(runner: HostRunner, host: Host, path: string, read: HostFile, text: string, options: { restart?: boolean } = {}): Promise<boolean> {
   const args = [path, read.sha256, Buffer.from(text, 'utf8').toString('base64'), ...(options.restart ? ['restart'] : [])];
-  const result = await runScript<{ changed: boolean }>(runner, { host, script: 'WriteHostFile', args, exits: { 3: (m) => new RefusedError(m) } });
+  // Exit 3 (the file changed since it was read) is a refusal, as every script's 3 is.
+  const result = await runScript<{ changed: boolean }>(runner, { host, script: 'WriteHostFile', args });
   return result.changed;
 }
 

@@ -3,12 +3,12 @@
 // background (functions/scripts/SnapshotCluster.sh), so the membership steps that cannot cost quorum
 // run while it saves, checks and uploads; no member votes before it has succeeded.
 
-import { ArtifactStoreError, InvalidInputError, ScriptTimedOutError, SnapshotJobMissingError } from '../errors.ts';
+import { ArtifactStoreError, InvalidInputError, SnapshotJobMissingError } from '../errors.ts';
 import type { Host } from '../ports.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { artifactKey, hostOfMember, inventoryOf, need } from './cluster.ts';
 import type { StepDeps } from './deps.ts';
-import { runScript } from './hostScript.ts';
+import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 
 export interface SnapshotResult {
   bytes: number;
@@ -19,9 +19,6 @@ export interface SnapshotResult {
 /** How long one attempt waits for the job on the host; the states' retries wait longer. */
 export const SNAPSHOT_WAIT_SECONDS = 540;
 
-/** AwaitSnapshot.sh's exit codes: no job for this run on this host; the job still runs. */
-const NO_JOB = 4;
-const PENDING = 5;
 
 /** The member the snapshot is taken from, its host, and the key it is stored under. */
 export function snapshotSource(context: WorkflowContext): { host: Host; endpoint: string | null; key: string } {
@@ -60,7 +57,9 @@ export async function awaitSnapshot(context: WorkflowContext, deps: StepDeps, wa
       script: 'AwaitSnapshot',
       args: [context.runId, String(waitSeconds)],
       timeoutSeconds: waitSeconds + 60,
-      exits: { [NO_JOB]: (m) => new SnapshotJobMissingError(m), [PENDING]: (m) => new ScriptTimedOutError(m) },
+      // The step's own meaning of AwaitSnapshot.sh's 6 (no job here): start it again, once, below. Its 4
+      // (the job still runs) is the convention's ScriptTimedOutError, which the state retries.
+      exits: { [SCRIPT_EXIT.noSnapshotJob]: (m) => new SnapshotJobMissingError(m) },
     });
   let result: SnapshotResult;
   try {

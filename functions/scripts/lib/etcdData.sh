@@ -1,14 +1,15 @@
 # shellcheck shell=bash
 # etcdData.sh: back /var/lib/etcd up off the host, then empty it; inlined like lib/etcdHost.sh.
-# Needs lib/secrets.sh (curl_url), sourced before it.
+# Needs lib/secrets.sh (curl_url), sourced before it. Exit codes as lib/exitCodes.sh names them.
 #
 #   etcd_data_backup UPLOAD_URL   packs the data directory and uploads it; prints
 #                                 {"empty":true} or {"empty":false,"bytes":N,"sha256":"…","manifest":"…"}
-#                                 (manifest: a hash of file names and sizes). Exit 3 while etcd still
-#                                 listens here; exit 5 when the upload cannot leave the host (nothing
-#                                 is changed either way)
+#                                 (manifest: a hash of file names and sizes). Exit 2 without an upload
+#                                 URL; exit 3 (refused) while etcd still listens here; exit 5 when the
+#                                 upload cannot leave the host (nothing is changed either way)
 #   etcd_data_wipe MANIFEST       empties the directory, only while its manifest still equals the one
-#                                 backed up (exit 3 otherwise); prints {"wiped":bool,"alreadyEmpty":bool}
+#                                 backed up (exit 3, refused, otherwise; exit 2 for a malformed
+#                                 MANIFEST); prints {"wiped":bool,"alreadyEmpty":bool}
 
 readonly ETCD_DATA_DIR=/var/lib/etcd
 

@@ -7,9 +7,10 @@
 #                                 the etcd answering here (version, member ID, cluster ID, member count,
 #                                 leader), and whether /var/lib/etcd holds anything
 #   refuse_if_started_member CLUSTER_ID [ALLOWED_MEMBER_ID]
-#                                 exits 3 when the etcd answering here is a member of CLUSTER_ID other
-#                                 than ALLOWED_MEMBER_ID: the second lock before anything stops etcd or
-#                                 empties /etc/etcd or /var/lib/etcd
+#                                 exits 3 (refused, lib/exitCodes.sh) when the etcd answering here is a
+#                                 member of CLUSTER_ID other than ALLOWED_MEMBER_ID: the second lock
+#                                 before anything stops etcd or empties /etc/etcd or /var/lib/etcd;
+#                                 exits 2 for a malformed ID
 #
 # "The etcd answering here" is asked at the first client URL /etc/etcd/etcd.conf advertises, with the
 # host's own /etc/etcd peer certificate when the URL is https: exactly where etcd.service and the static
