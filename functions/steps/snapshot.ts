@@ -5,7 +5,7 @@
 
 import { ArtifactStoreError, InvalidInputError, SnapshotJobMissingError } from '../errors.ts';
 import type { Host } from '../ports.ts';
-import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { artifactKey, hostOfMember, inventoryOf, need } from './cluster.ts';
 import type { StepDeps } from './deps.ts';
 import { runScript, SCRIPT_EXIT } from './hostScript.ts';
@@ -20,6 +20,17 @@ export interface SnapshotResult {
 export const SNAPSHOT_WAIT_SECONDS = 540;
 
 
+/**
+ * The survivor the run's snapshot is taken from: the first that is not the CA host, when there is one.
+ * The CA host has its own work (the certificates, the bundle) and its own failure: a CA host cut off
+ * from the store then refuses the run at IssueCertificates, with the snapshot already safe.
+ */
+export function snapshotMember(context: WorkflowContext): MemberRef | undefined {
+  const survivors = need(context.survivors, 'survivors');
+  const inventory = inventoryOf(context);
+  return survivors.find((s) => hostOfMember(inventory, s)?.name !== context.caHost?.name) ?? survivors[0];
+}
+
 /** The member the snapshot is taken from, its host, and the key it is stored under. */
 export function snapshotSource(context: WorkflowContext): { host: Host; endpoint: string | null; key: string } {
   const inventory = inventoryOf(context);
@@ -29,7 +40,7 @@ export function snapshotSource(context: WorkflowContext): { host: Host; endpoint
     const source = (context.survivors ?? []).find((s) => hostOfMember(inventory, s)?.name === host.name);
     return { host, endpoint: source?.clientURL ?? null, key: need(context.snapshotKey, 'snapshotKey') };
   }
-  const source = need(context.survivors, 'survivors')[0];
+  const source = snapshotMember(context);
   const host = source ? hostOfMember(inventory, source) : undefined;
   if (!source || !host) throw new ArtifactStoreError('no healthy member with a known host to take a snapshot from');
   return { host, endpoint: source.clientURL, key: artifactKey.snapshot(context.runId, host.hostname) };

@@ -6,7 +6,7 @@ import { STATES, type StateSpec } from '../../statemachine/spec.ts';
 import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
 import { shellQuote } from '../validate.ts';
 import { clientUrl, endpointsKnownBefore, hostOfMember, peerUrl, viaHosts } from '../steps/cluster.ts';
-import { SNAPSHOT_WAIT_SECONDS } from '../steps/snapshot.ts';
+import { SNAPSHOT_WAIT_SECONDS, snapshotMember } from '../steps/snapshot.ts';
 import { INVENTORY_PATH } from '../steps/UpdateInventory.ts';
 import { MASTER_CONFIG_PATH } from '../steps/RollMasters.ts';
 import { FLANNELD_PATH } from '../steps/UpdateFlannel.ts';
@@ -48,7 +48,8 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
   const inventory = context.inventory;
   const masters = inventory?.hosts.filter((h) => h.roles.includes('master')) ?? [];
   const flannelHosts = inventory?.hosts.filter((h) => h.roles.includes('master') || h.roles.includes('node')) ?? [];
-  const snapshotHost = context.survivors?.[0] && inventory ? hostOfMember(inventory, context.survivors[0]) : undefined;
+  const snapshotFrom = context.survivors && inventory ? snapshotMember(context) : undefined;
+  const snapshotHost = snapshotFrom && inventory ? hostOfMember(inventory, snapshotFrom) : undefined;
   const prefix = r ? `/etc/etcd/generated_certs/etcd-${r.hostname}/` : '';
   const learner = joinsAsLearner(context);
   const allEndpoints = [...(context.survivors ?? []).map((s) => s.clientURL), ...(r ? [clientUrl(r)] : [])].join(',');
@@ -62,7 +63,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     CheckClusterHealth: [observation(), script(r, 'DescribeEtcdHost')],
     ConfirmMemberFailed: [observation()],
     SnapshotCluster: [
-      withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, context.survivors?.[0]?.clientURL ?? ''), 'UPLOAD_URL'),
+      withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? ''), 'UPLOAD_URL'),
       ...(learner ? [] : [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))]),
     ],
     AwaitSnapshot: [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))],
