@@ -1,0 +1,30 @@
+// `npm run rehearse:aws`: a rehearsal of the deployed system on this machine. Builds a sandbox with a
+// powered-off master-2 (3 members, 1 spare), synthesizes the stack, runs its state machine and bundled
+// functions against the sandbox through local AWS endpoints (test/rehearsal/rehearse.ts), checks the
+// cluster, the audit record, the notification and every API call's IAM verdict, and prints them.
+// The sandbox and every server it started are removed whatever happens (also on Ctrl-C).
+// Exit codes: 0 the rehearsal passed, 1 it did not.
+
+import { sandboxDown } from '../sandbox/index.ts';
+import { rehearsalSandboxName, rehearseOnSandbox } from '../test/rehearsal/run.ts';
+
+const name = rehearsalSandboxName();
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`\n${signal}: removing sandbox ${name}`);
+    sandboxDown(name).finally(() => process.exit(130));
+  });
+}
+
+const started = Date.now();
+try {
+  await rehearseOnSandbox((line) => console.log(line), name);
+  console.log(`\nrehearse:aws passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  process.exit(0);
+} catch (error) {
+  console.error(`\nrehearse:aws FAILED after ${((Date.now() - started) / 1000).toFixed(0)} s: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exit(1);
+}

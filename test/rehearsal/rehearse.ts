@@ -1,0 +1,456 @@
+// A rehearsal of the deployed system on this machine: what `cdk deploy` would ship, run against a
+// sandbox cluster whose master-2 is powered off.
+//
+// 1. `cdk synth` (the project's CDK app, offline) with the example configuration, its cluster-specific
+//    fields (members, the alarm's replacement) set to the sandbox's hosts; the template, the assets
+//    manifest and the bundled Lambda code are read from that cdk.out.
+// 2. The services, over HTTP on the sandbox gateway (awsFront.ts): DynamoDB on dynalite with the
+//    template's table, S3 on s3rver with the template's bucket (the hosts fetch its presigned URLs with
+//    curl), SSM and EC2 on the sandbox hosts, Step Functions, CloudWatch, SNS and CloudTrail.
+// 3. The member alarm of the failed host goes to ALARM: its "CloudWatch Alarm State Change" event is
+//    matched against the template's EventBridge rules; the AlarmTrigger rule's input transformer makes
+//    the execution input, and its role starts the execution of the template's state machine
+//    definition (stepFunctions.ts), whose tasks invoke the bundled functions (lambdaService.ts) with
+//    their template environment. Status changes go to the rules too: AuditTrail runs the audit
+//    recorder, RunOutcome the notifier.
+// 4. Every AWS API call is checked against the caller's IAM policy from the template (iam.ts).
+// 5. Afterwards: the cluster's independent facts (verifyReplaced), the audit record in the table, the
+//    notification published to the topic, and no call denied.
+
+import { spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+import type { SandboxInfo } from '../../sandbox/index.ts';
+import { PROJECT_ROOT } from '../../lib/etcd-replacement.ts';
+import { runIdFromExecutionName } from '../../functions/handlers/event.ts';
+import { AwsFront } from './awsFront.ts';
+import { matchesPattern, transformInput } from './eventBridge.ts';
+import { SandboxCloud } from './hosts.ts';
+import { IamCheck } from './iam.ts';
+import { LambdaService } from './lambdaService.ts';
+import { StepFunctionsService, type Execution } from './stepFunctions.ts';
+import { SynthesizedStack, type PolicyDocument, type Role, type Rule } from './template.ts';
+
+export const EXAMPLE_CONFIG = join(PROJECT_ROOT, 'docs/etcd-replace.config.example.json');
+const S3RVER_KEY = 'S3RVER';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+interface ExampleConfig {
+  clusterName: string;
+  account: string;
+  region: string;
+  clusterTagKey: string;
+  spareTagKey: string;
+  members: Array<{ name: string; hostname: string; ip: string; instanceId: string }>;
+  alarmReplacement: string;
+  etcdSecurityGroupId: string;
+  alarmGraceSeconds: number;
+  [key: string]: unknown;
+}
+
+export interface RehearsalOptions {
+  sandbox: SandboxInfo;
+  failed: string;
+  replacement: string;
+  /** Seconds between the run's two observations of the failure (the configuration's alarmGraceSeconds). */
+  graceSeconds?: number;
+  log?: (line: string) => void;
+}
+
+export interface Delivery {
+  rule: string;
+  target: string;
+  detailType: string;
+  status?: string;
+  attempts: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface Rehearsal {
+  config: ExampleConfig;
+  stack: SynthesizedStack;
+  execution: Execution;
+  runId: string;
+  /** The audit record as the audit recorder wrote it to the table (its `record` attribute, parsed). */
+  auditItem: Record<string, unknown> | undefined;
+  auditRecord: Record<string, unknown> | undefined;
+  notifications: AwsFront['published'];
+  deliveries: Delivery[];
+  iam: IamCheck;
+  front: AwsFront;
+  cloud: SandboxCloud;
+  lambdas: LambdaService;
+  roleLabel: (roleName: string) => string;
+  timings: { synthSeconds: number; runSeconds: number };
+}
+
+/** The example configuration with its cluster-specific fields naming the sandbox's hosts. */
+export async function rehearsalConfig(sandbox: SandboxInfo, replacement: string, graceSeconds: number): Promise<ExampleConfig> {
+  const example = JSON.parse(await readFile(EXAMPLE_CONFIG, 'utf8')) as ExampleConfig;
+  const { $schema: _schema, ...config } = example;
+  const spare = sandbox.hosts.find((h) => h.name === replacement);
+  if (!spare) throw new Error(`the sandbox has no host ${replacement}`);
+  const byName = new Map(example.members.map((m) => [m.name, m.instanceId]));
+  return {
+    ...config,
+    members: sandbox.hosts
+      .filter((h) => h.roles.includes('etcd'))
+      .map((h) => ({ name: h.name, hostname: h.hostname, ip: h.ip, instanceId: byName.get(h.name) ?? `i-${randomBytes(9).toString('hex').slice(0, 17)}` })),
+    alarmReplacement: spare.hostname,
+    alarmGraceSeconds: graceSeconds,
+  };
+}
+
+/** `cdk synth` of the project's app, offline, into `outdir`. */
+export async function synth(configFile: string, outdir: string): Promise<void> {
+  const cdk = join(PROJECT_ROOT, 'node_modules/.bin/cdk');
+  const args = ['synth', '--quiet', '--no-notices', '-c', `etcdReplaceConfig=${configFile}`, '-o', outdir];
+  const output: string[] = [];
+  const code = await new Promise<number>((resolve, reject) => {
+    const child = spawn(cdk, args, { cwd: PROJECT_ROOT, env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
+    child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
+    child.on('error', reject);
+    child.on('close', (c) => resolve(c ?? 1));
+  });
+  if (code !== 0) throw new Error(`cdk ${args.join(' ')} exited ${code}:\n${output.join('').slice(-4000)}`);
+}
+
+function listen(server: Server, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** EventBridge for the template's rules: targets are the state machine (through the rule's role) or a function. */
+class EventBus {
+  readonly deliveries: Delivery[] = [];
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly rules: Rule[],
+    private readonly deps: {
+      stack: SynthesizedStack;
+      roles: Role[];
+      iam: IamCheck;
+      lambdas: LambdaService;
+      startExecution: (input: string, rule: Rule, role: Role) => Promise<void>;
+      retryDelayMs: number;
+      maxRetries: number;
+    },
+  ) {}
+
+  put(event: Record<string, Json>): void {
+    for (const rule of this.rules) {
+      if (!matchesPattern(rule.eventPattern, event)) continue;
+      for (const target of rule.targets) {
+        const delivery = this.#deliver(rule, target, event).finally(() => this.#pending.delete(delivery));
+        this.#pending.add(delivery);
+      }
+    }
+  }
+
+  async #deliver(rule: Rule, target: Rule['targets'][number], event: Record<string, Json>): Promise<void> {
+    const detail = (event['detail'] ?? {}) as Record<string, Json>;
+    const record: Delivery = { rule: rule.logicalId, target: target.arn.split(':').at(-1) ?? target.arn, detailType: String(event['detail-type']), ...(typeof detail['status'] === 'string' ? { status: detail['status'] } : {}), attempts: 0, ok: false };
+    this.deliveries.push(record);
+    const input = target.inputTransformer ? transformInput(event, target.inputTransformer) : (target.input ?? JSON.stringify(event));
+    const { stack, lambdas, iam, roles } = this.deps;
+    for (let attempt = 0; attempt <= Math.min(target.maximumRetryAttempts, this.deps.maxRetries); attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, this.deps.retryDelayMs * attempt));
+      record.attempts++;
+      try {
+        if (target.arn.includes(':states:') && target.arn.includes(':stateMachine:')) {
+          const role = roles.find((r) => r.arn === target.roleArn);
+          if (!role) throw new Error(`rule ${rule.logicalId}: the target has no role`);
+          const call = await iam.check({ caller: `events:${rule.name}`, role, action: 'states:StartExecution', resource: target.arn, via: 'service' });
+          if (call.verdict !== 'Allowed') throw new Error(`AccessDenied: ${role.name} may not states:StartExecution on ${target.arn}`);
+          await this.deps.startExecution(input, rule, role);
+        } else {
+          // EventBridge invokes a function under the function's resource policy (AWS::Lambda::Permission).
+          const allowed = stack.lambdaPermissions().some((p) => p.functionArn === target.arn && p.principal === 'events.amazonaws.com' && p.action === 'lambda:InvokeFunction' && p.sourceArn === rule.arn);
+          iam.calls.push({ caller: `events:${rule.name}`, role: 'events.amazonaws.com', action: 'lambda:InvokeFunction', resource: target.arn, verdict: allowed ? 'Allowed' : 'ImplicitlyDenied', via: 'service', context: { 'aws:SourceArn': rule.arn }, detail: 'the function\'s resource policy (AWS::Lambda::Permission)' });
+          if (!allowed) throw new Error(`AccessDenied: no AWS::Lambda::Permission lets rule ${rule.name} invoke ${target.arn}`);
+          const result = await lambdas.invoke(target.arn, JSON.parse(input) as unknown);
+          if (result.functionError) throw new Error(`${result.errorType ?? 'Error'}: ${result.errorMessage ?? ''}`);
+        }
+        record.ok = true;
+        delete record.error;
+        return;
+      } catch (error) {
+        record.error = (error as Error).message;
+      }
+    }
+  }
+
+  async idle(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  }
+}
+
+/** The event CloudWatch sends when the member alarm of `instanceId` goes from OK to ALARM, and its history item. */
+function alarmStateChange(stack: SynthesizedStack, instanceId: string, at: Date): { event: Record<string, Json>; history: AwsFront['alarmHistory'][number] } {
+  const alarm = stack.alarms().find((a) => ((a.properties['Dimensions'] ?? []) as Array<{ Name: string; Value: string }>).some((d) => d.Name === 'InstanceId' && d.Value === instanceId));
+  if (!alarm) throw new Error(`the template has no member alarm for ${instanceId}`);
+  const p = alarm.properties as { AlarmName: string; AlarmDescription?: string; MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: string }>; Period: number; Statistic: string; Threshold: number; EvaluationPeriods: number; DatapointsToAlarm?: number };
+  const n = p.DatapointsToAlarm ?? p.EvaluationPeriods;
+  const points = Array.from({ length: n }, (_v, i) => new Date(at.getTime() - (i + 1) * p.Period * 1000));
+  const reason = `Threshold Crossed: ${n} out of the last ${p.EvaluationPeriods} datapoints [${points.map((t) => `0.0 (${t.toISOString().slice(8, 16).replace('T', '/')})`).join(', ')}] were less than the threshold (${p.Threshold.toFixed(1)}) (minimum ${n} datapoints for OK -> ALARM transition).`;
+  const reasonData = JSON.stringify({ version: '1.0', queryDate: at.toISOString(), startDate: points.at(-1)!.toISOString(), statistic: p.Statistic, period: p.Period, recentDatapoints: points.map(() => 0), threshold: p.Threshold, evaluatedDatapoints: points.map((t) => ({ timestamp: t.toISOString(), sampleCount: 1, value: 0 })) });
+  const timestamp = at.toISOString().replace('Z', '+0000');
+  const previous = { value: 'OK', reason: 'Threshold Crossed: no datapoints were received for 3 periods and 3 missing datapoints were treated as [NonBreaching].', timestamp: new Date(at.getTime() - 3_600_000).toISOString().replace('Z', '+0000') };
+  const event: Record<string, Json> = {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'CloudWatch Alarm State Change',
+    source: 'aws.cloudwatch',
+    account: stack.account,
+    time: at.toISOString().replace(/\.\d+Z$/, 'Z'),
+    region: stack.region,
+    resources: [alarm.arn],
+    detail: {
+      alarmName: p.AlarmName,
+      state: { value: 'ALARM', reason, reasonData, timestamp },
+      previousState: previous,
+      configuration: {
+        ...(p.AlarmDescription ? { description: p.AlarmDescription } : {}),
+        metrics: [{ id: randomBytes(16).toString('hex'), metricStat: { metric: { namespace: p.Namespace, name: p.MetricName, dimensions: Object.fromEntries(p.Dimensions.map((d) => [d.Name, d.Value])) }, period: p.Period, stat: p.Statistic }, returnData: true }],
+      },
+    },
+  };
+  const history = {
+    AlarmName: p.AlarmName,
+    AlarmType: 'MetricAlarm',
+    Timestamp: at,
+    HistoryItemType: 'StateUpdate',
+    HistorySummary: 'Alarm updated from OK to ALARM',
+    HistoryData: JSON.stringify({ version: '1.0', oldState: { stateValue: 'OK', stateReason: previous.reason }, newState: { stateValue: 'ALARM', stateReason: reason, stateReasonData: JSON.parse(reasonData) as Json } }),
+  };
+  return { event, history };
+}
+
+/**
+ * Rehearses the replacement of `failed` (powered off already) by `replacement` through the synthesized
+ * stack. Everything it starts is stopped before it returns or throws; the sandbox is the caller's.
+ */
+export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
+  const log = options.log ?? (() => {});
+  const { sandbox } = options;
+  const work = await mkdtemp(join(tmpdir(), 'etcd-replace-rehearsal-'));
+  const cleanups: Array<() => Promise<unknown>> = [() => rm(work, { recursive: true, force: true })];
+  try {
+    // 1. Synthesize --------------------------------------------------------------------------------
+    const config = await rehearsalConfig(sandbox, options.replacement, options.graceSeconds ?? 5);
+    const configFile = join(work, 'etcd-replace.rehearsal.json');
+    await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
+    const outdir = join(work, 'cdk.out');
+    log(`cdk synth -c etcdReplaceConfig=${configFile} -o ${outdir}`);
+    let t0 = Date.now();
+    await synth(configFile, outdir);
+    const synthSeconds = (Date.now() - t0) / 1000;
+    const stack = new SynthesizedStack(outdir, `EtcdReplace-${config.clusterName}`, { account: config.account, region: config.region });
+    const functions = stack.functions();
+    const roles = stack.roles();
+    const machine = stack.stateMachine();
+    log(`synthesized in ${synthSeconds.toFixed(0)} s: ${functions.length} functions from ${new Set(functions.map((f) => f.assetDir)).size} assets, ${roles.length} roles, ${stack.rules().length} rules`);
+
+    // 2. Services ----------------------------------------------------------------------------------
+    const stepEnv = functions.find((f) => f.environment['STEP_NAME'])!.environment;
+    const tableName = stepEnv['TABLE']!;
+    const bucketName = stepEnv['BUCKET']!;
+    const table = stack.only('AWS::DynamoDB::Table');
+    const tableProps = table.properties as unknown as Omit<CreateTableCommandInput, 'KeySchema' | 'GlobalSecondaryIndexes'> & { GlobalSecondaryIndexes?: Array<{ IndexName: string; KeySchema: Array<{ AttributeName: string; KeyType: string }> }>; KeySchema: Array<{ AttributeName: string; KeyType: string }> };
+    const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const dynamoPort = await listen(dynamo, '127.0.0.1');
+    cleanups.push(() => new Promise((resolve) => dynamo.close(resolve)));
+    const admin = { region: config.region, credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_KEY } };
+    const dynamoAdmin = new DynamoDBClient({ ...admin, endpoint: `http://127.0.0.1:${dynamoPort}` });
+    await dynamoAdmin.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        KeySchema: tableProps.KeySchema,
+        AttributeDefinitions: tableProps.AttributeDefinitions,
+        BillingMode: tableProps.BillingMode,
+        ...(tableProps.GlobalSecondaryIndexes ? { GlobalSecondaryIndexes: tableProps.GlobalSecondaryIndexes } : {}),
+      } as CreateTableCommandInput),
+    );
+    const doc = DynamoDBDocumentClient.from(dynamoAdmin);
+
+    const s3dir = join(work, 's3');
+    await mkdir(s3dir);
+    const s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir, configureBuckets: [{ name: bucketName, configs: [] }] });
+    const s3Port = (await s3rver.run()).port;
+    cleanups.push(() => s3rver.close());
+    const s3Admin = new S3Client({ ...admin, endpoint: `http://127.0.0.1:${s3Port}`, forcePathStyle: true });
+
+    const instanceIds = Object.fromEntries(config.members.map((m) => [m.name, m.instanceId]));
+    const cloud = await SandboxCloud.create({ sandbox, clusterName: config.clusterName, tagKeys: { cluster: config.clusterTagKey, spare: config.spareTagKey }, etcdGroupId: config.etcdSecurityGroupId, instanceIds, region: config.region, account: config.account });
+    const iam = new IamCheck(config.account);
+    const lambdas = new LambdaService(functions, { region: config.region, endpointUrl: '' });
+    cleanups.push(() => lambdas.close());
+    // s3rver knows the accounts whose access keys it accepts; each function's role session is one.
+    const account = (createRequire(import.meta.url)('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } }).DUMMY_ACCOUNT;
+    for (const fn of functions) {
+      const c = lambdas.credentialsOf(fn.name);
+      account.createKeyPair(c.accessKeyId, c.secretAccessKey);
+    }
+    const key = stack.only('AWS::KMS::Key');
+    const keyArn = stack.getAtt(key.logicalId, 'Arn');
+    const bucket = stack.bucket(bucketName);
+    const notifier = functions.find((f) => f.environment['TOPIC_ARN'])!;
+    const topicArn = notifier.environment['TOPIC_ARN']!;
+    const topic = stack.only('AWS::SNS::Topic');
+    const front = new AwsFront({
+      host: sandbox.gateway,
+      account: config.account,
+      region: config.region,
+      lambdas,
+      roles,
+      iam,
+      cloud,
+      dynamo: {
+        port: dynamoPort,
+        tableName,
+        tableArn: stack.getAtt(table.logicalId, 'Arn'),
+        partitionKey: tableProps.KeySchema.find((k) => k.KeyType === 'HASH')!.AttributeName,
+        indexPartitionKeys: Object.fromEntries((tableProps.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.KeySchema.find((k) => k.KeyType === 'HASH')!.AttributeName])),
+      },
+      s3: { port: s3Port, bucket: bucketName, bucketArn: bucket.arn, keyArn, bucketPolicy: stack.resourcePolicy('AWS::S3::BucketPolicy', bucketName), admin: s3Admin },
+      keyPolicy: key.properties['KeyPolicy'] as unknown as PolicyDocument,
+      sns: { topicArn, keyArn: topic.properties['KmsMasterKeyId'] ? keyArn : undefined, topicPolicy: stack.resourcePolicy('AWS::SNS::TopicPolicy', topicArn) },
+    });
+    await front.start();
+    cleanups.push(() => front.close());
+    lambdas.runtime.endpointUrl = front.url;
+    log(`AWS endpoint ${front.url} (DynamoDB: dynalite :${dynamoPort}, S3: s3rver :${s3Port}, bucket ${bucketName})`);
+
+    // 3. The alarm, the rules, the execution --------------------------------------------------------
+    const machineRole = roles.find((r) => r.arn === machine.roleArn);
+    if (!machineRole) throw new Error('the state machine has no role in the template');
+    const statusEvent = (e: Execution): Record<string, Json> => ({
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'Step Functions Execution Status Change',
+      source: 'aws.states',
+      account: config.account,
+      time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      region: config.region,
+      resources: [e.executionArn],
+      detail: {
+        executionArn: e.executionArn,
+        stateMachineArn: e.stateMachineArn,
+        name: e.name,
+        status: e.status,
+        startDate: e.startDate,
+        stopDate: e.stopDate ?? null,
+        input: e.input,
+        output: e.output ?? null,
+        inputDetails: { included: true },
+        outputDetails: e.output !== undefined ? { included: true } : null,
+        error: e.error ?? null,
+        cause: e.cause ?? null,
+        redriveCount: 0,
+        redriveDate: null,
+        redriveStatus: e.status === 'RUNNING' || e.status === 'SUCCEEDED' ? 'NOT_REDRIVABLE' : 'REDRIVABLE',
+        redriveStatusReason: e.status === 'RUNNING' ? 'Execution is RUNNING and cannot be redriven' : null,
+      },
+    });
+    const sfn = new StepFunctionsService({ ...machine, definition: machine.definition as Record<string, unknown> }, machineRole, lambdas, iam, config.region, (e) => bus.put(statusEvent(e)));
+    front.sfn = sfn;
+    let execution: Execution | undefined;
+    const bus: EventBus = new EventBus(stack.rules(), {
+      stack,
+      roles,
+      iam,
+      lambdas,
+      retryDelayMs: 2000,
+      maxRetries: 2,
+      startExecution: async (input, rule, role) => {
+        const started = sfn.start(input);
+        execution ??= started;
+        // CloudTrail records the call: EventBridge, with the rule's role.
+        const eventTime = new Date(started.startDate);
+        const session = `${randomBytes(16).toString('hex')}`;
+        const document = {
+          eventVersion: '1.09',
+          userIdentity: {
+            type: 'AssumedRole',
+            principalId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${session}`,
+            arn: `arn:aws:sts::${config.account}:assumed-role/${role.name}/${session}`,
+            accountId: config.account,
+            sessionContext: { sessionIssuer: { type: 'Role', principalId: 'AROA', arn: role.arn, accountId: config.account, userName: role.name }, attributes: { creationDate: eventTime.toISOString(), mfaAuthenticated: 'false' } },
+            invokedBy: 'events.amazonaws.com',
+          },
+          eventTime: eventTime.toISOString().replace(/\.\d+Z$/, 'Z'),
+          eventSource: 'states.amazonaws.com',
+          eventName: 'StartExecution',
+          awsRegion: config.region,
+          sourceIPAddress: 'events.amazonaws.com',
+          userAgent: 'events.amazonaws.com',
+          requestParameters: { stateMachineArn: machine.arn, input: 'HIDDEN_DUE_TO_SECURITY_REASONS' },
+          responseElements: { executionArn: started.executionArn, startDate: eventTime.toUTCString() },
+          requestID: randomUUID(),
+          eventID: randomUUID(),
+          readOnly: false,
+          eventType: 'AwsApiCall',
+          managementEvent: true,
+          recipientAccountId: config.account,
+          eventCategory: 'Management',
+        };
+        front.cloudTrail.push({ eventId: document.eventID, eventName: 'StartExecution', eventSource: 'states.amazonaws.com', eventTime, username: session, document });
+        // Where the account has a trail, EventBridge also gets the call (the AuditStartedBy rule).
+        bus.put({ version: '0', id: randomUUID(), 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.states', account: config.account, time: document.eventTime, region: config.region, resources: [], detail: document as unknown as Json });
+        log(`${rule.logicalId}: ${role.name} started ${started.executionArn}`);
+      },
+    });
+    const failedId = cloud.idOf(options.failed);
+    const alarm = alarmStateChange(stack, failedId, new Date());
+    front.alarmHistory.push(alarm.history);
+    log(`${alarm.history.AlarmName}: OK -> ALARM`);
+    t0 = Date.now();
+    bus.put(alarm.event);
+    await bus.idle();
+    if (!execution) throw new Error(`no rule started an execution: ${JSON.stringify(bus.deliveries)}`);
+    const started: Execution = execution;
+    await started.done;
+    await bus.idle();
+    const runSeconds = (Date.now() - t0) / 1000;
+
+    // 4. What it left -------------------------------------------------------------------------------
+    const runId = runIdFromExecutionName(started.name);
+    const item = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `run#${runId}`, sk: 'run' } }))).Item as Record<string, unknown> | undefined;
+    const auditRecord = typeof item?.['record'] === 'string' ? (JSON.parse(item['record']) as Record<string, unknown>) : undefined;
+    const roleLabel = (name: string) => roles.find((r) => r.name === name)?.logicalId.replace(/[0-9A-F]{8}$/, '') ?? name;
+    return {
+      config,
+      stack,
+      execution: started,
+      runId,
+      auditItem: item,
+      auditRecord,
+      notifications: front.published,
+      deliveries: bus.deliveries,
+      iam,
+      front,
+      cloud,
+      lambdas,
+      roleLabel,
+      timings: { synthSeconds, runSeconds },
+    };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+  }
+}
