@@ -18,10 +18,10 @@
 
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InvalidInputError } from '../../errors.ts';
-import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
+import { positiveInt, runId as validRunId } from '../../validate.ts';
 import type { AuditRecord, StartPrincipal, StepDetail } from './auditRecord.ts';
 import { isConditionalCheckFailed } from './dynamoLock.ts';
-import { MAX_RECORD_BYTES, runKey } from './dynamoRunStore.ts';
+import { MAX_RECORD_BYTES, runItemAttributes, runKey } from './dynamoRunStore.ts';
 import { queryRunItems, TABLE_SCHEMA } from './dynamoTable.ts';
 
 export const stepDetailsKey = (runId: string) => `steps#${runId}`;
@@ -44,11 +44,6 @@ export interface StoredAudit {
 
 const DAY_SECONDS = 86_400;
 
-function sortKey(record: AuditRecord): string {
-  const ms = Date.parse(record.startedAt);
-  if (Number.isNaN(ms)) throw new InvalidInputError('startedAt', `${JSON.stringify(record.startedAt)} is not a timestamp`);
-  return `${new Date(ms).toISOString()}#${record.runId}`;
-}
 
 /** The record as JSON within DynamoDB's item limit: a context too large to keep is left out, and the record says so. */
 function recordJson(record: AuditRecord): string {
@@ -138,27 +133,11 @@ export class AuditStore {
    */
   async save(record: AuditRecord): Promise<boolean> {
     const id = validRunId('runId', record.runId);
-    const cluster = clusterName('cluster', record.cluster);
-    const order = sortKey(record);
-    const finished = record.outcome !== 'running' && record.endedAt !== undefined;
-    const ttl = finished ? Math.ceil(Date.parse(record.endedAt as string) / 1000) + this.#retentionDays * DAY_SECONDS : undefined;
     const attributes: Record<string, unknown> = {
-      kind: 'run',
-      gsi1pk: `cluster#${cluster}`,
-      gsi1sk: order,
-      gsi2pk: 'run',
-      gsi2sk: order,
-      runId: id,
-      cluster,
-      startedAt: record.startedAt,
-      startedBy: record.startedBy,
-      outcome: record.outcome,
-      state: record.state,
+      ...runItemAttributes(record, this.#retentionDays),
       executionArn: record.executionArn,
       historyEvents: record.historyEvents,
       record: recordJson(record),
-      ...(record.endedAt !== undefined ? { endedAt: record.endedAt } : {}),
-      ...(ttl !== undefined && !Number.isNaN(ttl) ? { ttl } : {}),
     };
     const names = Object.keys(attributes);
     try {

@@ -21,10 +21,41 @@ export interface DynamoRunStoreConfig {
 
 export const runKey = (runId: string) => ({ pk: `run#${runId}`, sk: 'run' });
 
-function sortKey(record: RunRecord): string {
+function sortKey(record: Pick<RunRecord, 'startedAt' | 'runId'>): string {
   const ms = Date.parse(record.startedAt);
   if (Number.isNaN(ms)) throw new InvalidInputError('startedAt', `${JSON.stringify(record.startedAt)} is not a timestamp`);
   return `${new Date(ms).toISOString()}#${record.runId}`;
+}
+
+/**
+ * The attributes of a run item that the indexes and a reader of the table use, whoever writes it (the
+ * run store, the audit recorder): its index keys, the run's identity and outcome, and its expiry
+ * `retentionDays` after it ended (none while it runs, or without a retention).
+ */
+export function runItemAttributes(
+  record: Pick<RunRecord, 'runId' | 'cluster' | 'startedAt' | 'startedBy' | 'outcome' | 'state' | 'endedAt'>,
+  retentionDays: number | undefined,
+): Record<string, unknown> {
+  const runId = validRunId('runId', record.runId);
+  const cluster = clusterName('cluster', record.cluster);
+  const order = sortKey(record);
+  const finished = record.outcome !== 'running' && record.endedAt !== undefined;
+  const ttl = finished && retentionDays !== undefined ? Math.ceil(Date.parse(record.endedAt as string) / 1000) + retentionDays * 86_400 : undefined;
+  return {
+    kind: 'run',
+    gsi1pk: `cluster#${cluster}`,
+    gsi1sk: order,
+    gsi2pk: 'run',
+    gsi2sk: order,
+    runId,
+    cluster,
+    startedAt: record.startedAt,
+    startedBy: record.startedBy,
+    outcome: record.outcome,
+    state: record.state,
+    ...(record.endedAt !== undefined ? { endedAt: record.endedAt } : {}),
+    ...(ttl !== undefined && !Number.isNaN(ttl) ? { ttl } : {}),
+  };
 }
 
 export class DynamoRunStore implements RunStore {
@@ -40,35 +71,14 @@ export class DynamoRunStore implements RunStore {
 
   async save(record: RunRecord): Promise<void> {
     const id = validRunId('runId', record.runId);
-    const cluster = clusterName('cluster', record.cluster);
     const json = JSON.stringify(record);
     if (Buffer.byteLength(json) > MAX_RECORD_BYTES) {
       throw new InvalidInputError('record', `run ${id} is ${Buffer.byteLength(json)} bytes as JSON; DynamoDB keeps at most ${MAX_RECORD_BYTES}`);
     }
-    const order = sortKey(record);
-    const finished = record.outcome !== 'running' && record.endedAt !== undefined;
-    const ttl =
-      finished && this.#retentionDays !== undefined ? Math.ceil(Date.parse(record.endedAt as string) / 1000) + this.#retentionDays * 86_400 : undefined;
     await this.#doc.send(
       new PutCommand({
         TableName: this.#table,
-        Item: {
-          ...runKey(id),
-          kind: 'run',
-          gsi1pk: `cluster#${cluster}`,
-          gsi1sk: order,
-          gsi2pk: 'run',
-          gsi2sk: order,
-          runId: id,
-          cluster,
-          startedAt: record.startedAt,
-          startedBy: record.startedBy,
-          outcome: record.outcome,
-          state: record.state,
-          ...(record.endedAt !== undefined ? { endedAt: record.endedAt } : {}),
-          ...(ttl !== undefined && !Number.isNaN(ttl) ? { ttl } : {}),
-          record: json,
-        },
+        Item: { ...runKey(id), ...runItemAttributes(record, this.#retentionDays), record: json },
       }),
     );
   }
