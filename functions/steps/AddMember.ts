@@ -8,7 +8,7 @@
 import { MemberAlreadyExistsError, RefusedError } from '../errors.ts';
 import { joinsAsLearner } from '../../statemachine/context.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
-import { etcdOf, need, observe, peerUrl } from './cluster.ts';
+import { etcdOf, need, observeWithoutFailed, peerUrl } from './cluster.ts';
 import type { Step } from './stepResult.ts';
 
 export const AddMember: Step = async (context, deps) => {
@@ -17,7 +17,7 @@ export const AddMember: Step = async (context, deps) => {
   if (context.failedMemberRemoved !== true) {
     throw new RefusedError(`not adding ${replacement.name}: this run has not removed the failed member (its record says nothing was removed), so adding would change the member count it checked`);
   }
-  const seen = await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] });
+  const seen = await observeWithoutFailed(context, deps);
   const existing = seen.members.find((m) => m.peerURLs.includes(url));
   if (existing) {
     const ours = (context.memberAdded === true && context.newMemberId === existing.id) || existing.name === '';

@@ -9,7 +9,7 @@
 import { HostUnreachableError, MemberNotFoundError, QuorumLostError, RefusedError } from '../errors.ts';
 import { quorumForRemoval, quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
-import { etcdOf, observe, peerUrl } from './cluster.ts';
+import { etcdOf, observeWithoutFailed, peerUrl } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
 
@@ -18,7 +18,7 @@ export const CompensateNewMember: Step = async (context, deps) => {
   const done: string[] = [];
   const host = context.replacement;
   const etcd = etcdOf(context, deps);
-  const observation = await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] });
+  const observation = await observeWithoutFailed(context, deps);
   const quorum = quorumNow(observation.health);
   if (!quorum.has) throw new QuorumLostError(`CompensateNewMember changes nothing: ${quorum.text}`);
   const members = observation.members;

@@ -7,7 +7,7 @@
 import { errorMessage } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { DISASTER_RECOVERY_GUIDANCE, quorumNow } from '../../statemachine/quorum.ts';
-import { observe } from './cluster.ts';
+import { observeWithoutFailed } from './cluster.ts';
 import type { StepDeps } from './deps.ts';
 import { runScript } from './hostScript.ts';
 import { snapshotSource, type SnapshotResult } from './snapshot.ts';
@@ -26,8 +26,7 @@ export const RecordClusterState: Step = async (context, deps) => {
 async function describe(context: WorkflowContext, deps: StepDeps): Promise<string[]> {
   let observation;
   try {
-    // The failed member was observed down twice: it is not asked again (and counts as not answering).
-    observation = await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] });
+    observation = await observeWithoutFailed(context, deps);
   } catch (error) {
     return [`the cluster could not be observed (${errorMessage(error)}): check it by hand (etcdctl member list, endpoint status) before anything else`];
   }

@@ -8,7 +8,7 @@
 import { NewMemberCatchingUpError, NewMemberFailedError, QuorumLostError } from '../errors.ts';
 import { quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from './etcdHost.ts';
-import { artifactKey, clientUrl, etcdOf, need, observe } from './cluster.ts';
+import { artifactKey, clientUrl, etcdOf, need, observeWithoutFailed } from './cluster.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
@@ -85,7 +85,7 @@ export const StartNewMember: Step = async (context, deps) => {
     if (now - quorum.checkedAt >= QUORUM_CHECK_EVERY_MS) {
       // A second member lost while this one starts: unless this member's own vote is the one missing
       // (a voter without a learner), nothing it does can bring quorum back. Stop, do not wait it out.
-      const q = quorumNow((await observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] })).health, learner ? undefined : newId);
+      const q = quorumNow((await observeWithoutFailed(context, deps)).health, learner ? undefined : newId);
       const lostSince = q.has || q.restorable ? null : (quorum.lostSince ?? now);
       quorum = { checkedAt: now, lostSince };
       if (lostSince !== null && now - lostSince >= QUORUM_LOSS_CONFIRM_MS) {

@@ -89,6 +89,11 @@ export async function observe(context: WorkflowContext, deps: StepDeps, options:
   return best;
 }
 
+/** An observation once the failure is confirmed: the failed member (observed down twice) is not asked again. */
+export function observeWithoutFailed(context: WorkflowContext, deps: StepDeps): Promise<Observation> {
+  return observe(context, deps, { assumeDown: context.failedMember ? [context.failedMember.id] : [] });
+}
+
 function answeringVoters(observation: Observation): number {
   return observation.health.filter((h) => h.healthy && !h.isLearner).length;
 }
