@@ -109,10 +109,9 @@ export const REFUSED_ERRORS = ['RefusedError', 'LockHeldError', 'LockLostError']
 
 /** Every ending after the lock is taken goes through the closing steps: the key bundle is discarded, the cluster described, the lock released. */
 const CLOSING = 'DiscardKeyBundle';
-const beforeMembershipChange: CatchRule[] = [
-  { errors: ['LockHeldError'], next: 'Refused' },
-  { errors: ['States.ALL'], next: CLOSING },
-];
+// After AcquireLock no step meets a held lock: one taken from the run is LockLostError (lockRenewal.ts),
+// which ends Refused through the closing steps like every other ending.
+const beforeMembershipChange: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSING }];
 const whileNewMemberJoins: CatchRule[] = [{ errors: ['States.ALL'], next: 'CompensateNewMember' }];
 const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSING }];
 /** Host work while the new member joins: retried as host work, compensated when it fails. */
