@@ -156,3 +156,13 @@ export class NewMemberCatchingUpError extends WorkflowError {
 export class QuorumLostError extends WorkflowError {
   override readonly name: string = 'QuorumLostError';
 }
+
+/** A replacement host could not be launched (no capacity, a bad launch template, a limit): the run changed no membership. */
+export class ProvisioningError extends WorkflowError {
+  override readonly name: string = 'ProvisioningError';
+}
+
+/** The host this run launched is not ready yet (booting, not registered with SSM): the next attempt looks again. */
+export class ReplacementNotReadyError extends WorkflowError {
+  override readonly name: string = 'ReplacementNotReadyError';
+}

@@ -157,6 +157,41 @@ export interface ArtifactStore {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Provisioning: a replacement host launched for the run when no spare is at hand (or `--replacement
+// new`). On AWS an EC2 instance from the config's launch template, in the failed member's subnet and
+// Availability Zone unless the config names others, tagged with the run; in the sandbox a new host
+// built exactly as `sandbox up` builds a spare (`etcd-new-<n>`). Every call is idempotent: the host a
+// run launched is found again by its run tag, never launched twice, and only a host the run launched
+// is ever terminated.
+
+export interface ProvisionRequest {
+  runId: string;
+  cluster: string;
+  /** The failed member's host: AWS launches beside it (its subnet and Availability Zone). */
+  failedHost?: Host;
+}
+
+export interface ProvisionedHost {
+  /** The host as the workflow sees it, once it is ready (roles: spare). */
+  host: Host;
+  /** The provider's handle: the EC2 instance ID, or the sandbox host's name. */
+  id: string;
+}
+
+export interface ProvisioningPort {
+  /** The host this run launched and that still exists (found by its run tag), or null. */
+  find(runId: string, cluster: string): Promise<ProvisionedHost | null>;
+  /**
+   * Launches one host for the run, or finds the one it launched already, and returns it once it is
+   * ready: running, registered with SSM, its hostname and IP reported. ReplacementNotReadyError (retried)
+   * when it is launched but not ready yet; ProvisioningError when it cannot be launched.
+   */
+  provision(request: ProvisionRequest): Promise<ProvisionedHost>;
+  /** Terminates (removes) the host this run launched: `absent` when there is none. Never touches another host. */
+  release(runId: string, cluster: string): Promise<'released' | 'absent'>;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Run record and lock: a file store in the sandbox, DynamoDB on AWS.
 
 export type RunOutcome = 'running' | 'succeeded' | 'failed' | 'refused';

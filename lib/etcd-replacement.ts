@@ -473,6 +473,14 @@ export class EtcdReplacement extends Construct {
     notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PublishOutcome', actions: ['sns:Publish'], resources: [this.outcomeTopic.topicArn] }));
     notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptOutcome', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.key.keyArn] }));
     notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadFinalContext', actions: ['states:GetExecutionHistory'], resources: [executionsArn] }));
+    // What each step reported (a step that found its work done is named skipped in the timeline).
+    const readStepDetails = new iam.PolicyStatement({
+      sid: 'ReadStepDetails',
+      actions: ['dynamodb:Query'],
+      resources: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['steps#*'] } },
+    });
+    notifyRole.addToPrincipalPolicy(readStepDetails);
     this.notifier = this.handlerFunction('NotifyOutcome', {
       description: `etcd-replace ${cluster}: run-outcome notifications`,
       handlerFile: 'notifyOutcome.ts',
@@ -480,7 +488,7 @@ export class EtcdReplacement extends Construct {
       timeout: Duration.seconds(30),
       role: notifyRole,
       logGroup: notifyLogs,
-      environment: { ...observability, TOPIC_ARN: this.outcomeTopic.topicArn, MEMBERS: watched },
+      environment: { ...observability, TOPIC_ARN: this.outcomeTopic.topicArn, MEMBERS: watched, TABLE: this.table.tableName },
     });
     new events.Rule(this, 'RunOutcome', {
       description: `etcd-replace ${cluster}: notify when a run ends`,
@@ -514,14 +522,7 @@ export class EtcdReplacement extends Construct {
         conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['run#*'] } },
       }),
     );
-    auditRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadStepDetails',
-        actions: ['dynamodb:Query'],
-        resources: [this.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['steps#*'] } },
-      }),
-    );
+    auditRole.addToPrincipalPolicy(readStepDetails);
     auditRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptRecords', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], resources: [this.key.keyArn] }));
     auditRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'FindWhoStartedIt', actions: ['cloudtrail:LookupEvents'], resources: ['*'] }));
     auditRole.addToPrincipalPolicy(

@@ -9,7 +9,10 @@ export interface ReplaceRequest {
   cluster: string;
   /** The failed member: host name, hostname, IP, member ID or peer URL (matched exactly). */
   failed: string;
-  /** The host that takes its place: host name or hostname; absent, the first host of the spare pool. */
+  /**
+   * The host that takes its place: host name or hostname; `new` to launch one (ProvisionReplacement);
+   * absent, the first host of the spare pool, or a launched one when the pool is empty.
+   */
   replacement?: string;
   /** Who or what started the run: `cli:<user>`, `alarm:<name>`, `console`. */
   startedBy: string;
@@ -31,6 +34,8 @@ export interface RunOptions {
    */
   etcdVersion?: string;
 }
+
+export type ReplacementChoice = 'named' | 'spare' | 'launched';
 
 export interface MemberRef {
   id: string;
@@ -54,6 +59,13 @@ export interface WorkflowContext {
   inventory?: Inventory;
   failedHost?: Host;
   replacement?: Host;
+  /**
+   * How the replacement was chosen (ValidateInput): named in the request, taken from the spare pool, or
+   * to be launched for this run (ProvisionReplacement then writes `replacement` and `replacementLaunched`).
+   */
+  replacementChoice?: ReplacementChoice;
+  /** Written by ProvisionReplacement: the provider's handle of the host this run launched (instance ID, sandbox host). */
+  replacementLaunched?: string;
   caHost?: Host;
   installerHost?: Host;
 

@@ -15,7 +15,8 @@
 // first ones).
 //
 // The timeline and the final context come from the execution history (the same reading as the audit
-// record, functions/adapters/aws/auditRecord.ts). Only named fields reach the message: no inventory,
+// record, functions/adapters/aws/auditRecord.ts), with what each step reported (TABLE: a step that
+// found its work done is `skipped`, not `succeeded`). Only named fields reach the message: no inventory,
 // address or artifact key. When the history cannot be read the message says so and still goes out.
 
 import { SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
@@ -24,7 +25,10 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { errorName, InvalidInputError } from '../errors.ts';
 import { REFUSED_ERRORS } from '../../statemachine/spec.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
-import { buildAuditRecord, deploymentFollowUp, type AuditRecord, type WatchedMember } from '../adapters/aws/auditRecord.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { buildAuditRecord, deploymentFollowUp, type AuditRecord, type StepDetail, type WatchedMember } from '../adapters/aws/auditRecord.ts';
+import { AuditStore } from '../adapters/aws/auditStore.ts';
 import { regionOfArn, StepFunctionsExecutions } from '../adapters/aws/executions.ts';
 import { createLogger, createTracer, setLogKeys, traced } from './observability.ts';
 import { runIdFromExecutionName } from './event.ts';
@@ -252,7 +256,7 @@ export async function notify(
   event: ExecutionStatusEvent,
   env: Record<string, string | undefined>,
   clients: { sfn: Pick<SFNClient, 'send'>; sns: Pick<SNSClient, 'send'> },
-  options: { logger?: Logger; now?: () => Date } = {},
+  options: { logger?: Logger; now?: () => Date; stepDetails?: (runId: string) => Promise<StepDetail[]> } = {},
 ): Promise<OutcomeMessage> {
   const topicArn = env['TOPIC_ARN'];
   const cluster = env['CLUSTER_NAME'];
@@ -266,6 +270,14 @@ export async function notify(
     historyUnreadable = true;
     options.logger?.warn('cannot read the execution history; notifying from the event alone', { error: errorName(error) });
   }
+  let details: StepDetail[] = [];
+  if (options.stepDetails && events.length > 0) {
+    try {
+      details = await options.stepDetails(runIdFromExecutionName(detail.name));
+    } catch (error) {
+      options.logger?.warn('cannot read what the steps reported; the timeline names no skipped step', { error: errorName(error) });
+    }
+  }
   const record = buildAuditRecord({
     facts: {
       executionArn: detail.executionArn,
@@ -278,6 +290,7 @@ export async function notify(
       cause: detail.cause ?? undefined,
     },
     events,
+    details,
     cluster,
     now: (options.now ?? (() => new Date()))(),
   });
@@ -309,16 +322,24 @@ export async function notify(
   return out;
 }
 
-let runtime: { clients: { sfn: SFNClient; sns: SNSClient }; logger: Logger } | undefined;
+let runtime: { clients: { sfn: SFNClient; sns: SNSClient }; logger: Logger; stepDetails?: (runId: string) => Promise<StepDetail[]> } | undefined;
 
 export async function handler(event: ExecutionStatusEvent): Promise<{ outcome: Outcome }> {
   if (!runtime) {
     const tracer = createTracer();
-    runtime = { clients: { sfn: traced(tracer, new SFNClient({})), sns: traced(tracer, new SNSClient({})) }, logger: createLogger() };
+    const table = process.env['TABLE'];
+    const store = table
+      ? new AuditStore({ doc: DynamoDBDocumentClient.from(traced(tracer, new DynamoDBClient({}))), table, retentionDays: 1 })
+      : undefined;
+    runtime = {
+      clients: { sfn: traced(tracer, new SFNClient({})), sns: traced(tracer, new SNSClient({})) },
+      logger: createLogger(),
+      ...(store ? { stepDetails: (runId: string) => store.stepDetails(runId) } : {}),
+    };
   }
-  const { logger } = runtime;
+  const { logger, stepDetails } = runtime;
   setLogKeys(logger, { runId: event.detail?.name ? runIdFromExecutionName(event.detail.name) : undefined, executionArn: event.detail?.executionArn });
-  const out = await notify(event, process.env, runtime.clients, { logger });
+  const out = await notify(event, process.env, runtime.clients, { logger, ...(stepDetails ? { stepDetails } : {}) });
   logger.info('notified', { outcome: out.outcome });
   return { outcome: out.outcome };
 }

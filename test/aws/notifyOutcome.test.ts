@@ -72,6 +72,26 @@ describe('Handler: notifyOutcome', () => {
       expect(body).not.toMatch(/10\.0\.1\.|runs\/|bundle-|8e9e05c52164694d/);
     });
 
+    it('a step that found its work done (its report in the table) is "skipped" in the timeline, not "succeeded"; an unreadable table only loses that', async () => {
+      const name = 'ocp311-master-2-0d1e2f3a-20260302-11';
+      const run = succeededRun(name);
+      const asked: string[] = [];
+      const stepDetails = async (runId: string) => {
+        asked.push(runId);
+        return [{ step: 'StopFailedMember', startedAt: new Date(T0 + 5000).toISOString(), outcome: 'skipped' as const, detail: 'master-2 does not answer: nothing to stop', durationMs: 40 }];
+      };
+      const withDetails = await notify(ended(name, run, 'SUCCEEDED'), env, { sfn, sns }, { stepDetails });
+      expect(asked).toEqual([name]);
+      expect(published().Message).toMatch(/StopFailedMember\s+skipped/);
+      expect(withDetails.run.steps.find((s) => s.name === 'StopFailedMember')?.status).toBe('skipped');
+      expect(withDetails.run.steps.find((s) => s.name === 'AddMember')?.status).toBe('succeeded');
+
+      sns.resetHistory();
+      const unreadable = await notify(ended(name, run, 'SUCCEEDED'), env, { sfn, sns }, { stepDetails: () => Promise.reject(new Error('AccessDeniedException')) });
+      expect(unreadable.run.steps.find((s) => s.name === 'StopFailedMember')?.status).toBe('succeeded');
+      expect(published().Subject).toMatch(/^ocp311: master-2 replaced by etcd-spare-0/);
+    });
+
     it('a refusal is REFUSED with its reason in a few words, never FAILED; nothing is left to do', async () => {
       const run = refusedRun('r-healthy-master-1');
       const out = await notify(ended('r-healthy-master-1', run, 'FAILED', { error: 'RefusedError', cause: lambdaCause('RefusedError', HEALTHY_CAUSE) }), env, { sfn, sns });

@@ -304,7 +304,7 @@ describe('Stack: ReplacementStack', () => {
       expect(schedule.Properties['ScheduleExpression']).toBe('rate(1 minute)');
     });
 
-    it('notifies run outcomes on a KMS-encrypted topic through the notifier, which may publish there and read this machine\'s execution history only', () => {
+    it('notifies run outcomes on a KMS-encrypted topic through the notifier, which may publish there, read this machine\'s execution history and the steps\' reports only', () => {
       const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('RunOutcome'))!;
       expect(rule.Properties['EventPattern']).toEqual({
         source: ['aws.states'],
@@ -320,7 +320,10 @@ describe('Stack: ReplacementStack', () => {
       const statements = (policy.Properties['PolicyDocument'] as { Statement: Array<{ Sid?: string; Action: string | string[] }> }).Statement;
       const actions = statements.flatMap((st) => [st.Action].flat()).sort();
       expect(actions).toEqual(expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']));
-      expect(actions.filter((a) => !/^(logs|xray):/.test(a))).toEqual(['kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']);
+      expect(actions.filter((a) => !/^(logs|xray):/.test(a))).toEqual(['dynamodb:Query', 'kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']);
+      const query = statements.find((st) => st.Sid === 'ReadStepDetails') as { Condition?: unknown } | undefined;
+      expect(query?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['steps#*'] } });
+      expect((fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables['TABLE']).toEqual({ Ref: expect.stringMatching(/^Runs/) });
     });
   });
 

@@ -61,6 +61,10 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
   expect(note.message).toContain('Timeline:');
   expect(note.message).toMatch(/members/);
   expect(note.attributes).toMatchObject({ cluster: r.config.clusterName, outcome: 'succeeded', runId: r.runId, failed: FAILED, replacement: REPLACEMENT, executionArn: r.execution.executionArn });
+  // The notification's timeline reads the steps' reports as the record does: a step that found its work done is skipped in both.
+  const noted = (JSON.parse(note.attributes['run'] ?? '{}') as { steps?: Step[] }).steps ?? [];
+  expect(Object.fromEntries(noted.map((s) => [s.name, s.status]))).toEqual(status);
+  for (const s of steps.filter((x) => x.status === 'skipped')) expect(note.message).toMatch(new RegExp(`${s.name}\\s+skipped`));
   expect(`${note.subject}\n${note.message}\n${JSON.stringify(note.attributes)}`).not.toMatch(/X-Amz-Signature|PRIVATE KEY|etcd-replace\/runs\//);
 
   // The step functions' logs are Powertools JSON with the run's keys on every line.
