@@ -1,6 +1,6 @@
 // What every step is given: the ports, a clock, and a progress log. The sandbox and AWS each build one.
 
-import type { ArtifactStore, EtcdClusterPort, Host, HostRunner, Inventory, LockPort, RunRecord, SecurityGroupPort } from '../ports.ts';
+import type { ArtifactStore, EtcdClusterPort, Host, HostRunner, Inventory, LockPort, ProvisioningPort, RunRecord, SecurityGroupPort } from '../ports.ts';
 import type { ReplaceRequest } from '../../statemachine/context.ts';
 
 export interface StepDeps {
@@ -9,6 +9,8 @@ export interface StepDeps {
   /** Membership and health, run through `via` (surviving members) against `endpoints`. */
   etcd: (via: Host[], endpoints: string[]) => EtcdClusterPort;
   securityGroups: SecurityGroupPort;
+  /** Launches the replacement host when none was named and the spare pool is empty, or `--replacement new`. */
+  provisioning: ProvisioningPort;
   artifacts: ArtifactStore;
   lock: LockPort;
   /** The cluster's hosts: the sandbox's, or discovered from EC2 tags; an explicit inventory wins. */
