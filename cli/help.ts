@@ -20,7 +20,7 @@ const EXITS = '0 succeeded, 1 failed, 2 bad arguments or input (nothing changed)
 
 export const HELP = {
   plan: {
-    usage: ['etcd-replace plan --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--learner auto|never] [--json]'],
+    usage: ['etcd-replace plan --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--learner auto|never] [--json]'],
     about: `Shows every step of a replacement and the exact commands it would run on each host, and whether the
 run would proceed or be refused. It reads the sandbox cluster's membership and health and changes
 nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-replace run --target aws\`.`,
@@ -31,7 +31,7 @@ nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-rep
           ['--target sandbox', 'where the cluster is: sandbox (the default, and the only target plan supports)'],
           SANDBOX_FLAG,
           ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly)'],
-          ['--replacement HOST', 'the host that becomes the new member (no member by any identity)'],
+          ['--replacement HOST|new', 'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty'],
           ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
           JSON_FLAG,
           HELP_FLAG,
@@ -43,7 +43,7 @@ nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-rep
   },
   run: {
     usage: [
-      'etcd-replace run --target sandbox --failed HOST --replacement HOST [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]',
+      'etcd-replace run --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]',
       'etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]',
     ],
     about: `Replaces a failed etcd member. On a sandbox the workflow runs here, printing each step on stderr
@@ -57,7 +57,7 @@ lines from the execution's history until the execution ends.`,
           ['--target sandbox', 'run the workflow here against a sandbox cluster (the default)'],
           SANDBOX_FLAG,
           ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly)'],
-          ['--replacement HOST', 'the host that becomes the new member (no member by any identity)'],
+          ['--replacement HOST|new', 'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty'],
           ['--grace-seconds N', 'seconds between the two observations that confirm the failure (default 2, at most 3600)'],
           ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
           ['--ca-backup-key KEY', 'a backup of /etc/etcd/ca in the artifact store: required when the failed member is the CA host'],
@@ -79,6 +79,7 @@ lines from the execution's history until the execution ends.`,
     ],
     examples: [
       'etcd-replace run --target sandbox --sandbox lab --failed master-2 --replacement etcd-spare-0',
+      'etcd-replace run --target sandbox --sandbox lab --failed master-2    # a spare, or a launched host (etcd-new-0)',
       'etcd-replace run --target aws --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311 --input request.json --wait',
     ],
     exits: `${EXITS}; without --wait, 0 means the execution started`,

@@ -9,7 +9,8 @@ import { planSteps } from '../functions/workflow/plan.ts';
 import type { WorkflowContext } from '../statemachine/context.ts';
 import { EXIT_USAGE, parse, printJson, runCommand, targetsAws, UsageError } from './common.ts';
 import { usageOf } from './help.ts';
-import { REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
+import { replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
+import { NEW_HOST } from '../functions/steps/ValidateInput.ts';
 
 const USAGE = usageOf('plan');
 
@@ -35,7 +36,7 @@ export function planCommand(argv: string[]): Promise<number> {
     try {
       let context: WorkflowContext = {
         runId: 'r-plan-only',
-        request: { cluster: sandbox, failed, replacement, startedBy: 'plan' },
+        request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy: 'plan' },
         options: { graceSeconds: 0, learner },
       };
       context = { ...context, ...(await ValidateInput(context, deps)).output };
@@ -51,9 +52,10 @@ export function planCommand(argv: string[]): Promise<number> {
       }
       const steps = planSteps(context);
       if (values.json) {
-        printJson({ cluster: sandbox, failed: context.failedHost?.name ?? failed, replacement: context.replacement?.name, verdict, steps });
+        printJson({ cluster: sandbox, failed: context.failedHost?.name ?? failed, replacement: context.replacement?.name, replacementChoice: context.replacementChoice, verdict, steps });
       } else {
-        const out = [`plan: replace ${failed} with ${replacement} on sandbox ${sandbox}`, verdict, ''];
+        const chosen = context.replacement ? `${context.replacement.name}${context.replacementChoice === 'spare' ? ' (from the spare pool)' : ''}` : replacementWords(replacement ?? NEW_HOST);
+        const out = [`plan: replace ${failed} with ${chosen} on sandbox ${sandbox}`, verdict, ''];
         steps.forEach((s, i) => {
           out.push(`${String(i + 1).padStart(2)}. ${s.name} — ${s.summary}${s.note ? ` [${s.note}]` : ''}`);
           for (const c of s.commands) out.push(`      ${c.host}: ${c.command}`);

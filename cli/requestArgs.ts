@@ -3,7 +3,7 @@
 
 import { InvalidInputError } from '../functions/errors.ts';
 import * as validate from '../functions/validate.ts';
-import { validFailedText, validReplacementText } from '../functions/steps/ValidateInput.ts';
+import { NEW_HOST, validFailedText, validReplacementText } from '../functions/steps/ValidateInput.ts';
 import { DEFAULT_OPTIONS, type RunOptions } from '../statemachine/context.ts';
 import { UsageError } from './common.ts';
 
@@ -19,7 +19,8 @@ export const REQUEST_OPTIONS = {
 export interface SandboxRequestArgs {
   sandbox: string;
   failed: string;
-  replacement: string;
+  /** A host, `new` (launch one), or absent: the spare pool's first host, else a launched one. */
+  replacement?: string;
   learner: RunOptions['learner'];
 }
 
@@ -28,13 +29,20 @@ export function sandboxRequestArgs(
   usage: string,
 ): SandboxRequestArgs {
   if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${usage}`);
-  if (!values.failed || !values.replacement) throw new UsageError(`--failed and --replacement are required\n${usage}`);
+  if (!values.failed) throw new UsageError(`--failed is required\n${usage}`);
   if (values.learner !== 'auto' && values.learner !== 'never') throw new UsageError(`--learner must be auto or never\n${usage}`);
   const sandbox = validate.sandboxName('--sandbox', values.sandbox);
-  validate.assertNoControlChars('--replacement', values.replacement);
   const failed = renamed('--failed', () => validFailedText(values.failed));
-  const replacement = renamed('--replacement', () => validReplacementText(values.replacement!));
+  if (values.replacement === undefined) return { sandbox, failed, learner: values.learner };
+  validate.assertNoControlChars('--replacement', values.replacement);
+  const replacement = values.replacement.trim() === NEW_HOST ? NEW_HOST : renamed('--replacement', () => validReplacementText(values.replacement!));
   return { sandbox, failed, replacement, learner: values.learner };
+}
+
+/** The replacement as asked for, in words. */
+export function replacementWords(replacement: string | undefined): string {
+  if (replacement === undefined) return 'a spare from the pool, or a host launched for the run when the pool is empty';
+  return replacement === NEW_HOST ? 'a host launched for the run' : replacement;
 }
 
 /** Reports a workflow field's error under the CLI flag that carried it. */

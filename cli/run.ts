@@ -11,7 +11,7 @@ import { STEPS } from '../functions/steps/index.ts';
 import { newRunRecord, runLocally } from '../functions/workflow/localRun.ts';
 import * as validate from '../functions/validate.ts';
 import type { WorkflowContext } from '../statemachine/context.ts';
-import { REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
+import { replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
 import { integerOption, parse, printJson, progress, runCommand, targetsAws, UsageError } from './common.ts';
 import { usageOf } from './help.ts';
 import { EXIT_FOR_OUTCOME, formatTimeline, printProgress, runResult } from './runReport.ts';
@@ -72,12 +72,12 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     }
     const context: WorkflowContext = {
       runId: newRunId(),
-      request: { cluster: sandbox, failed, replacement, startedBy },
+      request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy },
       options: { graceSeconds, learner, ...(caBackupKey ? { caBackupKey } : {}), ...(etcdVersion ? { etcdVersion } : {}) },
     };
     const record = newRunRecord(context, 'sandbox', new Date());
     await runs.save(record);
-    progress(`run ${record.runId}: replace ${failed} with ${replacement} on sandbox ${sandbox}`);
+    progress(`run ${record.runId}: replace ${failed} with ${replacementWords(replacement)} on sandbox ${sandbox}`);
     return execute(record, deps, values.json, runs);
   });
 }

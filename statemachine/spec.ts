@@ -158,7 +158,14 @@ const STATE_LIST = [
     timeoutSeconds: 30,
     holdsLock: false,
   }),
-  task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'SnapshotCluster'),
+  task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'ProvisionReplacement'),
+  // Launched only once the first observation found a member to replace, and inside the grace window:
+  // the host boots while the rest is prepared. A run that does not succeed terminates it again
+  // (TerminateLaunchedHost) unless a member of the cluster is on it.
+  task('ProvisionReplacement', 'When no replacement was named and the spare pool is empty (or `new` was asked for): launch a host for this run, or find the one it launched, and wait until it is ready', 'new host (preparation)', 'SnapshotCluster', {
+    retry: [transient, { errors: ['ReplacementNotReadyError'], intervalSeconds: 5, maxAttempts: 40, backoffRate: 1.2, maxDelaySeconds: 15 }],
+    timeoutSeconds: 120,
+  }),
   // Snapshot, certificates and the new host's preparation change no membership: they run inside the grace window, which then
   // waits only for what is left of it before the second observation. The snapshot job runs on in the
   // background on its host until AwaitSnapshot, before the new member votes: removing a member observed
@@ -271,7 +278,12 @@ const STATE_LIST = [
     catch: [{ errors: ['States.ALL'], next: CLOSING, resultField: 'cleanupError' }],
     timeoutSeconds: 300,
   }),
-  task('DiscardKeyBundle', 'Delete the new member\'s key bundle from the artifact store, whatever the outcome (a deletion that fails is named in remaining)', 'safety', 'RecordClusterState', {
+  task('DiscardKeyBundle', 'Delete the new member\'s key bundle from the artifact store, whatever the outcome (a deletion that fails is named in remaining)', 'safety', 'TerminateLaunchedHost', {
+    catch: [{ errors: ['States.ALL'], next: 'TerminateLaunchedHost', resultField: 'none' }],
+    timeoutSeconds: 60,
+    holdsLock: false,
+  }),
+  task('TerminateLaunchedHost', 'When the run did not succeed: terminate the host this run launched, unless a member of the cluster is on it (a termination that fails is named in remaining)', 'compensation', 'RecordClusterState', {
     catch: [{ errors: ['States.ALL'], next: 'RecordClusterState', resultField: 'none' }],
     timeoutSeconds: 60,
     holdsLock: false,

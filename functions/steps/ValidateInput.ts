@@ -6,6 +6,7 @@ import type { Host, Inventory } from '../ports.ts';
 import * as validate from '../validate.ts';
 import { asMemberId, hostOfUrl } from '../../statemachine/memberIdentity.ts';
 import { clientUrl } from './cluster.ts';
+import type { ReplacementChoice } from '../../statemachine/context.ts';
 import type { StepDeps } from './deps.ts';
 import type { Step } from './stepResult.ts';
 
@@ -75,6 +76,26 @@ async function unknownReplacement(inventory: Inventory, text: string, deps: Step
   return plain;
 }
 
+/** `--replacement new`: launch a host for this run (ProvisionReplacement), even when the pool has a spare. */
+export const NEW_HOST = 'new';
+
+/**
+ * The replacement: the named host; `new`, or none named and no spare in the pool: one to be launched
+ * for this run (ProvisionReplacement); none named: the first host of the spare pool, in the order the
+ * target lists it.
+ */
+async function chooseReplacement(inventory: Inventory, text: string | null, failedHost: Host | undefined, deps: StepDeps): Promise<{ choice: ReplacementChoice; host?: Host }> {
+  if (text === NEW_HOST) return { choice: 'launched' };
+  if (text === null) {
+    const spare = inventory.hosts.find((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
+    return spare ? { choice: 'spare', host: spare } : { choice: 'launched' };
+  }
+  const named = findHost(inventory, hostOfUrl(text) ?? text);
+  if (!named) throw new InvalidInputError('replacement', await unknownReplacement(inventory, text, deps));
+  if (failedHost && failedHost.name === named.name) throw new InvalidInputError('replacement', 'the replacement must be another host than the failed one');
+  return { choice: 'named', host: named };
+}
+
 export const ValidateInput: Step = async (context, deps) => {
   const request = context.request;
   validate.runId('runId', context.runId);
@@ -94,17 +115,12 @@ export const ValidateInput: Step = async (context, deps) => {
   const resolved = await deps.resolveInventory(request);
   const inventory: Inventory = { cluster: resolved.cluster, hosts: resolved.hosts.map(validHost) };
   const failedHost = findHost(inventory, failedText);
-  // Unnamed (an alarm-started run): the first host of the spare pool, in the order the target lists it.
-  const replacement = replacementText ? findHost(inventory, hostOfUrl(replacementText) ?? replacementText) : inventory.hosts.find((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
-  if (!replacement) {
-    if (replacementText) throw new InvalidInputError('replacement', await unknownReplacement(inventory, replacementText, deps));
-    throw new InvalidInputError('replacement', `no replacement named and cluster ${inventory.cluster} has no spare host`);
-  }
-  if (failedHost && failedHost.name === replacement.name) throw new InvalidInputError('replacement', 'the replacement must be another host than the failed one');
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');
+  const chosen = await chooseReplacement(inventory, replacementText, failedHost, deps);
+  const failedName = failedHost?.name ?? failedText;
   return {
-    output: { inventory, replacement, caHost, installerHost, ...(failedHost ? { failedHost } : {}) },
-    detail: `failed ${failedHost?.name ?? failedText}, replacement ${replacement.name} (${replacement.ip}), CA ${caHost.name}`,
+    output: { inventory, replacementChoice: chosen.choice, caHost, installerHost, ...(chosen.host ? { replacement: chosen.host } : {}), ...(failedHost ? { failedHost } : {}) },
+    detail: `failed ${failedName}, replacement ${chosen.host ? `${chosen.host.name} (${chosen.host.ip}, ${chosen.choice === 'spare' ? 'from the spare pool' : 'named'})` : `to be launched (${replacementText === NEW_HOST ? 'asked for' : 'the spare pool is empty'})`}, CA ${caHost.name}`,
   };
 };

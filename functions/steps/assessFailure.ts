@@ -16,13 +16,14 @@ import type { StepResult } from './stepResult.ts';
 
 export async function assessFailure(context: WorkflowContext, deps: StepDeps, observation: 'first' | 'second'): Promise<StepResult> {
   const inventory = inventoryOf(context);
-  const replacement = need(context.replacement, 'replacement');
+  // A replacement to be launched is known from ProvisionReplacement on: the second observation checks it.
+  const replacement = context.replacementChoice === 'launched' ? context.replacement : need(context.replacement, 'replacement');
   const seen = await observe(context, deps);
 
   // Identities first, before any health verdict: a request naming the wrong hosts is bad input (exit 2)
   // whatever the cluster's health, and its refusal names that, not a consequence of it.
-  const replacementMember = replacementIdentity(context, seen.members, replacement);
-  if (observation === 'first' && !replacementMember) await refuseReplacementRunningClusterEtcd(replacement, seen, deps);
+  const replacementMember = replacement ? replacementIdentity(context, seen.members, replacement) : undefined;
+  if (observation === 'first' && replacement && !replacementMember) await refuseReplacementRunningClusterEtcd(replacement, seen, deps);
 
   const matches = matchMembers(seen.members, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) });
   if (matches.length > 1) {

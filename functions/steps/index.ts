@@ -17,12 +17,14 @@ import { InstallEtcd } from './InstallEtcd.ts';
 import { IssueCertificates } from './IssueCertificates.ts';
 import { OpenEtcdPorts } from './OpenEtcdPorts.ts';
 import { PromoteNewMember } from './PromoteNewMember.ts';
+import { ProvisionReplacement } from './ProvisionReplacement.ts';
 import { ReleaseLock } from './ReleaseLock.ts';
 import { RemoveFailedMember } from './RemoveFailedMember.ts';
 import { RollMasters } from './RollMasters.ts';
 import { SnapshotCluster } from './SnapshotCluster.ts';
 import { StartNewMember } from './StartNewMember.ts';
 import { StopFailedMember } from './StopFailedMember.ts';
+import { TerminateLaunchedHost } from './TerminateLaunchedHost.ts';
 import { UpdateFlannel } from './UpdateFlannel.ts';
 import { UpdateInventory } from './UpdateInventory.ts';
 import { ValidateInput } from './ValidateInput.ts';
@@ -34,6 +36,7 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   ValidateInput,
   AcquireLock,
   CheckClusterHealth,
+  ProvisionReplacement,
   SnapshotCluster,
   IssueCertificates,
   VerifyCertificates,
@@ -55,6 +58,7 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   UpdateFlannel,
   CompensateNewMember,
   DiscardKeyBundle,
+  TerminateLaunchedHost,
   RecordClusterState,
   ReleaseLock,
 };

@@ -28,7 +28,7 @@ export interface PlannedStep {
 }
 
 const script = (host: Host | undefined, name: string, ...args: string[]): PlannedCommand => ({
-  host: host?.name ?? '(unknown host)',
+  host: host?.name ?? '(host not known yet)',
   command: [`bash functions/scripts/${name}.sh`, ...args.map((a) => (/^<.*>$/.test(a) ? a : shellQuote(a)))].join(' '),
 });
 /** A script that reads signed artifact-store URLs on stdin (never in its arguments): names them. */
@@ -61,6 +61,10 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     ValidateInput: [local('validate the request; resolve failed, replacement, CA and installer hosts from the inventory')],
     AcquireLock: [local(`take the lock of cluster ${context.request.cluster}`)],
     CheckClusterHealth: [observation(), script(r, 'DescribeEtcdHost')],
+    ProvisionReplacement:
+      context.replacementChoice === 'launched'
+        ? [local(`launch a host for the run (${context.request.cluster}: the provisioning port), wait until it is running, registered and reports its hostname and IP`)]
+        : [],
     ConfirmMemberFailed: [observation()],
     SnapshotCluster: [
       withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? ''), 'UPLOAD_URL'),
@@ -104,6 +108,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     ]),
     CompensateNewMember: [observation(), etcdctl(via, 'member-remove', endpoints, '<new member id>'), script(r, 'CompensateNewMember', '<cluster id>', '<new member id>')],
     DiscardKeyBundle: [local(`artifact store: delete runs/${context.runId}/bundle-${r?.hostname ?? '<new host>'}.tgz and every version of it, if it is there`)],
+    TerminateLaunchedHost: context.replacementChoice === 'launched' ? [etcdctl(via, 'member-list', endpoints), local('terminate the host this run launched (its run tag), unless a member is on it')] : [],
     RecordClusterState: [observation(), script(snapshotHost, 'AwaitSnapshot', context.runId, '5')],
     ReleaseLock: [local(`release the lock of cluster ${context.request.cluster}`)],
   };
@@ -114,6 +119,8 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     AwaitSnapshot: learner ? undefined : 'SnapshotCluster already waited for the snapshot: skipped',
     CompensateNewMember: 'only when the new member cannot join; never without quorum, never when the cluster needs its vote',
     RecordClusterState: 'only when the run does not succeed; the snapshot check only when quorum is lost',
+    ProvisionReplacement: context.replacementChoice === 'launched' ? undefined : `the replacement ${r?.name ?? ''} is ${context.replacementChoice === 'spare' ? 'from the spare pool' : 'named'}: nothing to launch`,
+    TerminateLaunchedHost: context.replacementChoice === 'launched' ? 'only when the run does not succeed and no member is on the launched host' : 'this run launches no host',
   };
   return STATES.map((s) => ({
     name: s.name,

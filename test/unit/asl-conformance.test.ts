@@ -101,7 +101,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.invocations).toEqual(xstate.invocations);
     // ScriptFailedError is retried once by the spec: two tries.
     expect(local.invocations.filter((n) => n === 'StartNewMember')).toHaveLength(2);
-    expect(local.path.slice(-7)).toEqual(['StartNewMember', 'CompensateNewMember', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Failed']);
+    expect(local.path.slice(-8)).toEqual(['StartNewMember', 'CompensateNewMember', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Failed']);
     expect(xstate.finalState).toBe('Failed');
     expect(local.status).toBe('FAILED');
     expect(local.finalContext.error).toEqual(xstate.finalContext.error);
@@ -126,7 +126,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
       CheckClusterHealth: failing(Infinity, () => new RefusedError('removing master-2 would lose quorum')),
     }));
     expect(local.path).toEqual(xstate.path);
-    expect(local.path.slice(-6)).toEqual(['CheckClusterHealth', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
+    expect(local.path.slice(-7)).toEqual(['CheckClusterHealth', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
     expect(xstate.finalState).toBe('Refused');
     expect(local.invocations.filter((n) => n === 'CheckClusterHealth')).toHaveLength(1);
     expect(local.executionError).toEqual({ Error: 'RefusedError', Cause: 'removing master-2 would lose quorum' });
@@ -143,7 +143,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
       RemoveFailedMember: failing(Infinity, () => new LockLostError('run run-conformance-1 no longer holds the lock of ocp')),
     }));
     expect(local.path).toEqual(xstate.path);
-    expect(local.path.slice(-6)).toEqual(['RemoveFailedMember', 'DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
+    expect(local.path.slice(-7)).toEqual(['RemoveFailedMember', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
     expect(xstate.finalState).toBe('Refused');
     expect(local.executionError?.Error).toBe('LockLostError');
     expect(local.invocations.filter((n) => n === 'RemoveFailedMember')).toHaveLength(1);
@@ -157,7 +157,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.path).toEqual(xstate.path);
     expect(local.invocations.filter((n) => n === 'StartNewMember')).toHaveLength(1);
     expect(local.invocations.filter((n) => n === 'CompensateNewMember')).toHaveLength(1);
-    expect(local.path.slice(-5)).toEqual(['DiscardKeyBundle', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Failed']);
+    expect(local.path.slice(-6)).toEqual(['DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Failed']);
     expect(local.finalContext.error?.Error).toBe('QuorumLostError');
     expect(local.finalContext.cleanupError?.Error).toBe('QuorumLostError');
     expect(local.finalContext.cleanupError).toEqual(xstate.finalContext.cleanupError);

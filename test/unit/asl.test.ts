@@ -136,7 +136,8 @@ describe('Function: compileAsl', () => {
       expect(taskState('StartNewMember').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'CompensateNewMember' }]);
       expect(taskState('CompensateNewMember').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'DiscardKeyBundle' }]);
       // A closing step's own failure keeps the run's errors as they are (ResultPath null).
-      expect(taskState('DiscardKeyBundle').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RecordClusterState' }]);
+      expect(taskState('DiscardKeyBundle').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'TerminateLaunchedHost' }]);
+      expect(taskState('TerminateLaunchedHost').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RecordClusterState' }]);
       expect(taskState('ReleaseLock').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.cleanupError', Next: 'RouteOutcome' }]);
     });
 

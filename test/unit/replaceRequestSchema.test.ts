@@ -31,14 +31,21 @@ const base = { cluster: 'ocp311', failed: 'master-2', replacement: 'etcd-spare-0
 
 describe('Schema: replace-request', () => {
   it('has examples', () => {
-    expect(examples.map(([f]) => f).sort()).toEqual(['alarm-started.json', 'console-minimal.json', 'console-with-options.json', 'explicit-inventory.json']);
+    expect(examples.map(([f]) => f).sort()).toEqual(['alarm-started.json', 'console-launch-new.json', 'console-minimal.json', 'console-with-options.json', 'explicit-inventory.json']);
   });
 
   for (const [file, example] of examples) {
     it(`accepts ${file}, and so does the first step`, async () => {
       expect(validate(example) ? [] : validate.errors).toEqual([]);
       const result = await runFirstStep(example);
-      expect(result.output.replacement?.name).toBe('etcd-spare-0');
+      // `new` launches a host for the run (ProvisionReplacement): none is chosen yet.
+      if (example['replacement'] === 'new') {
+        expect(result.output).toMatchObject({ replacementChoice: 'launched' });
+        expect(result.output.replacement).toBeUndefined();
+      } else {
+        expect(result.output.replacement?.name).toBe('etcd-spare-0');
+        expect(result.output.replacementChoice).toBe(example['replacement'] === undefined ? 'spare' : 'named');
+      }
       // A peer URL names a member, not a host: CheckClusterHealth matches it against the member list.
       expect(result.output.failedHost?.name).toBe(String(example['failed']).startsWith('https://') ? undefined : 'master-2');
     });

@@ -38,6 +38,23 @@ describe('Step: ValidateInput', () => {
   it('takes the first spare of the pool when no replacement is named', async () => {
     const { output } = await ValidateInput(context({ replacement: undefined }), deps);
     expect(output.replacement?.name).toBe('etcd-spare-0');
+    expect(output.replacementChoice).toBe('spare');
+  });
+
+  it('chooses to launch a host when none is named and the pool is empty, or when `new` is asked for; a named host is named', async () => {
+    const noSpares = { resolveInventory: async () => ({ ...inventory, hosts: inventory.hosts.filter((h) => !h.roles.includes('spare')) }) } as unknown as StepDeps;
+    const empty = await ValidateInput(context({ replacement: undefined }), noSpares);
+    expect(empty.output).toMatchObject({ replacementChoice: 'launched', failedHost: { name: 'master-2' } });
+    expect(empty.output.replacement).toBeUndefined();
+    expect(empty.detail).toMatch(/to be launched \(the spare pool is empty\)/);
+    const asked = await ValidateInput(context({ replacement: ' new ' }), deps);
+    expect(asked.output.replacementChoice).toBe('launched');
+    expect(asked.output.replacement).toBeUndefined();
+    expect(asked.detail).toMatch(/to be launched \(asked for\)/);
+    const named = await ValidateInput(context({ replacement: 'etcd-spare-1' }), deps);
+    expect(named.output).toMatchObject({ replacementChoice: 'named', replacement: { name: 'etcd-spare-1' } });
+    // Naming an unknown host is still an error, never a launch.
+    await expect(ValidateInput(context({ replacement: 'etcd-spare-9' }), noSpares)).rejects.toThrow(/no host named etcd-spare-9/);
   });
 
   it('refuses hostile or unknown names before anything is resolved', async () => {
