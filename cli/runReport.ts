@@ -4,7 +4,7 @@
 import type { RunRecord } from '../functions/ports.ts';
 import { stepTimeline, type ProgressEvent } from '../functions/workflow/localRun.ts';
 import { progress } from './common.ts';
-import type { WorkflowContext } from '../statemachine/context.ts';
+import type { ReplacementChoice, WorkflowContext } from '../statemachine/context.ts';
 import { addToStartedSeconds } from '../statemachine/voterWindow.ts';
 
 export const EXIT_FOR_OUTCOME: Record<RunRecord['outcome'], number> = { succeeded: 0, failed: 1, refused: 3, running: 1 };
@@ -21,13 +21,31 @@ export interface RunResult {
   remaining?: string[];
   /** Seconds the new member voted before it had caught up (plain member add); absent on the learner path. */
   addToStartedSeconds?: number;
+  /** The host that takes the failed member's place and how it was chosen; `launched`: the provider's handle of the host the run launched. Absent before ValidateInput chose. */
+  replacement?: ReplacementView;
 }
+
+export interface ReplacementView {
+  name: string | null;
+  chosen: ReplacementChoice;
+  launched?: string;
+}
+
+/** The replacement as the run chose it (ValidateInput, ProvisionReplacement), from its context. */
+export function replacementOf(record: RunRecord): ReplacementView | null {
+  const context = record.context as Partial<WorkflowContext>;
+  if (!context.replacementChoice) return null;
+  return { name: context.replacement?.name ?? null, chosen: context.replacementChoice, ...(context.replacementLaunched ? { launched: context.replacementLaunched } : {}) };
+}
+
+const CHOSEN_WORDS: Record<ReplacementChoice, string> = { named: 'named in the request', spare: 'from the spare pool', launched: 'launched for the run' };
 
 /** Seconds the new member voted before it had caught up, from the instants the run's steps recorded. */
 const voterWindowOf = (record: RunRecord): number | null => addToStartedSeconds(record.context as Partial<WorkflowContext>);
 
 export function runResult(record: RunRecord): RunResult {
   const window = voterWindowOf(record);
+  const replacement = replacementOf(record);
   return {
     runId: record.runId,
     outcome: record.outcome === 'running' ? 'failed' : record.outcome,
@@ -44,6 +62,7 @@ export function runResult(record: RunRecord): RunResult {
     })),
     ...(record.remaining?.length ? { remaining: record.remaining } : {}),
     ...(window !== null ? { addToStartedSeconds: window } : {}),
+    ...(replacement ? { replacement } : {}),
   };
 }
 
@@ -74,6 +93,8 @@ export function printProgress(event: ProgressEvent): void {
 /** A human timeline: one line per step with its duration, then the outcome. */
 export function formatTimeline(record: RunRecord): string {
   const lines = [`run ${record.runId} on ${record.cluster} (${record.target}), started by ${record.startedBy} at ${record.startedAt}`];
+  const replacement = replacementOf(record);
+  if (replacement) lines.push(`  replacement: ${replacement.name ?? '(not launched yet)'}, ${CHOSEN_WORDS[replacement.chosen]}${replacement.launched && replacement.launched !== replacement.name ? ` (${replacement.launched})` : ''}`);
   for (const s of stepTimeline(record)) {
     const ms = s.endedAt ? Date.parse(s.endedAt) - Date.parse(s.startedAt) : 0;
     const took = s.status === 'skipped' && s.attempts === 0 ? '' : seconds(ms).padStart(7);
