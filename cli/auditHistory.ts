@@ -19,7 +19,8 @@ import { consoleLink } from '../functions/handlers/notifyOutcome.ts';
 import * as validate from '../functions/validate.ts';
 import type { AwsCliDeps } from './aws.ts';
 import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
-import { formatTimeline, runResult } from './runReport.ts';
+import { formatTimeline } from './runReport.ts';
+import { runViewOfRecord } from '../functions/workflow/runView.ts';
 
 /** The state machine's tag naming its run table (lib/etcd-replacement.ts sets it, as RUN_TABLE_TAG). */
 export const RUN_TABLE_TAG = 'etcd-replace:run-table';
@@ -89,8 +90,7 @@ export function formatAuditRecord(record: AuditRecord, whole = false): string {
 /** The JSON of a listed record: the sandbox history's document plus the AWS facts. */
 function listed(record: AuditRecord): Record<string, unknown> {
   return {
-    ...runResult(record),
-    outcome: record.outcome,
+    ...runViewOfRecord(record),
     cluster: record.cluster,
     target: record.target,
     startedBy: record.startedBy,

@@ -26,13 +26,12 @@ import {
   type RunDocument,
 } from '../functions/adapters/aws/executions.ts';
 import { InvalidInputError, errorMessage } from '../functions/errors.ts';
-import { EXIT_USAGE, integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
+import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
 import { HELP, usageOf } from './help.ts';
-import { EXIT_FOR_OUTCOME, printProgress } from './runReport.ts';
+import { printProgress } from './runReport.ts';
+import { EXIT_FOR_OUTCOME, exitCodeOfRun, formatRunView } from '../functions/workflow/runView.ts';
 import type { ProgressEvent } from '../functions/workflow/localRun.ts';
 
-/** `status` of an execution that has not ended yet. */
-export const EXIT_RUNNING = 4;
 
 export const RUN_USAGE = `usage: ${HELP.run.usage[1]}`;
 export const STATUS_USAGE = usageOf('status');
@@ -165,27 +164,9 @@ async function eventsAfter(client: SFNClient, executionArn: string, afterId: num
   return events.filter((e) => (e.id ?? 0) > afterId).sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
 }
 
-/** Exit code of a run document, as for the sandbox run: 0 succeeded, 1 failed, 2 invalid input, 3 refused, 4 running. */
-export function exitCodeForRun(run: Pick<RunDocument, 'outcome' | 'reason'>): number {
-  if (run.outcome === 'running') return EXIT_RUNNING;
-  if (run.outcome === 'failed' && run.reason?.startsWith('InvalidInputError')) return EXIT_USAGE;
-  return EXIT_FOR_OUTCOME[run.outcome];
-}
-
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-
-/** A human timeline of a run document, like the sandbox's. */
+/** A human timeline of a run document, like the sandbox's, with the execution's ARN. */
 export function formatRun(run: RunDocument): string {
-  const lines = [`run ${run.runId} (execution ${run.executionName}), started by ${run.startedBy ?? 'unknown'} at ${run.startedAt}`];
-  for (const s of run.steps) {
-    const took = s.endedAt === null ? 'running' : s.status === 'skipped' && s.attempts === 0 ? '' : seconds(Date.parse(s.endedAt) - Date.parse(s.startedAt));
-    lines.push(`  ${s.name.padEnd(24)} ${s.status.padEnd(9)} ${took.padStart(7)}${s.attempts > 1 ? `  (${s.attempts} attempts)` : ''}`.trimEnd());
-  }
-  const total = run.endedAt ? seconds(Date.parse(run.endedAt) - Date.parse(run.startedAt)) : 'still running';
-  lines.push(`  outcome: ${run.outcome}${run.reason ? ` — ${run.reason}` : ''} (${total})`);
-  for (const r of run.remaining ?? []) lines.push(`  remaining: ${r}`);
-  lines.push(`  ${run.executionArn}`);
-  return lines.join('\n');
+  return formatRunView(run, `run ${run.runId} (execution ${run.executionName}), started by ${run.startedBy ?? 'unknown'} at ${run.startedAt}`, [`  ${run.executionArn}`]);
 }
 
 function schemaErrorText(error: ErrorObject): string {
@@ -270,7 +251,7 @@ export function awsRunCommand(argv: string[], deps: AwsCliDeps = {}): Promise<nu
           : `an execution named ${name} already ran (started ${run.startedAt}, ${run.outcome}): nothing started; to start another run give it a new --name`,
       );
       printRun(run, values.json);
-      return running ? EXIT_FOR_OUTCOME.refused : exitCodeForRun(run);
+      return running ? EXIT_FOR_OUTCOME.refused : exitCodeOfRun(run);
     }
     if (!values.wait) {
       if (values.json) {
@@ -302,7 +283,7 @@ export function awsRunCommand(argv: string[], deps: AwsCliDeps = {}): Promise<nu
     }
     const run = await sfn.describeRun(result.executionArn);
     printRun(run, values.json, true);
-    return exitCodeForRun(run);
+    return exitCodeOfRun(run);
   });
 }
 
@@ -315,7 +296,7 @@ export function statusCommand(argv: string[], deps: AwsCliDeps = {}): Promise<nu
     if (!isExecutionArn(executionArn)) throw new UsageError(`"${executionArn}" is not an execution ARN (arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME)\n${STATUS_USAGE}`);
     const run = await executions(executionArn, deps).describeRun(executionArn);
     printRun(run, values.json);
-    return exitCodeForRun(run);
+    return exitCodeOfRun(run);
   });
 }
 

@@ -6,7 +6,8 @@ import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
 import * as validate from '../functions/validate.ts';
 import { integerOption, parse, printJson, runCommand, targetsAws, UsageError } from './common.ts';
 import { usageOf } from './help.ts';
-import { formatTimeline, runResult } from './runReport.ts';
+import { formatTimeline } from './runReport.ts';
+import { runViewOfRecord } from '../functions/workflow/runView.ts';
 
 const USAGE = usageOf('history');
 
@@ -19,7 +20,7 @@ export async function historyCommand(argv: string[]): Promise<number> {
     const limit = integerOption('limit', values.limit, 20);
     const records = await new FileRunStore().list({ ...(cluster ? { cluster } : {}), limit });
     if (values.json) {
-      printJson(records.map((r) => ({ ...runResult(r), outcome: r.outcome, cluster: r.cluster, target: r.target, startedBy: r.startedBy, request: r.request, state: r.state })));
+      printJson(records.map((r) => ({ ...runViewOfRecord(r), cluster: r.cluster, target: r.target, startedBy: r.startedBy, request: r.request, state: r.state })));
     } else if (records.length === 0) {
       process.stdout.write('no runs recorded\n');
     } else {

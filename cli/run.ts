@@ -14,7 +14,8 @@ import type { WorkflowContext } from '../statemachine/context.ts';
 import { replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
 import { integerOption, parse, printJson, progress, runCommand, targetsAws, UsageError } from './common.ts';
 import { usageOf } from './help.ts';
-import { EXIT_FOR_OUTCOME, formatTimeline, printProgress, runResult } from './runReport.ts';
+import { formatTimeline, printProgress } from './runReport.ts';
+import { exitCodeOfRun, runViewOfRecord } from '../functions/workflow/runView.ts';
 
 const RUN_USAGE = usageOf('run');
 const RESUME_USAGE = usageOf('resume');
@@ -37,10 +38,10 @@ async function depsFor(sandbox: string): Promise<SandboxDeps> {
 async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore): Promise<number> {
   try {
     const ended = await runLocally(record, { deps, steps: STEPS, runs, target: 'sandbox', onProgress: printProgress });
-    if (json) printJson(runResult(ended));
+    const view = runViewOfRecord(ended);
+    if (json) printJson(view);
     else progress(formatTimeline(ended));
-    if (ended.outcome === 'failed' && ended.reason?.startsWith('InvalidInputError')) return 2;
-    return EXIT_FOR_OUTCOME[ended.outcome];
+    return exitCodeOfRun(view);
   } finally {
     await deps.close();
   }

@@ -93,7 +93,8 @@ function statusTable(status: StatusDocument): string {
   const header = ['HOST', 'HOSTNAME', 'IP', 'ROLES', 'POWER', 'ETCD', 'VERSION'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`;
-  const client = `\nclient (from this machine): --endpoints ${status.client.endpoints.join(',')} --cacert ${status.client.cacert} --cert ${status.client.cert} --key ${status.client.key}\n`;
+  const launched = status.hosts.map((h) => (h.launchedBy === undefined ? '' : `${h.name} was launched by run ${h.launchedBy}\n`)).join('');
+  const client = `${launched === '' ? '' : `\n${launched}`}\nclient (from this machine): --endpoints ${status.client.endpoints.join(',')} --cacert ${status.client.cacert} --cert ${status.client.cert} --key ${status.client.key}\n`;
   return line(header) + rows.map(line).join('') + client;
 }
 

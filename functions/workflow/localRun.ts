@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createActor, toPromise } from 'xstate';
 import { buildMachine } from '../../statemachine/machine.ts';
-import { TASKS, START_STATE, type TaskName } from '../../statemachine/spec.ts';
+import { START_STATE, type TaskName } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toWorkflowError } from '../../statemachine/workflowError.ts';
@@ -137,17 +137,6 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
   return record;
 }
 
-/** Steps of a finished run in runbook order, with the ones never entered marked skipped. */
-export function stepTimeline(record: RunRecord): StepRecord[] {
-  const latest = new Map<string, StepRecord>();
-  for (const s of record.steps) {
-    const before = latest.get(s.name);
-    latest.set(s.name, before ? { ...s, attempts: before.attempts + s.attempts, startedAt: before.startedAt } : s);
-  }
-  return TASKS.map(
-    (t) => latest.get(t.name) ?? { name: t.name, status: 'skipped' as const, startedAt: record.endedAt ?? record.startedAt, endedAt: record.endedAt ?? record.startedAt, attempts: 0 },
-  );
-}
 
 async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -22,7 +22,7 @@
 //   from the files that server stored, reporting SSE-KMS with the configured key as a bucket with
 //   default SSE-KMS encryption would (head() refuses anything else). Real S3 signing would need a
 //   server that verifies SigV4, which proves nothing more about the product.
-// - DynamoDB: the document client runs on test/aws/fakeDynamoTable.ts, the in-memory table with
+// - DynamoDB: the document client runs on test/support/aws/fakeDynamoTable.ts, the in-memory table with
 //   conditional-write semantics that the lock contract and run store unit tests use.
 //
 // Then the same independent facts as the sandbox-path test (verifyReplaced), the run record in the
@@ -64,11 +64,12 @@ import { SandboxArtifactStore } from '../../functions/adapters/sandbox/artifactS
 import { ScriptTimedOutError } from '../../functions/errors.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 import { STEPS } from '../../functions/steps/index.ts';
-import { newRunRecord, runLocally, stepTimeline } from '../../functions/workflow/localRun.ts';
+import { newRunRecord, runLocally } from '../../functions/workflow/localRun.ts';
+import { stepTimeline } from '../../functions/workflow/runView.ts';
 import { DEFAULT_OPTIONS, type WorkflowContext } from '../../statemachine/context.ts';
 import { allowEtcdPorts, describeEtcdPorts, failHost, hostExec, loadSandbox, sandboxDown, sandboxUp, type SandboxHost, type SandboxInfo } from '../../sandbox/index.ts';
 import { readPower } from '../../sandbox/model.ts';
-import { FakeDynamoTable } from '../aws/fakeDynamoTable.ts';
+import { FakeDynamoTable } from '../support/aws/fakeDynamoTable.ts';
 import { makeLeader, recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
 
 const SCRIPTS_DIR = fileURLToPath(new URL('../../functions/scripts/', import.meta.url));

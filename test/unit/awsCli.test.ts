@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DescribeExecutionCommand, ExecutionDoesNotExist, GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient, StartExecutionCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { awsHistoryCommand, awsRunCommand, exitCodeForRun, statusCommand, type AwsCliDeps } from '../../cli/aws.ts';
+import { awsHistoryCommand, awsRunCommand, statusCommand, type AwsCliDeps } from '../../cli/aws.ts';
 import { main } from '../../cli/main.ts';
 import { defaultExecutionName, type RunDocument } from '../../functions/adapters/aws/executions.ts';
-import { HistoryBuilder, successfulRun, T0 } from '../aws/sfnHistory.ts';
+import { HistoryBuilder, successfulRun, T0 } from '../support/aws/sfnHistory.ts';
 import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311';
@@ -315,15 +315,5 @@ describe('CLI: history --target aws', () => {
     expect(output.out).toBe('no executions\n');
     expect(await awsHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--limit', '0'], deps)).toBe(2);
     expect(await awsHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--sandbox', 'x'], deps)).toBe(2);
-  });
-});
-
-describe('Function: exitCodeForRun', () => {
-  it('maps outcomes as the sandbox run does, running to 4', () => {
-    expect(exitCodeForRun({ outcome: 'succeeded', reason: null })).toBe(0);
-    expect(exitCodeForRun({ outcome: 'failed', reason: 'HostCommandError: x' })).toBe(1);
-    expect(exitCodeForRun({ outcome: 'failed', reason: 'InvalidInputError: x' })).toBe(2);
-    expect(exitCodeForRun({ outcome: 'refused', reason: 'RefusedError: x' })).toBe(3);
-    expect(exitCodeForRun({ outcome: 'running', reason: null })).toBe(4);
   });
 });

@@ -19,29 +19,12 @@ import {
 import { TASKS } from '../../../statemachine/spec.ts';
 import { runIdFromExecutionName } from '../../handlers/event.ts';
 import { errorName } from '../../errors.ts';
+import type { RunOutcome, RunStep, RunView } from '../../workflow/runView.ts';
 
-export type RunOutcome = 'succeeded' | 'failed' | 'refused' | 'running';
+export type { RunOutcome, RunStep } from '../../workflow/runView.ts';
 
-export interface RunStep {
-  name: string;
-  status: 'succeeded' | 'failed' | 'skipped' | 'running';
-  startedAt: string;
-  /** null only for the step still running. */
-  endedAt: string | null;
-  /** Times the task was scheduled: the first try plus every retry (TaskScheduled events). */
-  attempts: number;
-}
-
-export interface RunDocument {
-  /** The run record's id: the execution name, lowercased (functions/handlers/event.ts). */
-  runId: string;
-  outcome: RunOutcome;
-  reason: string | null;
-  startedAt: string;
-  /** null while the execution runs. */
-  endedAt: string | null;
-  steps: RunStep[];
-  remaining?: string[];
+/** The run view (functions/workflow/runView.ts) of an execution, with its ARN, name and who started it. */
+export interface RunDocument extends RunView {
   executionArn: string;
   executionName: string;
   /** The execution input's `startedBy` (cli:<user>, console:<user>, alarm:<alarm name>). */

@@ -1,0 +1,120 @@
+// The one view of a run, whatever ran it: the sandbox's run record and an AWS execution's history both
+// become this document (`run --json`, `status --json`, `history --json`), and it is shown as one
+// timeline and mapped to one exit code:
+//   0 succeeded, 1 failed, 2 invalid input (the run changed nothing), 3 refused, 4 still running.
+
+import type { RunOutcome, RunRecord, StepRecord } from '../ports.ts';
+import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
+import { TASKS } from '../../statemachine/spec.ts';
+import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
+
+export type { RunOutcome };
+
+export interface RunStep {
+  name: string;
+  status: 'succeeded' | 'failed' | 'skipped' | 'running';
+  startedAt: string;
+  /** null only for the step still running. */
+  endedAt: string | null;
+  /** Tries of the step: the first plus every retry. */
+  attempts: number;
+}
+
+/** The host that takes the failed member's place and how it was chosen; `launched`: the provider's handle of the host the run launched. */
+export interface ReplacementView {
+  name: string | null;
+  chosen: ReplacementChoice;
+  launched?: string;
+}
+
+export interface RunView {
+  runId: string;
+  outcome: RunOutcome;
+  reason: string | null;
+  /** When the run's cleanup (compensation, releasing the lock) failed too: that second error. */
+  cleanupError?: string;
+  startedAt: string;
+  /** null while the run runs. */
+  endedAt: string | null;
+  /** Every task in runbook order; on an ended run a task never entered is `skipped` with 0 attempts. */
+  steps: RunStep[];
+  remaining?: string[];
+  /** Seconds the new member voted before it had caught up (plain member add); absent on the learner path. */
+  addToStartedSeconds?: number;
+  /** Absent before ValidateInput chose. */
+  replacement?: ReplacementView;
+}
+
+export const EXIT_FOR_OUTCOME: Record<RunOutcome, number> = { succeeded: 0, failed: 1, refused: 3, running: 4 };
+export const EXIT_INVALID_INPUT = 2;
+
+/** The exit code of a run: 0 succeeded, 1 failed, 2 invalid input, 3 refused, 4 still running. */
+export function exitCodeOfRun(run: Pick<RunView, 'outcome' | 'reason'>): number {
+  if (run.outcome === 'failed' && run.reason?.startsWith('InvalidInputError')) return EXIT_INVALID_INPUT;
+  return EXIT_FOR_OUTCOME[run.outcome];
+}
+
+/** The replacement as the run chose it (ValidateInput, ProvisionReplacement), from its context. */
+export function replacementOf(context: Partial<WorkflowContext>): ReplacementView | null {
+  if (!context.replacementChoice) return null;
+  return { name: context.replacement?.name ?? null, chosen: context.replacementChoice, ...(context.replacementLaunched ? { launched: context.replacementLaunched } : {}) };
+}
+
+/** Every task of a record once, in runbook order: repeated entries (a resume) add their attempts up; a task never entered is skipped. */
+export function stepTimeline(record: Pick<RunRecord, 'steps' | 'startedAt' | 'endedAt'>): StepRecord[] {
+  const latest = new Map<string, StepRecord>();
+  for (const s of record.steps) {
+    const before = latest.get(s.name);
+    latest.set(s.name, before ? { ...s, attempts: before.attempts + s.attempts, startedAt: before.startedAt } : s);
+  }
+  return TASKS.map(
+    (t) => latest.get(t.name) ?? { name: t.name, status: 'skipped' as const, startedAt: record.endedAt ?? record.startedAt, endedAt: record.endedAt ?? record.startedAt, attempts: 0 },
+  );
+}
+
+/** The view of a run record (the sandbox's run store, the AWS audit record). */
+export function runViewOfRecord(record: RunRecord): RunView {
+  const context = record.context as Partial<WorkflowContext>;
+  const window = addToStartedSeconds(context);
+  const replacement = replacementOf(context);
+  const running = record.outcome === 'running';
+  return {
+    runId: record.runId,
+    outcome: record.outcome,
+    reason: record.reason ?? null,
+    ...(record.cleanupError ? { cleanupError: record.cleanupError } : {}),
+    startedAt: record.startedAt,
+    endedAt: record.endedAt ?? null,
+    steps: stepTimeline(record).map((s) => ({
+      name: s.name,
+      status: s.status === 'running' && !running ? 'failed' : s.status,
+      startedAt: s.startedAt,
+      endedAt: s.endedAt ?? (s.status === 'running' && running ? null : s.startedAt),
+      attempts: s.attempts,
+    })),
+    ...(record.remaining?.length ? { remaining: record.remaining } : {}),
+    ...(window !== null ? { addToStartedSeconds: window } : {}),
+    ...(replacement ? { replacement } : {}),
+  };
+}
+
+const CHOSEN_WORDS: Record<ReplacementChoice, string> = { named: 'named in the request', spare: 'from the spare pool', launched: 'launched for the run' };
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+/** A person's timeline of a run: a header (who, where), a line per step with its duration, then the outcome and what remains. */
+export function formatRunView(run: RunView, header: string, footer: string[] = []): string {
+  const lines = [header];
+  const replacement = run.replacement;
+  if (replacement) lines.push(`  replacement: ${replacement.name ?? '(not launched yet)'}, ${CHOSEN_WORDS[replacement.chosen]}${replacement.launched && replacement.launched !== replacement.name ? ` (${replacement.launched})` : ''}`);
+  for (const s of run.steps) {
+    const took = s.endedAt === null ? 'running' : s.status === 'skipped' && s.attempts === 0 ? '' : seconds(Date.parse(s.endedAt) - Date.parse(s.startedAt));
+    lines.push(`  ${s.name.padEnd(24)} ${s.status.padEnd(9)} ${took.padStart(7)}${s.attempts > 1 ? `  (${s.attempts} attempts)` : ''}`.trimEnd());
+  }
+  const total = run.endedAt ? seconds(Date.parse(run.endedAt) - Date.parse(run.startedAt)) : 'still running';
+  lines.push(`  outcome: ${run.outcome}${run.reason ? ` — ${run.reason}` : ''} (${total})`);
+  if (run.cleanupError) lines.push(`  cleanup failed too: ${run.cleanupError}`);
+  if (run.addToStartedSeconds !== undefined) lines.push(`  add to started: ${run.addToStartedSeconds.toFixed(1)}s (no learner: the new member voted before it had caught up)`);
+  for (const r of run.remaining ?? []) lines.push(`  remaining: ${r}`);
+  lines.push(...footer);
+  return lines.join('\n');
+}
