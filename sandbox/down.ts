@@ -1,13 +1,14 @@
 // `sandbox down`: removes everything a sandbox put on the machine, in an order that works for a
 // healthy sandbox, a half-built one and one whose processes were killed: processes (only those in
 // the sandbox's own namespaces), mounts under its state dir, network namespaces, bridge and veths,
-// the state dir, the registry entry. Every step tolerates what is already gone.
+// the state dir, the registry entry. Every step tolerates what is already gone. Hosts launched into
+// the sandbox for a run (etcd-new-N) are hosts of its record like any other and go the same way.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SandboxError } from '../functions/errors.ts';
 import { killAllIn } from './exec.ts';
 import type { SandboxRecord } from './model.ts';
-import { HOST_NAME_RE, SANDBOXES_DIR, bridgeAlias, nsDirOf, stateDirOf, validateSandboxName } from './model.ts';
+import { HOST_NAME_RE, NETNS_NAME_RE, SANDBOXES_DIR, bridgeAlias, nsDirOf, stateDirOf, validateSandboxName } from './model.ts';
 import { registryEntries, release } from './registry.ts';
 import { run } from './util.ts';
 
@@ -26,7 +27,7 @@ async function netnsOf(name: string): Promise<string[]> {
 }
 
 /** Mount points at or under `dir` in the machine's mount namespace, deepest first. */
-async function mountsUnder(dir: string): Promise<string[]> {
+export async function mountsUnder(dir: string): Promise<string[]> {
   const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
   const points = info
     .split('\n')
@@ -114,7 +115,7 @@ export async function allSandboxNames(): Promise<string[]> {
     // none
   }
   for (const ns of await listNetns()) {
-    const match = /^er-(.+)-(master-\d+|etcd-spare-\d+|node-\d+)$/.exec(ns);
+    const match = NETNS_NAME_RE.exec(ns);
     if (match?.[1]) names.add(match[1]);
   }
   for (const link of await ourLinks(null)) {

@@ -5,6 +5,8 @@ export { loadSandbox, validateSandboxName, STATE_ROOT, SANDBOXES_DIR } from './m
 export { sandboxUp, validateUpOptions } from './up.ts';
 export type { UpOptions } from './up.ts';
 export { sandboxDown } from './down.ts';
+export { findProvisioned, provisionHost, removeProvisionedHost } from './provision.ts';
+export type { ProvisionOptions } from './provision.ts';
 export { sandboxStatus, statusOf } from './status.ts';
 export type { StatusDocument, StatusHost } from './status.ts';
 export { hostExec, prepareExec } from './exec.ts';

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Host, Role } from '../functions/ports.ts';
 import { InvalidInputError, SandboxError } from '../functions/errors.ts';
-import { exists } from './util.ts';
+import { exists, writeFileAtomic } from './util.ts';
 
 /** Machine-level state: one directory per sandbox, and the subnet registry beside them. */
 export const STATE_ROOT = '/var/lib/etcd-replace';
@@ -26,6 +26,8 @@ export interface SandboxHost extends Host {
   netns: string;
   up: boolean;
   state: PowerState;
+  /** The run that launched this host into the running sandbox (sandbox/provision.ts); absent for the hosts of `up`. */
+  launchedBy?: string;
 }
 
 export interface SandboxInfo {
@@ -56,6 +58,11 @@ export interface HostRecord extends Host {
   netns: string;
   /** The machine-side end of its veth. */
   veth: string;
+  /** The run that launched this host into the running sandbox (`etcd-new-N`, sandbox/provision.ts). */
+  launchedBy?: string;
+  launchedAt?: string;
+  /** Set while a launched host is being built: not part of the sandbox yet (SandboxInfo leaves it out). */
+  building?: true;
 }
 
 export interface SandboxRecord {
@@ -82,6 +89,8 @@ export function validateSandboxName(name: string): string {
 
 export const stateDirOf = (name: string) => path.join(SANDBOXES_DIR, name);
 export const recordFile = (stateDir: string) => path.join(stateDir, 'sandbox.json');
+/** Held while hosts are added to or removed from a running sandbox (sandbox/provision.ts). */
+export const hostsLockOf = (stateDir: string) => path.join(stateDir, 'hosts.lock');
 /** Private-propagation mount holding the hosts' persistent mount and UTS namespace files. */
 export const nsDirOf = (stateDir: string) => path.join(stateDir, 'ns');
 export const mntNsFile = (stateDir: string, host: string) => path.join(nsDirOf(stateDir), `${host}.mnt`);
@@ -99,8 +108,14 @@ export const netnsName = (sandbox: string, host: string) => `er-${sandbox}-${hos
 export const bridgeName = (index: number) => `er${index}br`;
 export const vethName = (index: number, hostIndex: number) => `er${index}h${hostIndex}`;
 export const bridgeAlias = (sandbox: string) => `etcd-replace:${sandbox}`;
-/** Host names a sandbox can have; anything else in an `er-` netns name is not ours. */
-export const HOST_NAME_RE = /^(master-\d+|etcd-spare-\d+|node-\d+)$/;
+/** Host names a sandbox can have (`etcd-new-N`: launched into it for a run); anything else in an `er-` netns name is not ours. */
+const HOST_NAMES = 'master-\\d+|etcd-spare-\\d+|etcd-new-\\d+|node-\\d+';
+export const HOST_NAME_RE = new RegExp(`^(${HOST_NAMES})$`);
+/** A network namespace name of some sandbox's host: er-<sandbox>-<host>. */
+export const NETNS_NAME_RE = new RegExp(`^er-(.+)-(${HOST_NAMES})$`);
+/** Hosts launched into a running sandbox for a run (sandbox/provision.ts). */
+export const LAUNCHED_NAME_RE = /^etcd-new-(\d+)$/;
+export const launchedName = (n: number) => `etcd-new-${n}`;
 
 export function subnetOf(index: number): { subnet: string; gateway: string; base: string; offset: number } {
   const range = RANGES[Math.floor(index / 8)];
@@ -109,21 +124,33 @@ export function subnetOf(index: number): { subnet: string; gateway: string; base
   return { subnet: `${range}.${offset}/${PREFIX_LEN}`, gateway: `${range}.${offset + 1}`, base: range, offset };
 }
 
+/** Host `hostIndex` (0 to MAX_HOSTS - 1) of sandbox `name`: its address (.2 up) and interface names. */
+export function hostRecordOf(name: string, index: number, hostIndex: number, short: string, kind: HostKind, roles: Role[]): HostRecord {
+  if (!Number.isInteger(hostIndex) || hostIndex < 0 || hostIndex >= MAX_HOSTS) throw new SandboxError(`host index ${hostIndex} is out of range (at most ${MAX_HOSTS} hosts per sandbox)`);
+  const { base, offset } = subnetOf(index);
+  return {
+    name: short,
+    hostname: `${short}.${DOMAIN}`,
+    ip: `${base}.${offset + 2 + hostIndex}`,
+    roles,
+    kind,
+    netns: netnsName(name, short),
+    veth: vethName(index, hostIndex),
+  };
+}
+
+/** The host index an address of sandbox `index` stands for (the inverse of hostRecordOf's address). */
+export function hostIndexOf(index: number, ip: string): number {
+  const { base, offset } = subnetOf(index);
+  const last = ip.startsWith(`${base}.`) ? Number(ip.slice(base.length + 1)) : NaN;
+  return last - offset - 2;
+}
+
 /** Lays out the hosts of a sandbox: masters, then spares, then nodes, addresses from .2 up. */
 export function planHosts(name: string, index: number, options: { members: number; spares: number; nodes: number }): HostRecord[] {
-  const { base, offset } = subnetOf(index);
   const hosts: HostRecord[] = [];
   const add = (short: string, kind: HostKind, roles: Role[]) => {
-    const hostIndex = hosts.length;
-    hosts.push({
-      name: short,
-      hostname: `${short}.${DOMAIN}`,
-      ip: `${base}.${offset + 2 + hostIndex}`,
-      roles,
-      kind,
-      netns: netnsName(name, short),
-      veth: vethName(index, hostIndex),
-    });
+    hosts.push(hostRecordOf(name, index, hosts.length, short, kind, roles));
   };
   for (let i = 0; i < options.members; i++) add(`master-${i}`, 'master', i === 0 ? ['master', 'etcd', 'ca', 'installer'] : ['master', 'etcd']);
   for (let i = 0; i < options.spares; i++) add(`etcd-spare-${i}`, 'spare', ['spare']);
@@ -146,6 +173,11 @@ export async function readRecord(name: string): Promise<SandboxRecord> {
   }
 }
 
+/** Replaces sandbox.json atomically (`up` writes it first; hosts launched later change it under hostsLockOf). */
+export async function writeRecord(record: SandboxRecord): Promise<void> {
+  await writeFileAtomic(recordFile(stateDirOf(record.name)), `${JSON.stringify(record, null, 2)}\n`);
+}
+
 export async function readPower(stateDir: string, host: string): Promise<PowerState> {
   try {
     const text = (await fs.readFile(powerFile(stateDir, host), 'utf8')).trim();
@@ -155,14 +187,24 @@ export async function readPower(stateDir: string, host: string): Promise<PowerSt
   }
 }
 
+/** A host of the record as the sandbox's users see it, with its power state. */
+export async function sandboxHostOf(stateDir: string, h: HostRecord): Promise<SandboxHost> {
+  const state = await readPower(stateDir, h.name);
+  return {
+    name: h.name,
+    hostname: h.hostname,
+    ip: h.ip,
+    roles: [...h.roles],
+    netns: h.netns,
+    up: state !== 'off',
+    state,
+    ...(h.launchedBy !== undefined ? { launchedBy: h.launchedBy } : {}),
+  };
+}
+
 export async function toInfo(record: SandboxRecord): Promise<SandboxInfo> {
   const stateDir = stateDirOf(record.name);
-  const hosts = await Promise.all(
-    record.hosts.map(async (h): Promise<SandboxHost> => {
-      const state = await readPower(stateDir, h.name);
-      return { name: h.name, hostname: h.hostname, ip: h.ip, roles: [...h.roles], netns: h.netns, up: state !== 'off', state };
-    }),
-  );
+  const hosts = await Promise.all(record.hosts.filter((h) => h.building !== true).map((h) => sandboxHostOf(stateDir, h)));
   const client = clientDirOf(stateDir);
   return {
     name: record.name,

@@ -17,31 +17,50 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function withRegistryLock<T>(fn: () => Promise<T>): Promise<T> {
-  await fs.mkdir(STATE_ROOT, { recursive: true });
-  const deadline = Date.now() + 15_000;
+export interface LockFileOptions {
+  /** What the lock guards, for the error: "the sandbox registry". */
+  what: string;
+  timeoutMs: number;
+  /** The error when the lock stays held past timeoutMs (default SandboxError). */
+  heldError?: (message: string) => Error;
+}
+
+/**
+ * Runs fn while holding `file`: an exclusive-create lock file holding the owner's pid. A lock whose
+ * owner is dead is broken; a live owner is waited for up to options.timeoutMs.
+ */
+export async function withLockFile<T>(file: string, options: LockFileOptions, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     try {
-      const handle = await fs.open(REGISTRY_LOCK, 'wx');
+      const handle = await fs.open(file, 'wx');
       await handle.writeFile(String(process.pid));
       await handle.close();
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number((await fs.readFile(REGISTRY_LOCK, 'utf8').catch(() => '')).trim());
+      const owner = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-        await fs.rm(REGISTRY_LOCK, { force: true });
+        await fs.rm(file, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new SandboxError(`the sandbox registry is locked by pid ${owner} (${REGISTRY_LOCK})`);
+      if (Date.now() > deadline) {
+        const message = `${options.what} is locked by pid ${owner} (${file})`;
+        throw options.heldError ? options.heldError(message) : new SandboxError(message);
+      }
       await sleep(20 + Math.random() * 30);
     }
   }
   try {
     return await fn();
   } finally {
-    await fs.rm(REGISTRY_LOCK, { force: true });
+    await fs.rm(file, { force: true });
   }
+}
+
+export async function withRegistryLock<T>(fn: () => Promise<T>): Promise<T> {
+  await fs.mkdir(STATE_ROOT, { recursive: true });
+  return withLockFile(REGISTRY_LOCK, { what: 'the sandbox registry', timeoutMs: 15_000 }, fn);
 }
 
 export async function registryEntries(): Promise<Array<{ index: number; name: string }>> {

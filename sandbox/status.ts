@@ -14,6 +14,8 @@ export interface StatusHost {
   up: boolean;
   /** version: what the running etcd answers (endpoint status), null when it does not run or answer. */
   etcd: { running: boolean; memberId: string | null; leader: boolean; version: string | null };
+  /** The run that launched this host into the sandbox (etcd-new-N); absent for the hosts of `up`. */
+  launchedBy?: string;
 }
 
 export interface StatusDocument {
@@ -62,7 +64,15 @@ export async function statusOf(sandbox: SandboxInfo): Promise<StatusDocument> {
     sandbox.hosts.map(async (host): Promise<StatusHost> => {
       const running = host.up && (await etcdRunning(host));
       const identity = running ? await etcdIdentity(sandbox, host) : NO_IDENTITY;
-      return { name: host.name, hostname: host.hostname, ip: host.ip, roles: [...host.roles], up: host.up, etcd: { running, ...identity } };
+      return {
+        name: host.name,
+        hostname: host.hostname,
+        ip: host.ip,
+        roles: [...host.roles],
+        up: host.up,
+        etcd: { running, ...identity },
+        ...(host.launchedBy !== undefined ? { launchedBy: host.launchedBy } : {}),
+      };
     }),
   );
   return { name: sandbox.name, hosts, client: { ...sandbox.client, endpoints: [...sandbox.client.endpoints] }, etcdVersion: sandbox.etcdVersion };

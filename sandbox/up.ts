@@ -1,40 +1,21 @@
 // `sandbox up`: builds the hosts, issues certificates, boots each host's supervisor, waits for a
 // healthy etcd cluster and loads data. Per-host work runs in parallel; waits follow etcd's answers.
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { InvalidInputError, SandboxError } from '../functions/errors.ts';
-import { installCertificates, issueCertificates, issueMasterServingCert } from './certs.ts';
+import { installCertificates, issueCertificates } from './certs.ts';
 import { endpointHealthy, loadData, readClientTls } from './etcdClient.ts';
 import type { ClientTls } from './etcdClient.ts';
-import { hostEnv, nsenterArgs } from './exec.ts';
-import { UNIT_FILES, renderEtcHosts, renderEtcdConf, renderEtcdPod, renderFlanneld, renderInventory, renderMasterConfig } from './files.ts';
+import type { HostEtcd } from './hostBuild.ts';
+import { bootHost, etcdLibDir, hostNetworkLines, layHostFiles, setupHost, stagedManifest } from './hostBuild.ts';
 import type { HostRecord, SandboxInfo, SandboxRecord } from './model.ts';
-import {
-  MAX_HOSTS,
-  PREFIX_LEN,
-  bridgeAlias,
-  bridgeName,
-  faultDirOf,
-  hostMetaOf,
-  hostRootOf,
-  logDirOf,
-  mntNsFile,
-  nsDirOf,
-  planHosts,
-  recordFile,
-  stateDirOf,
-  subnetOf,
-  toInfo,
-  utsNsFile,
-  validateSandboxName,
-} from './model.ts';
+import { MAX_HOSTS, PREFIX_LEN, bridgeAlias, bridgeName, hostRootOf, nsDirOf, planHosts, stateDirOf, subnetOf, toInfo, validateSandboxName, writeRecord } from './model.ts';
 import { claim } from './registry.ts';
 import type { EtcdBuild, RepoOffer } from './etcdBuilds.ts';
 import { compareEtcdVersions, defaultEtcdVersion, repoOffers, resolveEtcdBuild, validateEtcdVersion } from './etcdBuilds.ts';
 import { teardown } from './down.ts';
-import { hostLibOf, installHostLib, runOk, waitFor, writeFileAtomic } from './util.ts';
+import { hostLibOf, installHostLib, runOk, waitFor } from './util.ts';
 
 export interface UpOptions {
   name: string;
@@ -107,8 +88,6 @@ export function planEtcd(options: Pick<UpOptions, 'members' | 'etcdVersion' | 'h
   return { version, reason, hosts, repos, builds };
 }
 
-/** STATE/lib/etcd/vX.Y.Z: a build's copy that hosts can see; STATE/lib/etcd/absent: the "not installed" stubs. */
-const etcdLibDir = (stateDir: string, version: string | null) => path.join(stateDir, 'lib', 'etcd', version === null ? 'absent' : `v${version}`);
 const reposDirOf = (stateDir: string) => path.join(stateDir, 'lib', 'repos');
 
 /** A hard link when the build is on the same filesystem (fast, no space), else a copy. */
@@ -149,53 +128,14 @@ function repoOf(plan: EtcdPlan, version: string): string {
   return offers[0]?.repo ?? 'installed';
 }
 
-/** Directories and files a host starts with (everything under its root is what the host sees). */
-async function layHostFiles(record: SandboxRecord, stateDir: string, host: HostRecord, plan: EtcdPlan): Promise<void> {
-  const root = hostRootOf(stateDir, host.name);
-  const at = (file: string) => path.join(root, file);
-  const members = record.hosts.filter((h) => h.kind === 'master');
-  const dirs = ['etc/etcd', 'etc/origin/node', 'etc/sysconfig', 'etc/ansible', 'etc/systemd/system/multi-user.target.wants', 'run/lock', 'usr/local/sbin', 'var/lib/rpm-standin'];
-  if (host.kind === 'master') dirs.push('etc/origin/node/pods', 'etc/origin/master');
-  await Promise.all([
-    ...dirs.map((d) => fs.mkdir(at(d), { recursive: true })),
-    fs.mkdir(at('var/lib/etcd'), { recursive: true, mode: 0o700 }),
-    fs.mkdir(at('tmp'), { recursive: true }).then(() => fs.chmod(at('tmp'), 0o1777)),
-    fs.mkdir(faultDirOf(stateDir, host.name), { recursive: true }),
-    fs.mkdir(logDirOf(stateDir, host.name), { recursive: true }),
-  ]);
-  const writes: Array<Promise<unknown>> = [fs.writeFile(at('etc/hosts'), renderEtcHosts(record.hosts))];
-  const link = (target: string, name: string) => writes.push(fs.symlink(target, at(name)));
-  const units = ['iptables.service'];
-  if (host.kind !== 'spare') units.push('flanneld.service');
-  if (host.kind === 'master') units.push('etcd.service');
-  for (const unit of units) writes.push(fs.writeFile(at(`etc/systemd/system/${unit}`), UNIT_FILES[unit] ?? ''));
-  link('/etc/systemd/system/iptables.service', 'etc/systemd/system/multi-user.target.wants/iptables.service');
-  if (host.kind !== 'spare') {
-    link('/etc/systemd/system/flanneld.service', 'etc/systemd/system/multi-user.target.wants/flanneld.service');
-    writes.push(fs.writeFile(at('etc/sysconfig/flanneld'), renderFlanneld(members)));
-  }
-  const standins = hostLibOf(stateDir).standins;
-  link(path.join(standins, 'systemctl.sh'), 'usr/local/sbin/systemctl');
-  link(path.join(standins, 'yum.sh'), 'usr/local/sbin/yum');
-  link(path.join(standins, 'rpm.sh'), 'usr/local/sbin/rpm');
-  if (host.kind === 'master') {
-    link(path.join(standins, 'master-restart.sh'), 'usr/local/sbin/master-restart');
-    writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members)));
-    // Placed into /etc/origin/node/pods by startMembers, one member at a time.
-    writes.push(fs.writeFile(stagedManifest(stateDir, host), renderEtcdPod(host, etcdVersionOf(plan, host))));
-    // A 3.11 master has the etcd RPM installed too (for etcdctl): the yum/rpm stand-ins' record.
-    const installed = etcdVersionOf(plan, host);
-    writes.push(fs.writeFile(at('var/lib/rpm-standin/etcd'), `${installed} ${repoOf(plan, installed)}\n`));
-    writes.push(fs.writeFile(at('etc/origin/master/master-config.yaml'), renderMasterConfig(host, members)));
-    writes.push(issueMasterServingCert(host, stateDir));
-  }
-  if (host.roles.includes('installer')) writes.push(fs.writeFile(at('etc/ansible/hosts'), renderInventory(record.hosts)));
-  await Promise.all(writes);
-}
-
 const etcdVersionOf = (plan: EtcdPlan, host: HostRecord) => plan.hosts[host.name] ?? plan.version;
 
-const stagedManifest = (stateDir: string, host: HostRecord) => path.join(hostMetaOf(stateDir, host.name), 'etcd.yaml.staged');
+/** The etcd package a host of `up` starts with: masters the member's version, spares and nodes none. */
+function hostEtcdOf(plan: EtcdPlan, host: HostRecord): HostEtcd | null {
+  if (host.kind !== 'master') return null;
+  const version = etcdVersionOf(plan, host);
+  return { version, repo: repoOf(plan, version) };
+}
 
 /** GET https://IP:2380/version: the member's peer server answers (not just listens). */
 function peerServing(host: HostRecord, tls: ClientTls): Promise<boolean> {
@@ -230,13 +170,7 @@ async function buildNetwork(record: SandboxRecord): Promise<void> {
     `addr add ${record.gateway}/${PREFIX_LEN} dev ${record.bridge}`,
     `link set ${record.bridge} up`,
   ];
-  for (const host of record.hosts) {
-    lines.push(`netns add ${host.netns}`);
-    lines.push(`link add ${host.veth} type veth peer name eth0 netns ${host.netns}`);
-    lines.push(`link set ${host.veth} alias ${bridgeAlias(record.name)}:${host.name}`);
-    lines.push(`link set ${host.veth} master ${record.bridge}`);
-    lines.push(`link set ${host.veth} up`);
-  }
+  for (const host of record.hosts) lines.push(...hostNetworkLines(record, host));
   await runOk('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n`, what: 'building the sandbox network' });
 }
 
@@ -245,59 +179,6 @@ async function prepareNsDir(stateDir: string): Promise<void> {
   const dir = nsDirOf(stateDir);
   await fs.mkdir(dir, { recursive: true });
   await runOk('sh', ['-c', 'mount --bind "$1" "$1" && mount --make-private "$1"', 'sh', dir], { what: 'mounting the namespace dir' });
-}
-
-async function setupHost(record: SandboxRecord, stateDir: string, host: HostRecord, plan: EtcdPlan): Promise<void> {
-  await Promise.all([fs.writeFile(mntNsFile(stateDir, host.name), ''), fs.writeFile(utsNsFile(stateDir, host.name), '')]);
-  const args = [
-    `--net=/run/netns/${host.netns}`,
-    '--',
-    'unshare',
-    `--mount=${mntNsFile(stateDir, host.name)}`,
-    `--uts=${utsNsFile(stateDir, host.name)}`,
-    '--propagation',
-    'private',
-    'bash',
-    path.join(hostLibOf(stateDir).sh, 'host-setup.sh'),
-    hostRootOf(stateDir, host.name),
-    host.hostname,
-    host.ip,
-    String(PREFIX_LEN),
-    host.kind,
-    record.subnet,
-    host.kind === 'master' ? '1' : '0',
-    // /usr/bin/etcd and /usr/bin/etcdctl: the installed package's binaries, or "not installed" stubs.
-    etcdLibDir(stateDir, host.kind === 'master' ? etcdVersionOf(plan, host) : null),
-  ];
-  await runOk('nsenter', args, { env: hostEnv(host.hostname), what: `setting up ${host.name}` });
-}
-
-/** Boots the host's supervisor (systemd + kubelet stand-in) inside its namespaces. */
-export async function bootHost(stateDir: string, host: HostRecord): Promise<number> {
-  const logFile = openSync(path.join(logDirOf(stateDir, host.name), 'init.log'), 'a');
-  try {
-    const child = spawn('nsenter', [...nsenterArgs(stateDir, host.name, host.netns), process.execPath, path.join(hostLibOf(stateDir).standins, 'init.mjs')], {
-      stdio: ['ignore', logFile, logFile],
-      detached: true,
-      cwd: '/',
-      env: hostEnv(host.hostname, {
-        ER_HOST: host.name,
-        ER_KIND: host.kind,
-        ER_LOG_DIR: logDirOf(stateDir, host.name),
-        ER_FAULT_DIR: faultDirOf(stateDir, host.name),
-        ER_STANDINS: hostLibOf(stateDir).standins,
-      }),
-    });
-    const pid = await new Promise<number>((resolve, reject) => {
-      child.once('spawn', () => resolve(child.pid ?? 0));
-      child.once('error', reject);
-    });
-    child.unref();
-    await fs.writeFile(path.join(hostMetaOf(stateDir, host.name), 'init.pid'), `${pid}\n`);
-    return pid;
-  } finally {
-    closeSync(logFile);
-  }
 }
 
 export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
@@ -332,22 +213,22 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
       etcdRepos: plan.repos.map((o) => ({ repo: o.repo, version: o.build.version })).sort((a, b) => compareEtcdVersions(a.version, b.version)),
       hosts: planHosts(options.name, index, options),
     };
-    await writeFileAtomic(recordFile(stateDir), `${JSON.stringify(record, null, 2)}\n`);
+    await writeRecord(record);
     await installHostLib(stateDir);
     await installEtcdBuilds(stateDir, plan);
     progress(`sandbox ${record.name}: ${subnet}, ${record.hosts.length} hosts`);
-    await Promise.all([prepareNsDir(stateDir), buildNetwork(record), ...record.hosts.map((h) => layHostFiles(record, stateDir, h, plan))]);
+    await Promise.all([prepareNsDir(stateDir), buildNetwork(record), ...record.hosts.map((h) => layHostFiles(record, stateDir, h, hostEtcdOf(plan, h)))]);
     lap('network and files ready');
     const ca = record.hosts.find((h) => h.roles.includes('ca'));
     if (!ca) throw new SandboxError('no CA host');
     const others = record.hosts.filter((h) => h !== ca);
     await Promise.all([
-      setupHost(record, stateDir, ca, plan).then(async () => {
+      setupHost(record, stateDir, ca, hostEtcdOf(plan, ca)).then(async () => {
         await issueCertificates(record, stateDir);
         await installCertificates(record, stateDir);
         lap('certificates issued on master-0');
       }),
-      ...others.map((h) => setupHost(record, stateDir, h, plan)),
+      ...others.map((h) => setupHost(record, stateDir, h, hostEtcdOf(plan, h))),
     ]);
     lap('hosts set up');
     await Promise.all(record.hosts.map((h) => bootHost(stateDir, h)));
