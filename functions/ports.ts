@@ -1,25 +1,8 @@
 // The small ports every step is written against. Each has a sandbox adapter (functions/adapters/sandbox)
 // and an AWS adapter (functions/adapters/aws). Nothing here knows which one it is talking to.
 
-export type Role = 'master' | 'etcd' | 'ca' | 'installer' | 'spare' | 'node';
-
-/** A host of the cluster, as discovery (EC2 tags) or the sandbox describes it. */
-export interface Host {
-  /** Short name, e.g. `master-0` or `etcd-spare-0`. */
-  name: string;
-  /** Fully qualified hostname, e.g. `master-0.sandbox.test`. Certificates and configs name this. */
-  hostname: string;
-  /** IPv4 address the host's etcd listens on. */
-  ip: string;
-  roles: Role[];
-  /** EC2 instance ID on AWS; absent in the sandbox. */
-  instanceId?: string;
-}
-
-export interface Inventory {
-  cluster: string;
-  hosts: Host[];
-}
+export type { EtcdMember, Host, Inventory, Role } from '../statemachine/cluster.ts';
+import type { EtcdMember, Host } from '../statemachine/cluster.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Host runner: run one of functions/scripts/<script>.sh on a host. SSM Run Command on AWS,
@@ -62,15 +45,6 @@ export interface HostRunner {
 // etcd membership and health. Two adapters pass the same tests: etcdctl v3 (-w json) on a surviving
 // member through the host runner, and the etcd3 client over TLS.
 
-export interface EtcdMember {
-  /** 16 lowercase hex digits, as etcdctl prints it. */
-  id: string;
-  /** Empty while the member is added but not started. */
-  name: string;
-  peerURLs: string[];
-  clientURLs: string[];
-  isLearner: boolean;
-}
 
 /** The leaderId an endpoint reports while it knows of no leader. */
 export const NO_LEADER = '0000000000000000';

@@ -1,7 +1,7 @@
 // The workflow's state payload: plain JSON, identical in the XState run and in Step Functions.
 // It never holds key material: certificates and keys move host to host through the artifact store.
 
-import type { Host, Inventory } from '../functions/ports.ts';
+import type { Host, Inventory } from './cluster.ts';
 import type { FailureConfirmation } from './confirmation.ts';
 
 export interface ReplaceRequest {

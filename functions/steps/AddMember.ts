@@ -10,6 +10,7 @@ import { joinsAsLearner } from '../../statemachine/context.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
 import { etcdOf, need, observeWithoutFailed, peerUrl } from './cluster.ts';
 import type { Step } from './stepResult.ts';
+import { isStarted, memberByPeerUrl } from '../../statemachine/cluster.ts';
 
 export const AddMember: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');
@@ -18,9 +19,9 @@ export const AddMember: Step = async (context, deps) => {
     throw new RefusedError(`not adding ${replacement.name}: this run has not removed the failed member (its record says nothing was removed), so adding would change the member count it checked`);
   }
   const seen = await observeWithoutFailed(context, deps);
-  const existing = seen.members.find((m) => m.peerURLs.includes(url));
+  const existing = memberByPeerUrl(seen.members, url);
   if (existing) {
-    const ours = (context.memberAdded === true && context.newMemberId === existing.id) || existing.name === '';
+    const ours = (context.memberAdded === true && context.newMemberId === existing.id) || !isStarted(existing);
     if (!ours) {
       throw new RefusedError(`member ${existing.id} (${existing.name}) already runs on ${url}, and this run did not add it: not taking it over`);
     }
@@ -42,8 +43,8 @@ export const AddMember: Step = async (context, deps) => {
     };
   } catch (error) {
     if (!(error instanceof MemberAlreadyExistsError)) throw error;
-    const again = (await etcd.memberList()).find((m) => m.peerURLs.includes(url));
-    if (!again || again.name !== '') throw error;
+    const again = memberByPeerUrl(await etcd.memberList(), url);
+    if (!again || isStarted(again)) throw error;
     return { output: { newMemberId: again.id, addedAsLearner: again.isLearner, memberAdded: true }, detail: `member ${again.id} for ${url} was already added` };
   }
 };

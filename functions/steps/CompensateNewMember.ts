@@ -12,6 +12,7 @@ import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
 import { etcdOf, observeWithoutFailed, peerUrl } from './cluster.ts';
 import { runScript } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
+import { isStarted, memberById, memberByPeerUrl } from '../../statemachine/cluster.ts';
 
 export const CompensateNewMember: Step = async (context, deps) => {
   const remaining: string[] = [];
@@ -25,7 +26,8 @@ export const CompensateNewMember: Step = async (context, deps) => {
   // Only the member this run added: its recorded ID, or (the add's answer lost in a crash) the one
   // unstarted member at the new host's peer URL. Never a started member this run did not add.
   const url = host ? peerUrl(host) : null;
-  const added = members.find((m) => m.id === context.newMemberId) ?? (context.newMemberId ? undefined : members.find((m) => m.name === '' && url !== null && m.peerURLs.includes(url)));
+  const unstartedAtUrl = url === null ? undefined : memberByPeerUrl(members.filter((m) => !isStarted(m)), url);
+  const added = (context.newMemberId ? memberById(members, context.newMemberId) : undefined) ?? (context.newMemberId ? undefined : unstartedAtUrl);
   if (host) refuseIfMemberOnHost(members, host, added?.id, 'CompensateNewMember');
   if (added) {
     const verdict = quorumForRemoval(observation.health, added.id);

@@ -12,12 +12,13 @@ import { readHostFile, writeHostFile } from './hostFile.ts';
 import { runScript } from './hostScript.ts';
 import type { EtcdMember, Host } from '../ports.ts';
 import type { Step } from './stepResult.ts';
+import { isStarted, memberByPeerUrl } from '../../statemachine/cluster.ts';
 
 /** ETCD_INITIAL_CLUSTER as `member add` prints it: every started member by name, and the new one (once, by its peer URL). */
 export function expectedInitialCluster(members: EtcdMember[], replacement: Host): string {
   const url = peerUrl(replacement);
   return initialClusterString([
-    ...members.filter((m) => m.name !== '' && !m.peerURLs.includes(url)).map((m) => ({ name: m.name, peerURL: m.peerURLs[0] ?? '' })),
+    ...members.filter((m) => isStarted(m) && memberByPeerUrl([m], url) === undefined).map((m) => ({ name: m.name, peerURL: m.peerURLs[0] ?? '' })),
     { name: replacement.hostname, peerURL: url },
   ]);
 }

@@ -3,9 +3,10 @@
 // member, both in one command on a member (VerifyClusterHealth.sh; either failing is ClusterUnhealthyError).
 
 import { ClusterUnhealthyError } from '../errors.ts';
-import { clientUrl, etcdOf, hostOfMember, inventoryOf, need, viaHosts } from './cluster.ts';
+import { etcdOf, inventoryOf, need, viaHosts } from './cluster.ts';
 import { runScript, SCRIPT_EXIT } from './hostScript.ts';
 import type { Step } from './stepResult.ts';
+import { clientUrlOfMember, isStarted, memberById } from '../../statemachine/cluster.ts';
 
 export const VerifyClusterHealth: Step = async (context, deps) => {
   const inventory = inventoryOf(context);
@@ -13,14 +14,14 @@ export const VerifyClusterHealth: Step = async (context, deps) => {
   const etcd = etcdOf(context, deps, { includeReplacement: true });
   const members = await etcd.memberList();
   const problems: string[] = [];
-  if (!members.some((m) => m.id === newId)) problems.push(`new member ${newId} is missing`);
+  if (!memberById(members, newId)) problems.push(`new member ${newId} is missing`);
   if (context.failedMember && members.some((m) => m.id === context.failedMember!.id)) problems.push(`failed member ${context.failedMember.id} is still listed`);
   for (const m of members) {
-    if (m.name === '') problems.push(`member ${m.id} has not started`);
+    if (!isStarted(m)) problems.push(`member ${m.id} has not started`);
     if (m.isLearner) problems.push(`member ${m.id} is still a learner`);
   }
   if (members.length % 2 === 0) problems.push(`${members.length} members: the count must be odd`);
-  const endpoints = members.map((m) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : '')).filter((e) => e !== '');
+  const endpoints = members.map((m) => clientUrlOfMember(inventory, m)).filter((e): e is string => e !== null);
   if (problems.length) throw new ClusterUnhealthyError(problems.join('; '));
 
   const host = viaHosts(context)[0];

@@ -4,14 +4,11 @@
 import { InvalidInputError, MemberNotFoundError } from '../errors.ts';
 import { NO_LEADER, type EndpointStatusResult, type EtcdClusterPort, type EtcdMember, type Host, type Inventory } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
-import { peerHost } from '../../statemachine/matchMember.ts';
+import { clientUrl, clientUrlOfMember, hostOfMember, memberById } from '../../statemachine/cluster.ts';
 import { quorumOf, type MemberHealth } from '../../statemachine/quorum.ts';
 import type { StepDeps } from './deps.ts';
 
-export const clientUrl = (host: Host): string => `https://${host.ip}:2379`;
-export const peerUrl = (host: Host): string => `https://${host.ip}:2380`;
-/** Masters and flanneld name etcd by hostname, as the installer writes them. */
-export const clientUrlByHostname = (hostname: string): string => `https://${hostname}:2379`;
+export { clientUrl, clientUrlByHostname, hostOfMember, peerUrl } from '../../statemachine/cluster.ts';
 
 export function need<T>(value: T | undefined | null, what: string): T {
   if (value === undefined || value === null) throw new InvalidInputError(what, `${what} is not known at this step (run state is incomplete)`);
@@ -22,12 +19,6 @@ export function inventoryOf(context: WorkflowContext): Inventory {
   return need(context.inventory, 'inventory');
 }
 
-/** The inventory host a member runs on: by peer URL address, or by name. */
-export function hostOfMember(inventory: Inventory, member: { name: string; peerURLs?: string[]; peerURL?: string }): Host | undefined {
-  const urls = member.peerURLs ?? (member.peerURL ? [member.peerURL] : []);
-  const addresses = urls.map(peerHost).filter((a): a is string => a !== null);
-  return inventory.hosts.find((h) => addresses.includes(h.ip) || addresses.includes(h.hostname) || (member.name !== '' && member.name === h.hostname));
-}
 
 /** Hosts to run etcdctl on: etcd hosts that are not the failed one, then the replacement once it has joined. */
 export function viaHosts(context: WorkflowContext): Host[] {
@@ -48,9 +39,7 @@ export function etcdOf(context: WorkflowContext, deps: StepDeps, options: { incl
 }
 
 export function memberRef(member: EtcdMember, inventory: Inventory): MemberRef {
-  const host = hostOfMember(inventory, member);
-  const clientURL = member.clientURLs[0] ?? (host ? clientUrl(host) : '');
-  return { id: member.id, name: member.name, peerURL: member.peerURLs[0] ?? '', clientURL };
+  return { id: member.id, name: member.name, peerURL: member.peerURLs[0] ?? '', clientURL: clientUrlOfMember(inventory, member) ?? '' };
 }
 
 export interface Observation {
@@ -108,7 +97,7 @@ async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: Et
   const down = new Set(options.assumeDown ?? []);
   const view = await etcd.view(endpointsKnownBefore(context, down));
   const members = view.members;
-  const endpointOf = (m: EtcdMember) => m.clientURLs[0] ?? (hostOfMember(inventory, m) ? clientUrl(hostOfMember(inventory, m)!) : null);
+  const endpointOf = (m: EtcdMember) => clientUrlOfMember(inventory, m);
   const endpoints = members.filter((m) => !down.has(m.id)).map(endpointOf).filter((e): e is string => e !== null);
   const statuses = await statusesOf(etcd, endpoints, view.statuses);
   const health = members.map((m) => {
@@ -154,7 +143,7 @@ async function statusesOf(etcd: EtcdClusterPort, endpoints: string[], viewed: En
 }
 
 export function findMember(members: EtcdMember[], id: string): EtcdMember {
-  const member = members.find((m) => m.id === id);
+  const member = memberById(members, id);
   if (!member) throw new MemberNotFoundError(`member ${id} is not in the member list`);
   return member;
 }

@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 async function statusHosts(): Promise<Array<{ name: string; launchedBy?: string }>> {
-  const { stdout } = await exec('node', [BIN, 'sandbox', 'status', sandbox.name, '--json']);
+  const { stdout } = await exec('node', [BIN, 'sandbox', 'status', '--sandbox', sandbox.name, '--json']);
   return (JSON.parse(stdout) as { hosts: Array<{ name: string; launchedBy?: string }> }).hosts;
 }
 
@@ -56,13 +56,14 @@ describe('Workflow: no spare in the pool, the run launches its replacement', () 
   });
 
   it('a launched host whose etcd cannot start is removed again once its member is removed; the cluster keeps its two healthy members', async () => {
-    // master-1 fails now (powered off); `--replacement new` launches etcd-new-1, whose peer port a
-    // process holds from the moment it is ready, so its etcd exits at once.
+    // master-1 fails now (powered off); `--replacement new` launches etcd-new-1. Once the new host is
+    // prepared (InstallEtcd refuses a host where something else holds etcd's ports), a process takes
+    // its peer port, so its etcd exits at once.
     await failHost(sandbox.name, 'master-1', 'kill');
     const live = ['master-0', 'etcd-new-0'];
     const membersBefore = membershipOf(await membersNow(sandbox, live));
     const cli = new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'new', '--grace-seconds', '1', '--json']);
-    await cli.waitFor(/^✓ ProvisionReplacement/);
+    await cli.waitFor(/^▶ ConfirmMemberFailed$/);
     const launched = await loadSandbox(sandbox.name);
     expect(launched.hosts.map((h) => h.name)).toContain('etcd-new-1');
     const pid = Number((await sh(launched, 'etcd-new-1', `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
