@@ -13,8 +13,8 @@ import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { AuditStore } from '../../functions/adapters/aws/auditStore.ts';
 import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { RUN_TABLE_TAG as STACK_TAG } from '../../lib/etcd-replacement.ts';
-import { FakeDynamoTable } from './fakeDynamoTable.ts';
-import { ACCOUNT, executionArnOf, STATE_MACHINE } from './runHistories.ts';
+import { FakeDynamoTable } from '../support/aws/fakeDynamoTable.ts';
+import { ACCOUNT, executionArnOf, STATE_MACHINE } from '../support/aws/runHistories.ts';
 import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
 
 const sfnMock = mockClient(SFNClient);

@@ -16,9 +16,9 @@ import { DynamoRunStore } from '../../functions/adapters/aws/dynamoRunStore.ts';
 import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { CLOUDTRAIL_CALL, recordAudit, STATUS_CHANGE, type AuditDeps } from '../../functions/handlers/auditRecorder.ts';
 import { createLogger, createMetrics } from '../../functions/handlers/observability.ts';
-import { FakeDynamoTable } from './fakeDynamoTable.ts';
-import type { HistoryBuilder } from './sfnHistory.ts';
-import { ACCOUNT, ALARM_REQUEST, executionArnOf, failedRun, HEALTHY_CAUSE, MEMBERS, NOT_STARTED, REGION, refusedRun, STATE_MACHINE, succeededRun, T0 } from './runHistories.ts';
+import { FakeDynamoTable } from '../support/aws/fakeDynamoTable.ts';
+import type { HistoryBuilder } from '../support/aws/sfnHistory.ts';
+import { ACCOUNT, ALARM_REQUEST, executionArnOf, failedRun, HEALTHY_CAUSE, MEMBERS, NOT_STARTED, REGION, refusedRun, STATE_MACHINE, succeededRun, T0 } from '../support/aws/runHistories.ts';
 
 const sfnMock = mockClient(SFNClient);
 const trailMock = mockClient(CloudTrailClient);

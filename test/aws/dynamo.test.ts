@@ -8,7 +8,7 @@ import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { InvalidInputError, LockHeldError, LockLostError } from '../../functions/errors.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 import { lockContract } from '../support/lockContract.ts';
-import { FakeDynamoTable, evaluateCondition } from './fakeDynamoTable.ts';
+import { FakeDynamoTable, evaluateCondition } from '../support/aws/fakeDynamoTable.ts';
 
 const TABLE = 'etcd-replace';
 const docMock = mockClient(DynamoDBDocumentClient);

@@ -23,7 +23,7 @@ import {
 import { runIdFromExecutionName } from '../../functions/handlers/event.ts';
 import * as validate from '../../functions/validate.ts';
 import { TASKS } from '../../statemachine/spec.ts';
-import { HistoryBuilder, lambdaCause, successfulRun, T0 } from './sfnHistory.ts';
+import { HistoryBuilder, lambdaCause, successfulRun, T0 } from '../support/aws/sfnHistory.ts';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311';
 const NAME = 'ocp311-master-2-0f1e2d3c-20260302-10';

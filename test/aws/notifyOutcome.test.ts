@@ -17,8 +17,8 @@ import {
   type ExecutionStatusEvent,
   type RunSummary,
 } from '../../functions/handlers/notifyOutcome.ts';
-import type { HistoryBuilder } from './sfnHistory.ts';
-import { executionArnOf, failedRun, HEALTHY_CAUSE, lambdaCause, MEMBERS, NOT_STARTED, refusedRun, succeededRun, T0 } from './runHistories.ts';
+import type { HistoryBuilder } from '../support/aws/sfnHistory.ts';
+import { executionArnOf, failedRun, HEALTHY_CAUSE, lambdaCause, MEMBERS, NOT_STARTED, refusedRun, succeededRun, T0 } from '../support/aws/runHistories.ts';
 
 const sfn = mockClient(SFNClient);
 const sns = mockClient(SNSClient);

@@ -11,8 +11,8 @@ import { ScriptFailedError } from '../../functions/errors.ts';
 import { createStepHandler, pastRunsFrom } from '../../functions/handlers/step.ts';
 import { createLogger, createMetrics, executionArnOf } from '../../functions/handlers/observability.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
-import { FakeDynamoTable } from './fakeDynamoTable.ts';
-import { executionArnOf as arnOf, STATE_MACHINE } from './runHistories.ts';
+import { FakeDynamoTable } from '../support/aws/fakeDynamoTable.ts';
+import { executionArnOf as arnOf, STATE_MACHINE } from '../support/aws/runHistories.ts';
 
 const env = { CLUSTER_NAME: 'ocp311', STATE_MACHINE_ARN: STATE_MACHINE, POWERTOOLS_METRICS_NAMESPACE: 'EtcdReplace' };
 const docMock = mockClient(DynamoDBDocumentClient);

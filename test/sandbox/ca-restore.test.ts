@@ -11,9 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import { memberList, onHost, waitForLeader } from '../support/clusterFacts.ts';
 import { recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
+import { BIN } from '../support/cli.ts';
 
 const run = promisify(execFile);
-const cli = new URL('../../bin/etcd-replace.mjs', import.meta.url).pathname;
 const created: string[] = [];
 afterAll(async () => {
   for (const name of created) await sandboxDown(name);
@@ -29,7 +29,7 @@ async function backUpCa(sandbox: SandboxInfo, host: string, key: string): Promis
 
 async function cliRun(args: string[]): Promise<{ code: number; result: { outcome: string; reason: string | null; remaining?: string[]; steps: Array<{ name: string; status: string }> } }> {
   try {
-    const { stdout } = await run('node', [cli, 'run', ...args, '--json'], { maxBuffer: 16 << 20 });
+    const { stdout } = await run('node', [BIN, 'run', ...args, '--json'], { maxBuffer: 16 << 20 });
     return { code: 0, result: JSON.parse(stdout) };
   } catch (error) {
     const e = error as { code: number; stdout: string };

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostExec, loadSandbox, sandboxDown, sandboxStatus, sandboxUp } from '../../sandbox/index.ts';
 import type { SandboxInfo, StatusDocument } from '../../sandbox/index.ts';
-import { cli, cliEnv, eventually, leftovers, requireBuild, uniqueName } from './helpers.ts';
+import { cli, cliEnv } from '../support/cli.ts';
+import { eventually, leftovers, requireBuild, uniqueName } from '../support/sandboxHelpers.ts';
 
 // Loud, not skipped: both builds must be there.
 const v3222 = requireBuild('3.2.22');

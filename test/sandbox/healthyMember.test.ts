@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
 import { powerFile } from '../../sandbox/model.ts';
 import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
-import { digestTree, downAll, hostFile, exitOf, healthOf, memberNames, membersNow, membershipOf, parseRunJson, runCli, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { digestTree, downAll, hostFile, exitOf, healthOf, memberNames, membersNow, membershipOf, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { cli } from '../support/cli.ts';
 
 const exec = promisify(execFile);
 const created: string[] = [];
@@ -30,7 +31,7 @@ afterAll(async () => {
 });
 
 const run = (failed: string, replacement: string, ...extra: string[]) =>
-  runCli(['run', '--sandbox', sb.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '1', '--json', ...extra]);
+  cli(['run', '--sandbox', sb.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '1', '--json', ...extra]);
 const ipOf = (name: string) => sb.hosts.find((h) => h.name === name)!.ip;
 const MASTERS = ['master-0', 'master-1', 'master-2'];
 
@@ -105,7 +106,7 @@ describe('a resumed run re-confirms the failure before it removes anything', () 
 
     await heal('master-2');
     await until('master-2 answering', async () => (await healthOf(sb, 'master-0', MASTERS)).every(Boolean));
-    const again = await runCli(args);
+    const again = await cli(args);
     expect(again.stderr).toMatch(new RegExp(`^resuming unfinished run ${runId} at RemoveFailedMember$`, 'm'));
     expect(exitOf(again)).toMatchObject({ code: 3 });
     const result = parseRunJson(again.stdout);
@@ -146,9 +147,9 @@ describe('a done replacement is reported as done', () => {
 
     const stored = (await new FileRunStore().get(result.runId))!;
     expect(stored.remaining).toEqual(result.remaining);
-    const history = await runCli(['history', '--sandbox', sb.name]);
+    const history = await cli(['history', '--sandbox', sb.name]);
     expect(history.stdout).toMatch(/outcome: succeeded[^\n]*\n(.*\n)*\s+remaining: master-2: \/var\/lib\/etcd was not backed up/);
-    const historyJson = JSON.parse((await runCli(['history', '--sandbox', sb.name, '--json'])).stdout) as Array<{ runId: string; remaining?: string[] }>;
+    const historyJson = JSON.parse((await cli(['history', '--sandbox', sb.name, '--json'])).stdout) as Array<{ runId: string; remaining?: string[] }>;
     expect(historyJson.find((r) => r.runId === result.runId)?.remaining).toEqual(result.remaining);
   });
 

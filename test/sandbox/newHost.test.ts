@@ -11,8 +11,9 @@ import { failHost, hostExec, sandboxUp, statusOf, type SandboxInfo } from '../..
 import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
 import type { Host } from '../../functions/ports.ts';
 import { etcdctl, memberList, onHost } from '../support/clusterFacts.ts';
-import { digestTree, downAll, membershipOf, membersNow, parseRunJson, runCli, sh, stepStatus } from '../support/safetyHelpers.ts';
-import { requireBuild, uniqueName } from './helpers.ts';
+import { digestTree, downAll, membershipOf, membersNow, parseRunJson, sh, stepStatus } from '../support/safetyHelpers.ts';
+import { cli } from '../support/cli.ts';
+import { requireBuild, uniqueName } from '../support/sandboxHelpers.ts';
 
 const created: string[] = [];
 afterAll(() => downAll(created));
@@ -29,7 +30,7 @@ const hostOf = (sandbox: SandboxInfo, name: string): Host => sandbox.hosts.find(
 const url = (sandbox: SandboxInfo, name: string) => `https://${hostOf(sandbox, name).ip}:2379`;
 
 function replace(sandbox: SandboxInfo, replacement: string, extra: string[] = []) {
-  return runCli(['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', replacement, '--grace-seconds', '1', '--json', ...extra]);
+  return cli(['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', replacement, '--grace-seconds', '1', '--json', ...extra]);
 }
 
 /** The cluster ID etcd reports on master-0, as 16 hex digits. */

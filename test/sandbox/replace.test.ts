@@ -9,9 +9,9 @@ import { failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from 
 import { memberList, onHost } from '../support/clusterFacts.ts';
 import { STATES } from '../../statemachine/spec.ts';
 import { leaderOtherThanCa, makeLeader, recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
+import { BIN } from '../support/cli.ts';
 
 const run = promisify(execFile);
-const cli = new URL('../../bin/etcd-replace.mjs', import.meta.url).pathname;
 const created: string[] = [];
 
 afterAll(async () => {
@@ -36,7 +36,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
 
     // The plan changes nothing and names every step with the exact commands for these hosts.
     const spare = sandbox.hosts.find((h) => h.name === 'etcd-spare-0')!;
-    const planned = JSON.parse((await run('node', [cli, 'plan', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--json'])).stdout) as {
+    const planned = JSON.parse((await run('node', [BIN, 'plan', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--json'])).stdout) as {
       verdict: string;
       steps: Array<{ name: string; commands: Array<{ host: string; command: string }> }>;
     };
@@ -51,7 +51,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     expect(planned.steps.find((s) => s.name === 'AddMember')?.commands.map((c) => c.command)).toEqual([expect.stringContaining("etcdctl.sh 'observe'"), expect.stringContaining(addVerb)]);
     expect(await memberList(sandbox, 'master-0', `https://${sandbox.hosts[0]!.ip}:2379`)).toHaveLength(3);
 
-    const { stdout } = await run('node', [cli, 'run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
+    const { stdout } = await run('node', [BIN, 'run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
     const result = JSON.parse(stdout) as { outcome: string; reason: string | null; steps: Array<{ name: string; status: string; attempts: number }> };
     expect(result.outcome).toBe('succeeded');
     expect(result.reason).toBeNull();
@@ -67,7 +67,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     const before = await recordBefore(sandbox);
     await failHost(sandbox.name, leader, 'kill');
 
-    const { stdout } = await run('node', [cli, 'run', '--sandbox', sandbox.name, '--failed', leader, '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
+    const { stdout } = await run('node', [BIN, 'run', '--sandbox', sandbox.name, '--failed', leader, '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
     const result = JSON.parse(stdout) as { outcome: string; steps: Array<{ name: string; status: string }> };
     expect(result.outcome).toBe('succeeded');
     expect(Object.fromEntries(result.steps.map((s) => [s.name, s.status]))).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', PromoteNewMember: joinsAsLearnerOn(sandbox) ? 'succeeded' : 'skipped' });
@@ -79,7 +79,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     const before = await recordBefore(sandbox);
     await failHost(sandbox.name, 'master-3', 'etcd');
 
-    const { stdout } = await run('node', [cli, 'run', '--sandbox', sandbox.name, '--failed', 'master-3.sandbox.test', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
+    const { stdout } = await run('node', [BIN, 'run', '--sandbox', sandbox.name, '--failed', 'master-3.sandbox.test', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
     const result = JSON.parse(stdout) as { outcome: string; runId: string; steps: Array<{ name: string; status: string }> };
     expect(result.outcome).toBe('succeeded');
     expect(result.steps.find((s) => s.name === 'BackUpFailedMemberData')?.status).toBe('succeeded');

@@ -8,7 +8,8 @@ import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts'
 import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
-import { downAll, exitOf, parseRunJson, runCli, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { downAll, exitOf, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { cli } from '../support/cli.ts';
 
 const created: string[] = [];
 let sandbox: SandboxInfo;
@@ -49,23 +50,23 @@ describe('resume after the runner is killed inside each step', () => {
     while (!finished) {
       processes++;
       expect(processes).toBeLessThanOrEqual(VISITED.length + 5);
-      const cli = new WatchedCli(args);
+      const watched = new WatchedCli(args);
       const targets = VISITED.slice(next);
       const started = targets.length
-        ? cli.waitFor(new RegExp(`^▶ (${targets.join('|')})$`)).catch(() => null)
+        ? watched.waitFor(new RegExp(`^▶ (${targets.join('|')})$`)).catch(() => null)
         : Promise.resolve(null);
       const line = await started;
       if (line === null) {
-        finished = await cli.done; // nothing left to interrupt: let it finish
+        finished = await watched.done; // nothing left to interrupt: let it finish
         if (processes > 1) expect({ stderr: finished.stderr, stdout: finished.stdout.slice(0, 2000), code: finished.code, signal: finished.signal }).toMatchObject({ stderr: expect.stringMatching(/^resuming unfinished run r-[0-9a-z-]+ at /m) });
         break;
       }
-      if (processes > 1) expect(cli.stderr).toMatch(/^resuming unfinished run r-[0-9a-z-]+ at /m);
+      if (processes > 1) expect(watched.stderr).toMatch(/^resuming unfinished run r-[0-9a-z-]+ at /m);
       const step = line.slice(2);
       const delayMs = QUICK.has(step) ? 0 : randomInt(0, 80);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      cli.kill('SIGKILL');
-      const end = await cli.done;
+      watched.kill('SIGKILL');
+      const end = await watched.done;
       if (end.signal !== 'SIGKILL') {
         // It ended on its own before the signal landed (only possible after the last step).
         finished = end;
@@ -95,7 +96,7 @@ describe('resume after the runner is killed inside each step', () => {
     await verifyReplaced(await loadSandbox(sandbox.name), 'master-2', 'etcd-spare-0', before);
 
     // One run for this request, and it succeeded; its record shows the re-entered steps.
-    const history = await runCli(['history', '--sandbox', sandbox.name, '--json']);
+    const history = await cli(['history', '--sandbox', sandbox.name, '--json']);
     expect(history.code).toBe(0);
     const runs = (JSON.parse(history.stdout) as Array<{ runId: string; outcome: string; request: Record<string, unknown> }>).filter(
       (r) => r.request['failed'] === 'master-2' && r.request['replacement'] === 'etcd-spare-0',

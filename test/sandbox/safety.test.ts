@@ -29,12 +29,12 @@ import {
   membershipOf,
   parseRunJson,
   pemBodyLines,
-  runCli,
   runsOf,
   secretFindings,
   stepStatus,
   upSandbox,
 } from '../support/safetyHelpers.ts';
+import { cli } from '../support/cli.ts';
 
 const exec = promisify(execFile);
 const created: string[] = [];
@@ -56,7 +56,7 @@ const runArgs = (sandbox: SandboxInfo, failed: string, replacement: string, ...e
 describe('refusals that change nothing', () => {
   it('refuses to replace a healthy member (exit 3), membership unchanged', async () => {
     const before = membershipOf(await membersNow(a, ['master-0']));
-    const out = await runCli(runArgs(a, 'master-2', 'etcd-spare-0'));
+    const out = await cli(runArgs(a, 'master-2', 'etcd-spare-0'));
     expect(exitOf(out)).toMatchObject({ code: 3 });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('refused');
@@ -85,13 +85,13 @@ describe('refusals that change nothing', () => {
       { args: ['--failed', 'm\u0430ster-2', '--replacement', 'etcd-spare-0'], message: /invalid --failed: "m\\u0430ster-2" may hold only/ },
       { args: ['--failed', 'master-2', '--replacement', '\u0435tcd-spare-0'], message: /invalid --replacement: "\\u0435tcd-spare-0"/ },
     ];
-    const results = await Promise.all(cases.map((c) => runCli(['run', '--sandbox', a.name, '--grace-seconds', '0', ...c.args])));
+    const results = await Promise.all(cases.map((c) => cli(['run', '--sandbox', a.name, '--grace-seconds', '0', ...c.args])));
     results.forEach((out, i) => {
       expect({ args: cases[i]!.args, ...exitOf(out) }).toMatchObject({ code: 2 });
       expect(out.stderr).toMatch(cases[i]!.message);
       expect(out.stderr).not.toMatch(/^run r-/m); // never got as far as creating a run
     });
-    const badSandbox = await runCli(['run', '--sandbox', '../x', '--failed', 'master-2', '--replacement', 'etcd-spare-0']);
+    const badSandbox = await cli(['run', '--sandbox', '../x', '--failed', 'master-2', '--replacement', 'etcd-spare-0']);
     expect(badSandbox.code).toBe(2);
     expect(badSandbox.stderr).toMatch(/invalid --sandbox: "\.\.\/x" is not a sandbox name/);
 
@@ -118,7 +118,7 @@ describe('one run per cluster', () => {
     await lock.acquire(a.name, { runId: holderRun, startedBy: 'test:holder', pid: holder.pid! }, 600);
     const before = membershipOf(await membersNow(a, ['master-0']));
 
-    const out = await runCli(runArgs(a, 'master-2', 'etcd-spare-0'));
+    const out = await cli(runArgs(a, 'master-2', 'etcd-spare-0'));
     expect(exitOf(out)).toMatchObject({ code: 3 });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('refused');
@@ -140,7 +140,7 @@ describe('one run per cluster', () => {
     // etcd dies, the host stays up: later runs roll its master API too (only the failed host of a run may be unreachable).
     await failHost(a.name, 'master-2', 'etcd');
 
-    const out = await runCli(runArgs(a, 'master-2', 'etcd-spare-0', '--learner', 'never'));
+    const out = await cli(runArgs(a, 'master-2', 'etcd-spare-0', '--learner', 'never'));
     const result = parseRunJson(out.stdout);
     expect({ outcome: result.outcome, reason: result.reason, ...exitOf(out) }).toMatchObject({ outcome: 'succeeded', code: 0 });
     expect(out.code).toBe(0);
@@ -156,7 +156,7 @@ describe('one run per cluster', () => {
 
     // Secret scan of everything this CLI run left as text.
     const keys = await newMemberKeys(info, 'etcd-spare-0');
-    const history = await runCli(['history', '--sandbox', a.name, '--json']);
+    const history = await cli(['history', '--sandbox', a.name, '--json']);
     expect(history.code).toBe(0);
     const findings = [
       ...secretFindings(JSON.stringify(record), keys, 'run record'),
@@ -235,7 +235,7 @@ describe('one run per cluster', () => {
       ...secretFindings(outputs.join('\n'), keys, 'script stderr'),
       ...secretFindings(logs.join('\n'), keys, 'step log'),
       ...secretFindings(progress.join('\n'), keys, 'progress events'),
-      ...secretFindings((await runCli(['history', '--sandbox', a.name, '--json'])).stdout, keys, 'history --json'),
+      ...secretFindings((await cli(['history', '--sandbox', a.name, '--json'])).stdout, keys, 'history --json'),
     ];
     expect(findings).toEqual([]);
   });
@@ -243,7 +243,7 @@ describe('one run per cluster', () => {
   it('with no quorum (2 of 3 members down) refuses with exit 3 and disaster-recovery guidance', async () => {
     await failHost(a.name, 'etcd-spare-0', 'kill');
     await failHost(a.name, 'etcd-spare-1', 'etcd');
-    const out = await runCli(runArgs(a, 'etcd-spare-1', 'master-1'));
+    const out = await cli(runArgs(a, 'etcd-spare-1', 'master-1'));
     expect(exitOf(out)).toMatchObject({ code: 3 });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('refused');
@@ -261,7 +261,7 @@ describe('the CA host failed', () => {
     const before = membershipOf(await membersNow(b, ['master-1']));
     await failHost(b.name, 'master-0', 'kill');
 
-    const out = await runCli(runArgs(b, 'master-0', 'etcd-spare-0'));
+    const out = await cli(runArgs(b, 'master-0', 'etcd-spare-0'));
     expect(exitOf(out)).toMatchObject({ code: 3 });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('refused');

@@ -1,6 +1,7 @@
 // CLI argument errors that need no sandbox: every one exits 2 with a clear message and changes nothing.
 import { describe, expect, it } from 'vitest';
-import { cli, leftovers } from './helpers.ts';
+import { cli } from '../support/cli.ts';
+import { leftovers } from '../support/sandboxHelpers.ts';
 
 describe.concurrent('CLI: sandbox arguments', () => {
   it.each([

@@ -8,7 +8,8 @@ import { endpointHealthy, readClientTls } from '../../sandbox/etcdClient.ts';
 import { pidsInNamespaces } from '../../sandbox/exec.ts';
 import { hostExec, loadSandbox, sandboxDown, sandboxUp } from '../../sandbox/index.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';
-import { REPO, alive, cli, eventually, leftovers, uniqueName } from './helpers.ts';
+import { BIN, cli } from '../support/cli.ts';
+import { alive, eventually, leftovers, uniqueName } from '../support/sandboxHelpers.ts';
 
 const first = uniqueName();
 const second = uniqueName();
@@ -56,7 +57,7 @@ describe('Sandbox: lifecycle', () => {
   });
 
   it('down cleans up after an up that was killed half-way', async () => {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin/etcd-replace.mjs'), 'sandbox', 'up', '--sandbox', crashed, '--members', '3', '--spares', '0', '--nodes', '1'], {
+    const child = spawn(process.execPath, [BIN, 'sandbox', 'up', '--sandbox', crashed, '--members', '3', '--spares', '0', '--nodes', '1'], {
       stdio: 'ignore',
     });
     const stateDir = `/var/lib/etcd-replace/sandboxes/${crashed}`;

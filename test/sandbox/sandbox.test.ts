@@ -11,7 +11,8 @@ import type { Host } from '../../functions/ports.ts';
 import { allowEtcdPorts, describeEtcdPorts, hostExec, loadSandbox, sandboxDown, sandboxStatus, sandboxUp } from '../../sandbox/index.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 import { pidsInNamespaces, processName } from '../../sandbox/exec.ts';
-import { REPO, alive, cli, eventually, sleep, uniqueName } from './helpers.ts';
+import { REPO, cli } from '../support/cli.ts';
+import { alive, eventually, sleep, uniqueName } from '../support/sandboxHelpers.ts';
 
 const name = uniqueName();
 let sandbox: SandboxInfo;

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, hostExec, sandboxDown, sandboxUp } from '../../sandbox/index.ts';
-import { cli, uniqueName } from './helpers.ts';
+import { cli } from '../support/cli.ts';
+import { uniqueName } from '../support/sandboxHelpers.ts';
 
 const created: string[] = [];
 afterAll(async () => {

@@ -25,6 +25,8 @@ export interface FakeMember {
   /** The leader this member reports (NO_LEADER during an election); the cluster's leader by default. */
   leaderId?: string;
   version?: string;
+  /** The peer URL the member list shows, when not https://<ip>:2380 (one that still names localhost). */
+  peerURL?: string;
 }
 
 export function host(name: string, ip: string, roles: Role[]): Host {
@@ -77,7 +79,7 @@ export class FakeCluster implements EtcdClusterPort {
     return {
       id: m.id,
       name: m.name,
-      peerURLs: [`https://${m.ip}:2380`],
+      peerURLs: [m.peerURL ?? `https://${m.ip}:2380`],
       clientURLs: m.name === '' ? [] : [`https://${m.ip}:2379`],
       isLearner: m.isLearner === true,
     };
@@ -119,16 +121,17 @@ export class FakeCluster implements EtcdClusterPort {
   async health(_endpoints: string[]): Promise<EndpointHealth[]> {
     throw new Error('not used by preflight');
   }
-  async addMember(): Promise<never> {
+  // Membership changes: preflight makes none (ChangingCluster in fakePorts.ts makes them).
+  async addMember(_peerURL: string, _options: { learner: boolean }): Promise<EtcdMember> {
     throw new Error('preflight must not add a member');
   }
-  async removeMember(): Promise<never> {
+  async removeMember(_memberId: string): Promise<void> {
     throw new Error('preflight must not remove a member');
   }
-  async promoteMember(): Promise<never> {
+  async promoteMember(_memberId: string): Promise<void> {
     throw new Error('preflight must not promote a member');
   }
-  async updateMember(): Promise<never> {
+  async updateMember(_memberId: string, _peerURLs: string[]): Promise<void> {
     throw new Error('preflight must not update a member');
   }
 }

@@ -6,22 +6,13 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hostExec, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { BIN, REPO, type CliResult } from './cli.ts';
 import { endpointHealthy, memberList, type Member } from './clusterFacts.ts';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = path.join(REPO, 'bin/etcd-replace.mjs');
-
 export const clientUrl = (ip: string) => `https://${ip}:2379`;
-
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Parsed `run --json` output. */
 export interface RunJson {
@@ -88,10 +79,6 @@ export class WatchedCli {
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (!this.exited) this.child.kill(signal);
   }
-}
-
-export function runCli(args: string[]): Promise<CliResult> {
-  return new WatchedCli(args).done;
 }
 
 export function parseRunJson(stdout: string): RunJson {

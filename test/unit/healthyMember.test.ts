@@ -9,7 +9,7 @@ import { RemoveFailedMember } from '../../functions/steps/RemoveFailedMember.ts'
 import { AddMember } from '../../functions/steps/AddMember.ts';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
 import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
-import type { EtcdClusterPort, EtcdMember, RunRecord } from '../../functions/ports.ts';
+import type { RunRecord } from '../../functions/ports.ts';
 import type { StepDeps } from '../../functions/steps/deps.ts';
 import { asMemberId, hostOfUrl, membersOfHost } from '../../statemachine/memberIdentity.ts';
 import { confirmationStale, confirmationValidMs, CONFIRMATION_SLACK_SECONDS } from '../../statemachine/confirmation.ts';
@@ -25,26 +25,9 @@ import {
   unitInventory as inventory,
   validatedContext,
 } from '../support/fakeCluster.ts';
+import { ChangingCluster } from '../support/fakePorts.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
-
-/** A fake cluster that also removes and adds members, recording each change. */
-type ChangingCluster = FakeCluster & { changes: string[] };
-function changingCluster(members: ReturnType<typeof three>): ChangingCluster {
-  const cluster = Object.assign(new FakeCluster(members), { changes: [] as string[] });
-  const port = cluster as unknown as EtcdClusterPort;
-  port.removeMember = async (id: string) => {
-    cluster.changes.push(`remove ${id}`);
-    cluster.members = cluster.members.filter((m) => m.id !== id);
-  };
-  port.addMember = async (peerURL: string, options: { learner: boolean }): Promise<EtcdMember> => {
-    cluster.changes.push(`add ${peerURL}`);
-    const ip = /https:\/\/([0-9.]+):2380/.exec(peerURL)![1]!;
-    cluster.members.push(member(0xe0, '', ip, false, { isLearner: options.learner }));
-    return { id: ID(0xe0), name: '', peerURLs: [peerURL], clientURLs: [], isLearner: options.learner };
-  };
-  return cluster;
-}
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
   const error = await promise.then(
@@ -212,14 +195,14 @@ describe('RemoveFailedMember: acts only on a fresh confirmation of this executio
     RemoveFailedMember(validatedContext(inventory(), 'master-2', 'etcd-spare-0', extra), { ...fakeDeps(cluster, now), execution });
 
   it('same execution, fresh: removes without asking the failed member again', async () => {
-    const cluster = changingCluster(three([]));
+    const cluster = new ChangingCluster(three([]));
     const result = await remove(cluster, confirmed('e1'), 'e1');
     expect(cluster.changes).toEqual([`remove ${ID(0xa2)}`]);
     expect(result.output.failedMemberRemoved).toBe(true);
   });
 
   it('a resumed run (another execution) finds the member answering: refused, nothing removed', async () => {
-    const cluster = changingCluster(three([]));
+    const cluster = new ChangingCluster(three([]));
     const error = await failure(remove(cluster, confirmed('e1'), 'e2'));
     expect(error).toBeInstanceOf(RefusedError);
     expect(error.message).toMatch(/answers health checks again when observed before its removal \(the failure was confirmed by another execution/);
@@ -228,7 +211,7 @@ describe('RemoveFailedMember: acts only on a fresh confirmation of this executio
   });
 
   it('too long after the confirmation, even in the same execution: observed again', async () => {
-    const cluster = changingCluster(three([]));
+    const cluster = new ChangingCluster(three([]));
     const late = new Date(NOW.getTime() + confirmationValidMs(0) + 1000);
     const error = await failure(remove(cluster, confirmed('e1'), 'e1', late));
     expect(error.message).toMatch(/more than the 60 s a confirmation stays good/);
@@ -236,7 +219,7 @@ describe('RemoveFailedMember: acts only on a fresh confirmation of this executio
   });
 
   it('a resumed run whose member is still down re-confirms, removes, and records the new confirmation', async () => {
-    const cluster = changingCluster(three(['master-2']));
+    const cluster = new ChangingCluster(three(['master-2']));
     const result = await remove(cluster, confirmed('e1'), 'e2');
     expect(cluster.changes).toEqual([`remove ${ID(0xa2)}`]);
     expect(result.detail).toMatch(/observed again before removal .*: still not answering/);
@@ -244,7 +227,7 @@ describe('RemoveFailedMember: acts only on a fresh confirmation of this executio
   });
 
   it('"not found" is done only for the member this run confirmed failed', async () => {
-    const cluster = changingCluster(three(['master-2']).slice(0, 2));
+    const cluster = new ChangingCluster(three(['master-2']).slice(0, 2));
     const done = await remove(cluster, confirmed('e1'), 'e2');
     expect(done).toMatchObject({ skipped: true, output: { failedMemberRemoved: true } });
     const { failureConfirmation: _, ...unconfirmed } = confirmed('e1');
@@ -256,7 +239,7 @@ describe('RemoveFailedMember: acts only on a fresh confirmation of this executio
 
 describe('AddMember: only after this run removed the failed member', () => {
   it('refuses without the removal in its record; adds with it', async () => {
-    const cluster = changingCluster(three(['master-2']).slice(0, 2));
+    const cluster = new ChangingCluster(three(['master-2']).slice(0, 2));
     const context = validatedContext(inventory(), 'master-2', 'etcd-spare-0', { survivors: [] });
     const error = await failure(AddMember(context, fakeDeps(cluster, NOW)));
     expect(error).toBeInstanceOf(RefusedError);
@@ -264,11 +247,11 @@ describe('AddMember: only after this run removed the failed member', () => {
     expect(cluster.changes).toEqual([]);
     const added = await AddMember({ ...context, failedMemberRemoved: true }, fakeDeps(cluster, NOW));
     expect(cluster.changes).toEqual(['add https://198.51.100.9:2380']);
-    expect(added.output).toMatchObject({ newMemberId: ID(0xe0), memberAdded: true });
+    expect(added.output).toMatchObject({ newMemberId: ID(0xb0), memberAdded: true });
   });
 
   it('a started member on the replacement\'s peer URL that this run did not add is refused', async () => {
-    const cluster = changingCluster([...three(['master-2']).slice(0, 2), member(0xb0, 'etcd-spare-0', '198.51.100.9', true)]);
+    const cluster = new ChangingCluster([...three(['master-2']).slice(0, 2), member(0xb0, 'etcd-spare-0', '198.51.100.9', true)]);
     const context = validatedContext(inventory(), 'master-2', 'etcd-spare-0', { survivors: [], failedMemberRemoved: true });
     const error = await failure(AddMember(context, fakeDeps(cluster, NOW)));
     expect(error.message).toMatch(/already runs on https:\/\/198\.51\.100\.9:2380, and this run did not add it/);

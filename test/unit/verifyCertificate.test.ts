@@ -1,59 +1,27 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateInvalidError, InvalidInputError } from '../../functions/errors.ts';
 import { describeCertificate, verifyMemberCertificate, type MemberCertificateCheck } from '../../functions/certificates/verifyCertificate.ts';
+import { makeCa, openssl, type IssuedCertificate, type ScratchCa } from '../support/certificates.ts';
 
-// Real certificates, made the way the runbook makes them: the fixture openssl.cnf with its [etcd_ca] paths
-// pointed at a scratch CA, `openssl req -reqexts etcd_v3_req` and `openssl ca -name etcd_ca -extensions ...`.
-const CNF = readFileSync(new URL('../fixtures/ocp311/openssl.cnf', import.meta.url), 'utf8');
-
+// Real certificates, made the way the runbook makes them (test/support/certificates.ts).
 const HOST = 'master-3.example.com';
 const IP = '198.51.100.13';
 
-interface Issued {
-  cert: string;
-  publicKey: string;
-}
-
 let tmp: string;
 
-function openssl(args: string[], env: Record<string, string> = {}): string {
-  return execFileSync('openssl', args, { env: { ...process.env, SAN: '', ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/** One certificate from `authority`, for HOST and IP unless told otherwise. */
+function issue(authority: ScratchCa, o: { cn?: string; san?: string; extensions: string; caArgs?: string[] }): IssuedCertificate {
+  return authority.issue({ cn: o.cn ?? HOST, san: o.san ?? `IP:${IP}, DNS:${HOST}`, extensions: o.extensions, ...(o.caArgs ? { caArgs: o.caArgs } : {}) });
 }
 
-/** A CA directory laid out like /etc/etcd/ca, and its openssl.cnf. */
-function makeCa(name: string, cn: string): { cnf: string; caPem: string } {
-  const dir = join(tmp, name);
-  mkdirSync(join(dir, 'certs'), { recursive: true });
-  const cnf = join(dir, 'openssl.cnf');
-  writeFileSync(cnf, CNF.replaceAll('/etc/etcd/ca', dir));
-  writeFileSync(join(dir, 'index.txt'), '');
-  writeFileSync(join(dir, 'serial'), '01\n');
-  openssl(['req', '-config', cnf, '-newkey', 'rsa:2048', '-keyout', join(dir, 'ca.key'), '-new', '-out', join(dir, 'ca.crt'),
-    '-x509', '-extensions', 'etcd_v3_ca_self', '-batch', '-nodes', '-days', '1825', '-subj', `/CN=${cn}`]);
-  return { cnf, caPem: readFileSync(join(dir, 'ca.crt'), 'utf8') };
-}
+let ca: ScratchCa;
+let server: IssuedCertificate;
+let peer: IssuedCertificate;
 
-let counter = 0;
-
-/** The runbook's two commands for one certificate, then `openssl pkey -pubout` of its key. */
-function issue(cnf: string, o: { cn?: string; san?: string; extensions: string; caArgs?: string[] }): Issued {
-  const prefix = join(tmp, `cert-${++counter}`);
-  const env = { SAN: o.san ?? `IP:${IP}, DNS:${HOST}` };
-  openssl(['req', '-new', '-config', cnf, '-keyout', `${prefix}.key`, '-out', `${prefix}.csr`, '-reqexts', 'etcd_v3_req',
-    '-batch', '-nodes', '-subj', `/CN=${o.cn ?? HOST}`], env);
-  openssl(['ca', '-name', 'etcd_ca', '-config', cnf, '-out', `${prefix}.crt`, '-in', `${prefix}.csr`, '-extensions', o.extensions, '-batch', ...(o.caArgs ?? [])], env);
-  return { cert: readFileSync(`${prefix}.crt`, 'utf8'), publicKey: openssl(['pkey', '-in', `${prefix}.key`, '-pubout']) };
-}
-
-let ca: { cnf: string; caPem: string };
-let server: Issued;
-let peer: Issued;
-
-function check(issued: Issued, overrides: Partial<MemberCertificateCheck> = {}): MemberCertificateCheck {
+function check(issued: IssuedCertificate, overrides: Partial<MemberCertificateCheck> = {}): MemberCertificateCheck {
   return {
     kind: 'server',
     certificatePem: issued.cert,
@@ -76,9 +44,9 @@ function failure(input: MemberCertificateCheck): string {
 
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'verify-cert-'));
-  ca = makeCa('ca', 'etcd-signer@1700000000');
-  server = issue(ca.cnf, { extensions: 'etcd_v3_ca_server' });
-  peer = issue(ca.cnf, { extensions: 'etcd_v3_ca_peer' });
+  ca = makeCa(tmp, 'ca', 'etcd-signer@1700000000');
+  server = issue(ca, { extensions: 'etcd_v3_ca_server' });
+  peer = issue(ca, { extensions: 'etcd_v3_ca_peer' });
 });
 
 afterAll(() => {
@@ -90,7 +58,7 @@ describe('Function: verifyMemberCertificate', () => {
     expect(server.cert).toContain('Certificate:'); // openssl ca writes a text dump before the PEM
     expect(() => verifyMemberCertificate(check(server))).not.toThrow();
     writeFileSync(join(tmp, 'server-check.crt'), server.cert);
-    expect(openssl(['verify', '-CAfile', join(tmp, 'ca', 'ca.crt'), '-purpose', 'sslserver', join(tmp, 'server-check.crt')])).toBe(
+    expect(openssl(['verify', '-CAfile', join(ca.dir, 'ca.crt'), '-purpose', 'sslserver', join(tmp, 'server-check.crt')])).toBe(
       `${join(tmp, 'server-check.crt')}: OK\n`,
     );
     expect(() => verifyMemberCertificate(check(peer, { kind: 'peer' }))).not.toThrow();
@@ -99,33 +67,33 @@ describe('Function: verifyMemberCertificate', () => {
   });
 
   it('fails a certificate whose SAN has another IP', () => {
-    const wrong = issue(ca.cnf, { san: `IP:198.51.100.99, DNS:${HOST}`, extensions: 'etcd_v3_ca_server' });
+    const wrong = issue(ca, { san: `IP:198.51.100.99, DNS:${HOST}`, extensions: 'etcd_v3_ca_server' });
     expect(failure(check(wrong))).toBe(`server certificate for ${HOST}: SAN lacks IP:${IP} (has IP:198.51.100.99)`);
   });
 
   it('fails a certificate whose SAN has another DNS name', () => {
-    const wrong = issue(ca.cnf, { san: `IP:${IP}, DNS:master-4.example.com`, extensions: 'etcd_v3_ca_peer' });
+    const wrong = issue(ca, { san: `IP:${IP}, DNS:master-4.example.com`, extensions: 'etcd_v3_ca_peer' });
     expect(failure(check(wrong, { kind: 'peer' }))).toBe(
       `peer certificate for ${HOST}: SAN lacks DNS:${HOST} (has DNS:master-4.example.com)`,
     );
   });
 
   it('fails a certificate whose subject CN is another host', () => {
-    const wrong = issue(ca.cnf, { cn: 'master-4.example.com', extensions: 'etcd_v3_ca_server' });
+    const wrong = issue(ca, { cn: 'master-4.example.com', extensions: 'etcd_v3_ca_server' });
     expect(failure(check(wrong))).toBe(`server certificate for ${HOST}: subject CN is "master-4.example.com", expected "${HOST}"`);
   });
 
   it('fails a certificate issued by another CA', () => {
-    const other = makeCa('other-ca', 'etcd-signer@1800000000');
-    const foreign = issue(other.cnf, { extensions: 'etcd_v3_ca_server' });
+    const other = makeCa(tmp, 'other-ca', 'etcd-signer@1800000000');
+    const foreign = issue(other, { extensions: 'etcd_v3_ca_server' });
     expect(failure(check(foreign))).toBe(
       `server certificate for ${HOST}: issuer "CN=etcd-signer@1800000000" is not the CA's subject "CN=etcd-signer@1700000000"`,
     );
   });
 
   it('fails a certificate from another CA that has the same subject', () => {
-    const twin = makeCa('twin-ca', 'etcd-signer@1700000000');
-    const forged = issue(twin.cnf, { extensions: 'etcd_v3_ca_server' });
+    const twin = makeCa(tmp, 'twin-ca', 'etcd-signer@1700000000');
+    const forged = issue(twin, { extensions: 'etcd_v3_ca_server' });
     expect(failure(check(forged))).toBe(`server certificate for ${HOST}: the signature does not verify with the CA's key`);
   });
 
@@ -139,9 +107,9 @@ describe('Function: verifyMemberCertificate', () => {
   });
 
   it('fails a certificate that has expired or is not valid yet', () => {
-    const old = issue(ca.cnf, { extensions: 'etcd_v3_ca_server', caArgs: ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z'] });
+    const old = issue(ca, { extensions: 'etcd_v3_ca_server', caArgs: ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z'] });
     expect(failure(check(old))).toBe(`server certificate for ${HOST}: expired at 2020-01-02T00:00:00.000Z`);
-    const future = issue(ca.cnf, { extensions: 'etcd_v3_ca_server', caArgs: ['-startdate', '20900101000000Z', '-enddate', '20910101000000Z'] });
+    const future = issue(ca, { extensions: 'etcd_v3_ca_server', caArgs: ['-startdate', '20900101000000Z', '-enddate', '20910101000000Z'] });
     expect(failure(check(future))).toBe(`server certificate for ${HOST}: not valid before 2090-01-01T00:00:00.000Z`);
     const { notAfter } = describeCertificate(server.cert);
     expect(failure(check(server, { now: new Date('2100-01-01T00:00:00Z') }))).toBe(
@@ -150,14 +118,14 @@ describe('Function: verifyMemberCertificate', () => {
   });
 
   it('fails a client certificate checked as a server certificate', () => {
-    const client = issue(ca.cnf, { extensions: 'etcd_v3_ca_client' });
+    const client = issue(ca, { extensions: 'etcd_v3_ca_client' });
     expect(failure(check(client))).toBe(
       `server certificate for ${HOST}: extendedKeyUsage lacks serverAuth (needed by a server certificate)`,
     );
   });
 
   it('fails a serverAuth-only certificate checked as a peer certificate', () => {
-    const serverOnly = issue(ca.cnf, { extensions: 'etcd_v3_req_server' });
+    const serverOnly = issue(ca, { extensions: 'etcd_v3_req_server' });
     expect(() => verifyMemberCertificate(check(serverOnly))).not.toThrow();
     expect(failure(check(serverOnly, { kind: 'peer' }))).toBe(
       `peer certificate for ${HOST}: extendedKeyUsage lacks clientAuth (needed by a peer certificate)`,
@@ -165,7 +133,7 @@ describe('Function: verifyMemberCertificate', () => {
   });
 
   it('lists every problem of the CA certificate passed off as a member certificate', () => {
-    const caKeyPub = openssl(['pkey', '-in', join(tmp, 'ca', 'ca.key'), '-pubout']);
+    const caKeyPub = openssl(['pkey', '-in', join(ca.dir, 'ca.key'), '-pubout']);
     expect(failure(check({ cert: ca.caPem, publicKey: caKeyPub }))).toBe(
       `server certificate for ${HOST}: ` +
         [

@@ -1,25 +1,12 @@
-// Helpers for the sandbox tests: the CLI as a child process, unique names, leftovers on the machine.
+// Helpers for the sandbox tests: unique names, leftovers on the machine, waiting, the etcd builds.
+// The CLI as a child process is test/support/cli.ts.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(REPO, 'bin/etcd-replace.mjs');
 
 export function uniqueName(prefix = 't'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
-
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function cli(args: string[], input = ''): Promise<CliResult> {
-  return cliEnv(args, {}, input);
 }
 
 export function alive(pid: number): boolean {
@@ -89,23 +76,4 @@ export function requireBuild(version: string): { dir: string; etcd: string; etcd
     if (!existsSync(file)) throw new Error(`this test needs etcd ${version}: ${file} is missing (ETCD_REPLACE_ETCD_BUILDS=${root})`);
   }
   return build;
-}
-
-/** cli() with extra environment variables (a value of undefined removes the variable). */
-export function cliEnv(args: string[], env: Record<string, string | undefined>, input = ''): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const merged: NodeJS.ProcessEnv = { ...process.env };
-    for (const [key, value] of Object.entries(env)) {
-      if (value === undefined) delete merged[key];
-      else merged[key] = value;
-    }
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: merged, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input);
-  });
 }

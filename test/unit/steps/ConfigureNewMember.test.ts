@@ -1,0 +1,104 @@
+// ConfigureNewMember (functions/steps/ConfigureNewMember.ts): on the CA host, the etcd.conf copied
+// beside the new member's certificates is read (ReadHostFile), rewritten for the new member with
+// ETCD_INITIAL_CLUSTER as `member add` will print it, checked, and written back only over the content
+// read (WriteHostFile); ConfigureNewMember.sh HOSTNAME IP packs and uploads the bundle (its URL on
+// stdin), whose stored size the step checks.
+
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { readEtcdConf } from '../../../functions/config/etcdConf.ts';
+import { ArtifactStoreError, ConfigEditError, InvalidInputError, RefusedError } from '../../../functions/errors.ts';
+import { ConfigureNewMember } from '../../../functions/steps/ConfigureNewMember.ts';
+import { after, confirmedContext, exitCases, expectSecretsOnlyOnStdin, failure, HOST_WORK_RETRIES, retried, RUN_ID, SPARE, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+
+/** master-0's etcd.conf as IssueCertificates copies it beside the new member's certificates. */
+const COPIED = readFileSync(new URL('../../fixtures/ocp311/etcd.conf', import.meta.url), 'utf8');
+const CONF = `/etc/etcd/generated_certs/etcd-${SPARE.hostname}/etcd.conf`;
+const KEY = `runs/${RUN_ID}/bundle-${SPARE.hostname}.tgz`;
+const INITIAL_CLUSTER = 'master-0.example.test=https://198.51.100.2:2380,master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380';
+
+function caHost(world: StepWorld, storedBytes = 8192): StepWorld {
+  world.runner.putFile('master-0', CONF, COPIED);
+  world.runner.on('ConfigureNewMember', () => {
+    world.artifacts.put(KEY, storedBytes);
+    return { stdout: { bytes: 8192, sha256: '12'.repeat(32) } };
+  });
+  return world;
+}
+
+describe('Step: ConfigureNewMember', () => {
+  it('rewrites the copied etcd.conf for the new member, then packs and stores the bundle; the URL only on stdin', async () => {
+    const world = caHost(stepWorld());
+    const result = await ConfigureNewMember(confirmedContext(), world.deps);
+    expect(world.runner.sent().map((line) => line.split(' ').slice(0, 3).join(' '))).toEqual([
+      `ReadHostFile@master-0 ${CONF}`,
+      `WriteHostFile@master-0 ${CONF} ${world.runner.of('WriteHostFile')[0]?.args[1]}`,
+      `ConfigureNewMember@master-0 ${SPARE.hostname} ${SPARE.ip}`,
+    ]);
+    expect(world.runner.of('WriteHostFile')[0]?.args).toHaveLength(3); // no restart marker: nothing runs on it yet
+    expect(world.runner.of('ConfigureNewMember')[0]?.secrets).toEqual({ UPLOAD_URL: expect.stringContaining(KEY) });
+    expectSecretsOnlyOnStdin(world);
+    const written = readEtcdConf(world.runner.file('master-0', CONF)!);
+    expect(Object.fromEntries(['ETCD_NAME', 'ETCD_INITIAL_CLUSTER', 'ETCD_INITIAL_CLUSTER_STATE', 'ETCD_LISTEN_PEER_URLS', 'ETCD_ADVERTISE_CLIENT_URLS'].map((k) => [k, written.get(k)]))).toEqual({
+      ETCD_NAME: SPARE.hostname,
+      ETCD_INITIAL_CLUSTER: INITIAL_CLUSTER,
+      ETCD_INITIAL_CLUSTER_STATE: 'existing',
+      ETCD_LISTEN_PEER_URLS: `https://${SPARE.ip}:2380`,
+      ETCD_ADVERTISE_CLIENT_URLS: `https://${SPARE.ip}:2379`,
+    });
+    expect(result.output).toEqual({ bundleKey: KEY, initialCluster: INITIAL_CLUSTER });
+    expect(result.detail).toBe(`etcd.conf for ${SPARE.hostname} written (ETCD_INITIAL_CLUSTER=${INITIAL_CLUSTER}); bundle of 8192 bytes stored`);
+  });
+
+  it('a second run finds etcd.conf already right, leaves it, and stores the bundle again', async () => {
+    const world = caHost(stepWorld());
+    const first = await ConfigureNewMember(confirmedContext(), world.deps);
+    const written = world.runner.file('master-0', CONF);
+    const second = await ConfigureNewMember(after(confirmedContext(), first), world.deps);
+    expect(world.runner.file('master-0', CONF)).toBe(written);
+    expect(second.detail).toMatch(/^etcd.conf for etcd-spare-0.example.test already right/);
+    expect(second.output).toEqual(first.output);
+    expect(world.runner.sent('ConfigureNewMember')).toHaveLength(2);
+  });
+
+  it('no copied etcd.conf on the CA host: ConfigEditError, nothing packed', async () => {
+    const world = stepWorld();
+    const error = await failure(ConfigureNewMember(confirmedContext(), world.deps));
+    expect(error).toBeInstanceOf(ConfigEditError);
+    expect(error.message).toBe(`${CONF} is missing on master-0; IssueCertificates copies it there`);
+    expect(world.runner.sent('ConfigureNewMember')).toEqual([]);
+  });
+
+  it('etcd.conf changed on the host between the read and the write (WriteHostFile exit 3): RefusedError, nothing packed', async () => {
+    const world = caHost(stepWorld());
+    world.runner.on('ReadHostFile', { stdout: `${'0'.repeat(64)}\n${COPIED}` }); // read before someone else's edit
+    const error = await failure(ConfigureNewMember(confirmedContext(), world.deps));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(world.runner.file('master-0', CONF)).toBe(COPIED);
+    expect(world.runner.sent('ConfigureNewMember')).toEqual([]);
+  });
+
+  it('a stored bundle of another size: ArtifactStoreError (retried)', async () => {
+    const world = caHost(stepWorld(), 100);
+    const error = await failure(ConfigureNewMember(confirmedContext(), world.deps));
+    expect(error).toBeInstanceOf(ArtifactStoreError);
+    expect(error.message).toBe('bundle upload incomplete: 8192 bytes packed, 100 stored');
+    expect(retried('ConfigureNewMember', error)).toBe(true);
+  });
+
+  it('ReadHostFile refusing the path (exit 2): InvalidInputError, not retried', async () => {
+    const world = caHost(stepWorld());
+    world.runner.exits('ReadHostFile', 2, 'not a file this workflow reads');
+    const error = await failure(ConfigureNewMember(confirmedContext(), world.deps));
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(retried('ConfigureNewMember', error)).toBe(false);
+  });
+
+  it.each(exitCases(HOST_WORK_RETRIES))('ConfigureNewMember.sh exit %i is %s (retried: %s)', async (code, name, isRetried) => {
+    const world = caHost(stepWorld());
+    world.runner.exits('ConfigureNewMember', code, 'peer.crt does not pass its check');
+    const error = await failure(ConfigureNewMember(confirmedContext(), world.deps));
+    expect(error.name).toBe(name);
+    expect(retried('ConfigureNewMember', error)).toBe(isRetried);
+  });
+});

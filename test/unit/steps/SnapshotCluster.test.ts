@@ -1,0 +1,80 @@
+// SnapshotCluster (functions/steps/SnapshotCluster.ts): starts the run's snapshot job on a survivor
+// other than the CA host (SnapshotCluster.sh RUN_ID ENDPOINT, its upload URL on stdin). With a learner
+// to come the workflow goes on while it runs; without one the step waits for it (AwaitSnapshot.sh) and
+// checks the stored size.
+
+import { describe, expect, it } from 'vitest';
+import { ArtifactStoreError } from '../../../functions/errors.ts';
+import { SnapshotCluster } from '../../../functions/steps/SnapshotCluster.ts';
+import { after, confirmedContext, exitCases, HOST_WORK_RETRIES, expectSecretsOnlyOnStdin, failure, HOSTS, retried, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+
+const KEY = `runs/${RUN_ID}/snapshot-${HOSTS['master-1'].hostname}.db`;
+const ENDPOINT = `https://${HOSTS['master-1'].ip}:2379`;
+const DONE = { bytes: 20480, sha256: 'ab'.repeat(32), status: { hash: 1, revision: 4711, totalKey: 120, totalSize: 20480 } };
+const voter = () => confirmedContext({ options: { graceSeconds: 0, learner: 'never' } });
+
+function withJob(world: StepWorld, job: 'started' | 'running' | 'done'): StepWorld {
+  world.runner.on('SnapshotCluster', { stdout: { job } });
+  world.runner.on('AwaitSnapshot', () => {
+    world.artifacts.put(KEY, DONE.bytes);
+    return { stdout: DONE };
+  });
+  return world;
+}
+
+describe('Step: SnapshotCluster', () => {
+  it('starts the job on master-1, not on the CA host, the upload URL on stdin only; with a learner it does not wait', async () => {
+    const world = withJob(stepWorld(), 'started');
+    const result = await SnapshotCluster(confirmedContext(), world.deps);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`]);
+    expect(world.runner.requests[0]).toMatchObject({ timeoutSeconds: 60, secrets: { UPLOAD_URL: expect.stringContaining(KEY) } });
+    expect(world.artifacts.calls).toEqual([`PUT ${KEY} 900s`]);
+    expectSecretsOnlyOnStdin(world);
+    expect(result.output).toEqual({ snapshotKey: KEY, snapshotHost: 'master-1' });
+    expect(result.skipped).toBe(false);
+    expect(result.detail).toMatch(/^snapshot job started on master-1; AwaitSnapshot waits for it/);
+  });
+
+  it('a second run, the job done: skipped, on the same host and key', async () => {
+    const world = withJob(stepWorld(), 'started');
+    const first = await SnapshotCluster(confirmedContext(), world.deps);
+    withJob(world, 'done');
+    const second = await SnapshotCluster(after(confirmedContext(), first), world.deps);
+    expect(second.skipped).toBe(true);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`, `SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`]);
+    expect(second.output).toEqual(first.output);
+  });
+
+  it('without a learner it waits for the job and keeps what it verified', async () => {
+    const world = withJob(stepWorld(), 'started');
+    const result = await SnapshotCluster(voter(), world.deps);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`, `AwaitSnapshot@master-1 ${RUN_ID} 540`]);
+    expect(world.runner.of('AwaitSnapshot')[0]?.timeoutSeconds).toBe(600);
+    expect(result.output).toEqual({
+      snapshotKey: KEY,
+      snapshotHost: 'master-1',
+      snapshotVerified: { location: `s3://unit-artifacts/${KEY}`, bytes: DONE.bytes, sha256: DONE.sha256, revision: 4711 },
+    });
+  });
+
+  it('without a learner, a stored snapshot of another size is ArtifactStoreError (retried)', async () => {
+    const world = withJob(stepWorld(), 'started');
+    world.runner.on('AwaitSnapshot', () => {
+      world.artifacts.put(KEY, 100);
+      return { stdout: DONE };
+    });
+    const error = await failure(SnapshotCluster(voter(), world.deps));
+    expect(error).toBeInstanceOf(ArtifactStoreError);
+    expect(error.message).toBe('snapshot upload incomplete: host wrote 20480 bytes, store holds 100');
+  });
+
+  it.each(exitCases(HOST_WORK_RETRIES))('SnapshotCluster.sh exit %i is %s (retried: %s)', async (code, name, isRetried) => {
+    const world = stepWorld();
+    world.runner.exits('SnapshotCluster', code, 'etcdctl: no such endpoint');
+    const error = await failure(SnapshotCluster(confirmedContext(), world.deps));
+    expect(error.name).toBe(name);
+    expect(error.message).toContain('master-1');
+    expect(retried('SnapshotCluster', error)).toBe(isRetried);
+    expect(world.runner.of('AwaitSnapshot')).toEqual([]);
+  });
+});

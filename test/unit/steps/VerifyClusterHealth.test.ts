@@ -1,0 +1,54 @@
+// VerifyClusterHealth (functions/steps/VerifyClusterHealth.ts): the member list first (the new member
+// in, the failed one gone, every member started and voting, an odd count), then VerifyClusterHealth.sh
+// ENDPOINTS on a surviving member host runs the runbook's v2 cluster-health and v3 endpoint health
+// across every member. Any problem is ClusterUnhealthyError, which its retry rule waits on; so is the
+// script's exit 4.
+
+import { describe, expect, it } from 'vitest';
+import { ClusterUnhealthyError } from '../../../functions/errors.ts';
+import { VerifyClusterHealth } from '../../../functions/steps/VerifyClusterHealth.ts';
+import { fakeMember, threeMembers } from '../../support/fakeCluster.ts';
+import { confirmedContext, exitCases, failure, NEW_ID, retried, SPARE, stepWorld, survivingMembers, TRANSIENT_RETRIES } from '../../support/stepHarness.ts';
+
+const ENDPOINTS = 'https://198.51.100.2:2379,https://198.51.100.3:2379,https://198.51.100.9:2379';
+const joined = () => confirmedContext({ failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID, addedAsLearner: true });
+const newMember = (extra = {}) => fakeMember(0xb0, 'etcd-spare-0', SPARE.ip, true, extra);
+
+function healthy(members = [...survivingMembers(), newMember()]) {
+  const world = stepWorld(members);
+  world.runner.on('VerifyClusterHealth', { stdout: { v2: 'cluster is healthy', v3Healthy: 3 } });
+  return world;
+}
+
+describe('Step: VerifyClusterHealth', () => {
+  it('checks the member list, then runs both health checks across every member on a survivor', async () => {
+    const world = healthy();
+    const result = await VerifyClusterHealth(joined(), world.deps);
+    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS}`]);
+    expect(world.runner.requests[0]?.timeoutSeconds).toBe(120);
+    expect(result).toEqual({ output: {}, detail: '3 members started and voting; cluster-health (v2) and endpoint health (v3) pass on 3 endpoints' });
+  });
+
+  it.each([
+    ['the new member missing', () => survivingMembers(), /new member 00000000000000b0 is missing/],
+    ['the failed member still listed', () => [...threeMembers(['master-2']), newMember(), fakeMember(0xb1, 'x', '203.0.113.1', true)], /failed member 00000000000000a2 is still listed/],
+    ['the new member unstarted', () => [...survivingMembers(), fakeMember(0xb0, '', SPARE.ip, false)], /member 00000000000000b0 has not started/],
+    ['the new member still a learner', () => [...survivingMembers(), newMember({ isLearner: true })], /member 00000000000000b0 is still a learner/],
+    ['an even member count', () => [...threeMembers([]), newMember()], /4 members: the count must be odd/],
+  ])('%s: ClusterUnhealthyError (retried), no health check run', async (_what, members, reason) => {
+    const world = healthy(members());
+    const error = await failure(VerifyClusterHealth(joined(), world.deps));
+    expect(error).toBeInstanceOf(ClusterUnhealthyError);
+    expect(error.message).toMatch(reason);
+    expect(retried('VerifyClusterHealth', error)).toBe(true);
+    expect(world.runner.requests).toEqual([]);
+  });
+
+  it.each(exitCases([...TRANSIENT_RETRIES, 'ClusterUnhealthyError'], { 4: 'ClusterUnhealthyError' }))('VerifyClusterHealth.sh exit %i is %s (retried: %s)', async (code, name, isRetried) => {
+    const world = healthy();
+    world.runner.exits('VerifyClusterHealth', code, 'member 00000000000000b0 is unhealthy');
+    const error = await failure(VerifyClusterHealth(joined(), world.deps));
+    expect(error.name).toBe(name);
+    expect(retried('VerifyClusterHealth', error)).toBe(isRetried);
+  });
+});
