@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { build, freshBuild } from '../../scripts/build.mjs';
 import { HELP, helpText, helpTopicOf, namedTopic, usageOf, type HelpTopic } from '../../cli/help.ts';
 import { main } from '../../cli/main.ts';
-import { REPO, cli } from '../sandbox/helpers.ts';
+import { REPO, cli } from '../support/cli.ts';
 import { captureOutput } from '../support/captureOutput.ts';
 
 const VERSION = (JSON.parse(readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string }).version;
