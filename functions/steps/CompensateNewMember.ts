@@ -47,7 +47,8 @@ export const CompensateNewMember: Step = async (context, deps) => {
       const r = await runScript<{ stopped: boolean }>(deps.runner, {
         host,
         script: 'CompensateNewMember',
-        args: [clusterId, ...(added ? [added.id] : [])],
+        // A retry after the member was removed still names it: its etcd may still answer as that member.
+        args: [clusterId, ...(added ? [added.id] : context.newMemberId ? [context.newMemberId] : [])],
         timeoutSeconds: 60,
       });
       done.push(r.stopped ? `stopped etcd on ${host.name}` : `etcd was not running on ${host.name}`);

@@ -78,5 +78,6 @@ export const InstallEtcd: Step = async (context, deps) => {
     detail:
       `${host.name}: etcd ${installed.version}${chosen} ${installed.action === 'none' ? 'was already installed' : `${installed.action === 'install' ? 'installed' : 'downgraded to'} ${installed.package}`}` +
       (notes.length > 0 ? `; found ${notes.join('; ')}${prepared.stopped ? ' (stopped and disabled)' : ''}` : ''),
+    ...(installed.action === 'none' && notes.length === 0 && !prepared.stopped ? { skipped: true } : {}),
   };
 };

@@ -22,6 +22,7 @@ export const RollMasters: Step = async (context, deps) => {
   ]);
   const done: string[] = [];
   const remaining: string[] = [];
+  let changed = false;
   for (const [i, master] of masters.entries()) {
     try {
       const read = unwrap(reads[i]!);
@@ -30,7 +31,10 @@ export const RollMasters: Step = async (context, deps) => {
         continue;
       }
       const next = setEtcdClientUrls(read.text, liveEndpointList(getEtcdClientUrls(read.text), live));
-      if (next !== read.text) await writeHostFile(deps.runner, master, MASTER_CONFIG_PATH, read, next, { restart: true });
+      if (next !== read.text) {
+        await writeHostFile(deps.runner, master, MASTER_CONFIG_PATH, read, next, { restart: true });
+        changed = true;
+      }
       const result = await runScript<{ restarted: boolean }>(deps.runner, {
         host: master,
         script: 'RollMasters',
@@ -41,6 +45,7 @@ export const RollMasters: Step = async (context, deps) => {
         exits: { [SCRIPT_EXIT.notReady]: (m) => new MasterUnhealthyError(m) },
       });
       done.push(`${master.name}${result.restarted ? ' (restarted)' : ''}`);
+      changed ||= result.restarted;
       deps.log(`  ${master.name}: etcdClientInfo.urls = ${live.map((h) => `https://${h}:2379`).join(',')}; API healthy`);
     } catch (error) {
       // The failed host whose API cannot become healthy (cut off from the members: a partition): the
@@ -60,6 +65,7 @@ export const RollMasters: Step = async (context, deps) => {
   return {
     output: remaining.length ? { remaining: [...(context.remaining ?? []), ...remaining] } : {},
     detail: `masters rolled one at a time: ${done.join(', ') || 'none'}${remaining.length ? `; left: ${remaining.length}` : ''}`,
+    ...(!changed && remaining.length === 0 ? { skipped: true } : {}),
   };
 };
 

@@ -13,6 +13,7 @@ export const StopFailedMember: Step = async (context, deps) => {
     return {
       output: { failedHostReachable: true },
       detail: `${host.name}: moved ${result.movedManifests} manifest(s) to pods-stopped${result.stoppedUnit ? ', stopped the etcd unit' : ''}; etcd is down`,
+      ...(result.movedManifests === 0 && !result.stoppedUnit ? { skipped: true } : {}),
     };
   } catch (error) {
     if (!(error instanceof HostUnreachableError)) throw error;

@@ -35,5 +35,6 @@ export const UpdateFlannel: Step = async (context, deps) => {
   return {
     output: remaining.length ? { remaining: [...(context.remaining ?? []), ...remaining] } : {},
     detail: `flanneld updated on ${by('updated').join(', ') || 'none'}; already right on ${by('unchanged').join(', ') || 'none'}; no flannel on ${by('absent').join(', ') || 'none'}`,
+    ...(by('updated').length === 0 && remaining.length === 0 ? { skipped: true } : {}),
   };
 };

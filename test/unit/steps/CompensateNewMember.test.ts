@@ -46,6 +46,8 @@ describe('Step: CompensateNewMember', () => {
     expect(w.runner.requests).toHaveLength(2);
     expect(w.runner.requests[1]).toMatchObject({ script: 'CompensateNewMember', host: SPARE });
     expect(w.runner.requests[1]?.args[0]).toBe(FAKE_CLUSTER_ID);
+    // The member is gone from the list but its etcd may still answer as it: the script is told its ID.
+    expect(w.runner.requests[1]?.args).toEqual([FAKE_CLUSTER_ID, NEW_ID]);
   });
 
   it('the add\'s answer lost (no member ID recorded): removes the unstarted member on the new host\'s peer URL', async () => {

@@ -39,6 +39,8 @@ describe('Step: InstallEtcd', () => {
     newHost(world, CLEAN, { ...INSTALLED, action: 'none' });
     const second = await InstallEtcd(after(confirmedContext(), first), world.deps);
     expect(second.detail).toBe('etcd-spare-0: etcd 3.4.27 was already installed');
+    expect(second.skipped).toBe(true);
+    expect(first.skipped).toBeUndefined();
     expect(second.output).toEqual(first.output);
     expect(world.runner.sent('InstallEtcd')).toHaveLength(4);
   });

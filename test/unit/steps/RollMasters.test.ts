@@ -72,6 +72,8 @@ describe('Step: RollMasters', () => {
     const first = await RollMasters(replaced(), world.deps);
     const second = await RollMasters(after(replaced(), first), world.deps);
     expect(second.detail).toBe('masters rolled one at a time: master-0, master-1, master-2');
+    expect(second.skipped).toBe(true);
+    expect(first.skipped).toBeUndefined();
     expect(second.output).toEqual({});
     expect(world.runner.of('WriteHostFile')).toHaveLength(3);
     expect(world.runner.of('RollMasters')).toHaveLength(6);

@@ -33,6 +33,8 @@ describe('Step: StopFailedMember', () => {
     const second = await StopFailedMember(after(confirmedContext(), first), world.deps);
     expect(second.output).toEqual({ failedHostReachable: true });
     expect(second.detail).toBe('master-2: moved 0 manifest(s) to pods-stopped; etcd is down');
+    expect(second.skipped).toBe(true);
+    expect(first.skipped).toBeUndefined();
   });
 
   it('names a stopped etcd unit', async () => {

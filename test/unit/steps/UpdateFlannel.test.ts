@@ -47,6 +47,8 @@ describe('Step: UpdateFlannel', () => {
     expect(world.runner.of('WriteHostFile')).toHaveLength(3);
     expect(second.output).toEqual({});
     expect(second.detail).toBe('flanneld updated on none; already right on master-0, master-1, master-2; no flannel on node-0');
+    expect(second.skipped).toBe(true);
+    expect(first.skipped).toBeUndefined();
   });
 
   it.each(exitCases(HOST_WORK_RETRIES))('UpdateFlannel.sh exit %i is %s (retried: %s)', async (code, name, isRetried) => {
