@@ -6,6 +6,7 @@ import { TASKS } from '../statemachine/spec.ts';
 import { PRICE_LIST } from './costModel.ts';
 import type { BenchReport, CostReport, Measurement, ScenarioSummary, WorkflowMeasurement } from './run.ts';
 import { REPO_ROOT } from './run.ts';
+import { exampleConfig, renderDetection } from './detection.ts';
 
 export const DOCS_JSON = path.join(REPO_ROOT, 'docs', 'benchmarks.json');
 export const DOCS_MD = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
@@ -105,7 +106,12 @@ function loadLine(measurements: readonly Measurement[]): string {
   return `1-minute load when each measurement started: min ${loads[0]}, max ${loads.at(-1)} (2 cores, shared with other work at the time, so timings are noisy). The killed host was etcd's leader in ${leaders} of ${measurements.length} measurements (the bench waits for the survivors to agree on a new leader in every case before the clock starts).`;
 }
 
-export function renderMarkdown(r: BenchReport, closingNote: string): string {
+/** Detection and end-to-end time on AWS, modelled from this report's step times (bench/detection.ts). */
+export function detectionSection(r: BenchReport): string {
+  return `## Detection and end-to-end time on AWS (modelled)\n\n${renderDetection(exampleConfig(), r)}`;
+}
+
+export function renderMarkdown(r: BenchReport, closingNote: string, modelled = ''): string {
   const out: string[] = [];
   out.push('# Benchmarks');
   out.push('');
@@ -177,6 +183,10 @@ export function renderMarkdown(r: BenchReport, closingNote: string): string {
   out.push('');
   out.push(renderCost(r.cost));
   out.push('');
+  if (modelled.trim() !== '') {
+    out.push(modelled.trim());
+    out.push('');
+  }
   if (closingNote.trim() !== '') {
     out.push(closingNote.trim());
     out.push('');
@@ -188,12 +198,12 @@ export async function writeReport(r: BenchReport): Promise<void> {
   const note = await fs.readFile(ANALYSIS, 'utf8').catch(() => '');
   await fs.mkdir(path.dirname(DOCS_JSON), { recursive: true });
   await fs.writeFile(DOCS_JSON, `${JSON.stringify(r, null, 2)}\n`);
-  await fs.writeFile(DOCS_MD, renderMarkdown(r, note));
+  await fs.writeFile(DOCS_MD, renderMarkdown(r, note, detectionSection(r)));
 }
 
 /** Rewrites docs/benchmarks.md from docs/benchmarks.json and the analysis. */
 export async function renderFromJson(): Promise<void> {
   const r = JSON.parse(await fs.readFile(DOCS_JSON, 'utf8')) as BenchReport;
   const note = await fs.readFile(ANALYSIS, 'utf8').catch(() => '');
-  await fs.writeFile(DOCS_MD, renderMarkdown(r, note));
+  await fs.writeFile(DOCS_MD, renderMarkdown(r, note, detectionSection(r)));
 }

@@ -22,6 +22,19 @@ export interface MemberConfig {
   instanceId: string;
 }
 
+/** The launch template a run launches its replacement host from when no spare is at hand. */
+export interface ReplacementLaunchTemplate {
+  /** Exactly one of launchTemplateId and launchTemplateName. */
+  launchTemplateId?: string;
+  launchTemplateName?: string;
+  /** `$Default`, `$Latest` or a version number. */
+  version: string;
+  /** Launch here instead of the failed member's subnet. */
+  subnetId?: string;
+  /** The role of the template's instance profile: the only role the step functions may pass, and only to EC2. */
+  instanceRoleArn?: string;
+}
+
 export interface DeploymentConfig {
   clusterName: string;
   /** EC2 tag whose value is clusterName on every host of the cluster (and on its security groups). */
@@ -34,10 +47,16 @@ export interface DeploymentConfig {
   alarmReplacement: string;
   /** The cluster's etcd security group: the source of the 2379/2380 rules opened to the new member. */
   etcdSecurityGroupId: string;
+  /** Absent: a run that must launch its replacement fails at ProvisionReplacement, naming this key. */
+  replacementLaunchTemplate?: ReplacementLaunchTemplate;
   /** Grace window of alarm-started runs, seconds between the two observations of the failure. */
   alarmGraceSeconds: number;
   /** Consecutive unhealthy minutes before a member's alarm fires. */
   alarmMinutes: number;
+  /** Minutes between two runs of the health probe (one SSM command each). */
+  probeIntervalMinutes: number;
+  /** Consecutive minutes of a failed EC2 system status check before a member's status-check alarm fires. */
+  statusCheckMinutes: number;
   /** Days an etcd snapshot or data backup is kept in the artifact bucket. */
   snapshotRetentionDays: number;
   /** Days the audit record of a finished run is kept after it ended (DynamoDB TTL); at least 91. */
@@ -58,6 +77,9 @@ export interface DeploymentConfig {
 
 export const DEFAULT_CLUSTER_TAG_KEY = 'openshift-etcd-cluster';
 export const DEFAULT_SPARE_TAG_KEY = 'openshift-etcd-spare-pool';
+/** Every 2 minutes: half the probe's SSM commands (and CloudTrail events) of a one-minute probe; EC2's own signals cover a host that fails. */
+export const DEFAULT_PROBE_INTERVAL_MINUTES = 2;
+export const DEFAULT_STATUS_CHECK_MINUTES = 2;
 /** 13 months: a yearly audit finds the run, with a month to spare. */
 export const DEFAULT_RUN_RETENTION_DAYS = 400;
 
@@ -130,6 +152,22 @@ function schemaError(error: ErrorObject, schema: SchemaNode): InvalidInputError 
   return new InvalidInputError(at || 'etcdReplace', `${error.message ?? 'is invalid'}`);
 }
 
+function launchTemplate(value: unknown): ReplacementLaunchTemplate | undefined {
+  if (value === undefined) return undefined;
+  const raw = isObject(value) ? value : {};
+  const id = raw['launchTemplateId'];
+  const name = raw['launchTemplateName'];
+  if ((id === undefined) === (name === undefined)) {
+    throw new InvalidInputError('replacementLaunchTemplate', 'name the launch template by launchTemplateId or by launchTemplateName (exactly one)');
+  }
+  const out: ReplacementLaunchTemplate = { version: typeof raw['version'] === 'string' ? raw['version'] : '$Default' };
+  if (typeof id === 'string') out.launchTemplateId = id;
+  if (typeof name === 'string') out.launchTemplateName = name;
+  if (typeof raw['subnetId'] === 'string') out.subnetId = raw['subnetId'];
+  if (typeof raw['instanceRoleArn'] === 'string') out.instanceRoleArn = raw['instanceRoleArn'];
+  return out;
+}
+
 /** Checks a raw configuration object against lib/config.schema.json, then field by field, and fills in the defaults. */
 export function parseConfig(given: unknown): DeploymentConfig {
   if (!isObject(given)) throw new InvalidInputError('etcdReplace', 'expected an object');
@@ -168,10 +206,14 @@ export function parseConfig(given: unknown): DeploymentConfig {
     etcdSecurityGroupId,
     alarmGraceSeconds: intIn('alarmGraceSeconds', raw['alarmGraceSeconds'], 60, 0, 3600),
     alarmMinutes: intIn('alarmMinutes', raw['alarmMinutes'], 3, 1, 60),
+    probeIntervalMinutes: intIn('probeIntervalMinutes', raw['probeIntervalMinutes'], DEFAULT_PROBE_INTERVAL_MINUTES, 1, 60),
+    statusCheckMinutes: intIn('statusCheckMinutes', raw['statusCheckMinutes'], DEFAULT_STATUS_CHECK_MINUTES, 1, 60),
     snapshotRetentionDays: intIn('snapshotRetentionDays', raw['snapshotRetentionDays'], 30, 1, 3650),
     runRetentionDays: intIn('runRetentionDays', raw['runRetentionDays'], DEFAULT_RUN_RETENTION_DAYS, 91, 3650),
     ssmOutputToBucket: raw['ssmOutputToBucket'] === true,
   };
+  const template = launchTemplate(raw['replacementLaunchTemplate']);
+  if (template) config.replacementLaunchTemplate = template;
   if (typeof email === 'string') config.notificationEmail = email;
   if (typeof raw['account'] === 'string') config.account = raw['account'];
   if (typeof raw['region'] === 'string') config.region = raw['region'];

@@ -4,6 +4,11 @@
 // - the workflow compiled from the XState model as a Standard state machine, one Lambda per task state;
 // - the artifact bucket, the KMS key, the lock and run table (which also holds the audit trail);
 // - the health probe, an alarm per member, and the rule that starts a run when one fires;
+// - EC2's own failure signals: an EC2 system status-check alarm per member (the same rule), and the state
+//   changes of the cluster's etcd instances (stopping, stopped, shutting-down, terminated) through a small
+//   function that reads the instance's tags (EventBridge cannot match on them) and starts the run;
+// - what a run that launches its replacement host may do: RunInstances from the configured launch
+//   template only, with the run's tags only; TerminateInstances only on an instance it launched;
 // - the audit trail: a function that writes each execution's record on every status change, and takes
 //   the principal that started it from CloudTrail;
 // - outcome notifications to an SNS topic, the stack's own alarms (failed and refused runs, the probe,
@@ -36,6 +41,9 @@ import type { TaskSpec } from '../statemachine/spec.ts';
 import { HEALTH_METRIC, memberDimensions, PROBE_FAILED_METRIC } from '../functions/handlers/healthProbe.ts';
 import { METRICS, SERVICE_NAME } from '../functions/handlers/observability.ts';
 import { TABLE_SCHEMA } from '../functions/adapters/aws/dynamoTable.ts';
+import { FAILURE_STATES, REPLACED_BY_TAG } from '../functions/adapters/aws/ec2Signals.ts';
+import { LAUNCHED_BY_TAG, LAUNCHED_BY_VALUE, RUN_TAG } from '../functions/adapters/aws/launchTags.ts';
+import { memberAlarmPrefix, statusAlarmDescription, statusAlarmName, statusAlarmSettings, watchedAlarmPattern } from '../functions/adapters/aws/statusAlarms.ts';
 import type { DeploymentConfig } from './config.ts';
 
 /** The repository root: entries, scripts and the lock file are found from here. */
@@ -73,6 +81,20 @@ export function operationalAlarmNames(cluster: string) {
 export interface EtcdReplacementProps {
   /** The cluster's configuration: parseConfig() of lib/config.ts checks it against its JSON Schema. */
   config: DeploymentConfig;
+}
+
+/**
+ * The probe's schedule and what its alarms count: a member alarm after ceil(alarmMinutes / interval)
+ * unhealthy probes in a row; the probe alarm after no sample in max(2, ceil(5 / interval)) periods (two
+ * at least, so one invocation that lands in the next period never looks like a silent probe).
+ */
+export function probeTiming(config: Pick<DeploymentConfig, 'alarmMinutes' | 'probeIntervalMinutes'>): { intervalMinutes: number; memberPeriods: number; silentPeriods: number } {
+  const intervalMinutes = config.probeIntervalMinutes;
+  return {
+    intervalMinutes,
+    memberPeriods: Math.max(1, Math.ceil(config.alarmMinutes / intervalMinutes)),
+    silentPeriods: Math.max(2, Math.ceil(5 / intervalMinutes)),
+  };
 }
 
 /** The Lambda timeout of a task: its state's timeout plus a margin, within Lambda's limit. */
@@ -128,6 +150,10 @@ export class EtcdReplacement extends Construct {
   readonly outcomeTopic: sns.Topic;
   /** One per member: ALARM starts a replacement of that member. */
   readonly alarms: cloudwatch.Alarm[];
+  /** One per member on its EC2 system status check: ALARM starts a replacement of that member. */
+  readonly statusCheckAlarms: cloudwatch.Alarm[];
+  /** Starts a replacement when a member's instance stops or terminates; keeps status-check alarms on members the configuration does not list yet. */
+  readonly ec2Signal: NodejsFunction;
   /** Failed and refused runs, the probe, the audit writer and the notifier; each notifies the outcome topic. */
   readonly operationalAlarms: Record<keyof ReturnType<typeof operationalAlarmNames>, cloudwatch.Alarm>;
   readonly dashboard: cloudwatch.Dashboard;
@@ -145,7 +171,7 @@ export class EtcdReplacement extends Construct {
     // Built from the fixed name, so the step functions can be given it without a reference cycle.
     const stateMachineArn = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:${stateMachineName}`;
     const executionsArn = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${stateMachineName}:*`;
-    const alarmPrefix = `etcd-replace-${cluster}-member-`;
+    const alarmPrefix = memberAlarmPrefix(cluster);
     const observability = {
       CLUSTER_NAME: cluster,
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -318,6 +344,14 @@ export class EtcdReplacement extends Construct {
       environment['OUTPUT_BUCKET'] = this.artifactBucket.bucketName;
       environment['OUTPUT_PREFIX'] = ARTIFACT_PREFIXES.ssmOutput;
     }
+    const template = config.replacementLaunchTemplate;
+    if (template) {
+      if (template.launchTemplateId) environment['LAUNCH_TEMPLATE_ID'] = template.launchTemplateId;
+      if (template.launchTemplateName) environment['LAUNCH_TEMPLATE_NAME'] = template.launchTemplateName;
+      environment['LAUNCH_TEMPLATE_VERSION'] = template.version;
+      if (template.subnetId) environment['REPLACEMENT_SUBNET_ID'] = template.subnetId;
+    }
+    this.grantLaunch(stepRole, config);
 
     const taskNames = Object.keys(replaceMemberMachine.root.states).filter((name) => specOf(replaceMemberMachine, name).kind === 'task');
     this.stepFunctions = {};
@@ -391,9 +425,10 @@ export class EtcdReplacement extends Construct {
       logGroup: probeLogs,
       environment: { ...observability, METRIC_NAMESPACE, MEMBERS: watched, SCRIPTS_DIR: '/var/task/scripts' },
     });
+    const probe = probeTiming(config);
     new events.Rule(this, 'ProbeSchedule', {
-      description: `etcd-replace ${cluster}: run the etcd health probe every minute`,
-      schedule: events.Schedule.rate(Duration.minutes(1)),
+      description: `etcd-replace ${cluster}: run the etcd health probe every ${probe.intervalMinutes === 1 ? 'minute' : `${probe.intervalMinutes} minutes`}`,
+      schedule: events.Schedule.rate(Duration.minutes(probe.intervalMinutes)),
       targets: [new targets.LambdaFunction(this.healthProbe, { retryAttempts: 0 })],
     });
 
@@ -403,20 +438,44 @@ export class EtcdReplacement extends Construct {
         metricName: HEALTH_METRIC,
         dimensionsMap: Object.fromEntries(memberDimensions(cluster, member).map((d) => [d.Name, d.Value])),
         statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.minutes(1),
+        period: Duration.minutes(probe.intervalMinutes),
       });
     this.alarms = config.members.map(
       (member) =>
         new cloudwatch.Alarm(this, `MemberAlarm-${member.name}`, {
           alarmName: `${alarmPrefix}${member.name}`,
-          alarmDescription: `etcd member ${member.hostname} (${member.instanceId}) of ${cluster} has not been healthy for ${config.alarmMinutes} minutes; ALARM starts a replacement`,
+          alarmDescription: `etcd member ${member.hostname} (${member.instanceId}) of ${cluster} has not been healthy in ${probe.memberPeriods} probe(s) in a row (${probe.memberPeriods * probe.intervalMinutes} minutes); ALARM starts a replacement`,
           metric: memberHealth(member),
           comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
           threshold: 1,
-          evaluationPeriods: config.alarmMinutes,
-          datapointsToAlarm: config.alarmMinutes,
+          evaluationPeriods: probe.memberPeriods,
+          datapointsToAlarm: probe.memberPeriods,
           // No data means the probe could not ask etcd at all, not that this member failed: a broken
           // probe must not start replacements (the probe alarm below says the probe is broken).
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+    );
+
+    // EC2's own signal: the system status check, which EC2 runs on every running instance every minute
+    // (hardware, power, network of the host). Its ALARM goes through the same rule as the probe's alarms:
+    // the rule's input names the failed member by the alarm's InstanceId dimension.
+    const status = statusAlarmSettings(config.statusCheckMinutes);
+    this.statusCheckAlarms = config.members.map(
+      (member) =>
+        new cloudwatch.Alarm(this, `StatusCheckAlarm-${member.name}`, {
+          alarmName: statusAlarmName(cluster, member.name),
+          alarmDescription: statusAlarmDescription(cluster, member, config.statusCheckMinutes),
+          metric: new cloudwatch.Metric({
+            namespace: status.namespace,
+            metricName: status.metricName,
+            dimensionsMap: { InstanceId: member.instanceId },
+            statistic: cloudwatch.Stats.MAXIMUM,
+            period: Duration.seconds(status.periodSeconds),
+          }),
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          threshold: status.threshold,
+          evaluationPeriods: status.evaluationPeriods,
+          datapointsToAlarm: status.datapointsToAlarm,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
     );
@@ -450,6 +509,81 @@ export class EtcdReplacement extends Construct {
           maxEventAge: Duration.hours(1),
         }),
       ],
+    });
+
+    // EC2 state changes ---------------------------------------------------------------------------
+
+    // EventBridge cannot match on tags, so the rule sends the state changes of every instance of the
+    // account and region; the function reads each instance and acts only on an etcd member of this cluster
+    // (functions/adapters/aws/ec2Signals.ts). Its execution name is the CLI's per-hour default: stopping
+    // then stopped, or a redelivered event, start one execution.
+    const signalLogs = new logs.LogGroup(this, 'SignalLogs', { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.RETAIN });
+    const signalRole = new iam.Role(this, 'SignalRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `etcd-replace ${cluster}: EC2 state changes of the etcd members, and their status-check alarms`,
+    });
+    signalLogs.grantWrite(signalRole);
+    signalRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadInstanceTags', actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    signalRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'StartReplacement', actions: ['states:StartExecution'], resources: [stateMachineArn] }));
+    // A replaced member's instance is marked so its later stop or termination starts nothing: that one
+    // tag, on instances of this cluster only.
+    signalRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'MarkReplacedMember',
+        actions: ['ec2:CreateTags'],
+        resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
+        conditions: {
+          StringEquals: { [`aws:ResourceTag/${config.clusterTagKey}`]: cluster },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [REPLACED_BY_TAG] },
+        },
+      }),
+    );
+    const alarmArn = (name: string) => `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${name}`;
+    // Listing alarms by name prefix is authorized against every alarm (alarm:*), not the prefix: read only.
+    signalRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListMemberAlarms', actions: ['cloudwatch:DescribeAlarms'], resources: [alarmArn('*')] }));
+    // Only the run-time status-check alarms (names the stack's own alarms never have), and with no action:
+    // their ALARM state reaches the alarm rule as an event.
+    signalRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'KeepStatusCheckAlarms',
+        actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms'],
+        resources: [alarmArn(watchedAlarmPattern(cluster))],
+        conditions: { Null: { 'cloudwatch:AlarmActions': 'true' } },
+      }),
+    );
+    this.ec2Signal = this.handlerFunction('Ec2Signal', {
+      description: `etcd-replace ${cluster}: EC2 state changes of the etcd members, and their status-check alarms`,
+      handlerFile: 'ec2Signal.ts',
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      role: signalRole,
+      logGroup: signalLogs,
+      environment: {
+        ...observability,
+        CLUSTER_TAG_KEY: config.clusterTagKey,
+        STATE_MACHINE_ARN: stateMachineArn,
+        GRACE_SECONDS: String(config.alarmGraceSeconds),
+        STATUS_CHECK_MINUTES: String(config.statusCheckMinutes),
+        MEMBERS: watched,
+      },
+    });
+    new events.Rule(this, 'Ec2StateTrigger', {
+      description: `etcd-replace ${cluster}: an etcd member of ${cluster} stopping or terminating starts its replacement (other instances are ignored)`,
+      eventPattern: {
+        source: ['aws.ec2'],
+        detailType: ['EC2 Instance State-change Notification'],
+        detail: { state: [...FAILURE_STATES] },
+      },
+      targets: [new targets.LambdaFunction(this.ec2Signal, { retryAttempts: 4, maxEventAge: Duration.hours(1) })],
+    });
+    new events.Rule(this, 'WatchReplacedMembers', {
+      description: `etcd-replace ${cluster}: after a successful run, status-check alarms on the members the configuration does not list yet`,
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: ['SUCCEEDED'] },
+      },
+      targets: [new targets.LambdaFunction(this.ec2Signal, { retryAttempts: 8, maxEventAge: Duration.hours(6) })],
     });
 
     // Run outcomes ----------------------------------------------------------------------------
@@ -564,6 +698,7 @@ export class EtcdReplacement extends Construct {
     this.dashboard = this.createDashboard(cluster, config, memberHealth);
 
     this.acknowledgeFindings(stepRole, probeRole, notifyRole, auditRole, stateMachineName, alarmPrefix);
+    this.acknowledgeEc2Findings(stepRole, signalRole, config, alarmPrefix);
   }
 
   /** One of the construct's functions: a handler of functions/handlers/, bundled as above, on nodejs22.x arm64 with tracing. */
@@ -623,6 +758,7 @@ export class EtcdReplacement extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     const first = config.members[0]!;
+    const probe = probeTiming(config);
     const alarms = {
       runFailed: onRun('RunFailedAlarm', names.runFailed, 'failed', 'failed (or timed out, or was stopped)'),
       runRefused: onRun('RunRefusedAlarm', names.runRefused, 'refused', 'refused: nothing unsafe was done, and the member is not replaced'),
@@ -630,18 +766,18 @@ export class EtcdReplacement extends Construct {
       // did not run, failed, or reached no member host (then member alarms cannot fire either).
       probe: new cloudwatch.Alarm(this, 'ProbeAlarm', {
         alarmName: names.probe,
-        alarmDescription: `The etcd health probe of ${cluster} has published no member health for 5 minutes: it is not running, fails (ProbeFailed, errors in its log group), or reaches no member host through SSM. While it does, no member alarm can start a replacement.`,
+        alarmDescription: `The etcd health probe of ${cluster} has published no member health for ${probe.silentPeriods * probe.intervalMinutes} minutes: it is not running, fails (ProbeFailed, errors in its log group), or reaches no member host through SSM. While it does, no member alarm can start a replacement.`,
         metric: new cloudwatch.Metric({
           namespace: METRIC_NAMESPACE,
           metricName: HEALTH_METRIC,
           dimensionsMap: Object.fromEntries(memberDimensions(cluster, first).map((d) => [d.Name, d.Value])),
           statistic: cloudwatch.Stats.SAMPLE_COUNT,
-          period: Duration.minutes(1),
+          period: Duration.minutes(probe.intervalMinutes),
         }),
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         threshold: 1,
-        evaluationPeriods: 5,
-        datapointsToAlarm: 5,
+        evaluationPeriods: probe.silentPeriods,
+        datapointsToAlarm: probe.silentPeriods,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }),
       audit: onErrors('AuditAlarm', names.audit, this.auditRecorder, 'Writing the audit record of an execution'),
@@ -656,18 +792,19 @@ export class EtcdReplacement extends Construct {
     const day = Duration.days(1);
     const outcomes = ['succeeded', 'refused', 'failed'];
     const stepSearch = `SEARCH('{${METRIC_NAMESPACE},ClusterName,Step} MetricName="${METRICS.stepDuration}" ClusterName="${cluster}"', 'Maximum', 300)`;
+    const probe = probeTiming(config);
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `etcd-replace-${cluster}`, defaultInterval: Duration.days(7) });
     dashboard.addWidgets(
       new cloudwatch.TextWidget({
         markdown: [
           `# etcd-replace ${cluster}`,
-          `Member health comes from the probe every minute; a member unhealthy for ${config.alarmMinutes} minutes starts a replacement.`,
+          `Member health comes from the probe every ${probe.intervalMinutes === 1 ? 'minute' : `${probe.intervalMinutes} minutes`}; a member unhealthy in ${probe.memberPeriods} probe(s) in a row, a failed EC2 system status check for ${config.statusCheckMinutes} minutes, or its instance stopping or terminating starts a replacement.`,
           'Runs: `etcd-replace history --target aws --state-machine-arn ARN` (audit records), and the state machine\'s executions.',
         ].join('\n\n'),
         width: 12,
         height: 4,
       }),
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms, ...Object.values(this.operationalAlarms)], width: 12, height: 4 }),
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms, ...this.statusCheckAlarms, ...Object.values(this.operationalAlarms)], width: 12, height: 4 }),
     );
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({ title: 'Member health (1 healthy, 0 not)', left: config.members.map((m) => memberHealth(m).with({ label: m.name })), leftYAxis: { min: 0, max: 1 }, width: 12 }),
@@ -715,6 +852,88 @@ export class EtcdReplacement extends Construct {
   }
 
   /**
+   * What a run that launches its replacement host may do, and no more: RunInstances from the configured
+   * launch template only, the instance and its volumes carrying the spare tag, the run tag and
+   * `etcd-replace:launched-by` at creation (tags only as part of RunInstances); pass only the template's
+   * instance role, only to EC2; terminate only an instance carrying `etcd-replace:launched-by` and the
+   * spare tag. Without a launch template nothing is launched: only the termination is granted (harmless:
+   * no instance carries those tags but one a run launched).
+   */
+  private grantLaunch(role: iam.Role, config: DeploymentConfig): void {
+    const ec2Arn = (resource: string, account: string = Aws.ACCOUNT_ID) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${account}:${resource}`;
+    const cluster = config.clusterName;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'TerminateLaunchedHosts',
+        actions: ['ec2:TerminateInstances'],
+        resources: [ec2Arn('instance/*')],
+        conditions: { StringEquals: { [`aws:ResourceTag/${LAUNCHED_BY_TAG}`]: LAUNCHED_BY_VALUE, [`aws:ResourceTag/${config.spareTagKey}`]: cluster } },
+      }),
+    );
+    const template = config.replacementLaunchTemplate;
+    if (!template) return;
+    // With an ID, exactly that template; with a name (the ARN carries the ID), any template tagged for the cluster's spare pool.
+    const templateArn = ec2Arn(`launch-template/${template.launchTemplateId ?? '*'}`);
+    const fromTemplate = { ArnLike: { 'ec2:LaunchTemplate': templateArn } };
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'LaunchTaggedReplacement',
+        actions: ['ec2:RunInstances'],
+        resources: [ec2Arn('instance/*'), ec2Arn('volume/*')],
+        conditions: {
+          ...fromTemplate,
+          StringEquals: { [`aws:RequestTag/${config.spareTagKey}`]: cluster, [`aws:RequestTag/${LAUNCHED_BY_TAG}`]: LAUNCHED_BY_VALUE },
+          Null: { [`aws:RequestTag/${RUN_TAG}`]: 'false' },
+        },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'LaunchFromTemplate',
+        actions: ['ec2:RunInstances'],
+        resources: [
+          ec2Arn('subnet/*'),
+          ec2Arn('security-group/*'),
+          ec2Arn('network-interface/*'),
+          ec2Arn('key-pair/*'),
+          ec2Arn('image/*', ''),
+          ec2Arn('snapshot/*', ''),
+          ...(template.launchTemplateId ? [templateArn] : []),
+        ],
+        conditions: fromTemplate,
+      }),
+    );
+    if (!template.launchTemplateId) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'LaunchTemplateOfThePool',
+          actions: ['ec2:RunInstances'],
+          resources: [templateArn],
+          conditions: { StringEquals: { [`aws:ResourceTag/${config.spareTagKey}`]: cluster } },
+        }),
+      );
+    }
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'TagAtLaunchOnly',
+        actions: ['ec2:CreateTags'],
+        resources: [ec2Arn('instance/*'), ec2Arn('volume/*')],
+        conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+      }),
+    );
+    if (template.instanceRoleArn) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'PassTemplateInstanceRole',
+          actions: ['iam:PassRole'],
+          resources: [template.instanceRoleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+        }),
+      );
+    }
+  }
+
+  /**
    * SSM Run Command, least privilege: only the AWS-RunShellScript document, only on instances that
    * carry the cluster tag (and, for the steps, the spare-pool tag: the replacement before it joins).
    */
@@ -752,6 +971,49 @@ export class EtcdReplacement extends Construct {
         resources: ['*'],
       }),
     );
+  }
+
+  /** cdk-nag findings of launching and terminating replacement hosts and of the EC2 signal function, each with its reason. */
+  private acknowledgeEc2Findings(stepRole: iam.Role, signalRole: iam.Role, config: DeploymentConfig, alarmPrefix: string): void {
+    const ec2 = (resource: string, account = '<AWS::AccountId>') => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:${account}:${resource}]`;
+    const template = config.replacementLaunchTemplate;
+    if (template) {
+      Validations.of(stepRole).acknowledge({
+        id: ec2('volume/*'),
+        reason: 'RunInstances creates the volumes of the launch template only with the run\'s request tags (aws:RequestTag conditions) and from the configured template (ec2:LaunchTemplate); CreateTags only as part of RunInstances (ec2:CreateAction).',
+      });
+      for (const resource of ['subnet/*', 'network-interface/*', 'key-pair/*']) {
+        Validations.of(stepRole).acknowledge({
+          id: ec2(resource),
+          reason: 'RunInstances uses the network and key pair the launch template names, only when launching from the configured template (ec2:LaunchTemplate condition); they are not known at deploy time.',
+        });
+      }
+      for (const resource of ['image/*', 'snapshot/*']) {
+        Validations.of(stepRole).acknowledge({
+          id: ec2(resource, ''),
+          reason: 'RunInstances reads the AMI (and its snapshots) the launch template names, only when launching from the configured template (ec2:LaunchTemplate condition).',
+        });
+      }
+      if (!template.launchTemplateId) {
+        Validations.of(stepRole).acknowledge({
+          id: ec2('launch-template/*'),
+          reason: 'The launch template is configured by name, and its ARN carries its ID: RunInstances is allowed only from a template tagged with the cluster\'s spare-pool tag (aws:ResourceTag condition).',
+        });
+      }
+    }
+    Validations.of(signalRole).acknowledge({
+      id: ec2('instance/*'),
+      reason: 'ec2:CreateTags of the one tag etcd-replace:replaced-by (aws:TagKeys), on instances carrying the cluster tag (aws:ResourceTag) only; instance IDs change as members are replaced.',
+    });
+    Validations.of(signalRole).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ec2:DescribeInstances and X-Ray trace upload do not support resource-level permissions.' });
+    Validations.of(signalRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]',
+      reason: `cloudwatch:DescribeAlarms (read only) lists the run-time status-check alarms by the name prefix ${alarmPrefix}; a listing is authorized against all alarms, not the prefix.`,
+    });
+    Validations.of(signalRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${watchedAlarmPattern(config.clusterName)}]`,
+      reason: 'PutMetricAlarm and DeleteAlarms of the run-time status-check alarms only (a name pattern no alarm of the stack has), with no alarm action; their instances are chosen at run time.',
+    });
   }
 
   /** cdk-nag findings that are acknowledged, each with the reason it is right here. */

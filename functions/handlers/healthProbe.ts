@@ -8,9 +8,10 @@
 // the alarms see missing data (not breaching) rather than every member failing at once, and it
 // publishes ProbeFailed=1 instead and fails (the stack's probe alarm watches its errors and silence).
 //
-// Cost and noise: one SSM SendCommand a minute (1,440 a day), each a CloudTrail management event, plus
-// the GetCommandInvocation polls that follow it; and one PutMetricData call a minute (the member
-// metrics are sent with explicit timestamps, which the alarms that start replacements depend on).
+// Cost and noise: one SSM SendCommand per probe (every probeIntervalMinutes, 2 by default: 720 a day),
+// to one member host that asks every member, each a CloudTrail management event, plus the
+// GetCommandInvocation polls that follow it; and one PutMetricData call per probe (the member metrics
+// are sent with explicit timestamps, which the alarms that start replacements depend on).
 // docs/aws.md says what that costs and how to tell the probe's commands from a run's.
 
 import { readFileSync } from 'node:fs';

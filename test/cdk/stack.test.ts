@@ -12,6 +12,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp } from '../../lib/app.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { lambdaTimeoutSeconds, PROJECT_ROOT, type ReplacementStack } from '../../lib/replacement-stack.ts';
+import { probeTiming } from '../../lib/etcd-replacement.ts';
 import { compileAsl, functionArnSubstitutionKey, LAMBDA_SERVICE_RETRIER, type AslDefinition, type AslTaskState } from '../../statemachine/asl.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { validateAsl } from '../support/aslValidate.ts';
@@ -122,6 +123,8 @@ describe('Stack: ReplacementStack', () => {
           'CLUSTER_TAG_KEY',
           'ETCD_SG_ID',
           'KMS_KEY_ID',
+          'LAUNCH_TEMPLATE_ID',
+          'LAUNCH_TEMPLATE_VERSION',
           'NODE_OPTIONS',
           'POWERTOOLS_LOG_LEVEL',
           'POWERTOOLS_METRICS_NAMESPACE',
@@ -139,6 +142,8 @@ describe('Stack: ReplacementStack', () => {
       expect(JSON.stringify(env['STATE_MACHINE_ARN'])).toContain(':stateMachine:etcd-replace-ocp311');
       expect(JSON.stringify(env['STATE_MACHINE_ARN'])).not.toMatch(/"Ref":"StateMachine/);
       expect(env).toMatchObject({ CLUSTER_TAG_KEY: 'openshift-etcd-cluster', SPARE_TAG_KEY: 'openshift-etcd-spare-pool', ETCD_SG_ID: 'sg-0123456789abcdef0', SCRIPTS_DIR: '/var/task/scripts' });
+      // The launch template a run launches its replacement from (functions/adapters/aws/deps.ts).
+      expect(env).toMatchObject({ LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0', LAUNCH_TEMPLATE_VERSION: '$Default' });
       expect(env['BUCKET']).toEqual({ Ref: expect.stringMatching(/^Artifacts/) });
       expect(env['TABLE']).toEqual({ Ref: expect.stringMatching(/^Runs/) });
     });
@@ -278,13 +283,14 @@ describe('Stack: ReplacementStack', () => {
       });
     });
 
-    it('has one alarm per member on its health metric, not breaching on missing data', () => {
+    it('has one alarm per member on its health metric, not breaching on missing data, over ceil(alarmMinutes / probe interval) probes', () => {
       const alarms = ofType('AWS::CloudWatch::Alarm')
         .map(([, a]) => a.Properties)
-        .filter((a) => String(a['AlarmName']).startsWith('etcd-replace-ocp311-member-'));
+        .filter((a) => String(a['AlarmName']).startsWith('etcd-replace-ocp311-member-') && !String(a['AlarmName']).includes('.ec2-status'));
       expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(['etcd-replace-ocp311-member-master-0', 'etcd-replace-ocp311-member-master-1', 'etcd-replace-ocp311-member-master-2']);
       for (const a of alarms) {
-        expect(a).toMatchObject({ Namespace: 'EtcdReplace', MetricName: 'MemberHealthy', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'notBreaching', EvaluationPeriods: 3 });
+        // alarmMinutes 3, a probe every 2 minutes: two unhealthy probes in a row, in 2-minute periods.
+        expect(a).toMatchObject({ Namespace: 'EtcdReplace', MetricName: 'MemberHealthy', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'notBreaching', EvaluationPeriods: 2, DatapointsToAlarm: 2, Period: 120 });
         const member = String(a['AlarmName']).replace('etcd-replace-ocp311-member-', '');
         const dimensions = [...(a['Dimensions'] as Array<{ Name: string }>)].sort((x, y) => x.Name.localeCompare(y.Name));
         expect(dimensions).toEqual([
@@ -295,13 +301,13 @@ describe('Stack: ReplacementStack', () => {
       }
     });
 
-    it('runs the health probe every minute with the members to watch', () => {
+    it('runs the health probe every probeIntervalMinutes (2 in the example) with the members to watch', () => {
       const [, probe] = ofType('AWS::Lambda::Function').find(([id]) => id.startsWith('HealthProbe'))!;
       const env = (probe.Properties['Environment'] as { Variables: Record<string, string> }).Variables;
       expect(JSON.parse(env['MEMBERS']!)).toHaveLength(3);
       expect(env['METRIC_NAMESPACE']).toBe('EtcdReplace');
       const [, schedule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('ProbeSchedule'))!;
-      expect(schedule.Properties['ScheduleExpression']).toBe('rate(1 minute)');
+      expect(schedule.Properties['ScheduleExpression']).toBe('rate(2 minutes)');
     });
 
     it('notifies run outcomes on a KMS-encrypted topic through the notifier, which may publish there, read this machine\'s execution history and the steps\' reports only', () => {
@@ -414,7 +420,10 @@ describe('Stack: ReplacementStack', () => {
         Statistic: 'SampleCount',
         ComparisonOperator: 'LessThanThreshold',
         Threshold: 1,
-        EvaluationPeriods: 5,
+        // No sample in three 2-minute periods (at least two, so one late invocation is no silence).
+        Period: 120,
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
         TreatMissingData: 'breaching',
         AlarmActions: [topicRef],
       });
@@ -481,6 +490,15 @@ describe('Stack: ReplacementStack', () => {
       }
     });
 
+    it('bundles the EC2 signal function, which refuses to run without its configuration', async () => {
+      const { handler, dir } = loadAsset('Ec2Signal');
+      try {
+        await expect(handler({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/CLUSTER_NAME/) });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('bundles the health probe, which refuses to run without its configuration', async () => {
       const { handler, dir } = loadAsset('HealthProbe');
       try {
@@ -529,5 +547,35 @@ describe('Function: parseConfig', () => {
     expect(() => parseConfig({ ...base, members: [{ name: 'master-0', hostname: 'm0.example', ip: '10.0.0.1; reboot', instanceId: 'i-0a1b2c3d4e5f60710' }] })).toThrow(/members\[0\]\.ip/);
     expect(() => parseConfig({ ...base, etcdSecurityGroupId: 'default' })).toThrow(/etcdSecurityGroupId/);
     expect(() => parseConfig({ ...base, clusterTagKey: 'aws:cloudformation' })).toThrow(/clusterTagKey/);
+  });
+
+  it('reads the launch template and the probe and status-check timing, with their defaults', () => {
+    const config = parseConfig({ ...base, probeIntervalMinutes: undefined, statusCheckMinutes: undefined, replacementLaunchTemplate: { launchTemplateName: 'ocp311-etcd' } });
+    expect(config.probeIntervalMinutes).toBe(2);
+    expect(config.statusCheckMinutes).toBe(2);
+    expect(config.replacementLaunchTemplate).toEqual({ launchTemplateName: 'ocp311-etcd', version: '$Default' });
+    expect(parseConfig(base).replacementLaunchTemplate).toEqual({
+      launchTemplateId: 'lt-0123456789abcdef0',
+      version: '$Default',
+      instanceRoleArn: 'arn:aws:iam::123456789012:role/ocp311-etcd-host',
+    });
+    expect(parseConfig({ ...base, replacementLaunchTemplate: undefined }).replacementLaunchTemplate).toBeUndefined();
+  });
+
+  it('refuses a launch template named both ways or neither, an unknown key in it, and bad values', () => {
+    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', launchTemplateName: 'x-y-z' } })).toThrow(/exactly one/);
+    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { version: '$Latest' } })).toThrow(/replacementLaunchTemplate/);
+    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', subnet: 'subnet-0123456789abcdef0' } })).toThrow(/unknown key "subnet".*did you mean "subnetId"/);
+    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'template-1' } })).toThrow(/launchTemplateId/);
+    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', instanceRoleArn: 'ocp311-etcd-host' } })).toThrow(/instanceRoleArn/);
+    expect(() => parseConfig({ ...base, probeIntervalMinutes: 0 })).toThrow(/probeIntervalMinutes/);
+  });
+});
+
+describe('Function: probeTiming', () => {
+  it('counts member alarms in probes and the probe alarm in at least two silent periods', () => {
+    expect(probeTiming({ alarmMinutes: 3, probeIntervalMinutes: 1 })).toEqual({ intervalMinutes: 1, memberPeriods: 3, silentPeriods: 5 });
+    expect(probeTiming({ alarmMinutes: 3, probeIntervalMinutes: 2 })).toEqual({ intervalMinutes: 2, memberPeriods: 2, silentPeriods: 3 });
+    expect(probeTiming({ alarmMinutes: 3, probeIntervalMinutes: 5 })).toEqual({ intervalMinutes: 5, memberPeriods: 1, silentPeriods: 2 });
   });
 });

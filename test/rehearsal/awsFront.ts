@@ -121,6 +121,8 @@ export class AwsFront {
   readonly published: Published[] = [];
   readonly metricData: Array<{ namespace: string; data: unknown[]; caller: string }> = [];
   readonly alarmHistory: AlarmHistoryItem[] = [];
+  /** Metric alarms put at run time (the EC2 signal function's status-check alarms), by name. */
+  readonly metricAlarms = new Map<string, Record<string, unknown>>();
   readonly cloudTrail: CloudTrailRecord[] = [];
   /** Every request, in order: the caller, the operation and its HTTP status. */
   readonly requests: Array<{ caller: string; service: string; operation: string; status: number }> = [];
@@ -364,6 +366,34 @@ export class AwsFront {
             },
           };
         }
+        case 'DescribeAlarms': {
+          const prefix = str(input['AlarmNamePrefix'] ?? '');
+          return {
+            targets: [{ action: 'cloudwatch:DescribeAlarms', resource: `arn:aws:cloudwatch:${region}:${account}:alarm:*` }],
+            answer: () => ({ MetricAlarms: [...this.metricAlarms.values()].filter((a) => String(a['AlarmName']).startsWith(prefix)), CompositeAlarms: [] }),
+          };
+        }
+        case 'PutMetricAlarm': {
+          const name = str(input['AlarmName']);
+          const actions = ['AlarmActions', 'OKActions', 'InsufficientDataActions'].flatMap((k) => (Array.isArray(input[k]) ? (input[k] as string[]) : []));
+          return {
+            targets: [{ action: 'cloudwatch:PutMetricAlarm', resource: `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`, context: actions.length > 0 ? { 'cloudwatch:AlarmActions': actions } : {} }],
+            answer: () => {
+              this.metricAlarms.set(name, { ...input, AlarmArn: `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`, StateValue: 'INSUFFICIENT_DATA' });
+              return {};
+            },
+          };
+        }
+        case 'DeleteAlarms': {
+          const names = Array.isArray(input['AlarmNames']) ? (input['AlarmNames'] as string[]) : [];
+          return {
+            targets: names.map((name) => ({ action: 'cloudwatch:DeleteAlarms', resource: `arn:aws:cloudwatch:${region}:${account}:alarm:${name}` })),
+            answer: () => {
+              for (const name of names) this.metricAlarms.delete(name);
+              return {};
+            },
+          };
+        }
         case 'PutMetricData':
           return {
             targets: [{ action: 'cloudwatch:PutMetricData', resource: '*', context: { 'cloudwatch:namespace': str(input['Namespace']) } }],
@@ -466,6 +496,25 @@ export class AwsFront {
             return items('reservationSet', instances.map((inst, n) => text('reservationId', `r-${String(n).padStart(17, '0')}`) + text('ownerId', account) + items('instancesSet', [inst])));
           },
         };
+      case 'CreateTags': {
+        const ids = queryList(form, 'ResourceId').map((m) => m.get('') ?? '');
+        const tags = queryList(form, 'Tag').map((t) => [t.get('Key') ?? '', t.get('Value') ?? ''] as const);
+        return {
+          targets: ids.map((id) => {
+            const resourceTags = cloud.byId(id)?.tags ?? {};
+            const context = Object.fromEntries(Object.entries(resourceTags).flatMap(([k, v]) => [[`aws:ResourceTag/${k}`, v], [`ec2:ResourceTag/${k}`, v]]));
+            return { action: 'ec2:CreateTags', resource: `arn:aws:ec2:${region}:${account}:instance/${id}`, context: { ...context, 'aws:TagKeys': tags.map(([k]) => k) } };
+          }),
+          answer: () => {
+            for (const id of ids) {
+              const instance = cloud.byId(id);
+              if (!instance) throw new ApiError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
+              for (const [k, v] of tags) instance.tags[k] = v;
+            }
+            return el('return', true);
+          },
+        };
+      }
       case 'DescribeSecurityGroups':
         return {
           targets: [{ action: 'ec2:DescribeSecurityGroups', resource: '*' }],

@@ -203,7 +203,10 @@ class EventBus {
 
 /** The event CloudWatch sends when the member alarm of `instanceId` goes from OK to ALARM, and its history item. */
 function alarmStateChange(stack: SynthesizedStack, instanceId: string, at: Date): { event: Record<string, Json>; history: AwsFront['alarmHistory'][number] } {
-  const alarm = stack.alarms().find((a) => ((a.properties['Dimensions'] ?? []) as Array<{ Name: string; Value: string }>).some((d) => d.Name === 'InstanceId' && d.Value === instanceId));
+  // The probe's member alarm (the stack also has an EC2 status-check alarm on the same instance).
+  const alarm = stack
+    .alarms()
+    .find((a) => a.properties['MetricName'] === 'MemberHealthy' && ((a.properties['Dimensions'] ?? []) as Array<{ Name: string; Value: string }>).some((d) => d.Name === 'InstanceId' && d.Value === instanceId));
   if (!alarm) throw new Error(`the template has no member alarm for ${instanceId}`);
   const p = alarm.properties as { AlarmName: string; AlarmDescription?: string; MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: string }>; Period: number; Statistic: string; Threshold: number; EvaluationPeriods: number; DatapointsToAlarm?: number };
   const n = p.DatapointsToAlarm ?? p.EvaluationPeriods;

@@ -24,10 +24,10 @@ interface Step {
 /** The checks: the cluster as replaced, the run's audit record and notification, and no API call denied. */
 export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before: Before): Promise<void> {
   expect(r.execution.status, `${r.execution.error ?? ''}: ${r.execution.cause ?? ''}`).toBe('SUCCEEDED');
-  // Every EventBridge delivery (the alarm's StartExecution, the audit recorder, the notifier) went through.
+  // Every EventBridge delivery (the alarm's StartExecution, the audit recorder, the notifier, the EC2 signal function) went through.
   expect(r.deliveries.filter((d) => !d.ok)).toEqual([]);
   expect(new Set(r.deliveries.map((d) => `${d.rule.replace(/[0-9A-F]{8}$/, '')}:${d.status ?? d.detailType}`))).toEqual(
-    new Set(['AlarmTrigger:CloudWatch Alarm State Change', 'AuditTrail:RUNNING', 'AuditTrail:SUCCEEDED', 'RunOutcome:SUCCEEDED', 'AuditStartedBy:AWS API Call via CloudTrail']),
+    new Set(['AlarmTrigger:CloudWatch Alarm State Change', 'AuditTrail:RUNNING', 'AuditTrail:SUCCEEDED', 'RunOutcome:SUCCEEDED', 'WatchReplacedMembers:SUCCEEDED', 'AuditStartedBy:AWS API Call via CloudTrail']),
   );
   // IAM: calls were checked, none denied.
   expect(r.iam.calls.length).toBeGreaterThan(0);

@@ -22,6 +22,10 @@
 //   SSM_LOG_GROUP      CloudWatch Logs group for command output
 //   SSM_DELIVERY_TIMEOUT_SECONDS   SendCommand TimeoutSeconds, default 60
 //   SCRIPTS_DIR        where the functions/scripts/*.sh files are; default $LAMBDA_TASK_ROOT/scripts
+//   LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME   the launch template a replacement host is launched from
+//                      (config replacementLaunchTemplate); neither: provisioning refuses, find and release work
+//   LAUNCH_TEMPLATE_VERSION   $Default (default), $Latest or a version number
+//   REPLACEMENT_SUBNET_ID     launch there instead of the failed member's subnet
 //   MEMBER_START_SECONDS, MASTER_HEALTH_SECONDS, URL_TTL_SECONDS, LOCK_TTL_SECONDS: StepDeps.waits
 
 import { join } from 'node:path';
@@ -41,6 +45,7 @@ import { Ec2Discovery } from './discovery.ts';
 import { DynamoLock } from './dynamoLock.ts';
 import { executionLiveness } from './executionLiveness.ts';
 import { DynamoRunStore } from './dynamoRunStore.ts';
+import { Ec2Provisioning, type LaunchTemplateRef } from './ec2Provisioning.ts';
 import { Ec2SecurityGroups } from './ec2SecurityGroups.ts';
 import { MAX_URL_TTL_SECONDS, S3ArtifactStore, type Presign } from './s3ArtifactStore.ts';
 import { SsmHostRunner, type SsmCommandEvent } from './ssmHostRunner.ts';
@@ -73,6 +78,7 @@ export interface AwsDeps extends StepDeps {
   lock: DynamoLock;
   runs: RunStore;
   discovery: Ec2Discovery;
+  provisioning: Ec2Provisioning;
   clients: AwsClients;
 }
 
@@ -92,6 +98,22 @@ function optional(env: Env, name: string): string | undefined {
 function seconds(env: Env, name: string, fallback: number, max?: number): number {
   const value = optional(env, name);
   return value === undefined ? fallback : validate.positiveInt(name, value, max === undefined ? {} : { max });
+}
+
+function matchingEnv(env: Env, name: string, pattern: RegExp, what: string): string | undefined {
+  const value = optional(env, name);
+  if (value !== undefined && !pattern.test(value)) throw new InvalidInputError(name, `${JSON.stringify(value)} is not ${what}`);
+  return value;
+}
+
+/** The launch template of LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME (not both) and LAUNCH_TEMPLATE_VERSION; undefined when neither is set. */
+export function launchTemplateFromEnv(env: Env): LaunchTemplateRef | undefined {
+  const id = matchingEnv(env, 'LAUNCH_TEMPLATE_ID', /^lt-[0-9a-f]{8,17}$/, 'a launch template ID (lt-...)');
+  const name = matchingEnv(env, 'LAUNCH_TEMPLATE_NAME', /^[A-Za-z0-9().\/_-]{3,128}$/, 'a launch template name');
+  const version = matchingEnv(env, 'LAUNCH_TEMPLATE_VERSION', /^(?:\$Default|\$Latest|[1-9][0-9]{0,17})$/, '$Default, $Latest or a version number') ?? '$Default';
+  if (id && name) throw new InvalidInputError('LAUNCH_TEMPLATE_NAME', 'set LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME, not both');
+  if (!id && !name) return undefined;
+  return { ...(id ? { id } : { name: name as string }), version };
 }
 
 /**
@@ -152,6 +174,20 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     ...(optional(env, 'HOSTNAME_TAG_KEY') ? { hostnameTagKey: optional(env, 'HOSTNAME_TAG_KEY') } : {}),
   });
 
+  const launchTemplate = launchTemplateFromEnv(env);
+  const subnetId = matchingEnv(env, 'REPLACEMENT_SUBNET_ID', /^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$/, 'a subnet ID (subnet-...)');
+  const provisioning = new Ec2Provisioning({
+    ec2: all.ec2,
+    ssm: all.ssm,
+    ...(optional(env, 'SPARE_TAG_KEY') ? { spareTagKey: optional(env, 'SPARE_TAG_KEY') } : {}),
+    ...(optional(env, 'HOSTNAME_TAG_KEY') ? { hostnameTagKey: optional(env, 'HOSTNAME_TAG_KEY') } : {}),
+    ...(launchTemplate ? { launchTemplate } : {}),
+    ...(subnetId ? { subnetId } : {}),
+    configKey: 'replacementLaunchTemplate (LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME)',
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.now ? { now: () => now().getTime() } : {}),
+  });
+
   return {
     target: 'aws',
     runner,
@@ -161,6 +197,7 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     lock: new DynamoLock({ doc: all.doc, table, now, holderAlive: executionLiveness(all.sfn, optional(env, 'STATE_MACHINE_ARN')) }),
     runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
     discovery,
+    provisioning,
     resolveInventory: (request) =>
       discovery.forRequest({
         cluster: request.cluster,

@@ -21,6 +21,8 @@ import type { Host, Inventory, Role } from '../../ports.ts';
 import * as validate from '../../validate.ts';
 
 const MEMBER_ROLES: readonly Role[] = ['master', 'etcd', 'ca', 'installer', 'node'];
+/** Tag keys discovery reads when the configuration names none. */
+export const DEFAULT_TAG_KEYS = { spare: 'etcd-replace-spare', role: 'openshift-role', hostname: 'hostname' } as const;
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 
 export interface Ec2DiscoveryConfig {
@@ -47,8 +49,46 @@ export interface DiscoveryRequest {
 
 export type Discovered = Inventory & { failedHost: Host; replacement: Host };
 
-function tag(instance: Instance, key: string): string | undefined {
+/** The value of an instance's tag, or undefined. */
+export function tagValue(instance: Instance, key: string): string | undefined {
   return instance.Tags?.find((t) => t.Key === key)?.Value;
+}
+const tag = tagValue;
+
+const HOST_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** The instance's hostname by discovery's rule: the hostname tag when present, else PrivateDnsName; lowercased, unchecked; undefined when neither. */
+export function hostnameOf(instance: Instance, hostnameTagKey: string): string | undefined {
+  const raw = (tag(instance, hostnameTagKey) ?? instance.PrivateDnsName ?? '').trim().toLowerCase();
+  return raw === '' ? undefined : raw;
+}
+
+/** The instance's short name by discovery's rule: the Name tag when it is a valid host name, else the hostname's first label, else the instance ID. */
+export function shortNameOf(instance: Instance, hostname: string | undefined): string {
+  const nameTag = tag(instance, 'Name')?.trim().toLowerCase();
+  const label = hostname?.split('.')[0];
+  return nameTag && HOST_NAME.test(nameTag) ? nameTag : label && HOST_NAME.test(label) ? label : (instance.InstanceId ?? '');
+}
+
+/**
+ * The host an instance is, by discovery's rules (hostnameOf, shortNameOf, PrivateIpAddress), with the
+ * given roles. InvalidInputError when it has no hostname or no private IP address.
+ */
+export function hostOfInstance(instance: Instance, roles: Role[], hostnameTagKey: string): Host {
+  const id = validate.instanceId('instanceId', instance.InstanceId);
+  const rawHostname = hostnameOf(instance, hostnameTagKey);
+  if (rawHostname === undefined) {
+    throw new InvalidInputError('inventory', `instance ${id} has no ${hostnameTagKey} tag and no private DNS name`);
+  }
+  const hostname = validate.hostname(`instance ${id} hostname`, rawHostname);
+  if (!instance.PrivateIpAddress) {
+    throw new InvalidInputError(
+      'inventory',
+      `instance ${id} (${instance.State?.Name ?? 'unknown state'}) has no private IP address; pass an explicit inventory`,
+    );
+  }
+  const ip = validate.ipv4(`instance ${id} ip`, instance.PrivateIpAddress);
+  return { name: shortNameOf(instance, hostname), hostname, ip, roles, instanceId: id };
 }
 
 function describe(instance: Instance, host?: Host): string {
@@ -77,9 +117,9 @@ export class Ec2Discovery {
     }
     this.#ec2 = config.ec2;
     this.#clusterTag = config.clusterTagKey;
-    this.#spareTag = config.spareTagKey ?? 'etcd-replace-spare';
-    this.#roleTag = config.roleTagKey ?? 'openshift-role';
-    this.#hostnameTag = config.hostnameTagKey ?? 'hostname';
+    this.#spareTag = config.spareTagKey ?? DEFAULT_TAG_KEYS.spare;
+    this.#roleTag = config.roleTagKey ?? DEFAULT_TAG_KEYS.role;
+    this.#hostnameTag = config.hostnameTagKey ?? DEFAULT_TAG_KEYS.hostname;
   }
 
   /** Members and running spares of the cluster (the failed member included when named by instance id, whatever its state). */
@@ -222,24 +262,7 @@ export class Ec2Discovery {
   }
 
   #baseHost(instance: Instance, roles: Role[]): Host {
-    const id = validate.instanceId('instanceId', instance.InstanceId);
-    const hostnameTag = tag(instance, this.#hostnameTag);
-    const rawHostname = (hostnameTag ?? instance.PrivateDnsName ?? '').trim().toLowerCase();
-    if (rawHostname === '') {
-      throw new InvalidInputError('inventory', `instance ${id} has no ${this.#hostnameTag} tag and no private DNS name`);
-    }
-    const hostname = validate.hostname(`instance ${id} hostname`, rawHostname);
-    if (!instance.PrivateIpAddress) {
-      throw new InvalidInputError(
-        'inventory',
-        `instance ${id} (${instance.State?.Name ?? 'unknown state'}) has no private IP address; pass an explicit inventory`,
-      );
-    }
-    const ip = validate.ipv4(`instance ${id} ip`, instance.PrivateIpAddress);
-    const nameTag = tag(instance, 'Name')?.trim().toLowerCase();
-    const label = hostname.split('.')[0] as string;
-    const name = nameTag && /^[a-z][a-z0-9-]{0,62}$/.test(nameTag) ? nameTag : /^[a-z][a-z0-9-]{0,62}$/.test(label) ? label : id;
-    return { name, hostname, ip, roles, instanceId: id };
+    return hostOfInstance(instance, roles, this.#hostnameTag);
   }
 
   #memberHost(instance: Instance): Host {

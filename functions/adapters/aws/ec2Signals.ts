@@ -1,0 +1,225 @@
+// EC2's own failure signals for the cluster's etcd members.
+//
+// onStateChange: an "EC2 Instance State-change Notification" (stopping, stopped, shutting-down,
+// terminated). EventBridge cannot match on tags, so the rule sends every instance's event here and this
+// reads the instance: a member of this cluster is an instance tagged `<clusterTag>=<cluster>` whose role
+// tag names `etcd` (discovery.ts's rules: a failed host must be an etcd member). Any other instance, or a
+// member tagged `etcd-replace:maintenance` (a person stops it on purpose) or `etcd-replace:replaced-by`
+// (a run has replaced it already), is ignored. For a member it starts the replacement with the request
+// the alarm rule builds (`failed`: the member's host name by discovery's rules; `startedBy`:
+// `ec2:<instance ID>:<state>`; no `replacement`, so the run takes a spare of the pool or launches one),
+// under the CLI's default execution name: the several events of one failure (stopping, then stopped; an
+// at-least-once redelivery) start one execution.
+//
+// onRunSucceeded: after a run that replaced a member, tags the replaced instance
+// `etcd-replace:replaced-by=<run ID>` (so its later stop or termination starts nothing) and keeps a
+// status-check alarm (statusAlarms.ts) on every etcd member the configuration does not list yet: the
+// cluster's tagged members and the run's new member. A run-time alarm goes when its instance is gone or
+// replaced; the stack's own alarms are never touched.
+
+import { CreateTagsCommand, DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { errorName } from '../../errors.ts';
+import type { Host } from '../../ports.ts';
+import * as validate from '../../validate.ts';
+import { runIdFromExecutionName } from '../../handlers/event.ts';
+import { DEFAULT_TAG_KEYS, hostnameOf, parseRoles, shortNameOf, tagValue } from './discovery.ts';
+import { defaultExecutionName } from './executions.ts';
+import { WatchedStatusAlarms, type WatchedMember } from './statusAlarms.ts';
+
+/** A person marks a member so while stopping it on purpose: its state changes start nothing. */
+export const MAINTENANCE_TAG = 'etcd-replace:maintenance';
+/** Set on a member's instance once a run has replaced it: its later state changes start nothing. */
+export const REPLACED_BY_TAG = 'etcd-replace:replaced-by';
+/** The states that mean a member is going away. */
+export const FAILURE_STATES = ['stopping', 'stopped', 'shutting-down', 'terminated'] as const;
+
+const MEMBER_STATES = ['pending', 'running', 'stopping', 'stopped'];
+
+export interface Ec2SignalsConfig {
+  ec2: Pick<EC2Client, 'send'>;
+  sfn: Pick<SFNClient, 'send'>;
+  cloudwatch: Pick<CloudWatchClient, 'send'>;
+  cluster: string;
+  clusterTagKey: string;
+  roleTagKey?: string;
+  hostnameTagKey?: string;
+  stateMachineArn: string;
+  /** The grace window of runs these signals start (the alarm rule's alarmGraceSeconds). */
+  graceSeconds: number;
+  /** Instance IDs of the configured members: the stack watches them itself. */
+  configuredMembers: readonly string[];
+  statusCheckMinutes: number;
+  now?: () => Date;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export type SignalOutcome =
+  | { action: 'started'; executionName: string; executionArn: string; failed: string; instanceId: string }
+  | { action: 'duplicate'; executionName: string; failed: string; instanceId: string }
+  | { action: 'ignored'; reason: string; instanceId?: string };
+
+export interface StateChangeDetail {
+  'instance-id'?: unknown;
+  state?: unknown;
+}
+
+export interface ExecutionSucceededDetail {
+  name?: string;
+  status?: string;
+  output?: string | null;
+}
+
+export interface WatchOutcome {
+  put: string[];
+  deleted: string[];
+  /** The replaced member's instance, tagged replaced-by. */
+  tagged?: string;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function hostOf(value: unknown): Host | undefined {
+  return isObject(value) && typeof value['name'] === 'string' && typeof value['instanceId'] === 'string' ? (value as unknown as Host) : undefined;
+}
+
+export class Ec2Signals {
+  readonly #c: Ec2SignalsConfig;
+  readonly #roleTag: string;
+  readonly #hostnameTag: string;
+  readonly #alarms: WatchedStatusAlarms;
+
+  constructor(config: Ec2SignalsConfig) {
+    this.#c = config;
+    this.#roleTag = config.roleTagKey ?? DEFAULT_TAG_KEYS.role;
+    this.#hostnameTag = config.hostnameTagKey ?? DEFAULT_TAG_KEYS.hostname;
+    this.#alarms = new WatchedStatusAlarms({ cloudwatch: config.cloudwatch, cluster: config.cluster, minutes: config.statusCheckMinutes });
+  }
+
+  async onStateChange(detail: StateChangeDetail): Promise<SignalOutcome> {
+    const state = String(detail.state ?? '');
+    const raw = detail['instance-id'];
+    if (typeof raw !== 'string' || !/^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/.test(raw)) return { action: 'ignored', reason: 'the event names no instance' };
+    const instanceId = raw;
+    if (!(FAILURE_STATES as readonly string[]).includes(state)) return { action: 'ignored', reason: `state ${state} is no failure`, instanceId };
+    const [instance] = await this.#describe({ InstanceIds: [instanceId] });
+    if (!instance) return { action: 'ignored', reason: 'EC2 does not list the instance', instanceId };
+    const why = this.#notAWatchedMember(instance);
+    if (why) return { action: 'ignored', reason: why, instanceId };
+
+    const { cluster } = this.#c;
+    const failed = shortNameOf(instance, hostnameOf(instance, this.#hostnameTag));
+    const request = { cluster, failed, startedBy: `ec2:${instanceId}:${state}`, options: { graceSeconds: this.#c.graceSeconds, learner: 'auto' } };
+    const executionName = defaultExecutionName({ cluster, failed }, (this.#c.now ?? (() => new Date()))());
+    try {
+      const out = await this.#c.sfn.send(new StartExecutionCommand({ stateMachineArn: this.#c.stateMachineArn, name: executionName, input: JSON.stringify(request) }));
+      return { action: 'started', executionName, executionArn: out.executionArn ?? '', failed, instanceId };
+    } catch (error) {
+      // The same failure seen again (stopping, then stopped; a redelivered event), or started already by the CLI.
+      if (errorName(error) === 'ExecutionAlreadyExists') return { action: 'duplicate', executionName, failed, instanceId };
+      throw error;
+    }
+  }
+
+  async onRunSucceeded(detail: ExecutionSucceededDetail): Promise<WatchOutcome> {
+    let context: Record<string, unknown> = {};
+    try {
+      const parsed: unknown = JSON.parse(detail.output ?? '{}');
+      if (isObject(parsed)) context = parsed;
+    } catch {
+      // no output (larger than the event carries): the tagged members are still watched
+    }
+    const joined = context['memberAdded'] === true || typeof context['newMemberId'] === 'string' ? hostOf(context['replacement']) : undefined;
+    const removed = context['failedMemberRemoved'] === true ? hostOf(context['failedHost']) : undefined;
+    const out: WatchOutcome = { put: [], deleted: [] };
+    if (removed?.instanceId && detail.name) {
+      const tagged = await this.#markReplaced(removed.instanceId, runIdFromExecutionName(detail.name));
+      if (tagged) out.tagged = removed.instanceId;
+    }
+    const { put, deleted } = await this.watchMembers({ ...(joined ? { joined } : {}), ...(removed ? { removed } : {}) });
+    return { ...out, put, deleted };
+  }
+
+  /** Puts a status-check alarm on every unconfigured etcd member, and deletes those of instances gone or replaced. */
+  async watchMembers(run: { joined?: Host; removed?: Host } = {}): Promise<{ put: string[]; deleted: string[] }> {
+    const configured = new Set(this.#c.configuredMembers);
+    const removedId = run.removed?.instanceId;
+    const members = await this.#describe({
+      Filters: [
+        { Name: `tag:${this.#c.clusterTagKey}`, Values: [this.#c.cluster] },
+        { Name: 'instance-state-name', Values: MEMBER_STATES },
+      ],
+    });
+    const watched = new Map<string, WatchedMember>();
+    for (const instance of members) {
+      if (this.#notAWatchedMember(instance, { ignoreMaintenance: true }) || !instance.InstanceId) continue;
+      watched.set(instance.InstanceId, { instanceId: instance.InstanceId, name: shortNameOf(instance, hostnameOf(instance, this.#hostnameTag)) });
+    }
+    if (run.joined?.instanceId) watched.set(run.joined.instanceId, { instanceId: run.joined.instanceId, name: validate.hostName('replacement.name', run.joined.name) });
+    for (const id of [...watched.keys()]) if (configured.has(id) || id === removedId) watched.delete(id);
+
+    const existing = await this.#alarms.list();
+    const put: string[] = [];
+    for (const member of watched.values()) if (!existing.has(member.instanceId)) put.push(await this.#alarms.put(member));
+
+    const candidates = [...existing].filter(([id]) => !watched.has(id));
+    const alive = new Set(
+      candidates.length === 0
+        ? []
+        : (await this.#describe({ Filters: [{ Name: 'instance-id', Values: candidates.map(([id]) => id) }] }))
+            .filter((i) => MEMBER_STATES.includes(i.State?.Name ?? ''))
+            .map((i) => i.InstanceId),
+    );
+    // Kept: an instance that still runs but carries no member tags (a new member of an earlier run).
+    const deleted = candidates.filter(([id]) => id === removedId || configured.has(id) || !alive.has(id)).map(([, name]) => name);
+    await this.#alarms.delete(deleted);
+    return { put, deleted };
+  }
+
+  /** Why the instance is no etcd member this function watches; undefined when it is one. */
+  #notAWatchedMember(instance: Instance, options: { ignoreMaintenance?: boolean } = {}): string | undefined {
+    const { cluster, clusterTagKey } = this.#c;
+    if (tagValue(instance, clusterTagKey) !== cluster) return `not tagged ${clusterTagKey}=${cluster}`;
+    let roles: string[];
+    try {
+      roles = parseRoles(tagValue(instance, this.#roleTag) ?? '', `instance ${instance.InstanceId ?? '?'} tag ${this.#roleTag}`);
+    } catch {
+      return `no valid ${this.#roleTag} tag`;
+    }
+    if (!roles.includes('etcd')) return `not an etcd member (roles ${roles.join(', ')})`;
+    if (tagValue(instance, REPLACED_BY_TAG) !== undefined) return `replaced already (${REPLACED_BY_TAG}=${tagValue(instance, REPLACED_BY_TAG)})`;
+    if (!options.ignoreMaintenance && tagValue(instance, MAINTENANCE_TAG) !== undefined) return `under maintenance (${MAINTENANCE_TAG})`;
+    return undefined;
+  }
+
+  async #markReplaced(instanceId: string, runId: string): Promise<boolean> {
+    try {
+      await this.#c.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: REPLACED_BY_TAG, Value: runId }] }));
+      return true;
+    } catch (error) {
+      // Gone already, or no longer the cluster's (IAM allows the tag only there): nothing left to mark.
+      this.#c.log?.('could not mark the replaced instance', { instanceId, error: errorName(error) });
+      return false;
+    }
+  }
+
+  async #describe(input: { InstanceIds?: string[]; Filters?: Array<{ Name: string; Values: string[] }> }): Promise<Instance[]> {
+    const instances: Instance[] = [];
+    let token: string | undefined;
+    do {
+      let answer;
+      try {
+        answer = await this.#c.ec2.send(new DescribeInstancesCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
+      } catch (error) {
+        if (errorName(error) === 'InvalidInstanceID.NotFound') return [];
+        throw error;
+      }
+      for (const reservation of answer.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
+      token = answer.NextToken;
+    } while (token);
+    return instances;
+  }
+}
