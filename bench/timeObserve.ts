@@ -1,4 +1,4 @@
-// Times the failure observation (observe() in functions/steps/cluster.ts, as CheckClusterHealth and
+// Times the failure observation (observe() in functions/cluster/observe.ts, as CheckClusterHealth and
 // ConfirmMemberFailed run it) on a sandbox, through etcdctl on the members as the workflow does, and
 // counts the host commands each observation costs.
 //
@@ -10,7 +10,7 @@ import { EtcdctlMembership } from '../functions/adapters/etcdctl.ts';
 import { inventoryOfSandbox, sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
 import { CountingHostRunner } from './counting.ts';
 import { median } from './run.ts';
-import { observe } from '../functions/steps/cluster.ts';
+import { observe } from '../functions/cluster/observe.ts';
 import { DEFAULT_OPTIONS, type WorkflowContext } from '../statemachine/context.ts';
 import { loadSandbox } from '../sandbox/index.ts';
 

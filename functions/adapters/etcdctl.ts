@@ -29,7 +29,7 @@ import type {
 } from '../ports.ts';
 import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
 import { NO_LEADER } from '../ports.ts';
-import { SCRIPT_EXIT, scriptExitError } from '../steps/hostScript.ts';
+import { SCRIPT_EXIT, scriptExitError } from '../hosts/hostScript.ts';
 
 /** Script under functions/scripts/ that this adapter runs. */
 export const ETCDCTL_SCRIPT = 'etcdctl';

@@ -29,7 +29,7 @@ import { errorMessage, errorName, InvalidInputError } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import type { RunRecord } from '../ports.ts';
 import { STEPS } from '../steps/index.ts';
-import type { StepDeps } from '../steps/deps.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
 import { taskSpec } from '../../statemachine/spec.ts';
 import { withLockHeld } from '../workflow/lockRenewal.ts';
 import { awsDeps, createAwsClients } from '../adapters/aws/deps.ts';
@@ -149,7 +149,7 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
         // The execution's name identifies who confirmed a failure (statemachine/confirmation.ts); a redrive
         // keeps the name and is caught by the confirmation's time bound instead.
         // Earlier runs name the run that removed a member this request names, and let a new run finish
-        // a replacement an earlier one left half done (functions/steps/assessFailure.ts).
+        // a replacement an earlier one left half done (functions/cluster/assessFailure.ts).
         const deps =
           typeof base === 'object' && base !== null && (event.executionName || options.pastRuns)
             ? {

@@ -1,6 +1,6 @@
 // AcquireLock: one run per cluster at a time. A second run is refused naming the holder.
 
-import type { Step } from './stepResult.ts';
+import type { Step } from '../workflow/step.ts';
 import { lockOwner } from '../workflow/lockRenewal.ts';
 
 export const AcquireLock: Step = async (context, deps) => {

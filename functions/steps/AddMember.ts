@@ -8,8 +8,8 @@
 import { MemberAlreadyExistsError, RefusedError } from '../errors.ts';
 import { joinsAsLearner } from '../../statemachine/context.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
-import { etcdOf, need, observeWithoutFailed, peerUrl } from './cluster.ts';
-import type { Step } from './stepResult.ts';
+import { etcdOf, need, observeWithoutFailed, peerUrl } from '../cluster/observe.ts';
+import type { Step } from '../workflow/step.ts';
 import { isStarted, memberByPeerUrl } from '../../statemachine/cluster.ts';
 
 export const AddMember: Step = async (context, deps) => {

@@ -3,9 +3,9 @@
 // A snapshot already verified (SnapshotCluster waited for it, without a learner) is not asked for again:
 // its host may be gone by now, and the snapshot is safe in the store.
 
-import { need } from './cluster.ts';
-import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, verifiedSnapshot } from './snapshot.ts';
-import type { Step } from './stepResult.ts';
+import { need } from '../cluster/observe.ts';
+import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, verifiedSnapshot } from '../cluster/snapshot.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const AwaitSnapshot: Step = async (context, deps) => {
   need(context.snapshotKey, 'snapshotKey');

@@ -3,9 +3,9 @@
 // the backup anywhere (cut off from the store) keeps its data; the run goes on and says what remains.
 
 import { ArtifactStoreError, WorkflowError } from '../errors.ts';
-import { artifactKey, need } from './cluster.ts';
-import { runScript, SCRIPT_EXIT } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { artifactKey, need } from '../cluster/observe.ts';
+import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 
 /** Exit 5 of BackUpFailedMemberData.sh: the upload could not leave the host. */
 class BackupNotUploaded extends WorkflowError {

@@ -8,10 +8,10 @@
 
 import { HostUnreachableError, MemberNotFoundError, QuorumLostError, RefusedError } from '../errors.ts';
 import { quorumForRemoval, quorumNow } from '../../statemachine/quorum.ts';
-import { clusterIdentity, refuseIfMemberOnHost } from './etcdHost.ts';
-import { etcdOf, observeWithoutFailed, peerUrl } from './cluster.ts';
-import { runScript } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { clusterIdentity, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
+import { etcdOf, observeWithoutFailed, peerUrl } from '../cluster/observe.ts';
+import { runScript } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 import { isStarted, memberById, memberByPeerUrl } from '../../statemachine/cluster.ts';
 
 export const CompensateNewMember: Step = async (context, deps) => {

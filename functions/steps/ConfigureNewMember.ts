@@ -7,11 +7,11 @@
 
 import { checkEtcdConf, initialClusterString, newMemberEtcdConf } from '../config/etcdConf.ts';
 import { ArtifactStoreError, ConfigEditError } from '../errors.ts';
-import { artifactKey, etcdOf, need, peerUrl } from './cluster.ts';
-import { readHostFile, writeHostFile } from './hostFile.ts';
-import { runScript } from './hostScript.ts';
+import { artifactKey, etcdOf, need, peerUrl } from '../cluster/observe.ts';
+import { readHostFile, writeHostFile } from '../hosts/hostFile.ts';
+import { runScript } from '../hosts/hostScript.ts';
 import type { EtcdMember, Host } from '../ports.ts';
-import type { Step } from './stepResult.ts';
+import type { Step } from '../workflow/step.ts';
 import { isStarted, memberByPeerUrl } from '../../statemachine/cluster.ts';
 
 /** ETCD_INITIAL_CLUSTER as `member add` prints it: every started member by name, and the new one (once, by its peer URL). */

@@ -6,8 +6,8 @@
 // openshift-ansible keep them; the tarball that carried them never outlives ConfigureNewMember.
 
 import { ArtifactStoreError, errorMessage } from '../errors.ts';
-import { artifactKey } from './cluster.ts';
-import type { Step } from './stepResult.ts';
+import { artifactKey } from '../cluster/observe.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const DiscardKeyBundle: Step = async (context, deps) => {
   const host = context.replacement;

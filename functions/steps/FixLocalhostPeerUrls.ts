@@ -3,9 +3,9 @@
 
 import { MemberNotFoundError } from '../errors.ts';
 import type { MemberRef } from '../../statemachine/context.ts';
-import { etcdOf, inventoryOf, need } from './cluster.ts';
-import { runScript } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { etcdOf, inventoryOf, need } from '../cluster/observe.ts';
+import { runScript } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 
 const onLocalhost = (url: string) => /^https?:\/\/(localhost|127\.)/.test(url);
 

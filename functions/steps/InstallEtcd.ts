@@ -11,10 +11,10 @@
 import { ArtifactStoreError, RefusedError, WorkflowError } from '../errors.ts';
 import { joinsAsLearner } from '../../statemachine/context.ts';
 import * as validate from '../validate.ts';
-import { artifactKey, compareVersions, need } from './cluster.ts';
-import { clusterIdentity, minorOf } from './etcdHost.ts';
-import { runScript, SCRIPT_EXIT } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { artifactKey, compareVersions, need } from '../cluster/observe.ts';
+import { clusterIdentity, minorOf } from '../hosts/etcdHost.ts';
+import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 
 /** Exit 5 of InstallEtcd.sh prepare: the prior data could not leave the host. */
 class PriorDataNotUploaded extends WorkflowError {

@@ -6,9 +6,9 @@
 // CA host (a survivor) restores /etc/etcd/ca from it first, only if it is the CA the cluster trusts.
 
 import { ArtifactStoreError } from '../errors.ts';
-import { artifactKey, need } from './cluster.ts';
-import { runScript } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { artifactKey, need } from '../cluster/observe.ts';
+import { runScript } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const IssueCertificates: Step = async (context, deps) => {
   const ca = need(context.caHost, 'caHost');

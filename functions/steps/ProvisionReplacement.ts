@@ -8,8 +8,8 @@
 
 import { ProvisioningError } from '../errors.ts';
 import type { Host } from '../ports.ts';
-import { inventoryOf } from './cluster.ts';
-import type { Step } from './stepResult.ts';
+import { inventoryOf } from '../cluster/observe.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const ProvisionReplacement: Step = async (context, deps) => {
   if (context.replacementChoice !== 'launched') {

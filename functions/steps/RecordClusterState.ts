@@ -7,11 +7,11 @@
 import { errorMessage } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { DISASTER_RECOVERY_GUIDANCE, quorumNow } from '../../statemachine/quorum.ts';
-import { observeWithoutFailed } from './cluster.ts';
-import type { StepDeps } from './deps.ts';
-import { runScript } from './hostScript.ts';
-import { snapshotSource, type SnapshotResult } from './snapshot.ts';
-import type { Step } from './stepResult.ts';
+import { observeWithoutFailed } from '../cluster/observe.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
+import { runScript } from '../hosts/hostScript.ts';
+import { snapshotSource, type SnapshotResult } from '../cluster/snapshot.ts';
+import type { Step } from '../workflow/step.ts';
 
 /** Every line this step writes starts so, and is replaced when it runs again. */
 export const CLUSTER_STATE_PREFIX = 'cluster now: ';

@@ -7,9 +7,9 @@
 import { RefusedError } from '../errors.ts';
 import { confirmationStale } from '../../statemachine/confirmation.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
-import { executionOf } from './assessFailure.ts';
-import { etcdOf, need, observe } from './cluster.ts';
-import type { Step } from './stepResult.ts';
+import { executionOf } from '../cluster/assessFailure.ts';
+import { etcdOf, need, observe } from '../cluster/observe.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const RemoveFailedMember: Step = async (context, deps) => {
   const failed = need(context.failedMember, 'failedMember');

@@ -6,11 +6,11 @@
 
 import { getEtcdClientUrls, setEtcdClientUrls } from '../config/masterConfig.ts';
 import { HostUnreachableError, MasterUnhealthyError } from '../errors.ts';
-import { inventoryOf } from './cluster.ts';
-import { readHostFile, writeHostFile, type HostFile } from './hostFile.ts';
-import { runScript, SCRIPT_EXIT } from './hostScript.ts';
-import { liveEndpointList, liveMemberHostnames } from './liveEndpoints.ts';
-import type { Step } from './stepResult.ts';
+import { inventoryOf } from '../cluster/observe.ts';
+import { readHostFile, writeHostFile, type HostFile } from '../hosts/hostFile.ts';
+import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
+import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const MASTER_CONFIG_PATH = '/etc/origin/master/master-config.yaml';
 

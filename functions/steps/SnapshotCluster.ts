@@ -5,8 +5,8 @@
 // it at once, before AddMember.
 
 import { joinsAsLearner } from '../../statemachine/context.ts';
-import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, snapshotSource, startSnapshot, verifiedSnapshot } from './snapshot.ts';
-import type { Step } from './stepResult.ts';
+import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, snapshotSource, startSnapshot, verifiedSnapshot } from '../cluster/snapshot.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const SnapshotCluster: Step = async (context, deps) => {
   const { host, key } = snapshotSource(context);

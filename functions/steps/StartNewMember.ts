@@ -7,12 +7,12 @@
 
 import { NewMemberCatchingUpError, NewMemberFailedError, QuorumLostError } from '../errors.ts';
 import { quorumNow } from '../../statemachine/quorum.ts';
-import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from './etcdHost.ts';
-import { artifactKey, clientUrl, etcdOf, need, observeWithoutFailed } from './cluster.ts';
+import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
+import { artifactKey, clientUrl, etcdOf, need, observeWithoutFailed } from '../cluster/observe.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
-import { runScript, SCRIPT_EXIT } from './hostScript.ts';
+import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
-import type { Step } from './stepResult.ts';
+import type { Step } from '../workflow/step.ts';
 
 /** How often the wait asks the new member how far it has got. */
 const PROGRESS_EVERY_MS = 2000;

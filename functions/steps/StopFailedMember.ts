@@ -2,8 +2,8 @@
 // to pods-stopped (runbook 37.1 step 2). A host that is powered off is recorded as unreachable.
 
 import { HostUnreachableError } from '../errors.ts';
-import { runScript } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { runScript } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const StopFailedMember: Step = async (context, deps) => {
   const host = context.failedHost;

@@ -6,8 +6,8 @@
 
 import { errorMessage } from '../errors.ts';
 import { membersOfHost } from '../../statemachine/memberIdentity.ts';
-import { etcdOf } from './cluster.ts';
-import type { Step } from './stepResult.ts';
+import { etcdOf } from '../cluster/observe.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const TerminateLaunchedHost: Step = async (context, deps) => {
   const launched = context.replacementLaunched;

@@ -4,11 +4,11 @@
 import { getFlannelEndpoints, setFlannelEndpoints } from '../config/flanneld.ts';
 import { HostUnreachableError } from '../errors.ts';
 import type { Host } from '../ports.ts';
-import { inventoryOf } from './cluster.ts';
-import { editHostFile } from './hostFile.ts';
-import { runScript } from './hostScript.ts';
-import { liveEndpointList, liveMemberHostnames } from './liveEndpoints.ts';
-import type { Step } from './stepResult.ts';
+import { inventoryOf } from '../cluster/observe.ts';
+import { editHostFile } from '../hosts/hostFile.ts';
+import { runScript } from '../hosts/hostScript.ts';
+import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const FLANNELD_PATH = '/etc/sysconfig/flanneld';
 

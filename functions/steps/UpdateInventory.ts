@@ -3,9 +3,9 @@
 
 import { replaceGroupHost } from '../config/inventory.ts';
 import { ConfigEditError, HostUnreachableError } from '../errors.ts';
-import { need } from './cluster.ts';
-import { editHostFile } from './hostFile.ts';
-import type { Step } from './stepResult.ts';
+import { need } from '../cluster/observe.ts';
+import { editHostFile } from '../hosts/hostFile.ts';
+import type { Step } from '../workflow/step.ts';
 
 export const INVENTORY_PATH = '/etc/ansible/hosts';
 

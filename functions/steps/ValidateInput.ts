@@ -5,10 +5,10 @@ import { InvalidInputError } from '../errors.ts';
 import type { Host, Inventory } from '../ports.ts';
 import * as validate from '../validate.ts';
 import { asMemberId, hostOfUrl } from '../../statemachine/memberIdentity.ts';
-import { clientUrl } from './cluster.ts';
+import { clientUrl } from '../cluster/observe.ts';
 import type { ReplacementChoice } from '../../statemachine/context.ts';
-import type { StepDeps } from './deps.ts';
-import type { Step } from './stepResult.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
+import type { Step } from '../workflow/step.ts';
 
 /** The host that `text` names exactly: short name, hostname, IP or instance ID. */
 export function findHost(inventory: Inventory, text: string): Host | undefined {

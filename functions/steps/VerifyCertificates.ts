@@ -4,9 +4,9 @@
 
 import { verifyMemberCertificate } from '../certificates/verifyCertificate.ts';
 import { CertificateInvalidError } from '../errors.ts';
-import { need } from './cluster.ts';
-import { runScriptText } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { need } from '../cluster/observe.ts';
+import { runScriptText } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 
 const SECTIONS = ['CA', 'SERVER', 'SERVER-PUBLIC-KEY', 'PEER', 'PEER-PUBLIC-KEY'] as const;
 

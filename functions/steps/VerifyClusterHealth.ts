@@ -3,9 +3,9 @@
 // member, both in one command on a member (VerifyClusterHealth.sh; either failing is ClusterUnhealthyError).
 
 import { ClusterUnhealthyError } from '../errors.ts';
-import { etcdOf, inventoryOf, need, viaHosts } from './cluster.ts';
-import { runScript, SCRIPT_EXIT } from './hostScript.ts';
-import type { Step } from './stepResult.ts';
+import { etcdOf, inventoryOf, need, viaHosts } from '../cluster/observe.ts';
+import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
 import { clientUrlOfMember, isStarted, memberById } from '../../statemachine/cluster.ts';
 
 export const VerifyClusterHealth: Step = async (context, deps) => {

@@ -1,6 +1,6 @@
 // Every step implementation, by state name: the XState run and the Lambda handler both look them up here.
 
-import type { Step } from './stepResult.ts';
+import type { Step } from '../workflow/step.ts';
 import type { TaskName } from '../../statemachine/spec.ts';
 import { AcquireLock } from './AcquireLock.ts';
 import { AddMember } from './AddMember.ts';
@@ -63,4 +63,4 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   ReleaseLock,
 };
 
-export type { Step, StepResult } from './stepResult.ts';
+export type { Step, StepResult } from '../workflow/step.ts';

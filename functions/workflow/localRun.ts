@@ -10,8 +10,8 @@ import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toWorkflowError } from '../../statemachine/workflowError.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
-import type { StepDeps } from '../steps/deps.ts';
-import type { Step, StepResult } from '../steps/stepResult.ts';
+import type { StepDeps } from './stepDeps.ts';
+import type { Step, StepResult } from './step.ts';
 import { withLockHeld } from './lockRenewal.ts';
 
 export type ProgressEvent =

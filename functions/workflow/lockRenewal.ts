@@ -12,7 +12,7 @@
 import { LockHeldError, LockLostError, errorMessage } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import type { TaskSpec } from '../../statemachine/spec.ts';
-import type { StepDeps } from '../steps/deps.ts';
+import type { StepDeps } from './stepDeps.ts';
 import type { LockOwner } from '../ports.ts';
 
 type LockDeps = Pick<StepDeps, 'lock' | 'waits' | 'log' | 'pid' | 'execution'>;

@@ -5,8 +5,8 @@
 import { STATES, type StateSpec } from '../../statemachine/spec.ts';
 import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
 import { shellQuote } from '../validate.ts';
-import { clientUrl, endpointsKnownBefore, hostOfMember, peerUrl, viaHosts } from '../steps/cluster.ts';
-import { SNAPSHOT_WAIT_SECONDS, snapshotMember } from '../steps/snapshot.ts';
+import { clientUrl, endpointsKnownBefore, hostOfMember, peerUrl, viaHosts } from '../cluster/observe.ts';
+import { SNAPSHOT_WAIT_SECONDS, snapshotMember } from '../cluster/snapshot.ts';
 import { INVENTORY_PATH } from '../steps/UpdateInventory.ts';
 import { MASTER_CONFIG_PATH } from '../steps/RollMasters.ts';
 import { FLANNELD_PATH } from '../steps/UpdateFlannel.ts';

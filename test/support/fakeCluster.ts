@@ -12,7 +12,7 @@ import {
   type Inventory,
   type Role,
 } from '../../functions/ports.ts';
-import { DEFAULT_WAITS, type StepDeps } from '../../functions/steps/deps.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../functions/workflow/stepDeps.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 
 export interface FakeMember {

@@ -7,7 +7,7 @@
 import { expect } from 'vitest';
 import { WorkflowError } from '../../functions/errors.ts';
 import type { Host } from '../../functions/ports.ts';
-import { DEFAULT_WAITS, type StepDeps } from '../../functions/steps/deps.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../functions/workflow/stepDeps.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { retryDelaySeconds } from '../../statemachine/retry.ts';
 import { REFUSED_ERRORS, taskSpec } from '../../statemachine/spec.ts';
@@ -112,7 +112,7 @@ export const HOST_WORK_RETRIES = ['ScriptFailedError', 'ScriptTimedOutError'];
 export const TRANSIENT_RETRIES = ['ScriptTimedOutError'];
 
 /**
- * The exit-code convention (functions/scripts/lib/exitCodes.sh, functions/steps/hostScript.ts) as rows
+ * The exit-code convention (functions/scripts/lib/exitCodes.sh, functions/hosts/hostScript.ts) as rows
  * for it.each: code, the error's name, and whether the step's policy should retry it (its name among
  * `retries`). 1 and a code no one names (7) are failures, 2 bad arguments, 3 a refusal, 4 not ready
  * yet; a step that gives a code a meaning of its own passes it in `own`.

@@ -2,7 +2,7 @@
 // refused, what is retried, what is allowed, and that nothing but reads reaches the cluster.
 
 import { describe, expect, it } from 'vitest';
-import { assessFailure } from '../../functions/steps/assessFailure.ts';
+import { assessFailure } from '../../functions/cluster/assessFailure.ts';
 import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import { NO_LEADER, type Inventory } from '../../functions/ports.ts';
 import {

@@ -3,7 +3,7 @@
 // members assumed down never asked.
 
 import { describe, expect, it } from 'vitest';
-import { observe } from '../../functions/steps/cluster.ts';
+import { observe } from '../../functions/cluster/observe.ts';
 import { FakeCluster, fakeDeps, fakeMember as member, memberId as ID, threeMembers, unitInventory, validatedContext } from '../support/fakeCluster.ts';
 
 const url = (ip: string) => `https://${ip}:2379`;

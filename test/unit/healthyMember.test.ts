@@ -4,13 +4,13 @@
 // AddMember only after this run removed the failed member. The sandbox half: test/sandbox/healthyMember.test.ts.
 
 import { describe, expect, it } from 'vitest';
-import { assessFailure } from '../../functions/steps/assessFailure.ts';
+import { assessFailure } from '../../functions/cluster/assessFailure.ts';
 import { RemoveFailedMember } from '../../functions/steps/RemoveFailedMember.ts';
 import { AddMember } from '../../functions/steps/AddMember.ts';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
 import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import type { RunRecord } from '../../functions/ports.ts';
-import type { StepDeps } from '../../functions/steps/deps.ts';
+import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { asMemberId, hostOfUrl, membersOfHost } from '../../statemachine/memberIdentity.ts';
 import { confirmationStale, confirmationValidMs, CONFIRMATION_SLACK_SECONDS } from '../../statemachine/confirmation.ts';
 import { describePastRemoval, findPastRemoval } from '../../statemachine/pastRemoval.ts';

@@ -1,5 +1,5 @@
 // The host scripts' exit-code convention (functions/scripts/lib/exitCodes.sh), read once by the runner's
-// result handling (functions/steps/hostScript.ts): a fake HostRunner returns each code; the etcdctl
+// result handling (functions/hosts/hostScript.ts): a fake HostRunner returns each code; the etcdctl
 // adapter reads etcdctl.sh's codes the same way. Then the scripts' side: every script states the
 // codes it uses in its header, and the ERR trap keeps a failing command's own status from passing for
 // one of the convention's words.
@@ -22,7 +22,7 @@ import {
   WorkflowError,
 } from '../../functions/errors.ts';
 import type { Host, HostRunner, ScriptRequest } from '../../functions/ports.ts';
-import { runScript, runScriptText, SCRIPT_EXIT } from '../../functions/steps/hostScript.ts';
+import { runScript, runScriptText, SCRIPT_EXIT } from '../../functions/hosts/hostScript.ts';
 
 const exec = promisify(execFile);
 const SCRIPTS = path.join(import.meta.dirname, '../../functions/scripts');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
 import { LockHeldError, LockLostError } from '../../functions/errors.ts';
-import { DEFAULT_WAITS } from '../../functions/steps/deps.ts';
+import { DEFAULT_WAITS } from '../../functions/workflow/stepDeps.ts';
 import { holdLock, withLockHeld } from '../../functions/workflow/lockRenewal.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { taskSpec } from '../../statemachine/spec.ts';

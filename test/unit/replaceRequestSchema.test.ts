@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
-import type { StepDeps } from '../../functions/steps/deps.ts';
+import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import type { Inventory } from '../../functions/ports.ts';
 import { contextFromEvent } from '../../functions/handlers/event.ts';
 import { PROJECT_ROOT } from '../../lib/replacement-stack.ts';

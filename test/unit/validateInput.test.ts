@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../functions/errors.ts';
 import type { Host, Inventory } from '../../functions/ports.ts';
-import type { StepDeps } from '../../functions/steps/deps.ts';
+import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
 import type { ReplaceRequest, WorkflowContext } from '../../statemachine/context.ts';
 

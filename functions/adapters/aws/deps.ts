@@ -38,7 +38,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InvalidInputError } from '../../errors.ts';
 import type { RunStore } from '../../ports.ts';
 import { readScriptText } from '../scriptText.ts';
-import { DEFAULT_WAITS, type StepDeps } from '../../steps/deps.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../workflow/stepDeps.ts';
 import * as validate from '../../validate.ts';
 import { EtcdctlMembership } from '../etcdctl.ts';
 import { Ec2Discovery } from './discovery.ts';

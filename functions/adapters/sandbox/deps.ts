@@ -5,7 +5,7 @@
 
 import { loadSandbox, SandboxSecurityGroups, type SandboxInfo } from '../../../sandbox/index.ts';
 import type { Host, Inventory } from '../../ports.ts';
-import { DEFAULT_WAITS, type StepDeps } from '../../steps/deps.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../workflow/stepDeps.ts';
 import { EtcdctlMembership } from '../etcdctl.ts';
 import { SandboxArtifactStore } from './artifactServer.ts';
 import { FileLock } from './fileLock.ts';

@@ -13,7 +13,7 @@
 #   6  no snapshot job for this run runs on this host, and none has succeeded (AwaitSnapshot)
 #
 # Codes from 5 on are named here once, so one number never means two things. The steps read the codes
-# in one place (functions/steps/hostScript.ts: 2 InvalidInputError, 3 RefusedError, 4 ScriptTimedOutError,
+# in one place (functions/hosts/hostScript.ts: 2 InvalidInputError, 3 RefusedError, 4 ScriptTimedOutError,
 # any other ScriptFailedError); a step maps a code itself only where it gives it a meaning of its own.
 #
 # Without the trap below, a command that fails under errexit ends the script with that command's own

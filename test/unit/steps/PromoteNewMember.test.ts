@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { EtcdUnavailableError, InvalidInputError, LearnerNotReadyError } from '../../../functions/errors.ts';
 import { PromoteNewMember } from '../../../functions/steps/PromoteNewMember.ts';
-import type { StepDeps } from '../../../functions/steps/deps.ts';
+import type { StepDeps } from '../../../functions/workflow/stepDeps.ts';
 import { fakeMember } from '../../support/fakeCluster.ts';
 import { ChangingCluster } from '../../support/fakePorts.ts';
 import { after, confirmedContext, failure, NEW_ID, retried, SPARE, stepWorld, survivingMembers } from '../../support/stepHarness.ts';

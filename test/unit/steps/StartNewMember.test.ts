@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { NewMemberCatchingUpError, NewMemberFailedError, RefusedError } from '../../../functions/errors.ts';
 import type { EndpointHealth } from '../../../functions/ports.ts';
 import { StartNewMember } from '../../../functions/steps/StartNewMember.ts';
-import { DEFAULT_WAITS } from '../../../functions/steps/deps.ts';
+import { DEFAULT_WAITS } from '../../../functions/workflow/stepDeps.ts';
 import { FAKE_CLUSTER_ID, FakeCluster, fakeDeps, fakeMember, memberId, threeMembers, unitInventory, validatedContext } from '../../support/fakeCluster.ts';
 import { FakeArtifactStore } from '../../support/fakePorts.ts';
 import { FakeRunner } from '../../support/fakeRunner.ts';

@@ -6,8 +6,8 @@ import { RefusedError } from '../errors.ts';
 import type { EndpointStatusResult, EtcdMember, Host, HostRunner } from '../ports.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { peerHost } from '../../statemachine/matchMember.ts';
-import { compareVersions, etcdOf, need } from './cluster.ts';
-import type { StepDeps } from './deps.ts';
+import { compareVersions, etcdOf, need } from '../cluster/observe.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
 import { runScript } from './hostScript.ts';
 
 export interface EtcdHostFacts {

@@ -6,7 +6,7 @@ import { NO_LEADER, type EndpointStatusResult, type EtcdClusterPort, type EtcdMe
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { clientUrl, clientUrlOfMember, hostOfMember, memberById } from '../../statemachine/cluster.ts';
 import { quorumOf, type MemberHealth } from '../../statemachine/quorum.ts';
-import type { StepDeps } from './deps.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
 
 export { clientUrl, clientUrlByHostname, hostOfMember, peerUrl } from '../../statemachine/cluster.ts';
 

@@ -2,8 +2,8 @@
 // keep the existing order and entries that are live, drop the rest, append live ones that are missing.
 
 import { etcdUrl, parseEtcdUrl } from '../validate.ts';
-import { clientUrlByHostname, etcdOf, hostOfMember, inventoryOf } from './cluster.ts';
-import type { StepDeps } from './deps.ts';
+import { clientUrlByHostname, etcdOf, hostOfMember, inventoryOf } from './observe.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 
 export function liveEndpointList(current: string[], liveHostnames: string[]): string[] {

@@ -2,7 +2,7 @@
 // sentence for the run record and the progress log.
 
 import type { WorkflowContext } from '../../statemachine/context.ts';
-import type { StepDeps } from './deps.ts';
+import type { StepDeps } from './stepDeps.ts';
 
 export interface StepResult {
   output: Partial<WorkflowContext>;

@@ -6,9 +6,9 @@
 import { ArtifactStoreError, InvalidInputError, SnapshotJobMissingError } from '../errors.ts';
 import type { Host } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
-import { artifactKey, hostOfMember, inventoryOf, need } from './cluster.ts';
-import type { StepDeps } from './deps.ts';
-import { runScript, SCRIPT_EXIT } from './hostScript.ts';
+import { artifactKey, hostOfMember, inventoryOf, need } from './observe.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
+import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 
 export interface SnapshotResult {
   bytes: number;

@@ -9,10 +9,10 @@ import { DISASTER_RECOVERY_GUIDANCE, endsOdd, quorumForRemoval } from '../../sta
 import { describePastRemoval, findPastRemoval, type PastRemoval } from '../../statemachine/pastRemoval.ts';
 import { membersOfHost } from '../../statemachine/memberIdentity.ts';
 import type { EtcdMember, Host } from '../ports.ts';
-import { compareVersions, hostOfMember, inventoryOf, memberRef, need, observe, oldestVersion, type Observation } from './cluster.ts';
-import { describeEtcdHost } from './etcdHost.ts';
-import type { StepDeps } from './deps.ts';
-import type { StepResult } from './stepResult.ts';
+import { compareVersions, hostOfMember, inventoryOf, memberRef, need, observe, oldestVersion, type Observation } from './observe.ts';
+import { describeEtcdHost } from '../hosts/etcdHost.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
+import type { StepResult } from '../workflow/step.ts';
 
 export async function assessFailure(context: WorkflowContext, deps: StepDeps, observation: 'first' | 'second'): Promise<StepResult> {
   const inventory = inventoryOf(context);
