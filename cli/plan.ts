@@ -3,7 +3,7 @@
 
 import { sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
 import { InvalidInputError, RefusedError } from '../functions/errors.ts';
-import { assessFailure } from '../functions/steps/assessFailure.ts';
+import { assessFailure } from '../functions/cluster/assessFailure.ts';
 import { ValidateInput } from '../functions/steps/ValidateInput.ts';
 import { planSteps } from '../functions/workflow/plan.ts';
 import type { WorkflowContext } from '../statemachine/context.ts';
