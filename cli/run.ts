@@ -3,7 +3,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { InvalidInputError, RefusedError, SandboxError } from '../functions/errors.ts';
+import { InvalidInputError, RefusedError } from '../functions/errors.ts';
+import { SandboxError } from '../sandbox/errors.ts';
 import { sandboxDeps, type SandboxDeps } from '../functions/adapters/sandbox/deps.ts';
 import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
 import type { RunRecord } from '../functions/ports.ts';

@@ -119,11 +119,6 @@ export class SnapshotJobMissingError extends WorkflowError {
   override readonly name: string = 'SnapshotJobMissingError';
 }
 
-/** The sandbox named does not exist or is broken. */
-export class SandboxError extends WorkflowError {
-  override readonly name: string = 'SandboxError';
-}
-
 export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }

@@ -3,7 +3,7 @@
 // each host where OpenShift keeps them.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SandboxError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import type { HostRecord, SandboxRecord } from './model.ts';
 import { clientDirOf, hostRootOf, mntNsFile, utsNsFile } from './model.ts';
 import { hostEnv } from './exec.ts';

@@ -5,7 +5,7 @@
 // the sandbox for a run (etcd-new-N) are hosts of its record like any other and go the same way.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SandboxError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import { killAllIn } from './exec.ts';
 import type { SandboxRecord } from './model.ts';
 import { HOST_NAME_RE, NETNS_NAME_RE, SANDBOXES_DIR, bridgeAlias, nsDirOf, stateDirOf, validateSandboxName } from './model.ts';

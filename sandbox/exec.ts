@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { HostUnreachableError, InvalidInputError, ScriptTimedOutError, SandboxError } from '../functions/errors.ts';
+import { HostUnreachableError, InvalidInputError, ScriptTimedOutError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import type { SandboxInfo } from './model.ts';
 import { mntNsFile, readPower, utsNsFile } from './model.ts';
 import { HOST_PATH, exists, signalNumber } from './util.ts';

@@ -11,7 +11,8 @@
 //              exec and the runner still reach it (nsenter does not use the network, like SSM).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { InvalidInputError, SandboxError } from '../functions/errors.ts';
+import { InvalidInputError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import { killAllIn, processName } from './exec.ts';
 import { faultDirOf, findHost, mntNsFile, powerFile, readPower, readRecord, stateDirOf, utsNsFile, validateSandboxName } from './model.ts';
 import { runOk } from './util.ts';

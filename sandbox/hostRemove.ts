@@ -3,7 +3,7 @@
 // what is already gone, so a removal cut short is finished by running it again.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SandboxError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import { mountsUnder } from './down.ts';
 import { killAllIn } from './exec.ts';
 import type { HostRecord, SandboxRecord } from './model.ts';

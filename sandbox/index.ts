@@ -33,3 +33,4 @@ export {
   EXTRAS_REPO,
 } from './etcdBuilds.ts';
 export type { EtcdBuild, DefaultEtcdVersion, RepoOffer } from './etcdBuilds.ts';
+export { SandboxError } from './errors.ts';

@@ -2,7 +2,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Host, Role } from '../functions/ports.ts';
-import { InvalidInputError, SandboxError } from '../functions/errors.ts';
+import { InvalidInputError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import { exists, writeFileAtomic } from './util.ts';
 
 /** Machine-level state: one directory per sandbox, and the subnet registry beside them. */

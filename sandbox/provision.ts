@@ -10,7 +10,8 @@
 // again. Every other host learns the new one's name (/etc/hosts), as EC2's DNS would resolve it.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ProvisioningError, ReplacementNotReadyError, SandboxError, errorMessage } from '../functions/errors.ts';
+import { ProvisioningError, ReplacementNotReadyError, errorMessage } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import { runId as validRunId } from '../functions/validate.ts';
 import { bootHost, hostNetworkLines, layHostFiles, refreshEtcHosts, setupHost } from './hostBuild.ts';
 import { removeHost } from './hostRemove.ts';

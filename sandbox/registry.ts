@@ -4,7 +4,7 @@
 // the same subnet or name.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SandboxError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import { MAX_SANDBOXES, REGISTRY_DIR, REGISTRY_LOCK, SANDBOXES_DIR, STATE_ROOT, stateDirOf } from './model.ts';
 import { sleep } from './util.ts';
 

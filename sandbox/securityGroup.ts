@@ -4,7 +4,7 @@
 // get both ports at up; spares get none, as a fresh EC2 instance would.
 import path from 'node:path';
 import type { Host, SecurityGroupPort } from '../functions/ports.ts';
-import { SandboxError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import type { SandboxInfo } from './model.ts';
 import { runOk } from './util.ts';
 

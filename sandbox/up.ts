@@ -3,7 +3,8 @@
 import { promises as fs } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { InvalidInputError, SandboxError } from '../functions/errors.ts';
+import { InvalidInputError } from '../functions/errors.ts';
+import { SandboxError } from './errors.ts';
 import { installCertificates, issueCertificates } from './certs.ts';
 import { endpointHealthy, loadData, readClientTls } from './etcdClient.ts';
 import type { ClientTls } from './etcdClient.ts';
