@@ -16,7 +16,7 @@
 // InvalidInputError that says exactly what was found.
 
 import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
-import { InvalidInputError } from '../../errors.ts';
+import { errorName, InvalidInputError } from '../../errors.ts';
 import type { Host, Inventory, Role } from '../../ports.ts';
 import * as validate from '../../validate.ts';
 
@@ -99,6 +99,27 @@ function listed(hosts: Host[]): string {
   return hosts.map((h) => `${h.instanceId ?? h.name} (${h.name})`).join(', ');
 }
 
+/**
+ * Every instance DescribeInstances answers for `input`, across pages. `missingIsEmpty`: an instance ID
+ * that does not exist (any more) answers no instance instead of InvalidInstanceID.NotFound.
+ */
+export async function describeInstances(ec2: Pick<EC2Client, 'send'>, input: DescribeInstancesCommandInput, missingIsEmpty = false): Promise<Instance[]> {
+  const instances: Instance[] = [];
+  let token: string | undefined;
+  do {
+    let answer;
+    try {
+      answer = await ec2.send(new DescribeInstancesCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
+    } catch (error) {
+      if (missingIsEmpty && errorName(error) === 'InvalidInstanceID.NotFound') return [];
+      throw error;
+    }
+    for (const reservation of answer.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
+    token = answer.NextToken;
+  } while (token);
+  return instances;
+}
+
 export class Ec2Discovery {
   readonly #ec2: EC2Client;
   readonly #clusterTag: string;
@@ -126,7 +147,7 @@ export class Ec2Discovery {
   async inventory(request: Omit<DiscoveryRequest, 'replacement'>): Promise<Inventory> {
     const cluster = validate.clusterName('cluster', request.cluster);
     if (request.inventory) return explicitInventory(cluster, request.inventory);
-    const members = await this.#describe({
+    const members = await describeInstances(this.#ec2, {
       Filters: [
         { Name: `tag:${this.#clusterTag}`, Values: [cluster] },
         { Name: 'instance-state-name', Values: LIVE_STATES },
@@ -134,7 +155,7 @@ export class Ec2Discovery {
     });
     const failedId = request.failed && /^i-/.test(request.failed.trim()) ? validate.instanceId('failed', request.failed.trim()) : undefined;
     if (failedId && !members.some((i) => i.InstanceId === failedId)) {
-      const [failed] = await this.#describe({ InstanceIds: [failedId] }, true);
+      const [failed] = await describeInstances(this.#ec2, { InstanceIds: [failedId] }, true);
       if (failed) {
         if (tag(failed, this.#clusterTag) !== cluster) {
           throw new InvalidInputError('failed', `instance ${failedId} is not tagged ${this.#clusterTag}=${cluster}`);
@@ -151,7 +172,7 @@ export class Ec2Discovery {
     const memberIds = new Set(members.map((i) => i.InstanceId));
     const spares = sortSpares(
       (
-        await this.#describe({
+        await describeInstances(this.#ec2, {
           Filters: [
             { Name: `tag:${this.#spareTag}`, Values: [cluster] },
             { Name: 'instance-state-name', Values: ['running'] },
@@ -237,29 +258,13 @@ export class Ec2Discovery {
   }
 
   async #explicitReplacement(id: string, cluster: string): Promise<Host> {
-    const [instance] = await this.#describe({ InstanceIds: [id] }, true);
+    const [instance] = await describeInstances(this.#ec2, { InstanceIds: [id] }, true);
     if (!instance) throw new InvalidInputError('replacement', `instance ${id} does not exist`);
     if (instance.State?.Name !== 'running') throw new InvalidInputError('replacement', `instance ${id} is ${instance.State?.Name ?? 'in an unknown state'}, not running`);
     if (tag(instance, this.#clusterTag) === cluster) throw new InvalidInputError('replacement', `instance ${id} is already a member of cluster ${cluster}`);
     return this.#spareHost(instance);
   }
 
-  async #describe(input: DescribeInstancesCommandInput, missingIsEmpty = false): Promise<Instance[]> {
-    const instances: Instance[] = [];
-    let token: string | undefined;
-    do {
-      let answer;
-      try {
-        answer = await this.#ec2.send(new DescribeInstancesCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
-      } catch (error) {
-        if (missingIsEmpty && (error as { name?: string } | undefined)?.name === 'InvalidInstanceID.NotFound') return [];
-        throw error;
-      }
-      for (const reservation of answer.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
-      token = answer.NextToken;
-    } while (token);
-    return instances;
-  }
 
   #baseHost(instance: Instance, roles: Role[]): Host {
     return hostOfInstance(instance, roles, this.#hostnameTag);

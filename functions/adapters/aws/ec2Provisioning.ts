@@ -14,7 +14,6 @@
 //   and `etcd-replace:launched-by` (IAM allows TerminateInstances on no other instance either).
 
 import {
-  DescribeInstancesCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
   type EC2Client,
@@ -26,7 +25,7 @@ import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/cli
 import { errorMessage, errorName, ProvisioningError, ReplacementNotReadyError } from '../../errors.ts';
 import type { ProvisionedHost, ProvisioningPort, ProvisionRequest } from '../../ports.ts';
 import * as validate from '../../validate.ts';
-import { DEFAULT_TAG_KEYS, hostnameOf, hostOfInstance, tagValue } from './discovery.ts';
+import { DEFAULT_TAG_KEYS, describeInstances, hostnameOf, hostOfInstance, tagValue } from './discovery.ts';
 import { LAUNCHED_BY_TAG, LAUNCHED_BY_VALUE, launchClientToken, launchedHostName, RUN_TAG } from './launchTags.ts';
 
 /** The states in which a launched instance still exists for the run (terminated and shutting-down do not count). */
@@ -144,7 +143,7 @@ export class Ec2Provisioning implements ProvisioningPort {
     if (!found) return 'absent';
     const id = found.InstanceId as string;
     // Read it back by ID and check its own tags: a filter that matched by mistake never terminates anything.
-    const [instance] = await this.#describe({ InstanceIds: [id] }, true);
+    const [instance] = await describeInstances(this.#ec2, { InstanceIds: [id] }, true);
     if (!instance || ['terminated', 'shutting-down'].includes(instance.State?.Name ?? '')) return 'absent';
     if (!hasTag(instance, RUN_TAG, runId) || !hasTag(instance, LAUNCHED_BY_TAG, LAUNCHED_BY_VALUE) || !hasTag(instance, this.#spareTag, cluster)) {
       throw new ProvisioningError(
@@ -165,7 +164,7 @@ export class Ec2Provisioning implements ProvisioningPort {
   }
 
   async #findInstance(runId: string, cluster: string): Promise<Instance | undefined> {
-    const found = await this.#describe({
+    const found = await describeInstances(this.#ec2, {
       Filters: [
         { Name: `tag:${RUN_TAG}`, Values: [runId] },
         { Name: `tag:${this.#spareTag}`, Values: [cluster] },
@@ -223,7 +222,7 @@ export class Ec2Provisioning implements ProvisioningPort {
   /** The subnet of the failed member's instance, so the new member lands in its subnet and Availability Zone; undefined when it is not known (the template's own network settings then apply). */
   async #subnetOf(instanceId: string | undefined): Promise<string | undefined> {
     if (!instanceId) return undefined;
-    const [instance] = await this.#describe({ InstanceIds: [instanceId] }, true);
+    const [instance] = await describeInstances(this.#ec2, { InstanceIds: [instanceId] }, true);
     return instance?.SubnetId || undefined;
   }
 
@@ -246,7 +245,7 @@ export class Ec2Provisioning implements ProvisioningPort {
 
   /** The instance when it is ready; else what it still waits for. ProvisioningError when it will never be ready. */
   async #notReady(id: string): Promise<Instance | string> {
-    const [instance] = await this.#describe({ InstanceIds: [id] }, true);
+    const [instance] = await describeInstances(this.#ec2, { InstanceIds: [id] }, true);
     if (!instance) return 'EC2 to list it';
     const state = instance.State?.Name ?? 'unknown';
     if (['shutting-down', 'terminated', 'stopping', 'stopped'].includes(state)) {
@@ -265,20 +264,4 @@ export class Ec2Provisioning implements ProvisioningPort {
     return instance;
   }
 
-  async #describe(input: { InstanceIds?: string[]; Filters?: Array<{ Name: string; Values: string[] }> }, missingIsEmpty = false): Promise<Instance[]> {
-    const instances: Instance[] = [];
-    let token: string | undefined;
-    do {
-      let answer;
-      try {
-        answer = await this.#ec2.send(new DescribeInstancesCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
-      } catch (error) {
-        if (missingIsEmpty && errorName(error) === 'InvalidInstanceID.NotFound') return [];
-        throw error;
-      }
-      for (const reservation of answer.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
-      token = answer.NextToken;
-    } while (token);
-    return instances;
-  }
 }

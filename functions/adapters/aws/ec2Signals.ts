@@ -17,14 +17,14 @@
 // cluster's tagged members and the run's new member. A run-time alarm goes when its instance is gone or
 // replaced; the stack's own alarms are never touched.
 
-import { CreateTagsCommand, DescribeInstancesCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { errorName } from '../../errors.ts';
 import type { Host } from '../../ports.ts';
 import * as validate from '../../validate.ts';
 import { runIdFromExecutionName } from '../../handlers/event.ts';
-import { DEFAULT_TAG_KEYS, hostnameOf, parseRoles, shortNameOf, tagValue } from './discovery.ts';
+import { DEFAULT_TAG_KEYS, describeInstances, hostnameOf, parseRoles, shortNameOf, tagValue } from './discovery.ts';
 import { defaultExecutionName } from './executions.ts';
 import { WatchedStatusAlarms, type WatchedMember } from './statusAlarms.ts';
 
@@ -105,7 +105,7 @@ export class Ec2Signals {
     if (typeof raw !== 'string' || !/^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/.test(raw)) return { action: 'ignored', reason: 'the event names no instance' };
     const instanceId = raw;
     if (!(FAILURE_STATES as readonly string[]).includes(state)) return { action: 'ignored', reason: `state ${state} is no failure`, instanceId };
-    const [instance] = await this.#describe({ InstanceIds: [instanceId] });
+    const [instance] = await describeInstances(this.#c.ec2, { InstanceIds: [instanceId] }, true);
     if (!instance) return { action: 'ignored', reason: 'EC2 does not list the instance', instanceId };
     const why = this.#notAWatchedMember(instance);
     if (why) return { action: 'ignored', reason: why, instanceId };
@@ -147,12 +147,12 @@ export class Ec2Signals {
   async watchMembers(run: { joined?: Host; removed?: Host } = {}): Promise<{ put: string[]; deleted: string[] }> {
     const configured = new Set(this.#c.configuredMembers);
     const removedId = run.removed?.instanceId;
-    const members = await this.#describe({
+    const members = await describeInstances(this.#c.ec2, {
       Filters: [
         { Name: `tag:${this.#c.clusterTagKey}`, Values: [this.#c.cluster] },
         { Name: 'instance-state-name', Values: MEMBER_STATES },
       ],
-    });
+    }, true);
     const watched = new Map<string, WatchedMember>();
     for (const instance of members) {
       if (this.#notAWatchedMember(instance, { ignoreMaintenance: true }) || !instance.InstanceId) continue;
@@ -169,7 +169,7 @@ export class Ec2Signals {
     const alive = new Set(
       candidates.length === 0
         ? []
-        : (await this.#describe({ Filters: [{ Name: 'instance-id', Values: candidates.map(([id]) => id) }] }))
+        : (await describeInstances(this.#c.ec2, { Filters: [{ Name: 'instance-id', Values: candidates.map(([id]) => id) }] }, true))
             .filter((i) => MEMBER_STATES.includes(i.State?.Name ?? ''))
             .map((i) => i.InstanceId),
     );
@@ -206,20 +206,4 @@ export class Ec2Signals {
     }
   }
 
-  async #describe(input: { InstanceIds?: string[]; Filters?: Array<{ Name: string; Values: string[] }> }): Promise<Instance[]> {
-    const instances: Instance[] = [];
-    let token: string | undefined;
-    do {
-      let answer;
-      try {
-        answer = await this.#c.ec2.send(new DescribeInstancesCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
-      } catch (error) {
-        if (errorName(error) === 'InvalidInstanceID.NotFound') return [];
-        throw error;
-      }
-      for (const reservation of answer.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
-      token = answer.NextToken;
-    } while (token);
-    return instances;
-  }
 }
