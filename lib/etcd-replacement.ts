@@ -42,6 +42,7 @@ import { HEALTH_METRIC, memberDimensions, PROBE_FAILED_METRIC } from '../functio
 import { METRICS, SERVICE_NAME } from '../functions/handlers/observability.ts';
 import { TABLE_SCHEMA } from '../functions/adapters/aws/dynamoTable.ts';
 import { FAILURE_STATES, REPLACED_BY_TAG } from '../functions/adapters/aws/ec2Signals.ts';
+import { DEFAULT_TAG_KEYS } from '../functions/adapters/aws/discovery.ts';
 import { LAUNCHED_BY_TAG, LAUNCHED_BY_VALUE, RUN_TAG } from '../functions/adapters/aws/launchTags.ts';
 import { memberAlarmPrefix, statusAlarmDescription, statusAlarmName, statusAlarmSettings, watchedAlarmPattern } from '../functions/adapters/aws/statusAlarms.ts';
 import type { DeploymentConfig } from './config.ts';
@@ -535,6 +536,23 @@ export class EtcdReplacement extends Construct {
         conditions: {
           StringEquals: { [`aws:ResourceTag/${config.clusterTagKey}`]: cluster },
           'ForAllValues:StringEquals': { 'aws:TagKeys': [REPLACED_BY_TAG] },
+        },
+      }),
+    );
+    // The new member's instance (a spare of this cluster's pool, or launched for a run) becomes an etcd
+    // member of the cluster after a successful run: the cluster tag and the etcd role, nothing else.
+    signalRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EnrolNewMember',
+        actions: ['ec2:CreateTags'],
+        resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
+        conditions: {
+          StringEquals: {
+            [`aws:ResourceTag/${config.spareTagKey}`]: cluster,
+            [`aws:RequestTag/${config.clusterTagKey}`]: cluster,
+            [`aws:RequestTag/${DEFAULT_TAG_KEYS.role}`]: 'etcd',
+          },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [config.clusterTagKey, DEFAULT_TAG_KEYS.role] },
         },
       }),
     );

@@ -3,10 +3,25 @@
 // functions against the sandbox through local AWS endpoints (test/rehearsal/rehearse.ts), checks the
 // cluster, the audit record, the notification and every API call's IAM verdict, and prints them.
 // The sandbox and every server it started are removed whatever happens (also on Ctrl-C).
-// Exit codes: 0 the rehearsal passed, 1 it did not.
+// `--trigger ec2-state-change`: EC2's state-change event of master-2's instance (`stopped`) starts the
+// run through the signal function instead of the probe's member alarm (the default, `--trigger alarm`).
+// Exit codes: 0 the rehearsal passed, 1 it did not, 2 bad arguments.
 
 import { sandboxDown } from '../sandbox/index.ts';
+import { parseArgs } from 'node:util';
 import { rehearsalSandboxName, rehearseOnSandbox } from '../test/rehearsal/run.ts';
+import type { RehearsalTrigger } from '../test/rehearsal/rehearse.ts';
+
+const TRIGGERS: readonly RehearsalTrigger[] = ['alarm', 'ec2-state-change'];
+let trigger: RehearsalTrigger;
+try {
+  const { values } = parseArgs({ options: { trigger: { type: 'string', default: 'alarm' } }, strict: true });
+  if (!TRIGGERS.includes(values.trigger as RehearsalTrigger)) throw new Error(`--trigger must be ${TRIGGERS.join(' or ')}, got "${values.trigger}"`);
+  trigger = values.trigger as RehearsalTrigger;
+} catch (error) {
+  console.error(`error: ${error instanceof Error ? error.message : String(error)}\nusage: npm run rehearse:aws [-- --trigger alarm|ec2-state-change]`);
+  process.exit(2);
+}
 
 const name = rehearsalSandboxName();
 let stopping = false;
@@ -21,7 +36,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const started = Date.now();
 try {
-  await rehearseOnSandbox((line) => console.log(line), name);
+  await rehearseOnSandbox((line) => console.log(line), name, trigger);
   console.log(`\nrehearse:aws passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   process.exit(0);
 } catch (error) {

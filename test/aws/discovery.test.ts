@@ -93,6 +93,18 @@ describe('Class: Ec2Discovery', () => {
       expect(found.replacement.instanceId).toBe('i-0000000000000000b');
     });
 
+    it('leaves out an instance a run replaced (etcd-replace:replaced-by), member or spare, unless it is named as the failed one; an enrolled new member is a member, not a spare', async () => {
+      const replaced = instance('i-0000000000000000e', '10.0.1.18', 'master,etcd', { tags: { Name: 'master-8', 'etcd-replace:replaced-by': 'r-earlier' }, State: { Name: 'stopped' } });
+      const enrolled = instance('i-0000000000000000d', '10.0.2.23', 'etcd', { tags: { Name: 'etcd-new-0a1b2c3d', 'etcd-replace-spare': 'prod-a' } });
+      const replacedSpare = spare('i-0000000000000001a', '10.0.2.24', '2028-01-01T00:00:00Z', { Name: 'etcd-spare-9', 'etcd-replace:replaced-by': 'r-earlier' });
+      cluster([M0, M1, M2, INST, replaced, enrolled], [S_LATE, enrolled, replacedSpare]);
+      const found = await discovery().discover({ cluster: 'prod-a', failed: 'master-2' });
+      expect(found.hosts.map((h) => `${h.name}:${h.roles.join(',')}`)).toEqual(['master-0:master,etcd,ca', 'master-1:master,etcd', 'master-2:master,etcd', 'bastion:installer', 'etcd-new-0a1b2c3d:etcd', 'etcd-spare-1:spare']);
+      expect(found.replacement.name).toBe('etcd-spare-1');
+      const named = await discovery().discover({ cluster: 'prod-a', failed: 'i-0000000000000000e' });
+      expect(named.failedHost).toMatchObject({ name: 'master-8', instanceId: 'i-0000000000000000e' });
+    });
+
     it('finds the failed member by hostname, IP or name', async () => {
       cluster([M0, M1, M2, INST]);
       for (const failed of ['ip-10-0-1-11.eu-west-1.compute.internal', '10.0.1.11', 'master-1', 'MASTER-1']) {

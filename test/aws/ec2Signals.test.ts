@@ -123,7 +123,7 @@ describe('Class: Ec2Signals', () => {
   });
 
   describe('Method: onRunSucceeded', () => {
-    it('marks the replaced member, puts a status-check alarm on the new member, and deletes the alarms of instances gone', async () => {
+    it('marks the replaced member, enrols the new one as a member, puts a status-check alarm on it, and deletes the alarms of instances gone', async () => {
       const gone = 'i-0ffffffffffffff01';
       fakeEc2([
         member(M0, 'master-0'),
@@ -152,8 +152,12 @@ describe('Class: Ec2Signals', () => {
       };
       const out = await signals().onRunSucceeded({ name: 'ocp311-master-2-run', status: 'SUCCEEDED', output: JSON.stringify(output) });
 
-      expect(out).toEqual({ tagged: M2, put: [watchedAlarmName(CLUSTER, 'etcd-new-3f9a0c1d', NEW)], deleted: [watchedAlarmName(CLUSTER, 'etcd-new-99999999', gone)] });
-      expect(ec2Mock.commandCalls(CreateTagsCommand)[0]!.args[0].input).toEqual({ Resources: [M2], Tags: [{ Key: 'etcd-replace:replaced-by', Value: 'ocp311-master-2-run' }] });
+      expect(out).toEqual({ tagged: M2, enrolled: NEW, put: [watchedAlarmName(CLUSTER, 'etcd-new-3f9a0c1d', NEW)], deleted: [watchedAlarmName(CLUSTER, 'etcd-new-99999999', gone)] });
+      expect(ec2Mock.commandCalls(CreateTagsCommand).map((c) => c.args[0].input)).toEqual([
+        { Resources: [M2], Tags: [{ Key: 'etcd-replace:replaced-by', Value: 'ocp311-master-2-run' }] },
+        // The new member becomes an etcd member of the cluster: its own stop now starts a replacement, and no run takes it for a spare.
+        { Resources: [NEW], Tags: [{ Key: CLUSTER_TAG, Value: CLUSTER }, { Key: 'openshift-role', Value: 'etcd' }] },
+      ]);
       const put = cwMock.commandCalls(PutMetricAlarmCommand)[0]!.args[0].input;
       expect(put).toMatchObject({
         AlarmName: 'etcd-replace-ocp311-member-etcd-new-3f9a0c1d.ec2-status.i-0ae0000000000001a',

@@ -280,13 +280,19 @@ describe('Stack: EC2 signals and replacement hosts', () => {
   });
 
   describe('IAM of the signal function', () => {
-    it('reads instances, starts this state machine, tags only replaced members of the cluster, and keeps only the run-time status-check alarms', () => {
+    it('reads instances, starts this state machine, tags only replaced members and new members of the cluster, and keeps only the run-time status-check alarms', () => {
       const signal = statementsOf(resourcesOf('example'), 'SignalRole');
       expect(bySid(signal, 'ReadInstanceTags')).toMatchObject({ Action: 'ec2:DescribeInstances', Resource: '*' });
       expect(arnText(bySid(signal, 'StartReplacement').Resource)).toBe(STATE_MACHINE_ARN);
       expect(bySid(signal, 'MarkReplacedMember').Condition).toEqual({
         StringEquals: { 'aws:ResourceTag/openshift-etcd-cluster': 'ocp311' },
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['etcd-replace:replaced-by'] },
+      });
+      // A new member: only an instance of the cluster's spare pool, only the cluster tag and the etcd role.
+      expect(bySid(signal, 'EnrolNewMember')).toMatchObject({ Action: 'ec2:CreateTags' });
+      expect(bySid(signal, 'EnrolNewMember').Condition).toEqual({
+        StringEquals: { 'aws:ResourceTag/openshift-etcd-spare-pool': 'ocp311', 'aws:RequestTag/openshift-etcd-cluster': 'ocp311', 'aws:RequestTag/openshift-role': 'etcd' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['openshift-etcd-cluster', 'openshift-role'] },
       });
       // Read only: a listing by name prefix is authorized against every alarm.
       expect(bySid(signal, 'ListMemberAlarms')).toMatchObject({ Action: 'cloudwatch:DescribeAlarms' });
@@ -298,7 +304,7 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       // The stack's own status-check alarms do not match the run-time pattern.
       expect('etcd-replace-ocp311-member-master-0.ec2-status').not.toMatch(/^etcd-replace-ocp311-member-.*\.ec2-status\.i-/);
       const all = signal.flatMap(actions).filter((a) => !/^(logs|xray):/.test(a)).sort();
-      expect(all).toEqual(['cloudwatch:DeleteAlarms', 'cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm', 'ec2:CreateTags', 'ec2:DescribeInstances', 'states:StartExecution']);
+      expect(all).toEqual(['cloudwatch:DeleteAlarms', 'cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm', 'ec2:CreateTags', 'ec2:CreateTags', 'ec2:DescribeInstances', 'states:StartExecution']);
     });
   });
 });

@@ -22,7 +22,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ApiError, type IpRule, type SandboxCloud } from './hosts.ts';
 import type { IamCheck } from './iam.ts';
 import type { LambdaService } from './lambdaService.ts';
-import type { StepFunctionsService } from './stepFunctions.ts';
+import type { Execution, StepFunctionsService } from './stepFunctions.ts';
 import type { PolicyDocument, Role } from './template.ts';
 
 export interface Published {
@@ -66,7 +66,7 @@ export interface FrontOptions {
   keyPolicy?: PolicyDocument | undefined;
 }
 
-interface Call {
+export interface Call {
   caller: string;
   role: Role;
 }
@@ -118,6 +118,8 @@ const seconds = (ms: number) => ms / 1000;
 export class AwsFront {
   readonly options: FrontOptions;
   sfn?: StepFunctionsService;
+  /** Told of every execution a function started (StartExecution through this endpoint), with its caller. */
+  onExecutionStarted?: (execution: Execution, call: Call) => void;
   readonly published: Published[] = [];
   readonly metricData: Array<{ namespace: string; data: unknown[]; caller: string }> = [];
   readonly alarmHistory: AlarmHistoryItem[] = [];
@@ -313,6 +315,24 @@ export class AwsFront {
         return found;
       };
       switch (operation) {
+        case 'StartExecution': {
+          const stateMachineArn = str(input['stateMachineArn']);
+          return {
+            targets: [{ action: 'states:StartExecution', resource: stateMachineArn }],
+            answer: () => {
+              if (stateMachineArn !== sfn.stateMachineArn) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+              let started: Execution;
+              try {
+                started = sfn.start(str(input['input']) || '{}', str(input['name']) || undefined);
+              } catch (e) {
+                if ((e as Error).name === 'ExecutionAlreadyExists') throw new ApiError('ExecutionAlreadyExists', (e as Error).message);
+                throw e;
+              }
+              this.onExecutionStarted?.(started, call);
+              return { executionArn: started.executionArn, startDate: seconds(started.startDate) };
+            },
+          };
+        }
         case 'DescribeExecution':
           return {
             targets: [{ action: 'states:DescribeExecution', resource: executionArn }],

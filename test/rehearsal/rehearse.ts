@@ -65,8 +65,12 @@ export interface RehearsalOptions {
   replacement: string;
   /** Seconds between the run's two observations of the failure (the configuration's alarmGraceSeconds). */
   graceSeconds?: number;
+  /** What starts the run: the probe's member alarm going to ALARM (default), or EC2's state-change event of the failed member's instance (`stopped`). */
+  trigger?: RehearsalTrigger;
   log?: (line: string) => void;
 }
+
+export type RehearsalTrigger = 'alarm' | 'ec2-state-change';
 
 export interface Delivery {
   rule: string;
@@ -199,6 +203,21 @@ class EventBus {
   async idle(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
+}
+
+/** The event EC2 sends when an instance changes state (its documented shape). */
+function instanceStateChange(config: ExampleConfig, instanceId: string, state: string, at: Date): Record<string, Json> {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'EC2 Instance State-change Notification',
+    source: 'aws.ec2',
+    account: config.account,
+    time: at.toISOString().replace(/\.\d+Z$/, 'Z'),
+    region: config.region,
+    resources: [`arn:aws:ec2:${config.region}:${config.account}:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, state },
+  };
 }
 
 /** The event CloudWatch sends when the member alarm of `instanceId` goes from OK to ALARM, and its history item. */
@@ -374,6 +393,39 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     const sfn = new StepFunctionsService({ ...machine, definition: machine.definition as Record<string, unknown> }, machineRole, lambdas, iam, config.region, (e) => bus.put(statusEvent(e)));
     front.sfn = sfn;
     let execution: Execution | undefined;
+    /** The run's execution (the first started) and the CloudTrail record of its StartExecution, which EventBridge also gets (the AuditStartedBy rule). */
+    const recordStart = (started: Execution, role: Role, session: string, invokedBy?: string) => {
+      execution ??= started;
+      const eventTime = new Date(started.startDate);
+      const document = {
+        eventVersion: '1.09',
+        userIdentity: {
+          type: 'AssumedRole',
+          principalId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${session}`,
+          arn: `arn:aws:sts::${config.account}:assumed-role/${role.name}/${session}`,
+          accountId: config.account,
+          sessionContext: { sessionIssuer: { type: 'Role', principalId: 'AROA', arn: role.arn, accountId: config.account, userName: role.name }, attributes: { creationDate: eventTime.toISOString(), mfaAuthenticated: 'false' } },
+          ...(invokedBy ? { invokedBy } : {}),
+        },
+        eventTime: eventTime.toISOString().replace(/\.\d+Z$/, 'Z'),
+        eventSource: 'states.amazonaws.com',
+        eventName: 'StartExecution',
+        awsRegion: config.region,
+        sourceIPAddress: invokedBy ?? '3.248.0.10',
+        userAgent: invokedBy ?? 'aws-sdk-js/3 ua/2.1 os/linux lang/js md/nodejs#22 api/sfn exec-env/AWS_Lambda_nodejs22.x',
+        requestParameters: { stateMachineArn: machine.arn, input: 'HIDDEN_DUE_TO_SECURITY_REASONS' },
+        responseElements: { executionArn: started.executionArn, startDate: eventTime.toUTCString() },
+        requestID: randomUUID(),
+        eventID: randomUUID(),
+        readOnly: false,
+        eventType: 'AwsApiCall',
+        managementEvent: true,
+        recipientAccountId: config.account,
+        eventCategory: 'Management',
+      };
+      front.cloudTrail.push({ eventId: document.eventID, eventName: 'StartExecution', eventSource: 'states.amazonaws.com', eventTime, username: session, document });
+      bus.put({ version: '0', id: randomUUID(), 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.states', account: config.account, time: document.eventTime, region: config.region, resources: [], detail: document as unknown as Json });
+    };
     const bus: EventBus = new EventBus(stack.rules(), {
       stack,
       roles,
@@ -383,48 +435,27 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       maxRetries: 2,
       startExecution: async (input, rule, role) => {
         const started = sfn.start(input);
-        execution ??= started;
-        // CloudTrail records the call: EventBridge, with the rule's role.
-        const eventTime = new Date(started.startDate);
-        const session = `${randomBytes(16).toString('hex')}`;
-        const document = {
-          eventVersion: '1.09',
-          userIdentity: {
-            type: 'AssumedRole',
-            principalId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${session}`,
-            arn: `arn:aws:sts::${config.account}:assumed-role/${role.name}/${session}`,
-            accountId: config.account,
-            sessionContext: { sessionIssuer: { type: 'Role', principalId: 'AROA', arn: role.arn, accountId: config.account, userName: role.name }, attributes: { creationDate: eventTime.toISOString(), mfaAuthenticated: 'false' } },
-            invokedBy: 'events.amazonaws.com',
-          },
-          eventTime: eventTime.toISOString().replace(/\.\d+Z$/, 'Z'),
-          eventSource: 'states.amazonaws.com',
-          eventName: 'StartExecution',
-          awsRegion: config.region,
-          sourceIPAddress: 'events.amazonaws.com',
-          userAgent: 'events.amazonaws.com',
-          requestParameters: { stateMachineArn: machine.arn, input: 'HIDDEN_DUE_TO_SECURITY_REASONS' },
-          responseElements: { executionArn: started.executionArn, startDate: eventTime.toUTCString() },
-          requestID: randomUUID(),
-          eventID: randomUUID(),
-          readOnly: false,
-          eventType: 'AwsApiCall',
-          managementEvent: true,
-          recipientAccountId: config.account,
-          eventCategory: 'Management',
-        };
-        front.cloudTrail.push({ eventId: document.eventID, eventName: 'StartExecution', eventSource: 'states.amazonaws.com', eventTime, username: session, document });
-        // Where the account has a trail, EventBridge also gets the call (the AuditStartedBy rule).
-        bus.put({ version: '0', id: randomUUID(), 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.states', account: config.account, time: document.eventTime, region: config.region, resources: [], detail: document as unknown as Json });
+        recordStart(started, role, `${randomBytes(16).toString('hex')}`, 'events.amazonaws.com');
         log(`${rule.logicalId}: ${role.name} started ${started.executionArn}`);
       },
     });
+    // A function that starts an execution itself (the EC2 signal function): its role's session.
+    front.onExecutionStarted = (started, call) => {
+      recordStart(started, call.role, call.caller);
+      log(`${call.caller}: ${call.role.name} started ${started.executionArn}`);
+    };
     const failedId = cloud.idOf(options.failed);
-    const alarm = alarmStateChange(stack, failedId, new Date());
-    front.alarmHistory.push(alarm.history);
-    log(`${alarm.history.AlarmName}: OK -> ALARM`);
-    t0 = Date.now();
-    bus.put(alarm.event);
+    if ((options.trigger ?? 'alarm') === 'alarm') {
+      const alarm = alarmStateChange(stack, failedId, new Date());
+      front.alarmHistory.push(alarm.history);
+      log(`${alarm.history.AlarmName}: OK -> ALARM`);
+      t0 = Date.now();
+      bus.put(alarm.event);
+    } else {
+      log(`${failedId} (${options.failed}): EC2 Instance State-change Notification, stopped`);
+      t0 = Date.now();
+      bus.put(instanceStateChange(config, failedId, 'stopped', new Date()));
+    }
     await bus.idle();
     if (!execution) throw new Error(`no rule started an execution: ${JSON.stringify(bus.deliveries)}`);
     const started: Execution = execution;

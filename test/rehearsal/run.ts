@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import { failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
-import { rehearse, type Rehearsal } from './rehearse.ts';
+import { rehearse, type Rehearsal, type RehearsalTrigger } from './rehearse.ts';
 
 export const FAILED = 'master-2';
 export const REPLACEMENT = 'etcd-spare-0';
@@ -22,12 +22,14 @@ interface Step {
 }
 
 /** The checks: the cluster as replaced, the run's audit record and notification, and no API call denied. */
-export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before: Before): Promise<void> {
+export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before: Before, trigger: RehearsalTrigger = 'alarm'): Promise<void> {
+  const failedId = r.cloud.idOf(FAILED);
+  const started = trigger === 'alarm' ? 'AlarmTrigger:CloudWatch Alarm State Change' : 'Ec2StateTrigger:EC2 Instance State-change Notification';
   expect(r.execution.status, `${r.execution.error ?? ''}: ${r.execution.cause ?? ''}`).toBe('SUCCEEDED');
   // Every EventBridge delivery (the alarm's StartExecution, the audit recorder, the notifier, the EC2 signal function) went through.
   expect(r.deliveries.filter((d) => !d.ok)).toEqual([]);
   expect(new Set(r.deliveries.map((d) => `${d.rule.replace(/[0-9A-F]{8}$/, '')}:${d.status ?? d.detailType}`))).toEqual(
-    new Set(['AlarmTrigger:CloudWatch Alarm State Change', 'AuditTrail:RUNNING', 'AuditTrail:SUCCEEDED', 'RunOutcome:SUCCEEDED', 'WatchReplacedMembers:SUCCEEDED', 'AuditStartedBy:AWS API Call via CloudTrail']),
+    new Set([started, 'AuditTrail:RUNNING', 'AuditTrail:SUCCEEDED', 'RunOutcome:SUCCEEDED', 'WatchReplacedMembers:SUCCEEDED', 'AuditStartedBy:AWS API Call via CloudTrail']),
   );
   // IAM: calls were checked, none denied.
   expect(r.iam.calls.length).toBeGreaterThan(0);
@@ -39,9 +41,19 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
   // The audit record the deployed recorder wrote to the table.
   expect(r.auditItem).toMatchObject({ runId: r.runId, cluster: r.config.clusterName, outcome: 'succeeded', executionArn: r.execution.executionArn });
   const record = r.auditRecord!;
-  expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `alarm:etcd-replace-${r.config.clusterName}-member-${FAILED}` });
-  expect(record['alarm']).toMatchObject({ alarmName: `etcd-replace-${r.config.clusterName}-member-${FAILED}`, confirmed: true, from: 'OK' });
-  expect(record['principal']).toMatchObject({ type: 'AssumedRole', invokedBy: 'events.amazonaws.com' });
+  if (trigger === 'alarm') {
+    expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `alarm:etcd-replace-${r.config.clusterName}-member-${FAILED}` });
+    expect(record['alarm']).toMatchObject({ alarmName: `etcd-replace-${r.config.clusterName}-member-${FAILED}`, confirmed: true, from: 'OK' });
+    expect(record['principal']).toMatchObject({ type: 'AssumedRole', invokedBy: 'events.amazonaws.com' });
+  } else {
+    // Started by the EC2 signal function, under its own role, with no replacement named: the pool's spare.
+    expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `ec2:${failedId}:stopped` });
+    expect(record['request']).toMatchObject({ failed: FAILED, startedBy: `ec2:${failedId}:stopped` });
+    expect((record['request'] as Record<string, unknown>)['replacement']).toBeUndefined();
+    expect(record['alarm']).toBeUndefined();
+    expect(record['principal']).toMatchObject({ type: 'AssumedRole', arn: expect.stringMatching(/:assumed-role\//) });
+    expect((record['principal'] as Record<string, unknown>)['invokedBy']).toBeUndefined();
+  }
   const steps = record['steps'] as Step[];
   const status = Object.fromEntries(steps.map((s) => [s.name, s.status]));
   const learner = !/^3\.[23]\./.test(sandbox.etcdVersion);
@@ -137,13 +149,13 @@ export async function rehearsalSandbox(log: (line: string) => void = () => {}, n
 }
 
 /** The whole rehearsal: sandbox, rehearse, check; the sandbox is removed whatever happens. */
-export async function rehearseOnSandbox(log: (line: string) => void = () => {}, name = rehearsalSandboxName()): Promise<{ rehearsal: Rehearsal; report: string }> {
+export async function rehearseOnSandbox(log: (line: string) => void = () => {}, name = rehearsalSandboxName(), trigger: RehearsalTrigger = 'alarm'): Promise<{ rehearsal: Rehearsal; report: string }> {
   const run = await rehearsalSandbox(log, name);
   try {
-    const rehearsal = await rehearse({ sandbox: run.sandbox, failed: FAILED, replacement: REPLACEMENT, log });
+    const rehearsal = await rehearse({ sandbox: run.sandbox, failed: FAILED, replacement: REPLACEMENT, log, trigger });
     const text = report(rehearsal);
     log(text);
-    await checkRehearsal(rehearsal, run.sandbox, run.before);
+    await checkRehearsal(rehearsal, run.sandbox, run.before, trigger);
     return { rehearsal, report: text };
   } finally {
     log(`sandbox down ${run.name}`);

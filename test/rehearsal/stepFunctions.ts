@@ -64,7 +64,7 @@ export class StepFunctionsService {
     return this.executions.get(executionArn);
   }
 
-  start(input: string, name = randomUUID()): Execution {
+  start(input: string, name: string = randomUUID()): Execution {
     const executionArn = `${this.machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
     if (this.executions.has(executionArn)) throw Object.assign(new Error(`Execution Already Exists: '${executionArn}'`), { name: 'ExecutionAlreadyExists' });
     const startDate = Date.now();

@@ -1,7 +1,8 @@
 // Discovery of a cluster's hosts from EC2 tags.
 //
 // - cluster members: instances tagged `<clusterTagKey>=<cluster>` in any state but terminated (a stopped
-//   or stopping member is still a member, and may be the failed one);
+//   or stopping member is still a member, and may be the failed one), except those tagged
+//   `etcd-replace:replaced-by` (a run replaced them);
 // - roles: the `<roleTagKey>` tag (default `openshift-role`), a comma list of master, etcd, ca,
 //   installer, node; every member must carry it;
 // - spare pool: RUNNING instances tagged `<spareTagKey>=<cluster>` that are not members; they join the
@@ -19,6 +20,7 @@ import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type EC2C
 import { errorName, InvalidInputError } from '../../errors.ts';
 import type { Host, Inventory, Role } from '../../ports.ts';
 import * as validate from '../../validate.ts';
+import { REPLACED_BY_TAG } from './launchTags.ts';
 
 const MEMBER_ROLES: readonly Role[] = ['master', 'etcd', 'ca', 'installer', 'node'];
 /** Tag keys discovery reads when the configuration names none. */
@@ -147,13 +149,15 @@ export class Ec2Discovery {
   async inventory(request: Omit<DiscoveryRequest, 'replacement'>): Promise<Inventory> {
     const cluster = validate.clusterName('cluster', request.cluster);
     if (request.inventory) return explicitInventory(cluster, request.inventory);
-    const members = await describeInstances(this.#ec2, {
+    const failedId = request.failed && /^i-/.test(request.failed.trim()) ? validate.instanceId('failed', request.failed.trim()) : undefined;
+    const tagged = await describeInstances(this.#ec2, {
       Filters: [
         { Name: `tag:${this.#clusterTag}`, Values: [cluster] },
         { Name: 'instance-state-name', Values: LIVE_STATES },
       ],
     });
-    const failedId = request.failed && /^i-/.test(request.failed.trim()) ? validate.instanceId('failed', request.failed.trim()) : undefined;
+    // An instance a run replaced (the signal function tags it) is no member any more, unless named as the failed one.
+    const members = tagged.filter((i) => tag(i, REPLACED_BY_TAG) === undefined || i.InstanceId === failedId);
     if (failedId && !members.some((i) => i.InstanceId === failedId)) {
       const [failed] = await describeInstances(this.#ec2, { InstanceIds: [failedId] }, true);
       if (failed) {
@@ -178,7 +182,7 @@ export class Ec2Discovery {
             { Name: 'instance-state-name', Values: ['running'] },
           ],
         })
-      ).filter((i) => !memberIds.has(i.InstanceId)),
+      ).filter((i) => !memberIds.has(i.InstanceId) && tag(i, REPLACED_BY_TAG) === undefined),
     );
     const all = [...hosts, ...spares.map((instance) => this.#spareHost(instance))];
     assertUniqueNames(cluster, all);

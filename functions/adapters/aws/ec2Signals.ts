@@ -12,7 +12,10 @@
 // at-least-once redelivery) start one execution.
 //
 // onRunSucceeded: after a run that replaced a member, tags the replaced instance
-// `etcd-replace:replaced-by=<run ID>` (so its later stop or termination starts nothing) and keeps a
+// `etcd-replace:replaced-by=<run ID>` (so its later stop or termination starts nothing, and discovery no
+// longer counts it a member), enrols the new member's instance (a spare of the pool, or launched for
+// the run) as an etcd member of the cluster (`<clusterTag>=<cluster>`, `<roleTag>=etcd`: its own later
+// stop starts a replacement, and no later run takes it for a spare), and keeps a
 // status-check alarm (statusAlarms.ts) on every etcd member the configuration does not list yet: the
 // cluster's tagged members and the run's new member. A run-time alarm goes when its instance is gone or
 // replaced; the stack's own alarms are never touched.
@@ -26,12 +29,12 @@ import * as validate from '../../validate.ts';
 import { runIdFromExecutionName } from '../../handlers/event.ts';
 import { DEFAULT_TAG_KEYS, describeInstances, hostnameOf, parseRoles, shortNameOf, tagValue } from './discovery.ts';
 import { defaultExecutionName } from './executions.ts';
+import { REPLACED_BY_TAG } from './launchTags.ts';
 import { WatchedStatusAlarms, type WatchedMember } from './statusAlarms.ts';
 
 /** A person marks a member so while stopping it on purpose: its state changes start nothing. */
 export const MAINTENANCE_TAG = 'etcd-replace:maintenance';
-/** Set on a member's instance once a run has replaced it: its later state changes start nothing. */
-export const REPLACED_BY_TAG = 'etcd-replace:replaced-by';
+export { REPLACED_BY_TAG };
 /** The states that mean a member is going away. */
 export const FAILURE_STATES = ['stopping', 'stopped', 'shutting-down', 'terminated'] as const;
 
@@ -76,6 +79,8 @@ export interface WatchOutcome {
   deleted: string[];
   /** The replaced member's instance, tagged replaced-by. */
   tagged?: string;
+  /** The new member's instance, tagged as an etcd member of the cluster. */
+  enrolled?: string;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -139,6 +144,7 @@ export class Ec2Signals {
       const tagged = await this.#markReplaced(removed.instanceId, runIdFromExecutionName(detail.name));
       if (tagged) out.tagged = removed.instanceId;
     }
+    if (joined?.instanceId && (await this.#enrol(joined.instanceId))) out.enrolled = joined.instanceId;
     const { put, deleted } = await this.watchMembers({ ...(joined ? { joined } : {}), ...(removed ? { removed } : {}) });
     return { ...out, put, deleted };
   }
@@ -193,6 +199,19 @@ export class Ec2Signals {
     if (tagValue(instance, REPLACED_BY_TAG) !== undefined) return `replaced already (${REPLACED_BY_TAG}=${tagValue(instance, REPLACED_BY_TAG)})`;
     if (!options.ignoreMaintenance && tagValue(instance, MAINTENANCE_TAG) !== undefined) return `under maintenance (${MAINTENANCE_TAG})`;
     return undefined;
+  }
+
+  /** Tags the new member's instance as an etcd member of the cluster; IAM allows it only on the cluster's spare-tagged instances. */
+  async #enrol(instanceId: string): Promise<boolean> {
+    try {
+      await this.#c.ec2.send(
+        new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: this.#c.clusterTagKey, Value: this.#c.cluster }, { Key: this.#roleTag, Value: 'etcd' }] }),
+      );
+      return true;
+    } catch (error) {
+      this.#c.log?.('could not tag the new member as a member of the cluster', { instanceId, error: errorName(error) });
+      return false;
+    }
   }
 
   async #markReplaced(instanceId: string, runId: string): Promise<boolean> {

@@ -4,6 +4,9 @@
 
 import { createHash } from 'node:crypto';
 
+/** Set on a member's instance once a run has replaced it (the signal function): its later state changes start nothing, and discovery no longer counts it a member. */
+export const REPLACED_BY_TAG = 'etcd-replace:replaced-by';
+
 /** The run that launched the instance: its value is the run ID. */
 export const RUN_TAG = 'etcd-replace:run';
 /** Marks an instance this tool launched; only such an instance is ever terminated. */
