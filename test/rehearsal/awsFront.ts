@@ -523,7 +523,8 @@ export class AwsFront {
           targets: ids.map((id) => {
             const resourceTags = cloud.byId(id)?.tags ?? {};
             const context = Object.fromEntries(Object.entries(resourceTags).flatMap(([k, v]) => [[`aws:ResourceTag/${k}`, v], [`ec2:ResourceTag/${k}`, v]]));
-            return { action: 'ec2:CreateTags', resource: `arn:aws:ec2:${region}:${account}:instance/${id}`, context: { ...context, 'aws:TagKeys': tags.map(([k]) => k) } };
+            const requested = Object.fromEntries(tags.map(([k, v]) => [`aws:RequestTag/${k}`, v]));
+            return { action: 'ec2:CreateTags', resource: `arn:aws:ec2:${region}:${account}:instance/${id}`, context: { ...context, ...requested, 'aws:TagKeys': tags.map(([k]) => k) } };
           }),
           answer: () => {
             for (const id of ids) {
