@@ -35,6 +35,24 @@ describe('Step: ValidateInput', () => {
     expect(output.installerHost?.name).toBe('master-0');
   });
 
+  it('finds the failed host by its hostname, IP, short name or instance ID', async () => {
+    const withIds: Inventory = { ...inventory, hosts: inventory.hosts.map((h, i) => ({ ...h, instanceId: `i-0000000000000000${i}` })) };
+    const idDeps = { resolveInventory: async () => withIds } as unknown as StepDeps;
+    for (const failed of ['master-1.example.com', '198.51.100.11', 'master-1', ' master-1 ', 'i-00000000000000001']) {
+      const { output } = await ValidateInput(context({ failed }), idDeps);
+      expect(output.failedHost).toMatchObject({ name: 'master-1', instanceId: 'i-00000000000000001' });
+    }
+  });
+
+  it('needs the failed member named before the inventory is resolved', async () => {
+    let resolved = 0;
+    const counting = { resolveInventory: async () => (resolved++, inventory) } as unknown as StepDeps;
+    for (const failed of ['', '  ', undefined, 7]) {
+      await expect(ValidateInput(context({ failed: failed as string }), counting)).rejects.toThrow(/invalid failed: name the failed member/);
+    }
+    expect(resolved).toBe(0);
+  });
+
   it('takes the first spare of the pool when no replacement is named', async () => {
     const { output } = await ValidateInput(context({ replacement: undefined }), deps);
     expect(output.replacement?.name).toBe('etcd-spare-0');

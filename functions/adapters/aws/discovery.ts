@@ -1,4 +1,4 @@
-// Discovery of a cluster's hosts from EC2 tags.
+// Discovery of a cluster's hosts from EC2 tags: the inventory a run works on.
 //
 // - cluster members: instances tagged `<clusterTagKey>=<cluster>` in any state but terminated (a stopped
 //   or stopping member is still a member, and may be the failed one), except those tagged
@@ -6,14 +6,17 @@
 // - roles: the `<roleTagKey>` tag (default `openshift-role`), a comma list of master, etcd, ca,
 //   installer, node; every member must carry it;
 // - spare pool: RUNNING instances tagged `<spareTagKey>=<cluster>` that are not members; they join the
-//   inventory with role `spare`. Without an explicit replacement, the one launched first (then the lowest
-//   instance id) is chosen;
+//   inventory with role `spare`, in pool order: earliest launch time first, then lowest instance id;
 // - hostname: the `<hostnameTagKey>` tag (default `hostname`) when present, else PrivateDnsName; IP:
 //   PrivateIpAddress; short name: the `Name` tag when it is a valid host name, else the hostname's first label;
-// - the failed member: by instance id (the alarm's InstanceId dimension; found in any state, terminated
-//   included, as long as it carries the cluster tag), IP, hostname or short name;
+// - the failed member, when the request names it by instance id (the alarm's InstanceId dimension), is a
+//   member in any state, terminated or tagged replaced-by too, as long as it carries the cluster tag;
+// - a replacement named by the instance id of a running instance outside the pool and the cluster is
+//   added as a spare (forRequest);
 // - an explicit inventory in the request replaces discovery entirely (no EC2 call).
-// Missing tags, nothing found, or anything ambiguous (two CA hosts, a name matching two hosts) is an
+// Which host is the failed member and which the replacement is resolved on this inventory by the first
+// step of the workflow, ValidateInput.
+// Missing tags, nothing found, or anything ambiguous (two CA hosts, a name shared by two hosts) is an
 // InvalidInputError that says exactly what was found.
 
 import { DescribeInstancesCommand, type DescribeInstancesCommandInput, type EC2Client, type Instance } from '@aws-sdk/client-ec2';
@@ -41,15 +44,13 @@ export interface Ec2DiscoveryConfig {
 
 export interface DiscoveryRequest {
   cluster: string;
-  /** Instance id, IP, hostname or short name of the failed member. */
+  /** The failed member as the request names it; an instance id is included whatever the instance's state. */
   failed?: string;
-  /** Instance id, hostname or short name of the replacement; default: the first of the spare pool. */
+  /** The replacement as the request names it; the instance id of a running non-member is added as a spare. */
   replacement?: string;
   /** Explicit hosts: used as given, no discovery. */
   inventory?: Inventory;
 }
-
-export type Discovered = Inventory & { failedHost: Host; replacement: Host };
 
 /** The value of an instance's tag, or undefined. */
 export function tagValue(instance: Instance, key: string): string | undefined {
@@ -191,9 +192,10 @@ export class Ec2Discovery {
 
   /**
    * The inventory a run works on (StepDeps.resolveInventory): members and running spares, spares in pool
-   * order so the first `spare` host is the one discover() would choose. A replacement named by the
-   * instance id of a running instance outside the pool (and outside the cluster) is added as a spare,
-   * so ValidateInput finds it; anything else it names is left for ValidateInput to match or refuse.
+   * order so the first `spare` host is the one ValidateInput takes when no replacement is named. A
+   * replacement named by the instance id of a running instance outside the pool (and outside the
+   * cluster) is added as a spare, so ValidateInput finds it; anything else it names is left for
+   * ValidateInput to match or refuse.
    */
   async forRequest(request: DiscoveryRequest): Promise<Inventory> {
     const inventory = await this.inventory(request);
@@ -205,62 +207,6 @@ export class Ec2Discovery {
     return inventory;
   }
 
-  /** The inventory, the failed member and the replacement. */
-  async discover(request: DiscoveryRequest): Promise<Discovered> {
-    if (typeof request.failed !== 'string' || request.failed.trim() === '') {
-      throw new InvalidInputError('failed', 'name the failed member: instance id, IP, hostname or host name');
-    }
-    const failedText = request.failed.trim().toLowerCase();
-    validate.assertNoControlChars('failed', failedText);
-    const inventory = await this.inventory(request);
-    const members = inventory.hosts.filter((h) => !h.roles.includes('spare'));
-
-    const failedMatches = members.filter((h) => matches(h, failedText));
-    if (failedMatches.length === 0) {
-      throw new InvalidInputError('failed', `no member of cluster ${inventory.cluster} is ${JSON.stringify(failedText)} (instance id, IP, hostname or name)`);
-    }
-    if (failedMatches.length > 1) {
-      throw new InvalidInputError('failed', `${JSON.stringify(failedText)} matches ${failedMatches.length} members: ${listed(failedMatches)}`);
-    }
-    const failedHost = failedMatches[0] as Host;
-    if (!failedHost.roles.includes('etcd')) {
-      throw new InvalidInputError('failed', `${failedHost.name} is not an etcd member (roles ${failedHost.roles.join(', ')})`);
-    }
-
-    let replacement: Host;
-    const spares = inventory.hosts.filter((h) => h.roles.includes('spare'));
-    if (request.replacement !== undefined && request.replacement.trim() !== '') {
-      const text = request.replacement.trim().toLowerCase();
-      validate.assertNoControlChars('replacement', text);
-      const found = inventory.hosts.filter((h) => matches(h, text));
-      if (found.length > 1) throw new InvalidInputError('replacement', `${JSON.stringify(text)} matches ${found.length} hosts: ${listed(found)}`);
-      if (found.length === 1) {
-        replacement = found[0] as Host;
-        if (!replacement.roles.includes('spare')) {
-          throw new InvalidInputError('replacement', `${replacement.name} is already a member of cluster ${inventory.cluster}, not a spare`);
-        }
-      } else if (!request.inventory && /^i-/.test(text)) {
-        replacement = await this.#explicitReplacement(validate.instanceId('replacement', text), inventory.cluster);
-        inventory.hosts.push(replacement);
-        assertUniqueNames(inventory.cluster, inventory.hosts);
-      } else {
-        throw new InvalidInputError('replacement', `no spare of cluster ${inventory.cluster} is ${JSON.stringify(text)}`);
-      }
-    } else {
-      const first = spares[0];
-      if (!first) {
-        throw new InvalidInputError(
-          'replacement',
-          request.inventory
-            ? `the inventory of cluster ${inventory.cluster} has no host with role spare`
-            : `no running instance is tagged ${this.#spareTag}=${inventory.cluster} (the spare pool is empty)`,
-        );
-      }
-      replacement = first;
-    }
-    return { ...inventory, failedHost, replacement };
-  }
-
   async #explicitReplacement(id: string, cluster: string): Promise<Host> {
     const [instance] = await describeInstances(this.#ec2, { InstanceIds: [id] }, true);
     if (!instance) throw new InvalidInputError('replacement', `instance ${id} does not exist`);
@@ -268,7 +214,6 @@ export class Ec2Discovery {
     if (tag(instance, this.#clusterTag) === cluster) throw new InvalidInputError('replacement', `instance ${id} is already a member of cluster ${cluster}`);
     return this.#spareHost(instance);
   }
-
 
   #baseHost(instance: Instance, roles: Role[]): Host {
     return hostOfInstance(instance, roles, this.#hostnameTag);
@@ -300,10 +245,6 @@ export function parseRoles(value: string, where: string): Role[] {
   }
   if (roles.length === 0) throw new InvalidInputError('inventory', `${where} names no role`);
   return roles;
-}
-
-function matches(host: Host, text: string): boolean {
-  return host.instanceId === text || host.ip === text || host.hostname === text || host.name === text;
 }
 
 function sortSpares(instances: Instance[]): Instance[] {
