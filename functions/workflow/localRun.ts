@@ -70,10 +70,16 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
   const actors = stepActors<StepResult>({
     run: (task, input) => withTimeout(withLockHeld(task, input, deps, () => options.steps[task.name](input, deps)), task.timeoutSeconds, task.name),
     sleep: deps.sleep,
-    around: async (task, _input, retried) => {
+    around: async (task, input, retried) => {
       const startedAt = deps.now();
       const entry: StepRecord = { name: task.name, status: 'running', startedAt: startedAt.toISOString(), attempts: 0 };
       record.steps.push(entry);
+      // The record names the step before the step acts (XState starts the step before it tells
+      // subscribers of the state): a process killed at any point resumes at this step or a later one,
+      // never before a step whose effect (a released lock, say) has happened already.
+      record.state = task.name;
+      record.context = input as unknown as Record<string, unknown>;
+      await save();
       try {
         const result = await retried({
           onAttempt: (attempt) => {
