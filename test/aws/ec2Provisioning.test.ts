@@ -67,6 +67,15 @@ function fakeEc2(state: { byRun: Instance[]; byId: Record<string, Instance> }): 
   });
 }
 
+/** RunInstances launches NEW_ID, running at once, and its SSM agent is Online. */
+function launchesRunning(state: { byRun: Instance[]; byId: Record<string, Instance> }): void {
+  ec2Mock.on(RunInstancesCommand).callsFake(() => {
+    state.byId[NEW_ID] = launched();
+    return { Instances: [launched()] };
+  });
+  ssmPing('Online');
+}
+
 function ssmPing(status: InstanceInformation['PingStatus'] | 'absent'): void {
   ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: status === 'absent' ? [] : [{ InstanceId: NEW_ID, PingStatus: status }] });
 }
@@ -146,11 +155,7 @@ describe('Class: Ec2Provisioning', () => {
     it('launches in the configured subnet and by template name, without asking for the failed host\'s subnet', async () => {
       const state = { byRun: [] as Instance[], byId: {} as Record<string, Instance> };
       fakeEc2(state);
-      ec2Mock.on(RunInstancesCommand).callsFake(() => {
-        state.byId[NEW_ID] = launched();
-        return { Instances: [launched()] };
-      });
-      ssmPing('Online');
+      launchesRunning(state);
       await adapter({ subnetId: 'subnet-0cccccccccccccccc', launchTemplate: { name: 'ocp311-etcd', version: '7' } }).provision({ runId: RUN, cluster: CLUSTER, failedHost });
       const input = ec2Mock.commandCalls(RunInstancesCommand)[0]!.args[0].input;
       expect(input.SubnetId).toBe('subnet-0cccccccccccccccc');
@@ -197,11 +202,7 @@ describe('Class: Ec2Provisioning', () => {
     it('does not count a terminated instance of the run: it launches (EC2 answers the same ClientToken with the same launch)', async () => {
       const state = { byRun: [launched({ InstanceId: 'i-0dead00000000001b', State: { Name: 'terminated' } })], byId: {} as Record<string, Instance> };
       fakeEc2(state);
-      ec2Mock.on(RunInstancesCommand).callsFake(() => {
-        state.byId[NEW_ID] = launched();
-        return { Instances: [launched()] };
-      });
-      ssmPing('Online');
+      launchesRunning(state);
       await expect(adapter().provision({ runId: RUN, cluster: CLUSTER })).resolves.toMatchObject({ id: NEW_ID });
       expect(ec2Mock.commandCalls(RunInstancesCommand)).toHaveLength(1);
       // No failed host named: no subnet asked for, the template's network settings apply.
@@ -288,11 +289,7 @@ describe('Function: awsDeps (provisioning)', () => {
   it('launches from LAUNCH_TEMPLATE_ID in REPLACEMENT_SUBNET_ID', async () => {
     const state = { byRun: [] as Instance[], byId: {} as Record<string, Instance> };
     fakeEc2(state);
-    ec2Mock.on(RunInstancesCommand).callsFake(() => {
-      state.byId[NEW_ID] = launched();
-      return { Instances: [launched()] };
-    });
-    ssmPing('Online');
+    launchesRunning(state);
     const deps = await awsDeps({ ...ENV, LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0', LAUNCH_TEMPLATE_VERSION: '3', REPLACEMENT_SUBNET_ID: 'subnet-0cccccccccccccccc' }, { ec2, ssm });
     await deps.provisioning.provision({ runId: RUN, cluster: CLUSTER, failedHost });
     expect(ec2Mock.commandCalls(RunInstancesCommand)[0]!.args[0].input).toMatchObject({ LaunchTemplate: { LaunchTemplateId: 'lt-0123456789abcdef0', Version: '3' }, SubnetId: 'subnet-0cccccccccccccccc' });

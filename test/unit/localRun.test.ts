@@ -35,7 +35,7 @@ describe('Function: runLocally', () => {
           return { output: {}, detail: `${t.name} done`, skipped: true };
         }) satisfies Step,
       ]),
-    ) as Record<TaskName, Step>;
+    ) as unknown as Record<TaskName, Step>;
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never } };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox' });
