@@ -9,7 +9,7 @@ import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
 import { DEFAULT_LOCK_DIR, FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
 import { LockHeldError } from '../../functions/errors.ts';
 import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
-import { downAll, exitOf, memberNames, membersNow, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { downAll, eventually, exitOf, memberNames, membersNow, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
 
 const created: string[] = [];
 let sandbox: SandboxInfo;
@@ -56,11 +56,17 @@ describe('Lock: as long as its run', () => {
     await failHost(sandbox.name, 'master-1', 'kill');
     const before = memberNames(await membersNow(sandbox, ['master-0']));
     const cli = new WatchedCli(runArgs('master-1', 'etcd-spare-1'));
+    // The lock as InstallEtcd, the step before the grace window, left it.
+    await cli.waitFor(/^[✓–] InstallEtcd /);
+    const proven = (JSON.parse(await fs.readFile(lockFile(), 'utf8')) as { expiresAt: string }).expiresAt;
     await cli.waitFor(/^▶ ConfirmMemberFailed$/);
     // Another holder takes the lock (as a takeover or an operator breaking it would), once the step has
-    // proven its own hold (it takes a second or more; its proof is a read then a write of the file).
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const held = JSON.parse(await fs.readFile(lockFile(), 'utf8')) as Record<string, unknown>;
+    // proven its own hold: its re-entrant take extends the lock. The step's observation then takes
+    // seconds, so RemoveFailedMember is the next step to prove it.
+    const held = await eventually('ConfirmMemberFailed to prove its hold', 30_000, async () => {
+      const lock = JSON.parse(await fs.readFile(lockFile(), 'utf8')) as Record<string, unknown>;
+      return lock['expiresAt'] !== proven ? lock : undefined;
+    });
     const intruder = { ...held, runId: 'r-20261202-000000-abcdef', startedBy: 'intruder', pid: undefined, host: undefined, token: randomBytes(16).toString('hex') };
     const tmp = `${lockFile()}.test-${process.pid}`;
     await fs.writeFile(tmp, JSON.stringify(intruder));
@@ -73,13 +79,9 @@ describe('Lock: as long as its run', () => {
     expect(result.outcome).toBe('refused');
     expect(exitOf(out).code).toBe(3);
     expect(result.reason).toMatch(/^LockLostError: run r-[0-9a-z-]+ no longer holds the lock of cluster t-lck-[0-9a-f]+: run r-20261202-000000-abcdef \(started by intruder\)/);
-    // The step that meets the lost lock is the one running when it is taken, or the next: ConfirmMemberFailed
-    // (on a slow machine it may not have proven its hold 500 ms in) or RemoveFailedMember. Either way the
-    // run stops before the membership change.
-    const lost = record.steps.find((s) => s.error?.name === 'LockLostError')?.name;
-    expect(['ConfirmMemberFailed', 'RemoveFailedMember']).toContain(lost);
+    expect(record.steps.find((s) => s.name === 'RemoveFailedMember')?.error?.name).toBe('LockLostError');
     const status = stepStatus(result);
-    expect(status).toMatchObject({ [lost!]: 'failed', RemoveFailedMember: lost === 'RemoveFailedMember' ? 'failed' : 'skipped', AddMember: 'skipped', DiscardKeyBundle: expect.stringMatching(/succeeded|skipped/), ReleaseLock: 'succeeded' });
+    expect(status).toMatchObject({ RemoveFailedMember: 'failed', AddMember: 'skipped', DiscardKeyBundle: expect.stringMatching(/succeeded|skipped/), ReleaseLock: 'succeeded' });
     expect(Object.values(status).filter((s) => s === 'failed')).toHaveLength(1);
     // No membership change after the lock was lost: the failed member is still listed.
     expect(memberNames(await membersNow(sandbox, ['master-0']))).toEqual(before);

@@ -82,8 +82,7 @@ describe('resume after the runner is killed inside each step', () => {
     console.log(`killed in: ${kills.map((k) => `${k.step}${k.interrupted ? '' : ' (had ended)'} +${k.delayMs}ms`).join(', ')}`);
     // Every visited step was the one running when some runner was killed, or had already finished
     // before the runner reached it only because an earlier kill landed after it.
-    // The four closing steps take milliseconds each: a kill in one may land after the run has ended.
-    expect(killedSteps.length).toBeGreaterThanOrEqual(VISITED.length - 4);
+    expect(killedSteps.length).toBeGreaterThanOrEqual(VISITED.length - 3);
     expect(interrupted.length).toBeGreaterThanOrEqual(Math.ceil(VISITED.length / 2));
     for (const step of ['SnapshotCluster', 'IssueCertificates', 'RemoveFailedMember', 'AddMember', 'StartNewMember', 'RollMasters']) {
       expect(killedSteps).toContain(step);
