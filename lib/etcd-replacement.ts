@@ -41,9 +41,9 @@ import type { TaskSpec } from '../statemachine/spec.ts';
 import { HEALTH_METRIC, memberDimensions, PROBE_FAILED_METRIC } from '../functions/handlers/healthProbe.ts';
 import { METRICS, SERVICE_NAME } from '../functions/handlers/observability.ts';
 import { TABLE_SCHEMA } from '../functions/adapters/aws/dynamoTable.ts';
-import { FAILURE_STATES, REPLACED_BY_TAG } from '../functions/adapters/aws/ec2Signals.ts';
+import { FAILURE_STATES } from '../functions/adapters/aws/ec2Signals.ts';
 import { DEFAULT_TAG_KEYS } from '../functions/adapters/aws/discovery.ts';
-import { LAUNCHED_BY_TAG, LAUNCHED_BY_VALUE, RUN_TAG } from '../functions/adapters/aws/launchTags.ts';
+import { LAUNCHED_BY_TAG, LAUNCHED_BY_VALUE, REPLACED_BY_TAG, RUN_TAG } from '../functions/adapters/aws/launchTags.ts';
 import { memberAlarmPrefix, statusAlarmDescription, statusAlarmName, statusAlarmSettings, watchedAlarmPattern } from '../functions/adapters/aws/statusAlarms.ts';
 import type { DeploymentConfig } from './config.ts';
 

@@ -34,7 +34,6 @@ import { WatchedStatusAlarms, type WatchedMember } from './statusAlarms.ts';
 
 /** A person marks a member so while stopping it on purpose: its state changes start nothing. */
 export const MAINTENANCE_TAG = 'etcd-replace:maintenance';
-export { REPLACED_BY_TAG };
 /** The states that mean a member is going away. */
 export const FAILURE_STATES = ['stopping', 'stopped', 'shutting-down', 'terminated'] as const;
 
@@ -141,10 +140,11 @@ export class Ec2Signals {
     const removed = context['failedMemberRemoved'] === true ? hostOf(context['failedHost']) : undefined;
     const out: WatchOutcome = { put: [], deleted: [] };
     if (removed?.instanceId && detail.name) {
-      const tagged = await this.#markReplaced(removed.instanceId, runIdFromExecutionName(detail.name));
+      const tagged = await this.#tag(removed.instanceId, [{ Key: REPLACED_BY_TAG, Value: runIdFromExecutionName(detail.name) }], 'the replaced instance');
       if (tagged) out.tagged = removed.instanceId;
     }
-    if (joined?.instanceId && (await this.#enrol(joined.instanceId))) out.enrolled = joined.instanceId;
+    const membership = [{ Key: this.#c.clusterTagKey, Value: this.#c.cluster }, { Key: this.#roleTag, Value: 'etcd' }];
+    if (joined?.instanceId && (await this.#tag(joined.instanceId, membership, 'the new member as a member of the cluster'))) out.enrolled = joined.instanceId;
     const { put, deleted } = await this.watchMembers({ ...(joined ? { joined } : {}), ...(removed ? { removed } : {}) });
     return { ...out, put, deleted };
   }
@@ -201,26 +201,16 @@ export class Ec2Signals {
     return undefined;
   }
 
-  /** Tags the new member's instance as an etcd member of the cluster; IAM allows it only on the cluster's spare-tagged instances. */
-  async #enrol(instanceId: string): Promise<boolean> {
+  /**
+   * Tags one instance; false (logged) when EC2 refuses: the instance is gone, or is not one IAM lets this
+   * function tag (a replaced member only among the cluster's instances, a new member only among its spares).
+   */
+  async #tag(instanceId: string, tags: Array<{ Key: string; Value: string }>, what: string): Promise<boolean> {
     try {
-      await this.#c.ec2.send(
-        new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: this.#c.clusterTagKey, Value: this.#c.cluster }, { Key: this.#roleTag, Value: 'etcd' }] }),
-      );
+      await this.#c.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: tags }));
       return true;
     } catch (error) {
-      this.#c.log?.('could not tag the new member as a member of the cluster', { instanceId, error: errorName(error) });
-      return false;
-    }
-  }
-
-  async #markReplaced(instanceId: string, runId: string): Promise<boolean> {
-    try {
-      await this.#c.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: REPLACED_BY_TAG, Value: runId }] }));
-      return true;
-    } catch (error) {
-      // Gone already, or no longer the cluster's (IAM allows the tag only there): nothing left to mark.
-      this.#c.log?.('could not mark the replaced instance', { instanceId, error: errorName(error) });
+      this.#c.log?.(`could not tag ${what}`, { instanceId, error: errorName(error) });
       return false;
     }
   }

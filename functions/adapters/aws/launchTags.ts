@@ -1,6 +1,7 @@
-// The tags a replacement host launched for a run carries, and the names derived from the run. Shared by
-// the provisioning adapter (ec2Provisioning.ts), which sets and checks them, and the CDK construct,
-// whose IAM conditions require them (RunInstances only with them, TerminateInstances only on them).
+// The tags this tool sets on instances: those a replacement host launched for a run carries (and the
+// names derived from the run), and the mark of a replaced member. Shared by the adapters that set and
+// read them (ec2Provisioning.ts, ec2Signals.ts, discovery.ts) and the CDK construct, whose IAM
+// conditions require them (RunInstances only with them, TerminateInstances and CreateTags only on them).
 
 import { createHash } from 'node:crypto';
 
