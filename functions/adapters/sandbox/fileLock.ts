@@ -11,9 +11,9 @@
 //   missing, so no plain acquirer slips in). The new lock records what it took over (`takenOver`).
 // - renew rewrites the holder's file through a temp file and rename(2).
 //
-// Stale means: for a lock that names a process on this machine, that the process is gone (liveness
-// decides: a live holder keeps its lock past expiresAt, a dead one loses it at once); for any other
-// lock, that it expired. The run renews its lock as it goes (functions/workflow/lockRenewal.ts), so
+// Stale means: for a lock that names a process on this machine, that the process is gone or a zombie
+// (liveness decides: a live holder keeps its lock past expiresAt, a dead one loses it at once); for
+// any other lock, that it expired. The run renews its lock as it goes (functions/workflow/lockRenewal.ts), so
 // expiry matters only for a holder on another machine. A holder whose lock was taken over learns so
 // at its next renew (LockLostError).
 
@@ -65,26 +65,38 @@ export interface FileLockOptions {
   maxAttempts?: number;
 }
 
-/** Process start time from /proc/<pid>/stat (field 22), or undefined when there is no such process or no /proc. */
-export async function processStartTime(pid: number): Promise<string | undefined> {
+/** The fields of /proc/<pid>/stat after comm (field 2), or undefined when there is no such process or no /proc. */
+async function statFields(pid: number): Promise<string[] | undefined> {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // comm (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
 }
 
-/** Whether a process with that pid exists on this machine (EPERM means it exists but is not ours). */
-export function processExists(pid: number): boolean {
+/** Process start time from /proc/<pid>/stat (field 22), or undefined when there is no such process or no /proc. */
+export async function processStartTime(pid: number): Promise<string | undefined> {
+  return (await statFields(pid))?.[19];
+}
+
+/**
+ * Whether a process with that pid is alive on this machine: it exists (EPERM means it exists but is not
+ * ours) and has not exited. A zombie (state Z in /proc/<pid>/stat, field 3) or a dying process (X) has
+ * exited and only waits for its parent to reap it: it holds nothing. A pid that is no positive integer
+ * names no process (kill(2) would read 0 and -1 as groups).
+ */
+export async function processExists(pid: number): Promise<boolean> {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const state = (await statFields(pid))?.[0];
+  return state !== 'Z' && state !== 'X' && state !== 'x';
 }
 
 function isErrno(error: unknown, code: string): boolean {
@@ -288,7 +300,7 @@ export class FileLock implements LockPort {
   private async staleReason(lock: LockFile, now: Date): Promise<StaleReason | null> {
     if (lock.pid !== undefined && (lock.host === undefined || lock.host === this.host)) {
       // A process of this machine: its liveness decides, whatever the expiry says.
-      if (!processExists(lock.pid)) return 'holder process is dead';
+      if (!(await processExists(lock.pid))) return 'holder process is dead'; // gone, or a zombie
       if (lock.pidStartTime !== undefined) {
         const start = await processStartTime(lock.pid);
         if (start !== undefined && start !== lock.pidStartTime) return 'holder process is dead'; // pid reused
