@@ -2,10 +2,11 @@
 // retry policies, and a run record saved after every transition so a killed run resumes where it was.
 
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createActor, toPromise } from 'xstate';
 import { buildMachine } from '../../statemachine/machine.ts';
-import { START_STATE, type TaskName } from '../../statemachine/spec.ts';
+import { START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toWorkflowError } from '../../statemachine/workflowError.ts';
@@ -13,6 +14,8 @@ import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { Step, StepResult } from './step.ts';
 import { withLockHeld } from './lockRenewal.ts';
+import { InvalidInputError } from '../errors.ts';
+import { absolutePath } from '../validate.ts';
 
 export type ProgressEvent =
   | { type: 'step-start'; step: string; attempt: number }
@@ -27,6 +30,49 @@ export interface LocalRunOptions {
   runs: RunStore;
   target: RunRecord['target'];
   onProgress?: (event: ProgressEvent) => void;
+  /** A hold before one step (rehearsals and tests); default: from the environment, stepHoldFromEnv. */
+  hold?: StepHold | null;
+}
+
+/**
+ * A rehearsal and test hook: the run waits before one step while a file exists, so a rehearsal (or a
+ * test) can act at a known point of a real run: look at the cluster, take a contender's turn at the lock,
+ * break something. Set both variables or neither:
+ *   ETCD_REPLACE_HOLD_BEFORE_STEP  a state of the workflow (statemachine/spec.ts), e.g. AddMember
+ *   ETCD_REPLACE_HOLD_FILE         an absolute path; the run waits while it exists (remove it to go on)
+ * Before each try of that step the run proves it holds its lock and renews it while it waits, as during
+ * any step (functions/workflow/lockRenewal.ts), then waits; the wait is not part of the step's timeout.
+ * Never active unless both are set; one without the other, or an invalid value, is refused.
+ */
+export interface StepHold {
+  step: TaskName;
+  file: string;
+}
+
+export const HOLD_STEP_ENV = 'ETCD_REPLACE_HOLD_BEFORE_STEP';
+export const HOLD_FILE_ENV = 'ETCD_REPLACE_HOLD_FILE';
+const HOLD_POLL_MS = 100;
+
+/** The hold the environment asks for; null when it asks for none. InvalidInputError for a half-set or invalid pair. */
+export function stepHoldFromEnv(env: NodeJS.ProcessEnv = process.env): StepHold | null {
+  const step = env[HOLD_STEP_ENV];
+  const file = env[HOLD_FILE_ENV];
+  const set = (value: string | undefined) => value !== undefined && value !== '';
+  if (!set(step) && !set(file)) return null;
+  if (!set(step) || !set(file)) {
+    throw new InvalidInputError(set(step) ? HOLD_FILE_ENV : HOLD_STEP_ENV, `must be set with ${set(step) ? HOLD_STEP_ENV : HOLD_FILE_ENV} (the hold before a step needs both)`);
+  }
+  const task = TASKS.find((t) => t.name === step);
+  if (!task) throw new InvalidInputError(HOLD_STEP_ENV, `must name a step of the workflow (${TASKS.map((t) => t.name).join(', ')})`);
+  return { step: task.name, file: absolutePath(HOLD_FILE_ENV, file) };
+}
+
+/** Waits while the hold's file exists, telling the log once. */
+async function waitWhileHeld(hold: StepHold, log: (message: string) => void): Promise<void> {
+  if (!existsSync(hold.file)) return;
+  log(`hold: ${hold.step} waits while ${hold.file} exists (${HOLD_STEP_ENV}, ${HOLD_FILE_ENV}); the run keeps its lock`);
+  while (existsSync(hold.file)) await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+  log(`hold: ${hold.file} is gone; ${hold.step} starts`);
 }
 
 const FINAL_OUTCOME: Record<string, RunOutcome> = { Succeeded: 'succeeded', Failed: 'failed', Refused: 'refused' };
@@ -53,6 +99,7 @@ export function newRunRecord(context: WorkflowContext, target: RunRecord['target
  */
 export async function runLocally(record: RunRecord, options: LocalRunOptions): Promise<RunRecord> {
   const { runs, onProgress } = options;
+  const hold = options.hold === undefined ? stepHoldFromEnv() : options.hold;
   // Every call is one execution: a resume (another process, or this one again) is another, and
   // re-confirms a failure before acting on it (statemachine/confirmation.ts).
   const deps: StepDeps = {
@@ -68,7 +115,10 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
   };
 
   const actors = stepActors<StepResult>({
-    run: (task, input) => withTimeout(withLockHeld(task, input, deps, () => options.steps[task.name](input, deps)), task.timeoutSeconds, task.name),
+    run: async (task, input) => {
+      if (hold?.step === task.name) await withLockHeld(task, input, deps, () => waitWhileHeld(hold, deps.log));
+      return withTimeout(withLockHeld(task, input, deps, () => options.steps[task.name](input, deps)), task.timeoutSeconds, task.name);
+    },
     sleep: deps.sleep,
     around: async (task, input, retried) => {
       const startedAt = deps.now();
