@@ -107,6 +107,13 @@ export const clientDirOf = (stateDir: string) => path.join(stateDir, 'client');
 export const netnsName = (sandbox: string, host: string) => `er-${sandbox}-${host}`;
 /** Interface names (≤ 15 characters) come from the registry index, not the sandbox name. */
 export const bridgeName = (index: number) => `er${index}br`;
+/**
+ * The bridge's own MAC address, set when it is made (locally administered, one per sandbox index). A
+ * bridge left to choose takes the lowest MAC of its ports and changes it as hosts are added and
+ * removed, and the hosts' ARP entries for the gateway then point at an address nobody answers for a
+ * while: uploads to the artifact store, which listens on the gateway, fail to connect.
+ */
+export const bridgeMac = (index: number) => `02:65:72:00:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
 export const vethName = (index: number, hostIndex: number) => `er${index}h${hostIndex}`;
 export const bridgeAlias = (sandbox: string) => `etcd-replace:${sandbox}`;
 /** Host names a sandbox can have (`etcd-new-N`: launched into it for a run); anything else in an `er-` netns name is not ours. */

@@ -32,6 +32,7 @@ import {
   writeRecord,
 } from './model.ts';
 import { withLockFile } from './registry.ts';
+import { logBuild } from './buildLog.ts';
 import { exists, runOk, waitFor } from './util.ts';
 
 export interface ProvisionOptions {
@@ -115,6 +116,7 @@ export async function provisionHost(name: string, runId: string, options: Provis
     // Remains of an earlier attempt, or of an earlier host of that name: gone before anything is built.
     await removeHost(record, stateDir, host);
     progress(`building ${host.name} (${host.ip}) for run ${id}`);
+    const started = Date.now();
     try {
       await buildHost(record, host);
     } catch (error) {
@@ -125,6 +127,7 @@ export async function provisionHost(name: string, runId: string, options: Provis
       }
       throw new ProvisioningError(`cannot build ${host.name} in sandbox "${name}": ${errorMessage(error)}`, { cause: error });
     }
+    logBuild({ kind: 'host', sandbox: name, hosts: 1, etcdVersion: record.options.etcdVersion ?? 'unknown', seconds: (Date.now() - started) / 1000 });
     const { building: _building, ...built } = host;
     const latest = await readRecord(name);
     await writeRecord({ ...latest, hosts: latest.hosts.map((h) => (h.name === host.name ? built : h)) });

@@ -11,11 +11,12 @@ import type { ClientTls } from './etcdClient.ts';
 import type { HostEtcd } from './hostBuild.ts';
 import { bootHost, etcdLibDir, hostNetworkLines, layHostFiles, setupHost, stagedManifest } from './hostBuild.ts';
 import type { HostRecord, SandboxInfo, SandboxRecord } from './model.ts';
-import { MAX_HOSTS, PREFIX_LEN, bridgeAlias, bridgeName, hostRootOf, nsDirOf, planHosts, stateDirOf, subnetOf, toInfo, validateSandboxName, writeRecord } from './model.ts';
+import { MAX_HOSTS, PREFIX_LEN, bridgeAlias, bridgeMac, bridgeName, hostRootOf, nsDirOf, planHosts, stateDirOf, subnetOf, toInfo, validateSandboxName, writeRecord } from './model.ts';
 import { claim } from './registry.ts';
 import type { EtcdBuild, RepoOffer } from './etcdBuilds.ts';
 import { compareEtcdVersions, defaultEtcdVersion, repoOffers, resolveEtcdBuild, validateEtcdVersion } from './etcdBuilds.ts';
 import { teardown } from './down.ts';
+import { logBuild } from './buildLog.ts';
 import { hostLibOf, installHostLib, runOk, waitFor } from './util.ts';
 
 export interface UpOptions {
@@ -166,7 +167,7 @@ async function startMembers(record: SandboxRecord, stateDir: string, tls: Client
 /** The bridge on the machine, every host's netns and veth, in one `ip -batch`. */
 async function buildNetwork(record: SandboxRecord): Promise<void> {
   const lines = [
-    `link add ${record.bridge} type bridge nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0`,
+    `link add ${record.bridge} address ${bridgeMac(record.index)} type bridge nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0`,
     `link set ${record.bridge} alias ${bridgeAlias(record.name)}`,
     `addr add ${record.gateway}/${PREFIX_LEN} dev ${record.bridge}`,
     `link set ${record.bridge} up`,
@@ -247,6 +248,7 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
       const keys = await loadData(info.client.endpoints, tls, options.dataMb);
       lap(`loaded ${options.dataMb} MiB (${keys} keys)`);
     }
+    logBuild({ kind: 'sandbox', sandbox: record.name, hosts: record.hosts.length, etcdVersion: plan.version, seconds: (Date.now() - started) / 1000 });
     return info;
   } catch (error) {
     if (process.env.ETCD_REPLACE_KEEP_FAILED === '1') {
