@@ -6,6 +6,8 @@ import { beforeAll } from 'vitest';
 import { BUILD_TAG_ENV } from '../../sandbox/buildLog.ts';
 import { REPO } from './cli.ts';
 
-beforeAll((_context, suite) => {
+// The first parameter is the (empty) fixture context, which vitest requires as a destructuring pattern.
+// eslint-disable-next-line no-empty-pattern
+beforeAll(({}, suite) => {
   process.env[BUILD_TAG_ENV] = path.relative(REPO, suite.file.filepath);
 });
