@@ -7,7 +7,6 @@ import { BUILD_TAG_ENV } from '../../sandbox/buildLog.ts';
 import { REPO } from './cli.ts';
 
 // The first parameter is the (empty) fixture context, which vitest requires as a destructuring pattern.
-// eslint-disable-next-line no-empty-pattern
 beforeAll(({}, suite) => {
   process.env[BUILD_TAG_ENV] = path.relative(REPO, suite.file.filepath);
 });
