@@ -7,12 +7,16 @@ import { randomInt } from 'node:crypto';
 import { expect } from 'vitest';
 import { loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
 import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { exitCodeOfRun, runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { recordBefore, verifyReplaced } from './verifyReplaced.ts';
 import { exitOf, parseRunJson, stepStatus, WatchedCli, type RunJson } from './safetyHelpers.ts';
 import { cli } from './cli.ts';
 
 /** Steps that take a few milliseconds: killed the moment they start, or the kill lands after them. */
 const QUICK = new Set(['ValidateInput', 'AcquireLock', 'ProvisionReplacement', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'StopFailedMember']);
+
+/** How the run ended: its `run --json` document, or its record's view when the last kill landed after the end. */
+export type RunResult = Pick<RunJson, 'runId' | 'reason' | 'steps'> & { outcome: string };
 
 export interface Kill {
   step: string;
@@ -27,23 +31,25 @@ export interface Kill {
  * independently, the history (one run for the request, succeeded) and the record (the re-entered
  * steps). Returns the kills and the final run document for the caller's own checks.
  */
-export async function replaceKilledInEachStep(sandbox: SandboxInfo, failed: string, replacement: string, killIn: string[]): Promise<{ kills: Kill[]; result: RunJson }> {
+export async function replaceKilledInEachStep(sandbox: SandboxInfo, failed: string, replacement: string, killIn: string[]): Promise<{ kills: Kill[]; result: RunResult }> {
   const before = await recordBefore(sandbox);
   const args = ['run', '--sandbox', sandbox.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '0', '--json'];
   const kills: Kill[] = [];
   let next = 0;
   let processes = 0;
-  let finished: Awaited<WatchedCli['done']> | null = null;
+  let result: RunResult | null = null;
 
-  while (!finished) {
+  while (!result) {
     processes++;
     expect(processes).toBeLessThanOrEqual(killIn.length + 5);
     const watched = new WatchedCli(args);
     const targets = killIn.slice(next);
     const line = targets.length ? await watched.waitFor(new RegExp(`^▶ (${targets.join('|')})$`)).catch(() => null) : null;
     if (line === null) {
-      finished = await watched.done; // nothing left to interrupt: let it finish
+      const finished = await watched.done; // nothing left to interrupt: let it finish
       if (processes > 1) expect({ stderr: finished.stderr, stdout: finished.stdout.slice(0, 2000), code: finished.code, signal: finished.signal }).toMatchObject({ stderr: expect.stringMatching(/^resuming unfinished run r-[0-9a-z-]+ at /m) });
+      expect(exitOf(finished)).toMatchObject({ code: 0 });
+      result = parseRunJson(finished.stdout);
       break;
     }
     if (processes > 1) expect(watched.stderr).toMatch(/^resuming unfinished run r-[0-9a-z-]+ at /m);
@@ -54,17 +60,26 @@ export async function replaceKilledInEachStep(sandbox: SandboxInfo, failed: stri
     const end = await watched.done;
     if (end.signal !== 'SIGKILL') {
       // It ended on its own before the signal landed (only possible after the last step).
-      finished = end;
+      expect(exitOf(end)).toMatchObject({ code: 0 });
+      result = parseRunJson(end.stdout);
       break;
     }
     const interrupted = !new RegExp(`^[✓–✗] ${step} `, 'm').test(end.stderr);
     kills.push({ step, interrupted, delayMs });
     next = killIn.indexOf(step) + 1;
+    // Killed after its record said how the run ended (the kill landed after the last step): there is
+    // nothing left to resume, and the record is the run's result.
+    const runId = /^(?:run|resuming unfinished run) (r-[0-9a-z-]+)/m.exec(end.stderr)?.[1];
+    expect(runId).toBeDefined();
+    const record = await new FileRunStore().get(runId!);
+    if (record && record.outcome !== 'running') {
+      const view = runViewOfRecord(record);
+      expect(exitCodeOfRun(view)).toBe(0);
+      result = view;
+    }
   }
   console.log(`killed in: ${kills.map((k) => `${k.step}${k.interrupted ? '' : ' (had ended)'} +${k.delayMs}ms`).join(', ')}`);
 
-  expect(exitOf(finished)).toMatchObject({ code: 0 });
-  const result = parseRunJson(finished.stdout);
   expect(result.outcome).toBe('succeeded');
   expect(stepStatus(result)).toMatchObject({ RemoveFailedMember: expect.stringMatching(/succeeded|skipped/), AddMember: expect.stringMatching(/succeeded|skipped/), CompensateNewMember: 'skipped' });
 
