@@ -19,7 +19,10 @@ export interface EtcdHostFacts {
   installedVersion: string | null;
   /** Something listens on 2379 or 2380. */
   listening: boolean;
-  /** The etcd answering at the client URL etcd.conf advertises, asked with the host's own certificate. */
+  /**
+   * The first etcd answering at a client URL etcd.conf or the static pod names (whatever the port), asked
+   * with the host's own certificate; `members` is -1 when its member list did not answer.
+   */
   running: { version: string; memberId: string; clusterId: string; leaderId: string; members: number } | null;
   dataDirEmpty: boolean;
 }

@@ -3,11 +3,14 @@
 # (runbook: new host step 3). Nothing here changes the cluster's membership.
 #
 #   prepare CLUSTER_ID            (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
-#       Looks at the etcd already on the host (lib/etcdHost.sh) and refuses, changing nothing, when it
-#       answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
-#       running (more than one member and a leader). Otherwise an etcd from an earlier life is stopped:
+#       Looks at the etcd already on the host (lib/etcdHost.sh, refuse_if_started_member: asked at every
+#       client URL etcd.conf and the static pod name, whatever the port) and refuses, changing nothing,
+#       when it answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
+#       running (a leader, and more than one member), or when an etcd process runs that cannot be
+#       asked (named by pid and command line). Otherwise an etcd from an earlier life is stopped:
 #       its static pod manifest moved to /etc/origin/node/pods-stopped, etcd.service disabled and
-#       stopped. Refuses when something still listens on 2379/2380 after that. Then backs
+#       stopped. Refuses when something still listens on 2379/2380, or an etcd process still runs, after
+#       that. Then backs
 #       /var/lib/etcd up to UPLOAD_URL when it holds anything (lib/etcdData.sh).
 #       Prints {"found":[…],"stopped":bool,"data":<etcd_data_backup's JSON>}.
 #   wipe MANIFEST
@@ -25,8 +28,8 @@
 #   0  done
 #   1  failed
 #   2  bad arguments
-#   3  refused: prepare, a member of this cluster or of another running one, or a port still taken
-#      (nothing changed); wipe, the directory changed since its backup; install, etcd-VERSION cannot
+#   3  refused: prepare, a member of this cluster or of another running one, an etcd that cannot be
+#      asked, or a port still taken (nothing changed); wipe, the directory changed since its backup; install, etcd-VERSION cannot
 #      be installed
 #   5  prepare: the earlier data cannot leave the host; the data directory is left as it is
 set -o errexit -o nounset -o pipefail
@@ -44,17 +47,19 @@ refuse() {
   exit 3
 }
 
+# An answer's member count, "unlisted" when its member list did not answer.
+member_count() {
+  if ((ETCD_HOST_MEMBERS >= 0)); then printf '%d' "$ETCD_HOST_MEMBERS"; else printf unlisted; fi
+}
+
 prepare() {
-  local cluster=$1 upload_url=$2 stopped=false found=() i data
+  local cluster=$1 upload_url=$2 stopped=false found=() i data pids pid
   [[ $cluster =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
-  if etcd_host_ask; then
-    found+=("etcd ${ETCD_HOST_VERSION} answers as member ${ETCD_HOST_MEMBER} of cluster ${ETCD_HOST_CLUSTER} (${ETCD_HOST_MEMBERS} members)")
-    if [[ $ETCD_HOST_CLUSTER == "$cluster" ]]; then
-      refuse "this host runs member ${ETCD_HOST_MEMBER} of this cluster (${cluster}); it cannot be the replacement"
-    fi
-    if ((ETCD_HOST_MEMBERS > 1)) && [[ $ETCD_HOST_LEADER != 0000000000000000 ]]; then
-      refuse "this host is member ${ETCD_HOST_MEMBER} of another etcd cluster that is still running: cluster ${ETCD_HOST_CLUSTER} with ${ETCD_HOST_MEMBERS} members and leader ${ETCD_HOST_LEADER}"
-    fi
+  # Nothing is stopped or emptied on a host whose etcd serves this cluster, serves another running one,
+  # or cannot be asked (lib/etcdHost.sh): exit 3 from there.
+  refuse_if_started_member "$cluster"
+  if ((ETCD_HOST_ANSWERS)); then
+    found+=("etcd ${ETCD_HOST_VERSION} answers as member ${ETCD_HOST_MEMBER}${ETCD_HOST_NAME:+ (${ETCD_HOST_NAME})} of cluster ${ETCD_HOST_CLUSTER} ($(member_count) members, leader ${ETCD_HOST_LEADER})")
   fi
   if [[ -f $ETCD_HOST_POD ]]; then
     found+=("static pod $ETCD_HOST_POD")
@@ -68,6 +73,10 @@ prepare() {
   [[ $(etcd_host_stop_unit) == false ]] || stopped=true
   if etcd_host_listening; then
     refuse "something still listens on 2379/2380 that is neither etcd.service nor the etcd static pod: $(ss -Hltnp '( sport = :2379 or sport = :2380 )' | tr '\n' ' ')"
+  fi
+  pids=$(etcd_host_etcd_pids)
+  if [[ -n $pids ]]; then
+    refuse "etcd still runs here after etcd.service and the static pod were stopped: $(for pid in $pids; do etcd_host_describe_pid "$pid"; printf ' '; done)"
   fi
   etcd_host_data_empty || found+=("data in /var/lib/etcd")
   # A command substitution's exit is not the script's: pass etcd_data_backup's 2, 3 or 5 on.

@@ -8,13 +8,16 @@
 # until etcd listens for clients.
 # A host whose etcd already answers as NEW_MEMBER_ID of CLUSTER_ID is left as it is, and so is one
 # where an earlier attempt unpacked NEW_MEMBER_ID's bundle and enabled etcd (its data is that member
-# catching up: never emptied). A host whose etcd answers as any other member of CLUSTER_ID is refused
-# before anything is stopped or emptied (lib/etcdHost.sh).
+# catching up: never emptied). A host whose etcd answers as any other member of CLUSTER_ID, or as a
+# member of another running etcd cluster, or runs an etcd that cannot be asked (other than the unit an
+# earlier attempt started), is refused before anything is stopped or emptied (lib/etcdHost.sh, asked at
+# every client URL etcd.conf and the static pod name).
 # Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID WAIT_SECONDS, with BUNDLE_URL=<url>
 # and BACKUP_UPLOAD_URL=<url> on stdin (lib/secrets.sh). The downloaded bundle is removed whatever the
 # outcome; its keys live on only in /etc/etcd.
 # Exit codes (lib/exitCodes.sh): 0 done, prints {"started":"now"|"already","backedUpData":bool}; 1 failed;
-# 2 bad arguments; 3 refused: this host runs another member of CLUSTER_ID, nothing changed; 4 not ready
+# 2 bad arguments; 3 refused: this host runs another member of CLUSTER_ID, a member of another running
+# cluster, or an etcd that cannot be asked; nothing changed; 4 not ready
 # yet: etcd did not start listening within WAIT_SECONDS (the step reads it as NewMemberFailedError).
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
@@ -45,7 +48,12 @@ unpacked_by_earlier_attempt() {
 }
 
 backed_up=false
-refuse_if_started_member "$cluster_id" "$member_id"
+# The etcd.service an earlier attempt started as this member may run without answering yet (it catches
+# up): that process is this run's own. Any other etcd here must answer, and not as a member of another
+# running cluster or of this one other than NEW_MEMBER_ID (lib/etcdHost.sh).
+ours=''
+if unpacked_by_earlier_attempt; then ours=$(etcd_host_unit_pid); fi
+refuse_if_started_member "$cluster_id" "$member_id" "$ours"
 if ((ETCD_HOST_ANSWERS)) && [[ $ETCD_HOST_CLUSTER == "$cluster_id" ]]; then
   started=already
 elif unpacked_by_earlier_attempt; then
