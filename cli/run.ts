@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import { InvalidInputError, RefusedError } from '../functions/errors.ts';
 import { SandboxError } from '../sandbox/errors.ts';
 import { sandboxDeps, type SandboxDeps } from '../functions/adapters/sandbox/deps.ts';
-import { FileRunStore } from '../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore, UnreadableRunRecordError, unreadableAction } from '../functions/adapters/sandbox/fileRunStore.ts';
 import type { RunRecord } from '../functions/ports.ts';
 import { STEPS } from '../functions/steps/index.ts';
 import { newRunRecord, runLocally } from '../functions/workflow/localRun.ts';
@@ -24,6 +24,24 @@ const RESUME_USAGE = usageOf('resume');
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
   return `r-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/** `cli:USER`, with any character a run record does not keep in a user name as `_`. */
+function defaultStartedBy(): string {
+  return `cli:${userInfo().username.replace(/[^A-Za-z0-9:@._/-]/g, '_')}`.slice(0, 128);
+}
+
+/**
+ * The readable runs of `sandbox`. An unreadable record of this sandbox is refused (exit 3), naming its
+ * file: that run may have stopped partway through changing the cluster. One whose cluster cannot be
+ * known is named on stderr and blocks nothing; one of another sandbox is not read further.
+ */
+async function recordsOf(runs: FileRunStore, sandbox: string): Promise<RunRecord[]> {
+  const { records, unreadable } = await runs.scan({ cluster: sandbox });
+  const own = unreadable.filter((u) => u.cluster === sandbox);
+  if (own.length > 0) throw new UnreadableRunRecordError(own);
+  for (const u of unreadable) progress(`warning: run record ${u.path} (run ${u.runId}, cluster unknown) cannot be read: ${u.error}; if it is a run of ${sandbox}, ${unreadableAction(u)}`);
+  return records;
 }
 
 /** The sandbox's ports; a sandbox that does not exist is a bad argument, found before any record is written. */
@@ -57,10 +75,10 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
     const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
     const etcdVersion = values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
-    const startedBy = values['started-by'] ?? `cli:${userInfo().username}`;
+    const startedBy = validate.startedBy('--started-by', values['started-by'] ?? defaultStartedBy());
 
     const runs = new FileRunStore();
-    const unfinished = (await runs.list({ cluster: sandbox })).filter((r) => r.outcome === 'running');
+    const unfinished = (await recordsOf(runs, sandbox)).filter((r) => r.outcome === 'running');
     const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement);
     const deps = await depsFor(sandbox);
     if (same) {

@@ -115,6 +115,11 @@ export function runId(field: string, value: unknown): string {
   return matching(field, value, /^[a-z0-9][a-z0-9-]{5,79}$/, 'a run id (6 to 80 of a-z 0-9 -, not starting with -)');
 }
 
+/** Who or what started a run, as its record keeps it (the workflow's ValidateInput allows the same). */
+export function startedBy(field: string, value: unknown): string {
+  return matching(field, value, /^[A-Za-z0-9:@._/-]{1,128}$/, 'who started the run: 1-128 characters of letters, digits and :@._/-');
+}
+
 /** Absolute path of plain characters: no `..` segment, no `//`. */
 export function absolutePath(field: string, value: unknown): string {
   const text = matching(field, value, /^\/[A-Za-z0-9._/-]*$/, 'an absolute path of A-Z a-z 0-9 . _ / - characters');
