@@ -1,32 +1,35 @@
 // `etcd-replace resume RUN_ID` (cli/run.ts) goes on only against the run's own cluster: a run holds
 // its own cluster's lock and knows its own hosts. Another --sandbox, or a run of another target, is
-// refused (exit 2) before any sandbox is opened or any lock is touched.
+// refused (exit 2) before any sandbox is opened or any lock is touched. The run record directory is a
+// temporary one (ETCD_REPLACE_RUN_DIR).
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
-import { DEFAULT_RUN_DIR } from '../../functions/adapters/sandbox/fileRunStore.ts';
 import { newRunRecord } from '../../functions/workflow/localRun.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
 
 let output: CapturedOutput = { out: '', err: '' };
-const runId = `r-20261202-000000-${Math.floor(Math.random() * 0xffffff).toString(16).padStart(6, '0')}`;
-const file = join(DEFAULT_RUN_DIR, `${runId}.json`);
+const runId = 'r-20261202-000000-0a1b2c';
+let dir = '';
 
 function saveRunning(target: 'sandbox' | 'aws'): void {
   const context = { runId, request: { cluster: 'own-sbx', failed: 'master-2', startedBy: 'test' }, options: { graceSeconds: 1, learner: 'auto' } } as WorkflowContext;
-  mkdirSync(DEFAULT_RUN_DIR, { recursive: true });
-  writeFileSync(file, JSON.stringify({ ...newRunRecord(context, target, new Date()), state: 'RemoveFailedMember' }));
+  writeFileSync(join(dir, `${runId}.json`), JSON.stringify({ ...newRunRecord(context, target, new Date()), state: 'RemoveFailedMember' }));
 }
 
 beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cli-resume-'));
+  vi.stubEnv('ETCD_REPLACE_RUN_DIR', dir);
   output = captureOutput();
 });
 afterEach(() => {
   vi.restoreAllMocks();
-  rmSync(file, { force: true });
+  vi.unstubAllEnvs();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('CLI: resume', () => {
