@@ -64,7 +64,7 @@ describe('CLI: a run record that cannot be read', () => {
     const path = await saveTruncated(DAMAGED, OWN, () => 4311);
     const before = await readdir(dir);
     expect(await main(runArgs(OWN))).toBe(3);
-    expect(output.err).toContain(`error: run record ${path} (run ${DAMAGED} on ${OWN}) cannot be read: Unterminated string in JSON at position 4311;`);
+    expect(output.err).toContain(`error: run record ${path} (run ${DAMAGED} on ${OWN}) cannot be read: Unterminated string in JSON at position 4311\n  run ${DAMAGED} may have stopped partway through changing ${OWN}: `);
     expect(output.err).toContain(`check ${OWN} by hand (etcd-replace sandbox status --sandbox ${OWN};`);
     expect(output.err).toContain(`then move the record aside: mv ${path} ${path}.unreadable`);
     expect(output.err).not.toMatch(/no sandbox|--sandbox:/); // refused before the (absent) sandbox was read

@@ -178,7 +178,7 @@ describe('Class: FileRunStore', () => {
       ]);
       // Records of a known cluster block that cluster only.
       await expect(store.list({ cluster: 'prod-d' })).rejects.toThrow(/run-000005\.json .*\n.*run-000006\.json/);
-      await expect(store.get('run-000003')).rejects.toThrow(/run record .*run-000003\.json \(run run-000003\) cannot be read: the file is empty; .*check the cluster it was run on by hand/);
+      await expect(store.get('run-000003')).rejects.toThrow(/run record .*run-000003\.json \(run run-000003\) cannot be read: the file is empty\n  .*check the cluster it was run on by hand/);
     });
 
     it('ignores records moved aside', async () => {

@@ -59,7 +59,7 @@ export class UnreadableRunRecordError extends RefusedError {
   constructor(readonly records: readonly UnreadableRunRecord[]) {
     super(
       records
-        .map((r) => `run record ${r.path} (run ${r.runId}${r.cluster ? ` on ${r.cluster}` : ''}) cannot be read: ${r.error}; ${unreadableAction(r)}`)
+        .map((r) => `run record ${r.path} (run ${r.runId}${r.cluster ? ` on ${r.cluster}` : ''}) cannot be read: ${r.error}\n  ${unreadableAction(r)}`)
         .join('\n'),
     );
   }
