@@ -95,7 +95,8 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       expect(planned.steps.find((s) => s.name === 'AddMember')?.commands.map((c) => c.command)).toEqual([expect.stringContaining("etcdctl.sh 'observe'"), expect.stringContaining(addVerb)]);
       expect(await memberList(sandbox, 'master-0', `https://${sandbox.hosts[0]!.ip}:2379`)).toHaveLength(3);
 
-      const sampler = sampleArguments(100);
+      // The run's processes: this test's descendants (the CLI and all it starts) and every process in the sandbox's hosts.
+      const sampler = await sampleArguments(100, { netns: sandbox.hosts.map((h) => `/run/netns/${h.netns}`) });
       // A planted argument proves the sampler sees what it looks for.
       const canary = spawn('bash', ['-c', 'sleep 0.6; true', `canary?sig=${'c'.repeat(64)}`], { stdio: 'ignore' });
       await new Promise((resolve) => canary.on('exit', resolve));
@@ -154,7 +155,10 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       expect(sampled.processes).toBeGreaterThan(50);
       expect(sampled.hits.filter((h) => h.includes('canary?sig='))).not.toEqual([]);
       expect(sampled.hits.filter((h) => !h.includes('canary?sig='))).toEqual([]);
-      console.log(`secrets: ${sampled.samples} samples of every process's arguments over ${seconds.toFixed(1)} s of run, ${sampled.processes} distinct processes, no credential`);
+      console.log(
+        `secrets: ${sampled.samples} samples of every process's arguments over ${seconds.toFixed(1)} s of run, ${sampled.processes} distinct processes of the run (${sampled.machineProcesses} on the machine), no credential` +
+          (sampled.elsewhere ? `; ${sampled.elsewhere} credential-bearing arguments of other processes on the machine not judged` : ''),
+      );
       // Nothing the CLI printed, and nothing in the run's history, carries a credential.
       expect(out.stdout + out.stderr).not.toMatch(CREDENTIAL);
       const history = await cli(['history', '--sandbox', sandbox.name, '--json']);
