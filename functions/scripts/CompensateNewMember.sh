@@ -22,6 +22,6 @@ member_id=${2:-}
 # Written by StartNewMember with the bundle it unpacked.
 readonly MARKER=/etc/etcd/etcd-replace-member-id
 ours=''
-if [[ -n $member_id && -f $MARKER && $(<"$MARKER") == "$member_id" ]]; then ours=$(etcd_host_unit_pid); fi
+if [[ -n $member_id && -f $MARKER && $(<"$MARKER") == "$member_id" ]]; then ours=unit; fi
 refuse_if_started_member "$cluster_id" "$member_id" "$ours"
 printf '{"stopped":%s}\n' "$(etcd_host_stop_unit)"

@@ -52,7 +52,7 @@ backed_up=false
 # up): that process is this run's own. Any other etcd here must answer, and not as a member of another
 # running cluster or of this one other than NEW_MEMBER_ID (lib/etcdHost.sh).
 ours=''
-if unpacked_by_earlier_attempt; then ours=$(etcd_host_unit_pid); fi
+if unpacked_by_earlier_attempt; then ours=unit; fi
 refuse_if_started_member "$cluster_id" "$member_id" "$ours"
 if ((ETCD_HOST_ANSWERS)) && [[ $ETCD_HOST_CLUSTER == "$cluster_id" ]]; then
   started=already

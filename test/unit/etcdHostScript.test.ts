@@ -1,5 +1,5 @@
 // lib/etcdHost.sh, the lock before a host script stops or empties etcd (InstallEtcd prepare,
-// StartNewMember, CompensateNewMember): the host's etcd is asked at every client URL etcd.conf and the
+// StartNewMember, CompensateNewMember; StopFailedMember's on the failed host): the host's etcd is asked at every client URL etcd.conf and the
 // static pod name, whatever the port, and an etcd that serves another running cluster, or that runs and
 // cannot be asked, is refused with exit 3. Run against real etcd and etcdctl (3.2.22 where its build is
 // found, Debian's 3.4.23 always), each case in a network namespace of its own (root, as `npm test` runs)
@@ -135,6 +135,8 @@ own=$(cluster_of http://127.0.0.1:12379)
 echo "own=$own"
 refuse_if_started_member 00000000000000aa
 ${facts}
+refuse_if_running_cluster_member
+echo "the failed host's lock lets a lone member be stopped"
 (refuse_if_started_member "$own" "$ETCD_HOST_MEMBER"; echo "allowed: answers=$ETCD_HOST_ANSWERS")
 refuse_if_started_member "$own"
 echo not reached`,
@@ -144,6 +146,7 @@ echo not reached`,
     const member = new RegExp(`answers=1 cluster=${own} member=([0-9a-f]{16}) members=1 version=${build.version.replace(/\./g, '\\.')}`).exec(out.stdout)?.[1];
     expect({ member, stdout: member ? '' : out.stdout }).toEqual({ member: expect.stringMatching(/^[0-9a-f]{16}$/), stdout: '' });
     expect(out.stdout).toContain('allowed: answers=1');
+    expect(out.stdout).toContain('the failed host\'s lock lets a lone member be stopped');
     expect(out.stdout).not.toContain('not reached');
     expect(out.code).toBe(3);
     expect(out.stderr).toContain(`refusing: this host runs member ${member} of this cluster (${own}): member ${member} (lone) answering at http://127.0.0.1:12379`);
@@ -164,12 +167,16 @@ echo not reached`,
       `${start}
 etcd_wait_leader http://127.0.0.1:22379
 echo "theirs=$(cluster_of http://127.0.0.1:22379)"
+(refuse_if_running_cluster_member) 2>&1 || echo "the failed host's lock: exit $?"
 refuse_if_started_member 00000000000000aa
 echo not reached`,
     );
     const theirs = /theirs=([0-9a-f]{16})/.exec(out.stdout)?.[1];
     expect({ theirs, stderr: theirs ? '' : out.stderr }).toEqual({ theirs: expect.stringMatching(/^[0-9a-f]{16}$/), stderr: '' });
     expect(out.stdout).not.toContain('not reached');
+    expect(out.stdout).toMatch(
+      new RegExp(`refusing: this host runs member [0-9a-f]{16} \\(b\\) answering at http://127\\.0\\.0\\.1:22379 of an etcd cluster that is still running: cluster ${theirs} with 3 members .*\nthe failed host's lock: exit 3`),
+    );
     expect(out.code).toBe(3);
     expect(out.stderr).toMatch(
       new RegExp(
@@ -178,7 +185,7 @@ echo not reached`,
     );
   });
 
-  it('an etcd that runs where no configured URL answers: refused, naming its pid and command line without secrets; the caller\'s own unit exempt', async () => {
+  it('an etcd that runs where no configured URL answers: refused, naming its pid and command line without secrets; the caller\'s own etcd.service exempt', async () => {
     const conf = 'ETCD_ADVERTISE_CLIENT_URLS=http://127.0.0.1:19999\n';
     const out = await onHost(
       etcdDir,
@@ -186,7 +193,10 @@ echo not reached`,
       `${lone('http://127.0.0.1:12379', 'http://127.0.0.1:12380', '--initial-cluster-token s3cret')}
 etcd_wait_leader http://127.0.0.1:12379
 echo "pid=\${pids[0]}"
-(refuse_if_started_member 00000000000000aa 00000000000000bb "\${pids[0]}"; echo "ours: answers=$ETCD_HOST_ANSWERS")
+# etcd.service as systemd reports it: this etcd is the unit's main process.
+systemctl() { if [[ $1 == status ]]; then echo " Main PID: \${pids[0]} (etcd)"; fi; }
+(refuse_if_started_member 00000000000000aa 00000000000000bb unit; echo "ours: answers=$ETCD_HOST_ANSWERS")
+unset -f systemctl
 refuse_if_started_member 00000000000000aa
 echo not reached`,
     );

@@ -6,7 +6,7 @@
 #   etcd_host_facts               one JSON object: static pod, unit state, installed package version,
 #                                 the etcd answering here (version, member ID, cluster ID, member count,
 #                                 leader), and whether /var/lib/etcd holds anything
-#   refuse_if_started_member CLUSTER_ID [ALLOWED_MEMBER_ID [OURS_PID]]
+#   refuse_if_started_member CLUSTER_ID [ALLOWED_MEMBER_ID [unit]]
 #                                 the lock before anything stops etcd or empties /etc/etcd or
 #                                 /var/lib/etcd (exit 3, refused, lib/exitCodes.sh, nothing changed) when
 #                                 - an etcd here answers as a member of CLUSTER_ID other than
@@ -16,9 +16,16 @@
 #                                   does not give);
 #                                 - an etcd process runs here that no client URL answered for (no
 #                                   certificate to ask it with, its URL not answering): what runs is
-#                                   unknown. OURS_PID, a process the caller knows as its own (the
-#                                   etcd.service this run started), is exempt.
-#                                 Exits 2 for a malformed ID or pid.
+#                                   unknown. With `unit`, the caller knows etcd.service as its own
+#                                   (this run started it as ALLOWED_MEMBER_ID): its process is exempt
+#                                   (etcd_host_unit_process), and so is one that ended meanwhile (a
+#                                   unit restarting).
+#                                 Exits 2 for malformed arguments.
+#   refuse_if_running_cluster_member
+#                                 the failed host's lock (StopFailedMember): exits 3 when an etcd here
+#                                 answers as a member of a cluster that is still running (a leader, and
+#                                 more than one member): the failed member, removed, answers so no more.
+#                                 An etcd that does not answer is the failed member's, and is stopped.
 #
 # "An etcd here" is asked at every client URL the host's etcd is configured with, whatever the port:
 # ETCD_ADVERTISE_CLIENT_URLS and ETCD_LISTEN_CLIENT_URLS in /etc/etcd/etcd.conf (what etcd.service and
@@ -189,6 +196,19 @@ etcd_host_unit_pid() {
   { systemctl status etcd 2>/dev/null || true; } | sed -nE 's/^[[:space:]]*Main PID: *([0-9]+).*/\1/p' | head -n 1
 }
 
+# PID is etcd.service's process (its cgroup is the unit's, or it is the unit's main pid), or has ended.
+# Asked a few times over a second: a unit that restarts changes its main pid.
+etcd_host_unit_process() {
+  local pid=$1
+  for _ in 1 2 3 4 5; do
+    [[ -e /proc/$pid ]] || return 0
+    grep -qE '/etcd\.service$' "/proc/$pid/cgroup" 2>/dev/null && return 0
+    [[ $(etcd_host_unit_pid) == "$pid" ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 # The installed etcd package's version (rpm -q), or empty.
 etcd_host_installed_version() {
   local package
@@ -251,7 +271,7 @@ refuse_if_started_member() {
   local -A answered_pids=()
   [[ $cluster =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
   [[ -z $allowed || $allowed =~ ^[0-9a-f]{16}$ ]] || { echo "bad member id" >&2; exit 2; }
-  [[ -z $ours || $ours =~ ^[1-9][0-9]{0,9}$ ]] || { echo "bad pid" >&2; exit 2; }
+  [[ -z $ours || $ours == unit ]] || { echo "bad argument: not unit" >&2; exit 2; }
   ETCD_HOST_ANSWERS=0
   while IFS= read -r url; do
     if ! etcd_host_ask_url "$url"; then
@@ -276,7 +296,9 @@ refuse_if_started_member() {
     [[ -n $first ]] || first="$ETCD_HOST_VERSION|$ETCD_HOST_MEMBER|$ETCD_HOST_NAME|$ETCD_HOST_CLUSTER|$ETCD_HOST_LEADER|$ETCD_HOST_MEMBERS"
   done < <(etcd_host_client_urls "$ETCD_HOST_CONF" "$ETCD_HOST_POD")
   while IFS= read -r pid; do
-    [[ -n $pid && -z ${answered_pids[$pid]:-} && $pid != "$ours" ]] || continue
+    [[ -n $pid && -z ${answered_pids[$pid]:-} ]] || continue
+    if [[ $ours == unit ]] && etcd_host_unit_process "$pid"; then continue; fi
+    [[ -e /proc/$pid ]] || continue
     unknown+=("$(etcd_host_describe_pid "$pid")")
   done < <(etcd_host_etcd_pids)
   if ((${#unknown[@]} > 0)); then
@@ -289,4 +311,16 @@ refuse_if_started_member() {
     ETCD_HOST_ANSWERS=1
     IFS='|' read -r ETCD_HOST_VERSION ETCD_HOST_MEMBER ETCD_HOST_NAME ETCD_HOST_CLUSTER ETCD_HOST_LEADER ETCD_HOST_MEMBERS <<<"$first"
   fi
+}
+
+# See the header. Nothing is read but the answers.
+refuse_if_running_cluster_member() {
+  local url
+  while IFS= read -r url; do
+    etcd_host_ask_url "$url" || continue
+    if [[ $ETCD_HOST_LEADER != 0000000000000000 ]] && ((ETCD_HOST_MEMBERS != 1)); then
+      echo "refusing: this host runs member ${ETCD_HOST_MEMBER}${ETCD_HOST_NAME:+ (${ETCD_HOST_NAME})} answering at ${url} of an etcd cluster that is still running: cluster ${ETCD_HOST_CLUSTER} with ${ETCD_HOST_MEMBERS} members and leader ${ETCD_HOST_LEADER}; a failed member does not answer so; nothing was stopped" >&2
+      exit 3
+    fi
+  done < <(etcd_host_client_urls "$ETCD_HOST_CONF" "$ETCD_HOST_POD")
 }
