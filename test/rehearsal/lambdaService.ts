@@ -1,20 +1,25 @@
 // Lambda, for the functions of the synthesized template: each function runs its bundled code from
-// cdk.out in an execution environment of its own (a worker thread, lambdaWorker.mjs) whose environment
-// is the template's variables for that function plus what the Lambda runtime adds: region, function
-// name, memory, the task root (the asset directory, which Lambda unpacks into /var/task: template
-// values under /var/task point into it), and the role session's credentials. Each function gets its
-// own credentials, so every request its SDK clients sign names the function and, through it, the role
-// whose policy the IAM check applies. The AWS endpoint (AWS_ENDPOINT_URL) is the rehearsal's.
+// cdk.out in an execution environment of its own (a Node.js process, lambdaWorker.mjs, of the binary
+// `runtime.node`: the deployed functions run on nodejs22.x) whose environment is the template's
+// variables for that function plus what the Lambda runtime adds: region, function name, memory, the
+// task root (the asset directory, which Lambda unpacks into /var/task: template values under /var/task
+// point into it), and the role session's credentials. Each function gets its own credentials, so every
+// request its SDK clients sign names the function and, through it, the role whose policy the IAM check
+// applies. The AWS endpoint (AWS_ENDPOINT_URL) is the rehearsal's. Each environment reports the Node.js
+// version that runs it (runtimes()).
 //
 // One environment per function, kept warm; invocations of one function queue behind each other as
 // concurrent invocations would each get a container, which this rehearsal's single run never needs.
 
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import type { LambdaFunction } from './template.ts';
 
 const WORKER = fileURLToPath(new URL('./lambdaWorker.mjs', import.meta.url));
+
+/** The Node.js binary that runs the functions: ETCD_REPLACE_LAMBDA_NODE when set, else the one running the rehearsal. */
+export const lambdaNode = (): string => process.env['ETCD_REPLACE_LAMBDA_NODE'] || process.execPath;
 
 export interface Credentials {
   accessKeyId: string;
@@ -32,17 +37,27 @@ export interface InvokeResult {
 }
 
 interface Pending {
-  resolve: (r: { ok: boolean; payload?: string; errorType?: string; errorMessage?: string; trace?: string[] }) => void;
+  resolve: (r: Answer) => void;
+}
+
+type Answer = { ok: boolean; payload?: string; errorType?: string; errorMessage?: string; trace?: string[] };
+
+export interface Runtime {
+  /** `process.version` in the function's environment. */
+  version: string;
+  execPath: string;
 }
 
 class Environment {
-  readonly worker: Worker;
+  readonly process: ChildProcess;
   readonly pending = new Map<string, Pending>();
+  readonly runtime: Promise<Runtime>;
+  readonly exited: Promise<void>;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(fn: LambdaFunction, env: Record<string, string>, onLine: (line: string) => void) {
-    this.worker = new Worker(WORKER, { workerData: { assetDir: fn.assetDir, handler: fn.handler }, env, stdout: true, stderr: true, execArgv: [] });
-    for (const stream of [this.worker.stdout, this.worker.stderr]) {
+  constructor(fn: LambdaFunction, env: Record<string, string>, node: string, onLine: (line: string) => void) {
+    this.process = fork(WORKER, [fn.assetDir, fn.handler], { execPath: node, execArgv: [], env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    for (const stream of [this.process.stdout!, this.process.stderr!]) {
       let rest = '';
       stream.setEncoding('utf8');
       stream.on('data', (chunk: string) => {
@@ -51,28 +66,55 @@ class Environment {
         for (const line of lines) if (line.trim() !== '') onLine(line);
       });
     }
-    this.worker.on('message', (m: { id: string; ok: boolean }) => {
+    let started: (r: Runtime) => void = () => {};
+    let failedToStart: (e: Error) => void = () => {};
+    this.runtime = new Promise<Runtime>((resolve, reject) => {
+      started = resolve;
+      failedToStart = reject;
+    });
+    this.runtime.catch(() => undefined);
+    this.process.on('message', (m: Answer & { id?: string; runtime?: Runtime }) => {
+      if (m.runtime) return started(m.runtime);
+      if (m.id === undefined) return;
       this.pending.get(m.id)?.resolve(m);
       this.pending.delete(m.id);
     });
-    this.worker.on('error', (error) => {
-      for (const p of this.pending.values()) p.resolve({ ok: false, errorType: 'Runtime.ExitError', errorMessage: String(error) });
+    const lost = (why: string) => {
+      failedToStart(new Error(`${fn.name}: ${why}`));
+      for (const p of this.pending.values()) p.resolve({ ok: false, errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${fn.name} Error: Runtime exited: ${why}` });
       this.pending.clear();
+    };
+    this.exited = new Promise((resolve) => {
+      this.process.on('exit', (code, signal) => {
+        lost(signal ? `signal: ${signal}` : `exit status ${code ?? '?'}`);
+        resolve();
+      });
     });
-    this.worker.unref();
+    this.process.on('error', (error) => lost(String(error)));
   }
 
-  invoke(event: unknown, context: Record<string, unknown>): Promise<{ ok: boolean; payload?: string; errorType?: string; errorMessage?: string; trace?: string[] }> {
+  invoke(event: unknown, context: Record<string, unknown>): Promise<Answer> {
     const run = this.#queue.then(
       () =>
-        new Promise<{ ok: boolean; payload?: string; errorType?: string; errorMessage?: string; trace?: string[] }>((resolve) => {
+        new Promise<Answer>((resolve) => {
           const id = randomUUID();
           this.pending.set(id, { resolve });
-          this.worker.postMessage({ id, event, context });
+          if (this.process.exitCode !== null || this.process.signalCode !== null || !this.process.connected) {
+            this.pending.delete(id);
+            resolve({ ok: false, errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited' });
+            return;
+          }
+          this.process.send({ id, event, context });
         }),
     );
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Ends the environment (SIGKILL, as Lambda ends a timed-out one) and waits until its process has exited. */
+  async terminate(): Promise<void> {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGKILL');
+    await this.exited;
   }
 }
 
@@ -83,10 +125,11 @@ export class LambdaService {
   readonly invocations: Array<{ functionName: string; requestId: string; startedAt: number; durationMs: number; errorType?: string }> = [];
   readonly #credentials = new Map<string, Credentials>();
   readonly #environments = new Map<string, Environment>();
+  readonly #runtimes = new Map<string, Runtime>();
 
   constructor(
     functions: LambdaFunction[],
-    readonly runtime: { region: string; endpointUrl: string; extraEnv?: Record<string, string> },
+    readonly runtime: { region: string; endpointUrl: string; extraEnv?: Record<string, string>; /** The Node.js binary of the environments (default: lambdaNode()). */ node?: string },
   ) {
     this.functions = functions;
     for (const fn of functions) {
@@ -96,6 +139,16 @@ export class LambdaService {
         sessionToken: randomBytes(48).toString('base64'),
       });
     }
+  }
+
+  /** The Node.js binary the environments run on. */
+  get node(): string {
+    return this.runtime.node ?? lambdaNode();
+  }
+
+  /** The Node.js each function's environment reported, by function name (the functions invoked so far). */
+  runtimes(): Map<string, Runtime> {
+    return new Map(this.#runtimes);
   }
 
   byArn(arn: string): LambdaFunction | undefined {
@@ -147,7 +200,8 @@ export class LambdaService {
     if (!environment) {
       const lines: string[] = [];
       this.logs.set(fn.name, lines);
-      environment = new Environment(fn, this.environmentOf(fn), (line) => lines.push(line));
+      environment = new Environment(fn, this.environmentOf(fn), this.node, (line) => lines.push(line));
+      environment.runtime.then((r) => this.#runtimes.set(fn.name, r), () => undefined);
       this.#environments.set(fn.name, environment);
     }
     const requestId = randomUUID();
@@ -163,7 +217,7 @@ export class LambdaService {
     if (!answer.ok && answer.errorType === 'Sandbox.Timedout') {
       // Lambda ends an environment whose invocation timed out; the next invocation starts a new one.
       this.#environments.delete(fn.name);
-      await environment.worker.terminate();
+      await environment.terminate();
     }
     const durationMs = Date.now() - startedAt;
     if (answer.ok) {
@@ -176,7 +230,7 @@ export class LambdaService {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#environments.values()].map((e) => e.worker.terminate()));
+    await Promise.all([...this.#environments.values()].map((e) => e.terminate()));
     this.#environments.clear();
   }
 }

@@ -1,20 +1,23 @@
-// One Lambda function's execution environment: a worker thread whose process.env is the function's
-// environment (the template's variables plus what the Lambda runtime sets), which loads the function's
-// bundled handler from its asset directory as the Node.js runtime does (`index.handler`: require
-// index.js, call its `handler`), and runs one invocation at a time, as one warm container does.
-// Errors go back as Lambda reports them: errorType (the error's name), errorMessage and trace.
+// One Lambda function's execution environment: a Node.js process of its own (the binary the rehearsal
+// names, as Lambda's nodejs22.x runtime is a Node 22 process) whose environment is the function's (the
+// template's variables plus what the Lambda runtime sets, NODE_OPTIONS included), which loads the
+// function's bundled handler from its asset directory as the Node.js runtime does (`index.handler`:
+// require index.js, call its `handler`), and runs one invocation at a time, as one warm container does.
+// It first tells its parent which Node.js runs it. Errors go back as Lambda reports them: errorType
+// (the error's name), errorMessage and trace.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
 
-const { assetDir, handler: handlerName } = workerData;
+const [assetDir, handlerName] = process.argv.slice(2);
 const dot = handlerName.lastIndexOf('.');
 const file = join(assetDir, handlerName.slice(0, dot));
 const exported = handlerName.slice(dot + 1);
 const require = createRequire(join(assetDir, 'index.js'));
 let handler;
 
-parentPort.on('message', async ({ id, event, context }) => {
+process.send({ runtime: { version: process.version, execPath: process.execPath } });
+
+process.on('message', async ({ id, event, context }) => {
   process.env._X_AMZN_TRACE_ID = context.traceId;
   const deadline = Date.now() + context.timeoutMs;
   const lambdaContext = {
@@ -32,9 +35,12 @@ parentPort.on('message', async ({ id, event, context }) => {
     handler ??= require(file)[exported];
     if (typeof handler !== 'function') throw Object.assign(new Error(`${handlerName} is undefined or not exported`), { name: 'Runtime.HandlerNotFound' });
     const result = await handler(event, lambdaContext);
-    parentPort.postMessage({ id, ok: true, payload: JSON.stringify(result ?? null) });
+    process.send({ id, ok: true, payload: JSON.stringify(result ?? null) });
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
-    parentPort.postMessage({ id, ok: false, errorType: e.name || 'Error', errorMessage: e.message, trace: String(e.stack ?? '').split('\n') });
+    process.send({ id, ok: false, errorType: e.name || 'Error', errorMessage: e.message, trace: String(e.stack ?? '').split('\n') });
   }
 });
+
+// The parent going away ends the environment.
+process.on('disconnect', () => process.exit(0));
