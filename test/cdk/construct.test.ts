@@ -25,7 +25,9 @@ describe('Construct: EtcdReplacement', () => {
 
   beforeAll(() => {
     outdir = mkdtempSync(join(tmpdir(), 'etcd-replace-construct-'));
-    app = new App({ outdir });
+    // Without bundling the functions and without CloudFormation's template validation, whose findings
+    // never fail a synthesis: test/cdk/stack.test.ts loads the bundles and reads that validation's report.
+    app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
     host = new Stack(app, 'PlatformStack', { env: { account: '111122223333', region: 'eu-central-1' } });
     const config = published.parseConfig({ ...example, clusterName: 'prod-a', tags: { team: 'platform' } });
     const replacement = new published.EtcdReplacement(host, 'EtcdReplacement', { config });
