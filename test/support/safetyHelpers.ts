@@ -225,3 +225,15 @@ export function secretFindings(text: string, keyBodies: string[][], where: strin
 
 /** An exit code with the stderr tail beside it, so a failing expectation shows why: `expect(exitOf(out)).toMatchObject({ code: 3 })`. */
 export const exitOf = (out: CliResult): { code: number; stderrTail: string } => ({ code: out.code, stderrTail: out.stderr.split('\n').slice(-25).join('\n') });
+
+/** Lifts `sandbox fail --mode partition` from a host (its nft table and its power state), then waits until its etcd answers the others. */
+export async function healPartition(sandbox: SandboxInfo, host: string, via: string): Promise<void> {
+  const h = sandbox.hosts.find((x) => x.name === host)!;
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=/run/netns/${h.netns}`, '--', 'nft', 'delete', 'table', 'inet', 'sandbox_partition'], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft delete table inet sandbox_partition on ${host} exited ${code}`))));
+  });
+  await fs.writeFile(path.join(sandbox.stateDir, 'hosts', host, 'power'), 'running\n');
+  await eventually(`${host} healthy again`, 60_000, async () => (await healthOf(sandbox, via, [host])).every(Boolean));
+}
