@@ -1,20 +1,22 @@
 // Fault injection on real etcd, through the CLI: each fault ends with the cluster as healthy as it
-// can be and a run record that says what happened.
+// can be and a run record that says what happened. The learner path of (a), the double fault and a
+// leader that moves during the membership changes (etcd's MoveLeader, from 3.3) run on etcd 3.4 in
+// test/sandbox/learner/, through the same scenarios (test/support/faultScenarios.ts).
 //
 //   sandbox 3 (master-2 powered off): (b) a certificate with the wrong SAN, (a) the new host never
-//     starts, (e) the leader moves during the membership changes, (d3) quorum lost mid-run
+//     starts, (a2) the same command finishes; then the double fault (master-1 fails, etcd-spare-0 dies
+//     once etcd-spare-1 is added); then (d3) quorum lost mid-run (etcd-spare-0 replaced by etcd-spare-2,
+//     etcd-spare-1 dies)
 //   sandbox 5 (master-3 powered off): (c) the CA host partitioned, then healed; (c2) the CA host cut
 //     off from the artifact store only; (d5) a second member dies mid-run
 
 import { promises as fs } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
-import { etcdctl } from '../support/clusterFacts.ts';
 import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
+import { hasLearners } from '../support/runChecks.ts';
+import { doubleFault, finish, finishAfterCompensation, fqdn, newHostNeverStarts, nftIn, runArgs } from '../support/faultScenarios.ts';
 import {
-  clientUrl,
   downAll,
   eventually,
   exitOf,
@@ -23,9 +25,6 @@ import {
   memberNames,
   membersNow,
   membershipOf,
-  parseRunJson,
-  sh,
-  stepStatus,
   upSandbox,
   WatchedCli,
 } from '../support/safetyHelpers.ts';
@@ -36,7 +35,7 @@ let s5: SandboxInfo;
 let before3: Before;
 
 beforeAll(async () => {
-  [s3, s5] = await Promise.all([upSandbox(created, 't-flt', { members: 3, spares: 2, dataMb: 2 }), upSandbox(created, 't-flt', { members: 5, spares: 1, dataMb: 2 })]);
+  [s3, s5] = await Promise.all([upSandbox(created, 't-flt', { members: 3, spares: 3, dataMb: 2 }), upSandbox(created, 't-flt', { members: 5, spares: 1, dataMb: 2 })]);
   before3 = await recordBefore(s3);
   await Promise.all([failHost(s3.name, 'master-2', 'kill'), failHost(s5.name, 'master-3', 'kill')]);
 });
@@ -44,46 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await downAll(created);
 });
-
-const fqdn = (host: string) => `${host}.sandbox.test`;
-const runArgs = (sandbox: SandboxInfo, failed: string, replacement: string) => ['run', '--sandbox', sandbox.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '0', '--json'];
-
-async function finish(cli: WatchedCli) {
-  const out = await cli.done;
-  const result = parseRunJson(out.stdout);
-  const record = (await new FileRunStore().get(result.runId))!;
-  return { out, result, record, status: stepStatus(result) };
-}
-
-/** Runs nft in a host's network namespace. */
-function nftIn(netns: string, args: string[], input = ''): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', 'nft', ...args], { stdio: ['pipe', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft ${args.join(' ')} exited ${code}`))));
-    child.stdin.end(input);
-  });
-}
-
-/** Member ID → is-leader, as each live endpoint reports. */
-async function leaderOf(sandbox: SandboxInfo, via: string, hosts: string[]): Promise<string> {
-  const endpoints = hosts.map((h) => clientUrl(sandbox.hosts.find((x) => x.name === h)!.ip));
-  const text = await etcdctl(sandbox, via, endpoints, ['endpoint', 'status', '-w', 'json']);
-  const statuses = JSON.parse(text.replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as Array<{ Status: { header: { member_id: string }; leader: string } }>;
-  const leaders = [...new Set(statuses.map((s) => BigInt(s.Status.leader).toString(16).padStart(16, '0')))];
-  if (leaders.length !== 1) throw new Error(`no single leader: ${leaders.join(', ')}`);
-  return leaders[0]!;
-}
-
-/** Moves leadership to another of the live voting members; returns [from, to]. */
-async function moveLeader(sandbox: SandboxInfo, hosts: string[]): Promise<[string, string]> {
-  const from = await leaderOf(sandbox, hosts[0]!, hosts);
-  const members = await membersNow(sandbox, hosts);
-  const to = members.find((m) => !m.isLearner && m.id !== from && hosts.some((h) => m.name === fqdn(h)))!.id;
-  const endpoints = hosts.map((h) => clientUrl(sandbox.hosts.find((x) => x.name === h)!.ip));
-  await etcdctl(sandbox, hosts[0]!, endpoints, ['move-leader', to]);
-  return [from, to];
-}
 
 describe('faults on a 3-member cluster (master-2 powered off)', () => {
   it('(b) a certificate with the wrong SAN is caught before it is shipped: no membership change, no bundle', async () => {
@@ -114,79 +73,49 @@ describe('faults on a 3-member cluster (master-2 powered off)', () => {
   });
 
   it('(a) the new host never starts: compensation removes the new member again; two healthy survivors; the record says what remains', async () => {
-    // Once the new host is prepared (InstallEtcd refuses a host where something else holds etcd's ports),
-    // a process takes the peer port on etcd-spare-0, so its etcd exits at once: "address already in use".
-    const cli = new WatchedCli(runArgs(s3, 'master-2', 'etcd-spare-0'));
-    await cli.waitFor(/^▶ ConfirmMemberFailed$/);
-    const pid = Number((await sh(s3, 'etcd-spare-0', `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
-    expect(pid).toBeGreaterThan(1);
-    try {
-      await eventually('the port holder to listen', 20_000, async () => (await sh(s3, 'etcd-spare-0', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
-      // Once compensation starts the holder may go (compensation waits for the ports to close).
-      void cli.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(pid, 'SIGKILL'), () => undefined);
-      const { out, result, record, status } = await finish(cli);
-      expect(exitOf(out)).toMatchObject({ code: 1 });
-      expect(result.outcome).toBe('failed');
-      expect(result.reason).toMatch(/StartNewMember|etcd/);
-      expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', StartNewMember: 'failed', PromoteNewMember: 'skipped', CompensateNewMember: 'succeeded', VerifyClusterHealth: 'skipped' });
-      expect(record.steps.find((s) => s.name === 'CompensateNewMember' && s.status === 'succeeded')?.detail).toMatch(/removed member [0-9a-f]{16}/);
-      expect(record.remaining?.join('\n')).toMatch(/has no replacement: the cluster runs with 2 members/);
-      expect(record.remaining?.join('\n')).toMatch(/run the replacement again/);
-    } finally {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    expect(memberNames(await membersNow(s3, ['master-0']))).toEqual([fqdn('master-0'), fqdn('master-1')]);
-    expect(await healthOf(s3, 'master-0', ['master-0', 'master-1'])).toEqual([true, true]);
-    expect((await sh(s3, 'etcd-spare-0', "systemctl is-active etcd || true; ss -Hltn '( sport = :2379 )'")).trim()).not.toMatch(/^active/);
+    const { record } = await newHostNeverStarts(s3, 'master-2', 'etcd-spare-0', ['master-0', 'master-1']);
+    // The plain add on etcd 3.2 (a learner where every member runs 3.4: test/sandbox/learner/).
+    expect(record.context['addedAsLearner']).toBe(hasLearners(s3.etcdVersion));
   });
 
   it('(a2) after the compensated failure the same command finishes the replacement: the removal is the earlier run\'s, by its record', async () => {
-    const { out, result, record, status } = await finish(new WatchedCli(runArgs(s3, 'master-2', 'etcd-spare-0')));
-    expect(exitOf(out)).toMatchObject({ code: 0 });
-    expect(result.outcome).toBe('succeeded');
-    expect(status).toMatchObject({ RemoveFailedMember: 'skipped', AddMember: 'succeeded', StartNewMember: 'succeeded' });
-    expect(record.steps.find((s) => s.name === 'RemoveFailedMember')?.detail).toMatch(/removed earlier by run r-/);
+    const { record } = await finishAfterCompensation(s3, 'master-2', 'etcd-spare-0');
+    expect(record.context['addedAsLearner']).toBe(hasLearners(s3.etcdVersion));
     await verifyReplaced(await loadSandbox(s3.name), 'master-2', 'etcd-spare-0', before3);
   });
 
-  it('(e) the leader moves during the membership changes: retries absorb it and the run succeeds', async () => {
-    // etcd has MoveLeader from 3.3: on OpenShift 3.11's 3.2 only a failure moves the leader (d5 covers that).
-    const sE = await upSandbox(created, 't-flt', { members: 3, spares: 1, dataMb: 2, ...(/^3\.2\./.test(s3.etcdVersion) ? { etcdVersion: '3.4.23' } : {}) });
-    const beforeE = await recordBefore(sE);
-    await failHost(sE.name, 'master-2', 'kill');
-    const cli = new WatchedCli(runArgs(sE, 'master-2', 'etcd-spare-0'));
-    const moves: Array<[string, string]> = [];
-    await cli.waitFor(/^▶ AddMember$/);
-    moves.push(await moveLeader(sE, ['master-0', 'master-1']));
-    const promote = await cli.waitFor(/^▶ (PromoteNewMember|VerifyClusterHealth)$/).catch(() => null);
-    if (promote?.endsWith('PromoteNewMember')) moves.push(await moveLeader(sE, ['master-0', 'master-1']));
-    const { out, result, status } = await finish(cli);
-    expect(exitOf(out)).toMatchObject({ code: 0 });
-    expect(result.outcome).toBe('succeeded');
-    expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', StartNewMember: 'succeeded' });
-    expect(moves.every(([from, to]) => from !== to)).toBe(true);
-    await verifyReplaced(await loadSandbox(sE.name), 'master-2', 'etcd-spare-0', beforeE);
+  // Now master-0, master-1, etcd-spare-0. On the plain path the double fault leaves quorum (the new member
+  // votes), so (d3) follows on this cluster; with a learner (every member on etcd 3.4, as when the 3.2.22
+  // build is missing) it loses quorum for good, so it runs on a cluster of its own.
+  it('double fault: a second member dies right after the new member is added: stops within tens of seconds with a record that names the member left, the quorum and the snapshot; the store keeps no bundle', async () => {
+    if (hasLearners(s3.etcdVersion)) {
+      const sd = await upSandbox(created, 't-dbl', { members: 3, spares: 1, dataMb: 2 });
+      const { record } = await doubleFault(sd, { failed: 'master-2', replacement: 'etcd-spare-0', second: 'master-1', caHost: 'master-0' });
+      expect(record.context['addedAsLearner']).toBe(true);
+    } else {
+      const { record } = await doubleFault(s3, { failed: 'master-1', replacement: 'etcd-spare-1', second: 'etcd-spare-0', caHost: 'master-0' });
+      expect(record.context['addedAsLearner']).toBe(false);
+    }
   });
 
   it('(d3) quorum is lost mid-run: the run stops and changes no membership after that', async () => {
-    // Now master-0, master-1, etcd-spare-0. master-1 fails; once the failed member is removed, etcd-spare-0 dies too.
-    await failHost(s3.name, 'master-1', 'kill');
-    const cli = new WatchedCli(runArgs(s3, 'master-1', 'etcd-spare-1'));
+    // Now master-0, etcd-spare-1 (voting, kept by the double fault) and etcd-spare-0 (dead): the dead member
+    // is replaced; once it is removed, etcd-spare-1 dies too. With a learner (no double fault on this
+    // cluster) master-0, master-1 and etcd-spare-0: master-1 fails, then etcd-spare-0 dies.
+    const [failed, replacement, dies] = hasLearners(s3.etcdVersion) ? ['master-1', 'etcd-spare-1', 'etcd-spare-0'] : ['etcd-spare-0', 'etcd-spare-2', 'etcd-spare-1'];
+    if (hasLearners(s3.etcdVersion)) await failHost(s3.name, failed, 'kill');
+    const cli = new WatchedCli(runArgs(s3, failed, replacement));
     await cli.waitFor(/^▶ AddMember$/);
-    await failHost(s3.name, 'etcd-spare-0', 'kill');
+    await failHost(s3.name, dies, 'kill');
     const atLoss = membershipOf(await membersNow(s3, ['master-0']));
     const { out, result, record, status } = await finish(cli);
     expect(['failed', 'refused']).toContain(result.outcome);
     expect(exitOf(out).code).not.toBe(0);
     expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', PromoteNewMember: 'skipped', VerifyClusterHealth: 'skipped', RollMasters: 'skipped' });
-    // What stopped it: quorum gone, etcd unavailable, or the etcdctl it ran on etcd-spare-0 killed with the host.
-    expect(result.reason).toMatch(/quorum|EtcdUnavailableError|no leader|deadline|etcd-spare-0/i);
+    // What stopped it: quorum gone, etcd unavailable, or the etcdctl it ran on the host that died killed with it.
+    expect(result.reason).toMatch(new RegExp(`quorum|EtcdUnavailableError|no leader|deadline|${dies}`, 'i'));
     expect(membershipOf(await membersNow(s3, ['master-0']))).toEqual(atLoss);
-    expect(memberNames(await membersNow(s3, ['master-0'])).filter((n) => n !== '')).toEqual([fqdn('etcd-spare-0'), fqdn('master-0')]);
+    expect(memberNames(await membersNow(s3, ['master-0'])).filter((n) => n !== '')).toEqual([fqdn(dies), fqdn('master-0')]);
     expect(record.outcome).toBe(result.outcome);
   });
 });
@@ -261,58 +190,5 @@ describe('faults on a 5-member cluster (master-3 powered off)', () => {
     }
     console.log(`(d5) ${result.outcome}: ${result.reason ?? ''}; steps ${JSON.stringify(status)}`);
     expect(record.outcome).toBe(result.outcome);
-  });
-});
-
-describe('double fault: a second member dies right after the new member is added', () => {
-  it('stops within tens of seconds with a record that names the member left, the quorum and the snapshot; the store keeps no bundle', async () => {
-    const sd = await upSandbox(created, 't-dbl', { members: 3, spares: 1, dataMb: 2 });
-    const learner = !/^3\.[23]\./.test(sd.etcdVersion);
-    await failHost(sd.name, 'master-2', 'kill');
-    const cli = new WatchedCli(runArgs(sd, 'master-2', 'etcd-spare-0'));
-    // The survivor that is not the CA host dies (it may hold the run's snapshot job).
-    await cli.waitFor(/^✓ SnapshotCluster/);
-    const second = 'master-1';
-    const snapshotHost = 'master-0';
-    await cli.waitFor(/^✓ AddMember/);
-    const killedAt = Date.now();
-    await failHost(sd.name, second, 'kill');
-    const { out, result, record, status } = await finish(cli);
-    const afterKill = (Date.now() - killedAt) / 1000;
-    const remaining = (record.remaining ?? []).join('\n');
-    const json = JSON.parse(out.stdout) as { cleanupError?: string; remaining?: string[] };
-    console.log(`double fault (etcd ${sd.etcdVersion}): ${result.outcome} ${afterKill.toFixed(1)} s after the second member died; reason ${result.reason ?? ''}; cleanup ${record.cleanupError ?? 'none'}`);
-
-    expect(result.outcome).toBe('failed');
-    expect(exitOf(out).code).toBe(1);
-    expect(json.remaining).toEqual(record.remaining);
-    if (learner) {
-      // A learner cannot vote: one of two voters is left, and nothing the run can do brings quorum back.
-      expect(result.reason).toMatch(/^QuorumLostError: member [0-9a-f]{16} cannot join: quorum is lost: 1 of 2 voting members answer/);
-      expect(record.cleanupError).toMatch(/^QuorumLostError: CompensateNewMember changes nothing/);
-      expect(json.cleanupError).toBe(record.cleanupError);
-      expect(status).toMatchObject({ StartNewMember: 'failed', CompensateNewMember: 'failed', DiscardKeyBundle: 'succeeded', RecordClusterState: 'succeeded' });
-      expect(remaining).toMatch(/cluster now: quorum is lost: 1 of 2 voting members answer and 2 are needed; 3 members:/);
-      expect(remaining).toMatch(/[0-9a-f]{16} \([^,]+, learner, added by this run\)/);
-      expect(remaining).toMatch(/that this run added is still in the member list as a learner/);
-      // The snapshot is named: verified (sha256) where its job's host answers, else by location and size.
-      expect(remaining).toMatch(/this run's (verified snapshot: .*snapshot-.*\.db, \d+ bytes, sha256 [0-9a-f]{64}, revision \d+|snapshot: .*snapshot-.*\.db, \d+ bytes; its job on master-1 could not confirm its check)/);
-      expect(remaining).toMatch(/Restore the cluster from a snapshot/);
-      expect(afterKill).toBeLessThan(60);
-    } else {
-      // Without a learner the new member votes: its start brings quorum back (2 of 3), so it is kept; the
-      // run goes on until the health check finds the dead member, and the record describes the cluster.
-      // The next step that needs the dead member fails (which one depends on the member: the installer
-      // host, the health check); compensation, if reached, leaves the voting new member in place.
-      expect(status).toMatchObject({ StartNewMember: 'succeeded', RecordClusterState: 'succeeded' });
-      expect(result.reason).not.toMatch(/QuorumLostError/);
-      if (record.cleanupError) expect(record.cleanupError).toMatch(/^RefusedError: CompensateNewMember leaves member [0-9a-f]{16} in place/);
-      expect(remaining).toMatch(/cluster now: quorum holds: 2 of 3 voting members answer and 2 are needed; 3 members:/);
-      expect(remaining).toMatch(/that this run added runs and votes: keep it/);
-      expect(memberNames(await membersNow(sd, [snapshotHost]))).toContain(fqdn('etcd-spare-0'));
-    }
-    const stored = await fs.readdir(`${sd.stateDir}/artifacts/runs/${result.runId}`);
-    expect(stored.filter((f) => f.startsWith('bundle-'))).toEqual([]);
-    expect(status['ReleaseLock']).toBe('succeeded');
   });
 });
