@@ -3,12 +3,17 @@
 // a describe block whose beforeAll brought up a sandbox with 3 members and at least one spare.
 // The cluster is left as it was found (the learner each run adds is removed again).
 // viewWithFailedMemberContract() is the part for a cluster with one member down, for the end of a file.
+// adaptersContract() and memberDownContract() run both for both adapters, as the suites on etcd 3.2.22
+// (test/sandbox/etcdMembership.test.ts) and on 3.4.23 (test/sandbox/learner/) do.
 
-import { expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
+import { etcd3Factory } from '../../functions/adapters/etcd3Client.ts';
+import { etcdctlFactory } from '../../functions/adapters/etcdctl.ts';
+import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
 import { EtcdUnavailableError, EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError, MemberNotLearnerError } from '../../functions/errors.ts';
 import type { ClusterView, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../../functions/ports.ts';
-import type { SandboxInfo } from '../../sandbox/index.ts';
+import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
 
 export interface MembershipContext {
   /** The sandbox, once beforeAll has brought it up. */
@@ -251,8 +256,8 @@ export interface FailedMemberContext extends MembershipContext {
   failed: () => string;
   /** What the error reported for that member's endpoint says. */
   downError: RegExp;
-  /** What view() says of it, when that differs (view also has the survivors' word on their peers). */
-  viewDownError?: RegExp;
+  /** What view() says of it, when that differs (view also has the survivors' word on their peers); by the members' etcd version. */
+  viewDownError?: RegExp | ((etcdVersion: string) => RegExp);
 }
 
 /**
@@ -271,7 +276,8 @@ export function viewWithFailedMemberContract(ctx: FailedMemberContext): void {
     const view = await viewUntil(ctx.factory(sandbox)(endpoints), endpoints, leaderAgreed);
     expect(view.members).toHaveLength(3);
     expect(view.statuses.map((s) => s.endpoint)).toEqual(endpoints);
-    expect(errorOf(view.statuses.find((s) => s.endpoint === ctx.failed()))).toMatch(ctx.viewDownError ?? ctx.downError);
+    const viewDownError = typeof ctx.viewDownError === 'function' ? ctx.viewDownError(sandbox.etcdVersion) : ctx.viewDownError;
+    expect(errorOf(view.statuses.find((s) => s.endpoint === ctx.failed()))).toMatch(viewDownError ?? ctx.downError);
     const live = view.statuses.filter(isStatus);
     expect(live.map((s) => s.endpoint)).toEqual(endpoints.filter((e) => e !== ctx.failed()));
     expect(leaderAgreed(view)).toBe(true);
@@ -288,5 +294,76 @@ export function viewWithFailedMemberContract(ctx: FailedMemberContext): void {
     const health = await etcd.health([ctx.failed()]);
     expect(health[0]).toMatchObject({ endpoint: ctx.failed(), healthy: false });
     expect(health[0]?.error).toMatch(ctx.downError);
+  });
+}
+
+const ETCDCTL = 'etcdctl on the members through the host runner';
+const ETCD3 = 'etcd3 client over TLS';
+
+/** The two adapters of EtcdClusterPort, by the label their describe blocks carry. */
+export const ADAPTERS: Array<[string, (s: SandboxInfo) => EtcdClusterFactory]> = [
+  [ETCDCTL, (s) => etcdctlFactory(new SandboxHostRunner(s), s.hosts.filter((h) => h.roles.includes('etcd')))],
+  [ETCD3, (s) => etcd3Factory(s.client)],
+];
+
+/**
+ * What etcdctl's observe says of a powered-off member's endpoint without waiting for etcdctl's timeout:
+ * the survivors report their raft connection to it broken (or, once ARP gave up, no route).
+ */
+const POWERED_OFF_IN_VIEW: Record<string, (etcdVersion: string) => RegExp> = {
+  [ETCDCTL]: (etcdVersion) =>
+    etcdVersion.startsWith('3.2.')
+      ? // etcd 3.2 publishes no etcd_network_active_peers: etcdctl's own timeout tells, unless ARP already gave up.
+        /^no route to host \(TCP probe\)$|context deadline exceeded/
+      : /^member [0-9a-f]{16}: 2 surviving member\(s\) report their peer connection to it inactive|^no route to host \(TCP probe\)$/,
+};
+/** What each adapter says of an endpoint where nothing listens. */
+const REFUSED: Record<string, RegExp> = {
+  [ETCDCTL]: /^connection refused \(TCP probe\)$/,
+  [ETCD3]: /ECONNREFUSED/,
+};
+
+/** The contract for both adapters, on a healthy sandbox of 3 members and a spare; it leaves the cluster as it found it. */
+export function adaptersContract(sandbox: () => SandboxInfo): void {
+  describe.each(ADAPTERS)('EtcdClusterPort contract: %s', (_label, factory) => {
+    etcdMembershipContract({ sandbox, factory });
+  });
+}
+
+/**
+ * The view of both adapters with `failed` down: first its etcd stopped (nothing listens on its client
+ * port), then its host powered off. It breaks `failed` for good: the last use of the healthy cluster.
+ */
+export function memberDownContract(sandbox: () => SandboxInfo, failed: string): void {
+  const context = (factory: (s: SandboxInfo) => EtcdClusterFactory, downError: RegExp, viewDownError?: (etcdVersion: string) => RegExp): FailedMemberContext => ({
+    sandbox,
+    factory,
+    downError,
+    ...(viewDownError ? { viewDownError } : {}),
+    failed: () => {
+      const host = sandbox().hosts.find((h) => h.name === failed);
+      if (!host) throw new Error(`the sandbox lacks ${failed}`);
+      return `https://${host.ip}:2379`;
+    },
+  });
+
+  describe('EtcdClusterPort with one member down', () => {
+    describe('its etcd stopped (nothing listens on its client port)', () => {
+      beforeAll(async () => {
+        await failHost(sandbox().name, failed, 'etcd');
+      });
+      describe.each(ADAPTERS)('%s', (label, factory) => {
+        viewWithFailedMemberContract(context(factory, REFUSED[label] ?? /refused/i));
+      });
+    });
+
+    describe('its host powered off', () => {
+      beforeAll(async () => {
+        await failHost(sandbox().name, failed, 'kill');
+      });
+      describe.each(ADAPTERS)('%s', (label, factory) => {
+        viewWithFailedMemberContract(context(factory, /\S/, POWERED_OFF_IN_VIEW[label]));
+      });
+    });
   });
 }
