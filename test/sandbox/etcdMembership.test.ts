@@ -1,17 +1,16 @@
 // One EtcdClusterPort contract, two adapters, one real sandbox: etcdctl run on the members through
 // the sandbox host runner, and the etcd3 client from the machine with the sandbox's client identity.
+// The same contract runs on etcd 3.4 (learners) in test/sandbox/learner/.
 
 import { randomBytes } from 'node:crypto';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { etcd3Factory } from '../../functions/adapters/etcd3Client.ts';
-import { EtcdctlMembership, etcdctlFactory } from '../../functions/adapters/etcdctl.ts';
+import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
 import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
 import { HostUnreachableError, InvalidInputError } from '../../functions/errors.ts';
-import type { EtcdClusterFactory } from '../../functions/ports.ts';
-import { defaultEtcdVersion, failHost, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
-import { etcdMembershipContract, viewWithFailedMemberContract } from '../support/etcdMembershipContract.ts';
+import { failHost, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
+import { adaptersContract, memberDownContract } from '../support/etcdMembershipContract.ts';
 
 const name = `t-memb-${randomBytes(3).toString('hex')}`;
 let sandbox: SandboxInfo | undefined;
@@ -24,37 +23,12 @@ afterAll(async () => {
   await sandboxDown(name);
 });
 
-const adapters: Array<[string, (s: SandboxInfo) => EtcdClusterFactory]> = [
-  ['etcdctl on the members through the host runner', (s) => etcdctlFactory(new SandboxHostRunner(s), s.hosts.filter((h) => h.roles.includes('etcd')))],
-  ['etcd3 client over TLS', (s) => etcd3Factory(s.client)],
-];
-/** The member the last part of this file fails: its etcd stopped, then its host powered off. */
-const FAILED = 'master-2';
-/**
- * What etcdctl's observe says of a powered-off member's endpoint without waiting for etcdctl's timeout:
- * the survivors report their raft connection to it broken (or, once ARP gave up, no route).
- */
-const POWERED_OFF_IN_VIEW: Record<string, RegExp> = {
-  'etcdctl on the members through the host runner': defaultEtcdVersion().version.startsWith('3.2.')
-    ? // etcd 3.2 publishes no etcd_network_active_peers: etcdctl's own timeout tells, unless ARP already gave up.
-      /^no route to host \(TCP probe\)$|context deadline exceeded/
-    : /^member [0-9a-f]{16}: 2 surviving member\(s\) report their peer connection to it inactive|^no route to host \(TCP probe\)$/,
-};
-/** What each adapter says of an endpoint where nothing listens. */
-const REFUSED: Record<string, RegExp> = {
-  'etcdctl on the members through the host runner': /^connection refused \(TCP probe\)$/,
-  'etcd3 client over TLS': /ECONNREFUSED/,
+const current = (): SandboxInfo => {
+  if (!sandbox) throw new Error('the sandbox did not come up');
+  return sandbox;
 };
 
-describe.each(adapters)('EtcdClusterPort contract: %s', (_label, factory) => {
-  etcdMembershipContract({
-    sandbox: () => {
-      if (!sandbox) throw new Error('the sandbox did not come up');
-      return sandbox;
-    },
-    factory,
-  });
-});
+adaptersContract(current);
 
 // After the contract (it powers off the spare host, which the contract only names in a peer URL).
 describe('Class: EtcdctlMembership on the sandbox', () => {
@@ -90,38 +64,5 @@ describe('Class: EtcdctlMembership on the sandbox', () => {
   });
 });
 
-// Last: these break FAILED for good.
-describe('EtcdClusterPort with one member down', () => {
-  const context = (factory: (s: SandboxInfo) => EtcdClusterFactory, downError: RegExp, viewDownError?: RegExp) => ({
-    sandbox: () => {
-      if (!sandbox) throw new Error('the sandbox did not come up');
-      return sandbox;
-    },
-    factory,
-    downError,
-    ...(viewDownError ? { viewDownError } : {}),
-    failed: () => {
-      const host = sandbox?.hosts.find((h) => h.name === FAILED);
-      if (!host) throw new Error(`the sandbox lacks ${FAILED}`);
-      return `https://${host.ip}:2379`;
-    },
-  });
-
-  describe('its etcd stopped (nothing listens on its client port)', () => {
-    beforeAll(async () => {
-      await failHost(name, FAILED, 'etcd');
-    });
-    describe.each(adapters)('%s', (label, factory) => {
-      viewWithFailedMemberContract(context(factory, REFUSED[label] ?? /refused/i));
-    });
-  });
-
-  describe('its host powered off', () => {
-    beforeAll(async () => {
-      await failHost(name, FAILED, 'kill');
-    });
-    describe.each(adapters)('%s', (label, factory) => {
-      viewWithFailedMemberContract(context(factory, /\S/, POWERED_OFF_IN_VIEW[label]));
-    });
-  });
-});
+// Last: these break master-2 for good.
+memberDownContract(current, 'master-2');
