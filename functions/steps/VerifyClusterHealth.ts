@@ -1,8 +1,10 @@
 // VerifyClusterHealth: the member list (every member started and voting, the failed one gone, the new
 // one in, an odd count), then the runbook's v2 cluster-health and v3 endpoint health across every
 // member, both in one command on a member (VerifyClusterHealth.sh; either failing is ClusterUnhealthyError).
+// The command runs on the first member host that can be reached: a surviving member whose host is down
+// is a member the checks report unhealthy, not a reason to skip them.
 
-import { ClusterUnhealthyError } from '../errors.ts';
+import { ClusterUnhealthyError, HostUnreachableError } from '../errors.ts';
 import { etcdOf, inventoryOf, need, viaHosts } from '../cluster/observe.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
@@ -24,14 +26,25 @@ export const VerifyClusterHealth: Step = async (context, deps) => {
   const endpoints = members.map((m) => clientUrlOfMember(inventory, m)).filter((e): e is string => e !== null);
   if (problems.length) throw new ClusterUnhealthyError(problems.join('; '));
 
-  const host = viaHosts(context)[0];
-  if (!host) throw new ClusterUnhealthyError('no member host to run the health checks on');
-  await runScript(deps.runner, {
-    host,
-    script: 'VerifyClusterHealth',
-    args: [endpoints.join(',')],
-    // The step's own meaning of "not ready yet": the cluster is not healthy, which its retry rule waits on.
-    exits: { [SCRIPT_EXIT.notReady]: (m) => new ClusterUnhealthyError(m) },
-  });
+  const hosts = viaHosts(context);
+  if (hosts.length === 0) throw new ClusterUnhealthyError('no member host to run the health checks on');
+  let unreachable: HostUnreachableError | undefined;
+  for (const host of hosts) {
+    try {
+      await runScript(deps.runner, {
+        host,
+        script: 'VerifyClusterHealth',
+        args: [endpoints.join(',')],
+        // The step's own meaning of "not ready yet": the cluster is not healthy, which its retry rule waits on.
+        exits: { [SCRIPT_EXIT.notReady]: (m) => new ClusterUnhealthyError(m) },
+      });
+      unreachable = undefined;
+      break;
+    } catch (error) {
+      if (!(error instanceof HostUnreachableError)) throw error;
+      unreachable ??= error;
+    }
+  }
+  if (unreachable) throw unreachable;
   return { output: {}, detail: `${members.length} members started and voting; cluster-health (v2) and endpoint health (v3) pass on ${endpoints.length} endpoints` };
 };

@@ -5,7 +5,7 @@
 // script's exit 4.
 
 import { describe, expect, it } from 'vitest';
-import { ClusterUnhealthyError } from '../../../functions/errors.ts';
+import { ClusterUnhealthyError, HostUnreachableError } from '../../../functions/errors.ts';
 import { VerifyClusterHealth } from '../../../functions/steps/VerifyClusterHealth.ts';
 import { fakeMember, threeMembers } from '../../support/fakeCluster.ts';
 import { confirmedContext, exitCases, failure, NEW_ID, retried, SPARE, stepWorld, survivingMembers, TRANSIENT_RETRIES } from '../../support/stepHarness.ts';
@@ -50,5 +50,30 @@ describe('Step: VerifyClusterHealth', () => {
     const error = await failure(VerifyClusterHealth(joined(), world.deps));
     expect(error.name).toBe(name);
     expect(retried('VerifyClusterHealth', error)).toBe(isRetried);
+  });
+
+  it('runs the health checks on the next survivor when the first one\'s host cannot be reached', async () => {
+    const world = healthy();
+    world.runner.on('VerifyClusterHealth', new HostUnreachableError('master-0 is unreachable'), { host: 'master-0' });
+    const result = await VerifyClusterHealth(joined(), world.deps);
+    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS}`, `VerifyClusterHealth@master-1 ${ENDPOINTS}`]);
+    expect(result.detail).toMatch(/pass on 3 endpoints$/);
+  });
+
+  it('a member its checks find down is ClusterUnhealthyError from the next survivor (retried), not the first host\'s HostUnreachableError', async () => {
+    const world = healthy();
+    world.runner.on('VerifyClusterHealth', new HostUnreachableError('master-0 is unreachable'), { host: 'master-0' });
+    world.runner.exits('VerifyClusterHealth', 4, 'https://198.51.100.2:2379 is unhealthy', { host: 'master-1' });
+    const error = await failure(VerifyClusterHealth(joined(), world.deps));
+    expect(error).toBeInstanceOf(ClusterUnhealthyError);
+    expect(retried('VerifyClusterHealth', error)).toBe(true);
+  });
+
+  it('no survivor\'s host can be reached: the first HostUnreachableError', async () => {
+    const world = healthy();
+    world.runner.on('VerifyClusterHealth', new HostUnreachableError('every host is unreachable'));
+    const error = await failure(VerifyClusterHealth(joined(), world.deps));
+    expect(error).toBeInstanceOf(HostUnreachableError);
+    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS}`, `VerifyClusterHealth@master-1 ${ENDPOINTS}`]);
   });
 });
