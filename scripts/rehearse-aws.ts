@@ -1,7 +1,9 @@
 // `npm run rehearse:aws`: a rehearsal of the deployed system on this machine. Builds a sandbox with a
-// powered-off master-2 (3 members, 1 spare), synthesizes the stack, runs its state machine and bundled
-// functions against the sandbox through local AWS endpoints (test/rehearsal/rehearse.ts), checks the
-// cluster, the audit record, the notification and every API call's IAM verdict, and prints them.
+// powered-off master-2, the leader (3 members, 1 spare), synthesizes the stack, runs its state machine
+// and bundled functions against the sandbox through local AWS endpoints (test/rehearsal/rehearse.ts),
+// checks the cluster, the audit record, the notification and every API call's IAM verdict, and prints
+// them. The functions run on the Node.js binary named by ETCD_REPLACE_LAMBDA_NODE (the deployed
+// runtime is nodejs22.x), else on this one; the report says which version ran them.
 // The sandbox and every server it started are removed whatever happens (also on Ctrl-C).
 // `--trigger ec2-state-change`: EC2's state-change event of master-2's instance (`stopped`) starts the
 // run through the signal function instead of the probe's member alarm (the default, `--trigger alarm`).

@@ -264,7 +264,7 @@ export class AwsFront {
               const parameters = (input['Parameters'] ?? {}) as Record<string, string[]>;
               const commands = parameters['commands'] ?? [];
               if (commands.length === 0) throw new ApiError('InvalidParameters', 'commands is required');
-              const invocation = await cloud.sendCommand({ instanceId: ids[0]!, commands, executionTimeout: Number(parameters['executionTimeout']?.[0] ?? 3600), comment: str(input['Comment']) });
+              const invocation = await cloud.sendCommand({ instanceId: ids[0]!, commands, executionTimeout: Number(parameters['executionTimeout']?.[0] ?? 3600), comment: str(input['Comment']), request: JSON.stringify(input) });
               return {
                 Command: {
                   CommandId: invocation.commandId,

@@ -49,8 +49,21 @@ export interface Invocation {
   comment: string;
   sentAt: number;
   requestedAt: Date;
+  /** The SendCommand request as the caller sent it (its JSON), to check what travels in it. */
+  request: string;
   answer?: { Status: string; StatusDetails: string; ResponseCode: number; StandardOutputContent: string; StandardErrorContent: string };
+  /** When the script ended on the host (performance.now()). */
   endedAt?: number;
+  /** When the caller first read the terminal status (GetCommandInvocation). */
+  collectedAt?: number;
+}
+
+/** A change of a security group's ingress, and the hosts whose group it is. */
+export interface IngressChange {
+  action: 'authorize' | 'revoke';
+  groupId: string;
+  hosts: string[];
+  rules: IpRule[];
 }
 
 /** What GetCommandInvocation returns inline. */
@@ -62,6 +75,10 @@ export class SandboxCloud {
   readonly instances: Instance[] = [];
   readonly groups = new Map<string, { tags: Record<string, string>; rules: IpRule[] }>();
   readonly invocations: Invocation[] = [];
+  /** Commands sent while another was running on any host, and that other one (counted as they are sent). */
+  readonly overlapped = new Set<string>();
+  readonly ingressChanges: IngressChange[] = [];
+  readonly #inFlight = new Set<string>();
 
   private constructor(
     readonly sandbox: SandboxInfo,
@@ -166,6 +183,7 @@ export class SandboxCloud {
       }
     }
     group.rules.push(...rules);
+    this.ingressChanges.push({ action: 'authorize', groupId, hosts: this.#hostsOf(groupId), rules });
     await this.#syncFirewall(groupId);
   }
 
@@ -177,7 +195,12 @@ export class SandboxCloud {
       if (at < 0) throw new ApiError('InvalidPermission.NotFound', 'The specified rule does not exist in this security group.');
       group.rules.splice(at, 1);
     }
+    this.ingressChanges.push({ action: 'revoke', groupId, hosts: this.#hostsOf(groupId), rules });
     await this.#syncFirewall(groupId);
+  }
+
+  #hostsOf(groupId: string): string[] {
+    return this.instances.filter((i) => i.groups.includes(groupId)).map((i) => i.host.name);
   }
 
   /** Each etcd port is in the host's nft set exactly when its group admits it from the etcd group. */
@@ -206,14 +229,20 @@ export class SandboxCloud {
     return list;
   }
 
-  async sendCommand(input: { instanceId: string; commands: string[]; executionTimeout: number; comment: string }): Promise<Invocation> {
+  async sendCommand(input: { instanceId: string; commands: string[]; executionTimeout: number; comment: string; request: string }): Promise<Invocation> {
     const instance = this.byId(input.instanceId);
     if (!instance) throw new ApiError('InvalidInstanceId', 'Instances [[' + input.instanceId + ']] not in a valid state for account ' + this.account);
-    const invocation: Invocation = { commandId: randomUUID(), instanceId: instance.id, host: instance.host.name, comment: input.comment, sentAt: performance.now(), requestedAt: new Date() };
+    const invocation: Invocation = { commandId: randomUUID(), instanceId: instance.id, host: instance.host.name, comment: input.comment, request: input.request, sentAt: performance.now(), requestedAt: new Date() };
     this.invocations.push(invocation);
+    if (this.#inFlight.size > 0) {
+      this.overlapped.add(invocation.commandId);
+      for (const id of this.#inFlight) this.overlapped.add(id);
+    }
+    this.#inFlight.add(invocation.commandId);
     const finish = (answer: NonNullable<Invocation['answer']>) => {
       invocation.answer = answer;
       invocation.endedAt = performance.now();
+      this.#inFlight.delete(invocation.commandId);
     };
     if ((await readPower(this.sandbox.stateDir, instance.host.name)) === 'off') {
       finish({ Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' });
@@ -238,9 +267,11 @@ export class SandboxCloud {
     return invocation;
   }
 
+  /** GetCommandInvocation: the invocation, marked collected once its caller has seen it end. */
   invocation(commandId: string, instanceId: string): Invocation {
     const found = this.invocations.find((i) => i.commandId === commandId && i.instanceId === instanceId);
     if (!found) throw new ApiError('InvocationDoesNotExist', '');
+    if (found.answer) found.collectedAt ??= performance.now();
     return found;
   }
 

@@ -16,6 +16,11 @@
 // 4. Every AWS API call is checked against the caller's IAM policy from the template (iam.ts).
 // 5. Afterwards: the cluster's independent facts (verifyReplaced), the audit record in the table, the
 //    notification published to the topic, and no call denied.
+//
+// One synthesized app (synthesizeApp) and one EC2/SSM model of the hosts (rehearsalCloud) can serve
+// several runs on the same sandbox, one after the other, as one deployment meets one failure after
+// another: the instances keep the tags the runs gave them. The services behind the endpoint, the
+// functions' environments and the event bus are each run's own.
 
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -26,18 +31,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 import { PROJECT_ROOT } from '../../lib/etcd-replacement.ts';
 import { runIdFromExecutionName } from '../../functions/handlers/event.ts';
+import { lockKey } from '../../functions/adapters/aws/dynamoLock.ts';
 import { AwsFront } from './awsFront.ts';
 import { matchesPattern, transformInput } from './eventBridge.ts';
-import { SandboxCloud } from './hosts.ts';
+import { SandboxCloud, type IngressChange, type Invocation } from './hosts.ts';
 import { IamCheck } from './iam.ts';
-import { LambdaService } from './lambdaService.ts';
+import { LambdaService, lambdaNode, type Runtime } from './lambdaService.ts';
 import { StepFunctionsService, type Execution } from './stepFunctions.ts';
 import { SynthesizedStack, type PolicyDocument, type Role, type Rule } from './template.ts';
 
@@ -62,9 +68,14 @@ interface ExampleConfig {
 export interface RehearsalOptions {
   sandbox: SandboxInfo;
   failed: string;
-  replacement: string;
+  /** The alarm's replacement (the configuration's alarmReplacement): needed when the rehearsal synthesizes the app itself. */
+  replacement?: string;
   /** Seconds between the run's two observations of the failure (the configuration's alarmGraceSeconds). */
   graceSeconds?: number;
+  /** The app synthesized for this sandbox (synthesizeApp), kept by the caller; without it the rehearsal synthesizes its own. */
+  app?: SynthesizedApp;
+  /** EC2 and SSM of this sandbox's hosts (rehearsalCloud), kept across runs by the caller; without it a new one. */
+  cloud?: SandboxCloud;
   /** What starts the run: the probe's member alarm going to ALARM (default), or EC2's state-change event of the failed member's instance (`stopped`). */
   trigger?: RehearsalTrigger;
   log?: (line: string) => void;
@@ -85,8 +96,21 @@ export interface Delivery {
 export interface Rehearsal {
   config: ExampleConfig;
   stack: SynthesizedStack;
+  failed: string;
+  trigger: RehearsalTrigger;
   execution: Execution;
   runId: string;
+  /** The SSM commands of this run (the cloud's invocations since it started). */
+  commands: Invocation[];
+  /** The security-group ingress changes of this run. */
+  ingressChanges: IngressChange[];
+  /** The cluster's lock item in the table after the run (undefined: released). */
+  lockItem: Record<string, unknown> | undefined;
+  /** The bucket's objects after the run. */
+  bucketObjects: Array<{ key: string; size: number }>;
+  /** The Node.js binary the functions were given, and what each function's environment reported running on. */
+  lambdaNode: string;
+  lambdaRuntimes: Map<string, Runtime>;
   /** The audit record as the audit recorder wrote it to the table (its `record` attribute, parsed). */
   auditItem: Record<string, unknown> | undefined;
   auditRecord: Record<string, unknown> | undefined;
@@ -98,6 +122,45 @@ export interface Rehearsal {
   lambdas: LambdaService;
   roleLabel: (roleName: string) => string;
   timings: { synthSeconds: number; runSeconds: number };
+}
+
+/** The project's app synthesized for one sandbox: its configuration, cdk.out and the stack read from it. */
+export interface SynthesizedApp {
+  config: ExampleConfig;
+  configFile: string;
+  outdir: string;
+  stack: SynthesizedStack;
+  synthSeconds: number;
+  /** Removes the configuration and cdk.out. */
+  close(): Promise<void>;
+}
+
+/** `cdk synth` of the app with the example configuration naming `sandbox`'s hosts (the alarm's replacement: `replacement`). */
+export async function synthesizeApp(sandbox: SandboxInfo, replacement: string, graceSeconds = 5, log: (line: string) => void = () => {}): Promise<SynthesizedApp> {
+  const work = await mkdtemp(join(tmpdir(), 'etcd-replace-synth-'));
+  try {
+    const config = await rehearsalConfig(sandbox, replacement, graceSeconds);
+    const configFile = join(work, 'etcd-replace.rehearsal.json');
+    await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
+    const outdir = join(work, 'cdk.out');
+    log(`cdk synth -c etcdReplaceConfig=${configFile} -o ${outdir}`);
+    const t0 = Date.now();
+    await synth(configFile, outdir);
+    const synthSeconds = (Date.now() - t0) / 1000;
+    const stack = new SynthesizedStack(outdir, `EtcdReplace-${config.clusterName}`, { account: config.account, region: config.region });
+    log(`synthesized in ${synthSeconds.toFixed(0)} s: ${stack.functions().length} functions from ${new Set(stack.functions().map((f) => f.assetDir)).size} assets, ${stack.roles().length} roles, ${stack.rules().length} rules`);
+    return { config, configFile, outdir, stack, synthSeconds, close: () => rm(work, { recursive: true, force: true }) };
+  } catch (error) {
+    await rm(work, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** EC2 and SSM of the sandbox's hosts as the app's configuration names them (its members' instance IDs, tag keys, etcd group). */
+export function rehearsalCloud(app: SynthesizedApp, sandbox: SandboxInfo): Promise<SandboxCloud> {
+  const { config } = app;
+  const instanceIds = Object.fromEntries(config.members.map((m) => [m.name, m.instanceId]));
+  return SandboxCloud.create({ sandbox, clusterName: config.clusterName, tagKeys: { cluster: config.clusterTagKey, spare: config.spareTagKey }, etcdGroupId: config.etcdSecurityGroupId, instanceIds, region: config.region, account: config.account });
 }
 
 /** The example configuration with its cluster-specific fields naming the sandbox's hosts. */
@@ -274,20 +337,17 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
   const work = await mkdtemp(join(tmpdir(), 'etcd-replace-rehearsal-'));
   const cleanups: Array<() => Promise<unknown>> = [() => rm(work, { recursive: true, force: true })];
   try {
-    // 1. Synthesize --------------------------------------------------------------------------------
-    const config = await rehearsalConfig(sandbox, options.replacement, options.graceSeconds ?? 5);
-    const configFile = join(work, 'etcd-replace.rehearsal.json');
-    await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
-    const outdir = join(work, 'cdk.out');
-    log(`cdk synth -c etcdReplaceConfig=${configFile} -o ${outdir}`);
-    let t0 = Date.now();
-    await synth(configFile, outdir);
-    const synthSeconds = (Date.now() - t0) / 1000;
-    const stack = new SynthesizedStack(outdir, `EtcdReplace-${config.clusterName}`, { account: config.account, region: config.region });
+    // 1. Synthesize (or the caller's app) ----------------------------------------------------------
+    let app = options.app;
+    if (!app) {
+      if (!options.replacement) throw new Error('rehearse: a replacement for the configuration, or an app synthesized with one');
+      app = await synthesizeApp(sandbox, options.replacement, options.graceSeconds ?? 5, log);
+      cleanups.push(app.close);
+    }
+    const { config, stack, synthSeconds } = app;
     const functions = stack.functions();
     const roles = stack.roles();
     const machine = stack.stateMachine();
-    log(`synthesized in ${synthSeconds.toFixed(0)} s: ${functions.length} functions from ${new Set(functions.map((f) => f.assetDir)).size} assets, ${roles.length} roles, ${stack.rules().length} rules`);
 
     // 2. Services ----------------------------------------------------------------------------------
     const stepEnv = functions.find((f) => f.environment['STEP_NAME'])!.environment;
@@ -318,10 +378,12 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     cleanups.push(() => s3rver.close());
     const s3Admin = new S3Client({ ...admin, endpoint: `http://127.0.0.1:${s3Port}`, forcePathStyle: true });
 
-    const instanceIds = Object.fromEntries(config.members.map((m) => [m.name, m.instanceId]));
-    const cloud = await SandboxCloud.create({ sandbox, clusterName: config.clusterName, tagKeys: { cluster: config.clusterTagKey, spare: config.spareTagKey }, etcdGroupId: config.etcdSecurityGroupId, instanceIds, region: config.region, account: config.account });
+    const cloud = options.cloud ?? (await rehearsalCloud(app, sandbox));
+    if (cloud.sandbox.name !== sandbox.name) throw new Error(`the cloud is sandbox ${cloud.sandbox.name}'s, not ${sandbox.name}'s`);
+    const commandsFrom = cloud.invocations.length;
+    const ingressFrom = cloud.ingressChanges.length;
     const iam = new IamCheck(config.account);
-    const lambdas = new LambdaService(functions, { region: config.region, endpointUrl: '' });
+    const lambdas = new LambdaService(functions, { region: config.region, endpointUrl: '', node: lambdaNode() });
     cleanups.push(() => lambdas.close());
     // s3rver knows the accounts whose access keys it accepts; each function's role session is one.
     const account = (createRequire(import.meta.url)('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } }).DUMMY_ACCOUNT;
@@ -445,7 +507,10 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       log(`${call.caller}: ${call.role.name} started ${started.executionArn}`);
     };
     const failedId = cloud.idOf(options.failed);
-    if ((options.trigger ?? 'alarm') === 'alarm') {
+    const trigger = options.trigger ?? 'alarm';
+    log(`Lambda functions on ${lambdas.node}`);
+    let t0: number;
+    if (trigger === 'alarm') {
       const alarm = alarmStateChange(stack, failedId, new Date());
       front.alarmHistory.push(alarm.history);
       log(`${alarm.history.AlarmName}: OK -> ALARM`);
@@ -467,12 +532,23 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     const runId = runIdFromExecutionName(started.name);
     const item = (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `run#${runId}`, sk: 'run' } }))).Item as Record<string, unknown> | undefined;
     const auditRecord = typeof item?.['record'] === 'string' ? (JSON.parse(item['record']) as Record<string, unknown>) : undefined;
+    const lockItem = (await doc.send(new GetCommand({ TableName: tableName, Key: lockKey(config.clusterName) }))).Item as Record<string, unknown> | undefined;
+    const listed = await s3Admin.send(new ListObjectsV2Command({ Bucket: bucketName }));
+    const bucketObjects = (listed.Contents ?? []).map((o) => ({ key: o.Key ?? '', size: o.Size ?? 0 }));
     const roleLabel = (name: string) => roles.find((r) => r.name === name)?.logicalId.replace(/[0-9A-F]{8}$/, '') ?? name;
     return {
       config,
       stack,
+      failed: options.failed,
+      trigger,
       execution: started,
       runId,
+      commands: cloud.invocations.slice(commandsFrom),
+      ingressChanges: cloud.ingressChanges.slice(ingressFrom),
+      lockItem,
+      bucketObjects,
+      lambdaNode: lambdas.node,
+      lambdaRuntimes: lambdas.runtimes(),
       auditItem: item,
       auditRecord,
       notifications: front.published,

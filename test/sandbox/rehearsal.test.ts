@@ -1,32 +1,80 @@
 // A rehearsal of the deployed system (npm run rehearse:aws, test/rehearsal/): the stack synthesized by
 // `cdk synth`, its state machine definition run on aws-local-stepfunctions, its bundled Lambda code
-// with each function's template environment, real SDK requests to DynamoDB (dynalite), S3 (s3rver,
+// with each function's template environment, in processes of the Node.js binary named by
+// ETCD_REPLACE_LAMBDA_NODE (default: this one), real SDK requests to DynamoDB (dynalite), S3 (s3rver,
 // whose presigned URLs the hosts fetch with curl), SSM and EC2 on the sandbox hosts, Step Functions,
-// CloudWatch, SNS and CloudTrail; started by the member alarm's state change through the template's
-// EventBridge rule, or by EC2's state-change event through the signal function; every API call
-// checked against the caller's IAM policy from the template. Then the cluster's independent facts,
-// the audit record in the table and the notification text.
+// CloudWatch, SNS and CloudTrail; every API call checked against the caller's IAM policy from the
+// template. Then the cluster's independent facts, the audit record in the table, the notification
+// text, the lock, the security groups, the bucket and what the SSM commands carried.
+//
+// One sandbox and one synthesized stack for two failures, one after the other, as one deployment
+// meets them: master-2 (the leader) powers off and its member alarm starts its replacement by the
+// configured spare etcd-spare-0, through the template's EventBridge rule; then master-1 stops, and
+// EC2's state-change event starts the signal function, which starts the replacement by the pool's
+// spare: etcd-spare-1 (etcd-spare-0 is a member now, enrolled by the first run, and master-2's
+// instance is neither member nor spare).
 
-import { describe, expect, it } from 'vitest';
-import { rehearsalSandboxName, rehearseOnSandbox } from '../rehearsal/run.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failHost, sandboxDown } from '../../sandbox/index.ts';
+import type { SandboxCloud } from '../rehearsal/hosts.ts';
+import { lambdaNode } from '../rehearsal/lambdaService.ts';
+import { rehearse, rehearsalCloud, synthesizeApp, type SynthesizedApp } from '../rehearsal/rehearse.ts';
+import { FAILED, REPLACEMENT, asReplaced, checkRehearsal, nodeVersionOf, rehearsalSandbox, rehearsalSandboxName, report, type Replaced, type SandboxRun } from '../rehearsal/run.ts';
+import { recordBefore } from '../support/verifyReplaced.ts';
 
-describe('Rehearsal: the synthesized stack replaces a powered-off master-2 on the sandbox', () => {
-  it('runs the template\'s state machine and bundled functions from an alarm, with every API call allowed by IAM', async () => {
+const SECOND: Replaced = { failed: 'master-1', replacement: 'etcd-spare-1' };
+
+let run: SandboxRun | undefined;
+let app: SynthesizedApp | undefined;
+let cloud: SandboxCloud | undefined;
+/** The replacements done so far on the sandbox. */
+const done: Replaced[] = [];
+const setup: string[] = [];
+
+beforeAll(async () => {
+  const t0 = Date.now();
+  const log = (line: string) => setup.push(`${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s  ${line}`);
+  // The stack is synthesized for the sandbox's hosts while master-2 is made the leader and powered off.
+  run = await rehearsalSandbox(log, rehearsalSandboxName(), 2, async (up) => {
+    app = await synthesizeApp(up, REPLACEMENT, 5, log);
+  });
+  cloud = await rehearsalCloud(app!, run.sandbox);
+  console.log(setup.join('\n'));
+}, 600_000);
+
+afterAll(async () => {
+  await app?.close();
+  if (run) await sandboxDown(run.name);
+}, 120_000);
+
+describe('Rehearsal: the synthesized stack replaces failed members of one sandbox, one after the other', () => {
+  it('runs the template\'s state machine and bundled functions from an alarm (master-2, the leader, powered off), with every API call allowed by IAM', async () => {
     const lines: string[] = [];
-    const { rehearsal } = await rehearseOnSandbox((line) => lines.push(line));
-    console.log(lines.join('\n'));
-    expect(rehearsal.execution.status).toBe('SUCCEEDED');
-    expect(rehearsal.iam.calls.length).toBeGreaterThan(50);
-    expect(rehearsal.iam.denied()).toEqual([]);
+    const r = await rehearse({ sandbox: run!.sandbox, failed: FAILED, app: app!, cloud: cloud!, trigger: 'alarm', log: (line) => lines.push(line) });
+    console.log([...lines, report(r)].join('\n'));
+    expect(r.execution.status).toBe('SUCCEEDED');
+    expect(r.iam.calls.length).toBeGreaterThan(50);
+    expect(r.iam.denied()).toEqual([]);
+    // The functions ran on the Node.js binary asked for (ETCD_REPLACE_LAMBDA_NODE, else this process's).
+    expect(r.lambdaNode).toBe(process.env['ETCD_REPLACE_LAMBDA_NODE'] || process.execPath);
+    expect(new Set([...r.lambdaRuntimes.values()].map((x) => x.version))).toEqual(new Set([nodeVersionOf(lambdaNode())]));
+    await checkRehearsal(r, run!.sandbox, run!.before, REPLACEMENT);
+    done.push({ failed: FAILED, replacement: REPLACEMENT });
   }, 900_000);
 
-  it('starts from EC2\'s state-change event of the failed member\'s instance, through the signal function and its own role', async () => {
+  it('then starts from EC2\'s state-change event of another member\'s instance (master-1, stopped), through the signal function and its own role, with the pool\'s spare', async () => {
+    // This run meets the cluster the first one left: it needs that one to have succeeded.
+    expect(done).toEqual([{ failed: FAILED, replacement: REPLACEMENT }]);
+    const before = await recordBefore(asReplaced(run!.sandbox, done));
+    await failHost(run!.name, SECOND.failed, 'kill');
     const lines: string[] = [];
-    const { rehearsal } = await rehearseOnSandbox((line) => lines.push(line), rehearsalSandboxName(), 'ec2-state-change');
-    console.log(lines.filter((l) => !l.startsWith('{')).slice(0, 60).join('\n'));
-    expect(rehearsal.execution.status).toBe('SUCCEEDED');
-    expect(rehearsal.iam.denied()).toEqual([]);
+    const r = await rehearse({ sandbox: run!.sandbox, failed: SECOND.failed, app: app!, cloud: cloud!, trigger: 'ec2-state-change', log: (line) => lines.push(line) });
+    console.log([...lines, ...report(r).split('\n').filter((l) => !l.startsWith('{')).slice(0, 60)].join('\n'));
+    expect(r.execution.status).toBe('SUCCEEDED');
+    expect(r.iam.denied()).toEqual([]);
     // The signal function called StartExecution itself, allowed by its role's policy.
-    expect(rehearsal.iam.calls.filter((c) => c.action === 'states:StartExecution' && c.verdict === 'Allowed' && !c.caller.startsWith('events:'))).toHaveLength(1);
+    expect(r.iam.calls.filter((c) => c.action === 'states:StartExecution' && c.verdict === 'Allowed' && !c.caller.startsWith('events:'))).toHaveLength(1);
+    await checkRehearsal(r, run!.sandbox, before, SECOND.replacement, done);
+    done.push(SECOND);
   }, 900_000);
 });
