@@ -3,6 +3,7 @@
 
 import type { Host, Inventory } from './cluster.ts';
 import type { FailureConfirmation } from './confirmation.ts';
+import type { EarlierReplacement } from './earlierRun.ts';
 
 export interface ReplaceRequest {
   /** The cluster: a sandbox name, or the value of the cluster tag on AWS. */
@@ -68,6 +69,13 @@ export interface WorkflowContext {
   replacementLaunched?: string;
   caHost?: Host;
   installerHost?: Host;
+  /**
+   * Written by ValidateInput: an earlier succeeded run already replaced the failed member with the
+   * replacement asked for (statemachine/earlierRun.ts). The run takes the short path (IsAlreadyReplaced):
+   * under the lock, what that run could not finish, then Succeeded naming it.
+   */
+  alreadyReplaced?: boolean;
+  replacedBy?: EarlierReplacement;
 
   // Written by CheckClusterHealth / ConfirmMemberFailed.
   failedMember?: MemberRef | null;

@@ -140,6 +140,7 @@ function task<N extends string>(
 const failedHostReachable: GuardSpec = { name: 'failedHostReachable', field: 'failedHostReachable' };
 const peerUrlsOnLocalhost: GuardSpec = { name: 'peerUrlsOnLocalhost', field: 'peerUrlsOnLocalhost' };
 const addedAsLearner: GuardSpec = { name: 'addedAsLearner', field: 'addedAsLearner' };
+const alreadyReplaced: GuardSpec = { name: 'alreadyReplaced', field: 'alreadyReplaced' };
 
 export const START_STATE = 'ValidateInput';
 
@@ -150,7 +151,7 @@ const STATE_LIST = [
     timeoutSeconds: 60,
     holdsLock: false,
   }),
-  task('AcquireLock', 'Take the cluster lock so no other run changes the membership at the same time', 'preparation', 'CheckClusterHealth', {
+  task('AcquireLock', 'Take the cluster lock so no other run changes the membership at the same time', 'preparation', 'IsAlreadyReplaced', {
     catch: [
       { errors: ['LockHeldError'], next: 'Refused' },
       { errors: ['States.ALL'], next: 'Failed' },
@@ -158,6 +159,16 @@ const STATE_LIST = [
     timeoutSeconds: 30,
     holdsLock: false,
   }),
+  // A request an earlier run already carried out (an alarm delivered twice, a command repeated): no
+  // membership change, only the idempotent steps that finish what that run could not (the failed host's
+  // data and pods, the masters, flannel), under the lock, then Succeeded naming that run.
+  {
+    kind: 'choice',
+    name: 'IsAlreadyReplaced',
+    summary: 'An earlier run already replaced the failed member with this replacement: only finish what it left',
+    when: [{ guard: alreadyReplaced, next: 'StopFailedMember' }],
+    otherwise: 'CheckClusterHealth',
+  } satisfies ChoiceSpec,
   task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'ProvisionReplacement'),
   // Launched only once the first observation found a member to replace, and inside the grace window:
   // the host boots while the rest is prepared. A run that does not succeed terminates it again
@@ -205,12 +216,19 @@ const STATE_LIST = [
     name: 'IsFailedHostReachable',
     summary: 'Back up the failed host\'s data only when the host answers',
     when: [{ guard: failedHostReachable, next: 'BackUpFailedMemberData' }],
-    otherwise: 'ArePeerUrlsOnLocalhost',
+    otherwise: 'IsNewMemberInPlace',
   } satisfies ChoiceSpec,
-  task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'ArePeerUrlsOnLocalhost', {
+  task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'IsNewMemberInPlace', {
     retry: hostWork,
     timeoutSeconds: 600,
   }),
+  {
+    kind: 'choice',
+    name: 'IsNewMemberInPlace',
+    summary: 'The earlier run\'s new member is in place: verify the cluster, then the masters and flannel; otherwise add the new member',
+    when: [{ guard: alreadyReplaced, next: 'VerifyClusterHealth' }],
+    otherwise: 'ArePeerUrlsOnLocalhost',
+  } satisfies ChoiceSpec,
   {
     kind: 'choice',
     name: 'ArePeerUrlsOnLocalhost',
@@ -323,7 +341,7 @@ export const STATES: readonly StateSpec[] = STATE_LIST;
 export const TASKS: readonly TaskSpec<TaskName>[] = STATES.filter((s): s is TaskSpec<TaskName> => s.kind === 'task');
 
 /** The guards every choice uses. */
-export const GUARDS: GuardSpec[] = [failedHostReachable, peerUrlsOnLocalhost, addedAsLearner];
+export const GUARDS: GuardSpec[] = [alreadyReplaced, failedHostReachable, peerUrlsOnLocalhost, addedAsLearner];
 
 export function stateSpec(name: string): StateSpec {
   const spec = STATES.find((s) => s.name === name);

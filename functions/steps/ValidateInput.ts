@@ -2,11 +2,12 @@
 // run works on: the failed host, the replacement, the etcd CA host and the installer host.
 
 import { InvalidInputError } from '../errors.ts';
-import type { Host, Inventory } from '../ports.ts';
+import type { EtcdMember, Host, Inventory } from '../ports.ts';
 import * as validate from '../validate.ts';
-import { asMemberId, hostOfUrl } from '../../statemachine/memberIdentity.ts';
+import { asMemberId, hostOfUrl, membersOfHost } from '../../statemachine/memberIdentity.ts';
+import { describeEarlierReplacement, findEarlierReplacement, isEarlierReplacementHost, type EarlierReplacement } from '../../statemachine/earlierRun.ts';
 import { clientUrl } from '../cluster/observe.ts';
-import type { ReplacementChoice } from '../../statemachine/context.ts';
+import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { Step } from '../workflow/step.ts';
 
@@ -80,20 +81,77 @@ async function unknownReplacement(inventory: Inventory, text: string, deps: Step
 export const NEW_HOST = 'new';
 
 /**
- * The replacement: the named host; `new`, or none named and no spare in the pool: one to be launched
- * for this run (ProvisionReplacement); none named: the first host of the spare pool, in the order the
- * target lists it.
+ * The member list, read through the etcd hosts (read-only), or null when it cannot be read: the
+ * observations under the lock then decide (CheckClusterHealth refuses a replacement that is a member).
  */
-async function chooseReplacement(inventory: Inventory, text: string | null, failedHost: Host | undefined, deps: StepDeps): Promise<{ choice: ReplacementChoice; host?: Host }> {
+async function memberListOrNull(inventory: Inventory, deps: StepDeps): Promise<EtcdMember[] | null> {
+  const via = inventory.hosts.filter((h) => h.roles.includes('etcd'));
+  if (via.length === 0) return null;
+  try {
+    return await deps.etcd(via, via.map(clientUrl)).memberList();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The replacement: the named host; `new`, or none named and no free host in the pool: one to be
+ * launched for this run (ProvisionReplacement); none named: the first host of the spare pool, in the
+ * order the target lists it, that is no member by any identity (a spare an earlier run made a member
+ * is skipped, whatever the target still calls it).
+ */
+async function chooseReplacement(
+  inventory: Inventory,
+  text: string | null,
+  failedHost: Host | undefined,
+  deps: StepDeps,
+  members: () => Promise<EtcdMember[] | null>,
+): Promise<{ choice: ReplacementChoice; host?: Host; skipped?: string[] }> {
   if (text === NEW_HOST) return { choice: 'launched' };
   if (text === null) {
-    const spare = inventory.hosts.find((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
-    return spare ? { choice: 'spare', host: spare } : { choice: 'launched' };
+    const pool = inventory.hosts.filter((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
+    const listed = pool.length > 0 ? await members() : null;
+    const skipped = pool.filter((h) => listed !== null && membersOfHost(listed, h).length > 0);
+    const spare = pool.find((h) => !skipped.includes(h));
+    const names = skipped.map((h) => h.name);
+    return spare ? { choice: 'spare', host: spare, skipped: names } : { choice: 'launched', skipped: names };
   }
   const named = findHost(inventory, hostOfUrl(text) ?? text);
   if (!named) throw new InvalidInputError('replacement', await unknownReplacement(inventory, text, deps));
   if (failedHost && failedHost.name === named.name) throw new InvalidInputError('replacement', 'the replacement must be another host than the failed one');
   return { choice: 'named', host: named };
+}
+
+/**
+ * The earlier succeeded run that already did what the request asks (statemachine/earlierRun.ts): the
+ * failed member is no member, and the replacement named (or, none named, that run's own) is the member
+ * it added, still started. Read from the run record first; the member list only when there is such a run.
+ */
+async function earlierReplacement(
+  context: WorkflowContext,
+  inventory: Inventory,
+  failedText: string,
+  failedHost: Host | undefined,
+  replacementText: string | null,
+  deps: StepDeps,
+  members: () => Promise<EtcdMember[] | null>,
+): Promise<{ done: EarlierReplacement; host: Host } | null> {
+  if (replacementText === NEW_HOST || !deps.pastRuns) return null;
+  let runs;
+  try {
+    runs = await deps.pastRuns();
+  } catch {
+    return null; // the record cannot be read: the run goes on as a replacement, and its checks decide
+  }
+  if (!runs.some((r) => r.outcome === 'succeeded')) return null;
+  const listed = await members();
+  if (listed === null) return null;
+  const done = findEarlierReplacement(runs, { text: failedText, ...(failedHost ? { host: failedHost } : {}) }, listed, context.runId);
+  if (!done) return null;
+  const asked = replacementText === null ? undefined : findHost(inventory, hostOfUrl(replacementText) ?? replacementText);
+  if (replacementText !== null && (!asked || !isEarlierReplacementHost(done, asked))) return null;
+  const host = asked ?? inventory.hosts.find((h) => isEarlierReplacementHost(done, h)) ?? done.replacement;
+  return { done, host };
 }
 
 export const ValidateInput: Step = async (context, deps) => {
@@ -117,10 +175,40 @@ export const ValidateInput: Step = async (context, deps) => {
   const failedHost = findHost(inventory, failedText);
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');
-  const chosen = await chooseReplacement(inventory, replacementText, failedHost, deps);
+  // The member list is read at most once, and only when the choice needs it.
+  let listed: Promise<EtcdMember[] | null> | undefined;
+  const members = () => (listed ??= memberListOrNull(inventory, deps));
+
+  const earlier = await earlierReplacement(context, inventory, failedText, failedHost, replacementText, deps, members);
+  if (earlier) {
+    const { done, host } = earlier;
+    const failedName = failedHost?.name ?? failedText;
+    const left = done.remaining.length > 0 ? `; what it left: ${done.remaining.join(' | ')}` : '';
+    return {
+      output: {
+        inventory,
+        caHost,
+        installerHost,
+        replacement: host,
+        replacementChoice: replacementText === null ? done.choice : 'named',
+        failedMember: { ...done.failedMember, clientURL: '' },
+        ...(failedHost ? { failedHost } : {}),
+        alreadyReplaced: true,
+        replacedBy: done,
+        newMemberId: done.newMemberId,
+      },
+      detail: `${failedName} is no member and ${host.name} is member ${done.newMemberId}, added for it: ${describeEarlierReplacement(done)}; finishing under the lock what has become possible since${left}`,
+    };
+  }
+
+  const chosen = await chooseReplacement(inventory, replacementText, failedHost, deps, members);
   const failedName = failedHost?.name ?? failedText;
+  const skipped = chosen.skipped?.length ? `; ${chosen.skipped.join(', ')} of the pool ${chosen.skipped.length === 1 ? 'is a member' : 'are members'} already` : '';
+  const how = chosen.host
+    ? `${chosen.host.name} (${chosen.host.ip}, ${chosen.choice === 'spare' ? 'from the spare pool' : 'named'})`
+    : `to be launched (${replacementText === NEW_HOST ? 'asked for' : chosen.skipped?.length ? 'no host of the spare pool is free' : 'the spare pool is empty'})`;
   return {
     output: { inventory, replacementChoice: chosen.choice, caHost, installerHost, ...(chosen.host ? { replacement: chosen.host } : {}), ...(failedHost ? { failedHost } : {}) },
-    detail: `failed ${failedName}, replacement ${chosen.host ? `${chosen.host.name} (${chosen.host.ip}, ${chosen.choice === 'spare' ? 'from the spare pool' : 'named'})` : `to be launched (${replacementText === NEW_HOST ? 'asked for' : 'the spare pool is empty'})`}, CA ${caHost.name}`,
+    detail: `failed ${failedName}, replacement ${how}${skipped}, CA ${caHost.name}`,
   };
 };

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createActor, toPromise } from 'xstate';
+import { successReason } from '../../statemachine/earlierRun.ts';
 import { buildMachine } from '../../statemachine/machine.ts';
 import { START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
@@ -181,7 +182,8 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
 
   record.outcome = FINAL_OUTCOME[record.state] ?? 'failed';
   const error = finalContext.error;
-  if (error) record.reason = `${error.Error}: ${error.Cause}`;
+  const reason = error ? `${error.Error}: ${error.Cause}` : successReason(finalContext);
+  if (reason) record.reason = reason;
   else delete record.reason;
   const cleanupError = finalContext.cleanupError;
   if (cleanupError) record.cleanupError = `${cleanupError.Error}: ${cleanupError.Cause}`;

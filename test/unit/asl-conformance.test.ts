@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileAsl } from '../../statemachine/asl.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { EarlierReplacement } from '../../statemachine/earlierRun.ts';
 import { REFUSED_ERRORS, TASKS } from '../../statemachine/spec.ts';
 import * as errors from '../../functions/errors.ts';
 import { EtcdUnhealthyClusterError, LockHeldError, LockLostError, QuorumLostError, RefusedError, ScriptFailedError } from '../../functions/errors.ts';
@@ -72,6 +73,30 @@ describe('Conformance: compiled ASL and XState machine', () => {
     for (const skipped of ['BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember']) expect(local.path).not.toContain(skipped);
     expect(local.path).toEqual(expect.arrayContaining(['IsFailedHostReachable', 'ArePeerUrlsOnLocalhost', 'IsNewMemberLearner']));
     expect(local.finalContext).toEqual(xstate.finalContext);
+  });
+
+  it('take the same short path to Succeeded for a request an earlier run carried out, with no membership change', async () => {
+    const replacedBy: EarlierReplacement = {
+      runId: 'r-earlier', at: '2030-01-01T00:00:00.000Z', newMemberId: '8e9e05c52164694d', peerURL: 'https://198.51.100.20:2380',
+      replacement: { name: 'etcd-spare-0', hostname: 'etcd-spare-0.example.com', ip: '198.51.100.20', roles: ['spare'] }, choice: 'spare',
+      failedMember: { id: '1c3c2e9a4b5d6f70', name: 'master-2.example.com', peerURL: 'https://198.51.100.12:2380' }, remaining: [],
+    };
+    for (const reachable of [true, false]) {
+      const { xstate, local } = await runBoth(() => ({
+        ValidateInput: async () => ({ alreadyReplaced: true, replacedBy, newMemberId: replacedBy.newMemberId }),
+        StopFailedMember: async () => ({ failedHostReachable: reachable }),
+      }));
+      expect(local.path).toEqual(xstate.path);
+      expect(local.invocations).toEqual(xstate.invocations);
+      expect(local.finalState).toBe('Succeeded');
+      expect(xstate.finalState).toBe('Succeeded');
+      expect(tasksOf(local.path)).toEqual([
+        'ValidateInput', 'AcquireLock', 'StopFailedMember', ...(reachable ? ['BackUpFailedMemberData'] : []), 'VerifyClusterHealth', 'RollMasters', 'UpdateFlannel',
+        'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock',
+      ]);
+      expect(local.path).toEqual(expect.arrayContaining(['IsAlreadyReplaced', 'IsFailedHostReachable', 'IsNewMemberInPlace']));
+      expect(local.finalContext).toEqual(xstate.finalContext);
+    }
   });
 
   it('treat a guard field that is absent like false', async () => {

@@ -92,7 +92,7 @@ describe('Function: compileAsl', () => {
           { ErrorEquals: ['LockHeldError'], ResultPath: '$.error', Next: 'Refused' },
           { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Failed' },
         ],
-        Next: 'CheckClusterHealth',
+        Next: 'IsAlreadyReplaced',
       });
     });
 
@@ -178,10 +178,34 @@ describe('Function: compileAsl', () => {
             Next: 'BackUpFailedMemberData',
           },
         ],
-        Default: 'ArePeerUrlsOnLocalhost',
+        Default: 'IsNewMemberInPlace',
       });
       expect(choiceState('ArePeerUrlsOnLocalhost').Default).toBe('ConfigureNewMember');
+      expect(choiceState('IsNewMemberInPlace').Default).toBe('ArePeerUrlsOnLocalhost');
       expect(choiceState('IsNewMemberLearner').Choices[0]?.Next).toBe('PromoteNewMember');
+    });
+
+    it('routes a request an earlier run carried out to the short path: no membership change, the failed host, then verify and the masters', () => {
+      const asl = compileAsl();
+      expect(choiceState('IsAlreadyReplaced')).toMatchObject({
+        Choices: [{ And: expect.arrayContaining([{ Variable: '$.alreadyReplaced', BooleanEquals: true }]), Next: 'StopFailedMember' }],
+        Default: 'CheckClusterHealth',
+      });
+      expect(choiceState('IsNewMemberInPlace').Choices[0]).toMatchObject({ Next: 'VerifyClusterHealth' });
+      // Every state reachable from IsAlreadyReplaced's true branch, before the closing steps: no step that changes membership.
+      const seen = new Set<string>();
+      const walk = (name: string): void => {
+        if (seen.has(name) || name === 'DiscardKeyBundle') return;
+        seen.add(name);
+        const state = asl.States[name]!;
+        const nexts = state.Type === 'Choice' ? [...state.Choices.map((c) => c.Next), state.Default] : 'Next' in state && state.Next ? [state.Next] : [];
+        const onPath = state.Type === 'Choice' && (name === 'IsFailedHostReachable' || name === 'IsNewMemberInPlace')
+          ? nexts.filter((n) => n !== 'ArePeerUrlsOnLocalhost')
+          : nexts;
+        for (const n of onPath) walk(n);
+      };
+      walk('StopFailedMember');
+      expect([...seen]).toEqual(['StopFailedMember', 'IsFailedHostReachable', 'BackUpFailedMemberData', 'IsNewMemberInPlace', 'VerifyClusterHealth', 'RollMasters', 'UpdateFlannel']);
     });
 
     it('routes the outcome on $.error: none to Succeeded, a refusal to Refused, anything else to Failed', () => {

@@ -49,6 +49,23 @@ describe('Machine: ReplaceFailedEtcdMember', () => {
     for (const skipped of ['BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember']) expect(visited).not.toContain(skipped);
   });
 
+  it('takes the short path under the lock when an earlier run already did the replacement: no observation, no membership change', async () => {
+    const visited: string[] = [];
+    const snap = await runWith({ ValidateInput: async () => ({ alreadyReplaced: true }), StopFailedMember: async () => ({ failedHostReachable: true }) }, visited);
+    expect(snap.value).toBe('Succeeded');
+    const tasksVisited = visited.filter((v) => TASKS.some((t) => t.name === v));
+    expect(tasksVisited).toEqual(['ValidateInput', 'AcquireLock', 'StopFailedMember', 'BackUpFailedMemberData', 'VerifyClusterHealth', 'RollMasters', 'UpdateFlannel', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock']);
+  });
+
+  it('ends the short path through the closing steps when one of its steps fails; nothing is compensated', async () => {
+    const visited: string[] = [];
+    const snap = await runWith({ ValidateInput: async () => ({ alreadyReplaced: true }), VerifyClusterHealth: async () => { throw new RefusedError('member gone'); } }, visited);
+    expect(snap.value).toBe('Refused');
+    expect(visited).not.toContain('RollMasters');
+    expect(visited).not.toContain('CompensateNewMember');
+    expect(visited.slice(-2)).toEqual(['ReleaseLock', 'Refused']);
+  });
+
   it('ends Refused, releasing the lock, when a preflight step refuses', async () => {
     const visited: string[] = [];
     const snap = await runWith({ CheckClusterHealth: async () => { throw new RefusedError('no quorum'); } }, visited);

@@ -4,7 +4,9 @@
 // launched for a run as a new host of the running sandbox.
 
 import { loadSandbox, SandboxSecurityGroups, type SandboxInfo } from '../../../sandbox/index.ts';
-import type { Host, Inventory } from '../../ports.ts';
+import type { EtcdMember, Host, Inventory } from '../../ports.ts';
+import { clientUrl } from '../../../statemachine/cluster.ts';
+import { membersOfHost } from '../../../statemachine/memberIdentity.ts';
 import { DEFAULT_WAITS, type StepDeps } from '../../workflow/stepDeps.ts';
 import { EtcdctlMembership } from '../etcdctl.ts';
 import { SandboxArtifactStore } from './artifactServer.ts';
@@ -21,13 +23,33 @@ export interface SandboxDeps extends StepDeps {
 
 /**
  * The hosts of a sandbox as the workflow sees them: no namespaces, no power state. Read anew for every
- * request, so a host launched into the sandbox for an earlier run is in later inventories.
+ * request, so a host launched into the sandbox for an earlier run is in later inventories. A host that
+ * `up` built as a spare (or a run launched) and that is a member now, by any identity, is an etcd host
+ * and no longer in the spare pool: as on AWS, where a run's new member is enrolled with the etcd role.
  */
-export function inventoryOfSandbox(sandbox: SandboxInfo): Inventory {
+export function inventoryOfSandbox(sandbox: SandboxInfo, members: EtcdMember[] = []): Inventory {
   return {
     cluster: sandbox.name,
-    hosts: sandbox.hosts.map((h): Host => ({ name: h.name, hostname: h.hostname, ip: h.ip, roles: [...h.roles] })),
+    hosts: sandbox.hosts.map((h): Host => {
+      const host: Host = { name: h.name, hostname: h.hostname, ip: h.ip, roles: [...h.roles] };
+      const enrolled = host.roles.includes('spare') && membersOfHost(members, host).length > 0;
+      return enrolled ? { ...host, roles: [...host.roles.filter((r) => r !== 'spare'), 'etcd'] } : host;
+    }),
   };
+}
+
+/**
+ * The member list as the sandbox's running etcd hosts see it (read-only), or none when no host can
+ * answer: the pool then keeps the roles `up` gave, and the run's own checks refuse a member.
+ */
+async function sandboxMembers(sandbox: SandboxInfo, runner: SandboxHostRunner): Promise<EtcdMember[]> {
+  const via = inventoryOfSandbox(sandbox).hosts.filter((h) => (h.roles.includes('etcd') || h.roles.includes('spare')) && sandbox.hosts.find((s) => s.name === h.name)?.state === 'running');
+  if (via.length === 0) return [];
+  try {
+    return await new EtcdctlMembership(runner, via, via.map(clientUrl), { timeoutSeconds: 30 }).memberList();
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -60,7 +82,11 @@ export async function sandboxDeps(name: string, options: { log?: (message: strin
     provisioning: new SandboxProvisioning(name, { log, hostsChanged: async () => void (await refreshHosts()) }),
     artifacts,
     lock: new FileLock(),
-    resolveInventory: async (request) => request.inventory ?? inventoryOfSandbox(await refreshHosts()),
+    resolveInventory: async (request) => {
+      if (request.inventory) return request.inventory;
+      const current = await refreshHosts();
+      return inventoryOfSandbox(current, await sandboxMembers(current, runner));
+    },
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     now: () => new Date(),
     log,
