@@ -1,13 +1,16 @@
 // RecordClusterState: a run that did not succeed ends with a record that describes the cluster as it
-// left it, observed now: every member (voter or learner, started or not, answering or not, the one this
-// run added named), and quorum. When quorum is lost it names the run's snapshot (store location, size,
+// left it, observed now: every member asked, the failed one included, within etcdctl's short deadline
+// (voter or learner, started or not, answers or does not, or "not asked" where its client URL is not
+// known; the one this run added named), and quorum. Lines of `remaining` about a host this run launched
+// and has terminated since are dropped: nothing is left to do on a host that is gone. When quorum is lost it names the run's snapshot (store location, size,
 // and the sha256 the snapshot job checked) and the restore procedure. It changes nothing, never
 // throws for what it cannot see, and replaces its own lines when a resumed run passes here again.
 
 import { errorMessage } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { DISASTER_RECOVERY_GUIDANCE, quorumNow } from '../../statemachine/quorum.ts';
-import { observeWithoutFailed } from '../cluster/observe.ts';
+import { inventoryOf, observe, type Observation } from '../cluster/observe.ts';
+import { clientUrlOfMember } from '../../statemachine/cluster.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import { snapshotSource, type SnapshotResult } from '../cluster/snapshot.ts';
@@ -19,27 +22,36 @@ export const CLUSTER_STATE_PREFIX = 'cluster now: ';
 export const RecordClusterState: Step = async (context, deps) => {
   if (!context.error && !context.cleanupError) return { output: {}, detail: 'the run succeeded: nothing to add', skipped: true };
   const lines = await describe(context, deps);
-  const kept = (context.remaining ?? []).filter((line) => !line.startsWith(CLUSTER_STATE_PREFIX));
+  const gone = await terminatedHost(context, deps);
+  const aboutGone = (line: string) => gone !== null && (line.startsWith(`${gone}:`) || line.startsWith(`${gone} `));
+  const kept = (context.remaining ?? []).filter((line) => !line.startsWith(CLUSTER_STATE_PREFIX) && !aboutGone(line));
   return { output: { remaining: [...kept, ...lines.map((line) => `${CLUSTER_STATE_PREFIX}${line}`)] }, detail: lines[0] ?? '' };
 };
 
 async function describe(context: WorkflowContext, deps: StepDeps): Promise<string[]> {
-  let observation;
+  let observation: Observation;
   try {
-    observation = await observeWithoutFailed(context, deps);
+    // Every member is asked, the failed one too: it may answer again, and the record says what is seen.
+    observation = await observe(context, deps);
   } catch (error) {
     return [`the cluster could not be observed (${errorMessage(error)}): check it by hand (etcdctl member list, endpoint status) before anything else`];
   }
   const quorum = quorumNow(observation.health);
+  const inventory = inventoryOf(context);
+  const earlier = context.replacedBy;
   const members = observation.members.map((m) => {
     const health = observation.health.find((h) => h.id === m.id);
     const role = m.isLearner ? 'learner' : 'voter';
     const started = m.name === '' ? 'never started' : m.name;
-    const added = m.id === context.newMemberId ? ', added by this run' : '';
-    return `${m.id} (${started}, ${role}${added}) ${health?.healthy ? 'answers' : 'does not answer'}`;
+    const added = earlier && m.id === earlier.newMemberId ? `, added by run ${earlier.runId}` : m.id === context.newMemberId ? ', added by this run' : '';
+    const endpoint = clientUrlOfMember(inventory, m);
+    const asked = endpoint !== null && observation.statuses.has(endpoint);
+    const answer = health?.healthy ? 'answers' : asked ? 'does not answer' : 'not asked (its client URL is not known)';
+    return `${m.id} (${started}, ${role}${added}) ${answer}`;
   });
   const lines = [`${quorum.text}; ${observation.members.length} members: ${members.join('; ')}`];
-  const added = observation.members.find((m) => m.id === context.newMemberId);
+  // A run that only finished an earlier run's replacement added no member.
+  const added = earlier ? undefined : observation.members.find((m) => m.id === context.newMemberId);
   if (added && observation.health.find((h) => h.id === added.id)?.healthy && !added.isLearner) {
     lines.push(`member ${added.id} that this run added runs and votes: keep it; run the replacement again to finish what is left`);
   } else if (added) {
@@ -50,6 +62,21 @@ async function describe(context: WorkflowContext, deps: StepDeps): Promise<strin
     lines.push(...DISASTER_RECOVERY_GUIDANCE.split('\n'));
   }
   return lines;
+}
+
+/**
+ * The name of the host this run launched when the provider no longer has it (TerminateLaunchedHost
+ * terminated it), else null: a host the provider still has, or cannot tell about, keeps its lines.
+ */
+async function terminatedHost(context: WorkflowContext, deps: StepDeps): Promise<string | null> {
+  const host = context.replacement;
+  if (!context.replacementLaunched || !host) return null;
+  try {
+    const found = await deps.provisioning.find(context.runId, context.inventory?.cluster ?? context.request.cluster);
+    return found === null ? host.name : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Where the run's snapshot is, and whether its job verified it. */

@@ -126,3 +126,60 @@ describe('Step: RecordClusterState', () => {
     ]);
   });
 });
+
+describe('Step: RecordClusterState, only what was observed', () => {
+  it('asks the failed member too: one that answers again is recorded as answering', async () => {
+    // A run refused because master-2 answers again: it is still a member, and it answers.
+    const world = stepWorld(threeMembers([]));
+    const result = await RecordClusterState(confirmedContext({ error: { Error: 'RefusedError', Cause: 'member master-2 answers health checks again' } }), world.deps);
+    expect(ownLines(result.output.remaining)[0]).toBe(
+      `quorum holds: 3 of 3 voting members answer and 2 are needed; 3 members: ${a(0xa0)} (master-0.example.test, voter) answers; ${a(0xa1)} (master-1.example.test, voter) answers; ${a(0xa2)} (master-2.example.test, voter) answers`,
+    );
+    expect(world.cluster.calls.join(' ')).toMatch(/198\.51\.100\.4:2379/);
+  });
+
+  it('a failed member that is asked and does not answer says so; a member whose client URL is not known is "not asked"', async () => {
+    // ee: added at an address no host of the inventory has, never started: nobody knows where it answers.
+    const world = stepWorld([...threeMembers(['master-2']), fakeMember(0xee, '', '203.0.113.7', false)]);
+    const result = await RecordClusterState(failed({ newMemberId: undefined, memberAdded: false }), world.deps);
+    const line = ownLines(result.output.remaining)[0]!;
+    expect(line).toContain(`${a(0xa2)} (master-2.example.test, voter) does not answer`);
+    expect(line).toContain(`${a(0xee)} (never started, voter) not asked (its client URL is not known)`);
+  });
+
+  it('drops the lines about a host this run launched once the provider no longer has it; keeps them while it does', async () => {
+    const launched = { name: 'etcd-new-1', hostname: 'etcd-new-1.example.test', ip: '198.51.100.30', roles: ['spare' as const] };
+    const remaining = [
+      'the failed member 00000000000000a2 is removed and has no replacement: the cluster runs with 2 members',
+      'fix the cause (NewMemberFailedError: member b0 has not answered, and its data directory on etcd-new-1 has not grown, for 60s) and run the replacement again',
+      'etcd-new-1: /var/lib/etcd may hold data of the removed member; the next run uploads it to the artifact store before emptying it',
+      'etcd-new-1 is unreachable: make sure etcd is stopped and disabled there before it returns',
+    ];
+    const context = failed({ replacement: launched, replacementLaunched: 'etcd-new-1', replacementChoice: 'launched', remaining, newMemberId: undefined, memberAdded: false });
+    const gone = stepWorld();
+    const asked: string[] = [];
+    gone.deps.provisioning = { ...gone.deps.provisioning, find: async (runId) => (asked.push(runId), null) };
+    const kept = (await RecordClusterState(context, gone.deps)).output.remaining!.filter((line) => !line.startsWith(CLUSTER_STATE_PREFIX));
+    expect(kept).toEqual(remaining.slice(0, 2));
+    expect(asked).toEqual([RUN_ID]);
+
+    const still = stepWorld();
+    still.deps.provisioning = { ...still.deps.provisioning, find: async () => ({ host: launched, id: 'etcd-new-1' }) };
+    expect((await RecordClusterState(context, still.deps)).output.remaining!.filter((line) => !line.startsWith(CLUSTER_STATE_PREFIX))).toEqual(remaining);
+    const unknown = stepWorld();
+    unknown.deps.provisioning = { ...unknown.deps.provisioning, find: async () => { throw new Error('DescribeInstances throttled'); } };
+    expect((await RecordClusterState(context, unknown.deps)).output.remaining!.filter((line) => !line.startsWith(CLUSTER_STATE_PREFIX))).toEqual(remaining);
+  });
+
+  it('a run that only finished an earlier run\'s replacement names that run\'s member, and adds no "this run added" line', async () => {
+    const world = stepWorld([...survivingMembers(), fakeMember(0xb0, 'etcd-spare-0', SPARE.ip, true)]);
+    const replacedBy = {
+      runId: 'r-earlier', at: '2030-01-01T00:00:00.000Z', newMemberId: NEW_ID, peerURL: `https://${SPARE.ip}:2380`, replacement: SPARE, choice: 'spare' as const,
+      failedMember: { id: a(0xa2), name: 'master-2.example.test', peerURL: 'https://198.51.100.4:2380' }, remaining: [],
+    };
+    const result = await RecordClusterState(confirmedContext({ error: ERROR, alreadyReplaced: true, replacedBy, newMemberId: NEW_ID }), world.deps);
+    const lines = ownLines(result.output.remaining);
+    expect(lines[0]).toContain(`${NEW_ID} (etcd-spare-0.example.test, voter, added by run r-earlier) answers`);
+    expect(lines).toHaveLength(1);
+  });
+});
