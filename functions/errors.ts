@@ -104,6 +104,14 @@ export class NewMemberFailedError extends WorkflowError {
   override readonly name: string = 'NewMemberFailedError';
 }
 
+/**
+ * The new member's etcd stopped for lack of space under /var/lib/etcd (df's numbers in the message).
+ * Retried by no rule: another attempt on the same disk fails the same way; compensation runs after it.
+ */
+export class NoSpaceLeftError extends WorkflowError {
+  override readonly name: string = 'NoSpaceLeftError';
+}
+
 /** A master did not report healthy after its restart. */
 export class MasterUnhealthyError extends WorkflowError {
   override readonly name: string = 'MasterUnhealthyError';

@@ -37,6 +37,23 @@ export async function etcdDataBytes(runner: HostRunner, host: Host): Promise<num
   return (await runScript<{ dataBytes: number }>(runner, { host, script: 'DescribeEtcdHost', args: ['data-bytes'], timeoutSeconds: 30 })).dataBytes;
 }
 
+/** df's numbers for the filesystem under the host's /var/lib/etcd, and the bytes under it. */
+export interface EtcdDataSpace {
+  dataBytes: number;
+  sizeBytes: number;
+  availableBytes: number;
+}
+
+export function etcdDataSpace(runner: HostRunner, host: Host): Promise<EtcdDataSpace> {
+  return runScript<EtcdDataSpace>(runner, { host, script: 'DescribeEtcdHost', args: ['data-space'], timeoutSeconds: 30 });
+}
+
+/**
+ * etcd preallocates each WAL file (64 MiB) and grows its bolt database as it applies the log: with
+ * less free than that under /var/lib/etcd, a member cannot start or keep up.
+ */
+export const ETCD_WAL_SEGMENT_BYTES = 64 * 1024 * 1024;
+
 /** The members whose peer or client URLs, or name, point at the host. */
 export function membersOnHost(members: EtcdMember[], host: Host): EtcdMember[] {
   const names = [host.ip, host.hostname];

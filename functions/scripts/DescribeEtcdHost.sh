@@ -3,8 +3,10 @@
 #   {"staticPod":bool,"unitActive":bool,"unitEnabled":bool,"installedVersion":"3.2.22"|null,
 #    "listening":bool,"running":{"version","memberId","clusterId","leaderId","members"}|null,"dataDirEmpty":bool}
 # `data-bytes` prints only {"dataBytes":N}, the bytes under /var/lib/etcd: how far a new member that
-# does not answer yet (it replays the cluster's log) has got.
-# Usage: DescribeEtcdHost.sh [data-bytes]
+# does not answer yet (it replays the cluster's log) has got. `data-space` prints df's numbers for the
+# filesystem under /var/lib/etcd: {"dataBytes":N,"sizeBytes":N,"availableBytes":N} (a new member whose
+# etcd stops for lack of space is named so).
+# Usage: DescribeEtcdHost.sh [data-bytes|data-space]
 # Exit codes (lib/exitCodes.sh): 0 done; 1 failed; 2 bad arguments.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
@@ -15,8 +17,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 case "${1:-}" in
   '') etcd_host_facts ;;
   data-bytes) printf '{"dataBytes":%d}\n' "$(du -sb "$ETCD_HOST_DATA" | cut -f1)" ;;
+  data-space)
+    read -r size available < <(df -P -B1 "$ETCD_HOST_DATA" | awk 'NR == 2 { print $2, $4 }')
+    printf '{"dataBytes":%d,"sizeBytes":%d,"availableBytes":%d}\n' "$(du -sb "$ETCD_HOST_DATA" | cut -f1)" "$size" "$available"
+    ;;
   *)
-    echo "usage: DescribeEtcdHost.sh [data-bytes]" >&2
+    echo "usage: DescribeEtcdHost.sh [data-bytes|data-space]" >&2
     exit 2
     ;;
 esac

@@ -5,13 +5,14 @@
 // from the artifact store. A host that runs any other member of the cluster is refused before anything
 // is stopped or emptied there.
 
-import { NewMemberCatchingUpError, NewMemberFailedError, QuorumLostError } from '../errors.ts';
+import { NewMemberCatchingUpError, NewMemberFailedError, NoSpaceLeftError, QuorumLostError } from '../errors.ts';
 import { quorumNow } from '../../statemachine/quorum.ts';
-import { clusterIdentity, etcdDataBytes, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
+import { clusterIdentity, ETCD_WAL_SEGMENT_BYTES, etcdDataBytes, etcdDataSpace, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
 import { artifactKey, clientUrl, etcdOf, need, observeWithoutFailed } from '../cluster/observe.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
+import type { Host, HostRunner } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
 
 /** How often the wait asks the new member how far it has got. */
@@ -107,6 +108,7 @@ export const StartNewMember: Step = async (context, deps) => {
       throw new NewMemberCatchingUpError(`member ${newId} is still catching up after ${deps.waits.memberCatchUpSeconds}s (${progress.bytes} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`);
     }
     if (now > deadline) {
+      if (!progress.answered) await failIfNoSpace(deps.runner, host);
       throw new NewMemberFailedError(
         progress.answered
             ? `member ${newId} answers but its endpoint has not been healthy for ${wait}s`
@@ -117,3 +119,14 @@ export const StartNewMember: Step = async (context, deps) => {
     pause = Math.min(PROGRESS_EVERY_MS, Math.round(pause * 1.5));
   }
 };
+
+/** A new member that stopped answering because its disk is full is named so, with df's numbers. */
+async function failIfNoSpace(runner: HostRunner, host: Host): Promise<void> {
+  const space = await etcdDataSpace(runner, host).catch(() => null);
+  if (space === null || !Number.isFinite(space.availableBytes) || space.availableBytes >= ETCD_WAL_SEGMENT_BYTES) return;
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  throw new NoSpaceLeftError(
+    `no space left on /var/lib/etcd on ${host.name}: ${mib(space.availableBytes)} free of ${mib(space.sizeBytes)} (df; ${mib(space.dataBytes)} in /var/lib/etcd), ` +
+      `and etcd needs ${mib(ETCD_WAL_SEGMENT_BYTES)} for each WAL file: free space there or give the host a larger disk, then run the replacement again`,
+  );
+}

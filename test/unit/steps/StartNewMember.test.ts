@@ -7,7 +7,7 @@
 // the next attempt with its own error. Once it runs, its key bundle leaves the store.
 
 import { describe, expect, it } from 'vitest';
-import { NewMemberCatchingUpError, NewMemberFailedError, RefusedError } from '../../../functions/errors.ts';
+import { NewMemberCatchingUpError, NewMemberFailedError, NoSpaceLeftError, RefusedError } from '../../../functions/errors.ts';
 import type { EndpointHealth } from '../../../functions/ports.ts';
 import { StartNewMember } from '../../../functions/steps/StartNewMember.ts';
 import { DEFAULT_WAITS } from '../../../functions/workflow/stepDeps.ts';
@@ -100,6 +100,27 @@ describe('Step: StartNewMember, without a learner', () => {
     expect((error as Error).message).toMatch(/has not answered, and its data directory on etcd-spare-0 has not grown, for 60s/);
     expect(clock.t).toBeGreaterThan(DEFAULT_WAITS.memberStartSeconds);
     expect(clock.t).toBeLessThan(DEFAULT_WAITS.memberStartSeconds + 5);
+  });
+
+  it('a member whose etcd stopped for lack of space is named so, with df\'s numbers (NoSpaceLeftError, retried by no rule)', async () => {
+    const { clock, deps, context, runner } = setup(() => ({ named: false, healthy: false }), () => 4096);
+    runner.on('DescribeEtcdHost', { stdout: { dataBytes: 31_457_280, sizeBytes: 33_554_432, availableBytes: 1_048_576 } }, { args: ['data-space'] });
+    const error = await StartNewMember(context, deps).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoSpaceLeftError);
+    expect((error as Error).message).toBe(
+      'no space left on /var/lib/etcd on etcd-spare-0: 1.0 MiB free of 32.0 MiB (df; 30.0 MiB in /var/lib/etcd), and etcd needs 64.0 MiB for each WAL file: ' +
+        'free space there or give the host a larger disk, then run the replacement again',
+    );
+    expect(clock.t).toBeGreaterThan(DEFAULT_WAITS.memberStartSeconds);
+    expect(runner.sent('DescribeEtcdHost')).toContain('DescribeEtcdHost@etcd-spare-0 data-space');
+  });
+
+  it('with room on the disk the member that made no progress is NewMemberFailedError as before', async () => {
+    const { deps, context, runner } = setup(() => ({ named: false, healthy: false }), () => 4096);
+    runner.on('DescribeEtcdHost', { stdout: { dataBytes: 4096, sizeBytes: 10_737_418_240, availableBytes: 9_663_676_416 } }, { args: ['data-space'] });
+    const error = await StartNewMember(context, deps).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NewMemberFailedError);
+    expect(error).not.toBeInstanceOf(NoSpaceLeftError);
   });
 
   it('waits on while the data directory grows, and at the budget hands over with NewMemberCatchingUpError', async () => {
