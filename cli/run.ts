@@ -3,13 +3,16 @@
 
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { InvalidInputError, RefusedError } from '../functions/errors.ts';
 import { SandboxError } from '../sandbox/errors.ts';
 import { sandboxDeps, type SandboxDeps } from '../functions/adapters/sandbox/deps.ts';
 import { FileRunStore, UnreadableRunRecordError, unreadableAction } from '../functions/adapters/sandbox/fileRunStore.ts';
+import { FileLock } from '../functions/adapters/sandbox/fileLock.ts';
+import { FileRunOwners, runInProgress } from '../functions/adapters/sandbox/runOwners.ts';
 import type { RunRecord } from '../functions/ports.ts';
 import { STEPS } from '../functions/steps/index.ts';
-import { newRunRecord, runLocally } from '../functions/workflow/localRun.ts';
+import { newRunRecord, runLocally, stepHoldFromEnv, type StepHold } from '../functions/workflow/localRun.ts';
 import * as validate from '../functions/validate.ts';
 import type { WorkflowContext } from '../statemachine/context.ts';
 import { replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from './requestArgs.ts';
@@ -54,14 +57,60 @@ async function depsFor(sandbox: string): Promise<SandboxDeps> {
   }
 }
 
-async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore): Promise<number> {
+/** The owners' claims of the runs recorded in `runs`, beside their records. */
+function ownersOf(runs: FileRunStore): FileRunOwners {
+  return new FileRunOwners(join(runs.dir, '.owners'));
+}
+
+/**
+ * Makes this process the owner of an unfinished run before it continues the record. A run whose owner
+ * (the process in its owner claim, or in its cluster lock) is alive is refused (RunInProgressError, exit
+ * 3) with nothing changed: no record written, no deps opened. A run whose owner is gone (exited, killed,
+ * a zombie) is taken over: the takeover is kept in the record's events before anything else runs.
+ */
+async function takeOver(record: RunRecord, runs: FileRunStore, command: string): Promise<void> {
+  const owners = ownersOf(runs);
+  const since = (info: { acquiredAt: string }) => record.owner?.since ?? info.acquiredAt;
+  const claimed = await owners.liveOtherOwner(record.runId);
+  if (claimed) throw runInProgress(record.runId, claimed, since(claimed), command);
+  const locked = await new FileLock().heldElsewhere(record.cluster, { runId: record.runId, startedBy: record.startedBy, pid: process.pid });
+  if (locked) throw runInProgress(record.runId, locked, since(locked), command);
+  const claim = await owners.claim(record.runId, record.startedBy, process.pid, command);
+  const before = claim.takenOver ?? (record.owner ? { pid: record.owner.pid, host: record.owner.host, since: record.owner.since } : undefined);
+  const who = before?.pid !== undefined ? `pid ${before.pid}${before.host ? ` on ${before.host}` : ''} (owner since ${before.since})` : 'no recorded owner';
+  const now = new Date().toISOString();
+  record.events = [...(record.events ?? []), { at: now, type: 'takeover', detail: `pid ${process.pid} took the run over at ${record.state}: ${who} no longer runs it` }];
+  record.owner = claim.owner;
+  await runs.save(record);
+}
+
+async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore, hold: StepHold | null): Promise<number> {
+  const owners = ownersOf(runs);
+  // `kill PID` (SIGTERM) or Ctrl-C stops the run where it is: the running step's host commands are
+  // killed, the record stays at that step, and the same command (or resume) takes it over.
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(`run ${record.runId} stopped by ${signal} at ${record.state}; the same command, or \`etcd-replace resume ${record.runId}\`, takes it over`));
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   try {
-    const ended = await runLocally(record, { deps, steps: STEPS, runs, target: 'sandbox', onProgress: printProgress });
+    const ended = await runLocally(record, {
+      deps,
+      steps: STEPS,
+      runs,
+      target: 'sandbox',
+      onProgress: printProgress,
+      hold,
+      runOwner: { prove: () => owners.prove(record.runId) },
+      signal: stop.signal,
+    });
     const view = runViewOfRecord(ended);
     if (json) printJson(view);
     else progress(formatTimeline(ended));
     return exitCodeOfRun(view);
   } finally {
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+    await owners.release(record.runId);
     await deps.close();
   }
 }
@@ -76,29 +125,43 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
     const etcdVersion = values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
     const startedBy = validate.startedBy('--started-by', values['started-by'] ?? defaultStartedBy());
+    // The hold hook's variables, checked before any record is written: a half-set pair writes nothing.
+    const hold = stepHoldFromEnv();
 
     const runs = new FileRunStore();
     const unfinished = (await recordsOf(runs, sandbox)).filter((r) => r.outcome === 'running');
     const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement);
-    const deps = await depsFor(sandbox);
     if (same) {
+      await takeOver(same, runs, 'the same command');
+      const deps = await depsFor(sandbox).catch(async (error: unknown) => {
+        await ownersOf(runs).release(same.runId);
+        throw error;
+      });
       progress(`resuming unfinished run ${same.runId} at ${same.state}`);
-      return execute(same, deps, values.json, runs);
+      return execute(same, deps, values.json, runs, hold);
     }
     if (unfinished.length > 0) {
       const other = unfinished[0]!;
-      await deps.close();
-      throw new RefusedError(`run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) is unfinished on ${sandbox}: finish it with \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``);
+      const owner = await ownersOf(runs).liveOtherOwner(other.runId);
+      const what = owner ? `is in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}: wait for it, or stop it with \`kill ${owner.pid}\` and finish it with` : 'is unfinished: finish it with';
+      throw new RefusedError(`run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) on ${sandbox} ${what} \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``);
     }
+    const deps = await depsFor(sandbox);
     const context: WorkflowContext = {
       runId: newRunId(),
       request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy },
       options: { graceSeconds, learner, ...(caBackupKey ? { caBackupKey } : {}), ...(etcdVersion ? { etcdVersion } : {}) },
     };
     const record = newRunRecord(context, 'sandbox', new Date());
-    await runs.save(record);
+    try {
+      record.owner = (await ownersOf(runs).claim(record.runId, startedBy)).owner;
+      await runs.save(record);
+    } catch (error) {
+      await deps.close();
+      throw error;
+    }
     progress(`run ${record.runId}: replace ${failed} with ${replacementWords(replacement)} on sandbox ${sandbox}`);
-    return execute(record, deps, values.json, runs);
+    return execute(record, deps, values.json, runs, hold);
   });
 }
 
@@ -112,12 +175,17 @@ export function resumeCommand(argv: string[]): Promise<number> {
     if (!record) throw new InvalidInputError('RUN_ID', `no run ${runId} in the run record`);
     if (record.outcome !== 'running') throw new InvalidInputError('RUN_ID', `run ${runId} already ended: ${record.outcome}`);
     const sandbox = validate.sandboxName('--sandbox', values.sandbox ?? record.cluster);
+    const hold = stepHoldFromEnv();
     // A run holds its own cluster's lock and knows its own hosts: it never goes on against another.
     if (sandbox !== record.cluster || record.target !== 'sandbox') {
       throw new InvalidInputError('--sandbox', `run ${runId} is a run of ${record.target} cluster ${record.cluster}; it resumes only there, not on ${sandbox}`);
     }
-    const deps = await depsFor(sandbox);
+    await takeOver(record, runs, `\`etcd-replace resume ${runId}\``);
+    const deps = await depsFor(sandbox).catch(async (error: unknown) => {
+      await ownersOf(runs).release(runId);
+      throw error;
+    });
     progress(`resuming run ${runId} at ${record.state}`);
-    return execute(record, deps, values.json, runs);
+    return execute(record, deps, values.json, runs, hold);
   });
 }

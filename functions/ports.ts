@@ -24,6 +24,12 @@ export interface ScriptRequest {
   secrets?: Record<string, string>;
   /** Bounded run time; the runner kills the script after it. */
   timeoutSeconds: number;
+  /**
+   * Cancels the script: the runner stops it on its host (the sandbox kills its process group, SSM gets
+   * CancelCommand) and rejects with the signal's reason. Default: the signal of the step that runs it
+   * (functions/workflow/stepSignal.ts), so a step that timed out leaves nothing running.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ScriptOutput {
@@ -201,6 +207,27 @@ export interface RunRecord {
   steps: StepRecord[];
   /** What is left for an operator to do, when the run could not finish the job. */
   remaining?: string[];
+  /** The process (sandbox) or execution (AWS) that runs the run now: a run has one owner at a time. */
+  owner?: RunOwner;
+  /** What happened to the run besides its steps: a takeover from an owner that had died. */
+  events?: RunEvent[];
+}
+
+/** Who runs a run now: a process on this machine (pid and its start time), or an execution. */
+export interface RunOwner {
+  pid?: number;
+  /** Start time of `pid` (clock ticks since boot, /proc/<pid>/stat), so a reused pid is not taken for the owner. */
+  pidStartTime?: string;
+  host?: string;
+  execution?: string;
+  since: string;
+}
+
+export interface RunEvent {
+  at: string;
+  type: 'takeover';
+  /** Secret-free: whose run was taken over and why. */
+  detail: string;
 }
 
 export interface RunStore {
@@ -230,6 +257,16 @@ export interface LockPort {
   /** Throws LockHeldError naming the holder when another live, unexpired owner holds it. Re-entrant for the same runId. */
   acquire(cluster: string, owner: LockOwner, ttlSeconds: number): Promise<LockInfo>;
   renew(cluster: string, runId: string, ttlSeconds: number): Promise<void>;
-  release(cluster: string, runId: string): Promise<void>;
+  /**
+   * Releases the lock of `runId`; a no-op when another run holds it, and when `owner` is given (or, for
+   * a lock of processes, by default the calling process) and another live process or running execution
+   * of the same run holds it: only the run's owner releases its lock.
+   */
+  release(cluster: string, runId: string, owner?: LockOwner): Promise<void>;
   current(cluster: string): Promise<LockInfo | null>;
+  /**
+   * The lock, when it names `owner.runId` but another owner that is alive (another live process, another
+   * running execution) holds it; null otherwise. Every step asks this first (lockRenewal.ts).
+   */
+  heldElsewhere?(cluster: string, owner: LockOwner): Promise<LockInfo | null>;
 }

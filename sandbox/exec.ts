@@ -13,6 +13,8 @@ export interface HostExecOptions {
   stdin?: string | Buffer;
   timeoutMs?: number;
   env?: Record<string, string>;
+  /** Cancels the command: its process group is killed, and the call rejects with the signal's reason once it has exited. */
+  signal?: AbortSignal;
 }
 
 export interface HostExecResult {
@@ -48,11 +50,15 @@ export async function prepareExec(sandbox: SandboxInfo, hostName: string): Promi
 
 /**
  * Runs argv on a host, capturing output. Throws HostUnreachableError for a powered-off host and
- * ScriptTimedOutError (after killing the process group) when timeoutMs passes.
+ * ScriptTimedOutError (after killing the process group) when timeoutMs passes; when options.signal
+ * aborts, kills the process group and rejects with the signal's reason once the command has exited.
  */
 export async function hostExec(sandbox: SandboxInfo, hostName: string, argv: string[], options: HostExecOptions = {}): Promise<HostExecResult> {
   if (argv.length === 0) throw new SandboxError('hostExec: empty command');
+  const signal = options.signal;
+  if (signal?.aborted) throw abortError(signal, argv[0]!, hostName);
   const { args, env } = await prepareExec(sandbox, hostName);
+  if (signal?.aborted) throw abortError(signal, argv[0]!, hostName);
   return new Promise((resolve, reject) => {
     const child = spawn('nsenter', [...args, ...argv], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -74,16 +80,32 @@ export async function hostExec(sandbox: SandboxInfo, hostName: string, argv: str
               // already gone
             }
           }, options.timeoutMs);
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      try {
+        process.kill(-(child.pid ?? 0), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
     child.on('error', (error) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       reject(new SandboxError(`cannot run nsenter: ${error.message}`, { cause: error }));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
+      if (aborted) {
+        reject(abortError(options.signal!, argv[0]!, hostName));
+        return;
+      }
       if (timedOut) {
         reject(new ScriptTimedOutError(`${argv[0]} on ${hostName} did not finish in ${options.timeoutMs} ms (killed)`));
         return;
@@ -106,6 +128,11 @@ export async function hostExec(sandbox: SandboxInfo, hostName: string, argv: str
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.stdin ?? '');
   });
+}
+
+/** The signal's reason when it is an Error; otherwise a ScriptTimedOutError saying the command was cancelled. */
+function abortError(signal: AbortSignal, command: string, hostName: string): Error {
+  return signal.reason instanceof Error ? signal.reason : new ScriptTimedOutError(`${command} on ${hostName} was cancelled (killed)`);
 }
 
 async function nsInode(file: string): Promise<string | null> {

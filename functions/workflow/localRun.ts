@@ -14,7 +14,8 @@ import { toWorkflowError } from '../../statemachine/workflowError.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { Step, StepResult } from './step.ts';
-import { withLockHeld } from './lockRenewal.ts';
+import { proveRunOwner, withLockHeld } from './lockRenewal.ts';
+import { withStepSignal } from './stepSignal.ts';
 import { InvalidInputError } from '../errors.ts';
 import { absolutePath } from '../validate.ts';
 
@@ -33,6 +34,20 @@ export interface LocalRunOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** A hold before one step (rehearsals and tests); default: from the environment, stepHoldFromEnv. */
   hold?: StepHold | null;
+  /**
+   * The run's owner claim (the sandbox: this process's). Proven before every step and every save of the
+   * record: a process that does not own the run stops at once, changes nothing more and writes nothing
+   * (runLocally rejects with the proof's error).
+   */
+  runOwner?: { prove: () => Promise<void> };
+  /**
+   * Stops the run where it is (an operator's `kill`): the running step is cancelled (its host commands
+   * killed), nothing more is recorded, and runLocally rejects with the signal's reason. The record stays
+   * at that step, so the same command takes it over.
+   */
+  signal?: AbortSignal;
+  /** How long a step that timed out may take to stop (its host commands killed) before the run goes on regardless. Default 30 s. */
+  cancelGraceMs?: number;
 }
 
 /**
@@ -107,18 +122,64 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
     ...options.deps,
     execution: `local:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
     pastRuns: async () => (await runs.list({ cluster: record.cluster })).filter((r) => r.runId !== record.runId),
+    ...(options.runOwner ? { runOwner: options.runOwner } : {}),
   };
+  // Not the run's owner (any more): stop at once, record nothing.
+  let lost: unknown;
+  let stopRun: (error: unknown) => void = () => undefined;
+  const ownerLost = new Promise<never>((_, reject) => {
+    stopRun = (error) => {
+      lost ??= error;
+      reject(lost);
+    };
+  });
+  ownerLost.catch(() => undefined);
+  const running = new Set<AbortController>();
+  const stopAll = () => {
+    const reason: unknown = options.signal?.reason ?? new Error(`run ${record.runId} was stopped`);
+    for (const controller of running) controller.abort(reason);
+    stopRun(reason);
+  };
+  if (options.signal?.aborted) stopAll();
+  options.signal?.addEventListener('abort', stopAll, { once: true });
   let saving: Promise<void> = Promise.resolve();
   const save = () => {
     const copy = structuredClone(record);
-    saving = saving.then(() => runs.save(copy));
+    saving = saving.then(async () => {
+      if (lost !== undefined) return;
+      try {
+        await options.runOwner?.prove();
+      } catch (error) {
+        stopRun(error);
+        return;
+      }
+      await runs.save(copy);
+    });
     return saving;
   };
 
   const actors = stepActors<StepResult>({
     run: async (task, input) => {
+      if (lost !== undefined) throw lost;
+      try {
+        await proveRunOwner(input, deps, task);
+      } catch (error) {
+        stopRun(error);
+        throw error;
+      }
       if (hold?.step === task.name) await withLockHeld(task, input, deps, () => waitWhileHeld(hold, deps.log));
-      return withTimeout(withLockHeld(task, input, deps, () => options.steps[task.name](input, deps)), task.timeoutSeconds, task.name);
+      // Each try has its own signal: its time up, the step is cancelled (its host commands killed, the
+      // lock's renewal stopped) and has stopped before the timeout is reported.
+      const controller = new AbortController();
+      if (lost !== undefined) controller.abort(lost);
+      running.add(controller);
+      const attempt: StepDeps = { ...deps, signal: controller.signal };
+      const step = withStepSignal(controller.signal, () => withLockHeld(task, input, attempt, () => options.steps[task.name](input, attempt)));
+      try {
+        return await withTimeout(step, task.timeoutSeconds, task.name, controller, options.cancelGraceMs ?? 30_000, deps.log);
+      } finally {
+        running.delete(controller);
+      }
     },
     sleep: deps.sleep,
     around: async (task, input, retried) => {
@@ -178,7 +239,17 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
     void save();
   });
   actor.start();
-  const finalContext = (await toPromise(actor)) as WorkflowContext;
+  let finalContext: WorkflowContext;
+  try {
+    finalContext = (await Promise.race([toPromise(actor), ownerLost])) as WorkflowContext;
+  } catch (error) {
+    if (lost === undefined) throw error;
+    actor.stop();
+    await saving.catch(() => undefined);
+    throw lost;
+  } finally {
+    options.signal?.removeEventListener('abort', stopAll);
+  }
 
   record.outcome = FINAL_OUTCOME[record.state] ?? 'failed';
   const error = finalContext.error;
@@ -191,18 +262,35 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
   if (finalContext.remaining?.length) record.remaining = finalContext.remaining;
   record.endedAt = deps.now().toISOString();
   await save();
+  if (lost !== undefined) throw lost;
   onProgress?.({ type: 'end', record });
   return record;
 }
 
 
-async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string): Promise<T> {
+/**
+ * The step's result, or States.Timeout after `seconds`: then the step is cancelled (its signal aborted
+ * with that error) and given up to `graceMs` to stop (its host commands killed) before the timeout is
+ * reported, so nothing of it still runs when compensation or the next try starts.
+ */
+async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string, controller: AbortController, graceMs: number, log: (message: string) => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const error = new Error(`${step} did not finish within ${seconds}s`);
       error.name = 'States.Timeout';
-      reject(error);
+      controller.abort(error);
+      let grace: NodeJS.Timeout | undefined;
+      const stopped = new Promise<void>((resolve) => {
+        grace = setTimeout(() => {
+          log(`${step}: still stopping ${graceMs / 1000}s after its timeout; the run goes on`);
+          resolve();
+        }, graceMs);
+      });
+      void Promise.race([promise.then(() => undefined, () => undefined), stopped]).then(() => {
+        clearTimeout(grace);
+        reject(error);
+      });
     }, seconds * 1000);
   });
   try {
@@ -211,4 +299,3 @@ async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string
     clearTimeout(timer);
   }
 }
-

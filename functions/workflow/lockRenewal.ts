@@ -7,7 +7,14 @@
 // re-entrantly, which extends it and records the process now running the run (a resume in a new
 // process takes over its own lock from the dead one, never another run's). During the step: renewed
 // every third of its lifetime (at most every minute), so a step longer than the lifetime keeps it.
-// A renewal that finds the lock gone is logged; the next step stops the run.
+// A renewal that finds the lock gone is logged; the next step stops the run. The renewal stops with the
+// step: when it ends, and when its signal aborts (a step that timed out), before compensation or the
+// next try.
+//
+// A run has one owner at a time (a process on the sandbox, an execution on AWS). Before every step, the
+// closing steps included, the run proves that no other live owner runs it (proveRunOwner): a lock that
+// names this run but another live process or running execution means this one is not the owner, and
+// LockLostError stops it before it deletes, terminates, releases or writes anything of that run.
 
 import { LockHeldError, LockLostError, errorMessage } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
@@ -15,7 +22,7 @@ import type { TaskSpec } from '../../statemachine/spec.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { LockOwner } from '../ports.ts';
 
-type LockDeps = Pick<StepDeps, 'lock' | 'waits' | 'log' | 'pid' | 'execution'>;
+type LockDeps = Pick<StepDeps, 'lock' | 'waits' | 'log' | 'pid' | 'execution' | 'signal' | 'runOwner'>;
 
 /** Who holds the lock for this run: the run, its starter, and the process or execution running it now. */
 export function lockOwner(context: WorkflowContext, deps: Pick<StepDeps, 'pid' | 'execution'>): LockOwner {
@@ -44,20 +51,47 @@ export async function holdLock(context: WorkflowContext, deps: LockDeps): Promis
   }
 }
 
-/** Runs `step` holding the lock, when the task holds it (TaskSpec.holdsLock); plainly otherwise. */
+const BEFORE_LOCK = new Set(['ValidateInput', 'AcquireLock']);
+
+/**
+ * Proves this process (or execution) owns the run: the run's own owner claim where there is one
+ * (StepDeps.runOwner, the sandbox), and no other live owner holding the run's lock. LockLostError
+ * naming the owner otherwise: the step does nothing.
+ */
+export async function proveRunOwner(context: WorkflowContext, deps: LockDeps, task?: Pick<TaskSpec, 'name'>): Promise<void> {
+  await deps.runOwner?.prove();
+  // Before the lock is taken: ValidateInput changes nothing, and AcquireLock refuses the lock another
+  // live owner of the run holds itself (LockHeldError, which ends the run Refused with no closing step).
+  if (task && BEFORE_LOCK.has(task.name)) return;
+  const other = await deps.lock.heldElsewhere?.(context.request.cluster, lockOwner(context, deps));
+  if (other) {
+    const who = other.pid !== undefined ? `pid ${other.pid}${other.host ? ` on ${other.host}` : ''}` : (other.execution ?? `run ${other.runId}`);
+    throw new LockLostError(`run ${context.runId} is in progress in ${who} (its lock of cluster ${context.request.cluster}, since ${other.acquiredAt}): this ${deps.execution ?? 'process'} changes and records nothing of it`);
+  }
+}
+
+/**
+ * Runs `step` as the run's owner (proveRunOwner), holding the lock when the task holds it
+ * (TaskSpec.holdsLock). The renewal stops when the step ends or its signal (StepDeps.signal) aborts.
+ */
 export async function withLockHeld<T>(task: Pick<TaskSpec, 'name' | 'holdsLock'>, context: WorkflowContext, deps: LockDeps, step: () => Promise<T>): Promise<T> {
+  await proveRunOwner(context, deps, task);
   if (!task.holdsLock) return step();
   await holdLock(context, deps);
   const everyMs = Math.min(60, deps.waits.lockTtlSeconds / 3) * 1000;
+  const stop = () => clearInterval(timer);
   const timer = setInterval(() => {
+    if (deps.signal?.aborted) return stop();
     deps.lock.renew(context.request.cluster, context.runId, deps.waits.lockTtlSeconds).catch((error: unknown) => {
       deps.log(`${task.name}: could not renew the lock of ${context.request.cluster}: ${errorMessage(error)}`);
     });
   }, everyMs);
   timer.unref();
+  deps.signal?.addEventListener('abort', stop, { once: true });
   try {
     return await step();
   } finally {
-    clearInterval(timer);
+    stop();
+    deps.signal?.removeEventListener('abort', stop);
   }
 }

@@ -11,4 +11,9 @@ export interface StepResult {
   skipped?: boolean;
 }
 
+/**
+ * A step: the context in, the fields it adds out. `deps.signal`, when given, cancels it (its time is up):
+ * the step's host commands are stopped with it (functions/workflow/stepSignal.ts), and a step that waits
+ * on anything else passes the signal on.
+ */
 export type Step = (context: WorkflowContext, deps: StepDeps) => Promise<StepResult>;

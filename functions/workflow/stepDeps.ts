@@ -26,6 +26,14 @@ export interface StepDeps {
    * execution. A failure confirmation is acted on only by the execution that made it (statemachine/confirmation.ts).
    */
   execution?: string;
+  /**
+   * Cancels the step: aborted when the step's time is up (the local run's timeout). A step passes it to
+   * what it waits on; the host runners take it by default (stepSignal.ts), so the step's host commands
+   * are stopped on their hosts and the lock's renewal stops, before compensation or the next try.
+   */
+  signal?: AbortSignal;
+  /** The run's owner claim, where the target keeps one (the sandbox: a process); prove() throws LockLostError when this process does not own the run. */
+  runOwner?: { prove: () => Promise<void> };
   /** Earlier runs on this cluster, newest first, where a run record exists (the sandbox): names the run that replaced a member. */
   pastRuns?: () => Promise<RunRecord[]>;
   /** Seconds a host may take for the slow parts: etcd start, master API health. */

@@ -12,13 +12,18 @@
 // - liveness first, where the holder names its execution and `holderAlive` can tell: a holder whose
 //   execution still runs keeps the lock past its expiry, and one whose execution has ended loses it at
 //   once; where liveness cannot be told, expiry decides. The run renews its lock at every step.
+// - a run has one owner at a time: the same run's lock held by another execution that still runs
+//   (`holderAlive` says so) is refused like another run's (LockHeldError naming that execution), so a
+//   second execution for a run ends Refused at AcquireLock, and every later step of it proves first that
+//   no running execution holds its run's lock (heldElsewhere; functions/workflow/lockRenewal.ts);
 // - renew is an update conditional on `runId = :runId` (LockLostError naming the new holder otherwise);
-// - release is a delete conditional on `runId = :runId`: releasing a lock not (or no longer) held is a no-op;
+// - release is a delete conditional on `runId = :runId` and on the token it judged: releasing a lock not
+//   (or no longer) held is a no-op, and so is releasing one that another running execution of the run holds;
 // - the item carries `ttl` (epoch seconds of expiry) so DynamoDB deletes abandoned locks eventually;
 //   expiry is judged on `expiresAtMs`, never on whether TTL has deleted the item yet.
 
 import { randomBytes } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DeleteCommandInput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LockHeldError, LockLostError } from '../../errors.ts';
 import type { LockInfo, LockOwner, LockPort } from '../../ports.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
@@ -115,7 +120,9 @@ export class DynamoLock implements LockPort {
       };
       let item: LockItem;
       if (current === null) item = fresh(now.toISOString());
-      else if (current.runId === runId) item = fresh(current.acquiredAt, current.takenOver);
+      else if (current.runId === runId && (await this.#otherLiveExecution(current, owner))) {
+        throw new LockHeldError(`run ${runId} is in progress in another execution: ${describeHolder(current)} (its execution still runs)`);
+      } else if (current.runId === runId) item = fresh(current.acquiredAt, current.takenOver);
       else {
         const alive = current.execution !== undefined ? await this.#holderAlive(publicInfo(current)) : null;
         const reason = alive === false ? 'holder execution ended' : alive === null && current.expiresAtMs <= now.getTime() ? 'expired' : null;
@@ -185,21 +192,36 @@ export class DynamoLock implements LockPort {
     }
   }
 
-  async release(cluster: string, runId: string): Promise<void> {
+  async release(cluster: string, runId: string, owner?: LockOwner): Promise<void> {
     const name = clusterName('cluster', cluster);
     const id = validRunId('runId', runId);
+    let condition: Pick<DeleteCommandInput, 'ConditionExpression' | 'ExpressionAttributeValues' | 'ExpressionAttributeNames'> = {
+      ConditionExpression: 'runId = :runId',
+      ExpressionAttributeValues: { ':runId': id },
+    };
+    if (owner !== undefined) {
+      const current = await this.#read(name);
+      if (current === null || current.runId !== id) return; // not ours (any more)
+      if (await this.#otherLiveExecution(current, owner)) return; // the run's owner is another execution
+      condition = { ConditionExpression: 'runId = :runId AND #token = :token', ExpressionAttributeNames: { '#token': 'token' }, ExpressionAttributeValues: { ':runId': id, ':token': current.token } };
+    }
     try {
-      await this.#doc.send(
-        new DeleteCommand({
-          TableName: this.#table,
-          Key: lockKey(name),
-          ConditionExpression: 'runId = :runId',
-          ExpressionAttributeValues: { ':runId': id },
-        }),
-      );
+      await this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: lockKey(name), ...condition }));
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error; // not ours (any more), or already gone
     }
+  }
+
+  async heldElsewhere(cluster: string, owner: LockOwner): Promise<DynamoLockInfo | null> {
+    const current = await this.#read(clusterName('cluster', cluster));
+    if (current === null || current.runId !== owner.runId) return null;
+    return (await this.#otherLiveExecution(current, owner)) ? publicInfo(current) : null;
+  }
+
+  /** The lock names an execution other than the owner's, and that execution still runs (as far as can be told). */
+  async #otherLiveExecution(current: LockItem, owner: LockOwner): Promise<boolean> {
+    if (current.execution === undefined || owner.execution === undefined || current.execution === owner.execution) return false;
+    return (await this.#holderAlive(publicInfo(current))) === true;
   }
 
   async current(cluster: string): Promise<DynamoLockInfo | null> {

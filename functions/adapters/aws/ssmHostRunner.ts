@@ -51,6 +51,7 @@ import {
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
 import { assertNoControlChars, instanceId as validInstanceId, shellQuote } from '../../validate.ts';
 import { SCRIPT_NAME } from '../scriptText.ts';
+import { abortReason, stepSignal } from '../../workflow/stepSignal.ts';
 import { secretLines } from '../secretLines.ts';
 import { DEFAULT_KEY_DIR, oneTimeKeyCommands, sealSecrets, unsealCommands } from './secretSeal.ts';
 
@@ -244,6 +245,8 @@ export class SsmHostRunner implements HostRunner {
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > SSM_MAX_EXECUTION_TIMEOUT) {
       throw new InvalidInputError('timeoutSeconds', `${timeoutSeconds} is outside 1-${SSM_MAX_EXECUTION_TIMEOUT}`);
     }
+    const signal = stepSignal(request);
+    if (signal?.aborted) throw abortReason(signal, `${script} on ${host.name}`);
     const lines = secretLines(request.secrets);
     const scriptText = this.#config.scripts(script);
     encodeCommands(script, scriptText, args); // checks the request before anything is sent
@@ -253,19 +256,23 @@ export class SsmHostRunner implements HostRunner {
     if (lines !== '') {
       const keyDir = this.#config.keyDir ?? DEFAULT_KEY_DIR;
       const keyId = randomBytes(16).toString('hex');
-      const key = await this.#execute(instanceId, host.name, `OneTimeKey for ${script}`, oneTimeKeyCommands(keyId, keyDir), 60);
+      const key = await this.#execute(instanceId, host.name, `OneTimeKey for ${script}`, oneTimeKeyCommands(keyId, keyDir), 60, signal);
       if (key.exitCode !== 0) {
         throw new HostUnreachableError(`${host.name} (${instanceId}) could not make a one-time key for ${script}'s secrets (exit ${key.exitCode}): ${key.stderr.slice(-300)}`);
       }
       sealed = { keyId, chunks: sealSecrets(key.stdout, lines), keyDir };
     }
-    return this.#execute(instanceId, host.name, script, encodeCommands(script, scriptText, args, sealed), timeoutSeconds);
+    return this.#execute(instanceId, host.name, script, encodeCommands(script, scriptText, args, sealed), timeoutSeconds, signal);
   }
 
-  /** Sends one command and waits for its output. */
-  async #execute(instanceId: string, hostName: string, label: string, commands: string[], timeoutSeconds: number): Promise<ScriptOutput> {
+  /**
+   * Sends one command and waits for its output. When `signal` aborts (the step's time is up), the
+   * command is cancelled on its host (CancelCommand) and the call rejects with the signal's reason.
+   */
+  async #execute(instanceId: string, hostName: string, label: string, commands: string[], timeoutSeconds: number, signal?: AbortSignal): Promise<ScriptOutput> {
+    if (signal?.aborted) throw abortReason(signal, `${label} on ${hostName}`);
     const commandId = await this.#send(instanceId, label, commands, timeoutSeconds);
-    const invocation = await this.#wait(commandId, instanceId, hostName, label, timeoutSeconds);
+    const invocation = await this.#wait(commandId, instanceId, hostName, label, timeoutSeconds, signal);
     return this.#output(invocation, commandId, instanceId);
   }
 
@@ -321,6 +328,7 @@ export class SsmHostRunner implements HostRunner {
     hostName: string,
     script: string,
     timeoutSeconds: number,
+    signal?: AbortSignal,
   ): Promise<GetCommandInvocationCommandOutput> {
     const started = this.#now();
     const grace = this.#config.invocationGraceMs ?? 20_000;
@@ -329,28 +337,43 @@ export class SsmHostRunner implements HostRunner {
     let delay = this.#config.pollInitialMs ?? 250;
     const steadyUntil = started + (this.#config.pollSteadyMs ?? 10_000);
     const where = `${script} on ${hostName} (${instanceId}, command ${commandId})`;
-    for (;;) {
-      await this.#sleep(delay);
-      if (this.#now() >= steadyUntil) delay = Math.min(delay * (this.#config.pollFactor ?? 1.5), this.#config.pollMaxMs ?? 5_000);
-      let invocation: GetCommandInvocationCommandOutput;
-      try {
-        invocation = await this.#config.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }));
-      } catch (error) {
-        if (awsErrorName(error) === 'InvocationDoesNotExist') {
-          if (this.#now() - started < grace) continue;
-          throw new HostUnreachableError(`${where}: SSM still has no invocation after ${Math.round(grace / 1000)} s`, { cause: error });
+    let onAbort: (() => void) | undefined;
+    const aborted = signal ? new Promise<void>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve()), { once: true })) : undefined;
+    try {
+      for (;;) {
+        await (aborted ? Promise.race([this.#sleep(delay), aborted]) : this.#sleep(delay));
+        if (signal?.aborted) {
+          await this.#cancel(commandId, instanceId);
+          throw abortReason(signal, where);
         }
-        throw error;
+        if (this.#now() >= steadyUntil) delay = Math.min(delay * (this.#config.pollFactor ?? 1.5), this.#config.pollMaxMs ?? 5_000);
+        const invocation = await this.#poll(commandId, instanceId, where, started, grace);
+        if (invocation === null) continue;
+        const rule = classifyInvocation(invocation);
+        if (rule.outcome === 'output') return invocation;
+        if (rule.outcome !== 'wait') throw this.#error(rule, invocation, where, timeoutSeconds);
+        if (this.#now() >= deadline) {
+          await this.#cancel(commandId, instanceId);
+          throw new ScriptTimedOutError(
+            `${where}: still ${invocation.Status ?? 'unknown'} after ${Math.round((this.#now() - started) / 1000)} s; cancelled`,
+          );
+        }
       }
-      const rule = classifyInvocation(invocation);
-      if (rule.outcome === 'output') return invocation;
-      if (rule.outcome !== 'wait') throw this.#error(rule, invocation, where, timeoutSeconds);
-      if (this.#now() >= deadline) {
-        await this.#cancel(commandId, instanceId);
-        throw new ScriptTimedOutError(
-          `${where}: still ${invocation.Status ?? 'unknown'} after ${Math.round((this.#now() - started) / 1000)} s; cancelled`,
-        );
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** One GetCommandInvocation; null while SSM has no invocation yet (within the grace). */
+  async #poll(commandId: string, instanceId: string, where: string, started: number, grace: number): Promise<GetCommandInvocationCommandOutput | null> {
+    try {
+      return await this.#config.ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }));
+    } catch (error) {
+      if (awsErrorName(error) === 'InvocationDoesNotExist') {
+        if (this.#now() - started < grace) return null;
+        throw new HostUnreachableError(`${where}: SSM still has no invocation after ${Math.round(grace / 1000)} s`, { cause: error });
       }
+      throw error;
     }
   }
 

@@ -192,16 +192,40 @@ export class FileLock implements LockPort {
     });
   }
 
-  async release(cluster: string, runId: string): Promise<void> {
+  /**
+   * Releases the lock of `runId` held by `owner` (default: this process). A no-op when another run holds
+   * it, and when another live process of the same run holds it: a process that does not own the run
+   * never releases its lock. The file is removed only if it still carries the token that was judged
+   * (a claim link, as a takeover makes), so a lock renewed or taken in between is never removed.
+   */
+  async release(cluster: string, runId: string, owner?: LockOwner): Promise<void> {
     const name = clusterName('cluster', cluster);
     const id = validRunId('runId', runId);
     const current = await this.read(name);
     if (current === null || current.runId !== id) return; // not ours (any more): nothing to release
+    if (await this.heldByOtherLiveProcess(current, owner ?? { runId: id, startedBy: current.startedBy, pid: process.pid })) return;
+    const claim = join(this.dir, `${name}.json.stale-${current.token}`);
     try {
+      await link(this.path(name), claim);
+    } catch (error) {
+      if (isErrno(error, 'EEXIST') || isErrno(error, 'ENOENT')) return; // being taken over, or gone
+      throw error;
+    }
+    try {
+      const claimed = await this.read(name, claim);
+      if (claimed?.token !== current.token) return; // renewed or replaced since it was judged
       await unlink(this.path(name));
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
+    } finally {
+      await unlink(claim).catch(() => undefined);
     }
+  }
+
+  async heldElsewhere(cluster: string, owner: LockOwner): Promise<FileLockInfo | null> {
+    const current = await this.read(clusterName('cluster', cluster));
+    if (current === null || current.runId !== owner.runId) return null;
+    return (await this.heldByOtherLiveProcess(current, owner)) ? publicInfo(current) : null;
   }
 
   async current(cluster: string): Promise<FileLockInfo | null> {

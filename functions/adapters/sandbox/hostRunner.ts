@@ -10,6 +10,7 @@ import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
 import { SCRIPT_NAME, readScriptText } from '../scriptText.ts';
 import { secretLines } from '../secretLines.ts';
 import { hostExec } from '../../../sandbox/index.ts';
+import { stepSignal } from '../../workflow/stepSignal.ts';
 import type { SandboxInfo } from '../../../sandbox/index.ts';
 
 const DEFAULT_SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts');
@@ -23,15 +24,18 @@ export class SandboxHostRunner implements HostRunner {
   /**
    * Resolves with the script's output whatever its exit code. Throws HostUnreachableError for a
    * powered-off host and ScriptTimedOutError (after killing its process group) after
-   * request.timeoutSeconds.
+   * request.timeoutSeconds. When the request's signal (default: the running step's, stepSignal.ts)
+   * aborts, kills the script's process group and rejects with the signal's reason once it has exited.
    */
   async run(request: ScriptRequest): Promise<ScriptOutput> {
     if (!SCRIPT_NAME.test(request.script)) throw new InvalidInputError('script', `"${request.script}" is not a script name`);
     if (!(request.timeoutSeconds > 0)) throw new InvalidInputError('timeoutSeconds', `must be positive, got ${request.timeoutSeconds}`);
     const scriptText = readScriptText(this.scriptsDir, request.script);
+    const signal = stepSignal(request);
     const result = await hostExec(this.sandbox, request.host.name, ['bash', '-c', scriptText, request.script, ...request.args], {
       timeoutMs: request.timeoutSeconds * 1000,
       stdin: secretLines(request.secrets),
+      ...(signal ? { signal } : {}),
     });
     return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
   }
