@@ -12,7 +12,6 @@ import { main } from '../../cli/main.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { AuditStore } from '../../functions/adapters/aws/auditStore.ts';
 import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
-import { RUN_TABLE_TAG as STACK_TAG } from '../../lib/etcd-replacement.ts';
 import { FakeDynamoTable } from '../support/aws/fakeDynamoTable.ts';
 import { ACCOUNT, executionArnOf, STATE_MACHINE } from '../support/aws/runHistories.ts';
 import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
@@ -77,7 +76,7 @@ afterEach(() => {
 
 describe('CLI: history --target aws (audit records)', () => {
   it('finds the table through the state machine\'s tag and lists the records newest first, in the sandbox history\'s document', async () => {
-    expect(RUN_TABLE_TAG).toBe(STACK_TAG);
+    // The stack tags the state machine with RUN_TABLE_TAG: test/cdk/stack.test.ts.
     sfnMock.on(ListTagsForResourceCommand, { resourceArn: STATE_MACHINE }).resolves({ tags: [{ key: RUN_TABLE_TAG, value: 'EtcdReplace-ocp311-Runs' }] });
     expect(await auditHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--json'], deps)).toBe(0);
     const runs = JSON.parse(output.out) as Array<Record<string, unknown>>;

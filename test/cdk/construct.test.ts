@@ -102,7 +102,7 @@ describe('Function: parseConfig (JSON Schema)', () => {
   });
 
   it('binds the stack to the configured account and region', () => {
-    const { stack } = buildApp(new App({ context: { etcdReplaceConfig: EXAMPLE_CONFIG } }));
+    const { stack } = buildApp(new App({ context: { etcdReplaceConfig: EXAMPLE_CONFIG, 'aws:cdk:bundling-stacks': [] } }));
     expect(stack.account).toBe('123456789012');
     expect(stack.region).toBe('eu-west-1');
     expect(stack.stackName).toBe('EtcdReplace-ocp311');

@@ -9,10 +9,11 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { RUN_TABLE_TAG as CLI_RUN_TABLE_TAG } from '../../cli/auditHistory.ts';
 import { buildApp } from '../../lib/app.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { lambdaTimeoutSeconds, PROJECT_ROOT, type ReplacementStack } from '../../lib/replacement-stack.ts';
-import { probeTiming } from '../../lib/etcd-replacement.ts';
+import { probeTiming, RUN_TABLE_TAG } from '../../lib/etcd-replacement.ts';
 import { compileAsl, functionArnSubstitutionKey, LAMBDA_SERVICE_RETRIER, type AslDefinition, type AslTaskState } from '../../statemachine/asl.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { validateAsl } from '../support/aslValidate.ts';
@@ -369,6 +370,8 @@ describe('Stack: ReplacementStack', () => {
       expect(table.Properties['TimeToLiveSpecification']).toEqual({ AttributeName: 'ttl', Enabled: true });
       expect(table.Properties['DeletionProtectionEnabled']).toBe(true);
       expect(only('AWS::StepFunctions::StateMachine').Properties['Tags']).toContainEqual({ Key: 'etcd-replace:run-table', Value: { Ref: expect.stringMatching(/^Runs/) } });
+      // The tag `etcd-replace history --target aws` finds the table by (cli/auditHistory.ts).
+      expect(CLI_RUN_TABLE_TAG).toBe(RUN_TABLE_TAG);
     });
 
     it('lets only the audit recorder write audit records: the steps write the lock and their details, by partition key', () => {

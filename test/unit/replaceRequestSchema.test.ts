@@ -4,15 +4,15 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import type { Inventory } from '../../functions/ports.ts';
 import { contextFromEvent } from '../../functions/handlers/event.ts';
-import { PROJECT_ROOT } from '../../lib/replacement-stack.ts';
 
-const schemaDir = join(PROJECT_ROOT, 'schemas');
+const schemaDir = fileURLToPath(new URL('../../schemas', import.meta.url));
 const schema = JSON.parse(readFileSync(join(schemaDir, 'replace-request.schema.json'), 'utf8')) as object;
 const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
 const examples = readdirSync(join(schemaDir, 'examples'))
