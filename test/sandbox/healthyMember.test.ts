@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 const run = (failed: string, replacement: string, ...extra: string[]) =>
-  cli(['run', '--sandbox', sb.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '1', '--json', ...extra]);
+  cli(['run', '--sandbox', sb.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '0', '--json', ...extra]);
 const ipOf = (name: string) => sb.hosts.find((h) => h.name === name)!.ip;
 const MASTERS = ['master-0', 'master-1', 'master-2'];
 
@@ -90,7 +90,7 @@ describe('a resumed run re-confirms the failure before it removes anything', () 
   it('killed before RemoveFailedMember, the member recovers: the same command resumes and refuses with exit 3; master-2 stays', async () => {
     const before = membershipOf(await membersNow(sb, ['master-0']));
     await failHost(sb.name, 'master-2', 'partition');
-    const args = ['run', '--sandbox', sb.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'];
+    const args = ['run', '--sandbox', sb.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '0', '--json'];
     const first = new WatchedCli(args);
     const runId = /^run (r-[0-9a-z-]+):/.exec(await first.waitFor(/^run r-[0-9a-z-]+: replace/))![1]!;
     await first.waitFor(/^▶ RemoveFailedMember$/);
