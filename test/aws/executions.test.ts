@@ -55,6 +55,22 @@ describe('Function: runDocumentFromHistory', () => {
     expect(doc.remaining).toBeUndefined();
   });
 
+  it('maps a request an earlier run carried out: succeeded through the short path, the reason naming that run', () => {
+    const replacedBy = {
+      runId: 'r-20300101-000000-abcdef', at: '2030-01-01T00:01:02.000Z', newMemberId: 'a1b2c3d4e5f60718', peerURL: 'https://10.0.1.20:2380',
+      replacement: { name: 'etcd-spare-0', hostname: 'etcd-spare-0.ec2.internal', ip: '10.0.1.20', roles: ['etcd'] }, choice: 'spare', failedMember: { id: '8e9e05c52164694d', name: 'master-2', peerURL: 'https://10.0.1.12:2380' }, remaining: [],
+    };
+    const h = new HistoryBuilder(REQUEST).task('ValidateInput', { output: { alreadyReplaced: true, replacedBy } }).task('AcquireLock').choice('IsAlreadyReplaced').task('StopFailedMember', { output: { alreadyReplaced: true, replacedBy, failedHostReachable: false } });
+    h.choice('IsFailedHostReachable').choice('IsNewMemberInPlace');
+    for (const t of ['VerifyClusterHealth', 'RollMasters', 'UpdateFlannel', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState']) h.task(t, { output: { alreadyReplaced: true, replacedBy } });
+    h.task('ReleaseLock', { output: { alreadyReplaced: true, replacedBy } }).choice('RouteOutcome').succeed();
+    const doc = runDocumentFromHistory(facts('SUCCEEDED', h.now), h.events);
+    expect(doc.outcome).toBe('succeeded');
+    expect(doc.reason).toBe('already done by run r-20300101-000000-abcdef on 2030-01-01 00:01:02Z: etcd-spare-0 is member a1b2c3d4e5f60718');
+    for (const skipped of ['CheckClusterHealth', 'RemoveFailedMember', 'AddMember', 'StartNewMember']) expect(stepOf(doc, skipped)).toMatchObject({ status: 'skipped', attempts: 0 });
+    expect(stepOf(doc, 'RollMasters')).toMatchObject({ status: 'succeeded' });
+  });
+
   it('maps a refusal (LockHeldError caught into the Refused Fail state): outcome refused, reason from the Lambda error', () => {
     const h = new HistoryBuilder(REQUEST).task('ValidateInput').caughtTask('AcquireLock', 'LockHeldError', 'cluster ocp311 is locked by run r-1', { failures: ['ConditionalCheckFailedException'] }).choice('RouteOutcome').fail('Refused');
     const doc = runDocumentFromHistory(facts('FAILED', h.now), h.events);

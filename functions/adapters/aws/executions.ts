@@ -17,6 +17,8 @@ import {
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import { TASKS } from '../../../statemachine/spec.ts';
+import { successReason } from '../../../statemachine/earlierRun.ts';
+import type { WorkflowContext } from '../../../statemachine/context.ts';
 import { runIdFromExecutionName } from '../../handlers/event.ts';
 import { errorName } from '../../errors.ts';
 import type { RunOutcome, RunStep, RunView } from '../../workflow/runView.ts';
@@ -229,7 +231,10 @@ export function runDocumentFromHistory(execution: ExecutionFacts, events: readon
   else if (final) outcome = final;
   else if (ended) outcome = ended.outcome;
   else outcome = execution.status === 'SUCCEEDED' ? 'succeeded' : 'failed';
-  const reason = running || outcome === 'succeeded' ? null : reasonOf(ended?.error ?? execution.error, ended?.cause ?? execution.cause);
+  const output = parseJson(lastOutput);
+  // A success says why only when it was no replacement: a request an earlier run had carried out.
+  const succeededBecause = outcome === 'succeeded' && isObject(output) ? successReason(output as Partial<WorkflowContext>) : null;
+  const reason = running ? null : outcome === 'succeeded' ? succeededBecause : reasonOf(ended?.error ?? execution.error, ended?.cause ?? execution.cause);
 
   // Merge repeated entries of one task; close what the end of the execution cut off.
   const merged = new Map<string, RunStep>();
@@ -250,7 +255,6 @@ export function runDocumentFromHistory(execution: ExecutionFacts, events: readon
   }
   for (const [name, step] of merged) if (!taskNames.includes(name)) steps.push(step);
 
-  const output = parseJson(lastOutput);
   const remaining = isObject(output) && Array.isArray(output['remaining']) ? output['remaining'].filter((r): r is string => typeof r === 'string') : [];
 
   return {
