@@ -63,25 +63,41 @@ function ownersOf(runs: FileRunStore): FileRunOwners {
 }
 
 /**
- * Makes this process the owner of an unfinished run before it continues the record. A run whose owner
- * (the process in its owner claim, or in its cluster lock) is alive is refused (RunInProgressError, exit
- * 3) with nothing changed: no record written, no deps opened. A run whose owner is gone (exited, killed,
- * a zombie) is taken over: the takeover is kept in the record's events before anything else runs.
+ * Refuses to continue a run whose owner is alive: the process in its owner claim, or in its cluster
+ * lock (RunInProgressError, exit 3, naming the pid and how to stop it). Reads only: nothing is written.
  */
-async function takeOver(record: RunRecord, runs: FileRunStore, command: string): Promise<void> {
-  const owners = ownersOf(runs);
+async function refuseIfOwned(record: RunRecord, runs: FileRunStore, command: string): Promise<void> {
   const since = (info: { acquiredAt: string }) => record.owner?.since ?? info.acquiredAt;
-  const claimed = await owners.liveOtherOwner(record.runId);
+  const claimed = await ownersOf(runs).liveOtherOwner(record.runId);
   if (claimed) throw runInProgress(record.runId, claimed, since(claimed), command);
   const locked = await new FileLock().heldElsewhere(record.cluster, { runId: record.runId, startedBy: record.startedBy, pid: process.pid });
   if (locked) throw runInProgress(record.runId, locked, since(locked), command);
-  const claim = await owners.claim(record.runId, record.startedBy, process.pid, command);
+}
+
+/**
+ * Makes this process the owner of an unfinished run whose owner is gone (exited, killed, a zombie), before
+ * it continues the record: the claim is atomic (a contender that claims first wins, and this one is
+ * refused), and the takeover is kept in the record's events before anything else runs.
+ */
+async function takeOver(record: RunRecord, runs: FileRunStore, command: string): Promise<void> {
+  await refuseIfOwned(record, runs, command);
+  const claim = await ownersOf(runs).claim(record.runId, record.startedBy, process.pid, command);
   const before = claim.takenOver ?? (record.owner ? { pid: record.owner.pid, host: record.owner.host, since: record.owner.since } : undefined);
   const who = before?.pid !== undefined ? `pid ${before.pid}${before.host ? ` on ${before.host}` : ''} (owner since ${before.since})` : 'no recorded owner';
   const now = new Date().toISOString();
   record.events = [...(record.events ?? []), { at: now, type: 'takeover', detail: `pid ${process.pid} took the run over at ${record.state}: ${who} no longer runs it` }];
   record.owner = claim.owner;
   await runs.save(record);
+}
+
+/** Takes the run over for `deps`, closing them when it cannot. */
+async function takeOverWith(record: RunRecord, runs: FileRunStore, deps: SandboxDeps, command: string): Promise<void> {
+  try {
+    await takeOver(record, runs, command);
+  } catch (error) {
+    await deps.close();
+    throw error;
+  }
 }
 
 async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore, hold: StepHold | null): Promise<number> {
@@ -132,11 +148,9 @@ export async function runCommandMain(argv: string[]): Promise<number> {
     const unfinished = (await recordsOf(runs, sandbox)).filter((r) => r.outcome === 'running');
     const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement);
     if (same) {
-      await takeOver(same, runs, 'the same command');
-      const deps = await depsFor(sandbox).catch(async (error: unknown) => {
-        await ownersOf(runs).release(same.runId);
-        throw error;
-      });
+      await refuseIfOwned(same, runs, 'the same command');
+      const deps = await depsFor(sandbox);
+      await takeOverWith(same, runs, deps, 'the same command');
       progress(`resuming unfinished run ${same.runId} at ${same.state}`);
       return execute(same, deps, values.json, runs, hold);
     }
@@ -180,11 +194,10 @@ export function resumeCommand(argv: string[]): Promise<number> {
     if (sandbox !== record.cluster || record.target !== 'sandbox') {
       throw new InvalidInputError('--sandbox', `run ${runId} is a run of ${record.target} cluster ${record.cluster}; it resumes only there, not on ${sandbox}`);
     }
-    await takeOver(record, runs, `\`etcd-replace resume ${runId}\``);
-    const deps = await depsFor(sandbox).catch(async (error: unknown) => {
-      await ownersOf(runs).release(runId);
-      throw error;
-    });
+    const command = `\`etcd-replace resume ${runId}\``;
+    await refuseIfOwned(record, runs, command);
+    const deps = await depsFor(sandbox);
+    await takeOverWith(record, runs, deps, command);
     progress(`resuming run ${runId} at ${record.state}`);
     return execute(record, deps, values.json, runs, hold);
   });

@@ -46,6 +46,8 @@ export interface LocalRunOptions {
    * at that step, so the same command takes it over.
    */
   signal?: AbortSignal;
+  /** Per-step time limits (seconds) in place of the model's (TaskSpec.timeoutSeconds): rehearsals and tests of a timeout. */
+  timeouts?: Partial<Record<TaskName, number>>;
   /** How long a step that timed out may take to stop (its host commands killed) before the run goes on regardless. Default 30 s. */
   cancelGraceMs?: number;
 }
@@ -176,7 +178,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
       const attempt: StepDeps = { ...deps, signal: controller.signal };
       const step = withStepSignal(controller.signal, () => withLockHeld(task, input, attempt, () => options.steps[task.name](input, attempt)));
       try {
-        return await withTimeout(step, task.timeoutSeconds, task.name, controller, options.cancelGraceMs ?? 30_000, deps.log);
+        return await withTimeout(step, options.timeouts?.[task.name] ?? task.timeoutSeconds, task.name, controller, options.cancelGraceMs ?? 30_000, deps.log);
       } finally {
         running.delete(controller);
       }

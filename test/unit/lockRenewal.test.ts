@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
 import { LockHeldError, LockLostError } from '../../functions/errors.ts';
 import { DEFAULT_WAITS } from '../../functions/workflow/stepDeps.ts';
-import { holdLock, withLockHeld } from '../../functions/workflow/lockRenewal.ts';
+import { holdLock, proveRunOwner, withLockHeld } from '../../functions/workflow/lockRenewal.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { taskSpec } from '../../statemachine/spec.ts';
 
@@ -68,5 +69,51 @@ describe('Module: lockRenewal', () => {
     // Another machine's run judges the lock by expiry alone, and it has not expired.
     const other = new FileLock(dir, { hostname: 'another-machine' });
     await expect(other.acquire('prod-a', { runId: 'run-000003', startedBy: 'carol' }, 60)).rejects.toThrow(LockHeldError);
+  });
+
+  it('stops renewing the moment the step\'s signal aborts (a timeout), before the step itself has ended', async () => {
+    await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 3);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    let abortedAt = '';
+    await withLockHeld(taskSpec('StartNewMember'), context, { ...deps(3), signal: controller.signal }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2300));
+      seen.push((await lock.current('prod-a'))!.expiresAt);
+      controller.abort(new Error('timed out'));
+      abortedAt = (await lock.current('prod-a'))!.expiresAt;
+      // The abandoned step goes on a while: nothing renews the lock for it.
+      await new Promise((resolve) => setTimeout(resolve, 2300));
+    });
+    expect(Date.parse(seen[0]!)).toBeGreaterThan(Date.parse((await lock.current('prod-a'))!.acquiredAt) + 3000);
+    expect((await lock.current('prod-a'))!.expiresAt).toBe(abortedAt);
+  });
+
+  describe('Function: proveRunOwner', () => {
+    let child: ChildProcess | undefined;
+    afterEach(() => {
+      child?.kill('SIGKILL');
+      child = undefined;
+    });
+
+    it('stops every step, the closing ones too, of a process that does not own the run: its lock held by another live process of the run', async () => {
+      child = spawn('sleep', ['300'], { stdio: 'ignore' });
+      await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: child.pid! }, 60);
+      for (const step of ['DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'CompensateNewMember', 'RemoveFailedMember']) {
+        let ran = false;
+        const error = await withLockHeld(taskSpec(step), context, deps(), async () => (ran = true)).catch((e: unknown) => e);
+        expect({ step, ran, error }).toEqual({ step, ran: false, error: expect.any(LockLostError) });
+        expect((error as Error).message).toContain(`run run-000001 is in progress in pid ${child.pid}`);
+      }
+      expect((await lock.current('prod-a'))?.pid).toBe(child.pid);
+      // Before the lock: ValidateInput changes nothing and AcquireLock judges the holder itself.
+      await expect(proveRunOwner(context, deps(), taskSpec('AcquireLock'))).resolves.toBeUndefined();
+      // Its owner goes on.
+      await expect(proveRunOwner(context, deps(60, child.pid!))).resolves.toBeUndefined();
+    });
+
+    it('asks the run\'s own owner claim first where there is one', async () => {
+      const claim = { prove: async () => Promise.reject(new LockLostError('process 1 does not own run run-000001')) };
+      await expect(withLockHeld(taskSpec('DiscardKeyBundle'), context, { ...deps(), runOwner: claim }, async () => 'ran')).rejects.toThrow('does not own run');
+    });
   });
 });
