@@ -1,9 +1,12 @@
 // BackUpFailedMemberData: copy the failed host's /var/lib/etcd off the host, check the copy arrived
 // whole, and only then empty the directory (runbook 37.1 step 3). A host that answers but cannot send
 // the backup anywhere (cut off from the store) keeps its data; the run goes on and says what remains.
+// A run that finishes an earlier run's replacement (IsAlreadyReplaced) removed nothing itself: it first
+// checks, under the lock, that no member of the cluster is on the host before anything is emptied there.
 
 import { ArtifactStoreError, WorkflowError } from '../errors.ts';
-import { artifactKey, need } from '../cluster/observe.ts';
+import { artifactKey, etcdOf, need } from '../cluster/observe.ts';
+import { refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
 
@@ -14,6 +17,7 @@ class BackupNotUploaded extends WorkflowError {
 
 export const BackUpFailedMemberData: Step = async (context, deps) => {
   const host = need(context.failedHost, 'failedHost');
+  if (context.alreadyReplaced === true) refuseIfMemberOnHost(await etcdOf(context, deps).memberList(), host, undefined, 'BackUpFailedMemberData');
   const key = artifactKey.failedData(context.runId, host.hostname);
   const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
   let backup: { empty: boolean; bytes?: number; sha256?: string; manifest?: string };

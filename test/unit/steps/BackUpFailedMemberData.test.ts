@@ -20,6 +20,7 @@ import {
   stepWorld,
   type StepWorld,
 } from '../../support/stepHarness.ts';
+import { threeMembers } from '../../support/fakeCluster.ts';
 
 const KEY = `runs/${RUN_ID}/failed-member-data-${HOSTS['master-2'].hostname}.tgz`;
 const BACKUP = { empty: false, bytes: 65536, sha256: 'ef'.repeat(32), manifest: 'c2hhMjU2IG1hbmlmZXN0' };
@@ -50,6 +51,18 @@ describe('Step: BackUpFailedMemberData', () => {
     expect(result.output).toEqual({ backupKey: KEY });
     expect(result.skipped).toBeUndefined();
     expect(result.detail).toBe(`master-2: /var/lib/etcd backed up (65536 bytes, sha256 efefefefefef…) to s3://unit-artifacts/${KEY}, then emptied`);
+  });
+
+  it('finishing an earlier run\'s replacement: checks first that no member is on the host, and refuses, changing nothing, when one is', async () => {
+    const world = failedHost(stepWorld());
+    const repeat = confirmedContext({ alreadyReplaced: true });
+    expect((await BackUpFailedMemberData(repeat, world.deps)).output).toEqual({ backupKey: KEY });
+    expect(world.cluster.calls).toContain('memberList');
+    const back = failedHost(stepWorld(threeMembers([])));
+    const error = await failure(BackUpFailedMemberData(repeat, back.deps));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/^BackUpFailedMemberData: master-2 is member 00000000000000a2 \(master-2\.example\.test\) of this cluster; nothing was stopped or emptied there$/);
+    expect(back.runner.sent()).toEqual([]);
   });
 
   it('a second run finds the directory empty and the backup stored: skipped, nothing wiped', async () => {
