@@ -52,18 +52,23 @@ export function alone(commands: Invocation[], end: (i: Invocation) => number): I
 export function commandCounts(commands: Invocation[], overlapped: ReadonlySet<string>): { sent: number; onHosts: number; online: number; forCaller: number; line: string } {
   // 1: on the hosts (send → script exit), offline pairwise; 2: online, each command sent while another
   // was running marks both; 3: as the functions saw them (send → the terminal GetCommandInvocation).
-  const onHosts = alone(commands, (c) => c.endedAt ?? Number.POSITIVE_INFINITY).length;
+  const aloneOnHosts = alone(commands, (c) => c.endedAt ?? Number.POSITIVE_INFINITY);
+  const aloneForCaller = new Set(alone(commands, (c) => c.collectedAt ?? Number.POSITIVE_INFINITY));
+  const onHosts = aloneOnHosts.length;
   const online = commands.filter((c) => !overlapped.has(c.commandId)).length;
-  const forCaller = alone(commands, (c) => c.collectedAt ?? Number.POSITIVE_INFINITY).length;
+  const forCaller = aloneForCaller.size;
   const script = (c: Invocation) => c.comment.replace(/^etcd-replace /, '').split(' ')[0] ?? '';
   const perScript = Object.entries(commands.reduce<Record<string, number>>((acc, c) => ({ ...acc, [script(c)]: (acc[script(c)] ?? 0) + 1 }), {})).map(([k, n]) => `${k} ${n}`);
   const concurrent = commands.filter((c) => overlapped.has(c.commandId)).map((c) => `${script(c)}@${c.host}`);
+  // Alone on the hosts, not as the functions saw them: ended before a command sent side by side with it
+  // had started, and collected after (the poll's lag).
+  const lag = aloneOnHosts.filter((c) => !aloneForCaller.has(c)).map((c) => `${script(c)}@${c.host} (collected ${((c.collectedAt ?? 0) - (c.endedAt ?? 0)).toFixed(0)} ms after its end)`);
   return {
     sent: commands.length,
     onHosts,
     online,
     forCaller,
-    line: `SSM commands: ${commands.length} sent, ${onHosts} sequential (on the hosts; online count ${online}, as the functions saw them ${forCaller}); by script: ${perScript.join(', ')}; concurrent: ${concurrent.join(', ') || 'none'}`,
+    line: `SSM commands: ${commands.length} sent, ${onHosts} sequential (on the hosts; online count ${online}, as the functions saw them ${forCaller}); by script: ${perScript.join(', ')}; concurrent: ${concurrent.join(', ') || 'none'}${lag.length ? `; alone on the hosts only: ${lag.join(', ')}` : ''}`,
   };
 }
 
@@ -171,12 +176,15 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
   // Each SendCommand sent one command; every one ended, and the function that sent it collected its end.
   expect(r.front.requests.filter((q) => q.service === 'ssm' && q.operation === 'SendCommand' && q.status === 200)).toHaveLength(r.commands.length);
   expect(r.commands.filter((c) => !c.answer || c.collectedAt === undefined)).toEqual([]);
-  // How many ran alone: the three ways of counting agree.
+  // How many ran alone: counted on the hosts and online they agree; as the functions saw them (up to the
+  // poll that collected each end) never more: a command sent side by side with another may start after
+  // the other ended on its host and before the poll collected that end, when the machine is loaded.
   const counts = commandCounts(r.commands, r.cloud.overlapped);
   expect(counts.sent).toBeGreaterThan(0);
   expect(counts.onHosts).toBeGreaterThan(0);
   expect(counts.online).toBe(counts.onHosts);
-  expect(counts.forCaller).toBe(counts.onHosts);
+  expect(counts.forCaller).toBeGreaterThan(0);
+  expect(counts.forCaller).toBeLessThanOrEqual(counts.onHosts);
 
   // Lambda: every function invoked ran on the Node.js binary it was given.
   expect(r.lambdaRuntimes.size).toBe(new Set(r.lambdas.invocations.map((i) => i.functionName)).size);
