@@ -42,7 +42,7 @@ async function finish(cli: WatchedCli) {
 
 describe('Workflow: no spare in the pool, the run launches its replacement', () => {
   it('replaces powered-off master-2 with etcd-new-0, launched for the run (no --replacement)', async () => {
-    const { out, result, record, status } = await finish(new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-2', '--grace-seconds', '1', '--json']));
+    const { out, result, record, status } = await finish(new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-2', '--grace-seconds', '0', '--json']));
     expect(exitOf(out)).toMatchObject({ code: 0 });
     expect(result.outcome).toBe('succeeded');
     expect(status).toMatchObject({ ProvisionReplacement: 'succeeded', AddMember: 'succeeded', TerminateLaunchedHost: 'skipped', CompensateNewMember: 'skipped' });
@@ -62,7 +62,8 @@ describe('Workflow: no spare in the pool, the run launches its replacement', () 
     await failHost(sandbox.name, 'master-1', 'kill');
     const live = ['master-0', 'etcd-new-0'];
     const membersBefore = membershipOf(await membersNow(sandbox, live));
-    const cli = new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'new', '--grace-seconds', '1', '--json']);
+    // The start wait is set short (the default is 60 s): how long StartNewMember waits is not what is tested.
+    const cli = new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'new', '--grace-seconds', '0', '--json'], { ETCD_REPLACE_MEMBER_START_SECONDS: '15' });
     await cli.waitFor(/^▶ ConfirmMemberFailed$/);
     const launched = await loadSandbox(sandbox.name);
     expect(launched.hosts.map((h) => h.name)).toContain('etcd-new-1');
@@ -75,6 +76,7 @@ describe('Workflow: no spare in the pool, the run launches its replacement', () 
     expect(result.outcome).toBe('failed');
     expect(status).toMatchObject({ ProvisionReplacement: 'succeeded', StartNewMember: 'failed', CompensateNewMember: 'succeeded', TerminateLaunchedHost: 'succeeded' });
     expect(record.steps.find((s) => s.name === 'TerminateLaunchedHost' && s.status === 'succeeded')?.detail).toMatch(/^terminated etcd-new-1 \(etcd-new-1\)/);
+    expect(record.steps.filter((s) => s.name === 'StartNewMember' && s.status === 'failed').map((s) => s.error?.message)).toContainEqual(expect.stringContaining('within 15s'));
     // etcd-new-1 is gone from the sandbox (record, status, network namespace); etcd-new-0 and the members are untouched.
     const after = await loadSandbox(sandbox.name);
     expect(after.hosts.map((h) => h.name)).not.toContain('etcd-new-1');

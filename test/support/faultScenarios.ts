@@ -70,8 +70,13 @@ async function moveLeader(sandbox: SandboxInfo, hosts: string[]): Promise<[strin
  * ("address already in use"). Compensation removes the new member again; `survivors` (the CA host
  * first) are the healthy members left; the record says what remains. `failed` is down already.
  */
+/** StartNewMember's start wait in the runs whose new member never starts. */
+const NEVER_STARTS_WAIT_SECONDS = 15;
+
 export async function newHostNeverStarts(sandbox: SandboxInfo, failed: string, replacement: string, survivors: string[]) {
-  const cli = new WatchedCli(runArgs(sandbox, failed, replacement));
+  // The new member's etcd never listens: each of StartNewMember's two attempts gives up after the
+  // start wait, set short here (the default is 60 s) since how long it waits is not what is tested.
+  const cli = new WatchedCli(runArgs(sandbox, failed, replacement), { ETCD_REPLACE_MEMBER_START_SECONDS: String(NEVER_STARTS_WAIT_SECONDS) });
   await cli.waitFor(/^▶ ConfirmMemberFailed$/);
   const pid = Number((await sh(sandbox, replacement, `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
   expect(pid).toBeGreaterThan(1);
@@ -87,6 +92,8 @@ export async function newHostNeverStarts(sandbox: SandboxInfo, failed: string, r
     expect(result.reason).toMatch(/StartNewMember|etcd/);
     expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', StartNewMember: 'failed', PromoteNewMember: 'skipped', CompensateNewMember: 'succeeded', VerifyClusterHealth: 'skipped' });
     expect(record.steps.find((s) => s.name === 'CompensateNewMember' && s.status === 'succeeded')?.detail).toMatch(/removed member [0-9a-f]{16}/);
+    // Each attempt waited the start wait the run was given, not the default.
+    expect(record.steps.filter((s) => s.name === 'StartNewMember' && s.status === 'failed').map((s) => s.error?.message)).toContainEqual(expect.stringContaining(`within ${NEVER_STARTS_WAIT_SECONDS}s`));
     expect(record.remaining?.join('\n')).toMatch(new RegExp(`has no replacement: the cluster runs with ${survivors.length} members`));
     expect(record.remaining?.join('\n')).toMatch(/run the replacement again/);
   } finally {

@@ -35,8 +35,9 @@ export class WatchedCli {
   private watchers: Array<{ pattern: RegExp; resolve: (line: string) => void; reject: (e: Error) => void }> = [];
   private exited = false;
 
-  constructor(args: string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `env`: variables set for this CLI process on top of the test's own. */
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [BIN, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdin.end();
     this.child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     let partial = '';

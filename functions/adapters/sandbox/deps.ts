@@ -53,12 +53,25 @@ async function sandboxMembers(sandbox: SandboxInfo, runner: SandboxHostRunner): 
 }
 
 /**
- * ETCD_REPLACE_LOCK_TTL_SECONDS: the lock's lifetime between renewals (default 7200 s). A run renews its
- * lock as it goes and a live holder keeps it past expiry; a short lifetime rehearses exactly that.
+ * Waits an operator (or a rehearsal) sets for one run, as the AWS functions take them from their
+ * environment: ETCD_REPLACE_<NAME>_SECONDS for the lock's lifetime between renewals (a run renews its
+ * lock as it goes and a live holder keeps it past expiry; a short lifetime rehearses exactly that), how
+ * long the new member may go without listening (or without progress while it catches up), and how
+ * long a master's API may take to answer after its restart. Unset: DEFAULT_WAITS.
  */
-function lockTtlFromEnv(): Partial<StepDeps['waits']> {
-  const raw = process.env['ETCD_REPLACE_LOCK_TTL_SECONDS'];
-  return raw === undefined || raw === '' ? {} : { lockTtlSeconds: positiveInt('ETCD_REPLACE_LOCK_TTL_SECONDS', raw, { max: 86_400 }) };
+const WAITS_FROM_ENV = {
+  lockTtlSeconds: { name: 'ETCD_REPLACE_LOCK_TTL_SECONDS', min: 1, max: 86_400 },
+  memberStartSeconds: { name: 'ETCD_REPLACE_MEMBER_START_SECONDS', min: 5, max: 3600 },
+  masterHealthSeconds: { name: 'ETCD_REPLACE_MASTER_HEALTH_SECONDS', min: 5, max: 3600 },
+} as const;
+
+function waitsFromEnv(): Partial<StepDeps['waits']> {
+  return Object.fromEntries(
+    Object.entries(WAITS_FROM_ENV).flatMap(([wait, { name, min, max }]) => {
+      const raw = process.env[name];
+      return raw === undefined || raw === '' ? [] : [[wait, positiveInt(name, raw, { min, max })]];
+    }),
+  );
 }
 
 export async function sandboxDeps(name: string, options: { log?: (message: string) => void; waits?: Partial<StepDeps['waits']> } = {}): Promise<SandboxDeps> {
@@ -91,7 +104,7 @@ export async function sandboxDeps(name: string, options: { log?: (message: strin
     now: () => new Date(),
     log,
     pid: process.pid,
-    waits: { ...DEFAULT_WAITS, ...lockTtlFromEnv(), ...options.waits },
+    waits: { ...DEFAULT_WAITS, ...waitsFromEnv(), ...options.waits },
     close: () => artifacts.close(),
   };
 }
