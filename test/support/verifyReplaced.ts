@@ -1,6 +1,7 @@
-// The independent facts an end-to-end replacement must leave behind, shared by the sandbox-path test
-// (replace.test.ts) and the AWS-path test (aws-e2e.test.ts): membership, health, data, clients, the
-// inventory and the new host's firewall, all read with etcdctl and plain file reads on the hosts.
+// The independent facts an end-to-end replacement must leave behind, shared by the sandbox-path tests
+// (replace.test.ts, the learner suite) and the rehearsal of the deployed stack (test/rehearsal/run.ts):
+// membership, health, data, clients, the inventory and the new host's firewall, all read with etcdctl
+// and plain file reads on the hosts.
 
 import { expect } from 'vitest';
 import type { SandboxInfo } from '../../sandbox/index.ts';
