@@ -6,11 +6,12 @@
 // healed), the lock, two full runs, no quorum. `--learner never` on etcd 3.4 (where it changes the path) runs in test/sandbox/learner/.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
 import { FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore, runDirFromEnv } from '../../functions/adapters/sandbox/fileRunStore.ts';
 import { sandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
 import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
 import type { HostRunner, RunRecord, ScriptRequest } from '../../functions/ports.ts';
@@ -49,6 +50,20 @@ afterAll(async () => {
   await downAll(created);
 });
 
+/** A run record of `cluster` cut off mid-write, as a kill of an older writer left one; its path. */
+async function plantTruncatedRecord(cluster: string): Promise<string> {
+  const runId = `r-20261201-000000-${randomBytes(3).toString('hex')}`;
+  const file = `${runDirFromEnv()}/${runId}.json`;
+  await fs.mkdir(runDirFromEnv(), { recursive: true });
+  await fs.writeFile(file, `{"runId":"${runId}","cluster":"${cluster}","target":"sandbox","outcome":"running","steps":[{"name":"AddMember","sta`);
+  return file;
+}
+
+/** The cluster's lock file as it stands, or null. */
+async function lockNow(cluster: string): Promise<unknown> {
+  return new FileLock().current(cluster);
+}
+
 describe('refusals that change nothing', () => {
   it('refuses to replace a healthy member (exit 3), membership unchanged', async () => {
     const before = membershipOf(await membersNow(a, ['master-0']));
@@ -80,6 +95,7 @@ describe('refusals that change nothing', () => {
       // Cyrillic а and е: look like master-2 and etcd-spare-0.
       { args: ['--failed', 'm\u0430ster-2', '--replacement', 'etcd-spare-0'], message: /invalid --failed: "m\\u0430ster-2" may hold only/ },
       { args: ['--failed', 'master-2', '--replacement', '\u0435tcd-spare-0'], message: /invalid --replacement: "\\u0435tcd-spare-0"/ },
+      { args: ['--failed', 'master-2', '--replacement', 'etcd-spare-0', '--started-by', '\u00fc'], message: /invalid --started-by: "\\u00fc"/ },
     ];
     const results = await Promise.all(cases.map((c) => cli(['run', '--sandbox', a.name, '--grace-seconds', '0', ...c.args])));
     results.forEach((out, i) => {
@@ -97,6 +113,23 @@ describe('refusals that change nothing', () => {
       expect({ host: host.name, pwned: out.trim() }).toEqual({ host: host.name, pwned: 'none' });
     }
     expect((await runsOf(a.name)).length).toBe(recordsBefore);
+    expect(membershipOf(await membersNow(a, ['master-0']))).toEqual(before);
+  });
+
+  it('a truncated run record of this cluster: run refuses (exit 3) naming the file, before any step; nothing changes', async () => {
+    const before = membershipOf(await membersNow(a, ['master-0']));
+    const lockBefore = await lockNow(a.name);
+    const file = await plantTruncatedRecord(a.name);
+    try {
+      const out = await cli(runArgs(a, 'master-2', 'etcd-spare-0'));
+      expect(exitOf(out)).toMatchObject({ code: 3 });
+      expect(out.stderr).toContain(file);
+      expect(out.stderr).toMatch(/cannot be read/);
+      expect(out.stderr).not.toMatch(/^run r-/m);
+      expect(await lockNow(a.name)).toEqual(lockBefore);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
     expect(membershipOf(await membersNow(a, ['master-0']))).toEqual(before);
   });
 });
@@ -163,8 +196,20 @@ describe('one run per cluster', () => {
     // etcd dies, the host stays up: later runs roll its master API too (only the failed host of a run may be unreachable).
     await failHost(a.name, 'master-2', 'etcd');
 
+    // A damaged record of another cluster blocks neither this cluster's run nor its history.
+    const damaged = await plantTruncatedRecord(`t-dmg-${randomBytes(3).toString('hex')}`);
     const { out, record } = await replaceWithoutLearner(a, 'master-2', 'etcd-spare-0');
     expect(record.context['addedAsLearner']).toBe(false);
+    try {
+      const own = await cli(['history', '--sandbox', a.name, '--json']);
+      expect(own.code).toBe(0);
+      expect(own.stdout).not.toContain(damaged);
+      const all = await cli(['history', '--json']);
+      expect(all.code).toBe(0);
+      expect((JSON.parse(all.stdout) as Array<{ unreadable?: { path: string } }>).map((r) => r.unreadable?.path)).toContain(damaged);
+    } finally {
+      await fs.rm(damaged, { force: true });
+    }
 
     const info = await loadSandbox(a.name);
     await verifyReplaced(info, 'master-2', 'etcd-spare-0', before);
