@@ -229,7 +229,8 @@ describe('One owner per run, on the sandbox', () => {
     await failHost(sandbox.name, 'etcd-spare-0', 'kill');
     const args = runArgs(sandbox, 'etcd-spare-0', 'etcd-spare-2');
     const hold = await holdFile('StartNewMember');
-    const runner = watchedWith(args, { [HOLD_STEP_ENV]: 'StartNewMember', [HOLD_FILE_ENV]: hold });
+    // A new member that makes no progress is given up after 15 s per attempt instead of 60 (the sandbox's wait from the environment).
+    const runner = watchedWith(args, { [HOLD_STEP_ENV]: 'StartNewMember', [HOLD_FILE_ENV]: hold, ETCD_REPLACE_MEMBER_START_SECONDS: '15' });
     let runId = '';
     let holder = 0;
     try {
