@@ -17,8 +17,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/aws/**/*.test.ts', 'test/cdk/**/*.test.ts'],
           testTimeout: 60_000,
-          // A worker per CPU (vitest's default leaves one CPU free: a single worker on 2 cores).
-          maxWorkers: '100%',
+          // Three workers on 2 cores: some files wait on timers and child processes while others use the CPU.
+          maxWorkers: '150%',
         },
       },
       {
