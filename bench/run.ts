@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
+import { sandboxDeps } from '../sandbox/adapters/deps.ts';
 import { ETCD_HEALTH_INTERVAL_MS, EtcdctlMembership } from '../functions/adapters/etcdctl.ts';
 import type { RunRecord, RunStore } from '../functions/ports.ts';
 import { STEPS } from '../functions/steps/index.ts';

@@ -7,7 +7,7 @@
 // Break FAILED_HOST first (`etcd-replace sandbox fail --sandbox SANDBOX FAILED_HOST [--mode etcd]`).
 
 import { EtcdctlMembership } from '../functions/adapters/etcdctl.ts';
-import { inventoryOfSandbox, sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
+import { inventoryOfSandbox, sandboxDeps } from '../sandbox/adapters/deps.ts';
 import { CountingHostRunner } from './counting.ts';
 import { median } from './run.ts';
 import { observe } from '../functions/cluster/observe.ts';

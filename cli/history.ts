@@ -3,7 +3,7 @@
 // (cli/auditHistory.ts). A record that cannot be read is listed first, as unreadable: its file, why,
 // and what to do; `--json` gives it as {runId, cluster?, unreadable: {path, error, action}}.
 
-import { FileRunStore, unreadableAction, type UnreadableRunRecord } from '../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore, unreadableAction, type UnreadableRunRecord } from '../sandbox/adapters/fileRunStore.ts';
 import * as validate from '../functions/validate.ts';
 import { integerOption, parse, printJson, progress, runCommand, targetsAws, UsageError } from './common.ts';
 import { usageOf } from './help.ts';

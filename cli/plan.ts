@@ -1,7 +1,7 @@
 // `etcd-replace plan`: every step and the exact commands it would run on each host. Reads the
 // cluster's membership and health; changes nothing, takes no lock, mints no URL.
 
-import { sandboxDeps } from '../functions/adapters/sandbox/deps.ts';
+import { sandboxDeps } from '../sandbox/adapters/deps.ts';
 import { InvalidInputError, RefusedError } from '../functions/errors.ts';
 import { assessFailure } from '../functions/cluster/assessFailure.ts';
 import { ValidateInput } from '../functions/steps/ValidateInput.ts';

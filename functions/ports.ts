@@ -1,4 +1,4 @@
-// The small ports every step is written against. Each has a sandbox adapter (functions/adapters/sandbox)
+// The small ports every step is written against. Each has a sandbox adapter (sandbox/adapters)
 // and an AWS adapter (functions/adapters/aws). Nothing here knows which one it is talking to.
 
 export type { EtcdMember, Host, Inventory, Role } from '../statemachine/cluster.ts';

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, sandboxDown, sandboxUp } from '../../sandbox/index.ts';
 import { waitForLeader } from '../support/clusterFacts.ts';
 import { ETCD_HEALTH_INTERVAL_MS } from '../../functions/adapters/etcdctl.ts';
-import { sandboxDeps, type SandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
+import { sandboxDeps, type SandboxDeps } from '../../sandbox/adapters/deps.ts';
 import { EtcdUnavailableError, NewMemberFailedError } from '../../functions/errors.ts';
 import { STEPS } from '../../functions/steps/index.ts';
 import { compileAsl } from '../../statemachine/asl.ts';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
-import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
+import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
 import { HostUnreachableError, InvalidInputError } from '../../functions/errors.ts';
 import { failHost, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import { adaptersContract, memberDownContract } from '../support/etcdMembershipContract.ts';

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
 import { powerFile } from '../../sandbox/model.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { digestTree, downAll, hostFile, exitOf, healthOf, memberNames, membersNow, membershipOf, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
 import { cli, cliEnv } from '../support/cli.ts';
 

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
 import { BIN } from '../support/cli.ts';
 import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, hostExec, sandboxUp, statusOf, type SandboxInfo } from '../../sandbox/index.ts';
-import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
+import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
 import type { Host } from '../../functions/ports.ts';
 import { etcdctl, memberList, onHost } from '../support/clusterFacts.ts';
 import { digestTree, downAll, membershipOf, membersNow, parseRunJson, sh, stepStatus } from '../support/safetyHelpers.ts';

@@ -4,9 +4,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxDeps, type SandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
-import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
-import { SandboxProvisioning } from '../../functions/adapters/sandbox/provisioning.ts';
+import { sandboxDeps, type SandboxDeps } from '../../sandbox/adapters/deps.ts';
+import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
+import { SandboxProvisioning } from '../../sandbox/adapters/provisioning.ts';
 import type { Host } from '../../functions/ports.ts';
 import type { ReplaceRequest } from '../../statemachine/context.ts';
 import { pidsInNamespaces } from '../../sandbox/exec.ts';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { getEtcdClientUrls } from '../../functions/config/masterConfig.ts';
 import { cli, cliEnv } from '../support/cli.ts';
 import { readFileOn } from '../support/clusterFacts.ts';

@@ -20,9 +20,9 @@ import { STATES } from '../../statemachine/spec.ts';
 import { leaderOtherThanCa, makeLeader, recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
 import { BIN, cli } from '../support/cli.ts';
 import { CREDENTIAL, sampleArguments } from '../support/argvSampler.ts';
-import { DEFAULT_LOCK_DIR, FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
+import { DEFAULT_LOCK_DIR, FileLock } from '../../sandbox/adapters/fileLock.ts';
 import { LockHeldError } from '../../functions/errors.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { HOLD_FILE_ENV, HOLD_STEP_ENV } from '../../functions/workflow/localRun.ts';
 import { downAll, eventually, exitOf, memberNames, membersNow, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostUnreachableError, ScriptTimedOutError } from '../../functions/errors.ts';
-import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
+import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
 import type { Host } from '../../functions/ports.ts';
 import { allowEtcdPorts, describeEtcdPorts, hostExec, loadSandbox, sandboxDown, sandboxStatus, sandboxUp } from '../../sandbox/index.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
-import { inventoryOfSandbox, sandboxDeps, type SandboxDeps } from '../../functions/adapters/sandbox/deps.ts';
+import { inventoryOfSandbox, sandboxDeps, type SandboxDeps } from '../../sandbox/adapters/deps.ts';
 import { AwaitSnapshot } from '../../functions/steps/AwaitSnapshot.ts';
 import { SnapshotCluster } from '../../functions/steps/SnapshotCluster.ts';
 import { ScriptFailedError } from '../../functions/errors.ts';

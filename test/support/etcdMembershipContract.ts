@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { etcd3Factory } from '../../functions/adapters/etcd3Client.ts';
 import { etcdctlFactory } from '../../functions/adapters/etcdctl.ts';
-import { SandboxHostRunner } from '../../functions/adapters/sandbox/hostRunner.ts';
+import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
 import { EtcdUnavailableError, EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError, MemberNotLearnerError } from '../../functions/errors.ts';
 import type { ClusterView, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../../functions/ports.ts';
 import { failHost, type SandboxInfo } from '../../sandbox/index.ts';

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { expect } from 'vitest';
 import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { etcdctl } from './clusterFacts.ts';
 import { fqdn, hasLearners, runArgs } from './runChecks.ts';
 

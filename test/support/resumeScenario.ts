@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { expect } from 'vitest';
 import { loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { exitCodeOfRun, runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { recordBefore, verifyReplaced } from './verifyReplaced.ts';
 import { exitOf, parseRunJson, stepStatus, WatchedCli, type RunJson } from './safetyHelpers.ts';

@@ -9,8 +9,8 @@ import { promisify } from 'node:util';
 import { expect } from 'vitest';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 import type { RunRecord } from '../../functions/ports.ts';
-import { FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileLock } from '../../sandbox/adapters/fileLock.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { cli, type CliResult } from './cli.ts';
 import { exitOf, parseRunJson, stepStatus, type RunJson } from './safetyHelpers.ts';
 

@@ -8,7 +8,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { hostExec, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import type { RunRecord } from '../../functions/ports.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { BIN, REPO, type CliResult } from './cli.ts';
 import { endpointHealthy, memberList, type Member } from './clusterFacts.ts';
 

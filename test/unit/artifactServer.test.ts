@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { SandboxArtifactStore } from '../../functions/adapters/sandbox/artifactServer.ts';
+import { SandboxArtifactStore } from '../../sandbox/adapters/artifactServer.ts';
 import { ArtifactStoreError, InvalidInputError } from '../../functions/errors.ts';
 
 const run = promisify(execFile);

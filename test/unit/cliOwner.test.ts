@@ -1,4 +1,4 @@
-// `run` and `resume` against a run another process owns (cli/run.ts, functions/adapters/sandbox/runOwners.ts):
+// `run` and `resume` against a run another process owns (cli/run.ts, sandbox/adapters/runOwners.ts):
 // a live owner is refused (exit 3) naming its pid, since when, and `kill PID`, before the sandbox is opened
 // and with nothing written; a dead owner's run goes on to its sandbox. The hold hook's variables are
 // checked before any record is written. The run record directory is a temporary one
@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { main } from '../../cli/main.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
-import { FileRunOwners } from '../../functions/adapters/sandbox/runOwners.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
+import { FileRunOwners } from '../../sandbox/adapters/runOwners.ts';
 import { HOLD_FILE_ENV, HOLD_STEP_ENV, newRunRecord } from '../../functions/workflow/localRun.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';

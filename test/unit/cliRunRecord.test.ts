@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { main } from '../../cli/main.ts';
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { InvalidInputError } from '../../functions/errors.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';

@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { FileLock, type FileLockInfo } from '../../functions/adapters/sandbox/fileLock.ts';
+import { FileLock, type FileLockInfo } from '../../sandbox/adapters/fileLock.ts';
 import { InvalidInputError, LockHeldError, LockLostError } from '../../functions/errors.ts';
 import { lockContract } from '../support/lockContract.ts';
 
-const FILE_LOCK_MODULE = fileURLToPath(new URL('../../functions/adapters/sandbox/fileLock.ts', import.meta.url));
+const FILE_LOCK_MODULE = fileURLToPath(new URL('../../sandbox/adapters/fileLock.ts', import.meta.url));
 
 let dir: string;
 

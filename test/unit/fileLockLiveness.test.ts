@@ -1,4 +1,4 @@
-// A lock holder's liveness on this machine (functions/adapters/sandbox/fileLock.ts): a process that has
+// A lock holder's liveness on this machine (sandbox/adapters/fileLock.ts): a process that has
 // exited is dead even while its parent has not reaped it yet (a zombie still answers kill(pid, 0)), so
 // its lock is taken over at once. The zombie here is real: a child SIGKILLed under a parent that never
 // waits for it.
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { FileLock, processExists } from '../../functions/adapters/sandbox/fileLock.ts';
+import { FileLock, processExists } from '../../sandbox/adapters/fileLock.ts';
 
 const started: ChildProcess[] = [];
 const dirs: string[] = [];

@@ -10,7 +10,7 @@ import {
   FileRunStore,
   runDirFromEnv,
   UnreadableRunRecordError,
-} from '../../functions/adapters/sandbox/fileRunStore.ts';
+} from '../../sandbox/adapters/fileRunStore.ts';
 import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 

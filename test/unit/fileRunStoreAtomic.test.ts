@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { FileRunStore } from '../../functions/adapters/sandbox/fileRunStore.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 
 const failRename = vi.hoisted(() => ({ on: false }));
@@ -24,7 +24,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   };
 });
 
-const STORE_MODULE = fileURLToPath(new URL('../../functions/adapters/sandbox/fileRunStore.ts', import.meta.url));
+const STORE_MODULE = fileURLToPath(new URL('../../sandbox/adapters/fileRunStore.ts', import.meta.url));
 
 let dir: string;
 beforeEach(async () => {

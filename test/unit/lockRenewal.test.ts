@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
+import { FileLock } from '../../sandbox/adapters/fileLock.ts';
 import { LockHeldError, LockLostError } from '../../functions/errors.ts';
 import { DEFAULT_WAITS } from '../../functions/workflow/stepDeps.ts';
 import { holdLock, proveRunOwner, withLockHeld } from '../../functions/workflow/lockRenewal.ts';

@@ -1,4 +1,4 @@
-// A run has one owner at a time (functions/adapters/sandbox/runOwners.ts, fileLock.ts): a live process's
+// A run has one owner at a time (sandbox/adapters/runOwners.ts, fileLock.ts): a live process's
 // claim is refused to every other process, naming its pid and how to stop it; a claim whose process has
 // exited, even one not yet reaped (a zombie), is taken over and named; only the owner proves ownership
 // and releases. The cluster lock's release and heldElsewhere judge the owner the same way.
@@ -8,8 +8,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileLock } from '../../functions/adapters/sandbox/fileLock.ts';
-import { FileRunOwners, RunInProgressError } from '../../functions/adapters/sandbox/runOwners.ts';
+import { FileLock } from '../../sandbox/adapters/fileLock.ts';
+import { FileRunOwners, RunInProgressError } from '../../sandbox/adapters/runOwners.ts';
 import { LockLostError, RefusedError } from '../../functions/errors.ts';
 
 const started: ChildProcess[] = [];

@@ -1,9 +1,9 @@
-// The sandbox's inventory (functions/adapters/sandbox/deps.ts, inventoryOfSandbox): a host `up` built as
+// The sandbox's inventory (sandbox/adapters/deps.ts, inventoryOfSandbox): a host `up` built as
 // a spare, or a run launched, that is a member now by any identity is an etcd host and no longer in the
 // spare pool, as AWS enrols a run's new member with the etcd role; every other host keeps its roles.
 
 import { describe, expect, it } from 'vitest';
-import { inventoryOfSandbox } from '../../functions/adapters/sandbox/deps.ts';
+import { inventoryOfSandbox } from '../../sandbox/adapters/deps.ts';
 import type { EtcdMember } from '../../functions/ports.ts';
 import type { SandboxHost, SandboxInfo } from '../../sandbox/index.ts';
 

@@ -2,10 +2,10 @@
 // `etcd-new-N`, built as `sandbox up` builds a spare (sandbox/provision.ts), and recorded with the run
 // that launched it. The sandbox is the cluster: the adapter serves the one sandbox it was made for.
 
-import type { Host, ProvisionedHost, ProvisioningPort, ProvisionRequest } from '../../ports.ts';
-import { clusterName } from '../../validate.ts';
-import { findProvisioned, provisionHost, removeProvisionedHost } from '../../../sandbox/index.ts';
-import type { SandboxHost } from '../../../sandbox/index.ts';
+import type { Host, ProvisionedHost, ProvisioningPort, ProvisionRequest } from '../../functions/ports.ts';
+import { clusterName } from '../../functions/validate.ts';
+import { findProvisioned, provisionHost, removeProvisionedHost } from '../index.ts';
+import type { SandboxHost } from '../index.ts';
 
 function provisioned(host: SandboxHost): ProvisionedHost {
   const workflowHost: Host = { name: host.name, hostname: host.hostname, ip: host.ip, roles: ['spare'] };

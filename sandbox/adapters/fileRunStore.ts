@@ -14,9 +14,9 @@ import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 
-import { errorMessage, InvalidInputError, RefusedError } from '../../errors.ts';
-import type { RunRecord, RunStore } from '../../ports.ts';
-import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
+import { errorMessage, InvalidInputError, RefusedError } from '../../functions/errors.ts';
+import type { RunRecord, RunStore } from '../../functions/ports.ts';
+import { clusterName, positiveInt, runId as validRunId } from '../../functions/validate.ts';
 
 export const DEFAULT_RUN_DIR = '/var/lib/etcd-replace/runs';
 /** Environment variable naming another run record directory (an absolute path), e.g. for a rehearsal. */

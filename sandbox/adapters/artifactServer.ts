@@ -17,9 +17,9 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
-import { ArtifactStoreError, InvalidInputError } from '../../errors.ts';
-import type { ArtifactInfo, ArtifactStore } from '../../ports.ts';
-import { artifactKey, ipv4, positiveInt } from '../../validate.ts';
+import { ArtifactStoreError, InvalidInputError } from '../../functions/errors.ts';
+import type { ArtifactInfo, ArtifactStore } from '../../functions/ports.ts';
+import { artifactKey, ipv4, positiveInt } from '../../functions/validate.ts';
 
 /** Longest a URL may live, as for S3 presigned URLs (7 days). */
 export const MAX_URL_TTL_SECONDS = 7 * 24 * 3600;

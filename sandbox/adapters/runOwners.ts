@@ -8,8 +8,8 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
-import { LockHeldError, LockLostError, RefusedError } from '../../errors.ts';
-import type { RunOwner } from '../../ports.ts';
+import { LockHeldError, LockLostError, RefusedError } from '../../functions/errors.ts';
+import type { RunOwner } from '../../functions/ports.ts';
 import { DEFAULT_LOCK_DIR, FileLock, processStartTime, type FileLockInfo, type FileLockOptions } from './fileLock.ts';
 
 export const DEFAULT_RUN_OWNER_DIR = join(DEFAULT_LOCK_DIR, 'runs');

@@ -23,9 +23,9 @@ import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 
-import { LockHeldError, LockLostError } from '../../errors.ts';
-import type { LockInfo, LockOwner, LockPort } from '../../ports.ts';
-import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
+import { LockHeldError, LockLostError } from '../../functions/errors.ts';
+import type { LockInfo, LockOwner, LockPort } from '../../functions/ports.ts';
+import { clusterName, positiveInt, runId as validRunId } from '../../functions/validate.ts';
 
 export const DEFAULT_LOCK_DIR = '/var/lib/etcd-replace/locks';
 

@@ -3,15 +3,15 @@
 // presigned-style URLs on the sandbox's bridge, the lock and run record as files, and a replacement
 // launched for a run as a new host of the running sandbox.
 
-import { loadSandbox, SandboxSecurityGroups, type SandboxInfo } from '../../../sandbox/index.ts';
-import type { EtcdMember, Host, Inventory } from '../../ports.ts';
-import { clientUrl } from '../../../statemachine/cluster.ts';
-import { membersOfHost } from '../../../statemachine/memberIdentity.ts';
-import { DEFAULT_WAITS, type StepDeps } from '../../workflow/stepDeps.ts';
-import { EtcdctlMembership } from '../etcdctl.ts';
+import { loadSandbox, SandboxSecurityGroups, type SandboxInfo } from '../index.ts';
+import type { EtcdMember, Host, Inventory } from '../../functions/ports.ts';
+import { clientUrl } from '../../statemachine/cluster.ts';
+import { membersOfHost } from '../../statemachine/memberIdentity.ts';
+import { DEFAULT_WAITS, type StepDeps } from '../../functions/workflow/stepDeps.ts';
+import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
 import { SandboxArtifactStore } from './artifactServer.ts';
 import { FileLock } from './fileLock.ts';
-import { positiveInt } from '../../validate.ts';
+import { positiveInt } from '../../functions/validate.ts';
 import { SandboxHostRunner } from './hostRunner.ts';
 import { SandboxProvisioning } from './provisioning.ts';
 import path from 'node:path';

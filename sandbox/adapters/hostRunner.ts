@@ -5,15 +5,15 @@
 // go to the script's stdin (a pipe no other process can read), never into its arguments.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidInputError } from '../../errors.ts';
-import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
-import { SCRIPT_NAME, readScriptText } from '../scriptText.ts';
-import { secretLines } from '../secretLines.ts';
-import { hostExec } from '../../../sandbox/index.ts';
-import { stepSignal } from '../../workflow/stepSignal.ts';
-import type { SandboxInfo } from '../../../sandbox/index.ts';
+import { InvalidInputError } from '../../functions/errors.ts';
+import type { HostRunner, ScriptOutput, ScriptRequest } from '../../functions/ports.ts';
+import { SCRIPT_NAME, readScriptText } from '../../functions/adapters/scriptText.ts';
+import { secretLines } from '../../functions/adapters/secretLines.ts';
+import { hostExec } from '../index.ts';
+import { stepSignal } from '../../functions/workflow/stepSignal.ts';
+import type { SandboxInfo } from '../index.ts';
 
-const DEFAULT_SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../scripts');
+const DEFAULT_SCRIPTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../functions/scripts');
 
 export class SandboxHostRunner implements HostRunner {
   constructor(
