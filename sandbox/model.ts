@@ -122,7 +122,6 @@ export const HOST_NAME_RE = new RegExp(`^(${HOST_NAMES})$`);
 /** A network namespace name of some sandbox's host: er-<sandbox>-<host>. */
 export const NETNS_NAME_RE = new RegExp(`^er-(.+)-(${HOST_NAMES})$`);
 /** Hosts launched into a running sandbox for a run (sandbox/provision.ts). */
-export const LAUNCHED_NAME_RE = /^etcd-new-(\d+)$/;
 export const launchedName = (n: number) => `etcd-new-${n}`;
 
 export function subnetOf(index: number): { subnet: string; gateway: string; base: string; offset: number } {

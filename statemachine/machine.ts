@@ -124,8 +124,6 @@ export function buildMachine(initial: string = START_STATE) {
 
 export const replaceMemberMachine = buildMachine();
 
-export type ReplaceMemberMachine = typeof replaceMemberMachine;
-
 /** The spec a state of the machine carries in its meta. */
 export function specOf(machine: AnyStateMachine, stateName: string): StateSpec {
   const node = machine.root.states[stateName];

@@ -1,10 +1,10 @@
 // Shared knowledge of the cluster for the steps: URLs of a host, which hosts to run etcdctl through,
 // and one observation of membership and health.
 
-import { InvalidInputError, MemberNotFoundError } from '../errors.ts';
+import { InvalidInputError } from '../errors.ts';
 import { NO_LEADER, type EndpointStatusResult, type EtcdClusterPort, type EtcdMember, type Host, type Inventory } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
-import { clientUrl, clientUrlOfMember, hostOfMember, memberById } from '../../statemachine/cluster.ts';
+import { clientUrl, clientUrlOfMember, hostOfMember } from '../../statemachine/cluster.ts';
 import { quorumOf, type MemberHealth } from '../../statemachine/quorum.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 
@@ -140,12 +140,6 @@ async function statusesOf(etcd: EtcdClusterPort, endpoints: string[], viewed: En
   const late = missing.length > 0 ? await etcd.status(missing) : [];
   for (const s of late) answers.set(s.endpoint, s);
   return new Map(endpoints.flatMap((e) => (answers.has(e) ? [[e, answers.get(e)!] as const] : [])));
-}
-
-export function findMember(members: EtcdMember[], id: string): EtcdMember {
-  const member = memberById(members, id);
-  if (!member) throw new MemberNotFoundError(`member ${id} is not in the member list`);
-  return member;
 }
 
 /** The version string of the oldest member that answered. */
