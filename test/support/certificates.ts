@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const CNF = readFileSync(new URL('../fixtures/ocp311/openssl.cnf', import.meta.url), 'utf8');
+const CNF = readFileSync(new URL('../../sandbox/templates/openssl.cnf', import.meta.url), 'utf8');
 
 export interface IssuedCertificate {
   /** As `openssl ca` writes it: a text dump, then the PEM. */

@@ -12,7 +12,7 @@ import {
 } from '../../functions/config/etcdConf.ts';
 
 
-const FIXTURES = new URL('../fixtures/ocp311/', import.meta.url);
+const FIXTURES = new URL('../../sandbox/templates/', import.meta.url);
 const FIXTURE = readFileSync(new URL('etcd.conf', FIXTURES), 'utf8');
 const FIXTURE_LINES = FIXTURE.split('\n');
 

@@ -5,7 +5,7 @@ import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
 import { getGroupHosts, replaceGroupHost } from '../../functions/config/inventory.ts';
 
 
-const FIXTURE = readFileSync(new URL('../fixtures/ocp311/hosts.ini', import.meta.url), 'utf8');
+const FIXTURE = readFileSync(new URL('../../sandbox/templates/hosts.ini', import.meta.url), 'utf8');
 
 const CHANGE = { remove: ['master-1.example.com'], add: 'master-3.example.com' };
 

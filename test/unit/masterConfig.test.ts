@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
 import { getEtcdClientUrls, replaceEtcdMember, setEtcdClientUrls } from '../../functions/config/masterConfig.ts';
 
-const FIXTURE = readFileSync(new URL('../fixtures/ocp311/master-config.yaml', import.meta.url), 'utf8');
+const FIXTURE = readFileSync(new URL('../../sandbox/templates/master-config.yaml', import.meta.url), 'utf8');
 
 const M0 = 'https://master-0.example.com:2379';
 const M1 = 'https://master-1.example.com:2379';

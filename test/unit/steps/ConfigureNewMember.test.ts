@@ -12,7 +12,7 @@ import { ConfigureNewMember } from '../../../functions/steps/ConfigureNewMember.
 import { after, confirmedContext, exitCases, expectSecretsOnlyOnStdin, failure, HOST_WORK_RETRIES, retried, RUN_ID, SPARE, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
 
 /** master-0's etcd.conf as IssueCertificates copies it beside the new member's certificates. */
-const COPIED = readFileSync(new URL('../../fixtures/ocp311/etcd.conf', import.meta.url), 'utf8');
+const COPIED = readFileSync(new URL('../../../sandbox/templates/etcd.conf', import.meta.url), 'utf8');
 const CONF = `/etc/etcd/generated_certs/etcd-${SPARE.hostname}/etcd.conf`;
 const KEY = `runs/${RUN_ID}/bundle-${SPARE.hostname}.tgz`;
 const INITIAL_CLUSTER = 'master-0.example.test=https://198.51.100.2:2380,master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380';

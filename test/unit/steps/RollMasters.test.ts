@@ -25,7 +25,7 @@ import {
   type StepWorld,
 } from '../../support/stepHarness.ts';
 
-const CONFIG = readFileSync(new URL('../../fixtures/ocp311/master-config.yaml', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
+const CONFIG = readFileSync(new URL('../../../sandbox/templates/master-config.yaml', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
 const LIVE = ['https://master-0.example.test:2379', 'https://master-1.example.test:2379', 'https://etcd-spare-0.example.test:2379'];
 const replaced = () => confirmedContext({ failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID });
 const MASTERS = ['master-0', 'master-1', 'master-2'] as const;

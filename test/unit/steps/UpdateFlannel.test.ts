@@ -11,7 +11,7 @@ import { FLANNELD_PATH, UpdateFlannel } from '../../../functions/steps/UpdateFla
 import { fakeMember, host, unitInventory } from '../../support/fakeCluster.ts';
 import { after, confirmedContext, exitCases, failure, HOST_WORK_RETRIES, NEW_ID, retried, SPARE, stepWorld, survivingMembers, type StepWorld } from '../../support/stepHarness.ts';
 
-const FLANNELD = readFileSync(new URL('../../fixtures/ocp311/flanneld', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
+const FLANNELD = readFileSync(new URL('../../../sandbox/templates/flanneld', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
 const LIVE = ['https://master-0.example.test:2379', 'https://master-1.example.test:2379', 'https://etcd-spare-0.example.test:2379'];
 const replaced = () =>
   confirmedContext({ inventory: unitInventory([host('node-0', '198.51.100.20', ['node'])]), failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID });

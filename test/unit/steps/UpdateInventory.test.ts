@@ -10,7 +10,7 @@ import { ConfigEditError, HostUnreachableError, RefusedError } from '../../../fu
 import { INVENTORY_PATH, UpdateInventory } from '../../../functions/steps/UpdateInventory.ts';
 import { after, confirmedContext, failure, HOSTS, retried, stepWorld } from '../../support/stepHarness.ts';
 
-const HOSTS_INI = readFileSync(new URL('../../fixtures/ocp311/hosts.ini', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
+const HOSTS_INI = readFileSync(new URL('../../../sandbox/templates/hosts.ini', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
 
 function installer() {
   const world = stepWorld();
