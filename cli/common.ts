@@ -3,11 +3,11 @@
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { WorkflowError, errorMessage } from '../functions/errors.ts';
+import { EXIT } from '../functions/exitCodes.ts';
 
-/** Exit codes: 0 ok, 1 failure, 2 bad arguments (3 = refused, from RefusedError). */
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+/** Exit codes (functions/exitCodes.ts): a failure, and bad arguments. */
+export const EXIT_FAILURE = EXIT.failed;
+export const EXIT_USAGE = EXIT.invalidInput;
 
 /** Bad arguments: the command changed nothing. Exit code 2. */
 export class UsageError extends Error {

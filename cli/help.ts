@@ -1,6 +1,9 @@
 // What each command says about itself: its usage, a line per flag, examples and exit codes, printed by
 // `etcd-replace <command> --help` (or -h) before the command's module loads. The usage lines here are
-// also the ones a command appends to an argument error.
+// also the ones a command appends to an argument error. Each "exit codes:" line is made from the one
+// table of exit codes (functions/exitCodes.ts).
+
+import { EXIT, exitCodesText } from '../functions/exitCodes.ts';
 
 export interface Help {
   /** The usage lines, each without the leading "usage: ". */
@@ -16,7 +19,7 @@ export interface Help {
 const HELP_FLAG: [string, string] = ['-h, --help', 'show this help'];
 const SANDBOX_FLAG: [string, string] = ['--sandbox NAME', 'the sandbox to use (default "default"; ^[a-z][a-z0-9-]{0,15}$)'];
 const JSON_FLAG: [string, string] = ['--json', 'print the result as one JSON document on stdout; progress goes to stderr'];
-const EXITS = '0 succeeded, 1 failed, 2 bad arguments or input (nothing changed), 3 refused for safety';
+const RUN_EXITS = ['succeeded', 'failed', 'invalidInput', 'refused'] as const;
 
 export const HELP = {
   plan: {
@@ -39,7 +42,7 @@ nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-rep
       },
     ],
     examples: ['etcd-replace plan --target sandbox --sandbox lab --failed master-2 --replacement etcd-spare-0'],
-    exits: '0 the run would proceed, 3 it would be refused, 2 bad arguments, 1 failed to read the cluster',
+    exits: exitCodesText([['succeeded', 'the run would proceed'], ['refused', 'it would be refused'], ['invalidInput', 'bad arguments'], ['failed', 'failed to read the cluster']]),
   },
   run: {
     usage: [
@@ -82,7 +85,7 @@ lines from the execution's history until the execution ends.`,
       'etcd-replace run --target sandbox --sandbox lab --failed master-2    # a spare, or a launched host (etcd-new-0)',
       'etcd-replace run --target aws --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311 --input request.json --wait',
     ],
-    exits: `${EXITS}; without --wait, 0 means the execution started`,
+    exits: exitCodesText(RUN_EXITS, { after: `; without --wait, ${EXIT.succeeded} means the execution started` }),
   },
   resume: {
     usage: ['etcd-replace resume RUN_ID [--sandbox NAME] [--json]'],
@@ -99,7 +102,7 @@ lines from the execution's history until the execution ends.`,
       },
     ],
     examples: ['etcd-replace resume r-20260302-101700-3f9a0c --sandbox lab'],
-    exits: `${EXITS}; 2 also when the run does not exist or already ended`,
+    exits: exitCodesText(RUN_EXITS, { after: `; ${EXIT.invalidInput} also when the run does not exist or already ended` }),
   },
   status: {
     usage: ['etcd-replace status EXECUTION_ARN [--json]'],
@@ -112,7 +115,7 @@ built from the execution's history.`,
       },
     ],
     examples: ['etcd-replace status arn:aws:states:eu-west-1:123456789012:execution:etcd-replace-ocp311:retry-1 --json'],
-    exits: `${EXITS}, 4 still running`,
+    exits: exitCodesText([...RUN_EXITS, 'running']),
   },
   history: {
     usage: [
@@ -144,14 +147,14 @@ machine names no run table, from its executions in Step Functions (kept 90 days)
       { title: 'both', flags: [['--limit N', 'at most N runs (default 20; 1 to 1000 on AWS)'], JSON_FLAG, HELP_FLAG] },
     ],
     examples: ['etcd-replace history --sandbox lab --limit 1', 'etcd-replace history --target aws --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311 --json'],
-    exits: '0 listed, 1 failed to read the record, 2 bad arguments',
+    exits: exitCodesText([['succeeded', 'listed'], ['failed', 'failed to read the record'], ['invalidInput', 'bad arguments']]),
   },
   graph: {
     usage: ['etcd-replace graph'],
     about: 'Prints the workflow machine as a Mermaid flowchart: every state, its transitions and where each error goes.',
     sections: [{ title: 'options', flags: [HELP_FLAG] }],
     examples: ['etcd-replace graph > workflow.mmd'],
-    exits: '0 printed, 2 bad arguments',
+    exits: exitCodesText([['succeeded', 'printed'], ['invalidInput', 'bad arguments']]),
   },
   sandbox: {
     usage: ['etcd-replace sandbox <subcommand> [--sandbox NAME] [options]'],
@@ -174,7 +177,7 @@ machine names no run table, from its executions in Step Functions (kept 90 days)
 Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
     sections: [{ title: 'options', flags: [SANDBOX_FLAG, HELP_FLAG] }],
     examples: ['etcd-replace sandbox up --sandbox lab', 'etcd-replace sandbox fail --sandbox lab master-2', 'etcd-replace sandbox down --sandbox lab'],
-    exits: '0 ok, 1 failure, 2 bad arguments; exec passes the command\'s code through (255: host off)',
+    exits: exitCodesText([['succeeded', 'ok'], ['failed', 'failure'], ['invalidInput', 'bad arguments']], { after: `; exec passes the command's code through (${EXIT.hostOff}: host off)` }),
   },
   'sandbox up': {
     usage: ['etcd-replace sandbox up [--sandbox NAME] [--members 3|5] [--spares N] [--nodes N] [--data-mb N] [--etcd-version X.Y.Z] [--host-etcd-version HOST=X.Y.Z]... [--json]'],
@@ -196,14 +199,14 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
       },
     ],
     examples: ['etcd-replace sandbox up --sandbox lab', 'etcd-replace sandbox up --sandbox big --members 5 --data-mb 256 --etcd-version 3.4.23'],
-    exits: '0 up, 1 failed, 2 bad arguments',
+    exits: exitCodesText([['succeeded', 'up'], 'failed', ['invalidInput', 'bad arguments']]),
   },
   'sandbox status': {
     usage: ['etcd-replace sandbox status [--sandbox NAME] [--json]'],
     about: 'Hosts of a sandbox, their power and etcd state, and the client identity to reach the cluster from this machine.',
     sections: [{ title: 'options', flags: [SANDBOX_FLAG, ['--json', 'print the status as one JSON document on stdout'], HELP_FLAG] }],
     examples: ['etcd-replace sandbox status --sandbox lab --json'],
-    exits: '0 ok, 1 failure (e.g. no such sandbox), 2 bad arguments',
+    exits: exitCodesText([['succeeded', 'ok'], ['failed', 'failure (e.g. no such sandbox)'], ['invalidInput', 'bad arguments']]),
   },
   'sandbox exec': {
     usage: ['etcd-replace sandbox exec [--sandbox NAME] HOST -- CMD...'],
@@ -215,7 +218,7 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
       },
     ],
     examples: ['etcd-replace sandbox exec --sandbox lab master-0 -- cat /etc/etcd/etcd.conf'],
-    exits: 'the command\'s own exit code; 255 the host is off, 2 bad arguments',
+    exits: exitCodesText(['hostOff', ['invalidInput', 'bad arguments']], { before: "the command's own exit code; " }),
   },
   'sandbox fail': {
     usage: ['etcd-replace sandbox fail [--sandbox NAME] HOST [--mode kill|etcd|partition]'],
@@ -232,14 +235,14 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
       },
     ],
     examples: ['etcd-replace sandbox fail --sandbox lab master-2', 'etcd-replace sandbox fail --sandbox lab master-1 --mode partition'],
-    exits: '0 done, 1 failure, 2 bad arguments',
+    exits: exitCodesText([['succeeded', 'done'], ['failed', 'failure'], ['invalidInput', 'bad arguments']]),
   },
   'sandbox down': {
     usage: ['etcd-replace sandbox down [--sandbox NAME] [--all]'],
     about: 'Removes a sandbox and everything it put on the machine: processes, namespaces, mounts, links, files.',
     sections: [{ title: 'options', flags: [SANDBOX_FLAG, ['--all', 'remove every sandbox'], HELP_FLAG] }],
     examples: ['etcd-replace sandbox down --sandbox lab', 'etcd-replace sandbox down --all'],
-    exits: '0 removed, 1 failure, 2 bad arguments',
+    exits: exitCodesText([['succeeded', 'removed'], ['failed', 'failure'], ['invalidInput', 'bad arguments']]),
   },
   bench: {
     usage: ['etcd-replace bench [--quick] [--scenario MxMB[@X.Y.Z]]... [--reps N] [--json] [--render] [--cost-only]'],
@@ -260,7 +263,7 @@ writes docs/benchmarks.json and docs/benchmarks.md. Needs root, except --cost-on
       },
     ],
     examples: ['npm run bench -- --quick', 'etcd-replace bench --cost-only --json'],
-    exits: '0 every run succeeded, 1 a run failed, 2 bad arguments',
+    exits: exitCodesText([['succeeded', 'every run succeeded'], ['failed', 'a run failed'], ['invalidInput', 'bad arguments']]),
   },
 } satisfies Record<string, Help>;
 

@@ -2,6 +2,7 @@
 // To add a command, add one line to COMMANDS and its help to cli/help.ts (modules load lazily, so
 // startup and --help stay fast).
 import packageJson from '../package.json' with { type: 'json' };
+import { EXIT } from '../functions/exitCodes.ts';
 import { EXIT_USAGE } from './common.ts';
 import { helpText, helpTopicOf, namedTopic, type HelpTopic } from './help.ts';
 
@@ -13,7 +14,7 @@ const COMMANDS: Record<CommandName, { summary: string; run: Command }> = {
   plan: { summary: 'show every step and the exact commands a replacement would run, changing nothing', run: async (argv) => (await import('./plan.ts')).planCommand(argv) },
   run: { summary: 'replace a failed etcd member (resumes the same unfinished run)', run: async (argv) => (await import('./run.ts')).runCommandMain(argv) },
   resume: { summary: 'resume an unfinished run by its ID', run: async (argv) => (await import('./run.ts')).resumeCommand(argv) },
-  status: { summary: 'an AWS execution as a run result: outcome, step timeline (exit 4 while it runs)', run: async (argv) => (await import('./aws.ts')).statusCommand(argv) },
+  status: { summary: `an AWS execution as a run result: outcome, step timeline (exit ${EXIT.running} while it runs)`, run: async (argv) => (await import('./aws.ts')).statusCommand(argv) },
   history: { summary: 'past runs: outcome, who started them, step timeline', run: async (argv) => (await import('./history.ts')).historyCommand(argv) },
   graph: { summary: 'the workflow as a Mermaid diagram', run: async (argv) => (await import('./graph.ts')).graphCommand(argv) },
   sandbox: { summary: 'build, inspect, break and remove local sandbox clusters', run: async (argv) => (await import('./sandbox.ts')).sandboxCommand(argv) },

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { FAIL_MODES, failHost, loadSandbox, prepareExec, sandboxDown, sandboxStatus, sandboxUp, statusOf, validateSandboxName } from '../sandbox/index.ts';
 import type { FailMode, StatusDocument } from '../sandbox/index.ts';
 import { HostUnreachableError } from '../functions/errors.ts';
+import { EXIT } from '../functions/exitCodes.ts';
 import { EXIT_USAGE, UsageError, integerOption, parse, printJson, progress, runCommand } from './common.ts';
 import { helpText, usageOf } from './help.ts';
 
@@ -121,7 +122,7 @@ async function exec(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof HostUnreachableError) {
       process.stderr.write(`error: ${error.message}\n`);
-      return 255;
+      return EXIT.hostOff;
     }
     throw error;
   }

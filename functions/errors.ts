@@ -3,11 +3,13 @@
 // change it; test/unit/errors.test.ts ties every name statemachine/spec.ts routes on to its class) and
 // keeps the underlying `cause`.
 
+import { EXIT } from './exitCodes.ts';
+
 export abstract class WorkflowError extends Error {
   /** The name Retry/Catch match on: the class's own name, written out in each class. */
   abstract override readonly name: string;
   /** Exit code the CLI uses when a run ends on this error. */
-  readonly exitCode: number = 1;
+  readonly exitCode: number = EXIT.failed;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
@@ -16,7 +18,7 @@ export abstract class WorkflowError extends Error {
 /** Bad arguments or input: nothing was changed. CLI exit code 2. */
 export class InvalidInputError extends WorkflowError {
   override readonly name: string = 'InvalidInputError';
-  override readonly exitCode = 2;
+  override readonly exitCode = EXIT.invalidInput;
   constructor(
     readonly field: string,
     message: string,
@@ -28,7 +30,7 @@ export class InvalidInputError extends WorkflowError {
 /** The workflow refuses to go on because going on could lose quorum, data or the CA. CLI exit code 3. */
 export class RefusedError extends WorkflowError {
   override readonly name: string = 'RefusedError';
-  override readonly exitCode = 3;
+  override readonly exitCode = EXIT.refused;
 }
 
 /** Another run holds the cluster's lock. */

@@ -1,12 +1,13 @@
 // The one view of a run, whatever ran it: the sandbox's run record and an AWS execution's history both
 // become this document (`run --json`, `status --json`, `history --json`), and it is shown as one
-// timeline and mapped to one exit code:
+// timeline and mapped to one exit code of functions/exitCodes.ts:
 //   0 succeeded, 1 failed, 2 invalid input (the run changed nothing), 3 refused, 4 still running.
 
 import type { RunOutcome, RunRecord, StepRecord } from '../ports.ts';
 import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
+import { EXIT } from '../exitCodes.ts';
 
 export type { RunOutcome };
 
@@ -45,12 +46,12 @@ export interface RunView {
   replacement?: ReplacementView;
 }
 
-export const EXIT_FOR_OUTCOME: Record<RunOutcome, number> = { succeeded: 0, failed: 1, refused: 3, running: 4 };
-export const EXIT_INVALID_INPUT = 2;
+/** A run's outcome as an exit code (functions/exitCodes.ts). */
+export const EXIT_FOR_OUTCOME: Record<RunOutcome, number> = { succeeded: EXIT.succeeded, failed: EXIT.failed, refused: EXIT.refused, running: EXIT.running };
 
-/** The exit code of a run: 0 succeeded, 1 failed, 2 invalid input, 3 refused, 4 still running. */
+/** The exit code of a run: its outcome's, or invalid input (2) for a run that failed on InvalidInputError. */
 export function exitCodeOfRun(run: Pick<RunView, 'outcome' | 'reason'>): number {
-  if (run.outcome === 'failed' && run.reason?.startsWith('InvalidInputError')) return EXIT_INVALID_INPUT;
+  if (run.outcome === 'failed' && run.reason?.startsWith('InvalidInputError')) return EXIT.invalidInput;
   return EXIT_FOR_OUTCOME[run.outcome];
 }
 
