@@ -7,7 +7,8 @@
 
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import type { AslDefinition } from '../statemachine/asl.ts';
-import type { WorkflowContext, WorkflowError } from '../statemachine/context.ts';
+import type { WorkflowContext } from '../statemachine/context.ts';
+import type { RecordedError } from '../statemachine/recordedError.ts';
 import type { StepOutput } from '../statemachine/machine.ts';
 
 // aws-local-stepfunctions 3 calls Promise.withResolvers (Node 22+); this project supports Node 20.
@@ -53,7 +54,7 @@ export interface AslRun {
   /** The context the final state received. */
   finalContext: WorkflowContext;
   /** The execution's Error/Cause when it failed. */
-  executionError?: WorkflowError;
+  executionError?: RecordedError;
 }
 
 export interface AslRunOptions {
@@ -117,7 +118,7 @@ export async function runAslLocally(asl: AslDefinition, input: unknown, task: Ta
   })();
 
   let status: AslRun['status'] = 'SUCCEEDED';
-  let executionError: WorkflowError | undefined;
+  let executionError: RecordedError | undefined;
   try {
     await execution.result;
   } catch (error) {

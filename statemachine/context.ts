@@ -4,6 +4,7 @@
 import type { Host, Inventory } from './cluster.ts';
 import type { FailureConfirmation } from './confirmation.ts';
 import type { EarlierReplacement } from './earlierRun.ts';
+import type { RecordedError } from './recordedError.ts';
 
 export interface ReplaceRequest {
   /** The cluster: a sandbox name, or the value of the cluster tag on AWS. */
@@ -43,12 +44,6 @@ export interface MemberRef {
   name: string;
   peerURL: string;
   clientURL: string;
-}
-
-export interface WorkflowError {
-  /** Error class name, as Step Functions reports it in `Error`. */
-  Error: string;
-  Cause: string;
 }
 
 export interface WorkflowContext {
@@ -118,9 +113,9 @@ export interface WorkflowContext {
   remaining?: string[];
 
   /** Set by a Catch: the error that sent the run down its failure path. */
-  error?: WorkflowError;
+  error?: RecordedError;
   /** Set when compensation or releasing the lock itself failed; `error` keeps the first cause. */
-  cleanupError?: WorkflowError;
+  cleanupError?: RecordedError;
 }
 
 export const DEFAULT_OPTIONS: RunOptions = { graceSeconds: 10, learner: 'auto' };

@@ -3,7 +3,7 @@
 
 import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
 import type { WorkflowContext } from './context.ts';
-import { errorMatches, toWorkflowError } from './workflowError.ts';
+import { errorMatches, toRecordedError } from './recordedError.ts';
 import { GUARDS, START_STATE, STATES, TASKS, type CatchRule, type StateSpec } from './spec.ts';
 
 /** What a step actor resolves with: the fields it adds to the context. */
@@ -23,7 +23,7 @@ const guards = {
   ...Object.fromEntries(GUARDS.map((g) => [g.name, ({ context }: { context: WorkflowContext }) => context[g.field] === true])),
   /** The caught error is one of `errors` (ErrorEquals). */
   errorMatches: ({ event }: { event: { error?: unknown } }, params: { errors: string[] }) =>
-    errorMatches(toWorkflowError(event.error).Error, params.errors),
+    errorMatches(toRecordedError(event.error).Error, params.errors),
   /** The run carries no error: it succeeded. */
   noError: ({ context }: { context: WorkflowContext }) => context.error === undefined,
   /** The recorded error is a refusal. */
@@ -50,7 +50,7 @@ const base = setup({
   actions: {
     mergeStepOutput: assign(({ context }, params: { output: StepOutput }) => ({ ...context, ...params.output })),
     recordError: assign(({ context }, params: { error: unknown; field: 'error' | 'cleanupError' | 'none' }) =>
-      params.field === 'none' ? context : { ...context, [params.field]: toWorkflowError(params.error) },
+      params.field === 'none' ? context : { ...context, [params.field]: toRecordedError(params.error) },
     ),
   },
 });

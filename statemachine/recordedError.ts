@@ -1,10 +1,19 @@
 // Errors as the workflow records them: the `{Error, Cause}` pair Step Functions puts in a Catch's
 // ResultPath, and ErrorEquals matching. Shared by the XState run, the retry loop and the compiler.
 
-import type { WorkflowError } from './context.ts';
+/**
+ * An error as the run records it (in `error`, `cleanupError` and a failed execution): the pair Step
+ * Functions writes. Not to be confused with what is thrown: the classes of functions/errors.ts, whose
+ * `name` becomes `Error` here.
+ */
+export interface RecordedError {
+  /** Error class name, as Step Functions reports it in `Error`. */
+  Error: string;
+  Cause: string;
+}
 
 /** Converts anything thrown into the `{Error, Cause}` pair Step Functions records. */
-export function toWorkflowError(error: unknown): WorkflowError {
+export function toRecordedError(error: unknown): RecordedError {
   if (error instanceof Error) return { Error: error.name, Cause: error.message };
   if (error && typeof error === 'object' && 'Error' in error) {
     const e = error as { Error: unknown; Cause?: unknown };

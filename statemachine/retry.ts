@@ -2,7 +2,7 @@
 // A rule matches by ErrorEquals; each rule counts its own attempts; the delay before retry n (1-based)
 // is intervalSeconds * backoffRate^(n-1), capped by maxDelaySeconds.
 
-import { errorMatches } from './workflowError.ts';
+import { errorMatches } from './recordedError.ts';
 import type { RetryRule } from './spec.ts';
 
 /** Seconds to wait before the next try, or null when the error is not retried (any more). */

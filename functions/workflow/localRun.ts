@@ -10,7 +10,7 @@ import { buildMachine } from '../../statemachine/machine.ts';
 import { START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
-import { toWorkflowError } from '../../statemachine/workflowError.ts';
+import { toRecordedError } from '../../statemachine/recordedError.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { Step, StepResult } from './step.ts';
@@ -202,7 +202,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
             void save();
           },
           onRetry: (error, attempt, delaySeconds) => {
-            const e = toWorkflowError(error);
+            const e = toRecordedError(error);
             entry.error = { name: e.Error, message: e.Cause };
             onProgress?.({ type: 'step-retry', step: task.name, attempt, error: `${e.Error}: ${e.Cause}`, delaySeconds });
           },
@@ -212,7 +212,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
         delete entry.error;
         return result.output;
       } catch (error) {
-        const e = toWorkflowError(error);
+        const e = toRecordedError(error);
         entry.status = 'failed';
         entry.error = { name: e.Error, message: e.Cause };
         entry.detail = e.Cause;
