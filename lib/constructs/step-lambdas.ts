@@ -1,0 +1,154 @@
+// The step Lambdas: one function per task state of the workflow, all on one role and one log group,
+// with what functions/adapters/aws/deps.ts and functions/handlers/step.ts read from the environment.
+
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { replaceMemberMachine, specOf } from '../../statemachine/machine.ts';
+import type { TaskSpec } from '../../statemachine/spec.ts';
+import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
+import { handlerFunction } from './handler-function.ts';
+import { acknowledgeLaunch, acknowledgeRunCommand, grantLaunch, grantRunCommand } from './host-grants.ts';
+import { acknowledgeExecutionHistory, ARTIFACT_PREFIXES, lambdaTimeoutSeconds, type ReplacementContext } from './shared.ts';
+import type { Storage } from './storage.ts';
+
+/** The workflow's task states, in the machine's order. */
+export const TASK_NAMES = Object.keys(replaceMemberMachine.root.states).filter((name) => specOf(replaceMemberMachine, name).kind === 'task');
+
+/** Created on the EtcdReplacement's own scope, so the logical IDs are those it always had. */
+export class StepLambdas {
+  readonly logs: logs.LogGroup;
+  readonly role: iam.Role;
+  /** By task state name. */
+  readonly functions: Record<string, NodejsFunction> = {};
+
+  constructor(scope: Construct, ctx: ReplacementContext, storage: Storage) {
+    const { cluster, config } = ctx;
+    const { artifactBucket, table, key } = storage;
+    this.logs = new logs.LogGroup(scope, 'StepLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
+    const role = new iam.Role(scope, 'StepRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `etcd-replace ${cluster}: the workflow's step functions`,
+    });
+    this.role = role;
+    this.logs.grantWrite(role);
+    grantRunCommand(role, config, { includeSparePool: true });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DiscoverHostsAndGroups',
+        actions: ['ec2:DescribeInstances', 'ec2:DescribeSecurityGroups', 'ec2:DescribeSecurityGroupRules', 'ec2:DescribeTags'],
+        resources: ['*'],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'OpenEtcdPortsOnClusterGroups',
+        actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'],
+        resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:security-group/*`],
+        conditions: { StringEquals: { [`aws:ResourceTag/${config.clusterTagKey}`]: cluster } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ArtifactObjects',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        resources: [artifactBucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ArtifactListing', actions: ['s3:ListBucket', 's3:ListBucketVersions'], resources: [artifactBucket.bucketArn] }),
+    );
+    // A key bundle (the new member's private keys) leaves no noncurrent version behind: its versions
+    // are deleted one by one. Only bundles: every other artifact keeps its versions until the lifecycle.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'KeyBundleVersions',
+        actions: ['s3:DeleteObjectVersion'],
+        resources: [artifactBucket.arnForObjects(`${ARTIFACT_PREFIXES.artifacts}runs/*/bundle-*`)],
+      }),
+    );
+    // The steps write only the cluster's lock and what each step reported: never an audit record.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'LockAndStepDetails',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*', 'steps#*'] } },
+      }),
+    );
+    // Earlier runs on the cluster (a member an earlier run removed), read from the audit records.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadPastRuns', actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${TABLE_SCHEMA.indexes.byCluster.name}`] }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptArtifactsAndRecords',
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [key.keyArn],
+      }),
+    );
+
+    // What functions/adapters/aws/deps.ts and functions/handlers/step.ts read.
+    const environment: Record<string, string> = {
+      ...ctx.observability,
+      CLUSTER_TAG_KEY: config.clusterTagKey,
+      SPARE_TAG_KEY: config.spareTagKey,
+      ETCD_SG_ID: config.etcdSecurityGroupId,
+      BUCKET: artifactBucket.bucketName,
+      KMS_KEY_ID: key.keyArn,
+      ARTIFACT_PREFIX: ARTIFACT_PREFIXES.artifacts,
+      TABLE: table.tableName,
+      RUN_RETENTION_DAYS: String(config.runRetentionDays),
+      STATE_MACHINE_ARN: ctx.stateMachineArn,
+      SCRIPTS_DIR: '/var/task/scripts',
+    };
+    if (config.ssmOutputToBucket) {
+      environment['OUTPUT_BUCKET'] = artifactBucket.bucketName;
+      environment['OUTPUT_PREFIX'] = ARTIFACT_PREFIXES.ssmOutput;
+    }
+    const template = config.replacementLaunchTemplate;
+    if (template) {
+      if (template.launchTemplateId) environment['LAUNCH_TEMPLATE_ID'] = template.launchTemplateId;
+      if (template.launchTemplateName) environment['LAUNCH_TEMPLATE_NAME'] = template.launchTemplateName;
+      environment['LAUNCH_TEMPLATE_VERSION'] = template.version;
+      if (template.subnetId) environment['REPLACEMENT_SUBNET_ID'] = template.subnetId;
+    }
+    grantLaunch(role, config);
+
+    for (const name of TASK_NAMES) {
+      const spec = specOf(replaceMemberMachine, name) as TaskSpec;
+      this.functions[name] = handlerFunction(scope, `Step${name}`, {
+        description: `etcd-replace ${cluster}: ${name}`,
+        handlerFile: 'step.ts',
+        memorySize: 512,
+        timeout: Duration.seconds(lambdaTimeoutSeconds(spec)),
+        role,
+        logGroup: this.logs,
+        environment: { ...environment, STEP_NAME: name },
+        runtime: ctx.runtime,
+      });
+    }
+    // A contender for the cluster lock asks whether the holder's execution still runs (executionLiveness.ts).
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'LockHolderLiveness', actions: ['states:DescribeExecution'], resources: [ctx.executionsArn] }));
+
+    acknowledgeRunCommand(role);
+    acknowledgeLaunch(role, config);
+    acknowledgeExecutionHistory(role, ctx);
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]',
+      reason: 'Ingress changes are limited by the aws:ResourceTag condition to security groups carrying the cluster tag; the new member\'s group is not known at deploy time.',
+    });
+    const bucketId = Stack.of(scope).getLogicalId(artifactBucket.node.defaultChild as s3.CfnBucket);
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/*]`,
+      reason: 'Artifact keys are chosen per run (snapshots, backups, certificate bundles); access is limited to objects of this one bucket.',
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ARTIFACT_PREFIXES.artifacts}runs/*/bundle-*]`,
+      reason: 'Deleting object versions is limited to the key bundles of this bucket; run IDs and host names are chosen per run.',
+    });
+  }
+}
