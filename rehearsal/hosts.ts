@@ -8,9 +8,9 @@
 // powered-off host is ConnectionLost and a command sent to it ends Undeliverable.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { describeEtcdPorts, hostExec, type SandboxHost, type SandboxInfo } from '../../sandbox/index.ts';
-import { readPower } from '../../sandbox/model.ts';
-import { ScriptTimedOutError } from '../../functions/errors.ts';
+import { describeEtcdPorts, hostExec, type SandboxHost, type SandboxInfo } from '../sandbox/index.ts';
+import { readPower } from '../sandbox/model.ts';
+import { ScriptTimedOutError } from '../functions/errors.ts';
 
 const hex = (n: number) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
 

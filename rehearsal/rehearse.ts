@@ -14,8 +14,9 @@
 //    their template environment. Status changes go to the rules too: AuditTrail runs the audit
 //    recorder, RunOutcome the notifier.
 // 4. Every AWS API call is checked against the caller's IAM policy from the template (iam.ts).
-// 5. Afterwards: the cluster's independent facts (verifyReplaced), the audit record in the table, the
-//    notification published to the topic, and no call denied.
+// 5. Afterwards, what the run left: the audit record in the table, the notification published to the
+//    topic, the lock, the bucket and every IAM verdict, judged by run.ts's verdict (the sandbox test adds
+//    the cluster's independent facts, test/rehearsal/checks.ts).
 //
 // One synthesized app (synthesizeApp) and one EC2/SSM model of the hosts (rehearsalCloud) can serve
 // several runs on the same sandbox, one after the other, as one deployment meets one failure after
@@ -35,10 +36,10 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
-import type { SandboxInfo } from '../../sandbox/index.ts';
-import { PROJECT_ROOT } from '../../lib/etcd-replacement.ts';
-import { runIdFromExecutionName } from '../../functions/handlers/event.ts';
-import { lockKey } from '../../functions/adapters/aws/dynamoLock.ts';
+import type { SandboxInfo } from '../sandbox/index.ts';
+import { PROJECT_ROOT } from '../lib/etcd-replacement.ts';
+import { runIdFromExecutionName } from '../functions/handlers/event.ts';
+import { lockKey } from '../functions/adapters/aws/dynamoLock.ts';
 import { AwsFront } from './awsFront.ts';
 import { matchesPattern, transformInput } from './eventBridge.ts';
 import { SandboxCloud, type IngressChange, type Invocation } from './hosts.ts';

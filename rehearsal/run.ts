@@ -1,20 +1,19 @@
-// The rehearsal as one command and one test share this: build the sandbox (3 members, spares, 1 node,
-// master-2 powered off), rehearse, check what it left behind, print the report, and tear everything
-// down whatever happens. The checks also serve a later run on the same sandbox (another member failed,
-// another spare), given the replacements before it.
+// The rehearsal as one command (`npm run rehearse:aws`) and one test share this: build the sandbox (3
+// members, spares, 1 node, master-2 powered off), rehearse, judge what it left behind, print the report,
+// and tear everything down whatever happens. The verdict (`verdict`) is the command's own; the sandbox
+// test adds its checks (test/rehearsal/checks.ts) through the `check` and `beforeFailure` hooks.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { expect } from 'vitest';
-import { describeEtcdPorts, failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
-import { makeLeader, recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
+import { describeEtcdPorts, failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../sandbox/index.ts';
 import type { Invocation } from './hosts.ts';
 import { rehearse, type Rehearsal, type RehearsalTrigger } from './rehearse.ts';
 
 export const FAILED = 'master-2';
 export const REPLACEMENT = 'etcd-spare-0';
 
-interface Step {
+/** A step as the audit record keeps it. */
+export interface Step {
   name: string;
   status: string;
   startedAt: string;
@@ -72,128 +71,6 @@ export function commandCounts(commands: Invocation[], overlapped: ReadonlySet<st
   };
 }
 
-/**
- * The checks: the cluster as replaced, the run's audit record and notification, what went through
- * EC2, SSM, S3 and DynamoDB, the Node.js that ran the functions, and no API call denied.
- * `earlier`: the replacements this sandbox saw before this run.
- */
-export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before: Before, replacement: string = REPLACEMENT, earlier: Replaced[] = []): Promise<void> {
-  const { trigger, failed } = r;
-  const cluster = asReplaced(sandbox, earlier);
-  const failedId = r.cloud.idOf(failed);
-  const started = trigger === 'alarm' ? 'AlarmTrigger:CloudWatch Alarm State Change' : 'Ec2StateTrigger:EC2 Instance State-change Notification';
-  expect(r.execution.status, `${r.execution.error ?? ''}: ${r.execution.cause ?? ''}`).toBe('SUCCEEDED');
-  // Every EventBridge delivery (the alarm's StartExecution, the audit recorder, the notifier, the EC2 signal function) went through.
-  expect(r.deliveries.filter((d) => !d.ok)).toEqual([]);
-  expect(new Set(r.deliveries.map((d) => `${d.rule.replace(/[0-9A-F]{8}$/, '')}:${d.status ?? d.detailType}`))).toEqual(
-    new Set([started, 'AuditTrail:RUNNING', 'AuditTrail:SUCCEEDED', 'RunOutcome:SUCCEEDED', 'WatchReplacedMembers:SUCCEEDED', 'AuditStartedBy:AWS API Call via CloudTrail']),
-  );
-  // IAM: calls were checked, none denied.
-  expect(r.iam.calls.length).toBeGreaterThan(0);
-  expect(r.iam.denied()).toEqual([]);
-  // No command was left running on a host, and none went to a powered-off host (this run's failed one, or an earlier run's).
-  expect(r.cloud.running()).toEqual([]);
-  expect(r.commands.filter((i) => i.host === failed || earlier.some((e) => e.failed === i.host))).toEqual([]);
-
-  // The audit record the deployed recorder wrote to the table.
-  expect(r.auditItem).toMatchObject({ runId: r.runId, cluster: r.config.clusterName, outcome: 'succeeded', executionArn: r.execution.executionArn });
-  const record = r.auditRecord!;
-  expect(record).toMatchObject({ cluster: r.config.clusterName, state: 'Succeeded' });
-  if (trigger === 'alarm') {
-    expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `alarm:etcd-replace-${r.config.clusterName}-member-${failed}` });
-    // The alarm's InstanceId dimension names the failed member: discovery finds it by its instance.
-    expect(record['request']).toMatchObject({ failed: failedId });
-    expect(record['alarm']).toMatchObject({ alarmName: `etcd-replace-${r.config.clusterName}-member-${failed}`, confirmed: true, from: 'OK' });
-    expect(record['principal']).toMatchObject({ type: 'AssumedRole', invokedBy: 'events.amazonaws.com' });
-  } else {
-    // Started by the EC2 signal function, under its own role, with no replacement named: the pool's spare.
-    expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `ec2:${failedId}:stopped` });
-    expect(record['request']).toMatchObject({ failed: failed, startedBy: `ec2:${failedId}:stopped` });
-    expect((record['request'] as Record<string, unknown>)['replacement']).toBeUndefined();
-    expect(record['alarm']).toBeUndefined();
-    expect(record['principal']).toMatchObject({ type: 'AssumedRole', arn: expect.stringMatching(/:assumed-role\//) });
-    expect((record['principal'] as Record<string, unknown>)['invokedBy']).toBeUndefined();
-  }
-  const steps = record['steps'] as Step[];
-  const status = Object.fromEntries(steps.map((s) => [s.name, s.status]));
-  const learner = !/^3\.[23]\./.test(sandbox.etcdVersion);
-  expect(status).toMatchObject({ ValidateInput: 'succeeded', RemoveFailedMember: 'succeeded', OpenEtcdPorts: 'succeeded', AddMember: 'succeeded', StartNewMember: 'succeeded', VerifyClusterHealth: 'succeeded', ReleaseLock: 'succeeded' });
-  // Where every member runs etcd 3.4 or later the new member joins as a learner and is promoted; on 3.2 the
-  // state machine's choice goes past PromoteNewMember. The failed host is off: nothing to back up from it.
-  expect(status['PromoteNewMember']).toBe(learner ? 'succeeded' : undefined);
-  expect(status['BackUpFailedMemberData']).toBeUndefined();
-  // The new member joined: nothing to compensate.
-  expect(status['CompensateNewMember']).toBeUndefined();
-  // Each step's one line, kept by the step functions beside the record, made it into the record.
-  expect(steps.filter((s) => s.status === 'succeeded' && !s.detail).map((s) => s.name)).toEqual([]);
-  expect(JSON.stringify(record)).not.toMatch(/X-Amz-Signature|PRIVATE KEY/);
-
-  // The notification a person reads.
-  expect(r.notifications).toHaveLength(1);
-  const note = r.notifications[0]!;
-  expect(note.subject).toMatch(new RegExp(`^${r.config.clusterName}: ${failed} replaced by ${replacement} in \\d+`));
-  expect(note.message).toContain('Timeline:');
-  expect(note.message).toMatch(/members/);
-  expect(note.attributes).toMatchObject({ cluster: r.config.clusterName, outcome: 'succeeded', runId: r.runId, failed: failed, replacement: replacement, executionArn: r.execution.executionArn });
-  // The notification's timeline reads the steps' reports as the record does: a step that found its work done is skipped in both.
-  const noted = (JSON.parse(note.attributes['run'] ?? '{}') as { steps?: Step[] }).steps ?? [];
-  expect(Object.fromEntries(noted.map((s) => [s.name, s.status]))).toEqual(status);
-  for (const s of steps.filter((x) => x.status === 'skipped')) expect(note.message).toMatch(new RegExp(`${s.name}\\s+skipped`));
-  expect(`${note.subject}\n${note.message}\n${JSON.stringify(note.attributes)}`).not.toMatch(/X-Amz-Signature|PRIVATE KEY|etcd-replace\/runs\//);
-
-  // The step functions' logs are Powertools JSON with the run's keys on every line.
-  const stepLines = [...r.lambdas.logs.entries()].filter(([name]) => /-Step[A-Z]/.test(name)).flatMap(([, lines]) => lines);
-  const parsed = stepLines.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return { unparsed: l }; } });
-  expect(parsed.filter((l) => 'level' in l && (l['runId'] !== r.runId || l['executionArn'] !== r.execution.executionArn || typeof l['step'] !== 'string'))).toEqual([]);
-
-  // Discovery from EC2 tags: the failed member by its instance, the replacement (a spare of the pool)
-  // by its instance, and every host of the cluster as it is now, each with its instance ID.
-  const context = record['context'] as { failedHost?: unknown; replacement?: unknown; inventory?: { hosts: Array<{ name: string; roles: string[]; instanceId?: string }> }; snapshotKey?: string };
-  expect(context.failedHost).toMatchObject({ name: failed, instanceId: failedId });
-  expect(context.replacement).toMatchObject({ name: replacement, instanceId: r.cloud.idOf(replacement), roles: ['spare'] });
-  expect(context.inventory?.hosts.map((h) => h.name).sort()).toEqual(cluster.hosts.map((h) => h.name).sort());
-  expect(context.inventory?.hosts.filter((h) => h.instanceId !== r.cloud.idOf(h.name))).toEqual([]);
-  for (const e of earlier) expect(context.inventory?.hosts.find((h) => h.name === e.replacement)?.roles).toContain('etcd');
-
-  // DynamoDB: the lock was released (its item deleted).
-  expect(r.lockItem).toBeUndefined();
-
-  // EC2: ingress opened only on the replacement's own group, from the etcd security group; the host's firewall agrees.
-  expect(r.ingressChanges.length).toBeGreaterThan(0);
-  expect(r.ingressChanges.filter((c) => c.action !== 'authorize' || c.hosts.join() !== replacement || c.rules.some((x) => x.sourceGroup !== r.config.etcdSecurityGroupId))).toEqual([]);
-  expect(await describeEtcdPorts(sandbox, replacement)).toEqual([2379, 2380]);
-
-  // S3: objects were read back (HeadObject), and the verified snapshot is in the bucket.
-  expect(r.front.requests.filter((q) => q.service === 's3' && q.operation === 'HeadObject' && q.status === 200).length).toBeGreaterThan(0);
-  expect(context.snapshotKey).toBeTruthy();
-  expect(r.bucketObjects.find((o) => o.key === context.snapshotKey || o.key.endsWith(`/${context.snapshotKey}`))?.size).toBeGreaterThan(0);
-
-  // SSM: no request carries a signed URL or key material; the URLs went sealed to one-time host keys.
-  const requests = r.commands.map((c) => c.request);
-  expect(requests.filter((q) => /sig=[0-9a-f]{16}|X-Amz-Signature|PRIVATE KEY/.test(q))).toEqual([]);
-  expect(requests.filter((q) => q.includes('OneTimeKey for StartNewMember')).length).toBeGreaterThan(0);
-  expect(requests.filter((q) => q.includes('openssl pkeyutl -decrypt')).length).toBeGreaterThanOrEqual(4);
-  // Each SendCommand sent one command; every one ended, and the function that sent it collected its end.
-  expect(r.front.requests.filter((q) => q.service === 'ssm' && q.operation === 'SendCommand' && q.status === 200)).toHaveLength(r.commands.length);
-  expect(r.commands.filter((c) => !c.answer || c.collectedAt === undefined)).toEqual([]);
-  // How many ran alone: counted on the hosts and online they agree; as the functions saw them (up to the
-  // poll that collected each end) never more: a command sent side by side with another may start after
-  // the other ended on its host and before the poll collected that end, when the machine is loaded.
-  const counts = commandCounts(r.commands, r.cloud.overlapped);
-  expect(counts.sent).toBeGreaterThan(0);
-  expect(counts.onHosts).toBeGreaterThan(0);
-  expect(counts.online).toBe(counts.onHosts);
-  expect(counts.forCaller).toBeGreaterThan(0);
-  expect(counts.forCaller).toBeLessThanOrEqual(counts.onHosts);
-
-  // Lambda: every function invoked ran on the Node.js binary it was given.
-  expect(r.lambdaRuntimes.size).toBe(new Set(r.lambdas.invocations.map((i) => i.functionName)).size);
-  expect(new Set([...r.lambdaRuntimes.values()].map((x) => x.version))).toEqual(new Set([nodeVersionOf(r.lambdaNode)]));
-
-  // The same independent facts as the other sandbox tests.
-  await verifyReplaced(asReplaced(await loadSandbox(sandbox.name), earlier), failed, replacement, before);
-}
-
 const seconds = (from: string, to: string | null | undefined) => (to ? ((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1) : '-');
 
 export function report(r: Rehearsal): string {
@@ -233,31 +110,38 @@ export function report(r: Rehearsal): string {
   ].join('\n');
 }
 
-export interface SandboxRun {
+export interface SandboxRun<T = undefined> {
   name: string;
   sandbox: SandboxInfo;
-  before: Before;
+  /** What `beforeFailure` returned, read before master-2 was powered off. */
+  before: T;
 }
 
 export const rehearsalSandboxName = () => `rh-${randomBytes(3).toString('hex')}`;
 
 /**
- * A sandbox of 3 members, `spares` spares and 1 node whose master-2, the leader, is powered off (its loss
- * also costs the cluster its leader). `before`: its data before the failure. `alongside` runs while the
- * leader is moved and failed, once the sandbox is up (the synthesis, which needs only its hosts).
+ * A sandbox of 3 members, `spares` spares and 1 node whose master-2 is powered off. `beforeFailure` runs
+ * on the sandbox before that (the tests make master-2 the leader, so that its loss also costs the cluster
+ * its leader, and read the data); `alongside` runs while it does and master-2 is failed, once the sandbox
+ * is up (the synthesis, which needs only its hosts).
  */
-export async function rehearsalSandbox(log: (line: string) => void = () => {}, name = rehearsalSandboxName(), spares = 1, alongside?: (up: SandboxInfo) => Promise<unknown>): Promise<SandboxRun> {
+export async function rehearsalSandbox<T = undefined>(
+  log: (line: string) => void = () => {},
+  name = rehearsalSandboxName(),
+  spares = 1,
+  alongside?: (up: SandboxInfo) => Promise<unknown>,
+  beforeFailure?: (up: SandboxInfo) => Promise<T>,
+): Promise<SandboxRun<T>> {
   log(`sandbox up ${name} (3 members, ${spares} spare${spares === 1 ? '' : 's'}, 1 node)`);
   try {
     const up = await sandboxUp({ name, members: 3, spares, nodes: 1, dataMb: 4, progress: log });
-    const failLeader = async () => {
-      await makeLeader(up, FAILED);
-      const before = await recordBefore(up);
+    const fail = async () => {
+      const before = (await beforeFailure?.(up)) as T;
       await failHost(name, FAILED, 'kill');
-      log(`sandbox fail ${FAILED} (the leader, powered off)`);
+      log(`sandbox fail ${FAILED} (powered off)`);
       return before;
     };
-    const [failed, other] = await Promise.allSettled([failLeader(), alongside?.(up)]);
+    const [failed, other] = await Promise.allSettled([fail(), alongside?.(up)]);
     if (other.status === 'rejected') throw other.reason;
     if (failed.status === 'rejected') throw failed.reason;
     return { name, sandbox: await loadSandbox(name), before: failed.value };
@@ -267,14 +151,66 @@ export async function rehearsalSandbox(log: (line: string) => void = () => {}, n
   }
 }
 
-/** The whole rehearsal: sandbox, rehearse, check; the sandbox is removed whatever happens. */
-export async function rehearseOnSandbox(log: (line: string) => void = () => {}, name = rehearsalSandboxName(), trigger: RehearsalTrigger = 'alarm'): Promise<{ rehearsal: Rehearsal; report: string }> {
-  const run = await rehearsalSandbox(log, name);
+/**
+ * What a successful rehearsal leaves behind, judged without a test framework: the execution, the
+ * EventBridge deliveries, IAM, the SSM commands, the audit record, the notification, the lock, the
+ * replacement's etcd ports, the snapshot in the bucket and the Node.js that ran the functions. Returns
+ * what is wrong, one line each; empty when nothing is. `earlier`: the replacements this sandbox saw before.
+ */
+export async function verdict(r: Rehearsal, sandbox: SandboxInfo, replacement: string = REPLACEMENT, earlier: Replaced[] = []): Promise<string[]> {
+  const wrong: string[] = [];
+  const want = (ok: boolean, what: string) => {
+    if (!ok) wrong.push(what);
+  };
+  const { failed } = r;
+  want(r.execution.status === 'SUCCEEDED', `execution ${r.execution.status}: ${r.execution.error ?? ''} ${r.execution.cause ?? ''}`.trim());
+  const lost = r.deliveries.filter((d) => !d.ok);
+  want(lost.length === 0, `EventBridge deliveries failed: ${lost.map((d) => `${d.rule} -> ${d.target}: ${d.error ?? ''}`).join('; ')}`);
+  const denied = r.iam.denied();
+  want(r.iam.calls.length > 0, 'no AWS API call was checked against IAM');
+  want(denied.length === 0, `IAM denied: ${denied.map((d) => `${d.role} ${d.action} ${d.resource}`).join('; ')}`);
+  want(r.cloud.running().length === 0, `SSM commands left running: ${r.cloud.running().length}`);
+  const offHosts = r.commands.filter((i) => i.host === failed || earlier.some((e) => e.failed === i.host));
+  want(offHosts.length === 0, `SSM commands sent to a powered-off host: ${offHosts.map((i) => i.host).join(', ')}`);
+  want(r.auditItem?.['outcome'] === 'succeeded' && r.auditItem?.['runId'] === r.runId, `audit item: ${JSON.stringify(r.auditItem)}`);
+  const record = r.auditRecord ?? {};
+  want(record['state'] === 'Succeeded', `audit record state ${String(record['state'])}`);
+  const steps = (record['steps'] as Step[] | undefined) ?? [];
+  const failedSteps = steps.filter((s) => s.status !== 'succeeded' && s.status !== 'skipped');
+  want(failedSteps.length === 0, `steps not succeeded: ${failedSteps.map((s) => `${s.name} ${s.status}`).join(', ')}`);
+  want(!/X-Amz-Signature|PRIVATE KEY/.test(JSON.stringify(record)), 'the audit record carries a signed URL or key material');
+  const note = r.notifications[0];
+  want(r.notifications.length === 1, `${r.notifications.length} notifications published, not 1`);
+  want(note !== undefined && note.subject.startsWith(`${r.config.clusterName}: ${failed} replaced by ${replacement} in `), `notification subject: ${note?.subject ?? '(none)'}`);
+  want(r.lockItem === undefined, 'the lock was not released');
+  const ports = await describeEtcdPorts(sandbox, replacement);
+  want(ports.join() === '2379,2380', `${replacement}'s etcd ports: ${ports.join(', ') || 'none'}`);
+  const context = (record['context'] ?? {}) as { snapshotKey?: string };
+  want(!!context.snapshotKey && r.bucketObjects.some((o) => (o.key === context.snapshotKey || o.key.endsWith(`/${context.snapshotKey}`)) && o.size > 0), `snapshot ${context.snapshotKey ?? '(none)'} not in the bucket`);
+  want(!r.commands.some((c) => /sig=[0-9a-f]{16}|X-Amz-Signature|PRIVATE KEY/.test(c.request)), 'an SSM command carries a signed URL or key material');
+  const versions = new Set([...r.lambdaRuntimes.values()].map((x) => x.version));
+  want(versions.size === 1 && versions.has(nodeVersionOf(r.lambdaNode)), `the functions ran on Node.js ${[...versions].join(', ')}, not on ${r.lambdaNode}`);
+  return wrong;
+}
+
+/**
+ * The whole rehearsal: sandbox, rehearse, report, judge (`verdict`, then `check` when given); the
+ * sandbox is removed whatever happens. Throws when the verdict finds anything wrong.
+ */
+export async function rehearseOnSandbox<T = undefined>(
+  log: (line: string) => void = () => {},
+  name = rehearsalSandboxName(),
+  trigger: RehearsalTrigger = 'alarm',
+  hooks: { beforeFailure?: (up: SandboxInfo) => Promise<T>; check?: (r: Rehearsal, run: SandboxRun<T>) => Promise<void> } = {},
+): Promise<{ rehearsal: Rehearsal; report: string }> {
+  const run = await rehearsalSandbox<T>(log, name, 1, undefined, hooks.beforeFailure);
   try {
     const rehearsal = await rehearse({ sandbox: run.sandbox, failed: FAILED, replacement: REPLACEMENT, log, trigger });
     const text = report(rehearsal);
     log(text);
-    await checkRehearsal(rehearsal, run.sandbox, run.before);
+    const wrong = await verdict(rehearsal, run.sandbox);
+    if (wrong.length) throw new Error(`the rehearsal did not pass:\n  ${wrong.join('\n  ')}`);
+    await hooks.check?.(rehearsal, run);
     return { rehearsal, report: text };
   } finally {
     log(`sandbox down ${run.name}`);

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 // aws-local-stepfunctions 3 needs Promise.withResolvers (Node 22+): the project's runner installs it on Node 20.
-import '../support/aslLocalRun.ts';
+import '../bench/aslLocalRun.ts';
 import type { IamCheck } from './iam.ts';
 import type { LambdaService } from './lambdaService.ts';
 import type { Role } from './template.ts';

@@ -12,7 +12,7 @@ import { App } from 'aws-cdk-lib';
 import { Ajv } from 'ajv';
 import { buildApp } from '../../lib/app.ts';
 import { PROJECT_ROOT } from '../../lib/etcd-replacement.ts';
-import { matchesPattern, transformInput } from '../rehearsal/eventBridge.ts';
+import { matchesPattern, transformInput } from '../../rehearsal/eventBridge.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Resource = { Type: string; Properties: Record<string, Json> };

@@ -1,4 +1,4 @@
-// A rehearsal of the deployed system (npm run rehearse:aws, test/rehearsal/): the stack synthesized by
+// A rehearsal of the deployed system (npm run rehearse:aws, rehearsal/): the stack synthesized by
 // `cdk synth`, its state machine definition run on aws-local-stepfunctions, its bundled Lambda code
 // with each function's template environment, in processes of the Node.js binary named by
 // ETCD_REPLACE_LAMBDA_NODE (default: this one), real SDK requests to DynamoDB (dynalite), S3 (s3rver,
@@ -16,15 +16,16 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, sandboxDown } from '../../sandbox/index.ts';
-import type { SandboxCloud } from '../rehearsal/hosts.ts';
-import { lambdaNode } from '../rehearsal/lambdaService.ts';
-import { rehearse, rehearsalCloud, synthesizeApp, type SynthesizedApp } from '../rehearsal/rehearse.ts';
-import { FAILED, REPLACEMENT, asReplaced, checkRehearsal, nodeVersionOf, rehearsalSandbox, rehearsalSandboxName, report, type Replaced, type SandboxRun } from '../rehearsal/run.ts';
-import { recordBefore } from '../support/verifyReplaced.ts';
+import type { SandboxCloud } from '../../rehearsal/hosts.ts';
+import { lambdaNode } from '../../rehearsal/lambdaService.ts';
+import { rehearse, rehearsalCloud, synthesizeApp, type SynthesizedApp } from '../../rehearsal/rehearse.ts';
+import { FAILED, REPLACEMENT, asReplaced, nodeVersionOf, rehearsalSandbox, rehearsalSandboxName, report, verdict, type Replaced, type SandboxRun } from '../../rehearsal/run.ts';
+import { checkRehearsal, leaderThenBefore } from '../rehearsal/checks.ts';
+import { recordBefore, type Before } from '../support/verifyReplaced.ts';
 
 const SECOND: Replaced = { failed: 'master-1', replacement: 'etcd-spare-1' };
 
-let run: SandboxRun | undefined;
+let run: SandboxRun<Before> | undefined;
 let app: SynthesizedApp | undefined;
 let cloud: SandboxCloud | undefined;
 /** The replacements done so far on the sandbox. */
@@ -37,7 +38,7 @@ beforeAll(async () => {
   // The stack is synthesized for the sandbox's hosts while master-2 is made the leader and powered off.
   run = await rehearsalSandbox(log, rehearsalSandboxName(), 2, async (up) => {
     app = await synthesizeApp(up, REPLACEMENT, 5, log);
-  });
+  }, leaderThenBefore);
   cloud = await rehearsalCloud(app!, run.sandbox);
   console.log(setup.join('\n'));
 }, 600_000);
@@ -58,6 +59,7 @@ describe('Rehearsal: the synthesized stack replaces failed members of one sandbo
     // The functions ran on the Node.js binary asked for (ETCD_REPLACE_LAMBDA_NODE, else this process's).
     expect(r.lambdaNode).toBe(process.env['ETCD_REPLACE_LAMBDA_NODE'] || process.execPath);
     expect(new Set([...r.lambdaRuntimes.values()].map((x) => x.version))).toEqual(new Set([nodeVersionOf(lambdaNode())]));
+    expect(await verdict(r, run!.sandbox, REPLACEMENT)).toEqual([]);
     await checkRehearsal(r, run!.sandbox, run!.before, REPLACEMENT);
     done.push({ failed: FAILED, replacement: REPLACEMENT });
   }, 900_000);
@@ -74,6 +76,7 @@ describe('Rehearsal: the synthesized stack replaces failed members of one sandbo
     expect(r.iam.denied()).toEqual([]);
     // The signal function called StartExecution itself, allowed by its role's policy.
     expect(r.iam.calls.filter((c) => c.action === 'states:StartExecution' && c.verdict === 'Allowed' && !c.caller.startsWith('events:'))).toHaveLength(1);
+    expect(await verdict(r, run!.sandbox, SECOND.replacement, done)).toEqual([]);
     await checkRehearsal(r, run!.sandbox, before, SECOND.replacement, done);
     done.push(SECOND);
   }, 900_000);

@@ -1,5 +1,5 @@
 // The independent facts an end-to-end replacement must leave behind, shared by the sandbox-path tests
-// (replace.test.ts, the learner suite) and the rehearsal of the deployed stack (test/rehearsal/run.ts):
+// (replace.test.ts, the learner suite) and the rehearsal of the deployed stack (rehearsal/, through test/rehearsal/checks.ts):
 // membership, health, data, clients, the inventory and the new host's firewall, all read with etcdctl
 // and plain file reads on the hosts.
 
