@@ -4,6 +4,7 @@
 // gives 3.3.11. Pure lookups on the machine's files: nothing here changes anything.
 import { accessSync, constants, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { compareEtcdVersions } from '../functions/cluster/etcdVersion.ts';
 import { InvalidInputError } from '../functions/errors.ts';
 
 /** Debian bookworm's etcd-server/etcd-client: always on the machine. */
@@ -35,17 +36,6 @@ type Env = Record<string, string | undefined>;
 export function validateEtcdVersion(version: string, field = 'etcd-version'): string {
   if (!VERSION_RE.test(version)) throw new InvalidInputError(field, `"${version}" must be a version like 3.2.22 (^\\d+\\.\\d+\\.\\d+$)`);
   return version;
-}
-
-/** Numeric X.Y.Z comparison: negative when a < b (3.2.22 < 3.3.11 < 3.4.23). */
-export function compareEtcdVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 /** The builds directory $ETCD_REPLACE_ETCD_BUILDS names, absolute; null when unset or empty. */

@@ -21,7 +21,6 @@ export {
   availableEtcdBuilds,
   defaultEtcdVersion,
   validateEtcdVersion,
-  compareEtcdVersions,
   repoOffers,
   etcdBuildsDir,
   DEBIAN_ETCD_VERSION,

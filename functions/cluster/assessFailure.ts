@@ -9,7 +9,11 @@ import { DISASTER_RECOVERY_GUIDANCE, endsOdd, quorumForRemoval } from '../../sta
 import { describePastRemoval, findPastRemoval, type PastRemoval } from '../../statemachine/pastRemoval.ts';
 import { membersOfHost } from '../../statemachine/memberIdentity.ts';
 import type { EtcdMember, Host } from '../ports.ts';
-import { compareVersions, hostOfMember, inventoryOf, memberRef, need, observe, oldestVersion, type Observation } from './observe.ts';
+import { compareEtcdVersions } from './etcdVersion.ts';
+import { hostOfMember } from '../../statemachine/cluster.ts';
+import { inventoryOf, need } from './need.ts';
+import { memberRef } from './memberRef.ts';
+import { type Observation, observe, oldestVersion } from './observe.ts';
 import { describeEtcdHost } from '../hosts/etcdHost.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { StepResult } from '../workflow/step.ts';
@@ -104,7 +108,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     .map((m) => memberRef(m, inventory));
   const version = oldestVersion(seen);
   // A learner needs etcd 3.4 on every member, and etcdctl 3.4 where the run adds and promotes it.
-  const learnerSupported = version !== null && compareVersions(version, '3.4.0') >= 0 && (seen.etcdctlVersion === undefined || compareVersions(seen.etcdctlVersion, '3.4.0') >= 0);
+  const learnerSupported = version !== null && compareEtcdVersions(version, '3.4.0') >= 0 && (seen.etcdctlVersion === undefined || compareEtcdVersions(seen.etcdctlVersion, '3.4.0') >= 0);
   const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
 

@@ -2,7 +2,9 @@
 // keep the existing order and entries that are live, drop the rest, append live ones that are missing.
 
 import { etcdUrl, parseEtcdUrl } from '../validate.ts';
-import { clientUrlByHostname, etcdOf, hostOfMember, inventoryOf } from './observe.ts';
+import { clientUrlByHostname, hostOfMember } from '../../statemachine/cluster.ts';
+import { etcdOf } from './etcdPort.ts';
+import { inventoryOf } from './need.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 

@@ -1,46 +1,14 @@
-// Shared knowledge of the cluster for the steps: URLs of a host, which hosts to run etcdctl through,
-// and one observation of membership and health.
+// One observation of the cluster: membership, who answers and who leads, seen through the survivors
+// (and, when that view is partial, through each member host on its own).
 
-import { InvalidInputError } from '../errors.ts';
-import { NO_LEADER, type EndpointStatusResult, type EtcdClusterPort, type EtcdMember, type Host, type Inventory } from '../ports.ts';
+import { NO_LEADER, type EndpointStatusResult, type EtcdClusterPort, type EtcdMember } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { clientUrl, clientUrlOfMember, hostOfMember } from '../../statemachine/cluster.ts';
 import { quorumOf, type MemberHealth } from '../../statemachine/quorum.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
-
-export { clientUrl, clientUrlByHostname, hostOfMember, peerUrl } from '../../statemachine/cluster.ts';
-
-export function need<T>(value: T | undefined | null, what: string): T {
-  if (value === undefined || value === null) throw new InvalidInputError(what, `${what} is not known at this step (run state is incomplete)`);
-  return value;
-}
-
-export function inventoryOf(context: WorkflowContext): Inventory {
-  return need(context.inventory, 'inventory');
-}
-
-
-/** Hosts to run etcdctl on: etcd hosts that are not the failed one, then the replacement once it has joined. */
-export function viaHosts(context: WorkflowContext): Host[] {
-  const inventory = inventoryOf(context);
-  const failed = context.failedHost?.name;
-  const fromSurvivors = (context.survivors ?? []).map((s) => hostOfMember(inventory, s)).filter((h): h is Host => h !== undefined);
-  const etcdHosts = inventory.hosts.filter((h) => h.roles.includes('etcd'));
-  const ordered = [...fromSurvivors, ...etcdHosts].filter((h) => h.name !== failed);
-  return [...new Map(ordered.map((h) => [h.name, h])).values()];
-}
-
-/** A port over the survivors (and the replacement, when asked), never through the failed host. */
-export function etcdOf(context: WorkflowContext, deps: StepDeps, options: { includeReplacement?: boolean; via?: Host[] } = {}): EtcdClusterPort {
-  const via = viaHosts(context);
-  const endpoints = context.survivors && context.survivors.length > 0 ? context.survivors.map((s) => s.clientURL) : via.map(clientUrl);
-  if (options.includeReplacement && context.replacement) endpoints.push(clientUrl(context.replacement));
-  return deps.etcd(options.via ?? via, endpoints);
-}
-
-export function memberRef(member: EtcdMember, inventory: Inventory): MemberRef {
-  return { id: member.id, name: member.name, peerURL: member.peerURLs[0] ?? '', clientURL: clientUrlOfMember(inventory, member) ?? '' };
-}
+import { etcdOf, viaHosts } from './etcdPort.ts';
+import { compareEtcdVersions } from './etcdVersion.ts';
+import { inventoryOf } from './need.ts';
 
 export interface Observation {
   members: EtcdMember[];
@@ -145,22 +113,5 @@ async function statusesOf(etcd: EtcdClusterPort, endpoints: string[], viewed: En
 /** The version string of the oldest member that answered. */
 export function oldestVersion(observation: Observation): string | null {
   const versions = [...observation.statuses.values()].flatMap((s) => ('error' in s ? [] : [s.version]));
-  return versions.sort(compareVersions)[0] ?? null;
+  return versions.sort(compareEtcdVersions)[0] ?? null;
 }
-
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((n) => Number.parseInt(n, 10) || 0);
-  const pb = b.split('.').map((n) => Number.parseInt(n, 10) || 0);
-  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
-}
-
-/** Keys under which a run keeps its artifacts. */
-export const artifactKey = {
-  snapshot: (runId: string, member: string) => `runs/${runId}/snapshot-${member}.db`,
-  failedData: (runId: string, hostname: string) => `runs/${runId}/failed-member-data-${hostname}.tgz`,
-  bundle: (runId: string, hostname: string) => `runs/${runId}/bundle-${hostname}.tgz`,
-  replacementPriorData: (runId: string, hostname: string) => `runs/${runId}/replacement-prior-data-${hostname}.tgz`,
-  /** The CA certificate, uploaded by the CA host to prove it reaches the store before any membership change. */
-  caProbe: (runId: string, hostname: string) => `runs/${runId}/ca-reachability-${hostname}.crt`,
-};

@@ -6,7 +6,9 @@
 import { ArtifactStoreError, InvalidInputError, SnapshotJobMissingError } from '../errors.ts';
 import type { Host } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
-import { artifactKey, hostOfMember, inventoryOf, need } from './observe.ts';
+import { artifactKey } from './artifactKeys.ts';
+import { hostOfMember } from '../../statemachine/cluster.ts';
+import { inventoryOf, need } from './need.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 

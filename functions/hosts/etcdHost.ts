@@ -6,7 +6,9 @@ import { RefusedError } from '../errors.ts';
 import type { EndpointStatusResult, EtcdMember, Host, HostRunner } from '../ports.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { peerHost } from '../../statemachine/matchMember.ts';
-import { compareVersions, etcdOf, need } from '../cluster/observe.ts';
+import { compareEtcdVersions } from '../cluster/etcdVersion.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { need } from '../cluster/need.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { runScript } from './hostScript.ts';
 
@@ -87,7 +89,7 @@ export async function clusterIdentity(context: WorkflowContext, deps: StepDeps):
   if (!first) throw new RefusedError('no surviving member answered endpoint status: the cluster ID and version are unknown');
   const ids = new Set(answers.map((s) => s.clusterId));
   if (ids.size > 1) throw new RefusedError(`the surviving members report different cluster IDs (${[...ids].join(', ')})`);
-  const version = answers.map((s) => s.version).sort(compareVersions)[0]!;
+  const version = answers.map((s) => s.version).sort(compareEtcdVersions)[0]!;
   return { clusterId: first.clusterId, version };
 }
 

@@ -8,9 +8,11 @@
 import { MemberAlreadyExistsError, RefusedError } from '../errors.ts';
 import { joinsAsLearner } from '../../statemachine/context.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
-import { etcdOf, need, observeWithoutFailed, peerUrl } from '../cluster/observe.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { need } from '../cluster/need.ts';
+import { observeWithoutFailed } from '../cluster/observe.ts';
 import type { Step } from '../workflow/step.ts';
-import { isStarted, memberByPeerUrl } from '../../statemachine/cluster.ts';
+import { isStarted, memberByPeerUrl, peerUrl } from '../../statemachine/cluster.ts';
 
 export const AddMember: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');

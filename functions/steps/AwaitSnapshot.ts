@@ -3,7 +3,7 @@
 // A snapshot already verified (SnapshotCluster waited for it, without a learner) is not asked for again:
 // its host may be gone by now, and the snapshot is safe in the store.
 
-import { need } from '../cluster/observe.ts';
+import { need } from '../cluster/need.ts';
 import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, verifiedSnapshot } from '../cluster/snapshot.ts';
 import type { Step } from '../workflow/step.ts';
 

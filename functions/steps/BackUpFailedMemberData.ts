@@ -5,7 +5,9 @@
 // checks, under the lock, that no member of the cluster is on the host before anything is emptied there.
 
 import { ArtifactStoreError, WorkflowError } from '../errors.ts';
-import { artifactKey, etcdOf, need } from '../cluster/observe.ts';
+import { artifactKey } from '../cluster/artifactKeys.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { need } from '../cluster/need.ts';
 import { refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';

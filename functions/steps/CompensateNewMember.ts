@@ -9,10 +9,11 @@
 import { HostUnreachableError, MemberNotFoundError, QuorumLostError, RefusedError } from '../errors.ts';
 import { quorumForRemoval, quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
-import { etcdOf, observeWithoutFailed, peerUrl } from '../cluster/observe.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { observeWithoutFailed } from '../cluster/observe.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
-import { isStarted, memberById, memberByPeerUrl } from '../../statemachine/cluster.ts';
+import { isStarted, memberById, memberByPeerUrl, peerUrl } from '../../statemachine/cluster.ts';
 
 export const CompensateNewMember: Step = async (context, deps) => {
   const remaining: string[] = [];

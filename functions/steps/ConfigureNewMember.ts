@@ -7,12 +7,14 @@
 
 import { checkEtcdConf, initialClusterString, newMemberEtcdConf } from '../config/etcdConf.ts';
 import { ArtifactStoreError, ConfigEditError } from '../errors.ts';
-import { artifactKey, etcdOf, need, peerUrl } from '../cluster/observe.ts';
+import { artifactKey } from '../cluster/artifactKeys.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { need } from '../cluster/need.ts';
 import { readHostFile, writeHostFile } from '../hosts/hostFile.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { EtcdMember, Host } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
-import { isStarted, memberByPeerUrl } from '../../statemachine/cluster.ts';
+import { isStarted, memberByPeerUrl, peerUrl } from '../../statemachine/cluster.ts';
 
 /** ETCD_INITIAL_CLUSTER as `member add` prints it: every started member by name, and the new one (once, by its peer URL). */
 export function expectedInitialCluster(members: EtcdMember[], replacement: Host): string {

@@ -6,7 +6,7 @@
 // openshift-ansible keep them; the tarball that carried them never outlives ConfigureNewMember.
 
 import { ArtifactStoreError, errorMessage } from '../errors.ts';
-import { artifactKey } from '../cluster/observe.ts';
+import { artifactKey } from '../cluster/artifactKeys.ts';
 import type { Step } from '../workflow/step.ts';
 
 export const DiscardKeyBundle: Step = async (context, deps) => {

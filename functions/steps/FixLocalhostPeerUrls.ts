@@ -3,7 +3,8 @@
 
 import { MemberNotFoundError } from '../errors.ts';
 import type { MemberRef } from '../../statemachine/context.ts';
-import { etcdOf, inventoryOf, need } from '../cluster/observe.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { inventoryOf, need } from '../cluster/need.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
 

@@ -11,7 +11,9 @@
 import { ArtifactStoreError, RefusedError, WorkflowError } from '../errors.ts';
 import { joinsAsLearner } from '../../statemachine/context.ts';
 import * as validate from '../validate.ts';
-import { artifactKey, compareVersions, need } from '../cluster/observe.ts';
+import { artifactKey } from '../cluster/artifactKeys.ts';
+import { compareEtcdVersions } from '../cluster/etcdVersion.ts';
+import { need } from '../cluster/need.ts';
 import { clusterIdentity, minorOf } from '../hosts/etcdHost.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
@@ -31,7 +33,7 @@ export const InstallEtcd: Step = async (context, deps) => {
   const host = need(context.replacement, 'replacement');
   const cluster = await clusterIdentity(context, deps);
   const wanted = context.options.etcdVersion ? validate.etcdVersion('options.etcdVersion', context.options.etcdVersion) : cluster.version;
-  if (joinsAsLearner(context) && compareVersions(wanted, '3.4.0') < 0) {
+  if (joinsAsLearner(context) && compareEtcdVersions(wanted, '3.4.0') < 0) {
     throw new RefusedError(`${host.name} would run etcd ${wanted}, but it joins as a learner, which needs etcd 3.4 or later; run with learner "never" or install 3.4`);
   }
 

@@ -6,7 +6,8 @@
 // CA host (a survivor) restores /etc/etcd/ca from it first, only if it is the CA the cluster trusts.
 
 import { ArtifactStoreError } from '../errors.ts';
-import { artifactKey, need } from '../cluster/observe.ts';
+import { artifactKey } from '../cluster/artifactKeys.ts';
+import { need } from '../cluster/need.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
 

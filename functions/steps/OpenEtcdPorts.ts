@@ -1,7 +1,7 @@
 // OpenEtcdPorts: 2379/2380 into the new host, in both places they are closed: the host's own firewall
 // (OS_FIREWALL_ALLOW, saved to /etc/sysconfig/iptables) and the security group in front of it.
 
-import { need } from '../cluster/observe.ts';
+import { need } from '../cluster/need.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
 

@@ -5,7 +5,8 @@
 // attempt promoted it) ends the step as done.
 
 import { LearnerNotReadyError, MemberNotLearnerError } from '../errors.ts';
-import { etcdOf, need } from '../cluster/observe.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { need } from '../cluster/need.ts';
 import type { Step } from '../workflow/step.ts';
 
 const PROMOTE_POLL_MS = 250;

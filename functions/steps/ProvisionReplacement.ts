@@ -8,7 +8,7 @@
 
 import { ProvisioningError } from '../errors.ts';
 import type { Host } from '../ports.ts';
-import { inventoryOf } from '../cluster/observe.ts';
+import { inventoryOf } from '../cluster/need.ts';
 import type { Step } from '../workflow/step.ts';
 
 export const ProvisionReplacement: Step = async (context, deps) => {

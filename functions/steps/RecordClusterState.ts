@@ -9,7 +9,8 @@
 import { errorMessage } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { DISASTER_RECOVERY_GUIDANCE, quorumNow } from '../../statemachine/quorum.ts';
-import { inventoryOf, observe, type Observation } from '../cluster/observe.ts';
+import { inventoryOf } from '../cluster/need.ts';
+import { type Observation, observe } from '../cluster/observe.ts';
 import { clientUrlOfMember } from '../../statemachine/cluster.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { runScript } from '../hosts/hostScript.ts';

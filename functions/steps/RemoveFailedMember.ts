@@ -8,7 +8,9 @@ import { RefusedError } from '../errors.ts';
 import { confirmationStale } from '../../statemachine/confirmation.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
 import { executionOf } from '../cluster/assessFailure.ts';
-import { etcdOf, need, observe } from '../cluster/observe.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { need } from '../cluster/need.ts';
+import { observe } from '../cluster/observe.ts';
 import type { Step } from '../workflow/step.ts';
 
 export const RemoveFailedMember: Step = async (context, deps) => {

@@ -6,7 +6,7 @@
 
 import { getEtcdClientUrls, setEtcdClientUrls } from '../config/masterConfig.ts';
 import { HostUnreachableError, MasterUnhealthyError } from '../errors.ts';
-import { inventoryOf } from '../cluster/observe.ts';
+import { inventoryOf } from '../cluster/need.ts';
 import { readHostFile, writeHostFile, type HostFile } from '../hosts/hostFile.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';

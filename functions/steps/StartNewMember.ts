@@ -8,7 +8,11 @@
 import { NewMemberCatchingUpError, NewMemberFailedError, NoSpaceLeftError, QuorumLostError } from '../errors.ts';
 import { quorumNow } from '../../statemachine/quorum.ts';
 import { clusterIdentity, ETCD_WAL_SEGMENT_BYTES, etcdDataBytes, etcdDataSpace, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
-import { artifactKey, clientUrl, etcdOf, need, observeWithoutFailed } from '../cluster/observe.ts';
+import { artifactKey } from '../cluster/artifactKeys.ts';
+import { clientUrl } from '../../statemachine/cluster.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
+import { need } from '../cluster/need.ts';
+import { observeWithoutFailed } from '../cluster/observe.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';

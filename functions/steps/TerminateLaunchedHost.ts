@@ -6,7 +6,7 @@
 
 import { errorMessage } from '../errors.ts';
 import { membersOfHost } from '../../statemachine/memberIdentity.ts';
-import { etcdOf } from '../cluster/observe.ts';
+import { etcdOf } from '../cluster/etcdPort.ts';
 import type { Step } from '../workflow/step.ts';
 
 export const TerminateLaunchedHost: Step = async (context, deps) => {

@@ -4,7 +4,7 @@
 import { getFlannelEndpoints, setFlannelEndpoints } from '../config/flanneld.ts';
 import { HostUnreachableError } from '../errors.ts';
 import type { Host } from '../ports.ts';
-import { inventoryOf } from '../cluster/observe.ts';
+import { inventoryOf } from '../cluster/need.ts';
 import { editHostFile } from '../hosts/hostFile.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';

@@ -3,7 +3,7 @@
 
 import { replaceGroupHost } from '../config/inventory.ts';
 import { ConfigEditError, HostUnreachableError } from '../errors.ts';
-import { need } from '../cluster/observe.ts';
+import { need } from '../cluster/need.ts';
 import { editHostFile } from '../hosts/hostFile.ts';
 import type { Step } from '../workflow/step.ts';
 

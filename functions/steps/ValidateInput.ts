@@ -6,7 +6,7 @@ import type { EtcdMember, Host, Inventory } from '../ports.ts';
 import * as validate from '../validate.ts';
 import { asMemberId, hostOfUrl, membersOfHost } from '../../statemachine/memberIdentity.ts';
 import { describeEarlierReplacement, findEarlierReplacement, isEarlierReplacementHost, type EarlierReplacement } from '../../statemachine/earlierRun.ts';
-import { clientUrl } from '../cluster/observe.ts';
+import { clientUrl } from '../../statemachine/cluster.ts';
 import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { Step } from '../workflow/step.ts';

@@ -4,7 +4,7 @@
 
 import { verifyMemberCertificate } from '../certificates/verifyCertificate.ts';
 import { CertificateInvalidError } from '../errors.ts';
-import { need } from '../cluster/observe.ts';
+import { need } from '../cluster/need.ts';
 import { runScriptText } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
 

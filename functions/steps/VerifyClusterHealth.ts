@@ -5,7 +5,8 @@
 // is a member the checks report unhealthy, not a reason to skip them.
 
 import { ClusterUnhealthyError, HostUnreachableError } from '../errors.ts';
-import { etcdOf, inventoryOf, need, viaHosts } from '../cluster/observe.ts';
+import { etcdOf, viaHosts } from '../cluster/etcdPort.ts';
+import { inventoryOf, need } from '../cluster/need.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
 import { clientUrlOfMember, isStarted, memberById } from '../../statemachine/cluster.ts';

@@ -5,7 +5,9 @@
 import { STATES, type StateSpec } from '../../statemachine/spec.ts';
 import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
 import { shellQuote } from '../validate.ts';
-import { clientUrl, endpointsKnownBefore, hostOfMember, peerUrl, viaHosts } from '../cluster/observe.ts';
+import { clientUrl, hostOfMember, peerUrl } from '../../statemachine/cluster.ts';
+import { endpointsKnownBefore } from '../cluster/observe.ts';
+import { viaHosts } from '../cluster/etcdPort.ts';
 import { SNAPSHOT_WAIT_SECONDS, snapshotMember } from '../cluster/snapshot.ts';
 import { INVENTORY_PATH } from '../steps/UpdateInventory.ts';
 import { MASTER_CONFIG_PATH } from '../steps/RollMasters.ts';

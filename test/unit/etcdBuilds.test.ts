@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../functions/errors.ts';
+import { compareEtcdVersions } from '../../functions/cluster/etcdVersion.ts';
 import {
   availableEtcdBuilds,
-  compareEtcdVersions,
   defaultEtcdVersion,
   etcdBuildsDir,
   findEtcdBuild,
