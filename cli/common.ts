@@ -1,17 +1,14 @@
-// Shared CLI helpers: strict argument parsing that turns mistakes into exit code 2, JSON results on
-// stdout, progress on stderr, and one place that maps errors to exit codes.
+// What every command shares: strict argument parsing that turns mistakes into exit code 2, and one
+// place that maps errors to exit codes (functions/exitCodes.ts). Output goes through the printers
+// (cli/printers/).
 import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
 import { WorkflowError, errorMessage } from '../functions/errors.ts';
 import { EXIT } from '../functions/exitCodes.ts';
 
-/** Exit codes (functions/exitCodes.ts): a failure, and bad arguments. */
-export const EXIT_FAILURE = EXIT.failed;
-export const EXIT_USAGE = EXIT.invalidInput;
-
 /** Bad arguments: the command changed nothing. Exit code 2. */
 export class UsageError extends Error {
-  readonly exitCode = EXIT_USAGE;
+  readonly exitCode = EXIT.invalidInput;
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
@@ -36,24 +33,16 @@ export function integerOption(name: string, value: string | undefined, fallback:
   return Number(value);
 }
 
-/** `--target aws` (or `--target=aws`) in argv: the command runs against AWS (cli/aws.ts, loaded only then). */
+/** `--target aws` (or `--target=aws`) in argv: the command runs against AWS (cli/aws/, loaded only then). */
 export function targetsAws(argv: readonly string[]): boolean {
   return argv.some((arg, i) => arg === '--target=aws' || (arg === '--target' && argv[i + 1] === 'aws'));
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-export function progress(message: string): void {
-  process.stderr.write(`${message}\n`);
-}
-
-/** Exit code for an error: UsageError 2, WorkflowError its own (InvalidInputError 2), else 1. */
+/** Exit code for an error: UsageError 2, WorkflowError its own (InvalidInputError 2, RefusedError 3), else 1. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError) return error.exitCode;
   if (error instanceof WorkflowError) return error.exitCode;
-  return EXIT_FAILURE;
+  return EXIT.failed;
 }
 
 /** Runs a command body, printing any error as `error: …` on stderr and returning the exit code. */

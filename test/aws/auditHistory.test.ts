@@ -7,7 +7,8 @@ import { ListExecutionsCommand, ListTagsForResourceCommand, SFNClient } from '@a
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { auditHistoryCommand, RUN_TABLE_TAG, type AuditHistoryDeps } from '../../cli/auditHistory.ts';
+import { RUN_TABLE_TAG, type AuditHistoryDeps } from '../../cli/aws/auditHistory.ts';
+import { auditHistoryCommand } from '../../cli/commands/history.ts';
 import { main } from '../../cli/main.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { AuditStore } from '../../functions/adapters/aws/auditStore.ts';

@@ -9,7 +9,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { RUN_TABLE_TAG as CLI_RUN_TABLE_TAG } from '../../cli/auditHistory.ts';
+import { RUN_TABLE_TAG as CLI_RUN_TABLE_TAG } from '../../cli/aws/auditHistory.ts';
 import { buildApp } from '../../lib/app.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { lambdaTimeoutSeconds, PROJECT_ROOT, type ReplacementStack } from '../../lib/replacement-stack.ts';
@@ -370,7 +370,7 @@ describe('Stack: ReplacementStack', () => {
       expect(table.Properties['TimeToLiveSpecification']).toEqual({ AttributeName: 'ttl', Enabled: true });
       expect(table.Properties['DeletionProtectionEnabled']).toBe(true);
       expect(only('AWS::StepFunctions::StateMachine').Properties['Tags']).toContainEqual({ Key: 'etcd-replace:run-table', Value: { Ref: expect.stringMatching(/^Runs/) } });
-      // The tag `etcd-replace history --target aws` finds the table by (cli/auditHistory.ts).
+      // The tag `etcd-replace history --target aws` finds the table by (cli/aws/auditHistory.ts).
       expect(CLI_RUN_TABLE_TAG).toBe(RUN_TABLE_TAG);
     });
 

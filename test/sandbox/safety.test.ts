@@ -17,7 +17,7 @@ import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
 import type { HostRunner, RunRecord, ScriptRequest } from '../../functions/ports.ts';
 import { STEPS } from '../../functions/steps/index.ts';
 import { newRunRecord, runLocally } from '../../functions/workflow/localRun.ts';
-import { newRunId } from '../../cli/run.ts';
+import { newRunId } from '../../cli/sandboxRun.ts';
 import { onHost } from '../support/clusterFacts.ts';
 import { recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
 import { expectVerifiedSnapshot, replaceWithoutLearner, runArgs } from '../support/runChecks.ts';

@@ -1,17 +1,20 @@
-// The CLI explains itself (cli/help.ts, cli/main.ts), asked through the bin as an operator asks it:
+// The CLI explains itself (cli/commands/*.ts, cli/help.ts, cli/main.ts), asked through the bin as an operator asks it:
 // every command and sandbox subcommand answers --help and -h with exit 0, its usage, a line per flag,
 // an example and its exit codes, and the tool answers --version, all from the build in dist/.
 
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { build, freshBuild } from '../../scripts/build.mjs';
-import { HELP, helpText, helpTopicOf, namedTopic, usageOf, type HelpTopic } from '../../cli/help.ts';
+import { allTopics, namedTopic } from '../../cli/commands/index.ts';
+import { helpText, helpTopicOf, usageText, type Help } from '../../cli/help.ts';
 import { main } from '../../cli/main.ts';
 import { REPO, cli } from '../support/cli.ts';
 import { captureOutput } from '../support/captureOutput.ts';
 
 const VERSION = (JSON.parse(readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string }).version;
-const TOPICS = Object.keys(HELP) as HelpTopic[];
+const HELP: Record<string, Help> = await allTopics();
+const TOPICS = Object.keys(HELP);
+const topicHelp = (topic: string): Help => HELP[topic]!;
 
 beforeAll(async () => {
   // One build before the spawns below, rather than one per spawn when a source has just changed.
@@ -30,10 +33,10 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
       const result = await cli([...topic.split(' '), flag]);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
-      expect(result.stdout).toBe(helpText(topic));
+      expect(result.stdout).toBe(helpText(topicHelp(topic)));
       expect(result.stdout.startsWith(`usage: etcd-replace ${topic}`)).toBe(true);
       const lines = result.stdout.split('\n');
-      for (const [name] of HELP[topic].sections.flatMap((s) => s.flags)) {
+      for (const [name] of topicHelp(topic).sections.flatMap((s) => s.flags)) {
         expect(lines.some((l) => l.startsWith(`  ${name}`)), `${topic}: a line for ${name}`).toBe(true);
       }
       expect(lines.some((l) => /^ {2}-h, --help +show this help$/.test(l))).toBe(true);
@@ -44,7 +47,7 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
   });
 
   it('names every flag each command accepts', () => {
-    const flags = (topic: HelpTopic) => HELP[topic].sections.flatMap((s) => s.flags.map(([name]) => name.split(/[ ,]/)[0]));
+    const flags = (topic: string) => topicHelp(topic).sections.flatMap((s) => s.flags.map(([name]) => name.split(/[ ,]/)[0]));
     expect(flags('plan')).toEqual(expect.arrayContaining(['--target', '--sandbox', '--failed', '--replacement', '--learner', '--json', '-h']));
     expect(flags('run')).toEqual(
       expect.arrayContaining(['--target', '--sandbox', '--failed', '--replacement', '--grace-seconds', '--learner', '--ca-backup-key', '--install-etcd-version', '--started-by', '--state-machine-arn', '--input', '--name', '--wait', '--json']),
@@ -55,18 +58,18 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
   });
 
   it('answers help anywhere before `--`, and leaves what follows `--` to the command run on a host', () => {
-    expect(helpTopicOf('run', ['--target', 'sandbox', '--help'])).toBe('run');
-    expect(helpTopicOf('sandbox', ['up', '-h'])).toBe('sandbox up');
-    expect(helpTopicOf('sandbox', ['-h', 'up'])).toBe('sandbox');
-    expect(helpTopicOf('sandbox', ['exec', 'master-0', '--', 'etcdctl', '--help'])).toBeUndefined();
-    expect(helpTopicOf('sandbox', ['exec', '--help', 'master-0', '--', 'ls'])).toBe('sandbox exec');
-    expect(helpTopicOf('plan', ['--failed', 'master-2'])).toBeUndefined();
+    expect(helpTopicOf('run', ['--target', 'sandbox', '--help'], TOPICS)).toBe('run');
+    expect(helpTopicOf('sandbox', ['up', '-h'], TOPICS)).toBe('sandbox up');
+    expect(helpTopicOf('sandbox', ['-h', 'up'], TOPICS)).toBe('sandbox');
+    expect(helpTopicOf('sandbox', ['exec', 'master-0', '--', 'etcdctl', '--help'], TOPICS)).toBeUndefined();
+    expect(helpTopicOf('sandbox', ['exec', '--help', 'master-0', '--', 'ls'], TOPICS)).toBe('sandbox exec');
+    expect(helpTopicOf('plan', ['--failed', 'master-2'], TOPICS)).toBeUndefined();
   });
 
   it('keeps the argument errors\' usage lines as they were', () => {
-    expect(usageOf('status')).toBe('usage: etcd-replace status EXECUTION_ARN [--json]');
-    expect(usageOf('sandbox fail')).toBe('usage: etcd-replace sandbox fail [--sandbox NAME] HOST [--mode kill|etcd|partition]');
-    expect(usageOf('run').split('\n')[1]).toBe('       etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]');
+    expect(usageText(topicHelp('status'))).toBe('usage: etcd-replace status EXECUTION_ARN [--json]');
+    expect(usageText(topicHelp('sandbox fail'))).toBe('usage: etcd-replace sandbox fail [--sandbox NAME] HOST [--mode kill|etcd|partition]');
+    expect(usageText(topicHelp('run')).split('\n')[1]).toBe('       etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]');
   });
 });
 
@@ -89,12 +92,13 @@ describe('Bin: etcd-replace --version, --help, help TOPIC', () => {
   });
 
   it('`help sandbox up` prints that topic; an unknown topic is a usage error (exit 2)', async () => {
-    expect(namedTopic(['sandbox', 'up'])).toBe('sandbox up');
-    expect(namedTopic(['toString'])).toBeUndefined();
+    expect(await namedTopic(['sandbox', 'up'])).toBe(topicHelp('sandbox up'));
+    expect(await namedTopic(['toString'])).toBeUndefined();
+    expect(await namedTopic(['sandbox', 'toString'])).toBeUndefined();
     const output = captureOutput();
     try {
       expect(await main(['help', 'sandbox', 'up'])).toBe(0);
-      expect(output.out).toBe(helpText('sandbox up'));
+      expect(output.out).toBe(helpText(topicHelp('sandbox up')));
       expect(await main(['help', 'nothing'])).toBe(2);
       expect(output.err).toContain('no help for "nothing"');
       expect(await main(['toString'])).toBe(2);

@@ -1,4 +1,4 @@
-// `run` and `resume` against a run another process owns (cli/run.ts, sandbox/adapters/runOwners.ts):
+// `run` and `resume` against a run another process owns (cli/commands/run.ts, cli/commands/resume.ts, cli/sandboxRun.ts, sandbox/adapters/runOwners.ts):
 // a live owner is refused (exit 3) naming its pid, since when, and `kill PID`, before the sandbox is opened
 // and with nothing written; a dead owner's run goes on to its sandbox. The hold hook's variables are
 // checked before any record is written. The run record directory is a temporary one

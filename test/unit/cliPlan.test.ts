@@ -1,4 +1,4 @@
-// `etcd-replace plan` (cli/plan.ts) says plainly that it supports the sandbox only, and what to use on
+// `etcd-replace plan` (cli/commands/plan.ts) says plainly that it supports the sandbox only, and what to use on
 // AWS instead; it says so before reading anything (exit 2, nothing on stdout).
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';

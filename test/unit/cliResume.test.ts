@@ -1,4 +1,4 @@
-// `etcd-replace resume RUN_ID` (cli/run.ts) goes on only against the run's own cluster: a run holds
+// `etcd-replace resume RUN_ID` (cli/commands/resume.ts) goes on only against the run's own cluster: a run holds
 // its own cluster's lock and knows its own hosts. Another --sandbox, or a run of another target, is
 // refused (exit 2) before any sandbox is opened or any lock is touched. The run record directory is a
 // temporary one (ETCD_REPLACE_RUN_DIR).

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../functions/ports.ts';
-import { formatTimeline } from '../../cli/runReport.ts';
+import { formatTimeline } from '../../cli/printers/text.ts';
 import { exitCodeOfRun, runViewOfRecord } from '../../functions/workflow/runView.ts';
 
 function record(context: Record<string, unknown>): RunRecord {

@@ -1,12 +1,39 @@
 // `etcd-replace bench`: the replacement benchmark (workflow against the scripted runbook) and the AWS
 // cost model; writes docs/benchmarks.json and docs/benchmarks.md. See bench/run.ts.
 
-import { integerOption, parse, printJson, progress, runCommand, UsageError } from './common.ts';
-import { helpText } from './help.ts';
+import { EXIT, exitCodesText } from '../../functions/exitCodes.ts';
+import { integerOption, parse, runCommand, UsageError } from '../common.ts';
+import { HELP_FLAG, helpText, type Help } from '../help.ts';
+import { printJson } from '../printers/json.ts';
+import { progress } from '../printers/text.ts';
 
-const USAGE = helpText('bench').trimEnd();
+export const help: Help = {
+  usage: ['etcd-replace bench [--quick] [--scenario MxMB[@X.Y.Z]]... [--reps N] [--json] [--render] [--cost-only]'],
+  about: `Benchmarks the workflow against the scripted runbook on sandboxes and models the AWS cost per run;
+writes docs/benchmarks.json and docs/benchmarks.md. Needs root, except --cost-only and --render.`,
+  sections: [
+    {
+      title: 'options',
+      flags: [
+        ['--quick', '3 members @ 32 MB on etcd 3.2.22 and on 3.4.23, 2 repetitions (a few minutes)'],
+        ['--scenario MxMB[@X.Y.Z]', 'only this scenario, e.g. 3x32@3.2.22; MxMB alone (3x32, 3x256, 5x32, 3x1024) means that shape on both versions (repeatable)'],
+        ['--reps N', 'repetitions per scenario and kind (default 3; 2 with --quick; 1 to 20)'],
+        ['--json', 'print the report as JSON on stdout (progress goes to stderr)'],
+        ['--render', 'rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/analysis.md)'],
+        ['--cost-only', 'the AWS cost model alone: transitions by executing the compiled ASL, SSM commands and step times from the last docs/benchmarks.json; needs no sandbox and writes nothing'],
+        HELP_FLAG,
+      ],
+    },
+  ],
+  examples: ['npm run bench -- --quick', 'etcd-replace bench --cost-only --json'],
+  exits: exitCodesText([['succeeded', 'every run succeeded'], ['failed', 'a run failed'], ['invalidInput', 'bad arguments']]),
+};
 
-export function benchCommand(argv: string[]): Promise<number> {
+export const topics = { bench: help };
+
+const USAGE = helpText(help).trimEnd();
+
+export function run(argv: string[]): Promise<number> {
   return runCommand(async () => {
     const { values } = parse(
       argv,
@@ -24,14 +51,14 @@ export function benchCommand(argv: string[]): Promise<number> {
     if (reps < 1 || reps > 20) throw new UsageError(`--reps must be from 1 to 20\n${USAGE}`);
 
     if (values.render) {
-      const { renderFromJson, DOCS_MD } = await import('../bench/report.ts');
+      const { renderFromJson, DOCS_MD } = await import('../../bench/report.ts');
       await renderFromJson();
       progress(`wrote ${DOCS_MD}`);
       return 0;
     }
 
     if (values['cost-only']) {
-      const { costOnly } = await import('../bench/costOnly.ts');
+      const { costOnly } = await import('../../bench/costOnly.ts');
       const report = await costOnly();
       if (values.json) printJson(report);
       else process.stdout.write(`${report.markdown}\n`);
@@ -39,8 +66,8 @@ export function benchCommand(argv: string[]): Promise<number> {
     }
 
     if (process.getuid?.() !== 0) throw new UsageError('bench builds sandboxes (network namespaces): run it as root');
-    const { runBenchmark, pickScenarios } = await import('../bench/run.ts');
-    const { writeReport, DOCS_MD, DOCS_JSON } = await import('../bench/report.ts');
+    const { runBenchmark, pickScenarios } = await import('../../bench/run.ts');
+    const { writeReport, DOCS_MD, DOCS_JSON } = await import('../../bench/report.ts');
     let picked: ReturnType<typeof pickScenarios> | undefined;
     try {
       picked = values.scenario ? pickScenarios(values.scenario) : undefined;
@@ -66,6 +93,6 @@ export function benchCommand(argv: string[]): Promise<number> {
       }
     }
     const failures = report.scenarios.reduce((n, c) => n + c.floorFailures + c.workflowFailures, 0);
-    return failures > 0 ? 1 : 0;
+    return failures > 0 ? EXIT.failed : EXIT.succeeded;
   });
 }

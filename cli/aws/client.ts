@@ -1,0 +1,31 @@
+// What the commands against AWS run on: a Step Functions client in the region of the ARN (the only
+// region the execution can be reached in), credentials from the standard AWS SDK chain. Tests pass a
+// mocked client, a fake clock and an instant sleep.
+
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { isStateMachineArn, regionOfArn, StepFunctionsExecutions } from '../../functions/adapters/aws/executions.ts';
+import { UsageError } from '../common.ts';
+
+export interface AwsCliDeps {
+  client?: (region: string | undefined) => SFNClient;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+  pollMs?: number;
+  user?: () => string;
+}
+
+export function clientFor(arn: string, deps: AwsCliDeps): SFNClient {
+  const region = regionOfArn(arn);
+  return deps.client ? deps.client(region) : new SFNClient(region ? { region } : {});
+}
+
+export function executions(arn: string, deps: AwsCliDeps): StepFunctionsExecutions {
+  return new StepFunctionsExecutions(clientFor(arn, deps));
+}
+
+/** `--state-machine-arn`, required with --target aws. */
+export function stateMachineArnOption(value: string | undefined, usage: string): string {
+  if (!value) throw new UsageError(`--state-machine-arn is required with --target aws (the stack's StateMachineArn output)\n${usage}`);
+  if (!isStateMachineArn(value)) throw new UsageError(`--state-machine-arn: "${value}" is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
+  return value;
+}

@@ -1,0 +1,143 @@
+// `etcd-replace run`: replace a failed member. On a sandbox the XState run of the model runs here
+// (cli/sandboxRun.ts), and re-running the same request after a crash resumes the unfinished run; with
+// --target aws it starts an execution of the deployed state machine (cli/aws/run.ts, loaded only then).
+
+import { RefusedError } from '../../functions/errors.ts';
+import { EXIT, exitCodesText } from '../../functions/exitCodes.ts';
+import * as validate from '../../functions/validate.ts';
+import { newRunRecord, stepHoldFromEnv } from '../../functions/workflow/localRun.ts';
+import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { AwsCliDeps } from '../aws/client.ts';
+import { integerOption, parse, runCommand, targetsAws, UsageError } from '../common.ts';
+import { HELP_FLAG, JSON_FLAG, RUN_EXITS, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
+import { progress } from '../printers/text.ts';
+import { replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from '../requestArgs.ts';
+import { defaultStartedBy, depsFor, execute, newRunId, ownersOf, recordsOf, refuseIfOwned, takeOverWith } from '../sandboxRun.ts';
+
+export const help: Help = {
+  usage: [
+    'etcd-replace run --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]',
+    'etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]',
+  ],
+  about: `Replaces a failed etcd member. On a sandbox the workflow runs here, printing each step on stderr
+(▶ started, ✓ succeeded, ✗ failed, – skipped); the same command after a crash resumes the unfinished
+run. On AWS it starts an execution of the deployed state machine; with --wait it prints the same step
+lines from the execution's history until the execution ends.`,
+  sections: [
+    {
+      title: 'sandbox options',
+      flags: [
+        ['--target sandbox', 'run the workflow here against a sandbox cluster (the default)'],
+        SANDBOX_FLAG,
+        ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly)'],
+        ['--replacement HOST|new', 'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty'],
+        ['--grace-seconds N', 'seconds between the two observations that confirm the failure (default 2, at most 3600)'],
+        ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
+        ['--ca-backup-key KEY', 'a backup of /etc/etcd/ca in the artifact store: required when the failed member is the CA host'],
+        ['--install-etcd-version X.Y.Z', 'the etcd version to install on the replacement, when it is not the members\' own'],
+        ['--started-by WHO', 'who started the run, as the run record keeps it (default cli:<user>)'],
+      ],
+    },
+    {
+      title: 'AWS options',
+      flags: [
+        ['--target aws', 'start an execution of the deployed Step Functions state machine'],
+        ['--state-machine-arn ARN', "the state machine (the stack's StateMachineArn output); its region is used"],
+        ['--input FILE', 'the replace request as JSON (schemas/replace-request.schema.json; examples in schemas/examples/)'],
+        ['--name EXECUTION_NAME', 'the execution name (default: cluster, failed member and the UTC hour, so a repeat within the hour starts nothing)'],
+        ['--wait', 'follow the execution: a line per step from its history, then the run result'],
+      ],
+    },
+    { title: 'both', flags: [JSON_FLAG, HELP_FLAG] },
+  ],
+  examples: [
+    'etcd-replace run --target sandbox --sandbox lab --failed master-2 --replacement etcd-spare-0',
+    'etcd-replace run --target sandbox --sandbox lab --failed master-2    # a spare, or a launched host (etcd-new-0)',
+    'etcd-replace run --target aws --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311 --input request.json --wait',
+  ],
+  exits: exitCodesText(RUN_EXITS, { after: `; without --wait, ${EXIT.succeeded} means the execution started` }),
+};
+
+export const topics = { run: help };
+
+const USAGE = usageText(help);
+const AWS_USAGE = `usage: ${help.usage[1]}`;
+
+const SANDBOX_OPTIONS = {
+  ...REQUEST_OPTIONS,
+  'grace-seconds': { type: 'string' },
+  'started-by': { type: 'string' },
+  'ca-backup-key': { type: 'string' },
+  'install-etcd-version': { type: 'string' },
+} as const;
+
+const AWS_OPTIONS = {
+  target: { type: 'string' },
+  'state-machine-arn': { type: 'string' },
+  input: { type: 'string' },
+  name: { type: 'string' },
+  wait: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  if (targetsAws(argv)) return awsRunCommand(argv);
+  return runCommand(async () => {
+    const { values } = parse(argv, SANDBOX_OPTIONS, USAGE);
+    const { sandbox, failed, replacement, learner } = sandboxRequestArgs(values, USAGE);
+    const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
+    if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
+    const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
+    const etcdVersion = values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
+    const startedBy = validate.startedBy('--started-by', values['started-by'] ?? defaultStartedBy());
+    // The hold hook's variables, checked before any record is written: a half-set pair writes nothing.
+    const hold = stepHoldFromEnv();
+
+    const runs = new FileRunStore();
+    const unfinished = (await recordsOf(runs, sandbox)).filter((r) => r.outcome === 'running');
+    const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement);
+    if (same) {
+      await refuseIfOwned(same, runs, 'the same command');
+      const deps = await depsFor(sandbox);
+      await takeOverWith(same, runs, deps, 'the same command');
+      progress(`resuming unfinished run ${same.runId} at ${same.state}`);
+      return execute(same, deps, values.json, runs, hold);
+    }
+    if (unfinished.length > 0) {
+      const other = unfinished[0]!;
+      const owner = await ownersOf(runs).liveOtherOwner(other.runId);
+      const what = owner ? `is in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}: wait for it, or stop it with \`kill ${owner.pid}\` and finish it with` : 'is unfinished: finish it with';
+      throw new RefusedError(`run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) on ${sandbox} ${what} \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``);
+    }
+    const deps = await depsFor(sandbox);
+    const context: WorkflowContext = {
+      runId: newRunId(),
+      request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy },
+      options: { graceSeconds, learner, ...(caBackupKey ? { caBackupKey } : {}), ...(etcdVersion ? { etcdVersion } : {}) },
+    };
+    const record = newRunRecord(context, 'sandbox', new Date());
+    try {
+      record.owner = (await ownersOf(runs).claim(record.runId, startedBy)).owner;
+      await runs.save(record);
+    } catch (error) {
+      await deps.close();
+      throw error;
+    }
+    progress(`run ${record.runId}: replace ${failed} with ${replacementWords(replacement)} on sandbox ${sandbox}`);
+    return execute(record, deps, values.json, runs, hold);
+  });
+}
+
+/** `etcd-replace run --target aws …`: its flags checked here, before any AWS call. */
+export function awsRunCommand(argv: string[], deps: AwsCliDeps = {}): Promise<number> {
+  return runCommand(async () => {
+    const { values } = parse(argv, AWS_OPTIONS, AWS_USAGE);
+    if (values.target !== 'aws') throw new UsageError(AWS_USAGE);
+    const { EXECUTION_NAME, stateMachineArnOption, startExecution } = await import('../aws/run.ts');
+    const stateMachineArn = stateMachineArnOption(values['state-machine-arn'], AWS_USAGE);
+    if (!values.input) throw new UsageError(`--input FILE is required (a replace request; see schemas/examples/)\n${AWS_USAGE}`);
+    if (values.name !== undefined && !EXECUTION_NAME.test(values.name)) throw new UsageError(`--name must be 1 to 80 of A-Z a-z 0-9 - _, got "${values.name}"`);
+    return startExecution({ stateMachineArn, input: values.input, name: values.name, wait: values.wait, json: values.json }, deps);
+  });
+}
