@@ -11,8 +11,7 @@ import { readHostFile, writeHostFile, type HostFile } from '../hosts/hostFile.ts
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';
 import type { Step } from '../workflow/step.ts';
-
-export const MASTER_CONFIG_PATH = '/etc/origin/master/master-config.yaml';
+import { MASTER_CONFIG_PATH } from '../config/paths.ts';
 
 export const RollMasters: Step = async (context, deps) => {
   const masters = inventoryOf(context).hosts.filter((h) => h.roles.includes('master')).sort((a, b) => a.name.localeCompare(b.name));

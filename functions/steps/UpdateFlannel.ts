@@ -9,8 +9,7 @@ import { editHostFile } from '../hosts/hostFile.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';
 import type { Step } from '../workflow/step.ts';
-
-export const FLANNELD_PATH = '/etc/sysconfig/flanneld';
+import { FLANNELD_PATH } from '../config/paths.ts';
 
 export const UpdateFlannel: Step = async (context, deps) => {
   const live = await liveMemberHostnames(context, deps);

@@ -6,8 +6,7 @@ import { ConfigEditError, HostUnreachableError } from '../errors.ts';
 import { need } from '../cluster/need.ts';
 import { editHostFile } from '../hosts/hostFile.ts';
 import type { Step } from '../workflow/step.ts';
-
-export const INVENTORY_PATH = '/etc/ansible/hosts';
+import { INVENTORY_PATH } from '../config/paths.ts';
 
 export const UpdateInventory: Step = async (context, deps) => {
   const installer = need(context.installerHost, 'installerHost');

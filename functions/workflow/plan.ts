@@ -9,9 +9,7 @@ import { clientUrl, hostOfMember, peerUrl } from '../../statemachine/cluster.ts'
 import { endpointsKnownBefore } from '../cluster/observe.ts';
 import { viaHosts } from '../cluster/etcdPort.ts';
 import { SNAPSHOT_WAIT_SECONDS, snapshotMember } from '../cluster/snapshot.ts';
-import { INVENTORY_PATH } from '../steps/UpdateInventory.ts';
-import { MASTER_CONFIG_PATH } from '../steps/RollMasters.ts';
-import { FLANNELD_PATH } from '../steps/UpdateFlannel.ts';
+import { FLANNELD_PATH, INVENTORY_PATH, MASTER_CONFIG_PATH } from '../config/paths.ts';
 import type { Host } from '../ports.ts';
 
 export interface PlannedCommand {

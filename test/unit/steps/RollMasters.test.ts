@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getEtcdClientUrls } from '../../../functions/config/masterConfig.ts';
 import { HostUnreachableError, MasterUnhealthyError } from '../../../functions/errors.ts';
-import { MASTER_CONFIG_PATH, RollMasters } from '../../../functions/steps/RollMasters.ts';
+import { MASTER_CONFIG_PATH } from '../../../functions/config/paths.ts';
+import { RollMasters } from '../../../functions/steps/RollMasters.ts';
 import { fakeMember } from '../../support/fakeCluster.ts';
 import {
   after,

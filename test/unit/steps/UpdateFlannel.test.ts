@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getFlannelEndpoints } from '../../../functions/config/flanneld.ts';
 import { HostUnreachableError } from '../../../functions/errors.ts';
-import { FLANNELD_PATH, UpdateFlannel } from '../../../functions/steps/UpdateFlannel.ts';
+import { FLANNELD_PATH } from '../../../functions/config/paths.ts';
+import { UpdateFlannel } from '../../../functions/steps/UpdateFlannel.ts';
 import { fakeMember, host, unitInventory } from '../../support/fakeCluster.ts';
 import { after, confirmedContext, exitCases, failure, HOST_WORK_RETRIES, NEW_ID, retried, SPARE, stepWorld, survivingMembers, type StepWorld } from '../../support/stepHarness.ts';
 

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getGroupHosts } from '../../../functions/config/inventory.ts';
 import { ConfigEditError, HostUnreachableError, RefusedError } from '../../../functions/errors.ts';
-import { INVENTORY_PATH, UpdateInventory } from '../../../functions/steps/UpdateInventory.ts';
+import { INVENTORY_PATH } from '../../../functions/config/paths.ts';
+import { UpdateInventory } from '../../../functions/steps/UpdateInventory.ts';
 import { after, confirmedContext, failure, HOSTS, retried, stepWorld } from '../../support/stepHarness.ts';
 
 const HOSTS_INI = readFileSync(new URL('../../../sandbox/templates/hosts.ini', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
