@@ -12,21 +12,17 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
+# shellcheck source=functions/scripts/lib/snapshotJob.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/snapshotJob.sh"
 
 run_id=${1:-}
 wait_seconds=${2:-}
-[[ $run_id =~ ^[a-z0-9][a-z0-9-]{5,79}$ ]] || { echo "bad run id" >&2; exit 2; }
+check_run_id "$run_id"
 [[ $wait_seconds =~ ^[0-9]{1,5}$ ]] || { echo "bad wait seconds: $wait_seconds" >&2; exit 2; }
 
-job=/run/etcd-replace/$run_id/snapshot
-readonly JOB_NAME=etcd-replace-snapshot
-
-# The same check as SnapshotCluster.sh's.
-running() {
-  local pid
-  pid=$(cat "$job/pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$JOB_NAME $job "
-}
+job=$(snapshot_job_dir "$run_id")
 
 deadline=$((SECONDS + wait_seconds))
 for (( ; ; )); do
@@ -41,7 +37,7 @@ for (( ; ; )); do
     rm -f "$job/failed" "$job/pid"
     exit 1
   fi
-  if ! running; then
+  if ! snapshot_job_running "$job"; then
     # The job may have ended between the checks above and this one: look once more before calling it lost.
     [[ -s $job/result.json || -e $job/failed ]] && continue
     echo "no snapshot job for run $run_id on this host" >&2

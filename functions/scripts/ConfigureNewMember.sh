@@ -11,6 +11,8 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
@@ -18,9 +20,9 @@ CN=${1:-}
 NEW_ETCD_IP=${2:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
-[[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
-[[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
-[[ $UPLOAD_URL =~ ^https?:// ]] || { echo "no upload URL on stdin" >&2; exit 2; }
+check_hostname "$CN"
+check_ipv4 "$NEW_ETCD_IP"
+check_url "$UPLOAD_URL" "no upload URL on stdin"
 PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
 conf="${PREFIX}etcd.conf"
 

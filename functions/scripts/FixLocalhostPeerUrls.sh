@@ -7,7 +7,9 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 
 address=$(ss -Hl4n '( sport = :2380 )' | awk '{print $4}' | sed 's/:2380$//' | grep -v '^127\.' | head -n 1)
-[[ $address =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "etcd does not listen for peers on a routable IPv4 address" >&2; exit 1; }
+is_ipv4 "$address" || { echo "etcd does not listen for peers on a routable IPv4 address" >&2; exit 1; }
 printf '{"listenIp":"%s"}\n' "$address"

@@ -35,6 +35,8 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh

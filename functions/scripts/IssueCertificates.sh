@@ -16,6 +16,8 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
@@ -25,10 +27,10 @@ PROBE_UPLOAD_URL='' CA_BACKUP_URL=''
 secrets_read PROBE_UPLOAD_URL CA_BACKUP_URL
 probe_url=$PROBE_UPLOAD_URL
 ca_backup_url=$CA_BACKUP_URL
-[[ $NEW_ETCD_HOSTNAME =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
-[[ $NEW_ETCD_IP =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || { echo "bad ip" >&2; exit 2; }
-[ -z "$probe_url" ] || [[ $probe_url =~ ^https?:// ]] || { echo "bad probe url" >&2; exit 2; }
-[ -z "$ca_backup_url" ] || [[ $ca_backup_url =~ ^https?:// ]] || { echo "bad CA backup url" >&2; exit 2; }
+check_hostname "$NEW_ETCD_HOSTNAME"
+check_ipv4 "$NEW_ETCD_IP"
+[ -z "$probe_url" ] || check_url "$probe_url" "bad probe url"
+[ -z "$ca_backup_url" ] || check_url "$ca_backup_url" "bad CA backup url"
 
 export CN=$NEW_ETCD_HOSTNAME
 export SAN="IP:${NEW_ETCD_IP}, DNS:${NEW_ETCD_HOSTNAME}"

@@ -16,6 +16,10 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
+# shellcheck source=functions/scripts/lib/snapshotJob.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/snapshotJob.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
@@ -23,11 +27,11 @@ run_id=${1:-}
 endpoint=${2:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
-[[ $run_id =~ ^[a-z0-9][a-z0-9-]{5,79}$ ]] || { echo "bad run id" >&2; exit 2; }
+check_run_id "$run_id"
 [[ $endpoint =~ ^https://[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || { echo "bad endpoint: $endpoint" >&2; exit 2; }
-[[ $UPLOAD_URL =~ ^https?:// ]] || { echo "no upload URL on stdin" >&2; exit 2; }
+check_url "$UPLOAD_URL" "no upload URL on stdin"
 
-job=/run/etcd-replace/$run_id/snapshot
+job=$(snapshot_job_dir "$run_id")
 
 # The detached job. It runs in a shell of its own (errexit set there too); its EXIT trap removes the
 # snapshot file and, when the job failed, records the exit code in "failed".
@@ -65,22 +69,13 @@ snapshot_job() {
   mv "$job/result.json.tmp" "$job/result.json"
 }
 
-readonly JOB_NAME=etcd-replace-snapshot
-
-# The job's process is alive and is this run's job (not a reused pid).
-running() {
-  local pid
-  pid=$(cat "$job/pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$JOB_NAME $job "
-}
-
 umask 077
 mkdir -p "$job"
 if [[ -s $job/result.json ]]; then
   echo '{"job":"done"}'
   exit 0
 fi
-if running; then
+if snapshot_job_running "$job"; then
   echo '{"job":"running"}'
   exit 0
 fi
@@ -92,7 +87,7 @@ echo "$!" >"$job/pid"
 # Return once the job shows as running (setsid has exec'd it), so an AwaitSnapshot.sh that follows at
 # once finds it; a job that already ended has written its result or its failure by then.
 for _ in $(seq 1 100); do
-  running || [[ -e $job/result.json || -e $job/failed ]] && break
+  snapshot_job_running "$job" || [[ -e $job/result.json || -e $job/failed ]] && break
   sleep 0.02
 done
 echo '{"job":"started"}'

@@ -22,6 +22,8 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh
@@ -33,11 +35,11 @@ member_id=${3:-}
 wait_seconds=${4:-}
 BUNDLE_URL='' BACKUP_UPLOAD_URL=''
 secrets_read BUNDLE_URL BACKUP_UPLOAD_URL
-[[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
+check_hostname "$CN"
 [[ $cluster_id =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
 [[ $member_id =~ ^[0-9a-f]{16}$ ]] || { echo "bad member id" >&2; exit 2; }
-[[ $BUNDLE_URL =~ ^https?:// ]] || { echo "no bundle URL on stdin" >&2; exit 2; }
-[[ $BACKUP_UPLOAD_URL =~ ^https?:// ]] || { echo "no backup upload URL on stdin" >&2; exit 2; }
+check_url "$BUNDLE_URL" "no bundle URL on stdin"
+check_url "$BACKUP_UPLOAD_URL" "no backup upload URL on stdin"
 [[ $wait_seconds =~ ^[0-9]{1,4}$ ]] || { echo "bad wait" >&2; exit 2; }
 
 listening() { ss -Hltn '( sport = :2379 )' | grep -q .; }

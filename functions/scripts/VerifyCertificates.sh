@@ -8,9 +8,11 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 
 CN=${1:-}
-[[ $CN =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
+check_hostname "$CN"
 PREFIX="/etc/etcd/generated_certs/etcd-$CN/"
 
 for file in ca.crt server.crt server.key peer.crt peer.key etcd.conf; do

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # etcdData.sh: back /var/lib/etcd up off the host, then empty it; inlined like lib/etcdHost.sh.
-# Needs lib/secrets.sh (curl_url), sourced before it. Exit codes as lib/exitCodes.sh names them.
+# Needs lib/secrets.sh (curl_url) and lib/args.sh (check_url), sourced before it. Exit codes as lib/exitCodes.sh names them.
 #
 #   etcd_data_backup UPLOAD_URL   packs the data directory and uploads it; prints
 #                                 {"empty":true} or {"empty":false,"bytes":N,"sha256":"…","manifest":"…"}
@@ -18,7 +18,7 @@ etcd_data_entries() { find "$ETCD_DATA_DIR" -mindepth 1 -maxdepth 1 | wc -l; }
 
 etcd_data_backup() {
   local upload_url=$1 workdir bytes sha256
-  [[ $upload_url =~ ^https?:// ]] || { echo "no upload URL on stdin" >&2; exit 2; }
+  check_url "$upload_url" "no upload URL on stdin"
   if [ "$(etcd_data_entries)" -eq 0 ]; then
     printf '{"empty":true}\n'
     return 0
