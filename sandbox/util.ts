@@ -97,19 +97,31 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, intervalMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/**
+ * The one poller, for the sandbox and its tests alike: calls `probe` every `intervalMs` until it returns
+ * a value (anything but undefined or false) and returns that, or throws after `timeoutMs` naming `what`
+ * and the probe's last error. A probe that throws counts as "not yet", unless `errors: 'throw'`, which
+ * ends the wait with that error at once.
+ */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  intervalMs: number,
+  probe: () => Promise<T | undefined | false>,
+  options: { errors?: 'retry' | 'throw' } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await probe();
-      if (value !== undefined) return value;
+      if (value !== undefined && value !== false) return value;
     } catch (error) {
+      if (options.errors === 'throw') throw error;
       lastError = error;
     }
     if (Date.now() >= deadline) {
-      const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
+      const reason = lastError instanceof Error ? `: ${lastError.message}` : lastError !== undefined ? `: ${String(lastError)}` : '';
       throw new SandboxError(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`, { cause: lastError });
     }
     await sleep(intervalMs);

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostExec, loadSandbox, sandboxDown, sandboxStatus, sandboxUp } from '../../sandbox/index.ts';
 import type { SandboxInfo, StatusDocument } from '../../sandbox/index.ts';
 import { cli, cliEnv } from '../support/cli.ts';
-import { eventually, leftovers, requireBuild, uniqueName } from '../support/sandboxHelpers.ts';
+import { leftovers, requireBuild, uniqueName } from '../support/sandboxHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 // Loud, not skipped: both builds must be there.
 const v3222 = requireBuild('3.2.22');
@@ -136,12 +137,12 @@ describe('sandbox up --etcd-version 3.2.22', () => {
     expect(versions(await sandboxStatus(name))['master-2']).toBe('3.2.22');
     // The sandbox's kubelet runs /usr/bin/etcd (a real one runs the image's): the restarted member is 3.3.11.
     await sh('master-2', 'mkdir -p /etc/origin/node/pods-stopped && mv /etc/origin/node/pods/etcd.yaml /etc/origin/node/pods-stopped/');
-    await eventually('etcd to stop on master-2', 10_000, async () => versions(await sandboxStatus(name))['master-2'] === null);
+    await waitFor('etcd to stop on master-2', 10_000, 100, async () => versions(await sandboxStatus(name))['master-2'] === null, { errors: 'throw' });
     await sh('master-2', 'mv /etc/origin/node/pods-stopped/etcd.yaml /etc/origin/node/pods/');
-    const doc = await eventually('master-2 back on 3.3.11', 30_000, async () => {
+    const doc = await waitFor('master-2 back on 3.3.11', 30_000, 100, async () => {
       const status = await sandboxStatus(name);
       return versions(status)['master-2'] === '3.3.11' ? status : undefined;
-    });
+    }, { errors: 'throw' });
     expect(versions(doc)).toMatchObject({ 'master-0': '3.2.22', 'master-1': '3.2.22', 'master-2': '3.3.11' });
   });
 

@@ -16,18 +16,8 @@ import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts'
 import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
 import { hasLearners } from '../support/runChecks.ts';
 import { doubleFault, finish, finishAfterCompensation, fqdn, newHostNeverStarts, nftIn, runArgs } from '../support/faultScenarios.ts';
-import {
-  downAll,
-  eventually,
-  exitOf,
-  healthOf,
-  hostFile,
-  memberNames,
-  membersNow,
-  membershipOf,
-  upSandbox,
-  WatchedCli,
-} from '../support/safetyHelpers.ts';
+import { downAll, exitOf, healthOf, hostFile, memberNames, membersNow, membershipOf, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const created: string[] = [];
 let s3: SandboxInfo;
@@ -138,7 +128,7 @@ describe('faults on a 5-member cluster (master-3 powered off)', () => {
     const m0 = info.hosts.find((h) => h.name === 'master-0')!;
     await nftIn(m0.netns, ['delete', 'table', 'inet', 'sandbox_partition']);
     await fs.writeFile(`${info.stateDir}/hosts/master-0/power`, 'running\n');
-    await eventually('master-0 healthy again', 60_000, async () => (await healthOf(s5, 'master-1', ['master-0'])).every(Boolean));
+    await waitFor('master-0 healthy again', 60_000, 200, async () => (await healthOf(s5, 'master-1', ['master-0'])).every(Boolean));
   });
 
   it('(c2) the CA host answers but cannot reach the artifact store: refused at IssueCertificates, before any membership change', async () => {

@@ -13,9 +13,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { failHost, hostExec, sandboxUp, type SandboxInfo, type SandboxHost } from '../../sandbox/index.ts';
-import { digestTree, downAll, eventually, hostFile, membershipOf, membersNow, parseRunJson, sh, stepStatus } from '../support/safetyHelpers.ts';
+import { digestTree, downAll, hostFile, membershipOf, membersNow, parseRunJson, sh, stepStatus } from '../support/safetyHelpers.ts';
 import { cli } from '../support/cli.ts';
 import { requireBuild, uniqueName } from '../support/sandboxHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const exec = promisify(execFile);
 const created: string[] = [];
@@ -100,7 +101,7 @@ describe('A replacement that runs a member of another etcd cluster, on etcd 3.2.
       await sh(sandbox, host.name, 'systemctl enable etcd && (systemctl start etcd </dev/null >/dev/null 2>&1 &)');
     }
     const endpoints = spares.map(clientOf);
-    const theirs = await eventually('the other cluster\'s leader', 90_000, async () => {
+    const theirs = await waitFor('the other cluster\'s leader', 90_000, 200, async () => {
       const out = await theirEtcdctl(sandbox, spare0.name, [clientOf(spare0)], ['endpoint', 'status', '-w', 'json']);
       const leader = /"leader":(\d+)/.exec(out.stdout)?.[1];
       return out.code === 0 && leader && leader !== '0' ? BigInt(/"cluster_id":(\d+)/.exec(out.stdout)![1]!).toString(16).padStart(16, '0') : undefined;

@@ -17,6 +17,7 @@ import { powerFile } from '../../sandbox/model.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { digestTree, downAll, hostFile, exitOf, healthOf, memberNames, membersNow, membershipOf, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
 import { cli, cliEnv } from '../support/cli.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const exec = promisify(execFile);
 const created: string[] = [];
@@ -45,15 +46,6 @@ async function heal(host: string): Promise<void> {
 /** The member's data is there: its bolt db and at least one WAL file (etcd rewrites both while it runs). */
 const keptData = (files: Record<string, string>) =>
   'var/lib/etcd/member/snap/db' in files && Object.keys(files).some((f) => /^var\/lib\/etcd\/member\/wal\/[0-9a-f-]+\.wal$/.test(f));
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('a member named as the replacement is never touched', () => {
   it('every identity of master-1 as --replacement is refused with exit 2; membership, health and its data unchanged', async () => {
@@ -105,7 +97,7 @@ describe('a resumed run re-confirms the failure before it removes anything', () 
     expect(membershipOf(await membersNow(sb, ['master-0']))).toEqual(before); // killed before the removal
 
     await heal('master-2');
-    await until('master-2 answering', async () => (await healthOf(sb, 'master-0', MASTERS)).every(Boolean));
+    await waitFor('master-2 answering', 60_000, 500, async () => (await healthOf(sb, 'master-0', MASTERS)).every(Boolean));
     const again = await cli(args);
     expect(again.stderr).toMatch(new RegExp(`^resuming unfinished run ${runId} at RemoveFailedMember$`, 'm'));
     expect(exitOf(again)).toMatchObject({ code: 3 });

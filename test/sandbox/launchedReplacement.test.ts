@@ -10,7 +10,8 @@ import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
 import { BIN } from '../support/cli.ts';
 import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
-import { downAll, eventually, exitOf, membershipOf, membersNow, parseRunJson, sh, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { downAll, exitOf, membershipOf, membersNow, parseRunJson, sh, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const exec = promisify(execFile);
 const created: string[] = [];
@@ -69,7 +70,7 @@ describe('Workflow: no spare in the pool, the run launches its replacement', () 
     expect(launched.hosts.map((h) => h.name)).toContain('etcd-new-1');
     const pid = Number((await sh(launched, 'etcd-new-1', `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
     expect(pid).toBeGreaterThan(1);
-    await eventually('the port holder to listen', 20_000, async () => (await sh(launched, 'etcd-new-1', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+    await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(launched, 'etcd-new-1', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
     void cli.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(pid, 'SIGKILL'), () => undefined);
     const { out, result, record, status } = await finish(cli);
     expect(exitOf(out)).toMatchObject({ code: 1 });

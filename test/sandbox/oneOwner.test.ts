@@ -28,7 +28,8 @@ import { HOLD_FILE_ENV, HOLD_STEP_ENV, newRunRecord, runLocally } from '../../fu
 import type { RunRecord } from '../../functions/ports.ts';
 import type { Step } from '../../functions/workflow/step.ts';
 import { BIN, REPO } from '../support/cli.ts';
-import { digestTree, downAll, eventually, healthOf, memberNames, membersNow, membershipOf, parseRunJson, sh, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { digestTree, downAll, healthOf, memberNames, membersNow, membershipOf, parseRunJson, sh, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const created: string[] = [];
 const scratch: string[] = [];
@@ -239,7 +240,7 @@ describe('One owner per run, on the sandbox', () => {
       // The new member's etcd cannot start: a process holds its peer port (until compensation starts).
       holder = Number((await sh(sandbox, 'etcd-spare-2', `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
       started.push(holder);
-      await eventually('the port holder to listen', 20_000, async () => (await sh(sandbox, 'etcd-spare-2', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+      await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(sandbox, 'etcd-spare-2', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
       await intrudersRefused(sandbox, args, runner, runId, 'master-0', 'etcd-spare-2');
       void runner.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(holder, 'SIGKILL'), () => undefined);
       await fs.rm(hold);
@@ -309,7 +310,7 @@ describe('One owner per run, on the sandbox', () => {
     started.push(parent.pid!);
     const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (c: Buffer) => resolve(Number(c.toString().trim()))));
     started.push(pid);
-    await eventually('the runner to hold before AddMember', 240_000, async () => /^hold: AddMember waits while /m.test(await fs.readFile(`${dir}/err`, 'utf8').catch(() => '')));
+    await waitFor('the runner to hold before AddMember', 240_000, 200, async () => /^hold: AddMember waits while /m.test(await fs.readFile(`${dir}/err`, 'utf8').catch(() => '')));
     const runId = await heldRunId(sandbox);
     const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
 

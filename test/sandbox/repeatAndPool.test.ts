@@ -19,7 +19,8 @@ import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { getEtcdClientUrls } from '../../functions/config/masterConfig.ts';
 import { cli, cliEnv } from '../support/cli.ts';
 import { readFileOn } from '../support/clusterFacts.ts';
-import { digestTree, downAll, eventually, exitOf, healthOf, hostFile, memberNames, membersNow, membershipOf, parseRunJson, stepStatus, upSandbox } from '../support/safetyHelpers.ts';
+import { digestTree, downAll, exitOf, healthOf, hostFile, memberNames, membersNow, membershipOf, parseRunJson, stepStatus, upSandbox } from '../support/safetyHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const exec = promisify(execFile);
 const created: string[] = [];
@@ -131,7 +132,7 @@ describe('Workflow: the spare pool skips members; a repeated request is done onc
     // master-1's master names the live members now, and its API answers.
     const urls = getEtcdClientUrls(await readFileOn(sb, 'master-1', '/etc/origin/master/master-config.yaml')).sort();
     expect(urls).toEqual(names('master-0', 'etcd-spare-0', 'etcd-spare-1').map((h) => `https://${h}:2379`));
-    await eventually('master-1 API healthy', 30_000, async () => (await exec('nsenter', [`--net=/run/netns/${sb.hosts.find((h) => h.name === 'master-1')!.netns}`, '--', 'curl', '-ksf', 'https://localhost:8443/healthz'])).stdout.trim() === 'ok');
+    await waitFor('master-1 API healthy', 30_000, 200, async () => (await exec('nsenter', [`--net=/run/netns/${sb.hosts.find((h) => h.name === 'master-1')!.netns}`, '--', 'curl', '-ksf', 'https://localhost:8443/healthz'])).stdout.trim() === 'ok');
     expect(membershipOf(await membersNow(sb, ['master-0']))).toEqual(before);
     expect(existsSync(hostFile(sb, 'master-1', '/etc/origin/node/pods/etcd.yaml'))).toBe(false);
   });

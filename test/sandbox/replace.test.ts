@@ -24,7 +24,8 @@ import { DEFAULT_LOCK_DIR, FileLock } from '../../sandbox/adapters/fileLock.ts';
 import { LockHeldError } from '../../functions/errors.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { HOLD_FILE_ENV, HOLD_STEP_ENV } from '../../functions/workflow/localRun.ts';
-import { downAll, eventually, exitOf, memberNames, membersNow, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { downAll, exitOf, memberNames, membersNow, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const run = promisify(execFile);
 const created: string[] = [];
@@ -188,7 +189,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
         // Another holder takes the lock (as a takeover or an operator breaking it would), once the step has
         // proven its own hold: its re-entrant take extends the lock. The step's observation then takes
         // seconds, so RemoveFailedMember is the next step to prove it.
-        const held = await eventually('ConfirmMemberFailed to prove its hold', 30_000, async () => {
+        const held = await waitFor('ConfirmMemberFailed to prove its hold', 30_000, 200, async () => {
           const lock = await readLock(sandbox);
           return lock.expiresAt !== proven ? lock : undefined;
         });

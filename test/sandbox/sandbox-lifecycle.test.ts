@@ -9,7 +9,8 @@ import { pidsInNamespaces } from '../../sandbox/exec.ts';
 import { hostExec, loadSandbox, sandboxDown, sandboxUp } from '../../sandbox/index.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 import { BIN, cli } from '../support/cli.ts';
-import { alive, eventually, leftovers, uniqueName } from '../support/sandboxHelpers.ts';
+import { alive, leftovers, uniqueName } from '../support/sandboxHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const first = uniqueName();
 const second = uniqueName();
@@ -62,7 +63,7 @@ describe('Sandbox: lifecycle', () => {
     });
     const stateDir = `/var/lib/etcd-replace/sandboxes/${crashed}`;
     // Kill it once the hosts are booted (their supervisors write init.pid).
-    await eventually('hosts to boot', 60_000, async () => existsSync(path.join(stateDir, 'hosts/master-2/init.pid')));
+    await waitFor('hosts to boot', 60_000, 100, async () => existsSync(path.join(stateDir, 'hosts/master-2/init.pid')), { errors: 'throw' });
     child.kill('SIGKILL');
     const initPid = Number(readFileSync(path.join(stateDir, 'hosts/master-0/init.pid'), 'utf8'));
     expect(alive(initPid)).toBe(true);

@@ -12,7 +12,8 @@ import { allowEtcdPorts, describeEtcdPorts, hostExec, loadSandbox, sandboxDown, 
 import type { SandboxInfo } from '../../sandbox/index.ts';
 import { pidsInNamespaces, processName } from '../../sandbox/exec.ts';
 import { REPO, cli } from '../support/cli.ts';
-import { alive, eventually, sleep, uniqueName } from '../support/sandboxHelpers.ts';
+import { alive, sleep, uniqueName } from '../support/sandboxHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const name = uniqueName();
 let sandbox: SandboxInfo;
@@ -168,13 +169,13 @@ describe('Sandbox: a healthy cluster', () => {
     expect(before).toHaveLength(1);
     await sh('master-2', 'mkdir -p /etc/origin/node/pods-stopped && mv /etc/origin/node/pods/* /etc/origin/node/pods-stopped/');
     const started = Date.now();
-    await eventually('etcd to stop on master-2', 5000, async () => (await etcdPids('master-2')).length === 0);
+    await waitFor('etcd to stop on master-2', 5000, 100, async () => (await etcdPids('master-2')).length === 0, { errors: 'throw' });
     expect(Date.now() - started).toBeLessThan(4000);
     await sh('master-2', 'mv /etc/origin/node/pods-stopped/etcd.yaml /etc/origin/node/pods/');
-    await eventually('master-2 healthy again', 20_000, async () => {
+    await waitFor('master-2 healthy again', 20_000, 100, async () => {
       const health = await sh('master-0', `ETCDCTL_API=3 etcdctl ${TLS} --endpoints=https://master-2.sandbox.test:2379 endpoint health`);
       return health.exitCode === 0;
-    });
+    }, { errors: 'throw' });
     expect((await etcdPids('master-2'))[0]).not.toBe(before[0]);
   });
 
@@ -243,7 +244,7 @@ describe('Class: SandboxHostRunner', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     const pid = Number((await sh('node-0', 'cat /tmp/sleep-long.pid')).stdout.trim());
     expect(pid).toBeGreaterThan(0);
-    await eventually('the sleep to be gone', 3000, async () => !alive(pid));
+    await waitFor('the sleep to be gone', 3000, 100, async () => !alive(pid), { errors: 'throw' });
   });
 });
 

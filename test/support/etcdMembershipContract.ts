@@ -14,6 +14,7 @@ import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
 import { EtcdUnavailableError, EtcdUnhealthyClusterError, LearnerNotReadyError, MemberNotFoundError, MemberNotLearnerError } from '../../functions/errors.ts';
 import type { ClusterView, EndpointStatus, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../../functions/ports.ts';
 import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 export interface MembershipContext {
   /** The sandbox, once beforeAll has brought it up. */
@@ -56,16 +57,15 @@ async function retryingUnhealthy<T>(change: () => Promise<T>, timeoutMs = 30_000
 }
 
 /**
- * The member list as soon as it satisfies `ok`: in etcd 3.4 the list is served by whichever member the
- * client reaches, which may apply a change just made a moment after the member that made it.
+ * A probe for waitFor: the member list once it satisfies `ok`. In etcd 3.4 the list is served by
+ * whichever member the client reaches, which may apply a change just made a moment after the member
+ * that made it.
  */
-async function listUntil(etcd: EtcdClusterPort, ok: (list: EtcdMember[]) => boolean, timeoutMs = 10_000): Promise<EtcdMember[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+function listWhere(etcd: EtcdClusterPort, ok: (list: EtcdMember[]) => boolean): () => Promise<EtcdMember[] | undefined> {
+  return async () => {
     const list = await etcd.memberList();
-    if (ok(list) || Date.now() > deadline) return list;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+    return ok(list) ? list : undefined;
+  };
 }
 
 function members(sandbox: SandboxInfo) {
@@ -90,14 +90,12 @@ function errorOf(entry: EndpointStatus | { endpoint: string; error: string } | u
   return entry && 'error' in entry ? entry.error : '';
 }
 
-/** The view as soon as it satisfies `ok` (a leader election may be under way just after a member failed). */
-async function viewUntil(etcd: EtcdClusterPort, endpoints: string[], ok: (view: ClusterView) => boolean, timeoutMs = 15_000): Promise<ClusterView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+/** A probe for waitFor: the view once it satisfies `ok` (a leader election may be under way just after a member failed). */
+function viewWhere(etcd: EtcdClusterPort, endpoints: string[], ok: (view: ClusterView) => boolean): () => Promise<ClusterView | undefined> {
+  return async () => {
     const view = await etcd.view(endpoints);
-    if (ok(view) || Date.now() > deadline) return view;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+    return ok(view) ? view : undefined;
+  };
 }
 
 /** The fields of a status that do not move while nothing is written. */
@@ -193,7 +191,7 @@ export function etcdMembershipContract(ctx: MembershipContext): void {
       expect(added).toMatchObject({ name: '', peerURLs: [peerURL], clientURLs: [], isLearner: learner });
       expect(added.id).toMatch(/^[0-9a-f]{16}$/);
 
-      const listed = (await listUntil(etcd, (list) => list.some((m) => m.id === added.id))).find((m) => m.id === added.id);
+      const listed = (await waitFor('the added member listed', 10_000, 200, listWhere(etcd, (list) => list.some((m) => m.id === added.id)), { errors: 'throw' })).find((m) => m.id === added.id);
       expect(listed).toEqual({ id: added.id, name: '', peerURLs: [peerURL], clientURLs: [], isLearner: learner });
 
       if (learner) {
@@ -208,7 +206,7 @@ export function etcdMembershipContract(ctx: MembershipContext): void {
     } finally {
       await retryingUnhealthy(() => etcd.removeMember(added.id));
     }
-    const after = await listUntil(etcd, (list) => !list.some((m) => m.id === added.id));
+    const after = await waitFor('the removed member gone from the list', 10_000, 200, listWhere(etcd, (list) => !list.some((m) => m.id === added.id)), { errors: 'throw' });
     expect(after.map((m) => m.id)).not.toContain(added.id);
     expect(after.filter((m) => !m.isLearner)).toHaveLength(3);
   });
@@ -273,7 +271,7 @@ export function viewWithFailedMemberContract(ctx: FailedMemberContext): void {
   it('views every member, the down one with an error and the live ones with their status', async () => {
     const sandbox = ctx.sandbox();
     const endpoints = sandbox.client.endpoints;
-    const view = await viewUntil(ctx.factory(sandbox)(endpoints), endpoints, leaderAgreed);
+    const view = await waitFor('one leader agreed on', 15_000, 500, viewWhere(ctx.factory(sandbox)(endpoints), endpoints, leaderAgreed), { errors: 'throw' });
     expect(view.members).toHaveLength(3);
     expect(view.statuses.map((s) => s.endpoint)).toEqual(endpoints);
     const viewDownError = typeof ctx.viewDownError === 'function' ? ctx.viewDownError(sandbox.etcdVersion) : ctx.viewDownError;

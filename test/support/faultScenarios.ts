@@ -13,18 +13,8 @@ import { etcdctl } from './clusterFacts.ts';
 import { fqdn, hasLearners, runArgs } from './runChecks.ts';
 
 export { fqdn, runArgs };
-import {
-  clientUrl,
-  eventually,
-  exitOf,
-  healthOf,
-  memberNames,
-  membersNow,
-  parseRunJson,
-  sh,
-  stepStatus,
-  WatchedCli,
-} from './safetyHelpers.ts';
+import { clientUrl, exitOf, healthOf, memberNames, membersNow, parseRunJson, sh, stepStatus, WatchedCli } from './safetyHelpers.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 /** The watched CLI's exit, its `run --json` document, its run record and each step's status. */
 export async function finish(cli: WatchedCli) {
@@ -82,7 +72,7 @@ export async function newHostNeverStarts(sandbox: SandboxInfo, failed: string, r
   expect(pid).toBeGreaterThan(1);
   let run;
   try {
-    await eventually('the port holder to listen', 20_000, async () => (await sh(sandbox, replacement, "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+    await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(sandbox, replacement, "ss -Hltn '( sport = :2380 )'")).trim() !== '');
     // Once compensation starts the holder may go (compensation waits for the ports to close).
     void cli.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(pid, 'SIGKILL'), () => undefined);
     run = await finish(cli);

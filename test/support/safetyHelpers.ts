@@ -11,6 +11,7 @@ import type { RunRecord } from '../../functions/ports.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { BIN, REPO, type CliResult } from './cli.ts';
 import { endpointHealthy, memberList, type Member } from './clusterFacts.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 export const clientUrl = (ip: string) => `https://${ip}:2379`;
 
@@ -186,22 +187,6 @@ export async function sh(sandbox: SandboxInfo, host: string, script: string): Pr
   return out.stdout;
 }
 
-/** Polls `probe` until it returns a value (not undefined/false), every 200 ms, for at most `timeoutMs`. */
-export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 /** The base64 body lines of a PEM private key (the secret itself, without its armour). */
 export function pemBodyLines(pem: string): string[] {
   return pem
@@ -236,5 +221,5 @@ export async function healPartition(sandbox: SandboxInfo, host: string, via: str
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft delete table inet sandbox_partition on ${host} exited ${code}`))));
   });
   await fs.writeFile(path.join(sandbox.stateDir, 'hosts', host, 'power'), 'running\n');
-  await eventually(`${host} healthy again`, 60_000, async () => (await healthOf(sandbox, via, [host])).every(Boolean));
+  await waitFor(`${host} healthy again`, 60_000, 200, async () => (await healthOf(sandbox, via, [host])).every(Boolean));
 }

@@ -51,16 +51,6 @@ export function run(command: string, args: string[]): Promise<string> {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 /**
  * The etcd build of `version` under $ETCD_REPLACE_ETCD_BUILDS (e.g. ../shared/etcd), or a loud
  * error: a test that needs a real etcd 3.2/3.3 must fail, not pass silently, when it is not there.

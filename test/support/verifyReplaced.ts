@@ -9,6 +9,7 @@ import { getEtcdClientUrls } from '../../functions/config/masterConfig.ts';
 import { getFlannelEndpoints } from '../../functions/config/flanneld.ts';
 import { getGroupHosts } from '../../functions/config/inventory.ts';
 import { dataDigest, endpointHealthy, etcdctl, keysOn, memberList, onHost, readFileOn, waitForLeader } from './clusterFacts.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 export const clientUrl = (ip: string) => `https://${ip}:2379`;
 
@@ -54,9 +55,9 @@ async function restartPod(sandbox: SandboxInfo, host: string): Promise<void> {
   const own = clientUrl(sandbox.hosts.find((h) => h.name === host)!.ip);
   const via = host === 'master-0' ? 'master-1' : 'master-0';
   await onHost(sandbox, host, ['mv', '/etc/origin/node/pods/etcd.yaml', '/etc/origin/node/etcd.yaml.paused']);
-  await eventuallyTrue(async () => !(await endpointHealthy(sandbox, via, [own]))[0]);
+  await waitFor(`${host}'s etcd to stop`, 30_000, 200, async () => !(await endpointHealthy(sandbox, via, [own]))[0]);
   await onHost(sandbox, host, ['mv', '/etc/origin/node/etcd.yaml.paused', '/etc/origin/node/pods/etcd.yaml']);
-  await eventuallyTrue(async () => (await endpointHealthy(sandbox, via, endpoints)).every(Boolean));
+  await waitFor('every member healthy', 30_000, 200, async () => (await endpointHealthy(sandbox, via, endpoints)).every(Boolean));
 }
 
 /** The leader's host name, once it is not the CA host (master-0), which a run refuses to replace without a CA backup. */
@@ -73,14 +74,6 @@ export async function leaderOtherThanCa(sandbox: SandboxInfo): Promise<string> {
 async function versionOf(sandbox: SandboxInfo, via: string): Promise<string> {
   const out = await etcdctl(sandbox, via, [clientUrl(sandbox.hosts.find((h) => h.name === via)!.ip)], ['endpoint', 'status', '-w', 'json']);
   return /"version":"([^"]+)"/.exec(out)?.[1] ?? '';
-}
-
-async function eventuallyTrue(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { FileLock, processExists } from '../../sandbox/adapters/fileLock.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -27,16 +28,6 @@ async function stateOf(pid: number): Promise<string> {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /**
  * A child under a parent that never reaps: bash starts `sleep` in the background, prints its pid, then
  * becomes another `sleep` by exec, which never waits for children. `kill()` SIGKILLs the child, which then
@@ -47,15 +38,15 @@ async function unreapedChild(): Promise<{ pid: number; parent: ChildProcess; kil
   started.push(parent);
   let out = '';
   parent.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const pid = await until('the child pid', async () => {
+  const pid = await waitFor('the child pid', 10_000, 20, async () => {
     const printed = /^(\d+)\n/.exec(out);
     return printed ? Number(printed[1]) : undefined;
   });
   // The exec has happened once the parent runs sleep: from then on nothing reaps the child.
-  await until('the parent to exec sleep', async () => ((await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined));
+  await waitFor('the parent to exec sleep', 10_000, 20, async () => ((await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined));
   const kill = async () => {
     process.kill(pid, 'SIGKILL');
-    await until('the child to become a zombie', async () => ((await stateOf(pid)) === 'Z' ? true : undefined));
+    await waitFor('the child to become a zombie', 10_000, 20, async () => ((await stateOf(pid)) === 'Z' ? true : undefined));
   };
   return { pid, parent, kill };
 }

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FileLock } from '../../sandbox/adapters/fileLock.ts';
 import { FileRunOwners, RunInProgressError } from '../../sandbox/adapters/runOwners.ts';
 import { LockLostError, RefusedError } from '../../functions/errors.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -26,16 +27,6 @@ async function scratch(): Promise<string> {
   return dir;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** A live process other than this one. */
 function otherProcess(): number {
   const child = spawn('sleep', ['300'], { stdio: 'ignore' });
@@ -49,10 +40,10 @@ async function zombie(): Promise<number> {
   started.push(parent);
   let out = '';
   parent.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const pid = await until('the child pid', async () => (/^(\d+)\n/.exec(out) ? Number(/^(\d+)\n/.exec(out)![1]) : undefined));
-  await until('the parent to exec sleep', async () => ((await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined));
+  const pid = await waitFor('the child pid', 10_000, 20, async () => (/^(\d+)\n/.exec(out) ? Number(/^(\d+)\n/.exec(out)![1]) : undefined));
+  await waitFor('the parent to exec sleep', 10_000, 20, async () => ((await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined));
   process.kill(pid, 'SIGKILL');
-  await until('a zombie', async () => ((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.startsWith('Z') ? true : undefined));
+  await waitFor('a zombie', 10_000, 20, async () => ((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.startsWith('Z') ? true : undefined));
   return pid;
 }
 
