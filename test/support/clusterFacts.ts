@@ -2,6 +2,7 @@
 // themselves (never through the workflow's own ports), for the end-to-end tests.
 
 import { hostExec, type SandboxInfo } from '../../sandbox/index.ts';
+import { waitFor } from '../../sandbox/util.ts';
 
 const TLS = ['--cacert=/etc/etcd/ca.crt', '--cert=/etc/etcd/peer.crt', '--key=/etc/etcd/peer.key'];
 
@@ -72,15 +73,12 @@ export async function readFileOn(sandbox: SandboxInfo, host: string, path: strin
 /** Waits until the named members agree on one leader (an election after a leader died takes seconds). */
 export async function waitForLeader(sandbox: SandboxInfo, hosts: string[], timeoutMs = 30_000): Promise<string> {
   const endpoints = hosts.map((name) => `https://${sandbox.hosts.find((h) => h.name === name)!.ip}:2379`);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  const agreed = async (): Promise<string | undefined> => {
     const out = await hostExec(sandbox, hosts[0]!, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'status', '-w', 'json'], { timeoutMs: 20_000 });
-    if (out.exitCode === 0) {
-      const leaders = new Set((parseIds(out.stdout) as Array<{ Status: { leader?: string } }>).map((s) => s.Status.leader ?? '0'));
-      const [leader] = [...leaders];
-      if (leaders.size === 1 && leader !== undefined && leader !== '0') return hex(leader);
-    }
-    if (Date.now() > deadline) throw new Error(`no agreed leader among ${hosts.join(', ')} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+    if (out.exitCode !== 0) return undefined;
+    const leaders = new Set((parseIds(out.stdout) as Array<{ Status: { leader?: string } }>).map((s) => s.Status.leader ?? '0'));
+    const [leader] = [...leaders];
+    return leaders.size === 1 && leader !== undefined && leader !== '0' ? hex(leader) : undefined;
+  };
+  return waitFor(`one leader agreed among ${hosts.join(', ')}`, timeoutMs, 200, agreed, { errors: 'throw' });
 }
