@@ -1,5 +1,5 @@
-// The sandbox: a real OpenShift 3.11 etcd cluster on this machine (see README and DESIGN
-// "The sandbox is the embedded default"). This is the API the workflow and the CLI use.
+// The sandbox: a real OpenShift 3.11 etcd cluster on this machine (see sandbox/README.md). This is
+// the API the CLI, the sandbox adapters of the ports (sandbox/adapters/) and the tests use.
 export type { SandboxHost, SandboxInfo, PowerState, HostKind } from './model.ts';
 export { loadSandbox, validateSandboxName, STATE_ROOT, SANDBOXES_DIR } from './model.ts';
 export { sandboxUp, validateUpOptions } from './up.ts';
