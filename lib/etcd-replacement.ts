@@ -44,9 +44,7 @@ import { StepLambdas } from './constructs/step-lambdas.ts';
 import { Storage } from './constructs/storage.ts';
 
 export {
-  ARTIFACT_PREFIXES,
   CLUSTER_RESOURCE_TAG,
-  lambdaTimeoutSeconds,
   METRIC_NAMESPACE,
   operationalAlarmNames,
   PROJECT_ROOT,

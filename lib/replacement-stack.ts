@@ -15,7 +15,7 @@ import type { Construct } from 'constructs';
 import type { DeploymentConfig } from './config.ts';
 import { EtcdReplacement } from './etcd-replacement.ts';
 
-export { ARTIFACT_PREFIXES, lambdaTimeoutSeconds, METRIC_NAMESPACE, PROJECT_ROOT } from './constructs/shared.ts';
+export { lambdaTimeoutSeconds, PROJECT_ROOT } from './constructs/shared.ts';
 
 export interface ReplacementStackProps extends StackProps {
   config: DeploymentConfig;

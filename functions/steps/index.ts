@@ -63,4 +63,4 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   ReleaseLock,
 };
 
-export type { Step, StepResult } from '../workflow/step.ts';
+export type { Step } from '../workflow/step.ts';

@@ -23,7 +23,6 @@ import { runIdFromExecutionName } from '../../handlers/event.ts';
 import { errorName } from '../../errors.ts';
 import type { RunOutcome, RunStep, RunView } from '../../workflow/runView.ts';
 
-export type { RunOutcome, RunStep } from '../../workflow/runView.ts';
 
 /** The run view (functions/workflow/runView.ts) of an execution, with its ARN, name and who started it. */
 export interface RunDocument extends RunView {
