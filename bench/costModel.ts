@@ -112,14 +112,16 @@ function retryableErrorFor(task: string): Error {
 /** Fake steps that succeed along the variant's path (after its retries). */
 export function fakeSteps(variant: PathVariant): Record<string, (context: WorkflowContext) => Promise<StepOutput>> {
   const failuresLeft = new Map(Object.entries(variant.retries ?? {}));
-  const step = (name: string, output: StepOutput = {}) => async (): Promise<StepOutput> => {
-    const left = failuresLeft.get(name) ?? 0;
-    if (left > 0) {
-      failuresLeft.set(name, left - 1);
-      throw retryableErrorFor(name);
-    }
-    return output;
-  };
+  const step =
+    (name: string, output: StepOutput = {}) =>
+    async (): Promise<StepOutput> => {
+      const left = failuresLeft.get(name) ?? 0;
+      if (left > 0) {
+        failuresLeft.set(name, left - 1);
+        throw retryableErrorFor(name);
+      }
+      return output;
+    };
   const outputs: Record<string, StepOutput> = {
     CheckClusterHealth: { peerUrlsOnLocalhost: variant.peerUrlsOnLocalhost },
     StopFailedMember: { failedHostReachable: variant.failedHostReachable },
@@ -178,7 +180,12 @@ export interface RunCost {
 export function priceRun(u: UsageEstimate): RunCost {
   const gbSeconds = (u.lambdaSeconds + u.lambdaInitSecondsPerInvocation * u.lambdaInvocations) * PRICES.lambdaMemoryGb;
   const lines: CostLine[] = [
-    { item: 'Step Functions state transitions', quantity: String(u.transitions), unitPrice: '$0.025 / 1,000', usd: u.transitions * PRICES.stepFunctionsPerTransition },
+    {
+      item: 'Step Functions state transitions',
+      quantity: String(u.transitions),
+      unitPrice: '$0.025 / 1,000',
+      usd: u.transitions * PRICES.stepFunctionsPerTransition,
+    },
     { item: 'Lambda requests', quantity: String(u.lambdaInvocations), unitPrice: '$0.20 / 1M', usd: u.lambdaInvocations * PRICES.lambdaPerRequest },
     {
       item: 'Lambda duration (512 MB)',

@@ -16,6 +16,12 @@ export async function costOnly(): Promise<{ cost: CostReport; measuredFrom: stri
     last = null;
   }
   const cost = await costReport(costInputs(last?.measurements ?? []));
-  const measuredFrom = last ? `${DOCS_JSON} (${last.mode} run of ${last.machine.date})` : 'no measured runs (docs/benchmarks.json is missing): transitions and invocations only';
-  return { cost, measuredFrom, markdown: `# AWS cost per run\n\nSSM commands and step times from: ${measuredFrom}\n\n${renderCost(cost)}\n\n${await detectionMarkdown()}` };
+  const measuredFrom = last
+    ? `${DOCS_JSON} (${last.mode} run of ${last.machine.date})`
+    : 'no measured runs (docs/benchmarks.json is missing): transitions and invocations only';
+  return {
+    cost,
+    measuredFrom,
+    markdown: `# AWS cost per run\n\nSSM commands and step times from: ${measuredFrom}\n\n${renderCost(cost)}\n\n${await detectionMarkdown()}`,
+  };
 }

@@ -60,7 +60,7 @@ export const SOURCES = {
   lambdaColdStart: {
     id: 'S6',
     kind: 'third-party measurement',
-    what: 'Node.js 18 Lambda cold start (Init Duration), 1 MB package: average 197 ms, p90 211 ms (the bundles here are about 1 MB; the functions\' REPORT lines give the real Init Duration)',
+    what: "Node.js 18 Lambda cold start (Init Duration), 1 MB package: average 197 ms, p90 211 ms (the bundles here are about 1 MB; the functions' REPORT lines give the real Init Duration)",
     url: 'https://gist.github.com/adriantanasa/d9cb9f7313f985f180c0aec98e482f2b',
   },
   ec2Boot: {
@@ -72,7 +72,7 @@ export const SOURCES = {
   etcdadmController: {
     id: 'S8',
     kind: 'source code',
-    what: 'etcdadm-controller: healthCheckInterval = 30 (s), maxUnhealthyCount = 5; the member\'s machine is removed after 5 failed checks in a row, then Cluster API provisions a new one',
+    what: "etcdadm-controller: healthCheckInterval = 30 (s), maxUnhealthyCount = 5; the member's machine is removed after 5 failed checks in a row, then Cluster API provisions a new one",
     url: 'https://github.com/aws/etcdadm-controller/blob/main/controllers/periodic_healthcheck.go',
   },
   etcdManager: {
@@ -99,7 +99,7 @@ export const SOURCES = {
   apiCalls: {
     id: 'A3',
     kind: 'assumption',
-    what: 'the signal function\'s two API calls (DescribeInstances, StartExecution): 0.1 s each; no published figure',
+    what: "the signal function's two API calls (DescribeInstances, StartExecution): 0.1 s each; no published figure",
   },
 } as const satisfies Record<string, Source>;
 
@@ -165,9 +165,24 @@ export function detections(config: Pick<DeploymentConfig, 'alarmMinutes' | 'prob
 /** Comparable tools' detection, from their code. */
 export function comparisons(): Array<{ tool: string; detectionSeconds: number | null; then: string; sources: string }> {
   return [
-    { tool: 'etcdadm-controller (EKS Anywhere)', detectionSeconds: 5 * 30, then: 'removes the member\'s machine; Cluster API launches a new one (an EC2 boot, then etcdadm join)', sources: cite(S.etcdadmController) },
-    { tool: 'etcd-manager (kOps)', detectionSeconds: 60, then: 'removes the member (checked every 10 s); the instance group replaces the host, which re-attaches its volume and joins', sources: cite(S.etcdManager) },
-    { tool: 'the runbook by hand', detectionSeconds: null, then: 'whatever pages the operator, then about thirty commands on four kinds of host; no published figure', sources: '' },
+    {
+      tool: 'etcdadm-controller (EKS Anywhere)',
+      detectionSeconds: 5 * 30,
+      then: "removes the member's machine; Cluster API launches a new one (an EC2 boot, then etcdadm join)",
+      sources: cite(S.etcdadmController),
+    },
+    {
+      tool: 'etcd-manager (kOps)',
+      detectionSeconds: 60,
+      then: 'removes the member (checked every 10 s); the instance group replaces the host, which re-attaches its volume and joins',
+      sources: cite(S.etcdManager),
+    },
+    {
+      tool: 'the runbook by hand',
+      detectionSeconds: null,
+      then: 'whatever pages the operator, then about thirty commands on four kinds of host; no published figure',
+      sources: '',
+    },
   ];
 }
 
@@ -231,7 +246,9 @@ export function renderDetection(config: DeploymentConfig, bench: BenchJson | nul
   const out: string[] = [];
   out.push('**Modelled, not measured on AWS.** Each figure is named with its source below; where nothing is published the model says so and assumes (A1–A3).');
   out.push('');
-  out.push(`Configuration: the example\'s (\`docs/etcd-replace.config.example.json\`): probe every ${config.probeIntervalMinutes} min, alarmMinutes ${config.alarmMinutes}, statusCheckMinutes ${config.statusCheckMinutes}, grace window ${config.alarmGraceSeconds} s.`);
+  out.push(
+    `Configuration: the example\'s (\`docs/etcd-replace.config.example.json\`): probe every ${config.probeIntervalMinutes} min, alarmMinutes ${config.alarmMinutes}, statusCheckMinutes ${config.statusCheckMinutes}, grace window ${config.alarmGraceSeconds} s.`,
+  );
   out.push('');
   out.push('| signal | what it covers | failure → StartExecution, expected | worst | path | sources |');
   out.push('|---|---|---|---|---|---|');
@@ -241,32 +258,46 @@ export function renderDetection(config: DeploymentConfig, bench: BenchJson | nul
   out.push('');
   out.push('| tool | failure → action | then | sources |');
   out.push('|---|---|---|---|');
-  for (const c of comparisons()) out.push(`| ${c.tool} | ${c.detectionSeconds === null ? 'not modelled' : sec(c.detectionSeconds)} | ${c.then} | ${c.sources || '–'} |`);
+  for (const c of comparisons())
+    out.push(`| ${c.tool} | ${c.detectionSeconds === null ? 'not modelled' : sec(c.detectionSeconds)} | ${c.then} | ${c.sources || '–'} |`);
   out.push('');
   if (bench) {
     const e = endToEnd(bench, config.alarmGraceSeconds);
     const grace = (inside: number) => Math.max(e.graceSeconds, inside);
     const run = (inside: number) => e.beforeGraceSeconds + grace(inside) + e.afterGraceSeconds;
-    out.push(`End to end on AWS, ${e.scenario} (OpenShift 3.11\'s etcd, plain \`member add\`), to the new member caught up (VerifyClusterHealth), modelled from the sandbox\'s step times (${S.sandbox.id}) plus, per step, ${e.overheadPerStep}. The grace window counts from the first observation; the steps inside it (snapshot, certificates, the new host\'s preparation) run during it, so that phase takes the longer of the two:`);
+    out.push(
+      `End to end on AWS, ${e.scenario} (OpenShift 3.11\'s etcd, plain \`member add\`), to the new member caught up (VerifyClusterHealth), modelled from the sandbox\'s step times (${S.sandbox.id}) plus, per step, ${e.overheadPerStep}. The grace window counts from the first observation; the steps inside it (snapshot, certificates, the new host\'s preparation) run during it, so that phase takes the longer of the two:`,
+    );
     out.push('');
     out.push('| phase | spare from the pool | launched replacement host |');
     out.push('|---|---|---|');
     out.push(`| ValidateInput … CheckClusterHealth | ${sec(e.beforeGraceSeconds)} | ${sec(e.beforeGraceSeconds)} |`);
-    out.push(`| grace window (${e.graceSeconds} s) or the steps inside it, the longer | ${sec(grace(e.insideGraceSeconds))} (steps: ${sec(e.insideGraceSeconds)}) | ${sec(grace(e.insideGraceLaunchedSeconds))} (steps: ${sec(e.insideGraceLaunchedSeconds)}, of which ProvisionReplacement ${sec(e.provisionSeconds)}: ${cite(S.ec2Boot, S.ssmRegistration)}) |`);
+    out.push(
+      `| grace window (${e.graceSeconds} s) or the steps inside it, the longer | ${sec(grace(e.insideGraceSeconds))} (steps: ${sec(e.insideGraceSeconds)}) | ${sec(grace(e.insideGraceLaunchedSeconds))} (steps: ${sec(e.insideGraceLaunchedSeconds)}, of which ProvisionReplacement ${sec(e.provisionSeconds)}: ${cite(S.ec2Boot, S.ssmRegistration)}) |`,
+    );
     out.push(`| ConfirmMemberFailed … VerifyClusterHealth | ${sec(e.afterGraceSeconds)} | ${sec(e.afterGraceSeconds)} |`);
     out.push(`| **run, to caught up** | **${sec(run(e.insideGraceSeconds))}** | **${sec(run(e.insideGraceLaunchedSeconds))}** |`);
     out.push(`| RollMasters, UpdateFlannel, ReleaseLock (after) | ${sec(e.closingSeconds)} | ${sec(e.closingSeconds)} |`);
     out.push('');
     out.push('| signal | detection (expected) | + run, spare | + run, launched host |');
     out.push('|---|---|---|---|');
-    for (const d of detections(config)) out.push(`| ${d.signal} | ${sec(d.expectedSeconds)} | **${sec(d.expectedSeconds + run(e.insideGraceSeconds))}** | ${sec(d.expectedSeconds + run(e.insideGraceLaunchedSeconds))} |`);
+    for (const d of detections(config))
+      out.push(
+        `| ${d.signal} | ${sec(d.expectedSeconds)} | **${sec(d.expectedSeconds + run(e.insideGraceSeconds))}** | ${sec(d.expectedSeconds + run(e.insideGraceLaunchedSeconds))} |`,
+      );
     out.push(`| etcdadm-controller | ${sec(150)} | then a machine is provisioned and joined: not modelled | |`);
     out.push(`| etcd-manager | ${sec(60)} | then the host is replaced and rejoins: not modelled | |`);
-    out.push(`| the runbook by hand | not modelled | the sandbox floor, a perfect operator running the runbook as one script with no checks: ${e.floorSeconds === null ? '–' : sec(e.floorSeconds)} after someone starts it | |`);
+    out.push(
+      `| the runbook by hand | not modelled | the sandbox floor, a perfect operator running the runbook as one script with no checks: ${e.floorSeconds === null ? '–' : sec(e.floorSeconds)} after someone starts it | |`,
+    );
     out.push('');
-    out.push(`A launched host costs no time as long as its launch and preparation (${sec(e.insideGraceLaunchedSeconds)}) fit in the grace window (${e.graceSeconds} s): the run waits out the window anyway before it observes the failure again.`);
+    out.push(
+      `A launched host costs no time as long as its launch and preparation (${sec(e.insideGraceLaunchedSeconds)}) fit in the grace window (${e.graceSeconds} s): the run waits out the window anyway before it observes the failure again.`,
+    );
     out.push('');
-    out.push('Not in the model: how soon EC2 emits a state-change event or publishes a status-check datapoint (not published), a launched host\'s real `yum install etcd` (InstallEtcd\'s sandbox stand-in takes well under a second), Lambda retries, an SSM agent slower than sshd to come up, and the new member\'s catch-up on a large database (StartNewMember above is the 32 MB scenario\'s).');
+    out.push(
+      "Not in the model: how soon EC2 emits a state-change event or publishes a status-check datapoint (not published), a launched host's real `yum install etcd` (InstallEtcd's sandbox stand-in takes well under a second), Lambda retries, an SSM agent slower than sshd to come up, and the new member's catch-up on a large database (StartNewMember above is the 32 MB scenario's).",
+    );
     out.push('');
   }
   out.push('Sources:');

@@ -71,7 +71,10 @@ export function pickScenarios(keys: readonly string[], all: readonly Scenario[] 
   const picked = new Set<Scenario>();
   for (const key of keys) {
     const found = all.filter((s) => s.name === key || `${s.members}x${s.dataMb}` === key);
-    if (found.length === 0) throw new Error(`--scenario must be one of ${all.map((s) => s.name).join(', ')} or MxMB for both versions (${[...new Set(all.map((s) => `${s.members}x${s.dataMb}`))].join(', ')}), got "${key}"`);
+    if (found.length === 0)
+      throw new Error(
+        `--scenario must be one of ${all.map((s) => s.name).join(', ')} or MxMB for both versions (${[...new Set(all.map((s) => `${s.members}x${s.dataMb}`))].join(', ')}), got "${key}"`,
+      );
     for (const s of found) picked.add(s);
   }
   return all.filter((s) => picked.has(s));
@@ -233,7 +236,15 @@ function sandboxName(): string {
 async function etcdctl(info: SandboxInfo, endpoints: string[], args: string[]): Promise<string> {
   const { stdout } = await execFileP(
     'etcdctl',
-    [`--cacert=${info.client.cacert}`, `--cert=${info.client.cert}`, `--key=${info.client.key}`, `--endpoints=${endpoints.join(',')}`, '--dial-timeout=1s', '--command-timeout=2s', ...args],
+    [
+      `--cacert=${info.client.cacert}`,
+      `--cert=${info.client.cert}`,
+      `--key=${info.client.key}`,
+      `--endpoints=${endpoints.join(',')}`,
+      '--dial-timeout=1s',
+      '--command-timeout=2s',
+      ...args,
+    ],
     { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 },
   );
   return stdout;
@@ -344,7 +355,15 @@ async function measureFloor(scenario: Scenario, rep: number, log: (m: string) =>
       const r = await runFloorScript(facts.sandbox);
       if (r.etcdVersion !== scenario.etcdVersion) throw new Error(`floor.sh ran on etcd ${r.etcdVersion}, the scenario is ${scenario.etcdVersion}`);
       // The same window as the workflow's: from `member add` to the new member healthy (caught up).
-      return { ...base, ok: true, caughtUpMs: r.caughtUpMs, addedMs: r.addedMs, startedMs: r.startedMs, healthyMs: r.healthyMs, addToStartedMs: r.healthyMs - r.addedMs };
+      return {
+        ...base,
+        ok: true,
+        caughtUpMs: r.caughtUpMs,
+        addedMs: r.addedMs,
+        startedMs: r.startedMs,
+        healthyMs: r.healthyMs,
+        addToStartedMs: r.healthyMs - r.addedMs,
+      };
     } catch (error) {
       const nan = Number.NaN;
       return { ...base, ok: false, error: String(error), caughtUpMs: nan, addedMs: nan, startedMs: nan, healthyMs: nan, addToStartedMs: nan };
@@ -373,9 +392,10 @@ function msBetween(from: string, to: string | undefined): number {
 
 const endOfStep = (steps: readonly StepRecord[], name: string) => steps.filter((s) => s.name === name && s.status === 'succeeded').at(-1)?.endedAt;
 
-
 /** The workflow on the sandbox in this process (as `etcd-replace run` does), with counting ports. */
-export async function runWorkflowOn(sandbox: string): Promise<Omit<WorkflowMeasurement, keyof MeasurementBase | 'kind' | 'failMode'> & { ok: boolean; error?: string }> {
+export async function runWorkflowOn(
+  sandbox: string,
+): Promise<Omit<WorkflowMeasurement, keyof MeasurementBase | 'kind' | 'failMode'> & { ok: boolean; error?: string }> {
   const context: WorkflowContext = {
     runId: `r-bench-${randomBytes(4).toString('hex')}`,
     request: { cluster: sandbox, failed: FAILED, replacement: REPLACEMENT, startedBy: 'bench' },
@@ -454,11 +474,20 @@ async function measureWorkflow(scenario: Scenario, rep: number, log: (m: string)
 // Machine -------------------------------------------------------------------------------------------
 
 export async function machineFacts(loadavgStart: string): Promise<Machine> {
-  const etcd = await execFileP('etcd', ['--version']).then((r) => r.stdout.match(/etcd Version: (\S+)/)?.[1] ?? 'unknown', () => 'not installed');
-  const commit = await execFileP('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).then((r) => r.stdout.trim(), () => 'unknown');
+  const etcd = await execFileP('etcd', ['--version']).then(
+    (r) => r.stdout.match(/etcd Version: (\S+)/)?.[1] ?? 'unknown',
+    () => 'not installed',
+  );
+  const commit = await execFileP('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT }).then(
+    (r) => r.stdout.trim(),
+    () => 'unknown',
+  );
   // The analysis is prose about the results, not code that produces them.
   const paths = ['functions', 'statemachine', 'sandbox', 'bench', ':(exclude)bench/analysis.md'];
-  const dirty = await execFileP('git', ['status', '--porcelain', '--', ...paths], { cwd: REPO_ROOT }).then((r) => r.stdout.trim() !== '', () => false);
+  const dirty = await execFileP('git', ['status', '--porcelain', '--', ...paths], { cwd: REPO_ROOT }).then(
+    (r) => r.stdout.trim() !== '',
+    () => false,
+  );
   return {
     commit: dirty ? `${commit}+changes` : commit,
     nproc: os.availableParallelism(),
@@ -526,7 +555,11 @@ export function summarize(scenario: Scenario, reps: number, measurements: readon
 export const LAMBDA_INIT_SECONDS = 0.3;
 
 /** The cost model: transitions by executing the ASL; SSM and durations from measured runs when there are any. */
-export async function costReport(measured: { unreachable?: WorkflowMeasurement[]; reachable?: WorkflowMeasurement[]; plain?: WorkflowMeasurement[] }): Promise<CostReport> {
+export async function costReport(measured: {
+  unreachable?: WorkflowMeasurement[];
+  reachable?: WorkflowMeasurement[];
+  plain?: WorkflowMeasurement[];
+}): Promise<CostReport> {
   const transitions: TransitionCount[] = [];
   for (const v of VARIANTS) transitions.push(await countTransitions(v));
   const variants: CostReport['variants'] = [];
@@ -538,7 +571,16 @@ export async function costReport(measured: { unreachable?: WorkflowMeasurement[]
   for (const [t, runs] of pairs) {
     const ok = (runs ?? []).filter((m) => m.ok);
     if (ok.length === 0) {
-      variants.push({ variant: t.variant, transitions: t.transitions, lambdaInvocations: t.taskInvocations, ssmCommands: null, ssmCriticalPath: null, ssmByStep: null, measuredFrom: 'not measured (no sandbox run of this path)', cost: null });
+      variants.push({
+        variant: t.variant,
+        transitions: t.transitions,
+        lambdaInvocations: t.taskInvocations,
+        ssmCommands: null,
+        ssmCriticalPath: null,
+        ssmByStep: null,
+        measuredFrom: 'not measured (no sandbox run of this path)',
+        cost: null,
+      });
       continue;
     }
     // The median run by total time stands for the path: its commands, artifacts and durations.
@@ -583,7 +625,11 @@ export interface BenchOptions {
  * The kill-mode runs the cost model prices: the learner path from the first scenario that took it,
  * the plain path (etcd before 3.4) likewise.
  */
-export function costInputs(measurements: readonly Measurement[]): { unreachable: WorkflowMeasurement[]; reachable: WorkflowMeasurement[]; plain: WorkflowMeasurement[] } {
+export function costInputs(measurements: readonly Measurement[]): {
+  unreachable: WorkflowMeasurement[];
+  reachable: WorkflowMeasurement[];
+  plain: WorkflowMeasurement[];
+} {
   const flows = measurements.filter((m): m is WorkflowMeasurement => m.kind === 'workflow');
   const kills = flows.filter((m) => m.failMode === 'kill');
   const firstOf = (runs: WorkflowMeasurement[]) => runs.filter((m) => m.scenario === runs[0]?.scenario);
@@ -621,8 +667,13 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchReport> 
       for (const kind of order) {
         const m = kind === 'floor' ? await measureFloor(scenario, rep, log) : await measureWorkflow(scenario, rep, log);
         measurements.push(m);
-        const what = m.kind === 'floor' ? `${(m.caughtUpMs / 1000).toFixed(2)} s` : `${(m.caughtUpMs / 1000).toFixed(2)} s to caught up, ${(m.totalMs / 1000).toFixed(2)} s to the end`;
-        log(`[${lap()}] ${scenario.name} rep ${rep} ${kind}: ${m.ok ? what : `FAILED ${m.error ?? ''}`} (load ${m.load1}${m.failedWasLeader ? ', leader killed' : ''})`);
+        const what =
+          m.kind === 'floor'
+            ? `${(m.caughtUpMs / 1000).toFixed(2)} s`
+            : `${(m.caughtUpMs / 1000).toFixed(2)} s to caught up, ${(m.totalMs / 1000).toFixed(2)} s to the end`;
+        log(
+          `[${lap()}] ${scenario.name} rep ${rep} ${kind}: ${m.ok ? what : `FAILED ${m.error ?? ''}`} (load ${m.load1}${m.failedWasLeader ? ', leader killed' : ''})`,
+        );
       }
     }
   }
@@ -632,7 +683,9 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchReport> 
   if (learnerScenario) {
     const reachable = await measureWorkflow(learnerScenario, 1, log, 'etcd');
     measurements.push(reachable);
-    log(`[${lap()}] cost model: reachable variant (${learnerScenario.name}, fail mode etcd): ${reachable.ok ? `${(reachable.totalMs / 1000).toFixed(2)} s, ${reachable.commands.total} SSM commands` : `FAILED ${reachable.error ?? ''}`}`);
+    log(
+      `[${lap()}] cost model: reachable variant (${learnerScenario.name}, fail mode etcd): ${reachable.ok ? `${(reachable.totalMs / 1000).toFixed(2)} s, ${reachable.commands.total} SSM commands` : `FAILED ${reachable.error ?? ''}`}`,
+    );
   }
 
   const cost = await costReport(costInputs(measurements));

@@ -47,11 +47,15 @@ try {
     times.push(ms);
     const healthy = seen.health.filter((h) => h.healthy).length;
     const commands = counting.calls.map((c) => `${c.host}: ${c.script} ${c.verb ?? ''}`.trim());
-    console.log(`run ${i + 1}: ${ms.toFixed(0)} ms, ${commands.length} host command(s) [${commands.join('; ')}], ${healthy}/${seen.members.length} members answer`);
+    console.log(
+      `run ${i + 1}: ${ms.toFixed(0)} ms, ${commands.length} host command(s) [${commands.join('; ')}], ${healthy}/${seen.members.length} members answer`,
+    );
   }
 } finally {
   await deps.close();
 }
 const sorted = [...times].sort((a, b) => a - b);
 const mean = times.reduce((a, b) => a + b, 0) / Math.max(times.length, 1);
-console.log(`observe(): median ${(median(times) ?? 0).toFixed(0)} ms, mean ${mean.toFixed(0)} ms, min ${(sorted[0] ?? 0).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms over ${times.length} runs`);
+console.log(
+  `observe(): median ${(median(times) ?? 0).toFixed(0)} ms, mean ${mean.toFixed(0)} ms, min ${(sorted[0] ?? 0).toFixed(0)} ms, max ${(sorted.at(-1) ?? 0).toFixed(0)} ms over ${times.length} runs`,
+);

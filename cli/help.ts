@@ -32,13 +32,15 @@ export function helpText(help: Help): string {
   const width = Math.min(Math.max(...flags.map(([flag]) => flag.length)), 30);
   const section = (s: Help['sections'][number]) =>
     `${s.title}:\n${s.flags.map(([flag, text]) => (flag.length > width ? `  ${flag}\n  ${' '.repeat(width)}  ${text}` : `  ${flag.padEnd(width)}  ${text}`)).join('\n')}`;
-  return [
-    usageText(help),
-    help.about,
-    ...help.sections.map(section),
-    `examples:\n${help.examples.map((e) => `  ${e}`).join('\n')}`,
-    `exit codes: ${help.exits}`,
-  ].join('\n\n') + '\n';
+  return (
+    [
+      usageText(help),
+      help.about,
+      ...help.sections.map(section),
+      `examples:\n${help.examples.map((e) => `  ${e}`).join('\n')}`,
+      `exit codes: ${help.exits}`,
+    ].join('\n\n') + '\n'
+  );
 }
 
 /**

@@ -38,7 +38,10 @@ export async function recordsOf(runs: FileRunStore, sandbox: string): Promise<Ru
   const { records, unreadable } = await runs.scan({ cluster: sandbox });
   const own = unreadable.filter((u) => u.cluster === sandbox);
   if (own.length > 0) throw new UnreadableRunRecordError(own);
-  for (const u of unreadable) progress(`warning: run record ${u.path} (run ${u.runId}, cluster unknown) cannot be read: ${u.error}; if it is a run of ${sandbox}, ${unreadableAction(u)}`);
+  for (const u of unreadable)
+    progress(
+      `warning: run record ${u.path} (run ${u.runId}, cluster unknown) cannot be read: ${u.error}; if it is a run of ${sandbox}, ${unreadableAction(u)}`,
+    );
   return records;
 }
 
@@ -80,7 +83,10 @@ async function takeOver(record: RunRecord, runs: FileRunStore, command: string):
   const before = claim.takenOver ?? (record.owner ? { pid: record.owner.pid, host: record.owner.host, since: record.owner.since } : undefined);
   const who = before?.pid !== undefined ? `pid ${before.pid}${before.host ? ` on ${before.host}` : ''} (owner since ${before.since})` : 'no recorded owner';
   const now = new Date().toISOString();
-  record.events = [...(record.events ?? []), { at: now, type: 'takeover', detail: `pid ${process.pid} took the run over at ${record.state}: ${who} no longer runs it` }];
+  record.events = [
+    ...(record.events ?? []),
+    { at: now, type: 'takeover', detail: `pid ${process.pid} took the run over at ${record.state}: ${who} no longer runs it` },
+  ];
   record.owner = claim.owner;
   await runs.save(record);
 }
@@ -101,7 +107,10 @@ export async function execute(record: RunRecord, deps: SandboxDeps, json: boolea
   // `kill PID` (SIGTERM) or Ctrl-C stops the run where it is: the running step's host commands are
   // killed, the record stays at that step, and the same command (or resume) takes it over.
   const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(`run ${record.runId} stopped by ${signal} at ${record.state}; the same command, or \`etcd-replace resume ${record.runId}\`, takes it over`));
+  const onSignal = (signal: NodeJS.Signals) =>
+    stop.abort(
+      new Error(`run ${record.runId} stopped by ${signal} at ${record.state}; the same command, or \`etcd-replace resume ${record.runId}\`, takes it over`),
+    );
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   try {

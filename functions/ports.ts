@@ -51,7 +51,6 @@ export interface HostRunner {
 // etcd membership and health. Two adapters pass the same tests: etcdctl v3 (-w json) on a surviving
 // member through the host runner, and the etcd3 client over TLS.
 
-
 /** The leaderId an endpoint reports while it knows of no leader. */
 export const NO_LEADER = '0000000000000000';
 

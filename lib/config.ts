@@ -98,7 +98,8 @@ function tagKey(field: string, value: unknown): string {
 
 function intIn(field: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw new InvalidInputError(field, `expected an integer from ${min} to ${max}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+    throw new InvalidInputError(field, `expected an integer from ${min} to ${max}`);
   return value;
 }
 
@@ -107,7 +108,8 @@ function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
     row = next;
   }
   return row[b.length]!;
@@ -194,7 +196,8 @@ export function parseConfig(given: unknown): DeploymentConfig {
   const names = new Set(parsedMembers.map((m) => m.name));
   if (names.size !== parsedMembers.length) throw new InvalidInputError('members', 'member names must be unique');
   const etcdSecurityGroupId = raw['etcdSecurityGroupId'];
-  if (typeof etcdSecurityGroupId !== 'string' || !SG_ID.test(etcdSecurityGroupId)) throw new InvalidInputError('etcdSecurityGroupId', 'expected a security group id (sg-...)');
+  if (typeof etcdSecurityGroupId !== 'string' || !SG_ID.test(etcdSecurityGroupId))
+    throw new InvalidInputError('etcdSecurityGroupId', 'expected a security group id (sg-...)');
   const email = raw['notificationEmail'];
   if (email !== undefined && (typeof email !== 'string' || !EMAIL.test(email))) throw new InvalidInputError('notificationEmail', 'expected an e-mail address');
   const config: DeploymentConfig = {
@@ -222,7 +225,7 @@ export function parseConfig(given: unknown): DeploymentConfig {
 }
 
 export const NO_CONFIG_MESSAGE =
-  'no configuration: name the cluster\'s file with -c etcdReplaceConfig=FILE (copy docs/etcd-replace.config.example.json and edit it; ' +
+  "no configuration: name the cluster's file with -c etcdReplaceConfig=FILE (copy docs/etcd-replace.config.example.json and edit it; " +
   '`npm run synth` synthesizes the example offline)';
 
 /** The configuration from CDK context: a file named by `etcdReplaceConfig`, else an `etcdReplace` object; neither: an error. */

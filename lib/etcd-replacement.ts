@@ -43,14 +43,7 @@ import { Workflow } from './constructs/state-machine.ts';
 import { StepLambdas } from './constructs/step-lambdas.ts';
 import { Storage } from './constructs/storage.ts';
 
-export {
-  CLUSTER_RESOURCE_TAG,
-  METRIC_NAMESPACE,
-  operationalAlarmNames,
-  PROJECT_ROOT,
-  probeTiming,
-  RUN_TABLE_TAG,
-} from './constructs/shared.ts';
+export { CLUSTER_RESOURCE_TAG, METRIC_NAMESPACE, operationalAlarmNames, PROJECT_ROOT, probeTiming, RUN_TABLE_TAG } from './constructs/shared.ts';
 
 export interface EtcdReplacementProps {
   /** The cluster's configuration: parseConfig() of lib/config.ts checks it against its JSON Schema. */

@@ -28,10 +28,16 @@ export class ReplacementStack extends Stack {
     super(scope, id, props);
     this.replacement = new EtcdReplacement(this, 'Default', { config: props.config });
     const r = this.replacement;
-    new CfnOutput(this, 'StateMachineArn', { value: r.stateMachine.stateMachineArn, description: 'etcd-replace run/status/history --target aws --state-machine-arn' });
+    new CfnOutput(this, 'StateMachineArn', {
+      value: r.stateMachine.stateMachineArn,
+      description: 'etcd-replace run/status/history --target aws --state-machine-arn',
+    });
     new CfnOutput(this, 'ArtifactBucketName', { value: r.artifactBucket.bucketName });
-    new CfnOutput(this, 'RunTableName', { value: r.table.tableName, description: 'locks and the audit record of every run: etcd-replace history --target aws --table' });
-    new CfnOutput(this, 'OutcomeTopicArn', { value: r.outcomeTopic.topicArn, description: 'run outcomes and the stack\'s alarms' });
+    new CfnOutput(this, 'RunTableName', {
+      value: r.table.tableName,
+      description: 'locks and the audit record of every run: etcd-replace history --target aws --table',
+    });
+    new CfnOutput(this, 'OutcomeTopicArn', { value: r.outcomeTopic.topicArn, description: "run outcomes and the stack's alarms" });
     new CfnOutput(this, 'DashboardName', { value: r.dashboard.dashboardName });
   }
 

@@ -80,7 +80,8 @@ interface Target {
 }
 
 const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const el = (name: string, content: string | number | boolean | undefined) => (content === undefined ? '' : `<${name}>${typeof content === 'string' ? content : String(content)}</${name}>`);
+const el = (name: string, content: string | number | boolean | undefined) =>
+  content === undefined ? '' : `<${name}>${typeof content === 'string' ? content : String(content)}</${name}>`;
 const text = (name: string, value: string | undefined) => (value === undefined ? '' : el(name, xmlEscape(value)));
 const items = (name: string, list: string[]) => `<${name}>${list.map((i) => `<item>${i}</item>`).join('')}</${name}>`;
 
@@ -181,7 +182,15 @@ export class AwsFront {
     let denied: Target | undefined;
     for (const t of targets) {
       const resourcePolicy = t.resourcePolicy ?? (t.action.startsWith('kms:') ? this.options.keyPolicy : undefined);
-      const checked = await this.options.iam.check({ caller: call.caller, role: call.role, action: t.action, resource: t.resource, context: t.context ?? {}, resourcePolicy, via: t.via ?? 'sdk' });
+      const checked = await this.options.iam.check({
+        caller: call.caller,
+        role: call.role,
+        action: t.action,
+        resource: t.resource,
+        context: t.context ?? {},
+        resourcePolicy,
+        via: t.via ?? 'sdk',
+      });
       if (checked.verdict !== 'Allowed') denied ??= t;
     }
     return denied;
@@ -216,7 +225,13 @@ export class AwsFront {
 
   // JSON protocols: SSM, Step Functions, CloudWatch, CloudTrail --------------------------------
 
-  async #json(req: IncomingMessage, res: ServerResponse, call: Call & { service: string }, raw: Buffer, record: (op: string) => (status: number) => void): Promise<void> {
+  async #json(
+    req: IncomingMessage,
+    res: ServerResponse,
+    call: Call & { service: string },
+    raw: Buffer,
+    record: (op: string) => (status: number) => void,
+  ): Promise<void> {
     const target = String(req.headers['x-amz-target'] ?? '');
     const operation = target.slice(target.lastIndexOf('.') + 1);
     const done = record(operation);
@@ -229,7 +244,11 @@ export class AwsFront {
       res.end(JSON.stringify(document));
     };
     const error = (code: string, message: string, status = 400) =>
-      send(status, { __type: code, message, Message: message }, { 'x-amzn-errortype': code, ...(call.service === 'monitoring' ? { 'x-amzn-query-error': `${code};Sender` } : {}) });
+      send(
+        status,
+        { __type: code, message, Message: message },
+        { 'x-amzn-errortype': code, ...(call.service === 'monitoring' ? { 'x-amzn-query-error': `${code};Sender` } : {}) },
+      );
     try {
       const handled = await this.#jsonOperation(call.service, operation, input, call);
       if (!handled) return error('UnknownOperationException', `${call.service} ${operation} is not modelled by the rehearsal`);
@@ -242,7 +261,12 @@ export class AwsFront {
     }
   }
 
-  async #jsonOperation(service: string, operation: string, input: Record<string, unknown>, call: Call): Promise<{ targets: Target[]; answer: () => Promise<unknown> | unknown } | undefined> {
+  async #jsonOperation(
+    service: string,
+    operation: string,
+    input: Record<string, unknown>,
+    call: Call,
+  ): Promise<{ targets: Target[]; answer: () => Promise<unknown> | unknown } | undefined> {
     const { account, region, cloud } = this.options;
     const str = (v: unknown) => (typeof v === 'string' ? v : '');
     if (service === 'ssm') {
@@ -254,7 +278,11 @@ export class AwsFront {
           for (const id of ids) {
             const instance = cloud.byId(id);
             const tags = instance?.tags ?? {};
-            targets.push({ action: 'ssm:SendCommand', resource: `arn:aws:ec2:${region}:${account}:instance/${id}`, context: Object.fromEntries(Object.entries(tags).map(([k, v]) => [`ssm:resourceTag/${k}`, v])) });
+            targets.push({
+              action: 'ssm:SendCommand',
+              resource: `arn:aws:ec2:${region}:${account}:instance/${id}`,
+              context: Object.fromEntries(Object.entries(tags).map(([k, v]) => [`ssm:resourceTag/${k}`, v])),
+            });
           }
           return {
             targets,
@@ -264,7 +292,13 @@ export class AwsFront {
               const parameters = (input['Parameters'] ?? {}) as Record<string, string[]>;
               const commands = parameters['commands'] ?? [];
               if (commands.length === 0) throw new ApiError('InvalidParameters', 'commands is required');
-              const invocation = await cloud.sendCommand({ instanceId: ids[0]!, commands, executionTimeout: Number(parameters['executionTimeout']?.[0] ?? 3600), comment: str(input['Comment']), request: JSON.stringify(input) });
+              const invocation = await cloud.sendCommand({
+                instanceId: ids[0]!,
+                commands,
+                executionTimeout: Number(parameters['executionTimeout']?.[0] ?? 3600),
+                comment: str(input['Comment']),
+                request: JSON.stringify(input),
+              });
               return {
                 Command: {
                   CommandId: invocation.commandId,
@@ -289,15 +323,33 @@ export class AwsFront {
             targets: [{ action: 'ssm:GetCommandInvocation', resource: '*' }],
             answer: () => {
               const invocation = cloud.invocation(str(input['CommandId']), str(input['InstanceId']));
-              const base = { CommandId: invocation.commandId, InstanceId: invocation.instanceId, Comment: invocation.comment, DocumentName: 'AWS-RunShellScript', PluginName: 'aws:runShellScript' };
-              if (!invocation.answer) return { ...base, Status: 'InProgress', StatusDetails: 'InProgress', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' };
-              return { ...base, ...invocation.answer, ExecutionStartDateTime: invocation.requestedAt.toISOString(), ExecutionEndDateTime: new Date().toISOString() };
+              const base = {
+                CommandId: invocation.commandId,
+                InstanceId: invocation.instanceId,
+                Comment: invocation.comment,
+                DocumentName: 'AWS-RunShellScript',
+                PluginName: 'aws:runShellScript',
+              };
+              if (!invocation.answer)
+                return { ...base, Status: 'InProgress', StatusDetails: 'InProgress', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' };
+              return {
+                ...base,
+                ...invocation.answer,
+                ExecutionStartDateTime: invocation.requestedAt.toISOString(),
+                ExecutionEndDateTime: new Date().toISOString(),
+              };
             },
           };
         case 'DescribeInstanceInformation': {
-          const filters = [...((input['Filters'] as Array<{ Key: string; Values: string[] }>) ?? []), ...((input['InstanceInformationFilterList'] as Array<{ key: string; valueSet: string[] }>) ?? []).map((f) => ({ Key: f.key, Values: f.valueSet }))];
+          const filters = [
+            ...((input['Filters'] as Array<{ Key: string; Values: string[] }>) ?? []),
+            ...((input['InstanceInformationFilterList'] as Array<{ key: string; valueSet: string[] }>) ?? []).map((f) => ({ Key: f.key, Values: f.valueSet })),
+          ];
           const ids = filters.find((f) => f.Key === 'InstanceIds')?.Values;
-          return { targets: [{ action: 'ssm:DescribeInstanceInformation', resource: '*' }], answer: async () => ({ InstanceInformationList: await cloud.instanceInformation(ids) }) };
+          return {
+            targets: [{ action: 'ssm:DescribeInstanceInformation', resource: '*' }],
+            answer: async () => ({ InstanceInformationList: await cloud.instanceInformation(ids) }),
+          };
         }
         case 'CancelCommand':
           return { targets: [{ action: 'ssm:CancelCommand', resource: '*' }], answer: () => ({}) };
@@ -380,7 +432,13 @@ export class AwsFront {
               const from = typeof input['StartDate'] === 'number' ? input['StartDate'] * 1000 : 0;
               const to = typeof input['EndDate'] === 'number' ? input['EndDate'] * 1000 : Number.MAX_SAFE_INTEGER;
               const list = this.alarmHistory
-                .filter((i) => i.AlarmName === name && (!input['HistoryItemType'] || i.HistoryItemType === input['HistoryItemType']) && i.Timestamp.getTime() >= from && i.Timestamp.getTime() <= to)
+                .filter(
+                  (i) =>
+                    i.AlarmName === name &&
+                    (!input['HistoryItemType'] || i.HistoryItemType === input['HistoryItemType']) &&
+                    i.Timestamp.getTime() >= from &&
+                    i.Timestamp.getTime() <= to,
+                )
                 .sort((a, b) => (input['ScanBy'] === 'TimestampAscending' ? 1 : -1) * (a.Timestamp.getTime() - b.Timestamp.getTime()));
               return { AlarmHistoryItems: list.map((i) => ({ ...i, Timestamp: seconds(i.Timestamp.getTime()) })) };
             },
@@ -397,7 +455,13 @@ export class AwsFront {
           const name = str(input['AlarmName']);
           const actions = ['AlarmActions', 'OKActions', 'InsufficientDataActions'].flatMap((k) => (Array.isArray(input[k]) ? (input[k] as string[]) : []));
           return {
-            targets: [{ action: 'cloudwatch:PutMetricAlarm', resource: `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`, context: actions.length > 0 ? { 'cloudwatch:AlarmActions': actions } : {} }],
+            targets: [
+              {
+                action: 'cloudwatch:PutMetricAlarm',
+                resource: `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`,
+                context: actions.length > 0 ? { 'cloudwatch:AlarmActions': actions } : {},
+              },
+            ],
             answer: () => {
               this.metricAlarms.set(name, { ...input, AlarmArn: `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`, StateValue: 'INSUFFICIENT_DATA' });
               return {};
@@ -435,8 +499,25 @@ export class AwsFront {
           const to = typeof input['EndTime'] === 'number' ? input['EndTime'] * 1000 : Number.MAX_SAFE_INTEGER;
           const events = this.cloudTrail
             .filter((e) => e.eventTime.getTime() >= from && e.eventTime.getTime() <= to)
-            .filter((e) => attributes.every((a) => (a.AttributeKey === 'EventName' ? e.eventName === a.AttributeValue : a.AttributeKey === 'EventSource' ? e.eventSource === a.AttributeValue : true)))
-            .map((e) => ({ EventId: e.eventId, EventName: e.eventName, ReadOnly: 'false', EventTime: seconds(e.eventTime.getTime()), EventSource: e.eventSource, Username: e.username, Resources: [], CloudTrailEvent: JSON.stringify(e.document) }));
+            .filter((e) =>
+              attributes.every((a) =>
+                a.AttributeKey === 'EventName'
+                  ? e.eventName === a.AttributeValue
+                  : a.AttributeKey === 'EventSource'
+                    ? e.eventSource === a.AttributeValue
+                    : true,
+              ),
+            )
+            .map((e) => ({
+              EventId: e.eventId,
+              EventName: e.eventName,
+              ReadOnly: 'false',
+              EventTime: seconds(e.eventTime.getTime()),
+              EventSource: e.eventSource,
+              Username: e.username,
+              Resources: [],
+              CloudTrailEvent: JSON.stringify(e.document),
+            }));
           return { Events: events };
         },
       };
@@ -467,10 +548,22 @@ export class AwsFront {
       const handled = isEc2 ? this.#ec2(action, form) : this.#sns(action, form, call);
       if (!handled) return error(isEc2 ? 'InvalidAction' : 'InvalidAction', `${call.service} ${action} is not modelled by the rehearsal`);
       const denied = await this.#authorize(call, handled.targets);
-      if (denied) return error(isEc2 ? 'UnauthorizedOperation' : 'AuthorizationError', isEc2 ? `You are not authorized to perform this operation. User: arn:aws:sts::${this.options.account}:assumed-role/${call.role.name}/${call.caller} is not authorized to perform: ${denied.action} on resource: ${denied.resource}` : this.#deniedMessage(call, denied), 403);
+      if (denied)
+        return error(
+          isEc2 ? 'UnauthorizedOperation' : 'AuthorizationError',
+          isEc2
+            ? `You are not authorized to perform this operation. User: arn:aws:sts::${this.options.account}:assumed-role/${call.role.name}/${call.caller} is not authorized to perform: ${denied.action} on resource: ${denied.resource}`
+            : this.#deniedMessage(call, denied),
+          403,
+        );
       const result = await handled.answer();
       const ns = isEc2 ? 'http://ec2.amazonaws.com/doc/2016-11-15/' : 'http://sns.amazonaws.com/doc/2010-03-31/';
-      send(200, isEc2 ? `<${action}Response xmlns="${ns}">${text('requestId', requestId)}${result}</${action}Response>` : `<${action}Response xmlns="${ns}"><${action}Result>${result}</${action}Result><ResponseMetadata>${text('RequestId', requestId)}</ResponseMetadata></${action}Response>`);
+      send(
+        200,
+        isEc2
+          ? `<${action}Response xmlns="${ns}">${text('requestId', requestId)}${result}</${action}Response>`
+          : `<${action}Response xmlns="${ns}"><${action}Result>${result}</${action}Result><ResponseMetadata>${text('RequestId', requestId)}</ResponseMetadata></${action}Response>`,
+      );
     } catch (e) {
       if (e instanceof ApiError) return error(e.code, e.message, e.status);
       throw e;
@@ -479,16 +572,29 @@ export class AwsFront {
 
   #ec2(action: string, form: URLSearchParams): { targets: Target[]; answer: () => Promise<string> | string } | undefined {
     const { account, region, cloud } = this.options;
-    const tagSet = (tags: Record<string, string>) => items('tagSet', Object.entries(tags).map(([k, v]) => text('key', k) + text('value', v)));
+    const tagSet = (tags: Record<string, string>) =>
+      items(
+        'tagSet',
+        Object.entries(tags).map(([k, v]) => text('key', k) + text('value', v)),
+      );
     const rulesOf = (groupId: string): IpRule[] =>
-      queryList(form, 'IpPermissions').flatMap((p) => {
-        const pairs = [...subList(p, 'Groups'), ...subList(p, 'UserIdGroupPairs')];
-        if (subList(p, 'IpRanges').length > 0 || subList(p, 'Ipv6Ranges').length > 0 || pairs.length === 0) throw new ApiError('InvalidParameterValue', 'the rehearsal models source-group rules only');
-        return pairs.map((g) => ({ protocol: p.get('IpProtocol') ?? 'tcp', fromPort: Number(p.get('FromPort')), toPort: Number(p.get('ToPort')), sourceGroup: g.get('GroupId') ?? '', ...(g.get('Description') ? { description: g.get('Description')! } : {}) }));
-      }).map((r) => {
-        if (!r.sourceGroup) throw new ApiError('MissingParameter', `a rule for ${groupId} names no source group`);
-        return r;
-      });
+      queryList(form, 'IpPermissions')
+        .flatMap((p) => {
+          const pairs = [...subList(p, 'Groups'), ...subList(p, 'UserIdGroupPairs')];
+          if (subList(p, 'IpRanges').length > 0 || subList(p, 'Ipv6Ranges').length > 0 || pairs.length === 0)
+            throw new ApiError('InvalidParameterValue', 'the rehearsal models source-group rules only');
+          return pairs.map((g) => ({
+            protocol: p.get('IpProtocol') ?? 'tcp',
+            fromPort: Number(p.get('FromPort')),
+            toPort: Number(p.get('ToPort')),
+            sourceGroup: g.get('GroupId') ?? '',
+            ...(g.get('Description') ? { description: g.get('Description')! } : {}),
+          }));
+        })
+        .map((r) => {
+          if (!r.sourceGroup) throw new ApiError('MissingParameter', `a rule for ${groupId} names no source group`);
+          return r;
+        });
     switch (action) {
       case 'DescribeInstances':
         return {
@@ -506,14 +612,26 @@ export class AwsFront {
                 text('instanceType', 'm5.xlarge'),
                 text('launchTime', i.launchTime.toISOString()),
                 text('privateIpAddress', i.host.ip),
-                items('groupSet', i.groups.map((g) => text('groupId', g) + text('groupName', g))),
+                items(
+                  'groupSet',
+                  i.groups.map((g) => text('groupId', g) + text('groupName', g)),
+                ),
                 tagSet(i.tags),
                 items('networkInterfaceSet', [
-                  text('networkInterfaceId', `eni-${i.id.slice(2)}`) + `<attachment>${el('deviceIndex', 0)}${text('status', 'attached')}</attachment>` + text('privateIpAddress', i.host.ip) + items('groupSet', i.groups.map((g) => text('groupId', g) + text('groupName', g))),
+                  text('networkInterfaceId', `eni-${i.id.slice(2)}`) +
+                    `<attachment>${el('deviceIndex', 0)}${text('status', 'attached')}</attachment>` +
+                    text('privateIpAddress', i.host.ip) +
+                    items(
+                      'groupSet',
+                      i.groups.map((g) => text('groupId', g) + text('groupName', g)),
+                    ),
                 ]),
               ].join(''),
             );
-            return items('reservationSet', instances.map((inst, n) => text('reservationId', `r-${String(n).padStart(17, '0')}`) + text('ownerId', account) + items('instancesSet', [inst])));
+            return items(
+              'reservationSet',
+              instances.map((inst, n) => text('reservationId', `r-${String(n).padStart(17, '0')}`) + text('ownerId', account) + items('instancesSet', [inst])),
+            );
           },
         };
       case 'CreateTags': {
@@ -522,9 +640,18 @@ export class AwsFront {
         return {
           targets: ids.map((id) => {
             const resourceTags = cloud.byId(id)?.tags ?? {};
-            const context = Object.fromEntries(Object.entries(resourceTags).flatMap(([k, v]) => [[`aws:ResourceTag/${k}`, v], [`ec2:ResourceTag/${k}`, v]]));
+            const context = Object.fromEntries(
+              Object.entries(resourceTags).flatMap(([k, v]) => [
+                [`aws:ResourceTag/${k}`, v],
+                [`ec2:ResourceTag/${k}`, v],
+              ]),
+            );
             const requested = Object.fromEntries(tags.map(([k, v]) => [`aws:RequestTag/${k}`, v]));
-            return { action: 'ec2:CreateTags', resource: `arn:aws:ec2:${region}:${account}:instance/${id}`, context: { ...context, ...requested, 'aws:TagKeys': tags.map(([k]) => k) } };
+            return {
+              action: 'ec2:CreateTags',
+              resource: `arn:aws:ec2:${region}:${account}:instance/${id}`,
+              context: { ...context, ...requested, 'aws:TagKeys': tags.map(([k]) => k) },
+            };
           }),
           answer: () => {
             for (const id of ids) {
@@ -551,7 +678,14 @@ export class AwsFront {
                   text('groupDescription', g.tags['Name'] ?? '') +
                   items(
                     'ipPermissions',
-                    g.rules.map((r) => text('ipProtocol', r.protocol) + el('fromPort', r.fromPort) + el('toPort', r.toPort) + items('groups', [text('userId', account) + text('groupId', r.sourceGroup) + text('description', r.description)]) + '<ipRanges/><ipv6Ranges/><prefixListIds/>'),
+                    g.rules.map(
+                      (r) =>
+                        text('ipProtocol', r.protocol) +
+                        el('fromPort', r.fromPort) +
+                        el('toPort', r.toPort) +
+                        items('groups', [text('userId', account) + text('groupId', r.sourceGroup) + text('description', r.description)]) +
+                        '<ipRanges/><ipv6Ranges/><prefixListIds/>',
+                    ),
                   ) +
                   tagSet(g.tags),
               ),
@@ -562,7 +696,12 @@ export class AwsFront {
       case 'RevokeSecurityGroupIngress': {
         const groupId = form.get('GroupId') ?? '';
         const tags = cloud.groups.get(groupId)?.tags ?? {};
-        const context = Object.fromEntries(Object.entries(tags).flatMap(([k, v]) => [[`aws:ResourceTag/${k}`, v], [`ec2:ResourceTag/${k}`, v]]));
+        const context = Object.fromEntries(
+          Object.entries(tags).flatMap(([k, v]) => [
+            [`aws:ResourceTag/${k}`, v],
+            [`ec2:ResourceTag/${k}`, v],
+          ]),
+        );
         return {
           targets: [{ action: `ec2:${action}`, resource: `arn:aws:ec2:${region}:${account}:security-group/${groupId}`, context }],
           answer: async () => {
@@ -608,11 +747,16 @@ export class AwsFront {
     const operation = target.slice(target.lastIndexOf('.') + 1);
     const done = record(operation);
     const input = JSON.parse(body.toString('utf8') || '{}') as Record<string, unknown>;
-    const tableArn = input['TableName'] === dynamo.tableName ? dynamo.tableArn : `arn:aws:dynamodb:${this.options.region}:${this.options.account}:table/${String(input['TableName'])}`;
+    const tableArn =
+      input['TableName'] === dynamo.tableName
+        ? dynamo.tableArn
+        : `arn:aws:dynamodb:${this.options.region}:${this.options.account}:table/${String(input['TableName'])}`;
     const index = typeof input['IndexName'] === 'string' ? input['IndexName'] : undefined;
     const resource = index ? `${tableArn}/index/${index}` : tableArn;
     const leading = this.#leadingKeys(input, index);
-    const denied = await this.#authorize(call, [{ action: `dynamodb:${operation}`, resource, ...(leading.length ? { context: { 'dynamodb:LeadingKeys': leading } } : {}) }]);
+    const denied = await this.#authorize(call, [
+      { action: `dynamodb:${operation}`, resource, ...(leading.length ? { context: { 'dynamodb:LeadingKeys': leading } } : {}) },
+    ]);
     if (denied) {
       done(400);
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
@@ -642,7 +786,15 @@ export class AwsFront {
     return [];
   }
 
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer, port: number, path: string, done: (status: number) => void, extraHeaders: (status: number) => Record<string, string> = () => ({})): Promise<void> {
+  #forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    port: number,
+    path: string,
+    done: (status: number) => void,
+    extraHeaders: (status: number) => Record<string, string> = () => ({}),
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       const headers = { ...req.headers, host: `127.0.0.1:${port}`, 'content-length': String(body.length) };
       delete headers['transfer-encoding'];
@@ -662,7 +814,14 @@ export class AwsFront {
 
   // S3: s3rver ---------------------------------------------------------------------------------
 
-  async #s3(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, call: Call & { presigned: boolean }, record: (op: string) => (status: number) => void): Promise<void> {
+  async #s3(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: Buffer,
+    call: Call & { presigned: boolean },
+    record: (op: string) => (status: number) => void,
+  ): Promise<void> {
     const { s3 } = this.options;
     const [, bucket = '', ...keyParts] = url.pathname.split('/');
     const key = decodeURIComponent(keyParts.join('/'));
@@ -675,7 +834,10 @@ export class AwsFront {
     const policy = bucket === s3.bucket ? s3.bucketPolicy : undefined;
     if (key && req.method === 'PUT' && !q.has('uploadId') && !q.has('partNumber') && !q.has('tagging') && !q.has('acl')) {
       operation = 'PutObject';
-      targets.push({ action: 's3:PutObject', resource: objectArn, resourcePolicy: policy, via }, { action: 'kms:GenerateDataKey', resource: s3.keyArn, via: 'implied' });
+      targets.push(
+        { action: 's3:PutObject', resource: objectArn, resourcePolicy: policy, via },
+        { action: 'kms:GenerateDataKey', resource: s3.keyArn, via: 'implied' },
+      );
     } else if (key && (req.method === 'GET' || req.method === 'HEAD') && ![...q.keys()].some((k) => !/^(x-amz-|x-id$|response-)/i.test(k))) {
       operation = req.method === 'GET' ? 'GetObject' : 'HeadObject';
       targets.push({ action: 's3:GetObject', resource: objectArn, resourcePolicy: policy, via });
@@ -685,10 +847,22 @@ export class AwsFront {
       targets.push({ action: `s3:${operation}`, resource: objectArn, resourcePolicy: policy, via });
     } else if (!key && req.method === 'GET' && q.has('versions')) {
       operation = 'ListObjectVersions';
-      targets.push({ action: 's3:ListBucketVersions', resource: bucketArn, context: q.has('prefix') ? { 's3:prefix': q.get('prefix')! } : {}, resourcePolicy: policy, via });
+      targets.push({
+        action: 's3:ListBucketVersions',
+        resource: bucketArn,
+        context: q.has('prefix') ? { 's3:prefix': q.get('prefix')! } : {},
+        resourcePolicy: policy,
+        via,
+      });
     } else if (!key && req.method === 'GET') {
       operation = 'ListObjects';
-      targets.push({ action: 's3:ListBucket', resource: bucketArn, context: q.has('prefix') ? { 's3:prefix': q.get('prefix')! } : {}, resourcePolicy: policy, via });
+      targets.push({
+        action: 's3:ListBucket',
+        resource: bucketArn,
+        context: q.has('prefix') ? { 's3:prefix': q.get('prefix')! } : {},
+        resourcePolicy: policy,
+        via,
+      });
     } else {
       operation = `${req.method ?? '?'} ${url.pathname}?${[...q.keys()].join('&')}`;
     }
@@ -696,7 +870,11 @@ export class AwsFront {
     const xmlError = (status: number, code: string, message: string) => {
       done(status);
       res.writeHead(status, { 'content-type': 'application/xml', 'x-amz-request-id': randomUUID() });
-      res.end(req.method === 'HEAD' ? undefined : `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${text('Code', code)}${text('Message', message)}${text('RequestId', randomUUID())}</Error>`);
+      res.end(
+        req.method === 'HEAD'
+          ? undefined
+          : `<?xml version="1.0" encoding="UTF-8"?>\n<Error>${text('Code', code)}${text('Message', message)}${text('RequestId', randomUUID())}</Error>`,
+      );
     };
     if (targets.length === 0) return xmlError(501, 'NotImplemented', `${operation} is not modelled by the rehearsal`);
     if (await this.#authorize(call, targets)) return xmlError(403, 'AccessDenied', 'Access Denied');
@@ -706,11 +884,14 @@ export class AwsFront {
       const prefix = q.get('prefix') ?? '';
       const listed = await s3.admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
       const versions = (listed.Contents ?? []).map(
-        (o) => `<Version>${text('Key', o.Key)}${text('VersionId', 'null')}${el('IsLatest', true)}${text('LastModified', o.LastModified?.toISOString())}${text('ETag', o.ETag)}${el('Size', o.Size ?? 0)}${text('StorageClass', 'STANDARD')}</Version>`,
+        (o) =>
+          `<Version>${text('Key', o.Key)}${text('VersionId', 'null')}${el('IsLatest', true)}${text('LastModified', o.LastModified?.toISOString())}${text('ETag', o.ETag)}${el('Size', o.Size ?? 0)}${text('StorageClass', 'STANDARD')}</Version>`,
       );
       done(200);
       res.writeHead(200, { 'content-type': 'application/xml', 'x-amz-request-id': randomUUID() });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${text('Name', bucket)}${text('Prefix', prefix)}<KeyMarker/><VersionIdMarker/>${el('MaxKeys', 1000)}${el('IsTruncated', false)}${versions.join('')}</ListVersionsResult>`);
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${text('Name', bucket)}${text('Prefix', prefix)}<KeyMarker/><VersionIdMarker/>${el('MaxKeys', 1000)}${el('IsTruncated', false)}${versions.join('')}</ListVersionsResult>`,
+      );
       return;
     }
     let path = `${url.pathname}${url.search}`;
@@ -723,7 +904,11 @@ export class AwsFront {
     // The bucket's default encryption: S3 encrypts every object with the stack's key and says so.
     const encryption = (status: number): Record<string, string> =>
       status < 300 && ['PutObject', 'GetObject', 'HeadObject'].includes(operation)
-        ? { 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-aws-kms-key-id': s3.keyArn, 'x-amz-server-side-encryption-bucket-key-enabled': 'true' }
+        ? {
+            'x-amz-server-side-encryption': 'aws:kms',
+            'x-amz-server-side-encryption-aws-kms-key-id': s3.keyArn,
+            'x-amz-server-side-encryption-bucket-key-enabled': 'true',
+          }
         : {};
     await this.#forward(req, res, body, s3.port, path, done, encryption);
   }

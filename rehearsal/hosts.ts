@@ -12,7 +12,10 @@ import { describeEtcdPorts, hostExec, type SandboxHost, type SandboxInfo } from 
 import { readPower } from '../sandbox/model.ts';
 import { ScriptTimedOutError } from '../functions/errors.ts';
 
-const hex = (n: number) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
+const hex = (n: number) =>
+  randomBytes(Math.ceil(n / 2))
+    .toString('hex')
+    .slice(0, n);
 
 export class ApiError extends Error {
   constructor(
@@ -100,7 +103,14 @@ export class SandboxCloud {
     account: string;
   }): Promise<SandboxCloud> {
     const { sandbox } = options;
-    const cloud = new SandboxCloud(sandbox, { role: 'openshift-role', ...options.tagKeys }, options.clusterName, options.etcdGroupId, options.region, options.account);
+    const cloud = new SandboxCloud(
+      sandbox,
+      { role: 'openshift-role', ...options.tagKeys },
+      options.clusterName,
+      options.etcdGroupId,
+      options.region,
+      options.account,
+    );
     cloud.groups.set(options.etcdGroupId, { tags: { [cloud.tagKeys.cluster]: options.clusterName, Name: 'etcd' }, rules: [] });
     sandbox.hosts.forEach((host, index) => {
       const spare = host.roles.includes('spare');
@@ -122,7 +132,9 @@ export class SandboxCloud {
     // Each host's own group admits from the etcd group what the sandbox's nft security group admits now.
     for (const instance of cloud.instances) {
       const open = await describeEtcdPorts(sandbox, instance.host.name);
-      cloud.groups.get(instance.groupId)!.rules.push(...open.map((port) => ({ protocol: 'tcp', fromPort: port, toPort: port, sourceGroup: options.etcdGroupId })));
+      cloud.groups
+        .get(instance.groupId)!
+        .rules.push(...open.map((port) => ({ protocol: 'tcp', fromPort: port, toPort: port, sourceGroup: options.etcdGroupId })));
     }
     return cloud;
   }
@@ -143,7 +155,10 @@ export class SandboxCloud {
 
   // EC2 ---------------------------------------------------------------------------------------
 
-  async describeInstances(ids: string[], filters: Array<{ name: string; values: string[] }>): Promise<Array<Instance & { state: { code: number; name: string } }>> {
+  async describeInstances(
+    ids: string[],
+    filters: Array<{ name: string; values: string[] }>,
+  ): Promise<Array<Instance & { state: { code: number; name: string } }>> {
     for (const id of ids) if (!this.byId(id)) throw new ApiError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
     const out = [];
     for (const instance of this.instances) {
@@ -179,7 +194,10 @@ export class SandboxCloud {
     for (const r of rules) {
       if (!this.groups.has(r.sourceGroup)) throw new ApiError('InvalidGroup.NotFound', `The security group '${r.sourceGroup}' does not exist`);
       if (group.rules.some((x) => x.protocol === r.protocol && x.fromPort === r.fromPort && x.toPort === r.toPort && x.sourceGroup === r.sourceGroup)) {
-        throw new ApiError('InvalidPermission.Duplicate', `the specified rule "peer: ${r.sourceGroup}, TCP, from port: ${r.fromPort}, to port: ${r.toPort}, ALLOW" already exists`);
+        throw new ApiError(
+          'InvalidPermission.Duplicate',
+          `the specified rule "peer: ${r.sourceGroup}, TCP, from port: ${r.fromPort}, to port: ${r.toPort}, ALLOW" already exists`,
+        );
       }
     }
     group.rules.push(...rules);
@@ -191,7 +209,9 @@ export class SandboxCloud {
     const group = this.groups.get(groupId);
     if (!group) throw new ApiError('InvalidGroup.NotFound', `The security group '${groupId}' does not exist`);
     for (const r of rules) {
-      const at = group.rules.findIndex((x) => x.protocol === r.protocol && x.fromPort === r.fromPort && x.toPort === r.toPort && x.sourceGroup === r.sourceGroup);
+      const at = group.rules.findIndex(
+        (x) => x.protocol === r.protocol && x.fromPort === r.fromPort && x.toPort === r.toPort && x.sourceGroup === r.sourceGroup,
+      );
       if (at < 0) throw new ApiError('InvalidPermission.NotFound', 'The specified rule does not exist in this security group.');
       group.rules.splice(at, 1);
     }
@@ -209,10 +229,14 @@ export class SandboxCloud {
     for (const instance of this.instances.filter((i) => i.groupId === groupId)) {
       const open = await describeEtcdPorts(this.sandbox, instance.host.name);
       for (const port of ETCD_PORTS) {
-        const admitted = rules.some((r) => (r.protocol === 'tcp' || r.protocol === '-1') && r.fromPort <= port && port <= r.toPort && r.sourceGroup === this.etcdGroupId);
+        const admitted = rules.some(
+          (r) => (r.protocol === 'tcp' || r.protocol === '-1') && r.fromPort <= port && port <= r.toPort && r.sourceGroup === this.etcdGroupId,
+        );
         if (admitted === open.includes(port)) continue;
         const verb = admitted ? 'add' : 'delete';
-        const r = await hostExec(this.sandbox, instance.host.name, ['nft', verb, 'element', 'inet', 'sandbox_sg', 'etcd_allowed', `{ ${port} }`], { timeoutMs: 10_000 });
+        const r = await hostExec(this.sandbox, instance.host.name, ['nft', verb, 'element', 'inet', 'sandbox_sg', 'etcd_allowed', `{ ${port} }`], {
+          timeoutMs: 10_000,
+        });
         if (r.exitCode !== 0) throw new Error(`nft ${verb} ${port} on ${instance.host.name}: ${r.stderr}`);
       }
     }
@@ -224,7 +248,18 @@ export class SandboxCloud {
     const list = [];
     for (const instance of this.instances.filter((i) => !ids || ids.includes(i.id))) {
       const off = (await readPower(this.sandbox.stateDir, instance.host.name)) === 'off';
-      list.push({ InstanceId: instance.id, PingStatus: off ? 'ConnectionLost' : 'Online', PlatformType: 'Linux', PlatformName: 'Red Hat Enterprise Linux Server', ResourceType: 'EC2Instance', ComputerName: instance.host.hostname, IPAddress: instance.host.ip, AgentVersion: '3.3.1611.0', IsLatestVersion: false, LastPingDateTime: Date.now() / 1000 });
+      list.push({
+        InstanceId: instance.id,
+        PingStatus: off ? 'ConnectionLost' : 'Online',
+        PlatformType: 'Linux',
+        PlatformName: 'Red Hat Enterprise Linux Server',
+        ResourceType: 'EC2Instance',
+        ComputerName: instance.host.hostname,
+        IPAddress: instance.host.ip,
+        AgentVersion: '3.3.1611.0',
+        IsLatestVersion: false,
+        LastPingDateTime: Date.now() / 1000,
+      });
     }
     return list;
   }
@@ -232,7 +267,15 @@ export class SandboxCloud {
   async sendCommand(input: { instanceId: string; commands: string[]; executionTimeout: number; comment: string; request: string }): Promise<Invocation> {
     const instance = this.byId(input.instanceId);
     if (!instance) throw new ApiError('InvalidInstanceId', 'Instances [[' + input.instanceId + ']] not in a valid state for account ' + this.account);
-    const invocation: Invocation = { commandId: randomUUID(), instanceId: instance.id, host: instance.host.name, comment: input.comment, request: input.request, sentAt: performance.now(), requestedAt: new Date() };
+    const invocation: Invocation = {
+      commandId: randomUUID(),
+      instanceId: instance.id,
+      host: instance.host.name,
+      comment: input.comment,
+      request: input.request,
+      sentAt: performance.now(),
+      requestedAt: new Date(),
+    };
     this.invocations.push(invocation);
     if (this.#inFlight.size > 0) {
       this.overlapped.add(invocation.commandId);

@@ -65,7 +65,16 @@ export class IamCheck {
     } else {
       verdict = result.overallResult as Verdict;
     }
-    const call: CheckedCall = { caller: request.caller, role: request.role.name, action: request.action, resource: request.resource, verdict, via: request.via, context: request.context ?? {}, ...(detail ? { detail } : {}) };
+    const call: CheckedCall = {
+      caller: request.caller,
+      role: request.role.name,
+      action: request.action,
+      resource: request.resource,
+      verdict,
+      via: request.via,
+      context: request.context ?? {},
+      ...(detail ? { detail } : {}),
+    };
     this.calls.push(call);
     return call;
   }
@@ -76,7 +85,10 @@ export class IamCheck {
 
   /** One line per distinct (role, action, resource shape, via), with how many calls and the verdicts. */
   table(roleLabel: (roleName: string) => string): string {
-    const rows = new Map<string, { role: string; action: string; resource: string; via: string; count: number; verdicts: Set<string>; conditions: Set<string> }>();
+    const rows = new Map<
+      string,
+      { role: string; action: string; resource: string; via: string; count: number; verdicts: Set<string>; conditions: Set<string> }
+    >();
     for (const c of this.calls) {
       // ARNs without partition, region and account (all the stack's own); per-run names elided.
       const resource = c.resource
@@ -89,10 +101,19 @@ export class IamCheck {
         .replace(/(execution:[^:]+:).+$/, '$1…')
         .replace(/(\/etcd-replace\/runs\/)[^/]+\/([a-z-]+?)-[^/]*$/, '$1…/$2-…');
       const key = [c.role, c.action, resource, c.via].join('|');
-      const row = rows.get(key) ?? { role: roleLabel(c.role), action: c.action, resource, via: c.via, count: 0, verdicts: new Set<string>(), conditions: new Set<string>() };
+      const row = rows.get(key) ?? {
+        role: roleLabel(c.role),
+        action: c.action,
+        resource,
+        via: c.via,
+        count: 0,
+        verdicts: new Set<string>(),
+        conditions: new Set<string>(),
+      };
       row.count++;
       row.verdicts.add(c.verdict);
-      for (const [k, v] of Object.entries(c.context)) if (!k.startsWith('aws:Secure') && !k.startsWith('aws:Principal')) row.conditions.add(`${k}=${Array.isArray(v) ? v.join(',') : v}`);
+      for (const [k, v] of Object.entries(c.context))
+        if (!k.startsWith('aws:Secure') && !k.startsWith('aws:Principal')) row.conditions.add(`${k}=${Array.isArray(v) ? v.join(',') : v}`);
       rows.set(key, row);
     }
     const list = [...rows.values()].sort((a, b) => a.role.localeCompare(b.role));
@@ -106,7 +127,11 @@ export class IamCheck {
       ['verdict', (r) => [...r.verdicts].join(',')],
     ];
     const widths = cols.map(([title, f]) => width(f, title));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    const line = (cells: string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
     return [line(cols.map(([t]) => t)), line(widths.map((w) => '-'.repeat(w))), ...list.map((r) => line(cols.map(([, f]) => f(r))))].join('\n');
   }
 }

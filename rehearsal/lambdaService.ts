@@ -56,7 +56,13 @@ class Environment {
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(fn: LambdaFunction, env: Record<string, string>, node: string, onLine: (line: string) => void) {
-    this.process = fork(WORKER, [fn.assetDir, fn.handler], { execPath: node, execArgv: [], env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+    this.process = fork(WORKER, [fn.assetDir, fn.handler], {
+      execPath: node,
+      execArgv: [],
+      env,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
     for (const stream of [this.process.stdout!, this.process.stderr!]) {
       let rest = '';
       stream.setEncoding('utf8');
@@ -81,7 +87,8 @@ class Environment {
     });
     const lost = (why: string) => {
       failedToStart(new Error(`${fn.name}: ${why}`));
-      for (const p of this.pending.values()) p.resolve({ ok: false, errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${fn.name} Error: Runtime exited: ${why}` });
+      for (const p of this.pending.values())
+        p.resolve({ ok: false, errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${fn.name} Error: Runtime exited: ${why}` });
       this.pending.clear();
     };
     this.exited = new Promise((resolve) => {
@@ -129,7 +136,12 @@ export class LambdaService {
 
   constructor(
     functions: LambdaFunction[],
-    readonly runtime: { region: string; endpointUrl: string; extraEnv?: Record<string, string>; /** The Node.js binary of the environments (default: lambdaNode()). */ node?: string },
+    readonly runtime: {
+      region: string;
+      endpointUrl: string;
+      extraEnv?: Record<string, string>;
+      /** The Node.js binary of the environments (default: lambdaNode()). */ node?: string;
+    },
   ) {
     this.functions = functions;
     for (const fn of functions) {
@@ -170,7 +182,9 @@ export class LambdaService {
   /** The environment Lambda gives the function: the template's variables, and the runtime's own. */
   environmentOf(fn: LambdaFunction): Record<string, string> {
     const c = this.credentialsOf(fn.name);
-    const fromTemplate = Object.fromEntries(Object.entries(fn.environment).map(([k, v]) => [k, v.startsWith('/var/task') ? fn.assetDir + v.slice('/var/task'.length) : v]));
+    const fromTemplate = Object.fromEntries(
+      Object.entries(fn.environment).map(([k, v]) => [k, v.startsWith('/var/task') ? fn.assetDir + v.slice('/var/task'.length) : v]),
+    );
     return {
       PATH: '/usr/local/bin:/usr/bin/:/bin',
       LANG: 'en_US.UTF-8',
@@ -201,7 +215,10 @@ export class LambdaService {
       const lines: string[] = [];
       this.logs.set(fn.name, lines);
       environment = new Environment(fn, this.environmentOf(fn), this.node, (line) => lines.push(line));
-      environment.runtime.then((r) => this.#runtimes.set(fn.name, r), () => undefined);
+      environment.runtime.then(
+        (r) => this.#runtimes.set(fn.name, r),
+        () => undefined,
+      );
       this.#environments.set(fn.name, environment);
     }
     const requestId = randomUUID();
@@ -210,7 +227,10 @@ export class LambdaService {
     const timeoutMs = fn.timeoutSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<{ ok: false; errorType: string; errorMessage: string }>((resolve) => {
-      timer = setTimeout(() => resolve({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds` }), timeoutMs);
+      timer = setTimeout(
+        () => resolve({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds` }),
+        timeoutMs,
+      );
     });
     const answer = await Promise.race([environment.invoke(event, { requestId, functionArn: fn.arn, timeoutMs, traceId }), timedOut]);
     clearTimeout(timer);
@@ -226,7 +246,13 @@ export class LambdaService {
     }
     this.invocations.push({ functionName: fn.name, requestId, startedAt, durationMs, errorType: answer.errorType ?? 'Error' });
     const document = { errorType: answer.errorType, errorMessage: answer.errorMessage, trace: 'trace' in answer ? (answer.trace ?? []) : [] };
-    return { payload: JSON.stringify(document), functionError: 'Unhandled', errorType: answer.errorType ?? 'Error', errorMessage: answer.errorMessage ?? '', durationMs };
+    return {
+      payload: JSON.stringify(document),
+      functionError: 'Unhandled',
+      errorType: answer.errorType ?? 'Error',
+      errorMessage: answer.errorMessage ?? '',
+      durationMs,
+    };
   }
 
   async close(): Promise<void> {

@@ -137,7 +137,12 @@ export interface SynthesizedApp {
 }
 
 /** `cdk synth` of the app with the example configuration naming `sandbox`'s hosts (the alarm's replacement: `replacement`). */
-export async function synthesizeApp(sandbox: SandboxInfo, replacement: string, graceSeconds = 5, log: (line: string) => void = () => {}): Promise<SynthesizedApp> {
+export async function synthesizeApp(
+  sandbox: SandboxInfo,
+  replacement: string,
+  graceSeconds = 5,
+  log: (line: string) => void = () => {},
+): Promise<SynthesizedApp> {
   const work = await mkdtemp(join(tmpdir(), 'etcd-replace-synth-'));
   try {
     const config = await rehearsalConfig(sandbox, replacement, graceSeconds);
@@ -149,7 +154,9 @@ export async function synthesizeApp(sandbox: SandboxInfo, replacement: string, g
     await synth(configFile, outdir);
     const synthSeconds = (Date.now() - t0) / 1000;
     const stack = new SynthesizedStack(outdir, `EtcdReplace-${config.clusterName}`, { account: config.account, region: config.region });
-    log(`synthesized in ${synthSeconds.toFixed(0)} s: ${stack.functions().length} functions from ${new Set(stack.functions().map((f) => f.assetDir)).size} assets, ${stack.roles().length} roles, ${stack.rules().length} rules`);
+    log(
+      `synthesized in ${synthSeconds.toFixed(0)} s: ${stack.functions().length} functions from ${new Set(stack.functions().map((f) => f.assetDir)).size} assets, ${stack.roles().length} roles, ${stack.rules().length} rules`,
+    );
     return { config, configFile, outdir, stack, synthSeconds, close: () => rm(work, { recursive: true, force: true }) };
   } catch (error) {
     await rm(work, { recursive: true, force: true });
@@ -161,7 +168,15 @@ export async function synthesizeApp(sandbox: SandboxInfo, replacement: string, g
 export function rehearsalCloud(app: SynthesizedApp, sandbox: SandboxInfo): Promise<SandboxCloud> {
   const { config } = app;
   const instanceIds = Object.fromEntries(config.members.map((m) => [m.name, m.instanceId]));
-  return SandboxCloud.create({ sandbox, clusterName: config.clusterName, tagKeys: { cluster: config.clusterTagKey, spare: config.spareTagKey }, etcdGroupId: config.etcdSecurityGroupId, instanceIds, region: config.region, account: config.account });
+  return SandboxCloud.create({
+    sandbox,
+    clusterName: config.clusterName,
+    tagKeys: { cluster: config.clusterTagKey, spare: config.spareTagKey },
+    etcdGroupId: config.etcdSecurityGroupId,
+    instanceIds,
+    region: config.region,
+    account: config.account,
+  });
 }
 
 /** The example configuration with its cluster-specific fields naming the sandbox's hosts. */
@@ -187,7 +202,11 @@ export async function synth(configFile: string, outdir: string): Promise<void> {
   const args = ['synth', '--quiet', '--no-notices', '-c', `etcdReplaceConfig=${configFile}`, '-o', outdir];
   const output: string[] = [];
   const code = await new Promise<number>((resolve, reject) => {
-    const child = spawn(cdk, args, { cwd: PROJECT_ROOT, env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cdk, args, {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, CDK_DISABLE_VERSION_CHECK: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
     child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
     child.on('error', reject);
@@ -233,7 +252,14 @@ class EventBus {
 
   async #deliver(rule: Rule, target: Rule['targets'][number], event: Record<string, Json>): Promise<void> {
     const detail = (event['detail'] ?? {}) as Record<string, Json>;
-    const record: Delivery = { rule: rule.logicalId, target: target.arn.split(':').at(-1) ?? target.arn, detailType: String(event['detail-type']), ...(typeof detail['status'] === 'string' ? { status: detail['status'] } : {}), attempts: 0, ok: false };
+    const record: Delivery = {
+      rule: rule.logicalId,
+      target: target.arn.split(':').at(-1) ?? target.arn,
+      detailType: String(event['detail-type']),
+      ...(typeof detail['status'] === 'string' ? { status: detail['status'] } : {}),
+      attempts: 0,
+      ok: false,
+    };
     this.deliveries.push(record);
     const input = target.inputTransformer ? transformInput(event, target.inputTransformer) : (target.input ?? JSON.stringify(event));
     const { stack, lambdas, iam, roles } = this.deps;
@@ -249,8 +275,21 @@ class EventBus {
           await this.deps.startExecution(input, rule, role);
         } else {
           // EventBridge invokes a function under the function's resource policy (AWS::Lambda::Permission).
-          const allowed = stack.lambdaPermissions().some((p) => p.functionArn === target.arn && p.principal === 'events.amazonaws.com' && p.action === 'lambda:InvokeFunction' && p.sourceArn === rule.arn);
-          iam.calls.push({ caller: `events:${rule.name}`, role: 'events.amazonaws.com', action: 'lambda:InvokeFunction', resource: target.arn, verdict: allowed ? 'Allowed' : 'ImplicitlyDenied', via: 'service', context: { 'aws:SourceArn': rule.arn }, detail: 'the function\'s resource policy (AWS::Lambda::Permission)' });
+          const allowed = stack
+            .lambdaPermissions()
+            .some(
+              (p) => p.functionArn === target.arn && p.principal === 'events.amazonaws.com' && p.action === 'lambda:InvokeFunction' && p.sourceArn === rule.arn,
+            );
+          iam.calls.push({
+            caller: `events:${rule.name}`,
+            role: 'events.amazonaws.com',
+            action: 'lambda:InvokeFunction',
+            resource: target.arn,
+            verdict: allowed ? 'Allowed' : 'ImplicitlyDenied',
+            via: 'service',
+            context: { 'aws:SourceArn': rule.arn },
+            detail: "the function's resource policy (AWS::Lambda::Permission)",
+          });
           if (!allowed) throw new Error(`AccessDenied: no AWS::Lambda::Permission lets rule ${rule.name} invoke ${target.arn}`);
           const result = await lambdas.invoke(target.arn, JSON.parse(input) as unknown);
           if (result.functionError) throw new Error(`${result.errorType ?? 'Error'}: ${result.errorMessage ?? ''}`);
@@ -289,15 +328,43 @@ function alarmStateChange(stack: SynthesizedStack, instanceId: string, at: Date)
   // The probe's member alarm (the stack also has an EC2 status-check alarm on the same instance).
   const alarm = stack
     .alarms()
-    .find((a) => a.properties['MetricName'] === 'MemberHealthy' && ((a.properties['Dimensions'] ?? []) as Array<{ Name: string; Value: string }>).some((d) => d.Name === 'InstanceId' && d.Value === instanceId));
+    .find(
+      (a) =>
+        a.properties['MetricName'] === 'MemberHealthy' &&
+        ((a.properties['Dimensions'] ?? []) as Array<{ Name: string; Value: string }>).some((d) => d.Name === 'InstanceId' && d.Value === instanceId),
+    );
   if (!alarm) throw new Error(`the template has no member alarm for ${instanceId}`);
-  const p = alarm.properties as { AlarmName: string; AlarmDescription?: string; MetricName: string; Namespace: string; Dimensions: Array<{ Name: string; Value: string }>; Period: number; Statistic: string; Threshold: number; EvaluationPeriods: number; DatapointsToAlarm?: number };
+  const p = alarm.properties as {
+    AlarmName: string;
+    AlarmDescription?: string;
+    MetricName: string;
+    Namespace: string;
+    Dimensions: Array<{ Name: string; Value: string }>;
+    Period: number;
+    Statistic: string;
+    Threshold: number;
+    EvaluationPeriods: number;
+    DatapointsToAlarm?: number;
+  };
   const n = p.DatapointsToAlarm ?? p.EvaluationPeriods;
   const points = Array.from({ length: n }, (_v, i) => new Date(at.getTime() - (i + 1) * p.Period * 1000));
   const reason = `Threshold Crossed: ${n} out of the last ${p.EvaluationPeriods} datapoints [${points.map((t) => `0.0 (${t.toISOString().slice(8, 16).replace('T', '/')})`).join(', ')}] were less than the threshold (${p.Threshold.toFixed(1)}) (minimum ${n} datapoints for OK -> ALARM transition).`;
-  const reasonData = JSON.stringify({ version: '1.0', queryDate: at.toISOString(), startDate: points.at(-1)!.toISOString(), statistic: p.Statistic, period: p.Period, recentDatapoints: points.map(() => 0), threshold: p.Threshold, evaluatedDatapoints: points.map((t) => ({ timestamp: t.toISOString(), sampleCount: 1, value: 0 })) });
+  const reasonData = JSON.stringify({
+    version: '1.0',
+    queryDate: at.toISOString(),
+    startDate: points.at(-1)!.toISOString(),
+    statistic: p.Statistic,
+    period: p.Period,
+    recentDatapoints: points.map(() => 0),
+    threshold: p.Threshold,
+    evaluatedDatapoints: points.map((t) => ({ timestamp: t.toISOString(), sampleCount: 1, value: 0 })),
+  });
   const timestamp = at.toISOString().replace('Z', '+0000');
-  const previous = { value: 'OK', reason: 'Threshold Crossed: no datapoints were received for 3 periods and 3 missing datapoints were treated as [NonBreaching].', timestamp: new Date(at.getTime() - 3_600_000).toISOString().replace('Z', '+0000') };
+  const previous = {
+    value: 'OK',
+    reason: 'Threshold Crossed: no datapoints were received for 3 periods and 3 missing datapoints were treated as [NonBreaching].',
+    timestamp: new Date(at.getTime() - 3_600_000).toISOString().replace('Z', '+0000'),
+  };
   const event: Record<string, Json> = {
     version: '0',
     id: randomUUID(),
@@ -313,7 +380,17 @@ function alarmStateChange(stack: SynthesizedStack, instanceId: string, at: Date)
       previousState: previous,
       configuration: {
         ...(p.AlarmDescription ? { description: p.AlarmDescription } : {}),
-        metrics: [{ id: randomBytes(16).toString('hex'), metricStat: { metric: { namespace: p.Namespace, name: p.MetricName, dimensions: Object.fromEntries(p.Dimensions.map((d) => [d.Name, d.Value])) }, period: p.Period, stat: p.Statistic }, returnData: true }],
+        metrics: [
+          {
+            id: randomBytes(16).toString('hex'),
+            metricStat: {
+              metric: { namespace: p.Namespace, name: p.MetricName, dimensions: Object.fromEntries(p.Dimensions.map((d) => [d.Name, d.Value])) },
+              period: p.Period,
+              stat: p.Statistic,
+            },
+            returnData: true,
+          },
+        ],
       },
     },
   };
@@ -323,7 +400,11 @@ function alarmStateChange(stack: SynthesizedStack, instanceId: string, at: Date)
     Timestamp: at,
     HistoryItemType: 'StateUpdate',
     HistorySummary: 'Alarm updated from OK to ALARM',
-    HistoryData: JSON.stringify({ version: '1.0', oldState: { stateValue: 'OK', stateReason: previous.reason }, newState: { stateValue: 'ALARM', stateReason: reason, stateReasonData: JSON.parse(reasonData) as Json } }),
+    HistoryData: JSON.stringify({
+      version: '1.0',
+      oldState: { stateValue: 'OK', stateReason: previous.reason },
+      newState: { stateValue: 'ALARM', stateReason: reason, stateReasonData: JSON.parse(reasonData) as Json },
+    }),
   };
   return { event, history };
 }
@@ -355,7 +436,10 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     const tableName = stepEnv['TABLE']!;
     const bucketName = stepEnv['BUCKET']!;
     const table = stack.only('AWS::DynamoDB::Table');
-    const tableProps = table.properties as unknown as Omit<CreateTableCommandInput, 'KeySchema' | 'GlobalSecondaryIndexes'> & { GlobalSecondaryIndexes?: Array<{ IndexName: string; KeySchema: Array<{ AttributeName: string; KeyType: string }> }>; KeySchema: Array<{ AttributeName: string; KeyType: string }> };
+    const tableProps = table.properties as unknown as Omit<CreateTableCommandInput, 'KeySchema' | 'GlobalSecondaryIndexes'> & {
+      GlobalSecondaryIndexes?: Array<{ IndexName: string; KeySchema: Array<{ AttributeName: string; KeyType: string }> }>;
+      KeySchema: Array<{ AttributeName: string; KeyType: string }>;
+    };
     const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     const dynamoPort = await listen(dynamo, '127.0.0.1');
     cleanups.push(() => new Promise((resolve) => dynamo.close(resolve)));
@@ -387,7 +471,8 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     const lambdas = new LambdaService(functions, { region: config.region, endpointUrl: '', node: lambdaNode() });
     cleanups.push(() => lambdas.close());
     // s3rver knows the accounts whose access keys it accepts; each function's role session is one.
-    const account = (createRequire(import.meta.url)('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } }).DUMMY_ACCOUNT;
+    const account = (createRequire(import.meta.url)('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } })
+      .DUMMY_ACCOUNT;
     for (const fn of functions) {
       const c = lambdas.credentialsOf(fn.name);
       account.createKeyPair(c.accessKeyId, c.secretAccessKey);
@@ -411,9 +496,18 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
         tableName,
         tableArn: stack.getAtt(table.logicalId, 'Arn'),
         partitionKey: tableProps.KeySchema.find((k) => k.KeyType === 'HASH')!.AttributeName,
-        indexPartitionKeys: Object.fromEntries((tableProps.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.KeySchema.find((k) => k.KeyType === 'HASH')!.AttributeName])),
+        indexPartitionKeys: Object.fromEntries(
+          (tableProps.GlobalSecondaryIndexes ?? []).map((i) => [i.IndexName, i.KeySchema.find((k) => k.KeyType === 'HASH')!.AttributeName]),
+        ),
       },
-      s3: { port: s3Port, bucket: bucketName, bucketArn: bucket.arn, keyArn, bucketPolicy: stack.resourcePolicy('AWS::S3::BucketPolicy', bucketName), admin: s3Admin },
+      s3: {
+        port: s3Port,
+        bucket: bucketName,
+        bucketArn: bucket.arn,
+        keyArn,
+        bucketPolicy: stack.resourcePolicy('AWS::S3::BucketPolicy', bucketName),
+        admin: s3Admin,
+      },
       keyPolicy: key.properties['KeyPolicy'] as unknown as PolicyDocument,
       sns: { topicArn, keyArn: topic.properties['KmsMasterKeyId'] ? keyArn : undefined, topicPolicy: stack.resourcePolicy('AWS::SNS::TopicPolicy', topicArn) },
     });
@@ -453,7 +547,14 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
         redriveStatusReason: e.status === 'RUNNING' ? 'Execution is RUNNING and cannot be redriven' : null,
       },
     });
-    const sfn = new StepFunctionsService({ ...machine, definition: machine.definition as Record<string, unknown> }, machineRole, lambdas, iam, config.region, (e) => bus.put(statusEvent(e)));
+    const sfn = new StepFunctionsService(
+      { ...machine, definition: machine.definition as Record<string, unknown> },
+      machineRole,
+      lambdas,
+      iam,
+      config.region,
+      (e) => bus.put(statusEvent(e)),
+    );
     front.sfn = sfn;
     let execution: Execution | undefined;
     /** The run's execution (the first started) and the CloudTrail record of its StartExecution, which EventBridge also gets (the AuditStartedBy rule). */
@@ -467,7 +568,10 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
           principalId: `AROA${randomBytes(8).toString('hex').toUpperCase()}:${session}`,
           arn: `arn:aws:sts::${config.account}:assumed-role/${role.name}/${session}`,
           accountId: config.account,
-          sessionContext: { sessionIssuer: { type: 'Role', principalId: 'AROA', arn: role.arn, accountId: config.account, userName: role.name }, attributes: { creationDate: eventTime.toISOString(), mfaAuthenticated: 'false' } },
+          sessionContext: {
+            sessionIssuer: { type: 'Role', principalId: 'AROA', arn: role.arn, accountId: config.account, userName: role.name },
+            attributes: { creationDate: eventTime.toISOString(), mfaAuthenticated: 'false' },
+          },
           ...(invokedBy ? { invokedBy } : {}),
         },
         eventTime: eventTime.toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -486,8 +590,25 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
         recipientAccountId: config.account,
         eventCategory: 'Management',
       };
-      front.cloudTrail.push({ eventId: document.eventID, eventName: 'StartExecution', eventSource: 'states.amazonaws.com', eventTime, username: session, document });
-      bus.put({ version: '0', id: randomUUID(), 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.states', account: config.account, time: document.eventTime, region: config.region, resources: [], detail: document as unknown as Json });
+      front.cloudTrail.push({
+        eventId: document.eventID,
+        eventName: 'StartExecution',
+        eventSource: 'states.amazonaws.com',
+        eventTime,
+        username: session,
+        document,
+      });
+      bus.put({
+        version: '0',
+        id: randomUUID(),
+        'detail-type': 'AWS API Call via CloudTrail',
+        source: 'aws.states',
+        account: config.account,
+        time: document.eventTime,
+        region: config.region,
+        resources: [],
+        detail: document as unknown as Json,
+      });
     };
     const bus: EventBus = new EventBus(stack.rules(), {
       stack,

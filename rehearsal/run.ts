@@ -48,7 +48,10 @@ export function alone(commands: Invocation[], end: (i: Invocation) => number): I
 }
 
 /** The run's SSM commands: how many ran while no other was in flight, counted three ways. */
-export function commandCounts(commands: Invocation[], overlapped: ReadonlySet<string>): { sent: number; onHosts: number; online: number; forCaller: number; line: string } {
+export function commandCounts(
+  commands: Invocation[],
+  overlapped: ReadonlySet<string>,
+): { sent: number; onHosts: number; online: number; forCaller: number; line: string } {
   // 1: on the hosts (send → script exit), offline pairwise; 2: online, each command sent while another
   // was running marks both; 3: as the functions saw them (send → the terminal GetCommandInvocation).
   const aloneOnHosts = alone(commands, (c) => c.endedAt ?? Number.POSITIVE_INFINITY);
@@ -57,11 +60,15 @@ export function commandCounts(commands: Invocation[], overlapped: ReadonlySet<st
   const online = commands.filter((c) => !overlapped.has(c.commandId)).length;
   const forCaller = aloneForCaller.size;
   const script = (c: Invocation) => c.comment.replace(/^etcd-replace /, '').split(' ')[0] ?? '';
-  const perScript = Object.entries(commands.reduce<Record<string, number>>((acc, c) => ({ ...acc, [script(c)]: (acc[script(c)] ?? 0) + 1 }), {})).map(([k, n]) => `${k} ${n}`);
+  const perScript = Object.entries(commands.reduce<Record<string, number>>((acc, c) => ({ ...acc, [script(c)]: (acc[script(c)] ?? 0) + 1 }), {})).map(
+    ([k, n]) => `${k} ${n}`,
+  );
   const concurrent = commands.filter((c) => overlapped.has(c.commandId)).map((c) => `${script(c)}@${c.host}`);
   // Alone on the hosts, not as the functions saw them: ended before a command sent side by side with it
   // had started, and collected after (the poll's lag).
-  const lag = aloneOnHosts.filter((c) => !aloneForCaller.has(c)).map((c) => `${script(c)}@${c.host} (collected ${((c.collectedAt ?? 0) - (c.endedAt ?? 0)).toFixed(0)} ms after its end)`);
+  const lag = aloneOnHosts
+    .filter((c) => !aloneForCaller.has(c))
+    .map((c) => `${script(c)}@${c.host} (collected ${((c.collectedAt ?? 0) - (c.endedAt ?? 0)).toFixed(0)} ms after its end)`);
   return {
     sent: commands.length,
     onHosts,
@@ -87,14 +94,26 @@ export function report(r: Rehearsal): string {
     `Lambda functions ran on Node.js ${[...new Set([...r.lambdaRuntimes.values()].map((x) => `${x.version} (${x.execPath})`))].join(', ') || '(none started)'}; given ${r.lambdaNode}`,
     commandCounts(r.commands, r.cloud.overlapped).line,
     '',
-    '== Timeline (the audit record\'s steps)',
-    ...steps.map((s) => `  ${s.startedAt.slice(11, 23)}  ${s.name.padEnd(24)} ${s.status.padEnd(9)} ${seconds(s.startedAt, s.endedAt).padStart(6)} s  x${s.attempts}  ${s.detail ?? s.error?.name ?? ''}`.trimEnd()),
+    "== Timeline (the audit record's steps)",
+    ...steps.map((s) =>
+      `  ${s.startedAt.slice(11, 23)}  ${s.name.padEnd(24)} ${s.status.padEnd(9)} ${seconds(s.startedAt, s.endedAt).padStart(6)} s  x${s.attempts}  ${s.detail ?? s.error?.name ?? ''}`.trimEnd(),
+    ),
     '',
     '== Requests the AWS endpoint answered with an error (service operation status: count)',
-    ...Object.entries(r.front.requests.filter((q) => q.status >= 400).reduce<Record<string, number>>((acc, q) => ({ ...acc, [`${q.service} ${q.operation} ${q.status}`]: (acc[`${q.service} ${q.operation} ${q.status}`] ?? 0) + 1 }), {})).map(([k, n]) => `  ${k}: ${n}`),
+    ...Object.entries(
+      r.front.requests
+        .filter((q) => q.status >= 400)
+        .reduce<Record<string, number>>(
+          (acc, q) => ({ ...acc, [`${q.service} ${q.operation} ${q.status}`]: (acc[`${q.service} ${q.operation} ${q.status}`] ?? 0) + 1 }),
+          {},
+        ),
+    ).map(([k, n]) => `  ${k}: ${n}`),
     '',
     '== EventBridge deliveries',
-    ...r.deliveries.map((d) => `  ${d.rule.padEnd(28)} ${`${d.detailType}${d.status ? ` ${d.status}` : ''}`.padEnd(44)} -> ${d.target.padEnd(36)} ${d.ok ? 'ok' : `FAILED ${d.error ?? ''}`} (${d.attempts} attempt${d.attempts === 1 ? '' : 's'})`),
+    ...r.deliveries.map(
+      (d) =>
+        `  ${d.rule.padEnd(28)} ${`${d.detailType}${d.status ? ` ${d.status}` : ''}`.padEnd(44)} -> ${d.target.padEnd(36)} ${d.ok ? 'ok' : `FAILED ${d.error ?? ''}`} (${d.attempts} attempt${d.attempts === 1 ? '' : 's'})`,
+    ),
     '',
     `== Audit record (table item pk=run#${r.runId}, sk=run; its record attribute)`,
     JSON.stringify(record, null, 2),
@@ -181,12 +200,18 @@ export async function verdict(r: Rehearsal, sandbox: SandboxInfo, replacement: s
   want(!/X-Amz-Signature|PRIVATE KEY/.test(JSON.stringify(record)), 'the audit record carries a signed URL or key material');
   const note = r.notifications[0];
   want(r.notifications.length === 1, `${r.notifications.length} notifications published, not 1`);
-  want(note !== undefined && note.subject.startsWith(`${r.config.clusterName}: ${failed} replaced by ${replacement} in `), `notification subject: ${note?.subject ?? '(none)'}`);
+  want(
+    note !== undefined && note.subject.startsWith(`${r.config.clusterName}: ${failed} replaced by ${replacement} in `),
+    `notification subject: ${note?.subject ?? '(none)'}`,
+  );
   want(r.lockItem === undefined, 'the lock was not released');
   const ports = await describeEtcdPorts(sandbox, replacement);
   want(ports.join() === '2379,2380', `${replacement}'s etcd ports: ${ports.join(', ') || 'none'}`);
   const context = (record['context'] ?? {}) as { snapshotKey?: string };
-  want(!!context.snapshotKey && r.bucketObjects.some((o) => (o.key === context.snapshotKey || o.key.endsWith(`/${context.snapshotKey}`)) && o.size > 0), `snapshot ${context.snapshotKey ?? '(none)'} not in the bucket`);
+  want(
+    !!context.snapshotKey && r.bucketObjects.some((o) => (o.key === context.snapshotKey || o.key.endsWith(`/${context.snapshotKey}`)) && o.size > 0),
+    `snapshot ${context.snapshotKey ?? '(none)'} not in the bucket`,
+  );
   want(!r.commands.some((c) => /sig=[0-9a-f]{16}|X-Amz-Signature|PRIVATE KEY/.test(c.request)), 'an SSM command carries a signed URL or key material');
   const versions = new Set([...r.lambdaRuntimes.values()].map((x) => x.version));
   want(versions.size === 1 && versions.has(nodeVersionOf(r.lambdaNode)), `the functions ran on Node.js ${[...versions].join(', ')}, not on ${r.lambdaNode}`);

@@ -7,7 +7,14 @@ declare module 'dynalite' {
 declare module 's3rver' {
   import type { AddressInfo } from 'node:net';
   export default class S3rver {
-    constructor(options: { address?: string; port?: number; silent?: boolean; directory: string; configureBuckets?: Array<{ name: string; configs?: string[] }>; resetOnClose?: boolean });
+    constructor(options: {
+      address?: string;
+      port?: number;
+      silent?: boolean;
+      directory: string;
+      configureBuckets?: Array<{ name: string; configs?: string[] }>;
+      resetOnClose?: boolean;
+    });
     run(): Promise<AddressInfo>;
     close(): Promise<void>;
   }

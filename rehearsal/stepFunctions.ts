@@ -42,7 +42,16 @@ export interface Execution {
   done: Promise<void>;
 }
 
-const STATE_KINDS: Record<string, string> = { Task: 'Task', Choice: 'Choice', Wait: 'Wait', Pass: 'Pass', Succeed: 'Succeed', Fail: 'Fail', Parallel: 'Parallel', Map: 'Map' };
+const STATE_KINDS: Record<string, string> = {
+  Task: 'Task',
+  Choice: 'Choice',
+  Wait: 'Wait',
+  Pass: 'Pass',
+  Succeed: 'Succeed',
+  Fail: 'Fail',
+  Parallel: 'Parallel',
+  Map: 'Map',
+};
 
 export class StepFunctionsService {
   readonly executions = new Map<string, Execution>();
@@ -68,7 +77,16 @@ export class StepFunctionsService {
     const executionArn = `${this.machine.arn.replace(':stateMachine:', ':execution:')}:${name}`;
     if (this.executions.has(executionArn)) throw Object.assign(new Error(`Execution Already Exists: '${executionArn}'`), { name: 'ExecutionAlreadyExists' });
     const startDate = Date.now();
-    const execution: Execution = { executionArn, stateMachineArn: this.machine.arn, name, status: 'RUNNING', startDate, input, history: [], done: Promise.resolve() };
+    const execution: Execution = {
+      executionArn,
+      stateMachineArn: this.machine.arn,
+      name,
+      status: 'RUNNING',
+      startDate,
+      input,
+      history: [],
+      done: Promise.resolve(),
+    };
     const push = (type: string, details: Record<string, unknown> = {}) => {
       const id = execution.history.length + 1;
       execution.history.push({ id, previousEventId: id - 1, timestamp: Date.now(), type, ...details });
@@ -81,7 +99,9 @@ export class StepFunctionsService {
   }
 
   async #run(execution: Execution, push: (type: string, details?: Record<string, unknown>) => void): Promise<void> {
-    const definition = this.machine.definition as unknown as StateMachineDefinition & { States: Record<string, { Type: string; Resource?: string; TimeoutSeconds?: number }> };
+    const definition = this.machine.definition as unknown as StateMachineDefinition & {
+      States: Record<string, { Type: string; Resource?: string; TimeoutSeconds?: number }>;
+    };
     const taskNames = Object.keys(definition.States).filter((n) => definition.States[n]!.Type === 'Task');
     // Lets the state machine's own events (StateEntered, …) reach the history before a task's events.
     const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -94,15 +114,30 @@ export class StepFunctionsService {
           if (state.Resource !== 'arn:aws:states:::lambda:invoke') throw new Error(`${stateName}: resource ${state.Resource ?? ''} is not modelled`);
           const { FunctionName, Payload } = effectiveInput as { FunctionName: string; Payload: unknown };
           push('TaskScheduled', {
-            taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke', region: this.region, parameters: JSON.stringify(effectiveInput), ...(state.TimeoutSeconds ? { timeoutInSeconds: state.TimeoutSeconds } : {}) },
+            taskScheduledEventDetails: {
+              resourceType: 'lambda',
+              resource: 'invoke',
+              region: this.region,
+              parameters: JSON.stringify(effectiveInput),
+              ...(state.TimeoutSeconds ? { timeoutInSeconds: state.TimeoutSeconds } : {}),
+            },
           });
           const fail = (error: string, cause: string) => {
             push('TaskFailed', { taskFailedEventDetails: { resourceType: 'lambda', resource: 'invoke', error, cause } });
             return Object.assign(new Error(cause), { name: error });
           };
-          const call = await this.iam.check({ caller: this.machine.name, role: this.machineRole, action: 'lambda:InvokeFunction', resource: FunctionName, via: 'service' });
+          const call = await this.iam.check({
+            caller: this.machine.name,
+            role: this.machineRole,
+            action: 'lambda:InvokeFunction',
+            resource: FunctionName,
+            via: 'service',
+          });
           if (call.verdict !== 'Allowed') {
-            throw fail('Lambda.AWSLambdaException', `User: ${this.machineRole.arn} is not authorized to perform: lambda:InvokeFunction on resource: ${FunctionName} (Service: Lambda, Status Code: 403, Error Code: AccessDeniedException)`);
+            throw fail(
+              'Lambda.AWSLambdaException',
+              `User: ${this.machineRole.arn} is not authorized to perform: lambda:InvokeFunction on resource: ${FunctionName} (Service: Lambda, Status Code: 403, Error Code: AccessDeniedException)`,
+            );
           }
           push('TaskStarted', { taskStartedEventDetails: { resourceType: 'lambda', resource: 'invoke' } });
           let result;
@@ -112,24 +147,48 @@ export class StepFunctionsService {
             throw fail('Lambda.ResourceNotFoundException', (error as Error).message);
           }
           if (result.functionError) throw fail(result.errorType ?? 'Error', result.payload);
-          const output = { ExecutedVersion: '$LATEST', Payload: JSON.parse(result.payload) as unknown, SdkHttpMetadata: { httpStatusCode: 200 }, SdkResponseMetadata: { requestId: randomUUID() }, StatusCode: 200 };
-          push('TaskSucceeded', { taskSucceededEventDetails: { resourceType: 'lambda', resource: 'invoke', output: JSON.stringify(output), outputDetails: { truncated: false } } });
+          const output = {
+            ExecutedVersion: '$LATEST',
+            Payload: JSON.parse(result.payload) as unknown,
+            SdkHttpMetadata: { httpStatusCode: 200 },
+            SdkResponseMetadata: { requestId: randomUUID() },
+            StatusCode: 200,
+          };
+          push('TaskSucceeded', {
+            taskSucceededEventDetails: { resourceType: 'lambda', resource: 'invoke', output: JSON.stringify(output), outputDetails: { truncated: false } },
+          });
           return output;
         },
       ]),
     );
-    const machine = new StateMachine(JSON.parse(JSON.stringify(definition)) as StateMachineDefinition, { validationOptions: { checkArn: true, checkPaths: true } });
-    const run = machine.run(JSON.parse(execution.input) as never, {
-      overrides: { taskResourceLocalHandlers },
-      context: { Execution: { Id: execution.executionArn, Name: execution.name, RoleArn: this.machine.roleArn, StartTime: new Date(execution.startDate).toISOString() } },
-    } as never);
+    const machine = new StateMachine(JSON.parse(JSON.stringify(definition)) as StateMachineDefinition, {
+      validationOptions: { checkArn: true, checkPaths: true },
+    });
+    const run = machine.run(
+      JSON.parse(execution.input) as never,
+      {
+        overrides: { taskResourceLocalHandlers },
+        context: {
+          Execution: {
+            Id: execution.executionArn,
+            Name: execution.name,
+            RoleArn: this.machine.roleArn,
+            StartTime: new Date(execution.startDate).toISOString(),
+          },
+        },
+      } as never,
+    );
     const collect = (async () => {
       for await (const event of run.eventLogs as AsyncIterable<{ type: string; state?: { name: string; type: string; input: unknown; output?: unknown } }>) {
         const kind = event.state ? (STATE_KINDS[event.state.type] ?? event.state.type) : '';
         if (event.type === 'StateEntered' && event.state) {
-          push(`${kind}StateEntered`, { stateEnteredEventDetails: { name: event.state.name, input: JSON.stringify(event.state.input), inputDetails: { truncated: false } } });
+          push(`${kind}StateEntered`, {
+            stateEnteredEventDetails: { name: event.state.name, input: JSON.stringify(event.state.input), inputDetails: { truncated: false } },
+          });
         } else if (event.type === 'StateExited' && event.state) {
-          push(`${kind}StateExited`, { stateExitedEventDetails: { name: event.state.name, output: JSON.stringify(event.state.output), outputDetails: { truncated: false } } });
+          push(`${kind}StateExited`, {
+            stateExitedEventDetails: { name: event.state.name, output: JSON.stringify(event.state.output), outputDetails: { truncated: false } },
+          });
         }
       }
     })();

@@ -47,7 +47,14 @@ export interface Rule {
   name: string;
   arn: string;
   eventPattern: Record<string, Json>;
-  targets: Array<{ arn: string; roleArn?: string; input?: string; inputPath?: string; inputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string }; maximumRetryAttempts: number }>;
+  targets: Array<{
+    arn: string;
+    roleArn?: string;
+    input?: string;
+    inputPath?: string;
+    inputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string };
+    maximumRetryAttempts: number;
+  }>;
 }
 
 const suffix = (logicalId: string) => createHash('sha256').update(logicalId).digest('hex').slice(0, 12).toUpperCase();
@@ -96,7 +103,18 @@ export class SynthesizedStack {
     const resource = this.resources[logicalId];
     if (!resource) throw new Error(`the template has no resource ${logicalId}`);
     const p = resource.Properties ?? {};
-    const given = { 'AWS::StepFunctions::StateMachine': 'StateMachineName', 'AWS::CloudWatch::Alarm': 'AlarmName', 'AWS::Logs::LogGroup': 'LogGroupName', 'AWS::Lambda::Function': 'FunctionName', 'AWS::IAM::Role': 'RoleName', 'AWS::DynamoDB::Table': 'TableName', 'AWS::S3::Bucket': 'BucketName', 'AWS::Events::Rule': 'Name', 'AWS::SNS::Topic': 'TopicName', 'AWS::CloudWatch::Dashboard': 'DashboardName' }[resource.Type];
+    const given = {
+      'AWS::StepFunctions::StateMachine': 'StateMachineName',
+      'AWS::CloudWatch::Alarm': 'AlarmName',
+      'AWS::Logs::LogGroup': 'LogGroupName',
+      'AWS::Lambda::Function': 'FunctionName',
+      'AWS::IAM::Role': 'RoleName',
+      'AWS::DynamoDB::Table': 'TableName',
+      'AWS::S3::Bucket': 'BucketName',
+      'AWS::Events::Rule': 'Name',
+      'AWS::SNS::Topic': 'TopicName',
+      'AWS::CloudWatch::Dashboard': 'DashboardName',
+    }[resource.Type];
     if (given && p[given] !== undefined) return this.resolve(p[given]) as string;
     const name = `${this.stackName}-${logicalId.slice(0, 40)}-${suffix(logicalId)}`;
     return resource.Type === 'AWS::S3::Bucket' ? name.toLowerCase().slice(0, 63) : name.slice(0, 64);
@@ -110,7 +128,13 @@ export class SynthesizedStack {
   ref(logicalId: string): string {
     const resource = this.resources[logicalId];
     if (!resource) {
-      const pseudo: Record<string, string> = { 'AWS::Partition': this.partition, 'AWS::Region': this.region, 'AWS::AccountId': this.account, 'AWS::StackName': this.stackName, 'AWS::URLSuffix': 'amazonaws.com' };
+      const pseudo: Record<string, string> = {
+        'AWS::Partition': this.partition,
+        'AWS::Region': this.region,
+        'AWS::AccountId': this.account,
+        'AWS::StackName': this.stackName,
+        'AWS::URLSuffix': 'amazonaws.com',
+      };
       if (pseudo[logicalId] !== undefined) return pseudo[logicalId];
       throw new Error(`Ref to unknown ${logicalId}`);
     }
@@ -197,7 +221,14 @@ export class SynthesizedStack {
 
   functions(): LambdaFunction[] {
     return this.ofType('AWS::Lambda::Function').map(([logicalId]) => {
-      const p = this.resolve(this.#props(logicalId)) as Record<string, Json> & { Code: { S3Key: string }; Role: string; Handler: string; Environment?: { Variables: Record<string, string> }; Timeout?: number; MemorySize?: number };
+      const p = this.resolve(this.#props(logicalId)) as Record<string, Json> & {
+        Code: { S3Key: string };
+        Role: string;
+        Handler: string;
+        Environment?: { Variables: Record<string, string> };
+        Timeout?: number;
+        MemorySize?: number;
+      };
       const assetDir = this.#assets[p.Code.S3Key];
       if (!assetDir) throw new Error(`${logicalId}: no asset for ${p.Code.S3Key} in the assets manifest`);
       const roleLogicalId = this.#logicalIdOfArn(p.Role, 'AWS::IAM::Role');
@@ -222,10 +253,14 @@ export class SynthesizedStack {
   }
 
   roles(): Role[] {
-    const policies = this.ofType('AWS::IAM::Policy').map(([, r]) => this.resolve(r.Properties ?? {}) as unknown as { PolicyName: string; PolicyDocument: PolicyDocument; Roles?: string[] });
+    const policies = this.ofType('AWS::IAM::Policy').map(
+      ([, r]) => this.resolve(r.Properties ?? {}) as unknown as { PolicyName: string; PolicyDocument: PolicyDocument; Roles?: string[] },
+    );
     return this.ofType('AWS::IAM::Role').map(([logicalId, r]) => {
       const name = this.physicalName(logicalId);
-      const inline = ((this.resolve(r.Properties?.['Policies'] ?? []) as unknown as Array<{ PolicyName: string; PolicyDocument: PolicyDocument }>) ?? []).map((p) => ({ name: p.PolicyName, document: p.PolicyDocument }));
+      const inline = ((this.resolve(r.Properties?.['Policies'] ?? []) as unknown as Array<{ PolicyName: string; PolicyDocument: PolicyDocument }>) ?? []).map(
+        (p) => ({ name: p.PolicyName, document: p.PolicyDocument }),
+      );
       const attached = policies.filter((p) => (p.Roles ?? []).includes(name)).map((p) => ({ name: p.PolicyName, document: p.PolicyDocument }));
       const managed = (this.resolve(r.Properties?.['ManagedPolicyArns'] ?? []) as string[]) ?? [];
       if (managed.length > 0) throw new Error(`${logicalId}: managed policies ${managed.join(', ')} are not modelled`);
@@ -249,7 +284,13 @@ export class SynthesizedStack {
     const p = this.resolve(this.#props(logicalId)) as { DefinitionString: string; DefinitionSubstitutions?: Record<string, string>; RoleArn: string };
     // Step Functions substitutes ${key} in the definition with the resolved DefinitionSubstitutions.
     const text = p.DefinitionString.replace(/\$\{([A-Za-z0-9_]+)\}/g, (m, key: string) => p.DefinitionSubstitutions?.[key] ?? m);
-    return { logicalId, arn: this.ref(logicalId), name: this.physicalName(logicalId), roleArn: p.RoleArn, definition: JSON.parse(text) as Record<string, Json> };
+    return {
+      logicalId,
+      arn: this.ref(logicalId),
+      name: this.physicalName(logicalId),
+      roleArn: p.RoleArn,
+      definition: JSON.parse(text) as Record<string, Json>,
+    };
   }
 
   rules(): Rule[] {
@@ -258,7 +299,14 @@ export class SynthesizedStack {
       .map(([logicalId]) => {
         const p = this.resolve(this.#props(logicalId)) as {
           EventPattern: Record<string, Json>;
-          Targets?: Array<{ Arn: string; RoleArn?: string; Input?: string; InputPath?: string; InputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string }; RetryPolicy?: { MaximumRetryAttempts?: number } }>;
+          Targets?: Array<{
+            Arn: string;
+            RoleArn?: string;
+            Input?: string;
+            InputPath?: string;
+            InputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: string };
+            RetryPolicy?: { MaximumRetryAttempts?: number };
+          }>;
         };
         return {
           logicalId,
@@ -300,6 +348,10 @@ export class SynthesizedStack {
   }
 
   alarms(): Array<{ logicalId: string; arn: string; properties: Record<string, Json> }> {
-    return this.ofType('AWS::CloudWatch::Alarm').map(([id]) => ({ logicalId: id, arn: this.getAtt(id, 'Arn'), properties: this.resolve(this.#props(id)) as Record<string, Json> }));
+    return this.ofType('AWS::CloudWatch::Alarm').map(([id]) => ({
+      logicalId: id,
+      arn: this.getAtt(id, 'Arn'),
+      properties: this.resolve(this.#props(id)) as Record<string, Json>,
+    }));
   }
 }

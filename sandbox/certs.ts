@@ -34,8 +34,20 @@ function requests(record: SandboxRecord): CertRequest[] {
       { prefix: memberPrefix(h), basename: 'peer', cn: h.hostname, san: san(h), extension: 'etcd_v3_ca_peer' },
       { prefix: masterClientPrefix(h), basename: 'master.etcd-client', cn: h.hostname, san: san(h), extension: 'etcd_v3_ca_client' },
     ]),
-    ...flannelHosts.map((h): CertRequest => ({ prefix: flannelPrefix(h), basename: 'flannel.etcd-client', cn: h.hostname, san: san(h), extension: 'etcd_v3_ca_client' })),
-    { prefix: MACHINE_PREFIX, basename: 'client', cn: `sandbox-client.${record.name}`, san: `IP:${record.gateway}, DNS:client.sandbox.test`, extension: 'etcd_v3_ca_client' },
+    ...flannelHosts.map((h): CertRequest => ({
+      prefix: flannelPrefix(h),
+      basename: 'flannel.etcd-client',
+      cn: h.hostname,
+      san: san(h),
+      extension: 'etcd_v3_ca_client',
+    })),
+    {
+      prefix: MACHINE_PREFIX,
+      basename: 'client',
+      cn: `sandbox-client.${record.name}`,
+      san: `IP:${record.gateway}, DNS:client.sandbox.test`,
+      extension: 'etcd_v3_ca_client',
+    },
   ];
 }
 
@@ -110,9 +122,23 @@ export async function issueMasterServingCert(host: HostRecord, stateDir: string)
   await runOk(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '730',
-      '-keyout', path.join(dir, 'master.server.key'), '-out', path.join(dir, 'master.server.crt'),
-      '-subj', `/CN=${host.hostname}`, '-addext', `subjectAltName=IP:${host.ip},DNS:${host.hostname},DNS:localhost,IP:127.0.0.1`,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '730',
+      '-keyout',
+      path.join(dir, 'master.server.key'),
+      '-out',
+      path.join(dir, 'master.server.crt'),
+      '-subj',
+      `/CN=${host.hostname}`,
+      '-addext',
+      `subjectAltName=IP:${host.ip},DNS:${host.hostname},DNS:localhost,IP:127.0.0.1`,
     ],
     { what: `master serving certificate for ${host.name}` },
   );

@@ -55,7 +55,8 @@ const executable = (file: string) => {
 
 /** Where `version` would be looked up: the two binaries' paths (none for a builds dir that is unset). */
 export function etcdBuildPaths(version: string, env: Env = process.env, cwd = process.cwd()): { etcd: string; etcdctl: string; source: string } | null {
-  if (version === DEBIAN_ETCD_VERSION) return { etcd: path.join(DEBIAN_ETCD_DIR, 'etcd'), etcdctl: path.join(DEBIAN_ETCD_DIR, 'etcdctl'), source: DEBIAN_ETCD_DIR };
+  if (version === DEBIAN_ETCD_VERSION)
+    return { etcd: path.join(DEBIAN_ETCD_DIR, 'etcd'), etcdctl: path.join(DEBIAN_ETCD_DIR, 'etcdctl'), source: DEBIAN_ETCD_DIR };
   const dir = etcdBuildsDir(env, cwd);
   if (dir === null) return null;
   const source = path.join(dir, `v${version}`);
@@ -85,7 +86,10 @@ export function resolveEtcdBuild(version: string, env: Env = process.env, cwd = 
       `no etcd ${version} build: $${ETCD_BUILDS_ENV} is unset (it names a directory holding v${version}/etcd and v${version}/etcdctl); ${DEBIAN_ETCD_VERSION} (Debian's) is always available`,
     );
   }
-  throw new InvalidInputError('etcd-version', `no etcd ${version} build: looked for ${paths.etcd} and ${paths.etcdctl} ($${ETCD_BUILDS_ENV}=${env[ETCD_BUILDS_ENV] ?? ''}), executable, not found`);
+  throw new InvalidInputError(
+    'etcd-version',
+    `no etcd ${version} build: looked for ${paths.etcd} and ${paths.etcdctl} ($${ETCD_BUILDS_ENV}=${env[ETCD_BUILDS_ENV] ?? ''}), executable, not found`,
+  );
 }
 
 /** Every build on the machine: Debian's, then each vX.Y.Z under the builds dir with both binaries, oldest first. */

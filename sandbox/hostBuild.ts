@@ -33,7 +33,16 @@ export async function layHostFiles(record: SandboxRecord, stateDir: string, host
   const root = hostRootOf(stateDir, host.name);
   const at = (file: string) => path.join(root, file);
   const members = record.hosts.filter((h) => h.kind === 'master');
-  const dirs = ['etc/etcd', 'etc/origin/node', 'etc/sysconfig', 'etc/ansible', 'etc/systemd/system/multi-user.target.wants', 'run/lock', 'usr/local/sbin', 'var/lib/rpm-standin'];
+  const dirs = [
+    'etc/etcd',
+    'etc/origin/node',
+    'etc/sysconfig',
+    'etc/ansible',
+    'etc/systemd/system/multi-user.target.wants',
+    'run/lock',
+    'usr/local/sbin',
+    'var/lib/rpm-standin',
+  ];
   if (host.kind === 'master') dirs.push('etc/origin/node/pods', 'etc/origin/master');
   await Promise.all([
     ...dirs.map((d) => fs.mkdir(at(d), { recursive: true })),

@@ -113,7 +113,8 @@ export const bridgeName = (index: number) => `er${index}br`;
  * removed, and the hosts' ARP entries for the gateway then point at an address nobody answers for a
  * while: uploads to the artifact store, which listens on the gateway, fail to connect.
  */
-export const bridgeMac = (index: number) => `02:65:72:00:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
+export const bridgeMac = (index: number) =>
+  `02:65:72:00:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
 export const vethName = (index: number, hostIndex: number) => `er${index}h${hostIndex}`;
 export const bridgeAlias = (sandbox: string) => `etcd-replace:${sandbox}`;
 /** Host names a sandbox can have (`etcd-new-N`: launched into it for a run); anything else in an `er-` netns name is not ours. */
@@ -133,7 +134,8 @@ export function subnetOf(index: number): { subnet: string; gateway: string; base
 
 /** Host `hostIndex` (0 to MAX_HOSTS - 1) of sandbox `name`: its address (.2 up) and interface names. */
 export function hostRecordOf(name: string, index: number, hostIndex: number, short: string, kind: HostKind, roles: Role[]): HostRecord {
-  if (!Number.isInteger(hostIndex) || hostIndex < 0 || hostIndex >= MAX_HOSTS) throw new SandboxError(`host index ${hostIndex} is out of range (at most ${MAX_HOSTS} hosts per sandbox)`);
+  if (!Number.isInteger(hostIndex) || hostIndex < 0 || hostIndex >= MAX_HOSTS)
+    throw new SandboxError(`host index ${hostIndex} is out of range (at most ${MAX_HOSTS} hosts per sandbox)`);
   const { base, offset } = subnetOf(index);
   return {
     name: short,

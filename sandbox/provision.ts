@@ -60,7 +60,12 @@ function allocate(record: SandboxRecord, runId: string): HostRecord {
   let hostIndex = 0;
   while (used.has(hostIndex)) hostIndex++;
   if (hostIndex >= MAX_HOSTS) throw new ProvisioningError(`sandbox "${record.name}" has no free address for another host (at most ${MAX_HOSTS} hosts)`);
-  return { ...hostRecordOf(record.name, record.index, hostIndex, launchedName(n), 'spare', ['spare']), launchedBy: runId, launchedAt: new Date().toISOString(), building: true };
+  return {
+    ...hostRecordOf(record.name, record.index, hostIndex, launchedName(n), 'spare', ['spare']),
+    launchedBy: runId,
+    launchedAt: new Date().toISOString(),
+    building: true,
+  };
 }
 
 /** The supervisor has booted: its iptables unit (started first, as at a real boot) is active. */
@@ -100,39 +105,43 @@ export async function provisionHost(name: string, runId: string, options: Provis
   await loadSandbox(name); // exists and is not broken
   const stateDir = stateDirOf(name);
   const progress = options.progress ?? (() => undefined);
-  return withHostsLock(name, (message) => new ReplacementNotReadyError(message), async () => {
-    let record = await readRecord(name);
-    const found = launchedBy(record, id);
-    if (found !== undefined && found.building !== true) return sandboxHostOf(stateDir, found);
-    let host: HostRecord;
-    if (found !== undefined) {
-      progress(`${found.name} of run ${id} is half-built: building it again`);
-      host = found;
-    } else {
-      host = allocate(record, id);
-      record = { ...record, hosts: [...record.hosts, host] };
-      await writeRecord(record);
-    }
-    // Remains of an earlier attempt, or of an earlier host of that name: gone before anything is built.
-    await removeHost(record, stateDir, host);
-    progress(`building ${host.name} (${host.ip}) for run ${id}`);
-    const started = Date.now();
-    try {
-      await buildHost(record, host);
-    } catch (error) {
-      if (process.env.ETCD_REPLACE_KEEP_FAILED === '1') {
-        progress(`building ${host.name} failed; keeping it for inspection (ETCD_REPLACE_KEEP_FAILED=1)`);
+  return withHostsLock(
+    name,
+    (message) => new ReplacementNotReadyError(message),
+    async () => {
+      let record = await readRecord(name);
+      const found = launchedBy(record, id);
+      if (found !== undefined && found.building !== true) return sandboxHostOf(stateDir, found);
+      let host: HostRecord;
+      if (found !== undefined) {
+        progress(`${found.name} of run ${id} is half-built: building it again`);
+        host = found;
       } else {
-        await dropHost(record, host).catch(() => undefined);
+        host = allocate(record, id);
+        record = { ...record, hosts: [...record.hosts, host] };
+        await writeRecord(record);
       }
-      throw new ProvisioningError(`cannot build ${host.name} in sandbox "${name}": ${errorMessage(error)}`, { cause: error });
-    }
-    logBuild({ kind: 'host', sandbox: name, hosts: 1, etcdVersion: record.options.etcdVersion ?? 'unknown', seconds: (Date.now() - started) / 1000 });
-    const { building: _building, ...built } = host;
-    const latest = await readRecord(name);
-    await writeRecord({ ...latest, hosts: latest.hosts.map((h) => (h.name === host.name ? built : h)) });
-    return sandboxHostOf(stateDir, built);
-  });
+      // Remains of an earlier attempt, or of an earlier host of that name: gone before anything is built.
+      await removeHost(record, stateDir, host);
+      progress(`building ${host.name} (${host.ip}) for run ${id}`);
+      const started = Date.now();
+      try {
+        await buildHost(record, host);
+      } catch (error) {
+        if (process.env.ETCD_REPLACE_KEEP_FAILED === '1') {
+          progress(`building ${host.name} failed; keeping it for inspection (ETCD_REPLACE_KEEP_FAILED=1)`);
+        } else {
+          await dropHost(record, host).catch(() => undefined);
+        }
+        throw new ProvisioningError(`cannot build ${host.name} in sandbox "${name}": ${errorMessage(error)}`, { cause: error });
+      }
+      logBuild({ kind: 'host', sandbox: name, hosts: 1, etcdVersion: record.options.etcdVersion ?? 'unknown', seconds: (Date.now() - started) / 1000 });
+      const { building: _building, ...built } = host;
+      const latest = await readRecord(name);
+      await writeRecord({ ...latest, hosts: latest.hosts.map((h) => (h.name === host.name ? built : h)) });
+      return sandboxHostOf(stateDir, built);
+    },
+  );
 }
 
 /** Takes `host` off the machine, then out of every other host's /etc/hosts and out of the record. */
@@ -152,11 +161,15 @@ export async function removeProvisionedHost(name: string, runId: string): Promis
   validateSandboxName(name);
   const id = validRunId('runId', runId);
   if (!(await exists(recordFile(stateDirOf(name))))) return 'absent';
-  return withHostsLock(name, (message) => new SandboxError(message), async () => {
-    const record = await readRecord(name);
-    const host = launchedBy(record, id);
-    if (host === undefined) return 'absent';
-    await dropHost(record, host);
-    return 'removed';
-  });
+  return withHostsLock(
+    name,
+    (message) => new SandboxError(message),
+    async () => {
+      const record = await readRecord(name);
+      const host = launchedBy(record, id);
+      if (host === undefined) return 'absent';
+      await dropHost(record, host);
+      return 'removed';
+    },
+  );
 }

@@ -44,7 +44,19 @@ async function etcdIdentity(sandbox: SandboxInfo, host: SandboxHost): Promise<Id
     const result = await hostExec(
       sandbox,
       host.name,
-      ['etcdctl', `--endpoints=https://${host.ip}:2379`, '--cacert=/etc/etcd/ca.crt', '--cert=/etc/etcd/peer.crt', '--key=/etc/etcd/peer.key', '--command-timeout=2s', '--dial-timeout=2s', 'endpoint', 'status', '-w', 'json'],
+      [
+        'etcdctl',
+        `--endpoints=https://${host.ip}:2379`,
+        '--cacert=/etc/etcd/ca.crt',
+        '--cert=/etc/etcd/peer.crt',
+        '--key=/etc/etcd/peer.key',
+        '--command-timeout=2s',
+        '--dial-timeout=2s',
+        'endpoint',
+        'status',
+        '-w',
+        'json',
+      ],
       { timeoutMs: 5000, env: { ETCDCTL_API: '3' } },
     );
     if (result.exitCode !== 0) return NO_IDENTITY;

@@ -11,7 +11,21 @@ import type { ClientTls } from './etcdClient.ts';
 import type { HostEtcd } from './hostBuild.ts';
 import { bootHost, etcdLibDir, hostNetworkLines, layHostFiles, setupHost, stagedManifest } from './hostBuild.ts';
 import type { HostRecord, SandboxInfo, SandboxRecord } from './model.ts';
-import { MAX_HOSTS, PREFIX_LEN, bridgeAlias, bridgeMac, bridgeName, hostRootOf, nsDirOf, planHosts, stateDirOf, subnetOf, toInfo, validateSandboxName, writeRecord } from './model.ts';
+import {
+  MAX_HOSTS,
+  PREFIX_LEN,
+  bridgeAlias,
+  bridgeMac,
+  bridgeName,
+  hostRootOf,
+  nsDirOf,
+  planHosts,
+  stateDirOf,
+  subnetOf,
+  toInfo,
+  validateSandboxName,
+  writeRecord,
+} from './model.ts';
 import { claim } from './registry.ts';
 import type { EtcdBuild, RepoOffer } from './etcdBuilds.ts';
 import { compareEtcdVersions } from '../functions/cluster/etcdVersion.ts';
@@ -54,7 +68,10 @@ export function validateUpOptions(options: UpOptions): void {
   for (const [hostName, version] of Object.entries(options.hostEtcdVersions ?? {})) {
     const index = /^master-(\d+)$/.exec(hostName)?.[1];
     if (index === undefined || Number(index) >= options.members) {
-      throw new InvalidInputError('host-etcd-version', `"${hostName}" is not a master of this sandbox (master-0 to master-${options.members - 1}); spares get etcd through yum`);
+      throw new InvalidInputError(
+        'host-etcd-version',
+        `"${hostName}" is not a master of this sandbox (master-0 to master-${options.members - 1}); spares get etcd through yum`,
+      );
     }
     validateEtcdVersion(version, 'host-etcd-version');
   }
@@ -74,7 +91,10 @@ export interface EtcdPlan {
   builds: Map<string, EtcdBuild>;
 }
 
-export function planEtcd(options: Pick<UpOptions, 'members' | 'etcdVersion' | 'hostEtcdVersions'>, env: Record<string, string | undefined> = process.env): EtcdPlan {
+export function planEtcd(
+  options: Pick<UpOptions, 'members' | 'etcdVersion' | 'hostEtcdVersions'>,
+  env: Record<string, string | undefined> = process.env,
+): EtcdPlan {
   const chosen = options.etcdVersion === undefined ? defaultEtcdVersion(env) : null;
   const version = options.etcdVersion ?? chosen?.version ?? '';
   const cluster = resolveEtcdBuild(version, env);
@@ -261,4 +281,3 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
     throw error;
   }
 }
-

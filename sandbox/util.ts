@@ -67,10 +67,16 @@ export function run(command: string, args: string[], options: { input?: string |
 }
 
 /** Runs a command on the machine and throws SandboxError when it fails. */
-export async function runOk(command: string, args: string[], options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; what?: string } = {}): Promise<string> {
+export async function runOk(
+  command: string,
+  args: string[],
+  options: { input?: string | Buffer; env?: NodeJS.ProcessEnv; what?: string } = {},
+): Promise<string> {
   const result = await run(command, args, options);
   if (result.exitCode !== 0) {
-    throw new SandboxError(`${options.what ?? `${command} ${args.join(' ')}`} failed (exit ${result.exitCode}): ${result.stderr.trim() || result.stdout.trim()}`);
+    throw new SandboxError(
+      `${options.what ?? `${command} ${args.join(' ')}`} failed (exit ${result.exitCode}): ${result.stderr.trim() || result.stdout.trim()}`,
+    );
   }
   return result.stdout;
 }

@@ -107,7 +107,9 @@ export async function build(root = ROOT, entry = ENTRY) {
     plugins: [sourceUrls(placeholder)],
   });
 
-  const files = result.outputFiles.map((f) => ({ name: path.relative(placeholder, f.path), contents: f.contents })).sort((a, b) => a.name.localeCompare(b.name));
+  const files = result.outputFiles
+    .map((f) => ({ name: path.relative(placeholder, f.path), contents: f.contents }))
+    .sort((a, b) => a.name.localeCompare(b.name));
   const hash = createHash('sha256');
   for (const f of files) hash.update(`${f.name}\0`).update(f.contents).update('\0');
   const id = `b-${hash.digest('hex').slice(0, 16)}`;
@@ -166,9 +168,7 @@ function removeOldBuilds(outRoot, current) {
 /** esbuild's error messages as text, or the error's message. */
 export function buildErrorText(error) {
   if (Array.isArray(error?.errors) && error.errors.length > 0) {
-    return error.errors
-      .map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text))
-      .join('\n');
+    return error.errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('\n');
   }
   return error instanceof Error ? error.message : String(error);
 }

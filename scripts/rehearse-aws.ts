@@ -49,6 +49,8 @@ try {
   console.log(`\nrehearse:aws passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   process.exit(0);
 } catch (error) {
-  console.error(`\nrehearse:aws FAILED after ${((Date.now() - started) / 1000).toFixed(0)} s: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  console.error(
+    `\nrehearse:aws FAILED after ${((Date.now() - started) / 1000).toFixed(0)} s: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
   process.exit(1);
 }

@@ -18,7 +18,10 @@ const plural = (n, word) => `${n} ${word}${n === 1 ? '' : word.endsWith('x') ? '
 const seconds = (s) => `${s.toFixed(s < 10 ? 1 : 0)} s`;
 
 const phases = existsSync(path.join(dir, 'phases'))
-  ? readFileSync(path.join(dir, 'phases'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t'))
+  ? readFileSync(path.join(dir, 'phases'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t'))
   : [];
 
 /** Every test file of every JSON report, with the report it came from. */
@@ -32,12 +35,17 @@ const files = readdirSync(dir)
       startTime: r.startTime,
       endTime: r.endTime,
       passed: r.assertionResults.filter((a) => a.status === 'passed').length,
-      failed: r.assertionResults.filter((a) => a.status === 'failed').length + (r.status === 'failed' && r.assertionResults.every((a) => a.status !== 'failed') ? 1 : 0),
+      failed:
+        r.assertionResults.filter((a) => a.status === 'failed').length +
+        (r.status === 'failed' && r.assertionResults.every((a) => a.status !== 'failed') ? 1 : 0),
     }));
   });
 
 const builds = existsSync(path.join(dir, 'builds.jsonl'))
-  ? readFileSync(path.join(dir, 'builds.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  ? readFileSync(path.join(dir, 'builds.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
   : [];
 const builtBy = (file) => builds.filter((b) => b.tag === file);
 
@@ -75,7 +83,8 @@ for (const f of [...files].sort((a, b) => b.endTime - b.startTime - (a.endTime -
   const mine = builtBy(f.file);
   const sandboxes = mine.filter((b) => b.kind === 'sandbox').length;
   const hosts = mine.filter((b) => b.kind === 'host').length;
-  const built = tierOf(f) === 'sandbox' || tierOf(f) === 'learner' ? `, ${plural(sandboxes, 'sandbox')}${hosts ? ` + ${plural(hosts, 'launched host')}` : ''}` : '';
+  const built =
+    tierOf(f) === 'sandbox' || tierOf(f) === 'learner' ? `, ${plural(sandboxes, 'sandbox')}${hosts ? ` + ${plural(hosts, 'launched host')}` : ''}` : '';
   console.log(`  ${seconds((f.endTime - f.startTime) / 1000).padStart(7)}  ${f.file} (${tierOf(f)}${built})`);
 }
 

@@ -196,10 +196,7 @@ function compileState(spec: StateSpec, options: CompileOptions): AslState {
         Choices: [
           { Not: { Variable: '$.error', IsPresent: true }, Next: spec.succeeded },
           {
-            And: [
-              { Variable: '$.error.Error', IsPresent: true },
-              { Or: spec.refusedErrors.map((e) => ({ Variable: '$.error.Error', StringEquals: e })) },
-            ],
+            And: [{ Variable: '$.error.Error', IsPresent: true }, { Or: spec.refusedErrors.map((e) => ({ Variable: '$.error.Error', StringEquals: e })) }],
             Next: spec.refused,
           },
         ],
@@ -241,7 +238,10 @@ export function compileAsl(machine: AnyStateMachine = replaceMemberMachine, opti
   }
   const description = machine.config.description;
   return {
-    Comment: typeof description === 'string' && description !== '' ? description : `${machine.id}: compiled from the XState model (statemachine/machine.ts); do not edit by hand`,
+    Comment:
+      typeof description === 'string' && description !== ''
+        ? description
+        : `${machine.id}: compiled from the XState model (statemachine/machine.ts); do not edit by hand`,
     QueryLanguage: 'JSONPath',
     StartAt: initial,
     TimeoutSeconds: options.timeoutSeconds ?? DEFAULT_RUN_TIMEOUT_SECONDS,

@@ -46,7 +46,8 @@ export const isStarted = (member: Pick<EtcdMember, 'name'>): boolean => member.n
 export const memberById = <M extends Pick<EtcdMember, 'id'>>(members: readonly M[], id: string): M | undefined => members.find((m) => m.id === id);
 
 /** The member that advertises `peerURL`. */
-export const memberByPeerUrl = <M extends Pick<EtcdMember, 'peerURLs'>>(members: readonly M[], peerURL: string): M | undefined => members.find((m) => m.peerURLs.includes(peerURL));
+export const memberByPeerUrl = <M extends Pick<EtcdMember, 'peerURLs'>>(members: readonly M[], peerURL: string): M | undefined =>
+  members.find((m) => m.peerURLs.includes(peerURL));
 
 /** The inventory host a member runs on: by peer URL address, or by name. */
 export function hostOfMember(inventory: Inventory, member: { name: string; peerURLs?: string[]; peerURL?: string }): Host | undefined {

@@ -34,7 +34,8 @@ export function confirmationStale(
 ): string | null {
   if (!confirmation) return 'this run holds no confirmation that the member has failed';
   if (confirmation.memberId !== now.memberId) return `the confirmation is for member ${confirmation.memberId}, not ${now.memberId}`;
-  if (confirmation.execution !== now.execution) return `the failure was confirmed by another execution of this run (${confirmation.execution}); this one (${now.execution}) resumed it`;
+  if (confirmation.execution !== now.execution)
+    return `the failure was confirmed by another execution of this run (${confirmation.execution}); this one (${now.execution}) resumed it`;
   const age = now.at.getTime() - Date.parse(confirmation.observedAt);
   if (!Number.isFinite(age) || age < 0) return `the confirmation's time ${confirmation.observedAt} is not in the past`;
   const bound = confirmationValidMs(now.graceSeconds);

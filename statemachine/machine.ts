@@ -22,8 +22,7 @@ const actors = Object.fromEntries(TASKS.map((t) => [t.name, unprovided(t.name)])
 const guards = {
   ...Object.fromEntries(GUARDS.map((g) => [g.name, ({ context }: { context: WorkflowContext }) => context[g.field] === true])),
   /** The caught error is one of `errors` (ErrorEquals). */
-  errorMatches: ({ event }: { event: { error?: unknown } }, params: { errors: string[] }) =>
-    errorMatches(toRecordedError(event.error).Error, params.errors),
+  errorMatches: ({ event }: { event: { error?: unknown } }, params: { errors: string[] }) => errorMatches(toRecordedError(event.error).Error, params.errors),
   /** The run carries no error: it succeeded. */
   noError: ({ context }: { context: WorkflowContext }) => context.error === undefined,
   /** The recorded error is a refusal. */

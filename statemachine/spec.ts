@@ -88,12 +88,7 @@ export type StateSpec = TaskSpec | ChoiceSpec | WaitSpec | OutcomeSpec | FinalSp
 // Retry policies -------------------------------------------------------------------------------
 
 /** Errors worth another try anywhere: etcd between leaders, a slow host, a store hiccup. */
-export const TRANSIENT_ERRORS = [
-  'EtcdUnavailableError',
-  'EtcdUnhealthyClusterError',
-  'ScriptTimedOutError',
-  'ArtifactStoreError',
-];
+export const TRANSIENT_ERRORS = ['EtcdUnavailableError', 'EtcdUnhealthyClusterError', 'ScriptTimedOutError', 'ArtifactStoreError'];
 
 const transient: RetryRule = { errors: TRANSIENT_ERRORS, intervalSeconds: 1, maxAttempts: 4, backoffRate: 2, maxDelaySeconds: 8 };
 const unreachable: RetryRule = { errors: ['HostUnreachableError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 };
@@ -169,36 +164,77 @@ const STATE_LIST = [
     when: [{ guard: alreadyReplaced, next: 'StopFailedMember' }],
     otherwise: 'CheckClusterHealth',
   } satisfies ChoiceSpec,
-  task('CheckClusterHealth', 'First observation: cluster-health, quorum now and after the change, the failed member matched exactly', '37.1 step 1', 'ProvisionReplacement'),
+  task(
+    'CheckClusterHealth',
+    'First observation: cluster-health, quorum now and after the change, the failed member matched exactly',
+    '37.1 step 1',
+    'ProvisionReplacement',
+  ),
   // Launched only once the first observation found a member to replace, and inside the grace window:
   // the host boots while the rest is prepared. A run that does not succeed terminates it again
   // (TerminateLaunchedHost) unless a member of the cluster is on it.
-  task('ProvisionReplacement', 'When no replacement was named and the spare pool is empty (or `new` was asked for): launch a host for this run, or find the one it launched, and wait until it is ready', 'new host (preparation)', 'SnapshotCluster', {
-    retry: [transient, { errors: ['ReplacementNotReadyError'], intervalSeconds: 5, maxAttempts: 40, backoffRate: 1.2, maxDelaySeconds: 15 }],
-    timeoutSeconds: 120,
-  }),
+  task(
+    'ProvisionReplacement',
+    'When no replacement was named and the spare pool is empty (or `new` was asked for): launch a host for this run, or find the one it launched, and wait until it is ready',
+    'new host (preparation)',
+    'SnapshotCluster',
+    {
+      retry: [transient, { errors: ['ReplacementNotReadyError'], intervalSeconds: 5, maxAttempts: 40, backoffRate: 1.2, maxDelaySeconds: 15 }],
+      timeoutSeconds: 120,
+    },
+  ),
   // Snapshot, certificates and the new host's preparation change no membership: they run inside the grace window, which then
   // waits only for what is left of it before the second observation. The snapshot job runs on in the
   // background on its host until AwaitSnapshot, before the new member votes: removing a member observed
   // dead twice does not lower the margin and a learner does not vote, so nothing before the promotion
   // can cost quorum. Without a learner, SnapshotCluster waits for the job itself, before AddMember.
-  task('SnapshotCluster', 'Start the snapshot job on a healthy member: save, snapshot status, store in the artifact store (waits for it when the new member will not join as a learner)', 'safety', 'IssueCertificates', {
-    retry: hostWork,
-    timeoutSeconds: 600,
-  }),
-  task('IssueCertificates', 'On the CA host: openssl req/ca for server and peer certificates with the new host\'s SAN; copy etcd.conf and ca.crt beside them', '37.2.2 steps 1-5', 'VerifyCertificates', {
-    retry: hostWork,
-  }),
-  task('VerifyCertificates', 'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match', '37.2.2 steps 3-4', 'OpenEtcdPorts', {
-    retry: [transient, unreachable],
-  }),
+  task(
+    'SnapshotCluster',
+    'Start the snapshot job on a healthy member: save, snapshot status, store in the artifact store (waits for it when the new member will not join as a learner)',
+    'safety',
+    'IssueCertificates',
+    {
+      retry: hostWork,
+      timeoutSeconds: 600,
+    },
+  ),
+  task(
+    'IssueCertificates',
+    "On the CA host: openssl req/ca for server and peer certificates with the new host's SAN; copy etcd.conf and ca.crt beside them",
+    '37.2.2 steps 1-5',
+    'VerifyCertificates',
+    {
+      retry: hostWork,
+    },
+  ),
+  task(
+    'VerifyCertificates',
+    'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match',
+    '37.2.2 steps 3-4',
+    'OpenEtcdPorts',
+    {
+      retry: [transient, unreachable],
+    },
+  ),
   // The new host's ports and package: nothing runs there yet, so they are prepared inside the grace
   // window too, before any membership change.
-  task('OpenEtcdPorts', 'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group', 'new host steps 1-2', 'InstallEtcd', { retry: hostWork }),
-  task('InstallEtcd', 'Stop an etcd from an earlier life on the new host (its data stored off the host first); yum install -y etcd-<the members\' version>; refuse a member of this or another running cluster', 'new host step 3', 'WaitGraceWindow', {
-    retry: hostWork,
-    timeoutSeconds: 600,
-  }),
+  task(
+    'OpenEtcdPorts',
+    'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group',
+    'new host steps 1-2',
+    'InstallEtcd',
+    { retry: hostWork },
+  ),
+  task(
+    'InstallEtcd',
+    "Stop an etcd from an earlier life on the new host (its data stored off the host first); yum install -y etcd-<the members' version>; refuse a member of this or another running cluster",
+    'new host step 3',
+    'WaitGraceWindow',
+    {
+      retry: hostWork,
+      timeoutSeconds: 600,
+    },
+  ),
   {
     kind: 'wait',
     name: 'WaitGraceWindow',
@@ -206,15 +242,26 @@ const STATE_LIST = [
     delay: { name: 'graceWindow', untilField: 'confirmFailureAfter' },
     next: 'ConfirmMemberFailed',
   } satisfies WaitSpec,
-  task('ConfirmMemberFailed', 'Second observation: the member is still failed and quorum still holds; refuse a healthy member', '37.1 step 1', 'RemoveFailedMember'),
+  task(
+    'ConfirmMemberFailed',
+    'Second observation: the member is still failed and quorum still holds; refuse a healthy member',
+    '37.1 step 1',
+    'RemoveFailedMember',
+  ),
   task('RemoveFailedMember', 'member remove <failed member ID> from a surviving member', '37.1 step 1', 'StopFailedMember'),
-  task('StopFailedMember', 'On the failed host, if reachable: move /etc/origin/node/pods/* to pods-stopped and wait for etcd to stop', '37.1 step 2', 'IsFailedHostReachable', {
-    retry: [transient],
-  }),
+  task(
+    'StopFailedMember',
+    'On the failed host, if reachable: move /etc/origin/node/pods/* to pods-stopped and wait for etcd to stop',
+    '37.1 step 2',
+    'IsFailedHostReachable',
+    {
+      retry: [transient],
+    },
+  ),
   {
     kind: 'choice',
     name: 'IsFailedHostReachable',
-    summary: 'Back up the failed host\'s data only when the host answers',
+    summary: "Back up the failed host's data only when the host answers",
     when: [{ guard: failedHostReachable, next: 'BackUpFailedMemberData' }],
     otherwise: 'IsNewMemberInPlace',
   } satisfies ChoiceSpec,
@@ -225,14 +272,14 @@ const STATE_LIST = [
   {
     kind: 'choice',
     name: 'IsNewMemberInPlace',
-    summary: 'The earlier run\'s new member is in place: verify the cluster, then the masters and flannel; otherwise add the new member',
+    summary: "The earlier run's new member is in place: verify the cluster, then the masters and flannel; otherwise add the new member",
     when: [{ guard: alreadyReplaced, next: 'VerifyClusterHealth' }],
     otherwise: 'ArePeerUrlsOnLocalhost',
   } satisfies ChoiceSpec,
   {
     kind: 'choice',
     name: 'ArePeerUrlsOnLocalhost',
-    summary: 'Fix the first member\'s peer URL when it still names localhost',
+    summary: "Fix the first member's peer URL when it still names localhost",
     when: [{ guard: peerUrlsOnLocalhost, next: 'FixLocalhostPeerUrls' }],
     otherwise: 'ConfigureNewMember',
   } satisfies ChoiceSpec,
@@ -241,27 +288,41 @@ const STATE_LIST = [
   // without a learner (etcd 3.2 and 3.3) the new member votes from the add, and until it has started
   // the cluster is one failure from losing quorum. ETCD_INITIAL_CLUSTER is what `member add` would
   // print (the started members and the new one); StartNewMember checks it against the list after the add.
-  task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'AddMember', { retry: hostWork }),
+  task('ConfigureNewMember', 'Rewrite the copied etcd.conf for the new member, check it, pack the bundle and store it', '37.2.2 steps 8, 10', 'AddMember', {
+    retry: hostWork,
+  }),
   task('AddMember', 'member add <hostname> https://<new ip>:2380 (as a learner where every member runs etcd 3.4+)', '37.2.2 step 7', 'StartNewMember', {
     retry: [transient],
     catch: whileNewMemberJoins,
   }),
   // Waits while the new member makes progress: up to 13 minutes an attempt (the Lambda limit is 15).
-  task('StartNewMember', 'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait while it catches up until it has started', 'new host steps 4-7', 'UpdateInventory', {
-    // A member that made no progress gets one more try; one still catching up, two more attempts' worth of waiting.
-    retry: [
-      ...hostWork,
-      { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 1, backoffRate: 1 },
-      { errors: ['NewMemberCatchingUpError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 1 },
-    ],
-    catch: whileNewMemberJoins,
-    timeoutSeconds: 840,
-  }),
+  task(
+    'StartNewMember',
+    'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait while it catches up until it has started',
+    'new host steps 4-7',
+    'UpdateInventory',
+    {
+      // A member that made no progress gets one more try; one still catching up, two more attempts' worth of waiting.
+      retry: [
+        ...hostWork,
+        { errors: ['NewMemberFailedError'], intervalSeconds: 2, maxAttempts: 1, backoffRate: 1 },
+        { errors: ['NewMemberCatchingUpError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 1 },
+      ],
+      catch: whileNewMemberJoins,
+      timeoutSeconds: 840,
+    },
+  ),
   task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'AwaitSnapshot', joiningHostWork),
-  task('AwaitSnapshot', 'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes', 'safety', 'IsNewMemberLearner', {
-    ...joiningHostWork,
-    timeoutSeconds: 600,
-  }),
+  task(
+    'AwaitSnapshot',
+    'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes',
+    'safety',
+    'IsNewMemberLearner',
+    {
+      ...joiningHostWork,
+      timeoutSeconds: 600,
+    },
+  ),
   {
     kind: 'choice',
     name: 'IsNewMemberLearner',
@@ -274,16 +335,28 @@ const STATE_LIST = [
     catch: whileNewMemberJoins,
     timeoutSeconds: 60,
   }),
-  task('VerifyClusterHealth', 'cluster-health (v2) and endpoint health (v3) across every member; every member started and voting', 'new host step 8', 'RollMasters', {
-    retry: [transient, { errors: ['ClusterUnhealthyError'], intervalSeconds: 1, maxAttempts: 10, backoffRate: 1.5, maxDelaySeconds: 5 }],
-    // The new member has joined and votes by now: a problem elsewhere must not remove it again.
-    catch: afterNewMemberJoined,
-  }),
-  task('RollMasters', 'One master at a time: etcdClientInfo.urls, master-restart api, master-restart controllers, wait until its API is healthy', 'masters steps 1-2', 'UpdateFlannel', {
-    retry: [...hostWork, { errors: ['MasterUnhealthyError'], intervalSeconds: 2, maxAttempts: 3, backoffRate: 2 }],
-    catch: afterNewMemberJoined,
-    timeoutSeconds: 900,
-  }),
+  task(
+    'VerifyClusterHealth',
+    'cluster-health (v2) and endpoint health (v3) across every member; every member started and voting',
+    'new host step 8',
+    'RollMasters',
+    {
+      retry: [transient, { errors: ['ClusterUnhealthyError'], intervalSeconds: 1, maxAttempts: 10, backoffRate: 1.5, maxDelaySeconds: 5 }],
+      // The new member has joined and votes by now: a problem elsewhere must not remove it again.
+      catch: afterNewMemberJoined,
+    },
+  ),
+  task(
+    'RollMasters',
+    'One master at a time: etcdClientInfo.urls, master-restart api, master-restart controllers, wait until its API is healthy',
+    'masters steps 1-2',
+    'UpdateFlannel',
+    {
+      retry: [...hostWork, { errors: ['MasterUnhealthyError'], intervalSeconds: 2, maxAttempts: 3, backoffRate: 2 }],
+      catch: afterNewMemberJoined,
+      timeoutSeconds: 900,
+    },
+  ),
   task('UpdateFlannel', 'FLANNEL_ETCD_ENDPOINTS on every host running flanneld; restart flanneld', 'masters steps 3-4', CLOSING, {
     retry: hostWork,
     catch: afterNewMemberJoined,
@@ -296,22 +369,40 @@ const STATE_LIST = [
     catch: [{ errors: ['States.ALL'], next: CLOSING, resultField: 'cleanupError' }],
     timeoutSeconds: 300,
   }),
-  task('DiscardKeyBundle', 'Delete the new member\'s key bundle from the artifact store, whatever the outcome (a deletion that fails is named in remaining)', 'safety', 'TerminateLaunchedHost', {
-    catch: [{ errors: ['States.ALL'], next: 'TerminateLaunchedHost', resultField: 'none' }],
-    timeoutSeconds: 60,
-    holdsLock: false,
-  }),
-  task('TerminateLaunchedHost', 'When the run did not succeed: terminate the host this run launched, unless a member of the cluster is on it (a termination that fails is named in remaining)', 'compensation', 'RecordClusterState', {
-    catch: [{ errors: ['States.ALL'], next: 'RecordClusterState', resultField: 'none' }],
-    timeoutSeconds: 60,
-    holdsLock: false,
-  }),
-  task('RecordClusterState', 'When the run did not succeed: the cluster as it is now (members, learners, unstarted, quorum) in remaining, with the verified snapshot and the restore procedure when quorum is lost', 'safety', 'ReleaseLock', {
-    retry: [],
-    catch: [{ errors: ['States.ALL'], next: 'ReleaseLock', resultField: 'none' }],
-    timeoutSeconds: 120,
-    holdsLock: false,
-  }),
+  task(
+    'DiscardKeyBundle',
+    "Delete the new member's key bundle from the artifact store, whatever the outcome (a deletion that fails is named in remaining)",
+    'safety',
+    'TerminateLaunchedHost',
+    {
+      catch: [{ errors: ['States.ALL'], next: 'TerminateLaunchedHost', resultField: 'none' }],
+      timeoutSeconds: 60,
+      holdsLock: false,
+    },
+  ),
+  task(
+    'TerminateLaunchedHost',
+    'When the run did not succeed: terminate the host this run launched, unless a member of the cluster is on it (a termination that fails is named in remaining)',
+    'compensation',
+    'RecordClusterState',
+    {
+      catch: [{ errors: ['States.ALL'], next: 'RecordClusterState', resultField: 'none' }],
+      timeoutSeconds: 60,
+      holdsLock: false,
+    },
+  ),
+  task(
+    'RecordClusterState',
+    'When the run did not succeed: the cluster as it is now (members, learners, unstarted, quorum) in remaining, with the verified snapshot and the restore procedure when quorum is lost',
+    'safety',
+    'ReleaseLock',
+    {
+      retry: [],
+      catch: [{ errors: ['States.ALL'], next: 'ReleaseLock', resultField: 'none' }],
+      timeoutSeconds: 120,
+      holdsLock: false,
+    },
+  ),
   task('ReleaseLock', 'Release the cluster lock', 'preparation', 'RouteOutcome', {
     catch: [{ errors: ['States.ALL'], next: 'RouteOutcome', resultField: 'cleanupError' }],
     timeoutSeconds: 30,

@@ -26,6 +26,7 @@ export function executions(arn: string, deps: AwsCliDeps): StepFunctionsExecutio
 /** `--state-machine-arn`, required with --target aws. */
 export function stateMachineArnOption(value: string | undefined, usage: string): string {
   if (!value) throw new UsageError(`--state-machine-arn is required with --target aws (the stack's StateMachineArn output)\n${usage}`);
-  if (!isStateMachineArn(value)) throw new UsageError(`--state-machine-arn: "${value}" is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
+  if (!isStateMachineArn(value))
+    throw new UsageError(`--state-machine-arn: "${value}" is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
   return value;
 }

@@ -18,7 +18,8 @@ export function printRun(run: RunDocument, json: boolean, toStderr = false): voi
 
 /** Prints the execution as a run result; returns its exit code (4 while it runs). */
 export async function showExecution(executionArn: string, json: boolean, usage: string, deps: AwsCliDeps): Promise<number> {
-  if (!isExecutionArn(executionArn)) throw new UsageError(`"${executionArn}" is not an execution ARN (arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME)\n${usage}`);
+  if (!isExecutionArn(executionArn))
+    throw new UsageError(`"${executionArn}" is not an execution ARN (arn:aws:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME)\n${usage}`);
   const run = await executions(executionArn, deps).describeRun(executionArn);
   printRun(run, json);
   return exitCodeOfRun(run);

@@ -90,7 +90,14 @@ export class HistoryProgress {
       const failure = type === 'TaskStateExited' ? undefined : failureOf(event);
       const detail = open.failure?.text ?? (failure ? (reasonOf(failure.error, failure.cause) ?? '') : '');
       const status = open.succeeded ? 'succeeded' : 'failed';
-      this.emit({ type: 'step-end', step: open.name, status, ms: at - open.enteredAt, detail: status === 'failed' ? detail || type : '', attempts: open.attempts });
+      this.emit({
+        type: 'step-end',
+        step: open.name,
+        status,
+        ms: at - open.enteredAt,
+        detail: status === 'failed' ? detail || type : '',
+        attempts: open.attempts,
+      });
       this.open = undefined;
     }
   }
@@ -101,7 +108,9 @@ export async function eventsAfter(client: SFNClient, executionArn: string, after
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
-    const out = await client.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 100, includeExecutionData: true, ...(nextToken ? { nextToken } : {}) }));
+    const out = await client.send(
+      new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 100, includeExecutionData: true, ...(nextToken ? { nextToken } : {}) }),
+    );
     const page = out.events ?? [];
     events.push(...page);
     if (page.some((e) => (e.id ?? 0) <= afterId)) break;

@@ -38,7 +38,10 @@ export async function readRequest(file: string, user: () => string): Promise<Rec
   const schema = JSON.parse(await readFile(SCHEMA_FILE, 'utf8')) as object;
   const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
   if (!validate(request)) {
-    throw new InvalidInputError('--input', `${file} does not match schemas/replace-request.schema.json:\n  ${(validate.errors ?? []).map(schemaErrorText).join('\n  ')}`);
+    throw new InvalidInputError(
+      '--input',
+      `${file} does not match schemas/replace-request.schema.json:\n  ${(validate.errors ?? []).map(schemaErrorText).join('\n  ')}`,
+    );
   }
   return request as Record<string, unknown>;
 }

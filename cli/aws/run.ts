@@ -57,7 +57,9 @@ export async function startExecution(options: StartOptions, deps: AwsCliDeps): P
       printJson({ executionArn: result.executionArn, startDate: result.startDate });
       progress(`started ${name}; follow it with: etcd-replace status ${result.executionArn}`);
     } else {
-      process.stdout.write(`started execution ${name} at ${result.startDate}\n  ${result.executionArn}\nfollow it with: etcd-replace status ${result.executionArn}\n`);
+      process.stdout.write(
+        `started execution ${name} at ${result.startDate}\n  ${result.executionArn}\nfollow it with: etcd-replace status ${result.executionArn}\n`,
+      );
     }
     return EXIT.succeeded;
   }

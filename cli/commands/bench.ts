@@ -16,17 +16,27 @@ writes docs/benchmarks.json and docs/benchmarks.md. Needs root, except --cost-on
       title: 'options',
       flags: [
         ['--quick', '3 members @ 32 MB on etcd 3.2.22 and on 3.4.23, 2 repetitions (a few minutes)'],
-        ['--scenario MxMB[@X.Y.Z]', 'only this scenario, e.g. 3x32@3.2.22; MxMB alone (3x32, 3x256, 5x32, 3x1024) means that shape on both versions (repeatable)'],
+        [
+          '--scenario MxMB[@X.Y.Z]',
+          'only this scenario, e.g. 3x32@3.2.22; MxMB alone (3x32, 3x256, 5x32, 3x1024) means that shape on both versions (repeatable)',
+        ],
         ['--reps N', 'repetitions per scenario and kind (default 3; 2 with --quick; 1 to 20)'],
         ['--json', 'print the report as JSON on stdout (progress goes to stderr)'],
         ['--render', 'rewrite docs/benchmarks.md from docs/benchmarks.json (after editing bench/analysis.md)'],
-        ['--cost-only', 'the AWS cost model alone: transitions by executing the compiled ASL, SSM commands and step times from the last docs/benchmarks.json; needs no sandbox and writes nothing'],
+        [
+          '--cost-only',
+          'the AWS cost model alone: transitions by executing the compiled ASL, SSM commands and step times from the last docs/benchmarks.json; needs no sandbox and writes nothing',
+        ],
         HELP_FLAG,
       ],
     },
   ],
   examples: ['npm run bench -- --quick', 'etcd-replace bench --cost-only --json'],
-  exits: exitCodesText([['succeeded', 'every run succeeded'], ['failed', 'a run failed'], ['invalidInput', 'bad arguments']]),
+  exits: exitCodesText([
+    ['succeeded', 'every run succeeded'],
+    ['failed', 'a run failed'],
+    ['invalidInput', 'bad arguments'],
+  ]),
 };
 
 export const topics = { bench: help };
@@ -89,7 +99,9 @@ export function run(argv: string[]): Promise<number> {
     else {
       for (const c of report.scenarios) {
         const f = (ms: number | null) => (ms === null ? '–' : `${(ms / 1000).toFixed(2)} s`);
-        progress(`${c.scenario}: floor ${f(c.floorMs)}, workflow ${f(c.workflowCaughtUpMs)} to caught up (${c.ratio ?? '–'}×), ${f(c.workflowTotalMs)} to the end`);
+        progress(
+          `${c.scenario}: floor ${f(c.floorMs)}, workflow ${f(c.workflowCaughtUpMs)} to caught up (${c.ratio ?? '–'}×), ${f(c.workflowTotalMs)} to the end`,
+        );
       }
     }
     const failures = report.scenarios.reduce((n, c) => n + c.floorFailures + c.workflowFailures, 0);

@@ -10,7 +10,10 @@ export const help: Help = {
   about: 'Prints the workflow machine as a Mermaid flowchart: every state, its transitions and where each error goes.',
   sections: [{ title: 'options', flags: [HELP_FLAG] }],
   examples: ['etcd-replace graph > workflow.mmd'],
-  exits: exitCodesText([['succeeded', 'printed'], ['invalidInput', 'bad arguments']]),
+  exits: exitCodesText([
+    ['succeeded', 'printed'],
+    ['invalidInput', 'bad arguments'],
+  ]),
 };
 
 export const topics = { graph: help };

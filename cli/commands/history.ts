@@ -46,8 +46,15 @@ machine names no run table, from its executions in Step Functions (kept 90 days)
     },
     { title: 'both', flags: [['--limit N', 'at most N runs (default 20; 1 to 1000 on AWS)'], JSON_FLAG, HELP_FLAG] },
   ],
-  examples: ['etcd-replace history --sandbox lab --limit 1', 'etcd-replace history --target aws --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311 --json'],
-  exits: exitCodesText([['succeeded', 'listed'], ['failed', 'failed to read the record'], ['invalidInput', 'bad arguments']]),
+  examples: [
+    'etcd-replace history --sandbox lab --limit 1',
+    'etcd-replace history --target aws --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311 --json',
+  ],
+  exits: exitCodesText([
+    ['succeeded', 'listed'],
+    ['failed', 'failed to read the record'],
+    ['invalidInput', 'bad arguments'],
+  ]),
 };
 
 export const topics = { history: help };
@@ -60,14 +67,19 @@ const MAX_AWS_LIMIT = 1000;
 export async function run(argv: string[]): Promise<number> {
   if (targetsAws(argv)) return auditHistoryCommand(argv);
   return runCommand(async () => {
-    const { values } = parse(argv, { sandbox: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean', default: false }, target: { type: 'string', default: 'sandbox' } }, USAGE);
+    const { values } = parse(
+      argv,
+      { sandbox: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean', default: false }, target: { type: 'string', default: 'sandbox' } },
+      USAGE,
+    );
     if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${USAGE}`);
     const cluster = values.sandbox === undefined ? undefined : validate.sandboxName('--sandbox', values.sandbox);
     const limit = integerOption('limit', values.limit, 20);
     const { records, unreadable } = await new FileRunStore().scan({ ...(cluster ? { cluster } : {}), limit });
     if (values.json) {
       printJson([...unreadable.map(unreadableEntry), ...records.map(historyEntry)]);
-      if (unreadable.length > 0) progress(`warning: ${unreadable.length} run record${unreadable.length === 1 ? '' : 's'} cannot be read (the entries with "unreadable")`);
+      if (unreadable.length > 0)
+        progress(`warning: ${unreadable.length} run record${unreadable.length === 1 ? '' : 's'} cannot be read (the entries with "unreadable")`);
     } else if (records.length === 0 && unreadable.length === 0) {
       process.stdout.write('no runs recorded\n');
     } else {
@@ -98,12 +110,17 @@ export function auditHistoryCommand(argv: string[], deps: AuditHistoryDeps = {})
     if (positionals.length > 1) throw new UsageError(`at most one RUN_ID\n${AUDIT_USAGE}`);
     const aws = await import('../aws/auditHistory.ts');
     const arn = values['state-machine-arn'];
-    if (arn !== undefined && !aws.isStateMachineArn(arn)) throw new UsageError(`--state-machine-arn: "${arn}" is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
+    if (arn !== undefined && !aws.isStateMachineArn(arn))
+      throw new UsageError(`--state-machine-arn: "${arn}" is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
     if (!arn && !values.table) {
-      throw new UsageError(`--state-machine-arn is required with --target aws (the stack's StateMachineArn output), or --table TABLE (its RunTableName output)\n${AUDIT_USAGE}`);
+      throw new UsageError(
+        `--state-machine-arn is required with --target aws (the stack's StateMachineArn output), or --table TABLE (its RunTableName output)\n${AUDIT_USAGE}`,
+      );
     }
-    if (values.table !== undefined && !/^[A-Za-z0-9_.-]{3,255}$/.test(values.table)) throw new UsageError(`--table: "${values.table}" is not a DynamoDB table name`);
-    if (values.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(values.region)) throw new UsageError(`--region: "${values.region}" is not an AWS region`);
+    if (values.table !== undefined && !/^[A-Za-z0-9_.-]{3,255}$/.test(values.table))
+      throw new UsageError(`--table: "${values.table}" is not a DynamoDB table name`);
+    if (values.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(values.region))
+      throw new UsageError(`--region: "${values.region}" is not an AWS region`);
     const limit = integerOption('limit', values.limit, 20);
     if (limit < 1 || limit > MAX_AWS_LIMIT) throw new UsageError(`--limit must be from 1 to ${MAX_AWS_LIMIT}`);
     const cluster = values.cluster === undefined ? undefined : validate.clusterName('--cluster', values.cluster);
@@ -112,7 +129,9 @@ export function auditHistoryCommand(argv: string[], deps: AuditHistoryDeps = {})
     const table = values.table ?? (arn ? await aws.tableOfStateMachine(arn, deps) : undefined);
     if (!table) {
       if (runId) throw new UsageError(`reading one run needs its audit record: pass --table TABLE (the stack's RunTableName output)\n${AUDIT_USAGE}`);
-      progress(`the state machine names no run table (tag ${aws.RUN_TABLE_TAG}): listing its executions from Step Functions (kept 90 days); pass --table TABLE for the audit records`);
+      progress(
+        `the state machine names no run table (tag ${aws.RUN_TABLE_TAG}): listing its executions from Step Functions (kept 90 days); pass --table TABLE for the audit records`,
+      );
       return awsHistoryCommand(['--target', 'aws', '--state-machine-arn', arn!, '--limit', String(limit), ...(values.json ? ['--json'] : [])], deps);
     }
     await aws.printAuditHistory({ table, region: values.region ?? (arn ? aws.regionOfArn(arn) : undefined), runId, cluster, limit, json: values.json }, deps);

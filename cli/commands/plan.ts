@@ -26,7 +26,10 @@ nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-rep
         ['--target sandbox', 'where the cluster is: sandbox (the default, and the only target plan supports)'],
         SANDBOX_FLAG,
         ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly)'],
-        ['--replacement HOST|new', 'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty'],
+        [
+          '--replacement HOST|new',
+          'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty',
+        ],
         ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
         JSON_FLAG,
         HELP_FLAG,
@@ -34,7 +37,12 @@ nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-rep
     },
   ],
   examples: ['etcd-replace plan --target sandbox --sandbox lab --failed master-2 --replacement etcd-spare-0'],
-  exits: exitCodesText([['succeeded', 'the run would proceed'], ['refused', 'it would be refused'], ['invalidInput', 'bad arguments'], ['failed', 'failed to read the cluster']]),
+  exits: exitCodesText([
+    ['succeeded', 'the run would proceed'],
+    ['refused', 'it would be refused'],
+    ['invalidInput', 'bad arguments'],
+    ['failed', 'failed to read the cluster'],
+  ]),
 };
 
 export const topics = { plan: help };
@@ -79,9 +87,18 @@ export function run(argv: string[]): Promise<number> {
       }
       const steps = planSteps(context);
       if (values.json) {
-        printJson({ cluster: sandbox, failed: context.failedHost?.name ?? failed, replacement: context.replacement?.name, replacementChoice: context.replacementChoice, verdict, steps });
+        printJson({
+          cluster: sandbox,
+          failed: context.failedHost?.name ?? failed,
+          replacement: context.replacement?.name,
+          replacementChoice: context.replacementChoice,
+          verdict,
+          steps,
+        });
       } else {
-        const chosen = context.replacement ? `${context.replacement.name}${context.replacementChoice === 'spare' ? ' (from the spare pool)' : ''}` : replacementWords(replacement ?? NEW_HOST);
+        const chosen = context.replacement
+          ? `${context.replacement.name}${context.replacementChoice === 'spare' ? ' (from the spare pool)' : ''}`
+          : replacementWords(replacement ?? NEW_HOST);
         process.stdout.write(`${formatPlan(`plan: replace ${failed} with ${chosen} on sandbox ${sandbox}`, verdict, steps)}\n`);
       }
       return verdict.startsWith('would refuse') ? EXIT.refused : EXIT.succeeded;

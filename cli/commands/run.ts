@@ -31,11 +31,14 @@ lines from the execution's history until the execution ends.`,
         ['--target sandbox', 'run the workflow here against a sandbox cluster (the default)'],
         SANDBOX_FLAG,
         ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly)'],
-        ['--replacement HOST|new', 'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty'],
+        [
+          '--replacement HOST|new',
+          'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty',
+        ],
         ['--grace-seconds N', 'seconds between the two observations that confirm the failure (default 2, at most 3600)'],
         ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
         ['--ca-backup-key KEY', 'a backup of /etc/etcd/ca in the artifact store: required when the failed member is the CA host'],
-        ['--install-etcd-version X.Y.Z', 'the etcd version to install on the replacement, when it is not the members\' own'],
+        ['--install-etcd-version X.Y.Z', "the etcd version to install on the replacement, when it is not the members' own"],
         ['--started-by WHO', 'who started the run, as the run record keeps it (default cli:<user>)'],
       ],
     },
@@ -89,7 +92,8 @@ export async function run(argv: string[]): Promise<number> {
     const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
     if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
     const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
-    const etcdVersion = values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
+    const etcdVersion =
+      values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
     const startedBy = validate.startedBy('--started-by', values['started-by'] ?? defaultStartedBy());
     // The hold hook's variables, checked before any record is written: a half-set pair writes nothing.
     const hold = stepHoldFromEnv();
@@ -107,8 +111,12 @@ export async function run(argv: string[]): Promise<number> {
     if (unfinished.length > 0) {
       const other = unfinished[0]!;
       const owner = await ownersOf(runs).liveOtherOwner(other.runId);
-      const what = owner ? `is in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}: wait for it, or stop it with \`kill ${owner.pid}\` and finish it with` : 'is unfinished: finish it with';
-      throw new RefusedError(`run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) on ${sandbox} ${what} \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``);
+      const what = owner
+        ? `is in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}: wait for it, or stop it with \`kill ${owner.pid}\` and finish it with`
+        : 'is unfinished: finish it with';
+      throw new RefusedError(
+        `run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) on ${sandbox} ${what} \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``,
+      );
     }
     const deps = await depsFor(sandbox);
     const context: WorkflowContext = {

@@ -32,11 +32,21 @@ export const topics = {
 Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
     sections: [{ title: 'options', flags: [SANDBOX_FLAG, HELP_FLAG] }],
     examples: ['etcd-replace sandbox up --sandbox lab', 'etcd-replace sandbox fail --sandbox lab master-2', 'etcd-replace sandbox down --sandbox lab'],
-    exits: exitCodesText([['succeeded', 'ok'], ['failed', 'failure'], ['invalidInput', 'bad arguments']], { after: `; exec passes the command's code through (${EXIT.hostOff}: host off)` }),
+    exits: exitCodesText(
+      [
+        ['succeeded', 'ok'],
+        ['failed', 'failure'],
+        ['invalidInput', 'bad arguments'],
+      ],
+      { after: `; exec passes the command's code through (${EXIT.hostOff}: host off)` },
+    ),
   },
   'sandbox up': {
-    usage: ['etcd-replace sandbox up [--sandbox NAME] [--members 3|5] [--spares N] [--nodes N] [--data-mb N] [--etcd-version X.Y.Z] [--host-etcd-version HOST=X.Y.Z]... [--json]'],
-    about: 'Builds a sandbox cluster: masters running etcd as static pods (master-0 holds the CA), spare hosts for a replacement, nodes running flanneld, and data in etcd.',
+    usage: [
+      'etcd-replace sandbox up [--sandbox NAME] [--members 3|5] [--spares N] [--nodes N] [--data-mb N] [--etcd-version X.Y.Z] [--host-etcd-version HOST=X.Y.Z]... [--json]',
+    ],
+    about:
+      'Builds a sandbox cluster: masters running etcd as static pods (master-0 holds the CA), spare hosts for a replacement, nodes running flanneld, and data in etcd.',
     sections: [
       {
         title: 'options',
@@ -46,7 +56,10 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
           ['--spares N', 'spare hosts a member can be replaced with (default 1)'],
           ['--nodes N', 'nodes running flanneld against etcd (default 1, at most 10)'],
           ['--data-mb N', 'MiB of keys written into etcd (default 32)'],
-          ['--etcd-version X.Y.Z', 'the members\' etcd: 3.4.23 is Debian\'s, others vX.Y.Z/{etcd,etcdctl} under $ETCD_REPLACE_ETCD_BUILDS (default $ETCD_REPLACE_ETCD_VERSION, else 3.2.22 when its build is there, else 3.4.23)'],
+          [
+            '--etcd-version X.Y.Z',
+            "the members' etcd: 3.4.23 is Debian's, others vX.Y.Z/{etcd,etcdctl} under $ETCD_REPLACE_ETCD_BUILDS (default $ETCD_REPLACE_ETCD_VERSION, else 3.2.22 when its build is there, else 3.4.23)",
+          ],
           ['--host-etcd-version HOST=X.Y.Z', 'another etcd version for one master (repeatable)'],
           ['--json', 'print the sandbox status as one JSON document on stdout; progress goes to stderr'],
           HELP_FLAG,
@@ -61,7 +74,11 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
     about: 'Hosts of a sandbox, their power and etcd state, and the client identity to reach the cluster from this machine.',
     sections: [{ title: 'options', flags: [SANDBOX_FLAG, ['--json', 'print the status as one JSON document on stdout'], HELP_FLAG] }],
     examples: ['etcd-replace sandbox status --sandbox lab --json'],
-    exits: exitCodesText([['succeeded', 'ok'], ['failed', 'failure (e.g. no such sandbox)'], ['invalidInput', 'bad arguments']]),
+    exits: exitCodesText([
+      ['succeeded', 'ok'],
+      ['failed', 'failure (e.g. no such sandbox)'],
+      ['invalidInput', 'bad arguments'],
+    ]),
   },
   'sandbox exec': {
     usage: ['etcd-replace sandbox exec [--sandbox NAME] HOST -- CMD...'],
@@ -90,14 +107,22 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
       },
     ],
     examples: ['etcd-replace sandbox fail --sandbox lab master-2', 'etcd-replace sandbox fail --sandbox lab master-1 --mode partition'],
-    exits: exitCodesText([['succeeded', 'done'], ['failed', 'failure'], ['invalidInput', 'bad arguments']]),
+    exits: exitCodesText([
+      ['succeeded', 'done'],
+      ['failed', 'failure'],
+      ['invalidInput', 'bad arguments'],
+    ]),
   },
   'sandbox down': {
     usage: ['etcd-replace sandbox down [--sandbox NAME] [--all]'],
     about: 'Removes a sandbox and everything it put on the machine: processes, namespaces, mounts, links, files.',
     sections: [{ title: 'options', flags: [SANDBOX_FLAG, ['--all', 'remove every sandbox'], HELP_FLAG] }],
     examples: ['etcd-replace sandbox down --sandbox lab', 'etcd-replace sandbox down --all'],
-    exits: exitCodesText([['succeeded', 'removed'], ['failed', 'failure'], ['invalidInput', 'bad arguments']]),
+    exits: exitCodesText([
+      ['succeeded', 'removed'],
+      ['failed', 'failure'],
+      ['invalidInput', 'bad arguments'],
+    ]),
   },
 } satisfies Record<string, Help>;
 
@@ -252,4 +277,3 @@ export async function run(argv: string[]): Promise<number> {
   }
   return runCommand(() => handler(rest));
 }
-

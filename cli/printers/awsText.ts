@@ -10,7 +10,9 @@ import { formatTimeline } from './text.ts';
 
 /** A human timeline of a run document, like the sandbox's, with the execution's ARN. */
 export function formatRun(run: RunDocument): string {
-  return formatRunView(run, `run ${run.runId} (execution ${run.executionName}), started by ${run.startedBy ?? 'unknown'} at ${run.startedAt}`, [`  ${run.executionArn}`]);
+  return formatRunView(run, `run ${run.runId} (execution ${run.executionName}), started by ${run.startedBy ?? 'unknown'} at ${run.startedAt}`, [
+    `  ${run.executionArn}`,
+  ]);
 }
 
 /** The sandbox history's timeline of a record, with where it ran and who started it on AWS; `whole`: every fact of it. */
@@ -34,7 +36,9 @@ export function formatAuditRecord(record: AuditRecord, whole = false): string {
     if (principal) lines.push(`  principal: ${JSON.stringify(principal)}`);
     lines.push('  steps:');
     for (const step of record.steps) {
-      lines.push(`    ${step.name}: ${step.status}, ${step.attempts} attempt${step.attempts === 1 ? '' : 's'}, ${step.startedAt} → ${step.endedAt ?? 'running'}`);
+      lines.push(
+        `    ${step.name}: ${step.status}, ${step.attempts} attempt${step.attempts === 1 ? '' : 's'}, ${step.startedAt} → ${step.endedAt ?? 'running'}`,
+      );
       if (step.detail) lines.push(`      ${step.detail}`);
       if (step.error && step.error.message !== step.detail) lines.push(`      ${step.error.name}: ${step.error.message}`);
     }

@@ -42,7 +42,10 @@ export function printProgress(event: ProgressEvent): void {
 
 /** The timeline of a run record: where it ran and who started it, then the run view's lines. */
 export function formatTimeline(record: RunRecord): string {
-  return formatRunView(runViewOfRecord(record), `run ${record.runId} on ${record.cluster} (${record.target}), started by ${record.startedBy} at ${record.startedAt}`);
+  return formatRunView(
+    runViewOfRecord(record),
+    `run ${record.runId} on ${record.cluster} (${record.target}), started by ${record.startedBy} at ${record.startedAt}`,
+  );
 }
 
 /** The text of an unreadable record: its run, file, why, and what to do. */
@@ -73,7 +76,11 @@ export function statusTable(status: StatusDocument): string {
   ]);
   const header = ['HOST', 'HOSTNAME', 'IP', 'ROLES', 'POWER', 'ETCD', 'VERSION'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => `${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`;
+  const line = (cells: string[]) =>
+    `${cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd()}\n`;
   const launched = status.hosts.map((h) => (h.launchedBy === undefined ? '' : `${h.name} was launched by run ${h.launchedBy}\n`)).join('');
   const client = `${launched === '' ? '' : `\n${launched}`}\nclient (from this machine): --endpoints ${status.client.endpoints.join(',')} --cacert ${status.client.cacert} --cert ${status.client.cert} --key ${status.client.key}\n`;
   return line(header) + rows.map(line).join('') + client;

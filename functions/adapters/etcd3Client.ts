@@ -6,24 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 
-import {
-  Etcd3,
-  GRPCDeadlineExceededError,
-  GRPCFailedPreconditionError,
-  GRPCNotFoundError,
-  GRPCUnavailableError,
-  type IMember,
-  type IOptions,
-} from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, GRPCFailedPreconditionError, GRPCNotFoundError, GRPCUnavailableError, type IMember, type IOptions } from 'etcd3';
 
-import {
-  EtcdUnavailableError,
-  InvalidInputError,
-  LearnerNotReadyError,
-  MemberAlreadyExistsError,
-  MemberNotFoundError,
-  WorkflowError,
-} from '../errors.ts';
+import { EtcdUnavailableError, InvalidInputError, LearnerNotReadyError, MemberAlreadyExistsError, MemberNotFoundError, WorkflowError } from '../errors.ts';
 import type { ClusterView, EndpointHealth, EndpointStatusResult, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../ports.ts';
 import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
 import { etcdErrorFromText, peerUrl } from './etcdctl.ts';
@@ -222,9 +207,7 @@ export class Etcd3Membership implements EtcdClusterPort {
     if (peerURLs.length === 0) throw new InvalidInputError('peerURLs', 'at least one peer URL is needed');
     const urls = peerURLs.map((u, i) => peerUrl(`peerURLs[${i}]`, u));
     const id = hexToDecimal(validMemberId('memberId', memberId));
-    await this.call(this.endpoints, this.callTimeoutMs, (client, deadline) =>
-      client.cluster.memberUpdate({ ID: id, peerURLs: urls }, { deadline }),
-    );
+    await this.call(this.endpoints, this.callTimeoutMs, (client, deadline) => client.cluster.memberUpdate({ ID: id, peerURLs: urls }, { deadline }));
   }
 
   /** Runs `fn` on a fresh client for `hosts` with a deadline; always closes the client; maps errors. */

@@ -31,14 +31,22 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
 
   const matches = matchMembers(seen.members, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) });
   if (matches.length > 1) {
-    throw new InvalidInputError('failed', `"${context.request.failed}" matches ${matches.length} members (${matches.map((m) => m.id).join(', ')}); name one by member ID`);
+    throw new InvalidInputError(
+      'failed',
+      `"${context.request.failed}" matches ${matches.length} members (${matches.map((m) => m.id).join(', ')}); name one by member ID`,
+    );
   }
   const failed = matches[0] ?? null;
   // An earlier run removed the member and ended without its replacement (compensated, or stopped): by
   // that run's record, and with the cluster one member short, this run finishes the job.
   let unfinished: PastRemoval | null = null;
   if (!failed && context.failedMemberRemoved === true && context.removedByRun && context.failedMember) {
-    unfinished = { runId: context.removedByRun, at: '', outcome: 'failed', member: { id: context.failedMember.id, name: context.failedMember.name, peerURL: context.failedMember.peerURL } };
+    unfinished = {
+      runId: context.removedByRun,
+      at: '',
+      outcome: 'failed',
+      member: { id: context.failedMember.id, name: context.failedMember.name, peerURL: context.failedMember.peerURL },
+    };
   } else if (!failed) {
     const past = await pastRemovalOf(context, deps);
     if (past && past.outcome !== 'succeeded' && seen.members.length % 2 === 0 && !seen.members.some((m) => m.id === past.member.id)) unfinished = past;
@@ -80,13 +88,17 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
 
   const strayLearners = seen.members.filter((m) => m.isLearner && m !== replacementMember);
   if (strayLearners.length > 0) {
-    throw new RefusedError(`learner member(s) ${strayLearners.map((m) => m.id).join(', ')} are in the cluster; finish or remove them before replacing another member`);
+    throw new RefusedError(
+      `learner member(s) ${strayLearners.map((m) => m.id).join(', ')} are in the cluster; finish or remove them before replacing another member`,
+    );
   }
   const others = seen.members.filter((m) => m !== failed && m !== replacementMember);
   const unhealthyOthers = others.filter((m) => !seen.health.find((h) => h.id === m.id)?.healthy);
   const removing = failed ? 1 : 0;
   if (!endsOdd(seen.members.length, removing, replacementMember ? 0 : 1)) {
-    throw new RefusedError(`the cluster would end with ${seen.members.length - removing + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`);
+    throw new RefusedError(
+      `the cluster would end with ${seen.members.length - removing + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`,
+    );
   }
   if (unhealthyOthers.length > 0) {
     // etcd's strict reconfiguration check refuses `member add` (learner or not) unless the leader is
@@ -108,7 +120,10 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     .map((m) => memberRef(m, inventory));
   const version = oldestVersion(seen);
   // A learner needs etcd 3.4 on every member, and etcdctl 3.4 where the run adds and promotes it.
-  const learnerSupported = version !== null && compareEtcdVersions(version, '3.4.0') >= 0 && (seen.etcdctlVersion === undefined || compareEtcdVersions(seen.etcdctlVersion, '3.4.0') >= 0);
+  const learnerSupported =
+    version !== null &&
+    compareEtcdVersions(version, '3.4.0') >= 0 &&
+    (seen.etcdctlVersion === undefined || compareEtcdVersions(seen.etcdctlVersion, '3.4.0') >= 0);
   const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
 
@@ -135,10 +150,14 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
       ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
       // The second observation confirms the failure for this execution only, and only for a while (statemachine/confirmation.ts).
-      ...(observation === 'second' && failed ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: observedAt.at(-1)! } } : {}),
+      ...(observation === 'second' && failed
+        ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: observedAt.at(-1)! } }
+        : {}),
     },
     detail:
-      (failed ? `member ${failed.id} (${failed.name || 'unnamed'}) does not answer; ` : `member ${failedLabel} is no longer a member and has no replacement: this run adds one; `) +
+      (failed
+        ? `member ${failed.id} (${failed.name || 'unnamed'}) does not answer; `
+        : `member ${failedLabel} is no longer a member and has no replacement: this run adds one; `) +
       `${verdict.reason}; oldest version ${version ?? 'unknown'}`,
   };
 }
@@ -171,11 +190,16 @@ async function refuseReplacementRunningClusterEtcd(replacement: Host, seen: Obse
   const facts = await describeEtcdHost(deps.runner, replacement);
   const clusterIds = new Set([...seen.statuses.values()].flatMap((s) => ('error' in s || !s.clusterId ? [] : [s.clusterId])));
   const reasons = [
-    ...(facts.staticPod ? ['it carries the etcd static pod (/etc/origin/node/pods/etcd.yaml): it is, or was made, a master running this cluster\'s etcd'] : []),
-    ...(facts.running && clusterIds.has(facts.running.clusterId) ? [`its etcd runs as member ${facts.running.memberId} of this cluster (cluster ID ${facts.running.clusterId})`] : []),
+    ...(facts.staticPod ? ["it carries the etcd static pod (/etc/origin/node/pods/etcd.yaml): it is, or was made, a master running this cluster's etcd"] : []),
+    ...(facts.running && clusterIds.has(facts.running.clusterId)
+      ? [`its etcd runs as member ${facts.running.memberId} of this cluster (cluster ID ${facts.running.clusterId})`]
+      : []),
   ];
   if (reasons.length > 0) {
-    throw new InvalidInputError('replacement', `${replacement.name} (${replacement.hostname}, ${replacement.ip}) cannot be the replacement: ${reasons.join('; ')}. Nothing was changed.`);
+    throw new InvalidInputError(
+      'replacement',
+      `${replacement.name} (${replacement.hostname}, ${replacement.ip}) cannot be the replacement: ${reasons.join('; ')}. Nothing was changed.`,
+    );
   }
 }
 

@@ -66,7 +66,10 @@ async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: Et
   const view = await etcd.view(endpointsKnownBefore(context, down));
   const members = view.members;
   const endpointOf = (m: EtcdMember) => clientUrlOfMember(inventory, m);
-  const endpoints = members.filter((m) => !down.has(m.id)).map(endpointOf).filter((e): e is string => e !== null);
+  const endpoints = members
+    .filter((m) => !down.has(m.id))
+    .map(endpointOf)
+    .filter((e): e is string => e !== null);
   const statuses = await statusesOf(etcd, endpoints, view.statuses);
   const health = members.map((m) => {
     const endpoint = endpointOf(m);

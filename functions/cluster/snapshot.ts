@@ -21,7 +21,6 @@ export interface SnapshotResult {
 /** How long one attempt waits for the job on the host; the states' retries wait longer. */
 export const SNAPSHOT_WAIT_SECONDS = 540;
 
-
 /**
  * The survivor the run's snapshot is taken from: the first that is not the CA host, when there is one.
  * The CA host has its own work (the certificates, the bundle) and its own failure: a CA host cut off
@@ -53,7 +52,13 @@ export async function startSnapshot(context: WorkflowContext, deps: StepDeps): P
   const { host, endpoint, key } = snapshotSource(context);
   if (!endpoint) throw new ArtifactStoreError(`the snapshot host ${host.name} is no longer a healthy member: no snapshot can be started there`);
   const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
-  const out = await runScript<{ job: 'started' | 'running' | 'done' }>(deps.runner, { host, script: 'SnapshotCluster', args: [context.runId, endpoint], secrets: { UPLOAD_URL: url }, timeoutSeconds: 60 });
+  const out = await runScript<{ job: 'started' | 'running' | 'done' }>(deps.runner, {
+    host,
+    script: 'SnapshotCluster',
+    args: [context.runId, endpoint],
+    secrets: { UPLOAD_URL: url },
+    timeoutSeconds: 60,
+  });
   return out.job;
 }
 

@@ -206,7 +206,8 @@ export async function recordAudit(event: AuditEvent, deps: AuditDeps): Promise<A
   const detail = event.detail ?? {};
   if (event['detail-type'] === CLOUDTRAIL_CALL) {
     const found = principalFromCloudTrail(detail, 'cloudtrail-event');
-    if (!found || !isExecutionArn(found.executionArn) || machineOf(found.executionArn) !== deps.stateMachineArn) return { kind: 'ignored', why: 'not a StartExecution of this state machine' };
+    if (!found || !isExecutionArn(found.executionArn) || machineOf(found.executionArn) !== deps.stateMachineArn)
+      return { kind: 'ignored', why: 'not a StartExecution of this state machine' };
     const runId = runIdFromExecutionName(found.executionArn.split(':').at(-1)!);
     setLogKeys(deps.logger, { runId, executionArn: found.executionArn });
     const written = await deps.store.setPrincipal(runId, found.principal);

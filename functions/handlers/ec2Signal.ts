@@ -11,7 +11,14 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { Ec2Signals, type Ec2SignalsConfig, type ExecutionSucceededDetail, type SignalOutcome, type StateChangeDetail, type WatchOutcome } from '../adapters/aws/ec2Signals.ts';
+import {
+  Ec2Signals,
+  type Ec2SignalsConfig,
+  type ExecutionSucceededDetail,
+  type SignalOutcome,
+  type StateChangeDetail,
+  type WatchOutcome,
+} from '../adapters/aws/ec2Signals.ts';
 import { isStateMachineArn } from '../adapters/aws/executions.ts';
 import { InvalidInputError } from '../errors.ts';
 import * as validate from '../validate.ts';

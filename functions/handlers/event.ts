@@ -32,7 +32,10 @@ export function isWorkflowContext(value: unknown): value is WorkflowContext {
  * outside a-z 0-9 - becomes `-`. Deterministic, so a retried first step gets the same run id.
  */
 export function runIdFromExecutionName(name: string): string {
-  const id = name.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '');
+  const id = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/^-+/, '');
   return id.length >= 6 ? id.slice(0, 80) : `run-${id}`.padEnd(6, '0');
 }
 

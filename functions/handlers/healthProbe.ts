@@ -156,7 +156,11 @@ function awsProbe(): () => Promise<{ healthy: string[]; unhealthy: string[] }> {
   const config = configFromEnv(process.env);
   const scriptsDir = process.env['SCRIPTS_DIR'] ?? join(process.env['LAMBDA_TASK_ROOT'] ?? process.cwd(), 'scripts');
   const tracer = createTracer();
-  const runner = new SsmHostRunner({ ssm: traced(tracer, new SSMClient({})), scripts: scriptReader(scriptsDir), comment: `etcd-replace health probe ${config.cluster}` });
+  const runner = new SsmHostRunner({
+    ssm: traced(tracer, new SSMClient({})),
+    scripts: scriptReader(scriptsDir),
+    comment: `etcd-replace health probe ${config.cluster}`,
+  });
   const cloudwatch = traced(tracer, new CloudWatchClient({}));
   return createHealthProbeHandler({
     logger: createLogger(),

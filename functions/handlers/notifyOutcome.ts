@@ -156,7 +156,10 @@ function hostLabel(value: unknown): string | undefined {
 }
 
 /** The message for a finished execution, from its audit reading (the record the audit trail keeps, read from the history). */
-export function outcomeMessage(record: AuditRecord, options: { outcome: Outcome; members?: readonly WatchedMember[] | undefined; historyUnreadable?: boolean }): OutcomeMessage {
+export function outcomeMessage(
+  record: AuditRecord,
+  options: { outcome: Outcome; members?: readonly WatchedMember[] | undefined; historyUnreadable?: boolean },
+): OutcomeMessage {
   const { outcome } = options;
   const context = record.context as Partial<WorkflowContext>;
   const request = record.request;
@@ -231,7 +234,14 @@ export function outcomeMessage(record: AuditRecord, options: { outcome: Outcome;
     startedAt: record.startedAt,
     endedAt: record.endedAt ?? null,
     durationSeconds: took,
-    steps: record.steps.map((s) => ({ name: s.name, status: s.status, startedAt: s.startedAt, endedAt: s.endedAt ?? null, attempts: s.attempts, ...(s.error ? { error: s.error.name } : {}) })),
+    steps: record.steps.map((s) => ({
+      name: s.name,
+      status: s.status,
+      startedAt: s.startedAt,
+      endedAt: s.endedAt ?? null,
+      attempts: s.attempts,
+      ...(s.error ? { error: s.error.name } : {}),
+    })),
     remaining,
     executionArn: record.executionArn,
   };
@@ -328,9 +338,7 @@ export async function handler(event: ExecutionStatusEvent): Promise<{ outcome: O
   if (!runtime) {
     const tracer = createTracer();
     const table = process.env['TABLE'];
-    const store = table
-      ? new AuditStore({ doc: DynamoDBDocumentClient.from(traced(tracer, new DynamoDBClient({}))), table, retentionDays: 1 })
-      : undefined;
+    const store = table ? new AuditStore({ doc: DynamoDBDocumentClient.from(traced(tracer, new DynamoDBClient({}))), table, retentionDays: 1 }) : undefined;
     runtime = {
       clients: { sfn: traced(tracer, new SFNClient({})), sns: traced(tracer, new SNSClient({})) },
       logger: createLogger(),

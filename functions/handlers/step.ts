@@ -165,7 +165,12 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
         await report({ step, runId, durationMs: now() - started, outcome: skipped ? 'skipped' : 'succeeded' }, detail, executionArn, started);
         return next;
       } catch (error) {
-        await report({ step, runId, durationMs: now() - started, outcome: 'failed', error: errorName(error) }, `${errorName(error)}: ${errorMessage(error)}`, executionArn, started);
+        await report(
+          { step, runId, durationMs: now() - started, outcome: 'failed', error: errorName(error) },
+          `${errorName(error)}: ${errorMessage(error)}`,
+          executionArn,
+          started,
+        );
         if (error instanceof Error) throw error;
         throw new Error(String(error));
       }
@@ -195,7 +200,11 @@ function awsStepHandler(): StepHandler {
   let audit: AuditStore | undefined;
   const store = (): AuditStore | undefined => {
     if (!env['TABLE']) return undefined;
-    audit ??= new AuditStore({ doc: clients.doc, table: env['TABLE'], retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', env['RUN_RETENTION_DAYS'] ?? '400') });
+    audit ??= new AuditStore({
+      doc: clients.doc,
+      table: env['TABLE'],
+      retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', env['RUN_RETENTION_DAYS'] ?? '400'),
+    });
     return audit;
   };
   return createStepHandler<StepDeps>({

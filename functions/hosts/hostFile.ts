@@ -20,7 +20,14 @@ export async function readHostFile(runner: HostRunner, host: Host, path: string)
 }
 
 /** Writes `text` over the file read as `read`; with `restart`, leaves the restart-pending marker. */
-export async function writeHostFile(runner: HostRunner, host: Host, path: string, read: HostFile, text: string, options: { restart?: boolean } = {}): Promise<boolean> {
+export async function writeHostFile(
+  runner: HostRunner,
+  host: Host,
+  path: string,
+  read: HostFile,
+  text: string,
+  options: { restart?: boolean } = {},
+): Promise<boolean> {
   const args = [path, read.sha256, Buffer.from(text, 'utf8').toString('base64'), ...(options.restart ? ['restart'] : [])];
   // Exit 3 (the file changed since it was read) is a refusal, as every script's 3 is.
   const result = await runScript<{ changed: boolean }>(runner, { host, script: 'WriteHostFile', args });

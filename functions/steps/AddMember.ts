@@ -18,7 +18,9 @@ export const AddMember: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');
   const url = peerUrl(replacement);
   if (context.failedMemberRemoved !== true) {
-    throw new RefusedError(`not adding ${replacement.name}: this run has not removed the failed member (its record says nothing was removed), so adding would change the member count it checked`);
+    throw new RefusedError(
+      `not adding ${replacement.name}: this run has not removed the failed member (its record says nothing was removed), so adding would change the member count it checked`,
+    );
   }
   const seen = await observeWithoutFailed(context, deps);
   const existing = memberByPeerUrl(seen.members, url);

@@ -36,7 +36,12 @@ export const BackUpFailedMemberData: Step = async (context, deps) => {
   } catch (error) {
     if (!(error instanceof BackupNotUploaded)) throw error;
     return {
-      output: { remaining: [...(context.remaining ?? []), `${host.name}: /var/lib/etcd was not backed up (the host could not reach the artifact store) and is left untouched; back it up off the host, then empty it, before that host runs etcd again`] },
+      output: {
+        remaining: [
+          ...(context.remaining ?? []),
+          `${host.name}: /var/lib/etcd was not backed up (the host could not reach the artifact store) and is left untouched; back it up off the host, then empty it, before that host runs etcd again`,
+        ],
+      },
       detail: `${host.name} cannot send its backup anywhere; its data directory is left as it is`,
       skipped: true,
     };

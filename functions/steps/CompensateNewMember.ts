@@ -27,7 +27,13 @@ export const CompensateNewMember: Step = async (context, deps) => {
   // Only the member this run added: its recorded ID, or (the add's answer lost in a crash) the one
   // unstarted member at the new host's peer URL. Never a started member this run did not add.
   const url = host ? peerUrl(host) : null;
-  const unstartedAtUrl = url === null ? undefined : memberByPeerUrl(members.filter((m) => !isStarted(m)), url);
+  const unstartedAtUrl =
+    url === null
+      ? undefined
+      : memberByPeerUrl(
+          members.filter((m) => !isStarted(m)),
+          url,
+        );
   const added = (context.newMemberId ? memberById(members, context.newMemberId) : undefined) ?? (context.newMemberId ? undefined : unstartedAtUrl);
   if (host) refuseIfMemberOnHost(members, host, added?.id, 'CompensateNewMember');
   if (added) {

@@ -49,7 +49,8 @@ export const ConfigureNewMember: Step = async (context, deps) => {
     secrets: { UPLOAD_URL: url },
   });
   const stored = await deps.artifacts.head(key);
-  if (!stored || stored.size !== packed.bytes) throw new ArtifactStoreError(`bundle upload incomplete: ${packed.bytes} bytes packed, ${stored?.size ?? 'nothing'} stored`);
+  if (!stored || stored.size !== packed.bytes)
+    throw new ArtifactStoreError(`bundle upload incomplete: ${packed.bytes} bytes packed, ${stored?.size ?? 'nothing'} stored`);
   return {
     output: { bundleKey: key, initialCluster },
     detail: `etcd.conf for ${replacement.hostname} ${changed ? 'written' : 'already right'} (ETCD_INITIAL_CLUSTER=${initialCluster}); bundle of ${packed.bytes} bytes stored`,

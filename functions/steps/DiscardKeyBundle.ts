@@ -23,6 +23,9 @@ export const DiscardKeyBundle: Step = async (context, deps) => {
     return { output: {}, detail: `deleted the key bundle of ${host.name} (${stored.location}) from the artifact store` };
   } catch (error) {
     const message = `the key bundle ${key} of ${host.name} (its private keys) may still be in the artifact store: delete it, and every version of it, by hand (${errorMessage(error)})`;
-    return { output: { remaining: [...(context.remaining ?? []), message] }, detail: `could not delete the key bundle of ${host.name}: ${errorMessage(error)}` };
+    return {
+      output: { remaining: [...(context.remaining ?? []), message] },
+      detail: `could not delete the key bundle of ${host.name}: ${errorMessage(error)}`,
+    };
   }
 };

@@ -34,7 +34,9 @@ export const InstallEtcd: Step = async (context, deps) => {
   const cluster = await clusterIdentity(context, deps);
   const wanted = context.options.etcdVersion ? validate.etcdVersion('options.etcdVersion', context.options.etcdVersion) : cluster.version;
   if (joinsAsLearner(context) && compareEtcdVersions(wanted, '3.4.0') < 0) {
-    throw new RefusedError(`${host.name} would run etcd ${wanted}, but it joins as a learner, which needs etcd 3.4 or later; run with learner "never" or install 3.4`);
+    throw new RefusedError(
+      `${host.name} would run etcd ${wanted}, but it joins as a learner, which needs etcd 3.4 or later; run with learner "never" or install 3.4`,
+    );
   }
 
   // 1. Whatever etcd the host ran before: stopped, its data off the host and checked, then emptied.
@@ -52,13 +54,17 @@ export const InstallEtcd: Step = async (context, deps) => {
     });
   } catch (error) {
     if (!(error instanceof PriorDataNotUploaded)) throw error;
-    throw new RefusedError(`${host.name} holds etcd data from an earlier life that cannot be backed up off the host (it cannot reach the artifact store); it is left untouched. ${error.message}`);
+    throw new RefusedError(
+      `${host.name} holds etcd data from an earlier life that cannot be backed up off the host (it cannot reach the artifact store); it is left untouched. ${error.message}`,
+    );
   }
   const notes = [...prepared.found];
   if (!prepared.data.empty) {
     const stored = await deps.artifacts.head(key);
     if (!stored || stored.size !== prepared.data.bytes) {
-      throw new ArtifactStoreError(`backup of ${host.name}'s earlier /var/lib/etcd incomplete: host wrote ${prepared.data.bytes} bytes, store holds ${stored?.size ?? 'nothing'}; not emptying it`);
+      throw new ArtifactStoreError(
+        `backup of ${host.name}'s earlier /var/lib/etcd incomplete: host wrote ${prepared.data.bytes} bytes, store holds ${stored?.size ?? 'nothing'}; not emptying it`,
+      );
     }
     await runScript(deps.runner, { host, script: 'InstallEtcd', args: ['wipe', need(prepared.data.manifest, 'manifest')] });
     notes.push(`its earlier /var/lib/etcd (${prepared.data.bytes} bytes) is stored at ${stored.location} and the directory emptied`);
@@ -72,7 +78,9 @@ export const InstallEtcd: Step = async (context, deps) => {
     timeoutSeconds: 600,
   });
   if (installed.version !== wanted) {
-    throw new RefusedError(`${host.name} runs etcd ${installed.version} after installing etcd-${wanted} (${installed.package}); the members run ${cluster.version}`);
+    throw new RefusedError(
+      `${host.name} runs etcd ${installed.version} after installing etcd-${wanted} (${installed.package}); the members run ${cluster.version}`,
+    );
   }
   const chosen = context.options.etcdVersion && minorOf(wanted) !== minorOf(cluster.version) ? ` (asked for; the members run ${cluster.version})` : '';
   return {

@@ -24,12 +24,17 @@ export const IssueCertificates: Step = async (context, deps) => {
     args: [replacement.hostname, replacement.ip],
     secrets: { PROBE_UPLOAD_URL: probeUrl, ...(caBackupUrl ? { CA_BACKUP_URL: caBackupUrl } : {}) },
   });
-  if (!(await deps.artifacts.head(probeKey))) throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);
+  if (!(await deps.artifacts.head(probeKey)))
+    throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);
   const issued = result.issued.trim();
   const restored = result.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
   return {
     output: {},
-    detail: restored + (issued ? `issued ${issued.split(' ').join(' and ')} certificate(s) in ${result.prefix} on ${ca.name}` : `valid certificates already in ${result.prefix} on ${ca.name}`),
+    detail:
+      restored +
+      (issued
+        ? `issued ${issued.split(' ').join(' and ')} certificate(s) in ${result.prefix} on ${ca.name}`
+        : `valid certificates already in ${result.prefix} on ${ca.name}`),
     ...(issued || restored ? {} : { skipped: true }),
   };
 };

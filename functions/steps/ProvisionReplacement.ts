@@ -14,12 +14,23 @@ import type { Step } from '../workflow/step.ts';
 export const ProvisionReplacement: Step = async (context, deps) => {
   if (context.replacementChoice !== 'launched') {
     const host = context.replacement;
-    return { output: {}, detail: `nothing to launch: the replacement is ${host?.name ?? 'unknown'} (${context.replacementChoice === 'spare' ? 'from the spare pool' : 'named'})`, skipped: true };
+    return {
+      output: {},
+      detail: `nothing to launch: the replacement is ${host?.name ?? 'unknown'} (${context.replacementChoice === 'spare' ? 'from the spare pool' : 'named'})`,
+      skipped: true,
+    };
   }
   const inventory = inventoryOf(context);
-  const { host, id } = await deps.provisioning.provision({ runId: context.runId, cluster: inventory.cluster, ...(context.failedHost ? { failedHost: context.failedHost } : {}) });
+  const { host, id } = await deps.provisioning.provision({
+    runId: context.runId,
+    cluster: inventory.cluster,
+    ...(context.failedHost ? { failedHost: context.failedHost } : {}),
+  });
   const clash = inventory.hosts.find((h) => h.name !== host.name && (h.hostname === host.hostname || h.ip === host.ip));
-  if (clash) throw new ProvisioningError(`the launched host ${host.name} (${id}) has the hostname or IP of ${clash.name} (${clash.hostname}, ${clash.ip}): it cannot be told apart from that host`);
+  if (clash)
+    throw new ProvisioningError(
+      `the launched host ${host.name} (${id}) has the hostname or IP of ${clash.name} (${clash.hostname}, ${clash.ip}): it cannot be told apart from that host`,
+    );
   const replacement: Host = { ...host, roles: ['spare'] };
   const again = context.replacementLaunched === id && context.replacement?.name === host.name;
   return {

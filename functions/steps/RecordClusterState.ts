@@ -56,7 +56,9 @@ async function describe(context: WorkflowContext, deps: StepDeps): Promise<strin
   if (added && observation.health.find((h) => h.id === added.id)?.healthy && !added.isLearner) {
     lines.push(`member ${added.id} that this run added runs and votes: keep it; run the replacement again to finish what is left`);
   } else if (added) {
-    lines.push(`member ${added.id} that this run added is still in the member list${added.isLearner ? ' as a learner' : ''}${added.name === '' ? ', never started' : ''}: remove it (etcdctl member remove ${added.id}) once quorum holds, or run the replacement again to finish it`);
+    lines.push(
+      `member ${added.id} that this run added is still in the member list${added.isLearner ? ' as a learner' : ''}${added.name === '' ? ', never started' : ''}: remove it (etcdctl member remove ${added.id}) once quorum holds, or run the replacement again to finish it`,
+    );
   }
   if (!quorum.has) {
     lines.push(await snapshotLine(context, deps));
@@ -84,13 +86,15 @@ async function terminatedHost(context: WorkflowContext, deps: StepDeps): Promise
 async function snapshotLine(context: WorkflowContext, deps: StepDeps): Promise<string> {
   if (!context.snapshotKey) return 'this run took no snapshot: take one from a surviving member first (ETCDCTL_API=3 etcdctl snapshot save)';
   const verified = context.snapshotVerified;
-  if (verified) return `this run's verified snapshot: ${verified.location}, ${verified.bytes} bytes, sha256 ${verified.sha256}, revision ${verified.revision}, checked with snapshot status and stored whole`;
+  if (verified)
+    return `this run's verified snapshot: ${verified.location}, ${verified.bytes} bytes, sha256 ${verified.sha256}, revision ${verified.revision}, checked with snapshot status and stored whole`;
   const { host, key } = snapshotSource(context);
   const stored = await deps.artifacts.head(key).catch(() => null);
   if (!stored) return `this run's snapshot ${key} is not in the artifact store (its job on ${host.name} did not finish): take one from a surviving member`;
   try {
     const done = await runScript<SnapshotResult>(deps.runner, { host, script: 'AwaitSnapshot', args: [context.runId, '5'], timeoutSeconds: 30 });
-    const whole = done.bytes === stored.size ? 'checked with snapshot status and stored whole' : `but the store holds ${stored.size} of its ${done.bytes} bytes`;
+    const whole =
+      done.bytes === stored.size ? 'checked with snapshot status and stored whole' : `but the store holds ${stored.size} of its ${done.bytes} bytes`;
     return `this run's verified snapshot: ${stored.location}, ${done.bytes} bytes, sha256 ${done.sha256}, revision ${done.status.revision}, ${whole}`;
   } catch (error) {
     return `this run's snapshot: ${stored.location}, ${stored.size} bytes; its job on ${host.name} could not confirm its check (${errorMessage(error)}): run etcdctl snapshot status on it before restoring`;

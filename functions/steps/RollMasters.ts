@@ -14,7 +14,9 @@ import type { Step } from '../workflow/step.ts';
 import { MASTER_CONFIG_PATH } from '../config/paths.ts';
 
 export const RollMasters: Step = async (context, deps) => {
-  const masters = inventoryOf(context).hosts.filter((h) => h.roles.includes('master')).sort((a, b) => a.name.localeCompare(b.name));
+  const masters = inventoryOf(context)
+    .hosts.filter((h) => h.roles.includes('master'))
+    .sort((a, b) => a.name.localeCompare(b.name));
   const [live, reads] = await Promise.all([
     liveMemberHostnames(context, deps),
     Promise.allSettled(masters.map((master) => readHostFile(deps.runner, master, MASTER_CONFIG_PATH))),
@@ -58,7 +60,9 @@ export const RollMasters: Step = async (context, deps) => {
       }
       // The failed host, or any master that is down: the membership change stands; say what is left.
       if (!(error instanceof HostUnreachableError)) throw error;
-      remaining.push(`${master.name} is unreachable: when it returns, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${live.map((h) => `https://${h}:2379`).join(', ')} and run master-restart api and controllers`);
+      remaining.push(
+        `${master.name} is unreachable: when it returns, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${live.map((h) => `https://${h}:2379`).join(', ')} and run master-restart api and controllers`,
+      );
     }
   }
   return {

@@ -42,7 +42,9 @@ export const StartNewMember: Step = async (context, deps) => {
   const initialCluster = expectedInitialCluster(members, host);
   const entries = (list: string) => list.split(',').sort().join(',');
   if (context.initialCluster !== undefined && entries(initialCluster) !== entries(context.initialCluster)) {
-    throw new NewMemberFailedError(`the member list changed since the new member's etcd.conf was written: ETCD_INITIAL_CLUSTER is ${context.initialCluster}, the cluster is now ${initialCluster}`);
+    throw new NewMemberFailedError(
+      `the member list changed since the new member's etcd.conf was written: ETCD_INITIAL_CLUSTER is ${context.initialCluster}, the cluster is now ${initialCluster}`,
+    );
   }
   const { clusterId } = await clusterIdentity(context, deps);
   const started = await runScript<{ started: 'now' | 'already'; backedUpData: boolean }>(deps.runner, {
@@ -83,7 +85,8 @@ export const StartNewMember: Step = async (context, deps) => {
       const window = addToStartedSeconds({ ...context, newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() });
       return {
         output: { newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() },
-        detail: `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}` +
+        detail:
+          `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}` +
           (window !== null ? `; it voted ${window.toFixed(1)} s before it had caught up (no learner)` : ''),
       };
     }
@@ -94,7 +97,9 @@ export const StartNewMember: Step = async (context, deps) => {
       const lostSince = q.has || q.restorable ? null : (quorum.lostSince ?? now);
       quorum = { checkedAt: now, lostSince };
       if (lostSince !== null && now - lostSince >= QUORUM_LOSS_CONFIRM_MS) {
-        throw new QuorumLostError(`member ${newId} cannot join: ${q.text}, for ${Math.round((now - lostSince) / 1000)} s, and its own vote would not bring it back`);
+        throw new QuorumLostError(
+          `member ${newId} cannot join: ${q.text}, for ${Math.round((now - lostSince) / 1000)} s, and its own vote would not bring it back`,
+        );
       }
     }
     if (due && !progress.answered) {
@@ -109,14 +114,16 @@ export const StartNewMember: Step = async (context, deps) => {
       }
     }
     if (now > deadline && now >= budget) {
-      throw new NewMemberCatchingUpError(`member ${newId} is still catching up after ${deps.waits.memberCatchUpSeconds}s (${progress.bytes} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`);
+      throw new NewMemberCatchingUpError(
+        `member ${newId} is still catching up after ${deps.waits.memberCatchUpSeconds}s (${progress.bytes} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`,
+      );
     }
     if (now > deadline) {
       if (!progress.answered) await failIfNoSpace(deps.runner, host);
       throw new NewMemberFailedError(
         progress.answered
-            ? `member ${newId} answers but its endpoint has not been healthy for ${wait}s`
-            : `member ${newId} has not answered, and its data directory on ${host.name} has not grown, for ${wait}s (${named ? 'listed under its name' : 'it still shows as unstarted'})`,
+          ? `member ${newId} answers but its endpoint has not been healthy for ${wait}s`
+          : `member ${newId} has not answered, and its data directory on ${host.name} has not grown, for ${wait}s (${named ? 'listed under its name' : 'it still shows as unstarted'})`,
       );
     }
     await deps.sleep(pause);

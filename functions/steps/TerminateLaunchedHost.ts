@@ -30,7 +30,10 @@ export const TerminateLaunchedHost: Step = async (context, deps) => {
     const released = await deps.provisioning.release(context.runId, context.inventory?.cluster ?? context.request.cluster);
     return {
       output: {},
-      detail: released === 'released' ? `terminated ${host.name} (${launched}), launched by this run for a replacement that did not join` : `${host.name} (${launched}) is gone already`,
+      detail:
+        released === 'released'
+          ? `terminated ${host.name} (${launched}), launched by this run for a replacement that did not join`
+          : `${host.name} (${launched}) is gone already`,
       ...(released === 'absent' ? { skipped: true } : {}),
     };
   } catch (error) {

@@ -17,7 +17,13 @@ export const UpdateFlannel: Step = async (context, deps) => {
   const outcomes = await Promise.all(
     hosts.map(async (host: Host): Promise<{ host: string; state: 'updated' | 'unchanged' | 'absent' | 'unreachable' }> => {
       try {
-        const changed = await editHostFile(deps.runner, host, FLANNELD_PATH, (text) => setFlannelEndpoints(text, liveEndpointList(getFlannelEndpoints(text), live)), { restart: true });
+        const changed = await editHostFile(
+          deps.runner,
+          host,
+          FLANNELD_PATH,
+          (text) => setFlannelEndpoints(text, liveEndpointList(getFlannelEndpoints(text), live)),
+          { restart: true },
+        );
         if (changed === null) return { host: host.name, state: 'absent' };
         const result = await runScript<{ restarted: boolean }>(deps.runner, { host, script: 'UpdateFlannel' });
         return { host: host.name, state: result.restarted ? 'updated' : 'unchanged' };
@@ -29,7 +35,10 @@ export const UpdateFlannel: Step = async (context, deps) => {
   );
   const remaining = outcomes
     .filter((o) => o.state === 'unreachable')
-    .map((o) => `${o.host} is unreachable: when it returns, set FLANNEL_ETCD_ENDPOINTS in ${FLANNELD_PATH} to ${live.map((h) => `https://${h}:2379`).join(',')} and restart flanneld`);
+    .map(
+      (o) =>
+        `${o.host} is unreachable: when it returns, set FLANNEL_ETCD_ENDPOINTS in ${FLANNELD_PATH} to ${live.map((h) => `https://${h}:2379`).join(',')} and restart flanneld`,
+    );
   const by = (state: string) => outcomes.filter((o) => o.state === state).map((o) => o.host);
   return {
     output: remaining.length ? { remaining: [...(context.remaining ?? []), ...remaining] } : {},

@@ -20,7 +20,12 @@ export const UpdateInventory: Step = async (context, deps) => {
     // this replacement, so it is left to the operator with the exact edit.
     if (!(error instanceof HostUnreachableError) || installer.name !== context.failedHost?.name) throw error;
     return {
-      output: { remaining: [...(context.remaining ?? []), `${installer.name} (the installer host) is unreachable: in ${INVENTORY_PATH}, [etcd] must drop ${remove[0]} and list ${replacement.hostname}`] },
+      output: {
+        remaining: [
+          ...(context.remaining ?? []),
+          `${installer.name} (the installer host) is unreachable: in ${INVENTORY_PATH}, [etcd] must drop ${remove[0]} and list ${replacement.hostname}`,
+        ],
+      },
       detail: `${installer.name} is unreachable; the inventory edit is left in remaining`,
       skipped: true,
     };

@@ -20,7 +20,10 @@ export function findHost(inventory: Inventory, text: string): Host | undefined {
 function exactlyOne(inventory: Inventory, role: 'ca' | 'installer'): Host {
   const hosts = inventory.hosts.filter((h) => h.roles.includes(role));
   if (hosts.length !== 1) {
-    throw new InvalidInputError('inventory', `expected exactly one host with role ${role}, found ${hosts.length}${hosts.length ? `: ${hosts.map((h) => h.name).join(', ')}` : ''}`);
+    throw new InvalidInputError(
+      'inventory',
+      `expected exactly one host with role ${role}, found ${hosts.length}${hosts.length ? `: ${hosts.map((h) => h.name).join(', ')}` : ''}`,
+    );
   }
   return hosts[0]!;
 }
@@ -39,7 +42,8 @@ function validHost(host: Host, index: number): Host {
 
 /** The failed member as given: a host, a member ID or a peer URL. Anything else is refused here. */
 export function validFailedText(text: unknown): string {
-  if (typeof text !== 'string' || text.trim() === '') throw new InvalidInputError('failed', 'name the failed member: host name, hostname, IP, member ID or peer URL');
+  if (typeof text !== 'string' || text.trim() === '')
+    throw new InvalidInputError('failed', 'name the failed member: host name, hostname, IP, member ID or peer URL');
   validate.assertNoControlChars('failed', text);
   const t = text.trim();
   if (/^https:\/\//.test(t)) return validate.etcdUrl('failed', t);
@@ -203,12 +207,21 @@ export const ValidateInput: Step = async (context, deps) => {
 
   const chosen = await chooseReplacement(inventory, replacementText, failedHost, deps, members);
   const failedName = failedHost?.name ?? failedText;
-  const skipped = chosen.skipped?.length ? `; ${chosen.skipped.join(', ')} of the pool ${chosen.skipped.length === 1 ? 'is a member' : 'are members'} already` : '';
+  const skipped = chosen.skipped?.length
+    ? `; ${chosen.skipped.join(', ')} of the pool ${chosen.skipped.length === 1 ? 'is a member' : 'are members'} already`
+    : '';
   const how = chosen.host
     ? `${chosen.host.name} (${chosen.host.ip}, ${chosen.choice === 'spare' ? 'from the spare pool' : 'named'})`
     : `to be launched (${replacementText === NEW_HOST ? 'asked for' : chosen.skipped?.length ? 'no host of the spare pool is free' : 'the spare pool is empty'})`;
   return {
-    output: { inventory, replacementChoice: chosen.choice, caHost, installerHost, ...(chosen.host ? { replacement: chosen.host } : {}), ...(failedHost ? { failedHost } : {}) },
+    output: {
+      inventory,
+      replacementChoice: chosen.choice,
+      caHost,
+      installerHost,
+      ...(chosen.host ? { replacement: chosen.host } : {}),
+      ...(failedHost ? { failedHost } : {}),
+    },
     detail: `failed ${failedName}, replacement ${how}${skipped}, CA ${caHost.name}`,
   };
 };

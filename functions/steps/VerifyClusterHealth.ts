@@ -47,5 +47,8 @@ export const VerifyClusterHealth: Step = async (context, deps) => {
     }
   }
   if (unreachable) throw unreachable;
-  return { output: {}, detail: `${members.length} members started and voting; cluster-health (v2) and endpoint health (v3) pass on ${endpoints.length} endpoints` };
+  return {
+    output: {},
+    detail: `${members.length} members started and voting; cluster-health (v2) and endpoint health (v3) pass on ${endpoints.length} endpoints`,
+  };
 };

@@ -78,7 +78,10 @@ export function stepHoldFromEnv(env: NodeJS.ProcessEnv = process.env): StepHold 
   const set = (value: string | undefined) => value !== undefined && value !== '';
   if (!set(step) && !set(file)) return null;
   if (!set(step) || !set(file)) {
-    throw new InvalidInputError(set(step) ? HOLD_FILE_ENV : HOLD_STEP_ENV, `must be set with ${set(step) ? HOLD_STEP_ENV : HOLD_FILE_ENV} (the hold before a step needs both)`);
+    throw new InvalidInputError(
+      set(step) ? HOLD_FILE_ENV : HOLD_STEP_ENV,
+      `must be set with ${set(step) ? HOLD_STEP_ENV : HOLD_FILE_ENV} (the hold before a step needs both)`,
+    );
   }
   const task = TASKS.find((t) => t.name === step);
   if (!task) throw new InvalidInputError(HOLD_STEP_ENV, `must name a step of the workflow (${TASKS.map((t) => t.name).join(', ')})`);
@@ -269,13 +272,19 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
   return record;
 }
 
-
 /**
  * The step's result, or States.Timeout after `seconds`: then the step is cancelled (its signal aborted
  * with that error) and given up to `graceMs` to stop (its host commands killed) before the timeout is
  * reported, so nothing of it still runs when compensation or the next try starts.
  */
-async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string, controller: AbortController, graceMs: number, log: (message: string) => void): Promise<T> {
+async function withTimeout<T>(
+  promise: Promise<T>,
+  seconds: number,
+  step: string,
+  controller: AbortController,
+  graceMs: number,
+  log: (message: string) => void,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -289,7 +298,13 @@ async function withTimeout<T>(promise: Promise<T>, seconds: number, step: string
           resolve();
         }, graceMs);
       });
-      void Promise.race([promise.then(() => undefined, () => undefined), stopped]).then(() => {
+      void Promise.race([
+        promise.then(
+          () => undefined,
+          () => undefined,
+        ),
+        stopped,
+      ]).then(() => {
         clearTimeout(grace);
         reject(error);
       });

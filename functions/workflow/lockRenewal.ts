@@ -66,7 +66,9 @@ export async function proveRunOwner(context: WorkflowContext, deps: LockDeps, ta
   const other = await deps.lock.heldElsewhere?.(context.request.cluster, lockOwner(context, deps));
   if (other) {
     const who = other.pid !== undefined ? `pid ${other.pid}${other.host ? ` on ${other.host}` : ''}` : (other.execution ?? `run ${other.runId}`);
-    throw new LockLostError(`run ${context.runId} is in progress in ${who} (its lock of cluster ${context.request.cluster}, since ${other.acquiredAt}): this ${deps.execution ?? 'process'} changes and records nothing of it`);
+    throw new LockLostError(
+      `run ${context.runId} is in progress in ${who} (its lock of cluster ${context.request.cluster}, since ${other.acquiredAt}): this ${deps.execution ?? 'process'} changes and records nothing of it`,
+    );
   }
 }
 
@@ -74,7 +76,12 @@ export async function proveRunOwner(context: WorkflowContext, deps: LockDeps, ta
  * Runs `step` as the run's owner (proveRunOwner), holding the lock when the task holds it
  * (TaskSpec.holdsLock). The renewal stops when the step ends or its signal (StepDeps.signal) aborts.
  */
-export async function withLockHeld<T>(task: Pick<TaskSpec, 'name' | 'holdsLock'>, context: WorkflowContext, deps: LockDeps, step: () => Promise<T>): Promise<T> {
+export async function withLockHeld<T>(
+  task: Pick<TaskSpec, 'name' | 'holdsLock'>,
+  context: WorkflowContext,
+  deps: LockDeps,
+  step: () => Promise<T>,
+): Promise<T> {
   await proveRunOwner(context, deps, task);
   if (!task.holdsLock) return step();
   await holdLock(context, deps);

@@ -56,14 +56,19 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
 
   const assumedDown = context.failedMember ? [context.failedMember.id] : [];
   /** One observation: the member list and every known member's status in one etcdctl.sh command. */
-  const observation = (down: string[] = []) => etcdctl(via, 'observe', endpoints, inventory ? endpointsKnownBefore(context, new Set(down)).join(',') : endpoints);
+  const observation = (down: string[] = []) =>
+    etcdctl(via, 'observe', endpoints, inventory ? endpointsKnownBefore(context, new Set(down)).join(',') : endpoints);
   const commands: Record<string, PlannedCommand[]> = {
     ValidateInput: [local('validate the request; resolve failed, replacement, CA and installer hosts from the inventory')],
     AcquireLock: [local(`take the lock of cluster ${context.request.cluster}`)],
     CheckClusterHealth: [observation(), script(r, 'DescribeEtcdHost')],
     ProvisionReplacement:
       context.replacementChoice === 'launched'
-        ? [local(`launch a host for the run (${context.request.cluster}: the provisioning port), wait until it is running, registered and reports its hostname and IP`)]
+        ? [
+            local(
+              `launch a host for the run (${context.request.cluster}: the provisioning port), wait until it is running, registered and reports its hostname and IP`,
+            ),
+          ]
         : [],
     ConfirmMemberFailed: [observation()],
     SnapshotCluster: [
@@ -73,17 +78,32 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     AwaitSnapshot: [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))],
     RemoveFailedMember: [observation(assumedDown), etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
     StopFailedMember: [script(failed, 'StopFailedMember')],
-    BackUpFailedMemberData: [withSecrets(script(failed, 'BackUpFailedMemberData', 'backup'), 'UPLOAD_URL'), script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>')],
-    IssueCertificates: [withSecrets(script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? ''), 'PROBE_UPLOAD_URL', ...(context.options.caBackupKey ? ['CA_BACKUP_URL'] : []))],
+    BackUpFailedMemberData: [
+      withSecrets(script(failed, 'BackUpFailedMemberData', 'backup'), 'UPLOAD_URL'),
+      script(failed, 'BackUpFailedMemberData', 'wipe', '<manifest sha256>'),
+    ],
+    IssueCertificates: [
+      withSecrets(
+        script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? ''),
+        'PROBE_UPLOAD_URL',
+        ...(context.options.caBackupKey ? ['CA_BACKUP_URL'] : []),
+      ),
+    ],
     VerifyCertificates: [script(ca, 'VerifyCertificates', r?.hostname ?? ''), local('node-forge: SAN, key usages, chain to the CA, validity, key match')],
-    FixLocalhostPeerUrls: [etcdctl(via, 'member-list', endpoints), local('for each member on localhost: FixLocalhostPeerUrls.sh on its host, then etcdctl member-update')],
+    FixLocalhostPeerUrls: [
+      etcdctl(via, 'member-list', endpoints),
+      local('for each member on localhost: FixLocalhostPeerUrls.sh on its host, then etcdctl member-update'),
+    ],
     AddMember: [observation(assumedDown), etcdctl(via, learner ? 'member-add-learner' : 'member-add', endpoints, r ? peerUrl(r) : '')],
     ConfigureNewMember: [
       script(ca, 'ReadHostFile', `${prefix}etcd.conf`),
       script(ca, 'WriteHostFile', `${prefix}etcd.conf`, '<sha256 read>', '<new etcd.conf, base64>'),
       withSecrets(script(ca, 'ConfigureNewMember', r?.hostname ?? '', r?.ip ?? ''), 'UPLOAD_URL'),
     ],
-    UpdateInventory: [script(context.installerHost, 'ReadHostFile', INVENTORY_PATH), script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>')],
+    UpdateInventory: [
+      script(context.installerHost, 'ReadHostFile', INVENTORY_PATH),
+      script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>'),
+    ],
     OpenEtcdPorts: [script(r, 'OpenEtcdPorts'), local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group`)],
     InstallEtcd: [
       withSecrets(script(r, 'InstallEtcd', 'prepare', context.clusterId ?? '<cluster id>'), 'UPLOAD_URL'),
@@ -106,9 +126,16 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
       script(h, 'WriteHostFile', FLANNELD_PATH, '<sha256 read>', '<new flanneld, base64>', 'restart'),
       script(h, 'UpdateFlannel'),
     ]),
-    CompensateNewMember: [observation(), etcdctl(via, 'member-remove', endpoints, '<new member id>'), script(r, 'CompensateNewMember', '<cluster id>', '<new member id>')],
+    CompensateNewMember: [
+      observation(),
+      etcdctl(via, 'member-remove', endpoints, '<new member id>'),
+      script(r, 'CompensateNewMember', '<cluster id>', '<new member id>'),
+    ],
     DiscardKeyBundle: [local(`artifact store: delete runs/${context.runId}/bundle-${r?.hostname ?? '<new host>'}.tgz and every version of it, if it is there`)],
-    TerminateLaunchedHost: context.replacementChoice === 'launched' ? [etcdctl(via, 'member-list', endpoints), local('terminate the host this run launched (its run tag), unless a member is on it')] : [],
+    TerminateLaunchedHost:
+      context.replacementChoice === 'launched'
+        ? [etcdctl(via, 'member-list', endpoints), local('terminate the host this run launched (its run tag), unless a member is on it')]
+        : [],
     RecordClusterState: [observation(), script(snapshotHost, 'AwaitSnapshot', context.runId, '5')],
     ReleaseLock: [local(`release the lock of cluster ${context.request.cluster}`)],
   };
@@ -119,8 +146,12 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     AwaitSnapshot: learner ? undefined : 'SnapshotCluster already waited for the snapshot: skipped',
     CompensateNewMember: 'only when the new member cannot join; never without quorum, never when the cluster needs its vote',
     RecordClusterState: 'only when the run does not succeed; the snapshot check only when quorum is lost',
-    ProvisionReplacement: context.replacementChoice === 'launched' ? undefined : `the replacement ${r?.name ?? ''} is ${context.replacementChoice === 'spare' ? 'from the spare pool' : 'named'}: nothing to launch`,
-    TerminateLaunchedHost: context.replacementChoice === 'launched' ? 'only when the run does not succeed and no member is on the launched host' : 'this run launches no host',
+    ProvisionReplacement:
+      context.replacementChoice === 'launched'
+        ? undefined
+        : `the replacement ${r?.name ?? ''} is ${context.replacementChoice === 'spare' ? 'from the spare pool' : 'named'}: nothing to launch`,
+    TerminateLaunchedHost:
+      context.replacementChoice === 'launched' ? 'only when the run does not succeed and no member is on the launched host' : 'this run launches no host',
   };
   return STATES.map((s) => ({
     name: s.name,

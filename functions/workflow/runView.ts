@@ -58,7 +58,11 @@ export function exitCodeOfRun(run: Pick<RunView, 'outcome' | 'reason'>): number 
 /** The replacement as the run chose it (ValidateInput, ProvisionReplacement), from its context. */
 export function replacementOf(context: Partial<WorkflowContext>): ReplacementView | null {
   if (!context.replacementChoice) return null;
-  return { name: context.replacement?.name ?? null, chosen: context.replacementChoice, ...(context.replacementLaunched ? { launched: context.replacementLaunched } : {}) };
+  return {
+    name: context.replacement?.name ?? null,
+    chosen: context.replacementChoice,
+    ...(context.replacementLaunched ? { launched: context.replacementLaunched } : {}),
+  };
 }
 
 /** Every task of a record once, in runbook order: repeated entries (a resume) add their attempts up; a task never entered is skipped. */
@@ -69,7 +73,14 @@ export function stepTimeline(record: Pick<RunRecord, 'steps' | 'startedAt' | 'en
     latest.set(s.name, before ? { ...s, attempts: before.attempts + s.attempts, startedAt: before.startedAt } : s);
   }
   return TASKS.map(
-    (t) => latest.get(t.name) ?? { name: t.name, status: 'skipped' as const, startedAt: record.endedAt ?? record.startedAt, endedAt: record.endedAt ?? record.startedAt, attempts: 0 },
+    (t) =>
+      latest.get(t.name) ?? {
+        name: t.name,
+        status: 'skipped' as const,
+        startedAt: record.endedAt ?? record.startedAt,
+        endedAt: record.endedAt ?? record.startedAt,
+        attempts: 0,
+      },
   );
 }
 
@@ -106,7 +117,10 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 export function formatRunView(run: RunView, header: string, footer: string[] = []): string {
   const lines = [header];
   const replacement = run.replacement;
-  if (replacement) lines.push(`  replacement: ${replacement.name ?? '(not launched yet)'}, ${CHOSEN_WORDS[replacement.chosen]}${replacement.launched && replacement.launched !== replacement.name ? ` (${replacement.launched})` : ''}`);
+  if (replacement)
+    lines.push(
+      `  replacement: ${replacement.name ?? '(not launched yet)'}, ${CHOSEN_WORDS[replacement.chosen]}${replacement.launched && replacement.launched !== replacement.name ? ` (${replacement.launched})` : ''}`,
+    );
   for (const s of run.steps) {
     const took = s.endedAt === null ? 'running' : s.status === 'skipped' && s.attempts === 0 ? '' : seconds(Date.parse(s.endedAt) - Date.parse(s.startedAt));
     lines.push(`  ${s.name.padEnd(24)} ${s.status.padEnd(9)} ${took.padStart(7)}${s.attempts > 1 ? `  (${s.attempts} attempts)` : ''}`.trimEnd());
@@ -114,7 +128,8 @@ export function formatRunView(run: RunView, header: string, footer: string[] = [
   const total = run.endedAt ? seconds(Date.parse(run.endedAt) - Date.parse(run.startedAt)) : 'still running';
   lines.push(`  outcome: ${run.outcome}${run.reason ? ` — ${run.reason}` : ''} (${total})`);
   if (run.cleanupError) lines.push(`  cleanup failed too: ${run.cleanupError}`);
-  if (run.addToStartedSeconds !== undefined) lines.push(`  add to started: ${run.addToStartedSeconds.toFixed(1)}s (no learner: the new member voted before it had caught up)`);
+  if (run.addToStartedSeconds !== undefined)
+    lines.push(`  add to started: ${run.addToStartedSeconds.toFixed(1)}s (no learner: the new member voted before it had caught up)`);
   for (const r of run.remaining ?? []) lines.push(`  remaining: ${r}`);
   lines.push(...footer);
   return lines.join('\n');

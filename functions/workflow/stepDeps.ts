@@ -48,4 +48,10 @@ export interface StepDeps {
   };
 }
 
-export const DEFAULT_WAITS: StepDeps['waits'] = { memberStartSeconds: 60, memberCatchUpSeconds: 780, masterHealthSeconds: 120, urlTtlSeconds: 900, lockTtlSeconds: 7200 };
+export const DEFAULT_WAITS: StepDeps['waits'] = {
+  memberStartSeconds: 60,
+  memberCatchUpSeconds: 780,
+  masterHealthSeconds: 120,
+  urlTtlSeconds: 900,
+  lockTtlSeconds: 7200,
+};

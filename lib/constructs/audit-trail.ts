@@ -27,7 +27,9 @@ export class AuditTrail {
       description: `etcd-replace ${cluster}: the audit record of every execution`,
     });
     auditLogs.grantWrite(auditRole);
-    auditRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadExecutions', actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [ctx.executionsArn] }));
+    auditRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadExecutions', actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [ctx.executionsArn] }),
+    );
     auditRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'WriteAuditRecords',
@@ -37,7 +39,13 @@ export class AuditTrail {
       }),
     );
     auditRole.addToPrincipalPolicy(readStepDetails(table));
-    auditRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptRecords', actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'], resources: [key.keyArn] }));
+    auditRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EncryptRecords',
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [key.keyArn],
+      }),
+    );
     auditRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'FindWhoStartedIt', actions: ['cloudtrail:LookupEvents'], resources: ['*'] }));
     auditRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -53,12 +61,22 @@ export class AuditTrail {
       timeout: Duration.seconds(60),
       role: auditRole,
       logGroup: auditLogs,
-      environment: { ...ctx.observability, TABLE: table.tableName, STATE_MACHINE_ARN: ctx.stateMachineArn, RUN_RETENTION_DAYS: String(config.runRetentionDays), MEMBERS: ctx.watched },
+      environment: {
+        ...ctx.observability,
+        TABLE: table.tableName,
+        STATE_MACHINE_ARN: ctx.stateMachineArn,
+        RUN_RETENTION_DAYS: String(config.runRetentionDays),
+        MEMBERS: ctx.watched,
+      },
       runtime: ctx.runtime,
     });
     new events.Rule(scope, 'AuditTrail', {
       description: `etcd-replace ${cluster}: record every status change of every execution`,
-      eventPattern: { source: ['aws.states'], detailType: ['Step Functions Execution Status Change'], detail: { stateMachineArn: [stateMachine.stateMachineArn] } },
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [stateMachine.stateMachineArn] },
+      },
       targets: [new targets.LambdaFunction(this.recorder, { retryAttempts: 8, maxEventAge: Duration.hours(12) })],
     });
     // Only where the account has a CloudTrail trail does EventBridge receive API calls; without one the
@@ -68,16 +86,23 @@ export class AuditTrail {
       eventPattern: {
         source: ['aws.states'],
         detailType: ['AWS API Call via CloudTrail'],
-        detail: { eventSource: ['states.amazonaws.com'], eventName: ['StartExecution'], requestParameters: { stateMachineArn: [stateMachine.stateMachineArn] } },
+        detail: {
+          eventSource: ['states.amazonaws.com'],
+          eventName: ['StartExecution'],
+          requestParameters: { stateMachineArn: [stateMachine.stateMachineArn] },
+        },
       },
       targets: [new targets.LambdaFunction(this.recorder, { retryAttempts: 8, maxEventAge: Duration.hours(12) })],
     });
 
     acknowledgeExecutionHistory(auditRole, ctx);
-    Validations.of(auditRole).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'cloudtrail:LookupEvents and X-Ray trace upload do not support resource-level permissions.' });
+    Validations.of(auditRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'cloudtrail:LookupEvents and X-Ray trace upload do not support resource-level permissions.',
+    });
     Validations.of(auditRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${ctx.alarmPrefix}*]`,
-      reason: 'The alarm history of this cluster\'s member alarms only, whose names share the prefix; members change as they are replaced.',
+      reason: "The alarm history of this cluster's member alarms only, whose names share the prefix; members change as they are replaced.",
     });
   }
 }

@@ -37,7 +37,7 @@ export class ReplacementDashboard {
         markdown: [
           `# etcd-replace ${cluster}`,
           `Member health comes from the probe every ${probe.intervalMinutes === 1 ? 'minute' : `${probe.intervalMinutes} minutes`}; a member unhealthy in ${probe.memberPeriods} probe(s) in a row, a failed EC2 system status check for ${config.statusCheckMinutes} minutes, or its instance stopping or terminating starts a replacement.`,
-          'Runs: `etcd-replace history --target aws --state-machine-arn ARN` (audit records), and the state machine\'s executions.',
+          "Runs: `etcd-replace history --target aws --state-machine-arn ARN` (audit records), and the state machine's executions.",
         ].join('\n\n'),
         width: 12,
         height: 4,
@@ -45,7 +45,12 @@ export class ReplacementDashboard {
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: props.alarms, width: 12, height: 4 }),
     );
     dashboard.addWidgets(
-      new cloudwatch.GraphWidget({ title: 'Member health (1 healthy, 0 not)', left: config.members.map((m) => memberHealthMetric(ctx, m).with({ label: m.name })), leftYAxis: { min: 0, max: 1 }, width: 12 }),
+      new cloudwatch.GraphWidget({
+        title: 'Member health (1 healthy, 0 not)',
+        left: config.members.map((m) => memberHealthMetric(ctx, m).with({ label: m.name })),
+        leftYAxis: { min: 0, max: 1 },
+        width: 12,
+      }),
       new cloudwatch.GraphWidget({
         title: 'Health probe',
         left: [healthProbe.metricInvocations({ period: Duration.minutes(5) }), healthProbe.metricErrors({ period: Duration.minutes(5) })],
@@ -79,7 +84,11 @@ export class ReplacementDashboard {
       }),
     );
     dashboard.addWidgets(
-      new cloudwatch.GraphWidget({ title: 'Step duration (ms), each step', left: [new cloudwatch.MathExpression({ expression: stepSearch, label: '', period: Duration.minutes(5) })], width: 12 }),
+      new cloudwatch.GraphWidget({
+        title: 'Step duration (ms), each step',
+        left: [new cloudwatch.MathExpression({ expression: stepSearch, label: '', period: Duration.minutes(5) })],
+        width: 12,
+      }),
       new cloudwatch.LogQueryWidget({
         title: 'Step errors (newest first)',
         logGroupNames: [props.stepLogs.logGroupName],

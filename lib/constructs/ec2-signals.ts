@@ -119,16 +119,21 @@ export class Ec2Signals {
     const instances = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]';
     Validations.of(signalRole).acknowledge({
       id: instances,
-      reason: 'ec2:CreateTags of the one tag etcd-replace:replaced-by (aws:TagKeys), on instances carrying the cluster tag (aws:ResourceTag) only; instance IDs change as members are replaced.',
+      reason:
+        'ec2:CreateTags of the one tag etcd-replace:replaced-by (aws:TagKeys), on instances carrying the cluster tag (aws:ResourceTag) only; instance IDs change as members are replaced.',
     });
-    Validations.of(signalRole).acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'ec2:DescribeInstances and X-Ray trace upload do not support resource-level permissions.' });
+    Validations.of(signalRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ec2:DescribeInstances and X-Ray trace upload do not support resource-level permissions.',
+    });
     Validations.of(signalRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]',
       reason: `cloudwatch:DescribeAlarms (read only) lists the run-time status-check alarms by the name prefix ${ctx.alarmPrefix}; a listing is authorized against all alarms, not the prefix.`,
     });
     Validations.of(signalRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${watchedAlarmPattern(cluster)}]`,
-      reason: 'PutMetricAlarm and DeleteAlarms of the run-time status-check alarms only (a name pattern no alarm of the stack has), with no alarm action; their instances are chosen at run time.',
+      reason:
+        'PutMetricAlarm and DeleteAlarms of the run-time status-check alarms only (a name pattern no alarm of the stack has), with no alarm action; their instances are chosen at run time.',
     });
   }
 }

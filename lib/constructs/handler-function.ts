@@ -75,7 +75,7 @@ export function handlerFunction(scope: Construct, id: string, props: HandlerFunc
   });
   Validations.of(fn).acknowledge({
     id: 'AwsSolutions-L1',
-    reason: 'Pinned to nodejs22.x: the runtime the bundle is built for (esbuild target node22) and tested on; move with the project\'s Node version.',
+    reason: "Pinned to nodejs22.x: the runtime the bundle is built for (esbuild target node22) and tested on; move with the project's Node version.",
   });
   return fn;
 }

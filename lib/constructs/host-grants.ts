@@ -50,7 +50,8 @@ export function grantRunCommand(role: iam.Role, config: DeploymentConfig, option
 export function acknowledgeRunCommand(role: iam.Role): void {
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
-    reason: 'ssm:SendCommand on instances is limited by the ssm:resourceTag condition to the cluster\'s (and the spare pool\'s) instances; their IDs change as members are replaced.',
+    reason:
+      "ssm:SendCommand on instances is limited by the ssm:resourceTag condition to the cluster's (and the spare pool's) instances; their IDs change as members are replaced.",
   });
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
@@ -149,24 +150,28 @@ export function acknowledgeLaunch(role: iam.Role, config: DeploymentConfig): voi
   if (!template) return;
   Validations.of(role).acknowledge({
     id: ec2('volume/*'),
-    reason: 'RunInstances creates the volumes of the launch template only with the run\'s request tags (aws:RequestTag conditions) and from the configured template (ec2:LaunchTemplate); CreateTags only as part of RunInstances (ec2:CreateAction).',
+    reason:
+      "RunInstances creates the volumes of the launch template only with the run's request tags (aws:RequestTag conditions) and from the configured template (ec2:LaunchTemplate); CreateTags only as part of RunInstances (ec2:CreateAction).",
   });
   for (const resource of ['subnet/*', 'network-interface/*', 'key-pair/*']) {
     Validations.of(role).acknowledge({
       id: ec2(resource),
-      reason: 'RunInstances uses the network and key pair the launch template names, only when launching from the configured template (ec2:LaunchTemplate condition); they are not known at deploy time.',
+      reason:
+        'RunInstances uses the network and key pair the launch template names, only when launching from the configured template (ec2:LaunchTemplate condition); they are not known at deploy time.',
     });
   }
   for (const resource of ['image/*', 'snapshot/*']) {
     Validations.of(role).acknowledge({
       id: ec2(resource, ''),
-      reason: 'RunInstances reads the AMI (and its snapshots) the launch template names, only when launching from the configured template (ec2:LaunchTemplate condition).',
+      reason:
+        'RunInstances reads the AMI (and its snapshots) the launch template names, only when launching from the configured template (ec2:LaunchTemplate condition).',
     });
   }
   if (!template.launchTemplateId) {
     Validations.of(role).acknowledge({
       id: ec2('launch-template/*'),
-      reason: 'The launch template is configured by name, and its ARN carries its ID: RunInstances is allowed only from a template tagged with the cluster\'s spare-pool tag (aws:ResourceTag condition).',
+      reason:
+        "The launch template is configured by name, and its ARN carries its ID: RunInstances is allowed only from a template tagged with the cluster's spare-pool tag (aws:ResourceTag condition).",
     });
   }
 }

@@ -41,8 +41,12 @@ export class Outcomes {
     });
     notifyLogs.grantWrite(notifyRole);
     notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'PublishOutcome', actions: ['sns:Publish'], resources: [this.topic.topicArn] }));
-    notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptOutcome', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }));
-    notifyRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadFinalContext', actions: ['states:GetExecutionHistory'], resources: [ctx.executionsArn] }));
+    notifyRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'EncryptOutcome', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }),
+    );
+    notifyRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadFinalContext', actions: ['states:GetExecutionHistory'], resources: [ctx.executionsArn] }),
+    );
     notifyRole.addToPrincipalPolicy(readStepDetails(table));
     this.notifier = handlerFunction(scope, 'NotifyOutcome', {
       description: `etcd-replace ${cluster}: run-outcome notifications`,

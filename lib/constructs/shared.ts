@@ -51,7 +51,11 @@ export function operationalAlarmNames(cluster: string) {
  * unhealthy probes in a row; the probe alarm after no sample in max(2, ceil(5 / interval)) periods (two
  * at least, so one invocation that lands in the next period never looks like a silent probe).
  */
-export function probeTiming(config: Pick<DeploymentConfig, 'alarmMinutes' | 'probeIntervalMinutes'>): { intervalMinutes: number; memberPeriods: number; silentPeriods: number } {
+export function probeTiming(config: Pick<DeploymentConfig, 'alarmMinutes' | 'probeIntervalMinutes'>): {
+  intervalMinutes: number;
+  memberPeriods: number;
+  silentPeriods: number;
+} {
   const intervalMinutes = config.probeIntervalMinutes;
   return {
     intervalMinutes,

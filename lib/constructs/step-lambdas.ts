@@ -81,7 +81,11 @@ export class StepLambdas {
     );
     // Earlier runs on the cluster (a member an earlier run removed), read from the audit records.
     role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'ReadPastRuns', actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/${TABLE_SCHEMA.indexes.byCluster.name}`] }),
+      new iam.PolicyStatement({
+        sid: 'ReadPastRuns',
+        actions: ['dynamodb:Query'],
+        resources: [`${table.tableArn}/index/${TABLE_SCHEMA.indexes.byCluster.name}`],
+      }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -139,7 +143,8 @@ export class StepLambdas {
     acknowledgeExecutionHistory(role, ctx);
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]',
-      reason: 'Ingress changes are limited by the aws:ResourceTag condition to security groups carrying the cluster tag; the new member\'s group is not known at deploy time.',
+      reason:
+        "Ingress changes are limited by the aws:ResourceTag condition to security groups carrying the cluster tag; the new member's group is not known at deploy time.",
     });
     const bucketId = Stack.of(scope).getLogicalId(artifactBucket.node.defaultChild as s3.CfnBucket);
     Validations.of(role).acknowledge({

@@ -44,7 +44,7 @@ export class Storage {
     });
     Validations.of(accessLogs).acknowledge({
       id: 'AwsSolutions-S1',
-      reason: 'This bucket receives the artifact bucket\'s server access logs; logging it into itself would loop.',
+      reason: "This bucket receives the artifact bucket's server access logs; logging it into itself would loop.",
     });
 
     this.artifactBucket = new s3.Bucket(scope, 'Artifacts', {

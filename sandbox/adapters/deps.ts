@@ -43,7 +43,9 @@ export function inventoryOfSandbox(sandbox: SandboxInfo, members: EtcdMember[] =
  * answer: the pool then keeps the roles `up` gave, and the run's own checks refuse a member.
  */
 async function sandboxMembers(sandbox: SandboxInfo, runner: SandboxHostRunner): Promise<EtcdMember[]> {
-  const via = inventoryOfSandbox(sandbox).hosts.filter((h) => (h.roles.includes('etcd') || h.roles.includes('spare')) && sandbox.hosts.find((s) => s.name === h.name)?.state === 'running');
+  const via = inventoryOfSandbox(sandbox).hosts.filter(
+    (h) => (h.roles.includes('etcd') || h.roles.includes('spare')) && sandbox.hosts.find((s) => s.name === h.name)?.state === 'running',
+  );
   if (via.length === 0) return [];
   try {
     return await new EtcdctlMembership(runner, via, via.map(clientUrl), { timeoutSeconds: 30 }).memberList();

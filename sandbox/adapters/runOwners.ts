@@ -42,7 +42,10 @@ export interface OwnerClaim {
 /** The refusal of a process that does not own a live run: what runs it, since when, and a safe way to stop it. */
 export function runInProgress(runId: string, owner: { pid?: number; host?: string; execution?: string }, since: string, command?: string): RunInProgressError {
   const who = owner.pid !== undefined ? `pid ${owner.pid}${owner.host ? ` on ${owner.host}` : ''}` : `execution ${owner.execution ?? 'unknown'}`;
-  const stop = owner.pid !== undefined ? `stop it with \`kill ${owner.pid}\` (it stops where it is and keeps its record), after which ${command ?? 'the same command'} takes it over` : 'stop that execution first';
+  const stop =
+    owner.pid !== undefined
+      ? `stop it with \`kill ${owner.pid}\` (it stops where it is and keeps its record), after which ${command ?? 'the same command'} takes it over`
+      : 'stop that execution first';
   return new RunInProgressError(`run ${runId} is in progress in ${who} since ${since}; wait for it, or ${stop}; nothing was changed`);
 }
 
@@ -73,7 +76,10 @@ export class FileRunOwners {
     }
     const since = new Date().toISOString();
     const owner: RunOwner = { pid, ...(info.pidStartTime ? { pidStartTime: info.pidStartTime } : {}), ...(info.host ? { host: info.host } : {}), since };
-    const takenOver = before && before.runId === runId && before.pid !== pid ? { ...(before.pid !== undefined ? { pid: before.pid } : {}), ...(before.host ? { host: before.host } : {}), since: before.acquiredAt } : undefined;
+    const takenOver =
+      before && before.runId === runId && before.pid !== pid
+        ? { ...(before.pid !== undefined ? { pid: before.pid } : {}), ...(before.host ? { host: before.host } : {}), since: before.acquiredAt }
+        : undefined;
     return { owner, ...(takenOver ? { takenOver } : {}) };
   }
 

@@ -83,17 +83,14 @@ async function check() {
 await check();
 setInterval(() => void check(), 1000);
 
-const server = https.createServer(
-  { cert: fs.readFileSync(resolve(serving.certFile)), key: fs.readFileSync(resolve(serving.keyFile)) },
-  (request, response) => {
-    if (request.url === '/healthz' || request.url === '/healthz/ready') {
-      response.writeHead(health.ok ? 200 : 500, { 'content-type': 'text/plain' });
-      response.end(health.ok ? 'ok' : `[-]etcd failed: ${health.reason}\nhealthz check failed`);
-      return;
-    }
-    response.writeHead(404, { 'content-type': 'text/plain' });
-    response.end('not found');
-  },
-);
+const server = https.createServer({ cert: fs.readFileSync(resolve(serving.certFile)), key: fs.readFileSync(resolve(serving.keyFile)) }, (request, response) => {
+  if (request.url === '/healthz' || request.url === '/healthz/ready') {
+    response.writeHead(health.ok ? 200 : 500, { 'content-type': 'text/plain' });
+    response.end(health.ok ? 'ok' : `[-]etcd failed: ${health.reason}\nhealthz check failed`);
+    return;
+  }
+  response.writeHead(404, { 'content-type': 'text/plain' });
+  response.end('not found');
+});
 server.listen(Number(bindPort), bindHost);
 process.on('SIGTERM', () => process.exit(0));

@@ -44,7 +44,14 @@ function record(runId: string, startedAt: string, extra: Partial<AuditRecord> = 
     context: {},
     steps: [
       { name: 'ValidateInput', status: 'succeeded', startedAt, endedAt: startedAt, attempts: 1 },
-      { name: 'AddMember', status: 'succeeded', startedAt, endedAt: new Date(Date.parse(startedAt) + 2_000).toISOString(), attempts: 2, detail: 'added etcd-spare-0 as member a1b2c3d4e5f60718 (learner)' },
+      {
+        name: 'AddMember',
+        status: 'succeeded',
+        startedAt,
+        endedAt: new Date(Date.parse(startedAt) + 2_000).toISOString(),
+        attempts: 2,
+        detail: 'added etcd-spare-0 as member a1b2c3d4e5f60718 (learner)',
+      },
     ],
     remaining: ['Edit "members" in the deployment configuration: remove master-2'],
     executionArn: executionArnOf(runId),
@@ -67,8 +74,23 @@ beforeEach(async () => {
   table.attach(docMock);
   const store = new AuditStore({ doc, table: 'EtcdReplace-ocp311-Runs', retentionDays: 400 });
   await store.save(record('ocp311-master-2-older-1', '2026-03-01T10:00:00.000Z'));
-  await store.save(record('ocp311-master-2-newer-1', '2026-03-02T10:00:00.000Z', { outcome: 'refused', state: 'Refused', reason: 'RefusedError: healthy', remaining: undefined }));
-  await store.setPrincipal('ocp311-master-2-older-1', { arn: `arn:aws:sts::${ACCOUNT}:assumed-role/EventsRole/x`, type: 'AssumedRole', accountId: ACCOUNT, invokedBy: 'events.amazonaws.com', eventId: 'e1', eventTime: null, via: 'cloudtrail-event' });
+  await store.save(
+    record('ocp311-master-2-newer-1', '2026-03-02T10:00:00.000Z', {
+      outcome: 'refused',
+      state: 'Refused',
+      reason: 'RefusedError: healthy',
+      remaining: undefined,
+    }),
+  );
+  await store.setPrincipal('ocp311-master-2-older-1', {
+    arn: `arn:aws:sts::${ACCOUNT}:assumed-role/EventsRole/x`,
+    type: 'AssumedRole',
+    accountId: ACCOUNT,
+    invokedBy: 'events.amazonaws.com',
+    eventId: 'e1',
+    eventTime: null,
+    via: 'cloudtrail-event',
+  });
   output = captureOutput();
 });
 afterEach(() => {
@@ -76,7 +98,7 @@ afterEach(() => {
 });
 
 describe('CLI: history --target aws (audit records)', () => {
-  it('finds the table through the state machine\'s tag and lists the records newest first, in the sandbox history\'s document', async () => {
+  it("finds the table through the state machine's tag and lists the records newest first, in the sandbox history's document", async () => {
     // The stack tags the state machine with RUN_TABLE_TAG: test/cdk/stack.test.ts.
     sfnMock.on(ListTagsForResourceCommand, { resourceArn: STATE_MACHINE }).resolves({ tags: [{ key: RUN_TABLE_TAG, value: 'EtcdReplace-ocp311-Runs' }] });
     expect(await auditHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--json'], deps)).toBe(0);
@@ -86,7 +108,24 @@ describe('CLI: history --target aws (audit records)', () => {
       ['ocp311-master-2-older-1', 'succeeded', 'alarm:etcd-replace-ocp311-member-master-2'],
     ]);
     // runResult()'s fields, as for a sandbox run, plus the AWS facts.
-    expect(Object.keys(runs[1]!)).toEqual(expect.arrayContaining(['runId', 'outcome', 'reason', 'startedAt', 'endedAt', 'steps', 'remaining', 'cluster', 'target', 'request', 'state', 'executionArn', 'principal', 'alarm']));
+    expect(Object.keys(runs[1]!)).toEqual(
+      expect.arrayContaining([
+        'runId',
+        'outcome',
+        'reason',
+        'startedAt',
+        'endedAt',
+        'steps',
+        'remaining',
+        'cluster',
+        'target',
+        'request',
+        'state',
+        'executionArn',
+        'principal',
+        'alarm',
+      ]),
+    );
     expect(runs[1]!['principal']).toMatchObject({ invokedBy: 'events.amazonaws.com' });
     expect(regions).toEqual(['eu-west-1']);
     expect(sfnMock.commandCalls(ListExecutionsCommand)).toHaveLength(0);

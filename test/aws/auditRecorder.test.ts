@@ -18,7 +18,20 @@ import { CLOUDTRAIL_CALL, recordAudit, STATUS_CHANGE, type AuditDeps } from '../
 import { createLogger, createMetrics } from '../../functions/handlers/observability.ts';
 import { FakeDynamoTable } from '../support/aws/fakeDynamoTable.ts';
 import type { HistoryBuilder } from '../support/aws/sfnHistory.ts';
-import { ACCOUNT, ALARM_REQUEST, executionArnOf, failedRun, HEALTHY_CAUSE, MEMBERS, NOT_STARTED, REGION, refusedRun, STATE_MACHINE, succeededRun, T0 } from '../support/aws/runHistories.ts';
+import {
+  ACCOUNT,
+  ALARM_REQUEST,
+  executionArnOf,
+  failedRun,
+  HEALTHY_CAUSE,
+  MEMBERS,
+  NOT_STARTED,
+  REGION,
+  refusedRun,
+  STATE_MACHINE,
+  succeededRun,
+  T0,
+} from '../support/aws/runHistories.ts';
 
 const sfnMock = mockClient(SFNClient);
 const trailMock = mockClient(CloudTrailClient);
@@ -66,7 +79,10 @@ function execution(name: string, run: HistoryBuilder | HistoryEvent[], status: s
   sfnMock.on(GetExecutionHistoryCommand, { executionArn: executionArnOf(name) }).resolves({ events });
 }
 
-const statusChange = (name: string, status: string) => ({ 'detail-type': STATUS_CHANGE, detail: { executionArn: executionArnOf(name), stateMachineArn: STATE_MACHINE, name, status } });
+const statusChange = (name: string, status: string) => ({
+  'detail-type': STATUS_CHANGE,
+  detail: { executionArn: executionArnOf(name), stateMachineArn: STATE_MACHINE, name, status },
+});
 
 /** The CloudTrail record of a StartExecution call. */
 function startExecutionEvent(name: string, identity: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -102,7 +118,11 @@ beforeEach(() => {
   watchMock.on(DescribeAlarmHistoryCommand).resolves({ AlarmHistoryItems: [] });
   stdout = [];
   vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout.push(...String(chunk).split('\n').filter((l) => l.trim() !== ''));
+    stdout.push(
+      ...String(chunk)
+        .split('\n')
+        .filter((l) => l.trim() !== ''),
+    );
     return true;
   });
   deps = depsFor();
@@ -116,11 +136,26 @@ describe('Function: recordAudit', () => {
     const name = 'ocp311-master-2-0d1e2f3a-20260302-10';
     const run = succeededRun(name);
     execution(name, run, 'SUCCEEDED');
-    await deps.store.putStepDetail(name, { step: 'AddMember', startedAt: new Date(T0 + 60_000).toISOString(), outcome: 'succeeded', detail: 'added etcd-spare-0.ocp311.example.internal https://10.0.1.20:2380 as member a1b2c3d4e5f60718 (learner)', durationMs: 900 });
-    await deps.store.putStepDetail(name, { step: 'StopFailedMember', startedAt: new Date(T0 + 50_000).toISOString(), outcome: 'skipped', detail: 'master-2 does not answer: nothing to stop', durationMs: 300 });
+    await deps.store.putStepDetail(name, {
+      step: 'AddMember',
+      startedAt: new Date(T0 + 60_000).toISOString(),
+      outcome: 'succeeded',
+      detail: 'added etcd-spare-0.ocp311.example.internal https://10.0.1.20:2380 as member a1b2c3d4e5f60718 (learner)',
+      durationMs: 900,
+    });
+    await deps.store.putStepDetail(name, {
+      step: 'StopFailedMember',
+      startedAt: new Date(T0 + 50_000).toISOString(),
+      outcome: 'skipped',
+      detail: 'master-2 does not answer: nothing to stop',
+      durationMs: 300,
+    });
     trailMock.on(LookupEventsCommand).resolves({
       Events: [
-        { EventName: 'StartExecution', CloudTrailEvent: JSON.stringify(startExecutionEvent('another-run', { type: 'IAMUser', arn: `arn:aws:iam::${ACCOUNT}:user/bob` })) },
+        {
+          EventName: 'StartExecution',
+          CloudTrailEvent: JSON.stringify(startExecutionEvent('another-run', { type: 'IAMUser', arn: `arn:aws:iam::${ACCOUNT}:user/bob` })),
+        },
         { EventName: 'StartExecution', CloudTrailEvent: JSON.stringify(startExecutionEvent(name, ALARM_IDENTITY)) },
       ],
     });
@@ -134,7 +169,10 @@ describe('Function: recordAudit', () => {
           HistoryData: JSON.stringify({
             version: '1.0',
             oldState: { stateValue: 'OK', stateReason: 'Threshold Crossed: 1 datapoint [1.0] was not less than the threshold (1.0).' },
-            newState: { stateValue: 'ALARM', stateReason: 'Threshold Crossed: 3 out of the last 3 datapoints [0.0, 0.0, 0.0] were less than the threshold (1.0).' },
+            newState: {
+              stateValue: 'ALARM',
+              stateReason: 'Threshold Crossed: 3 out of the last 3 datapoints [0.0, 0.0, 0.0] were less than the threshold (1.0).',
+            },
           }),
         },
       ],
@@ -166,15 +204,43 @@ describe('Function: recordAudit', () => {
       from: 'OK',
       reason: 'Threshold Crossed: 3 out of the last 3 datapoints [0.0, 0.0, 0.0] were less than the threshold (1.0).',
     });
-    expect(record.principal).toMatchObject({ arn: ALARM_IDENTITY.arn, type: 'AssumedRole', invokedBy: 'events.amazonaws.com', sessionIssuer: ALARM_IDENTITY.sessionContext.sessionIssuer.arn, via: 'cloudtrail-lookup' });
+    expect(record.principal).toMatchObject({
+      arn: ALARM_IDENTITY.arn,
+      type: 'AssumedRole',
+      invokedBy: 'events.amazonaws.com',
+      sessionIssuer: ALARM_IDENTITY.sessionContext.sessionIssuer.arn,
+      via: 'cloudtrail-lookup',
+    });
     // Every step entered, with attempts and the detail the step reported.
-    expect(record.steps.map((s) => s.name)).toEqual(['ValidateInput', 'AcquireLock', 'CheckClusterHealth', 'SnapshotCluster', 'ConfirmMemberFailed', 'RemoveFailedMember', 'StopFailedMember', 'ConfigureNewMember', 'AddMember', 'StartNewMember', 'PromoteNewMember', 'VerifyClusterHealth', 'ReleaseLock']);
+    expect(record.steps.map((s) => s.name)).toEqual([
+      'ValidateInput',
+      'AcquireLock',
+      'CheckClusterHealth',
+      'SnapshotCluster',
+      'ConfirmMemberFailed',
+      'RemoveFailedMember',
+      'StopFailedMember',
+      'ConfigureNewMember',
+      'AddMember',
+      'StartNewMember',
+      'PromoteNewMember',
+      'VerifyClusterHealth',
+      'ReleaseLock',
+    ]);
     expect(record.steps.find((s) => s.name === 'AcquireLock')).toMatchObject({ status: 'succeeded', attempts: 2 });
-    expect(record.steps.find((s) => s.name === 'AddMember')).toMatchObject({ status: 'succeeded', attempts: 1, detail: expect.stringContaining('as member a1b2c3d4e5f60718 (learner)') });
+    expect(record.steps.find((s) => s.name === 'AddMember')).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+      detail: expect.stringContaining('as member a1b2c3d4e5f60718 (learner)'),
+    });
     expect(record.steps.find((s) => s.name === 'StopFailedMember')).toMatchObject({ status: 'skipped', detail: 'master-2 does not answer: nothing to stop' });
     for (const step of record.steps) expect(Date.parse(step.endedAt!)).toBeGreaterThanOrEqual(Date.parse(step.startedAt));
     // What remains: the members edit, with what the new entry needs.
-    expect(record.remaining).toEqual([expect.stringContaining('remove master-2 (i-0a1b2c3d4e5f60712), add etcd-spare-0 ({"name": "etcd-spare-0", "hostname": "etcd-spare-0.ocp311.example.internal", "ip": "10.0.1.20", "instanceId": "i-0a1b2c3d4e5f60720"})')]);
+    expect(record.remaining).toEqual([
+      expect.stringContaining(
+        'remove master-2 (i-0a1b2c3d4e5f60712), add etcd-spare-0 ({"name": "etcd-spare-0", "hostname": "etcd-spare-0.ocp311.example.internal", "ip": "10.0.1.20", "instanceId": "i-0a1b2c3d4e5f60720"})',
+      ),
+    ]);
     // The final context, for the auditor: who was removed and added.
     expect(record.context).toMatchObject({ failedMemberRemoved: true, newMemberId: 'a1b2c3d4e5f60718' });
     // Kept past Step Functions' 90 days: TTL 400 days after the end.
@@ -185,12 +251,19 @@ describe('Function: recordAudit', () => {
     expect((await new DynamoRunStore({ doc, table: 'runs' }).get(name))?.outcome).toBe('succeeded');
   });
 
-  it('records a refusal and a failure as such, with the reason and each failed step\'s error, never a stack trace', async () => {
-    execution('r-healthy-master-1', refusedRun('r-healthy-master-1'), 'FAILED', { error: 'RefusedError', cause: JSON.stringify({ errorType: 'RefusedError', errorMessage: HEALTHY_CAUSE, trace: ['at x (/var/task/index.js:1:1)'] }) });
+  it("records a refusal and a failure as such, with the reason and each failed step's error, never a stack trace", async () => {
+    execution('r-healthy-master-1', refusedRun('r-healthy-master-1'), 'FAILED', {
+      error: 'RefusedError',
+      cause: JSON.stringify({ errorType: 'RefusedError', errorMessage: HEALTHY_CAUSE, trace: ['at x (/var/task/index.js:1:1)'] }),
+    });
     await recordAudit(statusChange('r-healthy-master-1', 'FAILED'), deps);
     const refused = (await deps.store.get('r-healthy-master-1'))!;
     expect(refused).toMatchObject({ outcome: 'refused', state: 'Refused', reason: `RefusedError: ${HEALTHY_CAUSE}`, startedBy: 'console:jane' });
-    expect(refused.steps.find((s) => s.name === 'CheckClusterHealth')).toMatchObject({ status: 'failed', error: { name: 'RefusedError', message: HEALTHY_CAUSE }, detail: HEALTHY_CAUSE });
+    expect(refused.steps.find((s) => s.name === 'CheckClusterHealth')).toMatchObject({
+      status: 'failed',
+      error: { name: 'RefusedError', message: HEALTHY_CAUSE },
+      detail: HEALTHY_CAUSE,
+    });
     expect(refused.remaining).toBeUndefined();
     expect(refused.alarm).toBeUndefined();
 
@@ -198,7 +271,11 @@ describe('Function: recordAudit', () => {
     await recordAudit(statusChange('ocp311-master-2-failed-1', 'FAILED'), deps);
     const failed = (await deps.store.get('ocp311-master-2-failed-1'))!;
     expect(failed).toMatchObject({ outcome: 'failed', state: 'Failed', reason: `NewMemberFailedError: ${NOT_STARTED}`, startedBy: 'cli:ops' });
-    expect(failed.steps.find((s) => s.name === 'StartNewMember')).toMatchObject({ status: 'failed', attempts: 2, error: { name: 'NewMemberFailedError', message: NOT_STARTED } });
+    expect(failed.steps.find((s) => s.name === 'StartNewMember')).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      error: { name: 'NewMemberFailedError', message: NOT_STARTED },
+    });
     expect(failed.remaining).toEqual([
       'the cluster runs with 2 members: replace master-2 with another spare (etcd-replace run)',
       expect.stringContaining('remove master-2 (i-0a1b2c3d4e5f60712), add the new member once one has joined'),
@@ -237,12 +314,19 @@ describe('Function: recordAudit', () => {
 
   it('takes the principal from the CloudTrail event once, and ignores calls on other state machines', async () => {
     const name = 'ocp311-master-2-console-1';
-    const jane = { type: 'AssumedRole', arn: `arn:aws:sts::${ACCOUNT}:assumed-role/Operators/jane@example.com`, sessionContext: { sessionIssuer: { arn: `arn:aws:iam::${ACCOUNT}:role/Operators` } } };
+    const jane = {
+      type: 'AssumedRole',
+      arn: `arn:aws:sts::${ACCOUNT}:assumed-role/Operators/jane@example.com`,
+      sessionContext: { sessionIssuer: { arn: `arn:aws:iam::${ACCOUNT}:role/Operators` } },
+    };
     const call = { 'detail-type': CLOUDTRAIL_CALL, detail: startExecutionEvent(name, jane, { sourceIPAddress: '203.0.113.7', userAgent: 'aws-cli/2.17.0' }) };
     expect(await recordAudit(call, deps)).toEqual({ kind: 'principal', runId: name, written: true });
     const other = { 'detail-type': CLOUDTRAIL_CALL, detail: startExecutionEvent(name, { type: 'IAMUser', arn: `arn:aws:iam::${ACCOUNT}:user/mallory` }) };
     expect(await recordAudit(other, deps)).toEqual({ kind: 'principal', runId: name, written: false });
-    const elsewhere = { ...startExecutionEvent('x-other', jane), responseElements: { executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:some-other-machine:x-other` } };
+    const elsewhere = {
+      ...startExecutionEvent('x-other', jane),
+      responseElements: { executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:some-other-machine:x-other` },
+    };
     expect(await recordAudit({ 'detail-type': CLOUDTRAIL_CALL, detail: elsewhere }, deps)).toMatchObject({ kind: 'ignored' });
 
     execution(name, succeededRun(name, { ...ALARM_REQUEST, startedBy: 'console:jane' }), 'SUCCEEDED');
@@ -270,10 +354,12 @@ describe('Function: recordAudit', () => {
     const record = (await deps.store.get(name))!;
     expect(record.principal).toBeNull();
     expect(record.alarm).toEqual({ alarmName: 'etcd-replace-ocp311-member-master-2', confirmed: false });
-    expect(trailMock.commandCalls(LookupEventsCommand)[0]!.args[0].input).toMatchObject({ LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'StartExecution' }] });
+    expect(trailMock.commandCalls(LookupEventsCommand)[0]!.args[0].input).toMatchObject({
+      LookupAttributes: [{ AttributeKey: 'EventName', AttributeValue: 'StartExecution' }],
+    });
   });
 
-  it('emits the run\'s metrics once, in EMF: Runs and RunDuration by ClusterName and Outcome', async () => {
+  it("emits the run's metrics once, in EMF: Runs and RunDuration by ClusterName and Outcome", async () => {
     const name = 'ocp311-master-2-metrics-1';
     const run = succeededRun(name);
     execution(name, run, 'SUCCEEDED');
@@ -282,15 +368,24 @@ describe('Function: recordAudit', () => {
     expect(await recordAudit(statusChange(name, 'SUCCEEDED'), deps)).toMatchObject({ written: true, metrics: false });
     const blobs = emf();
     expect(blobs).toHaveLength(1);
-    const blob = blobs[0]! as { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> } } & Record<string, unknown>;
+    const blob = blobs[0]! as {
+      _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
+    } & Record<string, unknown>;
     expect(blob._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'EtcdReplace', Dimensions: [['ClusterName', 'Outcome']] });
-    expect(blob._aws.CloudWatchMetrics[0]!.Metrics).toEqual(expect.arrayContaining([{ Name: 'Runs', Unit: 'Count' }, { Name: 'RunDuration', Unit: 'Seconds' }]));
+    expect(blob._aws.CloudWatchMetrics[0]!.Metrics).toEqual(
+      expect.arrayContaining([
+        { Name: 'Runs', Unit: 'Count' },
+        { Name: 'RunDuration', Unit: 'Seconds' },
+      ]),
+    );
     expect(blob).toMatchObject({ ClusterName: 'ocp311', Outcome: 'succeeded', Runs: 1, RunDuration: (run.now.getTime() - T0) / 1000 });
     expect(blob['service']).toBeUndefined();
   });
 
   it('ignores events of other state machines and other kinds', async () => {
-    expect(await recordAudit({ 'detail-type': STATUS_CHANGE, detail: { executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:other:x1` } }, deps)).toMatchObject({ kind: 'ignored' });
+    expect(
+      await recordAudit({ 'detail-type': STATUS_CHANGE, detail: { executionArn: `arn:aws:states:${REGION}:${ACCOUNT}:execution:other:x1` } }, deps),
+    ).toMatchObject({ kind: 'ignored' });
     expect(await recordAudit({ 'detail-type': 'Scheduled Event', detail: {} }, deps)).toMatchObject({ kind: 'ignored' });
     expect(sfnMock.calls()).toHaveLength(0);
   });
@@ -321,7 +416,14 @@ describe('Class: AuditStore', () => {
     await store.save(record('run-older-1', '2026-03-01T10:00:00.000Z'));
     await store.save(record('run-newer-1', '2026-03-02T10:00:00.000Z'));
     await store.save(record('run-other-1', '2026-03-03T10:00:00.000Z', 'ocp312'));
-    await store.setPrincipal('run-newer-1', { arn: 'arn:aws:iam::123456789012:user/ops', type: 'IAMUser', accountId: ACCOUNT, eventId: 'e', eventTime: null, via: 'cloudtrail-event' });
+    await store.setPrincipal('run-newer-1', {
+      arn: 'arn:aws:iam::123456789012:user/ops',
+      type: 'IAMUser',
+      accountId: ACCOUNT,
+      eventId: 'e',
+      eventTime: null,
+      via: 'cloudtrail-event',
+    });
     expect((await store.list({ cluster: 'ocp311' })).map((r) => r.runId)).toEqual(['run-newer-1', 'run-older-1']);
     expect((await store.list({ limit: 2 })).map((r) => r.runId)).toEqual(['run-other-1', 'run-newer-1']);
     expect((await store.list({ cluster: 'ocp311' }))[0]!.principal?.arn).toBe('arn:aws:iam::123456789012:user/ops');

@@ -46,7 +46,13 @@ function executingSsm(): void {
   ssmMock.on(GetCommandInvocationCommand).callsFake((input: { CommandId: string }) => {
     const r = results.get(input.CommandId);
     if (!r) throw Object.assign(new Error('no invocation'), { name: 'InvocationDoesNotExist' });
-    return { Status: r.code === 0 ? 'Success' : 'Failed', StatusDetails: r.code === 0 ? 'Success' : 'Failed', ResponseCode: r.code, StandardOutputContent: r.stdout, StandardErrorContent: r.stderr };
+    return {
+      Status: r.code === 0 ? 'Success' : 'Failed',
+      StatusDetails: r.code === 0 ? 'Success' : 'Failed',
+      ResponseCode: r.code,
+      StandardOutputContent: r.stdout,
+      StandardErrorContent: r.stderr,
+    };
   });
 }
 
@@ -106,18 +112,46 @@ describe('Function: awsDeps', () => {
       PrivateIpAddress: ip,
       PrivateDnsName: `${name}.ec2.internal`,
       State: { Name: 'running' as const },
-      Tags: [{ Key: 'KubernetesCluster', Value: 'prod-a' }, { Key: 'openshift-role', Value: roles }, { Key: 'Name', Value: name }],
+      Tags: [
+        { Key: 'KubernetesCluster', Value: 'prod-a' },
+        { Key: 'openshift-role', Value: roles },
+        { Key: 'Name', Value: name },
+      ],
     });
     ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     ec2Mock
-      .on(DescribeInstancesCommand, { Filters: [{ Name: 'tag:KubernetesCluster', Values: ['prod-a'] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] }] })
-      .resolves({ Reservations: [{ Instances: [member('i-00000000000000000', '10.0.1.10', 'master-0', 'master,etcd,ca,installer'), member('i-00000000000000001', '10.0.1.11', 'master-1', 'master,etcd')] }] });
-    ec2Mock
-      .on(DescribeInstancesCommand, { InstanceIds: ['i-0000000000000000e'] })
-      .resolves({ Reservations: [{ Instances: [{ InstanceId: 'i-0000000000000000e', PrivateIpAddress: '10.0.3.30', PrivateDnsName: 'new-etcd.ec2.internal', State: { Name: 'running' } }] }] });
+      .on(DescribeInstancesCommand, {
+        Filters: [
+          { Name: 'tag:KubernetesCluster', Values: ['prod-a'] },
+          { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped', 'shutting-down'] },
+        ],
+      })
+      .resolves({
+        Reservations: [
+          {
+            Instances: [
+              member('i-00000000000000000', '10.0.1.10', 'master-0', 'master,etcd,ca,installer'),
+              member('i-00000000000000001', '10.0.1.11', 'master-1', 'master,etcd'),
+            ],
+          },
+        ],
+      });
+    ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-0000000000000000e'] }).resolves({
+      Reservations: [
+        {
+          Instances: [
+            { InstanceId: 'i-0000000000000000e', PrivateIpAddress: '10.0.3.30', PrivateDnsName: 'new-etcd.ec2.internal', State: { Name: 'running' } },
+          ],
+        },
+      ],
+    });
     const deps = await awsDeps(ENV, clients());
     const inventory = await deps.resolveInventory({ cluster: 'prod-a', failed: 'master-1', replacement: 'i-0000000000000000e', startedBy: 'cli:alice' });
-    expect(inventory.hosts.map((h) => `${h.name}:${h.roles.join(',')}`)).toEqual(['master-0:master,etcd,ca,installer', 'master-1:master,etcd', 'new-etcd:spare']);
+    expect(inventory.hosts.map((h) => `${h.name}:${h.roles.join(',')}`)).toEqual([
+      'master-0:master,etcd,ca,installer',
+      'master-1:master,etcd',
+      'new-etcd:spare',
+    ]);
   });
 
   it('uses an explicit inventory without calling EC2', async () => {

@@ -20,7 +20,10 @@ function instance(id: string, ip: string, roles: string | undefined, extra: Part
     PrivateIpAddress: ip,
     PrivateDnsName: `ip-10-0-1-${last}.eu-west-1.compute.internal`,
     State: { Name: 'running' },
-    Tags: Object.entries({ [CLUSTER_TAG]: 'prod-a', ...(roles !== undefined ? { 'openshift-role': roles } : {}), ...tags }).map(([Key, Value]) => ({ Key, Value })),
+    Tags: Object.entries({ [CLUSTER_TAG]: 'prod-a', ...(roles !== undefined ? { 'openshift-role': roles } : {}), ...tags }).map(([Key, Value]) => ({
+      Key,
+      Value,
+    })),
     ...rest,
   };
 }
@@ -68,7 +71,11 @@ async function validated(request: Partial<ReplaceRequest>) {
     resolveInventory: (r: ReplaceRequest) =>
       discovery().forRequest({ cluster: r.cluster, failed: r.failed, ...(r.replacement !== undefined ? { replacement: r.replacement } : {}) }),
   } as unknown as StepDeps;
-  const context = { runId: 'r-test-discovery', request: { cluster: 'prod-a', failed: 'master-2', startedBy: 'test', ...request }, options: { graceSeconds: 1, learner: 'auto' as const } };
+  const context = {
+    runId: 'r-test-discovery',
+    request: { cluster: 'prod-a', failed: 'master-2', startedBy: 'test', ...request },
+    options: { graceSeconds: 1, learner: 'auto' as const },
+  };
   return (await ValidateInput(context, deps)).output;
 }
 
@@ -112,9 +119,15 @@ describe('Class: Ec2Discovery', () => {
     });
 
     it('leaves out an instance a run replaced (etcd-replace:replaced-by), member or spare, unless it is named as the failed one; an enrolled new member is a member, not a spare', async () => {
-      const replaced = instance('i-0000000000000000e', '10.0.1.18', 'master,etcd', { tags: { Name: 'master-8', 'etcd-replace:replaced-by': 'r-earlier' }, State: { Name: 'stopped' } });
+      const replaced = instance('i-0000000000000000e', '10.0.1.18', 'master,etcd', {
+        tags: { Name: 'master-8', 'etcd-replace:replaced-by': 'r-earlier' },
+        State: { Name: 'stopped' },
+      });
       const enrolled = instance('i-0000000000000000d', '10.0.2.23', 'etcd', { tags: { Name: 'etcd-new-0a1b2c3d', 'etcd-replace-spare': 'prod-a' } });
-      const replacedSpare = spare('i-0000000000000001a', '10.0.2.24', '2028-01-01T00:00:00Z', { Name: 'etcd-spare-9', 'etcd-replace:replaced-by': 'r-earlier' });
+      const replacedSpare = spare('i-0000000000000001a', '10.0.2.24', '2028-01-01T00:00:00Z', {
+        Name: 'etcd-spare-9',
+        'etcd-replace:replaced-by': 'r-earlier',
+      });
       cluster([M0, M1, M2, INST, replaced, enrolled], [S_LATE, enrolled, replacedSpare]);
       const inventory = await discovery().inventory({ cluster: 'prod-a', failed: 'master-2' });
       expect(inventory.hosts.map((h) => `${h.name}:${h.roles.join(',')}`)).toEqual([
@@ -149,7 +162,11 @@ describe('Class: Ec2Discovery', () => {
       cluster([M0, M1, INST]);
       ec2Mock.on(DescribeInstancesCommand, { InstanceIds: ['i-0000000000000000f'] }).resolves({ Reservations: [{ Instances: [gone] }] });
       const inventory = await discovery().inventory({ cluster: 'prod-a', failed: 'i-0000000000000000f' });
-      expect(inventory.hosts.find((h) => h.instanceId === 'i-0000000000000000f')).toMatchObject({ name: 'master-9', ip: '10.0.1.19', roles: ['master', 'etcd'] });
+      expect(inventory.hosts.find((h) => h.instanceId === 'i-0000000000000000f')).toMatchObject({
+        name: 'master-9',
+        ip: '10.0.1.19',
+        roles: ['master', 'etcd'],
+      });
       expect(ec2Mock.commandCalls(DescribeInstancesCommand, { InstanceIds: ['i-0000000000000000f'] })).toHaveLength(1);
       // Named otherwise, a terminated instance is no member: no lookup, not in the inventory.
       ec2Mock.resetHistory();
@@ -191,7 +208,12 @@ describe('Class: Ec2Discovery', () => {
           Reservations: [
             {
               Instances: [
-                tagged('i-00000000000000000', '10.0.1.10', { cluster: 'prod-a', roles: 'master,etcd,ca,installer', fqdn: 'm0.prod-a.example.com', 'openshift-role': 'node' }),
+                tagged('i-00000000000000000', '10.0.1.10', {
+                  cluster: 'prod-a',
+                  roles: 'master,etcd,ca,installer',
+                  fqdn: 'm0.prod-a.example.com',
+                  'openshift-role': 'node',
+                }),
               ],
             },
           ],
@@ -208,10 +230,26 @@ describe('Class: Ec2Discovery', () => {
     describe('errors', () => {
       it.each<[string, Instance[], Instance[], RegExp]>([
         ['no instance tagged', [], [], /no instance is tagged KubernetesCluster=prod-a/],
-        ['a member without the role tag', [M0, M1, instance('i-00000000000000009', '10.0.1.19', undefined), INST], [], /instance i-00000000000000009 has no openshift-role tag/],
+        [
+          'a member without the role tag',
+          [M0, M1, instance('i-00000000000000009', '10.0.1.19', undefined), INST],
+          [],
+          /instance i-00000000000000009 has no openshift-role tag/,
+        ],
         [
           'two CA hosts',
-          [M0, { ...M1, Tags: [{ Key: CLUSTER_TAG, Value: 'prod-a' }, { Key: 'openshift-role', Value: 'master,etcd,ca' }, { Key: 'Name', Value: 'master-1' }] }, INST],
+          [
+            M0,
+            {
+              ...M1,
+              Tags: [
+                { Key: CLUSTER_TAG, Value: 'prod-a' },
+                { Key: 'openshift-role', Value: 'master,etcd,ca' },
+                { Key: 'Name', Value: 'master-1' },
+              ],
+            },
+            INST,
+          ],
           [],
           /expected exactly one instance with role ca in tag openshift-role, found 2: i-00000000000000000 \(master-0\), i-00000000000000001 \(master-1\)/,
         ],
@@ -220,16 +258,28 @@ describe('Class: Ec2Discovery', () => {
         ['an unknown role', [instance('i-00000000000000000', '10.0.1.10', 'master,etcd,ca,dba'), INST], [], /unknown role "dba"/],
         [
           'a name that could mean two members',
-          [M0, { ...M1, Tags: [...(M1.Tags ?? []).filter((t) => t.Key !== 'Name'), { Key: 'hostname', Value: 'master-0.prod-a.example.com' }] }, instance('i-00000000000000005', '10.0.1.15', 'master', { tags: { Name: 'master-0x', hostname: 'master-0' } }), INST],
+          [
+            M0,
+            { ...M1, Tags: [...(M1.Tags ?? []).filter((t) => t.Key !== 'Name'), { Key: 'hostname', Value: 'master-0.prod-a.example.com' }] },
+            instance('i-00000000000000005', '10.0.1.15', 'master', { tags: { Name: 'master-0x', hostname: 'master-0' } }),
+            INST,
+          ],
           [S_LATE],
           /cluster prod-a: i-00000000000000000 \(master-0\), i-00000000000000001 \(master-0\) share "master-0"/,
         ],
-        ['a member without a private IP', [M0, { ...M1, PrivateIpAddress: undefined }, INST], [], /i-00000000000000001 \(running\) has no private IP address; pass an explicit inventory/],
+        [
+          'a member without a private IP',
+          [M0, { ...M1, PrivateIpAddress: undefined }, INST],
+          [],
+          /i-00000000000000001 \(running\) has no private IP address; pass an explicit inventory/,
+        ],
         ['two hosts sharing an IP', [M0, { ...M1, PrivateIpAddress: '10.0.1.10' }, INST], [], /share "10.0.1.10"/],
-        ['a spare sharing a member\'s IP', [M0, M1, INST], [{ ...S_LATE, PrivateIpAddress: '10.0.1.11' }], /share "10.0.1.11"/],
+        ["a spare sharing a member's IP", [M0, M1, INST], [{ ...S_LATE, PrivateIpAddress: '10.0.1.11' }], /share "10.0.1.11"/],
       ])('refuses %s with InvalidInputError', async (_what, members, spares, message) => {
         cluster(members, spares);
-        const error = await discovery().inventory({ cluster: 'prod-a', failed: 'master-0' }).catch((e: unknown) => e);
+        const error = await discovery()
+          .inventory({ cluster: 'prod-a', failed: 'master-0' })
+          .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(InvalidInputError);
         expect((error as Error).message).toMatch(message);
       });
@@ -245,7 +295,13 @@ describe('Class: Ec2Discovery', () => {
       const inventory: Inventory = {
         cluster: 'prod-a',
         hosts: [
-          { name: 'master-0', hostname: 'master-0.example.com', ip: '10.0.1.10', roles: ['master', 'etcd', 'ca', 'installer'], instanceId: 'i-00000000000000000' },
+          {
+            name: 'master-0',
+            hostname: 'master-0.example.com',
+            ip: '10.0.1.10',
+            roles: ['master', 'etcd', 'ca', 'installer'],
+            instanceId: 'i-00000000000000000',
+          },
           { name: 'master-1', hostname: 'master-1.example.com', ip: '10.0.1.11', roles: ['master', 'etcd'] },
           { name: 'spare-0', hostname: 'spare-0.example.com', ip: '10.0.2.20', roles: ['spare'] },
         ],
@@ -253,19 +309,27 @@ describe('Class: Ec2Discovery', () => {
 
       it('overrides discovery: no EC2 call, not even for a replacement named by instance id', async () => {
         await expect(discovery().inventory({ cluster: 'prod-a', failed: 'i-0000000000000000f', inventory })).resolves.toEqual(inventory);
-        await expect(discovery().forRequest({ cluster: 'prod-a', failed: 'master-1', replacement: 'i-0000000000000000e', inventory })).resolves.toEqual(inventory);
+        await expect(discovery().forRequest({ cluster: 'prod-a', failed: 'master-1', replacement: 'i-0000000000000000e', inventory })).resolves.toEqual(
+          inventory,
+        );
         expect(ec2Mock.commandCalls(DescribeInstancesCommand)).toHaveLength(0);
       });
 
       it('is validated like discovered hosts', async () => {
         const bad = (change: object) => ({ ...inventory, hosts: [{ ...inventory.hosts[0], ...change } as never, ...inventory.hosts.slice(1)] });
-        await expect(discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: bad({ ip: '10.0.1.1; id' }) })).rejects.toThrow(InvalidInputError);
-        await expect(discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: bad({ roles: ['root'] }) })).rejects.toThrow(/unknown role "root"/);
-        await expect(discovery().inventory({ cluster: 'prod-b', failed: 'master-1', inventory })).rejects.toThrow(/not the requested cluster prod-b/);
-        await expect(discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: { ...inventory, hosts: inventory.hosts.slice(1) } })).rejects.toThrow(
-          /exactly one instance with role ca/,
+        await expect(discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: bad({ ip: '10.0.1.1; id' }) })).rejects.toThrow(
+          InvalidInputError,
         );
-        await expect(discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: bad({ ip: '10.0.1.11' }) })).rejects.toThrow(/share "10.0.1.11"/);
+        await expect(discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: bad({ roles: ['root'] }) })).rejects.toThrow(
+          /unknown role "root"/,
+        );
+        await expect(discovery().inventory({ cluster: 'prod-b', failed: 'master-1', inventory })).rejects.toThrow(/not the requested cluster prod-b/);
+        await expect(
+          discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: { ...inventory, hosts: inventory.hosts.slice(1) } }),
+        ).rejects.toThrow(/exactly one instance with role ca/);
+        await expect(discovery().inventory({ cluster: 'prod-a', failed: 'master-1', inventory: bad({ ip: '10.0.1.11' }) })).rejects.toThrow(
+          /share "10.0.1.11"/,
+        );
       });
     });
   });
@@ -274,9 +338,17 @@ describe('Class: Ec2Discovery', () => {
     it('lists spares in pool order, so the first spare is the replacement ValidateInput takes when none is named', async () => {
       cluster([M0, M1, M2, INST]);
       const inventory = await discovery().forRequest({ cluster: 'prod-a', failed: 'master-2' });
-      expect(inventory.hosts.filter((h) => h.roles.includes('spare')).map((h) => h.instanceId)).toEqual(['i-0000000000000000b', 'i-0000000000000000c', 'i-0000000000000000a']);
+      expect(inventory.hosts.filter((h) => h.roles.includes('spare')).map((h) => h.instanceId)).toEqual([
+        'i-0000000000000000b',
+        'i-0000000000000000c',
+        'i-0000000000000000a',
+      ]);
       const output = await validated({ failed: 'master-2' });
-      expect(output).toMatchObject({ replacementChoice: 'spare', replacement: { instanceId: 'i-0000000000000000b' }, failedHost: { instanceId: 'i-00000000000000002' } });
+      expect(output).toMatchObject({
+        replacementChoice: 'spare',
+        replacement: { instanceId: 'i-0000000000000000b' },
+        failedHost: { instanceId: 'i-00000000000000002' },
+      });
     });
 
     it('adds a replacement named by the instance id of a running non-member as a spare, which ValidateInput then finds', async () => {
@@ -306,7 +378,10 @@ describe('Class: Ec2Discovery', () => {
         ]);
         expect(ec2Mock.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input)).toEqual([memberFilter, spareFilter]);
       }
-      await expect(validated({ failed: 'master-2', replacement: 'etcd-spare-1' })).resolves.toMatchObject({ replacementChoice: 'named', replacement: { instanceId: 'i-0000000000000000a' } });
+      await expect(validated({ failed: 'master-2', replacement: 'etcd-spare-1' })).resolves.toMatchObject({
+        replacementChoice: 'named',
+        replacement: { instanceId: 'i-0000000000000000a' },
+      });
     });
 
     it('refuses a replacement instance id that does not exist, is not running, or carries the cluster tag', async () => {

@@ -42,17 +42,19 @@ describe('Class: DynamoLock', () => {
   describe('Liveness: a holder whose execution still runs keeps the lock; one whose execution ended loses it', () => {
     const owner = (runId: string, execution: string) => ({ runId, startedBy: 'alarm:x', execution });
 
-    it('keeps an expired lock while the holder\'s execution runs, and says so', async () => {
+    it("keeps an expired lock while the holder's execution runs, and says so", async () => {
       let now = '2030-01-01T00:00:00.000Z';
       const asked: Array<string | undefined> = [];
       const lock = new DynamoLock({ doc, table: TABLE, now: () => new Date(now), holderAlive: async (h) => (asked.push(h.execution), true) });
       await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001'), 60);
       now = '2030-01-01T05:00:00.000Z'; // hours past expiry
-      await expect(lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60)).rejects.toThrow(/run-000001 .*sfn:run-000001.*\(its execution still runs\)/);
+      await expect(lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60)).rejects.toThrow(
+        /run-000001 .*sfn:run-000001.*\(its execution still runs\)/,
+      );
       expect(asked).toEqual(['sfn:run-000001']);
     });
 
-    it('takes over an unexpired lock at once when the holder\'s execution has ended', async () => {
+    it("takes over an unexpired lock at once when the holder's execution has ended", async () => {
       const lock = new DynamoLock({ doc, table: TABLE, now: at('2030-01-01T00:00:00.000Z'), holderAlive: async () => false });
       await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001'), 7200);
       const info = await lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60);
@@ -155,7 +157,11 @@ describe('Class: DynamoLock', () => {
       await lock.renew('prod-a', 'run-000001', 120);
       const update = docMock.commandCalls(UpdateCommand)[0]?.args[0].input;
       expect(update?.ConditionExpression).toBe('attribute_exists(pk) AND runId = :runId');
-      expect(update?.ExpressionAttributeValues).toMatchObject({ ':runId': 'run-000001', ':expiresAt': '2030-01-01T00:02:30.000Z', ':ttl': Date.parse('2030-01-01T00:02:30.000Z') / 1000 });
+      expect(update?.ExpressionAttributeValues).toMatchObject({
+        ':runId': 'run-000001',
+        ':expiresAt': '2030-01-01T00:02:30.000Z',
+        ':ttl': Date.parse('2030-01-01T00:02:30.000Z') / 1000,
+      });
     });
 
     it('says who holds it now when the run lost it', async () => {
@@ -244,7 +250,9 @@ describe('Class: DynamoRunStore', () => {
       await expect(store.save(run('BAD', 'prod-a', '2030-01-01T00:00:00.000Z'))).rejects.toThrow(InvalidInputError);
       await expect(store.save(run('run-000001', '../x', '2030-01-01T00:00:00.000Z'))).rejects.toThrow(InvalidInputError);
       await expect(store.save(run('run-000001', 'prod-a', 'yesterday'))).rejects.toThrow(InvalidInputError);
-      await expect(store.save(run('run-000001', 'prod-a', '2030-01-01T00:00:00.000Z', { context: { big: 'x'.repeat(360 * 1024) } }))).rejects.toThrow(/at most/);
+      await expect(store.save(run('run-000001', 'prod-a', '2030-01-01T00:00:00.000Z', { context: { big: 'x'.repeat(360 * 1024) } }))).rejects.toThrow(
+        /at most/,
+      );
       expect(docMock.commandCalls(PutCommand)).toHaveLength(0);
     });
   });

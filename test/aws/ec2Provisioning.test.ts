@@ -37,7 +37,13 @@ function tags(values: Record<string, string>): Instance['Tags'] {
   return Object.entries(values).map(([Key, Value]) => ({ Key, Value }));
 }
 
-const runTags = (extra: Record<string, string> = {}) => ({ [SPARE_TAG]: CLUSTER, 'etcd-replace:run': RUN, 'etcd-replace:launched-by': 'etcd-replace', Name: launchedHostName(RUN), ...extra });
+const runTags = (extra: Record<string, string> = {}) => ({
+  [SPARE_TAG]: CLUSTER,
+  'etcd-replace:run': RUN,
+  'etcd-replace:launched-by': 'etcd-replace',
+  Name: launchedHostName(RUN),
+  ...extra,
+});
 
 function launched(over: Partial<Instance> = {}, tagValues: Record<string, string> = runTags()): Instance {
   return {
@@ -95,7 +101,17 @@ function clock(): { sleep: (ms: number) => Promise<void>; now: () => number; sle
 
 function adapter(over: Partial<Ec2ProvisioningConfig> = {}): Ec2Provisioning {
   const c = clock();
-  return new Ec2Provisioning({ ec2, ssm, spareTagKey: SPARE_TAG, launchTemplate: TEMPLATE, sleep: c.sleep, now: c.now, waitSeconds: 60, pollSeconds: 5, ...over });
+  return new Ec2Provisioning({
+    ec2,
+    ssm,
+    spareTagKey: SPARE_TAG,
+    launchTemplate: TEMPLATE,
+    sleep: c.sleep,
+    now: c.now,
+    waitSeconds: 60,
+    pollSeconds: 5,
+    ...over,
+  });
 }
 
 beforeEach(() => {
@@ -105,8 +121,11 @@ beforeEach(() => {
 
 describe('Class: Ec2Provisioning', () => {
   describe('Method: provision', () => {
-    it('launches one instance from the launch template in the failed host\'s subnet, tagged with the run, idempotent by ClientToken', async () => {
-      const state = { byRun: [] as Instance[], byId: { [FAILED_ID]: { InstanceId: FAILED_ID, SubnetId: 'subnet-0fa11ed000000000a', State: { Name: 'stopped' as const } } } as Record<string, Instance> };
+    it("launches one instance from the launch template in the failed host's subnet, tagged with the run, idempotent by ClientToken", async () => {
+      const state = {
+        byRun: [] as Instance[],
+        byId: { [FAILED_ID]: { InstanceId: FAILED_ID, SubnetId: 'subnet-0fa11ed000000000a', State: { Name: 'stopped' as const } } } as Record<string, Instance>,
+      };
       fakeEc2(state);
       ec2Mock.on(RunInstancesCommand).callsFake(() => {
         const instance = launched();
@@ -152,11 +171,15 @@ describe('Class: Ec2Provisioning', () => {
       ]);
     });
 
-    it('launches in the configured subnet and by template name, without asking for the failed host\'s subnet', async () => {
+    it("launches in the configured subnet and by template name, without asking for the failed host's subnet", async () => {
       const state = { byRun: [] as Instance[], byId: {} as Record<string, Instance> };
       fakeEc2(state);
       launchesRunning(state);
-      await adapter({ subnetId: 'subnet-0cccccccccccccccc', launchTemplate: { name: 'ocp311-etcd', version: '7' } }).provision({ runId: RUN, cluster: CLUSTER, failedHost });
+      await adapter({ subnetId: 'subnet-0cccccccccccccccc', launchTemplate: { name: 'ocp311-etcd', version: '7' } }).provision({
+        runId: RUN,
+        cluster: CLUSTER,
+        failedHost,
+      });
       const input = ec2Mock.commandCalls(RunInstancesCommand)[0]!.args[0].input;
       expect(input.SubnetId).toBe('subnet-0cccccccccccccccc');
       expect(input.LaunchTemplate).toEqual({ LaunchTemplateName: 'ocp311-etcd', Version: '7' });
@@ -164,7 +187,10 @@ describe('Class: Ec2Provisioning', () => {
     });
 
     it('waits for the SSM agent: not registered within the call is ReplacementNotReadyError; the next call finds the instance by its tag and answers once it is Online', async () => {
-      const state = { byRun: [] as Instance[], byId: { [FAILED_ID]: { InstanceId: FAILED_ID, SubnetId: 'subnet-0fa11ed000000000a' } } as Record<string, Instance> };
+      const state = {
+        byRun: [] as Instance[],
+        byId: { [FAILED_ID]: { InstanceId: FAILED_ID, SubnetId: 'subnet-0fa11ed000000000a' } } as Record<string, Instance>,
+      };
       fakeEc2(state);
       ec2Mock.on(RunInstancesCommand).callsFake(() => {
         state.byId[NEW_ID] = launched();
@@ -190,7 +216,7 @@ describe('Class: Ec2Provisioning', () => {
       expect(ec2Mock.commandCalls(RunInstancesCommand)).toHaveLength(1);
     });
 
-    it('resumes: an instance the run launched already is not launched again, and its hostname follows discovery\'s rule (the hostname tag first)', async () => {
+    it("resumes: an instance the run launched already is not launched again, and its hostname follows discovery's rule (the hostname tag first)", async () => {
       const existing = launched({}, runTags({ hostname: 'etcd-new-1.ocp311.example.internal' }));
       fakeEc2({ byRun: [existing], byId: { [NEW_ID]: existing } });
       ssmPing('Online');
@@ -213,7 +239,9 @@ describe('Class: Ec2Provisioning', () => {
       fakeEc2({ byRun: [], byId: {} });
       for (const code of ['InsufficientInstanceCapacity', 'InvalidLaunchTemplateId.NotFound', 'UnauthorizedOperation', 'VcpuLimitExceeded']) {
         ec2Mock.on(RunInstancesCommand).rejects(awsError(code));
-        const error = await adapter().provision({ runId: RUN, cluster: CLUSTER }).catch((e: unknown) => e);
+        const error = await adapter()
+          .provision({ runId: RUN, cluster: CLUSTER })
+          .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(ProvisioningError);
         expect((error as Error).message).toContain(`could not launch a replacement host from launch template lt-0123456789abcdef0 (version $Default): ${code}`);
       }
@@ -242,7 +270,7 @@ describe('Class: Ec2Provisioning', () => {
   });
 
   describe('Method: find', () => {
-    it('answers the run\'s instance, or null', async () => {
+    it("answers the run's instance, or null", async () => {
       fakeEc2({ byRun: [launched()], byId: {} });
       await expect(adapter().find(RUN, CLUSTER)).resolves.toMatchObject({ id: NEW_ID, host: { ip: '10.0.1.30' } });
       ec2Mock.reset();
@@ -252,7 +280,7 @@ describe('Class: Ec2Provisioning', () => {
   });
 
   describe('Method: release', () => {
-    it('terminates only the run\'s instance, after reading back its run and launched-by tags', async () => {
+    it("terminates only the run's instance, after reading back its run and launched-by tags", async () => {
       fakeEc2({ byRun: [launched()], byId: { [NEW_ID]: launched() } });
       ec2Mock.on(TerminateInstancesCommand).resolves({});
       await expect(adapter().release(RUN, CLUSTER)).resolves.toBe('released');
@@ -268,7 +296,7 @@ describe('Class: Ec2Provisioning', () => {
       expect(ec2Mock.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
     });
 
-    it('ignores an instance whose run tag is another run\'s, and answers absent when there is none', async () => {
+    it("ignores an instance whose run tag is another run's, and answers absent when there is none", async () => {
       fakeEc2({ byRun: [launched({}, runTags({ 'etcd-replace:run': 'another-run-000' }))], byId: {} });
       await expect(adapter().release(RUN, CLUSTER)).resolves.toBe('absent');
       expect(ec2Mock.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
@@ -277,29 +305,47 @@ describe('Class: Ec2Provisioning', () => {
 });
 
 describe('Function: awsDeps (provisioning)', () => {
-  const ENV = { AWS_REGION: 'eu-west-1', BUCKET: 'etcd-replace-artifacts', TABLE: 'etcd-replace', ETCD_SG_ID: 'sg-0e7cd0000000000e1', SCRIPTS_DIR: '/nonexistent', SPARE_TAG_KEY: SPARE_TAG };
+  const ENV = {
+    AWS_REGION: 'eu-west-1',
+    BUCKET: 'etcd-replace-artifacts',
+    TABLE: 'etcd-replace',
+    ETCD_SG_ID: 'sg-0e7cd0000000000e1',
+    SCRIPTS_DIR: '/nonexistent',
+    SPARE_TAG_KEY: SPARE_TAG,
+  };
 
   it('wires the EC2 provisioning port: without a launch template it refuses, naming the configuration key and the environment', async () => {
     fakeEc2({ byRun: [], byId: {} });
     const deps = await awsDeps(ENV, { ec2, ssm });
     expect(deps.provisioning).toBeInstanceOf(Ec2Provisioning);
-    await expect(deps.provisioning.provision({ runId: RUN, cluster: CLUSTER })).rejects.toThrow(/replacementLaunchTemplate \(LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME\)/);
+    await expect(deps.provisioning.provision({ runId: RUN, cluster: CLUSTER })).rejects.toThrow(
+      /replacementLaunchTemplate \(LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME\)/,
+    );
   });
 
   it('launches from LAUNCH_TEMPLATE_ID in REPLACEMENT_SUBNET_ID', async () => {
     const state = { byRun: [] as Instance[], byId: {} as Record<string, Instance> };
     fakeEc2(state);
     launchesRunning(state);
-    const deps = await awsDeps({ ...ENV, LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0', LAUNCH_TEMPLATE_VERSION: '3', REPLACEMENT_SUBNET_ID: 'subnet-0cccccccccccccccc' }, { ec2, ssm });
+    const deps = await awsDeps(
+      { ...ENV, LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0', LAUNCH_TEMPLATE_VERSION: '3', REPLACEMENT_SUBNET_ID: 'subnet-0cccccccccccccccc' },
+      { ec2, ssm },
+    );
     await deps.provisioning.provision({ runId: RUN, cluster: CLUSTER, failedHost });
-    expect(ec2Mock.commandCalls(RunInstancesCommand)[0]!.args[0].input).toMatchObject({ LaunchTemplate: { LaunchTemplateId: 'lt-0123456789abcdef0', Version: '3' }, SubnetId: 'subnet-0cccccccccccccccc' });
+    expect(ec2Mock.commandCalls(RunInstancesCommand)[0]!.args[0].input).toMatchObject({
+      LaunchTemplate: { LaunchTemplateId: 'lt-0123456789abcdef0', Version: '3' },
+      SubnetId: 'subnet-0cccccccccccccccc',
+    });
   });
 });
 
 describe('Function: launchTemplateFromEnv', () => {
   it('reads the template by ID or by name with a version ($Default when unset), and nothing when neither is set', () => {
     expect(launchTemplateFromEnv({ LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0' })).toEqual({ id: 'lt-0123456789abcdef0', version: '$Default' });
-    expect(launchTemplateFromEnv({ LAUNCH_TEMPLATE_NAME: 'ocp311-etcd', LAUNCH_TEMPLATE_VERSION: '$Latest' })).toEqual({ name: 'ocp311-etcd', version: '$Latest' });
+    expect(launchTemplateFromEnv({ LAUNCH_TEMPLATE_NAME: 'ocp311-etcd', LAUNCH_TEMPLATE_VERSION: '$Latest' })).toEqual({
+      name: 'ocp311-etcd',
+      version: '$Latest',
+    });
     expect(launchTemplateFromEnv({})).toBeUndefined();
   });
 

@@ -130,10 +130,7 @@ describe('Class: Ec2SecurityGroups', () => {
     it('treats InvalidPermission.Duplicate as success and still adds the other port', async () => {
       instanceWith([HOST_SG]);
       groupRules({});
-      ec2Mock
-        .on(AuthorizeSecurityGroupIngressCommand)
-        .rejectsOnce(awsError('InvalidPermission.Duplicate'))
-        .resolves({ Return: true });
+      ec2Mock.on(AuthorizeSecurityGroupIngressCommand).rejectsOnce(awsError('InvalidPermission.Duplicate')).resolves({ Return: true });
       await expect(adapter().allowEtcdPorts(host)).resolves.toEqual({ changed: true });
       expect(ec2Mock.commandCalls(AuthorizeSecurityGroupIngressCommand).map((c) => c.args[0].input.IpPermissions?.[0]?.FromPort)).toEqual([2379, 2380]);
     });
@@ -164,9 +161,16 @@ describe('Class: Ec2SecurityGroups', () => {
   describe('Method: revokeEtcdPorts', () => {
     it('revokes the rules from a group only the failed host used', async () => {
       instanceWith([HOST_SG]);
-      ec2Mock.on(DescribeInstancesCommand, { Filters: [{ Name: 'instance.group-id', Values: [HOST_SG] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] }).resolves({
-        Reservations: [{ Instances: [{ InstanceId: INSTANCE }] }],
-      });
+      ec2Mock
+        .on(DescribeInstancesCommand, {
+          Filters: [
+            { Name: 'instance.group-id', Values: [HOST_SG] },
+            { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+          ],
+        })
+        .resolves({
+          Reservations: [{ Instances: [{ InstanceId: INSTANCE }] }],
+        });
       groupRules({ [HOST_SG]: [rule(2379), rule(2380)] });
       ec2Mock.on(RevokeSecurityGroupIngressCommand).resolvesOnce({ Return: true }).rejects(awsError('InvalidPermission.NotFound'));
       await expect(adapter().revokeEtcdPorts(host)).resolves.toEqual({ changed: true });
@@ -178,9 +182,16 @@ describe('Class: Ec2SecurityGroups', () => {
 
     it('leaves a group other instances use', async () => {
       instanceWith([HOST_SG]);
-      ec2Mock.on(DescribeInstancesCommand, { Filters: [{ Name: 'instance.group-id', Values: [HOST_SG] }, { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] }] }).resolves({
-        Reservations: [{ Instances: [{ InstanceId: INSTANCE }, { InstanceId: 'i-0ccccccccccccccc3' }] }],
-      });
+      ec2Mock
+        .on(DescribeInstancesCommand, {
+          Filters: [
+            { Name: 'instance.group-id', Values: [HOST_SG] },
+            { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+          ],
+        })
+        .resolves({
+          Reservations: [{ Instances: [{ InstanceId: INSTANCE }, { InstanceId: 'i-0ccccccccccccccc3' }] }],
+        });
       await expect(adapter().revokeEtcdPorts(host)).resolves.toEqual({ changed: false, reason: `${HOST_SG} is also used by i-0ccccccccccccccc3` });
       expect(ec2Mock.commandCalls(RevokeSecurityGroupIngressCommand)).toHaveLength(0);
     });

@@ -48,7 +48,11 @@ function fakeEc2(all: Instance[]): void {
     const tag = input.Filters?.find((f) => f.Name?.startsWith('tag:'));
     const states = input.Filters?.find((f) => f.Name === 'instance-state-name')?.Values ?? [];
     return {
-      Reservations: [{ Instances: all.filter((i) => i.Tags?.some((t) => `tag:${t.Key}` === tag?.Name && tag?.Values?.includes(t.Value!)) && states.includes(i.State!.Name!)) }],
+      Reservations: [
+        {
+          Instances: all.filter((i) => i.Tags?.some((t) => `tag:${t.Key}` === tag?.Name && tag?.Values?.includes(t.Value!)) && states.includes(i.State!.Name!)),
+        },
+      ],
     };
   });
 }
@@ -76,7 +80,7 @@ beforeEach(() => {
 
 describe('Class: Ec2Signals', () => {
   describe('Method: onStateChange', () => {
-    it('starts the replacement of an etcd member of the cluster with the alarm rule\'s request shape, named as the CLI names it', async () => {
+    it("starts the replacement of an etcd member of the cluster with the alarm rule's request shape, named as the CLI names it", async () => {
       fakeEc2([member(M2, 'master-2', 'master,etcd', {}, { State: { Name: 'stopped' } })]);
       sfnMock.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE}:x` });
       const out = await signals().onStateChange({ 'instance-id': M2, state: 'stopped' });
@@ -86,7 +90,12 @@ describe('Class: Ec2Signals', () => {
       expect(input.stateMachineArn).toBe(STATE_MACHINE);
       expect(input.name).toBe(name);
       // No replacement: the run takes a spare of the pool, or launches one.
-      expect(JSON.parse(input.input!)).toEqual({ cluster: CLUSTER, failed: 'master-2', startedBy: `ec2:${M2}:stopped`, options: { graceSeconds: 60, learner: 'auto' } });
+      expect(JSON.parse(input.input!)).toEqual({
+        cluster: CLUSTER,
+        failed: 'master-2',
+        startedBy: `ec2:${M2}:stopped`,
+        options: { graceSeconds: 60, learner: 'auto' },
+      });
     });
 
     it('ignores an instance not tagged for the cluster, one of another cluster, a host without the etcd role, and a running instance', async () => {
@@ -100,18 +109,37 @@ describe('Class: Ec2Signals', () => {
         member(M2, 'master-2'),
       ]);
       const s = signals();
-      expect(await s.onStateChange({ 'instance-id': stranger, state: 'terminated' })).toEqual({ action: 'ignored', reason: `not tagged ${CLUSTER_TAG}=${CLUSTER}`, instanceId: stranger });
-      expect(await s.onStateChange({ 'instance-id': other, state: 'stopped' })).toMatchObject({ action: 'ignored', reason: `not tagged ${CLUSTER_TAG}=${CLUSTER}` });
+      expect(await s.onStateChange({ 'instance-id': stranger, state: 'terminated' })).toEqual({
+        action: 'ignored',
+        reason: `not tagged ${CLUSTER_TAG}=${CLUSTER}`,
+        instanceId: stranger,
+      });
+      expect(await s.onStateChange({ 'instance-id': other, state: 'stopped' })).toMatchObject({
+        action: 'ignored',
+        reason: `not tagged ${CLUSTER_TAG}=${CLUSTER}`,
+      });
       expect(await s.onStateChange({ 'instance-id': node, state: 'stopping' })).toMatchObject({ action: 'ignored', reason: 'not an etcd member (roles node)' });
       expect(await s.onStateChange({ 'instance-id': M2, state: 'running' })).toMatchObject({ action: 'ignored', reason: 'state running is no failure' });
-      expect(await s.onStateChange({ 'instance-id': 'i-0eeeeeeeeeeeeeee1', state: 'terminated' })).toMatchObject({ action: 'ignored', reason: 'EC2 does not list the instance' });
+      expect(await s.onStateChange({ 'instance-id': 'i-0eeeeeeeeeeeeeee1', state: 'terminated' })).toMatchObject({
+        action: 'ignored',
+        reason: 'EC2 does not list the instance',
+      });
       expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
     });
 
     it('ignores a member under maintenance or replaced already', async () => {
-      fakeEc2([member(M0, 'master-0', 'master,etcd', { 'etcd-replace:maintenance': 'patching' }), member(M2, 'master-2', 'master,etcd', { 'etcd-replace:replaced-by': 'run-1' })]);
-      expect(await signals().onStateChange({ 'instance-id': M0, state: 'stopping' })).toMatchObject({ action: 'ignored', reason: 'under maintenance (etcd-replace:maintenance)' });
-      expect(await signals().onStateChange({ 'instance-id': M2, state: 'terminated' })).toMatchObject({ action: 'ignored', reason: 'replaced already (etcd-replace:replaced-by=run-1)' });
+      fakeEc2([
+        member(M0, 'master-0', 'master,etcd', { 'etcd-replace:maintenance': 'patching' }),
+        member(M2, 'master-2', 'master,etcd', { 'etcd-replace:replaced-by': 'run-1' }),
+      ]);
+      expect(await signals().onStateChange({ 'instance-id': M0, state: 'stopping' })).toMatchObject({
+        action: 'ignored',
+        reason: 'under maintenance (etcd-replace:maintenance)',
+      });
+      expect(await signals().onStateChange({ 'instance-id': M2, state: 'terminated' })).toMatchObject({
+        action: 'ignored',
+        reason: 'replaced already (etcd-replace:replaced-by=run-1)',
+      });
       expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
     });
 
@@ -152,11 +180,22 @@ describe('Class: Ec2Signals', () => {
       };
       const out = await signals().onRunSucceeded({ name: 'ocp311-master-2-run', status: 'SUCCEEDED', output: JSON.stringify(output) });
 
-      expect(out).toEqual({ tagged: M2, enrolled: NEW, put: [watchedAlarmName(CLUSTER, 'etcd-new-3f9a0c1d', NEW)], deleted: [watchedAlarmName(CLUSTER, 'etcd-new-99999999', gone)] });
+      expect(out).toEqual({
+        tagged: M2,
+        enrolled: NEW,
+        put: [watchedAlarmName(CLUSTER, 'etcd-new-3f9a0c1d', NEW)],
+        deleted: [watchedAlarmName(CLUSTER, 'etcd-new-99999999', gone)],
+      });
       expect(ec2Mock.commandCalls(CreateTagsCommand).map((c) => c.args[0].input)).toEqual([
         { Resources: [M2], Tags: [{ Key: 'etcd-replace:replaced-by', Value: 'ocp311-master-2-run' }] },
         // The new member becomes an etcd member of the cluster: its own stop now starts a replacement, and no run takes it for a spare.
-        { Resources: [NEW], Tags: [{ Key: CLUSTER_TAG, Value: CLUSTER }, { Key: 'openshift-role', Value: 'etcd' }] },
+        {
+          Resources: [NEW],
+          Tags: [
+            { Key: CLUSTER_TAG, Value: CLUSTER },
+            { Key: 'openshift-role', Value: 'etcd' },
+          ],
+        },
       ]);
       const put = cwMock.commandCalls(PutMetricAlarmCommand)[0]!.args[0].input;
       expect(put).toMatchObject({
@@ -190,7 +229,7 @@ describe('Class: Ec2Signals', () => {
 });
 
 describe('Function: instanceOfWatchedAlarm', () => {
-  it('reads the instance of a run-time alarm, and nothing of the stack\'s', () => {
+  it("reads the instance of a run-time alarm, and nothing of the stack's", () => {
     expect(instanceOfWatchedAlarm(watchedAlarmName(CLUSTER, 'etcd-new-1', NEW))).toBe(NEW);
     expect(instanceOfWatchedAlarm('etcd-replace-ocp311-member-master-0.ec2-status')).toBeUndefined();
     expect(instanceOfWatchedAlarm('etcd-replace-ocp311-member-master-0')).toBeUndefined();
@@ -201,16 +240,34 @@ describe('Function: handleSignal', () => {
   it('dispatches state changes and successful executions, and ignores anything else', async () => {
     fakeEc2([instance('i-0bbbbbbbbbbbbbbb1', { Name: 'web-1' })]);
     const s = signals();
-    await expect(handleSignal(s, { 'detail-type': 'EC2 Instance State-change Notification', detail: { 'instance-id': 'i-0bbbbbbbbbbbbbbb1', state: 'stopped' } })).resolves.toMatchObject({ action: 'ignored' });
-    await expect(handleSignal(s, { 'detail-type': 'Step Functions Execution Status Change', detail: { status: 'FAILED' } })).resolves.toMatchObject({ action: 'ignored' });
+    await expect(
+      handleSignal(s, { 'detail-type': 'EC2 Instance State-change Notification', detail: { 'instance-id': 'i-0bbbbbbbbbbbbbbb1', state: 'stopped' } }),
+    ).resolves.toMatchObject({ action: 'ignored' });
+    await expect(handleSignal(s, { 'detail-type': 'Step Functions Execution Status Change', detail: { status: 'FAILED' } })).resolves.toMatchObject({
+      action: 'ignored',
+    });
     await expect(handleSignal(s, { 'detail-type': 'Object Created' })).resolves.toMatchObject({ action: 'ignored' });
   });
 });
 
 describe('Function: signalConfigFromEnv', () => {
   it('reads and checks the environment', () => {
-    const env = { CLUSTER_NAME: CLUSTER, CLUSTER_TAG_KEY: CLUSTER_TAG, STATE_MACHINE_ARN: STATE_MACHINE, GRACE_SECONDS: '60', STATUS_CHECK_MINUTES: '3', MEMBERS: JSON.stringify([{ name: 'master-0', instanceId: M0 }]) };
-    expect(signalConfigFromEnv(env)).toEqual({ cluster: CLUSTER, clusterTagKey: CLUSTER_TAG, stateMachineArn: STATE_MACHINE, graceSeconds: 60, statusCheckMinutes: 3, configuredMembers: [M0] });
+    const env = {
+      CLUSTER_NAME: CLUSTER,
+      CLUSTER_TAG_KEY: CLUSTER_TAG,
+      STATE_MACHINE_ARN: STATE_MACHINE,
+      GRACE_SECONDS: '60',
+      STATUS_CHECK_MINUTES: '3',
+      MEMBERS: JSON.stringify([{ name: 'master-0', instanceId: M0 }]),
+    };
+    expect(signalConfigFromEnv(env)).toEqual({
+      cluster: CLUSTER,
+      clusterTagKey: CLUSTER_TAG,
+      stateMachineArn: STATE_MACHINE,
+      graceSeconds: 60,
+      statusCheckMinutes: 3,
+      configuredMembers: [M0],
+    });
     expect(() => signalConfigFromEnv({ ...env, STATE_MACHINE_ARN: 'nope' })).toThrow(InvalidInputError);
     expect(() => signalConfigFromEnv({ ...env, MEMBERS: '[{"instanceId":"x"}]' })).toThrow(/MEMBERS\[0\]/);
   });

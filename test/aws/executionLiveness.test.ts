@@ -10,16 +10,23 @@ const MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace
 beforeEach(() => sfnMock.reset());
 
 describe('Function: executionLiveness', () => {
-  it('asks DescribeExecution for the holder\'s execution: RUNNING is alive, any other status has ended', async () => {
-    sfnMock.on(DescribeExecutionCommand, { executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:etcd-replace-ocp311:r-1' }).resolves({ status: 'RUNNING' });
-    sfnMock.on(DescribeExecutionCommand, { executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:etcd-replace-ocp311:r-2' }).resolves({ status: 'FAILED' });
+  it("asks DescribeExecution for the holder's execution: RUNNING is alive, any other status has ended", async () => {
+    sfnMock
+      .on(DescribeExecutionCommand, { executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:etcd-replace-ocp311:r-1' })
+      .resolves({ status: 'RUNNING' });
+    sfnMock
+      .on(DescribeExecutionCommand, { executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:etcd-replace-ocp311:r-2' })
+      .resolves({ status: 'FAILED' });
     const alive = executionLiveness(sfn, MACHINE);
     expect(await alive({ execution: 'sfn:r-1' })).toBe(true);
     expect(await alive({ execution: 'sfn:r-2' })).toBe(false);
   });
 
   it('takes an execution that does not exist as ended, and cannot tell on other errors or without an execution', async () => {
-    sfnMock.on(DescribeExecutionCommand).rejectsOnce(new ExecutionDoesNotExist({ message: 'no', $metadata: {} })).rejectsOnce(new Error('throttled'));
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .rejectsOnce(new ExecutionDoesNotExist({ message: 'no', $metadata: {} }))
+      .rejectsOnce(new Error('throttled'));
     const alive = executionLiveness(sfn, MACHINE);
     expect(await alive({ execution: 'sfn:gone' })).toBe(false);
     expect(await alive({ execution: 'sfn:r-3' })).toBeNull();

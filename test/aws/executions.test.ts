@@ -40,7 +40,16 @@ describe('Function: runDocumentFromHistory', () => {
   it('maps a succeeded execution: every task in runbook order, retries as attempts, untaken branches skipped', () => {
     const h = successfulRun(REQUEST);
     const doc = runDocumentFromHistory(facts('SUCCEEDED', h.now), h.events);
-    expect(doc).toMatchObject({ runId: runIdFromExecutionName(NAME), outcome: 'succeeded', reason: null, startedAt: new Date(T0).toISOString(), endedAt: h.now.toISOString(), executionArn: EXECUTION, executionName: NAME, startedBy: 'console:jane' });
+    expect(doc).toMatchObject({
+      runId: runIdFromExecutionName(NAME),
+      outcome: 'succeeded',
+      reason: null,
+      startedAt: new Date(T0).toISOString(),
+      endedAt: h.now.toISOString(),
+      executionArn: EXECUTION,
+      executionName: NAME,
+      startedBy: 'console:jane',
+    });
     expect(doc.steps.map((s) => s.name)).toEqual(TASKS.map((t) => t.name));
     expect(stepOf(doc, 'AcquireLock')).toMatchObject({ status: 'succeeded', attempts: 2 });
     expect(stepOf(doc, 'InstallEtcd')).toMatchObject({ status: 'succeeded', attempts: 3 });
@@ -57,22 +66,40 @@ describe('Function: runDocumentFromHistory', () => {
 
   it('maps a request an earlier run carried out: succeeded through the short path, the reason naming that run', () => {
     const replacedBy = {
-      runId: 'r-20300101-000000-abcdef', at: '2030-01-01T00:01:02.000Z', newMemberId: 'a1b2c3d4e5f60718', peerURL: 'https://10.0.1.20:2380',
-      replacement: { name: 'etcd-spare-0', hostname: 'etcd-spare-0.ec2.internal', ip: '10.0.1.20', roles: ['etcd'] }, choice: 'spare', failedMember: { id: '8e9e05c52164694d', name: 'master-2', peerURL: 'https://10.0.1.12:2380' }, remaining: [],
+      runId: 'r-20300101-000000-abcdef',
+      at: '2030-01-01T00:01:02.000Z',
+      newMemberId: 'a1b2c3d4e5f60718',
+      peerURL: 'https://10.0.1.20:2380',
+      replacement: { name: 'etcd-spare-0', hostname: 'etcd-spare-0.ec2.internal', ip: '10.0.1.20', roles: ['etcd'] },
+      choice: 'spare',
+      failedMember: { id: '8e9e05c52164694d', name: 'master-2', peerURL: 'https://10.0.1.12:2380' },
+      remaining: [],
     };
-    const h = new HistoryBuilder(REQUEST).task('ValidateInput', { output: { alreadyReplaced: true, replacedBy } }).task('AcquireLock').choice('IsAlreadyReplaced').task('StopFailedMember', { output: { alreadyReplaced: true, replacedBy, failedHostReachable: false } });
+    const h = new HistoryBuilder(REQUEST)
+      .task('ValidateInput', { output: { alreadyReplaced: true, replacedBy } })
+      .task('AcquireLock')
+      .choice('IsAlreadyReplaced')
+      .task('StopFailedMember', { output: { alreadyReplaced: true, replacedBy, failedHostReachable: false } });
     h.choice('IsFailedHostReachable').choice('IsNewMemberInPlace');
-    for (const t of ['VerifyClusterHealth', 'RollMasters', 'UpdateFlannel', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState']) h.task(t, { output: { alreadyReplaced: true, replacedBy } });
-    h.task('ReleaseLock', { output: { alreadyReplaced: true, replacedBy } }).choice('RouteOutcome').succeed();
+    for (const t of ['VerifyClusterHealth', 'RollMasters', 'UpdateFlannel', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState'])
+      h.task(t, { output: { alreadyReplaced: true, replacedBy } });
+    h.task('ReleaseLock', { output: { alreadyReplaced: true, replacedBy } })
+      .choice('RouteOutcome')
+      .succeed();
     const doc = runDocumentFromHistory(facts('SUCCEEDED', h.now), h.events);
     expect(doc.outcome).toBe('succeeded');
     expect(doc.reason).toBe('already done by run r-20300101-000000-abcdef on 2030-01-01 00:01:02Z: etcd-spare-0 is member a1b2c3d4e5f60718');
-    for (const skipped of ['CheckClusterHealth', 'RemoveFailedMember', 'AddMember', 'StartNewMember']) expect(stepOf(doc, skipped)).toMatchObject({ status: 'skipped', attempts: 0 });
+    for (const skipped of ['CheckClusterHealth', 'RemoveFailedMember', 'AddMember', 'StartNewMember'])
+      expect(stepOf(doc, skipped)).toMatchObject({ status: 'skipped', attempts: 0 });
     expect(stepOf(doc, 'RollMasters')).toMatchObject({ status: 'succeeded' });
   });
 
   it('maps a refusal (LockHeldError caught into the Refused Fail state): outcome refused, reason from the Lambda error', () => {
-    const h = new HistoryBuilder(REQUEST).task('ValidateInput').caughtTask('AcquireLock', 'LockHeldError', 'cluster ocp311 is locked by run r-1', { failures: ['ConditionalCheckFailedException'] }).choice('RouteOutcome').fail('Refused');
+    const h = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .caughtTask('AcquireLock', 'LockHeldError', 'cluster ocp311 is locked by run r-1', { failures: ['ConditionalCheckFailedException'] })
+      .choice('RouteOutcome')
+      .fail('Refused');
     const doc = runDocumentFromHistory(facts('FAILED', h.now), h.events);
     expect(doc.outcome).toBe('refused');
     expect(doc.reason).toBe('LockHeldError: cluster ocp311 is locked by run r-1');
@@ -81,10 +108,21 @@ describe('Function: runDocumentFromHistory', () => {
   });
 
   it('maps a failure through compensation to the Failed state, with what remains from the last task output', () => {
-    const h = new HistoryBuilder(REQUEST).task('ValidateInput').task('AcquireLock').task('CheckClusterHealth').wait('WaitGraceWindow', 10).task('ConfirmMemberFailed');
+    const h = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .task('AcquireLock')
+      .task('CheckClusterHealth')
+      .wait('WaitGraceWindow', 10)
+      .task('ConfirmMemberFailed');
     for (const t of ['SnapshotCluster', 'IssueCertificates', 'VerifyCertificates', 'RemoveFailedMember', 'StopFailedMember']) h.task(t);
-    h.choice('IsFailedHostReachable').choice('ArePeerUrlsOnLocalhost').task('AddMember').caughtTask('ConfigureNewMember', 'HostCommandError', 'systemctl restart etcd exited 1');
-    h.task('CompensateNewMember', { output: { remaining: ['remove the half-configured member from etcd-spare-0'] } }).task('ReleaseLock').choice('RouteOutcome').fail('Failed');
+    h.choice('IsFailedHostReachable')
+      .choice('ArePeerUrlsOnLocalhost')
+      .task('AddMember')
+      .caughtTask('ConfigureNewMember', 'HostCommandError', 'systemctl restart etcd exited 1');
+    h.task('CompensateNewMember', { output: { remaining: ['remove the half-configured member from etcd-spare-0'] } })
+      .task('ReleaseLock')
+      .choice('RouteOutcome')
+      .fail('Failed');
     const doc = runDocumentFromHistory(facts('FAILED', h.now), h.events);
     expect(doc.outcome).toBe('failed');
     expect(doc.reason).toBe('HostCommandError: systemctl restart etcd exited 1');
@@ -95,7 +133,10 @@ describe('Function: runDocumentFromHistory', () => {
   });
 
   it('maps invalid input (the first state fails into Failed) to a reason starting InvalidInputError', () => {
-    const h = new HistoryBuilder({ ...REQUEST, failed: '' }).caughtTask('ValidateInput', 'InvalidInputError', 'invalid failed: expected a host').choice('RouteOutcome').fail('Failed');
+    const h = new HistoryBuilder({ ...REQUEST, failed: '' })
+      .caughtTask('ValidateInput', 'InvalidInputError', 'invalid failed: expected a host')
+      .choice('RouteOutcome')
+      .fail('Failed');
     const doc = runDocumentFromHistory(facts('FAILED', h.now), h.events);
     expect(doc).toMatchObject({ outcome: 'failed', reason: 'InvalidInputError: invalid failed: expected a host' });
   });
@@ -110,7 +151,12 @@ describe('Function: runDocumentFromHistory', () => {
   });
 
   it('maps a running execution: outcome running, no end, the current step running, steps not reached omitted', () => {
-    const h = new HistoryBuilder(REQUEST).task('ValidateInput').task('AcquireLock').task('CheckClusterHealth').wait('WaitGraceWindow', 10).runningTask('ConfirmMemberFailed');
+    const h = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .task('AcquireLock')
+      .task('CheckClusterHealth')
+      .wait('WaitGraceWindow', 10)
+      .runningTask('ConfirmMemberFailed');
     const doc = runDocumentFromHistory(facts('RUNNING'), h.events);
     expect(doc).toMatchObject({ outcome: 'running', reason: null, endedAt: null });
     expect(doc.steps.map((s) => [s.name, s.status])).toEqual([
@@ -128,11 +174,20 @@ describe('Function: runDocumentFromHistory', () => {
     expect(t).toMatchObject({ outcome: 'failed', reason: 'States.Timeout: the execution exceeded its TimeoutSeconds', endedAt: timedOut.now.toISOString() });
     expect(stepOf(t, 'AcquireLock')).toMatchObject({ status: 'failed', endedAt: timedOut.now.toISOString() });
     const aborted = new HistoryBuilder(REQUEST).task('ValidateInput').aborted();
-    expect(runDocumentFromHistory(facts('ABORTED', aborted.now), aborted.events)).toMatchObject({ outcome: 'failed', reason: 'ExecutionAborted: the execution was stopped' });
+    expect(runDocumentFromHistory(facts('ABORTED', aborted.now), aborted.events)).toMatchObject({
+      outcome: 'failed',
+      reason: 'ExecutionAborted: the execution was stopped',
+    });
   });
 
   it('adds up a task entered twice into one step', () => {
-    const h = new HistoryBuilder(REQUEST).task('ValidateInput').task('AcquireLock').caughtTask('ReleaseLock', 'DynamoDBError', 'throttled').task('ReleaseLock').choice('RouteOutcome').succeed();
+    const h = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .task('AcquireLock')
+      .caughtTask('ReleaseLock', 'DynamoDBError', 'throttled')
+      .task('ReleaseLock')
+      .choice('RouteOutcome')
+      .succeed();
     const doc = runDocumentFromHistory(facts('SUCCEEDED', h.now), h.events);
     expect(stepOf(doc, 'ReleaseLock')).toMatchObject({ status: 'succeeded', attempts: 2 });
   });
@@ -189,12 +244,18 @@ describe('Class: StepFunctionsExecutions', () => {
     const result = await executions.start(STATE_MACHINE, NAME, REQUEST);
     expect(result).toEqual({ started: true, executionArn: EXECUTION, startDate: new Date(T0).toISOString() });
     expect(sfnMock.commandCalls(DescribeExecutionCommand)[0]!.args[0].input).toEqual({ executionArn: EXECUTION });
-    expect(sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({ stateMachineArn: STATE_MACHINE, name: NAME, input: JSON.stringify(REQUEST) });
+    expect(sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({
+      stateMachineArn: STATE_MACHINE,
+      name: NAME,
+      input: JSON.stringify(REQUEST),
+    });
   });
 
   it('starts nothing when an execution of that name exists, and returns it', async () => {
     const h = new HistoryBuilder(REQUEST).task('ValidateInput').runningTask('AcquireLock');
-    sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION, name: NAME, status: 'RUNNING', startDate: new Date(T0), input: JSON.stringify(REQUEST) });
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({ executionArn: EXECUTION, name: NAME, status: 'RUNNING', startDate: new Date(T0), input: JSON.stringify(REQUEST) });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: h.events });
     const result = await executions.start(STATE_MACHINE, NAME, REQUEST);
     expect(result).toMatchObject({ started: false, existing: { outcome: 'running', executionArn: EXECUTION } });
@@ -209,11 +270,16 @@ describe('Class: StepFunctionsExecutions', () => {
       .resolves({ executionArn: EXECUTION, name: NAME, status: 'SUCCEEDED', startDate: new Date(T0), stopDate: h.now });
     sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: h.events });
-    expect(await executions.start(STATE_MACHINE, NAME, REQUEST)).toMatchObject({ started: false, existing: { outcome: 'succeeded', startedBy: 'console:jane' } });
+    expect(await executions.start(STATE_MACHINE, NAME, REQUEST)).toMatchObject({
+      started: false,
+      existing: { outcome: 'succeeded', startedBy: 'console:jane' },
+    });
   });
 
   it('passes other errors through', async () => {
-    sfnMock.on(DescribeExecutionCommand).rejects(Object.assign(new Error('User is not authorized to perform: states:DescribeExecution'), { name: 'AccessDeniedException' }));
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .rejects(Object.assign(new Error('User is not authorized to perform: states:DescribeExecution'), { name: 'AccessDeniedException' }));
     await expect(executions.start(STATE_MACHINE, NAME, REQUEST)).rejects.toThrow(/not authorized/);
   });
 
@@ -239,10 +305,21 @@ describe('Class: StepFunctionsExecutions', () => {
     const arnOf = (n: string) => `arn:aws:states:eu-west-1:123456789012:execution:etcd-replace-ocp311:${n}`;
     sfnMock
       .on(ListExecutionsCommand)
-      .resolvesOnce({ executions: names.slice(0, 2).map((n) => ({ executionArn: arnOf(n), stateMachineArn: STATE_MACHINE, name: n, status: 'SUCCEEDED', startDate: new Date(T0) })), nextToken: 'more' })
-      .resolves({ executions: names.slice(2).map((n) => ({ executionArn: arnOf(n), stateMachineArn: STATE_MACHINE, name: n, status: 'FAILED', startDate: new Date(T0) })) });
+      .resolvesOnce({
+        executions: names
+          .slice(0, 2)
+          .map((n) => ({ executionArn: arnOf(n), stateMachineArn: STATE_MACHINE, name: n, status: 'SUCCEEDED', startDate: new Date(T0) })),
+        nextToken: 'more',
+      })
+      .resolves({
+        executions: names.slice(2).map((n) => ({ executionArn: arnOf(n), stateMachineArn: STATE_MACHINE, name: n, status: 'FAILED', startDate: new Date(T0) })),
+      });
     const ok = successfulRun({ ...REQUEST, startedBy: 'alarm:etcd-replace-ocp311-member-master-2' });
-    const refused = new HistoryBuilder({ ...REQUEST, startedBy: 'cli:ops' }).task('ValidateInput').caughtTask('AcquireLock', 'LockHeldError', 'locked').choice('RouteOutcome').fail('Refused');
+    const refused = new HistoryBuilder({ ...REQUEST, startedBy: 'cli:ops' })
+      .task('ValidateInput')
+      .caughtTask('AcquireLock', 'LockHeldError', 'locked')
+      .choice('RouteOutcome')
+      .fail('Refused');
     sfnMock.on(GetExecutionHistoryCommand, { executionArn: arnOf(names[0]!) }).resolves({ events: ok.events });
     sfnMock.on(GetExecutionHistoryCommand, { executionArn: arnOf(names[1]!) }).resolves({ events: ok.events });
     sfnMock.on(GetExecutionHistoryCommand, { executionArn: arnOf(names[2]!) }).resolves({ events: refused.events });
@@ -261,7 +338,16 @@ describe('Class: StepFunctionsExecutions', () => {
   });
 
   it('stops listing at the limit', async () => {
-    sfnMock.on(ListExecutionsCommand).resolves({ executions: [1, 2, 3].map((i) => ({ executionArn: `${EXECUTION}${i}`, stateMachineArn: STATE_MACHINE, name: `${NAME}${i}`, status: 'RUNNING', startDate: new Date(T0) })), nextToken: 'more' });
+    sfnMock.on(ListExecutionsCommand).resolves({
+      executions: [1, 2, 3].map((i) => ({
+        executionArn: `${EXECUTION}${i}`,
+        stateMachineArn: STATE_MACHINE,
+        name: `${NAME}${i}`,
+        status: 'RUNNING',
+        startDate: new Date(T0),
+      })),
+      nextToken: 'more',
+    });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: new HistoryBuilder(REQUEST).runningTask('ValidateInput').events });
     const runs = await executions.listRuns(STATE_MACHINE, 2);
     expect(runs).toHaveLength(2);

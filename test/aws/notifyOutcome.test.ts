@@ -62,7 +62,9 @@ describe('Handler: notifyOutcome', () => {
       expect(body).toMatch(/PromoteNewMember\s+succeeded/);
       // After a replacement the probe still watches master-2 and not etcd-spare-0: the person must edit `members` and deploy.
       expect(body).toContain('Left for a person:');
-      expect(body).toContain('Edit "members" in the deployment configuration: remove master-2 (i-0a1b2c3d4e5f60712), add etcd-spare-0 (etcd-spare-0.ocp311.example.internal, i-0a1b2c3d4e5f60720)');
+      expect(body).toContain(
+        'Edit "members" in the deployment configuration: remove master-2 (i-0a1b2c3d4e5f60712), add etcd-spare-0 (etcd-spare-0.ocp311.example.internal, i-0a1b2c3d4e5f60720)',
+      );
       expect(body).toContain('the alarm etcd-replace-ocp311-member-master-2 stays in ALARM');
       expect(body).toContain(`Execution:  ${consoleLink(executionArnOf('ocp311-master-2-0d1e2f3a-20260302-10'))}`);
       expect(consoleLink(executionArnOf('x'))).toBe(
@@ -78,7 +80,15 @@ describe('Handler: notifyOutcome', () => {
       const asked: string[] = [];
       const stepDetails = async (runId: string) => {
         asked.push(runId);
-        return [{ step: 'StopFailedMember', startedAt: new Date(T0 + 5000).toISOString(), outcome: 'skipped' as const, detail: 'master-2 does not answer: nothing to stop', durationMs: 40 }];
+        return [
+          {
+            step: 'StopFailedMember',
+            startedAt: new Date(T0 + 5000).toISOString(),
+            outcome: 'skipped' as const,
+            detail: 'master-2 does not answer: nothing to stop',
+            durationMs: 40,
+          },
+        ];
       };
       const withDetails = await notify(ended(name, run, 'SUCCEEDED'), env, { sfn, sns }, { stepDetails });
       expect(asked).toEqual([name]);
@@ -87,14 +97,22 @@ describe('Handler: notifyOutcome', () => {
       expect(withDetails.run.steps.find((s) => s.name === 'AddMember')?.status).toBe('succeeded');
 
       sns.resetHistory();
-      const unreadable = await notify(ended(name, run, 'SUCCEEDED'), env, { sfn, sns }, { stepDetails: () => Promise.reject(new Error('AccessDeniedException')) });
+      const unreadable = await notify(
+        ended(name, run, 'SUCCEEDED'),
+        env,
+        { sfn, sns },
+        { stepDetails: () => Promise.reject(new Error('AccessDeniedException')) },
+      );
       expect(unreadable.run.steps.find((s) => s.name === 'StopFailedMember')?.status).toBe('succeeded');
       expect(published().Subject).toMatch(/^ocp311: master-2 replaced by etcd-spare-0/);
     });
 
     it('a refusal is REFUSED with its reason in a few words, never FAILED; nothing is left to do', async () => {
       const run = refusedRun('r-healthy-master-1');
-      const out = await notify(ended('r-healthy-master-1', run, 'FAILED', { error: 'RefusedError', cause: lambdaCause('RefusedError', HEALTHY_CAUSE) }), env, { sfn, sns });
+      const out = await notify(ended('r-healthy-master-1', run, 'FAILED', { error: 'RefusedError', cause: lambdaCause('RefusedError', HEALTHY_CAUSE) }), env, {
+        sfn,
+        sns,
+      });
       expect(out.outcome).toBe('refused');
       const message = published();
       expect(message.Subject).toBe('ocp311: REFUSED to replace master-1 (healthy)');
@@ -107,7 +125,11 @@ describe('Handler: notifyOutcome', () => {
 
     it('a failure names the step and the error, what the run left, and that master-2 must leave `members`', async () => {
       const run = failedRun('ocp311-master-2-failed-1');
-      const out = await notify(ended('ocp311-master-2-failed-1', run, 'FAILED', { error: 'NewMemberFailedError', cause: lambdaCause('NewMemberFailedError', NOT_STARTED) }), env, { sfn, sns });
+      const out = await notify(
+        ended('ocp311-master-2-failed-1', run, 'FAILED', { error: 'NewMemberFailedError', cause: lambdaCause('NewMemberFailedError', NOT_STARTED) }),
+        env,
+        { sfn, sns },
+      );
       expect(out.outcome).toBe('failed');
       const message = published();
       expect(message.Subject).toBe('ocp311: FAILED to replace master-2 with etcd-spare-0 at StartNewMember (NewMemberFailedError)');
@@ -118,9 +140,19 @@ describe('Handler: notifyOutcome', () => {
 
     it('keeps the raw JSON for machines as message attributes', async () => {
       const run = failedRun('ocp311-master-2-failed-2');
-      await notify(ended('ocp311-master-2-failed-2', run, 'FAILED', { error: 'NewMemberFailedError', cause: lambdaCause('NewMemberFailedError', NOT_STARTED) }), env, { sfn, sns });
+      await notify(
+        ended('ocp311-master-2-failed-2', run, 'FAILED', { error: 'NewMemberFailedError', cause: lambdaCause('NewMemberFailedError', NOT_STARTED) }),
+        env,
+        { sfn, sns },
+      );
       const attributes = published().MessageAttributes!;
-      expect(Object.fromEntries(Object.entries(attributes).filter(([k]) => k !== 'run').map(([k, v]) => [k, v.StringValue]))).toEqual({
+      expect(
+        Object.fromEntries(
+          Object.entries(attributes)
+            .filter(([k]) => k !== 'run')
+            .map(([k, v]) => [k, v.StringValue]),
+        ),
+      ).toEqual({
         cluster: 'ocp311',
         outcome: 'failed',
         runId: 'ocp311-master-2-failed-2',
@@ -130,20 +162,32 @@ describe('Handler: notifyOutcome', () => {
       });
       expect(Object.keys(attributes).length).toBeLessThanOrEqual(10);
       const summary = JSON.parse(attributes['run']!.StringValue!) as RunSummary;
-      expect(summary).toMatchObject({ runId: 'ocp311-master-2-failed-2', outcome: 'failed', reason: `NewMemberFailedError: ${NOT_STARTED}`, failed: 'master-2', startedBy: 'cli:ops' });
+      expect(summary).toMatchObject({
+        runId: 'ocp311-master-2-failed-2',
+        outcome: 'failed',
+        reason: `NewMemberFailedError: ${NOT_STARTED}`,
+        failed: 'master-2',
+        startedBy: 'cli:ops',
+      });
       expect(summary.steps.find((s) => s.name === 'StartNewMember')).toMatchObject({ status: 'failed', attempts: 2, error: 'NewMemberFailedError' });
       expect(JSON.stringify(summary)).not.toMatch(/10\.0\.1\./);
     });
 
     it('still notifies when the history cannot be read, and says so; a missing topic is an error before anything is sent', async () => {
       sfn.on(GetExecutionHistoryCommand).rejects(new Error('AccessDenied'));
-      const out = await notify({ detail: { executionArn: executionArnOf('r-timeout-1'), name: 'r-timeout-1', status: 'TIMED_OUT', startDate: T0, stopDate: T0 + 3_600_000 } }, env, { sfn, sns });
+      const out = await notify(
+        { detail: { executionArn: executionArnOf('r-timeout-1'), name: 'r-timeout-1', status: 'TIMED_OUT', startDate: T0, stopDate: T0 + 3_600_000 } },
+        env,
+        { sfn, sns },
+      );
       expect(out.outcome).toBe('timed out');
       const message = published();
       expect(message.Subject).toBe('ocp311: replacement of an unknown member TIMED OUT after 1 h 0 min');
       expect(message.Message).toContain('(the execution history could not be read; see the console)');
       sns.resetHistory();
-      await expect(notify({ detail: { executionArn: executionArnOf('x1'), name: 'x1', status: 'SUCCEEDED' } }, { CLUSTER_NAME: 'ocp311' }, { sfn, sns })).rejects.toMatchObject({ name: 'InvalidInputError' });
+      await expect(
+        notify({ detail: { executionArn: executionArnOf('x1'), name: 'x1', status: 'SUCCEEDED' } }, { CLUSTER_NAME: 'ocp311' }, { sfn, sns }),
+      ).rejects.toMatchObject({ name: 'InvalidInputError' });
       expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
     });
   });

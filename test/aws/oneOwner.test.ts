@@ -27,7 +27,14 @@ import { confirmedContext } from '../support/stepHarness.ts';
 
 const TABLE = 'etcd-replace';
 const MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311';
-const ENV = { AWS_REGION: 'eu-west-1', BUCKET: 'etcd-replace-artifacts', TABLE, ETCD_SG_ID: 'sg-0e7cd0000000000e1', STATE_MACHINE_ARN: MACHINE, SCRIPTS_DIR: '/nonexistent' };
+const ENV = {
+  AWS_REGION: 'eu-west-1',
+  BUCKET: 'etcd-replace-artifacts',
+  TABLE,
+  ETCD_SG_ID: 'sg-0e7cd0000000000e1',
+  STATE_MACHINE_ARN: MACHINE,
+  SCRIPTS_DIR: '/nonexistent',
+};
 const indexes = Object.fromEntries(Object.values(TABLE_SCHEMA.indexes).map((i) => [i.name, { partitionKey: i.partitionKey, sortKey: i.sortKey }]));
 
 const docMock = mockClient(DynamoDBDocumentClient);
@@ -58,9 +65,11 @@ const owner = (execution: string) => ({ runId: 'r-unit-0001', startedBy: 'alarm:
 describe('Class: DynamoLock, one owner per run', () => {
   const lock = () => new DynamoLock({ doc, table: TABLE, holderAlive: executionLiveness(sfn, MACHINE) });
 
-  it('refuses the same run to a second execution while the first runs (LockHeldError naming it), and lets a run\'s own or an ended execution\'s lock be taken', async () => {
+  it("refuses the same run to a second execution while the first runs (LockHeldError naming it), and lets a run's own or an ended execution's lock be taken", async () => {
     await lock().acquire('prod-a', owner('sfn:first'), 600);
-    const error = await lock().acquire('prod-a', owner('sfn:second'), 600).catch((e: unknown) => e);
+    const error = await lock()
+      .acquire('prod-a', owner('sfn:second'), 600)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockHeldError);
     expect((error as Error).message).toMatch(/run r-unit-0001 is in progress in another execution: .*sfn:first.*\(its execution still runs\)/);
     expect((await lock().current('prod-a'))?.execution).toBe('sfn:first');
@@ -91,13 +100,29 @@ describe('Handler: a second execution for a run a RUNNING execution owns', () =>
     const before = await new DynamoLock({ doc, table: TABLE }).current('unit');
     const handler = createStepHandler<StepDeps>({
       steps: STEPS,
-      deps: () => awsDeps(ENV, { doc, sfn, s3: new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } }), ec2: new EC2Client({ region: 'eu-west-1' }), ssm: new SSMClient({ region: 'eu-west-1' }) }, { log: () => undefined }),
+      deps: () =>
+        awsDeps(
+          ENV,
+          {
+            doc,
+            sfn,
+            s3: new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' } }),
+            ec2: new EC2Client({ region: 'eu-west-1' }),
+            ssm: new SSMClient({ region: 'eu-west-1' }),
+          },
+          { log: () => undefined },
+        ),
       around: (step, context, deps, run) => withLockHeld(taskSpec(step), context, deps, run),
       log: () => undefined,
       env: ENV,
     });
     // The context a second execution carries: the same run, a new member bundle and a launched host named.
-    const context = confirmedContext({ runId: 'r-unit-0001', replacementLaunched: 'i-0abcdef0123456789', bundleKey: 'runs/r-unit-0001/bundle-etcd-spare-0.tgz', newMemberId: 'b0b0b0b0b0b0b0b0' });
+    const context = confirmedContext({
+      runId: 'r-unit-0001',
+      replacementLaunched: 'i-0abcdef0123456789',
+      bundleKey: 'runs/r-unit-0001/bundle-etcd-spare-0.tgz',
+      newMemberId: 'b0b0b0b0b0b0b0b0',
+    });
 
     const acquired = await handler({ step: 'AcquireLock', context, executionName: 'second' }).catch((e: unknown) => e);
     expect(acquired).toBeInstanceOf(LockHeldError);
@@ -106,7 +131,9 @@ describe('Handler: a second execution for a run a RUNNING execution owns', () =>
 
     // Even were a closing step reached, it proves ownership first and touches nothing.
     for (const step of ['CompensateNewMember', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock']) {
-      const error = await handler({ step, context: { ...context, error: { Error: 'LockHeldError', Cause: 'x' } }, executionName: 'second' }).catch((e: unknown) => e);
+      const error = await handler({ step, context: { ...context, error: { Error: 'LockHeldError', Cause: 'x' } }, executionName: 'second' }).catch(
+        (e: unknown) => e,
+      );
       expect({ step, error }).toEqual({ step, error: expect.any(LockLostError) });
       expect((error as Error).message).toContain('sfn:first');
     }

@@ -108,15 +108,21 @@ describe('Class: S3ArtifactStore', () => {
 
   describe('Method: delete', () => {
     it('deletes every version and delete marker of exactly that key on a versioned bucket (no noncurrent copy of a key bundle stays)', async () => {
-      s3Mock.on(ListObjectVersionsCommand).resolvesOnce({
-        IsTruncated: true,
-        NextKeyMarker: 'k',
-        NextVersionIdMarker: 'v',
-        Versions: [
-          { Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'v2' },
-          { Key: 'etcd-replace/runs/r/b.tgz.other', VersionId: 'x1' },
-        ],
-      }).resolvesOnce({ Versions: [{ Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'v1' }], DeleteMarkers: [{ Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'm1' }] });
+      s3Mock
+        .on(ListObjectVersionsCommand)
+        .resolvesOnce({
+          IsTruncated: true,
+          NextKeyMarker: 'k',
+          NextVersionIdMarker: 'v',
+          Versions: [
+            { Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'v2' },
+            { Key: 'etcd-replace/runs/r/b.tgz.other', VersionId: 'x1' },
+          ],
+        })
+        .resolvesOnce({
+          Versions: [{ Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'v1' }],
+          DeleteMarkers: [{ Key: 'etcd-replace/runs/r/b.tgz', VersionId: 'm1' }],
+        });
       s3Mock.on(DeleteObjectCommand).resolves({});
       await store().delete('runs/r/b.tgz');
       expect(s3Mock.commandCalls(ListObjectVersionsCommand).map((c) => c.args[0].input)).toEqual([

@@ -22,11 +22,12 @@ beforeEach(() => {
 });
 
 /** A runner that polls every 20 ms for real: the command stays InProgress until cancelled. */
-const runner = () => new SsmHostRunner({ ssm: new SSMClient({ region: 'eu-west-1' }), scripts: () => '#!/usr/bin/env bash\nsleep 600\n', pollInitialMs: 20, pollMaxMs: 20 });
+const runner = () =>
+  new SsmHostRunner({ ssm: new SSMClient({ region: 'eu-west-1' }), scripts: () => '#!/usr/bin/env bash\nsleep 600\n', pollInitialMs: 20, pollMaxMs: 20 });
 const timedOut = () => Object.assign(new Error('StartNewMember did not finish within 4s'), { name: 'States.Timeout' });
 
 describe('Class: SsmHostRunner, cancelled with its step', () => {
-  it('sends CancelCommand for the command in flight when the step\'s signal aborts, and rejects with its reason at once', async () => {
+  it("sends CancelCommand for the command in flight when the step's signal aborts, and rejects with its reason at once", async () => {
     const controller = new AbortController();
     const running = withStepSignal(controller.signal, () => runner().run({ host, script: 'StartNewMember', args: [], timeoutSeconds: 600 }));
     while (ssmMock.commandCalls(GetCommandInvocationCommand).length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -41,16 +42,26 @@ describe('Class: SsmHostRunner, cancelled with its step', () => {
     expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(polls);
   });
 
-  it('takes the request\'s own signal, and sends nothing once it has aborted', async () => {
+  it("takes the request's own signal, and sends nothing once it has aborted", async () => {
     const controller = new AbortController();
     controller.abort(timedOut());
-    await expect(runner().run({ host, script: 'StartNewMember', args: [], timeoutSeconds: 600, signal: controller.signal })).rejects.toThrow('did not finish within 4s');
+    await expect(runner().run({ host, script: 'StartNewMember', args: [], timeoutSeconds: 600, signal: controller.signal })).rejects.toThrow(
+      'did not finish within 4s',
+    );
     expect(ssmMock.commandCalls(SendCommandCommand)).toEqual([]);
     expect(ssmMock.commandCalls(CancelCommandCommand)).toEqual([]);
   });
 
   it('without a signal, waits for the command as before', async () => {
-    ssmMock.on(GetCommandInvocationCommand).resolves({ CommandId: 'cmd-1', InstanceId: INSTANCE, Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: 'ok\n', StandardErrorContent: '' });
+    ssmMock.on(GetCommandInvocationCommand).resolves({
+      CommandId: 'cmd-1',
+      InstanceId: INSTANCE,
+      Status: 'Success',
+      StatusDetails: 'Success',
+      ResponseCode: 0,
+      StandardOutputContent: 'ok\n',
+      StandardErrorContent: '',
+    });
     await expect(runner().run({ host, script: 'StartNewMember', args: [], timeoutSeconds: 600 })).resolves.toMatchObject({ exitCode: 0, stdout: 'ok\n' });
     expect(ssmMock.commandCalls(CancelCommandCommand)).toEqual([]);
   });

@@ -27,12 +27,7 @@ import {
   type SsmCommandEvent,
   type SsmHostRunnerConfig,
 } from '../../functions/adapters/aws/ssmHostRunner.ts';
-import {
-  CommandCancelledError,
-  HostUnreachableError,
-  InvalidInputError,
-  ScriptTimedOutError,
-} from '../../functions/errors.ts';
+import { CommandCancelledError, HostUnreachableError, InvalidInputError, ScriptTimedOutError } from '../../functions/errors.ts';
 import type { Host, ScriptRequest } from '../../functions/ports.ts';
 import { oneTimeKeyCommands, sealSecrets } from '../../functions/adapters/aws/secretSeal.ts';
 
@@ -138,7 +133,7 @@ describe('Function: encodeCommands', () => {
   it('runs a script that contains quotes, heredoc markers and the wrapper variable name unchanged', () => {
     const script = [
       'set -o errexit',
-      "echo 'single' \"double\" `echo back`",
+      'echo \'single\' "double" `echo back`',
       "cat <<'__ETCD_REPLACE_EOF__'",
       '$etcd_replace_script stays literal',
       '__ETCD_REPLACE_EOF__',
@@ -204,7 +199,9 @@ describe('Function: classifyInvocation', () => {
 describe('Class: SsmHostRunner', () => {
   describe('Method: run', () => {
     it('sends AWS-RunShellScript with the encoded script, executionTimeout and a short delivery timeout', async () => {
-      ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: 'ok\n' }));
+      ssmMock
+        .on(GetCommandInvocationCommand)
+        .resolves(invocation({ Status: 'Success', StatusDetails: 'Success', ResponseCode: 0, StandardOutputContent: 'ok\n' }));
       const out = await runner({ deliveryTimeoutSeconds: 45, comment: 'run-abc123' }).run(request({ timeoutSeconds: 300 }));
       expect(out).toEqual({ exitCode: 0, stdout: 'ok\n', stderr: '' });
       const input = ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input;
@@ -234,7 +231,12 @@ describe('Class: SsmHostRunner', () => {
 
     it('sets S3 and CloudWatch output when configured', async () => {
       ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0 }));
-      await runner({ s3: new S3Client({ region: 'eu-west-1' }), outputBucket: 'out-bucket', outputKeyPrefix: 'ssm/', cloudWatchLogGroup: '/etcd-replace/ssm' }).run(request());
+      await runner({
+        s3: new S3Client({ region: 'eu-west-1' }),
+        outputBucket: 'out-bucket',
+        outputKeyPrefix: 'ssm/',
+        cloudWatchLogGroup: '/etcd-replace/ssm',
+      }).run(request());
       expect(ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input).toMatchObject({
         OutputS3BucketName: 'out-bucket',
         OutputS3KeyPrefix: 'ssm/',
@@ -259,7 +261,9 @@ describe('Class: SsmHostRunner', () => {
     it('backs off by 1.5 up to 5 s once a command has run for 10 s', async () => {
       const c = clock();
       let polls = 0;
-      ssmMock.on(GetCommandInvocationCommand).callsFake(() => (++polls < 50 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
+      ssmMock
+        .on(GetCommandInvocationCommand)
+        .callsFake(() => (++polls < 50 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
       await runner({}, c).run(request({ timeoutSeconds: 600 }));
       const steady = c.slept.filter((ms) => ms === 250).length;
       expect(steady).toBe(40);
@@ -283,9 +287,11 @@ describe('Class: SsmHostRunner', () => {
     });
 
     it('resolves with the exit code when the script ran and failed (the step decides)', async () => {
-      ssmMock.on(GetCommandInvocationCommand).resolves(
-        invocation({ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 2, StandardOutputContent: 'partial', StandardErrorContent: 'bad path' }),
-      );
+      ssmMock
+        .on(GetCommandInvocationCommand)
+        .resolves(
+          invocation({ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 2, StandardOutputContent: 'partial', StandardErrorContent: 'bad path' }),
+        );
       await expect(runner().run(request())).resolves.toEqual({ exitCode: 2, stdout: 'partial', stderr: 'bad path' });
     });
 
@@ -300,7 +306,9 @@ describe('Class: SsmHostRunner', () => {
       [{ Status: 'Cancelling', StatusDetails: 'Cancelling' }, CommandCancelledError, /was cancelled/],
     ] as const)('maps %j to its named error', async (answer, ErrorClass, message) => {
       ssmMock.on(GetCommandInvocationCommand).resolves(invocation(answer));
-      const error = await runner().run(request()).catch((e: unknown) => e);
+      const error = await runner()
+        .run(request())
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ErrorClass);
       expect((error as Error).name).toBe(ErrorClass.name);
       expect((error as Error).message).toMatch(message);
@@ -311,7 +319,9 @@ describe('Class: SsmHostRunner', () => {
       ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'InProgress' }));
       ssmMock.on(CancelCommandCommand).resolves({});
       const c = clock();
-      const error = await runner({ deliveryTimeoutSeconds: 30, deadlineSlackSeconds: 10 }, c).run(request({ timeoutSeconds: 20 })).catch((e: unknown) => e);
+      const error = await runner({ deliveryTimeoutSeconds: 30, deadlineSlackSeconds: 10 }, c)
+        .run(request({ timeoutSeconds: 20 }))
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ScriptTimedOutError);
       expect(ssmMock.commandCalls(CancelCommandCommand)[0]?.args[0].input).toEqual({ CommandId: 'cmd-1', InstanceIds: [INSTANCE] });
       expect(c.slept.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(60_000);
@@ -319,11 +329,11 @@ describe('Class: SsmHostRunner', () => {
 
     it('says clearly when SendCommand answers InvalidInstanceId', async () => {
       ssmMock.on(SendCommandCommand).rejects(new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} }));
-      const error = await runner({ checkManaged: false }).run(request()).catch((e: unknown) => e);
+      const error = await runner({ checkManaged: false })
+        .run(request())
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HostUnreachableError);
-      expect((error as Error).message).toContain(
-        `instance ${INSTANCE} is not managed by SSM (agent not running, no instance profile, or offline)`,
-      );
+      expect((error as Error).message).toContain(`instance ${INSTANCE} is not managed by SSM (agent not running, no instance profile, or offline)`);
     });
 
     it('refuses before sending when DescribeInstanceInformation does not list the instance', async () => {
@@ -334,7 +344,9 @@ describe('Class: SsmHostRunner', () => {
 
     it('refuses before sending when the agent lost its connection', async () => {
       ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE, PingStatus: 'ConnectionLost' }] });
-      const error = await runner().run(request()).catch((e: unknown) => e);
+      const error = await runner()
+        .run(request())
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HostUnreachableError);
       expect((error as Error).message).toMatch(/not managed by SSM.*ConnectionLost/);
       expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0);
@@ -351,7 +363,10 @@ describe('Class: SsmHostRunner', () => {
     });
 
     it('counts SendCommand calls and reports each through onCommand', async () => {
-      ssmMock.on(SendCommandCommand).resolvesOnce({ Command: { CommandId: 'cmd-1' } }).resolves({ Command: { CommandId: 'cmd-2' } });
+      ssmMock
+        .on(SendCommandCommand)
+        .resolvesOnce({ Command: { CommandId: 'cmd-1' } })
+        .resolves({ Command: { CommandId: 'cmd-2' } });
       ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0 }));
       const events: SsmCommandEvent[] = [];
       const r = runner({ onCommand: (e) => events.push(e) });
@@ -436,7 +451,12 @@ describe('Class: SsmHostRunner', () => {
 });
 
 /** A signed URL as S3 presigns one: what must never appear in a command's text. */
-const SIGNED = 'https://artifacts.s3.eu-west-1.amazonaws.com/runs/r1/bundle-new.tgz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAXXX%2F20261202%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Date=20261202T120000Z&X-Amz-Expires=900&X-Amz-Security-Token=' + 'T'.repeat(900) + '&X-Amz-Signature=' + 'a'.repeat(64) + '&X-Amz-SignedHeaders=host';
+const SIGNED =
+  'https://artifacts.s3.eu-west-1.amazonaws.com/runs/r1/bundle-new.tgz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAXXX%2F20261202%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Date=20261202T120000Z&X-Amz-Expires=900&X-Amz-Security-Token=' +
+  'T'.repeat(900) +
+  '&X-Amz-Signature=' +
+  'a'.repeat(64) +
+  '&X-Amz-SignedHeaders=host';
 const PRINT_STDIN = 'set -o errexit -o nounset -o pipefail\nprintf "[%s]" "$@"; echo; cat\n';
 
 describe('Secrets through SSM: sealed to a one-time key of the host', () => {
@@ -489,9 +509,9 @@ describe('Secrets through SSM: sealed to a one-time key of the host', () => {
       n += 1;
       return { Command: { CommandId: `cmd-${n}` } };
     });
-    ssmMock.on(GetCommandInvocationCommand, { CommandId: 'cmd-1' }).resolves(
-      invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() }),
-    );
+    ssmMock
+      .on(GetCommandInvocationCommand, { CommandId: 'cmd-1' })
+      .resolves(invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() }));
     ssmMock.on(GetCommandInvocationCommand, { CommandId: 'cmd-2' }).resolves(invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: 'ok' }));
     const r = runner({ keyDir, scripts: () => PRINT_STDIN });
     const out = await r.run(request({ script: 'StartNewMember', args: ['x'], secrets: { BUNDLE_URL: SIGNED, BACKUP_UPLOAD_URL: `${SIGNED}&b` } }));

@@ -46,7 +46,7 @@ describe('Construct: EtcdReplacement', () => {
     expect(Object.keys(published)).toEqual(expect.arrayContaining(['EtcdReplacement', 'parseConfig', 'ReplacementStack', 'CONFIG_SCHEMA_FILE']));
   });
 
-  it('synthesizes the whole replacement into another app\'s stack, named after its cluster', () => {
+  it("synthesizes the whole replacement into another app's stack, named after its cluster", () => {
     template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'etcd-replace-prod-a' });
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'etcd-replace-prod-a' });
@@ -78,7 +78,9 @@ describe('Construct: EtcdReplacement', () => {
 describe('Function: parseConfig (JSON Schema)', () => {
   it('refuses an unknown key, naming it and the key it was probably meant to be', () => {
     expect(() => parseConfig({ ...example, alarmMinute: 3 })).toThrow(/invalid alarmMinute: unknown key "alarmMinute" \(did you mean "alarmMinutes"\?\)/);
-    expect(() => parseConfig({ ...example, members: [{ ...(example['members'] as object[])[0], instanceID: 'i-0a1b2c3d4e5f60710' }] })).toThrow(/members\[0\]\.instanceID: unknown key "instanceID" in members\[0\]/);
+    expect(() => parseConfig({ ...example, members: [{ ...(example['members'] as object[])[0], instanceID: 'i-0a1b2c3d4e5f60710' }] })).toThrow(
+      /members\[0\]\.instanceID: unknown key "instanceID" in members\[0\]/,
+    );
   });
 
   it('refuses values of the wrong type or out of range, naming the field', () => {
@@ -90,14 +92,22 @@ describe('Function: parseConfig (JSON Schema)', () => {
 
   it('accepts the example, keeps its account, region and tags, and keeps records 400 days by default', () => {
     const config = parseConfig(example);
-    expect(config).toMatchObject({ clusterName: 'ocp311', account: '123456789012', region: 'eu-west-1', tags: { owner: 'platform-team' }, runRetentionDays: 400 });
+    expect(config).toMatchObject({
+      clusterName: 'ocp311',
+      account: '123456789012',
+      region: 'eu-west-1',
+      tags: { owner: 'platform-team' },
+      runRetentionDays: 400,
+    });
     const { runRetentionDays: _dropped, ...rest } = example;
     expect(parseConfig(rest).runRetentionDays).toBe(400);
   });
 
   it('has no default cluster: without a configuration the app refuses to synthesize', () => {
     expect(() => configFromContext(() => undefined)).toThrow(/no configuration: name the cluster's file with -c etcdReplaceConfig=FILE/);
-    expect(() => buildApp(new App({ context: JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown> }))).toThrow(/no configuration/);
+    expect(() => buildApp(new App({ context: JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown> }))).toThrow(
+      /no configuration/,
+    );
     expect(() => configFromContext((key) => (key === 'etcdReplaceConfig' ? join(PROJECT_ROOT, 'no-such-config.json') : undefined))).toThrow(/cannot read/);
   });
 

@@ -23,7 +23,9 @@ const example = JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs/etcd-replace.co
 const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311';
 
 function synth(config: Record<string, Json>): Record<string, Resource> {
-  const { app, stack } = buildApp(new App({ context: { ...cdkContext, etcdReplace: config, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false }));
+  const { app, stack } = buildApp(
+    new App({ context: { ...cdkContext, etcdReplace: config, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false }),
+  );
   const assembly = app.synth();
   return (assembly.getStackByName(stack.stackName).template as { Resources: Record<string, Resource> }).Resources;
 }
@@ -33,7 +35,11 @@ function resourcesOf(variant: 'example' | 'byName' | 'none'): Record<string, Res
   if (!synthesized.has(variant)) {
     const { replacementLaunchTemplate: _template, ...rest } = example;
     const config =
-      variant === 'example' ? example : variant === 'byName' ? { ...rest, replacementLaunchTemplate: { launchTemplateName: 'ocp311-etcd', version: '4' } } : rest;
+      variant === 'example'
+        ? example
+        : variant === 'byName'
+          ? { ...rest, replacementLaunchTemplate: { launchTemplateName: 'ocp311-etcd', version: '4' } }
+          : rest;
     synthesized.set(variant, synth(config));
   }
   return synthesized.get(variant)!;
@@ -106,13 +112,22 @@ function alarmStateChange(alarmName: string, value: string, instanceId = 'i-0a1b
     resources: [`arn:aws:cloudwatch:eu-west-1:123456789012:alarm:${alarmName}`],
     detail: {
       alarmName,
-      state: { value, reason: 'Threshold Crossed: 2 out of the last 2 datapoints [1.0 (02/03/26 10:02:00), 1.0 (02/03/26 10:01:00)] were greater than or equal to the threshold (1.0)', timestamp: '2026-03-02T10:03:00.000+0000' },
+      state: {
+        value,
+        reason:
+          'Threshold Crossed: 2 out of the last 2 datapoints [1.0 (02/03/26 10:02:00), 1.0 (02/03/26 10:01:00)] were greater than or equal to the threshold (1.0)',
+        timestamp: '2026-03-02T10:03:00.000+0000',
+      },
       previousState: { value: 'OK', reason: 'Threshold Crossed', timestamp: '2026-03-01T09:00:00.000+0000' },
       configuration: {
         metrics: [
           {
             id: '7f7bc0f2-9c3b-4c0a-8f27-1b0c0f2b9a41',
-            metricStat: { metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed_System', dimensions: { InstanceId: instanceId } }, period: 60, stat: 'Maximum' },
+            metricStat: {
+              metric: { namespace: 'AWS/EC2', name: 'StatusCheckFailed_System', dimensions: { InstanceId: instanceId } },
+              period: 60,
+              stat: 'Maximum',
+            },
             returnData: true,
           },
         ],
@@ -127,23 +142,34 @@ function executionSucceeded(): Record<string, Json> {
     source: 'aws.states',
     account: '123456789012',
     region: 'eu-west-1',
-    detail: { executionArn: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:run-1`, stateMachineArn: STATE_MACHINE_ARN, name: 'run-1', status: 'SUCCEEDED' },
+    detail: {
+      executionArn: `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:run-1`,
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: 'run-1',
+      status: 'SUCCEEDED',
+    },
   };
 }
 
 describe('Stack: EC2 signals and replacement hosts', () => {
   describe('IAM of the step functions (launch template by ID)', () => {
-    it('launches instances and volumes only from the configured template, and only with the run tag, the launched-by tag and the cluster\'s spare tag', () => {
+    it("launches instances and volumes only from the configured template, and only with the run tag, the launched-by tag and the cluster's spare tag", () => {
       const steps = statementsOf(resourcesOf('example'), 'StepRole');
       const launch = bySid(steps, 'LaunchTaggedReplacement');
       expect(actions(launch)).toEqual(['ec2:RunInstances']);
-      expect((launch.Resource as Json[]).map(arnText)).toEqual(['arn:aws:ec2:eu-west-1:123456789012:instance/*', 'arn:aws:ec2:eu-west-1:123456789012:volume/*']);
+      expect((launch.Resource as Json[]).map(arnText)).toEqual([
+        'arn:aws:ec2:eu-west-1:123456789012:instance/*',
+        'arn:aws:ec2:eu-west-1:123456789012:volume/*',
+      ]);
       expect(arnText(launch.Condition!['ArnLike']!['ec2:LaunchTemplate']!)).toBe('arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0123456789abcdef0');
-      expect(launch.Condition!['StringEquals']).toEqual({ 'aws:RequestTag/openshift-etcd-spare-pool': 'ocp311', 'aws:RequestTag/etcd-replace:launched-by': 'etcd-replace' });
+      expect(launch.Condition!['StringEquals']).toEqual({
+        'aws:RequestTag/openshift-etcd-spare-pool': 'ocp311',
+        'aws:RequestTag/etcd-replace:launched-by': 'etcd-replace',
+      });
       expect(launch.Condition!['Null']).toEqual({ 'aws:RequestTag/etcd-replace:run': 'false' });
     });
 
-    it('allows the template\'s other resources only when launching from it, and never an instance or volume without the tag conditions', () => {
+    it("allows the template's other resources only when launching from it, and never an instance or volume without the tag conditions", () => {
       const steps = statementsOf(resourcesOf('example'), 'StepRole');
       const runInstances = steps.filter((s) => actions(s).includes('ec2:RunInstances'));
       expect(runInstances.map((s) => s.Sid).sort()).toEqual(['LaunchFromTemplate', 'LaunchTaggedReplacement']);
@@ -155,11 +181,15 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       const others = bySid(steps, 'LaunchFromTemplate');
       expect(resourcesText(others)).not.toMatch(/:instance\/|:volume\//);
       expect((others.Resource as Json[]).map(arnText)).toEqual(
-        expect.arrayContaining(['arn:aws:ec2:eu-west-1:123456789012:subnet/*', 'arn:aws:ec2:eu-west-1::image/*', 'arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0123456789abcdef0']),
+        expect.arrayContaining([
+          'arn:aws:ec2:eu-west-1:123456789012:subnet/*',
+          'arn:aws:ec2:eu-west-1::image/*',
+          'arn:aws:ec2:eu-west-1:123456789012:launch-template/lt-0123456789abcdef0',
+        ]),
       );
     });
 
-    it('tags only as part of RunInstances, passes only the template\'s instance role and only to EC2, and asks SSM whether the new host is Online', () => {
+    it("tags only as part of RunInstances, passes only the template's instance role and only to EC2, and asks SSM whether the new host is Online", () => {
       const steps = statementsOf(resourcesOf('example'), 'StepRole');
       const tagging = steps.filter((s) => actions(s).includes('ec2:CreateTags'));
       expect(tagging).toHaveLength(1);
@@ -171,21 +201,25 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       expect(actions(bySid(steps, 'FollowCommands'))).toContain('ssm:DescribeInstanceInformation');
     });
 
-    it('terminates only instances carrying etcd-replace:launched-by and the cluster\'s spare tag', () => {
+    it("terminates only instances carrying etcd-replace:launched-by and the cluster's spare tag", () => {
       const steps = statementsOf(resourcesOf('example'), 'StepRole');
       const terminate = steps.filter((s) => actions(s).includes('ec2:TerminateInstances'));
       expect(terminate).toHaveLength(1);
       expect(actions(terminate[0]!)).toEqual(['ec2:TerminateInstances']);
       expect(arnText(terminate[0]!.Resource)).toBe('arn:aws:ec2:eu-west-1:123456789012:instance/*');
-      expect(terminate[0]!.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/etcd-replace:launched-by': 'etcd-replace', 'aws:ResourceTag/openshift-etcd-spare-pool': 'ocp311' } });
+      expect(terminate[0]!.Condition).toEqual({
+        StringEquals: { 'aws:ResourceTag/etcd-replace:launched-by': 'etcd-replace', 'aws:ResourceTag/openshift-etcd-spare-pool': 'ocp311' },
+      });
     });
   });
 
   describe('IAM of the step functions (launch template by name, or none)', () => {
-    it('by name: launches only from a template tagged for the cluster\'s spare pool, passes no role when none is configured', () => {
+    it("by name: launches only from a template tagged for the cluster's spare pool, passes no role when none is configured", () => {
       const resources = resourcesOf('byName');
       const steps = statementsOf(resources, 'StepRole');
-      expect(arnText(bySid(steps, 'LaunchTaggedReplacement').Condition!['ArnLike']!['ec2:LaunchTemplate']!)).toBe('arn:aws:ec2:eu-west-1:123456789012:launch-template/*');
+      expect(arnText(bySid(steps, 'LaunchTaggedReplacement').Condition!['ArnLike']!['ec2:LaunchTemplate']!)).toBe(
+        'arn:aws:ec2:eu-west-1:123456789012:launch-template/*',
+      );
       const pool = bySid(steps, 'LaunchTemplateOfThePool');
       expect(arnText(pool.Resource)).toBe('arn:aws:ec2:eu-west-1:123456789012:launch-template/*');
       expect(pool.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/openshift-etcd-spare-pool': 'ocp311' } });
@@ -292,7 +326,11 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       // A new member: only an instance of the cluster's spare pool, only the cluster tag and the etcd role.
       expect(bySid(signal, 'EnrolNewMember')).toMatchObject({ Action: 'ec2:CreateTags' });
       expect(bySid(signal, 'EnrolNewMember').Condition).toEqual({
-        StringEquals: { 'aws:ResourceTag/openshift-etcd-spare-pool': 'ocp311', 'aws:RequestTag/openshift-etcd-cluster': 'ocp311', 'aws:RequestTag/openshift-role': 'etcd' },
+        StringEquals: {
+          'aws:ResourceTag/openshift-etcd-spare-pool': 'ocp311',
+          'aws:RequestTag/openshift-etcd-cluster': 'ocp311',
+          'aws:RequestTag/openshift-role': 'etcd',
+        },
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['openshift-etcd-cluster', 'openshift-role'] },
       });
       // Read only: a listing by name prefix is authorized against every alarm.
@@ -304,8 +342,19 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       expect(keep.Condition).toEqual({ Null: { 'cloudwatch:AlarmActions': 'true' } });
       // The stack's own status-check alarms do not match the run-time pattern.
       expect('etcd-replace-ocp311-member-master-0.ec2-status').not.toMatch(/^etcd-replace-ocp311-member-.*\.ec2-status\.i-/);
-      const all = signal.flatMap(actions).filter((a) => !/^(logs|xray):/.test(a)).sort();
-      expect(all).toEqual(['cloudwatch:DeleteAlarms', 'cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm', 'ec2:CreateTags', 'ec2:CreateTags', 'ec2:DescribeInstances', 'states:StartExecution']);
+      const all = signal
+        .flatMap(actions)
+        .filter((a) => !/^(logs|xray):/.test(a))
+        .sort();
+      expect(all).toEqual([
+        'cloudwatch:DeleteAlarms',
+        'cloudwatch:DescribeAlarms',
+        'cloudwatch:PutMetricAlarm',
+        'ec2:CreateTags',
+        'ec2:CreateTags',
+        'ec2:DescribeInstances',
+        'states:StartExecution',
+      ]);
     });
   });
 });

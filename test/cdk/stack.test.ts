@@ -95,14 +95,20 @@ describe('Stack: ReplacementStack', () => {
       }
     });
 
-    it('substitutes each task\'s own function, deployed for that step, with a timeout above the state\'s', () => {
+    it("substitutes each task's own function, deployed for that step, with a timeout above the state's", () => {
       const machine = only('AWS::StepFunctions::StateMachine');
       const substitutions = machine.Properties['DefinitionSubstitutions'] as Record<string, unknown>;
       expect(Object.keys(substitutions).sort()).toEqual(TASKS.map((t) => functionArnSubstitutionKey(t.name)).sort());
       for (const task of TASKS) {
         const fn = resources[logicalId(substitutions[functionArnSubstitutionKey(task.name)])]!;
         expect(fn.Type).toBe('AWS::Lambda::Function');
-        const props = fn.Properties as { Environment: { Variables: Record<string, string> }; Timeout: number; Runtime: string; Handler: string; TracingConfig: unknown };
+        const props = fn.Properties as {
+          Environment: { Variables: Record<string, string> };
+          Timeout: number;
+          Runtime: string;
+          Handler: string;
+          TracingConfig: unknown;
+        };
         expect(props.Environment.Variables['STEP_NAME']).toBe(task.name);
         expect(props.Timeout).toBe(lambdaTimeoutSeconds(task));
         expect(props.Timeout).toBeGreaterThanOrEqual(Math.min(task.timeoutSeconds, 900));
@@ -114,7 +120,14 @@ describe('Stack: ReplacementStack', () => {
     });
 
     it('gives the step functions the environment the AWS adapters read', () => {
-      const fn = resources[logicalId((only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey('AddMember')])]!;
+      const fn =
+        resources[
+          logicalId(
+            (only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[
+              functionArnSubstitutionKey('AddMember')
+            ],
+          )
+        ]!;
       const env = (fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
       expect(Object.keys(env).sort()).toEqual(
         [
@@ -142,7 +155,12 @@ describe('Stack: ReplacementStack', () => {
       // The state machine's ARN from its fixed name (no reference to the machine, which references the functions).
       expect(JSON.stringify(env['STATE_MACHINE_ARN'])).toContain(':stateMachine:etcd-replace-ocp311');
       expect(JSON.stringify(env['STATE_MACHINE_ARN'])).not.toMatch(/"Ref":"StateMachine/);
-      expect(env).toMatchObject({ CLUSTER_TAG_KEY: 'openshift-etcd-cluster', SPARE_TAG_KEY: 'openshift-etcd-spare-pool', ETCD_SG_ID: 'sg-0123456789abcdef0', SCRIPTS_DIR: '/var/task/scripts' });
+      expect(env).toMatchObject({
+        CLUSTER_TAG_KEY: 'openshift-etcd-cluster',
+        SPARE_TAG_KEY: 'openshift-etcd-spare-pool',
+        ETCD_SG_ID: 'sg-0123456789abcdef0',
+        SCRIPTS_DIR: '/var/task/scripts',
+      });
       // The launch template a run launches its replacement from (functions/adapters/aws/deps.ts).
       expect(env).toMatchObject({ LAUNCH_TEMPLATE_ID: 'lt-0123456789abcdef0', LAUNCH_TEMPLATE_VERSION: '$Default' });
       expect(env['BUCKET']).toEqual({ Ref: expect.stringMatching(/^Artifacts/) });
@@ -154,7 +172,13 @@ describe('Stack: ReplacementStack', () => {
       expect(invoke).toHaveLength(1);
       expect(actions(invoke[0]!)).toEqual(['lambda:InvokeFunction']);
       const targets = (invoke[0]!.Resource as unknown[]).map(logicalId).sort();
-      expect(targets).toEqual(TASKS.map((t) => logicalId((only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey(t.name)])).sort());
+      expect(targets).toEqual(
+        TASKS.map((t) =>
+          logicalId(
+            (only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey(t.name)],
+          ),
+        ).sort(),
+      );
     });
   });
 
@@ -216,13 +240,29 @@ describe('Stack: ReplacementStack', () => {
       const [id, bucket] = ofType('AWS::S3::Bucket').find(([, b]) => JSON.stringify(b.Properties['BucketEncryption']).includes('aws:kms'))!;
       expect(id).toMatch(/^Artifacts/);
       expect(bucket.Properties['BucketEncryption']).toEqual({
-        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] } }, BucketKeyEnabled: true }],
+        ServerSideEncryptionConfiguration: [
+          {
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: { 'Fn::GetAtt': [expect.stringMatching(/^Key/), 'Arn'] } },
+            BucketKeyEnabled: true,
+          },
+        ],
       });
-      expect(bucket.Properties['PublicAccessBlockConfiguration']).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      expect(bucket.Properties['PublicAccessBlockConfiguration']).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
       expect(bucket.Properties['VersioningConfiguration']).toEqual({ Status: 'Enabled' });
       const rules = (bucket.Properties['LifecycleConfiguration'] as { Rules: Array<Record<string, unknown>> }).Rules;
       expect(rules).toContainEqual(
-        expect.objectContaining({ Id: 'run-artifacts', Prefix: 'etcd-replace/', ExpirationInDays: 30, NoncurrentVersionExpiration: { NoncurrentDays: 1 }, Status: 'Enabled' }),
+        expect.objectContaining({
+          Id: 'run-artifacts',
+          Prefix: 'etcd-replace/',
+          ExpirationInDays: 30,
+          NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+          Status: 'Enabled',
+        }),
       );
       expect(rules).toContainEqual(expect.objectContaining({ Id: 'ssm-output', Prefix: 'ssm-output/', ExpirationInDays: 30 }));
       expect(matching('AWS::KMS::Key', { EnableKeyRotation: true })).toBe(1);
@@ -233,7 +273,7 @@ describe('Stack: ReplacementStack', () => {
       expect(policies.some((p) => p.includes('"aws:SecureTransport":"false"') && p.includes('"Effect":"Deny"'))).toBe(true);
     });
 
-    it('keeps locks and run records in the adapters\' table layout, with TTL, PITR and KMS encryption', () => {
+    it("keeps locks and run records in the adapters' table layout, with TTL, PITR and KMS encryption", () => {
       const count = matching('AWS::DynamoDB::Table', {
         KeySchema: [
           { AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' },
@@ -263,7 +303,9 @@ describe('Stack: ReplacementStack', () => {
         'detail-type': ['CloudWatch Alarm State Change'],
         detail: { alarmName: [{ prefix: 'etcd-replace-ocp311-member-' }], state: { value: ['ALARM'] } },
       });
-      const target = (rule.Properties['Targets'] as Array<{ Arn: unknown; InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string } }>)[0]!;
+      const target = (
+        rule.Properties['Targets'] as Array<{ Arn: unknown; InputTransformer: { InputPathsMap: Record<string, string>; InputTemplate: string } }>
+      )[0]!;
       expect(target.Arn).toEqual({ Ref: expect.stringMatching(/^StateMachine/) });
       const paths = target.InputTransformer.InputPathsMap;
       expect(Object.values(paths).sort()).toEqual(['$.detail.alarmName', '$.detail.configuration.metrics[0].metricStat.metric.dimensions.InstanceId']);
@@ -288,10 +330,23 @@ describe('Stack: ReplacementStack', () => {
       const alarms = ofType('AWS::CloudWatch::Alarm')
         .map(([, a]) => a.Properties)
         .filter((a) => String(a['AlarmName']).startsWith('etcd-replace-ocp311-member-') && !String(a['AlarmName']).includes('.ec2-status'));
-      expect(alarms.map((a) => a['AlarmName']).sort()).toEqual(['etcd-replace-ocp311-member-master-0', 'etcd-replace-ocp311-member-master-1', 'etcd-replace-ocp311-member-master-2']);
+      expect(alarms.map((a) => a['AlarmName']).sort()).toEqual([
+        'etcd-replace-ocp311-member-master-0',
+        'etcd-replace-ocp311-member-master-1',
+        'etcd-replace-ocp311-member-master-2',
+      ]);
       for (const a of alarms) {
         // alarmMinutes 3, a probe every 2 minutes: two unhealthy probes in a row, in 2-minute periods.
-        expect(a).toMatchObject({ Namespace: 'EtcdReplace', MetricName: 'MemberHealthy', ComparisonOperator: 'LessThanThreshold', Threshold: 1, TreatMissingData: 'notBreaching', EvaluationPeriods: 2, DatapointsToAlarm: 2, Period: 120 });
+        expect(a).toMatchObject({
+          Namespace: 'EtcdReplace',
+          MetricName: 'MemberHealthy',
+          ComparisonOperator: 'LessThanThreshold',
+          Threshold: 1,
+          TreatMissingData: 'notBreaching',
+          EvaluationPeriods: 2,
+          DatapointsToAlarm: 2,
+          Period: 120,
+        });
         const member = String(a['AlarmName']).replace('etcd-replace-ocp311-member-', '');
         const dimensions = [...(a['Dimensions'] as Array<{ Name: string }>)].sort((x, y) => x.Name.localeCompare(y.Name));
         expect(dimensions).toEqual([
@@ -311,7 +366,7 @@ describe('Stack: ReplacementStack', () => {
       expect(schedule.Properties['ScheduleExpression']).toBe('rate(2 minutes)');
     });
 
-    it('notifies run outcomes on a KMS-encrypted topic through the notifier, which may publish there, read this machine\'s execution history and the steps\' reports only', () => {
+    it("notifies run outcomes on a KMS-encrypted topic through the notifier, which may publish there, read this machine's execution history and the steps' reports only", () => {
       const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('RunOutcome'))!;
       expect(rule.Properties['EventPattern']).toEqual({
         source: ['aws.states'],
@@ -327,7 +382,13 @@ describe('Stack: ReplacementStack', () => {
       const statements = (policy.Properties['PolicyDocument'] as { Statement: Array<{ Sid?: string; Action: string | string[] }> }).Statement;
       const actions = statements.flatMap((st) => [st.Action].flat()).sort();
       expect(actions).toEqual(expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']));
-      expect(actions.filter((a) => !/^(logs|xray):/.test(a))).toEqual(['dynamodb:Query', 'kms:Decrypt', 'kms:GenerateDataKey', 'sns:Publish', 'states:GetExecutionHistory']);
+      expect(actions.filter((a) => !/^(logs|xray):/.test(a))).toEqual([
+        'dynamodb:Query',
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+        'sns:Publish',
+        'states:GetExecutionHistory',
+      ]);
       const query = statements.find((st) => st.Sid === 'ReadStepDetails') as { Condition?: unknown } | undefined;
       expect(query?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['steps#*'] } });
       expect((fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables['TABLE']).toEqual({ Ref: expect.stringMatching(/^Runs/) });
@@ -342,7 +403,7 @@ describe('Stack: ReplacementStack', () => {
     }
     const targetOf = (rule: Resource) => logicalId((rule.Properties['Targets'] as Array<{ Arn: unknown }>)[0]!.Arn);
 
-    it('records every status change of this state machine\'s executions through the audit recorder', () => {
+    it("records every status change of this state machine's executions through the audit recorder", () => {
       const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('AuditTrail'))!;
       expect(rule.Properties['EventPattern']).toEqual({
         source: ['aws.states'],
@@ -360,16 +421,23 @@ describe('Stack: ReplacementStack', () => {
       expect(rule.Properties['EventPattern']).toEqual({
         source: ['aws.states'],
         'detail-type': ['AWS API Call via CloudTrail'],
-        detail: { eventSource: ['states.amazonaws.com'], eventName: ['StartExecution'], requestParameters: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }] } },
+        detail: {
+          eventSource: ['states.amazonaws.com'],
+          eventName: ['StartExecution'],
+          requestParameters: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }] },
+        },
       });
       expect(targetOf(rule)).toMatch(/^AuditRecorder/);
     });
 
-    it('keeps records past the 90 days of Step Functions\' history: TTL on the table, retention from the config', () => {
+    it("keeps records past the 90 days of Step Functions' history: TTL on the table, retention from the config", () => {
       const [, table] = ofType('AWS::DynamoDB::Table')[0]!;
       expect(table.Properties['TimeToLiveSpecification']).toEqual({ AttributeName: 'ttl', Enabled: true });
       expect(table.Properties['DeletionProtectionEnabled']).toBe(true);
-      expect(only('AWS::StepFunctions::StateMachine').Properties['Tags']).toContainEqual({ Key: 'etcd-replace:run-table', Value: { Ref: expect.stringMatching(/^Runs/) } });
+      expect(only('AWS::StepFunctions::StateMachine').Properties['Tags']).toContainEqual({
+        Key: 'etcd-replace:run-table',
+        Value: { Ref: expect.stringMatching(/^Runs/) },
+      });
       // The tag `etcd-replace history --target aws` finds the table by (cli/aws/auditHistory.ts).
       expect(CLI_RUN_TABLE_TAG).toBe(RUN_TABLE_TAG);
     });
@@ -380,8 +448,13 @@ describe('Stack: ReplacementStack', () => {
         Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['run#*'] } },
       });
-      expect(audit.find((st) => st.Sid === 'ReadStepDetails')).toMatchObject({ Action: 'dynamodb:Query', Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['steps#*'] } } });
-      expect(audit.flatMap(actions)).toEqual(expect.arrayContaining(['states:DescribeExecution', 'states:GetExecutionHistory', 'cloudtrail:LookupEvents', 'cloudwatch:DescribeAlarmHistory']));
+      expect(audit.find((st) => st.Sid === 'ReadStepDetails')).toMatchObject({
+        Action: 'dynamodb:Query',
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['steps#*'] } },
+      });
+      expect(audit.flatMap(actions)).toEqual(
+        expect.arrayContaining(['states:DescribeExecution', 'states:GetExecutionHistory', 'cloudtrail:LookupEvents', 'cloudwatch:DescribeAlarmHistory']),
+      );
       const alarmHistory = audit.find((st) => st.Sid === 'ReadMemberAlarmHistory')!;
       expect(JSON.stringify(alarmHistory.Resource)).toContain(':alarm:etcd-replace-ocp311-member-*');
       const step = policyStatements('StepRole').filter((st) => actions(st).some((a) => a.startsWith('dynamodb:')));
@@ -400,13 +473,16 @@ describe('Stack: ReplacementStack', () => {
     const alarmsByName = () => Object.fromEntries(ofType('AWS::CloudWatch::Alarm').map(([, a]) => [String(a.Properties['AlarmName']), a.Properties]));
     const topicRef = { Ref: expect.stringMatching(/^Outcomes/) };
 
-    it('alarms on failed and on refused runs, from the audit recorder\'s metrics, to the outcome topic', () => {
+    it("alarms on failed and on refused runs, from the audit recorder's metrics, to the outcome topic", () => {
       const alarms = alarmsByName();
       for (const outcome of ['failed', 'refused']) {
         expect(alarms[`etcd-replace-ocp311-run-${outcome}`]).toMatchObject({
           Namespace: 'EtcdReplace',
           MetricName: 'Runs',
-          Dimensions: expect.arrayContaining([{ Name: 'ClusterName', Value: 'ocp311' }, { Name: 'Outcome', Value: outcome }]),
+          Dimensions: expect.arrayContaining([
+            { Name: 'ClusterName', Value: 'ocp311' },
+            { Name: 'Outcome', Value: outcome },
+          ]),
           Statistic: 'Sum',
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
           Threshold: 1,
@@ -430,8 +506,16 @@ describe('Stack: ReplacementStack', () => {
         TreatMissingData: 'breaching',
         AlarmActions: [topicRef],
       });
-      for (const [name, fn] of [['audit', 'AuditRecorder'], ['notify', 'NotifyOutcome']] as const) {
-        expect(alarms[`etcd-replace-ocp311-${name}`]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: expect.stringMatching(new RegExp(`^${fn}`)) } }], AlarmActions: [topicRef] });
+      for (const [name, fn] of [
+        ['audit', 'AuditRecorder'],
+        ['notify', 'NotifyOutcome'],
+      ] as const) {
+        expect(alarms[`etcd-replace-ocp311-${name}`]).toMatchObject({
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Errors',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: expect.stringMatching(new RegExp(`^${fn}`)) } }],
+          AlarmActions: [topicRef],
+        });
       }
       // The member alarms start runs and notify nobody directly; CloudWatch may use the key of the encrypted topic.
       expect(alarms['etcd-replace-ocp311-member-master-0']!['AlarmActions']).toBeUndefined();
@@ -449,7 +533,12 @@ describe('Stack: ReplacementStack', () => {
     it('configures Powertools (service, namespace, log level) in every function', () => {
       for (const [, fn] of ofType('AWS::Lambda::Function')) {
         const env = (fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
-        expect(env).toMatchObject({ POWERTOOLS_SERVICE_NAME: 'etcd-replace', POWERTOOLS_METRICS_NAMESPACE: 'EtcdReplace', POWERTOOLS_LOG_LEVEL: 'INFO', CLUSTER_NAME: 'ocp311' });
+        expect(env).toMatchObject({
+          POWERTOOLS_SERVICE_NAME: 'etcd-replace',
+          POWERTOOLS_METRICS_NAMESPACE: 'EtcdReplace',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          CLUSTER_NAME: 'ocp311',
+        });
         expect(fn.Properties['TracingConfig']).toEqual({ Mode: 'Active' });
       }
     });
@@ -457,14 +546,27 @@ describe('Stack: ReplacementStack', () => {
 
   describe('Tags', () => {
     // CloudFormation has no Tags property on these.
-    const untaggable = new Set(['AWS::IAM::Policy', 'AWS::S3::BucketPolicy', 'AWS::SNS::TopicPolicy', 'AWS::SNS::Subscription', 'AWS::Lambda::Permission', 'AWS::CDK::Metadata']);
+    const untaggable = new Set([
+      'AWS::IAM::Policy',
+      'AWS::S3::BucketPolicy',
+      'AWS::SNS::TopicPolicy',
+      'AWS::SNS::Subscription',
+      'AWS::Lambda::Permission',
+      'AWS::CDK::Metadata',
+    ]);
 
-    it('tags every resource that takes tags with the cluster and the configuration\'s tags', () => {
+    it("tags every resource that takes tags with the cluster and the configuration's tags", () => {
       const tagged = Object.entries(resources).filter(([, r]) => !untaggable.has(r.Type));
       expect(tagged.length).toBeGreaterThan(50);
       for (const [id, r] of tagged) {
         const tags = (r.Properties?.['Tags'] ?? []) as Array<{ Key: string; Value: unknown }>;
-        expect({ id, tags }).toEqual({ id, tags: expect.arrayContaining([{ Key: 'etcd-replace:cluster', Value: 'ocp311' }, { Key: 'owner', Value: 'platform-team' }]) });
+        expect({ id, tags }).toEqual({
+          id,
+          tags: expect.arrayContaining([
+            { Key: 'etcd-replace:cluster', Value: 'ocp311' },
+            { Key: 'owner', Value: 'platform-team' },
+          ]),
+        });
       }
     });
   });
@@ -487,7 +589,10 @@ describe('Stack: ReplacementStack', () => {
         expect(existsSync(join(dir, 'scripts', 'StartNewMember.sh'))).toBe(true);
         // STEP_NAME is unset here: the unknown step is refused by name, the known one fails on the missing environment.
         await expect(handler({ step: 'NoSuchStep', context: {} })).rejects.toMatchObject({ name: 'InvalidInputError' });
-        await expect(handler({ step: 'AddMember', context: {}, executionName: 'bundle-check' })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/BUCKET/) });
+        await expect(handler({ step: 'AddMember', context: {}, executionName: 'bundle-check' })).rejects.toMatchObject({
+          name: 'InvalidInputError',
+          message: expect.stringMatching(/BUCKET/),
+        });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -496,7 +601,10 @@ describe('Stack: ReplacementStack', () => {
     it('bundles the EC2 signal function, which refuses to run without its configuration', async () => {
       const { handler, dir } = loadAsset('Ec2Signal');
       try {
-        await expect(handler({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/CLUSTER_NAME/) });
+        await expect(handler({ 'detail-type': 'EC2 Instance State-change Notification', detail: {} })).rejects.toMatchObject({
+          name: 'InvalidInputError',
+          message: expect.stringMatching(/CLUSTER_NAME/),
+        });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -520,7 +628,9 @@ describe('Stack: ReplacementStack', () => {
     });
 
     it('reports no failed validation in the cloud assembly (cdk-nag on synth and CloudFormation validation)', () => {
-      const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: Array<{ success?: boolean; violations?: unknown[] }> };
+      const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+        pluginReports: Array<{ success?: boolean; violations?: unknown[] }>;
+      };
       for (const plugin of report.pluginReports) expect(plugin.violations ?? []).toEqual([]);
     });
 
@@ -547,13 +657,20 @@ describe('Function: parseConfig', () => {
   it('refuses a configuration that would put bad values into shells, tags or alarms', () => {
     expect(() => parseConfig({ ...base, clusterName: 'ocp 311' })).toThrow(/clusterName/);
     expect(() => parseConfig({ ...base, members: [] })).toThrow(/members/);
-    expect(() => parseConfig({ ...base, members: [{ name: 'master-0', hostname: 'm0.example', ip: '10.0.0.1; reboot', instanceId: 'i-0a1b2c3d4e5f60710' }] })).toThrow(/members\[0\]\.ip/);
+    expect(() =>
+      parseConfig({ ...base, members: [{ name: 'master-0', hostname: 'm0.example', ip: '10.0.0.1; reboot', instanceId: 'i-0a1b2c3d4e5f60710' }] }),
+    ).toThrow(/members\[0\]\.ip/);
     expect(() => parseConfig({ ...base, etcdSecurityGroupId: 'default' })).toThrow(/etcdSecurityGroupId/);
     expect(() => parseConfig({ ...base, clusterTagKey: 'aws:cloudformation' })).toThrow(/clusterTagKey/);
   });
 
   it('reads the launch template and the probe and status-check timing, with their defaults', () => {
-    const config = parseConfig({ ...base, probeIntervalMinutes: undefined, statusCheckMinutes: undefined, replacementLaunchTemplate: { launchTemplateName: 'ocp311-etcd' } });
+    const config = parseConfig({
+      ...base,
+      probeIntervalMinutes: undefined,
+      statusCheckMinutes: undefined,
+      replacementLaunchTemplate: { launchTemplateName: 'ocp311-etcd' },
+    });
     expect(config.probeIntervalMinutes).toBe(2);
     expect(config.statusCheckMinutes).toBe(2);
     expect(config.replacementLaunchTemplate).toEqual({ launchTemplateName: 'ocp311-etcd', version: '$Default' });
@@ -566,11 +683,17 @@ describe('Function: parseConfig', () => {
   });
 
   it('refuses a launch template named both ways or neither, an unknown key in it, and bad values', () => {
-    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', launchTemplateName: 'x-y-z' } })).toThrow(/exactly one/);
+    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', launchTemplateName: 'x-y-z' } })).toThrow(
+      /exactly one/,
+    );
     expect(() => parseConfig({ ...base, replacementLaunchTemplate: { version: '$Latest' } })).toThrow(/replacementLaunchTemplate/);
-    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', subnet: 'subnet-0123456789abcdef0' } })).toThrow(/unknown key "subnet".*did you mean "subnetId"/);
+    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', subnet: 'subnet-0123456789abcdef0' } })).toThrow(
+      /unknown key "subnet".*did you mean "subnetId"/,
+    );
     expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'template-1' } })).toThrow(/launchTemplateId/);
-    expect(() => parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', instanceRoleArn: 'ocp311-etcd-host' } })).toThrow(/instanceRoleArn/);
+    expect(() =>
+      parseConfig({ ...base, replacementLaunchTemplate: { launchTemplateId: 'lt-0123456789abcdef0', instanceRoleArn: 'ocp311-etcd-host' } }),
+    ).toThrow(/instanceRoleArn/);
     expect(() => parseConfig({ ...base, probeIntervalMinutes: 0 })).toThrow(/probeIntervalMinutes/);
   });
 });

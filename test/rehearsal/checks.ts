@@ -20,7 +20,13 @@ export async function leaderThenBefore(up: SandboxInfo): Promise<Before> {
  * EC2, SSM, S3 and DynamoDB, the Node.js that ran the functions, and no API call denied.
  * `earlier`: the replacements this sandbox saw before this run.
  */
-export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before: Before, replacement: string = REPLACEMENT, earlier: Replaced[] = []): Promise<void> {
+export async function checkRehearsal(
+  r: Rehearsal,
+  sandbox: SandboxInfo,
+  before: Before,
+  replacement: string = REPLACEMENT,
+  earlier: Replaced[] = [],
+): Promise<void> {
   const { trigger, failed } = r;
   const cluster = asReplaced(sandbox, earlier);
   const failedId = r.cloud.idOf(failed);
@@ -29,7 +35,14 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
   // Every EventBridge delivery (the alarm's StartExecution, the audit recorder, the notifier, the EC2 signal function) went through.
   expect(r.deliveries.filter((d) => !d.ok)).toEqual([]);
   expect(new Set(r.deliveries.map((d) => `${d.rule.replace(/[0-9A-F]{8}$/, '')}:${d.status ?? d.detailType}`))).toEqual(
-    new Set([started, 'AuditTrail:RUNNING', 'AuditTrail:SUCCEEDED', 'RunOutcome:SUCCEEDED', 'WatchReplacedMembers:SUCCEEDED', 'AuditStartedBy:AWS API Call via CloudTrail']),
+    new Set([
+      started,
+      'AuditTrail:RUNNING',
+      'AuditTrail:SUCCEEDED',
+      'RunOutcome:SUCCEEDED',
+      'WatchReplacedMembers:SUCCEEDED',
+      'AuditStartedBy:AWS API Call via CloudTrail',
+    ]),
   );
   // IAM: calls were checked, none denied.
   expect(r.iam.calls.length).toBeGreaterThan(0);
@@ -43,7 +56,13 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
   const record = r.auditRecord!;
   expect(record).toMatchObject({ cluster: r.config.clusterName, state: 'Succeeded' });
   if (trigger === 'alarm') {
-    expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `alarm:etcd-replace-${r.config.clusterName}-member-${failed}` });
+    expect(record).toMatchObject({
+      runId: r.runId,
+      target: 'aws',
+      outcome: 'succeeded',
+      executionStatus: 'SUCCEEDED',
+      startedBy: `alarm:etcd-replace-${r.config.clusterName}-member-${failed}`,
+    });
     // The alarm's InstanceId dimension names the failed member: discovery finds it by its instance.
     expect(record['request']).toMatchObject({ failed: failedId });
     expect(record['alarm']).toMatchObject({ alarmName: `etcd-replace-${r.config.clusterName}-member-${failed}`, confirmed: true, from: 'OK' });
@@ -60,7 +79,15 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
   const steps = record['steps'] as Step[];
   const status = Object.fromEntries(steps.map((s) => [s.name, s.status]));
   const learner = !/^3\.[23]\./.test(sandbox.etcdVersion);
-  expect(status).toMatchObject({ ValidateInput: 'succeeded', RemoveFailedMember: 'succeeded', OpenEtcdPorts: 'succeeded', AddMember: 'succeeded', StartNewMember: 'succeeded', VerifyClusterHealth: 'succeeded', ReleaseLock: 'succeeded' });
+  expect(status).toMatchObject({
+    ValidateInput: 'succeeded',
+    RemoveFailedMember: 'succeeded',
+    OpenEtcdPorts: 'succeeded',
+    AddMember: 'succeeded',
+    StartNewMember: 'succeeded',
+    VerifyClusterHealth: 'succeeded',
+    ReleaseLock: 'succeeded',
+  });
   // Where every member runs etcd 3.4 or later the new member joins as a learner and is promoted; on 3.2 the
   // state machine's choice goes past PromoteNewMember. The failed host is off: nothing to back up from it.
   expect(status['PromoteNewMember']).toBe(learner ? 'succeeded' : undefined);
@@ -77,7 +104,14 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
   expect(note.subject).toMatch(new RegExp(`^${r.config.clusterName}: ${failed} replaced by ${replacement} in \\d+`));
   expect(note.message).toContain('Timeline:');
   expect(note.message).toMatch(/members/);
-  expect(note.attributes).toMatchObject({ cluster: r.config.clusterName, outcome: 'succeeded', runId: r.runId, failed: failed, replacement: replacement, executionArn: r.execution.executionArn });
+  expect(note.attributes).toMatchObject({
+    cluster: r.config.clusterName,
+    outcome: 'succeeded',
+    runId: r.runId,
+    failed: failed,
+    replacement: replacement,
+    executionArn: r.execution.executionArn,
+  });
   // The notification's timeline reads the steps' reports as the record does: a step that found its work done is skipped in both.
   const noted = (JSON.parse(note.attributes['run'] ?? '{}') as { steps?: Step[] }).steps ?? [];
   expect(Object.fromEntries(noted.map((s) => [s.name, s.status]))).toEqual(status);
@@ -86,12 +120,25 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
 
   // The step functions' logs are Powertools JSON with the run's keys on every line.
   const stepLines = [...r.lambdas.logs.entries()].filter(([name]) => /-Step[A-Z]/.test(name)).flatMap(([, lines]) => lines);
-  const parsed = stepLines.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return { unparsed: l }; } });
-  expect(parsed.filter((l) => 'level' in l && (l['runId'] !== r.runId || l['executionArn'] !== r.execution.executionArn || typeof l['step'] !== 'string'))).toEqual([]);
+  const parsed = stepLines.map((l) => {
+    try {
+      return JSON.parse(l) as Record<string, unknown>;
+    } catch {
+      return { unparsed: l };
+    }
+  });
+  expect(
+    parsed.filter((l) => 'level' in l && (l['runId'] !== r.runId || l['executionArn'] !== r.execution.executionArn || typeof l['step'] !== 'string')),
+  ).toEqual([]);
 
   // Discovery from EC2 tags: the failed member by its instance, the replacement (a spare of the pool)
   // by its instance, and every host of the cluster as it is now, each with its instance ID.
-  const context = record['context'] as { failedHost?: unknown; replacement?: unknown; inventory?: { hosts: Array<{ name: string; roles: string[]; instanceId?: string }> }; snapshotKey?: string };
+  const context = record['context'] as {
+    failedHost?: unknown;
+    replacement?: unknown;
+    inventory?: { hosts: Array<{ name: string; roles: string[]; instanceId?: string }> };
+    snapshotKey?: string;
+  };
   expect(context.failedHost).toMatchObject({ name: failed, instanceId: failedId });
   expect(context.replacement).toMatchObject({ name: replacement, instanceId: r.cloud.idOf(replacement), roles: ['spare'] });
   expect(context.inventory?.hosts.map((h) => h.name).sort()).toEqual(cluster.hosts.map((h) => h.name).sort());
@@ -103,7 +150,11 @@ export async function checkRehearsal(r: Rehearsal, sandbox: SandboxInfo, before:
 
   // EC2: ingress opened only on the replacement's own group, from the etcd security group; the host's firewall agrees.
   expect(r.ingressChanges.length).toBeGreaterThan(0);
-  expect(r.ingressChanges.filter((c) => c.action !== 'authorize' || c.hosts.join() !== replacement || c.rules.some((x) => x.sourceGroup !== r.config.etcdSecurityGroupId))).toEqual([]);
+  expect(
+    r.ingressChanges.filter(
+      (c) => c.action !== 'authorize' || c.hosts.join() !== replacement || c.rules.some((x) => x.sourceGroup !== r.config.etcdSecurityGroupId),
+    ),
+  ).toEqual([]);
   expect(await describeEtcdPorts(sandbox, replacement)).toEqual([2379, 2380]);
 
   // S3: objects were read back (HeadObject), and the verified snapshot is in the bucket.

@@ -27,7 +27,9 @@ async function backUpCa(sandbox: SandboxInfo, host: string, key: string): Promis
   await import('node:fs/promises').then((fs) => fs.writeFile(file, Buffer.from(tgz, 'base64')));
 }
 
-async function cliRun(args: string[]): Promise<{ code: number; result: { outcome: string; reason: string | null; remaining?: string[]; steps: Array<{ name: string; status: string }> } }> {
+async function cliRun(
+  args: string[],
+): Promise<{ code: number; result: { outcome: string; reason: string | null; remaining?: string[]; steps: Array<{ name: string; status: string }> } }> {
   try {
     const { stdout } = await run('node', [BIN, 'run', ...args, '--json'], { maxBuffer: 16 << 20 });
     return { code: 0, result: JSON.parse(stdout) };
@@ -51,7 +53,18 @@ describe('Workflow: the etcd CA host fails', () => {
     expect(refused.code).toBe(3);
     expect(refused.result.reason).toMatch(/master-0 is the etcd CA host.*--ca-backup-key/s);
 
-    const { code, result } = await cliRun(['--sandbox', name, '--failed', 'master-0', '--replacement', 'etcd-spare-0', '--grace-seconds', '0', '--ca-backup-key', 'ca/etcd-ca.tgz']);
+    const { code, result } = await cliRun([
+      '--sandbox',
+      name,
+      '--failed',
+      'master-0',
+      '--replacement',
+      'etcd-spare-0',
+      '--grace-seconds',
+      '0',
+      '--ca-backup-key',
+      'ca/etcd-ca.tgz',
+    ]);
     expect(result.reason).toBeNull();
     expect(code).toBe(0);
     expect(result.remaining?.join('\n')).toMatch(/installer host\) is unreachable/);
@@ -86,7 +99,18 @@ describe('Workflow: the etcd CA host fails', () => {
     await failHost(name, 'master-0', 'kill');
     await waitForLeader(sandbox, ['master-1', 'master-2']);
 
-    const { code, result } = await cliRun(['--sandbox', name, '--failed', 'master-0', '--replacement', 'etcd-spare-0', '--grace-seconds', '0', '--ca-backup-key', 'ca/etcd-ca.tgz']);
+    const { code, result } = await cliRun([
+      '--sandbox',
+      name,
+      '--failed',
+      'master-0',
+      '--replacement',
+      'etcd-spare-0',
+      '--grace-seconds',
+      '0',
+      '--ca-backup-key',
+      'ca/etcd-ca.tgz',
+    ]);
     expect(code).toBe(3);
     expect(result.reason).toMatch(/not the CA this cluster trusts/);
     expect(result.steps.find((s) => s.name === 'RemoveFailedMember')?.status).toBe('skipped');

@@ -90,14 +90,20 @@ describe('sandbox up --etcd-version 3.2.22', () => {
     expect(v2.exitCode).toBe(0);
     expect(v2.stdout.match(/is healthy: got healthy result/g)).toHaveLength(3);
     const endpoints = sandbox.client.endpoints.join(',');
-    const v3 = await sh('master-2', `ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key --endpoints=${endpoints} endpoint health`);
+    const v3 = await sh(
+      'master-2',
+      `ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key --endpoints=${endpoints} endpoint health`,
+    );
     expect(v3.exitCode).toBe(0);
     expect((v3.stdout + v3.stderr).match(/is healthy: successfully committed proposal/g)).toHaveLength(3);
   });
 
   it('starts spares and nodes without etcd: no package, no binary', async () => {
     for (const host of ['etcd-spare-0', 'node-0']) {
-      const result = await sh(host, 'rpm -q etcd; echo "rc=$?"; etcd --version; echo "rc=$?"; etcdctl --version; echo "rc=$?"; test -e /etc/systemd/system/etcd.service || echo no-unit');
+      const result = await sh(
+        host,
+        'rpm -q etcd; echo "rc=$?"; etcd --version; echo "rc=$?"; etcdctl --version; echo "rc=$?"; test -e /etc/systemd/system/etcd.service || echo no-unit',
+      );
       expect(result.stdout).toBe('package etcd is not installed\nrc=1\nrc=127\nrc=127\nno-unit\n');
       expect(result.stderr).toBe('bash: etcd: command not found\nbash: etcdctl: command not found\n');
     }
@@ -105,17 +111,28 @@ describe('sandbox up --etcd-version 3.2.22', () => {
 
   it("yum on a spare: the repos offer 3.2.22 (OpenShift) and 3.3.11 (Extras); a bare install takes Extras' 3.3.11", async () => {
     const list = await sh('etcd-spare-0', 'yum --showduplicates list etcd');
-    expect(list.stdout).toMatch(/Available Packages\netcd\.x86_64 +3\.2\.22-1\.el7 +rhel-7-server-ose-3\.11-rpms\netcd\.x86_64 +3\.3\.11-1\.el7 +rhel-7-server-extras-rpms\n$/);
-    const install = await sh('etcd-spare-0', 'yum install -y etcd; echo "rc=$?"; rpm -q etcd; etcd --version | head -1; etcdctl --version | head -1; systemctl is-enabled etcd; cat /etc/etcd/etcd.conf | grep ETCD_NAME');
+    expect(list.stdout).toMatch(
+      /Available Packages\netcd\.x86_64 +3\.2\.22-1\.el7 +rhel-7-server-ose-3\.11-rpms\netcd\.x86_64 +3\.3\.11-1\.el7 +rhel-7-server-extras-rpms\n$/,
+    );
+    const install = await sh(
+      'etcd-spare-0',
+      'yum install -y etcd; echo "rc=$?"; rpm -q etcd; etcd --version | head -1; etcdctl --version | head -1; systemctl is-enabled etcd; cat /etc/etcd/etcd.conf | grep ETCD_NAME',
+    );
     expect(install.stdout).toContain('Installing : etcd-3.3.11-1.el7.x86_64');
-    expect(install.stdout).toContain('Installed:\n  etcd.x86_64 0:3.3.11-1.el7\nComplete!\nrc=0\netcd-3.3.11-1.el7.x86_64\netcd Version: 3.3.11\netcdctl version: 3.3.11\ndisabled\nETCD_NAME="default"\n');
+    expect(install.stdout).toContain(
+      'Installed:\n  etcd.x86_64 0:3.3.11-1.el7\nComplete!\nrc=0\netcd-3.3.11-1.el7.x86_64\netcd Version: 3.3.11\netcdctl version: 3.3.11\ndisabled\nETCD_NAME="default"\n',
+    );
   });
 
   it('yum install of an older version than installed changes nothing; downgrade does; same version is a no-op', async () => {
     const older = await sh('etcd-spare-0', 'yum install -y etcd-3.2.22; echo "rc=$?"; rpm -q etcd; etcd --version | head -1');
-    expect(older.stdout).toContain('Package matching etcd-3.2.22-1.el7.x86_64 already installed. Checking for update.\nNothing to do\nrc=0\netcd-3.3.11-1.el7.x86_64\netcd Version: 3.3.11\n');
+    expect(older.stdout).toContain(
+      'Package matching etcd-3.2.22-1.el7.x86_64 already installed. Checking for update.\nNothing to do\nrc=0\netcd-3.3.11-1.el7.x86_64\netcd Version: 3.3.11\n',
+    );
     const down = await sh('etcd-spare-0', 'yum downgrade -y etcd-3.2.22; echo "rc=$?"; rpm -q etcd; etcd --version | head -1; etcdctl --version | head -1');
-    expect(down.stdout).toContain('Downgraded:\n  etcd.x86_64 0:3.2.22-1.el7\nComplete!\nrc=0\netcd-3.2.22-1.el7.x86_64\netcd Version: 3.2.22\netcdctl version: 3.2.22\n');
+    expect(down.stdout).toContain(
+      'Downgraded:\n  etcd.x86_64 0:3.2.22-1.el7\nComplete!\nrc=0\netcd-3.2.22-1.el7.x86_64\netcd Version: 3.2.22\netcdctl version: 3.2.22\n',
+    );
     const same = await sh('etcd-spare-0', 'yum install -y etcd-3.2.22-1.el7; echo "rc=$?"');
     expect(same.stdout).toContain('Package etcd-3.2.22-1.el7.x86_64 already installed and latest version\nNothing to do\nrc=0\n');
     const absent = await sh('etcd-spare-0', 'yum install -y etcd-3.5.0; echo "rc=$?"; rpm -q etcd');
@@ -126,8 +143,13 @@ describe('sandbox up --etcd-version 3.2.22', () => {
 
   it('yum remove takes the package away but keeps etcd.conf; a pinned install gives exactly 3.2.22', async () => {
     const removed = await sh('etcd-spare-0', 'yum remove -y etcd; echo "rc=$?"; rpm -q etcd; etcd --version; echo "rc=$?"; ls /etc/etcd /etc/systemd/system');
-    expect(removed.stdout).toContain('Removed:\n  etcd.x86_64 0:3.3.11-1.el7\nComplete!\nrc=0\npackage etcd is not installed\nrc=127\n/etc/etcd:\netcd.conf\n\n/etc/systemd/system:\niptables.service\nmulti-user.target.wants\n');
-    const pinned = await sh('etcd-spare-0', 'yum install -y etcd-3.2.22; echo "rc=$?"; rpm -q etcd; etcd --version | head -1; grep -c " /usr/bin/etcd " /proc/self/mountinfo');
+    expect(removed.stdout).toContain(
+      'Removed:\n  etcd.x86_64 0:3.3.11-1.el7\nComplete!\nrc=0\npackage etcd is not installed\nrc=127\n/etc/etcd:\netcd.conf\n\n/etc/systemd/system:\niptables.service\nmulti-user.target.wants\n',
+    );
+    const pinned = await sh(
+      'etcd-spare-0',
+      'yum install -y etcd-3.2.22; echo "rc=$?"; rpm -q etcd; etcd --version | head -1; grep -c " /usr/bin/etcd " /proc/self/mountinfo',
+    );
     expect(pinned.stdout).toContain('Installed:\n  etcd.x86_64 0:3.2.22-1.el7\nComplete!\nrc=0\netcd-3.2.22-1.el7.x86_64\netcd Version: 3.2.22\n1\n');
   });
 
@@ -139,10 +161,16 @@ describe('sandbox up --etcd-version 3.2.22', () => {
     await sh('master-2', 'mkdir -p /etc/origin/node/pods-stopped && mv /etc/origin/node/pods/etcd.yaml /etc/origin/node/pods-stopped/');
     await waitFor('etcd to stop on master-2', 10_000, 100, async () => versions(await sandboxStatus(name))['master-2'] === null, { errors: 'throw' });
     await sh('master-2', 'mv /etc/origin/node/pods-stopped/etcd.yaml /etc/origin/node/pods/');
-    const doc = await waitFor('master-2 back on 3.3.11', 30_000, 100, async () => {
-      const status = await sandboxStatus(name);
-      return versions(status)['master-2'] === '3.3.11' ? status : undefined;
-    }, { errors: 'throw' });
+    const doc = await waitFor(
+      'master-2 back on 3.3.11',
+      30_000,
+      100,
+      async () => {
+        const status = await sandboxStatus(name);
+        return versions(status)['master-2'] === '3.3.11' ? status : undefined;
+      },
+      { errors: 'throw' },
+    );
     expect(versions(doc)).toMatchObject({ 'master-0': '3.2.22', 'master-1': '3.2.22', 'master-2': '3.3.11' });
   });
 
@@ -172,7 +200,15 @@ describe('one master on another version than its peers', () => {
     delete process.env.ETCD_REPLACE_ETCD_VERSION;
     let info: SandboxInfo;
     try {
-      info = await sandboxUp({ name: mixed, members: 3, spares: 0, nodes: 0, dataMb: 0, hostEtcdVersions: { 'master-2': '3.3.11' }, progress: (l) => lines.push(l) });
+      info = await sandboxUp({
+        name: mixed,
+        members: 3,
+        spares: 0,
+        nodes: 0,
+        dataMb: 0,
+        hostEtcdVersions: { 'master-2': '3.3.11' },
+        progress: (l) => lines.push(l),
+      });
     } finally {
       if (saved !== undefined) process.env.ETCD_REPLACE_ETCD_VERSION = saved;
     }

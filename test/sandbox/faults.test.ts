@@ -25,7 +25,10 @@ let s5: SandboxInfo;
 let before3: Before;
 
 beforeAll(async () => {
-  [s3, s5] = await Promise.all([upSandbox(created, 't-flt', { members: 3, spares: 3, dataMb: 2 }), upSandbox(created, 't-flt', { members: 5, spares: 1, dataMb: 2 })]);
+  [s3, s5] = await Promise.all([
+    upSandbox(created, 't-flt', { members: 3, spares: 3, dataMb: 2 }),
+    upSandbox(created, 't-flt', { members: 5, spares: 1, dataMb: 2 }),
+  ]);
   before3 = await recordBefore(s3);
   await Promise.all([failHost(s3.name, 'master-2', 'kill'), failHost(s5.name, 'master-3', 'kill')]);
 });
@@ -53,7 +56,13 @@ describe('faults on a 3-member cluster (master-2 powered off)', () => {
     expect(exitOf(out)).toMatchObject({ code: 1 });
     expect(result.outcome).toBe('failed');
     expect(result.reason).toMatch(/^CertificateInvalidError: .*(subjectAltName|SAN)/);
-    expect(status).toMatchObject({ IssueCertificates: 'succeeded', VerifyCertificates: 'failed', RemoveFailedMember: 'skipped', AddMember: 'skipped', ConfigureNewMember: 'skipped' });
+    expect(status).toMatchObject({
+      IssueCertificates: 'succeeded',
+      VerifyCertificates: 'failed',
+      RemoveFailedMember: 'skipped',
+      AddMember: 'skipped',
+      ConfigureNewMember: 'skipped',
+    });
     // Certificates come before any membership change: the failed member is still listed, nothing else changed.
     expect(membershipOf(await membersNow(s3, ['master-0']))).toEqual(membersBefore);
     const runDir = `${s3.stateDir}/artifacts/runs/${result.runId}`;
@@ -68,7 +77,7 @@ describe('faults on a 3-member cluster (master-2 powered off)', () => {
     expect(record.context['addedAsLearner']).toBe(hasLearners(s3.etcdVersion));
   });
 
-  it('(a2) after the compensated failure the same command finishes the replacement: the removal is the earlier run\'s, by its record', async () => {
+  it("(a2) after the compensated failure the same command finishes the replacement: the removal is the earlier run's, by its record", async () => {
     const { record } = await finishAfterCompensation(s3, 'master-2', 'etcd-spare-0');
     expect(record.context['addedAsLearner']).toBe(hasLearners(s3.etcdVersion));
     await verifyReplaced(await loadSandbox(s3.name), 'master-2', 'etcd-spare-0', before3);
@@ -92,7 +101,9 @@ describe('faults on a 3-member cluster (master-2 powered off)', () => {
     // Now master-0, etcd-spare-1 (voting, kept by the double fault) and etcd-spare-0 (dead): the dead member
     // is replaced; once it is removed, etcd-spare-1 dies too. With a learner (no double fault on this
     // cluster) master-0, master-1 and etcd-spare-0: master-1 fails, then etcd-spare-0 dies.
-    const [failed, replacement, dies] = hasLearners(s3.etcdVersion) ? ['master-1', 'etcd-spare-1', 'etcd-spare-0'] : ['etcd-spare-0', 'etcd-spare-2', 'etcd-spare-1'];
+    const [failed, replacement, dies] = hasLearners(s3.etcdVersion)
+      ? ['master-1', 'etcd-spare-1', 'etcd-spare-0']
+      : ['etcd-spare-0', 'etcd-spare-2', 'etcd-spare-1'];
     if (hasLearners(s3.etcdVersion)) await failHost(s3.name, failed, 'kill');
     const cli = new WatchedCli(runArgs(s3, failed, replacement));
     await cli.waitFor(/^▶ AddMember$/);
@@ -120,7 +131,13 @@ describe('faults on a 5-member cluster (master-3 powered off)', () => {
     // master-0 (the first host etcdctl runs on) reaches only itself; the majority's view decides: quorum holds, master-0 is down too.
     expect(result.reason).not.toMatch(/no quorum/);
     expect(result.reason).toMatch(/^RefusedError: member\(s\) master-0\.sandbox\.test \([0-9a-f]{16}\) do not answer either/);
-    expect(status).toMatchObject({ CheckClusterHealth: 'failed', SnapshotCluster: 'skipped', IssueCertificates: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+    expect(status).toMatchObject({
+      CheckClusterHealth: 'failed',
+      SnapshotCluster: 'skipped',
+      IssueCertificates: 'skipped',
+      RemoveFailedMember: 'skipped',
+      AddMember: 'skipped',
+    });
     expect(membershipOf(await membersNow(s5, ['master-1', 'master-2']))).toEqual(membersBefore);
 
     // Heal the partition for the next cases: the nft table fail --mode partition added, and the power state.
@@ -136,13 +153,23 @@ describe('faults on a 5-member cluster (master-3 powered off)', () => {
     const m0 = info.hosts.find((h) => h.name === 'master-0')!;
     const membersBefore = membershipOf(await membersNow(s5, ['master-1']));
     // New TCP connections from master-0 to the machine (where the artifact store listens) are dropped; etcd peers are other hosts.
-    await nftIn(m0.netns, ['-f', '-'], `table inet t_no_store {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    ip daddr ${info.gateway} tcp flags & (syn | ack) == syn drop\n  }\n}\n`);
+    await nftIn(
+      m0.netns,
+      ['-f', '-'],
+      `table inet t_no_store {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    ip daddr ${info.gateway} tcp flags & (syn | ack) == syn drop\n  }\n}\n`,
+    );
     try {
       const { out, result, status } = await finish(new WatchedCli(runArgs(s5, 'master-3', 'etcd-spare-0')));
       expect(exitOf(out)).toMatchObject({ code: 3 });
       expect(result.outcome).toBe('refused');
       expect(result.reason).toMatch(/^RefusedError: IssueCertificates on master-0: .*cannot reach the artifact store/s);
-      expect(status).toMatchObject({ SnapshotCluster: 'succeeded', IssueCertificates: 'failed', VerifyCertificates: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+      expect(status).toMatchObject({
+        SnapshotCluster: 'succeeded',
+        IssueCertificates: 'failed',
+        VerifyCertificates: 'skipped',
+        RemoveFailedMember: 'skipped',
+        AddMember: 'skipped',
+      });
       expect(membershipOf(await membersNow(s5, ['master-1', 'master-2']))).toEqual(membersBefore);
     } finally {
       await nftIn(m0.netns, ['delete', 'table', 'inet', 't_no_store']);

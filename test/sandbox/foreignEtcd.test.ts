@@ -39,15 +39,60 @@ async function theirEtcdctl(sandbox: SandboxInfo, via: string, endpoints: string
 /** The other cluster's CA, and a server/peer certificate for each of its hosts (its IP and hostname), as OpenShift lays them out. */
 async function issueTheirCertificates(spares: SandboxHost[]): Promise<void> {
   const openssl = (args: string[]) => exec('openssl', args, { cwd: certs });
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=other-etcd-ca']);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=other-etcd-ca',
+  ]);
   for (const host of spares) {
     const ext = path.join(certs, `${host.name}.ext`);
     writeFileSync(
       ext,
       `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:${host.ip},DNS:${host.hostname}\n`,
     );
-    await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${host.name}.key`, '-out', `${host.name}.csr`, '-subj', `/CN=${host.hostname}`]);
-    await openssl(['x509', '-req', '-in', `${host.name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', `${host.name}.crt`]);
+    await openssl([
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      `${host.name}.key`,
+      '-out',
+      `${host.name}.csr`,
+      '-subj',
+      `/CN=${host.hostname}`,
+    ]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${host.name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      ext,
+      '-out',
+      `${host.name}.crt`,
+    ]);
   }
 }
 
@@ -78,7 +123,7 @@ function theirConf(host: SandboxHost, spares: SandboxHost[]): string {
 }
 
 describe('A replacement that runs a member of another etcd cluster, on etcd 3.2.22', () => {
-  it('is refused (exit 3) naming that cluster: it keeps its three members, the spare\'s etcd runs on, this cluster is unchanged', async () => {
+  it("is refused (exit 3) naming that cluster: it keeps its three members, the spare's etcd runs on, this cluster is unchanged", async () => {
     requireBuild('3.2.22');
     const name = uniqueName('t-fe');
     created.push(name);
@@ -93,7 +138,12 @@ describe('A replacement that runs a member of another etcd cluster, on etcd 3.2.
       const etc = hostFile(sandbox, host.name, 'etc/etcd');
       mkdirSync(etc, { recursive: true });
       writeFileSync(path.join(etc, 'ca.crt'), readFileSync(path.join(certs, 'ca.crt')));
-      for (const [file, from] of [['server.crt', 'crt'], ['peer.crt', 'crt'], ['server.key', 'key'], ['peer.key', 'key']] as const) {
+      for (const [file, from] of [
+        ['server.crt', 'crt'],
+        ['peer.crt', 'crt'],
+        ['server.key', 'key'],
+        ['peer.key', 'key'],
+      ] as const) {
         writeFileSync(path.join(etc, file), readFileSync(path.join(certs, `${host.name}.${from}`)), { mode: 0o600 });
       }
       writeFileSync(path.join(etc, 'etcd.conf'), theirConf(host, spares));
@@ -101,10 +151,14 @@ describe('A replacement that runs a member of another etcd cluster, on etcd 3.2.
       await sh(sandbox, host.name, 'systemctl enable etcd && (systemctl start etcd </dev/null >/dev/null 2>&1 &)');
     }
     const endpoints = spares.map(clientOf);
-    const theirs = await waitFor('the other cluster\'s leader', 90_000, 200, async () => {
+    const theirs = await waitFor("the other cluster's leader", 90_000, 200, async () => {
       const out = await theirEtcdctl(sandbox, spare0.name, [clientOf(spare0)], ['endpoint', 'status', '-w', 'json']);
       const leader = /"leader":(\d+)/.exec(out.stdout)?.[1];
-      return out.code === 0 && leader && leader !== '0' ? BigInt(/"cluster_id":(\d+)/.exec(out.stdout)![1]!).toString(16).padStart(16, '0') : undefined;
+      return out.code === 0 && leader && leader !== '0'
+        ? BigInt(/"cluster_id":(\d+)/.exec(out.stdout)![1]!)
+            .toString(16)
+            .padStart(16, '0')
+        : undefined;
     });
     expect((await theirEtcdctl(sandbox, spare0.name, endpoints, ['put', 'their-key', 'theirs'])).code).toBe(0);
 
@@ -113,7 +167,20 @@ describe('A replacement that runs a member of another etcd cluster, on etcd 3.2.
     const spareData = Object.keys(await digestTree(sandbox, spare0.name, 'var/lib/etcd')).sort();
     expect(spareData.length).toBeGreaterThan(0);
 
-    const out = await cli(['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', spare0.name, '--grace-seconds', '0', '--json']);
+    const out = await cli([
+      'run',
+      '--target',
+      'sandbox',
+      '--sandbox',
+      sandbox.name,
+      '--failed',
+      'master-2',
+      '--replacement',
+      spare0.name,
+      '--grace-seconds',
+      '0',
+      '--json',
+    ]);
     expect({ code: out.code, stderr: out.code === 3 ? '' : out.stderr.slice(-3000) }).toEqual({ code: 3, stderr: '' });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('refused');
@@ -125,7 +192,13 @@ describe('A replacement that runs a member of another etcd cluster, on etcd 3.2.
     // The other cluster: three members, every one healthy, its key there; the spare's unit still enabled and active.
     const list = await theirEtcdctl(sandbox, spare0.name, endpoints, ['member', 'list']);
     expect(list.code).toBe(0);
-    expect(list.stdout.trim().split('\n').map((l) => l.split(', ')[2]).sort()).toEqual(spares.map((s) => s.hostname).sort());
+    expect(
+      list.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(', ')[2])
+        .sort(),
+    ).toEqual(spares.map((s) => s.hostname).sort());
     const health = await theirEtcdctl(sandbox, spare0.name, endpoints, ['endpoint', 'health']);
     expect({ code: health.code, healthy: (`${health.stdout}${health.stderr}`.match(/is healthy/g) ?? []).length }).toEqual({ code: 0, healthy: 3 });
     expect((await theirEtcdctl(sandbox, spare0.name, [clientOf(spare0)], ['get', 'their-key', '--print-value-only'])).stdout.trim()).toBe('theirs');

@@ -15,7 +15,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
 import { powerFile } from '../../sandbox/model.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
-import { digestTree, downAll, hostFile, exitOf, healthOf, memberNames, membersNow, membershipOf, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import {
+  digestTree,
+  downAll,
+  hostFile,
+  exitOf,
+  healthOf,
+  memberNames,
+  membersNow,
+  membershipOf,
+  parseRunJson,
+  stepStatus,
+  upSandbox,
+  WatchedCli,
+} from '../support/safetyHelpers.ts';
 import { cli, cliEnv } from '../support/cli.ts';
 import { waitFor } from '../../sandbox/util.ts';
 
@@ -61,7 +74,13 @@ describe('a member named as the replacement is never touched', () => {
         const reason = result.reason ?? out.stderr;
         expect({ failed, form, reason }).toMatchObject({ reason: expect.stringMatching(/is (a )?member .*(of the cluster)/) });
         expect(reason).not.toMatch(/would end with|healthy member/);
-        if (result.steps.length) expect(stepStatus(result)).toMatchObject({ SnapshotCluster: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped', StartNewMember: 'skipped' });
+        if (result.steps.length)
+          expect(stepStatus(result)).toMatchObject({
+            SnapshotCluster: 'skipped',
+            RemoveFailedMember: 'skipped',
+            AddMember: 'skipped',
+            StartNewMember: 'skipped',
+          });
       }
     }
     expect(membershipOf(await membersNow(sb, ['master-0', 'master-2']))).toEqual(before);
@@ -104,7 +123,9 @@ describe('a resumed run re-confirms the failure before it removes anything', () 
     const result = parseRunJson(again.stdout);
     expect(result.runId).toBe(runId);
     expect(result.outcome).toBe('refused');
-    expect(result.reason).toMatch(/RefusedError: member master-2\.sandbox\.test \([0-9a-f]{16}\) answers health checks again when observed before its removal \(the failure was confirmed by another execution/);
+    expect(result.reason).toMatch(
+      /RefusedError: member master-2\.sandbox\.test \([0-9a-f]{16}\) answers health checks again when observed before its removal \(the failure was confirmed by another execution/,
+    );
     expect(stepStatus(result)).toMatchObject({ RemoveFailedMember: 'failed', StopFailedMember: 'skipped', AddMember: 'skipped' });
     const stored = (await new FileRunStore().get(runId))!;
     expect(stored.outcome).toBe('refused');
@@ -125,12 +146,19 @@ describe('a done replacement is reported as done', () => {
     expect(keptData(await digestTree(sb, 'master-2', '/var/lib/etcd'))).toBe(true);
     // RollMasters waits for the partitioned master's API, which cannot answer: 15 s here instead of the
     // default 120 s, since how long it waits is not what is tested.
-    const out = await cliEnv(['run', '--sandbox', sb.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '0', '--json'], { ETCD_REPLACE_MASTER_HEALTH_SECONDS: '15' });
+    const out = await cliEnv(['run', '--sandbox', sb.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '0', '--json'], {
+      ETCD_REPLACE_MASTER_HEALTH_SECONDS: '15',
+    });
     const result = parseRunJson(out.stdout);
     expect({ outcome: result.outcome, reason: result.reason, ...exitOf(out) }).toMatchObject({ outcome: 'succeeded', reason: null, code: 0 });
     replacedBy = result.runId;
     expect(result.remaining?.join('\n')).toMatch(/master-2: \/var\/lib\/etcd was not backed up .* back it up off the host, then empty it/);
-    expect(stepStatus(result)).toMatchObject({ RemoveFailedMember: 'succeeded', BackUpFailedMemberData: 'skipped', AddMember: 'succeeded', RollMasters: 'succeeded' });
+    expect(stepStatus(result)).toMatchObject({
+      RemoveFailedMember: 'succeeded',
+      BackUpFailedMemberData: 'skipped',
+      AddMember: 'succeeded',
+      RollMasters: 'succeeded',
+    });
 
     const members = await membersNow(sb, ['master-0', 'master-1']);
     expect(memberNames(members)).toEqual(['etcd-spare-0.sandbox.test', 'master-0.sandbox.test', 'master-1.sandbox.test']);
@@ -152,7 +180,9 @@ describe('a done replacement is reported as done', () => {
     const before = membershipOf(await membersNow(sb, ['master-0']));
     const spare = await run('master-2', 'etcd-spare-1');
     expect(exitOf(spare)).toMatchObject({ code: 2 });
-    expect(parseRunJson(spare.stdout).reason).toMatch(new RegExp(`invalid failed: master-2 is not a member; replaced by run ${replacedBy} on \\d{4}-\\d\\d-\\d\\d `));
+    expect(parseRunJson(spare.stdout).reason).toMatch(
+      new RegExp(`invalid failed: master-2 is not a member; replaced by run ${replacedBy} on \\d{4}-\\d\\d-\\d\\d `),
+    );
     expect(parseRunJson(spare.stdout).reason).not.toMatch(/would end with 4 members/);
     const member = await run('master-2', 'master-1');
     expect(exitOf(member)).toMatchObject({ code: 2 });

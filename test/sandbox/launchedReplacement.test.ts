@@ -43,13 +43,24 @@ async function finish(cli: WatchedCli) {
 
 describe('Workflow: no spare in the pool, the run launches its replacement', () => {
   it('replaces powered-off master-2 with etcd-new-0, launched for the run (no --replacement)', async () => {
-    const { out, result, record, status } = await finish(new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-2', '--grace-seconds', '0', '--json']));
+    const { out, result, record, status } = await finish(
+      new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-2', '--grace-seconds', '0', '--json']),
+    );
     expect(exitOf(out)).toMatchObject({ code: 0 });
     expect(result.outcome).toBe('succeeded');
-    expect(status).toMatchObject({ ProvisionReplacement: 'succeeded', AddMember: 'succeeded', TerminateLaunchedHost: 'skipped', CompensateNewMember: 'skipped' });
+    expect(status).toMatchObject({
+      ProvisionReplacement: 'succeeded',
+      AddMember: 'succeeded',
+      TerminateLaunchedHost: 'skipped',
+      CompensateNewMember: 'skipped',
+    });
     // The record and --json name the host chosen and how it was chosen.
     expect(result).toMatchObject({ replacement: { name: 'etcd-new-0', chosen: 'launched', launched: 'etcd-new-0' } });
-    expect(record.context).toMatchObject({ replacementChoice: 'launched', replacementLaunched: 'etcd-new-0', replacement: { name: 'etcd-new-0', roles: ['spare'] } });
+    expect(record.context).toMatchObject({
+      replacementChoice: 'launched',
+      replacementLaunched: 'etcd-new-0',
+      replacement: { name: 'etcd-new-0', roles: ['spare'] },
+    });
     expect(record.steps.find((s) => s.name === 'ValidateInput')?.detail).toMatch(/replacement to be launched \(the spare pool is empty\)/);
     expect(record.steps.find((s) => s.name === 'ProvisionReplacement')?.detail).toMatch(/^launched etcd-new-0 \(etcd-new-0\.sandbox\.test, /);
     expect(await statusHosts()).toContainEqual(expect.objectContaining({ name: 'etcd-new-0', launchedBy: result.runId }));
@@ -64,20 +75,40 @@ describe('Workflow: no spare in the pool, the run launches its replacement', () 
     const live = ['master-0', 'etcd-new-0'];
     const membersBefore = membershipOf(await membersNow(sandbox, live));
     // The start wait is set short (the default is 60 s): how long StartNewMember waits is not what is tested.
-    const cli = new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'new', '--grace-seconds', '0', '--json'], { ETCD_REPLACE_MEMBER_START_SECONDS: '15' });
+    const cli = new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'new', '--grace-seconds', '0', '--json'], {
+      ETCD_REPLACE_MEMBER_START_SECONDS: '15',
+    });
     await cli.waitFor(/^▶ ConfirmMemberFailed$/);
     const launched = await loadSandbox(sandbox.name);
     expect(launched.hosts.map((h) => h.name)).toContain('etcd-new-1');
-    const pid = Number((await sh(launched, 'etcd-new-1', `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
+    const pid = Number(
+      (
+        await sh(
+          launched,
+          'etcd-new-1',
+          `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`,
+        )
+      ).trim(),
+    );
     expect(pid).toBeGreaterThan(1);
     await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(launched, 'etcd-new-1', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
-    void cli.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(pid, 'SIGKILL'), () => undefined);
+    void cli.waitFor(/^▶ CompensateNewMember$/).then(
+      () => process.kill(pid, 'SIGKILL'),
+      () => undefined,
+    );
     const { out, result, record, status } = await finish(cli);
     expect(exitOf(out)).toMatchObject({ code: 1 });
     expect(result.outcome).toBe('failed');
-    expect(status).toMatchObject({ ProvisionReplacement: 'succeeded', StartNewMember: 'failed', CompensateNewMember: 'succeeded', TerminateLaunchedHost: 'succeeded' });
+    expect(status).toMatchObject({
+      ProvisionReplacement: 'succeeded',
+      StartNewMember: 'failed',
+      CompensateNewMember: 'succeeded',
+      TerminateLaunchedHost: 'succeeded',
+    });
     expect(record.steps.find((s) => s.name === 'TerminateLaunchedHost' && s.status === 'succeeded')?.detail).toMatch(/^terminated etcd-new-1 \(etcd-new-1\)/);
-    expect(record.steps.filter((s) => s.name === 'StartNewMember' && s.status === 'failed').map((s) => s.error?.message)).toContainEqual(expect.stringContaining('within 15s'));
+    expect(record.steps.filter((s) => s.name === 'StartNewMember' && s.status === 'failed').map((s) => s.error?.message)).toContainEqual(
+      expect.stringContaining('within 15s'),
+    );
     // etcd-new-1 is gone from the sandbox (record, status, network namespace); etcd-new-0 and the members are untouched.
     const after = await loadSandbox(sandbox.name);
     expect(after.hosts.map((h) => h.name)).not.toContain('etcd-new-1');

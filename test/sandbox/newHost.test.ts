@@ -30,13 +30,29 @@ const hostOf = (sandbox: SandboxInfo, name: string): Host => sandbox.hosts.find(
 const url = (sandbox: SandboxInfo, name: string) => `https://${hostOf(sandbox, name).ip}:2379`;
 
 function replace(sandbox: SandboxInfo, replacement: string, extra: string[] = []) {
-  return cli(['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', replacement, '--grace-seconds', '1', '--json', ...extra]);
+  return cli([
+    'run',
+    '--target',
+    'sandbox',
+    '--sandbox',
+    sandbox.name,
+    '--failed',
+    'master-2',
+    '--replacement',
+    replacement,
+    '--grace-seconds',
+    '1',
+    '--json',
+    ...extra,
+  ]);
 }
 
 /** The cluster ID etcd reports on master-0, as 16 hex digits. */
 async function clusterIdOf(sandbox: SandboxInfo): Promise<string> {
   const out = await etcdctl(sandbox, 'master-0', [url(sandbox, 'master-0')], ['endpoint', 'status', '-w', 'json']);
-  return BigInt(/"cluster_id":(\d+)/.exec(out)![1]!).toString(16).padStart(16, '0');
+  return BigInt(/"cluster_id":(\d+)/.exec(out)![1]!)
+    .toString(16)
+    .padStart(16, '0');
 }
 
 describe('The new host on etcd 3.2.22', () => {
@@ -73,7 +89,11 @@ describe('The new host on etcd 3.2.22', () => {
     expect(status.hosts.find((h) => h.name === 'etcd-spare-0')!.etcd.version).toBe('3.2.22');
     expect(await onHost(sandbox, 'etcd-spare-0', ['rpm', '-q', 'etcd'])).toMatch(/^etcd-3\.2\.22-/);
     const spareStatus = await etcdctl(sandbox, 'master-0', [url(sandbox, 'etcd-spare-0')], ['endpoint', 'status', '-w', 'json']);
-    expect(BigInt(/"cluster_id":(\d+)/.exec(spareStatus)![1]!).toString(16).padStart(16, '0')).toBe(await clusterIdOf(sandbox));
+    expect(
+      BigInt(/"cluster_id":(\d+)/.exec(spareStatus)![1]!)
+        .toString(16)
+        .padStart(16, '0'),
+    ).toBe(await clusterIdOf(sandbox));
     // The earlier life's key is not in the cluster, and its data was stored before the directory was emptied.
     expect(await etcdctl(sandbox, 'master-0', [url(sandbox, 'master-0')], ['get', 'earlier-life'])).toBe('');
     const stored = path.join(sandbox.stateDir, 'artifacts', 'runs', result.runId, `replacement-prior-data-${spare.hostname}.tgz`);
@@ -101,7 +121,10 @@ describe('The new host on etcd 3.2.22', () => {
     // etcd-spare-0 and etcd-spare-1 form a 2-member cluster of their own (plain http on their addresses).
     const [a, b] = [hostOf(sandbox, 'etcd-spare-0'), hostOf(sandbox, 'etcd-spare-1')];
     const initial = `a=http://${a.ip}:2380,b=http://${b.ip}:2380`;
-    for (const [host, name] of [[a, 'a'], [b, 'b']] as const) {
+    for (const [host, name] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
       await sh(
         sandbox,
         host.name,
@@ -119,9 +142,17 @@ describe('The new host on etcd 3.2.22', () => {
     }
     const otherCluster = await (async () => {
       for (let i = 0; i < 100; i++) {
-        const out = await hostExec(sandbox, a.name, ['env', 'ETCDCTL_API=3', 'etcdctl', `--endpoints=http://${a.ip}:2379`, 'endpoint', 'status', '-w', 'json'], { timeoutMs: 10_000 });
+        const out = await hostExec(
+          sandbox,
+          a.name,
+          ['env', 'ETCDCTL_API=3', 'etcdctl', `--endpoints=http://${a.ip}:2379`, 'endpoint', 'status', '-w', 'json'],
+          { timeoutMs: 10_000 },
+        );
         const leader = /"leader":(\d+)/.exec(out.stdout)?.[1];
-        if (out.exitCode === 0 && leader && leader !== '0') return BigInt(/"cluster_id":(\d+)/.exec(out.stdout)![1]!).toString(16).padStart(16, '0');
+        if (out.exitCode === 0 && leader && leader !== '0')
+          return BigInt(/"cluster_id":(\d+)/.exec(out.stdout)![1]!)
+            .toString(16)
+            .padStart(16, '0');
         await new Promise((r) => setTimeout(r, 200));
       }
       throw new Error('the other cluster did not elect a leader');
@@ -138,7 +169,9 @@ describe('The new host on etcd 3.2.22', () => {
     expect(result.reason).toMatch(/another etcd cluster that is still running/);
     // Nothing changed: this cluster still lists master-2, the other cluster still runs with its data.
     expect(membershipOf(await membersNow(sandbox, ['master-0', 'master-1']))).toEqual(before);
-    const theirs = await hostExec(sandbox, a.name, ['env', 'ETCDCTL_API=3', 'etcdctl', `--endpoints=http://${a.ip}:2379`, 'member', 'list'], { timeoutMs: 10_000 });
+    const theirs = await hostExec(sandbox, a.name, ['env', 'ETCDCTL_API=3', 'etcdctl', `--endpoints=http://${a.ip}:2379`, 'member', 'list'], {
+      timeoutMs: 10_000,
+    });
     expect(theirs.exitCode).toBe(0);
     expect(theirs.stdout.trim().split('\n')).toHaveLength(2);
     expect(Object.keys(await digestTree(sandbox, a.name, 'var/lib/etcd'))).toEqual(Object.keys(spareData));

@@ -28,7 +28,19 @@ import { HOLD_FILE_ENV, HOLD_STEP_ENV, newRunRecord, runLocally } from '../../fu
 import type { RunRecord } from '../../functions/ports.ts';
 import type { Step } from '../../functions/workflow/step.ts';
 import { BIN, REPO } from '../support/cli.ts';
-import { digestTree, downAll, healthOf, memberNames, membersNow, membershipOf, parseRunJson, sh, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import {
+  digestTree,
+  downAll,
+  healthOf,
+  memberNames,
+  membersNow,
+  membershipOf,
+  parseRunJson,
+  sh,
+  stepStatus,
+  upSandbox,
+  WatchedCli,
+} from '../support/safetyHelpers.ts';
 import { waitFor } from '../../sandbox/util.ts';
 
 const created: string[] = [];
@@ -130,7 +142,18 @@ function timedCli(args: string[]): Promise<{ code: number; stdout: string; stder
   });
 }
 
-const runArgs = (sandbox: SandboxInfo, failed: string, replacement: string, grace = '0') => ['run', '--sandbox', sandbox.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', grace, '--json'];
+const runArgs = (sandbox: SandboxInfo, failed: string, replacement: string, grace = '0') => [
+  'run',
+  '--sandbox',
+  sandbox.name,
+  '--failed',
+  failed,
+  '--replacement',
+  replacement,
+  '--grace-seconds',
+  grace,
+  '--json',
+];
 
 /**
  * The same command and `resume` against the held run: each exits 3 within 2 s naming the run, its pid
@@ -238,11 +261,22 @@ describe('One owner per run, on the sandbox', () => {
       await runner.waitFor(/^hold: StartNewMember waits while /);
       runId = await heldRunId(sandbox);
       // The new member's etcd cannot start: a process holds its peer port (until compensation starts).
-      holder = Number((await sh(sandbox, 'etcd-spare-2', `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
+      holder = Number(
+        (
+          await sh(
+            sandbox,
+            'etcd-spare-2',
+            `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`,
+          )
+        ).trim(),
+      );
       started.push(holder);
       await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(sandbox, 'etcd-spare-2', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
       await intrudersRefused(sandbox, args, runner, runId, 'master-0', 'etcd-spare-2');
-      void runner.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(holder, 'SIGKILL'), () => undefined);
+      void runner.waitFor(/^▶ CompensateNewMember$/).then(
+        () => process.kill(holder, 'SIGKILL'),
+        () => undefined,
+      );
       await fs.rm(hold);
     } catch (error) {
       runner.kill();
@@ -252,7 +286,12 @@ describe('One owner per run, on the sandbox', () => {
     const result = parseRunJson(out.stdout);
     expect({ code: out.code, stderr: out.stderr }).toMatchObject({ code: 1 });
     expect(result).toMatchObject({ runId, outcome: 'failed' });
-    expect(stepStatus(result)).toMatchObject({ StartNewMember: 'failed', CompensateNewMember: 'succeeded', DiscardKeyBundle: expect.stringMatching(/succeeded|skipped/), ReleaseLock: 'succeeded' });
+    expect(stepStatus(result)).toMatchObject({
+      StartNewMember: 'failed',
+      CompensateNewMember: 'succeeded',
+      DiscardKeyBundle: expect.stringMatching(/succeeded|skipped/),
+      ReleaseLock: 'succeeded',
+    });
     const record = (await new FileRunStore().get(runId))!;
     ownRecord(record, runner.child.pid);
     expect(record.steps.find((s) => s.name === 'CompensateNewMember')?.detail).toMatch(/removed member [0-9a-f]{16}/);
@@ -271,7 +310,7 @@ describe('One owner per run, on the sandbox', () => {
     const hold = await holdFile('RollMasters');
     const runner = watchedWith(args, { [HOLD_STEP_ENV]: 'RollMasters', [HOLD_FILE_ENV]: hold });
     let runId = '';
-    const masterConfig = async () => (await sh(sandbox, 'master-0', 'cat /etc/origin/master/master-config.yaml'));
+    const masterConfig = async () => await sh(sandbox, 'master-0', 'cat /etc/origin/master/master-config.yaml');
     try {
       await runner.waitFor(/^hold: RollMasters waits while /);
       runId = await heldRunId(sandbox);
@@ -310,7 +349,9 @@ describe('One owner per run, on the sandbox', () => {
     started.push(parent.pid!);
     const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (c: Buffer) => resolve(Number(c.toString().trim()))));
     started.push(pid);
-    await waitFor('the runner to hold before AddMember', 240_000, 200, async () => /^hold: AddMember waits while /m.test(await fs.readFile(`${dir}/err`, 'utf8').catch(() => '')));
+    await waitFor('the runner to hold before AddMember', 240_000, 200, async () =>
+      /^hold: AddMember waits while /m.test(await fs.readFile(`${dir}/err`, 'utf8').catch(() => '')),
+    );
     const runId = await heldRunId(sandbox);
     const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0];
 
@@ -328,7 +369,13 @@ describe('One owner per run, on the sandbox', () => {
     expect(parseRunJson(out.stdout)).toMatchObject({ runId, outcome: 'succeeded' });
     const record = (await new FileRunStore().get(runId))!;
     expect(record.owner?.pid).toBe(taker.child.pid);
-    expect(record.events).toEqual([{ at: expect.any(String), type: 'takeover', detail: expect.stringMatching(new RegExp(`^pid ${taker.child.pid} took the run over at AddMember: pid ${pid} .*no longer runs it$`)) }]);
+    expect(record.events).toEqual([
+      {
+        at: expect.any(String),
+        type: 'takeover',
+        detail: expect.stringMatching(new RegExp(`^pid ${taker.child.pid} took the run over at AddMember: pid ${pid} .*no longer runs it$`)),
+      },
+    ]);
     expect(memberNames(await membersNow(sandbox, ['master-0']))).toEqual(['master-0', 'etcd-spare-2', 'etcd-spare-3'].map(fqdn).sort());
     expect(await healthOf(sandbox, 'master-0', ['master-0', 'etcd-spare-2', 'etcd-spare-3'])).toEqual([true, true, true]);
     expect(await lockHolder(sandbox)).toBeNull();
@@ -348,7 +395,12 @@ describe('One owner per run, on the sandbox', () => {
     let later: Record<string, unknown> | null = null;
     // The step's host command: a script that starts a child and waits, both running until killed.
     const slow: Step = async () => {
-      await runner.run({ host: { name: host.name, hostname: host.hostname, ip: host.ip, roles: [...host.roles] }, script: 'SleepLong', args: [marker], timeoutSeconds: 600 });
+      await runner.run({
+        host: { name: host.name, hostname: host.hostname, ip: host.ip, roles: [...host.roles] },
+        script: 'SleepLong',
+        args: [marker],
+        timeoutSeconds: 600,
+      });
       return { output: {}, detail: 'finished' };
     };
     // The first closing step looks at the host and the lock once the timeout is reported, and again 3 s later.
@@ -361,7 +413,15 @@ describe('One owner per run, on the sandbox', () => {
     const runDir = await fs.mkdtemp(path.join(tmpdir(), 'one-owner-runs-'));
     scratch.push(runDir);
     const runs = new FileRunStore(runDir);
-    const record = newRunRecord({ runId: `r-timeout-${Date.now()}`, request: { cluster: sandbox.name, failed: 'etcd-spare-1', startedBy: 'test:timeout' }, options: { graceSeconds: 0, learner: 'auto' } }, 'sandbox', new Date());
+    const record = newRunRecord(
+      {
+        runId: `r-timeout-${Date.now()}`,
+        request: { cluster: sandbox.name, failed: 'etcd-spare-1', startedBy: 'test:timeout' },
+        options: { graceSeconds: 0, learner: 'auto' },
+      },
+      'sandbox',
+      new Date(),
+    );
     record.state = 'CheckClusterHealth';
     await deps.lock.acquire(sandbox.name, { runId: record.runId, startedBy: 'test:timeout', pid: process.pid }, 3);
     const taken = await readJson(lockFile(sandbox));
@@ -372,7 +432,12 @@ describe('One owner per run, on the sandbox', () => {
       try {
         ended = await runLocally(record, {
           deps: { ...deps, waits: { ...deps.waits, lockTtlSeconds: 3 } },
-          steps: { ...STEPS, CheckClusterHealth: slow, DiscardKeyBundle: closing, RecordClusterState: async () => ({ output: {}, detail: 'not asked', skipped: true }) },
+          steps: {
+            ...STEPS,
+            CheckClusterHealth: slow,
+            DiscardKeyBundle: closing,
+            RecordClusterState: async () => ({ output: {}, detail: 'not asked', skipped: true }),
+          },
           runs,
           target: 'sandbox',
           hold: null,

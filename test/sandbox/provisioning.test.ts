@@ -10,7 +10,17 @@ import { SandboxProvisioning } from '../../sandbox/adapters/provisioning.ts';
 import type { Host } from '../../functions/ports.ts';
 import type { ReplaceRequest } from '../../statemachine/context.ts';
 import { pidsInNamespaces } from '../../sandbox/exec.ts';
-import { describeEtcdPorts, findProvisioned, hostExec, loadSandbox, provisionHost, removeProvisionedHost, sandboxDown, sandboxStatus, sandboxUp } from '../../sandbox/index.ts';
+import {
+  describeEtcdPorts,
+  findProvisioned,
+  hostExec,
+  loadSandbox,
+  provisionHost,
+  removeProvisionedHost,
+  sandboxDown,
+  sandboxStatus,
+  sandboxUp,
+} from '../../sandbox/index.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 import { cli } from '../support/cli.ts';
 import { alive, leftovers, run, uniqueName } from '../support/sandboxHelpers.ts';
@@ -65,7 +75,15 @@ describe('Sandbox: hosts launched for a run', () => {
     const described = await deps.runner.run({ host: hostA, script: 'DescribeEtcdHost', args: [], timeoutSeconds: 30 });
     expect(described.exitCode).toBe(0);
     const facts = JSON.parse(described.stdout) as Record<string, unknown>;
-    expect(facts).toMatchObject({ staticPod: false, unitActive: false, unitEnabled: false, installedVersion: null, listening: false, running: null, dataDirEmpty: true });
+    expect(facts).toMatchObject({
+      staticPod: false,
+      unitActive: false,
+      unitEnabled: false,
+      installedVersion: null,
+      listening: false,
+      running: null,
+      dataDirEmpty: true,
+    });
     // A runner made from the sandbox as loaded now reaches it too.
     const fresh = await new SandboxHostRunner(info).run({ host: hostA, script: 'DescribeEtcdHost', args: [], timeoutSeconds: 30 });
     expect(JSON.parse(fresh.stdout)).toEqual(facts);
@@ -127,7 +145,11 @@ describe('Sandbox: hosts launched for a run', () => {
     // Its security group admits nothing yet, as a fresh instance's.
     expect(await describeEtcdPorts(await loadSandbox(name), 'etcd-new-0')).toEqual([]);
     for (const master of ['master-0', 'master-1', 'master-2']) {
-      expect((await sh(master, 'getent hosts etcd-new-0.sandbox.test')).stdout.split(/\s+/).slice(0, 3)).toEqual([hostA.ip, 'etcd-new-0.sandbox.test', 'etcd-new-0']);
+      expect((await sh(master, 'getent hosts etcd-new-0.sandbox.test')).stdout.split(/\s+/).slice(0, 3)).toEqual([
+        hostA.ip,
+        'etcd-new-0.sandbox.test',
+        'etcd-new-0',
+      ]);
     }
   });
 
@@ -206,7 +228,10 @@ describe('Sandbox: hosts launched for a run', () => {
     expect(others.filter(alive)).toEqual(others);
     expect((await sh('master-0', 'getent hosts etcd-new-0; echo "rc=$?"')).stdout).toBe('rc=2\n');
     expect((await sh('etcd-new-1', 'hostname')).stdout).toBe('etcd-new-1.sandbox.test\n');
-    const health = await sh('master-0', `ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key --endpoints=${after.client.endpoints.join(',')} endpoint health`);
+    const health = await sh(
+      'master-0',
+      `ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key --endpoints=${after.client.endpoints.join(',')} endpoint health`,
+    );
     expect(health.exitCode).toBe(0);
 
     expect(await deps.provisioning.release(RUN_A, name)).toBe('absent');

@@ -19,7 +19,18 @@ import { failHost, sandboxDown } from '../../sandbox/index.ts';
 import type { SandboxCloud } from '../../rehearsal/hosts.ts';
 import { lambdaNode } from '../../rehearsal/lambdaService.ts';
 import { rehearse, rehearsalCloud, synthesizeApp, type SynthesizedApp } from '../../rehearsal/rehearse.ts';
-import { FAILED, REPLACEMENT, asReplaced, nodeVersionOf, rehearsalSandbox, rehearsalSandboxName, report, verdict, type Replaced, type SandboxRun } from '../../rehearsal/run.ts';
+import {
+  FAILED,
+  REPLACEMENT,
+  asReplaced,
+  nodeVersionOf,
+  rehearsalSandbox,
+  rehearsalSandboxName,
+  report,
+  verdict,
+  type Replaced,
+  type SandboxRun,
+} from '../../rehearsal/run.ts';
 import { checkRehearsal, leaderThenBefore } from '../rehearsal/checks.ts';
 import { recordBefore, type Before } from '../support/verifyReplaced.ts';
 
@@ -36,9 +47,15 @@ beforeAll(async () => {
   const t0 = Date.now();
   const log = (line: string) => setup.push(`${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s  ${line}`);
   // The stack is synthesized for the sandbox's hosts while master-2 is made the leader and powered off.
-  run = await rehearsalSandbox(log, rehearsalSandboxName(), 2, async (up) => {
-    app = await synthesizeApp(up, REPLACEMENT, 5, log);
-  }, leaderThenBefore);
+  run = await rehearsalSandbox(
+    log,
+    rehearsalSandboxName(),
+    2,
+    async (up) => {
+      app = await synthesizeApp(up, REPLACEMENT, 5, log);
+    },
+    leaderThenBefore,
+  );
   cloud = await rehearsalCloud(app!, run.sandbox);
   console.log(setup.join('\n'));
 }, 600_000);
@@ -49,7 +66,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe('Rehearsal: the synthesized stack replaces failed members of one sandbox, one after the other', () => {
-  it('runs the template\'s state machine and bundled functions from an alarm (master-2, the leader, powered off), with every API call allowed by IAM', async () => {
+  it("runs the template's state machine and bundled functions from an alarm (master-2, the leader, powered off), with every API call allowed by IAM", async () => {
     const lines: string[] = [];
     const r = await rehearse({ sandbox: run!.sandbox, failed: FAILED, app: app!, cloud: cloud!, trigger: 'alarm', log: (line) => lines.push(line) });
     console.log([...lines, report(r)].join('\n'));
@@ -64,14 +81,29 @@ describe('Rehearsal: the synthesized stack replaces failed members of one sandbo
     done.push({ failed: FAILED, replacement: REPLACEMENT });
   }, 900_000);
 
-  it('then starts from EC2\'s state-change event of another member\'s instance (master-1, stopped), through the signal function and its own role, with the pool\'s spare', async () => {
+  it("then starts from EC2's state-change event of another member's instance (master-1, stopped), through the signal function and its own role, with the pool's spare", async () => {
     // This run meets the cluster the first one left: it needs that one to have succeeded.
     expect(done).toEqual([{ failed: FAILED, replacement: REPLACEMENT }]);
     const before = await recordBefore(asReplaced(run!.sandbox, done));
     await failHost(run!.name, SECOND.failed, 'kill');
     const lines: string[] = [];
-    const r = await rehearse({ sandbox: run!.sandbox, failed: SECOND.failed, app: app!, cloud: cloud!, trigger: 'ec2-state-change', log: (line) => lines.push(line) });
-    console.log([...lines, ...report(r).split('\n').filter((l) => !l.startsWith('{')).slice(0, 60)].join('\n'));
+    const r = await rehearse({
+      sandbox: run!.sandbox,
+      failed: SECOND.failed,
+      app: app!,
+      cloud: cloud!,
+      trigger: 'ec2-state-change',
+      log: (line) => lines.push(line),
+    });
+    console.log(
+      [
+        ...lines,
+        ...report(r)
+          .split('\n')
+          .filter((l) => !l.startsWith('{'))
+          .slice(0, 60),
+      ].join('\n'),
+    );
     expect(r.execution.status).toBe('SUCCEEDED');
     expect(r.iam.denied()).toEqual([]);
     // The signal function called StartExecution itself, allowed by its role's policy.

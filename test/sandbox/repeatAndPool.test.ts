@@ -19,7 +19,19 @@ import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { getEtcdClientUrls } from '../../functions/config/masterConfig.ts';
 import { cli, cliEnv } from '../support/cli.ts';
 import { readFileOn } from '../support/clusterFacts.ts';
-import { digestTree, downAll, exitOf, healthOf, hostFile, memberNames, membersNow, membershipOf, parseRunJson, stepStatus, upSandbox } from '../support/safetyHelpers.ts';
+import {
+  digestTree,
+  downAll,
+  exitOf,
+  healthOf,
+  hostFile,
+  memberNames,
+  membersNow,
+  membershipOf,
+  parseRunJson,
+  stepStatus,
+  upSandbox,
+} from '../support/safetyHelpers.ts';
 import { waitFor } from '../../sandbox/util.ts';
 
 const exec = promisify(execFile);
@@ -80,13 +92,28 @@ describe('Workflow: the spare pool skips members; a repeated request is done onc
     const result = parseRunJson(out.stdout);
     expect({ outcome: result.outcome, ...exitOf(out) }).toMatchObject({ outcome: 'succeeded', code: 0 });
     expect(result.runId).not.toBe(first);
-    expect(result.reason).toMatch(new RegExp(`^already done by run ${first} on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: etcd-spare-0 is member [0-9a-f]{16}`));
-    expect(stepStatus(result)).toMatchObject({ CheckClusterHealth: 'skipped', RemoveFailedMember: 'skipped', AddMember: 'skipped', StartNewMember: 'skipped', SnapshotCluster: 'skipped', VerifyClusterHealth: 'succeeded', ReleaseLock: 'succeeded' });
+    expect(result.reason).toMatch(
+      new RegExp(`^already done by run ${first} on \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: etcd-spare-0 is member [0-9a-f]{16}`),
+    );
+    expect(stepStatus(result)).toMatchObject({
+      CheckClusterHealth: 'skipped',
+      RemoveFailedMember: 'skipped',
+      AddMember: 'skipped',
+      StartNewMember: 'skipped',
+      SnapshotCluster: 'skipped',
+      VerifyClusterHealth: 'succeeded',
+      ReleaseLock: 'succeeded',
+    });
     const record = (await new FileRunStore().get(result.runId))!;
-    expect(record.steps.find((s) => s.name === 'ValidateInput')?.detail).toMatch(new RegExp(`master-2 is no member and etcd-spare-0 is member [0-9a-f]{16}, added for it: already done by run ${first}`));
+    expect(record.steps.find((s) => s.name === 'ValidateInput')?.detail).toMatch(
+      new RegExp(`master-2 is no member and etcd-spare-0 is member [0-9a-f]{16}, added for it: already done by run ${first}`),
+    );
     // The same named replacement is the same request.
     const named = await run('master-2', '--replacement', 'etcd-spare-0');
-    expect({ reason: parseRunJson(named.stdout).reason, ...exitOf(named) }).toMatchObject({ reason: expect.stringMatching(`already done by run ${first}`), code: 0 });
+    expect({ reason: parseRunJson(named.stdout).reason, ...exitOf(named) }).toMatchObject({
+      reason: expect.stringMatching(`already done by run ${first}`),
+      code: 0,
+    });
     expect(membershipOf(await membersNow(sb, ['master-0']))).toEqual(before);
     expect(await healthOf(sb, 'master-0', ['master-0', 'master-1', 'etcd-spare-0'])).toEqual([true, true, true]);
   });
@@ -95,7 +122,9 @@ describe('Workflow: the spare pool skips members; a repeated request is done onc
     await failHost(sb.name, 'master-1', 'partition');
     // RollMasters waits for the partitioned master's API, which cannot answer: 15 s here instead of the
     // default 120 s, since how long it waits is not what is tested.
-    const out = await cliEnv(['run', '--sandbox', sb.name, '--failed', 'master-1', '--grace-seconds', '0', '--json'], { ETCD_REPLACE_MASTER_HEALTH_SECONDS: '15' });
+    const out = await cliEnv(['run', '--sandbox', sb.name, '--failed', 'master-1', '--grace-seconds', '0', '--json'], {
+      ETCD_REPLACE_MASTER_HEALTH_SECONDS: '15',
+    });
     expect(exitOf(out)).toMatchObject({ code: 0 });
     const result = parseRunJson(out.stdout);
     expect({ outcome: result.outcome, ...exitOf(out) }).toMatchObject({ outcome: 'succeeded', code: 0 });
@@ -104,25 +133,36 @@ describe('Workflow: the spare pool skips members; a repeated request is done onc
     const record = (await new FileRunStore().get(second))!;
     // The sandbox counts etcd-spare-0 an etcd host since it is a member, as AWS enrols a run's new member.
     expect(record.steps.find((s) => s.name === 'ValidateInput')?.detail).toMatch(/replacement etcd-spare-1 \([0-9.]+, from the spare pool\)/);
-    expect(record.context).toMatchObject({ inventory: { hosts: expect.arrayContaining([expect.objectContaining({ name: 'etcd-spare-0', roles: ['etcd'] })]) } });
+    expect(record.context).toMatchObject({
+      inventory: { hosts: expect.arrayContaining([expect.objectContaining({ name: 'etcd-spare-0', roles: ['etcd'] })]) },
+    });
     expect(result.remaining?.join('\n')).toMatch(/master-1: \/var\/lib\/etcd was not backed up/);
     expect(result.remaining?.join('\n')).toMatch(/master-1 \(the replaced member's host\): etcdClientInfo\.urls/);
     expect(memberNames(await membersNow(sb, ['master-0', 'etcd-spare-0']))).toEqual(names('master-0', 'etcd-spare-0', 'etcd-spare-1'));
     expect(keptData(await digestTree(sb, 'master-1', '/var/lib/etcd'))).toBe(true);
   });
 
-  it('healed, the same command: backs up and empties master-1\'s data, rolls its master, exit 0 naming the run', async () => {
+  it("healed, the same command: backs up and empties master-1's data, rolls its master, exit 0 naming the run", async () => {
     expect(second).not.toBe('');
     await heal('master-1');
     const before = membershipOf(await membersNow(sb, ['master-0']));
     const out = await run('master-1');
     const result = parseRunJson(out.stdout);
     expect({ outcome: result.outcome, ...exitOf(out) }).toMatchObject({ outcome: 'succeeded', code: 0 });
-    expect(result.reason).toMatch(new RegExp(`^already done by run ${second} on .*: etcd-spare-1 is member [0-9a-f]{16}; since then master-1's /var/lib/etcd was backed up and emptied$`));
-    expect(stepStatus(result)).toMatchObject({ BackUpFailedMemberData: 'succeeded', RollMasters: 'succeeded', RemoveFailedMember: 'skipped', AddMember: 'skipped' });
+    expect(result.reason).toMatch(
+      new RegExp(`^already done by run ${second} on .*: etcd-spare-1 is member [0-9a-f]{16}; since then master-1's /var/lib/etcd was backed up and emptied$`),
+    );
+    expect(stepStatus(result)).toMatchObject({
+      BackUpFailedMemberData: 'succeeded',
+      RollMasters: 'succeeded',
+      RemoveFailedMember: 'skipped',
+      AddMember: 'skipped',
+    });
     expect((result.remaining ?? []).filter((line) => /master-1/.test(line))).toEqual([]);
     const record = (await new FileRunStore().get(result.runId))!;
-    expect(record.steps.find((s) => s.name === 'BackUpFailedMemberData')?.detail).toMatch(/^master-1: \/var\/lib\/etcd backed up \(\d+ bytes, sha256 [0-9a-f]{12}…\) to .*, then emptied$/);
+    expect(record.steps.find((s) => s.name === 'BackUpFailedMemberData')?.detail).toMatch(
+      /^master-1: \/var\/lib\/etcd backed up \(\d+ bytes, sha256 [0-9a-f]{12}…\) to .*, then emptied$/,
+    );
     // On the host: the data directory is empty, and the backup is whole in the store.
     expect(Object.keys(await digestTree(sb, 'master-1', '/var/lib/etcd'))).toEqual([]);
     const backup = path.join(sb.stateDir, 'artifacts', `runs/${result.runId}/failed-member-data-${hostname('master-1')}.tgz`);
@@ -132,7 +172,21 @@ describe('Workflow: the spare pool skips members; a repeated request is done onc
     // master-1's master names the live members now, and its API answers.
     const urls = getEtcdClientUrls(await readFileOn(sb, 'master-1', '/etc/origin/master/master-config.yaml')).sort();
     expect(urls).toEqual(names('master-0', 'etcd-spare-0', 'etcd-spare-1').map((h) => `https://${h}:2379`));
-    await waitFor('master-1 API healthy', 30_000, 200, async () => (await exec('nsenter', [`--net=/run/netns/${sb.hosts.find((h) => h.name === 'master-1')!.netns}`, '--', 'curl', '-ksf', 'https://localhost:8443/healthz'])).stdout.trim() === 'ok');
+    await waitFor(
+      'master-1 API healthy',
+      30_000,
+      200,
+      async () =>
+        (
+          await exec('nsenter', [
+            `--net=/run/netns/${sb.hosts.find((h) => h.name === 'master-1')!.netns}`,
+            '--',
+            'curl',
+            '-ksf',
+            'https://localhost:8443/healthz',
+          ])
+        ).stdout.trim() === 'ok',
+    );
     expect(membershipOf(await membersNow(sb, ['master-0']))).toEqual(before);
     expect(existsSync(hostFile(sb, 'master-1', '/etc/origin/node/pods/etcd.yaml'))).toBe(false);
   });

@@ -39,7 +39,8 @@ const joinsAsLearnerOn = (sandbox: SandboxInfo) => !/^3\.[23]\./.test(sandbox.et
 
 const fqdn = (host: string) => `${host}.sandbox.test`;
 const lockFileOf = (sandbox: SandboxInfo) => `${DEFAULT_LOCK_DIR}/${sandbox.name}.json`;
-const readLock = async (sandbox: SandboxInfo) => JSON.parse(await fs.readFile(lockFileOf(sandbox), 'utf8')) as { runId: string; expiresAt: string } & Record<string, unknown>;
+const readLock = async (sandbox: SandboxInfo) =>
+  JSON.parse(await fs.readFile(lockFileOf(sandbox), 'utf8')) as { runId: string; expiresAt: string } & Record<string, unknown>;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The CLI watched as it runs, started with these variables added to this process's environment. */
@@ -81,7 +82,10 @@ describe('Workflow: replace a failed member on the sandbox', () => {
 
       // The plan changes nothing and names every step with the exact commands for these hosts.
       const spare = sandbox.hosts.find((h) => h.name === 'etcd-spare-0')!;
-      const planned = JSON.parse((await run('node', [BIN, 'plan', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--json'])).stdout) as {
+      const planned = JSON.parse(
+        (await run('node', [BIN, 'plan', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--json']))
+          .stdout,
+      ) as {
         verdict: string;
         steps: Array<{ name: string; commands: Array<{ host: string; command: string }> }>;
       };
@@ -93,7 +97,10 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       // A learner where every member runs etcd 3.4 or later; OpenShift 3.11's 3.2 has none: the plain add.
       const learner = joinsAsLearnerOn(sandbox);
       const addVerb = learner ? "etcdctl.sh 'member-add-learner'" : "etcdctl.sh 'member-add'";
-      expect(planned.steps.find((s) => s.name === 'AddMember')?.commands.map((c) => c.command)).toEqual([expect.stringContaining("etcdctl.sh 'observe'"), expect.stringContaining(addVerb)]);
+      expect(planned.steps.find((s) => s.name === 'AddMember')?.commands.map((c) => c.command)).toEqual([
+        expect.stringContaining("etcdctl.sh 'observe'"),
+        expect.stringContaining(addVerb),
+      ]);
       expect(await memberList(sandbox, 'master-0', `https://${sandbox.hosts[0]!.ip}:2379`)).toHaveLength(3);
 
       // The run's processes: this test's descendants (the CLI and all it starts) and every process in the sandbox's hosts.
@@ -111,11 +118,14 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       let second: unknown;
       let now: { runId?: string; expiresAt?: string } = {};
       const started = Date.now();
-      const watched = watchedWith(['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], {
-        ETCD_REPLACE_LOCK_TTL_SECONDS: '3',
-        [HOLD_STEP_ENV]: 'AddMember',
-        [HOLD_FILE_ENV]: holdFile,
-      });
+      const watched = watchedWith(
+        ['run', '--target', 'sandbox', '--sandbox', sandbox.name, '--failed', 'master-2', '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'],
+        {
+          ETCD_REPLACE_LOCK_TTL_SECONDS: '3',
+          [HOLD_STEP_ENV]: 'AddMember',
+          [HOLD_FILE_ENV]: holdFile,
+        },
+      );
       try {
         await watched.waitFor(/^✓ AcquireLock/);
         first = await readLock(sandbox);
@@ -149,7 +159,13 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       expect(result.outcome).toBe('succeeded');
       expect(result.reason).toBeNull();
       const status = stepStatus(result);
-      expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', PromoteNewMember: learner ? 'succeeded' : 'skipped', BackUpFailedMemberData: 'skipped', CompensateNewMember: 'skipped' });
+      expect(status).toMatchObject({
+        RemoveFailedMember: 'succeeded',
+        AddMember: 'succeeded',
+        PromoteNewMember: learner ? 'succeeded' : 'skipped',
+        BackUpFailedMemberData: 'skipped',
+        CompensateNewMember: 'skipped',
+      });
 
       // The sampler kept up: at least one sample every 250 ms on average, and it saw the run's commands.
       expect(sampled.samples).toBeGreaterThan(seconds * 4);
@@ -169,7 +185,11 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       expect(stored.filter((f) => f.startsWith('bundle-'))).toEqual([]);
       const ca = await hostExec(sandbox, 'master-0', ['bash', '-c', 'find /etc/etcd/generated_certs /var/tmp /tmp -name "*.tgz" -o -name "etcd-bundle.*"']);
       expect(ca.stdout.trim()).toBe('');
-      const newHost = await hostExec(sandbox, 'etcd-spare-0', ['bash', '-c', 'find /var/tmp /tmp -name "*.tgz" -o -name "etcd-bundle.*"; stat -c %a /etc/etcd/peer.key']);
+      const newHost = await hostExec(sandbox, 'etcd-spare-0', [
+        'bash',
+        '-c',
+        'find /var/tmp /tmp -name "*.tgz" -o -name "etcd-bundle.*"; stat -c %a /etc/etcd/peer.key',
+      ]);
       expect(newHost.stdout.trim()).toBe('600');
 
       await verifyReplaced(await loadSandbox(sandbox.name), 'master-2', 'etcd-spare-0', before);
@@ -179,7 +199,18 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     it('stops a run whose lock was taken away before its next membership change: Refused, the failed member not removed', async () => {
       await failHost(sandbox.name, 'master-1', 'kill');
       const before = memberNames(await membersNow(sandbox, ['master-0']));
-      const watched = new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'etcd-spare-1', '--grace-seconds', '1', '--json']);
+      const watched = new WatchedCli([
+        'run',
+        '--sandbox',
+        sandbox.name,
+        '--failed',
+        'master-1',
+        '--replacement',
+        'etcd-spare-1',
+        '--grace-seconds',
+        '1',
+        '--json',
+      ]);
       let out: Awaited<WatchedCli['done']>;
       try {
         // The lock as InstallEtcd, the step before the grace window, left it.
@@ -193,7 +224,14 @@ describe('Workflow: replace a failed member on the sandbox', () => {
           const lock = await readLock(sandbox);
           return lock.expiresAt !== proven ? lock : undefined;
         });
-        const intruder = { ...held, runId: 'r-20261202-000000-abcdef', startedBy: 'intruder', pid: undefined, host: undefined, token: randomBytes(16).toString('hex') };
+        const intruder = {
+          ...held,
+          runId: 'r-20261202-000000-abcdef',
+          startedBy: 'intruder',
+          pid: undefined,
+          host: undefined,
+          token: randomBytes(16).toString('hex'),
+        };
         const tmp = `${lockFileOf(sandbox)}.test-${process.pid}`;
         await fs.writeFile(tmp, JSON.stringify(intruder));
         await fs.rename(tmp, lockFileOf(sandbox));
@@ -210,10 +248,19 @@ describe('Workflow: replace a failed member on the sandbox', () => {
 
       expect(result.outcome).toBe('refused');
       expect(exitOf(out).code).toBe(3);
-      expect(result.reason).toMatch(new RegExp(`^LockLostError: run r-[0-9a-z-]+ no longer holds the lock of cluster ${sandbox.name}: run r-20261202-000000-abcdef \\(started by intruder\\)`));
+      expect(result.reason).toMatch(
+        new RegExp(
+          `^LockLostError: run r-[0-9a-z-]+ no longer holds the lock of cluster ${sandbox.name}: run r-20261202-000000-abcdef \\(started by intruder\\)`,
+        ),
+      );
       expect(record.steps.find((s) => s.name === 'RemoveFailedMember')?.error?.name).toBe('LockLostError');
       const status = stepStatus(result);
-      expect(status).toMatchObject({ RemoveFailedMember: 'failed', AddMember: 'skipped', DiscardKeyBundle: expect.stringMatching(/succeeded|skipped/), ReleaseLock: 'succeeded' });
+      expect(status).toMatchObject({
+        RemoveFailedMember: 'failed',
+        AddMember: 'skipped',
+        DiscardKeyBundle: expect.stringMatching(/succeeded|skipped/),
+        ReleaseLock: 'succeeded',
+      });
       expect(Object.values(status).filter((s) => s === 'failed')).toHaveLength(1);
       // No membership change after the lock was lost: the failed member is still listed.
       expect(memberNames(await membersNow(sandbox, ['master-0']))).toEqual(before);
@@ -233,10 +280,18 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       const before = await recordBefore(sandbox);
       await failHost(sandbox.name, leader, 'kill');
 
-      const { stdout } = await run('node', [BIN, 'run', '--sandbox', sandbox.name, '--failed', leader, '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
+      const { stdout } = await run(
+        'node',
+        [BIN, 'run', '--sandbox', sandbox.name, '--failed', leader, '--replacement', 'etcd-spare-0', '--grace-seconds', '1', '--json'],
+        { maxBuffer: 16 << 20 },
+      );
       const result = JSON.parse(stdout) as { outcome: string; steps: Array<{ name: string; status: string }> };
       expect(result.outcome).toBe('succeeded');
-      expect(Object.fromEntries(result.steps.map((s) => [s.name, s.status]))).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', PromoteNewMember: joinsAsLearnerOn(sandbox) ? 'succeeded' : 'skipped' });
+      expect(Object.fromEntries(result.steps.map((s) => [s.name, s.status]))).toMatchObject({
+        RemoveFailedMember: 'succeeded',
+        AddMember: 'succeeded',
+        PromoteNewMember: joinsAsLearnerOn(sandbox) ? 'succeeded' : 'skipped',
+      });
       await verifyReplaced(await loadSandbox(sandbox.name), leader, 'etcd-spare-0', before);
     });
 
@@ -248,7 +303,11 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       const before = await recordBefore(now);
       await failHost(sandbox.name, died, 'etcd');
 
-      const { stdout } = await run('node', [BIN, 'run', '--sandbox', sandbox.name, '--failed', fqdn(died), '--replacement', 'etcd-spare-1', '--grace-seconds', '1', '--json'], { maxBuffer: 16 << 20 });
+      const { stdout } = await run(
+        'node',
+        [BIN, 'run', '--sandbox', sandbox.name, '--failed', fqdn(died), '--replacement', 'etcd-spare-1', '--grace-seconds', '1', '--json'],
+        { maxBuffer: 16 << 20 },
+      );
       const result = JSON.parse(stdout) as { outcome: string; runId: string; steps: Array<{ name: string; status: string }> };
       expect(result.outcome).toBe('succeeded');
       expect(result.steps.find((s) => s.name === 'BackUpFailedMemberData')?.status).toBe('succeeded');

@@ -82,7 +82,10 @@ describe('refusals that change nothing', () => {
     const pwned = '/tmp/pwned';
     expect(existsSync(pwned)).toBe(false);
     const cases: Array<{ args: string[]; message: RegExp }> = [
-      { args: ['--failed', '$(touch /tmp/pwned)', '--replacement', 'etcd-spare-0'], message: /invalid --failed: "\$\(touch \/tmp\/pwned\)" may hold only lowercase letters, digits, hyphens and dots/ },
+      {
+        args: ['--failed', '$(touch /tmp/pwned)', '--replacement', 'etcd-spare-0'],
+        message: /invalid --failed: "\$\(touch \/tmp\/pwned\)" may hold only lowercase letters, digits, hyphens and dots/,
+      },
       { args: ['--failed', '`touch /tmp/pwned`', '--replacement', 'etcd-spare-0'], message: /invalid --failed/ },
       { args: ['--failed', 'master-2; rm -rf /', '--replacement', 'etcd-spare-0'], message: /invalid --failed/ },
       { args: ['--failed', 'master-2\ntouch /tmp/pwned', '--replacement', 'etcd-spare-0'], message: /invalid --failed: .*control character/ },

@@ -125,7 +125,9 @@ describe('Sandbox: a healthy cluster', () => {
     expect(result.stdout).toBe('master-0.sandbox.test\nfrom stdin\n');
     const files = await cli(['sandbox', 'exec', '--sandbox', name, 'node-0', '--', 'cat', '/etc/sysconfig/flanneld']);
     expect(files.code).toBe(0);
-    expect(files.stdout).toContain('FLANNEL_ETCD_ENDPOINTS="https://master-0.sandbox.test:2379,https://master-1.sandbox.test:2379,https://master-2.sandbox.test:2379"');
+    expect(files.stdout).toContain(
+      'FLANNEL_ETCD_ENDPOINTS="https://master-0.sandbox.test:2379,https://master-1.sandbox.test:2379,https://master-2.sandbox.test:2379"',
+    );
   });
 
   it('lays the OpenShift files onto the hosts and resolves every hostname on every host', async () => {
@@ -135,7 +137,10 @@ describe('Sandbox: a healthy cluster', () => {
     expect(conf.stdout).toContain('ETCD_INITIAL_CLUSTER_STATE=new\n');
     expect(conf.stdout).toContain('ETCD_HEARTBEAT_INTERVAL=500\nETCD_ELECTION_TIMEOUT=2500\n');
     expect(conf.stdout.split('\n')).toHaveLength(readFileSync(path.join(REPO, 'sandbox/templates/etcd.conf'), 'utf8').split('\n').length);
-    const ca = await sh('master-0', 'ls /etc/etcd/ca; wc -l < /etc/etcd/ca/index.txt; openssl verify -CAfile /etc/etcd/ca/ca.crt /etc/etcd/generated_certs/etcd-master-1.sandbox.test/peer.crt');
+    const ca = await sh(
+      'master-0',
+      'ls /etc/etcd/ca; wc -l < /etc/etcd/ca/index.txt; openssl verify -CAfile /etc/etcd/ca/ca.crt /etc/etcd/generated_certs/etcd-master-1.sandbox.test/peer.crt',
+    );
     expect(ca.stdout).toMatch(/ca\.crt\nca\.key\ncerts\n/);
     expect(ca.stdout).toContain('peer.crt: OK');
     const inventory = await sh('master-0', 'cat /etc/ansible/hosts');
@@ -156,7 +161,10 @@ describe('Sandbox: a healthy cluster', () => {
     const config = '/etc/origin/master/master-config.yaml';
     // After a restart the API answers once it has checked etcd, as a real one takes a while to serve.
     const healthz = `for i in $(seq 100); do code=$(curl -ks -o /tmp/healthz -w '%{http_code}' https://localhost:8443/healthz) && [ "$code" != 000 ] && break; sleep 0.1; done; echo "$code $(cat /tmp/healthz)"`;
-    const broken = await sh('master-1', `cp ${config} /tmp/mc.yaml && sed -i 's#https://master-.\\.sandbox\\.test:2379#https://node-0.sandbox.test:2379#' ${config} && master-restart api && ${healthz}`);
+    const broken = await sh(
+      'master-1',
+      `cp ${config} /tmp/mc.yaml && sed -i 's#https://master-.\\.sandbox\\.test:2379#https://node-0.sandbox.test:2379#' ${config} && master-restart api && ${healthz}`,
+    );
     expect(broken.exitCode).toBe(0);
     expect(broken.stdout).toMatch(/^500 \[-\]etcd failed: https:\/\/node-0\.sandbox\.test:2379/);
     const restored = await sh('master-1', `cp /tmp/mc.yaml ${config} && master-restart api && master-restart controllers && ${healthz}`);
@@ -172,10 +180,16 @@ describe('Sandbox: a healthy cluster', () => {
     await waitFor('etcd to stop on master-2', 5000, 100, async () => (await etcdPids('master-2')).length === 0, { errors: 'throw' });
     expect(Date.now() - started).toBeLessThan(4000);
     await sh('master-2', 'mv /etc/origin/node/pods-stopped/etcd.yaml /etc/origin/node/pods/');
-    await waitFor('master-2 healthy again', 20_000, 100, async () => {
-      const health = await sh('master-0', `ETCDCTL_API=3 etcdctl ${TLS} --endpoints=https://master-2.sandbox.test:2379 endpoint health`);
-      return health.exitCode === 0;
-    }, { errors: 'throw' });
+    await waitFor(
+      'master-2 healthy again',
+      20_000,
+      100,
+      async () => {
+        const health = await sh('master-0', `ETCDCTL_API=3 etcdctl ${TLS} --endpoints=https://master-2.sandbox.test:2379 endpoint health`);
+        return health.exitCode === 0;
+      },
+      { errors: 'throw' },
+    );
     expect((await etcdPids('master-2'))[0]).not.toBe(before[0]);
   });
 
@@ -186,7 +200,10 @@ describe('Sandbox: a healthy cluster', () => {
     );
     expect(result.stdout).toContain('package etcd is not installed\nrc=1\n');
     // A bare install takes the newest version any repository offers (Extras' 3.3.11 over OpenShift's 3.2.22).
-    const newest = sandbox.etcdRepos.map((r) => r.version).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
+    const newest = sandbox.etcdRepos
+      .map((r) => r.version)
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+      .pop();
     expect(newest).toMatch(/^\d+\.\d+\.\d+$/);
     expect(result.stdout).toContain(`  etcd.x86_64 0:${newest}-1.el7\nComplete!\netcd-${newest}-1.el7.x86_64\ndisabled\nactive\n`);
     expect(result.stdout).toContain('No package no-such-package available.\nrc=1\n');
@@ -194,7 +211,10 @@ describe('Sandbox: a healthy cluster', () => {
 
   it('keeps 2379/2380 on a spare closed by the security group until allowEtcdPorts, then by its own firewall', async () => {
     const spare = host('etcd-spare-0');
-    await sh('etcd-spare-0', `setsid node -e "require('net').createServer((s) => s.end('hi')).listen(2379, '${spare.ip}')" >/dev/null 2>&1 < /dev/null & sleep 0.5`);
+    await sh(
+      'etcd-spare-0',
+      `setsid node -e "require('net').createServer((s) => s.end('hi')).listen(2379, '${spare.ip}')" >/dev/null 2>&1 < /dev/null & sleep 0.5`,
+    );
     const probe = () => sh('master-0', `timeout 2 bash -c 'exec 3<>/dev/tcp/${spare.ip}/2379 && cat <&3'; echo " rc=$?"`);
     expect(await describeEtcdPorts(sandbox, 'etcd-spare-0')).toEqual([]);
     expect((await probe()).stdout).toContain(' rc=124'); // dropped: the connection times out
@@ -227,7 +247,7 @@ describe('Class: SandboxHostRunner', () => {
 
   it('runs the script file on the host with its arguments verbatim and returns its exit code', async () => {
     const runner = new SandboxHostRunner(sandbox, scriptsDir);
-    const args = ['3', 'two words', '$(touch /tmp/pwned)', "it's \"quoted\"", '*'];
+    const args = ['3', 'two words', '$(touch /tmp/pwned)', 'it\'s "quoted"', '*'];
     const output = await runner.run({ host: asHost('node-0'), script: 'EchoArgs', args, timeoutSeconds: 20 });
     expect(output).toEqual({
       exitCode: 3,
@@ -263,12 +283,19 @@ describe('Sandbox: fail modes', () => {
     const exec = await cli(['sandbox', 'exec', '--sandbox', name, 'master-2', '--', 'true']);
     expect(exec.code).toBe(255);
     expect(exec.stderr).toContain('unreachable');
-    const health = await sh('master-0', `etcdctl -C https://${host('master-0').ip}:2379 --ca-file=/etc/etcd/ca.crt --cert-file=/etc/etcd/peer.crt --key-file=/etc/etcd/peer.key cluster-health`, { ETCDCTL_API: '2' });
+    const health = await sh(
+      'master-0',
+      `etcdctl -C https://${host('master-0').ip}:2379 --ca-file=/etc/etcd/ca.crt --cert-file=/etc/etcd/peer.crt --key-file=/etc/etcd/peer.key cluster-health`,
+      { ETCDCTL_API: '2' },
+    );
     expect(health.stdout).toMatch(new RegExp(`member [0-9a-f]+ is unreachable: \\[https://${victim.ip.replace(/\./g, '\\.')}:2379\\] are all unreachable`));
     // etcdctl 3.2's v2 cluster-health says "healthy" while one member is unreachable; 3.3 and later say "degraded".
     expect(health.stdout).toContain(sandbox.etcdVersion.startsWith('3.2.') ? 'cluster is healthy' : 'cluster is degraded');
     const status = await sandboxStatus(name);
-    expect(status.hosts.find((h) => h.name === 'master-2')).toMatchObject({ up: false, etcd: { running: false, memberId: null, leader: false, version: null } });
+    expect(status.hosts.find((h) => h.name === 'master-2')).toMatchObject({
+      up: false,
+      etcd: { running: false, memberId: null, leader: false, version: null },
+    });
   });
 
   it('etcd: only etcd dies and stays down past the restart delay; the host keeps running', async () => {
@@ -282,7 +309,9 @@ describe('Sandbox: fail modes', () => {
     const still = await pidsInNamespaces([path.join('/run/netns', host('master-1').netns)]);
     expect(still.length).toBeGreaterThan(0);
     expect(before.filter((pid) => still.includes(pid)).length).toBeGreaterThan(0);
-    expect((await sh('master-1', 'hostname; test -f /etc/origin/node/pods/etcd.yaml && echo manifest-in-place')).stdout).toBe('master-1.sandbox.test\nmanifest-in-place\n');
+    expect((await sh('master-1', 'hostname; test -f /etc/origin/node/pods/etcd.yaml && echo manifest-in-place')).stdout).toBe(
+      'master-1.sandbox.test\nmanifest-in-place\n',
+    );
     const status = await sandboxStatus(name);
     expect(status.hosts.find((h) => h.name === 'master-1')).toMatchObject({ up: true, etcd: { running: false } });
   });

@@ -49,7 +49,14 @@ export async function sampleArguments(everyMs: number, scope: SampleScope): Prom
   const root = scope.root ?? process.pid;
   // A namespace file's inode is the namespace's: /proc/PID/ns/net reads `net:[INODE]`.
   // A namespace that is gone (its host removed) holds no process.
-  const inodes = await Promise.all(scope.netns.map((file) => fs.stat(file).then((s) => `net:[${s.ino}]`, () => undefined)));
+  const inodes = await Promise.all(
+    scope.netns.map((file) =>
+      fs.stat(file).then(
+        (s) => `net:[${s.ino}]`,
+        () => undefined,
+      ),
+    ),
+  );
   const namespaces = new Set(inodes.filter((i) => i !== undefined));
   let samples = 0;
   const seen = new Set<string>();

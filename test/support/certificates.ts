@@ -35,8 +35,27 @@ export function makeCa(root: string, name: string, cn: string): ScratchCa {
   writeFileSync(cnf, CNF.replaceAll('/etc/etcd/ca', dir));
   writeFileSync(join(dir, 'index.txt'), '');
   writeFileSync(join(dir, 'serial'), '01\n');
-  openssl(['req', '-config', cnf, '-newkey', 'rsa:2048', '-keyout', join(dir, 'ca.key'), '-new', '-out', join(dir, 'ca.crt'),
-    '-x509', '-extensions', 'etcd_v3_ca_self', '-batch', '-nodes', '-days', '1825', '-subj', `/CN=${cn}`]);
+  openssl([
+    'req',
+    '-config',
+    cnf,
+    '-newkey',
+    'rsa:2048',
+    '-keyout',
+    join(dir, 'ca.key'),
+    '-new',
+    '-out',
+    join(dir, 'ca.crt'),
+    '-x509',
+    '-extensions',
+    'etcd_v3_ca_self',
+    '-batch',
+    '-nodes',
+    '-days',
+    '1825',
+    '-subj',
+    `/CN=${cn}`,
+  ]);
   let counter = 0;
   return {
     dir,
@@ -45,8 +64,29 @@ export function makeCa(root: string, name: string, cn: string): ScratchCa {
     issue(o) {
       const prefix = join(dir, `cert-${++counter}`);
       const env = { SAN: o.san };
-      openssl(['req', '-new', '-config', cnf, '-keyout', `${prefix}.key`, '-out', `${prefix}.csr`, '-reqexts', 'etcd_v3_req', '-batch', '-nodes', '-subj', `/CN=${o.cn}`], env);
-      openssl(['ca', '-name', 'etcd_ca', '-config', cnf, '-out', `${prefix}.crt`, '-in', `${prefix}.csr`, '-extensions', o.extensions, '-batch', ...(o.caArgs ?? [])], env);
+      openssl(
+        [
+          'req',
+          '-new',
+          '-config',
+          cnf,
+          '-keyout',
+          `${prefix}.key`,
+          '-out',
+          `${prefix}.csr`,
+          '-reqexts',
+          'etcd_v3_req',
+          '-batch',
+          '-nodes',
+          '-subj',
+          `/CN=${o.cn}`,
+        ],
+        env,
+      );
+      openssl(
+        ['ca', '-name', 'etcd_ca', '-config', cnf, '-out', `${prefix}.crt`, '-in', `${prefix}.csr`, '-extensions', o.extensions, '-batch', ...(o.caArgs ?? [])],
+        env,
+      );
       return { cert: readFileSync(`${prefix}.crt`, 'utf8'), publicKey: openssl(['pkey', '-in', `${prefix}.key`, '-pubout']) };
     },
   };

@@ -43,7 +43,9 @@ export async function memberList(sandbox: SandboxInfo, via: string, endpoint: st
 
 export async function endpointHealthy(sandbox: SandboxInfo, via: string, endpoints: string[]): Promise<boolean[]> {
   // Text, not -w json: etcdctl 3.2 and 3.3 print "<endpoint> is healthy: …" whatever -w says.
-  const out = await hostExec(sandbox, via, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'health'], { timeoutMs: 60_000 });
+  const out = await hostExec(sandbox, via, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'health'], {
+    timeoutMs: 60_000,
+  });
   const text = `${out.stdout}\n${out.stderr}`;
   return endpoints.map((e) => text.split('\n').some((line) => line.startsWith(`${e} is healthy`)));
 }
@@ -54,7 +56,12 @@ export async function endpointHealthy(sandbox: SandboxInfo, via: string, endpoin
  * 3.2, which has no `endpoint hashkv`.
  */
 export async function dataDigest(sandbox: SandboxInfo, via: string, endpoint: string, revision?: number): Promise<{ revision: number; hash: string }> {
-  const rev = revision ?? Number((parseIds(await etcdctl(sandbox, via, [endpoint], ['endpoint', 'status', '-w', 'json'])) as Array<{ Status: { header: { revision: number } } }>)[0]!.Status.header.revision);
+  const rev =
+    revision ??
+    Number(
+      (parseIds(await etcdctl(sandbox, via, [endpoint], ['endpoint', 'status', '-w', 'json'])) as Array<{ Status: { header: { revision: number } } }>)[0]!
+        .Status.header.revision,
+    );
   const script = 'set -o pipefail; ETCDCTL_API=3 etcdctl "${@:2}" get "" --from-key --consistency=s --rev="$1" | sha256sum | cut -d" " -f1';
   const hash = (await onHost(sandbox, via, ['bash', '-c', script, 'digest', String(rev), ...TLS, `--endpoints=${endpoint}`])).trim();
   return { revision: rev, hash };
@@ -63,7 +70,10 @@ export async function dataDigest(sandbox: SandboxInfo, via: string, endpoint: st
 /** Every key, read serializably from that one member (its own copy of the data). */
 export async function keysOn(sandbox: SandboxInfo, via: string, endpoint: string): Promise<string[]> {
   const out = await etcdctl(sandbox, via, [endpoint], ['get', '', '--prefix', '--keys-only', '--consistency=s']);
-  return out.split('\n').filter((l) => l !== '').sort();
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .sort();
 }
 
 export async function readFileOn(sandbox: SandboxInfo, host: string, path: string): Promise<string> {
@@ -74,7 +84,12 @@ export async function readFileOn(sandbox: SandboxInfo, host: string, path: strin
 export async function waitForLeader(sandbox: SandboxInfo, hosts: string[], timeoutMs = 30_000): Promise<string> {
   const endpoints = hosts.map((name) => `https://${sandbox.hosts.find((h) => h.name === name)!.ip}:2379`);
   const agreed = async (): Promise<string | undefined> => {
-    const out = await hostExec(sandbox, hosts[0]!, ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'status', '-w', 'json'], { timeoutMs: 20_000 });
+    const out = await hostExec(
+      sandbox,
+      hosts[0]!,
+      ['env', 'ETCDCTL_API=3', 'etcdctl', ...TLS, `--endpoints=${endpoints.join(',')}`, 'endpoint', 'status', '-w', 'json'],
+      { timeoutMs: 20_000 },
+    );
     if (out.exitCode !== 0) return undefined;
     const leaders = new Set((parseIds(out.stdout) as Array<{ Status: { leader?: string } }>).map((s) => s.Status.leader ?? '0'));
     const [leader] = [...leaders];

@@ -191,7 +191,15 @@ export function etcdMembershipContract(ctx: MembershipContext): void {
       expect(added).toMatchObject({ name: '', peerURLs: [peerURL], clientURLs: [], isLearner: learner });
       expect(added.id).toMatch(/^[0-9a-f]{16}$/);
 
-      const listed = (await waitFor('the added member listed', 10_000, 200, listWhere(etcd, (list) => list.some((m) => m.id === added.id)), { errors: 'throw' })).find((m) => m.id === added.id);
+      const listed = (
+        await waitFor(
+          'the added member listed',
+          10_000,
+          200,
+          listWhere(etcd, (list) => list.some((m) => m.id === added.id)),
+          { errors: 'throw' },
+        )
+      ).find((m) => m.id === added.id);
       expect(listed).toEqual({ id: added.id, name: '', peerURLs: [peerURL], clientURLs: [], isLearner: learner });
 
       if (learner) {
@@ -206,7 +214,13 @@ export function etcdMembershipContract(ctx: MembershipContext): void {
     } finally {
       await retryingUnhealthy(() => etcd.removeMember(added.id));
     }
-    const after = await waitFor('the removed member gone from the list', 10_000, 200, listWhere(etcd, (list) => !list.some((m) => m.id === added.id)), { errors: 'throw' });
+    const after = await waitFor(
+      'the removed member gone from the list',
+      10_000,
+      200,
+      listWhere(etcd, (list) => !list.some((m) => m.id === added.id)),
+      { errors: 'throw' },
+    );
     expect(after.map((m) => m.id)).not.toContain(added.id);
     expect(after.filter((m) => !m.isLearner)).toHaveLength(3);
   });
@@ -300,7 +314,14 @@ const ETCD3 = 'etcd3 client over TLS';
 
 /** The two adapters of EtcdClusterPort, by the label their describe blocks carry. */
 export const ADAPTERS: Array<[string, (s: SandboxInfo) => EtcdClusterFactory]> = [
-  [ETCDCTL, (s) => etcdctlFactory(new SandboxHostRunner(s), s.hosts.filter((h) => h.roles.includes('etcd')))],
+  [
+    ETCDCTL,
+    (s) =>
+      etcdctlFactory(
+        new SandboxHostRunner(s),
+        s.hosts.filter((h) => h.roles.includes('etcd')),
+      ),
+  ],
   [ETCD3, (s) => etcd3Factory(s.client)],
 ];
 
@@ -333,7 +354,11 @@ export function adaptersContract(sandbox: () => SandboxInfo): void {
  * port), then its host powered off. It breaks `failed` for good: the last use of the healthy cluster.
  */
 export function memberDownContract(sandbox: () => SandboxInfo, failed: string): void {
-  const context = (factory: (s: SandboxInfo) => EtcdClusterFactory, downError: RegExp, viewDownError?: (etcdVersion: string) => RegExp): FailedMemberContext => ({
+  const context = (
+    factory: (s: SandboxInfo) => EtcdClusterFactory,
+    downError: RegExp,
+    viewDownError?: (etcdVersion: string) => RegExp,
+  ): FailedMemberContext => ({
     sandbox,
     factory,
     downError,

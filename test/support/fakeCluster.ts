@@ -155,7 +155,12 @@ export function fakeDeps(cluster: FakeCluster | ((via: Host[]) => FakeCluster), 
     securityGroups: { describeEtcdPorts: unused, allowEtcdPorts: unused },
     provisioning: { find: unused, provision: unused, release: unused },
     // Preflight only asks whether a configured CA backup exists: keys under ca/ do.
-    artifacts: { uploadUrl: unused, downloadUrl: unused, head: async (key) => (key.startsWith('ca/') ? { key, size: 1, location: `fake:${key}` } : null), delete: unused },
+    artifacts: {
+      uploadUrl: unused,
+      downloadUrl: unused,
+      head: async (key) => (key.startsWith('ca/') ? { key, size: 1, location: `fake:${key}` } : null),
+      delete: unused,
+    },
     lock: { acquire: unused, renew: unused, release: unused, current: unused },
     resolveInventory: unused,
     sleep: async () => {},

@@ -38,7 +38,9 @@ export function nftIn(netns: string, args: string[], input = ''): Promise<void> 
 async function leaderOf(sandbox: SandboxInfo, via: string, hosts: string[]): Promise<string> {
   const endpoints = hosts.map((h) => clientUrl(sandbox.hosts.find((x) => x.name === h)!.ip));
   const text = await etcdctl(sandbox, via, endpoints, ['endpoint', 'status', '-w', 'json']);
-  const statuses = JSON.parse(text.replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as Array<{ Status: { header: { member_id: string }; leader: string } }>;
+  const statuses = JSON.parse(text.replace(/"(member_id|leader|cluster_id)":(\d+)/g, '"$1":"$2"')) as Array<{
+    Status: { header: { member_id: string }; leader: string };
+  }>;
   const leaders = [...new Set(statuses.map((s) => BigInt(s.Status.leader).toString(16).padStart(16, '0')))];
   if (leaders.length !== 1) throw new Error(`no single leader: ${leaders.join(', ')}`);
   return leaders[0]!;
@@ -68,22 +70,42 @@ export async function newHostNeverStarts(sandbox: SandboxInfo, failed: string, r
   // start wait, set short here (the default is 60 s) since how long it waits is not what is tested.
   const cli = new WatchedCli(runArgs(sandbox, failed, replacement), { ETCD_REPLACE_MEMBER_START_SECONDS: String(NEVER_STARTS_WAIT_SECONDS) });
   await cli.waitFor(/^▶ ConfirmMemberFailed$/);
-  const pid = Number((await sh(sandbox, replacement, `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`)).trim());
+  const pid = Number(
+    (
+      await sh(
+        sandbox,
+        replacement,
+        `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`,
+      )
+    ).trim(),
+  );
   expect(pid).toBeGreaterThan(1);
   let run;
   try {
     await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(sandbox, replacement, "ss -Hltn '( sport = :2380 )'")).trim() !== '');
     // Once compensation starts the holder may go (compensation waits for the ports to close).
-    void cli.waitFor(/^▶ CompensateNewMember$/).then(() => process.kill(pid, 'SIGKILL'), () => undefined);
+    void cli.waitFor(/^▶ CompensateNewMember$/).then(
+      () => process.kill(pid, 'SIGKILL'),
+      () => undefined,
+    );
     run = await finish(cli);
     const { out, result, record, status } = run;
     expect(exitOf(out)).toMatchObject({ code: 1 });
     expect(result.outcome).toBe('failed');
     expect(result.reason).toMatch(/StartNewMember|etcd/);
-    expect(status).toMatchObject({ RemoveFailedMember: 'succeeded', AddMember: 'succeeded', StartNewMember: 'failed', PromoteNewMember: 'skipped', CompensateNewMember: 'succeeded', VerifyClusterHealth: 'skipped' });
+    expect(status).toMatchObject({
+      RemoveFailedMember: 'succeeded',
+      AddMember: 'succeeded',
+      StartNewMember: 'failed',
+      PromoteNewMember: 'skipped',
+      CompensateNewMember: 'succeeded',
+      VerifyClusterHealth: 'skipped',
+    });
     expect(record.steps.find((s) => s.name === 'CompensateNewMember' && s.status === 'succeeded')?.detail).toMatch(/removed member [0-9a-f]{16}/);
     // Each attempt waited the start wait the run was given, not the default.
-    expect(record.steps.filter((s) => s.name === 'StartNewMember' && s.status === 'failed').map((s) => s.error?.message)).toContainEqual(expect.stringContaining(`within ${NEVER_STARTS_WAIT_SECONDS}s`));
+    expect(record.steps.filter((s) => s.name === 'StartNewMember' && s.status === 'failed').map((s) => s.error?.message)).toContainEqual(
+      expect.stringContaining(`within ${NEVER_STARTS_WAIT_SECONDS}s`),
+    );
     expect(record.remaining?.join('\n')).toMatch(new RegExp(`has no replacement: the cluster runs with ${survivors.length} members`));
     expect(record.remaining?.join('\n')).toMatch(/run the replacement again/);
   } finally {
@@ -155,7 +177,9 @@ export async function doubleFault(sandbox: SandboxInfo, hosts: { failed: string;
   const afterKill = (Date.now() - killedAt) / 1000;
   const remaining = (record.remaining ?? []).join('\n');
   const json = JSON.parse(out.stdout) as { cleanupError?: string; remaining?: string[] };
-  console.log(`double fault (etcd ${sandbox.etcdVersion}): ${result.outcome} ${afterKill.toFixed(1)} s after the second member died; reason ${result.reason ?? ''}; cleanup ${record.cleanupError ?? 'none'}`);
+  console.log(
+    `double fault (etcd ${sandbox.etcdVersion}): ${result.outcome} ${afterKill.toFixed(1)} s after the second member died; reason ${result.reason ?? ''}; cleanup ${record.cleanupError ?? 'none'}`,
+  );
 
   expect(result.outcome).toBe('failed');
   expect(exitOf(out).code).toBe(1);
@@ -171,7 +195,9 @@ export async function doubleFault(sandbox: SandboxInfo, hosts: { failed: string;
     expect(remaining).toMatch(/that this run added is still in the member list as a learner/);
     // The snapshot is named: verified (sha256) where its job's host answers, else by location and size.
     expect(remaining).toMatch(
-      new RegExp(`this run's (verified snapshot: .*snapshot-.*\\.db, \\d+ bytes, sha256 [0-9a-f]{64}, revision \\d+|snapshot: .*snapshot-.*\\.db, \\d+ bytes; its job on ${second} could not confirm its check)`),
+      new RegExp(
+        `this run's (verified snapshot: .*snapshot-.*\\.db, \\d+ bytes, sha256 [0-9a-f]{64}, revision \\d+|snapshot: .*snapshot-.*\\.db, \\d+ bytes; its job on ${second} could not confirm its check)`,
+      ),
     );
     expect(remaining).toMatch(/Restore the cluster from a snapshot/);
     expect(afterKill).toBeLessThan(60);

@@ -13,7 +13,16 @@ import { exitOf, parseRunJson, stepStatus, WatchedCli, type RunJson } from './sa
 import { cli } from './cli.ts';
 
 /** Steps that take a few milliseconds: killed the moment they start, or the kill lands after them. */
-const QUICK = new Set(['ValidateInput', 'AcquireLock', 'ProvisionReplacement', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'StopFailedMember']);
+const QUICK = new Set([
+  'ValidateInput',
+  'AcquireLock',
+  'ProvisionReplacement',
+  'DiscardKeyBundle',
+  'TerminateLaunchedHost',
+  'RecordClusterState',
+  'ReleaseLock',
+  'StopFailedMember',
+]);
 
 /** How the run ended: its `run --json` document, or its record's view when the last kill landed after the end. */
 export type RunResult = Pick<RunJson, 'runId' | 'reason' | 'steps'> & { outcome: string };
@@ -31,7 +40,12 @@ export interface Kill {
  * independently, the history (one run for the request, succeeded) and the record (the re-entered
  * steps). Returns the kills and the final run document for the caller's own checks.
  */
-export async function replaceKilledInEachStep(sandbox: SandboxInfo, failed: string, replacement: string, killIn: string[]): Promise<{ kills: Kill[]; result: RunResult }> {
+export async function replaceKilledInEachStep(
+  sandbox: SandboxInfo,
+  failed: string,
+  replacement: string,
+  killIn: string[],
+): Promise<{ kills: Kill[]; result: RunResult }> {
   const before = await recordBefore(sandbox);
   const args = ['run', '--sandbox', sandbox.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '0', '--json'];
   const kills: Kill[] = [];
@@ -47,7 +61,10 @@ export async function replaceKilledInEachStep(sandbox: SandboxInfo, failed: stri
     const line = targets.length ? await watched.waitFor(new RegExp(`^▶ (${targets.join('|')})$`)).catch(() => null) : null;
     if (line === null) {
       const finished = await watched.done; // nothing left to interrupt: let it finish
-      if (processes > 1) expect({ stderr: finished.stderr, stdout: finished.stdout.slice(0, 2000), code: finished.code, signal: finished.signal }).toMatchObject({ stderr: expect.stringMatching(/^resuming unfinished run r-[0-9a-z-]+ at /m) });
+      if (processes > 1)
+        expect({ stderr: finished.stderr, stdout: finished.stdout.slice(0, 2000), code: finished.code, signal: finished.signal }).toMatchObject({
+          stderr: expect.stringMatching(/^resuming unfinished run r-[0-9a-z-]+ at /m),
+        });
       expect(exitOf(finished)).toMatchObject({ code: 0 });
       result = parseRunJson(finished.stdout);
       break;
@@ -81,7 +98,11 @@ export async function replaceKilledInEachStep(sandbox: SandboxInfo, failed: stri
   console.log(`killed in: ${kills.map((k) => `${k.step}${k.interrupted ? '' : ' (had ended)'} +${k.delayMs}ms`).join(', ')}`);
 
   expect(result.outcome).toBe('succeeded');
-  expect(stepStatus(result)).toMatchObject({ RemoveFailedMember: expect.stringMatching(/succeeded|skipped/), AddMember: expect.stringMatching(/succeeded|skipped/), CompensateNewMember: 'skipped' });
+  expect(stepStatus(result)).toMatchObject({
+    RemoveFailedMember: expect.stringMatching(/succeeded|skipped/),
+    AddMember: expect.stringMatching(/succeeded|skipped/),
+    CompensateNewMember: 'skipped',
+  });
 
   await verifyReplaced(await loadSandbox(sandbox.name), failed, replacement, before);
 

@@ -20,7 +20,17 @@ export const fqdn = (host: string) => `${host}.sandbox.test`;
 
 /** `etcd-replace run` on the sandbox with no grace window, its result as JSON. */
 export const runArgs = (sandbox: SandboxInfo, failed: string, replacement: string, ...extra: string[]) => [
-  'run', '--sandbox', sandbox.name, '--failed', failed, '--replacement', replacement, '--grace-seconds', '0', '--json', ...extra,
+  'run',
+  '--sandbox',
+  sandbox.name,
+  '--failed',
+  failed,
+  '--replacement',
+  replacement,
+  '--grace-seconds',
+  '0',
+  '--json',
+  ...extra,
 ];
 
 /** etcd 3.4 and later have learners: the run adds one where every member runs such a version. */
@@ -65,7 +75,13 @@ export async function replaceWithoutLearner(sandbox: SandboxInfo, failed: string
   const result = parseRunJson(out.stdout);
   expect({ outcome: result.outcome, reason: result.reason, ...exitOf(out) }).toMatchObject({ outcome: 'succeeded', code: 0 });
   expect(out.code).toBe(0);
-  expect(stepStatus(result)).toMatchObject({ AcquireLock: 'succeeded', SnapshotCluster: 'succeeded', AddMember: 'succeeded', PromoteNewMember: 'skipped', ReleaseLock: 'succeeded' });
+  expect(stepStatus(result)).toMatchObject({
+    AcquireLock: 'succeeded',
+    SnapshotCluster: 'succeeded',
+    AddMember: 'succeeded',
+    PromoteNewMember: 'skipped',
+    ReleaseLock: 'succeeded',
+  });
   expectPlainAdd(out, result);
   expect(await new FileLock().current(sandbox.name)).toBeNull(); // released at the end
   const record = (await new FileRunStore().get(result.runId))!;

@@ -168,7 +168,10 @@ export async function digestTree(sandbox: SandboxInfo, host: string, dir: string
     for (const entry of await fs.readdir(d, { withFileTypes: true })) {
       const full = path.join(d, entry.name);
       if (entry.isDirectory()) await walk(full);
-      else if (entry.isFile()) out[path.relative(root, full)] = createHash('sha256').update(await fs.readFile(full)).digest('hex');
+      else if (entry.isFile())
+        out[path.relative(root, full)] = createHash('sha256')
+          .update(await fs.readFile(full))
+          .digest('hex');
     }
   };
   await walk(base);

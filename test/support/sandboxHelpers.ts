@@ -58,7 +58,9 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export function requireBuild(version: string): { dir: string; etcd: string; etcdctl: string } {
   const root = process.env.ETCD_REPLACE_ETCD_BUILDS;
   if (!root) {
-    throw new Error(`this test needs etcd ${version}: set ETCD_REPLACE_ETCD_BUILDS to a directory holding v${version}/etcd and v${version}/etcdctl (e.g. ../shared/etcd)`);
+    throw new Error(
+      `this test needs etcd ${version}: set ETCD_REPLACE_ETCD_BUILDS to a directory holding v${version}/etcd and v${version}/etcdctl (e.g. ../shared/etcd)`,
+    );
   }
   const dir = path.resolve(root, `v${version}`);
   const build = { dir, etcd: path.join(dir, 'etcd'), etcdctl: path.join(dir, 'etcdctl') };

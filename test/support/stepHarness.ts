@@ -118,7 +118,14 @@ export const TRANSIENT_RETRIES = ['ScriptTimedOutError'];
  * yet; a step that gives a code a meaning of its own passes it in `own`.
  */
 export function exitCases(retries: string[], own: Record<number, string> = {}): Array<[number, string, boolean]> {
-  const named: Record<number, string> = { 1: 'ScriptFailedError', 2: 'InvalidInputError', 3: 'RefusedError', 4: 'ScriptTimedOutError', 7: 'ScriptFailedError', ...own };
+  const named: Record<number, string> = {
+    1: 'ScriptFailedError',
+    2: 'InvalidInputError',
+    3: 'RefusedError',
+    4: 'ScriptTimedOutError',
+    7: 'ScriptFailedError',
+    ...own,
+  };
   return Object.entries(named).map(([code, name]) => [Number(code), name, retries.includes(name)]);
 }
 

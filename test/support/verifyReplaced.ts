@@ -42,7 +42,10 @@ export async function makeLeader(sandbox: SandboxInfo, target: string): Promise<
     return;
   }
   for (let attempt = 0; attempt < 12; attempt++) {
-    const leaderId = await waitForLeader(sandbox, etcdHosts.map((h) => h.name));
+    const leaderId = await waitForLeader(
+      sandbox,
+      etcdHosts.map((h) => h.name),
+    );
     if (leaderId === id) return;
     await restartPod(sandbox, etcdHosts.find((h) => members.find((m) => m.id === leaderId)?.peerURLs.includes(`https://${h.ip}:2380`))!.name);
   }
@@ -65,7 +68,12 @@ export async function leaderOtherThanCa(sandbox: SandboxInfo): Promise<string> {
   const members = await memberList(sandbox, 'master-0', clientUrl(sandbox.hosts[0]!.ip));
   const etcdHosts = sandbox.hosts.filter((h) => h.roles.includes('etcd'));
   const hostOf = (id: string) => etcdHosts.find((h) => members.find((m) => m.id === id)?.peerURLs.includes(`https://${h.ip}:2380`))!;
-  const leader = hostOf(await waitForLeader(sandbox, etcdHosts.map((h) => h.name)));
+  const leader = hostOf(
+    await waitForLeader(
+      sandbox,
+      etcdHosts.map((h) => h.name),
+    ),
+  );
   if (leader.name !== 'master-0') return leader.name;
   await restartPod(sandbox, 'master-0');
   return leaderOtherThanCa(sandbox);
@@ -104,7 +112,14 @@ export async function verifyReplaced(
   // Health on every endpoint, v3 and the runbook's v2 cluster-health.
   expect(await endpointHealthy(sandbox, via, endpoints)).toEqual(endpoints.map(() => true));
   const v2 = await onHost(sandbox, via, [
-    'env', 'ETCDCTL_API=2', 'etcdctl', '--ca-file=/etc/etcd/ca.crt', '--cert-file=/etc/etcd/peer.crt', '--key-file=/etc/etcd/peer.key', `--peers=${endpoints.join(',')}`, 'cluster-health',
+    'env',
+    'ETCDCTL_API=2',
+    'etcdctl',
+    '--ca-file=/etc/etcd/ca.crt',
+    '--cert-file=/etc/etcd/peer.crt',
+    '--key-file=/etc/etcd/peer.key',
+    `--peers=${endpoints.join(',')}`,
+    'cluster-health',
   ]);
   expect(v2).toContain('cluster is healthy');
 

@@ -68,9 +68,7 @@ describe('Class: SandboxArtifactStore', () => {
   describe('Method: uploadUrl / downloadUrl', () => {
     it('hands out presigned URLs for one operation on one key', async () => {
       const url = await store.uploadUrl('runs/run-000001/bundle.tgz', 300);
-      expect(url).toMatch(
-        new RegExp(`^http://127\\.0\\.0\\.1:${store.port}/runs/run-000001/bundle\\.tgz\\?expires=(\\d+)&op=put&sig=[0-9a-f]{64}$`),
-      );
+      expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${store.port}/runs/run-000001/bundle\\.tgz\\?expires=(\\d+)&op=put&sig=[0-9a-f]{64}$`));
       expect(new URL(url).searchParams.get('expires')).toBe(String(clock / 1000 + 300));
       expect(await store.downloadUrl('runs/run-000001/bundle.tgz', 300)).toContain('&op=get&');
     });

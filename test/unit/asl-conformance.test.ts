@@ -56,7 +56,9 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.finalState).toBe('Succeeded');
     expect(local.status).toBe('SUCCEEDED');
     expect(xstate.finalState).toBe('Succeeded');
-    expect(local.path).toEqual(expect.arrayContaining(['IsFailedHostReachable', 'BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember', 'WaitGraceWindow']));
+    expect(local.path).toEqual(
+      expect.arrayContaining(['IsFailedHostReachable', 'BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember', 'WaitGraceWindow']),
+    );
     expect(tasksOf(local.path)).toEqual(TASKS.map((t) => t.name).filter((n) => n !== 'CompensateNewMember'));
     expect(local.finalContext).toEqual(xstate.finalContext);
     expect(local.finalContext.newMemberId).toBe('8e9e05c52164694d');
@@ -77,9 +79,14 @@ describe('Conformance: compiled ASL and XState machine', () => {
 
   it('take the same short path to Succeeded for a request an earlier run carried out, with no membership change', async () => {
     const replacedBy: EarlierReplacement = {
-      runId: 'r-earlier', at: '2030-01-01T00:00:00.000Z', newMemberId: '8e9e05c52164694d', peerURL: 'https://198.51.100.20:2380',
-      replacement: { name: 'etcd-spare-0', hostname: 'etcd-spare-0.example.com', ip: '198.51.100.20', roles: ['spare'] }, choice: 'spare',
-      failedMember: { id: '1c3c2e9a4b5d6f70', name: 'master-2.example.com', peerURL: 'https://198.51.100.12:2380' }, remaining: [],
+      runId: 'r-earlier',
+      at: '2030-01-01T00:00:00.000Z',
+      newMemberId: '8e9e05c52164694d',
+      peerURL: 'https://198.51.100.20:2380',
+      replacement: { name: 'etcd-spare-0', hostname: 'etcd-spare-0.example.com', ip: '198.51.100.20', roles: ['spare'] },
+      choice: 'spare',
+      failedMember: { id: '1c3c2e9a4b5d6f70', name: 'master-2.example.com', peerURL: 'https://198.51.100.12:2380' },
+      remaining: [],
     };
     for (const reachable of [true, false]) {
       const { xstate, local } = await runBoth(() => ({
@@ -91,8 +98,17 @@ describe('Conformance: compiled ASL and XState machine', () => {
       expect(local.finalState).toBe('Succeeded');
       expect(xstate.finalState).toBe('Succeeded');
       expect(tasksOf(local.path)).toEqual([
-        'ValidateInput', 'AcquireLock', 'StopFailedMember', ...(reachable ? ['BackUpFailedMemberData'] : []), 'VerifyClusterHealth', 'RollMasters', 'UpdateFlannel',
-        'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock',
+        'ValidateInput',
+        'AcquireLock',
+        'StopFailedMember',
+        ...(reachable ? ['BackUpFailedMemberData'] : []),
+        'VerifyClusterHealth',
+        'RollMasters',
+        'UpdateFlannel',
+        'DiscardKeyBundle',
+        'TerminateLaunchedHost',
+        'RecordClusterState',
+        'ReleaseLock',
       ]);
       expect(local.path).toEqual(expect.arrayContaining(['IsAlreadyReplaced', 'IsFailedHostReachable', 'IsNewMemberInPlace']));
       expect(local.finalContext).toEqual(xstate.finalContext);
@@ -126,7 +142,16 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.invocations).toEqual(xstate.invocations);
     // ScriptFailedError is retried once by the spec: two tries.
     expect(local.invocations.filter((n) => n === 'StartNewMember')).toHaveLength(2);
-    expect(local.path.slice(-8)).toEqual(['StartNewMember', 'CompensateNewMember', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Failed']);
+    expect(local.path.slice(-8)).toEqual([
+      'StartNewMember',
+      'CompensateNewMember',
+      'DiscardKeyBundle',
+      'TerminateLaunchedHost',
+      'RecordClusterState',
+      'ReleaseLock',
+      'RouteOutcome',
+      'Failed',
+    ]);
     expect(xstate.finalState).toBe('Failed');
     expect(local.status).toBe('FAILED');
     expect(local.finalContext.error).toEqual(xstate.finalContext.error);
@@ -151,7 +176,15 @@ describe('Conformance: compiled ASL and XState machine', () => {
       CheckClusterHealth: failing(Infinity, () => new RefusedError('removing master-2 would lose quorum')),
     }));
     expect(local.path).toEqual(xstate.path);
-    expect(local.path.slice(-7)).toEqual(['CheckClusterHealth', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
+    expect(local.path.slice(-7)).toEqual([
+      'CheckClusterHealth',
+      'DiscardKeyBundle',
+      'TerminateLaunchedHost',
+      'RecordClusterState',
+      'ReleaseLock',
+      'RouteOutcome',
+      'Refused',
+    ]);
     expect(xstate.finalState).toBe('Refused');
     expect(local.invocations.filter((n) => n === 'CheckClusterHealth')).toHaveLength(1);
     expect(local.executionError).toEqual({ Error: 'RefusedError', Cause: 'removing master-2 would lose quorum' });
@@ -159,7 +192,9 @@ describe('Conformance: compiled ASL and XState machine', () => {
   });
 
   it('list every refusal class by name: Step Functions matches names, not inheritance', () => {
-    const refusals = Object.values(errors).filter((value) => typeof value === 'function' && (value === RefusedError || value.prototype instanceof RefusedError));
+    const refusals = Object.values(errors).filter(
+      (value) => typeof value === 'function' && (value === RefusedError || value.prototype instanceof RefusedError),
+    );
     expect(refusals.map((c) => c.name).sort()).toEqual([...REFUSED_ERRORS].sort());
   });
 
@@ -168,7 +203,15 @@ describe('Conformance: compiled ASL and XState machine', () => {
       RemoveFailedMember: failing(Infinity, () => new LockLostError('run run-conformance-1 no longer holds the lock of ocp')),
     }));
     expect(local.path).toEqual(xstate.path);
-    expect(local.path.slice(-7)).toEqual(['RemoveFailedMember', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock', 'RouteOutcome', 'Refused']);
+    expect(local.path.slice(-7)).toEqual([
+      'RemoveFailedMember',
+      'DiscardKeyBundle',
+      'TerminateLaunchedHost',
+      'RecordClusterState',
+      'ReleaseLock',
+      'RouteOutcome',
+      'Refused',
+    ]);
     expect(xstate.finalState).toBe('Refused');
     expect(local.executionError?.Error).toBe('LockLostError');
     expect(local.invocations.filter((n) => n === 'RemoveFailedMember')).toHaveLength(1);
@@ -220,7 +263,9 @@ describe('Conformance: compiled ASL and XState machine', () => {
     );
     const handler = createStepHandler({ steps, deps: () => ({}), log: () => {} });
     const request = { cluster: 'ocp', failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'console:jane', options: { graceSeconds: 5 } };
-    const run = await runAslLocally(asl, request, (step, context, { executionName }) => handler({ step, context, executionName }), { executionName: 'Console-Start-1' });
+    const run = await runAslLocally(asl, request, (step, context, { executionName }) => handler({ step, context, executionName }), {
+      executionName: 'Console-Start-1',
+    });
     expect(run.finalState).toBe('Succeeded');
     expect(run.finalContext.runId).toBe('console-start-1');
     expect(run.finalContext.request).toEqual(request);

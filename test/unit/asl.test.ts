@@ -102,8 +102,7 @@ describe('Function: compileAsl', () => {
         expect(retry[0]).toEqual(LAMBDA_SERVICE_RETRIER);
         expect({ name: spec.name, retry: retry.slice(1) }).toEqual({
           name: spec.name,
-          retry: 
-          spec.retry.map((r) => ({
+          retry: spec.retry.map((r) => ({
             ErrorEquals: r.errors,
             IntervalSeconds: r.intervalSeconds,
             MaxAttempts: r.maxAttempts,
@@ -116,7 +115,14 @@ describe('Function: compileAsl', () => {
 
     it('keeps the retry rules of StartNewMember: one more try without progress, two more attempts of waiting while the member catches up', () => {
       const retry = taskState('StartNewMember').Retry;
-      expect(retry.map((r) => r.ErrorEquals[0])).toEqual(['Lambda.ServiceException', 'EtcdUnavailableError', 'HostUnreachableError', 'ScriptFailedError', 'NewMemberFailedError', 'NewMemberCatchingUpError']);
+      expect(retry.map((r) => r.ErrorEquals[0])).toEqual([
+        'Lambda.ServiceException',
+        'EtcdUnavailableError',
+        'HostUnreachableError',
+        'ScriptFailedError',
+        'NewMemberFailedError',
+        'NewMemberCatchingUpError',
+      ]);
       expect(retry.slice(-2)).toEqual([
         { ErrorEquals: ['NewMemberFailedError'], IntervalSeconds: 2, MaxAttempts: 1, BackoffRate: 1 },
         { ErrorEquals: ['NewMemberCatchingUpError'], IntervalSeconds: 2, MaxAttempts: 2, BackoffRate: 1 },
@@ -128,7 +134,11 @@ describe('Function: compileAsl', () => {
         const t = taskState(spec.name);
         expect({ name: spec.name, Catch: t.Catch, TimeoutSeconds: t.TimeoutSeconds, Next: t.Next }).toEqual({
           name: spec.name,
-          Catch: spec.catch.map((c) => ({ ErrorEquals: c.errors, ResultPath: c.resultField === 'none' ? null : `$.${c.resultField ?? 'error'}`, Next: c.next })),
+          Catch: spec.catch.map((c) => ({
+            ErrorEquals: c.errors,
+            ResultPath: c.resultField === 'none' ? null : `$.${c.resultField ?? 'error'}`,
+            Next: c.next,
+          })),
           TimeoutSeconds: spec.timeoutSeconds,
           Next: spec.next,
         });
@@ -199,13 +209,22 @@ describe('Function: compileAsl', () => {
         seen.add(name);
         const state = asl.States[name]!;
         const nexts = state.Type === 'Choice' ? [...state.Choices.map((c) => c.Next), state.Default] : 'Next' in state && state.Next ? [state.Next] : [];
-        const onPath = state.Type === 'Choice' && (name === 'IsFailedHostReachable' || name === 'IsNewMemberInPlace')
-          ? nexts.filter((n) => n !== 'ArePeerUrlsOnLocalhost')
-          : nexts;
+        const onPath =
+          state.Type === 'Choice' && (name === 'IsFailedHostReachable' || name === 'IsNewMemberInPlace')
+            ? nexts.filter((n) => n !== 'ArePeerUrlsOnLocalhost')
+            : nexts;
         for (const n of onPath) walk(n);
       };
       walk('StopFailedMember');
-      expect([...seen]).toEqual(['StopFailedMember', 'IsFailedHostReachable', 'BackUpFailedMemberData', 'IsNewMemberInPlace', 'VerifyClusterHealth', 'RollMasters', 'UpdateFlannel']);
+      expect([...seen]).toEqual([
+        'StopFailedMember',
+        'IsFailedHostReachable',
+        'BackUpFailedMemberData',
+        'IsNewMemberInPlace',
+        'VerifyClusterHealth',
+        'RollMasters',
+        'UpdateFlannel',
+      ]);
     });
 
     it('routes the outcome on $.error: none to Succeeded, a refusal to Refused, anything else to Failed', () => {
@@ -224,7 +243,12 @@ describe('Function: compileAsl', () => {
     });
 
     it('waits the grace window read from the context', () => {
-      expect(state('WaitGraceWindow')).toEqual({ Type: 'Wait', Comment: expect.any(String), TimestampPath: '$.confirmFailureAfter', Next: 'ConfirmMemberFailed' });
+      expect(state('WaitGraceWindow')).toEqual({
+        Type: 'Wait',
+        Comment: expect.any(String),
+        TimestampPath: '$.confirmFailureAfter',
+        Next: 'ConfirmMemberFailed',
+      });
     });
 
     it('ends on Succeed and on Fail states that report the recorded error', () => {

@@ -61,9 +61,15 @@ describe('preflight: quorum', () => {
     expect(error.message).toMatch(/no quorum: 2 of 5/);
     // With one other member down quorum would hold (3 of 4 after the removal), but etcd refuses to add
     // any member while a voting member is unreachable: the run would end a member short. Refused.
-    const other = await refusal(assess([...three(['master-2']), member(0xa3, 'master-3', '198.51.100.5', false), member(0xa4, 'master-4', '198.51.100.6', true)], 'master-2', { inventory: inv }));
+    const other = await refusal(
+      assess([...three(['master-2']), member(0xa3, 'master-3', '198.51.100.5', false), member(0xa4, 'master-4', '198.51.100.6', true)], 'master-2', {
+        inventory: inv,
+      }),
+    );
     expect(other).toBeInstanceOf(RefusedError);
-    expect(other.message).toMatch(/member\(s\) master-3\.example\.test \(00000000000000a3\) do not answer either at the first observation: etcd refuses to add a member while any voting member is unreachable/);
+    expect(other.message).toMatch(
+      /member\(s\) master-3\.example\.test \(00000000000000a3\) do not answer either at the first observation: etcd refuses to add a member while any voting member is unreachable/,
+    );
     expect(other.message).toMatch(/remove one of the failed members by hand/);
   });
 
@@ -88,7 +94,10 @@ describe('preflight: whose view counts', () => {
     ];
     // Through master-0 (cut off) only master-0 answers, and it knows no leader; through the others master-0 is silent.
     const fromMaster0 = new FakeCluster(all.map((m) => ({ ...m, up: m.id === ID(0xa0), leaderId: NO_LEADER })));
-    const fromOthers = new FakeCluster(all.map((m) => ({ ...m, up: m.up && m.id !== ID(0xa0) })), ID(0xa1));
+    const fromOthers = new FakeCluster(
+      all.map((m) => ({ ...m, up: m.up && m.id !== ID(0xa0) })),
+      ID(0xa1),
+    );
     const asked: string[] = [];
     const deps = fakeDeps((via) => {
       asked.push(via.map((h) => h.name).join(','));

@@ -5,7 +5,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DescribeExecutionCommand, ExecutionDoesNotExist, GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient, StartExecutionCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+  type ExecutionStatus,
+} from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AwsCliDeps } from '../../cli/aws/client.ts';
 import { awsHistoryCommand } from '../../cli/commands/history.ts';
@@ -52,7 +60,14 @@ afterEach(() => {
 });
 
 const notFound = () => new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} });
-const described = (status: ExecutionStatus, stopDate?: Date) => ({ executionArn: EXECUTION, name: NAME, status, startDate: new Date(T0), ...(stopDate ? { stopDate } : {}), input: JSON.stringify(REQUEST) });
+const described = (status: ExecutionStatus, stopDate?: Date) => ({
+  executionArn: EXECUTION,
+  name: NAME,
+  status,
+  startDate: new Date(T0),
+  ...(stopDate ? { stopDate } : {}),
+  input: JSON.stringify(REQUEST),
+});
 const runArgs = (file: string, ...more: string[]) => ['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--input', file, ...more];
 
 describe('CLI: run --target aws, input checks before AWS', () => {
@@ -102,14 +117,18 @@ describe('CLI: run --target aws, input checks before AWS', () => {
 });
 
 describe('CLI: run --target aws, starting', () => {
-  it('starts under the deterministic name in the ARN\'s region; with --json stdout is {executionArn, startDate} alone, exit 0', async () => {
+  it("starts under the deterministic name in the ARN's region; with --json stdout is {executionArn, startDate} alone, exit 0", async () => {
     sfnMock.on(DescribeExecutionCommand).rejects(notFound());
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST), '--json'), deps)).toBe(0);
     expect(JSON.parse(output.out)).toEqual({ executionArn: EXECUTION, startDate: new Date(T0).toISOString() });
     expect(output.err).toContain(`etcd-replace status ${EXECUTION}`);
     expect(regions).toEqual(['eu-west-1']);
-    expect(sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({ stateMachineArn: STATE_MACHINE, name: NAME, input: JSON.stringify(REQUEST) });
+    expect(sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input).toEqual({
+      stateMachineArn: STATE_MACHINE,
+      name: NAME,
+      input: JSON.stringify(REQUEST),
+    });
   });
 
   it('without --json says in words what it started and how to follow it, no JSON', async () => {
@@ -141,7 +160,11 @@ describe('CLI: run --target aws, starting', () => {
   });
 
   it('starts nothing when the same execution already ended: prints it, exit as its outcome', async () => {
-    const h = new HistoryBuilder(REQUEST).task('ValidateInput').caughtTask('AcquireLock', 'LockHeldError', 'locked by r-1').choice('RouteOutcome').fail('Refused');
+    const h = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .caughtTask('AcquireLock', 'LockHeldError', 'locked by r-1')
+      .choice('RouteOutcome')
+      .fail('Refused');
     sfnMock.on(DescribeExecutionCommand).resolves(described('FAILED', h.now));
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: h.events });
     expect(await awsRunCommand(runArgs(inputFile(REQUEST)), deps)).toBe(3);
@@ -198,7 +221,9 @@ describe('CLI: run --target aws --wait', () => {
     expect(lines).toContain('  ↻ AcquireLock attempt 2');
     expect(lines.some((l) => /^ {2}! ConditionalCheckFailedException: AcquireLock hiccup — retrying in [\d.]+s$/.test(l))).toBe(true);
     expect(lines).toContain('… WaitGraceWindow: observing the failure again once the grace window has passed');
-    expect(lines.filter((l) => /^✓ /.test(l)).map((l) => l.split(' ')[1])).toEqual(full.events.filter((e) => e.type === 'TaskStateEntered').map((e) => e.stateEnteredEventDetails?.name));
+    expect(lines.filter((l) => /^✓ /.test(l)).map((l) => l.split(' ')[1])).toEqual(
+      full.events.filter((e) => e.type === 'TaskStateEntered').map((e) => e.stateEnteredEventDetails?.name),
+    );
     expect(lines.filter((l) => l === '▶ CheckClusterHealth')).toHaveLength(1);
     expect(output.err.indexOf('✓ UpdateFlannel')).toBeLessThan(output.err.indexOf(`execution ${NAME}: SUCCEEDED`));
     expect(lines).toContain('✓ ValidateInput 7.0s'); // TaskStateEntered to TaskStateExited
@@ -223,7 +248,13 @@ describe('CLI: run --target aws --wait', () => {
   });
 
   it('ends a step with ✗ and its error when the task fails, caught or not', async () => {
-    const caught = new HistoryBuilder(REQUEST).task('ValidateInput').task('AcquireLock').caughtTask('CheckClusterHealth', 'NoQuorumError', 'no quorum').task('ReleaseLock').choice('RouteOutcome').fail('Failed');
+    const caught = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .task('AcquireLock')
+      .caughtTask('CheckClusterHealth', 'NoQuorumError', 'no quorum')
+      .task('ReleaseLock')
+      .choice('RouteOutcome')
+      .fail('Failed');
     sfnMock.on(DescribeExecutionCommand).rejectsOnce(notFound()).resolves(described('FAILED', caught.now));
     sfnMock.on(StartExecutionCommand).resolves({ executionArn: EXECUTION, startDate: new Date(T0) });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: caught.events });
@@ -254,13 +285,26 @@ describe('CLI: run --target aws --wait', () => {
   });
 
   it('exits 3 on a refusal, 1 on a failure, 2 on input the first state rejects', async () => {
-    const refused = new HistoryBuilder(REQUEST).task('ValidateInput').caughtTask('AcquireLock', 'LockHeldError', 'locked').choice('RouteOutcome').fail('Refused');
+    const refused = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .caughtTask('AcquireLock', 'LockHeldError', 'locked')
+      .choice('RouteOutcome')
+      .fail('Refused');
     expect(await waitFor(refused, 'FAILED')).toBe(3);
     sfnMock.reset();
-    const failed = new HistoryBuilder(REQUEST).task('ValidateInput').task('AcquireLock').caughtTask('CheckClusterHealth', 'NoQuorumError', 'no quorum').task('ReleaseLock').choice('RouteOutcome').fail('Failed');
+    const failed = new HistoryBuilder(REQUEST)
+      .task('ValidateInput')
+      .task('AcquireLock')
+      .caughtTask('CheckClusterHealth', 'NoQuorumError', 'no quorum')
+      .task('ReleaseLock')
+      .choice('RouteOutcome')
+      .fail('Failed');
     expect(await waitFor(failed, 'FAILED')).toBe(1);
     sfnMock.reset();
-    const invalid = new HistoryBuilder(REQUEST).caughtTask('ValidateInput', 'InvalidInputError', 'invalid replacement: not a spare').choice('RouteOutcome').fail('Failed');
+    const invalid = new HistoryBuilder(REQUEST)
+      .caughtTask('ValidateInput', 'InvalidInputError', 'invalid replacement: not a spare')
+      .choice('RouteOutcome')
+      .fail('Failed');
     expect(await waitFor(invalid, 'FAILED')).toBe(2);
   });
 });
@@ -270,7 +314,13 @@ describe('CLI: status', () => {
     sfnMock.on(DescribeExecutionCommand).resolves(described('RUNNING'));
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: new HistoryBuilder(REQUEST).task('ValidateInput').runningTask('AcquireLock').events });
     expect(await statusCommand([EXECUTION, '--json'], deps)).toBe(4);
-    expect(JSON.parse(output.out)).toMatchObject({ outcome: 'running', steps: [{ name: 'ValidateInput', status: 'succeeded' }, { name: 'AcquireLock', status: 'running', endedAt: null }] });
+    expect(JSON.parse(output.out)).toMatchObject({
+      outcome: 'running',
+      steps: [
+        { name: 'ValidateInput', status: 'succeeded' },
+        { name: 'AcquireLock', status: 'running', endedAt: null },
+      ],
+    });
 
     output.out = '';
     const h = successfulRun(REQUEST);
@@ -301,8 +351,12 @@ describe('CLI: history --target aws', () => {
         { executionArn: arnOf('a'.repeat(6)), stateMachineArn: STATE_MACHINE, name: 'a'.repeat(6), status: 'RUNNING', startDate: new Date(T0) },
       ],
     });
-    sfnMock.on(GetExecutionHistoryCommand, { executionArn: arnOf('b'.repeat(6)) }).resolves({ events: successfulRun({ ...REQUEST, startedBy: 'alarm:etcd-replace-ocp311-member-master-2' }).events });
-    sfnMock.on(GetExecutionHistoryCommand, { executionArn: arnOf('a'.repeat(6)) }).resolves({ events: new HistoryBuilder({ ...REQUEST, startedBy: 'console:jane' }).runningTask('ValidateInput').events });
+    sfnMock
+      .on(GetExecutionHistoryCommand, { executionArn: arnOf('b'.repeat(6)) })
+      .resolves({ events: successfulRun({ ...REQUEST, startedBy: 'alarm:etcd-replace-ocp311-member-master-2' }).events });
+    sfnMock
+      .on(GetExecutionHistoryCommand, { executionArn: arnOf('a'.repeat(6)) })
+      .resolves({ events: new HistoryBuilder({ ...REQUEST, startedBy: 'console:jane' }).runningTask('ValidateInput').events });
     expect(await awsHistoryCommand(['--target', 'aws', '--state-machine-arn', STATE_MACHINE, '--limit', '5', '--json'], deps)).toBe(0);
     const runs = JSON.parse(output.out) as RunDocument[];
     expect(runs.map((r) => [r.runId, r.outcome, r.startedBy])).toEqual([

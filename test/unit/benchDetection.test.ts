@@ -3,8 +3,31 @@ import { comparisons, detections, endToEnd, exampleConfig, renderDetection, SOUR
 
 const bench = {
   graceSeconds: 0,
-  scenarios: [{ scenario: '3x32@3.2.22', floorMs: 4500, stepMedianMs: { ValidateInput: 10, CheckClusterHealth: 1000, SnapshotCluster: 1000, ConfirmMemberFailed: 1000, StartNewMember: 3000, VerifyClusterHealth: 100, RollMasters: 500 } }],
-  cost: { variants: [{ variant: 'plain member add, failed host unreachable', transitions: 26, lambdaInvocations: 20, ssmByStep: { CheckClusterHealth: { criticalPath: 2 }, StartNewMember: { criticalPath: 8 } } }] },
+  scenarios: [
+    {
+      scenario: '3x32@3.2.22',
+      floorMs: 4500,
+      stepMedianMs: {
+        ValidateInput: 10,
+        CheckClusterHealth: 1000,
+        SnapshotCluster: 1000,
+        ConfirmMemberFailed: 1000,
+        StartNewMember: 3000,
+        VerifyClusterHealth: 100,
+        RollMasters: 500,
+      },
+    },
+  ],
+  cost: {
+    variants: [
+      {
+        variant: 'plain member add, failed host unreachable',
+        transitions: 26,
+        lambdaInvocations: 20,
+        ssmByStep: { CheckClusterHealth: { criticalPath: 2 }, StartNewMember: { criticalPath: 8 } },
+      },
+    ],
+  },
 };
 
 describe('Module: bench/detection', () => {
@@ -27,7 +50,7 @@ describe('Module: bench/detection', () => {
     expect(comparisons().map((c) => c.detectionSeconds)).toEqual([150, 60, null]);
   });
 
-  it('adds the grace window or the steps inside it, whichever is longer, and a launched host\'s boot inside it', () => {
+  it("adds the grace window or the steps inside it, whichever is longer, and a launched host's boot inside it", () => {
     const e = endToEnd(bench, 60);
     expect(e.insideGraceSeconds).toBeGreaterThan(1);
     expect(e.insideGraceLaunchedSeconds - e.insideGraceSeconds).toBeCloseTo(e.provisionSeconds, 6);

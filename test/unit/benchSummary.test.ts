@@ -16,7 +16,6 @@ import {
 import { promoteCell, renderMarkdown, windowCell } from '../../bench/report.ts';
 import { countCommands } from '../../bench/counting.ts';
 
-
 const base = { rep: 1, sandbox: 'bench-x', failedWasLeader: false, load1: 1, ok: true };
 
 function floor(sc: string, etcdVersion: string, caughtUpMs: number, addedMs: number, startedMs: number): FloorMeasurement {
@@ -83,10 +82,27 @@ describe('Function: summarize', () => {
 
   it('names the version and the path; the plain path reports its add-to-started window, the learner path its promote time', () => {
     const p = summarize(plain, 2, ms);
-    expect(p).toMatchObject({ scenario: '3x32@3.2.22', etcdVersion: '3.2.22', workflowPath: 'plain', floorMs: 2500, workflowCaughtUpMs: 5000, ratio: 2, workflowAddToStartedMs: 1000, workflowPromoteMs: null, floorAddToStartedMs: 1750 });
+    expect(p).toMatchObject({
+      scenario: '3x32@3.2.22',
+      etcdVersion: '3.2.22',
+      workflowPath: 'plain',
+      floorMs: 2500,
+      workflowCaughtUpMs: 5000,
+      ratio: 2,
+      workflowAddToStartedMs: 1000,
+      workflowPromoteMs: null,
+      floorAddToStartedMs: 1750,
+    });
     expect(p.floorPhasesMs).toEqual({ added: 550, started: 2300, healthy: 2310, caughtUp: 2500 });
     const l = summarize(learner, 1, ms);
-    expect(l).toMatchObject({ etcdVersion: '3.4.23', workflowPath: 'learner', workflowAddToStartedMs: null, workflowPromoteMs: 40, floorAddToStartedMs: 600, ratio: 2 });
+    expect(l).toMatchObject({
+      etcdVersion: '3.4.23',
+      workflowPath: 'learner',
+      workflowAddToStartedMs: null,
+      workflowPromoteMs: 40,
+      floorAddToStartedMs: 600,
+      ratio: 2,
+    });
     expect(windowCell(p)).toBe('1.75 s / 1.00 s');
     expect(promoteCell(p)).toBe('—');
     expect(windowCell(l)).toBe('0.60 s / —');
@@ -105,7 +121,18 @@ describe('Function: summarize', () => {
       mode: 'partial',
       reps: 1,
       command: 'npm run bench -- --scenario 3x32 --reps 1',
-      machine: { nproc: 2, cpuModel: 'x', memoryGiB: 1, kernel: 'k', etcdVersion: '3.4.23', node: 'v20', date: 'd', loadavgStart: '1', loadavgEnd: '1', commit: 'abc' },
+      machine: {
+        nproc: 2,
+        cpuModel: 'x',
+        memoryGiB: 1,
+        kernel: 'k',
+        etcdVersion: '3.4.23',
+        node: 'v20',
+        date: 'd',
+        loadavgStart: '1',
+        loadavgEnd: '1',
+        commit: 'abc',
+      },
       graceSeconds: 0,
       settleMs: 5000,
       skipped: [{ scenario: '3x256@3.2.22', reason: 'no etcd 3.2.22 build' }],

@@ -21,7 +21,7 @@ describe('exit codes', () => {
     for (const e of EXIT_CODES) expect(EXIT[e.name]).toBe(e.code);
   });
 
-  it('is what the errors and a run\'s outcome carry', () => {
+  it("is what the errors and a run's outcome carry", () => {
     expect(exitCodeOf(new UsageError('x'))).toBe(2);
     expect(exitCodeOf(new InvalidInputError('--failed', 'x'))).toBe(2);
     expect(exitCodeOf(new RefusedError('x'))).toBe(3);
@@ -33,7 +33,9 @@ describe('exit codes', () => {
   });
 
   it('makes every help\'s "exit codes:" line', async () => {
-    expect(exitCodesText(['succeeded', 'failed', 'invalidInput', 'refused'])).toBe('0 succeeded, 1 failed, 2 bad arguments or input (nothing changed), 3 refused for safety');
+    expect(exitCodesText(['succeeded', 'failed', 'invalidInput', 'refused'])).toBe(
+      '0 succeeded, 1 failed, 2 bad arguments or input (nothing changed), 3 refused for safety',
+    );
     const topics = await allTopics();
     expect(topics['status']!.exits).toBe('0 succeeded, 1 failed, 2 bad arguments or input (nothing changed), 3 refused for safety, 4 still running');
     expect(topics['sandbox exec']!.exits).toBe("the command's own exit code; 255 the host is off, 2 bad arguments");

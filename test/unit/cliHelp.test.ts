@@ -24,7 +24,21 @@ beforeAll(async () => {
 describe('Bin: etcd-replace <command> --help | -h', () => {
   it('has a help topic for every command and sandbox subcommand', () => {
     expect(TOPICS).toEqual(
-      expect.arrayContaining(['plan', 'run', 'resume', 'status', 'history', 'graph', 'sandbox', 'sandbox up', 'sandbox status', 'sandbox exec', 'sandbox fail', 'sandbox down', 'bench']),
+      expect.arrayContaining([
+        'plan',
+        'run',
+        'resume',
+        'status',
+        'history',
+        'graph',
+        'sandbox',
+        'sandbox up',
+        'sandbox status',
+        'sandbox exec',
+        'sandbox fail',
+        'sandbox down',
+        'bench',
+      ]),
     );
   });
 
@@ -37,7 +51,10 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
       expect(result.stdout.startsWith(`usage: etcd-replace ${topic}`)).toBe(true);
       const lines = result.stdout.split('\n');
       for (const [name] of topicHelp(topic).sections.flatMap((s) => s.flags)) {
-        expect(lines.some((l) => l.startsWith(`  ${name}`)), `${topic}: a line for ${name}`).toBe(true);
+        expect(
+          lines.some((l) => l.startsWith(`  ${name}`)),
+          `${topic}: a line for ${name}`,
+        ).toBe(true);
       }
       expect(lines.some((l) => /^ {2}-h, --help +show this help$/.test(l))).toBe(true);
       const examples = result.stdout.slice(result.stdout.indexOf('\nexamples:\n'));
@@ -50,10 +67,29 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
     const flags = (topic: string) => topicHelp(topic).sections.flatMap((s) => s.flags.map(([name]) => name.split(/[ ,]/)[0]));
     expect(flags('plan')).toEqual(expect.arrayContaining(['--target', '--sandbox', '--failed', '--replacement', '--learner', '--json', '-h']));
     expect(flags('run')).toEqual(
-      expect.arrayContaining(['--target', '--sandbox', '--failed', '--replacement', '--grace-seconds', '--learner', '--ca-backup-key', '--install-etcd-version', '--started-by', '--state-machine-arn', '--input', '--name', '--wait', '--json']),
+      expect.arrayContaining([
+        '--target',
+        '--sandbox',
+        '--failed',
+        '--replacement',
+        '--grace-seconds',
+        '--learner',
+        '--ca-backup-key',
+        '--install-etcd-version',
+        '--started-by',
+        '--state-machine-arn',
+        '--input',
+        '--name',
+        '--wait',
+        '--json',
+      ]),
     );
-    expect(flags('history')).toEqual(expect.arrayContaining(['--target', '--sandbox', '--state-machine-arn', '--table', '--region', '--cluster', 'RUN_ID', '--limit', '--json']));
-    expect(flags('sandbox up')).toEqual(expect.arrayContaining(['--sandbox', '--members', '--spares', '--nodes', '--data-mb', '--etcd-version', '--host-etcd-version', '--json']));
+    expect(flags('history')).toEqual(
+      expect.arrayContaining(['--target', '--sandbox', '--state-machine-arn', '--table', '--region', '--cluster', 'RUN_ID', '--limit', '--json']),
+    );
+    expect(flags('sandbox up')).toEqual(
+      expect.arrayContaining(['--sandbox', '--members', '--spares', '--nodes', '--data-mb', '--etcd-version', '--host-etcd-version', '--json']),
+    );
     expect(flags('bench')).toEqual(expect.arrayContaining(['--quick', '--scenario', '--reps', '--json', '--render', '--cost-only']));
   });
 
@@ -66,10 +102,12 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
     expect(helpTopicOf('plan', ['--failed', 'master-2'], TOPICS)).toBeUndefined();
   });
 
-  it('keeps the argument errors\' usage lines as they were', () => {
+  it("keeps the argument errors' usage lines as they were", () => {
     expect(usageText(topicHelp('status'))).toBe('usage: etcd-replace status EXECUTION_ARN [--json]');
     expect(usageText(topicHelp('sandbox fail'))).toBe('usage: etcd-replace sandbox fail [--sandbox NAME] HOST [--mode kill|etcd|partition]');
-    expect(usageText(topicHelp('run')).split('\n')[1]).toBe('       etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]');
+    expect(usageText(topicHelp('run')).split('\n')[1]).toBe(
+      '       etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]',
+    );
   });
 });
 
@@ -82,7 +120,8 @@ describe('Bin: etcd-replace --version, --help, help TOPIC', () => {
   it('--help lists every command and --version', async () => {
     const result = await cli(['--help']);
     expect(result.code).toBe(0);
-    for (const command of ['plan', 'run', 'resume', 'status', 'history', 'graph', 'sandbox', 'bench']) expect(result.stdout).toMatch(new RegExp(`\\n {2}${command} +\\S`));
+    for (const command of ['plan', 'run', 'resume', 'status', 'history', 'graph', 'sandbox', 'bench'])
+      expect(result.stdout).toMatch(new RegExp(`\\n {2}${command} +\\S`));
     expect(result.stdout).toContain('-V, --version');
   });
 

@@ -28,7 +28,11 @@ let child: ChildProcess | undefined;
 const runArgs = ['run', '--sandbox', SANDBOX, '--failed', 'master-2', '--replacement', 'etcd-spare-0'];
 
 async function saveRunning(): Promise<string> {
-  const context = { runId: RUN, request: { cluster: SANDBOX, failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'test' }, options: { graceSeconds: 1, learner: 'auto' } } as WorkflowContext;
+  const context = {
+    runId: RUN,
+    request: { cluster: SANDBOX, failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'test' },
+    options: { graceSeconds: 1, learner: 'auto' },
+  } as WorkflowContext;
   await new FileRunStore(dir).save({ ...newRunRecord(context, 'sandbox', new Date('2030-01-01T00:00:00Z')), state: 'StartNewMember' });
   return join(dir, `${RUN}.json`);
 }
@@ -47,7 +51,7 @@ afterEach(async () => {
 });
 
 describe('CLI: a run another process owns', () => {
-  it('run (the same command) and resume: exit 3 naming the owner\'s pid and `kill PID`, before the sandbox is opened; the record unchanged', async () => {
+  it("run (the same command) and resume: exit 3 naming the owner's pid and `kill PID`, before the sandbox is opened; the record unchanged", async () => {
     const path = await saveRunning();
     child = spawn('sleep', ['300'], { stdio: 'ignore' });
     await new FileRunOwners(join(dir, '.owners')).claim(RUN, 'test', child.pid!);
@@ -55,7 +59,9 @@ describe('CLI: a run another process owns', () => {
     for (const args of [runArgs, ['resume', RUN]]) {
       output.err = '';
       expect(await main(args)).toBe(3);
-      expect(output.err).toMatch(new RegExp(`^error: run ${RUN} is in progress in pid ${child.pid} on \\S+ since \\S+; wait for it, or stop it with \`kill ${child.pid}\``));
+      expect(output.err).toMatch(
+        new RegExp(`^error: run ${RUN} is in progress in pid ${child.pid} on \\S+ since \\S+; wait for it, or stop it with \`kill ${child.pid}\``),
+      );
       expect(output.err).not.toMatch(/no sandbox|--sandbox:/);
     }
     expect(output.err).toContain(`\`etcd-replace resume ${RUN}\` takes it over`);
@@ -71,7 +77,7 @@ describe('CLI: a run another process owns', () => {
     expect(output.err).toContain(`stop it with \`kill ${child.pid}\` and finish it with \`etcd-replace resume ${RUN} --sandbox ${SANDBOX}\``);
   });
 
-  it('a dead owner\'s run goes on to its sandbox (here absent: exit 2), writing nothing before the sandbox is open', async () => {
+  it("a dead owner's run goes on to its sandbox (here absent: exit 2), writing nothing before the sandbox is open", async () => {
     const path = await saveRunning();
     child = spawn('true', [], { stdio: 'ignore' });
     const pid = child.pid!;
@@ -84,7 +90,7 @@ describe('CLI: a run another process owns', () => {
   });
 });
 
-describe('CLI: the hold hook\'s variables', () => {
+describe("CLI: the hold hook's variables", () => {
   it.each([
     [{ [HOLD_STEP_ENV]: 'AddMember' }, HOLD_FILE_ENV],
     [{ [HOLD_FILE_ENV]: '/tmp/hold' }, HOLD_STEP_ENV],

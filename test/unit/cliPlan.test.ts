@@ -38,7 +38,7 @@ describe('CLI: plan --target', () => {
     expect(output.out).toBe('');
   });
 
-  it('leaves run\'s target message as it was: run supports both', async () => {
+  it("leaves run's target message as it was: run supports both", async () => {
     expect(await main(['run', '--target', 'gcp', '--failed', 'a', '--replacement', 'b'])).toBe(2);
     expect(output.err).toContain('--target must be sandbox or aws, got "gcp"');
   });

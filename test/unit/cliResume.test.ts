@@ -17,7 +17,11 @@ const runId = 'r-20261202-000000-0a1b2c';
 let dir = '';
 
 function saveRunning(target: 'sandbox' | 'aws'): void {
-  const context = { runId, request: { cluster: 'own-sbx', failed: 'master-2', startedBy: 'test' }, options: { graceSeconds: 1, learner: 'auto' } } as WorkflowContext;
+  const context = {
+    runId,
+    request: { cluster: 'own-sbx', failed: 'master-2', startedBy: 'test' },
+    options: { graceSeconds: 1, learner: 'auto' },
+  } as WorkflowContext;
   writeFileSync(join(dir, `${runId}.json`), JSON.stringify({ ...newRunRecord(context, target, new Date()), state: 'RemoveFailedMember' }));
 }
 

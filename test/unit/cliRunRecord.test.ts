@@ -29,7 +29,11 @@ let dir: string;
 let output: CapturedOutput;
 
 function context(runId: string, cluster: string, startedBy = 'test'): WorkflowContext {
-  return { runId, request: { cluster, failed: 'master-2', replacement: 'etcd-spare-0', startedBy }, options: { graceSeconds: 1, learner: 'auto' } } as WorkflowContext;
+  return {
+    runId,
+    request: { cluster, failed: 'master-2', replacement: 'etcd-spare-0', startedBy },
+    options: { graceSeconds: 1, learner: 'auto' },
+  } as WorkflowContext;
 }
 
 /** A running record of `cluster`, cut short at `at` characters, as a run killed mid-write of an older writer left it. */
@@ -55,7 +59,12 @@ async function parseError(path: string): Promise<string> {
 }
 
 async function saveReadable(runId: string, cluster: string): Promise<void> {
-  await new FileRunStore(dir).save({ ...newRunRecord(context(runId, cluster), 'sandbox', new Date('2030-01-02T00:00:00Z')), outcome: 'succeeded', state: 'Done', endedAt: '2030-01-02T00:10:00.000Z' });
+  await new FileRunStore(dir).save({
+    ...newRunRecord(context(runId, cluster), 'sandbox', new Date('2030-01-02T00:00:00Z')),
+    outcome: 'succeeded',
+    state: 'Done',
+    endedAt: '2030-01-02T00:10:00.000Z',
+  });
 }
 
 const runArgs = (sandbox: string, ...more: string[]) => ['run', '--sandbox', sandbox, '--failed', 'master-2', '--replacement', 'etcd-spare-0', ...more];
@@ -77,7 +86,9 @@ describe('CLI: a run record that cannot be read', () => {
     const error = await parseError(path);
     const before = await readdir(dir);
     expect(await main(runArgs(OWN))).toBe(3);
-    expect(output.err).toContain(`error: run record ${path} (run ${DAMAGED} on ${OWN}) cannot be read: ${error}\n  run ${DAMAGED} may have stopped partway through changing ${OWN}: `);
+    expect(output.err).toContain(
+      `error: run record ${path} (run ${DAMAGED} on ${OWN}) cannot be read: ${error}\n  run ${DAMAGED} may have stopped partway through changing ${OWN}: `,
+    );
     expect(output.err).toContain(`check ${OWN} by hand (etcd-replace sandbox status --sandbox ${OWN};`);
     expect(output.err).toContain(`then move the record aside: mv ${path} ${path}.unreadable`);
     expect(output.err).not.toMatch(/no sandbox|--sandbox:/); // refused before the (absent) sandbox was read
@@ -142,7 +153,9 @@ describe('CLI: a run record that cannot be read', () => {
     expect(output.out).toContain(`run ${DAMAGED} on an unknown cluster: UNREADABLE record ${join(dir, `${DAMAGED}.json`)}\n  the file is empty`);
     output.out = '';
     expect(await main(['history', '--json'])).toBe(0);
-    expect(JSON.parse(output.out)).toEqual([{ runId: DAMAGED, unreadable: { path: join(dir, `${DAMAGED}.json`), error: 'the file is empty', action: expect.any(String) } }]);
+    expect(JSON.parse(output.out)).toEqual([
+      { runId: DAMAGED, unreadable: { path: join(dir, `${DAMAGED}.json`), error: 'the file is empty', action: expect.any(String) } },
+    ]);
   });
 });
 

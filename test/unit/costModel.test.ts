@@ -49,7 +49,14 @@ describe('Function: countTransitions', () => {
 });
 
 describe('Function: countCommands', () => {
-  const call = (step: string, startMs: number, endMs: number, unreachable = false): CommandCall => ({ step, script: 'x', host: 'h', startMs, endMs, unreachable });
+  const call = (step: string, startMs: number, endMs: number, unreachable = false): CommandCall => ({
+    step,
+    script: 'x',
+    host: 'h',
+    startMs,
+    endMs,
+    unreachable,
+  });
 
   it('counts commands that overlap within a step once on the critical path', () => {
     expect(sequentialGroups([call('A', 0, 10), call('A', 5, 20), call('A', 20, 30), call('A', 31, 32)])).toBe(3);
@@ -63,7 +70,15 @@ describe('Function: countCommands', () => {
 
 describe('Function: priceRun', () => {
   it('prices each item at the published figures', () => {
-    const cost = priceRun({ transitions: 1000, lambdaInvocations: 1_000_000, lambdaSeconds: 2, lambdaInitSecondsPerInvocation: 0, ssmCommands: 50, s3: { put: 1000, get: 0, head: 0 }, dynamo: { writes: 0, reads: 0 } });
+    const cost = priceRun({
+      transitions: 1000,
+      lambdaInvocations: 1_000_000,
+      lambdaSeconds: 2,
+      lambdaInitSecondsPerInvocation: 0,
+      ssmCommands: 50,
+      s3: { put: 1000, get: 0, head: 0 },
+      dynamo: { writes: 0, reads: 0 },
+    });
     const usd = Object.fromEntries(cost.lines.map((l) => [l.item, l.usd]));
     expect(usd['Step Functions state transitions']).toBeCloseTo(0.025, 10);
     expect(usd['Lambda requests']).toBeCloseTo(0.2, 10);

@@ -120,7 +120,10 @@ describe('Function: defaultEtcdVersion', () => {
   });
 
   it('takes $ETCD_REPLACE_ETCD_VERSION first, validated', () => {
-    expect(defaultEtcdVersion(env(full, '3.3.11'))).toEqual({ version: '3.3.11', reason: `etcd 3.3.11 ($ETCD_REPLACE_ETCD_VERSION) from ${path.join(full, 'v3.3.11')}` });
+    expect(defaultEtcdVersion(env(full, '3.3.11'))).toEqual({
+      version: '3.3.11',
+      reason: `etcd 3.3.11 ($ETCD_REPLACE_ETCD_VERSION) from ${path.join(full, 'v3.3.11')}`,
+    });
     expect(defaultEtcdVersion(env(full, '3.4.23')).version).toBe('3.4.23');
     expect(() => defaultEtcdVersion(env(full, 'latest'))).toThrow(/ETCD_REPLACE_ETCD_VERSION/);
   });

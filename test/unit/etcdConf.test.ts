@@ -2,15 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { accepted } from '../support/accepted.ts';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
-import {
-  checkEtcdConf,
-  initialClusterString,
-  newMemberEtcdConf,
-  parseInitialCluster,
-  readEtcdConf,
-  setEtcdConfKeys,
-} from '../../functions/config/etcdConf.ts';
-
+import { checkEtcdConf, initialClusterString, newMemberEtcdConf, parseInitialCluster, readEtcdConf, setEtcdConfKeys } from '../../functions/config/etcdConf.ts';
 
 const FIXTURES = new URL('../../sandbox/templates/', import.meta.url);
 const FIXTURE = readFileSync(new URL('etcd.conf', FIXTURES), 'utf8');
@@ -62,7 +54,12 @@ describe('Function: readEtcdConf', () => {
   });
 
   it('strips single quotes and keeps the last of a repeated key, as sh would', () => {
-    expect(readEtcdConf("A='x y'\nB=1\nB=2\n")).toEqual(new Map([['A', 'x y'], ['B', '2']]));
+    expect(readEtcdConf("A='x y'\nB=1\nB=2\n")).toEqual(
+      new Map([
+        ['A', 'x y'],
+        ['B', '2'],
+      ]),
+    );
   });
 });
 
@@ -120,9 +117,7 @@ describe('Function: setEtcdConfKeys', () => {
     const rejected = ['a\nETCD_X=1', 'a\u0000', 'a"b', "a'b", '$(reboot)', '`reboot`', 'a\\b', 'a\rb'];
     expect(accepted(rejected, (value) => setEtcdConfKeys(FIXTURE, { ETCD_NAME: value }), ConfigEditError)).toEqual([]);
     expect(() => setEtcdConfKeys(FIXTURE, { 'ETCD NAME': 'x' })).toThrow(ConfigEditError);
-    expect(() => setEtcdConfKeys(FIXTURE, { 'A=B': 'x' })).toThrow(
-      new ConfigEditError('cannot write key "A=B": not a shell variable name'),
-    );
+    expect(() => setEtcdConfKeys(FIXTURE, { 'A=B': 'x' })).toThrow(new ConfigEditError('cannot write key "A=B": not a shell variable name'));
   });
 });
 
@@ -139,13 +134,9 @@ describe('Function: initialClusterString', () => {
   it('rejects an empty list, duplicate names and invalid names or URLs', () => {
     expect(() => initialClusterString([])).toThrow(InvalidInputError);
     const m = { name: 'master-0.example.com', peerURL: 'https://198.51.100.10:2380' };
-    expect(() => initialClusterString([m, m])).toThrow(
-      new InvalidInputError('initialCluster', 'member name master-0.example.com appears twice'),
-    );
+    expect(() => initialClusterString([m, m])).toThrow(new InvalidInputError('initialCluster', 'member name master-0.example.com appears twice'));
     expect(() => initialClusterString([{ name: 'a,b=c', peerURL: m.peerURL }])).toThrow(InvalidInputError);
-    expect(() => initialClusterString([{ name: m.name, peerURL: 'https://198.51.100.10:2380,x=https://1.2.3.4:2380' }])).toThrow(
-      InvalidInputError,
-    );
+    expect(() => initialClusterString([{ name: m.name, peerURL: 'https://198.51.100.10:2380,x=https://1.2.3.4:2380' }])).toThrow(InvalidInputError);
   });
 });
 

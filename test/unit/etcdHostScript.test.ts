@@ -106,7 +106,7 @@ describe('lib/etcdHost.sh: the client URLs to ask', () => {
     ]);
   });
 
-  it('a command line is logged without the value of a flag that names a token, password or key, nor a URL\'s credentials', async () => {
+  it("a command line is logged without the value of a flag that names a token, password or key, nor a URL's credentials", async () => {
     const out = await bash([
       'bash',
       '-c',
@@ -122,7 +122,8 @@ const builds = availableEtcdBuilds().filter((b) => ['3.2.22', '3.4.23'].includes
 
 describe.each(builds)('lib/etcdHost.sh refuse_if_started_member on etcd $version', (build) => {
   const etcdDir = path.dirname(build.etcd);
-  const facts = 'echo "answers=$ETCD_HOST_ANSWERS cluster=${ETCD_HOST_CLUSTER:-} member=${ETCD_HOST_MEMBER:-} members=${ETCD_HOST_MEMBERS:-} version=${ETCD_HOST_VERSION:-}"';
+  const facts =
+    'echo "answers=$ETCD_HOST_ANSWERS cluster=${ETCD_HOST_CLUSTER:-} member=${ETCD_HOST_MEMBER:-} members=${ETCD_HOST_MEMBERS:-} version=${ETCD_HOST_VERSION:-}"';
 
   it('a lone member on another port (etcd.conf): asked there; stopped only as an earlier life, refused as a member of this cluster', async () => {
     const conf = 'ETCD_LISTEN_CLIENT_URLS="http://0.0.0.0:12379"\nETCD_ADVERTISE_CLIENT_URLS="http://127.0.0.1:12379"\n';
@@ -146,10 +147,12 @@ echo not reached`,
     const member = new RegExp(`answers=1 cluster=${own} member=([0-9a-f]{16}) members=1 version=${build.version.replace(/\./g, '\\.')}`).exec(out.stdout)?.[1];
     expect({ member, stdout: member ? '' : out.stdout }).toEqual({ member: expect.stringMatching(/^[0-9a-f]{16}$/), stdout: '' });
     expect(out.stdout).toContain('allowed: answers=1');
-    expect(out.stdout).toContain('the failed host\'s lock lets a lone member be stopped');
+    expect(out.stdout).toContain("the failed host's lock lets a lone member be stopped");
     expect(out.stdout).not.toContain('not reached');
     expect(out.code).toBe(3);
-    expect(out.stderr).toContain(`refusing: this host runs member ${member} of this cluster (${own}): member ${member} (lone) answering at http://127.0.0.1:12379`);
+    expect(out.stderr).toContain(
+      `refusing: this host runs member ${member} of this cluster (${own}): member ${member} (lone) answering at http://127.0.0.1:12379`,
+    );
   });
 
   it('a member of another running 3-member cluster, named only by the static pod: refused, naming the cluster, the member and its URL', async () => {
@@ -175,7 +178,9 @@ echo not reached`,
     expect({ theirs, stderr: theirs ? '' : out.stderr }).toEqual({ theirs: expect.stringMatching(/^[0-9a-f]{16}$/), stderr: '' });
     expect(out.stdout).not.toContain('not reached');
     expect(out.stdout).toMatch(
-      new RegExp(`refusing: this host runs member [0-9a-f]{16} \\(b\\) answering at http://127\\.0\\.0\\.1:22379 of an etcd cluster that is still running: cluster ${theirs} with 3 members .*\nthe failed host's lock: exit 3`),
+      new RegExp(
+        `refusing: this host runs member [0-9a-f]{16} \\(b\\) answering at http://127\\.0\\.0\\.1:22379 of an etcd cluster that is still running: cluster ${theirs} with 3 members .*\nthe failed host's lock: exit 3`,
+      ),
     );
     expect(out.code).toBe(3);
     expect(out.stderr).toMatch(
@@ -185,7 +190,7 @@ echo not reached`,
     );
   });
 
-  it('an etcd that runs where no configured URL answers: refused, naming its pid and command line without secrets; the caller\'s own etcd.service exempt', async () => {
+  it("an etcd that runs where no configured URL answers: refused, naming its pid and command line without secrets; the caller's own etcd.service exempt", async () => {
     const conf = 'ETCD_ADVERTISE_CLIENT_URLS=http://127.0.0.1:19999\n';
     const out = await onHost(
       etcdDir,
@@ -237,7 +242,7 @@ echo not reached`,
 });
 
 describe('lib/etcdHost.sh: the etcd builds these cases run on', () => {
-  it('include Debian\'s 3.4.23', () => {
+  it("include Debian's 3.4.23", () => {
     expect(builds.map((b) => b.version)).toContain('3.4.23');
   });
 });

@@ -142,9 +142,7 @@ describe('Class: FileLock', () => {
       const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
       try {
         await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: child.pid }, 600);
-        await expect(lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 600)).rejects.toThrow(
-          LockHeldError,
-        );
+        await expect(lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 600)).rejects.toThrow(LockHeldError);
       } finally {
         child.kill('SIGKILL');
       }

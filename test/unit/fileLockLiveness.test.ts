@@ -43,7 +43,9 @@ async function unreapedChild(): Promise<{ pid: number; parent: ChildProcess; kil
     return printed ? Number(printed[1]) : undefined;
   });
   // The exec has happened once the parent runs sleep: from then on nothing reaps the child.
-  await waitFor('the parent to exec sleep', 10_000, 20, async () => ((await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined));
+  await waitFor('the parent to exec sleep', 10_000, 20, async () =>
+    (await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined,
+  );
   const kill = async () => {
     process.kill(pid, 'SIGKILL');
     await waitFor('the child to become a zombie', 10_000, 20, async () => ((await stateOf(pid)) === 'Z' ? true : undefined));
@@ -79,13 +81,17 @@ describe('Class: FileLock', () => {
     await new FileLock(dir).acquire('prod-a', { runId: 'run-parent', startedBy: 'ghost', pid: parent.pid! }, 3600);
     await new FileLock(dir).acquire('prod-b', { runId: 'run-zombie', startedBy: 'ghost', pid }, 3600);
     // While the child runs, its lock holds.
-    await expect(new FileLock(dir).acquire('prod-b', { runId: 'run-000001', startedBy: 'bob', pid: process.pid }, 3600)).rejects.toThrow(/held by run run-zombie /);
+    await expect(new FileLock(dir).acquire('prod-b', { runId: 'run-000001', startedBy: 'bob', pid: process.pid }, 3600)).rejects.toThrow(
+      /held by run run-zombie /,
+    );
     await kill();
 
     const info = await new FileLock(dir).acquire('prod-b', { runId: 'run-000002', startedBy: 'bob', pid: process.pid }, 3600);
     expect(info.runId).toBe('run-000002');
     expect(info.takenOver).toMatchObject({ runId: 'run-zombie', pid, reason: 'holder process is dead' });
     // The live parent keeps its unexpired lock.
-    await expect(new FileLock(dir).acquire('prod-a', { runId: 'run-000003', startedBy: 'carol', pid: process.pid }, 3600)).rejects.toThrow(/held by run run-parent /);
+    await expect(new FileLock(dir).acquire('prod-a', { runId: 'run-000003', startedBy: 'carol', pid: process.pid }, 3600)).rejects.toThrow(
+      /held by run run-parent /,
+    );
   });
 });

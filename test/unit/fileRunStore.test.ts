@@ -4,13 +4,7 @@ import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import {
-  clusterOf,
-  DEFAULT_RUN_DIR,
-  FileRunStore,
-  runDirFromEnv,
-  UnreadableRunRecordError,
-} from '../../sandbox/adapters/fileRunStore.ts';
+import { clusterOf, DEFAULT_RUN_DIR, FileRunStore, runDirFromEnv, UnreadableRunRecordError } from '../../sandbox/adapters/fileRunStore.ts';
 import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 
@@ -63,8 +57,7 @@ describe('Class: FileRunStore', () => {
 
     it('never lets a reader see a half-written record while saves race', async () => {
       const store = new FileRunStore(dir);
-      const big = (n: number) =>
-        run('run-000001', 'prod-a', '2030-01-01T00:00:00.000Z', { context: { blob: String(n).repeat(200_000) } });
+      const big = (n: number) => run('run-000001', 'prod-a', '2030-01-01T00:00:00.000Z', { context: { blob: String(n).repeat(200_000) } });
       await store.save(big(0));
       const writes = Array.from({ length: 10 }, (_, i) => store.save(big(i + 1)));
       const reads = Array.from({ length: 30 }, () => store.get('run-000001'));
@@ -178,7 +171,9 @@ describe('Class: FileRunStore', () => {
       ]);
       // Records of a known cluster block that cluster only.
       await expect(store.list({ cluster: 'prod-d' })).rejects.toThrow(/run-000005\.json .*\n.*run-000006\.json/);
-      await expect(store.get('run-000003')).rejects.toThrow(/run record .*run-000003\.json \(run run-000003\) cannot be read: the file is empty\n  .*check the cluster it was run on by hand/);
+      await expect(store.get('run-000003')).rejects.toThrow(
+        /run record .*run-000003\.json \(run run-000003\) cannot be read: the file is empty\n  .*check the cluster it was run on by hand/,
+      );
     });
 
     it('ignores records moved aside', async () => {

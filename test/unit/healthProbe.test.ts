@@ -46,7 +46,9 @@ function setup(health: (endpoints: string[]) => Promise<EndpointHealth[]>) {
 describe('Function: createHealthProbeHandler', () => {
   it('publishes 1 for each healthy member and 0 for the one that does not answer', async () => {
     const { probe, puts, asked } = setup(async (endpoints) =>
-      endpoints.map((endpoint) => (endpoint.includes('10.0.1.12') ? { endpoint, healthy: false, error: 'context deadline exceeded' } : { endpoint, healthy: true })),
+      endpoints.map((endpoint) =>
+        endpoint.includes('10.0.1.12') ? { endpoint, healthy: false, error: 'context deadline exceeded' } : { endpoint, healthy: true },
+      ),
     );
     const result = await probe();
     expect(asked).toEqual([['https://10.0.1.10:2379', 'https://10.0.1.11:2379', 'https://10.0.1.12:2379']]);
@@ -74,7 +76,15 @@ describe('Function: createHealthProbeHandler', () => {
     expect(puts).toEqual([
       {
         namespace: 'EtcdReplace',
-        data: [{ MetricName: PROBE_FAILED_METRIC, Dimensions: [{ Name: 'ClusterName', Value: 'ocp' }], Value: 1, Unit: 'Count', Timestamp: new Date('2024-05-01T00:00:00Z') }],
+        data: [
+          {
+            MetricName: PROBE_FAILED_METRIC,
+            Dimensions: [{ Name: 'ClusterName', Value: 'ocp' }],
+            Value: 1,
+            Unit: 'Count',
+            Timestamp: new Date('2024-05-01T00:00:00Z'),
+          },
+        ],
       },
     ]);
   });

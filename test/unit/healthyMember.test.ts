@@ -54,9 +54,15 @@ describe('memberIdentity: which members a host is', () => {
     { id: ID(3), name: 'other', peerURLs: ['https://elsewhere:2380'], clientURLs: ['https://198.51.100.12:2379'] },
   ];
   it('matches by name, peer URL and client URL, exactly', () => {
-    expect(membersOfHost(members, { name: 'master-1', hostname: 'master-1.example.test', ip: '10.9.9.9' }).map((m) => [m.member.id, m.by])).toEqual([[ID(1), 'name']]);
-    expect(membersOfHost(members, { name: 'spare', hostname: 'spare.example.test', ip: '198.51.100.9' }).map((m) => [m.member.id, m.by])).toEqual([[ID(2), 'peer URL']]);
-    expect(membersOfHost(members, { name: 'x', hostname: 'x.example.test', ip: '198.51.100.12' }).map((m) => [m.member.id, m.by])).toEqual([[ID(3), 'client URL']]);
+    expect(membersOfHost(members, { name: 'master-1', hostname: 'master-1.example.test', ip: '10.9.9.9' }).map((m) => [m.member.id, m.by])).toEqual([
+      [ID(1), 'name'],
+    ]);
+    expect(membersOfHost(members, { name: 'spare', hostname: 'spare.example.test', ip: '198.51.100.9' }).map((m) => [m.member.id, m.by])).toEqual([
+      [ID(2), 'peer URL'],
+    ]);
+    expect(membersOfHost(members, { name: 'x', hostname: 'x.example.test', ip: '198.51.100.12' }).map((m) => [m.member.id, m.by])).toEqual([
+      [ID(3), 'client URL'],
+    ]);
     // 198.51.100.1 is no prefix match for 198.51.100.12; master-1 is not master-10.
     expect(membersOfHost(members, { name: 'master-10', hostname: 'master-10.example.test', ip: '198.51.100.1' })).toEqual([]);
   });
@@ -96,7 +102,16 @@ const pastRun = (runId: string, outcome: string, member: { id: string; name: str
   startedAt: '2026-01-01T00:00:00.000Z',
   state: 'Succeeded',
   context: { failedMember: { ...member, clientURL: '' } },
-  steps: [{ name: 'RemoveFailedMember', status: removed ? 'succeeded' : 'skipped', startedAt: '', endedAt: '2025-12-31T10:00:00.000Z', attempts: 1, detail: removed ? `removed member ${member.id} (x)` : 'already removed' }],
+  steps: [
+    {
+      name: 'RemoveFailedMember',
+      status: removed ? 'succeeded' : 'skipped',
+      startedAt: '',
+      endedAt: '2025-12-31T10:00:00.000Z',
+      attempts: 1,
+      detail: removed ? `removed member ${member.id} (x)` : 'already removed',
+    },
+  ],
 });
 
 describe('pastRemoval: the run that removed a member', () => {
@@ -108,13 +123,23 @@ describe('pastRemoval: the run that removed a member', () => {
     expect(findPastRemoval(runs, { text: ID(0xa2) })?.runId).toBe('r-new');
     expect(findPastRemoval(runs, { text: 'master-2', host }, 'r-new')?.runId).toBe('r-old');
     expect(findPastRemoval(runs, { text: 'master-20' })).toBeNull();
-    expect(describePastRemoval({ runId: 'r-new', at: '2025-12-31T10:00:00.000Z', outcome: 'succeeded', member: m2 })).toBe('replaced by run r-new on 2025-12-31 10:00:00Z');
-    expect(describePastRemoval({ runId: 'r-old', at: '2025-12-31T10:00:00.000Z', outcome: 'failed', member: m2 })).toMatch(/removed by run r-old .* \(that run ended failed\)/);
+    expect(describePastRemoval({ runId: 'r-new', at: '2025-12-31T10:00:00.000Z', outcome: 'succeeded', member: m2 })).toBe(
+      'replaced by run r-new on 2025-12-31 10:00:00Z',
+    );
+    expect(describePastRemoval({ runId: 'r-old', at: '2025-12-31T10:00:00.000Z', outcome: 'failed', member: m2 })).toMatch(
+      /removed by run r-old .* \(that run ended failed\)/,
+    );
   });
 });
 
 describe('assessFailure: identities before anything changes', () => {
-  const assess = (members: ReturnType<typeof three>, failed: string, replacement: string, deps?: (d: StepDeps) => StepDeps, extra: Partial<WorkflowContext> = {}) => {
+  const assess = (
+    members: ReturnType<typeof three>,
+    failed: string,
+    replacement: string,
+    deps?: (d: StepDeps) => StepDeps,
+    extra: Partial<WorkflowContext> = {},
+  ) => {
     const cluster = new FakeCluster(members);
     const base = fakeDeps(cluster, NOW);
     return assessFailure(validatedContext(inventory(), failed, replacement, extra), deps ? deps(base) : base, 'first');
@@ -138,9 +163,15 @@ describe('assessFailure: identities before anything changes', () => {
   });
 
   it('the replacement matched by IP when its member name differs (peer URL)', async () => {
-    const members = [...three(['master-2']).slice(0, 2), member(0xa2, 'renamed', '198.51.100.4', false), member(0xb0, 'not-the-hostname', '198.51.100.9', true)];
+    const members = [
+      ...three(['master-2']).slice(0, 2),
+      member(0xa2, 'renamed', '198.51.100.4', false),
+      member(0xb0, 'not-the-hostname', '198.51.100.9', true),
+    ];
     const error = await failure(assess(members, 'master-2', 'etcd-spare-0'));
-    expect(error.message).toMatch(/is a member of the cluster: member 00000000000000b0 \(not-the-hostname\.example\.test\) by its peer URL https:\/\/198\.51\.100\.9:2380/);
+    expect(error.message).toMatch(
+      /is a member of the cluster: member 00000000000000b0 \(not-the-hostname\.example\.test\) by its peer URL https:\/\/198\.51\.100\.9:2380/,
+    );
   });
 
   it('the member this run added (its record) is the one exception', async () => {
@@ -154,7 +185,9 @@ describe('assessFailure: identities before anything changes', () => {
 
   it('a failed host that is no member: exit 2 naming the run that replaced it, not "would end with 4 members"', async () => {
     const members = [...three(['master-2']).slice(0, 2), member(0xb1, 'etcd-spare-1', '198.51.100.10', true)];
-    const runs = [pastRun('r-20260101-000000-abcdef', 'succeeded', { id: ID(0xa2), name: 'master-2.example.test', peerURL: 'https://198.51.100.4:2380' }, true)];
+    const runs = [
+      pastRun('r-20260101-000000-abcdef', 'succeeded', { id: ID(0xa2), name: 'master-2.example.test', peerURL: 'https://198.51.100.4:2380' }, true),
+    ];
     const error = await failure(assess(members, 'master-2', 'etcd-spare-0', (d) => ({ ...d, pastRuns: async () => runs })));
     expect(error).toBeInstanceOf(InvalidInputError);
     expect(error.message).toMatch(/master-2 is not a member; replaced by run r-20260101-000000-abcdef on 2025-12-31 10:00:00Z/);
@@ -163,7 +196,7 @@ describe('assessFailure: identities before anything changes', () => {
     expect(plain.message).toMatch(/master-2 is not a member of the cluster/);
   });
 
-  it('a replacement host that carries the etcd static pod or runs this cluster\'s etcd: exit 2', async () => {
+  it("a replacement host that carries the etcd static pod or runs this cluster's etcd: exit 2", async () => {
     const pod = await failure(assess(three(['master-2']), 'master-2', 'etcd-spare-0', (d) => withHostFacts(d, { staticPod: true })));
     expect(pod).toBeInstanceOf(InvalidInputError);
     expect(pod.message).toMatch(/cannot be the replacement: it carries the etcd static pod/);
@@ -171,7 +204,9 @@ describe('assessFailure: identities before anything changes', () => {
     const ours = await failure(assess(three(['master-2']), 'master-2', 'etcd-spare-0', (d) => withHostFacts(d, { running })));
     expect(ours.message).toMatch(/its etcd runs as member 00000000000000f0 of this cluster/);
     // An etcd of another cluster is the lead's business (a reused host is prepared later), not this refusal.
-    const foreign = await assess(three(['master-2']), 'master-2', 'etcd-spare-0', (d) => withHostFacts(d, { running: { ...running, clusterId: 'ffffffffffffffff' } }));
+    const foreign = await assess(three(['master-2']), 'master-2', 'etcd-spare-0', (d) =>
+      withHostFacts(d, { running: { ...running, clusterId: 'ffffffffffffffff' } }),
+    );
     expect(foreign.output.failedMember?.id).toBe(ID(0xa2));
   });
 
@@ -250,7 +285,7 @@ describe('AddMember: only after this run removed the failed member', () => {
     expect(added.output).toMatchObject({ newMemberId: ID(0xb0), memberAdded: true });
   });
 
-  it('a started member on the replacement\'s peer URL that this run did not add is refused', async () => {
+  it("a started member on the replacement's peer URL that this run did not add is refused", async () => {
     const cluster = new ChangingCluster([...three(['master-2']).slice(0, 2), member(0xb0, 'etcd-spare-0', '198.51.100.9', true)]);
     const context = validatedContext(inventory(), 'master-2', 'etcd-spare-0', { survivors: [], failedMemberRemoved: true });
     const error = await failure(AddMember(context, fakeDeps(cluster, NOW)));
@@ -263,7 +298,10 @@ describe('ValidateInput: a replacement named by member ID or URL', () => {
   const validate = (replacement: string) => {
     const cluster = new FakeCluster(three([]));
     const deps = { ...fakeDeps(cluster, NOW), resolveInventory: async () => inventory() };
-    return ValidateInput({ runId: 'r-unit-0001', request: { cluster: 'unit', failed: 'master-2', replacement, startedBy: 'test' }, options: { graceSeconds: 0, learner: 'auto' } }, deps);
+    return ValidateInput(
+      { runId: 'r-unit-0001', request: { cluster: 'unit', failed: 'master-2', replacement, startedBy: 'test' }, options: { graceSeconds: 0, learner: 'auto' } },
+      deps,
+    );
   };
   it('a member ID is refused as a member, exit 2', async () => {
     const error = await failure(validate(ID(0xa1)));

@@ -114,8 +114,10 @@ describe('Class: EtcdctlMembership, etcdctl.sh exit codes', () => {
     expect(error.message).toContain('member id must be 16 lowercase hex digits');
   });
 
-  it('1 (etcdctl failed) is the error etcd\'s message names, else ScriptFailedError', async () => {
-    expect(await thrown(etcd(exiting(1, 'Error: etcdserver: member not found\netcdctl exited 1')).removeMember('8e9e05c52164694d'))).toBeInstanceOf(MemberNotFoundError);
+  it("1 (etcdctl failed) is the error etcd's message names, else ScriptFailedError", async () => {
+    expect(await thrown(etcd(exiting(1, 'Error: etcdserver: member not found\netcdctl exited 1')).removeMember('8e9e05c52164694d'))).toBeInstanceOf(
+      MemberNotFoundError,
+    );
     expect(await thrown(etcd(exiting(1, 'Error: context deadline exceeded\netcdctl exited 1')).memberList())).toBeInstanceOf(EtcdUnavailableError);
     expect(await thrown(etcd(exiting(1, 'Error: something new\netcdctl exited 128')).memberList())).toBeInstanceOf(ScriptFailedError);
   });
@@ -124,7 +126,12 @@ describe('Class: EtcdctlMembership, etcdctl.sh exit codes', () => {
 /** The comment lines at the top of a script, up to `set -o`. */
 function header(text: string): string {
   const lines = text.split('\n');
-  return lines.slice(0, lines.findIndex((line) => line.startsWith('set -o'))).join('\n');
+  return lines
+    .slice(
+      0,
+      lines.findIndex((line) => line.startsWith('set -o')),
+    )
+    .join('\n');
 }
 
 describe('Host scripts: each states its exit codes', () => {
@@ -132,7 +139,9 @@ describe('Host scripts: each states its exit codes', () => {
 
   it.each(scripts)('%s sources lib/exitCodes.sh and names in its header every code it exits with', (name) => {
     const text = readFileSync(path.join(SCRIPTS, name), 'utf8');
-    expect(text).toMatch(/^set -o errexit -o nounset -o pipefail\n# shellcheck source=functions\/scripts\/lib\/exitCodes\.sh\nsource "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)\/lib\/exitCodes\.sh"$/m);
+    expect(text).toMatch(
+      /^set -o errexit -o nounset -o pipefail\n# shellcheck source=functions\/scripts\/lib\/exitCodes\.sh\nsource "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)\/lib\/exitCodes\.sh"$/m,
+    );
     const stated = header(text).split(/Exit codes \(lib\/exitCodes\.sh\):/)[1];
     expect(stated, `${name} has an "Exit codes (lib/exitCodes.sh):" paragraph in its header`).toBeDefined();
     const used = new Set([...text.matchAll(/\bexit (\d+)\b/g)].map((m) => Number(m[1])).filter((code) => code > 1));

@@ -4,7 +4,6 @@ import { accepted } from '../support/accepted.ts';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
 import { getGroupHosts, replaceGroupHost } from '../../functions/config/inventory.ts';
 
-
 const FIXTURE = readFileSync(new URL('../../sandbox/templates/hosts.ini', import.meta.url), 'utf8');
 
 const CHANGE = { remove: ['master-1.example.com'], add: 'master-3.example.com' };
@@ -60,9 +59,7 @@ describe('Function: replaceGroupHost', () => {
 
   it('removes a host line with its vars and adds where the last host line was, before trailing blanks and comments', () => {
     const text = "[etcd]\nm0 etcd_ip=1.2.3.4\n# note\nm1 x='y'\n\n# about nodes\n[nodes]\nm1 x='y'\n";
-    expect(replaceGroupHost(text, 'etcd', { remove: ['m1'], add: 'm3' })).toBe(
-      "[etcd]\nm0 etcd_ip=1.2.3.4\n# note\nm3\n\n# about nodes\n[nodes]\nm1 x='y'\n",
-    );
+    expect(replaceGroupHost(text, 'etcd', { remove: ['m1'], add: 'm3' })).toBe("[etcd]\nm0 etcd_ip=1.2.3.4\n# note\nm3\n\n# about nodes\n[nodes]\nm1 x='y'\n");
   });
 
   it('adds after the last remaining host line when the removed one was not last', () => {
@@ -94,8 +91,6 @@ describe('Function: replaceGroupHost', () => {
   });
 
   it('accepts an IPv4 address as the host', () => {
-    expect(replaceGroupHost('[etcd]\n198.51.100.11\n', 'etcd', { remove: ['198.51.100.11'], add: '198.51.100.13' })).toBe(
-      '[etcd]\n198.51.100.13\n',
-    );
+    expect(replaceGroupHost('[etcd]\n198.51.100.11\n', 'etcd', { remove: ['198.51.100.11'], add: '198.51.100.13' })).toBe('[etcd]\n198.51.100.13\n');
   });
 });

@@ -38,16 +38,27 @@ describe('Function: runLocally', () => {
       ]),
     ) as unknown as Record<TaskName, Step>;
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
-    const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never } };
+    const deps = {
+      ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
+      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never },
+    };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox' });
     expect(ended.state).toBe('Succeeded');
     expect(seenAtStart.length).toBeGreaterThan(10);
     for (const [step, saved] of seenAtStart) expect({ step, saved }).toEqual({ step, saved: step });
   });
 
-  const fakeLock = (runId: string) => ({ acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId }) as never });
+  const fakeLock = (runId: string) => ({
+    acquire: async () => ({}) as never,
+    renew: async () => {},
+    release: async () => {},
+    current: async () => ({ runId }) as never,
+  });
   const skipAll = (): Record<TaskName, Step> =>
-    Object.fromEntries(TASKS.map((t) => [t.name, (async () => ({ output: {}, detail: `${t.name} done`, skipped: true })) satisfies Step])) as unknown as Record<TaskName, Step>;
+    Object.fromEntries(TASKS.map((t) => [t.name, (async () => ({ output: {}, detail: `${t.name} done`, skipped: true })) satisfies Step])) as unknown as Record<
+      TaskName,
+      Step
+    >;
 
   it('cancels a step whose time is up through its signal, and reports the timeout only once the step has stopped', async () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
@@ -78,7 +89,7 @@ describe('Function: runLocally', () => {
     expect(ended.reason).toMatch(/^States\.Timeout: CheckClusterHealth did not finish within 1s/);
   });
 
-  it('stops at once and records nothing more when the process no longer owns the run: runLocally rejects with the proof\'s error', async () => {
+  it("stops at once and records nothing more when the process no longer owns the run: runLocally rejects with the proof's error", async () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: fakeLock(context.runId) };
     const store = new SavingStore();
@@ -111,7 +122,7 @@ describe('Function: runLocally', () => {
     expect(last.steps.at(-1)).toMatchObject({ name: 'CheckClusterHealth', status: 'running' });
   });
 
-  it('stops where it is when told to (an operator\'s kill): the running step is cancelled, the record left at that step', async () => {
+  it("stops where it is when told to (an operator's kill): the running step is cancelled, the record left at that step", async () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: fakeLock(context.runId) };
     const store = new SavingStore();
@@ -124,7 +135,14 @@ describe('Function: runLocally', () => {
       cancelled = stepDeps.signal!.reason;
       throw cancelled;
     };
-    const error = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox', hold: null, signal: stop.signal }).catch((e: unknown) => e);
+    const error = await runLocally(newRunRecord(context, 'sandbox', new Date()), {
+      deps,
+      steps,
+      runs: store,
+      target: 'sandbox',
+      hold: null,
+      signal: stop.signal,
+    }).catch((e: unknown) => e);
     expect((error as Error).message).toBe('stopped by SIGTERM');
     expect(cancelled).toBe(error);
     expect(store.saved.at(-1)).toMatchObject({ state: 'CheckClusterHealth', outcome: 'running' });

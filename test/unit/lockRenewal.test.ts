@@ -10,7 +10,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { taskSpec } from '../../statemachine/spec.ts';
 
-const context = { runId: 'run-000001', request: { cluster: 'prod-a', failed: 'master-2', startedBy: 'alice' }, options: { graceSeconds: 1, learner: 'auto' } } as WorkflowContext;
+const context = {
+  runId: 'run-000001',
+  request: { cluster: 'prod-a', failed: 'master-2', startedBy: 'alice' },
+  options: { graceSeconds: 1, learner: 'auto' },
+} as WorkflowContext;
 
 describe('Module: lockRenewal', () => {
   let dir: string;
@@ -53,7 +57,7 @@ describe('Module: lockRenewal', () => {
     expect((await lock.current('prod-a'))?.pid).toBe(process.pid);
   });
 
-  it('renews the lock while a step longer than the lock\'s lifetime runs, so no other run can take it', async () => {
+  it("renews the lock while a step longer than the lock's lifetime runs, so no other run can take it", async () => {
     await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 3);
     const first = Date.parse((await lock.current('prod-a'))!.expiresAt);
     const seen: number[] = [];
@@ -71,7 +75,7 @@ describe('Module: lockRenewal', () => {
     await expect(other.acquire('prod-a', { runId: 'run-000003', startedBy: 'carol' }, 60)).rejects.toThrow(LockHeldError);
   });
 
-  it('stops renewing the moment the step\'s signal aborts (a timeout), before the step itself has ended', async () => {
+  it("stops renewing the moment the step's signal aborts (a timeout), before the step itself has ended", async () => {
     await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 3);
     const controller = new AbortController();
     const seen: string[] = [];
@@ -111,7 +115,7 @@ describe('Module: lockRenewal', () => {
       await expect(proveRunOwner(context, deps(60, child.pid!))).resolves.toBeUndefined();
     });
 
-    it('asks the run\'s own owner claim first where there is one', async () => {
+    it("asks the run's own owner claim first where there is one", async () => {
       const claim = { prove: async () => Promise.reject(new LockLostError('process 1 does not own run run-000001')) };
       await expect(withLockHeld(taskSpec('DiscardKeyBundle'), context, { ...deps(), runOwner: claim }, async () => 'ran')).rejects.toThrow('does not own run');
     });

@@ -51,15 +51,38 @@ describe('Machine: ReplaceFailedEtcdMember', () => {
 
   it('takes the short path under the lock when an earlier run already did the replacement: no observation, no membership change', async () => {
     const visited: string[] = [];
-    const snap = await runWith({ ValidateInput: async () => ({ alreadyReplaced: true }), StopFailedMember: async () => ({ failedHostReachable: true }) }, visited);
+    const snap = await runWith(
+      { ValidateInput: async () => ({ alreadyReplaced: true }), StopFailedMember: async () => ({ failedHostReachable: true }) },
+      visited,
+    );
     expect(snap.value).toBe('Succeeded');
     const tasksVisited = visited.filter((v) => TASKS.some((t) => t.name === v));
-    expect(tasksVisited).toEqual(['ValidateInput', 'AcquireLock', 'StopFailedMember', 'BackUpFailedMemberData', 'VerifyClusterHealth', 'RollMasters', 'UpdateFlannel', 'DiscardKeyBundle', 'TerminateLaunchedHost', 'RecordClusterState', 'ReleaseLock']);
+    expect(tasksVisited).toEqual([
+      'ValidateInput',
+      'AcquireLock',
+      'StopFailedMember',
+      'BackUpFailedMemberData',
+      'VerifyClusterHealth',
+      'RollMasters',
+      'UpdateFlannel',
+      'DiscardKeyBundle',
+      'TerminateLaunchedHost',
+      'RecordClusterState',
+      'ReleaseLock',
+    ]);
   });
 
   it('ends the short path through the closing steps when one of its steps fails; nothing is compensated', async () => {
     const visited: string[] = [];
-    const snap = await runWith({ ValidateInput: async () => ({ alreadyReplaced: true }), VerifyClusterHealth: async () => { throw new RefusedError('member gone'); } }, visited);
+    const snap = await runWith(
+      {
+        ValidateInput: async () => ({ alreadyReplaced: true }),
+        VerifyClusterHealth: async () => {
+          throw new RefusedError('member gone');
+        },
+      },
+      visited,
+    );
     expect(snap.value).toBe('Refused');
     expect(visited).not.toContain('RollMasters');
     expect(visited).not.toContain('CompensateNewMember');
@@ -68,7 +91,14 @@ describe('Machine: ReplaceFailedEtcdMember', () => {
 
   it('ends Refused, releasing the lock, when a preflight step refuses', async () => {
     const visited: string[] = [];
-    const snap = await runWith({ CheckClusterHealth: async () => { throw new RefusedError('no quorum'); } }, visited);
+    const snap = await runWith(
+      {
+        CheckClusterHealth: async () => {
+          throw new RefusedError('no quorum');
+        },
+      },
+      visited,
+    );
     expect(snap.value).toBe('Refused');
     expect(snap.context.error).toEqual({ Error: 'RefusedError', Cause: 'no quorum' });
     expect(visited.slice(-2)).toEqual(['ReleaseLock', 'Refused']);
@@ -79,8 +109,12 @@ describe('Machine: ReplaceFailedEtcdMember', () => {
     const visited: string[] = [];
     const snap = await runWith(
       {
-        StartNewMember: async () => { throw new ScriptFailedError('etcd-spare-0', 'StartNewMember', 1, 'boom'); },
-        CompensateNewMember: async () => { throw new Error('also broken'); },
+        StartNewMember: async () => {
+          throw new ScriptFailedError('etcd-spare-0', 'StartNewMember', 1, 'boom');
+        },
+        CompensateNewMember: async () => {
+          throw new Error('also broken');
+        },
       },
       visited,
     );

@@ -37,12 +37,7 @@ describe('Function: setEtcdClientUrls', () => {
 
   it('changes only the url lines, keeping their 4-space indentation', () => {
     const out = setEtcdClientUrls(FIXTURE, [M0, M2, M3]);
-    expect(out).toBe(
-      FIXTURE.replace(
-        `    - ${M0}\n    - ${M1}\n    - ${M2}\n`,
-        `    - ${M0}\n    - ${M2}\n    - ${M3}\n`,
-      ),
-    );
+    expect(out).toBe(FIXTURE.replace(`    - ${M0}\n    - ${M1}\n    - ${M2}\n`, `    - ${M0}\n    - ${M2}\n    - ${M3}\n`));
     expect(out).not.toBe(FIXTURE);
     expect(getEtcdClientUrls(out)).toEqual([M0, M2, M3]);
   });
@@ -59,12 +54,8 @@ describe('Function: setEtcdClientUrls', () => {
   });
 
   it('keeps the quoting, the dash gap and a flow style', () => {
-    expect(setEtcdClientUrls(`a: 1\netcdClientInfo:\n  urls:\n  -   "${M0}"\nb: 2\n`, [M3])).toBe(
-      `a: 1\netcdClientInfo:\n  urls:\n  -   "${M3}"\nb: 2\n`,
-    );
-    expect(setEtcdClientUrls(`etcdClientInfo:\n  urls: ['${M0}', '${M1}'] # keep\n`, [M1, M3])).toBe(
-      `etcdClientInfo:\n  urls: ['${M1}', '${M3}'] # keep\n`,
-    );
+    expect(setEtcdClientUrls(`a: 1\netcdClientInfo:\n  urls:\n  -   "${M0}"\nb: 2\n`, [M3])).toBe(`a: 1\netcdClientInfo:\n  urls:\n  -   "${M3}"\nb: 2\n`);
+    expect(setEtcdClientUrls(`etcdClientInfo:\n  urls: ['${M0}', '${M1}'] # keep\n`, [M1, M3])).toBe(`etcdClientInfo:\n  urls: ['${M1}', '${M3}'] # keep\n`);
     expect(setEtcdClientUrls(`etcdClientInfo:\n  urls: []\n`, [M3])).toBe(`etcdClientInfo:\n  urls: [${M3}]\n`);
   });
 
@@ -98,10 +89,7 @@ describe('Function: replaceEtcdMember', () => {
       'https://198.51.100.11:2379',
       M3,
     ]);
-    expect(replaceEtcdMember([M1, 'https://master-1.example.com:4001'], { remove: [M1], add: M3 })).toEqual([
-      'https://master-1.example.com:4001',
-      M3,
-    ]);
+    expect(replaceEtcdMember([M1, 'https://master-1.example.com:4001'], { remove: [M1], add: M3 })).toEqual(['https://master-1.example.com:4001', M3]);
   });
 
   it('compares hosts case-insensitively and ignores a trailing slash', () => {

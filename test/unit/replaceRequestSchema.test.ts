@@ -31,7 +31,13 @@ const base = { cluster: 'ocp311', failed: 'master-2', replacement: 'etcd-spare-0
 
 describe('Schema: replace-request', () => {
   it('has examples', () => {
-    expect(examples.map(([f]) => f).sort()).toEqual(['alarm-started.json', 'console-launch-new.json', 'console-minimal.json', 'console-with-options.json', 'explicit-inventory.json']);
+    expect(examples.map(([f]) => f).sort()).toEqual([
+      'alarm-started.json',
+      'console-launch-new.json',
+      'console-minimal.json',
+      'console-with-options.json',
+      'explicit-inventory.json',
+    ]);
   });
 
   for (const [file, example] of examples) {

@@ -41,7 +41,9 @@ async function zombie(): Promise<number> {
   let out = '';
   parent.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const pid = await waitFor('the child pid', 10_000, 20, async () => (/^(\d+)\n/.exec(out) ? Number(/^(\d+)\n/.exec(out)![1]) : undefined));
-  await waitFor('the parent to exec sleep', 10_000, 20, async () => ((await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined));
+  await waitFor('the parent to exec sleep', 10_000, 20, async () =>
+    (await readFile(`/proc/${parent.pid}/comm`, 'utf8')).trim() === 'sleep' ? true : undefined,
+  );
   process.kill(pid, 'SIGKILL');
   await waitFor('a zombie', 10_000, 20, async () => ((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.startsWith('Z') ? true : undefined));
   return pid;
@@ -58,7 +60,11 @@ describe('Class: FileRunOwners', () => {
       expect(error).toBeInstanceOf(RefusedError);
       expect((error as RunInProgressError).exitCode).toBe(3);
       expect((error as Error).name).toBe('RunInProgressError');
-      expect((error as Error).message).toMatch(new RegExp(`^run r-20300101-000000-aaaaaa is in progress in pid ${owner} on \\S+ since \\d{4}-.*; wait for it, or stop it with \`kill ${owner}\` .*the same command takes it over; nothing was changed$`));
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^run r-20300101-000000-aaaaaa is in progress in pid ${owner} on \\S+ since \\d{4}-.*; wait for it, or stop it with \`kill ${owner}\` .*the same command takes it over; nothing was changed$`,
+        ),
+      );
       expect(await owners.liveOtherOwner('r-20300101-000000-aaaaaa')).toMatchObject({ pid: owner });
     });
 
@@ -100,8 +106,8 @@ describe('Class: FileRunOwners', () => {
   });
 });
 
-describe('Class: FileLock, the run\'s owner', () => {
-  it('release leaves alone the lock of the same run held by another live process, and releases its own or a dead holder\'s', async () => {
+describe("Class: FileLock, the run's owner", () => {
+  it("release leaves alone the lock of the same run held by another live process, and releases its own or a dead holder's", async () => {
     const lock = new FileLock(await scratch());
     const owner = otherProcess();
     await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: owner }, 60);
@@ -117,7 +123,7 @@ describe('Class: FileLock, the run\'s owner', () => {
     expect(await lock.current('prod-a')).toBeNull();
   });
 
-  it('heldElsewhere names a live other process holding the run\'s lock; not the caller, a dead holder, or another run', async () => {
+  it("heldElsewhere names a live other process holding the run's lock; not the caller, a dead holder, or another run", async () => {
     const lock = new FileLock(await scratch());
     const owner = otherProcess();
     const me = { runId: 'run-000001', startedBy: 'alice', pid: process.pid };

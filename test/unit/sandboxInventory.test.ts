@@ -7,7 +7,15 @@ import { inventoryOfSandbox } from '../../sandbox/adapters/deps.ts';
 import type { EtcdMember } from '../../functions/ports.ts';
 import type { SandboxHost, SandboxInfo } from '../../sandbox/index.ts';
 
-const sandboxHost = (name: string, ip: string, roles: SandboxHost['roles']): SandboxHost => ({ name, hostname: `${name}.sandbox.test`, ip, roles, netns: `er-lab-${name}`, up: true, state: 'running' });
+const sandboxHost = (name: string, ip: string, roles: SandboxHost['roles']): SandboxHost => ({
+  name,
+  hostname: `${name}.sandbox.test`,
+  ip,
+  roles,
+  netns: `er-lab-${name}`,
+  up: true,
+  state: 'running',
+});
 const sandbox = {
   name: 'lab',
   hosts: [
@@ -19,11 +27,17 @@ const sandbox = {
     sandboxHost('node-0', '198.51.100.7', ['node']),
   ],
 } as unknown as SandboxInfo;
-const member = (id: string, name: string, ip: string): EtcdMember => ({ id, name, peerURLs: [`https://${ip}:2380`], clientURLs: name ? [`https://${ip}:2379`] : [], isLearner: false });
+const member = (id: string, name: string, ip: string): EtcdMember => ({
+  id,
+  name,
+  peerURLs: [`https://${ip}:2380`],
+  clientURLs: name ? [`https://${ip}:2379`] : [],
+  isLearner: false,
+});
 const rolesOf = (members: EtcdMember[]) => Object.fromEntries(inventoryOfSandbox(sandbox, members).hosts.map((h) => [h.name, h.roles]));
 
 describe('Function: inventoryOfSandbox', () => {
-  it('keeps sandbox.json\'s roles when no member list is given', () => {
+  it("keeps sandbox.json's roles when no member list is given", () => {
     expect(rolesOf([])).toMatchObject({ 'etcd-spare-0': ['spare'], 'etcd-spare-1': ['spare'], 'master-2': ['master', 'etcd'] });
   });
 
@@ -34,6 +48,10 @@ describe('Function: inventoryOfSandbox', () => {
   });
 
   it('never changes a host that is no spare: a removed master keeps its roles', () => {
-    expect(rolesOf([member('a0', 'master-0.sandbox.test', '198.51.100.2')])).toMatchObject({ 'master-1': ['master', 'etcd'], 'master-2': ['master', 'etcd'], 'node-0': ['node'] });
+    expect(rolesOf([member('a0', 'master-0.sandbox.test', '198.51.100.2')])).toMatchObject({
+      'master-1': ['master', 'etcd'],
+      'master-2': ['master', 'etcd'],
+      'node-0': ['node'],
+    });
   });
 });

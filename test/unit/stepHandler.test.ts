@@ -52,15 +52,29 @@ describe('Function: createStepHandler', () => {
 
   it('rethrows a named error unchanged, so Step Functions matches its class name', async () => {
     const thrown = new ScriptFailedError('etcd-spare-0', 'StartNewMember', 1, 'etcd did not start');
-    const { handler, lines } = setup({ StartNewMember: async () => { throw thrown; } });
+    const { handler, lines } = setup({
+      StartNewMember: async () => {
+        throw thrown;
+      },
+    });
     const error = await handler({ step: 'StartNewMember', context }).catch((e: unknown) => e);
     expect(error).toBe(thrown);
     expect((error as Error).name).toBe('ScriptFailedError');
-    expect(JSON.parse(lines[0] ?? '{}')).toEqual({ step: 'StartNewMember', runId: 'run-handler-1', durationMs: 25, outcome: 'failed', error: 'ScriptFailedError' });
+    expect(JSON.parse(lines[0] ?? '{}')).toEqual({
+      step: 'StartNewMember',
+      runId: 'run-handler-1',
+      durationMs: 25,
+      outcome: 'failed',
+      error: 'ScriptFailedError',
+    });
   });
 
   it('keeps the subclass name of a refusal', async () => {
-    const { handler } = setup({ CheckClusterHealth: async () => { throw new RefusedError('no quorum after removal'); } });
+    const { handler } = setup({
+      CheckClusterHealth: async () => {
+        throw new RefusedError('no quorum after removal');
+      },
+    });
     await expect(handler({ step: 'CheckClusterHealth', context })).rejects.toMatchObject({ name: 'RefusedError' });
   });
 

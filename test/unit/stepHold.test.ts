@@ -109,7 +109,13 @@ describe('Function: runLocally with a hold', () => {
       log: (m: string) => void logged.push(m),
       lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never },
     };
-    const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: noRuns, target: 'sandbox', hold: { step: 'CheckClusterHealth', file: join(dir, 'hold') } });
+    const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), {
+      deps,
+      steps,
+      runs: noRuns,
+      target: 'sandbox',
+      hold: { step: 'CheckClusterHealth', file: join(dir, 'hold') },
+    });
     expect(ended.state).toBe('Succeeded');
     expect(started).toContain('CheckClusterHealth');
     expect(logged.filter((m) => m.startsWith('hold:'))).toEqual([]);

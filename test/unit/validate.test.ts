@@ -22,7 +22,6 @@ import {
   shellSetArgs,
 } from '../../functions/validate.ts';
 
-
 // Values an attacker (or a typo) could put into a field that ends up in a shell or a config file.
 const HOSTILE = [
   '$(reboot)',
@@ -82,21 +81,15 @@ describe('Function: hostname', () => {
   });
 
   it('rejects a leading hyphen anywhere, so no name is read as an option', () => {
-    expect(rejection(() => hostname('host', '-master-0')).message).toBe(
-      'invalid host: "-master-0" has a label starting or ending with a hyphen',
-    );
+    expect(rejection(() => hostname('host', '-master-0')).message).toBe('invalid host: "-master-0" has a label starting or ending with a hyphen');
     expect(() => hostname('host', '--foo')).toThrow(InvalidInputError);
     expect(() => hostname('host', 'master.-x.example.com')).toThrow(InvalidInputError);
     expect(() => hostname('host', 'master-.example.com')).toThrow(InvalidInputError);
   });
 
   it('rejects uppercase, trailing dots, empty labels and addresses', () => {
-    expect(rejection(() => hostname('host', 'Master-0')).message).toBe(
-      'invalid host: "Master-0" may hold only lowercase letters, digits, hyphens and dots',
-    );
-    expect(rejection(() => hostname('host', 'master-0.example.com.')).message).toBe(
-      'invalid host: "master-0.example.com." must not end with a dot',
-    );
+    expect(rejection(() => hostname('host', 'Master-0')).message).toBe('invalid host: "Master-0" may hold only lowercase letters, digits, hyphens and dots');
+    expect(rejection(() => hostname('host', 'master-0.example.com.')).message).toBe('invalid host: "master-0.example.com." must not end with a dot');
     expect(rejection(() => hostname('host', 'a..b')).message).toBe('invalid host: "a..b" has an empty label');
     expect(rejection(() => hostname('host', '198.51.100.10')).message).toBe(
       'invalid host: "198.51.100.10" ends in an all-numeric label (an address is not a hostname)',
@@ -121,9 +114,7 @@ describe('Function: hostname', () => {
 
   it('escapes control characters in its message', () => {
     expect(rejection(() => hostname('host', 'a\nb')).message).toBe('invalid host: "a\\nb" contains a control character');
-    expect(rejection(() => hostname('host', 'a\u2028b')).message).toBe(
-      'invalid host: "a\\u2028b" contains a control character',
-    );
+    expect(rejection(() => hostname('host', 'a\u2028b')).message).toBe('invalid host: "a\\u2028b" contains a control character');
   });
 });
 
@@ -135,11 +126,23 @@ describe('Function: ipv4', () => {
   });
 
   it('rejects out-of-range parts, leading zeros and wrong shapes', () => {
-    const rejected = ['256.1.1.1', '1.2.3.04', '01.2.3.4', '1.2.3', '1.2.3.4.5', '1.2.3.', ' 1.2.3.4', '1.2.3.4 ', '0x1.2.3.4', '1.2.3.-4', '::1', '１.2.3.4', '١.2.3.4'];
+    const rejected = [
+      '256.1.1.1',
+      '1.2.3.04',
+      '01.2.3.4',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1.2.3.',
+      ' 1.2.3.4',
+      '1.2.3.4 ',
+      '0x1.2.3.4',
+      '1.2.3.-4',
+      '::1',
+      '１.2.3.4',
+      '١.2.3.4',
+    ];
     expect(accepted(rejected, (value) => ipv4('ip', value), InvalidInputError)).toEqual([]);
-    expect(rejection(() => ipv4('ip', '1.2.3.04')).message).toBe(
-      'invalid ip: "1.2.3.04" is not an IPv4 address (four numbers 0-255 without leading zeros)',
-    );
+    expect(rejection(() => ipv4('ip', '1.2.3.04')).message).toBe('invalid ip: "1.2.3.04" is not an IPv4 address (four numbers 0-255 without leading zeros)');
   });
 
   it('rejects every hostile value', () => {
@@ -157,9 +160,7 @@ describe('Function: memberId', () => {
   });
 
   it('rejects non-hex, too long, zero and hostile ids', () => {
-    expect(rejection(() => memberId('id', '8e9e05c52164694d0')).message).toBe(
-      'invalid id: "8e9e05c52164694d0" is not an etcd member id (1 to 16 hex digits)',
-    );
+    expect(rejection(() => memberId('id', '8e9e05c52164694d0')).message).toBe('invalid id: "8e9e05c52164694d0" is not an etcd member id (1 to 16 hex digits)');
     expect(rejection(() => memberId('id', '0000')).message).toBe('invalid id: member id 0 is not a valid etcd member id');
     expect(accepted(['0x1f', 'g1', '-1f', ...HOSTILE], (value) => memberId('id', value), InvalidInputError)).toEqual([]);
   });
@@ -173,12 +174,8 @@ describe('Function: memberIdFromDecimal', () => {
   });
 
   it('rejects values beyond 64 bits, zero, leading zeros and numbers', () => {
-    expect(rejection(() => memberIdFromDecimal('18446744073709551616')).message).toBe(
-      'invalid memberId: "18446744073709551616" does not fit in 64 bits',
-    );
-    expect(rejection(() => memberIdFromDecimal('0', 'leader')).message).toBe(
-      'invalid leader: member id 0 is not a valid etcd member id',
-    );
+    expect(rejection(() => memberIdFromDecimal('18446744073709551616')).message).toBe('invalid memberId: "18446744073709551616" does not fit in 64 bits');
+    expect(rejection(() => memberIdFromDecimal('0', 'leader')).message).toBe('invalid leader: member id 0 is not a valid etcd member id');
     expect(() => memberIdFromDecimal('012')).toThrow(InvalidInputError);
     expect(() => memberIdFromDecimal('1e3')).toThrow(InvalidInputError);
     expect(() => memberIdFromDecimal(12)).toThrow(InvalidInputError);
@@ -250,9 +247,7 @@ describe('Function: runId', () => {
 
 describe('Function: absolutePath', () => {
   it('accepts plain absolute paths, with or without a trailing slash', () => {
-    expect(absolutePath('path', '/etc/etcd/generated_certs/etcd-master-3.example.com')).toBe(
-      '/etc/etcd/generated_certs/etcd-master-3.example.com',
-    );
+    expect(absolutePath('path', '/etc/etcd/generated_certs/etcd-master-3.example.com')).toBe('/etc/etcd/generated_certs/etcd-master-3.example.com');
     expect(absolutePath('path', '/var/lib/etcd/')).toBe('/var/lib/etcd/');
     expect(absolutePath('path', '/')).toBe('/');
   });
@@ -280,27 +275,33 @@ describe('Function: etcdUrl', () => {
   });
 
   it('rejects other schemes, missing ports, paths, queries, user info and bad hosts', () => {
-    expect(accepted([
-      'http://198.51.100.10:2379',
-      'HTTPS://198.51.100.10:2379',
-      'https://198.51.100.10',
-      'https://198.51.100.10:2379/v2',
-      'https://198.51.100.10:2379?x=1',
-      'https://198.51.100.10:2379#x',
-      'https://user@198.51.100.10:2379',
-      'https://user:pw@198.51.100.10:2379',
-      'https://198.51.100.10:0',
-      'https://198.51.100.10:65536',
-      'https://198.51.100.10:02379',
-      'https://256.1.1.1:2379',
-      'https://[::1]:2379',
-      'https://-x:2379',
-      'https://Master-0:2379',
-      'https://a b:2379',
-      'https://198.51.100.10:2379,https://198.51.100.11:2379',
-      ' https://198.51.100.10:2379',
-      ...HOSTILE,
-    ], (value) => etcdUrl('url', value), InvalidInputError)).toEqual([]);
+    expect(
+      accepted(
+        [
+          'http://198.51.100.10:2379',
+          'HTTPS://198.51.100.10:2379',
+          'https://198.51.100.10',
+          'https://198.51.100.10:2379/v2',
+          'https://198.51.100.10:2379?x=1',
+          'https://198.51.100.10:2379#x',
+          'https://user@198.51.100.10:2379',
+          'https://user:pw@198.51.100.10:2379',
+          'https://198.51.100.10:0',
+          'https://198.51.100.10:65536',
+          'https://198.51.100.10:02379',
+          'https://256.1.1.1:2379',
+          'https://[::1]:2379',
+          'https://-x:2379',
+          'https://Master-0:2379',
+          'https://a b:2379',
+          'https://198.51.100.10:2379,https://198.51.100.11:2379',
+          ' https://198.51.100.10:2379',
+          ...HOSTILE,
+        ],
+        (value) => etcdUrl('url', value),
+        InvalidInputError,
+      ),
+    ).toEqual([]);
     expect(rejection(() => etcdUrl('url', 'https://198.51.100.10:65536')).message).toBe(
       'invalid url: "https://198.51.100.10:65536" has a port outside 1-65535 (or with leading zeros)',
     );
@@ -338,9 +339,7 @@ describe('Function: positiveInt', () => {
   it('rejects numbers with other characters, signs, exponents, blanks and leading zeros', () => {
     const rejected = ['3abc', '', ' 3', '3 ', '1e3', '-1', '+1', '1.5', '0x10', '007', '３', 'Infinity', 'NaN'];
     expect(accepted(rejected, (value) => positiveInt('timeout', value), InvalidInputError)).toEqual([]);
-    expect(rejection(() => positiveInt('timeout', '3abc')).message).toBe(
-      'invalid timeout: "3abc" is not a whole number (decimal digits only)',
-    );
+    expect(rejection(() => positiveInt('timeout', '3abc')).message).toBe('invalid timeout: "3abc" is not a whole number (decimal digits only)');
   });
 
   it('rejects values out of range, fractional and unsafe numbers', () => {

@@ -61,7 +61,9 @@ describe('Step: ValidateInput', () => {
   });
 
   it('chooses to launch a host when none is named and the pool is empty, or when `new` is asked for; a named host is named', async () => {
-    const noSpares = { resolveInventory: async () => ({ ...inventory, hosts: inventory.hosts.filter((h) => !h.roles.includes('spare')) }) } as unknown as StepDeps;
+    const noSpares = {
+      resolveInventory: async () => ({ ...inventory, hosts: inventory.hosts.filter((h) => !h.roles.includes('spare')) }),
+    } as unknown as StepDeps;
     const empty = await ValidateInput(context({ replacement: undefined }), noSpares);
     expect(empty.output).toMatchObject({ replacementChoice: 'launched', failedHost: { name: 'master-2' } });
     expect(empty.output.replacement).toBeUndefined();
@@ -123,7 +125,19 @@ function earlierRun(overrides: { outcome?: RunRecord['outcome']; newMemberId?: s
       replacementChoice: 'spare',
       newMemberId: overrides.newMemberId ?? SPARE0.id,
     },
-    steps: overrides.removed === false ? [] : [{ name: 'RemoveFailedMember', status: 'succeeded', startedAt: '2030-01-01T00:01:00.000Z', endedAt: '2030-01-01T00:01:02.000Z', attempts: 1, detail: `removed member ${M2.id}` }],
+    steps:
+      overrides.removed === false
+        ? []
+        : [
+            {
+              name: 'RemoveFailedMember',
+              status: 'succeeded',
+              startedAt: '2030-01-01T00:01:00.000Z',
+              endedAt: '2030-01-01T00:01:02.000Z',
+              attempts: 1,
+              detail: `removed member ${M2.id}`,
+            },
+          ],
     remaining: ['master-2: /var/lib/etcd was not backed up (the host could not reach the artifact store) and is left untouched'],
   };
 }
@@ -167,13 +181,20 @@ describe('Step: ValidateInput, the spare pool', () => {
     const { deps, asked } = clusterDeps([M0, M1, M2]);
     await ValidateInput(context({ replacement: 'etcd-spare-1' }), deps);
     expect(asked).toEqual([]);
-    const broken = { resolveInventory: async () => inventory, etcd: () => ({ memberList: async () => { throw new Error('no member answers'); } }) } as unknown as StepDeps;
+    const broken = {
+      resolveInventory: async () => inventory,
+      etcd: () => ({
+        memberList: async () => {
+          throw new Error('no member answers');
+        },
+      }),
+    } as unknown as StepDeps;
     expect((await ValidateInput(context({ replacement: undefined }), broken)).output.replacement?.name).toBe('etcd-spare-0');
   });
 });
 
 describe('Step: ValidateInput, a request an earlier run carried out', () => {
-  it('the failed member is gone and the earlier run\'s member runs: the short path, naming the run', async () => {
+  it("the failed member is gone and the earlier run's member runs: the short path, naming the run", async () => {
     for (const replacement of [undefined, 'etcd-spare-0', '198.51.100.20', 'etcd-spare-0.example.com']) {
       const { deps } = clusterDeps([M0, M1, SPARE0], [earlierRun()]);
       const result = await ValidateInput(context({ replacement }), deps);
@@ -186,8 +207,14 @@ describe('Step: ValidateInput, a request an earlier run carried out', () => {
         failedMember: { id: M2.id },
         replacedBy: { runId: EARLIER, at: '2030-01-01T00:01:02.000Z', newMemberId: SPARE0.id, peerURL: 'https://198.51.100.20:2380' },
       });
-      expect(result.detail).toMatch(new RegExp(`^master-2 is no member and etcd-spare-0 is member ${SPARE0.id}, added for it: already done by run ${EARLIER} on 2030-01-01 00:01:02Z; finishing under the lock .*; what it left: master-2: /var/lib/etcd was not backed up`));
-      expect(successReason(result.output as WorkflowContext)).toBe(`already done by run ${EARLIER} on 2030-01-01 00:01:02Z: etcd-spare-0 is member ${SPARE0.id}`);
+      expect(result.detail).toMatch(
+        new RegExp(
+          `^master-2 is no member and etcd-spare-0 is member ${SPARE0.id}, added for it: already done by run ${EARLIER} on 2030-01-01 00:01:02Z; finishing under the lock .*; what it left: master-2: /var/lib/etcd was not backed up`,
+        ),
+      );
+      expect(successReason(result.output as WorkflowContext)).toBe(
+        `already done by run ${EARLIER} on 2030-01-01 00:01:02Z: etcd-spare-0 is member ${SPARE0.id}`,
+      );
     }
   });
 
@@ -214,7 +241,12 @@ describe('Step: ValidateInput, a request an earlier run carried out', () => {
   it('never counts its own run, and an unreadable record is no repeat', async () => {
     const own = clusterDeps([M0, M1, SPARE0], [earlierRun({ runId: 'r-test-validate' })]);
     expect((await ValidateInput(context({ replacement: undefined }), own.deps)).output.alreadyReplaced).toBeUndefined();
-    const unreadable = { ...clusterDeps([M0, M1, SPARE0]).deps, pastRuns: async () => { throw new Error('unreadable'); } } as StepDeps;
+    const unreadable = {
+      ...clusterDeps([M0, M1, SPARE0]).deps,
+      pastRuns: async () => {
+        throw new Error('unreadable');
+      },
+    } as StepDeps;
     expect((await ValidateInput(context({ replacement: undefined }), unreadable)).output.alreadyReplaced).toBeUndefined();
   });
 });

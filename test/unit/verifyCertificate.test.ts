@@ -73,9 +73,7 @@ describe('Function: verifyMemberCertificate', () => {
 
   it('fails a certificate whose SAN has another DNS name', () => {
     const wrong = issue(ca, { san: `IP:${IP}, DNS:master-4.example.com`, extensions: 'etcd_v3_ca_peer' });
-    expect(failure(check(wrong, { kind: 'peer' }))).toBe(
-      `peer certificate for ${HOST}: SAN lacks DNS:${HOST} (has DNS:master-4.example.com)`,
-    );
+    expect(failure(check(wrong, { kind: 'peer' }))).toBe(`peer certificate for ${HOST}: SAN lacks DNS:${HOST} (has DNS:master-4.example.com)`);
   });
 
   it('fails a certificate whose subject CN is another host', () => {
@@ -119,17 +117,13 @@ describe('Function: verifyMemberCertificate', () => {
 
   it('fails a client certificate checked as a server certificate', () => {
     const client = issue(ca, { extensions: 'etcd_v3_ca_client' });
-    expect(failure(check(client))).toBe(
-      `server certificate for ${HOST}: extendedKeyUsage lacks serverAuth (needed by a server certificate)`,
-    );
+    expect(failure(check(client))).toBe(`server certificate for ${HOST}: extendedKeyUsage lacks serverAuth (needed by a server certificate)`);
   });
 
   it('fails a serverAuth-only certificate checked as a peer certificate', () => {
     const serverOnly = issue(ca, { extensions: 'etcd_v3_req_server' });
     expect(() => verifyMemberCertificate(check(serverOnly))).not.toThrow();
-    expect(failure(check(serverOnly, { kind: 'peer' }))).toBe(
-      `peer certificate for ${HOST}: extendedKeyUsage lacks clientAuth (needed by a peer certificate)`,
-    );
+    expect(failure(check(serverOnly, { kind: 'peer' }))).toBe(`peer certificate for ${HOST}: extendedKeyUsage lacks clientAuth (needed by a peer certificate)`);
   });
 
   it('lists every problem of the CA certificate passed off as a member certificate', () => {

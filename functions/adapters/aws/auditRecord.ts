@@ -166,7 +166,8 @@ export function deploymentFollowUp(
   if (context.failedMemberRemoved !== true || !watch.members) return [];
   const gone = context.failedHost;
   const removedMember = watch.members.find(
-    (m) => (gone?.instanceId !== undefined && m.instanceId === gone.instanceId) || (gone !== undefined && m.hostname === gone.hostname) || m.name === gone?.name,
+    (m) =>
+      (gone?.instanceId !== undefined && m.instanceId === gone.instanceId) || (gone !== undefined && m.hostname === gone.hostname) || m.name === gone?.name,
   );
   const added = context.replacement;
   const addNew = outcome === 'succeeded' && added !== undefined && !watch.members.some((m) => m.hostname === added.hostname);
@@ -234,8 +235,12 @@ export function buildAuditRecord(input: AuditInput): AuditRecord {
 
   const requestObject = isObject(request) ? request : {};
   const cluster = typeof requestObject['cluster'] === 'string' && requestObject['cluster'] !== '' ? requestObject['cluster'] : input.cluster;
-  const runRemaining = doc.remaining ?? (Array.isArray(context['remaining']) ? (context['remaining'] as unknown[]).filter((r): r is string => typeof r === 'string') : []);
-  const followUp = doc.outcome === 'running' ? [] : deploymentFollowUp(context as Partial<WorkflowContext>, doc.outcome, { cluster, members: input.members, includeAddresses: true });
+  const runRemaining =
+    doc.remaining ?? (Array.isArray(context['remaining']) ? (context['remaining'] as unknown[]).filter((r): r is string => typeof r === 'string') : []);
+  const followUp =
+    doc.outcome === 'running'
+      ? []
+      : deploymentFollowUp(context as Partial<WorkflowContext>, doc.outcome, { cluster, members: input.members, includeAddresses: true });
   const remaining = [...runRemaining, ...followUp];
 
   return {
@@ -281,7 +286,12 @@ export function principalFromCloudTrail(event: unknown, via: StartPrincipal['via
     eventTime: text(event['eventTime']) ?? null,
     via,
   };
-  const optional = { sessionIssuer: text(issuer['arn']), invokedBy: text(identity['invokedBy']), sourceIPAddress: text(event['sourceIPAddress']), userAgent: text(event['userAgent']) };
+  const optional = {
+    sessionIssuer: text(issuer['arn']),
+    invokedBy: text(identity['invokedBy']),
+    sourceIPAddress: text(event['sourceIPAddress']),
+    userAgent: text(event['userAgent']),
+  };
   for (const [key, value] of Object.entries(optional)) if (value) (principal as unknown as Record<string, string>)[key] = oneLine(value, 200);
   return { executionArn, principal };
 }
@@ -303,7 +313,11 @@ export function alarmChangeFromHistory(
       confirmed: true,
       at: item.Timestamp.toISOString(),
       ...(typeof old['stateValue'] === 'string' ? { from: old['stateValue'] } : {}),
-      ...(typeof next['stateReason'] === 'string' ? { reason: oneLine(next['stateReason']) } : item.HistorySummary ? { reason: oneLine(item.HistorySummary) } : {}),
+      ...(typeof next['stateReason'] === 'string'
+        ? { reason: oneLine(next['stateReason']) }
+        : item.HistorySummary
+          ? { reason: oneLine(item.HistorySummary) }
+          : {}),
     };
   }
   return { alarmName, confirmed: false };

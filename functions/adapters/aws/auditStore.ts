@@ -44,13 +44,16 @@ export interface StoredAudit {
 
 const DAY_SECONDS = 86_400;
 
-
 /** The record as JSON within DynamoDB's item limit: a context too large to keep is left out, and the record says so. */
 function recordJson(record: AuditRecord): string {
   const json = JSON.stringify(record);
   if (Buffer.byteLength(json) <= MAX_RECORD_BYTES) return json;
-  const slim = JSON.stringify({ ...record, context: { omitted: `the final context was ${Buffer.byteLength(JSON.stringify(record.context))} bytes; read it from the execution history` } });
-  if (Buffer.byteLength(slim) > MAX_RECORD_BYTES) throw new InvalidInputError('record', `run ${record.runId} is ${Buffer.byteLength(slim)} bytes as JSON even without its context`);
+  const slim = JSON.stringify({
+    ...record,
+    context: { omitted: `the final context was ${Buffer.byteLength(JSON.stringify(record.context))} bytes; read it from the execution history` },
+  });
+  if (Buffer.byteLength(slim) > MAX_RECORD_BYTES)
+    throw new InvalidInputError('record', `run ${record.runId} is ${Buffer.byteLength(slim)} bytes as JSON even without its context`);
   return slim;
 }
 
@@ -104,7 +107,13 @@ export class AuditStore {
         }),
       );
       for (const item of answer.Items ?? []) {
-        details.push({ step: String(item['step']), startedAt: String(item['startedAt']), outcome: item['outcome'] as StepDetail['outcome'], detail: String(item['detail'] ?? ''), durationMs: Number(item['durationMs'] ?? 0) });
+        details.push({
+          step: String(item['step']),
+          startedAt: String(item['startedAt']),
+          outcome: item['outcome'] as StepDetail['outcome'],
+          detail: String(item['detail'] ?? ''),
+          durationMs: Number(item['durationMs'] ?? 0),
+        });
       }
       start = answer.LastEvaluatedKey;
     } while (start);

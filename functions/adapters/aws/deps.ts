@@ -110,7 +110,8 @@ function matchingEnv(env: Env, name: string, pattern: RegExp, what: string): str
 export function launchTemplateFromEnv(env: Env): LaunchTemplateRef | undefined {
   const id = matchingEnv(env, 'LAUNCH_TEMPLATE_ID', /^lt-[0-9a-f]{8,17}$/, 'a launch template ID (lt-...)');
   const name = matchingEnv(env, 'LAUNCH_TEMPLATE_NAME', /^[A-Za-z0-9().\/_-]{3,128}$/, 'a launch template name');
-  const version = matchingEnv(env, 'LAUNCH_TEMPLATE_VERSION', /^(?:\$Default|\$Latest|[1-9][0-9]{0,17})$/, '$Default, $Latest or a version number') ?? '$Default';
+  const version =
+    matchingEnv(env, 'LAUNCH_TEMPLATE_VERSION', /^(?:\$Default|\$Latest|[1-9][0-9]{0,17})$/, '$Default, $Latest or a version number') ?? '$Default';
   if (id && name) throw new InvalidInputError('LAUNCH_TEMPLATE_NAME', 'set LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME, not both');
   if (!id && !name) return undefined;
   return { ...(id ? { id } : { name: name as string }), version };
@@ -151,8 +152,7 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
   const retention = optional(env, 'RUN_RETENTION_DAYS');
   const kmsKeyId = optional(env, 'KMS_KEY_ID');
   const targetSecurityGroupId = optional(env, 'TARGET_SG_ID');
-  const scripts =
-    options.scripts ?? scriptReader(optional(env, 'SCRIPTS_DIR') ?? join(optional(env, 'LAMBDA_TASK_ROOT') ?? process.cwd(), 'scripts'));
+  const scripts = options.scripts ?? scriptReader(optional(env, 'SCRIPTS_DIR') ?? join(optional(env, 'LAMBDA_TASK_ROOT') ?? process.cwd(), 'scripts'));
 
   const runner = new SsmHostRunner({
     ssm: all.ssm,
@@ -193,7 +193,13 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     runner,
     etcd: (via, endpoints) => new EtcdctlMembership(runner, via, endpoints),
     securityGroups: new Ec2SecurityGroups({ ec2: all.ec2, etcdSecurityGroupId, ...(targetSecurityGroupId ? { targetSecurityGroupId } : {}) }),
-    artifacts: new S3ArtifactStore({ s3: all.s3, bucket, prefix: optional(env, 'ARTIFACT_PREFIX') ?? 'etcd-replace/', ...(kmsKeyId ? { kmsKeyId } : {}), ...(options.presign ? { presign: options.presign } : {}) }),
+    artifacts: new S3ArtifactStore({
+      s3: all.s3,
+      bucket,
+      prefix: optional(env, 'ARTIFACT_PREFIX') ?? 'etcd-replace/',
+      ...(kmsKeyId ? { kmsKeyId } : {}),
+      ...(options.presign ? { presign: options.presign } : {}),
+    }),
     lock: new DynamoLock({ doc: all.doc, table, now, holderAlive: executionLiveness(all.sfn, optional(env, 'STATE_MACHINE_ARN')) }),
     runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
     discovery,

@@ -210,7 +210,8 @@ export class Ec2Discovery {
   async #explicitReplacement(id: string, cluster: string): Promise<Host> {
     const [instance] = await describeInstances(this.#ec2, { InstanceIds: [id] }, true);
     if (!instance) throw new InvalidInputError('replacement', `instance ${id} does not exist`);
-    if (instance.State?.Name !== 'running') throw new InvalidInputError('replacement', `instance ${id} is ${instance.State?.Name ?? 'in an unknown state'}, not running`);
+    if (instance.State?.Name !== 'running')
+      throw new InvalidInputError('replacement', `instance ${id} is ${instance.State?.Name ?? 'in an unknown state'}, not running`);
     if (tag(instance, this.#clusterTag) === cluster) throw new InvalidInputError('replacement', `instance ${id} is already a member of cluster ${cluster}`);
     return this.#spareHost(instance);
   }
@@ -298,15 +299,20 @@ function explicitInventory(cluster: string, inventory: Inventory): Inventory {
     };
   });
   assertUniqueNames(cluster, hosts);
-  checkRoles(cluster, hosts.filter((h) => !h.roles.includes('spare')), 'roles');
+  checkRoles(
+    cluster,
+    hosts.filter((h) => !h.roles.includes('spare')),
+    'roles',
+  );
   return { cluster, hosts };
 }
 
 function explicitRoles(value: unknown, field: string): Role[] {
-  if (!Array.isArray(value) || value.length === 0) throw new InvalidInputError(field, 'must list the host\'s roles');
+  if (!Array.isArray(value) || value.length === 0) throw new InvalidInputError(field, "must list the host's roles");
   const allowed: readonly string[] = [...MEMBER_ROLES, 'spare'];
   return value.map((role) => {
-    if (typeof role !== 'string' || !allowed.includes(role)) throw new InvalidInputError(field, `unknown role ${JSON.stringify(role)} (expected ${allowed.join(', ')})`);
+    if (typeof role !== 'string' || !allowed.includes(role))
+      throw new InvalidInputError(field, `unknown role ${JSON.stringify(role)} (expected ${allowed.join(', ')})`);
     return role as Role;
   });
 }

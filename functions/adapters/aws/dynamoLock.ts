@@ -68,7 +68,9 @@ export function isConditionalCheckFailed(error: unknown): boolean {
 }
 
 function describeHolder(lock: LockInfo): string {
-  const where = (lock.pid !== undefined ? `, pid ${lock.pid}${lock.host ? ` on ${lock.host}` : ''}` : lock.host ? `, on ${lock.host}` : '') + (lock.execution ? `, ${lock.execution}` : '');
+  const where =
+    (lock.pid !== undefined ? `, pid ${lock.pid}${lock.host ? ` on ${lock.host}` : ''}` : lock.host ? `, on ${lock.host}` : '') +
+    (lock.execution ? `, ${lock.execution}` : '');
   return `held by run ${lock.runId} (started by ${lock.startedBy}${where}), acquired at ${lock.acquiredAt}, expires at ${lock.expiresAt}`;
 }
 
@@ -144,7 +146,11 @@ export class DynamoLock implements LockPort {
             Item: item,
             ...(current === null
               ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : { ConditionExpression: '#token = :token', ExpressionAttributeNames: { '#token': 'token' }, ExpressionAttributeValues: { ':token': current.token } }),
+              : {
+                  ConditionExpression: '#token = :token',
+                  ExpressionAttributeNames: { '#token': 'token' },
+                  ExpressionAttributeValues: { ':token': current.token },
+                }),
           }),
         );
         return publicInfo(item);
@@ -203,7 +209,11 @@ export class DynamoLock implements LockPort {
       const current = await this.#read(name);
       if (current === null || current.runId !== id) return; // not ours (any more)
       if (await this.#otherLiveExecution(current, owner)) return; // the run's owner is another execution
-      condition = { ConditionExpression: 'runId = :runId AND #token = :token', ExpressionAttributeNames: { '#token': 'token' }, ExpressionAttributeValues: { ':runId': id, ':token': current.token } };
+      condition = {
+        ConditionExpression: 'runId = :runId AND #token = :token',
+        ExpressionAttributeNames: { '#token': 'token' },
+        ExpressionAttributeValues: { ':runId': id, ':token': current.token },
+      };
     }
     try {
       await this.#doc.send(new DeleteCommand({ TableName: this.#table, Key: lockKey(name), ...condition }));

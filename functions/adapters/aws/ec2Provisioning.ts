@@ -13,14 +13,7 @@
 // - release: terminates the run's instance, and only after reading back that it carries the run tag
 //   and `etcd-replace:launched-by` (IAM allows TerminateInstances on no other instance either).
 
-import {
-  RunInstancesCommand,
-  TerminateInstancesCommand,
-  type EC2Client,
-  type Instance,
-  type RunInstancesCommandInput,
-  type Tag,
-} from '@aws-sdk/client-ec2';
+import { RunInstancesCommand, TerminateInstancesCommand, type EC2Client, type Instance, type RunInstancesCommandInput, type Tag } from '@aws-sdk/client-ec2';
 import { DescribeInstanceInformationCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage, errorName, ProvisioningError, ReplacementNotReadyError } from '../../errors.ts';
 import type { ProvisionedHost, ProvisioningPort, ProvisionRequest } from '../../ports.ts';
@@ -263,5 +256,4 @@ export class Ec2Provisioning implements ProvisioningPort {
     if (info.PingStatus !== 'Online') return `its SSM agent to be Online (it is ${info.PingStatus ?? 'unknown'})`;
     return instance;
   }
-
 }

@@ -119,7 +119,9 @@ export class Ec2Signals {
     const request = { cluster, failed, startedBy: `ec2:${instanceId}:${state}`, options: { graceSeconds: this.#c.graceSeconds, learner: 'auto' } };
     const executionName = defaultExecutionName({ cluster, failed }, (this.#c.now ?? (() => new Date()))());
     try {
-      const out = await this.#c.sfn.send(new StartExecutionCommand({ stateMachineArn: this.#c.stateMachineArn, name: executionName, input: JSON.stringify(request) }));
+      const out = await this.#c.sfn.send(
+        new StartExecutionCommand({ stateMachineArn: this.#c.stateMachineArn, name: executionName, input: JSON.stringify(request) }),
+      );
       return { action: 'started', executionName, executionArn: out.executionArn ?? '', failed, instanceId };
     } catch (error) {
       // The same failure seen again (stopping, then stopped; a redelivered event), or started already by the CLI.
@@ -143,7 +145,10 @@ export class Ec2Signals {
       const tagged = await this.#tag(removed.instanceId, [{ Key: REPLACED_BY_TAG, Value: runIdFromExecutionName(detail.name) }], 'the replaced instance');
       if (tagged) out.tagged = removed.instanceId;
     }
-    const membership = [{ Key: this.#c.clusterTagKey, Value: this.#c.cluster }, { Key: this.#roleTag, Value: 'etcd' }];
+    const membership = [
+      { Key: this.#c.clusterTagKey, Value: this.#c.cluster },
+      { Key: this.#roleTag, Value: 'etcd' },
+    ];
     if (joined?.instanceId && (await this.#tag(joined.instanceId, membership, 'the new member as a member of the cluster'))) out.enrolled = joined.instanceId;
     const { put, deleted } = await this.watchMembers({ ...(joined ? { joined } : {}), ...(removed ? { removed } : {}) });
     return { ...out, put, deleted };
@@ -153,18 +158,23 @@ export class Ec2Signals {
   async watchMembers(run: { joined?: Host; removed?: Host } = {}): Promise<{ put: string[]; deleted: string[] }> {
     const configured = new Set(this.#c.configuredMembers);
     const removedId = run.removed?.instanceId;
-    const members = await describeInstances(this.#c.ec2, {
-      Filters: [
-        { Name: `tag:${this.#c.clusterTagKey}`, Values: [this.#c.cluster] },
-        { Name: 'instance-state-name', Values: MEMBER_STATES },
-      ],
-    }, true);
+    const members = await describeInstances(
+      this.#c.ec2,
+      {
+        Filters: [
+          { Name: `tag:${this.#c.clusterTagKey}`, Values: [this.#c.cluster] },
+          { Name: 'instance-state-name', Values: MEMBER_STATES },
+        ],
+      },
+      true,
+    );
     const watched = new Map<string, WatchedMember>();
     for (const instance of members) {
       if (this.#notAWatchedMember(instance, { ignoreMaintenance: true }) || !instance.InstanceId) continue;
       watched.set(instance.InstanceId, { instanceId: instance.InstanceId, name: shortNameOf(instance, hostnameOf(instance, this.#hostnameTag)) });
     }
-    if (run.joined?.instanceId) watched.set(run.joined.instanceId, { instanceId: run.joined.instanceId, name: validate.hostName('replacement.name', run.joined.name) });
+    if (run.joined?.instanceId)
+      watched.set(run.joined.instanceId, { instanceId: run.joined.instanceId, name: validate.hostName('replacement.name', run.joined.name) });
     for (const id of [...watched.keys()]) if (configured.has(id) || id === removedId) watched.delete(id);
 
     const existing = await this.#alarms.list();
@@ -214,5 +224,4 @@ export class Ec2Signals {
       return false;
     }
   }
-
 }

@@ -23,7 +23,6 @@ import { runIdFromExecutionName } from '../../handlers/event.ts';
 import { errorName } from '../../errors.ts';
 import type { RunOutcome, RunStep, RunView } from '../../workflow/runView.ts';
 
-
 /** The run view (functions/workflow/runView.ts) of an execution, with its ARN, name and who started it. */
 export interface RunDocument extends RunView {
   executionArn: string;
@@ -78,7 +77,12 @@ export function executionArnFor(stateMachineArn: string, name: string): string {
 }
 
 function slug(text: string, max: number): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, max).replace(/-+$/, '');
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, max)
+    .replace(/-+$/, '');
 }
 
 /**
@@ -150,7 +154,11 @@ interface StepEntry {
  * runbook order (`taskNames`); on an ended run a task never entered is `skipped` with 0 attempts, as
  * in the sandbox's timeline; a task entered twice is one step whose attempts add up.
  */
-export function runDocumentFromHistory(execution: ExecutionFacts, events: readonly HistoryEvent[], taskNames: readonly string[] = TASKS.map((t) => t.name)): RunDocument {
+export function runDocumentFromHistory(
+  execution: ExecutionFacts,
+  events: readonly HistoryEvent[],
+  taskNames: readonly string[] = TASKS.map((t) => t.name),
+): RunDocument {
   const entries: StepEntry[] = [];
   let open: StepEntry | undefined;
   let finalState: string | undefined;
@@ -212,10 +220,20 @@ export function runDocumentFromHistory(execution: ExecutionFacts, events: readon
         ended = { ...(at ? { at } : {}), outcome: 'failed', error: event.executionFailedEventDetails?.error, cause: event.executionFailedEventDetails?.cause };
         break;
       case 'ExecutionTimedOut':
-        ended = { ...(at ? { at } : {}), outcome: 'failed', error: event.executionTimedOutEventDetails?.error ?? 'States.Timeout', cause: event.executionTimedOutEventDetails?.cause ?? 'the execution exceeded its TimeoutSeconds' };
+        ended = {
+          ...(at ? { at } : {}),
+          outcome: 'failed',
+          error: event.executionTimedOutEventDetails?.error ?? 'States.Timeout',
+          cause: event.executionTimedOutEventDetails?.cause ?? 'the execution exceeded its TimeoutSeconds',
+        };
         break;
       case 'ExecutionAborted':
-        ended = { ...(at ? { at } : {}), outcome: 'failed', error: event.executionAbortedEventDetails?.error ?? 'ExecutionAborted', cause: event.executionAbortedEventDetails?.cause ?? 'the execution was stopped' };
+        ended = {
+          ...(at ? { at } : {}),
+          outcome: 'failed',
+          error: event.executionAbortedEventDetails?.error ?? 'ExecutionAborted',
+          cause: event.executionAbortedEventDetails?.cause ?? 'the execution was stopped',
+        };
         break;
       default:
         break;
@@ -244,7 +262,13 @@ export function runDocumentFromHistory(execution: ExecutionFacts, events: readon
     else status = 'running';
     const stepEnd = status === 'running' ? null : (entry.endedAt ?? endedAt ?? entry.startedAt);
     const before = merged.get(entry.name);
-    merged.set(entry.name, { name: entry.name, status, startedAt: before?.startedAt ?? entry.startedAt, endedAt: stepEnd, attempts: (before?.attempts ?? 0) + entry.attempts });
+    merged.set(entry.name, {
+      name: entry.name,
+      status,
+      startedAt: before?.startedAt ?? entry.startedAt,
+      endedAt: stepEnd,
+      attempts: (before?.attempts ?? 0) + entry.attempts,
+    });
   }
   const steps: RunStep[] = [];
   for (const name of taskNames) {
@@ -340,10 +364,18 @@ export class StepFunctionsExecutions {
     const summaries: ExecutionFacts[] = [];
     let nextToken: string | undefined;
     do {
-      const out = await this.client.send(new ListExecutionsCommand({ stateMachineArn, maxResults: Math.min(1000, limit - summaries.length), ...(nextToken ? { nextToken } : {}) }));
+      const out = await this.client.send(
+        new ListExecutionsCommand({ stateMachineArn, maxResults: Math.min(1000, limit - summaries.length), ...(nextToken ? { nextToken } : {}) }),
+      );
       for (const e of out.executions ?? []) {
         if (summaries.length >= limit) break;
-        summaries.push({ executionArn: e.executionArn!, name: e.name!, status: e.status ?? 'RUNNING', startDate: e.startDate ?? new Date(0), stopDate: e.stopDate });
+        summaries.push({
+          executionArn: e.executionArn!,
+          name: e.name!,
+          status: e.status ?? 'RUNNING',
+          startDate: e.startDate ?? new Date(0),
+          stopDate: e.stopDate,
+        });
       }
       nextToken = out.nextToken;
     } while (nextToken && summaries.length < limit);
@@ -366,7 +398,9 @@ export class StepFunctionsExecutions {
     const events: HistoryEvent[] = [];
     let nextToken: string | undefined;
     do {
-      const out = await this.client.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, includeExecutionData: true, ...(nextToken ? { nextToken } : {}) }));
+      const out = await this.client.send(
+        new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, includeExecutionData: true, ...(nextToken ? { nextToken } : {}) }),
+      );
       events.push(...(out.events ?? []));
       nextToken = out.nextToken;
     } while (nextToken);

@@ -18,14 +18,7 @@
 // noncurrent version (a key bundle holds private keys). delete() removes every version and delete
 // marker of exactly that key; where the bucket keeps no versions it is one DeleteObject.
 
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectVersionsCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ArtifactStoreError, InvalidInputError, errorMessage } from '../../errors.ts';
 import type { ArtifactInfo, ArtifactStore } from '../../ports.ts';
@@ -102,7 +95,9 @@ export class S3ArtifactStore implements ArtifactStore {
     }
     const location = `s3://${this.#bucket}/${objectKey}`;
     if (answer.ServerSideEncryption !== 'aws:kms' && answer.ServerSideEncryption !== 'aws:kms:dsse') {
-      throw new ArtifactStoreError(`${location} is not encrypted with SSE-KMS (${answer.ServerSideEncryption ?? 'none'}); check the bucket's default encryption`);
+      throw new ArtifactStoreError(
+        `${location} is not encrypted with SSE-KMS (${answer.ServerSideEncryption ?? 'none'}); check the bucket's default encryption`,
+      );
     }
     if (!this.#keyMatches(answer.SSEKMSKeyId)) {
       throw new ArtifactStoreError(`${location} is encrypted with ${answer.SSEKMSKeyId ?? 'an unknown key'}, not ${this.#kmsKeyId ?? ''}`);
@@ -132,7 +127,12 @@ export class S3ArtifactStore implements ArtifactStore {
     let versionIdMarker: string | undefined;
     do {
       const page = await this.#s3.send(
-        new ListObjectVersionsCommand({ Bucket: this.#bucket, Prefix: objectKey, ...(keyMarker ? { KeyMarker: keyMarker } : {}), ...(versionIdMarker ? { VersionIdMarker: versionIdMarker } : {}) }),
+        new ListObjectVersionsCommand({
+          Bucket: this.#bucket,
+          Prefix: objectKey,
+          ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+          ...(versionIdMarker ? { VersionIdMarker: versionIdMarker } : {}),
+        }),
       );
       for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
         if (v.Key === objectKey && v.VersionId) ids.push(v.VersionId);

@@ -40,14 +40,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import {
-  CommandCancelledError,
-  HostUnreachableError,
-  InvalidInputError,
-  ScriptTimedOutError,
-  errorMessage,
-  type WorkflowError,
-} from '../../errors.ts';
+import { CommandCancelledError, HostUnreachableError, InvalidInputError, ScriptTimedOutError, errorMessage, type WorkflowError } from '../../errors.ts';
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../ports.ts';
 import { assertNoControlChars, instanceId as validInstanceId, shellQuote } from '../../validate.ts';
 import { SCRIPT_NAME } from '../scriptText.ts';
@@ -63,7 +56,6 @@ export const SSM_STDERR_LIMIT = 8_000;
 export const SSM_MAX_EXECUTION_TIMEOUT = 172_800;
 /** Marker the agent appends to cut output. */
 const TRUNCATED_MARKER = /-{2,}\s*output truncated\s*-{2,}\s*$/i;
-
 
 // ---------------------------------------------------------------------------------------------
 // How an invocation's Status / StatusDetails / ResponseCode are read. Rules are tried in order; the
@@ -100,17 +92,53 @@ export interface InvocationRule {
 }
 
 export const INVOCATION_RULES: readonly InvocationRule[] = [
-  { details: 'ExecutionTimedOut', outcome: 'timedOut', error: 'ScriptTimedOutError', retryable: false, meaning: 'the script started and ran longer than executionTimeout' },
-  { details: 'DeliveryTimedOut', outcome: 'unreachable', error: 'HostUnreachableError', retryable: true, meaning: 'the agent did not pick the command up before TimeoutSeconds' },
-  { details: 'Undeliverable', outcome: 'unreachable', error: 'HostUnreachableError', retryable: true, meaning: 'the instance does not exist or does not respond' },
-  { details: 'Terminated', outcome: 'unreachable', error: 'HostUnreachableError', retryable: true, meaning: 'the system cancelled the invocation (parent command hit MaxErrors)' },
+  {
+    details: 'ExecutionTimedOut',
+    outcome: 'timedOut',
+    error: 'ScriptTimedOutError',
+    retryable: false,
+    meaning: 'the script started and ran longer than executionTimeout',
+  },
+  {
+    details: 'DeliveryTimedOut',
+    outcome: 'unreachable',
+    error: 'HostUnreachableError',
+    retryable: true,
+    meaning: 'the agent did not pick the command up before TimeoutSeconds',
+  },
+  {
+    details: 'Undeliverable',
+    outcome: 'unreachable',
+    error: 'HostUnreachableError',
+    retryable: true,
+    meaning: 'the instance does not exist or does not respond',
+  },
+  {
+    details: 'Terminated',
+    outcome: 'unreachable',
+    error: 'HostUnreachableError',
+    retryable: true,
+    meaning: 'the system cancelled the invocation (parent command hit MaxErrors)',
+  },
   { status: 'Pending', outcome: 'wait', retryable: true, meaning: 'not yet sent to the instance' },
   { status: 'InProgress', outcome: 'wait', retryable: true, meaning: 'running on the instance' },
   { status: 'Delayed', outcome: 'wait', retryable: true, meaning: 'instance not available yet; SSM retries delivery until TimeoutSeconds' },
   { status: 'Success', outcome: 'output', retryable: false, meaning: 'the script exited 0' },
   { status: 'Failed', responseCode: 'script', outcome: 'output', retryable: false, meaning: 'the script ran and exited non-zero: the step decides' },
-  { status: 'Failed', outcome: 'agentFailed', error: 'HostUnreachableError', retryable: true, meaning: 'failed without a script exit code (ResponseCode -1 or 0): the agent could not run it' },
-  { status: 'TimedOut', outcome: 'timedOut', error: 'ScriptTimedOutError', retryable: false, meaning: 'timed out without details: treated as an execution timeout' },
+  {
+    status: 'Failed',
+    outcome: 'agentFailed',
+    error: 'HostUnreachableError',
+    retryable: true,
+    meaning: 'failed without a script exit code (ResponseCode -1 or 0): the agent could not run it',
+  },
+  {
+    status: 'TimedOut',
+    outcome: 'timedOut',
+    error: 'ScriptTimedOutError',
+    retryable: false,
+    meaning: 'timed out without details: treated as an execution timeout',
+  },
   { status: 'Cancelled', outcome: 'cancelled', error: 'CommandCancelledError', retryable: false, meaning: 'cancelled (CancelCommand)' },
   { status: 'Cancelling', outcome: 'cancelled', error: 'CommandCancelledError', retryable: false, meaning: 'being cancelled: it will not finish' },
 ];
@@ -258,7 +286,9 @@ export class SsmHostRunner implements HostRunner {
       const keyId = randomBytes(16).toString('hex');
       const key = await this.#execute(instanceId, host.name, `OneTimeKey for ${script}`, oneTimeKeyCommands(keyId, keyDir), 60, signal);
       if (key.exitCode !== 0) {
-        throw new HostUnreachableError(`${host.name} (${instanceId}) could not make a one-time key for ${script}'s secrets (exit ${key.exitCode}): ${key.stderr.slice(-300)}`);
+        throw new HostUnreachableError(
+          `${host.name} (${instanceId}) could not make a one-time key for ${script}'s secrets (exit ${key.exitCode}): ${key.stderr.slice(-300)}`,
+        );
       }
       sealed = { keyId, chunks: sealSecrets(key.stdout, lines), keyDir };
     }
@@ -277,16 +307,11 @@ export class SsmHostRunner implements HostRunner {
   }
 
   #notManaged(instanceId: string, detail: string, cause?: unknown): HostUnreachableError {
-    return new HostUnreachableError(
-      `instance ${instanceId} is not managed by SSM (agent not running, no instance profile, or offline): ${detail}`,
-      { cause },
-    );
+    return new HostUnreachableError(`instance ${instanceId} is not managed by SSM (agent not running, no instance profile, or offline): ${detail}`, { cause });
   }
 
   async #assertManaged(instanceId: string): Promise<void> {
-    const answer = await this.#config.ssm.send(
-      new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }),
-    );
+    const answer = await this.#config.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }));
     const info = answer.InstanceInformationList?.find((item) => item.InstanceId === instanceId);
     if (!info) throw this.#notManaged(instanceId, 'DescribeInstanceInformation does not list it');
     if (info.PingStatus !== 'Online') throw this.#notManaged(instanceId, `agent ping status is ${info.PingStatus ?? 'unknown'}`);
@@ -332,8 +357,7 @@ export class SsmHostRunner implements HostRunner {
   ): Promise<GetCommandInvocationCommandOutput> {
     const started = this.#now();
     const grace = this.#config.invocationGraceMs ?? 20_000;
-    const deadline =
-      started + ((this.#config.deliveryTimeoutSeconds ?? 60) + timeoutSeconds + (this.#config.deadlineSlackSeconds ?? 60)) * 1000;
+    const deadline = started + ((this.#config.deliveryTimeoutSeconds ?? 60) + timeoutSeconds + (this.#config.deadlineSlackSeconds ?? 60)) * 1000;
     let delay = this.#config.pollInitialMs ?? 250;
     const steadyUntil = started + (this.#config.pollSteadyMs ?? 10_000);
     const where = `${script} on ${hostName} (${instanceId}, command ${commandId})`;
@@ -354,9 +378,7 @@ export class SsmHostRunner implements HostRunner {
         if (rule.outcome !== 'wait') throw this.#error(rule, invocation, where, timeoutSeconds);
         if (this.#now() >= deadline) {
           await this.#cancel(commandId, instanceId);
-          throw new ScriptTimedOutError(
-            `${where}: still ${invocation.Status ?? 'unknown'} after ${Math.round((this.#now() - started) / 1000)} s; cancelled`,
-          );
+          throw new ScriptTimedOutError(`${where}: still ${invocation.Status ?? 'unknown'} after ${Math.round((this.#now() - started) / 1000)} s; cancelled`);
         }
       }
     } finally {

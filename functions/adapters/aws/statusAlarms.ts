@@ -75,9 +75,7 @@ export interface WatchedMember {
 
 /** The run-time status-check alarms of one cluster. */
 export class WatchedStatusAlarms {
-  constructor(
-    private readonly config: { cloudwatch: Pick<CloudWatchClient, 'send'>; cluster: string; minutes: number },
-  ) {}
+  constructor(private readonly config: { cloudwatch: Pick<CloudWatchClient, 'send'>; cluster: string; minutes: number }) {}
 
   /** Instance ID → alarm name of every run-time status-check alarm of the cluster. */
   async list(): Promise<Map<string, string>> {
@@ -85,7 +83,11 @@ export class WatchedStatusAlarms {
     let token: string | undefined;
     do {
       const page = await this.config.cloudwatch.send(
-        new DescribeAlarmsCommand({ AlarmNamePrefix: memberAlarmPrefix(this.config.cluster), AlarmTypes: ['MetricAlarm'], ...(token ? { NextToken: token } : {}) }),
+        new DescribeAlarmsCommand({
+          AlarmNamePrefix: memberAlarmPrefix(this.config.cluster),
+          AlarmTypes: ['MetricAlarm'],
+          ...(token ? { NextToken: token } : {}),
+        }),
       );
       for (const alarm of page.MetricAlarms ?? []) {
         const instanceId = alarm.AlarmName ? instanceOfWatchedAlarm(alarm.AlarmName) : undefined;

@@ -31,7 +31,10 @@ function resolveValue(token: string, values: Values): unknown {
 export function evaluateCondition(expression: string, item: Item | undefined, names: Names, values: Values): boolean {
   return expression.split(/\s+OR\s+/).some((alternative) =>
     alternative.split(/\s+AND\s+/).every((clause) => {
-      const text = clause.trim().replace(/^\((.*)\)$/, '$1').trim();
+      const text = clause
+        .trim()
+        .replace(/^\((.*)\)$/, '$1')
+        .trim();
       const fn = /^(attribute_exists|attribute_not_exists)\(\s*([#\w]+)\s*\)$/.exec(text);
       if (fn) {
         const present = item !== undefined && item[resolveName(fn[2] as string, names)] !== undefined;
@@ -88,7 +91,10 @@ export class FakeDynamoTable {
     m.on(PutCommand).callsFake((input: PutCommand['input']) => {
       const item = input.Item as Item;
       const key = keyOf(item['pk'], item['sk']);
-      if (input.ConditionExpression && !evaluateCondition(input.ConditionExpression, this.items.get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues)) {
+      if (
+        input.ConditionExpression &&
+        !evaluateCondition(input.ConditionExpression, this.items.get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues)
+      ) {
         throw conditionFailed();
       }
       this.items.set(key, structuredClone(item));
@@ -97,7 +103,10 @@ export class FakeDynamoTable {
     m.on(UpdateCommand).callsFake((input: UpdateCommand['input']) => {
       const key = keyOf(input.Key?.['pk'], input.Key?.['sk']);
       const current = this.items.get(key);
-      if (input.ConditionExpression && !evaluateCondition(input.ConditionExpression, current, input.ExpressionAttributeNames, input.ExpressionAttributeValues)) {
+      if (
+        input.ConditionExpression &&
+        !evaluateCondition(input.ConditionExpression, current, input.ExpressionAttributeNames, input.ExpressionAttributeValues)
+      ) {
         throw conditionFailed();
       }
       const set = /^SET\s+(.*)$/.exec(input.UpdateExpression ?? '');
@@ -112,7 +121,10 @@ export class FakeDynamoTable {
     });
     m.on(DeleteCommand).callsFake((input: DeleteCommand['input']) => {
       const key = keyOf(input.Key?.['pk'], input.Key?.['sk']);
-      if (input.ConditionExpression && !evaluateCondition(input.ConditionExpression, this.items.get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues)) {
+      if (
+        input.ConditionExpression &&
+        !evaluateCondition(input.ConditionExpression, this.items.get(key), input.ExpressionAttributeNames, input.ExpressionAttributeValues)
+      ) {
         throw conditionFailed();
       }
       this.items.delete(key);

@@ -44,7 +44,9 @@ export function succeededRun(name: string, request: Record<string, unknown> = AL
   const b = new HistoryBuilder(request, T0)
     .task('ValidateInput', { output: validated(request, name) })
     .task('AcquireLock', { failures: ['ConditionalCheckFailedException'] })
-    .task('CheckClusterHealth', { output: { failedMember: { id: '8e9e05c52164694d', name: 'master-2', peerURL: 'https://10.0.1.12:2380', clientURL: 'https://10.0.1.12:2379' } } })
+    .task('CheckClusterHealth', {
+      output: { failedMember: { id: '8e9e05c52164694d', name: 'master-2', peerURL: 'https://10.0.1.12:2380', clientURL: 'https://10.0.1.12:2379' } },
+    })
     .task('SnapshotCluster', { output: { snapshotKey: `runs/${name}/snapshot-master-0.db` } })
     .task('ConfirmMemberFailed')
     .task('RemoveFailedMember', { output: { failedMemberRemoved: true } })

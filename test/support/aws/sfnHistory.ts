@@ -22,7 +22,9 @@ export class HistoryBuilder {
   constructor(input: Record<string, unknown>, start = T0) {
     this.clock = start;
     this.context = input;
-    this.push('ExecutionStarted', { executionStartedEventDetails: { input: JSON.stringify(input), inputDetails: { truncated: false }, roleArn: 'arn:aws:iam::123456789012:role/sfn' } });
+    this.push('ExecutionStarted', {
+      executionStartedEventDetails: { input: JSON.stringify(input), inputDetails: { truncated: false }, roleArn: 'arn:aws:iam::123456789012:role/sfn' },
+    });
   }
 
   private push(type: string, details: Partial<HistoryEvent>, advanceMs = 1000): this {
@@ -46,7 +48,9 @@ export class HistoryBuilder {
   }
 
   private scheduled(): this {
-    return this.push('TaskScheduled', { taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke', region: 'eu-west-1', parameters: '{"FunctionName":"fn","Payload":{}}' } }).push('TaskStarted', {
+    return this.push('TaskScheduled', {
+      taskScheduledEventDetails: { resourceType: 'lambda', resource: 'invoke', region: 'eu-west-1', parameters: '{"FunctionName":"fn","Payload":{}}' },
+    }).push('TaskStarted', {
       taskStartedEventDetails: { resourceType: 'lambda', resource: 'invoke' },
     });
   }
@@ -61,7 +65,11 @@ export class HistoryBuilder {
     for (const error of options.failures ?? []) this.scheduled().taskFailed(error, `${name} hiccup`);
     this.scheduled();
     this.context = { ...this.context, ...options.output };
-    this.push('TaskSucceeded', { taskSucceededEventDetails: { resourceType: 'lambda', resource: 'invoke', output: JSON.stringify({ Payload: this.context, StatusCode: 200 }) } }, 4000);
+    this.push(
+      'TaskSucceeded',
+      { taskSucceededEventDetails: { resourceType: 'lambda', resource: 'invoke', output: JSON.stringify({ Payload: this.context, StatusCode: 200 }) } },
+      4000,
+    );
     return this.exited('Task', name);
   }
 

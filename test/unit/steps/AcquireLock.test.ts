@@ -27,7 +27,7 @@ describe('Step: AcquireLock', () => {
     expect(world.runner.requests).toEqual([]);
   });
 
-  it('takes it again for the same run (a resume): the lock stays this run\'s, acquired when it was first taken', async () => {
+  it("takes it again for the same run (a resume): the lock stays this run's, acquired when it was first taken", async () => {
     const world = stepWorld();
     await world.lock.acquire('unit', { runId: RUN_ID, startedBy: 'test', pid: 1 }, 60);
     const result = await AcquireLock(confirmedContext(), { ...world.deps, pid: 2 });
@@ -36,7 +36,7 @@ describe('Step: AcquireLock', () => {
     expect(result.detail).toBe(`lock on unit held until ${held?.expiresAt}`);
   });
 
-  it('another run\'s live lock: LockHeldError naming the holder, which ends the run Refused untried, the lock untouched', async () => {
+  it("another run's live lock: LockHeldError naming the holder, which ends the run Refused untried, the lock untouched", async () => {
     const world = stepWorld();
     await world.lock.acquire('unit', { runId: 'r-other-0002', startedBy: 'alice' }, 600);
     const error = await failure(AcquireLock(confirmedContext(), world.deps));

@@ -8,7 +8,19 @@ import { describe, expect, it } from 'vitest';
 import { EtcdUnavailableError, MemberAlreadyExistsError, RefusedError } from '../../../functions/errors.ts';
 import { AddMember } from '../../../functions/steps/AddMember.ts';
 import { fakeMember, threeMembers } from '../../support/fakeCluster.ts';
-import { after, confirmedContext, failure, NEW_ID, NEW_PEER_URL, NOW, refused, retried, SPARE, stepWorld, survivingMembers } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  failure,
+  NEW_ID,
+  NEW_PEER_URL,
+  NOW,
+  refused,
+  retried,
+  SPARE,
+  stepWorld,
+  survivingMembers,
+} from '../../support/stepHarness.ts';
 
 const removed = (extra = {}) => confirmedContext({ failedMemberRemoved: true, ...extra });
 
@@ -50,18 +62,20 @@ describe('Step: AddMember', () => {
     expect(world.cluster.changes).toEqual([]);
   });
 
-  it('reuses an unstarted member on the replacement\'s URL (an add whose answer was lost), adding nothing', async () => {
+  it("reuses an unstarted member on the replacement's URL (an add whose answer was lost), adding nothing", async () => {
     const world = stepWorld([...survivingMembers(), fakeMember(0xb7, '', SPARE.ip, false)]);
     const result = await AddMember(removed(), world.deps);
     expect(world.cluster.changes).toEqual([]);
     expect(result).toMatchObject({ skipped: true, output: { newMemberId: '00000000000000b7', memberAdded: true, addedAsLearner: false } });
   });
 
-  it('refuses a started member on the replacement\'s URL that this run did not add', async () => {
+  it("refuses a started member on the replacement's URL that this run did not add", async () => {
     const world = stepWorld([...survivingMembers(), fakeMember(0xb7, 'etcd-spare-0', SPARE.ip, true)]);
     const error = await failure(AddMember(removed(), world.deps));
     expect(error).toBeInstanceOf(RefusedError);
-    expect(error.message).toMatch(/member 00000000000000b7 \(etcd-spare-0\.example\.test\) already runs on https:\/\/198\.51\.100\.9:2380, and this run did not add it/);
+    expect(error.message).toMatch(
+      /member 00000000000000b7 \(etcd-spare-0\.example\.test\) already runs on https:\/\/198\.51\.100\.9:2380, and this run did not add it/,
+    );
     expect(world.cluster.changes).toEqual([]);
   });
 

@@ -6,7 +6,19 @@
 import { describe, expect, it } from 'vitest';
 import { ArtifactStoreError, InvalidInputError, SnapshotJobMissingError } from '../../../functions/errors.ts';
 import { AwaitSnapshot } from '../../../functions/steps/AwaitSnapshot.ts';
-import { after, confirmedContext, exitCases, HOST_WORK_RETRIES, expectSecretsOnlyOnStdin, failure, HOSTS, retried, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  exitCases,
+  HOST_WORK_RETRIES,
+  expectSecretsOnlyOnStdin,
+  failure,
+  HOSTS,
+  retried,
+  RUN_ID,
+  stepWorld,
+  type StepWorld,
+} from '../../support/stepHarness.ts';
 
 const KEY = `runs/${RUN_ID}/snapshot-${HOSTS['master-1'].hostname}.db`;
 const DONE = { bytes: 20480, sha256: 'cd'.repeat(32), status: { hash: 7, revision: 99, totalKey: 12, totalSize: 20480 } };
@@ -21,7 +33,7 @@ function withDoneJob(world: StepWorld, storedBytes = DONE.bytes): StepWorld {
 }
 
 describe('Step: AwaitSnapshot', () => {
-  it('waits on the snapshot host for the run\'s job and keeps what it verified', async () => {
+  it("waits on the snapshot host for the run's job and keeps what it verified", async () => {
     const world = withDoneJob(stepWorld());
     const result = await AwaitSnapshot(started(), world.deps);
     expect(world.runner.sent()).toEqual([`AwaitSnapshot@master-1 ${RUN_ID} 540`]);

@@ -28,20 +28,28 @@ const BACKUP = { empty: false, bytes: 65536, sha256: 'ef'.repeat(32), manifest: 
 /** The failed host's data directory: full until the wipe, uploaded by `backup` (`storedBytes` reach the store). */
 function failedHost(world: StepWorld, storedBytes = BACKUP.bytes): StepWorld {
   let empty = false;
-  world.runner.on('BackUpFailedMemberData', () => {
-    if (empty) return { stdout: { empty: true } };
-    world.artifacts.put(KEY, storedBytes);
-    return { stdout: BACKUP };
-  }, { args: ['backup'] });
-  world.runner.on('BackUpFailedMemberData', () => {
-    empty = true;
-    return { stdout: { wiped: true } };
-  }, { args: ['wipe'] });
+  world.runner.on(
+    'BackUpFailedMemberData',
+    () => {
+      if (empty) return { stdout: { empty: true } };
+      world.artifacts.put(KEY, storedBytes);
+      return { stdout: BACKUP };
+    },
+    { args: ['backup'] },
+  );
+  world.runner.on(
+    'BackUpFailedMemberData',
+    () => {
+      empty = true;
+      return { stdout: { wiped: true } };
+    },
+    { args: ['wipe'] },
+  );
   return world;
 }
 
 describe('Step: BackUpFailedMemberData', () => {
-  it('backs up, checks the stored size, then wipes by the backup\'s manifest; the upload URL only on stdin', async () => {
+  it("backs up, checks the stored size, then wipes by the backup's manifest; the upload URL only on stdin", async () => {
     const world = failedHost(stepWorld());
     const result = await BackUpFailedMemberData(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual(['BackUpFailedMemberData@master-2 backup', `BackUpFailedMemberData@master-2 wipe ${BACKUP.manifest}`]);
@@ -53,7 +61,7 @@ describe('Step: BackUpFailedMemberData', () => {
     expect(result.detail).toBe(`master-2: /var/lib/etcd backed up (65536 bytes, sha256 efefefefefef…) to s3://unit-artifacts/${KEY}, then emptied`);
   });
 
-  it('finishing an earlier run\'s replacement: checks first that no member is on the host, and refuses, changing nothing, when one is', async () => {
+  it("finishing an earlier run's replacement: checks first that no member is on the host, and refuses, changing nothing, when one is", async () => {
     const world = failedHost(stepWorld());
     const repeat = confirmedContext({ alreadyReplaced: true });
     expect((await BackUpFailedMemberData(repeat, world.deps)).output).toEqual({ backupKey: KEY });
@@ -61,7 +69,9 @@ describe('Step: BackUpFailedMemberData', () => {
     const back = failedHost(stepWorld(threeMembers([])));
     const error = await failure(BackUpFailedMemberData(repeat, back.deps));
     expect(error).toBeInstanceOf(RefusedError);
-    expect(error.message).toMatch(/^BackUpFailedMemberData: master-2 is member 00000000000000a2 \(master-2\.example\.test\) of this cluster; nothing was stopped or emptied there$/);
+    expect(error.message).toMatch(
+      /^BackUpFailedMemberData: master-2 is member 00000000000000a2 \(master-2\.example\.test\) of this cluster; nothing was stopped or emptied there$/,
+    );
     expect(back.runner.sent()).toEqual([]);
   });
 

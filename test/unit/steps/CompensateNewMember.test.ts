@@ -8,10 +8,23 @@ import { describe, expect, it } from 'vitest';
 import { HostUnreachableError, QuorumLostError, RefusedError } from '../../../functions/errors.ts';
 import { CompensateNewMember } from '../../../functions/steps/CompensateNewMember.ts';
 import { FAKE_CLUSTER_ID, fakeMember, threeMembers } from '../../support/fakeCluster.ts';
-import { after, confirmedContext, exitCases, failure, NEW_ID, refused, retried, SPARE, stepWorld, survivingMembers, TRANSIENT_RETRIES } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  exitCases,
+  failure,
+  NEW_ID,
+  refused,
+  retried,
+  SPARE,
+  stepWorld,
+  survivingMembers,
+  TRANSIENT_RETRIES,
+} from '../../support/stepHarness.ts';
 
 const ERROR = { Error: 'NewMemberFailedError', Cause: 'StartNewMember on etcd-spare-0: etcd did not start listening' };
-const joined = (extra = {}) => confirmedContext({ failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID, addedAsLearner: true, error: ERROR, ...extra });
+const joined = (extra = {}) =>
+  confirmedContext({ failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID, addedAsLearner: true, error: ERROR, ...extra });
 const unstartedLearner = () => fakeMember(0xb0, '', SPARE.ip, false, { isLearner: true });
 
 function world(members = [...survivingMembers(), unstartedLearner()]) {
@@ -50,7 +63,7 @@ describe('Step: CompensateNewMember', () => {
     expect(w.runner.requests[1]?.args).toEqual([FAKE_CLUSTER_ID, NEW_ID]);
   });
 
-  it('the add\'s answer lost (no member ID recorded): removes the unstarted member on the new host\'s peer URL', async () => {
+  it("the add's answer lost (no member ID recorded): removes the unstarted member on the new host's peer URL", async () => {
     const w = world([...survivingMembers(), fakeMember(0xb7, '', SPARE.ip, false)]);
     await CompensateNewMember(joined({ newMemberId: undefined, memberAdded: undefined }), w.deps);
     expect(w.cluster.changes).toEqual(['remove 00000000000000b7']);
@@ -60,7 +73,9 @@ describe('Step: CompensateNewMember', () => {
     const w = world([...survivingMembers(), fakeMember(0xc0, 'etcd-spare-0', SPARE.ip, true)]);
     const error = await failure(CompensateNewMember(joined(), w.deps));
     expect(error).toBeInstanceOf(RefusedError);
-    expect(error.message).toMatch(/etcd-spare-0 is member 00000000000000c0 \(etcd-spare-0\.example\.test\) of this cluster; nothing was stopped or emptied there/);
+    expect(error.message).toMatch(
+      /etcd-spare-0 is member 00000000000000c0 \(etcd-spare-0\.example\.test\) of this cluster; nothing was stopped or emptied there/,
+    );
     expect(w.cluster.changes).toEqual([]);
     expect(w.runner.requests).toEqual([]);
   });

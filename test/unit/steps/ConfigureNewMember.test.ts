@@ -9,13 +9,26 @@ import { describe, expect, it } from 'vitest';
 import { readEtcdConf } from '../../../functions/config/etcdConf.ts';
 import { ArtifactStoreError, ConfigEditError, InvalidInputError, RefusedError } from '../../../functions/errors.ts';
 import { ConfigureNewMember } from '../../../functions/steps/ConfigureNewMember.ts';
-import { after, confirmedContext, exitCases, expectSecretsOnlyOnStdin, failure, HOST_WORK_RETRIES, retried, RUN_ID, SPARE, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  exitCases,
+  expectSecretsOnlyOnStdin,
+  failure,
+  HOST_WORK_RETRIES,
+  retried,
+  RUN_ID,
+  SPARE,
+  stepWorld,
+  type StepWorld,
+} from '../../support/stepHarness.ts';
 
 /** master-0's etcd.conf as IssueCertificates copies it beside the new member's certificates. */
 const COPIED = readFileSync(new URL('../../../sandbox/templates/etcd.conf', import.meta.url), 'utf8');
 const CONF = `/etc/etcd/generated_certs/etcd-${SPARE.hostname}/etcd.conf`;
 const KEY = `runs/${RUN_ID}/bundle-${SPARE.hostname}.tgz`;
-const INITIAL_CLUSTER = 'master-0.example.test=https://198.51.100.2:2380,master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380';
+const INITIAL_CLUSTER =
+  'master-0.example.test=https://198.51.100.2:2380,master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380';
 
 function caHost(world: StepWorld, storedBytes = 8192): StepWorld {
   world.runner.putFile('master-0', CONF, COPIED);
@@ -39,7 +52,14 @@ describe('Step: ConfigureNewMember', () => {
     expect(world.runner.of('ConfigureNewMember')[0]?.secrets).toEqual({ UPLOAD_URL: expect.stringContaining(KEY) });
     expectSecretsOnlyOnStdin(world);
     const written = readEtcdConf(world.runner.file('master-0', CONF)!);
-    expect(Object.fromEntries(['ETCD_NAME', 'ETCD_INITIAL_CLUSTER', 'ETCD_INITIAL_CLUSTER_STATE', 'ETCD_LISTEN_PEER_URLS', 'ETCD_ADVERTISE_CLIENT_URLS'].map((k) => [k, written.get(k)]))).toEqual({
+    expect(
+      Object.fromEntries(
+        ['ETCD_NAME', 'ETCD_INITIAL_CLUSTER', 'ETCD_INITIAL_CLUSTER_STATE', 'ETCD_LISTEN_PEER_URLS', 'ETCD_ADVERTISE_CLIENT_URLS'].map((k) => [
+          k,
+          written.get(k),
+        ]),
+      ),
+    ).toEqual({
       ETCD_NAME: SPARE.hostname,
       ETCD_INITIAL_CLUSTER: INITIAL_CLUSTER,
       ETCD_INITIAL_CLUSTER_STATE: 'existing',

@@ -19,7 +19,7 @@ function world(extra: Parameters<typeof fakeMember>[4] = { peerURL: LOCALHOST })
 }
 
 describe('Step: FixLocalhostPeerUrls', () => {
-  it('reads the listen address on the member\'s host, updates its peer URL, and the survivors follow', async () => {
+  it("reads the listen address on the member's host, updates its peer URL, and the survivors follow", async () => {
     const w = world();
     const result = await FixLocalhostPeerUrls(onLocalhost(), w.deps);
     expect(w.runner.sent()).toEqual(['FixLocalhostPeerUrls@master-0']);

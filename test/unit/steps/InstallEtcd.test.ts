@@ -7,7 +7,21 @@ import { describe, expect, it } from 'vitest';
 import { ArtifactStoreError, RefusedError } from '../../../functions/errors.ts';
 import { InstallEtcd } from '../../../functions/steps/InstallEtcd.ts';
 import { FAKE_CLUSTER_ID, fakeMember } from '../../support/fakeCluster.ts';
-import { after, confirmedContext, exitCases, expectSecretsOnlyOnStdin, failure, HOST_WORK_RETRIES, HOSTS, refused, retried, RUN_ID, SPARE, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  exitCases,
+  expectSecretsOnlyOnStdin,
+  failure,
+  HOST_WORK_RETRIES,
+  HOSTS,
+  refused,
+  retried,
+  RUN_ID,
+  SPARE,
+  stepWorld,
+  type StepWorld,
+} from '../../support/stepHarness.ts';
 
 const KEY = `runs/${RUN_ID}/replacement-prior-data-${SPARE.hostname}.tgz`;
 const CLEAN = { found: [], stopped: false, data: { empty: true } };
@@ -21,7 +35,7 @@ function newHost(world: StepWorld, prepared: object = CLEAN, installed: object =
 }
 
 describe('Step: InstallEtcd', () => {
-  it('prepares the host (its upload URL on stdin), then installs the members\' version', async () => {
+  it("prepares the host (its upload URL on stdin), then installs the members' version", async () => {
     const world = newHost(stepWorld());
     const result = await InstallEtcd(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`, 'InstallEtcd@etcd-spare-0 install 3.4.27']);
@@ -46,10 +60,18 @@ describe('Step: InstallEtcd', () => {
   });
 
   it('data from an earlier life: stored whole, then wiped by its manifest, and named', async () => {
-    const world = newHost(stepWorld(), { found: ['etcd.service active'], stopped: true, data: { empty: false, bytes: 5000, sha256: 'aa'.repeat(32), manifest: 'bWFuaWZlc3Q=' } });
+    const world = newHost(stepWorld(), {
+      found: ['etcd.service active'],
+      stopped: true,
+      data: { empty: false, bytes: 5000, sha256: 'aa'.repeat(32), manifest: 'bWFuaWZlc3Q=' },
+    });
     world.artifacts.put(KEY, 5000);
     const result = await InstallEtcd(confirmedContext(), world.deps);
-    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`, 'InstallEtcd@etcd-spare-0 wipe bWFuaWZlc3Q=', 'InstallEtcd@etcd-spare-0 install 3.4.27']);
+    expect(world.runner.sent()).toEqual([
+      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`,
+      'InstallEtcd@etcd-spare-0 wipe bWFuaWZlc3Q=',
+      'InstallEtcd@etcd-spare-0 install 3.4.27',
+    ]);
     expect(result.detail).toBe(
       `etcd-spare-0: etcd 3.4.27 installed etcd-3.4.27-1.el7; found etcd.service active; its earlier /var/lib/etcd (5000 bytes) is stored at s3://unit-artifacts/${KEY} and the directory emptied (stopped and disabled)`,
     );
@@ -95,8 +117,15 @@ describe('Step: InstallEtcd', () => {
     expect(result.detail).toBe('etcd-spare-0: etcd 3.5.17 (asked for; the members run 3.4.27) installed etcd-3.5.17-1.el7');
   });
 
-  it('without the cluster\'s identity in its context, asks the survivors for it (the oldest version wins)', async () => {
-    const world = newHost(stepWorld([fakeMember(0xa0, 'master-0', HOSTS['master-0'].ip, true, { version: '3.4.27' }), fakeMember(0xa1, 'master-1', HOSTS['master-1'].ip, true, { version: '3.4.22' })]), CLEAN, { ...INSTALLED, version: '3.4.22' });
+  it("without the cluster's identity in its context, asks the survivors for it (the oldest version wins)", async () => {
+    const world = newHost(
+      stepWorld([
+        fakeMember(0xa0, 'master-0', HOSTS['master-0'].ip, true, { version: '3.4.27' }),
+        fakeMember(0xa1, 'master-1', HOSTS['master-1'].ip, true, { version: '3.4.22' }),
+      ]),
+      CLEAN,
+      { ...INSTALLED, version: '3.4.22' },
+    );
     await InstallEtcd(confirmedContext({ clusterId: undefined, clusterVersion: undefined }), world.deps);
     expect(world.cluster.calls).toEqual([`status https://${HOSTS['master-0'].ip}:2379,https://${HOSTS['master-1'].ip}:2379`]);
     expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`, 'InstallEtcd@etcd-spare-0 install 3.4.22']);

@@ -6,7 +6,20 @@
 import { describe, expect, it } from 'vitest';
 import { ArtifactStoreError } from '../../../functions/errors.ts';
 import { IssueCertificates } from '../../../functions/steps/IssueCertificates.ts';
-import { after, confirmedContext, exitCases, expectSecretsOnlyOnStdin, failure, HOST_WORK_RETRIES, HOSTS, retried, RUN_ID, SPARE, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  exitCases,
+  expectSecretsOnlyOnStdin,
+  failure,
+  HOST_WORK_RETRIES,
+  HOSTS,
+  retried,
+  RUN_ID,
+  SPARE,
+  stepWorld,
+  type StepWorld,
+} from '../../support/stepHarness.ts';
 
 const PROBE = `runs/${RUN_ID}/ca-reachability-${HOSTS['master-0'].hostname}.crt`;
 const PREFIX = `/etc/etcd/generated_certs/etcd-${SPARE.hostname}`;
@@ -24,7 +37,7 @@ function caHost(world: StepWorld, options: { probeArrives?: boolean; restoredCa?
 }
 
 describe('Step: IssueCertificates', () => {
-  it('issues the certificates on the CA host for the new host\'s name and address; the probe URL only on stdin', async () => {
+  it("issues the certificates on the CA host for the new host's name and address; the probe URL only on stdin", async () => {
     const world = caHost(stepWorld());
     const result = await IssueCertificates(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual([`IssueCertificates@master-0 ${SPARE.hostname} ${SPARE.ip}`]);
@@ -46,11 +59,16 @@ describe('Step: IssueCertificates', () => {
     const context = confirmedContext({ options: { graceSeconds: 0, learner: 'auto', caBackupKey: 'ca/etcd-ca-backup.tgz' } });
     await IssueCertificates(context, world.deps);
     const second = await IssueCertificates(context, world.deps);
-    expect(world.runner.requests[0]?.secrets).toEqual({ PROBE_UPLOAD_URL: expect.stringContaining(PROBE), CA_BACKUP_URL: expect.stringContaining('ca/etcd-ca-backup.tgz') });
+    expect(world.runner.requests[0]?.secrets).toEqual({
+      PROBE_UPLOAD_URL: expect.stringContaining(PROBE),
+      CA_BACKUP_URL: expect.stringContaining('ca/etcd-ca-backup.tgz'),
+    });
     expect(world.artifacts.calls).toContain('GET ca/etcd-ca-backup.tgz 900s');
     expectSecretsOnlyOnStdin(world);
     expect(second.skipped).toBeUndefined();
-    expect(second.detail).toMatch(/^restored \/etc\/etcd\/ca on master-0 from ca\/etcd-ca-backup\.tgz \(the CA the cluster trusts\); valid certificates already/);
+    expect(second.detail).toMatch(
+      /^restored \/etc\/etcd\/ca on master-0 from ca\/etcd-ca-backup\.tgz \(the CA the cluster trusts\); valid certificates already/,
+    );
   });
 
   it('a probe that never reached the store: ArtifactStoreError (retried)', async () => {

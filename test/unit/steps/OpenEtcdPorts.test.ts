@@ -18,7 +18,7 @@ function newHost(world: StepWorld): StepWorld {
 }
 
 describe('Step: OpenEtcdPorts', () => {
-  it('opens the ports on the new host\'s firewall and in its security group', async () => {
+  it("opens the ports on the new host's firewall and in its security group", async () => {
     const world = newHost(stepWorld());
     const result = await OpenEtcdPorts(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual(['OpenEtcdPorts@etcd-spare-0']);
@@ -30,7 +30,11 @@ describe('Step: OpenEtcdPorts', () => {
     const world = newHost(stepWorld());
     await OpenEtcdPorts(confirmedContext(), world.deps);
     const second = await OpenEtcdPorts(confirmedContext(), world.deps);
-    expect(second).toEqual({ output: {}, detail: 'etcd-spare-0: OS_FIREWALL_ALLOW already opened 2379/2380; security group already allowed 2379, 2380', skipped: true });
+    expect(second).toEqual({
+      output: {},
+      detail: 'etcd-spare-0: OS_FIREWALL_ALLOW already opened 2379/2380; security group already allowed 2379, 2380',
+      skipped: true,
+    });
   });
 
   it('either one still to open is work done: not skipped', async () => {

@@ -88,7 +88,7 @@ describe('Step: PromoteNewMember', () => {
     expect(sleeps).toEqual([]);
   });
 
-  it('without the new member\'s ID: InvalidInputError, nothing promoted', async () => {
+  it("without the new member's ID: InvalidInputError, nothing promoted", async () => {
     const cluster = new LaggingLearner(0);
     const error = await failure(run(cluster, 0, confirmedContext()).promise);
     expect(error).toBeInstanceOf(InvalidInputError);

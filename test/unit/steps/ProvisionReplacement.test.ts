@@ -47,12 +47,15 @@ describe('Step: ProvisionReplacement', () => {
     expect(provisioning.requests).toEqual([]);
   });
 
-  it('launches a host beside the failed one, makes it the replacement and a spare of the run\'s inventory; again, it finds the same host', async () => {
+  it("launches a host beside the failed one, makes it the replacement and a spare of the run's inventory; again, it finds the same host", async () => {
     const { provisioning, deps, context, inventory } = setUp();
     const first = await ProvisionReplacement(context, deps);
     expect(provisioning.requests).toEqual([{ runId: context.runId, cluster: 'unit', failedHost: inventory.hosts.find((h) => h.name === 'master-2') }]);
     expect(first.skipped).toBeUndefined();
-    expect(first.output).toMatchObject({ replacement: { name: 'etcd-new-0', ip: '198.51.100.30', roles: ['spare'] }, replacementLaunched: 'i-0123456789abcdef0' });
+    expect(first.output).toMatchObject({
+      replacement: { name: 'etcd-new-0', ip: '198.51.100.30', roles: ['spare'] },
+      replacementLaunched: 'i-0123456789abcdef0',
+    });
     expect(first.output.inventory?.hosts.map((h) => h.name)).toEqual([...inventory.hosts.map((h) => h.name), 'etcd-new-0']);
     expect(first.detail).toMatch(/^launched etcd-new-0 .*i-0123456789abcdef0/);
 
@@ -62,7 +65,7 @@ describe('Step: ProvisionReplacement', () => {
     expect(again.output.inventory?.hosts.filter((h) => h.name === 'etcd-new-0')).toHaveLength(1);
   });
 
-  it('refuses a launched host that has the IP or hostname of one of the cluster\'s hosts', async () => {
+  it("refuses a launched host that has the IP or hostname of one of the cluster's hosts", async () => {
     const { deps, context } = setUp({ host: host('etcd-new-0', '198.51.100.3', ['spare']), id: 'etcd-new-0' });
     await expect(ProvisionReplacement(context, deps)).rejects.toMatchObject({ name: 'ProvisioningError', message: expect.stringMatching(/master-1/) });
   });

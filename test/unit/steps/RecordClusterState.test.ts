@@ -19,7 +19,8 @@ const withSnapshot = (extra = {}) => failed({ snapshotKey: KEY, snapshotHost: 'm
 const a = (n: number) => memberId(n);
 /** master-0 answering, master-1 not: no quorum of two voters. */
 const quorumLost = () => threeMembers(['master-1']).slice(0, 2);
-const ownLines = (remaining: string[] = []) => remaining.filter((line) => line.startsWith(CLUSTER_STATE_PREFIX)).map((line) => line.slice(CLUSTER_STATE_PREFIX.length));
+const ownLines = (remaining: string[] = []) =>
+  remaining.filter((line) => line.startsWith(CLUSTER_STATE_PREFIX)).map((line) => line.slice(CLUSTER_STATE_PREFIX.length));
 
 describe('Step: RecordClusterState', () => {
   it('a run that succeeded: skipped, nothing observed', async () => {
@@ -55,7 +56,9 @@ describe('Step: RecordClusterState', () => {
   it('the member this run added runs and votes: keep it', async () => {
     const world = stepWorld([...survivingMembers(), fakeMember(0xb0, 'etcd-spare-0', SPARE.ip, true)]);
     const result = await RecordClusterState(failed({ addedAsLearner: false }), world.deps);
-    expect(ownLines(result.output.remaining)[1]).toBe(`member ${NEW_ID} that this run added runs and votes: keep it; run the replacement again to finish what is left`);
+    expect(ownLines(result.output.remaining)[1]).toBe(
+      `member ${NEW_ID} that this run added runs and votes: keep it; run the replacement again to finish what is left`,
+    );
   });
 
   it('a cleanup error alone is a run that did not succeed too', async () => {
@@ -70,7 +73,9 @@ describe('Step: RecordClusterState', () => {
     const result = await RecordClusterState(withSnapshot({ snapshotVerified: verified }), world.deps);
     const lines = ownLines(result.output.remaining);
     expect(lines[0]).toMatch(/^quorum is lost: 1 of 2 voting members answer and 2 are needed; 2 members:/);
-    expect(lines).toContain(`this run's verified snapshot: s3://unit-artifacts/${KEY}, 20480 bytes, sha256 ${'ab'.repeat(32)}, revision 4711, checked with snapshot status and stored whole`);
+    expect(lines).toContain(
+      `this run's verified snapshot: s3://unit-artifacts/${KEY}, 20480 bytes, sha256 ${'ab'.repeat(32)}, revision 4711, checked with snapshot status and stored whole`,
+    );
     expect(lines.slice(-DISASTER_RECOVERY_GUIDANCE.split('\n').length)).toEqual(DISASTER_RECOVERY_GUIDANCE.split('\n'));
     expect(world.runner.requests).toEqual([]);
   });
@@ -82,15 +87,21 @@ describe('Step: RecordClusterState', () => {
     const result = await RecordClusterState(withSnapshot(), world.deps);
     expect(world.runner.sent()).toEqual([`AwaitSnapshot@master-1 ${RUN_ID} 5`]);
     expect(world.runner.requests[0]?.timeoutSeconds).toBe(30);
-    expect(ownLines(result.output.remaining)).toContain(`this run's verified snapshot: s3://unit-artifacts/${KEY}, 20480 bytes, sha256 ${'cd'.repeat(32)}, revision 77, checked with snapshot status and stored whole`);
+    expect(ownLines(result.output.remaining)).toContain(
+      `this run's verified snapshot: s3://unit-artifacts/${KEY}, 20480 bytes, sha256 ${'cd'.repeat(32)}, revision 77, checked with snapshot status and stored whole`,
+    );
   });
 
   it('no quorum and no snapshot, or one the store does not hold: says so, nothing asked of a host', async () => {
     const world = stepWorld(quorumLost());
     const none = await RecordClusterState(failed(), world.deps);
-    expect(ownLines(none.output.remaining)).toContain('this run took no snapshot: take one from a surviving member first (ETCDCTL_API=3 etcdctl snapshot save)');
+    expect(ownLines(none.output.remaining)).toContain(
+      'this run took no snapshot: take one from a surviving member first (ETCDCTL_API=3 etcdctl snapshot save)',
+    );
     const missing = await RecordClusterState(withSnapshot(), world.deps);
-    expect(ownLines(missing.output.remaining)).toContain(`this run's snapshot ${KEY} is not in the artifact store (its job on master-1 did not finish): take one from a surviving member`);
+    expect(ownLines(missing.output.remaining)).toContain(
+      `this run's snapshot ${KEY} is not in the artifact store (its job on master-1 did not finish): take one from a surviving member`,
+    );
     expect(world.runner.requests).toEqual([]);
   });
 
@@ -100,7 +111,11 @@ describe('Step: RecordClusterState', () => {
     world.runner.exits('AwaitSnapshot', code, 'the job still runs');
     const result = await RecordClusterState(withSnapshot(), world.deps);
     expect(ownLines(result.output.remaining)).toContainEqual(
-      expect.stringMatching(new RegExp(`^this run's snapshot: s3://unit-artifacts/${KEY}, 20480 bytes; its job on master-1 could not confirm its check \\(.*AwaitSnapshot.*\\): run etcdctl snapshot status on it before restoring$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^this run's snapshot: s3://unit-artifacts/${KEY}, 20480 bytes; its job on master-1 could not confirm its check \\(.*AwaitSnapshot.*\\): run etcdctl snapshot status on it before restoring$`,
+        ),
+      ),
     );
   });
 
@@ -131,7 +146,10 @@ describe('Step: RecordClusterState, only what was observed', () => {
   it('asks the failed member too: one that answers again is recorded as answering', async () => {
     // A run refused because master-2 answers again: it is still a member, and it answers.
     const world = stepWorld(threeMembers([]));
-    const result = await RecordClusterState(confirmedContext({ error: { Error: 'RefusedError', Cause: 'member master-2 answers health checks again' } }), world.deps);
+    const result = await RecordClusterState(
+      confirmedContext({ error: { Error: 'RefusedError', Cause: 'member master-2 answers health checks again' } }),
+      world.deps,
+    );
     expect(ownLines(result.output.remaining)[0]).toBe(
       `quorum holds: 3 of 3 voting members answer and 2 are needed; 3 members: ${a(0xa0)} (master-0.example.test, voter) answers; ${a(0xa1)} (master-1.example.test, voter) answers; ${a(0xa2)} (master-2.example.test, voter) answers`,
     );
@@ -155,7 +173,14 @@ describe('Step: RecordClusterState, only what was observed', () => {
       'etcd-new-1: /var/lib/etcd may hold data of the removed member; the next run uploads it to the artifact store before emptying it',
       'etcd-new-1 is unreachable: make sure etcd is stopped and disabled there before it returns',
     ];
-    const context = failed({ replacement: launched, replacementLaunched: 'etcd-new-1', replacementChoice: 'launched', remaining, newMemberId: undefined, memberAdded: false });
+    const context = failed({
+      replacement: launched,
+      replacementLaunched: 'etcd-new-1',
+      replacementChoice: 'launched',
+      remaining,
+      newMemberId: undefined,
+      memberAdded: false,
+    });
     const gone = stepWorld();
     const asked: string[] = [];
     gone.deps.provisioning = { ...gone.deps.provisioning, find: async (runId) => (asked.push(runId), null) };
@@ -167,15 +192,26 @@ describe('Step: RecordClusterState, only what was observed', () => {
     still.deps.provisioning = { ...still.deps.provisioning, find: async () => ({ host: launched, id: 'etcd-new-1' }) };
     expect((await RecordClusterState(context, still.deps)).output.remaining!.filter((line) => !line.startsWith(CLUSTER_STATE_PREFIX))).toEqual(remaining);
     const unknown = stepWorld();
-    unknown.deps.provisioning = { ...unknown.deps.provisioning, find: async () => { throw new Error('DescribeInstances throttled'); } };
+    unknown.deps.provisioning = {
+      ...unknown.deps.provisioning,
+      find: async () => {
+        throw new Error('DescribeInstances throttled');
+      },
+    };
     expect((await RecordClusterState(context, unknown.deps)).output.remaining!.filter((line) => !line.startsWith(CLUSTER_STATE_PREFIX))).toEqual(remaining);
   });
 
   it('a run that only finished an earlier run\'s replacement names that run\'s member, and adds no "this run added" line', async () => {
     const world = stepWorld([...survivingMembers(), fakeMember(0xb0, 'etcd-spare-0', SPARE.ip, true)]);
     const replacedBy = {
-      runId: 'r-earlier', at: '2030-01-01T00:00:00.000Z', newMemberId: NEW_ID, peerURL: `https://${SPARE.ip}:2380`, replacement: SPARE, choice: 'spare' as const,
-      failedMember: { id: a(0xa2), name: 'master-2.example.test', peerURL: 'https://198.51.100.4:2380' }, remaining: [],
+      runId: 'r-earlier',
+      at: '2030-01-01T00:00:00.000Z',
+      newMemberId: NEW_ID,
+      peerURL: `https://${SPARE.ip}:2380`,
+      replacement: SPARE,
+      choice: 'spare' as const,
+      failedMember: { id: a(0xa2), name: 'master-2.example.test', peerURL: 'https://198.51.100.4:2380' },
+      remaining: [],
     };
     const result = await RecordClusterState(confirmedContext({ error: ERROR, alreadyReplaced: true, replacedBy, newMemberId: NEW_ID }), world.deps);
     const lines = ownLines(result.output.remaining);

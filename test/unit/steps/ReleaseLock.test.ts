@@ -24,7 +24,7 @@ describe('Step: ReleaseLock', () => {
     expect(await world.lock.current('unit')).toBeNull();
   });
 
-  it('leaves another run\'s lock held', async () => {
+  it("leaves another run's lock held", async () => {
     const world = stepWorld();
     await world.lock.acquire('unit', { runId: 'r-other-0002', startedBy: 'alice' }, 600);
     await ReleaseLock(confirmedContext(), world.deps);

@@ -36,7 +36,7 @@ describe('Step: RemoveFailedMember', () => {
     expect(world.cluster.changes).toEqual([`remove ${FAILED}`]);
   });
 
-  it('the confirmed member already gone (the removal\'s answer was lost): skipped, recorded removed', async () => {
+  it("the confirmed member already gone (the removal's answer was lost): skipped, recorded removed", async () => {
     const world = stepWorld(threeMembers(['master-2']).slice(0, 2));
     const result = await RemoveFailedMember(confirmedContext(), world.deps);
     expect(result).toMatchObject({ skipped: true, output: { failedMemberRemoved: true } });

@@ -35,7 +35,9 @@ const MASTERS = ['master-0', 'master-1', 'master-2'] as const;
 function masters(options: { failedHostUp?: boolean } = {}): StepWorld {
   const world = stepWorld([...survivingMembers(), fakeMember(0xb0, 'etcd-spare-0', SPARE.ip, true)]);
   for (const m of MASTERS) world.runner.putFile(m, MASTER_CONFIG_PATH, CONFIG);
-  world.runner.on('RollMasters', (request) => ({ stdout: { restarted: world.runner.takeRestartMarker(request.host.name, MASTER_CONFIG_PATH), healthy: true } }));
+  world.runner.on('RollMasters', (request) => ({
+    stdout: { restarted: world.runner.takeRestartMarker(request.host.name, MASTER_CONFIG_PATH), healthy: true },
+  }));
   if (!options.failedHostUp) world.runner.on('ReadHostFile', new HostUnreachableError('master-2: the SSM agent is offline'), { host: 'master-2' });
   return world;
 }
@@ -88,14 +90,18 @@ describe('Step: RollMasters', () => {
     expect(result.output.remaining).toEqual([`master-1: ${MASTER_CONFIG_PATH} is missing; set etcdClientInfo.urls by hand`]);
   });
 
-  it('the failed host\'s API not healthy (exit 4) is left in remaining, and the step goes on', async () => {
+  it("the failed host's API not healthy (exit 4) is left in remaining, and the step goes on", async () => {
     const world = masters({ failedHostUp: true });
     world.runner.exits('RollMasters', 4, 'the master API is not healthy 120s after the restart', { host: 'master-2' });
     const result = await RollMasters(replaced(), world.deps);
-    expect(result.output.remaining).toEqual([expect.stringMatching(/^master-2 \(the replaced member's host\): etcdClientInfo.urls .* its API is not healthy after master-restart \(the master API is not healthy 120s after the restart\)/)]);
+    expect(result.output.remaining).toEqual([
+      expect.stringMatching(
+        /^master-2 \(the replaced member's host\): etcdClientInfo.urls .* its API is not healthy after master-restart \(the master API is not healthy 120s after the restart\)/,
+      ),
+    ]);
   });
 
-  it('another master\'s API not healthy stops the roll there: MasterUnhealthyError, retried by its rule', async () => {
+  it("another master's API not healthy stops the roll there: MasterUnhealthyError, retried by its rule", async () => {
     const world = masters({ failedHostUp: true });
     world.runner.exits('RollMasters', 4, 'the master API is not healthy', { host: 'master-0' });
     const error = await failure(RollMasters(replaced(), world.deps));
@@ -104,14 +110,17 @@ describe('Step: RollMasters', () => {
     expect(world.runner.of('WriteHostFile').map((r) => r.host.name)).toEqual(['master-0']);
   });
 
-  it.each(exitCases([...HOST_WORK_RETRIES, 'MasterUnhealthyError'], { 4: 'MasterUnhealthyError' }))('RollMasters.sh exit %i on a surviving master is %s (retried: %s)', async (code, name, isRetried) => {
-    const world = masters();
-    world.runner.exits('RollMasters', code, 'master-restart api failed', { host: 'master-1' });
-    const error = await failure(RollMasters(replaced(), world.deps));
-    expect(error.name).toBe(name);
-    expect(error.message).toContain('master-1');
-    expect(retried('RollMasters', error)).toBe(isRetried);
-  });
+  it.each(exitCases([...HOST_WORK_RETRIES, 'MasterUnhealthyError'], { 4: 'MasterUnhealthyError' }))(
+    'RollMasters.sh exit %i on a surviving master is %s (retried: %s)',
+    async (code, name, isRetried) => {
+      const world = masters();
+      world.runner.exits('RollMasters', code, 'master-restart api failed', { host: 'master-1' });
+      const error = await failure(RollMasters(replaced(), world.deps));
+      expect(error.name).toBe(name);
+      expect(error.message).toContain('master-1');
+      expect(retried('RollMasters', error)).toBe(isRetried);
+    },
+  );
 
   it('WriteHostFile refusing (the config changed since it was read, exit 3): RefusedError, no restart', async () => {
     const world = masters();

@@ -6,7 +6,19 @@
 import { describe, expect, it } from 'vitest';
 import { ArtifactStoreError } from '../../../functions/errors.ts';
 import { SnapshotCluster } from '../../../functions/steps/SnapshotCluster.ts';
-import { after, confirmedContext, exitCases, HOST_WORK_RETRIES, expectSecretsOnlyOnStdin, failure, HOSTS, retried, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  exitCases,
+  HOST_WORK_RETRIES,
+  expectSecretsOnlyOnStdin,
+  failure,
+  HOSTS,
+  retried,
+  RUN_ID,
+  stepWorld,
+  type StepWorld,
+} from '../../support/stepHarness.ts';
 
 const KEY = `runs/${RUN_ID}/snapshot-${HOSTS['master-1'].hostname}.db`;
 const ENDPOINT = `https://${HOSTS['master-1'].ip}:2379`;

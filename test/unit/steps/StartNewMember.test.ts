@@ -43,7 +43,9 @@ class JoiningCluster extends FakeCluster {
   }
   override async memberList() {
     const list = await super.memberList();
-    return list.map((m) => (m.id === NEW_ID && this.at(this.clock.t).named ? { ...m, name: 'etcd-spare-0.example.test', clientURLs: [`https://${SPARE_IP}:2379`] } : m));
+    return list.map((m) =>
+      m.id === NEW_ID && this.at(this.clock.t).named ? { ...m, name: 'etcd-spare-0.example.test', clientURLs: [`https://${SPARE_IP}:2379`] } : m,
+    );
   }
   override async health(endpoints: string[]): Promise<EndpointHealth[]> {
     return endpoints.map((endpoint) => ({ endpoint, healthy: this.at(this.clock.t).healthy }));
@@ -85,7 +87,10 @@ function setup(at: (seconds: number) => { named: boolean; healthy: boolean }, da
 describe('Step: StartNewMember, without a learner', () => {
   it('is done only once the member is listed and healthy, and records when: the add-to-caught-up window', async () => {
     // etcd 3.2: listed almost at once (the others commit its name), healthy after 100 s of replay.
-    const { deps, context } = setup((t) => ({ named: t > 1, healthy: t > 100 }), (t) => Math.floor(t) * 1_000_000);
+    const { deps, context } = setup(
+      (t) => ({ named: t > 1, healthy: t > 100 }),
+      (t) => Math.floor(t) * 1_000_000,
+    );
     const result = await StartNewMember(context, deps);
     const started = Date.parse(result.output.newMemberStartedAt!) - Date.parse(context.memberAddedAt!);
     expect(started / 1000).toBeGreaterThan(100);
@@ -94,7 +99,10 @@ describe('Step: StartNewMember, without a learner', () => {
   });
 
   it('fails with NewMemberFailedError after memberStartSeconds without progress (nothing answers, the data directory does not grow)', async () => {
-    const { clock, deps, context } = setup(() => ({ named: false, healthy: false }), () => 4096);
+    const { clock, deps, context } = setup(
+      () => ({ named: false, healthy: false }),
+      () => 4096,
+    );
     const error = await StartNewMember(context, deps).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NewMemberFailedError);
     expect((error as Error).message).toMatch(/has not answered, and its data directory on etcd-spare-0 has not grown, for 60s/);
@@ -102,8 +110,11 @@ describe('Step: StartNewMember, without a learner', () => {
     expect(clock.t).toBeLessThan(DEFAULT_WAITS.memberStartSeconds + 5);
   });
 
-  it('a member whose etcd stopped for lack of space is named so, with df\'s numbers (NoSpaceLeftError, retried by no rule)', async () => {
-    const { clock, deps, context, runner } = setup(() => ({ named: false, healthy: false }), () => 4096);
+  it("a member whose etcd stopped for lack of space is named so, with df's numbers (NoSpaceLeftError, retried by no rule)", async () => {
+    const { clock, deps, context, runner } = setup(
+      () => ({ named: false, healthy: false }),
+      () => 4096,
+    );
     runner.on('DescribeEtcdHost', { stdout: { dataBytes: 31_457_280, sizeBytes: 33_554_432, availableBytes: 1_048_576 } }, { args: ['data-space'] });
     const error = await StartNewMember(context, deps).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NoSpaceLeftError);
@@ -116,7 +127,10 @@ describe('Step: StartNewMember, without a learner', () => {
   });
 
   it('with room on the disk the member that made no progress is NewMemberFailedError as before', async () => {
-    const { deps, context, runner } = setup(() => ({ named: false, healthy: false }), () => 4096);
+    const { deps, context, runner } = setup(
+      () => ({ named: false, healthy: false }),
+      () => 4096,
+    );
     runner.on('DescribeEtcdHost', { stdout: { dataBytes: 4096, sizeBytes: 10_737_418_240, availableBytes: 9_663_676_416 } }, { args: ['data-space'] });
     const error = await StartNewMember(context, deps).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NewMemberFailedError);
@@ -124,7 +138,10 @@ describe('Step: StartNewMember, without a learner', () => {
   });
 
   it('waits on while the data directory grows, and at the budget hands over with NewMemberCatchingUpError', async () => {
-    const { clock, deps, context, runner } = setup(() => ({ named: true, healthy: false }), (t) => Math.floor(t) * 1_000_000);
+    const { clock, deps, context, runner } = setup(
+      () => ({ named: true, healthy: false }),
+      (t) => Math.floor(t) * 1_000_000,
+    );
     const error = await StartNewMember(context, { ...deps, waits: { ...deps.waits, memberCatchUpSeconds: 300 } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NewMemberCatchingUpError);
     expect(clock.t).toBeGreaterThanOrEqual(300);
@@ -135,9 +152,18 @@ describe('Step: StartNewMember, without a learner', () => {
 
 const BUNDLE = `runs/${RUN_ID}/bundle-${SPARE.hostname}.tgz`;
 const PRIOR_DATA = `runs/${RUN_ID}/replacement-prior-data-${SPARE.hostname}.tgz`;
-const INITIAL_CLUSTER = 'master-0.example.test=https://198.51.100.2:2380,master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380';
+const INITIAL_CLUSTER =
+  'master-0.example.test=https://198.51.100.2:2380,master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380';
 const learnerAdded = (extra = {}) =>
-  confirmedContext({ failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID, addedAsLearner: true, bundleKey: BUNDLE, initialCluster: INITIAL_CLUSTER, ...extra });
+  confirmedContext({
+    failedMemberRemoved: true,
+    memberAdded: true,
+    newMemberId: NEW_ID,
+    addedAsLearner: true,
+    bundleKey: BUNDLE,
+    initialCluster: INITIAL_CLUSTER,
+    ...extra,
+  });
 
 /** The cluster once the learner started (listed under its name) and the new host that starts it. */
 function started(started: 'now' | 'already' = 'now'): StepWorld {
@@ -182,7 +208,12 @@ describe('Step: StartNewMember, its command and checks', () => {
 
   it('ETCD_INITIAL_CLUSTER no longer the member list: NewMemberFailedError before anything runs on the host', async () => {
     const world = started();
-    const error = await failure(StartNewMember(learnerAdded({ initialCluster: 'master-0.example.test=https://198.51.100.2:2380,etcd-spare-0.example.test=https://198.51.100.9:2380' }), world.deps));
+    const error = await failure(
+      StartNewMember(
+        learnerAdded({ initialCluster: 'master-0.example.test=https://198.51.100.2:2380,etcd-spare-0.example.test=https://198.51.100.9:2380' }),
+        world.deps,
+      ),
+    );
     expect(error).toBeInstanceOf(NewMemberFailedError);
     expect(error.message).toMatch(/^the member list changed since the new member's etcd.conf was written/);
     expect(world.runner.requests).toEqual([]);
@@ -200,12 +231,15 @@ describe('Step: StartNewMember, its command and checks', () => {
     expect(world.artifacts.objects.has(BUNDLE)).toBe(true);
   });
 
-  it.each(exitCases([...HOST_WORK_RETRIES, 'NewMemberFailedError'], { 4: 'NewMemberFailedError' }))('StartNewMember.sh exit %i is %s (retried: %s); the bundle stays', async (code, name, isRetried) => {
-    const world = started();
-    world.runner.exits('StartNewMember', code, 'etcd did not start listening');
-    const error = await failure(StartNewMember(learnerAdded(), world.deps));
-    expect(error.name).toBe(name);
-    expect(retried('StartNewMember', error)).toBe(isRetried);
-    expect(world.artifacts.objects.has(BUNDLE)).toBe(true);
-  });
+  it.each(exitCases([...HOST_WORK_RETRIES, 'NewMemberFailedError'], { 4: 'NewMemberFailedError' }))(
+    'StartNewMember.sh exit %i is %s (retried: %s); the bundle stays',
+    async (code, name, isRetried) => {
+      const world = started();
+      world.runner.exits('StartNewMember', code, 'etcd did not start listening');
+      const error = await failure(StartNewMember(learnerAdded(), world.deps));
+      expect(error.name).toBe(name);
+      expect(retried('StartNewMember', error)).toBe(isRetried);
+      expect(world.artifacts.objects.has(BUNDLE)).toBe(true);
+    },
+  );
 });

@@ -40,14 +40,20 @@ describe('Step: StopFailedMember', () => {
   it('names a stopped etcd unit', async () => {
     const world = stepWorld();
     world.runner.on('StopFailedMember', { stdout: { movedManifests: 0, stoppedUnit: true } });
-    expect((await StopFailedMember(confirmedContext(), world.deps)).detail).toBe('master-2: moved 0 manifest(s) to pods-stopped, stopped the etcd unit; etcd is down');
+    expect((await StopFailedMember(confirmedContext(), world.deps)).detail).toBe(
+      'master-2: moved 0 manifest(s) to pods-stopped, stopped the etcd unit; etcd is down',
+    );
   });
 
   it('an unreachable host: recorded unreachable, skipped, no error', async () => {
     const world = stepWorld();
     world.runner.on('StopFailedMember', new HostUnreachableError('master-2 is powered off'));
     const result = await StopFailedMember(confirmedContext(), world.deps);
-    expect(result).toEqual({ output: { failedHostReachable: false }, detail: 'master-2 is unreachable (master-2 is powered off); its data cannot be backed up', skipped: true });
+    expect(result).toEqual({
+      output: { failedHostReachable: false },
+      detail: 'master-2 is unreachable (master-2 is powered off); its data cannot be backed up',
+      skipped: true,
+    });
   });
 
   it('no known failed host: skipped, nothing sent', async () => {

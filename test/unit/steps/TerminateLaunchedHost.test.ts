@@ -34,7 +34,13 @@ function setUp(options: { members?: ReturnType<typeof threeMembers>; fails?: boo
   if (options.listFails) cluster.memberList = () => Promise.reject(new Error('context deadline exceeded'));
   const provisioning = new FakeProvisioning(options.fails);
   const deps = { ...fakeDeps(cluster), provisioning };
-  const context = validatedContext(inventory, 'master-2', 'etcd-new-0', { replacementChoice: 'launched', replacementLaunched: 'i-0123456789abcdef0', error: FAILURE, remaining: ['earlier'], ...options.context });
+  const context = validatedContext(inventory, 'master-2', 'etcd-new-0', {
+    replacementChoice: 'launched',
+    replacementLaunched: 'i-0123456789abcdef0',
+    error: FAILURE,
+    remaining: ['earlier'],
+    ...options.context,
+  });
   return { provisioning, deps, context };
 }
 
@@ -45,7 +51,10 @@ describe('Step: TerminateLaunchedHost', () => {
     expect(await TerminateLaunchedHost(none.context, none.deps)).toMatchObject({ skipped: true, detail: 'this run launched no host' });
     const succeeded = setUp();
     delete succeeded.context.error;
-    expect(await TerminateLaunchedHost(succeeded.context, succeeded.deps)).toMatchObject({ skipped: true, detail: expect.stringMatching(/new member's host: kept/) });
+    expect(await TerminateLaunchedHost(succeeded.context, succeeded.deps)).toMatchObject({
+      skipped: true,
+      detail: expect.stringMatching(/new member's host: kept/),
+    });
     expect([...none.provisioning.released, ...succeeded.provisioning.released]).toEqual([]);
   });
 
@@ -71,7 +80,10 @@ describe('Step: TerminateLaunchedHost', () => {
     const unread = setUp({ listFails: true });
     const kept = await TerminateLaunchedHost(unread.context, unread.deps);
     expect(unread.provisioning.released).toEqual([]);
-    expect(kept.output.remaining).toEqual(['earlier', expect.stringMatching(/etcd-new-0 \(i-0123456789abcdef0\) was launched by this run and is kept: the member list could not be read/)]);
+    expect(kept.output.remaining).toEqual([
+      'earlier',
+      expect.stringMatching(/etcd-new-0 \(i-0123456789abcdef0\) was launched by this run and is kept: the member list could not be read/),
+    ]);
     const refused = setUp({ fails: true });
     const failed = await TerminateLaunchedHost(refused.context, refused.deps);
     expect(failed.output.remaining).toEqual(['earlier', expect.stringMatching(/could not be terminated \(UnauthorizedOperation\): terminate it by hand/)]);

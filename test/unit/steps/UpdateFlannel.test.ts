@@ -10,12 +10,29 @@ import { HostUnreachableError } from '../../../functions/errors.ts';
 import { FLANNELD_PATH } from '../../../functions/config/paths.ts';
 import { UpdateFlannel } from '../../../functions/steps/UpdateFlannel.ts';
 import { fakeMember, host, unitInventory } from '../../support/fakeCluster.ts';
-import { after, confirmedContext, exitCases, failure, HOST_WORK_RETRIES, NEW_ID, retried, SPARE, stepWorld, survivingMembers, type StepWorld } from '../../support/stepHarness.ts';
+import {
+  after,
+  confirmedContext,
+  exitCases,
+  failure,
+  HOST_WORK_RETRIES,
+  NEW_ID,
+  retried,
+  SPARE,
+  stepWorld,
+  survivingMembers,
+  type StepWorld,
+} from '../../support/stepHarness.ts';
 
 const FLANNELD = readFileSync(new URL('../../../sandbox/templates/flanneld', import.meta.url), 'utf8').replaceAll('.example.com', '.example.test');
 const LIVE = ['https://master-0.example.test:2379', 'https://master-1.example.test:2379', 'https://etcd-spare-0.example.test:2379'];
 const replaced = () =>
-  confirmedContext({ inventory: unitInventory([host('node-0', '198.51.100.20', ['node'])]), failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID });
+  confirmedContext({
+    inventory: unitInventory([host('node-0', '198.51.100.20', ['node'])]),
+    failedMemberRemoved: true,
+    memberAdded: true,
+    newMemberId: NEW_ID,
+  });
 
 /** flanneld on master-0, master-1 and master-2 (powered off unless `failedHostUp`); node-0 runs no flannel. */
 function flannelHosts(options: { failedHostUp?: boolean } = {}): StepWorld {
@@ -32,12 +49,19 @@ describe('Step: UpdateFlannel', () => {
     const result = await UpdateFlannel(replaced(), world.deps);
     for (const h of ['master-0', 'master-1']) {
       expect(getFlannelEndpoints(world.runner.file(h, FLANNELD_PATH)!)).toEqual(LIVE);
-      expect(world.runner.sent().filter((line) => line.includes(`@${h}`)).map((line) => line.split(' ')[0])).toEqual([`ReadHostFile@${h}`, `WriteHostFile@${h}`, `UpdateFlannel@${h}`]);
+      expect(
+        world.runner
+          .sent()
+          .filter((line) => line.includes(`@${h}`))
+          .map((line) => line.split(' ')[0]),
+      ).toEqual([`ReadHostFile@${h}`, `WriteHostFile@${h}`, `UpdateFlannel@${h}`]);
     }
     expect(world.runner.of('WriteHostFile').map((r) => r.args[3])).toEqual(['restart', 'restart']);
     expect(world.runner.sent().filter((line) => line.includes('@node-0'))).toEqual([`ReadHostFile@node-0 ${FLANNELD_PATH}`]);
     expect(world.runner.sent().some((line) => line.includes('@etcd-spare-0'))).toBe(false);
-    expect(result.output.remaining).toEqual([`master-2 is unreachable: when it returns, set FLANNEL_ETCD_ENDPOINTS in ${FLANNELD_PATH} to ${LIVE.join(',')} and restart flanneld`]);
+    expect(result.output.remaining).toEqual([
+      `master-2 is unreachable: when it returns, set FLANNEL_ETCD_ENDPOINTS in ${FLANNELD_PATH} to ${LIVE.join(',')} and restart flanneld`,
+    ]);
     expect(result.detail).toBe('flanneld updated on master-0, master-1; already right on none; no flannel on node-0');
   });
 

@@ -23,7 +23,10 @@ describe('Step: UpdateInventory', () => {
   it('replaces the failed host by the new one in [etcd] on the installer host, and nothing else', async () => {
     const world = installer();
     const result = await UpdateInventory(confirmedContext(), world.deps);
-    expect(world.runner.requests.map((r) => `${r.script}@${r.host.name} ${r.args[0]}`)).toEqual([`ReadHostFile@master-0 ${INVENTORY_PATH}`, `WriteHostFile@master-0 ${INVENTORY_PATH}`]);
+    expect(world.runner.requests.map((r) => `${r.script}@${r.host.name} ${r.args[0]}`)).toEqual([
+      `ReadHostFile@master-0 ${INVENTORY_PATH}`,
+      `WriteHostFile@master-0 ${INVENTORY_PATH}`,
+    ]);
     expect(world.runner.of('WriteHostFile')[0]?.args).toHaveLength(3);
     const written = world.runner.file('master-0', INVENTORY_PATH)!;
     expect(getGroupHosts(written, 'etcd')).toEqual(['master-0.example.test', 'master-1.example.test', 'etcd-spare-0.example.test']);
@@ -35,7 +38,11 @@ describe('Step: UpdateInventory', () => {
     const world = installer();
     const first = await UpdateInventory(confirmedContext(), world.deps);
     const second = await UpdateInventory(after(confirmedContext(), first), world.deps);
-    expect(second).toEqual({ output: {}, detail: `${INVENTORY_PATH} on master-0: [etcd] already lists etcd-spare-0.example.test without master-2.example.test`, skipped: true });
+    expect(second).toEqual({
+      output: {},
+      detail: `${INVENTORY_PATH} on master-0: [etcd] already lists etcd-spare-0.example.test without master-2.example.test`,
+      skipped: true,
+    });
     expect(world.runner.of('WriteHostFile')).toHaveLength(1);
   });
 
@@ -51,7 +58,15 @@ describe('Step: UpdateInventory', () => {
     world.runner.on('ReadHostFile', new HostUnreachableError('master-2 is powered off'));
     const context = confirmedContext({ installerHost: HOSTS['master-2'], remaining: ['earlier'] });
     const result = await UpdateInventory(context, world.deps);
-    expect(result).toMatchObject({ skipped: true, output: { remaining: ['earlier', `master-2 (the installer host) is unreachable: in ${INVENTORY_PATH}, [etcd] must drop master-2.example.test and list etcd-spare-0.example.test`] } });
+    expect(result).toMatchObject({
+      skipped: true,
+      output: {
+        remaining: [
+          'earlier',
+          `master-2 (the installer host) is unreachable: in ${INVENTORY_PATH}, [etcd] must drop master-2.example.test and list etcd-spare-0.example.test`,
+        ],
+      },
+    });
   });
 
   it('another unreachable installer host is passed on (HostUnreachableError, retried)', async () => {

@@ -45,17 +45,23 @@ function sections(parts: { server?: IssuedCertificate; peer?: IssuedCertificate;
     ['PEER', p.cert],
     ['PEER-PUBLIC-KEY', p.publicKey],
   ];
-  return all.filter(([name]) => name !== parts.omit).map(([name, text]) => `-----${name}-----\n${text.trim()}\n`).join('');
+  return all
+    .filter(([name]) => name !== parts.omit)
+    .map(([name, text]) => `-----${name}-----\n${text.trim()}\n`)
+    .join('');
 }
 
 describe('Step: VerifyCertificates', () => {
-  it('reads the new member\'s certificates on the CA host and passes them', async () => {
+  it("reads the new member's certificates on the CA host and passes them", async () => {
     const world = stepWorld();
     world.runner.on('VerifyCertificates', { stdout: sections() });
     const result = await VerifyCertificates(confirmedContext(), now(world));
     expect(world.runner.sent()).toEqual([`VerifyCertificates@master-0 ${SPARE.hostname}`]);
     expect(world.runner.requests[0]?.secrets).toBeUndefined();
-    expect(result).toEqual({ output: {}, detail: `server and peer certificates for ${SPARE.hostname} (${SPARE.ip}) pass: SAN, usages, chain, validity, key match` });
+    expect(result).toEqual({
+      output: {},
+      detail: `server and peer certificates for ${SPARE.hostname} (${SPARE.ip}) pass: SAN, usages, chain, validity, key match`,
+    });
   });
 
   it('a peer certificate for another address: CertificateInvalidError, which no rule retries', async () => {
@@ -74,7 +80,7 @@ describe('Step: VerifyCertificates', () => {
     expect(error.message).toMatch(/^server certificate for .*: the certificate's public key is not the key generated on the host$/);
   });
 
-  it('checked as of the step\'s clock: expired certificates fail', async () => {
+  it("checked as of the step's clock: expired certificates fail", async () => {
     const world = stepWorld();
     world.runner.on('VerifyCertificates', { stdout: sections() });
     const error = await failure(VerifyCertificates(confirmedContext(), { ...world.deps, now: () => new Date('2100-01-01T00:00:00Z') }));
@@ -82,7 +88,7 @@ describe('Step: VerifyCertificates', () => {
     expect(error.message).toMatch(/expired at/);
   });
 
-  it('a section missing from the host\'s output: CertificateInvalidError naming it', async () => {
+  it("a section missing from the host's output: CertificateInvalidError naming it", async () => {
     const world = stepWorld();
     world.runner.on('VerifyCertificates', { stdout: sections({ omit: 'PEER-PUBLIC-KEY' }) });
     const error = await failure(VerifyCertificates(confirmedContext(), now(world)));

@@ -31,7 +31,11 @@ describe('Step: VerifyClusterHealth', () => {
 
   it.each([
     ['the new member missing', () => survivingMembers(), /new member 00000000000000b0 is missing/],
-    ['the failed member still listed', () => [...threeMembers(['master-2']), newMember(), fakeMember(0xb1, 'x', '203.0.113.1', true)], /failed member 00000000000000a2 is still listed/],
+    [
+      'the failed member still listed',
+      () => [...threeMembers(['master-2']), newMember(), fakeMember(0xb1, 'x', '203.0.113.1', true)],
+      /failed member 00000000000000a2 is still listed/,
+    ],
     ['the new member unstarted', () => [...survivingMembers(), fakeMember(0xb0, '', SPARE.ip, false)], /member 00000000000000b0 has not started/],
     ['the new member still a learner', () => [...survivingMembers(), newMember({ isLearner: true })], /member 00000000000000b0 is still a learner/],
     ['an even member count', () => [...threeMembers([]), newMember()], /4 members: the count must be odd/],
@@ -44,15 +48,18 @@ describe('Step: VerifyClusterHealth', () => {
     expect(world.runner.requests).toEqual([]);
   });
 
-  it.each(exitCases([...TRANSIENT_RETRIES, 'ClusterUnhealthyError'], { 4: 'ClusterUnhealthyError' }))('VerifyClusterHealth.sh exit %i is %s (retried: %s)', async (code, name, isRetried) => {
-    const world = healthy();
-    world.runner.exits('VerifyClusterHealth', code, 'member 00000000000000b0 is unhealthy');
-    const error = await failure(VerifyClusterHealth(joined(), world.deps));
-    expect(error.name).toBe(name);
-    expect(retried('VerifyClusterHealth', error)).toBe(isRetried);
-  });
+  it.each(exitCases([...TRANSIENT_RETRIES, 'ClusterUnhealthyError'], { 4: 'ClusterUnhealthyError' }))(
+    'VerifyClusterHealth.sh exit %i is %s (retried: %s)',
+    async (code, name, isRetried) => {
+      const world = healthy();
+      world.runner.exits('VerifyClusterHealth', code, 'member 00000000000000b0 is unhealthy');
+      const error = await failure(VerifyClusterHealth(joined(), world.deps));
+      expect(error.name).toBe(name);
+      expect(retried('VerifyClusterHealth', error)).toBe(isRetried);
+    },
+  );
 
-  it('runs the health checks on the next survivor when the first one\'s host cannot be reached', async () => {
+  it("runs the health checks on the next survivor when the first one's host cannot be reached", async () => {
     const world = healthy();
     world.runner.on('VerifyClusterHealth', new HostUnreachableError('master-0 is unreachable'), { host: 'master-0' });
     const result = await VerifyClusterHealth(joined(), world.deps);
@@ -60,7 +67,7 @@ describe('Step: VerifyClusterHealth', () => {
     expect(result.detail).toMatch(/pass on 3 endpoints$/);
   });
 
-  it('a member its checks find down is ClusterUnhealthyError from the next survivor (retried), not the first host\'s HostUnreachableError', async () => {
+  it("a member its checks find down is ClusterUnhealthyError from the next survivor (retried), not the first host's HostUnreachableError", async () => {
     const world = healthy();
     world.runner.on('VerifyClusterHealth', new HostUnreachableError('master-0 is unreachable'), { host: 'master-0' });
     world.runner.exits('VerifyClusterHealth', 4, 'https://198.51.100.2:2379 is unhealthy', { host: 'master-1' });
@@ -69,7 +76,7 @@ describe('Step: VerifyClusterHealth', () => {
     expect(retried('VerifyClusterHealth', error)).toBe(true);
   });
 
-  it('no survivor\'s host can be reached: the first HostUnreachableError', async () => {
+  it("no survivor's host can be reached: the first HostUnreachableError", async () => {
     const world = healthy();
     world.runner.on('VerifyClusterHealth', new HostUnreachableError('every host is unreachable'));
     const error = await failure(VerifyClusterHealth(joined(), world.deps));
