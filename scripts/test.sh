@@ -58,7 +58,7 @@ filters=()
 (($# == 0)) || filters=(--passWithNoTests "$@")
 
 phase type-check npx tsc --noEmit
-phase lint bash -c 'npx eslint . && bash scripts/shellcheck.sh'
+phase lint npm run --silent lint
 phase unit npx vitest run --project unit --reporter=dot --reporter=json --outputFile.json="$reports/unit.json" "${filters[@]}"
 phase "unit on Node.js 22" bash scripts/test-node22.sh --reporter=dot --reporter=json --outputFile.json="$reports/node22.json" "${filters[@]}"
 phase "sandbox (etcd ${primary}) and learner (etcd 3.4.23)" \
