@@ -24,7 +24,7 @@ const LAMBDA_TIMEOUT_MARGIN_SECONDS = 30;
 export const METRIC_NAMESPACE = 'EtcdReplace';
 /** The tag every resource carries, with the cluster's name. */
 export const CLUSTER_RESOURCE_TAG = 'etcd-replace:cluster';
-/** The state machine's tag naming its run table, where the audit records are (cli/auditHistory.ts reads it). */
+/** The state machine's tag naming its run table, where the audit records are (cli/aws/auditHistory.ts reads it). */
 export const RUN_TABLE_TAG = 'etcd-replace:run-table';
 
 /** Key prefixes of the artifact bucket, each with its own lifetime. */

@@ -3,7 +3,7 @@
 // runDocumentFromHistory() is pure and reads task states entered and exited, TaskScheduled per
 // attempt, and the final state (Succeeded, Refused or Failed) the compiled ASL ends in.
 //
-// The document has the shape of the sandbox run's result (cli/runReport.ts) plus the execution's ARN
+// The document is the run view (functions/workflow/runView.ts), as the sandbox run's, plus the execution's ARN
 // and name, who started it, and `outcome: "running"` while the execution runs.
 
 import { createHash } from 'node:crypto';
