@@ -10,7 +10,7 @@ import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { failHost, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
 import { BIN } from '../support/cli.ts';
 import { recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
-import { downAll, exitOf, membershipOf, membersNow, parseRunJson, sh, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
+import { downAll, exitOf, holdBefore, membershipOf, membersNow, parseRunJson, sh, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
 import { waitFor } from '../../sandbox/util.ts';
 
 const exec = promisify(execFile);
@@ -75,23 +75,31 @@ describe('Workflow: no spare in the pool, the run launches its replacement', () 
     const live = ['master-0', 'etcd-new-0'];
     const membersBefore = membershipOf(await membersNow(sandbox, live));
     // The start wait is set short (the default is 60 s): how long StartNewMember waits is not what is tested.
+    // The run waits before StartNewMember while the port holder starts.
+    const hold = await holdBefore('StartNewMember');
     const cli = new WatchedCli(['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'new', '--grace-seconds', '0', '--json'], {
       ETCD_REPLACE_MEMBER_START_SECONDS: '15',
+      ...hold.env,
     });
-    await cli.waitFor(/^▶ ConfirmMemberFailed$/);
-    const launched = await loadSandbox(sandbox.name);
-    expect(launched.hosts.map((h) => h.name)).toContain('etcd-new-1');
-    const pid = Number(
-      (
-        await sh(
-          launched,
-          'etcd-new-1',
-          `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`,
-        )
-      ).trim(),
-    );
-    expect(pid).toBeGreaterThan(1);
-    await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(launched, 'etcd-new-1', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+    let pid = 0;
+    try {
+      await cli.waitFor(/^hold: StartNewMember waits while /, { past: true });
+      const launched = await loadSandbox(sandbox.name);
+      expect(launched.hosts.map((h) => h.name)).toContain('etcd-new-1');
+      pid = Number(
+        (
+          await sh(
+            launched,
+            'etcd-new-1',
+            `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`,
+          )
+        ).trim(),
+      );
+      expect(pid).toBeGreaterThan(1);
+      await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(launched, 'etcd-new-1', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+    } finally {
+      await hold.release();
+    }
     void cli.waitFor(/^▶ CompensateNewMember$/).then(
       () => process.kill(pid, 'SIGKILL'),
       () => undefined,

@@ -25,7 +25,6 @@ import { LockHeldError } from '../../functions/errors.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { HOLD_FILE_ENV, HOLD_STEP_ENV } from '../../functions/workflow/localRun.ts';
 import { downAll, exitOf, memberNames, membersNow, parseRunJson, stepStatus, upSandbox, WatchedCli } from '../support/safetyHelpers.ts';
-import { waitFor } from '../../sandbox/util.ts';
 
 const run = promisify(execFile);
 const created: string[] = [];
@@ -199,31 +198,20 @@ describe('Workflow: replace a failed member on the sandbox', () => {
     it('stops a run whose lock was taken away before its next membership change: Refused, the failed member not removed', async () => {
       await failHost(sandbox.name, 'master-1', 'kill');
       const before = memberNames(await membersNow(sandbox, ['master-0']));
-      const watched = new WatchedCli([
-        'run',
-        '--sandbox',
-        sandbox.name,
-        '--failed',
-        'master-1',
-        '--replacement',
-        'etcd-spare-1',
-        '--grace-seconds',
-        '1',
-        '--json',
-      ]);
+      // The run holds before RemoveFailedMember, its next membership change, while the hold file exists:
+      // it proved its lock before it began to wait, and proves it again when the step starts.
+      const holdDir = await fs.mkdtemp(path.join(tmpdir(), 'replace-hold-'));
+      const holdFile = path.join(holdDir, 'RemoveFailedMember');
+      await fs.writeFile(holdFile, '');
+      const watched = watchedWith(
+        ['run', '--sandbox', sandbox.name, '--failed', 'master-1', '--replacement', 'etcd-spare-1', '--grace-seconds', '0', '--json'],
+        { [HOLD_STEP_ENV]: 'RemoveFailedMember', [HOLD_FILE_ENV]: holdFile },
+      );
       let out: Awaited<WatchedCli['done']>;
       try {
-        // The lock as InstallEtcd, the step before the grace window, left it.
-        await watched.waitFor(/^[✓–] InstallEtcd /);
-        const proven = (await readLock(sandbox)).expiresAt;
-        await watched.waitFor(/^▶ ConfirmMemberFailed$/);
-        // Another holder takes the lock (as a takeover or an operator breaking it would), once the step has
-        // proven its own hold: its re-entrant take extends the lock. The step's observation then takes
-        // seconds, so RemoveFailedMember is the next step to prove it.
-        const held = await waitFor('ConfirmMemberFailed to prove its hold', 30_000, 200, async () => {
-          const lock = await readLock(sandbox);
-          return lock.expiresAt !== proven ? lock : undefined;
-        });
+        await watched.waitFor(/^hold: RemoveFailedMember waits while /, { past: true });
+        // Another holder takes the lock (as a takeover or an operator breaking it would) while the run waits.
+        const held = await readLock(sandbox);
         const intruder = {
           ...held,
           runId: 'r-20261202-000000-abcdef',
@@ -235,6 +223,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
         const tmp = `${lockFileOf(sandbox)}.test-${process.pid}`;
         await fs.writeFile(tmp, JSON.stringify(intruder));
         await fs.rename(tmp, lockFileOf(sandbox));
+        await fs.rm(holdFile);
         out = await watched.done;
       } catch (error) {
         watched.kill();
@@ -242,6 +231,7 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       } finally {
         // The intruder's lock goes with the test.
         await fs.rm(lockFileOf(sandbox), { force: true });
+        await fs.rm(holdDir, { recursive: true, force: true });
       }
       const result = parseRunJson(out.stdout);
       const record = (await new FileRunStore().get(result.runId))!;

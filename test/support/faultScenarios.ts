@@ -13,7 +13,7 @@ import { etcdctl } from './clusterFacts.ts';
 import { fqdn, hasLearners, runArgs } from './runChecks.ts';
 
 export { fqdn, runArgs };
-import { clientUrl, exitOf, healthOf, memberNames, membersNow, parseRunJson, sh, stepStatus, WatchedCli } from './safetyHelpers.ts';
+import { clientUrl, exitOf, healthOf, holdBefore, memberNames, membersNow, parseRunJson, sh, stepStatus, WatchedCli } from './safetyHelpers.ts';
 import { waitFor } from '../../sandbox/util.ts';
 
 /** The watched CLI's exit, its `run --json` document, its run record and each step's status. */
@@ -68,8 +68,14 @@ const NEVER_STARTS_WAIT_SECONDS = 15;
 export async function newHostNeverStarts(sandbox: SandboxInfo, failed: string, replacement: string, survivors: string[]) {
   // The new member's etcd never listens: each of StartNewMember's two attempts gives up after the
   // start wait, set short here (the default is 60 s) since how long it waits is not what is tested.
-  const cli = new WatchedCli(runArgs(sandbox, failed, replacement), { ETCD_REPLACE_MEMBER_START_SECONDS: String(NEVER_STARTS_WAIT_SECONDS) });
-  await cli.waitFor(/^▶ ConfirmMemberFailed$/);
+  // The run waits before StartNewMember while a process takes the new host's peer port, so its etcd
+  // exits at once (InstallEtcd, earlier, refuses a host where something holds etcd's ports).
+  const hold = await holdBefore('StartNewMember');
+  const cli = new WatchedCli(runArgs(sandbox, failed, replacement), { ETCD_REPLACE_MEMBER_START_SECONDS: String(NEVER_STARTS_WAIT_SECONDS), ...hold.env });
+  await cli.waitFor(/^hold: StartNewMember waits while /, { past: true }).catch(async (error: unknown) => {
+    await hold.release();
+    throw error;
+  });
   const pid = Number(
     (
       await sh(
@@ -83,6 +89,7 @@ export async function newHostNeverStarts(sandbox: SandboxInfo, failed: string, r
   let run;
   try {
     await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(sandbox, replacement, "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+    await hold.release();
     // Once compensation starts the holder may go (compensation waits for the ports to close).
     void cli.waitFor(/^▶ CompensateNewMember$/).then(
       () => process.kill(pid, 'SIGKILL'),
@@ -109,6 +116,7 @@ export async function newHostNeverStarts(sandbox: SandboxInfo, failed: string, r
     expect(record.remaining?.join('\n')).toMatch(new RegExp(`has no replacement: the cluster runs with ${survivors.length} members`));
     expect(record.remaining?.join('\n')).toMatch(/run the replacement again/);
   } finally {
+    await hold.release();
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

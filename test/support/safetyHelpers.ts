@@ -5,6 +5,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { hostExec, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import type { RunRecord } from '../../functions/ports.ts';
@@ -12,6 +13,7 @@ import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { BIN, REPO, type CliResult } from './cli.ts';
 import { endpointHealthy, memberList, type Member } from './clusterFacts.ts';
 import { waitFor } from '../../sandbox/util.ts';
+import { HOLD_FILE_ENV, HOLD_STEP_ENV } from '../../functions/workflow/localRun.ts';
 
 export const clientUrl = (ip: string) => `https://${ip}:2379`;
 
@@ -225,4 +227,16 @@ export async function healPartition(sandbox: SandboxInfo, host: string, via: str
   });
   await fs.writeFile(path.join(sandbox.stateDir, 'hosts', host, 'power'), 'running\n');
   await waitFor(`${host} healthy again`, 60_000, 200, async () => (await healthOf(sandbox, via, [host])).every(Boolean));
+}
+
+/**
+ * A hold before `step` (the local runner's hook): the environment that makes a CLI run wait before
+ * that step while the hold file exists, and `release` to let it go on. Tests act at a known point
+ * instead of racing the run.
+ */
+export async function holdBefore(step: string): Promise<{ env: Record<string, string>; release: () => Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(tmpdir(), 'hold-'));
+  const file = path.join(dir, step);
+  await fs.writeFile(file, '');
+  return { env: { [HOLD_STEP_ENV]: step, [HOLD_FILE_ENV]: file }, release: () => fs.rm(dir, { recursive: true, force: true }) };
 }
