@@ -172,7 +172,11 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
         stopRun(error);
         throw error;
       }
-      if (hold?.step === task.name) await withLockHeld(task, input, deps, () => waitWhileHeld(hold, deps.log));
+      if (hold?.step === task.name) {
+        // The record says where the run is held (this try counted) before the hold is announced.
+        await saving;
+        await withLockHeld(task, input, deps, () => waitWhileHeld(hold, deps.log));
+      }
       // Each try has its own signal: its time up, the step is cancelled (its host commands killed, the
       // lock's renewal stopped) and has stopped before the timeout is reported.
       const controller = new AbortController();
