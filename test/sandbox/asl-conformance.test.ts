@@ -76,6 +76,9 @@ async function settle(name: string, live: string[]): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ETCD_HEALTH_INTERVAL_MS));
 }
 
+/** The invoked steps with consecutive repeats of one step folded into one. */
+const foldRepeats = (names: string[]) => names.filter((name, i) => name !== names[i - 1]);
+
 /** The first call of `step` throws a retryable error before touching anything; later calls are real. */
 function transientOnce(step: string): Fault {
   let thrown = false;
@@ -124,8 +127,13 @@ describe('Conformance: compiled ASL and XState on the sandbox with the real step
     expect(xstate.finalState).toBe('Succeeded');
     expect(asl.finalState).toBe('Succeeded');
     expect(asl.path).toEqual(xstate.path);
-    expect(asl.invocations).toEqual(xstate.invocations);
+    // The same steps in the same order, and the injected failure retried the same way by both engines.
+    // A real cluster may also make a step retry on its own in one run and not the other (a member's
+    // health read a moment after a failure); such a retry is the same step invoked again at once, so the
+    // two are compared with repeats of a step folded into one.
+    expect(foldRepeats(asl.invocations)).toEqual(foldRepeats(xstate.invocations));
     expect(xstate.invocations.filter((n) => n === 'RemoveFailedMember')).toHaveLength(2);
+    expect(asl.invocations.filter((n) => n === 'RemoveFailedMember')).toHaveLength(2);
     expect(asl.finalContext.newMemberId).toMatch(/^[0-9a-f]{16}$/);
   });
 
