@@ -130,6 +130,9 @@ describe('a resumed run re-confirms the failure before it removes anything', () 
     const stored = (await new FileRunStore().get(runId))!;
     expect(stored.outcome).toBe('refused');
     expect(stored.reason).toMatch(/nothing was removed/);
+    // The record says what was observed: the recovered member asked, and answering.
+    expect(result.remaining?.join('\n')).toMatch(/\(master-2\.sandbox\.test, voter\) answers/);
+    expect(result.remaining?.join('\n')).not.toMatch(/master-2\.sandbox\.test[^;]*(does not answer|not asked)/);
 
     expect(membershipOf(await membersNow(sb, ['master-0']))).toEqual(before);
     expect(await healthOf(sb, 'master-0', MASTERS)).toEqual([true, true, true]);
