@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { accepted } from '../support/accepted.ts';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
-import { getGroupHosts, replaceGroupHost } from '../../functions/config/inventory.ts';
+import {
+  finishScaleupInventory,
+  getGroupHosts,
+  prepareScaleupInventory,
+  replaceGroupHost,
+  scaleupInventoryProblems,
+} from '../../functions/config/inventory.ts';
 
 const FIXTURE = readFileSync(new URL('../../sandbox/templates/hosts.ini', import.meta.url), 'utf8');
 
@@ -92,5 +98,57 @@ describe('Function: replaceGroupHost', () => {
 
   it('accepts an IPv4 address as the host', () => {
     expect(replaceGroupHost('[etcd]\n198.51.100.11\n', 'etcd', { remove: ['198.51.100.11'], add: '198.51.100.13' })).toBe('[etcd]\n198.51.100.13\n');
+  });
+});
+
+describe('Functions: the scaleup inventory (runbook 37.2.1)', () => {
+  const change = { failed: ['master-2.example.com'], add: 'etcd-0.example.com', first: 'master-0.example.com' };
+
+  it('adds new_etcd under [OSEv3:children] and [new_etcd] with the new host after [etcd], dropping the failed host, every other line kept', () => {
+    const next = prepareScaleupInventory(FIXTURE, change);
+    expect(getGroupHosts(next, 'OSEv3:children')).toEqual(['masters', 'nodes', 'etcd', 'new_etcd']);
+    expect(getGroupHosts(next, 'etcd')).toEqual(['master-0.example.com', 'master-1.example.com']);
+    expect(getGroupHosts(next, 'new_etcd')).toEqual(['etcd-0.example.com']);
+    expect(next).toMatch(/\[etcd\]\nmaster-0\.example\.com\nmaster-1\.example\.com\n\n\[new_etcd\]\netcd-0\.example\.com\n\n\[nodes\]/);
+    const removed = FIXTURE.split('\n').filter((l) => !next.split('\n').includes(l));
+    expect(removed).toEqual([]);
+    expect(prepareScaleupInventory(next, change)).toBe(next);
+  });
+
+  it('puts the live CA holder first in [etcd] when the failed host was first', () => {
+    const next = prepareScaleupInventory(FIXTURE, { failed: ['master-0.example.com'], add: 'etcd-0.example.com', first: 'master-2.example.com' });
+    expect(getGroupHosts(next, 'etcd')).toEqual(['master-2.example.com', 'master-1.example.com']);
+  });
+
+  it('replaces a host an earlier scaleup left in [new_etcd]', () => {
+    const earlier = prepareScaleupInventory(FIXTURE, { ...change, add: 'etcd-9.example.com' });
+    expect(getGroupHosts(prepareScaleupInventory(earlier, change), 'new_etcd')).toEqual(['etcd-0.example.com']);
+  });
+
+  it('moves the new host from [new_etcd] to [etcd] afterwards, leaving new_etcd empty and under [OSEv3:children]', () => {
+    const done = finishScaleupInventory(prepareScaleupInventory(FIXTURE, change), change.add);
+    expect(getGroupHosts(done, 'etcd')).toEqual(['master-0.example.com', 'master-1.example.com', 'etcd-0.example.com']);
+    expect(getGroupHosts(done, 'new_etcd')).toEqual([]);
+    expect(getGroupHosts(done, 'OSEv3:children')).toContain('new_etcd');
+    expect(finishScaleupInventory(done, change.add)).toBe(done);
+  });
+
+  it('keeps CRLF line ends', () => {
+    const crlf = FIXTURE.replace(/\n/g, '\r\n');
+    const next = prepareScaleupInventory(crlf, change);
+    expect(next.split('\n').every((l, i, all) => i === all.length - 1 || l.endsWith('\r'))).toBe(true);
+  });
+
+  it('names what stops the scaleup: missing groups, the CA holder not in [etcd], an overlap with new_nodes', () => {
+    expect(scaleupInventoryProblems(FIXTURE, change)).toEqual([]);
+    expect(scaleupInventoryProblems('[masters]\na\n', change)).toEqual(['the inventory has no [OSEv3:children] group', 'the inventory has no [etcd] group']);
+    expect(scaleupInventoryProblems(FIXTURE, { ...change, first: 'node-0.example.com' })).toEqual([
+      '[etcd] does not list node-0.example.com, the live member holding /etc/etcd/ca that must come first',
+    ]);
+    expect(scaleupInventoryProblems(`${FIXTURE}\n[new_nodes]\netcd-0.example.com\n`, change)[0]).toMatch(/also in \[new_nodes\]/);
+  });
+
+  it('refuses a new host name that is no hostname', () => {
+    expect(() => prepareScaleupInventory(FIXTURE, { ...change, add: 'a b' })).toThrow(InvalidInputError);
   });
 });
