@@ -244,7 +244,16 @@ describe('Class: SsmHostRunner', () => {
       });
     });
 
-    it('waits through Pending, InProgress and Delayed, polling every 250 ms at first', async () => {
+    it('looks once when a short command is done: one GetCommandInvocation, a second after SendCommand', async () => {
+      ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: 'done' }));
+      const c = clock();
+      const out = await runner({}, c).run(request());
+      expect(out.stdout).toBe('done');
+      expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(1);
+      expect(c.slept).toEqual([1000]);
+    });
+
+    it('waits through Pending, InProgress and Delayed, looking again after 0.5 s, then twice as long each time', async () => {
       ssmMock
         .on(GetCommandInvocationCommand)
         .resolvesOnce(invocation({ Status: 'Pending' }))
@@ -255,20 +264,31 @@ describe('Class: SsmHostRunner', () => {
       const out = await runner({}, c).run(request());
       expect(out.stdout).toBe('done');
       expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(4);
-      expect(c.slept).toEqual([250, 250, 250, 250]);
+      expect(c.slept).toEqual([1000, 500, 1000, 2000]);
     });
 
-    it('backs off by 1.5 up to 5 s once a command has run for 10 s', async () => {
+    it('backs off up to 5 s: a command that waits on its host for 2 minutes costs about 28 looks, not 480', async () => {
       const c = clock();
-      let polls = 0;
       ssmMock
         .on(GetCommandInvocationCommand)
-        .callsFake(() => (++polls < 50 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
+        .callsFake(() => (c.now() < 1_120_000 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
       await runner({}, c).run(request({ timeoutSeconds: 600 }));
-      const steady = c.slept.filter((ms) => ms === 250).length;
-      expect(steady).toBe(40);
-      expect(c.slept.slice(40, 45)).toEqual([375, 562.5, 843.75, 1265.625, 1898.4375]);
+      expect(c.slept.slice(0, 6)).toEqual([1000, 500, 1000, 2000, 4000, 5000]);
       expect(Math.max(...c.slept)).toBe(5000);
+      expect(ssmMock.commandCalls(GetCommandInvocationCommand).length).toBeLessThanOrEqual(28);
+    });
+
+    it("asks DescribeInstanceInformation once for a step's commands to one host, and again after the host did not answer", async () => {
+      ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0 }));
+      const r = runner();
+      await r.run(request());
+      await r.run(request({ script: 'SnapshotCluster' }));
+      expect(ssmMock.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(1);
+      ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1 }));
+      await expect(r.run(request())).rejects.toThrow(HostUnreachableError);
+      ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0 }));
+      await r.run(request());
+      expect(ssmMock.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(2);
     });
 
     it('tolerates InvocationDoesNotExist right after sending', async () => {

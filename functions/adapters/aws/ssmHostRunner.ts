@@ -206,17 +206,27 @@ export interface SsmHostRunnerConfig {
   cloudWatchLogGroup?: string;
   /** SendCommand TimeoutSeconds: how long SSM tries to deliver (30 s minimum). Default 60. */
   deliveryTimeoutSeconds?: number;
-  /** Check DescribeInstanceInformation before sending (fails fast on an unmanaged or offline instance). Default true. */
+  /**
+   * Check DescribeInstanceInformation before sending (fails fast on an unmanaged or offline instance).
+   * Default true. An instance found Online is not asked again for managedTtlMs (default 30 000 ms): a
+   * step's commands to one host cost one check, and a host that goes away meanwhile is still told by the
+   * command itself (DeliveryTimedOut, Undeliverable: HostUnreachableError).
+   */
   checkManaged?: boolean;
+  managedTtlMs?: number;
   /** How long InvocationDoesNotExist is taken as "not registered yet". Default 20 000 ms. */
   invocationGraceMs?: number;
   /**
-   * Polling: every pollInitialMs while the command is younger than pollSteadyMs (most commands end
-   * within seconds, and each poll's delay is time the run waits for nothing), then a backoff by
-   * pollFactor up to pollMaxMs. Defaults 250 ms for 10 000 ms, then ×1.5 up to 5 000 ms.
+   * Waiting on the command's completion, as the SDK's CommandExecuted waiter does (GetCommandInvocation:
+   * Pending, InProgress and Delayed retry, InvocationDoesNotExist retries; see INVOCATION_RULES for the
+   * rest) but without its jitter and with the first look when a short command is done: the first
+   * GetCommandInvocation firstPollMs after SendCommand (a host command through SSM takes about a second:
+   * delivery, run, completion), then after pollInitialMs, growing by pollFactor up to pollMaxMs. A host
+   * script that waits (StartNewMember's catch-up) is one command, seen done within pollMaxMs of its end.
+   * Defaults 1 000 ms, then 500 ms ×2 up to 5 000 ms.
    */
+  firstPollMs?: number;
   pollInitialMs?: number;
-  pollSteadyMs?: number;
   pollFactor?: number;
   pollMaxMs?: number;
   /** Added to delivery + execution timeouts before the runner gives up waiting on its own. Default 60 s. */
@@ -244,6 +254,8 @@ function awsErrorName(error: unknown): string {
 
 export class SsmHostRunner implements HostRunner {
   #sent = 0;
+  /** When each instance was last found Online (DescribeInstanceInformation). */
+  readonly #online = new Map<string, number>();
   readonly #config: SsmHostRunnerConfig;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => number;
@@ -301,9 +313,14 @@ export class SsmHostRunner implements HostRunner {
    */
   async #execute(instanceId: string, hostName: string, label: string, commands: string[], timeoutSeconds: number, signal?: AbortSignal): Promise<ScriptOutput> {
     if (signal?.aborted) throw abortReason(signal, `${label} on ${hostName}`);
-    const commandId = await this.#send(instanceId, label, commands, timeoutSeconds);
-    const invocation = await this.#wait(commandId, instanceId, hostName, label, timeoutSeconds, signal);
-    return this.#output(invocation, commandId, instanceId);
+    try {
+      const commandId = await this.#send(instanceId, label, commands, timeoutSeconds);
+      const invocation = await this.#wait(commandId, instanceId, hostName, label, timeoutSeconds, signal);
+      return await this.#output(invocation, commandId, instanceId);
+    } catch (error) {
+      if (error instanceof HostUnreachableError) this.#online.delete(instanceId); // asked again before the next command
+      throw error;
+    }
   }
 
   #notManaged(instanceId: string, detail: string, cause?: unknown): HostUnreachableError {
@@ -311,10 +328,13 @@ export class SsmHostRunner implements HostRunner {
   }
 
   async #assertManaged(instanceId: string): Promise<void> {
+    const seen = this.#online.get(instanceId);
+    if (seen !== undefined && this.#now() - seen < (this.#config.managedTtlMs ?? 30_000)) return;
     const answer = await this.#config.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }));
     const info = answer.InstanceInformationList?.find((item) => item.InstanceId === instanceId);
     if (!info) throw this.#notManaged(instanceId, 'DescribeInstanceInformation does not list it');
     if (info.PingStatus !== 'Online') throw this.#notManaged(instanceId, `agent ping status is ${info.PingStatus ?? 'unknown'}`);
+    this.#online.set(instanceId, this.#now());
   }
 
   async #send(instanceId: string, script: string, commands: string[], timeoutSeconds: number): Promise<string> {
@@ -358,8 +378,8 @@ export class SsmHostRunner implements HostRunner {
     const started = this.#now();
     const grace = this.#config.invocationGraceMs ?? 20_000;
     const deadline = started + ((this.#config.deliveryTimeoutSeconds ?? 60) + timeoutSeconds + (this.#config.deadlineSlackSeconds ?? 60)) * 1000;
-    let delay = this.#config.pollInitialMs ?? 250;
-    const steadyUntil = started + (this.#config.pollSteadyMs ?? 10_000);
+    let delay = this.#config.firstPollMs ?? 1_000;
+    let next = this.#config.pollInitialMs ?? 500;
     const where = `${script} on ${hostName} (${instanceId}, command ${commandId})`;
     let onAbort: (() => void) | undefined;
     const aborted = signal ? new Promise<void>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve()), { once: true })) : undefined;
@@ -370,7 +390,8 @@ export class SsmHostRunner implements HostRunner {
           await this.#cancel(commandId, instanceId);
           throw abortReason(signal, where);
         }
-        if (this.#now() >= steadyUntil) delay = Math.min(delay * (this.#config.pollFactor ?? 1.5), this.#config.pollMaxMs ?? 5_000);
+        delay = Math.min(next, this.#config.pollMaxMs ?? 5_000);
+        next = delay * (this.#config.pollFactor ?? 2);
         const invocation = await this.#poll(commandId, instanceId, where, started, grace);
         if (invocation === null) continue;
         const rule = classifyInvocation(invocation);
