@@ -171,3 +171,13 @@ export class ProvisioningError extends WorkflowError {
 export class ReplacementNotReadyError extends WorkflowError {
   override readonly name: string = 'ReplacementNotReadyError';
 }
+
+/** The scaleup playbook still runs on the installer host after this try's wait: the next try waits on. */
+export class ScaleupRunningError extends WorkflowError {
+  override readonly name: string = 'ScaleupRunningError';
+}
+
+/** The scaleup playbook failed (named task and host) before the new member had started: compensated. */
+export class ScaleupFailedError extends WorkflowError {
+  override readonly name: string = 'ScaleupFailedError';
+}

@@ -2,7 +2,7 @@
 // machine.ts turns this into the XState machine (the model); asl.ts compiles that machine to
 // Amazon States Language. Nothing here performs side effects or imports AWS.
 
-import type { WorkflowContext } from './context.ts';
+import type { AddMethod, WorkflowContext } from './context.ts';
 
 /** A Step Functions Retrier, field for field. `maxAttempts` counts retries after the first try. */
 export interface RetryRule {
@@ -108,6 +108,8 @@ const CLOSING = 'DiscardKeyBundle';
 // which ends Refused through the closing steps like every other ending.
 const beforeMembershipChange: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSING }];
 const whileNewMemberJoins: CatchRule[] = [{ errors: ['States.ALL'], next: 'CompensateNewMember' }];
+/** The scaleup playbook's steps: the inventory goes back as it was, then the member it may have added is removed. */
+const whilePlaybookAdds: CatchRule[] = [{ errors: ['States.ALL'], next: 'RestoreInventory' }];
 const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSING }];
 /** Host work while the new member joins: retried as host work, compensated when it fails. */
 const joiningHostWork = { retry: hostWork, catch: whileNewMemberJoins };
@@ -136,6 +138,7 @@ const failedHostReachable: GuardSpec = { name: 'failedHostReachable', field: 'fa
 const peerUrlsOnLocalhost: GuardSpec = { name: 'peerUrlsOnLocalhost', field: 'peerUrlsOnLocalhost' };
 const addedAsLearner: GuardSpec = { name: 'addedAsLearner', field: 'addedAsLearner' };
 const alreadyReplaced: GuardSpec = { name: 'alreadyReplaced', field: 'alreadyReplaced' };
+const addByPlaybook: GuardSpec = { name: 'addByPlaybook', field: 'addByPlaybook' };
 
 export const START_STATE = 'ValidateInput';
 
@@ -192,11 +195,27 @@ const STATE_LIST = [
     'SnapshotCluster',
     'Start the snapshot job on a healthy member: save, snapshot status, store in the artifact store (waits for it when the new member will not join as a learner)',
     'safety',
-    'IssueCertificates',
+    'IsCertificateIssuedByPlaybook',
     {
       retry: hostWork,
       timeoutSeconds: 600,
     },
+  ),
+  // The add method, decided once in ValidateInput: the scaleup playbook issues the certificates and adds
+  // the member itself (37.2.1); everything before the add and after it is shared.
+  {
+    kind: 'choice',
+    name: 'IsCertificateIssuedByPlaybook',
+    summary: 'The scaleup playbook issues the certificates itself: check that it can run instead',
+    when: [{ guard: addByPlaybook, next: 'CheckScaleupPlaybook' }],
+    otherwise: 'IssueCertificates',
+  } satisfies ChoiceSpec,
+  task(
+    'CheckScaleupPlaybook',
+    'On the installer host: ansible-playbook, the scaleup playbook and an inventory it can carry; on the CA host: /etc/etcd/ca (restored from the CA backup when the CA host failed). Changes no membership',
+    '37.2.1 (preparation)',
+    'OpenEtcdPorts',
+    { retry: [transient, unreachable] },
   ),
   task(
     'IssueCertificates',
@@ -281,9 +300,46 @@ const STATE_LIST = [
     name: 'ArePeerUrlsOnLocalhost',
     summary: "Fix the first member's peer URL when it still names localhost",
     when: [{ guard: peerUrlsOnLocalhost, next: 'FixLocalhostPeerUrls' }],
+    otherwise: 'IsMemberAddedByPlaybook',
+  } satisfies ChoiceSpec,
+  task(
+    'FixLocalhostPeerUrls',
+    'member update <id> https://<listen ip>:2380 for members whose peer URL says localhost',
+    '37.2.2 step 6',
+    'IsMemberAddedByPlaybook',
+  ),
+  {
+    kind: 'choice',
+    name: 'IsMemberAddedByPlaybook',
+    summary: 'Add the new member with the scaleup playbook (37.2.1) or by the manual steps (37.2.2)',
+    when: [{ guard: addByPlaybook, next: 'PrepareInventory' }],
     otherwise: 'ConfigureNewMember',
   } satisfies ChoiceSpec,
-  task('FixLocalhostPeerUrls', 'member update <id> https://<listen ip>:2380 for members whose peer URL says localhost', '37.2.2 step 6', 'ConfigureNewMember'),
+  task(
+    'PrepareInventory',
+    'On the installer host: keep the inventory as it was in the artifact store, then new_etcd under [OSEv3:children], [new_etcd] with the new host, [etcd] without the failed host and with the CA host first',
+    '37.2.1 step 1',
+    'RunScaleupPlaybook',
+    { retry: hostWork, catch: whilePlaybookAdds },
+  ),
+  // The playbook adds the member (a voter from the add) and starts it; a run that fails before the member
+  // has started puts the inventory back and removes the member again.
+  task(
+    'RunScaleupPlaybook',
+    'On the installer host: cd <openshift-ansible> && ansible-playbook -i /etc/ansible/hosts playbooks/openshift-etcd/scaleup.yml, as a job that outlives the step; its output in the artifact store, its PLAY RECAP in the record',
+    '37.2.1 step 2',
+    'UpdateInventory',
+    {
+      retry: [
+        transient,
+        unreachable,
+        // A try waits up to 12 minutes on the host while the playbook runs; a real scaleup gets an hour.
+        { errors: ['ScaleupRunningError'], intervalSeconds: 1, maxAttempts: 5, backoffRate: 1 },
+      ],
+      catch: whilePlaybookAdds,
+      timeoutSeconds: 780,
+    },
+  ),
   // Everything that does not need the add comes before it, and StartNewMember follows it directly:
   // without a learner (etcd 3.2 and 3.3) the new member votes from the add, and until it has started
   // the cluster is one failure from losing quorum. ETCD_INITIAL_CLUSTER is what `member add` would
@@ -312,7 +368,13 @@ const STATE_LIST = [
       timeoutSeconds: 840,
     },
   ),
-  task('UpdateInventory', 'On the installer host: [etcd] loses the failed host and gains the new one', '37.2.2 step 9', 'AwaitSnapshot', joiningHostWork),
+  task(
+    'UpdateInventory',
+    'On the installer host: [etcd] loses the failed host and gains the new one (which leaves [new_etcd] after the scaleup playbook)',
+    '37.2.2 step 9, 37.2.1 step 3',
+    'AwaitSnapshot',
+    joiningHostWork,
+  ),
   task(
     'AwaitSnapshot',
     'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes',
@@ -364,6 +426,13 @@ const STATE_LIST = [
   }),
   // Compensation that cannot reach quorum stops at once (QuorumLostError is retried by no rule): the
   // closing steps then describe the cluster as it is and name the snapshot to restore from.
+  task(
+    'RestoreInventory',
+    'The scaleup did not add a member that started: put the inventory back as it was before the run, unless someone else has changed it since',
+    'compensation',
+    'CompensateNewMember',
+    { retry: hostWork, catch: [{ errors: ['States.ALL'], next: 'CompensateNewMember', resultField: 'none' }], timeoutSeconds: 120 },
+  ),
   task('CompensateNewMember', 'The new member could not join: stop it, remove it again, record what remains to do', 'compensation', CLOSING, {
     retry: [transient],
     catch: [{ errors: ['States.ALL'], next: CLOSING, resultField: 'cleanupError' }],
@@ -431,8 +500,20 @@ export const STATES: readonly StateSpec[] = STATE_LIST;
 /** The task states in the order the runbook runs them. */
 export const TASKS: readonly TaskSpec<TaskName>[] = STATES.filter((s): s is TaskSpec<TaskName> => s.kind === 'task');
 
+/**
+ * The tasks only one add method runs: the choices IsCertificateIssuedByPlaybook and IsMemberAddedByPlaybook
+ * route around the other method's (the plan and the tests read this; test/unit/machine.test.ts walks both).
+ */
+export const ADD_METHOD_TASKS: Readonly<Record<AddMethod, readonly TaskName[]>> = {
+  manual: ['IssueCertificates', 'VerifyCertificates', 'ConfigureNewMember', 'AddMember', 'StartNewMember'],
+  ansible: ['CheckScaleupPlaybook', 'PrepareInventory', 'RunScaleupPlaybook'],
+};
+
+/** The tasks a run takes only when the new member could not join. */
+export const COMPENSATION_TASKS: readonly TaskName[] = ['RestoreInventory', 'CompensateNewMember'];
+
 /** The guards every choice uses. */
-export const GUARDS: GuardSpec[] = [alreadyReplaced, failedHostReachable, peerUrlsOnLocalhost, addedAsLearner];
+export const GUARDS: GuardSpec[] = [alreadyReplaced, addByPlaybook, failedHostReachable, peerUrlsOnLocalhost, addedAsLearner];
 
 export function stateSpec(name: string): StateSpec {
   const spec = STATES.find((s) => s.name === name);

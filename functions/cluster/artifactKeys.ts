@@ -8,4 +8,6 @@ export const artifactKey = {
   replacementPriorData: (runId: string, hostname: string) => `runs/${runId}/replacement-prior-data-${hostname}.tgz`,
   /** The CA certificate, uploaded by the CA host to prove it reaches the store before any membership change. */
   caProbe: (runId: string, hostname: string) => `runs/${runId}/ca-reachability-${hostname}.crt`,
+  /** The scaleup playbook's full output (RunScaleupPlaybook). */
+  scaleupOutput: (runId: string) => `runs/${runId}/scaleup-playbook.log`,
 };

@@ -157,11 +157,11 @@ export function prepareScaleupInventory(text: string, change: ScaleupInventoryCh
 }
 
 /**
- * What the playbook leaves (runbook 37.2.1 step 3): the new host moves from [new_etcd] to [etcd]; `new_etcd`
- * may stay under [OSEv3:children] with no hosts. Idempotent; a missing [new_etcd] is left alone.
+ * [etcd] loses `remove` and gains `add` (runbook 37.2.2 step 9), and `add` leaves [new_etcd] where the scaleup
+ * playbook took it from (37.2.1 step 3: `new_etcd` may stay under [OSEv3:children] with no hosts). Idempotent.
  */
-export function finishScaleupInventory(text: string, add: string): string {
-  return replaceGroupHost(removeGroupHosts(text, NEW_ETCD_GROUP, [add]), 'etcd', { remove: [], add });
+export function joinEtcdGroup(text: string, change: { remove: string[]; add: string }): string {
+  return replaceGroupHost(removeGroupHosts(text, NEW_ETCD_GROUP, [change.add]), 'etcd', change);
 }
 
 /**

@@ -20,6 +20,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
+# shellcheck source=functions/scripts/lib/caRestore.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/caRestore.sh"
 
 NEW_ETCD_HOSTNAME=${1:-}
 NEW_ETCD_IP=${2:-}
@@ -43,26 +45,7 @@ if [ -n "$probe_url" ] && ! curl_url "$probe_url" -fsS --connect-timeout 5 --ret
 fi
 
 restored=false
-if [ ! -f /etc/etcd/ca/ca.key ] && [ -n "$ca_backup_url" ]; then
-  umask 077
-  restore=$(mktemp -d /var/tmp/etcd-ca-restore.XXXXXX)
-  trap 'rm -rf "$restore"' EXIT
-  curl_url "$ca_backup_url" -fsS --connect-timeout 5 --retry 2 --max-time 300 -o "$restore/ca.tgz" || { echo "cannot download the CA backup" >&2; exit 3; }
-  mkdir "$restore/ca"
-  tar -xzf "$restore/ca.tgz" -C "$restore/ca" --no-same-owner
-  for file in ca.crt ca.key openssl.cnf serial index.txt; do
-    [ -f "$restore/ca/$file" ] || { echo "the CA backup has no $file" >&2; exit 3; }
-  done
-  if ! cmp -s "$restore/ca/ca.crt" /etc/etcd/ca.crt; then
-    echo "the CA backup's certificate is not the CA this cluster trusts (/etc/etcd/ca.crt); refusing to sign with another CA" >&2
-    exit 3
-  fi
-  if [ "$(openssl x509 -in "$restore/ca/ca.crt" -noout -pubkey)" != "$(openssl pkey -in "$restore/ca/ca.key" -pubout)" ]; then
-    echo "the CA backup's key does not match its certificate" >&2
-    exit 3
-  fi
-  mkdir -p /etc/etcd/ca
-  cp -a "$restore/ca/." /etc/etcd/ca/
+if [ -n "$ca_backup_url" ] && ca_restore "$ca_backup_url"; then
   restored=true
 fi
 

@@ -1,7 +1,8 @@
 // UpdateInventory: on the installer host, the Ansible inventory's [etcd] group loses the failed host
-// and gains the new one; nothing else in the file changes (runbook 37.2.2 step 9).
+// and gains the new one, which leaves [new_etcd] after the scaleup playbook; nothing else in the file
+// changes (runbook 37.2.2 step 9, 37.2.1 step 3).
 
-import { replaceGroupHost } from '../config/inventory.ts';
+import { joinEtcdGroup } from '../config/inventory.ts';
 import { ConfigEditError, HostUnreachableError } from '../errors.ts';
 import { need } from '../cluster/need.ts';
 import { editHostFile } from '../hosts/hostFile.ts';
@@ -14,7 +15,7 @@ export const UpdateInventory: Step = async (context, deps) => {
   const remove = context.failedHost ? [context.failedHost.hostname] : [];
   let changed: boolean | null;
   try {
-    changed = await editHostFile(deps.runner, installer, INVENTORY_PATH, (text) => replaceGroupHost(text, 'etcd', { remove, add: replacement.hostname }));
+    changed = await editHostFile(deps.runner, installer, INVENTORY_PATH, (text) => joinEtcdGroup(text, { remove, add: replacement.hostname }));
   } catch (error) {
     // The installer host may be the failed host itself: the inventory is for later scale-ups, not for
     // this replacement, so it is left to the operator with the exact edit.

@@ -7,6 +7,7 @@ import { AddMember } from './AddMember.ts';
 import { AwaitSnapshot } from './AwaitSnapshot.ts';
 import { BackUpFailedMemberData } from './BackUpFailedMemberData.ts';
 import { CheckClusterHealth } from './CheckClusterHealth.ts';
+import { CheckScaleupPlaybook } from './CheckScaleupPlaybook.ts';
 import { CompensateNewMember } from './CompensateNewMember.ts';
 import { DiscardKeyBundle } from './DiscardKeyBundle.ts';
 import { RecordClusterState } from './RecordClusterState.ts';
@@ -17,10 +18,13 @@ import { InstallEtcd } from './InstallEtcd.ts';
 import { IssueCertificates } from './IssueCertificates.ts';
 import { OpenEtcdPorts } from './OpenEtcdPorts.ts';
 import { PromoteNewMember } from './PromoteNewMember.ts';
+import { PrepareInventory } from './PrepareInventory.ts';
 import { ProvisionReplacement } from './ProvisionReplacement.ts';
 import { ReleaseLock } from './ReleaseLock.ts';
 import { RemoveFailedMember } from './RemoveFailedMember.ts';
+import { RestoreInventory } from './RestoreInventory.ts';
 import { RollMasters } from './RollMasters.ts';
+import { RunScaleupPlaybook } from './RunScaleupPlaybook.ts';
 import { SnapshotCluster } from './SnapshotCluster.ts';
 import { StartNewMember } from './StartNewMember.ts';
 import { StopFailedMember } from './StopFailedMember.ts';
@@ -38,6 +42,7 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   CheckClusterHealth,
   ProvisionReplacement,
   SnapshotCluster,
+  CheckScaleupPlaybook,
   IssueCertificates,
   VerifyCertificates,
   OpenEtcdPorts,
@@ -47,6 +52,8 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   StopFailedMember,
   BackUpFailedMemberData,
   FixLocalhostPeerUrls,
+  PrepareInventory,
+  RunScaleupPlaybook,
   ConfigureNewMember,
   AddMember,
   StartNewMember,
@@ -56,6 +63,7 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   VerifyClusterHealth,
   RollMasters,
   UpdateFlannel,
+  RestoreInventory,
   CompensateNewMember,
   DiscardKeyBundle,
   TerminateLaunchedHost,

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { compileAsl } from '../../statemachine/asl.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import type { EarlierReplacement } from '../../statemachine/earlierRun.ts';
-import { REFUSED_ERRORS, TASKS } from '../../statemachine/spec.ts';
+import { ADD_METHOD_TASKS, COMPENSATION_TASKS, REFUSED_ERRORS, TASKS } from '../../statemachine/spec.ts';
 import * as errors from '../../functions/errors.ts';
 import { EtcdUnhealthyClusterError, LockHeldError, LockLostError, QuorumLostError, RefusedError, ScriptFailedError } from '../../functions/errors.ts';
 import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
@@ -59,9 +59,39 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.path).toEqual(
       expect.arrayContaining(['IsFailedHostReachable', 'BackUpFailedMemberData', 'FixLocalhostPeerUrls', 'PromoteNewMember', 'WaitGraceWindow']),
     );
-    expect(tasksOf(local.path)).toEqual(TASKS.map((t) => t.name).filter((n) => n !== 'CompensateNewMember'));
+    expect(tasksOf(local.path)).toEqual(TASKS.map((t) => t.name).filter((n) => !COMPENSATION_TASKS.includes(n) && !ADD_METHOD_TASKS.ansible.includes(n)));
     expect(local.finalContext).toEqual(xstate.finalContext);
     expect(local.finalContext.newMemberId).toBe('8e9e05c52164694d');
+  });
+
+  it('take the same scaleup playbook path when ValidateInput chose the ansible add method, and its compensation when the playbook fails', async () => {
+    const playbook = () => ({
+      ...guardsTrue(),
+      ValidateInput: async () => ({ addByPlaybook: true }),
+      AddMember: async () => {
+        throw new Error('the ansible path never adds by hand');
+      },
+      RunScaleupPlaybook: async () => ({ addedAsLearner: false, memberAdded: true, newMemberId: '8e9e05c52164694d' }),
+    });
+    const ok = await runBoth(playbook);
+    expect(ok.local.path).toEqual(ok.xstate.path);
+    expect(ok.local.finalState).toBe('Succeeded');
+    expect(tasksOf(ok.local.path)).toEqual(
+      TASKS.map((t) => t.name).filter((n) => !COMPENSATION_TASKS.includes(n) && !ADD_METHOD_TASKS.manual.includes(n) && n !== 'PromoteNewMember'),
+    );
+    expect(ok.local.finalContext).toEqual(ok.xstate.finalContext);
+
+    const failed = await runBoth(() => ({
+      ...playbook(),
+      RunScaleupPlaybook: async () => {
+        throw new errors.ScaleupFailedError('the scaleup playbook failed at TASK [Add new etcd members to cluster] on master-0');
+      },
+    }));
+    expect(failed.local.path).toEqual(failed.xstate.path);
+    expect(failed.local.finalState).toBe('Failed');
+    const after = failed.local.path.slice(failed.local.path.indexOf('RunScaleupPlaybook'));
+    expect(tasksOf(after).slice(0, 4)).toEqual(['RunScaleupPlaybook', 'RestoreInventory', 'CompensateNewMember', 'DiscardKeyBundle']);
+    expect(failed.local.finalContext.error).toEqual(failed.xstate.finalContext.error);
   });
 
   it('take the same path past the guarded states when every guard is false', async () => {

@@ -190,7 +190,11 @@ describe('Function: compileAsl', () => {
         ],
         Default: 'IsNewMemberInPlace',
       });
-      expect(choiceState('ArePeerUrlsOnLocalhost').Default).toBe('ConfigureNewMember');
+      expect(choiceState('ArePeerUrlsOnLocalhost').Default).toBe('IsMemberAddedByPlaybook');
+      expect(choiceState('IsMemberAddedByPlaybook').Choices[0]?.Next).toBe('PrepareInventory');
+      expect(choiceState('IsMemberAddedByPlaybook').Default).toBe('ConfigureNewMember');
+      expect(choiceState('IsCertificateIssuedByPlaybook').Choices[0]?.Next).toBe('CheckScaleupPlaybook');
+      expect(choiceState('IsCertificateIssuedByPlaybook').Default).toBe('IssueCertificates');
       expect(choiceState('IsNewMemberInPlace').Default).toBe('ArePeerUrlsOnLocalhost');
       expect(choiceState('IsNewMemberLearner').Choices[0]?.Next).toBe('PromoteNewMember');
     });

@@ -2,13 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { accepted } from '../support/accepted.ts';
 import { ConfigEditError, InvalidInputError } from '../../functions/errors.ts';
-import {
-  finishScaleupInventory,
-  getGroupHosts,
-  prepareScaleupInventory,
-  replaceGroupHost,
-  scaleupInventoryProblems,
-} from '../../functions/config/inventory.ts';
+import { joinEtcdGroup, getGroupHosts, prepareScaleupInventory, replaceGroupHost, scaleupInventoryProblems } from '../../functions/config/inventory.ts';
 
 const FIXTURE = readFileSync(new URL('../../sandbox/templates/hosts.ini', import.meta.url), 'utf8');
 
@@ -126,11 +120,14 @@ describe('Functions: the scaleup inventory (runbook 37.2.1)', () => {
   });
 
   it('moves the new host from [new_etcd] to [etcd] afterwards, leaving new_etcd empty and under [OSEv3:children]', () => {
-    const done = finishScaleupInventory(prepareScaleupInventory(FIXTURE, change), change.add);
+    const done = joinEtcdGroup(prepareScaleupInventory(FIXTURE, change), { remove: change.failed, add: change.add });
     expect(getGroupHosts(done, 'etcd')).toEqual(['master-0.example.com', 'master-1.example.com', 'etcd-0.example.com']);
     expect(getGroupHosts(done, 'new_etcd')).toEqual([]);
     expect(getGroupHosts(done, 'OSEv3:children')).toContain('new_etcd');
-    expect(finishScaleupInventory(done, change.add)).toBe(done);
+    expect(joinEtcdGroup(done, { remove: change.failed, add: change.add })).toBe(done);
+    expect(joinEtcdGroup(FIXTURE, { remove: change.failed, add: change.add })).toBe(
+      replaceGroupHost(FIXTURE, 'etcd', { remove: change.failed, add: change.add }),
+    );
   });
 
   it('keeps CRLF line ends', () => {

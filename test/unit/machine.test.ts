@@ -3,7 +3,7 @@ import { createActor, toPromise } from 'xstate';
 import { plainly, stepActors } from '../../statemachine/stepActors.ts';
 import { replaceMemberMachine, type StepOutput } from '../../statemachine/machine.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
-import { STATES, TASKS } from '../../statemachine/spec.ts';
+import { ADD_METHOD_TASKS, COMPENSATION_TASKS, STATES, TASKS } from '../../statemachine/spec.ts';
 import { RefusedError, ScriptFailedError } from '../../functions/errors.ts';
 
 type StepImpl = (ctx: WorkflowContext) => Promise<StepOutput>;
@@ -39,7 +39,25 @@ describe('Machine: ReplaceFailedEtcdMember', () => {
     );
     expect(snap.value).toBe('Succeeded');
     const tasksVisited = visited.filter((v) => TASKS.some((t) => t.name === v));
-    expect(tasksVisited).toEqual(TASKS.map((t) => t.name).filter((n) => n !== 'CompensateNewMember'));
+    expect(tasksVisited).toEqual(TASKS.map((t) => t.name).filter((n) => !COMPENSATION_TASKS.includes(n) && !ADD_METHOD_TASKS.ansible.includes(n)));
+  });
+
+  it('adds the member with the scaleup playbook when ValidateInput chose it, and with no manual add step', async () => {
+    const visited: string[] = [];
+    const snap = await runWith(
+      {
+        ValidateInput: async () => ({ addByPlaybook: true }),
+        CheckClusterHealth: async () => ({ peerUrlsOnLocalhost: true }),
+        StopFailedMember: async () => ({ failedHostReachable: true }),
+        RunScaleupPlaybook: async () => ({ addedAsLearner: false, memberAdded: true }),
+      },
+      visited,
+    );
+    expect(snap.value).toBe('Succeeded');
+    const tasksVisited = visited.filter((v) => TASKS.some((t) => t.name === v));
+    expect(tasksVisited).toEqual(
+      TASKS.map((t) => t.name).filter((n) => !COMPENSATION_TASKS.includes(n) && !ADD_METHOD_TASKS.manual.includes(n) && n !== 'PromoteNewMember'),
+    );
   });
 
   it('skips the guarded states when their fields are false', async () => {

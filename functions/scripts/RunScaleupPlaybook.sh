@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# RunScaleupPlaybook: on the installer host, run openshift-ansible's etcd scaleup playbook as the
+# runbook does (37.2.1 step 2):
+#   cd ANSIBLE_DIR && ansible-playbook -i INVENTORY playbooks/openshift-etcd/scaleup.yml
+# as a job of its own session that outlives this command (a real scaleup takes longer than one step may
+# wait), then wait up to WAIT_SECONDS for it to end. Idempotent: a job that runs or has ended for this
+# run is never started twice; this command waits for it, or reports it.
+# Usage: RunScaleupPlaybook.sh RUN_ID ANSIBLE_DIR INVENTORY WAIT_SECONDS [start|report|restart]
+#   start (default): start the job when this run has none, then wait; report: never start one;
+#   restart: start again after a job that was lost (the step has checked it added no member).
+#   UPLOAD_URL on stdin (lib/secrets.sh), optional: once the job has ended, its full output is uploaded
+#   there by the command that finds it ended (a URL minted for that command, so it has not expired).
+# Prints {"state":"done","exit":N,"seconds":S,"uploaded":bool,"digest":"BASE64"} once the job has ended,
+# whatever the playbook's own exit code N; DIGEST is the output's PLAY, TASK, failure and PLAY RECAP lines.
+# Prints {"state":"none"} with `report` when this run has no job here (never started, or lost in a
+# reboot), and {"state":"lost"} when its job ended without an exit code (killed) and is not restarted.
+# Job state, in /run/etcd-replace/RUN_ID/scaleup (lib/scaleupJob.sh): pid, log, exit (written last).
+# Exit codes (lib/exitCodes.sh): 0 as above; 1 failed; 2 bad arguments; 3 refused, nothing started:
+# ansible-playbook or the playbook is missing; 4 not ready yet: the playbook still runs after
+# WAIT_SECONDS (its last TASK line on stderr).
+set -o errexit -o nounset -o pipefail
+# shellcheck source=functions/scripts/lib/exitCodes.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
+# shellcheck source=functions/scripts/lib/args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
+# shellcheck source=functions/scripts/lib/scaleupJob.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/scaleupJob.sh"
+# shellcheck source=functions/scripts/lib/secrets.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
+
+readonly PLAYBOOK=playbooks/openshift-etcd/scaleup.yml
+
+run_id=${1:-}
+ansible_dir=${2:-}
+inventory=${3:-}
+wait_seconds=${4:-}
+mode=${5:-start}
+UPLOAD_URL=''
+secrets_read UPLOAD_URL
+check_run_id "$run_id"
+[[ $ansible_dir =~ ^/[A-Za-z0-9._/-]+$ && $ansible_dir != *..* ]] || bad_argument "bad openshift-ansible directory: $ansible_dir"
+[[ $inventory =~ ^/[A-Za-z0-9._/-]+$ && $inventory != *..* ]] || bad_argument "bad inventory path: $inventory"
+[[ $wait_seconds =~ ^[0-9]{1,5}$ ]] || bad_argument "bad wait seconds: $wait_seconds"
+[[ $mode =~ ^(start|report|restart)$ ]] || bad_argument "bad mode: $mode"
+[ -z "$UPLOAD_URL" ] || check_url "$UPLOAD_URL" "bad upload url"
+
+job=$(scaleup_job_dir "$run_id")
+
+# The detached job: the playbook, its output in the log, its exit code written last.
+scaleup_job() {
+  job=$1 ansible_dir=$2 inventory=$3 playbook=$4
+  for fd in /proc/self/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+  done
+  code=0
+  date +%s >"$job/started"
+  cd "$ansible_dir"
+  HOME=${HOME:-/root} ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
+    ansible-playbook -i "$inventory" "$playbook" || code=$?
+  date +%s >"$job/ended"
+  echo "$code" >"$job/exit.tmp"
+  mv "$job/exit.tmp" "$job/exit"
+}
+
+report() {
+  local started ended uploaded=false
+  started=$(cat "$job/started" 2>/dev/null || echo 0)
+  ended=$(cat "$job/ended" 2>/dev/null || echo "$started")
+  if [ -n "$UPLOAD_URL" ] && curl_url "$UPLOAD_URL" -fsS --connect-timeout 5 --retry 2 --max-time 300 --upload-file "$job/log" >&2; then
+    uploaded=true
+  fi
+  printf '{"state":"done","exit":%s,"seconds":%s,"uploaded":%s,"digest":"%s"}\n' "$(cat "$job/exit")" "$((ended - started))" "$uploaded" \
+    "$(digest <"$job/log" | base64 -w0)"
+}
+
+# What the workflow reads of the output, small enough for any command's output limit: each failure
+# with the TASK line before it, Ansible's own ERROR!, the last TASK line, and the PLAY RECAP.
+digest() {
+  awk '
+    /^TASK \[/ { task = $0; shown = 0; next }
+    /^(fatal|failed): / || /^ERROR! / { if (task != "" && !shown) { print task; shown = 1 } print substr($0, 1, 600); next }
+    /^PLAY RECAP/ { recap = 1 }
+    recap && NF { print substr($0, 1, 300) }
+    END { if (!recap && task != "") print task }
+  '
+}
+
+umask 077
+if [[ $mode == restart ]]; then
+  # Only after the step has found that the lost job added no member (RunScaleupPlaybook.ts).
+  ! scaleup_job_running "$job" || { echo "the scaleup job of run $run_id still runs; not restarting it" >&2; exit 3; }
+  rm -rf "$job"
+fi
+if [[ ! -e $job/exit ]] && ! scaleup_job_running "$job"; then
+  if [[ $mode == report || -e $job/pid ]]; then
+    # Never started here, or started and lost without an exit code (its process ended with the host).
+    [[ -e $job/pid ]] && echo '{"state":"lost"}' || echo '{"state":"none"}'
+    exit 0
+  fi
+  command -v ansible-playbook >/dev/null || { echo "ansible-playbook is not installed on this host; nothing was started" >&2; exit 3; }
+  [[ -f $ansible_dir/$PLAYBOOK ]] || { echo "$ansible_dir/$PLAYBOOK does not exist on this host; nothing was started" >&2; exit 3; }
+  [[ -f $inventory ]] || { echo "$inventory does not exist on this host; nothing was started" >&2; exit 3; }
+  mkdir -p "$job"
+  setsid bash -c "set -o nounset -o pipefail; $(declare -f scaleup_job); scaleup_job \"\$@\"" "$SCALEUP_JOB_NAME" "$job" "$ansible_dir" "$inventory" "$PLAYBOOK" \
+    </dev/null >"$job/log" 2>&1 &
+  echo "$!" >"$job/pid"
+  # Go on once the job shows as running (setsid has exec'd it) or has already ended.
+  for _ in $(seq 1 100); do
+    scaleup_job_running "$job" || [[ -e $job/exit ]] && break
+    sleep 0.02
+  done
+fi
+
+deadline=$((SECONDS + wait_seconds))
+for (( ; ; )); do
+  if [[ -e $job/exit ]]; then
+    report
+    exit 0
+  fi
+  if ! scaleup_job_running "$job"; then
+    [[ -e $job/exit ]] && continue
+    echo '{"state":"lost"}'
+    exit 0
+  fi
+  if ((SECONDS >= deadline)); then
+    echo "the scaleup playbook still runs after ${wait_seconds}s, at $(grep -E '^TASK \[' "$job/log" | tail -n 1 || echo 'its start')" >&2
+    exit 4
+  fi
+  sleep 0.5
+done

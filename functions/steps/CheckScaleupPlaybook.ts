@@ -1,0 +1,56 @@
+// CheckScaleupPlaybook: for the ansible add method, in the grace window and before any membership change,
+// everything the scaleup playbook needs (runbook 37.2.1), so that a run that cannot add the member that
+// way is refused while the failed member is still in place:
+// - the inventory on the installer host can carry the change (PrepareInventory's edit is worked out here
+//   and checked: [OSEv3:children] and [etcd] exist, the CA host is listed in [etcd] to come first, the new
+//   host is in neither [new_masters] nor [new_nodes]);
+// - ansible-playbook and the playbook are there, and Ansible reaches every host of [etcd], [new_etcd]
+//   and [masters] of that inventory over SSH (CheckScaleupPlaybook.sh installer);
+// - the CA host, first in [etcd], holds /etc/etcd/ca: restored from the CA backup when the CA host itself
+//   failed, under the same rules as IssueCertificates (CheckScaleupPlaybook.sh ca).
+
+import { RefusedError } from '../errors.ts';
+import { OPENSHIFT_ANSIBLE_DIR } from '../../statemachine/context.ts';
+import { need } from '../cluster/need.ts';
+import { scaleupChange } from '../cluster/scaleupChange.ts';
+import { prepareScaleupInventory, scaleupInventoryProblems } from '../config/inventory.ts';
+import { INVENTORY_PATH } from '../config/paths.ts';
+import { readHostFile } from '../hosts/hostFile.ts';
+import { runScript } from '../hosts/hostScript.ts';
+import type { Step } from '../workflow/step.ts';
+
+export const CheckScaleupPlaybook: Step = async (context, deps) => {
+  const installer = need(context.installerHost, 'installerHost');
+  const ca = need(context.caHost, 'caHost');
+  const change = scaleupChange(context);
+  const inventory = await readHostFile(deps.runner, installer, INVENTORY_PATH);
+  if (inventory === null)
+    throw new RefusedError(
+      `${INVENTORY_PATH} does not exist on ${installer.name}, the installer host: the scaleup playbook has no inventory; nothing was changed`,
+    );
+  const problems = scaleupInventoryProblems(inventory.text, change);
+  if (problems.length > 0) throw new RefusedError(`the inventory on ${installer.name} cannot carry the scaleup: ${problems.join('; ')}; nothing was changed`);
+  const planned = prepareScaleupInventory(inventory.text, change);
+  const caBackup = context.options.caBackupKey;
+  const caMoved = context.failedHost?.name !== undefined && context.inventory?.hosts.find((h) => h.roles.includes('ca'))?.name === context.failedHost.name;
+  const caBackupUrl = caMoved && caBackup ? await deps.artifacts.downloadUrl(caBackup, deps.waits.urlTtlSeconds) : null;
+  const [tools, caHost] = await Promise.all([
+    runScript<{ ansible: string; reached: number }>(deps.runner, {
+      host: installer,
+      script: 'CheckScaleupPlaybook',
+      args: ['installer', context.options.openshiftAnsibleDir ?? OPENSHIFT_ANSIBLE_DIR, Buffer.from(planned, 'utf8').toString('base64')],
+      timeoutSeconds: 120,
+    }),
+    runScript<{ restoredCa: boolean }>(deps.runner, {
+      host: ca,
+      script: 'CheckScaleupPlaybook',
+      args: ['ca'],
+      ...(caBackupUrl ? { secrets: { CA_BACKUP_URL: caBackupUrl } } : {}),
+    }),
+  ]);
+  const restored = caHost.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
+  return {
+    output: {},
+    detail: `${restored}${tools.ansible} on ${installer.name} reaches ${tools.reached} host(s) of [etcd], [new_etcd] and [masters]; ${ca.name} holds the CA and comes first in [etcd]`,
+  };
+};
