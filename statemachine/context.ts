@@ -19,8 +19,28 @@ export interface ReplaceRequest {
   /** Who or what started the run: `cli:<user>`, `alarm:<name>`, `console`. */
   startedBy: string;
   options?: Partial<RunOptions>;
+  /** What reported the failure, when a signal started the run (the EC2 signal function, the alarm rule). */
+  evidence?: FailureEvidence;
   /** Explicit hosts; when absent the target discovers them. */
   inventory?: Inventory;
+}
+
+/** A signal's report of the failure, as it started the run. */
+export interface FailureEvidence {
+  /** What reported it: EC2's state-change event of the member's instance, or a member alarm. */
+  signal: 'ec2-state-change' | 'alarm';
+  /** What it said: the instance's state (`terminated`, `stopped`, …), the alarm's (`ALARM`). */
+  state: string;
+  /** When it said so (ISO time). */
+  at: string;
+  /** The instance it named. */
+  instanceId?: string;
+  /**
+   * Final: the member will never answer again (by default EC2 `terminated`; the deployment's
+   * finalSignals): the first observation confirms the failure, and the second follows without the
+   * grace window's wait.
+   */
+  final?: boolean;
 }
 
 export interface RunOptions {
@@ -35,6 +55,42 @@ export interface RunOptions {
    * A version of another minor release than the members' is installed only when named here.
    */
   etcdVersion?: string;
+  /** How the new member is added (absent: `manual`). */
+  addMethod?: AddMethod;
+  /** openshift-ansible's directory on the installer host, for `ansible` (absent: OPENSHIFT_ANSIBLE_DIR). */
+  openshiftAnsibleDir?: string;
+}
+
+/**
+ * How the new member is added once the failed one is removed: `manual`, the runbook's openssl, `member add`
+ * and etcd.conf steps (37.2.2); `ansible`, openshift-ansible's scaleup playbook on the installer host (37.2.1).
+ */
+export type AddMethod = 'manual' | 'ansible';
+export const ADD_METHODS: readonly AddMethod[] = ['manual', 'ansible'];
+/** Where openshift-ansible is installed on the installer host, unless the options name another place. */
+export const OPENSHIFT_ANSIBLE_DIR = '/usr/share/ansible/openshift-ansible';
+
+/** One host's line of the playbook's PLAY RECAP. */
+export interface RecapCounts {
+  ok: number;
+  changed: number;
+  unreachable: number;
+  failed: number;
+  skipped: number;
+  rescued: number;
+  ignored: number;
+}
+
+/** The scaleup playbook's run as RunScaleupPlaybook found it (the full output is in the artifact store). */
+export interface ScaleupResult {
+  exitCode: number;
+  recap: Record<string, RecapCounts>;
+  /** The task and host Ansible reported as failed, when it failed. */
+  failedTask?: string;
+  failedHost?: string;
+  /** The artifact key of the playbook's full output; absent when the installer host could not store it. */
+  outputKey?: string;
+  seconds: number;
 }
 
 export type ReplacementChoice = 'named' | 'spare' | 'launched';
@@ -72,6 +128,11 @@ export interface WorkflowContext {
   alreadyReplaced?: boolean;
   replacedBy?: EarlierReplacement;
 
+  /** Written by ValidateInput: the scaleup playbook adds the new member (addMethod `ansible`); read by the add method's choices. */
+  addByPlaybook?: boolean;
+  /** Written by RunScaleupPlaybook. */
+  scaleup?: ScaleupResult;
+
   // Written by CheckClusterHealth / ConfirmMemberFailed.
   failedMember?: MemberRef | null;
   survivors?: MemberRef[];
@@ -80,6 +141,12 @@ export interface WorkflowContext {
   failureObservedAt?: string[];
   /** ISO time of the first observation plus the grace window: the second observation waits for it. */
   confirmFailureAfter?: string;
+  /**
+   * Written by CheckClusterHealth: the evidence the failure is confirmed on. A final signal (request.evidence
+   * with final) confirms it at the first observation; anything else (a signal that is not final, a manual
+   * start: `signal: 'manual'`) by the two observations a grace window apart.
+   */
+  failureEvidence?: { signal: FailureEvidence['signal'] | 'manual'; state?: string; at: string; instanceId?: string; final: boolean };
   /** Written by ConfirmMemberFailed (and RemoveFailedMember when it observes again): who confirmed the failure, and when. */
   failureConfirmation?: FailureConfirmation;
   /** Written by RemoveFailedMember: this run removed the failed member (AddMember requires it). */
@@ -122,5 +189,6 @@ export const DEFAULT_OPTIONS: RunOptions = { graceSeconds: 10, learner: 'auto' }
 
 /** Whether AddMember adds the new member as a learner: asked for (auto) and every member runs etcd 3.4+. */
 export function joinsAsLearner(context: Pick<WorkflowContext, 'options' | 'learnerSupported'>): boolean {
-  return context.options.learner === 'auto' && context.learnerSupported === true;
+  // The scaleup playbook adds a voting member: it knows no learners.
+  return context.options.learner === 'auto' && context.options.addMethod !== 'ansible' && context.learnerSupported === true;
 }

@@ -7,7 +7,8 @@ import * as validate from '../validate.ts';
 import { asMemberId, hostOfUrl, membersOfHost } from '../../statemachine/memberIdentity.ts';
 import { describeEarlierReplacement, findEarlierReplacement, isEarlierReplacementHost, type EarlierReplacement } from '../../statemachine/earlierRun.ts';
 import { clientUrl } from '../../statemachine/cluster.ts';
-import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
+import type { FailureEvidence, ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
+import { ADD_METHODS } from '../../statemachine/context.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { Step } from '../workflow/step.ts';
 
@@ -158,6 +159,42 @@ async function earlierReplacement(
   return { done, host };
 }
 
+const EVIDENCE_SIGNALS: ReadonlyArray<FailureEvidence['signal']> = ['ec2-state-change', 'alarm'];
+
+/**
+ * The request's evidence, checked field by field (it travels into the run record). Its instance, when
+ * named, must be the failed host's: a final signal about another instance confirms nothing.
+ */
+export function validEvidence(evidence: unknown, failedHost: Host | undefined): FailureEvidence | undefined {
+  if (evidence === undefined) return undefined;
+  if (typeof evidence !== 'object' || evidence === null || Array.isArray(evidence)) throw new InvalidInputError('evidence', 'expected {signal, state, at}');
+  const e = evidence as Record<string, unknown>;
+  const known = new Set(['signal', 'state', 'at', 'instanceId', 'final']);
+  const unknown = Object.keys(e).filter((k) => !known.has(k));
+  if (unknown.length > 0) throw new InvalidInputError('evidence', `unknown key(s) ${unknown.join(', ')}; allowed: ${[...known].join(', ')}`);
+  if (!EVIDENCE_SIGNALS.includes(e['signal'] as FailureEvidence['signal']))
+    throw new InvalidInputError('evidence.signal', `expected ${EVIDENCE_SIGNALS.join(' or ')}`);
+  if (typeof e['state'] !== 'string' || !/^[A-Za-z][A-Za-z_-]{0,31}$/.test(e['state'])) throw new InvalidInputError('evidence.state', 'expected a state name');
+  const at = e['at'];
+  if (typeof at !== 'string' || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/.test(at) || Number.isNaN(Date.parse(at)))
+    throw new InvalidInputError('evidence.at', 'expected an ISO time in UTC (2030-01-01T00:00:00Z)');
+  if (e['final'] !== undefined && typeof e['final'] !== 'boolean') throw new InvalidInputError('evidence.final', 'expected true or false');
+  const instanceId = e['instanceId'] === undefined ? undefined : validate.instanceId('evidence.instanceId', e['instanceId']);
+  if (instanceId && failedHost?.instanceId && failedHost.instanceId !== instanceId) {
+    throw new InvalidInputError(
+      'evidence.instanceId',
+      `the evidence names instance ${instanceId}, but the failed host ${failedHost.name} is ${failedHost.instanceId}. Nothing was changed.`,
+    );
+  }
+  return {
+    signal: e['signal'] as FailureEvidence['signal'],
+    state: e['state'],
+    at,
+    ...(instanceId ? { instanceId } : {}),
+    ...(e['final'] === true ? { final: true } : {}),
+  };
+}
+
 export const ValidateInput: Step = async (context, deps) => {
   const request = context.request;
   validate.runId('runId', context.runId);
@@ -173,10 +210,16 @@ export const ValidateInput: Step = async (context, deps) => {
   validate.positiveInt('options.graceSeconds', String(graceSeconds), { min: 0, max: 3600 });
   if (learner !== 'auto' && learner !== 'never') throw new InvalidInputError('options.learner', 'learner must be "auto" or "never"');
   if (context.options.etcdVersion !== undefined) validate.etcdVersion('options.etcdVersion', context.options.etcdVersion);
+  const { addMethod, openshiftAnsibleDir } = context.options;
+  if (addMethod !== undefined && !ADD_METHODS.includes(addMethod)) throw new InvalidInputError('options.addMethod', `addMethod must be one of ${ADD_METHODS.join(', ')}`);
+  if (openshiftAnsibleDir !== undefined && (typeof openshiftAnsibleDir !== 'string' || !/^\/[A-Za-z0-9._/-]{1,200}$/.test(openshiftAnsibleDir) || openshiftAnsibleDir.includes('..'))) {
+    throw new InvalidInputError('options.openshiftAnsibleDir', 'openshiftAnsibleDir must be an absolute path of letters, digits and ._/-');
+  }
 
   const resolved = await deps.resolveInventory(request);
   const inventory: Inventory = { cluster: resolved.cluster, hosts: resolved.hosts.map(validHost) };
   const failedHost = findHost(inventory, failedText);
+  validEvidence(request.evidence, failedHost);
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');
   // The member list is read at most once, and only when the choice needs it.
@@ -217,11 +260,12 @@ export const ValidateInput: Step = async (context, deps) => {
     output: {
       inventory,
       replacementChoice: chosen.choice,
+      addByPlaybook: addMethod === 'ansible',
       caHost,
       installerHost,
       ...(chosen.host ? { replacement: chosen.host } : {}),
       ...(failedHost ? { failedHost } : {}),
     },
-    detail: `failed ${failedName}, replacement ${how}${skipped}, CA ${caHost.name}`,
+    detail: `failed ${failedName}, replacement ${how}${skipped}, CA ${caHost.name}${addMethod === 'ansible' ? `, added by the scaleup playbook on ${installerHost.name}` : ''}`,
   };
 };
