@@ -12,10 +12,12 @@ import { parse, runCommand, targetsAws, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
 import { printJson } from '../printers/json.ts';
 import { formatPlan } from '../printers/text.ts';
-import { replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from '../requestArgs.ts';
+import { ADD_METHOD_FLAG, replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from '../requestArgs.ts';
 
 export const help: Help = {
-  usage: ['etcd-replace plan --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--learner auto|never] [--json]'],
+  usage: [
+    'etcd-replace plan --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--learner auto|never] [--add-method manual|ansible] [--json]',
+  ],
   about: `Shows every step of a replacement and the exact commands it would run on each host, and whether the
 run would proceed or be refused. It reads the sandbox cluster's membership and health and changes
 nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-replace run --target aws\`.`,
@@ -31,6 +33,7 @@ nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-rep
           'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty',
         ],
         ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
+        ADD_METHOD_FLAG,
         JSON_FLAG,
         HELP_FLAG,
       ],
@@ -66,13 +69,13 @@ export function run(argv: string[]): Promise<number> {
     if (targetsAws(argv)) throw planTargetError('aws');
     const { values } = parse(argv, REQUEST_OPTIONS, USAGE);
     if (values.target !== 'sandbox') throw planTargetError(values.target);
-    const { sandbox, failed, replacement, learner } = sandboxRequestArgs(values, USAGE);
+    const { sandbox, failed, replacement, learner, addMethod } = sandboxRequestArgs(values, USAGE);
     const deps = await sandboxDeps(sandbox);
     try {
       let context: WorkflowContext = {
         runId: 'r-plan-only',
         request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy: 'plan' },
-        options: { graceSeconds: 0, learner },
+        options: { graceSeconds: 0, learner, ...(addMethod !== 'manual' ? { addMethod } : {}) },
       };
       context = { ...context, ...(await ValidateInput(context, deps)).output };
       let verdict: string;
@@ -92,6 +95,7 @@ export function run(argv: string[]): Promise<number> {
           failed: context.failedHost?.name ?? failed,
           replacement: context.replacement?.name,
           replacementChoice: context.replacementChoice,
+          addMethod,
           verdict,
           steps,
         });
@@ -99,7 +103,7 @@ export function run(argv: string[]): Promise<number> {
         const chosen = context.replacement
           ? `${context.replacement.name}${context.replacementChoice === 'spare' ? ' (from the spare pool)' : ''}`
           : replacementWords(replacement ?? NEW_HOST);
-        process.stdout.write(`${formatPlan(`plan: replace ${failed} with ${chosen} on sandbox ${sandbox}`, verdict, steps)}\n`);
+        process.stdout.write(`${formatPlan(`plan: replace ${failed} with ${chosen} on sandbox ${sandbox}, add method ${addMethod}`, verdict, steps)}\n`);
       }
       return verdict.startsWith('would refuse') ? EXIT.refused : EXIT.succeeded;
     } finally {

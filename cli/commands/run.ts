@@ -12,12 +12,12 @@ import type { AwsCliDeps } from '../aws/client.ts';
 import { integerOption, parse, runCommand, targetsAws, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, RUN_EXITS, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
 import { progress } from '../printers/text.ts';
-import { replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from '../requestArgs.ts';
+import { ADD_METHOD_FLAG, replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from '../requestArgs.ts';
 import { defaultStartedBy, depsFor, execute, newRunId, ownersOf, recordsOf, refuseIfOwned, takeOverWith } from '../sandboxRun.ts';
 
 export const help: Help = {
   usage: [
-    'etcd-replace run --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]',
+    'etcd-replace run --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--add-method manual|ansible] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]',
     'etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]',
   ],
   about: `Replaces a failed etcd member. On a sandbox the workflow runs here, printing each step on stderr
@@ -37,6 +37,7 @@ lines from the execution's history until the execution ends.`,
         ],
         ['--grace-seconds N', 'seconds between the two observations that confirm the failure (default 2, at most 3600)'],
         ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
+        ADD_METHOD_FLAG,
         ['--ca-backup-key KEY', 'a backup of /etc/etcd/ca in the artifact store: required when the failed member is the CA host'],
         ['--install-etcd-version X.Y.Z', "the etcd version to install on the replacement, when it is not the members' own"],
         ['--started-by WHO', 'who started the run, as the run record keeps it (default cli:<user>)'],
@@ -88,7 +89,7 @@ export async function run(argv: string[]): Promise<number> {
   if (targetsAws(argv)) return awsRunCommand(argv);
   return runCommand(async () => {
     const { values } = parse(argv, SANDBOX_OPTIONS, USAGE);
-    const { sandbox, failed, replacement, learner } = sandboxRequestArgs(values, USAGE);
+    const { sandbox, failed, replacement, learner, addMethod } = sandboxRequestArgs(values, USAGE);
     const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
     if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
     const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
@@ -122,7 +123,13 @@ export async function run(argv: string[]): Promise<number> {
     const context: WorkflowContext = {
       runId: newRunId(),
       request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy },
-      options: { graceSeconds, learner, ...(caBackupKey ? { caBackupKey } : {}), ...(etcdVersion ? { etcdVersion } : {}) },
+      options: {
+        graceSeconds,
+        learner,
+        ...(addMethod !== 'manual' ? { addMethod } : {}),
+        ...(caBackupKey ? { caBackupKey } : {}),
+        ...(etcdVersion ? { etcdVersion } : {}),
+      },
     };
     const record = newRunRecord(context, 'sandbox', new Date());
     try {
@@ -132,7 +139,9 @@ export async function run(argv: string[]): Promise<number> {
       await deps.close();
       throw error;
     }
-    progress(`run ${record.runId}: replace ${failed} with ${replacementWords(replacement)} on sandbox ${sandbox}`);
+    progress(
+      `run ${record.runId}: replace ${failed} with ${replacementWords(replacement)} on sandbox ${sandbox}${addMethod === 'ansible' ? ', added by the scaleup playbook' : ''}`,
+    );
     return execute(record, deps, values.json, runs, hold);
   });
 }

@@ -2,8 +2,9 @@
 // the request and a read-only look at the cluster. Nothing is changed. Presigned URLs are shown as
 // placeholders: they are minted only when a run needs them.
 
-import { STATES, type StateSpec } from '../../statemachine/spec.ts';
-import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
+import { ADD_METHOD_TASKS, STATES, type StateSpec } from '../../statemachine/spec.ts';
+import { SCALEUP_WAIT_SECONDS } from '../steps/RunScaleupPlaybook.ts';
+import { joinsAsLearner, OPENSHIFT_ANSIBLE_DIR, type WorkflowContext } from '../../statemachine/context.ts';
 import { shellQuote } from '../validate.ts';
 import { clientUrl, hostOfMember, peerUrl } from '../../statemachine/cluster.ts';
 import { endpointsKnownBefore } from '../cluster/observe.ts';
@@ -52,6 +53,8 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
   const snapshotHost = snapshotFrom && inventory ? hostOfMember(inventory, snapshotFrom) : undefined;
   const prefix = r ? `/etc/etcd/generated_certs/etcd-${r.hostname}/` : '';
   const learner = joinsAsLearner(context);
+  const byPlaybook = context.options.addMethod === 'ansible';
+  const ansibleDir = context.options.openshiftAnsibleDir ?? OPENSHIFT_ANSIBLE_DIR;
   const allEndpoints = [...(context.survivors ?? []).map((s) => s.clientURL), ...(r ? [clientUrl(r)] : [])].join(',');
 
   const assumedDown = context.failedMember ? [context.failedMember.id] : [];
@@ -100,6 +103,40 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
       script(ca, 'WriteHostFile', `${prefix}etcd.conf`, '<sha256 read>', '<new etcd.conf, base64>'),
       withSecrets(script(ca, 'ConfigureNewMember', r?.hostname ?? '', r?.ip ?? ''), 'UPLOAD_URL'),
     ],
+    CheckScaleupPlaybook: [
+      script(context.installerHost, 'ReadHostFile', INVENTORY_PATH),
+      script(context.installerHost, 'CheckScaleupPlaybook', 'installer', ansibleDir, '<the inventory PrepareInventory writes, base64>'),
+      context.options.caBackupKey && ca?.name !== context.inventory?.hosts.find((h) => h.roles.includes('ca'))?.name
+        ? withSecrets(script(ca, 'CheckScaleupPlaybook', 'ca'), 'CA_BACKUP_URL')
+        : script(ca, 'CheckScaleupPlaybook', 'ca'),
+    ],
+    PrepareInventory: [
+      script(context.installerHost, 'PrepareInventory', context.runId),
+      script(context.installerHost, 'ReadHostFile', INVENTORY_PATH),
+      script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>'),
+      ...(r && ca
+        ? [
+            local(
+              `the edit: [OSEv3:children] gains new_etcd; [new_etcd] lists ${r.hostname}; [etcd] ${failed ? `drops ${failed.hostname} and ` : ''}starts with ${ca.hostname}; every other line unchanged`,
+            ),
+          ]
+        : []),
+    ],
+    RunScaleupPlaybook: [
+      withSecrets(
+        script(context.installerHost, 'RunScaleupPlaybook', context.runId, ansibleDir, INVENTORY_PATH, String(SCALEUP_WAIT_SECONDS), 'start'),
+        'UPLOAD_URL',
+      ),
+      {
+        host: context.installerHost?.name ?? '(host not known yet)',
+        command: `cd ${shellQuote(ansibleDir)} && ansible-playbook -i ${INVENTORY_PATH} playbooks/openshift-etcd/scaleup.yml`,
+      },
+      etcdctl(via, 'member-list', endpoints),
+    ],
+    RestoreInventory: [
+      script(context.installerHost, 'ReadHostFile', `${INVENTORY_PATH}.before-${context.runId}`),
+      script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<the inventory before the run, base64>'),
+    ],
     UpdateInventory: [
       script(context.installerHost, 'ReadHostFile', INVENTORY_PATH),
       script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>'),
@@ -139,7 +176,15 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     RecordClusterState: [observation(), script(snapshotHost, 'AwaitSnapshot', context.runId, '5')],
     ReleaseLock: [local(`release the lock of cluster ${context.request.cluster}`)],
   };
+  const otherMethod = byPlaybook
+    ? 'the scaleup playbook adds the member (--add-method ansible): skipped'
+    : 'added by the manual steps (--add-method manual): skipped';
+  const methodNotes = Object.fromEntries(ADD_METHOD_TASKS[byPlaybook ? 'manual' : 'ansible'].map((name) => [name, otherMethod]));
   const notes: Record<string, string | undefined> = {
+    ...methodNotes,
+    RestoreInventory: byPlaybook
+      ? "only when the scaleup added no member that started; only an inventory that still holds the run's edit"
+      : 'this run does not edit the inventory before the add',
     RemoveFailedMember: context.failedMember === null ? 'the failed member is not in the member list' : undefined,
     FixLocalhostPeerUrls: context.peerUrlsOnLocalhost ? undefined : 'no peer URL names localhost',
     PromoteNewMember: learner ? undefined : 'the member is added as a voting member',
