@@ -34,22 +34,6 @@ export function describeEtcdHost(runner: HostRunner, host: Host): Promise<EtcdHo
   return runScript<EtcdHostFacts>(runner, { host, script: 'DescribeEtcdHost', timeoutSeconds: 30 });
 }
 
-/** Bytes under the host's /var/lib/etcd: how far a member that does not answer yet has got. */
-export async function etcdDataBytes(runner: HostRunner, host: Host): Promise<number> {
-  return (await runScript<{ dataBytes: number }>(runner, { host, script: 'DescribeEtcdHost', args: ['data-bytes'], timeoutSeconds: 30 })).dataBytes;
-}
-
-/** df's numbers for the filesystem under the host's /var/lib/etcd, and the bytes under it. */
-export interface EtcdDataSpace {
-  dataBytes: number;
-  sizeBytes: number;
-  availableBytes: number;
-}
-
-export function etcdDataSpace(runner: HostRunner, host: Host): Promise<EtcdDataSpace> {
-  return runScript<EtcdDataSpace>(runner, { host, script: 'DescribeEtcdHost', args: ['data-space'], timeoutSeconds: 30 });
-}
-
 /**
  * etcd preallocates each WAL file (64 MiB) and grows its bolt database as it applies the log: with
  * less free than that under /var/lib/etcd, a member cannot start or keep up.

@@ -5,17 +5,21 @@
 # an earlier life would survive `enable --now` and keep the ports; and a new member catching up on a
 # large cluster can take longer than the unit's start timeout, after which systemd restarts it and it
 # goes on from its own data: the workflow waits on the member's progress, not on systemctl); then wait
-# until etcd listens for clients.
+# until etcd listens for clients; with SELF_URL and what follows, then waits on this host until the member
+# has started (lib/awaitMember.sh: named in the member list and, as a voter, healthy: caught up), so that
+# the step sends no command per poll.
 # A host whose etcd already answers as NEW_MEMBER_ID of CLUSTER_ID is left as it is, and so is one
 # where an earlier attempt unpacked NEW_MEMBER_ID's bundle and enabled etcd (its data is that member
 # catching up: never emptied). A host whose etcd answers as any other member of CLUSTER_ID, or as a
 # member of another running etcd cluster, or runs an etcd that cannot be asked (other than the unit an
 # earlier attempt started), is refused before anything is stopped or emptied (lib/etcdHost.sh, asked at
 # every client URL etcd.conf and the static pod name).
-# Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID WAIT_SECONDS, with BUNDLE_URL=<url>
+# Usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID WAIT_SECONDS
+#          [SELF_URL MEMBER_URLS WATCH_URLS learner|voter BUDGET_SECONDS] (lib/awaitMember.sh), with BUNDLE_URL=<url>
 # and BACKUP_UPLOAD_URL=<url> on stdin (lib/secrets.sh). The downloaded bundle is removed whatever the
 # outcome; its keys live on only in /etc/etcd.
-# Exit codes (lib/exitCodes.sh): 0 done, prints {"started":"now"|"already","backedUpData":bool}; 1 failed;
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"started":"now"|"already","backedUpData":bool} (with the
+# wait's fields after them, lib/awaitMember.sh, when it waited); 1 failed;
 # 2 bad arguments; 3 refused: this host runs another member of CLUSTER_ID, a member of another running
 # cluster, or an etcd that cannot be asked; nothing changed; 4 not ready
 # yet: etcd did not start listening within WAIT_SECONDS (the step reads it as NewMemberFailedError).
@@ -28,11 +32,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/etcdHost.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
+# shellcheck source=functions/scripts/lib/awaitMember.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/awaitMember.sh"
 
 CN=${1:-}
 cluster_id=${2:-}
 member_id=${3:-}
 wait_seconds=${4:-}
+self_url=${5:-}
+(($# == 4 || $# == 9)) || { echo "usage: StartNewMember.sh NEW_ETCD_HOSTNAME CLUSTER_ID NEW_MEMBER_ID WAIT_SECONDS [SELF_URL MEMBER_URLS WATCH_URLS learner|voter BUDGET_SECONDS]" >&2; exit 2; }
 BUNDLE_URL='' BACKUP_UPLOAD_URL=''
 secrets_read BUNDLE_URL BACKUP_UPLOAD_URL
 check_hostname "$CN"
@@ -41,6 +49,13 @@ check_hostname "$CN"
 check_url "$BUNDLE_URL" "no bundle URL on stdin"
 check_url "$BACKUP_UPLOAD_URL" "no backup upload URL on stdin"
 [[ $wait_seconds =~ ^[0-9]{1,4}$ ]] || { echo "bad wait" >&2; exit 2; }
+if [[ -n $self_url ]]; then
+  [[ $self_url =~ $AWAIT_URL_RE ]] || { echo "bad client URL" >&2; exit 2; }
+  await_url_list "$6" || { echo "bad member URLs" >&2; exit 2; }
+  [[ $7 == - ]] || await_url_list "$7" || { echo "bad watch URLs" >&2; exit 2; }
+  [[ $8 == learner || $8 == voter ]] || { echo "bad learner flag" >&2; exit 2; }
+  [[ $9 =~ ^[0-9]{1,5}$ ]] || { echo "bad budget" >&2; exit 2; }
+fi
 
 listening() { ss -Hltn '( sport = :2379 )' | grep -q .; }
 # Which member's bundle this step unpacked here, written with it.
@@ -99,4 +114,11 @@ until listening; do
   fi
   sleep 0.2
 done
-printf '{"started":"%s","backedUpData":%s}\n' "$started" "$backed_up"
+if [[ -z $self_url ]]; then
+  printf '{"started":"%s","backedUpData":%s}\n' "$started" "$backed_up"
+  exit 0
+fi
+# shellcheck disable=SC2034 # read by await_member
+AWAIT_EXTRA_JSON=$(printf '"started":"%s","backedUpData":%s,' "$started" "$backed_up")
+budget=$(($9 > SECONDS ? $9 - SECONDS : 0))
+await_member "$CN" "$member_id" "$self_url" "$6" "$7" "$8" "$wait_seconds" "$budget"

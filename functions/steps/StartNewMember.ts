@@ -5,9 +5,9 @@
 // from the artifact store. A host that runs any other member of the cluster is refused before anything
 // is stopped or emptied there.
 
-import { NewMemberCatchingUpError, NewMemberFailedError, NoSpaceLeftError, QuorumLostError } from '../errors.ts';
+import { NewMemberCatchingUpError, NewMemberFailedError, NoSpaceLeftError, QuorumLostError, ScriptFailedError, type WorkflowError } from '../errors.ts';
 import { quorumNow } from '../../statemachine/quorum.ts';
-import { clusterIdentity, ETCD_WAL_SEGMENT_BYTES, etcdDataBytes, etcdDataSpace, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
+import { clusterIdentity, ETCD_WAL_SEGMENT_BYTES, refuseIfMemberOnHost } from '../hosts/etcdHost.ts';
 import { artifactKey } from '../cluster/artifactKeys.ts';
 import { clientUrl } from '../../statemachine/cluster.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
@@ -16,14 +16,13 @@ import { observeWithoutFailed } from '../cluster/observe.ts';
 import { expectedInitialCluster } from './ConfigureNewMember.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
-import type { Host, HostRunner } from '../ports.ts';
+import type { Host } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
 
-/** How often the wait asks the new member how far it has got. */
-const PROGRESS_EVERY_MS = 2000;
 /**
- * While the member has not started, how often the wait checks quorum, and for how long quorum must be
- * lost, beyond what the new member's own vote could bring back, before the step stops (QuorumLostError).
+ * Once a voting member stopped answering while the new one starts: how often the step looks at the
+ * cluster, and for how long quorum must be lost, beyond what the new member's own vote could bring
+ * back, before the step stops (QuorumLostError).
  */
 const QUORUM_CHECK_EVERY_MS = 5000;
 const QUORUM_LOSS_CONFIRM_MS = 5000;
@@ -47,97 +46,126 @@ export const StartNewMember: Step = async (context, deps) => {
     );
   }
   const { clusterId } = await clusterIdentity(context, deps);
-  const started = await runScript<{ started: 'now' | 'already'; backedUpData: boolean }>(deps.runner, {
-    host,
-    script: 'StartNewMember',
-    args: [host.hostname, clusterId, newId, String(wait)],
-    secrets: { BUNDLE_URL: bundleUrl, BACKUP_UPLOAD_URL: backupUrl },
-    timeoutSeconds: wait + 120,
-    // The step's own meaning of "not ready yet": etcd did not start listening, which its retry rule tries once more.
-    exits: { [SCRIPT_EXIT.notReady]: (m) => new NewMemberFailedError(m) },
-  });
-
   // Started means: listed under its name, and, without a learner, caught up: its endpoint answers
   // `endpoint health`, a read through the leader that it serves only once it has applied the log. (etcd
   // 3.2 lists the name as soon as the others commit it, while the member itself may replay the log for
   // minutes.) A learner catches up before PromoteNewMember promotes it; it serves no such read before.
   // etcd serves clients only once it has caught up, so until it answers, progress is its data directory
-  // growing on the host: the wait goes on while it grows, and fails after `wait` seconds without growth,
-  // `wait` seconds after the member first answers without being healthy, or at the attempt's budget.
+  // growing on the host. The wait runs on the new host itself (lib/awaitMember.sh), in the start's own
+  // command: it ends after `wait` seconds without growth, `wait` seconds after the member first answers
+  // without being healthy, or at the attempt's budget. While it waits it asks the voting members that
+  // answered at the last look for their status every 5 s; when one does not answer, the step looks at the
+  // whole cluster (the quorum check below) and, quorum holding, waits on with a second host command.
   const learner = context.addedAsLearner === true;
   const started0 = deps.now().getTime();
   const budget = started0 + deps.waits.memberCatchUpSeconds * 1000;
-  let deadline = started0 + wait * 1000;
-  let progress = { bytes: -1, answered: false, checkedAt: 0 };
-  let quorum = { checkedAt: started0, lostSince: null as number | null };
-  // Asked often at first (a small cluster's member starts in a second or two), then every 2 s: each
-  // question is a host command (SSM on AWS), and a large replay takes minutes.
-  let pause = 250;
+  const self = clientUrl(host);
+  const memberUrls = need(context.survivors, 'survivors')
+    .map((s) => s.clientURL)
+    .filter((url) => url !== '' && url !== self);
+  const waitArgs = (watch: string[]) => [self, memberUrls.join(','), watch.length > 0 ? watch.join(',') : '-', learner ? 'learner' : 'voter'];
+  const secondsLeft = () => Math.max(0, Math.ceil((budget - deps.now().getTime()) / 1000));
+  const exits = { [SCRIPT_EXIT.notReady]: (m: string) => new NewMemberFailedError(m) };
+  let result = await runScript<{ started: 'now' | 'already'; backedUpData: boolean } & AwaitResult>(deps.runner, {
+    host,
+    script: 'StartNewMember',
+    args: [host.hostname, clusterId, newId, String(wait), ...waitArgs(memberUrls), String(secondsLeft())],
+    secrets: { BUNDLE_URL: bundleUrl, BACKUP_UPLOAD_URL: backupUrl },
+    timeoutSeconds: wait + 120 + secondsLeft(),
+    // The step's own meaning of "not ready yet": etcd did not start listening, which its retry rule tries once more.
+    exits,
+  });
+  const started = { started: result.started, backedUpData: result.backedUpData };
+  let lostSince: number | null = null;
   for (;;) {
-    const member = (await etcd.memberList()).find((m) => m.id === newId);
-    if (!member) throw new NewMemberFailedError(`member ${newId} is no longer in the member list`);
+    const done = verdict(result, newId, host, wait, deps.waits.memberCatchUpSeconds);
+    if (done === 'started') break;
+    if (done !== 'doubt') throw done;
+    // A voting member stopped answering while this one starts: unless this member's own vote is the one
+    // missing (a voter without a learner), nothing it does can bring quorum back. Stop, do not wait it out.
+    const observation = await observeWithoutFailed(context, deps);
+    const q = quorumNow(observation.health, learner ? undefined : newId);
     const now = deps.now().getTime();
-    const due = now - progress.checkedAt >= PROGRESS_EVERY_MS;
-    const named = member.name === host.hostname;
-    if (named && (learner || (await etcd.health([clientUrl(host)]))[0]?.healthy === true)) {
-      // The bundle holds the member's private keys: once the member runs, no copy stays in the store.
-      await deps.artifacts.delete(need(context.bundleKey, 'bundleKey'));
-      const window = addToStartedSeconds({ ...context, newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() });
-      return {
-        output: { newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() },
-        detail:
-          `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}` +
-          (window !== null ? `; it voted ${window.toFixed(1)} s before it had caught up (no learner)` : ''),
-      };
-    }
-    if (now - quorum.checkedAt >= QUORUM_CHECK_EVERY_MS) {
-      // A second member lost while this one starts: unless this member's own vote is the one missing
-      // (a voter without a learner), nothing it does can bring quorum back. Stop, do not wait it out.
-      const q = quorumNow((await observeWithoutFailed(context, deps)).health, learner ? undefined : newId);
-      const lostSince = q.has || q.restorable ? null : (quorum.lostSince ?? now);
-      quorum = { checkedAt: now, lostSince };
-      if (lostSince !== null && now - lostSince >= QUORUM_LOSS_CONFIRM_MS) {
-        throw new QuorumLostError(
-          `member ${newId} cannot join: ${q.text}, for ${Math.round((now - lostSince) / 1000)} s, and its own vote would not bring it back`,
-        );
-      }
-    }
-    if (due && !progress.answered) {
-      const [status] = await etcd.status([clientUrl(host)]);
-      if (status && !('error' in status) && status.memberId === newId) {
-        progress = { ...progress, answered: true, checkedAt: now };
-        deadline = Math.min(budget, now + wait * 1000);
-      } else {
-        const bytes = await etcdDataBytes(deps.runner, host).catch(() => -1);
-        if (bytes > progress.bytes) deadline = Math.min(budget, now + wait * 1000);
-        progress = { ...progress, bytes: Math.max(bytes, progress.bytes), checkedAt: now };
-      }
-    }
-    if (now > deadline && now >= budget) {
-      throw new NewMemberCatchingUpError(
-        `member ${newId} is still catching up after ${deps.waits.memberCatchUpSeconds}s (${progress.bytes} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`,
+    lostSince = q.has || q.restorable ? null : (lostSince ?? now);
+    if (lostSince !== null && now - lostSince >= QUORUM_LOSS_CONFIRM_MS) {
+      throw new QuorumLostError(
+        `member ${newId} cannot join: ${q.text}, for ${Math.round((now - lostSince) / 1000)} s, and its own vote would not bring it back`,
       );
     }
-    if (now > deadline) {
-      if (!progress.answered) await failIfNoSpace(deps.runner, host);
-      throw new NewMemberFailedError(
-        progress.answered
-          ? `member ${newId} answers but its endpoint has not been healthy for ${wait}s`
-          : `member ${newId} has not answered, and its data directory on ${host.name} has not grown, for ${wait}s (${named ? 'listed under its name' : 'it still shows as unstarted'})`,
-      );
+    if (lostSince !== null) {
+      await deps.sleep(QUORUM_CHECK_EVERY_MS);
+      continue; // look again before the verdict: quorum must stay lost for QUORUM_LOSS_CONFIRM_MS
     }
-    await deps.sleep(pause);
-    pause = Math.min(PROGRESS_EVERY_MS, Math.round(pause * 1.5));
+    const answering = new Set(observation.health.filter((h) => h.healthy && !h.isLearner && h.id !== newId).map((h) => h.id));
+    const watch = observation.members.filter((m) => answering.has(m.id)).flatMap((m) => m.clientURLs.slice(0, 1));
+    const left = secondsLeft();
+    result = {
+      ...started,
+      ...(await runScript<AwaitResult>(deps.runner, {
+        host,
+        script: 'DescribeEtcdHost',
+        args: ['await-member', host.hostname, newId, ...waitArgs(watch), String(wait), String(left)],
+        timeoutSeconds: left + 60,
+      })),
+    };
   }
+  // The bundle holds the member's private keys: once the member runs, no copy stays in the store.
+  await deps.artifacts.delete(need(context.bundleKey, 'bundleKey'));
+  const window = addToStartedSeconds({ ...context, newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() });
+  return {
+    output: { newMemberStartedAt: context.newMemberStartedAt ?? deps.now().toISOString() },
+    detail:
+      `${host.name}: etcd ${started.started === 'now' ? 'started' : 'was already running'} as member ${newId}${started.backedUpData ? '; its earlier data directory was uploaded first' : ''}` +
+      (window !== null ? `; it voted ${window.toFixed(1)} s before it had caught up (no learner)` : ''),
+  };
 };
 
-/** A new member that stopped answering because its disk is full is named so, with df's numbers. */
-async function failIfNoSpace(runner: HostRunner, host: Host): Promise<void> {
-  const space = await etcdDataSpace(runner, host).catch(() => null);
-  if (space === null || !Number.isFinite(space.availableBytes) || space.availableBytes >= ETCD_WAL_SEGMENT_BYTES) return;
+/** What the host-side wait printed last (functions/scripts/lib/awaitMember.sh). */
+interface AwaitResult {
+  state?: 'caughtUp' | 'removed' | 'noProgress' | 'unhealthy' | 'budget' | 'doubt';
+  named?: boolean;
+  answered?: boolean;
+  dataBytes?: number;
+  sizeBytes?: number;
+  availableBytes?: number;
+  down?: string | null;
+}
+
+/** The wait's end as the step reads it: started, a look at the cluster (doubt), or the named error. */
+function verdict(result: AwaitResult, newId: string, host: Host, wait: number, catchUpSeconds: number): 'started' | 'doubt' | WorkflowError {
+  switch (result.state) {
+    case 'caughtUp':
+      return 'started';
+    case 'doubt':
+      return 'doubt';
+    case 'removed':
+      return new NewMemberFailedError(`member ${newId} is no longer in the member list`);
+    case 'budget':
+      return new NewMemberCatchingUpError(
+        `member ${newId} is still catching up after ${catchUpSeconds}s (${result.dataBytes ?? -1} bytes of data on ${host.name}); it goes on, and the next attempt waits for it`,
+      );
+    case 'unhealthy':
+      return new NewMemberFailedError(`member ${newId} answers but its endpoint has not been healthy for ${wait}s`);
+    case 'noProgress':
+      return (
+        noSpaceLeft(host, result) ??
+        new NewMemberFailedError(
+          `member ${newId} has not answered, and its data directory on ${host.name} has not grown, for ${wait}s (${result.named ? 'listed under its name' : 'it still shows as unstarted'})`,
+        )
+      );
+    default:
+      return new ScriptFailedError(host.name, 'StartNewMember', 0, `the wait printed no known state: ${JSON.stringify(result.state ?? null)}`);
+  }
+}
+
+/** A new member that stopped answering because its disk is full is named so, with df's numbers (read by the wait on its host). */
+function noSpaceLeft(host: Host, result: AwaitResult): NoSpaceLeftError | null {
+  const available = result.availableBytes ?? Number.NaN;
+  const size = result.sizeBytes ?? 0;
+  if (!(size > 0) || !Number.isFinite(available) || available >= ETCD_WAL_SEGMENT_BYTES) return null;
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  throw new NoSpaceLeftError(
-    `no space left on /var/lib/etcd on ${host.name}: ${mib(space.availableBytes)} free of ${mib(space.sizeBytes)} (df; ${mib(space.dataBytes)} in /var/lib/etcd), ` +
+  return new NoSpaceLeftError(
+    `no space left on /var/lib/etcd on ${host.name}: ${mib(available)} free of ${mib(size)} (df; ${mib(result.dataBytes ?? 0)} in /var/lib/etcd), ` +
       `and etcd needs ${mib(ETCD_WAL_SEGMENT_BYTES)} for each WAL file: free space there or give the host a larger disk, then run the replacement again`,
   );
 }

@@ -1,14 +1,15 @@
 // StartNewMember (functions/steps/StartNewMember.ts): StartNewMember.sh HOSTNAME CLUSTER_ID MEMBER_ID
-// WAIT on the new host (the bundle's download URL and the prior data's upload URL on stdin), after
-// checking that no other member runs there and that ETCD_INITIAL_CLUSTER still matches the member list;
-// then the wait, on a fake cluster and clock: without a learner the new member is started only once it
-// is listed under its name and healthy; the wait goes on while its data directory grows, fails after
-// memberStartSeconds without progress, and hands a member still catching up at the attempt's budget to
-// the next attempt with its own error. Once it runs, its key bundle leaves the store.
+// WAIT SELF_URL MEMBER_URLS WATCH_URLS learner|voter BUDGET on the new host (the bundle's download URL and
+// the prior data's upload URL on stdin), after checking that no other member runs there and that
+// ETCD_INITIAL_CLUSTER still matches the member list. The same command waits on the new host until the
+// member has started (lib/awaitMember.sh); the step reads what it printed last: started, no progress
+// (df's numbers decide "no space left"), answering but unhealthy, the budget spent (handed to the next
+// attempt), removed, or a watched member that stopped answering: then the step looks at the cluster, stops
+// on a quorum the new member's vote cannot bring back, else waits on with one more command. Once it runs,
+// its key bundle leaves the store.
 
 import { describe, expect, it } from 'vitest';
-import { NewMemberCatchingUpError, NewMemberFailedError, NoSpaceLeftError, RefusedError } from '../../../functions/errors.ts';
-import type { EndpointHealth } from '../../../functions/ports.ts';
+import { NewMemberCatchingUpError, NewMemberFailedError, NoSpaceLeftError, QuorumLostError, RefusedError } from '../../../functions/errors.ts';
 import { StartNewMember } from '../../../functions/steps/StartNewMember.ts';
 import { DEFAULT_WAITS } from '../../../functions/workflow/stepDeps.ts';
 import { FAKE_CLUSTER_ID, FakeCluster, fakeDeps, fakeMember, memberId, threeMembers, unitInventory, validatedContext } from '../../support/fakeCluster.ts';
@@ -32,33 +33,30 @@ import {
 } from '../../support/stepHarness.ts';
 
 const SPARE_IP = '198.51.100.9';
+const SURVIVOR_URLS = 'https://198.51.100.2:2379,https://198.51.100.3:2379';
 
-/** The cluster after the failed member's removal and the plain add; `at(seconds)` says how the new member looks then. */
-class JoiningCluster extends FakeCluster {
-  constructor(
-    private readonly clock: { t: number },
-    private readonly at: (seconds: number) => { named: boolean; healthy: boolean },
-  ) {
-    super([...threeMembers([]).slice(0, 2), fakeMember(0xb0, '', SPARE_IP, false)]);
-  }
-  override async memberList() {
-    const list = await super.memberList();
-    return list.map((m) =>
-      m.id === NEW_ID && this.at(this.clock.t).named ? { ...m, name: 'etcd-spare-0.example.test', clientURLs: [`https://${SPARE_IP}:2379`] } : m,
-    );
-  }
-  override async health(endpoints: string[]): Promise<EndpointHealth[]> {
-    return endpoints.map((endpoint) => ({ endpoint, healthy: this.at(this.clock.t).healthy }));
-  }
+/** The cluster after the failed member's removal and the plain add. */
+function joiningCluster(): FakeCluster {
+  return new FakeCluster([...threeMembers([]).slice(0, 2), fakeMember(0xb0, 'etcd-spare-0.example.test', SPARE_IP, false)]);
 }
 
-function setup(at: (seconds: number) => { named: boolean; healthy: boolean }, dataBytes: (seconds: number) => number) {
+/** What lib/awaitMember.sh prints last. */
+const waited = (state: string, extra: Record<string, unknown> = {}) => ({
+  state,
+  named: true,
+  answered: false,
+  dataBytes: 4096,
+  sizeBytes: 0,
+  availableBytes: 0,
+  down: null,
+  waitedSeconds: 1,
+  ...extra,
+});
+
+function setup(wait: Record<string, unknown>, cluster: FakeCluster = joiningCluster()) {
   const clock = { t: 0 };
   const t0 = Date.parse('2026-12-02T04:00:00Z');
-  const cluster = new JoiningCluster(clock, at);
-  const runner = new FakeRunner()
-    .on('StartNewMember', { stdout: { started: 'now', backedUpData: false } })
-    .on('DescribeEtcdHost', () => ({ stdout: { dataBytes: dataBytes(clock.t) } }), { args: ['data-bytes'] });
+  const runner = new FakeRunner().on('StartNewMember', { stdout: { started: 'now', backedUpData: false, ...wait } });
   const deps = {
     ...fakeDeps(cluster),
     now: () => new Date(t0 + clock.t * 1000),
@@ -81,72 +79,92 @@ function setup(at: (seconds: number) => { named: boolean; healthy: boolean }, da
       { id: memberId(0xa1), name: 'master-1.example.test', peerURL: 'https://198.51.100.3:2380', clientURL: 'https://198.51.100.3:2379' },
     ],
   });
-  return { clock, deps, context, runner };
+  return { clock, deps, context, runner, cluster };
 }
 
-describe('Step: StartNewMember, without a learner', () => {
-  it('is done only once the member is listed and healthy, and records when: the add-to-caught-up window', async () => {
-    // etcd 3.2: listed almost at once (the others commit its name), healthy after 100 s of replay.
-    const { deps, context } = setup(
-      (t) => ({ named: t > 1, healthy: t > 100 }),
-      (t) => Math.floor(t) * 1_000_000,
-    );
+describe('Step: StartNewMember, without a learner: the wait on the new host', () => {
+  it('one command starts the member and waits on its host until it is caught up; the add-to-caught-up window is recorded', async () => {
+    const { deps, context, runner, clock } = setup(waited('caughtUp'));
+    runner.on('StartNewMember', () => {
+      clock.t += 101; // the replay of a large cluster, waited out on the host
+      return { stdout: { started: 'now', backedUpData: false, ...waited('caughtUp', { waitedSeconds: 101 }) } };
+    });
     const result = await StartNewMember(context, deps);
+    expect(runner.sent()).toEqual([
+      `StartNewMember@etcd-spare-0 etcd-spare-0.example.test ${FAKE_CLUSTER_ID} ${NEW_ID} 60 https://${SPARE_IP}:2379 ` +
+        `https://198.51.100.2:2379,https://198.51.100.3:2379 https://198.51.100.2:2379,https://198.51.100.3:2379 voter ${DEFAULT_WAITS.memberCatchUpSeconds}`,
+    ]);
+    expect(runner.requests[0]!.timeoutSeconds).toBe(60 + 120 + DEFAULT_WAITS.memberCatchUpSeconds);
     const started = Date.parse(result.output.newMemberStartedAt!) - Date.parse(context.memberAddedAt!);
-    expect(started / 1000).toBeGreaterThan(100);
-    expect(started / 1000).toBeLessThan(103);
-    expect(result.detail).toMatch(/voted 10\d\.\d s before it had caught up \(no learner\)/);
+    expect(started / 1000).toBe(101);
+    expect(result.detail).toMatch(/voted 101\.0 s before it had caught up \(no learner\)/);
   });
 
-  it('fails with NewMemberFailedError after memberStartSeconds without progress (nothing answers, the data directory does not grow)', async () => {
-    const { clock, deps, context } = setup(
-      () => ({ named: false, healthy: false }),
-      () => 4096,
-    );
-    const error = await StartNewMember(context, deps).catch((e: unknown) => e);
+  it('no progress for memberStartSeconds (nothing answers, the data directory does not grow): NewMemberFailedError', async () => {
+    const { deps, context } = setup(waited('noProgress', { named: false, sizeBytes: 10_737_418_240, availableBytes: 9_663_676_416 }));
+    const error = await failure(StartNewMember(context, deps));
     expect(error).toBeInstanceOf(NewMemberFailedError);
-    expect((error as Error).message).toMatch(/has not answered, and its data directory on etcd-spare-0 has not grown, for 60s/);
-    expect(clock.t).toBeGreaterThan(DEFAULT_WAITS.memberStartSeconds);
-    expect(clock.t).toBeLessThan(DEFAULT_WAITS.memberStartSeconds + 5);
+    expect(error).not.toBeInstanceOf(NoSpaceLeftError);
+    expect(error.message).toMatch(/has not answered, and its data directory on etcd-spare-0 has not grown, for 60s \(it still shows as unstarted\)/);
   });
 
-  it("a member whose etcd stopped for lack of space is named so, with df's numbers (NoSpaceLeftError, retried by no rule)", async () => {
-    const { clock, deps, context, runner } = setup(
-      () => ({ named: false, healthy: false }),
-      () => 4096,
-    );
-    runner.on('DescribeEtcdHost', { stdout: { dataBytes: 31_457_280, sizeBytes: 33_554_432, availableBytes: 1_048_576 } }, { args: ['data-space'] });
-    const error = await StartNewMember(context, deps).catch((e: unknown) => e);
+  it("a member whose etcd stopped for lack of space is named so, with df's numbers the wait read on its host (NoSpaceLeftError)", async () => {
+    const { deps, context, runner } = setup(waited('noProgress', { named: false, dataBytes: 31_457_280, sizeBytes: 33_554_432, availableBytes: 1_048_576 }));
+    const error = await failure(StartNewMember(context, deps));
     expect(error).toBeInstanceOf(NoSpaceLeftError);
-    expect((error as Error).message).toBe(
+    expect(error.message).toBe(
       'no space left on /var/lib/etcd on etcd-spare-0: 1.0 MiB free of 32.0 MiB (df; 30.0 MiB in /var/lib/etcd), and etcd needs 64.0 MiB for each WAL file: ' +
         'free space there or give the host a larger disk, then run the replacement again',
     );
-    expect(clock.t).toBeGreaterThan(DEFAULT_WAITS.memberStartSeconds);
-    expect(runner.sent('DescribeEtcdHost')).toContain('DescribeEtcdHost@etcd-spare-0 data-space');
+    expect(runner.requests).toHaveLength(1);
   });
 
-  it('with room on the disk the member that made no progress is NewMemberFailedError as before', async () => {
-    const { deps, context, runner } = setup(
-      () => ({ named: false, healthy: false }),
-      () => 4096,
+  it('answering but not healthy for memberStartSeconds: NewMemberFailedError; still catching up at the budget: NewMemberCatchingUpError', async () => {
+    const unhealthy = await failure(
+      StartNewMember(setup(waited('unhealthy', { answered: true })).context, setup(waited('unhealthy', { answered: true })).deps),
     );
-    runner.on('DescribeEtcdHost', { stdout: { dataBytes: 4096, sizeBytes: 10_737_418_240, availableBytes: 9_663_676_416 } }, { args: ['data-space'] });
-    const error = await StartNewMember(context, deps).catch((e: unknown) => e);
+    expect(unhealthy).toBeInstanceOf(NewMemberFailedError);
+    expect(unhealthy.message).toBe(`member ${NEW_ID} answers but its endpoint has not been healthy for 60s`);
+    const world = setup(waited('budget', { dataBytes: 900_000_000 }));
+    const late = await failure(StartNewMember(world.context, world.deps));
+    expect(late).toBeInstanceOf(NewMemberCatchingUpError);
+    expect(late.message).toMatch(/still catching up after 780s \(900000000 bytes of data on etcd-spare-0\)/);
+    expect(world.deps.artifacts.objects.size).toBe(0);
+  });
+
+  it('a watched member stops answering and quorum holds: the step looks at the cluster, then waits on watching only the members that answered', async () => {
+    const { deps, context, runner, clock } = setup(waited('doubt', { down: 'https://198.51.100.3:2379', waitedSeconds: 7 }));
+    runner.on('DescribeEtcdHost', () => {
+      clock.t += 30;
+      return { stdout: waited('caughtUp') };
+    });
+    // master-1 answers the step's own look: the host's doubt was passing.
+    await StartNewMember(context, deps);
+    expect(runner.sent('DescribeEtcdHost')).toEqual([
+      `DescribeEtcdHost@etcd-spare-0 await-member etcd-spare-0.example.test ${NEW_ID} https://${SPARE_IP}:2379 ` +
+        `https://198.51.100.2:2379,https://198.51.100.3:2379 https://198.51.100.2:2379,https://198.51.100.3:2379 voter 60 ${DEFAULT_WAITS.memberCatchUpSeconds}`,
+    ]);
+  });
+
+  it('a second member lost while the new one starts, and its own vote would not bring quorum back: QuorumLostError after 5 s, no second wait', async () => {
+    const cluster = new FakeCluster([
+      ...threeMembers(['master-1']).slice(0, 2),
+      fakeMember(0xb0, 'etcd-spare-0.example.test', SPARE_IP, false),
+      fakeMember(0xa3, 'master-3.example.test', '198.51.100.5', false),
+      fakeMember(0xa4, 'master-4.example.test', '198.51.100.6', false),
+    ]);
+    const { deps, context, runner, clock } = setup(waited('doubt', { down: 'https://198.51.100.3:2379' }), cluster);
+    const error = await failure(StartNewMember(context, deps));
+    expect(error).toBeInstanceOf(QuorumLostError);
+    expect(error.message).toMatch(/cannot join: quorum is lost: 1 of 5 voting members answer and 3 are needed, for 5 s/);
+    expect(clock.t).toBe(5);
+    expect(runner.sent('DescribeEtcdHost')).toEqual([]);
+  });
+
+  it('the member gone from the member list: NewMemberFailedError', async () => {
+    const error = await failure(StartNewMember(setup(waited('removed')).context, setup(waited('removed')).deps));
     expect(error).toBeInstanceOf(NewMemberFailedError);
-    expect(error).not.toBeInstanceOf(NoSpaceLeftError);
-  });
-
-  it('waits on while the data directory grows, and at the budget hands over with NewMemberCatchingUpError', async () => {
-    const { clock, deps, context, runner } = setup(
-      () => ({ named: true, healthy: false }),
-      (t) => Math.floor(t) * 1_000_000,
-    );
-    const error = await StartNewMember(context, { ...deps, waits: { ...deps.waits, memberCatchUpSeconds: 300 } }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(NewMemberCatchingUpError);
-    expect(clock.t).toBeGreaterThanOrEqual(300);
-    expect(clock.t).toBeLessThan(305);
-    expect(runner.sent('DescribeEtcdHost').filter((s) => s === 'DescribeEtcdHost@etcd-spare-0 data-bytes').length).toBeGreaterThan(100);
+    expect(error.message).toBe(`member ${NEW_ID} is no longer in the member list`);
   });
 });
 
@@ -169,7 +187,7 @@ const learnerAdded = (extra = {}) =>
 function started(started: 'now' | 'already' = 'now'): StepWorld {
   const world = stepWorld([...survivingMembers(), fakeMember(0xb0, 'etcd-spare-0', SPARE_IP, true, { isLearner: true })]);
   world.artifacts.put(BUNDLE, 8192);
-  world.runner.on('StartNewMember', { stdout: { started, backedUpData: false } });
+  world.runner.on('StartNewMember', { stdout: { started, backedUpData: false, state: 'caughtUp' } });
   return world;
 }
 
@@ -177,9 +195,11 @@ describe('Step: StartNewMember, its command and checks', () => {
   it('starts etcd on the new host as the added member, the URLs on stdin only, and deletes the bundle once it runs', async () => {
     const world = started();
     const result = await StartNewMember(learnerAdded(), world.deps);
-    expect(world.runner.sent()).toEqual([`StartNewMember@etcd-spare-0 ${SPARE.hostname} ${FAKE_CLUSTER_ID} ${NEW_ID} 60`]);
+    expect(world.runner.sent()).toEqual([
+      `StartNewMember@etcd-spare-0 ${SPARE.hostname} ${FAKE_CLUSTER_ID} ${NEW_ID} 60 https://${SPARE_IP}:2379 ${SURVIVOR_URLS} ${SURVIVOR_URLS} learner 780`,
+    ]);
     expect(world.runner.requests[0]).toMatchObject({
-      timeoutSeconds: 180,
+      timeoutSeconds: 180 + 780,
       secrets: { BUNDLE_URL: expect.stringContaining(BUNDLE), BACKUP_UPLOAD_URL: expect.stringContaining(PRIOR_DATA) },
     });
     expectSecretsOnlyOnStdin(world);
@@ -190,7 +210,7 @@ describe('Step: StartNewMember, its command and checks', () => {
   it('a second run finds etcd running as the member: says so, and keeps when it first started', async () => {
     const world = started();
     const first = await StartNewMember(learnerAdded(), world.deps);
-    world.runner.on('StartNewMember', { stdout: { started: 'already', backedUpData: false } });
+    world.runner.on('StartNewMember', { stdout: { started: 'already', backedUpData: false, state: 'caughtUp' } });
     const later = { ...world.deps, now: () => new Date(NOW.getTime() + 60_000) };
     const second = await StartNewMember(after(learnerAdded(), first), later);
     expect(second.output).toEqual({ newMemberStartedAt: NOW.toISOString() });
@@ -223,7 +243,7 @@ describe('Step: StartNewMember, its command and checks', () => {
     const world = started();
     world.runner.on('StartNewMember', () => {
       world.cluster.members = survivingMembers();
-      return { stdout: { started: 'now', backedUpData: false } };
+      return { stdout: { started: 'now', backedUpData: false, state: 'removed' } };
     });
     const error = await failure(StartNewMember(learnerAdded(), world.deps));
     expect(error).toBeInstanceOf(NewMemberFailedError);
