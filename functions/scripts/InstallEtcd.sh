@@ -2,7 +2,7 @@
 # InstallEtcd: prepare the new host from whatever state it is in, then install the cluster's etcd
 # (runbook: new host step 3). Nothing here changes the cluster's membership.
 #
-#   prepare CLUSTER_ID            (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
+#   prepare CLUSTER_ID [VERSION]  (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
 #       Looks at the etcd already on the host (lib/etcdHost.sh, refuse_if_started_member: asked at every
 #       client URL etcd.conf and the static pod name, whatever the port) and refuses, changing nothing,
 #       when it answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
@@ -12,7 +12,9 @@
 #       stopped. Refuses when something still listens on 2379/2380, or an etcd process still runs, after
 #       that. Then backs
 #       /var/lib/etcd up to UPLOAD_URL when it holds anything (lib/etcdData.sh).
-#       Prints {"found":[…],"stopped":bool,"data":<etcd_data_backup's JSON>}.
+#       Prints {"found":[…],"stopped":bool,"data":<etcd_data_backup's JSON>}. With VERSION, when
+#       /var/lib/etcd held nothing (no backup to check, nothing to empty), goes on with `install VERSION`
+#       in the same command and adds "installed":<install's JSON>: one host command where there were two.
 #   wipe MANIFEST
 #       Empties /var/lib/etcd once its backup is checked (lib/etcdData.sh).
 #   install VERSION
@@ -23,7 +25,7 @@
 #       {"version":"<etcd --version>","package":"<rpm -q etcd>","action":"none|install|downgrade"}.
 #       Refuses when the package cannot be installed at that version (yum's message on stderr): no
 #       other version is installed in its place.
-# Usage: InstallEtcd.sh prepare CLUSTER_ID | wipe MANIFEST | install VERSION
+# Usage: InstallEtcd.sh prepare CLUSTER_ID [VERSION] | wipe MANIFEST | install VERSION
 # Exit codes (lib/exitCodes.sh):
 #   0  done
 #   1  failed
@@ -55,8 +57,9 @@ member_count() {
 }
 
 prepare() {
-  local cluster=$1 upload_url=$2 stopped=false found=() i data pids pid
+  local cluster=$1 upload_url=$2 version=$3 stopped=false found=() i data pids pid installed=''
   [[ $cluster =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
+  [[ -z $version || $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "bad version" >&2; exit 2; }
   # Nothing is stopped or emptied on a host whose etcd serves this cluster, serves another running one,
   # or cannot be asked (lib/etcdHost.sh): exit 3 from there.
   refuse_if_started_member "$cluster"
@@ -83,12 +86,14 @@ prepare() {
   etcd_host_data_empty || found+=("data in /var/lib/etcd")
   # A command substitution's exit is not the script's: pass etcd_data_backup's 2, 3 or 5 on.
   data=$(etcd_data_backup "$upload_url") || exit $?
+  # Nothing to check or empty: install now (a command substitution's exit passed on, as above).
+  if [[ -n $version && $data == '{"empty":true}' ]]; then installed=$(install "$version") || exit $?; fi
   printf '{"found":['
   for i in "${!found[@]}"; do
     ((i == 0)) || printf ','
     printf '"%s"' "${found[i]//\"/\'}"
   done
-  printf '],"stopped":%s,"data":%s}\n' "$stopped" "$data"
+  printf '],"stopped":%s,"data":%s%s}\n' "$stopped" "$data" "${installed:+,\"installed\":$installed}"
 }
 
 install() {
@@ -112,7 +117,7 @@ mode=${1:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 case "$mode" in
-  prepare) prepare "${2:-}" "$UPLOAD_URL" ;;
+  prepare) prepare "${2:-}" "$UPLOAD_URL" "${3:-}" ;;
   wipe) etcd_data_wipe "${2:-}" ;;
   install) install "${2:-}" ;;
   *)

@@ -23,10 +23,14 @@ class PriorDataNotUploaded extends WorkflowError {
   override readonly name: string = 'PriorDataNotUploaded';
 }
 
+type Installed = { version: string; package: string; action: 'none' | 'install' | 'downgrade' };
+
 interface Prepared {
   found: string[];
   stopped: boolean;
   data: { empty: boolean; bytes?: number; sha256?: string; manifest?: string };
+  /** The package, installed in the same command when the data directory held nothing. */
+  installed?: Installed;
 }
 
 export const InstallEtcd: Step = async (context, deps) => {
@@ -46,7 +50,8 @@ export const InstallEtcd: Step = async (context, deps) => {
     prepared = await runScript<Prepared>(deps.runner, {
       host,
       script: 'InstallEtcd',
-      args: ['prepare', cluster.clusterId],
+      // With the version: a host with nothing to back up is prepared and installed in one command.
+      args: ['prepare', cluster.clusterId, wanted],
       secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
       timeoutSeconds: 600,
       // The step's own meaning of "the upload cannot leave the host": a refusal that says so, below.
@@ -70,13 +75,16 @@ export const InstallEtcd: Step = async (context, deps) => {
     notes.push(`its earlier /var/lib/etcd (${prepared.data.bytes} bytes) is stored at ${stored.location} and the directory emptied`);
   }
 
-  // 2. The package, pinned (the script refuses when etcd-<wanted> cannot be installed).
-  const installed = await runScript<{ version: string; package: string; action: 'none' | 'install' | 'downgrade' }>(deps.runner, {
-    host,
-    script: 'InstallEtcd',
-    args: ['install', wanted],
-    timeoutSeconds: 600,
-  });
+  // 2. The package, pinned (the script refuses when etcd-<wanted> cannot be installed): done with the
+  // preparation when there was no data, else now, after the backup was checked and the directory emptied.
+  const installed =
+    prepared.installed ??
+    (await runScript<Installed>(deps.runner, {
+      host,
+      script: 'InstallEtcd',
+      args: ['install', wanted],
+      timeoutSeconds: 600,
+    }));
   if (installed.version !== wanted) {
     throw new RefusedError(
       `${host.name} runs etcd ${installed.version} after installing etcd-${wanted} (${installed.package}); the members run ${cluster.version}`,

@@ -24,24 +24,28 @@ import {
 } from '../../support/stepHarness.ts';
 
 const KEY = `runs/${RUN_ID}/replacement-prior-data-${SPARE.hostname}.tgz`;
-const CLEAN = { found: [], stopped: false, data: { empty: true } };
+const CLEAN = { found: [] as string[], stopped: false, data: { empty: true } };
 const INSTALLED = { version: '3.4.27', package: 'etcd-3.4.27-1.el7', action: 'install' };
 
-function newHost(world: StepWorld, prepared: object = CLEAN, installed: object = INSTALLED): StepWorld {
-  world.runner.on('InstallEtcd', { stdout: prepared }, { args: ['prepare'] });
+/** The new host as InstallEtcd.sh answers: `prepare CLUSTER_ID VERSION` installs at once when there was no data. */
+function newHost(
+  world: StepWorld,
+  prepared: { found: string[]; stopped: boolean; data: { empty: boolean; bytes?: number; manifest?: string; sha256?: string } } = CLEAN,
+  installed: object = INSTALLED,
+): StepWorld {
+  world.runner.on('InstallEtcd', (r) => ({ stdout: prepared.data.empty && r.args[2] ? { ...prepared, installed } : prepared }), { args: ['prepare'] });
   world.runner.on('InstallEtcd', { stdout: { wiped: true } }, { args: ['wipe'] });
   world.runner.on('InstallEtcd', { stdout: installed }, { args: ['install'] });
   return world;
 }
 
 describe('Step: InstallEtcd', () => {
-  it("prepares the host (its upload URL on stdin), then installs the members' version", async () => {
+  it("prepares the host (its upload URL on stdin) and, with no data there, installs the members' version in the same command", async () => {
     const world = newHost(stepWorld());
     const result = await InstallEtcd(confirmedContext(), world.deps);
-    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`, 'InstallEtcd@etcd-spare-0 install 3.4.27']);
-    expect(world.runner.requests.map((r) => r.timeoutSeconds)).toEqual([600, 600]);
+    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`]);
+    expect(world.runner.requests.map((r) => r.timeoutSeconds)).toEqual([600]);
     expect(world.runner.requests[0]?.secrets).toEqual({ UPLOAD_URL: expect.stringContaining(KEY) });
-    expect(world.runner.requests[1]?.secrets).toBeUndefined();
     expectSecretsOnlyOnStdin(world);
     expect(result.output).toEqual({ newMemberVersion: '3.4.27' });
     expect(result.detail).toBe('etcd-spare-0: etcd 3.4.27 installed etcd-3.4.27-1.el7');
@@ -56,7 +60,7 @@ describe('Step: InstallEtcd', () => {
     expect(second.skipped).toBe(true);
     expect(first.skipped).toBeUndefined();
     expect(second.output).toEqual(first.output);
-    expect(world.runner.sent('InstallEtcd')).toHaveLength(4);
+    expect(world.runner.sent('InstallEtcd')).toHaveLength(2);
   });
 
   it('data from an earlier life: stored whole, then wiped by its manifest, and named', async () => {
@@ -68,7 +72,7 @@ describe('Step: InstallEtcd', () => {
     world.artifacts.put(KEY, 5000);
     const result = await InstallEtcd(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual([
-      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`,
+      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
       'InstallEtcd@etcd-spare-0 wipe bWFuaWZlc3Q=',
       'InstallEtcd@etcd-spare-0 install 3.4.27',
     ]);
@@ -82,7 +86,7 @@ describe('Step: InstallEtcd', () => {
     world.artifacts.put(KEY, 10);
     const error = await failure(InstallEtcd(confirmedContext(), world.deps));
     expect(error).toBeInstanceOf(ArtifactStoreError);
-    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`]);
+    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`]);
   });
 
   it('prepare exit 5 (the earlier data cannot leave the host): RefusedError, nothing wiped or installed', async () => {
@@ -113,7 +117,7 @@ describe('Step: InstallEtcd', () => {
   it('installs the version the request names, saying the members run another', async () => {
     const world = newHost(stepWorld(), CLEAN, { version: '3.5.17', package: 'etcd-3.5.17-1.el7', action: 'install' });
     const result = await InstallEtcd(confirmedContext({ options: { graceSeconds: 0, learner: 'auto', etcdVersion: '3.5.17' } }), world.deps);
-    expect(world.runner.sent('InstallEtcd').at(-1)).toBe('InstallEtcd@etcd-spare-0 install 3.5.17');
+    expect(world.runner.sent('InstallEtcd')).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.5.17`]);
     expect(result.detail).toBe('etcd-spare-0: etcd 3.5.17 (asked for; the members run 3.4.27) installed etcd-3.5.17-1.el7');
   });
 
@@ -128,7 +132,7 @@ describe('Step: InstallEtcd', () => {
     );
     await InstallEtcd(confirmedContext({ clusterId: undefined, clusterVersion: undefined }), world.deps);
     expect(world.cluster.calls).toEqual([`status https://${HOSTS['master-0'].ip}:2379,https://${HOSTS['master-1'].ip}:2379`]);
-    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID}`, 'InstallEtcd@etcd-spare-0 install 3.4.22']);
+    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.22`]);
   });
 
   it.each(exitCases(HOST_WORK_RETRIES))('prepare exit %i is %s (retried: %s), nothing installed', async (code, name, isRetried) => {
@@ -140,8 +144,9 @@ describe('Step: InstallEtcd', () => {
     expect(world.runner.sent('InstallEtcd')).toHaveLength(1);
   });
 
-  it.each(exitCases(HOST_WORK_RETRIES))('install exit %i is %s (retried: %s)', async (code, name, isRetried) => {
-    const world = newHost(stepWorld());
+  it.each(exitCases(HOST_WORK_RETRIES))('install exit %i, on its own after a wipe, is %s (retried: %s)', async (code, name, isRetried) => {
+    const world = newHost(stepWorld(), { found: [], stopped: true, data: { empty: false, bytes: 5000, manifest: 'bWFuaWZlc3Q=' } });
+    world.artifacts.put(KEY, 5000);
     world.runner.exits('InstallEtcd', code, 'etcd-3.4.27 cannot be installed', { args: ['install'] });
     const error = await failure(InstallEtcd(confirmedContext(), world.deps));
     expect(error.name).toBe(name);
