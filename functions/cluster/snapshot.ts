@@ -5,7 +5,7 @@
 
 import { ArtifactStoreError, InvalidInputError, SnapshotJobMissingError } from '../errors.ts';
 import type { Host } from '../ports.ts';
-import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
+import { joinsAsLearner, type MemberRef, type WorkflowContext } from '../../statemachine/context.ts';
 import { artifactKey } from './artifactKeys.ts';
 import { hostOfMember } from '../../statemachine/cluster.ts';
 import { inventoryOf, need } from './need.ts';
@@ -47,7 +47,11 @@ export function snapshotSource(context: WorkflowContext): { host: Host; endpoint
   return { host, endpoint: source.clientURL, key: artifactKey.snapshot(context.runId, host.hostname) };
 }
 
-/** Starts the job (or finds it running or done); returns what the host said. Idempotent on the host. */
+/**
+ * Starts the job (or finds it running or done); returns what the host said. Idempotent on the host. A
+ * job the run waits for at once (a new member that votes at its add) runs at the command's priority; one
+ * that overlaps the learner's catch-up yields to it (SnapshotCluster.sh).
+ */
 export async function startSnapshot(context: WorkflowContext, deps: StepDeps): Promise<'started' | 'running' | 'done'> {
   const { host, endpoint, key } = snapshotSource(context);
   if (!endpoint) throw new ArtifactStoreError(`the snapshot host ${host.name} is no longer a healthy member: no snapshot can be started there`);
@@ -55,7 +59,7 @@ export async function startSnapshot(context: WorkflowContext, deps: StepDeps): P
   const out = await runScript<{ job: 'started' | 'running' | 'done' }>(deps.runner, {
     host,
     script: 'SnapshotCluster',
-    args: [context.runId, endpoint],
+    args: [context.runId, endpoint, joinsAsLearner(context) ? 'background' : 'foreground'],
     secrets: { UPLOAD_URL: url },
     timeoutSeconds: 60,
   });

@@ -2,7 +2,10 @@
 # SnapshotCluster: on a healthy member, start the run's snapshot job in the background and return at
 # once. The job saves a snapshot, checks it with `snapshot status`, hashes it and uploads it to the
 # artifact store through a short-lived URL, all three side by side; AwaitSnapshot.sh waits for it.
-# Usage: SnapshotCluster.sh RUN_ID ENDPOINT, with UPLOAD_URL=<url> on stdin (lib/secrets.sh)
+# Usage: SnapshotCluster.sh RUN_ID ENDPOINT [background|foreground], with UPLOAD_URL=<url> on stdin (lib/secrets.sh)
+# background (the default): the job yields, at low CPU and I/O priority, to etcd and to the new member's
+# catch-up, which it overlaps (a learner); foreground: the run waits for the job before anything else
+# (a new member that votes at its add), and it runs at the priority of the command.
 # Prints {"job":"started"|"running"|"done"}. Idempotent: a job that runs or has succeeded for this run
 # is never started twice; a failed or lost one is started again.
 #
@@ -25,18 +28,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
 run_id=${1:-}
 endpoint=${2:-}
+priority=${3:-background}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 check_run_id "$run_id"
 [[ $endpoint =~ ^https://[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || { echo "bad endpoint: $endpoint" >&2; exit 2; }
 check_url "$UPLOAD_URL" "no upload URL on stdin"
+[[ $priority == background || $priority == foreground ]] || { echo "bad priority: $priority" >&2; exit 2; }
 
 job=$(snapshot_job_dir "$run_id")
 
 # The detached job. It runs in a shell of its own (errexit set there too); its EXIT trap removes the
 # snapshot file and, when the job failed, records the exit code in "failed".
 snapshot_job() {
-  job=$1 endpoint=$2 code=0
+  job=$1 endpoint=$2 priority=$3 code=0
   upload_url=$(<"$job/upload-url")
   rm -f "$job/upload-url"
   # Hold no descriptor of the command that started the job (a pipe kept open would make it wait).
@@ -46,10 +51,12 @@ snapshot_job() {
   done
   workdir=$(mktemp -d /var/tmp/etcd-snapshot.XXXXXX)
   trap 'code=$?; rm -rf "$workdir"; ((code == 0)) || echo "$code" >"$job/failed"' EXIT
-  # The job yields to etcd on this host and to the new member's catch-up: lowest CPU and disk priority
-  # short of idle (which a busy disk could starve). Its children inherit both.
-  renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
-  ionice -c 2 -n 7 -p "$BASHPID" >/dev/null 2>&1 || true
+  # In the background the job yields to etcd on this host and to the new member's catch-up: lowest CPU
+  # and disk priority short of idle (which a busy disk could starve). Its children inherit both.
+  if [[ $priority == background ]]; then
+    renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
+    ionice -c 2 -n 7 -p "$BASHPID" >/dev/null 2>&1 || true
+  fi
   snapshot="$workdir/snapshot.db"
   ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key \
     --endpoints="$endpoint" --command-timeout=300s snapshot save "$snapshot"
@@ -81,7 +88,7 @@ if snapshot_job_running "$job"; then
 fi
 rm -f "$job/failed" "$job/pid" "$job/result.json.tmp"
 printf '%s\n' "$UPLOAD_URL" >"$job/upload-url"
-setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job curl_url); snapshot_job \"\$@\"" "$JOB_NAME" "$job" "$endpoint" \
+setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job curl_url); snapshot_job \"\$@\"" "$JOB_NAME" "$job" "$endpoint" "$priority" \
   </dev/null >"$job/log" 2>&1 &
 echo "$!" >"$job/pid"
 # Return once the job shows as running (setsid has exec'd it), so an AwaitSnapshot.sh that follows at

@@ -38,7 +38,7 @@ describe('Step: SnapshotCluster', () => {
   it('starts the job on master-1, not on the CA host, the upload URL on stdin only; with a learner it does not wait', async () => {
     const world = withJob(stepWorld(), 'started');
     const result = await SnapshotCluster(confirmedContext(), world.deps);
-    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`]);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} background`]);
     expect(world.runner.requests[0]).toMatchObject({ timeoutSeconds: 60, secrets: { UPLOAD_URL: expect.stringContaining(KEY) } });
     expect(world.artifacts.calls).toEqual([`PUT ${KEY} 900s`]);
     expectSecretsOnlyOnStdin(world);
@@ -53,14 +53,17 @@ describe('Step: SnapshotCluster', () => {
     withJob(world, 'done');
     const second = await SnapshotCluster(after(confirmedContext(), first), world.deps);
     expect(second.skipped).toBe(true);
-    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`, `SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`]);
+    expect(world.runner.sent()).toEqual([
+      `SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} background`,
+      `SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} background`,
+    ]);
     expect(second.output).toEqual(first.output);
   });
 
-  it('without a learner it waits for the job and keeps what it verified', async () => {
+  it('without a learner it waits for the job, which runs in the foreground (nothing to yield to), and keeps what it verified', async () => {
     const world = withJob(stepWorld(), 'started');
     const result = await SnapshotCluster(voter(), world.deps);
-    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`, `AwaitSnapshot@master-1 ${RUN_ID} 540`]);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} foreground`, `AwaitSnapshot@master-1 ${RUN_ID} 540`]);
     expect(world.runner.of('AwaitSnapshot')[0]?.timeoutSeconds).toBe(600);
     expect(result.output).toEqual({
       snapshotKey: KEY,
