@@ -142,4 +142,6 @@ export async function issueMasterServingCert(host: HostRecord, stateDir: string)
     ],
     { what: `master serving certificate for ${host.name}` },
   );
+  // The API's CA bundle (self-signed: the serving certificate is its own CA), as clients of the API read it.
+  await fs.copyFile(path.join(dir, 'master.server.crt'), path.join(dir, 'ca-bundle.crt'));
 }

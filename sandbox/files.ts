@@ -97,8 +97,44 @@ export function renderInventory(hosts: HostRecord[]): string {
     }
     out.push(line);
   }
-  return out.join('\n').replace(/example\.com/g, DOMAIN);
+  return sandboxSshVars(out.join('\n').replace(/example\.com/g, DOMAIN));
 }
+
+/**
+ * [OSEv3:vars] for the sandbox: Ansible logs in as root by key (the fixture's EC2 user and sudo do not
+ * exist on the sandbox hosts); every other line is the fixture's.
+ */
+function sandboxSshVars(text: string): string {
+  const vars = /^\[OSEv3:vars\]\n/m;
+  if (!vars.test(text)) throw new Error('inventory template has no [OSEv3:vars]');
+  return text
+    .replace(/^ansible_ssh_user=.*$/m, 'ansible_ssh_user=root')
+    .replace(/^ansible_become=.*$/m, 'ansible_become=false')
+    .replace(vars, '[OSEv3:vars]\n# sandbox: root over SSH by key, no sudo (on EC2: ansible_ssh_user=ec2-user, ansible_become=true)\n');
+}
+
+/** /etc/ansible/ansible.cfg on the installer host. */
+export const ANSIBLE_CFG = `# /etc/ansible/ansible.cfg on the installer host
+[defaults]
+inventory = /etc/ansible/hosts
+remote_user = root
+host_key_checking = True
+retry_files_enabled = False
+interpreter_python = /usr/bin/python3
+local_tmp = /root/.ansible/tmp
+remote_tmp = /root/.ansible/tmp
+forks = 20
+gathering = smart
+timeout = 10
+# Ansible's linear strategy plus the sandbox's scaleup fault marker (sandbox fail HOST --mode scaleup).
+strategy_plugins = /usr/share/ansible/openshift-ansible/sandbox_plugins/strategy
+strategy = sandbox_linear
+
+[ssh_connection]
+pipelining = True
+ssh_args = -o ControlMaster=auto -o ControlPersist=30s
+control_path_dir = /root/.ansible/cp
+`;
 
 /** /etc/hosts: localhost, then every host of the sandbox by full and short name. */
 export function renderEtcHosts(hosts: HostRecord[]): string {

@@ -6,9 +6,11 @@ import { openSync, closeSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { issueMasterServingCert } from './certs.ts';
 import { hostEnv, nsenterArgs } from './exec.ts';
-import { UNIT_FILES, renderEtcHosts, renderEtcdConf, renderEtcdPod, renderFlanneld, renderInventory, renderMasterConfig } from './files.ts';
+import { ANSIBLE_CFG, UNIT_FILES, renderEtcHosts, renderEtcdConf, renderEtcdPod, renderFlanneld, renderInventory, renderMasterConfig } from './files.ts';
 import type { HostRecord, SandboxRecord } from './model.ts';
 import { PREFIX_LEN, bridgeAlias, faultDirOf, hostMetaOf, hostRootOf, logDirOf, mntNsFile, utsNsFile } from './model.ts';
+import { layOpenshiftAnsible } from './ansible.ts';
+import { layHostSsh, refreshKnownHosts, SSHD_UNIT } from './ssh.ts';
 import { hostLibOf, runOk } from './util.ts';
 
 /** The etcd package a master has installed (version and the repository it came from); null: none (spares, nodes). */
@@ -38,6 +40,7 @@ export async function layHostFiles(record: SandboxRecord, stateDir: string, host
     'etc/origin/node',
     'etc/sysconfig',
     'etc/ansible',
+    'etc/profile.d',
     'etc/systemd/system/multi-user.target.wants',
     'run/lock',
     'usr/local/sbin',
@@ -53,11 +56,13 @@ export async function layHostFiles(record: SandboxRecord, stateDir: string, host
   ]);
   const writes: Array<Promise<unknown>> = [fs.writeFile(at('etc/hosts'), renderEtcHosts(record.hosts))];
   const link = (target: string, name: string) => writes.push(fs.symlink(target, at(name)));
-  const units = ['iptables.service'];
+  const units = ['iptables.service', 'sshd.service'];
   if (host.kind !== 'spare') units.push('flanneld.service');
   if (host.kind === 'master') units.push('etcd.service');
-  for (const unit of units) writes.push(fs.writeFile(at(`etc/systemd/system/${unit}`), UNIT_FILES[unit] ?? ''));
+  for (const unit of units) writes.push(fs.writeFile(at(`etc/systemd/system/${unit}`), unit === 'sshd.service' ? SSHD_UNIT : (UNIT_FILES[unit] ?? '')));
   link('/etc/systemd/system/iptables.service', 'etc/systemd/system/multi-user.target.wants/iptables.service');
+  link('/etc/systemd/system/sshd.service', 'etc/systemd/system/multi-user.target.wants/sshd.service');
+  writes.push(layHostSsh(stateDir, host));
   if (host.kind !== 'spare') {
     link('/etc/systemd/system/flanneld.service', 'etc/systemd/system/multi-user.target.wants/flanneld.service');
     writes.push(fs.writeFile(at('etc/sysconfig/flanneld'), renderFlanneld(members)));
@@ -69,6 +74,7 @@ export async function layHostFiles(record: SandboxRecord, stateDir: string, host
   if (host.kind === 'master') {
     const installed = requireEtcd(host, etcd);
     link(path.join(standins, 'master-restart.sh'), 'usr/local/sbin/master-restart');
+    link(path.join(standins, 'master-exec.sh'), 'usr/local/sbin/master-exec');
     writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members)));
     // Placed into /etc/origin/node/pods by `up`, one member at a time.
     writes.push(fs.writeFile(stagedManifest(stateDir, host), renderEtcdPod(host, installed.version)));
@@ -77,7 +83,11 @@ export async function layHostFiles(record: SandboxRecord, stateDir: string, host
     writes.push(fs.writeFile(at('etc/origin/master/master-config.yaml'), renderMasterConfig(host, members)));
     writes.push(issueMasterServingCert(host, stateDir));
   }
-  if (host.roles.includes('installer')) writes.push(fs.writeFile(at('etc/ansible/hosts'), renderInventory(record.hosts)));
+  if (host.roles.includes('installer')) {
+    writes.push(fs.writeFile(at('etc/ansible/hosts'), renderInventory(record.hosts)));
+    writes.push(fs.writeFile(at('etc/ansible/ansible.cfg'), ANSIBLE_CFG));
+    writes.push(layOpenshiftAnsible(stateDir, host));
+  }
   await Promise.all(writes);
 }
 
@@ -151,10 +161,12 @@ export const initPidFile = (stateDir: string, hostName: string) => path.join(hos
 
 /**
  * Rewrites /etc/hosts on every host of the record (in place: each host has the file bind-mounted), so
- * every host resolves every other by name, as EC2's DNS resolves a newly launched instance.
+ * every host resolves every other by name, as EC2's DNS resolves a newly launched instance; and the
+ * installer's known_hosts, so it knows every host's SSH host key.
  */
 export async function refreshEtcHosts(record: SandboxRecord, stateDir: string): Promise<void> {
   const text = renderEtcHosts(record.hosts);
+  await refreshKnownHosts(record, stateDir);
   await Promise.all(
     record.hosts.map(async (h) => {
       const file = path.join(hostRootOf(stateDir, h.name), 'etc/hosts');

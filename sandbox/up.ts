@@ -27,6 +27,8 @@ import {
   writeRecord,
 } from './model.ts';
 import { claim } from './registry.ts';
+import { refreshKnownHosts } from './ssh.ts';
+import { layCaFragments } from './ansible.ts';
 import type { EtcdBuild, RepoOffer } from './etcdBuilds.ts';
 import { compareEtcdVersions } from '../functions/cluster/etcdVersion.ts';
 import { defaultEtcdVersion, repoOffers, resolveEtcdBuild, validateEtcdVersion } from './etcdBuilds.ts';
@@ -241,6 +243,7 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
     await installEtcdBuilds(stateDir, plan);
     progress(`sandbox ${record.name}: ${subnet}, ${record.hosts.length} hosts`);
     await Promise.all([prepareNsDir(stateDir), buildNetwork(record), ...record.hosts.map((h) => layHostFiles(record, stateDir, h, hostEtcdOf(plan, h)))]);
+    await refreshKnownHosts(record, stateDir);
     lap('network and files ready');
     const ca = record.hosts.find((h) => h.roles.includes('ca'));
     if (!ca) throw new SandboxError('no CA host');
@@ -248,7 +251,7 @@ export async function sandboxUp(options: UpOptions): Promise<SandboxInfo> {
     await Promise.all([
       setupHost(record, stateDir, ca, hostEtcdOf(plan, ca)).then(async () => {
         await issueCertificates(record, stateDir);
-        await installCertificates(record, stateDir);
+        await Promise.all([installCertificates(record, stateDir), layCaFragments(record, stateDir)]);
         lap('certificates issued on master-0');
       }),
       ...others.map((h) => setupHost(record, stateDir, h, hostEtcdOf(plan, h))),

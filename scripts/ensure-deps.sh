@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the product needs on this machine when it is missing: Debian packages for the
-# sandbox hosts (etcd, etcdctl, iptables, nftables, iproute2, openssl, curl, shellcheck) and node modules.
+# sandbox hosts (etcd, etcdctl, iptables, nftables, iproute2, openssl, curl, shellcheck, and sshd, ssh
+# and ansible-playbook for the Ansible scaleup path) and node modules.
 set -o errexit -o nounset -o pipefail
 
 cd "$(dirname "$0")/.."
 
-readonly DEBIAN_PACKAGES=(etcd-server etcd-client iptables iproute2 openssl curl nftables shellcheck procps psmisc util-linux tar)
+readonly DEBIAN_PACKAGES=(etcd-server etcd-client iptables iproute2 openssl curl nftables shellcheck procps psmisc util-linux tar ansible-core openssh-server openssh-client)
 
 missing=()
 for package in "${DEBIAN_PACKAGES[@]}"; do

@@ -26,7 +26,8 @@ export const topics = {
   exec HOST -- CMD...     run CMD on HOST (its network and files); exit code passed through
   fail HOST [--mode kill|etcd|partition]
                           power HOST off (kill, default), stop only its etcd for good (etcd),
-                          or cut it off from every other host (partition)
+                          or cut it off from every other host (partition);
+                          --mode scaleup --task NAME: the next openshift-etcd scaleup fails NAME on HOST
   down [--all]            remove the sandbox (or every sandbox) and everything it put on the machine
 
 Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
@@ -101,12 +102,20 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
         flags: [
           ['HOST', 'the host to break, e.g. master-2'],
           ['--mode kill|etcd|partition', 'kill (default): power it off; etcd: stop only its etcd for good; partition: cut it off from every other host'],
+          [
+            '--mode scaleup --task NAME',
+            "the installer's next openshift-etcd scaleup playbook fails task NAME (as TASK [...] shows it) for HOST, once; every earlier task runs",
+          ],
           SANDBOX_FLAG,
           HELP_FLAG,
         ],
       },
     ],
-    examples: ['etcd-replace sandbox fail --sandbox lab master-2', 'etcd-replace sandbox fail --sandbox lab master-1 --mode partition'],
+    examples: [
+      'etcd-replace sandbox fail --sandbox lab master-2',
+      'etcd-replace sandbox fail --sandbox lab master-1 --mode partition',
+      'etcd-replace sandbox fail --sandbox lab etcd-spare-0 --mode scaleup --task "etcd : Enable etcd"',
+    ],
     exits: exitCodesText([
       ['succeeded', 'done'],
       ['failed', 'failure'],
@@ -240,13 +249,19 @@ async function exec(argv: string[]): Promise<number> {
 }
 
 async function fail(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sandboxOption, mode: { type: 'string', default: 'kill' } }, usageOf('sandbox fail'), true);
+  const { values, positionals } = parse(
+    argv,
+    { ...sandboxOption, mode: { type: 'string', default: 'kill' }, task: { type: 'string' } },
+    usageOf('sandbox fail'),
+    true,
+  );
   if (positionals.length !== 1) throw new UsageError(usageOf('sandbox fail'));
   const mode = values.mode ?? 'kill';
   if (!(FAIL_MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${FAIL_MODES.join(', ')}, got "${mode}"`);
+  if ((mode === 'scaleup') !== (values.task !== undefined)) throw new UsageError('--task NAME goes with --mode scaleup, and --mode scaleup needs it');
   const name = sandboxName(values.sandbox);
   const hostName = positionals[0] ?? '';
-  await failHost(name, hostName, mode as FailMode);
+  await failHost(name, hostName, mode as FailMode, values.task === undefined ? {} : { task: values.task });
   progress(`fail: ${hostName} in sandbox "${name}": ${mode}`);
   return 0;
 }

@@ -6,8 +6,9 @@
 # UTS namespaces:
 #   - eth0 (the veth end) gets the host's address; lo comes up;
 #   - the per-host directories under HOST_ROOT are bind-mounted over the real paths (/etc/etcd,
-#     /var/lib/etcd, /etc/origin, /etc/sysconfig, /etc/ansible, /etc/systemd/system, /tmp, /run,
-#     /usr/local/sbin, /var/lib/rpm-standin and the file /etc/hosts), after dropping this
+#     /var/lib/etcd, /etc/origin, /etc/sysconfig, /etc/ansible, /etc/profile.d, /etc/ssh,
+#     /etc/systemd/system, /tmp, /run, /root, /usr/local/sbin, /var/lib/rpm-standin, the file
+#     /etc/hosts and, on the installer, /usr/share/ansible (the stand-in openshift-ansible tree)), after dropping this
 #     namespace's copy of /run/netns (it would pin other hosts' network namespaces);
 #   - ETCD_DIR/etcd and ETCD_DIR/etcdctl are bind-mounted over /usr/bin/etcd and /usr/bin/etcdctl
 #     (file bind mounts): the host's own etcd build (STATE/lib/etcd/vX.Y.Z), or the "not
@@ -43,12 +44,16 @@ if mountpoint -q /run/netns; then
   umount -l /run/netns
 fi
 
-readonly dirs=(etc/etcd var/lib/etcd etc/origin etc/sysconfig etc/ansible etc/systemd/system tmp run usr/local/sbin var/lib/rpm-standin)
+readonly dirs=(etc/etcd var/lib/etcd etc/origin etc/sysconfig etc/ansible etc/profile.d etc/ssh etc/systemd/system tmp run root usr/local/sbin var/lib/rpm-standin)
 for dir in "${dirs[@]}"; do
   mkdir -p "/${dir}"
   mount --bind "${host_root}/${dir}" "/${dir}"
 done
 mount --bind "${host_root}/etc/hosts" /etc/hosts
+if [ -d "${host_root}/usr/share/ansible" ]; then
+  mkdir -p /usr/share/ansible
+  mount --bind "${host_root}/usr/share/ansible" /usr/share/ansible
+fi
 for binary in etcd etcdctl; do
   if [ ! -f "/usr/bin/${binary}" ]; then
     echo "host-setup.sh: /usr/bin/${binary} is missing on the machine (install the Debian packages etcd-server etcd-client)" >&2

@@ -8,7 +8,7 @@
 //   a leader with no peers can hang) within ~0.25 s of the manifest moving away. On masters it also
 //   keeps the master API and controllers stand-ins running ("master-api", "master-controllers";
 //   `master-restart api|controllers` restarts them).
-// systemd: units etcd, flanneld and iptables, defined by their unit files in /etc/systemd/system
+// systemd: units etcd, flanneld, sshd and iptables, defined by their unit files in /etc/systemd/system
 //   (present = installed) and enabled by a symlink in multi-user.target.wants (started at boot).
 //   `systemctl` (sandbox/standins/systemctl.sh) talks to it through files in /run/systemd-standin.
 //   etcd.service: EnvironmentFile=/etc/etcd/etcd.conf, `etcd` in /var/lib/etcd, Type=notify (start
@@ -269,6 +269,14 @@ const units = {
     timeoutStartSec: 90,
     argv: ['/bin/bash', '-c', 'set -o allexport; if [ -f /etc/etcd/etcd.conf ]; then source /etc/etcd/etcd.conf; fi; set +o allexport; exec /usr/bin/etcd'],
     cwd: '/var/lib/etcd',
+  }),
+  // OpenSSH's sshd (Debian's binary, RHEL 7's unit): Type=notify, active once it listens.
+  sshd: new Service('sshd', {
+    unit: true,
+    restart: 'on-failure',
+    notify: /Server listening on/,
+    timeoutStartSec: 90,
+    argv: ['/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/sshd_config'],
   }),
   flanneld: new Service('flanneld', {
     unit: true,

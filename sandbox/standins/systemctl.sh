@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# systemctl stand-in for sandbox hosts (/usr/local/sbin/systemctl). Units: etcd, flanneld, iptables
+# systemctl stand-in for sandbox hosts (/usr/local/sbin/systemctl). Units: etcd, flanneld, sshd, iptables
 # (unit files in /etc/systemd/system; enabled = symlink in multi-user.target.wants). Verbs: start,
-# stop, restart, enable [--now], disable [--now], is-active, is-enabled, status, daemon-reload.
+# stop, restart, enable [--now], disable [--now], is-active, is-enabled, status, show (the properties
+# Ansible's systemd module reads), daemon-reload.
 # --no-block: start, stop and restart return once the request is handed over, as systemd returns once
 # the job is queued.
 # The host's supervisor (sandbox/standins/init.mjs) runs the units.
@@ -122,6 +123,23 @@ case "$verb" in
       fi
     done
     exit "$status"
+    ;;
+  show)
+    # The properties Ansible's systemd module reads; an unknown unit is LoadState=not-found, exit 0.
+    for unit in "${units[@]}"; do
+      load=not-found state=inactive file_state='' pid=0
+      if installed "$unit"; then
+        load=loaded
+        state=$(unit_state "$unit")
+        file_state=disabled
+        if [ -L "${wants_dir}/${unit}.service" ]; then file_state=enabled; fi
+        pid=$(sed -n 's/^MainPID=//p' "${CONTROL_DIR}/state/${unit}" 2>/dev/null || true)
+      fi
+      case "$state" in active) sub=running ;; activating) sub=start ;; deactivating) sub=stop ;; failed) sub=failed ;; *) sub=dead ;; esac
+      printf 'Id=%s.service\nNames=%s.service\nLoadState=%s\nActiveState=%s\nSubState=%s\nUnitFileState=%s\nMainPID=%s\n' \
+        "$unit" "$unit" "$load" "$state" "$sub" "$file_state" "${pid:-0}"
+    done
+    exit 0
     ;;
   status)
     status=0

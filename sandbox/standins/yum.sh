@@ -23,7 +23,7 @@
 #                                    /etc/etcd/etcd.conf stays (%config(noreplace))
 #   yum [--showduplicates] list [all|available|installed] etcd
 #   --disablerepo=GLOB / --enablerepo=GLOB (in order, as yum applies them)
-#   iptables-services: installed on every sandbox host already ("Nothing to do").
+#   iptables-services, iptables, openssl: installed on every sandbox host already ("Nothing to do").
 #   anything else: "No package X available." and exit 1, as yum does.
 set -o errexit -o nounset -o pipefail
 
@@ -214,9 +214,13 @@ for package in "${packages[@]}"; do
   request=$(want "$package")
   if [ -z "$request" ]; then
     case "$package" in
-      iptables-services | iptables)
+      iptables-services | iptables | openssl)
         if [ "$verb" = install ]; then
-          echo "Package ${package}-1.4.21-35.el7.x86_64 already installed and latest version"
+          if [ "$package" = openssl ]; then
+            echo "Package 1:openssl-1.0.2k-26.el7_9.x86_64 already installed and latest version"
+          else
+            echo "Package ${package}-1.4.21-35.el7.x86_64 already installed and latest version"
+          fi
         else
           echo "yum (sandbox stand-in): ${verb} ${package} is not supported" >&2
           status=1

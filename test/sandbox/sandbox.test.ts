@@ -209,6 +209,28 @@ describe('Sandbox: a healthy cluster', () => {
     expect(result.stdout).toContain('No package no-such-package available.\nrc=1\n');
   });
 
+  it('runs sshd on every host: the installer reaches each as root by key with host keys checked, and Ansible does too', async () => {
+    // Every host by hostname; one by its short name and IP too (known_hosts lists all three).
+    const targets = [...sandbox.hosts.map((h) => h.hostname), host('node-0').name, host('node-0').ip];
+    const loop = `for t in ${targets.join(' ')}; do printf '%s=' "$t"; ssh -o BatchMode=yes -o StrictHostKeyChecking=yes "$t" hostname 2>&1; done`;
+    const answers = await sh('master-0', loop);
+    expect(answers.stdout.trim().split('\n')).toEqual([
+      ...sandbox.hosts.map((h) => `${h.hostname}=${h.hostname}`),
+      `node-0=${host('node-0').hostname}`,
+      `${host('node-0').ip}=${host('node-0').hostname}`,
+    ]);
+    // No password logins, and no way in for a host without the installer's key.
+    const refused = await sh('master-0', `ssh -o BatchMode=yes -o PubkeyAuthentication=no ${host('master-1').hostname} true 2>&1; echo "rc=$?"`);
+    expect(refused.stdout).toMatch(/Permission denied \(publickey\)\.\r?\nrc=255\n$/);
+    const stranger = await sh('node-0', `ssh -o BatchMode=yes -o StrictHostKeyChecking=no ${host('master-0').hostname} true 2>&1; echo "rc=$?"`);
+    expect(stranger.stdout).toMatch(/Permission denied \(publickey\)\.\r?\nrc=255\n$/);
+    expect((await sh('master-0', 'stat -c %a /root/.ssh/id_ed25519')).stdout).toBe('600\n');
+    const ping = await sh('master-0', 'ansible OSEv3 -m ping -o 2>&1');
+    expect(ping.exitCode).toBe(0);
+    const inventoryHosts = sandbox.hosts.filter((h) => h.roles.includes('master') || h.roles.includes('node'));
+    expect(ping.stdout.trim().split('\n').sort()).toEqual(inventoryHosts.map((h) => `${h.hostname} | SUCCESS => {"changed": false,"ping": "pong"}`).sort());
+  });
+
   it('keeps 2379/2380 on a spare closed by the security group until allowEtcdPorts, then by its own firewall', async () => {
     const spare = host('etcd-spare-0');
     await sh(
@@ -272,7 +294,9 @@ describe('Sandbox: fail modes', () => {
   it('kill: powers the host off; processes gone, runner and exec answer unreachable, peers see it unreachable', async () => {
     const victim = host('master-2');
     const nsFile = path.join('/run/netns', victim.netns);
-    expect((await pidsInNamespaces([nsFile])).length).toBeGreaterThan(3);
+    const before = await pidsInNamespaces([nsFile]);
+    expect(before.length).toBeGreaterThan(3);
+    expect(await Promise.all(before.map(processName))).toContain('sshd');
     const result = await cli(['sandbox', 'fail', '--sandbox', name, 'master-2', '--mode', 'kill']);
     expect(result.code).toBe(0);
     expect(await pidsInNamespaces([nsFile])).toEqual([]);
@@ -280,6 +304,8 @@ describe('Sandbox: fail modes', () => {
     expect(host('master-2')).toMatchObject({ up: false, state: 'off' });
     const runner = new SandboxHostRunner(sandbox, path.join(REPO, 'test/fixtures/scripts'));
     await expect(runner.run({ host: host('master-2'), script: 'EchoArgs', args: [], timeoutSeconds: 5 })).rejects.toBeInstanceOf(HostUnreachableError);
+    const ssh = await sh('master-0', `ssh -o BatchMode=yes -o ConnectTimeout=3 ${victim.hostname} true 2>&1; echo "rc=$?"`);
+    expect(ssh.stdout).toMatch(/port 22: (No route to host|Connection timed out|Connection refused)\r?\nrc=255\n$/);
     const exec = await cli(['sandbox', 'exec', '--sandbox', name, 'master-2', '--', 'true']);
     expect(exec.code).toBe(255);
     expect(exec.stderr).toContain('unreachable');
@@ -328,7 +354,7 @@ describe('Sandbox: fail modes', () => {
     const fromPeer = await sh('node-0', `timeout 2 bash -c '</dev/tcp/${victim.ip}/2379'; echo "rc=$?"`);
     expect(fromPeer.stdout).toBe('rc=124\n');
     expect(await connects(victim.ip, 2379)).toBe('timeout'); // from the machine
-    expect(await connects(host('node-0').ip, 22)).toBe('refused'); // the others are still reachable
+    expect(await connects(host('node-0').ip, 22)).toBe('open'); // the others are still reachable (their sshd answers)
   });
 });
 
