@@ -51,6 +51,12 @@ export interface DeploymentConfig {
   replacementLaunchTemplate?: ReplacementLaunchTemplate;
   /** Grace window of alarm-started runs, seconds between the two observations of the failure. */
   alarmGraceSeconds: number;
+  /**
+   * Signals that are final evidence of a failure (`ec2:<state>` of a member's instance, `alarm`): a run
+   * they start confirms the failure at the first observation, without the grace window's wait. Default
+   * `["ec2:terminated"]`: a terminated instance never answers again.
+   */
+  finalSignals: FinalSignal[];
   /** Consecutive unhealthy minutes before a member's alarm fires. */
   alarmMinutes: number;
   /** Minutes between two runs of the health probe (one SSM command each). */
@@ -170,6 +176,8 @@ function launchTemplate(value: unknown): ReplacementLaunchTemplate | undefined {
   return out;
 }
 
+export type FinalSignal = 'ec2:stopping' | 'ec2:stopped' | 'ec2:shutting-down' | 'ec2:terminated' | 'alarm';
+
 /** Checks a raw configuration object against lib/config.schema.json, then field by field, and fills in the defaults. */
 export function parseConfig(given: unknown): DeploymentConfig {
   if (!isObject(given)) throw new InvalidInputError('etcdReplace', 'expected an object');
@@ -208,6 +216,7 @@ export function parseConfig(given: unknown): DeploymentConfig {
     alarmReplacement: validate.hostname('alarmReplacement', raw['alarmReplacement']),
     etcdSecurityGroupId,
     alarmGraceSeconds: intIn('alarmGraceSeconds', raw['alarmGraceSeconds'], 60, 0, 3600),
+    finalSignals: Array.isArray(raw['finalSignals']) ? (raw['finalSignals'] as FinalSignal[]) : ['ec2:terminated'],
     alarmMinutes: intIn('alarmMinutes', raw['alarmMinutes'], 3, 1, 60),
     probeIntervalMinutes: intIn('probeIntervalMinutes', raw['probeIntervalMinutes'], DEFAULT_PROBE_INTERVAL_MINUTES, 1, 60),
     statusCheckMinutes: intIn('statusCheckMinutes', raw['statusCheckMinutes'], DEFAULT_STATUS_CHECK_MINUTES, 1, 60),

@@ -23,6 +23,7 @@ import { ApiError, type IpRule, type SandboxCloud } from './hosts.ts';
 import type { IamCheck } from './iam.ts';
 import type { LambdaService } from './lambdaService.ts';
 import type { Execution, StepFunctionsService } from './stepFunctions.ts';
+import { delay, type LatencyModel } from './latency.ts';
 import type { PolicyDocument, Role } from './template.ts';
 
 export interface Published {
@@ -52,6 +53,8 @@ export interface AlarmHistoryItem {
 }
 
 export interface FrontOptions {
+  /** What each API call's round trip adds (latency.ts `apiMs`). */
+  latency?: LatencyModel;
   host: string;
   account: string;
   region: string;
@@ -128,7 +131,7 @@ export class AwsFront {
   readonly metricAlarms = new Map<string, Record<string, unknown>>();
   readonly cloudTrail: CloudTrailRecord[] = [];
   /** Every request, in order: the caller, the operation and its HTTP status. */
-  readonly requests: Array<{ caller: string; service: string; operation: string; status: number }> = [];
+  readonly requests: Array<{ caller: string; service: string; operation: string; status: number; at: number }> = [];
   #server: Server | null = null;
 
   constructor(options: FrontOptions) {
@@ -209,7 +212,10 @@ export class AwsFront {
       res.end(JSON.stringify({ __type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' }));
       return;
     }
-    const record = (operation: string) => (status: number) => this.requests.push({ caller: call.caller, service: call.service, operation, status });
+    const record = (operation: string) => (status: number) =>
+      this.requests.push({ caller: call.caller, service: call.service, operation, status, at: Date.now() });
+    // The call's round trip on AWS (latency.ts); SSM's own time is the hosts' (hosts.ts).
+    await delay(this.options.latency?.apiMs ?? 0);
     switch (call.service) {
       case 's3':
         return this.#s3(req, res, url, body, call, record);

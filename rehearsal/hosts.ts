@@ -11,6 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describeEtcdPorts, hostExec, type SandboxHost, type SandboxInfo } from '../sandbox/index.ts';
 import { readPower } from '../sandbox/model.ts';
 import { ScriptTimedOutError } from '../functions/errors.ts';
+import { delay, NO_LATENCY, type LatencyModel } from './latency.ts';
 
 const hex = (n: number) =>
   randomBytes(Math.ceil(n / 2))
@@ -82,6 +83,11 @@ export class SandboxCloud {
   readonly overlapped = new Set<string>();
   readonly ingressChanges: IngressChange[] = [];
   readonly #inFlight = new Set<string>();
+  /** What SSM adds to each command (latency.ts); the rehearsal sets it per run. */
+  latency: LatencyModel = NO_LATENCY;
+  /** Instances EC2 reports terminated (the rehearsal's `--state terminated`): their hosts are powered off. */
+  readonly terminated = new Set<string>();
+  readonly #createdAt = performance.now();
 
   private constructor(
     readonly sandbox: SandboxInfo,
@@ -150,6 +156,7 @@ export class SandboxCloud {
   }
 
   async state(instance: Instance): Promise<{ code: number; name: string }> {
+    if (this.terminated.has(instance.id)) return { code: 48, name: 'terminated' };
     return (await readPower(this.sandbox.stateDir, instance.host.name)) === 'off' ? { code: 80, name: 'stopped' } : { code: 16, name: 'running' };
   }
 
@@ -282,29 +289,40 @@ export class SandboxCloud {
       for (const id of this.#inFlight) this.overlapped.add(id);
     }
     this.#inFlight.add(invocation.commandId);
+    // SSM's own time (latency.ts): delivery to the agent before the script starts, the agent's reply and
+    // the service's record of it after the script ends; until then GetCommandInvocation says InProgress.
+    const { ssmMs, agentPollMs } = this.latency;
     const finish = (answer: NonNullable<Invocation['answer']>) => {
-      invocation.answer = answer;
       invocation.endedAt = performance.now();
-      this.#inFlight.delete(invocation.commandId);
+      void delay(ssmMs / 2).then(() => {
+        invocation.answer = answer;
+        this.#inFlight.delete(invocation.commandId);
+      });
+    };
+    const delivered = async () => {
+      if (agentPollMs > 0) await delay(agentPollMs - ((performance.now() - this.#createdAt) % agentPollMs));
+      await delay(ssmMs / 2);
     };
     if ((await readPower(this.sandbox.stateDir, instance.host.name)) === 'off') {
       finish({ Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' });
     } else {
-      hostExec(this.sandbox, instance.host.name, ['bash', '-c', input.commands.join('\n')], { timeoutMs: input.executionTimeout * 1000 }).then(
-        (r) =>
-          finish({
-            Status: r.exitCode === 0 ? 'Success' : 'Failed',
-            StatusDetails: r.exitCode === 0 ? 'Success' : 'Failed',
-            ResponseCode: r.exitCode,
-            StandardOutputContent: r.stdout.slice(0, STDOUT_LIMIT),
-            StandardErrorContent: r.stderr.slice(0, STDERR_LIMIT),
-          }),
-        (error: unknown) =>
-          finish(
-            error instanceof ScriptTimedOutError
-              ? { Status: 'TimedOut', StatusDetails: 'ExecutionTimedOut', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' }
-              : { Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: String(error) },
-          ),
+      void delivered().then(() =>
+        hostExec(this.sandbox, instance.host.name, ['bash', '-c', input.commands.join('\n')], { timeoutMs: input.executionTimeout * 1000 }).then(
+          (r) =>
+            finish({
+              Status: r.exitCode === 0 ? 'Success' : 'Failed',
+              StatusDetails: r.exitCode === 0 ? 'Success' : 'Failed',
+              ResponseCode: r.exitCode,
+              StandardOutputContent: r.stdout.slice(0, STDOUT_LIMIT),
+              StandardErrorContent: r.stderr.slice(0, STDERR_LIMIT),
+            }),
+          (error: unknown) =>
+            finish(
+              error instanceof ScriptTimedOutError
+                ? { Status: 'TimedOut', StatusDetails: 'ExecutionTimedOut', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' }
+                : { Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: String(error) },
+            ),
+        ),
       );
     }
     return invocation;

@@ -14,6 +14,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { delay, NO_LATENCY, type LatencyModel } from './latency.ts';
 import type { LambdaFunction } from './template.ts';
 
 const WORKER = fileURLToPath(new URL('./lambdaWorker.mjs', import.meta.url));
@@ -100,7 +101,10 @@ class Environment {
     this.process.on('error', (error) => lost(String(error)));
   }
 
-  invoke(event: unknown, context: Record<string, unknown>): Promise<Answer> {
+  /** Set by prewarm: the environment runs, but its first invocation still costs a cold start. */
+  cold = false;
+
+  invoke(event: unknown, context: Record<string, unknown>, warm = false): Promise<Answer> {
     const run = this.#queue.then(
       () =>
         new Promise<Answer>((resolve) => {
@@ -111,7 +115,7 @@ class Environment {
             resolve({ ok: false, errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited' });
             return;
           }
-          this.process.send({ id, event, context });
+          this.process.send({ id, event, context, ...(warm ? { warm } : {}) });
         }),
     );
     this.#queue = run.catch(() => undefined);
@@ -141,6 +145,8 @@ export class LambdaService {
       endpointUrl: string;
       extraEnv?: Record<string, string>;
       /** The Node.js binary of the environments (default: lambdaNode()). */ node?: string;
+      /** Lambda's own time (latency.ts): a cold start's Init phase, a warm invocation's overhead. */
+      latency?: LatencyModel;
     },
   ) {
     this.functions = functions;
@@ -211,16 +217,12 @@ export class LambdaService {
     const fn = this.byArn(arn);
     if (!fn) throw Object.assign(new Error(`Function not found: ${arn}`), { name: 'ResourceNotFoundException' });
     let environment = this.#environments.get(fn.name);
-    if (!environment) {
-      const lines: string[] = [];
-      this.logs.set(fn.name, lines);
-      environment = new Environment(fn, this.environmentOf(fn), this.node, (line) => lines.push(line));
-      environment.runtime.then(
-        (r) => this.#runtimes.set(fn.name, r),
-        () => undefined,
-      );
-      this.#environments.set(fn.name, environment);
-    }
+    const { lambdaColdMs, lambdaWarmMs } = this.runtime.latency ?? NO_LATENCY;
+    // A cold start's Init phase; without prewarm it overlaps the local process's own start (the invocation waits for it anyway).
+    const overhead = delay(environment && !environment.cold ? lambdaWarmMs : lambdaColdMs);
+    if (environment) environment.cold = false;
+    environment ??= this.#environment(fn);
+    await overhead;
     const requestId = randomUUID();
     const startedAt = Date.now();
     const traceId = `Root=1-${Math.floor(startedAt / 1000).toString(16)}-${randomBytes(12).toString('hex')};Parent=${randomBytes(8).toString('hex')};Sampled=0`;
@@ -253,6 +255,36 @@ export class LambdaService {
       errorMessage: answer.errorMessage ?? '',
       durationMs,
     };
+  }
+
+  #environment(fn: LambdaFunction): Environment {
+    const lines: string[] = [];
+    this.logs.set(fn.name, lines);
+    const environment = new Environment(fn, this.environmentOf(fn), this.node, (line) => lines.push(line));
+    environment.runtime.then(
+      (r) => this.#runtimes.set(fn.name, r),
+      () => undefined,
+    );
+    this.#environments.set(fn.name, environment);
+    return environment;
+  }
+
+  /**
+   * Starts every function's environment and loads its code before the run, `parallel` at a time, so
+   * that this machine's process start is not counted in the run's time: each function's first
+   * invocation then costs the model's cold start (latency.ts), as on AWS.
+   */
+  async prewarm(parallel = 3): Promise<void> {
+    const queue = this.functions.filter((f) => !this.#environments.has(f.name));
+    const worker = async () => {
+      for (let fn = queue.shift(); fn; fn = queue.shift()) {
+        const environment = this.#environment(fn);
+        environment.cold = true;
+        const answer = await environment.invoke(null, { requestId: 'prewarm', functionArn: fn.arn, timeoutMs: 60_000, traceId: '' }, true);
+        if (!answer.ok) throw new Error(`${fn.name}: its code did not load: ${answer.errorMessage ?? ''}`);
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,17 @@ let handler;
 
 process.send({ runtime: { version: process.version, execPath: process.execPath } });
 
-process.on('message', async ({ id, event, context }) => {
+process.on('message', async ({ id, event, context, warm }) => {
+  // Started ahead of the run (LambdaService.prewarm): load the handler's code, answer, wait for work.
+  if (warm) {
+    try {
+      handler ??= require(file)[exported];
+      process.send({ id, ok: true, payload: 'null' });
+    } catch (error) {
+      process.send({ id, ok: false, errorType: 'Runtime.ImportModuleError', errorMessage: String(error) });
+    }
+    return;
+  }
   process.env._X_AMZN_TRACE_ID = context.traceId;
   const deadline = Date.now() + context.timeoutMs;
   const lambdaContext = {

@@ -44,6 +44,8 @@ import { AwsFront } from './awsFront.ts';
 import { matchesPattern, transformInput } from './eventBridge.ts';
 import { SandboxCloud, type IngressChange, type Invocation } from './hosts.ts';
 import { IamCheck } from './iam.ts';
+import { awsFigures, type AwsFigures } from './figures.ts';
+import { AWS_LATENCY, delay, type LatencyModel } from './latency.ts';
 import { LambdaService, lambdaNode, type Runtime } from './lambdaService.ts';
 import { StepFunctionsService, type Execution } from './stepFunctions.ts';
 import { SynthesizedStack, type PolicyDocument, type Role, type Rule } from './template.ts';
@@ -77,12 +79,17 @@ export interface RehearsalOptions {
   app?: SynthesizedApp;
   /** EC2 and SSM of this sandbox's hosts (rehearsalCloud), kept across runs by the caller; without it a new one. */
   cloud?: SandboxCloud;
-  /** What starts the run: the probe's member alarm going to ALARM (default), or EC2's state-change event of the failed member's instance (`stopped`). */
+  /** What starts the run: the probe's member alarm going to ALARM (default), or EC2's state-change event of the failed member's instance. */
   trigger?: RehearsalTrigger;
+  /** The instance state EC2's event names (`ec2-state-change` only; default `stopped`). `terminated`: EC2 reports the instance terminated from then on. */
+  state?: RehearsalState;
+  /** What the emulated services add to each call (latency.ts; default AWS_LATENCY). */
+  latency?: LatencyModel;
   log?: (line: string) => void;
 }
 
 export type RehearsalTrigger = 'alarm' | 'ec2-state-change';
+export type RehearsalState = 'stopped' | 'terminated';
 
 export interface Delivery {
   rule: string;
@@ -99,6 +106,10 @@ export interface Rehearsal {
   stack: SynthesizedStack;
   failed: string;
   trigger: RehearsalTrigger;
+  state?: RehearsalState;
+  latency: LatencyModel;
+  /** The run as AWS would take it: end to end by phase, the calls made (figures.ts). */
+  figures: AwsFigures;
   execution: Execution;
   runId: string;
   /** The SSM commands of this run (the cloud's invocations since it started). */
@@ -237,6 +248,8 @@ class EventBus {
       startExecution: (input: string, rule: Rule, role: Role) => Promise<void>;
       retryDelayMs: number;
       maxRetries: number;
+      /** From an event's arrival to a target's first delivery attempt (latency.ts). */
+      deliveryMs: number;
     },
   ) {}
 
@@ -263,6 +276,7 @@ class EventBus {
     this.deliveries.push(record);
     const input = target.inputTransformer ? transformInput(event, target.inputTransformer) : (target.input ?? JSON.stringify(event));
     const { stack, lambdas, iam, roles } = this.deps;
+    await delay(this.deps.deliveryMs);
     for (let attempt = 0; attempt <= Math.min(target.maximumRetryAttempts, this.deps.maxRetries); attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, this.deps.retryDelayMs * attempt));
       record.attempts++;
@@ -463,12 +477,14 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     cleanups.push(() => s3rver.close());
     const s3Admin = new S3Client({ ...admin, endpoint: `http://127.0.0.1:${s3Port}`, forcePathStyle: true });
 
+    const latency = options.latency ?? AWS_LATENCY;
     const cloud = options.cloud ?? (await rehearsalCloud(app, sandbox));
+    cloud.latency = latency;
     if (cloud.sandbox.name !== sandbox.name) throw new Error(`the cloud is sandbox ${cloud.sandbox.name}'s, not ${sandbox.name}'s`);
     const commandsFrom = cloud.invocations.length;
     const ingressFrom = cloud.ingressChanges.length;
     const iam = new IamCheck(config.account);
-    const lambdas = new LambdaService(functions, { region: config.region, endpointUrl: '', node: lambdaNode() });
+    const lambdas = new LambdaService(functions, { region: config.region, endpointUrl: '', node: lambdaNode(), latency });
     cleanups.push(() => lambdas.close());
     // s3rver knows the accounts whose access keys it accepts; each function's role session is one.
     const account = (createRequire(import.meta.url)('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } })
@@ -485,6 +501,7 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     const topic = stack.only('AWS::SNS::Topic');
     const front = new AwsFront({
       host: sandbox.gateway,
+      latency,
       account: config.account,
       region: config.region,
       lambdas,
@@ -514,6 +531,10 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     await front.start();
     cleanups.push(() => front.close());
     lambdas.runtime.endpointUrl = front.url;
+    // Each function's process started and its code loaded before the event: a first invocation costs the model's cold start, not this machine's.
+    const warmStart = Date.now();
+    await lambdas.prewarm();
+    log(`${functions.length} Lambda environments started in ${((Date.now() - warmStart) / 1000).toFixed(0)} s (before the event)`);
     log(`AWS endpoint ${front.url} (DynamoDB: dynalite :${dynamoPort}, S3: s3rver :${s3Port}, bucket ${bucketName})`);
 
     // 3. The alarm, the rules, the execution --------------------------------------------------------
@@ -617,6 +638,7 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       lambdas,
       retryDelayMs: 2000,
       maxRetries: 2,
+      deliveryMs: latency.eventBridgeMs,
       startExecution: async (input, rule, role) => {
         const started = sfn.start(input);
         recordStart(started, role, `${randomBytes(16).toString('hex')}`, 'events.amazonaws.com');
@@ -639,9 +661,11 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       t0 = Date.now();
       bus.put(alarm.event);
     } else {
-      log(`${failedId} (${options.failed}): EC2 Instance State-change Notification, stopped`);
+      const state = options.state ?? 'stopped';
+      if (state === 'terminated') cloud.terminated.add(failedId);
+      log(`${failedId} (${options.failed}): EC2 Instance State-change Notification, ${state}`);
       t0 = Date.now();
-      bus.put(instanceStateChange(config, failedId, 'stopped', new Date()));
+      bus.put(instanceStateChange(config, failedId, state, new Date()));
     }
     await bus.idle();
     if (!execution) throw new Error(`no rule started an execution: ${JSON.stringify(bus.deliveries)}`);
@@ -663,6 +687,9 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       stack,
       failed: options.failed,
       trigger,
+      ...(trigger === 'ec2-state-change' ? { state: options.state ?? 'stopped' } : {}),
+      latency,
+      figures: awsFigures({ t0, execution: started, requests: front.requests, lambdas }),
       execution: started,
       runId,
       commands: cloud.invocations.slice(commandsFrom),

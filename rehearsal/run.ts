@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describeEtcdPorts, failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../sandbox/index.ts';
 import type { Invocation } from './hosts.ts';
-import { rehearse, type Rehearsal, type RehearsalTrigger } from './rehearse.ts';
+import { describeLatency, type LatencyModel } from './latency.ts';
+import { rehearse, type Rehearsal, type RehearsalState, type RehearsalTrigger } from './rehearse.ts';
 
 export const FAILED = 'master-2';
 export const REPLACEMENT = 'etcd-spare-0';
@@ -93,6 +94,8 @@ export function report(r: Rehearsal): string {
     `run ${r.runId}: ${lambdaCalls.length} Lambda invocations of ${new Set(lambdaCalls.map((i) => i.functionName)).size} functions; ${r.commands.length} SSM commands; ${r.front.requests.length} requests to the AWS endpoint`,
     `Lambda functions ran on Node.js ${[...new Set([...r.lambdaRuntimes.values()].map((x) => `${x.version} (${x.execPath})`))].join(', ') || '(none started)'}; given ${r.lambdaNode}`,
     commandCounts(r.commands, r.cloud.overlapped).line,
+    describeLatency(r.latency),
+    `trigger: ${r.trigger}${r.state ? ` (${r.state})` : ''}; failure evidence: ${JSON.stringify((record['context'] as Record<string, unknown> | undefined)?.['failureEvidence'] ?? null)}`,
     '',
     "== Timeline (the audit record's steps)",
     ...steps.map((s) =>
@@ -150,10 +153,11 @@ export async function rehearsalSandbox<T = undefined>(
   spares = 1,
   alongside?: (up: SandboxInfo) => Promise<unknown>,
   beforeFailure?: (up: SandboxInfo) => Promise<T>,
+  dataMb = 4,
 ): Promise<SandboxRun<T>> {
-  log(`sandbox up ${name} (3 members, ${spares} spare${spares === 1 ? '' : 's'}, 1 node)`);
+  log(`sandbox up ${name} (3 members, ${spares} spare${spares === 1 ? '' : 's'}, 1 node, ${dataMb} MB of data)`);
   try {
-    const up = await sandboxUp({ name, members: 3, spares, nodes: 1, dataMb: 4, progress: log });
+    const up = await sandboxUp({ name, members: 3, spares, nodes: 1, dataMb, progress: log });
     const fail = async () => {
       const before = (await beforeFailure?.(up)) as T;
       await failHost(name, FAILED, 'kill');
@@ -226,11 +230,26 @@ export async function rehearseOnSandbox<T = undefined>(
   log: (line: string) => void = () => {},
   name = rehearsalSandboxName(),
   trigger: RehearsalTrigger = 'alarm',
-  hooks: { beforeFailure?: (up: SandboxInfo) => Promise<T>; check?: (r: Rehearsal, run: SandboxRun<T>) => Promise<void> } = {},
+  hooks: {
+    state?: RehearsalState;
+    latency?: LatencyModel;
+    /** The data the sandbox's cluster holds (default 4 MB). */
+    dataMb?: number;
+    beforeFailure?: (up: SandboxInfo) => Promise<T>;
+    check?: (r: Rehearsal, run: SandboxRun<T>) => Promise<void>;
+  } = {},
 ): Promise<{ rehearsal: Rehearsal; report: string }> {
-  const run = await rehearsalSandbox<T>(log, name, 1, undefined, hooks.beforeFailure);
+  const run = await rehearsalSandbox<T>(log, name, 1, undefined, hooks.beforeFailure, hooks.dataMb);
   try {
-    const rehearsal = await rehearse({ sandbox: run.sandbox, failed: FAILED, replacement: REPLACEMENT, log, trigger });
+    const rehearsal = await rehearse({
+      sandbox: run.sandbox,
+      failed: FAILED,
+      replacement: REPLACEMENT,
+      log,
+      trigger,
+      ...(hooks.state ? { state: hooks.state } : {}),
+      ...(hooks.latency ? { latency: hooks.latency } : {}),
+    });
     const text = report(rehearsal);
     log(text);
     const wrong = await verdict(rehearsal, run.sandbox);

@@ -5,7 +5,9 @@
 //   marked, and the status-check alarms follow the cluster's members without a redeploy.
 //
 // Environment: CLUSTER_NAME, CLUSTER_TAG_KEY, ROLE_TAG_KEY and HOSTNAME_TAG_KEY (optional),
-// STATE_MACHINE_ARN, GRACE_SECONDS, STATUS_CHECK_MINUTES, MEMBERS (the configured members, JSON).
+// STATE_MACHINE_ARN, GRACE_SECONDS, STATUS_CHECK_MINUTES, MEMBERS (the configured members, JSON),
+// FINAL_STATES (the instance states that are final evidence, comma-separated; default `terminated`,
+// empty: none): a run they start confirms the failure without the grace window's wait.
 
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -13,6 +15,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   Ec2Signals,
+  FAILURE_STATES,
   type Ec2SignalsConfig,
   type ExecutionSucceededDetail,
   type SignalOutcome,
@@ -44,6 +47,18 @@ function positive(env: Env, name: string, fallback: number, min = 1): number {
   return n;
 }
 
+/** FINAL_STATES: failure states of an instance, comma-separated; unset: `terminated`; empty: none. */
+export function finalStatesFromEnv(value: string | undefined): string[] {
+  if (value === undefined) return ['terminated'];
+  const states = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  const unknown = states.filter((s) => !(FAILURE_STATES as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new InvalidInputError('FINAL_STATES', `expected states among ${FAILURE_STATES.join(', ')}; got ${unknown.join(', ')}`);
+  return states;
+}
+
 /** The function's configuration, checked. */
 export function signalConfigFromEnv(env: Env): Omit<Ec2SignalsConfig, 'ec2' | 'sfn' | 'cloudwatch'> {
   const cluster = validate.clusterName('CLUSTER_NAME', env['CLUSTER_NAME']);
@@ -65,6 +80,7 @@ export function signalConfigFromEnv(env: Env): Omit<Ec2SignalsConfig, 'ec2' | 's
     ...(env['HOSTNAME_TAG_KEY'] ? { hostnameTagKey: env['HOSTNAME_TAG_KEY'] } : {}),
     stateMachineArn,
     graceSeconds: positive(env, 'GRACE_SECONDS', 60, 0),
+    finalStates: finalStatesFromEnv(env['FINAL_STATES']),
     statusCheckMinutes: positive(env, 'STATUS_CHECK_MINUTES', 2),
     configuredMembers: members.map((m: { instanceId?: unknown }, i) => validate.instanceId(`MEMBERS[${i}].instanceId`, m?.instanceId)),
   };

@@ -34,6 +34,13 @@ export class AlarmTrigger {
             failed: events.EventField.fromPath('$.detail.configuration.metrics[0].metricStat.metric.dimensions.InstanceId'),
             replacement: config.alarmReplacement,
             startedBy: `alarm:${events.EventField.fromPath('$.detail.alarmName')}`,
+            // What reported the failure, for the run record; final only when the deployment says so (finalSignals).
+            evidence: {
+              signal: 'alarm',
+              state: 'ALARM',
+              at: events.EventField.time,
+              ...(config.finalSignals.includes('alarm') ? { final: true } : {}),
+            },
             options: { graceSeconds: config.alarmGraceSeconds, learner: 'auto' },
           }),
           retryAttempts: 8,

@@ -92,6 +92,7 @@ export class Ec2Signals {
         CLUSTER_TAG_KEY: config.clusterTagKey,
         STATE_MACHINE_ARN: ctx.stateMachineArn,
         GRACE_SECONDS: String(config.alarmGraceSeconds),
+        FINAL_STATES: config.finalSignals.flatMap((f) => (f.startsWith('ec2:') ? [f.slice('ec2:'.length)] : [])).join(','),
         STATUS_CHECK_MINUTES: String(config.statusCheckMinutes),
         MEMBERS: ctx.watched,
       },

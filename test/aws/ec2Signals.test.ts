@@ -58,7 +58,11 @@ function fakeEc2(all: Instance[]): void {
 }
 
 function signals(): Ec2Signals {
-  return new Ec2Signals({
+  return new Ec2Signals(signalsConfig());
+}
+
+function signalsConfig(): ConstructorParameters<typeof Ec2Signals>[0] {
+  return {
     ec2: new EC2Client({ region: 'eu-west-1' }),
     sfn: new SFNClient({ region: 'eu-west-1' }),
     cloudwatch: new CloudWatchClient({ region: 'eu-west-1' }),
@@ -69,7 +73,7 @@ function signals(): Ec2Signals {
     configuredMembers: [M0, 'i-0a1b2c3d4e5f60711', M2],
     statusCheckMinutes: 2,
     now: () => NOW,
-  });
+  };
 }
 
 beforeEach(() => {
@@ -90,12 +94,30 @@ describe('Class: Ec2Signals', () => {
       expect(input.stateMachineArn).toBe(STATE_MACHINE);
       expect(input.name).toBe(name);
       // No replacement: the run takes a spare of the pool, or launches one.
+      // The instance by its ID, as the alarm rule names it: discovery finds it in any state.
       expect(JSON.parse(input.input!)).toEqual({
         cluster: CLUSTER,
-        failed: 'master-2',
+        failed: M2,
         startedBy: `ec2:${M2}:stopped`,
+        evidence: { signal: 'ec2-state-change', state: 'stopped', at: NOW.toISOString(), instanceId: M2 },
         options: { graceSeconds: 60, learner: 'auto' },
       });
+    });
+
+    it('marks a terminated instance final evidence (the run skips the grace window), and only the configured states', async () => {
+      fakeEc2([member(M2, 'master-2', 'master,etcd', {}, { State: { Name: 'terminated' } })]);
+      sfnMock.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE}:x` });
+      await signals().onStateChange({ 'instance-id': M2, state: 'terminated' });
+      await signals().onStateChange({ 'instance-id': M2, state: 'shutting-down' });
+      await new Ec2Signals({ ...signalsConfig(), finalStates: [] }).onStateChange({ 'instance-id': M2, state: 'terminated' });
+      await new Ec2Signals({ ...signalsConfig(), finalStates: ['stopped', 'terminated'] }).onStateChange({ 'instance-id': M2, state: 'stopped' });
+      const evidence = sfnMock.commandCalls(StartExecutionCommand).map((c) => (JSON.parse(c.args[0].input.input!) as { evidence: unknown }).evidence);
+      expect(evidence).toEqual([
+        { signal: 'ec2-state-change', state: 'terminated', at: NOW.toISOString(), instanceId: M2, final: true },
+        { signal: 'ec2-state-change', state: 'shutting-down', at: NOW.toISOString(), instanceId: M2 },
+        { signal: 'ec2-state-change', state: 'terminated', at: NOW.toISOString(), instanceId: M2 },
+        { signal: 'ec2-state-change', state: 'stopped', at: NOW.toISOString(), instanceId: M2, final: true },
+      ]);
     });
 
     it('ignores an instance not tagged for the cluster, one of another cluster, a host without the etcd role, and a running instance', async () => {
@@ -265,9 +287,14 @@ describe('Function: signalConfigFromEnv', () => {
       clusterTagKey: CLUSTER_TAG,
       stateMachineArn: STATE_MACHINE,
       graceSeconds: 60,
+      finalStates: ['terminated'],
       statusCheckMinutes: 3,
       configuredMembers: [M0],
     });
+    // FINAL_STATES: which failure states are final evidence; empty: none.
+    expect(signalConfigFromEnv({ ...env, FINAL_STATES: 'stopped, terminated' }).finalStates).toEqual(['stopped', 'terminated']);
+    expect(signalConfigFromEnv({ ...env, FINAL_STATES: '' }).finalStates).toEqual([]);
+    expect(() => signalConfigFromEnv({ ...env, FINAL_STATES: 'running' })).toThrow(/FINAL_STATES/);
     expect(() => signalConfigFromEnv({ ...env, STATE_MACHINE_ARN: 'nope' })).toThrow(InvalidInputError);
     expect(() => signalConfigFromEnv({ ...env, MEMBERS: '[{"instanceId":"x"}]' })).toThrow(/MEMBERS\[0\]/);
   });

@@ -308,11 +308,20 @@ describe('Stack: ReplacementStack', () => {
       )[0]!;
       expect(target.Arn).toEqual({ Ref: expect.stringMatching(/^StateMachine/) });
       const paths = target.InputTransformer.InputPathsMap;
-      expect(Object.values(paths).sort()).toEqual(['$.detail.alarmName', '$.detail.configuration.metrics[0].metricStat.metric.dimensions.InstanceId']);
+      expect(Object.values(paths).sort()).toEqual([
+        '$.detail.alarmName',
+        '$.detail.configuration.metrics[0].metricStat.metric.dimensions.InstanceId',
+        '$.time',
+      ]);
       // What EventBridge would send for an alarm of master-2: a ReplaceRequest.
       let input = target.InputTransformer.InputTemplate;
       for (const [name, path] of Object.entries(paths)) {
-        input = input.replaceAll(`<${name}>`, path.endsWith('InstanceId') ? '"i-0a1b2c3d4e5f60712"' : 'etcd-replace-ocp311-member-master-2');
+        const value = path.endsWith('InstanceId')
+          ? '"i-0a1b2c3d4e5f60712"'
+          : path === '$.time'
+            ? '"2030-01-01T00:00:00Z"'
+            : 'etcd-replace-ocp311-member-master-2';
+        input = input.replaceAll(`<${name}>`, value);
       }
       const request = JSON.parse(input) as unknown;
       const schema = JSON.parse(readFileSync(join(PROJECT_ROOT, 'schemas/replace-request.schema.json'), 'utf8')) as object;
@@ -322,6 +331,8 @@ describe('Stack: ReplacementStack', () => {
         failed: 'i-0a1b2c3d4e5f60712',
         replacement: 'etcd-spare-0.ocp311.example.internal',
         startedBy: 'alarm:etcd-replace-ocp311-member-master-2',
+        // The alarm is evidence, not final (finalSignals: ec2:terminated by default): the run keeps the grace window.
+        evidence: { signal: 'alarm', state: 'ALARM', at: '2030-01-01T00:00:00Z' },
         options: { graceSeconds: 60, learner: 'auto' },
       });
     });

@@ -6,9 +6,10 @@
 // tag names `etcd` (discovery.ts's rules: a failed host must be an etcd member). Any other instance, or a
 // member tagged `etcd-replace:maintenance` (a person stops it on purpose) or `etcd-replace:replaced-by`
 // (a run has replaced it already), is ignored. For a member it starts the replacement with the request
-// the alarm rule builds (`failed`: the member's host name by discovery's rules; `startedBy`:
-// `ec2:<instance ID>:<state>`; no `replacement`, so the run takes a spare of the pool or launches one),
-// under the CLI's default execution name: the several events of one failure (stopping, then stopped; an
+// the alarm rule builds (`failed`: the instance ID, as the alarm rule names it: discovery finds the
+// instance in any state, a terminated one too; `startedBy`: `ec2:<instance ID>:<state>`; `evidence`: the
+// signal, final for the states of `finalStates`, default `terminated`; no `replacement`, so the run
+// takes a spare of the pool or launches one), under the CLI's default execution name (the member's host name): the several events of one failure (stopping, then stopped; an
 // at-least-once redelivery) start one execution.
 //
 // onRunSucceeded: after a run that replaced a member, tags the replaced instance
@@ -50,6 +51,8 @@ export interface Ec2SignalsConfig {
   stateMachineArn: string;
   /** The grace window of runs these signals start (the alarm rule's alarmGraceSeconds). */
   graceSeconds: number;
+  /** The states that are final evidence (default `terminated`): the run confirms the failure without the grace window's wait. */
+  finalStates?: readonly string[];
   /** Instance IDs of the configured members: the stack watches them itself. */
   configuredMembers: readonly string[];
   statusCheckMinutes: number;
@@ -116,8 +119,17 @@ export class Ec2Signals {
 
     const { cluster } = this.#c;
     const failed = shortNameOf(instance, hostnameOf(instance, this.#hostnameTag));
-    const request = { cluster, failed, startedBy: `ec2:${instanceId}:${state}`, options: { graceSeconds: this.#c.graceSeconds, learner: 'auto' } };
-    const executionName = defaultExecutionName({ cluster, failed }, (this.#c.now ?? (() => new Date()))());
+    const now = (this.#c.now ?? (() => new Date()))();
+    const final = (this.#c.finalStates ?? ['terminated']).includes(state);
+    const evidence = { signal: 'ec2-state-change', state, at: now.toISOString(), instanceId, ...(final ? { final } : {}) };
+    const request = {
+      cluster,
+      failed: instanceId,
+      startedBy: `ec2:${instanceId}:${state}`,
+      evidence,
+      options: { graceSeconds: this.#c.graceSeconds, learner: 'auto' },
+    };
+    const executionName = defaultExecutionName({ cluster, failed }, now);
     try {
       const out = await this.#c.sfn.send(
         new StartExecutionCommand({ stateMachineArn: this.#c.stateMachineArn, name: executionName, input: JSON.stringify(request) }),
