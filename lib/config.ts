@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { InvalidInputError } from '../functions/errors.ts';
 import * as validate from '../functions/validate.ts';
+import type { AddMethod } from '../statemachine/context.ts';
 
 /** The configuration's JSON Schema, for editors and for parseConfig(). */
 export const CONFIG_SCHEMA_FILE = new URL('./config.schema.json', import.meta.url);
@@ -33,6 +34,13 @@ export interface ReplacementLaunchTemplate {
   subnetId?: string;
   /** The role of the template's instance profile: the only role the step functions may pass, and only to EC2. */
   instanceRoleArn?: string;
+}
+
+/** Where the ansible add method runs the scaleup playbook. */
+export interface AnsibleConfig {
+  installerInstanceId: string;
+  /** openshift-ansible's directory on the installer host; absent: OPENSHIFT_ANSIBLE_DIR. */
+  openshiftAnsibleDir?: string;
 }
 
 export interface DeploymentConfig {
@@ -72,6 +80,10 @@ export interface DeploymentConfig {
    * instances' role to allow s3:PutObject there and kms:GenerateDataKey on the stack's key.
    */
   ssmOutputToBucket: boolean;
+  /** The add method of runs whose request names none (default `manual`). */
+  defaultAddMethod: AddMethod;
+  /** The installer host of the ansible add method; absent: runs cannot use it. */
+  ansible?: AnsibleConfig;
   /** Optional e-mail address subscribed to run outcomes and the stack's alarms. */
   notificationEmail?: string;
   /** The account and region the stack is bound to; absent: the deploying CLI's. */
@@ -223,7 +235,18 @@ export function parseConfig(given: unknown): DeploymentConfig {
     snapshotRetentionDays: intIn('snapshotRetentionDays', raw['snapshotRetentionDays'], 30, 1, 3650),
     runRetentionDays: intIn('runRetentionDays', raw['runRetentionDays'], DEFAULT_RUN_RETENTION_DAYS, 91, 3650),
     ssmOutputToBucket: raw['ssmOutputToBucket'] === true,
+    defaultAddMethod: raw['defaultAddMethod'] === 'ansible' ? 'ansible' : 'manual',
   };
+  if (isObject(raw['ansible'])) {
+    const ansible = raw['ansible'];
+    config.ansible = {
+      installerInstanceId: validate.instanceId('ansible.installerInstanceId', ansible['installerInstanceId']),
+      ...(typeof ansible['openshiftAnsibleDir'] === 'string' ? { openshiftAnsibleDir: ansible['openshiftAnsibleDir'] } : {}),
+    };
+  }
+  if (config.defaultAddMethod === 'ansible' && !config.ansible) {
+    throw new InvalidInputError('defaultAddMethod', 'ansible needs `ansible.installerInstanceId`: the installer host the scaleup playbook runs on');
+  }
   const template = launchTemplate(raw['replacementLaunchTemplate']);
   if (template) config.replacementLaunchTemplate = template;
   if (typeof email === 'string') config.notificationEmail = email;

@@ -59,6 +59,8 @@ export interface RunOptions {
   addMethod?: AddMethod;
   /** openshift-ansible's directory on the installer host, for `ansible` (absent: OPENSHIFT_ANSIBLE_DIR). */
   openshiftAnsibleDir?: string;
+  /** The deployment's installer instance (AWS): for `ansible`, the installer host must be this instance. */
+  installerInstanceId?: string;
 }
 
 /**

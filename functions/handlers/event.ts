@@ -43,11 +43,12 @@ export function runIdFromExecutionName(name: string): string {
  * The workflow context the step runs on. Fields of a bare request are passed through unchecked:
  * ValidateInput checks every one of them and fails the first state with a clear error.
  */
-export function contextFromEvent(event: StepEvent): WorkflowContext {
+export function contextFromEvent(event: StepEvent, deployment: Partial<RunOptions> = {}): WorkflowContext {
   if (isWorkflowContext(event.context)) return event.context;
   const request = (isObject(event.context) ? event.context : {}) as unknown as ReplaceRequest;
   const given = isObject(request.options) ? request.options : {};
-  const options = { ...DEFAULT_OPTIONS, ...given } as RunOptions;
+  // The deployment's own settings win over the request's for the installer instance: it is what IAM allows.
+  const options = { ...DEFAULT_OPTIONS, ...deployment, ...given, ...pick(deployment, 'installerInstanceId') } as RunOptions;
   return { runId: runIdFromExecutionName(event.executionName ?? 'unnamed-execution'), request, options };
 }
 
@@ -56,4 +57,20 @@ export function stepOutputOf(result: unknown): StepOutput {
   if (!isObject(result)) return {};
   if (isObject(result['output']) && typeof result['detail'] === 'string') return result['output'] as StepOutput;
   return result as StepOutput;
+}
+
+function pick<K extends keyof RunOptions>(options: Partial<RunOptions>, key: K): Partial<RunOptions> {
+  return options[key] === undefined ? {} : { [key]: options[key] };
+}
+
+/**
+ * The deployment's defaults for a run's options, from the step functions' environment (lib/constructs/
+ * step-lambdas.ts): DEFAULT_ADD_METHOD, OPENSHIFT_ANSIBLE_DIR, INSTALLER_INSTANCE_ID. Checked by ValidateInput.
+ */
+export function deploymentOptions(env: Record<string, string | undefined>): Partial<RunOptions> {
+  const options: Partial<RunOptions> = {};
+  if (env['DEFAULT_ADD_METHOD']) options.addMethod = env['DEFAULT_ADD_METHOD'] as RunOptions['addMethod'];
+  if (env['OPENSHIFT_ANSIBLE_DIR']) options.openshiftAnsibleDir = env['OPENSHIFT_ANSIBLE_DIR'];
+  if (env['INSTALLER_INSTANCE_ID']) options.installerInstanceId = env['INSTALLER_INSTANCE_ID'];
+  return options;
 }

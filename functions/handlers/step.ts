@@ -36,7 +36,7 @@ import { awsDeps, createAwsClients } from '../adapters/aws/deps.ts';
 import { oneLine, type StepDetail } from '../adapters/aws/auditRecord.ts';
 import { AuditStore } from '../adapters/aws/auditStore.ts';
 import * as validate from '../validate.ts';
-import { contextFromEvent, stepOutputOf, type StepEvent } from './event.ts';
+import { contextFromEvent, deploymentOptions, stepOutputOf, type StepEvent } from './event.ts';
 import { createLogger, createMetrics, createTracer, executionArnOf, inSubsegment, METRICS, setLogKeys, traced } from './observability.ts';
 
 export type StepImplementation<D> = (context: WorkflowContext, deps: D) => Promise<unknown>;
@@ -142,7 +142,7 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
         }
         const implementation = Object.hasOwn(options.steps, step) ? options.steps[step] : undefined;
         if (!implementation) throw new InvalidInputError('step', `no step named ${JSON.stringify(step)}`);
-        const context = contextFromEvent(event);
+        const context = contextFromEvent(event, deploymentOptions(env));
         runId = context.runId;
         if (logger) logger.appendKeys({ runId });
         const base = await getDeps();

@@ -211,8 +211,12 @@ export const ValidateInput: Step = async (context, deps) => {
   if (learner !== 'auto' && learner !== 'never') throw new InvalidInputError('options.learner', 'learner must be "auto" or "never"');
   if (context.options.etcdVersion !== undefined) validate.etcdVersion('options.etcdVersion', context.options.etcdVersion);
   const { addMethod, openshiftAnsibleDir } = context.options;
-  if (addMethod !== undefined && !ADD_METHODS.includes(addMethod)) throw new InvalidInputError('options.addMethod', `addMethod must be one of ${ADD_METHODS.join(', ')}`);
-  if (openshiftAnsibleDir !== undefined && (typeof openshiftAnsibleDir !== 'string' || !/^\/[A-Za-z0-9._/-]{1,200}$/.test(openshiftAnsibleDir) || openshiftAnsibleDir.includes('..'))) {
+  if (addMethod !== undefined && !ADD_METHODS.includes(addMethod))
+    throw new InvalidInputError('options.addMethod', `addMethod must be one of ${ADD_METHODS.join(', ')}`);
+  if (
+    openshiftAnsibleDir !== undefined &&
+    (typeof openshiftAnsibleDir !== 'string' || !/^\/[A-Za-z0-9._/-]{1,200}$/.test(openshiftAnsibleDir) || openshiftAnsibleDir.includes('..'))
+  ) {
     throw new InvalidInputError('options.openshiftAnsibleDir', 'openshiftAnsibleDir must be an absolute path of letters, digits and ._/-');
   }
 
@@ -222,6 +226,14 @@ export const ValidateInput: Step = async (context, deps) => {
   validEvidence(request.evidence, failedHost);
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');
+  const installerId =
+    context.options.installerInstanceId === undefined ? undefined : validate.instanceId('options.installerInstanceId', context.options.installerInstanceId);
+  if (addMethod === 'ansible' && installerId !== undefined && installerHost.instanceId !== installerId) {
+    throw new InvalidInputError(
+      'options.addMethod',
+      `the installer host ${installerHost.name} (${installerHost.instanceId ?? 'no instance'}) is not the deployment's installer instance ${installerId}, the one host the scaleup playbook may run on; nothing was changed`,
+    );
+  }
   // The member list is read at most once, and only when the choice needs it.
   let listed: Promise<EtcdMember[] | null> | undefined;
   const members = () => (listed ??= memberListOrNull(inventory, deps));

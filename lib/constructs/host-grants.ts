@@ -27,6 +27,17 @@ export function grantRunCommand(role: iam.Role, config: DeploymentConfig, option
       conditions: { StringEquals: { [`ssm:resourceTag/${config.clusterTagKey}`]: config.clusterName } },
     }),
   );
+  // The ansible add method's installer host, named by its ARN in the configuration (ansible.installerInstanceId):
+  // the scaleup playbook runs there, whatever its tags say.
+  if (options.includeSparePool && config.ansible) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RunCommandOnInstallerHost',
+        actions: ['ssm:SendCommand'],
+        resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/${config.ansible.installerInstanceId}`],
+      }),
+    );
+  }
   if (options.includeSparePool) {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({

@@ -108,6 +108,13 @@ export class StepLambdas {
       RUN_RETENTION_DAYS: String(config.runRetentionDays),
       STATE_MACHINE_ARN: ctx.stateMachineArn,
       SCRIPTS_DIR: '/var/task/scripts',
+      DEFAULT_ADD_METHOD: config.defaultAddMethod,
+      ...(config.ansible
+        ? {
+            INSTALLER_INSTANCE_ID: config.ansible.installerInstanceId,
+            ...(config.ansible.openshiftAnsibleDir ? { OPENSHIFT_ANSIBLE_DIR: config.ansible.openshiftAnsibleDir } : {}),
+          }
+        : {}),
     };
     if (config.ssmOutputToBucket) {
       environment['OUTPUT_BUCKET'] = artifactBucket.bucketName;

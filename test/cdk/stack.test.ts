@@ -135,6 +135,7 @@ describe('Stack: ReplacementStack', () => {
           'BUCKET',
           'CLUSTER_NAME',
           'CLUSTER_TAG_KEY',
+          'DEFAULT_ADD_METHOD',
           'ETCD_SG_ID',
           'KMS_KEY_ID',
           'LAUNCH_TEMPLATE_ID',
@@ -152,6 +153,7 @@ describe('Stack: ReplacementStack', () => {
         ].sort(),
       );
       expect(env['RUN_RETENTION_DAYS']).toBe('400');
+      expect(env['DEFAULT_ADD_METHOD']).toBe('manual');
       // The state machine's ARN from its fixed name (no reference to the machine, which references the functions).
       expect(JSON.stringify(env['STATE_MACHINE_ARN'])).toContain(':stateMachine:etcd-replace-ocp311');
       expect(JSON.stringify(env['STATE_MACHINE_ARN'])).not.toMatch(/"Ref":"StateMachine/);

@@ -55,6 +55,8 @@ function variantConfigFile(): string {
     clusterName: 'ocp311b',
     ssmOutputToBucket: true,
     replacementLaunchTemplate: { launchTemplateName: 'ocp311b-etcd', version: '3', subnetId: 'subnet-0123456789abcdef0' },
+    defaultAddMethod: 'ansible',
+    ansible: { installerInstanceId: 'i-0a1b2c3d4e5f60799', openshiftAnsibleDir: '/opt/openshift-ansible' },
   };
   writeFileSync(file, JSON.stringify(variant, null, 2));
   return file;
