@@ -19,6 +19,15 @@ export async function readHostFile(runner: HostRunner, host: Host, path: string)
   return { sha256: first, text: newline < 0 ? '' : out.slice(newline + 1) };
 }
 
+/**
+ * The arguments a step's own script takes to write `text` over the file read as `read` before what it
+ * does (ConfigureNewMember.sh, RollMasters.sh, UpdateFlannel.sh: lib/hostFile.sh), in the same host
+ * command; none when the text is what was read.
+ */
+export function writeArgs(read: HostFile, text: string): string[] {
+  return text === read.text ? [] : [read.sha256, Buffer.from(text, 'utf8').toString('base64')];
+}
+
 /** Writes `text` over the file read as `read`; with `restart`, leaves the restart-pending marker. */
 export async function writeHostFile(
   runner: HostRunner,

@@ -4,6 +4,7 @@
 # workflow read (nobody changed it in between). Writing the content it already has is a no-op.
 # With `restart`, it first leaves PATH.restart-pending, which the step's restart script removes once
 # the service runs on the new content: a run killed between the write and the restart restarts on resume.
+# The write itself is lib/hostFile.sh's, which the steps' own scripts share.
 # Usage: WriteHostFile.sh PATH EXPECTED_SHA256 CONTENT_BASE64 [restart]
 # Exit codes (lib/exitCodes.sh): 0 done, prints {"changed":bool[,"sha256":"…"]}; 1 failed; 2 bad
 # arguments; 3 refused: the file changed since it was read, nothing written.
@@ -11,36 +12,7 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 
-path=${1:-}
-expected=${2:-}
-content_b64=${3:-}
-restart=${4:-}
-case "$path" in
-  /etc/ansible/hosts | /etc/origin/master/master-config.yaml | /etc/sysconfig/flanneld) ;;
-  /etc/etcd/generated_certs/etcd-*/etcd.conf)
-    [[ $path =~ ^/etc/etcd/generated_certs/etcd-[a-z0-9.-]+/etcd\.conf$ ]] || { echo "bad path" >&2; exit 2; }
-    ;;
-  *) echo "not a file this workflow writes: $path" >&2; exit 2 ;;
-esac
-[[ $expected =~ ^[0-9a-f]{64}$ ]] || { echo "bad sha256" >&2; exit 2; }
-[[ $content_b64 =~ ^[A-Za-z0-9+/=]+$ ]] || { echo "content is not base64" >&2; exit 2; }
-[[ $restart =~ ^(restart)?$ ]] || { echo "bad flag: $restart" >&2; exit 2; }
+# shellcheck source=functions/scripts/lib/hostFile.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/hostFile.sh"
 
-tmp=$(mktemp "${path}.new.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
-printf '%s' "$content_b64" | base64 -d > "$tmp"
-new=$(sha256sum "$tmp" | cut -d' ' -f1)
-current=$(sha256sum "$path" | cut -d' ' -f1)
-if [ "$current" = "$new" ]; then
-  printf '{"changed":false}\n'
-  exit 0
-fi
-if [ "$current" != "$expected" ]; then
-  echo "$path changed since it was read (sha256 $current, expected $expected); not overwriting" >&2
-  exit 3
-fi
-cp -p "$path" "${path}.etcd-replace.$(date -u +%Y%m%dT%H%M%SZ)"
-[ -z "$restart" ] || : > "${path}.restart-pending"
-chmod --reference="$path" "$tmp"
-mv -f "$tmp" "$path"
-printf '{"changed":true,"sha256":"%s"}\n' "$new"
+host_file_write "${1:-}" "${2:-}" "${3:-}" "${4:-}"

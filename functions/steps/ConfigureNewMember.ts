@@ -10,7 +10,7 @@ import { ArtifactStoreError, ConfigEditError } from '../errors.ts';
 import { artifactKey } from '../cluster/artifactKeys.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
-import { readHostFile, writeHostFile } from '../hosts/hostFile.ts';
+import { readHostFile, writeArgs } from '../hosts/hostFile.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { EtcdMember, Host } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
@@ -38,16 +38,16 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const text = newMemberEtcdConf(read.text, { name: replacement.hostname, ip: replacement.ip, initialCluster });
   const problems = checkEtcdConf(text, { name: replacement.hostname, ip: replacement.ip });
   if (problems.length) throw new ConfigEditError(`the new member's etcd.conf does not pass its check: ${problems.join('; ')}`);
-  const changed = await writeHostFile(deps.runner, ca, path, read, text);
-
   const key = artifactKey.bundle(context.runId, replacement.hostname);
   const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
-  const packed = await runScript<{ bytes: number }>(deps.runner, {
+  // The write (only when the text changed, and only over the content read) and the bundle: one command.
+  const packed = await runScript<{ bytes: number; written?: { changed: boolean } }>(deps.runner, {
     host: ca,
     script: 'ConfigureNewMember',
-    args: [replacement.hostname, replacement.ip],
+    args: [replacement.hostname, replacement.ip, ...writeArgs(read, text)],
     secrets: { UPLOAD_URL: url },
   });
+  const changed = packed.written?.changed === true;
   const stored = await deps.artifacts.head(key);
   if (!stored || stored.size !== packed.bytes)
     throw new ArtifactStoreError(`bundle upload incomplete: ${packed.bytes} bytes packed, ${stored?.size ?? 'nothing'} stored`);

@@ -7,7 +7,7 @@
 import { getEtcdClientUrls, setEtcdClientUrls } from '../config/masterConfig.ts';
 import { HostUnreachableError, MasterUnhealthyError } from '../errors.ts';
 import { inventoryOf } from '../cluster/need.ts';
-import { readHostFile, writeHostFile, type HostFile } from '../hosts/hostFile.ts';
+import { readHostFile, writeArgs, type HostFile } from '../hosts/hostFile.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';
 import type { Step } from '../workflow/step.ts';
@@ -32,21 +32,18 @@ export const RollMasters: Step = async (context, deps) => {
         continue;
       }
       const next = setEtcdClientUrls(read.text, liveEndpointList(getEtcdClientUrls(read.text), live));
-      if (next !== read.text) {
-        await writeHostFile(deps.runner, master, MASTER_CONFIG_PATH, read, next, { restart: true });
-        changed = true;
-      }
-      const result = await runScript<{ restarted: boolean }>(deps.runner, {
+      // The write (with the restart marker, only over the content read) and the restart: one command.
+      const result = await runScript<{ restarted: boolean; written?: { changed: boolean } }>(deps.runner, {
         host: master,
         script: 'RollMasters',
-        args: [String(deps.waits.masterHealthSeconds)],
+        args: [String(deps.waits.masterHealthSeconds), ...writeArgs(read, next)],
         timeoutSeconds: deps.waits.masterHealthSeconds + 120,
         // The step's own meaning of "not ready yet": the API did not become healthy, which its retry
         // rule waits on longer, and which on the failed host itself is left in `remaining`.
         exits: { [SCRIPT_EXIT.notReady]: (m) => new MasterUnhealthyError(m) },
       });
       done.push(`${master.name}${result.restarted ? ' (restarted)' : ''}`);
-      changed ||= result.restarted;
+      changed ||= result.restarted || result.written?.changed === true;
       deps.log(`  ${master.name}: etcdClientInfo.urls = ${live.map((h) => `https://${h}:2379`).join(',')}; API healthy`);
     } catch (error) {
       // The failed host whose API cannot become healthy (cut off from the members: a partition): the

@@ -5,7 +5,7 @@ import { getFlannelEndpoints, setFlannelEndpoints } from '../config/flanneld.ts'
 import { HostUnreachableError } from '../errors.ts';
 import type { Host } from '../ports.ts';
 import { inventoryOf } from '../cluster/need.ts';
-import { editHostFile } from '../hosts/hostFile.ts';
+import { readHostFile, writeArgs } from '../hosts/hostFile.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import { liveEndpointList, liveMemberHostnames } from '../cluster/liveEndpoints.ts';
 import type { Step } from '../workflow/step.ts';
@@ -17,15 +17,11 @@ export const UpdateFlannel: Step = async (context, deps) => {
   const outcomes = await Promise.all(
     hosts.map(async (host: Host): Promise<{ host: string; state: 'updated' | 'unchanged' | 'absent' | 'unreachable' }> => {
       try {
-        const changed = await editHostFile(
-          deps.runner,
-          host,
-          FLANNELD_PATH,
-          (text) => setFlannelEndpoints(text, liveEndpointList(getFlannelEndpoints(text), live)),
-          { restart: true },
-        );
-        if (changed === null) return { host: host.name, state: 'absent' };
-        const result = await runScript<{ restarted: boolean }>(deps.runner, { host, script: 'UpdateFlannel' });
+        const read = await readHostFile(deps.runner, host, FLANNELD_PATH);
+        if (read === null) return { host: host.name, state: 'absent' };
+        const next = setFlannelEndpoints(read.text, liveEndpointList(getFlannelEndpoints(read.text), live));
+        // The write (with the restart marker, only over the content read) and the restart: one command.
+        const result = await runScript<{ restarted: boolean }>(deps.runner, { host, script: 'UpdateFlannel', args: writeArgs(read, next) });
         return { host: host.name, state: result.restarted ? 'updated' : 'unchanged' };
       } catch (error) {
         if (error instanceof HostUnreachableError) return { host: host.name, state: 'unreachable' };

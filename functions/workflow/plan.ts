@@ -100,8 +100,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     AddMember: [observation(assumedDown), etcdctl(via, learner ? 'member-add-learner' : 'member-add', endpoints, r ? peerUrl(r) : '')],
     ConfigureNewMember: [
       script(ca, 'ReadHostFile', `${prefix}etcd.conf`),
-      script(ca, 'WriteHostFile', `${prefix}etcd.conf`, '<sha256 read>', '<new etcd.conf, base64>'),
-      withSecrets(script(ca, 'ConfigureNewMember', r?.hostname ?? '', r?.ip ?? ''), 'UPLOAD_URL'),
+      withSecrets(script(ca, 'ConfigureNewMember', r?.hostname ?? '', r?.ip ?? '', '<sha256 read>', '<new etcd.conf, base64>'), 'UPLOAD_URL'),
     ],
     CheckScaleupPlaybook: [
       script(context.installerHost, 'ReadHostFile', INVENTORY_PATH),
@@ -143,25 +142,48 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     ],
     OpenEtcdPorts: [script(r, 'OpenEtcdPorts'), local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group`)],
     InstallEtcd: [
-      withSecrets(script(r, 'InstallEtcd', 'prepare', context.clusterId ?? '<cluster id>'), 'UPLOAD_URL'),
-      script(r, 'InstallEtcd', 'install', context.options.etcdVersion ?? context.clusterVersion ?? "<the members' version>"),
+      withSecrets(
+        script(
+          r,
+          'InstallEtcd',
+          'prepare',
+          context.clusterId ?? '<cluster id>',
+          context.options.etcdVersion ?? context.clusterVersion ?? "<the members' version>",
+        ),
+        'UPLOAD_URL',
+      ),
+      local('installs in the same command when /var/lib/etcd is empty; else the backup is checked in the store, then `InstallEtcd.sh wipe`, then `install`'),
     ],
     StartNewMember: [
       etcdctl(via, 'member-list', endpoints),
-      withSecrets(script(r, 'StartNewMember', r?.hostname ?? '', '<cluster id>', '<new member id>', '60'), 'BUNDLE_URL', 'BACKUP_UPLOAD_URL'),
-      ...(learner ? [] : [etcdctl(via, 'endpoint-health', r ? clientUrl(r) : '')]),
+      withSecrets(
+        script(
+          r,
+          'StartNewMember',
+          r?.hostname ?? '',
+          '<cluster id>',
+          '<new member id>',
+          '60',
+          r ? clientUrl(r) : '',
+          '<survivors>',
+          '<survivors>',
+          learner ? 'learner' : 'voter',
+          '780',
+        ),
+        'BUNDLE_URL',
+        'BACKUP_UPLOAD_URL',
+      ),
+      local(`waits on the new host until it is listed under its name${learner ? '' : ' and its endpoint is healthy (caught up)'} (lib/awaitMember.sh)`),
     ],
     PromoteNewMember: [etcdctl(via, 'member-promote', endpoints, '<new member id>')],
     VerifyClusterHealth: [etcdctl(via, 'member-list', allEndpoints), script(via, 'VerifyClusterHealth', allEndpoints)],
     RollMasters: masters.flatMap((m) => [
       script(m, 'ReadHostFile', MASTER_CONFIG_PATH),
-      script(m, 'WriteHostFile', MASTER_CONFIG_PATH, '<sha256 read>', '<new master-config.yaml, base64>', 'restart'),
-      script(m, 'RollMasters', '120'),
+      script(m, 'RollMasters', '120', '<sha256 read>', '<new master-config.yaml, base64>'),
     ]),
     UpdateFlannel: flannelHosts.flatMap((h) => [
       script(h, 'ReadHostFile', FLANNELD_PATH),
-      script(h, 'WriteHostFile', FLANNELD_PATH, '<sha256 read>', '<new flanneld, base64>', 'restart'),
-      script(h, 'UpdateFlannel'),
+      script(h, 'UpdateFlannel', '<sha256 read>', '<new flanneld, base64>'),
     ]),
     CompensateNewMember: [
       observation(),

@@ -78,6 +78,9 @@ export class FakeRunner implements HostRunner {
 
   async run(request: ScriptRequest): Promise<ScriptOutput> {
     this.requests.push({ ...request, args: [...request.args], ...(request.secrets ? { secrets: { ...request.secrets } } : {}) });
+    // A step's own script that writes its file first (lib/hostFile.sh): the write as WriteHostFile does it.
+    const written = this.ownWrite(request);
+    if (written && (written instanceof Error || (written.exitCode ?? 0) !== 0)) return this.output(written);
     const rule = [...this.rules].reverse().find((r) => matches(r, request));
     let answer: ScriptAnswer;
     if (rule) {
@@ -90,9 +93,27 @@ export class FakeRunner implements HostRunner {
     } else {
       throw new Error(`FakeRunner: no answer for ${describe(request)}`);
     }
+    if (written && !(written instanceof Error) && typeof answer === 'object' && !(answer instanceof Error) && typeof answer.stdout === 'object') {
+      answer = { ...answer, stdout: { ...answer.stdout, written: written.stdout } };
+    }
+    return this.output(answer);
+  }
+
+  private output(answer: ScriptAnswer): ScriptOutput {
     if (answer instanceof Error) throw answer;
     const stdout = typeof answer.stdout === 'object' ? `${JSON.stringify(answer.stdout)}\n` : (answer.stdout ?? '');
     return { exitCode: answer.exitCode ?? 0, stdout, stderr: answer.stderr ?? '' };
+  }
+
+  /** The write ConfigureNewMember.sh, RollMasters.sh and UpdateFlannel.sh do first when given its arguments. */
+  private ownWrite(request: ScriptRequest): ScriptAnswer | null {
+    const a = request.args;
+    const as = (path: string, sha: string | undefined, base64: string | undefined, restart: boolean) =>
+      this.write({ ...request, args: [path, sha ?? '', base64 ?? '', ...(restart ? ['restart'] : [])] });
+    if (request.script === 'ConfigureNewMember' && a.length === 4) return as(`/etc/etcd/generated_certs/etcd-${a[0]}/etcd.conf`, a[2], a[3], false);
+    if (request.script === 'RollMasters' && a.length === 3) return as('/etc/origin/master/master-config.yaml', a[1], a[2], true);
+    if (request.script === 'UpdateFlannel' && a.length === 2) return as('/etc/sysconfig/flanneld', a[0], a[1], true);
+    return null;
   }
 
   private read(request: ScriptRequest): ScriptAnswer {

@@ -1,8 +1,8 @@
 // ConfigureNewMember (functions/steps/ConfigureNewMember.ts): on the CA host, the etcd.conf copied
 // beside the new member's certificates is read (ReadHostFile), rewritten for the new member with
-// ETCD_INITIAL_CLUSTER as `member add` will print it, checked, and written back only over the content
-// read (WriteHostFile); ConfigureNewMember.sh HOSTNAME IP packs and uploads the bundle (its URL on
-// stdin), whose stored size the step checks.
+// ETCD_INITIAL_CLUSTER as `member add` will print it and checked; ConfigureNewMember.sh HOSTNAME IP
+// EXPECTED_SHA256 CONTENT_BASE64 writes it back only over the content read (lib/hostFile.sh), then
+// packs and uploads the bundle (its URL on stdin), in one command; the step checks the stored size.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -45,10 +45,10 @@ describe('Step: ConfigureNewMember', () => {
     const result = await ConfigureNewMember(confirmedContext(), world.deps);
     expect(world.runner.sent().map((line) => line.split(' ').slice(0, 3).join(' '))).toEqual([
       `ReadHostFile@master-0 ${CONF}`,
-      `WriteHostFile@master-0 ${CONF} ${world.runner.of('WriteHostFile')[0]?.args[1]}`,
       `ConfigureNewMember@master-0 ${SPARE.hostname} ${SPARE.ip}`,
     ]);
-    expect(world.runner.of('WriteHostFile')[0]?.args).toHaveLength(3); // no restart marker: nothing runs on it yet
+    expect(world.runner.of('ConfigureNewMember')[0]?.args).toHaveLength(4); // the write's sha256 and content
+    expect(world.runner.takeRestartMarker('master-0', CONF)).toBe(false); // nothing runs on it yet
     expect(world.runner.of('ConfigureNewMember')[0]?.secrets).toEqual({ UPLOAD_URL: expect.stringContaining(KEY) });
     expectSecretsOnlyOnStdin(world);
     const written = readEtcdConf(world.runner.file('master-0', CONF)!);
@@ -89,13 +89,13 @@ describe('Step: ConfigureNewMember', () => {
     expect(world.runner.sent('ConfigureNewMember')).toEqual([]);
   });
 
-  it('etcd.conf changed on the host between the read and the write (WriteHostFile exit 3): RefusedError, nothing packed', async () => {
+  it('etcd.conf changed on the host between the read and the write (the write refuses, exit 3): RefusedError, nothing packed', async () => {
     const world = caHost(stepWorld());
     world.runner.on('ReadHostFile', { stdout: `${'0'.repeat(64)}\n${COPIED}` }); // read before someone else's edit
     const error = await failure(ConfigureNewMember(confirmedContext(), world.deps));
     expect(error).toBeInstanceOf(RefusedError);
     expect(world.runner.file('master-0', CONF)).toBe(COPIED);
-    expect(world.runner.sent('ConfigureNewMember')).toEqual([]);
+    expect(world.artifacts.objects.has(KEY)).toBe(false);
   });
 
   it('a stored bundle of another size: ArtifactStoreError (retried)', async () => {

@@ -1,10 +1,12 @@
 // RollMasters (functions/steps/RollMasters.ts): every master's master-config.yaml is read at once; then
-// one master at a time its etcdClientInfo.urls is set to exactly the live members (WriteHostFile with
-// the restart marker, only when it changes) and RollMasters.sh WAIT restarts the API and controllers
-// where the marker is and waits until the API is healthy. An unreachable master, a missing config, or
+// one master at a time its etcdClientInfo.urls is set to exactly the live members and RollMasters.sh
+// WAIT [EXPECTED_SHA256 CONTENT_BASE64] writes it (with the restart marker, only over the content read,
+// lib/hostFile.sh), restarts the API and controllers where the marker is and waits until the API is
+// healthy, in one command. An unreachable master, a missing config, or
 // the failed host's API not healthy (exit 4) is left in `remaining`; another master's exit 4 is
 // MasterUnhealthyError.
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { getEtcdClientUrls } from '../../../functions/config/masterConfig.ts';
@@ -30,6 +32,7 @@ const CONFIG = readFileSync(new URL('../../../sandbox/templates/master-config.ya
 const LIVE = ['https://master-0.example.test:2379', 'https://master-1.example.test:2379', 'https://etcd-spare-0.example.test:2379'];
 const replaced = () => confirmedContext({ failedMemberRemoved: true, memberAdded: true, newMemberId: NEW_ID });
 const MASTERS = ['master-0', 'master-1', 'master-2'] as const;
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** The masters with their configs, their APIs healthy; master-2 (the failed host) powered off unless `failedHostUp`. */
 function masters(options: { failedHostUp?: boolean } = {}): StepWorld {
@@ -45,22 +48,20 @@ function masters(options: { failedHostUp?: boolean } = {}): StepWorld {
 const scriptsOn = (world: StepWorld) => world.runner.requests.map((r) => `${r.script}@${r.host.name}`);
 
 describe('Step: RollMasters', () => {
-  it('reads every config at once, then writes and restarts one master at a time; the unreachable failed host is left in remaining', async () => {
+  it('reads every config at once, then writes and restarts one master at a time, each in one command; the unreachable failed host is left in remaining', async () => {
     const world = masters();
     const result = await RollMasters(replaced(), world.deps);
     expect(scriptsOn(world)).toEqual([
       'ReadHostFile@master-0',
       'ReadHostFile@master-1',
       'ReadHostFile@master-2',
-      'WriteHostFile@master-0',
       'RollMasters@master-0',
-      'WriteHostFile@master-1',
       'RollMasters@master-1',
     ]);
-    expect(world.runner.of('WriteHostFile').map((r) => r.args[3])).toEqual(['restart', 'restart']);
-    expect(world.runner.of('RollMasters').map((r) => [r.args, r.timeoutSeconds])).toEqual([
-      [['120'], 240],
-      [['120'], 240],
+    // RollMasters.sh WAIT EXPECTED_SHA256 CONTENT_BASE64: the write over the content read, then the restart.
+    expect(world.runner.of('RollMasters').map((r) => [r.args[0], r.args[1], r.args.length, r.timeoutSeconds])).toEqual([
+      ['120', sha256(CONFIG), 3, 240],
+      ['120', sha256(CONFIG), 3, 240],
     ]);
     for (const m of ['master-0', 'master-1']) expect(getEtcdClientUrls(world.runner.file(m, MASTER_CONFIG_PATH)!)).toEqual(LIVE);
     expect(world.runner.file('master-2', MASTER_CONFIG_PATH)).toBe(CONFIG);
@@ -78,8 +79,8 @@ describe('Step: RollMasters', () => {
     expect(second.skipped).toBe(true);
     expect(first.skipped).toBeUndefined();
     expect(second.output).toEqual({});
-    expect(world.runner.of('WriteHostFile')).toHaveLength(3);
-    expect(world.runner.of('RollMasters')).toHaveLength(6);
+    expect(world.runner.of('WriteHostFile')).toHaveLength(0);
+    expect(world.runner.of('RollMasters').map((r) => r.args.length)).toEqual([3, 3, 3, 1, 1, 1]);
   });
 
   it('a master without master-config.yaml is left in remaining, not restarted', async () => {
@@ -107,7 +108,7 @@ describe('Step: RollMasters', () => {
     const error = await failure(RollMasters(replaced(), world.deps));
     expect(error).toBeInstanceOf(MasterUnhealthyError);
     expect(retried('RollMasters', error)).toBe(true);
-    expect(world.runner.of('WriteHostFile').map((r) => r.host.name)).toEqual(['master-0']);
+    expect(world.runner.of('RollMasters').map((r) => r.host.name)).toEqual(['master-0']);
   });
 
   it.each(exitCases([...HOST_WORK_RETRIES, 'MasterUnhealthyError'], { 4: 'MasterUnhealthyError' }))(
@@ -122,11 +123,16 @@ describe('Step: RollMasters', () => {
     },
   );
 
-  it('WriteHostFile refusing (the config changed since it was read, exit 3): RefusedError, no restart', async () => {
+  it('the config changed since it was read (the write refuses, exit 3): RefusedError, nothing written, no restart', async () => {
     const world = masters();
-    world.runner.exits('WriteHostFile', 3, 'changed since it was read');
+    const edited = `${CONFIG}# edited meanwhile\n`;
+    world.runner.on('ReadHostFile', (request) => {
+      world.runner.putFile(request.host.name, MASTER_CONFIG_PATH, edited);
+      return { stdout: `${sha256(CONFIG)}\n${CONFIG}` };
+    });
     const error = await failure(RollMasters(replaced(), world.deps));
     expect(error.name).toBe('RefusedError');
-    expect(world.runner.of('RollMasters')).toEqual([]);
+    expect(world.runner.file('master-0', MASTER_CONFIG_PATH)).toBe(edited);
+    expect(world.runner.takeRestartMarker('master-0', MASTER_CONFIG_PATH)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 // UpdateFlannel (functions/steps/UpdateFlannel.ts): on every master and node, FLANNEL_ETCD_ENDPOINTS in
-// /etc/sysconfig/flanneld is set to exactly the live members (WriteHostFile with the restart marker,
-// only when it changes) and UpdateFlannel.sh restarts flanneld where the marker is. A host without the
+// /etc/sysconfig/flanneld is set to exactly the live members and flanneld restarted where it changed: the
+// write (with the restart marker, only over the content read) and the restart in one command,
+// UpdateFlannel.sh EXPECTED_SHA256 CONTENT_BASE64 (lib/hostFile.sh). A host without the
 // file has no flannel; an unreachable one is left in `remaining` with the exact change.
 
 import { readFileSync } from 'node:fs';
@@ -54,9 +55,10 @@ describe('Step: UpdateFlannel', () => {
           .sent()
           .filter((line) => line.includes(`@${h}`))
           .map((line) => line.split(' ')[0]),
-      ).toEqual([`ReadHostFile@${h}`, `WriteHostFile@${h}`, `UpdateFlannel@${h}`]);
+      ).toEqual([`ReadHostFile@${h}`, `UpdateFlannel@${h}`]);
     }
-    expect(world.runner.of('WriteHostFile').map((r) => r.args[3])).toEqual(['restart', 'restart']);
+    expect(world.runner.of('UpdateFlannel').map((r) => r.args.length)).toEqual([2, 2]);
+    expect(world.runner.of('WriteHostFile')).toEqual([]);
     expect(world.runner.sent().filter((line) => line.includes('@node-0'))).toEqual([`ReadHostFile@node-0 ${FLANNELD_PATH}`]);
     expect(world.runner.sent().some((line) => line.includes('@etcd-spare-0'))).toBe(false);
     expect(result.output.remaining).toEqual([
@@ -69,7 +71,7 @@ describe('Step: UpdateFlannel', () => {
     const world = flannelHosts({ failedHostUp: true });
     const first = await UpdateFlannel(replaced(), world.deps);
     const second = await UpdateFlannel(after(replaced(), first), world.deps);
-    expect(world.runner.of('WriteHostFile')).toHaveLength(3);
+    expect(world.runner.of('UpdateFlannel').map((r) => r.args.length)).toEqual([2, 2, 2, 0, 0, 0]);
     expect(second.output).toEqual({});
     expect(second.detail).toBe('flanneld updated on none; already right on master-0, master-1, master-2; no flannel on node-0');
     expect(second.skipped).toBe(true);
@@ -85,11 +87,12 @@ describe('Step: UpdateFlannel', () => {
     expect(retried('UpdateFlannel', error)).toBe(isRetried);
   });
 
-  it('the file changed since it was read (WriteHostFile exit 3): RefusedError, no restart there', async () => {
+  it('the file changed since it was read (the write refuses, exit 3): RefusedError, nothing written or restarted there', async () => {
     const world = flannelHosts();
-    world.runner.exits('WriteHostFile', 3, 'changed since it was read', { host: 'master-0' });
+    world.runner.on('ReadHostFile', { stdout: `${'0'.repeat(64)}\n${FLANNELD}` }, { host: 'master-0' }); // read before someone else's edit
     const error = await failure(UpdateFlannel(replaced(), world.deps));
     expect(error.name).toBe('RefusedError');
-    expect(world.runner.of('UpdateFlannel').map((r) => r.host.name)).not.toContain('master-0');
+    expect(world.runner.file('master-0', FLANNELD_PATH)).toBe(FLANNELD);
+    expect(world.runner.takeRestartMarker('master-0', FLANNELD_PATH)).toBe(false);
   });
 });

@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# hostFile.sh: write one of the files the workflow edits (ReadHostFile.sh reads them); inlined like the
+# other lib files (functions/adapters/scriptText.ts). WriteHostFile.sh is this alone; a step's own script
+# (ConfigureNewMember.sh, RollMasters.sh, UpdateFlannel.sh) writes its file first with it, in the same
+# host command as what follows the write.
+#
+#   host_file_write PATH EXPECTED_SHA256 CONTENT_BASE64 [restart]
+#       Replaces PATH with the content (base64), atomically, keeping a dated copy of the old one beside
+#       it, and only if the file still has the sha256 the workflow read (nobody changed it in between).
+#       Writing the content it already has is a no-op. With `restart`, it first leaves
+#       PATH.restart-pending, which the step's restart script removes once the service runs on the new
+#       content: a run killed between the write and the restart restarts on resume. Prints
+#       {"changed":bool[,"sha256":"…"]}. Exit 2 for bad arguments or a path this workflow does not
+#       write; exit 3 (refused) when the file changed since it was read, nothing written.
+
+host_file_write() {
+  local path=$1 expected=$2 content_b64=$3 restart=${4:-} tmp new current
+  # Called in a command substitution too, which does not inherit errexit.
+  set -o errexit -o nounset -o pipefail
+  case "$path" in
+    /etc/ansible/hosts | /etc/origin/master/master-config.yaml | /etc/sysconfig/flanneld) ;;
+    /etc/etcd/generated_certs/etcd-*/etcd.conf)
+      [[ $path =~ ^/etc/etcd/generated_certs/etcd-[a-z0-9.-]+/etcd\.conf$ ]] || { echo "bad path" >&2; exit 2; }
+      ;;
+    *) echo "not a file this workflow writes: $path" >&2; exit 2 ;;
+  esac
+  [[ $expected =~ ^[0-9a-f]{64}$ ]] || { echo "bad sha256" >&2; exit 2; }
+  [[ $content_b64 =~ ^[A-Za-z0-9+/=]+$ ]] || { echo "content is not base64" >&2; exit 2; }
+  [[ $restart =~ ^(restart)?$ ]] || { echo "bad flag: $restart" >&2; exit 2; }
+
+  tmp=$(mktemp "${path}.new.XXXXXX")
+  # shellcheck disable=SC2064 # expand now: the path is fixed
+  trap "rm -f '$tmp'" EXIT
+  printf '%s' "$content_b64" | base64 -d >"$tmp"
+  new=$(sha256sum "$tmp" | cut -d' ' -f1)
+  current=$(sha256sum "$path" | cut -d' ' -f1)
+  if [ "$current" = "$new" ]; then
+    rm -f "$tmp"
+    printf '{"changed":false}\n'
+    return 0
+  fi
+  if [ "$current" != "$expected" ]; then
+    echo "$path changed since it was read (sha256 $current, expected $expected); not overwriting" >&2
+    exit 3
+  fi
+  cp -p "$path" "${path}.etcd-replace.$(date -u +%Y%m%dT%H%M%SZ)"
+  [ -z "$restart" ] || : >"${path}.restart-pending"
+  chmod --reference="$path" "$tmp"
+  mv -f "$tmp" "$path"
+  printf '{"changed":true,"sha256":"%s"}\n' "$new"
+}
