@@ -97,7 +97,7 @@ await_data_bytes() { du -sb "$AWAIT_DATA_DIR" 2>/dev/null | cut -f1 || echo 0; }
 await_member() {
   local cn=$1 id=$2 self=$3 member_urls=$4 watch=$5 learner=$6 wait=$7 budget=$8
   local start=$SECONDS deadline end state='' now_bytes answered=false named=false bytes=-1 now status size=0 available=0 down=''
-  local next_progress=0 next_watch=0 next_line pause=0.1 polls=0
+  local next_progress=0 next_watch=0 next_line next_list=0 pause=0.2 polls=0
   [[ $cn =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || { echo "bad hostname" >&2; exit 2; }
   [[ $id =~ ^[0-9a-f]{16}$ ]] || { echo "bad member id" >&2; exit 2; }
   [[ $self =~ $AWAIT_URL_RE ]] || { echo "bad client URL" >&2; exit 2; }
@@ -111,17 +111,20 @@ await_member() {
   next_watch=$((start + AWAIT_WATCH_SECONDS))
   for ((;;)); do
     now=$SECONDS
-    await_member_line "$member_urls" "$id"
-    if ((AWAIT_LISTED == 0)); then
-      state=removed
-      break
-    fi
-    if ((AWAIT_LISTED == 1)) && [[ $AWAIT_NAME == "$cn" ]]; then
-      named=true
-      if [[ $learner == learner ]] || await_etcdctl "$self" 1s 3s endpoint health >/dev/null 2>&1; then
-        state=caughtUp
+    # The member list until the member is named, then every AWAIT_PROGRESS_EVERY s (still listed?): once
+    # named, a voter's health is the one question each look asks.
+    if [[ $named == false ]] || ((now >= next_list)); then
+      next_list=$((now + AWAIT_PROGRESS_EVERY))
+      await_member_line "$member_urls" "$id"
+      if ((AWAIT_LISTED == 0)); then
+        state=removed
         break
       fi
+      if ((AWAIT_LISTED == 1)) && [[ $AWAIT_NAME == "$cn" ]]; then named=true; fi
+    fi
+    if [[ $named == true ]] && { [[ $learner == learner ]] || await_etcdctl "$self" 1s 3s endpoint health >/dev/null 2>&1; }; then
+      state=caughtUp
+      break
     fi
     if [[ $watch != - ]] && ((now >= next_watch)); then
       next_watch=$((now + AWAIT_WATCH_SECONDS))
@@ -158,7 +161,7 @@ await_member() {
       break
     fi
     sleep "$pause"
-    # Every 0.1 s for the first 50 looks (a small cluster's member starts within seconds: each look it
+    # Every 0.2 s for the first 50 looks (a small cluster's member starts within seconds: each look it
     # does not take is time the run waits for nothing), then every second (a large replay takes minutes,
     # and the looks must not take its CPU).
     polls=$((polls + 1))
