@@ -212,7 +212,7 @@ const STATE_LIST = [
   } satisfies ChoiceSpec,
   task(
     'CheckScaleupPlaybook',
-    'On the installer host: ansible-playbook, the scaleup playbook and an inventory it can carry; on the CA host: /etc/etcd/ca (restored from the CA backup when the CA host failed). Changes no membership',
+    'On the installer host: ansible-playbook, the scaleup playbook, an inventory it can carry and SSH to every host of [etcd] and [new_etcd]; on the CA host: /etc/etcd/ca (restored from the CA backup when the CA host failed). Changes no membership',
     '37.2.1 (preparation)',
     'OpenEtcdPorts',
     { retry: [transient, unreachable] },

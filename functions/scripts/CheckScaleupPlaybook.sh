@@ -3,9 +3,10 @@
 # Usage:
 #   CheckScaleupPlaybook.sh installer ANSIBLE_DIR INVENTORY_BASE64
 #     on the installer host: ansible-playbook is installed, ANSIBLE_DIR holds
-#     playbooks/openshift-etcd/scaleup.yml, and every host of [etcd], [new_etcd] and [masters] of the
-#     inventory as the run will write it (INVENTORY_BASE64, kept in a temporary file only) answers
-#     Ansible's ping over SSH with the inventory's own connection settings.
+#     playbooks/openshift-etcd/scaleup.yml, and every host of [etcd] and [new_etcd] of the inventory as
+#     the run will write it (INVENTORY_BASE64, kept in a temporary file only: the failed host is no longer
+#     in [etcd]) answers Ansible's ping over SSH with the inventory's own connection settings: the hosts
+#     the playbook needs to add the member. A master it cannot reach later is left to RollMasters.
 #     Prints {"ansible":"<ansible-playbook --version, first line>","reached":N}.
 #   CheckScaleupPlaybook.sh ca
 #     on the CA host: it holds the etcd CA (/etc/etcd/ca/ca.key, openssl.cnf), restored first from
@@ -39,7 +40,7 @@ case "$role" in
     trap 'rm -f "$planned"' EXIT
     base64 -d <<<"$inventory_b64" >"$planned"
     # One line per host (-o): "HOST | SUCCESS => ..." or "HOST | UNREACHABLE! => ...".
-    pings=$(cd "$ansible_dir" && HOME=${HOME:-/root} ANSIBLE_NOCOLOR=1 ansible -i "$planned" 'etcd:new_etcd:masters' -m ping -o 2>&1) || {
+    pings=$(cd "$ansible_dir" && HOME=${HOME:-/root} ANSIBLE_NOCOLOR=1 ansible -i "$planned" 'etcd:new_etcd' -m ping -o 2>&1) || {
       printf '%s\n' "$pings" | grep -E '\| (UNREACHABLE|FAILED)|ERROR' | cut -c1-400 >&2 || printf '%s\n' "$pings" | tail -n 5 >&2
       echo "Ansible cannot reach every host the scaleup playbook works on (above); nothing was changed" >&2
       exit 3

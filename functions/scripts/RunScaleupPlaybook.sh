@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # RunScaleupPlaybook: on the installer host, run openshift-ansible's etcd scaleup playbook as the
 # runbook does (37.2.1 step 2):
-#   cd ANSIBLE_DIR && ansible-playbook -i INVENTORY playbooks/openshift-etcd/scaleup.yml
+#   cd ANSIBLE_DIR && ansible-playbook -i INVENTORY playbooks/openshift-etcd/scaleup.yml [--limit 'all:localhost:!FAILED...']
 # as a job of its own session that outlives this command (a real scaleup takes longer than one step may
 # wait), then wait up to WAIT_SECONDS for it to end. Idempotent: a job that runs or has ended for this
 # run is never started twice; this command waits for it, or reports it.
-# Usage: RunScaleupPlaybook.sh RUN_ID ANSIBLE_DIR INVENTORY WAIT_SECONDS [start|report|restart]
+# Usage: RunScaleupPlaybook.sh RUN_ID ANSIBLE_DIR INVENTORY WAIT_SECONDS [start|report|restart] [FAILED_HOST...]
 #   start (default): start the job when this run has none, then wait; report: never start one;
 #   restart: start again after a job that was lost (the step has checked it added no member).
+#   FAILED_HOST: the names the inventory may give the failed member's host, left out of every play with
+#   --limit (it is down, or about to be emptied: gathering its facts would fail the playbook, and its
+#   master is RollMasters' to correct); `localhost` stays in, for openshift-ansible's local plays.
 #   UPLOAD_URL on stdin (lib/secrets.sh), optional: once the job has ended, its full output is uploaded
 #   there by the command that finds it ended (a URL minted for that command, so it has not expired).
 # Prints {"state":"done","exit":N,"seconds":S,"uploaded":bool,"digest":"BASE64"} once the job has ended,
@@ -35,6 +38,16 @@ ansible_dir=${2:-}
 inventory=${3:-}
 wait_seconds=${4:-}
 mode=${5:-start}
+shift $(($# < 5 ? $# : 5))
+limit=()
+if (($# > 0)); then
+  pattern='all:localhost'
+  for excluded in "$@"; do
+    [[ $excluded =~ $ARGS_HOSTNAME_RE || $excluded =~ $ARGS_IPV4_RE ]] || bad_argument "bad failed host: $excluded"
+    pattern+=":!$excluded"
+  done
+  limit=(--limit "$pattern")
+fi
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 check_run_id "$run_id"
@@ -49,6 +62,7 @@ job=$(scaleup_job_dir "$run_id")
 # The detached job: the playbook, its output in the log, its exit code written last.
 scaleup_job() {
   job=$1 ansible_dir=$2 inventory=$3 playbook=$4
+  shift 4
   for fd in /proc/self/fd/*; do
     fd=${fd##*/}
     if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
@@ -57,7 +71,7 @@ scaleup_job() {
   date +%s >"$job/started"
   cd "$ansible_dir"
   HOME=${HOME:-/root} ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
-    ansible-playbook -i "$inventory" "$playbook" || code=$?
+    ansible-playbook -i "$inventory" "$playbook" "$@" || code=$?
   date +%s >"$job/ended"
   echo "$code" >"$job/exit.tmp"
   mv "$job/exit.tmp" "$job/exit"
@@ -102,7 +116,7 @@ if [[ ! -e $job/exit ]] && ! scaleup_job_running "$job"; then
   [[ -f $ansible_dir/$PLAYBOOK ]] || { echo "$ansible_dir/$PLAYBOOK does not exist on this host; nothing was started" >&2; exit 3; }
   [[ -f $inventory ]] || { echo "$inventory does not exist on this host; nothing was started" >&2; exit 3; }
   mkdir -p "$job"
-  setsid bash -c "set -o nounset -o pipefail; $(declare -f scaleup_job); scaleup_job \"\$@\"" "$SCALEUP_JOB_NAME" "$job" "$ansible_dir" "$inventory" "$PLAYBOOK" \
+  setsid bash -c "set -o nounset -o pipefail; $(declare -f scaleup_job); scaleup_job \"\$@\"" "$SCALEUP_JOB_NAME" "$job" "$ansible_dir" "$inventory" "$PLAYBOOK" ${limit[@]+"${limit[@]}"} \
     </dev/null >"$job/log" 2>&1 &
   echo "$!" >"$job/pid"
   # Go on once the job shows as running (setsid has exec'd it) or has already ended.

@@ -5,7 +5,7 @@
 //   and checked: [OSEv3:children] and [etcd] exist, the CA host is listed in [etcd] to come first, the new
 //   host is in neither [new_masters] nor [new_nodes]);
 // - ansible-playbook and the playbook are there, and Ansible reaches every host of [etcd], [new_etcd]
-//   and [masters] of that inventory over SSH (CheckScaleupPlaybook.sh installer);
+//   of that inventory over SSH (CheckScaleupPlaybook.sh installer): the hosts it needs to add the member;
 // - the CA host, first in [etcd], holds /etc/etcd/ca: restored from the CA backup when the CA host itself
 //   failed, under the same rules as IssueCertificates (CheckScaleupPlaybook.sh ca).
 
@@ -51,6 +51,6 @@ export const CheckScaleupPlaybook: Step = async (context, deps) => {
   const restored = caHost.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
   return {
     output: {},
-    detail: `${restored}${tools.ansible} on ${installer.name} reaches ${tools.reached} host(s) of [etcd], [new_etcd] and [masters]; ${ca.name} holds the CA and comes first in [etcd]`,
+    detail: `${restored}${tools.ansible} on ${installer.name} reaches the ${tools.reached} host(s) of [etcd] and [new_etcd]; ${ca.name} holds the CA and comes first in [etcd]`,
   };
 };

@@ -1,6 +1,8 @@
 // RunScaleupPlaybook: on the installer host, openshift-ansible's etcd scaleup playbook adds the new member
 // (runbook 37.2.1 step 2): `member add` on the first [etcd] host, certificates from the CA there, etcd
 // installed, configured and started on the new host, cluster-health, the masters' etcdClientInfo.urls.
+// The failed host is left out of every play (--limit 'all:localhost:!FAILED'): it is down or being emptied,
+// and gathering its facts would fail the playbook; its master-config is RollMasters' to correct.
 // The playbook runs as a job that outlives the step (RunScaleupPlaybook.sh): a try waits for it on the
 // host, and the next try (ScaleupRunningError) or a resumed run waits on for the same job, never starting
 // a second one. Its full output goes to the artifact store, its PLAY RECAP to the run record.
@@ -17,6 +19,7 @@ import { isStarted, memberByPeerUrl, peerUrl } from '../../statemachine/cluster.
 import { artifactKey } from '../cluster/artifactKeys.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
+import { scaleupChange } from '../cluster/scaleupChange.ts';
 import { observeWithoutFailed } from '../cluster/observe.ts';
 import { INVENTORY_PATH } from '../config/paths.ts';
 import { describeRecap, parsePlaybookDigest } from '../hosts/playbookOutput.ts';
@@ -36,7 +39,14 @@ async function job(context: WorkflowContext, deps: StepDeps, mode: 'start' | 're
   return runScript<JobReport>(deps.runner, {
     host: installer,
     script: 'RunScaleupPlaybook',
-    args: [context.runId, context.options.openshiftAnsibleDir ?? OPENSHIFT_ANSIBLE_DIR, INVENTORY_PATH, String(SCALEUP_WAIT_SECONDS), mode],
+    args: [
+      context.runId,
+      context.options.openshiftAnsibleDir ?? OPENSHIFT_ANSIBLE_DIR,
+      INVENTORY_PATH,
+      String(SCALEUP_WAIT_SECONDS),
+      mode,
+      ...scaleupChange(context).failed,
+    ],
     secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
     timeoutSeconds: SCALEUP_WAIT_SECONDS + 60,
     exits: { [SCRIPT_EXIT.notReady]: (m) => new ScaleupRunningError(m) },

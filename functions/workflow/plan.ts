@@ -55,6 +55,7 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
   const learner = joinsAsLearner(context);
   const byPlaybook = context.options.addMethod === 'ansible';
   const ansibleDir = context.options.openshiftAnsibleDir ?? OPENSHIFT_ANSIBLE_DIR;
+  const excluded = failed ? [...new Set([failed.hostname, failed.name, failed.ip])] : [];
   const allEndpoints = [...(context.survivors ?? []).map((s) => s.clientURL), ...(r ? [clientUrl(r)] : [])].join(',');
 
   const assumedDown = context.failedMember ? [context.failedMember.id] : [];
@@ -123,12 +124,14 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     ],
     RunScaleupPlaybook: [
       withSecrets(
-        script(context.installerHost, 'RunScaleupPlaybook', context.runId, ansibleDir, INVENTORY_PATH, String(SCALEUP_WAIT_SECONDS), 'start'),
+        script(context.installerHost, 'RunScaleupPlaybook', context.runId, ansibleDir, INVENTORY_PATH, String(SCALEUP_WAIT_SECONDS), 'start', ...excluded),
         'UPLOAD_URL',
       ),
       {
         host: context.installerHost?.name ?? '(host not known yet)',
-        command: `cd ${shellQuote(ansibleDir)} && ansible-playbook -i ${INVENTORY_PATH} playbooks/openshift-etcd/scaleup.yml`,
+        command:
+          `cd ${shellQuote(ansibleDir)} && ansible-playbook -i ${INVENTORY_PATH} playbooks/openshift-etcd/scaleup.yml` +
+          (excluded.length ? ` --limit ${shellQuote(['all', 'localhost', ...excluded.map((h) => `!${h}`)].join(':'))}` : ''),
       },
       etcdctl(via, 'member-list', endpoints),
     ],
