@@ -68,10 +68,12 @@ function allocate(record: SandboxRecord, runId: string): HostRecord {
   };
 }
 
-/** The supervisor has booted: its iptables unit (started first, as at a real boot) is active. */
+/** The supervisor has booted: its iptables unit (started first, as at a real boot) and sshd (listening) are active. */
 async function booted(stateDir: string, host: HostRecord): Promise<true | undefined> {
-  const state = await fs.readFile(path.join(hostRootOf(stateDir, host.name), 'run/systemd-standin/state/iptables'), 'utf8').catch(() => '');
-  return /^ActiveState=active$/m.test(state) ? true : undefined;
+  const states = await Promise.all(
+    ['iptables', 'sshd'].map((unit) => fs.readFile(path.join(hostRootOf(stateDir, host.name), 'run/systemd-standin/state', unit), 'utf8').catch(() => '')),
+  );
+  return states.every((state) => /^ActiveState=active$/m.test(state)) ? true : undefined;
 }
 
 /** Builds `host` (in `record` already) as `up` builds a spare, and waits until it has booted. */

@@ -231,6 +231,32 @@ describe('Sandbox: a healthy cluster', () => {
     expect(ping.stdout.trim().split('\n').sort()).toEqual(inventoryHosts.map((h) => `${h.hostname} | SUCCESS => {"changed": false,"ping": "pong"}`).sort());
   });
 
+  it('fails the task a scaleup fault marker names, once, for its host only, as Ansible reports a failed task', async () => {
+    const playbook = [
+      '- hosts: node-0.sandbox.test:master-1.sandbox.test',
+      '  gather_facts: no',
+      '  tasks:',
+      '  - name: Say hello',
+      '    command: echo hello',
+      '  - name: Say goodbye',
+      '    command: echo goodbye',
+    ].join('\n');
+    await hostExec(sandbox, 'master-0', ['tee', '/root/fault-check.yml'], { stdin: `${playbook}\n`, timeoutMs: 10_000 });
+    const armed = await cli(['sandbox', 'fail', '--sandbox', name, 'node-0', '--mode', 'scaleup', '--task', 'Say hello']);
+    expect(armed.code).toBe(0);
+    const first = await sh('master-0', 'ansible-playbook /root/fault-check.yml; echo "rc=$?"');
+    expect(first.stdout).toMatch(
+      /fatal: \[node-0\.sandbox\.test\]: FAILED! => .*"msg": "non-zero return code".*sandbox fault: task \\"Say hello\\" failed on node-0/,
+    );
+    expect(first.stdout).toMatch(/changed: \[master-1\.sandbox\.test\]\n/);
+    expect(first.stdout).toMatch(/node-0\.sandbox\.test +: ok=0 +changed=0 +unreachable=0 +failed=1 /);
+    expect(first.stdout).toMatch(/master-1\.sandbox\.test +: ok=2 +changed=2 +unreachable=0 +failed=0 /);
+    expect(first.stdout).toMatch(/rc=2\n$/);
+    const again = await sh('master-0', 'ansible-playbook /root/fault-check.yml; echo "rc=$?"');
+    expect(again.stdout).toMatch(/node-0\.sandbox\.test +: ok=2 +changed=2 +unreachable=0 +failed=0 /);
+    expect(again.stdout).toMatch(/rc=0\n$/);
+  });
+
   it('keeps 2379/2380 on a spare closed by the security group until allowEtcdPorts, then by its own firewall', async () => {
     const spare = host('etcd-spare-0');
     await sh(
@@ -364,6 +390,8 @@ describe('CLI: bad arguments exit 2 with a clear message', () => {
     [['sandbox', 'fail', '--sandbox', 'SANDBOX', 'master-9'], /no host "master-9"/],
     [['sandbox', 'fail', '--sandbox', 'SANDBOX', 'node-0', '--mode', 'explode'], /--mode must be one of kill, etcd, partition/],
     [['sandbox', 'exec', '--sandbox', 'SANDBOX', 'node-0', 'true'], /usage: etcd-replace sandbox exec/],
+    [['sandbox', 'fail', '--sandbox', 'SANDBOX', 'node-0', '--mode', 'scaleup'], /--task NAME goes with --mode scaleup/],
+    [['sandbox', 'fail', '--sandbox', 'SANDBOX', 'node-0', '--task', 'x'], /--task NAME goes with --mode scaleup/],
   ])('%j', async (args, message) => {
     const result = await cli(args.map((a) => (a === 'SANDBOX' ? name : a)));
     expect(result.code).toBe(2);
