@@ -14,7 +14,7 @@ import { hostOfMember } from '../../statemachine/cluster.ts';
 import { inventoryOf, need } from './need.ts';
 import { memberRef } from './memberRef.ts';
 import { type Observation, observe, oldestVersion } from './observe.ts';
-import { describeEtcdHost } from '../hosts/etcdHost.ts';
+import { describeEtcdHost, type EtcdHostFacts } from '../hosts/etcdHost.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { StepResult } from '../workflow/step.ts';
 
@@ -22,12 +22,25 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   const inventory = inventoryOf(context);
   // A replacement to be launched is known from ProvisionReplacement on: the second observation checks it.
   const replacement = context.replacementChoice === 'launched' ? context.replacement : need(context.replacement, 'replacement');
+  // The first observation also asks the replacement host what etcd it runs: another host, so both
+  // questions go out at once (the answer is read below, where it was asked before).
+  const replacementFacts =
+    observation === 'first' && replacement
+      ? describeEtcdHost(deps.runner, replacement).then(
+          (facts) => ({ facts }),
+          (error: unknown) => ({ error }),
+        )
+      : undefined;
   const seen = await observe(context, deps);
 
   // Identities first, before any health verdict: a request naming the wrong hosts is bad input (exit 2)
   // whatever the cluster's health, and its refusal names that, not a consequence of it.
   const replacementMember = replacement ? replacementIdentity(context, seen.members, replacement) : undefined;
-  if (observation === 'first' && replacement && !replacementMember) await refuseReplacementRunningClusterEtcd(replacement, seen, deps);
+  if (replacementFacts && replacement && !replacementMember) {
+    const answer = await replacementFacts;
+    if ('error' in answer) throw answer.error;
+    refuseReplacementRunningClusterEtcd(replacement, answer.facts, seen);
+  }
 
   const matches = matchMembers(seen.members, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) });
   if (matches.length > 1) {
@@ -186,8 +199,7 @@ function replacementIdentity(context: WorkflowContext, members: EtcdMember[], re
  * The host side of the same rule, before anything changes: the replacement may not carry the etcd
  * static pod, nor run an etcd that belongs to this cluster (same cluster ID), member list or not.
  */
-async function refuseReplacementRunningClusterEtcd(replacement: Host, seen: Observation, deps: StepDeps): Promise<void> {
-  const facts = await describeEtcdHost(deps.runner, replacement);
+function refuseReplacementRunningClusterEtcd(replacement: Host, facts: EtcdHostFacts, seen: Observation): void {
   const clusterIds = new Set([...seen.statuses.values()].flatMap((s) => ('error' in s || !s.clusterId ? [] : [s.clusterId])));
   const reasons = [
     ...(facts.staticPod ? ["it carries the etcd static pod (/etc/origin/node/pods/etcd.yaml): it is, or was made, a master running this cluster's etcd"] : []),

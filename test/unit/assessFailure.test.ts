@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { assessFailure } from '../../functions/cluster/assessFailure.ts';
-import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../../functions/errors.ts';
+import { EtcdUnavailableError, HostUnreachableError, InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import { NO_LEADER, type Inventory } from '../../functions/ports.ts';
 import {
   FakeCluster,
@@ -235,5 +235,42 @@ describe('preflight: the shape of the cluster', () => {
     const context = validatedContext(inventory(), 'master-2', 'etcd-spare-0', { failureObservedAt: ['2025-12-31T23:59:50.000Z'] });
     const result = await assessFailure(context, fakeDeps(cluster), 'second');
     expect(result.output.failureObservedAt).toEqual(['2025-12-31T23:59:50.000Z', '2026-01-01T00:00:00.000Z']);
+  });
+});
+
+describe('preflight: the replacement host', () => {
+  it('is asked what etcd it runs while the cluster is observed, not after; its answer decides as before', async () => {
+    const cluster = new FakeCluster(three(['master-2']));
+    const events: string[] = [];
+    const view = cluster.view.bind(cluster);
+    cluster.view = async (endpoints: string[]) => {
+      events.push('view asked');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      events.push('view answered');
+      return view(endpoints);
+    };
+    const staticPod = { staticPod: true, unitActive: false, unitEnabled: false, installedVersion: null, listening: false, running: null, dataDirEmpty: true };
+    const deps = {
+      ...fakeDeps(cluster),
+      runner: {
+        run: async (request: { script: string }) => {
+          events.push(`${request.script} asked`);
+          return { exitCode: 0, stdout: `${JSON.stringify(staticPod)}\n`, stderr: '' };
+        },
+      },
+    };
+    const error = await refusal(assessFailure(validatedContext(inventory(), 'master-2', 'etcd-spare-0'), deps, 'first'));
+    expect(events.indexOf('DescribeEtcdHost asked')).toBeLessThan(events.indexOf('view answered'));
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toMatch(/etcd-spare-0 .* cannot be the replacement: it carries the etcd static pod/);
+  });
+
+  it('a replacement host that cannot be asked fails the first observation as before, once the identities are checked', async () => {
+    const cluster = new FakeCluster(three(['master-2']));
+    const deps = { ...fakeDeps(cluster), runner: { run: async () => Promise.reject(new HostUnreachableError('etcd-spare-0 is powered off')) } };
+    const error = await refusal(assessFailure(validatedContext(inventory(), 'master-2', 'etcd-spare-0'), deps, 'first'));
+    expect(error).toBeInstanceOf(HostUnreachableError);
+    const second = await assessFailure(validatedContext(inventory(), 'master-2', 'etcd-spare-0'), deps, 'second');
+    expect(second.output.failedMember?.id).toBe(ID(0xa2));
   });
 });
