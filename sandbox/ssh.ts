@@ -87,7 +87,7 @@ async function keygen(file: string, comment: string): Promise<void> {
 
 const clientKeys = new Map<string, Promise<void>>();
 
-/** The sandbox's client key pair, made once (idempotent: an existing pair is kept). */
+/** The sandbox's client key pair, made once (idempotent: an existing pair is kept; concurrent callers share one ssh-keygen). */
 export function ensureClientKey(stateDir: string): Promise<void> {
   let pending = clientKeys.get(stateDir);
   if (pending === undefined) {
@@ -104,7 +104,11 @@ export function ensureClientKey(stateDir: string): Promise<void> {
       await keygen(key, `root@${path.basename(stateDir)}.installer`);
     })();
     clientKeys.set(stateDir, pending);
-    pending.catch(() => clientKeys.delete(stateDir));
+    // Only while it is being made: a sandbox of the same name built later (after down) makes its own.
+    pending.then(
+      () => clientKeys.delete(stateDir),
+      () => clientKeys.delete(stateDir),
+    );
   }
   return pending;
 }
