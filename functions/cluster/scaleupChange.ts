@@ -17,3 +17,15 @@ export function scaleupChange(context: WorkflowContext): ScaleupInventoryChange 
 
 /** The copy of the inventory PrepareInventory.sh keeps before the run's first edit. */
 export const inventoryCopyPath = (runId: string) => `${INVENTORY_PATH}.before-${runId}`;
+
+/**
+ * Why the scaleup playbook cannot replace this member: its host is the installer host, where the playbook
+ * runs. Null when it can. ValidateInput asks when the request names the host; CheckScaleupPlaybook asks
+ * again once the observation has matched a member named by ID or URL to its host.
+ */
+export function installerIsFailedHost(context: Pick<WorkflowContext, 'installerHost' | 'failedHost' | 'inventory'>): string | null {
+  const installer = context.installerHost;
+  if (!installer || installer.name !== context.failedHost?.name) return null;
+  const alsoCa = context.inventory?.hosts.find((h) => h.roles.includes('ca'))?.name === installer.name;
+  return `the failed member's host ${installer.name} is the installer host, where the scaleup playbook runs: replace it with --add-method manual${alsoCa ? ' (and --ca-backup-key: it is the CA host too)' : ''}; nothing was changed`;
+}

@@ -1,6 +1,7 @@
 // CheckScaleupPlaybook: for the ansible add method, in the grace window and before any membership change,
 // everything the scaleup playbook needs (runbook 37.2.1), so that a run that cannot add the member that
 // way is refused while the failed member is still in place:
+// - the installer host is not the failed member's host;
 // - the inventory on the installer host can carry the change (PrepareInventory's edit is worked out here
 //   and checked: [OSEv3:children] and [etcd] exist, the CA host is listed in [etcd] to come first, the new
 //   host is in neither [new_masters] nor [new_nodes]);
@@ -12,7 +13,7 @@
 import { RefusedError } from '../errors.ts';
 import { OPENSHIFT_ANSIBLE_DIR } from '../../statemachine/context.ts';
 import { need } from '../cluster/need.ts';
-import { scaleupChange } from '../cluster/scaleupChange.ts';
+import { installerIsFailedHost, scaleupChange } from '../cluster/scaleupChange.ts';
 import { prepareScaleupInventory, scaleupInventoryProblems } from '../config/inventory.ts';
 import { INVENTORY_PATH } from '../config/paths.ts';
 import { readHostFile } from '../hosts/hostFile.ts';
@@ -22,6 +23,9 @@ import type { Step } from '../workflow/step.ts';
 export const CheckScaleupPlaybook: Step = async (context, deps) => {
   const installer = need(context.installerHost, 'installerHost');
   const ca = need(context.caHost, 'caHost');
+  const caRoleHost = context.inventory?.hosts.find((h) => h.roles.includes('ca'))?.name;
+  const onInstaller = installerIsFailedHost(context);
+  if (onInstaller) throw new RefusedError(onInstaller);
   const change = scaleupChange(context);
   const inventory = await readHostFile(deps.runner, installer, INVENTORY_PATH);
   if (inventory === null)
@@ -32,7 +36,7 @@ export const CheckScaleupPlaybook: Step = async (context, deps) => {
   if (problems.length > 0) throw new RefusedError(`the inventory on ${installer.name} cannot carry the scaleup: ${problems.join('; ')}; nothing was changed`);
   const planned = prepareScaleupInventory(inventory.text, change);
   const caBackup = context.options.caBackupKey;
-  const caMoved = context.failedHost?.name !== undefined && context.inventory?.hosts.find((h) => h.roles.includes('ca'))?.name === context.failedHost.name;
+  const caMoved = context.failedHost?.name !== undefined && caRoleHost === context.failedHost.name;
   const caBackupUrl = caMoved && caBackup ? await deps.artifacts.downloadUrl(caBackup, deps.waits.urlTtlSeconds) : null;
   const [tools, caHost] = await Promise.all([
     runScript<{ ansible: string; reached: number }>(deps.runner, {

@@ -9,6 +9,7 @@ import { describeEarlierReplacement, findEarlierReplacement, isEarlierReplacemen
 import { clientUrl } from '../../statemachine/cluster.ts';
 import type { FailureEvidence, ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
 import { ADD_METHODS } from '../../statemachine/context.ts';
+import { installerIsFailedHost } from '../cluster/scaleupChange.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { Step } from '../workflow/step.ts';
 
@@ -226,6 +227,8 @@ export const ValidateInput: Step = async (context, deps) => {
   validEvidence(request.evidence, failedHost);
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');
+  const onInstaller = addMethod === 'ansible' ? installerIsFailedHost({ installerHost, inventory, ...(failedHost ? { failedHost } : {}) }) : null;
+  if (onInstaller) throw new InvalidInputError('options.addMethod', onInstaller);
   const installerId =
     context.options.installerInstanceId === undefined ? undefined : validate.instanceId('options.installerInstanceId', context.options.installerInstanceId);
   if (addMethod === 'ansible' && installerId !== undefined && installerHost.instanceId !== installerId) {

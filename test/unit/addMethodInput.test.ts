@@ -43,6 +43,9 @@ describe('Input: the add method', () => {
     await expect(ValidateInput(context({ addMethod: 'ansible', installerInstanceId: 'i-0000000000000aaaa' }), deps)).rejects.toThrow(
       /master-0 \(i-00000000000000000\) is not the deployment's installer instance i-0000000000000aaaa/,
     );
+    await expect(ValidateInput({ ...context({ addMethod: 'ansible' }), request: { ...context({}).request, failed: 'master-0' } }, deps)).rejects.toThrow(
+      /master-0 is the installer host, where the scaleup playbook runs: replace it with --add-method manual \(and --ca-backup-key: it is the CA host too\)/,
+    );
     // The manual method never runs the playbook: the installer instance does not matter to it.
     await expect(ValidateInput(context({ addMethod: 'manual', installerInstanceId: 'i-0000000000000aaaa' }), deps)).resolves.toBeDefined();
   });
