@@ -1,5 +1,6 @@
 // docs/benchmarks.md and docs/benchmarks.json from a BenchReport.
 
+import { renderAwsRows } from './awsRows.ts';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { TASKS } from '../statemachine/spec.ts';
@@ -183,6 +184,10 @@ export function renderMarkdown(r: BenchReport, closingNote: string, modelled = '
     );
   }
   out.push('');
+  if (r.aws?.length) {
+    out.push(renderAwsRows(r.aws));
+    out.push('');
+  }
   out.push('Floor phases (median, from its start): `member add` returned / `systemctl enable etcd --now` returned / `endpoint health` passed / caught up:');
   out.push('');
   for (const c of r.scenarios)

@@ -23,6 +23,7 @@ import type { StepRecord } from '../functions/ports.ts';
 import type { WorkflowContext } from '../statemachine/context.ts';
 import { TASKS } from '../statemachine/spec.ts';
 import { CountingArtifactStore, CountingHostRunner, countCommands, type ArtifactCount, type CommandCount } from './counting.ts';
+import { measureAwsRows, type AwsRow } from './awsRows.ts';
 import { VARIANTS, countTransitions, priceRun, type RunCost, type TransitionCount } from './costModel.ts';
 import { addToStartedSeconds } from '../statemachine/voterWindow.ts';
 
@@ -209,6 +210,8 @@ export interface BenchReport {
   scenarios: ScenarioSummary[];
   measurements: Measurement[];
   cost: CostReport;
+  /** The rehearsal's rows on AWS (bench/awsRows.ts); absent on a run of named scenarios. */
+  aws?: AwsRow[];
 }
 
 // Helpers -------------------------------------------------------------------------------------------
@@ -689,6 +692,8 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchReport> 
   }
 
   const cost = await costReport(costInputs(measurements));
+  // The same replacement through the synthesized stack with AWS's latency (one sandbox, two runs), unless scenarios were named.
+  const aws = options.scenarios ? undefined : await measureAwsRows(log).catch((error: unknown) => (log(`AWS rehearsal rows: FAILED ${String(error)}`), []));
   const all = options.quick ? QUICK_SCENARIOS : SCENARIOS;
   const complete = skipped.length === 0 && all.every((s) => scenarios.includes(s));
   return {
@@ -702,5 +707,6 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchReport> 
     scenarios: scenarios.map((s) => summarize(s, options.reps, measurements)),
     measurements,
     cost,
+    ...(aws ? { aws } : {}),
   };
 }

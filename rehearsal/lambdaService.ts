@@ -166,7 +166,8 @@ export class LambdaService {
 
   /** The Node.js each function's environment reported, by function name (the functions invoked so far). */
   runtimes(): Map<string, Runtime> {
-    return new Map(this.#runtimes);
+    const invoked = new Set(this.invocations.map((i) => i.functionName));
+    return new Map([...this.#runtimes].filter(([name]) => invoked.has(name)));
   }
 
   byArn(arn: string): LambdaFunction | undefined {
@@ -218,8 +219,8 @@ export class LambdaService {
     if (!fn) throw Object.assign(new Error(`Function not found: ${arn}`), { name: 'ResourceNotFoundException' });
     let environment = this.#environments.get(fn.name);
     const { lambdaColdMs, lambdaWarmMs } = this.runtime.latency ?? NO_LATENCY;
-    // A cold start's Init phase; without prewarm it overlaps the local process's own start (the invocation waits for it anyway).
-    const overhead = delay(environment && !environment.cold ? lambdaWarmMs : lambdaColdMs);
+    // The invoke's round trip, and a cold start's Init phase; without prewarm that overlaps the local process's own start.
+    const overhead = delay(lambdaWarmMs + (environment && !environment.cold ? 0 : lambdaColdMs));
     if (environment) environment.cold = false;
     environment ??= this.#environment(fn);
     await overhead;

@@ -11,10 +11,12 @@
 //   the invocation's terminal status). `agentPollMs` > 0 adds the agent's polling: a command then waits
 //   for the agent's next poll (every agentPollMs since the rehearsal started) before its delivery.
 // - EventBridge: `eventBridgeMs` from an event's arrival to each target's first delivery attempt.
-// - Lambda: `lambdaColdMs` for a function's first invocation (a new execution environment: its Init
-//   phase, counted from the environment's creation, so a slow local process start is not added twice),
-//   `lambdaWarmMs` for every later one.
+// - Lambda: `lambdaWarmMs` for every invocation (the synchronous invoke of a Step Functions task or an
+//   EventBridge target), plus `lambdaColdMs` for a function's first (a new execution environment's Init
+//   phase; the rehearsal starts every environment before the event, so this machine's process start is
+//   not counted).
 // - `apiMs`: every other AWS API call's round trip (DynamoDB, S3, EC2, SSM's reads, Step Functions, ...).
+// Where each default comes from: docs/aws.md, "Time on AWS (the rehearsal)".
 
 export interface LatencyModel {
   ssmMs: number;
@@ -25,7 +27,7 @@ export interface LatencyModel {
   apiMs: number;
 }
 
-export const AWS_LATENCY: LatencyModel = { ssmMs: 1000, agentPollMs: 0, eventBridgeMs: 500, lambdaColdMs: 800, lambdaWarmMs: 30, apiMs: 20 };
+export const AWS_LATENCY: LatencyModel = { ssmMs: 1000, agentPollMs: 0, eventBridgeMs: 150, lambdaColdMs: 200, lambdaWarmMs: 100, apiMs: 20 };
 
 /** No added latency: the emulated services answer as fast as this machine does. */
 export const NO_LATENCY: LatencyModel = { ssmMs: 0, agentPollMs: 0, eventBridgeMs: 0, lambdaColdMs: 0, lambdaWarmMs: 0, apiMs: 0 };
@@ -37,6 +39,6 @@ export function describeLatency(m: LatencyModel): string {
   return (
     `latency model: SSM ${(m.ssmMs / 1000).toFixed(1)} s per command (${m.ssmMs / 2} ms delivery, ${m.ssmMs / 2} ms completion` +
     `${m.agentPollMs > 0 ? `, agent polls every ${m.agentPollMs} ms` : ', pushed to the agent'}), EventBridge ${m.eventBridgeMs} ms, ` +
-    `Lambda cold ${m.lambdaColdMs} ms / warm ${m.lambdaWarmMs} ms, other API calls ${m.apiMs} ms`
+    `Lambda ${m.lambdaWarmMs} ms per invocation + ${m.lambdaColdMs} ms cold start, other API calls ${m.apiMs} ms`
   );
 }

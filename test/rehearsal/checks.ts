@@ -5,6 +5,7 @@
 
 import { expect } from 'vitest';
 import { describeEtcdPorts, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
+import { figureLines } from '../../rehearsal/figures.ts';
 import type { Rehearsal } from '../../rehearsal/rehearse.ts';
 import { asReplaced, commandCounts, FAILED, nodeVersionOf, REPLACEMENT, type Replaced, type Step } from '../../rehearsal/run.ts';
 import { makeLeader, recordBefore, verifyReplaced, type Before } from '../support/verifyReplaced.ts';
@@ -69,8 +70,14 @@ export async function checkRehearsal(
     expect(record['principal']).toMatchObject({ type: 'AssumedRole', invokedBy: 'events.amazonaws.com' });
   } else {
     // Started by the EC2 signal function, under its own role, with no replacement named: the pool's spare.
-    expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `ec2:${failedId}:stopped` });
-    expect(record['request']).toMatchObject({ failed: failed, startedBy: `ec2:${failedId}:stopped` });
+    // The failed member named by its instance ID, as the alarm rule names it: discovery finds it in any state, terminated too.
+    const state = r.state ?? 'stopped';
+    expect(record).toMatchObject({ runId: r.runId, target: 'aws', outcome: 'succeeded', executionStatus: 'SUCCEEDED', startedBy: `ec2:${failedId}:${state}` });
+    expect(record['request']).toMatchObject({
+      failed: failedId,
+      startedBy: `ec2:${failedId}:${state}`,
+      evidence: { signal: 'ec2-state-change', state, instanceId: failedId, ...(state === 'terminated' ? { final: true } : {}) },
+    });
     expect((record['request'] as Record<string, unknown>)['replacement']).toBeUndefined();
     expect(record['alarm']).toBeUndefined();
     expect(record['principal']).toMatchObject({ type: 'AssumedRole', arn: expect.stringMatching(/:assumed-role\//) });
@@ -78,6 +85,7 @@ export async function checkRehearsal(
   }
   const steps = record['steps'] as Step[];
   const status = Object.fromEntries(steps.map((s) => [s.name, s.status]));
+  checkEvidence(r, record);
   const learner = !/^3\.[23]\./.test(sandbox.etcdVersion);
   expect(status).toMatchObject({
     ValidateInput: 'succeeded',
@@ -186,4 +194,33 @@ export async function checkRehearsal(
 
   // The same independent facts as the other sandbox tests.
   await verifyReplaced(asReplaced(await loadSandbox(sandbox.name), earlier), failed, replacement, before);
+}
+
+/**
+ * Evidence decides the wait: EC2 `terminated` is final, so the second observation was due at the first
+ * (confirmFailureAfter = the first observation's time, not the grace window after it); an alarm or
+ * `stopped` keeps the window. The record names the evidence; the figures were reported.
+ */
+function checkEvidence(r: Rehearsal, record: Record<string, unknown>): void {
+  const context = record['context'] as { failureEvidence?: Record<string, unknown>; confirmFailureAfter?: string; failureObservedAt?: string[] };
+  const final = r.trigger === 'ec2-state-change' && r.state === 'terminated';
+  expect(context.failureEvidence).toMatchObject(
+    r.trigger === 'alarm' ? { signal: 'alarm', state: 'ALARM', final: false } : { signal: 'ec2-state-change', state: r.state ?? 'stopped', final },
+  );
+  const [first, second] = (context.failureObservedAt ?? []).map((t) => Date.parse(t));
+  const due = Date.parse(context.confirmFailureAfter ?? '');
+  const graceMs = r.config.alarmGraceSeconds * 1000;
+  expect(graceMs).toBeGreaterThan(0);
+  // Between the first observation's own clock reading and the step's end: well under the grace window.
+  if (final) expect(due - first!).toBeLessThan(graceMs);
+  else expect(due - first!).toBeGreaterThanOrEqual(graceMs);
+  expect(second!).toBeGreaterThanOrEqual(due);
+  // The figures: phases that add up, and the calls as the endpoint counted them.
+  const seconds = r.figures.seconds!;
+  expect(seconds.before + seconds.window + seconds.after).toBeCloseTo(seconds.endToEnd, 5);
+  expect(r.figures.calls['SendCommand']).toBe(r.commands.length);
+  expect(Object.values(r.figures.ssmBySteps).reduce((n, ops) => n + (ops['SendCommand'] ?? 0), 0)).toBe(r.commands.length);
+  const lines = figureLines(r.figures);
+  expect(lines.at(-2)).toMatch(/^end to end: \d+\.\d s \(before the window \d+\.\d s, window \d+\.\d s, after \d+\.\d s\)$/);
+  expect(lines.at(-1)).toMatch(new RegExp(`^calls: SendCommand ${r.commands.length}, GetCommandInvocation \\d+, `));
 }

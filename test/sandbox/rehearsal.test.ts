@@ -9,15 +9,18 @@
 //
 // One sandbox and one synthesized stack for two failures, one after the other, as one deployment
 // meets them: master-2 (the leader) powers off and its member alarm starts its replacement by the
-// configured spare etcd-spare-0, through the template's EventBridge rule; then master-1 stops, and
-// EC2's state-change event starts the signal function, which starts the replacement by the pool's
-// spare: etcd-spare-1 (etcd-spare-0 is a member now, enrolled by the first run, and master-2's
-// instance is neither member nor spare).
+// configured spare etcd-spare-0, through the template's EventBridge rule; then master-1's instance is
+// terminated, and EC2's state-change event starts the signal function, which starts the replacement by
+// the pool's spare: etcd-spare-1 (etcd-spare-0 is a member now, enrolled by the first run, and master-2's
+// instance is neither member nor spare). `terminated` is final evidence: that run skips the grace
+// window's wait, the alarm's keeps it. Both report their figures (rehearsal/figures.ts) under a light
+// latency model (SSM 0.1 s per command: the checks need the figures, not AWS's full latency).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, sandboxDown } from '../../sandbox/index.ts';
 import type { SandboxCloud } from '../../rehearsal/hosts.ts';
 import { lambdaNode } from '../../rehearsal/lambdaService.ts';
+import { AWS_LATENCY, type LatencyModel } from '../../rehearsal/latency.ts';
 import { rehearse, rehearsalCloud, synthesizeApp, type SynthesizedApp } from '../../rehearsal/rehearse.ts';
 import {
   FAILED,
@@ -35,6 +38,7 @@ import { checkRehearsal, leaderThenBefore } from '../rehearsal/checks.ts';
 import { recordBefore, type Before } from '../support/verifyReplaced.ts';
 
 const SECOND: Replaced = { failed: 'master-1', replacement: 'etcd-spare-1' };
+const LIGHT: LatencyModel = { ...AWS_LATENCY, ssmMs: 100 };
 
 let run: SandboxRun<Before> | undefined;
 let app: SynthesizedApp | undefined;
@@ -68,7 +72,15 @@ afterAll(async () => {
 describe('Rehearsal: the synthesized stack replaces failed members of one sandbox, one after the other', () => {
   it("runs the template's state machine and bundled functions from an alarm (master-2, the leader, powered off), with every API call allowed by IAM", async () => {
     const lines: string[] = [];
-    const r = await rehearse({ sandbox: run!.sandbox, failed: FAILED, app: app!, cloud: cloud!, trigger: 'alarm', log: (line) => lines.push(line) });
+    const r = await rehearse({
+      sandbox: run!.sandbox,
+      failed: FAILED,
+      app: app!,
+      cloud: cloud!,
+      trigger: 'alarm',
+      latency: LIGHT,
+      log: (line) => lines.push(line),
+    });
     console.log([...lines, report(r)].join('\n'));
     expect(r.execution.status).toBe('SUCCEEDED');
     expect(r.iam.calls.length).toBeGreaterThan(50);
@@ -81,7 +93,7 @@ describe('Rehearsal: the synthesized stack replaces failed members of one sandbo
     done.push({ failed: FAILED, replacement: REPLACEMENT });
   }, 900_000);
 
-  it("then starts from EC2's state-change event of another member's instance (master-1, stopped), through the signal function and its own role, with the pool's spare", async () => {
+  it("then starts from EC2's state-change event of another member's instance (master-1, terminated: no grace window's wait), through the signal function and its own role, with the pool's spare", async () => {
     // This run meets the cluster the first one left: it needs that one to have succeeded.
     expect(done).toEqual([{ failed: FAILED, replacement: REPLACEMENT }]);
     const before = await recordBefore(asReplaced(run!.sandbox, done));
@@ -93,6 +105,8 @@ describe('Rehearsal: the synthesized stack replaces failed members of one sandbo
       app: app!,
       cloud: cloud!,
       trigger: 'ec2-state-change',
+      state: 'terminated',
+      latency: LIGHT,
       log: (line) => lines.push(line),
     });
     console.log(
