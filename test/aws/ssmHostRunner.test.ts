@@ -253,7 +253,7 @@ describe('Class: SsmHostRunner', () => {
       expect(c.slept).toEqual([1000]);
     });
 
-    it('waits through Pending, InProgress and Delayed, looking again after 0.5 s, then twice as long each time', async () => {
+    it('waits through Pending, InProgress and Delayed, looking again after 0.25 s, then twice as long each time', async () => {
       ssmMock
         .on(GetCommandInvocationCommand)
         .resolvesOnce(invocation({ Status: 'Pending' }))
@@ -264,7 +264,7 @@ describe('Class: SsmHostRunner', () => {
       const out = await runner({}, c).run(request());
       expect(out.stdout).toBe('done');
       expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(4);
-      expect(c.slept).toEqual([1000, 500, 1000, 2000]);
+      expect(c.slept).toEqual([1000, 250, 500, 1000]);
     });
 
     it('backs off up to 5 s: a command that waits on its host for 2 minutes costs about 28 looks, not 480', async () => {
@@ -273,7 +273,7 @@ describe('Class: SsmHostRunner', () => {
         .on(GetCommandInvocationCommand)
         .callsFake(() => (c.now() < 1_120_000 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
       await runner({}, c).run(request({ timeoutSeconds: 600 }));
-      expect(c.slept.slice(0, 6)).toEqual([1000, 500, 1000, 2000, 4000, 5000]);
+      expect(c.slept.slice(0, 7)).toEqual([1000, 250, 500, 1000, 2000, 4000, 5000]);
       expect(Math.max(...c.slept)).toBe(5000);
       expect(ssmMock.commandCalls(GetCommandInvocationCommand).length).toBeLessThanOrEqual(28);
     });

@@ -221,9 +221,10 @@ export interface SsmHostRunnerConfig {
    * Pending, InProgress and Delayed retry, InvocationDoesNotExist retries; see INVOCATION_RULES for the
    * rest) but without its jitter and with the first look when a short command is done: the first
    * GetCommandInvocation firstPollMs after SendCommand (a host command through SSM takes about a second:
-   * delivery, run, completion), then after pollInitialMs, growing by pollFactor up to pollMaxMs. A host
+   * delivery, run, completion), then after pollInitialMs, growing by pollFactor up to pollMaxMs: a
+   * command that needed a little more than the second is seen done a quarter second later, and a host
    * script that waits (StartNewMember's catch-up) is one command, seen done within pollMaxMs of its end.
-   * Defaults 1 000 ms, then 500 ms ×2 up to 5 000 ms.
+   * Defaults 1 000 ms, then 250 ms ×2 up to 5 000 ms.
    */
   firstPollMs?: number;
   pollInitialMs?: number;
@@ -379,7 +380,7 @@ export class SsmHostRunner implements HostRunner {
     const grace = this.#config.invocationGraceMs ?? 20_000;
     const deadline = started + ((this.#config.deliveryTimeoutSeconds ?? 60) + timeoutSeconds + (this.#config.deadlineSlackSeconds ?? 60)) * 1000;
     let delay = this.#config.firstPollMs ?? 1_000;
-    let next = this.#config.pollInitialMs ?? 500;
+    let next = this.#config.pollInitialMs ?? 250;
     const where = `${script} on ${hostName} (${instanceId}, command ${commandId})`;
     let onAbort: (() => void) | undefined;
     const aborted = signal ? new Promise<void>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve()), { once: true })) : undefined;
