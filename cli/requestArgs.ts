@@ -10,8 +10,9 @@ import { UsageError } from './common.ts';
 export const REQUEST_OPTIONS = {
   target: { type: 'string', default: 'sandbox' },
   sandbox: { type: 'string', default: 'default' },
-  failed: { type: 'string' },
-  replacement: { type: 'string' },
+  // Repeatable: one --failed per failed member, and one --replacement per failed member (in the same order) or none.
+  failed: { type: 'string', multiple: true },
+  replacement: { type: 'string', multiple: true },
   learner: { type: 'string', default: DEFAULT_OPTIONS.learner },
   'add-method': { type: 'string', default: 'manual' },
   json: { type: 'boolean', default: false },
@@ -24,23 +25,50 @@ export interface SandboxRequestArgs {
   replacement?: string;
   learner: RunOptions['learner'];
   addMethod: AddMethod;
+  /** The other failed members, each with its replacement, when --failed is given more than once (`run` only). */
+  also: Array<{ failed: string; replacement?: string }>;
 }
 
 export function sandboxRequestArgs(
-  values: { target?: string; sandbox?: string; failed?: string; replacement?: string; learner?: string; 'add-method'?: string },
+  values: {
+    target?: string;
+    sandbox?: string;
+    failed?: string | string[];
+    replacement?: string | string[];
+    learner?: string;
+    'add-method'?: string;
+  },
   usage: string,
+  options: { several?: boolean } = {},
 ): SandboxRequestArgs {
   if (values.target !== 'sandbox') throw new UsageError(`--target must be sandbox or aws, got "${values.target}"\n${usage}`);
-  if (!values.failed) throw new UsageError(`--failed is required\n${usage}`);
+  const failedList = values.failed === undefined ? [] : [values.failed].flat();
+  const replacementList = values.replacement === undefined ? [] : [values.replacement].flat();
+  if (failedList.length === 0) throw new UsageError(`--failed is required\n${usage}`);
+  if (failedList.length > 1 && !options.several)
+    throw new UsageError(`--failed is given ${failedList.length} times: this command takes one failed member\n${usage}`);
+  if (replacementList.length > 0 && replacementList.length !== failedList.length) {
+    throw new UsageError(
+      `${failedList.length} --failed and ${replacementList.length} --replacement: give one --replacement per --failed, in the same order, or none (the spare pool's next free hosts)\n${usage}`,
+    );
+  }
   if (values.learner !== 'auto' && values.learner !== 'never') throw new UsageError(`--learner must be auto or never\n${usage}`);
   const addMethod = values['add-method'] as AddMethod;
   if (!ADD_METHODS.includes(addMethod)) throw new UsageError(`--add-method must be ${ADD_METHODS.join(' or ')}\n${usage}`);
+  if (failedList.length > 1 && addMethod !== 'manual') {
+    throw new UsageError(`--add-method ${addMethod} replaces one member per run: several --failed take the manual add method (the default)\n${usage}`);
+  }
   const sandbox = validate.sandboxName('--sandbox', values.sandbox);
-  const failed = renamed('--failed', () => validFailedText(values.failed));
-  if (values.replacement === undefined) return { sandbox, failed, learner: values.learner, addMethod };
-  validate.assertNoControlChars('--replacement', values.replacement);
-  const replacement = values.replacement.trim() === NEW_HOST ? NEW_HOST : renamed('--replacement', () => validReplacementText(values.replacement!));
-  return { sandbox, failed, replacement, learner: values.learner, addMethod };
+  const pairs = failedList.map((text, i) => {
+    const failed = renamed('--failed', () => validFailedText(text));
+    const asked = replacementList[i];
+    if (asked === undefined) return { failed };
+    validate.assertNoControlChars('--replacement', asked);
+    if (asked.trim() === NEW_HOST && failedList.length > 1) throw new UsageError(`--replacement new launches a host for one failed member only\n${usage}`);
+    return { failed, replacement: asked.trim() === NEW_HOST ? NEW_HOST : renamed('--replacement', () => validReplacementText(asked)) };
+  });
+  const [first, ...also] = pairs;
+  return { sandbox, ...first!, learner: values.learner, addMethod, also };
 }
 
 /** The replacement as asked for, in words. */

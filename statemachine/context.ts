@@ -23,6 +23,12 @@ export interface ReplaceRequest {
   evidence?: FailureEvidence;
   /** Explicit hosts; when absent the target discovers them. */
   inventory?: Inventory;
+  /**
+   * The other failed members of the same run, each with its replacement (absent: the spare pool's next
+   * free host). ValidateInput writes it from a console or alarm input whose `failed` (and `replacement`)
+   * is a list: `failed` and `replacement` above are then the list's first entries.
+   */
+  also?: Array<{ failed: string; replacement?: string }>;
 }
 
 /** A signal's report of the failure, as it started the run. */
@@ -104,6 +110,37 @@ export interface MemberRef {
   clientURL: string;
 }
 
+/**
+ * One failed member of a run that replaces several, with its replacement and what the run did for it.
+ * The fields are the context's own per-member fields (MEMBER_FIELDS in statemachine/members.ts): the
+ * member being worked on is in the context itself, the others wait here.
+ */
+export interface MemberSlot {
+  /** The failed member as the request named it. */
+  failed: string;
+  /** The replacement as the request named it (absent: the spare pool's next free host). */
+  asked?: string;
+  failedHost?: Host;
+  replacement?: Host;
+  replacementChoice?: ReplacementChoice;
+  failedMember?: MemberRef | null;
+  failureConfirmation?: FailureConfirmation;
+  failedMemberRemoved?: boolean;
+  failedHostReachable?: boolean;
+  backupKey?: string;
+  newMemberVersion?: string;
+  initialCluster?: string;
+  bundleKey?: string;
+  newMemberId?: string;
+  addedAsLearner?: boolean;
+  memberAdded?: boolean;
+  memberAddedAt?: string;
+  newMemberStartedAt?: string;
+}
+
+/** The parts of a run that replaces several members: each loop runs its body once per member, in order. */
+export type MemberPhase = 'prepare' | 'remove' | 'add';
+
 export interface WorkflowContext {
   runId: string;
   request: ReplaceRequest;
@@ -132,6 +169,11 @@ export interface WorkflowContext {
 
   /** Written by ValidateInput: the scaleup playbook adds the new member (addMethod `ansible`); read by the add method's choices. */
   addByPlaybook?: boolean;
+  /**
+   * Written by CheckScaleupPlaybook: the playbook's variables the new member must share with the members,
+   * read from a member's etcd.conf (`etcd_quota_backend_bytes`); RunScaleupPlaybook passes them with -e.
+   */
+  scaleupVars?: Record<string, string>;
   /** Written by RunScaleupPlaybook. */
   scaleup?: ScaleupResult;
 
@@ -180,6 +222,17 @@ export interface WorkflowContext {
   addedAsLearner?: boolean;
   memberAdded?: boolean;
   remaining?: string[];
+
+  /**
+   * Written by ValidateInput when the run replaces more than one member: every member, in the order the
+   * run works on them. The member being worked on is also in the context's own fields; `memberIndex` says
+   * which, `memberPhase` in which loop (statemachine/members.ts).
+   */
+  members?: MemberSlot[];
+  memberIndex?: number;
+  memberPhase?: MemberPhase;
+  /** Written by the first step of a loop's body: another member follows this one in the loop (the loops' choices read it). */
+  anotherMember?: boolean;
 
   /** Set by a Catch: the error that sent the run down its failure path. */
   error?: RecordedError;

@@ -85,7 +85,7 @@ export function endsOdd(membersNow: number, removing: number, adding: number): b
 /** What an operator needs when quorum is already gone: this workflow must not touch membership. */
 export const DISASTER_RECOVERY_GUIDANCE = [
   'quorum is lost: membership cannot be changed safely and this workflow will not try.',
-  'Restore the cluster from a snapshot instead (OpenShift 3.11 "Restoring etcd quorum"):',
+  'What remains is restore-quorum: restore the cluster from a snapshot instead (OpenShift 3.11 "Restoring etcd quorum"):',
   '  1. on a surviving member: ETCDCTL_API=3 etcdctl snapshot save, or take the newest snapshot from the artifact store',
   '  2. stop etcd on every member (move /etc/origin/node/pods/etcd.yaml away)',
   '  3. ETCDCTL_API=3 etcdctl snapshot restore on one member with --force-new-cluster semantics, start it',

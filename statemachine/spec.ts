@@ -139,6 +139,8 @@ const peerUrlsOnLocalhost: GuardSpec = { name: 'peerUrlsOnLocalhost', field: 'pe
 const addedAsLearner: GuardSpec = { name: 'addedAsLearner', field: 'addedAsLearner' };
 const alreadyReplaced: GuardSpec = { name: 'alreadyReplaced', field: 'alreadyReplaced' };
 const addByPlaybook: GuardSpec = { name: 'addByPlaybook', field: 'addByPlaybook' };
+/** A run that replaces several members: another member follows in the loop being run (statemachine/members.ts). */
+const anotherMember: GuardSpec = { name: 'anotherMember', field: 'anotherMember' };
 
 export const START_STATE = 'ValidateInput';
 
@@ -248,12 +250,20 @@ const STATE_LIST = [
     'InstallEtcd',
     "Stop an etcd from an earlier life on the new host (its data stored off the host first); yum install -y etcd-<the members' version>; refuse a member of this or another running cluster",
     'new host step 3',
-    'WaitGraceWindow',
+    'IsAnotherReplacementToPrepare',
     {
       retry: hostWork,
       timeoutSeconds: 600,
     },
   ),
+  // Several failed members: each replacement is prepared in turn (IssueCertificates loads the next), all before any membership change.
+  {
+    kind: 'choice',
+    name: 'IsAnotherReplacementToPrepare',
+    summary: 'Several failed members: prepare the next replacement (certificates, ports, package) before any membership change',
+    when: [{ guard: anotherMember, next: 'IsCertificateIssuedByPlaybook' }],
+    otherwise: 'WaitGraceWindow',
+  } satisfies ChoiceSpec,
   {
     kind: 'wait',
     name: 'WaitGraceWindow',
@@ -282,12 +292,21 @@ const STATE_LIST = [
     name: 'IsFailedHostReachable',
     summary: "Back up the failed host's data only when the host answers",
     when: [{ guard: failedHostReachable, next: 'BackUpFailedMemberData' }],
-    otherwise: 'IsNewMemberInPlace',
+    otherwise: 'IsAnotherMemberToRemove',
   } satisfies ChoiceSpec,
-  task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'IsNewMemberInPlace', {
+  task('BackUpFailedMemberData', 'Back up /var/lib/etcd off the failed host, verify the copy, then empty it', '37.1 step 3', 'IsAnotherMemberToRemove', {
     retry: hostWork,
     timeoutSeconds: 600,
   }),
+  // Several failed members: every one leaves before the first add (etcd adds a member only while the
+  // leader reaches every voting member), one removal at a time, each checked against quorum.
+  {
+    kind: 'choice',
+    name: 'IsAnotherMemberToRemove',
+    summary: 'Several failed members: remove the next one (every failed member leaves before the first add)',
+    when: [{ guard: anotherMember, next: 'RemoveFailedMember' }],
+    otherwise: 'IsNewMemberInPlace',
+  } satisfies ChoiceSpec,
   {
     kind: 'choice',
     name: 'IsNewMemberInPlace',
@@ -401,13 +420,21 @@ const STATE_LIST = [
     'VerifyClusterHealth',
     'cluster-health (v2) and endpoint health (v3) across every member; every member started and voting',
     'new host step 8',
-    'RollMasters',
+    'IsAnotherMemberToAdd',
     {
       retry: [transient, { errors: ['ClusterUnhealthyError'], intervalSeconds: 1, maxAttempts: 10, backoffRate: 1.5, maxDelaySeconds: 5 }],
       // The new member has joined and votes by now: a problem elsewhere must not remove it again.
       catch: afterNewMemberJoined,
     },
   ),
+  // Several failed members: the next new member is added only once this one is healthy (and promoted).
+  {
+    kind: 'choice',
+    name: 'IsAnotherMemberToAdd',
+    summary: 'Several failed members: add the next new member, now that this one is healthy',
+    when: [{ guard: anotherMember, next: 'IsMemberAddedByPlaybook' }],
+    otherwise: 'RollMasters',
+  } satisfies ChoiceSpec,
   task(
     'RollMasters',
     'One master at a time: etcdClientInfo.urls, master-restart api, master-restart controllers, wait until its API is healthy',
@@ -513,7 +540,7 @@ export const ADD_METHOD_TASKS: Readonly<Record<AddMethod, readonly TaskName[]>> 
 export const COMPENSATION_TASKS: readonly TaskName[] = ['RestoreInventory', 'CompensateNewMember'];
 
 /** The guards every choice uses. */
-export const GUARDS: GuardSpec[] = [alreadyReplaced, addByPlaybook, failedHostReachable, peerUrlsOnLocalhost, addedAsLearner];
+export const GUARDS: GuardSpec[] = [alreadyReplaced, addByPlaybook, failedHostReachable, peerUrlsOnLocalhost, addedAsLearner, anotherMember];
 
 export function stateSpec(name: string): StateSpec {
   const spec = STATES.find((s) => s.name === name);

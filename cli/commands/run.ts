@@ -17,7 +17,7 @@ import { defaultStartedBy, depsFor, execute, newRunId, ownersOf, recordsOf, refu
 
 export const help: Help = {
   usage: [
-    'etcd-replace run --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--add-method manual|ansible] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]',
+    'etcd-replace run --target sandbox --failed HOST [--failed HOST…] [--replacement HOST|new …] [--sandbox NAME] [--grace-seconds N] [--learner auto|never] [--add-method manual|ansible] [--ca-backup-key KEY] [--install-etcd-version X.Y.Z] [--json]',
     'etcd-replace run --target aws --state-machine-arn ARN --input FILE [--name EXECUTION_NAME] [--wait] [--json]',
   ],
   about: `Replaces a failed etcd member. On a sandbox the workflow runs here, printing each step on stderr
@@ -30,10 +30,13 @@ lines from the execution's history until the execution ends.`,
       flags: [
         ['--target sandbox', 'run the workflow here against a sandbox cluster (the default)'],
         SANDBOX_FLAG,
-        ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly)'],
+        [
+          '--failed HOST',
+          'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly); once per failed member: one run removes them all, one at a time, then adds and starts their replacements one at a time',
+        ],
         [
           '--replacement HOST|new',
-          'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty',
+          "the host that becomes the new member (no member by any identity); new: launch one for the run (one failed member only); omitted: the first spare of the pool, or a launched host when the pool is empty; with several --failed, one per --failed in the same order, or none (the pool's next free hosts)",
         ],
         ['--grace-seconds N', 'seconds between the two observations that confirm the failure (default 2, at most 3600)'],
         ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
@@ -58,6 +61,7 @@ lines from the execution's history until the execution ends.`,
   examples: [
     'etcd-replace run --target sandbox --sandbox lab --failed master-2 --replacement etcd-spare-0',
     'etcd-replace run --target sandbox --sandbox lab --failed master-2    # a spare, or a launched host (etcd-new-0)',
+    'etcd-replace run --target sandbox --sandbox lab --failed master-3 --failed master-4 --replacement etcd-spare-0 --replacement etcd-spare-1',
     'etcd-replace run --target aws --state-machine-arn arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-replace-ocp311 --input request.json --wait',
   ],
   exits: exitCodesText(RUN_EXITS, { after: `; without --wait, ${EXIT.succeeded} means the execution started` }),
@@ -89,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   if (targetsAws(argv)) return awsRunCommand(argv);
   return runCommand(async () => {
     const { values } = parse(argv, SANDBOX_OPTIONS, USAGE);
-    const { sandbox, failed, replacement, learner, addMethod } = sandboxRequestArgs(values, USAGE);
+    const { sandbox, failed, replacement, learner, addMethod, also } = sandboxRequestArgs(values, USAGE, { several: true });
     const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
     if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
     const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
@@ -101,7 +105,8 @@ export async function run(argv: string[]): Promise<number> {
 
     const runs = new FileRunStore();
     const unfinished = (await recordsOf(runs, sandbox)).filter((r) => r.outcome === 'running');
-    const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement);
+    const sameAlso = (r: (typeof unfinished)[number]) => JSON.stringify(r.request['also'] ?? []) === JSON.stringify(also);
+    const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement && sameAlso(r));
     if (same) {
       await refuseIfOwned(same, runs, 'the same command');
       const deps = await depsFor(sandbox);
@@ -122,7 +127,7 @@ export async function run(argv: string[]): Promise<number> {
     const deps = await depsFor(sandbox);
     const context: WorkflowContext = {
       runId: newRunId(),
-      request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy },
+      request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), ...(also.length > 0 ? { also } : {}), startedBy },
       options: {
         graceSeconds,
         learner,
@@ -139,8 +144,9 @@ export async function run(argv: string[]): Promise<number> {
       await deps.close();
       throw error;
     }
+    const others = also.map((a) => `, ${a.failed} with ${replacementWords(a.replacement)}`).join('');
     progress(
-      `run ${record.runId}: replace ${failed} with ${replacementWords(replacement)} on sandbox ${sandbox}${addMethod === 'ansible' ? ', added by the scaleup playbook' : ''}`,
+      `run ${record.runId}: replace ${failed} with ${replacementWords(replacement)}${others} on sandbox ${sandbox}${addMethod === 'ansible' ? ', added by the scaleup playbook' : ''}`,
     );
     return execute(record, deps, values.json, runs, hold);
   });

@@ -17,8 +17,11 @@ import { type Observation, observe, oldestVersion } from './observe.ts';
 import { describeEtcdHost, type EtcdHostFacts } from '../hosts/etcdHost.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { StepResult } from '../workflow/step.ts';
+import { replacesSeveral } from '../../statemachine/members.ts';
+import { assessSeveral } from './assessSeveral.ts';
 
 export async function assessFailure(context: WorkflowContext, deps: StepDeps, observation: 'first' | 'second'): Promise<StepResult> {
+  if (replacesSeveral(context)) return assessSeveral(context, deps, observation);
   const inventory = inventoryOf(context);
   // A replacement to be launched is known from ProvisionReplacement on: the second observation checks it.
   const replacement = context.replacementChoice === 'launched' ? context.replacement : need(context.replacement, 'replacement');
@@ -121,7 +124,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     throw new RefusedError(
       `member(s) ${names} do not answer either at the ${observation} observation: etcd refuses to add a member while any voting member is unreachable, ` +
         `so replacing ${failedLabel} now would remove it and then fail to add its replacement. ` +
-        'Bring the other member(s) back first, or remove one of the failed members by hand (etcdctl member remove <id>) and run again for the other.',
+        'Name every failed member in one run (--failed once per member; console and alarm input: failed as a list), which removes them all before the first add, or bring the other member(s) back first.',
     );
   }
 
@@ -180,7 +183,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
  * named as the replacement would be emptied and restarted. The one exception is the member this run
  * added itself, by its record (AddMember's newMemberId). Returns that member, if any.
  */
-function replacementIdentity(context: WorkflowContext, members: EtcdMember[], replacement: Host): EtcdMember | undefined {
+export function replacementIdentity(context: WorkflowContext, members: EtcdMember[], replacement: Host): EtcdMember | undefined {
   const matches = membersOfHost(members, replacement);
   const ours = matches.find((m) => context.memberAdded === true && m.member.id === context.newMemberId)?.member;
   const foreign = matches.filter((m) => m.member !== ours);
@@ -199,7 +202,7 @@ function replacementIdentity(context: WorkflowContext, members: EtcdMember[], re
  * The host side of the same rule, before anything changes: the replacement may not carry the etcd
  * static pod, nor run an etcd that belongs to this cluster (same cluster ID), member list or not.
  */
-function refuseReplacementRunningClusterEtcd(replacement: Host, facts: EtcdHostFacts, seen: Observation): void {
+export function refuseReplacementRunningClusterEtcd(replacement: Host, facts: EtcdHostFacts, seen: Observation): void {
   const clusterIds = new Set([...seen.statuses.values()].flatMap((s) => ('error' in s || !s.clusterId ? [] : [s.clusterId])));
   const reasons = [
     ...(facts.staticPod ? ["it carries the etcd static pod (/etc/origin/node/pods/etcd.yaml): it is, or was made, a master running this cluster's etcd"] : []),
@@ -216,7 +219,7 @@ function refuseReplacementRunningClusterEtcd(replacement: Host, facts: EtcdHostF
 }
 
 /** The cluster ID the answering members report (the first; they are one cluster) and their oldest version. */
-function clusterOf(seen: Observation, version: string | null): { clusterId?: string; clusterVersion?: string } {
+export function clusterOf(seen: Observation, version: string | null): { clusterId?: string; clusterVersion?: string } {
   const clusterId = [...seen.statuses.values()].flatMap((s) => ('error' in s || !s.clusterId ? [] : [s.clusterId]))[0];
   return { ...(clusterId ? { clusterId } : {}), ...(version ? { clusterVersion: version } : {}) };
 }
@@ -231,7 +234,7 @@ async function pastRemovalOf(context: WorkflowContext, deps: StepDeps): Promise<
   }
 }
 
-async function notAMember(context: WorkflowContext, deps: StepDeps): Promise<string> {
+export async function notAMember(context: WorkflowContext, deps: StepDeps): Promise<string> {
   const name = context.failedHost ? `${context.failedHost.name}` : `"${context.request.failed}"`;
   const past = await pastRemovalOf(context, deps);
   if (past) return `${name} is not a member; ${describePastRemoval(past)}. Nothing was changed.`;

@@ -5,7 +5,8 @@
 // whose answer was lost: the replacement was no member at this run's observations, and the run holds
 // the cluster's lock). A started member on that URL is someone else's: refused, never taken over.
 
-import { MemberAlreadyExistsError, RefusedError } from '../errors.ts';
+import { EtcdUnhealthyClusterError, MemberAlreadyExistsError, RefusedError } from '../errors.ts';
+import { replacesSeveral } from '../../statemachine/members.ts';
 import { joinsAsLearner } from '../../statemachine/context.ts';
 import { quorumForRemoval } from '../../statemachine/quorum.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
@@ -38,6 +39,14 @@ export const AddMember: Step = async (context, deps) => {
   const verdict = quorumForRemoval(seen.health, null);
   if (!verdict.ok) throw new RefusedError(`not adding a member: ${verdict.reason}`);
   const learner = joinsAsLearner(context);
+  // A run that replaces several adds each new member only once every voting member answers (etcd 3.2's
+  // isConnectedFullySince; the member before this one may still be settling): retried as etcd's own refusal is.
+  const silent = seen.health.filter((h) => !h.isLearner && !h.healthy);
+  if (replacesSeveral(context) && !learner && silent.length > 0) {
+    throw new EtcdUnhealthyClusterError(
+      `not adding ${replacement.hostname} yet: voting member(s) ${silent.map((h) => h.name || h.id).join(', ')} do not answer`,
+    );
+  }
   const etcd = etcdOf(context, deps);
   try {
     const member = await etcd.addMember(url, { learner });

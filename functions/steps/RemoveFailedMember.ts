@@ -12,6 +12,7 @@ import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
 import { observe } from '../cluster/observe.ts';
 import type { Step } from '../workflow/step.ts';
+import { failedMemberIds } from '../../statemachine/members.ts';
 
 export const RemoveFailedMember: Step = async (context, deps) => {
   const failed = need(context.failedMember, 'failedMember');
@@ -27,7 +28,8 @@ export const RemoveFailedMember: Step = async (context, deps) => {
     graceSeconds: context.options.graceSeconds,
   });
   // Confirmed by this execution just now: only the others are asked, so a powered-off host costs no timeout.
-  const seen = await observe(context, deps, stale ? {} : { assumeDown: [failed.id] });
+  // In a run that replaces several, the others it confirmed failed are not asked either.
+  const seen = await observe(context, deps, stale ? {} : { assumeDown: [...new Set([failed.id, ...failedMemberIds(context)])] });
   if (!seen.members.some((m) => m.id === failed.id)) {
     if (!confirmedHere) throw new RefusedError(`member ${label} is not in the member list and this run never confirmed its failure: not removing anything`);
     return {

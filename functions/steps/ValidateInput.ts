@@ -7,7 +7,8 @@ import * as validate from '../validate.ts';
 import { asMemberId, hostOfUrl, membersOfHost } from '../../statemachine/memberIdentity.ts';
 import { describeEarlierReplacement, findEarlierReplacement, isEarlierReplacementHost, type EarlierReplacement } from '../../statemachine/earlierRun.ts';
 import { clientUrl } from '../../statemachine/cluster.ts';
-import type { FailureEvidence, ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
+import type { FailureEvidence, MemberSlot, ReplaceRequest, ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
+import { loadSlot } from '../../statemachine/members.ts';
 import { ADD_METHODS } from '../../statemachine/context.ts';
 import { installerIsFailedHost } from '../cluster/scaleupChange.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
@@ -112,10 +113,11 @@ async function chooseReplacement(
   failedHost: Host | undefined,
   deps: StepDeps,
   members: () => Promise<EtcdMember[] | null>,
+  taken: readonly string[] = [],
 ): Promise<{ choice: ReplacementChoice; host?: Host; skipped?: string[] }> {
   if (text === NEW_HOST) return { choice: 'launched' };
   if (text === null) {
-    const pool = inventory.hosts.filter((h) => h.roles.includes('spare') && h.name !== failedHost?.name);
+    const pool = inventory.hosts.filter((h) => h.roles.includes('spare') && h.name !== failedHost?.name && !taken.includes(h.name));
     const listed = pool.length > 0 ? await members() : null;
     const skipped = pool.filter((h) => listed !== null && membersOfHost(listed, h).length > 0);
     const spare = pool.find((h) => !skipped.includes(h));
@@ -196,10 +198,73 @@ export function validEvidence(evidence: unknown, failedHost: Host | undefined): 
   };
 }
 
+/** At most this many failed members in one run (a seven-member cluster keeps quorum with three down). */
+export const MAX_FAILED_MEMBERS = 3;
+
+/** A text of the request that may be one value or a list (console and alarm input: `failed`, `replacement`). */
+function oneOrList(field: string, value: unknown): unknown[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return [value];
+  if (value.length === 0)
+    throw new InvalidInputError(field, `an empty list names nothing: name at least one ${field === 'failed' ? 'failed member' : 'replacement'}`);
+  return value;
+}
+
+/**
+ * The failed members the request names, each with the replacement named for it, in order: `failed` one or a
+ * list (or one plus `also`), `replacement` absent, one per failed member, or `new`. Checked field by field.
+ */
+export function requestedMembers(request: ReplaceRequest): Array<{ failed: string; replacement?: string }> {
+  const failedList = oneOrList('failed', request.failed as unknown) ?? [undefined];
+  const replacementList = oneOrList('replacement', request.replacement as unknown);
+  const also = request.also as unknown;
+  if (also !== undefined && (!Array.isArray(also) || failedList.length > 1 || (replacementList?.length ?? 1) !== 1)) {
+    throw new InvalidInputError('also', 'also lists the other failed members of a request whose failed (and replacement, when given) names one');
+  }
+  const pairs: Array<{ failed: unknown; replacement?: unknown }> = [
+    ...failedList.map((failed, i) => ({ failed, ...(replacementList?.[i] !== undefined ? { replacement: replacementList[i] } : {}) })),
+    ...((also as unknown[] | undefined) ?? []).map((entry) => {
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new InvalidInputError('also', 'expected {failed, replacement?} entries');
+      return entry as { failed: unknown; replacement?: unknown };
+    }),
+  ];
+  if (replacementList && failedList.length > 1 && replacementList.length !== failedList.length) {
+    throw new InvalidInputError(
+      'replacement',
+      `${failedList.length} failed members and ${replacementList.length} replacement(s): name one replacement per failed member, in the same order, or none (the spare pool's next free hosts)`,
+    );
+  }
+  if (replacementList && failedList.length === 1 && replacementList.length > 1)
+    throw new InvalidInputError('replacement', 'one failed member takes one replacement');
+  if (pairs.length > MAX_FAILED_MEMBERS) throw new InvalidInputError('failed', `at most ${MAX_FAILED_MEMBERS} failed members in one run, got ${pairs.length}`);
+  const out = pairs.map((pair) => {
+    const failed = validFailedText(pair.failed);
+    if (pair.replacement === undefined) return { failed };
+    if (typeof pair.replacement !== 'string') throw new InvalidInputError('replacement', 'name the replacement host');
+    validate.assertNoControlChars('replacement', pair.replacement);
+    return pair.replacement.trim() ? { failed, replacement: pair.replacement } : { failed };
+  });
+  const twice = (values: string[]) => values.find((v, i) => values.indexOf(v) !== i);
+  const failedTwice = twice(out.map((p) => p.failed.toLowerCase()));
+  if (failedTwice) throw new InvalidInputError('failed', `${failedTwice} is named twice: name each failed member once`);
+  const replacementTwice = twice(out.flatMap((p) => (p.replacement ? [p.replacement.trim().toLowerCase()] : [])));
+  if (replacementTwice) throw new InvalidInputError('replacement', `${replacementTwice} is named twice: each failed member needs its own replacement`);
+  return out;
+}
+
 export const ValidateInput: Step = async (context, deps) => {
-  const request = context.request;
   validate.runId('runId', context.runId);
-  validate.clusterName('cluster', request.cluster);
+  validate.clusterName('cluster', context.request.cluster);
+  const asked = requestedMembers(context.request);
+  // The request as the run works on it: the first failed member and its replacement, the others in `also`.
+  const { replacement: _replacements, also: _also, ...rest } = context.request;
+  const request: ReplaceRequest = {
+    ...rest,
+    failed: asked[0]!.failed,
+    ...(asked[0]!.replacement !== undefined ? { replacement: asked[0]!.replacement } : {}),
+    ...(asked.length > 1 ? { also: asked.slice(1) } : {}),
+  };
+  if (asked.length > 1) return validateSeveral({ ...context, request }, asked, deps);
   const failedText = validFailedText(request.failed);
   if (request.replacement !== undefined && typeof request.replacement !== 'string') throw new InvalidInputError('replacement', 'name the replacement host');
   if (request.replacement !== undefined) validate.assertNoControlChars('replacement', request.replacement);
@@ -248,6 +313,7 @@ export const ValidateInput: Step = async (context, deps) => {
     const left = done.remaining.length > 0 ? `; what it left: ${done.remaining.join(' | ')}` : '';
     return {
       output: {
+        request,
         inventory,
         caHost,
         installerHost,
@@ -273,6 +339,7 @@ export const ValidateInput: Step = async (context, deps) => {
     : `to be launched (${replacementText === NEW_HOST ? 'asked for' : chosen.skipped?.length ? 'no host of the spare pool is free' : 'the spare pool is empty'})`;
   return {
     output: {
+      request,
       inventory,
       replacementChoice: chosen.choice,
       addByPlaybook: addMethod === 'ansible',
@@ -284,3 +351,78 @@ export const ValidateInput: Step = async (context, deps) => {
     detail: `failed ${failedName}, replacement ${how}${skipped}, CA ${caHost.name}${addMethod === 'ansible' ? `, added by the scaleup playbook on ${installerHost.name}` : ''}`,
   };
 };
+
+/**
+ * A request naming several failed members: each is resolved as a one-member request is (its host, its
+ * replacement: named, or the spare pool's next free host), and the run works on them in the order named
+ * (statemachine/members.ts). Launching hosts and the scaleup playbook replace one member per run.
+ */
+async function validateSeveral(context: WorkflowContext, asked: Array<{ failed: string; replacement?: string }>, deps: StepDeps) {
+  const { request, options } = context;
+  if (typeof request.startedBy !== 'string' || !/^[A-Za-z0-9:@._/-]{1,128}$/.test(request.startedBy)) {
+    throw new InvalidInputError('startedBy', 'startedBy must be 1-128 characters of letters, digits and :@._/-');
+  }
+  validate.positiveInt('options.graceSeconds', String(options.graceSeconds), { min: 0, max: 3600 });
+  if (options.learner !== 'auto' && options.learner !== 'never') throw new InvalidInputError('options.learner', 'learner must be "auto" or "never"');
+  if (options.etcdVersion !== undefined) validate.etcdVersion('options.etcdVersion', options.etcdVersion);
+  if (options.addMethod !== undefined && options.addMethod !== 'manual') {
+    throw new InvalidInputError(
+      'options.addMethod',
+      `the scaleup playbook adds one member per run, and this request names ${asked.length} failed members: use the manual add method (the default), or one run per member once the others are replaced; nothing was changed`,
+    );
+  }
+  if (request.evidence !== undefined && asked.length > 1) validEvidence(request.evidence, undefined);
+  const resolved = await deps.resolveInventory(request);
+  const inventory: Inventory = { cluster: resolved.cluster, hosts: resolved.hosts.map(validHost) };
+  const caHost = exactlyOne(inventory, 'ca');
+  const installerHost = exactlyOne(inventory, 'installer');
+  let listed: Promise<EtcdMember[] | null> | undefined;
+  const members = () => (listed ??= memberListOrNull(inventory, deps));
+  const failedHosts = asked.map((a) => findHost(inventory, a.failed));
+  const slots: MemberSlot[] = [];
+  for (const [i, a] of asked.entries()) {
+    const replacementText = a.replacement === undefined ? null : a.replacement.trim() === NEW_HOST ? NEW_HOST : validReplacementText(a.replacement);
+    if (replacementText === NEW_HOST) {
+      throw new InvalidInputError(
+        'replacement',
+        `launching a host (new) replaces one member per run; name a replacement for each of the ${asked.length} failed members, or leave them to the spare pool`,
+      );
+    }
+    const failedHost = failedHosts[i];
+    const taken = [...slots.flatMap((s) => (s.replacement ? [s.replacement.name] : [])), ...failedHosts.flatMap((h) => (h ? [h.name] : []))];
+    const chosen = await chooseReplacement(inventory, replacementText, failedHost, deps, members, taken);
+    if (!chosen.host) {
+      throw new InvalidInputError(
+        'replacement',
+        `no free host of the spare pool is left for ${failedHost?.name ?? a.failed} (${i + 1} of ${asked.length}): name a replacement for each failed member, or add spares to the pool; nothing was changed`,
+      );
+    }
+    if (failedHosts.some((h) => h?.name === chosen.host!.name))
+      throw new InvalidInputError('replacement', `${chosen.host.name} is named as failed: it cannot replace another member`);
+    if (slots.some((s) => s.replacement?.name === chosen.host!.name))
+      throw new InvalidInputError('replacement', `${chosen.host.name} is named twice: each failed member needs its own replacement`);
+    slots.push({
+      failed: a.failed,
+      ...(a.replacement !== undefined ? { asked: a.replacement } : {}),
+      ...(failedHost ? { failedHost } : {}),
+      replacement: chosen.host,
+      replacementChoice: chosen.choice,
+    });
+  }
+  const words = slots.map(
+    (s) => `${s.failedHost?.name ?? s.failed} → ${s.replacement!.name} (${s.replacementChoice === 'spare' ? 'from the spare pool' : 'named'})`,
+  );
+  return {
+    output: {
+      request,
+      inventory,
+      addByPlaybook: false,
+      caHost,
+      installerHost,
+      members: slots,
+      memberIndex: 0,
+      ...loadSlot(slots[0]!),
+    },
+    detail: `${slots.length} failed members, replaced one at a time: ${words.join(', ')}; CA ${caHost.name}`,
+  };
+}

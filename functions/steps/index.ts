@@ -1,6 +1,7 @@
 // Every step implementation, by state name: the XState run and the Lambda handler both look them up here.
 
 import type { Step } from '../workflow/step.ts';
+import { perMember } from '../workflow/perMember.ts';
 import type { TaskName } from '../../statemachine/spec.ts';
 import { AcquireLock } from './AcquireLock.ts';
 import { AddMember } from './AddMember.ts';
@@ -35,7 +36,10 @@ import { ValidateInput } from './ValidateInput.ts';
 import { VerifyCertificates } from './VerifyCertificates.ts';
 import { VerifyClusterHealth } from './VerifyClusterHealth.ts';
 
-/** Every task's step, in runbook order (TASKS): a missing or misspelt step is a type error. */
+/**
+ * Every task's step, in runbook order (TASKS): a missing or misspelt step is a type error. The first step of
+ * each per-member loop (statemachine/members.ts LOOP_ENTRY) loads the member it works on when a run replaces several.
+ */
 export const STEPS: Readonly<Record<TaskName, Step>> = {
   ValidateInput,
   AcquireLock,
@@ -43,18 +47,18 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   ProvisionReplacement,
   SnapshotCluster,
   CheckScaleupPlaybook,
-  IssueCertificates,
+  IssueCertificates: perMember('prepare', IssueCertificates),
   VerifyCertificates,
   OpenEtcdPorts,
   InstallEtcd,
   ConfirmMemberFailed,
-  RemoveFailedMember,
+  RemoveFailedMember: perMember('remove', RemoveFailedMember),
   StopFailedMember,
   BackUpFailedMemberData,
   FixLocalhostPeerUrls,
   PrepareInventory,
   RunScaleupPlaybook,
-  ConfigureNewMember,
+  ConfigureNewMember: perMember('add', ConfigureNewMember),
   AddMember,
   StartNewMember,
   UpdateInventory,

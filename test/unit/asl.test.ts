@@ -188,8 +188,9 @@ describe('Function: compileAsl', () => {
             Next: 'BackUpFailedMemberData',
           },
         ],
-        Default: 'IsNewMemberInPlace',
+        Default: 'IsAnotherMemberToRemove',
       });
+      expect(choiceState('IsAnotherMemberToRemove').Default).toBe('IsNewMemberInPlace');
       expect(choiceState('ArePeerUrlsOnLocalhost').Default).toBe('IsMemberAddedByPlaybook');
       expect(choiceState('IsMemberAddedByPlaybook').Choices[0]?.Next).toBe('PrepareInventory');
       expect(choiceState('IsMemberAddedByPlaybook').Default).toBe('ConfigureNewMember');
@@ -213,10 +214,13 @@ describe('Function: compileAsl', () => {
         seen.add(name);
         const state = asl.States[name]!;
         const nexts = state.Type === 'Choice' ? [...state.Choices.map((c) => c.Next), state.Default] : 'Next' in state && state.Next ? [state.Next] : [];
+        // The short path replaces one member: the per-member loops' choices take their way out.
         const onPath =
           state.Type === 'Choice' && (name === 'IsFailedHostReachable' || name === 'IsNewMemberInPlace')
             ? nexts.filter((n) => n !== 'ArePeerUrlsOnLocalhost')
-            : nexts;
+            : state.Type === 'Choice' && name.startsWith('IsAnotherMember')
+              ? [state.Default]
+              : nexts;
         for (const n of onPath) walk(n);
       };
       walk('StopFailedMember');
@@ -224,8 +228,10 @@ describe('Function: compileAsl', () => {
         'StopFailedMember',
         'IsFailedHostReachable',
         'BackUpFailedMemberData',
+        'IsAnotherMemberToRemove',
         'IsNewMemberInPlace',
         'VerifyClusterHealth',
+        'IsAnotherMemberToAdd',
         'RollMasters',
         'UpdateFlannel',
       ]);

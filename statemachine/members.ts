@@ -1,0 +1,123 @@
+// Several failed members in one run: the per-member part of the workflow runs once per member, as a loop
+// over the same states in both engines. The member being worked on is in the context's own per-member
+// fields (MEMBER_FIELDS), so every step reads it as it reads the only member of a one-member run; the
+// others wait in `members`. Three loops, in this order (spec.ts):
+//   prepare: certificates, ports and package of each replacement, before any membership change;
+//   remove:  member remove, stop and back up each failed member, each removal checked against quorum;
+//   add:     configure, add, start (and promote) each new member, healthy before the next add.
+// The first step of a loop's body enters the loop (enterLoop): it writes the member it left back into its
+// slot, loads the next one and says whether another follows (`anotherMember`, read by the loop's choice).
+// Deterministic on its input, so a retry or a resumed run that repeats the step loads the same member.
+// Pure: no side effects.
+
+import { clientUrl, peerUrl } from './cluster.ts';
+import type { MemberPhase, MemberRef, MemberSlot, WorkflowContext } from './context.ts';
+
+/** The context fields that belong to one member: loaded from its slot, written back to it. */
+export const MEMBER_FIELDS = [
+  'failedHost',
+  'replacement',
+  'replacementChoice',
+  'failedMember',
+  'failureConfirmation',
+  'failedMemberRemoved',
+  'failedHostReachable',
+  'backupKey',
+  'newMemberVersion',
+  'initialCluster',
+  'bundleKey',
+  'newMemberId',
+  'addedAsLearner',
+  'memberAdded',
+  'memberAddedAt',
+  'newMemberStartedAt',
+] as const satisfies ReadonlyArray<keyof MemberSlot & keyof WorkflowContext>;
+
+/** The first step of each loop's body, per phase (the manual add method's; the scaleup playbook replaces one member only). */
+export const LOOP_ENTRY: Readonly<Record<MemberPhase, string>> = {
+  prepare: 'IssueCertificates',
+  remove: 'RemoveFailedMember',
+  add: 'ConfigureNewMember',
+};
+
+/** Whether the run replaces more than one member. */
+export function replacesSeveral(context: Pick<WorkflowContext, 'members'>): boolean {
+  return (context.members?.length ?? 0) > 1;
+}
+
+/** The member fields of the context as they stand (absent fields stay absent). */
+function fieldsOf(context: Partial<WorkflowContext>): Partial<MemberSlot> {
+  const out: Record<string, unknown> = {};
+  for (const field of MEMBER_FIELDS) if (context[field] !== undefined) out[field] = context[field];
+  return out as Partial<MemberSlot>;
+}
+
+/** Every member, the one being worked on written back into its slot from the context. */
+export function currentSlots(context: WorkflowContext): MemberSlot[] {
+  const members = context.members ?? [];
+  const index = context.memberIndex ?? 0;
+  return members.map((slot, i) =>
+    i === index ? { failed: slot.failed, ...(slot.asked !== undefined ? { asked: slot.asked } : {}), ...fieldsOf(context) } : slot,
+  );
+}
+
+/** The context fields that make `slot` the member being worked on: every member field, absent ones cleared. */
+export function loadSlot(slot: MemberSlot): Partial<WorkflowContext> {
+  const out: Record<string, unknown> = {};
+  for (const field of MEMBER_FIELDS) out[field] = slot[field];
+  return out as Partial<WorkflowContext>;
+}
+
+/** A new member this run added and started, as a survivor the next member's steps talk to and wait for. */
+export function joinedAsSurvivor(slot: MemberSlot): MemberRef | null {
+  if (slot.memberAdded !== true || !slot.newMemberId || !slot.replacement || !slot.newMemberStartedAt) return null;
+  return { id: slot.newMemberId, name: slot.replacement.hostname, peerURL: peerUrl(slot.replacement), clientURL: clientUrl(slot.replacement) };
+}
+
+/**
+ * What the first step of a loop's body adds to the context before it runs: entering the loop loads the first
+ * member; coming round again (the phase is already this one) loads the next. In the add loop, the member
+ * that has just joined counts among the survivors from then on. Null for a run that replaces one member.
+ */
+export function enterLoop(context: WorkflowContext, phase: MemberPhase): Partial<WorkflowContext> | null {
+  if (!replacesSeveral(context)) return null;
+  const slots = currentSlots(context);
+  const again = context.memberPhase === phase;
+  const index = again ? (context.memberIndex ?? 0) + 1 : 0;
+  const slot = slots[index];
+  if (!slot) throw new Error(`the ${phase} loop came round after its last member (${slots.length})`);
+  let survivors = context.survivors;
+  if (phase === 'add' && again) {
+    const joined = joinedAsSurvivor(slots[index - 1]!);
+    if (joined && !(survivors ?? []).some((s) => s.id === joined.id)) survivors = [...(survivors ?? []), joined];
+  }
+  return {
+    members: slots,
+    memberIndex: index,
+    memberPhase: phase,
+    anotherMember: index + 1 < slots.length,
+    ...loadSlot(slot),
+    ...(survivors ? { survivors } : {}),
+  };
+}
+
+/** How the member being worked on is named in step details: `master-3 → etcd-spare-0 (1 of 2)`. */
+export function memberLabel(context: WorkflowContext): string {
+  const index = context.memberIndex ?? 0;
+  const slot = context.members?.[index];
+  const failed = context.failedHost?.name ?? slot?.failed ?? context.request.failed;
+  const replacement = context.replacement?.name ?? slot?.asked ?? 'a spare';
+  return `${failed} → ${replacement} (${index + 1} of ${context.members?.length ?? 1})`;
+}
+
+/** Every failed member's ID the run knows of (all of them, for a run that replaces several). */
+export function failedMemberIds(context: WorkflowContext): string[] {
+  const slots = replacesSeveral(context) ? currentSlots(context) : [{ failed: context.request.failed, ...fieldsOf(context) }];
+  return slots.flatMap((s) => (s.failedMember ? [s.failedMember.id] : []));
+}
+
+/** Every failed host's name the run knows of. */
+export function failedHostNames(context: WorkflowContext): string[] {
+  const slots = replacesSeveral(context) ? currentSlots(context) : [{ failed: context.request.failed, ...fieldsOf(context) }];
+  return slots.flatMap((s) => (s.failedHost ? [s.failedHost.name] : []));
+}
