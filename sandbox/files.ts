@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { HostRecord } from './model.ts';
 import { DOMAIN } from './model.ts';
 import { TEMPLATES_DIR } from './util.ts';
+import { compareEtcdVersions } from '../functions/cluster/etcdVersion.ts';
 
 const template = (name: string) => readFileSync(path.join(TEMPLATES_DIR, name), 'utf8');
 const escapeRegex = (text: string) => text.replace(/[.\-\\^$*+?()[\]{}|]/g, (c) => `\\${c}`);
@@ -16,11 +17,11 @@ function setKey(text: string, key: string, value: string): string {
 }
 
 /**
- * /etc/etcd/etcd.conf for a member. ETCD_ENABLE_V2=true is uncommented in place (etcd 3.4 serves
- * the v2 API only when asked; the runbook's `etcdctl cluster-health` is a v2 command, and etcd 3.2
- * on OpenShift 3.11 served v2 by default).
+ * /etc/etcd/etcd.conf for a member. On etcd 3.4 and later, ETCD_ENABLE_V2=true is uncommented in place
+ * (3.4 serves the v2 API only when asked; the runbook's `etcdctl cluster-health` is a v2 command). On
+ * 3.2 and 3.3, which serve v2 by default, the line stays commented, as on an OpenShift 3.11 host.
  */
-export function renderEtcdConf(host: HostRecord, members: HostRecord[]): string {
+export function renderEtcdConf(host: HostRecord, members: HostRecord[], etcdVersion: string): string {
   let text = template('etcd.conf');
   text = setKey(text, 'ETCD_NAME', host.hostname);
   text = setKey(text, 'ETCD_LISTEN_PEER_URLS', `https://${host.ip}:2380`);
@@ -29,7 +30,7 @@ export function renderEtcdConf(host: HostRecord, members: HostRecord[]): string 
   text = setKey(text, 'ETCD_INITIAL_CLUSTER', members.map((m) => `${m.hostname}=https://${m.ip}:2380`).join(','));
   text = setKey(text, 'ETCD_INITIAL_CLUSTER_STATE', 'new');
   text = setKey(text, 'ETCD_ADVERTISE_CLIENT_URLS', `https://${host.ip}:2379`);
-  text = text.replace(/^#ETCD_ENABLE_V2=true$/m, 'ETCD_ENABLE_V2=true');
+  if (compareEtcdVersions(etcdVersion, '3.4.0') >= 0) text = text.replace(/^#ETCD_ENABLE_V2=true$/m, 'ETCD_ENABLE_V2=true');
   return text;
 }
 

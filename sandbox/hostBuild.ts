@@ -75,7 +75,7 @@ export async function layHostFiles(record: SandboxRecord, stateDir: string, host
     const installed = requireEtcd(host, etcd);
     link(path.join(standins, 'master-restart.sh'), 'usr/local/sbin/master-restart');
     link(path.join(standins, 'master-exec.sh'), 'usr/local/sbin/master-exec');
-    writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members)));
+    writes.push(fs.writeFile(at('etc/etcd/etcd.conf'), renderEtcdConf(host, members, installed.version)));
     // Placed into /etc/origin/node/pods by `up`, one member at a time.
     writes.push(fs.writeFile(stagedManifest(stateDir, host), renderEtcdPod(host, installed.version)));
     // A 3.11 master has the etcd RPM installed too (for etcdctl): the yum/rpm stand-ins' record.

@@ -10,6 +10,8 @@ export interface PlaybookDigest {
   failedHost?: string;
   /** The failure's message (Ansible's `msg`, or its ERROR! line), shortened. */
   failure?: string;
+  /** Masters the job left out of every play because Ansible could not reach them (RunScaleupPlaybook.sh). */
+  leftOut: string[];
 }
 
 const RECAP = /^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?/;
@@ -28,10 +30,12 @@ function message(raw: string): string {
 }
 
 export function parsePlaybookDigest(text: string): PlaybookDigest {
-  const digest: PlaybookDigest = { recap: {} };
+  const digest: PlaybookDigest = { recap: {}, leftOut: [] };
   let task: string | undefined;
   let inRecap = false;
   for (const line of text.split('\n')) {
+    const left = /^etcd-replace: left out of every play: (\S+)/.exec(line);
+    if (left) digest.leftOut.push(left[1]!);
     const taskLine = /^TASK \[(.*)\]/.exec(line);
     if (taskLine) task = taskLine[1]?.trim();
     if (/^PLAY RECAP/.test(line)) inRecap = true;

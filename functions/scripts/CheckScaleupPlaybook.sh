@@ -11,7 +11,8 @@
 #   CheckScaleupPlaybook.sh ca
 #     on the CA host: it holds the etcd CA (/etc/etcd/ca/ca.key, openssl.cnf), restored first from
 #     CA_BACKUP_URL on stdin (optional, lib/secrets.sh; lib/caRestore.sh) when the CA host itself failed.
-#     Prints {"restoredCa":bool}.
+#     Prints {"restoredCa":bool,"quotaBackendBytes":"N"|null}: ETCD_QUOTA_BACKEND_BYTES of this member's
+#     etcd.conf, which the new member must share (the playbook's own default is 8 GiB).
 # Exit codes (lib/exitCodes.sh): 0 done; 1 failed; 2 bad arguments; 3 refused, nothing changed: no
 # ansible-playbook, no playbook, a host Ansible cannot reach, no CA (or a CA backup that cannot be used).
 set -o errexit -o nounset -o pipefail
@@ -58,7 +59,8 @@ case "$role" in
       echo "this host holds no etcd CA (/etc/etcd/ca): the scaleup playbook signs the new member's certificates on the first [etcd] host" >&2
       exit 3
     fi
-    printf '{"restoredCa":%s}\n' "$restored"
+    quota=$(sed -n 's/^ETCD_QUOTA_BACKEND_BYTES=\([0-9]\{1,20\}\)$/\1/p' /etc/etcd/etcd.conf 2>/dev/null | tail -n 1)
+    printf '{"restoredCa":%s,"quotaBackendBytes":%s}\n' "$restored" "$([ -n "$quota" ] && printf '"%s"' "$quota" || echo null)"
     ;;
   *) bad_argument "bad role: $role" ;;
 esac

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # RunScaleupPlaybook: on the installer host, run openshift-ansible's etcd scaleup playbook as the
 # runbook does (37.2.1 step 2):
-#   cd ANSIBLE_DIR && ansible-playbook -i INVENTORY playbooks/openshift-etcd/scaleup.yml [--limit 'all:localhost:!FAILED...']
+#   cd ANSIBLE_DIR && ansible-playbook -i INVENTORY playbooks/openshift-etcd/scaleup.yml [-e VAR=VALUE...] [--limit 'all:localhost:!FAILED...']
 # as a job of its own session that outlives this command (a real scaleup takes longer than one step may
 # wait), then wait up to WAIT_SECONDS for it to end. Idempotent: a job that runs or has ended for this
 # run is never started twice; this command waits for it, or reports it.
-# Usage: RunScaleupPlaybook.sh RUN_ID ANSIBLE_DIR INVENTORY WAIT_SECONDS [start|report|restart] [FAILED_HOST...]
+# Usage: RunScaleupPlaybook.sh RUN_ID ANSIBLE_DIR INVENTORY WAIT_SECONDS start|report|restart EXTRA_VARS [FAILED_HOST...]
 #   start (default): start the job when this run has none, then wait; report: never start one;
 #   restart: start again after a job that was lost (the step has checked it added no member).
+#   EXTRA_VARS: `-`, or VAR=VALUE,... (VAR lower case, VALUE digits) passed as -e VAR=VALUE: what the
+#   new member must share with the members (etcd_quota_backend_bytes).
 #   FAILED_HOST: the names the inventory may give the failed member's host, left out of every play with
 #   --limit (it is down, or about to be emptied: gathering its facts would fail the playbook, and its
 #   master is RollMasters' to correct); `localhost` stays in, for openshift-ansible's local plays.
+#   A master outside [etcd] and [new_etcd] that Ansible cannot reach when the job starts is left out the
+#   same way, and the log says so ("left out of every play: HOST"): openshift-ansible stops at the first
+#   host it cannot gather facts from, and that master's config is RollMasters' to correct too.
 #   UPLOAD_URL on stdin (lib/secrets.sh), optional: once the job has ended, its full output is uploaded
 #   there by the command that finds it ended (a URL minted for that command, so it has not expired).
 # Prints {"state":"done","exit":N,"seconds":S,"uploaded":bool,"digest":"BASE64"} once the job has ended,
@@ -38,16 +43,21 @@ ansible_dir=${2:-}
 inventory=${3:-}
 wait_seconds=${4:-}
 mode=${5:-start}
-shift $(($# < 5 ? $# : 5))
-limit=()
-if (($# > 0)); then
-  pattern='all:localhost'
-  for excluded in "$@"; do
-    [[ $excluded =~ $ARGS_HOSTNAME_RE || $excluded =~ $ARGS_IPV4_RE ]] || bad_argument "bad failed host: $excluded"
-    pattern+=":!$excluded"
+extra_vars=${6:--}
+shift $(($# < 6 ? $# : 6))
+vars=()
+if [[ $extra_vars != - ]]; then
+  IFS=, read -r -a pairs <<<"$extra_vars"
+  for pair in "${pairs[@]}"; do
+    [[ $pair =~ ^[a-z_]{1,64}=[0-9]{1,20}$ ]] || bad_argument "bad extra var: $pair"
+    vars+=(-e "$pair")
   done
-  limit=(--limit "$pattern")
 fi
+excluded=()
+for host in "$@"; do
+  [[ $host =~ $ARGS_HOSTNAME_RE || $host =~ $ARGS_IPV4_RE ]] || bad_argument "bad failed host: $host"
+  excluded+=("$host")
+done
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 check_run_id "$run_id"
@@ -63,6 +73,11 @@ job=$(scaleup_job_dir "$run_id")
 scaleup_job() {
   job=$1 ansible_dir=$2 inventory=$3 playbook=$4
   shift 4
+  # "$@": -e VAR=VALUE..., then -- and the hosts to leave out.
+  local args=() pattern='all:localhost' host
+  while (($# > 0)) && [[ $1 != -- ]]; do args+=("$1"); shift; done
+  shift
+  for host in "$@"; do pattern+=":!$host"; done
   for fd in /proc/self/fd/*; do
     fd=${fd##*/}
     if ((fd > 2)); then eval "exec ${fd}>&-" 2>/dev/null || true; fi
@@ -70,8 +85,16 @@ scaleup_job() {
   code=0
   date +%s >"$job/started"
   cd "$ansible_dir"
-  HOME=${HOME:-/root} ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
-    ansible-playbook -i "$inventory" "$playbook" "$@" || code=$?
+  export HOME=${HOME:-/root}
+  # Masters no etcd work needs that cannot be reached now: left out, as the failed host is.
+  while read -r host _; do
+    [[ -n $host ]] || continue
+    echo "etcd-replace: left out of every play: $host (a master Ansible cannot reach)"
+    pattern+=":!$host"
+  done < <(ANSIBLE_NOCOLOR=1 ansible -i "$inventory" 'masters:!etcd:!new_etcd' --limit "$pattern" -m ping -o 2>/dev/null | grep -E '\| UNREACHABLE' | cut -d' ' -f1 || true)
+  [[ $pattern == all:localhost ]] || args+=(--limit "$pattern")
+  ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
+    ansible-playbook -i "$inventory" "$playbook" ${args[@]+"${args[@]}"} || code=$?
   date +%s >"$job/ended"
   echo "$code" >"$job/exit.tmp"
   mv "$job/exit.tmp" "$job/exit"
@@ -93,6 +116,7 @@ report() {
 digest() {
   awk '
     /^TASK \[/ { task = $0; shown = 0; next }
+    /^etcd-replace: / { print; next }
     /^(fatal|failed): / || /^ERROR! / { if (task != "" && !shown) { print task; shown = 1 } print substr($0, 1, 600); next }
     /^PLAY RECAP/ { recap = 1 }
     recap && NF { print substr($0, 1, 300) }
@@ -116,7 +140,7 @@ if [[ ! -e $job/exit ]] && ! scaleup_job_running "$job"; then
   [[ -f $ansible_dir/$PLAYBOOK ]] || { echo "$ansible_dir/$PLAYBOOK does not exist on this host; nothing was started" >&2; exit 3; }
   [[ -f $inventory ]] || { echo "$inventory does not exist on this host; nothing was started" >&2; exit 3; }
   mkdir -p "$job"
-  setsid bash -c "set -o nounset -o pipefail; $(declare -f scaleup_job); scaleup_job \"\$@\"" "$SCALEUP_JOB_NAME" "$job" "$ansible_dir" "$inventory" "$PLAYBOOK" ${limit[@]+"${limit[@]}"} \
+  setsid bash -c "set -o nounset -o pipefail; $(declare -f scaleup_job); scaleup_job \"\$@\"" "$SCALEUP_JOB_NAME" "$job" "$ansible_dir" "$inventory" "$PLAYBOOK" ${vars[@]+"${vars[@]}"} -- ${excluded[@]+"${excluded[@]}"} \
     </dev/null >"$job/log" 2>&1 &
   echo "$!" >"$job/pid"
   # Go on once the job shows as running (setsid has exec'd it) or has already ended.

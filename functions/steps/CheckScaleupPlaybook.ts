@@ -8,7 +8,9 @@
 // - ansible-playbook and the playbook are there, and Ansible reaches every host of [etcd], [new_etcd]
 //   of that inventory over SSH (CheckScaleupPlaybook.sh installer): the hosts it needs to add the member;
 // - the CA host, first in [etcd], holds /etc/etcd/ca: restored from the CA backup when the CA host itself
-//   failed, under the same rules as IssueCertificates (CheckScaleupPlaybook.sh ca).
+//   failed, under the same rules as IssueCertificates (CheckScaleupPlaybook.sh ca), and the members'
+//   ETCD_QUOTA_BACKEND_BYTES, which the new member must share: the playbook's default is 8 GiB, and it
+//   gets the members' own through -e (scaleupVars).
 
 import { RefusedError } from '../errors.ts';
 import { OPENSHIFT_ANSIBLE_DIR } from '../../statemachine/context.ts';
@@ -45,7 +47,7 @@ export const CheckScaleupPlaybook: Step = async (context, deps) => {
       args: ['installer', context.options.openshiftAnsibleDir ?? OPENSHIFT_ANSIBLE_DIR, Buffer.from(planned, 'utf8').toString('base64')],
       timeoutSeconds: 120,
     }),
-    runScript<{ restoredCa: boolean }>(deps.runner, {
+    runScript<{ restoredCa: boolean; quotaBackendBytes: string | null }>(deps.runner, {
       host: ca,
       script: 'CheckScaleupPlaybook',
       args: ['ca'],
@@ -53,8 +55,9 @@ export const CheckScaleupPlaybook: Step = async (context, deps) => {
     }),
   ]);
   const restored = caHost.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
+  const quota = caHost.quotaBackendBytes;
   return {
-    output: {},
-    detail: `${restored}${tools.ansible} on ${installer.name} reaches the ${tools.reached} host(s) of [etcd] and [new_etcd]; ${ca.name} holds the CA and comes first in [etcd]`,
+    output: quota ? { scaleupVars: { etcd_quota_backend_bytes: quota } } : {},
+    detail: `${restored}${tools.ansible} on ${installer.name} reaches the ${tools.reached} host(s) of [etcd] and [new_etcd]; ${ca.name} holds the CA and comes first in [etcd]${quota ? `; the new member gets the members' ETCD_QUOTA_BACKEND_BYTES=${quota} (-e etcd_quota_backend_bytes)` : ''}`,
   };
 };

@@ -45,12 +45,22 @@ async function job(context: WorkflowContext, deps: StepDeps, mode: 'start' | 're
       INVENTORY_PATH,
       String(SCALEUP_WAIT_SECONDS),
       mode,
+      extraVars(context),
       ...scaleupChange(context).failed,
     ],
     secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
     timeoutSeconds: SCALEUP_WAIT_SECONDS + 60,
     exits: { [SCRIPT_EXIT.notReady]: (m) => new ScaleupRunningError(m) },
   });
+}
+
+/** `VAR=VALUE,...` for the script's -e, or `-`. */
+export function extraVars(context: Pick<WorkflowContext, 'scaleupVars'>): string {
+  return (
+    Object.entries(context.scaleupVars ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',') || '-'
+  );
 }
 
 export const RunScaleupPlaybook: Step = async (context, deps) => {
@@ -88,8 +98,10 @@ export const RunScaleupPlaybook: Step = async (context, deps) => {
   const added = memberByPeerUrl(members, url);
   let scaleup: ScaleupResult | undefined;
   let failure = '';
+  let leftOut: string[] = [];
   if (report.state === 'done') {
     const digest = parsePlaybookDigest(Buffer.from(report.digest, 'base64').toString('utf8'));
+    leftOut = digest.leftOut;
     scaleup = {
       exitCode: report.exit,
       recap: digest.recap,
@@ -108,7 +120,9 @@ export const RunScaleupPlaybook: Step = async (context, deps) => {
   } else {
     failure = `the scaleup playbook's job on ${installer.name} ended without an exit code`;
   }
-  const output = scaleup ? `; ${describeRecap(scaleup.recap)}${scaleup.outputKey ? `; output in ${scaleup.outputKey}` : ''}` : '';
+  const output = scaleup
+    ? `; ${describeRecap(scaleup.recap)}${leftOut.length ? `; left out of every play: ${leftOut.join(', ')}` : ''}${scaleup.outputKey ? `; output in ${scaleup.outputKey}` : ''}`
+    : '';
   if (!added || !isStarted(added)) {
     const state = added ? `member ${added.id} was added at ${url} and has not started` : `no member was added at ${url}`;
     throw new ScaleupFailedError(`${failure || 'the scaleup playbook ended with exit 0'}; ${state}${output}`);

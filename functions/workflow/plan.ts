@@ -3,7 +3,7 @@
 // placeholders: they are minted only when a run needs them.
 
 import { ADD_METHOD_TASKS, STATES, type StateSpec } from '../../statemachine/spec.ts';
-import { SCALEUP_WAIT_SECONDS } from '../steps/RunScaleupPlaybook.ts';
+import { extraVars, SCALEUP_WAIT_SECONDS } from '../steps/RunScaleupPlaybook.ts';
 import { joinsAsLearner, OPENSHIFT_ANSIBLE_DIR, type WorkflowContext } from '../../statemachine/context.ts';
 import { shellQuote } from '../validate.ts';
 import { clientUrl, hostOfMember, peerUrl } from '../../statemachine/cluster.ts';
@@ -124,13 +124,26 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
     ],
     RunScaleupPlaybook: [
       withSecrets(
-        script(context.installerHost, 'RunScaleupPlaybook', context.runId, ansibleDir, INVENTORY_PATH, String(SCALEUP_WAIT_SECONDS), 'start', ...excluded),
+        script(
+          context.installerHost,
+          'RunScaleupPlaybook',
+          context.runId,
+          ansibleDir,
+          INVENTORY_PATH,
+          String(SCALEUP_WAIT_SECONDS),
+          'start',
+          extraVars(context),
+          ...excluded,
+        ),
         'UPLOAD_URL',
       ),
       {
         host: context.installerHost?.name ?? '(host not known yet)',
         command:
           `cd ${shellQuote(ansibleDir)} && ansible-playbook -i ${INVENTORY_PATH} playbooks/openshift-etcd/scaleup.yml` +
+          Object.entries(context.scaleupVars ?? {})
+            .map(([k, v]) => ` -e ${k}=${v}`)
+            .join('') +
           (excluded.length ? ` --limit ${shellQuote(['all', 'localhost', ...excluded.map((h) => `!${h}`)].join(':'))}` : ''),
       },
       etcdctl(via, 'member-list', endpoints),
