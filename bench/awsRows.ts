@@ -25,7 +25,7 @@ export interface AwsRow {
   lines: string[];
 }
 
-const GRACE_SECONDS = 5;
+const GRACE_SECONDS = 60;
 const DATA_MB = 32;
 
 /** Both rehearsals on one sandbox; a run that fails still gives its row (its status says so). */
@@ -91,7 +91,7 @@ export function renderAwsRows(rows: readonly AwsRow[]): string {
   const out = [
     '## On AWS (the rehearsal, AWS latency modelled)',
     '',
-    `\`npm run rehearse:aws\` on one sandbox (3 members at ${rows[0]!.dataMb} MB, etcd ${rows[0]!.etcdVersion}, spare available), the emulated services adding AWS's latency (rehearsal/latency.ts; docs/aws.md, "Time on AWS"): SSM ${(rows[0]!.latency.ssmMs / 1000).toFixed(1)} s per command. The grace window is ${rows[0]!.graceSeconds} s here (deployed default 60 s). From the triggering event to full strength (VerifyClusterHealth done):`,
+    `\`npm run rehearse:aws\` on one sandbox (3 members at ${rows[0]!.dataMb} MB, etcd ${rows[0]!.etcdVersion}, spare available), the emulated services adding AWS's latency (rehearsal/latency.ts; docs/aws.md, "Time on AWS"): SSM ${(rows[0]!.latency.ssmMs / 1000).toFixed(1)} s per command. The grace window is ${rows[0]!.graceSeconds} s (the deployed default). From the triggering event to full strength (VerifyClusterHealth done):`,
     '',
     '| trigger | result | end to end | before the window | window (waited) | after | SendCommand | GetCommandInvocation | DescribeInstanceInformation |',
     '|---|---|---|---|---|---|---|---|---|',

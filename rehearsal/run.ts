@@ -235,6 +235,8 @@ export async function rehearseOnSandbox<T = undefined>(
     latency?: LatencyModel;
     /** The data the sandbox's cluster holds (default 4 MB). */
     dataMb?: number;
+    /** The grace window the stack is synthesized with (alarmGraceSeconds; default 5). */
+    graceSeconds?: number;
     beforeFailure?: (up: SandboxInfo) => Promise<T>;
     check?: (r: Rehearsal, run: SandboxRun<T>) => Promise<void>;
   } = {},
@@ -249,6 +251,7 @@ export async function rehearseOnSandbox<T = undefined>(
       trigger,
       ...(hooks.state ? { state: hooks.state } : {}),
       ...(hooks.latency ? { latency: hooks.latency } : {}),
+      ...(hooks.graceSeconds !== undefined ? { graceSeconds: hooks.graceSeconds } : {}),
     });
     const text = report(rehearsal);
     log(text);

@@ -11,6 +11,7 @@
 // `--trigger ec2-state-change`: EC2's state-change event of master-2's instance (`--state stopped`, the
 // default, or `terminated`) starts the run through the signal function instead of the probe's member
 // alarm (the default, `--trigger alarm`). `--ssm-latency-ms N`: SSM's time per command (default 1000).
+// `--grace-seconds N`: the stack's alarmGraceSeconds (default 60, the deployed default).
 // `--help`: the usage, exit 0.
 // Exit codes: 0 the rehearsal passed, 1 it did not, 2 bad arguments.
 
@@ -21,19 +22,21 @@ import { AWS_LATENCY, type LatencyModel } from '../rehearsal/latency.ts';
 import { rehearsalSandboxName, rehearseOnSandbox } from '../rehearsal/run.ts';
 import type { RehearsalState, RehearsalTrigger } from '../rehearsal/rehearse.ts';
 
-const USAGE = 'usage: npm run rehearse:aws [-- --trigger alarm|ec2-state-change [--state stopped|terminated] [--ssm-latency-ms N]]';
+const USAGE = 'usage: npm run rehearse:aws [-- --trigger alarm|ec2-state-change [--state stopped|terminated] [--ssm-latency-ms N] [--grace-seconds N]]';
 
 const TRIGGERS: readonly RehearsalTrigger[] = ['alarm', 'ec2-state-change'];
 const STATES: readonly RehearsalState[] = ['stopped', 'terminated'];
 let trigger: RehearsalTrigger;
 let state: RehearsalState | undefined;
 let latency: LatencyModel;
+let graceSeconds: number;
 try {
   const { values } = parseArgs({
     options: {
       trigger: { type: 'string', default: 'alarm' },
       state: { type: 'string' },
       'ssm-latency-ms': { type: 'string' },
+      'grace-seconds': { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -55,6 +58,9 @@ try {
   const ssm = values['ssm-latency-ms'];
   if (ssm !== undefined && !/^\d{1,6}$/.test(ssm)) throw new Error(`--ssm-latency-ms must be a whole number of milliseconds, got "${ssm}"`);
   latency = { ...AWS_LATENCY, ...(ssm !== undefined ? { ssmMs: Number(ssm) } : {}) };
+  const grace = values['grace-seconds'];
+  if (!/^\d{1,4}$/.test(grace) || Number(grace) > 3600) throw new Error(`--grace-seconds must be a whole number from 0 to 3600, got "${grace}"`);
+  graceSeconds = Number(grace);
 } catch (error) {
   console.error(`error: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
   process.exit(2);
@@ -73,7 +79,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const started = Date.now();
 try {
-  const { rehearsal } = await rehearseOnSandbox((line) => console.log(line), name, trigger, { ...(state ? { state } : {}), latency, dataMb: 32 });
+  const { rehearsal } = await rehearseOnSandbox((line) => console.log(line), name, trigger, { ...(state ? { state } : {}), latency, dataMb: 32, graceSeconds });
   console.log(`\nrehearse:aws passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   for (const line of figureLines(rehearsal.figures)) console.log(line);
   process.exit(0);
