@@ -185,6 +185,8 @@ export interface StepRecord {
   error?: { name: string; message: string };
   /** Short, secret-free facts the step reported (what it changed, what it found). */
   detail?: string;
+  /** In a run that replaces several members, the member a per-member step worked on: `master-3 → etcd-spare-0 (1 of 2)`. */
+  member?: string;
 }
 
 export interface RunRecord {

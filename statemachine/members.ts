@@ -40,6 +40,25 @@ export const LOOP_ENTRY: Readonly<Record<MemberPhase, string>> = {
   add: 'ConfigureNewMember',
 };
 
+/** The tasks that work on one member (the loops' bodies, and the compensation of the member that did not join). */
+export const PER_MEMBER_TASKS: readonly string[] = [
+  'IssueCertificates',
+  'VerifyCertificates',
+  'OpenEtcdPorts',
+  'InstallEtcd',
+  'RemoveFailedMember',
+  'StopFailedMember',
+  'BackUpFailedMemberData',
+  'ConfigureNewMember',
+  'AddMember',
+  'StartNewMember',
+  'UpdateInventory',
+  'AwaitSnapshot',
+  'PromoteNewMember',
+  'VerifyClusterHealth',
+  'CompensateNewMember',
+];
+
 /** Whether the run replaces more than one member. */
 export function replacesSeveral(context: Pick<WorkflowContext, 'members'>): boolean {
   return (context.members?.length ?? 0) > 1;
@@ -120,4 +139,10 @@ export function failedMemberIds(context: WorkflowContext): string[] {
 export function failedHostNames(context: WorkflowContext): string[] {
   const slots = replacesSeveral(context) ? currentSlots(context) : [{ failed: context.request.failed, ...fieldsOf(context) }];
   return slots.flatMap((s) => (s.failedHost ? [s.failedHost.name] : []));
+}
+
+/** The member a per-member step worked on, for its record; null outside the loops or in a one-member run. */
+export function memberOfStep(task: string, context: WorkflowContext): string | null {
+  if (!replacesSeveral(context) || !PER_MEMBER_TASKS.includes(task)) return null;
+  return memberLabel(context);
 }

@@ -11,6 +11,7 @@ import { START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toRecordedError } from '../../statemachine/recordedError.ts';
+import { memberOfStep } from '../../statemachine/members.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { Step, StepResult } from './step.ts';
@@ -105,7 +106,12 @@ export function newRunRecord(context: WorkflowContext, target: RunRecord['target
     cluster: context.request.cluster,
     target,
     startedBy: context.request.startedBy,
-    request: { failed: context.request.failed, replacement: context.request.replacement, options: context.options },
+    request: {
+      failed: context.request.failed,
+      replacement: context.request.replacement,
+      ...(context.request.also ? { also: context.request.also } : {}),
+      options: context.options,
+    },
     outcome: 'running',
     startedAt: now.toISOString(),
     state: START_STATE,
@@ -216,10 +222,14 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
         });
         entry.status = result.skipped ? 'skipped' : 'succeeded';
         entry.detail = result.detail;
+        const member = memberOfStep(task.name, { ...input, ...result.output });
+        if (member) entry.member = member;
         delete entry.error;
         return result.output;
       } catch (error) {
         const e = toRecordedError(error);
+        const member = memberOfStep(task.name, input);
+        if (member) entry.member = member;
         entry.status = 'failed';
         entry.error = { name: e.Error, message: e.Cause };
         entry.detail = e.Cause;

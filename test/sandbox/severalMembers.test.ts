@@ -1,0 +1,181 @@
+// Several failed members in one run, on etcd 3.2.22 (no learners: each add makes a voter at once, and
+// etcd adds a member only while the leader reaches every voting member). One five-member sandbox with
+// six spares, in order:
+//   1. master-3 and master-4 powered off, as an availability-zone outage takes them, under write load:
+//      one run brings the cluster back to five; every acknowledged write is on every member; the writer's
+//      longest wait between two acknowledgements; the timeline remove, remove, add, start, add, start.
+//   2. two more members powered off, the run killed once both are removed (before the first add): the same
+//      command finishes both.
+//   3. three of five down: refused (exit 3), nothing changed, `remaining` pointing at restore-quorum.
+// This sandbox is new because no other test has five members with two of them down at once.
+// The same on etcd 3.4.23 with learners: test/sandbox/learner/severalMembers.test.ts.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
+import { waitFor } from '../../sandbox/util.ts';
+import { cli } from '../support/cli.ts';
+import {
+  clientUrl,
+  downAll,
+  exitOf,
+  holdBefore,
+  memberNames,
+  membershipOf,
+  membersNow,
+  parseRunJson,
+  runsOf,
+  upSandbox,
+  WatchedCli,
+} from '../support/safetyHelpers.ts';
+import { fqdn } from '../support/runChecks.ts';
+import { acknowledging, longestGapWithin, startWriter, writerKeysOn } from '../support/writer.ts';
+
+const created: string[] = [];
+let sandbox: SandboxInfo;
+
+beforeAll(async () => {
+  sandbox = await upSandbox(created, 't-two', { members: 5, spares: 6, nodes: 1, dataMb: 2 });
+});
+
+afterAll(async () => {
+  await downAll(created);
+});
+
+const ip = (host: string) => sandbox.hosts.find((h) => h.name === host)!.ip;
+const twoArgs = (failed: [string, string], replacements: [string, string], ...extra: string[]) => [
+  'run',
+  '--sandbox',
+  sandbox.name,
+  '--failed',
+  failed[0],
+  '--failed',
+  failed[1],
+  '--replacement',
+  replacements[0],
+  '--replacement',
+  replacements[1],
+  '--grace-seconds',
+  '0',
+  '--json',
+  ...extra,
+];
+
+/** The membership steps of the newest run, in the order they ran: the run's timeline. */
+async function membershipTimeline(): Promise<string[]> {
+  const [record] = await runsOf(sandbox.name);
+  const words: Record<string, string> = { RemoveFailedMember: 'remove', AddMember: 'add', StartNewMember: 'start' };
+  return record!.steps.filter((s) => s.status === 'succeeded' && words[s.name]).map((s) => `${words[s.name]} ${s.member ?? ''}`.trim());
+}
+
+/** Every key of `keys` on every member host in `hosts`, each read from its own copy. */
+async function expectOnEveryMember(keys: string[], hosts: string[]): Promise<void> {
+  for (const host of hosts) {
+    await waitFor(`${host} to hold every acknowledged write`, 20_000, 250, async () => {
+      const held = await writerKeysOn(sandbox, host, clientUrl(ip(host)));
+      return keys.every((k) => held.has(k));
+    });
+  }
+}
+
+describe('several failed members in one run (etcd 3.2.22)', () => {
+  it('replaces master-3 and master-4, powered off under write load, in one run: remove, remove, add, start, add, start', async () => {
+    await failHost(sandbox.name, 'master-3', 'kill');
+    await failHost(sandbox.name, 'master-4', 'kill');
+    const writer = await startWriter(
+      sandbox,
+      ['master-0', 'master-1', 'master-2'].map((h) => clientUrl(ip(h))),
+    );
+    // The failure itself costs an election when it took the leader: the run starts once writes are acknowledged again.
+    await acknowledging(writer);
+    const runFrom = Date.now();
+    const out = await cli(twoArgs(['master-3', 'master-4'], ['etcd-spare-0', 'etcd-spare-1']));
+    const runTo = Date.now();
+    await acknowledging(writer);
+    const writes = await writer.stop();
+    expect(exitOf(out)).toMatchObject({ code: 0 });
+    const result = parseRunJson(out.stdout);
+    expect(result.outcome).toBe('succeeded');
+
+    const live = ['master-0', 'master-1', 'master-2', 'etcd-spare-0', 'etcd-spare-1'];
+    expect(memberNames(await membersNow(sandbox, live))).toEqual(live.map(fqdn).sort());
+    expect(await membershipTimeline()).toEqual([
+      'remove master-3 → etcd-spare-0 (1 of 2)',
+      'remove master-4 → etcd-spare-1 (2 of 2)',
+      'add master-3 → etcd-spare-0 (1 of 2)',
+      'start master-3 → etcd-spare-0 (1 of 2)',
+      'add master-4 → etcd-spare-1 (2 of 2)',
+      'start master-4 → etcd-spare-1 (2 of 2)',
+    ]);
+    // The writer kept writing: quorum held at every step.
+    expect(writes.acknowledged.length).toBeGreaterThan(100);
+    const gap = longestGapWithin(writes, runFrom, runTo);
+    const [record] = await runsOf(sandbox.name);
+    const during = record!.steps
+      .filter((st) => Date.parse(st.startedAt) <= gap.at + gap.ms && Date.parse(st.endedAt ?? st.startedAt) >= gap.at)
+      .map((st) => st.name);
+    console.log(
+      `two-member run: ${(runTo - runFrom) / 1000} s, ${writes.acknowledged.length} writes acknowledged, longest gap ${gap.ms} ms (during ${during.join(', ')}), errors: ${writes.errors.join(' | ')}`,
+    );
+    expect(gap.ms).toBeLessThanOrEqual(2000);
+    await expectOnEveryMember(writes.acknowledged, live);
+  });
+
+  it('killed once both members are removed, the same command adds and starts both', async () => {
+    await failHost(sandbox.name, 'master-2', 'kill');
+    await failHost(sandbox.name, 'etcd-spare-1', 'kill');
+    const args = twoArgs(['master-2', 'etcd-spare-1'], ['etcd-spare-2', 'etcd-spare-3']);
+    const hold = await holdBefore('ConfigureNewMember');
+    const first = new WatchedCli(args, hold.env);
+    try {
+      await first.waitFor(/^hold: ConfigureNewMember waits while /, { past: true });
+      // Both removed, nothing added yet: three members.
+      const removed = await membersNow(sandbox, ['master-0', 'master-1', 'etcd-spare-0']);
+      expect(memberNames(removed)).toEqual(['master-0', 'master-1', 'etcd-spare-0'].map(fqdn).sort());
+      first.kill('SIGKILL');
+      await first.done;
+    } finally {
+      await hold.release();
+    }
+    const again = await cli(args);
+    expect(exitOf(again)).toMatchObject({ code: 0 });
+    expect(again.stderr).toMatch(/resuming unfinished run/);
+    const live = ['master-0', 'master-1', 'etcd-spare-0', 'etcd-spare-2', 'etcd-spare-3'];
+    expect(memberNames(await membersNow(sandbox, live))).toEqual(live.map(fqdn).sort());
+    expect(await membershipTimeline()).toEqual([
+      'remove master-2 → etcd-spare-2 (1 of 2)',
+      'remove etcd-spare-1 → etcd-spare-3 (2 of 2)',
+      'add master-2 → etcd-spare-2 (1 of 2)',
+      'start master-2 → etcd-spare-2 (1 of 2)',
+      'add etcd-spare-1 → etcd-spare-3 (2 of 2)',
+      'start etcd-spare-1 → etcd-spare-3 (2 of 2)',
+    ]);
+  });
+
+  it('refuses three of five down, changing nothing, pointing at restore-quorum', async () => {
+    for (const host of ['master-1', 'etcd-spare-0', 'etcd-spare-2']) await failHost(sandbox.name, host, 'kill');
+    const live = ['master-0', 'etcd-spare-3'];
+    const before = membershipOf(await membersNow(sandbox, live));
+    const out = await cli([
+      'run',
+      '--sandbox',
+      sandbox.name,
+      '--failed',
+      'master-1',
+      '--failed',
+      'etcd-spare-0',
+      '--replacement',
+      'etcd-spare-4',
+      '--replacement',
+      'etcd-spare-5',
+      '--grace-seconds',
+      '0',
+      '--json',
+    ]);
+    expect(exitOf(out)).toMatchObject({ code: 3 });
+    const result = parseRunJson(out.stdout);
+    expect(result.outcome).toBe('refused');
+    expect(result.reason).toMatch(/no quorum: 2 of 5 voting members answer and 3 are needed/);
+    expect(result.remaining?.join('\n')).toMatch(/restore-quorum/);
+    expect(membershipOf(await membersNow(sandbox, live))).toEqual(before);
+  });
+});
