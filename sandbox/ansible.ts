@@ -5,12 +5,10 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../functions/errors.ts';
+import { OPENSHIFT_ANSIBLE_DIR } from '../statemachine/context.ts';
 import type { HostRecord, SandboxRecord } from './model.ts';
 import { faultDirOf, hostRootOf } from './model.ts';
 import { hostLibOf } from './util.ts';
-
-/** Where the stand-in tree is on the installer host (and under its root in the state dir). */
-export const OPENSHIFT_ANSIBLE_DIR = '/usr/share/ansible/openshift-ansible';
 
 /** The marker file of a scaleup fault: the task's name, one line (read by the stand-in's strategy). */
 export const scaleupFaultFile = (stateDir: string, hostName: string) => path.join(faultDirOf(stateDir, hostName), 'scaleup-task');
