@@ -32,7 +32,7 @@ case "$role" in
   installer)
     ansible_dir=${2:-}
     inventory_b64=${3:-}
-    [[ $ansible_dir =~ ^/[A-Za-z0-9._/-]+$ && $ansible_dir != *..* ]] || bad_argument "bad openshift-ansible directory: $ansible_dir"
+    check_path "$ansible_dir" "openshift-ansible directory"
     [[ $inventory_b64 =~ ^[A-Za-z0-9+/=]+$ ]] || bad_argument "the inventory is not base64"
     command -v ansible-playbook >/dev/null || { echo "ansible-playbook is not installed on this host" >&2; exit 3; }
     [[ -f $ansible_dir/$PLAYBOOK ]] || { echo "$ansible_dir/$PLAYBOOK does not exist on this host" >&2; exit 3; }

@@ -61,8 +61,8 @@ done
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 check_run_id "$run_id"
-[[ $ansible_dir =~ ^/[A-Za-z0-9._/-]+$ && $ansible_dir != *..* ]] || bad_argument "bad openshift-ansible directory: $ansible_dir"
-[[ $inventory =~ ^/[A-Za-z0-9._/-]+$ && $inventory != *..* ]] || bad_argument "bad inventory path: $inventory"
+check_path "$ansible_dir" "openshift-ansible directory"
+check_path "$inventory" "inventory path"
 [[ $wait_seconds =~ ^[0-9]{1,5}$ ]] || bad_argument "bad wait seconds: $wait_seconds"
 [[ $mode =~ ^(start|report|restart)$ ]] || bad_argument "bad mode: $mode"
 [ -z "$UPLOAD_URL" ] || check_url "$UPLOAD_URL" "bad upload url"
