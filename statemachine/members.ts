@@ -120,13 +120,16 @@ export function enterLoop(context: WorkflowContext, phase: MemberPhase): Partial
   };
 }
 
-/** How the member being worked on is named in step details: `master-3 → etcd-spare-0 (1 of 2)`. */
+/** How a member of the run is named in its steps' details and records: `master-3 → etcd-spare-0 (1 of 2)`. */
+export function slotLabel(slot: MemberSlot, index: number, count: number): string {
+  return `${slot.failedHost?.name ?? slot.failed} → ${slot.replacement?.name ?? slot.asked ?? 'a spare'} (${index + 1} of ${count})`;
+}
+
+/** The label of the member being worked on (slotLabel). */
 export function memberLabel(context: WorkflowContext): string {
   const index = context.memberIndex ?? 0;
-  const slot = context.members?.[index];
-  const failed = context.failedHost?.name ?? slot?.failed ?? context.request.failed;
-  const replacement = context.replacement?.name ?? slot?.asked ?? 'a spare';
-  return `${failed} → ${replacement} (${index + 1} of ${context.members?.length ?? 1})`;
+  const slot = context.members?.[index] ?? { failed: context.request.failed };
+  return slotLabel({ ...slot, ...fieldsOf(context) }, index, context.members?.length ?? 1);
 }
 
 /** Every failed member's ID the run knows of (all of them, for a run that replaces several). */

@@ -32,6 +32,7 @@ import { AuditStore } from '../adapters/aws/auditStore.ts';
 import { regionOfArn, StepFunctionsExecutions } from '../adapters/aws/executions.ts';
 import { createLogger, createTracer, setLogKeys, traced } from './observability.ts';
 import { runIdFromExecutionName } from './event.ts';
+import { membersOf } from '../workflow/runView.ts';
 
 /** The parts of the EventBridge event this reads. */
 export interface ExecutionStatusEvent {
@@ -164,8 +165,14 @@ export function outcomeMessage(
   const context = record.context as Partial<WorkflowContext>;
   const request = record.request;
   const cluster = record.cluster;
-  const failed = hostLabel(context.failedHost) ?? (typeof request['failed'] === 'string' ? request['failed'] : 'an unknown member');
-  const replacement = hostLabel(context.replacement) ?? (typeof request['replacement'] === 'string' ? request['replacement'] : null);
+  // A run that replaces several members names them all, each with its replacement and what the run did for it.
+  const several = membersOf(context, [], record.outcome === 'running');
+  const failed = several
+    ? several.map((m) => m.failed).join(' and ')
+    : (hostLabel(context.failedHost) ?? (typeof request['failed'] === 'string' ? request['failed'] : 'an unknown member'));
+  const replacement = several
+    ? several.map((m) => m.replacement ?? 'a spare').join(' and ')
+    : (hostLabel(context.replacement) ?? (typeof request['replacement'] === 'string' ? request['replacement'] : null));
   const took = seconds(record.startedAt, record.endedAt);
   const tookText = took === null ? '' : durationText(took);
   const failedStep = record.steps.find((s) => s.status === 'failed');
@@ -205,6 +212,16 @@ export function outcomeMessage(
     `Started by: ${record.startedBy} at ${record.startedAt}`,
     ...(record.reason ? [`Reason:     ${line(record.reason)}`] : []),
     ...(context.cleanupError ? [`Cleanup failed too: ${line(`${context.cleanupError.Error}: ${context.cleanupError.Cause}`)}`] : []),
+    ...(several
+      ? [
+          '',
+          'Members:',
+          ...several.map(
+            (m, i) =>
+              `  ${i + 1} of ${several.length}: ${m.failed} → ${m.replacement ?? 'a spare'}: ${m.removed ? 'removed' : 'not removed'}, ${m.newMemberId ? `added ${m.newMemberId}` : 'not added'}, ${m.joined ? 'started' : 'not started'}`,
+          ),
+        ]
+      : []),
     '',
     'Timeline:',
     ...(record.steps.length === 0 ? [options.historyUnreadable ? '  (the execution history could not be read; see the console)' : '  (no step ran)'] : []),

@@ -7,6 +7,7 @@ import type { RunOutcome, RunRecord, StepRecord } from '../ports.ts';
 import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
+import { currentSlots, slotLabel } from '../../statemachine/members.ts';
 import { EXIT } from '../exitCodes.ts';
 
 export type { RunOutcome };
@@ -44,6 +45,22 @@ export interface RunView {
   addToStartedSeconds?: number;
   /** Absent before ValidateInput chose. */
   replacement?: ReplacementView;
+  /** A run that replaces several members: each failed member with its replacement, what the run did for it, and its steps in the order they ran. */
+  members?: MemberView[];
+}
+
+export interface MemberView {
+  failed: string;
+  replacement: string | null;
+  chosen?: ReplacementChoice;
+  /** The failed member's etcd ID, once observed. */
+  failedMemberId?: string;
+  removed: boolean;
+  /** The member the run added for it, once added. */
+  newMemberId?: string;
+  /** Added and started. */
+  joined: boolean;
+  steps: RunStep[];
 }
 
 /** A run's outcome as an exit code (functions/exitCodes.ts). */
@@ -84,12 +101,41 @@ export function stepTimeline(record: Pick<RunRecord, 'steps' | 'startedAt' | 'en
   );
 }
 
+/** Each member of a run that replaces several, from its context and the steps its record names it in; null for a one-member run. */
+export function membersOf(context: Partial<WorkflowContext>, steps: readonly StepRecord[], running: boolean): MemberView[] | null {
+  if (!context.members || context.members.length < 2 || !context.request) return null;
+  const slots = currentSlots(context as WorkflowContext);
+  return slots.map((slot, i) => {
+    const label = slotLabel(slot, i, slots.length);
+    return {
+      failed: slot.failedHost?.name ?? slot.failed,
+      replacement: slot.replacement?.name ?? null,
+      ...(slot.replacementChoice ? { chosen: slot.replacementChoice } : {}),
+      ...(slot.failedMember?.id ? { failedMemberId: slot.failedMember.id } : {}),
+      removed: slot.failedMemberRemoved === true,
+      ...(slot.memberAdded === true && slot.newMemberId ? { newMemberId: slot.newMemberId } : {}),
+      joined: slot.memberAdded === true && slot.newMemberStartedAt !== undefined,
+      steps: steps
+        .filter((s) => s.member === label)
+        .map((s) => ({
+          name: s.name,
+          status: s.status === 'running' && !running ? 'failed' : s.status,
+          startedAt: s.startedAt,
+          endedAt: s.endedAt ?? (s.status === 'running' && running ? null : s.startedAt),
+          attempts: s.attempts,
+        })),
+    };
+  });
+}
+
 /** The view of a run record (the sandbox's run store, the AWS audit record). */
 export function runViewOfRecord(record: RunRecord): RunView {
   const context = record.context as Partial<WorkflowContext>;
   const window = addToStartedSeconds(context);
-  const replacement = replacementOf(context);
   const running = record.outcome === 'running';
+  const members = membersOf(context, record.steps, running);
+  // A run that replaces several names each replacement with its member.
+  const replacement = members ? null : replacementOf(context);
   return {
     runId: record.runId,
     outcome: record.outcome,
@@ -107,6 +153,7 @@ export function runViewOfRecord(record: RunRecord): RunView {
     ...(record.remaining?.length ? { remaining: record.remaining } : {}),
     ...(window !== null ? { addToStartedSeconds: window } : {}),
     ...(replacement ? { replacement } : {}),
+    ...(members ? { members } : {}),
   };
 }
 
@@ -121,6 +168,18 @@ export function formatRunView(run: RunView, header: string, footer: string[] = [
     lines.push(
       `  replacement: ${replacement.name ?? '(not launched yet)'}, ${CHOSEN_WORDS[replacement.chosen]}${replacement.launched && replacement.launched !== replacement.name ? ` (${replacement.launched})` : ''}`,
     );
+  for (const [i, m] of (run.members ?? []).entries()) {
+    const did = [
+      m.removed ? `removed ${m.failedMemberId ?? ''}`.trimEnd() : 'not removed',
+      m.newMemberId ? `added ${m.newMemberId}` : 'not added',
+      m.joined ? 'started' : 'not started',
+    ];
+    lines.push(
+      `  member ${i + 1} of ${run.members!.length}: ${m.failed} → ${m.replacement ?? '(none yet)'}${m.chosen ? `, ${CHOSEN_WORDS[m.chosen]}` : ''}: ${did.join(', ')}`,
+    );
+    const steps = m.steps.map((s) => `${s.name} ${s.status}${s.endedAt ? ` ${seconds(Date.parse(s.endedAt) - Date.parse(s.startedAt))}` : ''}`);
+    if (steps.length > 0) lines.push(`    ${steps.join(', ')}`);
+  }
   for (const s of run.steps) {
     const took = s.endedAt === null ? 'running' : s.status === 'skipped' && s.attempts === 0 ? '' : seconds(Date.parse(s.endedAt) - Date.parse(s.startedAt));
     lines.push(`  ${s.name.padEnd(24)} ${s.status.padEnd(9)} ${took.padStart(7)}${s.attempts > 1 ? `  (${s.attempts} attempts)` : ''}`.trimEnd());

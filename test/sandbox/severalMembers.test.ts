@@ -95,6 +95,20 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
     expect(exitOf(out)).toMatchObject({ code: 0 });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('succeeded');
+    // --json and history show each failed member with its replacement and its steps.
+    const members = (
+      result as unknown as { members: Array<{ failed: string; replacement: string; removed: boolean; joined: boolean; steps: Array<{ name: string }> }> }
+    ).members;
+    expect(members.map((m) => [m.failed, m.replacement, m.removed, m.joined])).toEqual([
+      ['master-3', 'etcd-spare-0', true, true],
+      ['master-4', 'etcd-spare-1', true, true],
+    ]);
+    expect(members[1]!.steps.map((st) => st.name)).toEqual(
+      expect.arrayContaining(['RemoveFailedMember', 'AddMember', 'StartNewMember', 'VerifyClusterHealth']),
+    );
+    const history = await cli(['history', '--sandbox', sandbox.name]);
+    expect(history.stdout).toMatch(/member 1 of 2: master-3 → etcd-spare-0, named in the request: removed [0-9a-f]{16}, added [0-9a-f]{16}, started/);
+    expect(history.stdout).toMatch(/member 2 of 2: master-4 → etcd-spare-1, named in the request: removed [0-9a-f]{16}, added [0-9a-f]{16}, started/);
 
     const live = ['master-0', 'master-1', 'master-2', 'etcd-spare-0', 'etcd-spare-1'];
     expect(memberNames(await membersNow(sandbox, live))).toEqual(live.map(fqdn).sort());

@@ -6,13 +6,16 @@ import { describe, expect, it } from 'vitest';
 import { assessFailure } from '../../functions/cluster/assessFailure.ts';
 import { quorumForRemovals } from '../../functions/cluster/assessSeveral.ts';
 import { InvalidInputError, NewMemberFailedError, RefusedError } from '../../functions/errors.ts';
-import type { Inventory } from '../../functions/ports.ts';
+import type { Inventory, RunRecord, StepRecord } from '../../functions/ports.ts';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
 import { STEPS } from '../../functions/steps/index.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { compileAsl } from '../../statemachine/asl.ts';
 import type { MemberPhase, MemberSlot, ReplaceRequest, WorkflowContext } from '../../statemachine/context.ts';
-import { currentSlots, enterLoop, LOOP_ENTRY, loadSlot } from '../../statemachine/members.ts';
+import { currentSlots, enterLoop, LOOP_ENTRY, loadSlot, slotLabel } from '../../statemachine/members.ts';
+import { formatRunView, runViewOfRecord } from '../../functions/workflow/runView.ts';
+import { outcomeMessage } from '../../functions/handlers/notifyOutcome.ts';
+import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
 import { FakeCluster, fakeDeps, fakeMember as member, host, memberId as ID, unitInventory } from '../support/fakeCluster.ts';
@@ -320,5 +323,86 @@ describe('Several failed members: the console input schema', () => {
     for (const bad of [{ failed: [] }, { failed: ['master-3', 'master-3'] }, { failed: ['a', 'b', 'c', 'd'] }, { failed: ['master-3; reboot'] }]) {
       expect(check({ ...base, ...bad })).toBe(false);
     }
+  });
+});
+
+describe('Several failed members: the record, the timeline and the notification', () => {
+  /** The context and step records of a run that removed both members, added and started the first, and failed to start the second. */
+  async function partlyJoined() {
+    const run = await runXState(
+      twoMemberFakes({
+        StartNewMember: async (c) => {
+          if (c.memberIndex === 1) throw new NewMemberFailedError('etcd on etcd-spare-1 did not start listening');
+          return { newMemberStartedAt: '2030-01-01T00:00:00.000Z' };
+        },
+      }),
+      two,
+    );
+    const context = run.finalContext;
+    const slots = currentSlots(context);
+    const at = '2030-01-01T00:00:00.000Z';
+    const step = (name: string, i: number, status: StepRecord['status'] = 'succeeded'): StepRecord => ({
+      name,
+      status,
+      startedAt: at,
+      endedAt: at,
+      attempts: 1,
+      member: slotLabel(slots[i]!, i, 2),
+    });
+    const steps = [
+      step('RemoveFailedMember', 0),
+      step('RemoveFailedMember', 1),
+      step('AddMember', 0),
+      step('StartNewMember', 0),
+      step('AddMember', 1),
+      step('StartNewMember', 1, 'failed'),
+    ];
+    const record: RunRecord = {
+      runId: 'r-two',
+      cluster: 'ocp',
+      target: 'sandbox',
+      startedBy: 'test',
+      request: { failed: 'master-3', also: [{ failed: 'master-4' }] },
+      outcome: 'failed',
+      reason: 'NewMemberFailedError: etcd on etcd-spare-1 did not start listening',
+      startedAt: at,
+      endedAt: at,
+      state: 'Failed',
+      context: context as unknown as Record<string, unknown>,
+      steps,
+    };
+    return record;
+  }
+
+  it('shows each failed member with its replacement, what was done for it and its steps', async () => {
+    const record = await partlyJoined();
+    const view = runViewOfRecord(record);
+    expect(view.replacement).toBeUndefined();
+    expect(view.members?.map((m) => [m.failed, m.replacement, m.removed, m.newMemberId, m.joined, m.steps.map((s) => `${s.name} ${s.status}`)])).toEqual([
+      ['master-3', 'etcd-spare-0', true, ID(0xb0), true, ['RemoveFailedMember succeeded', 'AddMember succeeded', 'StartNewMember succeeded']],
+      ['master-4', 'etcd-spare-1', true, ID(0xb1), false, ['RemoveFailedMember succeeded', 'AddMember succeeded', 'StartNewMember failed']],
+    ]);
+    const text = formatRunView(view, 'run r-two');
+    expect(text).toContain(`  member 1 of 2: master-3 → etcd-spare-0, from the spare pool: removed, added ${ID(0xb0)}, started`);
+    expect(text).toContain(`  member 2 of 2: master-4 → etcd-spare-1, from the spare pool: removed, added ${ID(0xb1)}, not started`);
+    expect(text).toContain('    RemoveFailedMember succeeded 0.0s, AddMember succeeded 0.0s, StartNewMember failed 0.0s');
+  });
+
+  it('names both members in the notification', async () => {
+    const record = await partlyJoined();
+    const audit = {
+      ...record,
+      target: 'aws',
+      executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:sm:r-two',
+      executionName: 'r-two',
+      executionStatus: 'FAILED',
+      principal: null,
+      historyEvents: 1,
+      recordedAt: record.startedAt,
+    } as AuditRecord;
+    const message = outcomeMessage(audit, { outcome: 'failed' });
+    expect(message.subject).toMatch(/FAILED to replace master-3 and master-4 with etcd-spare-0 and etcd-spare-1/);
+    expect(message.message).toContain(`  1 of 2: master-3 → etcd-spare-0: removed, added ${ID(0xb0)}, started`);
+    expect(message.message).toContain(`  2 of 2: master-4 → etcd-spare-1: removed, added ${ID(0xb1)}, not started`);
   });
 });
