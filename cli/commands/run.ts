@@ -8,6 +8,7 @@ import * as validate from '../../functions/validate.ts';
 import { newRunRecord, stepHoldFromEnv } from '../../functions/workflow/localRun.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { RunRecord } from '../../functions/ports.ts';
 import type { AwsCliDeps } from '../aws/client.ts';
 import { integerOption, parse, runCommand, targetsAws, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, RUN_EXITS, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
@@ -22,8 +23,11 @@ export const help: Help = {
   ],
   about: `Replaces a failed etcd member. On a sandbox the workflow runs here, printing each step on stderr
 (▶ started, ✓ succeeded, ✗ failed, – skipped); the same command after a crash resumes the unfinished
-run. On AWS it starts an execution of the deployed state machine; with --wait it prints the same step
-lines from the execution's history until the execution ends.`,
+run. Several --failed replace several members in one run: every replacement prepared, every failed
+member removed one at a time, then each new member added, started (and promoted) before the next add.
+A run for members that a live run already replaces says "covered by run R" and exits 0. On AWS it starts
+an execution of the deployed state machine; with --wait it prints the same step lines from the
+execution's history until the execution ends.`,
   sections: [
     {
       title: 'sandbox options',
@@ -114,6 +118,16 @@ export async function run(argv: string[]): Promise<number> {
       progress(`resuming unfinished run ${same.runId} at ${same.state}`);
       return execute(same, deps, values.json, runs, hold);
     }
+    // Many signals, one run: every failed member asked for is one a live run is replacing already.
+    for (const other of unfinished) {
+      if (!coversAll(other, [failed, ...also.map((a) => a.failed)])) continue;
+      const owner = await ownersOf(runs).liveOtherOwner(other.runId);
+      if (!owner) continue;
+      const names = [failed, ...also.map((a) => a.failed)].join(', ');
+      progress(`${names}: covered by run ${other.runId} (in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}); nothing else to do`);
+      if (values.json) process.stdout.write(`${JSON.stringify({ runId: other.runId, outcome: 'covered', reason: `covered by run ${other.runId}` })}\n`);
+      return EXIT.succeeded;
+    }
     if (unfinished.length > 0) {
       const other = unfinished[0]!;
       const owner = await ownersOf(runs).liveOtherOwner(other.runId);
@@ -150,6 +164,23 @@ export async function run(argv: string[]): Promise<number> {
     );
     return execute(record, deps, values.json, runs, hold);
   });
+}
+
+/**
+ * Whether a run replaces every member named in `asked`: by the text its request named it with, or by the
+ * failed host's name, hostname or IP it resolved that to.
+ */
+export function coversAll(record: RunRecord, asked: string[]): boolean {
+  const request = record.request as { failed?: unknown; also?: Array<{ failed?: unknown }> };
+  const context = record.context as Partial<WorkflowContext>;
+  const names = new Set<string>();
+  const add = (value: unknown) => typeof value === 'string' && names.add(value.trim().toLowerCase());
+  add(request.failed);
+  for (const entry of request.also ?? []) add(entry.failed);
+  for (const slot of context.members ?? [{ failed: '', ...(context.failedHost ? { failedHost: context.failedHost } : {}) }]) {
+    if (slot.failedHost) for (const v of [slot.failedHost.name, slot.failedHost.hostname, slot.failedHost.ip]) add(v);
+  }
+  return asked.every((text) => names.has(text.trim().toLowerCase()));
 }
 
 /** `etcd-replace run --target aws …`: its flags checked here, before any AWS call. */

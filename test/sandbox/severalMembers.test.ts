@@ -4,8 +4,9 @@
 //   1. master-3 and master-4 powered off, as an availability-zone outage takes them, under write load:
 //      one run brings the cluster back to five; every acknowledged write is on every member; the writer's
 //      longest wait between two acknowledgements; the timeline remove, remove, add, start, add, start.
-//   2. two more members powered off, the run killed once both are removed (before the first add): the same
-//      command finishes both.
+//   2. two more members powered off, the run held once both are removed (before the first add): a second
+//      command for one of them ends `covered by run R` (exit 0); the run killed there, the same command
+//      finishes both.
 //   3. three of five down: refused (exit 3), nothing changed, `remaining` pointing at restore-quorum.
 // This sandbox is new because no other test has five members with two of them down at once.
 // The same on etcd 3.4.23 with learners: test/sandbox/learner/severalMembers.test.ts.
@@ -134,7 +135,7 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
     await expectOnEveryMember(writes.acknowledged, live);
   });
 
-  it('killed once both members are removed, the same command adds and starts both', async () => {
+  it('held once both members are removed: a second command for one of them is covered by the run; killed there, the same command adds and starts both', async () => {
     await failHost(sandbox.name, 'master-2', 'kill');
     await failHost(sandbox.name, 'etcd-spare-1', 'kill');
     const args = twoArgs(['master-2', 'etcd-spare-1'], ['etcd-spare-2', 'etcd-spare-3']);
@@ -145,6 +146,15 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
       // Both removed, nothing added yet: three members.
       const removed = await membersNow(sandbox, ['master-0', 'master-1', 'etcd-spare-0']);
       expect(memberNames(removed)).toEqual(['master-0', 'master-1', 'etcd-spare-0'].map(fqdn).sort());
+      // Many signals, one run: a second command for a member the live run covers says so and exits 0.
+      const second = await cli(['run', '--sandbox', sandbox.name, '--failed', 'etcd-spare-1', '--grace-seconds', '0', '--json']);
+      expect(exitOf(second)).toMatchObject({ code: 0 });
+      const [running] = await runsOf(sandbox.name);
+      expect(second.stderr).toMatch(new RegExp(`^etcd-spare-1: covered by run ${running!.runId} \\(in progress in pid \\d+`, 'm'));
+      expect(JSON.parse(second.stdout)).toEqual({ runId: running!.runId, outcome: 'covered', reason: `covered by run ${running!.runId}` });
+      expect(memberNames(await membersNow(sandbox, ['master-0', 'master-1', 'etcd-spare-0']))).toEqual(
+        ['master-0', 'master-1', 'etcd-spare-0'].map(fqdn).sort(),
+      );
       first.kill('SIGKILL');
       await first.done;
     } finally {

@@ -15,6 +15,7 @@ import type { MemberPhase, MemberSlot, ReplaceRequest, WorkflowContext } from '.
 import { currentSlots, enterLoop, LOOP_ENTRY, loadSlot, slotLabel } from '../../statemachine/members.ts';
 import { formatRunView, runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { outcomeMessage } from '../../functions/handlers/notifyOutcome.ts';
+import { coversAll } from '../../cli/commands/run.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
@@ -404,5 +405,18 @@ describe('Several failed members: the record, the timeline and the notification'
     expect(message.subject).toMatch(/FAILED to replace master-3 and master-4 with etcd-spare-0 and etcd-spare-1/);
     expect(message.message).toContain(`  1 of 2: master-3 → etcd-spare-0: removed, added ${ID(0xb0)}, started`);
     expect(message.message).toContain(`  2 of 2: master-4 → etcd-spare-1: removed, added ${ID(0xb1)}, not started`);
+  });
+});
+
+describe('Several failed members: many signals, one run', () => {
+  it('a run covers the members its request names, by the text given or the failed host it resolved', () => {
+    const context = validatedTwo();
+    const record = { request: { failed: 'master-3', also: [{ failed: '198.51.100.6' }] }, context } as unknown as RunRecord;
+    expect(coversAll(record, ['master-4'])).toBe(true);
+    expect(coversAll(record, ['master-3.example.test', 'MASTER-4'])).toBe(true);
+    expect(coversAll(record, ['master-4', 'master-2'])).toBe(false);
+    const one = { request: { failed: 'master-2' }, context: { failedHost: byName('master-2') } } as unknown as RunRecord;
+    expect(coversAll(one, ['198.51.100.4'])).toBe(true);
+    expect(coversAll(one, ['master-3'])).toBe(false);
   });
 });
