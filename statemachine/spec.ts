@@ -457,8 +457,20 @@ const STATE_LIST = [
     'RestoreInventory',
     'The scaleup did not add a member that started: put the inventory back as it was before the run, unless someone else has changed it since',
     'compensation',
+    'RestoreMasterUrls',
+    { retry: hostWork, catch: [{ errors: ['States.ALL'], next: 'RestoreMasterUrls', resultField: 'none' }], timeoutSeconds: 120 },
+  ),
+  // The playbook's masters play names the new host even when the host failed an earlier play.
+  task(
+    'RestoreMasterUrls',
+    "The scaleup did not add a member that started: every master's etcdClientInfo.urls back to the members that run, as RollMasters sets them",
+    'compensation',
     'CompensateNewMember',
-    { retry: hostWork, catch: [{ errors: ['States.ALL'], next: 'CompensateNewMember', resultField: 'none' }], timeoutSeconds: 120 },
+    {
+      retry: [...hostWork, { errors: ['MasterUnhealthyError'], intervalSeconds: 2, maxAttempts: 3, backoffRate: 2 }],
+      catch: [{ errors: ['States.ALL'], next: 'CompensateNewMember', resultField: 'none' }],
+      timeoutSeconds: 900,
+    },
   ),
   task('CompensateNewMember', 'The new member could not join: stop it, remove it again, record what remains to do', 'compensation', CLOSING, {
     retry: [transient],
@@ -537,7 +549,7 @@ export const ADD_METHOD_TASKS: Readonly<Record<AddMethod, readonly TaskName[]>> 
 };
 
 /** The tasks a run takes only when the new member could not join. */
-export const COMPENSATION_TASKS: readonly TaskName[] = ['RestoreInventory', 'CompensateNewMember'];
+export const COMPENSATION_TASKS: readonly TaskName[] = ['RestoreInventory', 'RestoreMasterUrls', 'CompensateNewMember'];
 
 /** The guards every choice uses. */
 export const GUARDS: GuardSpec[] = [alreadyReplaced, addByPlaybook, failedHostReachable, peerUrlsOnLocalhost, addedAsLearner, anotherMember];

@@ -16,9 +16,12 @@ export function liveEndpointList(current: string[], liveHostnames: string[]): st
   return [...new Set([...kept, ...added])];
 }
 
-/** Hostnames of the members as they stand now (every member started: VerifyClusterHealth passed). */
+/**
+ * Hostnames of the started members as they stand now (after VerifyClusterHealth every member is started;
+ * on compensation a member added but never started is no endpoint of anyone's).
+ */
 export async function liveMemberHostnames(context: WorkflowContext, deps: StepDeps): Promise<string[]> {
   const inventory = inventoryOf(context);
   const members = await etcdOf(context, deps, { includeReplacement: true }).memberList();
-  return members.map((m) => hostOfMember(inventory, m)?.hostname ?? m.name).filter((h) => h !== '');
+  return members.filter((m) => m.name !== '').map((m) => hostOfMember(inventory, m)?.hostname ?? m.name);
 }

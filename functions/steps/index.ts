@@ -24,6 +24,7 @@ import { ProvisionReplacement } from './ProvisionReplacement.ts';
 import { ReleaseLock } from './ReleaseLock.ts';
 import { RemoveFailedMember } from './RemoveFailedMember.ts';
 import { RestoreInventory } from './RestoreInventory.ts';
+import { RestoreMasterUrls } from './RestoreMasterUrls.ts';
 import { RollMasters } from './RollMasters.ts';
 import { RunScaleupPlaybook } from './RunScaleupPlaybook.ts';
 import { SnapshotCluster } from './SnapshotCluster.ts';
@@ -68,6 +69,7 @@ export const STEPS: Readonly<Record<TaskName, Step>> = {
   RollMasters,
   UpdateFlannel,
   RestoreInventory,
+  RestoreMasterUrls,
   CompensateNewMember,
   DiscardKeyBundle,
   TerminateLaunchedHost,

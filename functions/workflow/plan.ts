@@ -148,6 +148,10 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
       },
       etcdctl(via, 'member-list', endpoints),
     ],
+    RestoreMasterUrls: masters.flatMap((m) => [
+      script(m, 'ReadHostFile', MASTER_CONFIG_PATH),
+      script(m, 'RollMasters', '120', '<sha256 read>', '<master-config.yaml naming the members that run, base64>'),
+    ]),
     RestoreInventory: [
       script(context.installerHost, 'ReadHostFile', `${INVENTORY_PATH}.before-${context.runId}`),
       script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<the inventory before the run, base64>'),
@@ -220,6 +224,9 @@ export function planSteps(context: WorkflowContext): PlannedStep[] {
   const methodNotes = Object.fromEntries(ADD_METHOD_TASKS[byPlaybook ? 'manual' : 'ansible'].map((name) => [name, otherMethod]));
   const notes: Record<string, string | undefined> = {
     ...methodNotes,
+    RestoreMasterUrls: byPlaybook
+      ? 'only when the scaleup added no member that started; a master already right is left alone'
+      : 'this run does not run the scaleup playbook',
     RestoreInventory: byPlaybook
       ? "only when the scaleup added no member that started; only an inventory that still holds the run's edit"
       : 'this run does not edit the inventory before the add',

@@ -90,7 +90,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(failed.local.path).toEqual(failed.xstate.path);
     expect(failed.local.finalState).toBe('Failed');
     const after = failed.local.path.slice(failed.local.path.indexOf('RunScaleupPlaybook'));
-    expect(tasksOf(after).slice(0, 4)).toEqual(['RunScaleupPlaybook', 'RestoreInventory', 'CompensateNewMember', 'DiscardKeyBundle']);
+    expect(tasksOf(after).slice(0, 5)).toEqual(['RunScaleupPlaybook', 'RestoreInventory', 'RestoreMasterUrls', 'CompensateNewMember', 'DiscardKeyBundle']);
     expect(failed.local.finalContext.error).toEqual(failed.xstate.finalContext.error);
   });
 
