@@ -9,7 +9,7 @@ import { isStarted, peerUrl } from './cluster.ts';
 import type { ReplacementChoice, WorkflowContext } from './context.ts';
 import type { HostLike, MemberLike } from './matchMember.ts';
 import { matchMembers } from './matchMember.ts';
-import { findPastRemoval, type PastRun, type RecordedMember } from './pastRemoval.ts';
+import { findPastRemoval, perMemberRuns, type PastRun, type RecordedMember } from './pastRemoval.ts';
 
 /** The earlier run that did what a request asks for, as ValidateInput found it (context `replacedBy`). */
 export interface EarlierReplacement {
@@ -46,11 +46,14 @@ export function findEarlierReplacement(
   wanted: { text: string; host?: HostLike },
   members: Array<MemberLike & { clientURLs?: string[] }>,
   excludeRunId?: string,
+  /** `anyOutcome`: also a run that did not succeed as a whole (one that replaced several, and this one of them). */
+  options: { anyOutcome?: boolean } = {},
 ): EarlierReplacement | null {
   if (matchMembers(members, wanted).length > 0) return null;
   const removal = findPastRemoval(runs, wanted, excludeRunId);
-  if (!removal || removal.outcome !== 'succeeded') return null;
-  const run = runs.find((r) => r.runId === removal.runId)!;
+  if (!removal || (removal.outcome !== 'succeeded' && !options.anyOutcome)) return null;
+  // The run as it replaced this member (a run that replaced several, read per member).
+  const run = perMemberRuns(runs).find((r) => r.runId === removal.runId && matchesRemoved(r, removal.member.id))!;
   const newMemberId = run.context['newMemberId'];
   const replacement = hostOf(run.context['replacement']);
   if (typeof newMemberId !== 'string' || !replacement) return null;
@@ -60,6 +63,11 @@ export function findEarlierReplacement(
   const recordedChoice = run.context['replacementChoice'];
   const choice: ReplacementChoice = recordedChoice === 'spare' || recordedChoice === 'launched' ? recordedChoice : 'named';
   return { runId: run.runId, at: removal.at, newMemberId, peerURL: url, replacement, choice, failedMember: removal.member, remaining: run.remaining ?? [] };
+}
+
+function matchesRemoved(run: PastRun, memberId: string): boolean {
+  const m = run.context['failedMember'];
+  return typeof m === 'object' && m !== null && (m as { id?: unknown }).id === memberId;
 }
 
 /** Whether `host` is the host the earlier run added its member on (name, hostname or IP). */

@@ -3,13 +3,38 @@
 
 import type { HostLike } from './matchMember.ts';
 import { matchMembers } from './matchMember.ts';
+import type { WorkflowContext } from './context.ts';
+import { currentSlots, loadSlot, replacesSeveral, slotLabel } from './members.ts';
 
 /** The parts of a run record this reads (functions/ports.ts RunRecord). */
 export interface PastRun {
   runId: string;
   outcome: string;
   context: Record<string, unknown>;
-  steps: Array<{ name: string; status: string; endedAt?: string; detail?: string }>;
+  steps: Array<{ name: string; status: string; endedAt?: string; detail?: string; member?: string }>;
+}
+
+/**
+ * A run that replaced several members, read as one run per member: the member's own fields over the
+ * context, and the steps its record names that member in (their details without the member's label).
+ * A run that replaced one member is itself.
+ */
+export function perMemberRuns<R extends PastRun>(runs: readonly R[]): R[] {
+  return runs.flatMap((run) => {
+    const context = run.context as unknown as WorkflowContext;
+    if (!replacesSeveral(context) || !context.request) return [run];
+    const slots = currentSlots(context);
+    return slots.map((slot, i) => {
+      const label = slotLabel(slot, i, slots.length);
+      return {
+        ...run,
+        context: { ...run.context, ...loadSlot(slot) } as Record<string, unknown>,
+        steps: run.steps
+          .filter((st) => st.member === label)
+          .map((st) => ({ ...st, ...(st.detail?.startsWith(`${label}: `) ? { detail: st.detail.slice(label.length + 2) } : {}) })),
+      };
+    });
+  });
 }
 
 export interface PastRemoval {
@@ -39,7 +64,7 @@ function recordedMember(context: Record<string, unknown>): RecordedMember | null
  * names: matched exactly against the member that run recorded, as matchMembers matches live members.
  */
 export function findPastRemoval(runs: PastRun[], wanted: { text: string; host?: HostLike }, excludeRunId?: string): PastRemoval | null {
-  for (const run of runs) {
+  for (const run of perMemberRuns(runs)) {
     if (run.runId === excludeRunId) continue;
     const member = recordedMember(run.context);
     if (!member) continue;

@@ -225,7 +225,7 @@ export function clusterOf(seen: Observation, version: string | null): { clusterI
 }
 
 /** Why the failed member named is no member: never one, or removed by an earlier run (from the run record). */
-async function pastRemovalOf(context: WorkflowContext, deps: StepDeps): Promise<PastRemoval | null> {
+export async function pastRemovalOf(context: WorkflowContext, deps: StepDeps): Promise<PastRemoval | null> {
   try {
     const runs = deps.pastRuns ? await deps.pastRuns() : [];
     return findPastRemoval(runs, { text: context.request.failed, ...(context.failedHost ? { host: context.failedHost } : {}) }, context.runId);

@@ -17,7 +17,7 @@ import { compareEtcdVersions } from './etcdVersion.ts';
 import { memberRef } from './memberRef.ts';
 import { inventoryOf, need } from './need.ts';
 import { observe, oldestVersion } from './observe.ts';
-import { clusterOf, executionOf, notAMember, refuseReplacementRunningClusterEtcd, replacementIdentity } from './assessFailure.ts';
+import { clusterOf, executionOf, notAMember, pastRemovalOf, refuseReplacementRunningClusterEtcd, replacementIdentity } from './assessFailure.ts';
 
 /**
  * Removing `ids` one at a time, in order: the verdict of the first removal that would cost quorum (quorum
@@ -62,7 +62,10 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
   }
 
   const failed: EtcdMember[] = [];
-  for (const slot of slots) {
+  // Members an earlier run of the same request removed and ended without their replacement (its record
+  // says so, and they are no member now): this run adds their replacements.
+  const unfinished = new Map<number, { runId: string; member: MemberSlot['failedMember'] }>();
+  for (const [i, slot] of slots.entries()) {
     const matches = matchMembers(seen.members, { text: slot.failed, ...(slot.failedHost ? { host: slot.failedHost } : {}) });
     if (matches.length > 1) {
       throw new InvalidInputError(
@@ -71,6 +74,10 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
       );
     }
     const match = matches[0];
+    if (!match && slot.failedMemberRemoved === true && slot.failedMember) {
+      unfinished.set(i, { runId: context.removedByRun ?? context.runId, member: slot.failedMember });
+      continue;
+    }
     if (!match) {
       if (observation === 'second' && slot.failedMember) {
         throw new RefusedError(
@@ -79,6 +86,11 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
         );
       }
       const named = { ...context, request: { ...context.request, failed: slot.failed }, ...loadSlot(slot) };
+      const past = await pastRemovalOf(named, deps);
+      if (past && past.outcome !== 'succeeded' && !seen.members.some((m) => m.id === past.member.id)) {
+        unfinished.set(i, { runId: past.runId, member: { ...past.member, clientURL: '' } });
+        continue;
+      }
       throw new InvalidInputError('failed', await notAMember(named, deps));
     }
     if (failed.includes(match)) throw new InvalidInputError('failed', `two of the failed members named are the same member ${match.id}: name each once`);
@@ -86,8 +98,10 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
   }
   const label = (m: EtcdMember) => `${m.name || m.id} (${m.id})`;
 
+  const matchedOf = (i: number) => failed[i - [...unfinished.keys()].filter((k) => k < i).length];
   for (const [i, slot] of slots.entries()) {
-    const host = slot.failedHost ?? hostOfMember(inventory, failed[i]!);
+    const matched = unfinished.has(i) ? undefined : matchedOf(i);
+    const host = slot.failedHost ?? (matched ? hostOfMember(inventory, matched) : undefined);
     if (host?.roles.includes('ca')) {
       // The CA host and a second failed member at once: the CA backup path serves one-member runs.
       throw new RefusedError(
@@ -125,6 +139,7 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
   }
   const end = seen.members.length - failed.length + (slots.length - ours.length);
   if (!endsOdd(seen.members.length, failed.length, slots.length - ours.length)) {
+    // (a member an earlier run removed counts as removed already: the cluster is that much short now)
     throw new RefusedError(`the cluster would end with ${end} members: an etcd cluster must end with an odd count. Nothing was changed.`);
   }
 
@@ -140,7 +155,9 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
   const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
   const updated: MemberSlot[] = slots.map((slot, i) => {
-    const member = failed[i]!;
+    const earlier = unfinished.get(i);
+    if (earlier) return { ...slot, failedMember: earlier.member ?? null, failedMemberRemoved: true };
+    const member = matchedOf(i)!;
     const host = slot.failedHost ?? hostOfMember(inventory, member);
     return {
       ...slot,
@@ -150,9 +167,11 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
     };
   });
   const index = context.memberIndex ?? 0;
+  const earlierRuns = [...new Set([...unfinished.values()].map((u) => u.runId))].filter((r) => r !== context.runId);
   return {
     output: {
       members: updated,
+      ...(earlierRuns.length > 0 ? { removedByRun: earlierRuns[0] } : {}),
       ...loadSlot(updated[index]!),
       survivors,
       ...clusterOf(seen, version),
@@ -161,6 +180,10 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
       failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
       ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
     },
-    detail: `members ${failed.map(label).join(', ')} do not answer; removed one at a time: ${verdict.reason}; the cluster ends with ${end} members; oldest version ${version ?? 'unknown'}`,
+    detail: `${
+      unfinished.size > 0
+        ? `${[...unfinished.values()].map((u) => `${u.member?.name || u.member?.id} (removed by run ${u.runId})`).join(', ')} no longer a member and without a replacement: this run adds one; `
+        : ''
+    }members ${failed.map(label).join(', ') || 'none'} do not answer; removed one at a time: ${verdict.reason}; the cluster ends with ${end} members; oldest version ${version ?? 'unknown'}`,
   };
 }

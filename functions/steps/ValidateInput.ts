@@ -12,7 +12,7 @@ import { loadSlot } from '../../statemachine/members.ts';
 import { ADD_METHODS } from '../../statemachine/context.ts';
 import { installerIsFailedHost } from '../cluster/scaleupChange.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
-import type { Step } from '../workflow/step.ts';
+import type { Step, StepResult } from '../workflow/step.ts';
 
 /** The host that `text` names exactly: short name, hostname, IP or instance ID. */
 export function findHost(inventory: Inventory, text: string): Host | undefined {
@@ -357,7 +357,7 @@ export const ValidateInput: Step = async (context, deps) => {
  * replacement: named, or the spare pool's next free host), and the run works on them in the order named
  * (statemachine/members.ts). Launching hosts and the scaleup playbook replace one member per run.
  */
-async function validateSeveral(context: WorkflowContext, asked: Array<{ failed: string; replacement?: string }>, deps: StepDeps) {
+async function validateSeveral(context: WorkflowContext, asked: Array<{ failed: string; replacement?: string }>, deps: StepDeps): Promise<StepResult> {
   const { request, options } = context;
   if (typeof request.startedBy !== 'string' || !/^[A-Za-z0-9:@._/-]{1,128}$/.test(request.startedBy)) {
     throw new InvalidInputError('startedBy', 'startedBy must be 1-128 characters of letters, digits and :@._/-');
@@ -378,6 +378,32 @@ async function validateSeveral(context: WorkflowContext, asked: Array<{ failed: 
   const installerHost = exactlyOne(inventory, 'installer');
   let listed: Promise<EtcdMember[] | null> | undefined;
   const members = () => (listed ??= memberListOrNull(inventory, deps));
+  // The same request again after a run that replaced some of them and ended without the others (or an
+  // alarm for one of them delivered again): a member whose replacement an earlier run added and started
+  // is done; the run works on the others, as a one-member run when one is left.
+  const done = await alreadyReplaced(context, inventory, asked, deps, members);
+  if (done.size > 0) {
+    const left = asked.filter((_, i) => !done.has(i));
+    const words = [...done.entries()].map(([i, d]) => `${asked[i]!.failed}: ${describeEarlierReplacement(d)} (${d.replacement.name})`).join('; ');
+    if (left.length === 1) {
+      const { also: _done, replacement: _first, ...rest } = request;
+      const one: ReplaceRequest = { ...rest, failed: left[0]!.failed, ...(left[0]!.replacement !== undefined ? { replacement: left[0]!.replacement } : {}) };
+      const result = await ValidateInput({ ...context, request: one }, deps);
+      return { ...result, detail: `${words}; ${result.detail}` };
+    }
+    if (left.length > 1) {
+      const [first, ...others] = left;
+      const { also: _done, replacement: _first, ...rest } = request;
+      const fewer: ReplaceRequest = {
+        ...rest,
+        failed: first!.failed,
+        ...(first!.replacement !== undefined ? { replacement: first!.replacement } : {}),
+        also: others,
+      };
+      const result = await validateSeveral({ ...context, request: fewer }, left, deps);
+      return { ...result, detail: `${words}; ${result.detail}` };
+    }
+  }
   const failedHosts = asked.map((a) => findHost(inventory, a.failed));
   const slots: MemberSlot[] = [];
   for (const [i, a] of asked.entries()) {
@@ -425,4 +451,34 @@ async function validateSeveral(context: WorkflowContext, asked: Array<{ failed: 
     },
     detail: `${slots.length} failed members, replaced one at a time: ${words.join(', ')}; CA ${caHost.name}`,
   };
+}
+
+/** The failed members of `asked` an earlier run (succeeded or not) replaced already, its replacement a started member now. */
+async function alreadyReplaced(
+  context: WorkflowContext,
+  inventory: Inventory,
+  asked: Array<{ failed: string; replacement?: string }>,
+  deps: StepDeps,
+  members: () => Promise<EtcdMember[] | null>,
+): Promise<Map<number, EarlierReplacement>> {
+  const found = new Map<number, EarlierReplacement>();
+  if (!deps.pastRuns) return found;
+  let runs;
+  try {
+    runs = await deps.pastRuns();
+  } catch {
+    return found; // the record cannot be read: the observations decide
+  }
+  if (runs.length === 0) return found;
+  const listed = await members();
+  if (listed === null) return found;
+  for (const [i, a] of asked.entries()) {
+    const host = findHost(inventory, a.failed);
+    const done = findEarlierReplacement(runs, { text: a.failed, ...(host ? { host } : {}) }, listed, context.runId, { anyOutcome: true });
+    if (!done) continue;
+    const wanted = a.replacement === undefined ? undefined : findHost(inventory, hostOfUrl(a.replacement) ?? a.replacement);
+    if (a.replacement !== undefined && (!wanted || !isEarlierReplacementHost(done, wanted))) continue;
+    found.set(i, done);
+  }
+  return found;
 }

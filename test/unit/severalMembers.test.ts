@@ -16,6 +16,8 @@ import { currentSlots, enterLoop, LOOP_ENTRY, loadSlot, slotLabel } from '../../
 import { formatRunView, runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { outcomeMessage } from '../../functions/handlers/notifyOutcome.ts';
 import { coversAll } from '../../cli/commands/run.ts';
+import { findPastRemoval } from '../../statemachine/pastRemoval.ts';
+import { findEarlierReplacement } from '../../statemachine/earlierRun.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
@@ -418,5 +420,84 @@ describe('Several failed members: many signals, one run', () => {
     const one = { request: { failed: 'master-2' }, context: { failedHost: byName('master-2') } } as unknown as RunRecord;
     expect(coversAll(one, ['198.51.100.4'])).toBe(true);
     expect(coversAll(one, ['master-3'])).toBe(false);
+  });
+});
+
+describe('Several failed members: the same request after a run that did part of it', () => {
+  const at = '2030-01-01T00:00:00.000Z';
+  /** The record of a two-member run that removed both, then added and started `joined` of the new members, and failed. */
+  function earlierRun(joined: number, outcome: RunRecord['outcome'] = 'failed'): RunRecord {
+    const slots: MemberSlot[] = validatedTwo().members!.map((slot, i) => ({
+      ...slot,
+      failedMember: { id: ID(0xa3 + i), name: `master-${3 + i}.example.test`, peerURL: `https://${slot.failedHost!.ip}:2380`, clientURL: '' },
+      failedMemberRemoved: true,
+      ...(i < joined ? { memberAdded: true, newMemberId: ID(0xb0 + i), newMemberStartedAt: at } : {}),
+    }));
+    const context: WorkflowContext = { ...validatedTwo(), runId: 'r-earlier', members: slots, memberIndex: 1, ...loadSlot(slots[1]!) };
+    const step = (i: number): StepRecord => ({
+      name: 'RemoveFailedMember',
+      status: 'succeeded',
+      startedAt: at,
+      endedAt: at,
+      attempts: 1,
+      member: slotLabel(slots[i]!, i, 2),
+      detail: `${slotLabel(slots[i]!, i, 2)}: removed member ${ID(0xa3 + i)} (master-${3 + i}.example.test); quorum`,
+    });
+    return {
+      runId: 'r-earlier',
+      cluster: 'unit',
+      target: 'sandbox',
+      startedBy: 'test',
+      request: {},
+      outcome,
+      startedAt: at,
+      endedAt: at,
+      state: 'Failed',
+      context: context as unknown as Record<string, unknown>,
+      steps: [step(0), step(1)],
+    };
+  }
+  const survivors = () => fiveMembers([]).slice(0, 3);
+  const spare = (n: number) => member(0xb0 + n, `etcd-spare-${n}`, byName(`etcd-spare-${n}`).ip, true);
+
+  it('reads each member of a run that replaced several: who removed it, and who replaced it', () => {
+    const runs = [earlierRun(2, 'succeeded')];
+    const listed = [...survivors(), spare(0), spare(1)].map((m) => ({ id: m.id, name: m.name, peerURLs: [`https://${m.ip}:2380`] }));
+    expect(findPastRemoval(runs, { text: 'master-4', host: byName('master-4') })).toMatchObject({ runId: 'r-earlier', member: { id: ID(0xa4) } });
+    expect(findEarlierReplacement(runs, { text: 'master-4', host: byName('master-4') }, listed)).toMatchObject({
+      runId: 'r-earlier',
+      newMemberId: ID(0xb1),
+      replacement: { name: 'etcd-spare-1' },
+    });
+    // A run that did not succeed as a whole replaced master-3 all the same: only when asked for.
+    const failedRun = [earlierRun(1)];
+    expect(findEarlierReplacement(failedRun, { text: 'master-3', host: byName('master-3') }, listed.slice(0, 4))).toBeNull();
+    expect(
+      findEarlierReplacement(failedRun, { text: 'master-3', host: byName('master-3') }, listed.slice(0, 4), undefined, { anyOutcome: true }),
+    ).toMatchObject({
+      newMemberId: ID(0xb0),
+    });
+  });
+
+  it('the same two-member request, one of them replaced by the run that failed: a one-member run for the other', async () => {
+    const cluster = new FakeCluster([...survivors(), spare(0)]);
+    const deps = { ...validateDeps, etcd: () => cluster, pastRuns: async () => [earlierRun(1)] } as unknown as StepDeps;
+    const { output, detail } = await ValidateInput(request({ failed: ['master-3', 'master-4'], replacement: ['etcd-spare-0', 'etcd-spare-1'] }), deps);
+    expect(output.members).toBeUndefined();
+    expect(output.request).toMatchObject({ failed: 'master-4', replacement: 'etcd-spare-1' });
+    expect(output.failedHost?.name).toBe('master-4');
+    expect(detail).toMatch(/^master-3: already done by run r-earlier on .* \(etcd-spare-0\); failed master-4, replacement etcd-spare-1/);
+  });
+
+  it('the same two-member request after a run that removed both and added neither: both replacements added, nothing removed again', async () => {
+    const context = validatedTwo();
+    const deps = { ...fakeDeps(new FakeCluster(survivors())), pastRuns: async () => [earlierRun(0)] } as StepDeps;
+    const { output, detail } = await assessFailure(context, deps, 'first');
+    expect(output.members?.map((m) => [m.failedMember?.id, m.failedMemberRemoved])).toEqual([
+      [ID(0xa3), true],
+      [ID(0xa4), true],
+    ]);
+    expect(output.removedByRun).toBe('r-earlier');
+    expect(detail).toMatch(/removed by run r-earlier.*this run adds one/);
   });
 });
