@@ -36,6 +36,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
+import type { AddMethod } from '../statemachine/context.ts';
 import type { SandboxInfo } from '../sandbox/index.ts';
 import { PROJECT_ROOT } from '../lib/etcd-replacement.ts';
 import { runIdFromExecutionName } from '../functions/handlers/event.ts';
@@ -85,6 +86,8 @@ export interface RehearsalOptions {
   state?: RehearsalState;
   /** What the emulated services add to each call (latency.ts; default AWS_LATENCY). */
   latency?: LatencyModel;
+  /** The deployment's defaultAddMethod when the rehearsal synthesizes the app itself (default manual). */
+  addMethod?: AddMethod;
   log?: (line: string) => void;
 }
 
@@ -153,10 +156,11 @@ export async function synthesizeApp(
   replacement: string,
   graceSeconds = 5,
   log: (line: string) => void = () => {},
+  addMethod: AddMethod = 'manual',
 ): Promise<SynthesizedApp> {
   const work = await mkdtemp(join(tmpdir(), 'etcd-replace-synth-'));
   try {
-    const config = await rehearsalConfig(sandbox, replacement, graceSeconds);
+    const config = await rehearsalConfig(sandbox, replacement, graceSeconds, addMethod);
     const configFile = join(work, 'etcd-replace.rehearsal.json');
     await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`);
     const outdir = join(work, 'cdk.out');
@@ -190,20 +194,33 @@ export function rehearsalCloud(app: SynthesizedApp, sandbox: SandboxInfo): Promi
   });
 }
 
-/** The example configuration with its cluster-specific fields naming the sandbox's hosts. */
-export async function rehearsalConfig(sandbox: SandboxInfo, replacement: string, graceSeconds: number): Promise<ExampleConfig> {
+/**
+ * The example configuration with its cluster-specific fields naming the sandbox's hosts; with the ansible
+ * add method, the deployment's default, with the installer host (master-0) named by its instance ID.
+ */
+export async function rehearsalConfig(
+  sandbox: SandboxInfo,
+  replacement: string,
+  graceSeconds: number,
+  addMethod: AddMethod = 'manual',
+): Promise<ExampleConfig> {
   const example = JSON.parse(await readFile(EXAMPLE_CONFIG, 'utf8')) as ExampleConfig;
   const { $schema: _schema, ...config } = example;
   const spare = sandbox.hosts.find((h) => h.name === replacement);
   if (!spare) throw new Error(`the sandbox has no host ${replacement}`);
   const byName = new Map(example.members.map((m) => [m.name, m.instanceId]));
+  const members = sandbox.hosts
+    .filter((h) => h.roles.includes('etcd'))
+    .map((h) => ({ name: h.name, hostname: h.hostname, ip: h.ip, instanceId: byName.get(h.name) ?? `i-${randomBytes(9).toString('hex').slice(0, 17)}` }));
+  const installer = sandbox.hosts.find((h) => h.roles.includes('installer'));
+  const installerId = members.find((m) => m.name === installer?.name)?.instanceId;
+  if (addMethod === 'ansible' && !installerId) throw new Error('the sandbox has no installer host among its members');
   return {
     ...config,
-    members: sandbox.hosts
-      .filter((h) => h.roles.includes('etcd'))
-      .map((h) => ({ name: h.name, hostname: h.hostname, ip: h.ip, instanceId: byName.get(h.name) ?? `i-${randomBytes(9).toString('hex').slice(0, 17)}` })),
+    members,
     alarmReplacement: spare.hostname,
     alarmGraceSeconds: graceSeconds,
+    ...(addMethod === 'ansible' ? { defaultAddMethod: 'ansible', ansible: { installerInstanceId: installerId } } : {}),
   };
 }
 
@@ -437,7 +454,7 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     let app = options.app;
     if (!app) {
       if (!options.replacement) throw new Error('rehearse: a replacement for the configuration, or an app synthesized with one');
-      app = await synthesizeApp(sandbox, options.replacement, options.graceSeconds ?? 5, log);
+      app = await synthesizeApp(sandbox, options.replacement, options.graceSeconds ?? 5, log, options.addMethod ?? 'manual');
       cleanups.push(app.close);
     }
     const { config, stack, synthSeconds } = app;

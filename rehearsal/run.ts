@@ -9,6 +9,7 @@ import { describeEtcdPorts, failHost, loadSandbox, sandboxDown, sandboxUp, type 
 import type { Invocation } from './hosts.ts';
 import { describeLatency, type LatencyModel } from './latency.ts';
 import { rehearse, type Rehearsal, type RehearsalState, type RehearsalTrigger } from './rehearse.ts';
+import type { AddMethod } from '../statemachine/context.ts';
 
 export const FAILED = 'master-2';
 export const REPLACEMENT = 'etcd-spare-0';
@@ -237,6 +238,8 @@ export async function rehearseOnSandbox<T = undefined>(
     dataMb?: number;
     /** The grace window the stack is synthesized with (alarmGraceSeconds; default 5). */
     graceSeconds?: number;
+    /** The deployment's defaultAddMethod (default manual). */
+    addMethod?: AddMethod;
     beforeFailure?: (up: SandboxInfo) => Promise<T>;
     check?: (r: Rehearsal, run: SandboxRun<T>) => Promise<void>;
   } = {},
@@ -252,6 +255,7 @@ export async function rehearseOnSandbox<T = undefined>(
       ...(hooks.state ? { state: hooks.state } : {}),
       ...(hooks.latency ? { latency: hooks.latency } : {}),
       ...(hooks.graceSeconds !== undefined ? { graceSeconds: hooks.graceSeconds } : {}),
+      ...(hooks.addMethod ? { addMethod: hooks.addMethod } : {}),
     });
     const text = report(rehearsal);
     log(text);

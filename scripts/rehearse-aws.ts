@@ -12,6 +12,8 @@
 // default, or `terminated`) starts the run through the signal function instead of the probe's member
 // alarm (the default, `--trigger alarm`). `--ssm-latency-ms N`: SSM's time per command (default 1000).
 // `--grace-seconds N`: the stack's alarmGraceSeconds (default 60, the deployed default).
+// `--add-method manual|ansible`: the stack's defaultAddMethod (default manual); ansible names master-0's
+// instance as the installer (ansible.installerInstanceId), where the scaleup playbook runs.
 // `--help`: the usage, exit 0.
 // Exit codes: 0 the rehearsal passed, 1 it did not, 2 bad arguments.
 
@@ -21,8 +23,10 @@ import { figureLines } from '../rehearsal/figures.ts';
 import { AWS_LATENCY, type LatencyModel } from '../rehearsal/latency.ts';
 import { rehearsalSandboxName, rehearseOnSandbox } from '../rehearsal/run.ts';
 import type { RehearsalState, RehearsalTrigger } from '../rehearsal/rehearse.ts';
+import { ADD_METHODS, type AddMethod } from '../statemachine/context.ts';
 
-const USAGE = 'usage: npm run rehearse:aws [-- --trigger alarm|ec2-state-change [--state stopped|terminated] [--ssm-latency-ms N] [--grace-seconds N]]';
+const USAGE =
+  'usage: npm run rehearse:aws [-- --trigger alarm|ec2-state-change [--state stopped|terminated] [--ssm-latency-ms N] [--grace-seconds N] [--add-method manual|ansible]]';
 
 const TRIGGERS: readonly RehearsalTrigger[] = ['alarm', 'ec2-state-change'];
 const STATES: readonly RehearsalState[] = ['stopped', 'terminated'];
@@ -30,6 +34,7 @@ let trigger: RehearsalTrigger;
 let state: RehearsalState | undefined;
 let latency: LatencyModel;
 let graceSeconds: number;
+let addMethod: AddMethod;
 try {
   const { values } = parseArgs({
     options: {
@@ -37,6 +42,7 @@ try {
       state: { type: 'string' },
       'ssm-latency-ms': { type: 'string' },
       'grace-seconds': { type: 'string', default: '60' },
+      'add-method': { type: 'string', default: 'manual' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -61,6 +67,9 @@ try {
   const grace = values['grace-seconds'];
   if (!/^\d{1,4}$/.test(grace) || Number(grace) > 3600) throw new Error(`--grace-seconds must be a whole number from 0 to 3600, got "${grace}"`);
   graceSeconds = Number(grace);
+  if (!ADD_METHODS.includes(values['add-method'] as AddMethod))
+    throw new Error(`--add-method must be ${ADD_METHODS.join(' or ')}, got "${values['add-method']}"`);
+  addMethod = values['add-method'] as AddMethod;
 } catch (error) {
   console.error(`error: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
   process.exit(2);
@@ -79,7 +88,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const started = Date.now();
 try {
-  const { rehearsal } = await rehearseOnSandbox((line) => console.log(line), name, trigger, { ...(state ? { state } : {}), latency, dataMb: 32, graceSeconds });
+  const { rehearsal } = await rehearseOnSandbox((line) => console.log(line), name, trigger, {
+    ...(state ? { state } : {}),
+    latency,
+    dataMb: 32,
+    graceSeconds,
+    addMethod,
+  });
   console.log(`\nrehearse:aws passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   for (const line of figureLines(rehearsal.figures)) console.log(line);
   process.exit(0);
