@@ -14,15 +14,15 @@ set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/args.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
-# shellcheck source=functions/scripts/lib/snapshotJob.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/snapshotJob.sh"
+# shellcheck source=functions/scripts/lib/jobs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/jobs.sh"
 
 run_id=${1:-}
 wait_seconds=${2:-}
 check_run_id "$run_id"
 [[ $wait_seconds =~ ^[0-9]{1,5}$ ]] || { echo "bad wait seconds: $wait_seconds" >&2; exit 2; }
 
-job=$(snapshot_job_dir "$run_id")
+job=$(job_dir "$run_id" snapshot)
 
 deadline=$((SECONDS + wait_seconds))
 for (( ; ; )); do
@@ -37,7 +37,7 @@ for (( ; ; )); do
     rm -f "$job/failed" "$job/pid"
     exit 1
   fi
-  if ! snapshot_job_running "$job"; then
+  if ! job_running "$job" "$SNAPSHOT_JOB_NAME"; then
     # The job may have ended between the checks above and this one: look once more before calling it lost.
     [[ -s $job/result.json || -e $job/failed ]] && continue
     echo "no snapshot job for run $run_id on this host" >&2

@@ -22,7 +22,7 @@
 # whatever the playbook's own exit code N; DIGEST is the output's PLAY, TASK, failure and PLAY RECAP lines.
 # Prints {"state":"none"} with `report` when this run has no job here (never started, or lost in a
 # reboot), and {"state":"lost"} when its job ended without an exit code (killed) and is not restarted.
-# Job state, in /run/etcd-replace/RUN_ID/scaleup (lib/scaleupJob.sh): pid, log, exit (written last).
+# Job state, in /run/etcd-replace/RUN_ID/scaleup (lib/jobs.sh): pid, log, exit (written last).
 # Exit codes (lib/exitCodes.sh): 0 as above; 1 failed; 2 bad arguments; 3 refused, nothing started:
 # ansible-playbook or the playbook is missing; 4 not ready yet: the playbook still runs after
 # WAIT_SECONDS (its last TASK line on stderr).
@@ -31,8 +31,8 @@ set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/args.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
-# shellcheck source=functions/scripts/lib/scaleupJob.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/scaleupJob.sh"
+# shellcheck source=functions/scripts/lib/jobs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/jobs.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
@@ -67,7 +67,7 @@ check_path "$inventory" "inventory path"
 [[ $mode =~ ^(start|report|restart)$ ]] || bad_argument "bad mode: $mode"
 [ -z "$UPLOAD_URL" ] || check_url "$UPLOAD_URL" "bad upload url"
 
-job=$(scaleup_job_dir "$run_id")
+job=$(job_dir "$run_id" scaleup)
 
 # The detached job: the playbook, its output in the log, its exit code written last.
 scaleup_job() {
@@ -127,10 +127,10 @@ digest() {
 umask 077
 if [[ $mode == restart ]]; then
   # Only after the step has found that the lost job added no member (RunScaleupPlaybook.ts).
-  ! scaleup_job_running "$job" || { echo "the scaleup job of run $run_id still runs; not restarting it" >&2; exit 3; }
+  ! job_running "$job" "$SCALEUP_JOB_NAME" || { echo "the scaleup job of run $run_id still runs; not restarting it" >&2; exit 3; }
   rm -rf "$job"
 fi
-if [[ ! -e $job/exit ]] && ! scaleup_job_running "$job"; then
+if [[ ! -e $job/exit ]] && ! job_running "$job" "$SCALEUP_JOB_NAME"; then
   if [[ $mode == report || -e $job/pid ]]; then
     # Never started here, or started and lost without an exit code (its process ended with the host).
     [[ -e $job/pid ]] && echo '{"state":"lost"}' || echo '{"state":"none"}'
@@ -145,7 +145,7 @@ if [[ ! -e $job/exit ]] && ! scaleup_job_running "$job"; then
   echo "$!" >"$job/pid"
   # Go on once the job shows as running (setsid has exec'd it) or has already ended.
   for _ in $(seq 1 100); do
-    scaleup_job_running "$job" || [[ -e $job/exit ]] && break
+    job_running "$job" "$SCALEUP_JOB_NAME" || [[ -e $job/exit ]] && break
     sleep 0.02
   done
 fi
@@ -156,7 +156,7 @@ for (( ; ; )); do
     report
     exit 0
   fi
-  if ! scaleup_job_running "$job"; then
+  if ! job_running "$job" "$SCALEUP_JOB_NAME"; then
     [[ -e $job/exit ]] && continue
     echo '{"state":"lost"}'
     exit 0

@@ -21,8 +21,8 @@ set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
 # shellcheck source=functions/scripts/lib/args.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
-# shellcheck source=functions/scripts/lib/snapshotJob.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/snapshotJob.sh"
+# shellcheck source=functions/scripts/lib/jobs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/jobs.sh"
 # shellcheck source=functions/scripts/lib/secrets.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
@@ -36,7 +36,7 @@ check_run_id "$run_id"
 check_url "$UPLOAD_URL" "no upload URL on stdin"
 [[ $priority == background || $priority == foreground ]] || { echo "bad priority: $priority" >&2; exit 2; }
 
-job=$(snapshot_job_dir "$run_id")
+job=$(job_dir "$run_id" snapshot)
 
 # The detached job. It runs in a shell of its own (errexit set there too); its EXIT trap removes the
 # snapshot file and, when the job failed, records the exit code in "failed".
@@ -82,19 +82,19 @@ if [[ -s $job/result.json ]]; then
   echo '{"job":"done"}'
   exit 0
 fi
-if snapshot_job_running "$job"; then
+if job_running "$job" "$SNAPSHOT_JOB_NAME"; then
   echo '{"job":"running"}'
   exit 0
 fi
 rm -f "$job/failed" "$job/pid" "$job/result.json.tmp"
 printf '%s\n' "$UPLOAD_URL" >"$job/upload-url"
-setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job curl_url); snapshot_job \"\$@\"" "$JOB_NAME" "$job" "$endpoint" "$priority" \
+setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job curl_url); snapshot_job \"\$@\"" "$SNAPSHOT_JOB_NAME" "$job" "$endpoint" "$priority" \
   </dev/null >"$job/log" 2>&1 &
 echo "$!" >"$job/pid"
 # Return once the job shows as running (setsid has exec'd it), so an AwaitSnapshot.sh that follows at
 # once finds it; a job that already ended has written its result or its failure by then.
 for _ in $(seq 1 100); do
-  snapshot_job_running "$job" || [[ -e $job/result.json || -e $job/failed ]] && break
+  job_running "$job" "$SNAPSHOT_JOB_NAME" || [[ -e $job/result.json || -e $job/failed ]] && break
   sleep 0.02
 done
 echo '{"job":"started"}'
