@@ -1,8 +1,9 @@
 // The bench's rows for AWS: the rehearsal (rehearsal/) of the synthesized stack on one sandbox of 3
 // members at 32 MB, with AWS's latency added by the emulated services (rehearsal/latency.ts), started
-// once by EC2's `terminated` event (final evidence: no grace window's wait) and once by the member
-// alarm (the grace window kept). One sandbox and one synthesis serve both runs, as the rehearsal test
-// does: the second run replaces another member with the pool's second spare.
+// once by the member alarm (the grace window kept) and once by EC2's `terminated` event (final evidence:
+// no grace window's wait). One sandbox and one synthesis serve both runs, as the rehearsal test does:
+// the alarm's run replaces master-2 with the configured spare, then the EC2 run replaces master-1 with
+// the pool's second spare (the first is a member by then, so the alarm, which names it, goes first).
 
 import { failHost, sandboxDown } from '../sandbox/index.ts';
 import { figureLines, type AwsFigures } from '../rehearsal/figures.ts';
@@ -46,8 +47,8 @@ export async function measureAwsRows(log: (line: string) => void, latency: Laten
     const cloud = await rehearsalCloud(app!, run.sandbox);
     const etcdVersion = run.sandbox.etcdVersion ?? '?';
     const plan: Array<{ failed: string; trigger: RehearsalTrigger; state?: RehearsalState }> = [
-      { failed: FAILED, trigger: 'ec2-state-change', state: 'terminated' },
-      { failed: 'master-1', trigger: 'alarm' },
+      { failed: FAILED, trigger: 'alarm' },
+      { failed: 'master-1', trigger: 'ec2-state-change', state: 'terminated' },
     ];
     for (const [i, p] of plan.entries()) {
       if (i > 0) await failHost(run.name, p.failed, 'kill');
