@@ -1,13 +1,15 @@
 // Several failed members in one run, on etcd 3.2.22 (no learners: each add makes a voter at once, and
 // etcd adds a member only while the leader reaches every voting member). One five-member sandbox with
-// six spares, in order:
+// eight spares, in order:
 //   1. master-3 and master-4 powered off, as an availability-zone outage takes them, under write load:
 //      one run brings the cluster back to five; every acknowledged write is on every member; the writer's
 //      longest wait between two acknowledgements; the timeline remove, remove, add, start, add, start.
 //   2. two more members powered off, the run held once both are removed (before the first add): a second
 //      command for one of them ends `covered by run R` (exit 0); the run killed there, the same command
 //      finishes both.
-//   3. three of five down: refused (exit 3), nothing changed, `remaining` pointing at restore-quorum.
+//   3. two more down, the second new member unable to start: only it is compensated (the first stays); the
+//      same command then finds the first done and replaces the second only;
+//   4. three of five down: refused (exit 3), nothing changed, `remaining` pointing at restore-quorum.
 // This sandbox is new because no other test has five members with two of them down at once.
 // The same on etcd 3.4.23 with learners: test/sandbox/learner/severalMembers.test.ts.
 
@@ -25,6 +27,7 @@ import {
   membersNow,
   parseRunJson,
   runsOf,
+  sh,
   upSandbox,
   WatchedCli,
 } from '../support/safetyHelpers.ts';
@@ -35,7 +38,7 @@ const created: string[] = [];
 let sandbox: SandboxInfo;
 
 beforeAll(async () => {
-  sandbox = await upSandbox(created, 't-two', { members: 5, spares: 6, nodes: 1, dataMb: 2 });
+  sandbox = await upSandbox(created, 't-two', { members: 5, spares: 8, nodes: 1, dataMb: 2 });
 });
 
 afterAll(async () => {
@@ -175,9 +178,59 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
     ]);
   });
 
+  it('the second new member cannot start: only it is compensated, the first stays; the same command then replaces the second only', async () => {
+    await failHost(sandbox.name, 'etcd-spare-2', 'kill');
+    await failHost(sandbox.name, 'etcd-spare-3', 'kill');
+    const args = twoArgs(['etcd-spare-2', 'etcd-spare-3'], ['etcd-spare-4', 'etcd-spare-5']);
+    // Once both replacements are prepared (InstallEtcd refuses a host whose etcd ports are taken), a
+    // process takes etcd-spare-5's peer port: its etcd cannot start.
+    const hold = await holdBefore('ConfigureNewMember');
+    const run = new WatchedCli(args, { ETCD_REPLACE_MEMBER_START_SECONDS: '5', ...hold.env });
+    let holder = 0;
+    try {
+      await run.waitFor(/^hold: ConfigureNewMember waits while /, { past: true });
+      holder = Number(
+        (
+          await sh(
+            sandbox,
+            'etcd-spare-5',
+            `${process.execPath} -e "require('net').createServer(() => {}).listen(2380, '0.0.0.0')" </dev/null >/dev/null 2>&1 & echo $!`,
+          )
+        ).trim(),
+      );
+      expect(holder).toBeGreaterThan(1);
+      await waitFor('the port holder to listen', 20_000, 200, async () => (await sh(sandbox, 'etcd-spare-5', "ss -Hltn '( sport = :2380 )'")).trim() !== '');
+    } finally {
+      await hold.release();
+    }
+    const out = await run.done;
+    process.kill(holder, 'SIGKILL');
+    expect(exitOf(out)).toMatchObject({ code: 1 });
+    const result = parseRunJson(out.stdout) as unknown as { members: Array<{ failed: string; replacement: string; removed: boolean; joined: boolean }> };
+    expect(result.members.map((m) => [m.failed, m.replacement, m.removed, m.joined])).toEqual([
+      ['etcd-spare-2', 'etcd-spare-4', true, true],
+      ['etcd-spare-3', 'etcd-spare-5', true, false],
+    ]);
+    const [record] = await runsOf(sandbox.name);
+    expect(record!.steps.filter((st) => st.name === 'CompensateNewMember').map((st) => [st.status, st.member])).toEqual([
+      ['succeeded', 'etcd-spare-3 → etcd-spare-5 (2 of 2)'],
+    ]);
+    const four = ['master-0', 'master-1', 'etcd-spare-0', 'etcd-spare-4'];
+    expect(memberNames(await membersNow(sandbox, four))).toEqual(four.map(fqdn).sort());
+
+    // The same command: etcd-spare-2 is done (its replacement started), etcd-spare-3 gets its replacement.
+    const again = await cli(args);
+    expect(exitOf(again)).toMatchObject({ code: 0 });
+    expect(again.stderr).toMatch(/etcd-spare-2: already done by run r-[0-9a-f-]+ on .* \(etcd-spare-4\); failed etcd-spare-3, replacement etcd-spare-5/);
+    const five = [...four, 'etcd-spare-5'];
+    expect(memberNames(await membersNow(sandbox, five))).toEqual(five.map(fqdn).sort());
+    const [finished] = await runsOf(sandbox.name);
+    expect(finished!.steps.filter((st) => st.name === 'RemoveFailedMember').map((st) => st.status)).toEqual(['skipped']);
+  });
+
   it('refuses three of five down, changing nothing, pointing at restore-quorum', async () => {
-    for (const host of ['master-1', 'etcd-spare-0', 'etcd-spare-2']) await failHost(sandbox.name, host, 'kill');
-    const live = ['master-0', 'etcd-spare-3'];
+    for (const host of ['master-1', 'etcd-spare-0', 'etcd-spare-4']) await failHost(sandbox.name, host, 'kill');
+    const live = ['master-0', 'etcd-spare-5'];
     const before = membershipOf(await membersNow(sandbox, live));
     const out = await cli([
       'run',
@@ -188,9 +241,9 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
       '--failed',
       'etcd-spare-0',
       '--replacement',
-      'etcd-spare-4',
+      'etcd-spare-6',
       '--replacement',
-      'etcd-spare-5',
+      'etcd-spare-7',
       '--grace-seconds',
       '0',
       '--json',
