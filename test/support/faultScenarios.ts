@@ -207,7 +207,7 @@ export async function doubleFault(sandbox: SandboxInfo, hosts: { failed: string;
         `this run's (verified snapshot: .*snapshot-.*\\.db, \\d+ bytes, sha256 [0-9a-f]{64}, revision \\d+|snapshot: .*snapshot-.*\\.db, \\d+ bytes; its job on ${second} could not confirm its check)`,
       ),
     );
-    expect(remaining).toMatch(/Restore the cluster from a snapshot/);
+    expect(remaining).toMatch(/What remains is restore-quorum: restore the cluster from a snapshot instead/);
     expect(afterKill).toBeLessThan(60);
   } else {
     // Without a learner the new member votes: its start brings quorum back (2 of 3), so it is kept; the

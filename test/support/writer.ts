@@ -80,6 +80,20 @@ export function longestGapWithin(result: WriterResult, from: number, to: number)
   return best;
 }
 
+/**
+ * A gap in the writer's acknowledgements that only a loss of quorum explains. A run that removed a member
+ * the cluster needed would stall every write until the run ended, or for good. Within this bound fit the
+ * cluster's own elections (election timeout 2.5 s in the sandbox's etcd.conf) and a put that waits out
+ * one request timeout (5 s), twice over, as a machine loaded by other tests can cost; on a quiet machine
+ * the longest gap is a few hundred milliseconds, and the tests print it.
+ */
+export const QUORUM_LOSS_GAP_MS = 15_000;
+
+/** The names of the run's steps that overlapped a gap. */
+export function stepsDuring(steps: Array<{ name: string; startedAt: string; endedAt?: string }>, gap: { ms: number; at: number }): string[] {
+  return steps.filter((st) => Date.parse(st.startedAt) <= gap.at + gap.ms && Date.parse(st.endedAt ?? st.startedAt) >= gap.at).map((st) => st.name);
+}
+
 /** Resolves once the writer has had `count` more keys acknowledged: the cluster answers writes. */
 export async function acknowledging(writer: Writer & { count(): number }, count = 20, timeoutMs = 30_000): Promise<void> {
   const start = writer.count();
