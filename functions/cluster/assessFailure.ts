@@ -3,12 +3,12 @@
 // and whether the run can end with an odd member count. Refusals carry their precise reason.
 
 import { EtcdUnavailableError, InvalidInputError, RefusedError } from '../errors.ts';
-import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { matchMembers } from '../../statemachine/matchMember.ts';
 import { DISASTER_RECOVERY_GUIDANCE, endsOdd, quorumForRemoval } from '../../statemachine/quorum.ts';
 import { describePastRemoval, findPastRemoval, type PastRemoval } from '../../statemachine/pastRemoval.ts';
 import { membersOfHost } from '../../statemachine/memberIdentity.ts';
-import type { EtcdMember, Host } from '../ports.ts';
+import type { EtcdMember, Host, Inventory } from '../ports.ts';
 import { compareEtcdVersions } from './etcdVersion.ts';
 import { hostOfMember } from '../../statemachine/cluster.ts';
 import { inventoryOf, need } from './need.ts';
@@ -128,19 +128,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
     );
   }
 
-  // Followers first, the leader last: etcdctl runs through the first survivor and the snapshot is taken
-  // from it, which keeps both off the leader, the member that sends the new member its data.
-  const survivors = others
-    .filter((m) => seen.health.find((h) => h.id === m.id)?.healthy)
-    .sort((a, b) => Number(a.id === seen.leaderIds[0]) - Number(b.id === seen.leaderIds[0]))
-    .map((m) => memberRef(m, inventory));
-  const version = oldestVersion(seen);
-  // A learner needs etcd 3.4 on every member, and etcdctl 3.4 where the run adds and promotes it.
-  const learnerSupported =
-    version !== null &&
-    compareEtcdVersions(version, '3.4.0') >= 0 &&
-    (seen.etcdctlVersion === undefined || compareEtcdVersions(seen.etcdctlVersion, '3.4.0') >= 0);
-  const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
+  const { survivors, version, learnerSupported, peerUrlsOnLocalhost } = survivorFacts(seen, others, inventory);
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
 
   // The CA host failed and a CA backup is configured: a surviving member takes over as the CA host.
@@ -219,6 +207,31 @@ export function refuseReplacementRunningClusterEtcd(replacement: Host, facts: Et
 }
 
 /** The cluster ID the answering members report (the first; they are one cluster) and their oldest version. */
+/**
+ * What the members that stay tell the run: the healthy ones as survivors (followers first, the leader last:
+ * etcdctl runs through the first survivor and the snapshot is taken from it, which keeps both off the
+ * leader, the member that sends the new member its data), the oldest version, whether a learner can be
+ * added (etcd 3.4 on every member, and etcdctl 3.4 where the run adds and promotes it), and whether a
+ * peer URL still names localhost.
+ */
+export function survivorFacts(
+  seen: Observation,
+  others: EtcdMember[],
+  inventory: Inventory,
+): { survivors: MemberRef[]; version: string | null; learnerSupported: boolean; peerUrlsOnLocalhost: boolean } {
+  const survivors = others
+    .filter((m) => seen.health.find((h) => h.id === m.id)?.healthy)
+    .sort((a, b) => Number(a.id === seen.leaderIds[0]) - Number(b.id === seen.leaderIds[0]))
+    .map((m) => memberRef(m, inventory));
+  const version = oldestVersion(seen);
+  const learnerSupported =
+    version !== null &&
+    compareEtcdVersions(version, '3.4.0') >= 0 &&
+    (seen.etcdctlVersion === undefined || compareEtcdVersions(seen.etcdctlVersion, '3.4.0') >= 0);
+  const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
+  return { survivors, version, learnerSupported, peerUrlsOnLocalhost };
+}
+
 export function clusterOf(seen: Observation, version: string | null): { clusterId?: string; clusterVersion?: string } {
   const clusterId = [...seen.statuses.values()].flatMap((s) => ('error' in s || !s.clusterId ? [] : [s.clusterId]))[0];
   return { ...(clusterId ? { clusterId } : {}), ...(version ? { clusterVersion: version } : {}) };

@@ -13,11 +13,10 @@ import type { EtcdMember } from '../ports.ts';
 import { describeEtcdHost } from '../hosts/etcdHost.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { StepResult } from '../workflow/step.ts';
-import { compareEtcdVersions } from './etcdVersion.ts';
 import { memberRef } from './memberRef.ts';
 import { inventoryOf, need } from './need.ts';
-import { observe, oldestVersion } from './observe.ts';
-import { clusterOf, executionOf, notAMember, pastRemovalOf, refuseReplacementRunningClusterEtcd, replacementIdentity } from './assessFailure.ts';
+import { observe } from './observe.ts';
+import { clusterOf, executionOf, survivorFacts, notAMember, pastRemovalOf, refuseReplacementRunningClusterEtcd, replacementIdentity } from './assessFailure.ts';
 
 /**
  * Removing `ids` one at a time, in order: the verdict of the first removal that would cost quorum (quorum
@@ -143,16 +142,7 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
     throw new RefusedError(`the cluster would end with ${end} members: an etcd cluster must end with an odd count. Nothing was changed.`);
   }
 
-  const survivors = others
-    .filter((m) => seen.health.find((h) => h.id === m.id)?.healthy)
-    .sort((a, b) => Number(a.id === seen.leaderIds[0]) - Number(b.id === seen.leaderIds[0]))
-    .map((m) => memberRef(m, inventory));
-  const version = oldestVersion(seen);
-  const learnerSupported =
-    version !== null &&
-    compareEtcdVersions(version, '3.4.0') >= 0 &&
-    (seen.etcdctlVersion === undefined || compareEtcdVersions(seen.etcdctlVersion, '3.4.0') >= 0);
-  const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
+  const { survivors, version, learnerSupported, peerUrlsOnLocalhost } = survivorFacts(seen, others, inventory);
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
   const updated: MemberSlot[] = slots.map((slot, i) => {
     const earlier = unfinished.get(i);
