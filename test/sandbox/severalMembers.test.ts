@@ -32,7 +32,7 @@ import {
   WatchedCli,
 } from '../support/safetyHelpers.ts';
 import { fqdn } from '../support/runChecks.ts';
-import { acknowledging, longestGapWithin, QUORUM_LOSS_GAP_MS, startWriter, stepsDuring, writerKeysOn } from '../support/writer.ts';
+import { acknowledging, changedMembership, longestGapWithin, QUORUM_LOSS_GAP_MS, startWriter, stepsDuring, writerKeysOn } from '../support/writer.ts';
 
 const created: string[] = [];
 let sandbox: SandboxInfo;
@@ -68,7 +68,7 @@ const twoArgs = (failed: [string, string], replacements: [string, string], ...ex
 async function membershipTimeline(): Promise<string[]> {
   const [record] = await runsOf(sandbox.name);
   const words: Record<string, string> = { RemoveFailedMember: 'remove', AddMember: 'add', StartNewMember: 'start' };
-  return record!.steps.filter((s) => s.status === 'succeeded' && words[s.name]).map((s) => `${words[s.name]} ${s.member ?? ''}`.trim());
+  return record!.steps.filter((s) => changedMembership(s) && words[s.name]).map((s) => `${words[s.name]} ${s.member ?? ''}`.trim());
 }
 
 /** Every key of `keys` on every member host in `hosts`, each read from its own copy. */

@@ -103,3 +103,11 @@ export async function acknowledging(writer: Writer & { count(): number }, count 
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * A membership change the run made: the step succeeded, or a retry found it done by an earlier attempt of
+ * the same run (an answer lost to a timeout: `member remove` that etcd carried out, `member add` already listed).
+ */
+export function changedMembership(step: { status: string; detail?: string }): boolean {
+  return step.status === 'succeeded' || (step.status === 'skipped' && /an earlier attempt of this run|already added/.test(step.detail ?? ''));
+}
