@@ -146,13 +146,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       ...(unfinished ? { failedMemberRemoved: true, removedByRun: unfinished.runId } : {}),
       ...(failedHost ? { failedHost } : {}),
       ...(caHost ? { caHost } : {}),
-      survivors,
-      // The cluster the run works on, and what its members run: InstallEtcd pins the new member to it.
-      ...clusterOf(seen, version),
-      learnerSupported,
-      peerUrlsOnLocalhost,
-      failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
-      ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
+      ...observedOutput(context, deps, seen, { survivors, version, learnerSupported, peerUrlsOnLocalhost }, observedAt, observation),
       // The second observation confirms the failure for this execution only, and only for a while (statemachine/confirmation.ts).
       ...(observation === 'second' && failed
         ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: observedAt.at(-1)! } }
@@ -230,6 +224,29 @@ export function survivorFacts(
     (seen.etcdctlVersion === undefined || compareEtcdVersions(seen.etcdctlVersion, '3.4.0') >= 0);
   const peerUrlsOnLocalhost = survivors.some((s) => /^https?:\/\/(localhost|127\.)/.test(s.peerURL));
   return { survivors, version, learnerSupported, peerUrlsOnLocalhost };
+}
+
+/**
+ * What either observation writes about the cluster, whatever the number of failed members: the survivors,
+ * the cluster the run works on and what its members run (InstallEtcd pins the new member to it), learner
+ * support, localhost peer URLs, when it observed, and after the first, when the second may confirm.
+ */
+export function observedOutput(
+  context: WorkflowContext,
+  deps: StepDeps,
+  seen: Observation,
+  facts: ReturnType<typeof survivorFacts>,
+  observedAt: string[],
+  observation: 'first' | 'second',
+): Partial<WorkflowContext> {
+  return {
+    survivors: facts.survivors,
+    ...clusterOf(seen, facts.version),
+    learnerSupported: facts.learnerSupported,
+    peerUrlsOnLocalhost: facts.peerUrlsOnLocalhost,
+    failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
+    ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
+  };
 }
 
 export function clusterOf(seen: Observation, version: string | null): { clusterId?: string; clusterVersion?: string } {

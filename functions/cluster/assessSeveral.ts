@@ -16,7 +16,15 @@ import type { StepResult } from '../workflow/step.ts';
 import { memberRef } from './memberRef.ts';
 import { inventoryOf, need } from './need.ts';
 import { observe } from './observe.ts';
-import { clusterOf, executionOf, survivorFacts, notAMember, pastRemovalOf, refuseReplacementRunningClusterEtcd, replacementIdentity } from './assessFailure.ts';
+import {
+  executionOf,
+  observedOutput,
+  survivorFacts,
+  notAMember,
+  pastRemovalOf,
+  refuseReplacementRunningClusterEtcd,
+  replacementIdentity,
+} from './assessFailure.ts';
 
 /**
  * Removing `ids` one at a time, in order: the verdict of the first removal that would cost quorum (quorum
@@ -163,12 +171,7 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
       members: updated,
       ...(earlierRuns.length > 0 ? { removedByRun: earlierRuns[0] } : {}),
       ...loadSlot(updated[index]!),
-      survivors,
-      ...clusterOf(seen, version),
-      learnerSupported,
-      peerUrlsOnLocalhost,
-      failureObservedAt: observation === 'first' ? observedAt.slice(-1) : observedAt,
-      ...(observation === 'first' ? { confirmFailureAfter: new Date(deps.now().getTime() + context.options.graceSeconds * 1000).toISOString() } : {}),
+      ...observedOutput(context, deps, seen, { survivors, version, learnerSupported, peerUrlsOnLocalhost }, observedAt, observation),
     },
     detail: `${
       unfinished.size > 0
