@@ -18,7 +18,6 @@ import { failHost, type SandboxInfo } from '../../sandbox/index.ts';
 import { waitFor } from '../../sandbox/util.ts';
 import { cli } from '../support/cli.ts';
 import {
-  clientUrl,
   downAll,
   exitOf,
   holdBefore,
@@ -32,7 +31,8 @@ import {
   WatchedCli,
 } from '../support/safetyHelpers.ts';
 import { fqdn } from '../support/runChecks.ts';
-import { acknowledging, changedMembership, longestGapWithin, QUORUM_LOSS_GAP_MS, startWriter, stepsDuring, writerKeysOn } from '../support/writer.ts';
+import { QUORUM_LOSS_GAP_MS } from '../support/writer.ts';
+import { expectOnEveryMember, membershipTimeline, runUnderWriteLoad } from '../support/underLoad.ts';
 
 const created: string[] = [];
 let sandbox: SandboxInfo;
@@ -45,7 +45,6 @@ afterAll(async () => {
   await downAll(created);
 });
 
-const ip = (host: string) => sandbox.hosts.find((h) => h.name === host)!.ip;
 const twoArgs = (failed: [string, string], replacements: [string, string], ...extra: string[]) => [
   'run',
   '--sandbox',
@@ -64,38 +63,18 @@ const twoArgs = (failed: [string, string], replacements: [string, string], ...ex
   ...extra,
 ];
 
-/** The membership steps of the newest run, in the order they ran: the run's timeline. */
-async function membershipTimeline(): Promise<string[]> {
-  const [record] = await runsOf(sandbox.name);
-  const words: Record<string, string> = { RemoveFailedMember: 'remove', AddMember: 'add', StartNewMember: 'start' };
-  return record!.steps.filter((s) => changedMembership(s) && words[s.name]).map((s) => `${words[s.name]} ${s.member ?? ''}`.trim());
-}
-
-/** Every key of `keys` on every member host in `hosts`, each read from its own copy. */
-async function expectOnEveryMember(keys: string[], hosts: string[]): Promise<void> {
-  for (const host of hosts) {
-    await waitFor(`${host} to hold every acknowledged write`, 20_000, 250, async () => {
-      const held = await writerKeysOn(sandbox, host, clientUrl(ip(host)));
-      return keys.every((k) => held.has(k));
-    });
-  }
-}
+const WORDS = { RemoveFailedMember: 'remove', AddMember: 'add', StartNewMember: 'start' };
 
 describe('several failed members in one run (etcd 3.2.22)', () => {
   it('replaces master-3 and master-4, powered off under write load, in one run: remove, remove, add, start, add, start', async () => {
     await failHost(sandbox.name, 'master-3', 'kill');
     await failHost(sandbox.name, 'master-4', 'kill');
-    const writer = await startWriter(
+    const { out, writes, gap } = await runUnderWriteLoad(
       sandbox,
-      ['master-0', 'master-1', 'master-2'].map((h) => clientUrl(ip(h))),
+      ['master-0', 'master-1', 'master-2'],
+      twoArgs(['master-3', 'master-4'], ['etcd-spare-0', 'etcd-spare-1']),
+      'two-member run',
     );
-    // The failure itself costs an election when it took the leader: the run starts once writes are acknowledged again.
-    await acknowledging(writer);
-    const runFrom = Date.now();
-    const out = await cli(twoArgs(['master-3', 'master-4'], ['etcd-spare-0', 'etcd-spare-1']));
-    const runTo = Date.now();
-    await acknowledging(writer);
-    const writes = await writer.stop();
     expect(exitOf(out)).toMatchObject({ code: 0 });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('succeeded');
@@ -116,7 +95,7 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
 
     const live = ['master-0', 'master-1', 'master-2', 'etcd-spare-0', 'etcd-spare-1'];
     expect(memberNames(await membersNow(sandbox, live))).toEqual(live.map(fqdn).sort());
-    expect(await membershipTimeline()).toEqual([
+    expect(await membershipTimeline(sandbox, WORDS)).toEqual([
       'remove master-3 → etcd-spare-0 (1 of 2)',
       'remove master-4 → etcd-spare-1 (2 of 2)',
       'add master-3 → etcd-spare-0 (1 of 2)',
@@ -125,15 +104,8 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
       'start master-4 → etcd-spare-1 (2 of 2)',
     ]);
     // The writer kept writing: quorum held at every step.
-    expect(writes.acknowledged.length).toBeGreaterThan(100);
-    const gap = longestGapWithin(writes, runFrom, runTo);
-    const [record] = await runsOf(sandbox.name);
-    const during = stepsDuring(record!.steps, gap);
-    console.log(
-      `two-member run: ${(runTo - runFrom) / 1000} s, ${writes.acknowledged.length} writes acknowledged, longest gap ${gap.ms} ms (during ${during.join(', ')}), errors: ${writes.errors.join(' | ')}`,
-    );
     expect(gap.ms).toBeLessThan(QUORUM_LOSS_GAP_MS);
-    await expectOnEveryMember(writes.acknowledged, live);
+    await expectOnEveryMember(sandbox, writes.acknowledged, live);
   });
 
   it('held once both members are removed: a second command for one of them is covered by the run; killed there, the same command adds and starts both', async () => {
@@ -166,7 +138,7 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
     expect(again.stderr).toMatch(/resuming unfinished run/);
     const live = ['master-0', 'master-1', 'etcd-spare-0', 'etcd-spare-2', 'etcd-spare-3'];
     expect(memberNames(await membersNow(sandbox, live))).toEqual(live.map(fqdn).sort());
-    expect(await membershipTimeline()).toEqual([
+    expect(await membershipTimeline(sandbox, WORDS)).toEqual([
       'remove master-2 → etcd-spare-2 (1 of 2)',
       'remove etcd-spare-1 → etcd-spare-3 (2 of 2)',
       'add master-2 → etcd-spare-2 (1 of 2)',

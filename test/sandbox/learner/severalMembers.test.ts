@@ -7,11 +7,9 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, type SandboxInfo } from '../../../sandbox/index.ts';
-import { waitFor } from '../../../sandbox/util.ts';
-import { cli } from '../../support/cli.ts';
-import { clientUrl, downAll, exitOf, memberNames, membersNow, parseRunJson, runsOf, upSandbox } from '../../support/safetyHelpers.ts';
+import { downAll, exitOf, memberNames, membersNow, parseRunJson, runsOf, upSandbox } from '../../support/safetyHelpers.ts';
 import { fqdn } from '../../support/runChecks.ts';
-import { acknowledging, changedMembership, longestGapWithin, startWriter, stepsDuring, writerKeysOn } from '../../support/writer.ts';
+import { expectOnEveryMember, membershipTimeline, runUnderWriteLoad } from '../../support/underLoad.ts';
 
 const created: string[] = [];
 let sandbox: SandboxInfo;
@@ -24,23 +22,17 @@ afterAll(async () => {
   await downAll(created);
 });
 
-const ip = (host: string) => sandbox.hosts.find((h) => h.name === host)!.ip;
-
 describe('several failed members in one run, with learners (etcd 3.4.23)', () => {
   it('replaces master-3 and master-4, powered off under write load: each new member a learner, promoted before the next add', async () => {
     expect(sandbox.etcdVersion).toBe('3.4.23');
     await failHost(sandbox.name, 'master-3', 'kill');
     await failHost(sandbox.name, 'master-4', 'kill');
-    const writer = await startWriter(
+    const { out, writes } = await runUnderWriteLoad(
       sandbox,
-      ['master-0', 'master-1', 'master-2'].map((h) => clientUrl(ip(h))),
+      ['master-0', 'master-1', 'master-2'],
+      ['run', '--sandbox', sandbox.name, '--failed', 'master-3', '--failed', 'master-4', '--grace-seconds', '0', '--json'],
+      'two-member learner run',
     );
-    await acknowledging(writer);
-    const runFrom = Date.now();
-    const out = await cli(['run', '--sandbox', sandbox.name, '--failed', 'master-3', '--failed', 'master-4', '--grace-seconds', '0', '--json']);
-    const runTo = Date.now();
-    await acknowledging(writer);
-    const writes = await writer.stop();
     expect(exitOf(out)).toMatchObject({ code: 0 });
     expect(parseRunJson(out.stdout).outcome).toBe('succeeded');
 
@@ -49,9 +41,8 @@ describe('several failed members in one run, with learners (etcd 3.4.23)', () =>
     const members = await membersNow(sandbox, live);
     expect(memberNames(members)).toEqual(live.map(fqdn).sort());
     expect(members.filter((m) => m.isLearner)).toEqual([]);
-    const [record] = await runsOf(sandbox.name);
-    const words: Record<string, string> = { RemoveFailedMember: 'remove', AddMember: 'add', StartNewMember: 'start', PromoteNewMember: 'promote' };
-    expect(record!.steps.filter((s) => changedMembership(s) && words[s.name]).map((s) => `${words[s.name]} ${s.member}`)).toEqual([
+    const words = { RemoveFailedMember: 'remove', AddMember: 'add', StartNewMember: 'start', PromoteNewMember: 'promote' };
+    expect(await membershipTimeline(sandbox, words)).toEqual([
       'remove master-3 → etcd-spare-0 (1 of 2)',
       'remove master-4 → etcd-spare-1 (2 of 2)',
       'add master-3 → etcd-spare-0 (1 of 2)',
@@ -61,22 +52,12 @@ describe('several failed members in one run, with learners (etcd 3.4.23)', () =>
       'start master-4 → etcd-spare-1 (2 of 2)',
       'promote master-4 → etcd-spare-1 (2 of 2)',
     ]);
+    const [record] = await runsOf(sandbox.name);
     expect(record!.steps.find((s) => s.name === 'AddMember' && s.status === 'succeeded')?.detail).toMatch(/\(learner\)/);
 
-    const gap = longestGapWithin(writes, runFrom, runTo);
-    console.log(
-      `two-member learner run: ${(runTo - runFrom) / 1000} s, ${writes.acknowledged.length} writes acknowledged, longest gap ${gap.ms} ms (during ${stepsDuring(record!.steps, gap).join(', ')}), errors: ${writes.errors.join(' | ')}`,
-    );
-    expect(writes.acknowledged.length).toBeGreaterThan(100);
-    // Measured, not bounded: on etcd 3.4.23 the writer stalls about 10 s around the two removals (9.6 s and
-    // 10.0 s in two runs, no put failing), where 3.2.22 stays under 300 ms; every write still lands on every
-    // member, checked below.
-
-    for (const host of live) {
-      await waitFor(`${host} to hold every acknowledged write`, 20_000, 250, async () => {
-        const held = await writerKeysOn(sandbox, host, clientUrl(ip(host)));
-        return writes.acknowledged.every((k) => held.has(k));
-      });
-    }
+    // The writer's gap is measured and printed, not bounded: on etcd 3.4.23 it stalled about 10 s around the
+    // two removals in two full suite runs (9.6 s and 10.0 s, no put failing), and stayed under 250 ms run
+    // alone; 3.2.22 stays under 300 ms. Every acknowledged write must be on every member.
+    await expectOnEveryMember(sandbox, writes.acknowledged, live);
   });
 });
