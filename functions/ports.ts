@@ -109,11 +109,42 @@ export type EtcdClusterFactory = (endpoints: string[]) => EtcdClusterPort;
 // ---------------------------------------------------------------------------------------------
 // Security groups: EC2 in AWS, an nftables table in front of each sandbox host.
 
+/**
+ * What a fence replaced, for unfence to put back exactly: on EC2 the security groups each network
+ * interface of the instance had (interface ID → group IDs, in order). JSON-safe and secret-free, so the
+ * run record keeps it. The sandbox's fence replaces nothing (it is a table of its own beside the
+ * security group) and returns none.
+ */
+export interface FencePrevious {
+  groups: Record<string, string[]>;
+}
+
+export interface FenceState {
+  /** TCP 2379 and 2380 closed to and from the host by its security group. */
+  fenced: boolean;
+  /** EC2: the security groups each network interface has now (interface ID → group IDs). */
+  groups?: Record<string, string[]>;
+  /** Why the answer is what it is, where it is not plain (an instance that is terminated, an interface not fenced). */
+  reason?: string;
+}
+
 export interface SecurityGroupPort {
   /** Ports (of 2379, 2380) the host accepts from the cluster's etcd members. */
   describeEtcdPorts(host: Host): Promise<number[]>;
   /** Opens 2379 and 2380 to the cluster's etcd security group. Idempotent; returns whether it changed anything. */
   allowEtcdPorts(host: Host): Promise<{ changed: boolean }>;
+  /**
+   * Fences the host: TCP 2379 and 2380 closed to and from it, held outside the host (its security group),
+   * so the fence holds whatever the host does when it boots again, until unfence. Works on a host that
+   * is down. Idempotent: a fenced host is left as it is (`changed: false`, no `previous`: the caller kept
+   * the first call's). `previous` is what unfence needs to put back; keep it before anything else.
+   */
+  fence(host: Host): Promise<{ changed: boolean; previous?: FencePrevious }>;
+  /** Lifts the fence, putting back `previous` where the fence replaced something. Idempotent. */
+  unfence(host: Host, previous?: FencePrevious): Promise<{ changed: boolean }>;
+  describeFence(host: Host): Promise<FenceState>;
+  /** Powers the host off (EC2 StopInstances; the sandbox's power off) and leaves it off. Idempotent. */
+  stopHost(host: Host): Promise<{ changed: boolean }>;
 }
 
 // ---------------------------------------------------------------------------------------------

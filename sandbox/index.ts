@@ -10,5 +10,7 @@ export type { StatusDocument } from './status.ts';
 export { hostExec, prepareExec } from './exec.ts';
 export { failHost, FAIL_MODES } from './fail.ts';
 export type { FailMode } from './fail.ts';
-export { describeEtcdPorts, allowEtcdPorts, SandboxSecurityGroups } from './securityGroup.ts';
+export { describeEtcdPorts, allowEtcdPorts, describeFence, fenceHost, unfenceHost, SandboxSecurityGroups } from './securityGroup.ts';
+export { healHost } from './heal.ts';
+export type { HealResult } from './heal.ts';
 export { defaultEtcdVersion } from './etcdBuilds.ts';

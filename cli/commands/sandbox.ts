@@ -1,7 +1,18 @@
-// `etcd-replace sandbox up|status|exec|fail|down`: the local sandbox cluster. The sandbox command's help
+// `etcd-replace sandbox up|status|exec|fail|heal|down`: the local sandbox cluster. The sandbox command's help
 // and each subcommand's sit here beside their flags and handlers.
 import { spawn } from 'node:child_process';
-import { FAIL_MODES, failHost, loadSandbox, prepareExec, sandboxDown, sandboxStatus, sandboxUp, statusOf, validateSandboxName } from '../../sandbox/index.ts';
+import {
+  FAIL_MODES,
+  failHost,
+  healHost,
+  loadSandbox,
+  prepareExec,
+  sandboxDown,
+  sandboxStatus,
+  sandboxUp,
+  statusOf,
+  validateSandboxName,
+} from '../../sandbox/index.ts';
 import type { FailMode } from '../../sandbox/index.ts';
 import { HostUnreachableError } from '../../functions/errors.ts';
 import { EXIT, exitCodesText } from '../../functions/exitCodes.ts';
@@ -28,11 +39,19 @@ export const topics = {
                           power HOST off (kill, default), stop only its etcd for good (etcd),
                           or cut it off from every other host (partition);
                           --mode scaleup --task NAME: the next openshift-etcd scaleup fails NAME on HOST
+  heal HOST               undo fail: a powered-off host boots again with its old data (its etcd
+                          rejoins with its old membership), etcd runs again, the partition or the
+                          scaleup fault goes; a healthy host is left as it is
   down [--all]            remove the sandbox (or every sandbox) and everything it put on the machine
 
 Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
     sections: [{ title: 'options', flags: [SANDBOX_FLAG, HELP_FLAG] }],
-    examples: ['etcd-replace sandbox up --sandbox lab', 'etcd-replace sandbox fail --sandbox lab master-2', 'etcd-replace sandbox down --sandbox lab'],
+    examples: [
+      'etcd-replace sandbox up --sandbox lab',
+      'etcd-replace sandbox fail --sandbox lab master-2',
+      'etcd-replace sandbox heal --sandbox lab master-2',
+      'etcd-replace sandbox down --sandbox lab',
+    ],
     exits: exitCodesText(
       [
         ['succeeded', 'ok'],
@@ -118,6 +137,21 @@ Run etcd-replace sandbox <subcommand> --help for a subcommand's options.`,
     ],
     exits: exitCodesText([
       ['succeeded', 'done'],
+      ['failed', 'failure'],
+      ['invalidInput', 'bad arguments'],
+    ]),
+  },
+  'sandbox heal': {
+    usage: ['etcd-replace sandbox heal [--sandbox NAME] HOST'],
+    about: `Undoes sandbox fail on HOST, whatever the mode. kill: power comes back and the host boots as a real one does (an empty
+/run, iptables from /etc/sysconfig/iptables, every enabled unit and static pod started): its etcd comes back
+with its old data dir and the membership it had. etcd: etcd runs again (the pod by itself, a failed
+etcd.service started). partition: the host is reachable again. scaleup: the armed fault is gone. The
+security group and a fence stay as they are. A healthy host is left as it is ("nothing to heal").`,
+    sections: [{ title: 'arguments and options', flags: [['HOST', 'the host to heal, e.g. master-2'], SANDBOX_FLAG, HELP_FLAG] }],
+    examples: ['etcd-replace sandbox heal --sandbox lab master-2'],
+    exits: exitCodesText([
+      ['succeeded', 'healed, or nothing to heal'],
       ['failed', 'failure'],
       ['invalidInput', 'bad arguments'],
     ]),
@@ -266,6 +300,19 @@ async function fail(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function heal(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, sandboxOption, usageOf('sandbox heal'), true);
+  if (positionals.length !== 1) throw new UsageError(usageOf('sandbox heal'));
+  const name = sandboxName(values.sandbox);
+  const result = await healHost(name, positionals[0] ?? '');
+  progress(
+    result.healed.length === 0
+      ? `heal: ${result.host} in sandbox "${name}": nothing to heal (it is not failed)`
+      : `heal: ${result.host} in sandbox "${name}": ${result.healed.join(', ')}`,
+  );
+  return 0;
+}
+
 async function down(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...sandboxOption, all: { type: 'boolean' } }, usageOf('sandbox down'), true);
   if (positionals.length > 0) throw new UsageError(`sandbox down takes no arguments, got "${positionals.join(' ')}"\n${usageOf('sandbox down')}`);
@@ -280,7 +327,7 @@ async function down(argv: string[]): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { up, status, exec, fail, down };
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { up, status, exec, fail, heal, down };
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;

@@ -152,7 +152,7 @@ export function fakeDeps(cluster: FakeCluster | ((via: Host[]) => FakeCluster), 
       },
     },
     etcd: (via) => (typeof cluster === 'function' ? cluster(via) : cluster),
-    securityGroups: { describeEtcdPorts: unused, allowEtcdPorts: unused },
+    securityGroups: { describeEtcdPorts: unused, allowEtcdPorts: unused, fence: unused, unfence: unused, describeFence: unused, stopHost: unused },
     provisioning: { find: unused, provision: unused, release: unused },
     // Preflight only asks whether a configured CA backup exists: keys under ca/ do.
     artifacts: {

@@ -70,7 +70,36 @@ export class FakeSecurityGroups implements SecurityGroupPort {
     this.open.set(host.name, new Set([...ports, 2379, 2380]));
     return { changed };
   }
+
+  /** Fenced hosts, and hosts powered off by stopHost. */
+  readonly fenced = new Set<string>();
+  readonly stopped = new Set<string>();
+
+  async fence(host: Host): Promise<{ changed: boolean }> {
+    this.calls.push(`fence ${host.name}`);
+    if (this.fenced.has(host.name)) return { changed: false };
+    this.fenced.add(host.name);
+    return { changed: true };
+  }
+
+  async unfence(host: Host): Promise<{ changed: boolean }> {
+    this.calls.push(`unfence ${host.name}`);
+    return { changed: this.fenced.delete(host.name) };
+  }
+
+  async describeFence(host: Host): Promise<{ fenced: boolean }> {
+    this.calls.push(`describeFence ${host.name}`);
+    return { fenced: this.fenced.has(host.name) };
+  }
+
+  async stopHost(host: Host): Promise<{ changed: boolean }> {
+    this.calls.push(`stop ${host.name}`);
+    if (this.stopped.has(host.name)) return { changed: false };
+    this.stopped.add(host.name);
+    return { changed: true };
+  }
 }
+
 
 /** The cluster lock in memory, with the semantics every adapter shares (test/support/lockContract.ts). */
 export class FakeLock implements LockPort {

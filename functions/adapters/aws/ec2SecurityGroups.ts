@@ -1,6 +1,8 @@
 // SecurityGroupPort over EC2 security groups. Ports 2379 (client) and 2380 (peer) are opened into the new
 // member from the cluster's etcd security group as the SOURCE group: never from a CIDR, never 0.0.0.0/0.
 // Every change is preceded by a describe, and a permission that already exists is success.
+// The fence (a quarantine group in place of the instance's groups) and stopping an instance are
+// Ec2Fence's (ec2Fence.ts), given the config's quarantine group.
 
 import {
   AuthorizeSecurityGroupIngressCommand,
@@ -12,7 +14,8 @@ import {
   type IpPermission,
 } from '@aws-sdk/client-ec2';
 import { HostUnreachableError, InvalidInputError } from '../../errors.ts';
-import type { Host, SecurityGroupPort } from '../../ports.ts';
+import type { FencePrevious, FenceState, Host, SecurityGroupPort } from '../../ports.ts';
+import { Ec2Fence, stopInstance } from './ec2Fence.ts';
 import { instanceId as validInstanceId } from '../../validate.ts';
 
 export const ETCD_PORTS = [2379, 2380] as const;
@@ -25,6 +28,8 @@ export interface Ec2SecurityGroupsConfig {
   etcdSecurityGroupId: string;
   /** Group to add rules to; default: the first group of the instance's primary network interface. */
   targetSecurityGroupId?: string;
+  /** The quarantine group the fence puts in place of an instance's groups (no rule lets 2379/2380 in or out). */
+  quarantineSecurityGroupId?: string;
 }
 
 function errorCode(error: unknown): string {
@@ -52,6 +57,7 @@ export class Ec2SecurityGroups implements SecurityGroupPort {
   readonly #ec2: EC2Client;
   readonly #source: string;
   readonly #target: string | undefined;
+  readonly #fence: Ec2Fence | undefined;
 
   constructor(config: Ec2SecurityGroupsConfig) {
     if (!SG_ID.test(config.etcdSecurityGroupId)) {
@@ -63,6 +69,33 @@ export class Ec2SecurityGroups implements SecurityGroupPort {
     this.#ec2 = config.ec2;
     this.#source = config.etcdSecurityGroupId;
     this.#target = config.targetSecurityGroupId;
+    this.#fence =
+      config.quarantineSecurityGroupId === undefined
+        ? undefined
+        : new Ec2Fence({ ec2: config.ec2, quarantineSecurityGroupId: config.quarantineSecurityGroupId });
+  }
+
+  fence(host: Host): Promise<{ changed: boolean; previous?: FencePrevious }> {
+    return this.#fencing().fence(host);
+  }
+
+  unfence(host: Host, previous?: FencePrevious): Promise<{ changed: boolean }> {
+    return this.#fencing().unfence(host, previous);
+  }
+
+  describeFence(host: Host): Promise<FenceState> {
+    return this.#fencing().describeFence(host);
+  }
+
+  /** StopInstances (ec2Fence.ts): for `fenceUnreachable: stop-instance`. Needs no quarantine group. */
+  async stopHost(host: Host): Promise<{ changed: boolean }> {
+    const { changed } = await stopInstance(this.#ec2, host);
+    return { changed };
+  }
+
+  #fencing(): Ec2Fence {
+    if (!this.#fence) throw new InvalidInputError('quarantineSecurityGroupId', 'no quarantine security group is configured: the fence needs one');
+    return this.#fence;
   }
 
   async describeEtcdPorts(host: Host): Promise<number[]> {
