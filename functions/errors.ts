@@ -38,6 +38,14 @@ export class LockHeldError extends RefusedError {
   override readonly name: string = 'LockHeldError';
 }
 
+/**
+ * Another run holds the cluster's lock and the run waits for it, as a cluster's queue does, up to its
+ * lockWaitSeconds (AcquireLock retries it; LockHeldError once the wait is over).
+ */
+export class LockWaitingError extends WorkflowError {
+  override readonly name: string = 'LockWaitingError';
+}
+
 /** The host cannot be reached (powered off, SSM agent offline, not managed). */
 export class HostUnreachableError extends WorkflowError {
   override readonly name: string = 'HostUnreachableError';

@@ -277,12 +277,39 @@ export interface LockOwner {
   host?: string;
   /** What runs the run now, e.g. `sfn:<execution name>`: a contender asks whether it still runs (DynamoLock). */
   execution?: string;
+  /**
+   * The failed members the run replaces, by every identity it knows (host name, hostname, IP, member ID;
+   * lower case): a signal for one of them while the run holds the lock is covered by it (AcquireLock).
+   */
+  covers?: string[];
 }
+
+/**
+ * A signal for failed members the lock's holder does not cover yet, left on its lock while the holder is
+ * before its second observation: the holder may take them in there (ConfirmMemberFailed), and the signal's
+ * own run, waiting for the lock, then ends covered by it.
+ */
+export interface JoinRequest {
+  /** The waiting run. */
+  runId: string;
+  /** Its failed members, as its request named them, with the replacement asked for each (absent: a spare). */
+  failed: Array<{ failed: string; replacement?: string }>;
+  startedBy: string;
+  /** When it asked (ISO time). */
+  at: string;
+}
+
+/** What became of a join request: left on the holder's lock, too late (the holder has closed joins), or the holder no longer holds it. */
+export type JoinAnswer = 'requested' | 'closed' | 'not-held';
 
 export interface LockInfo extends LockOwner {
   cluster: string;
   acquiredAt: string;
   expiresAt: string;
+  /** Join requests left for the holder (requestJoin), one per waiting run. */
+  joins?: JoinRequest[];
+  /** Set once the holder has taken in what it will (closeJoins): later requests are `closed`. */
+  joinsClosed?: boolean;
 }
 
 export interface LockPort {
@@ -301,4 +328,13 @@ export interface LockPort {
    * running execution) holds it; null otherwise. Every step asks this first (lockRenewal.ts).
    */
   heldElsewhere?(cluster: string, owner: LockOwner): Promise<LockInfo | null>;
+  /**
+   * Leaves `join` on the lock `holderRunId` holds, once per waiting run (asking again changes nothing):
+   * `closed` once the holder has closed joins, `not-held` when it no longer holds the lock.
+   */
+  requestJoin(cluster: string, holderRunId: string, join: JoinRequest): Promise<JoinAnswer>;
+  /** The holder closes joins (idempotent) and gets every request left before; no request is taken after. */
+  closeJoins(cluster: string, runId: string): Promise<JoinRequest[]>;
+  /** The holder states what it covers now (LockOwner.covers); LockLostError when it no longer holds the lock. */
+  cover(cluster: string, runId: string, covers: string[]): Promise<void>;
 }

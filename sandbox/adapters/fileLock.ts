@@ -19,12 +19,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { access, link, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 
 import { LockHeldError, LockLostError } from '../../functions/errors.ts';
-import type { LockInfo, LockOwner, LockPort } from '../../functions/ports.ts';
+import type { JoinAnswer, JoinRequest, LockInfo, LockOwner, LockPort } from '../../functions/ports.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../functions/validate.ts';
 
 export const DEFAULT_LOCK_DIR = '/var/lib/etcd-replace/locks';
@@ -99,6 +99,19 @@ export async function processExists(pid: number): Promise<boolean> {
   return state !== 'Z' && state !== 'X' && state !== 'x';
 }
 
+/** The marker of a holder that has closed joins (closeJoins). */
+const CLOSED = '.closed';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return false;
+    throw error;
+  }
+}
+
 function isErrno(error: unknown, code: string): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === code;
 }
@@ -134,6 +147,7 @@ export class FileLock implements LockPort {
         ...(owner.pid !== undefined ? { pid: owner.pid } : {}),
         ...(owner.host !== undefined || owner.pid !== undefined ? { host: owner.host ?? this.host } : {}),
         ...(pidStartTime !== undefined ? { pidStartTime } : {}),
+        ...(owner.covers !== undefined ? { covers: owner.covers } : {}),
         acquiredAt,
         expiresAt: new Date(now.getTime() + ttl * 1000).toISOString(),
         ...(takenOver ? { takenOver } : {}),
@@ -215,6 +229,7 @@ export class FileLock implements LockPort {
       const claimed = await this.read(name, claim);
       if (claimed?.token !== current.token) return; // renewed or replaced since it was judged
       await unlink(this.path(name));
+      await rm(this.joinsDir(name, id), { recursive: true, force: true });
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
     } finally {
@@ -229,8 +244,83 @@ export class FileLock implements LockPort {
   }
 
   async current(cluster: string): Promise<FileLockInfo | null> {
-    const lock = await this.read(clusterName('cluster', cluster));
-    return lock ? publicInfo(lock) : null;
+    const name = clusterName('cluster', cluster);
+    const lock = await this.read(name);
+    if (!lock) return null;
+    const joins = await this.joinsOf(name, lock.runId);
+    return { ...publicInfo(lock), ...(joins.list.length > 0 ? { joins: joins.list } : {}), ...(joins.closed ? { joinsClosed: true } : {}) };
+  }
+
+  // Join requests: one file per waiting run under <cluster>.joins/<holder run>/, each written whole once
+  // (temp file and rename); the holder's `.closed` marker is the cut. The holder writes the marker before
+  // it lists the requests, and a waiting run writes its request before it looks for the marker, so a
+  // request the holder did not list finds the marker: nothing is taken in without the holder seeing it.
+
+  async requestJoin(cluster: string, holderRunId: string, request: JoinRequest): Promise<JoinAnswer> {
+    const name = clusterName('cluster', cluster);
+    const holder = validRunId('holderRunId', holderRunId);
+    const waiting = validRunId('join.runId', request.runId);
+    const current = await this.read(name);
+    if (current === null || current.runId !== holder) return 'not-held';
+    const dir = this.joinsDir(name, holder);
+    if (await exists(join(dir, CLOSED))) return 'closed';
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, `${waiting}.json`);
+    if (!(await exists(file))) {
+      const tmp = join(dir, `.${waiting}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`);
+      await writeFile(tmp, `${JSON.stringify(request)}\n`, { mode: 0o600 });
+      await rename(tmp, file);
+    }
+    return (await exists(join(dir, CLOSED))) ? 'closed' : 'requested';
+  }
+
+  async closeJoins(cluster: string, runId: string): Promise<JoinRequest[]> {
+    const name = clusterName('cluster', cluster);
+    const id = validRunId('runId', runId);
+    await this.holderOrLost(name, id);
+    const dir = this.joinsDir(name, id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, CLOSED), `${this.now().toISOString()}\n`, { mode: 0o600 });
+    return (await this.joinsOf(name, id)).list;
+  }
+
+  async cover(cluster: string, runId: string, covers: string[]): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    const id = validRunId('runId', runId);
+    const current = await this.holderOrLost(name, id);
+    await this.replace(name, { ...current, covers, token: randomBytes(16).toString('hex') });
+  }
+
+  private async holderOrLost(name: string, id: string): Promise<LockFile> {
+    const current = await this.read(name);
+    if (current === null) throw new LockLostError(`run ${id} does not hold the lock of cluster ${name}: nobody holds it`);
+    if (current.runId !== id) throw new LockLostError(`run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(current)}`);
+    return current;
+  }
+
+  private joinsDir(cluster: string, runId: string): string {
+    return join(this.dir, `${cluster}.joins`, runId);
+  }
+
+  private async joinsOf(cluster: string, runId: string): Promise<{ list: JoinRequest[]; closed: boolean }> {
+    const dir = this.joinsDir(cluster, runId);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return { list: [], closed: false };
+      throw error;
+    }
+    const list: JoinRequest[] = [];
+    for (const file of names.filter((n) => n.endsWith('.json') && !n.startsWith('.'))) {
+      try {
+        list.push(JSON.parse(await readFile(join(dir, file), 'utf8')) as JoinRequest);
+      } catch (error) {
+        if (!isErrno(error, 'ENOENT')) throw error;
+      }
+    }
+    list.sort((a, b) => a.at.localeCompare(b.at) || a.runId.localeCompare(b.runId));
+    return { list, closed: names.includes(CLOSED) };
   }
 
   // -------------------------------------------------------------------------------------------

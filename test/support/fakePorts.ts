@@ -5,7 +5,19 @@
 
 import { randomBytes } from 'node:crypto';
 import { LockHeldError, LockLostError, MemberAlreadyExistsError, MemberNotFoundError, MemberNotLearnerError } from '../../functions/errors.ts';
-import type { ArtifactInfo, ArtifactStore, EndpointHealth, EtcdMember, Host, LockInfo, LockOwner, LockPort, SecurityGroupPort } from '../../functions/ports.ts';
+import type {
+  ArtifactInfo,
+  ArtifactStore,
+  EndpointHealth,
+  EtcdMember,
+  Host,
+  JoinAnswer,
+  JoinRequest,
+  LockInfo,
+  LockOwner,
+  LockPort,
+  SecurityGroupPort,
+} from '../../functions/ports.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../functions/validate.ts';
 import { FakeCluster, fakeMember, memberId, type FakeMember } from './fakeCluster.ts';
 
@@ -100,7 +112,6 @@ export class FakeSecurityGroups implements SecurityGroupPort {
   }
 }
 
-
 /** The cluster lock in memory, with the semantics every adapter shares (test/support/lockContract.ts). */
 export class FakeLock implements LockPort {
   private locks = new Map<string, LockInfo>();
@@ -126,6 +137,9 @@ export class FakeLock implements LockPort {
       cluster: name,
       acquiredAt: current && live ? current.acquiredAt : now.toISOString(),
       expiresAt: new Date(now.getTime() + ttl * 1000).toISOString(),
+      // The same run again keeps what was left for it.
+      ...(current?.runId === run && current.joins ? { joins: current.joins } : {}),
+      ...(current?.runId === run && current.joinsClosed ? { joinsClosed: true } : {}),
     };
     this.locks.set(name, info);
     return { ...info };
@@ -147,6 +161,30 @@ export class FakeLock implements LockPort {
   async current(cluster: string): Promise<LockInfo | null> {
     const info = this.locks.get(cluster);
     return info ? { ...info } : null;
+  }
+
+  async requestJoin(cluster: string, holderRunId: string, join: JoinRequest): Promise<JoinAnswer> {
+    this.calls.push(`requestJoin ${cluster} ${holderRunId} ${join.runId}`);
+    const current = this.locks.get(cluster);
+    if (!current || current.runId !== holderRunId) return 'not-held';
+    if (current.joinsClosed) return 'closed';
+    if (!(current.joins ?? []).some((j) => j.runId === join.runId)) this.locks.set(cluster, { ...current, joins: [...(current.joins ?? []), join] });
+    return 'requested';
+  }
+
+  async closeJoins(cluster: string, runId: string): Promise<JoinRequest[]> {
+    this.calls.push(`closeJoins ${cluster} ${runId}`);
+    const current = this.locks.get(cluster);
+    if (!current || current.runId !== runId) throw new LockLostError(`run ${runId} does not hold the lock of cluster ${cluster}`);
+    this.locks.set(cluster, { ...current, joinsClosed: true });
+    return current.joins ?? [];
+  }
+
+  async cover(cluster: string, runId: string, covers: string[]): Promise<void> {
+    this.calls.push(`cover ${cluster} ${runId}`);
+    const current = this.locks.get(cluster);
+    if (!current || current.runId !== runId) throw new LockLostError(`run ${runId} does not hold the lock of cluster ${cluster}`);
+    this.locks.set(cluster, { ...current, covers });
   }
 }
 

@@ -99,6 +99,39 @@ export function lockContract(name: string, make: LockFactory): void {
       await expect(lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob' }, 600)).resolves.toMatchObject({ runId: 'run-000002' });
     });
 
+    it('many signals, one run: a waiting run leaves one join request on the holder\'s lock until the holder closes joins', async () => {
+      const c = clock();
+      const lock = await make(c.now);
+      await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', covers: ['master-3', '10.0.0.13'] }, 600);
+      expect(await lock.current('prod-a')).toMatchObject({ runId: 'run-000001', covers: ['master-3', '10.0.0.13'] });
+      const join = { runId: 'run-000002', failed: [{ failed: 'master-4' }], startedBy: 'alarm:master-4', at: '2030-01-01T00:00:01.000Z' };
+      expect(await lock.requestJoin('prod-a', 'run-000001', join)).toBe('requested');
+      // Asking again (a retried step) leaves no second request; a request for a run that does not hold the lock is not-held.
+      expect(await lock.requestJoin('prod-a', 'run-000001', { ...join, at: '2030-01-01T00:00:06.000Z' })).toBe('requested');
+      expect(await lock.requestJoin('prod-a', 'run-000009', join)).toBe('not-held');
+      expect((await lock.current('prod-a'))?.joins).toEqual([join]);
+      // The holder renews and takes its lock again (a resume): the request stays.
+      await lock.renew('prod-a', 'run-000001', 600);
+      await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', covers: ['master-3', '10.0.0.13'] }, 600);
+      // The holder closes joins: it gets the request, every time it asks; a request after the cut is closed.
+      expect(await lock.closeJoins('prod-a', 'run-000001')).toEqual([join]);
+      expect(await lock.closeJoins('prod-a', 'run-000001')).toEqual([join]);
+      expect(await lock.requestJoin('prod-a', 'run-000001', { ...join, runId: 'run-000003' })).toBe('closed');
+      expect(await lock.current('prod-a')).toMatchObject({ joinsClosed: true, joins: [join] });
+      // What it covers now, after taking the member in.
+      await lock.cover('prod-a', 'run-000001', ['master-3', '10.0.0.13', 'master-4']);
+      expect((await lock.current('prod-a'))?.covers).toEqual(['master-3', '10.0.0.13', 'master-4']);
+      await expect(lock.cover('prod-a', 'run-000002', [])).rejects.toThrow(LockLostError);
+      await expect(lock.closeJoins('prod-a', 'run-000002')).rejects.toThrow(LockLostError);
+      // Released: the next holder starts with no requests and joins open.
+      await lock.release('prod-a', 'run-000001');
+      await lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob' }, 600);
+      const next = await lock.current('prod-a');
+      expect(next?.joins ?? []).toEqual([]);
+      expect(next?.joinsClosed ?? false).toBe(false);
+      expect(await lock.requestJoin('prod-a', 'run-000002', { ...join, runId: 'run-000004' })).toBe('requested');
+    });
+
     it('validates cluster names, run ids and TTLs', async () => {
       const lock = await make(clock().now);
       await expect(lock.acquire('../etc', { runId: 'run-000001', startedBy: 'alice' }, 60)).rejects.toThrow(InvalidInputError);

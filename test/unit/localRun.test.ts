@@ -40,7 +40,7 @@ describe('Function: runLocally', () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const deps = {
       ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
-      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never },
+      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never, requestJoin: async () => 'not-held' as const, closeJoins: async () => [], cover: async () => {} },
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox' });
     expect(ended.state).toBe('Succeeded');
@@ -53,6 +53,9 @@ describe('Function: runLocally', () => {
     renew: async () => {},
     release: async () => {},
     current: async () => ({ runId }) as never,
+    requestJoin: async () => 'not-held' as const,
+    closeJoins: async () => [],
+    cover: async () => {},
   });
   const skipAll = (): Record<TaskName, Step> =>
     Object.fromEntries(TASKS.map((t) => [t.name, (async () => ({ output: {}, detail: `${t.name} done`, skipped: true })) satisfies Step])) as unknown as Record<

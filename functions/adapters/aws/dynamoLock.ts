@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DeleteCommandInput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LockHeldError, LockLostError } from '../../errors.ts';
-import type { LockInfo, LockOwner, LockPort } from '../../ports.ts';
+import type { JoinAnswer, JoinRequest, LockInfo, LockOwner, LockPort } from '../../ports.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
 
 /** The lock a takeover replaced. */
@@ -75,8 +75,21 @@ function describeHolder(lock: LockInfo): string {
 }
 
 function publicInfo(item: LockItem): DynamoLockInfo {
-  const { pk: _pk, sk: _sk, kind: _kind, expiresAtMs: _ms, ttl: _ttl, token: _token, ...info } = item;
-  return info;
+  const { pk: _pk, sk: _sk, kind: _kind, expiresAtMs: _ms, ttl: _ttl, token: _token, ...rest } = item;
+  const info = Object.fromEntries(Object.entries(rest).filter(([key]) => !key.startsWith(JOIN_PREFIX))) as unknown as DynamoLockInfo;
+  const joins = joinsOf(item);
+  return { ...info, ...(joins.length > 0 ? { joins } : {}) };
+}
+
+/** A waiting run's join request is the item's attribute `join_<run id>` (requestJoin). */
+const JOIN_PREFIX = 'join_';
+
+/** The join requests on a lock item, oldest first. */
+function joinsOf(item: LockItem): JoinRequest[] {
+  return Object.entries(item)
+    .filter(([key]) => key.startsWith(JOIN_PREFIX))
+    .map(([, value]) => value as JoinRequest)
+    .sort((a, b) => a.at.localeCompare(b.at) || a.runId.localeCompare(b.runId));
 }
 
 export class DynamoLock implements LockPort {
@@ -112,6 +125,7 @@ export class DynamoLock implements LockPort {
           ...(owner.pid !== undefined ? { pid: owner.pid } : {}),
           ...(owner.host !== undefined ? { host: owner.host } : {}),
           ...(owner.execution !== undefined ? { execution: owner.execution } : {}),
+          ...(owner.covers !== undefined ? { covers: owner.covers } : {}),
           acquiredAt,
           expiresAt: new Date(expiresAtMs).toISOString(),
           ...(takenOver ? { takenOver } : {}),
@@ -124,8 +138,14 @@ export class DynamoLock implements LockPort {
       if (current === null) item = fresh(now.toISOString());
       else if (current.runId === runId && (await this.#otherLiveExecution(current, owner))) {
         throw new LockHeldError(`run ${runId} is in progress in another execution: ${describeHolder(current)} (its execution still runs)`);
-      } else if (current.runId === runId) item = fresh(current.acquiredAt, current.takenOver);
-      else {
+      } else if (current.runId === runId) {
+        // The same run again keeps what was left for it.
+        item = {
+          ...fresh(current.acquiredAt, current.takenOver),
+          ...Object.fromEntries(Object.entries(current).filter(([key]) => key.startsWith(JOIN_PREFIX))),
+          ...(current.joinsClosed ? { joinsClosed: true } : {}),
+        };
+      } else {
         const alive = current.execution !== undefined ? await this.#holderAlive(publicInfo(current)) : null;
         const reason = alive === false ? 'holder execution ended' : alive === null && current.expiresAtMs <= now.getTime() ? 'expired' : null;
         if (reason === null) throw new LockHeldError(`cluster ${name} is locked: ${describeHolder(current)}${alive ? ' (its execution still runs)' : ''}`);
@@ -237,6 +257,84 @@ export class DynamoLock implements LockPort {
   async current(cluster: string): Promise<DynamoLockInfo | null> {
     const item = await this.#read(clusterName('cluster', cluster));
     return item ? publicInfo(item) : null;
+  }
+
+  async requestJoin(cluster: string, holderRunId: string, join: JoinRequest): Promise<JoinAnswer> {
+    const name = clusterName('cluster', cluster);
+    const holder = validRunId('holderRunId', holderRunId);
+    const current = await this.#read(name);
+    if (current === null || current.runId !== holder) return 'not-held';
+    if (current.joinsClosed === true) return 'closed';
+    if (joinsOf(current).some((j) => j.runId === join.runId)) return 'requested';
+    try {
+      // One attribute per waiting run, set only while the holder holds the lock and has not closed joins:
+      // closeJoins is the cut.
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: lockKey(name),
+          UpdateExpression: 'SET #join = :join',
+          ConditionExpression: 'runId = :holder AND attribute_not_exists(joinsClosed)',
+          ExpressionAttributeNames: { '#join': `${JOIN_PREFIX}${validRunId('join.runId', join.runId)}` },
+          ExpressionAttributeValues: { ':join': join, ':holder': holder },
+        }),
+      );
+      return 'requested';
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const now = await this.#read(name);
+      return now === null || now.runId !== holder ? 'not-held' : 'closed';
+    }
+  }
+
+  async closeJoins(cluster: string, runId: string): Promise<JoinRequest[]> {
+    const name = clusterName('cluster', cluster);
+    const id = validRunId('runId', runId);
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: lockKey(name),
+          UpdateExpression: 'SET joinsClosed = :closed',
+          ConditionExpression: 'runId = :runId',
+          ExpressionAttributeValues: { ':closed': true, ':runId': id },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      throw await this.#lost(name, id, error);
+    }
+    // Closed: no request is added any more, so this read holds every one.
+    const closed = await this.#read(name);
+    if (closed === null || closed.runId !== id) throw await this.#lost(name, id, undefined);
+    return joinsOf(closed);
+  }
+
+  async cover(cluster: string, runId: string, covers: string[]): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    const id = validRunId('runId', runId);
+    try {
+      await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: lockKey(name),
+          UpdateExpression: 'SET covers = :covers',
+          ConditionExpression: 'runId = :runId',
+          ExpressionAttributeValues: { ':covers': covers, ':runId': id },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      throw await this.#lost(name, id, error);
+    }
+  }
+
+  async #lost(name: string, id: string, cause: unknown): Promise<LockLostError> {
+    const holder = await this.#read(name);
+    return new LockLostError(
+      holder ? `run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(holder)}` : `run ${id} does not hold the lock of cluster ${name}: nobody holds it`,
+      { cause },
+    );
   }
 
   async #read(cluster: string): Promise<LockItem | null> {
