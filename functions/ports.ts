@@ -280,6 +280,7 @@ export interface LockOwner {
   /**
    * The failed members the run replaces, by every identity it knows (host name, hostname, IP, member ID;
    * lower case): a signal for one of them while the run holds the lock is covered by it (AcquireLock).
+   * Written from the context each time the run takes its lock (every step), so it follows a member taken in.
    */
   covers?: string[];
 }
@@ -335,6 +336,4 @@ export interface LockPort {
   requestJoin(cluster: string, holderRunId: string, join: JoinRequest): Promise<JoinAnswer>;
   /** The holder closes joins (idempotent) and gets every request left before; no request is taken after. */
   closeJoins(cluster: string, runId: string): Promise<JoinRequest[]>;
-  /** The holder states what it covers now (LockOwner.covers); LockLostError when it no longer holds the lock. */
-  cover(cluster: string, runId: string, covers: string[]): Promise<void>;
 }

@@ -284,13 +284,6 @@ export class FileLock implements LockPort {
     return (await this.joinsOf(name, id)).list;
   }
 
-  async cover(cluster: string, runId: string, covers: string[]): Promise<void> {
-    const name = clusterName('cluster', cluster);
-    const id = validRunId('runId', runId);
-    const current = await this.holderOrLost(name, id);
-    await this.replace(name, { ...current, covers, token: randomBytes(16).toString('hex') });
-  }
-
   private async holderOrLost(name: string, id: string): Promise<LockFile> {
     const current = await this.read(name);
     if (current === null) throw new LockLostError(`run ${id} does not hold the lock of cluster ${name}: nobody holds it`);

@@ -179,13 +179,6 @@ export class FakeLock implements LockPort {
     this.locks.set(cluster, { ...current, joinsClosed: true });
     return current.joins ?? [];
   }
-
-  async cover(cluster: string, runId: string, covers: string[]): Promise<void> {
-    this.calls.push(`cover ${cluster} ${runId}`);
-    const current = this.locks.get(cluster);
-    if (!current || current.runId !== runId) throw new LockLostError(`run ${runId} does not hold the lock of cluster ${cluster}`);
-    this.locks.set(cluster, { ...current, covers });
-  }
 }
 
 export type MembershipChange = 'addMember' | 'removeMember' | 'promoteMember' | 'updateMember';

@@ -118,10 +118,9 @@ export function lockContract(name: string, make: LockFactory): void {
       expect(await lock.closeJoins('prod-a', 'run-000001')).toEqual([join]);
       expect(await lock.requestJoin('prod-a', 'run-000001', { ...join, runId: 'run-000003' })).toBe('closed');
       expect(await lock.current('prod-a')).toMatchObject({ joinsClosed: true, joins: [join] });
-      // What it covers now, after taking the member in.
-      await lock.cover('prod-a', 'run-000001', ['master-3', '10.0.0.13', 'master-4']);
-      expect((await lock.current('prod-a'))?.covers).toEqual(['master-3', '10.0.0.13', 'master-4']);
-      await expect(lock.cover('prod-a', 'run-000002', [])).rejects.toThrow(LockLostError);
+      // What it covers now, after taking the member in: the next time it takes its lock (its next step).
+      await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', covers: ['master-3', '10.0.0.13', 'master-4'] }, 600);
+      expect(await lock.current('prod-a')).toMatchObject({ covers: ['master-3', '10.0.0.13', 'master-4'], joinsClosed: true, joins: [join] });
       await expect(lock.closeJoins('prod-a', 'run-000002')).rejects.toThrow(LockLostError);
       // Released: the next holder starts with no requests and joins open.
       await lock.release('prod-a', 'run-000001');

@@ -40,7 +40,7 @@ describe('Function: runLocally', () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const deps = {
       ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
-      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never, requestJoin: async () => 'not-held' as const, closeJoins: async () => [], cover: async () => {} },
+      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never, requestJoin: async () => 'not-held' as const, closeJoins: async () => [] },
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox' });
     expect(ended.state).toBe('Succeeded');
@@ -55,7 +55,6 @@ describe('Function: runLocally', () => {
     current: async () => ({ runId }) as never,
     requestJoin: async () => 'not-held' as const,
     closeJoins: async () => [],
-    cover: async () => {},
   });
   const skipAll = (): Record<TaskName, Step> =>
     Object.fromEntries(TASKS.map((t) => [t.name, (async () => ({ output: {}, detail: `${t.name} done`, skipped: true })) satisfies Step])) as unknown as Record<

@@ -65,7 +65,6 @@ describe('Function: runLocally with a hold', () => {
       current: async () => ({ runId: context.runId }) as never,
       requestJoin: async () => 'not-held' as const,
       closeJoins: async () => [],
-      cover: async () => {},
     };
     const logged: string[] = [];
     const base = fakeDeps(new FakeCluster(threeMembers(['master-2'])));
@@ -110,7 +109,7 @@ describe('Function: runLocally with a hold', () => {
     const deps = {
       ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
       log: (m: string) => void logged.push(m),
-      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never, requestJoin: async () => 'not-held' as const, closeJoins: async () => [], cover: async () => {} },
+      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never, requestJoin: async () => 'not-held' as const, closeJoins: async () => [] },
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), {
       deps,

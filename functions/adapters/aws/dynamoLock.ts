@@ -310,25 +310,6 @@ export class DynamoLock implements LockPort {
     return joinsOf(closed);
   }
 
-  async cover(cluster: string, runId: string, covers: string[]): Promise<void> {
-    const name = clusterName('cluster', cluster);
-    const id = validRunId('runId', runId);
-    try {
-      await this.#doc.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: lockKey(name),
-          UpdateExpression: 'SET covers = :covers',
-          ConditionExpression: 'runId = :runId',
-          ExpressionAttributeValues: { ':covers': covers, ':runId': id },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) throw error;
-      throw await this.#lost(name, id, error);
-    }
-  }
-
   async #lost(name: string, id: string, cause: unknown): Promise<LockLostError> {
     const holder = await this.#read(name);
     return new LockLostError(
