@@ -99,7 +99,7 @@ export function lockContract(name: string, make: LockFactory): void {
       await expect(lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob' }, 600)).resolves.toMatchObject({ runId: 'run-000002' });
     });
 
-    it('many signals, one run: a waiting run leaves one join request on the holder\'s lock until the holder closes joins', async () => {
+    it("many signals, one run: a waiting run leaves one join request on the holder's lock until the holder closes joins", async () => {
       const c = clock();
       const lock = await make(c.now);
       await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', covers: ['master-3', '10.0.0.13'] }, 600);

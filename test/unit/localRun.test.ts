@@ -40,7 +40,14 @@ describe('Function: runLocally', () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const deps = {
       ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
-      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never, requestJoin: async () => 'not-held' as const, closeJoins: async () => [] },
+      lock: {
+        acquire: async () => ({}) as never,
+        renew: async () => {},
+        release: async () => {},
+        current: async () => ({ runId: context.runId }) as never,
+        requestJoin: async () => 'not-held' as const,
+        closeJoins: async () => [],
+      },
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox' });
     expect(ended.state).toBe('Succeeded');

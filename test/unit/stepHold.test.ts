@@ -109,7 +109,14 @@ describe('Function: runLocally with a hold', () => {
     const deps = {
       ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
       log: (m: string) => void logged.push(m),
-      lock: { acquire: async () => ({}) as never, renew: async () => {}, release: async () => {}, current: async () => ({ runId: context.runId }) as never, requestJoin: async () => 'not-held' as const, closeJoins: async () => [] },
+      lock: {
+        acquire: async () => ({}) as never,
+        renew: async () => {},
+        release: async () => {},
+        current: async () => ({ runId: context.runId }) as never,
+        requestJoin: async () => 'not-held' as const,
+        closeJoins: async () => [],
+      },
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), {
       deps,

@@ -313,7 +313,9 @@ export class DynamoLock implements LockPort {
   async #lost(name: string, id: string, cause: unknown): Promise<LockLostError> {
     const holder = await this.#read(name);
     return new LockLostError(
-      holder ? `run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(holder)}` : `run ${id} does not hold the lock of cluster ${name}: nobody holds it`,
+      holder
+        ? `run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(holder)}`
+        : `run ${id} does not hold the lock of cluster ${name}: nobody holds it`,
       { cause },
     );
   }
