@@ -12,5 +12,4 @@ export { failHost, FAIL_MODES } from './fail.ts';
 export type { FailMode } from './fail.ts';
 export { describeEtcdPorts, allowEtcdPorts, describeFence, fenceHost, unfenceHost, SandboxSecurityGroups } from './securityGroup.ts';
 export { healHost } from './heal.ts';
-export type { HealResult } from './heal.ts';
 export { defaultEtcdVersion } from './etcdBuilds.ts';

@@ -1,5 +1,6 @@
 // The sandbox on the real machine: one cluster (3 masters, a spare, a node) built once, checked from
-// the outside and from its hosts, then broken in each fail mode. Tests run in order.
+// the outside and from its hosts, broken in each fail mode, then healed, with the powered-off member
+// fenced before it boots again. Tests run in order.
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -8,12 +9,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostUnreachableError, ScriptTimedOutError } from '../../functions/errors.ts';
 import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
 import type { Host } from '../../functions/ports.ts';
-import { allowEtcdPorts, describeEtcdPorts, hostExec, loadSandbox, sandboxDown, sandboxStatus, sandboxUp } from '../../sandbox/index.ts';
+import {
+  allowEtcdPorts,
+  describeEtcdPorts,
+  describeFence,
+  fenceHost,
+  hostExec,
+  loadSandbox,
+  sandboxDown,
+  sandboxStatus,
+  sandboxUp,
+  unfenceHost,
+} from '../../sandbox/index.ts';
 import type { SandboxInfo } from '../../sandbox/index.ts';
 import { pidsInNamespaces, processName } from '../../sandbox/exec.ts';
 import { REPO, cli } from '../support/cli.ts';
 import { alive, sleep, uniqueName } from '../support/sandboxHelpers.ts';
 import { waitFor } from '../../sandbox/util.ts';
+import { endpointHealthy, readClientTls } from '../../sandbox/etcdClient.ts';
+import { scaleupFaultFile } from '../../sandbox/ansible.ts';
 
 const name = uniqueName();
 let sandbox: SandboxInfo;
@@ -392,10 +406,133 @@ describe('CLI: bad arguments exit 2 with a clear message', () => {
     [['sandbox', 'exec', '--sandbox', 'SANDBOX', 'node-0', 'true'], /usage: etcd-replace sandbox exec/],
     [['sandbox', 'fail', '--sandbox', 'SANDBOX', 'node-0', '--mode', 'scaleup'], /--task NAME goes with --mode scaleup/],
     [['sandbox', 'fail', '--sandbox', 'SANDBOX', 'node-0', '--task', 'x'], /--task NAME goes with --mode scaleup/],
+    [['sandbox', 'heal', '--sandbox', 'SANDBOX'], /usage: etcd-replace sandbox heal/],
+    [['sandbox', 'heal', '--sandbox', 'SANDBOX', 'master-9'], /no host "master-9"/],
   ])('%j', async (args, message) => {
     const result = await cli(args.map((a) => (a === 'SANDBOX' ? name : a)));
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stdout).toBe('');
+  });
+});
+
+describe('Sandbox: heal, and the fence', () => {
+  const V2 = '--ca-file=/etc/etcd/ca.crt --cert-file=/etc/etcd/peer.crt --key-file=/etc/etcd/peer.key';
+  /** curl's exit code for https://IP:PORT from a host: 28 is a connect timeout (dropped), 0 an answer. */
+  const curl = async (from: string, ip: string, port: number) =>
+    Number(
+      (
+        await sh(
+          from,
+          `curl -s -o /dev/null -m 2 --cacert /etc/etcd/ca.crt --cert /etc/etcd/peer.crt --key /etc/etcd/peer.key https://${ip}:${port}/version; echo $?`,
+        )
+      ).stdout.trim(),
+    );
+  const allHealthy = async () => {
+    const tls = await readClientTls(sandbox.client);
+    return (await Promise.all(sandbox.client.endpoints.map((e) => endpointHealthy(e, tls, 2000)))).every(Boolean);
+  };
+  let master2Id = '';
+
+  it('heal: the partition goes, and etcd runs again under its supervisor; the cluster has its quorum back', async () => {
+    const partitioned = await cli(['sandbox', 'heal', '--sandbox', name, 'master-0']);
+    expect(partitioned).toMatchObject({ code: 0, stdout: '' });
+    expect(partitioned.stderr).toContain(`heal: master-0 in sandbox "${name}": partition removed`);
+    sandbox = await loadSandbox(name);
+    expect(host('master-0')).toMatchObject({ up: true, state: 'running' });
+    expect(await connects(host('master-0').ip, 22)).toBe('open');
+    const etcdDown = await cli(['sandbox', 'heal', '--sandbox', name, 'master-1']);
+    expect(etcdDown.code).toBe(0);
+    expect(etcdDown.stderr).toContain('master-1 in sandbox');
+    expect(etcdDown.stderr).toContain('etcd fault cleared');
+    await waitFor('etcd on master-1 to run again', 10_000, 100, async () => ((await etcdPids('master-1')).length === 1 ? true : undefined), {
+      errors: 'throw',
+    });
+    const members = await sh('master-0', `etcdctl --endpoints=https://${host('master-0').ip}:2379 ${TLS} member list`, { ETCDCTL_API: '3' });
+    master2Id = new RegExp(`^([0-9a-f]{16}), started, master-2\\.sandbox\\.test,`, 'm').exec(members.stdout)?.[1] ?? '';
+    expect(master2Id).toMatch(/^[0-9a-f]{16}$/);
+    await waitFor('master-0 and master-1 healthy', 30_000, 200, async () => {
+      const tls = await readClientTls(sandbox.client);
+      const health = await Promise.all(sandbox.client.endpoints.slice(0, 2).map((e) => endpointHealthy(e, tls, 2000)));
+      return health.every(Boolean) ? true : undefined;
+    });
+  });
+
+  it('fence: a powered-off member is fenced, boots again with its old data and membership, and reaches no etcd port nor is reached', async () => {
+    expect(await describeFence(sandbox, 'master-2')).toEqual({ fenced: false });
+    expect(await fenceHost(sandbox, 'master-2')).toEqual({ changed: true }); // the host is off: the fence is outside it
+    expect(await fenceHost(sandbox, 'master-2')).toEqual({ changed: false });
+    expect(await describeFence(sandbox, 'master-2')).toEqual({ fenced: true });
+    const booted = await cli(['sandbox', 'heal', '--sandbox', name, 'master-2']);
+    expect(booted.code).toBe(0);
+    expect(booted.stderr).toContain(`heal: master-2 in sandbox "${name}": booted`);
+    sandbox = await loadSandbox(name);
+    expect(host('master-2')).toMatchObject({ up: true, state: 'running' });
+    expect((await cli(['sandbox', 'exec', '--sandbox', name, 'master-2', '--', 'true'])).code).toBe(0);
+    // It boots as a host does: iptables.service loads the saved rules, sshd runs, the kubelet runs etcd
+    // from the old data dir as the member it was.
+    expect((await sh('master-2', 'iptables -S OS_FIREWALL_ALLOW | grep -c -- "--dport 23[78][90]"')).stdout.trim()).toBe('2');
+    await waitFor('etcd on master-2 to run', 10_000, 100, async () => ((await etcdPids('master-2')).length === 1 ? true : undefined), { errors: 'throw' });
+    const log = path.join(sandbox.stateDir, 'logs/master-2/etcd-pod.log');
+    await waitFor(
+      'master-2 to restart its member',
+      10_000,
+      100,
+      async () => (readFileSync(log, 'utf8').includes(`restarting member ${master2Id} in cluster`) ? true : undefined),
+      {
+        errors: 'throw',
+      },
+    );
+    // Its member asks for votes nobody gets, and nobody reaches it: 2379/2380 are closed both ways.
+    const m0 = host('master-0').ip;
+    const m2 = host('master-2').ip;
+    expect(await Promise.all([curl('master-0', m2, 2379), curl('master-0', m2, 2380), curl('master-2', m0, 2379), curl('master-2', m0, 2380)])).toEqual([
+      28, 28, 28, 28,
+    ]);
+    expect(await connects(m2, 22)).toBe('open'); // the fence closes the etcd ports only
+    const health = await sh('master-0', `etcdctl -C https://${m0}:2379 ${V2} cluster-health`, { ETCDCTL_API: '2' });
+    expect(health.stdout).toContain(`member ${master2Id} is unreachable`);
+    // Nothing the sandbox does to the host's network undoes it: allowEtcdPorts, a partition and its heal.
+    expect(await allowEtcdPorts(sandbox, 'master-2')).toEqual({ changed: false });
+    expect((await cli(['sandbox', 'fail', '--sandbox', name, 'master-2', '--mode', 'partition'])).code).toBe(0);
+    expect((await cli(['sandbox', 'heal', '--sandbox', name, 'master-2'])).stderr).toContain('partition removed');
+    expect(await describeFence(sandbox, 'master-2')).toEqual({ fenced: true });
+    expect(await Promise.all([curl('master-0', m2, 2380), curl('master-2', m0, 2380)])).toEqual([28, 28]);
+    // A write the fenced member cannot see.
+    expect(
+      (await sh('master-0', `etcdctl --endpoints=https://${m0}:2379 ${TLS} put /sandbox-test/fenced written-while-fenced`, { ETCDCTL_API: '3' })).stdout,
+    ).toBe('OK\n');
+  });
+
+  it('unfence: the member rejoins as it was, catches up, and the cluster is whole; heal and the fence are idempotent', async () => {
+    expect(await unfenceHost(sandbox, 'master-2')).toEqual({ changed: true });
+    expect(await unfenceHost(sandbox, 'master-2')).toEqual({ changed: false });
+    expect(await describeFence(sandbox, 'master-2')).toEqual({ fenced: false });
+    await waitFor('every member healthy', 60_000, 250, async () => ((await allHealthy()) ? true : undefined));
+    const m2 = host('master-2').ip;
+    const read = await sh('master-2', `etcdctl --endpoints=https://${m2}:2379 ${TLS} get --consistency=s --print-value-only /sandbox-test/fenced`, {
+      ETCDCTL_API: '3',
+    });
+    expect(read.stdout).toBe('written-while-fenced\n');
+    const status = await sandboxStatus(name);
+    expect(status.hosts.filter((h) => h.roles.includes('etcd')).map((h) => [h.name, h.up, h.etcd.running])).toEqual([
+      ['master-0', true, true],
+      ['master-1', true, true],
+      ['master-2', true, true],
+    ]);
+    expect(status.hosts.find((h) => h.name === 'master-2')?.etcd.memberId).toBe(master2Id);
+    const again = await cli(['sandbox', 'heal', '--sandbox', name, 'master-2']);
+    expect(again).toMatchObject({ code: 0, stdout: '' });
+    expect(again.stderr).toContain(`heal: master-2 in sandbox "${name}": nothing to heal`);
+  });
+
+  it('heal: an armed scaleup fault is cleared', async () => {
+    expect((await cli(['sandbox', 'fail', '--sandbox', name, 'node-0', '--mode', 'scaleup', '--task', 'Say hello'])).code).toBe(0);
+    const marker = scaleupFaultFile(sandbox.stateDir, 'node-0');
+    expect(readFileSync(marker, 'utf8')).toContain('Say hello');
+    const healed = await cli(['sandbox', 'heal', '--sandbox', name, 'node-0']);
+    expect(healed.code).toBe(0);
+    expect(healed.stderr).toContain('scaleup fault cleared');
+    expect(() => readFileSync(marker)).toThrow(/ENOENT/);
   });
 });
