@@ -2,35 +2,37 @@
 // cluster's membership and health; changes nothing, takes no lock, mints no URL.
 
 import { sandboxDeps } from '../../sandbox/adapters/deps.ts';
-import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import { EXIT, exitCodesText } from '../../functions/exitCodes.ts';
-import { assessFailure } from '../../functions/cluster/assessFailure.ts';
-import { NEW_HOST, ValidateInput } from '../../functions/steps/ValidateInput.ts';
-import { planSteps } from '../../functions/workflow/plan.ts';
-import type { WorkflowContext } from '../../statemachine/context.ts';
+import { NEW_HOST } from '../../functions/steps/ValidateInput.ts';
+import { planReplacement, type PlanResult } from '../../functions/workflow/plan.ts';
+import type { ReplacementChoice } from '../../statemachine/context.ts';
 import { parse, runCommand, targetsAws, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
 import { printJson } from '../printers/json.ts';
 import { formatPlan } from '../printers/text.ts';
-import { ADD_METHOD_FLAG, replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from '../requestArgs.ts';
+import { ADD_METHOD_FLAG, replacementWords, REQUEST_OPTIONS, sandboxRequestArgs, type SandboxRequestArgs } from '../requestArgs.ts';
 
 export const help: Help = {
   usage: [
     'etcd-replace plan --target sandbox --failed HOST [--replacement HOST|new] [--sandbox NAME] [--learner auto|never] [--add-method manual|ansible] [--json]',
+    'etcd-replace plan --target sandbox --failed HOST --failed HOST... [--replacement HOST --replacement HOST...] [--sandbox NAME] [--learner auto|never] [--json]',
   ],
   about: `Shows every step of a replacement and the exact commands it would run on each host, and whether the
 run would proceed or be refused. It reads the sandbox cluster's membership and health and changes
-nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-replace run --target aws\`.`,
+nothing. With several --failed it shows the whole sequence the run takes: every replacement prepared,
+then the grace window and the second observation, the removals one at a time with quorum before and after each,
+the adds one at a time, then the masters and flannel once; it refuses where that run would refuse.
+plan runs against a sandbox only; on AWS, start the run with \`etcd-replace run --target aws\`.`,
   sections: [
     {
       title: 'options',
       flags: [
         ['--target sandbox', 'where the cluster is: sandbox (the default, and the only target plan supports)'],
         SANDBOX_FLAG,
-        ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly)'],
+        ['--failed HOST', 'the failed member: host name, hostname, IP, member ID or peer URL (matched exactly); once per failed member, at most 3'],
         [
           '--replacement HOST|new',
-          'the host that becomes the new member (no member by any identity); new: launch one for the run; omitted: the first spare of the pool, or a launched host when the pool is empty',
+          "the host that becomes the new member (no member by any identity); new: launch one for the run (one failed member only); omitted: the first spare of the pool, or a launched host when the pool is empty; with several --failed, one per --failed in the same order, or none (the pool's next free hosts)",
         ],
         ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
         ADD_METHOD_FLAG,
@@ -39,7 +41,10 @@ nothing. plan runs against a sandbox only; on AWS, start the run with \`etcd-rep
       ],
     },
   ],
-  examples: ['etcd-replace plan --target sandbox --sandbox lab --failed master-2 --replacement etcd-spare-0'],
+  examples: [
+    'etcd-replace plan --target sandbox --sandbox lab --failed master-2 --replacement etcd-spare-0',
+    'etcd-replace plan --target sandbox --sandbox lab --failed master-3 --failed master-4 --replacement etcd-spare-0 --replacement etcd-spare-1',
+  ],
   exits: exitCodesText([
     ['succeeded', 'the run would proceed'],
     ['refused', 'it would be refused'],
@@ -69,45 +74,55 @@ export function run(argv: string[]): Promise<number> {
     if (targetsAws(argv)) throw planTargetError('aws');
     const { values } = parse(argv, REQUEST_OPTIONS, USAGE);
     if (values.target !== 'sandbox') throw planTargetError(values.target);
-    const { sandbox, failed, replacement, learner, addMethod } = sandboxRequestArgs(values, USAGE);
-    const deps = await sandboxDeps(sandbox);
+    // Several --failed (and one --replacement each) as `run` takes them, refused where `run` refuses them.
+    const args = sandboxRequestArgs(values, USAGE, { several: true });
+    const deps = await sandboxDeps(args.sandbox);
     try {
-      let context: WorkflowContext = {
-        runId: 'r-plan-only',
-        request: { cluster: sandbox, failed, ...(replacement ? { replacement } : {}), startedBy: 'plan' },
-        options: { graceSeconds: 0, learner, ...(addMethod !== 'manual' ? { addMethod } : {}) },
-      };
-      context = { ...context, ...(await ValidateInput(context, deps)).output };
-      let verdict: string;
-      try {
-        const seen = await assessFailure(context, deps, 'first');
-        context = { ...context, ...seen.output };
-        verdict = `would proceed: ${seen.detail}`;
-      } catch (error) {
-        if (error instanceof InvalidInputError) throw error;
-        if (!(error instanceof RefusedError)) throw error;
-        verdict = `would refuse: ${error.message}`;
-      }
-      const steps = planSteps(context);
-      if (values.json) {
-        printJson({
-          cluster: sandbox,
-          failed: context.failedHost?.name ?? failed,
-          replacement: context.replacement?.name,
-          replacementChoice: context.replacementChoice,
-          addMethod,
-          verdict,
-          steps,
-        });
-      } else {
-        const chosen = context.replacement
-          ? `${context.replacement.name}${context.replacementChoice === 'spare' ? ' (from the spare pool)' : ''}`
-          : replacementWords(replacement ?? NEW_HOST);
-        process.stdout.write(`${formatPlan(`plan: replace ${failed} with ${chosen} on sandbox ${sandbox}, add method ${addMethod}`, verdict, steps)}\n`);
-      }
-      return verdict.startsWith('would refuse') ? EXIT.refused : EXIT.succeeded;
+      const plan = await planReplacement({ cluster: args.sandbox, ...args }, deps);
+      if (values.json) printJson(planDocument(plan, args));
+      else process.stdout.write(`${formatPlan(planTitle(plan, args), plan.verdict, plan.steps, plan.members)}\n`);
+      return plan.refused ? EXIT.refused : EXIT.succeeded;
     } finally {
       await deps.close();
     }
   });
+}
+
+/** The replacement of one member as the plan names it: the host and how it was chosen, or what was asked for. */
+function chosenWords(name: string | undefined, choice: ReplacementChoice | undefined, asked: string | undefined): string {
+  return name ? `${name}${choice === 'spare' ? ' (from the spare pool)' : ''}` : replacementWords(asked ?? NEW_HOST);
+}
+
+/** The plan's first line: what it replaces with what, where, and how the new members are added. */
+export function planTitle(plan: PlanResult, args: Pick<SandboxRequestArgs, 'sandbox' | 'failed' | 'replacement' | 'also' | 'addMethod'>): string {
+  const { context } = plan;
+  const pairs =
+    plan.members && context.members
+      ? context.members.map((slot) => `${slot.failedHost?.name ?? slot.failed} with ${chosenWords(slot.replacement?.name, slot.replacementChoice, slot.asked)}`)
+      : // One member: as asked; or the one an earlier run left of several asked for (ValidateInput says which were done).
+        [
+          `${args.also.length > 0 ? context.request.failed : args.failed} with ${chosenWords(context.replacement?.name, context.replacementChoice, args.also.length > 0 ? context.request.replacement : args.replacement)}`,
+        ];
+  const listed = pairs.length > 1 ? `${pairs.slice(0, -1).join(', ')} and ${pairs.at(-1)}` : pairs[0];
+  const title = `plan: replace ${listed} on sandbox ${args.sandbox}, add method ${args.addMethod}`;
+  return args.also.length > 0 && !plan.members ? `${title}\n${plan.validated}` : title;
+}
+
+/**
+ * `plan --json`: the request as the plan resolved it, the verdict and every step. With several failed members,
+ * `failed` and `replacement` name the first (as the run's request does) and `members` lists each failed member
+ * with its replacement and its steps (the run's `members`, planned).
+ */
+export function planDocument(plan: PlanResult, args: Pick<SandboxRequestArgs, 'sandbox' | 'failed' | 'addMethod'>): Record<string, unknown> {
+  const { context } = plan;
+  return {
+    cluster: args.sandbox,
+    failed: context.failedHost?.name ?? args.failed,
+    replacement: context.replacement?.name,
+    replacementChoice: context.replacementChoice,
+    addMethod: args.addMethod,
+    verdict: plan.verdict,
+    steps: plan.steps,
+    ...(plan.members ? { members: plan.members } : {}),
+  };
 }

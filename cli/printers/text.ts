@@ -5,7 +5,7 @@
 
 import type { RunRecord } from '../../functions/ports.ts';
 import type { ProgressEvent } from '../../functions/workflow/localRun.ts';
-import type { PlannedStep } from '../../functions/workflow/plan.ts';
+import type { PlannedMember, PlannedStep } from '../../functions/workflow/plan.ts';
 import { formatRunView, runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { unreadableAction, type UnreadableRunRecord } from '../../sandbox/adapters/fileRunStore.ts';
 import type { StatusDocument } from '../../sandbox/index.ts';
@@ -53,12 +53,32 @@ export function formatUnreadable(u: UnreadableRunRecord): string {
   return [`run ${u.runId} on ${u.cluster ?? 'an unknown cluster'}: UNREADABLE record ${u.path}`, `  ${u.error}`, `  ${unreadableAction(u)}`].join('\n');
 }
 
-/** The plan: what it replaces with what, the verdict, then each step and its host commands. */
-export function formatPlan(title: string, verdict: string, steps: readonly PlannedStep[]): string {
-  const out = [title, verdict, ''];
+const CHOSEN: Record<string, string> = { named: 'named', spare: 'from the spare pool', launched: 'launched for the run' };
+
+/**
+ * The plan: what it replaces with what, the verdict, then each step and its host commands. With several
+ * failed members, each member first, then the whole sequence: a per-member step names its member (as the
+ * run record does) and a membership change the quorum after it.
+ */
+export function formatPlan(title: string, verdict: string, steps: readonly PlannedStep[], members?: readonly PlannedMember[]): string {
+  const out = [title, verdict];
+  const words: Record<string, string> = { prepare: 'prepared', remove: 'removed', add: 'added' };
+  for (const [i, m] of (members ?? []).entries()) {
+    // Where each of its loops runs in the sequence below: `prepared in steps 7-13, removed in 23-27, added in 36-47`.
+    const spans = (['prepare', 'remove', 'add'] as const).flatMap((phase) => {
+      const at = m.steps.filter((s) => s.phase === phase).map((s) => steps.indexOf(s) + 1);
+      return at.length > 0 ? [`${words[phase]} in steps ${Math.min(...at)}-${Math.max(...at)}`] : [];
+    });
+    out.push(
+      `  member ${i + 1} of ${members!.length}: ${m.failed}${m.failedMemberId ? ` (${m.failedMemberId})` : ''} → ${m.replacement ?? '(none)'}${m.chosen ? `, ${CHOSEN[m.chosen]}` : ''}${spans.length > 0 ? `: ${spans.join(', ')}` : ''}`,
+    );
+  }
+  out.push('');
   steps.forEach((s, i) => {
-    out.push(`${String(i + 1).padStart(2)}. ${s.name} — ${s.summary}${s.note ? ` [${s.note}]` : ''}`);
+    out.push(`${String(i + 1).padStart(2)}. ${s.name}${s.member ? ` (${s.member})` : ''} — ${s.summary}${s.note ? ` [${s.note}]` : ''}`);
     for (const c of s.commands) out.push(`      ${c.host}: ${c.command}`);
+    if (s.quorumBefore) out.push(`      before it: ${s.quorumBefore.text}`);
+    if (s.quorumAfter) out.push(`      after it: ${s.quorumAfter.text}`);
   });
   return out.join('\n');
 }
