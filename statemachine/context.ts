@@ -67,7 +67,15 @@ export interface RunOptions {
   openshiftAnsibleDir?: string;
   /** The deployment's installer instance (AWS): for `ansible`, the installer host must be this instance. */
   installerInstanceId?: string;
+  /**
+   * How long a run waits for its cluster's lock while another run holds it and does not cover its failed
+   * members (seconds from ValidateInput; absent: LOCK_WAIT_SECONDS). Past it, the run is refused naming the holder.
+   */
+  lockWaitSeconds?: number;
 }
+
+/** How long a run waits for its cluster's lock unless its options say otherwise (RunOptions.lockWaitSeconds). */
+export const LOCK_WAIT_SECONDS = 600;
 
 /**
  * How the new member is added once the failed one is removed: `manual`, the runbook's openssl, `member add`
@@ -167,6 +175,15 @@ export interface WorkflowContext {
   alreadyReplaced?: boolean;
   replacedBy?: EarlierReplacement;
 
+  /** Written by ValidateInput: when the request was validated; AcquireLock measures its wait for the lock from it. */
+  validatedAt?: string;
+  /**
+   * Written by AcquireLock: another run that holds the lock replaces every failed member this run asks for.
+   * The run ends Covered (a success) naming it, and changes nothing (IsCoveredByAnotherRun reads `covered`).
+   */
+  covered?: boolean;
+  coveredBy?: string;
+
   /** Written by ValidateInput: the scaleup playbook adds the new member (addMethod `ansible`); read by the add method's choices. */
   addByPlaybook?: boolean;
   /**
@@ -183,6 +200,18 @@ export interface WorkflowContext {
   learnerSupported?: boolean;
   peerUrlsOnLocalhost?: boolean;
   failureObservedAt?: string[];
+  /**
+   * Written by CheckClusterHealth: the other voting members that did not answer at the first observation
+   * (member IDs). The run goes on, so that a signal for them may still join it; the second observation
+   * refuses any of them it has not taken in.
+   */
+  silentVoters?: string[];
+  /**
+   * Written by ConfirmMemberFailed: it took failed members of waiting runs' join requests into the run
+   * (new slots in `members`). Their replacements are prepared, then the failure is observed again
+   * (IsMemberTakenIn).
+   */
+  takenIn?: boolean;
   /** ISO time of the first observation plus the grace window: the second observation waits for it. */
   confirmFailureAfter?: string;
   /**

@@ -83,10 +83,12 @@ export function describeEarlierReplacement(done: Pick<EarlierReplacement, 'runId
 
 /**
  * The reason a run that succeeded gives, where it did something else than a replacement: a request an
- * earlier run had carried out ("already done by run R on DATE"), with what this run finished since.
+ * earlier run had carried out ("already done by run R on DATE"), with what this run finished since, or one
+ * another run covers ("covered by run R").
  * Null for a replacement.
  */
-export function successReason(context: Pick<WorkflowContext, 'replacedBy' | 'failedHost' | 'backupKey'>): string | null {
+export function successReason(context: Pick<WorkflowContext, 'replacedBy' | 'failedHost' | 'backupKey' | 'coveredBy'>): string | null {
+  if (context.coveredBy) return `covered by run ${context.coveredBy}`;
   const done = context.replacedBy;
   if (!done) return null;
   const finished = context.backupKey && context.failedHost ? `; since then ${context.failedHost.name}'s /var/lib/etcd was backed up and emptied` : '';

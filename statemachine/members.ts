@@ -71,6 +71,13 @@ function fieldsOf(context: Partial<WorkflowContext>): Partial<MemberSlot> {
   return out as Partial<MemberSlot>;
 }
 
+/** The failed members of the run, each as its slot stands (the one member of a one-member run included). */
+function allSlots(context: WorkflowContext): MemberSlot[] {
+  if (replacesSeveral(context)) return currentSlots(context);
+  const asked = context.request.replacement;
+  return [{ failed: context.request.failed, ...(asked !== undefined ? { asked } : {}), ...fieldsOf(context) }];
+}
+
 /** Every member, the one being worked on written back into its slot from the context. */
 export function currentSlots(context: WorkflowContext): MemberSlot[] {
   const members = context.members ?? [];
@@ -134,18 +141,53 @@ export function memberLabel(context: WorkflowContext): string {
 
 /** Every failed member's ID the run knows of (all of them, for a run that replaces several). */
 export function failedMemberIds(context: WorkflowContext): string[] {
-  const slots = replacesSeveral(context) ? currentSlots(context) : [{ failed: context.request.failed, ...fieldsOf(context) }];
-  return slots.flatMap((s) => (s.failedMember ? [s.failedMember.id] : []));
+  return allSlots(context).flatMap((s) => (s.failedMember ? [s.failedMember.id] : []));
 }
 
 /** Every failed host's name the run knows of. */
 export function failedHostNames(context: WorkflowContext): string[] {
-  const slots = replacesSeveral(context) ? currentSlots(context) : [{ failed: context.request.failed, ...fieldsOf(context) }];
-  return slots.flatMap((s) => (s.failedHost ? [s.failedHost.name] : []));
+  return allSlots(context).flatMap((s) => (s.failedHost ? [s.failedHost.name] : []));
 }
 
 /** The member a per-member step worked on, for its record; null outside the loops or in a one-member run. */
 export function memberOfStep(task: string, context: WorkflowContext): string | null {
   if (!replacesSeveral(context) || !PER_MEMBER_TASKS.includes(task)) return null;
   return memberLabel(context);
+}
+
+// Many signals, one run ---------------------------------------------------------------------------
+
+const identity = (text: string) => text.trim().toLowerCase();
+
+/** Every identity of one failed member, lower case: as the request named it, its host's name, hostname and IP, and its member's ID once known. */
+function identitiesOf(slot: MemberSlot): string[] {
+  const out = new Set<string>();
+  for (const value of [slot.failed, slot.failedHost?.name, slot.failedHost?.hostname, slot.failedHost?.ip, slot.failedMember?.id]) {
+    if (typeof value === 'string' && value.trim() !== '') out.add(identity(value));
+  }
+  return [...out];
+}
+
+/** Every identity of every failed member the run replaces (identitiesOf): a signal naming any of them is covered. */
+export function coveredIdentities(context: WorkflowContext): string[] {
+  return [...new Set(allSlots(context).flatMap(identitiesOf))];
+}
+
+/** The failed members a run asks for, each by every identity it has (identitiesOf). */
+export function askedIdentities(context: WorkflowContext): string[][] {
+  return allSlots(context).map(identitiesOf);
+}
+
+/** Whether a run that covers `covers` replaces every member of `asked`: each by one identity at least. */
+export function coversAll(covers: readonly string[] | undefined, asked: readonly (readonly string[])[]): boolean {
+  const have = new Set((covers ?? []).map(identity));
+  return asked.length > 0 && asked.every((ids) => ids.some((id) => have.has(identity(id))));
+}
+
+/** The failed members a run asks for, with the replacement asked for each: what it leaves on a holder's lock as a join request. */
+export function askedMembers(context: WorkflowContext): Array<{ failed: string; replacement?: string }> {
+  return allSlots(context).map((slot) => ({
+    failed: slot.failedHost?.name ?? slot.failed,
+    ...(slot.asked !== undefined ? { replacement: slot.asked } : {}),
+  }));
 }

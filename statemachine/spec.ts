@@ -90,6 +90,8 @@ export type StateSpec = TaskSpec | ChoiceSpec | WaitSpec | OutcomeSpec | FinalSp
 /** Errors worth another try anywhere: etcd between leaders, a slow host, a store hiccup. */
 export const TRANSIENT_ERRORS = ['EtcdUnavailableError', 'EtcdUnhealthyClusterError', 'ScriptTimedOutError', 'ArtifactStoreError'];
 
+/** Seconds between a waiting run's tries for the lock (AcquireLock). */
+const LOCK_WAIT_INTERVAL_SECONDS = 5;
 const transient: RetryRule = { errors: TRANSIENT_ERRORS, intervalSeconds: 1, maxAttempts: 4, backoffRate: 2, maxDelaySeconds: 8 };
 const unreachable: RetryRule = { errors: ['HostUnreachableError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 };
 const hostWork: RetryRule[] = [transient, unreachable, { errors: ['ScriptFailedError'], intervalSeconds: 1, maxAttempts: 1, backoffRate: 1 }];
@@ -139,6 +141,8 @@ const peerUrlsOnLocalhost: GuardSpec = { name: 'peerUrlsOnLocalhost', field: 'pe
 const addedAsLearner: GuardSpec = { name: 'addedAsLearner', field: 'addedAsLearner' };
 const alreadyReplaced: GuardSpec = { name: 'alreadyReplaced', field: 'alreadyReplaced' };
 const addByPlaybook: GuardSpec = { name: 'addByPlaybook', field: 'addByPlaybook' };
+const coveredByAnotherRun: GuardSpec = { name: 'coveredByAnotherRun', field: 'covered' };
+const takenIn: GuardSpec = { name: 'takenIn', field: 'takenIn' };
 /** A run that replaces several members: another member follows in the loop being run (statemachine/members.ts). */
 const anotherMember: GuardSpec = { name: 'anotherMember', field: 'anotherMember' };
 
@@ -151,14 +155,31 @@ const STATE_LIST = [
     timeoutSeconds: 60,
     holdsLock: false,
   }),
-  task('AcquireLock', 'Take the cluster lock so no other run changes the membership at the same time', 'preparation', 'IsAlreadyReplaced', {
-    catch: [
-      { errors: ['LockHeldError'], next: 'Refused' },
-      { errors: ['States.ALL'], next: 'Failed' },
-    ],
-    timeoutSeconds: 30,
-    holdsLock: false,
-  }),
+  // Many signals, one run: a holder that replaces this run's members covers it (IsCoveredByAnotherRun);
+  // otherwise the run asks to be taken in and waits for the lock, up to options.lockWaitSeconds (the
+  // step's own bound: LockHeldError), and the attempts allow the longest wait the options accept.
+  task(
+    'AcquireLock',
+    'Take the cluster lock so no other run changes the membership at the same time; a run that holds it and replaces the same members covers this one; otherwise ask to be taken in and wait',
+    'preparation',
+    'IsCoveredByAnotherRun',
+    {
+      retry: [transient, { errors: ['LockWaitingError'], intervalSeconds: LOCK_WAIT_INTERVAL_SECONDS, maxAttempts: 3600 / LOCK_WAIT_INTERVAL_SECONDS, backoffRate: 1 }],
+      catch: [
+        { errors: ['LockHeldError'], next: 'Refused' },
+        { errors: ['States.ALL'], next: 'Failed' },
+      ],
+      timeoutSeconds: 30,
+      holdsLock: false,
+    },
+  ),
+  {
+    kind: 'choice',
+    name: 'IsCoveredByAnotherRun',
+    summary: 'Another run that holds the lock replaces every failed member asked for: end Covered naming it, changing nothing',
+    when: [{ guard: coveredByAnotherRun, next: 'Covered' }],
+    otherwise: 'IsAlreadyReplaced',
+  } satisfies ChoiceSpec,
   // A request an earlier run already carried out (an alarm delivered twice, a command repeated): no
   // membership change, only the idempotent steps that finish what that run could not (the failed host's
   // data and pods, the masters, flannel), under the lock, then Succeeded naming that run.
@@ -273,10 +294,19 @@ const STATE_LIST = [
   } satisfies WaitSpec,
   task(
     'ConfirmMemberFailed',
-    'Second observation: the member is still failed and quorum still holds; refuse a healthy member',
+    "Second observation: the member is still failed and quorum still holds; refuse a healthy member. Waiting runs' members that fail too are taken in here",
     '37.1 step 1',
-    'RemoveFailedMember',
+    'IsMemberTakenIn',
   ),
+  // A waiting run's failed member, silent now, joined the run: its replacement is prepared in the prepare
+  // loop, then every member is observed again after the grace window, before any removal.
+  {
+    kind: 'choice',
+    name: 'IsMemberTakenIn',
+    summary: "A waiting run's failed member was taken in: prepare its replacement, then observe every member again",
+    when: [{ guard: takenIn, next: 'IsCertificateIssuedByPlaybook' }],
+    otherwise: 'RemoveFailedMember',
+  } satisfies ChoiceSpec,
   task('RemoveFailedMember', 'member remove <failed member ID> from a surviving member', '37.1 step 1', 'StopFailedMember'),
   task(
     'StopFailedMember',
@@ -527,6 +557,7 @@ const STATE_LIST = [
   } satisfies OutcomeSpec,
   { kind: 'succeed', name: 'Succeeded', summary: 'The failed member is replaced and every client names the live members' } satisfies FinalSpec,
   { kind: 'fail', name: 'Failed', summary: 'The run failed; the run record says what happened and what remains' } satisfies FinalSpec,
+  { kind: 'succeed', name: 'Covered', summary: 'Another run that holds the lock replaces every failed member asked for: nothing to do here' } satisfies FinalSpec,
   { kind: 'fail', name: 'Refused', summary: 'The run refused to change anything that could cost quorum, data or the CA' } satisfies FinalSpec,
 ];
 
@@ -552,7 +583,16 @@ export const ADD_METHOD_TASKS: Readonly<Record<AddMethod, readonly TaskName[]>> 
 export const COMPENSATION_TASKS: readonly TaskName[] = ['RestoreInventory', 'RestoreMasterUrls', 'CompensateNewMember'];
 
 /** The guards every choice uses. */
-export const GUARDS: GuardSpec[] = [alreadyReplaced, addByPlaybook, failedHostReachable, peerUrlsOnLocalhost, addedAsLearner, anotherMember];
+export const GUARDS: GuardSpec[] = [
+  coveredByAnotherRun,
+  alreadyReplaced,
+  addByPlaybook,
+  failedHostReachable,
+  peerUrlsOnLocalhost,
+  addedAsLearner,
+  anotherMember,
+  takenIn,
+];
 
 export function stateSpec(name: string): StateSpec {
   const spec = STATES.find((s) => s.name === name);

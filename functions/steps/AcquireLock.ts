@@ -1,9 +1,58 @@
-// AcquireLock: one run per cluster at a time. A second run is refused naming the holder.
+// AcquireLock: one run per cluster at a time, and many signals, one run. When another run holds the lock:
+// - it replaces every failed member this run asks for: this run ends Covered naming it, changing nothing
+//   (an alarm delivered twice, an EC2 event after the alarm, a second command for the same member);
+// - otherwise this run leaves a join request on its lock (the holder may take the members in at its second
+//   observation, and this run then ends Covered) and waits for the lock (LockWaitingError, retried), as a
+//   cluster's queue does, up to options.lockWaitSeconds from ValidateInput; then LockHeldError names the holder.
 
+import { LockHeldError, LockWaitingError } from '../errors.ts';
 import type { Step } from '../workflow/step.ts';
 import { lockOwner } from '../workflow/lockRenewal.ts';
+import { askedIdentities, askedMembers, coversAll } from '../../statemachine/members.ts';
+import { LOCK_WAIT_SECONDS } from '../../statemachine/context.ts';
 
 export const AcquireLock: Step = async (context, deps) => {
-  const lock = await deps.lock.acquire(context.request.cluster, lockOwner(context, deps), deps.waits.lockTtlSeconds);
-  return { output: {}, detail: `lock on ${lock.cluster} held until ${lock.expiresAt}` };
+  const cluster = context.request.cluster;
+  try {
+    const lock = await deps.lock.acquire(cluster, lockOwner(context, deps), deps.waits.lockTtlSeconds);
+    return { output: {}, detail: `lock on ${lock.cluster} held until ${lock.expiresAt}` };
+  } catch (error) {
+    if (!(error instanceof LockHeldError)) throw error;
+    const holder = await deps.lock.current(cluster);
+    // Another owner of this same run (a second process resuming it): refused as before, nothing waits.
+    if (holder === null || holder.runId === context.runId) throw error;
+    const names = askedMembers(context)
+      .map((m) => m.failed)
+      .join(', ');
+    if (coversAll(holder.covers, askedIdentities(context))) {
+      return {
+        output: { covered: true, coveredBy: holder.runId },
+        detail: `${names}: covered by run ${holder.runId} (started by ${holder.startedBy}, holding the lock since ${holder.acquiredAt}); this run changes nothing`,
+      };
+    }
+    const waited = Math.max(0, (deps.now().getTime() - Date.parse(context.validatedAt ?? deps.now().toISOString())) / 1000);
+    const bound = context.options.lockWaitSeconds ?? LOCK_WAIT_SECONDS;
+    const answer = holder.joinsClosed
+      ? 'closed'
+      : await deps.lock.requestJoin(cluster, holder.runId, {
+          runId: context.runId,
+          failed: askedMembers(context),
+          startedBy: context.request.startedBy,
+          at: deps.now().toISOString(),
+        });
+    const why =
+      answer === 'requested'
+        ? `asked it to take ${names} in at its second observation`
+        : answer === 'closed'
+          ? `it has passed its second observation and cannot take ${names} in`
+          : 'it has just released it';
+    const held = `run ${holder.runId} (started by ${holder.startedBy}) holds the lock of cluster ${cluster} since ${holder.acquiredAt}`;
+    if (waited >= bound) {
+      throw new LockHeldError(
+        `${held}; waited ${Math.round(waited)} s for it (options.lockWaitSeconds ${bound}); ${why}. Nothing was changed; run again once it has ended.`,
+        { cause: error },
+      );
+    }
+    throw new LockWaitingError(`${held}: ${why}; waiting for the lock (${Math.round(waited)} of ${bound} s)`, { cause: error });
+  }
 };

@@ -252,7 +252,15 @@ export function requestedMembers(request: ReplaceRequest): Array<{ failed: strin
   return out;
 }
 
+/** Validates the request, then stamps when: AcquireLock measures its wait for the lock from it. */
 export const ValidateInput: Step = async (context, deps) => {
+  const wait = context.options.lockWaitSeconds;
+  if (wait !== undefined) validate.positiveInt('options.lockWaitSeconds', wait, { min: 0, max: 3600 });
+  const result = await validateRequest(context, deps);
+  return { ...result, output: { ...result.output, validatedAt: deps.now().toISOString() } };
+};
+
+const validateRequest: Step = async (context, deps) => {
   validate.runId('runId', context.runId);
   validate.clusterName('cluster', context.request.cluster);
   const asked = requestedMembers(context.request);

@@ -97,7 +97,7 @@ async function waitWhileHeld(hold: StepHold, log: (message: string) => void): Pr
   log(`hold: ${hold.file} is gone; ${hold.step} starts`);
 }
 
-const FINAL_OUTCOME: Record<string, RunOutcome> = { Succeeded: 'succeeded', Failed: 'failed', Refused: 'refused' };
+const FINAL_OUTCOME: Record<string, RunOutcome> = { Succeeded: 'succeeded', Covered: 'succeeded', Failed: 'failed', Refused: 'refused' };
 
 /** A new run record for a context about to start. */
 export function newRunRecord(context: WorkflowContext, target: RunRecord['target'], now: Date): RunRecord {

@@ -21,14 +21,16 @@ import type { WorkflowContext } from '../../statemachine/context.ts';
 import type { TaskSpec } from '../../statemachine/spec.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { LockOwner } from '../ports.ts';
+import { coveredIdentities } from '../../statemachine/members.ts';
 
 type LockDeps = Pick<StepDeps, 'lock' | 'waits' | 'log' | 'pid' | 'execution' | 'signal' | 'runOwner'>;
 
-/** Who holds the lock for this run: the run, its starter, and the process or execution running it now. */
+/** Who holds the lock for this run: the run, its starter, the process or execution running it now, and the failed members it covers. */
 export function lockOwner(context: WorkflowContext, deps: Pick<StepDeps, 'pid' | 'execution'>): LockOwner {
   return {
     runId: context.runId,
     startedBy: context.request.startedBy,
+    covers: coveredIdentities(context),
     ...(deps.pid !== undefined ? { pid: deps.pid } : {}),
     ...(deps.execution !== undefined ? { execution: deps.execution } : {}),
   };

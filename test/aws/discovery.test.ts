@@ -68,6 +68,7 @@ const discovery = () => new Ec2Discovery({ ec2, clusterTagKey: CLUSTER_TAG });
 /** ValidateInput over the inventory forRequest answers, as the AWS target wires them (StepDeps.resolveInventory). */
 async function validated(request: Partial<ReplaceRequest>) {
   const deps = {
+    now: () => new Date(),
     resolveInventory: (r: ReplaceRequest) =>
       discovery().forRequest({ cluster: r.cluster, failed: r.failed, ...(r.replacement !== undefined ? { replacement: r.replacement } : {}) }),
   } as unknown as StepDeps;

@@ -22,7 +22,7 @@ const inventory: Inventory = {
     host('etcd-spare-0', '198.51.100.20', ['spare'], 'i-00000000000000020'),
   ],
 };
-const deps = { resolveInventory: async () => inventory } as unknown as StepDeps;
+const deps = { now: () => new Date(), resolveInventory: async () => inventory } as unknown as StepDeps;
 const context = (options: Partial<RunOptions>): WorkflowContext => ({
   runId: 'r-test-add-method',
   request: { cluster: 'ocp', failed: 'master-2', replacement: 'etcd-spare-0', startedBy: 'test' },

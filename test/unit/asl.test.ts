@@ -87,12 +87,14 @@ describe('Function: compileAsl', () => {
             BackoffRate: 2,
             MaxDelaySeconds: 8,
           },
+          // A waiting run tries again every 5 s, for as long as options.lockWaitSeconds may ask (3600 s).
+          { ErrorEquals: ['LockWaitingError'], IntervalSeconds: 5, MaxAttempts: 720, BackoffRate: 1 },
         ],
         Catch: [
           { ErrorEquals: ['LockHeldError'], ResultPath: '$.error', Next: 'Refused' },
           { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Failed' },
         ],
-        Next: 'IsAlreadyReplaced',
+        Next: 'IsCoveredByAnotherRun',
       });
     });
 

@@ -23,7 +23,7 @@ const inventory = explicit['inventory'] as Inventory;
 
 /** Runs the real ValidateInput on a console input, the way the step Lambda does on the first state. */
 function runFirstStep(input: unknown) {
-  const deps = { resolveInventory: async () => inventory } as unknown as StepDeps;
+  const deps = { now: () => new Date(), resolveInventory: async () => inventory } as unknown as StepDeps;
   return ValidateInput(contextFromEvent({ step: 'ValidateInput', context: input, executionName: 'a1b2c3d4-console-start' }), deps);
 }
 

@@ -17,7 +17,7 @@ const inventory: Inventory = {
     host('etcd-spare-1', '198.51.100.21', ['spare']),
   ],
 };
-const deps = { resolveInventory: async () => inventory } as unknown as StepDeps;
+const deps = { now: () => new Date(), resolveInventory: async () => inventory } as unknown as StepDeps;
 
 function context(request: Partial<ReplaceRequest>): WorkflowContext {
   return {
@@ -38,7 +38,7 @@ describe('Step: ValidateInput', () => {
 
   it('finds the failed host by its hostname, IP, short name or instance ID', async () => {
     const withIds: Inventory = { ...inventory, hosts: inventory.hosts.map((h, i) => ({ ...h, instanceId: `i-0000000000000000${i}` })) };
-    const idDeps = { resolveInventory: async () => withIds } as unknown as StepDeps;
+    const idDeps = { now: () => new Date(), resolveInventory: async () => withIds } as unknown as StepDeps;
     for (const failed of ['master-1.example.com', '198.51.100.11', 'master-1', ' master-1 ', 'i-00000000000000001']) {
       const { output } = await ValidateInput(context({ failed }), idDeps);
       expect(output.failedHost).toMatchObject({ name: 'master-1', instanceId: 'i-00000000000000001' });
@@ -47,7 +47,7 @@ describe('Step: ValidateInput', () => {
 
   it('needs the failed member named before the inventory is resolved', async () => {
     let resolved = 0;
-    const counting = { resolveInventory: async () => (resolved++, inventory) } as unknown as StepDeps;
+    const counting = { now: () => new Date(), resolveInventory: async () => (resolved++, inventory) } as unknown as StepDeps;
     for (const failed of ['', '  ', undefined, 7]) {
       await expect(ValidateInput(context({ failed: failed as string }), counting)).rejects.toThrow(/invalid failed: name the failed member/);
     }
@@ -62,6 +62,7 @@ describe('Step: ValidateInput', () => {
 
   it('chooses to launch a host when none is named and the pool is empty, or when `new` is asked for; a named host is named', async () => {
     const noSpares = {
+      now: () => new Date(),
       resolveInventory: async () => ({ ...inventory, hosts: inventory.hosts.filter((h) => !h.roles.includes('spare')) }),
     } as unknown as StepDeps;
     const empty = await ValidateInput(context({ replacement: undefined }), noSpares);
@@ -145,6 +146,7 @@ function earlierRun(overrides: { outcome?: RunRecord['outcome']; newMemberId?: s
 function clusterDeps(members: EtcdMember[], runs: RunRecord[] = [], inv: Inventory = inventory) {
   const asked: string[][] = [];
   const deps = {
+    now: () => new Date(),
     resolveInventory: async () => inv,
     etcd: (via: Host[]) => ({
       memberList: async () => {
@@ -182,6 +184,7 @@ describe('Step: ValidateInput, the spare pool', () => {
     await ValidateInput(context({ replacement: 'etcd-spare-1' }), deps);
     expect(asked).toEqual([]);
     const broken = {
+      now: () => new Date(),
       resolveInventory: async () => inventory,
       etcd: () => ({
         memberList: async () => {
