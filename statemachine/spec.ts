@@ -164,7 +164,10 @@ const STATE_LIST = [
     'preparation',
     'IsCoveredByAnotherRun',
     {
-      retry: [transient, { errors: ['LockWaitingError'], intervalSeconds: LOCK_WAIT_INTERVAL_SECONDS, maxAttempts: 3600 / LOCK_WAIT_INTERVAL_SECONDS, backoffRate: 1 }],
+      retry: [
+        transient,
+        { errors: ['LockWaitingError'], intervalSeconds: LOCK_WAIT_INTERVAL_SECONDS, maxAttempts: 3600 / LOCK_WAIT_INTERVAL_SECONDS, backoffRate: 1 },
+      ],
       catch: [
         { errors: ['LockHeldError'], next: 'Refused' },
         { errors: ['States.ALL'], next: 'Failed' },
@@ -557,7 +560,11 @@ const STATE_LIST = [
   } satisfies OutcomeSpec,
   { kind: 'succeed', name: 'Succeeded', summary: 'The failed member is replaced and every client names the live members' } satisfies FinalSpec,
   { kind: 'fail', name: 'Failed', summary: 'The run failed; the run record says what happened and what remains' } satisfies FinalSpec,
-  { kind: 'succeed', name: 'Covered', summary: 'Another run that holds the lock replaces every failed member asked for: nothing to do here' } satisfies FinalSpec,
+  {
+    kind: 'succeed',
+    name: 'Covered',
+    summary: 'Another run that holds the lock replaces every failed member asked for: nothing to do here',
+  } satisfies FinalSpec,
   { kind: 'fail', name: 'Refused', summary: 'The run refused to change anything that could cost quorum, data or the CA' } satisfies FinalSpec,
 ];
 
