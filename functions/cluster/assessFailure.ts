@@ -19,6 +19,7 @@ import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { StepResult } from '../workflow/step.ts';
 import { replacesSeveral } from '../../statemachine/members.ts';
 import { assessSeveral } from './assessSeveral.ts';
+import { describeSilentVoters, silentVoters } from './silentVoters.ts';
 
 export async function assessFailure(context: WorkflowContext, deps: StepDeps, observation: 'first' | 'second'): Promise<StepResult> {
   if (replacesSeveral(context)) return assessSeveral(context, deps, observation);
@@ -116,17 +117,17 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       `the cluster would end with ${seen.members.length - removing + (replacementMember ? 0 : 1)} members: an etcd cluster must end with an odd count`,
     );
   }
-  if (unhealthyOthers.length > 0) {
-    // etcd's strict reconfiguration check refuses `member add` (learner or not) unless the leader is
-    // connected to every voting member: with another member down the run would remove the failed
-    // member and then fail to add its replacement, leaving the cluster a member short.
+  // etcd's strict reconfiguration check refuses `member add` (learner or not) unless the leader is
+  // connected to every voting member: with another member down the run would remove the failed member
+  // and then fail to add its replacement, leaving the cluster a member short.
+  const silent = silentVoters(observation, unhealthyOthers, failed ? [failed.id] : [], seen.health, () => {
     const names = unhealthyOthers.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ');
-    throw new RefusedError(
+    return new RefusedError(
       `member(s) ${names} do not answer either at the ${observation} observation: etcd refuses to add a member while any voting member is unreachable, ` +
         `so replacing ${failedLabel} now would remove it and then fail to add its replacement. ` +
         'Name every failed member in one run (--failed once per member; console and alarm input: failed as a list), which removes them all before the first add, or bring the other member(s) back first.',
     );
-  }
+  });
 
   const { survivors, version, learnerSupported, peerUrlsOnLocalhost } = survivorFacts(seen, others, inventory);
   const observedAt = [...(context.failureObservedAt ?? []), deps.now().toISOString()];
@@ -147,6 +148,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       ...(failedHost ? { failedHost } : {}),
       ...(caHost ? { caHost } : {}),
       ...observedOutput(context, deps, seen, { survivors, version, learnerSupported, peerUrlsOnLocalhost }, observedAt, observation),
+      silentVoters: silent,
       // The second observation confirms the failure for this execution only, and only for a while (statemachine/confirmation.ts).
       ...(observation === 'second' && failed
         ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: observedAt.at(-1)! } }
@@ -156,7 +158,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
       (failed
         ? `member ${failed.id} (${failed.name || 'unnamed'}) does not answer; `
         : `member ${failedLabel} is no longer a member and has no replacement: this run adds one; `) +
-      `${verdict.reason}; oldest version ${version ?? 'unknown'}`,
+      `${verdict.reason}; oldest version ${version ?? 'unknown'}${describeSilentVoters(unhealthyOthers)}`,
   };
 }
 

@@ -16,6 +16,7 @@ import type { StepResult } from '../workflow/step.ts';
 import { memberRef } from './memberRef.ts';
 import { inventoryOf, need } from './need.ts';
 import { observe } from './observe.ts';
+import { describeSilentVoters, silentVoters } from './silentVoters.ts';
 import {
   executionOf,
   observedOutput,
@@ -137,13 +138,18 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
   }
   const others = seen.members.filter((m) => !failed.includes(m) && !ours.includes(m));
   const silent = others.filter((m) => !seen.health.find((h) => h.id === m.id)?.healthy);
-  if (silent.length > 0) {
-    throw new RefusedError(
-      `member(s) ${silent.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ')} do not answer either at the ${observation} observation, and this run names ` +
-        `${failed.map(label).join(', ')} as failed: etcd adds a member only while every voting member answers. Name every failed member in the run ` +
-        '(--failed once per member), or bring the others back first. Nothing was changed.',
-    );
-  }
+  const silentIds = silentVoters(
+    observation,
+    silent,
+    failed.map((m) => m.id),
+    seen.health,
+    () =>
+      new RefusedError(
+        `member(s) ${silent.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ')} do not answer either at the ${observation} observation, and this run names ` +
+          `${failed.map(label).join(', ')} as failed: etcd adds a member only while every voting member answers. Name every failed member in the run ` +
+          '(--failed once per member), or bring the others back first. Nothing was changed.',
+      ),
+  );
   const end = seen.members.length - failed.length + (slots.length - ours.length);
   if (!endsOdd(seen.members.length, failed.length, slots.length - ours.length)) {
     // (a member an earlier run removed counts as removed already: the cluster is that much short now)
@@ -172,11 +178,12 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
       ...(earlierRuns.length > 0 ? { removedByRun: earlierRuns[0] } : {}),
       ...loadSlot(updated[index]!),
       ...observedOutput(context, deps, seen, { survivors, version, learnerSupported, peerUrlsOnLocalhost }, observedAt, observation),
+      silentVoters: silentIds,
     },
     detail: `${
       unfinished.size > 0
         ? `${[...unfinished.values()].map((u) => `${u.member?.name || u.member?.id} (removed by run ${u.runId})`).join(', ')} no longer a member and without a replacement: this run adds one; `
         : ''
-    }members ${failed.map(label).join(', ') || 'none'} do not answer; removed one at a time: ${verdict.reason}; the cluster ends with ${end} members; oldest version ${version ?? 'unknown'}`,
+    }members ${failed.map(label).join(', ') || 'none'} do not answer; removed one at a time: ${verdict.reason}; the cluster ends with ${end} members; oldest version ${version ?? 'unknown'}${describeSilentVoters(silent)}`,
   };
 }

@@ -17,11 +17,15 @@ import {
   type FakeMember,
 } from '../support/fakeCluster.ts';
 
-async function assess(members: FakeMember[], failed: string, options: { inventory?: Inventory; caBackupKey?: string; leaderId?: string } = {}) {
+async function assess(
+  members: FakeMember[],
+  failed: string,
+  options: { inventory?: Inventory; caBackupKey?: string; leaderId?: string; observation?: 'first' | 'second' } = {},
+) {
   const cluster = new FakeCluster(members, options.leaderId);
   const context = validatedContext(options.inventory ?? inventory(), failed, 'etcd-spare-0');
   if (options.caBackupKey) context.options.caBackupKey = options.caBackupKey;
-  const result = await assessFailure(context, fakeDeps(cluster), 'first');
+  const result = await assessFailure(context, fakeDeps(cluster), options.observation ?? 'first');
   expect(cluster.calls.every((c) => c === 'memberList' || c.startsWith('status ') || c.startsWith('view '))).toBe(true);
   return result;
 }
@@ -59,16 +63,21 @@ describe('preflight: quorum', () => {
     const error = await refusal(assess(five, 'master-2', { inventory: inv }));
     expect(error).toBeInstanceOf(RefusedError);
     expect(error.message).toMatch(/no quorum: 2 of 5/);
-    // With one other member down quorum would hold (3 of 4 after the removal), but etcd refuses to add
-    // any member while a voting member is unreachable: the run would end a member short. Refused.
-    const other = await refusal(
-      assess([...three(['master-2']), member(0xa3, 'master-3', '198.51.100.5', false), member(0xa4, 'master-4', '198.51.100.6', true)], 'master-2', {
-        inventory: inv,
-      }),
+    // With one other member down quorum would hold (3 of 4 after the removal, 3 of 3 with it removed
+    // too), but etcd refuses to add any member while a voting member is unreachable: the run would end a
+    // member short. The first observation goes on, so that a run for it may join this one before the
+    // second; the second refuses it when nobody took it in.
+    const oneOther = [...three(['master-2']), member(0xa3, 'master-3', '198.51.100.5', false), member(0xa4, 'master-4', '198.51.100.6', true)];
+    const first = await assess(oneOther, 'master-2', { inventory: inv });
+    expect(first.output.silentVoters).toEqual([ID(0xa3)]);
+    expect(first.detail).toMatch(
+      /member\(s\) master-3\.example\.test \(00000000000000a3\) do not answer either: the run goes on so that a run for them may join it, and its second observation refuses them unless taken in/,
     );
+    expect((await assess(three(['master-2']), 'master-2')).output.silentVoters).toEqual([]);
+    const other = await refusal(assess(oneOther, 'master-2', { inventory: inv, observation: 'second' }));
     expect(other).toBeInstanceOf(RefusedError);
     expect(other.message).toMatch(
-      /member\(s\) master-3\.example\.test \(00000000000000a3\) do not answer either at the first observation: etcd refuses to add a member while any voting member is unreachable/,
+      /member\(s\) master-3\.example\.test \(00000000000000a3\) do not answer either at the second observation: etcd refuses to add a member while any voting member is unreachable/,
     );
     expect(other.message).toMatch(/Name every failed member in one run \(--failed once per member/);
   });
@@ -104,7 +113,7 @@ describe('preflight: whose view counts', () => {
       return via.length === 1 && via[0]!.name !== 'master-0' ? fromOthers : fromMaster0;
     });
     // The majority's view: quorum holds (no restore-from-snapshot guidance), master-0 is the one that does not answer.
-    const error = await refusal(assessFailure(validatedContext(inv, 'master-3', 'etcd-spare-0'), deps, 'first'));
+    const error = await refusal(assessFailure(validatedContext(inv, 'master-3', 'etcd-spare-0'), deps, 'second'));
     expect(error).toBeInstanceOf(RefusedError);
     expect(error.message).not.toMatch(/no quorum|snapshot restore/);
     expect(error.message).toMatch(/member\(s\) master-0\.example\.test \(00000000000000a0\) do not answer either/);

@@ -40,7 +40,11 @@ function request(extra: Partial<ReplaceRequest> | Record<string, unknown>): Work
     options: { graceSeconds: 1, learner: 'auto' },
   };
 }
-const validateDeps = { resolveInventory: async () => five, etcd: () => new FakeCluster(fiveMembers(['master-3', 'master-4'])) } as unknown as StepDeps;
+const validateDeps = {
+  now: () => new Date(),
+  resolveInventory: async () => five,
+  etcd: () => new FakeCluster(fiveMembers(['master-3', 'master-4'])),
+} as unknown as StepDeps;
 
 describe('Several failed members: the request', () => {
   it('takes failed and replacement as lists, pairs them in order and loads the first', async () => {

@@ -1,0 +1,36 @@
+// Other voting members that do not answer either, besides the failed members a run names. etcd adds a
+// member only while every voting member answers, so a run cannot replace its members while another is
+// silent. At the first observation the run still goes on when it could replace that member too (quorum
+// holds with every silent member removed, one at a time): a signal for it may join the run before its
+// second observation (ConfirmMemberFailed takes it in). The second observation refuses any it has not
+// taken in; so does the first when quorum would not hold.
+
+import { RefusedError } from '../errors.ts';
+import type { EtcdMember } from '../ports.ts';
+import type { MemberHealth } from '../../statemachine/quorum.ts';
+import { quorumForRemovals } from './assessSeveral.ts';
+
+/**
+ * The silent members' IDs the run goes on with at the first observation; `refusal` (thrown) at the second,
+ * or when removing `failedIds` and every silent member, one at a time, would cost quorum.
+ */
+export function silentVoters(
+  observation: 'first' | 'second',
+  silent: readonly EtcdMember[],
+  failedIds: readonly string[],
+  health: MemberHealth[],
+  refusal: () => RefusedError,
+): string[] {
+  if (silent.length === 0) return [];
+  if (observation === 'second' || !quorumForRemovals(health, [...failedIds, ...silent.map((m) => m.id)]).ok) throw refusal();
+  return silent.map((m) => m.id);
+}
+
+/** How a detail names the silent members the first observation goes on with. */
+export function describeSilentVoters(silent: readonly EtcdMember[]): string {
+  if (silent.length === 0) return '';
+  return (
+    `; member(s) ${silent.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ')} do not answer either: ` +
+    'the run goes on so that a run for them may join it, and its second observation refuses them unless taken in'
+  );
+}
