@@ -7,9 +7,8 @@
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
-# shellcheck source=functions/scripts/lib/args.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
+# shellcheck source=functions/scripts/lib/etcdHost.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 
-address=$(ss -Hl4n '( sport = :2380 )' | awk '{print $4}' | sed 's/:2380$//' | grep -v '^127\.' | head -n 1)
-is_ipv4 "$address" || { echo "etcd does not listen for peers on a routable IPv4 address" >&2; exit 1; }
+address=$(etcd_host_peer_listen_ip) || { echo "etcd does not listen for peers on a routable IPv4 address" >&2; exit 1; }
 printf '{"listenIp":"%s"}\n' "$address"

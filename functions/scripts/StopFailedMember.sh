@@ -16,17 +16,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 
 refuse_if_running_cluster_member
 
-pods=/etc/origin/node/pods
-stopped=/etc/origin/node/pods-stopped
-moved=0
-mkdir -p "$stopped"
-if [ -d "$pods" ]; then
-  for manifest in "$pods"/*; do
-    [ -e "$manifest" ] || continue
-    mv -f "$manifest" "$stopped/"
-    moved=$((moved + 1))
-  done
-fi
+etcd_host_stop_pods all
+moved=$ETCD_HOST_MOVED
 
 unit=0
 if systemctl is-active --quiet etcd 2>/dev/null || systemctl is-enabled --quiet etcd 2>/dev/null; then

@@ -109,8 +109,10 @@ etcd_host_port_pids() {
 }
 
 # Asks the etcd at URL. Sets ETCD_HOST_VERSION, ETCD_HOST_MEMBER, ETCD_HOST_NAME, ETCD_HOST_CLUSTER,
-# ETCD_HOST_LEADER and ETCD_HOST_MEMBERS (-1 when its member list does not answer); returns 1 when it
-# does not answer, with the reason in ETCD_HOST_WHY.
+# ETCD_HOST_LEADER, ETCD_HOST_MEMBERS (-1 when its member list does not answer), ETCD_HOST_REVISION,
+# ETCD_HOST_RAFT_INDEX, ETCD_HOST_RAFT_TERM and ETCD_HOST_DB_SIZE; returns 1 when it does not answer,
+# with the reason in ETCD_HOST_WHY.
+# shellcheck disable=SC2034 # read by the scripts that inline this file
 etcd_host_ask_url() {
   local url=$1 status members line
   local -a tls=()
@@ -133,6 +135,12 @@ etcd_host_ask_url() {
   if [[ $status =~ \"leader\":([0-9]+) ]]; then ETCD_HOST_LEADER=$(etcd_host_hex "${BASH_REMATCH[1]}"); fi
   ETCD_HOST_VERSION=''
   if [[ $status =~ \"version\":\"([0-9A-Za-z.+-]+)\" ]]; then ETCD_HOST_VERSION=${BASH_REMATCH[1]}; fi
+  # Where its data stands (DescribeRestorePoint.sh, lib/quorumRestore.sh): -1 when the answer lacks one.
+  ETCD_HOST_REVISION=-1 ETCD_HOST_RAFT_INDEX=-1 ETCD_HOST_RAFT_TERM=-1 ETCD_HOST_DB_SIZE=-1
+  if [[ $status =~ \"revision\":([0-9]+) ]]; then ETCD_HOST_REVISION=${BASH_REMATCH[1]}; fi
+  if [[ $status =~ \"raftIndex\":([0-9]+) ]]; then ETCD_HOST_RAFT_INDEX=${BASH_REMATCH[1]}; fi
+  if [[ $status =~ \"raftTerm\":([0-9]+) ]]; then ETCD_HOST_RAFT_TERM=${BASH_REMATCH[1]}; fi
+  if [[ $status =~ \"dbSize\":([0-9]+) ]]; then ETCD_HOST_DB_SIZE=${BASH_REMATCH[1]}; fi
   ETCD_HOST_MEMBERS=-1
   ETCD_HOST_NAME=''
   # The simple format (ID, status, name, peer URLs, client URLs[, is learner]) prints IDs in hex, on 3.2 as on 3.4.
@@ -229,6 +237,33 @@ etcd_host_data_empty() {
   [[ -z $(find "$ETCD_HOST_DATA" -mindepth 1 -maxdepth 1 -print -quit 2>/dev/null) ]]
 }
 
+# Stops static pods the runbook's way, moving their manifests from pods/ (ETCD_HOST_POD's directory) to
+# pods-stopped/ beside it: WHICH is `all` (every manifest: "Removing a failed etcd host",
+# `mv /etc/origin/node/pods/* /etc/origin/node/pods-stopped/`) or `etcd` (etcd.yaml alone: "Restoring
+# etcd quorum", the master's other pods keep running). Sets ETCD_HOST_MOVED to how many it moved.
+etcd_host_stop_pods() {
+  local which=$1 pods=${ETCD_HOST_POD%/*} manifest
+  ETCD_HOST_MOVED=0
+  mkdir -p "${pods}-stopped"
+  [[ -d $pods ]] || return 0
+  for manifest in "$pods"/*; do
+    [[ -e $manifest ]] || continue
+    [[ $which == all || $manifest == "$ETCD_HOST_POD" ]] || continue
+    mv -f "$manifest" "${pods}-stopped/"
+    ETCD_HOST_MOVED=$((ETCD_HOST_MOVED + 1))
+  done
+}
+
+# The IPv4 address etcd listens on for peers (2380) other than a loopback or wildcard one, as the runbook
+# reads it (`ss -l4n | grep 2380`), for `member update`; returns 1 when there is none. TCP sockets only
+# (-t): with every socket type, ss prints a Netid column first and complains of the types it cannot list.
+etcd_host_peer_listen_ip() {
+  local address
+  address=$(ss -Hltn4 '( sport = :2380 )' | awk '{print $4}' | sed 's/:2380$//' | grep -vE '^(127\.|0\.0\.0\.0$)' | head -n 1) || return 1
+  [[ $address =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+  printf '%s' "$address"
+}
+
 # Disables and stops etcd.service when it is enabled or active, then waits up to 30 s for 2379/2380 to
 # close and every etcd process of this network namespace to end (a static pod whose manifest has moved
 # included). Prints true when it stopped something, false otherwise.
@@ -238,11 +273,18 @@ etcd_host_stop_unit() {
     systemctl disable etcd --now >&2
     stopped=true
   fi
+  etcd_host_wait_stopped || true
+  printf '%s' "$stopped"
+}
+
+# Waits up to 30 s until nothing listens on 2379/2380 and no etcd process runs in this network namespace;
+# returns 1 when something still does.
+etcd_host_wait_stopped() {
   for _ in $(seq 1 120); do
-    etcd_host_listening || [[ -n $(etcd_host_etcd_pids) ]] || break
+    etcd_host_listening || [[ -n $(etcd_host_etcd_pids) ]] || return 0
     sleep 0.25
   done
-  printf '%s' "$stopped"
+  return 1
 }
 
 etcd_host_facts() {
