@@ -37,7 +37,7 @@ export function formatAuditRecord(record: AuditRecord, whole = false): string {
     lines.push('  steps:');
     for (const step of record.steps) {
       lines.push(
-        `    ${step.name}: ${step.status}, ${step.attempts} attempt${step.attempts === 1 ? '' : 's'}, ${step.startedAt} → ${step.endedAt ?? 'running'}`,
+        `    ${step.name}${step.member ? ` (${step.member})` : ''}: ${step.status}, ${step.attempts} attempt${step.attempts === 1 ? '' : 's'}, ${step.startedAt} → ${step.endedAt ?? 'running'}`,
       );
       if (step.detail) lines.push(`      ${step.detail}`);
       if (step.error && step.error.message !== step.detail) lines.push(`      ${step.error.name}: ${step.error.message}`);

@@ -32,7 +32,7 @@ import { AuditStore } from '../adapters/aws/auditStore.ts';
 import { regionOfArn, StepFunctionsExecutions } from '../adapters/aws/executions.ts';
 import { createLogger, createTracer, setLogKeys, traced } from './observability.ts';
 import { runIdFromExecutionName } from './event.ts';
-import { membersOf } from '../workflow/runView.ts';
+import { membersOf, type MemberView } from '../workflow/runView.ts';
 
 /** The parts of the EventBridge event this reads. */
 export interface ExecutionStatusEvent {
@@ -72,7 +72,10 @@ export interface RunSummary {
   startedAt: string;
   endedAt: string | null;
   durationSeconds: number | null;
-  steps: Array<{ name: string; status: string; startedAt: string; endedAt: string | null; attempts: number; error?: string }>;
+  /** In a run that replaces several members, each per-member step names its member: `master-3 → etcd-spare-0 (1 of 2)`. */
+  steps: Array<{ name: string; status: string; startedAt: string; endedAt: string | null; attempts: number; error?: string; member?: string }>;
+  /** A run that replaces several members: each failed member with its replacement, what the run did for it and its steps. */
+  members?: MemberView[];
   remaining: string[];
   executionArn: string;
 }
@@ -156,6 +159,22 @@ function hostLabel(value: unknown): string | undefined {
   return undefined;
 }
 
+/** One step of the timeline: when it started, its time, its attempts and the error it failed on. */
+function stepLine(s: {
+  name: string;
+  status: string;
+  startedAt: string;
+  endedAt?: string | null;
+  attempts: number;
+  error?: { name: string } | undefined;
+}): string {
+  const span = seconds(s.startedAt, s.endedAt ?? undefined);
+  const time = span === null ? 'running' : `${span.toFixed(1)} s`;
+  const tries = s.attempts > 1 ? `  (${s.attempts} attempts)` : '';
+  const error = s.status === 'failed' && s.error ? `  ${s.error.name}` : '';
+  return `  ${s.startedAt.slice(11, 19)}  ${s.name.padEnd(22)} ${s.status.padEnd(9)} ${time.padStart(8)}${tries}${error}`;
+}
+
 /** The message for a finished execution, from its audit reading (the record the audit trail keeps, read from the history). */
 export function outcomeMessage(
   record: AuditRecord,
@@ -166,7 +185,7 @@ export function outcomeMessage(
   const request = record.request;
   const cluster = record.cluster;
   // A run that replaces several members names them all, each with its replacement and what the run did for it.
-  const several = membersOf(context, [], record.outcome === 'running');
+  const several = membersOf(context, record.steps, record.outcome === 'running');
   const failed = several
     ? several.map((m) => m.failed).join(' and ')
     : (hostLabel(context.failedHost) ?? (typeof request['failed'] === 'string' ? request['failed'] : 'an unknown member'));
@@ -216,22 +235,17 @@ export function outcomeMessage(
       ? [
           '',
           'Members:',
-          ...several.map(
-            (m, i) =>
-              `  ${i + 1} of ${several.length}: ${m.failed} → ${m.replacement ?? 'a spare'}: ${m.removed ? 'removed' : 'not removed'}, ${m.newMemberId ? `added ${m.newMemberId}` : 'not added'}, ${m.joined ? 'started' : 'not started'}`,
-          ),
+          ...several.flatMap((m, i) => [
+            `  ${i + 1} of ${several.length}: ${m.failed} → ${m.replacement ?? 'a spare'}: ${m.removed ? 'removed' : 'not removed'}, ${m.newMemberId ? `added ${m.newMemberId}` : 'not added'}, ${m.joined ? 'started' : 'not started'}`,
+            ...(m.steps.length === 0 ? ['    (no step ran for it)'] : m.steps.map((s) => `  ${stepLine(s)}`)),
+          ]),
         ]
       : []),
     '',
     'Timeline:',
     ...(record.steps.length === 0 ? [options.historyUnreadable ? '  (the execution history could not be read; see the console)' : '  (no step ran)'] : []),
-    ...record.steps.map((s) => {
-      const span = seconds(s.startedAt, s.endedAt);
-      const time = span === null ? 'running' : `${span.toFixed(1)} s`;
-      const tries = s.attempts > 1 ? `  (${s.attempts} attempts)` : '';
-      const error = s.status === 'failed' && s.error ? `  ${s.error.name}` : '';
-      return `  ${s.startedAt.slice(11, 19)}  ${s.name.padEnd(22)} ${s.status.padEnd(9)} ${time.padStart(8)}${tries}${error}`;
-    }),
+    // A per-member step says which member: `(1 of 2)`, as listed under Members.
+    ...record.steps.map((s) => `${stepLine(s)}${s.member ? `  (${/\((\d+ of \d+)\)$/.exec(s.member)?.[1] ?? s.member})` : ''}`),
     '',
     ...(remaining.length > 0 ? ['Left for a person:', ...remaining.map((r) => `  - ${line(r)}`)] : ['Nothing is left to do.']),
     '',
@@ -258,7 +272,9 @@ export function outcomeMessage(
       endedAt: s.endedAt ?? null,
       attempts: s.attempts,
       ...(s.error ? { error: s.error.name } : {}),
+      ...(s.member ? { member: s.member } : {}),
     })),
+    ...(several ? { members: several } : {}),
     remaining,
     executionArn: record.executionArn,
   };

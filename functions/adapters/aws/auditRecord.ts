@@ -9,9 +9,11 @@
 // request is the execution input, and errors are kept as their class name and message, never a stack.
 
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
-import type { RunRecord, StepRecord } from '../../ports.ts';
-import type { WorkflowContext } from '../../../statemachine/context.ts';
+import type { Host, RunRecord, StepRecord } from '../../ports.ts';
+import type { MemberSlot, WorkflowContext } from '../../../statemachine/context.ts';
+import { currentSlots, replacesSeveral } from '../../../statemachine/members.ts';
 import { isObject, parseJson as parse, reasonOf, runDocumentFromHistory, type ExecutionFacts } from './executions.ts';
+import { finalContextFromHistory, memberStepsFromHistory } from './historyMembers.ts';
 
 /** Who called StartExecution, as CloudTrail recorded it. */
 export interface StartPrincipal {
@@ -85,21 +87,6 @@ export function oneLine(text: string, max = MAX_DETAIL): string {
 }
 
 /**
- * The workflow context the execution ended with (or is at): the input of the final state it entered,
- * else the latest state input or output the history shows.
- */
-export function finalContextFromHistory(events: readonly HistoryEvent[]): Record<string, unknown> {
-  let latest: Record<string, unknown> | undefined;
-  for (const event of events) {
-    const text = event.stateEnteredEventDetails?.input ?? event.stateExitedEventDetails?.output;
-    const parsed = parse(text);
-    if (isObject(parsed) && isObject(parsed['request'])) latest = parsed;
-    if ((event.type === 'SucceedStateEntered' || event.type === 'FailStateEntered') && isObject(parsed)) return parsed;
-  }
-  return latest ?? {};
-}
-
-/**
  * The context as the audit record keeps it: a caught error's Cause is the Lambda's error JSON
  * (`{errorType, errorMessage, trace}`); only its message is kept, never the stack trace.
  */
@@ -145,6 +132,14 @@ function latestDetails(details: readonly StepDetail[]): Map<string, StepDetail> 
   return latest;
 }
 
+/** The latest detail a step reported while it ran between `from` and `to` (one member's run of a per-member step). */
+function detailWithin(details: readonly StepDetail[], step: string, from: string, to: string | undefined): StepDetail | undefined {
+  return details
+    .filter((d) => d.step === step && d.startedAt >= from && (to === undefined || d.startedAt <= to))
+    .sort((a, b) => a.startedAt.localeCompare(b.startedAt))
+    .at(-1);
+}
+
 /** `alarm:<name>` of startedBy, when it names one of this cluster's member alarms. */
 export function alarmNameOf(startedBy: string | null | undefined, alarmPrefix: string): string | undefined {
   if (!startedBy?.startsWith('alarm:')) return undefined;
@@ -156,35 +151,45 @@ export function alarmNameOf(startedBy: string | null | undefined, alarmPrefix: s
  * What a person must do to the deployment after a run removed a member: the probe still watches the
  * removed member (its alarm stays in ALARM and never fires again) and does not watch the new one, until
  * `members` is edited and the stack deployed again. Empty when the run removed nothing, or the watched
- * members are not known.
+ * members are not known. A run that replaces several members names every member it removed, and every new
+ * member that joined (each stays, whatever became of the members after it).
  */
 export function deploymentFollowUp(
   context: Partial<WorkflowContext>,
   outcome: RunRecord['outcome'],
   watch: { cluster: string; members: readonly WatchedMember[] | undefined; includeAddresses: boolean },
 ): string[] {
-  if (context.failedMemberRemoved !== true || !watch.members) return [];
-  const gone = context.failedHost;
-  const removedMember = watch.members.find(
-    (m) =>
-      (gone?.instanceId !== undefined && m.instanceId === gone.instanceId) || (gone !== undefined && m.hostname === gone.hostname) || m.name === gone?.name,
+  const watched = watch.members;
+  if (!watched) return [];
+  const several = replacesSeveral(context) && context.request !== undefined;
+  const slots: Array<Partial<MemberSlot>> = several ? currentSlots(context as WorkflowContext) : [context];
+  const removed = slots.filter((slot) => slot.failedMemberRemoved === true);
+  if (removed.length === 0) return [];
+  const watchedAs = (gone: Host | undefined) =>
+    watched.find(
+      (m) =>
+        (gone?.instanceId !== undefined && m.instanceId === gone.instanceId) || (gone !== undefined && m.hostname === gone.hostname) || m.name === gone?.name,
+    );
+  const removedMembers = removed.flatMap((slot) => watchedAs(slot.failedHost) ?? []);
+  const joined = (slot: Partial<MemberSlot>) => outcome === 'succeeded' || (several && slot.memberAdded === true && slot.newMemberStartedAt !== undefined);
+  const added = removed.flatMap((slot) =>
+    slot.replacement && joined(slot) && !watched.some((m) => m.hostname === slot.replacement!.hostname) ? [slot.replacement] : [],
   );
-  const added = context.replacement;
-  const addNew = outcome === 'succeeded' && added !== undefined && !watch.members.some((m) => m.hostname === added.hostname);
-  if (!removedMember && !addNew) return [];
-  const parts: string[] = [];
-  if (removedMember) parts.push(`remove ${removedMember.name} (${removedMember.instanceId})`);
-  if (addNew && added) {
-    const facts = watch.includeAddresses
-      ? `{"name": "${added.name}", "hostname": "${added.hostname}", "ip": "${added.ip}", "instanceId": "${added.instanceId ?? '?'}"}`
-      : `${added.hostname}, ${added.instanceId ?? 'its instance ID'}`;
-    parts.push(`add ${added.name} (${facts})`);
-  } else if (outcome !== 'succeeded') {
-    parts.push('add the new member once one has joined');
-  }
+  const waiting = removed.some((slot) => !joined(slot));
+  if (removedMembers.length === 0 && added.length === 0) return [];
+  const parts = [
+    ...removedMembers.map((m) => `remove ${m.name} (${m.instanceId})`),
+    ...added.map((host) => {
+      const facts = watch.includeAddresses
+        ? `{"name": "${host.name}", "hostname": "${host.hostname}", "ip": "${host.ip}", "instanceId": "${host.instanceId ?? '?'}"}`
+        : `${host.hostname}, ${host.instanceId ?? 'its instance ID'}`;
+      return `add ${host.name} (${facts})`;
+    }),
+    ...(waiting ? [several ? 'add each other new member once it has joined' : 'add the new member once one has joined'] : []),
+  ];
   const consequences = [
-    ...(removedMember ? [`the alarm etcd-replace-${watch.cluster}-member-${removedMember.name} stays in ALARM and will not start another run`] : []),
-    ...(addNew && added ? [`${added.name} is not watched by the health probe`] : []),
+    ...removedMembers.map((m) => `the alarm etcd-replace-${watch.cluster}-member-${m.name} stays in ALARM and will not start another run`),
+    ...added.map((host) => `${host.name} is not watched by the health probe`),
   ];
   return [
     `Edit "members" in the deployment configuration: ${parts.join(', ')}; then deploy the stack again (npx cdk deploy -c etcdReplaceConfig=FILE). Until then ${consequences.join(', and ')}.`,
@@ -215,23 +220,32 @@ export function buildAuditRecord(input: AuditInput): AuditRecord {
   const errors = lastErrors(events);
   const details = latestDetails(input.details ?? []);
 
-  const steps: StepRecord[] = doc.steps
+  // A run that replaces several members: a per-member step once per member it ran for, named with its member
+  // (as the sandbox's run record has it), and the steps in the order they ran.
+  const memberSteps = memberStepsFromHistory(events, doc.endedAt);
+  const ran = doc.steps
     .filter((s) => !(s.status === 'skipped' && s.attempts === 0))
-    .map((s) => {
-      const reported = details.get(s.name);
-      const error = s.status === 'failed' ? errors.get(s.name) : undefined;
-      const status: StepRecord['status'] = s.status === 'succeeded' && reported?.outcome === 'skipped' ? 'skipped' : s.status;
-      const detail = reported && (s.status !== 'failed' || reported.outcome === 'failed') ? reported.detail : error?.message;
-      return {
-        name: s.name,
-        status,
-        startedAt: s.startedAt,
-        ...(s.endedAt !== null ? { endedAt: s.endedAt } : {}),
-        attempts: s.attempts,
-        ...(error ? { error } : {}),
-        ...(detail ? { detail: oneLine(detail) } : {}),
-      };
+    .flatMap((s) => {
+      const perMember = memberSteps.filter((m) => m.name === s.name);
+      return perMember.length > 0 ? perMember : [{ ...s, endedAt: s.endedAt ?? undefined }];
     });
+  const steps: StepRecord[] = ran.map((s) => {
+    const reported = s.member ? detailWithin(input.details ?? [], s.name, s.startedAt, s.endedAt) : details.get(s.name);
+    const error = s.status === 'failed' ? errors.get(s.name) : undefined;
+    const status: StepRecord['status'] = s.status === 'succeeded' && reported?.outcome === 'skipped' ? 'skipped' : s.status;
+    const detail = reported && (s.status !== 'failed' || reported.outcome === 'failed') ? reported.detail : error?.message;
+    return {
+      name: s.name,
+      status,
+      startedAt: s.startedAt,
+      ...(s.endedAt !== undefined ? { endedAt: s.endedAt } : {}),
+      attempts: s.attempts,
+      ...(error ? { error } : {}),
+      ...(detail ? { detail: oneLine(detail) } : {}),
+      ...(s.member ? { member: s.member } : {}),
+    };
+  });
+  if (memberSteps.length > 0) steps.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
 
   const requestObject = isObject(request) ? request : {};
   const cluster = typeof requestObject['cluster'] === 'string' && requestObject['cluster'] !== '' ? requestObject['cluster'] : input.cluster;

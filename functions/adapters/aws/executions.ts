@@ -21,7 +21,8 @@ import { successReason } from '../../../statemachine/earlierRun.ts';
 import type { WorkflowContext } from '../../../statemachine/context.ts';
 import { runIdFromExecutionName } from '../../handlers/event.ts';
 import { errorName } from '../../errors.ts';
-import type { RunOutcome, RunStep, RunView } from '../../workflow/runView.ts';
+import { membersOf, type RunOutcome, type RunStep, type RunView } from '../../workflow/runView.ts';
+import { finalContextFromHistory, memberStepsFromHistory } from './historyMembers.ts';
 
 /** The run view (functions/workflow/runView.ts) of an execution, with its ARN, name and who started it. */
 export interface RunDocument extends RunView {
@@ -278,6 +279,8 @@ export function runDocumentFromHistory(
   }
   for (const [name, step] of merged) if (!taskNames.includes(name)) steps.push(step);
 
+  // A run that replaces several members: each with its replacement and its own steps, as the sandbox's run view has them.
+  const members = membersOf(finalContextFromHistory(events) as Partial<WorkflowContext>, memberStepsFromHistory(events, endedAt), running);
   const remaining = isObject(output) && Array.isArray(output['remaining']) ? output['remaining'].filter((r): r is string => typeof r === 'string') : [];
 
   return {
@@ -288,6 +291,7 @@ export function runDocumentFromHistory(
     endedAt,
     steps,
     ...(remaining.length > 0 && !running ? { remaining } : {}),
+    ...(members ? { members } : {}),
     executionArn: execution.executionArn,
     executionName: execution.name,
     startedBy: startedByOf(input ?? execution.input),
