@@ -17,9 +17,10 @@
 # Usage: DescribeRestorePoint.sh
 # Prints one JSON line: {"etcd":"running"|"stopped","source":"endpoint"|"backend"|"none","memberId",
 # "clusterId","name","leaderId","members","version","revision","raftIndex","raftTerm","dbBytes","keys"}:
-# null where the source does not tell (from the backend: name, leader, members, version, raftTerm; from
-# the endpoint: keys), and every one of them null for a stopped member with no member/snap/db
-# (source none). IDs are 16 hex digits; leaderId "0000000000000000" for a member without a leader.
+# dbBytes is the backend's size as etcd counts it (endpoint status dbSize, snapshot status totalSize),
+# not the file's, which etcd grows ahead of its data. Null where the source does not tell (from the
+# backend: name, leader, members, version, raftTerm; from the endpoint: keys), and every one of them
+# null for a stopped member with no member/snap/db (source none). IDs are 16 hex digits; leaderId "0000000000000000" for a member without a leader.
 # Exit codes (lib/exitCodes.sh): 0 done; 1 failed (etcdctl rejects the backend, no etcdctl on this host);
 # 2 bad arguments (it takes none); 4 not ready yet: an etcd process runs here and answers at no client URL (starting, or hung), so its
 # data, which it may be writing, is not read.
@@ -91,4 +92,4 @@ if etcd_wal_identity "$ETCD_HOST_DATA/member/wal"; then
   member=$ETCD_WAL_MEMBER
   cluster=$ETCD_WAL_CLUSTER
 fi
-describe stopped backend "$member" "$cluster" '' '' '' '' "$ETCD_BACKEND_REVISION" "$index" '' "$(stat -c %s "$db")" "${ETCD_BACKEND_KEYS:-}"
+describe stopped backend "$member" "$cluster" '' '' '' '' "$ETCD_BACKEND_REVISION" "$index" '' "${ETCD_BACKEND_SIZE:-}" "${ETCD_BACKEND_KEYS:-}"

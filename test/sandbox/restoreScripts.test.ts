@@ -178,8 +178,7 @@ describe('Script: DescribeRestorePoint', () => {
       // etcdctl on the host, on a copy of the backend (bolt locks the file it opens).
       const status = JSON.parse(
         await sh(short, 'd=$(mktemp -d) && cp /var/lib/etcd/member/snap/db "$d/db" && etcdctl snapshot status "$d/db" -w json; rm -rf "$d"'),
-      ) as { revision: number; totalKey: number };
-      const dbBytes = Number(await sh(short, 'stat -c %s /var/lib/etcd/member/snap/db'));
+      ) as { revision: number; totalKey: number; totalSize: number };
       expect(point).toEqual({
         etcd: 'stopped',
         source: 'backend',
@@ -192,7 +191,7 @@ describe('Script: DescribeRestorePoint', () => {
         revision: status.revision,
         raftIndex: expect.any(Number),
         raftTerm: null,
-        dbBytes,
+        dbBytes: status.totalSize,
         keys: status.totalKey,
       });
       expect(point.revision).toBe(was?.revision);
