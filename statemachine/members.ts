@@ -72,7 +72,7 @@ function fieldsOf(context: Partial<WorkflowContext>): Partial<MemberSlot> {
 }
 
 /** The failed members of the run, each as its slot stands (the one member of a one-member run included). */
-function allSlots(context: WorkflowContext): MemberSlot[] {
+export function allSlots(context: WorkflowContext): MemberSlot[] {
   if (replacesSeveral(context)) return currentSlots(context);
   const asked = context.request.replacement;
   return [{ failed: context.request.failed, ...(asked !== undefined ? { asked } : {}), ...fieldsOf(context) }];

@@ -107,7 +107,7 @@ async function memberListOrNull(inventory: Inventory, deps: StepDeps): Promise<E
  * order the target lists it, that is no member by any identity (a spare an earlier run made a member
  * is skipped, whatever the target still calls it).
  */
-async function chooseReplacement(
+export async function chooseReplacement(
   inventory: Inventory,
   text: string | null,
   failedHost: Host | undefined,
