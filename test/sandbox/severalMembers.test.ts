@@ -1,9 +1,10 @@
 // Several failed members in one run, on etcd 3.2.22 (no learners: each add makes a voter at once, and
 // etcd adds a member only while the leader reaches every voting member). One five-member sandbox with
 // eight spares, in order:
-//   1. master-3 and master-4 powered off, as an availability-zone outage takes them, under write load:
-//      one run brings the cluster back to five; every acknowledged write is on every member; the writer's
-//      longest wait between two acknowledgements; the timeline remove, remove, add, start, add, start.
+//   1. master-3 and master-4 powered off, as an availability-zone outage takes them: `plan` shows both
+//      removals with quorum before and after each; then, under write load, one run brings the cluster back
+//      to five; every acknowledged write is on every member; the writer's longest wait between two
+//      acknowledgements; the timeline remove, remove, add, start, add, start.
 //   2. two more members powered off, the run held once both are removed (before the first add): a second
 //      command for one of them ends `covered by run R` (exit 0); the run killed there, the same command
 //      finishes both.
@@ -69,6 +70,36 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
   it('replaces master-3 and master-4, powered off under write load, in one run: remove, remove, add, start, add, start', async () => {
     await failHost(sandbox.name, 'master-3', 'kill');
     await failHost(sandbox.name, 'master-4', 'kill');
+    // plan first, changing nothing: each member with its replacement, and quorum before and after each removal.
+    const planned = await cli([
+      'plan',
+      '--sandbox',
+      sandbox.name,
+      '--failed',
+      'master-3',
+      '--failed',
+      'master-4',
+      '--replacement',
+      'etcd-spare-0',
+      '--replacement',
+      'etcd-spare-1',
+      '--json',
+    ]);
+    expect(exitOf(planned)).toMatchObject({ code: 0 });
+    const plan = JSON.parse(planned.stdout) as {
+      verdict: string;
+      members: Array<{ failed: string; replacement: string }>;
+      steps: Array<{ name: string; quorumBefore?: { text: string }; quorumAfter?: { text: string } }>;
+    };
+    expect(plan.verdict).toMatch(/^would proceed/);
+    expect(plan.members.map((m) => [m.failed, m.replacement])).toEqual([
+      ['master-3', 'etcd-spare-0'],
+      ['master-4', 'etcd-spare-1'],
+    ]);
+    expect(plan.steps.filter((st) => st.name === 'RemoveFailedMember').map((st) => `${st.quorumBefore?.text} → ${st.quorumAfter?.text}`)).toEqual([
+      'quorum holds: 3 of 5 voting members answer and 3 are needed → quorum holds: 3 of 4 voting members answer and 3 are needed',
+      'quorum holds: 3 of 4 voting members answer and 3 are needed → quorum holds: 3 of 3 voting members answer and 2 are needed',
+    ]);
     const { out, writes, gap } = await runUnderWriteLoad(
       sandbox,
       ['master-0', 'master-1', 'master-2'],
