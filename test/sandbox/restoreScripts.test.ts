@@ -377,6 +377,33 @@ describe('Script: ForceNewCluster', () => {
     expect((await hostState(survivor)).split('\n').slice(1)).toEqual(state.split('\n').slice(1));
   });
 
+  // The host as a kill leaves it: after setFlag (etcd stopped, the flag set), and after startForced (etcd
+  // running with the flag). Forcing a cluster of one again changes nothing in its data.
+  it.each([
+    ['after setFlag', false, ['startForced', 'stop', 'removeFlag', 'start']],
+    ['after startForced', true, ['stop', 'removeFlag', 'start']],
+  ] as const)('force finishes from where a kill %s left it', async (_when, running, did) => {
+    const pods = '/etc/origin/node/pods';
+    await sh(survivor, `mv ${pods}/etcd.yaml ${pods}-stopped/ && for i in $(seq 100); do ss -Hltn "( sport = :2379 )" | grep -q . || break; sleep 0.1; done`);
+    await sh(survivor, 'echo ETCD_FORCE_NEW_CLUSTER=true >> /etc/etcd/etcd.conf');
+    if (running) {
+      await sh(survivor, `mv ${pods}-stopped/etcd.yaml ${pods}/`);
+      await waitFor('etcd to run with the flag', 10_000, 100, async () => ((await etcdPid(survivor)) !== '' ? true : undefined));
+    }
+    const resumed = await runScript<typeof forced>(runner, {
+      host: host(survivor),
+      script: 'ForceNewCluster',
+      args: ['force', RUN_ID, String(backup.bytes), backup.sha256, backup.manifest, String(points[survivor]?.revision), '60'],
+      timeoutSeconds: 240,
+    });
+    expect(resumed).toMatchObject({ memberId: forced.memberId, clusterId: forced.clusterId, did, markedBefore: true });
+    const endpoint = `--endpoints=https://${host(survivor).ip}:2379`;
+    expect((await sh(survivor, `etcdctl ${TLS} ${endpoint} member list`)).trim().split('\n')).toHaveLength(1);
+    const keys = (await sh(survivor, `etcdctl ${TLS} ${endpoint} get --prefix --keys-only /restore-test/`)).split('\n').filter(Boolean).sort();
+    expect(keys).toEqual([...keysBefore, '/restore-test/after'].sort());
+    expect(await sh(survivor, 'grep -c ETCD_FORCE_NEW_CLUSTER /etc/etcd/etcd.conf || true')).toBe('0\n');
+  });
+
   it('the former members stay down; FixLocalhostPeerUrls and StopFailedMember read and stop as before', async () => {
     expect(await runScript(runner, { host: host(survivor), script: 'FixLocalhostPeerUrls' })).toEqual({ listenIp: host(survivor).ip });
     const former = survivor === 'master-2' ? 'master-1' : 'master-2';
