@@ -75,7 +75,9 @@ function fieldsOf(context: Partial<WorkflowContext>): Partial<MemberSlot> {
 export function allSlots(context: WorkflowContext): MemberSlot[] {
   if (replacesSeveral(context)) return currentSlots(context);
   const asked = context.request.replacement;
-  return [{ failed: context.request.failed, ...(asked !== undefined ? { asked } : {}), ...fieldsOf(context) }];
+  // Before ValidateInput has made a slot of each: the other members as the request names them.
+  const others = (context.request.also ?? []).map((a) => ({ failed: a.failed, ...(a.replacement !== undefined ? { asked: a.replacement } : {}) }));
+  return [{ failed: context.request.failed, ...(asked !== undefined ? { asked } : {}), ...fieldsOf(context) }, ...others];
 }
 
 /** Every member, the one being worked on written back into its slot from the context. */

@@ -7,7 +7,8 @@ import { EXIT, exitCodesText } from '../../functions/exitCodes.ts';
 import * as validate from '../../functions/validate.ts';
 import { newRunRecord, stepHoldFromEnv } from '../../functions/workflow/localRun.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
-import type { WorkflowContext } from '../../statemachine/context.ts';
+import { LOCK_WAIT_SECONDS, type WorkflowContext } from '../../statemachine/context.ts';
+import { coveredIdentities, coversAll } from '../../statemachine/members.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 import type { AwsCliDeps } from '../aws/client.ts';
 import { integerOption, parse, runCommand, targetsAws, UsageError } from '../common.ts';
@@ -25,7 +26,9 @@ export const help: Help = {
 (▶ started, ✓ succeeded, ✗ failed, – skipped); the same command after a crash resumes the unfinished
 run. Several --failed replace several members in one run: every replacement prepared, every failed
 member removed one at a time, then each new member added, started (and promoted) before the next add.
-A run for members that a live run already replaces says "covered by run R" and exits 0. On AWS it starts
+A run for members that a live run already replaces says "covered by run R" and exits 0. A run for other
+members while a live run holds the sandbox's lock asks that run to take them in at its second
+observation (and then ends covered by it), or waits for the lock, up to --lock-wait-seconds. On AWS it starts
 an execution of the deployed state machine; with --wait it prints the same step lines from the
 execution's history until the execution ends.`,
   sections: [
@@ -46,6 +49,10 @@ execution's history until the execution ends.`,
         ['--learner auto|never', 'auto (default): add as a learner where every member runs etcd 3.4+; never: plain member add'],
         ADD_METHOD_FLAG,
         ['--ca-backup-key KEY', 'a backup of /etc/etcd/ca in the artifact store: required when the failed member is the CA host'],
+        [
+          '--lock-wait-seconds N',
+          `while another live run holds the lock and does not replace these members: how long to wait for it (default ${LOCK_WAIT_SECONDS}, at most 3600), then refused naming it`,
+        ],
         ['--install-etcd-version X.Y.Z', "the etcd version to install on the replacement, when it is not the members' own"],
         ['--started-by WHO', 'who started the run, as the run record keeps it (default cli:<user>)'],
       ],
@@ -82,6 +89,7 @@ const SANDBOX_OPTIONS = {
   'started-by': { type: 'string' },
   'ca-backup-key': { type: 'string' },
   'install-etcd-version': { type: 'string' },
+  'lock-wait-seconds': { type: 'string' },
 } as const;
 
 const AWS_OPTIONS = {
@@ -104,6 +112,8 @@ export async function run(argv: string[]): Promise<number> {
     const etcdVersion =
       values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
     const startedBy = validate.startedBy('--started-by', values['started-by'] ?? defaultStartedBy());
+    const lockWaitSeconds = integerOption('lock-wait-seconds', values['lock-wait-seconds'], LOCK_WAIT_SECONDS);
+    if (lockWaitSeconds > 3600) throw new UsageError('--lock-wait-seconds must be at most 3600');
     // The hold hook's variables, checked before any record is written: a half-set pair writes nothing.
     const hold = stepHoldFromEnv();
 
@@ -119,24 +129,23 @@ export async function run(argv: string[]): Promise<number> {
       return execute(same, deps, values.json, runs, hold);
     }
     // Many signals, one run: every failed member asked for is one a live run is replacing already.
+    const asked = [failed, ...also.map((a) => a.failed)];
+    const waitingFor: string[] = [];
     for (const other of unfinished) {
-      if (!coversAll(other, [failed, ...also.map((a) => a.failed)])) continue;
       const owner = await ownersOf(runs).liveOtherOwner(other.runId);
-      if (!owner) continue;
-      const names = [failed, ...also.map((a) => a.failed)].join(', ');
-      progress(`${names}: covered by run ${other.runId} (in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}); nothing else to do`);
-      if (values.json) process.stdout.write(`${JSON.stringify({ runId: other.runId, outcome: 'covered', reason: `covered by run ${other.runId}` })}\n`);
-      return EXIT.succeeded;
-    }
-    if (unfinished.length > 0) {
-      const other = unfinished[0]!;
-      const owner = await ownersOf(runs).liveOtherOwner(other.runId);
-      const what = owner
-        ? `is in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}: wait for it, or stop it with \`kill ${owner.pid}\` and finish it with`
-        : 'is unfinished: finish it with';
-      throw new RefusedError(
-        `run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) on ${sandbox} ${what} \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``,
-      );
+      if (!owner) {
+        throw new RefusedError(
+          `run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) on ${sandbox} is unfinished: finish it with \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``,
+        );
+      }
+      if (coveredByRecord(other, asked)) {
+        progress(
+          `${asked.join(', ')}: covered by run ${other.runId} (in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}); nothing else to do`,
+        );
+        if (values.json) process.stdout.write(`${JSON.stringify({ runId: other.runId, outcome: 'covered', reason: `covered by run ${other.runId}` })}\n`);
+        return EXIT.succeeded;
+      }
+      waitingFor.push(`run ${other.runId} is in progress in pid ${owner.pid} since ${other.owner?.since ?? owner.acquiredAt}`);
     }
     const deps = await depsFor(sandbox);
     const context: WorkflowContext = {
@@ -148,6 +157,7 @@ export async function run(argv: string[]): Promise<number> {
         ...(addMethod !== 'manual' ? { addMethod } : {}),
         ...(caBackupKey ? { caBackupKey } : {}),
         ...(etcdVersion ? { etcdVersion } : {}),
+        ...(lockWaitSeconds !== LOCK_WAIT_SECONDS ? { lockWaitSeconds } : {}),
       },
     };
     const record = newRunRecord(context, 'sandbox', new Date());
@@ -162,25 +172,20 @@ export async function run(argv: string[]): Promise<number> {
     progress(
       `run ${record.runId}: replace ${failed} with ${replacementWords(replacement)}${others} on sandbox ${sandbox}${addMethod === 'ansible' ? ', added by the scaleup playbook' : ''}`,
     );
+    for (const line of waitingFor) progress(`${line}: this run asks it to take ${asked.join(', ')} in, or waits for its lock (up to ${lockWaitSeconds} s)`);
     return execute(record, deps, values.json, runs, hold);
   });
 }
 
 /**
- * Whether a run replaces every member named in `asked`: by the text its request named it with, or by the
- * failed host's name, hostname or IP it resolved that to.
+ * Whether a run replaces every member named in `asked`, by any identity it knows of each failed member it
+ * replaces (the text its request named it with, the failed host's name, hostname or IP, its member ID).
  */
-export function coversAll(record: RunRecord, asked: string[]): boolean {
-  const request = record.request as { failed?: unknown; also?: Array<{ failed?: unknown }> };
-  const context = record.context as Partial<WorkflowContext>;
-  const names = new Set<string>();
-  const add = (value: unknown) => typeof value === 'string' && names.add(value.trim().toLowerCase());
-  add(request.failed);
-  for (const entry of request.also ?? []) add(entry.failed);
-  for (const slot of context.members ?? [{ failed: '', ...(context.failedHost ? { failedHost: context.failedHost } : {}) }]) {
-    if (slot.failedHost) for (const v of [slot.failedHost.name, slot.failedHost.hostname, slot.failedHost.ip]) add(v);
-  }
-  return asked.every((text) => names.has(text.trim().toLowerCase()));
+export function coveredByRecord(record: RunRecord, asked: string[]): boolean {
+  return coversAll(
+    coveredIdentities(record.context as unknown as WorkflowContext),
+    asked.map((text) => [text]),
+  );
 }
 
 /** `etcd-replace run --target aws …`: its flags checked here, before any AWS call. */

@@ -68,13 +68,31 @@ describe('CLI: a run another process owns', () => {
     expect(await readFile(path, 'utf8')).toBe(before);
   });
 
-  it('another request on the same sandbox names the live run, its pid and how to stop it', async () => {
-    await saveRunning();
+  it('another request on the same sandbox while a live run is in progress goes on to ask it or wait for its lock (here the sandbox is absent: exit 2), the live run untouched', async () => {
+    const path = await saveRunning();
     child = spawn('sleep', ['300'], { stdio: 'ignore' });
     await new FileRunOwners(join(dir, '.owners')).claim(RUN, 'test', child.pid!);
+    const before = await readFile(path, 'utf8');
+    expect(await main(['run', '--sandbox', SANDBOX, '--failed', 'master-1', '--replacement', 'etcd-spare-0'])).toBe(2);
+    expect(output.err).not.toMatch(/is in progress in pid/);
+    expect(output.err).toMatch(/invalid --sandbox/);
+    expect(await readFile(path, 'utf8')).toBe(before);
+    // The wait is bounded as asked, and checked first.
+    output.err = '';
+    expect(await main(['run', '--sandbox', SANDBOX, '--failed', 'master-1', '--lock-wait-seconds', '3601'])).toBe(2);
+    expect(output.err).toMatch(/--lock-wait-seconds must be at most 3600/);
+  });
+
+  it("another request on the same sandbox while a dead owner's run is unfinished is refused (exit 3), naming how to finish it", async () => {
+    await saveRunning();
+    child = spawn('true', [], { stdio: 'ignore' });
+    const pid = child.pid!;
+    await new Promise((resolve) => child!.on('exit', resolve));
+    await new FileRunOwners(join(dir, '.owners')).claim(RUN, 'test', pid);
     expect(await main(['run', '--sandbox', SANDBOX, '--failed', 'master-1', '--replacement', 'etcd-spare-0'])).toBe(3);
-    expect(output.err).toContain(`run ${RUN} (failed master-2, replacement etcd-spare-0) on ${SANDBOX} is in progress in pid ${child.pid} since`);
-    expect(output.err).toContain(`stop it with \`kill ${child.pid}\` and finish it with \`etcd-replace resume ${RUN} --sandbox ${SANDBOX}\``);
+    expect(output.err).toContain(
+      `run ${RUN} (failed master-2, replacement etcd-spare-0) on ${SANDBOX} is unfinished: finish it with \`etcd-replace resume ${RUN} --sandbox ${SANDBOX}\``,
+    );
   });
 
   it("a dead owner's run goes on to its sandbox (here absent: exit 2), writing nothing before the sandbox is open", async () => {

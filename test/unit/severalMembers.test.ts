@@ -15,7 +15,7 @@ import type { MemberPhase, MemberSlot, ReplaceRequest, WorkflowContext } from '.
 import { currentSlots, enterLoop, LOOP_ENTRY, loadSlot, slotLabel } from '../../statemachine/members.ts';
 import { formatRunView, runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { outcomeMessage } from '../../functions/handlers/notifyOutcome.ts';
-import { coversAll } from '../../cli/commands/run.ts';
+import { coveredByRecord } from '../../cli/commands/run.ts';
 import { findPastRemoval } from '../../statemachine/pastRemoval.ts';
 import { findEarlierReplacement } from '../../statemachine/earlierRun.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
@@ -418,12 +418,22 @@ describe('Several failed members: many signals, one run', () => {
   it('a run covers the members its request names, by the text given or the failed host it resolved', () => {
     const context = validatedTwo();
     const record = { request: { failed: 'master-3', also: [{ failed: '198.51.100.6' }] }, context } as unknown as RunRecord;
-    expect(coversAll(record, ['master-4'])).toBe(true);
-    expect(coversAll(record, ['master-3.example.test', 'MASTER-4'])).toBe(true);
-    expect(coversAll(record, ['master-4', 'master-2'])).toBe(false);
-    const one = { request: { failed: 'master-2' }, context: { failedHost: byName('master-2') } } as unknown as RunRecord;
-    expect(coversAll(one, ['198.51.100.4'])).toBe(true);
-    expect(coversAll(one, ['master-3'])).toBe(false);
+    expect(coveredByRecord(record, ['master-4'])).toBe(true);
+    expect(coveredByRecord(record, ['master-3.example.test', 'MASTER-4'])).toBe(true);
+    expect(coveredByRecord(record, ['master-4', 'master-2'])).toBe(false);
+    const one = {
+      request: { failed: 'master-2' },
+      context: { request: { cluster: 'unit', failed: 'master-2', startedBy: 'test' }, failedHost: byName('master-2') },
+    } as unknown as RunRecord;
+    expect(coveredByRecord(one, ['198.51.100.4'])).toBe(true);
+    expect(coveredByRecord(one, ['master-3'])).toBe(false);
+    // A run not yet validated covers its members as its request names them, every --failed included.
+    const fresh = {
+      request: {},
+      context: { request: { cluster: 'unit', failed: 'master-3', also: [{ failed: 'master-4' }], startedBy: 'test' } },
+    } as unknown as RunRecord;
+    expect(coveredByRecord(fresh, ['master-4', 'master-3'])).toBe(true);
+    expect(coveredByRecord(fresh, ['198.51.100.6'])).toBe(false);
   });
 });
 
