@@ -350,6 +350,7 @@ export function planSeveral(context: WorkflowContext): { steps: PlannedStep[]; m
   const label = (i: number) => slotLabel(slots[i]!, i, count);
   const failedIds = slots.flatMap((s) => (s.failedMember && s.failedMemberRemoved !== true ? [s.failedMember.id] : []));
   const observed = context.survivors !== undefined && slots.every((s) => s.failedMember !== undefined);
+  const silent = context.silentVoters ?? [];
   // The voting members as the first observation found them: the survivors answer, the failed members do not.
   let health: MemberHealth[] = observed
     ? [
@@ -357,6 +358,8 @@ export function planSeveral(context: WorkflowContext): { steps: PlannedStep[]; m
         ...slots.flatMap((s) =>
           s.failedMember && s.failedMemberRemoved !== true ? [{ id: s.failedMember.id, name: s.failedMember.name, isLearner: false, healthy: false }] : [],
         ),
+        // Other voting members that did not answer either: they stay members, and count against quorum.
+        ...silent.map((id) => ({ id, name: '', isLearner: false, healthy: false })),
       ]
     : [];
   const learner = joinsAsLearner(context);
@@ -379,7 +382,11 @@ export function planSeveral(context: WorkflowContext): { steps: PlannedStep[]; m
     ...(whole.commands['CheckClusterHealth'] ?? []).filter((c) => !c.command.includes('DescribeEtcdHost')),
     ...slots.map((s) => script(s.replacement, 'DescribeEtcdHost')),
   ];
-  whole.notes['ConfirmMemberFailed'] = `the same checks again, for every failed member (${failedNames})`;
+  whole.notes['ConfirmMemberFailed'] =
+    `the same checks again, for every failed member (${failedNames})` +
+    (silent.length > 0
+      ? `; refuses member(s) ${silent.join(', ')}, silent at the first observation too, unless a run for them has been taken in by then (IsMemberTakenIn)`
+      : '');
   whole.notes['ProvisionReplacement'] = 'every replacement is named or from the spare pool: nothing to launch';
   whole.notes['CompensateNewMember'] =
     'only for the new member that cannot join (shown for the last); the members that joined before it stay; never without quorum, never when the cluster needs its vote';
