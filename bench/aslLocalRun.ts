@@ -62,6 +62,8 @@ export interface AslRunOptions {
   skipWaits?: boolean;
   /** Retriers retry at once (default true). */
   skipRetryIntervals?: boolean;
+  /** Every retrier waits this many milliseconds instead (two executions that wait on each other). */
+  retryIntervalMs?: number;
   /** `$$.Execution.Name` (default `local-execution`). */
   executionName?: string;
 }
@@ -102,7 +104,7 @@ export async function runAslLocally(asl: AslDefinition, input: unknown, task: Ta
     ]),
   );
   const waitTimeOverrides = options.skipWaits === false ? {} : Object.fromEntries(stateNames.filter((n) => asl.States[n]?.Type === 'Wait').map((n) => [n, 0]));
-  const retryIntervalOverrides = options.skipRetryIntervals === false ? {} : Object.fromEntries(taskNames.map((n) => [n, 0]));
+  const retryIntervalOverrides = options.skipRetryIntervals === false ? {} : Object.fromEntries(taskNames.map((n) => [n, options.retryIntervalMs ?? 0]));
 
   const machine = new StateMachine(definition, { validationOptions: { checkArn: true, checkPaths: true } });
   const execution = machine.run(JSON.parse(JSON.stringify(input)), {

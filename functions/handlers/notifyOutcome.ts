@@ -207,6 +207,12 @@ export function outcomeMessage(
   let headline: string;
   switch (outcome) {
     case 'succeeded':
+      if (context.coveredBy) {
+        // Many signals, one run: another run that held the lock replaces the member; this one changed nothing.
+        subject = `${cluster}: ${failed} covered by run ${context.coveredBy}, nothing to do`;
+        headline = `${failed} is replaced by run ${context.coveredBy}, which held the cluster's lock: this run changed nothing. That run's own message reports the replacement.`;
+        break;
+      }
       subject = `${cluster}: ${failed} replaced by ${replacement ?? 'a spare'}${tookText ? ` in ${tookText}` : ''}${runRemaining.length > 0 ? `, ${runRemaining.length} left to do` : ''}`;
       headline = `${failed} was replaced by ${replacement ?? 'a spare'}${tookText ? ` in ${tookText}` : ''}.`;
       break;

@@ -1,6 +1,6 @@
 // Several failed members in one run, on etcd 3.2.22 (no learners: each add makes a voter at once, and
 // etcd adds a member only while the leader reaches every voting member). One five-member sandbox with
-// eight spares, in order:
+// ten spares, in order:
 //   1. master-3 and master-4 powered off, as an availability-zone outage takes them: `plan` shows both
 //      removals with quorum before and after each; then, under write load, one run brings the cluster back
 //      to five; every acknowledged write is on every member; the writer's longest wait between two
@@ -10,7 +10,10 @@
 //      finishes both.
 //   3. two more down, the second new member unable to start: only it is compensated (the first stays); the
 //      same command then finds the first done and replaces the second only;
-//   4. three of five down: refused (exit 3), nothing changed, `remaining` pointing at restore-quorum.
+//   4. many signals, one run: two more down, two commands, one per member, a second apart: the first takes
+//      the second's member in at its second observation and replaces both; the second ends `covered by
+//      run R` (exit 0), changing nothing;
+//   5. three of five down: refused (exit 3), nothing changed, `remaining` pointing at restore-quorum.
 // This sandbox is new because no other test has five members with two of them down at once.
 // The same on etcd 3.4.23 with learners: test/sandbox/learner/severalMembers.test.ts.
 
@@ -39,7 +42,7 @@ const created: string[] = [];
 let sandbox: SandboxInfo;
 
 beforeAll(async () => {
-  sandbox = await upSandbox(created, 't-two', { members: 5, spares: 8, nodes: 1, dataMb: 2 });
+  sandbox = await upSandbox(created, 't-two', { members: 5, spares: 10, nodes: 1, dataMb: 2 });
 });
 
 afterAll(async () => {
@@ -229,22 +232,77 @@ describe('several failed members in one run (etcd 3.2.22)', () => {
     expect(finished!.steps.filter((st) => st.name === 'RemoveFailedMember').map((st) => st.status)).toEqual(['skipped']);
   });
 
+  it('two commands a second apart, one per failed member: the first takes the second member in and replaces both; the second ends covered by it', async () => {
+    await failHost(sandbox.name, 'master-1', 'kill');
+    await failHost(sandbox.name, 'etcd-spare-0', 'kill');
+    const one = (failed: string, replacement: string) => [
+      'run',
+      '--sandbox',
+      sandbox.name,
+      '--failed',
+      failed,
+      '--replacement',
+      replacement,
+      '--grace-seconds',
+      '6',
+      '--json',
+    ];
+    const first = new WatchedCli(one('master-1', 'etcd-spare-6'));
+    await first.waitFor(/^run r-\S+: replace master-1 /);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const second = new WatchedCli(one('etcd-spare-0', 'etcd-spare-7'));
+    const [firstOut, secondOut] = await Promise.all([first.done, second.done]);
+    expect(exitOf(firstOut)).toMatchObject({ code: 0 });
+    const result = parseRunJson(firstOut.stdout) as unknown as {
+      runId: string;
+      outcome: string;
+      members: Array<{ failed: string; replacement: string; removed: boolean; joined: boolean }>;
+    };
+    expect(result.outcome).toBe('succeeded');
+    expect(result.members.map((m) => [m.failed, m.replacement, m.removed, m.joined])).toEqual([
+      ['master-1', 'etcd-spare-6', true, true],
+      ['etcd-spare-0', 'etcd-spare-7', true, true],
+    ]);
+    expect(firstOut.stderr).toMatch(/took in etcd-spare-0 → etcd-spare-7 \(asked by run r-\S+, started by /);
+    expect(await membershipTimeline(sandbox, WORDS, result.runId)).toEqual([
+      'remove master-1 → etcd-spare-6 (1 of 2)',
+      'remove etcd-spare-0 → etcd-spare-7 (2 of 2)',
+      'add master-1 → etcd-spare-6 (1 of 2)',
+      'start master-1 → etcd-spare-6 (1 of 2)',
+      'add etcd-spare-0 → etcd-spare-7 (2 of 2)',
+      'start etcd-spare-0 → etcd-spare-7 (2 of 2)',
+    ]);
+    // The second: it asked, waited, and ended covered by the first, a success that changed nothing.
+    expect(exitOf(secondOut)).toMatchObject({ code: 0 });
+    expect(secondOut.stderr).toMatch(
+      new RegExp(`run ${result.runId} is in progress in pid \\d+ .*: this run asks it to take etcd-spare-0 in, or waits for its lock`),
+    );
+    expect(secondOut.stderr).toMatch(new RegExp(`etcd-spare-0: covered by run ${result.runId} `));
+    const covered = parseRunJson(secondOut.stdout);
+    expect(covered.runId).not.toBe(result.runId);
+    expect(covered).toMatchObject({ outcome: 'succeeded', reason: `covered by run ${result.runId}` });
+    const [record] = (await runsOf(sandbox.name)).filter((r) => r.runId === covered.runId);
+    expect(record!.steps.filter((st) => st.status === 'succeeded').map((st) => st.name)).toEqual(['ValidateInput', 'AcquireLock']);
+    const live = ['master-0', 'etcd-spare-4', 'etcd-spare-5', 'etcd-spare-6', 'etcd-spare-7'];
+    expect(memberNames(await membersNow(sandbox, live))).toEqual(live.map(fqdn).sort());
+  });
+
   it('refuses three of five down, changing nothing, pointing at restore-quorum', async () => {
-    for (const host of ['master-1', 'etcd-spare-0', 'etcd-spare-4']) await failHost(sandbox.name, host, 'kill');
-    const live = ['master-0', 'etcd-spare-5'];
+    for (const host of ['etcd-spare-4', 'etcd-spare-5', 'etcd-spare-6']) await failHost(sandbox.name, host, 'kill');
+    const live = ['master-0', 'etcd-spare-7'];
     const before = membershipOf(await membersNow(sandbox, live));
     const out = await cli([
       'run',
       '--sandbox',
       sandbox.name,
       '--failed',
-      'master-1',
+      'etcd-spare-4',
       '--failed',
-      'etcd-spare-0',
+      'etcd-spare-5',
       '--replacement',
-      'etcd-spare-6',
+      'etcd-spare-8',
       '--replacement',
-      'etcd-spare-7',
+      'etcd-spare-9',
       '--grace-seconds',
       '0',
       '--json',

@@ -41,8 +41,9 @@ export async function runUnderWriteLoad(sandbox: SandboxInfo, writeVia: string[]
 }
 
 /** The membership steps of the sandbox's newest run, in the order they ran, as `<word> <member>`. */
-export async function membershipTimeline(sandbox: SandboxInfo, words: Record<string, string>): Promise<string[]> {
-  const [record] = await runsOf(sandbox.name);
+export async function membershipTimeline(sandbox: SandboxInfo, words: Record<string, string>, runId?: string): Promise<string[]> {
+  const records = await runsOf(sandbox.name);
+  const record = runId === undefined ? records[0] : records.find((r) => r.runId === runId);
   return record!.steps.filter((s) => changedMembership(s) && words[s.name]).map((s) => `${words[s.name]} ${s.member ?? ''}`.trim());
 }
 
