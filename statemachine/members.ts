@@ -157,6 +157,24 @@ export function memberOfStep(task: string, context: WorkflowContext): string | n
   return memberLabel(context);
 }
 
+/**
+ * The member a per-member step worked on when it failed before returning: the first step of a loop's body
+ * had loaded the next member (enterLoop) when it failed, the others the member of their input.
+ */
+export function memberOfFailedStep(task: string, input: WorkflowContext): string | null {
+  if (!replacesSeveral(input)) return null;
+  const phase = (Object.keys(LOOP_ENTRY) as MemberPhase[]).find((p) => LOOP_ENTRY[p] === task);
+  let entered: Partial<WorkflowContext> | null = null;
+  if (phase) {
+    try {
+      entered = enterLoop(input, phase);
+    } catch {
+      entered = null; // the loop came round after its last member: the input's member
+    }
+  }
+  return memberOfStep(task, { ...input, ...entered });
+}
+
 // Many signals, one run ---------------------------------------------------------------------------
 
 const identity = (text: string) => text.trim().toLowerCase();

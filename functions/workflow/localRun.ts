@@ -11,7 +11,7 @@ import { START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toRecordedError } from '../../statemachine/recordedError.ts';
-import { memberOfStep } from '../../statemachine/members.ts';
+import { memberOfFailedStep, memberOfStep } from '../../statemachine/members.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { Step, StepResult } from './step.ts';
@@ -228,7 +228,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
         return result.output;
       } catch (error) {
         const e = toRecordedError(error);
-        const member = memberOfStep(task.name, input);
+        const member = memberOfFailedStep(task.name, input);
         if (member) entry.member = member;
         entry.status = 'failed';
         entry.error = { name: e.Error, message: e.Cause };

@@ -12,7 +12,7 @@ import { STEPS } from '../../functions/steps/index.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { compileAsl } from '../../statemachine/asl.ts';
 import type { MemberPhase, MemberSlot, ReplaceRequest, WorkflowContext } from '../../statemachine/context.ts';
-import { currentSlots, enterLoop, LOOP_ENTRY, loadSlot, slotLabel } from '../../statemachine/members.ts';
+import { currentSlots, enterLoop, LOOP_ENTRY, loadSlot, memberOfFailedStep, slotLabel } from '../../statemachine/members.ts';
 import { formatRunView, runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { outcomeMessage } from '../../functions/handlers/notifyOutcome.ts';
 import { coveredByRecord } from '../../cli/commands/run.ts';
@@ -211,6 +211,14 @@ describe('Several failed members: the loops', () => {
     const context = { ...validatedTwo(), memberPhase: 'remove' as const, memberIndex: 0 };
     expect(enterLoop(context, 'remove')).toEqual(enterLoop(context, 'remove'));
     expect(enterLoop(context, 'remove')?.memberIndex).toBe(1);
+  });
+
+  it("name the member a failed step worked on: a loop's first step had loaded the next one, the others their input's", () => {
+    const context = { ...validatedTwo(), memberPhase: 'prepare' as const, memberIndex: 0 };
+    expect(memberOfFailedStep('IssueCertificates', context)).toBe('master-4 → etcd-spare-1 (2 of 2)');
+    expect(memberOfFailedStep('VerifyCertificates', context)).toBe('master-3 → etcd-spare-0 (1 of 2)');
+    expect(memberOfFailedStep('RemoveFailedMember', context)).toBe('master-3 → etcd-spare-0 (1 of 2)');
+    expect(memberOfFailedStep('SnapshotCluster', context)).toBeNull();
   });
 
   it('leave a one-member run alone', () => {

@@ -7,8 +7,8 @@
 
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import type { StepRecord } from '../../ports.ts';
-import type { MemberPhase, WorkflowContext } from '../../../statemachine/context.ts';
-import { enterLoop, LOOP_ENTRY, memberOfStep, replacesSeveral } from '../../../statemachine/members.ts';
+import type { WorkflowContext } from '../../../statemachine/context.ts';
+import { memberOfFailedStep, memberOfStep, replacesSeveral } from '../../../statemachine/members.ts';
 
 const asObject = (text: string | undefined | null): Record<string, unknown> | undefined => {
   if (!text) return undefined;
@@ -47,8 +47,6 @@ interface Entry {
   output?: Record<string, unknown>;
 }
 
-const PHASE_OF_ENTRY = new Map(Object.entries(LOOP_ENTRY).map(([phase, task]) => [task, phase as MemberPhase]));
-
 /**
  * The member a task state worked on: from its output when the step returned (the first step of a loop's
  * body loads its member there), else from its input, with the member a loop's first step would have
@@ -58,16 +56,7 @@ function memberOfEntry(entry: Entry): string | null {
   const input = entry.input as unknown as WorkflowContext | undefined;
   if (!input || !isContext(entry.input) || !replacesSeveral(input)) return null;
   if (entry.output && entry.result === 'succeeded') return memberOfStep(entry.name, { ...input, ...(entry.output as unknown as WorkflowContext) });
-  const phase = PHASE_OF_ENTRY.get(entry.name);
-  let entered: Partial<WorkflowContext> | null = null;
-  if (phase) {
-    try {
-      entered = enterLoop(input, phase);
-    } catch {
-      entered = null;
-    }
-  }
-  return memberOfStep(entry.name, { ...input, ...entered });
+  return memberOfFailedStep(entry.name, input);
 }
 
 /**
