@@ -23,6 +23,7 @@ import { runIdFromExecutionName } from '../../handlers/event.ts';
 import { errorName } from '../../errors.ts';
 import { membersOf, type RunOutcome, type RunStep, type RunView } from '../../workflow/runView.ts';
 import { finalContextFromHistory, memberStepsFromHistory } from './historyMembers.ts';
+import { taskEntriesOf } from './historyTasks.ts';
 
 /** The run view (functions/workflow/runView.ts) of an execution, with its ARN, name and who started it. */
 export interface RunDocument extends RunView {
@@ -141,15 +142,6 @@ export function reasonOf(error: string | undefined, cause: string | undefined): 
   return `${error || 'Error'}: ${message}`.replace(/: $/, '');
 }
 
-interface StepEntry {
-  name: string;
-  startedAt: string;
-  endedAt?: string;
-  attempts: number;
-  result?: 'succeeded' | 'failed';
-  exited: boolean;
-}
-
 /**
  * The run result document of an execution from its history events (oldest first). Steps come in
  * runbook order (`taskNames`); on an ended run a task never entered is `skipped` with 0 attempts, as
@@ -160,55 +152,16 @@ export function runDocumentFromHistory(
   events: readonly HistoryEvent[],
   taskNames: readonly string[] = TASKS.map((t) => t.name),
 ): RunDocument {
-  const entries: StepEntry[] = [];
-  let open: StepEntry | undefined;
+  const entries = taskEntriesOf(events);
   let finalState: string | undefined;
   let ended: { at?: string; outcome: Exclude<RunOutcome, 'running'>; error?: string | undefined; cause?: string | undefined } | undefined;
   let input: string | undefined;
-  let lastOutput: string | undefined;
 
   for (const event of events) {
     const at = iso(event.timestamp);
     switch (event.type) {
       case 'ExecutionStarted':
         input = event.executionStartedEventDetails?.input;
-        break;
-      case 'TaskStateEntered':
-        open = { name: event.stateEnteredEventDetails?.name ?? 'unknown', startedAt: at ?? execution.startDate.toISOString(), attempts: 0, exited: false };
-        entries.push(open);
-        break;
-      case 'TaskScheduled':
-      case 'LambdaFunctionScheduled':
-        // A new attempt: a failure before it was retried, and this attempt has no result yet.
-        if (open) {
-          open.attempts += 1;
-          delete open.result;
-        }
-        break;
-      case 'TaskSucceeded':
-      case 'LambdaFunctionSucceeded':
-        if (open) open.result = 'succeeded';
-        break;
-      case 'TaskFailed':
-      case 'TaskTimedOut':
-      case 'TaskStartFailed':
-      case 'TaskSubmitFailed':
-      case 'LambdaFunctionFailed':
-      case 'LambdaFunctionTimedOut':
-      case 'LambdaFunctionStartFailed':
-      case 'LambdaFunctionScheduleFailed':
-        if (open) {
-          open.result = 'failed';
-          if (at) open.endedAt = at;
-        }
-        break;
-      case 'TaskStateExited':
-        if (open) {
-          open.exited = true;
-          if (at) open.endedAt = at;
-          open = undefined;
-        }
-        lastOutput = event.stateExitedEventDetails?.output;
         break;
       case 'SucceedStateEntered':
       case 'FailStateEntered':
@@ -249,7 +202,7 @@ export function runDocumentFromHistory(
   else if (final) outcome = final;
   else if (ended) outcome = ended.outcome;
   else outcome = execution.status === 'SUCCEEDED' ? 'succeeded' : 'failed';
-  const output = parseJson(lastOutput);
+  const output = parseJson(entries.filter((e) => e.exited).at(-1)?.output);
   // A success says why only when it was no replacement: a request an earlier run had carried out.
   const succeededBecause = outcome === 'succeeded' && isObject(output) ? successReason(output as Partial<WorkflowContext>) : null;
   const reason = running ? null : outcome === 'succeeded' ? succeededBecause : reasonOf(ended?.error ?? execution.error, ended?.cause ?? execution.cause);
@@ -261,12 +214,13 @@ export function runDocumentFromHistory(
     if (entry.result === 'succeeded') status = 'succeeded';
     else if (entry.result === 'failed' || !running) status = 'failed';
     else status = 'running';
-    const stepEnd = status === 'running' ? null : (entry.endedAt ?? endedAt ?? entry.startedAt);
+    const startedAt = entry.startedAt ?? execution.startDate.toISOString();
+    const stepEnd = status === 'running' ? null : (entry.endedAt ?? endedAt ?? startedAt);
     const before = merged.get(entry.name);
     merged.set(entry.name, {
       name: entry.name,
       status,
-      startedAt: before?.startedAt ?? entry.startedAt,
+      startedAt: before?.startedAt ?? startedAt,
       endedAt: stepEnd,
       attempts: (before?.attempts ?? 0) + entry.attempts,
     });

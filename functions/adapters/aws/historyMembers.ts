@@ -9,6 +9,7 @@ import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import type { StepRecord } from '../../ports.ts';
 import type { WorkflowContext } from '../../../statemachine/context.ts';
 import { memberOfFailedStep, memberOfStep, replacesSeveral } from '../../../statemachine/members.ts';
+import { taskEntriesOf, type TaskEntry } from './historyTasks.ts';
 
 const asObject = (text: string | undefined | null): Record<string, unknown> | undefined => {
   if (!text) return undefined;
@@ -37,25 +38,18 @@ export function finalContextFromHistory(events: readonly HistoryEvent[]): Record
   return latest ?? {};
 }
 
-interface Entry {
-  name: string;
-  startedAt: string;
-  endedAt?: string;
-  attempts: number;
-  result?: 'succeeded' | 'failed';
-  input?: Record<string, unknown>;
-  output?: Record<string, unknown>;
-}
-
 /**
  * The member a task state worked on: from its output when the step returned (the first step of a loop's
  * body loads its member there), else from its input, with the member a loop's first step would have
  * loaded when it failed before returning.
  */
-function memberOfEntry(entry: Entry): string | null {
-  const input = entry.input as unknown as WorkflowContext | undefined;
-  if (!input || !isContext(entry.input) || !replacesSeveral(input)) return null;
-  if (entry.output && entry.result === 'succeeded') return memberOfStep(entry.name, { ...input, ...(entry.output as unknown as WorkflowContext) });
+function memberOfEntry(entry: TaskEntry): string | null {
+  const parsed = asObject(entry.input);
+  if (!isContext(parsed)) return null;
+  const input = parsed as unknown as WorkflowContext;
+  if (!replacesSeveral(input)) return null;
+  const output = entry.exited ? asObject(entry.output) : undefined;
+  if (output && entry.result === 'succeeded') return memberOfStep(entry.name, { ...input, ...(output as unknown as WorkflowContext) });
   return memberOfFailedStep(entry.name, input);
 }
 
@@ -66,54 +60,7 @@ function memberOfEntry(entry: Entry): string | null {
  * (null while it runs), the end of a step the end of the execution cut off.
  */
 export function memberStepsFromHistory(events: readonly HistoryEvent[], endedAt: string | null): StepRecord[] {
-  const entries: Entry[] = [];
-  let open: Entry | undefined;
-  for (const event of events) {
-    const at = event.timestamp?.toISOString();
-    switch (event.type) {
-      case 'TaskStateEntered': {
-        const input = asObject(event.stateEnteredEventDetails?.input);
-        open = { name: event.stateEnteredEventDetails?.name ?? 'unknown', startedAt: at ?? '', attempts: 0, ...(input ? { input } : {}) };
-        entries.push(open);
-        break;
-      }
-      case 'TaskScheduled':
-      case 'LambdaFunctionScheduled':
-        if (open) {
-          open.attempts += 1;
-          delete open.result;
-        }
-        break;
-      case 'TaskSucceeded':
-      case 'LambdaFunctionSucceeded':
-        if (open) open.result = 'succeeded';
-        break;
-      case 'TaskFailed':
-      case 'TaskTimedOut':
-      case 'TaskStartFailed':
-      case 'TaskSubmitFailed':
-      case 'LambdaFunctionFailed':
-      case 'LambdaFunctionTimedOut':
-      case 'LambdaFunctionStartFailed':
-      case 'LambdaFunctionScheduleFailed':
-        if (open) {
-          open.result = 'failed';
-          if (at) open.endedAt = at;
-        }
-        break;
-      case 'TaskStateExited': {
-        if (open) {
-          const output = asObject(event.stateExitedEventDetails?.output);
-          if (output) open.output = output;
-          if (at) open.endedAt = at;
-          open = undefined;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  }
+  const entries = taskEntriesOf(events);
   const running = endedAt === null;
   const merged = new Map<string, StepRecord>();
   for (const entry of entries) {
@@ -122,11 +69,12 @@ export function memberStepsFromHistory(events: readonly HistoryEvent[], endedAt:
     const status: StepRecord['status'] = entry.result === 'succeeded' ? 'succeeded' : entry.result === 'failed' || !running ? 'failed' : 'running';
     const key = `${entry.name}\n${member}`;
     const before = merged.get(key);
-    const end = status === 'running' ? undefined : (entry.endedAt ?? endedAt ?? entry.startedAt);
+    const startedAt = entry.startedAt ?? '';
+    const end = status === 'running' ? undefined : (entry.endedAt ?? endedAt ?? startedAt);
     merged.set(key, {
       name: entry.name,
       status,
-      startedAt: before?.startedAt ?? entry.startedAt,
+      startedAt: before?.startedAt ?? startedAt,
       ...(end !== undefined ? { endedAt: end } : {}),
       attempts: (before?.attempts ?? 0) + entry.attempts,
       member,
