@@ -1,0 +1,139 @@
+// FenceFormerMembers: before the survivor is forced, every other former member is fenced, so that no old
+// majority can form again and accept writes (split brain). First on the network, for every one of them,
+// reachable or not: its security group closes 2379/2380 to and from it (SecurityGroupPort.fence), a
+// fence outside the host that holds whatever the host does when it boots again; what the fence replaced
+// (EC2: each interface's groups) is kept in the output, and in the log at once, to put back at unfence.
+// Then on the host, for each one that answers: FenceFormerMember.sh stops its etcd (static pod to
+// pods-stopped), uploads /var/lib/etcd, and, once the step has found the upload whole in the store,
+// confirms it (the run's marker on the host). A host that does not answer keeps the network fence alone
+// (with `fenceUnreachable: stop-instance`, it is powered off too). Idempotent: the fence state is read
+// before any fence, and the script says "marked" for a host this run fenced already.
+
+import { ArtifactStoreError, HostUnreachableError, RefusedError, WorkflowError } from '../errors.ts';
+import { inventoryOf, need } from '../cluster/need.ts';
+import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type FencedHost, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
+import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
+import type { Host } from '../ports.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
+
+/** Exit 5 of FenceFormerMember.sh: etcd is stopped, but the data could not leave the host. */
+class FenceBackupNotUploaded extends WorkflowError {
+  override readonly name: string = 'FenceBackupNotUploaded';
+}
+
+type NetworkFence = Pick<FencedHost, 'network' | 'networkReason' | 'previous' | 'previousUnknown'>;
+
+/** The network fence, looked at first; fenced when it is not; checked to hold afterwards. */
+async function fenceNetwork(deps: StepDeps, host: Host, earlier: FencedHost | undefined): Promise<NetworkFence> {
+  const state = await deps.securityGroups.describeFence(host);
+  if (state.fenced) {
+    // Fenced by an earlier attempt of this run, or an instance that is gone. What an earlier attempt
+    // replaced is in its record when that attempt ended; otherwise only in its log.
+    const replaced = earlier?.previous ?? null;
+    const unknown = replaced === null && Object.keys(state.groups ?? {}).length > 0;
+    return {
+      network: 'already',
+      ...(state.reason ? { networkReason: state.reason } : {}),
+      ...(replaced ? { previous: replaced } : {}),
+      ...(unknown ? { previousUnknown: true } : {}),
+    };
+  }
+  const fenced = await deps.securityGroups.fence(host);
+  if (fenced.previous) deps.log(`${host.name}: fenced on the network; the security groups to put back: ${JSON.stringify(fenced.previous.groups)}`);
+  else deps.log(`${host.name}: fenced on the network`);
+  const now = await deps.securityGroups.describeFence(host);
+  if (!now.fenced) {
+    throw new RefusedError(
+      `${host.name}: the network fence does not hold after it was set (${now.reason ?? 'ports 2379/2380 still open'}); the cluster is not forced`,
+    );
+  }
+  return { network: 'fenced', ...(fenced.previous ? { previous: fenced.previous } : {}) };
+}
+
+type HostFence = Pick<FencedHost, 'onHost' | 'onHostReason' | 'backupKey' | 'backupBytes' | 'backupSha256' | 'powerOff'>;
+
+/** FenceFormerMember.sh on the host: stop, upload, check the upload in the store, confirm. */
+async function fenceOnHost(
+  context: { runId: string; powerOffUnreachable: boolean },
+  deps: StepDeps,
+  host: Host,
+): Promise<{ fence: HostFence; changed: boolean }> {
+  const key = restoreKey.fence(context.runId, host.hostname);
+  let out: { stopped: boolean; kind: string; backup: HostBackup };
+  try {
+    out = await runScript(deps.runner, {
+      host,
+      script: 'FenceFormerMember',
+      args: ['fence', context.runId],
+      secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
+      timeoutSeconds: 600,
+      exits: { [SCRIPT_EXIT.uploadCannotLeaveHost]: (message) => new FenceBackupNotUploaded(message) },
+    });
+  } catch (error) {
+    if (error instanceof FenceBackupNotUploaded) return { fence: { onHost: 'not-backed-up', onHostReason: error.message }, changed: true };
+    if (!(error instanceof HostUnreachableError)) throw error;
+    if (!context.powerOffUnreachable) return { fence: { onHost: 'unreachable', onHostReason: error.message }, changed: false };
+    const off = await deps.securityGroups.stopHost(host);
+    return { fence: { onHost: 'unreachable', onHostReason: error.message, powerOff: off.changed ? 'stopped' : 'already' }, changed: off.changed };
+  }
+  const backup = out.backup;
+  const args = backupArgs(host, 'FenceFormerMember', backup);
+  if (!backup.marked) {
+    if (backup.empty !== true) {
+      const stored = await deps.artifacts.head(key);
+      if (!stored || stored.size !== backup.bytes) {
+        throw new ArtifactStoreError(
+          `${host.name}: the upload of its data is not whole: the host wrote ${backup.bytes} bytes, the store holds ${stored?.size ?? 'nothing'}`,
+        );
+      }
+    }
+    await runScript(deps.runner, { host, script: 'FenceFormerMember', args: ['confirm', context.runId, ...args], timeoutSeconds: 60 });
+  }
+  return {
+    fence: { onHost: 'fenced', ...(backup.empty === true ? {} : { backupKey: key, backupBytes: Number(args[0]), backupSha256: args[1] }) },
+    changed: out.stopped || !backup.marked,
+  };
+}
+
+function describeFenced(f: FencedHost): string {
+  const network = f.network === 'fenced' ? 'fenced on the network' : `already fenced on the network${f.networkReason ? ` (${f.networkReason})` : ''}`;
+  const groups = f.previous ? ', its groups kept to put back' : f.previousUnknown ? ', the groups it had are not in the record (see the log)' : '';
+  const onHost =
+    f.onHost === 'fenced'
+      ? f.backupKey
+        ? `etcd stopped, data backed up (${f.backupBytes} bytes)`
+        : 'etcd stopped, data directory empty'
+      : f.onHost === 'not-backed-up'
+        ? 'etcd stopped, data NOT backed up (the host cannot reach the store)'
+        : `unreachable on the host${f.powerOff ? `, powered off${f.powerOff === 'already' ? ' already' : ''}` : ''}`;
+  return `${f.host}: ${network}${groups}; ${onHost}`;
+}
+
+export const FenceFormerMembers: RestoreStep = async (context, deps) => {
+  const survivor = need(context.survivor, 'survivor');
+  const inventory = inventoryOf(context);
+  const others = othersThanSurvivor(need(context.formerMembers, 'formerMembers'), survivor).map((m) => hostNamed(inventory, m.host));
+  const earlier = new Map((context.fenced ?? []).map((f) => [f.host, f]));
+  // Every network fence first: it holds even for a host that is down, and before any host is touched.
+  const network = new Map<string, NetworkFence>();
+  for (const host of others) network.set(host.name, await fenceNetwork(deps, host, earlier.get(host.name)));
+  const fenced: FencedHost[] = [];
+  const powerOffUnreachable = context.restore?.fenceUnreachable === 'stop-instance';
+  let changed = [...network.values()].some((n) => n.network === 'fenced');
+  for (const host of others) {
+    const onHost = await fenceOnHost({ runId: context.runId, powerOffUnreachable }, deps, host);
+    changed ||= onHost.changed;
+    fenced.push({ host: host.name, ...network.get(host.name)!, ...onHost.fence });
+  }
+  const remaining = fenced.flatMap((f) => {
+    if (f.onHost === 'not-backed-up')
+      return [`${f.host}: etcd is stopped but /var/lib/etcd was not backed up (the host cannot reach the artifact store); it stays fenced on the network`];
+    if (f.previousUnknown) return [`${f.host}: the security groups it had before the network fence are not in the run record; the step's log names them`];
+    return [];
+  });
+  return {
+    output: { fenced, ...(remaining.length > 0 ? { remaining: [...new Set([...(context.remaining ?? []), ...remaining])] } : {}) },
+    detail: fenced.length === 0 ? 'no former member other than the survivor' : fenced.map(describeFenced).join('; '),
+    ...(changed ? {} : { skipped: true }),
+  };
+};
