@@ -8,10 +8,13 @@
 // step turn a console or alarm input (a bare ReplaceRequest) into a context whose runId is the
 // execution's name (functions/handlers/step.ts). A Catch writes `{Error, Cause}` into
 // `$.error` (or `$.cleanupError`) of the state's input, as the XState machine's recordError does.
+// A task that waits for an answer (TaskSpec.answer: a person's approval) is the one exception: its
+// Lambda also gets the task token (`Payload.taskToken`), and the answer SendTaskSuccess gives is
+// written into its own field of the context (ResultPath), as the XState machine merges only that field.
 
 import type { AnyStateMachine } from 'xstate';
-import { replaceMemberMachine, specOf } from './machine.ts';
-import type { CatchRule, RetryRule, StateSpec } from './spec.ts';
+import { buildMachine, replaceMemberMachine, specOf } from './machine.ts';
+import type { AnyStateSpec, AnyWorkflowSpec, CatchRule, RetryRule, TaskSpec } from './spec.ts';
 
 // ASL types (the subset this compiler emits) ----------------------------------------------------
 
@@ -33,9 +36,17 @@ export interface AslTaskState {
   Type: 'Task';
   Comment: string;
   Resource: string;
-  Parameters: { FunctionName: string; Payload: { step: string; 'context.$': '$'; 'executionName.$': '$$.Execution.Name' } };
-  OutputPath: '$.Payload';
+  Parameters: {
+    FunctionName: string;
+    Payload: { step: string; 'context.$': '$'; 'executionName.$': '$$.Execution.Name'; 'taskToken.$'?: '$$.Task.Token' };
+  };
+  /** A plain invoke: the Lambda's result is the new context. */
+  OutputPath?: '$.Payload';
+  /** A task that waits for an answer: the answer goes into this field of the context. */
+  ResultPath?: string;
   TimeoutSeconds: number;
+  /** A task that waits for an answer: how long it waits without one, read from the run's options. */
+  HeartbeatSecondsPath?: string;
   Retry: AslRetrier[];
   Catch: AslCatcher[];
   Next: string;
@@ -94,6 +105,9 @@ export interface AslDefinition {
 /** The optimized Lambda integration: the result is `{Payload, StatusCode, ...}`. */
 export const LAMBDA_INVOKE_RESOURCE = 'arn:aws:states:::lambda:invoke';
 
+/** The Lambda integration that waits for the task token it hands out: the result is what SendTaskSuccess gives. */
+export const LAMBDA_INVOKE_WAIT_FOR_TOKEN_RESOURCE = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+
 /**
  * Errors of the Lambda service itself (throttling, a cold start that failed, an SDK hiccup). A Task
  * written by hand does not get CDK's default retrier for them; every task gets this one first.
@@ -111,8 +125,14 @@ export const DEFAULT_RUN_TIMEOUT_SECONDS = 2 * 60 * 60;
 /** Step Functions state names: at most 80 of `0-9A-Za-z-_` so that CloudWatch logging works. */
 const STATE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
-/** Where the Wait state reads the time it waits until; the spec names the context field. */
-const WAIT_FIELDS: Record<string, string> = { confirmFailureAfter: '$.confirmFailureAfter' };
+/** A context field the compiled paths name (`$.field`): a plain identifier, nothing a path could misread. */
+const FIELD_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
+
+/** `$.field`, for a context field the spec names. */
+function fieldPath(field: string, what: string): string {
+  if (!FIELD_NAME.test(field)) throw new Error(`${what}: ${JSON.stringify(field)} is not a context field name`);
+  return `$.${field}`;
+}
 
 // Substitutions ---------------------------------------------------------------------------------
 
@@ -165,23 +185,55 @@ function fieldIsTrue(field: string): AslCondition {
   };
 }
 
-function compileState(spec: StateSpec, options: CompileOptions): AslState {
+function retriers(spec: TaskSpec): AslRetrier[] {
+  return [{ ...LAMBDA_SERVICE_RETRIER, ErrorEquals: [...LAMBDA_SERVICE_RETRIER.ErrorEquals] }, ...spec.retry.map(retrier)];
+}
+
+function compileTask(spec: TaskSpec, options: CompileOptions): AslTaskState {
+  return {
+    Type: 'Task',
+    Comment: spec.summary,
+    Resource: LAMBDA_INVOKE_RESOURCE,
+    Parameters: {
+      FunctionName: options.functionArn(spec.name),
+      Payload: { step: spec.name, 'context.$': '$', 'executionName.$': '$$.Execution.Name' },
+    },
+    OutputPath: '$.Payload',
+    TimeoutSeconds: spec.timeoutSeconds,
+    Retry: retriers(spec),
+    Catch: spec.catch.map(catcher),
+    Next: spec.next,
+  };
+}
+
+/**
+ * A task that waits for an answer: the Lambda gets the task token beside the context and hands it out;
+ * the state waits until SendTaskSuccess (its output becomes `resultField`) or SendTaskFailure, or fails
+ * with States.HeartbeatTimeout once the option's seconds pass without either. TimeoutSeconds bounds the
+ * wait as a whole; the options are checked to stay below it (ValidateInput's part).
+ */
+function compileAnswerTask(spec: TaskSpec, answer: NonNullable<TaskSpec['answer']>, options: CompileOptions): AslTaskState {
+  return {
+    Type: 'Task',
+    Comment: spec.summary,
+    Resource: LAMBDA_INVOKE_WAIT_FOR_TOKEN_RESOURCE,
+    Parameters: {
+      FunctionName: options.functionArn(spec.name),
+      Payload: { step: spec.name, 'context.$': '$', 'executionName.$': '$$.Execution.Name', 'taskToken.$': '$$.Task.Token' },
+    },
+    ResultPath: fieldPath(answer.resultField, `task ${spec.name}`),
+    TimeoutSeconds: spec.timeoutSeconds,
+    HeartbeatSecondsPath: `$.options.${fieldPath(answer.heartbeatOption, `task ${spec.name}`).slice(2)}`,
+    Retry: retriers(spec),
+    Catch: spec.catch.map(catcher),
+    Next: spec.next,
+  };
+}
+
+function compileState(spec: AnyStateSpec, options: CompileOptions): AslState {
   switch (spec.kind) {
     case 'task':
-      return {
-        Type: 'Task',
-        Comment: spec.summary,
-        Resource: LAMBDA_INVOKE_RESOURCE,
-        Parameters: {
-          FunctionName: options.functionArn(spec.name),
-          Payload: { step: spec.name, 'context.$': '$', 'executionName.$': '$$.Execution.Name' },
-        },
-        OutputPath: '$.Payload',
-        TimeoutSeconds: spec.timeoutSeconds,
-        Retry: [{ ...LAMBDA_SERVICE_RETRIER, ErrorEquals: [...LAMBDA_SERVICE_RETRIER.ErrorEquals] }, ...spec.retry.map(retrier)],
-        Catch: spec.catch.map(catcher),
-        Next: spec.next,
-      };
+      return spec.answer ? compileAnswerTask(spec, spec.answer, options) : compileTask(spec, options);
     case 'choice':
       return {
         Type: 'Choice',
@@ -202,12 +254,9 @@ function compileState(spec: StateSpec, options: CompileOptions): AslState {
         ],
         Default: spec.failed,
       };
-    case 'wait': {
-      const path = WAIT_FIELDS[spec.delay.untilField];
-      if (!path) throw new Error(`wait state ${spec.name}: no path for field ${spec.delay.untilField}`);
+    case 'wait':
       // A timestamp already past ends the Wait at once, as the XState delay of what is left does.
-      return { Type: 'Wait', Comment: spec.summary, TimestampPath: path, Next: spec.next };
-    }
+      return { Type: 'Wait', Comment: spec.summary, TimestampPath: fieldPath(spec.delay.untilField, `wait state ${spec.name}`), Next: spec.next };
     case 'succeed':
       return { Type: 'Succeed', Comment: spec.summary };
     case 'fail':
@@ -217,10 +266,12 @@ function compileState(spec: StateSpec, options: CompileOptions): AslState {
 }
 
 /**
- * Compiles the machine to a Standard workflow's ASL. Pure and deterministic: states in the
- * machine's order, keys in a fixed order, so the same machine yields the same JSON string.
+ * Compiles a workflow (its spec, or the machine built from it) to a Standard workflow's ASL; the replacement
+ * by default. Pure and deterministic: states in the machine's order, keys in a fixed order, so the same
+ * machine yields the same JSON string.
  */
-export function compileAsl(machine: AnyStateMachine = replaceMemberMachine, options: CompileOptions = DEFAULT_OPTIONS): AslDefinition {
+export function compileAsl(workflow: AnyWorkflowSpec | AnyStateMachine = replaceMemberMachine, options: CompileOptions = DEFAULT_OPTIONS): AslDefinition {
+  const machine = 'root' in workflow ? workflow : buildMachine(workflow);
   const initial = machine.config.initial;
   if (typeof initial !== 'string') throw new Error('machine has no initial state name');
   const names = Object.keys(machine.root.states);
@@ -244,7 +295,7 @@ export function compileAsl(machine: AnyStateMachine = replaceMemberMachine, opti
         : `${machine.id}: compiled from the XState model (statemachine/machine.ts); do not edit by hand`,
     QueryLanguage: 'JSONPath',
     StartAt: initial,
-    TimeoutSeconds: options.timeoutSeconds ?? DEFAULT_RUN_TIMEOUT_SECONDS,
+    TimeoutSeconds: options.timeoutSeconds ?? ('root' in workflow ? undefined : workflow.timeoutSeconds) ?? DEFAULT_RUN_TIMEOUT_SECONDS,
     States: states,
   };
 }

@@ -2,10 +2,10 @@
 // finals as circles; catches drawn dashed. Read from the machine itself, so it never drifts.
 
 import type { AnyStateMachine } from 'xstate';
-import { replaceMemberMachine, specOf } from './machine.ts';
-import type { StateSpec } from './spec.ts';
+import { buildMachine, replaceMemberMachine, specOf } from './machine.ts';
+import type { AnyStateSpec, AnyWorkflowSpec } from './spec.ts';
 
-function node(spec: StateSpec): string {
+function node(spec: AnyStateSpec): string {
   switch (spec.kind) {
     case 'task':
       return `${spec.name}["${spec.name}"]`;
@@ -20,7 +20,9 @@ function node(spec: StateSpec): string {
   }
 }
 
-export function toMermaid(machine: AnyStateMachine = replaceMemberMachine): string {
+/** The workflow (its spec, or the machine built from it) as a Mermaid flowchart; the replacement by default. */
+export function toMermaid(workflow: AnyWorkflowSpec | AnyStateMachine = replaceMemberMachine): string {
+  const machine = 'root' in workflow ? workflow : buildMachine(workflow);
   const lines = ['flowchart TD'];
   const names = Object.keys(machine.root.states);
   for (const name of names) lines.push(`  ${node(specOf(machine, name))}`);

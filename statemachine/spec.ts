@@ -1,8 +1,21 @@
 // The workflow as data: every state, its transitions, retry policy, timeout and failure routing.
-// machine.ts turns this into the XState machine (the model); asl.ts compiles that machine to
-// Amazon States Language. Nothing here performs side effects or imports AWS.
+// machine.ts turns a workflow (WorkflowSpec) into the XState machine (the model); asl.ts compiles that
+// machine to Amazon States Language. This file holds the kinds of state every workflow is made of, and
+// the replacement workflow (REPLACE_WORKFLOW); restoreSpec.ts holds the quorum restore. Nothing here
+// performs side effects or imports AWS.
 
 import type { AddMethod, WorkflowContext } from './context.ts';
+import type { RecordedError } from './recordedError.ts';
+
+/**
+ * What the compilers read of a workflow's context, whatever else it holds: the guards' fields (GuardSpec),
+ * the wait's timestamp field and the grace window that stands in for it, and the recorded errors.
+ */
+export interface MachineContext {
+  options: { graceSeconds: number };
+  error?: RecordedError;
+  cleanupError?: RecordedError;
+}
 
 /** A Step Functions Retrier, field for field. `maxAttempts` counts retries after the first try. */
 export interface RetryRule {
@@ -41,19 +54,28 @@ export interface TaskSpec<N extends string = string> {
    * the lock is taken and the closing steps, which change no membership.
    */
   holdsLock: boolean;
+  /**
+   * A task that waits for an answer from outside the run (a person's approval): on AWS the state's Lambda
+   * gets a task token (Step Functions' `.waitForTaskToken`) and hands it out, and the state ends when
+   * SendTaskSuccess or SendTaskFailure is called with it, or with States.HeartbeatTimeout when nothing
+   * came within the seconds the run's option `heartbeatOption` gives. The answer (SendTaskSuccess's
+   * output) is written to the context field `resultField`, and nothing else: in XState the step's output
+   * `{[resultField]: answer}`, every other field of it ignored.
+   */
+  answer?: { resultField: string; heartbeatOption: string };
 }
 
 /** Guards read one boolean field that an earlier step wrote, so both engines evaluate them alike. */
-export interface GuardSpec {
+export interface GuardSpec<C = WorkflowContext> {
   name: string;
-  field: keyof WorkflowContext;
+  field: Extract<keyof C, string>;
 }
 
-export interface ChoiceSpec {
+export interface ChoiceSpec<C = WorkflowContext> {
   kind: 'choice';
   name: string;
   summary: string;
-  when: Array<{ guard: GuardSpec; next: string }>;
+  when: Array<{ guard: GuardSpec<C>; next: string }>;
   otherwise: string;
 }
 
@@ -68,12 +90,15 @@ export interface OutcomeSpec {
   succeeded: string;
 }
 
-export interface WaitSpec {
+export interface WaitSpec<C = WorkflowContext> {
   kind: 'wait';
   name: string;
   summary: string;
-  /** Named delay: until the ISO timestamp an earlier step wrote into a context field (no wait once past). */
-  delay: { name: string; untilField: 'confirmFailureAfter' };
+  /**
+   * Named delay: until the ISO timestamp an earlier step wrote into a context field (no wait once past;
+   * the grace window, `options.graceSeconds`, while the field is absent).
+   */
+  delay: { name: string; untilField: Extract<keyof C, string> };
   next: string;
 }
 
@@ -83,7 +108,29 @@ export interface FinalSpec {
   summary: string;
 }
 
-export type StateSpec = TaskSpec | ChoiceSpec | WaitSpec | OutcomeSpec | FinalSpec;
+export type StateSpec<C = WorkflowContext> = TaskSpec | ChoiceSpec<C> | WaitSpec<C> | OutcomeSpec | FinalSpec;
+
+/**
+ * A workflow as data, what machine.ts builds a machine from (and asl.ts and graph.ts compile through it):
+ * its states in runbook order, its tasks among them (typed by name), the state it starts in, and the
+ * guards its choices read. `C` is its context (MachineContext and whatever its steps write).
+ */
+export interface WorkflowSpec<N extends string = string, C = WorkflowContext> {
+  /** The machine's id; the compiled state machine's Comment names it. */
+  id: string;
+  start: string;
+  states: readonly StateSpec<C>[];
+  tasks: readonly TaskSpec<N>[];
+  guards: readonly GuardSpec<C>[];
+  /** The whole run's bound in Step Functions (TimeoutSeconds); asl.ts's DEFAULT_RUN_TIMEOUT_SECONDS when absent. */
+  timeoutSeconds?: number;
+}
+
+/** Any workflow's state, as the compilers read it: its field names read as plain strings. */
+export type AnyStateSpec = StateSpec<Record<string, unknown>>;
+
+/** Any workflow, as the compilers take it. */
+export type AnyWorkflowSpec = WorkflowSpec<string, MachineContext & Record<string, unknown>>;
 
 // Retry policies -------------------------------------------------------------------------------
 
@@ -92,9 +139,9 @@ export const TRANSIENT_ERRORS = ['EtcdUnavailableError', 'EtcdUnhealthyClusterEr
 
 /** Seconds between a waiting run's tries for the lock (AcquireLock). */
 const LOCK_WAIT_INTERVAL_SECONDS = 5;
-const transient: RetryRule = { errors: TRANSIENT_ERRORS, intervalSeconds: 1, maxAttempts: 4, backoffRate: 2, maxDelaySeconds: 8 };
-const unreachable: RetryRule = { errors: ['HostUnreachableError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 };
-const hostWork: RetryRule[] = [transient, unreachable, { errors: ['ScriptFailedError'], intervalSeconds: 1, maxAttempts: 1, backoffRate: 1 }];
+export const transient: RetryRule = { errors: TRANSIENT_ERRORS, intervalSeconds: 1, maxAttempts: 4, backoffRate: 2, maxDelaySeconds: 8 };
+export const unreachable: RetryRule = { errors: ['HostUnreachableError'], intervalSeconds: 2, maxAttempts: 2, backoffRate: 2 };
+export const hostWork: RetryRule[] = [transient, unreachable, { errors: ['ScriptFailedError'], intervalSeconds: 1, maxAttempts: 1, backoffRate: 1 }];
 
 /**
  * Refusals end the run on the Refused final; a held lock is refused without touching the lock. Step
@@ -116,12 +163,12 @@ const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSI
 /** Host work while the new member joins: retried as host work, compensated when it fails. */
 const joiningHostWork = { retry: hostWork, catch: whileNewMemberJoins };
 
-function task<N extends string>(
+export function task<N extends string>(
   name: N,
   summary: string,
   runbook: string,
   next: string,
-  options: { retry?: RetryRule[]; catch?: CatchRule[]; timeoutSeconds?: number; holdsLock?: boolean } = {},
+  options: { retry?: RetryRule[]; catch?: CatchRule[]; timeoutSeconds?: number; holdsLock?: boolean; answer?: TaskSpec['answer'] } = {},
 ): TaskSpec<N> {
   return {
     kind: 'task',
@@ -133,6 +180,7 @@ function task<N extends string>(
     catch: options.catch ?? beforeMembershipChange,
     timeoutSeconds: options.timeoutSeconds ?? 120,
     holdsLock: options.holdsLock ?? true,
+    ...(options.answer ? { answer: options.answer } : {}),
   };
 }
 
@@ -600,6 +648,15 @@ export const GUARDS: GuardSpec[] = [
   anotherMember,
   takenIn,
 ];
+
+/** The replacement of failed members (ReplaceFailedEtcdMember): the workflow every compiler takes unless told otherwise. */
+export const REPLACE_WORKFLOW: WorkflowSpec<TaskName> = {
+  id: 'ReplaceFailedEtcdMember',
+  start: START_STATE,
+  states: STATES,
+  tasks: TASKS,
+  guards: GUARDS,
+};
 
 export function stateSpec(name: string): StateSpec {
   const spec = STATES.find((s) => s.name === name);

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { createActor, toPromise } from 'xstate';
 import { successReason } from '../../statemachine/earlierRun.ts';
 import { buildMachine } from '../../statemachine/machine.ts';
-import { START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
+import { REPLACE_WORKFLOW, START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toRecordedError } from '../../statemachine/recordedError.ts';
@@ -248,7 +248,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
     },
   });
 
-  const machine = buildMachine(record.state).provide({ actors });
+  const machine = buildMachine(REPLACE_WORKFLOW, record.state).provide({ actors });
   const actor = createActor(machine, { input: record.context as unknown as WorkflowContext });
   actor.subscribe((snapshot) => {
     const state = String(snapshot.value);
