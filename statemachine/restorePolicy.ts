@@ -120,13 +120,18 @@ export type Survivor =
       chosenBy: 'snapshot' | 'newest';
     };
 
-/** Why a point cannot be forced from, or null when it can: no data, no revision, another cluster's data, no member. */
-export function unusable(point: RestorePoint, cluster: { clusterId?: string; memberIds?: readonly string[] } = {}): string | null {
+/** Why a point cannot be forced from, or null when it can: no data, no revision, another cluster's data, no member, a learner. */
+export function unusable(
+  point: RestorePoint,
+  cluster: { clusterId?: string; memberIds?: readonly string[]; learnerIds?: readonly string[] } = {},
+): string | null {
   if (point.source === 'none') return 'its data directory holds no member';
   if (point.revision === null) return 'its data shows no revision';
   if (cluster.clusterId && point.clusterId && point.clusterId !== cluster.clusterId)
     return `its data is of cluster ${point.clusterId}, not ${cluster.clusterId}`;
   if (cluster.memberIds && point.memberId && !cluster.memberIds.includes(point.memberId)) return `its member ${point.memberId} is not in the member list`;
+  if (cluster.learnerIds && point.memberId && cluster.learnerIds.includes(point.memberId))
+    return `its member ${point.memberId} is a learner, which may not have caught up`;
   return null;
 }
 
@@ -151,6 +156,8 @@ export interface ChooseInput {
   /** The cluster as the observation shows it, when it does: points of another cluster or no member are not usable. */
   clusterId?: string;
   memberIds?: readonly string[];
+  /** Members of the list that are learners: never the survivor. */
+  learnerIds?: readonly string[];
   /** Verified snapshots of earlier runs that the store still holds. */
   snapshots?: readonly VerifiedSnapshot[];
   /** `--from MEMBER`: host name, hostname, IP, member ID or member name, matched exactly. */
@@ -189,7 +196,11 @@ export function newestSnapshots(snapshots: readonly VerifiedSnapshot[]): Verifie
  * newest verified snapshot.
  */
 export function chooseSurvivor(input: ChooseInput): Choice {
-  const cluster = { ...(input.clusterId ? { clusterId: input.clusterId } : {}), ...(input.memberIds ? { memberIds: input.memberIds } : {}) };
+  const cluster = {
+    ...(input.clusterId ? { clusterId: input.clusterId } : {}),
+    ...(input.memberIds ? { memberIds: input.memberIds } : {}),
+    ...(input.learnerIds ? { learnerIds: input.learnerIds } : {}),
+  };
   const rejected = input.points.flatMap((p) => {
     const why = unusable(p, cluster);
     return why ? [{ host: p.host, reason: why }] : [];

@@ -136,7 +136,7 @@ export const ChooseRestorePoint: RestoreStep = async (context, deps) => {
     points: restorePoints,
     unread,
     ...(clusterId ? { clusterId } : {}),
-    ...(observation ? { memberIds: observation.members.map((m) => m.id) } : {}),
+    ...(observation ? { memberIds: observation.members.map((m) => m.id), learnerIds: observation.members.filter((m) => m.isLearner).map((m) => m.id) } : {}),
     snapshots: await storedSnapshots(context, deps),
     ...(context.restore?.from !== undefined ? { from: context.restore.from } : {}),
     ...(context.restore?.snapshot !== undefined ? { snapshot: context.restore.snapshot } : {}),

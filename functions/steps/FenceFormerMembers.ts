@@ -70,7 +70,9 @@ async function fenceOnHost(
       exits: { [SCRIPT_EXIT.uploadCannotLeaveHost]: (message) => new FenceBackupNotUploaded(message) },
     });
   } catch (error) {
-    if (error instanceof FenceBackupNotUploaded) return { fence: { onHost: 'not-backed-up', onHostReason: error.message }, changed: true };
+    // Not the script's words: curl's may name where it tried to upload to.
+    if (error instanceof FenceBackupNotUploaded)
+      return { fence: { onHost: 'not-backed-up', onHostReason: 'the host could not upload its data to the artifact store' }, changed: true };
     if (!(error instanceof HostUnreachableError)) throw error;
     if (!context.powerOffUnreachable) return { fence: { onHost: 'unreachable', onHostReason: error.message }, changed: false };
     const off = await deps.securityGroups.stopHost(host);

@@ -161,6 +161,26 @@ describe('chooseSurvivor', () => {
     });
   });
 
+  it('never a learner: its data may not have caught up, whatever its revision', () => {
+    const choice = chooseSurvivor({
+      points: [...points, point('master-0', 'running', 9999, 9999, { memberId: '00000000000000b0' })].slice(1),
+      memberIds: [...Object.values(memberIdOf), '00000000000000b0'],
+      learnerIds: ['00000000000000b0'],
+    });
+    expect(choice).toMatchObject({
+      ok: true,
+      survivor: { host: 'master-2' },
+      rejected: [{ host: 'master-0', reason: 'its member 00000000000000b0 is a learner, which may not have caught up' }],
+    });
+    expect(
+      chooseSurvivor({
+        points: [point('master-0', 'running', 9999, 9999, { memberId: '00000000000000b0' })],
+        learnerIds: ['00000000000000b0'],
+        from: 'master-0',
+      }),
+    ).toMatchObject({ ok: false, invalid: 'from' });
+  });
+
   it('--from overrides the ranking: master-0 at 1200 by host name, hostname, IP or member ID', () => {
     for (const from of ['master-0', 'master-0.example.test', '198.51.100.2', memberIdOf['master-0']]) {
       expect(chooseSurvivor({ points, from })).toMatchObject({ ok: true, survivor: { host: 'master-0', revision: 1200, chosenBy: 'from' } });

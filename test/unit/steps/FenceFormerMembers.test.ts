@@ -222,7 +222,13 @@ describe('Step: FenceFormerMembers', () => {
     const w = world();
     w.runner.exits('FenceFormerMember', 5, 'curl: (7) Failed to connect', { host: 'master-0', args: ['fence'] });
     const result = await FenceFormerMembers(restoreContext(), w.deps);
-    expect(result.output.fenced?.[0]).toMatchObject({ host: 'master-0', network: 'fenced', onHost: 'not-backed-up' });
+    expect(result.output.fenced?.[0]).toMatchObject({
+      host: 'master-0',
+      network: 'fenced',
+      onHost: 'not-backed-up',
+      onHostReason: 'the host could not upload its data to the artifact store',
+    });
+    expect(JSON.stringify(result.output)).not.toContain('curl');
     expect(result.output.remaining?.[0]).toMatch(/^master-0: etcd is stopped but \/var\/lib\/etcd was not backed up/);
   });
 
