@@ -82,6 +82,8 @@ export interface RestoreFacts {
   /** Member hosts whose restore point could not be read, and why. */
   unread?: UnreadHost[];
   survivor?: Survivor;
+  /** The survivor is a verified snapshot, not a member's data (the choice the restore's model routes on). */
+  fromSnapshot?: boolean;
   expectedLoss?: ExpectedLoss;
   /** Written by FenceFormerMembers: every former member but the survivor, and how it was fenced. */
   fenced?: FencedHost[];

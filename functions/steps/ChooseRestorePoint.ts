@@ -154,6 +154,7 @@ export const ChooseRestorePoint: RestoreStep = async (context, deps) => {
       restorePoints,
       unread,
       survivor: choice.survivor,
+      fromSnapshot: choice.survivor.kind === 'snapshot',
       expectedLoss: loss,
       ...(clusterId ? { clusterId } : {}),
     },

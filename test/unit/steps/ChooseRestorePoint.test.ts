@@ -74,6 +74,7 @@ describe('Step: ChooseRestorePoint', () => {
     expect(result.output).toMatchObject({
       quorumLoss: { lost: true, voters: 3, answering: 1, needed: 2 },
       survivor: { kind: 'member', host: 'master-2', memberId: memberId(0xa2), revision: 1240, raftIndex: 1544, etcd: 'running', chosenBy: 'rank' },
+      fromSnapshot: false,
       expectedLoss: { highestRevision: 1240, highestOn: ['master-1', 'master-2'], chosenRevision: 1240, revisionsLost: 0, unread: [] },
       unread: [],
       clusterId: CLUSTER_ID,
@@ -178,6 +179,7 @@ describe('Step: ChooseRestorePoint', () => {
     const result = await ChooseRestorePoint(restoreContext(), world.deps);
     expect(result.output.quorumLoss).toMatchObject({ lost: true, voters: 3, answering: 0 });
     expect(result.output.survivor).toMatchObject({ kind: 'snapshot', runId: 'r-2', revision: 1150, chosenBy: 'newest' });
+    expect(result.output.fromSnapshot).toBe(true);
     expect(result.output.formerMembers?.map((m) => [m.host, m.memberId])).toEqual([
       ['master-0', null],
       ['master-1', null],
