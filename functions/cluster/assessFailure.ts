@@ -19,7 +19,7 @@ import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { StepResult } from '../workflow/step.ts';
 import { replacesSeveral } from '../../statemachine/members.ts';
 import { assessSeveral } from './assessSeveral.ts';
-import { describeSilentVoters, silentVoters } from './silentVoters.ts';
+import { canTakeIn, describeSilentVoters, silentVoters } from './silentVoters.ts';
 
 export async function assessFailure(context: WorkflowContext, deps: StepDeps, observation: 'first' | 'second'): Promise<StepResult> {
   if (replacesSeveral(context)) return assessSeveral(context, deps, observation);
@@ -120,7 +120,7 @@ export async function assessFailure(context: WorkflowContext, deps: StepDeps, ob
   // etcd's strict reconfiguration check refuses `member add` (learner or not) unless the leader is
   // connected to every voting member: with another member down the run would remove the failed member
   // and then fail to add its replacement, leaving the cluster a member short.
-  const silent = silentVoters(observation, unhealthyOthers, failed ? [failed.id] : [], seen.health, () => {
+  const silent = silentVoters(observation, unhealthyOthers, failed ? [failed.id] : [], seen.health, canTakeIn(context, unhealthyOthers, 1), () => {
     const names = unhealthyOthers.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ');
     return new RefusedError(
       `member(s) ${names} do not answer either at the ${observation} observation: etcd refuses to add a member while any voting member is unreachable, ` +

@@ -16,7 +16,7 @@ import type { StepResult } from '../workflow/step.ts';
 import { memberRef } from './memberRef.ts';
 import { inventoryOf, need } from './need.ts';
 import { observe } from './observe.ts';
-import { describeSilentVoters, silentVoters } from './silentVoters.ts';
+import { canTakeIn, describeSilentVoters, silentVoters } from './silentVoters.ts';
 import {
   executionOf,
   observedOutput,
@@ -143,6 +143,7 @@ export async function assessSeveral(context: WorkflowContext, deps: StepDeps, ob
     silent,
     failed.map((m) => m.id),
     seen.health,
+    canTakeIn(context, silent, slots.length),
     () =>
       new RefusedError(
         `member(s) ${silent.map((m) => `${m.name || 'unstarted'} (${m.id})`).join(', ')} do not answer either at the ${observation} observation, and this run names ` +

@@ -22,7 +22,7 @@ import { inventoryOf } from './need.ts';
 import { observe } from './observe.ts';
 
 /** Why the run takes nothing in, whatever is asked; null when it may. */
-function whyNone(context: WorkflowContext): string | null {
+export function whyTakesNoneIn(context: WorkflowContext): string | null {
   if (context.addByPlaybook) return 'the scaleup playbook replaces one member per run';
   const slots = allSlots(context);
   if (slots.some((s) => s.replacementChoice === 'launched')) return 'a run that launches its replacement replaces one member';
@@ -40,7 +40,7 @@ export async function takeIn(context: WorkflowContext, deps: StepDeps): Promise<
   const covered = coveredIdentities(context);
   const wanted = joins.flatMap((join) => join.failed.map((asked) => ({ join, asked })).filter(({ asked }) => !coversAll(covered, [[asked.failed]])));
   if (wanted.length === 0) return null;
-  const blocked = whyNone(context);
+  const blocked = whyTakesNoneIn(context);
   const declined: string[] = [];
   const decline = (join: JoinRequest, failed: string, why: string) => declined.push(`${failed} (run ${join.runId}): ${why}`);
   if (blocked) {

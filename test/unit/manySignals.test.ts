@@ -134,6 +134,24 @@ describe('Many signals, one run: the holder takes a waiting run in at its second
     expect(taken.detail).toMatch(/observed again after the grace window/);
   });
 
+  it('the first observation refuses at once where nothing could be taken in: a silent CA host, or a run of the scaleup playbook', async () => {
+    const refusal = async (down: string[], extra: Partial<WorkflowContext> = {}) => {
+      const w = world(down);
+      const context = { ...validatedContext(five, 'master-3', 'etcd-spare-0', { runId: 'r-holder-0001' }), ...extra };
+      return CheckClusterHealth(context, w.deps).then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
+    };
+    const ca = await refusal(['master-3', 'master-0']);
+    expect(ca?.name).toBe('RefusedError');
+    expect(ca?.message).toMatch(/master-0\.example\.test \(00000000000000a0\) do not answer either at the first observation/);
+    const playbook = await refusal(['master-3', 'master-4'], { addByPlaybook: true });
+    expect(playbook?.message).toMatch(/master-4\.example\.test \(00000000000000a4\) do not answer either at the first observation/);
+    // The same silent member, a run that can take it in: it goes on.
+    expect(await refusal(['master-3', 'master-4'])).toBeNull();
+  });
+
   it('takes in nothing, and goes on to its own second observation, for a member that answers, with the scaleup playbook, or with no spare left', async () => {
     // master-4 answers: the holder confirms its own member; the waiter keeps waiting.
     const answering = await holder(['master-3']);
