@@ -13,7 +13,7 @@
 // written into its own field of the context (ResultPath), as the XState machine merges only that field.
 
 import type { AnyStateMachine } from 'xstate';
-import { buildMachine, replaceMemberMachine, specOf } from './machine.ts';
+import { machineOf, replaceMemberMachine, specOf } from './machine.ts';
 import type { AnyStateSpec, AnyWorkflowSpec, CatchRule, RetryRule, TaskSpec } from './spec.ts';
 
 // ASL types (the subset this compiler emits) ----------------------------------------------------
@@ -271,7 +271,7 @@ function compileState(spec: AnyStateSpec, options: CompileOptions): AslState {
  * machine yields the same JSON string.
  */
 export function compileAsl(workflow: AnyWorkflowSpec | AnyStateMachine = replaceMemberMachine, options: CompileOptions = DEFAULT_OPTIONS): AslDefinition {
-  const machine = 'root' in workflow ? workflow : buildMachine(workflow);
+  const machine = machineOf(workflow);
   const initial = machine.config.initial;
   if (typeof initial !== 'string') throw new Error('machine has no initial state name');
   const names = Object.keys(machine.root.states);
@@ -295,7 +295,7 @@ export function compileAsl(workflow: AnyWorkflowSpec | AnyStateMachine = replace
         : `${machine.id}: compiled from the XState model (statemachine/machine.ts); do not edit by hand`,
     QueryLanguage: 'JSONPath',
     StartAt: initial,
-    TimeoutSeconds: options.timeoutSeconds ?? ('root' in workflow ? undefined : workflow.timeoutSeconds) ?? DEFAULT_RUN_TIMEOUT_SECONDS,
+    TimeoutSeconds: options.timeoutSeconds ?? (machine.root.meta as { timeoutSeconds?: number } | undefined)?.timeoutSeconds ?? DEFAULT_RUN_TIMEOUT_SECONDS,
     States: states,
   };
 }

@@ -2,7 +2,7 @@
 // finals as circles; catches drawn dashed. Read from the machine itself, so it never drifts.
 
 import type { AnyStateMachine } from 'xstate';
-import { buildMachine, replaceMemberMachine, specOf } from './machine.ts';
+import { machineOf, replaceMemberMachine, specOf } from './machine.ts';
 import type { AnyStateSpec, AnyWorkflowSpec } from './spec.ts';
 
 function node(spec: AnyStateSpec): string {
@@ -22,7 +22,7 @@ function node(spec: AnyStateSpec): string {
 
 /** The workflow (its spec, or the machine built from it) as a Mermaid flowchart; the replacement by default. */
 export function toMermaid(workflow: AnyWorkflowSpec | AnyStateMachine = replaceMemberMachine): string {
-  const machine = 'root' in workflow ? workflow : buildMachine(workflow);
+  const machine = machineOf(workflow);
   const lines = ['flowchart TD'];
   const names = Object.keys(machine.root.states);
   for (const name of names) lines.push(`  ${node(specOf(machine, name))}`);

@@ -5,7 +5,7 @@
 import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
 import type { WorkflowContext } from './context.ts';
 import { errorMatches, toRecordedError } from './recordedError.ts';
-import { REPLACE_WORKFLOW, type AnyStateSpec, type CatchRule, type MachineContext, type WorkflowSpec } from './spec.ts';
+import { REPLACE_WORKFLOW, type AnyStateSpec, type AnyWorkflowSpec, type CatchRule, type MachineContext, type WorkflowSpec } from './spec.ts';
 
 /** What a step actor resolves with: the fields it adds to the context. */
 export type StepOutput<C = WorkflowContext> = Partial<C>;
@@ -134,6 +134,8 @@ export function buildMachine<N extends string, C extends MachineContext>(workflo
   if (!workflow.states.some((s) => s.name === initial)) throw new Error(`no state named ${initial}`);
   return setupFor(workflow).createMachine({
     id: workflow.id,
+    // The whole run's bound, for the compiler (asl.ts), when the workflow sets one.
+    ...(workflow.timeoutSeconds === undefined ? {} : { meta: { timeoutSeconds: workflow.timeoutSeconds } }),
     initial,
     context: ({ input }) => input,
     output: ({ context }) => context,
@@ -144,6 +146,12 @@ export function buildMachine<N extends string, C extends MachineContext>(workflo
 }
 
 export const replaceMemberMachine = buildMachine(REPLACE_WORKFLOW);
+
+/** The machine of a workflow given as its spec or as its machine already (what the compilers take). */
+export function machineOf(workflow: AnyWorkflowSpec | AnyStateMachine): AnyStateMachine {
+  // Whatever its context, the builder reads only the fields its spec names.
+  return 'root' in workflow ? workflow : buildMachine(workflow as unknown as WorkflowSpec<string, MachineContext>);
+}
 
 /** The spec a state of the machine carries in its meta. */
 export function specOf(machine: AnyStateMachine, stateName: string): AnyStateSpec {

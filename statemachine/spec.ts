@@ -126,11 +126,14 @@ export interface WorkflowSpec<N extends string = string, C = WorkflowContext> {
   timeoutSeconds?: number;
 }
 
-/** Any workflow's state, as the compilers read it: its field names read as plain strings. */
-export type AnyStateSpec = StateSpec<Record<string, unknown>>;
+/**
+ * Any workflow's state, as the compilers read it: its field names read as plain strings (`never` as the
+ * context: a field name is a key of every context, so a spec of any context is one of these).
+ */
+export type AnyStateSpec = StateSpec<never>;
 
 /** Any workflow, as the compilers take it. */
-export type AnyWorkflowSpec = WorkflowSpec<string, MachineContext & Record<string, unknown>>;
+export type AnyWorkflowSpec = WorkflowSpec<string, never>;
 
 // Retry policies -------------------------------------------------------------------------------
 

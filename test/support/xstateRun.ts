@@ -4,23 +4,30 @@
 // with an instant sleep between retries.
 
 import { createActor, toPromise } from 'xstate';
-import { replaceMemberMachine, type StepOutput } from '../../statemachine/machine.ts';
+import { buildMachine, type StepOutput } from '../../statemachine/machine.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
+import { REPLACE_WORKFLOW, type MachineContext, type WorkflowSpec } from '../../statemachine/spec.ts';
 import { plainly, stepActors } from '../../statemachine/stepActors.ts';
 
-export type StepFake = (context: WorkflowContext) => Promise<StepOutput>;
+export type StepFake<C = WorkflowContext> = (context: C) => Promise<StepOutput<C>>;
 
-export interface XStateRun {
+export interface XStateRun<C = WorkflowContext> {
   path: string[];
   invocations: string[];
   finalState: string;
-  finalContext: WorkflowContext;
+  finalContext: C;
 }
 
-export async function runXState(steps: Record<string, StepFake>, input: WorkflowContext): Promise<XStateRun> {
+/** Runs a workflow's machine (the replacement unless another is given) with the fakes; the grace window takes no time. */
+export async function runXState<C extends MachineContext = WorkflowContext>(
+  steps: Record<string, StepFake<C>>,
+  input: C,
+  workflow: WorkflowSpec<string, C> = REPLACE_WORKFLOW as unknown as WorkflowSpec<string, C>,
+): Promise<XStateRun<C>> {
   const invocations: string[] = [];
-  const machine = replaceMemberMachine;
-  const actors = stepActors({
+  const machine = buildMachine(workflow);
+  const actors = stepActors<StepOutput<C>, string, C>({
+    workflow,
     run: (task, context) => {
       invocations.push(task.name);
       return (steps[task.name] ?? (async () => ({})))(context);
@@ -47,5 +54,5 @@ export async function runXState(steps: Record<string, StepFake>, input: Workflow
   actor.start();
   const output = await toPromise(actor);
   const finalState = String(actor.getSnapshot().value);
-  return { path, invocations, finalState, finalContext: output as WorkflowContext };
+  return { path, invocations, finalState, finalContext: output as C };
 }
