@@ -4,22 +4,27 @@
 // through a host whose etcd answered; statemachine/restorePolicy.ts then refuses a cluster whose quorum
 // is back (or that misses one member: `run` replaces it), and chooses the survivor: the best restore
 // point, the member `--from` names, the snapshot `--snapshot` names, or the newest verified snapshot of a
-// run when no member has usable data. It states what the choice loses against the newest data seen.
+// run when no member has usable data. It states what the choice loses against the newest data seen, and
+// whether the approval is waived: only under a condition the cluster config names and that holds
+// (restorePolicy.ts approvalNeeded); without the config's waivers, never.
 
 import { HostUnreachableError, InvalidInputError, RefusedError, ScriptFailedError } from '../errors.ts';
 import { inventoryOf } from '../cluster/need.ts';
 import { observe, type Observation } from '../cluster/observe.ts';
-import type { FormerMember, RestoreContext, RestoreStep } from '../cluster/restoreFacts.ts';
+import type { RestoreStep } from '../cluster/restoreFacts.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { Host, Inventory } from '../ports.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { hostOfMember } from '../../statemachine/cluster.ts';
 import type { MemberHealth } from '../../statemachine/quorum.ts';
+import type { FormerMember, RestoreContext } from '../../statemachine/restoreContext.ts';
 import {
+  approvalNeeded,
   chooseSurvivor,
   expectedLoss,
   quorumLoss,
   verifiedSnapshots,
+  type ApprovalVerdict,
   type RestorePoint,
   type Survivor,
   type UnreadHost,
@@ -95,6 +100,23 @@ function describeSurvivor(survivor: Survivor, ranked: number): string {
   return `${survivor.host} at revision ${survivor.revision}${index}, etcd ${survivor.etcd === 'running' ? 'answering' : 'stopped'} (${how})`;
 }
 
+/**
+ * Whether the approval is waived: restorePolicy's approvalNeeded over the config's waivers and each former
+ * member's instance (its ID from the inventory, its state where the target reported one). No waiver in the
+ * config: required, and the policy is not asked.
+ */
+function approval(context: RestoreContext, survivor: Survivor, formerMembers: readonly FormerMember[]): ApprovalVerdict {
+  const waivers = context.options.approvalWaivers ?? [];
+  if (waivers.length === 0) return { required: true, reason: 'approval is required: the cluster config waives it under no condition' };
+  const inventory = inventoryOf(context);
+  const members = formerMembers.map(({ host }) => {
+    const instanceId = inventory.hosts.find((h) => h.name === host)?.instanceId;
+    const instanceState = context.instanceStates?.find((s) => s.host === host && s.instanceId === instanceId)?.instanceState;
+    return { host, ...(instanceId ? { instanceId } : {}), ...(instanceState ? { instanceState } : {}) };
+  });
+  return approvalNeeded(waivers, survivor, members);
+}
+
 export const ChooseRestorePoint: RestoreStep = async (context, deps) => {
   const inventory = inventoryOf(context);
   const etcdHosts = inventory.hosts.filter((h) => h.roles.includes('etcd'));
@@ -138,14 +160,15 @@ export const ChooseRestorePoint: RestoreStep = async (context, deps) => {
     ...(clusterId ? { clusterId } : {}),
     ...(observation ? { memberIds: observation.members.map((m) => m.id), learnerIds: observation.members.filter((m) => m.isLearner).map((m) => m.id) } : {}),
     snapshots: await storedSnapshots(context, deps),
-    ...(context.restore?.from !== undefined ? { from: context.restore.from } : {}),
-    ...(context.restore?.snapshot !== undefined ? { snapshot: context.restore.snapshot } : {}),
+    ...(context.options.from !== undefined ? { from: context.options.from } : {}),
+    ...(context.options.snapshot !== undefined ? { snapshot: context.options.snapshot } : {}),
   });
   if (!choice.ok) {
     if ('invalid' in choice) throw new InvalidInputError(choice.invalid, choice.reason);
     throw new RefusedError(choice.reason);
   }
   const loss = expectedLoss(choice.survivor, choice.candidates, unread);
+  const approvalVerdict = approval(context, choice.survivor, formerMembers);
   const rejected = choice.rejected.length > 0 ? `; not usable: ${choice.rejected.map((r) => `${r.host} (${r.reason})`).join(', ')}` : '';
   return {
     output: {
@@ -156,8 +179,10 @@ export const ChooseRestorePoint: RestoreStep = async (context, deps) => {
       survivor: choice.survivor,
       fromSnapshot: choice.survivor.kind === 'snapshot',
       expectedLoss: loss,
+      approvalWaived: !approvalVerdict.required,
+      ...(approvalVerdict.waivedBy ? { approvalWaivedBy: approvalVerdict.waivedBy } : {}),
       ...(clusterId ? { clusterId } : {}),
     },
-    detail: `${verdict.reason}; survivor: ${describeSurvivor(choice.survivor, choice.candidates.length)}; ${loss.text}${rejected}`,
+    detail: `${verdict.reason}; survivor: ${describeSurvivor(choice.survivor, choice.candidates.length)}; ${loss.text}${rejected}; ${approvalVerdict.reason}`,
   };
 };

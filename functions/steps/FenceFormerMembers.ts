@@ -11,17 +11,18 @@
 
 import { ArtifactStoreError, HostUnreachableError, RefusedError, WorkflowError } from '../errors.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
-import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type FencedHost, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
+import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import type { Host } from '../ports.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
+import type { FencedHost } from '../../statemachine/restoreContext.ts';
 
 /** Exit 5 of FenceFormerMember.sh: etcd is stopped, but the data could not leave the host. */
 class FenceBackupNotUploaded extends WorkflowError {
   override readonly name: string = 'FenceBackupNotUploaded';
 }
 
-type NetworkFence = Pick<FencedHost, 'network' | 'networkReason' | 'previous' | 'previousUnknown'>;
+type NetworkFence = Pick<FencedHost, 'networkAlready' | 'networkReason' | 'previous' | 'previousUnknown'>;
 
 /** The network fence, looked at first; fenced when it is not; checked to hold afterwards. */
 async function fenceNetwork(deps: StepDeps, host: Host, earlier: FencedHost | undefined): Promise<NetworkFence> {
@@ -32,7 +33,7 @@ async function fenceNetwork(deps: StepDeps, host: Host, earlier: FencedHost | un
     const replaced = earlier?.previous ?? null;
     const unknown = replaced === null && Object.keys(state.groups ?? {}).length > 0;
     return {
-      network: 'already',
+      networkAlready: true,
       ...(state.reason ? { networkReason: state.reason } : {}),
       ...(replaced ? { previous: replaced } : {}),
       ...(unknown ? { previousUnknown: true } : {}),
@@ -47,10 +48,13 @@ async function fenceNetwork(deps: StepDeps, host: Host, earlier: FencedHost | un
       `${host.name}: the network fence does not hold after it was set (${now.reason ?? 'ports 2379/2380 still open'}); the cluster is not forced`,
     );
   }
-  return { network: 'fenced', ...(fenced.previous ? { previous: fenced.previous } : {}) };
+  return fenced.previous ? { previous: fenced.previous } : {};
 }
 
-type HostFence = Pick<FencedHost, 'onHost' | 'onHostReason' | 'backupKey' | 'backupBytes' | 'backupSha256' | 'powerOff'>;
+/** How the host side went: `on-host` or `stopped-instance` for the model's `how`, and what `how` does not say. */
+type HostFence = Pick<FencedHost, 'notOnHost' | 'notOnHostReason' | 'backupKey' | 'backupBytes' | 'backupSha256' | 'stoppedAlready'> & {
+  how: Array<'on-host' | 'stopped-instance'>;
+};
 
 /** FenceFormerMember.sh on the host: stop, upload, check the upload in the store, confirm. */
 async function fenceOnHost(
@@ -72,11 +76,14 @@ async function fenceOnHost(
   } catch (error) {
     // Not the script's words: curl's may name where it tried to upload to.
     if (error instanceof FenceBackupNotUploaded)
-      return { fence: { onHost: 'not-backed-up', onHostReason: 'the host could not upload its data to the artifact store' }, changed: true };
+      return { fence: { how: [], notOnHost: 'not-backed-up', notOnHostReason: 'the host could not upload its data to the artifact store' }, changed: true };
     if (!(error instanceof HostUnreachableError)) throw error;
-    if (!context.powerOffUnreachable) return { fence: { onHost: 'unreachable', onHostReason: error.message }, changed: false };
+    if (!context.powerOffUnreachable) return { fence: { how: [], notOnHost: 'unreachable', notOnHostReason: error.message }, changed: false };
     const off = await deps.securityGroups.stopHost(host);
-    return { fence: { onHost: 'unreachable', onHostReason: error.message, powerOff: off.changed ? 'stopped' : 'already' }, changed: off.changed };
+    return {
+      fence: { how: ['stopped-instance'], notOnHost: 'unreachable', notOnHostReason: error.message, ...(off.changed ? {} : { stoppedAlready: true }) },
+      changed: off.changed,
+    };
   }
   const backup = out.backup;
   const args = backupArgs(host, 'FenceFormerMember', backup);
@@ -92,22 +99,22 @@ async function fenceOnHost(
     await runScript(deps.runner, { host, script: 'FenceFormerMember', args: ['confirm', context.runId, ...args], timeoutSeconds: 60 });
   }
   return {
-    fence: { onHost: 'fenced', ...(backup.empty === true ? {} : { backupKey: key, backupBytes: Number(args[0]), backupSha256: args[1] }) },
+    fence: { how: ['on-host'], ...(backup.empty === true ? {} : { backupKey: key, backupBytes: Number(args[0]), backupSha256: args[1] }) },
     changed: out.stopped || !backup.marked,
   };
 }
 
 function describeFenced(f: FencedHost): string {
-  const network = f.network === 'fenced' ? 'fenced on the network' : `already fenced on the network${f.networkReason ? ` (${f.networkReason})` : ''}`;
+  const network = f.networkAlready ? `already fenced on the network${f.networkReason ? ` (${f.networkReason})` : ''}` : 'fenced on the network';
   const groups = f.previous ? ', its groups kept to put back' : f.previousUnknown ? ', the groups it had are not in the record (see the log)' : '';
-  const onHost =
-    f.onHost === 'fenced'
-      ? f.backupKey
-        ? `etcd stopped, data backed up (${f.backupBytes} bytes)`
-        : 'etcd stopped, data directory empty'
-      : f.onHost === 'not-backed-up'
-        ? 'etcd stopped, data NOT backed up (the host cannot reach the store)'
-        : `unreachable on the host${f.powerOff ? `, powered off${f.powerOff === 'already' ? ' already' : ''}` : ''}`;
+  const poweredOff = f.how.includes('stopped-instance') ? `, powered off${f.stoppedAlready ? ' already' : ''}` : '';
+  const onHost = f.how.includes('on-host')
+    ? f.backupKey
+      ? `etcd stopped, data backed up (${f.backupBytes} bytes)`
+      : 'etcd stopped, data directory empty'
+    : f.notOnHost === 'not-backed-up'
+      ? 'etcd stopped, data NOT backed up (the host cannot reach the store)'
+      : `unreachable on the host${poweredOff}`;
   return `${f.host}: ${network}${groups}; ${onHost}`;
 }
 
@@ -120,15 +127,16 @@ export const FenceFormerMembers: RestoreStep = async (context, deps) => {
   const network = new Map<string, NetworkFence>();
   for (const host of others) network.set(host.name, await fenceNetwork(deps, host, earlier.get(host.name)));
   const fenced: FencedHost[] = [];
-  const powerOffUnreachable = context.restore?.fenceUnreachable === 'stop-instance';
-  let changed = [...network.values()].some((n) => n.network === 'fenced');
+  const powerOffUnreachable = context.options.fenceUnreachable === 'stop-instance';
+  let changed = [...network.values()].some((n) => n.networkAlready !== true);
   for (const host of others) {
     const onHost = await fenceOnHost({ runId: context.runId, powerOffUnreachable }, deps, host);
     changed ||= onHost.changed;
-    fenced.push({ host: host.name, ...network.get(host.name)!, ...onHost.fence });
+    const { how, ...rest } = onHost.fence;
+    fenced.push({ host: host.name, how: ['network', ...how], ...network.get(host.name)!, ...rest });
   }
   const remaining = fenced.flatMap((f) => {
-    if (f.onHost === 'not-backed-up')
+    if (f.notOnHost === 'not-backed-up')
       return [`${f.host}: etcd is stopped but /var/lib/etcd was not backed up (the host cannot reach the artifact store); it stays fenced on the network`];
     if (f.previousUnknown) return [`${f.host}: the security groups it had before the network fence are not in the run record; the step's log names them`];
     return [];

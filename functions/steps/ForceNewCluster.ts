@@ -10,9 +10,10 @@
 
 import { ArtifactStoreError, ClusterUnhealthyError, InvalidInputError, RefusedError } from '../errors.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
-import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type ForcedCluster, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
+import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { clientUrl } from '../../statemachine/cluster.ts';
+import type { ForcedCluster } from '../../statemachine/restoreContext.ts';
 
 interface ForceResult {
   memberId: string;

@@ -5,19 +5,19 @@
 
 import { describe, expect, it } from 'vitest';
 import { HostUnreachableError } from '../../../functions/errors.ts';
-import type { RestoreContext } from '../../../functions/cluster/restoreFacts.ts';
 import { NO_LEADER, type RunRecord } from '../../../functions/ports.ts';
 import { ChooseRestorePoint } from '../../../functions/steps/ChooseRestorePoint.ts';
 import { fakeMember, memberId, threeMembers, unitInventory } from '../../support/fakeCluster.ts';
 import { failure, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import type { RestoreContext, RestoreRunOptions } from '../../../statemachine/restoreContext.ts';
 
 const CLUSTER_ID = 'c1c2c3c4c5c6c7c8';
 
-function restoreContext(extra: Partial<RestoreContext> = {}): RestoreContext {
+function restoreContext(extra: Partial<RestoreContext> = {}, options: Partial<RestoreRunOptions> = {}): RestoreContext {
   return {
     runId: RUN_ID,
     request: { cluster: 'unit', failed: '', startedBy: 'test' },
-    options: { graceSeconds: 0, learner: 'auto' },
+    options: { graceSeconds: 0, learner: 'auto', approvalTimeoutSeconds: 900, ...options },
     inventory: unitInventory(),
     ...extra,
   };
@@ -75,6 +75,7 @@ describe('Step: ChooseRestorePoint', () => {
       quorumLoss: { lost: true, voters: 3, answering: 1, needed: 2 },
       survivor: { kind: 'member', host: 'master-2', memberId: memberId(0xa2), revision: 1240, raftIndex: 1544, etcd: 'running', chosenBy: 'rank' },
       fromSnapshot: false,
+      approvalWaived: false,
       expectedLoss: { highestRevision: 1240, highestOn: ['master-1', 'master-2'], chosenRevision: 1240, revisionsLost: 0, unread: [] },
       unread: [],
       clusterId: CLUSTER_ID,
@@ -90,8 +91,9 @@ describe('Step: ChooseRestorePoint', () => {
       ['master-2', 'master-2.example.test', '198.51.100.4', 1240],
     ]);
     expect(result.detail).toBe(
-      'quorum is lost: 1 of 3 voting members answer and 2 are needed; survivor: master-2 at revision 1240, raft index 1544, etcd answering (ranked first of 3 usable restore point(s)); nothing is expected to be lost: master-2 at revision 1240 holds the highest revision seen (1240, on master-1, master-2)',
+      'quorum is lost: 1 of 3 voting members answer and 2 are needed; survivor: master-2 at revision 1240, raft index 1544, etcd answering (ranked first of 3 usable restore point(s)); nothing is expected to be lost: master-2 at revision 1240 holds the highest revision seen (1240, on master-1, master-2); approval is required: the cluster config waives it under no condition',
     );
+    expect(result.output).not.toHaveProperty('approvalWaivedBy');
     expect(result.skipped).toBeUndefined();
   });
 
@@ -105,9 +107,47 @@ describe('Step: ChooseRestorePoint', () => {
     expect(world.securityGroups.calls).toEqual([]);
   });
 
+  it("waives the approval only under the config's all-others-terminated, where every other member's instance is terminated", async () => {
+    const world = quorumLost();
+    const inventory = unitInventory();
+    inventory.hosts = inventory.hosts.map((h, i) => ({ ...h, instanceId: `i-0000000${i}` }));
+    const states = (state1: string) => [
+      { host: 'master-0', instanceId: 'i-00000000', instanceState: 'terminated' },
+      { host: 'master-1', instanceId: 'i-00000001', instanceState: state1 },
+    ];
+    const waived = await ChooseRestorePoint(
+      restoreContext({ inventory, instanceStates: states('terminated') }, { approvalWaivers: ['all-others-terminated'] }),
+      world.deps,
+    );
+    expect(waived.output).toMatchObject({ approvalWaived: true, approvalWaivedBy: 'all-others-terminated' });
+    expect(waived.detail).toMatch(
+      /; approval waived by the config's all-others-terminated: every member but the survivor is an EC2 instance in terminated state/,
+    );
+
+    const stopped = await ChooseRestorePoint(
+      restoreContext({ inventory, instanceStates: states('stopped') }, { approvalWaivers: ['all-others-terminated'] }),
+      world.deps,
+    );
+    expect(stopped.output.approvalWaived).toBe(false);
+    expect(stopped.output).not.toHaveProperty('approvalWaivedBy');
+    expect(stopped.detail).toMatch(/approval is required: all-others-terminated does not hold \(not terminated: master-1 \(stopped\)\)$/);
+
+    // The facts missing: no instance state reported (the sandbox), or none of that instance: never waived.
+    const unknown = await ChooseRestorePoint(restoreContext({ inventory }, { approvalWaivers: ['all-others-terminated'] }), world.deps);
+    expect(unknown.output.approvalWaived).toBe(false);
+    const otherInstance = await ChooseRestorePoint(
+      restoreContext(
+        { inventory, instanceStates: [...states('terminated').slice(0, 1), { host: 'master-1', instanceId: 'i-0000000f', instanceState: 'terminated' }] },
+        { approvalWaivers: ['all-others-terminated'] },
+      ),
+      world.deps,
+    );
+    expect(otherInstance.output.approvalWaived).toBe(false);
+  });
+
   it('--from master-0 overrides the ranking and states the loss: 40 revisions', async () => {
     const world = quorumLost();
-    const result = await ChooseRestorePoint(restoreContext({ restore: { from: 'master-0.example.test' } }), world.deps);
+    const result = await ChooseRestorePoint(restoreContext({}, { from: 'master-0.example.test' }), world.deps);
     expect(result.output.survivor).toMatchObject({ kind: 'member', host: 'master-0', revision: 1200, chosenBy: 'from' });
     expect(result.output.expectedLoss).toMatchObject({ revisionsLost: 40, highestRevision: 1240 });
     expect(result.detail).toContain('restoring master-0 at revision 1200 loses the 40 revision(s) after it up to 1240');
@@ -120,7 +160,7 @@ describe('Step: ChooseRestorePoint', () => {
     expect(result.output.unread).toEqual([{ host: 'master-1', reason: 'unreachable: master-1 is powered off' }]);
     expect(result.output.survivor).toMatchObject({ host: 'master-2' });
     expect(result.output.expectedLoss?.text).toMatch(/not read: master-1 \(unreachable: master-1 is powered off\), which may hold more$/);
-    const error = await failure(ChooseRestorePoint(restoreContext({ restore: { from: 'master-1' } }), world.deps));
+    const error = await failure(ChooseRestorePoint(restoreContext({}, { from: 'master-1' }), world.deps));
     expect(error.name).toBe('InvalidInputError');
     expect(error.exitCode).toBe(2);
     expect(error.message).toBe('invalid from: master-1 has no restore point: master-1 could not be read (unreachable: master-1 is powered off)');
@@ -198,7 +238,7 @@ describe('Step: ChooseRestorePoint', () => {
 
   it('--snapshot naming no verified snapshot is bad input (exit 2)', async () => {
     const world = quorumLost();
-    const error = await failure(ChooseRestorePoint(restoreContext({ restore: { snapshot: 'runs/r-9/snapshot.db' } }), world.deps));
+    const error = await failure(ChooseRestorePoint(restoreContext({}, { snapshot: 'runs/r-9/snapshot.db' }), world.deps));
     expect(error).toMatchObject({ name: 'InvalidInputError', exitCode: 2 });
     expect(error.message).toBe(
       'invalid snapshot: runs/r-9/snapshot.db is not a snapshot a run verified and the store holds; no run has a verified snapshot of this cluster',

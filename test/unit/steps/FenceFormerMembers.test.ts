@@ -5,12 +5,13 @@
 
 import { describe, expect, it } from 'vitest';
 import { HostUnreachableError } from '../../../functions/errors.ts';
-import type { RestoreContext } from '../../../functions/cluster/restoreFacts.ts';
+import type { RestoreStepResult } from '../../../functions/cluster/restoreFacts.ts';
 import type { FencePrevious, FenceState, Host } from '../../../functions/ports.ts';
 import { FenceFormerMembers } from '../../../functions/steps/FenceFormerMembers.ts';
 import { memberId, unitInventory } from '../../support/fakeCluster.ts';
 import { FakeSecurityGroups } from '../../support/fakePorts.ts';
-import { after, expectSecretsOnlyOnStdin, failure, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import { expectSecretsOnlyOnStdin, failure, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import { hostFenced, type RestoreContext, type RestoreRunOptions } from '../../../statemachine/restoreContext.ts';
 
 const BYTES = 2_097_152;
 const SHA = 'd'.repeat(64);
@@ -36,11 +37,14 @@ class QuarantineGroups extends FakeSecurityGroups {
   }
 }
 
-function restoreContext(extra: Partial<RestoreContext> = {}): RestoreContext {
+/** The context after a step's output, as the machine merges it. */
+const after = (context: RestoreContext, result: RestoreStepResult): RestoreContext => ({ ...context, ...result.output });
+
+function restoreContext(extra: Partial<RestoreContext> = {}, options: Partial<RestoreRunOptions> = {}): RestoreContext {
   return {
     runId: RUN_ID,
     request: { cluster: 'unit', failed: '', startedBy: 'test' },
-    options: { graceSeconds: 0, learner: 'auto' },
+    options: { graceSeconds: 0, learner: 'auto', approvalTimeoutSeconds: 900, ...options },
     inventory: unitInventory(),
     survivor: { kind: 'member', host: 'master-2', memberId: memberId(0xa2), revision: 1240, raftIndex: 1544, etcd: 'running', chosenBy: 'rank' },
     formerMembers: ['master-0', 'master-1', 'master-2'].map((host, i) => ({
@@ -111,18 +115,16 @@ describe('Step: FenceFormerMembers', () => {
     expect(result.output.fenced).toEqual([
       {
         host: 'master-0',
-        network: 'fenced',
+        how: ['network', 'on-host'],
         previous: { groups: { 'eni-master-0': ['sg-0000000a'] } },
-        onHost: 'fenced',
         backupKey: `runs/${RUN_ID}/fence-master-0.example.test.tgz`,
         backupBytes: BYTES,
         backupSha256: SHA,
       },
       {
         host: 'master-1',
-        network: 'fenced',
+        how: ['network', 'on-host'],
         previous: { groups: { 'eni-master-1': ['sg-0000000a', 'sg-0000000b'] } },
-        onHost: 'fenced',
         backupKey: `runs/${RUN_ID}/fence-master-1.example.test.tgz`,
         backupBytes: BYTES,
         backupSha256: SHA,
@@ -143,9 +145,14 @@ describe('Step: FenceFormerMembers', () => {
     const second = await FenceFormerMembers(after(restoreContext(), first), w.deps);
     expect(w.groups.calls.slice(calls)).toEqual(['describeFence master-0', 'describeFence master-1']);
     expect(w.runner.sent().slice(sent)).toEqual([`FenceFormerMember@master-0 fence ${RUN_ID}`, `FenceFormerMember@master-1 fence ${RUN_ID}`]);
-    expect(second.output.fenced?.map((f) => [f.host, f.network, f.previous, f.onHost, f.backupBytes])).toEqual([
-      ['master-0', 'already', { groups: { 'eni-master-0': ['sg-0000000a'] } }, 'fenced', BYTES],
-      ['master-1', 'already', { groups: { 'eni-master-1': ['sg-0000000a', 'sg-0000000b'] } }, 'fenced', BYTES],
+    expect(second.output.fenced?.map((f) => [f.host, f.how, f.networkAlready, f.previous, f.backupBytes])).toEqual([
+      ['master-0', ['network', 'on-host'], true, { groups: { 'eni-master-0': ['sg-0000000a'] } }, BYTES],
+      ['master-1', ['network', 'on-host'], true, { groups: { 'eni-master-1': ['sg-0000000a', 'sg-0000000b'] } }, BYTES],
+    ]);
+    // The model's measure of the fences is derived from the step's record, not kept beside it.
+    expect(second.output.fenced?.map(hostFenced)).toEqual([
+      { host: 'master-0', how: ['network', 'on-host'] },
+      { host: 'master-1', how: ['network', 'on-host'] },
     ]);
     expect(second.skipped).toBe(true);
   });
@@ -154,7 +161,7 @@ describe('Step: FenceFormerMembers', () => {
     const w = world();
     await w.groups.fence(unitInventory().hosts[0]!);
     const result = await FenceFormerMembers(restoreContext(), w.deps);
-    expect(result.output.fenced?.[0]).toMatchObject({ host: 'master-0', network: 'already', previousUnknown: true });
+    expect(result.output.fenced?.[0]).toMatchObject({ host: 'master-0', how: ['network', 'on-host'], networkAlready: true, previousUnknown: true });
     expect(result.output.fenced?.[0]).not.toHaveProperty('previous');
     expect(result.output.remaining).toEqual([
       "master-0: the security groups it had before the network fence are not in the run record; the step's log names them",
@@ -167,16 +174,21 @@ describe('Step: FenceFormerMembers', () => {
     const result = await FenceFormerMembers(restoreContext(), w.deps);
     expect(result.output.fenced?.[1]).toEqual({
       host: 'master-1',
-      network: 'fenced',
+      how: ['network'],
       previous: { groups: { 'eni-master-1': ['sg-0000000a', 'sg-0000000b'] } },
-      onHost: 'unreachable',
-      onHostReason: 'master-1 is powered off',
+      notOnHost: 'unreachable',
+      notOnHostReason: 'master-1 is powered off',
     });
     expect(w.groups.stopped.size).toBe(0);
-    const stopping = await FenceFormerMembers(after(restoreContext({ restore: { fenceUnreachable: 'stop-instance' } }), result), w.deps);
-    expect(stopping.output.fenced?.[1]).toMatchObject({ onHost: 'unreachable', powerOff: 'stopped' });
+    const stopping = await FenceFormerMembers(after(restoreContext({}, { fenceUnreachable: 'stop-instance' }), result), w.deps);
+    expect(stopping.output.fenced?.[1]).toMatchObject({ how: ['network', 'stopped-instance'], notOnHost: 'unreachable' });
+    expect(stopping.output.fenced?.[1]).not.toHaveProperty('stoppedAlready');
     expect([...w.groups.stopped]).toEqual(['master-1']);
     expect(stopping.detail).toContain('master-1: already fenced on the network, its groups kept to put back; unreachable on the host, powered off');
+    const again = await FenceFormerMembers(after(restoreContext({}, { fenceUnreachable: 'stop-instance' }), stopping), w.deps);
+    expect(again.output.fenced?.[1]).toMatchObject({ how: ['network', 'stopped-instance'], stoppedAlready: true });
+    expect(again.detail).toContain('master-1: already fenced on the network, its groups kept to put back; unreachable on the host, powered off already');
+    expect(hostFenced(again.output.fenced![1]!)).toEqual({ host: 'master-1', how: ['network', 'stopped-instance'] });
   });
 
   it('a snapshot restore fences every former member', async () => {
@@ -224,9 +236,9 @@ describe('Step: FenceFormerMembers', () => {
     const result = await FenceFormerMembers(restoreContext(), w.deps);
     expect(result.output.fenced?.[0]).toMatchObject({
       host: 'master-0',
-      network: 'fenced',
-      onHost: 'not-backed-up',
-      onHostReason: 'the host could not upload its data to the artifact store',
+      how: ['network'],
+      notOnHost: 'not-backed-up',
+      notOnHostReason: 'the host could not upload its data to the artifact store',
     });
     expect(JSON.stringify(result.output)).not.toContain('curl');
     expect(result.output.remaining?.[0]).toMatch(/^master-0: etcd is stopped but \/var\/lib\/etcd was not backed up/);

@@ -3,21 +3,25 @@
 // then the member list through the survivor names exactly its member. A rerun only verifies.
 
 import { describe, expect, it } from 'vitest';
-import type { RestoreContext } from '../../../functions/cluster/restoreFacts.ts';
+import type { RestoreStepResult } from '../../../functions/cluster/restoreFacts.ts';
 import { ForceNewCluster } from '../../../functions/steps/ForceNewCluster.ts';
 import { memberId, threeMembers, unitInventory } from '../../support/fakeCluster.ts';
-import { after, expectSecretsOnlyOnStdin, failure, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import { expectSecretsOnlyOnStdin, failure, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
+import type { RestoreContext, RestoreRunOptions } from '../../../statemachine/restoreContext.ts';
 
 const BYTES = 3_145_728;
 const SHA = 'c'.repeat(64);
 const MANIFEST = 'e'.repeat(64);
 const KEY = `runs/${RUN_ID}/force-master-2.example.test.tgz`;
 
-function restoreContext(extra: Partial<RestoreContext> = {}): RestoreContext {
+/** The context after a step's output, as the machine merges it. */
+const after = (context: RestoreContext, result: RestoreStepResult): RestoreContext => ({ ...context, ...result.output });
+
+function restoreContext(extra: Partial<RestoreContext> = {}, options: Partial<RestoreRunOptions> = {}): RestoreContext {
   return {
     runId: RUN_ID,
     request: { cluster: 'unit', failed: '', startedBy: 'test' },
-    options: { graceSeconds: 0, learner: 'auto' },
+    options: { graceSeconds: 0, learner: 'auto', approvalTimeoutSeconds: 900, ...options },
     inventory: unitInventory(),
     survivor: { kind: 'member', host: 'master-2', memberId: memberId(0xa2), revision: 1240, raftIndex: 1544, etcd: 'running', chosenBy: 'rank' },
     formerMembers: ['master-0', 'master-1', 'master-2'].map((host, i) => ({
