@@ -19,7 +19,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, link, mkdir, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, open, readdir, readFile, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -182,7 +182,10 @@ export class FileLock implements LockPort {
         at: now.toISOString(),
       };
       const lock = fresh(now.toISOString(), takenOver);
-      if (await this.replaceStale(name, current, lock)) return publicInfo(lock);
+      if (await this.replaceStale(name, current, lock)) {
+        await this.dropJoins(name, current.runId); // what was left for the stale holder goes with it
+        return publicInfo(lock);
+      }
       // lost a race (another contender took it over or created it): look again
     }
     const holder = await this.read(name);
@@ -229,7 +232,7 @@ export class FileLock implements LockPort {
       const claimed = await this.read(name, claim);
       if (claimed?.token !== current.token) return; // renewed or replaced since it was judged
       await unlink(this.path(name));
-      await rm(this.joinsDir(name, id), { recursive: true, force: true });
+      await this.dropJoins(name, id);
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
     } finally {
@@ -289,6 +292,14 @@ export class FileLock implements LockPort {
     if (current === null) throw new LockLostError(`run ${id} does not hold the lock of cluster ${name}: nobody holds it`);
     if (current.runId !== id) throw new LockLostError(`run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(current)}`);
     return current;
+  }
+
+  /** Removes the join requests left for `runId`, and the cluster's join folder once it is empty. */
+  private async dropJoins(cluster: string, runId: string): Promise<void> {
+    await rm(this.joinsDir(cluster, runId), { recursive: true, force: true });
+    await rmdir(join(this.dir, `${cluster}.joins`)).catch((error: unknown) => {
+      if (!isErrno(error, 'ENOENT') && !isErrno(error, 'ENOTEMPTY')) throw error;
+    });
   }
 
   private joinsDir(cluster: string, runId: string): string {

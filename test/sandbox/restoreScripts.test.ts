@@ -82,8 +82,12 @@ const endpointStatus = async (short: string): Promise<Status> => {
     leader: hex(big('leader', '0')),
   };
 };
+/** COUNT puts through the member on SHORT, each acknowledged (a put that fails fails the test). */
 const put = (short: string, prefix: string, count: number) =>
-  sh(short, `for i in $(seq 1 ${count}); do etcdctl ${TLS} --endpoints=https://${host(short).ip}:2379 put /restore-test/${prefix}-$i v$i >/dev/null; done`);
+  sh(
+    short,
+    `for i in $(seq 1 ${count}); do etcdctl ${TLS} --endpoints=https://${host(short).ip}:2379 put /restore-test/${prefix}-$i v$i >/dev/null || exit 1; done`,
+  );
 const describeRestorePoint = (short: string) => runScript<RestorePoint>(runner, { host: host(short), script: 'DescribeRestorePoint', timeoutSeconds: 60 });
 /** What is on the host that a rerun must not change: the data directory's files and sizes, etcd.conf, the pods. */
 const hostState = (short: string) =>
@@ -126,6 +130,11 @@ describe('Quorum lost: etcd dies on master-0, then, after more writes, on master
     await sleep(500); // past the backend's batch interval (100 ms): what was applied is on disk when etcd dies
     before['master-0'] = await endpointStatus('master-0');
     await failHost(name, 'master-0', 'etcd');
+    // master-0 may have led: the two left elect a leader before the next writes.
+    await waitFor('master-1 and master-2 to agree on a leader', 15_000, 250, async () => {
+      const [one, two] = await Promise.all([endpointStatus('master-1'), endpointStatus('master-2')]);
+      return one.leader !== hex(0n) && one.leader === two.leader && one.leader !== before['master-0']!.memberId ? true : undefined;
+    });
     await put('master-1', 'b', 19);
     beforeLastPut['master-1'] = (await endpointStatus('master-1')).raftIndex;
     await put('master-1', 'b-last', 1);

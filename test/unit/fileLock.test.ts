@@ -185,6 +185,20 @@ describe('Class: FileLock', () => {
       expect(info.takenOver).toMatchObject({ runId: 'run-000001', pid, reason: 'holder process is dead' });
     });
 
+    it("leaves no join requests behind: a dead holder's go with its lock when it is taken over, and a release removes the join folder", async () => {
+      const lock = new FileLock(dir);
+      await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: deadPid() }, 3600);
+      const join1 = { runId: 'run-000009', failed: [{ failed: 'master-4' }], startedBy: 'carol', at: '2030-01-01T00:00:00.000Z' };
+      expect(await lock.requestJoin('prod-a', 'run-000001', join1)).toBe('requested');
+      expect(await readdir(dir)).toContain('prod-a.joins');
+      await lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob', pid: process.pid }, 60);
+      expect((await lock.current('prod-a'))?.joins).toBeUndefined();
+      expect(await readdir(dir)).not.toContain('prod-a.joins');
+      expect(await lock.requestJoin('prod-a', 'run-000002', join1)).toBe('requested');
+      await lock.release('prod-a', 'run-000002');
+      expect(await readdir(dir)).toEqual([]);
+    });
+
     it('treats a live pid with another start time as a reused pid, so the holder is dead', async () => {
       const lock = new FileLock(dir);
       await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice', pid: process.pid }, 3600);
