@@ -170,26 +170,32 @@ describe('one run per cluster', () => {
     if (holder && holder.exitCode === null && holder.signalCode === null) holder.kill('SIGKILL');
   });
 
-  it('refuses (exit 3, naming the holder) while a live process holds the lock', async () => {
+  it('waits for the lock a live process holds for other members, asks it to take master-2 in, then refuses (exit 3, naming the holder) once --lock-wait-seconds is over', async () => {
     holder = spawn('sleep', ['600'], { stdio: 'ignore' });
     const lock = new FileLock();
     const holderRun = 'r-holder-live-0001';
-    await lock.acquire(a.name, { runId: holderRun, startedBy: 'test:holder', pid: holder.pid! }, 600);
+    await lock.acquire(a.name, { runId: holderRun, startedBy: 'test:holder', pid: holder.pid!, covers: ['master-1'] }, 600);
     const before = membershipOf(await membersNow(a, ['master-0']));
 
-    const out = await cli(runArgs(a, 'master-2', 'etcd-spare-0'));
+    const out = await cli(runArgs(a, 'master-2', 'etcd-spare-0', '--lock-wait-seconds', '6'));
+    // The holder dies: its lock is now stale (dead pid), taken over by the next run below (and no later
+    // run waits on it whatever is found here).
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder!.once('exit', resolve));
     expect(exitOf(out)).toMatchObject({ code: 3 });
     const result = parseRunJson(out.stdout);
     expect(result.outcome).toBe('refused');
-    expect(result.reason).toMatch(/^LockHeldError: .*r-holder-live-0001/);
+    // Tried every 5 s: refused at the first try past the 6 s asked for.
+    expect(result.reason).toMatch(/^LockHeldError: run r-holder-live-0001 \(started by test:holder\) holds the lock /);
+    const waited = /; waited (\d+) s for it \(options\.lockWaitSeconds 6\); asked it to take master-2 in/.exec(result.reason ?? '');
+    expect(Number(waited?.[1])).toBeGreaterThanOrEqual(6);
+    expect(out.stderr).toMatch(/LockWaitingError/);
     expect(stepStatus(result)).toMatchObject({ AcquireLock: 'failed', CheckClusterHealth: 'skipped', ReleaseLock: 'skipped' });
-    // The holder's lock is untouched.
-    expect((await lock.current(a.name))?.runId).toBe(holderRun);
+    // The holder's lock is untouched but for the join request left on it.
+    const held = await lock.current(a.name);
+    expect(held?.runId).toBe(holderRun);
+    expect(held?.joins?.map((j) => j.failed)).toEqual([[{ failed: 'master-2', replacement: 'etcd-spare-0' }]]);
     expect(membershipOf(await membersNow(a, ['master-0']))).toEqual(before);
-
-    // The holder dies: its lock is now stale (dead pid), taken over by the next run below.
-    holder.kill('SIGKILL');
-    await new Promise((resolve) => holder!.once('exit', resolve));
   });
 
   it('takes over the lock of a dead holder; --learner never takes the plain member add path and succeeds', async () => {
