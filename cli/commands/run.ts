@@ -182,8 +182,12 @@ export async function run(argv: string[]): Promise<number> {
  * replaces (the text its request named it with, the failed host's name, hostname or IP, its member ID).
  */
 export function coveredByRecord(record: RunRecord, asked: string[]): boolean {
+  const context = record.context as Partial<WorkflowContext>;
+  // A record keeps its request in its context; the record's own copy stands in where the context lacks it.
+  const request = context.request ?? (record.request as unknown as WorkflowContext['request']);
+  if (typeof request?.failed !== 'string') return false;
   return coversAll(
-    coveredIdentities(record.context as unknown as WorkflowContext),
+    coveredIdentities({ ...context, request } as WorkflowContext),
     asked.map((text) => [text]),
   );
 }

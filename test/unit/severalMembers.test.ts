@@ -442,6 +442,10 @@ describe('Several failed members: many signals, one run', () => {
     } as unknown as RunRecord;
     expect(coveredByRecord(fresh, ['master-4', 'master-3'])).toBe(true);
     expect(coveredByRecord(fresh, ['198.51.100.6'])).toBe(false);
+    // A record whose context lacks the request: its own copy of the request stands in.
+    const bare = { request: { failed: 'master-2' }, context: {} } as unknown as RunRecord;
+    expect(coveredByRecord(bare, ['master-2'])).toBe(true);
+    expect(coveredByRecord({ request: {}, context: {} } as unknown as RunRecord, ['master-2'])).toBe(false);
   });
 });
 
