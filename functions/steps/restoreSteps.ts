@@ -10,10 +10,12 @@ import { ConfirmQuorumLost } from './ConfirmQuorumLost.ts';
 import { FenceFormerMembers } from './FenceFormerMembers.ts';
 import { ForceNewCluster } from './ForceNewCluster.ts';
 import { ObserveQuorumLoss } from './ObserveQuorumLoss.ts';
+import { ValidateRestoreRequest } from './ValidateRestoreRequest.ts';
 import { VerifyRestoredMember } from './VerifyRestoredMember.ts';
 
 /** Every restore task whose step exists, in runbook order. */
 export const RESTORE_STEPS: Readonly<Partial<Record<RestoreTaskName, RestoreStep>>> = {
+  ValidateRestoreRequest,
   ObserveQuorumLoss,
   ConfirmQuorumLost,
   ChooseRestorePoint,
@@ -23,7 +25,7 @@ export const RESTORE_STEPS: Readonly<Partial<Record<RestoreTaskName, RestoreStep
 };
 
 /**
- * The restore's tasks with no step registered yet. The restore's own: ValidateRestoreRequest, AwaitApproval,
+ * The restore's tasks with no step registered yet. The restore's own: AwaitApproval,
  * RestoreFromSnapshot, RecordRestore. The replacement's steps the model shares (the lock, the re-add loop,
  * masters, flannel, the closing steps): they run on a RestoreContext once the re-add loop's entry loads each
  * former member into the per-member fields (statemachine/members.ts), which is not built yet; until then
@@ -31,7 +33,6 @@ export const RESTORE_STEPS: Readonly<Partial<Record<RestoreTaskName, RestoreStep
  * workflow.
  */
 export const RESTORE_TASKS_WITHOUT_STEP = [
-  'ValidateRestoreRequest',
   'AcquireLock',
   'AwaitApproval',
   'RestoreFromSnapshot',

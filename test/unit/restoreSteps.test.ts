@@ -21,6 +21,7 @@ describe('restore step table', () => {
     const registered = Object.keys(RESTORE_STEPS);
     expect(registered).toEqual(taskNames.filter((name) => registered.includes(name)));
     expect(registered).toEqual([
+      'ValidateRestoreRequest',
       'ObserveQuorumLoss',
       'ConfirmQuorumLost',
       'ChooseRestorePoint',
