@@ -10,6 +10,7 @@ import { ConfirmQuorumLost } from './ConfirmQuorumLost.ts';
 import { FenceFormerMembers } from './FenceFormerMembers.ts';
 import { ForceNewCluster } from './ForceNewCluster.ts';
 import { ObserveQuorumLoss } from './ObserveQuorumLoss.ts';
+import { RecordRestore } from './RecordRestore.ts';
 import { ValidateRestoreRequest } from './ValidateRestoreRequest.ts';
 import { VerifyRestoredMember } from './VerifyRestoredMember.ts';
 
@@ -22,11 +23,12 @@ export const RESTORE_STEPS: Readonly<Partial<Record<RestoreTaskName, RestoreStep
   FenceFormerMembers,
   ForceNewCluster,
   VerifyRestoredMember,
+  RecordRestore,
 };
 
 /**
  * The restore's tasks with no step registered yet. The restore's own: AwaitApproval,
- * RestoreFromSnapshot, RecordRestore. The replacement's steps the model shares (the lock, the re-add loop,
+ * RestoreFromSnapshot. The replacement's steps the model shares (the lock, the re-add loop,
  * masters, flannel, the closing steps): they run on a RestoreContext once the re-add loop's entry loads each
  * former member into the per-member fields (statemachine/members.ts), which is not built yet; until then
  * none of them is registered here, not even the ones outside the loop, so that the table never runs half a
@@ -47,7 +49,6 @@ export const RESTORE_TASKS_WITHOUT_STEP = [
   'VerifyClusterHealth',
   'RollMasters',
   'UpdateFlannel',
-  'RecordRestore',
   'CompensateNewMember',
   'DiscardKeyBundle',
   'ReleaseLock',

@@ -28,6 +28,7 @@ describe('restore step table', () => {
       'FenceFormerMembers',
       'ForceNewCluster',
       'VerifyRestoredMember',
+      'RecordRestore',
     ]);
     for (const [name, step] of Object.entries(RESTORE_STEPS)) expect(step?.name).toBe(name);
   });
