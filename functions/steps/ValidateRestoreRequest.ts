@@ -181,7 +181,8 @@ export const ValidateRestoreRequest: RestoreStep = async (context, deps) => {
   const snapshot = snapshotGiven === undefined ? undefined : validate.artifactKey('snapshot', snapshotGiven);
   const options = validOptions(context.options);
 
-  const resolved = await deps.resolveInventory(context.request);
+  const normalized: ReplaceRequest = { ...context.request, cluster, startedBy, failed: '' };
+  const resolved = await deps.resolveInventory(normalized);
   if (!isObject(resolved) || !Array.isArray(resolved.hosts)) throw new InvalidInputError('inventory', 'expected {cluster, hosts}');
   const inventory: Inventory = { cluster: validate.clusterName('inventory.cluster', resolved.cluster), hosts: resolved.hosts.map(validHost) };
   const caHost = exactlyOne(inventory, 'ca');
@@ -190,7 +191,6 @@ export const ValidateRestoreRequest: RestoreStep = async (context, deps) => {
   if (etcdHosts.length === 0) throw new InvalidInputError('inventory', `cluster ${inventory.cluster} has no etcd host: there is nothing to restore`);
   const from = fromText === undefined ? undefined : await fromHost(inventory, etcdHosts, fromText, deps);
 
-  const normalized: ReplaceRequest = { ...context.request, cluster, startedBy, failed: '' };
   const source = from ? `from ${from.name} (--from ${fromText})` : snapshot ? `from snapshot ${snapshot}` : 'from the best restore point';
   const waived = options.approvalWaivers ? `waivable by ${options.approvalWaivers.join(', ')}` : 'never waived';
   return {
