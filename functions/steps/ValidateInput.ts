@@ -20,7 +20,8 @@ export function findHost(inventory: Inventory, text: string): Host | undefined {
   return inventory.hosts.find((h) => h.name === t || h.hostname === t || h.ip === t || h.instanceId === t);
 }
 
-function exactlyOne(inventory: Inventory, role: 'ca' | 'installer'): Host {
+/** The one host of the inventory with `role`; InvalidInputError naming how many there are otherwise. */
+export function exactlyOne(inventory: Inventory, role: 'ca' | 'installer'): Host {
   const hosts = inventory.hosts.filter((h) => h.roles.includes(role));
   if (hosts.length !== 1) {
     throw new InvalidInputError(
@@ -32,7 +33,7 @@ function exactlyOne(inventory: Inventory, role: 'ca' | 'installer'): Host {
 }
 
 /** Validates a host entry of an inventory: every field that will reach a shell or a config file. */
-function validHost(host: Host, index: number): Host {
+export function validHost(host: Host, index: number): Host {
   const field = `inventory.hosts[${index}]`;
   return {
     ...host,

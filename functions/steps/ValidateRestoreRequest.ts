@@ -14,7 +14,7 @@ import type { EtcdMember, Host, Inventory } from '../ports.ts';
 import * as validate from '../validate.ts';
 import type { RestoreStep } from '../cluster/restoreFacts.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
-import { findHost } from './ValidateInput.ts';
+import { exactlyOne, findHost, validHost } from './ValidateInput.ts';
 import { clientUrl, hostOfMember } from '../../statemachine/cluster.ts';
 import type { ReplaceRequest } from '../../statemachine/context.ts';
 import { APPROVAL_TIMEOUT_MAX_SECONDS, type RestoreRunOptions } from '../../statemachine/restoreContext.ts';
@@ -96,28 +96,10 @@ function validOptions(options: RestoreRunOptions): RestoreRunOptions {
   };
 }
 
-/** An inventory host, every field that may reach a shell or a config file checked. */
-function validHost(host: Host, index: number): Host {
-  const field = `inventory.hosts[${index}]`;
-  if (!Array.isArray(host.roles) || host.roles.length === 0) throw new InvalidInputError(`${field}.roles`, 'expected a list of roles');
-  return {
-    ...host,
-    name: validate.hostName(`${field}.name`, host.name),
-    hostname: validate.hostname(`${field}.hostname`, host.hostname),
-    ip: validate.ipv4(`${field}.ip`, host.ip),
-    ...(host.instanceId !== undefined ? { instanceId: validate.instanceId(`${field}.instanceId`, host.instanceId) } : {}),
-  };
-}
-
-function exactlyOne(inventory: Inventory, role: 'ca' | 'installer'): Host {
-  const hosts = inventory.hosts.filter((h) => h.roles.includes(role));
-  if (hosts.length !== 1) {
-    throw new InvalidInputError(
-      'inventory',
-      `expected exactly one host with role ${role}, found ${hosts.length}${hosts.length ? `: ${hosts.map((h) => h.name).join(', ')}` : ''}`,
-    );
-  }
-  return hosts[0]!;
+/** An inventory host as a replace request's is checked, with at least one role. */
+function validRestoreHost(host: Host, index: number): Host {
+  if (!Array.isArray(host.roles) || host.roles.length === 0) throw new InvalidInputError(`inventory.hosts[${index}].roles`, 'expected a list of roles');
+  return validHost(host, index);
 }
 
 /** The member list through the etcd hosts (read-only), or the reason it could not be read. */
@@ -184,7 +166,7 @@ export const ValidateRestoreRequest: RestoreStep = async (context, deps) => {
   const normalized: ReplaceRequest = { ...context.request, cluster, startedBy, failed: '' };
   const resolved = await deps.resolveInventory(normalized);
   if (!isObject(resolved) || !Array.isArray(resolved.hosts)) throw new InvalidInputError('inventory', 'expected {cluster, hosts}');
-  const inventory: Inventory = { cluster: validate.clusterName('inventory.cluster', resolved.cluster), hosts: resolved.hosts.map(validHost) };
+  const inventory: Inventory = { cluster: validate.clusterName('inventory.cluster', resolved.cluster), hosts: resolved.hosts.map(validRestoreHost) };
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');
   const etcdHosts = inventory.hosts.filter((h) => h.roles.includes('etcd'));
