@@ -336,4 +336,23 @@ export interface LockPort {
   requestJoin(cluster: string, holderRunId: string, join: JoinRequest): Promise<JoinAnswer>;
   /** The holder closes joins (idempotent) and gets every request left before; no request is taken after. */
   closeJoins(cluster: string, runId: string): Promise<JoinRequest[]>;
+  /**
+   * Keeps, beside the lock, the run that held it last and what it replaced (ReleaseLock, before it releases):
+   * a run that waited for the lock and gets it only after its holder took its members in and finished ends
+   * covered all the same (AcquireLock). One record per cluster, the latest wins.
+   */
+  recordLastHolder(cluster: string, last: LastHolder): Promise<void>;
+  /** The last holder recorded for `cluster`, or null. */
+  lastHolder(cluster: string): Promise<LastHolder | null>;
+}
+
+/** The run that held a cluster's lock last (LockPort.recordLastHolder). */
+export interface LastHolder {
+  runId: string;
+  /** The failed members it replaced, by every identity (LockOwner.covers). */
+  covers: string[];
+  /** It ended on its success path: the members it covers are replaced. */
+  succeeded: boolean;
+  /** When it released the lock (ISO time). */
+  releasedAt: string;
 }

@@ -11,6 +11,7 @@ import type { SandboxRecord } from './model.ts';
 import { HOST_NAME_RE, NETNS_NAME_RE, SANDBOXES_DIR, bridgeAlias, nsDirOf, stateDirOf, validateSandboxName } from './model.ts';
 import { registryEntries, release } from './registry.ts';
 import { run } from './util.ts';
+import { FileLock } from './adapters/fileLock.ts';
 
 async function listNetns(): Promise<string[]> {
   try {
@@ -102,6 +103,8 @@ export async function teardown(name: string): Promise<void> {
   const left = await mountsUnder(stateDir);
   if (left.length > 0) throw new SandboxError(`cannot unmount ${left.join(', ')}`);
   await fs.rm(stateDir, { recursive: true, force: true });
+  // What its cluster left beside the lock (the last holder, join requests) goes with it.
+  await new FileLock().forget(name);
   await release(name);
 }
 

@@ -4,6 +4,8 @@
 // - otherwise this run leaves a join request on its lock (the holder may take the members in at its second
 //   observation, and this run then ends Covered) and waits for the lock (LockWaitingError, retried), as a
 //   cluster's queue does, up to options.lockWaitSeconds from ValidateInput; then LockHeldError names the holder.
+// A run that gets the lock after its holder took its members in and finished (between two tries) is covered
+// by that run too: the lock keeps its last holder (LockPort.lastHolder).
 
 import { LockHeldError, LockWaitingError } from '../errors.ts';
 import type { Step } from '../workflow/step.ts';
@@ -13,17 +15,34 @@ import { LOCK_WAIT_SECONDS } from '../../statemachine/context.ts';
 
 export const AcquireLock: Step = async (context, deps) => {
   const cluster = context.request.cluster;
+  const names = askedMembers(context)
+    .map((m) => m.failed)
+    .join(', ');
   try {
     const lock = await deps.lock.acquire(cluster, lockOwner(context, deps), deps.waits.lockTtlSeconds);
+    // The run that held the lock while this one waited took its members in and finished before this
+    // run's next try: covered all the same.
+    const last = await deps.lock.lastHolder(cluster);
+    if (
+      last &&
+      last.runId !== context.runId &&
+      last.succeeded &&
+      context.validatedAt !== undefined &&
+      Date.parse(last.releasedAt) >= Date.parse(context.validatedAt) &&
+      coversAll(last.covers, askedIdentities(context))
+    ) {
+      await deps.lock.release(cluster, context.runId, lockOwner(context, deps));
+      return {
+        output: { covered: true, coveredBy: last.runId },
+        detail: `${names}: covered by run ${last.runId}, which took ${names} in and released the lock at ${last.releasedAt}, finished, while this run waited; this run changes nothing`,
+      };
+    }
     return { output: {}, detail: `lock on ${lock.cluster} held until ${lock.expiresAt}` };
   } catch (error) {
     if (!(error instanceof LockHeldError)) throw error;
     const holder = await deps.lock.current(cluster);
     // Another owner of this same run (a second process resuming it): refused as before, nothing waits.
     if (holder === null || holder.runId === context.runId) throw error;
-    const names = askedMembers(context)
-      .map((m) => m.failed)
-      .join(', ');
     if (coversAll(holder.covers, askedIdentities(context))) {
       return {
         output: { covered: true, coveredBy: holder.runId },

@@ -24,7 +24,7 @@ import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 
 import { LockHeldError, LockLostError } from '../../functions/errors.ts';
-import type { JoinAnswer, JoinRequest, LockInfo, LockOwner, LockPort } from '../../functions/ports.ts';
+import type { JoinAnswer, JoinRequest, LastHolder, LockInfo, LockOwner, LockPort } from '../../functions/ports.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../functions/validate.ts';
 
 export const DEFAULT_LOCK_DIR = '/var/lib/etcd-replace/locks';
@@ -292,6 +292,32 @@ export class FileLock implements LockPort {
     if (current === null) throw new LockLostError(`run ${id} does not hold the lock of cluster ${name}: nobody holds it`);
     if (current.runId !== id) throw new LockLostError(`run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(current)}`);
     return current;
+  }
+
+  // The last holder: one file per cluster beside the lock (<cluster>.last.json), replaced whole.
+  async recordLastHolder(cluster: string, last: LastHolder): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const file = join(this.dir, `${name}.last.json`);
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, `${JSON.stringify({ ...last, runId: validRunId('runId', last.runId) }, null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, file);
+  }
+
+  async lastHolder(cluster: string): Promise<LastHolder | null> {
+    try {
+      return JSON.parse(await readFile(join(this.dir, `${clusterName('cluster', cluster)}.last.json`), 'utf8')) as LastHolder;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT') || error instanceof SyntaxError) return null;
+      throw error;
+    }
+  }
+
+  /** Forgets what the cluster left beside its lock (its last holder, join requests): the sandbox is gone. */
+  async forget(cluster: string): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    await rm(join(this.dir, `${name}.last.json`), { force: true });
+    await rm(join(this.dir, `${name}.joins`), { recursive: true, force: true });
   }
 
   /** Removes the join requests left for `runId`, and the cluster's join folder once it is empty. */

@@ -1,11 +1,12 @@
 // Many signals, one run, on AWS with the faked SDK. EC2 reports master-3 stopped, then master-4 a second
 // later: the signal function starts two executions. Both run the compiled state machine through the step
 // Lambda handler, with the lock held and renewed around each step as deployed (withLockHeld) on the real
-// DynamoLock over a faked DynamoDB table, and the real ValidateInput, AcquireLock, CheckClusterHealth and
-// ConfirmMemberFailed over a five-member cluster with both down; host work is faked. The first execution
-// takes master-4 in at its second observation and replaces both: remove, remove, add, start, add, start.
-// The second waits for the lock, asks to be taken in, and ends Covered, a success naming the first, whose
-// notification says so and is no alarm.
+// DynamoLock over a faked DynamoDB table, and the real ValidateInput, AcquireLock, CheckClusterHealth,
+// ConfirmMemberFailed and ReleaseLock over a five-member cluster with both down; host work is faked.
+// The first execution takes master-4 in at its second observation and replaces both: remove, remove, add,
+// start, add, start. The second waits for the lock, asks to be taken in, and ends Covered, a success
+// naming the first, whose notification says so and is no alarm: whether it sees the first cover master-4
+// while the first works on, or gets the lock after the first finished (the lock's last holder).
 
 import { mockClient } from 'aws-sdk-client-mock';
 import { DescribeInstancesCommand, EC2Client, type DescribeInstancesCommandInput, type Instance } from '@aws-sdk/client-ec2';
@@ -25,6 +26,7 @@ import { AcquireLock } from '../../functions/steps/AcquireLock.ts';
 import { CheckClusterHealth } from '../../functions/steps/CheckClusterHealth.ts';
 import { ConfirmMemberFailed } from '../../functions/steps/ConfirmMemberFailed.ts';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
+import { ReleaseLock } from '../../functions/steps/ReleaseLock.ts';
 import { withLockHeld } from '../../functions/workflow/lockRenewal.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { compileAsl } from '../../statemachine/asl.ts';
@@ -100,7 +102,10 @@ beforeEach(() => {
 });
 
 describe('Many signals, one run on AWS: two EC2 events a second apart, one replacement of both and one covered execution', () => {
-  it('starts two executions; the first takes the second member in and replaces both, the second ends Covered naming it', async () => {
+  it.each([
+    ['the holder works on while the waiting execution tries again', true],
+    ['the holder finishes between two of its tries: the lock keeps its last holder', false],
+  ])('starts two executions; the first takes the second member in and replaces both, the second ends Covered naming it (%s)', async (_, holderWaits) => {
     // The signal function: one execution per member, named after it, a second apart.
     fakeEc2();
     sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `${STATE_MACHINE}:${input.name}` }));
@@ -152,19 +157,15 @@ describe('Many signals, one run on AWS: two EC2 events a second apart, one repla
       // Minutes of host work after the take-in outlast the waiting execution's 5-second tries: here the
       // removals wait until it has ended.
       RemoveFailedMember: async (context) => {
-        await until(() => coveredEnded, 'the covered execution to end');
+        if (holderWaits) await until(() => coveredEnded, 'the covered execution to end');
         return entering('remove', { failedMemberRemoved: true })(context);
       },
       StopFailedMember: async () => done({ failedHostReachable: false }),
       ConfigureNewMember: entering('add'),
       AddMember: async (c) => done({ memberAdded: true, addedAsLearner: false, newMemberId: c.replacement!.name === 'etcd-spare-0' ? ID(0xb0) : ID(0xb1) }),
       StartNewMember: async () => done({ newMemberStartedAt: new Date().toISOString() }),
-      ReleaseLock: async (c) => {
-        await lock.release(CLUSTER, c.runId);
-        return done();
-      },
     };
-    const real = { ValidateInput, AcquireLock, CheckClusterHealth, ConfirmMemberFailed };
+    const real = { ValidateInput, AcquireLock, CheckClusterHealth, ConfirmMemberFailed, ReleaseLock };
     const steps = Object.fromEntries(
       TASKS.map((t) => [
         t.name,
@@ -211,6 +212,11 @@ describe('Many signals, one run on AWS: two EC2 events a second apart, one repla
     expect(two.invocations.filter((t) => t === 'AcquireLock').length).toBeGreaterThan(1);
     expect(two.invocations).toEqual(two.invocations.filter((t) => t === 'ValidateInput' || t === 'AcquireLock'));
     expect(await lock.current(CLUSTER)).toBeNull();
+    expect(await lock.lastHolder(CLUSTER)).toMatchObject({
+      runId: one.finalContext.runId,
+      succeeded: true,
+      covers: expect.arrayContaining(['master-3', 'master-4']),
+    });
 
     // Its notification: covered, nothing to do, no alarm words.
     const audit = {

@@ -13,6 +13,7 @@ import type {
   Host,
   JoinAnswer,
   JoinRequest,
+  LastHolder,
   LockInfo,
   LockOwner,
   LockPort,
@@ -170,6 +171,19 @@ export class FakeLock implements LockPort {
     if (current.joinsClosed) return 'closed';
     if (!(current.joins ?? []).some((j) => j.runId === join.runId)) this.locks.set(cluster, { ...current, joins: [...(current.joins ?? []), join] });
     return 'requested';
+  }
+
+  private last = new Map<string, LastHolder>();
+
+  async recordLastHolder(cluster: string, last: LastHolder): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    this.calls.push(`recordLastHolder ${name} ${validRunId('runId', last.runId)}`);
+    this.last.set(name, { ...last, covers: [...last.covers] });
+  }
+
+  async lastHolder(cluster: string): Promise<LastHolder | null> {
+    const last = this.last.get(cluster);
+    return last ? { ...last, covers: [...last.covers] } : null;
   }
 
   async closeJoins(cluster: string, runId: string): Promise<JoinRequest[]> {

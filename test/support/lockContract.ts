@@ -131,6 +131,23 @@ export function lockContract(name: string, make: LockFactory): void {
       expect(await lock.requestJoin('prod-a', 'run-000002', { ...join, runId: 'run-000004' })).toBe('requested');
     });
 
+    it('keeps the last holder of each cluster beside its lock, the latest one, untouched by the lock itself', async () => {
+      const lock = await make(clock().now);
+      expect(await lock.lastHolder('prod-a')).toBeNull();
+      const first = { runId: 'run-000001', covers: ['master-3', '10.0.0.13', 'master-4'], succeeded: true, releasedAt: '2030-01-01T00:01:00.000Z' };
+      await lock.recordLastHolder('prod-a', first);
+      expect(await lock.lastHolder('prod-a')).toEqual(first);
+      expect(await lock.lastHolder('prod-b')).toBeNull();
+      // A lock taken and released by another run leaves it, until that run records itself.
+      await lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob' }, 600);
+      await lock.release('prod-a', 'run-000002');
+      expect(await lock.lastHolder('prod-a')).toEqual(first);
+      const second = { runId: 'run-000002', covers: ['master-1'], succeeded: false, releasedAt: '2030-01-01T00:02:00.000Z' };
+      await lock.recordLastHolder('prod-a', second);
+      expect(await lock.lastHolder('prod-a')).toEqual(second);
+      await expect(lock.recordLastHolder('../etc', first)).rejects.toThrow(InvalidInputError);
+    });
+
     it('validates cluster names, run ids and TTLs', async () => {
       const lock = await make(clock().now);
       await expect(lock.acquire('../etc', { runId: 'run-000001', startedBy: 'alice' }, 60)).rejects.toThrow(InvalidInputError);

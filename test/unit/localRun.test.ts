@@ -47,6 +47,8 @@ describe('Function: runLocally', () => {
         current: async () => ({ runId: context.runId }) as never,
         requestJoin: async () => 'not-held' as const,
         closeJoins: async () => [],
+        recordLastHolder: async () => {},
+        lastHolder: async () => null,
       },
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox' });
@@ -62,6 +64,8 @@ describe('Function: runLocally', () => {
     current: async () => ({ runId }) as never,
     requestJoin: async () => 'not-held' as const,
     closeJoins: async () => [],
+    recordLastHolder: async () => {},
+    lastHolder: async () => null,
   });
   const skipAll = (): Record<TaskName, Step> =>
     Object.fromEntries(TASKS.map((t) => [t.name, (async () => ({ output: {}, detail: `${t.name} done`, skipped: true })) satisfies Step])) as unknown as Record<

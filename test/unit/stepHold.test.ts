@@ -65,6 +65,8 @@ describe('Function: runLocally with a hold', () => {
       current: async () => ({ runId: context.runId }) as never,
       requestJoin: async () => 'not-held' as const,
       closeJoins: async () => [],
+      recordLastHolder: async () => {},
+      lastHolder: async () => null,
     };
     const logged: string[] = [];
     const base = fakeDeps(new FakeCluster(threeMembers(['master-2'])));
@@ -116,6 +118,8 @@ describe('Function: runLocally with a hold', () => {
         current: async () => ({ runId: context.runId }) as never,
         requestJoin: async () => 'not-held' as const,
         closeJoins: async () => [],
+        recordLastHolder: async () => {},
+        lastHolder: async () => null,
       },
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), {

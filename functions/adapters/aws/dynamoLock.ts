@@ -25,7 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DeleteCommandInput, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LockHeldError, LockLostError } from '../../errors.ts';
-import type { JoinAnswer, JoinRequest, LockInfo, LockOwner, LockPort } from '../../ports.ts';
+import type { JoinAnswer, JoinRequest, LastHolder, LockInfo, LockOwner, LockPort } from '../../ports.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../validate.ts';
 
 /** The lock a takeover replaced. */
@@ -62,6 +62,8 @@ export interface DynamoLockConfig {
 }
 
 export const lockKey = (cluster: string) => ({ pk: `lock#${cluster}`, sk: 'lock' });
+/** The item of the run that held a cluster's lock last: the lock's partition, its own sort key. */
+const lastHolderKey = (cluster: string) => ({ pk: `lock#${cluster}`, sk: 'last' });
 
 export function isConditionalCheckFailed(error: unknown): boolean {
   return (error as { name?: unknown } | undefined)?.name === 'ConditionalCheckFailedException';
@@ -257,6 +259,27 @@ export class DynamoLock implements LockPort {
   async current(cluster: string): Promise<DynamoLockInfo | null> {
     const item = await this.#read(clusterName('cluster', cluster));
     return item ? publicInfo(item) : null;
+  }
+
+  // The last holder: an item of its own beside the lock's (sort key `last`), replaced whole.
+  async recordLastHolder(cluster: string, last: LastHolder): Promise<void> {
+    const name = clusterName('cluster', cluster);
+    const item = {
+      ...lastHolderKey(name),
+      runId: validRunId('runId', last.runId),
+      covers: last.covers,
+      succeeded: last.succeeded,
+      releasedAt: last.releasedAt,
+    };
+    await this.#doc.send(new PutCommand({ TableName: this.#table, Item: item }));
+  }
+
+  async lastHolder(cluster: string): Promise<LastHolder | null> {
+    const answer = await this.#doc.send(new GetCommand({ TableName: this.#table, Key: lastHolderKey(clusterName('cluster', cluster)), ConsistentRead: true }));
+    const item = answer.Item;
+    if (!item || typeof item['runId'] !== 'string' || typeof item['releasedAt'] !== 'string') return null;
+    const covers = Array.isArray(item['covers']) ? item['covers'].filter((c): c is string => typeof c === 'string') : [];
+    return { runId: item['runId'], covers, succeeded: item['succeeded'] === true, releasedAt: item['releasedAt'] };
   }
 
   async requestJoin(cluster: string, holderRunId: string, join: JoinRequest): Promise<JoinAnswer> {

@@ -92,6 +92,32 @@ describe('Step: AcquireLock', () => {
     expect(held?.joins ?? []).toEqual([]);
   });
 
+  it('the holder took the member in and finished between two tries: the lock is taken, kept by its last holder, and given back; Covered', async () => {
+    const world = stepWorld();
+    const waitedFrom = new Date(NOW.getTime() - 20_000).toISOString();
+    const last = { runId: 'r-other-0002', covers: ['master-1', 'master-2'], succeeded: true, releasedAt: new Date(NOW.getTime() - 2_000).toISOString() };
+    await world.lock.recordLastHolder('unit', last);
+    const result = await AcquireLock(confirmedContext({ validatedAt: waitedFrom }), world.deps);
+    expect(result.output).toEqual({ covered: true, coveredBy: 'r-other-0002' });
+    expect(result.detail).toMatch(
+      /^master-2: covered by run r-other-0002, which took master-2 in and released the lock at .*, finished, while this run waited/,
+    );
+    expect(await world.lock.current('unit')).toBeNull();
+
+    // Not covered: the last holder failed, finished before this run was validated, or replaced another member.
+    for (const other of [
+      { ...last, succeeded: false },
+      { ...last, releasedAt: new Date(NOW.getTime() - 60_000).toISOString() },
+      { ...last, covers: ['master-1'] },
+    ]) {
+      const fresh = stepWorld();
+      await fresh.lock.recordLastHolder('unit', other);
+      const own = await AcquireLock(confirmedContext({ validatedAt: waitedFrom }), fresh.deps);
+      expect(own.output).toEqual({});
+      expect((await fresh.lock.current('unit'))?.runId).toBe(RUN_ID);
+    }
+  });
+
   it('another live owner of this same run holds it: LockHeldError at once, nothing waits, no join left', async () => {
     const world = stepWorld();
     await world.lock.acquire('unit', { runId: RUN_ID, startedBy: 'test', execution: 'exec-other' }, 600);
