@@ -77,6 +77,9 @@ export interface RestorePoint {
   keys: number | null;
 }
 
+/** What DescribeRestorePoint.sh prints for one host, before the host it ran on is added. */
+export type DescribedRestorePoint = Omit<RestorePoint, 'host' | 'hostname' | 'ip'>;
+
 /** A member host whose restore point could not be read (unreachable, or etcdctl rejects its backend). */
 export interface UnreadHost {
   host: string;

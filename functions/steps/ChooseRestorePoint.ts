@@ -25,6 +25,7 @@ import {
   quorumLoss,
   verifiedSnapshots,
   type ApprovalVerdict,
+  type DescribedRestorePoint,
   type RestorePoint,
   type Survivor,
   type UnreadHost,
@@ -34,11 +35,9 @@ import {
 /** DescribeRestorePoint.sh copies the backend before it reads it: a large one takes a while. */
 const DESCRIBE_SECONDS = 300;
 
-type Described = Omit<RestorePoint, 'host' | 'hostname' | 'ip'>;
-
 async function describeHost(deps: StepDeps, host: Host): Promise<RestorePoint | UnreadHost> {
   try {
-    const out = await runScript<Described>(deps.runner, { host, script: 'DescribeRestorePoint', timeoutSeconds: DESCRIBE_SECONDS });
+    const out = await runScript<DescribedRestorePoint>(deps.runner, { host, script: 'DescribeRestorePoint', timeoutSeconds: DESCRIBE_SECONDS });
     return { ...out, host: host.name, hostname: host.hostname, ip: host.ip };
   } catch (error) {
     // A host that runs nothing, or whose backend etcdctl rejects, has no restore point; the loss names it.

@@ -12,14 +12,12 @@ import { inventoryOf, need } from '../cluster/need.ts';
 import { hostNamed, type RestoreStep } from '../cluster/restoreFacts.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import { clientUrl } from '../../statemachine/cluster.ts';
-import type { RestorePoint } from '../../statemachine/restorePolicy.ts';
+import type { DescribedRestorePoint } from '../../statemachine/restorePolicy.ts';
 
 /** The restored member holds less than the revision the restore chose: more would be lost than the plan stated. */
 export class RestoredRevisionBehindError extends WorkflowError {
   override readonly name: string = 'RestoredRevisionBehindError';
 }
-
-type Described = Omit<RestorePoint, 'host' | 'hostname' | 'ip'>;
 
 export const VerifyRestoredMember: RestoreStep = async (context, deps) => {
   const survivor = need(context.survivor, 'survivor');
@@ -44,7 +42,7 @@ export const VerifyRestoredMember: RestoreStep = async (context, deps) => {
     );
   }
 
-  const point = await runScript<Described>(deps.runner, { host, script: 'DescribeRestorePoint', timeoutSeconds: 300 });
+  const point = await runScript<DescribedRestorePoint>(deps.runner, { host, script: 'DescribeRestorePoint', timeoutSeconds: 300 });
   if (point.etcd !== 'running' || point.source !== 'endpoint' || point.memberId !== forced.memberId || point.revision === null) {
     throw new ClusterUnhealthyError(
       `${host.name}: DescribeRestorePoint read ${point.source === 'endpoint' ? `member ${point.memberId}` : `etcd ${point.etcd}, from its ${point.source}`}, not member ${forced.memberId} answering with a revision`,

@@ -17,6 +17,7 @@ import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
 import { failHost, healHost, hostExec, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import { waitFor } from '../../sandbox/util.ts';
 import { sleep, uniqueName } from '../support/sandboxHelpers.ts';
+import type { DescribedRestorePoint } from '../../statemachine/restorePolicy.ts';
 
 const name = uniqueName('t-rq');
 const RUN_ID = 'restore-quorum-test-1';
@@ -26,21 +27,6 @@ let sandbox: SandboxInfo;
 let store: SandboxArtifactStore;
 let runner: SandboxHostRunner;
 
-interface RestorePoint {
-  etcd: 'running' | 'stopped';
-  source: 'endpoint' | 'backend' | 'none';
-  memberId: string | null;
-  clusterId: string | null;
-  name: string | null;
-  leaderId: string | null;
-  members: number | null;
-  version: string | null;
-  revision: number | null;
-  raftIndex: number | null;
-  raftTerm: number | null;
-  dbBytes: number | null;
-  keys: number | null;
-}
 interface Backup {
   marked: boolean;
   empty?: boolean;
@@ -88,7 +74,8 @@ const put = (short: string, prefix: string, count: number) =>
     short,
     `for i in $(seq 1 ${count}); do etcdctl ${TLS} --endpoints=https://${host(short).ip}:2379 put /restore-test/${prefix}-$i v$i >/dev/null || exit 1; done`,
   );
-const describeRestorePoint = (short: string) => runScript<RestorePoint>(runner, { host: host(short), script: 'DescribeRestorePoint', timeoutSeconds: 60 });
+const describeRestorePoint = (short: string) =>
+  runScript<DescribedRestorePoint>(runner, { host: host(short), script: 'DescribeRestorePoint', timeoutSeconds: 60 });
 /** What is on the host that a rerun must not change: the data directory's files and sizes, etcd.conf, the pods. */
 const hostState = (short: string) =>
   sh(
@@ -104,7 +91,7 @@ const stored = async (key: string) => {
 };
 
 const before: Partial<Record<(typeof MEMBERS)[number], Status>> = {};
-const points: Partial<Record<(typeof MEMBERS)[number], RestorePoint>> = {};
+const points: Partial<Record<(typeof MEMBERS)[number], DescribedRestorePoint>> = {};
 let survivor: (typeof MEMBERS)[number];
 let keysBefore: string[] = [];
 /** A member's raft index before its last write: that write's entry, which its backend holds, is above it. */
@@ -214,7 +201,7 @@ describe('Script: DescribeRestorePoint', () => {
   // master-1 and master-2 hold the same writes (the same revision); master-2 answers, and its raft index
   // is the one it applied, not the one its backend last committed.
   it('chooses master-2: the highest revision, then raft index, then an answering member; never master-0', () => {
-    const ranked = MEMBERS.map((m) => ({ m, p: points[m] as RestorePoint })).sort(
+    const ranked = MEMBERS.map((m) => ({ m, p: points[m] as DescribedRestorePoint })).sort(
       (a, b) => (b.p.revision ?? -1) - (a.p.revision ?? -1) || (b.p.raftIndex ?? -1) - (a.p.raftIndex ?? -1) || (a.p.etcd === 'running' ? -1 : 1),
     );
     survivor = ranked[0]?.m ?? 'master-0';
