@@ -175,6 +175,17 @@ export function memberOfFailedStep(task: string, input: WorkflowContext): string
   return memberOfStep(task, { ...input, ...entered });
 }
 
+/**
+ * The member of a per-member step recorded without one, in a run that replaces several now: the step ran
+ * while the run still had one member, before it took others in (ConfirmMemberFailed), so it was the first
+ * member's. Null otherwise.
+ */
+export function memberBeforeTakeIn(task: string, context: WorkflowContext): string | null {
+  if (!replacesSeveral(context) || !PER_MEMBER_TASKS.includes(task)) return null;
+  const slots = currentSlots(context);
+  return slotLabel(slots[0]!, 0, slots.length);
+}
+
 // Many signals, one run ---------------------------------------------------------------------------
 
 const identity = (text: string) => text.trim().toLowerCase();

@@ -7,7 +7,7 @@ import type { RunOutcome, RunRecord, StepRecord } from '../ports.ts';
 import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
-import { currentSlots, slotLabel } from '../../statemachine/members.ts';
+import { currentSlots, memberBeforeTakeIn, slotLabel } from '../../statemachine/members.ts';
 import { EXIT } from '../exitCodes.ts';
 
 export type { RunOutcome };
@@ -105,6 +105,7 @@ export function stepTimeline(record: Pick<RunRecord, 'steps' | 'startedAt' | 'en
 export function membersOf(context: Partial<WorkflowContext>, steps: readonly StepRecord[], running: boolean): MemberView[] | null {
   if (!context.members || context.members.length < 2 || !context.request) return null;
   const slots = currentSlots(context as WorkflowContext);
+  const memberOf = (s: StepRecord) => s.member ?? memberBeforeTakeIn(s.name, context as WorkflowContext);
   return slots.map((slot, i) => {
     const label = slotLabel(slot, i, slots.length);
     return {
@@ -116,7 +117,7 @@ export function membersOf(context: Partial<WorkflowContext>, steps: readonly Ste
       ...(slot.memberAdded === true && slot.newMemberId ? { newMemberId: slot.newMemberId } : {}),
       joined: slot.memberAdded === true && slot.newMemberStartedAt !== undefined,
       steps: steps
-        .filter((s) => s.member === label)
+        .filter((s) => memberOf(s) === label)
         .map((s) => ({
           name: s.name,
           status: s.status === 'running' && !running ? 'failed' : s.status,

@@ -272,6 +272,54 @@ describe('Several failed members on AWS: the run read back from its execution hi
     expect(formatAuditRecord(record, true)).toContain(`    RemoveFailedMember (${M2}): succeeded, 1 attempt, `);
   });
 
+  it("a run that took a member in at its second observation: the steps it ran with one member are the first member's", () => {
+    const one: MemberSlot = {
+      failed: 'master-3',
+      failedHost: byName('master-3'),
+      replacement: byName('etcd-spare-0'),
+      replacementChoice: 'spare',
+    } as MemberSlot;
+    const taken: MemberSlot = {
+      failed: 'master-4',
+      failedHost: byName('master-4'),
+      replacement: byName('etcd-spare-1'),
+      replacementChoice: 'spare',
+    } as MemberSlot;
+    const b = new HistoryBuilder({ cluster: 'ocp311', failed: 'master-3', startedBy: 'cli:ops' }, T0);
+    const step = (name: string, output?: Out) => b.task(name, output ? { output: output(b.context as unknown as WorkflowContext) } : {});
+    step('ValidateInput', () => ({
+      runId: NAME,
+      request: { cluster: 'ocp311', failed: 'master-3', startedBy: 'cli:ops' },
+      options: { graceSeconds: 60, learner: 'never' },
+      inventory: { cluster: 'ocp311', hosts: HOSTS },
+      ...loadSlot(one),
+    }));
+    step('IssueCertificates');
+    step('InstallEtcd');
+    b.choice('IsAnotherReplacementToPrepare').wait('WaitGraceWindow', 60);
+    step('ConfirmMemberFailed', () => ({ members: [one, taken], memberIndex: 0, memberPhase: 'prepare', takenIn: true }));
+    b.choice('IsMemberTakenIn').choice('IsCertificateIssuedByPlaybook');
+    step('IssueCertificates', entering('prepare'));
+    step('InstallEtcd');
+    b.choice('IsAnotherReplacementToPrepare').wait('WaitGraceWindow', 0);
+    step('ConfirmMemberFailed', () => ({ takenIn: false }));
+    step('ReleaseLock');
+    b.choice('RouteOutcome').succeed();
+    const first = 'master-3 → etcd-spare-0 (1 of 2)';
+    const second = 'master-4 → etcd-spare-1 (2 of 2)';
+    expect(memberStepsFromHistory(b.events, b.now.toISOString()).map((st) => [st.name, st.member])).toEqual([
+      ['IssueCertificates', first],
+      ['InstallEtcd', first],
+      ['IssueCertificates', second],
+      ['InstallEtcd', second],
+    ]);
+    const doc = runDocumentFromHistory(facts(b, 'SUCCEEDED'), b.events);
+    expect(doc.members?.map((m) => [m.failed, m.steps.map((st) => st.name)])).toEqual([
+      ['master-3', ['IssueCertificates', 'InstallEtcd']],
+      ['master-4', ['IssueCertificates', 'InstallEtcd']],
+    ]);
+  });
+
   it('a run that replaces one member keeps its record as it was: no member on any step', () => {
     const b = new HistoryBuilder({ cluster: 'ocp311', failed: 'master-3', startedBy: 'cli:ops' }, T0)
       .task('ValidateInput', {

@@ -6,7 +6,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { LockWaitingError } from '../../functions/errors.ts';
-import type { Inventory } from '../../functions/ports.ts';
+import type { Inventory, RunRecord, StepRecord } from '../../functions/ports.ts';
+import { runViewOfRecord } from '../../functions/workflow/runView.ts';
 import { AcquireLock } from '../../functions/steps/AcquireLock.ts';
 import { ConfirmMemberFailed } from '../../functions/steps/ConfirmMemberFailed.ts';
 import { CheckClusterHealth } from '../../functions/steps/CheckClusterHealth.ts';
@@ -179,6 +180,45 @@ describe('Many signals, one run: the holder takes a waiting run in at its second
       (e: unknown) => e as Error,
     );
     expect(clashed?.name).toBe('RefusedError');
+  });
+});
+
+describe('Many signals, one run: the record of a run that took a member in', () => {
+  it("shows the steps it ran with one member as the first member's, beside the member taken in", () => {
+    const one = { failed: 'master-3', failedHost: byName('master-3'), replacement: byName('etcd-spare-0'), replacementChoice: 'spare' as const };
+    const taken = { failed: 'master-4', failedHost: byName('master-4'), replacement: byName('etcd-spare-1'), replacementChoice: 'spare' as const };
+    const at = NOW.toISOString();
+    const step = (name: string, member?: string): StepRecord => ({
+      name,
+      status: 'succeeded',
+      startedAt: at,
+      endedAt: at,
+      attempts: 1,
+      ...(member ? { member } : {}),
+    });
+    const record = {
+      runId: 'r-holder-0001',
+      cluster: 'unit',
+      target: 'sandbox',
+      startedBy: 'test',
+      request: { failed: 'master-3' },
+      outcome: 'succeeded',
+      startedAt: at,
+      endedAt: at,
+      state: 'Succeeded',
+      context: { ...validatedContext(five, 'master-3', 'etcd-spare-0'), members: [one, taken], memberIndex: 1, ...loadSlot(taken) },
+      steps: [
+        step('CheckClusterHealth'),
+        step('IssueCertificates'),
+        step('ConfirmMemberFailed'),
+        step('IssueCertificates', 'master-4 → etcd-spare-1 (2 of 2)'),
+      ],
+    } as unknown as RunRecord;
+    const view = runViewOfRecord(record);
+    expect(view.members?.map((m) => [m.failed, m.steps.map((st) => st.name)])).toEqual([
+      ['master-3', ['IssueCertificates']],
+      ['master-4', ['IssueCertificates']],
+    ]);
   });
 });
 

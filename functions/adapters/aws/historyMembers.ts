@@ -8,7 +8,7 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import type { StepRecord } from '../../ports.ts';
 import type { WorkflowContext } from '../../../statemachine/context.ts';
-import { memberOfFailedStep, memberOfStep, replacesSeveral } from '../../../statemachine/members.ts';
+import { memberBeforeTakeIn, memberOfFailedStep, memberOfStep, replacesSeveral } from '../../../statemachine/members.ts';
 import { taskEntriesOf, type TaskEntry } from './historyTasks.ts';
 
 const asObject = (text: string | undefined | null): Record<string, unknown> | undefined => {
@@ -43,11 +43,12 @@ export function finalContextFromHistory(events: readonly HistoryEvent[]): Record
  * body loads its member there), else from its input, with the member a loop's first step would have
  * loaded when it failed before returning.
  */
-function memberOfEntry(entry: TaskEntry): string | null {
+function memberOfEntry(entry: TaskEntry, final: WorkflowContext | null): string | null {
   const parsed = asObject(entry.input);
   if (!isContext(parsed)) return null;
   const input = parsed as unknown as WorkflowContext;
-  if (!replacesSeveral(input)) return null;
+  // A step of the run while it had one member, before it took others in: the first member's.
+  if (!replacesSeveral(input)) return final ? memberBeforeTakeIn(entry.name, final) : null;
   const output = entry.exited ? asObject(entry.output) : undefined;
   if (output && entry.result === 'succeeded') return memberOfStep(entry.name, { ...input, ...(output as unknown as WorkflowContext) });
   return memberOfFailedStep(entry.name, input);
@@ -61,10 +62,12 @@ function memberOfEntry(entry: TaskEntry): string | null {
  */
 export function memberStepsFromHistory(events: readonly HistoryEvent[], endedAt: string | null): StepRecord[] {
   const entries = taskEntriesOf(events);
+  const last = finalContextFromHistory(events);
+  const final = isContext(last) ? (last as unknown as WorkflowContext) : null;
   const running = endedAt === null;
   const merged = new Map<string, StepRecord>();
   for (const entry of entries) {
-    const member = memberOfEntry(entry);
+    const member = memberOfEntry(entry, final);
     if (!member) continue;
     const status: StepRecord['status'] = entry.result === 'succeeded' ? 'succeeded' : entry.result === 'failed' || !running ? 'failed' : 'running';
     const key = `${entry.name}\n${member}`;
