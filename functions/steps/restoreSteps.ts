@@ -5,12 +5,14 @@
 
 import type { RestoreStep } from '../cluster/restoreFacts.ts';
 import type { RestoreTaskName } from '../../statemachine/restoreSpec.ts';
+import { AwaitApproval } from './AwaitApproval.ts';
 import { ChooseRestorePoint } from './ChooseRestorePoint.ts';
 import { ConfirmQuorumLost } from './ConfirmQuorumLost.ts';
 import { FenceFormerMembers } from './FenceFormerMembers.ts';
 import { ForceNewCluster } from './ForceNewCluster.ts';
 import { ObserveQuorumLoss } from './ObserveQuorumLoss.ts';
 import { RecordRestore } from './RecordRestore.ts';
+import { RestoreFromSnapshot } from './RestoreFromSnapshot.ts';
 import { ValidateRestoreRequest } from './ValidateRestoreRequest.ts';
 import { VerifyRestoredMember } from './VerifyRestoredMember.ts';
 
@@ -20,15 +22,16 @@ export const RESTORE_STEPS: Readonly<Partial<Record<RestoreTaskName, RestoreStep
   ObserveQuorumLoss,
   ConfirmQuorumLost,
   ChooseRestorePoint,
+  AwaitApproval,
   FenceFormerMembers,
+  RestoreFromSnapshot,
   ForceNewCluster,
   VerifyRestoredMember,
   RecordRestore,
 };
 
 /**
- * The restore's tasks with no step registered yet. The restore's own: AwaitApproval,
- * RestoreFromSnapshot. The replacement's steps the model shares (the lock, the re-add loop,
+ * The restore's tasks with no step registered yet: the replacement's steps the model shares (the lock, the re-add loop,
  * masters, flannel, the closing steps): they run on a RestoreContext once the re-add loop's entry loads each
  * former member into the per-member fields (statemachine/members.ts), which is not built yet; until then
  * none of them is registered here, not even the ones outside the loop, so that the table never runs half a
@@ -36,8 +39,6 @@ export const RESTORE_STEPS: Readonly<Partial<Record<RestoreTaskName, RestoreStep
  */
 export const RESTORE_TASKS_WITHOUT_STEP = [
   'AcquireLock',
-  'AwaitApproval',
-  'RestoreFromSnapshot',
   'IssueCertificates',
   'VerifyCertificates',
   'OpenEtcdPorts',

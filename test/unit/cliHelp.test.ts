@@ -28,6 +28,7 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
         'plan',
         'run',
         'resume',
+        'approve',
         'status',
         'history',
         'graph',
@@ -65,6 +66,7 @@ describe('Bin: etcd-replace <command> --help | -h', () => {
 
   it('names every flag each command accepts', () => {
     const flags = (topic: string) => topicHelp(topic).sections.flatMap((s) => s.flags.map(([name]) => name.split(/[ ,]/)[0]));
+    expect(flags('approve')).toEqual(expect.arrayContaining(['RUN_ID', '--target', '--state-machine-arn', '--table', '--decline', '--reason', '--json', '-h']));
     expect(flags('plan')).toEqual(expect.arrayContaining(['--target', '--sandbox', '--failed', '--replacement', '--learner', '--json', '-h']));
     expect(flags('run')).toEqual(
       expect.arrayContaining([

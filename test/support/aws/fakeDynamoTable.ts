@@ -117,7 +117,7 @@ export class FakeDynamoTable {
         next[resolveName(name as string, input.ExpressionAttributeNames)] = structuredClone(resolveValue(value as string, input.ExpressionAttributeValues));
       }
       this.items.set(key, next);
-      return {};
+      return input.ReturnValues === 'ALL_OLD' && current ? { Attributes: structuredClone(current) } : {};
     });
     m.on(DeleteCommand).callsFake((input: DeleteCommand['input']) => {
       const key = keyOf(input.Key?.['pk'], input.Key?.['sk']);

@@ -1,0 +1,150 @@
+// AwaitApproval: the restore waits for a person before anything changes (issue "restore-quorum", Approval).
+// On AWS the state is a `lambda:invoke.waitForTaskToken` task (statemachine/asl.ts): this step gets the
+// task token beside the context, keeps it where `etcd-replace approve RUN_ID` finds it by the run's ID
+// (ApprovalPort.keep: on AWS the run table's `approval#<runId>` item), and publishes one approval request
+// naming the run, the chosen survivor or snapshot, what would be lost (context.expectedLoss), every former
+// member that will be fenced, how long it waits, and the exact command that approves it (and the console).
+// The state then waits until `approve` answers (SendTaskSuccess: the Approval in context.approval;
+// SendTaskFailure RefusedError: declined) or the heartbeat passes (States.HeartbeatTimeout: Refused).
+//
+// The token is a secret of the run: it is never logged, never written into the context or the step's
+// detail, and never put in the message (the command finds it by run ID). What this step returns is not
+// the state's output on AWS (the answer is); it writes nothing into the context.
+//
+// Idempotent: a retried invocation (the same token, or a new one after a Retry of the state) replaces the
+// kept token and publishes nothing when the run's request was published already: the command in it names
+// the run, not the token. A crash between the publish and its record publishes once more on the retry.
+//
+// The sandbox has no task token and no approval store yet: there the step refuses (the run ends Refused,
+// nothing changed) rather than go on without a person's approval.
+
+import { RefusedError } from '../errors.ts';
+import { need } from '../cluster/need.ts';
+import { othersThanSurvivor, type RestoreStep } from '../cluster/restoreFacts.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
+import type { RestoreContext } from '../../statemachine/restoreContext.ts';
+import type { Survivor } from '../../statemachine/restorePolicy.ts';
+
+/** The approval request as published: one message a person reads. */
+export interface ApprovalRequest {
+  runId: string;
+  cluster: string;
+  subject: string;
+  message: string;
+  /** When the wait ends without an answer (ISO). */
+  expiresAt: string;
+}
+
+/** Where a run's approval is kept and announced (AWS: functions/adapters/aws/approvals.ts). */
+export interface ApprovalPort {
+  /** The state machine `approve --state-machine-arn` names. */
+  readonly stateMachineArn: string;
+  /** The console page of the execution, where a person can watch the run wait. */
+  consoleLink(executionName: string): string;
+  /**
+   * Keeps the task token under the run's ID, replacing an earlier attempt's (whose token is dead), until
+   * `expiresAt`. Answers when the run's request was published already (null: not yet).
+   */
+  keep(runId: string, token: string, expiresAt: string): Promise<{ publishedAt: string | null }>;
+  /** Publishes the request, then records that it was published. */
+  publish(request: ApprovalRequest): Promise<void>;
+}
+
+/** What AwaitApproval needs beyond StepDeps, given by the step handler of a task that waits for an answer. */
+export interface ApprovalStepDeps {
+  approvals?: ApprovalPort;
+  /** The state's task token (the event's `taskToken`, `$$.Task.Token`). */
+  taskToken?: string;
+}
+
+/** SNS subjects: at most 100 printable ASCII characters. */
+const MAX_SUBJECT = 100;
+
+function subjectOf(text: string): string {
+  const ascii = text
+    .replace(/\s+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .trim();
+  return ascii.length > MAX_SUBJECT ? `${ascii.slice(0, MAX_SUBJECT - 3)}...` : ascii;
+}
+
+/** `15 min`, `2 h 30 min`, `24 h`. */
+export function waitText(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const rest = minutes % 60;
+  return rest === 0 ? `${Math.floor(minutes / 60)} h` : `${Math.floor(minutes / 60)} h ${rest} min`;
+}
+
+function survivorText(survivor: Survivor): string {
+  if (survivor.kind === 'snapshot') {
+    const how = survivor.chosenBy === 'snapshot' ? 'named by --snapshot' : "the newest verified snapshot, no member's data being usable";
+    return `snapshot ${survivor.key} of run ${survivor.runId}, taken ${survivor.at} (revision ${survivor.revision}, ${survivor.bytes} bytes, verified; ${how})`;
+  }
+  const how = survivor.chosenBy === 'from' ? 'named by --from' : 'the highest revision and raft index among the members read';
+  const index = survivor.raftIndex === null ? '' : `, raft index ${survivor.raftIndex}`;
+  return `member ${survivor.memberId ?? '(id unknown)'} on ${survivor.host} (revision ${survivor.revision}${index}, etcd ${survivor.etcd}; ${how})`;
+}
+
+/** The approve command of a run, as the message and the step's progress line print it. */
+export function approveCommand(runId: string, stateMachineArn: string): string {
+  return `etcd-replace approve ${runId} --target aws --state-machine-arn ${stateMachineArn}`;
+}
+
+/** The approval request of a run waiting at AwaitApproval: what a person reads before answering. */
+export function approvalRequest(context: RestoreContext, answer: { stateMachineArn: string; console: string | null }, expiresAt: string): ApprovalRequest {
+  const survivor = need(context.survivor, 'survivor');
+  const loss = need(context.expectedLoss, 'expectedLoss');
+  const fenced = othersThanSurvivor(need(context.formerMembers, 'formerMembers'), survivor).map((m) => m.host);
+  const cluster = context.request.cluster;
+  const from = survivor.kind === 'member' ? survivor.host : `snapshot of run ${survivor.runId}`;
+  const approve = approveCommand(context.runId, answer.stateMachineArn);
+  const lines = [
+    `Run ${context.runId} on cluster ${cluster} waits for your approval to restore etcd quorum.`,
+    '',
+    `Restore from: ${survivorText(survivor)}`,
+    `Expected loss: ${loss.text}`,
+    `Fenced first: ${fenced.length > 0 ? fenced.join(', ') : 'none'} (2379/2380 closed by its security group; where it answers, etcd stopped, its static pod moved, its data stored off the host)`,
+    `Waits: ${waitText(context.options.approvalTimeoutSeconds)}, until ${expiresAt}; without an answer the run ends Refused and changes nothing.`,
+    '',
+    `Approve: ${approve}`,
+    `Decline: ${approve} --decline --reason TEXT`,
+    ...(answer.console ? [`Console: ${answer.console}`] : []),
+  ];
+  return {
+    runId: context.runId,
+    cluster,
+    subject: subjectOf(`${cluster}: APPROVE restore of etcd quorum from ${from}? (run ${context.runId})`),
+    message: `${lines.join('\n')}\n`,
+    expiresAt,
+  };
+}
+
+/** The execution's name, from StepDeps.execution (`sfn:<name>`), or null off Step Functions. */
+function executionName(deps: StepDeps): string | null {
+  return deps.execution?.startsWith('sfn:') ? deps.execution.slice(4) : null;
+}
+
+export const AwaitApproval: RestoreStep = async (context, deps) => {
+  const { approvals, taskToken } = deps as StepDeps & ApprovalStepDeps;
+  if (!approvals || !taskToken) {
+    throw new RefusedError(
+      `approval on the ${deps.target} is not built yet: run ${context.runId} cannot wait for a person's approval here, so it restores nothing`,
+    );
+  }
+  const expiresAt = new Date(deps.now().getTime() + context.options.approvalTimeoutSeconds * 1000).toISOString();
+  const name = executionName(deps);
+  const request = approvalRequest(context, { stateMachineArn: approvals.stateMachineArn, console: name ? approvals.consoleLink(name) : null }, expiresAt);
+  const kept = await approvals.keep(context.runId, taskToken, expiresAt);
+  const approve = approveCommand(context.runId, approvals.stateMachineArn);
+  if (kept.publishedAt !== null) {
+    deps.log(
+      `waiting for approval of run ${context.runId} (requested at ${kept.publishedAt}): ${need(context.expectedLoss, 'expectedLoss').text}; approve with: ${approve}`,
+    );
+    return { output: {}, detail: `approval requested already at ${kept.publishedAt}; waiting until ${expiresAt}`, skipped: true };
+  }
+  await approvals.publish(request);
+  deps.log(`waiting for approval of run ${context.runId} until ${expiresAt}: ${need(context.expectedLoss, 'expectedLoss').text}; approve with: ${approve}`);
+  return { output: {}, detail: `approval requested; waiting until ${expiresAt}` };
+};
