@@ -16,6 +16,8 @@ export interface StepEvent {
   context: unknown;
   /** `$$.Execution.Name`. */
   executionName?: string;
+  /** `$$.Task.Token`: only a task that waits for an answer gets it (statemachine/asl.ts compileAnswerTask); a secret, never logged. */
+  taskToken?: string;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -150,12 +150,15 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
         // keeps the name and is caught by the confirmation's time bound instead.
         // Earlier runs name the run that removed a member this request names, and let a new run finish
         // a replacement an earlier one left half done (functions/cluster/assessFailure.ts).
+        // A task that waits for an answer gets its task token beside the ports (functions/steps/AwaitApproval.ts).
+        const taskToken = typeof event.taskToken === 'string' && event.taskToken !== '' ? event.taskToken : undefined;
         const deps =
-          typeof base === 'object' && base !== null && (event.executionName || options.pastRuns)
+          typeof base === 'object' && base !== null && (event.executionName || options.pastRuns || taskToken)
             ? {
                 ...base,
                 ...(event.executionName ? { execution: `sfn:${event.executionName}` } : {}),
                 ...(options.pastRuns ? { pastRuns: () => options.pastRuns!(context) } : {}),
+                ...(taskToken ? { taskToken } : {}),
               }
             : base;
         const run = () => implementation(context, deps);

@@ -114,8 +114,12 @@ conf_set() {
   local key=$1 value=$2 tmp
   [[ $(qr_conf_value "$key") != "$value" ]] || return 0
   tmp=$(mktemp "${ETCD_HOST_CONF}.new.XXXXXX")
-  grep -vE "^[[:space:]]*(export[[:space:]]+)?${key}=" "$ETCD_HOST_CONF" >"$tmp" || true
-  printf '%s=%s\n' "$key" "$value" >>"$tmp"
+  # In place of its first assignment (any later one dropped), or at the end when there is none.
+  awk -v key="$key" -v line="$key=$value" '
+    $0 ~ "^[[:space:]]*(export[[:space:]]+)?" key "=" { if (!done) print line; done = 1; next }
+    { print }
+    END { if (!done) print line }
+  ' "$ETCD_HOST_CONF" >"$tmp"
   cp -p "$ETCD_HOST_CONF" "${ETCD_HOST_CONF}.etcd-replace.$(date -u +%Y%m%dT%H%M%SZ)"
   chmod --reference="$ETCD_HOST_CONF" "$tmp"
   mv -f "$tmp" "$ETCD_HOST_CONF"

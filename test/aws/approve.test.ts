@@ -14,6 +14,7 @@ import { RUN_TABLE_TAG } from '../../cli/aws/auditHistory.ts';
 import type { ApproveDeps } from '../../cli/aws/approve.ts';
 import { approveCommand } from '../../cli/commands/approve.ts';
 import { approvalKey, DynamoSnsApprovals, executionConsoleLink } from '../../functions/adapters/aws/approvals.ts';
+import { createStepHandler, type StepImplementation } from '../../functions/handlers/step.ts';
 import { AwaitApproval, type ApprovalStepDeps } from '../../functions/steps/AwaitApproval.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import type { RestoreContext } from '../../statemachine/restoreContext.ts';
@@ -114,6 +115,26 @@ describe('AwaitApproval over the run table and the topic', () => {
     expect(again.skipped).toBe(true);
     expect(snsMock.commandCalls(PublishCommand)).toHaveLength(1);
     expect(table.items.get(KEY)?.['token']).toBe(`${TOKEN}-retry`);
+  });
+
+  it('through the step Lambda: the token as the compiled ASL passes it (Payload.taskToken) reaches the step, never the log or the context', async () => {
+    const lines: string[] = [];
+    const { taskToken: _none, ...base } = stepDeps();
+    const handler = createStepHandler<StepDeps>({
+      steps: { AwaitApproval: AwaitApproval as unknown as StepImplementation<StepDeps> },
+      deps: () => base,
+      stepName: 'AwaitApproval',
+      log: (line) => void lines.push(line),
+    });
+    const next = await handler({ step: 'AwaitApproval', context: restoreContext(), executionName: RUN_ID, taskToken: TOKEN });
+    expect(table.items.get(KEY)?.['token']).toBe(TOKEN);
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(next).toEqual(restoreContext());
+    expect(JSON.stringify([lines, next])).not.toContain(TOKEN);
+    // Without the token (a plain invoke) the step refuses: nothing is kept or published.
+    table.items.clear();
+    await expect(handler({ step: 'AwaitApproval', context: restoreContext(), executionName: RUN_ID })).rejects.toMatchObject({ name: 'RefusedError' });
+    expect(table.items.size).toBe(0);
   });
 
   it('a publish that fails leaves the request unpublished, so the retry publishes it', async () => {

@@ -411,3 +411,88 @@ describe('Script: ForceNewCluster', () => {
     expect(await sh(former, 'ls /etc/origin/node/pods | wc -l')).toBe('0\n');
   });
 });
+
+// No usable survivor: a verified snapshot of the cluster of one (etcdctl snapshot save on the host, as the
+// snapshot job takes it), more writes after it, then the snapshot restored on the same host as a cluster of
+// one. The keys of the snapshot are there and the later ones are not.
+describe('Script: RestoreFromSnapshot', () => {
+  const key = `runs/${RUN_ID}/snapshot-restore-test.db`;
+  const endpoint = () => `--endpoints=https://${host(survivor).ip}:2379`;
+  const keys = async () => (await sh(survivor, `etcdctl ${TLS} ${endpoint()} get --prefix --keys-only /restore-test/`)).split('\n').filter(Boolean).sort();
+  let snapshot: { sha256: string; revision: number; keys: string[] };
+  let restored: { memberId: string; clusterId: string; name: string; peerUrl: string; revision: number; did: string[]; restoredBefore: boolean };
+  const restore = (args: string[], secrets: Record<string, string> = {}) =>
+    runner.run({ host: host(survivor), script: 'RestoreFromSnapshot', args, secrets, timeoutSeconds: 120 });
+
+  it('refuses while etcd here serves a working cluster (exit 3, nothing changed), and bad arguments (exit 2)', async () => {
+    const file = '/var/tmp/restore-test-snapshot.db';
+    await sh(survivor, `etcdctl ${TLS} ${endpoint()} snapshot save ${file} >/dev/null`);
+    const status = JSON.parse(await sh(survivor, `etcdctl snapshot status ${file} -w json`)) as { revision: number };
+    snapshot = { sha256: (await sh(survivor, `sha256sum ${file}`)).split(' ')[0] ?? '', revision: status.revision, keys: await keys() };
+    await sh(survivor, `curl -fsS -T ${file} '${await store.uploadUrl(key, 600)}' && rm -f ${file}`);
+    expect((await stored(key)).sha256).toBe(snapshot.sha256);
+    await put(survivor, 'later', 5);
+    const state = await hostState(survivor);
+    const secrets = { SNAPSHOT_URL: await store.downloadUrl(key, 600) };
+    const bad = [[], [RUN_ID, 'x', '1', '30'], [RUN_ID, snapshot.sha256, '-1', '30'], [RUN_ID, snapshot.sha256, '1', '0'], ['Bad', snapshot.sha256, '1', '30']];
+    const codes = [];
+    for (const args of bad) codes.push((await restore(args, secrets)).exitCode);
+    expect(codes).toEqual(bad.map(() => 2));
+    const refused = await restore([RUN_ID, snapshot.sha256, String(snapshot.revision), '60'], secrets);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toContain('it serves a working cluster');
+    expect(await hostState(survivor)).toBe(state);
+  });
+
+  it('with etcd stopped: keeps the old data, restores the snapshot as this host alone, starts it', async () => {
+    await sh(survivor, 'mv /etc/origin/node/pods/etcd.yaml /etc/origin/node/pods-stopped/');
+    await waitFor('etcd to stop', 15_000, 100, async () => ((await etcdPid(survivor)) === '' ? true : undefined));
+    restored = await runScript(runner, {
+      host: host(survivor),
+      script: 'RestoreFromSnapshot',
+      args: [RUN_ID, snapshot.sha256, String(snapshot.revision), '60'],
+      secrets: { SNAPSHOT_URL: await store.downloadUrl(key, 600) },
+      timeoutSeconds: 120,
+    });
+    expect(restored).toMatchObject({
+      name: `${survivor}.sandbox.test`,
+      peerUrl: `https://${host(survivor).ip}:2380`,
+      did: ['keep', 'restore', 'configure', 'start'],
+      restoredBefore: false,
+      peerUrlUpdated: false,
+    });
+    expect(restored.revision).toBeGreaterThanOrEqual(snapshot.revision);
+  });
+
+  it('leaves one healthy member with the keys of the snapshot and none written after it; the old data kept', async () => {
+    const members = (await sh(survivor, `etcdctl ${TLS} ${endpoint()} member list`)).trim().split('\n');
+    expect(members).toEqual([expect.stringMatching(new RegExp(`^${restored.memberId.replace(/^0+/, '')}, started, ${survivor}\\.sandbox\\.test, https://`))]);
+    expect(await sh(survivor, `etcdctl ${TLS} ${endpoint()} endpoint health 2>&1`)).toContain('is healthy');
+    const status = await endpointStatus(survivor);
+    expect(status).toMatchObject({ memberId: restored.memberId, leader: restored.memberId, clusterId: restored.clusterId });
+    expect(restored.revision).toBe(snapshot.revision); // the snapshot's data, not the later writes
+    expect(await keys()).toEqual(snapshot.keys);
+    expect(snapshot.keys).toContain('/restore-test/after');
+    expect((await keys()).filter((k) => k.startsWith('/restore-test/later'))).toEqual([]);
+    expect(await sh(survivor, 'grep -E "^ETCD_INITIAL_CLUSTER(_STATE)?=" /etc/etcd/etcd.conf')).toBe(
+      `ETCD_INITIAL_CLUSTER=${survivor}.sandbox.test=https://${host(survivor).ip}:2380\nETCD_INITIAL_CLUSTER_STATE=new\n`,
+    );
+    expect(await sh(survivor, `ls -A /var/lib/etcd; ls /var/lib/etcd/.etcd-replace-before-${RUN_ID}`)).toBe(`.etcd-replace-before-${RUN_ID}\nmember\nmember\n`);
+    expect(await sh(survivor, `etcdctl ${TLS} ${endpoint()} put /restore-test/restored yes`)).toBe('OK\n');
+  });
+
+  it('a rerun only verifies: no download, no restart, nothing changed', async () => {
+    const state = await hostState(survivor);
+    const pid = await etcdPid(survivor);
+    const again = await runScript<typeof restored>(runner, {
+      host: host(survivor),
+      script: 'RestoreFromSnapshot',
+      args: [RUN_ID, snapshot.sha256, String(snapshot.revision), '60'],
+      timeoutSeconds: 120,
+    });
+    expect(again).toMatchObject({ memberId: restored.memberId, clusterId: restored.clusterId, did: [], restoredBefore: true });
+    expect(again.revision).toBe(restored.revision + 1);
+    expect(await etcdPid(survivor)).toBe(pid);
+    expect((await hostState(survivor)).split('\n').slice(1)).toEqual(state.split('\n').slice(1));
+  });
+});
