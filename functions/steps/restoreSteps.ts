@@ -13,7 +13,6 @@ import { ForceNewCluster } from './ForceNewCluster.ts';
 import { ObserveQuorumLoss } from './ObserveQuorumLoss.ts';
 import { RecordRestore } from './RecordRestore.ts';
 import { RestoreFromSnapshot } from './RestoreFromSnapshot.ts';
-import { RestoreFromSnapshot } from './RestoreFromSnapshot.ts';
 import { ValidateRestoreRequest } from './ValidateRestoreRequest.ts';
 import { VerifyRestoredMember } from './VerifyRestoredMember.ts';
 
