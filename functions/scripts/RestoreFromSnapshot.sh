@@ -12,7 +12,7 @@
 # data directory is often a mount point of its own, so they stay on its file system; etcd names what it
 # does not know in its data directory in a warning, and leaves it). The snapshot is downloaded to
 # /var/lib/etcd/.etcd-replace-restore-RUN_ID, checked against SHA256, restored there, and its member
-# directory moved into place; that directory is removed once the restore is in place.
+# directory moved into place; that directory is removed once the restore is in place, or fails.
 #
 # One action per state, so a run killed anywhere finishes when started again, and a rerun after success
 # only verifies: no /etc/etcd/restore-quorum/RUN_ID.kept: refuse or stop, then move the old data aside
@@ -125,6 +125,13 @@ conf_set() {
   mv -f "$tmp" "$ETCD_HOST_CONF"
 }
 
+# A failure before the restore is in place: the download and its directory go, the old data stays kept.
+not_in_place() {
+  rm -rf "$STAGING"
+  echo "$1; nothing is in place" >&2
+  exit 1
+}
+
 if [[ ! -s $restored_marker ]]; then
   qr_stop_etcd stop
   [[ $QR_STOPPED == false ]] || did+=(stop)
@@ -132,25 +139,13 @@ if [[ ! -s $restored_marker ]]; then
     check_url "$SNAPSHOT_URL" "no snapshot URL on stdin"
     rm -rf "$STAGING"
     mkdir -m 700 "$STAGING"
-    curl_url "$SNAPSHOT_URL" -fsS --connect-timeout 5 --retry 2 --max-time 1800 -o "$STAGING/snapshot.db" || {
-      echo "the snapshot could not be downloaded; nothing is in place" >&2
-      exit 1
-    }
+    curl_url "$SNAPSHOT_URL" -fsS --connect-timeout 5 --retry 2 --max-time 1800 -o "$STAGING/snapshot.db" || not_in_place "the snapshot could not be downloaded"
     actual=$(sha256sum "$STAGING/snapshot.db" | cut -d' ' -f1)
-    [[ $actual == "$sha256" ]] || {
-      echo "the snapshot downloaded has sha256 $actual, not the $sha256 its run verified; nothing is in place" >&2
-      exit 1
-    }
-    etcd_backend_status "$STAGING/snapshot.db" || {
-      echo "etcdctl snapshot status rejects the snapshot downloaded; nothing is in place" >&2
-      exit 1
-    }
-    ((ETCD_BACKEND_REVISION >= min_revision)) || {
-      echo "the snapshot is at revision $ETCD_BACKEND_REVISION, below the $min_revision its run recorded; nothing is in place" >&2
-      exit 1
-    }
+    [[ $actual == "$sha256" ]] || not_in_place "the snapshot downloaded has sha256 $actual, not the $sha256 its run verified"
+    etcd_backend_status "$STAGING/snapshot.db" || not_in_place "etcdctl snapshot status rejects the snapshot downloaded"
+    ((ETCD_BACKEND_REVISION >= min_revision)) || not_in_place "the snapshot is at revision $ETCD_BACKEND_REVISION, below the $min_revision its run recorded"
     ETCDCTL_API=3 etcdctl snapshot restore "$STAGING/snapshot.db" --data-dir="$STAGING/data" --name="$name" \
-      --initial-cluster="$name=$peer_url" --initial-cluster-token="$token" --initial-advertise-peer-urls="$peer_url" >&2
+      --initial-cluster="$name=$peer_url" --initial-cluster-token="$token" --initial-advertise-peer-urls="$peer_url" >&2 || not_in_place "etcdctl snapshot restore failed"
     # Owned as the data directory etcd runs with is (etcd:etcd on an RPM host, root in the static pod).
     chown -R --reference="$ETCD_HOST_DATA" "$STAGING/data/member"
     chmod 700 "$STAGING/data/member"

@@ -2,7 +2,8 @@
 // more keys are written, etcd dies on master-1, and master-2 runs on alone without a leader. Then, as
 // OpenShift 3.11's "Restoring etcd quorum" does by hand: DescribeRestorePoint on each member (checked
 // against what etcdctl reads on the host), FenceFormerMember on a former member, ForceNewCluster on the
-// survivor with the highest revision; every result checked from the hosts with etcdctl, and every
+// survivor with the highest revision; then, as "Restoring etcd" does, RestoreFromSnapshot of a snapshot of
+// that cluster of one on the same host; every result checked from the hosts with etcdctl, and every
 // script run twice. A sandbox of its own: the others keep their quorum, and this one ends with a cluster
 // of one. Tests run in order.
 import { execFileSync } from 'node:child_process';
@@ -494,5 +495,29 @@ describe('Script: RestoreFromSnapshot', () => {
     expect(again.revision).toBe(restored.revision + 1);
     expect(await etcdPid(survivor)).toBe(pid);
     expect((await hostState(survivor)).split('\n').slice(1)).toEqual(state.split('\n').slice(1));
+  });
+
+  // A second restore (another run) stopped by a failed download after the old data was moved aside: the
+  // same command goes on from there.
+  it('goes on after a failure midway: the download fails once the old data is kept, the rerun restores', async () => {
+    const run = 'restore-quorum-test-2';
+    await sh(survivor, 'mv /etc/origin/node/pods/etcd.yaml /etc/origin/node/pods-stopped/');
+    await waitFor('etcd to stop', 15_000, 100, async () => ((await etcdPid(survivor)) === '' ? true : undefined));
+    const missing = await restore([run, snapshot.sha256, String(snapshot.revision), '60'], {
+      SNAPSHOT_URL: await store.downloadUrl(`runs/${RUN_ID}/no-such-snapshot.db`, 600),
+    });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('the snapshot could not be downloaded; nothing is in place');
+    expect(await sh(survivor, 'ls -A /var/lib/etcd')).toBe(`.etcd-replace-before-${RUN_ID}\n.etcd-replace-before-${run}\n`);
+    const resumed = await runScript<typeof restored>(runner, {
+      host: host(survivor),
+      script: 'RestoreFromSnapshot',
+      args: [run, snapshot.sha256, String(snapshot.revision), '60'],
+      secrets: { SNAPSHOT_URL: await store.downloadUrl(key, 600) },
+      timeoutSeconds: 120,
+    });
+    expect(resumed).toMatchObject({ memberId: restored.memberId, did: ['restore', 'start'], restoredBefore: false });
+    expect(await keys()).toEqual(snapshot.keys);
+    expect((await sh(survivor, `etcdctl ${TLS} ${endpoint()} member list`)).trim().split('\n')).toHaveLength(1);
   });
 });
