@@ -13,14 +13,12 @@ import { ConfirmMemberFailed } from '../../functions/steps/ConfirmMemberFailed.t
 import { CheckClusterHealth } from '../../functions/steps/CheckClusterHealth.ts';
 import { lockOwner } from '../../functions/workflow/lockRenewal.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
-import { compileAsl } from '../../statemachine/asl.ts';
 import type { MemberPhase, WorkflowContext } from '../../statemachine/context.ts';
 import { currentSlots, enterLoop, loadSlot } from '../../statemachine/members.ts';
-import { TASKS } from '../../statemachine/spec.ts';
-import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
 import { FakeCluster, fakeDeps, fakeMember as member, host, memberId as ID, unitInventory, validatedContext } from '../support/fakeCluster.ts';
 import { FakeLock } from '../support/fakePorts.ts';
-import { runXState, type StepFake } from '../support/xstateRun.ts';
+import type { StepFake } from '../support/xstateRun.ts';
+import { bothEngines as inBothEngines, tasksOf } from '../support/bothEngines.ts';
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const five: Inventory = unitInventory([
@@ -229,16 +227,7 @@ const input: WorkflowContext = {
   options: { graceSeconds: 30, learner: 'auto' },
 };
 
-async function bothEngines(fakes: () => Record<string, StepFake>) {
-  const xstate = await runXState(fakes(), input);
-  const local = await runAslLocally(compileAsl(), input, taskFnFromSteps(fakes()));
-  expect(local.path).toEqual(xstate.path);
-  expect(local.invocations).toEqual(xstate.invocations);
-  expect(local.finalContext).toEqual(xstate.finalContext);
-  return local;
-}
-
-const tasksOf = (path: string[]) => path.filter((s) => TASKS.some((t) => t.name === s));
+const bothEngines = (fakes: () => Record<string, StepFake>) => inBothEngines(fakes, input);
 
 describe('Conformance: many signals, one run, in the compiled ASL and the XState machine', () => {
   it('end Covered, a success, right after AcquireLock: no lock taken, nothing released, nothing changed', async () => {

@@ -20,9 +20,9 @@ import { findPastRemoval } from '../../statemachine/pastRemoval.ts';
 import { findEarlierReplacement } from '../../statemachine/earlierRun.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { TASKS } from '../../statemachine/spec.ts';
-import { runAslLocally, taskFnFromSteps } from '../support/aslLocalRun.ts';
 import { FakeCluster, fakeDeps, fakeMember as member, host, memberId as ID, unitInventory } from '../support/fakeCluster.ts';
 import { runXState, type StepFake } from '../support/xstateRun.ts';
+import { bothEngines as inBothEngines, tasksOf } from '../support/bothEngines.ts';
 
 const five: Inventory = unitInventory([
   host('master-3', '198.51.100.5', ['master', 'etcd']),
@@ -265,16 +265,7 @@ function twoMemberFakes(overrides: Record<string, StepFake> = {}): Record<string
   };
 }
 
-async function bothEngines(fakes: () => Record<string, StepFake>) {
-  const xstate = await runXState(fakes(), two);
-  const local = await runAslLocally(compileAsl(), two, taskFnFromSteps(fakes()));
-  expect(local.path).toEqual(xstate.path);
-  expect(local.invocations).toEqual(xstate.invocations);
-  expect(local.finalContext).toEqual(xstate.finalContext);
-  return local;
-}
-
-const tasksOf = (path: string[]) => path.filter((s) => TASKS.some((t) => t.name === s));
+const bothEngines = (fakes: () => Record<string, StepFake>) => inBothEngines(fakes, two);
 
 describe('Conformance: two failed members in the compiled ASL and the XState machine', () => {
   it('prepare both replacements, remove both members, then add and start each in turn', async () => {
