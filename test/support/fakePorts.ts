@@ -114,6 +114,24 @@ export class FakeSecurityGroups implements SecurityGroupPort {
 }
 
 /** The cluster lock in memory, with the semantics every adapter shares (test/support/lockContract.ts). */
+/**
+ * A lock that says `runId` holds it, whatever is asked, and records nothing: for runs whose steps are faked
+ * and only the lock's proof before each step matters. `overrides` replaces any method.
+ */
+export function heldLock(runId: string, overrides: Partial<LockPort> = {}): LockPort {
+  return {
+    acquire: async () => ({}) as never,
+    renew: async () => {},
+    release: async () => {},
+    current: async () => ({ runId }) as never,
+    requestJoin: async () => 'not-held',
+    closeJoins: async () => [],
+    recordLastHolder: async () => {},
+    lastHolder: async () => null,
+    ...overrides,
+  };
+}
+
 export class FakeLock implements LockPort {
   private locks = new Map<string, LockInfo>();
   /** acquire/renew/release calls as `verb cluster runId ttl`, in order. */

@@ -2,6 +2,7 @@
 // process killed at any instant resumes at that step or a later one, never before a step whose effect
 // has happened (a released lock, say). Steps are fakes; the run store keeps every saved copy.
 
+import { heldLock } from '../support/fakePorts.ts';
 import { describe, expect, it } from 'vitest';
 import { LockLostError } from '../../functions/errors.ts';
 import type { RunRecord, RunStore } from '../../functions/ports.ts';
@@ -40,16 +41,7 @@ describe('Function: runLocally', () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const deps = {
       ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
-      lock: {
-        acquire: async () => ({}) as never,
-        renew: async () => {},
-        release: async () => {},
-        current: async () => ({ runId: context.runId }) as never,
-        requestJoin: async () => 'not-held' as const,
-        closeJoins: async () => [],
-        recordLastHolder: async () => {},
-        lastHolder: async () => null,
-      },
+      lock: heldLock(context.runId),
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), { deps, steps, runs: store, target: 'sandbox' });
     expect(ended.state).toBe('Succeeded');
@@ -57,16 +49,6 @@ describe('Function: runLocally', () => {
     for (const [step, saved] of seenAtStart) expect({ step, saved }).toEqual({ step, saved: step });
   });
 
-  const fakeLock = (runId: string) => ({
-    acquire: async () => ({}) as never,
-    renew: async () => {},
-    release: async () => {},
-    current: async () => ({ runId }) as never,
-    requestJoin: async () => 'not-held' as const,
-    closeJoins: async () => [],
-    recordLastHolder: async () => {},
-    lastHolder: async () => null,
-  });
   const skipAll = (): Record<TaskName, Step> =>
     Object.fromEntries(TASKS.map((t) => [t.name, (async () => ({ output: {}, detail: `${t.name} done`, skipped: true })) satisfies Step])) as unknown as Record<
       TaskName,
@@ -75,7 +57,7 @@ describe('Function: runLocally', () => {
 
   it('cancels a step whose time is up through its signal, and reports the timeout only once the step has stopped', async () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
-    const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: fakeLock(context.runId) };
+    const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: heldLock(context.runId) };
     const events: string[] = [];
     const steps = skipAll();
     steps.CheckClusterHealth = async (_context, stepDeps) => {
@@ -104,7 +86,7 @@ describe('Function: runLocally', () => {
 
   it("stops at once and records nothing more when the process no longer owns the run: runLocally rejects with the proof's error", async () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
-    const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: fakeLock(context.runId) };
+    const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: heldLock(context.runId) };
     const store = new SavingStore();
     let owner = true;
     const ran: string[] = [];
@@ -137,7 +119,7 @@ describe('Function: runLocally', () => {
 
   it("stops where it is when told to (an operator's kill): the running step is cancelled, the record left at that step", async () => {
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
-    const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: fakeLock(context.runId) };
+    const deps = { ...fakeDeps(new FakeCluster(threeMembers(['master-2']))), lock: heldLock(context.runId) };
     const store = new SavingStore();
     const stop = new AbortController();
     let cancelled: unknown;

@@ -2,6 +2,7 @@
 // active unless both variables are set, validated, and while it holds the run keeps proving and renewing
 // its lock as during any step; the held step starts only once the file is gone. Steps are fakes.
 
+import { heldLock } from '../support/fakePorts.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,16 +59,7 @@ describe('Function: runLocally with a hold', () => {
     ) as unknown as Record<TaskName, Step>;
     const context = validatedContext(unitInventory(), 'master-2', 'etcd-spare-0');
     const renewals: number[] = [];
-    const lock: LockPort = {
-      acquire: async () => ({}) as never,
-      renew: async () => void renewals.push(Date.now()),
-      release: async () => {},
-      current: async () => ({ runId: context.runId }) as never,
-      requestJoin: async () => 'not-held' as const,
-      closeJoins: async () => [],
-      recordLastHolder: async () => {},
-      lastHolder: async () => null,
-    };
+    const lock: LockPort = heldLock(context.runId, { renew: async () => void renewals.push(Date.now()) });
     const logged: string[] = [];
     const base = fakeDeps(new FakeCluster(threeMembers(['master-2'])));
     // A lifetime of 0.3 s: renewed every 0.1 s while the run holds.
@@ -111,16 +103,7 @@ describe('Function: runLocally with a hold', () => {
     const deps = {
       ...fakeDeps(new FakeCluster(threeMembers(['master-2']))),
       log: (m: string) => void logged.push(m),
-      lock: {
-        acquire: async () => ({}) as never,
-        renew: async () => {},
-        release: async () => {},
-        current: async () => ({ runId: context.runId }) as never,
-        requestJoin: async () => 'not-held' as const,
-        closeJoins: async () => [],
-        recordLastHolder: async () => {},
-        lastHolder: async () => null,
-      },
+      lock: heldLock(context.runId),
     };
     const ended = await runLocally(newRunRecord(context, 'sandbox', new Date()), {
       deps,
