@@ -85,6 +85,22 @@ export interface FencedHost extends HostFenced {
   backupSha256?: string;
   /** `stopped-instance` in `how`: the host was found powered off already. */
   stoppedAlready?: boolean;
+  /**
+   * The network fence was lifted again, by the step named, once the host no longer needed it: fenced on the
+   * host and restored as the new cluster's first member (RestoreFromSnapshot), or fenced on the host and
+   * about to be re-added as a new member (PrepareFormerMember). `how` keeps saying how it was fenced.
+   */
+  networkLifted?: { at: string; by: 'RestoreFromSnapshot' | 'PrepareFormerMember' };
+}
+
+/** Where a former member is added back (PrepareFormerMember): on its own host, or on a host of the spare pool. */
+export interface FormerMemberReAdd {
+  /** The former member's host. */
+  former: string;
+  /** The host its new member runs on. */
+  on: string;
+  /** `same-host`: it was fenced on the host (etcd stopped, data stored off the host), so the host itself is re-added; `spare`: the spare pool's next free host. */
+  how: 'same-host' | 'spare';
 }
 
 /** The model's view of a fenced host (RestoreMeasures.fenced): derived from the step's record, never kept twice. */
@@ -183,6 +199,11 @@ export interface RestoreContext extends WorkflowContext {
   forced?: ForcedCluster;
   /** Written by VerifyRestoredMember. */
   restoredMember?: RestoredMember;
+  /**
+   * Written by PrepareFormerMember on its first visit: every former member but the restored one, in the
+   * former member list's order, and where it is added back (each is a member slot, `members`, of the re-add loop).
+   */
+  reAdds?: FormerMemberReAdd[];
 
   /** Written by RecordRestore. */
   restoreMeasures?: RestoreMeasures;

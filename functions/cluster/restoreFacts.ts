@@ -4,10 +4,10 @@
 // helpers that read the context's hosts and check a host's backup before it reaches a shell.
 
 import type { Host, Inventory } from '../ports.ts';
-import type { FormerMember, RestoreContext } from '../../statemachine/restoreContext.ts';
+import type { FencedHost, FormerMember, RestoreContext } from '../../statemachine/restoreContext.ts';
 import type { Survivor } from '../../statemachine/restorePolicy.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
-import { InvalidInputError, ScriptFailedError } from '../errors.ts';
+import { InvalidInputError, RefusedError, ScriptFailedError } from '../errors.ts';
 
 export interface RestoreStepResult {
   output: Partial<RestoreContext>;
@@ -58,4 +58,38 @@ export function backupArgs(host: Host, script: string, backup: HostBackup): [str
     throw new ScriptFailedError(host.name, script, 0, `printed a backup that is not {bytes, sha256, manifest}: ${JSON.stringify(backup).slice(0, 200)}`);
   }
   return [String(bytes), sha256 ?? '', manifest ?? ''];
+}
+
+/**
+ * Lifts the network fence of a former member that no longer needs it (issue 24 §4: it stays until the host
+ * has been fenced on the host, or re-added): refused unless its record says it was fenced on the host (etcd
+ * stopped, its static pod moved, its data stored off the host and checked), or when what the fence replaced
+ * is not known (EC2: the groups to put back). Looks first, so a rerun changes nothing; checks it is lifted
+ * after. Returns the fence records with this host's marked lifted (FencedHost.networkLifted).
+ */
+export async function liftNetworkFence(
+  deps: StepDeps,
+  host: Host,
+  fenced: readonly FencedHost[],
+  by: NonNullable<FencedHost['networkLifted']>['by'],
+): Promise<{ fenced: FencedHost[]; changed: boolean }> {
+  const record = fenced.find((f) => f.host === host.name);
+  if (!record?.how.includes('on-host')) {
+    throw new RefusedError(
+      `${host.name}: not lifting its network fence: it was not fenced on the host (${record ? record.how.join(', ') : 'no fence record'})`,
+    );
+  }
+  if (record.previousUnknown === true) {
+    throw new RefusedError(
+      `${host.name}: not lifting its network fence: what it replaced is not recorded (see FenceFormerMembers' log for the security groups to put back); put them back by hand, then run again`,
+    );
+  }
+  let changed = false;
+  if ((await deps.securityGroups.describeFence(host)).fenced) {
+    changed = (await deps.securityGroups.unfence(host, record.previous)).changed;
+    const now = await deps.securityGroups.describeFence(host);
+    if (now.fenced) throw new RefusedError(`${host.name}: its network fence still holds after it was lifted${now.reason ? ` (${now.reason})` : ''}`);
+  }
+  const networkLifted = record.networkLifted ?? { at: deps.now().toISOString(), by };
+  return { fenced: fenced.map((f) => (f.host === host.name ? { ...f, networkLifted } : f)), changed };
 }

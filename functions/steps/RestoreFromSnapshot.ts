@@ -7,12 +7,16 @@
 // not hold refuses the step with nothing changed. The snapshot reaches the host through a download URL on
 // the script's stdin, with the sha256 and revision its run recorded as arguments. Then, read through the
 // host itself (DescribeRestorePoint.sh): one member, leading itself, at the snapshot's revision or later.
+// Then the host's network fence is lifted (restoreFacts.ts liftNetworkFence): the host is fenced on the host
+// and now runs the new cluster of one (a new cluster ID, which no former member can join), and every later
+// step needs it on the network as the forced survivor is: VerifyRestoredMember reads it, the re-added members
+// peer with it, masters and flanneld reach it. Recorded in `fenced` (networkLifted).
 // Writes the record VerifyRestoredMember reads (`forced`, as ForceNewCluster does). Idempotent: once the
-// snapshot is in place on the host, the script only verifies.
+// snapshot is in place on the host, the script only verifies, and a fence already lifted is left so.
 
 import { ClusterUnhealthyError, InvalidInputError, RefusedError } from '../errors.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
-import { hostNamed, type RestoreStep } from '../cluster/restoreFacts.ts';
+import { hostNamed, liftNetworkFence, type RestoreStep } from '../cluster/restoreFacts.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { ForcedCluster } from '../../statemachine/restoreContext.ts';
 import type { DescribedRestorePoint } from '../../statemachine/restorePolicy.ts';
@@ -95,6 +99,9 @@ export const RestoreFromSnapshot: RestoreStep = async (context, deps) => {
     );
   }
 
+  // The fence around this host has done its work: the old majority cannot form without it.
+  const lifted = await liftNetworkFence(deps, host, fenced, 'RestoreFromSnapshot');
+
   const result: ForcedCluster = {
     host: host.name,
     memberId: restored.memberId,
@@ -112,9 +119,10 @@ export const RestoreFromSnapshot: RestoreStep = async (context, deps) => {
   };
   const done = restored.did.length === 0 ? 'verified only (restored before)' : `did ${restored.did.join(', ')}`;
   const backup = onHost.backupKey ? `its data before the restore stored as ${onHost.backupKey} and kept on the host` : 'its data directory was empty';
+  const network = lifted.changed ? 'its network fence lifted' : 'its network fence already lifted';
   return {
-    output: { forced: result },
-    detail: `${host.name}: snapshot ${survivor.key} (run ${survivor.runId}, revision ${survivor.revision}) restored as member ${restored.memberId} alone at revision ${point.revision}; ${done}; ${backup}`,
-    ...(restored.did.length === 0 && restored.restoredBefore ? { skipped: true } : {}),
+    output: { forced: result, fenced: lifted.fenced },
+    detail: `${host.name}: snapshot ${survivor.key} (run ${survivor.runId}, revision ${survivor.revision}) restored as member ${restored.memberId} alone at revision ${point.revision}; ${done}; ${backup}; ${network}`,
+    ...(restored.did.length === 0 && restored.restoredBefore && !lifted.changed ? { skipped: true } : {}),
   };
 };

@@ -103,7 +103,20 @@ describe('Step: RestoreFromSnapshot', () => {
   it('checks the other fences, restores the snapshot on master-0 with its URL on stdin, and reads one member at revision 1150 through the host', async () => {
     const world = noSurvivor();
     const result = await RestoreFromSnapshot(restoreContext(), world.deps);
-    expect(world.securityGroups.calls).toEqual(['describeFence master-1', 'describeFence master-2']);
+    // The other fences are read before anything is sent; the restored host's own is lifted only once it is restored.
+    expect(world.securityGroups.calls).toEqual([
+      'describeFence master-1',
+      'describeFence master-2',
+      'describeFence master-0',
+      'unfence master-0',
+      'describeFence master-0',
+    ]);
+    expect([...world.securityGroups.fenced].sort()).toEqual(['master-1', 'master-2']);
+    expect(result.output.fenced?.find((f) => f.host === 'master-0')).toMatchObject({
+      how: ['network', 'on-host'],
+      networkLifted: { at: '2026-01-01T00:00:00.000Z', by: 'RestoreFromSnapshot' },
+    });
+    expect(result.output.fenced?.filter((f) => f.networkLifted)).toHaveLength(1);
     expect(world.runner.sent()).toEqual([`RestoreFromSnapshot@master-0 ${RUN_ID} ${SHA} 1150 60`, 'DescribeRestorePoint@master-0']);
     expect(world.runner.requests[0]?.secrets).toEqual({ SNAPSHOT_URL: world.artifacts.issued[0] });
     expect(world.artifacts.calls).toEqual([`GET ${SNAPSHOT_KEY} 900s`]);
@@ -124,7 +137,7 @@ describe('Step: RestoreFromSnapshot', () => {
       backupSha256: 'e'.repeat(64),
     });
     expect(result.detail).toBe(
-      `master-0: snapshot ${SNAPSHOT_KEY} (run r-earlier-0001, revision 1150) restored as member ${ID} alone at revision 1150; did stop, keep, restore, configure, start; its data before the restore stored as ${FENCE_KEY} and kept on the host`,
+      `master-0: snapshot ${SNAPSHOT_KEY} (run r-earlier-0001, revision 1150) restored as member ${ID} alone at revision 1150; did stop, keep, restore, configure, start; its data before the restore stored as ${FENCE_KEY} and kept on the host; its network fence lifted`,
     );
     expect(result.skipped).toBeUndefined();
   });
@@ -135,6 +148,9 @@ describe('Step: RestoreFromSnapshot', () => {
     const second = await RestoreFromSnapshot(after(restoreContext(), first), world.deps);
     expect(second.output.forced).toMatchObject({ host: 'master-0', memberId: ID, did: [] });
     expect(second.detail).toContain('verified only (restored before)');
+    expect(second.detail).toContain('its network fence already lifted');
+    expect(second.output.fenced).toEqual(first.output.fenced);
+    expect(world.securityGroups.calls.filter((c) => c.startsWith('unfence'))).toEqual(['unfence master-0']);
     expect(second.skipped).toBe(true);
   });
 
@@ -163,7 +179,14 @@ describe('Step: RestoreFromSnapshot', () => {
       world.deps,
     );
     expect(world.runner.sent()).toEqual([`RestoreFromSnapshot@master-1 ${RUN_ID} ${SHA} 1150 60`, 'DescribeRestorePoint@master-1']);
-    expect(world.securityGroups.calls).toEqual(['describeFence master-0', 'describeFence master-2']);
+    expect(world.securityGroups.calls).toEqual([
+      'describeFence master-0',
+      'describeFence master-2',
+      'describeFence master-1',
+      'unfence master-1',
+      'describeFence master-1',
+    ]);
+    expect(world.securityGroups.fenced.has('master-0')).toBe(true);
     expect(result.output.forced).toMatchObject({ host: 'master-1', revision: 1151, backupKey: `runs/${RUN_ID}/fence-master-1.example.test.tgz` });
   });
 
@@ -204,6 +227,9 @@ describe('Step: RestoreFromSnapshot', () => {
     const world = noSurvivor();
     world.runner.on('DescribeRestorePoint', { stdout: read }, { host: 'master-0' });
     expect((await failure(RestoreFromSnapshot(restoreContext(), world.deps))).name).toBe('ClusterUnhealthyError');
+    // A restore that does not verify keeps its host fenced on the network.
+    expect(world.securityGroups.fenced.has('master-0')).toBe(true);
+    expect(world.securityGroups.calls.filter((c) => c.startsWith('unfence'))).toEqual([]);
   });
 
   it.each([
