@@ -9,18 +9,13 @@
 // (with `fenceUnreachable: stop-instance`, it is powered off too). Idempotent: the fence state is read
 // before any fence, and the script says "marked" for a host this run fenced already.
 
-import { ArtifactStoreError, HostUnreachableError, RefusedError, WorkflowError } from '../errors.ts';
+import { RefusedError } from '../errors.ts';
+import { fenceOnHost } from '../cluster/fenceOnHost.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
-import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
-import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
+import { hostNamed, othersThanSurvivor, type RestoreStep } from '../cluster/restoreFacts.ts';
 import type { Host } from '../ports.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { FencedHost } from '../../statemachine/restoreContext.ts';
-
-/** Exit 5 of FenceFormerMember.sh: etcd is stopped, but the data could not leave the host. */
-class FenceBackupNotUploaded extends WorkflowError {
-  override readonly name: string = 'FenceBackupNotUploaded';
-}
 
 type NetworkFence = Pick<FencedHost, 'networkAlready' | 'networkReason' | 'previous' | 'previousUnknown'>;
 
@@ -49,59 +44,6 @@ async function fenceNetwork(deps: StepDeps, host: Host, earlier: FencedHost | un
     );
   }
   return fenced.previous ? { previous: fenced.previous } : {};
-}
-
-/** How the host side went: `on-host` or `stopped-instance` for the model's `how`, and what `how` does not say. */
-type HostFence = Pick<FencedHost, 'notOnHost' | 'notOnHostReason' | 'backupKey' | 'backupBytes' | 'backupSha256' | 'stoppedAlready'> & {
-  how: Array<'on-host' | 'stopped-instance'>;
-};
-
-/** FenceFormerMember.sh on the host: stop, upload, check the upload in the store, confirm. */
-async function fenceOnHost(
-  context: { runId: string; powerOffUnreachable: boolean },
-  deps: StepDeps,
-  host: Host,
-): Promise<{ fence: HostFence; changed: boolean }> {
-  const key = restoreKey.fence(context.runId, host.hostname);
-  let out: { stopped: boolean; kind: string; backup: HostBackup };
-  try {
-    out = await runScript(deps.runner, {
-      host,
-      script: 'FenceFormerMember',
-      args: ['fence', context.runId],
-      secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
-      timeoutSeconds: 600,
-      exits: { [SCRIPT_EXIT.uploadCannotLeaveHost]: (message) => new FenceBackupNotUploaded(message) },
-    });
-  } catch (error) {
-    // Not the script's words: curl's may name where it tried to upload to.
-    if (error instanceof FenceBackupNotUploaded)
-      return { fence: { how: [], notOnHost: 'not-backed-up', notOnHostReason: 'the host could not upload its data to the artifact store' }, changed: true };
-    if (!(error instanceof HostUnreachableError)) throw error;
-    if (!context.powerOffUnreachable) return { fence: { how: [], notOnHost: 'unreachable', notOnHostReason: error.message }, changed: false };
-    const off = await deps.securityGroups.stopHost(host);
-    return {
-      fence: { how: ['stopped-instance'], notOnHost: 'unreachable', notOnHostReason: error.message, ...(off.changed ? {} : { stoppedAlready: true }) },
-      changed: off.changed,
-    };
-  }
-  const backup = out.backup;
-  const args = backupArgs(host, 'FenceFormerMember', backup);
-  if (!backup.marked) {
-    if (backup.empty !== true) {
-      const stored = await deps.artifacts.head(key);
-      if (!stored || stored.size !== backup.bytes) {
-        throw new ArtifactStoreError(
-          `${host.name}: the upload of its data is not whole: the host wrote ${backup.bytes} bytes, the store holds ${stored?.size ?? 'nothing'}`,
-        );
-      }
-    }
-    await runScript(deps.runner, { host, script: 'FenceFormerMember', args: ['confirm', context.runId, ...args], timeoutSeconds: 60 });
-  }
-  return {
-    fence: { how: ['on-host'], ...(backup.empty === true ? {} : { backupKey: key, backupBytes: Number(args[0]), backupSha256: args[1] }) },
-    changed: out.stopped || !backup.marked,
-  };
 }
 
 function describeFenced(f: FencedHost): string {
