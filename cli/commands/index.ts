@@ -20,8 +20,13 @@ export interface Command {
 export const COMMANDS = {
   plan: { summary: 'show every step and the exact commands a replacement would run, changing nothing', load: () => import('./plan.ts') },
   run: { summary: 'replace a failed etcd member (resumes the same unfinished run)', load: () => import('./run.ts') },
-  resume: { summary: 'resume an unfinished run by its ID', load: () => import('./resume.ts') },
+  'restore-quorum': {
+    summary: 'restore a cluster that lost quorum, from its best survivor or a verified snapshot, behind an approval',
+    load: () => import('./restoreQuorum.ts'),
+  },
+  resume: { summary: 'resume an unfinished run (a replacement or a restore) by its ID', load: () => import('./resume.ts') },
   approve: { summary: 'approve or decline a restore of etcd quorum that waits for a person', load: () => import('./approve.ts') },
+  probe: { summary: 'one observation: the members, and every returned former member fenced on the host', load: () => import('./probe.ts') },
   status: { summary: `an AWS execution as a run result: outcome, step timeline (exit ${EXIT.running} while it runs)`, load: () => import('./status.ts') },
   history: { summary: 'past runs: outcome, who started them, step timeline', load: () => import('./history.ts') },
   graph: { summary: 'the workflow as a Mermaid diagram', load: () => import('./graph.ts') },
