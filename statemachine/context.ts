@@ -146,8 +146,11 @@ export interface MemberSlot {
   newMemberStartedAt?: string;
 }
 
-/** The parts of a run that replaces several members: each loop runs its body once per member, in order. */
-export type MemberPhase = 'prepare' | 'remove' | 'add';
+/**
+ * The parts of a run that replaces several members: each loop runs its body once per member, in order.
+ * `readd`: the restore-quorum workflow's one loop, each former member added back (statemachine/restoreSpec.ts).
+ */
+export type MemberPhase = 'prepare' | 'remove' | 'add' | 'readd';
 
 export interface WorkflowContext {
   runId: string;

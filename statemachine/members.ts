@@ -33,8 +33,8 @@ export const MEMBER_FIELDS = [
   'newMemberStartedAt',
 ] as const satisfies ReadonlyArray<keyof MemberSlot & keyof WorkflowContext>;
 
-/** The first step of each loop's body, per phase (the manual add method's; the scaleup playbook replaces one member only). */
-export const LOOP_ENTRY: Readonly<Record<MemberPhase, string>> = {
+/** The first step of each of the replacement's loops' bodies, per phase (the manual add method's; the scaleup playbook replaces one member only). */
+export const LOOP_ENTRY: Readonly<Record<Exclude<MemberPhase, 'readd'>, string>> = {
   prepare: 'IssueCertificates',
   remove: 'RemoveFailedMember',
   add: 'ConfigureNewMember',
@@ -104,18 +104,19 @@ export function joinedAsSurvivor(slot: MemberSlot): MemberRef | null {
 
 /**
  * What the first step of a loop's body adds to the context before it runs: entering the loop loads the first
- * member; coming round again (the phase is already this one) loads the next. In the add loop, the member
- * that has just joined counts among the survivors from then on. Null for a run that replaces one member.
+ * member; coming round again (the phase is already this one) loads the next. In the add loop (and the
+ * restore's re-add loop), the member that has just joined counts among the survivors from then on. Null
+ * for a run that replaces one member; the re-add loop loads its members however many there are.
  */
 export function enterLoop(context: WorkflowContext, phase: MemberPhase): Partial<WorkflowContext> | null {
-  if (!replacesSeveral(context)) return null;
+  if (!replacesSeveral(context) && !(phase === 'readd' && (context.members?.length ?? 0) > 0)) return null;
   const slots = currentSlots(context);
   const again = context.memberPhase === phase;
   const index = again ? (context.memberIndex ?? 0) + 1 : 0;
   const slot = slots[index];
   if (!slot) throw new Error(`the ${phase} loop came round after its last member (${slots.length})`);
   let survivors = context.survivors;
-  if (phase === 'add' && again) {
+  if ((phase === 'add' || phase === 'readd') && again) {
     const joined = joinedAsSurvivor(slots[index - 1]!);
     if (joined && !(survivors ?? []).some((s) => s.id === joined.id)) survivors = [...(survivors ?? []), joined];
   }
@@ -163,7 +164,7 @@ export function memberOfStep(task: string, context: WorkflowContext): string | n
  */
 export function memberOfFailedStep(task: string, input: WorkflowContext): string | null {
   if (!replacesSeveral(input)) return null;
-  const phase = (Object.keys(LOOP_ENTRY) as MemberPhase[]).find((p) => LOOP_ENTRY[p] === task);
+  const phase = (Object.keys(LOOP_ENTRY) as Array<keyof typeof LOOP_ENTRY>).find((p) => LOOP_ENTRY[p] === task);
   let entered: Partial<WorkflowContext> | null = null;
   if (phase) {
     try {

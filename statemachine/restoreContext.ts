@@ -205,6 +205,13 @@ export interface RestoreContext extends WorkflowContext {
    */
   reAdds?: FormerMemberReAdd[];
 
+  /**
+   * Written by the restore's VerifyClusterHealth (functions/steps/restoreSteps.ts): when the cluster last
+   * passed its health checks after a re-add. After the last re-add (anotherMember false) the cluster is at
+   * its former strength: RecordRestore's fullStrengthAt.
+   */
+  clusterVerifiedAt?: string;
+
   /** Written by RecordRestore. */
   restoreMeasures?: RestoreMeasures;
 }

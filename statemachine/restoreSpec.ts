@@ -146,14 +146,21 @@ const RESTORE_STATE_LIST = [
     'VerifyRestoredMember',
     'One healthy member alone in its member list, at a revision no lower than the one chosen',
     'Restoring etcd quorum step 3',
-    'IssueCertificates',
+    'PrepareFormerMember',
     {
       retry: [transient, { errors: ['ClusterUnhealthyError'], intervalSeconds: 1, maxAttempts: 10, backoffRate: 1.5, maxDelaySeconds: 5 }],
       catch: afterForce,
     },
   ),
-  // The re-add loop: each former member in turn (the same host wiped, a spare, or a launched host), with
+  // The re-add loop: each former member in turn (its own host once fenced on the host, else a spare), with
   // the replacement's add path and its checks; the next is added only once this one is healthy.
+  task(
+    'PrepareFormerMember',
+    "Load the next former member to add back (the first visit makes one of each but the restored one): on its own host when it was fenced on the host (then its network fence is lifted), else on the spare pool's next free host; the restored member and those re-added so far are the survivors",
+    'Restoring etcd quorum step 4',
+    'IssueCertificates',
+    { retry: [transient], catch: afterForce },
+  ),
   shared('IssueCertificates', 'VerifyCertificates'),
   shared('VerifyCertificates', 'OpenEtcdPorts'),
   shared('OpenEtcdPorts', 'InstallEtcd'),
@@ -174,7 +181,7 @@ const RESTORE_STATE_LIST = [
     kind: 'choice',
     name: 'IsAnotherMemberToReAdd',
     summary: 'Re-add the next former member, now that this one is healthy',
-    when: [{ guard: anotherMember, next: 'IssueCertificates' }],
+    when: [{ guard: anotherMember, next: 'PrepareFormerMember' }],
     otherwise: 'RollMasters',
   } satisfies ChoiceSpec<RestoreContext>,
   shared('RollMasters', 'UpdateFlannel'),

@@ -1,8 +1,9 @@
 // RecordRestore: the restore's measures (issue "restore-quorum", what was lost and how long it took),
 // written into the context as restoreMeasures for the run record and the notification. How long the
 // cluster took from the confirmed loss of quorum (ConfirmQuorumLost) to its former strength: the last
-// re-added member's start (its newMemberStartedAt, statemachine/members.ts), or now when no re-added member
-// has one; the revision chosen against the highest revision seen (ChooseRestorePoint's expectedLoss); every
+// re-added member's VerifyClusterHealth (clusterVerifiedAt, once the loop has no member left); without it the
+// last re-added member's start (its newMemberStartedAt, statemachine/members.ts), or now when no re-added
+// member has one; the revision chosen against the highest revision seen (ChooseRestorePoint's expectedLoss); every
 // former member fenced and how, derived from FenceFormerMembers' records (restoreContext.ts hostFenced).
 // Changes nothing outside the context. A rerun derives the same measures again and keeps the first
 // record's time of full strength where it was taken from the clock, so the measure is not pushed back.
@@ -37,7 +38,9 @@ export const RecordRestore: RestoreStep = async (context, deps) => {
 
   const started = lastStarted(context);
   const earlier = context.restoreMeasures;
-  const fullStrengthAt = started?.at ?? earlier?.fullStrengthAt ?? deps.now().toISOString();
+  // The last re-add verified: the loop is done (no member follows) and its health checks passed.
+  const verified = context.memberPhase === 'readd' && context.anotherMember !== true && context.clusterVerifiedAt ? context.clusterVerifiedAt : null;
+  const fullStrengthAt = verified ?? started?.at ?? earlier?.fullStrengthAt ?? deps.now().toISOString();
   const fullMs = timeOf('fullStrengthAt', fullStrengthAt);
   if (fullMs < confirmedMs) {
     throw new InvalidInputError('fullStrengthAt', `full strength at ${fullStrengthAt} comes before the loss of quorum was confirmed (${confirmedAt})`);
@@ -52,9 +55,12 @@ export const RecordRestore: RestoreStep = async (context, deps) => {
     fenced,
   };
 
-  const strength = started
-    ? `the last re-added member (${started.host}) started at ${fullStrengthAt}`
-    : `no re-added member's start is recorded: taken at ${fullStrengthAt}`;
+  const last = context.replacement?.name ?? started?.host;
+  const strength = verified
+    ? `the cluster verified healthy after the last re-added member (${last}) at ${fullStrengthAt}`
+    : started
+      ? `the last re-added member (${started.host}) started at ${fullStrengthAt}`
+      : `no re-added member's start is recorded: taken at ${fullStrengthAt}`;
   const seen =
     loss.highestRevision === null
       ? 'no member’s data showed a revision'

@@ -71,6 +71,7 @@ describe('The restore-quorum model', () => {
       'RestoreFromSnapshot',
       'ForceNewCluster',
       'VerifyRestoredMember',
+      'PrepareFormerMember',
       'IssueCertificates',
       'VerifyCertificates',
       'OpenEtcdPorts',
@@ -187,7 +188,8 @@ describe('The restore-quorum model', () => {
       '  IsFromSnapshot -- fromSnapshot --> RestoreFromSnapshot',
       '  IsFromSnapshot -- otherwise --> ForceNewCluster',
       '  WaitGraceWindow -- graceWindow --> ConfirmQuorumLost',
-      '  IsAnotherMemberToReAdd -- anotherMember --> IssueCertificates',
+      '  IsAnotherMemberToReAdd -- anotherMember --> PrepareFormerMember',
+      '  VerifyRestoredMember --> PrepareFormerMember',
       '  RouteOutcome -- refused --> Refused',
     ])
       expect(graph).toContain(edge);
@@ -256,7 +258,7 @@ const restored = (choice: Partial<RestoreContext>): Scenario => {
       ConfirmQuorumLost: async () => ({ quorumLossConfirmedAt: '2030-01-01T00:00:31.000Z' }),
       ChooseRestorePoint: async () => ({ approvalWaived: false, fromSnapshot: false, ...choice }),
       AwaitApproval: async () => ({ approval: APPROVAL }),
-      IssueCertificates: async () => {
+      PrepareFormerMember: async () => {
         loaded += 1;
         return { anotherMember: loaded < 2, memberIndex: loaded - 1 };
       },
@@ -280,6 +282,7 @@ const restored = (choice: Partial<RestoreContext>): Scenario => {
 };
 
 const READD = [
+  'PrepareFormerMember',
   'IssueCertificates',
   'VerifyCertificates',
   'OpenEtcdPorts',
@@ -326,7 +329,7 @@ describe('Conformance of the restore-quorum model: XState and the compiled ASL',
     const { local } = await runBoth(restored({ fromSnapshot: true }));
     expect(local.finalState).toBe('Succeeded');
     const tasks = tasksOf(local.path);
-    expect(tasks.slice(tasks.indexOf('FenceFormerMembers'), tasks.indexOf('IssueCertificates'))).toEqual([
+    expect(tasks.slice(tasks.indexOf('FenceFormerMembers'), tasks.indexOf('PrepareFormerMember'))).toEqual([
       'FenceFormerMembers',
       'RestoreFromSnapshot',
       'VerifyRestoredMember',

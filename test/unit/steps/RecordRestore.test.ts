@@ -85,6 +85,17 @@ describe('Step: RecordRestore', () => {
     expectNothingChanged(world);
   });
 
+  it('full strength is the last re-add’s VerifyClusterHealth once the loop has no member left, not a start and not now', async () => {
+    const world = stepWorld([], { now: new Date(NOW.getTime() + 900_000) });
+    const done = { ...reAdded(), memberPhase: 'readd' as const, anotherMember: false, clusterVerifiedAt: iso(760) };
+    const result = await RecordRestore(restoreContext(done), world.deps);
+    expect(result.output.restoreMeasures).toMatchObject({ fullStrengthAt: iso(760), secondsToFullStrength: 760 });
+    expect(result.detail).toContain(`(the cluster verified healthy after the last re-added member (master-1) at ${iso(760)})`);
+    // A verification between two re-adds is not full strength: the last start stands in.
+    const between = await RecordRestore(restoreContext({ ...done, anotherMember: true }), world.deps);
+    expect(between.output.restoreMeasures?.fullStrengthAt).toBe(iso(700));
+  });
+
   it('the fenced hosts come from the fence records: what they hold beyond host and how stays out, and a later record change shows', async () => {
     const result = await RecordRestore(restoreContext(reAdded()), stepWorld([]).deps);
     for (const f of result.output.restoreMeasures!.fenced) expect(Object.keys(f).sort()).toEqual(['host', 'how']);
