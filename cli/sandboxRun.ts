@@ -1,15 +1,21 @@
-// A run on a sandbox, as `run` and `resume` drive it: the run record and its owner. A run has one owner
-// at a time (README "Replace a member"): a run whose owner is alive is refused (exit 3), one whose owner
-// is gone is taken over, the takeover kept in its record, and the workflow runs here with its progress
-// on stderr.
+// A run on a sandbox, as `run`, `restore-quorum` and `resume` drive it: the run record and its owner. A
+// run has one owner at a time (README "Replace a member"): a run whose owner is alive is refused (exit 3),
+// one whose owner is gone is taken over, the takeover kept in its record, and the workflow the record
+// names (the replacement, or the quorum restore) runs here with its progress on stderr.
 
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { InvalidInputError } from '../functions/errors.ts';
+import { FileApprovals } from '../functions/adapters/sandbox/fileApprovals.ts';
+import { InvalidInputError, RefusedError } from '../functions/errors.ts';
 import type { RunRecord } from '../functions/ports.ts';
+import type { ApprovalStepDeps } from '../functions/steps/AwaitApproval.ts';
 import { STEPS } from '../functions/steps/index.ts';
-import { runLocally, type StepHold } from '../functions/workflow/localRun.ts';
+import { RESTORE_STEPS } from '../functions/steps/restoreSteps.ts';
+import { recordOfWorkflow, runLocally, stepHoldFromEnv, type StepHold, type WorkflowStep } from '../functions/workflow/localRun.ts';
+import type { WorkflowContext } from '../statemachine/context.ts';
+import { RESTORE_WORKFLOW } from '../statemachine/restoreSpec.ts';
+import { REPLACE_WORKFLOW, type TaskSpec, type WorkflowSpec } from '../statemachine/spec.ts';
 import { exitCodeOfRun, runViewOfRecord } from '../functions/workflow/runView.ts';
 import { sandboxDeps, type SandboxDeps } from '../sandbox/adapters/deps.ts';
 import { FileLock } from '../sandbox/adapters/fileLock.ts';
@@ -18,6 +24,43 @@ import { FileRunOwners, runInProgress } from '../sandbox/adapters/runOwners.ts';
 import { SandboxError } from '../sandbox/errors.ts';
 import { printJson } from './printers/json.ts';
 import { formatTimeline, printProgress, progress } from './printers/text.ts';
+
+/** A workflow the sandbox runs: its spec and its steps, one per task. */
+export interface SandboxWorkflow {
+  spec: WorkflowSpec<string, WorkflowContext>;
+  steps: Readonly<Partial<Record<string, WorkflowStep>>>;
+}
+
+/** Every workflow a sandbox run record may name (RunRecord.workflow: the spec's id; none: the replacement). */
+export const SANDBOX_WORKFLOWS: readonly SandboxWorkflow[] = [
+  { spec: REPLACE_WORKFLOW as unknown as SandboxWorkflow['spec'], steps: STEPS as unknown as SandboxWorkflow['steps'] },
+  { spec: RESTORE_WORKFLOW as unknown as SandboxWorkflow['spec'], steps: RESTORE_STEPS as unknown as SandboxWorkflow['steps'] },
+];
+
+/** The workflow the record runs; InvalidInputError for a workflow this version does not know. */
+export function workflowOf(record: Pick<RunRecord, 'runId' | 'workflow'>): SandboxWorkflow {
+  const found = SANDBOX_WORKFLOWS.find((w) => recordOfWorkflow(record, w.spec));
+  if (!found) throw new InvalidInputError('RUN_ID', `run ${record.runId} runs workflow ${record.workflow}, which this version does not know`);
+  return found;
+}
+
+/** The workflow's tasks that have no step in this version: a run of it would stop there. */
+export function tasksWithoutStep(workflow: SandboxWorkflow): string[] {
+  return workflow.spec.tasks.filter((t) => typeof workflow.steps[t.name] !== 'function').map((t) => t.name);
+}
+
+/** Refuses (exit 3, nothing written) a workflow that this version cannot run to its end. */
+export function refuseUnbuilt(workflow: SandboxWorkflow): void {
+  const missing = tasksWithoutStep(workflow);
+  if (missing.length > 0) {
+    throw new RefusedError(`workflow ${workflow.spec.id} cannot run here yet: no step for ${missing.join(', ')}; nothing was started or changed`);
+  }
+}
+
+/** The hold before one step the environment asks for (localRun.ts stepHoldFromEnv), among the workflow's own tasks. */
+export function holdFor(workflow: SandboxWorkflow): StepHold<string> | null {
+  return stepHoldFromEnv(process.env, workflow.spec.tasks as readonly TaskSpec<string>[]);
+}
 
 export function newRunId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-').toLowerCase();
@@ -102,8 +145,9 @@ export async function takeOverWith(record: RunRecord, runs: FileRunStore, deps: 
 }
 
 /** Runs the workflow from the record's state to its end, printing progress; returns the run's exit code. */
-export async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore, hold: StepHold | null): Promise<number> {
+export async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore, hold: StepHold<string> | null): Promise<number> {
   const owners = ownersOf(runs);
+  const workflow = workflowOf(record);
   // `kill PID` (SIGTERM) or Ctrl-C stops the run where it is: the running step's host commands are
   // killed, the record stays at that step, and the same command (or resume) takes it over.
   const stop = new AbortController();
@@ -114,9 +158,13 @@ export async function execute(record: RunRecord, deps: SandboxDeps, json: boolea
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   try {
-    const ended = await runLocally(record, {
-      deps,
-      steps: STEPS,
+    // A restore waits for a person's approval in its AwaitApproval step: the answer comes through the files
+    // beside the run records (`etcd-replace approve RUN_ID --target sandbox`).
+    const approvals: ApprovalStepDeps = { localApprovals: new FileApprovals(runs.dir) };
+    const ended = await runLocally<string, WorkflowContext>(record, {
+      deps: { ...deps, ...approvals },
+      workflow: workflow.spec,
+      steps: workflow.steps as Readonly<Record<string, WorkflowStep>>,
       runs,
       target: 'sandbox',
       onProgress: printProgress,

@@ -224,6 +224,8 @@ export interface RunRecord {
   runId: string;
   cluster: string;
   target: 'sandbox' | 'aws';
+  /** The workflow it runs, by its spec's id (statemachine/restoreSpec.ts RestoreEtcdQuorum); absent: the replacement. */
+  workflow?: string;
   startedBy: string;
   request: Record<string, unknown>;
   outcome: RunOutcome;

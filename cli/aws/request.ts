@@ -7,6 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { InvalidInputError, errorMessage } from '../../functions/errors.ts';
 
 const SCHEMA_FILE = fileURLToPath(new URL('../../schemas/replace-request.schema.json', import.meta.url));
+const RESTORE_SCHEMA_FILE = fileURLToPath(new URL('../../schemas/restore-request.schema.json', import.meta.url));
 
 function schemaErrorText(error: ErrorObject): string {
   const where = error.instancePath === '' ? '(input)' : error.instancePath;
@@ -19,6 +20,22 @@ function schemaErrorText(error: ErrorObject): string {
  * `startedBy` becomes `cli:<user>`; the result must pass the schema, else InvalidInputError (exit 2)
  * lists every violation and nothing is started.
  */
+/**
+ * The restore request `restore-quorum --target aws` starts an execution with, made from its flags: it must
+ * pass schemas/restore-request.schema.json, else InvalidInputError (exit 2) lists every violation.
+ */
+export async function restoreRequest(request: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const schema = JSON.parse(await readFile(RESTORE_SCHEMA_FILE, 'utf8')) as object;
+  const validate = new Ajv({ allErrors: true, strict: true }).compile(schema);
+  if (!validate(request)) {
+    throw new InvalidInputError(
+      'request',
+      `the restore request does not match schemas/restore-request.schema.json:\n  ${(validate.errors ?? []).map(schemaErrorText).join('\n  ')}`,
+    );
+  }
+  return request;
+}
+
 export async function readRequest(file: string, user: () => string): Promise<Record<string, unknown>> {
   let text: string;
   try {

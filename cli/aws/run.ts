@@ -1,5 +1,6 @@
-// `run --target aws`, once its flags are checked (cli/commands/run.ts): starts an execution of the
-// deployed state machine and, with --wait, follows it to its end with the sandbox run's step lines,
+// `run --target aws` and `restore-quorum --target aws`, once their flags are checked (cli/commands/run.ts,
+// cli/commands/restoreQuorum.ts): starts an execution of the deployed state machine (the replacement's,
+// or the restore's) and, with --wait, follows it to its end with the sandbox run's step lines,
 // then prints the run result and returns its exit code (functions/exitCodes.ts).
 //
 // Output: with --json, stdout is exactly one JSON document; progress goes to stderr.
@@ -14,7 +15,7 @@ import { printProgress, progress } from '../printers/text.ts';
 import { clientFor, type AwsCliDeps } from './client.ts';
 import { printRun } from './executions.ts';
 import { eventsAfter, HistoryProgress } from './historyProgress.ts';
-import { readRequest } from './request.ts';
+import { readRequest, restoreRequest } from './request.ts';
 
 export { EXECUTION_NAME } from '../../functions/adapters/aws/executions.ts';
 export { stateMachineArnOption } from './client.ts';
@@ -37,7 +38,31 @@ export async function startExecution(options: StartOptions, deps: AwsCliDeps): P
   const request = await readRequest(options.input, deps.user ?? (() => userInfo().username));
   const now = deps.now ?? (() => new Date());
   const name = options.name ?? defaultExecutionName({ cluster: String(request['cluster']), failed: String(request['failed']) }, now());
+  return start(request, name, options, deps);
+}
 
+export interface RestoreStartOptions extends Omit<StartOptions, 'input'> {
+  /** The restore request (schemas/restore-request.schema.json) without `startedBy`: `cli:<user>` is added. */
+  request: { cluster: string; from?: string; snapshot?: string; options?: Record<string, number> };
+}
+
+/** The word the restore's default execution name carries in place of a failed member. */
+export const RESTORE_EXECUTION_WORD = 'restore-quorum';
+
+/**
+ * Starts an execution of the restore's state machine (statemachine/restoreSpec.ts) with the request the
+ * flags make, checked against schemas/restore-request.schema.json first. The same name rules as `run`'s: a
+ * repeat within the hour starts nothing.
+ */
+export async function startRestoreExecution(options: RestoreStartOptions, deps: AwsCliDeps): Promise<number> {
+  const request = await restoreRequest({ ...options.request, startedBy: `cli:${(deps.user ?? (() => userInfo().username))()}` });
+  const now = deps.now ?? (() => new Date());
+  const name = options.name ?? defaultExecutionName({ cluster: options.request.cluster, failed: RESTORE_EXECUTION_WORD }, now());
+  return start(request, name, options, deps);
+}
+
+/** Starts the execution `name` with `request`, then prints it, or follows it with --wait. */
+async function start(request: Record<string, unknown>, name: string, options: Omit<StartOptions, 'input' | 'name'>, deps: AwsCliDeps): Promise<number> {
   const client = clientFor(options.stateMachineArn, deps);
   const sfn = new StepFunctionsExecutions(client);
   const result = await sfn.start(options.stateMachineArn, name, request);

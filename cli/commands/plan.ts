@@ -53,7 +53,39 @@ plan runs against a sandbox only; on AWS, start the run with \`etcd-replace run 
   ]),
 };
 
-export const topics = { plan: help };
+/** `etcd-replace plan restore-quorum …`: the restore's plan (cli/commands/restoreQuorum.ts). */
+const RESTORE_QUORUM = 'restore-quorum';
+
+export const topics: Record<string, Help> = {
+  plan: help,
+  'plan restore-quorum': {
+    usage: ['etcd-replace plan restore-quorum --target sandbox [--sandbox NAME] [--from MEMBER | --snapshot KEY] [--json]'],
+    about: `Shows what \`etcd-replace restore-quorum\` would do on a sandbox, changing nothing (no lock, no fence, no
+approval request): the request checked, the loss of quorum observed, the restore point chosen (the highest
+revision and raft index, the member --from names, or the snapshot --snapshot names), what it would lose
+against the highest revision seen, the hosts it would fence, and every state the run would go through.`,
+    sections: [
+      {
+        title: 'options',
+        flags: [
+          ['--target sandbox', 'the only target plan supports (the default)'],
+          SANDBOX_FLAG,
+          ['--from MEMBER', 'restore from this member: host name, hostname, IP or member ID'],
+          ['--snapshot KEY', 'restore this verified snapshot of an earlier run (its artifact key)'],
+          JSON_FLAG,
+          HELP_FLAG,
+        ],
+      },
+    ],
+    examples: ['etcd-replace plan restore-quorum --target sandbox --sandbox lab', 'etcd-replace plan restore-quorum --sandbox lab --from master-1 --json'],
+    exits: exitCodesText([
+      ['succeeded', 'the restore would proceed'],
+      ['refused', 'it would be refused: quorum is back, or one member is missing'],
+      ['invalidInput', 'bad arguments, or --from or --snapshot names nothing to restore from'],
+      ['failed', 'failed to read the cluster'],
+    ]),
+  },
+};
 
 const USAGE = usageText(help);
 
@@ -69,7 +101,8 @@ cost quorum, data or the CA.`
   return new UsageError(`plan supports only --target sandbox, got "${target}"${onAws}\n${USAGE}`);
 }
 
-export function run(argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
+  if (argv[0] === RESTORE_QUORUM) return (await import('./restoreQuorum.ts')).planRestore(argv.slice(1));
   return runCommand(async () => {
     if (targetsAws(argv)) throw planTargetError('aws');
     const { values } = parse(argv, REQUEST_OPTIONS, USAGE);

@@ -4,16 +4,16 @@
 import { InvalidInputError } from '../../functions/errors.ts';
 import { EXIT, exitCodesText } from '../../functions/exitCodes.ts';
 import * as validate from '../../functions/validate.ts';
-import { stepHoldFromEnv } from '../../functions/workflow/localRun.ts';
 import { FileRunStore } from '../../sandbox/adapters/fileRunStore.ts';
 import { parse, runCommand, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, RUN_EXITS, usageText, type Help } from '../help.ts';
 import { progress } from '../printers/text.ts';
-import { depsFor, execute, refuseIfOwned, takeOverWith } from '../sandboxRun.ts';
+import { depsFor, execute, holdFor, refuseIfOwned, takeOverWith, workflowOf } from '../sandboxRun.ts';
 
 export const help: Help = {
   usage: ['etcd-replace resume RUN_ID [--sandbox NAME] [--json]'],
-  about: 'Resumes an unfinished sandbox run by its ID (see `etcd-replace history`) from the state it stopped in.',
+  about:
+    'Resumes an unfinished sandbox run by its ID (see `etcd-replace history`) from the state it stopped in: a replacement (`run`) or a restore of quorum (`restore-quorum`), with the workflow its record names.',
   sections: [
     {
       title: 'arguments and options',
@@ -43,7 +43,7 @@ export function run(argv: string[]): Promise<number> {
     if (!record) throw new InvalidInputError('RUN_ID', `no run ${runId} in the run record`);
     if (record.outcome !== 'running') throw new InvalidInputError('RUN_ID', `run ${runId} already ended: ${record.outcome}`);
     const sandbox = validate.sandboxName('--sandbox', values.sandbox ?? record.cluster);
-    const hold = stepHoldFromEnv();
+    const hold = holdFor(workflowOf(record));
     // A run holds its own cluster's lock and knows its own hosts: it never goes on against another.
     if (sandbox !== record.cluster || record.target !== 'sandbox') {
       throw new InvalidInputError('--sandbox', `run ${runId} is a run of ${record.target} cluster ${record.cluster}; it resumes only there, not on ${sandbox}`);

@@ -15,8 +15,15 @@
 // kept token and publishes nothing when the run's request was published already: the command in it names
 // the run, not the token. A crash between the publish and its record publishes once more on the retry.
 //
-// The sandbox has no task token and no approval store yet: there the step refuses (the run ends Refused,
-// nothing changed) rather than go on without a person's approval.
+// On the sandbox there is no task token: the run waits in this step (LocalApprovalPort, the files beside
+// the run records: functions/adapters/sandbox/fileApprovals.ts). It keeps the request once (a resumed run
+// keeps the first request's deadline), prints one line (what would be lost, and the exact command that
+// approves it), then looks for the answer every second while the local run renews its lock
+// (functions/workflow/lockRenewal.ts), until `etcd-replace approve RUN_ID --target sandbox` answers
+// (context.approval), `--decline` refuses (RefusedError), or options.approvalTimeoutSeconds pass: then the
+// request is closed, so a later answer finds nothing pending, and the step ends with
+// States.HeartbeatTimeout, as Step Functions ends the wait (restoreSpec.ts RESTORE_REFUSED_ERRORS: Refused,
+// nothing changed). A step with neither port refuses rather than go on without a person's approval.
 
 import { RefusedError } from '../errors.ts';
 import { need } from '../cluster/need.ts';
@@ -50,12 +57,50 @@ export interface ApprovalPort {
   publish(request: ApprovalRequest): Promise<void>;
 }
 
+/** A person's answer to a run waiting in this process, or the wait's end without one. */
+export type ApprovalAnswer =
+  { answer: 'approved'; by: string; at: string } | { answer: 'declined'; by: string; at: string; reason?: string } | { answer: 'timed-out'; at: string };
+
+/** A pending approval as the local port keeps it: the request, and when it was first made. */
+export interface LocalApprovalRequest extends ApprovalRequest {
+  requestedAt: string;
+}
+
+/**
+ * Where a run that waits in this process (the sandbox) keeps its approval request and finds the answer
+ * (functions/adapters/sandbox/fileApprovals.ts). An answer is given once, and the first one stands.
+ */
+export interface LocalApprovalPort {
+  /** The exact command that approves the run. */
+  approveCommand(runId: string, cluster: string): string;
+  /** Keeps the request, once: a request kept already (a resumed run's) is answered as it was kept, its deadline unchanged. */
+  request(request: LocalApprovalRequest): Promise<{ kept: LocalApprovalRequest; first: boolean }>;
+  /** The answer given to the run's request, or null while none has been. */
+  answer(runId: string): Promise<ApprovalAnswer | null>;
+  /** Ends the wait without an answer (timed-out), so a later answer finds nothing pending; the answer that came first, when one did. */
+  expire(runId: string, at: string): Promise<ApprovalAnswer>;
+}
+
 /** What AwaitApproval needs beyond StepDeps, given by the step handler of a task that waits for an answer. */
 export interface ApprovalStepDeps {
   approvals?: ApprovalPort;
   /** The state's task token (the event's `taskToken`, `$$.Task.Token`). */
   taskToken?: string;
+  /** The sandbox's approvals: the run waits in the step (AWS gives `approvals` and `taskToken` instead). */
+  localApprovals?: LocalApprovalPort;
+  /** How often a local wait looks for the answer (default 1000 ms). */
+  approvalPollMs?: number;
 }
+
+/**
+ * The wait ended without an answer: Step Functions' own name for a task's heartbeat passing
+ * (States.HeartbeatTimeout), which the restore routes to Refused (restoreSpec.ts RESTORE_REFUSED_ERRORS).
+ */
+export class ApprovalTimedOutError extends RefusedError {
+  override readonly name: string = 'States.HeartbeatTimeout';
+}
+
+const DEFAULT_APPROVAL_POLL_MS = 1000;
 
 /** SNS subjects: at most 100 printable ASCII characters. */
 const MAX_SUBJECT = 100;
@@ -87,19 +132,19 @@ function survivorText(survivor: Survivor): string {
   return `member ${survivor.memberId ?? '(id unknown)'} on ${survivor.host} (revision ${survivor.revision}${index}, etcd ${survivor.etcd}; ${how})`;
 }
 
-/** The approve command of a run, as the message and the step's progress line print it. */
+/** The approve command of a run on AWS, as the message and the step's progress line print it. */
 export function approveCommand(runId: string, stateMachineArn: string): string {
   return `etcd-replace approve ${runId} --target aws --state-machine-arn ${stateMachineArn}`;
 }
 
-/** The approval request of a run waiting at AwaitApproval: what a person reads before answering. */
-export function approvalRequest(context: RestoreContext, answer: { stateMachineArn: string; console: string | null }, expiresAt: string): ApprovalRequest {
+/** The approval request of a run waiting at AwaitApproval: what a person reads before answering (`approve`: the exact command that approves it). */
+export function approvalRequest(context: RestoreContext, answer: { approve: string; console: string | null }, expiresAt: string): ApprovalRequest {
   const survivor = need(context.survivor, 'survivor');
   const loss = need(context.expectedLoss, 'expectedLoss');
   const fenced = othersThanSurvivor(need(context.formerMembers, 'formerMembers'), survivor).map((m) => m.host);
   const cluster = context.request.cluster;
   const from = survivor.kind === 'member' ? survivor.host : `snapshot of run ${survivor.runId}`;
-  const approve = approveCommand(context.runId, answer.stateMachineArn);
+  const approve = answer.approve;
   const lines = [
     `Run ${context.runId} on cluster ${cluster} waits for your approval to restore etcd quorum.`,
     '',
@@ -127,15 +172,20 @@ function executionName(deps: StepDeps): string | null {
 }
 
 export const AwaitApproval: RestoreStep = async (context, deps) => {
-  const { approvals, taskToken } = deps as StepDeps & ApprovalStepDeps;
+  const { approvals, taskToken, localApprovals } = deps as StepDeps & ApprovalStepDeps;
+  if (localApprovals && !taskToken) return awaitLocally(context, deps, localApprovals);
   if (!approvals || !taskToken) {
     throw new RefusedError(
-      `approval on the ${deps.target} is not built yet: run ${context.runId} cannot wait for a person's approval here, so it restores nothing`,
+      `no way to ask for approval on the ${deps.target} (no task token and no approval store): run ${context.runId} cannot wait for a person's approval here, so it restores nothing`,
     );
   }
   const expiresAt = new Date(deps.now().getTime() + context.options.approvalTimeoutSeconds * 1000).toISOString();
   const name = executionName(deps);
-  const request = approvalRequest(context, { stateMachineArn: approvals.stateMachineArn, console: name ? approvals.consoleLink(name) : null }, expiresAt);
+  const request = approvalRequest(
+    context,
+    { approve: approveCommand(context.runId, approvals.stateMachineArn), console: name ? approvals.consoleLink(name) : null },
+    expiresAt,
+  );
   const kept = await approvals.keep(context.runId, taskToken, expiresAt);
   const approve = approveCommand(context.runId, approvals.stateMachineArn);
   if (kept.publishedAt !== null) {
@@ -148,3 +198,44 @@ export const AwaitApproval: RestoreStep = async (context, deps) => {
   deps.log(`waiting for approval of run ${context.runId} until ${expiresAt}: ${need(context.expectedLoss, 'expectedLoss').text}; approve with: ${approve}`);
   return { output: {}, detail: `approval requested; waiting until ${expiresAt}` };
 };
+
+/** Waits with `ms` of the clock, or stops at once when the step is cancelled (its signal's reason). */
+async function pause(deps: StepDeps, ms: number): Promise<void> {
+  if (deps.signal?.aborted) throw deps.signal.reason;
+  await deps.sleep(ms);
+  if (deps.signal?.aborted) throw deps.signal.reason;
+}
+
+/** The answer as the step ends with it: the approval in the context, or the refusal. */
+function answered(context: RestoreContext, answer: ApprovalAnswer, expiresAt: string) {
+  switch (answer.answer) {
+    case 'approved':
+      return { output: { approval: { by: answer.by, at: answer.at } }, detail: `approved by ${answer.by} at ${answer.at}` };
+    case 'declined':
+      throw new RefusedError(
+        `run ${context.runId} was declined by ${answer.by} at ${answer.at}${answer.reason ? `: ${answer.reason}` : ''}; nothing was changed`,
+      );
+    case 'timed-out':
+      throw new ApprovalTimedOutError(
+        `run ${context.runId} was not approved by ${expiresAt} (${waitText(context.options.approvalTimeoutSeconds)}): the restore is refused, nothing was changed`,
+      );
+  }
+}
+
+/** The sandbox: the request kept beside the run's record, then the wait for its answer in this step. */
+async function awaitLocally(context: RestoreContext, deps: StepDeps, port: LocalApprovalPort) {
+  const pollMs = (deps as StepDeps & ApprovalStepDeps).approvalPollMs ?? DEFAULT_APPROVAL_POLL_MS;
+  const now = deps.now();
+  const approve = port.approveCommand(context.runId, context.request.cluster);
+  const expiresAt = new Date(now.getTime() + context.options.approvalTimeoutSeconds * 1000).toISOString();
+  const { kept } = await port.request({ ...approvalRequest(context, { approve, console: null }, expiresAt), requestedAt: now.toISOString() });
+  const loss = need(context.expectedLoss, 'expectedLoss').text;
+  deps.log(`waiting for approval of run ${context.runId} until ${kept.expiresAt}: ${loss}; approve with: ${approve}`);
+  for (;;) {
+    const answer = await port.answer(context.runId);
+    if (answer) return answered(context, answer, kept.expiresAt);
+    if (deps.now().getTime() >= Date.parse(kept.expiresAt))
+      return answered(context, await port.expire(context.runId, deps.now().toISOString()), kept.expiresAt);
+    await pause(deps, pollMs);
+  }
+}

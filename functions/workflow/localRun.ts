@@ -1,5 +1,9 @@
-// Runs the workflow in this process with XState: the model's machine, the real step code, the model's
+// Runs a workflow in this process with XState: the model's machine, the real step code, the model's
 // retry policies, and a run record saved after every transition so a killed run resumes where it was.
+// One engine for every workflow (statemachine/spec.ts WorkflowSpec): the replacement (REPLACE_WORKFLOW,
+// the default) and the quorum restore (statemachine/restoreSpec.ts), each with its own steps table. The
+// run record names its workflow (RunRecord.workflow: the spec's id; absent for the replacement), so a
+// resume rebuilds the same machine.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -7,14 +11,14 @@ import { hostname } from 'node:os';
 import { createActor, toPromise } from 'xstate';
 import { successReason } from '../../statemachine/earlierRun.ts';
 import { buildMachine } from '../../statemachine/machine.ts';
-import { REPLACE_WORKFLOW, START_STATE, TASKS, type TaskName } from '../../statemachine/spec.ts';
+import { REPLACE_WORKFLOW, TASKS, type TaskName, type TaskSpec, type WorkflowSpec } from '../../statemachine/spec.ts';
 import { stepActors } from '../../statemachine/stepActors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { toRecordedError } from '../../statemachine/recordedError.ts';
 import { memberOfFailedStep, memberOfStep } from '../../statemachine/members.ts';
 import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from './stepDeps.ts';
-import type { Step, StepResult } from './step.ts';
+import type { StepResult } from './step.ts';
 import { proveRunOwner, withLockHeld } from './lockRenewal.ts';
 import { withStepSignal } from './stepSignal.ts';
 import { InvalidInputError } from '../errors.ts';
@@ -27,14 +31,23 @@ export type ProgressEvent =
   | { type: 'state'; state: string }
   | { type: 'end'; record: RunRecord };
 
-export interface LocalRunOptions {
+/** One try of a workflow's task: the step contract (functions/workflow/step.ts) over that workflow's context. */
+export type WorkflowStep<C extends WorkflowContext = WorkflowContext> = (
+  context: C,
+  deps: StepDeps,
+) => Promise<{ output: Partial<C>; detail: string; skipped?: boolean }>;
+
+export interface LocalRunOptions<N extends string = TaskName, C extends WorkflowContext = WorkflowContext> {
   deps: StepDeps;
-  steps: Readonly<Record<TaskName, Step>>;
+  /** The workflow to run; the replacement (REPLACE_WORKFLOW) when absent. Its id must be the one the record names (RunRecord.workflow). */
+  workflow?: WorkflowSpec<N, C>;
+  /** One step per task of the workflow. */
+  steps: Readonly<Record<N, WorkflowStep<C>>>;
   runs: RunStore;
   target: RunRecord['target'];
   onProgress?: (event: ProgressEvent) => void;
   /** A hold before one step (rehearsals and tests); default: from the environment, stepHoldFromEnv. */
-  hold?: StepHold | null;
+  hold?: StepHold<N> | null;
   /**
    * The run's owner claim (the sandbox: this process's). Proven before every step and every save of the
    * record: a process that does not own the run stops at once, changes nothing more and writes nothing
@@ -48,7 +61,7 @@ export interface LocalRunOptions {
    */
   signal?: AbortSignal;
   /** Per-step time limits (seconds) in place of the model's (TaskSpec.timeoutSeconds): rehearsals and tests of a timeout. */
-  timeouts?: Partial<Record<TaskName, number>>;
+  timeouts?: Partial<Record<N, number>>;
   /** How long a step that timed out may take to stop (its host commands killed) before the run goes on regardless. Default 30 s. */
   cancelGraceMs?: number;
 }
@@ -63,8 +76,8 @@ export interface LocalRunOptions {
  * any step (functions/workflow/lockRenewal.ts), then waits; the wait is not part of the step's timeout.
  * Never active unless both are set; one without the other, or an invalid value, is refused.
  */
-export interface StepHold {
-  step: TaskName;
+export interface StepHold<N extends string = TaskName> {
+  step: N;
   file: string;
 }
 
@@ -72,8 +85,14 @@ export const HOLD_STEP_ENV = 'ETCD_REPLACE_HOLD_BEFORE_STEP';
 export const HOLD_FILE_ENV = 'ETCD_REPLACE_HOLD_FILE';
 const HOLD_POLL_MS = 100;
 
-/** The hold the environment asks for; null when it asks for none. InvalidInputError for a half-set or invalid pair. */
-export function stepHoldFromEnv(env: NodeJS.ProcessEnv = process.env): StepHold | null {
+/**
+ * The hold the environment asks for, before a task of `tasks` (the replacement's unless told); null when it
+ * asks for none. InvalidInputError for a half-set or invalid pair.
+ */
+export function stepHoldFromEnv<N extends string = TaskName>(
+  env: NodeJS.ProcessEnv = process.env,
+  tasks: readonly TaskSpec<N>[] = TASKS as readonly TaskSpec<string>[] as readonly TaskSpec<N>[],
+): StepHold<N> | null {
   const step = env[HOLD_STEP_ENV];
   const file = env[HOLD_FILE_ENV];
   const set = (value: string | undefined) => value !== undefined && value !== '';
@@ -84,13 +103,13 @@ export function stepHoldFromEnv(env: NodeJS.ProcessEnv = process.env): StepHold 
       `must be set with ${set(step) ? HOLD_STEP_ENV : HOLD_FILE_ENV} (the hold before a step needs both)`,
     );
   }
-  const task = TASKS.find((t) => t.name === step);
-  if (!task) throw new InvalidInputError(HOLD_STEP_ENV, `must name a step of the workflow (${TASKS.map((t) => t.name).join(', ')})`);
+  const task = tasks.find((t) => t.name === step);
+  if (!task) throw new InvalidInputError(HOLD_STEP_ENV, `must name a step of the workflow (${tasks.map((t) => t.name).join(', ')})`);
   return { step: task.name, file: absolutePath(HOLD_FILE_ENV, file) };
 }
 
 /** Waits while the hold's file exists, telling the log once. */
-async function waitWhileHeld(hold: StepHold, log: (message: string) => void): Promise<void> {
+async function waitWhileHeld(hold: StepHold<string>, log: (message: string) => void): Promise<void> {
   if (!existsSync(hold.file)) return;
   log(`hold: ${hold.step} waits while ${hold.file} exists (${HOLD_STEP_ENV}, ${HOLD_FILE_ENV}); the run keeps its lock`);
   while (existsSync(hold.file)) await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
@@ -99,22 +118,40 @@ async function waitWhileHeld(hold: StepHold, log: (message: string) => void): Pr
 
 const FINAL_OUTCOME: Record<string, RunOutcome> = { Succeeded: 'succeeded', Covered: 'succeeded', Failed: 'failed', Refused: 'refused' };
 
-/** A new run record for a context about to start. */
-export function newRunRecord(context: WorkflowContext, target: RunRecord['target'], now: Date): RunRecord {
+/** Whether the record is a run of `workflow`: a record that names no workflow is the replacement's. */
+export function recordOfWorkflow(record: Pick<RunRecord, 'workflow'>, workflow: Pick<WorkflowSpec, 'id'>): boolean {
+  return (record.workflow ?? REPLACE_WORKFLOW.id) === workflow.id;
+}
+
+/**
+ * A new run record for a context about to start, in the workflow's start state. A replacement's record is
+ * as it always was (no `workflow`; its request: failed, replacement, also, options); another workflow's
+ * names it, and keeps its options as its request.
+ */
+export function newRunRecord<N extends string, C extends WorkflowContext>(
+  context: C,
+  target: RunRecord['target'],
+  now: Date,
+  workflow: WorkflowSpec<N, C> = REPLACE_WORKFLOW as unknown as WorkflowSpec<N, C>,
+): RunRecord {
+  const replacement = workflow.id === REPLACE_WORKFLOW.id;
   return {
     runId: context.runId,
     cluster: context.request.cluster,
     target,
+    ...(replacement ? {} : { workflow: workflow.id }),
     startedBy: context.request.startedBy,
-    request: {
-      failed: context.request.failed,
-      replacement: context.request.replacement,
-      ...(context.request.also ? { also: context.request.also } : {}),
-      options: context.options,
-    },
+    request: replacement
+      ? {
+          failed: context.request.failed,
+          replacement: context.request.replacement,
+          ...(context.request.also ? { also: context.request.also } : {}),
+          options: context.options,
+        }
+      : { options: context.options },
     outcome: 'running',
     startedAt: now.toISOString(),
-    state: START_STATE,
+    state: workflow.start,
     context: context as unknown as Record<string, unknown>,
     steps: [],
   };
@@ -124,9 +161,19 @@ export function newRunRecord(context: WorkflowContext, target: RunRecord['target
  * Runs (or resumes) the run the record describes, from `record.state` with `record.context`.
  * Resolves with the final record; never throws for a step's failure (that is the record's outcome).
  */
-export async function runLocally(record: RunRecord, options: LocalRunOptions): Promise<RunRecord> {
+export async function runLocally<N extends string = TaskName, C extends WorkflowContext = WorkflowContext>(
+  record: RunRecord,
+  options: LocalRunOptions<N, C>,
+): Promise<RunRecord> {
   const { runs, onProgress } = options;
-  const hold = options.hold === undefined ? stepHoldFromEnv() : options.hold;
+  const workflow = options.workflow ?? (REPLACE_WORKFLOW as unknown as WorkflowSpec<N, C>);
+  // A record is resumed by the machine it was started with, never another workflow's.
+  if (!recordOfWorkflow(record, workflow)) {
+    throw new InvalidInputError('workflow', `run ${record.runId} is a run of workflow ${record.workflow ?? REPLACE_WORKFLOW.id}, not ${workflow.id}`);
+  }
+  const missing = workflow.tasks.filter((t) => typeof options.steps[t.name] !== 'function').map((t) => t.name);
+  if (missing.length > 0) throw new InvalidInputError('steps', `workflow ${workflow.id} has no step for ${missing.join(', ')}`);
+  const hold = options.hold === undefined ? stepHoldFromEnv(process.env, workflow.tasks) : options.hold;
   // Every call is one execution: a resume (another process, or this one again) is another, and
   // re-confirms a failure before acting on it (statemachine/confirmation.ts).
   const deps: StepDeps = {
@@ -169,7 +216,8 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
     return saving;
   };
 
-  const actors = stepActors<StepResult>({
+  const actors = stepActors<StepResult, N, C>({
+    workflow,
     run: async (task, input) => {
       if (lost !== undefined) throw lost;
       try {
@@ -189,7 +237,9 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
       if (lost !== undefined) controller.abort(lost);
       running.add(controller);
       const attempt: StepDeps = { ...deps, signal: controller.signal };
-      const step = withStepSignal(controller.signal, () => withLockHeld(task, input, attempt, () => options.steps[task.name](input, attempt)));
+      const step = withStepSignal(controller.signal, () =>
+        withLockHeld(task, input, attempt, () => options.steps[task.name](input, attempt) as Promise<StepResult>),
+      );
       try {
         return await withTimeout(step, options.timeouts?.[task.name] ?? task.timeoutSeconds, task.name, controller, options.cancelGraceMs ?? 30_000, deps.log);
       } finally {
@@ -225,7 +275,7 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
         const member = memberOfStep(task.name, { ...input, ...result.output });
         if (member) entry.member = member;
         delete entry.error;
-        return result.output;
+        return result.output as Partial<C>;
       } catch (error) {
         const e = toRecordedError(error);
         const member = memberOfFailedStep(task.name, input);
@@ -248,8 +298,8 @@ export async function runLocally(record: RunRecord, options: LocalRunOptions): P
     },
   });
 
-  const machine = buildMachine(REPLACE_WORKFLOW, record.state).provide({ actors });
-  const actor = createActor(machine, { input: record.context as unknown as WorkflowContext });
+  const machine = buildMachine(workflow, record.state).provide({ actors });
+  const actor = createActor(machine, { input: record.context as unknown as C });
   actor.subscribe((snapshot) => {
     const state = String(snapshot.value);
     record.state = state;

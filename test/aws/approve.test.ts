@@ -194,7 +194,8 @@ describe('etcd-replace approve --target aws', () => {
 
   it.each([
     [[RUN_ID, '--state-machine-arn', ARN], '--target aws is required'],
-    [[RUN_ID, '--target', 'sandbox'], 'approval on the sandbox is not built yet'],
+    [[RUN_ID, '--target', 'sandbox', '--state-machine-arn', ARN], '--state-machine-arn and --table go with --target aws'],
+    [[RUN_ID, '--target', 'aws', '--state-machine-arn', ARN, '--sandbox', 'lab'], '--sandbox goes with --target sandbox'],
     [['--target', 'aws', '--state-machine-arn', ARN], 'RUN_ID is required'],
     [[RUN_ID, '--target', 'aws', '--state-machine-arn', ARN, '--reason', 'x'], '--reason goes with --decline'],
     [[RUN_ID, '--target', 'aws', '--state-machine-arn', ARN, '--decline', '--reason', 'a\nb'], '--reason must be one line'],

@@ -128,11 +128,11 @@ describe('Step: AwaitApproval', () => {
     expect(request.message).toContain('Waits: 15 min, until');
   });
 
-  it('without a task token (the sandbox) refuses, keeping and publishing nothing', async () => {
+  it('with neither a task token nor a local approval store refuses, keeping and publishing nothing', async () => {
     const w = world('');
     const error = await failure(AwaitApproval(restoreContext(), w.deps));
     expect(error.name).toBe('RefusedError');
-    expect(error.message).toMatch(/^approval on the sandbox is not built yet/);
+    expect(error.message).toMatch(/^no way to ask for approval on the sandbox \(no task token and no approval store\)/);
     expect(w.approvals.kept.size).toBe(0);
     expect(w.approvals.published).toEqual([]);
   });
