@@ -18,6 +18,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudWatchClient, PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SsmHostRunner } from '../adapters/aws/ssmHostRunner.ts';
 import { etcdctlFactory } from '../adapters/etcdctl.ts';
@@ -25,6 +27,7 @@ import { InvalidInputError, errorName } from '../errors.ts';
 import type { EtcdClusterFactory, Host } from '../ports.ts';
 import * as validate from '../validate.ts';
 import { createLogger, createTracer, traced } from './observability.ts';
+import { formerMemberFenceFromEnv } from './formerMembers.ts';
 
 export const HEALTH_METRIC = 'MemberHealthy';
 export const PROBE_FAILED_METRIC = 'ProbeFailed';
@@ -174,9 +177,42 @@ function awsProbe(): () => Promise<{ healthy: string[]; unhealthy: string[] }> {
   });
 }
 
+/**
+ * After the member metrics: every former member a restore left fenced on the network that came back,
+ * fenced on the host (formerMembers.ts); null (off) without QUARANTINE_SG_ID and BUCKET.
+ */
+function awsFormerMembers(): (() => Promise<unknown>) | null {
+  const config = configFromEnv(process.env);
+  const scriptsDir = process.env['SCRIPTS_DIR'] ?? join(process.env['LAMBDA_TASK_ROOT'] ?? process.cwd(), 'scripts');
+  const tracer = createTracer();
+  const logger = createLogger();
+  const runner = new SsmHostRunner({
+    ssm: traced(tracer, new SSMClient({})),
+    scripts: scriptReader(scriptsDir),
+    comment: `etcd-replace former members ${config.cluster}`,
+  });
+  const cloudwatch = traced(tracer, new CloudWatchClient({}));
+  const fence = formerMemberFenceFromEnv(
+    process.env,
+    { ec2: traced(tracer, new EC2Client({})), s3: traced(tracer, new S3Client({ requestChecksumCalculation: 'WHEN_REQUIRED' })), runner },
+    {
+      cluster: config.cluster,
+      namespace: config.namespace,
+      hosts: config.members.map(memberHost),
+      metrics: { put: async (namespace, data) => void (await cloudwatch.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data }))) },
+      log: (fields) => logger.info('former members', fields),
+    },
+  );
+  return fence ?? null;
+}
+
 let probe: (() => Promise<{ healthy: string[]; unhealthy: string[] }>) | undefined;
+let formerMembers: (() => Promise<unknown>) | null | undefined;
 
 export async function handler(): Promise<{ healthy: string[]; unhealthy: string[] }> {
   probe ??= awsProbe();
-  return probe();
+  const result = await probe();
+  formerMembers ??= awsFormerMembers();
+  await formerMembers?.();
+  return result;
 }
