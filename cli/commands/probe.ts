@@ -11,7 +11,7 @@ import * as validate from '../../functions/validate.ts';
 import type { EtcdMember, Host, Inventory } from '../../functions/ports.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { clientUrl, clientUrlOfMember, hostOfMember } from '../../statemachine/cluster.ts';
-import { describeReturnedHost, fenceReturnedHosts, formerMemberCandidates, type ReturnedHost } from '../../functions/cluster/returnedHosts.ts';
+import { describeReturnedHost, fenceReturnedHosts, firstMemberList, formerMemberCandidates, type ReturnedHost } from '../../functions/cluster/returnedHosts.ts';
 import { parse, runCommand, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
 import { printJson } from '../printers/json.ts';
@@ -87,9 +87,10 @@ export async function probeCluster(
   let via: Host[] = [];
   const observation = await fenceReturnedHosts(deps, {
     hosts: candidates,
-    memberList: (unfenced) => {
-      via = unfenced;
-      return deps.etcd(unfenced, unfenced.map(clientUrl)).memberList();
+    memberList: async (unfenced) => {
+      const found = await firstMemberList(unfenced, (host) => deps.etcd([host], unfenced.map(clientUrl)).memberList());
+      via = [found.via];
+      return found.members;
     },
   });
   let members: ProbedMember[] | null = null;

@@ -124,6 +124,24 @@ export function decideFormerHost(
   };
 }
 
+/**
+ * The member list through the first of `hosts` that gives one (etcd and master hosts before spares, which
+ * may have no etcdctl or certificate yet), each asked on its own: `ask(host)` lists the members with
+ * etcdctl on that host. Throws the last host's error when none does.
+ */
+export async function firstMemberList(hosts: readonly Host[], ask: (via: Host) => Promise<EtcdMember[]>): Promise<{ members: EtcdMember[]; via: Host }> {
+  const ordered = [...hosts.filter((h) => !h.roles.includes('spare')), ...hosts.filter((h) => h.roles.includes('spare'))];
+  let last: unknown = new RefusedError('no host to read the member list through');
+  for (const via of ordered) {
+    try {
+      return { members: await ask(via), via };
+    } catch (error) {
+      last = error;
+    }
+  }
+  throw last;
+}
+
 export interface ReturnedHostsDeps extends FenceOnHostDeps {
   securityGroups: Pick<SecurityGroupPort, 'describeFence' | 'stopHost'>;
   log: (message: string) => void;

@@ -24,7 +24,7 @@ import { Ec2Fence, stopInstance } from '../adapters/aws/ec2Fence.ts';
 import { S3ArtifactStore } from '../adapters/aws/s3ArtifactStore.ts';
 import { EtcdctlMembership } from '../adapters/etcdctl.ts';
 import { DEFAULT_WAITS } from '../workflow/stepDeps.ts';
-import { describeReturnedHost, fenceReturnedHosts, type ReturnedHost, type ReturnedHostsDeps } from '../cluster/returnedHosts.ts';
+import { describeReturnedHost, fenceReturnedHosts, firstMemberList, type ReturnedHost, type ReturnedHostsDeps } from '../cluster/returnedHosts.ts';
 
 export const FORMER_MEMBER_FENCED_METRIC = 'FormerMemberFenced';
 export const FORMER_MEMBER_FENCE_FAILED_METRIC = 'FormerMemberFenceFailed';
@@ -65,7 +65,7 @@ export function createFormerMemberFence(options: FormerMemberFenceOptions): () =
     try {
       const observation = await fenceReturnedHosts(options.deps, {
         hosts: options.hosts,
-        memberList: (unfenced) => options.etcd(unfenced, unfenced.map(clientUrl)).memberList(),
+        memberList: async (unfenced) => (await firstMemberList(unfenced, (host) => options.etcd([host], unfenced.map(clientUrl)).memberList())).members,
       });
       const fenced = observation.hosts.filter((h) => h.action === 'fenced-on-host' && h.changed).length;
       const failed = observation.hosts.filter((h) => h.failed === true).length;

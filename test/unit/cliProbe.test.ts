@@ -97,8 +97,9 @@ describe('probe', () => {
         error: 'context deadline exceeded',
       },
     ]);
-    // The member list and the health were asked through the hosts no fence holds, never through master-0.
-    for (const a of world.asked) expect(a.via).toEqual(['master-1', 'master-2', 'etcd-spare-0']);
+    // The member list and the health were asked through a host no fence holds (the first that answers), never through master-0.
+    for (const a of world.asked) expect(a.via).toEqual(['master-1']);
+    expect(world.asked[0]?.endpoints).toEqual(['https://198.51.100.3:2379', 'https://198.51.100.4:2379', 'https://198.51.100.9:2379']);
     expect(doc.hosts.map((h) => [h.host, h.action, h.changed])).toEqual([
       ['master-0', 'fenced-on-host', true],
       ['master-1', 'left', false],

@@ -13,6 +13,7 @@ import {
   decideFormerHost,
   describeReturnedHost,
   fenceReturnedHosts,
+  firstMemberList,
   formerFenceId,
   formerMemberCandidates,
   type ReturnedHostsObservation,
@@ -138,6 +139,26 @@ describe('formerFenceId', () => {
     expect(FENCE_ID).toMatch(/^former-[0-9a-f]{16}$/);
     expect(formerFenceId([...members].reverse())).toBe(FENCE_ID);
     expect(formerFenceId(members.slice(1))).not.toBe(FENCE_ID);
+  });
+});
+
+describe('firstMemberList', () => {
+  it('asks each host on its own, etcd and master hosts before spares, and throws the last error when none answers', async () => {
+    const asked: string[] = [];
+    const spareFirst = [hosts.find((h) => h.name === 'etcd-spare-0')!, hosts.find((h) => h.name === 'master-1')!, hosts.find((h) => h.name === 'master-2')!];
+    const found = await firstMemberList(spareFirst, async (via) => {
+      asked.push(via.name);
+      if (via.name === 'master-1') throw new HostUnreachableError('master-1 is powered off');
+      return members;
+    });
+    expect(asked).toEqual(['master-1', 'master-2']);
+    expect(found).toEqual({ members, via: spareFirst[2] });
+    await expect(
+      firstMemberList(spareFirst, async (via) => {
+        throw new HostUnreachableError(`${via.name} is powered off`);
+      }),
+    ).rejects.toThrow('etcd-spare-0 is powered off');
+    await expect(firstMemberList([], async () => members)).rejects.toThrow('no host');
   });
 });
 
