@@ -5,6 +5,7 @@
 
 import type { RunOutcome, RunRecord, StepRecord } from '../ports.ts';
 import type { ReplacementChoice, WorkflowContext } from '../../statemachine/context.ts';
+import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { addToStartedSeconds } from '../../statemachine/voterWindow.ts';
 import { currentSlots, memberBeforeTakeIn, slotLabel } from '../../statemachine/members.ts';
@@ -82,14 +83,18 @@ export function replacementOf(context: Partial<WorkflowContext>): ReplacementVie
   };
 }
 
-/** Every task of a record once, in runbook order: repeated entries (a resume) add their attempts up; a task never entered is skipped. */
-export function stepTimeline(record: Pick<RunRecord, 'steps' | 'startedAt' | 'endedAt'>): StepRecord[] {
+/**
+ * Every task of a record's workflow (the replacement's, or the restore's when the record names it) once, in
+ * runbook order: repeated entries (a resume, a re-add loop) add their attempts up; a task never entered is skipped.
+ */
+export function stepTimeline(record: Pick<RunRecord, 'steps' | 'startedAt' | 'endedAt' | 'workflow'>): StepRecord[] {
   const latest = new Map<string, StepRecord>();
   for (const s of record.steps) {
     const before = latest.get(s.name);
     latest.set(s.name, before ? { ...s, attempts: before.attempts + s.attempts, startedAt: before.startedAt } : s);
   }
-  return TASKS.map(
+  const tasks: ReadonlyArray<{ name: string }> = record.workflow === RESTORE_WORKFLOW.id ? RESTORE_WORKFLOW.tasks : TASKS;
+  return tasks.map(
     (t) =>
       latest.get(t.name) ?? {
         name: t.name,
