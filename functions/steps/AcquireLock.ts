@@ -51,20 +51,26 @@ export const AcquireLock: Step = async (context, deps) => {
     }
     const waited = Math.max(0, (deps.now().getTime() - Date.parse(context.validatedAt ?? deps.now().toISOString())) / 1000);
     const bound = context.options.lockWaitSeconds ?? LOCK_WAIT_SECONDS;
-    const answer = holder.joinsClosed
-      ? 'closed'
-      : await deps.lock.requestJoin(cluster, holder.runId, {
-          runId: context.runId,
-          failed: askedMembers(context),
-          startedBy: context.request.startedBy,
-          at: deps.now().toISOString(),
-        });
+    // A run that names no failed member (a restore of quorum) asks no holder to take anything in: it only waits.
+    const nothingAsked = askedMembers(context).every((m) => m.failed === '');
+    const answer = nothingAsked
+      ? 'nothing'
+      : holder.joinsClosed
+        ? 'closed'
+        : await deps.lock.requestJoin(cluster, holder.runId, {
+            runId: context.runId,
+            failed: askedMembers(context),
+            startedBy: context.request.startedBy,
+            at: deps.now().toISOString(),
+          });
     const why =
-      answer === 'requested'
-        ? `asked it to take ${names} in at its second observation`
-        : answer === 'closed'
-          ? `it has passed its second observation and cannot take ${names} in`
-          : 'it has just released it';
+      answer === 'nothing'
+        ? 'this run names no member for it to take in'
+        : answer === 'requested'
+          ? `asked it to take ${names} in at its second observation`
+          : answer === 'closed'
+            ? `it has passed its second observation and cannot take ${names} in`
+            : 'it has just released it';
     const held = `run ${holder.runId} (started by ${holder.startedBy}) holds the lock of cluster ${cluster} since ${holder.acquiredAt}`;
     if (waited >= bound) {
       throw new LockHeldError(

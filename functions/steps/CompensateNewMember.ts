@@ -64,9 +64,12 @@ export const CompensateNewMember: Step = async (context, deps) => {
       remaining.push(`${host.name} is unreachable: make sure etcd is stopped and disabled there before it returns`);
     }
   }
+  // A restore's re-add (memberPhase readd) names no failed member in its request: the former member's host does.
+  const restoring = context.memberPhase === 'readd';
+  const failed = context.failedMember?.id ?? (restoring ? context.failedHost?.name : undefined) ?? context.request.failed;
   remaining.push(
-    `the failed member ${context.failedMember?.id ?? context.request.failed} is ${context.failedMember ? 'removed' : 'gone'} and has no replacement: the cluster runs with ${members.length - (added ? 1 : 0)} members`,
-    `fix the cause (${context.error?.Error ?? 'see the step errors'}: ${context.error?.Cause ?? ''}) and run the replacement again`,
+    `the ${restoring ? 'former' : 'failed'} member ${failed} is ${context.failedMember ? 'removed' : 'gone'} and has no replacement: the cluster runs with ${members.length - (added ? 1 : 0)} members`,
+    `fix the cause (${context.error?.Error ?? 'see the step errors'}: ${context.error?.Cause ?? ''}) and run the ${restoring ? 'restore' : 'replacement'} again`,
   );
   if (host) remaining.push(`${host.name}: /var/lib/etcd may hold data of the removed member; the next run uploads it to the artifact store before emptying it`);
   return { output: { remaining: [...(context.remaining ?? []), ...remaining], memberAdded: false }, detail: done.join('; ') };

@@ -466,10 +466,32 @@ describe('A whole restore-quorum run through XState with the real steps', () => 
     expect(startedMembers(w)).toEqual(['master-0.example.test', 'master-2.example.test']);
     expect(w.cluster.members.map((m) => m.id)).toEqual([memberId(0xa2), memberId(0xb0)]);
     expect(w.runner.sent('CompensateNewMember')).toEqual([`CompensateNewMember@etcd-spare-0 c1c2c3c4c5c6c7c8 ${spareId}`]);
+    expect(run.finalContext.remaining).toEqual(
+      expect.arrayContaining([
+        'the former member master-1 is gone and has no replacement: the cluster runs with 2 members',
+        expect.stringMatching(/^fix the cause \(NewMemberFailedError: .*\) and run the restore again$/),
+      ]),
+    );
     // Nothing measured, masters not rolled; the spare's key bundle discarded; the lock released.
     expect(run.finalContext.restoreMeasures).toBeUndefined();
     expect(w.runner.sent('RollMasters')).toEqual([]);
     expect([...w.artifacts.objects.keys()].filter((k) => k.includes('bundle-'))).toEqual([]);
     expect(await w.lock.current('unit')).toBeNull();
+  });
+});
+
+describe('The restore under another run’s lock', () => {
+  it('waits for the lock without asking the holder to take anything in: a restore names no failed member', async () => {
+    const w = world(['master-0', 'master-1']);
+    await w.lock.acquire('unit', { runId: 'r-holder-0009', startedBy: 'alarm:etcd', pid: 1, host: 'x' } as never, 600);
+    const validated = { ...input(), inventory, validatedAt: new Date().toISOString() };
+    const error = await RESTORE_STEPS.AcquireLock(validated, w.deps).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.name).toBe('LockWaitingError');
+    expect(error?.message).toContain('this run names no member for it to take in');
+    expect(w.lock.calls.filter((c) => c.startsWith('requestJoin'))).toEqual([]);
+    expect((await w.lock.current('unit'))?.joins ?? []).toEqual([]);
   });
 });
