@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# StartNewMember: on the new host, make sure no etcd pod runs, empty /etc/etcd and /var/lib/etcd
+# StartNewMember: on the new host, make sure no etcd pod runs (its manifest alone moved to pods-stopped), empty /etc/etcd and /var/lib/etcd
 # (uploading the data directory first when it holds anything), unpack the bundle into /etc/etcd,
 # `systemctl enable etcd` and `systemctl restart --no-block etcd` (an etcd.service already active from
 # an earlier life would survive `enable --now` and keep the ports; and a new member catching up on a
@@ -77,10 +77,9 @@ elif unpacked_by_earlier_attempt; then
   systemctl is-active --quiet etcd || systemctl start --no-block etcd >&2
   started=already
 else
-  mkdir -p /etc/origin/node/pods-stopped
-  if [ -d /etc/origin/node/pods ]; then
-    find /etc/origin/node/pods -mindepth 1 -maxdepth 1 -exec mv -f -t /etc/origin/node/pods-stopped/ {} +
-  fi
+  # The etcd static pod alone: on a former master added back on its own host (a restore of quorum) the
+  # master's other pods keep running, as "Restoring etcd quorum" leaves them.
+  etcd_host_stop_pods etcd
   if systemctl is-active --quiet etcd; then
     systemctl stop etcd >&2
   fi
@@ -91,7 +90,10 @@ else
     rm -rf "$workdir"
     backed_up=true
   fi
-  rm -rf /etc/etcd/* /var/lib/etcd/*
+  # /etc/etcd emptied but for the CA and the certificates it issued, where this host is the CA host: a
+  # former member added back on its own host (a restore of quorum) may be the one that holds them.
+  find /etc/etcd -mindepth 1 -maxdepth 1 ! -name ca ! -name generated_certs -exec rm -rf {} +
+  rm -rf /var/lib/etcd/*
   umask 077
   bundle_dir=$(mktemp -d /var/tmp/etcd-bundle.XXXXXX)
   trap 'rm -rf "$bundle_dir"' EXIT
