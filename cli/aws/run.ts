@@ -10,6 +10,7 @@ import { defaultExecutionName, StepFunctionsExecutions } from '../../functions/a
 import { errorMessage } from '../../functions/errors.ts';
 import { EXIT } from '../../functions/exitCodes.ts';
 import { exitCodeOfRun } from '../../functions/workflow/runView.ts';
+import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import { printJson } from '../printers/json.ts';
 import { printProgress, progress } from '../printers/text.ts';
 import { clientFor, type AwsCliDeps } from './client.ts';
@@ -58,13 +59,26 @@ export async function startRestoreExecution(options: RestoreStartOptions, deps: 
   const request = await restoreRequest({ ...options.request, startedBy: `cli:${(deps.user ?? (() => userInfo().username))()}` });
   const now = deps.now ?? (() => new Date());
   const name = options.name ?? defaultExecutionName({ cluster: options.request.cluster, failed: RESTORE_EXECUTION_WORD }, now());
-  return start(request, name, options, deps);
+  return start(
+    request,
+    name,
+    options,
+    deps,
+    RESTORE_WORKFLOW.tasks.map((t) => t.name),
+  );
 }
 
 /** Starts the execution `name` with `request`, then prints it, or follows it with --wait. */
-async function start(request: Record<string, unknown>, name: string, options: Omit<StartOptions, 'input' | 'name'>, deps: AwsCliDeps): Promise<number> {
+async function start(
+  request: Record<string, unknown>,
+  name: string,
+  options: Omit<StartOptions, 'input' | 'name'>,
+  deps: AwsCliDeps,
+  taskNames?: readonly string[],
+): Promise<number> {
   const client = clientFor(options.stateMachineArn, deps);
-  const sfn = new StepFunctionsExecutions(client);
+  // The run's timeline lists the tasks of its own workflow (the replacement's unless told).
+  const sfn = new StepFunctionsExecutions(client, taskNames ? { taskNames } : {});
   const result = await sfn.start(options.stateMachineArn, name, request);
   if (!result.started) {
     const run = result.existing;
