@@ -9,6 +9,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { InvalidInputError } from '../functions/errors.ts';
 import * as validate from '../functions/validate.ts';
 import type { AddMethod } from '../statemachine/context.ts';
+import { unknownWaivers, type WaiverCondition } from '../statemachine/restorePolicy.ts';
 
 /** The configuration's JSON Schema, for editors and for parseConfig(). */
 export const CONFIG_SCHEMA_FILE = new URL('./config.schema.json', import.meta.url);
@@ -43,6 +44,24 @@ export interface AnsibleConfig {
   openshiftAnsibleDir?: string;
 }
 
+/** The restore-quorum workflow's settings for one cluster (lib/constructs/restore-workflow.ts). */
+export interface RestoreConfig {
+  /** The cluster's VPC: the stack creates the quarantine security group there. Exclusive with quarantineSecurityGroupId. */
+  vpcId?: string;
+  /** An existing quarantine group (no rule lets 2379/2380 in or out; tagged with the cluster tag). */
+  quarantineSecurityGroupId?: string;
+  /** `stop-instance`: a former member that cannot be fenced on the host is stopped too. */
+  fenceUnreachable: 'none' | 'stop-instance';
+  /** How long a restore waits for a person's approval (default 3600). */
+  approvalTimeoutSeconds: number;
+  /** Named conditions under which no approval is needed (statemachine/restorePolicy.ts APPROVAL_WAIVERS). */
+  approvalWaivers: WaiverCondition[];
+  /** Grace window of alarm-started restores (default alarmGraceSeconds). */
+  graceSeconds: number;
+  /** Deploy the quorum-lost alarm that starts a restore (default true). */
+  quorumAlarm: boolean;
+}
+
 export interface DeploymentConfig {
   clusterName: string;
   /** EC2 tag whose value is clusterName on every host of the cluster (and on its security groups). */
@@ -65,6 +84,8 @@ export interface DeploymentConfig {
    * `["ec2:terminated"]`: a terminated instance never answers again.
    */
   finalSignals: FinalSignal[];
+  /** The restore-quorum workflow's settings (every default when the file has no `restore`). */
+  restore: RestoreConfig;
   /** Consecutive unhealthy minutes before a member's alarm fires. */
   alarmMinutes: number;
   /** Minutes between two runs of the health probe (one SSM command each). */
@@ -188,6 +209,32 @@ function launchTemplate(value: unknown): ReplacementLaunchTemplate | undefined {
   return out;
 }
 
+const VPC_ID = /^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 60 * 60;
+
+function restoreConfig(value: unknown, alarmGraceSeconds: number): RestoreConfig {
+  const raw = isObject(value) ? value : {};
+  const vpcId = raw['vpcId'];
+  const group = raw['quarantineSecurityGroupId'];
+  if (vpcId !== undefined && group !== undefined)
+    throw new InvalidInputError('restore', 'name the quarantine group by vpcId (the stack creates it) or by quarantineSecurityGroupId, not both');
+  if (vpcId !== undefined && (typeof vpcId !== 'string' || !VPC_ID.test(vpcId))) throw new InvalidInputError('restore.vpcId', 'expected a VPC id (vpc-...)');
+  if (group !== undefined && (typeof group !== 'string' || !SG_ID.test(group)))
+    throw new InvalidInputError('restore.quarantineSecurityGroupId', 'expected a security group id (sg-...)');
+  const waivers = Array.isArray(raw['approvalWaivers']) ? raw['approvalWaivers'].map(String) : [];
+  const unknown = unknownWaivers(waivers);
+  if (unknown.length > 0) throw new InvalidInputError('restore.approvalWaivers', `${unknown.join(', ')} is no waiver condition`);
+  return {
+    ...(typeof vpcId === 'string' ? { vpcId } : {}),
+    ...(typeof group === 'string' ? { quarantineSecurityGroupId: group } : {}),
+    fenceUnreachable: raw['fenceUnreachable'] === 'stop-instance' ? 'stop-instance' : 'none',
+    approvalTimeoutSeconds: intIn('restore.approvalTimeoutSeconds', raw['approvalTimeoutSeconds'], DEFAULT_APPROVAL_TIMEOUT_SECONDS, 60, 86400),
+    approvalWaivers: waivers as WaiverCondition[],
+    graceSeconds: intIn('restore.graceSeconds', raw['graceSeconds'], alarmGraceSeconds, 0, 3600),
+    quorumAlarm: raw['quorumAlarm'] !== false,
+  };
+}
+
 export type FinalSignal = 'ec2:stopping' | 'ec2:stopped' | 'ec2:shutting-down' | 'ec2:terminated' | 'alarm';
 
 /** Checks a raw configuration object against lib/config.schema.json, then field by field, and fills in the defaults. */
@@ -229,6 +276,7 @@ export function parseConfig(given: unknown): DeploymentConfig {
     etcdSecurityGroupId,
     alarmGraceSeconds: intIn('alarmGraceSeconds', raw['alarmGraceSeconds'], 60, 0, 3600),
     finalSignals: Array.isArray(raw['finalSignals']) ? (raw['finalSignals'] as FinalSignal[]) : ['ec2:terminated'],
+    restore: restoreConfig(raw['restore'], intIn('alarmGraceSeconds', raw['alarmGraceSeconds'], 60, 0, 3600)),
     alarmMinutes: intIn('alarmMinutes', raw['alarmMinutes'], 3, 1, 60),
     probeIntervalMinutes: intIn('probeIntervalMinutes', raw['probeIntervalMinutes'], DEFAULT_PROBE_INTERVAL_MINUTES, 1, 60),
     statusCheckMinutes: intIn('statusCheckMinutes', raw['statusCheckMinutes'], DEFAULT_STATUS_CHECK_MINUTES, 1, 60),

@@ -12,6 +12,8 @@
 //   instance's tags (EventBridge cannot match on them) and starts the run;
 // - outcomes.ts: outcome notifications to an SNS topic;
 // - audit-trail.ts: the function that writes each execution's record, with who started it;
+// - restore-workflow.ts: the restore-quorum workflow beside the replacement's (its state machine and steps,
+//   the approval, the network fence's quarantine group, the quorum-lost alarm that starts it);
 // - operational-alarms.ts and dashboard.ts: the stack's own alarms on the same topic, and the dashboard.
 //
 // The parts are plain classes that create their resources on this construct's own scope, not
@@ -38,6 +40,7 @@ import { Ec2Signals } from './constructs/ec2-signals.ts';
 import { HealthProbe } from './constructs/health-probe.ts';
 import { OperationalAlarms, type OperationalAlarmSet } from './constructs/operational-alarms.ts';
 import { Outcomes } from './constructs/outcomes.ts';
+import { RestoreWorkflow } from './constructs/restore-workflow.ts';
 import { CLUSTER_RESOURCE_TAG, replacementContext } from './constructs/shared.ts';
 import { Workflow } from './constructs/state-machine.ts';
 import { StepLambdas } from './constructs/step-lambdas.ts';
@@ -72,6 +75,8 @@ export class EtcdReplacement extends Construct {
   readonly operationalAlarms: OperationalAlarmSet;
   readonly dashboard: cloudwatch.Dashboard;
   readonly stepLogs: logs.LogGroup;
+  /** The restore-quorum workflow: its state machine, steps, approval policy, quarantine group and alarm. */
+  readonly restore: RestoreWorkflow;
 
   constructor(scope: Construct, id: string, props: EtcdReplacementProps) {
     super(scope, id);
@@ -111,6 +116,8 @@ export class EtcdReplacement extends Construct {
     const outcomes = new Outcomes(this, ctx, { key: storage.key, table: storage.table, stateMachine });
     this.outcomeTopic = outcomes.topic;
     this.notifier = outcomes.notifier;
+
+    this.restore = new RestoreWorkflow(this, ctx, { storage, replacementSteps: steps, topic: this.outcomeTopic, notifier: this.notifier });
 
     this.auditRecorder = new AuditTrail(this, ctx, { key: storage.key, table: storage.table, stateMachine }).recorder;
 

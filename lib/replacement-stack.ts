@@ -13,6 +13,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from './config.ts';
+import { restoreOutputs } from './constructs/restore-workflow.ts';
 import { EtcdReplacement } from './etcd-replacement.ts';
 
 export { lambdaTimeoutSeconds, PROJECT_ROOT } from './constructs/shared.ts';
@@ -39,6 +40,7 @@ export class ReplacementStack extends Stack {
     });
     new CfnOutput(this, 'OutcomeTopicArn', { value: r.outcomeTopic.topicArn, description: "run outcomes and the stack's alarms" });
     new CfnOutput(this, 'DashboardName', { value: r.dashboard.dashboardName });
+    restoreOutputs(this, r.restore);
   }
 
   get stateMachine(): sfn.StateMachine {

@@ -180,6 +180,8 @@ export class SynthesizedStack {
         return this.ref(logicalId);
       case 'AWS::StepFunctions::StateMachine.Name':
         return name;
+      case 'AWS::EC2::SecurityGroup.GroupId':
+        return `sg-${createHash('sha256').update(logicalId).digest('hex').slice(0, 17)}`;
       default:
         throw new Error(`Fn::GetAtt ${logicalId}.${attribute} (${resource.Type}) is not modelled`);
     }
@@ -268,6 +270,18 @@ export class SynthesizedStack {
     });
   }
 
+  /**
+   * A managed policy the stack creates for people (the restore's approver policy), as the role of a
+   * principal it is attached to: what the rehearsal checks that principal's calls against.
+   */
+  managedPolicyRole(logicalIdPrefix: string, principal: string): Role {
+    const [entry, ...more] = this.ofType('AWS::IAM::ManagedPolicy').filter(([id]) => id.startsWith(logicalIdPrefix));
+    if (!entry || more.length) throw new Error(`expected one managed policy ${logicalIdPrefix}`);
+    const [logicalId, r] = entry;
+    const document = this.resolve(r.Properties?.['PolicyDocument'] ?? {}) as unknown as PolicyDocument;
+    return { logicalId, name: principal, arn: `arn:${this.partition}:iam::${this.account}:role/${principal}`, policies: [{ name: logicalId, document }] };
+  }
+
   /** The resource policy a resource type's policy resource attaches (bucket policy, topic policy, key policy). */
   resourcePolicy(type: 'AWS::S3::BucketPolicy' | 'AWS::SNS::TopicPolicy', target: string): PolicyDocument | undefined {
     for (const [, r] of this.ofType(type)) {
@@ -277,9 +291,10 @@ export class SynthesizedStack {
     return undefined;
   }
 
-  stateMachine(): { logicalId: string; arn: string; name: string; roleArn: string; definition: Record<string, Json> } {
-    const [entry, ...more] = this.ofType('AWS::StepFunctions::StateMachine');
-    if (!entry || more.length) throw new Error('expected one state machine');
+  /** A state machine by its logical ID's prefix: the replacement's (`StateMachine`), or the restore's (`RestoreStateMachine`). */
+  stateMachine(logicalIdPrefix = 'StateMachine'): { logicalId: string; arn: string; name: string; roleArn: string; definition: Record<string, Json> } {
+    const [entry, ...more] = this.ofType('AWS::StepFunctions::StateMachine').filter(([id]) => id.startsWith(logicalIdPrefix));
+    if (!entry || more.length) throw new Error(`expected one state machine ${logicalIdPrefix}`);
     const [logicalId] = entry;
     const p = this.resolve(this.#props(logicalId)) as { DefinitionString: string; DefinitionSubstitutions?: Record<string, string>; RoleArn: string };
     // Step Functions substitutes ${key} in the definition with the resolved DefinitionSubstitutions.

@@ -49,8 +49,16 @@ export function contextFromEvent(event: StepEvent, deployment: Partial<RunOption
   if (isWorkflowContext(event.context)) return event.context;
   const request = (isObject(event.context) ? event.context : {}) as unknown as ReplaceRequest;
   const given = isObject(request.options) ? request.options : {};
-  // The deployment's own settings win over the request's for the installer instance: it is what IAM allows.
-  const options = { ...DEFAULT_OPTIONS, ...deployment, ...given, ...pick(deployment, 'installerInstanceId') } as RunOptions;
+  // The deployment's own settings win over the request's for the installer instance: it is what IAM allows;
+  // and for a restore's approval waivers and stopping of unreachable members: the cluster config's policy.
+  const options = {
+    ...DEFAULT_OPTIONS,
+    ...deployment,
+    ...given,
+    ...pick(deployment, 'installerInstanceId'),
+    ...pickRestore(deployment, 'approvalWaivers'),
+    ...pickRestore(deployment, 'fenceUnreachable'),
+  } as RunOptions;
   return { runId: runIdFromExecutionName(event.executionName ?? 'unnamed-execution'), request, options };
 }
 
@@ -61,6 +69,11 @@ export function stepOutputOf(result: unknown): StepOutput {
   return result as StepOutput;
 }
 
+function pickRestore(options: Partial<RunOptions>, key: 'approvalWaivers' | 'fenceUnreachable'): Record<string, unknown> {
+  const value = (options as Record<string, unknown>)[key];
+  return value === undefined ? {} : { [key]: value };
+}
+
 function pick<K extends keyof RunOptions>(options: Partial<RunOptions>, key: K): Partial<RunOptions> {
   return options[key] === undefined ? {} : { [key]: options[key] };
 }
@@ -68,11 +81,18 @@ function pick<K extends keyof RunOptions>(options: Partial<RunOptions>, key: K):
 /**
  * The deployment's defaults for a run's options, from the step functions' environment (lib/constructs/
  * step-lambdas.ts): DEFAULT_ADD_METHOD, OPENSHIFT_ANSIBLE_DIR, INSTALLER_INSTANCE_ID. Checked by ValidateInput.
+ * A restore's step functions (lib/constructs/restore-workflow.ts) have the cluster config's restore settings
+ * too: RESTORE_APPROVAL_TIMEOUT_SECONDS (a default), RESTORE_APPROVAL_WAIVERS and RESTORE_FENCE_UNREACHABLE
+ * (which win over the request's); ValidateRestoreRequest checks them.
  */
 export function deploymentOptions(env: Record<string, string | undefined>): Partial<RunOptions> {
   const options: Partial<RunOptions> = {};
   if (env['DEFAULT_ADD_METHOD']) options.addMethod = env['DEFAULT_ADD_METHOD'] as RunOptions['addMethod'];
   if (env['OPENSHIFT_ANSIBLE_DIR']) options.openshiftAnsibleDir = env['OPENSHIFT_ANSIBLE_DIR'];
   if (env['INSTALLER_INSTANCE_ID']) options.installerInstanceId = env['INSTALLER_INSTANCE_ID'];
+  const restore = options as Record<string, unknown>;
+  if (env['RESTORE_APPROVAL_TIMEOUT_SECONDS']) restore['approvalTimeoutSeconds'] = Number(env['RESTORE_APPROVAL_TIMEOUT_SECONDS']);
+  if (env['RESTORE_APPROVAL_WAIVERS'] !== undefined) restore['approvalWaivers'] = env['RESTORE_APPROVAL_WAIVERS'].split(',').filter((w) => w !== '');
+  if (env['RESTORE_FENCE_UNREACHABLE']) restore['fenceUnreachable'] = env['RESTORE_FENCE_UNREACHABLE'];
   return options;
 }

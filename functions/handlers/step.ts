@@ -29,6 +29,9 @@ import { errorMessage, errorName, InvalidInputError } from '../errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import type { RunRecord } from '../ports.ts';
 import { STEPS } from '../steps/index.ts';
+import { RESTORE_STEPS } from '../steps/restoreSteps.ts';
+import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
+import type { TaskSpec } from '../../statemachine/spec.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { taskSpec } from '../../statemachine/spec.ts';
 import { withLockHeld } from '../workflow/lockRenewal.ts';
@@ -187,6 +190,26 @@ export function pastRunsFrom(list: (query: { cluster: string; limit: number }) =
   return async (context) => (await list({ cluster: context.request.cluster, limit: PAST_RUNS_READ })).filter((r) => r.runId !== context.runId);
 }
 
+/** The workflow a deployed step function runs (env WORKFLOW): the replacement's by default, or the restore's. */
+export const RESTORE_WORKFLOW_NAME = 'restore-quorum';
+
+/** The steps and task specs of the deployed function's workflow. */
+export function workflowSteps(env: Record<string, string | undefined>): {
+  steps: Readonly<Record<string, StepImplementation<StepDeps>>>;
+  spec: (step: string) => TaskSpec;
+} {
+  if (env['WORKFLOW'] !== RESTORE_WORKFLOW_NAME) return { steps: STEPS, spec: taskSpec };
+  return {
+    // A RestoreContext is a WorkflowContext with the restore's fields: the restore's steps read them from the event's context.
+    steps: RESTORE_STEPS as unknown as Readonly<Record<string, StepImplementation<StepDeps>>>,
+    spec: (step) => {
+      const spec = RESTORE_WORKFLOW.tasks.find((t) => t.name === step);
+      if (!spec) throw new InvalidInputError('step', `no restore task named ${JSON.stringify(step)}`);
+      return spec as TaskSpec;
+    },
+  };
+}
+
 /** The deployed handler: Powertools logger, metrics and tracer; traced SDK clients; step details into the run table. */
 function awsStepHandler(): StepHandler {
   const env = process.env;
@@ -210,9 +233,10 @@ function awsStepHandler(): StepHandler {
     });
     return audit;
   };
+  const workflow = workflowSteps(env);
   return createStepHandler<StepDeps>({
-    steps: STEPS,
-    around: (step, context, deps, run) => withLockHeld(taskSpec(step), context, deps, run),
+    steps: workflow.steps,
+    around: (step, context, deps, run) => withLockHeld(workflow.spec(step), context, deps, run),
     deps: () => awsDeps(env, clients, { log: (message) => logger.info(message) }),
     stepName: env['STEP_NAME'],
     logger,

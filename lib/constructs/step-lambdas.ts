@@ -18,6 +18,42 @@ import type { Storage } from './storage.ts';
 /** The workflow's task states, in the machine's order. */
 export const TASK_NAMES = Object.keys(replaceMemberMachine.root.states).filter((name) => specOf(replaceMemberMachine, name).kind === 'task');
 
+/**
+ * Which workflow's steps: the replacement's (the default, with the logical IDs it always had), or another
+ * workflow's (the restore's, lib/constructs/restore-workflow.ts) on a role and functions of its own.
+ */
+export interface StepWorkflow {
+  /** Its task states, in the machine's order. */
+  tasks: readonly string[];
+  taskSpec: (name: string) => TaskSpec;
+  /** Logical ID prefix of each function (`Step<Task>`) and the role's ID. */
+  functionIdPrefix: string;
+  roleId: string;
+  roleDescription: string;
+  /** Before the task's name in each function's description (`restore-quorum `). */
+  functionLabel?: string;
+  /** The log group (the replacement's is created here; another workflow's steps write to the same one). */
+  logs?: logs.LogGroup;
+  /** The state machine these steps run in (STATE_MACHINE_ARN). */
+  stateMachineArn: string;
+  /** Every state machine whose executions may hold the cluster lock (LockHolderLiveness). */
+  lockHolderExecutionsArns: string[];
+  /** Run-table items the steps write besides the lock's and the step details' (dynamodb:LeadingKeys). */
+  extraLeadingKeys?: string[];
+  /** Environment beside the replacement's (the restore's approval and fence settings). */
+  environment?: Record<string, string>;
+  /** Statements of this workflow alone, added before the functions. */
+  statements?: iam.PolicyStatement[];
+}
+
+const REPLACEMENT: Omit<StepWorkflow, 'stateMachineArn' | 'lockHolderExecutionsArns'> = {
+  tasks: TASK_NAMES,
+  taskSpec: (name) => specOf(replaceMemberMachine, name) as TaskSpec,
+  functionIdPrefix: 'Step',
+  roleId: 'StepRole',
+  roleDescription: "the workflow's step functions",
+};
+
 /** Created on the EtcdReplacement's own scope, so the logical IDs are those it always had. */
 export class StepLambdas {
   readonly logs: logs.LogGroup;
@@ -25,13 +61,14 @@ export class StepLambdas {
   /** By task state name. */
   readonly functions: Record<string, NodejsFunction> = {};
 
-  constructor(scope: Construct, ctx: ReplacementContext, storage: Storage) {
+  constructor(scope: Construct, ctx: ReplacementContext, storage: Storage, given?: StepWorkflow) {
     const { cluster, config } = ctx;
     const { artifactBucket, table, key } = storage;
-    this.logs = new logs.LogGroup(scope, 'StepLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
-    const role = new iam.Role(scope, 'StepRole', {
+    const workflow: StepWorkflow = given ?? { ...REPLACEMENT, stateMachineArn: ctx.stateMachineArn, lockHolderExecutionsArns: [ctx.executionsArn] };
+    this.logs = workflow.logs ?? new logs.LogGroup(scope, 'StepLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
+    const role = new iam.Role(scope, workflow.roleId, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `etcd-replace ${cluster}: the workflow's step functions`,
+      description: `etcd-replace ${cluster}: ${workflow.roleDescription}`,
     });
     this.role = role;
     this.logs.grantWrite(role);
@@ -76,7 +113,7 @@ export class StepLambdas {
         sid: 'LockAndStepDetails',
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
         resources: [table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*', 'steps#*'] } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*', 'steps#*', ...(workflow.extraLeadingKeys ?? [])] } },
       }),
     );
     // Earlier runs on the cluster (a member an earlier run removed), read from the audit records.
@@ -106,7 +143,7 @@ export class StepLambdas {
       ARTIFACT_PREFIX: ARTIFACT_PREFIXES.artifacts,
       TABLE: table.tableName,
       RUN_RETENTION_DAYS: String(config.runRetentionDays),
-      STATE_MACHINE_ARN: ctx.stateMachineArn,
+      STATE_MACHINE_ARN: workflow.stateMachineArn,
       SCRIPTS_DIR: '/var/task/scripts',
       DEFAULT_ADD_METHOD: config.defaultAddMethod,
       ...(config.ansible
@@ -128,11 +165,13 @@ export class StepLambdas {
       if (template.subnetId) environment['REPLACEMENT_SUBNET_ID'] = template.subnetId;
     }
     grantLaunch(role, config);
+    Object.assign(environment, workflow.environment ?? {});
+    for (const statement of workflow.statements ?? []) role.addToPrincipalPolicy(statement);
 
-    for (const name of TASK_NAMES) {
-      const spec = specOf(replaceMemberMachine, name) as TaskSpec;
-      this.functions[name] = handlerFunction(scope, `Step${name}`, {
-        description: `etcd-replace ${cluster}: ${name}`,
+    for (const name of workflow.tasks) {
+      const spec = workflow.taskSpec(name);
+      this.functions[name] = handlerFunction(scope, `${workflow.functionIdPrefix}${name}`, {
+        description: `etcd-replace ${cluster}: ${workflow.functionLabel ?? ''}${name}`,
         handlerFile: 'step.ts',
         memorySize: 512,
         timeout: Duration.seconds(lambdaTimeoutSeconds(spec)),
@@ -143,7 +182,9 @@ export class StepLambdas {
       });
     }
     // A contender for the cluster lock asks whether the holder's execution still runs (executionLiveness.ts).
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'LockHolderLiveness', actions: ['states:DescribeExecution'], resources: [ctx.executionsArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'LockHolderLiveness', actions: ['states:DescribeExecution'], resources: workflow.lockHolderExecutionsArns }),
+    );
 
     acknowledgeRunCommand(role);
     acknowledgeLaunch(role, config);

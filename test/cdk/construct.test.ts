@@ -47,8 +47,10 @@ describe('Construct: EtcdReplacement', () => {
   });
 
   it("synthesizes the whole replacement into another app's stack, named after its cluster", () => {
-    template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+    // The replacement's, and the restore's beside it.
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 2);
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'etcd-replace-prod-a' });
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'etcd-restore-prod-a' });
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'etcd-replace-prod-a' });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'etcd-replace-prod-a-run-refused' });
     template.hasResourceProperties('AWS::DynamoDB::Table', { TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true } });

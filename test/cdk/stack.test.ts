@@ -42,6 +42,12 @@ function only(type: string): Resource {
   if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
   return found[0]![1];
 }
+/** The replacement's state machine (the restore's is beside it: test/cdk/restore.test.ts). */
+function replacementMachine(): Resource {
+  const found = ofType('AWS::StepFunctions::StateMachine').filter(([id]) => id.startsWith('StateMachine'));
+  if (found.length !== 1) throw new Error(`expected one replacement state machine, found ${found.length}`);
+  return found[0]![1];
+}
 function statements(): Statement[] {
   return ofType('AWS::IAM::Policy').flatMap(([, p]) => (p.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
 }
@@ -84,7 +90,7 @@ describe('Stack: ReplacementStack', () => {
     });
 
     it('runs exactly the compiled definition, and every task retries Lambda service errors first', () => {
-      const machine = only('AWS::StepFunctions::StateMachine');
+      const machine = replacementMachine();
       const definition = JSON.parse(machine.Properties['DefinitionString'] as string) as AslDefinition;
       expect(definition).toEqual(compileAsl());
       expect(validateAsl(definition).isValid).toBe(true);
@@ -96,7 +102,7 @@ describe('Stack: ReplacementStack', () => {
     });
 
     it("substitutes each task's own function, deployed for that step, with a timeout above the state's", () => {
-      const machine = only('AWS::StepFunctions::StateMachine');
+      const machine = replacementMachine();
       const substitutions = machine.Properties['DefinitionSubstitutions'] as Record<string, unknown>;
       expect(Object.keys(substitutions).sort()).toEqual(TASKS.map((t) => functionArnSubstitutionKey(t.name)).sort());
       for (const task of TASKS) {
@@ -121,13 +127,7 @@ describe('Stack: ReplacementStack', () => {
 
     it('gives the step functions the environment the AWS adapters read', () => {
       const fn =
-        resources[
-          logicalId(
-            (only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[
-              functionArnSubstitutionKey('AddMember')
-            ],
-          )
-        ]!;
+        resources[logicalId((replacementMachine().Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey('AddMember')])]!;
       const env = (fn.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
       expect(Object.keys(env).sort()).toEqual(
         [
@@ -176,9 +176,7 @@ describe('Stack: ReplacementStack', () => {
       const targets = (invoke[0]!.Resource as unknown[]).map(logicalId).sort();
       expect(targets).toEqual(
         TASKS.map((t) =>
-          logicalId(
-            (only('AWS::StepFunctions::StateMachine').Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey(t.name)],
-          ),
+          logicalId((replacementMachine().Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey(t.name)]),
         ).sort(),
       );
     });
@@ -212,7 +210,7 @@ describe('Stack: ReplacementStack', () => {
     });
 
     it('changes security-group ingress only on groups carrying the cluster tag', () => {
-      const ingress = statements().filter((s) => actions(s).some((a) => /SecurityGroupIngress$/.test(a)));
+      const ingress = policyStatements('StepRole').filter((s) => actions(s).some((a) => /SecurityGroupIngress$/.test(a)));
       expect(ingress).toHaveLength(1);
       expect(actions(ingress[0]!).sort()).toEqual(['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress']);
       expect(JSON.stringify(ingress[0]!.Resource)).toContain(':security-group/*');
@@ -220,7 +218,7 @@ describe('Stack: ReplacementStack', () => {
     });
 
     it('deletes object versions only of key bundles, so a deleted bundle leaves no noncurrent copy', () => {
-      const versions = statements().filter((s) => actions(s).includes('s3:DeleteObjectVersion'));
+      const versions = policyStatements('StepRole').filter((s) => actions(s).includes('s3:DeleteObjectVersion'));
       expect(versions).toHaveLength(1);
       expect(policyStatements('StepRole').find((s) => s.Sid === 'KeyBundleVersions')).toBeDefined();
       expect(JSON.stringify(versions[0]!.Resource)).toContain('/etcd-replace/runs/*/bundle-*');
@@ -447,7 +445,7 @@ describe('Stack: ReplacementStack', () => {
       const [, table] = ofType('AWS::DynamoDB::Table')[0]!;
       expect(table.Properties['TimeToLiveSpecification']).toEqual({ AttributeName: 'ttl', Enabled: true });
       expect(table.Properties['DeletionProtectionEnabled']).toBe(true);
-      expect(only('AWS::StepFunctions::StateMachine').Properties['Tags']).toContainEqual({
+      expect(replacementMachine().Properties['Tags']).toContainEqual({
         Key: 'etcd-replace:run-table',
         Value: { Ref: expect.stringMatching(/^Runs/) },
       });
@@ -561,6 +559,7 @@ describe('Stack: ReplacementStack', () => {
     // CloudFormation has no Tags property on these.
     const untaggable = new Set([
       'AWS::IAM::Policy',
+      'AWS::IAM::ManagedPolicy',
       'AWS::S3::BucketPolicy',
       'AWS::SNS::TopicPolicy',
       'AWS::SNS::Subscription',

@@ -3,7 +3,8 @@
 // must not move a resource: a changed logical ID replaces the bucket, table or key of a deployment.
 //
 // Two configurations: the example (`npm run synth`), and a variant that takes the other branches
-// (launch template by name, SSM output to the bucket, no e-mail, no tags). The Lambdas are not
+// (launch template by name, SSM output to the bucket, no e-mail, no tags, the restore's existing
+// quarantine group without StopInstances or its alarm). The Lambdas are not
 // bundled, and asset hashes (which follow the sources of the whole package) are normalized.
 // After a change to the template that is meant: UPDATE_TEMPLATE_FIXTURES=1 npx vitest run test/cdk/templateStable.test.ts
 
@@ -57,6 +58,8 @@ function variantConfigFile(): string {
     replacementLaunchTemplate: { launchTemplateName: 'ocp311b-etcd', version: '3', subnetId: 'subnet-0123456789abcdef0' },
     defaultAddMethod: 'ansible',
     ansible: { installerInstanceId: 'i-0a1b2c3d4e5f60799', openshiftAnsibleDir: '/opt/openshift-ansible' },
+    // The restore's other branches: an existing quarantine group, no StopInstances, a waiver, no alarm.
+    restore: { quarantineSecurityGroupId: 'sg-0fedcba9876543210', approvalWaivers: ['all-others-terminated'], quorumAlarm: false },
   };
   writeFileSync(file, JSON.stringify(variant, null, 2));
   return file;

@@ -27,11 +27,14 @@
 //   LAUNCH_TEMPLATE_VERSION   $Default (default), $Latest or a version number
 //   REPLACEMENT_SUBNET_ID     launch there instead of the failed member's subnet
 //   MEMBER_START_SECONDS, MASTER_HEALTH_SECONDS, URL_TTL_SECONDS, LOCK_TTL_SECONDS: StepDeps.waits
+//   QUARANTINE_SG_ID   the restore's quarantine group, which the network fence puts in place (ec2Fence.ts)
+//   TOPIC_ARN          the restore's approval requests go here (approvals.ts), with STATE_MACHINE_ARN
 
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -47,6 +50,7 @@ import { executionLiveness } from './executionLiveness.ts';
 import { DynamoRunStore } from './dynamoRunStore.ts';
 import { Ec2Provisioning, type LaunchTemplateRef } from './ec2Provisioning.ts';
 import { Ec2SecurityGroups } from './ec2SecurityGroups.ts';
+import { DynamoSnsApprovals } from './approvals.ts';
 import { MAX_URL_TTL_SECONDS, S3ArtifactStore, type Presign } from './s3ArtifactStore.ts';
 import { SsmHostRunner, type SsmCommandEvent } from './ssmHostRunner.ts';
 
@@ -59,6 +63,8 @@ export interface AwsClients {
 }
 
 export interface AwsDepsOptions {
+  /** The restore's approval requests (TOPIC_ARN); default: a new SNS client. */
+  sns?: SNSClient;
   /** Script text by name; default: read `<SCRIPTS_DIR>/<name>.sh`. */
   scripts?: (name: string) => string;
   log?: (message: string) => void;
@@ -80,6 +86,8 @@ export interface AwsDeps extends StepDeps {
   discovery: Ec2Discovery;
   provisioning: Ec2Provisioning;
   clients: AwsClients;
+  /** The restore's approvals (functions/steps/AwaitApproval.ts), where TOPIC_ARN names the topic its requests go to. */
+  approvals?: DynamoSnsApprovals;
 }
 
 type Env = Record<string, string | undefined>;
@@ -152,6 +160,8 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
   const retention = optional(env, 'RUN_RETENTION_DAYS');
   const kmsKeyId = optional(env, 'KMS_KEY_ID');
   const targetSecurityGroupId = optional(env, 'TARGET_SG_ID');
+  const quarantineSecurityGroupId = optional(env, 'QUARANTINE_SG_ID');
+  const topicArn = optional(env, 'TOPIC_ARN');
   const scripts = options.scripts ?? scriptReader(optional(env, 'SCRIPTS_DIR') ?? join(optional(env, 'LAMBDA_TASK_ROOT') ?? process.cwd(), 'scripts'));
 
   const runner = new SsmHostRunner({
@@ -192,7 +202,12 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
     target: 'aws',
     runner,
     etcd: (via, endpoints) => new EtcdctlMembership(runner, via, endpoints),
-    securityGroups: new Ec2SecurityGroups({ ec2: all.ec2, etcdSecurityGroupId, ...(targetSecurityGroupId ? { targetSecurityGroupId } : {}) }),
+    securityGroups: new Ec2SecurityGroups({
+      ec2: all.ec2,
+      etcdSecurityGroupId,
+      ...(targetSecurityGroupId ? { targetSecurityGroupId } : {}),
+      ...(quarantineSecurityGroupId ? { quarantineSecurityGroupId } : {}),
+    }),
     artifacts: new S3ArtifactStore({
       s3: all.s3,
       bucket,
@@ -222,5 +237,17 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
       lockTtlSeconds: seconds(env, 'LOCK_TTL_SECONDS', DEFAULT_WAITS.lockTtlSeconds),
     },
     clients: all,
+    ...(topicArn
+      ? {
+          approvals: new DynamoSnsApprovals({
+            doc: all.doc,
+            table,
+            sns: options.sns ?? new SNSClient(optional(env, 'AWS_REGION') ? { region: optional(env, 'AWS_REGION') } : {}),
+            topicArn,
+            stateMachineArn: required(env, 'STATE_MACHINE_ARN'),
+            now,
+          }),
+        }
+      : {}),
   };
 }
