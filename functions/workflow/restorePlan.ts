@@ -9,7 +9,7 @@ import { EXIT } from '../exitCodes.ts';
 import { ChooseRestorePoint } from '../steps/ChooseRestorePoint.ts';
 import { ObserveQuorumLoss } from '../steps/ObserveQuorumLoss.ts';
 import { ValidateRestoreRequest } from '../steps/ValidateRestoreRequest.ts';
-import { othersThanSurvivor } from '../cluster/restoreFacts.ts';
+import { othersThanSurvivor, type RestoreStep } from '../cluster/restoreFacts.ts';
 import type { RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import type { AnyStateSpec } from '../../statemachine/spec.ts';
@@ -68,14 +68,23 @@ function noteOf(name: string, context: RestoreContext, fenced: string[]): string
       return survivor?.kind === 'member' ? `forces ${survivor.host} at revision ${survivor.revision}` : undefined;
     case 'RestoreFromSnapshot':
       return survivor?.kind === 'snapshot' ? `restores ${survivor.key} (revision ${survivor.revision})` : undefined;
-    case 'IssueCertificates':
-      return 'the re-add loop, once per former member but the survivor';
+    case 'PrepareFormerMember':
+      return 'the re-add loop: once per former member but the survivor, one at a time, each with the checks `run` makes';
     default:
       return undefined;
   }
 }
 
-export async function planRestore(start: RestoreContext, deps: StepDeps): Promise<RestorePlan> {
+/** The read-only states the plan runs, in the run's order (the real steps unless a test gives others). */
+export interface RestorePlanSteps {
+  ValidateRestoreRequest: RestoreStep;
+  ObserveQuorumLoss: RestoreStep;
+  ChooseRestorePoint: RestoreStep;
+}
+
+const READ_ONLY_STEPS: RestorePlanSteps = { ValidateRestoreRequest, ObserveQuorumLoss, ChooseRestorePoint };
+
+export async function planRestore(start: RestoreContext, deps: StepDeps, steps: RestorePlanSteps = READ_ONLY_STEPS): Promise<RestorePlan> {
   let context = start;
   const planned = (states: AnyStateSpec[], fenced: string[]): PlannedStep[] =>
     states.map((s) => {
@@ -90,7 +99,7 @@ export async function planRestore(start: RestoreContext, deps: StepDeps): Promis
       };
     });
   try {
-    for (const step of [ValidateRestoreRequest, ObserveQuorumLoss, ChooseRestorePoint]) {
+    for (const step of [steps.ValidateRestoreRequest, steps.ObserveQuorumLoss, steps.ChooseRestorePoint]) {
       context = { ...context, ...(await step(context, deps)).output };
     }
   } catch (error) {
