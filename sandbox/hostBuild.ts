@@ -11,7 +11,7 @@ import type { HostRecord, SandboxRecord } from './model.ts';
 import { PREFIX_LEN, bridgeAlias, faultDirOf, hostMetaOf, hostRootOf, logDirOf, mntNsFile, utsNsFile } from './model.ts';
 import { layOpenshiftAnsible } from './ansible.ts';
 import { layHostSsh, refreshKnownHosts, SSHD_UNIT } from './ssh.ts';
-import { hostLibOf, runOk } from './util.ts';
+import { hostLibOf, runOk, writeFileAtomic } from './util.ts';
 
 /** The etcd package a master has installed (version and the repository it came from); null: none (spares, nodes). */
 export interface HostEtcd {
@@ -149,7 +149,8 @@ export async function bootHost(stateDir: string, host: HostRecord): Promise<numb
       child.once('error', reject);
     });
     child.unref();
-    await fs.writeFile(initPidFile(stateDir, host.name), `${pid}\n`);
+    // Whole or absent, never empty: `down`, `heal` and a watcher read it at any moment.
+    await writeFileAtomic(initPidFile(stateDir, host.name), `${pid}\n`);
     return pid;
   } finally {
     closeSync(logFile);

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failHost, hostExec, loadSandbox, type SandboxInfo } from '../../sandbox/index.ts';
+import { waitFor } from '../../sandbox/util.ts';
 import { memberList, onHost } from '../support/clusterFacts.ts';
 import { STATES } from '../../statemachine/spec.ts';
 import { leaderOtherThanCa, makeLeader, recordBefore, verifyReplaced } from '../support/verifyReplaced.ts';
@@ -104,9 +105,12 @@ describe('Workflow: replace a failed member on the sandbox', () => {
 
       // The run's processes: this test's descendants (the CLI and all it starts) and every process in the sandbox's hosts.
       const sampler = await sampleArguments(100, { netns: sandbox.hosts.map((h) => `/run/netns/${h.netns}`) });
-      // A planted argument proves the sampler sees what it looks for.
-      const canary = spawn('bash', ['-c', 'sleep 0.6; true', `canary?sig=${'c'.repeat(64)}`], { stdio: 'ignore' });
-      await new Promise((resolve) => canary.on('exit', resolve));
+      // A planted argument proves the sampler sees what it looks for: it lives until sampled (a loaded
+      // machine may take more than one interval per sample), at most 30 s.
+      const canary = spawn('bash', ['-c', 'sleep 30; true', `canary?sig=${'c'.repeat(64)}`], { stdio: 'ignore' });
+      const canaryExit = new Promise((resolve) => canary.on('exit', resolve));
+      await waitFor('the sampler to see the planted argument', 30_000, 50, async () => sampler.seen('canary?sig=')).finally(() => canary.kill());
+      await canaryExit;
 
       // The run holds before AddMember (its membership steps still ahead) while the hold file exists.
       const holdDir = await fs.mkdtemp(path.join(tmpdir(), 'replace-hold-'));

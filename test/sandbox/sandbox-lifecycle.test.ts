@@ -65,7 +65,7 @@ describe('Sandbox: lifecycle', () => {
     // Kill it once the hosts are booted (their supervisors write init.pid).
     await waitFor('hosts to boot', 60_000, 100, async () => existsSync(path.join(stateDir, 'hosts/master-2/init.pid')), { errors: 'throw' });
     child.kill('SIGKILL');
-    // Every host's supervisor that booted (a host whose setup the kill cut short may have stopped its own).
+    // Every host's supervisor that booted (each boots as the kill finds its setup; init.pid is written whole or not at all).
     const initPids = ['master-0', 'master-1', 'master-2', 'node-0']
       .map((h) => path.join(stateDir, `hosts/${h}/init.pid`))
       .filter((f) => existsSync(f))

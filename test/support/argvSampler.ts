@@ -45,7 +45,7 @@ async function readProc(pid: number): Promise<Proc | undefined> {
 }
 
 /** Samples the arguments of every process on the machine every `everyMs` until stopped; judges those of `scope`. */
-export async function sampleArguments(everyMs: number, scope: SampleScope): Promise<{ stop: () => Promise<Sampled> }> {
+export async function sampleArguments(everyMs: number, scope: SampleScope): Promise<{ stop: () => Promise<Sampled>; seen: (pattern: string) => boolean }> {
   const root = scope.root ?? process.pid;
   // A namespace file's inode is the namespace's: /proc/PID/ns/net reads `net:[INODE]`.
   // A namespace that is gone (its host removed) holds no process.
@@ -108,6 +108,8 @@ export async function sampleArguments(everyMs: number, scope: SampleScope): Prom
     }
   })();
   return {
+    /** Whether a credential-bearing argument of the scope holding `pattern` has been sampled so far. */
+    seen: (pattern) => hits.some((h) => h.includes(pattern)),
     stop: async () => {
       running = false;
       await loop;
