@@ -78,6 +78,14 @@ async function makeSlots(context: RestoreContext, restored: Host, list: () => Pr
     );
   }
   if (slots.length === 0) throw new NoHostToReAddError(`${restored.name} was the only former member: there is no member to add back`);
+  // The CA host added back on its own host goes first: every re-add issues its certificates there, and its
+  // network fence (on AWS a quarantine group that SSM does not pass) is lifted only when it is loaded.
+  const ca = context.caHost?.name;
+  const first = slots.findIndex((slot) => slot.replacement?.name === ca && slot.failedHost?.name === ca);
+  if (first > 0) {
+    slots.unshift(...slots.splice(first, 1));
+    reAdds.unshift(...reAdds.splice(first, 1));
+  }
   return { slots, reAdds };
 }
 

@@ -127,6 +127,18 @@ describe('Step: PrepareFormerMember', () => {
     expect(result.output.reAdds?.[1]).toEqual({ former: 'master-1', on: 'etcd-spare-1', how: 'spare' });
   });
 
+  it('the CA host re-added on its own host goes first, whatever its place among the former members', async () => {
+    const world = forcedWorld();
+    const context = verified({
+      caHost: HOSTS['master-1'],
+      fenced: [fence('master-0', ['network', 'on-host']), fence('master-1', ['network', 'on-host'])],
+    });
+    const result = await PrepareFormerMember(context, world.deps);
+    expect(result.output.reAdds?.map((r) => r.former)).toEqual(['master-1', 'master-0']);
+    expect(result.output.replacement?.name).toBe('master-1');
+    expect(world.securityGroups.calls.filter((c) => c.startsWith('unfence'))).toEqual(['unfence master-1']);
+  });
+
   it('no host for a former member (not fenced on the host, no free spare): NoHostToReAddError, nothing lifted', async () => {
     const world = forcedWorld();
     const bare = { ...inventory, hosts: inventory.hosts.filter((h) => !h.roles.includes('spare')) };
