@@ -133,6 +133,12 @@ export async function run(argv: string[]): Promise<number> {
     const waitingFor: string[] = [];
     for (const other of unfinished) {
       const owner = await ownersOf(runs).liveOtherOwner(other.runId);
+      // A restore of quorum (restore-quorum) takes no member in: a replacement waits until it has ended.
+      if (other.workflow !== undefined) {
+        throw new RefusedError(
+          `run ${other.runId} (${other.workflow}) on ${sandbox} is ${owner ? `in progress in pid ${owner.pid}` : `unfinished: finish it with \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``}; nothing was started`,
+        );
+      }
       if (!owner) {
         throw new RefusedError(
           `run ${other.runId} (failed ${String(other.request['failed'])}, replacement ${String(other.request['replacement'])}) on ${sandbox} is unfinished: finish it with \`etcd-replace resume ${other.runId} --sandbox ${sandbox}\``,

@@ -161,3 +161,33 @@ describe('CLI: approve --target sandbox', () => {
     expect(output.err).toContain(`run ${RUN_ID} is a run of sandbox cluster lab, not of sandbox other`);
   });
 });
+
+describe('CLI: one run at a time on a sandbox that lost quorum', () => {
+  const restore: RestoreContext = {
+    runId: RUN_ID,
+    request: { cluster: 'lab', failed: '', startedBy: 'test' },
+    options: { graceSeconds: 0, learner: 'auto', approvalTimeoutSeconds: 600 },
+  };
+
+  it('restore-quorum with an unfinished replacement on the sandbox: exit 3 naming it, nothing written', async () => {
+    const replace = {
+      runId: 'r-20261207-140000-0a0b0c',
+      request: { cluster: 'lab', failed: 'master-2', startedBy: 'test' },
+      options: { graceSeconds: 1, learner: 'auto' },
+    };
+    writeFileSync(join(dir, `${replace.runId}.json`), JSON.stringify({ ...newRunRecord(replace as never, 'sandbox', NOW), state: 'RemoveFailedMember' }));
+    expect(await main(['restore-quorum', '--sandbox', 'lab'])).toBe(3);
+    expect(output.err).toContain(
+      `run ${replace.runId} (a replacement of master-2) on lab is unfinished: finish it with \`etcd-replace resume ${replace.runId} --sandbox lab\`, then restore`,
+    );
+    expect(existsSync(join(dir, '.owners'))).toBe(false);
+  });
+
+  it('run with an unfinished restore on the sandbox: exit 3 naming it', async () => {
+    writeFileSync(join(dir, `${RUN_ID}.json`), JSON.stringify({ ...newRunRecord(restore, 'sandbox', NOW, RESTORE_WORKFLOW), state: 'AwaitApproval' }));
+    expect(await main(['run', '--sandbox', 'lab', '--failed', 'master-2'])).toBe(3);
+    expect(output.err).toContain(
+      `run ${RUN_ID} (RestoreEtcdQuorum) on lab is unfinished: finish it with \`etcd-replace resume ${RUN_ID} --sandbox lab\`; nothing was started`,
+    );
+  });
+});
