@@ -211,12 +211,23 @@ export async function fenceReturnedHosts(
   deps: ReturnedHostsDeps,
   input: { hosts: readonly Host[]; memberList: (unfenced: Host[]) => Promise<EtcdMember[]> },
 ): Promise<ReturnedHostsObservation> {
-  const fences = new Map<string, FenceState>();
-  for (const host of input.hosts) fences.set(host.name, await deps.securityGroups.describeFence(host));
-  const unfenced = input.hosts.filter((h) => fences.get(h.name)?.fenced !== true);
+  // A host whose fence cannot be read is neither asked for the member list nor touched.
+  const fences = new Map<string, FenceState | { error: string }>();
+  for (const host of input.hosts) {
+    try {
+      fences.set(host.name, await deps.securityGroups.describeFence(host));
+    } catch (error) {
+      fences.set(host.name, { error: errorMessage(error) });
+    }
+  }
+  const fenceOf = (host: Host) => fences.get(host.name) ?? { error: 'not read' };
+  const unfenced = input.hosts.filter((h) => {
+    const network = fenceOf(h);
+    return 'fenced' in network && !network.fenced;
+  });
   let members: EtcdMember[];
   try {
-    if (unfenced.length === 0) throw new RefusedError('every host is fenced on the network');
+    if (unfenced.length === 0) throw new RefusedError('no host is known to be outside the network fence');
     members = await input.memberList(unfenced);
   } catch (error) {
     const why = errorMessage(error);
@@ -225,21 +236,44 @@ export async function fenceReturnedHosts(
       members: null,
       membersError: why,
       unfenced,
-      hosts: input.hosts.map((h) => ({ host: h.name, action: 'left', reason: `the member list could not be read (${why}): not touched`, changed: false })),
+      hosts: input.hosts.map((h): ReturnedHost => {
+        const network = fenceOf(h);
+        const unread = 'error' in network ? `its network fence could not be read (${network.error}), and ` : '';
+        return {
+          host: h.name,
+          action: 'left',
+          reason: `${unread}the member list could not be read (${why}): not touched`,
+          changed: false,
+          ...(unread ? { failed: true } : {}),
+        };
+      }),
     };
   }
   const fenceId = formerFenceId(members);
   const hosts: ReturnedHost[] = [];
   for (const host of input.hosts) {
-    const first = classifyHost(host, fences.get(host.name)!, members);
+    const network = fenceOf(host);
+    if ('error' in network) {
+      hosts.push({
+        host: host.name,
+        action: 'left',
+        reason: `its network fence could not be read (${network.error}): not touched`,
+        changed: false,
+        failed: true,
+      });
+      continue;
+    }
+    const first = classifyHost(host, network, members);
     if (first.kind !== 'former') {
       hosts.push(first.result);
       continue;
     }
     const key = restoreKey.fence(fenceId, host.hostname);
     let seen: HostLook;
+    let present = false;
     try {
       seen = await look(deps, host);
+      if (seen.answers) present = (await deps.artifacts.head(key)) !== null;
     } catch (error) {
       hosts.push({
         host: host.name,
@@ -250,7 +284,6 @@ export async function fenceReturnedHosts(
       });
       continue;
     }
-    const present = seen.answers ? (await deps.artifacts.head(key)) !== null : false;
     const decision = decideFormerHost(host, seen, { key, present });
     const result = decision.fence ? await fence(deps, host, fenceId, decision.reason) : decision.result;
     if (result.changed || result.failed) deps.log(`former member ${result.host}: ${result.action}: ${result.reason}`);

@@ -68,7 +68,8 @@ export function createFormerMemberFence(options: FormerMemberFenceOptions): () =
         memberList: async (unfenced) => (await firstMemberList(unfenced, (host) => options.etcd([host], unfenced.map(clientUrl)).memberList())).members,
       });
       const fenced = observation.hosts.filter((h) => h.action === 'fenced-on-host' && h.changed).length;
-      const failed = observation.hosts.filter((h) => h.failed === true).length;
+      // No member list: nothing could be looked at, which counts as one failure at least.
+      const failed = Math.max(observation.hosts.filter((h) => h.failed === true).length, observation.members === null ? 1 : 0);
       result = { hosts: observation.hosts, fenced, failed, ...(observation.membersError ? { error: observation.membersError } : {}) };
     } catch (error) {
       result = { hosts: [], fenced: 0, failed: 1, error: `${errorName(error)}: ${errorMessage(error)}` };

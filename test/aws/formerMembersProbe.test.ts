@@ -176,6 +176,19 @@ describe('Health probe: returned former members', () => {
     expect(value(puts[0], FORMER_MEMBER_FENCED_METRIC)).toBe(0);
   });
 
+  it('touches no host and publishes a failure when no member list can be read', async () => {
+    const runner = fakeHosts();
+    runner.exits('etcdctl', 1, 'Error: context deadline exceeded', { args: ['member-list'] });
+    const { fence, puts } = probe(runner);
+    const result = await fence!();
+    expect(result.fenced).toBe(0);
+    expect(result.failed).toBe(1);
+    expect(result.error).toBeDefined();
+    expect(runner.sent('DescribeEtcdHost')).toEqual([]);
+    expect(runner.sent('FenceFormerMember')).toEqual([]);
+    expect(value(puts[0], FORMER_MEMBER_FENCE_FAILED_METRIC)).toBe(1);
+  });
+
   it('never throws: an EC2 that fails is published as a failure and logged', async () => {
     ec2Mock
       .on(DescribeInstancesCommand)
@@ -183,10 +196,14 @@ describe('Health probe: returned former members', () => {
     const runner = fakeHosts();
     const { fence, puts, logs } = probe(runner);
     const result = await fence!();
-    expect(result.failed).toBe(1);
-    expect(result.error).toContain('DescribeInstances');
-    expect(value(puts[0], FORMER_MEMBER_FENCE_FAILED_METRIC)).toBe(1);
-    expect(logs[0]).toMatchObject({ error: expect.stringContaining('DescribeInstances') });
+    expect(result.failed).toBe(3);
+    expect(result.hosts.every((h) => h.action === 'left' && h.failed === true && h.reason.includes('not authorized to DescribeInstances'))).toBe(true);
+    expect(result.error).toContain('no host is known to be outside the network fence');
+    expect(value(puts[0], FORMER_MEMBER_FENCE_FAILED_METRIC)).toBe(3);
+    expect(logs[0]).toMatchObject({
+      failed: 3,
+      formerMembers: [expect.stringMatching(/^master-0: left \(FAILED\): its network fence could not be read/), expect.anything(), expect.anything()],
+    });
     expect(runner.requests).toEqual([]);
   });
 });

@@ -284,6 +284,20 @@ describe('fenceReturnedHosts', () => {
     expect(w.runner.requests).toEqual([]);
   });
 
+  it('touches no host whose network fence cannot be read, and does not read the member list through it', async () => {
+    const w = world(['master-0'], { 'master-0': poweredOnAgain, 'master-1': poweredOnAgain });
+    const describe = w.securityGroups.describeFence.bind(w.securityGroups);
+    w.securityGroups.describeFence = async (h: Host) => {
+      if (h.name === 'master-1') throw new Error('DescribeInstances: throttled');
+      return describe(h);
+    };
+    const observation = byHost(await w.observe());
+    expect(observation['master-1']).toMatchObject({ action: 'left', failed: true, reason: expect.stringContaining('throttled') });
+    expect(observation['master-0']).toMatchObject({ action: 'fenced-on-host', changed: true });
+    expect(w.listedVia).toEqual([['master-2', 'etcd-spare-0', 'etcd-new-0']]);
+    expect(w.runner.requests.every((r) => r.host.name === 'master-0')).toBe(true);
+  });
+
   it('touches no host when no member list can be read', async () => {
     const w = world(['master-0'], { 'master-0': poweredOnAgain });
     const observation = await w.observe(async () => {
