@@ -1,9 +1,20 @@
 // The approval request (functions/steps/AwaitApproval.ts): the task token kept by run ID and never shown,
 // one request naming the run, the restore point, the expected loss, every host to be fenced, the wait and
-// the exact approve command; a retried invocation publishes nothing more; no token (the sandbox): refused.
+// the exact approve command; a retried invocation publishes nothing more; neither a token nor a local store:
+// refused. On the sandbox the step waits itself: the approval returned once answered, a rerun's deadline the
+// first request's, States.HeartbeatTimeout when it passes, and a cancelled wait stops at once.
 
 import { describe, expect, it } from 'vitest';
-import { AwaitApproval, waitText, type ApprovalPort, type ApprovalRequest, type ApprovalStepDeps } from '../../../functions/steps/AwaitApproval.ts';
+import {
+  AwaitApproval,
+  waitText,
+  type ApprovalAnswer,
+  type ApprovalPort,
+  type ApprovalRequest,
+  type ApprovalStepDeps,
+  type LocalApprovalPort,
+  type LocalApprovalRequest,
+} from '../../../functions/steps/AwaitApproval.ts';
 import { unitInventory } from '../../support/fakeCluster.ts';
 import { failure, NOW, RUN_ID, stepWorld } from '../../support/stepHarness.ts';
 import type { RestoreContext } from '../../../statemachine/restoreContext.ts';
@@ -146,5 +157,88 @@ describe('Step: AwaitApproval', () => {
 
   it('words the wait', () => {
     expect([30, 900, 3600, 5400, 86400].map(waitText)).toEqual(['30 s', '15 min', '1 h', '1 h 30 min', '24 h']);
+  });
+});
+
+/** The sandbox's approval store in memory: one request and one answer per run, the first of each standing. */
+class MemoryLocalApprovals implements LocalApprovalPort {
+  readonly requests = new Map<string, LocalApprovalRequest>();
+  readonly answers = new Map<string, ApprovalAnswer>();
+  approveCommand(runId: string, cluster: string): string {
+    return `etcd-replace approve ${runId} --target sandbox --sandbox ${cluster}`;
+  }
+  async request(request: LocalApprovalRequest) {
+    const kept = this.requests.get(request.runId);
+    if (kept) return { kept, first: false };
+    this.requests.set(request.runId, request);
+    return { kept: request, first: true };
+  }
+  async answer(runId: string) {
+    return this.answers.get(runId) ?? null;
+  }
+  async expire(runId: string, at: string) {
+    if (!this.answers.has(runId)) this.answers.set(runId, { answer: 'timed-out', at });
+    return this.answers.get(runId)!;
+  }
+}
+
+describe('Step: AwaitApproval on the sandbox (no task token: the wait is in the step)', () => {
+  function local(options: { answerAfter?: number; signal?: AbortSignal } = {}) {
+    const w = stepWorld([]);
+    const store = new MemoryLocalApprovals();
+    let clock = NOW.getTime();
+    let polls = 0;
+    const deps: StepDeps & ApprovalStepDeps = {
+      ...w.deps,
+      now: () => new Date(clock),
+      sleep: async (ms) => {
+        clock += ms;
+        polls += 1;
+        if (polls === options.answerAfter) store.answers.set(RUN_ID, { answer: 'approved', by: 'cli:ops', at: new Date(clock).toISOString() });
+      },
+      localApprovals: store,
+      approvalPollMs: 1000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    return { ...w, deps, store, polls: () => polls };
+  }
+
+  it('keeps the request with the sandbox approve command, prints one line, and returns the approval once answered', async () => {
+    const w = local({ answerAfter: 3 });
+    const result = await AwaitApproval(restoreContext(), w.deps);
+    expect(result.output).toEqual({ approval: { by: 'cli:ops', at: new Date(NOW.getTime() + 3000).toISOString() } });
+    const request = w.store.requests.get(RUN_ID)!;
+    expect(request.expiresAt).toBe(new Date(NOW.getTime() + 5400_000).toISOString());
+    expect(request.message).toContain(`Approve: etcd-replace approve ${RUN_ID} --target sandbox --sandbox unit`);
+    expect(w.logs).toEqual([
+      `waiting for approval of run ${RUN_ID} until ${request.expiresAt}: ${LOSS}; approve with: etcd-replace approve ${RUN_ID} --target sandbox --sandbox unit`,
+    ]);
+    // Nothing changed on any host while it waited.
+    expect(w.runner.requests).toEqual([]);
+    expect(w.securityGroups.calls).toEqual([]);
+  });
+
+  it("a rerun keeps the first request's deadline, and times out on it with States.HeartbeatTimeout", async () => {
+    const w = local();
+    const first = { ...restoreContext(), options: { graceSeconds: 30, learner: 'auto' as const, approvalTimeoutSeconds: 10 } };
+    const deadline = new Date(NOW.getTime() + 10_000).toISOString();
+    await w.store.request({ runId: RUN_ID, cluster: 'unit', subject: 's', message: 'm', expiresAt: deadline, requestedAt: NOW.toISOString() });
+    const error = await failure(AwaitApproval({ ...first, options: { ...first.options, approvalTimeoutSeconds: 3600 } }, w.deps));
+    expect(error.name).toBe('States.HeartbeatTimeout');
+    expect(error.message).toContain(`was not approved by ${deadline}`);
+    expect(w.polls()).toBe(10);
+    expect(w.store.answers.get(RUN_ID)).toEqual({ answer: 'timed-out', at: deadline });
+  });
+
+  it('stops at once when cancelled (a kill), answering nothing', async () => {
+    const stop = new AbortController();
+    const w = local({ signal: stop.signal });
+    const sleep = w.deps.sleep;
+    w.deps.sleep = async (ms) => {
+      await sleep(ms);
+      if (w.polls() === 2) stop.abort(new Error('killed'));
+    };
+    await expect(AwaitApproval(restoreContext(), w.deps)).rejects.toThrow('killed');
+    expect(w.store.answers.size).toBe(0);
   });
 });
