@@ -82,7 +82,7 @@ changing nothing.`,
       title: 'AWS options',
       flags: [
         ['--target aws', 'start an execution of the deployed restore state machine'],
-        ['--state-machine-arn ARN', "the restore's state machine (the stack's restore StateMachineArn output); its region is used"],
+        ['--state-machine-arn ARN', "the restore's state machine (the stack's RestoreStateMachineArn output); its region is used"],
         ['--cluster NAME', 'the cluster: the value of its cluster tag'],
         ['--name EXECUTION_NAME', 'the execution name (default: cluster, restore-quorum and the UTC hour, so a repeat within the hour starts nothing)'],
         ['--wait', 'follow the execution: a line per step from its history, then the run result'],
