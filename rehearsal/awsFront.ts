@@ -22,7 +22,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { ApiError, type IpRule, type SandboxCloud } from './hosts.ts';
 import type { IamCheck } from './iam.ts';
 import type { LambdaService } from './lambdaService.ts';
-import type { Execution, StepFunctionsService } from './stepFunctions.ts';
+import { TaskTokenError, type Execution, type StepFunctionsService } from './stepFunctions.ts';
 import { delay, type LatencyModel } from './latency.ts';
 import type { PolicyDocument, Role } from './template.ts';
 
@@ -67,6 +67,11 @@ export interface FrontOptions {
   sns: { topicArn: string; keyArn?: string | undefined; topicPolicy?: PolicyDocument | undefined };
   /** The stack key's key policy: KMS authorizes a call only where the key policy allows (or delegates to IAM). */
   keyPolicy?: PolicyDocument | undefined;
+  /**
+   * People calling with their own credentials (the operator who runs `etcd-replace approve`), each checked
+   * against the policies of its role (the restore's approver policy: SynthesizedStack.managedPolicyRole).
+   */
+  people?: Array<{ accessKeyId: string; name: string; role: Role }>;
 }
 
 export interface Call {
@@ -122,6 +127,8 @@ const seconds = (ms: number) => ms / 1000;
 export class AwsFront {
   readonly options: FrontOptions;
   sfn?: StepFunctionsService;
+  /** The stack's other state machines (the restore's): StartExecution by ARN, executions and task tokens of any. */
+  readonly otherStateMachines: StepFunctionsService[] = [];
   /** Told of every execution a function started (StartExecution through this endpoint), with its caller. */
   onExecutionStarted?: (execution: Execution, call: Call) => void;
   readonly published: Published[] = [];
@@ -173,6 +180,8 @@ export class AwsFront {
     const presigned = !credential && url.searchParams.has('X-Amz-Credential');
     if (presigned) credential = url.searchParams.get('X-Amz-Credential') ?? undefined;
     const [accessKeyId, , , service] = (credential ?? '').split('/');
+    const person = this.options.people?.find((p) => p.accessKeyId === accessKeyId);
+    if (person && service) return { caller: person.name, role: person.role, service, presigned };
     const fn = accessKeyId ? this.options.lambdas.byAccessKey(accessKeyId) : undefined;
     if (!fn || !service) return undefined;
     const role = this.options.roles.find((r) => r.logicalId === fn.roleLogicalId);
@@ -364,17 +373,57 @@ export class AwsFront {
       }
     }
     if (service === 'states') {
-      const sfn = this.sfn;
-      if (!sfn) throw new Error('Step Functions is not started');
+      if (!this.sfn) throw new Error('Step Functions is not started');
+      const machines = [this.sfn, ...this.otherStateMachines];
       const executionArn = str(input['executionArn']);
+      const stateMachineArn = str(input['stateMachineArn']);
+      // The state machine an ARN names (an execution's ARN names its state machine's name).
+      const sfn =
+        machines.find((m) => m.stateMachineArn === stateMachineArn) ??
+        machines.find((m) => executionArn.startsWith(`${m.stateMachineArn.replace(':stateMachine:', ':execution:')}:`)) ??
+        this.sfn;
       const execution = () => {
         const found = sfn.describe(executionArn);
         if (!found) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
         return found;
       };
+      // A task token names its task, not its state machine: IAM allows SendTask* on `*` only.
+      const answerTask = (act: (m: StepFunctionsService, token: string) => void) => () => {
+        const token = str(input['taskToken']);
+        const owner = machines.find((m) => m.waiting().some((w) => w.token === token)) ?? machines.find((m) => m.knowsToken(token));
+        try {
+          act(owner ?? this.sfn!, token);
+        } catch (e) {
+          if (e instanceof TaskTokenError) throw new ApiError(e.code, e.message);
+          throw e;
+        }
+        return {};
+      };
       switch (operation) {
+        case 'SendTaskSuccess':
+          return {
+            targets: [{ action: 'states:SendTaskSuccess', resource: '*' }],
+            answer: answerTask((m, token) => m.sendTaskSuccess(token, str(input['output']))),
+          };
+        case 'SendTaskFailure':
+          return {
+            targets: [{ action: 'states:SendTaskFailure', resource: '*' }],
+            answer: answerTask((m, token) => m.sendTaskFailure(token, str(input['error']), str(input['cause']))),
+          };
+        case 'SendTaskHeartbeat':
+          return { targets: [{ action: 'states:SendTaskHeartbeat', resource: '*' }], answer: answerTask((m, token) => m.sendTaskHeartbeat(token)) };
+        case 'ListTagsForResource': {
+          const arn = str(input['resourceArn']);
+          return {
+            targets: [{ action: 'states:ListTagsForResource', resource: arn }],
+            answer: () => {
+              const found = machines.find((m) => m.stateMachineArn === arn);
+              if (!found) throw new ApiError('ResourceNotFound', `Resource not found: '${arn}'`);
+              return { tags: Object.entries(found.tags).map(([key, value]) => ({ key, value })) };
+            },
+          };
+        }
         case 'StartExecution': {
-          const stateMachineArn = str(input['stateMachineArn']);
           return {
             targets: [{ action: 'states:StartExecution', resource: stateMachineArn }],
             answer: () => {

@@ -458,7 +458,8 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       cleanups.push(app.close);
     }
     const { config, stack, synthSeconds } = app;
-    const functions = stack.functions();
+    // The replacement's run: the restore's step functions (WORKFLOW=restore-quorum) are not started.
+    const functions = stack.functions().filter((f) => f.environment['WORKFLOW'] === undefined);
     const roles = stack.roles();
     const machine = stack.stateMachine();
 

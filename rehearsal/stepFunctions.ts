@@ -6,12 +6,21 @@
 // the error named by its errorType with the error document as the cause, as Step Functions reports a
 // Lambda failure. Waits and retry intervals take the time the definition says.
 //
+// A task that waits for a task token (`arn:aws:states:::lambda:invoke.waitForTaskToken`, the restore's
+// AwaitApproval), which aws-local-stepfunctions does not run, is run the way Step Functions runs it:
+// each attempt gets a new opaque token in its Payload (`taskToken`), the function runs with it, and the
+// task then waits, its Lambda's result recorded as TaskSubmitted, until sendTaskSuccess (its output is the
+// task's result, put at the state's ResultPath), sendTaskFailure (the error and cause given), or the
+// heartbeat (HeartbeatSeconds[Path], reset by sendTaskHeartbeat) or TimeoutSeconds passes
+// (States.HeartbeatTimeout, States.Timeout: TaskTimedOut). A token whose task has ended is answered with
+// TaskTimedOut, an unknown one with InvalidToken, as the API does.
+//
 // The execution's history is kept as GetExecutionHistory returns it (ExecutionStarted,
 // TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded|TaskFailed, TaskStateExited, Choice and
 // Wait states, Succeed/Fail, ExecutionSucceeded|ExecutionFailed), and DescribeExecution answers from
 // it. "Step Functions Execution Status Change" events go to the event bus at the start and the end.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 // aws-local-stepfunctions 3 needs Promise.withResolvers (Node 22+): the project's runner installs it on Node 20.
 import '../bench/aslLocalRun.ts';
@@ -42,6 +51,68 @@ export interface Execution {
   done: Promise<void>;
 }
 
+export const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
+export const LAMBDA_INVOKE_WAIT_FOR_TOKEN = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+
+/** An error the Step Functions API answers with (its code is the error's name). */
+export class TaskTokenError extends Error {
+  constructor(
+    readonly code: 'InvalidToken' | 'TaskTimedOut' | 'InvalidOutput',
+    message: string,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+interface PendingTask {
+  executionArn: string;
+  stateName: string;
+  ended: boolean;
+  succeed: (output: unknown) => void;
+  fail: (error: string, cause: string) => void;
+  heartbeat: () => void;
+  /** The task ended otherwise (its function failed): no answer is taken any more, its timers stop. */
+  cancel: () => void;
+}
+
+type TaskState = {
+  Type: string;
+  Resource?: string;
+  TimeoutSeconds?: number;
+  HeartbeatSeconds?: number;
+  HeartbeatSecondsPath?: string;
+  Parameters?: { FunctionName?: string; Payload?: Record<string, unknown> };
+};
+
+/** `$.a.b` of a value: the reference paths the compiled definitions use (no filters, no wildcards). */
+function atPath(value: unknown, path: string): unknown {
+  if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(path)) throw new Error(`reference path ${path} is not modelled`);
+  return path
+    .split('.')
+    .slice(1)
+    .reduce<unknown>((v, key) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined), value);
+}
+
+/**
+ * What aws-local-stepfunctions runs: each task-token state as a plain invoke without `$$.Task.Token` and
+ * without the heartbeat (this service mints the token and keeps the time), its ResultPath kept. The
+ * runner's own limit on the task (60 s when none is given) is set a second past the state's, which this
+ * service enforces first, with the history events Step Functions writes.
+ */
+export function localDefinition(definition: { States: Record<string, TaskState> }): { States: Record<string, TaskState> } {
+  const copy = structuredClone(definition);
+  for (const state of Object.values(copy.States)) {
+    if (state.Type !== 'Task' || state.Resource !== LAMBDA_INVOKE_WAIT_FOR_TOKEN) continue;
+    state.Resource = LAMBDA_INVOKE;
+    delete state.HeartbeatSecondsPath;
+    delete state.HeartbeatSeconds;
+    state.TimeoutSeconds = (state.TimeoutSeconds ?? 99_999_999) + 1;
+    if (state.Parameters?.Payload) delete state.Parameters.Payload['taskToken.$'];
+  }
+  return copy;
+}
+
 const STATE_KINDS: Record<string, string> = {
   Task: 'Task',
   Choice: 'Choice',
@@ -55,6 +126,10 @@ const STATE_KINDS: Record<string, string> = {
 
 export class StepFunctionsService {
   readonly executions = new Map<string, Execution>();
+  /** Every task token handed out, by token: the tasks waiting for an answer, and those that ended. */
+  readonly #tokens = new Map<string, PendingTask>();
+  /** The state machine's tags, as ListTagsForResource answers (the run table's: `approve` finds the table by it). */
+  tags: Record<string, string> = {};
 
   constructor(
     private readonly machine: { arn: string; name: string; roleArn: string; definition: Record<string, unknown> },
@@ -71,6 +146,117 @@ export class StepFunctionsService {
 
   describe(executionArn: string): Execution | undefined {
     return this.executions.get(executionArn);
+  }
+
+  /** The tasks that wait for an answer now: their execution, state and token (what a test or the report reads). */
+  waiting(): Array<{ executionArn: string; stateName: string; token: string }> {
+    return [...this.#tokens.entries()].filter(([, t]) => !t.ended).map(([token, t]) => ({ executionArn: t.executionArn, stateName: t.stateName, token }));
+  }
+
+  /** Whether this state machine handed the token out (its task may have ended). */
+  knowsToken(token: string): boolean {
+    return this.#tokens.has(token);
+  }
+
+  #pending(token: string): PendingTask {
+    const task = this.#tokens.get(token);
+    if (!task) throw new TaskTokenError('InvalidToken', 'Invalid Token');
+    if (task.ended) throw new TaskTokenError('TaskTimedOut', 'Task Timed Out');
+    return task;
+  }
+
+  /** SendTaskSuccess: `output` (JSON text) becomes the task's result. */
+  sendTaskSuccess(token: string, output: string): void {
+    const task = this.#pending(token);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(output);
+    } catch {
+      throw new TaskTokenError('InvalidOutput', 'Invalid Output');
+    }
+    task.succeed(parsed);
+  }
+
+  /** SendTaskFailure: the task fails with `error` (Catch and Retry match it) and `cause`. */
+  sendTaskFailure(token: string, error = '', cause = ''): void {
+    this.#pending(token).fail(error, cause);
+  }
+
+  /** SendTaskHeartbeat: the heartbeat's time starts again. */
+  sendTaskHeartbeat(token: string): void {
+    this.#pending(token).heartbeat();
+  }
+
+  /**
+   * After the function of a task-token state returned: wait for the answer, or the heartbeat or the
+   * state's timeout, whichever comes first.
+   */
+  #waitForAnswer(
+    token: string,
+    execution: Execution,
+    stateName: string,
+    state: TaskState,
+    stateInput: unknown,
+    push: (type: string, details?: Record<string, unknown>) => void,
+  ): { registered: PendingTask; answer: Promise<unknown> } {
+    const heartbeatSeconds = state.HeartbeatSeconds ?? (state.HeartbeatSecondsPath ? Number(atPath(stateInput, state.HeartbeatSecondsPath)) : undefined);
+    if (heartbeatSeconds !== undefined && !(Number.isInteger(heartbeatSeconds) && heartbeatSeconds > 0)) {
+      throw Object.assign(new Error(`${stateName}: the heartbeat ${String(heartbeatSeconds)} is not a positive integer`), { name: 'States.Runtime' });
+    }
+    let heartbeatTimer: NodeJS.Timeout | undefined;
+    let timeoutTimer: NodeJS.Timeout | undefined;
+    let settle!: { resolve: (v: unknown) => void; reject: (e: Error) => void };
+    const answer = new Promise<unknown>((resolve, reject) => {
+      settle = { resolve, reject };
+    });
+    // Awaited once the function has returned; an answer that comes while it runs must not go unhandled.
+    answer.catch(() => {});
+    const end = () => {
+      registered.ended = true;
+      clearTimeout(heartbeatTimer);
+      clearTimeout(timeoutTimer);
+    };
+    const timedOut = (error: string, cause: string) => {
+      if (registered.ended) return;
+      end();
+      push('TaskTimedOut', { taskTimedOutEventDetails: { resourceType: 'lambda', resource: 'invoke.waitForTaskToken', error, cause } });
+      settle.reject(Object.assign(new Error(cause), { name: error }));
+    };
+    const armHeartbeat = () => {
+      if (heartbeatSeconds === undefined) return;
+      clearTimeout(heartbeatTimer);
+      heartbeatTimer = setTimeout(() => timedOut('States.HeartbeatTimeout', `no heartbeat or answer within ${heartbeatSeconds} s`), heartbeatSeconds * 1000);
+    };
+    const registered: PendingTask = {
+      executionArn: execution.executionArn,
+      stateName,
+      ended: false,
+      succeed: (output) => {
+        end();
+        push('TaskSucceeded', {
+          taskSucceededEventDetails: {
+            resourceType: 'lambda',
+            resource: 'invoke.waitForTaskToken',
+            output: JSON.stringify(output),
+            outputDetails: { truncated: false },
+          },
+        });
+        settle.resolve(output);
+      },
+      fail: (error, cause) => {
+        end();
+        push('TaskFailed', { taskFailedEventDetails: { resourceType: 'lambda', resource: 'invoke.waitForTaskToken', error, cause } });
+        settle.reject(Object.assign(new Error(cause), { name: error }));
+      },
+      heartbeat: armHeartbeat,
+      cancel: () => end(),
+    };
+    this.#tokens.set(token, registered);
+    armHeartbeat();
+    if (state.TimeoutSeconds !== undefined) {
+      timeoutTimer = setTimeout(() => timedOut('States.Timeout', `no answer within ${state.TimeoutSeconds} s`), state.TimeoutSeconds * 1000);
+    }
+    return { registered, answer };
   }
 
   start(input: string, name: string = randomUUID()): Execution {
@@ -99,9 +285,7 @@ export class StepFunctionsService {
   }
 
   async #run(execution: Execution, push: (type: string, details?: Record<string, unknown>) => void): Promise<void> {
-    const definition = this.machine.definition as unknown as StateMachineDefinition & {
-      States: Record<string, { Type: string; Resource?: string; TimeoutSeconds?: number }>;
-    };
+    const definition = this.machine.definition as unknown as StateMachineDefinition & { States: Record<string, TaskState> };
     const taskNames = Object.keys(definition.States).filter((n) => definition.States[n]!.Type === 'Task');
     // Lets the state machine's own events (StateEntered, …) reach the history before a task's events.
     const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -111,8 +295,13 @@ export class StepFunctionsService {
         async (effectiveInput: unknown) => {
           await drain();
           const state = definition.States[stateName]!;
-          if (state.Resource !== 'arn:aws:states:::lambda:invoke') throw new Error(`${stateName}: resource ${state.Resource ?? ''} is not modelled`);
-          const { FunctionName, Payload } = effectiveInput as { FunctionName: string; Payload: unknown };
+          const waitsForToken = state.Resource === LAMBDA_INVOKE_WAIT_FOR_TOKEN;
+          if (state.Resource !== LAMBDA_INVOKE && !waitsForToken) throw new Error(`${stateName}: resource ${state.Resource ?? ''} is not modelled`);
+          const { FunctionName } = effectiveInput as { FunctionName: string; Payload: unknown };
+          let { Payload } = effectiveInput as { FunctionName: string; Payload: unknown };
+          // A new token for each attempt, where the definition puts `$$.Task.Token` (the task's Payload).
+          const token = waitsForToken ? randomBytes(96).toString('base64url') : undefined;
+          if (token !== undefined && state.Parameters?.Payload?.['taskToken.$'] === '$$.Task.Token') Payload = { ...(Payload as object), taskToken: token };
           push('TaskScheduled', {
             taskScheduledEventDetails: {
               resourceType: 'lambda',
@@ -140,13 +329,31 @@ export class StepFunctionsService {
             );
           }
           push('TaskStarted', { taskStartedEventDetails: { resourceType: 'lambda', resource: 'invoke' } });
+          // The wait starts before the function runs: an answer may come while it still runs.
+          const wait =
+            token === undefined ? undefined : this.#waitForAnswer(token, execution, stateName, state, (Payload as { context?: unknown }).context, push);
           let result;
           try {
             result = await this.lambdas.invoke(FunctionName, Payload);
           } catch (error) {
+            wait?.registered.cancel();
             throw fail('Lambda.ResourceNotFoundException', (error as Error).message);
           }
-          if (result.functionError) throw fail(result.errorType ?? 'Error', result.payload);
+          if (result.functionError) {
+            wait?.registered.cancel();
+            throw fail(result.errorType ?? 'Error', result.payload);
+          }
+          if (wait) {
+            push('TaskSubmitted', {
+              taskSubmittedEventDetails: {
+                resourceType: 'lambda',
+                resource: 'invoke.waitForTaskToken',
+                output: result.payload,
+                outputDetails: { truncated: false },
+              },
+            });
+            return await wait.answer;
+          }
           const output = {
             ExecutedVersion: '$LATEST',
             Payload: JSON.parse(result.payload) as unknown,
@@ -161,7 +368,7 @@ export class StepFunctionsService {
         },
       ]),
     );
-    const machine = new StateMachine(JSON.parse(JSON.stringify(definition)) as StateMachineDefinition, {
+    const machine = new StateMachine(localDefinition(definition) as unknown as StateMachineDefinition, {
       validationOptions: { checkArn: true, checkPaths: true },
     });
     const run = machine.run(
