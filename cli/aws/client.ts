@@ -4,6 +4,7 @@
 
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { isStateMachineArn, regionOfArn, StepFunctionsExecutions } from '../../functions/adapters/aws/executions.ts';
+import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import { UsageError } from '../common.ts';
 
 export interface AwsCliDeps {
@@ -19,8 +20,13 @@ export function clientFor(arn: string, deps: AwsCliDeps): SFNClient {
   return deps.client ? deps.client(region) : new SFNClient(region ? { region } : {});
 }
 
+/** The restore's state machine is named etcd-restore-<cluster> (lib/constructs/restore-workflow.ts): its executions' ARNs say so. */
+const RESTORE_ARN = /:(?:stateMachine|execution):etcd-restore-[^:]+(?::[^:]+)?$/;
+
+/** The executions of the state machine `arn` names (or of its execution): a restore's timeline lists the restore's tasks. */
 export function executions(arn: string, deps: AwsCliDeps): StepFunctionsExecutions {
-  return new StepFunctionsExecutions(clientFor(arn, deps));
+  const restore = RESTORE_ARN.test(arn);
+  return new StepFunctionsExecutions(clientFor(arn, deps), restore ? { taskNames: RESTORE_WORKFLOW.tasks.map((t) => t.name) } : {});
 }
 
 /** `--state-machine-arn`, required with --target aws. */

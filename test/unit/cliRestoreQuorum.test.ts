@@ -7,18 +7,20 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionDoesNotExist, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AwsCliDeps } from '../../cli/aws/client.ts';
 import { approveCommand } from '../../cli/commands/approve.ts';
 import { awsRestoreCommand } from '../../cli/commands/restoreQuorum.ts';
+import { statusCommand } from '../../cli/commands/status.ts';
 import { main } from '../../cli/main.ts';
 import { defaultExecutionName } from '../../functions/adapters/aws/executions.ts';
 import { FileApprovals } from '../../functions/adapters/sandbox/fileApprovals.ts';
 import { newRunRecord } from '../../functions/workflow/localRun.ts';
 import type { RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
+import { HistoryBuilder, T0 } from '../support/aws/sfnHistory.ts';
 import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-restore-ocp311';
@@ -105,6 +107,28 @@ describe('CLI: restore-quorum --target aws', () => {
     expect(call.name).toBe('restore-1');
     expect(JSON.parse(call.input!)).toEqual({ cluster: 'ocp311', snapshot: 'runs/r-20260101-0001/snapshot-master-0.db', startedBy: 'cli:jane' });
     expect(JSON.parse(output.out)).toEqual({ executionArn: EXECUTION, startDate: NOW.toISOString() });
+  });
+});
+
+describe('CLI: status of a restore execution', () => {
+  it("lists the restore's tasks, not the replacement's, those never entered skipped", async () => {
+    const request = { cluster: 'ocp311', startedBy: 'cli:jane' };
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves({
+        executionArn: EXECUTION,
+        name: 'x',
+        status: 'FAILED',
+        startDate: new Date(T0),
+        stopDate: new Date(T0 + 60_000),
+        input: JSON.stringify(request),
+      });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: new HistoryBuilder(request).task('ValidateRestoreRequest').task('AcquireLock').events });
+    await statusCommand([EXECUTION, '--json'], awsDeps);
+    const names = (JSON.parse(output.out) as { steps: Array<{ name: string }> }).steps.map((s) => s.name);
+    expect(names.slice(0, 3)).toEqual(['ValidateRestoreRequest', 'AcquireLock', 'ObserveQuorumLoss']);
+    expect(names).toContain('AwaitApproval');
+    expect(names).not.toContain('ValidateInput');
   });
 });
 
