@@ -113,16 +113,14 @@ describe('CLI: restore-quorum --target aws', () => {
 describe('CLI: status of a restore execution', () => {
   it("lists the restore's tasks, not the replacement's, those never entered skipped", async () => {
     const request = { cluster: 'ocp311', startedBy: 'cli:jane' };
-    sfnMock
-      .on(DescribeExecutionCommand)
-      .resolves({
-        executionArn: EXECUTION,
-        name: 'x',
-        status: 'FAILED',
-        startDate: new Date(T0),
-        stopDate: new Date(T0 + 60_000),
-        input: JSON.stringify(request),
-      });
+    sfnMock.on(DescribeExecutionCommand).resolves({
+      executionArn: EXECUTION,
+      name: 'x',
+      status: 'FAILED',
+      startDate: new Date(T0),
+      stopDate: new Date(T0 + 60_000),
+      input: JSON.stringify(request),
+    });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: new HistoryBuilder(request).task('ValidateRestoreRequest').task('AcquireLock').events });
     await statusCommand([EXECUTION, '--json'], awsDeps);
     const names = (JSON.parse(output.out) as { steps: Array<{ name: string }> }).steps.map((s) => s.name);
