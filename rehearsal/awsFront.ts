@@ -124,6 +124,15 @@ function subList(member: Map<string, string>, prefix: string): Array<Map<string,
 
 const seconds = (ms: number) => ms / 1000;
 
+/** A resource's tags as the condition keys IAM evaluates (aws:ResourceTag/…, ec2:ResourceTag/…). */
+const resourceTags = (tags: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(tags).flatMap(([k, v]) => [
+      [`aws:ResourceTag/${k}`, v],
+      [`ec2:ResourceTag/${k}`, v],
+    ]),
+  );
+
 export class AwsFront {
   readonly options: FrontOptions;
   sfn?: StepFunctionsService;
@@ -742,11 +751,93 @@ export class AwsFront {
                         '<ipRanges/><ipv6Ranges/><prefixListIds/>',
                     ),
                   ) +
+                  // A group the stack made with no outbound rule: the one rule that matches nothing (CDK's).
+                  (g.noEgress
+                    ? items('ipPermissionsEgress', [
+                        text('ipProtocol', 'icmp') +
+                          el('fromPort', 252) +
+                          el('toPort', 86) +
+                          '<groups/>' +
+                          items('ipRanges', [text('cidrIp', '255.255.255.255/32') + text('description', 'Disallow all traffic')]),
+                      ])
+                    : '') +
                   tagSet(g.tags),
               ),
             );
           },
         };
+      // The restore's network fence (functions/adapters/aws/ec2Fence.ts) and `fenceUnreachable: stop-instance`.
+      case 'DescribeNetworkInterfaces':
+        return {
+          targets: [{ action: 'ec2:DescribeNetworkInterfaces', resource: '*' }],
+          answer: () => {
+            const ids = queryList(form, 'NetworkInterfaceId').map((m) => m.get('') ?? '');
+            return items(
+              'networkInterfaceSet',
+              ids.map((eni) => {
+                const instance = cloud.byInterface(eni);
+                return (
+                  text('networkInterfaceId', eni) +
+                  text('status', 'in-use') +
+                  text('privateIpAddress', instance.host.ip) +
+                  `<attachment>${text('instanceId', instance.id)}${el('deviceIndex', 0)}${text('status', 'attached')}</attachment>` +
+                  items(
+                    'groupSet',
+                    instance.groups.map((g) => text('groupId', g) + text('groupName', g)),
+                  )
+                );
+              }),
+            );
+          },
+        };
+      case 'ModifyNetworkInterfaceAttribute': {
+        const eni = form.get('NetworkInterfaceId') ?? '';
+        const groups = queryList(form, 'SecurityGroupId').map((m) => m.get('') ?? '');
+        const instance = cloud.byInterface(eni);
+        return {
+          // EC2 authorizes the interface, each group it is given, and the instance it is attached to.
+          targets: [
+            { action: 'ec2:ModifyNetworkInterfaceAttribute', resource: `arn:aws:ec2:${region}:${account}:network-interface/${eni}` },
+            ...groups.map((g) => ({
+              action: 'ec2:ModifyNetworkInterfaceAttribute',
+              resource: `arn:aws:ec2:${region}:${account}:security-group/${g}`,
+              context: resourceTags(cloud.groups.get(g)?.tags ?? {}),
+            })),
+            {
+              action: 'ec2:ModifyNetworkInterfaceAttribute',
+              resource: `arn:aws:ec2:${region}:${account}:instance/${instance.id}`,
+              context: resourceTags(instance.tags),
+            },
+          ],
+          answer: async () => {
+            await cloud.setInterfaceGroups(eni, groups);
+            return el('return', true);
+          },
+        };
+      }
+      case 'StopInstances': {
+        const ids = queryList(form, 'InstanceId').map((m) => m.get('') ?? '');
+        return {
+          targets: ids.map((id) => ({
+            action: 'ec2:StopInstances',
+            resource: `arn:aws:ec2:${region}:${account}:instance/${id}`,
+            context: resourceTags(cloud.byId(id)?.tags ?? {}),
+          })),
+          answer: async () => {
+            const out = [];
+            for (const id of ids) {
+              const { previous } = await cloud.stopInstance(id);
+              const current = previous.name === 'running' ? { code: 64, name: 'stopping' } : previous;
+              out.push(
+                text('instanceId', id) +
+                  `<currentState>${el('code', current.code)}${text('name', current.name)}</currentState>` +
+                  `<previousState>${el('code', previous.code)}${text('name', previous.name)}</previousState>`,
+              );
+            }
+            return items('instancesSet', out);
+          },
+        };
+      }
       case 'AuthorizeSecurityGroupIngress':
       case 'RevokeSecurityGroupIngress': {
         const groupId = form.get('GroupId') ?? '';

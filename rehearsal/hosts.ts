@@ -8,7 +8,7 @@
 // powered-off host is ConnectionLost and a command sent to it ends Undeliverable.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { describeEtcdPorts, hostExec, type SandboxHost, type SandboxInfo } from '../sandbox/index.ts';
+import { describeEtcdPorts, failHost, fenceHost, hostExec, unfenceHost, type SandboxHost, type SandboxInfo } from '../sandbox/index.ts';
 import { readPower } from '../sandbox/model.ts';
 import { ScriptTimedOutError } from '../functions/errors.ts';
 import { delay, NO_LATENCY, type LatencyModel } from './latency.ts';
@@ -77,7 +77,11 @@ const ETCD_PORTS = [2379, 2380];
 
 export class SandboxCloud {
   readonly instances: Instance[] = [];
-  readonly groups = new Map<string, { tags: Record<string, string>; rules: IpRule[] }>();
+  readonly groups = new Map<string, { tags: Record<string, string>; rules: IpRule[]; noEgress?: boolean }>();
+  /** Every change of a network interface's groups (the restore's network fence), in order. */
+  readonly interfaceChanges: Array<{ instanceId: string; host: string; groups: string[]; fenced: boolean }> = [];
+  /** Instances stopped through StopInstances (`fenceUnreachable: stop-instance`). */
+  readonly stopped: string[] = [];
   readonly invocations: Invocation[] = [];
   /** Commands sent while another was running on any host, and that other one (counted as they are sent). */
   readonly overlapped = new Set<string>();
@@ -183,7 +187,7 @@ export class SandboxCloud {
     return out;
   }
 
-  describeSecurityGroups(ids: string[]): Array<{ groupId: string; tags: Record<string, string>; rules: IpRule[] }> {
+  describeSecurityGroups(ids: string[]): Array<{ groupId: string; tags: Record<string, string>; rules: IpRule[]; noEgress?: boolean }> {
     const list = ids.length > 0 ? ids : [...this.groups.keys()];
     for (const id of list) if (!this.groups.has(id)) throw new ApiError('InvalidGroup.NotFound', `The security group '${id}' does not exist`);
     return list.map((groupId) => ({ groupId, ...structuredClone(this.groups.get(groupId)!) }));
@@ -247,6 +251,46 @@ export class SandboxCloud {
         if (r.exitCode !== 0) throw new Error(`nft ${verb} ${port} on ${instance.host.name}: ${r.stderr}`);
       }
     }
+  }
+
+  /** A group the stack creates (the restore's quarantine group): its tags, no inbound rule, no outbound rule when `noEgress`. */
+  addGroup(groupId: string, tags: Record<string, string>, noEgress: boolean): void {
+    this.groups.set(groupId, { tags, rules: [], noEgress });
+  }
+
+  /** The instance's one network interface (`eni-` and its instance ID's digits), as DescribeInstances names it. */
+  byInterface(eni: string): Instance {
+    const found = this.instances.find((i) => `eni-${i.id.slice(2)}` === eni);
+    if (!found) throw new ApiError('InvalidNetworkInterfaceID.NotFound', `The networkInterface ID '${eni}' does not exist`);
+    return found;
+  }
+
+  /**
+   * ModifyNetworkInterfaceAttribute's Groups: the interface's groups replaced. The sandbox's fence (an nft
+   * table closing 2379/2380 both ways) holds exactly while no group of the host lets traffic out: the
+   * quarantine group alone. Its ingress follows from its groups as before.
+   */
+  async setInterfaceGroups(eni: string, groups: string[]): Promise<void> {
+    const instance = this.byInterface(eni);
+    if (groups.length === 0) throw new ApiError('MissingParameter', 'The request must contain the parameter groupId');
+    for (const g of groups) if (!this.groups.has(g)) throw new ApiError('InvalidGroup.NotFound', `The security group '${g}' does not exist`);
+    instance.groups = [...groups];
+    const fenced = groups.every((g) => this.groups.get(g)!.noEgress === true);
+    if (fenced) await fenceHost(this.sandbox, instance.host.name);
+    else await unfenceHost(this.sandbox, instance.host.name);
+    this.interfaceChanges.push({ instanceId: instance.id, host: instance.host.name, groups: [...groups], fenced });
+  }
+
+  /** StopInstances: the host powered off, as a stopped instance is (its disk, and so its data, kept). */
+  async stopInstance(id: string): Promise<{ previous: { code: number; name: string } }> {
+    const instance = this.byId(id);
+    if (!instance) throw new ApiError('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`);
+    const previous = await this.state(instance);
+    if (previous.name === 'running') {
+      await failHost(this.sandbox.name, instance.host.name, 'kill');
+      this.stopped.push(id);
+    }
+    return { previous };
   }
 
   // SSM ---------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import type { AddMethod } from '../statemachine/context.ts';
-import type { SandboxInfo } from '../sandbox/index.ts';
+import { failHost, type SandboxInfo } from '../sandbox/index.ts';
 import { PROJECT_ROOT } from '../lib/etcd-replacement.ts';
 import { runIdFromExecutionName } from '../functions/handlers/event.ts';
 import { lockKey } from '../functions/adapters/aws/dynamoLock.ts';
@@ -50,6 +50,7 @@ import { AWS_LATENCY, delay, type LatencyModel } from './latency.ts';
 import { LambdaService, lambdaNode, type Runtime } from './lambdaService.ts';
 import { StepFunctionsService, type Execution } from './stepFunctions.ts';
 import { SynthesizedStack, type PolicyDocument, type Role, type Rule } from './template.ts';
+import { approveWhenAsked, operatorOf, PARTITIONED, quorumLostEvent, restoreStateMachine } from './quorumLoss.ts';
 
 export const EXAMPLE_CONFIG = join(PROJECT_ROOT, 'docs/etcd-replace.config.example.json');
 const S3RVER_KEY = 'S3RVER';
@@ -91,7 +92,8 @@ export interface RehearsalOptions {
   log?: (line: string) => void;
 }
 
-export type RehearsalTrigger = 'alarm' | 'ec2-state-change';
+/** `quorum-lost`: the restore-quorum scenario (quorumLoss.ts), the quorum-lost alarm starting the restore. */
+export type RehearsalTrigger = 'alarm' | 'ec2-state-change' | 'quorum-lost';
 export type RehearsalState = 'stopped' | 'terminated';
 
 export interface Delivery {
@@ -137,6 +139,8 @@ export interface Rehearsal {
   lambdas: LambdaService;
   roleLabel: (roleName: string) => string;
   timings: { synthSeconds: number; runSeconds: number };
+  /** quorum-lost: what `etcd-replace approve` exited with (null: the run never asked). */
+  approval?: number | null;
 }
 
 /** The project's app synthesized for one sandbox: its configuration, cdk.out and the stack read from it. */
@@ -458,8 +462,10 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       cleanups.push(app.close);
     }
     const { config, stack, synthSeconds } = app;
-    // The replacement's run: the restore's step functions (WORKFLOW=restore-quorum) are not started.
-    const functions = stack.functions().filter((f) => f.environment['WORKFLOW'] === undefined);
+    // A replacement's run does not start the restore's step functions (WORKFLOW=restore-quorum).
+    const quorumLoss = options.trigger === 'quorum-lost';
+    const functions = stack.functions().filter((f) => quorumLoss || f.environment['WORKFLOW'] === undefined);
+    const operator = quorumLoss ? operatorOf(stack) : undefined;
     const roles = stack.roles();
     const machine = stack.stateMachine();
 
@@ -545,6 +551,7 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       },
       keyPolicy: key.properties['KeyPolicy'] as unknown as PolicyDocument,
       sns: { topicArn, keyArn: topic.properties['KmsMasterKeyId'] ? keyArn : undefined, topicPolicy: stack.resourcePolicy('AWS::SNS::TopicPolicy', topicArn) },
+      ...(operator ? { people: [operator] } : {}),
     });
     await front.start();
     cleanups.push(() => front.close());
@@ -595,6 +602,8 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       (e) => bus.put(statusEvent(e)),
     );
     front.sfn = sfn;
+    const restore = quorumLoss ? restoreStateMachine(stack, roles, lambdas, iam, cloud, tableName, (e) => bus.put(statusEvent(e))) : undefined;
+    if (restore) front.otherStateMachines.push(restore);
     let execution: Execution | undefined;
     /** The run's execution (the first started) and the CloudTrail record of its StartExecution, which EventBridge also gets (the AuditStartedBy rule). */
     const recordStart = (started: Execution, role: Role, session: string, invokedBy?: string) => {
@@ -658,7 +667,9 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       maxRetries: 2,
       deliveryMs: latency.eventBridgeMs,
       startExecution: async (input, rule, role) => {
-        const started = sfn.start(input);
+        // The state machine the rule's target names: the replacement's, or the restore's.
+        const target = restore && rule.targets.some((t) => t.arn === restore.stateMachineArn) ? restore : sfn;
+        const started = target.start(input);
         recordStart(started, role, `${randomBytes(16).toString('hex')}`, 'events.amazonaws.com');
         log(`${rule.logicalId}: ${role.name} started ${started.executionArn}`);
       },
@@ -672,7 +683,16 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     const trigger = options.trigger ?? 'alarm';
     log(`Lambda functions on ${lambdas.node}`);
     let t0: number;
-    if (trigger === 'alarm') {
+    let approved: Promise<number | null> | undefined;
+    if (trigger === 'quorum-lost') {
+      if (!restore || !operator) throw new Error('quorum-lost: no restore state machine');
+      // master-2 is powered off; master-1 runs but reaches nothing: one member of three answers.
+      await failHost(sandbox.name, PARTITIONED, 'partition');
+      log(`sandbox fail ${PARTITIONED} (partitioned): quorum lost`);
+      t0 = Date.now();
+      bus.put(quorumLostEvent(stack, new Date()) as Record<string, Json>);
+      approved = approveWhenAsked({ restore, execution: () => execution, endpoint: front.url, region: config.region, operator, log });
+    } else if (trigger === 'alarm') {
       const alarm = alarmStateChange(stack, failedId, new Date());
       front.alarmHistory.push(alarm.history);
       log(`${alarm.history.AlarmName}: OK -> ALARM`);
@@ -689,6 +709,8 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     if (!execution) throw new Error(`no rule started an execution: ${JSON.stringify(bus.deliveries)}`);
     const started: Execution = execution;
     await started.done;
+    const approval = approved ? await approved : undefined;
+    if (approval !== undefined) log(`approval: ${approval === null ? 'never asked' : `etcd-replace approve exited ${approval}`}`);
     await bus.idle();
     const runSeconds = (Date.now() - t0) / 1000;
 
@@ -726,6 +748,7 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       lambdas,
       roleLabel,
       timings: { synthSeconds, runSeconds },
+      ...(approval !== undefined ? { approval } : {}),
     };
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));

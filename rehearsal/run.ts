@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describeEtcdPorts, failHost, loadSandbox, sandboxDown, sandboxUp, type SandboxInfo } from '../sandbox/index.ts';
+import { restoreVerdict } from './quorumLoss.ts';
 import type { Invocation } from './hosts.ts';
 import { describeLatency, type LatencyModel } from './latency.ts';
 import { rehearse, type Rehearsal, type RehearsalState, type RehearsalTrigger } from './rehearse.ts';
@@ -259,7 +260,7 @@ export async function rehearseOnSandbox<T = undefined>(
     });
     const text = report(rehearsal);
     log(text);
-    const wrong = await verdict(rehearsal, run.sandbox);
+    const wrong = trigger === 'quorum-lost' ? restoreVerdict(rehearsal, FAILED) : await verdict(rehearsal, run.sandbox);
     if (wrong.length) throw new Error(`the rehearsal did not pass:\n  ${wrong.join('\n  ')}`);
     await hooks.check?.(rehearsal, run);
     return { rehearsal, report: text };

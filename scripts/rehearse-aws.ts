@@ -14,6 +14,10 @@
 // `--grace-seconds N`: the stack's alarmGraceSeconds (default 60, the deployed default).
 // `--add-method manual|ansible`: the stack's defaultAddMethod (default manual); ansible names master-0's
 // instance as the installer (ansible.installerInstanceId), where the scaleup playbook runs.
+// `--scenario quorum-loss`: the restore-quorum workflow instead (rehearsal/quorumLoss.ts): master-1 is
+// partitioned as well, the quorum-lost alarm starts the template's restore state machine, its task-token
+// approval is answered by `etcd-replace approve`'s code with the approver policy's permissions, and the
+// stack's `fenceUnreachable: stop-instance` stops master-1; judged by rehearsal/quorumLoss.ts `restoreVerdict`.
 // `--help`: the usage, exit 0.
 // Exit codes: 0 the rehearsal passed, 1 it did not, 2 bad arguments.
 
@@ -26,10 +30,11 @@ import type { RehearsalState, RehearsalTrigger } from '../rehearsal/rehearse.ts'
 import { ADD_METHODS, type AddMethod } from '../statemachine/context.ts';
 
 const USAGE =
-  'usage: npm run rehearse:aws [-- --trigger alarm|ec2-state-change [--state stopped|terminated] [--ssm-latency-ms N] [--grace-seconds N] [--add-method manual|ansible]]';
+  'usage: npm run rehearse:aws [-- [--scenario replace|quorum-loss] [--trigger alarm|ec2-state-change [--state stopped|terminated]] [--ssm-latency-ms N] [--grace-seconds N] [--add-method manual|ansible]]';
 
 const TRIGGERS: readonly RehearsalTrigger[] = ['alarm', 'ec2-state-change'];
 const STATES: readonly RehearsalState[] = ['stopped', 'terminated'];
+const SCENARIOS = ['replace', 'quorum-loss'] as const;
 let trigger: RehearsalTrigger;
 let state: RehearsalState | undefined;
 let latency: LatencyModel;
@@ -38,7 +43,8 @@ let addMethod: AddMethod;
 try {
   const { values } = parseArgs({
     options: {
-      trigger: { type: 'string', default: 'alarm' },
+      scenario: { type: 'string', default: 'replace' },
+      trigger: { type: 'string' },
       state: { type: 'string' },
       'ssm-latency-ms': { type: 'string' },
       'grace-seconds': { type: 'string', default: '60' },
@@ -54,8 +60,16 @@ try {
     );
     process.exit(0);
   }
-  if (!TRIGGERS.includes(values.trigger as RehearsalTrigger)) throw new Error(`--trigger must be ${TRIGGERS.join(' or ')}, got "${values.trigger}"`);
-  trigger = values.trigger as RehearsalTrigger;
+  if (!(SCENARIOS as readonly string[]).includes(values.scenario)) throw new Error(`--scenario must be ${SCENARIOS.join(' or ')}, got "${values.scenario}"`);
+  if (values.scenario === 'quorum-loss') {
+    if (values.trigger !== undefined || values.state !== undefined)
+      throw new Error('--scenario quorum-loss is started by the quorum-lost alarm: no --trigger or --state');
+    trigger = 'quorum-lost';
+  } else {
+    const given = values.trigger ?? 'alarm';
+    if (!TRIGGERS.includes(given as RehearsalTrigger)) throw new Error(`--trigger must be ${TRIGGERS.join(' or ')}, got "${given}"`);
+    trigger = given as RehearsalTrigger;
+  }
   if (values.state !== undefined) {
     if (trigger !== 'ec2-state-change') throw new Error('--state goes with --trigger ec2-state-change');
     if (!STATES.includes(values.state as RehearsalState)) throw new Error(`--state must be ${STATES.join(' or ')}, got "${values.state}"`);
