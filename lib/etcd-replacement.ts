@@ -117,7 +117,13 @@ export class EtcdReplacement extends Construct {
     this.outcomeTopic = outcomes.topic;
     this.notifier = outcomes.notifier;
 
-    this.restore = new RestoreWorkflow(this, ctx, { storage, replacementSteps: steps, topic: this.outcomeTopic, notifier: this.notifier });
+    this.restore = new RestoreWorkflow(this, ctx, {
+      storage,
+      replacementSteps: steps,
+      topic: this.outcomeTopic,
+      notifier: this.notifier,
+      probe: this.healthProbe,
+    });
 
     this.auditRecorder = new AuditTrail(this, ctx, { key: storage.key, table: storage.table, stateMachine }).recorder;
 

@@ -14,20 +14,21 @@
 // - the quorum-lost alarm: the sum of the members' health from the probe below a majority, whose ALARM
 //   starts a restore through the same alarm rule as a member alarm's replacement (alarm-trigger.ts).
 
-import { Aws, CfnOutput, Duration, Tags, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import type { TaskSpec } from '../../statemachine/spec.ts';
 import { AlarmTrigger } from './alarm-trigger.ts';
-import { memberHealthMetric, probeTiming, type ReplacementContext } from './shared.ts';
+import { ARTIFACT_PREFIXES, memberHealthMetric, probeTiming, type ReplacementContext } from './shared.ts';
 import { Workflow } from './state-machine.ts';
 import { StepLambdas } from './step-lambdas.ts';
 import type { Storage } from './storage.ts';
@@ -60,6 +61,8 @@ export interface RestoreWorkflowProps {
   replacementSteps: StepLambdas;
   topic: sns.Topic;
   notifier: NodejsFunction;
+  /** The health probe: with a quarantine group, it fences a returned former member on the host (functions/handlers/formerMembers.ts). */
+  probe: NodejsFunction;
 }
 
 /** Created on the EtcdReplacement's own scope, like every other part. */
@@ -159,6 +162,37 @@ export class RestoreWorkflow {
       logsId: 'RestoreStateMachineLogs',
       tasks: RESTORE_TASK_NAMES,
     }).stateMachine;
+
+    // The probe is the next observation after a restore: a former member that came back with its old data,
+    // held by the network fence, is fenced on the host as well (its etcd stopped, its pod moved, its data
+    // uploaded under runs/), where SSM reaches it. On only with a quarantine group.
+    if (this.quarantineSecurityGroupId) {
+      props.probe.addEnvironment('QUARANTINE_SG_ID', this.quarantineSecurityGroupId);
+      props.probe.addEnvironment('BUCKET', storage.artifactBucket.bucketName);
+      props.probe.addEnvironment('KMS_KEY_ID', storage.key.keyArn);
+      props.probe.addEnvironment('ARTIFACT_PREFIX', ARTIFACT_PREFIXES.artifacts);
+      const probePolicy = new iam.Policy(scope, 'ProbeFormerMembersPolicy', {
+        roles: [props.probe.role!],
+        statements: [
+          new iam.PolicyStatement({ sid: 'ReadFences', actions: ['ec2:DescribeInstances', 'ec2:DescribeNetworkInterfaces'], resources: ['*'] }),
+          new iam.PolicyStatement({
+            sid: 'StoreFormerMemberData',
+            actions: ['s3:PutObject', 's3:GetObject'],
+            resources: [storage.artifactBucket.arnForObjects(`${ARTIFACT_PREFIXES.artifacts}runs/*`)],
+          }),
+          new iam.PolicyStatement({ sid: 'EncryptFormerMemberData', actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [storage.key.keyArn] }),
+        ],
+      });
+      Validations.of(probePolicy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'ec2:DescribeInstances and DescribeNetworkInterfaces support no resource-level permission.',
+      });
+      const bucketId = Stack.of(scope).getLogicalId(storage.artifactBucket.node.defaultChild as s3.CfnBucket);
+      Validations.of(probePolicy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${ARTIFACT_PREFIXES.artifacts}runs/*]`,
+        reason: "A returned former member's data goes under runs/former-<membership>/, named at run time.",
+      });
+    }
 
     // The same notifications as a replacement's: the notifier reads the restore's executions too.
     const notifyPolicy = new iam.Policy(scope, 'RestoreNotifyPolicy', {

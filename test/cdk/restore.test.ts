@@ -212,6 +212,21 @@ describe('Restore: IAM, checked as the rehearsal checks every call', () => {
     expect(await verdict(withoutStop, 'ec2:StopInstances', arn('ec2', 'instance/i-0a1b2c3d4e5f60712'), tagged('ocp311b'))).toBe('ImplicitlyDenied');
   });
 
+  it('lets the probe fence a returned former member on the host: its fence read, its data stored under runs/ only', async () => {
+    const probe = stack.functions().find((f) => f.logicalId.startsWith('HealthProbe'))!;
+    expect(probe.environment).toMatchObject({
+      QUARANTINE_SG_ID: stack.getAtt(stack.ofType('AWS::EC2::SecurityGroup')[0]![0], 'GroupId'),
+      ARTIFACT_PREFIX: 'etcd-replace/',
+    });
+    const probeRole = role(stack, 'ProbeRole');
+    const bucket = stack.functions().find((f) => f.logicalId.startsWith('RestoreStepAwaitApproval'))!.environment['BUCKET']!;
+    expect(await verdict(probeRole, 'ec2:DescribeNetworkInterfaces', '*')).toBe('Allowed');
+    expect(await verdict(probeRole, 's3:PutObject', `arn:aws:s3:::${bucket}/etcd-replace/runs/former-0123456789abcdef/fence-master-2.tgz`)).toBe('Allowed');
+    expect(await verdict(probeRole, 's3:PutObject', `arn:aws:s3:::${bucket}/ssm-output/x`)).toBe('ImplicitlyDenied');
+    expect(await verdict(probeRole, 'ec2:ModifyNetworkInterfaceAttribute', arn('ec2', 'network-interface/eni-0123456789abcdef0'))).toBe('ImplicitlyDenied');
+    expect(await verdict(probeRole, 'ec2:StopInstances', arn('ec2', 'instance/i-0a1b2c3d4e5f60712'), tagged())).toBe('ImplicitlyDenied');
+  });
+
   it("lets a contender for the lock ask whether either workflow's holder still runs", async () => {
     const steps = role(stack, 'RestoreStepRole');
     expect(await verdict(steps, 'states:DescribeExecution', arn('states', 'execution:etcd-replace-ocp311:r-1'))).toBe('Allowed');
