@@ -6,7 +6,7 @@
 // answered twice or never handed out are answered as the API answers them. The function is a stand-in
 // that keeps the token as AwaitApproval does; the clock of the heartbeat is faked, nothing is timed.
 
-import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -17,6 +17,8 @@ import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import { IamCheck } from '../../rehearsal/iam.ts';
 import type { LambdaService } from '../../rehearsal/lambdaService.ts';
 import { StepFunctionsService, TaskTokenError, type Execution } from '../../rehearsal/stepFunctions.ts';
+import { AwsFront } from '../../rehearsal/awsFront.ts';
+import type { SandboxCloud } from '../../rehearsal/hosts.ts';
 
 const ACCOUNT = '123456789012';
 const REGION = 'eu-west-1';
@@ -86,6 +88,7 @@ function setup() {
   const payloads: Array<Record<string, unknown>> = [];
   // AwaitApproval's stand-in: keeps the token under approval#<runId> and publishes the request, as the step does.
   const lambdas = {
+    byAccessKey: () => undefined,
     invoke: async (_name: string, payload: unknown) => {
       const p = payload as { taskToken?: string; context: { runId: string } };
       payloads.push(p as unknown as Record<string, unknown>);
@@ -128,8 +131,27 @@ function setup() {
       { runId: RUN_ID, stateMachineArn: MACHINE_ARN, table: TABLE, decline, reason: decline ? 'not now' : undefined, json: true, usage: 'usage' },
       { client: () => client, dynamo: () => table.doc, user: () => 'jane', now: () => new Date('2026-12-07T15:30:00.000Z') },
     );
-  return { sfn, table, published, payloads, statuses, approve };
+  return { sfn, table, published, payloads, statuses, approve, lambdas };
 }
+
+/** The operator's role: the restore's approver policy as the stack writes it (test/cdk/restore.test.ts checks the template's). */
+const operatorRole = {
+  logicalId: 'RestoreApproverPolicy',
+  name: 'etcd-restore-operator',
+  arn: `arn:aws:iam::${ACCOUNT}:role/etcd-restore-operator`,
+  policies: [
+    {
+      name: 'RestoreApproverPolicy',
+      document: {
+        Version: '2012-10-17',
+        Statement: [
+          { Sid: 'AnswerApproval', Effect: 'Allow', Action: ['states:SendTaskSuccess', 'states:SendTaskFailure'], Resource: '*' },
+          { Sid: 'FindRunTable', Effect: 'Allow', Action: 'states:ListTagsForResource', Resource: MACHINE_ARN },
+        ],
+      },
+    },
+  ],
+};
 
 const input = JSON.stringify({ runId: RUN_ID, request: { cluster: 'ocp311' }, options: { approvalTimeoutSeconds: 900 } });
 const types = (e: Execution) => e.history.map((h) => h.type);
@@ -204,5 +226,54 @@ describe('Rehearsal Step Functions: a task that waits for its token', () => {
     expect(sfn.waiting()).toEqual([]);
     // The token outlived its task: approve finds the item, Step Functions says TaskTimedOut, nothing is answered.
     await expect(approve()).rejects.toMatchObject({ name: 'RefusedError', message: expect.stringContaining('TaskTimedOut') });
+  });
+
+  it("is answered through the rehearsal's endpoint by approve's own SDK calls, each checked against the operator's policy", async () => {
+    const { sfn, table, lambdas } = setup();
+    const iam = new IamCheck(ACCOUNT);
+    const operator = { accessKeyId: 'AKIAOPERATOR000000001', name: 'operator', role: operatorRole };
+    const nobody = { accessKeyId: 'AKIANOBODY00000000001', name: 'nobody', role: { ...operatorRole, name: 'nobody', policies: [] } };
+    const front = new AwsFront({
+      host: '127.0.0.1',
+      account: ACCOUNT,
+      region: REGION,
+      lambdas,
+      roles: [],
+      iam,
+      cloud: {} as SandboxCloud,
+      dynamo: { port: 0, tableName: TABLE, tableArn: '', partitionKey: 'pk', indexPartitionKeys: {} },
+      s3: { port: 0, bucket: '', bucketArn: '', keyArn: '', admin: {} as never },
+      sns: { topicArn: '' },
+      people: [operator, nobody],
+    });
+    front.sfn = sfn;
+    sfn.tags = { 'etcd-replace:run-table': TABLE };
+    await front.start();
+    try {
+      const client = (who: { accessKeyId: string }) =>
+        new SFNClient({ region: REGION, endpoint: front.url, credentials: { accessKeyId: who.accessKeyId, secretAccessKey: 'not-checked' } });
+      const approve = (who: { accessKeyId: string; name: string }, tableName?: string) =>
+        answerApproval(
+          // Without --table: the table from the state machine's tag (ListTagsForResource).
+          { runId: RUN_ID, stateMachineArn: MACHINE_ARN, table: tableName, decline: false, reason: undefined, json: true, usage: 'usage' },
+          { client: () => client(who), dynamo: () => table.doc, user: () => who.name, now: () => new Date('2026-12-07T15:30:00.000Z') },
+        );
+      const execution = sfn.start(input, 'restore-4');
+      await submitted(execution);
+      // Without the policy: AccessDenied (given the table, which it cannot look up), the task still waits.
+      await expect(approve(nobody, TABLE)).rejects.toMatchObject({ name: 'AccessDeniedException' });
+      expect(execution.status).toBe('RUNNING');
+      expect(await approve(operator)).toBe(0);
+      await execution.done;
+      expect(JSON.parse(execution.output!)).toMatchObject({ approval: { by: 'cli:operator' } });
+      const calls = iam.calls.filter((c) => c.caller === 'operator').map((c) => [c.action, c.resource, c.verdict]);
+      expect(calls).toEqual([
+        ['states:ListTagsForResource', MACHINE_ARN, 'Allowed'],
+        ['states:SendTaskSuccess', '*', 'Allowed'],
+      ]);
+      expect(iam.denied().map((c) => [c.caller, c.action])).toEqual([['nobody', 'states:SendTaskSuccess']]);
+    } finally {
+      await front.close();
+    }
   });
 });
