@@ -1,8 +1,11 @@
 // RollMasters: one master at a time, etcdClientInfo.urls in master-config.yaml names exactly the live
 // members; `master-restart api`, `master-restart controllers`; wait until that master's API is healthy
 // before the next one. A master that cannot be reached (the failed host itself, or another master that
-// is down) is left in `remaining` with the exact change it still needs. Every master's config is read
-// at once first (reads change nothing); the writes and restarts go one master at a time.
+// is down) is left in `remaining` with the exact change it still needs, as is a master on a host that the
+// network fence holds (a former member after a restore of quorum): 2379 is closed to and from it, so its
+// API could never reach the members, and it keeps out of every client's list until it is re-added or
+// unfenced. Every master's config and fence are read at once first (reads change nothing); the writes and
+// restarts go one master at a time.
 
 import { getEtcdClientUrls, setEtcdClientUrls } from '../config/masterConfig.ts';
 import { HostUnreachableError, MasterUnhealthyError } from '../errors.ts';
@@ -17,14 +20,30 @@ export const RollMasters: Step = async (context, deps) => {
   const masters = inventoryOf(context)
     .hosts.filter((h) => h.roles.includes('master'))
     .sort((a, b) => a.name.localeCompare(b.name));
-  const [live, reads] = await Promise.all([
+  const [live, reads, fenced] = await Promise.all([
     liveMemberHostnames(context, deps),
     Promise.allSettled(masters.map((master) => readHostFile(deps.runner, master, MASTER_CONFIG_PATH))),
+    // A fence that cannot be read (none configured on this target) is taken as none: the master is rolled as before.
+    Promise.all(
+      masters.map((master) =>
+        deps.securityGroups.describeFence(master).then(
+          (state) => state.fenced,
+          () => false,
+        ),
+      ),
+    ),
   ]);
+  const urls = live.map((h) => `https://${h}:2379`).join(', ');
   const done: string[] = [];
   const remaining: string[] = [];
   let changed = false;
   for (const [i, master] of masters.entries()) {
+    if (fenced[i]) {
+      remaining.push(
+        `${master.name} is fenced on the network (2379/2380 closed to and from it): its API cannot reach the members; once it is re-added or unfenced, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${urls} and run master-restart api and controllers`,
+      );
+      continue;
+    }
     try {
       const read = unwrap(reads[i]!);
       if (read === null) {
@@ -50,7 +69,7 @@ export const RollMasters: Step = async (context, deps) => {
       // membership change stands and the cluster is whole; its master is left for a person, not a failure.
       if (error instanceof MasterUnhealthyError && master.name === context.failedHost?.name) {
         remaining.push(
-          `${master.name} (the replaced member's host): etcdClientInfo.urls in ${MASTER_CONFIG_PATH} now names ${live.map((h) => `https://${h}:2379`).join(', ')}, ` +
+          `${master.name} (the replaced member's host): etcdClientInfo.urls in ${MASTER_CONFIG_PATH} now names ${urls}, ` +
             `but its API is not healthy after master-restart (${error.message.replace(/^RollMasters on [^:]+: /, '')}); restore its network to the members, then run master-restart api and controllers there`,
         );
         continue;
@@ -58,7 +77,7 @@ export const RollMasters: Step = async (context, deps) => {
       // The failed host, or any master that is down: the membership change stands; say what is left.
       if (!(error instanceof HostUnreachableError)) throw error;
       remaining.push(
-        `${master.name} is unreachable: when it returns, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${live.map((h) => `https://${h}:2379`).join(', ')} and run master-restart api and controllers`,
+        `${master.name} is unreachable: when it returns, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${urls} and run master-restart api and controllers`,
       );
     }
   }

@@ -83,6 +83,17 @@ describe('Step: RollMasters', () => {
     expect(world.runner.of('RollMasters').map((r) => r.args.length)).toEqual([3, 3, 3, 1, 1, 1]);
   });
 
+  it('a master on a host the network fence holds (a former member after a restore) is left in remaining, neither written nor restarted', async () => {
+    const world = masters({ failedHostUp: true });
+    world.securityGroups.fenced.add('master-1');
+    const result = await RollMasters(replaced(), world.deps);
+    expect(world.runner.of('RollMasters').map((r) => r.host.name)).toEqual(['master-0', 'master-2']);
+    expect(world.runner.file('master-1', MASTER_CONFIG_PATH)).toBe(CONFIG);
+    expect(result.output.remaining).toEqual([
+      `master-1 is fenced on the network (2379/2380 closed to and from it): its API cannot reach the members; once it is re-added or unfenced, set etcdClientInfo.urls in ${MASTER_CONFIG_PATH} to ${LIVE.join(', ')} and run master-restart api and controllers`,
+    ]);
+  });
+
   it('a master without master-config.yaml is left in remaining, not restarted', async () => {
     const world = masters({ failedHostUp: true });
     world.runner.putFile('master-1', MASTER_CONFIG_PATH, null);
