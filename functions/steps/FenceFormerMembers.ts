@@ -11,17 +11,17 @@
 
 import { RefusedError } from '../errors.ts';
 import { fenceOnHost } from '../cluster/fenceOnHost.ts';
+import { observeQuorumLoss } from '../cluster/quorumObservation.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
 import { hostNamed, othersThanSurvivor, type RestoreStep } from '../cluster/restoreFacts.ts';
-import type { Host } from '../ports.ts';
+import type { FenceState, Host } from '../ports.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { FencedHost } from '../../statemachine/restoreContext.ts';
 
 type NetworkFence = Pick<FencedHost, 'networkAlready' | 'networkReason' | 'previous' | 'previousUnknown'>;
 
-/** The network fence, looked at first; fenced when it is not; checked to hold afterwards. */
-async function fenceNetwork(deps: StepDeps, host: Host, earlier: FencedHost | undefined): Promise<NetworkFence> {
-  const state = await deps.securityGroups.describeFence(host);
+/** The network fence, as the step looked at it first (`state`); fenced when it is not; checked to hold afterwards. */
+async function fenceNetwork(deps: StepDeps, host: Host, state: FenceState, earlier: FencedHost | undefined): Promise<NetworkFence> {
   if (state.fenced) {
     // Fenced by an earlier attempt of this run, or an instance that is gone. What an earlier attempt
     // replaced is in its record when that attempt ended; otherwise only in its log.
@@ -65,9 +65,17 @@ export const FenceFormerMembers: RestoreStep = async (context, deps) => {
   const inventory = inventoryOf(context);
   const others = othersThanSurvivor(need(context.formerMembers, 'formerMembers'), survivor).map((m) => hostNamed(inventory, m.host));
   const earlier = new Map((context.fenced ?? []).map((f) => [f.host, f]));
+  // The approval may have come long after the loss was confirmed: before the first fence, one more
+  // observation, refused (nothing changed) when quorum is back. Once any fence is set, the observation
+  // would count this run's own fences, so a rerun goes on fencing.
+  const states = await Promise.all(others.map((host) => deps.securityGroups.describeFence(host)));
+  if (!context.fenced && states.every((state) => !state.fenced)) {
+    const { verdict } = await observeQuorumLoss(context, deps);
+    deps.log(`before the first fence: ${verdict.reason}`);
+  }
   // Every network fence first: it holds even for a host that is down, and before any host is touched.
   const network = new Map<string, NetworkFence>();
-  for (const host of others) network.set(host.name, await fenceNetwork(deps, host, earlier.get(host.name)));
+  for (const [i, host] of others.entries()) network.set(host.name, await fenceNetwork(deps, host, states[i]!, earlier.get(host.name)));
   const fenced: FencedHost[] = [];
   const powerOffUnreachable = context.options.fenceUnreachable === 'stop-instance';
   let changed = [...network.values()].some((n) => n.networkAlready !== true);

@@ -8,7 +8,7 @@ import { HostUnreachableError } from '../../../functions/errors.ts';
 import type { RestoreStepResult } from '../../../functions/cluster/restoreFacts.ts';
 import type { FencePrevious, FenceState, Host } from '../../../functions/ports.ts';
 import { FenceFormerMembers } from '../../../functions/steps/FenceFormerMembers.ts';
-import { memberId, unitInventory } from '../../support/fakeCluster.ts';
+import { memberId, threeMembers, unitInventory } from '../../support/fakeCluster.ts';
 import { FakeSecurityGroups } from '../../support/fakePorts.ts';
 import { expectSecretsOnlyOnStdin, failure, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
 import { hostFenced, type RestoreContext, type RestoreRunOptions } from '../../../statemachine/restoreContext.ts';
@@ -84,8 +84,9 @@ function formerHost(world: StepWorld, name: string): void {
   );
 }
 
-function world(): StepWorld & { groups: QuarantineGroups } {
-  const w = stepWorld();
+/** The cluster as the approval left it: master-0 and master-1 do not answer (quorum lost), unless `down` says otherwise. */
+function world(down: string[] = ['master-0', 'master-1']): StepWorld & { groups: QuarantineGroups } {
+  const w = stepWorld(threeMembers(down));
   const groups = new QuarantineGroups();
   w.deps.securityGroups = groups;
   formerHost(w, 'master-0');
@@ -94,14 +95,25 @@ function world(): StepWorld & { groups: QuarantineGroups } {
 }
 
 describe('Step: FenceFormerMembers', () => {
+  it('refuses when quorum is back by the time it runs (an approval long after the loss): nothing fenced, nothing run on any host', async () => {
+    const w = world(['master-0']);
+    const error = await failure(FenceFormerMembers(restoreContext(), w.deps));
+    expect(error.name).toBe('RefusedError');
+    expect(error.message).toMatch(/^restore-quorum refused: quorum holds/);
+    expect(w.groups.calls.filter((c) => !c.startsWith('describeFence'))).toEqual([]);
+    expect(w.groups.fenced.size).toBe(0);
+    expect(w.runner.of('FenceFormerMember')).toEqual([]);
+  });
+
   it('fences master-0 and master-1 on the network first, keeping their groups, then on the host; never the survivor', async () => {
     const w = world();
     const result = await FenceFormerMembers(restoreContext(), w.deps);
+    // Every fence read first (none set: quorum observed lost once more), then each set and checked.
     expect(w.groups.calls).toEqual([
       'describeFence master-0',
+      'describeFence master-1',
       'fence master-0',
       'describeFence master-0',
-      'describeFence master-1',
       'fence master-1',
       'describeFence master-1',
     ]);
