@@ -28,7 +28,7 @@ import type { Construct } from 'constructs';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import type { TaskSpec } from '../../statemachine/spec.ts';
 import { AlarmTrigger } from './alarm-trigger.ts';
-import { ARTIFACT_PREFIXES, memberHealthMetric, probeTiming, type ReplacementContext } from './shared.ts';
+import { ARTIFACT_PREFIXES, memberHealthMetric, probeTiming, restoreNames, type ReplacementContext } from './shared.ts';
 import { Workflow } from './state-machine.ts';
 import { StepLambdas } from './step-lambdas.ts';
 import type { Storage } from './storage.ts';
@@ -38,17 +38,6 @@ export const RESTORE_TASK_NAMES: readonly string[] = RESTORE_WORKFLOW.tasks.map(
 
 /** What the restore step functions read to tell their workflow (functions/handlers/step.ts). */
 export const RESTORE_WORKFLOW_ENV = 'restore-quorum';
-
-/** The restore's names: its state machine (at most 80 characters for any cluster name the config allows) and its alarm. */
-export function restoreNames(cluster: string) {
-  const stateMachineName = `etcd-restore-${cluster}`;
-  return {
-    stateMachineName,
-    stateMachineArn: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:${stateMachineName}`,
-    executionsArn: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${stateMachineName}:*`,
-    quorumAlarm: `etcd-replace-${cluster}-quorum-lost`,
-  };
-}
 
 /** The majority of a cluster of `members` voting members. */
 export const majorityOf = (members: number) => Math.floor(members / 2) + 1;
@@ -281,10 +270,6 @@ export class RestoreWorkflow {
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
       reason:
         "The fence changes the groups of a former member's network interfaces, found at run time; interfaces carry no cluster tag, so the groups and instances involved are limited by the cluster tag instead.",
-    });
-    Validations.of(this.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${names.stateMachineName}:*]`,
-      reason: 'Whether the execution that holds the cluster lock still runs: execution names are chosen per run.',
     });
   }
 }

@@ -109,6 +109,17 @@ export function replacementContext(config: DeploymentConfig, functions: { runtim
   };
 }
 
+/** The restore-quorum workflow's names: its state machine (at most 80 characters for any cluster name the config allows) and its alarm. */
+export function restoreNames(cluster: string) {
+  const stateMachineName = `etcd-restore-${cluster}`;
+  return {
+    stateMachineName,
+    stateMachineArn: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:${stateMachineName}`,
+    executionsArn: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${stateMachineName}:*`,
+    quorumAlarm: `etcd-replace-${cluster}-quorum-lost`,
+  };
+}
+
 /** A member's health as the probe publishes it (1 healthy, 0 not), one period per probe. */
 export function memberHealthMetric(ctx: ReplacementContext, member: DeploymentConfig['members'][number]): cloudwatch.Metric {
   return new cloudwatch.Metric({

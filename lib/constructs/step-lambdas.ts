@@ -12,7 +12,7 @@ import type { TaskSpec } from '../../statemachine/spec.ts';
 import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { handlerFunction } from './handler-function.ts';
 import { acknowledgeLaunch, acknowledgeRunCommand, grantLaunch, grantRunCommand } from './host-grants.ts';
-import { acknowledgeExecutionHistory, ARTIFACT_PREFIXES, lambdaTimeoutSeconds, type ReplacementContext } from './shared.ts';
+import { acknowledgeExecutionHistory, ARTIFACT_PREFIXES, lambdaTimeoutSeconds, restoreNames, type ReplacementContext } from './shared.ts';
 import type { Storage } from './storage.ts';
 
 /** The workflow's task states, in the machine's order. */
@@ -64,7 +64,13 @@ export class StepLambdas {
   constructor(scope: Construct, ctx: ReplacementContext, storage: Storage, given?: StepWorkflow) {
     const { cluster, config } = ctx;
     const { artifactBucket, table, key } = storage;
-    const workflow: StepWorkflow = given ?? { ...REPLACEMENT, stateMachineArn: ctx.stateMachineArn, lockHolderExecutionsArns: [ctx.executionsArn] };
+    const restore = restoreNames(cluster);
+    const workflow: StepWorkflow = given ?? {
+      ...REPLACEMENT,
+      stateMachineArn: ctx.stateMachineArn,
+      // A restore's run may hold the cluster lock too.
+      lockHolderExecutionsArns: [ctx.executionsArn, restore.executionsArn],
+    };
     this.logs = workflow.logs ?? new logs.LogGroup(scope, 'StepLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
     const role = new iam.Role(scope, workflow.roleId, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -144,6 +150,8 @@ export class StepLambdas {
       TABLE: table.tableName,
       RUN_RETENTION_DAYS: String(config.runRetentionDays),
       STATE_MACHINE_ARN: workflow.stateMachineArn,
+      // Whose runs share the cluster lock: a holder's execution is looked for in each (executionLiveness.ts).
+      LOCK_STATE_MACHINE_ARNS: [ctx.stateMachineArn, restore.stateMachineArn].join(','),
       SCRIPTS_DIR: '/var/task/scripts',
       DEFAULT_ADD_METHOD: config.defaultAddMethod,
       ...(config.ansible
@@ -189,6 +197,10 @@ export class StepLambdas {
     acknowledgeRunCommand(role);
     acknowledgeLaunch(role, config);
     acknowledgeExecutionHistory(role, ctx);
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${restore.stateMachineName}:*]`,
+      reason: "Whether a restore's execution that holds the cluster lock still runs: execution names are chosen per run.",
+    });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:security-group/*]',
       reason:

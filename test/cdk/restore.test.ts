@@ -227,10 +227,14 @@ describe('Restore: IAM, checked as the rehearsal checks every call', () => {
     expect(await verdict(probeRole, 'ec2:StopInstances', arn('ec2', 'instance/i-0a1b2c3d4e5f60712'), tagged())).toBe('ImplicitlyDenied');
   });
 
-  it("lets a contender for the lock ask whether either workflow's holder still runs", async () => {
+  it("lets a contender for the lock of either workflow ask whether the other's holder still runs", async () => {
     const steps = role(stack, 'RestoreStepRole');
     expect(await verdict(steps, 'states:DescribeExecution', arn('states', 'execution:etcd-replace-ocp311:r-1'))).toBe('Allowed');
     expect(await verdict(steps, 'states:DescribeExecution', arn('states', 'execution:etcd-restore-ocp311:r-1'))).toBe('Allowed');
+    const replacement = role(stack, 'StepRole');
+    expect(await verdict(replacement, 'states:DescribeExecution', arn('states', 'execution:etcd-restore-ocp311:r-1'))).toBe('Allowed');
+    const machines = `${arn('states', 'stateMachine:etcd-replace-ocp311')},${arn('states', 'stateMachine:etcd-restore-ocp311')}`;
+    for (const fn of stack.functions().filter((f) => f.environment['STEP_NAME'])) expect(fn.environment['LOCK_STATE_MACHINE_ARNS']).toBe(machines);
   });
 
   it('lets an operator with the approver policy answer (etcd-replace approve) and nothing more', async () => {

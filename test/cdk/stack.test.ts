@@ -140,6 +140,7 @@ describe('Stack: ReplacementStack', () => {
           'KMS_KEY_ID',
           'LAUNCH_TEMPLATE_ID',
           'LAUNCH_TEMPLATE_VERSION',
+          'LOCK_STATE_MACHINE_ARNS',
           'NODE_OPTIONS',
           'POWERTOOLS_LOG_LEVEL',
           'POWERTOOLS_METRICS_NAMESPACE',

@@ -29,6 +29,7 @@
 //   MEMBER_START_SECONDS, MASTER_HEALTH_SECONDS, URL_TTL_SECONDS, LOCK_TTL_SECONDS: StepDeps.waits
 //   QUARANTINE_SG_ID   the restore's quarantine group, which the network fence puts in place (ec2Fence.ts)
 //   TOPIC_ARN          the restore's approval requests go here (approvals.ts), with STATE_MACHINE_ARN
+//   LOCK_STATE_MACHINE_ARNS   the state machines whose runs share the cluster lock (default STATE_MACHINE_ARN)
 
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -215,7 +216,13 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
       ...(kmsKeyId ? { kmsKeyId } : {}),
       ...(options.presign ? { presign: options.presign } : {}),
     }),
-    lock: new DynamoLock({ doc: all.doc, table, now, holderAlive: executionLiveness(all.sfn, optional(env, 'STATE_MACHINE_ARN')) }),
+    // Every state machine whose runs take the cluster lock (LOCK_STATE_MACHINE_ARNS: the replacement's and the restore's).
+    lock: new DynamoLock({
+      doc: all.doc,
+      table,
+      now,
+      holderAlive: executionLiveness(all.sfn, optional(env, 'LOCK_STATE_MACHINE_ARNS')?.split(',') ?? optional(env, 'STATE_MACHINE_ARN')),
+    }),
     runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
     discovery,
     provisioning,
