@@ -53,7 +53,8 @@ export async function holdLock(context: WorkflowContext, deps: LockDeps): Promis
   }
 }
 
-const BEFORE_LOCK = new Set(['ValidateInput', 'AcquireLock']);
+/** Each workflow's first step (the replacement's, the restore's) and AcquireLock: the steps before its lock. */
+const BEFORE_LOCK = new Set(['ValidateInput', 'ValidateRestoreRequest', 'AcquireLock']);
 
 /**
  * Proves this process (or execution) owns the run: the run's own owner claim where there is one
@@ -62,7 +63,7 @@ const BEFORE_LOCK = new Set(['ValidateInput', 'AcquireLock']);
  */
 export async function proveRunOwner(context: WorkflowContext, deps: LockDeps, task?: Pick<TaskSpec, 'name'>): Promise<void> {
   await deps.runOwner?.prove();
-  // Before the lock is taken: ValidateInput changes nothing, and AcquireLock refuses the lock another
+  // Before the lock is taken: ValidateInput (ValidateRestoreRequest) changes nothing, and AcquireLock refuses the lock another
   // live owner of the run holds itself (LockHeldError, which ends the run Refused with no closing step).
   if (task && BEFORE_LOCK.has(task.name)) return;
   const other = await deps.lock.heldElsewhere?.(context.request.cluster, lockOwner(context, deps));

@@ -111,6 +111,7 @@ describe('Module: lockRenewal', () => {
       expect((await lock.current('prod-a'))?.pid).toBe(child.pid);
       // Before the lock: ValidateInput changes nothing and AcquireLock judges the holder itself.
       await expect(proveRunOwner(context, deps(), taskSpec('AcquireLock'))).resolves.toBeUndefined();
+      for (const first of ['ValidateInput', 'ValidateRestoreRequest']) await expect(proveRunOwner(context, deps(), { name: first })).resolves.toBeUndefined();
       // Its owner goes on.
       await expect(proveRunOwner(context, deps(60, child.pid!))).resolves.toBeUndefined();
     });
