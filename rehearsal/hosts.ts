@@ -5,7 +5,8 @@
 // host's `etcd_allowed` set (sandbox/securityGroup.ts), so the new member becomes reachable on
 // 2379/2380 only through EC2 calls. SSM Run Command runs each AWS-RunShellScript command with bash on
 // the host mapped to the instance, accepted at once and collected with GetCommandInvocation; a
-// powered-off host is ConnectionLost and a command sent to it ends Undeliverable.
+// powered-off host, and a partitioned one (its agent cannot reach the SSM endpoint on the machine, as the
+// sandbox's partition cuts the machine off too), is ConnectionLost and a command sent to it ends Undeliverable.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describeEtcdPorts, failHost, fenceHost, hostExec, unfenceHost, type SandboxHost, type SandboxInfo } from '../sandbox/index.ts';
@@ -295,13 +296,18 @@ export class SandboxCloud {
 
   // SSM ---------------------------------------------------------------------------------------
 
+  /** The host's SSM agent cannot reach the service: the host is powered off, or partitioned from the machine. */
+  async #agentCutOff(host: string): Promise<boolean> {
+    return (await readPower(this.sandbox.stateDir, host)) !== 'running';
+  }
+
   async instanceInformation(ids: string[] | undefined): Promise<Array<Record<string, unknown>>> {
     const list = [];
     for (const instance of this.instances.filter((i) => !ids || ids.includes(i.id))) {
-      const off = (await readPower(this.sandbox.stateDir, instance.host.name)) === 'off';
+      const lost = await this.#agentCutOff(instance.host.name);
       list.push({
         InstanceId: instance.id,
-        PingStatus: off ? 'ConnectionLost' : 'Online',
+        PingStatus: lost ? 'ConnectionLost' : 'Online',
         PlatformType: 'Linux',
         PlatformName: 'Red Hat Enterprise Linux Server',
         ResourceType: 'EC2Instance',
@@ -347,7 +353,7 @@ export class SandboxCloud {
       if (agentPollMs > 0) await delay(agentPollMs - ((performance.now() - this.#createdAt) % agentPollMs));
       await delay(ssmMs / 2);
     };
-    if ((await readPower(this.sandbox.stateDir, instance.host.name)) === 'off') {
+    if (await this.#agentCutOff(instance.host.name)) {
       finish({ Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1, StandardOutputContent: '', StandardErrorContent: '' });
     } else {
       void delivered().then(() =>

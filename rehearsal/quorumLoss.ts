@@ -106,13 +106,15 @@ export async function approveWhenAsked(options: {
   endpoint: string;
   region: string;
   operator: Operator;
+  /** The messages published so far: the operator answers once the approval request has reached them, as a person does. */
+  published: () => Array<{ message: string }>;
   log: (line: string) => void;
 }): Promise<number | null> {
   const { restore } = options;
   for (;;) {
     const waiting = restore.waiting().find((w) => w.stateName === 'AwaitApproval');
-    if (waiting) break;
     const e = options.execution();
+    if (waiting && e && options.published().some((p) => p.message.includes(`etcd-replace approve ${runIdFromExecutionName(e.name)}`))) break;
     if (e && e.status !== 'RUNNING') return null;
     await delay(200);
   }

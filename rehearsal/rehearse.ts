@@ -691,7 +691,15 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       log(`sandbox fail ${PARTITIONED} (partitioned): quorum lost`);
       t0 = Date.now();
       bus.put(quorumLostEvent(stack, new Date()) as Record<string, Json>);
-      approved = approveWhenAsked({ restore, execution: () => execution, endpoint: front.url, region: config.region, operator, log });
+      approved = approveWhenAsked({
+        restore,
+        execution: () => execution,
+        endpoint: front.url,
+        region: config.region,
+        operator,
+        published: () => front.published,
+        log,
+      });
     } else if (trigger === 'alarm') {
       const alarm = alarmStateChange(stack, failedId, new Date());
       front.alarmHistory.push(alarm.history);

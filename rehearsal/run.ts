@@ -245,7 +245,8 @@ export async function rehearseOnSandbox<T = undefined>(
     check?: (r: Rehearsal, run: SandboxRun<T>) => Promise<void>;
   } = {},
 ): Promise<{ rehearsal: Rehearsal; report: string }> {
-  const run = await rehearsalSandbox<T>(log, name, 1, undefined, hooks.beforeFailure, hooks.dataMb);
+  // A restore adds each former member back on a spare when its own host cannot take it: two, for two lost.
+  const run = await rehearsalSandbox<T>(log, name, trigger === 'quorum-lost' ? 2 : 1, undefined, hooks.beforeFailure, hooks.dataMb);
   try {
     const rehearsal = await rehearse({
       sandbox: run.sandbox,
