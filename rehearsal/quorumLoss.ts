@@ -124,10 +124,18 @@ export async function approveWhenAsked(options: {
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({ region: options.region, endpoint: options.endpoint, credentials }));
   const runId = runIdFromExecutionName(execution.name);
   options.log(`etcd-replace approve ${runId} --target aws --state-machine-arn ${restore.stateMachineArn} (as ${options.operator.role.name})`);
-  return answerApproval(
-    { runId, stateMachineArn: restore.stateMachineArn, table: undefined, decline: false, reason: undefined, json: false, usage: '' },
-    { client: () => client, dynamo: () => dynamo, user: () => options.operator.name },
-  );
+  // The command's own exit code, a refusal's included (nothing pending): the verdict judges it, and the
+  // rehearsal goes on to tear its sandbox down.
+  try {
+    return await answerApproval(
+      { runId, stateMachineArn: restore.stateMachineArn, table: undefined, decline: false, reason: undefined, json: false, usage: '' },
+      { client: () => client, dynamo: () => dynamo, user: () => options.operator.name },
+    );
+  } catch (error) {
+    options.log(`etcd-replace approve: ${error instanceof Error ? error.message : String(error)}`);
+    const code = (error as { exitCode?: unknown }).exitCode;
+    return typeof code === 'number' ? code : 1;
+  }
 }
 
 /**
