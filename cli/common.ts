@@ -33,6 +33,13 @@ export function integerOption(name: string, value: string | undefined, fallback:
   return Number(value);
 }
 
+/** Parses a number of seconds ("30"), at most `max` (an hour unless told), or throws UsageError naming the option. */
+export function secondsOption(name: string, value: string | undefined, fallback: number, max = 3600): number {
+  const seconds = integerOption(name, value, fallback);
+  if (seconds > max) throw new UsageError(`--${name} must be at most ${max}`);
+  return seconds;
+}
+
 /** `--target aws` (or `--target=aws`) in argv: the command runs against AWS (cli/aws/, loaded only then). */
 export function targetsAws(argv: readonly string[]): boolean {
   return argv.some((arg, i) => arg === '--target=aws' || (arg === '--target' && argv[i + 1] === 'aws'));

@@ -144,6 +144,36 @@ export async function takeOverWith(record: RunRecord, runs: FileRunStore, deps: 
   }
 }
 
+/**
+ * Continues the unfinished run the same command started (a `run` or `restore-quorum` repeated after a
+ * crash): refused while its owner lives, otherwise taken over and run to its end here.
+ */
+export async function resumeSame(
+  record: RunRecord,
+  sandbox: string,
+  runs: FileRunStore,
+  json: boolean,
+  hold: StepHold<string> | null,
+  what: string,
+): Promise<number> {
+  await refuseIfOwned(record, runs, 'the same command');
+  const deps = await depsFor(sandbox);
+  await takeOverWith(record, runs, deps, 'the same command');
+  progress(`resuming unfinished ${what} ${record.runId} at ${record.state}`);
+  return execute(record, deps, json, runs, hold);
+}
+
+/** Makes this process the owner of a new run and saves its record, closing `deps` when it cannot. */
+export async function claimNew(record: RunRecord, runs: FileRunStore, deps: SandboxDeps, startedBy: string): Promise<void> {
+  try {
+    record.owner = (await ownersOf(runs).claim(record.runId, startedBy)).owner;
+    await runs.save(record);
+  } catch (error) {
+    await deps.close();
+    throw error;
+  }
+}
+
 /** Runs the workflow from the record's state to its end, printing progress; returns the run's exit code. */
 export async function execute(record: RunRecord, deps: SandboxDeps, json: boolean, runs: FileRunStore, hold: StepHold<string> | null): Promise<number> {
   const owners = ownersOf(runs);

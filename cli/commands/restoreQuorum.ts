@@ -17,23 +17,11 @@ import { DEFAULT_OPTIONS, LOCK_WAIT_SECONDS } from '../../statemachine/context.t
 import { APPROVAL_TIMEOUT_MAX_SECONDS, type RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import type { AwsCliDeps } from '../aws/client.ts';
-import { integerOption, parse, runCommand, targetsAws, UsageError } from '../common.ts';
+import { integerOption, parse, runCommand, secondsOption, targetsAws, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, RUN_EXITS, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
 import { printJson } from '../printers/json.ts';
 import { formatPlan, progress } from '../printers/text.ts';
-import {
-  defaultStartedBy,
-  depsFor,
-  execute,
-  holdFor,
-  newRunId,
-  ownersOf,
-  recordsOf,
-  refuseIfOwned,
-  refuseUnbuilt,
-  takeOverWith,
-  workflowOf,
-} from '../sandboxRun.ts';
+import { claimNew, defaultStartedBy, depsFor, execute, holdFor, newRunId, ownersOf, recordsOf, refuseUnbuilt, resumeSame, workflowOf } from '../sandboxRun.ts';
 
 /** How long the run waits for approval unless told (ValidateRestoreRequest's default too). */
 export const APPROVAL_TIMEOUT_DEFAULT_SECONDS = 60 * 60;
@@ -152,8 +140,7 @@ export function restoreSource(values: { from?: string; snapshot?: string }, usag
 
 /** The two windows: the grace between the observations, the approval's. */
 function windows(values: { 'grace-seconds'?: string; 'approval-timeout-seconds'?: string }): { graceSeconds: number; approvalTimeoutSeconds: number } {
-  const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
-  if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
+  const graceSeconds = secondsOption('grace-seconds', values['grace-seconds'], 2);
   const approvalTimeoutSeconds = integerOption('approval-timeout-seconds', values['approval-timeout-seconds'], APPROVAL_TIMEOUT_DEFAULT_SECONDS);
   if (approvalTimeoutSeconds < 1 || approvalTimeoutSeconds > APPROVAL_TIMEOUT_MAX_SECONDS) {
     throw new UsageError(`--approval-timeout-seconds must be 1 to ${APPROVAL_TIMEOUT_MAX_SECONDS}`);
@@ -197,8 +184,7 @@ export function run(argv: string[]): Promise<number> {
     const sandbox = validate.sandboxName('--sandbox', values.sandbox);
     const source = restoreSource(values, USAGE);
     const { graceSeconds, approvalTimeoutSeconds } = windows(values);
-    const lockWaitSeconds = integerOption('lock-wait-seconds', values['lock-wait-seconds'], LOCK_WAIT_SECONDS);
-    if (lockWaitSeconds > 3600) throw new UsageError('--lock-wait-seconds must be at most 3600');
+    const lockWaitSeconds = secondsOption('lock-wait-seconds', values['lock-wait-seconds'], LOCK_WAIT_SECONDS);
     const startedBy = validate.startedBy('--started-by', values['started-by'] ?? defaultStartedBy());
     const workflow = workflowOf({ runId: '', workflow: RESTORE_WORKFLOW.id });
     refuseUnbuilt(workflow);
@@ -209,13 +195,7 @@ export function run(argv: string[]): Promise<number> {
     const unfinished = (await recordsOf(runs, sandbox)).filter((r) => r.outcome === 'running');
     const sameSource = (options: Record<string, unknown>) => options['from'] === source.from && options['snapshot'] === source.snapshot;
     const same = unfinished.find((r) => r.workflow === RESTORE_WORKFLOW.id && sameSource((r.request['options'] ?? {}) as Record<string, unknown>));
-    if (same) {
-      await refuseIfOwned(same, runs, 'the same command');
-      const deps = await depsFor(sandbox);
-      await takeOverWith(same, runs, deps, 'the same command');
-      progress(`resuming unfinished restore ${same.runId} at ${same.state}`);
-      return execute(same, deps, values.json, runs, hold);
-    }
+    if (same) return resumeSame(same, sandbox, runs, values.json, hold, 'restore');
     // A cluster that lost quorum is restored by one run at a time, and not under an unfinished one.
     for (const other of unfinished) {
       const owner = await ownersOf(runs).liveOtherOwner(other.runId);
@@ -229,13 +209,7 @@ export function run(argv: string[]): Promise<number> {
     const deps = await depsFor(sandbox);
     const context = restoreContext(newRunId(), sandbox, startedBy, source, { graceSeconds, approvalTimeoutSeconds, lockWaitSeconds });
     const record = newRunRecord(context, 'sandbox', new Date(), RESTORE_WORKFLOW);
-    try {
-      record.owner = (await ownersOf(runs).claim(record.runId, startedBy)).owner;
-      await runs.save(record);
-    } catch (error) {
-      await deps.close();
-      throw error;
-    }
+    await claimNew(record, runs, deps, startedBy);
     progress(`run ${record.runId}: restore quorum of sandbox ${sandbox} ${sourceWords(source)}; approval waited for up to ${approvalTimeoutSeconds} s`);
     return execute(record, deps, values.json, runs, hold);
   });

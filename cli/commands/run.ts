@@ -11,11 +11,11 @@ import { LOCK_WAIT_SECONDS, type WorkflowContext } from '../../statemachine/cont
 import { coveredIdentities, coversAll } from '../../statemachine/members.ts';
 import type { RunRecord } from '../../functions/ports.ts';
 import type { AwsCliDeps } from '../aws/client.ts';
-import { integerOption, parse, runCommand, targetsAws, UsageError } from '../common.ts';
+import { parse, runCommand, secondsOption, targetsAws, UsageError } from '../common.ts';
 import { HELP_FLAG, JSON_FLAG, RUN_EXITS, SANDBOX_FLAG, usageText, type Help } from '../help.ts';
 import { progress } from '../printers/text.ts';
 import { ADD_METHOD_FLAG, replacementWords, REQUEST_OPTIONS, sandboxRequestArgs } from '../requestArgs.ts';
-import { defaultStartedBy, depsFor, execute, newRunId, ownersOf, recordsOf, refuseIfOwned, takeOverWith } from '../sandboxRun.ts';
+import { claimNew, defaultStartedBy, depsFor, execute, newRunId, ownersOf, recordsOf, resumeSame } from '../sandboxRun.ts';
 
 export const help: Help = {
   usage: [
@@ -106,14 +106,12 @@ export async function run(argv: string[]): Promise<number> {
   return runCommand(async () => {
     const { values } = parse(argv, SANDBOX_OPTIONS, USAGE);
     const { sandbox, failed, replacement, learner, addMethod, also } = sandboxRequestArgs(values, USAGE, { several: true });
-    const graceSeconds = integerOption('grace-seconds', values['grace-seconds'], 2);
-    if (graceSeconds > 3600) throw new UsageError('--grace-seconds must be at most 3600');
+    const graceSeconds = secondsOption('grace-seconds', values['grace-seconds'], 2);
     const caBackupKey = values['ca-backup-key'] === undefined ? undefined : validate.artifactKey('--ca-backup-key', values['ca-backup-key']);
     const etcdVersion =
       values['install-etcd-version'] === undefined ? undefined : validate.etcdVersion('--install-etcd-version', values['install-etcd-version']);
     const startedBy = validate.startedBy('--started-by', values['started-by'] ?? defaultStartedBy());
-    const lockWaitSeconds = integerOption('lock-wait-seconds', values['lock-wait-seconds'], LOCK_WAIT_SECONDS);
-    if (lockWaitSeconds > 3600) throw new UsageError('--lock-wait-seconds must be at most 3600');
+    const lockWaitSeconds = secondsOption('lock-wait-seconds', values['lock-wait-seconds'], LOCK_WAIT_SECONDS);
     // The hold hook's variables, checked before any record is written: a half-set pair writes nothing.
     const hold = stepHoldFromEnv();
 
@@ -121,13 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     const unfinished = (await recordsOf(runs, sandbox)).filter((r) => r.outcome === 'running');
     const sameAlso = (r: (typeof unfinished)[number]) => JSON.stringify(r.request['also'] ?? []) === JSON.stringify(also);
     const same = unfinished.find((r) => r.request['failed'] === failed && r.request['replacement'] === replacement && sameAlso(r));
-    if (same) {
-      await refuseIfOwned(same, runs, 'the same command');
-      const deps = await depsFor(sandbox);
-      await takeOverWith(same, runs, deps, 'the same command');
-      progress(`resuming unfinished run ${same.runId} at ${same.state}`);
-      return execute(same, deps, values.json, runs, hold);
-    }
+    if (same) return resumeSame(same, sandbox, runs, values.json, hold, 'run');
     // Many signals, one run: every failed member asked for is one a live run is replacing already.
     const asked = [failed, ...also.map((a) => a.failed)];
     const waitingFor: string[] = [];
@@ -167,13 +159,7 @@ export async function run(argv: string[]): Promise<number> {
       },
     };
     const record = newRunRecord(context, 'sandbox', new Date());
-    try {
-      record.owner = (await ownersOf(runs).claim(record.runId, startedBy)).owner;
-      await runs.save(record);
-    } catch (error) {
-      await deps.close();
-      throw error;
-    }
+    await claimNew(record, runs, deps, startedBy);
     const others = also.map((a) => `, ${a.failed} with ${replacementWords(a.replacement)}`).join('');
     progress(
       `run ${record.runId}: replace ${failed} with ${replacementWords(replacement)}${others} on sandbox ${sandbox}${addMethod === 'ansible' ? ', added by the scaleup playbook' : ''}`,
