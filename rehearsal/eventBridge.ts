@@ -5,7 +5,32 @@
 // JSON paths (`$.a.b[0].c`) and fills InputTemplate's `<name>` placeholders: inside a JSON string the
 // value's text, elsewhere its JSON.
 
+import { randomUUID } from 'node:crypto';
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * The event EventBridge gets from CloudWatch when an alarm changes state ("CloudWatch Alarm State
+ * Change"): the envelope around `detail`, in the account and region of the alarm `alarmArn`.
+ */
+export function alarmStateChangeEvent<D>(
+  env: { account: string; region: string },
+  alarmArn: string,
+  at: Date,
+  detail: D,
+): { version: string; id: string; 'detail-type': string; source: string; account: string; time: string; region: string; resources: string[]; detail: D } {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'CloudWatch Alarm State Change',
+    source: 'aws.cloudwatch',
+    account: env.account,
+    time: at.toISOString().replace(/\.\d+Z$/, 'Z'),
+    region: env.region,
+    resources: [alarmArn],
+    detail,
+  };
+}
 
 function isObject(value: unknown): value is Record<string, Json> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -7,13 +7,14 @@
 // (RestoreApproverPolicy). The stack's quarantine group is EC2's (hosts.ts: the sandbox's fence holds while
 // a host has it alone), and `fenceUnreachable: stop-instance` powers the partitioned member off.
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { answerApproval } from '../cli/aws/approve.ts';
 import { runIdFromExecutionName } from '../functions/handlers/event.ts';
 import { RUN_TABLE_TAG } from '../lib/etcd-replacement.ts';
+import { alarmStateChangeEvent } from './eventBridge.ts';
 import type { SandboxCloud } from './hosts.ts';
 import type { IamCheck } from './iam.ts';
 import { delay } from './latency.ts';
@@ -76,22 +77,12 @@ export function quorumLostEvent(stack: SynthesizedStack, at: Date): Record<strin
   const [alarm] = stack.alarms().filter((a) => a.logicalId.startsWith('QuorumLostAlarm'));
   if (!alarm) throw new Error('the template has no quorum-lost alarm');
   const alarmName = String(alarm.properties['AlarmName']);
-  return {
-    version: '0',
-    id: randomUUID(),
-    'detail-type': 'CloudWatch Alarm State Change',
-    source: 'aws.cloudwatch',
-    account: stack.account,
-    time: at.toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: stack.region,
-    resources: [alarm.arn],
-    detail: {
-      alarmName,
-      state: { value: 'ALARM', reason: 'Threshold Crossed: fewer members healthy than a majority', timestamp: at.toISOString() },
-      previousState: { value: 'OK', timestamp: at.toISOString() },
-      configuration: { metrics: [] },
-    },
-  };
+  return alarmStateChangeEvent(stack, alarm.arn, at, {
+    alarmName,
+    state: { value: 'ALARM', reason: 'Threshold Crossed: fewer members healthy than a majority', timestamp: at.toISOString() },
+    previousState: { value: 'OK', timestamp: at.toISOString() },
+    configuration: { metrics: [] },
+  });
 }
 
 /**

@@ -42,7 +42,7 @@ import { PROJECT_ROOT } from '../lib/etcd-replacement.ts';
 import { runIdFromExecutionName } from '../functions/handlers/event.ts';
 import { lockKey } from '../functions/adapters/aws/dynamoLock.ts';
 import { AwsFront } from './awsFront.ts';
-import { matchesPattern, transformInput } from './eventBridge.ts';
+import { alarmStateChangeEvent, matchesPattern, transformInput } from './eventBridge.ts';
 import { SandboxCloud, type IngressChange, type Invocation } from './hosts.ts';
 import { IamCheck } from './iam.ts';
 import { awsFigures, type AwsFigures } from './figures.ts';
@@ -400,35 +400,25 @@ function alarmStateChange(stack: SynthesizedStack, instanceId: string, at: Date)
     reason: 'Threshold Crossed: no datapoints were received for 3 periods and 3 missing datapoints were treated as [NonBreaching].',
     timestamp: new Date(at.getTime() - 3_600_000).toISOString().replace('Z', '+0000'),
   };
-  const event: Record<string, Json> = {
-    version: '0',
-    id: randomUUID(),
-    'detail-type': 'CloudWatch Alarm State Change',
-    source: 'aws.cloudwatch',
-    account: stack.account,
-    time: at.toISOString().replace(/\.\d+Z$/, 'Z'),
-    region: stack.region,
-    resources: [alarm.arn],
-    detail: {
-      alarmName: p.AlarmName,
-      state: { value: 'ALARM', reason, reasonData, timestamp },
-      previousState: previous,
-      configuration: {
-        ...(p.AlarmDescription ? { description: p.AlarmDescription } : {}),
-        metrics: [
-          {
-            id: randomBytes(16).toString('hex'),
-            metricStat: {
-              metric: { namespace: p.Namespace, name: p.MetricName, dimensions: Object.fromEntries(p.Dimensions.map((d) => [d.Name, d.Value])) },
-              period: p.Period,
-              stat: p.Statistic,
-            },
-            returnData: true,
+  const event: Record<string, Json> = alarmStateChangeEvent(stack, alarm.arn, at, {
+    alarmName: p.AlarmName,
+    state: { value: 'ALARM', reason, reasonData, timestamp },
+    previousState: previous,
+    configuration: {
+      ...(p.AlarmDescription ? { description: p.AlarmDescription } : {}),
+      metrics: [
+        {
+          id: randomBytes(16).toString('hex'),
+          metricStat: {
+            metric: { namespace: p.Namespace, name: p.MetricName, dimensions: Object.fromEntries(p.Dimensions.map((d) => [d.Name, d.Value])) },
+            period: p.Period,
+            stat: p.Statistic,
           },
-        ],
-      },
+          returnData: true,
+        },
+      ],
     },
-  };
+  });
   const history = {
     AlarmName: p.AlarmName,
     AlarmType: 'MetricAlarm',
