@@ -33,10 +33,18 @@ export async function observe(context: WorkflowContext, deps: StepDeps, options:
   const first = await observeThrough(context, deps, etcdOf(context, deps), options);
   if (hasQuorumAndLeader(first)) return first;
   let best = first;
-  for (const host of viaHosts(context)) {
+  // The other views are taken through the hosts of the members the first view lists, and ask those
+  // members only: an inventory host that is no member (a former member after a restore of quorum,
+  // fenced) has no view to give, and asking it or its endpoint costs a dial timeout per view.
+  const inventory = inventoryOf(context);
+  const memberHosts = new Set(first.members.flatMap((m) => hostOfMember(inventory, m)?.name ?? []));
+  const via = viaHosts(context).filter((h) => memberHosts.size === 0 || memberHosts.has(h.name));
+  const assumedDown = new Set(options.assumeDown ?? []);
+  const endpoints = first.members.filter((m) => !assumedDown.has(m.id)).flatMap((m) => clientUrlOfMember(inventory, m) ?? []);
+  for (const host of via) {
     let view: Observation;
     try {
-      view = await observeThrough(context, deps, etcdOf(context, deps, { via: [host] }), options);
+      view = await observeThrough(context, deps, etcdOf(context, deps, { via: [host] }), { ...options, ...(endpoints.length > 0 ? { known: endpoints } : {}) });
     } catch {
       continue; // this host cannot answer at all: the other views decide
     }
@@ -60,10 +68,15 @@ function hasQuorumAndLeader(observation: Observation): boolean {
   return answeringVoters(observation) >= quorumOf(voters) && observation.leaderIds.length === 1;
 }
 
-async function observeThrough(context: WorkflowContext, deps: StepDeps, etcd: EtcdClusterPort, options: { assumeDown?: string[] }): Promise<Observation> {
+async function observeThrough(
+  context: WorkflowContext,
+  deps: StepDeps,
+  etcd: EtcdClusterPort,
+  options: { assumeDown?: string[]; known?: string[] },
+): Promise<Observation> {
   const inventory = inventoryOf(context);
   const down = new Set(options.assumeDown ?? []);
-  const view = await etcd.view(endpointsKnownBefore(context, down));
+  const view = await etcd.view(options.known ?? endpointsKnownBefore(context, down));
   const members = view.members;
   const endpointOf = (m: EtcdMember) => clientUrlOfMember(inventory, m);
   const endpoints = members

@@ -121,6 +121,24 @@ describe('preflight: whose view counts', () => {
     expect(asked.slice(1)).toContain('master-1');
   });
 
+  it('the other views go through member hosts only and ask members only: an inventory host that is no member (a former member, fenced) is not asked', async () => {
+    // master-3 and master-4 are etcd hosts of the inventory but no members (restored without them); no view has quorum.
+    const inv = inventory([host('master-3', '198.51.100.5', ['master', 'etcd']), host('master-4', '198.51.100.6', ['master', 'etcd'])]);
+    const clusters: FakeCluster[] = [];
+    const asked: string[] = [];
+    const deps = fakeDeps((via) => {
+      asked.push(via.map((h) => h.name).join(','));
+      const cluster = new FakeCluster(three(['master-1', 'master-2']));
+      clusters.push(cluster);
+      return cluster;
+    });
+    await refusal(assessFailure(validatedContext(inv, 'master-2', 'etcd-spare-0'), deps, 'first'));
+    expect(asked.slice(1)).toEqual(['master-0', 'master-1']);
+    for (const cluster of clusters.slice(1)) {
+      for (const call of cluster.calls.filter((c) => c.startsWith('view ') || c.startsWith('status '))) expect(call).not.toMatch(/198\.51\.100\.[56]:/);
+    }
+  });
+
   it('when no host sees quorum, the refusal stands', async () => {
     const deps = fakeDeps(() => new FakeCluster(three(['master-1', 'master-2'])));
     const error = await refusal(assessFailure(validatedContext(inventory(), 'master-2', 'etcd-spare-0'), deps, 'first'));
