@@ -24,6 +24,7 @@ import { RefusedError, ScriptFailedError } from '../../functions/errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import { runAslLocally } from '../support/aslLocalRun.ts';
 import { validateAsl } from '../support/aslValidate.ts';
+import { RESTORE_STATES, RESTORE_TASKS_FROM_SURVIVOR } from '../support/restorePaths.ts';
 import { runXState, type StepFake } from '../support/xstateRun.ts';
 
 const asl = compileAsl(RESTORE_WORKFLOW);
@@ -57,43 +58,7 @@ const SHARED = [
 describe('The restore-quorum model', () => {
   it('has the states in runbook order, the same in the spec, the machine and the ASL', () => {
     const names = RESTORE_WORKFLOW.states.map((s) => s.name);
-    expect(names).toEqual([
-      'ValidateRestoreRequest',
-      'AcquireLock',
-      'ObserveQuorumLoss',
-      'WaitGraceWindow',
-      'ConfirmQuorumLost',
-      'ChooseRestorePoint',
-      'IsApprovalWaived',
-      'AwaitApproval',
-      'FenceFormerMembers',
-      'IsFromSnapshot',
-      'RestoreFromSnapshot',
-      'ForceNewCluster',
-      'VerifyRestoredMember',
-      'PrepareFormerMember',
-      'IssueCertificates',
-      'VerifyCertificates',
-      'OpenEtcdPorts',
-      'InstallEtcd',
-      'ConfigureNewMember',
-      'AddMember',
-      'StartNewMember',
-      'IsNewMemberLearner',
-      'PromoteNewMember',
-      'VerifyClusterHealth',
-      'IsAnotherMemberToReAdd',
-      'RollMasters',
-      'UpdateFlannel',
-      'RecordRestore',
-      'CompensateNewMember',
-      'DiscardKeyBundle',
-      'ReleaseLock',
-      'RouteOutcome',
-      'Succeeded',
-      'Failed',
-      'Refused',
-    ]);
+    expect(names).toEqual(RESTORE_STATES);
     expect(Object.keys(buildMachine(RESTORE_WORKFLOW).root.states)).toEqual(names);
     expect(Object.keys(asl.States)).toEqual(names);
     expect(taskStateNames(asl)).toEqual(RESTORE_WORKFLOW.tasks.map((t) => t.name));
@@ -281,17 +246,6 @@ const restored = (choice: Partial<RestoreContext>): Scenario => {
   };
 };
 
-const READD = [
-  'PrepareFormerMember',
-  'IssueCertificates',
-  'VerifyCertificates',
-  'OpenEtcdPorts',
-  'InstallEtcd',
-  'ConfigureNewMember',
-  'AddMember',
-  'StartNewMember',
-  'VerifyClusterHealth',
-] as const;
 const CLOSING = ['DiscardKeyBundle', 'ReleaseLock'];
 
 describe('Conformance of the restore-quorum model: XState and the compiled ASL', () => {
@@ -299,23 +253,7 @@ describe('Conformance of the restore-quorum model: XState and the compiled ASL',
     const { local, xstate } = await runBoth(restored({}));
     expect(local.finalState).toBe('Succeeded');
     expect(local.status).toBe('SUCCEEDED');
-    expect(tasksOf(local.path)).toEqual([
-      'ValidateRestoreRequest',
-      'AcquireLock',
-      'ObserveQuorumLoss',
-      'ConfirmQuorumLost',
-      'ChooseRestorePoint',
-      'AwaitApproval',
-      'FenceFormerMembers',
-      'ForceNewCluster',
-      'VerifyRestoredMember',
-      ...READD,
-      ...READD,
-      'RollMasters',
-      'UpdateFlannel',
-      'RecordRestore',
-      ...CLOSING,
-    ]);
+    expect(tasksOf(local.path)).toEqual(RESTORE_TASKS_FROM_SURVIVOR);
     expect(local.path).toEqual(
       expect.arrayContaining(['WaitGraceWindow', 'IsApprovalWaived', 'IsFromSnapshot', 'IsNewMemberLearner', 'IsAnotherMemberToReAdd']),
     );

@@ -21,6 +21,7 @@ import type { RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import { makeCa, type IssuedCertificate } from '../support/certificates.ts';
 import { fakeMember, memberId, unitInventory } from '../support/fakeCluster.ts';
+import { RESTORE_READD as READD, RESTORE_TASKS_FROM_SURVIVOR } from '../support/restorePaths.ts';
 import { stepWorld, type StepWorld } from '../support/stepHarness.ts';
 import { runXState, type StepFake } from '../support/xstateRun.ts';
 
@@ -266,17 +267,6 @@ function realSteps(deps: StepDeps): Record<string, StepFake<RestoreContext>> {
 }
 
 const isTask = (name: string) => RESTORE_WORKFLOW.tasks.some((t) => t.name === name);
-const READD = [
-  'PrepareFormerMember',
-  'IssueCertificates',
-  'VerifyCertificates',
-  'OpenEtcdPorts',
-  'InstallEtcd',
-  'ConfigureNewMember',
-  'AddMember',
-  'StartNewMember',
-  'VerifyClusterHealth',
-];
 const startedMembers = (w: StepWorld) =>
   w.cluster.members
     .filter((m) => m.name !== '')
@@ -292,24 +282,7 @@ describe('A whole restore-quorum run through XState with the real steps', () => 
     expect(run.finalContext.error ?? null).toBeNull();
     expect(run.finalState).toBe('Succeeded');
     const tasks = run.path.filter(isTask);
-    expect(tasks).toEqual([
-      'ValidateRestoreRequest',
-      'AcquireLock',
-      'ObserveQuorumLoss',
-      'ConfirmQuorumLost',
-      'ChooseRestorePoint',
-      'AwaitApproval',
-      'FenceFormerMembers',
-      'ForceNewCluster',
-      'VerifyRestoredMember',
-      ...READD,
-      ...READD,
-      'RollMasters',
-      'UpdateFlannel',
-      'RecordRestore',
-      'DiscardKeyBundle',
-      'ReleaseLock',
-    ]);
+    expect(tasks).toEqual(RESTORE_TASKS_FROM_SURVIVOR);
     const end = run.finalContext;
     // master-0 on its own host first, then master-1 on the spare pool's first free host.
     expect(end.reAdds).toEqual([
@@ -446,15 +419,9 @@ describe('A whole restore-quorum run through XState with the real steps', () => 
     expect(run.finalState).toBe('Failed');
     expect(run.finalContext.error?.Error).toBe('NewMemberFailedError');
     const tasks = run.path.filter(isTask);
+    // The spare's re-add up to its start (no health check after it), then its compensation.
     expect(tasks.slice(tasks.lastIndexOf('PrepareFormerMember'))).toEqual([
-      'PrepareFormerMember',
-      'IssueCertificates',
-      'VerifyCertificates',
-      'OpenEtcdPorts',
-      'InstallEtcd',
-      'ConfigureNewMember',
-      'AddMember',
-      'StartNewMember',
+      ...READD.slice(0, READD.indexOf('StartNewMember') + 1),
       'CompensateNewMember',
       'DiscardKeyBundle',
       'ReleaseLock',
