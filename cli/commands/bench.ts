@@ -118,9 +118,11 @@ export function run(argv: string[]): Promise<number> {
     let restoreReport: RestoreReport | null = null;
     if (restorePicked.length > 0) {
       const { runRestoreBenchmark } = await import('../../bench/restore.ts');
-      restoreReport = await runRestoreBenchmark({ scenarios: restorePicked, reps, log: progress, command });
-      await restore.writeRestoreReport(restoreReport);
-      progress(`wrote ${restore.RESTORE_JSON} and its section of ${DOCS_MD}`);
+      restoreReport = await runRestoreBenchmark({ scenarios: restorePicked, reps, log: progress, command, skipMissingBuilds: restoreKeys.length === 0 });
+      if (restoreReport.measurements.length > 0) {
+        await restore.writeRestoreReport(restoreReport);
+        progress(`wrote ${restore.RESTORE_JSON} and its section of ${DOCS_MD}`);
+      }
     }
     if (values.json) printJson(report && restoreReport ? { ...report, restore: restoreReport } : (report ?? restoreReport));
     else if (report) {
