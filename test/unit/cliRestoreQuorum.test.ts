@@ -4,12 +4,11 @@
 // Functions faked with aws-sdk-client-mock); on a sandbox an answer to a pending approval given once, beside
 // the run records (a temporary ETCD_REPLACE_RUN_DIR), and exit 3 whenever nothing is pending.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeExecutionCommand, ExecutionDoesNotExist, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { AwsCliDeps } from '../../cli/aws/client.ts';
 import { approveCommand } from '../../cli/commands/approve.ts';
 import { awsRestoreCommand } from '../../cli/commands/restoreQuorum.ts';
@@ -21,7 +20,7 @@ import { newRunRecord } from '../../functions/workflow/localRun.ts';
 import type { RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import { HistoryBuilder, T0 } from '../support/aws/sfnHistory.ts';
-import { captureOutput, type CapturedOutput } from '../support/captureOutput.ts';
+import { cliInTempRunDir } from '../support/tempRunDir.ts';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:etcd-restore-ocp311';
 const NOW = new Date('2026-12-07T15:00:00Z');
@@ -31,21 +30,12 @@ const EXECUTION = `arn:aws:states:eu-west-1:123456789012:execution:etcd-restore-
 const sfnMock = mockClient(SFNClient);
 const awsDeps: AwsCliDeps = { client: (region) => new SFNClient({ region: region ?? 'us-east-1' }), now: () => NOW, sleep: async () => {}, user: () => 'jane' };
 
-let output: CapturedOutput = { out: '', err: '' };
-let dir = '';
 beforeEach(() => {
   sfnMock.reset();
   // No execution of that name yet.
   sfnMock.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} }));
-  dir = mkdtempSync(join(tmpdir(), 'cli-restore-'));
-  vi.stubEnv('ETCD_REPLACE_RUN_DIR', dir);
-  output = captureOutput();
 });
-afterEach(() => {
-  vi.restoreAllMocks();
-  vi.unstubAllEnvs();
-  rmSync(dir, { recursive: true, force: true });
-});
+const cli = cliInTempRunDir('cli-restore-');
 
 describe('CLI: restore-quorum, its flags', () => {
   it.each([
@@ -58,8 +48,8 @@ describe('CLI: restore-quorum, its flags', () => {
     [['--failed', 'master-2'], "Unknown option '--failed'"],
   ])('sandbox %j: exit 2 before any record is written', async (argv, message) => {
     expect(await main(['restore-quorum', ...argv])).toBe(2);
-    expect(output.err).toContain(message);
-    expect(existsSync(join(dir, '.owners'))).toBe(false);
+    expect(cli.output.err).toContain(message);
+    expect(existsSync(join(cli.dir, '.owners'))).toBe(false);
   });
 
   it.each([
@@ -69,15 +59,15 @@ describe('CLI: restore-quorum, its flags', () => {
     [['--state-machine-arn', ARN, '--cluster', 'ocp311', '--sandbox', 'lab'], "Unknown option '--sandbox'"],
   ])('aws %j: exit 2, nothing started', async (argv, message) => {
     expect(await awsRestoreCommand(['--target', 'aws', ...argv], awsDeps)).toBe(2);
-    expect(output.err).toContain(message);
+    expect(cli.output.err).toContain(message);
     expect(sfnMock.commandCalls(StartExecutionCommand)).toEqual([]);
   });
 
   it('plan restore-quorum has its own help, and takes no AWS target', async () => {
     expect(await main(['plan', 'restore-quorum', '--help'])).toBe(0);
-    expect(output.out).toContain('usage: etcd-replace plan restore-quorum --target sandbox [--sandbox NAME] [--from MEMBER | --snapshot KEY] [--json]');
+    expect(cli.output.out).toContain('usage: etcd-replace plan restore-quorum --target sandbox [--sandbox NAME] [--from MEMBER | --snapshot KEY] [--json]');
     expect(await main(['plan', 'restore-quorum', '--target', 'aws'])).toBe(2);
-    expect(output.err).toContain('plan restore-quorum supports only --target sandbox');
+    expect(cli.output.err).toContain('plan restore-quorum supports only --target sandbox');
   });
 });
 
@@ -96,7 +86,7 @@ describe('CLI: restore-quorum --target aws', () => {
       options: { graceSeconds: 30, approvalTimeoutSeconds: 900 },
       startedBy: 'cli:jane',
     });
-    expect(output.out).toContain(`started execution ${call.name}`);
+    expect(cli.output.out).toContain(`started execution ${call.name}`);
   });
 
   it('a snapshot and the default windows: the request names the snapshot and no options', async () => {
@@ -106,7 +96,7 @@ describe('CLI: restore-quorum --target aws', () => {
     const call = sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input;
     expect(call.name).toBe('restore-1');
     expect(JSON.parse(call.input!)).toEqual({ cluster: 'ocp311', snapshot: 'runs/r-20260101-0001/snapshot-master-0.db', startedBy: 'cli:jane' });
-    expect(JSON.parse(output.out)).toEqual({ executionArn: EXECUTION, startDate: NOW.toISOString() });
+    expect(JSON.parse(cli.output.out)).toEqual({ executionArn: EXECUTION, startDate: NOW.toISOString() });
   });
 });
 
@@ -123,7 +113,7 @@ describe('CLI: status of a restore execution', () => {
     });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: new HistoryBuilder(request).task('ValidateRestoreRequest').task('AcquireLock').events });
     await statusCommand([EXECUTION, '--json'], awsDeps);
-    const names = (JSON.parse(output.out) as { steps: Array<{ name: string }> }).steps.map((s) => s.name);
+    const names = (JSON.parse(cli.output.out) as { steps: Array<{ name: string }> }).steps.map((s) => s.name);
     expect(names.slice(0, 3)).toEqual(['ValidateRestoreRequest', 'AcquireLock', 'ObserveQuorumLoss']);
     expect(names).toContain('AwaitApproval');
     expect(names).not.toContain('ValidateInput');
@@ -137,22 +127,22 @@ describe('CLI: approve --target sandbox', () => {
     options: { graceSeconds: 0, learner: 'auto', approvalTimeoutSeconds: 600 },
   };
   function saveRun(state = 'AwaitApproval', outcome: 'running' | 'refused' = 'running'): void {
-    writeFileSync(join(dir, `${RUN_ID}.json`), JSON.stringify({ ...newRunRecord(context, 'sandbox', NOW, RESTORE_WORKFLOW), state, outcome }));
+    writeFileSync(join(cli.dir, `${RUN_ID}.json`), JSON.stringify({ ...newRunRecord(context, 'sandbox', NOW, RESTORE_WORKFLOW), state, outcome }));
   }
   async function ask(expiresAt = '2026-12-07T16:00:00.000Z'): Promise<void> {
-    await new FileApprovals(dir).request({ runId: RUN_ID, cluster: 'lab', subject: 's', message: 'm', expiresAt, requestedAt: NOW.toISOString() });
+    await new FileApprovals(cli.dir).request({ runId: RUN_ID, cluster: 'lab', subject: 's', message: 'm', expiresAt, requestedAt: NOW.toISOString() });
   }
   const deps = { now: () => NOW, user: () => 'jane' };
-  const answerFile = () => JSON.parse(readFileSync(join(dir, '.approvals', `${RUN_ID}.answer.json`), 'utf8')) as unknown;
+  const answerFile = () => JSON.parse(readFileSync(join(cli.dir, '.approvals', `${RUN_ID}.answer.json`), 'utf8')) as unknown;
 
   it('answers the pending approval once (the sandbox is the default target); a second answer exits 3', async () => {
     saveRun();
     await ask();
     expect(await approveCommand([RUN_ID], deps)).toBe(0);
     expect(answerFile()).toEqual({ answer: 'approved', by: 'cli:jane', at: NOW.toISOString() });
-    expect(output.err).toContain(`run ${RUN_ID} approved by cli:jane at ${NOW.toISOString()}`);
+    expect(cli.output.err).toContain(`run ${RUN_ID} approved by cli:jane at ${NOW.toISOString()}`);
     expect(await approveCommand([RUN_ID, '--target', 'sandbox', '--sandbox', 'lab', '--decline'], deps)).toBe(3);
-    expect(output.err).toContain(`run ${RUN_ID} has no pending approval: it was approved by cli:jane`);
+    expect(cli.output.err).toContain(`run ${RUN_ID} has no pending approval: it was approved by cli:jane`);
     expect(answerFile()).toMatchObject({ answer: 'approved' });
   });
 
@@ -161,7 +151,7 @@ describe('CLI: approve --target sandbox', () => {
     await ask();
     expect(await approveCommand([RUN_ID, '--target', 'sandbox', '--decline', '--reason', 'master-2 is back', '--json'], deps)).toBe(0);
     expect(answerFile()).toEqual({ answer: 'declined', by: 'cli:jane', at: NOW.toISOString(), reason: 'master-2 is back' });
-    expect(JSON.parse(output.out)).toEqual({ runId: RUN_ID, answer: 'declined', by: 'cli:jane', at: NOW.toISOString(), reason: 'master-2 is back' });
+    expect(JSON.parse(cli.output.out)).toEqual({ runId: RUN_ID, answer: 'declined', by: 'cli:jane', at: NOW.toISOString(), reason: 'master-2 is back' });
   });
 
   it.each([
@@ -172,15 +162,15 @@ describe('CLI: approve --target sandbox', () => {
   ])('%s: exit 3, nothing answered', async (_case, arrange, message) => {
     await arrange();
     expect(await approveCommand([RUN_ID], deps)).toBe(3);
-    expect(output.err).toContain(message);
-    expect(existsSync(join(dir, '.approvals', `${RUN_ID}.answer.json`))).toBe(false);
+    expect(cli.output.err).toContain(message);
+    expect(existsSync(join(cli.dir, '.approvals', `${RUN_ID}.answer.json`))).toBe(false);
   });
 
   it('a run of another sandbox: exit 2', async () => {
     saveRun();
     await ask();
     expect(await approveCommand([RUN_ID, '--sandbox', 'other'], deps)).toBe(2);
-    expect(output.err).toContain(`run ${RUN_ID} is a run of sandbox cluster lab, not of sandbox other`);
+    expect(cli.output.err).toContain(`run ${RUN_ID} is a run of sandbox cluster lab, not of sandbox other`);
   });
 });
 
@@ -197,18 +187,18 @@ describe('CLI: one run at a time on a sandbox that lost quorum', () => {
       request: { cluster: 'lab', failed: 'master-2', startedBy: 'test' },
       options: { graceSeconds: 1, learner: 'auto' },
     };
-    writeFileSync(join(dir, `${replace.runId}.json`), JSON.stringify({ ...newRunRecord(replace as never, 'sandbox', NOW), state: 'RemoveFailedMember' }));
+    writeFileSync(join(cli.dir, `${replace.runId}.json`), JSON.stringify({ ...newRunRecord(replace as never, 'sandbox', NOW), state: 'RemoveFailedMember' }));
     expect(await main(['restore-quorum', '--sandbox', 'lab'])).toBe(3);
-    expect(output.err).toContain(
+    expect(cli.output.err).toContain(
       `run ${replace.runId} (a replacement of master-2) on lab is unfinished: finish it with \`etcd-replace resume ${replace.runId} --sandbox lab\`, then restore`,
     );
-    expect(existsSync(join(dir, '.owners'))).toBe(false);
+    expect(existsSync(join(cli.dir, '.owners'))).toBe(false);
   });
 
   it('run with an unfinished restore on the sandbox: exit 3 naming it', async () => {
-    writeFileSync(join(dir, `${RUN_ID}.json`), JSON.stringify({ ...newRunRecord(restore, 'sandbox', NOW, RESTORE_WORKFLOW), state: 'AwaitApproval' }));
+    writeFileSync(join(cli.dir, `${RUN_ID}.json`), JSON.stringify({ ...newRunRecord(restore, 'sandbox', NOW, RESTORE_WORKFLOW), state: 'AwaitApproval' }));
     expect(await main(['run', '--sandbox', 'lab', '--failed', 'master-2'])).toBe(3);
-    expect(output.err).toContain(
+    expect(cli.output.err).toContain(
       `run ${RUN_ID} (RestoreEtcdQuorum) on lab is unfinished: finish it with \`etcd-replace resume ${RUN_ID} --sandbox lab\`; nothing was started`,
     );
   });
