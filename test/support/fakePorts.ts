@@ -17,6 +17,8 @@ import type {
   LockInfo,
   LockOwner,
   LockPort,
+  RunRecord,
+  RunStore,
   SecurityGroupPort,
 } from '../../functions/ports.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../functions/validate.ts';
@@ -110,6 +112,20 @@ export class FakeSecurityGroups implements SecurityGroupPort {
     if (this.stopped.has(host.name)) return { changed: false };
     this.stopped.add(host.name);
     return { changed: true };
+  }
+}
+
+/** A run store that keeps a copy of every record saved, in order: `get` answers the last one saved; it lists none. */
+export class SavingStore implements RunStore {
+  readonly saved: RunRecord[] = [];
+  async save(record: RunRecord): Promise<void> {
+    this.saved.push(structuredClone(record));
+  }
+  async get(runId: string): Promise<RunRecord | null> {
+    return this.saved.filter((r) => r.runId === runId).at(-1) ?? null;
+  }
+  async list(): Promise<RunRecord[]> {
+    return [];
   }
 }
 

@@ -2,27 +2,13 @@
 // process killed at any instant resumes at that step or a later one, never before a step whose effect
 // has happened (a released lock, say). Steps are fakes; the run store keeps every saved copy.
 
-import { heldLock } from '../support/fakePorts.ts';
+import { heldLock, SavingStore } from '../support/fakePorts.ts';
 import { describe, expect, it } from 'vitest';
 import { LockLostError } from '../../functions/errors.ts';
-import type { RunRecord, RunStore } from '../../functions/ports.ts';
 import { newRunRecord, runLocally } from '../../functions/workflow/localRun.ts';
 import type { Step } from '../../functions/workflow/step.ts';
 import { TASKS, type TaskName } from '../../statemachine/spec.ts';
 import { fakeDeps, FakeCluster, threeMembers, unitInventory, validatedContext } from '../support/fakeCluster.ts';
-
-class SavingStore implements RunStore {
-  readonly saved: RunRecord[] = [];
-  async save(record: RunRecord): Promise<void> {
-    this.saved.push(structuredClone(record));
-  }
-  async get(runId: string): Promise<RunRecord | null> {
-    return this.saved.filter((r) => r.runId === runId).at(-1) ?? null;
-  }
-  async list(): Promise<RunRecord[]> {
-    return [];
-  }
-}
 
 describe('Function: runLocally', () => {
   it('saves the record at a step before the step acts, so a resume never starts before it', async () => {

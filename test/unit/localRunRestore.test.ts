@@ -11,32 +11,19 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileApprovals } from '../../functions/adapters/sandbox/fileApprovals.ts';
 import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
-import type { RunRecord, RunStore } from '../../functions/ports.ts';
 import { AwaitApproval, type ApprovalStepDeps } from '../../functions/steps/AwaitApproval.ts';
 import { newRunRecord, runLocally, type WorkflowStep } from '../../functions/workflow/localRun.ts';
+import type { RunRecord } from '../../functions/ports.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import type { RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW, type RestoreTaskName } from '../../statemachine/restoreSpec.ts';
 import { TASKS } from '../../statemachine/spec.ts';
 import { fakeDeps, FakeCluster, threeMembers, unitInventory } from '../support/fakeCluster.ts';
-import { heldLock } from '../support/fakePorts.ts';
+import { heldLock, SavingStore } from '../support/fakePorts.ts';
 
 const RUN_ID = 'r-20261207-150000-0a1b2c';
 const LOSS = 'restoring master-0 at revision 1200 loses the 50 revision(s) after it up to 1250, the highest seen (on master-1)';
 const APPROVE = `etcd-replace approve ${RUN_ID} --target sandbox --sandbox unit`;
-
-class SavingStore implements RunStore {
-  readonly saved: RunRecord[] = [];
-  async save(record: RunRecord): Promise<void> {
-    this.saved.push(structuredClone(record));
-  }
-  async get(runId: string): Promise<RunRecord | null> {
-    return this.saved.filter((r) => r.runId === runId).at(-1) ?? null;
-  }
-  async list(): Promise<RunRecord[]> {
-    return [];
-  }
-}
 
 function restoreContext(approvalTimeoutSeconds = 600): RestoreContext {
   return {
@@ -111,12 +98,25 @@ async function pending(approvals: FileApprovals): Promise<void> {
   while (!(await approvals.pending(RUN_ID))) await new Promise((resolve) => setTimeout(resolve, 2));
 }
 
+/** Runs `record` to its end on `w`'s ports with the restore's steps (restoreSteps), stopped when `signal` aborts. */
+function runRestore(w: ReturnType<typeof world>, record: RunRecord, signal?: AbortSignal): Promise<RunRecord> {
+  return runLocally(record, {
+    deps: w.deps,
+    workflow: RESTORE_WORKFLOW,
+    steps: restoreSteps(w.ran),
+    runs: w.store,
+    target: 'sandbox',
+    hold: null,
+    ...(signal ? { signal } : {}),
+  });
+}
+
 describe('Function: runLocally, the restore of quorum', () => {
   it('waits at AwaitApproval, printing one line with the loss and the approve command, until approved; the record names its workflow', async () => {
     const w = world();
     const record = newRunRecord(restoreContext(), 'sandbox', new Date(), RESTORE_WORKFLOW);
     expect(record).toMatchObject({ workflow: 'RestoreEtcdQuorum', state: 'ValidateRestoreRequest', request: { options: { approvalTimeoutSeconds: 600 } } });
-    const run = runLocally(record, { deps: w.deps, workflow: RESTORE_WORKFLOW, steps: restoreSteps(w.ran), runs: w.store, target: 'sandbox', hold: null });
+    const run = runRestore(w, record);
     await pending(w.approvals);
     // Waiting: the record is at AwaitApproval and nothing after it has run.
     expect(w.store.saved.at(-1)?.state).toBe('AwaitApproval');
@@ -138,14 +138,7 @@ describe('Function: runLocally, the restore of quorum', () => {
 
   it('ends Refused with States.HeartbeatTimeout once the approval window passes, having run nothing after AwaitApproval but the closing steps', async () => {
     const w = world(30_000);
-    const ended = await runLocally(newRunRecord(restoreContext(60), 'sandbox', new Date(), RESTORE_WORKFLOW), {
-      deps: w.deps,
-      workflow: RESTORE_WORKFLOW,
-      steps: restoreSteps(w.ran),
-      runs: w.store,
-      target: 'sandbox',
-      hold: null,
-    });
+    const ended = await runRestore(w, newRunRecord(restoreContext(60), 'sandbox', new Date(), RESTORE_WORKFLOW));
     expect(ended.outcome).toBe('refused');
     expect(ended.state).toBe('Refused');
     expect(ended.reason).toMatch(/^States\.HeartbeatTimeout: run r-20261207-150000-0a1b2c was not approved by 2026-12-07T15:01:00\.000Z \(1 min\)/);
@@ -158,14 +151,7 @@ describe('Function: runLocally, the restore of quorum', () => {
 
   it('ends Refused when declined, naming who and why', async () => {
     const w = world();
-    const run = runLocally(newRunRecord(restoreContext(), 'sandbox', new Date(), RESTORE_WORKFLOW), {
-      deps: w.deps,
-      workflow: RESTORE_WORKFLOW,
-      steps: restoreSteps(w.ran),
-      runs: w.store,
-      target: 'sandbox',
-      hold: null,
-    });
+    const run = runRestore(w, newRunRecord(restoreContext(), 'sandbox', new Date(), RESTORE_WORKFLOW));
     await pending(w.approvals);
     await w.approvals.give(RUN_ID, { answer: 'declined', by: 'cli:ops', at: w.at(), reason: 'master-2 is back' });
     const ended = await run;
@@ -177,15 +163,7 @@ describe('Function: runLocally, the restore of quorum', () => {
   it('a run stopped while it waits resumes at AwaitApproval with the first request and its deadline, and goes on once approved', async () => {
     const w = world();
     const stop = new AbortController();
-    const first = runLocally(newRunRecord(restoreContext(), 'sandbox', new Date(), RESTORE_WORKFLOW), {
-      deps: w.deps,
-      workflow: RESTORE_WORKFLOW,
-      steps: restoreSteps(w.ran),
-      runs: w.store,
-      target: 'sandbox',
-      hold: null,
-      signal: stop.signal,
-    });
+    const first = runRestore(w, newRunRecord(restoreContext(), 'sandbox', new Date(), RESTORE_WORKFLOW), stop.signal);
     await pending(w.approvals);
     const asked = await w.approvals.pending(RUN_ID);
     stop.abort(new Error('killed'));
@@ -194,7 +172,7 @@ describe('Function: runLocally, the restore of quorum', () => {
     expect(stopped.state).toBe('AwaitApproval');
     expect(stopped.outcome).toBe('running');
 
-    const resumed = runLocally(stopped, { deps: w.deps, workflow: RESTORE_WORKFLOW, steps: restoreSteps(w.ran), runs: w.store, target: 'sandbox', hold: null });
+    const resumed = runRestore(w, stopped);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await w.approvals.pending(RUN_ID)).toEqual(asked);
     await w.approvals.give(RUN_ID, { answer: 'approved', by: 'cli:ops', at: w.at() });
