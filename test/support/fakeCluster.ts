@@ -61,6 +61,15 @@ export const fakeMember = (n: number, name: string, ip: string, up: boolean, ext
   ...extra,
 });
 
+/** A voting member as etcd's member list names it: `name`.example.test, its peer and client URLs on `ip`. */
+export const etcdMember = (n: number, name: string, ip: string): EtcdMember => ({
+  id: memberId(n),
+  name: `${name}.example.test`,
+  peerURLs: [`https://${ip}:2380`],
+  clientURLs: [`https://${ip}:2379`],
+  isLearner: false,
+});
+
 /** unitInventory's three masters as members, those named in `down` not answering. */
 export const threeMembers = (down: string[]): FakeMember[] => [
   fakeMember(0xa0, 'master-0', '198.51.100.2', !down.includes('master-0')),

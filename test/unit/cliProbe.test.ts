@@ -4,23 +4,16 @@
 
 import { describe, expect, it } from 'vitest';
 import { HostUnreachableError } from '../../functions/errors.ts';
-import type { EndpointHealth, EtcdClusterPort, EtcdMember, Host } from '../../functions/ports.ts';
+import type { EndpointHealth, EtcdClusterPort, Host } from '../../functions/ports.ts';
 import { formerFenceId } from '../../functions/cluster/returnedHosts.ts';
 import { formatProbe, probeCluster } from '../../cli/commands/probe.ts';
-import { memberId, unitInventory } from '../support/fakeCluster.ts';
+import { etcdMember, memberId, unitInventory } from '../support/fakeCluster.ts';
 import { FakeArtifactStore, FakeSecurityGroups } from '../support/fakePorts.ts';
 import { FakeRunner } from '../support/fakeRunner.ts';
 
 const inventory = unitInventory();
-const member = (n: number, name: string, ip: string): EtcdMember => ({
-  id: memberId(n),
-  name: `${name}.example.test`,
-  peerURLs: [`https://${ip}:2380`],
-  clientURLs: [`https://${ip}:2379`],
-  isLearner: false,
-});
 /** Restored from master-2, master-1 re-added after it was wiped, etcd-spare-0 in master-0's place; master-0 left fenced. */
-const members = [member(0xa2, 'master-2', '198.51.100.4'), member(0xc1, 'master-1', '198.51.100.3'), member(0xb0, 'etcd-spare-0', '198.51.100.9')];
+const members = [etcdMember(0xa2, 'master-2', '198.51.100.4'), etcdMember(0xc1, 'master-1', '198.51.100.3'), etcdMember(0xb0, 'etcd-spare-0', '198.51.100.9')];
 
 function setup(options: { unhealthy?: string[]; master0?: 'on' | 'off' } = {}) {
   const runner = new FakeRunner();

@@ -18,7 +18,7 @@ import {
   formerMemberCandidates,
   type ReturnedHostsObservation,
 } from '../../functions/cluster/returnedHosts.ts';
-import { host, memberId, unitInventory } from '../support/fakeCluster.ts';
+import { etcdMember, host, memberId, unitInventory } from '../support/fakeCluster.ts';
 import { FakeArtifactStore, FakeSecurityGroups } from '../support/fakePorts.ts';
 import { FakeRunner } from '../support/fakeRunner.ts';
 
@@ -28,17 +28,10 @@ const MANIFEST = 'b'.repeat(64);
 
 /** After a restore from master-2: master-0 and master-1 are former members, etcd-spare-0 and etcd-new-0 took their places. */
 const hosts: Host[] = formerMemberCandidates(unitInventory([host('etcd-new-0', '198.51.100.10', ['etcd'])]).hosts);
-const member = (n: number, name: string, ip: string): EtcdMember => ({
-  id: memberId(n),
-  name: `${name}.example.test`,
-  peerURLs: [`https://${ip}:2380`],
-  clientURLs: [`https://${ip}:2379`],
-  isLearner: false,
-});
 const members: EtcdMember[] = [
-  member(0xa2, 'master-2', '198.51.100.4'),
-  member(0xb0, 'etcd-spare-0', '198.51.100.9'),
-  member(0xb1, 'etcd-new-0', '198.51.100.10'),
+  etcdMember(0xa2, 'master-2', '198.51.100.4'),
+  etcdMember(0xb0, 'etcd-spare-0', '198.51.100.9'),
+  etcdMember(0xb1, 'etcd-new-0', '198.51.100.10'),
 ];
 const FENCE_ID = formerFenceId(members);
 
