@@ -75,15 +75,16 @@ export class Ec2SecurityGroups implements SecurityGroupPort {
         : new Ec2Fence({ ec2: config.ec2, quarantineSecurityGroupId: config.quarantineSecurityGroupId });
   }
 
-  fence(host: Host): Promise<{ changed: boolean; previous?: FencePrevious }> {
+  // async: a target without a quarantine group rejects (InvalidInputError) rather than throwing before a promise exists.
+  async fence(host: Host): Promise<{ changed: boolean; previous?: FencePrevious }> {
     return this.#fencing().fence(host);
   }
 
-  unfence(host: Host, previous?: FencePrevious): Promise<{ changed: boolean }> {
+  async unfence(host: Host, previous?: FencePrevious): Promise<{ changed: boolean }> {
     return this.#fencing().unfence(host, previous);
   }
 
-  describeFence(host: Host): Promise<FenceState> {
+  async describeFence(host: Host): Promise<FenceState> {
     return this.#fencing().describeFence(host);
   }
 
