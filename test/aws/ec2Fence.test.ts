@@ -271,10 +271,11 @@ describe('Class: Ec2SecurityGroups (the fence through the SecurityGroupPort)', (
     await expect(port.stopHost(host)).resolves.toEqual({ changed: false });
   });
 
-  it('refuses to fence without a quarantine group, changing nothing, but still stops a host', async () => {
+  it('refuses to fence without a quarantine group (a rejected promise, never a throw before one), changing nothing, but still stops a host', async () => {
     const port = new Ec2SecurityGroups({ ec2, etcdSecurityGroupId: ETCD_SG });
-    expect(() => port.fence(host)).toThrow(/no quarantine security group is configured/);
-    expect(() => port.describeFence(host)).toThrow(InvalidInputError);
+    await expect(port.fence(host)).rejects.toThrow(/no quarantine security group is configured/);
+    await expect(port.describeFence(host)).rejects.toThrow(InvalidInputError);
+    await expect(port.unfence(host)).rejects.toThrow(InvalidInputError);
     expect(ec2Mock.calls()).toHaveLength(0);
     await expect(port.stopHost(host)).resolves.toEqual({ changed: true });
   });

@@ -203,21 +203,6 @@ describe('Class: Ec2SecurityGroups', () => {
     });
   });
 
-  describe('Methods: fence, unfence, describeFence without a quarantine group', () => {
-    it('reject with InvalidInputError, as promises, and call nothing: a caller that treats a fence it cannot read as none goes on', async () => {
-      const groups = adapter();
-      const calls = [groups.describeFence(host), groups.fence(host), groups.unfence(host)];
-      for (const call of calls) await expect(call).rejects.toThrow(/no quarantine security group is configured/);
-      await expect(
-        groups.describeFence(host).then(
-          (state) => state.fenced,
-          () => false,
-        ),
-      ).resolves.toBe(false);
-      expect(ec2Mock.calls()).toHaveLength(0);
-    });
-  });
-
   describe('Method: constructor', () => {
     it('refuses something that is not a security group id', () => {
       expect(() => new Ec2SecurityGroups({ ec2, etcdSecurityGroupId: '0.0.0.0/0' })).toThrow(InvalidInputError);
