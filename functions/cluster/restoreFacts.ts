@@ -4,7 +4,7 @@
 // helpers that read the context's hosts and check a host's backup before it reaches a shell.
 
 import type { Host, Inventory } from '../ports.ts';
-import type { FencedHost, FormerMember, RestoreContext } from '../../statemachine/restoreContext.ts';
+import type { FencedHost, ForcedCluster, FormerMember, RestoreContext } from '../../statemachine/restoreContext.ts';
 import type { Survivor } from '../../statemachine/restorePolicy.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { InvalidInputError, RefusedError, ScriptFailedError } from '../errors.ts';
@@ -35,6 +35,12 @@ export function hostNamed(inventory: Inventory, name: string): Host {
 export function othersThanSurvivor(members: readonly FormerMember[], survivor: Survivor): FormerMember[] {
   return members.filter((m) => survivor.kind !== 'member' || m.host !== survivor.host);
 }
+
+/**
+ * The cluster of one a host script left, as ForceNewCluster.sh and RestoreFromSnapshot.sh both print it:
+ * the fields of the model's ForcedCluster that the host knows (the step adds the host and the backup).
+ */
+export type ClusterOfOneReport = Pick<ForcedCluster, 'memberId' | 'clusterId' | 'name' | 'peerUrl' | 'revision' | 'raftIndex' | 'did' | 'peerUrlUpdated'>;
 
 /**
  * A data backup as FenceFormerMember.sh and ForceNewCluster.sh print it (lib/quorumRestore.sh qr_backup):

@@ -10,22 +10,12 @@
 
 import { ArtifactStoreError, ClusterUnhealthyError, InvalidInputError, RefusedError } from '../errors.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
-import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
+import { backupArgs, hostNamed, othersThanSurvivor, restoreKey, type ClusterOfOneReport, type HostBackup, type RestoreStep } from '../cluster/restoreFacts.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import { clientUrl } from '../../statemachine/cluster.ts';
 import type { ForcedCluster } from '../../statemachine/restoreContext.ts';
 
-interface ForceResult {
-  memberId: string;
-  clusterId: string;
-  name: string;
-  peerUrl: string;
-  revision: number;
-  raftIndex: number;
-  did: string[];
-  markedBefore: boolean;
-  peerUrlUpdated: boolean;
-}
+type ForceResult = ClusterOfOneReport & { markedBefore: boolean };
 
 export const ForceNewCluster: RestoreStep = async (context, deps) => {
   const survivor = need(context.survivor, 'survivor');

@@ -16,22 +16,12 @@
 
 import { ClusterUnhealthyError, InvalidInputError, RefusedError } from '../errors.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
-import { hostNamed, liftNetworkFence, type RestoreStep } from '../cluster/restoreFacts.ts';
+import { hostNamed, liftNetworkFence, type ClusterOfOneReport, type RestoreStep } from '../cluster/restoreFacts.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import type { ForcedCluster } from '../../statemachine/restoreContext.ts';
 import type { DescribedRestorePoint } from '../../statemachine/restorePolicy.ts';
 
-interface RestoreResult {
-  memberId: string;
-  clusterId: string;
-  name: string;
-  peerUrl: string;
-  revision: number;
-  raftIndex: number;
-  did: string[];
-  restoredBefore: boolean;
-  peerUrlUpdated: boolean;
-}
+type RestoreResult = ClusterOfOneReport & { restoredBefore: boolean };
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
