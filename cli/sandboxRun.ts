@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { FileApprovals } from '../functions/adapters/sandbox/fileApprovals.ts';
+import { FileApprovals } from '../sandbox/adapters/fileApprovals.ts';
 import { InvalidInputError, RefusedError } from '../functions/errors.ts';
 import type { RunRecord } from '../functions/ports.ts';
 import type { ApprovalStepDeps } from '../functions/steps/AwaitApproval.ts';

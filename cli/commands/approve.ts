@@ -2,10 +2,10 @@
 // `etcd-replace approve RUN_ID --target aws --state-machine-arn ARN [--decline [--reason TEXT]] [--json]`:
 // answers a restore waiting at AwaitApproval (functions/steps/AwaitApproval.ts). On AWS with the task token
 // kept under the run's ID (cli/aws/approve.ts, loaded only when it runs); on a sandbox with the answer file
-// beside the run's record that the waiting run reads (functions/adapters/sandbox/fileApprovals.ts).
+// beside the run's record that the waiting run reads (sandbox/adapters/fileApprovals.ts).
 
 import { userInfo } from 'node:os';
-import { FileApprovals } from '../../functions/adapters/sandbox/fileApprovals.ts';
+import { FileApprovals } from '../../sandbox/adapters/fileApprovals.ts';
 import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import { EXIT, exitCodesText } from '../../functions/exitCodes.ts';
 import * as validate from '../../functions/validate.ts';

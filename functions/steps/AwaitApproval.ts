@@ -16,7 +16,7 @@
 // the run, not the token. A crash between the publish and its record publishes once more on the retry.
 //
 // On the sandbox there is no task token: the run waits in this step (LocalApprovalPort, the files beside
-// the run records: functions/adapters/sandbox/fileApprovals.ts). It keeps the request once (a resumed run
+// the run records: sandbox/adapters/fileApprovals.ts). It keeps the request once (a resumed run
 // keeps the first request's deadline), prints one line (what would be lost, and the exact command that
 // approves it), then looks for the answer every second while the local run renews its lock
 // (functions/workflow/lockRenewal.ts), until `etcd-replace approve RUN_ID --target sandbox` answers
@@ -68,7 +68,7 @@ export interface LocalApprovalRequest extends ApprovalRequest {
 
 /**
  * Where a run that waits in this process (the sandbox) keeps its approval request and finds the answer
- * (functions/adapters/sandbox/fileApprovals.ts). An answer is given once, and the first one stands.
+ * (sandbox/adapters/fileApprovals.ts). An answer is given once, and the first one stands.
  */
 export interface LocalApprovalPort {
   /** The exact command that approves the run. */

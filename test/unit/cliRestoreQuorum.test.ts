@@ -15,7 +15,7 @@ import { awsRestoreCommand } from '../../cli/commands/restoreQuorum.ts';
 import { statusCommand } from '../../cli/commands/status.ts';
 import { main } from '../../cli/main.ts';
 import { defaultExecutionName } from '../../functions/adapters/aws/executions.ts';
-import { FileApprovals } from '../../functions/adapters/sandbox/fileApprovals.ts';
+import { FileApprovals } from '../../sandbox/adapters/fileApprovals.ts';
 import { newRunRecord } from '../../functions/workflow/localRun.ts';
 import type { RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';

@@ -1,7 +1,7 @@
 // One local engine for every workflow (functions/workflow/localRun.ts): the restore of quorum
 // (statemachine/restoreSpec.ts) runs on it with its own steps table and names its workflow in its run
 // record, so a resume rebuilds the restore's machine. Its AwaitApproval waits on the sandbox's approval
-// files (functions/adapters/sandbox/fileApprovals.ts) until an answer, a decline or the deadline: the run
+// files (sandbox/adapters/fileApprovals.ts) until an answer, a decline or the deadline: the run
 // stays at AwaitApproval meanwhile, an answer is given once, and a run stopped while it waits resumes
 // with the first request's deadline. Every step but AwaitApproval is a fake that records that it ran.
 
@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileApprovals } from '../../functions/adapters/sandbox/fileApprovals.ts';
+import { FileApprovals } from '../../sandbox/adapters/fileApprovals.ts';
 import { InvalidInputError, RefusedError } from '../../functions/errors.ts';
 import { AwaitApproval, type ApprovalStepDeps } from '../../functions/steps/AwaitApproval.ts';
 import { newRunRecord, runLocally, type WorkflowStep } from '../../functions/workflow/localRun.ts';

@@ -12,9 +12,9 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RefusedError, errorMessage } from '../../errors.ts';
-import type { ApprovalAnswer, LocalApprovalPort, LocalApprovalRequest } from '../../steps/AwaitApproval.ts';
-import * as validate from '../../validate.ts';
+import { RefusedError, errorMessage } from '../../functions/errors.ts';
+import type { ApprovalAnswer, LocalApprovalPort, LocalApprovalRequest } from '../../functions/steps/AwaitApproval.ts';
+import * as validate from '../../functions/validate.ts';
 
 /** `node:fs`'s error code, or undefined. */
 function codeOf(error: unknown): string | undefined {
