@@ -37,7 +37,7 @@ import {
 } from '../support/safetyHelpers.ts';
 import { makeLeader } from '../support/verifyReplaced.ts';
 import { acknowledging, startWriter, writerKeysOn } from '../support/writer.ts';
-import { hostExec } from '../../sandbox/exec.ts';
+import { fqdn } from '../support/runChecks.ts';
 
 const created: string[] = [];
 let sandbox: SandboxInfo;
@@ -51,7 +51,6 @@ afterAll(async () => {
 });
 
 const ipOf = (host: string) => sandbox.hosts.find((h) => h.name === host)!.ip;
-const fqdnOf = (host: string) => sandbox.hosts.find((h) => h.name === host)!.hostname;
 const restoreArgs = (...extra: string[]) => ['restore-quorum', '--target', 'sandbox', '--sandbox', sandbox.name, '--grace-seconds', '1', '--json', ...extra];
 
 /** What a restore that is refused must leave as it was: each host's /etc/etcd and static pods, and its network fence. */
@@ -78,6 +77,13 @@ async function approvedRestore(args: string[], env: Record<string, string> = {})
   return { watched, runId: command.split(' ')[1]! };
 }
 
+/** A put of `key` through the host's own client URL, asked on that host (etcdctl's 3 s command timeout): whether etcd accepted it. */
+const puts = (host: string, key: string): Promise<boolean> =>
+  etcdctl(sandbox, host, [clientUrl(ipOf(host))], ['--command-timeout=3s', 'put', key, host]).then(
+    () => true,
+    () => false,
+  );
+
 /**
  * etcd dies on master-0 (the leader after a restore from it), then 20 keys under `prefix` are written through
  * etcd-spare-0 once the two left have a leader, then etcd dies on etcd-spare-0: etcd-spare-1 runs on alone,
@@ -85,39 +91,9 @@ async function approvedRestore(args: string[], env: Record<string, string> = {})
  */
 async function loseQuorumNewestOnSpare1(prefix: string): Promise<void> {
   await failHost(sandbox.name, 'master-0', 'etcd');
-  const put = (key: string) =>
-    `ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key --command-timeout=3s --endpoints=${clientUrl(ipOf('etcd-spare-0'))} put ${key} v >/dev/null`;
-  await waitFor(
-    'a leader among etcd-spare-0 and etcd-spare-1',
-    30_000,
-    250,
-    async () => (await hostExec(sandbox, 'etcd-spare-0', ['bash', '-c', put(`${prefix}0`)])).exitCode === 0,
-  );
-  await sh(sandbox, 'etcd-spare-0', `for i in $(seq 1 20); do ${put(`${prefix}$i`)} || exit 1; done`);
+  await waitFor('a leader among etcd-spare-0 and etcd-spare-1', 30_000, 250, () => puts('etcd-spare-0', `${prefix}0`));
+  for (let i = 1; i <= 20; i += 1) expect(await puts('etcd-spare-0', `${prefix}${i}`)).toBe(true);
   await failHost(sandbox.name, 'etcd-spare-0', 'etcd');
-}
-
-/** A put at the host's own client URL, asked on that host: whether its etcd accepted it. */
-async function acceptsWrite(host: string): Promise<boolean> {
-  const out = await hostExec(
-    sandbox,
-    host,
-    [
-      'env',
-      'ETCDCTL_API=3',
-      'etcdctl',
-      '--cacert=/etc/etcd/ca.crt',
-      '--cert=/etc/etcd/peer.crt',
-      '--key=/etc/etcd/peer.key',
-      '--command-timeout=3s',
-      `--endpoints=${clientUrl(ipOf(host))}`,
-      'put',
-      '/split-brain',
-      host,
-    ],
-    { timeoutMs: 30_000 },
-  );
-  return out.exitCode === 0;
 }
 
 describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
@@ -155,7 +131,7 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
 
     // Three healthy members, master-0 and the two spares, checked from the hosts.
     const members = await memberList(sandbox, 'master-0', clientUrl(ipOf('master-0')));
-    expect(memberNames(members)).toEqual([fqdnOf('etcd-spare-0'), fqdnOf('etcd-spare-1'), fqdnOf('master-0')]);
+    expect(memberNames(members)).toEqual([fqdn('etcd-spare-0'), fqdn('etcd-spare-1'), fqdn('master-0')]);
     expect(await healthOf(sandbox, 'master-0', ['master-0', 'etcd-spare-0', 'etcd-spare-1'])).toEqual([true, true, true]);
     // Every write acknowledged before and after the loss is on every member, each read from its own copy.
     expect(ackedBefore).toBeGreaterThan(20);
@@ -168,7 +144,7 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
     // master-0's API names the members only.
     const config = await sh(sandbox, 'master-0', 'cat /etc/origin/master/master-config.yaml');
     const urls = [...config.matchAll(/^\s+- (https:\/\/\S+:2379)$/gm)].map((m) => m[1]).sort();
-    expect(urls).toEqual(['etcd-spare-0', 'etcd-spare-1', 'master-0'].map((h) => `https://${fqdnOf(h)}:2379`));
+    expect(urls).toEqual(['etcd-spare-0', 'etcd-spare-1', 'master-0'].map((h) => `https://${fqdn(h)}:2379`));
     const [record] = await runsOf(sandbox.name);
     const measures = record?.context['restoreMeasures'];
     console.log(`restore from a survivor: ${JSON.stringify(measures)}; ${writes.acknowledged.length} writes acknowledged, none lost`);
@@ -179,8 +155,8 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
     for (const host of ['master-1', 'master-2']) {
       await waitFor(`etcd to run again on ${host}`, 30_000, 250, async () => (await sh(sandbox, host, 'ss -ltn')).includes(`${ipOf(host)}:2379`));
     }
-    expect(await acceptsWrite('master-1')).toBe(false);
-    expect(await acceptsWrite('master-2')).toBe(false);
+    expect(await puts('master-1', '/split-brain')).toBe(false);
+    expect(await puts('master-2', '/split-brain')).toBe(false);
     const probe = await cli(['probe', '--target', 'sandbox', '--sandbox', sandbox.name, '--json']);
     expect(exitOf(probe)).toMatchObject({ code: 0 });
     const hosts = (JSON.parse(probe.stdout) as { hosts: Array<{ host: string; action: string; changed: boolean }> }).hosts;
@@ -253,7 +229,7 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
     expect(result.outcome).toBe('succeeded');
 
     const members = await memberList(sandbox, 'etcd-spare-1', clientUrl(ipOf('etcd-spare-1')));
-    expect(memberNames(members)).toEqual([fqdnOf('etcd-spare-0'), fqdnOf('etcd-spare-1'), fqdnOf('master-0')]);
+    expect(memberNames(members)).toEqual([fqdn('etcd-spare-0'), fqdn('etcd-spare-1'), fqdn('master-0')]);
     expect(await healthOf(sandbox, 'etcd-spare-1', ['master-0', 'etcd-spare-0', 'etcd-spare-1'])).toEqual([true, true, true]);
     // The writes made after master-0 died are on every member, master-0 included.
     for (const host of ['master-0', 'etcd-spare-0', 'etcd-spare-1']) {
