@@ -4,8 +4,9 @@
 //              /etc/sysconfig/iptables, and its supervisor starts every enabled unit and the kubelet its
 //              static pods. Its disks are as they were: etcd comes back with its OLD data dir and the
 //              membership it had, and tries to rejoin its old cluster (the split brain a fence stops).
-//   etcd:      the marker goes; the kubelet runs the pod again by itself, and a failed etcd.service is
-//              started again (`systemctl --no-block start etcd`, the supervisor's own restart).
+//   etcd:      the marker goes; the kubelet runs the pod again by itself, and a failed etcd.service that
+//              is still enabled is started again (`systemctl --no-block start etcd`, the supervisor's own
+//              restart); one disabled since (a restore's fence on the host) stays down.
 //   partition: the table `inet sandbox_partition` goes.
 //   scaleup:   the marker goes.
 // What sits outside the host stays: the security group (`inet sandbox_sg`) and a fence
@@ -53,6 +54,15 @@ async function netnsRun(host: HostRecord, argv: string[]) {
 }
 
 /** A unit's ActiveState as the host's supervisor last wrote it (/run/systemd-standin/state/UNIT), or null. */
+/** Whether a unit is enabled: its symlink in multi-user.target.wants, as the systemctl stand-in keeps it. */
+async function unitEnabled(stateDir: string, host: HostRecord, unit: string): Promise<boolean> {
+  const link = path.join(hostRootOf(stateDir, host.name), 'etc/systemd/system/multi-user.target.wants', `${unit}.service`);
+  return fs.lstat(link).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function unitState(stateDir: string, host: HostRecord, unit: string): Promise<string | null> {
   const text = await fs.readFile(path.join(hostRootOf(stateDir, host.name), 'run/systemd-standin/state', unit), 'utf8').catch(() => null);
   return text === null ? null : (/^ActiveState=(\S+)$/m.exec(text)?.[1] ?? null);
@@ -104,8 +114,9 @@ export async function healHost(name: string, hostName: string): Promise<HealResu
   if (!(await supervisorRunning(stateDir, host))) {
     await boot(stateDir, host);
     healed.push('booted');
-  } else if (etcdFault && (await unitState(stateDir, host, 'etcd')) === 'failed') {
-    // The pod comes back by itself (the kubelet follows its manifest); a unit that failed waits for a start.
+  } else if (etcdFault && (await unitState(stateDir, host, 'etcd')) === 'failed' && (await unitEnabled(stateDir, host, 'etcd'))) {
+    // The pod comes back by itself (the kubelet follows its manifest); a unit that failed waits for a start,
+    // unless someone disabled it since (a restore's fence on the host): then it stays down.
     await runOk('nsenter', [...nsenterArgs(stateDir, host.name, host.netns), 'systemctl', '--no-block', 'start', 'etcd'], {
       env: hostEnv(host.hostname),
       what: `starting etcd.service on ${host.name}`,
