@@ -14,6 +14,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { answerApproval } from '../cli/aws/approve.ts';
 import { runIdFromExecutionName } from '../functions/handlers/event.ts';
 import { RUN_TABLE_TAG } from '../lib/etcd-replacement.ts';
+import type { AlarmHistoryItem } from './awsFront.ts';
 import { alarmStateChangeEvent } from './eventBridge.ts';
 import type { SandboxCloud } from './hosts.ts';
 import type { IamCheck } from './iam.ts';
@@ -72,17 +73,27 @@ export function restoreStateMachine(
   return sfn;
 }
 
-/** CloudWatch's "Alarm State Change" of the quorum-lost alarm, as EventBridge gets it. */
-export function quorumLostEvent(stack: SynthesizedStack, at: Date): Record<string, unknown> {
+/** CloudWatch's "Alarm State Change" of the quorum-lost alarm, as EventBridge gets it, and the alarm history's item of that change. */
+export function quorumLostEvent(stack: SynthesizedStack, at: Date): { event: Record<string, unknown>; history: AlarmHistoryItem } {
   const [alarm] = stack.alarms().filter((a) => a.logicalId.startsWith('QuorumLostAlarm'));
   if (!alarm) throw new Error('the template has no quorum-lost alarm');
   const alarmName = String(alarm.properties['AlarmName']);
-  return alarmStateChangeEvent(stack, alarm.arn, at, {
+  const reason = 'Threshold Crossed: fewer members healthy than a majority';
+  const event = alarmStateChangeEvent(stack, alarm.arn, at, {
     alarmName,
-    state: { value: 'ALARM', reason: 'Threshold Crossed: fewer members healthy than a majority', timestamp: at.toISOString() },
+    state: { value: 'ALARM', reason, timestamp: at.toISOString() },
     previousState: { value: 'OK', timestamp: at.toISOString() },
     configuration: { metrics: [] },
   });
+  const history: AlarmHistoryItem = {
+    AlarmName: alarmName,
+    AlarmType: 'MetricAlarm',
+    Timestamp: at,
+    HistoryItemType: 'StateUpdate',
+    HistorySummary: 'Alarm updated from OK to ALARM',
+    HistoryData: JSON.stringify({ version: '1.0', oldState: { stateValue: 'OK' }, newState: { stateValue: 'ALARM', stateReason: reason } }),
+  };
+  return { event, history };
 }
 
 /**
@@ -132,7 +143,8 @@ export async function approveWhenAsked(options: {
 /**
  * What a quorum-loss rehearsal must leave, one line per thing wrong: the restore succeeded, approved by the
  * operator through its task token; no IAM denial; every former member but the survivor fenced on the
- * network (the quarantine group alone on its interface), the partitioned one stopped; the lock released.
+ * network (the quarantine group alone on its interface), the partitioned one stopped; the lock released;
+ * the restore's audit record written, with the principal CloudTrail gave for its start.
  */
 export function restoreVerdict(r: Rehearsal, powerOff: string): string[] {
   const wrong: string[] = [];
@@ -160,6 +172,20 @@ export function restoreVerdict(r: Rehearsal, powerOff: string): string[] {
   }
   want(r.cloud.stopped.includes(r.cloud.idOf(PARTITIONED)), `${PARTITIONED} (running, unreachable) was not stopped`);
   want(r.lockItem === undefined, 'the lock was not released');
+  // The audit recorder follows the restore's state machine too: its record names the workflow, and who started it.
+  const record = r.auditRecord ?? {};
+  want(
+    r.auditItem?.['outcome'] === 'succeeded' && record['workflow'] === 'RestoreEtcdQuorum' && record['state'] === 'Succeeded',
+    `audit record of the restore: ${JSON.stringify({ outcome: r.auditItem?.['outcome'], workflow: record['workflow'], state: record['state'] })}`,
+  );
+  want(
+    (record['alarm'] as { confirmed?: boolean } | undefined)?.confirmed === true,
+    `the restore's record has not the quorum-lost alarm's change: ${JSON.stringify(record['alarm'] ?? null)}`,
+  );
+  want(
+    (record['principal'] as { invokedBy?: string } | null | undefined)?.invokedBy === 'events.amazonaws.com',
+    `the restore's record names no principal from CloudTrail: ${JSON.stringify(record['principal'] ?? null)}`,
+  );
   want(r.notifications.length >= 2, `${r.notifications.length} notifications published: the approval request and the outcome expected`);
   return wrong;
 }

@@ -618,7 +618,7 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
         awsRegion: config.region,
         sourceIPAddress: invokedBy ?? '3.248.0.10',
         userAgent: invokedBy ?? 'aws-sdk-js/3 ua/2.1 os/linux lang/js md/nodejs#22 api/sfn exec-env/AWS_Lambda_nodejs22.x',
-        requestParameters: { stateMachineArn: machine.arn, input: 'HIDDEN_DUE_TO_SECURITY_REASONS' },
+        requestParameters: { stateMachineArn: started.stateMachineArn, input: 'HIDDEN_DUE_TO_SECURITY_REASONS' },
         responseElements: { executionArn: started.executionArn, startDate: eventTime.toUTCString() },
         requestID: randomUUID(),
         eventID: randomUUID(),
@@ -680,7 +680,9 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
       await failHost(sandbox.name, PARTITIONED, 'partition');
       log(`sandbox fail ${PARTITIONED} (partitioned): quorum lost`);
       t0 = Date.now();
-      bus.put(quorumLostEvent(stack, new Date()) as Record<string, Json>);
+      const quorumLost = quorumLostEvent(stack, new Date());
+      front.alarmHistory.push(quorumLost.history);
+      bus.put(quorumLost.event as Record<string, Json>);
       approved = approveWhenAsked({
         restore,
         execution: () => execution,

@@ -1,7 +1,9 @@
 // The audit trail's writer. EventBridge sends it:
 //
-// - every "Step Functions Execution Status Change" of the replacement state machine (RUNNING,
-//   SUCCEEDED, FAILED, TIMED_OUT, ABORTED, and RUNNING again after a redrive). Each time it reads the
+// - every "Step Functions Execution Status Change" of the replacement state machine and of the restore's
+//   (`etcd-restore-<cluster>`, RESTORE_STATE_MACHINE_ARN): RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED,
+//   and RUNNING again after a redrive. A restore's record names its workflow (RunRecord.workflow) and lists
+//   the restore's task states, so `history --target aws` shows it as the sandbox's history does. Each time it reads the
 //   execution (DescribeExecution, the whole GetExecutionHistory) and what the steps reported, and writes
 //   the run's audit record (auditRecord.ts) to the run table (auditStore.ts). Events may come twice or
 //   out of order: the record is always rebuilt from the execution's current history, and a record
@@ -13,7 +15,7 @@
 // Who started a run is recorded from three sources, each for what it can prove:
 // - `startedBy`: the execution input's own field. The alarm rule sets `alarm:<alarm name>` and the CLI
 //   `cli:<OS user>`; from the console it is whatever the person typed. It is a claim, not a proof.
-// - `alarm`: for `alarm:<name>` of this cluster's member alarms, CloudWatch's alarm history of that
+// - `alarm`: for `alarm:<name>` of this cluster's member alarms or its quorum-lost alarm, CloudWatch's alarm history of that
 //   alarm: when it went into ALARM, from which state, and CloudWatch's reason (confirmed: true), or
 //   confirmed: false when the history shows no such change in the hour before the run.
 // - `principal`: the caller of StartExecution as CloudTrail recorded it (user or role session ARN,
@@ -35,12 +37,14 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { errorName, InvalidInputError } from '../errors.ts';
 import * as validate from '../validate.ts';
+import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import {
   alarmChangeFromHistory,
   alarmNameOf,
   buildAuditRecord,
   principalFromCloudTrail,
   type AlarmStateChange,
+  type AuditedWorkflow,
   type AuditRecord,
   type StartPrincipal,
   type WatchedMember,
@@ -70,10 +74,14 @@ export interface AuditDeps {
   cloudwatch: Pick<CloudWatchClient, 'send'>;
   store: AuditStore;
   cluster: string;
-  /** The state machine whose executions are recorded; any other is ignored. */
+  /** The replacement's state machine, whose executions are recorded. */
   stateMachineArn: string;
+  /** The restore's state machine (`etcd-restore-<cluster>`), whose executions are recorded as the restore's; any other is ignored. */
+  restoreStateMachineArn?: string | undefined;
   /** Names of this cluster's member alarms start with it (`etcd-replace-<cluster>-member-`). */
   alarmPrefix: string;
+  /** Other alarms of this cluster that start runs, by name: the quorum-lost alarm (`etcd-replace-<cluster>-quorum-lost`). */
+  alarmNames?: readonly string[];
   members?: WatchedMember[] | undefined;
   logger: Logger;
   metrics: Metrics;
@@ -87,6 +95,17 @@ export type AuditResult =
 
 function machineOf(executionArn: string): string {
   return executionArn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '');
+}
+
+const RESTORE: AuditedWorkflow = { id: RESTORE_WORKFLOW.id, taskNames: RESTORE_WORKFLOW.tasks.map((t) => t.name) };
+
+/** The workflow an execution of ours runs (undefined: the replacement's), or null when it is no execution of our state machines. */
+function workflowOf(executionArn: string, deps: Pick<AuditDeps, 'stateMachineArn' | 'restoreStateMachineArn'>): AuditedWorkflow | undefined | null {
+  if (!isExecutionArn(executionArn)) return null;
+  const machine = machineOf(executionArn);
+  if (machine === deps.stateMachineArn) return undefined;
+  if (deps.restoreStateMachineArn !== undefined && machine === deps.restoreStateMachineArn) return RESTORE;
+  return null;
 }
 
 /** The StartExecution call of an execution in CloudTrail's event history, when it is there yet. */
@@ -133,7 +152,7 @@ export async function lookUpAlarmChange(cloudwatch: Pick<CloudWatchClient, 'send
   return alarmChangeFromHistory(alarmName, out.AlarmHistoryItems ?? [], startDate);
 }
 
-async function recordExecution(executionArn: string, deps: AuditDeps): Promise<AuditResult> {
+async function recordExecution(executionArn: string, workflow: AuditedWorkflow | undefined, deps: AuditDeps): Promise<AuditResult> {
   const now = deps.now ?? (() => new Date());
   const described = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }));
   const name = described.name ?? executionArn.split(':').at(-1)!;
@@ -169,7 +188,7 @@ async function recordExecution(executionArn: string, deps: AuditDeps): Promise<A
     cause: described.cause,
     redriveCount: described.redriveCount,
   };
-  const alarmName = alarmNameOf(startedByOf(described.input), deps.alarmPrefix);
+  const alarmName = alarmNameOf(startedByOf(described.input), deps.alarmPrefix, deps.alarmNames);
   let alarm: AlarmStateChange | undefined = stored?.record?.alarm?.confirmed ? stored.record.alarm : undefined;
   if (alarmName && !alarm) {
     try {
@@ -180,7 +199,17 @@ async function recordExecution(executionArn: string, deps: AuditDeps): Promise<A
     }
   }
 
-  const record = buildAuditRecord({ facts, events, details, cluster: deps.cluster, principal, ...(alarm ? { alarm } : {}), members: deps.members, now: now() });
+  const record = buildAuditRecord({
+    facts,
+    ...(workflow ? { workflow } : {}),
+    events,
+    details,
+    cluster: deps.cluster,
+    principal,
+    ...(alarm ? { alarm } : {}),
+    members: deps.members,
+    now: now(),
+  });
   const written = await deps.store.save(record);
 
   let metrics = false;
@@ -206,8 +235,7 @@ export async function recordAudit(event: AuditEvent, deps: AuditDeps): Promise<A
   const detail = event.detail ?? {};
   if (event['detail-type'] === CLOUDTRAIL_CALL) {
     const found = principalFromCloudTrail(detail, 'cloudtrail-event');
-    if (!found || !isExecutionArn(found.executionArn) || machineOf(found.executionArn) !== deps.stateMachineArn)
-      return { kind: 'ignored', why: 'not a StartExecution of this state machine' };
+    if (!found || workflowOf(found.executionArn, deps) === null) return { kind: 'ignored', why: "not a StartExecution of this cluster's state machines" };
     const runId = runIdFromExecutionName(found.executionArn.split(':').at(-1)!);
     setLogKeys(deps.logger, { runId, executionArn: found.executionArn });
     const written = await deps.store.setPrincipal(runId, found.principal);
@@ -216,18 +244,22 @@ export async function recordAudit(event: AuditEvent, deps: AuditDeps): Promise<A
   }
   if (event['detail-type'] !== STATUS_CHANGE) return { kind: 'ignored', why: `unexpected event ${String(event['detail-type'])}` };
   const executionArn = detail['executionArn'];
-  if (typeof executionArn !== 'string' || !isExecutionArn(executionArn) || machineOf(executionArn) !== deps.stateMachineArn) {
-    return { kind: 'ignored', why: 'not an execution of this state machine' };
-  }
-  return recordExecution(executionArn, deps);
+  const workflow = typeof executionArn === 'string' ? workflowOf(executionArn, deps) : null;
+  if (typeof executionArn !== 'string' || workflow === null) return { kind: 'ignored', why: "not an execution of this cluster's state machines" };
+  return recordExecution(executionArn, workflow, deps);
 }
 
-/** The deployed function's dependencies, from its environment (CLUSTER_NAME, TABLE, STATE_MACHINE_ARN, RUN_RETENTION_DAYS, MEMBERS). */
+/**
+ * The deployed function's dependencies, from its environment (CLUSTER_NAME, TABLE, STATE_MACHINE_ARN,
+ * RESTORE_STATE_MACHINE_ARN, QUORUM_ALARM_NAME, RUN_RETENTION_DAYS, MEMBERS).
+ */
 export function auditDepsFromEnv(env: Record<string, string | undefined>): AuditDeps {
   const cluster = validate.clusterName('CLUSTER_NAME', env['CLUSTER_NAME']);
   const table = env['TABLE'];
   const stateMachineArn = env['STATE_MACHINE_ARN'];
   if (!table || !stateMachineArn) throw new InvalidInputError('environment', 'TABLE and STATE_MACHINE_ARN must be set');
+  const restoreStateMachineArn = env['RESTORE_STATE_MACHINE_ARN']?.trim() || undefined;
+  const quorumAlarmName = env['QUORUM_ALARM_NAME']?.trim() || undefined;
   const tracer = createTracer(env);
   const region = env['AWS_REGION'] ? { region: env['AWS_REGION'] } : {};
   const doc = DynamoDBDocumentClient.from(traced(tracer, new DynamoDBClient(region)), { marshallOptions: { removeUndefinedValues: true } });
@@ -238,7 +270,9 @@ export function auditDepsFromEnv(env: Record<string, string | undefined>): Audit
     store: new AuditStore({ doc, table, retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', env['RUN_RETENTION_DAYS'] ?? '400') }),
     cluster,
     stateMachineArn,
+    ...(restoreStateMachineArn ? { restoreStateMachineArn } : {}),
     alarmPrefix: `etcd-replace-${cluster}-member-`,
+    alarmNames: quorumAlarmName ? [quorumAlarmName] : [],
     members: watchedMembers(env),
     logger: createLogger(env),
     metrics: createMetrics(env),

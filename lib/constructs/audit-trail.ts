@@ -1,5 +1,7 @@
 // The audit trail: a function that writes each execution's record on every status change, and takes
-// the principal that started it from CloudTrail.
+// the principal that started it from CloudTrail. It follows both state machines: the replacement's and
+// the restore's (`etcd-restore-<cluster>`, restore-workflow.ts), whose name, and so ARN, is fixed by the
+// cluster's name (shared.ts restoreNames), so its rules and grants need not wait for that construct.
 
 import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -12,7 +14,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { handlerFunction } from './handler-function.ts';
-import { acknowledgeExecutionHistory, readStepDetails, type ReplacementContext } from './shared.ts';
+import { acknowledgeExecutionHistory, readStepDetails, restoreNames, type ReplacementContext } from './shared.ts';
 
 /** Created on the EtcdReplacement's own scope, so the logical IDs are those it always had. */
 export class AuditTrail {
@@ -21,6 +23,9 @@ export class AuditTrail {
   constructor(scope: Construct, ctx: ReplacementContext, props: { key: kms.Key; table: dynamodb.Table; stateMachine: sfn.StateMachine }) {
     const { cluster, config } = ctx;
     const { key, table, stateMachine } = props;
+    const restore = restoreNames(cluster);
+    // Both workflows' executions: a restore's record is kept, and shown by `history --target aws`, as a replacement's.
+    const stateMachineArns = [stateMachine.stateMachineArn, restore.stateMachineArn];
     const auditLogs = new logs.LogGroup(scope, 'AuditLogs', { retention: logs.RetentionDays.ONE_YEAR, removalPolicy: RemovalPolicy.RETAIN });
     const auditRole = new iam.Role(scope, 'AuditRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -28,7 +33,11 @@ export class AuditTrail {
     });
     auditLogs.grantWrite(auditRole);
     auditRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'ReadExecutions', actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [ctx.executionsArn] }),
+      new iam.PolicyStatement({
+        sid: 'ReadExecutions',
+        actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+        resources: [ctx.executionsArn, restore.executionsArn],
+      }),
     );
     auditRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -51,7 +60,10 @@ export class AuditTrail {
       new iam.PolicyStatement({
         sid: 'ReadMemberAlarmHistory',
         actions: ['cloudwatch:DescribeAlarmHistory'],
-        resources: [`arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${ctx.alarmPrefix}*`],
+        resources: [
+          `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${ctx.alarmPrefix}*`,
+          `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${restore.quorumAlarm}`,
+        ],
       }),
     );
     this.recorder = handlerFunction(scope, 'AuditRecorder', {
@@ -65,6 +77,8 @@ export class AuditTrail {
         ...ctx.observability,
         TABLE: table.tableName,
         STATE_MACHINE_ARN: ctx.stateMachineArn,
+        RESTORE_STATE_MACHINE_ARN: restore.stateMachineArn,
+        QUORUM_ALARM_NAME: restore.quorumAlarm,
         RUN_RETENTION_DAYS: String(config.runRetentionDays),
         MEMBERS: ctx.watched,
       },
@@ -75,7 +89,7 @@ export class AuditTrail {
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [stateMachine.stateMachineArn] },
+        detail: { stateMachineArn: stateMachineArns },
       },
       targets: [new targets.LambdaFunction(this.recorder, { retryAttempts: 8, maxEventAge: Duration.hours(12) })],
     });
@@ -89,13 +103,17 @@ export class AuditTrail {
         detail: {
           eventSource: ['states.amazonaws.com'],
           eventName: ['StartExecution'],
-          requestParameters: { stateMachineArn: [stateMachine.stateMachineArn] },
+          requestParameters: { stateMachineArn: stateMachineArns },
         },
       },
       targets: [new targets.LambdaFunction(this.recorder, { retryAttempts: 8, maxEventAge: Duration.hours(12) })],
     });
 
     acknowledgeExecutionHistory(auditRole, ctx);
+    Validations.of(auditRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${restore.stateMachineName}:*]`,
+      reason: 'The history of any execution of the restore state machine: execution names are chosen per run.',
+    });
     Validations.of(auditRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'cloudtrail:LookupEvents and X-Ray trace upload do not support resource-level permissions.',

@@ -415,30 +415,64 @@ describe('Stack: ReplacementStack', () => {
     }
     const targetOf = (rule: Resource) => logicalId((rule.Properties['Targets'] as Array<{ Arn: unknown }>)[0]!.Arn);
 
-    it("records every status change of this state machine's executions through the audit recorder", () => {
+    /** An ARN the template builds with Fn::Join from the pseudo parameters, as text (`arn:<AWS::Partition>:states:…`). */
+    const arnText = (value: unknown): string => {
+      const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+      if (!join) return JSON.stringify(value);
+      return join[1].map((part) => (typeof part === 'string' ? part : `<${(part as { Ref: string }).Ref}>`)).join(join[0]);
+    };
+    const RESTORE_MACHINE = 'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:etcd-restore-ocp311';
+
+    it("records every status change of both state machines' executions (the replacement's and the restore's) through the audit recorder", () => {
       const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('AuditTrail'))!;
-      expect(rule.Properties['EventPattern']).toEqual({
+      const pattern = rule.Properties['EventPattern'] as { detail: { stateMachineArn: unknown[] } };
+      expect(pattern).toEqual({
         source: ['aws.states'],
         'detail-type': ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }] },
+        detail: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }, expect.anything()] },
       });
+      // The restore's ARN, as its own state machine is named: the rule matches its executions' events.
+      expect(arnText(pattern.detail.stateMachineArn[1])).toBe(RESTORE_MACHINE);
+      const [, restoreMachine] = ofType('AWS::StepFunctions::StateMachine').find(([id]) => id.startsWith('RestoreStateMachine'))!;
+      expect(restoreMachine.Properties['StateMachineName']).toBe('etcd-restore-ocp311');
       expect(targetOf(rule)).toMatch(/^AuditRecorder/);
       const env = (fnByPrefix('AuditRecorder').Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
       expect(env).toMatchObject({ CLUSTER_NAME: 'ocp311', RUN_RETENTION_DAYS: '400', TABLE: { Ref: expect.stringMatching(/^Runs/) } });
+      expect(arnText(env['RESTORE_STATE_MACHINE_ARN'])).toBe(RESTORE_MACHINE);
+      // The quorum-lost alarm starts restores: its name, so an alarm-started restore's record gets the alarm's change.
+      const [, quorumAlarm] = ofType('AWS::CloudWatch::Alarm').find(([id]) => id.startsWith('QuorumLostAlarm'))!;
+      expect(env['QUORUM_ALARM_NAME']).toBe(quorumAlarm.Properties['AlarmName']);
       expect(JSON.parse(env['MEMBERS'] as string)).toHaveLength(3);
     });
 
-    it('takes who called StartExecution on this state machine from CloudTrail', () => {
+    it("lets the audit recorder read the restore's executions and the quorum-lost alarm's history, and no other state machine's", () => {
+      const audit = policyStatements('AuditRole');
+      const read = audit.find((st) => st.Sid === 'ReadExecutions')!;
+      expect(actions(read)).toEqual(['states:DescribeExecution', 'states:GetExecutionHistory']);
+      expect((read.Resource as unknown[]).map(arnText)).toEqual([
+        'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:etcd-replace-ocp311:*',
+        'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:etcd-restore-ocp311:*',
+      ]);
+      const alarms = audit.find((st) => st.Sid === 'ReadMemberAlarmHistory')!;
+      expect((alarms.Resource as unknown[]).map(arnText)).toEqual([
+        'arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:etcd-replace-ocp311-member-*',
+        'arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:etcd-replace-ocp311-quorum-lost',
+      ]);
+    });
+
+    it('takes who called StartExecution on either state machine from CloudTrail', () => {
       const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('AuditStartedBy'))!;
-      expect(rule.Properties['EventPattern']).toEqual({
+      const pattern = rule.Properties['EventPattern'] as { detail: { requestParameters: { stateMachineArn: unknown[] } } };
+      expect(pattern).toEqual({
         source: ['aws.states'],
         'detail-type': ['AWS API Call via CloudTrail'],
         detail: {
           eventSource: ['states.amazonaws.com'],
           eventName: ['StartExecution'],
-          requestParameters: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }] },
+          requestParameters: { stateMachineArn: [{ Ref: expect.stringMatching(/^StateMachine/) }, expect.anything()] },
         },
       });
+      expect(arnText(pattern.detail.requestParameters.stateMachineArn[1])).toBe(RESTORE_MACHINE);
       expect(targetOf(rule)).toMatch(/^AuditRecorder/);
     });
 

@@ -140,10 +140,14 @@ function detailWithin(details: readonly StepDetail[], step: string, from: string
     .at(-1);
 }
 
-/** `alarm:<name>` of startedBy, when it names one of this cluster's member alarms. */
-export function alarmNameOf(startedBy: string | null | undefined, alarmPrefix: string): string | undefined {
+/**
+ * `alarm:<name>` of startedBy, when it names one of this cluster's alarms that start runs: a member alarm
+ * (its name starts with `alarmPrefix`) or one of `alarmNames` (the quorum-lost alarm, which starts a restore).
+ */
+export function alarmNameOf(startedBy: string | null | undefined, alarmPrefix: string, alarmNames: readonly string[] = []): string | undefined {
   if (!startedBy?.startsWith('alarm:')) return undefined;
   const name = startedBy.slice('alarm:'.length);
+  if (alarmNames.includes(name)) return name;
   return name.startsWith(alarmPrefix) && name.length > alarmPrefix.length ? name : undefined;
 }
 
@@ -196,8 +200,18 @@ export function deploymentFollowUp(
   ];
 }
 
+/** The workflow an execution runs, as its state machine says: the replacement's unless it is the restore's. */
+export interface AuditedWorkflow {
+  /** The spec's id (statemachine/restoreSpec.ts RESTORE_WORKFLOW.id), kept as RunRecord.workflow; absent: the replacement. */
+  id?: string;
+  /** Its task states in order: the timeline lists each one, and a task the run never reached as skipped. */
+  taskNames: readonly string[];
+}
+
 export interface AuditInput {
   facts: ExecutionFacts & { redriveCount?: number | undefined };
+  /** The workflow the execution runs (default: the replacement's). */
+  workflow?: AuditedWorkflow;
   /** The whole execution history, oldest first, with state inputs and outputs. */
   events: readonly HistoryEvent[];
   details?: readonly StepDetail[];
@@ -213,7 +227,7 @@ export interface AuditInput {
 /** The audit record of an execution. */
 export function buildAuditRecord(input: AuditInput): AuditRecord {
   const { facts, events } = input;
-  const doc = runDocumentFromHistory(facts, events);
+  const doc = runDocumentFromHistory(facts, events, input.workflow?.taskNames);
   const started = events.find((e) => e.type === 'ExecutionStarted');
   const request = parse(started?.executionStartedEventDetails?.input ?? facts.input);
   const context = auditedContext(finalContextFromHistory(events));
@@ -261,13 +275,14 @@ export function buildAuditRecord(input: AuditInput): AuditRecord {
     runId: doc.runId,
     cluster,
     target: 'aws',
+    ...(input.workflow?.id ? { workflow: input.workflow.id } : {}),
     startedBy: doc.startedBy ?? 'unknown',
     request: requestObject,
     outcome: doc.outcome,
     ...(doc.reason ? { reason: doc.reason } : {}),
     startedAt: doc.startedAt,
     ...(doc.endedAt ? { endedAt: doc.endedAt } : {}),
-    state: lastStateOf(events) ?? 'ValidateInput',
+    state: lastStateOf(events) ?? input.workflow?.taskNames[0] ?? 'ValidateInput',
     context,
     steps,
     ...(remaining.length > 0 ? { remaining } : {}),
