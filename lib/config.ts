@@ -70,8 +70,11 @@ export interface DeploymentConfig {
   spareTagKey: string;
   /** The etcd members the probe watches, one alarm each. */
   members: MemberConfig[];
-  /** The host an alarm-started run replaces a failed member with (a spare of the pool). */
-  alarmReplacement: string;
+  /**
+   * Pins the host an alarm-started run replaces a failed member with. Absent: the spare pool's next free
+   * host (or one launched), as an EC2-started run takes it.
+   */
+  alarmReplacement?: string;
   /** The cluster's etcd security group: the source of the 2379/2380 rules opened to the new member. */
   etcdSecurityGroupId: string;
   /** Absent: a run that must launch its replacement fails at ProvisionReplacement, naming this key. */
@@ -272,7 +275,7 @@ export function parseConfig(given: unknown): DeploymentConfig {
     clusterTagKey: raw['clusterTagKey'] === undefined ? DEFAULT_CLUSTER_TAG_KEY : tagKey('clusterTagKey', raw['clusterTagKey']),
     spareTagKey: raw['spareTagKey'] === undefined ? DEFAULT_SPARE_TAG_KEY : tagKey('spareTagKey', raw['spareTagKey']),
     members: parsedMembers,
-    alarmReplacement: validate.hostname('alarmReplacement', raw['alarmReplacement']),
+    ...(raw['alarmReplacement'] === undefined ? {} : { alarmReplacement: validate.hostname('alarmReplacement', raw['alarmReplacement']) }),
     etcdSecurityGroupId,
     alarmGraceSeconds: intIn('alarmGraceSeconds', raw['alarmGraceSeconds'], 60, 0, 3600),
     finalSignals: Array.isArray(raw['finalSignals']) ? (raw['finalSignals'] as FinalSignal[]) : ['ec2:terminated'],

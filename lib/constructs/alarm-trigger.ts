@@ -31,7 +31,9 @@ function replacementTrigger(ctx: ReplacementContext): AlarmTriggerSpec {
       cluster,
       // The instance ID: discovery finds the instance in any state, even stopped or terminated.
       failed: events.EventField.fromPath('$.detail.configuration.metrics[0].metricStat.metric.dimensions.InstanceId'),
-      replacement: config.alarmReplacement,
+      // No replacement unless the config pins one: the pool's next free host, as an EC2-started run takes it,
+      // so a second member's alarm can be taken into the first run (functions/cluster/takeIn.ts).
+      ...(config.alarmReplacement === undefined ? {} : { replacement: config.alarmReplacement }),
       startedBy: `alarm:${events.EventField.fromPath('$.detail.alarmName')}`,
       // What reported the failure, for the run record; final only when the deployment says so (finalSignals).
       evidence: {

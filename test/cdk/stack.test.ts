@@ -330,7 +330,7 @@ describe('Stack: ReplacementStack', () => {
       expect(request).toEqual({
         cluster: 'ocp311',
         failed: 'i-0a1b2c3d4e5f60712',
-        replacement: 'etcd-spare-0.ocp311.example.internal',
+        // No replacement: the spare pool's next free host, so a second member's alarm can join the run.
         startedBy: 'alarm:etcd-replace-ocp311-member-master-2',
         // The alarm is evidence, not final (finalSignals: ec2:terminated by default): the run keeps the grace window.
         evidence: { signal: 'alarm', state: 'ALARM', at: '2030-01-01T00:00:00Z' },

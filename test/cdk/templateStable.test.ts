@@ -3,7 +3,7 @@
 // must not move a resource: a changed logical ID replaces the bucket, table or key of a deployment.
 //
 // Two configurations: the example (`npm run synth`), and a variant that takes the other branches
-// (launch template by name, SSM output to the bucket, no e-mail, no tags, the restore's existing
+// (a pinned alarm replacement, launch template by name, SSM output to the bucket, no e-mail, no tags, the restore's existing
 // quarantine group without StopInstances or its alarm). The Lambdas are not
 // bundled, and asset hashes (which follow the sources of the whole package) are normalized.
 // After a change to the template that is meant: UPDATE_TEMPLATE_FIXTURES=1 npx vitest run test/cdk/templateStable.test.ts
@@ -54,6 +54,8 @@ function variantConfigFile(): string {
   const variant = {
     ...rest,
     clusterName: 'ocp311b',
+    // A pinned alarm replacement: the alarm rule's input names it.
+    alarmReplacement: 'etcd-spare-0.ocp311b.example.internal',
     ssmOutputToBucket: true,
     replacementLaunchTemplate: { launchTemplateName: 'ocp311b-etcd', version: '3', subnetId: 'subnet-0123456789abcdef0' },
     defaultAddMethod: 'ansible',
