@@ -45,6 +45,12 @@ export interface HostRunner {
    * ScriptTimedOutError when it ran out of time.
    */
   run(request: ScriptRequest): Promise<ScriptOutput>;
+  /**
+   * A command with secrets to `host` (of `script`) follows in this step: a runner that needs a round trip of its own
+   * before such a command (SSM's one-time key, functions/adapters/aws/secretSeal.ts) starts it now, beside
+   * the step's other work, and the command takes it. Optional; nothing to do where secrets need no key.
+   */
+  prepareSecrets?(host: Host, script: string): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,6 +151,19 @@ export interface SecurityGroupPort {
   describeFence(host: Host): Promise<FenceState>;
   /** Powers the host off (EC2 StopInstances; the sandbox's power off) and leaves it off. Idempotent. */
   stopHost(host: Host): Promise<{ changed: boolean }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instance states: what EC2 reports of the instances the hosts run on (DescribeInstances), for the
+// restore's approval waivers. The sandbox's hosts are no instances (no instanceId): there is nothing to ask.
+
+export interface InstanceStatePort {
+  /**
+   * EC2's state of each instance asked (`pending`, `running`, `stopping`, `stopped`, `shutting-down`,
+   * `terminated`), by instance ID. An instance EC2 does not list (gone an hour or so after it terminated,
+   * or never in this account and region) is left out: its state is not known.
+   */
+  states(instanceIds: readonly string[]): Promise<Map<string, string>>;
 }
 
 // ---------------------------------------------------------------------------------------------

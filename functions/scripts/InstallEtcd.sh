@@ -11,7 +11,10 @@
 #       its static pod manifest moved to /etc/origin/node/pods-stopped, etcd.service disabled and
 #       stopped. Refuses when something still listens on 2379/2380, or an etcd process still runs, after
 #       that. Then backs
-#       /var/lib/etcd up to UPLOAD_URL when it holds anything (lib/etcdData.sh).
+#       /var/lib/etcd up to UPLOAD_URL when it holds anything (lib/etcdData.sh). Without UPLOAD_URL
+#       (the caller sends one only once it knows there is data: on SSM a URL costs a one-time key, one more
+#       command), data found is left as it is and reported as {"empty":false,"backedUp":false}: the caller
+#       runs prepare again with the URL, which backs it up.
 #       Prints {"found":[…],"stopped":bool,"data":<etcd_data_backup's JSON>}. With VERSION, when
 #       /var/lib/etcd held nothing (no backup to check, nothing to empty), goes on with `install VERSION`
 #       in the same command and adds "installed":<install's JSON>: one host command where there were two.
@@ -84,8 +87,13 @@ prepare() {
     refuse "etcd still runs here after etcd.service and the static pod were stopped: $(for pid in $pids; do etcd_host_describe_pid "$pid"; printf ' '; done)"
   fi
   etcd_host_data_empty || found+=("data in /var/lib/etcd")
-  # A command substitution's exit is not the script's: pass etcd_data_backup's 2, 3 or 5 on.
-  data=$(etcd_data_backup "$upload_url") || exit $?
+  if [[ -z $upload_url ]]; then
+    # No URL: only an empty directory goes on (nothing to back up); data waits for a prepare with one.
+    if etcd_host_data_empty; then data='{"empty":true}'; else data='{"empty":false,"backedUp":false}'; fi
+  else
+    # A command substitution's exit is not the script's: pass etcd_data_backup's 2, 3 or 5 on.
+    data=$(etcd_data_backup "$upload_url") || exit $?
+  fi
   # Nothing to check or empty: install now (a command substitution's exit passed on, as above).
   if [[ -n $version && $data == '{"empty":true}' ]]; then installed=$(install "$version") || exit $?; fi
   printf '{"found":['

@@ -30,7 +30,9 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');
   const path = `/etc/etcd/generated_certs/etcd-${replacement.hostname}/etcd.conf`;
 
-  // The member list and the copied etcd.conf are independent reads: one round trip for both.
+  // The member list and the copied etcd.conf are independent reads: one round trip for both, and the
+  // one-time key for the bundle's upload URL (SSM) is made on the CA host beside them.
+  deps.runner.prepareSecrets?.(ca, 'ConfigureNewMember');
   const [members, read] = await Promise.all([etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
   const initialCluster = expectedInitialCluster(members, replacement);
 

@@ -28,7 +28,8 @@ type Installed = { version: string; package: string; action: 'none' | 'install' 
 interface Prepared {
   found: string[];
   stopped: boolean;
-  data: { empty: boolean; bytes?: number; sha256?: string; manifest?: string };
+  /** `backedUp: false`: data was found by a prepare without an upload URL, and left as it is. */
+  data: { empty: boolean; backedUp?: false; bytes?: number; sha256?: string; manifest?: string };
   /** The package, installed in the same command when the data directory held nothing. */
   installed?: Installed;
 }
@@ -43,25 +44,40 @@ export const InstallEtcd: Step = async (context, deps) => {
     );
   }
 
-  // 1. Whatever etcd the host ran before: stopped, its data off the host and checked, then emptied.
+  // 1. Whatever etcd the host ran before: stopped, its data off the host and checked, then emptied. The
+  // first prepare carries no upload URL (on SSM a URL costs a one-time key, one more command): a host with
+  // nothing to back up, the usual case, is prepared and installed in one command; one with data is
+  // prepared again with the URL, which backs the data up (the same refusals made again first).
   const key = artifactKey.replacementPriorData(context.runId, host.hostname);
-  let prepared: Prepared;
-  try {
-    prepared = await runScript<Prepared>(deps.runner, {
-      host,
-      script: 'InstallEtcd',
-      // With the version: a host with nothing to back up is prepared and installed in one command.
-      args: ['prepare', cluster.clusterId, wanted],
-      secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
-      timeoutSeconds: 600,
-      // The step's own meaning of "the upload cannot leave the host": a refusal that says so, below.
-      exits: { [SCRIPT_EXIT.uploadCannotLeaveHost]: (m) => new PriorDataNotUploaded(m) },
-    });
-  } catch (error) {
-    if (!(error instanceof PriorDataNotUploaded)) throw error;
-    throw new RefusedError(
-      `${host.name} holds etcd data from an earlier life that cannot be backed up off the host (it cannot reach the artifact store); it is left untouched. ${error.message}`,
-    );
+  const prepare = async (secrets?: Record<string, string>): Promise<Prepared> => {
+    try {
+      return await runScript<Prepared>(deps.runner, {
+        host,
+        script: 'InstallEtcd',
+        args: ['prepare', cluster.clusterId, wanted],
+        ...(secrets ? { secrets } : {}),
+        timeoutSeconds: 600,
+        // The step's own meaning of "the upload cannot leave the host": a refusal that says so, below.
+        exits: { [SCRIPT_EXIT.uploadCannotLeaveHost]: (m) => new PriorDataNotUploaded(m) },
+      });
+    } catch (error) {
+      if (!(error instanceof PriorDataNotUploaded)) throw error;
+      throw new RefusedError(
+        `${host.name} holds etcd data from an earlier life that cannot be backed up off the host (it cannot reach the artifact store); it is left untouched. ${error.message}`,
+      );
+    }
+  };
+  const first = await prepare();
+  const prepared =
+    first.data.empty || first.data.backedUp !== false
+      ? first
+      : await prepare({ UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) }).then((again) => ({
+          ...again,
+          found: [...new Set([...first.found, ...again.found])],
+          stopped: first.stopped || again.stopped,
+        }));
+  if (!prepared.data.empty && prepared.data.backedUp === false) {
+    throw new ArtifactStoreError(`${host.name}'s earlier /var/lib/etcd was not backed up by a prepare with an upload URL; not emptying it`);
   }
   const notes = [...prepared.found];
   if (!prepared.data.empty) {

@@ -34,6 +34,8 @@ export const StartNewMember: Step = async (context, deps) => {
   const backupUrl = await deps.artifacts.uploadUrl(artifactKey.replacementPriorData(context.runId, host.hostname), deps.waits.urlTtlSeconds);
   const wait = deps.waits.memberStartSeconds;
   const etcd = etcdOf(context, deps);
+  // The start's secrets need a one-time key on the new host (SSM): made while the member list is read.
+  deps.runner.prepareSecrets?.(host, 'StartNewMember');
   const members = await etcd.memberList();
   // Never on a member: the cluster's word here, the host's own etcd in the script.
   refuseIfMemberOnHost(members, host, newId, 'StartNewMember');

@@ -15,7 +15,7 @@ import {
   type GetCommandInvocationCommandOutput,
 } from '@aws-sdk/client-ssm';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   INVOCATION_RULES,
   SsmHostRunner,
@@ -253,7 +253,7 @@ describe('Class: SsmHostRunner', () => {
       expect(c.slept).toEqual([1000]);
     });
 
-    it('waits through Pending, InProgress and Delayed, looking again after 0.25 s, then twice as long each time', async () => {
+    it('waits through Pending, InProgress and Delayed, looking again every 0.25 s for the first 3 s after SendCommand', async () => {
       ssmMock
         .on(GetCommandInvocationCommand)
         .resolvesOnce(invocation({ Status: 'Pending' }))
@@ -264,18 +264,18 @@ describe('Class: SsmHostRunner', () => {
       const out = await runner({}, c).run(request());
       expect(out.stdout).toBe('done');
       expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(4);
-      expect(c.slept).toEqual([1000, 250, 500, 1000]);
+      expect(c.slept).toEqual([1000, 250, 250, 250]);
     });
 
-    it('backs off up to 5 s: a command that waits on its host for 2 minutes costs about 30 looks, not 480', async () => {
+    it('backs off after 3 s, up to 5 s: a command that waits on its host for 2 minutes costs about 35 looks, not 480', async () => {
       const c = clock();
       ssmMock
         .on(GetCommandInvocationCommand)
         .callsFake(() => (c.now() < 1_120_000 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
       await runner({}, c).run(request({ timeoutSeconds: 600 }));
-      expect(c.slept.slice(0, 7)).toEqual([1000, 250, 500, 1000, 2000, 4000, 5000]);
+      expect(c.slept.slice(0, 15)).toEqual([1000, ...Array<number>(8).fill(250), 500, 1000, 2000, 4000, 5000, 5000]);
       expect(Math.max(...c.slept)).toBe(5000);
-      expect(ssmMock.commandCalls(GetCommandInvocationCommand).length).toBeLessThanOrEqual(30);
+      expect(ssmMock.commandCalls(GetCommandInvocationCommand).length).toBeLessThanOrEqual(40);
     });
 
     it("asks DescribeInstanceInformation once for a step's commands to one host, and again after the host did not answer", async () => {
@@ -549,6 +549,51 @@ describe('Secrets through SSM: sealed to a one-time key of the host', () => {
     expect(ran.status).toBe(0);
     expect(ran.stdout).toBe(`[x]\nBUNDLE_URL=${SIGNED}\nBACKUP_UPLOAD_URL=${SIGNED}&b`);
     expect(existsSync(join(keyDir, `${id}.pem`))).toBe(false);
+  });
+
+  it('prepareSecrets(): the key is made ahead, before the command that needs it is asked for; that command takes it, once', async () => {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const sent: Array<{ Comment?: string; commands: string[] }> = [];
+    ssmMock.on(SendCommandCommand).callsFake((input) => {
+      sent.push({ Comment: input.Comment, commands: input.Parameters.commands });
+      return { Command: { CommandId: `cmd-${sent.length}` } };
+    });
+    const publicKey = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    ssmMock.on(GetCommandInvocationCommand).callsFake(({ CommandId }: { CommandId: string }) => {
+      const key = sent[Number(CommandId.slice(4)) - 1]?.Comment?.includes('OneTimeKey') === true;
+      return invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: key ? publicKey : 'ok' });
+    });
+    const r = runner({ keyDir, scripts: () => PRINT_STDIN });
+    r.prepareSecrets(request().host, 'StartNewMember');
+    r.prepareSecrets(request().host, 'StartNewMember'); // asked twice before its command: still one key
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    expect(sent[0]?.Comment).toMatch(/OneTimeKey/);
+    await r.run(request({ script: 'StartNewMember', args: ['x'], secrets: { BUNDLE_URL: SIGNED } }));
+    expect(sent).toHaveLength(2);
+    const keyId = /\/([0-9a-f]{32})\.pem/.exec(sent[0]!.commands.join('\n'))![1];
+    expect(sent[1]!.commands.join('\n')).toContain(`${keyId}.pem`);
+    expect(JSON.stringify(ssmMock.calls().map((c) => c.args[0].input))).not.toContain('X-Amz-Signature');
+    // The key was taken: the next command with secrets makes its own.
+    await r.run(request({ script: 'StartNewMember', args: ['x'], secrets: { BUNDLE_URL: SIGNED } }));
+    expect(sent.map((c) => (c.Comment ?? '').split(' ')[1])).toEqual(['OneTimeKey', 'StartNewMember', 'OneTimeKey', 'StartNewMember']);
+  });
+
+  it('prepareSecrets(): a key the host could not make ahead is made again by the command', async () => {
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    let n = 0;
+    ssmMock.on(SendCommandCommand).callsFake(() => ({ Command: { CommandId: `cmd-${(n += 1)}` } }));
+    ssmMock
+      .on(GetCommandInvocationCommand, { CommandId: 'cmd-1' })
+      .resolves(invocation({ Status: 'Failed', ResponseCode: 1, StandardErrorContent: 'no openssl' }));
+    ssmMock
+      .on(GetCommandInvocationCommand, { CommandId: 'cmd-2' })
+      .resolves(invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() }));
+    ssmMock.on(GetCommandInvocationCommand, { CommandId: 'cmd-3' }).resolves(invocation({ Status: 'Success', ResponseCode: 0, StandardOutputContent: 'ok' }));
+    const r = runner({ keyDir, scripts: () => PRINT_STDIN });
+    r.prepareSecrets(request().host, 'StartNewMember');
+    const out = await r.run(request({ script: 'StartNewMember', args: ['x'], secrets: { BUNDLE_URL: SIGNED } }));
+    expect(out.stdout).toBe('ok');
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(3);
   });
 
   it('run(): a request without secrets is one command, as before', async () => {

@@ -16,6 +16,9 @@
 //   rm -f /run/etcd-replace/keys/<id>.pem
 //   printf '%s' "$etcd_replace_secrets" | bash -c "$etcd_replace_script" 'StartNewMember' 'arg 1' …
 //
+// A step that knows such a command follows asks for the key first (prepareSecrets): its round trip then
+// runs beside the step's other commands instead of before the script's.
+//
 // Why this and not the alternatives:
 // - base64 has only [A-Za-z0-9+/=], so the script text cannot end a quote, a heredoc or a line early,
 //   whatever it contains; no delimiter collision as with a heredoc.
@@ -224,10 +227,14 @@ export interface SsmHostRunnerConfig {
    * delivery, run, completion), then after pollInitialMs, growing by pollFactor up to pollMaxMs: a
    * command that needed a little more than the second is seen done a quarter second later, and a host
    * script that waits (StartNewMember's catch-up) is one command, seen done within pollMaxMs of its end.
-   * Defaults 1 000 ms, then 250 ms ×2 up to 5 000 ms.
+   * Until pollSteadyMs after SendCommand the looks stay pollInitialMs apart (most host commands end
+   * within 1 to 3 s of their SendCommand: a doubling wait there cost up to a second each on the path to
+   * full strength); only then do they grow. Defaults 1 000 ms, then 250 ms until 3 000 ms, then ×2 up to
+   * 5 000 ms.
    */
   firstPollMs?: number;
   pollInitialMs?: number;
+  pollSteadyMs?: number;
   pollFactor?: number;
   pollMaxMs?: number;
   /** Added to delivery + execution timeouts before the runner gives up waiting on its own. Default 60 s. */
@@ -253,8 +260,20 @@ function awsErrorName(error: unknown): string {
   return '';
 }
 
+/** How long a key made ahead (prepareSecrets) may wait for its command: well within the 30 minutes after which the host removes it. */
+const KEY_AHEAD_MAX_MS = 10 * 60_000;
+
+/** A one-time key the host made: its id and public half (secretSeal.ts). */
+interface OneTimeKey {
+  keyId: string;
+  publicKey: string;
+  keyDir: string;
+}
+
 export class SsmHostRunner implements HostRunner {
   #sent = 0;
+  /** Keys made ahead by prepareSecrets, by instance: the next command with secrets there takes its own. */
+  readonly #keys = new Map<string, { at: number; key: Promise<OneTimeKey | undefined> }>();
   /** When each instance was last found Online (DescribeInstanceInformation). */
   readonly #online = new Map<string, number>();
   readonly #config: SsmHostRunnerConfig;
@@ -295,17 +314,48 @@ export class SsmHostRunner implements HostRunner {
 
     let sealed: SealedSecrets | undefined;
     if (lines !== '') {
-      const keyDir = this.#config.keyDir ?? DEFAULT_KEY_DIR;
-      const keyId = randomBytes(16).toString('hex');
-      const key = await this.#execute(instanceId, host.name, `OneTimeKey for ${script}`, oneTimeKeyCommands(keyId, keyDir), 60, signal);
-      if (key.exitCode !== 0) {
-        throw new HostUnreachableError(
-          `${host.name} (${instanceId}) could not make a one-time key for ${script}'s secrets (exit ${key.exitCode}): ${key.stderr.slice(-300)}`,
-        );
-      }
-      sealed = { keyId, chunks: sealSecrets(key.stdout, lines), keyDir };
+      // A key made ahead for this host (prepareSecrets) is taken, once; a key it could not make is made again here.
+      // One older than KEY_AHEAD_MAX_MS is not taken: the host removes keys left unused (secretSeal.ts).
+      const ahead = this.#keys.get(instanceId);
+      this.#keys.delete(instanceId);
+      const fresh = ahead && this.#now() - ahead.at < KEY_AHEAD_MAX_MS ? await ahead.key : undefined;
+      const key = fresh ?? (await this.#makeKey(instanceId, host.name, script, signal));
+      if (key instanceof Error) throw key;
+      sealed = { keyId: key.keyId, chunks: sealSecrets(key.publicKey, lines), keyDir: key.keyDir };
     }
     return this.#execute(instanceId, host.name, script, encodeCommands(script, scriptText, args, sealed), timeoutSeconds, signal);
+  }
+
+  /**
+   * Makes the one-time key for the next command with secrets to `host` now, beside the step's other
+   * commands (the key is one SSM round trip of its own): run() takes it. The key is still made for one
+   * command only and removed on the host once that command unsealed its secrets; a key never taken is
+   * removed by a later key command after 30 minutes (secretSeal.ts), as one whose command failed is.
+   */
+  prepareSecrets(host: ScriptRequest['host'], script: string): void {
+    if (host.instanceId === undefined || host.instanceId === '') return;
+    const instanceId = validInstanceId('host.instanceId', host.instanceId);
+    if (this.#keys.has(instanceId)) return;
+    const signal = stepSignal();
+    const made = (async () => {
+      if (this.#config.checkManaged ?? true) await this.#assertManaged(instanceId);
+      const key = await this.#makeKey(instanceId, host.name, script, signal);
+      return key instanceof Error ? undefined : key;
+    })();
+    // A key made ahead that failed is made again by the command that needs it, which reports its own error.
+    this.#keys.set(instanceId, { at: this.#now(), key: made.catch(() => undefined) });
+  }
+
+  async #makeKey(instanceId: string, hostName: string, script: string, signal?: AbortSignal): Promise<OneTimeKey | HostUnreachableError> {
+    const keyDir = this.#config.keyDir ?? DEFAULT_KEY_DIR;
+    const keyId = randomBytes(16).toString('hex');
+    const key = await this.#execute(instanceId, hostName, `OneTimeKey for ${script}`, oneTimeKeyCommands(keyId, keyDir), 60, signal);
+    if (key.exitCode !== 0) {
+      return new HostUnreachableError(
+        `${hostName} (${instanceId}) could not make a one-time key for ${script}'s secrets (exit ${key.exitCode}): ${key.stderr.slice(-300)}`,
+      );
+    }
+    return { keyId, publicKey: key.stdout, keyDir };
   }
 
   /**
@@ -391,8 +441,12 @@ export class SsmHostRunner implements HostRunner {
           await this.#cancel(commandId, instanceId);
           throw abortReason(signal, where);
         }
-        delay = Math.min(next, this.#config.pollMaxMs ?? 5_000);
-        next = delay * (this.#config.pollFactor ?? 2);
+        if (this.#now() - started + (this.#config.pollInitialMs ?? 250) < (this.#config.pollSteadyMs ?? 3_000)) {
+          delay = this.#config.pollInitialMs ?? 250;
+        } else {
+          delay = Math.min(next, this.#config.pollMaxMs ?? 5_000);
+          next = delay * (this.#config.pollFactor ?? 2);
+        }
         const invocation = await this.#poll(commandId, instanceId, where, started, grace);
         if (invocation === null) continue;
         const rule = classifyInvocation(invocation);

@@ -27,26 +27,39 @@ const KEY = `runs/${RUN_ID}/replacement-prior-data-${SPARE.hostname}.tgz`;
 const CLEAN = { found: [] as string[], stopped: false, data: { empty: true } };
 const INSTALLED = { version: '3.4.27', package: 'etcd-3.4.27-1.el7', action: 'install' };
 
-/** The new host as InstallEtcd.sh answers: `prepare CLUSTER_ID VERSION` installs at once when there was no data. */
+/**
+ * The new host as InstallEtcd.sh answers: `prepare CLUSTER_ID VERSION` installs at once when there was no
+ * data; without an upload URL, data found is reported not backed up ({"empty":false,"backedUp":false}).
+ */
 function newHost(
   world: StepWorld,
   prepared: { found: string[]; stopped: boolean; data: { empty: boolean; bytes?: number; manifest?: string; sha256?: string } } = CLEAN,
   installed: object = INSTALLED,
 ): StepWorld {
-  world.runner.on('InstallEtcd', (r) => ({ stdout: prepared.data.empty && r.args[2] ? { ...prepared, installed } : prepared }), { args: ['prepare'] });
+  world.runner.on(
+    'InstallEtcd',
+    (r) => ({
+      stdout:
+        prepared.data.empty && r.args[2]
+          ? { ...prepared, installed }
+          : r.secrets?.['UPLOAD_URL']
+            ? prepared
+            : { ...prepared, data: { empty: prepared.data.empty, ...(prepared.data.empty ? {} : { backedUp: false }) } },
+    }),
+    { args: ['prepare'] },
+  );
   world.runner.on('InstallEtcd', { stdout: { wiped: true } }, { args: ['wipe'] });
   world.runner.on('InstallEtcd', { stdout: installed }, { args: ['install'] });
   return world;
 }
 
 describe('Step: InstallEtcd', () => {
-  it("prepares the host (its upload URL on stdin) and, with no data there, installs the members' version in the same command", async () => {
+  it("prepares the host and, with no data there, installs the members' version in the same command: no upload URL, so no one-time key on SSM", async () => {
     const world = newHost(stepWorld());
     const result = await InstallEtcd(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`]);
     expect(world.runner.requests.map((r) => r.timeoutSeconds)).toEqual([600]);
-    expect(world.runner.requests[0]?.secrets).toEqual({ UPLOAD_URL: expect.stringContaining(KEY) });
-    expectSecretsOnlyOnStdin(world);
+    expect(world.runner.requests[0]?.secrets).toBeUndefined();
     expect(result.output).toEqual({ newMemberVersion: '3.4.27' });
     expect(result.detail).toBe('etcd-spare-0: etcd 3.4.27 installed etcd-3.4.27-1.el7');
   });
@@ -63,7 +76,7 @@ describe('Step: InstallEtcd', () => {
     expect(world.runner.sent('InstallEtcd')).toHaveLength(2);
   });
 
-  it('data from an earlier life: stored whole, then wiped by its manifest, and named', async () => {
+  it('data from an earlier life: found by a prepare without a URL, prepared again with one (on stdin), stored whole, then wiped by its manifest, and named', async () => {
     const world = newHost(stepWorld(), {
       found: ['etcd.service active'],
       stopped: true,
@@ -73,9 +86,12 @@ describe('Step: InstallEtcd', () => {
     const result = await InstallEtcd(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual([
       `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
+      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
       'InstallEtcd@etcd-spare-0 wipe bWFuaWZlc3Q=',
       'InstallEtcd@etcd-spare-0 install 3.4.27',
     ]);
+    expect(world.runner.requests.map((r) => r.secrets)).toEqual([undefined, { UPLOAD_URL: expect.stringContaining(KEY) }, undefined, undefined]);
+    expectSecretsOnlyOnStdin(world);
     expect(result.detail).toBe(
       `etcd-spare-0: etcd 3.4.27 installed etcd-3.4.27-1.el7; found etcd.service active; its earlier /var/lib/etcd (5000 bytes) is stored at s3://unit-artifacts/${KEY} and the directory emptied (stopped and disabled)`,
     );
@@ -86,7 +102,10 @@ describe('Step: InstallEtcd', () => {
     world.artifacts.put(KEY, 10);
     const error = await failure(InstallEtcd(confirmedContext(), world.deps));
     expect(error).toBeInstanceOf(ArtifactStoreError);
-    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`]);
+    expect(world.runner.sent()).toEqual([
+      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
+      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
+    ]);
   });
 
   it('prepare exit 5 (the earlier data cannot leave the host): RefusedError, nothing wiped or installed', async () => {
