@@ -1,5 +1,9 @@
-// Many signals, one run, on AWS with the faked SDK. EC2 reports master-3 stopped, then master-4 a second
-// later: the signal function starts two executions. Both run the compiled state machine through the step
+// Many signals, one run, on AWS with the faked SDK, from either source of signals. EC2 reports master-3
+// stopped, then master-4 a second later: the signal function starts two executions, named after their
+// members. Or master-3's status-check alarm goes to ALARM, then master-4's a second later: each event goes
+// through the synthesized stack's EventBridge rules, and the one that matches starts an execution with the
+// input its target's InputTransformer makes of the event (no function in between; Step Functions names
+// the execution, a UUID). Both executions run the compiled state machine through the step
 // Lambda handler, with the lock held and renewed around each step as deployed (withLockHeld) on the real
 // DynamoLock over a faked DynamoDB table, and the real ValidateInput, AcquireLock, CheckClusterHealth,
 // ConfirmMemberFailed and ReleaseLock over a five-member cluster with both down; host work is faked.
@@ -8,17 +12,27 @@
 // naming the first, whose notification says so and is no alarm: whether it sees the first cover master-4
 // while the first works on, or gets the lock after the first finished (the lock's last holder).
 
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DescribeInstancesCommand, EC2Client, type DescribeInstancesCommandInput, type Instance } from '@aws-sdk/client-ec2';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { App } from 'aws-cdk-lib';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../../lib/app.ts';
+import { PROJECT_ROOT } from '../../lib/replacement-stack.ts';
+import { alarmStateChangeEvent, matchesPattern, transformInput } from '../../rehearsal/eventBridge.ts';
+import { SynthesizedStack } from '../../rehearsal/template.ts';
 import { DynamoLock } from '../../functions/adapters/aws/dynamoLock.ts';
 import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { Ec2Signals } from '../../functions/adapters/aws/ec2Signals.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
+import { runIdFromExecutionName } from '../../functions/handlers/event.ts';
 import { createStepHandler } from '../../functions/handlers/step.ts';
 import { outcomeMessage } from '../../functions/handlers/notifyOutcome.ts';
 import type { Host, Inventory } from '../../functions/ports.ts';
@@ -95,28 +109,137 @@ function signals(now: Date): Ec2Signals {
   });
 }
 
+/** An event as EventBridge gets it. */
+type AwsEvent = Parameters<typeof matchesPattern>[1];
+
+/** An execution started by a signal: its name and its input. */
+interface Started {
+  name: string;
+  input: Record<string, unknown>;
+}
+
+/** EC2's state-change events, through the signal function: one execution per member, named after it. */
+async function ec2Events(at: Date): Promise<Started[]> {
+  fakeEc2();
+  sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `${STATE_MACHINE}:${input.name}` }));
+  await signals(at).onStateChange({ 'instance-id': instanceId(3), state: 'stopped' });
+  await signals(new Date(at.getTime() + 1000)).onStateChange({ 'instance-id': instanceId(4), state: 'stopped' });
+  return sfnMock
+    .commandCalls(StartExecutionCommand)
+    .map((c) => ({ name: c.args[0].input.name!, input: JSON.parse(c.args[0].input.input!) as Record<string, unknown> }));
+}
+
+// The stack as deployed for this cluster: the example configuration with these five masters as its
+// members; no alarm replacement pinned, so an alarm-started run takes the pool's next free host.
+// Synthesized once, without bundling the functions.
+let stack: SynthesizedStack;
+let outdir: string;
+beforeAll(() => {
+  const cdkContext = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+  const { $schema: _schema, ...example } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'docs/etcd-replace.config.example.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  const config = {
+    ...example,
+    clusterName: CLUSTER,
+    clusterTagKey: CLUSTER_TAG,
+    members: HOSTS.slice(0, 5).map((h) => ({ name: h.name, hostname: h.hostname, ip: h.ip, instanceId: h.instanceId })),
+  };
+  outdir = mkdtempSync(join(tmpdir(), 'etcd-replace-many-signals-'));
+  const built = buildApp(new App({ context: { ...cdkContext, etcdReplace: config, 'aws:cdk:bundling-stacks': [] }, outdir }));
+  built.app.synth();
+  stack = new SynthesizedStack(outdir, built.stack.stackName, { account: '123456789012', region: 'eu-west-1' });
+  expect(stack.stateMachine().arn).toBe(STATE_MACHINE);
+}, 120_000);
+afterAll(() => {
+  if (outdir) rmSync(outdir, { recursive: true, force: true });
+});
+
+/**
+ * CloudWatch's "Alarm State Change" of the stack's status-check alarm of `h` going to ALARM, of the
+ * documented shape (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-and-eventbridge.html).
+ */
+function statusCheckAlarmEvent(h: Host, at: Date): AwsEvent {
+  const alarm = stack
+    .alarms()
+    .find(
+      (a) =>
+        a.logicalId.startsWith('StatusCheckAlarm') &&
+        ((a.properties['Dimensions'] ?? []) as Array<{ Name: string; Value: string }>).some((d) => d.Name === 'InstanceId' && d.Value === h.instanceId),
+    );
+  if (!alarm) throw new Error(`the template has no status-check alarm for ${h.name}`);
+  const p = alarm.properties as {
+    AlarmName: string;
+    Namespace: string;
+    MetricName: string;
+    Dimensions: Array<{ Name: string; Value: string }>;
+    Period: number;
+    Statistic: string;
+  };
+  const timestamp = at.toISOString().replace('Z', '+0000');
+  return alarmStateChangeEvent(stack, alarm.arn, at, {
+    alarmName: p.AlarmName,
+    state: { value: 'ALARM', reason: 'Threshold Crossed: 2 out of the last 2 datapoints were greater than or equal to the threshold (1.0)', timestamp },
+    previousState: { value: 'OK', reason: 'Threshold Crossed', timestamp: new Date(at.getTime() - 3_600_000).toISOString().replace('Z', '+0000') },
+    configuration: {
+      metrics: [
+        {
+          id: randomUUID(),
+          metricStat: {
+            metric: { namespace: p.Namespace, name: p.MetricName, dimensions: Object.fromEntries(p.Dimensions.map((d) => [d.Name, d.Value])) },
+            period: p.Period,
+            stat: p.Statistic,
+          },
+          returnData: true,
+        },
+      ],
+    },
+  });
+}
+
+/**
+ * What EventBridge does with an event: every rule of the stack whose pattern matches it delivers it to its
+ * targets. Here one rule, whose one target is the replacement's state machine: StartExecution with the
+ * input its InputTransformer makes of the event, and no name (a rule's target has none to give), so Step
+ * Functions names the execution with a new UUID.
+ */
+function deliver(event: AwsEvent): Started {
+  const rules = stack.rules().filter((r) => matchesPattern(r.eventPattern, event));
+  expect(rules.map((r) => r.logicalId)).toEqual([expect.stringMatching(/^AlarmTrigger/)]);
+  const [target, ...others] = rules[0]!.targets;
+  expect(others).toEqual([]);
+  expect(target!.arn).toBe(STATE_MACHINE);
+  const raw = (stack.resources[rules[0]!.logicalId]!.Properties!['Targets'] as Array<Record<string, unknown>>)[0]!;
+  expect(Object.keys(raw).sort()).toEqual(['Arn', 'Id', 'InputTransformer', 'RetryPolicy', 'RoleArn']);
+  return { name: randomUUID(), input: JSON.parse(transformInput(event, target!.inputTransformer!)) as Record<string, unknown> };
+}
+
+/** CloudWatch's alarms, through the stack's EventBridge rule: one execution per alarm. */
+async function alarmEvents(at: Date): Promise<Started[]> {
+  return [3, 4].map((i, k) => deliver(statusCheckAlarmEvent(HOSTS[i]!, new Date(at.getTime() + k * 1000))));
+}
+
 beforeEach(() => {
   docMock.reset();
   ec2Mock.reset();
   sfnMock.reset();
 });
 
-describe('Many signals, one run on AWS: two EC2 events a second apart, one replacement of both and one covered execution', () => {
+describe.each([
+  ['EC2 state-change events', ec2Events],
+  ['status-check alarms', alarmEvents],
+])('Many signals, one run on AWS: two %s a second apart, one replacement of both and one covered execution', (_source, signal) => {
   it.each([
     ['the holder works on while the waiting execution tries again', true],
     ['the holder finishes between two of its tries: the lock keeps its last holder', false],
   ])('starts two executions; the first takes the second member in and replaces both, the second ends Covered naming it (%s)', async (_, holderWaits) => {
-    // The signal function: one execution per member, named after it, a second apart.
-    fakeEc2();
-    sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({ executionArn: `${STATE_MACHINE}:${input.name}` }));
+    // Two signals a second apart: two executions, each naming its member, whose names and run IDs differ.
     const at = new Date('2026-03-02T10:04:00Z');
-    await signals(at).onStateChange({ 'instance-id': instanceId(3), state: 'stopped' });
-    await signals(new Date(at.getTime() + 1000)).onStateChange({ 'instance-id': instanceId(4), state: 'stopped' });
-    const started = sfnMock
-      .commandCalls(StartExecutionCommand)
-      .map((c) => ({ name: c.args[0].input.name!, input: JSON.parse(c.args[0].input.input!) as Record<string, unknown> }));
+    const started = await signal(at);
     expect(started.map((s) => s.input['failed'])).toEqual([instanceId(3), instanceId(4)]);
     expect(new Set(started.map((s) => s.name)).size).toBe(2);
+    expect(new Set(started.map((s) => runIdFromExecutionName(s.name))).size).toBe(2);
 
     // Both executions, through the step handler as deployed, on one lock table.
     const table = new FakeDynamoTable({
@@ -151,7 +274,7 @@ describe('Many signals, one run on AWS: two EC2 events a second apart, one repla
     const fakes: Record<string, (context: WorkflowContext) => Promise<unknown>> = {
       IssueCertificates: entering('prepare'),
       InstallEtcd: async (context) => {
-        if (context.runId === started[0]!.name.toLowerCase()) await asked();
+        if (context.runId === runIdFromExecutionName(started[0]!.name)) await asked();
         return done();
       },
       // Minutes of host work after the take-in outlast the waiting execution's 5-second tries: here the
