@@ -178,6 +178,17 @@ export function restoreVerdict(r: Rehearsal, powerOff: string): string[] {
     r.auditItem?.['outcome'] === 'succeeded' && record['workflow'] === 'RestoreEtcdQuorum' && record['state'] === 'Succeeded',
     `audit record of the restore: ${JSON.stringify({ outcome: r.auditItem?.['outcome'], workflow: record['workflow'], state: record['state'] })}`,
   );
+  // The config's all-others-terminated waiver does not hold: EC2 reported the former members' instances (master-1 running,
+  // the powered-off one stopped) when the restore point was chosen, and the approval was asked all the same.
+  const context = (record['context'] ?? {}) as {
+    instanceStates?: Array<{ host: string; instanceId?: string; instanceState?: string }>;
+    approvalWaived?: boolean;
+  };
+  const stateOf = (host: string) => context.instanceStates?.find((s) => s.host === host)?.instanceState;
+  want(
+    stateOf(PARTITIONED) === 'running' && stateOf(powerOff) === 'stopped' && context.approvalWaived === false,
+    `the former members' instance states as ChooseRestorePoint read them: ${JSON.stringify(context.instanceStates ?? null)}, approvalWaived ${String(context.approvalWaived)}`,
+  );
   want(
     (record['alarm'] as { confirmed?: boolean } | undefined)?.confirmed === true,
     `the restore's record has not the quorum-lost alarm's change: ${JSON.stringify(record['alarm'] ?? null)}`,

@@ -224,6 +224,9 @@ export async function rehearsalConfig(
     members,
     alarmReplacement: spare.hostname,
     alarmGraceSeconds: graceSeconds,
+    // The restore's waiver, which the quorum-loss scenario's members never meet (one stopped, one running):
+    // ChooseRestorePoint reads their instance states from EC2 and the approval is still asked.
+    restore: { ...(config['restore'] as Record<string, unknown>), approvalWaivers: ['all-others-terminated'] },
     ...(addMethod === 'ansible' ? { defaultAddMethod: 'ansible', ansible: { installerInstanceId: installerId } } : {}),
   };
 }

@@ -173,8 +173,9 @@ export interface RestoreContext extends WorkflowContext {
   /** Written by ChooseRestorePoint: every member of the cluster before the restore. */
   formerMembers?: FormerMember[];
   /**
-   * Each former member host's EC2 instance state, where the target reports it (AWS), for the approval
-   * waivers; absent on the sandbox, where no waiver that needs it can hold.
+   * Written by ChooseRestorePoint where the config names an approval waiver: each former member's host, its
+   * instance and EC2's state of it as read then (AWS); no state where it is not known (the sandbox's hosts
+   * are no instances), so no waiver that needs it can hold.
    */
   instanceStates?: FormerMemberState[];
   /** Written by ChooseRestorePoint: what DescribeRestorePoint.sh read on each member host, and the hosts it could not read, and why. */

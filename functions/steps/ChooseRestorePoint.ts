@@ -7,8 +7,14 @@
 // run when no member has usable data. It states what the choice loses against the newest data seen, and
 // whether the approval is waived: only under a condition the cluster config names and that holds
 // (restorePolicy.ts approvalNeeded); without the config's waivers, never.
+//
+// The waiver's facts are read here, the last look before the approval is asked or skipped, over the
+// former members this step has just found (those on hosts outside the inventory's etcd group included):
+// EC2's state of each one's instance (StepDeps.instances, DescribeInstances), kept in the context
+// (instanceStates) and so in the run record. Where the target has no instances (the sandbox), an instance
+// is not listed, or EC2 cannot be asked, the state is not known and the approval is required.
 
-import { HostUnreachableError, InvalidInputError, RefusedError, ScriptFailedError } from '../errors.ts';
+import { errorMessage, HostUnreachableError, InvalidInputError, RefusedError, ScriptFailedError } from '../errors.ts';
 import { inventoryOf } from '../cluster/need.ts';
 import { observe, type Observation } from '../cluster/observe.ts';
 import type { RestoreStep } from '../cluster/restoreFacts.ts';
@@ -26,6 +32,7 @@ import {
   verifiedSnapshots,
   type ApprovalVerdict,
   type DescribedRestorePoint,
+  type FormerMemberState,
   type RestorePoint,
   type Survivor,
   type UnreadHost,
@@ -100,19 +107,38 @@ function describeSurvivor(survivor: Survivor, ranked: number): string {
 }
 
 /**
- * Whether the approval is waived: restorePolicy's approvalNeeded over the config's waivers and each former
- * member's instance (its ID from the inventory, its state where the target reported one). No waiver in the
- * config: required, and the policy is not asked.
+ * Each former member's host with its instance and EC2's state of it, read now, where the config names a
+ * waiver (none: nothing to ask). A host with no instance (the sandbox), an instance EC2 does not list, or
+ * a read that fails leaves the state out: not known, so no waiver that needs it holds.
  */
-function approval(context: RestoreContext, survivor: Survivor, formerMembers: readonly FormerMember[]): ApprovalVerdict {
-  const waivers = context.options.approvalWaivers ?? [];
-  if (waivers.length === 0) return { required: true, reason: 'approval is required: the cluster config waives it under no condition' };
+async function instanceStatesOf(context: RestoreContext, deps: StepDeps, formerMembers: readonly FormerMember[]): Promise<FormerMemberState[]> {
   const inventory = inventoryOf(context);
   const members = formerMembers.map(({ host }) => {
     const instanceId = inventory.hosts.find((h) => h.name === host)?.instanceId;
-    const instanceState = context.instanceStates?.find((s) => s.host === host && s.instanceId === instanceId)?.instanceState;
-    return { host, ...(instanceId ? { instanceId } : {}), ...(instanceState ? { instanceState } : {}) };
+    return { host, ...(instanceId ? { instanceId } : {}) };
   });
+  const ids = members.flatMap((m) => (m.instanceId ? [m.instanceId] : []));
+  if (ids.length === 0 || !deps.instances) return members;
+  let states: Map<string, string>;
+  try {
+    states = await deps.instances.states(ids);
+  } catch (error) {
+    deps.log(`the former members' instance states could not be read (${errorMessage(error)}): not known, so no approval waiver can hold`);
+    return members;
+  }
+  return members.map((m) => {
+    const instanceState = m.instanceId ? states.get(m.instanceId) : undefined;
+    return { ...m, ...(instanceState ? { instanceState } : {}) };
+  });
+}
+
+/**
+ * Whether the approval is waived: restorePolicy's approvalNeeded over the config's waivers and each former
+ * member's instance state as read now. No waiver in the config: required, and the policy is not asked.
+ */
+function approval(context: RestoreContext, survivor: Survivor, members: readonly FormerMemberState[]): ApprovalVerdict {
+  const waivers = context.options.approvalWaivers ?? [];
+  if (waivers.length === 0) return { required: true, reason: 'approval is required: the cluster config waives it under no condition' };
   return approvalNeeded(waivers, survivor, members);
 }
 
@@ -167,7 +193,9 @@ export const ChooseRestorePoint: RestoreStep = async (context, deps) => {
     throw new RefusedError(choice.reason);
   }
   const loss = expectedLoss(choice.survivor, choice.candidates, unread);
-  const approvalVerdict = approval(context, choice.survivor, formerMembers);
+  const waivable = (context.options.approvalWaivers ?? []).length > 0;
+  const instanceStates = waivable ? await instanceStatesOf(context, deps, formerMembers) : [];
+  const approvalVerdict = approval(context, choice.survivor, instanceStates);
   const rejected = choice.rejected.length > 0 ? `; not usable: ${choice.rejected.map((r) => `${r.host} (${r.reason})`).join(', ')}` : '';
   return {
     output: {
@@ -178,6 +206,7 @@ export const ChooseRestorePoint: RestoreStep = async (context, deps) => {
       survivor: choice.survivor,
       fromSnapshot: choice.survivor.kind === 'snapshot',
       expectedLoss: loss,
+      ...(waivable ? { instanceStates } : {}),
       approvalWaived: !approvalVerdict.required,
       ...(approvalVerdict.waivedBy ? { approvalWaivedBy: approvalVerdict.waivedBy } : {}),
       ...(clusterId ? { clusterId } : {}),

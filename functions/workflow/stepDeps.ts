@@ -1,6 +1,17 @@
 // What every step is given: the ports, a clock, and a progress log. The sandbox and AWS each build one.
 
-import type { ArtifactStore, EtcdClusterPort, Host, HostRunner, Inventory, LockPort, ProvisioningPort, RunRecord, SecurityGroupPort } from '../ports.ts';
+import type {
+  ArtifactStore,
+  EtcdClusterPort,
+  Host,
+  HostRunner,
+  InstanceStatePort,
+  Inventory,
+  LockPort,
+  ProvisioningPort,
+  RunRecord,
+  SecurityGroupPort,
+} from '../ports.ts';
 import type { ReplaceRequest } from '../../statemachine/context.ts';
 
 export interface StepDeps {
@@ -13,6 +24,8 @@ export interface StepDeps {
   provisioning: ProvisioningPort;
   artifacts: ArtifactStore;
   lock: LockPort;
+  /** EC2's state of the hosts' instances (the restore's approval waivers); absent where hosts are no instances (the sandbox). */
+  instances?: InstanceStatePort;
   /** The cluster's hosts: the sandbox's, or discovered from EC2 tags; an explicit inventory wins. */
   resolveInventory: (request: ReplaceRequest) => Promise<Inventory>;
   sleep: (ms: number) => Promise<void>;

@@ -1,6 +1,6 @@
 // The steps' ports over AWS: host scripts through SSM Run Command, etcd through etcdctl on surviving
 // members (via SSM), ports in EC2 security groups, artifacts in S3 (SSE-KMS, presigned URLs), the lock
-// and run records in DynamoDB, and hosts discovered from EC2 tags.
+// and run records in DynamoDB, hosts discovered from EC2 tags, and their instances' states from EC2.
 //
 // Nothing is built at import time: awsDeps() creates the SDK clients when called, and the step handler
 // calls it once per Lambda container (createStepHandler caches the result). Tests pass their own clients.
@@ -46,6 +46,7 @@ import { DEFAULT_WAITS, type StepDeps } from '../../workflow/stepDeps.ts';
 import * as validate from '../../validate.ts';
 import { EtcdctlMembership } from '../etcdctl.ts';
 import { Ec2Discovery } from './discovery.ts';
+import { Ec2InstanceStates } from './ec2InstanceStates.ts';
 import { DynamoLock } from './dynamoLock.ts';
 import { executionLiveness } from './executionLiveness.ts';
 import { DynamoRunStore } from './dynamoRunStore.ts';
@@ -86,6 +87,7 @@ export interface AwsDeps extends StepDeps {
   runs: RunStore;
   discovery: Ec2Discovery;
   provisioning: Ec2Provisioning;
+  instances: Ec2InstanceStates;
   clients: AwsClients;
   /** The restore's approvals (functions/steps/AwaitApproval.ts), where TOPIC_ARN names the topic its requests go to. */
   approvals?: DynamoSnsApprovals;
@@ -223,6 +225,8 @@ export async function awsDeps(env: Env = process.env, clients?: Partial<AwsClien
       now,
       holderAlive: executionLiveness(all.sfn, optional(env, 'LOCK_STATE_MACHINE_ARNS')?.split(',') ?? optional(env, 'STATE_MACHINE_ARN')),
     }),
+    // The restore's approval waivers read the former members' instance states (ChooseRestorePoint).
+    instances: new Ec2InstanceStates({ ec2: all.ec2 }),
     runs: new DynamoRunStore({ doc: all.doc, table, ...(retention ? { retentionDays: validate.positiveInt('RUN_RETENTION_DAYS', retention) } : {}) }),
     discovery,
     provisioning,

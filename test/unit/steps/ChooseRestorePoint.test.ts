@@ -107,42 +107,71 @@ describe('Step: ChooseRestorePoint', () => {
     expect(world.securityGroups.calls).toEqual([]);
   });
 
-  it("waives the approval only under the config's all-others-terminated, where every other member's instance is terminated", async () => {
+  it("waives the approval only under the config's all-others-terminated, where EC2 reports every other member's instance terminated now", async () => {
     const world = quorumLost();
     const inventory = unitInventory();
     inventory.hosts = inventory.hosts.map((h, i) => ({ ...h, instanceId: `i-0000000${i}` }));
-    const states = (state1: string) => [
-      { host: 'master-0', instanceId: 'i-00000000', instanceState: 'terminated' },
-      { host: 'master-1', instanceId: 'i-00000001', instanceState: state1 },
-    ];
-    const waived = await ChooseRestorePoint(
-      restoreContext({ inventory, instanceStates: states('terminated') }, { approvalWaivers: ['all-others-terminated'] }),
-      world.deps,
-    );
+    const asked: string[][] = [];
+    /** EC2 as the instances port asks it: master-0's instance terminated, master-1's in `state1`, master-2 (the survivor) running. */
+    const ec2 = (state1: string | null) => ({
+      states: async (ids: readonly string[]) => {
+        asked.push([...ids]);
+        const all: Array<[string, string | null]> = [
+          ['i-00000000', 'terminated'],
+          ['i-00000001', state1],
+          ['i-00000002', 'running'],
+        ];
+        return new Map(all.filter((e): e is [string, string] => e[1] !== null && ids.includes(e[0])));
+      },
+    });
+    const waivers: Partial<RestoreRunOptions> = { approvalWaivers: ['all-others-terminated'] };
+    const waived = await ChooseRestorePoint(restoreContext({ inventory }, waivers), { ...world.deps, instances: ec2('terminated') });
+    expect(asked).toEqual([['i-00000000', 'i-00000001', 'i-00000002']]);
     expect(waived.output).toMatchObject({ approvalWaived: true, approvalWaivedBy: 'all-others-terminated' });
+    // What the waiver was judged on is kept in the context, and so in the run record.
+    expect(waived.output.instanceStates).toEqual([
+      { host: 'master-0', instanceId: 'i-00000000', instanceState: 'terminated' },
+      { host: 'master-1', instanceId: 'i-00000001', instanceState: 'terminated' },
+      { host: 'master-2', instanceId: 'i-00000002', instanceState: 'running' },
+    ]);
     expect(waived.detail).toMatch(
       /; approval waived by the config's all-others-terminated: every member but the survivor is an EC2 instance in terminated state/,
     );
 
-    const stopped = await ChooseRestorePoint(
-      restoreContext({ inventory, instanceStates: states('stopped') }, { approvalWaivers: ['all-others-terminated'] }),
-      world.deps,
-    );
+    const stopped = await ChooseRestorePoint(restoreContext({ inventory }, waivers), { ...world.deps, instances: ec2('stopped') });
     expect(stopped.output.approvalWaived).toBe(false);
     expect(stopped.output).not.toHaveProperty('approvalWaivedBy');
     expect(stopped.detail).toMatch(/approval is required: all-others-terminated does not hold \(not terminated: master-1 \(stopped\)\)$/);
 
-    // The facts missing: no instance state reported (the sandbox), or none of that instance: never waived.
-    const unknown = await ChooseRestorePoint(restoreContext({ inventory }, { approvalWaivers: ['all-others-terminated'] }), world.deps);
-    expect(unknown.output.approvalWaived).toBe(false);
-    const otherInstance = await ChooseRestorePoint(
-      restoreContext(
-        { inventory, instanceStates: [...states('terminated').slice(0, 1), { host: 'master-1', instanceId: 'i-0000000f', instanceState: 'terminated' }] },
-        { approvalWaivers: ['all-others-terminated'] },
-      ),
-      world.deps,
-    );
-    expect(otherInstance.output.approvalWaived).toBe(false);
+    // The facts missing: EC2 no longer lists master-1's instance, EC2 cannot be asked, no instances port (the
+    // sandbox), or a state an earlier attempt left in the context: never waived.
+    const gone = await ChooseRestorePoint(restoreContext({ inventory }, waivers), { ...world.deps, instances: ec2(null) });
+    expect(gone.output.approvalWaived).toBe(false);
+    expect(gone.detail).toMatch(/not terminated: master-1 \(state not known\)\)$/);
+    const failing = await ChooseRestorePoint(restoreContext({ inventory }, waivers), {
+      ...world.deps,
+      instances: { states: () => Promise.reject(Object.assign(new Error('Rate exceeded'), { name: 'RequestLimitExceeded' })) },
+    });
+    expect(failing.output.approvalWaived).toBe(false);
+    expect(world.logs.join('\n')).toContain("the former members' instance states could not be read (Rate exceeded)");
+    const stale = [
+      { host: 'master-0', instanceId: 'i-00000000', instanceState: 'terminated' },
+      { host: 'master-1', instanceId: 'i-00000001', instanceState: 'terminated' },
+    ];
+    const sandbox = await ChooseRestorePoint(restoreContext({ inventory, instanceStates: stale }, waivers), world.deps);
+    expect(sandbox.output.approvalWaived).toBe(false);
+    expect(sandbox.output.instanceStates).toEqual([
+      { host: 'master-0', instanceId: 'i-00000000' },
+      { host: 'master-1', instanceId: 'i-00000001' },
+      { host: 'master-2', instanceId: 'i-00000002' },
+    ]);
+
+    // No waiver in the config: EC2 is not asked.
+    asked.length = 0;
+    const none = await ChooseRestorePoint(restoreContext({ inventory }), { ...world.deps, instances: ec2('terminated') });
+    expect(none.output.approvalWaived).toBe(false);
+    expect(none.output).not.toHaveProperty('instanceStates');
+    expect(asked).toEqual([]);
   });
 
   it('--from master-0 overrides the ranking and states the loss: 40 revisions', async () => {
