@@ -431,7 +431,7 @@ const STATE_LIST = [
     'RunScaleupPlaybook',
     'On the installer host: cd <openshift-ansible> && ansible-playbook -i /etc/ansible/hosts playbooks/openshift-etcd/scaleup.yml, as a job that outlives the step; its output in the artifact store, its PLAY RECAP in the record',
     '37.2.1 step 2',
-    'UpdateInventory',
+    'AwaitSnapshot',
     {
       retry: [
         transient,
@@ -459,7 +459,7 @@ const STATE_LIST = [
     'StartNewMember',
     'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait while it catches up until it has started',
     'new host steps 4-7',
-    'UpdateInventory',
+    'AwaitSnapshot',
     {
       // A member that made no progress gets one more try; one still catching up, two more attempts' worth of waiting.
       retry: [
@@ -470,13 +470,6 @@ const STATE_LIST = [
       catch: whileNewMemberJoins,
       timeoutSeconds: 840,
     },
-  ),
-  task(
-    'UpdateInventory',
-    'On the installer host: [etcd] loses the failed host and gains the new one (which leaves [new_etcd] after the scaleup playbook)',
-    '37.2.2 step 9, 37.2.1 step 3',
-    'AwaitSnapshot',
-    joiningHostWork,
   ),
   task(
     'AwaitSnapshot',
@@ -504,12 +497,22 @@ const STATE_LIST = [
     'VerifyClusterHealth',
     'cluster-health (v2) and endpoint health (v3) across every member; every member started and voting',
     'new host step 8',
-    'IsAnotherMemberToAdd',
+    'UpdateInventory',
     {
       retry: [transient, { errors: ['ClusterUnhealthyError'], intervalSeconds: 1, maxAttempts: 10, backoffRate: 1.5, maxDelaySeconds: 5 }],
       // The new member has joined and votes by now: a problem elsewhere must not remove it again.
       catch: afterNewMemberJoined,
     },
+  ),
+  // The inventory serves later scale-ups, not this replacement: it follows full strength (the new member
+  // healthy) instead of sitting on the path to it, still once per member and before the next member's
+  // PrepareInventory. A run whose new member is in place already (IsNewMemberInPlace) updates it too.
+  task(
+    'UpdateInventory',
+    'On the installer host: [etcd] loses the failed host and gains the new one (which leaves [new_etcd] after the scaleup playbook)',
+    '37.2.2 step 9, 37.2.1 step 3',
+    'IsAnotherMemberToAdd',
+    { retry: hostWork, catch: afterNewMemberJoined },
   ),
   // Several failed members: the next new member is added only once this one is healthy (and promoted).
   {

@@ -133,6 +133,7 @@ describe('Conformance: compiled ASL and XState machine', () => {
         'StopFailedMember',
         ...(reachable ? ['BackUpFailedMemberData'] : []),
         'VerifyClusterHealth',
+        'UpdateInventory',
         'RollMasters',
         'UpdateFlannel',
         'DiscardKeyBundle',

@@ -233,6 +233,7 @@ describe('Function: compileAsl', () => {
         'IsAnotherMemberToRemove',
         'IsNewMemberInPlace',
         'VerifyClusterHealth',
+        'UpdateInventory',
         'IsAnotherMemberToAdd',
         'RollMasters',
         'UpdateFlannel',

@@ -81,6 +81,7 @@ describe('Machine: ReplaceFailedEtcdMember', () => {
       'StopFailedMember',
       'BackUpFailedMemberData',
       'VerifyClusterHealth',
+      'UpdateInventory',
       'RollMasters',
       'UpdateFlannel',
       'DiscardKeyBundle',

@@ -209,10 +209,10 @@ describe('plan --failed A --failed B', () => {
       'add ConfigureNewMember',
       'add AddMember',
       'add StartNewMember',
-      'add UpdateInventory',
       'add AwaitSnapshot',
       'add PromoteNewMember',
       'add VerifyClusterHealth',
+      'add UpdateInventory',
     ]);
     expect(doc.steps.filter((s) => s.member === 'master-4 → etcd-spare-1 (2 of 2)')).toEqual(doc.members[1]!.steps);
   });

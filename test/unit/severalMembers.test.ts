@@ -273,7 +273,7 @@ describe('Conformance: two failed members in the compiled ASL and the XState mac
     expect(run.finalState).toBe('Succeeded');
     const tasks = tasksOf(run.path);
     const prepare = ['IssueCertificates', 'VerifyCertificates', 'OpenEtcdPorts', 'InstallEtcd'];
-    const add = ['ConfigureNewMember', 'AddMember', 'StartNewMember', 'UpdateInventory', 'AwaitSnapshot', 'VerifyClusterHealth'];
+    const add = ['ConfigureNewMember', 'AddMember', 'StartNewMember', 'AwaitSnapshot', 'VerifyClusterHealth', 'UpdateInventory'];
     expect(tasks.slice(tasks.indexOf('IssueCertificates'), tasks.indexOf('ConfirmMemberFailed'))).toEqual([...prepare, ...prepare]);
     expect(tasks.slice(tasks.indexOf('ConfirmMemberFailed'), tasks.indexOf('ConfigureNewMember'))).toEqual([
       'ConfirmMemberFailed',
