@@ -111,7 +111,8 @@ export class EtcdReplacement extends Construct {
     this.statusCheckAlarms = probe.statusCheckAlarms;
 
     new AlarmTrigger(this, ctx, stateMachine);
-    this.ec2Signal = new Ec2Signals(this, ctx, stateMachine).function;
+    const ec2Signals = new Ec2Signals(this, ctx, stateMachine);
+    this.ec2Signal = ec2Signals.function;
 
     const outcomes = new Outcomes(this, ctx, { key: storage.key, table: storage.table, stateMachine });
     this.outcomeTopic = outcomes.topic;
@@ -124,6 +125,7 @@ export class EtcdReplacement extends Construct {
       notifier: this.notifier,
       probe: this.healthProbe,
     });
+    ec2Signals.watchRunsOf(this.restore.stateMachine);
 
     this.auditRecorder = new AuditTrail(this, ctx, { key: storage.key, table: storage.table, stateMachine }).recorder;
 

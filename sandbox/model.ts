@@ -38,6 +38,8 @@ export interface SandboxInfo {
   hosts: SandboxHost[];
   client: { endpoints: string[]; cacert: string; cert: string; key: string };
   stateDir: string;
+  /** When `up` built it (ISO): runs recorded before that were on another sandbox of the same name. */
+  createdAt: string;
   /** The etcd version the members were started on (sandbox up --etcd-version); status has what runs now. */
   etcdVersion: string;
   /** What the hosts' `yum install etcd` finds: each RHEL 7 repository's etcd version, oldest first. */
@@ -227,6 +229,7 @@ export async function toInfo(record: SandboxRecord): Promise<SandboxInfo> {
       key: path.join(client, 'client.key'),
     },
     stateDir,
+    createdAt: record.createdAt,
     etcdVersion: record.options.etcdVersion ?? LEGACY_ETCD_VERSION,
     etcdRepos: (record.etcdRepos ?? []).map((r) => ({ ...r })),
   };

@@ -9,18 +9,20 @@
 // - the new member goes on the same host when FenceFormerMembers fenced it on the host (its etcd stopped, its
 //   static pod in pods-stopped, its data stored off the host and checked; InstallEtcd stores the data again
 //   before it empties the directory), else on the spare pool's next free host, chosen as the replacement's
-//   ValidateInput chooses one (chooseReplacement); with neither, NoHostToReAddError before any re-add;
+//   ValidateInput chooses one (chooseReplacement) and that answers on the host; with neither,
+//   NoHostToReAddError before any re-add;
 // - survivors: the restored member, and each re-added member once it has joined (enterLoop).
 // A former member re-added on its own host has its network fence lifted when it is loaded: the fence on the
 // host holds it now (issue 24 §4), and its new member must reach the others. Recorded in `fenced`
 // (networkLifted). The cluster's ID and version are those of the restored member (a restored snapshot is a
 // new cluster). Deterministic on its input: a retry loads the same member, and lifts a lifted fence no more.
 
-import { ClusterUnhealthyError, WorkflowError } from '../errors.ts';
+import { ClusterUnhealthyError, HostUnreachableError, WorkflowError } from '../errors.ts';
+import { describeEtcdHost } from '../hosts/etcdHost.ts';
 import { compareEtcdVersions } from '../cluster/etcdVersion.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
 import { hostNamed, liftNetworkFence, type RestoreStep } from '../cluster/restoreFacts.ts';
-import type { EtcdMember, Host } from '../ports.ts';
+import type { EtcdMember, Host, Inventory } from '../ports.ts';
 import { chooseReplacement } from './ValidateInput.ts';
 import { clientUrl, peerUrl } from '../../statemachine/cluster.ts';
 import type { MemberRef, MemberSlot, WorkflowContext } from '../../statemachine/context.ts';
@@ -36,6 +38,32 @@ export class NoHostToReAddError extends WorkflowError {
 const onItsOwnHost = (fence: FencedHost | undefined): boolean =>
   fence !== undefined && fence.how.includes('on-host') && !fence.how.includes('stopped-instance');
 
+/**
+ * The spare pool's next free host that answers: a spare that runs nothing (powered off, its agent gone) is
+ * passed over, named in `unreachable`, rather than taken for a re-add that could only fail while the restored
+ * member runs alone. Whether it may take a member (no etcd of this cluster or another) is InstallEtcd's check.
+ */
+async function answeringSpare(
+  inventory: Inventory,
+  former: Host,
+  deps: Parameters<RestoreStep>[1],
+  list: () => Promise<EtcdMember[] | null>,
+  taken: string[],
+  unreachable: string[],
+): Promise<Host | undefined> {
+  for (;;) {
+    const chosen = await chooseReplacement(inventory, null, former, deps, list, [...taken, ...unreachable]);
+    if (chosen.choice !== 'spare' || !chosen.host) return undefined;
+    try {
+      await describeEtcdHost(deps.runner, chosen.host);
+      return chosen.host;
+    } catch (error) {
+      if (!(error instanceof HostUnreachableError)) throw error;
+      unreachable.push(chosen.host.name);
+    }
+  }
+}
+
 /** Every former member but the restored one as a slot of the re-add loop, each with the host it is added back on. */
 async function makeSlots(context: RestoreContext, restored: Host, list: () => Promise<EtcdMember[] | null>, deps: Parameters<RestoreStep>[1]) {
   const inventory = inventoryOf(context);
@@ -45,14 +73,14 @@ async function makeSlots(context: RestoreContext, restored: Host, list: () => Pr
   const slots: MemberSlot[] = [];
   const reAdds: FormerMemberReAdd[] = [];
   const none: string[] = [];
+  const unreachable: string[] = [];
   for (const former of formers) {
     const host = hostNamed(inventory, former.host);
     let on: Host | undefined;
     let how: FormerMemberReAdd['how'] = 'same-host';
     if (onItsOwnHost(fenced.find((f) => f.host === former.host))) on = host;
     else {
-      const chosen = await chooseReplacement(inventory, null, host, deps, list, taken);
-      on = chosen.choice === 'spare' ? chosen.host : undefined;
+      on = await answeringSpare(inventory, host, deps, list, taken, unreachable);
       how = 'spare';
     }
     if (!on) {
@@ -73,7 +101,8 @@ async function makeSlots(context: RestoreContext, restored: Host, list: () => Pr
   }
   if (none.length > 0) {
     throw new NoHostToReAddError(
-      `no host to add ${none.join(', ')} back on: not fenced on the host (its etcd stopped and its data stored), and no host of the spare pool is free; ` +
+      `no host to add ${none.join(', ')} back on: not fenced on the host (its etcd stopped and its data stored), and no host of the spare pool is free` +
+        `${unreachable.length > 0 ? ` (${unreachable.join(', ')} do not answer)` : ''}; ` +
         `the restored member runs alone and nothing was re-added: add spares to the pool, or bring the former host back, then run the restore again`,
     );
   }

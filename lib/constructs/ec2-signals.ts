@@ -22,6 +22,7 @@ import type { ReplacementContext } from './shared.ts';
 export class Ec2Signals {
   /** Starts a replacement when a member's instance stops or terminates; keeps status-check alarms on members the configuration does not list yet. */
   readonly function: NodejsFunction;
+  readonly #watchRule: events.Rule;
 
   constructor(scope: Construct, ctx: ReplacementContext, stateMachine: sfn.StateMachine) {
     const { cluster, config } = ctx;
@@ -107,7 +108,7 @@ export class Ec2Signals {
       },
       targets: [new targets.LambdaFunction(this.function, { retryAttempts: 4, maxEventAge: Duration.hours(1) })],
     });
-    new events.Rule(scope, 'WatchReplacedMembers', {
+    this.#watchRule = new events.Rule(scope, 'WatchReplacedMembers', {
       description: `etcd-replace ${cluster}: after a successful run, status-check alarms on the members the configuration does not list yet`,
       eventPattern: {
         source: ['aws.states'],
@@ -136,5 +137,13 @@ export class Ec2Signals {
       reason:
         'PutMetricAlarm and DeleteAlarms of the run-time status-check alarms only (a name pattern no alarm of the stack has), with no alarm action; their instances are chosen at run time.',
     });
+  }
+
+  /**
+   * The runs of another state machine change membership too (the restore re-adds members, on spares as well):
+   * after each of its successful runs, the same tags and status-check alarms.
+   */
+  watchRunsOf(stateMachine: sfn.StateMachine): void {
+    this.#watchRule.addEventPattern({ detail: { stateMachineArn: [stateMachine.stateMachineArn] } });
   }
 }

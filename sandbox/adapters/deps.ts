@@ -14,6 +14,9 @@ import { FileLock } from './fileLock.ts';
 import { positiveInt } from '../../functions/validate.ts';
 import { SandboxHostRunner } from './hostRunner.ts';
 import { SandboxProvisioning } from './provisioning.ts';
+import { FileRunStore } from './fileRunStore.ts';
+import { membershipChanges, type MembershipChanges } from '../../statemachine/membershipChanges.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
 import path from 'node:path';
 
 export interface SandboxDeps extends StepDeps {
@@ -26,16 +29,43 @@ export interface SandboxDeps extends StepDeps {
  * request, so a host launched into the sandbox for an earlier run is in later inventories. A host that
  * `up` built as a spare (or a run launched) and that is a member now, by any identity, is an etcd host
  * and no longer in the spare pool: as on AWS, where a run's new member is enrolled with the etcd role.
+ * When no etcd answers a member list (quorum lost, every member down), the membership is what the
+ * sandbox's succeeded runs left, oldest first (`recorded`, as AWS keeps it in its tags): a host a run added
+ * a member on is an etcd host, out of the pool; a host whose member a run removed and replaced elsewhere
+ * is no etcd host (a master stays a master; a former spare is left out).
  */
-export function inventoryOfSandbox(sandbox: SandboxInfo, members: EtcdMember[] = []): Inventory {
+export function inventoryOfSandbox(sandbox: SandboxInfo, members: EtcdMember[] = [], recorded: MembershipChanges[] = []): Inventory {
+  const roles = new Map(sandbox.hosts.map((h) => [h.name, [...h.roles]]));
+  if (members.length === 0) {
+    for (const { left, joined } of recorded) {
+      for (const h of left)
+        roles.set(
+          h.name,
+          (roles.get(h.name) ?? []).filter((r) => r !== 'etcd'),
+        );
+      for (const h of joined) roles.set(h.name, [...(roles.get(h.name) ?? []).filter((r) => r !== 'spare' && r !== 'etcd'), 'etcd']);
+    }
+  }
   return {
     cluster: sandbox.name,
-    hosts: sandbox.hosts.map((h): Host => {
-      const host: Host = { name: h.name, hostname: h.hostname, ip: h.ip, roles: [...h.roles] };
+    // A host left with no role (a spare a run made a member, whose member a later run replaced) is no
+    // part of the cluster any more, as AWS leaves an instance tagged replaced-by out of its inventory.
+    hosts: sandbox.hosts.flatMap((h): Host[] => {
+      const host: Host = { name: h.name, hostname: h.hostname, ip: h.ip, roles: roles.get(h.name) ?? [...h.roles] };
+      if (host.roles.length === 0) return [];
       const enrolled = host.roles.includes('spare') && membersOfHost(members, host).length > 0;
-      return enrolled ? { ...host, roles: [...host.roles.filter((r) => r !== 'spare'), 'etcd'] } : host;
+      return [enrolled ? { ...host, roles: [...host.roles.filter((r) => r !== 'spare'), 'etcd'] } : host];
     }),
   };
+}
+
+/** What the sandbox's succeeded runs changed in its membership, oldest first: only runs of this sandbox, not of an earlier one of its name. */
+async function recordedMembership(sandbox: SandboxInfo): Promise<MembershipChanges[]> {
+  const runs = await new FileRunStore().list({ cluster: sandbox.name });
+  return runs
+    .filter((r) => r.outcome === 'succeeded' && r.startedAt >= sandbox.createdAt)
+    .sort((a, b) => (a.endedAt ?? a.startedAt).localeCompare(b.endedAt ?? b.startedAt))
+    .map((r) => membershipChanges(r.context as unknown as WorkflowContext));
 }
 
 /**
@@ -100,7 +130,8 @@ export async function sandboxDeps(name: string, options: { log?: (message: strin
     resolveInventory: async (request) => {
       if (request.inventory) return request.inventory;
       const current = await refreshHosts();
-      return inventoryOfSandbox(current, await sandboxMembers(current, runner));
+      const members = await sandboxMembers(current, runner);
+      return inventoryOfSandbox(current, members, members.length === 0 ? await recordedMembership(current) : []);
     },
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     now: () => new Date(),

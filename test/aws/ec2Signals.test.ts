@@ -203,8 +203,8 @@ describe('Class: Ec2Signals', () => {
       const out = await signals().onRunSucceeded({ name: 'ocp311-master-2-run', status: 'SUCCEEDED', output: JSON.stringify(output) });
 
       expect(out).toEqual({
-        tagged: M2,
-        enrolled: NEW,
+        tagged: [M2],
+        enrolled: [NEW],
         put: [watchedAlarmName(CLUSTER, 'etcd-new-3f9a0c1d', NEW)],
         deleted: [watchedAlarmName(CLUSTER, 'etcd-new-99999999', gone)],
       });
@@ -235,6 +235,50 @@ describe('Class: Ec2Signals', () => {
       expect(put.AlarmActions).toBeUndefined();
       // The stack's own alarms (configured members) are neither put nor deleted.
       expect(cwMock.commandCalls(DeleteAlarmsCommand)[0]!.args[0].input.AlarmNames).toEqual([watchedAlarmName(CLUSTER, 'etcd-new-99999999', gone)]);
+    });
+
+    it('after a run that replaced two members: each replaced instance tagged, each new member enrolled and watched, the slot loaded last included', async () => {
+      const M3 = 'i-0a1b2c3d4e5f60713';
+      const NEW2 = 'i-0ae0000000000002b';
+      fakeEc2([
+        member(M0, 'master-0'),
+        member(M2, 'master-2', 'master,etcd', {}, { State: { Name: 'stopped' } }),
+        member(M3, 'master-3', 'master,etcd', {}, { State: { Name: 'stopped' } }),
+        instance(NEW, { 'openshift-etcd-spare-pool': CLUSTER, Name: 'etcd-new-3f9a0c1d' }),
+        instance(NEW2, { 'openshift-etcd-spare-pool': CLUSTER, Name: 'etcd-new-4a0b1d2e' }),
+      ]);
+      cwMock.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [] });
+      cwMock.on(PutMetricAlarmCommand).resolves({});
+      ec2Mock.on(CreateTagsCommand).resolves({});
+      const hostOf = (name: string, ip: string, roles: string[], instanceId: string) => ({
+        name,
+        hostname: `${name}.ocp311.example.internal`,
+        ip,
+        roles,
+        instanceId,
+      });
+      const first = {
+        failed: 'master-2',
+        failedHost: hostOf('master-2', '10.0.1.12', ['master', 'etcd'], M2),
+        replacement: hostOf('etcd-new-3f9a0c1d', '10.0.1.30', ['spare'], NEW),
+        failedMemberRemoved: true,
+        memberAdded: true,
+        newMemberId: '8e9e05c52164694d',
+      };
+      const second = {
+        failed: 'master-3',
+        failedHost: hostOf('master-3', '10.0.1.13', ['master', 'etcd'], M3),
+        replacement: hostOf('etcd-new-4a0b1d2e', '10.0.1.31', ['spare'], NEW2),
+        failedMemberRemoved: true,
+        memberAdded: true,
+        newMemberId: '9f0f16d63275705e',
+      };
+      // The second member is the one loaded: its slot in `members` is as it was when the loop left it.
+      const output = { runId: 'ocp311-two', members: [first, { failed: 'master-3' }], memberIndex: 1, ...second };
+      const out = await signals().onRunSucceeded({ name: 'ocp311-two', status: 'SUCCEEDED', output: JSON.stringify(output) });
+      expect(out.tagged).toEqual([M2, M3]);
+      expect(out.enrolled).toEqual([NEW, NEW2]);
+      expect(out.put.sort()).toEqual([watchedAlarmName(CLUSTER, 'etcd-new-3f9a0c1d', NEW), watchedAlarmName(CLUSTER, 'etcd-new-4a0b1d2e', NEW2)].sort());
     });
 
     it('watches an unconfigured etcd member carrying the cluster tags even without a run output', async () => {

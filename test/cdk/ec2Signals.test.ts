@@ -79,8 +79,12 @@ function ruleByPrefix(resources: Record<string, Resource>, prefix: string): Reso
   return found[1];
 }
 /** The pattern with the state machine's Ref as its ARN, the way EventBridge sees it once deployed. */
-function deployedPattern(rule: Resource): Record<string, Json> {
-  const text = JSON.stringify(rule.Properties['EventPattern']).replace(/\{"Ref":"StateMachine[A-Za-z0-9]*"\}/g, JSON.stringify(STATE_MACHINE_ARN));
+function deployedPattern(rule: Resource, resources: Record<string, Resource> = resourcesOf('example')): Record<string, Json> {
+  // A state machine's Ref is its ARN: the one of its name.
+  const text = JSON.stringify(rule.Properties['EventPattern']).replace(/\{"Ref":"([A-Za-z0-9]+)"\}/g, (ref, id: string) => {
+    const name = resources[id]?.Type === 'AWS::StepFunctions::StateMachine' ? resources[id].Properties['StateMachineName'] : undefined;
+    return typeof name === 'string' ? JSON.stringify(STATE_MACHINE_ARN.replace(/[^:]+$/, name)) : ref;
+  });
   return JSON.parse(text) as Record<string, Json>;
 }
 
@@ -304,13 +308,21 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       expect(new Ajv({ strict: true }).validate(schema, request)).toBe(true);
     });
 
-    it('a successful execution of this state machine reaches the signal function (the alarms follow the members)', () => {
+    it("a successful execution of this state machine, or of the restore's, reaches the signal function (the alarms follow the members)", () => {
       const rule = ruleByPrefix(resourcesOf('example'), 'WatchReplacedMembers');
       const pattern = deployedPattern(rule);
       expect(matchesPattern(pattern, executionSucceeded())).toBe(true);
       const failed = executionSucceeded();
       (failed['detail'] as Record<string, Json>)['status'] = 'FAILED';
       expect(matchesPattern(pattern, failed)).toBe(false);
+      // The restore's successful runs too (it re-adds members, on spares as well); no other state machine's.
+      const ofMachine = (arn: string) => {
+        const event = executionSucceeded();
+        (event['detail'] as Record<string, Json>)['stateMachineArn'] = arn;
+        return event;
+      };
+      expect(matchesPattern(pattern, ofMachine(STATE_MACHINE_ARN.replace('etcd-replace-', 'etcd-restore-')))).toBe(true);
+      expect(matchesPattern(pattern, ofMachine(STATE_MACHINE_ARN.replace('etcd-replace-', 'other-')))).toBe(false);
     });
   });
 

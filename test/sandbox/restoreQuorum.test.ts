@@ -13,6 +13,12 @@
 //   4. the same loss again: the restore chooses etcd-spare-1 (the highest revision; not master-0); killed
 //      during ForceNewCluster, then during a re-add, the same command finishes; master-0 and etcd-spare-0
 //      are re-added on their own hosts once their etcd fault is lifted (as an operator lifts the cause).
+//   5. no usable survivor: a replacement run (etcd-spare-0 powered off, replaced by etcd-spare-2) verifies its
+//      snapshot; 10 more keys are written; then etcd-spare-1 and etcd-spare-2 are powered off and master-0's
+//      etcd dies with its data directory gone. No member answers a member list, so the membership is what the
+//      runs left; the restore takes the newest verified snapshot, restores it on master-0 and re-adds the two
+//      powered-off members on the next two spares. Every key of the snapshot is on every member; the 10 later
+//      keys are the loss the plan stated.
 // A sandbox of its own: it loses quorum on purpose, which no other suite's sandbox can afford, and the
 // scripts' suite (restoreScripts.test.ts) ends with a cluster of one.
 
@@ -43,7 +49,7 @@ const created: string[] = [];
 let sandbox: SandboxInfo;
 
 beforeAll(async () => {
-  sandbox = await upSandbox(created, 't-rqe', { members: 3, spares: 2, nodes: 1, dataMb: 2 });
+  sandbox = await upSandbox(created, 't-rqe', { members: 3, spares: 5, nodes: 1, dataMb: 2 });
 });
 
 afterAll(async () => {
@@ -240,5 +246,60 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
     expect(record?.context['survivor']).toMatchObject({ kind: 'member', host: 'etcd-spare-1' });
     const reAdds = record?.context['reAdds'];
     console.log(`restore from the highest revision, killed twice: re-adds ${JSON.stringify(reAdds)}`);
+  });
+
+  it('no usable survivor: restores the verified snapshot of an earlier run on master-0 and re-adds the powered-off members on spares; the keys after the snapshot are the stated loss', async () => {
+    // A replacement run verifies its snapshot: etcd-spare-0 powered off, replaced by etcd-spare-2.
+    await failHost(sandbox.name, 'etcd-spare-0', 'kill');
+    const replaced = await cli([
+      'run',
+      '--sandbox',
+      sandbox.name,
+      '--failed',
+      'etcd-spare-0',
+      '--replacement',
+      'etcd-spare-2',
+      '--grace-seconds',
+      '0',
+      '--json',
+    ]);
+    expect(exitOf(replaced)).toMatchObject({ code: 0 });
+    const [replacement] = await runsOf(sandbox.name);
+    expect(replacement?.runId).toBe(parseRunJson(replaced.stdout).runId);
+    const snapshotKey = replacement?.context['snapshotKey'];
+    expect(replacement?.context['snapshotVerified']).toBeDefined();
+    for (let i = 0; i < 10; i += 1) expect(await puts('master-0', `/after-snapshot/${i}`)).toBe(true);
+
+    // Nothing usable is left: two members powered off, master-0's etcd dead with its data directory gone.
+    await failHost(sandbox.name, 'etcd-spare-1', 'kill');
+    await failHost(sandbox.name, 'etcd-spare-2', 'kill');
+    await failHost(sandbox.name, 'master-0', 'etcd');
+    await sh(sandbox, 'master-0', 'rm -rf /var/lib/etcd/member');
+
+    const { watched } = await approvedRestore(restoreArgs());
+    const out = await watched.done;
+    expect(exitOf(out)).toMatchObject({ code: 0 });
+    expect(parseRunJson(out.stdout).outcome).toBe('succeeded');
+    const [record] = await runsOf(sandbox.name);
+    expect(record?.context['survivor']).toMatchObject({ kind: 'snapshot', key: snapshotKey, chosenBy: 'newest' });
+    expect(record?.context['reAdds']).toEqual([
+      { former: 'etcd-spare-1', on: 'etcd-spare-3', how: 'spare' },
+      { former: 'etcd-spare-2', on: 'etcd-spare-4', how: 'spare' },
+    ]);
+
+    const hosts = ['master-0', 'etcd-spare-3', 'etcd-spare-4'];
+    expect(memberNames(await memberList(sandbox, 'master-0', clientUrl(ipOf('master-0'))))).toEqual(hosts.map(fqdn).sort());
+    expect(await healthOf(sandbox, 'master-0', hosts)).toEqual([true, true, true]);
+    for (const host of hosts) {
+      const keysOf = async (prefix: string) =>
+        (await etcdctl(sandbox, host, [clientUrl(ipOf(host))], ['get', prefix, '--prefix', '--keys-only', '--consistency=s']))
+          .split('\n')
+          .filter((k) => k !== '');
+      expect(await keysOf('/after-master-0-again/')).toHaveLength(21);
+      expect(await keysOf('/after-snapshot/')).toEqual([]);
+    }
+    // The powered-off members stay fenced on the network.
+    for (const host of ['etcd-spare-1', 'etcd-spare-2']) expect((await describeFence(sandbox, host)).fenced).toBe(true);
+    console.log(`restore from a snapshot: ${JSON.stringify(record?.context['expectedLoss'])}; ${JSON.stringify(record?.context['restoreMeasures'])}`);
   });
 });

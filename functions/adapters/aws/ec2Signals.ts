@@ -12,9 +12,10 @@
 // takes a spare of the pool or launches one), under the CLI's default execution name (the member's host name): the several events of one failure (stopping, then stopped; an
 // at-least-once redelivery) start one execution.
 //
-// onRunSucceeded: after a run that replaced a member, tags the replaced instance
+// onRunSucceeded: after a run that replaced members (one, several, or a restore's re-added members;
+// statemachine/membershipChanges.ts), tags each replaced instance
 // `etcd-replace:replaced-by=<run ID>` (so its later stop or termination starts nothing, and discovery no
-// longer counts it a member), enrols the new member's instance (a spare of the pool, or launched for
+// longer counts it a member), enrols each new member's instance (a spare of the pool, or launched for
 // the run) as an etcd member of the cluster (`<clusterTag>=<cluster>`, `<roleTag>=etcd`: its own later
 // stop starts a replacement, and no later run takes it for a spare), and keeps a
 // status-check alarm (statusAlarms.ts) on every etcd member the configuration does not list yet: the
@@ -28,6 +29,8 @@ import { errorName } from '../../errors.ts';
 import type { Host } from '../../ports.ts';
 import * as validate from '../../validate.ts';
 import { runIdFromExecutionName } from '../../handlers/event.ts';
+import type { WorkflowContext } from '../../../statemachine/context.ts';
+import { membershipChanges } from '../../../statemachine/membershipChanges.ts';
 import { DEFAULT_TAG_KEYS, describeInstances, hostnameOf, parseRoles, shortNameOf, tagValue } from './discovery.ts';
 import { defaultExecutionName } from './executions.ts';
 import { REPLACED_BY_TAG } from './launchTags.ts';
@@ -79,10 +82,10 @@ export interface ExecutionSucceededDetail {
 export interface WatchOutcome {
   put: string[];
   deleted: string[];
-  /** The replaced member's instance, tagged replaced-by. */
-  tagged?: string;
-  /** The new member's instance, tagged as an etcd member of the cluster. */
-  enrolled?: string;
+  /** The replaced members' instances, tagged replaced-by. */
+  tagged?: string[];
+  /** The new members' instances, tagged as etcd members of the cluster. */
+  enrolled?: string[];
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -150,26 +153,30 @@ export class Ec2Signals {
     } catch {
       // no output (larger than the event carries): the tagged members are still watched
     }
-    const joined = context['memberAdded'] === true || typeof context['newMemberId'] === 'string' ? hostOf(context['replacement']) : undefined;
-    const removed = context['failedMemberRemoved'] === true ? hostOf(context['failedHost']) : undefined;
-    const out: WatchOutcome = { put: [], deleted: [] };
-    if (removed?.instanceId && detail.name) {
-      const tagged = await this.#tag(removed.instanceId, [{ Key: REPLACED_BY_TAG, Value: runIdFromExecutionName(detail.name) }], 'the replaced instance');
-      if (tagged) out.tagged = removed.instanceId;
+    // Every member the run replaced or added: one, each of several, or a restore's re-added members.
+    const changes = membershipChanges(context as unknown as WorkflowContext);
+    // A restore's forced or restored host was a member already (tagged so): only new ones are enrolled.
+    const joined = changes.joined.flatMap((h) => hostOf(h) ?? []).filter((h) => !h.roles.includes('etcd'));
+    const removed = changes.left.flatMap((h) => hostOf(h) ?? []);
+    const tagged: string[] = [];
+    const enrolled: string[] = [];
+    if (detail.name) {
+      const replacedBy = [{ Key: REPLACED_BY_TAG, Value: runIdFromExecutionName(detail.name) }];
+      for (const h of removed) if (await this.#tag(h.instanceId!, replacedBy, 'the replaced instance')) tagged.push(h.instanceId!);
     }
     const membership = [
       { Key: this.#c.clusterTagKey, Value: this.#c.cluster },
       { Key: this.#roleTag, Value: 'etcd' },
     ];
-    if (joined?.instanceId && (await this.#tag(joined.instanceId, membership, 'the new member as a member of the cluster'))) out.enrolled = joined.instanceId;
-    const { put, deleted } = await this.watchMembers({ ...(joined ? { joined } : {}), ...(removed ? { removed } : {}) });
-    return { ...out, put, deleted };
+    for (const h of joined) if (await this.#tag(h.instanceId!, membership, 'the new member as a member of the cluster')) enrolled.push(h.instanceId!);
+    const { put, deleted } = await this.watchMembers({ joined, removed });
+    return { put, deleted, ...(tagged.length > 0 ? { tagged } : {}), ...(enrolled.length > 0 ? { enrolled } : {}) };
   }
 
   /** Puts a status-check alarm on every unconfigured etcd member, and deletes those of instances gone or replaced. */
-  async watchMembers(run: { joined?: Host; removed?: Host } = {}): Promise<{ put: string[]; deleted: string[] }> {
+  async watchMembers(run: { joined?: Host[]; removed?: Host[] } = {}): Promise<{ put: string[]; deleted: string[] }> {
     const configured = new Set(this.#c.configuredMembers);
-    const removedId = run.removed?.instanceId;
+    const removedIds = new Set((run.removed ?? []).map((h) => h.instanceId));
     const members = await describeInstances(
       this.#c.ec2,
       {
@@ -185,9 +192,9 @@ export class Ec2Signals {
       if (this.#notAWatchedMember(instance, { ignoreMaintenance: true }) || !instance.InstanceId) continue;
       watched.set(instance.InstanceId, { instanceId: instance.InstanceId, name: shortNameOf(instance, hostnameOf(instance, this.#hostnameTag)) });
     }
-    if (run.joined?.instanceId)
-      watched.set(run.joined.instanceId, { instanceId: run.joined.instanceId, name: validate.hostName('replacement.name', run.joined.name) });
-    for (const id of [...watched.keys()]) if (configured.has(id) || id === removedId) watched.delete(id);
+    for (const h of run.joined ?? [])
+      if (h.instanceId) watched.set(h.instanceId, { instanceId: h.instanceId, name: validate.hostName('replacement.name', h.name) });
+    for (const id of [...watched.keys()]) if (configured.has(id) || removedIds.has(id)) watched.delete(id);
 
     const existing = await this.#alarms.list();
     const put: string[] = [];
@@ -202,7 +209,7 @@ export class Ec2Signals {
             .map((i) => i.InstanceId),
     );
     // Kept: an instance that still runs but carries no member tags (a new member of an earlier run).
-    const deleted = candidates.filter(([id]) => id === removedId || configured.has(id) || !alive.has(id)).map(([, name]) => name);
+    const deleted = candidates.filter(([id]) => removedIds.has(id) || configured.has(id) || !alive.has(id)).map(([, name]) => name);
     await this.#alarms.delete(deleted);
     return { put, deleted };
   }

@@ -10,6 +10,7 @@ import { PrepareFormerMember } from '../../../functions/steps/PrepareFormerMembe
 import { fakeMember, memberId, unitInventory } from '../../support/fakeCluster.ts';
 import { failure, HOSTS, NOW, RUN_ID, stepWorld, type StepWorld } from '../../support/stepHarness.ts';
 import type { FencedHost, RestoreContext } from '../../../statemachine/restoreContext.ts';
+import { HostUnreachableError } from '../../../functions/errors.ts';
 
 const inventory = unitInventory([{ name: 'etcd-spare-1', hostname: 'etcd-spare-1.example.test', ip: '198.51.100.10', roles: ['spare'] }]);
 const A2 = memberId(0xa2);
@@ -56,8 +57,12 @@ function forcedWorld(): StepWorld {
   const world = stepWorld([fakeMember(0xa2, 'master-2', '198.51.100.4', true, { version: '3.2.22' })]);
   world.securityGroups.fenced.add('master-0');
   world.securityGroups.fenced.add('master-1');
+  // Every spare answers on the host, with nothing of etcd on it, unless a test powers one off.
+  world.runner.on('DescribeEtcdHost', { stdout: CLEAN_SPARE });
   return world;
 }
+
+const CLEAN_SPARE = { staticPod: false, unitActive: false, unitEnabled: false, installedVersion: null, listening: false, running: null, dataDirEmpty: true };
 
 const after = (context: RestoreContext, result: RestoreStepResult): RestoreContext => ({ ...context, ...result.output });
 
@@ -125,6 +130,19 @@ describe('Step: PrepareFormerMember', () => {
     world.cluster.members.push(fakeMember(0xa9, 'etcd-spare-0', '198.51.100.9', true, { version: '3.2.22' }));
     const result = await PrepareFormerMember(verified(), world.deps);
     expect(result.output.reAdds?.[1]).toEqual({ former: 'master-1', on: 'etcd-spare-1', how: 'spare' });
+  });
+
+  it('a spare that does not answer (powered off) is passed over for the next; none answering: NoHostToReAddError naming them, nothing lifted', async () => {
+    const world = forcedWorld();
+    world.runner.on('DescribeEtcdHost', new HostUnreachableError('etcd-spare-0 is powered off'), { host: 'etcd-spare-0' });
+    const result = await PrepareFormerMember(verified(), world.deps);
+    expect(result.output.reAdds?.[1]).toEqual({ former: 'master-1', on: 'etcd-spare-1', how: 'spare' });
+
+    world.runner.on('DescribeEtcdHost', new HostUnreachableError('etcd-spare-1 is powered off'), { host: 'etcd-spare-1' });
+    const error = await failure(PrepareFormerMember(verified(), world.deps));
+    expect(error.name).toBe('NoHostToReAddError');
+    expect(error.message).toMatch(/^no host to add master-1 back on: .*\(etcd-spare-0, etcd-spare-1 do not answer\)/);
+    expect(world.securityGroups.calls.filter((c) => c.startsWith('unfence'))).toEqual(['unfence master-0']);
   });
 
   it('the CA host re-added on its own host goes first, whatever its place among the former members', async () => {
