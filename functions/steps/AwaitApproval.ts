@@ -15,6 +15,20 @@
 // kept token and publishes nothing when the run's request was published already: the command in it names
 // the run, not the token. A crash between the publish and its record publishes once more on the retry.
 //
+// The cluster lock during the wait on AWS: no step runs while Step Functions waits for the token, so
+// nothing renews the lock then. Before it asks, this step extends the lock's lease over the wait it is
+// about to start: the run's own approval window (options.approvalTimeoutSeconds, the state's heartbeat)
+// plus APPROVAL_LEASE_MARGIN_SECONDS for the closing steps or the next step to take the lock again (their
+// lease is the usual one: the run's next step shortens it back). A lock this run no longer holds fails the
+// step with LockLostError before anything is kept or published. What the lease does not decide, the lock's
+// liveness does (functions/adapters/aws/dynamoLock.ts, executionLiveness.ts): a contender asks Step
+// Functions about the holder's execution first, so a run whose execution still waits keeps its lock
+// whatever its lease, and one whose execution has ended (stopped, timed out, failed) loses it to the next
+// run at once; only where Step Functions cannot be asked does the lease decide (and should another run take
+// the lock after it, this run's next step finds it lost and ends Refused, having changed nothing). An
+// approval not given in time ends with States.HeartbeatTimeout, which goes through the closing steps to
+// ReleaseLock.
+//
 // On the sandbox there is no task token: the run waits in this step (LocalApprovalPort, the files beside
 // the run records: sandbox/adapters/fileApprovals.ts). It keeps the request once (a resumed run
 // keeps the first request's deadline), prints one line (what would be lost, and the exact command that
@@ -102,6 +116,13 @@ export class ApprovalTimedOutError extends RefusedError {
 
 const DEFAULT_APPROVAL_POLL_MS = 1000;
 
+/**
+ * Beyond the approval window, how long the lock's lease lasts when the wait starts on AWS: time for Step
+ * Functions to end the wait and for the closing steps (or, once approved, the next step) to start and take
+ * the lock again, Lambda throttling and retries included.
+ */
+export const APPROVAL_LEASE_MARGIN_SECONDS = 30 * 60;
+
 /** SNS subjects: at most 100 printable ASCII characters. */
 const MAX_SUBJECT = 100;
 
@@ -186,6 +207,8 @@ export const AwaitApproval: RestoreStep = async (context, deps) => {
     { approve: approveCommand(context.runId, approvals.stateMachineArn), console: name ? approvals.consoleLink(name) : null },
     expiresAt,
   );
+  // Nothing renews the lock while Step Functions waits for the token: its lease covers the wait, and a lost lock asks nothing.
+  await deps.lock.renew(context.request.cluster, context.runId, context.options.approvalTimeoutSeconds + APPROVAL_LEASE_MARGIN_SECONDS);
   const kept = await approvals.keep(context.runId, taskToken, expiresAt);
   const approve = approveCommand(context.runId, approvals.stateMachineArn);
   if (kept.publishedAt !== null) {

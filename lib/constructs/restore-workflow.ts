@@ -6,7 +6,9 @@
 //
 // - the approval: AwaitApproval keeps the task token under `approval#<runId>` in the run table and
 //   publishes the request to the outcome topic (functions/adapters/aws/approvals.ts); a managed policy
-//   lets an operator answer it with `etcd-replace approve RUN_ID` (SendTaskSuccess/SendTaskFailure);
+//   lets an operator answer it with `etcd-replace approve RUN_ID` (SendTaskSuccess/SendTaskFailure). The
+//   lock's lease is the replacement's; AwaitApproval extends it over its run's approval window before the
+//   wait, since no step renews it while Step Functions waits;
 // - the network fence (functions/adapters/aws/ec2Fence.ts): a quarantine security group with no rule
 //   (created here in the configured VPC, or the configured one), put in place of a former member's
 //   groups on its network interfaces; StopInstances too where the config says `fenceUnreachable:
@@ -136,8 +138,8 @@ export class RestoreWorkflow {
         RESTORE_FENCE_UNREACHABLE: restore.fenceUnreachable,
         RESTORE_APPROVAL_WAIVERS: restore.approvalWaivers.join(','),
         RESTORE_APPROVAL_TIMEOUT_SECONDS: String(restore.approvalTimeoutSeconds),
-        // Nothing renews the lock while the approval waits: its lease covers the wait and the steps after it.
-        LOCK_TTL_SECONDS: String(Math.max(7200, restore.approvalTimeoutSeconds + 1800)),
+        // The lock's lease is the replacement's: AwaitApproval extends it over the wait of its own run
+        // (functions/steps/AwaitApproval.ts), and the lock's liveness keeps it while the execution runs.
       },
       statements,
     });

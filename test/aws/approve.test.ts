@@ -14,6 +14,7 @@ import { RUN_TABLE_TAG } from '../../cli/aws/auditHistory.ts';
 import type { ApproveDeps } from '../../cli/aws/approve.ts';
 import { approveCommand } from '../../cli/commands/approve.ts';
 import { approvalKey, DynamoSnsApprovals, executionConsoleLink } from '../../functions/adapters/aws/approvals.ts';
+import { DynamoLock } from '../../functions/adapters/aws/dynamoLock.ts';
 import { createStepHandler, type StepImplementation } from '../../functions/handlers/step.ts';
 import { AwaitApproval, type ApprovalStepDeps } from '../../functions/steps/AwaitApproval.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
@@ -71,12 +72,12 @@ function stepDeps(token = TOKEN): StepDeps & ApprovalStepDeps {
     stateMachineArn: ARN,
     now: () => NOW,
   });
-  return { ...stepWorld([]).deps, execution: `sfn:${RUN_ID}`, approvals, taskToken: token };
+  return { ...stepWorld([]).deps, lock: new DynamoLock({ doc, table: TABLE, now: () => NOW }), execution: `sfn:${RUN_ID}`, approvals, taskToken: token };
 }
 
 const approve = (...args: string[]) => approveCommand([RUN_ID, '--target', 'aws', '--state-machine-arn', ARN, ...args], cliDeps);
 
-beforeEach(() => {
+beforeEach(async () => {
   sfnMock.reset();
   docMock.reset();
   snsMock.reset();
@@ -87,6 +88,8 @@ beforeEach(() => {
   sfnMock.on(SendTaskSuccessCommand).resolves({});
   sfnMock.on(SendTaskFailureCommand).resolves({});
   output = captureOutput();
+  // The run holds its cluster's lock, as it does once AcquireLock has run.
+  await new DynamoLock({ doc, table: TABLE, now: () => NOW }).acquire('ocp311', { runId: RUN_ID, startedBy: 'alarm:quorum', execution: `sfn:${RUN_ID}` }, 7200);
 });
 
 afterEach(() => {

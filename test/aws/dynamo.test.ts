@@ -156,12 +156,29 @@ describe('Class: DynamoLock', () => {
       now = '2030-01-01T00:00:30.000Z';
       await lock.renew('prod-a', 'run-000001', 120);
       const update = docMock.commandCalls(UpdateCommand)[0]?.args[0].input;
-      expect(update?.ConditionExpression).toBe('attribute_exists(pk) AND runId = :runId');
+      expect(update?.ConditionExpression).toBe('attribute_exists(pk) AND runId = :runId AND expiresAtMs < :expiresAtMs');
       expect(update?.ExpressionAttributeValues).toMatchObject({
         ':runId': 'run-000001',
         ':expiresAt': '2030-01-01T00:02:30.000Z',
         ':ttl': Date.parse('2030-01-01T00:02:30.000Z') / 1000,
       });
+    });
+
+    it('never ends a lease sooner: a renewal after a longer lease leaves it, and taking the lock again sets it anew', async () => {
+      let now = '2030-01-01T00:00:00.000Z';
+      const lock = new DynamoLock({ doc, table: TABLE, now: () => new Date(now) });
+      await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice' }, 60);
+      await lock.renew('prod-a', 'run-000001', 36_000);
+      expect((await lock.current('prod-a'))?.expiresAt).toBe('2030-01-01T10:00:00.000Z');
+      now = '2030-01-01T00:01:00.000Z';
+      await lock.renew('prod-a', 'run-000001', 7200);
+      expect((await lock.current('prod-a'))?.expiresAt).toBe('2030-01-01T10:00:00.000Z');
+      await lock.acquire('prod-a', { runId: 'run-000001', startedBy: 'alice' }, 7200);
+      expect((await lock.current('prod-a'))?.expiresAt).toBe('2030-01-01T02:01:00.000Z');
+      // Another run's lock is no lease of this run's to leave alone: still LockLostError.
+      now = '2030-01-01T03:00:00.000Z';
+      await lock.acquire('prod-a', { runId: 'run-000002', startedBy: 'bob' }, 36_000);
+      await expect(lock.renew('prod-a', 'run-000001', 60)).rejects.toThrow(LockLostError);
     });
 
     it('says who holds it now when the run lost it', async () => {

@@ -100,8 +100,10 @@ describe('Restore: the state machine', () => {
       RESTORE_APPROVAL_WAIVERS: '',
       RESTORE_APPROVAL_TIMEOUT_SECONDS: '3600',
     });
-    // The lock's lease covers the approval's wait: nothing renews it meanwhile.
-    expect(Number(approval.environment['LOCK_TTL_SECONDS'])).toBeGreaterThan(3600);
+    // The lock's lease is the replacement's (StepDeps.waits): AwaitApproval extends it over its own run's wait.
+    expect(approval.environment['LOCK_TTL_SECONDS']).toBeUndefined();
+    const replacementStep = stack.functions().find((f) => f.logicalId.startsWith('StepAcquireLock'))!;
+    expect(replacementStep.environment['LOCK_TTL_SECONDS']).toBeUndefined();
     const fromVariant = variant.functions().find((f) => f.logicalId.startsWith('RestoreStepFenceFormerMembers'))!;
     expect(fromVariant.environment['QUARANTINE_SG_ID']).toBe('sg-0fedcba9876543210');
   });

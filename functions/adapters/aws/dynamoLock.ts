@@ -16,7 +16,10 @@
 //   (`holderAlive` says so) is refused like another run's (LockHeldError naming that execution), so a
 //   second execution for a run ends Refused at AcquireLock, and every later step of it proves first that
 //   no running execution holds its run's lock (heldElsewhere; functions/workflow/lockRenewal.ts);
-// - renew is an update conditional on `runId = :runId` (LockLostError naming the new holder otherwise);
+// - renew is an update conditional on `runId = :runId` (LockLostError naming the new holder otherwise) that
+//   only ever extends the lease: a renewal that would end it sooner (a step's periodic renewal, after the
+//   restore's AwaitApproval extended the lease over its wait) leaves it as it is. Taking the lock again
+//   (acquire, every step's start) sets the lease anew;
 // - release is a delete conditional on `runId = :runId` and on the token it judged: releasing a lock not
 //   (or no longer) held is a no-op, and so is releasing one that another running execution of the run holds;
 // - the item carries `ttl` (epoch seconds of expiry) so DynamoDB deletes abandoned locks eventually;
@@ -197,7 +200,8 @@ export class DynamoLock implements LockPort {
           TableName: this.#table,
           Key: lockKey(name),
           UpdateExpression: 'SET expiresAt = :expiresAt, expiresAtMs = :expiresAtMs, #ttl = :ttl, #token = :newToken',
-          ConditionExpression: 'attribute_exists(pk) AND runId = :runId',
+          // Only longer: a renewal never ends a lease sooner than it was given.
+          ConditionExpression: 'attribute_exists(pk) AND runId = :runId AND expiresAtMs < :expiresAtMs',
           ExpressionAttributeNames: { '#ttl': 'ttl', '#token': 'token' },
           ExpressionAttributeValues: {
             ':expiresAt': new Date(expiresAtMs).toISOString(),
@@ -211,6 +215,8 @@ export class DynamoLock implements LockPort {
     } catch (error) {
       if (!isConditionalCheckFailed(error)) throw error;
       const holder = await this.#read(name);
+      // Still this run's, with a lease that ends later: nothing to renew.
+      if (holder?.runId === id && holder.expiresAtMs >= expiresAtMs) return;
       throw new LockLostError(
         holder
           ? `run ${id} no longer holds the lock of cluster ${name}: ${describeHolder(holder)}`

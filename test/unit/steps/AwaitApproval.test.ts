@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
+  APPROVAL_LEASE_MARGIN_SECONDS,
   AwaitApproval,
   waitText,
   type ApprovalAnswer,
@@ -59,8 +60,10 @@ class FakeApprovals implements ApprovalPort {
   }
 }
 
-function world(token = TOKEN) {
+/** A run that holds its cluster's lock (AcquireLock, the usual lease), waiting at AwaitApproval on AWS. */
+async function world(token = TOKEN) {
   const w = stepWorld([]);
+  await w.lock.acquire('unit', { runId: RUN_ID, startedBy: 'test', execution: 'sfn:restore-unit-1' }, w.deps.waits.lockTtlSeconds);
   const approvals = new FakeApprovals();
   const deps: StepDeps & ApprovalStepDeps = { ...w.deps, execution: 'sfn:restore-unit-1', approvals, ...(token ? { taskToken: token } : {}) };
   return { ...w, approvals, deps };
@@ -68,7 +71,7 @@ function world(token = TOKEN) {
 
 describe('Step: AwaitApproval', () => {
   it('keeps the token by run ID and publishes one request: run, survivor, loss, fenced hosts, wait, the approve command and the console', async () => {
-    const w = world();
+    const w = await world();
     const result = await AwaitApproval(restoreContext(), w.deps);
     const until = new Date(NOW.getTime() + 5400_000).toISOString();
     expect(w.approvals.kept.get(RUN_ID)).toEqual({ token: TOKEN, expiresAt: until, publishedAt: NOW.toISOString() });
@@ -104,7 +107,7 @@ describe('Step: AwaitApproval', () => {
   });
 
   it('a retried invocation keeps the newer token and publishes nothing more', async () => {
-    const w = world();
+    const w = await world();
     await AwaitApproval(restoreContext(), w.deps);
     const retried: StepDeps & ApprovalStepDeps = { ...w.deps, taskToken: `${TOKEN}-2` };
     const again = await AwaitApproval(restoreContext(), retried);
@@ -117,7 +120,7 @@ describe('Step: AwaitApproval', () => {
   });
 
   it('names a snapshot and every former member when a snapshot is restored', async () => {
-    const w = world();
+    const w = await world();
     const snapshot: Survivor = {
       kind: 'snapshot',
       key: 'runs/r-old-0001/snapshot.db',
@@ -139,8 +142,24 @@ describe('Step: AwaitApproval', () => {
     expect(request.message).toContain('Waits: 15 min, until');
   });
 
+  it("extends the lock's lease over the run's own approval window before it asks: nothing renews it while Step Functions waits", async () => {
+    const w = await world();
+    await AwaitApproval(restoreContext(), w.deps);
+    // The window (5400 s) and the margin, from now: longer than the usual lease (7200 s) the run took the lock with.
+    expect(w.lock.calls.at(-1)).toBe(`renew unit ${RUN_ID} ${5400 + APPROVAL_LEASE_MARGIN_SECONDS}`);
+    expect((await w.lock.current('unit'))?.expiresAt).toBe(new Date(NOW.getTime() + (5400 + APPROVAL_LEASE_MARGIN_SECONDS) * 1000).toISOString());
+
+    // A run that lost its lock asks nobody: nothing kept or published (LockLostError ends it Refused).
+    const lost = await world();
+    await lost.lock.release('unit', RUN_ID);
+    await lost.lock.acquire('unit', { runId: 'r-other-0002', startedBy: 'alarm' }, 600);
+    expect((await failure(AwaitApproval(restoreContext(), lost.deps))).name).toBe('LockLostError');
+    expect(lost.approvals.kept.size).toBe(0);
+    expect(lost.approvals.published).toEqual([]);
+  });
+
   it('with neither a task token nor a local approval store refuses, keeping and publishing nothing', async () => {
-    const w = world('');
+    const w = await world('');
     const error = await failure(AwaitApproval(restoreContext(), w.deps));
     expect(error.name).toBe('RefusedError');
     expect(error.message).toMatch(/^no way to ask for approval on the sandbox \(no task token and no approval store\)/);
@@ -149,7 +168,7 @@ describe('Step: AwaitApproval', () => {
   });
 
   it('needs the restore point and what it loses from ChooseRestorePoint', async () => {
-    const w = world();
+    const w = await world();
     const { expectedLoss: _loss, ...context } = restoreContext();
     expect((await failure(AwaitApproval(context, w.deps))).name).toBe('InvalidInputError');
     expect(w.approvals.kept.size).toBe(0);
