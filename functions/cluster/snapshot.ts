@@ -92,11 +92,51 @@ export async function awaitSnapshot(context: WorkflowContext, deps: StepDeps, wa
     await startSnapshot(context, deps);
     result = await call();
   }
+  return storedSnapshot(key, result, deps);
+}
+
+/** The job's result checked against the store: the object is there, of the size the host wrote. */
+async function storedSnapshot(key: string, result: SnapshotResult, deps: StepDeps): Promise<{ result: SnapshotResult; location: string }> {
   const stored = await deps.artifacts.head(key);
   if (!stored || stored.size !== result.bytes) {
     throw new ArtifactStoreError(`snapshot upload incomplete: host wrote ${result.bytes} bytes, store holds ${stored?.size ?? 'nothing'}`);
   }
   return { result, location: stored.location };
+}
+
+/**
+ * For a new member that votes at its add: starts the job in the foreground (or finds it) and waits for it
+ * in the same host command (SnapshotCluster.sh with WAIT_SECONDS: one command where startSnapshot and
+ * awaitSnapshot are two), then checks its upload in the store as awaitSnapshot does. A job the host no
+ * longer knows right after it was started (exit 6) is started again once, as awaitSnapshot does.
+ */
+export async function snapshotInForeground(
+  context: WorkflowContext,
+  deps: StepDeps,
+  waitSeconds: number,
+): Promise<{ job: 'started' | 'running' | 'done'; result: SnapshotResult; location: string }> {
+  const { host, endpoint, key } = snapshotSource(context);
+  if (!endpoint) throw new ArtifactStoreError(`the snapshot host ${host.name} is no longer a healthy member: no snapshot can be started there`);
+  const call = async () =>
+    runScript<{ job: 'started' | 'running' | 'done'; result: SnapshotResult }>(deps.runner, {
+      host,
+      script: 'SnapshotCluster',
+      args: [context.runId, endpoint, 'foreground', String(waitSeconds)],
+      secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
+      timeoutSeconds: waitSeconds + 60,
+      // As AwaitSnapshot.sh's: 6, no job here (started again once, below); 4, the job still runs (the
+      // convention's ScriptTimedOutError, which the state retries).
+      exits: { [SCRIPT_EXIT.noSnapshotJob]: (m) => new SnapshotJobMissingError(m) },
+    });
+  let out;
+  try {
+    out = await call();
+  } catch (error) {
+    if (!(error instanceof SnapshotJobMissingError)) throw error;
+    deps.log(`${host.name}: no snapshot job for this run; starting it again`);
+    out = await call();
+  }
+  return { job: out.job, ...(await storedSnapshot(key, out.result, deps)) };
 }
 
 /** What the context keeps of a verified snapshot: where it is and what the job checked. */

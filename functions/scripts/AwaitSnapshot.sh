@@ -24,28 +24,4 @@ check_run_id "$run_id"
 
 job=$(job_dir "$run_id" snapshot)
 
-deadline=$((SECONDS + wait_seconds))
-for (( ; ; )); do
-  if [[ -s $job/result.json ]]; then
-    cat "$job/result.json"
-    exit 0
-  fi
-  if [[ -e $job/failed ]]; then
-    code=$(cat "$job/failed")
-    tail -n 20 "$job/log" >&2 || true
-    echo "the snapshot job failed (exit $code)" >&2
-    rm -f "$job/failed" "$job/pid"
-    exit 1
-  fi
-  if ! job_running "$job" "$SNAPSHOT_JOB_NAME"; then
-    # The job may have ended between the checks above and this one: look once more before calling it lost.
-    [[ -s $job/result.json || -e $job/failed ]] && continue
-    echo "no snapshot job for run $run_id on this host" >&2
-    exit 6
-  fi
-  if ((SECONDS >= deadline)); then
-    echo "the snapshot job still runs after ${wait_seconds}s" >&2
-    exit 4
-  fi
-  sleep 0.2
-done
+snapshot_job_wait "$job" "$run_id" "$wait_seconds"

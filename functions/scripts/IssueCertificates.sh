@@ -9,8 +9,12 @@
 # With CA_BACKUP_URL (the CA host itself failed), a host holding no CA restores /etc/etcd/ca from that
 # backup first, and only when the backup's CA certificate is exactly the one this member trusts
 # (/etc/etcd/ca.crt) and its key matches: never a different CA.
-# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP
-# Exit codes (lib/exitCodes.sh): 0 done, prints {"prefix":"…","issued":"…","restoredCa":bool}; 1 failed;
+# Usage: IssueCertificates.sh NEW_ETCD_HOSTNAME NEW_ETCD_IP [sections]
+# With `sections`, prints before its result what VerifyCertificates.sh prints (lib/certificates.sh,
+# public material only), so the workflow checks the certificates with the answer of the command that
+# issued them: one host command where there were two.
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"prefix":"…","issued":"…","restoredCa":bool}; 1 failed
+# (with `sections`, a file missing after the issue among others);
 # 2 bad arguments; 3 refused, nothing changed: the artifact store is out of reach, the CA backup cannot
 # be used (missing, incomplete, another CA, a key that does not match), or this host holds no CA.
 set -o errexit -o nounset -o pipefail
@@ -22,15 +26,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/args.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 # shellcheck source=functions/scripts/lib/caRestore.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/caRestore.sh"
+# shellcheck source=functions/scripts/lib/certificates.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/certificates.sh"
 
 NEW_ETCD_HOSTNAME=${1:-}
 NEW_ETCD_IP=${2:-}
+SECTIONS=${3:-}
 PROBE_UPLOAD_URL='' CA_BACKUP_URL=''
 secrets_read PROBE_UPLOAD_URL CA_BACKUP_URL
 probe_url=$PROBE_UPLOAD_URL
 ca_backup_url=$CA_BACKUP_URL
 check_hostname "$NEW_ETCD_HOSTNAME"
 check_ipv4 "$NEW_ETCD_IP"
+[[ -z $SECTIONS || $SECTIONS == sections ]] || { echo "bad third argument: $SECTIONS" >&2; exit 2; }
 [ -z "$probe_url" ] || check_url "$probe_url" "bad probe url"
 [ -z "$ca_backup_url" ] || check_url "$ca_backup_url" "bad CA backup url"
 
@@ -105,4 +113,5 @@ for kind in ${issued[@]+"${issued[@]}"}; do
 done
 cp /etc/etcd/etcd.conf "${PREFIX}"
 cp /etc/etcd/ca.crt "${PREFIX}"
+[[ -z $SECTIONS ]] || cert_sections "$PREFIX"
 printf '{"prefix":"%s","issued":"%s","restoredCa":%s}\n' "$PREFIX" "${issued[*]:-}" "$restored"

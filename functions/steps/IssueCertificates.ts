@@ -4,12 +4,15 @@
 // once the membership has changed): a CA host cut off from the network refuses the run here, while the
 // cluster is still as it was. When the CA host itself failed and a CA backup is configured, the new
 // CA host (a survivor) restores /etc/etcd/ca from it first, only if it is the CA the cluster trusts.
+// The same command prints the certificates' public material (IssueCertificates.sh `sections`), and the
+// step makes VerifyCertificates' checks on it at once (certificatesVerified): one host command for both.
 
-import { ArtifactStoreError } from '../errors.ts';
+import { ArtifactStoreError, ScriptFailedError } from '../errors.ts';
 import { artifactKey } from '../cluster/artifactKeys.ts';
 import { need } from '../cluster/need.ts';
-import { runScript } from '../hosts/hostScript.ts';
+import { runScriptText } from '../hosts/hostScript.ts';
 import type { Step } from '../workflow/step.ts';
+import { checkCertificateSections } from './VerifyCertificates.ts';
 
 export const IssueCertificates: Step = async (context, deps) => {
   const ca = need(context.caHost, 'caHost');
@@ -18,18 +21,29 @@ export const IssueCertificates: Step = async (context, deps) => {
   const probeUrl = await deps.artifacts.uploadUrl(probeKey, deps.waits.urlTtlSeconds);
   const caBackup = context.options.caBackupKey;
   const caBackupUrl = caBackup ? await deps.artifacts.downloadUrl(caBackup, deps.waits.urlTtlSeconds) : null;
-  const result = await runScript<{ prefix: string; issued: string; restoredCa: boolean }>(deps.runner, {
+  const text = await runScriptText(deps.runner, {
     host: ca,
     script: 'IssueCertificates',
-    args: [replacement.hostname, replacement.ip],
+    args: [replacement.hostname, replacement.ip, 'sections'],
     secrets: { PROBE_UPLOAD_URL: probeUrl, ...(caBackupUrl ? { CA_BACKUP_URL: caBackupUrl } : {}) },
   });
+  const lines = text.trim().split('\n');
+  let result: { prefix: string; issued: string; restoredCa: boolean };
+  try {
+    result = JSON.parse(lines.at(-1) ?? '') as typeof result;
+  } catch {
+    throw new ScriptFailedError(ca.name, 'IssueCertificates', 0, `did not print a JSON result: ${(lines.at(-1) ?? '').slice(0, 200)}`);
+  }
+  // The certificates' public material, before the result: checked now, as VerifyCertificates would.
+  const sections = lines.slice(0, -1).join('\n');
+  const verified = sections.trim() !== '';
+  if (verified) checkCertificateSections(sections, replacement, deps.now());
   if (!(await deps.artifacts.head(probeKey)))
     throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);
   const issued = result.issued.trim();
   const restored = result.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
   return {
-    output: {},
+    output: verified ? { certificatesVerified: { hostname: replacement.hostname, ip: replacement.ip } } : {},
     detail:
       restored +
       (issued

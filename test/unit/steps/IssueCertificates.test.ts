@@ -1,11 +1,18 @@
 // IssueCertificates (functions/steps/IssueCertificates.ts): on the CA host, IssueCertificates.sh
 // HOSTNAME IP issues the new member's server and peer certificates, first proving the host reaches the
 // artifact store (it uploads its CA certificate to a probe key, whose URL goes on stdin) and, where a
-// CA backup is configured, restoring the CA from it (its download URL on stdin too).
+// CA backup is configured, restoring the CA from it (its download URL on stdin too). With `sections` the
+// same command prints the certificates' public material before its result, and the step makes
+// VerifyCertificates' checks on it (certificatesVerified): VerifyCertificates then asks the host nothing.
 
-import { describe, expect, it } from 'vitest';
-import { ArtifactStoreError } from '../../../functions/errors.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArtifactStoreError, CertificateInvalidError } from '../../../functions/errors.ts';
 import { IssueCertificates } from '../../../functions/steps/IssueCertificates.ts';
+import { VerifyCertificates } from '../../../functions/steps/VerifyCertificates.ts';
+import { makeCa, type IssuedCertificate, type ScratchCa } from '../../support/certificates.ts';
 import {
   after,
   confirmedContext,
@@ -36,11 +43,77 @@ function caHost(world: StepWorld, options: { probeArrives?: boolean; restoredCa?
   return world;
 }
 
+let tmp: string;
+let ca: ScratchCa;
+let server: IssuedCertificate;
+let peer: IssuedCertificate;
+let wrongIp: IssuedCertificate;
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'issue-certificates-step-'));
+  ca = makeCa(tmp, 'ca', 'etcd-signer@1700000000');
+  const san = `IP:${SPARE.ip}, DNS:${SPARE.hostname}`;
+  server = ca.issue({ cn: SPARE.hostname, san, extensions: 'etcd_v3_ca_server' });
+  peer = ca.issue({ cn: SPARE.hostname, san, extensions: 'etcd_v3_ca_peer' });
+  wrongIp = ca.issue({ cn: SPARE.hostname, san: `IP:198.51.100.99, DNS:${SPARE.hostname}`, extensions: 'etcd_v3_ca_peer' });
+});
+
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** What IssueCertificates.sh prints with `sections` (lib/certificates.sh), then its result line. */
+function withSections(world: StepWorld, peerCertificate: () => IssuedCertificate): StepWorld {
+  world.runner.on('IssueCertificates', () => {
+    world.artifacts.put(PROBE, 1200);
+    const p = peerCertificate();
+    const parts: Array<[string, string]> = [
+      ['CA', ca.caPem],
+      ['SERVER', server.cert],
+      ['SERVER-PUBLIC-KEY', server.publicKey],
+      ['PEER', p.cert],
+      ['PEER-PUBLIC-KEY', p.publicKey],
+    ];
+    const text = parts.map(([name, pem]) => `-----${name}-----\n${pem.trim()}\n`).join('');
+    return { stdout: `${text}${JSON.stringify({ prefix: PREFIX, issued: 'server peer', restoredCa: false })}\n` };
+  });
+  return world;
+}
+
 describe('Step: IssueCertificates', () => {
+  it("checks the certificates on the issuing command's answer, as VerifyCertificates would: that step then sends nothing", async () => {
+    const world = withSections(stepWorld(), () => peer);
+    const deps = { ...world.deps, now: () => new Date() };
+    const result = await IssueCertificates(confirmedContext(), deps);
+    expect(result.output).toEqual({ certificatesVerified: { hostname: SPARE.hostname, ip: SPARE.ip } });
+    const verify = await VerifyCertificates(after(confirmedContext(), result), deps);
+    expect(verify).toMatchObject({
+      skipped: true,
+      detail: expect.stringMatching(/passed in IssueCertificates, with the answer of the command that issued them/),
+    });
+    expect(world.runner.sent()).toEqual([`IssueCertificates@master-0 ${SPARE.hostname} ${SPARE.ip} sections`]);
+  });
+
+  it('a peer certificate for another address in its answer: CertificateInvalidError, which no rule retries', async () => {
+    const world = withSections(stepWorld(), () => wrongIp);
+    const error = await failure(IssueCertificates(confirmedContext(), { ...world.deps, now: () => new Date() }));
+    expect(error).toBeInstanceOf(CertificateInvalidError);
+    expect(error.message).toBe(`peer certificate for ${SPARE.hostname}: SAN lacks IP:${SPARE.ip} (has IP:198.51.100.99)`);
+    expect(retried('IssueCertificates', error)).toBe(false);
+  });
+
+  it('certificates checked for another replacement do not spare VerifyCertificates its own look', async () => {
+    const world = stepWorld();
+    const context = { ...confirmedContext(), certificatesVerified: { hostname: 'etcd-spare-9.example.test', ip: SPARE.ip } };
+    world.runner.exits('VerifyCertificates', 1, 'missing');
+    await failure(VerifyCertificates(context, world.deps));
+    expect(world.runner.sent()).toEqual([`VerifyCertificates@master-0 ${SPARE.hostname}`]);
+  });
+
   it("issues the certificates on the CA host for the new host's name and address; the probe URL only on stdin", async () => {
     const world = caHost(stepWorld());
     const result = await IssueCertificates(confirmedContext(), world.deps);
-    expect(world.runner.sent()).toEqual([`IssueCertificates@master-0 ${SPARE.hostname} ${SPARE.ip}`]);
+    expect(world.runner.sent()).toEqual([`IssueCertificates@master-0 ${SPARE.hostname} ${SPARE.ip} sections`]);
     expect(world.runner.requests[0]?.secrets).toEqual({ PROBE_UPLOAD_URL: expect.stringContaining(PROBE) });
     expectSecretsOnlyOnStdin(world);
     expect(result).toEqual({ output: {}, detail: `issued server and peer certificate(s) in ${PREFIX} on master-0` });

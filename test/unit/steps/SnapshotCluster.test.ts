@@ -1,7 +1,7 @@
 // SnapshotCluster (functions/steps/SnapshotCluster.ts): starts the run's snapshot job on a survivor
 // other than the CA host (SnapshotCluster.sh RUN_ID ENDPOINT, its upload URL on stdin). With a learner
-// to come the workflow goes on while it runs; without one the step waits for it (AwaitSnapshot.sh) and
-// checks the stored size.
+// to come the workflow goes on while it runs; without one the same command waits for it
+// (SnapshotCluster.sh RUN_ID ENDPOINT foreground WAIT_SECONDS) and the step checks the stored size.
 
 import { describe, expect, it } from 'vitest';
 import { ArtifactStoreError } from '../../../functions/errors.ts';
@@ -25,8 +25,12 @@ const ENDPOINT = `https://${HOSTS['master-1'].ip}:2379`;
 const DONE = { bytes: 20480, sha256: 'ab'.repeat(32), status: { hash: 1, revision: 4711, totalKey: 120, totalSize: 20480 } };
 const voter = () => confirmedContext({ options: { graceSeconds: 0, learner: 'never' } });
 
-function withJob(world: StepWorld, job: 'started' | 'running' | 'done'): StepWorld {
-  world.runner.on('SnapshotCluster', { stdout: { job } });
+function withJob(world: StepWorld, job: 'started' | 'running' | 'done', storedBytes = DONE.bytes): StepWorld {
+  world.runner.on('SnapshotCluster', (r) => {
+    if (r.args[3] === undefined) return { stdout: { job } };
+    world.artifacts.put(KEY, storedBytes);
+    return { stdout: { job, result: DONE } };
+  });
   world.runner.on('AwaitSnapshot', () => {
     world.artifacts.put(KEY, DONE.bytes);
     return { stdout: DONE };
@@ -60,11 +64,12 @@ describe('Step: SnapshotCluster', () => {
     expect(second.output).toEqual(first.output);
   });
 
-  it('without a learner it waits for the job, which runs in the foreground (nothing to yield to), and keeps what it verified', async () => {
+  it('without a learner it waits for the job in the command that starts it, in the foreground (nothing to yield to), and keeps what it verified', async () => {
     const world = withJob(stepWorld(), 'started');
     const result = await SnapshotCluster(voter(), world.deps);
-    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} foreground`, `AwaitSnapshot@master-1 ${RUN_ID} 540`]);
-    expect(world.runner.of('AwaitSnapshot')[0]?.timeoutSeconds).toBe(600);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} foreground 540`]);
+    expect(world.runner.requests[0]).toMatchObject({ timeoutSeconds: 600, secrets: { UPLOAD_URL: expect.stringContaining(KEY) } });
+    expectSecretsOnlyOnStdin(world);
     expect(result.output).toEqual({
       snapshotKey: KEY,
       snapshotHost: 'master-1',
@@ -73,14 +78,24 @@ describe('Step: SnapshotCluster', () => {
   });
 
   it('without a learner, a stored snapshot of another size is ArtifactStoreError (retried)', async () => {
-    const world = withJob(stepWorld(), 'started');
-    world.runner.on('AwaitSnapshot', () => {
-      world.artifacts.put(KEY, 100);
-      return { stdout: DONE };
-    });
+    const world = withJob(stepWorld(), 'started', 100);
     const error = await failure(SnapshotCluster(voter(), world.deps));
     expect(error).toBeInstanceOf(ArtifactStoreError);
     expect(error.message).toBe('snapshot upload incomplete: host wrote 20480 bytes, store holds 100');
+  });
+
+  it('without a learner, a job the host no longer knows (exit 6) is started again once, in one more command', async () => {
+    const world = withJob(stepWorld(), 'started');
+    let tries = 0;
+    world.runner.on('SnapshotCluster', () => {
+      tries += 1;
+      if (tries === 1) return { exitCode: 6, stderr: 'no snapshot job for run' };
+      world.artifacts.put(KEY, DONE.bytes);
+      return { stdout: { job: 'started', result: DONE } };
+    });
+    const result = await SnapshotCluster(voter(), world.deps);
+    expect(world.runner.sent('SnapshotCluster')).toHaveLength(2);
+    expect(result.output).toMatchObject({ snapshotVerified: { bytes: DONE.bytes } });
   });
 
   it.each(exitCases(HOST_WORK_RETRIES))('SnapshotCluster.sh exit %i is %s (retried: %s)', async (code, name, isRetried) => {
