@@ -267,15 +267,15 @@ describe('Class: SsmHostRunner', () => {
       expect(c.slept).toEqual([1000, 250, 250, 250]);
     });
 
-    it('backs off after 3 s, up to 5 s: a command that waits on its host for 2 minutes costs about 35 looks, not 480', async () => {
+    it('backs off after 3 s, by half each time up to 2 s: a command that waits on its host for 2 minutes costs about 70 looks, not 480', async () => {
       const c = clock();
       ssmMock
         .on(GetCommandInvocationCommand)
         .callsFake(() => (c.now() < 1_120_000 ? invocation({ Status: 'InProgress' }) : invocation({ Status: 'Success', ResponseCode: 0 })));
       await runner({}, c).run(request({ timeoutSeconds: 600 }));
-      expect(c.slept.slice(0, 15)).toEqual([1000, ...Array<number>(8).fill(250), 500, 1000, 2000, 4000, 5000, 5000]);
-      expect(Math.max(...c.slept)).toBe(5000);
-      expect(ssmMock.commandCalls(GetCommandInvocationCommand).length).toBeLessThanOrEqual(40);
+      expect(c.slept.slice(0, 16)).toEqual([1000, ...Array<number>(8).fill(250), 375, 562.5, 843.75, 1265.625, 1898.4375, 2000, 2000]);
+      expect(Math.max(...c.slept)).toBe(2000);
+      expect(ssmMock.commandCalls(GetCommandInvocationCommand).length).toBeLessThanOrEqual(75);
     });
 
     it("asks DescribeInstanceInformation once for a step's commands to one host, and again after the host did not answer", async () => {
