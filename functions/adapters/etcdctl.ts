@@ -142,7 +142,7 @@ export function statusFromEtcdctl(endpoint: string, value: unknown): EndpointSta
 }
 
 /** etcdctl's `member list -w json` response (`{"header", "members": [...]}`) as the port's members. */
-function membersFromEtcdctl(value: unknown): EtcdMember[] {
+export function membersFromEtcdctl(value: unknown): EtcdMember[] {
   const response = record(value, 'member list');
   const members = Array.isArray(response['members']) ? response['members'] : [];
   return members.map(memberFromEtcdctl);

@@ -204,3 +204,18 @@ export function validatedContext(inventory: Inventory, failed: string, replaceme
     ...extra,
   };
 }
+
+/**
+ * The member list line VerifyClusterHealth.sh prints when given MEMBERSHIP_ENDPOINTS:
+ * `{"members":<etcdctl's member list JSON>}`, its IDs uint64 numbers as etcdctl prints them.
+ */
+export async function memberListLine(cluster: Pick<FakeCluster, 'memberList'>): Promise<string> {
+  const members = (await cluster.memberList()).map((m) => ({
+    ID: BigInt(`0x${m.id}`).toString(),
+    name: m.name,
+    peerURLs: m.peerURLs,
+    clientURLs: m.clientURLs,
+    ...(m.isLearner ? { isLearner: true } : {}),
+  }));
+  return `{"members":${JSON.stringify({ header: {}, members }).replace(/"ID":"(\d+)"/g, '"ID":$1')}}`;
+}

@@ -20,7 +20,7 @@ import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import type { RestoreContext } from '../../statemachine/restoreContext.ts';
 import { RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
 import { makeCa, type IssuedCertificate } from '../support/certificates.ts';
-import { fakeMember, memberId, unitInventory } from '../support/fakeCluster.ts';
+import { fakeMember, memberId, memberListLine, unitInventory } from '../support/fakeCluster.ts';
 import { RESTORE_READD as READD, RESTORE_TASKS_FROM_SURVIVOR } from '../support/restorePaths.ts';
 import { stepWorld, type StepWorld } from '../support/stepHarness.ts';
 import { runXState, type StepFake } from '../support/xstateRun.ts';
@@ -198,7 +198,8 @@ function world(down: string[], off: string[] = []): RestoreWorld {
     m.up = true;
     return { stdout: { started: 'now', backedUpData: false, state: 'caughtUp' } };
   });
-  fake.on('VerifyClusterHealth', { stdout: { healthy: true } });
+  // VerifyClusterHealth.sh prints the member list first, then its result.
+  fake.on('VerifyClusterHealth', async (r) => ({ stdout: `${r.args[1] ? `${await memberListLine(w.cluster)}\n` : ''}{"healthy":true}\n` }));
   fake.on('RollMasters', { stdout: { restarted: true } });
   fake.on('CompensateNewMember', { stdout: { stopped: true } });
   return w;

@@ -1,13 +1,14 @@
-// VerifyClusterHealth (functions/steps/VerifyClusterHealth.ts): the member list first (the new member
-// in, the failed one gone, every member started and voting, an odd count), then VerifyClusterHealth.sh
-// ENDPOINTS on a surviving member host runs the runbook's v2 cluster-health and v3 endpoint health
-// across every member. Any problem is ClusterUnhealthyError, which its retry rule waits on; so is the
-// script's exit 4.
+// VerifyClusterHealth (functions/steps/VerifyClusterHealth.ts): one VerifyClusterHealth.sh ENDPOINTS
+// MEMBERSHIP_ENDPOINTS on a surviving member host prints the member list first (checked: the new member
+// in, the failed one gone, every member started and voting, an odd count), then runs the runbook's v2
+// cluster-health and v3 endpoint health across the members expected; a list that names other endpoints
+// gets the checks again on its own. Any problem is ClusterUnhealthyError, which its retry rule waits on;
+// so is the script's exit 4.
 
 import { describe, expect, it } from 'vitest';
 import { ClusterUnhealthyError, HostUnreachableError } from '../../../functions/errors.ts';
 import { VerifyClusterHealth } from '../../../functions/steps/VerifyClusterHealth.ts';
-import { fakeMember, threeMembers } from '../../support/fakeCluster.ts';
+import { FakeCluster, fakeMember, memberListLine, threeMembers } from '../../support/fakeCluster.ts';
 import { confirmedContext, exitCases, failure, NEW_ID, retried, SPARE, stepWorld, survivingMembers, TRANSIENT_RETRIES } from '../../support/stepHarness.ts';
 
 const ENDPOINTS = 'https://198.51.100.2:2379,https://198.51.100.3:2379,https://198.51.100.9:2379';
@@ -16,15 +17,17 @@ const newMember = (extra = {}) => fakeMember(0xb0, 'etcd-spare-0', SPARE.ip, tru
 
 function healthy(members = [...survivingMembers(), newMember()]) {
   const world = stepWorld(members);
-  world.runner.on('VerifyClusterHealth', { stdout: { v2: 'cluster is healthy', v3Healthy: 3 } });
+  world.runner.on('VerifyClusterHealth', async (r) => ({
+    stdout: `${r.args[1] ? `${await memberListLine(new FakeCluster(members))}\n` : ''}${JSON.stringify({ v2: 'cluster is healthy', v3Healthy: 3 })}\n`,
+  }));
   return world;
 }
 
 describe('Step: VerifyClusterHealth', () => {
-  it('checks the member list, then runs both health checks across every member on a survivor', async () => {
+  it('checks the member list and runs both health checks across every member in one command on a survivor', async () => {
     const world = healthy();
     const result = await VerifyClusterHealth(joined(), world.deps);
-    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS}`]);
+    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS} ${ENDPOINTS}`]);
     expect(world.runner.requests[0]?.timeoutSeconds).toBe(120);
     expect(result).toEqual({ output: {}, detail: '3 members started and voting; cluster-health (v2) and endpoint health (v3) pass on 3 endpoints' });
   });
@@ -39,13 +42,30 @@ describe('Step: VerifyClusterHealth', () => {
     ['the new member unstarted', () => [...survivingMembers(), fakeMember(0xb0, '', SPARE.ip, false)], /member 00000000000000b0 has not started/],
     ['the new member still a learner', () => [...survivingMembers(), newMember({ isLearner: true })], /member 00000000000000b0 is still a learner/],
     ['an even member count', () => [...threeMembers([]), newMember()], /4 members: the count must be odd/],
-  ])('%s: ClusterUnhealthyError (retried), no health check run', async (_what, members, reason) => {
+  ])('%s: ClusterUnhealthyError (retried) naming the list, even when the health checks failed too', async (_what, members, reason) => {
     const world = healthy(members());
     const error = await failure(VerifyClusterHealth(joined(), world.deps));
     expect(error).toBeInstanceOf(ClusterUnhealthyError);
     expect(error.message).toMatch(reason);
     expect(retried('VerifyClusterHealth', error)).toBe(true);
-    expect(world.runner.requests).toEqual([]);
+    expect(world.runner.requests).toHaveLength(1);
+    world.runner.on('VerifyClusterHealth', async () => ({
+      exitCode: 4,
+      stdout: `${await memberListLine(new FakeCluster(members()))}\n`,
+      stderr: 'cluster is unhealthy',
+    }));
+    const again = await failure(VerifyClusterHealth(joined(), world.deps));
+    expect(again.message).toMatch(reason);
+  });
+
+  it('a list whose members name other endpoints than expected: the checks run again on the ones it names', async () => {
+    const moved = fakeMember(0xb0, 'etcd-spare-0', '198.51.100.19', true);
+    const world = healthy([...survivingMembers(), moved]);
+    const result = await VerifyClusterHealth(joined(), world.deps);
+    expect(world.runner.sent()).toHaveLength(2);
+    expect(world.runner.requests[1]?.args).toHaveLength(1);
+    expect(world.runner.requests[1]?.args[0]).not.toBe(ENDPOINTS);
+    expect(result.detail).toMatch(/pass on 3 endpoints$/);
   });
 
   it.each(exitCases([...TRANSIENT_RETRIES, 'ClusterUnhealthyError'], { 4: 'ClusterUnhealthyError' }))(
@@ -63,7 +83,7 @@ describe('Step: VerifyClusterHealth', () => {
     const world = healthy();
     world.runner.on('VerifyClusterHealth', new HostUnreachableError('master-0 is unreachable'), { host: 'master-0' });
     const result = await VerifyClusterHealth(joined(), world.deps);
-    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS}`, `VerifyClusterHealth@master-1 ${ENDPOINTS}`]);
+    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS} ${ENDPOINTS}`, `VerifyClusterHealth@master-1 ${ENDPOINTS} ${ENDPOINTS}`]);
     expect(result.detail).toMatch(/pass on 3 endpoints$/);
   });
 
@@ -81,6 +101,6 @@ describe('Step: VerifyClusterHealth', () => {
     world.runner.on('VerifyClusterHealth', new HostUnreachableError('every host is unreachable'));
     const error = await failure(VerifyClusterHealth(joined(), world.deps));
     expect(error).toBeInstanceOf(HostUnreachableError);
-    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS}`, `VerifyClusterHealth@master-1 ${ENDPOINTS}`]);
+    expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS} ${ENDPOINTS}`, `VerifyClusterHealth@master-1 ${ENDPOINTS} ${ENDPOINTS}`]);
   });
 });
