@@ -8,7 +8,7 @@
 //      hosts boot again with their old data: neither accepts a write at its own client URL (asked on each
 //      host, while both are up), and `probe`, the next observation, fences both on the host.
 //   3. etcd dead on master-0, then more writes, then dead on etcd-spare-0 (every host up): an approval not
-//      given in time ends Refused, nothing changed; master-0's etcd back before the approval: refused,
+//      given in time, or declined, ends Refused, nothing changed; master-0's etcd back before the approval: refused,
 //      nothing fenced.
 //   4. the same loss again: the restore chooses etcd-spare-1 (the highest revision; not master-0); killed
 //      during ForceNewCluster, then during a re-add, the same command finishes; master-0 and etcd-spare-0
@@ -16,7 +16,8 @@
 //   5. no usable survivor: a replacement run (etcd-spare-0 powered off, replaced by etcd-spare-2) verifies its
 //      snapshot; 10 more keys are written; then etcd-spare-1 and etcd-spare-2 are powered off and master-0's
 //      etcd dies with its data directory gone. No member answers a member list, so the membership is what the
-//      runs left; the restore takes the newest verified snapshot, restores it on master-0 and re-adds the two
+//      runs left; the restore takes the newest verified snapshot, restores it on master-0 (its etcd fault
+//      lifted once the fence has stopped it) and re-adds the two
 //      powered-off members on the next two spares. Every key of the snapshot is on every member; the 10 later
 //      keys are the loss the plan stated.
 // A sandbox of its own: it loses quorum on purpose, which no other suite's sandbox can afford, and the
@@ -177,7 +178,7 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
     expect(await etcdctl(sandbox, 'master-0', [clientUrl(ipOf('master-0'))], ['get', '/split-brain'])).toBe('');
   });
 
-  it('etcd dead on two hosts that stay up: an approval not given in time, and quorum back before approval, are refused with nothing changed', async () => {
+  it('etcd dead on two hosts that stay up: an approval not given in time, one declined, and quorum back before approval, are refused with nothing changed', async () => {
     await loseQuorumNewestOnSpare1('/after-master-0/');
     const hosts = ['master-0', 'etcd-spare-0', 'etcd-spare-1'];
     const before = await untouched(hosts);
@@ -186,6 +187,17 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
     const timedOut = await cli(restoreArgs('--approval-timeout-seconds', '2'));
     expect(exitOf(timedOut)).toMatchObject({ code: 3 });
     expect(parseRunJson(timedOut.stdout).outcome).toBe('refused');
+    expect(await untouched(hosts)).toEqual(before);
+
+    // Declined with the command the waiting line prints: refused, nothing changed.
+    const declined = new WatchedCli(restoreArgs());
+    const asked = await declined.waitFor(/^waiting for approval of run /);
+    const approve = /approve with: etcd-replace (approve .+)$/.exec(asked)![1]!.split(' ');
+    expect(exitOf(await cli([...approve, '--decline', '--reason', 'restore from the newer backup']))).toMatchObject({ code: 0 });
+    const notGiven = await declined.done;
+    expect(exitOf(notGiven)).toMatchObject({ code: 3 });
+    expect(parseRunJson(notGiven.stdout).outcome).toBe('refused');
+    expect(notGiven.stderr).toMatch(/restore from the newer backup/);
     expect(await untouched(hosts)).toEqual(before);
 
     // master-0's etcd comes back while the restore waits for its approval: quorum is back, nothing is fenced.
@@ -276,12 +288,23 @@ describe('restore-quorum on the sandbox (etcd 3.2.22)', () => {
     await failHost(sandbox.name, 'master-0', 'etcd');
     await sh(sandbox, 'master-0', 'rm -rf /var/lib/etcd/member');
 
-    const { watched } = await approvedRestore(restoreArgs());
+    // Once the fence has stopped what was left of master-0's etcd, its fault is lifted (as an operator
+    // lifts the cause: a disk replaced), so etcd can run there again for the snapshot.
+    const hold = await holdBefore('RestoreFromSnapshot');
+    const { watched } = await approvedRestore(restoreArgs(), hold.env);
+    await watched.waitFor(/^hold: RestoreFromSnapshot waits while /);
+    await healHost(sandbox.name, 'master-0');
+    await hold.release();
     const out = await watched.done;
     expect(exitOf(out)).toMatchObject({ code: 0 });
     expect(parseRunJson(out.stdout).outcome).toBe('succeeded');
     const [record] = await runsOf(sandbox.name);
     expect(record?.context['survivor']).toMatchObject({ kind: 'snapshot', key: snapshotKey, chosenBy: 'newest' });
+    expect(record?.context['formerMembers']).toEqual([
+      expect.objectContaining({ host: 'master-0' }),
+      expect.objectContaining({ host: 'etcd-spare-1' }),
+      expect.objectContaining({ host: 'etcd-spare-2' }),
+    ]);
     expect(record?.context['reAdds']).toEqual([
       { former: 'etcd-spare-1', on: 'etcd-spare-3', how: 'spare' },
       { former: 'etcd-spare-2', on: 'etcd-spare-4', how: 'spare' },
