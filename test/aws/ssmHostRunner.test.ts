@@ -278,6 +278,14 @@ describe('Class: SsmHostRunner', () => {
       expect(ssmMock.commandCalls(GetCommandInvocationCommand).length).toBeLessThanOrEqual(75);
     });
 
+    it('asks DescribeInstanceInformation once for two commands sent to one host side by side', async () => {
+      ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0 }));
+      const r = runner();
+      await Promise.all([r.run(request()), r.run(request({ script: 'SnapshotCluster' }))]);
+      expect(ssmMock.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(1);
+      expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(2);
+    });
+
     it("asks DescribeInstanceInformation once for a step's commands to one host, and again after the host did not answer", async () => {
       ssmMock.on(GetCommandInvocationCommand).resolves(invocation({ Status: 'Success', ResponseCode: 0 }));
       const r = runner();

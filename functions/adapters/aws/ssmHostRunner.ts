@@ -277,6 +277,8 @@ export class SsmHostRunner implements HostRunner {
   readonly #keys = new Map<string, { at: number; key: Promise<OneTimeKey | undefined> }>();
   /** When each instance was last found Online (DescribeInstanceInformation). */
   readonly #online = new Map<string, number>();
+  /** DescribeInstanceInformation in flight, by instance. */
+  readonly #asking = new Map<string, Promise<void>>();
   readonly #config: SsmHostRunnerConfig;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => number;
@@ -382,6 +384,15 @@ export class SsmHostRunner implements HostRunner {
   async #assertManaged(instanceId: string): Promise<void> {
     const seen = this.#online.get(instanceId);
     if (seen !== undefined && this.#now() - seen < (this.#config.managedTtlMs ?? 30_000)) return;
+    // Two commands to one host sent side by side (a key made ahead beside a read) share one look.
+    const asking = this.#asking.get(instanceId);
+    if (asking) return asking;
+    const look = this.#describeManaged(instanceId).finally(() => this.#asking.delete(instanceId));
+    this.#asking.set(instanceId, look);
+    return look;
+  }
+
+  async #describeManaged(instanceId: string): Promise<void> {
     const answer = await this.#config.ssm.send(new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }));
     const info = answer.InstanceInformationList?.find((item) => item.InstanceId === instanceId);
     if (!info) throw this.#notManaged(instanceId, 'DescribeInstanceInformation does not list it');
