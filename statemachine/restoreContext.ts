@@ -152,8 +152,8 @@ export interface RestoreMeasures {
   revisionChosen: number;
   /** The highest revision any member's data showed; null when none could be read. */
   highestRevisionSeen: number | null;
-  /** Revisions after the chosen one up to the highest seen: what the restore lost at least. */
-  revisionsLost: number;
+  /** Revisions after the chosen one up to the highest seen: what the restore lost at least; null when no member's data showed a revision (not known). */
+  revisionsLost: number | null;
   /** Every former member fenced, and how. */
   fenced: HostFenced[];
 }

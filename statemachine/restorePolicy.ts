@@ -273,8 +273,8 @@ export interface ExpectedLoss {
   /** The hosts that hold it. */
   highestOn: string[];
   chosenRevision: number;
-  /** Revisions (write transactions) after the chosen one, up to the highest seen: what the restore loses at least. */
-  revisionsLost: number;
+  /** Revisions (write transactions) after the chosen one, up to the highest seen: what the restore loses at least; null when no member's data could be read (not known). */
+  revisionsLost: number | null;
   /** Member hosts whose data was not read: they may hold more than `highestRevision`. */
   unread: string[];
   /** One sentence for the plan and the approval line. */
@@ -292,7 +292,7 @@ export function expectedLoss(survivor: Survivor, points: readonly RestorePoint[]
     .map((p) => p.host)
     .sort();
   const chosenRevision = survivor.revision;
-  const revisionsLost = highestRevision === null ? 0 : Math.max(0, highestRevision - chosenRevision);
+  const revisionsLost = highestRevision === null ? null : Math.max(0, highestRevision - chosenRevision);
   const notRead = unread.map((u) => u.host).sort();
   const caveat = notRead.length > 0 ? `; not read: ${unread.map((u) => `${u.host} (${u.reason})`).join(', ')}, which may hold more` : '';
   let text: string;

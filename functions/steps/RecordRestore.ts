@@ -69,7 +69,7 @@ export const RecordRestore: RestoreStep = async (context, deps) => {
   const again = earlier !== undefined && JSON.stringify(earlier) === JSON.stringify(restoreMeasures);
   return {
     output: { restoreMeasures },
-    detail: `quorum loss confirmed at ${confirmedAt}, full strength ${restoreMeasures.secondsToFullStrength}s later (${strength}); revision ${loss.chosenRevision} chosen against ${seen}: ${loss.revisionsLost} revision(s) lost; fenced: ${hosts}`,
+    detail: `quorum loss confirmed at ${confirmedAt}, full strength ${restoreMeasures.secondsToFullStrength}s later (${strength}); revision ${loss.chosenRevision} chosen against ${seen}: ${loss.revisionsLost === null ? 'how many revisions were lost is not known' : `${loss.revisionsLost} revision(s) lost`}; fenced: ${hosts}`,
     ...(again ? { skipped: true } : {}),
   };
 };

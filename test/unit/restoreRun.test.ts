@@ -117,6 +117,12 @@ function world(down: string[], off: string[] = []): RestoreWorld {
     },
   };
   w.deps.resolveInventory = async () => inventory;
+  // A host that is up answers what etcd it has (a re-add's spare: nothing of etcd yet).
+  fake.on('DescribeEtcdHost', (r) =>
+    r.args.length === 0
+      ? { stdout: { staticPod: false, unitActive: false, unitEnabled: false, installedVersion: null, listening: false, running: null, dataDirEmpty: true } }
+      : new Error(`no answer for DescribeEtcdHost ${r.args.join(' ')}`),
+  );
   // The network fence as a reader outside the host meets it: a fenced host's endpoint does not answer.
   const fencedUrl = (endpoint: string) => [...w.securityGroups.fenced].some((name) => endpoint === `https://${HOST[name]!.ip}:2379`);
   const hide = (statuses: EndpointStatusResult[]): EndpointStatusResult[] =>

@@ -138,11 +138,11 @@ describe('Step: RecordRestore', () => {
 
     const unread = restoreContext({
       ...reAdded(),
-      expectedLoss: { highestRevision: null, highestOn: [], chosenRevision: 900, revisionsLost: 0, unread: ['master-1'], text: '' },
+      expectedLoss: { highestRevision: null, highestOn: [], chosenRevision: 900, revisionsLost: null, unread: ['master-1'], text: '' },
     });
     const blind = await RecordRestore(unread, stepWorld([]).deps);
-    expect(blind.output.restoreMeasures).toMatchObject({ revisionChosen: 900, highestRevisionSeen: null, revisionsLost: 0 });
-    expect(blind.detail).toContain('revision 900 chosen against no member’s data showed a revision');
+    expect(blind.output.restoreMeasures).toMatchObject({ revisionChosen: 900, highestRevisionSeen: null, revisionsLost: null });
+    expect(blind.detail).toContain('revision 900 chosen against no member’s data showed a revision: how many revisions were lost is not known');
   });
 
   it('a context without the confirmation, the expected loss or the fences fails loudly; a start before the confirmation is refused', async () => {
