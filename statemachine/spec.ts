@@ -316,14 +316,14 @@ const STATE_LIST = [
   // window too, before any membership change.
   task(
     'OpenEtcdPorts',
-    'Open 2379/2380 on the new host: OS_FIREWALL_ALLOW saved to /etc/sysconfig/iptables, and the security group',
+    "Open 2379/2380 into the new host: the security group here; OS_FIREWALL_ALLOW (saved to /etc/sysconfig/iptables) in InstallEtcd's first command",
     'new host steps 1-2',
     'InstallEtcd',
     { retry: hostWork },
   ),
   task(
     'InstallEtcd',
-    "Stop an etcd from an earlier life on the new host (its data stored off the host first); yum install -y etcd-<the members' version>; refuse a member of this or another running cluster",
+    "Open 2379/2380 in the new host's OS_FIREWALL_ALLOW; stop an etcd from an earlier life there (its data stored off the host first); yum install -y etcd-<the members' version>; refuse a member of this or another running cluster",
     'new host step 3',
     'IsAnotherReplacementToPrepare',
     {

@@ -2,7 +2,10 @@
 # InstallEtcd: prepare the new host from whatever state it is in, then install the cluster's etcd
 # (runbook: new host step 3). Nothing here changes the cluster's membership.
 #
-#   prepare CLUSTER_ID [VERSION]  (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
+#   prepare CLUSTER_ID [VERSION [ports]]  (UPLOAD_URL=<url> on stdin, lib/secrets.sh)
+#       With `ports`, first opens 2379/2380 in the host's firewall as OpenEtcdPorts.sh does
+#       (lib/firewall.sh) and adds "firewall":{"changed":bool} to what it prints: one host command where
+#       there were two.
 #       Looks at the etcd already on the host (lib/etcdHost.sh, refuse_if_started_member: asked at every
 #       client URL etcd.conf and the static pod name, whatever the port) and refuses, changing nothing,
 #       when it answers as a member of CLUSTER_ID, or as a member of another etcd cluster that is still
@@ -28,7 +31,7 @@
 #       {"version":"<etcd --version>","package":"<rpm -q etcd>","action":"none|install|downgrade"}.
 #       Refuses when the package cannot be installed at that version (yum's message on stderr): no
 #       other version is installed in its place.
-# Usage: InstallEtcd.sh prepare CLUSTER_ID [VERSION] | wipe MANIFEST | install VERSION
+# Usage: InstallEtcd.sh prepare CLUSTER_ID [VERSION [ports]] | wipe MANIFEST | install VERSION
 # Exit codes (lib/exitCodes.sh):
 #   0  done
 #   1  failed
@@ -48,6 +51,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdHost.sh"
 # shellcheck source=functions/scripts/lib/etcdData.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/etcdData.sh"
+# shellcheck source=functions/scripts/lib/firewall.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/firewall.sh"
 
 refuse() {
   echo "refusing: $1" >&2
@@ -60,9 +65,14 @@ member_count() {
 }
 
 prepare() {
-  local cluster=$1 upload_url=$2 version=$3 stopped=false found=() i data pids pid installed=''
+  local cluster=$1 upload_url=$2 version=$3 ports=$4 stopped=false found=() i data pids pid installed='' firewall=''
   [[ $cluster =~ ^[0-9a-f]{16}$ ]] || { echo "bad cluster id" >&2; exit 2; }
   [[ -z $version || $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "bad version" >&2; exit 2; }
+  [[ -z $ports || ($ports == ports && -n $version) ]] || { echo "bad fourth argument: $ports" >&2; exit 2; }
+  if [[ -n $ports ]]; then
+    open_etcd_ports
+    firewall="{\"changed\":$FIREWALL_CHANGED}"
+  fi
   # Nothing is stopped or emptied on a host whose etcd serves this cluster, serves another running one,
   # or cannot be asked (lib/etcdHost.sh): exit 3 from there.
   refuse_if_started_member "$cluster"
@@ -101,7 +111,7 @@ prepare() {
     ((i == 0)) || printf ','
     printf '"%s"' "${found[i]//\"/\'}"
   done
-  printf '],"stopped":%s,"data":%s%s}\n' "$stopped" "$data" "${installed:+,\"installed\":$installed}"
+  printf '],"stopped":%s,"data":%s%s%s}\n' "$stopped" "$data" "${installed:+,\"installed\":$installed}" "${firewall:+,\"firewall\":$firewall}"
 }
 
 install() {
@@ -125,7 +135,7 @@ mode=${1:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 case "$mode" in
-  prepare) prepare "${2:-}" "$UPLOAD_URL" "${3:-}" ;;
+  prepare) prepare "${2:-}" "$UPLOAD_URL" "${3:-}" "${4:-}" ;;
   wipe) etcd_data_wipe "${2:-}" ;;
   install) install "${2:-}" ;;
   *)

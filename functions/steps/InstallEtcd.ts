@@ -32,6 +32,8 @@ interface Prepared {
   data: { empty: boolean; backedUp?: false; bytes?: number; sha256?: string; manifest?: string };
   /** The package, installed in the same command when the data directory held nothing. */
   installed?: Installed;
+  /** 2379/2380 in the host's firewall (`ports`: OpenEtcdPorts' host half, in this command). */
+  firewall?: { changed: boolean };
 }
 
 export const InstallEtcd: Step = async (context, deps) => {
@@ -49,12 +51,13 @@ export const InstallEtcd: Step = async (context, deps) => {
   // nothing to back up, the usual case, is prepared and installed in one command; one with data is
   // prepared again with the URL, which backs the data up (the same refusals made again first).
   const key = artifactKey.replacementPriorData(context.runId, host.hostname);
+  // The first also opens 2379/2380 in the host's firewall (`ports`), the host half of OpenEtcdPorts.
   const prepare = async (secrets?: Record<string, string>): Promise<Prepared> => {
     try {
       return await runScript<Prepared>(deps.runner, {
         host,
         script: 'InstallEtcd',
-        args: ['prepare', cluster.clusterId, wanted],
+        args: ['prepare', cluster.clusterId, wanted, ...(secrets ? [] : ['ports'])],
         ...(secrets ? { secrets } : {}),
         timeoutSeconds: 600,
         // The step's own meaning of "the upload cannot leave the host": a refusal that says so, below.
@@ -75,6 +78,7 @@ export const InstallEtcd: Step = async (context, deps) => {
           ...again,
           found: [...new Set([...first.found, ...again.found])],
           stopped: first.stopped || again.stopped,
+          ...(first.firewall ? { firewall: first.firewall } : {}),
         }));
   if (!prepared.data.empty && prepared.data.backedUp === false) {
     throw new ArtifactStoreError(`${host.name}'s earlier /var/lib/etcd was not backed up by a prepare with an upload URL; not emptying it`);
@@ -106,12 +110,14 @@ export const InstallEtcd: Step = async (context, deps) => {
       `${host.name} runs etcd ${installed.version} after installing etcd-${wanted} (${installed.package}); the members run ${cluster.version}`,
     );
   }
+  const firewall = prepared.firewall ? `; OS_FIREWALL_ALLOW ${prepared.firewall.changed ? 'opened' : 'already opened'} 2379/2380` : '';
   const chosen = context.options.etcdVersion && minorOf(wanted) !== minorOf(cluster.version) ? ` (asked for; the members run ${cluster.version})` : '';
   return {
     output: { newMemberVersion: installed.version },
     detail:
       `${host.name}: etcd ${installed.version}${chosen} ${installed.action === 'none' ? 'was already installed' : `${installed.action === 'install' ? 'installed' : 'downgraded to'} ${installed.package}`}` +
-      (notes.length > 0 ? `; found ${notes.join('; ')}${prepared.stopped ? ' (stopped and disabled)' : ''}` : ''),
-    ...(installed.action === 'none' && notes.length === 0 && !prepared.stopped ? { skipped: true } : {}),
+      (notes.length > 0 ? `; found ${notes.join('; ')}${prepared.stopped ? ' (stopped and disabled)' : ''}` : '') +
+      firewall,
+    ...(installed.action === 'none' && notes.length === 0 && !prepared.stopped && prepared.firewall?.changed !== true ? { skipped: true } : {}),
   };
 };

@@ -115,8 +115,12 @@ function stepsByState(
         : [],
     ConfirmMemberFailed: [observation()],
     SnapshotCluster: [
-      withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? ''), 'UPLOAD_URL'),
-      ...(learner ? [] : [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))]),
+      learner
+        ? withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? '', 'background'), 'UPLOAD_URL')
+        : withSecrets(
+            script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? '', 'foreground', String(SNAPSHOT_WAIT_SECONDS)),
+            'UPLOAD_URL',
+          ),
     ],
     AwaitSnapshot: [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))],
     RemoveFailedMember: [observation(assumedDown), etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
@@ -127,12 +131,15 @@ function stepsByState(
     ],
     IssueCertificates: [
       withSecrets(
-        script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? ''),
+        script(ca, 'IssueCertificates', r?.hostname ?? '', r?.ip ?? '', 'sections'),
         'PROBE_UPLOAD_URL',
         ...(context.options.caBackupKey ? ['CA_BACKUP_URL'] : []),
       ),
+      local("node-forge on the certificates' public material it prints: SAN, key usages, chain to the CA, validity, key match"),
     ],
-    VerifyCertificates: [script(ca, 'VerifyCertificates', r?.hostname ?? ''), local('node-forge: SAN, key usages, chain to the CA, validity, key match')],
+    VerifyCertificates: [
+      local('nothing left to ask the CA host when IssueCertificates checked these certificates; else VerifyCertificates.sh and the same checks'),
+    ],
     FixLocalhostPeerUrls: [
       etcdctl(via, 'member-list', endpoints),
       local('for each member on localhost: FixLocalhostPeerUrls.sh on its host, then etcdctl member-update'),
@@ -199,19 +206,21 @@ function stepsByState(
       script(context.installerHost, 'ReadHostFile', INVENTORY_PATH),
       script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>'),
     ],
-    OpenEtcdPorts: [script(r, 'OpenEtcdPorts'), local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group`)],
+    OpenEtcdPorts: [
+      local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group (the host's firewall: InstallEtcd's first command)`),
+    ],
     InstallEtcd: [
-      withSecrets(
-        script(
-          r,
-          'InstallEtcd',
-          'prepare',
-          context.clusterId ?? '<cluster id>',
-          context.options.etcdVersion ?? context.clusterVersion ?? "<the members' version>",
-        ),
-        'UPLOAD_URL',
+      script(
+        r,
+        'InstallEtcd',
+        'prepare',
+        context.clusterId ?? '<cluster id>',
+        context.options.etcdVersion ?? context.clusterVersion ?? "<the members' version>",
+        'ports',
       ),
-      local('installs in the same command when /var/lib/etcd is empty; else the backup is checked in the store, then `InstallEtcd.sh wipe`, then `install`'),
+      local(
+        'opens 2379/2380 in OS_FIREWALL_ALLOW, then installs in the same command when /var/lib/etcd is empty; else `prepare` again with UPLOAD_URL (the backup), the backup checked in the store, then `InstallEtcd.sh wipe`, then `install`',
+      ),
     ],
     StartNewMember: [
       etcdctl(via, 'member-list', endpoints),
@@ -235,7 +244,7 @@ function stepsByState(
       local(`waits on the new host until it is listed under its name${learner ? '' : ' and its endpoint is healthy (caught up)'} (lib/awaitMember.sh)`),
     ],
     PromoteNewMember: [etcdctl(via, 'member-promote', endpoints, '<new member id>')],
-    VerifyClusterHealth: [etcdctl(via, 'member-list', allEndpoints), script(via, 'VerifyClusterHealth', allEndpoints)],
+    VerifyClusterHealth: [script(via, 'VerifyClusterHealth', allEndpoints, allEndpoints)],
     RollMasters: masters.flatMap((m) => [
       script(m, 'ReadHostFile', MASTER_CONFIG_PATH),
       script(m, 'RollMasters', '120', '<sha256 read>', '<new master-config.yaml, base64>'),

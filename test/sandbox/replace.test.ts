@@ -92,7 +92,11 @@ describe('Workflow: replace a failed member on the sandbox', () => {
       expect(planned.verdict).toMatch(/^would proceed/);
       expect(planned.steps.map((s) => s.name)).toEqual(STATES.map((s) => s.name));
       expect(planned.steps.find((s) => s.name === 'IssueCertificates')?.commands).toEqual([
-        { host: 'master-0', command: `bash functions/scripts/IssueCertificates.sh '${spare.hostname}' '${spare.ip}'  # stdin: PROBE_UPLOAD_URL=<signed URL>` },
+        {
+          host: 'master-0',
+          command: `bash functions/scripts/IssueCertificates.sh '${spare.hostname}' '${spare.ip}' 'sections'  # stdin: PROBE_UPLOAD_URL=<signed URL>`,
+        },
+        { host: '(workflow)', command: "node-forge on the certificates' public material it prints: SAN, key usages, chain to the CA, validity, key match" },
       ]);
       // A learner where every member runs etcd 3.4 or later; OpenShift 3.11's 3.2 has none: the plain add.
       const learner = joinsAsLearnerOn(sandbox);

@@ -57,11 +57,21 @@ describe('Step: InstallEtcd', () => {
   it("prepares the host and, with no data there, installs the members' version in the same command: no upload URL, so no one-time key on SSM", async () => {
     const world = newHost(stepWorld());
     const result = await InstallEtcd(confirmedContext(), world.deps);
-    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`]);
+    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27 ports`]);
     expect(world.runner.requests.map((r) => r.timeoutSeconds)).toEqual([600]);
     expect(world.runner.requests[0]?.secrets).toBeUndefined();
     expect(result.output).toEqual({ newMemberVersion: '3.4.27' });
     expect(result.detail).toBe('etcd-spare-0: etcd 3.4.27 installed etcd-3.4.27-1.el7');
+  });
+
+  it("opens 2379/2380 in the host's firewall in its first command (`ports`: OpenEtcdPorts' host half) and says so", async () => {
+    const world = stepWorld();
+    world.runner.on('InstallEtcd', { stdout: { ...CLEAN, installed: INSTALLED, firewall: { changed: true } } }, { args: ['prepare'] });
+    const result = await InstallEtcd(confirmedContext(), world.deps);
+    expect(world.runner.requests[0]?.args.at(-1)).toBe('ports');
+    expect(result.detail).toBe('etcd-spare-0: etcd 3.4.27 installed etcd-3.4.27-1.el7; OS_FIREWALL_ALLOW opened 2379/2380');
+    world.runner.on('InstallEtcd', { stdout: { ...CLEAN, installed: { ...INSTALLED, action: 'none' }, firewall: { changed: true } } }, { args: ['prepare'] });
+    expect((await InstallEtcd(confirmedContext(), world.deps)).skipped).toBeUndefined();
   });
 
   it('a second run finds the version installed and nothing to prepare, and says so', async () => {
@@ -85,7 +95,7 @@ describe('Step: InstallEtcd', () => {
     world.artifacts.put(KEY, 5000);
     const result = await InstallEtcd(confirmedContext(), world.deps);
     expect(world.runner.sent()).toEqual([
-      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
+      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27 ports`,
       `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
       'InstallEtcd@etcd-spare-0 wipe bWFuaWZlc3Q=',
       'InstallEtcd@etcd-spare-0 install 3.4.27',
@@ -103,7 +113,7 @@ describe('Step: InstallEtcd', () => {
     const error = await failure(InstallEtcd(confirmedContext(), world.deps));
     expect(error).toBeInstanceOf(ArtifactStoreError);
     expect(world.runner.sent()).toEqual([
-      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
+      `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27 ports`,
       `InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.27`,
     ]);
   });
@@ -136,7 +146,7 @@ describe('Step: InstallEtcd', () => {
   it('installs the version the request names, saying the members run another', async () => {
     const world = newHost(stepWorld(), CLEAN, { version: '3.5.17', package: 'etcd-3.5.17-1.el7', action: 'install' });
     const result = await InstallEtcd(confirmedContext({ options: { graceSeconds: 0, learner: 'auto', etcdVersion: '3.5.17' } }), world.deps);
-    expect(world.runner.sent('InstallEtcd')).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.5.17`]);
+    expect(world.runner.sent('InstallEtcd')).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.5.17 ports`]);
     expect(result.detail).toBe('etcd-spare-0: etcd 3.5.17 (asked for; the members run 3.4.27) installed etcd-3.5.17-1.el7');
   });
 
@@ -151,7 +161,7 @@ describe('Step: InstallEtcd', () => {
     );
     await InstallEtcd(confirmedContext({ clusterId: undefined, clusterVersion: undefined }), world.deps);
     expect(world.cluster.calls).toEqual([`status https://${HOSTS['master-0'].ip}:2379,https://${HOSTS['master-1'].ip}:2379`]);
-    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.22`]);
+    expect(world.runner.sent()).toEqual([`InstallEtcd@etcd-spare-0 prepare ${FAKE_CLUSTER_ID} 3.4.22 ports`]);
   });
 
   it.each(exitCases(HOST_WORK_RETRIES))('prepare exit %i is %s (retried: %s), nothing installed', async (code, name, isRetried) => {
