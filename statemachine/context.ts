@@ -245,11 +245,15 @@ export interface WorkflowContext {
   snapshotHost?: string;
   /** The snapshot as its job checked and stored it (SnapshotCluster when it waits, or AwaitSnapshot). */
   snapshotVerified?: { location: string; bytes: number; sha256: string; revision: number };
+  /** Written by SnapshotCluster: it waited for the snapshot and checked it in the store (no learner), so AwaitSnapshot has nothing to do (IsSnapshotStored). */
+  snapshotStored?: boolean;
   /**
    * The new member's certificates as IssueCertificates checked them, with the answer of the command that
    * issued them (the checks of VerifyCertificates): the replacement they were checked for.
    */
   certificatesVerified?: { hostname: string; ip: string };
+  /** Written by IssueCertificates, for each replacement: whether it checked the certificates itself (AreCertificatesChecked routes around VerifyCertificates). */
+  certificatesChecked?: boolean;
   /** ETCD_INITIAL_CLUSTER in the new member's etcd.conf (ConfigureNewMember); StartNewMember checks it after the add. */
   initialCluster?: string;
   failedHostReachable?: boolean;

@@ -196,6 +196,8 @@ const coveredByAnotherRun: GuardSpec = { name: 'coveredByAnotherRun', field: 'co
 const takenIn: GuardSpec = { name: 'takenIn', field: 'takenIn' };
 /** A run that replaces several members: another member follows in the loop being run (statemachine/members.ts). */
 const anotherMember: GuardSpec = { name: 'anotherMember', field: 'anotherMember' };
+const certificatesChecked: GuardSpec = { name: 'certificatesChecked', field: 'certificatesChecked' };
+const snapshotStored: GuardSpec = { name: 'snapshotStored', field: 'snapshotStored' };
 
 export const START_STATE = 'ValidateInput';
 
@@ -296,13 +298,22 @@ const STATE_LIST = [
   ),
   task(
     'IssueCertificates',
-    "On the CA host: openssl req/ca for server and peer certificates with the new host's SAN; copy etcd.conf and ca.crt beside them",
+    "On the CA host: openssl req/ca for server and peer certificates with the new host's SAN; copy etcd.conf and ca.crt beside them; check them on the public material the same command prints",
     '37.2.2 steps 1-5',
-    'VerifyCertificates',
+    'AreCertificatesChecked',
     {
       retry: hostWork,
     },
   ),
+  // IssueCertificates checks the certificates on the answer of the command that issued them: then
+  // VerifyCertificates has nothing left to do, and the run does not spend a step on it.
+  {
+    kind: 'choice',
+    name: 'AreCertificatesChecked',
+    summary: 'IssueCertificates checked the certificates itself: nothing left for VerifyCertificates',
+    when: [{ guard: certificatesChecked, next: 'OpenEtcdPorts' }],
+    otherwise: 'VerifyCertificates',
+  } satisfies ChoiceSpec,
   task(
     'VerifyCertificates',
     'Check the certificates before they leave the CA host: SAN, key usages, chain, validity, key match',
@@ -431,7 +442,7 @@ const STATE_LIST = [
     'RunScaleupPlaybook',
     'On the installer host: cd <openshift-ansible> && ansible-playbook -i /etc/ansible/hosts playbooks/openshift-etcd/scaleup.yml, as a job that outlives the step; its output in the artifact store, its PLAY RECAP in the record',
     '37.2.1 step 2',
-    'AwaitSnapshot',
+    'IsSnapshotStored',
     {
       retry: [
         transient,
@@ -459,7 +470,7 @@ const STATE_LIST = [
     'StartNewMember',
     'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait while it catches up until it has started',
     'new host steps 4-7',
-    'AwaitSnapshot',
+    'IsSnapshotStored',
     {
       // A member that made no progress gets one more try; one still catching up, two more attempts' worth of waiting.
       retry: [
@@ -471,6 +482,14 @@ const STATE_LIST = [
       timeoutSeconds: 840,
     },
   ),
+  // Without a learner SnapshotCluster waited for the snapshot before the add: nothing left to wait for.
+  {
+    kind: 'choice',
+    name: 'IsSnapshotStored',
+    summary: 'SnapshotCluster waited for the snapshot and checked it in the store: nothing left for AwaitSnapshot',
+    when: [{ guard: snapshotStored, next: 'IsNewMemberLearner' }],
+    otherwise: 'AwaitSnapshot',
+  } satisfies ChoiceSpec,
   task(
     'AwaitSnapshot',
     'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes',
@@ -653,6 +672,8 @@ export const GUARDS: GuardSpec[] = [
   addedAsLearner,
   anotherMember,
   takenIn,
+  certificatesChecked,
+  snapshotStored,
 ];
 
 /** The replacement of failed members (ReplaceFailedEtcdMember): the workflow every compiler takes unless told otherwise. */

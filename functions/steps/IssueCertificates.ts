@@ -43,7 +43,9 @@ export const IssueCertificates: Step = async (context, deps) => {
   const issued = result.issued.trim();
   const restored = result.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
   return {
-    output: verified ? { certificatesVerified: { hostname: replacement.hostname, ip: replacement.ip } } : {},
+    output: verified
+      ? { certificatesVerified: { hostname: replacement.hostname, ip: replacement.ip }, certificatesChecked: true }
+      : { certificatesChecked: false },
     detail:
       restored +
       (issued

@@ -13,9 +13,13 @@ export const SnapshotCluster: Step = async (context, deps) => {
   const output = { snapshotKey: key, snapshotHost: host.name };
   if (joinsAsLearner(context)) {
     const job = await startSnapshot(context, deps);
-    return { output, detail: `snapshot job ${job} on ${host.name}; AwaitSnapshot waits for it before the new member votes`, skipped: job === 'done' };
+    return {
+      output: { ...output, snapshotStored: false },
+      detail: `snapshot job ${job} on ${host.name}; AwaitSnapshot waits for it before the new member votes`,
+      skipped: job === 'done',
+    };
   }
   // Started and waited for in one host command (SnapshotCluster.sh with the wait's seconds).
   const done = await snapshotInForeground({ ...context, ...output }, deps, SNAPSHOT_WAIT_SECONDS);
-  return { output: { ...output, snapshotVerified: verifiedSnapshot(done) }, detail: describeSnapshot({ ...context, ...output }, done) };
+  return { output: { ...output, snapshotVerified: verifiedSnapshot(done), snapshotStored: true }, detail: describeSnapshot({ ...context, ...output }, done) };
 };

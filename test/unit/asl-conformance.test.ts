@@ -64,6 +64,26 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.finalContext.newMemberId).toBe('8e9e05c52164694d');
   });
 
+  it('route around VerifyCertificates and AwaitSnapshot when IssueCertificates checked the certificates and SnapshotCluster waited for the snapshot', async () => {
+    const { xstate, local } = await runBoth(() => ({
+      IssueCertificates: async () => ({ certificatesChecked: true }),
+      SnapshotCluster: async () => ({ snapshotStored: true }),
+    }));
+    expect(local.path).toEqual(xstate.path);
+    expect(local.invocations).toEqual(xstate.invocations);
+    expect(local.finalState).toBe('Succeeded');
+    expect(local.path).toEqual(expect.arrayContaining(['AreCertificatesChecked', 'IsSnapshotStored']));
+    expect(local.invocations).not.toContain('VerifyCertificates');
+    expect(local.invocations).not.toContain('AwaitSnapshot');
+    // Either field false (a learner's snapshot runs on; certificates not checked): both steps run.
+    const both = await runBoth(() => ({
+      IssueCertificates: async () => ({ certificatesChecked: false }),
+      SnapshotCluster: async () => ({ snapshotStored: false }),
+    }));
+    expect(both.local.invocations).toEqual(both.xstate.invocations);
+    expect(both.local.invocations).toEqual(expect.arrayContaining(['VerifyCertificates', 'AwaitSnapshot']));
+  });
+
   it('take the same scaleup playbook path when ValidateInput chose the ansible add method, and its compensation when the playbook fails', async () => {
     const playbook = () => ({
       ...guardsTrue(),

@@ -105,12 +105,12 @@ describe('plan --failed A --failed B', () => {
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     for (const once of ['CheckClusterHealth', 'ConfirmMemberFailed', 'RollMasters', 'UpdateFlannel', 'CompensateNewMember', 'ReleaseLock'])
       expect(names.filter((n) => n === once)).toHaveLength(1);
-    // Each member's steps are the loops' bodies, once each: prepare 7, remove 5, add 12 states.
+    // Each member's steps are the loops' bodies, once each: prepare 8, remove 5, add 13 states.
     expect(plan.members?.map((m) => [m.failed, m.replacement, m.chosen, m.failedMemberId, m.steps.length])).toEqual([
-      ['master-3', 'etcd-spare-0', 'named', ID(0xa3), 24],
-      ['master-4', 'etcd-spare-1', 'named', ID(0xa4), 24],
+      ['master-3', 'etcd-spare-0', 'named', ID(0xa3), 26],
+      ['master-4', 'etcd-spare-1', 'named', ID(0xa4), 26],
     ]);
-    expect(plan.steps).toHaveLength(STATES.length + 24);
+    expect(plan.steps).toHaveLength(STATES.length + 26);
     // The commands are each member's: its certificates, its removal, its add.
     const commandsOf = (name: string) => plan.steps[at(name)]!.commands.map((c) => `${c.host}: ${c.command}`).join('\n');
     expect(commandsOf(`IssueCertificates ${m2}`)).toMatch(

@@ -85,7 +85,7 @@ describe('Step: IssueCertificates', () => {
     const world = withSections(stepWorld(), () => peer);
     const deps = { ...world.deps, now: () => new Date() };
     const result = await IssueCertificates(confirmedContext(), deps);
-    expect(result.output).toEqual({ certificatesVerified: { hostname: SPARE.hostname, ip: SPARE.ip } });
+    expect(result.output).toEqual({ certificatesVerified: { hostname: SPARE.hostname, ip: SPARE.ip }, certificatesChecked: true });
     const verify = await VerifyCertificates(after(confirmedContext(), result), deps);
     expect(verify).toMatchObject({
       skipped: true,
@@ -116,14 +116,14 @@ describe('Step: IssueCertificates', () => {
     expect(world.runner.sent()).toEqual([`IssueCertificates@master-0 ${SPARE.hostname} ${SPARE.ip} sections`]);
     expect(world.runner.requests[0]?.secrets).toEqual({ PROBE_UPLOAD_URL: expect.stringContaining(PROBE) });
     expectSecretsOnlyOnStdin(world);
-    expect(result).toEqual({ output: {}, detail: `issued server and peer certificate(s) in ${PREFIX} on master-0` });
+    expect(result).toEqual({ output: { certificatesChecked: false }, detail: `issued server and peer certificate(s) in ${PREFIX} on master-0` });
   });
 
   it('a second run finds valid certificates: skipped', async () => {
     const world = caHost(stepWorld());
     const first = await IssueCertificates(confirmedContext(), world.deps);
     const second = await IssueCertificates(after(confirmedContext(), first), world.deps);
-    expect(second).toEqual({ output: {}, detail: `valid certificates already in ${PREFIX} on master-0`, skipped: true });
+    expect(second).toEqual({ output: { certificatesChecked: false }, detail: `valid certificates already in ${PREFIX} on master-0`, skipped: true });
     expect(world.runner.requests).toHaveLength(2);
   });
 

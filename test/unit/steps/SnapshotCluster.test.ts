@@ -46,7 +46,7 @@ describe('Step: SnapshotCluster', () => {
     expect(world.runner.requests[0]).toMatchObject({ timeoutSeconds: 60, secrets: { UPLOAD_URL: expect.stringContaining(KEY) } });
     expect(world.artifacts.calls).toEqual([`PUT ${KEY} 900s`]);
     expectSecretsOnlyOnStdin(world);
-    expect(result.output).toEqual({ snapshotKey: KEY, snapshotHost: 'master-1' });
+    expect(result.output).toEqual({ snapshotKey: KEY, snapshotHost: 'master-1', snapshotStored: false });
     expect(result.skipped).toBe(false);
     expect(result.detail).toMatch(/^snapshot job started on master-1; AwaitSnapshot waits for it/);
   });
@@ -74,6 +74,7 @@ describe('Step: SnapshotCluster', () => {
       snapshotKey: KEY,
       snapshotHost: 'master-1',
       snapshotVerified: { location: `s3://unit-artifacts/${KEY}`, bytes: DONE.bytes, sha256: DONE.sha256, revision: 4711 },
+      snapshotStored: true,
     });
   });
 
