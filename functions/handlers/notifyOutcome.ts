@@ -18,16 +18,41 @@
 // record, functions/adapters/aws/auditRecord.ts), with what each step reported (TABLE: a step that
 // found its work done is `skipped`, not `succeeded`). Only named fields reach the message: no inventory,
 // address or artifact key. When the history cannot be read the message says so and still goes out.
+//
+// The restore's executions (`etcd-restore-<cluster>`, statemachine/restoreSpec.ts RestoreEtcdQuorum) come
+// here too, and their message speaks of the restore:
+//
+//   Subject: ocp311: quorum restored from master-0 in 2 min 4 s, 0 revisions lost
+//            ocp311: quorum restored from snapshot of run R in 3 min 10 s, loss not known
+//            ocp311: REFUSED to restore quorum (not approved in time)
+//            ocp311: FAILED to restore quorum at AddMember (NewMemberFailedError)
+//   Body:    the headline, a `Restore:` block with RecordRestore's measures (the survivor or snapshot, the
+//            revision chosen against the highest seen, the seconds from quorum loss confirmed to full
+//            strength, every host fenced and how, every former member re-added and where, the approval),
+//            then the timeline and what is left, as for a replacement.
+//
+// The `run` attribute names the workflow, and for a restore carries the same measures (RunSummary.restore).
 
 import { SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient, type MessageAttributeValue } from '@aws-sdk/client-sns';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { errorName, InvalidInputError } from '../errors.ts';
-import { REFUSED_ERRORS } from '../../statemachine/spec.ts';
+import { REFUSED_ERRORS, REPLACE_WORKFLOW } from '../../statemachine/spec.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
+import { RESTORE_REFUSED_ERRORS, RESTORE_WORKFLOW } from '../../statemachine/restoreSpec.ts';
+import { hostFenced, type FencedHost, type HostFenced, type RestoreContext } from '../../statemachine/restoreContext.ts';
+import { APPROVAL_WAIVERS } from '../../statemachine/restorePolicy.ts';
+import { currentSlots } from '../../statemachine/members.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { buildAuditRecord, deploymentFollowUp, type AuditRecord, type StepDetail, type WatchedMember } from '../adapters/aws/auditRecord.ts';
+import {
+  buildAuditRecord,
+  deploymentFollowUp,
+  type AuditedWorkflow,
+  type AuditRecord,
+  type StepDetail,
+  type WatchedMember,
+} from '../adapters/aws/auditRecord.ts';
 import { AuditStore } from '../adapters/aws/auditStore.ts';
 import { regionOfArn, StepFunctionsExecutions } from '../adapters/aws/executions.ts';
 import { createLogger, createTracer, setLogKeys, traced } from './observability.ts';
@@ -38,6 +63,8 @@ import { membersOf, type MemberView } from '../workflow/runView.ts';
 export interface ExecutionStatusEvent {
   detail: {
     executionArn: string;
+    /** The state machine the execution ran (the replacement's, or the restore's `etcd-restore-<cluster>`). */
+    stateMachineArn?: string | null;
     name: string;
     status: string;
     /** Epoch milliseconds. */
@@ -63,10 +90,14 @@ export interface OutcomeMessage {
 /** What machines get: the run without its context (no addresses, no artifact keys). */
 export interface RunSummary {
   runId: string;
+  /** The workflow the run ran, by its spec's id: ReplaceFailedEtcdMember, or RestoreEtcdQuorum. */
+  workflow: string;
   cluster: string;
   outcome: Outcome;
   reason: string | null;
+  /** A restore: the former members that lost their place (each re-added, or to be), `and`-joined; '' when the run got no further than knowing none. */
   failed: string;
+  /** A restore: the spares former members were re-added on, `and`-joined; null when none. */
   replacement: string | null;
   startedBy: string;
   startedAt: string;
@@ -78,13 +109,50 @@ export interface RunSummary {
   members?: MemberView[];
   remaining: string[];
   executionArn: string;
+  /** A restore's measures (RecordRestore's, or as far as the run got when it did not reach it). */
+  restore?: RestoreSummary;
 }
+
+/** What a restore did and what it lost, for machines: host names and the snapshot's key only. */
+export interface RestoreSummary {
+  /** What the cluster was forced or restored from; null before ChooseRestorePoint chose. */
+  survivor:
+    | { kind: 'member'; host: string; chosenBy: 'rank' | 'from' }
+    | { kind: 'snapshot'; key: string; runId: string; at: string; chosenBy: 'snapshot' | 'newest' }
+    | null;
+  /** The host the cluster of one ran on (VerifyRestoredMember); null before it. */
+  restoredOn: string | null;
+  /** True when RecordRestore wrote the measures; false: read from the context as far as the run got. */
+  measured: boolean;
+  quorumLossConfirmedAt: string | null;
+  /** Null when the cluster did not get back to its former size in this run. */
+  fullStrengthAt: string | null;
+  secondsToFullStrength: number | null;
+  revisionChosen: number | null;
+  highestRevisionSeen: number | null;
+  /** Null: not known (no member's data showed a revision), or nothing chosen. */
+  revisionsLost: number | null;
+  /** Member hosts whose data was not read: they may hold more than the highest revision seen. */
+  unread: string[];
+  fenced: HostFenced[];
+  reAdds: Array<{ former: string; on: string; how: 'same-host' | 'spare'; joined: boolean }>;
+  approval: RestoreApproval;
+}
+
+/** How the restore was let go on: approved by a person, waived by a condition of the cluster config, or not. */
+export type RestoreApproval =
+  | { state: 'given'; by: string; at: string }
+  | { state: 'waived'; waivedBy: string }
+  | { state: 'declined'; by: string | null }
+  | { state: 'timed-out'; windowSeconds: number | null }
+  | { state: 'awaiting' }
+  | { state: 'not-asked' };
 
 /** SNS subjects: at most 100 characters, ASCII, no line breaks. */
 export const MAX_SUBJECT = 100;
 
 /** How the run ended, in the workflow's words: a refusal is not a failure. */
-export function outcomeOf(detail: Pick<ExecutionStatusEvent['detail'], 'status' | 'error'>): Outcome {
+export function outcomeOf(detail: Pick<ExecutionStatusEvent['detail'], 'status' | 'error'>, refusedErrors: readonly string[] = REFUSED_ERRORS): Outcome {
   switch (detail.status) {
     case 'SUCCEEDED':
       return 'succeeded';
@@ -93,7 +161,7 @@ export function outcomeOf(detail: Pick<ExecutionStatusEvent['detail'], 'status' 
     case 'ABORTED':
       return 'aborted';
     default:
-      return detail.error && REFUSED_ERRORS.includes(detail.error) ? 'refused' : 'failed';
+      return detail.error && refusedErrors.includes(detail.error) ? 'refused' : 'failed';
   }
 }
 
@@ -122,6 +190,8 @@ export function shortRefusal(reason: string | null | undefined): string {
   const [name, ...rest] = reason.split(': ');
   const message = rest.join(': ');
   if (name === 'LockHeldError') return 'another run holds the lock';
+  // The restore's approval window passed without an answer (Step Functions' heartbeat, or the local wait's same name).
+  if (name === 'States.HeartbeatTimeout') return 'not approved in time';
   const known: Array<[RegExp, string]> = [
     [/answers health checks/, 'healthy'],
     [/is the etcd CA host/, 'CA host, no CA backup given'],
@@ -131,9 +201,19 @@ export function shortRefusal(reason: string | null | undefined): string {
     [/learner member\(s\)/, 'a learner is in the cluster'],
     [/different cluster IDs/, 'members disagree on the cluster ID'],
     [/left the member list between/, 'membership changed during the run'],
+    // The restore's refusals.
+    [/quorum is back/, 'quorum is back'],
+    [/quorum holds with one member missing/, 'one member missing, `run` replaces it'],
+    [/names no voting member/, 'no voting member observed'],
+    [/declined by /, 'approval declined'],
+    [/was not approved by/, 'not approved in time'],
+    [/no way to ask for approval/, 'no way to ask for approval'],
+    [/nothing to restore from/, 'nothing to restore from'],
+    [/network fence does not hold/, 'a fence did not hold'],
+    [/runs on no host of the inventory/, 'a member on no known host'],
   ];
   for (const [pattern, words] of known) if (pattern.test(message)) return words;
-  const first = line(message).split(/[.:;]/)[0] ?? '';
+  const first = line(message.replace(/^restore-quorum refused: /, '')).split(/[.:;]/)[0] ?? '';
   return first.length > 48 ? `${first.slice(0, 45)}...` : first || 'refused';
 }
 
@@ -175,11 +255,39 @@ function stepLine(s: {
   return `  ${s.startedAt.slice(11, 19)}  ${s.name.padEnd(22)} ${s.status.padEnd(9)} ${time.padStart(8)}${tries}${error}`;
 }
 
+/** The timeline, what is left for a person, and where the execution and its audit record are: the end of every message. */
+function closingLines(record: AuditRecord, remaining: readonly string[], historyUnreadable: boolean | undefined): string[] {
+  return [
+    '',
+    'Timeline:',
+    ...(record.steps.length === 0 ? [historyUnreadable ? '  (the execution history could not be read; see the console)' : '  (no step ran)'] : []),
+    // A per-member step says which member: `(1 of 2)`, as listed under Members (a restore: under Re-added).
+    ...record.steps.map((s) => `${stepLine(s)}${s.member ? `  (${/\((\d+ of \d+)\)$/.exec(s.member)?.[1] ?? s.member})` : ''}`),
+    '',
+    ...(remaining.length > 0 ? ['Left for a person:', ...remaining.map((r) => `  - ${line(r)}`)] : ['Nothing is left to do.']),
+    '',
+    `Execution:  ${consoleLink(record.executionArn)}`,
+    `            ${record.executionArn}`,
+    `Audit record: etcd-replace history --target aws --state-machine-arn ${record.executionArn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '')} ${record.runId}`,
+  ];
+}
+
+/** The steps as machines get them: names, statuses, times, attempts, the error's name, the member. */
+function stepsOf(record: AuditRecord): RunSummary['steps'] {
+  return record.steps.map((s) => ({
+    name: s.name,
+    status: s.status,
+    startedAt: s.startedAt,
+    endedAt: s.endedAt ?? null,
+    attempts: s.attempts,
+    ...(s.error ? { error: s.error.name } : {}),
+    ...(s.member ? { member: s.member } : {}),
+  }));
+}
+
 /** The message for a finished execution, from its audit reading (the record the audit trail keeps, read from the history). */
-export function outcomeMessage(
-  record: AuditRecord,
-  options: { outcome: Outcome; members?: readonly WatchedMember[] | undefined; historyUnreadable?: boolean },
-): OutcomeMessage {
+export function outcomeMessage(record: AuditRecord, options: MessageOptions): OutcomeMessage {
+  if (record.workflow === RESTORE_WORKFLOW.id) return restoreOutcomeMessage(record, options);
   const { outcome } = options;
   const context = record.context as Partial<WorkflowContext>;
   const request = record.request;
@@ -247,21 +355,12 @@ export function outcomeMessage(
           ]),
         ]
       : []),
-    '',
-    'Timeline:',
-    ...(record.steps.length === 0 ? [options.historyUnreadable ? '  (the execution history could not be read; see the console)' : '  (no step ran)'] : []),
-    // A per-member step says which member: `(1 of 2)`, as listed under Members.
-    ...record.steps.map((s) => `${stepLine(s)}${s.member ? `  (${/\((\d+ of \d+)\)$/.exec(s.member)?.[1] ?? s.member})` : ''}`),
-    '',
-    ...(remaining.length > 0 ? ['Left for a person:', ...remaining.map((r) => `  - ${line(r)}`)] : ['Nothing is left to do.']),
-    '',
-    `Execution:  ${consoleLink(record.executionArn)}`,
-    `            ${record.executionArn}`,
-    `Audit record: etcd-replace history --target aws --state-machine-arn ${record.executionArn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, '')} ${record.runId}`,
+    ...closingLines(record, remaining, options.historyUnreadable),
   ];
 
   const run: RunSummary = {
     runId: record.runId,
+    workflow: REPLACE_WORKFLOW.id,
     cluster,
     outcome,
     reason: record.reason ?? null,
@@ -271,20 +370,302 @@ export function outcomeMessage(
     startedAt: record.startedAt,
     endedAt: record.endedAt ?? null,
     durationSeconds: took,
-    steps: record.steps.map((s) => ({
-      name: s.name,
-      status: s.status,
-      startedAt: s.startedAt,
-      endedAt: s.endedAt ?? null,
-      attempts: s.attempts,
-      ...(s.error ? { error: s.error.name } : {}),
-      ...(s.member ? { member: s.member } : {}),
-    })),
+    steps: stepsOf(record),
     ...(several ? { members: several } : {}),
     remaining,
     executionArn: record.executionArn,
   };
   return { outcome, subject: subjectOf(subject), message: lines.join('\n'), run };
+}
+
+// The restore's message --------------------------------------------------------------------------
+
+type MessageOptions = { outcome: Outcome; members?: readonly WatchedMember[] | undefined; historyUnreadable?: boolean };
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** `0 revisions lost`, `1 revision lost`, `loss not known`. */
+const lossText = (lost: number | null) => (lost === null ? 'loss not known' : `${plural(lost, 'revision')} lost`);
+
+/** Seconds as RecordRestore measured them: whole, or to a tenth. */
+const secondsText = (s: number) => (Number.isInteger(s) ? `${s} s` : `${s.toFixed(1)} s`);
+
+const asString = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+/** How the restore was let go on, from the context and AwaitApproval's step. */
+function approvalOf(context: Partial<RestoreContext>, record: AuditRecord): RestoreApproval {
+  const approval = context.approval;
+  if (approval && asString(approval.by)) return { state: 'given', by: approval.by, at: approval.at };
+  if (context.approvalWaived === true) return { state: 'waived', waivedBy: asString(context.approvalWaivedBy) ?? 'a condition of the cluster config' };
+  const step = record.steps.find((s) => s.name === 'AwaitApproval');
+  if (!step) return { state: 'not-asked' };
+  if (step.status === 'running') return { state: 'awaiting' };
+  if (step.status !== 'failed') return { state: 'not-asked' };
+  if (step.error?.name === 'States.HeartbeatTimeout') return { state: 'timed-out', windowSeconds: context.options?.approvalTimeoutSeconds ?? null };
+  const declined = /declined by (\S+) at /.exec(`${record.reason ?? ''} ${step.error?.message ?? ''}`);
+  if (declined) return { state: 'declined', by: declined[1] ?? null };
+  // Stopped while it waited (aborted, timed out), or no way to ask.
+  return step.error ? { state: 'not-asked' } : { state: 'awaiting' };
+}
+
+/** What the restore did and lost: RecordRestore's measures, else the context as far as the run got. */
+function restoreSummaryOf(record: AuditRecord, outcome: Outcome): RestoreSummary {
+  const context = record.context as Partial<RestoreContext>;
+  const measures = context.restoreMeasures;
+  const loss = context.expectedLoss;
+  const chosen = context.survivor;
+  const survivor: RestoreSummary['survivor'] = !chosen
+    ? null
+    : chosen.kind === 'member'
+      ? { kind: 'member', host: chosen.host, chosenBy: chosen.chosenBy }
+      : { kind: 'snapshot', key: chosen.key, runId: chosen.runId, at: chosen.at, chosenBy: chosen.chosenBy };
+  const fenced = Array.isArray(context.fenced) ? context.fenced.map(hostFenced) : (measures?.fenced ?? []);
+  const slots = Array.isArray(context.members) && context.request ? currentSlots(context as WorkflowContext) : [];
+  const reAdds = (Array.isArray(context.reAdds) ? context.reAdds : []).map((r) => {
+    const slot = slots.find((s) => (s.failedHost?.name ?? s.failed) === r.former);
+    const joined = outcome === 'succeeded' || (slot?.memberAdded === true && slot.newMemberStartedAt !== undefined);
+    return { former: r.former, on: r.on, how: r.how, joined };
+  });
+  return {
+    survivor,
+    restoredOn: context.restoredMember?.host ?? context.forced?.host ?? null,
+    measured: measures !== undefined,
+    quorumLossConfirmedAt: measures?.quorumLossConfirmedAt ?? asString(context.quorumLossConfirmedAt) ?? null,
+    fullStrengthAt: measures?.fullStrengthAt ?? null,
+    secondsToFullStrength: measures?.secondsToFullStrength ?? null,
+    revisionChosen: measures?.revisionChosen ?? loss?.chosenRevision ?? chosen?.revision ?? null,
+    highestRevisionSeen: measures ? measures.highestRevisionSeen : (loss?.highestRevision ?? null),
+    revisionsLost: measures ? measures.revisionsLost : (loss?.revisionsLost ?? null),
+    unread: Array.isArray(loss?.unread) ? [...loss.unread] : [],
+    fenced,
+    reAdds,
+    approval: approvalOf(context, record),
+  };
+}
+
+/** The `Restore:` block: one labelled line each, a list continued under its label. */
+function restoreBlock(summary: RestoreSummary, context: Partial<RestoreContext>, record: AuditRecord, outcome: Outcome): string[] {
+  const ran = (step: string) => record.steps.some((s) => s.name === step);
+  const field = (label: string, values: readonly string[]) => values.map((value, i) => `  ${(i === 0 ? `${label}:` : '').padEnd(18)}${value}`);
+
+  const survivor = summary.survivor;
+  const survivorText = !survivor
+    ? 'not chosen (the run ended before ChooseRestorePoint chose)'
+    : survivor.kind === 'member'
+      ? `${survivor.host} (its own data, ${survivor.chosenBy === 'from' ? 'named by --from' : 'the best restore point'})`
+      : `snapshot ${survivor.key} of run ${survivor.runId} (taken ${survivor.at}; ${survivor.chosenBy === 'snapshot' ? 'named by --snapshot' : "the newest verified one: no member's data was usable"})${summary.restoredOn ? `, restored on ${summary.restoredOn}` : ''}`;
+
+  const highestOn = context.expectedLoss?.highestOn ?? [];
+  const unread = summary.unread.length > 0 ? `; not read: ${summary.unread.join(', ')}, which may hold more` : '';
+  const revisionText =
+    summary.revisionChosen === null
+      ? 'not chosen'
+      : summary.highestRevisionSeen === null
+        ? `${summary.revisionChosen} chosen; no member's data showed a revision: how many were lost is not known${unread}`
+        : `${summary.revisionChosen} chosen against ${summary.highestRevisionSeen}, the highest seen${highestOn.length > 0 ? ` (on ${highestOn.join(', ')})` : ''}: ${lossText(summary.revisionsLost)}${unread}`;
+
+  const seconds = summary.secondsToFullStrength;
+  const strengthText =
+    seconds !== null
+      ? `${secondsText(seconds)}${seconds >= 100 ? ` (${durationText(seconds)})` : ''} from quorum loss confirmed (${summary.quorumLossConfirmedAt}) to full strength (${summary.fullStrengthAt})`
+      : outcome === 'succeeded'
+        ? `not measured: RecordRestore recorded no measures${summary.quorumLossConfirmedAt ? ` (quorum loss confirmed ${summary.quorumLossConfirmedAt})` : ''}`
+        : `not reached${summary.quorumLossConfirmedAt ? ` (quorum loss confirmed ${summary.quorumLossConfirmedAt})` : ' (the loss of quorum was not confirmed)'}`;
+
+  const records: readonly FencedHost[] = Array.isArray(context.fenced) ? context.fenced : [];
+  const fencedText =
+    summary.fenced.length === 0
+      ? [ran('FenceFormerMembers') ? 'none' : 'none (the run did not get to FenceFormerMembers)']
+      : summary.fenced.map((f) => {
+          const seen = records.find((r) => r.host === f.host);
+          const notOnHost = seen?.notOnHost
+            ? `; not on the host (${seen.notOnHost === 'unreachable' ? 'it does not answer' : 'its data could not leave it'})`
+            : '';
+          const lifted = seen?.networkLifted ? `; network fence lifted by ${seen.networkLifted.by}` : '';
+          return `${f.host}: ${f.how.join(', ')}${notOnHost}${lifted}`;
+        });
+
+  const reAddText =
+    summary.reAdds.length === 0
+      ? [ran('PrepareFormerMember') ? 'none' : 'none (the run did not get to PrepareFormerMember)']
+      : summary.reAdds.map(
+          (r, i) =>
+            `${i + 1} of ${summary.reAdds.length}: ${r.former} on ${r.on} (${r.how === 'same-host' ? 'same host' : 'spare'})${r.joined ? '' : ': not re-added'}`,
+        );
+
+  const approval = summary.approval;
+  const approvalText = (() => {
+    switch (approval.state) {
+      case 'given':
+        return `given by ${approval.by} at ${approval.at}`;
+      case 'waived': {
+        const why = Object.hasOwn(APPROVAL_WAIVERS, approval.waivedBy) ? APPROVAL_WAIVERS[approval.waivedBy as keyof typeof APPROVAL_WAIVERS] : null;
+        return `waived by the cluster config's ${approval.waivedBy}${why ? `: ${why}` : ''}`;
+      }
+      case 'declined':
+        return `declined${approval.by ? ` by ${approval.by}` : ''}`;
+      case 'timed-out':
+        return `not given within ${approval.windowSeconds === null ? 'the approval window' : durationText(approval.windowSeconds)}`;
+      case 'awaiting':
+        return 'still awaited when the run ended';
+      case 'not-asked':
+        return 'not asked (the run did not get to AwaitApproval)';
+    }
+  })();
+
+  return [
+    '',
+    'Restore:',
+    ...field('Survivor', [survivorText]),
+    ...field('Revision', [revisionText]),
+    ...field('To full strength', [strengthText]),
+    ...field('Fenced', fencedText),
+    ...field('Re-added', reAddText),
+    ...field('Approval', [approvalText]),
+  ];
+}
+
+/** How far a restore that did not succeed got: what a person finds on the hosts. */
+function restoreProgress(summary: RestoreSummary): string {
+  if (summary.restoredOn) {
+    const survivor = summary.survivor;
+    const from =
+      survivor?.kind === 'snapshot' ? `restored from the snapshot of run ${survivor.runId}` : survivor ? `forced from ${survivor.host}'s data` : 'forced';
+    const joined = summary.reAdds.filter((r) => r.joined).length;
+    return `the cluster runs on ${summary.restoredOn} (${from}) with ${joined} of ${summary.reAdds.length} former member(s) re-added.`;
+  }
+  if (summary.fenced.length > 0) return `${summary.fenced.map((f) => f.host).join(', ')} fenced; no cluster was forced or restored.`;
+  return 'nothing was changed.';
+}
+
+/**
+ * A restore's deployment follow-up: a former member re-added on its own host is watched as it was; one
+ * re-added on a spare leaves the member list as a replacement does (remove the former, add the spare).
+ */
+function restoreFollowUp(context: Partial<RestoreContext>, outcome: Outcome, cluster: string, members: readonly WatchedMember[] | undefined): string[] {
+  if (!Array.isArray(context.members) || !context.request) return [];
+  const sameHost = (slot: { failedHost?: { name: string } | null | undefined; replacement?: { name: string } | null | undefined }) =>
+    slot.replacement !== undefined && slot.replacement !== null && slot.replacement.name === slot.failedHost?.name;
+  const slots = currentSlots(context as WorkflowContext).map((slot) => (sameHost(slot) ? { ...slot, failedMemberRemoved: false } : slot));
+  const current = slots[context.memberIndex ?? 0];
+  const adjusted: Partial<WorkflowContext> = {
+    ...(context as Partial<WorkflowContext>),
+    members: slots,
+    ...(current ? { failedMemberRemoved: current.failedMemberRemoved } : {}),
+  };
+  return deploymentFollowUp(adjusted, outcome === 'succeeded' ? 'succeeded' : outcome === 'refused' ? 'refused' : 'failed', {
+    cluster,
+    members,
+    includeAddresses: false,
+  });
+}
+
+/** The message for a finished restore (RestoreEtcdQuorum). */
+function restoreOutcomeMessage(record: AuditRecord, options: MessageOptions): OutcomeMessage {
+  const { outcome } = options;
+  const context = record.context as Partial<RestoreContext>;
+  const cluster = record.cluster;
+  const summary = restoreSummaryOf(record, outcome);
+  const took = seconds(record.startedAt, record.endedAt);
+  const tookText = took === null ? '' : durationText(took);
+  const failedStep = record.steps.find((s) => s.status === 'failed');
+  const errorName = record.reason?.split(': ')[0] ?? 'error';
+  const runRemaining = Array.isArray(context.remaining) ? context.remaining.filter((r): r is string => typeof r === 'string') : [];
+  const remaining = [...runRemaining, ...restoreFollowUp(context, outcome, cluster, options.members)];
+  const survivor = summary.survivor;
+
+  let subject: string;
+  let headline: string;
+  switch (outcome) {
+    case 'succeeded': {
+      const time = summary.secondsToFullStrength;
+      const left = runRemaining.length > 0 ? `, ${runRemaining.length} left to do` : '';
+      const subjectFrom = (from: string) =>
+        `${cluster}: quorum restored from ${from}${time !== null ? ` in ${durationText(time)}` : ''}, ${lossText(summary.revisionsLost)}${left}`;
+      const from = !survivor ? 'a restore point' : survivor.kind === 'member' ? survivor.host : `snapshot of run ${survivor.runId}`;
+      subject = subjectFrom(from);
+      // A long run ID: the body names the snapshot.
+      if (subjectOf(subject).length >= MAX_SUBJECT && survivor?.kind === 'snapshot') subject = subjectFrom('a snapshot');
+      const lost =
+        summary.revisionsLost === null
+          ? "how many revisions were lost is not known (no member's data showed a revision)"
+          : summary.revisionsLost === 0
+            ? 'nothing was lost against the highest revision seen'
+            : `the ${plural(summary.revisionsLost, 'revision')} after the chosen one were lost`;
+      const fromLong = !survivor ? 'a restore point' : survivor.kind === 'member' ? `${survivor.host}'s data` : `the snapshot of run ${survivor.runId}`;
+      headline = `quorum was restored from ${fromLong}; the cluster is back at its former size${time !== null ? `, ${durationText(time)} after the loss of quorum was confirmed` : ''}; ${lost}.`;
+      break;
+    }
+    case 'refused': {
+      const short = shortRefusal(record.reason);
+      subject = `${cluster}: REFUSED to restore quorum (${short})`;
+      headline = `the run refused to restore quorum (${short}): ${restoreProgress(summary)}`;
+      break;
+    }
+    case 'failed':
+      subject = `${cluster}: FAILED to restore quorum${failedStep ? ` at ${failedStep.name}` : ''} (${errorName})`;
+      headline = `the restore of quorum failed${failedStep ? ` at ${failedStep.name}${failedStep.member ? ` (${failedStep.member})` : ''}` : ''}: ${restoreProgress(summary)}`;
+      break;
+    default:
+      subject = `${cluster}: restore of quorum ${outcome.toUpperCase()}${tookText ? ` after ${tookText}` : ''}`;
+      headline = `the restore of quorum ${outcome === 'aborted' ? 'was stopped (StopExecution)' : 'ran past its time limit'}${tookText ? ` after ${tookText}` : ''}: ${restoreProgress(summary)}`;
+  }
+
+  const lines = [
+    `${cluster}: ${headline}`,
+    '',
+    `Run:        ${record.runId}`,
+    `Outcome:    ${outcome}${tookText ? ` (${tookText})` : ''}`,
+    `Started by: ${record.startedBy} at ${record.startedAt}`,
+    ...(record.reason ? [`Reason:     ${line(record.reason)}`] : []),
+    ...(context.cleanupError ? [`Cleanup failed too: ${line(`${context.cleanupError.Error}: ${context.cleanupError.Cause}`)}`] : []),
+    ...restoreBlock(summary, context, record, outcome),
+    ...closingLines(record, remaining, options.historyUnreadable),
+  ];
+
+  const run: RunSummary = {
+    runId: record.runId,
+    workflow: RESTORE_WORKFLOW.id,
+    cluster,
+    outcome,
+    reason: record.reason ?? null,
+    failed: formerMembersOf(summary, context).join(' and '),
+    replacement: summary.reAdds.some((r) => r.how === 'spare')
+      ? summary.reAdds
+          .filter((r) => r.how === 'spare')
+          .map((r) => r.on)
+          .join(' and ')
+      : null,
+    startedBy: record.startedBy,
+    startedAt: record.startedAt,
+    endedAt: record.endedAt ?? null,
+    durationSeconds: took,
+    steps: stepsOf(record),
+    remaining,
+    executionArn: record.executionArn,
+    restore: summary,
+  };
+  return { outcome, subject: subjectOf(subject), message: lines.join('\n'), run };
+}
+
+/** The former members that lost their place: those re-added (or to be), else those fenced, else every former member but the survivor. */
+function formerMembersOf(summary: RestoreSummary, context: Partial<RestoreContext>): string[] {
+  if (summary.reAdds.length > 0) return summary.reAdds.map((r) => r.former);
+  if (summary.fenced.length > 0) return summary.fenced.map((f) => f.host);
+  const survivorHost = summary.survivor?.kind === 'member' ? summary.survivor.host : undefined;
+  return (Array.isArray(context.formerMembers) ? context.formerMembers : []).map((m) => m.host).filter((h) => h !== survivorHost);
+}
+
+/** The restore's state machine is `etcd-restore-<cluster>` (lib/constructs/shared.ts restoreNames): its executions run the restore. */
+export function workflowOfExecution(
+  detail: Pick<ExecutionStatusEvent['detail'], 'executionArn' | 'stateMachineArn'>,
+  cluster: string,
+): AuditedWorkflow | undefined {
+  const machine = detail.stateMachineArn
+    ? /:stateMachine:([^:]+)$/.exec(detail.stateMachineArn)?.[1]
+    : /:execution:([^:]+):[^:]+$/.exec(detail.executionArn)?.[1];
+  if (machine !== `etcd-restore-${cluster}`) return undefined;
+  return { id: RESTORE_WORKFLOW.id, taskNames: RESTORE_WORKFLOW.tasks.map((t) => t.name) };
 }
 
 /** Members the stack watches (env MEMBERS, the probe's list), or undefined when not given. */
@@ -327,7 +708,10 @@ export async function notify(
       options.logger?.warn('cannot read what the steps reported; the timeline names no skipped step', { error: errorName(error) });
     }
   }
+  // The restore's executions reach this notifier too: their record follows the restore's tasks and refusals.
+  const workflow = workflowOfExecution(detail, cluster);
   const record = buildAuditRecord({
+    ...(workflow ? { workflow } : {}),
     facts: {
       executionArn: detail.executionArn,
       name: detail.name,
@@ -351,7 +735,11 @@ export async function notify(
       // keep the empty context
     }
   }
-  const out = outcomeMessage(record, { outcome: outcomeOf(detail), members: watchedMembers(env), historyUnreadable });
+  const out = outcomeMessage(record, {
+    outcome: outcomeOf(detail, workflow ? RESTORE_REFUSED_ERRORS : REFUSED_ERRORS),
+    members: watchedMembers(env),
+    historyUnreadable,
+  });
   await clients.sns.send(
     new PublishCommand({
       TopicArn: topicArn,
