@@ -538,22 +538,10 @@ function restoreProgress(summary: RestoreSummary): string {
   return 'nothing was changed.';
 }
 
-/**
- * A restore's deployment follow-up: a former member re-added on its own host is watched as it was; one
- * re-added on a spare leaves the member list as a replacement does (remove the former, add the spare).
- */
+/** A restore's deployment follow-up: a former member re-added on a spare leaves the member list as a replacement does. */
 function restoreFollowUp(context: Partial<RestoreContext>, outcome: Outcome, cluster: string, members: readonly WatchedMember[] | undefined): string[] {
   if (!Array.isArray(context.members) || !context.request) return [];
-  const sameHost = (slot: { failedHost?: { name: string } | null | undefined; replacement?: { name: string } | null | undefined }) =>
-    slot.replacement !== undefined && slot.replacement !== null && slot.replacement.name === slot.failedHost?.name;
-  const slots = currentSlots(context as WorkflowContext).map((slot) => (sameHost(slot) ? { ...slot, failedMemberRemoved: false } : slot));
-  const current = slots[context.memberIndex ?? 0];
-  const adjusted: Partial<WorkflowContext> = {
-    ...(context as Partial<WorkflowContext>),
-    members: slots,
-    ...(current ? { failedMemberRemoved: current.failedMemberRemoved } : {}),
-  };
-  return deploymentFollowUp(adjusted, outcome === 'succeeded' ? 'succeeded' : outcome === 'refused' ? 'refused' : 'failed', {
+  return deploymentFollowUp(context as Partial<WorkflowContext>, outcome === 'succeeded' ? 'succeeded' : outcome === 'refused' ? 'refused' : 'failed', {
     cluster,
     members,
     includeAddresses: false,

@@ -167,7 +167,8 @@ export function deploymentFollowUp(
   if (!watched) return [];
   const several = replacesSeveral(context) && context.request !== undefined;
   const slots: Array<Partial<MemberSlot>> = several ? currentSlots(context as WorkflowContext) : [context];
-  const removed = slots.filter((slot) => slot.failedMemberRemoved === true);
+  // A restore's former member re-added on its own host is a member there again: the list stays as it was.
+  const removed = slots.filter((slot) => slot.failedMemberRemoved === true && !(slot.replacement && slot.replacement.name === slot.failedHost?.name));
   if (removed.length === 0) return [];
   const watchedAs = (gone: Host | undefined) =>
     watched.find(
