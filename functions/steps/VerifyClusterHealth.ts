@@ -80,14 +80,14 @@ export const VerifyClusterHealth: Step = async (context, deps) => {
       // The list's own problems are named first: they say more than a health check that failed on them.
       const problems = members ? listProblems(context, members, newId) : [];
       if (problems.length) throw new ClusterUnhealthyError(problems.join('; '));
-      if (error) throw error;
-      if (!members) throw new ClusterUnhealthyError(`VerifyClusterHealth on ${host.name} printed no member list`);
+      if (!members) throw error ?? new ClusterUnhealthyError(`VerifyClusterHealth on ${host.name} printed no member list`);
       const endpoints = endpointsOf(members);
-      // The checks ran on the endpoints expected; the list names others: run them on the list's own.
+      // The checks ran on the endpoints expected; the list names others (an endpoint expected that is no
+      // member, or one not expected): the checks that count are those on the list's own.
       if (!same(endpoints, membership)) {
         const again = await verifyOn(deps, host, endpoints, null);
         if (again.error) throw again.error;
-      }
+      } else if (error) throw error;
       return {
         output: {},
         detail: `${members.length} members started and voting; cluster-health (v2) and endpoint health (v3) pass on ${endpoints.length} endpoints`,
