@@ -70,7 +70,8 @@ describe('snapshot job', () => {
     const context = contextFor('auto');
     const started = await SnapshotCluster(context, deps);
     expect(started.detail).toMatch(/snapshot job (started|running|done) on master-0/);
-    expect(started.output).toEqual({ snapshotKey: `runs/${context.runId}/snapshot-master-0.sandbox.test.db`, snapshotHost: 'master-0' });
+    // Not stored yet: AwaitSnapshot follows (the IsSnapshotStored choice).
+    expect(started.output).toEqual({ snapshotKey: `runs/${context.runId}/snapshot-master-0.sandbox.test.db`, snapshotHost: 'master-0', snapshotStored: false });
     const after = { ...context, ...started.output };
 
     const again = await SnapshotCluster(after, deps);
@@ -90,6 +91,7 @@ describe('snapshot job', () => {
     const context = contextFor('never');
     const result = await SnapshotCluster(context, deps);
     expect(result.detail).toMatch(/snapshot from master-0 at revision \d+/);
+    expect(result.output['snapshotStored']).toBe(true);
     await expectStoredSnapshot(result.output['snapshotKey']);
   });
 
