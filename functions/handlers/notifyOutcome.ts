@@ -255,6 +255,19 @@ function stepLine(s: {
   return `  ${s.startedAt.slice(11, 19)}  ${s.name.padEnd(22)} ${s.status.padEnd(9)} ${time.padStart(8)}${tries}${error}`;
 }
 
+/** The message's first lines, a replacement's and a restore's alike: the headline, then the run, its outcome, who started it and why it ended so. */
+function openingLines(record: AuditRecord, context: Partial<WorkflowContext>, headline: string, outcome: Outcome, tookText: string): string[] {
+  return [
+    headline,
+    '',
+    `Run:        ${record.runId}`,
+    `Outcome:    ${outcome}${tookText ? ` (${tookText})` : ''}`,
+    `Started by: ${record.startedBy} at ${record.startedAt}`,
+    ...(record.reason ? [`Reason:     ${line(record.reason)}`] : []),
+    ...(context.cleanupError ? [`Cleanup failed too: ${line(`${context.cleanupError.Error}: ${context.cleanupError.Cause}`)}`] : []),
+  ];
+}
+
 /** The timeline, what is left for a person, and where the execution and its audit record are: the end of every message. */
 function closingLines(record: AuditRecord, remaining: readonly string[], historyUnreadable: boolean | undefined): string[] {
   return [
@@ -338,13 +351,7 @@ export function outcomeMessage(record: AuditRecord, options: MessageOptions): Ou
   }
 
   const lines = [
-    `${cluster}: ${headline}`,
-    '',
-    `Run:        ${record.runId}`,
-    `Outcome:    ${outcome}${tookText ? ` (${tookText})` : ''}`,
-    `Started by: ${record.startedBy} at ${record.startedAt}`,
-    ...(record.reason ? [`Reason:     ${line(record.reason)}`] : []),
-    ...(context.cleanupError ? [`Cleanup failed too: ${line(`${context.cleanupError.Error}: ${context.cleanupError.Cause}`)}`] : []),
+    ...openingLines(record, context, `${cluster}: ${headline}`, outcome, tookText),
     ...(several
       ? [
           '',
@@ -600,13 +607,7 @@ function restoreOutcomeMessage(record: AuditRecord, options: MessageOptions): Ou
   }
 
   const lines = [
-    `${cluster}: ${headline}`,
-    '',
-    `Run:        ${record.runId}`,
-    `Outcome:    ${outcome}${tookText ? ` (${tookText})` : ''}`,
-    `Started by: ${record.startedBy} at ${record.startedAt}`,
-    ...(record.reason ? [`Reason:     ${line(record.reason)}`] : []),
-    ...(context.cleanupError ? [`Cleanup failed too: ${line(`${context.cleanupError.Error}: ${context.cleanupError.Cause}`)}`] : []),
+    ...openingLines(record, context, `${cluster}: ${headline}`, outcome, tookText),
     ...restoreBlock(summary, context, record, outcome),
     ...closingLines(record, remaining, options.historyUnreadable),
   ];
