@@ -203,12 +203,24 @@ function closing(b: HistoryBuilder, end: 'Succeeded' | 'Failed' | 'Refused'): Hi
   return end === 'Succeeded' ? b.succeed() : b.fail(end);
 }
 
+/** What sets two restores from master-0's data apart, up to their second re-add. */
+interface FromMaster0 {
+  chosenBy: 'rank' | 'from';
+  /** master-1's revision (master-0's is 4812). */
+  master1Revision: number;
+  /** Why master-2's data could not be read. */
+  unread: string;
+  approval: { by: string; at: string };
+  /** How master-2, powered off, was fenced besides the network. */
+  master2: Partial<FencedHost>;
+}
+
 /**
- * No quorum on ocp311: master-0's data holds the highest revision (4812), master-1's less (4790), master-2
- * is powered off and could not be read. master-0 is forced; master-1, fenced on the host, goes back on its
- * own host; master-2, powered off, on etcd-spare-0. jane approved.
+ * No quorum on ocp311: master-0 is forced from its own data (4812); master-2 is powered off and could not be
+ * read. master-1, fenced on the host, goes back on its own host; master-2 on etcd-spare-0. The history up to
+ * the second re-add's preparation, after master-1 has joined.
  */
-async function restoredFromMember(name: string): Promise<HistoryBuilder> {
+function throughFirstReAdd(name: string, o: FromMaster0): HistoryBuilder {
   const survivor: Survivor = {
     kind: 'member',
     host: 'master-0',
@@ -216,24 +228,18 @@ async function restoredFromMember(name: string): Promise<HistoryBuilder> {
     revision: 4812,
     raftIndex: 5123,
     etcd: 'stopped',
-    chosenBy: 'rank',
+    chosenBy: o.chosenBy,
   };
   const fenced: FencedHost[] = [
     { host: 'master-1', how: ['network', 'on-host'], backupKey: `restores/${name}/former-master-1.db`, backupBytes: 2_300_000, backupSha256: 'b'.repeat(64) },
-    {
-      host: 'master-2',
-      how: ['network', 'stopped-instance'],
-      notOnHost: 'unreachable',
-      notOnHostReason: 'SSM: the instance is not running',
-      stoppedAlready: true,
-    },
+    { host: 'master-2', how: ['network', 'stopped-instance'], notOnHost: 'unreachable', ...o.master2 },
   ];
   const b = observed(name)
     .task('ChooseRestorePoint', {
-      output: chosen([point('master-0', 4812), point('master-1', 4790)], [{ host: 'master-2', reason: 'the instance is stopped' }], survivor),
+      output: chosen([point('master-0', 4812), point('master-1', o.master1Revision)], [{ host: 'master-2', reason: o.unread }], survivor),
     })
     .choice('IsApprovalWaived')
-    .task('AwaitApproval', { output: { approval: { by: 'cli:jane', at: at(110) } } })
+    .task('AwaitApproval', { output: { approval: o.approval } })
     .task('FenceFormerMembers', { output: { fenced } })
     .choice('IsFromSnapshot')
     .task('ForceNewCluster', { output: restored(name, 'master-0', 4812) })
@@ -242,6 +248,18 @@ async function restoredFromMember(name: string): Promise<HistoryBuilder> {
   firstFormer(b, 'master-0', [slot('master-1', 'master-1'), slot('master-2', 'etcd-spare-0')], lifted);
   reAdd(b, 'c3d4e5f60718a1b2', at(160), at(166));
   nextFormer(b);
+  return b;
+}
+
+/** master-1's data less recent (4790), jane approved; both former members re-added, masters and flannel rolled. */
+async function restoredFromMember(name: string): Promise<HistoryBuilder> {
+  const b = throughFirstReAdd(name, {
+    chosenBy: 'rank',
+    master1Revision: 4790,
+    unread: 'the instance is stopped',
+    approval: { by: 'cli:jane', at: at(110) },
+    master2: { notOnHostReason: 'SSM: the instance is not running', stoppedAlready: true },
+  });
   reAdd(b, 'd4e5f60718a1b2c3', at(190), at(196));
   b.task('RollMasters').task('UpdateFlannel');
   await recordRestore(b);
@@ -495,38 +513,14 @@ describe('Handler: notifyOutcome, of a restore', () => {
 
   it('failed at a re-add step: "FAILED to restore quorum at StartNewMember", how far it got, the member not re-added', async () => {
     const name = 'ocp311-restore-quorum-0a1b2c3d-20260302-13';
-    const survivor: Survivor = {
-      kind: 'member',
-      host: 'master-0',
-      memberId: MEMBER_IDS['master-0']!,
-      revision: 4812,
-      raftIndex: 5123,
-      etcd: 'stopped',
-      chosenBy: 'from',
-    };
-    const fenced: FencedHost[] = [
-      { host: 'master-1', how: ['network', 'on-host'], backupKey: `restores/${name}/former-master-1.db`, backupBytes: 2_300_000, backupSha256: 'b'.repeat(64) },
-      { host: 'master-2', how: ['network', 'stopped-instance'], notOnHost: 'unreachable', stoppedAlready: false },
-    ];
     const notStarted = 'etcd on etcd-spare-0 has not started within 60 s';
-    const b = observed(name)
-      .task('ChooseRestorePoint', {
-        output: chosen([point('master-0', 4812), point('master-1', 4815)], [{ host: 'master-2', reason: 'SSM: the instance does not answer' }], survivor),
-      })
-      .choice('IsApprovalWaived')
-      .task('AwaitApproval', { output: { approval: { by: 'console:ops', at: at(100) } } })
-      .task('FenceFormerMembers', { output: { fenced } })
-      .choice('IsFromSnapshot')
-      .task('ForceNewCluster', { output: restored(name, 'master-0', 4812) })
-      .task('VerifyRestoredMember');
-    firstFormer(
-      b,
-      'master-0',
-      [slot('master-1', 'master-1'), slot('master-2', 'etcd-spare-0')],
-      [{ ...fenced[0]!, networkLifted: { at: at(152), by: 'PrepareFormerMember' } }, fenced[1]!],
-    );
-    reAdd(b, 'c3d4e5f60718a1b2', at(160), at(166));
-    nextFormer(b);
+    const b = throughFirstReAdd(name, {
+      chosenBy: 'from',
+      master1Revision: 4815,
+      unread: 'SSM: the instance does not answer',
+      approval: { by: 'console:ops', at: at(100) },
+      master2: { stoppedAlready: false },
+    });
     b.task('IssueCertificates')
       .task('VerifyCertificates')
       .task('OpenEtcdPorts')
