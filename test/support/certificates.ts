@@ -4,8 +4,10 @@
 // sends; the private key stays there).
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 const CNF = readFileSync(new URL('../../sandbox/templates/openssl.cnf', import.meta.url), 'utf8');
 
@@ -90,4 +92,51 @@ export function makeCa(root: string, name: string, cn: string): ScratchCa {
       return { cert: readFileSync(`${prefix}.crt`, 'utf8'), publicKey: openssl(['pkey', '-in', `${prefix}.key`, '-pubout']) };
     },
   };
+}
+
+/** A scratch CA with a host's server and peer certificates, and a peer certificate naming a wrong IP. */
+export interface HostCertificates {
+  ca: ScratchCa;
+  server: IssuedCertificate;
+  peer: IssuedCertificate;
+  wrongIp: IssuedCertificate;
+}
+
+/** The certificates of `host` a suite checks: made before its tests, removed after them. */
+export function certificatesFor(host: { ip: string; hostname: string }): HostCertificates {
+  const made = {} as HostCertificates;
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'step-certificates-'));
+    made.ca = makeCa(dir, 'ca', 'etcd-signer@1700000000');
+    const san = `IP:${host.ip}, DNS:${host.hostname}`;
+    made.server = made.ca.issue({ cn: host.hostname, san, extensions: 'etcd_v3_ca_server' });
+    made.peer = made.ca.issue({ cn: host.hostname, san, extensions: 'etcd_v3_ca_peer' });
+    made.wrongIp = made.ca.issue({ cn: host.hostname, san: `IP:198.51.100.99, DNS:${host.hostname}`, extensions: 'etcd_v3_ca_peer' });
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return made;
+}
+
+/**
+ * What the CA host prints of them (lib/certificates.sh `sections`, in IssueCertificates.sh and
+ * VerifyCertificates.sh): each part under its `-----NAME-----` line; `server` and `peer` replace the
+ * host's own, `omit` leaves one part out.
+ */
+export function certificateSections(certs: HostCertificates, parts: { server?: IssuedCertificate; peer?: IssuedCertificate; omit?: string } = {}): string {
+  const s = parts.server ?? certs.server;
+  const p = parts.peer ?? certs.peer;
+  const all: Array<[string, string]> = [
+    ['CA', certs.ca.caPem],
+    ['SERVER', s.cert],
+    ['SERVER-PUBLIC-KEY', s.publicKey],
+    ['PEER', p.cert],
+    ['PEER-PUBLIC-KEY', p.publicKey],
+  ];
+  return all
+    .filter(([name]) => name !== parts.omit)
+    .map(([name, text]) => `-----${name}-----\n${text.trim()}\n`)
+    .join('');
 }

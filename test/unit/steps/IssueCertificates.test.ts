@@ -5,14 +5,11 @@
 // same command prints the certificates' public material before its result, and the step makes
 // VerifyCertificates' checks on it (certificatesVerified): VerifyCertificates then asks the host nothing.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ArtifactStoreError, CertificateInvalidError } from '../../../functions/errors.ts';
 import { IssueCertificates } from '../../../functions/steps/IssueCertificates.ts';
 import { VerifyCertificates } from '../../../functions/steps/VerifyCertificates.ts';
-import { makeCa, type IssuedCertificate, type ScratchCa } from '../../support/certificates.ts';
+import { certificateSections, certificatesFor, type IssuedCertificate } from '../../support/certificates.ts';
 import {
   after,
   confirmedContext,
@@ -43,38 +40,13 @@ function caHost(world: StepWorld, options: { probeArrives?: boolean; restoredCa?
   return world;
 }
 
-let tmp: string;
-let ca: ScratchCa;
-let server: IssuedCertificate;
-let peer: IssuedCertificate;
-let wrongIp: IssuedCertificate;
-
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'issue-certificates-step-'));
-  ca = makeCa(tmp, 'ca', 'etcd-signer@1700000000');
-  const san = `IP:${SPARE.ip}, DNS:${SPARE.hostname}`;
-  server = ca.issue({ cn: SPARE.hostname, san, extensions: 'etcd_v3_ca_server' });
-  peer = ca.issue({ cn: SPARE.hostname, san, extensions: 'etcd_v3_ca_peer' });
-  wrongIp = ca.issue({ cn: SPARE.hostname, san: `IP:198.51.100.99, DNS:${SPARE.hostname}`, extensions: 'etcd_v3_ca_peer' });
-});
-
-afterAll(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
+const certs = certificatesFor(SPARE);
 
 /** What IssueCertificates.sh prints with `sections` (lib/certificates.sh), then its result line. */
 function withSections(world: StepWorld, peerCertificate: () => IssuedCertificate): StepWorld {
   world.runner.on('IssueCertificates', () => {
     world.artifacts.put(PROBE, 1200);
-    const p = peerCertificate();
-    const parts: Array<[string, string]> = [
-      ['CA', ca.caPem],
-      ['SERVER', server.cert],
-      ['SERVER-PUBLIC-KEY', server.publicKey],
-      ['PEER', p.cert],
-      ['PEER-PUBLIC-KEY', p.publicKey],
-    ];
-    const text = parts.map(([name, pem]) => `-----${name}-----\n${pem.trim()}\n`).join('');
+    const text = certificateSections(certs, { peer: peerCertificate() });
     return { stdout: `${text}${JSON.stringify({ prefix: PREFIX, issued: 'server peer', restoredCa: false })}\n` };
   });
   return world;
@@ -82,7 +54,7 @@ function withSections(world: StepWorld, peerCertificate: () => IssuedCertificate
 
 describe('Step: IssueCertificates', () => {
   it("checks the certificates on the issuing command's answer, as VerifyCertificates would: that step then sends nothing", async () => {
-    const world = withSections(stepWorld(), () => peer);
+    const world = withSections(stepWorld(), () => certs.peer);
     const deps = { ...world.deps, now: () => new Date() };
     const result = await IssueCertificates(confirmedContext(), deps);
     expect(result.output).toEqual({ certificatesVerified: { hostname: SPARE.hostname, ip: SPARE.ip }, certificatesChecked: true });
@@ -95,7 +67,7 @@ describe('Step: IssueCertificates', () => {
   });
 
   it('a peer certificate for another address in its answer: CertificateInvalidError, which no rule retries', async () => {
-    const world = withSections(stepWorld(), () => wrongIp);
+    const world = withSections(stepWorld(), () => certs.wrongIp);
     const error = await failure(IssueCertificates(confirmedContext(), { ...world.deps, now: () => new Date() }));
     expect(error).toBeInstanceOf(CertificateInvalidError);
     expect(error.message).toBe(`peer certificate for ${SPARE.hostname}: SAN lacks IP:${SPARE.ip} (has IP:198.51.100.99)`);

@@ -3,53 +3,19 @@
 // (never a private key); the step checks both certificates for the new host's SAN, usages, chain,
 // validity and key match. Real certificates, issued as the runbook issues them (support/certificates.ts).
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CertificateInvalidError } from '../../../functions/errors.ts';
 import { VerifyCertificates } from '../../../functions/steps/VerifyCertificates.ts';
-import { makeCa, type IssuedCertificate, type ScratchCa } from '../../support/certificates.ts';
+import { certificateSections, certificatesFor } from '../../support/certificates.ts';
 import { confirmedContext, exitCases, failure, retried, SPARE, stepWorld, TRANSIENT_RETRIES, type StepWorld } from '../../support/stepHarness.ts';
 
-let tmp: string;
-let ca: ScratchCa;
-let server: IssuedCertificate;
-let peer: IssuedCertificate;
-let wrongIp: IssuedCertificate;
-
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'verify-certificates-step-'));
-  ca = makeCa(tmp, 'ca', 'etcd-signer@1700000000');
-  const san = `IP:${SPARE.ip}, DNS:${SPARE.hostname}`;
-  server = ca.issue({ cn: SPARE.hostname, san, extensions: 'etcd_v3_ca_server' });
-  peer = ca.issue({ cn: SPARE.hostname, san, extensions: 'etcd_v3_ca_peer' });
-  wrongIp = ca.issue({ cn: SPARE.hostname, san: `IP:198.51.100.99, DNS:${SPARE.hostname}`, extensions: 'etcd_v3_ca_peer' });
-});
-
-afterAll(() => {
-  rmSync(tmp, { recursive: true, force: true });
-});
+const certs = certificatesFor(SPARE);
 
 /** The step's deps, their clock the real one: the certificates were issued just now. */
 const now = (world: StepWorld) => ({ ...world.deps, now: () => new Date() });
 
 /** VerifyCertificates.sh's output: each part under its `-----NAME-----` line. */
-function sections(parts: { server?: IssuedCertificate; peer?: IssuedCertificate; omit?: string } = {}): string {
-  const s = parts.server ?? server;
-  const p = parts.peer ?? peer;
-  const all: Array<[string, string]> = [
-    ['CA', ca.caPem],
-    ['SERVER', s.cert],
-    ['SERVER-PUBLIC-KEY', s.publicKey],
-    ['PEER', p.cert],
-    ['PEER-PUBLIC-KEY', p.publicKey],
-  ];
-  return all
-    .filter(([name]) => name !== parts.omit)
-    .map(([name, text]) => `-----${name}-----\n${text.trim()}\n`)
-    .join('');
-}
+const sections = (parts: Parameters<typeof certificateSections>[1] = {}) => certificateSections(certs, parts);
 
 describe('Step: VerifyCertificates', () => {
   it("reads the new member's certificates on the CA host and passes them", async () => {
@@ -66,7 +32,7 @@ describe('Step: VerifyCertificates', () => {
 
   it('a peer certificate for another address: CertificateInvalidError, which no rule retries', async () => {
     const world = stepWorld();
-    world.runner.on('VerifyCertificates', { stdout: sections({ peer: wrongIp }) });
+    world.runner.on('VerifyCertificates', { stdout: sections({ peer: certs.wrongIp }) });
     const error = await failure(VerifyCertificates(confirmedContext(), now(world)));
     expect(error).toBeInstanceOf(CertificateInvalidError);
     expect(error.message).toBe(`peer certificate for ${SPARE.hostname}: SAN lacks IP:${SPARE.ip} (has IP:198.51.100.99)`);
@@ -75,7 +41,7 @@ describe('Step: VerifyCertificates', () => {
 
   it('a certificate whose key is not the one on the host: CertificateInvalidError', async () => {
     const world = stepWorld();
-    world.runner.on('VerifyCertificates', { stdout: sections({ server: { cert: server.cert, publicKey: peer.publicKey } }) });
+    world.runner.on('VerifyCertificates', { stdout: sections({ server: { cert: certs.server.cert, publicKey: certs.peer.publicKey } }) });
     const error = await failure(VerifyCertificates(confirmedContext(), now(world)));
     expect(error.message).toMatch(/^server certificate for .*: the certificate's public key is not the key generated on the host$/);
   });
