@@ -50,7 +50,9 @@ export async function layHostFiles(record: SandboxRecord, stateDir: string, host
   await Promise.all([
     ...dirs.map((d) => fs.mkdir(at(d), { recursive: true })),
     fs.mkdir(at('var/lib/etcd'), { recursive: true, mode: 0o700 }),
-    fs.mkdir(at('tmp'), { recursive: true }).then(() => fs.chmod(at('tmp'), 0o1777)),
+    // /tmp and /var/tmp are the host's own, as on any real host: one host's (or sandbox's) scratch
+    // files are never seen by another.
+    ...['tmp', 'var/tmp'].map((d) => fs.mkdir(at(d), { recursive: true }).then(() => fs.chmod(at(d), 0o1777))),
     fs.mkdir(faultDirOf(stateDir, host.name), { recursive: true }),
     fs.mkdir(logDirOf(stateDir, host.name), { recursive: true }),
   ]);

@@ -14,7 +14,7 @@ export const SHELL_DIR = path.join(SANDBOX_DIR, 'sh');
 
 /**
  * The sandbox's own copy of what runs inside its hosts (setup scripts, stand-ins, templates). Hosts
- * get a private /tmp, /run and /etc, so a checkout under one of those (a clone in /tmp, say) is not
+ * get a private /tmp, /var/tmp, /run and /etc, so a checkout under one of those (a clone in /tmp, say) is not
  * visible from inside a host; the copy under the sandbox's state dir always is.
  */
 export function hostLibOf(stateDir: string): { sh: string; standins: string; templates: string } {

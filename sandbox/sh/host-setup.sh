@@ -7,7 +7,7 @@
 #   - eth0 (the veth end) gets the host's address; lo comes up;
 #   - the per-host directories under HOST_ROOT are bind-mounted over the real paths (/etc/etcd,
 #     /var/lib/etcd, /etc/origin, /etc/sysconfig, /etc/ansible, /etc/profile.d, /etc/ssh,
-#     /etc/systemd/system, /tmp, /run, /root, /usr/local/sbin, /var/lib/rpm-standin, the file
+#     /etc/systemd/system, /tmp, /var/tmp, /run, /root, /usr/local/sbin, /var/lib/rpm-standin, the file
 #     /etc/hosts and, on the installer, /usr/share/ansible (the stand-in openshift-ansible tree)), after dropping this
 #     namespace's copy of /run/netns (it would pin other hosts' network namespaces);
 #   - ETCD_DIR/etcd and ETCD_DIR/etcdctl are bind-mounted over /usr/bin/etcd and /usr/bin/etcdctl
@@ -44,7 +44,7 @@ if mountpoint -q /run/netns; then
   umount -l /run/netns
 fi
 
-readonly dirs=(etc/etcd var/lib/etcd etc/origin etc/sysconfig etc/ansible etc/profile.d etc/ssh etc/systemd/system tmp run root usr/local/sbin var/lib/rpm-standin)
+readonly dirs=(etc/etcd var/lib/etcd etc/origin etc/sysconfig etc/ansible etc/profile.d etc/ssh etc/systemd/system tmp var/tmp run root usr/local/sbin var/lib/rpm-standin)
 for dir in "${dirs[@]}"; do
   mkdir -p "/${dir}"
   mount --bind "${host_root}/${dir}" "/${dir}"

@@ -1,7 +1,7 @@
 // The sandbox on the real machine: one cluster (3 masters, a spare, a node) built once, checked from
 // the outside and from its hosts, broken in each fail mode, then healed, with the powered-off member
 // fenced before it boots again. Tests run in order.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -161,6 +161,14 @@ describe('Sandbox: a healthy cluster', () => {
     expect(inventory.stdout).toContain('[etcd]\nmaster-0.sandbox.test\nmaster-1.sandbox.test\nmaster-2.sandbox.test\n');
     const spare = await sh('etcd-spare-0', 'ls -A /etc/etcd /var/lib/etcd; iptables -S | grep -c OS_FIREWALL_ALLOW || true');
     expect(spare.stdout).toBe('/etc/etcd:\n\n/var/lib/etcd:\n0\n');
+    // /tmp and /var/tmp are each host's own, sticky and world-writable as on RHEL: a scratch file
+    // one host leaves is not seen by another host, nor by the machine.
+    const scratch = `scratch-${process.pid}-${Date.now()}`;
+    const left = await sh('master-1', `stat -c %a /tmp /var/tmp; touch /tmp/${scratch} /var/tmp/${scratch}`);
+    expect(left.stdout).toBe('1777\n1777\n');
+    const seen = await sh('master-2', `ls /tmp/${scratch} /var/tmp/${scratch} 2>/dev/null | wc -l`);
+    expect(seen.stdout.trim()).toBe('0');
+    expect(existsSync(`/var/tmp/${scratch}`) || existsSync(`/tmp/${scratch}`)).toBe(false);
     const names = await sh('node-0', 'getent hosts master-2.sandbox.test etcd-spare-0 localhost');
     expect(names.stdout.split('\n').map((line) => line.split(/\s+/))).toEqual([
       [host('master-2').ip, 'master-2.sandbox.test', 'master-2'],
