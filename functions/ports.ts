@@ -351,6 +351,13 @@ export interface LockPort {
    */
   heldElsewhere?(cluster: string, owner: LockOwner): Promise<LockInfo | null>;
   /**
+   * One conditional write in place of heldElsewhere, current and a re-entrant acquire, for the common
+   * case: the lock names `owner.runId` and `owner`'s own execution (or no execution), and is extended as
+   * acquire would extend it. Null when it names anything else (another run, another execution, nobody):
+   * nothing was written, and the caller judges the lock as it stands (lockRenewal.ts).
+   */
+  extendOwn?(cluster: string, owner: LockOwner, ttlSeconds: number): Promise<LockInfo | null>;
+  /**
    * Leaves `join` on the lock `holderRunId` holds, once per waiting run (asking again changes nothing):
    * `closed` once the holder has closed joins, `not-held` when it no longer holds the lock.
    */

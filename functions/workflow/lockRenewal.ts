@@ -76,6 +76,20 @@ export async function proveRunOwner(context: WorkflowContext, deps: LockDeps, ta
 }
 
 /**
+ * proveRunOwner, then holdLock: where the lock can extend itself for its own owner in one write
+ * (LockPort.extendOwn, DynamoDB), that write proves and extends at once; whenever it finds anything
+ * else, the lock is read and judged as before.
+ */
+async function proveAndHold(context: WorkflowContext, deps: LockDeps, task: Pick<TaskSpec, 'name'>): Promise<void> {
+  if (deps.lock.extendOwn && !BEFORE_LOCK.has(task.name)) {
+    await deps.runOwner?.prove();
+    if (await deps.lock.extendOwn(context.request.cluster, lockOwner(context, deps), deps.waits.lockTtlSeconds)) return;
+  }
+  await proveRunOwner(context, deps, task);
+  await holdLock(context, deps);
+}
+
+/**
  * Runs `step` as the run's owner (proveRunOwner), holding the lock when the task holds it
  * (TaskSpec.holdsLock). The renewal stops when the step ends or its signal (StepDeps.signal) aborts.
  */
@@ -85,9 +99,11 @@ export async function withLockHeld<T>(
   deps: LockDeps,
   step: () => Promise<T>,
 ): Promise<T> {
-  await proveRunOwner(context, deps, task);
-  if (!task.holdsLock) return step();
-  await holdLock(context, deps);
+  if (!task.holdsLock) {
+    await proveRunOwner(context, deps, task);
+    return step();
+  }
+  await proveAndHold(context, deps, task);
   const everyMs = Math.min(60, deps.waits.lockTtlSeconds / 3) * 1000;
   const stop = () => clearInterval(timer);
   const timer = setInterval(() => {

@@ -148,6 +148,67 @@ describe('Class: DynamoLock', () => {
     });
   });
 
+  describe('Method: extendOwn', () => {
+    const owner = (runId: string, execution?: string, covers?: string[]) => ({
+      runId,
+      startedBy: 'alarm:x',
+      ...(execution ? { execution } : {}),
+      ...(covers ? { covers } : {}),
+    });
+
+    it("writes in one conditional update what a re-entrant acquire writes: the item's own fields kept, the owner's and the expiry new", async () => {
+      let now = '2030-01-01T00:00:00.000Z';
+      const lock = new DynamoLock({ doc, table: TABLE, now: () => new Date(now) });
+      await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001', ['m1']), 60);
+      await lock.requestJoin('prod-a', 'run-000001', { runId: 'run-000002', failed: [{ failed: 'master-1' }], startedBy: 'alarm:y', at: now });
+      now = '2030-01-01T00:00:30.000Z';
+      const token = table.items.get(JSON.stringify(['lock#prod-a', 'lock']))?.['token'];
+      docMock.resetHistory();
+      const extended = await lock.extendOwn('prod-a', owner('run-000001', 'sfn:run-000001', ['m1', 'm2']), 600);
+      expect(docMock.calls()).toHaveLength(1);
+      expect(docMock.commandCalls(UpdateCommand)).toHaveLength(1);
+      const item = table.items.get(JSON.stringify(['lock#prod-a', 'lock']))!;
+      expect(item['token']).not.toBe(token);
+      expect(extended).toEqual(await lock.current('prod-a'));
+      expect(extended).toMatchObject({
+        runId: 'run-000001',
+        acquiredAt: '2030-01-01T00:00:00.000Z',
+        expiresAt: '2030-01-01T00:10:30.000Z',
+        execution: 'sfn:run-000001',
+        covers: ['m1', 'm2'],
+        joins: [expect.objectContaining({ runId: 'run-000002' })],
+      });
+      // The same as acquire would leave it, field by field (the token aside).
+      const viaAcquire = await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001', ['m1', 'm2']), 600);
+      expect(viaAcquire).toEqual(extended);
+    });
+
+    it('removes owner fields the owner does not have, as the item acquire writes has none', async () => {
+      const lock = new DynamoLock({ doc, table: TABLE, now: at('2030-01-01T00:00:00.000Z') });
+      await lock.acquire('prod-a', owner('run-000001', 'sfn:run-000001', ['m1']), 60);
+      const extended = await lock.extendOwn('prod-a', owner('run-000001', 'sfn:run-000001'), 60);
+      expect(extended).not.toHaveProperty('covers');
+      expect(await lock.current('prod-a')).not.toHaveProperty('covers');
+    });
+
+    it('writes nothing and answers null for another run, another execution of the run, or nobody', async () => {
+      const lock = new DynamoLock({ doc, table: TABLE, now: at('2030-01-01T00:00:00.000Z'), holderAlive: async () => true });
+      expect(await lock.extendOwn('prod-a', owner('run-000001', 'sfn:run-000001'), 60)).toBeNull();
+      expect(table.items.size).toBe(0);
+      await lock.acquire('prod-a', owner('run-000002', 'sfn:run-000002'), 60);
+      const before = structuredClone(table.items.get(JSON.stringify(['lock#prod-a', 'lock'])));
+      expect(await lock.extendOwn('prod-a', owner('run-000001', 'sfn:run-000001'), 600)).toBeNull();
+      expect(await lock.extendOwn('prod-a', owner('run-000002', 'sfn:run-000002-redrive'), 600)).toBeNull();
+      expect(table.items.get(JSON.stringify(['lock#prod-a', 'lock']))).toEqual(before);
+    });
+
+    it('takes a lock of the run that names no execution for the owner that has one, as acquire does', async () => {
+      const lock = new DynamoLock({ doc, table: TABLE, now: at('2030-01-01T00:00:00.000Z') });
+      await lock.acquire('prod-a', owner('run-000001'), 60);
+      expect(await lock.extendOwn('prod-a', owner('run-000001', 'sfn:run-000001'), 60)).toMatchObject({ execution: 'sfn:run-000001' });
+    });
+  });
+
   describe('Method: renew', () => {
     it('updates expiry and TTL on condition that the run holds it', async () => {
       let now = '2030-01-01T00:00:00.000Z';

@@ -93,6 +93,45 @@ describe('Class: DynamoLock, one owner per run', () => {
   });
 });
 
+describe('Function: withLockHeld over DynamoLock', () => {
+  const lock = () => new DynamoLock({ doc, table: TABLE, holderAlive: executionLiveness(sfn, MACHINE) });
+  const context = confirmedContext({ runId: 'r-unit-0001', request: { cluster: 'prod-a', failed: 'master-2', startedBy: 'alarm:etcd' } });
+  const depsOf = (execution: string) =>
+    ({ lock: lock(), waits: { lockTtlSeconds: 600 }, log: () => undefined, execution }) as unknown as Parameters<typeof withLockHeld>[2];
+
+  it("proves and extends the run's own lock with one conditional write before each step", async () => {
+    await lock().acquire('prod-a', { ...owner('sfn:first'), covers: ['master-2'] }, 60);
+    const before = await lock().current('prod-a');
+    docMock.resetHistory();
+    let ran = false;
+    await withLockHeld(taskSpec('RemoveFailedMember'), context, depsOf('sfn:first'), async () => (ran = true));
+    expect(ran).toBe(true);
+    expect(docMock.calls().map((c) => c.args[0].constructor.name)).toEqual(['UpdateCommand']);
+    const after = await lock().current('prod-a');
+    expect(after).toMatchObject({ execution: 'sfn:first', acquiredAt: before?.acquiredAt });
+    expect(Date.parse(after!.expiresAt)).toBeGreaterThan(Date.parse(before!.expiresAt));
+  });
+
+  it('judges the lock as before when it names anything else: a running execution of the run, another run, or nobody (LockLostError, the step not run)', async () => {
+    let ran = false;
+    const step = async () => (ran = true);
+    await expect(withLockHeld(taskSpec('RemoveFailedMember'), context, depsOf('sfn:second'), step)).rejects.toThrow(LockLostError);
+    await lock().acquire('prod-a', owner('sfn:first'), 600);
+    await expect(withLockHeld(taskSpec('RemoveFailedMember'), context, depsOf('sfn:second'), step)).rejects.toThrow(/in progress in sfn:first/);
+    expect((await lock().current('prod-a'))?.execution).toBe('sfn:first');
+    await lock().release('prod-a', 'r-unit-0001');
+    await lock().acquire('prod-a', { ...owner('sfn:other'), runId: 'r-unit-0002' }, 600);
+    await expect(withLockHeld(taskSpec('RemoveFailedMember'), context, depsOf('sfn:first'), step)).rejects.toThrow(/r-unit-0002/);
+    expect(ran).toBe(false);
+    // A run's lock left by an execution that has ended is taken over by the next one (a redrive), through the judgement.
+    await lock().release('prod-a', 'r-unit-0002');
+    await lock().acquire('prod-a', owner('sfn:ended'), 600);
+    await withLockHeld(taskSpec('RemoveFailedMember'), context, depsOf('sfn:second'), step);
+    expect(ran).toBe(true);
+    expect((await lock().current('prod-a'))?.execution).toBe('sfn:second');
+  });
+});
+
 describe('Handler: a second execution for a run a RUNNING execution owns', () => {
   it('ends Refused at AcquireLock, and its closing steps change nothing: no artifact deleted, no host terminated, the lock kept', async () => {
     // The first execution holds the run's lock.

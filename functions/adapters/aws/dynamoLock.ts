@@ -189,6 +189,60 @@ export class DynamoLock implements LockPort {
     throw new LockHeldError(`could not take the lock of cluster ${name}: too much contention`);
   }
 
+  /**
+   * acquire's re-entrant case in one conditional write: the lock names this run and this owner's
+   * execution (or none), so the item is extended as acquire would write it again (its acquiredAt,
+   * takeover, joins and closed joins kept; the owner's fields and a new token written). Null when the
+   * condition fails: nothing was written, and the caller reads and judges the lock.
+   */
+  async extendOwn(cluster: string, owner: LockOwner, ttlSeconds: number): Promise<DynamoLockInfo | null> {
+    const name = clusterName('cluster', cluster);
+    const runId = validRunId('runId', owner.runId);
+    const ttl = positiveInt('ttlSeconds', ttlSeconds);
+    const expiresAtMs = this.#now().getTime() + ttl * 1000;
+    const names: Record<string, string> = { '#ttl': 'ttl', '#token': 'token' };
+    const values: Record<string, unknown> = {
+      ':runId': runId,
+      ':startedBy': owner.startedBy,
+      ':expiresAt': new Date(expiresAtMs).toISOString(),
+      ':expiresAtMs': expiresAtMs,
+      ':ttl': Math.ceil(expiresAtMs / 1000),
+      ':token': randomBytes(16).toString('hex'),
+    };
+    const set = ['startedBy = :startedBy', 'expiresAt = :expiresAt', 'expiresAtMs = :expiresAtMs', '#ttl = :ttl', '#token = :token'];
+    const remove: string[] = [];
+    // The owner's own fields, as acquire's item carries them: written when given, removed when not.
+    for (const field of ['pid', 'host', 'execution', 'covers'] as const) {
+      names[`#${field}`] = field;
+      if (owner[field] === undefined) remove.push(`#${field}`);
+      else {
+        set.push(`#${field} = :${field}`);
+        values[`:${field}`] = owner[field];
+      }
+    }
+    // acquire takes the lock again for its run unless another execution of the run holds it; with no
+    // execution of its own the owner is never told apart from another (otherLiveExecution).
+    const condition =
+      owner.execution === undefined ? 'runId = :runId' : 'runId = :runId AND attribute_not_exists(#execution) OR runId = :runId AND #execution = :execution';
+    try {
+      const answer = await this.#doc.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: lockKey(name),
+          UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return publicInfo(answer.Attributes as LockItem);
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return null;
+      throw error;
+    }
+  }
+
   async renew(cluster: string, runId: string, ttlSeconds: number): Promise<void> {
     const name = clusterName('cluster', cluster);
     const id = validRunId('runId', runId);

@@ -1,5 +1,5 @@
 // A small in-memory DynamoDB table behind aws-sdk-client-mock's DynamoDBDocumentClient mock: Get, Put,
-// Update (SET only), Delete and Query on the table's indexes, with condition expressions of the forms
+// Update (SET, then optionally REMOVE), Delete and Query on the table's indexes, with condition expressions of the forms
 // the adapters use (attribute_exists / attribute_not_exists, =, <, <=, >, >=, joined by AND / OR;
 // AND binds tighter). Enough to run the lock contract and the run store against real conditional-write
 // semantics; anything else throws so a test never silently passes on an unsupported expression.
@@ -109,14 +109,16 @@ export class FakeDynamoTable {
       ) {
         throw conditionFailed();
       }
-      const set = /^SET\s+(.*)$/.exec(input.UpdateExpression ?? '');
-      if (!set) throw new Error(`fake DynamoDB: unsupported update ${input.UpdateExpression ?? ''}`);
+      const update = /^SET\s+(.*?)(?:\s+REMOVE\s+(.*))?$/.exec(input.UpdateExpression ?? '');
+      if (!update) throw new Error(`fake DynamoDB: unsupported update ${input.UpdateExpression ?? ''}`);
       const next: Item = { ...(current ?? { ...input.Key }) };
-      for (const assignment of (set[1] as string).split(',')) {
+      for (const assignment of (update[1] as string).split(',')) {
         const [name, value] = assignment.split('=').map((s) => s.trim());
         next[resolveName(name as string, input.ExpressionAttributeNames)] = structuredClone(resolveValue(value as string, input.ExpressionAttributeValues));
       }
+      for (const name of update[2]?.split(',') ?? []) delete next[resolveName(name.trim(), input.ExpressionAttributeNames)];
       this.items.set(key, next);
+      if (input.ReturnValues === 'ALL_NEW') return { Attributes: structuredClone(next) };
       return input.ReturnValues === 'ALL_OLD' && current ? { Attributes: structuredClone(current) } : {};
     });
     m.on(DeleteCommand).callsFake((input: DeleteCommand['input']) => {
