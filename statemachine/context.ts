@@ -262,6 +262,12 @@ export interface WorkflowContext {
   newMemberId?: string;
   addedAsLearner?: boolean;
   memberAdded?: boolean;
+  /**
+   * Written by VerifyClusterHealth: the members' hostnames on the list it verified (every member started
+   * and voting), with the new member that list was verified for. RollMasters and UpdateFlannel use it
+   * instead of asking etcd again while `newMemberId` is still that member (cluster/liveEndpoints.ts).
+   */
+  verifiedMembers?: { newMemberId: string; hostnames: string[] };
   remaining?: string[];
 
   /**

@@ -11,6 +11,7 @@ import { parseEtcdctlJson, membersFromEtcdctl } from '../adapters/etcdctl.ts';
 import { ClusterUnhealthyError, HostUnreachableError } from '../errors.ts';
 import { viaHosts } from '../cluster/etcdPort.ts';
 import { inventoryOf, need } from '../cluster/need.ts';
+import { startedMemberHostnames } from '../cluster/liveEndpoints.ts';
 import { scriptExitError, SCRIPT_EXIT } from '../hosts/hostScript.ts';
 import type { EtcdMember, Host } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
@@ -88,8 +89,9 @@ export const VerifyClusterHealth: Step = async (context, deps) => {
         const again = await verifyOn(deps, host, endpoints, null);
         if (again.error) throw again.error;
       } else if (error) throw error;
+      // The list just verified, for RollMasters and UpdateFlannel: no need to ask etcd for it again.
       return {
-        output: {},
+        output: { verifiedMembers: { newMemberId: newId, hostnames: startedMemberHostnames(inventory, members) } },
         detail: `${members.length} members started and voting; cluster-health (v2) and endpoint health (v3) pass on ${endpoints.length} endpoints`,
       };
     } catch (error) {

@@ -13,7 +13,7 @@ import { clientUrl, hostOfMember, peerUrl } from '../../statemachine/cluster.ts'
 import { endpointsKnownBefore } from '../cluster/observe.ts';
 import { viaHosts } from '../cluster/etcdPort.ts';
 import { SNAPSHOT_WAIT_SECONDS, snapshotMember } from '../cluster/snapshot.ts';
-import { FLANNELD_PATH, INVENTORY_PATH, MASTER_CONFIG_PATH } from '../config/paths.ts';
+import { INVENTORY_PATH, MASTER_CONFIG_PATH } from '../config/paths.ts';
 import type { Host } from '../ports.ts';
 import { InvalidInputError, RefusedError } from '../errors.ts';
 import { assessFailure } from '../cluster/assessFailure.ts';
@@ -249,10 +249,7 @@ function stepsByState(
       script(m, 'ReadHostFile', MASTER_CONFIG_PATH),
       script(m, 'RollMasters', '120', '<sha256 read>', '<new master-config.yaml, base64>'),
     ]),
-    UpdateFlannel: flannelHosts.flatMap((h) => [
-      script(h, 'ReadHostFile', FLANNELD_PATH),
-      script(h, 'UpdateFlannel', '<sha256 read>', '<new flanneld, base64>'),
-    ]),
+    UpdateFlannel: flannelHosts.map((h) => script(h, 'UpdateFlannel', 'live', "<the live members' hostnames>")),
     CompensateNewMember: [
       observation(),
       etcdctl(via, 'member-remove', endpoints, '<new member id>'),

@@ -8,6 +8,8 @@
 
 import { createHash } from 'node:crypto';
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../functions/ports.ts';
+import { getFlannelEndpoints, setFlannelEndpoints } from '../../functions/config/flanneld.ts';
+import { liveEndpointList } from '../../functions/cluster/liveEndpoints.ts';
 
 /** What a script answers (exit 0 by default), or the error the runner throws instead of running it. */
 export type ScriptAnswer = { exitCode?: number; stdout?: string | object; stderr?: string } | Error;
@@ -38,6 +40,8 @@ export class FakeRunner implements HostRunner {
   private files = new Map<string, string>();
   /** `host:path` of files written with `restart`, until the restart script takes the marker. */
   private restartPending = new Set<string>();
+  /** Hosts whose edit on the host declines their file (a form only the workflow edits). */
+  readonly declineHostEdits = new Set<string>();
 
   /** Answers requests of `script` (on `where.host`, with `where.args` first) with `answer`. */
   on(script: string, answer: Responder, where: Where = {}): this {
@@ -78,8 +82,12 @@ export class FakeRunner implements HostRunner {
 
   async run(request: ScriptRequest): Promise<ScriptOutput> {
     this.requests.push({ ...request, args: [...request.args], ...(request.secrets ? { secrets: { ...request.secrets } } : {}) });
+    // A step's own script that edits its file on the host (lib/hostFile.sh host_file_edit): absent, or
+    // declined, is the script's whole answer; else the write it made, as below.
+    const edit = this.ownEdit(request);
+    if (edit && 'final' in edit) return this.output(edit.final);
     // A step's own script that writes its file first (lib/hostFile.sh): the write as WriteHostFile does it.
-    const written = this.ownWrite(request);
+    const written = edit?.written ?? this.ownWrite(request);
     if (written && (written instanceof Error || (written.exitCode ?? 0) !== 0)) return this.output(written);
     const rule = [...this.rules].reverse().find((r) => matches(r, request));
     let answer: ScriptAnswer;
@@ -112,8 +120,30 @@ export class FakeRunner implements HostRunner {
       this.write({ ...request, args: [path, sha ?? '', base64 ?? '', ...(restart ? ['restart'] : [])] });
     if (request.script === 'ConfigureNewMember' && a.length === 4) return as(`/etc/etcd/generated_certs/etcd-${a[0]}/etcd.conf`, a[2], a[3], false);
     if (request.script === 'RollMasters' && a.length === 3) return as('/etc/origin/master/master-config.yaml', a[1], a[2], true);
-    if (request.script === 'UpdateFlannel' && a.length === 2) return as('/etc/sysconfig/flanneld', a[0], a[1], true);
+    if (request.script === 'UpdateFlannel' && a.length === 2 && a[0] !== 'live') return as('/etc/sysconfig/flanneld', a[0], a[1], true);
     return null;
+  }
+
+  /**
+   * UpdateFlannel.sh live HOSTNAMES: the edit made on the host, here the workflow's own (the two give the
+   * same bytes: test/unit/flanneldHostEdit.test.ts); a file it cannot edit is declined, as the host's edit
+   * declines it. A test sets `declineHostEdits` for the forms only the workflow edits.
+   */
+  private ownEdit(request: ScriptRequest): { final: ScriptAnswer } | { written: ScriptAnswer } | null {
+    const a = request.args;
+    if (request.script !== 'UpdateFlannel' || a[0] !== 'live' || a.length !== 2) return null;
+    const path = '/etc/sysconfig/flanneld';
+    const current = this.files.get(`${request.host.name}:${path}`);
+    if (current === undefined) return { final: { stdout: { absent: true } } };
+    let next: string;
+    try {
+      if (this.declineHostEdits.has(request.host.name)) throw new Error('a form the host edit leaves to the workflow');
+      next = setFlannelEndpoints(current, liveEndpointList(getFlannelEndpoints(current), (a[1] ?? '').split(',')));
+    } catch (error) {
+      return { final: { stdout: { unedited: (error as Error).message } } };
+    }
+    if (next === current) return { written: { stdout: { changed: false } } };
+    return { written: this.write({ ...request, args: [path, sha256(current), Buffer.from(next, 'utf8').toString('base64'), 'restart'] }) };
   }
 
   private read(request: ScriptRequest): ScriptAnswer {

@@ -12,6 +12,14 @@
 #       content: a run killed between the write and the restart restarts on resume. Prints
 #       {"changed":bool[,"sha256":"…"]}. Exit 2 for bad arguments or a path this workflow does not
 #       write; exit 3 (refused) when the file changed since it was read, nothing written.
+#
+#   host_file_edit PATH EDIT ARG [restart]
+#       Reads, edits and writes PATH in this one command: EDIT (an edit of lib/etcdEndpoints.sh) prints
+#       the new content of a copy of PATH taken first, given ARG; that content is written as
+#       host_file_write writes it, over the copy's sha256 (so a change made meanwhile is refused, exit 3),
+#       with the marker when asked. Prints {"absent":true} when PATH does not exist and
+#       {"unedited":"WHY"} when EDIT declines the file's form (its exit 10): nothing written, and the
+#       workflow reads the file and edits it itself; else host_file_write's {"changed":bool[,"sha256":"…"]}.
 
 host_file_write() {
   local path=$1 expected=$2 content_b64=$3 restart=${4:-} tmp new current
@@ -48,4 +56,45 @@ host_file_write() {
   chmod --reference="$path" "$tmp"
   mv -f "$tmp" "$path"
   printf '{"changed":true,"sha256":"%s"}\n' "$new"
+}
+
+host_file_edit() {
+  local path=$1 edit=$2 arg=$3 restart=${4:-} copy next why status=0 content_b64 sha
+  set -o errexit -o nounset -o pipefail
+  case "$path" in
+    /etc/sysconfig/flanneld) ;;
+    *) echo "not a file this workflow edits on the host: $path" >&2; exit 2 ;;
+  esac
+  case "$edit" in
+    flanneld_endpoints_edit) ;;
+    *) echo "not an edit of this workflow: $edit" >&2; exit 2 ;;
+  esac
+  if [ ! -e "$path" ]; then
+    printf '{"absent":true}\n'
+    return 0
+  fi
+  copy=$(mktemp)
+  next=$(mktemp)
+  # shellcheck disable=SC2064 # expand now: the paths are fixed
+  trap "rm -f '$copy' '$next'" EXIT
+  cat "$path" >"$copy"
+  why=$("$edit" "$copy" "$arg" 2>&1 >"$next") || status=$?
+  if ((status == 10)); then
+    printf '{"unedited":"%s"}\n' "$(printf '%s' "$why" | tr -cd 'A-Za-z0-9 ._:,=/-' | head -c 200)"
+    return 0
+  fi
+  if ((status != 0)); then
+    echo "$why" >&2
+    exit 1
+  fi
+  content_b64=$(base64 -w0 "$next")
+  if cmp -s "$copy" "$next"; then
+    printf '{"changed":false}\n'
+    return 0
+  fi
+  # host_file_write keeps its own trap: the copies go first.
+  sha=$(sha256sum "$copy" | cut -d' ' -f1)
+  rm -f "$copy" "$next"
+  trap - EXIT
+  host_file_write "$path" "$sha" "$content_b64" "$restart"
 }

@@ -71,6 +71,17 @@ describe('Step: RollMasters', () => {
     expect(result.detail).toBe('masters rolled one at a time: master-0 (restarted), master-1 (restarted); left: 1');
   });
 
+  it("takes the live members from the list VerifyClusterHealth verified for this new member, without asking etcd; another member's list is asked again", async () => {
+    const world = masters();
+    const hostnames = LIVE.map((url) => url.slice('https://'.length, -':2379'.length));
+    await RollMasters({ ...replaced(), verifiedMembers: { newMemberId: NEW_ID, hostnames } }, world.deps);
+    expect(world.cluster.calls).not.toContain('memberList');
+    for (const m of ['master-0', 'master-1']) expect(getEtcdClientUrls(world.runner.file(m, MASTER_CONFIG_PATH)!)).toEqual(LIVE);
+    await RollMasters({ ...replaced(), verifiedMembers: { newMemberId: '00000000000000c1', hostnames: ['master-0.example.test'] } }, world.deps);
+    expect(world.cluster.calls).toContain('memberList');
+    for (const m of ['master-0', 'master-1']) expect(getEtcdClientUrls(world.runner.file(m, MASTER_CONFIG_PATH)!)).toEqual(LIVE);
+  });
+
   it('a second run writes nothing and restarts nothing: each master only checked', async () => {
     const world = masters({ failedHostUp: true });
     const first = await RollMasters(replaced(), world.deps);

@@ -29,7 +29,11 @@ describe('Step: VerifyClusterHealth', () => {
     const result = await VerifyClusterHealth(joined(), world.deps);
     expect(world.runner.sent()).toEqual([`VerifyClusterHealth@master-0 ${ENDPOINTS} ${ENDPOINTS}`]);
     expect(world.runner.requests[0]?.timeoutSeconds).toBe(120);
-    expect(result).toEqual({ output: {}, detail: '3 members started and voting; cluster-health (v2) and endpoint health (v3) pass on 3 endpoints' });
+    // The list it verified, by hostname, for RollMasters and UpdateFlannel (no second member list).
+    expect(result).toEqual({
+      output: { verifiedMembers: { newMemberId: NEW_ID, hostnames: ['master-0.example.test', 'master-1.example.test', 'etcd-spare-0.example.test'] } },
+      detail: '3 members started and voting; cluster-health (v2) and endpoint health (v3) pass on 3 endpoints',
+    });
   });
 
   it.each([
