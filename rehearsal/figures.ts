@@ -56,19 +56,18 @@ export function phasesOf(t0: number, history: HistoryEvent[]): PhaseSeconds | un
 export function awsFigures(run: {
   t0: number;
   execution: Execution;
-  requests: ReadonlyArray<{ caller: string; service: string; operation: string }>;
-  lambdas: LambdaService;
+  requests: ReadonlyArray<{ caller: string; service: string; operation: string; at: number }>;
+  lambdas: Pick<LambdaService, 'invocations'>;
 }): AwsFigures {
   const calls: Record<string, number> = {};
   const ssmBySteps: Record<string, Record<string, number>> = {};
-  const stepOf = (caller: string) => {
-    const fn = run.lambdas.functions.find((f) => f.name === caller);
-    return fn?.environment['STEP_NAME'] ?? caller;
-  };
+  // One function runs every step: a request is the step's whose invocation of its caller was running then.
+  const stepOf = (caller: string, at: number) =>
+    run.lambdas.invocations.find((i) => i.functionName === caller && i.startedAt <= at && at <= i.startedAt + i.durationMs)?.step ?? caller;
   for (const q of run.requests) {
     calls[q.operation] = (calls[q.operation] ?? 0) + 1;
     if (q.service !== 'ssm') continue;
-    const step = (ssmBySteps[stepOf(q.caller)] ??= {});
+    const step = (ssmBySteps[stepOf(q.caller, q.at)] ??= {});
     step[q.operation] = (step[q.operation] ?? 0) + 1;
   }
   calls['Invoke'] = run.lambdas.invocations.filter((i) => i.startedAt >= run.t0).length;

@@ -133,7 +133,8 @@ export class LambdaService {
   readonly functions: LambdaFunction[];
   /** Each function's log lines (stdout and stderr of its environment), in order. */
   readonly logs = new Map<string, string[]>();
-  readonly invocations: Array<{ functionName: string; requestId: string; startedAt: number; durationMs: number; errorType?: string }> = [];
+  /** Every invocation, in order; `step`: the task state a step function's event names. */
+  readonly invocations: Array<{ functionName: string; requestId: string; startedAt: number; durationMs: number; step?: string; errorType?: string }> = [];
   readonly #credentials = new Map<string, Credentials>();
   readonly #environments = new Map<string, Environment>();
   readonly #runtimes = new Map<string, Runtime>();
@@ -243,11 +244,12 @@ export class LambdaService {
       await environment.terminate();
     }
     const durationMs = Date.now() - startedAt;
+    const step = typeof (event as { step?: unknown } | null)?.step === 'string' ? { step: (event as { step: string }).step } : {};
     if (answer.ok) {
-      this.invocations.push({ functionName: fn.name, requestId, startedAt, durationMs });
+      this.invocations.push({ functionName: fn.name, requestId, startedAt, durationMs, ...step });
       return { payload: answer.payload ?? 'null', durationMs };
     }
-    this.invocations.push({ functionName: fn.name, requestId, startedAt, durationMs, errorType: answer.errorType ?? 'Error' });
+    this.invocations.push({ functionName: fn.name, requestId, startedAt, durationMs, ...step, errorType: answer.errorType ?? 'Error' });
     const document = { errorType: answer.errorType, errorMessage: answer.errorMessage, trace: 'trace' in answer ? (answer.trace ?? []) : [] };
     return {
       payload: JSON.stringify(document),

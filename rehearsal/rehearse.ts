@@ -463,7 +463,9 @@ export async function rehearse(options: RehearsalOptions): Promise<Rehearsal> {
     const machine = stack.stateMachine();
 
     // 2. Services ----------------------------------------------------------------------------------
-    const stepEnv = functions.find((f) => f.environment['STEP_NAME'])!.environment;
+    // The step function: the one the state machine's tasks invoke.
+    const definition = JSON.stringify(machine.definition);
+    const stepEnv = functions.find((f) => definition.includes(f.arn))!.environment;
     const tableName = stepEnv['TABLE']!;
     const bucketName = stepEnv['BUCKET']!;
     const table = stack.only('AWS::DynamoDB::Table');

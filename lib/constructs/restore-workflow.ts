@@ -122,10 +122,10 @@ export class RestoreWorkflow {
     const steps = new StepLambdas(scope, ctx, storage, {
       tasks: RESTORE_TASK_NAMES,
       taskSpec: (name) => RESTORE_WORKFLOW.tasks.find((t) => t.name === name) as TaskSpec,
-      functionIdPrefix: 'RestoreStep',
-      functionLabel: 'restore-quorum ',
+      functionId: 'RestoreSteps',
+      functionLabel: 'restore-quorum',
       roleId: 'RestoreStepRole',
-      roleDescription: "the restore-quorum workflow's step functions",
+      roleDescription: "the restore-quorum workflow's step function",
       logs: props.replacementSteps.logs,
       stateMachineArn: names.stateMachineArn,
       // Either workflow's run may hold the cluster lock.

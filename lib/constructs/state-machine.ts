@@ -55,7 +55,7 @@ export class Workflow {
       new iam.PolicyStatement({
         sid: 'InvokeStepFunctions',
         actions: ['lambda:InvokeFunction'],
-        resources: tasks.map((name) => steps.functions[name]!.functionArn),
+        resources: [steps.function.functionArn],
       }),
     );
     Validations.of(this.stateMachine).acknowledge({

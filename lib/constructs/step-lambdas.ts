@@ -1,5 +1,10 @@
-// The step Lambdas: one function per task state of the workflow, all on one role and one log group,
+// The step Lambda: one function for every task state of the workflow, on one role and one log group,
 // with what functions/adapters/aws/deps.ts and functions/handlers/step.ts read from the environment.
+// One function, not one per task: a run's steps follow each other within seconds, so only its first
+// step starts a cold environment (Lambda's Init phase, about 200 ms for this bundle) where every step's
+// own function started cold on every run. Each step keeps its own time bound: the state's TimeoutSeconds,
+// which the handler also holds the step to (functions/handlers/step.ts), the function's own timeout
+// being the longest step's.
 
 import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -26,11 +31,11 @@ export interface StepWorkflow {
   /** Its task states, in the machine's order. */
   tasks: readonly string[];
   taskSpec: (name: string) => TaskSpec;
-  /** Logical ID prefix of each function (`Step<Task>`) and the role's ID. */
-  functionIdPrefix: string;
+  /** Logical ID of the function (`Steps`) and the role's ID. */
+  functionId: string;
   roleId: string;
   roleDescription: string;
-  /** Before the task's name in each function's description (`restore-quorum `). */
+  /** The workflow's name in the function's description (`restore-quorum`). */
   functionLabel?: string;
   /** The log group (the replacement's is created here; another workflow's steps write to the same one). */
   logs?: logs.LogGroup;
@@ -49,16 +54,18 @@ export interface StepWorkflow {
 const REPLACEMENT: Omit<StepWorkflow, 'stateMachineArn' | 'lockHolderExecutionsArns'> = {
   tasks: TASK_NAMES,
   taskSpec: (name) => specOf(replaceMemberMachine, name) as TaskSpec,
-  functionIdPrefix: 'Step',
+  functionId: 'Steps',
   roleId: 'StepRole',
-  roleDescription: "the workflow's step functions",
+  roleDescription: "the workflow's step function",
 };
 
 /** Created on the EtcdReplacement's own scope, so the logical IDs are those it always had. */
 export class StepLambdas {
   readonly logs: logs.LogGroup;
   readonly role: iam.Role;
-  /** By task state name. */
+  /** The function every task state invokes. */
+  readonly function: NodejsFunction;
+  /** By task state name: the same function for each. */
   readonly functions: Record<string, NodejsFunction> = {};
 
   constructor(scope: Construct, ctx: ReplacementContext, storage: Storage, given?: StepWorkflow) {
@@ -176,19 +183,17 @@ export class StepLambdas {
     Object.assign(environment, workflow.environment ?? {});
     for (const statement of workflow.statements ?? []) role.addToPrincipalPolicy(statement);
 
-    for (const name of workflow.tasks) {
-      const spec = workflow.taskSpec(name);
-      this.functions[name] = handlerFunction(scope, `${workflow.functionIdPrefix}${name}`, {
-        description: `etcd-replace ${cluster}: ${workflow.functionLabel ?? ''}${name}`,
-        handlerFile: 'step.ts',
-        memorySize: 512,
-        timeout: Duration.seconds(lambdaTimeoutSeconds(spec)),
-        role,
-        logGroup: this.logs,
-        environment: { ...environment, STEP_NAME: name },
-        runtime: ctx.runtime,
-      });
-    }
+    this.function = handlerFunction(scope, workflow.functionId, {
+      description: `etcd-replace ${cluster}: every step of the ${workflow.functionLabel ?? 'replacement'} workflow`,
+      handlerFile: 'step.ts',
+      memorySize: 512,
+      timeout: Duration.seconds(Math.max(...workflow.tasks.map((name) => lambdaTimeoutSeconds(workflow.taskSpec(name))))),
+      role,
+      logGroup: this.logs,
+      environment,
+      runtime: ctx.runtime,
+    });
+    for (const name of workflow.tasks) this.functions[name] = this.function;
     // A contender for the cluster lock asks whether the holder's execution still runs (executionLiveness.ts).
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'LockHolderLiveness', actions: ['states:DescribeExecution'], resources: workflow.lockHolderExecutionsArns }),

@@ -228,7 +228,7 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       expect(arnText(pool.Resource)).toBe('arn:aws:ec2:eu-west-1:123456789012:launch-template/*');
       expect(pool.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/openshift-etcd-spare-pool': 'ocp311' } });
       expect(steps.some((s) => actions(s).includes('iam:PassRole'))).toBe(false);
-      const fn = ofType(resources, 'AWS::Lambda::Function').find(([id]) => id.startsWith('StepProvisionReplacement'))![1];
+      const fn = ofType(resources, 'AWS::Lambda::Function').find(([id]) => /^Steps[0-9A-F]{8}$/.test(id))![1];
       const env = (fn.Properties['Environment'] as { Variables: Record<string, Json> }).Variables;
       expect(env).toMatchObject({ LAUNCH_TEMPLATE_NAME: 'ocp311-etcd', LAUNCH_TEMPLATE_VERSION: '4' });
       expect(env['LAUNCH_TEMPLATE_ID']).toBeUndefined();
@@ -239,7 +239,7 @@ describe('Stack: EC2 signals and replacement hosts', () => {
       const steps = statementsOf(resources, 'StepRole');
       for (const action of ['ec2:RunInstances', 'ec2:CreateTags', 'iam:PassRole']) expect(steps.some((s) => actions(s).includes(action))).toBe(false);
       expect(steps.some((s) => s.Sid === 'TerminateLaunchedHosts')).toBe(true);
-      const fn = ofType(resources, 'AWS::Lambda::Function').find(([id]) => id.startsWith('StepProvisionReplacement'))![1];
+      const fn = ofType(resources, 'AWS::Lambda::Function').find(([id]) => /^Steps[0-9A-F]{8}$/.test(id))![1];
       const env = (fn.Properties['Environment'] as { Variables: Record<string, Json> }).Variables;
       expect(Object.keys(env).filter((k) => k.startsWith('LAUNCH_TEMPLATE'))).toEqual([]);
     });

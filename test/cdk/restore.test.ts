@@ -64,7 +64,7 @@ const statementsOf = (r: Role) => r.policies.flatMap((p) => p.document.Statement
 const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT}:${resource}`;
 
 describe('Restore: the state machine', () => {
-  it('is the restore compiled from RESTORE_WORKFLOW, each task substituted with its own restore step function', () => {
+  it('is the restore compiled from RESTORE_WORKFLOW, every task substituted with the restore step function', () => {
     const machine = stack.stateMachine('RestoreStateMachine');
     expect(machine.name).toBe('etcd-restore-ocp311');
     const raw = props(stack, 'RestoreStateMachine', 'AWS::StepFunctions::StateMachine') as { DefinitionString: string; DefinitionSubstitutions: Json };
@@ -72,8 +72,9 @@ describe('Restore: the state machine', () => {
     const functions = new Map(stack.functions().map((f) => [f.arn, f]));
     for (const task of RESTORE_WORKFLOW.tasks) {
       const fn = functions.get(String(raw.DefinitionSubstitutions[functionArnSubstitutionKey(task.name)]));
-      expect(fn?.logicalId).toMatch(new RegExp(`^RestoreStep${task.name}[0-9A-F]{8}$`));
-      expect(fn?.environment).toMatchObject({ STEP_NAME: task.name, WORKFLOW: 'restore-quorum', STATE_MACHINE_ARN: machine.arn });
+      expect(fn?.logicalId).toMatch(/^RestoreSteps[0-9A-F]{8}$/);
+      expect(fn?.environment).toMatchObject({ WORKFLOW: 'restore-quorum', STATE_MACHINE_ARN: machine.arn });
+      expect(fn?.environment['STEP_NAME']).toBeUndefined();
     }
     // The approval waits for a task token.
     const definition = machine.definition as { States: Record<string, { Resource?: string }> };
@@ -89,7 +90,7 @@ describe('Restore: the state machine', () => {
   });
 
   it("gives AwaitApproval the topic and the restore state machine, the fence its quarantine group, the run the config's policy", () => {
-    const approval = stack.functions().find((f) => f.logicalId.startsWith('RestoreStepAwaitApproval'))!;
+    const approval = stack.functions().find((f) => /^RestoreSteps[0-9A-F]{8}$/.test(f.logicalId))!;
     const topic = stack.ref(stack.ofType('AWS::SNS::Topic')[0]![0]);
     const group = stack.getAtt(stack.ofType('AWS::EC2::SecurityGroup')[0]![0], 'GroupId');
     expect(approval.environment).toMatchObject({
@@ -102,9 +103,9 @@ describe('Restore: the state machine', () => {
     });
     // The lock's lease is the replacement's (StepDeps.waits): AwaitApproval extends it over its own run's wait.
     expect(approval.environment['LOCK_TTL_SECONDS']).toBeUndefined();
-    const replacementStep = stack.functions().find((f) => f.logicalId.startsWith('StepAcquireLock'))!;
+    const replacementStep = stack.functions().find((f) => /^Steps[0-9A-F]{8}$/.test(f.logicalId))!;
     expect(replacementStep.environment['LOCK_TTL_SECONDS']).toBeUndefined();
-    const fromVariant = variant.functions().find((f) => f.logicalId.startsWith('RestoreStepFenceFormerMembers'))!;
+    const fromVariant = variant.functions().find((f) => /^RestoreSteps[0-9A-F]{8}$/.test(f.logicalId))!;
     expect(fromVariant.environment['QUARANTINE_SG_ID']).toBe('sg-0fedcba9876543210');
   });
 });
@@ -221,7 +222,7 @@ describe('Restore: IAM, checked as the rehearsal checks every call', () => {
       ARTIFACT_PREFIX: 'etcd-replace/',
     });
     const probeRole = role(stack, 'ProbeRole');
-    const bucket = stack.functions().find((f) => f.logicalId.startsWith('RestoreStepAwaitApproval'))!.environment['BUCKET']!;
+    const bucket = stack.functions().find((f) => /^RestoreSteps[0-9A-F]{8}$/.test(f.logicalId))!.environment['BUCKET']!;
     expect(await verdict(probeRole, 'ec2:DescribeNetworkInterfaces', '*')).toBe('Allowed');
     expect(await verdict(probeRole, 's3:PutObject', `arn:aws:s3:::${bucket}/etcd-replace/runs/former-0123456789abcdef/fence-master-2.tgz`)).toBe('Allowed');
     expect(await verdict(probeRole, 's3:PutObject', `arn:aws:s3:::${bucket}/ssm-output/x`)).toBe('ImplicitlyDenied');
@@ -236,7 +237,9 @@ describe('Restore: IAM, checked as the rehearsal checks every call', () => {
     const replacement = role(stack, 'StepRole');
     expect(await verdict(replacement, 'states:DescribeExecution', arn('states', 'execution:etcd-restore-ocp311:r-1'))).toBe('Allowed');
     const machines = `${arn('states', 'stateMachine:etcd-replace-ocp311')},${arn('states', 'stateMachine:etcd-restore-ocp311')}`;
-    for (const fn of stack.functions().filter((f) => f.environment['STEP_NAME'])) expect(fn.environment['LOCK_STATE_MACHINE_ARNS']).toBe(machines);
+    const stepFunctions = stack.functions().filter((f) => /^(Restore)?Steps[0-9A-F]{8}$/.test(f.logicalId));
+    expect(stepFunctions).toHaveLength(2);
+    for (const fn of stepFunctions) expect(fn.environment['LOCK_STATE_MACHINE_ARNS']).toBe(machines);
   });
 
   it('lets an operator with the approver policy answer (etcd-replace approve) and nothing more', async () => {

@@ -101,27 +101,30 @@ describe('Stack: ReplacementStack', () => {
       }
     });
 
-    it("substitutes each task's own function, deployed for that step, with a timeout above the state's", () => {
+    it("substitutes one step function for every task, with a timeout above the longest state's", () => {
       const machine = replacementMachine();
       const substitutions = machine.Properties['DefinitionSubstitutions'] as Record<string, unknown>;
       expect(Object.keys(substitutions).sort()).toEqual(TASKS.map((t) => functionArnSubstitutionKey(t.name)).sort());
-      for (const task of TASKS) {
-        const fn = resources[logicalId(substitutions[functionArnSubstitutionKey(task.name)])]!;
-        expect(fn.Type).toBe('AWS::Lambda::Function');
-        const props = fn.Properties as {
-          Environment: { Variables: Record<string, string> };
-          Timeout: number;
-          Runtime: string;
-          Handler: string;
-          TracingConfig: unknown;
-        };
-        expect(props.Environment.Variables['STEP_NAME']).toBe(task.name);
-        expect(props.Timeout).toBe(lambdaTimeoutSeconds(task));
-        expect(props.Timeout).toBeGreaterThanOrEqual(Math.min(task.timeoutSeconds, 900));
-        expect(props.Runtime).toBe('nodejs22.x');
-        expect(props.Handler).toBe('index.handler');
-        expect(props.TracingConfig).toEqual({ Mode: 'Active' });
-      }
+      const ids = new Set(TASKS.map((task) => logicalId(substitutions[functionArnSubstitutionKey(task.name)])));
+      expect([...ids]).toHaveLength(1);
+      const [id] = [...ids];
+      expect(id).toMatch(/^Steps[0-9A-F]{8}$/);
+      const fn = resources[id!]!;
+      expect(fn.Type).toBe('AWS::Lambda::Function');
+      const props = fn.Properties as {
+        Environment: { Variables: Record<string, string> };
+        Timeout: number;
+        Runtime: string;
+        Handler: string;
+        TracingConfig: unknown;
+      };
+      // No step is named in the environment: the event names it, and the handler holds it to its state's time.
+      expect(props.Environment.Variables['STEP_NAME']).toBeUndefined();
+      expect(props.Timeout).toBe(Math.max(...TASKS.map(lambdaTimeoutSeconds)));
+      for (const task of TASKS) expect(props.Timeout).toBeGreaterThanOrEqual(Math.min(task.timeoutSeconds, 900));
+      expect(props.Runtime).toBe('nodejs22.x');
+      expect(props.Handler).toBe('index.handler');
+      expect(props.TracingConfig).toEqual({ Mode: 'Active' });
       expect(lambdaTimeoutSeconds({ ...TASKS[0]!, timeoutSeconds: 900 })).toBe(900);
     });
 
@@ -149,7 +152,6 @@ describe('Stack: ReplacementStack', () => {
           'SCRIPTS_DIR',
           'SPARE_TAG_KEY',
           'STATE_MACHINE_ARN',
-          'STEP_NAME',
           'TABLE',
         ].sort(),
       );
@@ -170,16 +172,18 @@ describe('Stack: ReplacementStack', () => {
       expect(env['TABLE']).toEqual({ Ref: expect.stringMatching(/^Runs/) });
     });
 
-    it('may invoke the step functions and nothing else', () => {
+    it('may invoke the step function and nothing else', () => {
       const invoke = policyStatements('StateMachineRole').filter((s) => actions(s).some((a) => a.startsWith('lambda:')));
       expect(invoke).toHaveLength(1);
       expect(actions(invoke[0]!)).toEqual(['lambda:InvokeFunction']);
-      const targets = (invoke[0]!.Resource as unknown[]).map(logicalId).sort();
-      expect(targets).toEqual(
-        TASKS.map((t) =>
-          logicalId((replacementMachine().Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey(t.name)]),
-        ).sort(),
-      );
+      const targets = [invoke[0]!.Resource].flat().map(logicalId);
+      expect(targets).toEqual([
+        ...new Set(
+          TASKS.map((t) =>
+            logicalId((replacementMachine().Properties['DefinitionSubstitutions'] as Record<string, unknown>)[functionArnSubstitutionKey(t.name)]),
+          ),
+        ),
+      ]);
     });
   });
 
@@ -630,11 +634,11 @@ describe('Stack: ReplacementStack', () => {
     }
 
     it('bundles the step handler with the host scripts, keeping error class names for Retry and Catch', async () => {
-      const { handler, dir } = loadAsset('StepAddMember');
+      const { handler, dir } = loadAsset('Steps');
       try {
         expect(existsSync(join(dir, 'scripts', 'etcdctl.sh'))).toBe(true);
         expect(existsSync(join(dir, 'scripts', 'StartNewMember.sh'))).toBe(true);
-        // STEP_NAME is unset here: the unknown step is refused by name, the known one fails on the missing environment.
+        // The unknown step is refused by name, the known one fails on the missing environment.
         await expect(handler({ step: 'NoSuchStep', context: {} })).rejects.toMatchObject({ name: 'InvalidInputError' });
         await expect(handler({ step: 'AddMember', context: {}, executionName: 'bundle-check' })).rejects.toMatchObject({
           name: 'InvalidInputError',

@@ -54,22 +54,22 @@ describe('rehearsal figures', () => {
     ).toBeUndefined();
   });
 
-  it('counts every call by operation, the Lambda invocations since the event, and SSM by the step that made it', () => {
+  it('counts every call by operation, the Lambda invocations since the event, and SSM by the step whose invocation made it', () => {
+    // One step function runs every step: each request is the step's that was running in its caller then.
     const lambdas = {
-      functions: [
-        { name: 'fn-check', environment: { STEP_NAME: 'CheckClusterHealth' } },
-        { name: 'fn-start', environment: { STEP_NAME: 'StartNewMember' } },
-        { name: 'fn-signal', environment: {} },
+      invocations: [
+        { functionName: 'fn-signal', startedAt: T0 - 1, durationMs: 1 },
+        { functionName: 'fn-steps', step: 'CheckClusterHealth', startedAt: T0 + 1, durationMs: 10 },
+        { functionName: 'fn-steps', step: 'StartNewMember', startedAt: T0 + 20, durationMs: 10 },
       ],
-      invocations: [{ startedAt: T0 - 1 }, { startedAt: T0 + 1 }, { startedAt: T0 + 2 }],
     } as unknown as LambdaService;
     const requests = [
-      { caller: 'fn-check', service: 'ssm', operation: 'SendCommand' },
-      { caller: 'fn-check', service: 'ssm', operation: 'GetCommandInvocation' },
-      { caller: 'fn-check', service: 'ssm', operation: 'GetCommandInvocation' },
-      { caller: 'fn-start', service: 'ssm', operation: 'SendCommand' },
-      { caller: 'fn-start', service: 'dynamodb', operation: 'GetItem' },
-      { caller: 'fn-signal', service: 'ec2', operation: 'DescribeInstances' },
+      { caller: 'fn-steps', service: 'ssm', operation: 'SendCommand', at: T0 + 2 },
+      { caller: 'fn-steps', service: 'ssm', operation: 'GetCommandInvocation', at: T0 + 5 },
+      { caller: 'fn-steps', service: 'ssm', operation: 'GetCommandInvocation', at: T0 + 11 },
+      { caller: 'fn-steps', service: 'ssm', operation: 'SendCommand', at: T0 + 20 },
+      { caller: 'fn-steps', service: 'dynamodb', operation: 'GetItem', at: T0 + 21 },
+      { caller: 'fn-signal', service: 'ec2', operation: 'DescribeInstances', at: T0 - 1 },
     ];
     const figures = awsFigures({ t0: T0, execution: { history: RUN } as Execution, requests, lambdas });
     expect(figures.calls).toEqual({ SendCommand: 2, GetCommandInvocation: 2, GetItem: 1, DescribeInstances: 1, Invoke: 2 });
