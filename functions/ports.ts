@@ -91,6 +91,42 @@ export interface ClusterView {
   etcdctlVersion?: string;
 }
 
+/**
+ * The view a membership change is predicted safe for: every member (by ID, voter or learner) and, for
+ * each member the prediction counts as answering, the client URL where it must answer as itself, a
+ * member of `clusterId` (statemachine/viewFingerprint.ts).
+ */
+export interface ViewGuard {
+  clusterId: string;
+  members: Array<{ id: string; isLearner: boolean; answersAt: string | null }>;
+}
+
+/** One membership change: remove a member by ID, or add a member (a learner or a voter) by peer URL. */
+export type MembershipChange = { remove: string } | { add: string; learner: boolean };
+
+/** What a guarded change saw and did. */
+export interface GuardedChangeResult {
+  /** The observation taken before the change, as view() takes it. */
+  view: ClusterView;
+  /** The host saw the predicted view and made the change; false: it changed nothing. */
+  accepted: boolean;
+  /** The fingerprints the host compared (statemachine/viewFingerprint.ts). */
+  expected: string;
+  seen: string;
+  /** An add: the new member, as addMember() returns it. */
+  added?: EtcdMember;
+  /** An add: the member list read right after it, where that read answered. */
+  membersAfter?: EtcdMember[];
+}
+
+export interface ViewOptions {
+  /**
+   * Endpoints (of statusEndpoints) of a member final evidence reports gone: asked within a short timeout
+   * where the adapter has one (etcdctl.sh's QUICK_COMMAND), others within the usual one.
+   */
+  quick?: string[];
+}
+
 export interface EtcdClusterPort {
   memberList(): Promise<EtcdMember[]>;
   /** One entry per endpoint; an endpoint that does not answer gets `error`. */
@@ -99,7 +135,7 @@ export interface EtcdClusterPort {
    * memberList() and status(statusEndpoints) at once: one host command where etcdctl runs on a member
    * host. Fails as memberList() fails; an endpoint that does not answer gets `error`, as in status().
    */
-  view(statusEndpoints: string[]): Promise<ClusterView>;
+  view(statusEndpoints: string[], options?: ViewOptions): Promise<ClusterView>;
   health(endpoints: string[]): Promise<EndpointHealth[]>;
   /** Returns the new member (name empty until it starts). */
   addMember(peerURL: string, options: { learner: boolean }): Promise<EtcdMember>;
@@ -107,6 +143,12 @@ export interface EtcdClusterPort {
   /** Throws LearnerNotReadyError while the learner has not caught up. */
   promoteMember(memberId: string): Promise<void>;
   updateMember(memberId: string, peerURLs: string[]): Promise<void>;
+  /**
+   * view(statusEndpoints), then the change only when the view equals the guard's, in one host command
+   * where etcdctl runs on a member host. Fails as view() fails and, once accepted, as the change fails.
+   * Optional: a port without it (the etcd3 client) gets the observation and the change as two calls.
+   */
+  guardedChange?(statusEndpoints: string[], guard: ViewGuard, change: MembershipChange): Promise<GuardedChangeResult>;
 }
 
 /** Builds a port that talks to the given client endpoints (the members believed alive). */

@@ -109,6 +109,15 @@ export interface ScaleupResult {
   seconds: number;
 }
 
+/** A member as the member list shows it (no keys, nothing but what etcd lists). */
+export interface ListedMember {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
 export type ReplacementChoice = 'named' | 'spare' | 'launched';
 
 export interface MemberRef {
@@ -262,6 +271,11 @@ export interface WorkflowContext {
   newMemberId?: string;
   addedAsLearner?: boolean;
   memberAdded?: boolean;
+  /**
+   * Written by AddMember when its guarded add read the member list right after the add: that list, for
+   * the member it added (`newMemberId`). StartNewMember checks it instead of reading the list again.
+   */
+  membersAfterAdd?: { newMemberId: string; members: ListedMember[] };
   /**
    * Written by VerifyClusterHealth: the members' hostnames on the list it verified (every member started
    * and voting), with the new member that list was verified for. RollMasters and UpdateFlannel use it

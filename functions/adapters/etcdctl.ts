@@ -23,9 +23,13 @@ import type {
   EtcdClusterFactory,
   EtcdClusterPort,
   EtcdMember,
+  GuardedChangeResult,
   Host,
   HostRunner,
+  MembershipChange,
   ScriptOutput,
+  ViewGuard,
+  ViewOptions,
 } from '../ports.ts';
 import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
 import { NO_LEADER } from '../ports.ts';
@@ -236,15 +240,40 @@ export class EtcdctlMembership implements EtcdClusterPort {
   }
 
   /** One run of etcdctl.sh's `observe` verb: `{"members": <member list>}`, then the endpoint-status lines. */
-  async view(statusEndpoints: string[]): Promise<ClusterView> {
+  async view(statusEndpoints: string[], options: ViewOptions = {}): Promise<ClusterView> {
     const wanted = validEndpoints(statusEndpoints);
     if (wanted.length === 0) return { members: await this.memberList(), statuses: [] };
-    const args = ['observe', this.endpoints.join(','), wanted.join(',')];
+    const quick = validEndpoints(options.quick ?? []).filter((e) => wanted.includes(e));
+    const args = ['observe', this.endpoints.join(','), wanted.join(','), ...(quick.length > 0 ? [quick.join(',')] : [])];
     const out = await this.etcdctl(args, Math.max(this.timeoutSeconds, endpointTimeout(wanted.length)));
     const [first = '', ...rest] = out.stdout.split('\n');
     const head = record(parseEtcdctlJson(first), 'observe');
     const etcdctl = typeof head['etcdctl'] === 'string' && head['etcdctl'] !== '' ? { etcdctlVersion: head['etcdctl'] } : {};
     return { members: membersFromEtcdctl(head['members']), statuses: statusesFromLines(wanted, endpointLines(rest.join('\n'))), ...etcdctl };
+  }
+
+  /**
+   * One run of etcdctl.sh's guarded verbs: the observation `observe` prints, the guard's verdict line,
+   * and once accepted the change's JSON (and, after an add, the member list then).
+   */
+  async guardedChange(statusEndpoints: string[], guard: ViewGuard, change: MembershipChange): Promise<GuardedChangeResult> {
+    const wanted = validEndpoints(statusEndpoints);
+    if (wanted.length === 0) throw new InvalidInputError('statusEndpoints', 'a guarded change asks at least one endpoint');
+    const clusterId = validMemberId('guard.clusterId', guard.clusterId);
+    if (guard.members.length === 0) throw new InvalidInputError('guard.members', 'a guarded change predicts at least one member');
+    const expect = guard.members
+      .map(
+        (m, i) =>
+          `${validMemberId(`guard.members[${i}].id`, m.id)}:${m.isLearner ? 'l' : 'v'}:${m.answersAt === null ? '-' : etcdUrl(`guard.members[${i}].answersAt`, m.answersAt)}`,
+      )
+      .join(',');
+    const head = [this.endpoints.join(','), wanted.join(','), clusterId, expect];
+    const args =
+      'remove' in change
+        ? ['guarded-remove', ...head, validMemberId('memberId', change.remove)]
+        : [change.learner ? 'guarded-add-learner' : 'guarded-add', ...head, peerUrl('peerURL', change.add)];
+    const out = await this.etcdctl(args, Math.max(this.timeoutSeconds, endpointTimeout(wanted.length)) + this.timeoutSeconds);
+    return guardedFromOutput(wanted, out.stdout, change);
   }
 
   async health(endpoints: string[]): Promise<EndpointHealth[]> {
@@ -310,6 +339,40 @@ export class EtcdctlMembership implements EtcdClusterPort {
     const tried = unreachable.length > 0 ? unreachable.join(', ') : 'none given';
     throw new HostUnreachableError(`no member host could run etcdctl (unreachable: ${tried})`, { cause: lastError });
   }
+}
+
+/** A guarded verb's stdout (etcdctl.sh's header): the observation, the verdict, then what the change printed. */
+export function guardedFromOutput(wanted: string[], stdout: string, change: MembershipChange): GuardedChangeResult {
+  const [first = '', ...rest] = stdout.split('\n');
+  const head = record(parseEtcdctlJson(first), 'observe');
+  const etcdctl = typeof head['etcdctl'] === 'string' && head['etcdctl'] !== '' ? { etcdctlVersion: head['etcdctl'] } : {};
+  const statusLines: string[] = [];
+  let verdict: Record<string, unknown> | undefined;
+  let changed: Record<string, unknown> | undefined;
+  let after: unknown;
+  for (const raw of rest) {
+    if (raw.trim() === '') continue;
+    const line = record(parseEtcdctlJson(raw), 'guarded change line');
+    if ('guard' in line) verdict = line;
+    else if ('change' in line) changed = record(line['change'], 'change');
+    else if ('membersAfter' in line) after = line['membersAfter'];
+    else statusLines.push(raw);
+  }
+  if (!verdict) throw new EtcdUnavailableError('etcdctl.sh printed no guard verdict');
+  const view: ClusterView = {
+    members: membersFromEtcdctl(head['members']),
+    statuses: statusesFromLines(wanted, endpointLines(statusLines.join('\n'))),
+    ...etcdctl,
+  };
+  const text = (value: unknown) => (typeof value === 'string' ? value : '');
+  const result: GuardedChangeResult = { view, accepted: verdict['guard'] === 'accepted', expected: text(verdict['expected']), seen: text(verdict['seen']) };
+  if (!result.accepted || 'remove' in change) return result;
+  if (!changed) throw new EtcdUnavailableError('etcdctl.sh accepted the guard but printed no answer of the add');
+  const member = memberFromEtcdctl(changed['member']);
+  // etcdctl's `member` omits isLearner on a plain add; the request says what it is.
+  result.added = { ...member, name: '', clientURLs: [], isLearner: change.learner || member.isLearner };
+  if (after !== null && after !== undefined) result.membersAfter = membersFromEtcdctl(after);
+  return result;
 }
 
 /** etcdctl.sh's exit by the scripts' convention (2 bad arguments); etcdctl's failure (1) by etcd's message. */

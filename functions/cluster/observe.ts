@@ -1,7 +1,7 @@
 // One observation of the cluster: membership, who answers and who leads, seen through the survivors
 // (and, when that view is partial, through each member host on its own).
 
-import { NO_LEADER, type EndpointStatusResult, type EtcdClusterPort, type EtcdMember } from '../ports.ts';
+import { NO_LEADER, type ClusterView, type EndpointStatusResult, type EtcdClusterPort, type EtcdMember } from '../ports.ts';
 import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { clientUrl, clientUrlOfMember, hostOfMember } from '../../statemachine/cluster.ts';
 import { quorumOf, type MemberHealth } from '../../statemachine/quorum.ts';
@@ -9,6 +9,7 @@ import type { StepDeps } from '../workflow/stepDeps.ts';
 import { etcdOf, viaHosts } from './etcdPort.ts';
 import { compareEtcdVersions } from './etcdVersion.ts';
 import { inventoryOf } from './need.ts';
+import { replacesSeveral } from '../../statemachine/members.ts';
 
 export interface Observation {
   members: EtcdMember[];
@@ -74,9 +75,32 @@ async function observeThrough(
   etcd: EtcdClusterPort,
   options: { assumeDown?: string[]; known?: string[] },
 ): Promise<Observation> {
-  const inventory = inventoryOf(context);
   const down = new Set(options.assumeDown ?? []);
-  const view = await etcd.view(options.known ?? endpointsKnownBefore(context, down));
+  const statusEndpoints = options.known ?? endpointsKnownBefore(context, down);
+  const quick = finallyGone(context).filter((e) => statusEndpoints.includes(e));
+  const view = await (quick.length > 0 ? etcd.view(statusEndpoints, { quick }) : etcd.view(statusEndpoints));
+  return observationOf(context, view, down, etcd);
+}
+
+/**
+ * Client URLs of the failed member when final evidence reports it gone (EC2: its instance terminated):
+ * the observations still ask it, within a short timeout. The evidence is the request's until
+ * CheckClusterHealth records it; it names the one failed member of a run that replaces one.
+ */
+export function finallyGone(context: WorkflowContext): string[] {
+  const final = context.failureEvidence ? context.failureEvidence.final : context.request.evidence?.final === true;
+  if (!final || replacesSeveral(context)) return [];
+  const urls = [context.failedMember?.clientURL ?? '', context.failedHost ? clientUrl(context.failedHost) : ''];
+  return [...new Set(urls.filter((url) => url !== ''))];
+}
+
+/**
+ * The observation a view makes, as observe() reads it: each member healthy when the status at its client
+ * URL answers as that member. Members in `down` are not asked. A member whose URL the view did not ask
+ * is asked now through `etcd`; without `etcd` (a view a guarded change took) it counts as not answering.
+ */
+export async function observationOf(context: WorkflowContext, view: ClusterView, down: ReadonlySet<string>, etcd?: EtcdClusterPort): Promise<Observation> {
+  const inventory = inventoryOf(context);
   const members = view.members;
   const endpointOf = (m: EtcdMember) => clientUrlOfMember(inventory, m);
   const endpoints = members
@@ -118,10 +142,10 @@ export function endpointsKnownBefore(context: WorkflowContext, down: ReadonlySet
 }
 
 /** The status of each endpoint, in that order: from the view, else asked now (a member the run did not know of). */
-async function statusesOf(etcd: EtcdClusterPort, endpoints: string[], viewed: EndpointStatusResult[]): Promise<Map<string, EndpointStatusResult>> {
+async function statusesOf(etcd: EtcdClusterPort | undefined, endpoints: string[], viewed: EndpointStatusResult[]): Promise<Map<string, EndpointStatusResult>> {
   const answers = new Map(viewed.map((s) => [s.endpoint, s]));
   const missing = [...new Set(endpoints.filter((e) => !answers.has(e)))];
-  const late = missing.length > 0 ? await etcd.status(missing) : [];
+  const late = missing.length > 0 && etcd ? await etcd.status(missing) : [];
   for (const s of late) answers.set(s.endpoint, s);
   return new Map(endpoints.flatMap((e) => (answers.has(e) ? [[e, answers.get(e)!] as const] : [])));
 }

@@ -12,12 +12,15 @@
 #   member-list        ENDPOINTS
 #   endpoint-status    ENDPOINTS   one JSON line per endpoint (see below), exit 0
 #   endpoint-health    ENDPOINTS   one JSON line per endpoint (see below), exit 0
-#   observe            ENDPOINTS STATUS_ENDPOINTS   member-list and endpoint-status at once (see below)
+#   observe            ENDPOINTS STATUS_ENDPOINTS [QUICK_ENDPOINTS]   member-list and endpoint-status at once (see below)
 #   member-add         ENDPOINTS PEER_URL [NAME]
 #   member-add-learner ENDPOINTS PEER_URL [NAME]
 #   member-remove      ENDPOINTS MEMBER_ID
 #   member-promote     ENDPOINTS MEMBER_ID
 #   member-update      ENDPOINTS MEMBER_ID PEER_URLS
+#   guarded-remove       ENDPOINTS STATUS_ENDPOINTS CLUSTER_ID EXPECT MEMBER_ID
+#   guarded-add          ENDPOINTS STATUS_ENDPOINTS CLUSTER_ID EXPECT PEER_URL [NAME]
+#   guarded-add-learner  ENDPOINTS STATUS_ENDPOINTS CLUSTER_ID EXPECT PEER_URL [NAME]
 #
 # ENDPOINTS, STATUS_ENDPOINTS: comma-separated https://host:port. MEMBER_ID: 16 hex digits.
 # PEER_URL: https://host:2380. PEER_URLS: comma-separated PEER_URL. NAME: a hostname (only printed by
@@ -51,6 +54,30 @@
 # (with "etcdctl":"<this host's etcdctl release>" beside "members") then the endpoint-status lines, and exits 0. When member list fails the first line is
 #   {"members":null,"exitCode":N,"error":"<etcdctl's stderr>"}
 # (the status lines still follow), etcdctl's stderr goes to stderr and the verb exits 1.
+# QUICK_ENDPOINTS (comma-separated, of STATUS_ENDPOINTS): endpoints of a member final evidence reports gone
+# (EC2: its instance terminated), asked within QUICK_DIAL and QUICK_COMMAND: a live member on the same
+# network answers `endpoint status` in milliseconds, and such a member answers no more.
+#
+# The guarded verbs make one membership change in the same host command as the observation it is safe
+# for: the workflow predicts the view (which members, which of them answer), judges that prediction,
+# and the host changes nothing unless it sees exactly that view. Each observes first, exactly as
+# observe does, and prints the same lines; then one verdict line:
+#   {"guard":"accepted","expected":"<fingerprint>","seen":"<fingerprint>"}
+#   {"guard":"refused","expected":"<fingerprint>","seen":"<fingerprint>"}
+# Refused: nothing was changed and the verb exits 0 (the workflow observes again and judges the real
+# view). Accepted: the change runs, as member-remove or member-add would, and its JSON follows as
+#   {"change":<etcdctl's JSON>}
+# and, after an add, the member list as it stands then (null when that read failed; the add stands):
+#   {"membersAfter":<etcdctl's member list JSON>}
+# A change etcd refuses exits 1 with etcd's message on stderr, as the plain verbs do.
+# CLUSTER_ID: 16 hex digits. EXPECT: comma list of ID:FLAG:ANSWERS, one per member the workflow
+# predicts, FLAG v (voter) or l (learner), ANSWERS the client URL at which the member must answer
+# `endpoint status` as itself, or - when the prediction does not count it as answering. The fingerprint
+# (statemachine/viewFingerprint.ts computes the same): the members sorted by ID, each ID:FLAG:1 or
+# ID:FLAG:0, comma-joined. A member counts 1 in what the host sees only when the prediction names its
+# URL, its first advertised client URL is that URL, and the status there reports this member of
+# CLUSTER_ID; its FLAG is the member list's isLearner. The expected fingerprint is EXPECT's, 1 where it
+# names a URL.
 set -o errexit -o nounset -o pipefail
 # shellcheck source=functions/scripts/lib/exitCodes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/exitCodes.sh"
@@ -151,6 +178,9 @@ valid_url_list "$ENDPOINTS" '' || usage "endpoints must be a comma list of https
 readonly MEMBERSHIP_DIAL=5s MEMBERSHIP_COMMAND=15s
 readonly STATUS_DIAL=1s STATUS_COMMAND=2s
 readonly HEALTH_DIAL=1s HEALTH_COMMAND=3s
+readonly QUICK_DIAL=500ms QUICK_COMMAND=500ms
+# observe's QUICK_ENDPOINTS, as ",a,b," (empty: none).
+QUICK_LIST=''
 readonly PROBE_SECONDS=2
 # An endpoint is watched every POLL_MS. observe gives one whose member the survivors report
 # disconnected PEER_GRACE_MS to answer before it counts as down: a live member answers `endpoint
@@ -261,7 +291,11 @@ per_endpoint() {
   shift 4
   IFS=, read -r -a endpoints <<<"$list"
   for i in "${!endpoints[@]}"; do
-    endpoint_line "${endpoints[i]}" "$workdir/status-$i" "$dial" "$command" "$@" >"$workdir/status-$i.line" &
+    if [[ $QUICK_LIST == *",${endpoints[i]},"* ]]; then
+      endpoint_line "${endpoints[i]}" "$workdir/status-$i" "$QUICK_DIAL" "$QUICK_COMMAND" "$@" >"$workdir/status-$i.line" &
+    else
+      endpoint_line "${endpoints[i]}" "$workdir/status-$i" "$dial" "$command" "$@" >"$workdir/status-$i.line" &
+    fi
     pids+=("$!")
   done
   for i in "${!pids[@]}"; do
@@ -358,6 +392,120 @@ observe() {
     printf '%s\n' "$err" >&2
     etcdctl_failed "$code"
   fi
+  OBSERVED_MEMBERS=${out//$'\n'/}
+  OBSERVED_STATUSES=$statuses
+}
+
+# A uint64 in decimal (as etcdctl prints IDs) as 16 hex digits. Bash arithmetic wraps a value above 2^63
+# to its two's complement, which %x prints back.
+hex_id() {
+  printf '%016x' "$(($1))"
+}
+
+# One line per member of the member list JSON in $1: "<hex ID> <v|l> <first client URL, or ->".
+member_facts() {
+  local rest=$1 chunk id flag url
+  # etcdctl's JSON: {"header":{…},"members":[{"ID":<uint64>,"name":…,"clientURLs":[…],"isLearner":true},…]}.
+  while [[ $rest =~ \"ID\":([0-9]+)(.*) ]]; do
+    id=$(hex_id "${BASH_REMATCH[1]}")
+    rest=${BASH_REMATCH[2]}
+    chunk=${rest%%\"ID\":*}
+    flag=v
+    if [[ $chunk == *'"isLearner":true'* ]]; then flag=l; fi
+    url=-
+    if [[ $chunk =~ \"clientURLs\":\[\"([^\"]*)\" ]]; then url=${BASH_REMATCH[1]}; fi
+    printf '%s %s %s\n' "$id" "$flag" "$url"
+  done
+}
+
+# One line per endpoint-status line in $1 that answered: "<endpoint> <hex cluster ID> <hex member ID>".
+status_facts() {
+  local line endpoint cluster member
+  while IFS= read -r line; do
+    [[ $line =~ ^\{\"endpoint\":\"([^\"]*)\",\"ok\":true, ]] || continue
+    endpoint=${BASH_REMATCH[1]}
+    [[ $line =~ \"cluster_id\":([0-9]+) ]] || continue
+    cluster=$(hex_id "${BASH_REMATCH[1]}")
+    [[ $line =~ \"member_id\":([0-9]+) ]] || continue
+    member=$(hex_id "${BASH_REMATCH[1]}")
+    printf '%s %s %s\n' "$endpoint" "$cluster" "$member"
+  done <<<"$1"
+}
+
+# Lines "<ID> <FLAG> <1|0>" on stdin as the fingerprint: sorted by ID, ID:FLAG:N, comma-joined.
+fingerprint() {
+  LC_ALL=C sort | awk '{ printf "%s%s:%s:%s", (NR > 1 ? "," : ""), $1, $2, $3 }'
+}
+
+# The fingerprint EXPECT ($1) predicts.
+expected_fingerprint() {
+  local item
+  local -a items
+  IFS=, read -r -a items <<<"$1"
+  for item in "${items[@]}"; do
+    [[ $item =~ ^([0-9a-f]{16}):([vl]):(.*)$ ]]
+    if [[ ${BASH_REMATCH[3]} == - ]]; then
+      printf '%s %s 0\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    else
+      printf '%s %s 1\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    fi
+  done | fingerprint
+}
+
+# The fingerprint of what this host observed (OBSERVED_MEMBERS, OBSERVED_STATUSES), read against EXPECT
+# ($1) for the URL each member must answer at, and CLUSTER_ID ($2).
+seen_fingerprint() {
+  local expect=$1 cluster=$2 item id flag url answers endpoint status_cluster member
+  local -a items
+  local -A answers_at=() answered=()
+  IFS=, read -r -a items <<<"$expect"
+  for item in "${items[@]}"; do
+    [[ $item =~ ^([0-9a-f]{16}):([vl]):(.*)$ ]]
+    answers_at[${BASH_REMATCH[1]}]=${BASH_REMATCH[3]}
+  done
+  while read -r endpoint status_cluster member; do
+    if [[ $status_cluster == "$cluster" ]]; then answered[$endpoint]=$member; fi
+  done < <(status_facts "$OBSERVED_STATUSES")
+  while read -r id flag url; do
+    answers=0
+    if [[ ${answers_at[$id]:--} != - && $url == "${answers_at[$id]}" && ${answered[$url]:-} == "$id" ]]; then answers=1; fi
+    printf '%s %s %s\n' "$id" "$flag" "$answers"
+  done < <(member_facts "$OBSERVED_MEMBERS") | fingerprint
+}
+
+# guarded_change STATUS_ENDPOINTS CLUSTER_ID EXPECT ETCDCTL_ARGS...: observe; the change only when the
+# view seen is the view predicted (see the header).
+guarded_change() {
+  local status_endpoints=$1 cluster=$2 expect=$3 expected seen out code=0 after
+  shift 3
+  observe "$status_endpoints"
+  expected=$(expected_fingerprint "$expect")
+  seen=$(seen_fingerprint "$expect" "$cluster")
+  if [[ $seen != "$expected" ]]; then
+    printf '{"guard":"refused","expected":%s,"seen":%s}\n' "$(json_string "$expected")" "$(json_string "$seen")"
+    return
+  fi
+  printf '{"guard":"accepted","expected":%s,"seen":%s}\n' "$(json_string "$expected")" "$(json_string "$seen")"
+  out=$(exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" "$@") || code=$?
+  ((code == 0)) || etcdctl_failed "$code"
+  printf '{"change":%s}\n' "${out//$'\n'/}"
+  [[ $2 == add ]] || return 0
+  after=$(exec_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member list) || after=null
+  printf '{"membersAfter":%s}\n' "${after//$'\n'/}"
+}
+
+# Checks the guarded verbs' STATUS_ENDPOINTS, CLUSTER_ID and EXPECT.
+valid_guard() {
+  local item
+  local -a items
+  valid_url_list "$1" '' || usage 'status endpoints must be a comma list of https://host:port'
+  [[ $2 =~ ^[0-9a-f]{16}$ ]] || usage 'cluster id must be 16 lowercase hex digits'
+  [[ -n $3 && $3 != *, && $3 != ,* && $3 != *,,* ]] || usage 'expect must be a comma list of ID:FLAG:URL'
+  IFS=, read -r -a items <<<"$3"
+  for item in "${items[@]}"; do
+    [[ $item =~ ^([0-9a-f]{16}):([vl]):(.*)$ ]] || usage 'expect must be a comma list of ID:FLAG:URL'
+    [[ ${BASH_REMATCH[3]} == - ]] || valid_url "${BASH_REMATCH[3]}" '' || usage 'expect: each URL must be https://host:port or -'
+  done
 }
 
 case $VERB in
@@ -376,8 +524,12 @@ case $VERB in
     per_endpoint "$WORKDIR" "$ENDPOINTS" "$HEALTH_DIAL" "$HEALTH_COMMAND" endpoint health
     ;;
   observe)
-    [[ $# -eq 1 ]] || usage 'observe takes STATUS_ENDPOINTS'
+    [[ $# -eq 1 || $# -eq 2 ]] || usage 'observe takes STATUS_ENDPOINTS [QUICK_ENDPOINTS]'
     valid_url_list "$1" '' || usage 'status endpoints must be a comma list of https://host:port'
+    if [[ $# -eq 2 ]]; then
+      valid_url_list "$2" '' || usage 'quick endpoints must be a comma list of https://host:port'
+      QUICK_LIST=",$2,"
+    fi
     observe "$1"
     ;;
   member-add | member-add-learner)
@@ -404,7 +556,26 @@ case $VERB in
     valid_url_list "$2" 2380 || usage 'peer URLs must be a comma list of https://host:2380'
     run_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member update "$1" --peer-urls="$2"
     ;;
+  guarded-remove)
+    [[ $# -eq 4 ]] || usage 'guarded-remove takes STATUS_ENDPOINTS CLUSTER_ID EXPECT MEMBER_ID'
+    valid_guard "$1" "$2" "$3"
+    valid_member_id "$4" || usage 'member id must be 16 lowercase hex digits'
+    guarded_change "$1" "$2" "$3" member remove "$4"
+    ;;
+  guarded-add | guarded-add-learner)
+    [[ $# -eq 4 || $# -eq 5 ]] || usage "$VERB takes STATUS_ENDPOINTS CLUSTER_ID EXPECT PEER_URL [NAME]"
+    valid_guard "$1" "$2" "$3"
+    valid_url "$4" 2380 || usage 'peer URL must be https://host:2380'
+    name=${5:-${4#https://}}
+    name=${name%:2380}
+    valid_host "$name" || usage 'name must be a hostname or an IPv4 address'
+    if [[ $VERB == guarded-add-learner ]]; then
+      guarded_change "$1" "$2" "$3" member add "$name" --peer-urls="$4" --learner
+    else
+      guarded_change "$1" "$2" "$3" member add "$name" --peer-urls="$4"
+    fi
+    ;;
   *)
-    usage "unknown verb (member-list, endpoint-status, endpoint-health, observe, member-add, member-add-learner, member-remove, member-promote, member-update)"
+    usage "unknown verb (member-list, endpoint-status, endpoint-health, observe, member-add, member-add-learner, member-remove, member-promote, member-update, guarded-remove, guarded-add, guarded-add-learner)"
     ;;
 esac

@@ -4,15 +4,22 @@
 // only when this run's record names it (newMemberId), or when it is unstarted (an attempt of this run
 // whose answer was lost: the replacement was no member at this run's observations, and the run holds
 // the cluster's lock). A started member on that URL is someone else's: refused, never taken over.
+// On the expected view the add is one host command: guarded by the view the run predicts (its survivors
+// answering, the removed member gone, nothing on the replacement's URL), judged by the same verdicts; a
+// host that sees another view adds nothing, and the step then observes and judges as below. That
+// command reads the member list right after the add: StartNewMember checks it instead of reading again.
 
 import { EtcdUnhealthyClusterError, MemberAlreadyExistsError, RefusedError } from '../errors.ts';
 import { replacesSeveral } from '../../statemachine/members.ts';
-import { joinsAsLearner } from '../../statemachine/context.ts';
-import { quorumForRemoval } from '../../statemachine/quorum.ts';
+import { joinsAsLearner, type ListedMember, type WorkflowContext } from '../../statemachine/context.ts';
+import { quorumForRemoval, type MemberHealth } from '../../statemachine/quorum.ts';
+import { changeIfPredicted, predictView } from '../cluster/guardedChange.ts';
+import type { EtcdClusterPort, EtcdMember } from '../ports.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
 import { observeWithoutFailed } from '../cluster/observe.ts';
-import type { Step } from '../workflow/step.ts';
+import type { Step, StepResult } from '../workflow/step.ts';
 import { isStarted, memberByPeerUrl, peerUrl } from '../../statemachine/cluster.ts';
 
 export const AddMember: Step = async (context, deps) => {
@@ -22,6 +29,26 @@ export const AddMember: Step = async (context, deps) => {
     throw new RefusedError(
       `not adding ${replacement.name}: this run has not removed the failed member (its record says nothing was removed), so adding would change the member count it checked`,
     );
+  }
+  const learner = joinsAsLearner(context);
+  const etcd = etcdOf(context, deps);
+  try {
+    const guarded = await addIfPredicted(context, deps, url, learner);
+    if (guarded) {
+      const { added, membersAfter } = guarded;
+      return {
+        output: {
+          newMemberId: added.id,
+          addedAsLearner: learner,
+          memberAdded: true,
+          memberAddedAt: deps.now().toISOString(),
+          ...(membersAfter ? { membersAfterAdd: { newMemberId: added.id, members: membersAfter.map(listedMember) } } : {}),
+        },
+        detail: `added ${replacement.hostname} ${url} as member ${added.id}${learner ? ' (learner)' : ''}`,
+      };
+    }
+  } catch (error) {
+    return alreadyAdded(error, etcd, url);
   }
   const seen = await observeWithoutFailed(context, deps);
   const existing = memberByPeerUrl(seen.members, url);
@@ -38,16 +65,12 @@ export const AddMember: Step = async (context, deps) => {
   }
   const verdict = quorumForRemoval(seen.health, null);
   if (!verdict.ok) throw new RefusedError(`not adding a member: ${verdict.reason}`);
-  const learner = joinsAsLearner(context);
-  // A run that replaces several adds each new member only once every voting member answers (etcd 3.2's
-  // isConnectedFullySince; the member before this one may still be settling): retried as etcd's own refusal is.
-  const silent = seen.health.filter((h) => !h.isLearner && !h.healthy);
-  if (replacesSeveral(context) && !learner && silent.length > 0) {
+  const silent = silentVoters(context, seen.health, learner);
+  if (silent.length > 0) {
     throw new EtcdUnhealthyClusterError(
       `not adding ${replacement.hostname} yet: voting member(s) ${silent.map((h) => h.name || h.id).join(', ')} do not answer`,
     );
   }
-  const etcd = etcdOf(context, deps);
   try {
     const member = await etcd.addMember(url, { learner });
     return {
@@ -55,9 +78,45 @@ export const AddMember: Step = async (context, deps) => {
       detail: `added ${replacement.hostname} ${url} as member ${member.id}${learner ? ' (learner)' : ''}`,
     };
   } catch (error) {
-    if (!(error instanceof MemberAlreadyExistsError)) throw error;
-    const again = memberByPeerUrl(await etcd.memberList(), url);
-    if (!again || isStarted(again)) throw error;
-    return { output: { newMemberId: again.id, addedAsLearner: again.isLearner, memberAdded: true }, detail: `member ${again.id} for ${url} was already added` };
+    return alreadyAdded(error, etcd, url);
   }
 };
+
+/**
+ * A run that replaces several adds each new member only once every voting member answers (etcd 3.2's
+ * isConnectedFullySince; the member before this one may still be settling): retried as etcd's own refusal is.
+ */
+function silentVoters(context: WorkflowContext, health: MemberHealth[], learner: boolean): MemberHealth[] {
+  if (!replacesSeveral(context) || learner) return [];
+  return health.filter((h) => !h.isLearner && !h.healthy);
+}
+
+/**
+ * The add guarded by the predicted view, when that view passes the verdicts the observed one must pass
+ * below: the new member and the member list read right after the add; null when nothing was added.
+ */
+async function addIfPredicted(
+  context: WorkflowContext,
+  deps: StepDeps,
+  url: string,
+  learner: boolean,
+): Promise<{ added: EtcdMember; membersAfter?: EtcdMember[] } | null> {
+  const predicted = predictView(context, context.failedMember ? [context.failedMember.id] : []);
+  if (!predicted || !quorumForRemoval(predicted.health, null).ok || silentVoters(context, predicted.health, learner).length > 0) return null;
+  const done = await changeIfPredicted(context, deps, predicted, { add: url, learner });
+  if (!done?.result.added) return null;
+  return { added: done.result.added, ...(done.result.membersAfter ? { membersAfter: done.result.membersAfter } : {}) };
+}
+
+/** "Already exists" from the add: the unstarted member on the URL is the one an attempt of this run made. */
+async function alreadyAdded(error: unknown, etcd: EtcdClusterPort, url: string): Promise<StepResult> {
+  if (!(error instanceof MemberAlreadyExistsError)) throw error;
+  const again = memberByPeerUrl(await etcd.memberList(), url);
+  if (!again || isStarted(again)) throw error;
+  return { output: { newMemberId: again.id, addedAsLearner: again.isLearner, memberAdded: true }, detail: `member ${again.id} for ${url} was already added` };
+}
+
+/** A member as StartNewMember checks it: no more than the member list says of it. */
+function listedMember(m: EtcdMember): ListedMember {
+  return { id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
+}

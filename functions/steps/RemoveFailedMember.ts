@@ -3,6 +3,9 @@
 // a resumed run (another process, a redrive) or a stale confirmation observes the member again first,
 // and a member that answers now is refused (exit 3) with nothing removed. A member already gone is
 // done only when it is the very member (by ID) this run confirmed failed: "not found" alone is not "done".
+// On a fresh confirmation the removal is one host command: guarded by the view the run predicts (its
+// survivors answering, the failed member listed and not asked), judged by the same quorum verdict; a
+// host that sees another view removes nothing, and the step then observes and judges as below.
 
 import { RefusedError } from '../errors.ts';
 import { confirmationStale } from '../../statemachine/confirmation.ts';
@@ -11,7 +14,10 @@ import { executionOf } from '../cluster/assessFailure.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
 import { observe } from '../cluster/observe.ts';
+import { changeIfPredicted, predictView } from '../cluster/guardedChange.ts';
 import type { Step } from '../workflow/step.ts';
+import type { StepDeps } from '../workflow/stepDeps.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
 import { failedMemberIds } from '../../statemachine/members.ts';
 
 export const RemoveFailedMember: Step = async (context, deps) => {
@@ -29,7 +35,12 @@ export const RemoveFailedMember: Step = async (context, deps) => {
   });
   // Confirmed by this execution just now: only the others are asked, so a powered-off host costs no timeout.
   // In a run that replaces several, the others it confirmed failed are not asked either.
-  const seen = await observe(context, deps, stale ? {} : { assumeDown: [...new Set([failed.id, ...failedMemberIds(context)])] });
+  const assumeDown = [...new Set([failed.id, ...failedMemberIds(context)])];
+  if (!stale) {
+    const reason = await removeIfPredicted(context, deps, failed.id, assumeDown);
+    if (reason !== null) return { output: { failedMemberRemoved: true }, detail: `removed member ${failed.id} (${failed.name || 'unnamed'}); ${reason}` };
+  }
+  const seen = await observe(context, deps, stale ? {} : { assumeDown });
   if (!seen.members.some((m) => m.id === failed.id)) {
     if (!confirmedHere) throw new RefusedError(`member ${label} is not in the member list and this run never confirmed its failure: not removing anything`);
     return {
@@ -59,3 +70,14 @@ export const RemoveFailedMember: Step = async (context, deps) => {
     detail: `removed member ${failed.id} (${failed.name || 'unnamed'}); ${verdict.reason}${reconfirmed}`,
   };
 };
+
+/**
+ * The removal guarded by the predicted view, when that view passes the quorum verdict: the verdict's
+ * reason on the view the host saw once it removed the member; null when nothing was removed.
+ */
+async function removeIfPredicted(context: WorkflowContext, deps: StepDeps, failedId: string, assumeDown: string[]): Promise<string | null> {
+  const predicted = predictView(context, assumeDown);
+  if (!predicted || !quorumForRemoval(predicted.health, failedId).ok) return null;
+  const done = await changeIfPredicted(context, deps, predicted, { remove: failedId });
+  return done ? quorumForRemoval(done.observation.health, failedId).reason : null;
+}

@@ -36,7 +36,10 @@ export const StartNewMember: Step = async (context, deps) => {
   const etcd = etcdOf(context, deps);
   // The start's secrets need a one-time key on the new host (SSM): made while the member list is read.
   deps.runner.prepareSecrets?.(host, 'StartNewMember');
-  const members = await etcd.memberList();
+  // The list AddMember read right after it added this member, else (an add this run did not make in
+  // this context: a resumed run whose AddMember was skipped) the list as it stands.
+  const recorded = context.membersAfterAdd?.newMemberId === newId ? context.membersAfterAdd.members : undefined;
+  const members = recorded ?? (await etcd.memberList());
   // Never on a member: the cluster's word here, the host's own etcd in the script.
   refuseIfMemberOnHost(members, host, newId, 'StartNewMember');
   // The bundle's etcd.conf was written before the add: its ETCD_INITIAL_CLUSTER must be what the add made.

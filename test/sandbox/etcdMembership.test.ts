@@ -8,7 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
 import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
-import { HostUnreachableError, InvalidInputError } from '../../functions/errors.ts';
+import { EtcdUnhealthyClusterError, HostUnreachableError, InvalidInputError } from '../../functions/errors.ts';
+import type { EtcdMember, ViewGuard } from '../../functions/ports.ts';
+import { viewFingerprint } from '../../statemachine/viewFingerprint.ts';
 import { failHost, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
 import { adaptersContract, memberDownContract } from '../support/etcdMembershipContract.ts';
 
@@ -29,6 +31,43 @@ const current = (): SandboxInfo => {
 };
 
 adaptersContract(current);
+
+// etcdctl.sh's guarded verbs (a membership change in the same host command as the observation it is
+// predicted safe for): refused with nothing changed when etcd shows another view, done when it shows
+// the predicted one. Each check of "nothing changed" asks etcd itself. The cluster is left as found.
+describe('Guarded membership changes (etcdctl.sh guarded-add, guarded-remove)', () => {
+  it('refuses, removing nothing, when the member list has a member the prediction lacks', async () => {
+    const { sandbox: s, etcd } = throughMaster();
+    const { list, guard } = await predicted(etcd);
+    const [kept0, kept1, extra] = list;
+    const partial = { ...guard, members: guard.members.filter((m) => m.id !== extra!.id) };
+    const result = await etcd.guardedChange(s.client.endpoints, partial, { remove: kept1!.id });
+    expect(result.accepted).toBe(false);
+    expect(result.expected).toBe(viewFingerprint([kept0!, kept1!], new Set([kept0!.id, kept1!.id])));
+    expect(result.seen).toBe(viewFingerprint(list, new Set([kept0!.id, kept1!.id])));
+    expect(result.view.members).toHaveLength(3);
+    expect(ids(await etcd.memberList())).toEqual(ids(list));
+  });
+
+  it('adds, then removes, as predicted: one host command each, and the script and the workflow agree on the fingerprint', async () => {
+    const { sandbox: s, etcd, spare } = throughMaster();
+    const { list, guard } = await predicted(etcd);
+    const everyone = new Set(list.map((m) => m.id));
+    const peer = `https://${spare.ip}:2380`;
+    const added = await retryingUnhealthy(() => etcd.guardedChange(s.client.endpoints, guard, { add: peer, learner: false }));
+    expect(added).toMatchObject({ accepted: true, seen: viewFingerprint(list, everyone), expected: viewFingerprint(list, everyone) });
+    const newId = added.added!.id;
+    expect(added.added).toEqual({ id: newId, name: '', peerURLs: [peer], clientURLs: [], isLearner: false });
+    expect(ids(added.membersAfter!)).toEqual(ids([...list, added.added!]));
+    expect(ids(await etcd.memberList())).toEqual(ids([...list, added.added!]));
+    // The unstarted member is listed and does not answer: the prediction says so.
+    const withNew = { ...guard, members: [...guard.members, { id: newId, isLearner: false, answersAt: null }] };
+    const removed = await retryingUnhealthy(() => etcd.guardedChange(s.client.endpoints, withNew, { remove: newId }));
+    expect(removed.accepted).toBe(true);
+    expect(removed.seen).toBe(viewFingerprint([...list, added.added!], everyone));
+    expect(ids(await etcd.memberList())).toEqual(ids(list));
+  });
+});
 
 // After the contract (it powers off the spare host, which the contract only names in a peer URL).
 describe('Class: EtcdctlMembership on the sandbox', () => {
@@ -66,3 +105,56 @@ describe('Class: EtcdctlMembership on the sandbox', () => {
 
 // Last: these break master-2 for good.
 memberDownContract(current, 'master-2');
+
+describe('Guarded membership change with master-2 down', () => {
+  it('refuses, removing nothing, when a member the prediction counts as answering does not answer', async () => {
+    const { sandbox: s, etcd } = throughMaster();
+    const { list, guard } = await predicted(etcd);
+    const downHost = s.hosts.find((h) => h.name === 'master-2');
+    const down = list.find((m) => m.name === downHost?.hostname);
+    if (!down) throw new Error('master-2 is not listed');
+    expect(guard.members.find((m) => m.id === down.id)?.answersAt).toBeNull();
+    // The prediction of a run that last saw every member answer.
+    const everyoneAnswers = { ...guard, members: list.map((m) => ({ id: m.id, isLearner: m.isLearner, answersAt: m.clientURLs[0] ?? null })) };
+    const result = await etcd.guardedChange(s.client.endpoints, everyoneAnswers, { remove: down.id });
+    expect(result.accepted).toBe(false);
+    expect(result.expected).toBe(viewFingerprint(list, new Set(list.map((m) => m.id))));
+    expect(result.seen).toBe(viewFingerprint(list, new Set(list.filter((m) => m.id !== down.id).map((m) => m.id))));
+    expect(ids(await etcd.memberList())).toEqual(ids(list));
+  });
+});
+
+/** etcdctl through master-0, with the spare host (whose peer URL the adds name; never started). */
+function throughMaster() {
+  const s = current();
+  const master = s.hosts.find((h) => h.name === 'master-0');
+  const spare = s.hosts.find((h) => h.roles.includes('spare'));
+  if (!master || !spare) throw new Error('the sandbox lacks master-0 or a spare');
+  return { sandbox: s, spare, etcd: new EtcdctlMembership(new SandboxHostRunner(s), [master], s.client.endpoints) };
+}
+
+/** The view as etcd shows it now, as a prediction: every member listed, those that answer at their client URL. */
+async function predicted(etcd: EtcdctlMembership): Promise<{ list: EtcdMember[]; guard: ViewGuard }> {
+  const list = await etcd.memberList();
+  const statuses = await etcd.status(list.flatMap((m) => m.clientURLs.slice(0, 1)));
+  const answering = statuses.flatMap((st) => ('error' in st ? [] : [st]));
+  const clusterId = answering[0]?.clusterId;
+  if (!clusterId) throw new Error('no member answered endpoint status');
+  const answersAt = (m: EtcdMember) => answering.find((st) => st.memberId === m.id)?.endpoint ?? null;
+  return { list, guard: { clusterId, members: list.map((m) => ({ id: m.id, isLearner: m.isLearner, answersAt: answersAt(m) })) } };
+}
+
+const ids = (list: EtcdMember[]) => list.map((m) => m.id).sort();
+
+/** A change again while etcd answers "unhealthy cluster" (its leader not yet connected to every member for 5 s). */
+async function retryingUnhealthy<T>(change: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await change();
+    } catch (error) {
+      if (!(error instanceof EtcdUnhealthyClusterError) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}

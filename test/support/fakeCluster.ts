@@ -84,7 +84,7 @@ export class FakeCluster implements EtcdClusterPort {
     public leaderId: string = members.find((m) => m.up && !m.isLearner)?.id ?? NO_LEADER,
   ) {}
 
-  private toEtcd(m: FakeMember): EtcdMember {
+  protected toEtcd(m: FakeMember): EtcdMember {
     return {
       id: m.id,
       name: m.name,
@@ -109,7 +109,7 @@ export class FakeCluster implements EtcdClusterPort {
     return { members: this.members.map((m) => this.toEtcd(m)), statuses: this.statusOf(statusEndpoints) };
   }
 
-  private statusOf(endpoints: string[]): EndpointStatusResult[] {
+  protected statusOf(endpoints: string[]): EndpointStatusResult[] {
     return endpoints.map((endpoint) => {
       const m = this.members.find((x) => `https://${x.ip}:2379` === endpoint);
       if (!m || !m.up) return { endpoint, error: 'context deadline exceeded' };

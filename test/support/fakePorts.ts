@@ -10,6 +10,7 @@ import type {
   ArtifactStore,
   EndpointHealth,
   EtcdMember,
+  GuardedChangeResult,
   Host,
   JoinAnswer,
   JoinRequest,
@@ -20,7 +21,10 @@ import type {
   RunRecord,
   RunStore,
   SecurityGroupPort,
+  ViewGuard,
+  MembershipChange as GuardedMembershipChange,
 } from '../../functions/ports.ts';
+import { viewFingerprint } from '../../statemachine/viewFingerprint.ts';
 import { clusterName, positiveInt, runId as validRunId } from '../../functions/validate.ts';
 import { FakeCluster, fakeMember, memberId, type FakeMember } from './fakeCluster.ts';
 
@@ -300,6 +304,33 @@ export class ChangingCluster extends FakeCluster {
       this.changes.push(`update ${id} ${peerURLs.join(',')}`);
       member.peerURL = peerURLs[0];
     });
+  }
+
+  /**
+   * etcdctl.sh's guarded verbs: the view as view() takes it, the fingerprints as the script computes
+   * them, and the change (through removeMember/addMember, so `failNext` applies) only when they are equal.
+   */
+  async guardedChange(statusEndpoints: string[], guard: ViewGuard, change: GuardedMembershipChange): Promise<GuardedChangeResult> {
+    const what = 'remove' in change ? `remove ${change.remove}` : `add ${change.add}${change.learner ? ' as learner' : ''}`;
+    this.calls.push(`guarded ${what} ${statusEndpoints.join(',')}`);
+    const view = { members: this.members.map((m) => this.toEtcd(m)), statuses: this.statusOf(statusEndpoints) };
+    const expected = viewFingerprint(guard.members, new Set(guard.members.flatMap((m) => (m.answersAt === null ? [] : [m.id]))));
+    const answersAt = new Map(guard.members.map((m) => [m.id, m.answersAt]));
+    const answering = view.members.filter((m) => {
+      const at = answersAt.get(m.id);
+      const status = view.statuses.find((s) => s.endpoint === at);
+      return (
+        at != null && m.clientURLs[0] === at && status !== undefined && !('error' in status) && status.memberId === m.id && status.clusterId === guard.clusterId
+      );
+    });
+    const seen = viewFingerprint(view.members, new Set(answering.map((m) => m.id)));
+    if (seen !== expected) return { view, accepted: false, expected, seen };
+    if ('remove' in change) {
+      await this.removeMember(change.remove);
+      return { view, accepted: true, expected, seen };
+    }
+    const added = await this.addMember(change.add, { learner: change.learner });
+    return { view, accepted: true, expected, seen, added, membersAfter: this.members.map((m) => this.toEtcd(m)) };
   }
 
   /** `endpoint health`: healthy where a started member that is up serves the endpoint. */

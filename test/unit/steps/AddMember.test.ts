@@ -2,12 +2,15 @@
 // survivors, as a learner where every member runs 3.4+, only after this run removed the failed
 // member; a member already added for that URL is this run's only when its record names it or it is
 // unstarted; a started member there is someone else's. It sends no host script: its commands are
-// the etcd port's membership calls.
+// the etcd port's membership calls. On the predicted view (the survivors answering, nothing on the
+// replacement's URL) the add is one guarded change, which also reads the member list after the add
+// (membersAfterAdd, for StartNewMember); a host that sees another view adds nothing, and the step
+// observes and judges the real view.
 
 import { describe, expect, it } from 'vitest';
 import { EtcdUnavailableError, MemberAlreadyExistsError, RefusedError } from '../../../functions/errors.ts';
 import { AddMember } from '../../../functions/steps/AddMember.ts';
-import { fakeMember, threeMembers } from '../../support/fakeCluster.ts';
+import { etcdMember, fakeMember, threeMembers } from '../../support/fakeCluster.ts';
 import {
   after,
   confirmedContext,
@@ -22,14 +25,30 @@ import {
   survivingMembers,
 } from '../../support/stepHarness.ts';
 
+const SURVIVORS = 'https://198.51.100.2:2379,https://198.51.100.3:2379';
 const removed = (extra = {}) => confirmedContext({ failedMemberRemoved: true, ...extra });
 
 describe('Step: AddMember', () => {
-  it('adds the replacement as a learner where every member runs 3.4+, and records it', async () => {
+  it('adds the replacement as a learner where every member runs 3.4+, in one guarded change, and records it with the list after the add', async () => {
     const world = stepWorld();
     const result = await AddMember(removed(), world.deps);
+    expect(world.cluster.calls).toEqual([`guarded add ${NEW_PEER_URL} as learner ${SURVIVORS}`]);
     expect(world.cluster.changes).toEqual([`add ${NEW_PEER_URL} as learner`]);
-    expect(result.output).toEqual({ newMemberId: NEW_ID, addedAsLearner: true, memberAdded: true, memberAddedAt: NOW.toISOString() });
+    const listed = (n: number, name: string, ip: string) => ({ ...etcdMember(n, name, ip) });
+    expect(result.output).toEqual({
+      newMemberId: NEW_ID,
+      addedAsLearner: true,
+      memberAdded: true,
+      memberAddedAt: NOW.toISOString(),
+      membersAfterAdd: {
+        newMemberId: NEW_ID,
+        members: [
+          listed(0xa0, 'master-0', '198.51.100.2'),
+          listed(0xa1, 'master-1', '198.51.100.3'),
+          { id: NEW_ID, name: '', peerURLs: [NEW_PEER_URL], clientURLs: [], isLearner: true },
+        ],
+      },
+    });
     expect(result.skipped).toBeUndefined();
     expect(result.detail).toBe(`added ${SPARE.hostname} ${NEW_PEER_URL} as member ${NEW_ID} (learner)`);
     expect(world.runner.requests).toEqual([]);
@@ -65,6 +84,8 @@ describe('Step: AddMember', () => {
   it("reuses an unstarted member on the replacement's URL (an add whose answer was lost), adding nothing", async () => {
     const world = stepWorld([...survivingMembers(), fakeMember(0xb7, '', SPARE.ip, false)]);
     const result = await AddMember(removed(), world.deps);
+    // The guard saw a member the prediction lacks and added nothing; the observation that follows decides.
+    expect(world.cluster.calls).toEqual([`guarded add ${NEW_PEER_URL} as learner ${SURVIVORS}`, `view ${SURVIVORS}`, `status https://${SPARE.ip}:2379`]);
     expect(world.cluster.changes).toEqual([]);
     expect(result).toMatchObject({ skipped: true, output: { newMemberId: '00000000000000b7', memberAdded: true, addedAsLearner: false } });
   });
@@ -92,6 +113,23 @@ describe('Step: AddMember', () => {
     expect(error).toBeInstanceOf(RefusedError);
     expect(error.message).toMatch(/^not adding a member: the cluster has no quorum: 1 of 2 voting members answer and 2 are needed/);
     expect(world.cluster.changes).toEqual([]);
+  });
+
+  it('a survivor that stopped answering: the guard adds nothing; the real view (quorum holds) adds it, without the list after the add', async () => {
+    const world = stepWorld([...survivingMembers(), fakeMember(0xa3, 'master-3', '198.51.100.5', true)]);
+    world.cluster.members[1]!.up = false;
+    const result = await AddMember(removed(), world.deps);
+    expect(world.cluster.calls.slice(0, 2)).toEqual([`guarded add ${NEW_PEER_URL} as learner ${SURVIVORS}`, `view ${SURVIVORS}`]);
+    expect(world.cluster.changes).toEqual([`add ${NEW_PEER_URL} as learner`]);
+    expect(result.output).toEqual({ newMemberId: NEW_ID, addedAsLearner: true, memberAdded: true, memberAddedAt: NOW.toISOString() });
+  });
+
+  it("without the survivors' cluster ID (nothing to guard on): observed, then added, as two commands", async () => {
+    const world = stepWorld();
+    const { clusterId: _unknown, ...context } = removed();
+    await AddMember(context, world.deps);
+    expect(world.cluster.calls).toEqual([`view ${SURVIVORS}`]);
+    expect(world.cluster.changes).toEqual([`add ${NEW_PEER_URL} as learner`]);
   });
 
   it('"already exists" from the add: the unstarted member the add made is this run\'s', async () => {

@@ -263,3 +263,52 @@ describe('Step: StartNewMember, its command and checks', () => {
     },
   );
 });
+
+describe('Step: StartNewMember, the member list its AddMember read after the add', () => {
+  const listed = (id: string, name: string, ip: string, isLearner = false) => ({
+    id,
+    name,
+    peerURLs: [`https://${ip}:2380`],
+    clientURLs: name === '' ? [] : [`https://${ip}:2379`],
+    isLearner,
+  });
+  const afterAdd = (members: ReturnType<typeof listed>[], newMemberId = NEW_ID) => ({ membersAfterAdd: { newMemberId, members } });
+  const survivorsListed = () => [
+    listed(memberId(0xa0), 'master-0.example.test', '198.51.100.2'),
+    listed(memberId(0xa1), 'master-1.example.test', '198.51.100.3'),
+  ];
+
+  it('checks the list the add left instead of reading it again', async () => {
+    const world = started();
+    await StartNewMember(learnerAdded(afterAdd([...survivorsListed(), listed(NEW_ID, '', SPARE_IP, true)])), world.deps);
+    expect(world.cluster.calls).not.toContain('memberList');
+    expect(world.runner.requests).toHaveLength(1);
+  });
+
+  it('still refuses a host that another member of that list runs on, before anything runs there', async () => {
+    const world = started();
+    const members = [...survivorsListed(), listed(memberId(0xc0), 'etcd-spare-0.example.test', SPARE_IP), listed(NEW_ID, '', SPARE_IP, true)];
+    const error = await failure(StartNewMember(learnerAdded(afterAdd(members)), world.deps));
+    expect(error).toBeInstanceOf(RefusedError);
+    expect(error.message).toMatch(/^StartNewMember: etcd-spare-0 is member 00000000000000c0/);
+    expect(world.cluster.calls).not.toContain('memberList');
+    expect(world.runner.requests).toEqual([]);
+  });
+
+  it('still checks ETCD_INITIAL_CLUSTER against that list', async () => {
+    const world = started();
+    const members = [listed(memberId(0xa0), 'master-0.example.test', '198.51.100.2'), listed(NEW_ID, '', SPARE_IP, true)];
+    const error = await failure(StartNewMember(learnerAdded(afterAdd(members)), world.deps));
+    expect(error).toBeInstanceOf(NewMemberFailedError);
+    expect(error.message).toMatch(/^the member list changed since the new member's etcd.conf was written/);
+    expect(world.runner.requests).toEqual([]);
+  });
+
+  it('a list the add left for another member (or none): the list is read', async () => {
+    for (const extra of [afterAdd(survivorsListed(), memberId(0xb9)), {}]) {
+      const world = started();
+      await StartNewMember(learnerAdded(extra), world.deps);
+      expect(world.cluster.calls).toContain('memberList');
+    }
+  });
+});
