@@ -295,6 +295,12 @@ export interface WorkflowContext {
   /** Written by the first step of a loop's body: another member follows this one in the loop (the loops' choices read it). */
   anotherMember?: boolean;
 
+  /**
+   * One-time keys hosts made ahead for later commands' secrets (SSM), carried from step to step
+   * (functions/hosts/keysAhead.ts): public material only, never a private key or a secret.
+   */
+  keysAhead?: Array<{ keyId: string; publicKey: string; instanceId: string; madeAt: string; for: string }>;
+
   /** Set by a Catch: the error that sent the run down its failure path. */
   error?: RecordedError;
   /** Set when compensation or releasing the lock itself failed; `error` keeps the first cause. */

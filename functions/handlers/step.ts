@@ -15,6 +15,10 @@
 //   record (auditStore.ts); failing to keep it never fails the step.
 // The steps read the earlier runs on their cluster from the audit records (StepDeps.pastRuns), as the
 // sandbox reads its run records.
+// A run's next step may land in another container, and a container runs other runs' steps in between:
+// what a host runner holds is no run's state. The one-time keys hosts made ahead for later commands'
+// secrets ride in the context instead (functions/hosts/keysAhead.ts), handed to the runner before each
+// step (replacing whatever it held) and written back after it: public material only.
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -40,6 +44,7 @@ import { oneLine, type StepDetail } from '../adapters/aws/auditRecord.ts';
 import { AuditStore } from '../adapters/aws/auditStore.ts';
 import * as validate from '../validate.ts';
 import { contextFromEvent, deploymentOptions, stepOutputOf, type StepEvent } from './event.ts';
+import { withKeysAhead, withKeysLeft } from '../hosts/keysAhead.ts';
 import { createLogger, createMetrics, createTracer, executionArnOf, inSubsegment, METRICS, setLogKeys, traced } from './observability.ts';
 
 export type StepImplementation<D> = (context: WorkflowContext, deps: D) => Promise<unknown>;
@@ -165,8 +170,8 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
               }
             : base;
         const run = () => implementation(context, deps);
-        const result = await (options.around ? options.around(step, context, deps, run) : run());
-        const next: WorkflowContext = { ...context, ...stepOutputOf(result) };
+        const { result, keysAhead } = await withKeysAhead(deps, context, () => (options.around ? options.around(step, context, deps, run) : run()));
+        const next: WorkflowContext = withKeysLeft({ ...context, ...stepOutputOf(result) }, keysAhead);
         const { detail, skipped } = resultDetail(result);
         await report({ step, runId, durationMs: now() - started, outcome: skipped ? 'skipped' : 'succeeded' }, detail, executionArn, started);
         return next;

@@ -5,10 +5,14 @@
 // (a manual start), waits the grace window for the second observation.
 
 import { assessFailure } from '../cluster/assessFailure.ts';
+import { askKeyAhead } from '../hosts/keysAhead.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 import type { Step, StepResult } from '../workflow/step.ts';
 
 export const CheckClusterHealth: Step = async (context, deps) => {
+  // The observation's etcdctl runs on the first surviving etcd host, the CA host where it is one: that
+  // command also makes the one-time key IssueCertificates' upload needs there on SSM (hosts/keysAhead.ts).
+  if (context.caHost && !context.addByPlaybook) askKeyAhead(deps.runner, context.caHost, 'IssueCertificates');
   const result = await assessFailure(context, deps, 'first');
   const evidence = context.request.evidence;
   const observedAt = deps.now().toISOString();

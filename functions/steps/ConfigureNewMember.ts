@@ -12,6 +12,7 @@ import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
 import { readHostFile, writeArgs } from '../hosts/hostFile.ts';
 import { runScript } from '../hosts/hostScript.ts';
+import { askKeyAhead } from '../hosts/keysAhead.ts';
 import type { EtcdMember, Host } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
 import { isStarted, memberByPeerUrl, peerUrl } from '../../statemachine/cluster.ts';
@@ -31,8 +32,9 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const path = `/etc/etcd/generated_certs/etcd-${replacement.hostname}/etcd.conf`;
 
   // The member list and the copied etcd.conf are independent reads: one round trip for both, and the
-  // one-time key for the bundle's upload URL (SSM) is made on the CA host beside them.
-  deps.runner.prepareSecrets?.(ca, 'ConfigureNewMember');
+  // first of them to the CA host also makes the one-time key for the bundle's upload URL there (SSM,
+  // functions/hosts/keysAhead.ts): no command of its own.
+  askKeyAhead(deps.runner, ca, 'ConfigureNewMember');
   const [members, read] = await Promise.all([etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
   const initialCluster = expectedInitialCluster(members, replacement);
 

@@ -16,6 +16,7 @@ import { compareEtcdVersions } from '../cluster/etcdVersion.ts';
 import { need } from '../cluster/need.ts';
 import { clusterIdentity, minorOf } from '../hosts/etcdHost.ts';
 import { runScript, SCRIPT_EXIT } from '../hosts/hostScript.ts';
+import { askKeyAhead } from '../hosts/keysAhead.ts';
 import type { Step } from '../workflow/step.ts';
 
 /** Exit 5 of InstallEtcd.sh prepare: the prior data could not leave the host. */
@@ -70,6 +71,9 @@ export const InstallEtcd: Step = async (context, deps) => {
       );
     }
   };
+  // The first command to the new host also makes the one-time key StartNewMember's download needs there
+  // on SSM (functions/hosts/keysAhead.ts): that step then sends one command to the host, not two.
+  if (!context.addByPlaybook) askKeyAhead(deps.runner, host, 'StartNewMember');
   const first = await prepare();
   const prepared =
     first.data.empty || first.data.backedUp !== false

@@ -11,6 +11,7 @@ import type { FailureEvidence, MemberSlot, ReplaceRequest, ReplacementChoice, Wo
 import { loadSlot } from '../../statemachine/members.ts';
 import { ADD_METHODS } from '../../statemachine/context.ts';
 import { installerIsFailedHost } from '../cluster/scaleupChange.ts';
+import { askKeyAhead } from '../hosts/keysAhead.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { Step, StepResult } from '../workflow/step.ts';
 
@@ -91,10 +92,16 @@ export const NEW_HOST = 'new';
 /**
  * The member list, read through the etcd hosts (read-only), or null when it cannot be read: the
  * observations under the lock then decide (CheckClusterHealth refuses a replacement that is a member).
+ * Any etcd host answers the same list. It is asked first through the hosts the run's snapshot is taken
+ * on (neither the failed host nor the CA host: functions/cluster/snapshot.ts), whose command also makes
+ * the one-time key SnapshotCluster's upload needs there on SSM (functions/hosts/keysAhead.ts); then
+ * through the CA host, the failed host last.
  */
-async function memberListOrNull(inventory: Inventory, deps: StepDeps): Promise<EtcdMember[] | null> {
-  const via = inventory.hosts.filter((h) => h.roles.includes('etcd'));
+async function memberListOrNull(inventory: Inventory, deps: StepDeps, avoid: { failedHost?: Host | undefined; caHost: Host }): Promise<EtcdMember[] | null> {
+  const rank = (h: Host) => (h.name === avoid.failedHost?.name ? 2 : h.name === avoid.caHost.name ? 1 : 0);
+  const via = inventory.hosts.filter((h) => h.roles.includes('etcd')).sort((a, b) => rank(a) - rank(b));
   if (via.length === 0) return null;
+  for (const host of via) if (rank(host) === 0) askKeyAhead(deps.runner, host, 'SnapshotCluster');
   try {
     return await deps.etcd(via, via.map(clientUrl)).memberList();
   } catch {
@@ -313,7 +320,7 @@ const validateRequest: Step = async (context, deps) => {
   }
   // The member list is read at most once, and only when the choice needs it.
   let listed: Promise<EtcdMember[] | null> | undefined;
-  const members = () => (listed ??= memberListOrNull(inventory, deps));
+  const members = () => (listed ??= memberListOrNull(inventory, deps, { failedHost, caHost }));
 
   const earlier = await earlierReplacement(context, inventory, failedText, failedHost, replacementText, deps, members);
   if (earlier) {
@@ -386,7 +393,7 @@ async function validateSeveral(context: WorkflowContext, asked: Array<{ failed: 
   const caHost = exactlyOne(inventory, 'ca');
   const installerHost = exactlyOne(inventory, 'installer');
   let listed: Promise<EtcdMember[] | null> | undefined;
-  const members = () => (listed ??= memberListOrNull(inventory, deps));
+  const members = () => (listed ??= memberListOrNull(inventory, deps, { caHost }));
   // The same request again after a run that replaced some of them and ended without the others (or an
   // alarm for one of them delivered again): a member whose replacement an earlier run added and started
   // is done; the run works on the others, as a one-member run when one is left.

@@ -21,6 +21,7 @@ import type { StepDeps } from './stepDeps.ts';
 import type { StepResult } from './step.ts';
 import { proveRunOwner, withLockHeld } from './lockRenewal.ts';
 import { withStepSignal } from './stepSignal.ts';
+import { withKeysAhead } from '../hosts/keysAhead.ts';
 import { InvalidInputError } from '../errors.ts';
 import { absolutePath } from '../validate.ts';
 
@@ -237,8 +238,14 @@ export async function runLocally<N extends string = TaskName, C extends Workflow
       if (lost !== undefined) controller.abort(lost);
       running.add(controller);
       const attempt: StepDeps = { ...deps, signal: controller.signal };
+      // One-time keys hosts made ahead for later commands' secrets ride in the context from step to step,
+      // as in the step functions (functions/hosts/keysAhead.ts); nothing where the runner needs no keys.
       const step = withStepSignal(controller.signal, () =>
-        withLockHeld(task, input, attempt, () => options.steps[task.name](input, attempt) as Promise<StepResult>),
+        withLockHeld(task, input, attempt, async () => {
+          const { result, keysAhead } = await withKeysAhead(attempt, input, () => options.steps[task.name](input, attempt) as Promise<StepResult>);
+          // Merged over the context: none left clears what it carried.
+          return keysAhead === undefined ? result : { ...result, output: { ...result.output, keysAhead: keysAhead.length > 0 ? keysAhead : undefined } };
+        }),
       );
       try {
         return await withTimeout(step, options.timeouts?.[task.name] ?? task.timeoutSeconds, task.name, controller, options.cancelGraceMs ?? 30_000, deps.log);

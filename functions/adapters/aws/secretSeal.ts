@@ -9,7 +9,22 @@
 //      the lines into the script's stdin (functions/scripts/lib/secrets.sh). No secret is ever an
 //      argument of a process there, and the key that could open the history's ciphertext is gone.
 // Only openssl (which every etcd host has: the runbook's certificates need it), base64 and a POSIX
-// shell are needed on the host: no AWS CLI, no instance-role permission. Costs one more command.
+// shell are needed on the host: no AWS CLI, no instance-role permission. Costs one more command, unless
+// the key was made ahead:
+//
+// Keys made ahead (functions/hosts/keysAhead.ts). Step 1 can ride on another command already going to
+// the host: keyAheadCommands() runs before that command's script, makes one key per id and prints each
+// public half framed on stderr, one line per key, before anything the script prints:
+//
+//   etcd-replace-key-ahead <32 hex: the key id> <base64 of the public key (DER, SubjectPublicKeyInfo)>
+//
+// The runner reads and strips only leading lines of that form whose id is one it asked this command for,
+// each id once (readKeyFrames), so a script whose own stderr looks like a frame is left as it is and never
+// taken for a key: it cannot know the random ids. A key the host could not make prints nothing and the
+// command runs as it would have; the command that needs the key then makes one as in step 1.
+// The command that takes such a key first checks it is still there: one already used (removed by its
+// command) or removed as stale exits 125 with KEY_GONE before anything runs, and the runner makes a fresh
+// key; one that is there but does not open the ciphertext is removed and the command fails, as in step 3.
 
 import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { InvalidInputError } from '../../errors.ts';
@@ -40,6 +55,60 @@ export function oneTimeKeyCommands(keyId: string, keyDir = DEFAULT_KEY_DIR): str
   ];
 }
 
+/** Says that a key made ahead is no longer on the host (used, or removed as stale): nothing ran. */
+export const KEY_GONE = 'etcd-replace: one-time key gone:';
+const FRAME = 'etcd-replace-key-ahead';
+const FRAME_LINE = new RegExp(`^${FRAME} ([0-9a-f]{32}) ([A-Za-z0-9+/]+={0,2})$`);
+
+/**
+ * Shell lines that make one one-time key per id and print each public half as one framed line on stderr
+ * (see the top of this file). They never fail the command they ride on and read nothing from stdin.
+ */
+export function keyAheadCommands(keyIds: readonly string[], keyDir = DEFAULT_KEY_DIR): string[] {
+  const keys = keyIds.map((id) => {
+    if (!/^[0-9a-f]{32}$/.test(id)) throw new InvalidInputError('keyId', `${JSON.stringify(id)} is not a 32-digit hex key id`);
+    return keyPath(keyDir, id);
+  });
+  const one = (id: string, key: string) =>
+    `{ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:${KEY_BITS} -out '${key}' && etcd_replace_key=$(openssl pkey -in '${key}' -pubout -outform DER | openssl base64 -A) && [ -n "$etcd_replace_key" ] && printf '${FRAME} %s %s\\n' '${id}' "$etcd_replace_key" >&3; } 3>&2 2>/dev/null </dev/null || rm -f '${key}'`;
+  return [
+    `# etcd-replace: one-time keys for later commands' secrets (root only, removed once used), framed on stderr`,
+    `if ( umask 077 && mkdir -p '${keyDir}' && chmod 700 '${keyDir}' ) 2>/dev/null; then find '${keyDir}' -maxdepth 1 -name '*.pem' -mmin +${STALE_KEY_MINUTES} -delete 2>/dev/null || true`,
+    ...keys.map((key, i) => `( umask 077; ${one(keyIds[i]!, key)} )`),
+    'fi',
+  ];
+}
+
+/**
+ * The keys a command made ahead (`wanted` ids), read from the leading framed lines of its stderr, and
+ * that stderr without them. Only leading lines, only ids asked for, each once: anything else ends the
+ * frames and is the script's own.
+ */
+export function readKeyFrames(stderr: string, wanted: readonly string[]): { keys: Map<string, string>; rest: string } {
+  const keys = new Map<string, string>();
+  let rest = stderr;
+  for (;;) {
+    const end = rest.indexOf('\n');
+    if (end < 0) break;
+    const match = FRAME_LINE.exec(rest.slice(0, end));
+    if (!match || !wanted.includes(match[1]!) || keys.has(match[1]!)) break;
+    keys.set(match[1]!, match[2]!);
+    rest = rest.slice(end + 1);
+  }
+  return { keys, rest };
+}
+
+/** A public key as a frame carries it (base64 DER) in PEM, or throws InvalidInputError: not RSA of at least 2048 bits. */
+export function publicKeyPem(der: string): string {
+  let key;
+  try {
+    key = createPublicKey({ key: Buffer.from(der, 'base64'), format: 'der', type: 'spki' });
+  } catch (error) {
+    throw new InvalidInputError('publicKey', `not a public key: ${(error as Error).message}`);
+  }
+  return key.export({ type: 'spki', format: 'pem' }).toString();
+}
+
 /** `lines` encrypted to the host's one-time public key: base64 chunks, in order. */
 export function sealSecrets(publicKeyPem: string, lines: string): string[] {
   let key;
@@ -62,13 +131,15 @@ export function sealSecrets(publicKeyPem: string, lines: string): string[] {
 
 /**
  * Shell lines that decrypt the sealed chunks with the one-time key into $etcd_replace_secrets and
- * remove the key. A chunk that does not decrypt exits 125 (the script never runs without its secrets).
+ * remove the key. A key no longer there exits 125 with KEY_GONE; a chunk that does not decrypt removes
+ * the key and exits 125 (the script never runs without its secrets).
  */
 export function unsealCommands(scriptName: string, keyId: string, chunks: readonly string[], keyDir = DEFAULT_KEY_DIR): string[] {
   const key = keyPath(keyDir, keyId);
   for (const chunk of chunks) if (!/^[A-Za-z0-9+/=]+$/.test(chunk)) throw new InvalidInputError('chunks', 'not base64');
   return [
-    `etcd_replace_secrets=$(for c in ${chunks.map((c) => `'${c}'`).join(' ')}; do printf '%s' "$c" | base64 -d | openssl pkeyutl -decrypt -inkey '${key}' -pkeyopt rsa_padding_mode:oaep || exit 1; done) || { rm -f '${key}'; echo 'etcd-replace: cannot unseal the secrets of ${scriptName}' >&2; exit 125; }`,
+    `[ -f '${key}' ] || { echo '${KEY_GONE} ${keyId} (used, or removed on the host): ${scriptName} did not run' >&2; exit 125; }`,
+    `etcd_replace_secrets=$(for c in ${chunks.map((c) => `'${c}'`).join(' ')}; do printf '%s' "$c" | base64 -d | openssl pkeyutl -decrypt -inkey '${key}' -pkeyopt rsa_padding_mode:oaep || exit 1; done) || { rm -f '${key}'; echo 'etcd-replace: cannot unseal the secrets of ${scriptName} with one-time key ${keyId}; the key is removed, another try makes a fresh one' >&2; exit 125; }`,
     `rm -f '${key}'`,
   ];
 }

@@ -19,6 +19,24 @@
 // A step that knows such a command follows asks for the key first (prepareSecrets): its round trip then
 // runs beside the step's other commands instead of before the script's.
 //
+// Better, the key rides on a command already going to the host (keyAhead, functions/hosts/keysAhead.ts):
+// that command's wrapper makes the key before its script runs and prints the public half framed on
+// stderr, before anything the script prints; the runner strips the frames before the output is returned
+// (secretSeal.ts: keyAheadCommands, readKeyFrames):
+//
+//   etcd_replace_script=$(…)
+//   # etcd-replace: one-time keys for later commands' secrets …, framed on stderr
+//   if ( umask 077 && mkdir -p /run/etcd-replace/keys … ); then … openssl genpkey … -out …/<id>.pem … fi
+//   exec bash -c "$etcd_replace_script" 'etcdctl' …
+//
+// A key made so and not used in its step is carried to later steps in the run's context (public half,
+// id, instance, when made): a later command with secrets to that instance takes it, once, while it is
+// younger than KEY_AHEAD_MAX_MS. One already taken (this runner remembers) or too old is never taken
+// again: the command makes its own as above. One the host no longer has (used by a try that failed after,
+// or removed as stale) stops the command before anything runs (KEY_GONE): the runner makes a fresh key
+// and sends the command again, once. One that is there and does not open the ciphertext is removed on the
+// host and the command fails (exit 125, saying so): another try makes a fresh key.
+//
 // Why this and not the alternatives:
 // - base64 has only [A-Za-z0-9+/=], so the script text cannot end a quote, a heredoc or a line early,
 //   whatever it contains; no delimiter collision as with a heredoc.
@@ -49,7 +67,8 @@ import { assertNoControlChars, instanceId as validInstanceId, shellQuote } from 
 import { SCRIPT_NAME } from '../scriptText.ts';
 import { abortReason, stepSignal } from '../../workflow/stepSignal.ts';
 import { secretLines } from '../secretLines.ts';
-import { DEFAULT_KEY_DIR, oneTimeKeyCommands, sealSecrets, unsealCommands } from './secretSeal.ts';
+import { DEFAULT_KEY_DIR, KEY_GONE, keyAheadCommands, oneTimeKeyCommands, publicKeyPem, readKeyFrames, sealSecrets, unsealCommands } from './secretSeal.ts';
+import type { KeyAhead, KeysAheadRunner } from '../../hosts/keysAhead.ts';
 
 /** SSM keeps this much stdout inline in GetCommandInvocation; the rest only in S3 (when configured). */
 export const SSM_STDOUT_LIMIT = 24_000;
@@ -170,8 +189,14 @@ export interface SealedSecrets {
   keyDir?: string;
 }
 
+/** One-time keys the command makes on its host before its script runs, for later commands (secretSeal.ts). */
+export interface KeysMadeAhead {
+  keyIds: string[];
+  keyDir?: string;
+}
+
 /** Builds the AWS-RunShellScript `commands` lines for a script text and its arguments (see the top of this file). */
-export function encodeCommands(scriptName: string, scriptText: string, args: readonly string[], sealed?: SealedSecrets): string[] {
+export function encodeCommands(scriptName: string, scriptText: string, args: readonly string[], sealed?: SealedSecrets, keysAhead?: KeysMadeAhead): string[] {
   if (!SCRIPT_NAME.test(scriptName)) throw new InvalidInputError('script', `${JSON.stringify(scriptName)} is not a script name`);
   if (scriptText.includes('\u0000')) throw new InvalidInputError('script', `${scriptName} contains a NUL character`);
   args.forEach((arg, index) => {
@@ -182,6 +207,7 @@ export function encodeCommands(scriptName: string, scriptText: string, args: rea
   const head = [
     `# etcd-replace ${scriptName}: script text is base64 below; arguments are single-quoted words`,
     `etcd_replace_script=$(printf '%s' '${encoded}' | base64 -d) || { echo 'etcd-replace: cannot decode ${scriptName}' >&2; exit 125; }`,
+    ...(keysAhead && keysAhead.keyIds.length > 0 ? keyAheadCommands(keysAhead.keyIds, keysAhead.keyDir) : []),
   ];
   const run = ['bash -c "$etcd_replace_script"', shellQuote(scriptName), ...args.map(shellQuote)].join(' ');
   if (!sealed) return [...head, `exec ${run} </dev/null`];
@@ -261,8 +287,12 @@ function awsErrorName(error: unknown): string {
   return '';
 }
 
-/** How long a key made ahead (prepareSecrets) may wait for its command: well within the 30 minutes after which the host removes it. */
-const KEY_AHEAD_MAX_MS = 10 * 60_000;
+/** How long a key made ahead (prepareSecrets, keyAhead) may wait for its command: well within the 30 minutes after which the host removes it. */
+export const KEY_AHEAD_MAX_MS = 10 * 60_000;
+/** Keys made ahead carried to later steps at most (the newest); each is about 450 characters of context. */
+const KEYS_CARRIED_MAX = 8;
+/** Key ids a command took that this runner remembers, so that a retry in the same process never takes one again. */
+const SPENT_REMEMBERED = 256;
 
 /** A one-time key the host made: its id and public half (secretSeal.ts). */
 interface OneTimeKey {
@@ -271,10 +301,31 @@ interface OneTimeKey {
   keyDir: string;
 }
 
-export class SsmHostRunner implements HostRunner {
+const KEY_AHEAD_ID = /^[0-9a-f]{32}$/;
+const KEY_AHEAD_DER = /^[A-Za-z0-9+/]{200,2000}={0,2}$/;
+
+/** A carried key as the context holds it, checked (fields of the right form only), or undefined. */
+function carriedKey(value: unknown): KeyAhead | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { keyId, publicKey, instanceId, madeAt, for: script } = value as Record<string, unknown>;
+  if (typeof keyId !== 'string' || !KEY_AHEAD_ID.test(keyId)) return undefined;
+  if (typeof publicKey !== 'string' || !KEY_AHEAD_DER.test(publicKey)) return undefined;
+  if (typeof instanceId !== 'string' || !/^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/.test(instanceId)) return undefined;
+  if (typeof madeAt !== 'string' || !Number.isFinite(Date.parse(madeAt))) return undefined;
+  if (typeof script !== 'string' || !SCRIPT_NAME.test(script)) return undefined;
+  return { keyId, publicKey, instanceId, madeAt, for: script };
+}
+
+export class SsmHostRunner implements HostRunner, KeysAheadRunner {
   #sent = 0;
   /** Keys made ahead by prepareSecrets, by instance: the next command with secrets there takes its own. */
   readonly #keys = new Map<string, { at: number; key: Promise<OneTimeKey | undefined> }>();
+  /** Keys asked for ahead (keyAhead), by instance: the scripts they are for. The next command there makes them. */
+  readonly #wishes = new Map<string, Set<string>>();
+  /** Keys made ahead, carried in or made in this step, not taken yet. */
+  #held: KeyAhead[] = [];
+  /** Key ids a command took (once taken, never again). */
+  readonly #spent = new Set<string>();
   /** When each instance was last found Online (DescribeInstanceInformation). */
   readonly #online = new Map<string, number>();
   /** DescribeInstanceInformation in flight, by instance. */
@@ -315,18 +366,120 @@ export class SsmHostRunner implements HostRunner {
     encodeCommands(script, scriptText, args); // checks the request before anything is sent
     if (this.#config.checkManaged ?? true) await this.#assertManaged(instanceId);
 
-    let sealed: SealedSecrets | undefined;
-    if (lines !== '') {
-      // A key made ahead for this host (prepareSecrets) is taken, once; a key it could not make is made again here.
-      // One older than KEY_AHEAD_MAX_MS is not taken: the host removes keys left unused (secretSeal.ts).
-      const ahead = this.#keys.get(instanceId);
-      this.#keys.delete(instanceId);
-      const fresh = ahead && this.#now() - ahead.at < KEY_AHEAD_MAX_MS ? await ahead.key : undefined;
-      const key = fresh ?? (await this.#makeKey(instanceId, host.name, script, signal));
-      if (key instanceof Error) throw key;
-      sealed = { keyId: key.keyId, chunks: sealSecrets(key.publicKey, lines), keyDir: key.keyDir };
+    if (lines === '') return this.#executeMakingKeys(instanceId, host.name, script, scriptText, args, undefined, timeoutSeconds, signal);
+    const { key, madeAhead } = await this.#keyFor(instanceId, host.name, script, signal);
+    const sealed = { keyId: key.keyId, chunks: sealSecrets(key.publicKey, lines), keyDir: key.keyDir };
+    const out = await this.#executeMakingKeys(instanceId, host.name, script, scriptText, args, sealed, timeoutSeconds, signal);
+    if (!madeAhead || out.exitCode !== 125 || !out.stderr.includes(`${KEY_GONE} ${key.keyId} `)) return out;
+    // The key made ahead is no longer on the host (a try that took it failed later, or it was removed as
+    // stale), and nothing ran: a fresh key, made now, and the command again, once.
+    const fresh = await this.#makeKey(instanceId, host.name, script, signal);
+    if (fresh instanceof Error) throw fresh;
+    const again = { keyId: fresh.keyId, chunks: sealSecrets(fresh.publicKey, lines), keyDir: fresh.keyDir };
+    return this.#execute(instanceId, host.name, script, encodeCommands(script, scriptText, args, again), timeoutSeconds, signal);
+  }
+
+  /**
+   * The key a command with secrets to the instance takes, once: one made ahead (keyAhead: carried in or
+   * made in this step; for this script first, else the oldest), else the one prepareSecrets is making,
+   * else one made now. A key made ahead that cannot be read is dropped: the next is taken.
+   */
+  async #keyFor(instanceId: string, hostName: string, script: string, signal?: AbortSignal): Promise<{ key: OneTimeKey; madeAhead: boolean }> {
+    const keyDir = this.#config.keyDir ?? DEFAULT_KEY_DIR;
+    for (let held = this.#takeHeld(instanceId, script); held; held = this.#takeHeld(instanceId, script)) {
+      try {
+        return { key: { keyId: held.keyId, publicKey: publicKeyPem(held.publicKey), keyDir }, madeAhead: true };
+      } catch {
+        // Not a key this runner can seal to: taken (never again) and passed over.
+      }
     }
-    return this.#execute(instanceId, host.name, script, encodeCommands(script, scriptText, args, sealed), timeoutSeconds, signal);
+    // A key made ahead for this host (prepareSecrets) is taken, once; a key it could not make is made again here.
+    // One older than KEY_AHEAD_MAX_MS is not taken: the host removes keys left unused (secretSeal.ts).
+    const ahead = this.#keys.get(instanceId);
+    this.#keys.delete(instanceId);
+    const fresh = ahead && this.#now() - ahead.at < KEY_AHEAD_MAX_MS ? await ahead.key : undefined;
+    const key = fresh ?? (await this.#makeKey(instanceId, hostName, script, signal));
+    if (key instanceof Error) throw key;
+    return { key, madeAhead: false };
+  }
+
+  /** Whether a key made ahead may still be taken: not taken before, and younger than KEY_AHEAD_MAX_MS. */
+  #usable(key: KeyAhead): boolean {
+    const age = this.#now() - Date.parse(key.madeAt);
+    return !this.#spent.has(key.keyId) && age > -60_000 && age < KEY_AHEAD_MAX_MS;
+  }
+
+  /** Takes a usable key made ahead for the instance (for `script` first, else the oldest), marking it spent. */
+  #takeHeld(instanceId: string, script: string): KeyAhead | undefined {
+    const usable = this.#held.filter((k) => k.instanceId === instanceId && this.#usable(k));
+    const key = usable.find((k) => k.for === script) ?? usable[0];
+    if (!key) return undefined;
+    this.#spent.add(key.keyId);
+    if (this.#spent.size > SPENT_REMEMBERED) this.#spent.delete(this.#spent.values().next().value as string);
+    this.#held = this.#held.filter((k) => k !== key);
+    return key;
+  }
+
+  /**
+   * Sends the command, making on its host the keys asked for ahead there that no usable key answers yet;
+   * the keys it made are held (for this step's commands and the later steps') and their frames stripped.
+   */
+  async #executeMakingKeys(
+    instanceId: string,
+    hostName: string,
+    script: string,
+    scriptText: string,
+    args: readonly string[],
+    sealed: SealedSecrets | undefined,
+    timeoutSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<ScriptOutput> {
+    const wished = [...(this.#wishes.get(instanceId) ?? [])].filter(
+      (wanted) => !this.#held.some((k) => k.instanceId === instanceId && k.for === wanted && this.#usable(k)),
+    );
+    this.#wishes.delete(instanceId);
+    const ahead = wished.map((wanted) => ({ keyId: randomBytes(16).toString('hex'), for: wanted }));
+    const keyDir = this.#config.keyDir ?? DEFAULT_KEY_DIR;
+    const madeAt = new Date(this.#now()).toISOString();
+    const commands = encodeCommands(script, scriptText, args, sealed, { keyIds: ahead.map((a) => a.keyId), keyDir });
+    const out = await this.#execute(instanceId, hostName, script, commands, timeoutSeconds, signal);
+    if (ahead.length === 0) return out;
+    const { keys, rest } = readKeyFrames(
+      out.stderr,
+      ahead.map((a) => a.keyId),
+    );
+    for (const a of ahead) {
+      const publicKey = keys.get(a.keyId);
+      if (publicKey !== undefined) this.#held.push({ keyId: a.keyId, publicKey, instanceId, madeAt, for: a.for });
+    }
+    return { ...out, stderr: rest };
+  }
+
+  keyAhead(host: ScriptRequest['host'], script: string): void {
+    if (host.instanceId === undefined || host.instanceId === '') return;
+    const instanceId = validInstanceId('host.instanceId', host.instanceId);
+    if (!SCRIPT_NAME.test(script)) throw new InvalidInputError('script', `${JSON.stringify(script)} is not a script name`);
+    const wishes = this.#wishes.get(instanceId) ?? new Set<string>();
+    wishes.add(script);
+    this.#wishes.set(instanceId, wishes);
+  }
+
+  holdsKeyAhead(host: ScriptRequest['host']): boolean {
+    if (host.instanceId === undefined || host.instanceId === '') return false;
+    return this.#held.some((k) => k.instanceId === host.instanceId && this.#usable(k));
+  }
+
+  carryKeysAhead(keys: readonly KeyAhead[]): void {
+    this.#wishes.clear();
+    this.#held = keys.map(carriedKey).filter((k): k is KeyAhead => k !== undefined && this.#usable(k));
+  }
+
+  keysAheadLeft(): KeyAhead[] {
+    return this.#held
+      .filter((k) => this.#usable(k))
+      .sort((a, b) => Date.parse(a.madeAt) - Date.parse(b.madeAt))
+      .slice(-KEYS_CARRIED_MAX)
+      .map((k) => ({ ...k }));
   }
 
   /**
@@ -338,7 +491,8 @@ export class SsmHostRunner implements HostRunner {
   prepareSecrets(host: ScriptRequest['host'], script: string): void {
     if (host.instanceId === undefined || host.instanceId === '') return;
     const instanceId = validInstanceId('host.instanceId', host.instanceId);
-    if (this.#keys.has(instanceId)) return;
+    // A key made ahead by an earlier command there (keyAhead) is at hand: the command takes that one.
+    if (this.#keys.has(instanceId) || this.holdsKeyAhead(host)) return;
     const signal = stepSignal();
     const made = (async () => {
       if (this.#config.checkManaged ?? true) await this.#assertManaged(instanceId);

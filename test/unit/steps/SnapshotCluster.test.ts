@@ -5,7 +5,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { ArtifactStoreError } from '../../../functions/errors.ts';
-import { SnapshotCluster } from '../../../functions/steps/SnapshotCluster.ts';
+import { keyedSnapshotSource, SnapshotCluster } from '../../../functions/steps/SnapshotCluster.ts';
+import type { KeysAheadRunner } from '../../../functions/hosts/keysAhead.ts';
+import type { Host, HostRunner } from '../../../functions/ports.ts';
+import { unitInventory } from '../../support/fakeCluster.ts';
 import {
   after,
   confirmedContext,
@@ -14,6 +17,7 @@ import {
   expectSecretsOnlyOnStdin,
   failure,
   HOSTS,
+  ref,
   retried,
   RUN_ID,
   stepWorld,
@@ -107,5 +111,57 @@ describe('Step: SnapshotCluster', () => {
     expect(error.message).toContain('master-1');
     expect(retried('SnapshotCluster', error)).toBe(isRetried);
     expect(world.runner.of('AwaitSnapshot')).toEqual([]);
+  });
+});
+
+/** A runner whose hosts named in `keyed` hold a one-time key made ahead (as the SSM runner's, functions/hosts/keysAhead.ts). */
+function keyedRunner(runner: HostRunner, keyed: string[]): HostRunner {
+  const withKeys: KeysAheadRunner = {
+    run: (request) => runner.run(request),
+    keyAhead: () => undefined,
+    carryKeysAhead: () => undefined,
+    keysAheadLeft: () => [],
+    holdsKeyAhead: (host: Host) => keyed.includes(host.name),
+  };
+  return withKeys;
+}
+
+describe('Step: SnapshotCluster, a member whose host holds a key made ahead', () => {
+  // Five members, master-2 failed: master-1, master-3 and master-4 followers, master-0 the CA host, the leader last.
+  const five = () => {
+    const m = (name: string, ip: string): Host => ({ name, hostname: `${name}.example.test`, ip, roles: ['master', 'etcd'] });
+    const inventory = unitInventory([m('master-3', '198.51.100.5'), m('master-4', '198.51.100.6')]);
+    const member = (name: string, n: number) => {
+      const h = inventory.hosts.find((x) => x.name === name)!;
+      return { id: n.toString(16).padStart(16, '0'), name: h.hostname, peerURL: `https://${h.ip}:2380`, clientURL: `https://${h.ip}:2379` };
+    };
+    const context = confirmedContext({
+      inventory,
+      survivors: [member('master-1', 0xa1), member('master-3', 0xa3), member('master-0', 0xa0), member('master-4', 0xa4)],
+    });
+    return context;
+  };
+  const sourceOf = (keyed: string[], context = five()) =>
+    keyedSnapshotSource(context, { runner: keyedRunner(stepWorld().runner, keyed) }).snapshotHost ?? 'chosen';
+
+  it('prefers a follower other than the CA host whose host holds a key; never the CA host or the leader for a key', () => {
+    expect(sourceOf(['master-3'])).toBe('master-3');
+    expect(sourceOf(['master-1', 'master-3'])).toBe('chosen'); // the choice holds one itself
+    expect(sourceOf(['master-0'])).toBe('chosen'); // the CA host
+    expect(sourceOf(['master-4'])).toBe('chosen'); // the leader (last)
+    expect(sourceOf([])).toBe('chosen');
+    // Three members: master-1 is the one survivor other than the CA host; nothing to prefer.
+    expect(sourceOf(['master-0'], confirmedContext({ survivors: [ref('master-1', 0xa1), ref('master-0', 0xa0)] }))).toBe('chosen');
+  });
+
+  it("takes the snapshot there, under that host's key name; a runner that needs no keys (the sandbox) keeps the first follower", async () => {
+    const world = stepWorld();
+    const key3 = `runs/${RUN_ID}/snapshot-master-3.example.test.db`;
+    world.runner.on('SnapshotCluster', () => ({ stdout: { job: 'started' } }));
+    const result = await SnapshotCluster(five(), { ...world.deps, runner: keyedRunner(world.runner, ['master-3']) });
+    expect(result.output).toEqual({ snapshotKey: key3, snapshotHost: 'master-3', snapshotStored: false });
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-3 ${RUN_ID} https://198.51.100.5:2379 background`]);
+    const plain = await SnapshotCluster(five(), world.deps);
+    expect(plain.output).toMatchObject({ snapshotHost: 'master-1' });
   });
 });
