@@ -203,8 +203,13 @@ function stepsByState(
       script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<the inventory before the run, base64>'),
     ],
     UpdateInventory: [
-      script(context.installerHost, 'ReadHostFile', INVENTORY_PATH),
-      script(context.installerHost, 'WriteHostFile', INVENTORY_PATH, '<sha256 read>', '<new inventory, base64>'),
+      script(
+        context.installerHost,
+        'WriteHostFile',
+        'join-etcd-group',
+        r?.hostname ?? '<new host>',
+        ...(context.failedHost ? [context.failedHost.hostname] : []),
+      ),
     ],
     OpenEtcdPorts: [
       local(`security group: allow 2379, 2380 into ${r?.name ?? 'the new host'} from the etcd group (the host's firewall: InstallEtcd's first command)`),

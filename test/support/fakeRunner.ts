@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { HostRunner, ScriptOutput, ScriptRequest } from '../../functions/ports.ts';
 import { getFlannelEndpoints, setFlannelEndpoints } from '../../functions/config/flanneld.ts';
 import { liveEndpointList } from '../../functions/cluster/liveEndpoints.ts';
+import { joinEtcdGroup } from '../../functions/config/inventory.ts';
 
 /** What a script answers (exit 0 by default), or the error the runner throws instead of running it. */
 export type ScriptAnswer = { exitCode?: number; stdout?: string | object; stderr?: string } | Error;
@@ -125,25 +126,36 @@ export class FakeRunner implements HostRunner {
   }
 
   /**
-   * UpdateFlannel.sh live HOSTNAMES: the edit made on the host, here the workflow's own (the two give the
-   * same bytes: test/unit/flanneldHostEdit.test.ts); a file it cannot edit is declined, as the host's edit
-   * declines it. A test sets `declineHostEdits` for the forms only the workflow edits.
+   * UpdateFlannel.sh live HOSTNAMES and WriteHostFile.sh join-etcd-group NEW [FAILED]: the edit made on the
+   * host, here the workflow's own (the two give the same bytes: test/unit/flanneldHostEdit.test.ts,
+   * inventoryHostEdit.test.ts); a file it cannot edit is declined, as the host's edit declines it. A test
+   * sets `declineHostEdits` for the forms only the workflow edits.
    */
   private ownEdit(request: ScriptRequest): { final: ScriptAnswer } | { written: ScriptAnswer } | null {
     const a = request.args;
-    if (request.script !== 'UpdateFlannel' || a[0] !== 'live' || a.length !== 2) return null;
-    const path = '/etc/sysconfig/flanneld';
+    const flannel = request.script === 'UpdateFlannel' && a[0] === 'live' && a.length === 2;
+    const inventory = request.script === 'WriteHostFile' && a[0] === 'join-etcd-group';
+    if (!flannel && !inventory) return null;
+    // A test's own answer for WriteHostFile.sh (an exit, an unreachable host) is the script's, not the edit's.
+    if (inventory && this.rules.some((r) => matches(r, request))) return null;
+    const path = flannel ? '/etc/sysconfig/flanneld' : '/etc/ansible/hosts';
     const current = this.files.get(`${request.host.name}:${path}`);
     if (current === undefined) return { final: { stdout: { absent: true } } };
     let next: string;
     try {
       if (this.declineHostEdits.has(request.host.name)) throw new Error('a form the host edit leaves to the workflow');
-      next = setFlannelEndpoints(current, liveEndpointList(getFlannelEndpoints(current), (a[1] ?? '').split(',')));
+      next = flannel
+        ? setFlannelEndpoints(current, liveEndpointList(getFlannelEndpoints(current), (a[1] ?? '').split(',')))
+        : joinEtcdGroup(current, { add: a[1] ?? '', remove: a.slice(2) });
     } catch (error) {
       return { final: { stdout: { unedited: (error as Error).message } } };
     }
-    if (next === current) return { written: { stdout: { changed: false } } };
-    return { written: this.write({ ...request, args: [path, sha256(current), Buffer.from(next, 'utf8').toString('base64'), 'restart'] }) };
+    const written =
+      next === current
+        ? { stdout: { changed: false } }
+        : this.write({ ...request, args: [path, sha256(current), Buffer.from(next, 'utf8').toString('base64'), ...(flannel ? ['restart'] : [])] });
+    // WriteHostFile.sh's answer is the write's; UpdateFlannel.sh's goes on to the restart.
+    return flannel ? { written } : { final: written };
   }
 
   private read(request: ScriptRequest): ScriptAnswer {

@@ -1,7 +1,7 @@
 // The flanneld edit made on the host (functions/scripts/lib/etcdEndpoints.sh flanneld_endpoints_edit, run by
 // UpdateFlannel.sh in its one command) against the workflow's own (functions/config/flanneld.ts with
 // liveEndpointList): over the real OpenShift 3.11 file and its variants, the shell prints the very bytes
-// the workflow's edit gives, or declines (exit 10, nothing printed) where the workflow's edit fails or
+// the workflow's edit gives, or declines (exit 3, nothing printed) where the workflow's edit fails or
 // where its form is one the shell leaves to the workflow (named below); it never prints other bytes.
 
 import { spawnSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { getFlannelEndpoints, setFlannelEndpoints } from '../../functions/config/flanneld.ts';
 import { liveEndpointList } from '../../functions/cluster/liveEndpoints.ts';
 
+const HOST_FILE_LIB = new URL('../../functions/scripts/lib/hostFile.sh', import.meta.url).pathname;
 const LIB = new URL('../../functions/scripts/lib/etcdEndpoints.sh', import.meta.url).pathname;
 // The OpenShift 3.11 file as the installer writes it (sandbox/templates: the fixtures of ../shared/fixtures/ocp311).
 const REAL = readFileSync(new URL('../../sandbox/templates/flanneld', import.meta.url), 'utf8');
@@ -34,18 +35,26 @@ function inWorkflow(text: string, live: string[]): Outcome {
 }
 
 let n = 0;
-/** The host's edit, run by bash over the text in a file: the bytes printed, or declined (exit 10). */
+/** The host's edit, run by bash over the text in a file: the bytes printed, or declined (exit 3). */
 function onHost(text: string, live: string[]): Outcome {
   const file = join(dir, `f${n++}`);
   writeFileSync(file, text, 'utf8');
   const run = spawnSync(
     'bash',
-    ['-c', 'set -o errexit -o nounset -o pipefail; source "$1"; flanneld_endpoints_edit "$2" "$3"', 'edit', LIB, file, live.join(',')],
+    [
+      '-c',
+      'set -o errexit -o nounset -o pipefail; source "$1"; source "$2"; flanneld_endpoints_edit "$3" "$4"',
+      'edit',
+      HOST_FILE_LIB,
+      LIB,
+      file,
+      live.join(','),
+    ],
     {
       encoding: 'buffer',
     },
   );
-  if (run.status === 10) {
+  if (run.status === 3) {
     expect(run.stdout.length).toBe(0);
     return { declined: true };
   }

@@ -1,13 +1,14 @@
 # shellcheck shell=bash
 # etcdEndpoints.sh: the edit of an etcd client URL list made on the host itself, in the host command that
 # writes it (lib/hostFile.sh host_file_edit), instead of a read, an edit in the workflow and a write.
-# Inlined like the other lib files (functions/adapters/scriptText.ts). The rule is the workflow's
+# Inlined like the other lib files (functions/adapters/scriptText.ts), after lib/hostFile.sh. The rule is the workflow's
 # (functions/cluster/liveEndpoints.ts liveEndpointList): keep the existing entries whose host is a live
 # member, in their order; drop the others; append the live members missing (https://HOST:2379); drop
-# repeats. The file edit is functions/config/flanneld.ts's, byte for byte (test/unit/flanneldHostEdit.test.ts runs
-# both over the same files). A file in a form this edit does not know (a byte outside printable ASCII, tab,
-# CR before LF; an entry that is no plain https://HOST:PORT; the key absent) is declined with exit 10 and
-# the reason on stderr: the workflow then reads the file and edits it itself, as it always did.
+# repeats. The file edit is functions/config/flanneld.ts's, byte for byte (test/unit/flanneldHostEdit.test.ts
+# runs both over the same files). A file in a form this edit does not know (a byte outside printable
+# ASCII, tab, CR before LF; an entry that is no plain https://HOST:PORT; the key absent) is declined with
+# exit 3 (refused: nothing changed) and the reason on stderr: the workflow then reads the file and edits
+# it itself, as it always did.
 #
 #   flanneld_endpoints_edit FILE LIVE_HOSTNAMES
 #       Prints FILE with FLANNEL_ETCD_ENDPOINTS (every active line of it, each keeping its indentation and
@@ -16,7 +17,7 @@
 # The awk half of the rule, shared by the edits: valid hostnames and IPv4 addresses as functions/validate.ts
 # has them, the host of a URL, the list. POSIX awk (mawk, and gawk on RHEL 7), run under LC_ALL=C.
 readonly ETCD_ENDPOINTS_AWK='
-function decline(why) { print why > "/dev/stderr"; exit 10 }
+function decline(why) { print why > "/dev/stderr"; exit 3 }
 function valid_hostname(h,   n, i, parts) {
   if (length(h) > 253 || h !~ /^[a-z0-9.-]+$/) return 0
   n = split(h, parts, ".")
@@ -65,20 +66,11 @@ function live_list(   nlive, i, h, livehost, isLive, keptHost) {
 function joined(   i, s) { s = out[1]; for (i = 2; i <= nout; i++) s = s "," out[i]; return s }
 '
 
-# Whether FILE holds only what these edits read alike in the shell and in the workflow: printable ASCII,
-# tab, LF, and CR only right before LF or at the very end.
-etcd_endpoints_plain_text() {
-  local others
-  others=$(LC_ALL=C tr -d '\11\12\15\40-\176' <"$1" | wc -c)
-  ((others == 0)) || return 1
-  ! LC_ALL=C grep -q $'\r.' "$1"
-}
-
 flanneld_endpoints_edit() {
   local file=$1 live=$2 final
   # Each hostname is checked in full below (valid_hostname); here, that awk -v reads the list as it is.
-  [[ $live =~ ^[a-z0-9.-]+(,[a-z0-9.-]+)*$ ]] || { echo "live members: no list of hostnames" >&2; return 10; }
-  etcd_endpoints_plain_text "$file" || { echo "the file holds bytes other than printable ASCII, tab, CR LF" >&2; return 10; }
+  [[ $live =~ ^[a-z0-9.-]+(,[a-z0-9.-]+)*$ ]] || { echo "live members: no list of hostnames" >&2; return 3; }
+  host_file_plain_text "$file" || { echo "the file holds bytes other than printable ASCII, tab, CR LF" >&2; return 3; }
   final=$(($(tail -c1 "$file" | wc -l)))
   LC_ALL=C awk -v live="$live" -v final="$final" "$ETCD_ENDPOINTS_AWK"'
     { line[NR] = $0 }

@@ -14,12 +14,17 @@
 #       write; exit 3 (refused) when the file changed since it was read, nothing written.
 #
 #   host_file_edit PATH EDIT ARG [restart]
-#       Reads, edits and writes PATH in this one command: EDIT (an edit of lib/etcdEndpoints.sh) prints
+#       Reads, edits and writes PATH in this one command: EDIT (lib/etcdEndpoints.sh, lib/inventoryEdit.sh) prints
 #       the new content of a copy of PATH taken first, given ARG; that content is written as
 #       host_file_write writes it, over the copy's sha256 (so a change made meanwhile is refused, exit 3),
 #       with the marker when asked. Prints {"absent":true} when PATH does not exist and
-#       {"unedited":"WHY"} when EDIT declines the file's form (its exit 10): nothing written, and the
+#       {"unedited":"WHY"} when EDIT declines the file's form (its exit 3): nothing written, and the
 #       workflow reads the file and edits it itself; else host_file_write's {"changed":bool[,"sha256":"…"]}.
+#
+#   host_file_plain_text FILE
+#       Whether FILE holds only what the edits on the host read alike in the shell and in the workflow:
+#       printable ASCII, tab, LF, and CR only right before LF or at the very end (no NUL, no other control
+#       character, no byte of a multibyte character, which JavaScript's \s and trim would read otherwise).
 
 host_file_write() {
   local path=$1 expected=$2 content_b64=$3 restart=${4:-} tmp new current
@@ -61,13 +66,9 @@ host_file_write() {
 host_file_edit() {
   local path=$1 edit=$2 arg=$3 restart=${4:-} copy next why status=0 content_b64 sha
   set -o errexit -o nounset -o pipefail
-  case "$path" in
-    /etc/sysconfig/flanneld) ;;
-    *) echo "not a file this workflow edits on the host: $path" >&2; exit 2 ;;
-  esac
-  case "$edit" in
-    flanneld_endpoints_edit) ;;
-    *) echo "not an edit of this workflow: $edit" >&2; exit 2 ;;
+  case "$path:$edit" in
+    /etc/sysconfig/flanneld:flanneld_endpoints_edit | /etc/ansible/hosts:inventory_join_etcd_edit) ;;
+    *) echo "not an edit this workflow makes on the host: $edit of $path" >&2; exit 2 ;;
   esac
   if [ ! -e "$path" ]; then
     printf '{"absent":true}\n'
@@ -79,7 +80,7 @@ host_file_edit() {
   trap "rm -f '$copy' '$next'" EXIT
   cat "$path" >"$copy"
   why=$("$edit" "$copy" "$arg" 2>&1 >"$next") || status=$?
-  if ((status == 10)); then
+  if ((status == 3)); then
     printf '{"unedited":"%s"}\n' "$(printf '%s' "$why" | tr -cd 'A-Za-z0-9 ._:,=/-' | head -c 200)"
     return 0
   fi
@@ -97,4 +98,11 @@ host_file_edit() {
   rm -f "$copy" "$next"
   trap - EXIT
   host_file_write "$path" "$sha" "$content_b64" "$restart"
+}
+
+host_file_plain_text() {
+  local others
+  others=$(LC_ALL=C tr -d '\11\12\15\40-\176' <"$1" | wc -c)
+  ((others == 0)) || return 1
+  ! LC_ALL=C grep -q $'\r.' "$1"
 }
