@@ -316,6 +316,16 @@ function carriedKey(value: unknown): KeyAhead | undefined {
   return { keyId, publicKey, instanceId, madeAt, for: script };
 }
 
+/** Whether secrets can be sealed to a framed public half (RSA of at least 2048 bits). */
+function sealable(der: string): boolean {
+  try {
+    sealSecrets(publicKeyPem(der), '');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class SsmHostRunner implements HostRunner, KeysAheadRunner {
   #sent = 0;
   /** Keys made ahead by prepareSecrets, by instance: the next command with secrets there takes its own. */
@@ -449,8 +459,9 @@ export class SsmHostRunner implements HostRunner, KeysAheadRunner {
       ahead.map((a) => a.keyId),
     );
     for (const a of ahead) {
-      const publicKey = keys.get(a.keyId);
-      if (publicKey !== undefined) this.#held.push({ keyId: a.keyId, publicKey, instanceId, madeAt, for: a.for });
+      const held = carriedKey({ keyId: a.keyId, publicKey: keys.get(a.keyId), instanceId, madeAt, for: a.for });
+      // Held only when its public half reads as a key to seal to; else the command that needs one makes its own.
+      if (held && sealable(held.publicKey)) this.#held.push(held);
     }
     return { ...out, stderr: rest };
   }
