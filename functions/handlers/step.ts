@@ -1,6 +1,8 @@
-// The step Lambda: one function per task state (CDK sets STEP_NAME), all from this entry. It runs the
-// step code of functions/steps/ over the AWS adapters and returns the whole new context, which the
-// state machine takes as the state's output (`OutputPath: $.Payload`).
+// The step Lambda: one function runs every task state of its workflow (the event names the step). It
+// runs the step code of functions/steps/ over the AWS adapters and returns the whole new context, which
+// the state machine takes as the state's output (`OutputPath: $.Payload`). Each step is held to its own
+// state's TimeoutSeconds (functions/workflow/stepDeadline.ts): the function's timeout is the longest
+// step's, and a step the state machine gave up on must not run on beside its next try.
 //
 // Errors are rethrown unchanged: Lambda reports `errorType` = the error's `name` (the class name, see
 // functions/errors.ts), which is what the state machine's Retry and Catch match on.
@@ -39,6 +41,7 @@ import type { TaskSpec } from '../../statemachine/spec.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { taskSpec } from '../../statemachine/spec.ts';
 import { withLockHeld } from '../workflow/lockRenewal.ts';
+import { withStepDeadline } from '../workflow/stepDeadline.ts';
 import { awsDeps, createAwsClients } from '../adapters/aws/deps.ts';
 import { oneLine, type StepDetail } from '../adapters/aws/auditRecord.ts';
 import { AuditStore } from '../adapters/aws/auditStore.ts';
@@ -53,8 +56,6 @@ export interface StepHandlerOptions<D> {
   steps: Readonly<Record<string, StepImplementation<D>>>;
   /** Builds the ports once per Lambda container, on first use. */
   deps: () => D | Promise<D>;
-  /** The step this function is deployed for (env STEP_NAME); events for other steps are refused. */
-  stepName?: string | undefined;
   /** One JSON summary line per invocation instead of the Powertools logger (tests). */
   log?: (line: string) => void;
   logger?: Logger;
@@ -68,7 +69,7 @@ export interface StepHandlerOptions<D> {
   env?: Record<string, string | undefined>;
   now?: () => number;
   /** Runs around each step: the cluster lock proven held and renewed for the tasks that hold it (lockRenewal.ts). */
-  around?: (step: string, context: WorkflowContext, deps: D, run: () => Promise<unknown>) => Promise<unknown>;
+  around?: (step: string, context: WorkflowContext, deps: D, run: (deps: D) => Promise<unknown>) => Promise<unknown>;
 }
 
 export type StepHandler = (event: StepEvent) => Promise<WorkflowContext>;
@@ -145,9 +146,6 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
     if (logger) setLogKeys(logger, { step, executionArn, cluster: env['CLUSTER_NAME'] });
     const body = async (): Promise<WorkflowContext> => {
       try {
-        if (options.stepName !== undefined && options.stepName !== '' && step !== options.stepName) {
-          throw new InvalidInputError('step', `this function runs ${options.stepName}, not ${JSON.stringify(step)}`);
-        }
         const implementation = Object.hasOwn(options.steps, step) ? options.steps[step] : undefined;
         if (!implementation) throw new InvalidInputError('step', `no step named ${JSON.stringify(step)}`);
         const context = contextFromEvent(event, deploymentOptions(env));
@@ -169,8 +167,8 @@ export function createStepHandler<D>(options: StepHandlerOptions<D>): StepHandle
                 ...(taskToken ? { taskToken } : {}),
               }
             : base;
-        const run = () => implementation(context, deps);
-        const { result, keysAhead } = await withKeysAhead(deps, context, () => (options.around ? options.around(step, context, deps, run) : run()));
+        const run = (withDeps: D) => implementation(context, withDeps);
+        const { result, keysAhead } = await withKeysAhead(deps, context, () => (options.around ? options.around(step, context, deps, run) : run(deps)));
         const next: WorkflowContext = withKeysLeft({ ...context, ...stepOutputOf(result) }, keysAhead);
         const { detail, skipped } = resultDetail(result);
         await report({ step, runId, durationMs: now() - started, outcome: skipped ? 'skipped' : 'succeeded' }, detail, executionArn, started);
@@ -215,6 +213,26 @@ export function workflowSteps(env: Record<string, string | undefined>): {
   };
 }
 
+/**
+ * What runs around each step of a deployed function: its state's deadline (the function runs every step,
+ * so its own timeout is the longest step's), then the run's ownership and, for the tasks that hold it, the
+ * cluster lock (lockRenewal.ts). The step gets the deadline's signal in its deps.
+ */
+export function aroundStep(spec: (step: string) => TaskSpec, log?: (message: string) => void): NonNullable<StepHandlerOptions<StepDeps>['around']> {
+  return (step, context, deps, run) => {
+    const task = spec(step);
+    return withStepDeadline(
+      task.name,
+      task.timeoutSeconds,
+      (signal) => {
+        const attempt = { ...deps, signal };
+        return withLockHeld(task, context, attempt, () => run(attempt));
+      },
+      log ? { log } : {},
+    );
+  };
+}
+
 /** The deployed handler: Powertools logger, metrics and tracer; traced SDK clients; step details into the run table. */
 function awsStepHandler(): StepHandler {
   const env = process.env;
@@ -241,9 +259,8 @@ function awsStepHandler(): StepHandler {
   const workflow = workflowSteps(env);
   return createStepHandler<StepDeps>({
     steps: workflow.steps,
-    around: (step, context, deps, run) => withLockHeld(workflow.spec(step), context, deps, run),
+    around: aroundStep(workflow.spec, (message) => logger.warn(message)),
     deps: () => awsDeps(env, clients, { log: (message) => logger.info(message) }),
-    stepName: env['STEP_NAME'],
     logger,
     metrics: createMetrics(env),
     tracer,

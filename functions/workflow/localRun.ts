@@ -20,7 +20,7 @@ import type { RunOutcome, RunRecord, RunStore, StepRecord } from '../ports.ts';
 import type { StepDeps } from './stepDeps.ts';
 import type { StepResult } from './step.ts';
 import { proveRunOwner, withLockHeld } from './lockRenewal.ts';
-import { withStepSignal } from './stepSignal.ts';
+import { withStepDeadline } from './stepDeadline.ts';
 import { withKeysAhead } from '../hosts/keysAhead.ts';
 import { InvalidInputError } from '../errors.ts';
 import { absolutePath } from '../validate.ts';
@@ -240,15 +240,18 @@ export async function runLocally<N extends string = TaskName, C extends Workflow
       const attempt: StepDeps = { ...deps, signal: controller.signal };
       // One-time keys hosts made ahead for later commands' secrets ride in the context from step to step,
       // as in the step functions (functions/hosts/keysAhead.ts); nothing where the runner needs no keys.
-      const step = withStepSignal(controller.signal, () =>
+      const step = () =>
         withLockHeld(task, input, attempt, async () => {
           const { result, keysAhead } = await withKeysAhead(attempt, input, () => options.steps[task.name](input, attempt) as Promise<StepResult>);
           // Merged over the context: none left clears what it carried.
           return keysAhead === undefined ? result : { ...result, output: { ...result.output, keysAhead: keysAhead.length > 0 ? keysAhead : undefined } };
-        }),
-      );
+        });
       try {
-        return await withTimeout(step, options.timeouts?.[task.name] ?? task.timeoutSeconds, task.name, controller, options.cancelGraceMs ?? 30_000, deps.log);
+        return await withStepDeadline(task.name, options.timeouts?.[task.name] ?? task.timeoutSeconds, step, {
+          controller,
+          graceMs: options.cancelGraceMs ?? 30_000,
+          log: deps.log,
+        });
       } finally {
         running.delete(controller);
       }
@@ -341,49 +344,4 @@ export async function runLocally<N extends string = TaskName, C extends Workflow
   if (lost !== undefined) throw lost;
   onProgress?.({ type: 'end', record });
   return record;
-}
-
-/**
- * The step's result, or States.Timeout after `seconds`: then the step is cancelled (its signal aborted
- * with that error) and given up to `graceMs` to stop (its host commands killed) before the timeout is
- * reported, so nothing of it still runs when compensation or the next try starts.
- */
-async function withTimeout<T>(
-  promise: Promise<T>,
-  seconds: number,
-  step: string,
-  controller: AbortController,
-  graceMs: number,
-  log: (message: string) => void,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new Error(`${step} did not finish within ${seconds}s`);
-      error.name = 'States.Timeout';
-      controller.abort(error);
-      let grace: NodeJS.Timeout | undefined;
-      const stopped = new Promise<void>((resolve) => {
-        grace = setTimeout(() => {
-          log(`${step}: still stopping ${graceMs / 1000}s after its timeout; the run goes on`);
-          resolve();
-        }, graceMs);
-      });
-      void Promise.race([
-        promise.then(
-          () => undefined,
-          () => undefined,
-        ),
-        stopped,
-      ]).then(() => {
-        clearTimeout(grace);
-        reject(error);
-      });
-    }, seconds * 1000);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -126,7 +126,6 @@ describe('AwaitApproval over the run table and the topic', () => {
     const handler = createStepHandler<StepDeps>({
       steps: { AwaitApproval: AwaitApproval as unknown as StepImplementation<StepDeps> },
       deps: () => base,
-      stepName: 'AwaitApproval',
       log: (line) => void lines.push(line),
     });
     const next = await handler({ step: 'AwaitApproval', context: restoreContext(), executionName: RUN_ID, taskToken: TOKEN });

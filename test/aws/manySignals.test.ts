@@ -4,7 +4,7 @@
 // through the synthesized stack's EventBridge rules, and the one that matches starts an execution with the
 // input its target's InputTransformer makes of the event (no function in between; Step Functions names
 // the execution, a UUID). Both executions run the compiled state machine through the step
-// Lambda handler, with the lock held and renewed around each step as deployed (withLockHeld) on the real
+// Lambda handler, with the lock held and renewed around each step as deployed (aroundStep: the step's deadline, withLockHeld) on the real
 // DynamoLock over a faked DynamoDB table, and the real ValidateInput, AcquireLock, CheckClusterHealth,
 // ConfirmMemberFailed and ReleaseLock over a five-member cluster with both down; host work is faked.
 // The first execution takes master-4 in at its second observation and replaces both: remove, remove, add,
@@ -33,7 +33,7 @@ import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { Ec2Signals } from '../../functions/adapters/aws/ec2Signals.ts';
 import type { AuditRecord } from '../../functions/adapters/aws/auditRecord.ts';
 import { runIdFromExecutionName } from '../../functions/handlers/event.ts';
-import { createStepHandler } from '../../functions/handlers/step.ts';
+import { aroundStep, createStepHandler } from '../../functions/handlers/step.ts';
 import { outcomeMessage } from '../../functions/handlers/notifyOutcome.ts';
 import type { Host, Inventory } from '../../functions/ports.ts';
 import { AcquireLock } from '../../functions/steps/AcquireLock.ts';
@@ -41,7 +41,6 @@ import { CheckClusterHealth } from '../../functions/steps/CheckClusterHealth.ts'
 import { ConfirmMemberFailed } from '../../functions/steps/ConfirmMemberFailed.ts';
 import { ValidateInput } from '../../functions/steps/ValidateInput.ts';
 import { ReleaseLock } from '../../functions/steps/ReleaseLock.ts';
-import { withLockHeld } from '../../functions/workflow/lockRenewal.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
 import { compileAsl } from '../../statemachine/asl.ts';
 import type { MemberPhase, WorkflowContext } from '../../statemachine/context.ts';
@@ -299,7 +298,7 @@ describe.each([
       steps,
       deps: () => deps,
       log: () => {},
-      around: (step, context, d, run) => withLockHeld(taskSpec(step), context, d, run),
+      around: aroundStep(taskSpec),
     });
     const asl = compileAsl();
     const execute = (s: (typeof started)[number]) =>

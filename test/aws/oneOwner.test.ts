@@ -17,7 +17,7 @@ import { DynamoLock } from '../../functions/adapters/aws/dynamoLock.ts';
 import { TABLE_SCHEMA } from '../../functions/adapters/aws/dynamoTable.ts';
 import { executionLiveness } from '../../functions/adapters/aws/executionLiveness.ts';
 import { LockHeldError, LockLostError } from '../../functions/errors.ts';
-import { createStepHandler } from '../../functions/handlers/step.ts';
+import { aroundStep, createStepHandler } from '../../functions/handlers/step.ts';
 import { STEPS } from '../../functions/steps/index.ts';
 import { withLockHeld } from '../../functions/workflow/lockRenewal.ts';
 import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
@@ -151,7 +151,7 @@ describe('Handler: a second execution for a run a RUNNING execution owns', () =>
           },
           { log: () => undefined },
         ),
-      around: (step, context, deps, run) => withLockHeld(taskSpec(step), context, deps, run),
+      around: aroundStep(taskSpec),
       log: () => undefined,
       env: ENV,
     });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createStepHandler } from '../../functions/handlers/step.ts';
+import { aroundStep, createStepHandler } from '../../functions/handlers/step.ts';
+import type { StepDeps } from '../../functions/workflow/stepDeps.ts';
+import { taskSpec } from '../../statemachine/spec.ts';
 import { contextFromEvent, runIdFromExecutionName, stepOutputOf } from '../../functions/handlers/event.ts';
-import { InvalidInputError, RefusedError, ScriptFailedError } from '../../functions/errors.ts';
+import { RefusedError, ScriptFailedError } from '../../functions/errors.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
 
 const context: WorkflowContext = {
@@ -10,14 +12,13 @@ const context: WorkflowContext = {
   options: { graceSeconds: 10, learner: 'auto' },
 };
 
-function setup(steps: Record<string, (ctx: WorkflowContext, deps: { id: number }) => Promise<unknown>>, stepName?: string) {
+function setup(steps: Record<string, (ctx: WorkflowContext, deps: { id: number }) => Promise<unknown>>) {
   const lines: string[] = [];
   let built = 0;
   let clock = 1000;
   const handler = createStepHandler({
     steps,
     deps: () => ({ id: ++built }),
-    stepName,
     log: (line) => lines.push(line),
     now: () => (clock += 25),
   });
@@ -78,11 +79,30 @@ describe('Function: createStepHandler', () => {
     await expect(handler({ step: 'CheckClusterHealth', context })).rejects.toMatchObject({ name: 'RefusedError' });
   });
 
-  it('refuses an event for another step than the one the function is deployed for', async () => {
-    const { handler } = setup({ AddMember: async () => ({}), RemoveFailedMember: async () => ({}) }, 'AddMember');
-    const error = await handler({ step: 'RemoveFailedMember', context }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(InvalidInputError);
-    expect((error as Error).name).toBe('InvalidInputError');
+  it("holds each step to its own state's TimeoutSeconds: the one function runs every step, so a step past its time is cancelled and ends States.Timeout", async () => {
+    let seen: AbortSignal | undefined;
+    const spec = (step: string) => ({ ...taskSpec('StopFailedMember'), name: step, timeoutSeconds: 1, holdsLock: false });
+    const lock = { heldElsewhere: async () => null } as unknown as StepDeps['lock'];
+    const handler = createStepHandler<StepDeps>({
+      steps: {
+        StopFailedMember: async (_context, deps) => {
+          seen = deps.signal;
+          // Runs until its signal aborts, then fails with the signal's reason, as a host command does when the step's time is up.
+          await new Promise((_, reject) => deps.signal?.addEventListener('abort', () => reject(deps.signal?.reason as Error), { once: true }));
+          return { detail: 'finished' };
+        },
+      },
+      deps: () => ({ lock, waits: { lockTtlSeconds: 60 }, log: () => undefined }) as unknown as StepDeps,
+      around: aroundStep(spec),
+      log: () => undefined,
+    });
+    const started = Date.now();
+    const error = await handler({ step: 'StopFailedMember', context, executionName: 'run-handler-1' }).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('States.Timeout');
+    expect((error as Error).message).toBe('StopFailedMember did not finish within 1s');
+    expect(seen?.aborted).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('refuses an unknown step and inherited property names', async () => {
