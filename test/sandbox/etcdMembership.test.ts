@@ -124,6 +124,17 @@ describe('Guarded membership change with master-2 down', () => {
   });
 });
 
+describe('An observation under final evidence (observe QUICK_ENDPOINTS)', () => {
+  it('asks the quick endpoints within 0.5 s: a live member answers in time, the powered-off one does not', async () => {
+    const { sandbox: s, etcd } = throughMaster();
+    const url = (name: string) => `https://${s.hosts.find((h) => h.name === name)!.ip}:2379`;
+    const endpoints = ['master-0', 'master-1', 'master-2'].map(url);
+    const view = await etcd.view(endpoints, { quick: [url('master-0'), url('master-2')] });
+    const answered = view.statuses.map((st) => !('error' in st));
+    expect(answered).toEqual([true, true, false]);
+  });
+});
+
 /** etcdctl through master-0, with the spare host (whose peer URL the adds name; never started). */
 function throughMaster() {
   const s = current();
