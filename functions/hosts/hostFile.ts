@@ -1,6 +1,7 @@
 // Reading and writing the configuration files the workflow edits on hosts (ReadHostFile.sh and
 // WriteHostFile.sh): the edit itself is done here, in TypeScript, and written back only when the file
-// still has the content that was read.
+// still has the content that was read. The flanneld and inventory edits are made on the host first
+// (lib/hostFile.sh host_file_edit); these serve the forms that edit declines, and every other file.
 
 import type { Host, HostRunner } from '../ports.ts';
 import { runScript, runScriptText } from './hostScript.ts';

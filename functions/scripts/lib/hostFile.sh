@@ -2,7 +2,8 @@
 # hostFile.sh: write one of the files the workflow edits (ReadHostFile.sh reads them); inlined like the
 # other lib files (functions/adapters/scriptText.ts). WriteHostFile.sh is this alone; a step's own script
 # (ConfigureNewMember.sh, RollMasters.sh, UpdateFlannel.sh) writes its file first with it, in the same
-# host command as what follows the write.
+# host command as what follows the write. Where the edit itself is ported to the shell (flanneld, the
+# inventory), host_file_edit reads, edits and writes in that one command, with the same write.
 #
 #   host_file_write PATH EXPECTED_SHA256 CONTENT_BASE64 [restart]
 #       Replaces PATH with the content (base64), atomically, keeping a dated copy of the old one beside
