@@ -277,6 +277,12 @@ export interface WorkflowContext {
    */
   membersAfterAdd?: { newMemberId: string; members: ListedMember[] };
   /**
+   * Written by RemoveFailedMember: the member list as it stands after the removal (the list it observed,
+   * without the removed member), until the next add (AddMember clears it). ConfigureNewMember builds
+   * ETCD_INITIAL_CLUSTER from it instead of reading the list again; StartNewMember checks what the add made.
+   */
+  membersAfterRemoval?: { removedId: string; members: ListedMember[] };
+  /**
    * Written by VerifyClusterHealth: the members' hostnames on the list it verified (every member started
    * and voting), with the new member that list was verified for. RollMasters and UpdateFlannel use it
    * instead of asking etcd again while `newMemberId` is still that member (cluster/liveEndpoints.ts).

@@ -6,8 +6,8 @@
 // cluster. A host that sees anything else changes nothing: the step then observes and judges the real
 // view as it always has.
 
-import type { GuardedChangeResult, MembershipChange, ViewGuard } from '../ports.ts';
-import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
+import type { EtcdMember, GuardedChangeResult, MembershipChange, ViewGuard } from '../ports.ts';
+import type { ListedMember, MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { allSlots } from '../../statemachine/members.ts';
 import type { MemberHealth } from '../../statemachine/quorum.ts';
 import { viewFingerprint } from '../../statemachine/viewFingerprint.ts';
@@ -83,4 +83,9 @@ export async function changeIfPredicted(
     return null;
   }
   return { observation: await observationOf(context, result.view, predicted.down), result };
+}
+
+/** A member as the run keeps it (membersAfterRemoval, membersAfterAdd): no more than the member list says of it. */
+export function listedMember(m: EtcdMember): ListedMember {
+  return { id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
 }

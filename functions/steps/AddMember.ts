@@ -11,9 +11,9 @@
 
 import { EtcdUnhealthyClusterError, MemberAlreadyExistsError, RefusedError } from '../errors.ts';
 import { replacesSeveral } from '../../statemachine/members.ts';
-import { joinsAsLearner, type ListedMember, type WorkflowContext } from '../../statemachine/context.ts';
+import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
 import { quorumForRemoval, type MemberHealth } from '../../statemachine/quorum.ts';
-import { changeIfPredicted, predictView } from '../cluster/guardedChange.ts';
+import { changeIfPredicted, listedMember, predictView } from '../cluster/guardedChange.ts';
 import type { EtcdClusterPort, EtcdMember } from '../ports.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
@@ -23,6 +23,12 @@ import type { Step, StepResult } from '../workflow/step.ts';
 import { isStarted, memberByPeerUrl, peerUrl } from '../../statemachine/cluster.ts';
 
 export const AddMember: Step = async (context, deps) => {
+  const result = await addMember(context, deps);
+  // Whatever this step found or did, the list RemoveFailedMember left may no longer be the cluster's.
+  return { ...result, output: { ...result.output, membersAfterRemoval: undefined } };
+};
+
+async function addMember(context: WorkflowContext, deps: StepDeps): Promise<StepResult> {
   const replacement = need(context.replacement, 'replacement');
   const url = peerUrl(replacement);
   if (context.failedMemberRemoved !== true) {
@@ -80,7 +86,7 @@ export const AddMember: Step = async (context, deps) => {
   } catch (error) {
     return alreadyAdded(error, etcd, url);
   }
-};
+}
 
 /**
  * A run that replaces several adds each new member only once every voting member answers (etcd 3.2's
@@ -114,9 +120,4 @@ async function alreadyAdded(error: unknown, etcd: EtcdClusterPort, url: string):
   const again = memberByPeerUrl(await etcd.memberList(), url);
   if (!again || isStarted(again)) throw error;
   return { output: { newMemberId: again.id, addedAsLearner: again.isLearner, memberAdded: true }, detail: `member ${again.id} for ${url} was already added` };
-}
-
-/** A member as StartNewMember checks it: no more than the member list says of it. */
-function listedMember(m: EtcdMember): ListedMember {
-  return { id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
 }

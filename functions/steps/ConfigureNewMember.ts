@@ -31,11 +31,12 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const replacement = need(context.replacement, 'replacement');
   const path = `/etc/etcd/generated_certs/etcd-${replacement.hostname}/etcd.conf`;
 
-  // The member list and the copied etcd.conf are independent reads: one round trip for both, and the
-  // first of them to the CA host also makes the one-time key for the bundle's upload URL there (SSM,
-  // functions/hosts/keysAhead.ts): no command of its own.
+  // The member list is the one RemoveFailedMember observed, without the member it removed, until an add
+  // (membersAfterRemoval); else it is read beside the copied etcd.conf: one round trip for both. The read on
+  // the CA host also makes the one-time key for the bundle's upload URL there (SSM,
+  // functions/hosts/keysAhead.ts): no command of its own. StartNewMember checks what the add made.
   askKeyAhead(deps.runner, ca, 'ConfigureNewMember');
-  const [members, read] = await Promise.all([etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
+  const [members, read] = await Promise.all([context.membersAfterRemoval?.members ?? etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
   const initialCluster = expectedInitialCluster(members, replacement);
 
   if (!read) throw new ConfigEditError(`${path} is missing on ${ca.name}; IssueCertificates copies it there`);

@@ -14,7 +14,8 @@ import { executionOf } from '../cluster/assessFailure.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
 import { observe } from '../cluster/observe.ts';
-import { changeIfPredicted, predictView } from '../cluster/guardedChange.ts';
+import { changeIfPredicted, listedMember, predictView } from '../cluster/guardedChange.ts';
+import type { EtcdMember } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
@@ -37,14 +38,19 @@ export const RemoveFailedMember: Step = async (context, deps) => {
   // In a run that replaces several, the others it confirmed failed are not asked either.
   const assumeDown = [...new Set([failed.id, ...failedMemberIds(context)])];
   if (!stale) {
-    const reason = await removeIfPredicted(context, deps, failed.id, assumeDown);
-    if (reason !== null) return { output: { failedMemberRemoved: true }, detail: `removed member ${failed.id} (${failed.name || 'unnamed'}); ${reason}` };
+    const removed = await removeIfPredicted(context, deps, failed.id, assumeDown);
+    if (removed !== null) {
+      return {
+        output: { failedMemberRemoved: true, membersAfterRemoval: membersAfter(removed.members, failed.id) },
+        detail: `removed member ${failed.id} (${failed.name || 'unnamed'}); ${removed.reason}`,
+      };
+    }
   }
   const seen = await observe(context, deps, stale ? {} : { assumeDown });
   if (!seen.members.some((m) => m.id === failed.id)) {
     if (!confirmedHere) throw new RefusedError(`member ${label} is not in the member list and this run never confirmed its failure: not removing anything`);
     return {
-      output: { failedMemberRemoved: true },
+      output: { failedMemberRemoved: true, membersAfterRemoval: membersAfter(seen.members, failed.id) },
       detail: `member ${label}, confirmed failed by this run, is no longer in the member list: an earlier attempt of this run removed it`,
       skipped: true,
     };
@@ -65,6 +71,7 @@ export const RemoveFailedMember: Step = async (context, deps) => {
   return {
     output: {
       failedMemberRemoved: true,
+      membersAfterRemoval: membersAfter(seen.members, failed.id),
       ...(stale ? { failureConfirmation: { memberId: failed.id, execution: executionOf(deps), observedAt: deps.now().toISOString() } } : {}),
     },
     detail: `removed member ${failed.id} (${failed.name || 'unnamed'}); ${verdict.reason}${reconfirmed}`,
@@ -73,11 +80,22 @@ export const RemoveFailedMember: Step = async (context, deps) => {
 
 /**
  * The removal guarded by the predicted view, when that view passes the quorum verdict: the verdict's
- * reason on the view the host saw once it removed the member; null when nothing was removed.
+ * reason on the view the host saw once it removed the member, and that view's member list; null when
+ * nothing was removed.
  */
-async function removeIfPredicted(context: WorkflowContext, deps: StepDeps, failedId: string, assumeDown: string[]): Promise<string | null> {
+async function removeIfPredicted(
+  context: WorkflowContext,
+  deps: StepDeps,
+  failedId: string,
+  assumeDown: string[],
+): Promise<{ reason: string; members: EtcdMember[] } | null> {
   const predicted = predictView(context, assumeDown);
   if (!predicted || !quorumForRemoval(predicted.health, failedId).ok) return null;
   const done = await changeIfPredicted(context, deps, predicted, { remove: failedId });
-  return done ? quorumForRemoval(done.observation.health, failedId).reason : null;
+  return done ? { reason: quorumForRemoval(done.observation.health, failedId).reason, members: done.observation.members } : null;
+}
+
+/** The member list once `removedId` is gone, as the step observed it: ConfigureNewMember's (membersAfterRemoval). */
+function membersAfter(members: EtcdMember[], removedId: string): NonNullable<WorkflowContext['membersAfterRemoval']> {
+  return { removedId, members: members.filter((m) => m.id !== removedId).map(listedMember) };
 }

@@ -54,6 +54,16 @@ describe('Step: AddMember', () => {
     expect(world.runner.requests).toEqual([]);
   });
 
+  it("clears the member list RemoveFailedMember left (membersAfterRemoval): after an add it is no longer the cluster's, whatever the step found", async () => {
+    const left = { membersAfterRemoval: { removedId: 'a2', members: [] } };
+    for (const context of [removed(left), removed({ ...left, memberAdded: true, newMemberId: NEW_ID })]) {
+      const world = stepWorld();
+      const result = await AddMember(context, world.deps);
+      expect(Object.hasOwn(result.output ?? {}, 'membersAfterRemoval')).toBe(true);
+      expect(JSON.parse(JSON.stringify(after(context, result)))).not.toHaveProperty('membersAfterRemoval');
+    }
+  });
+
   it('adds a voting member when a learner is not asked for (learner: never) or not supported', async () => {
     for (const extra of [{ options: { graceSeconds: 0, learner: 'never' as const } }, { learnerSupported: false }]) {
       const world = stepWorld();

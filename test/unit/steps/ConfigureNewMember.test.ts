@@ -70,6 +70,27 @@ describe('Step: ConfigureNewMember', () => {
     expect(result.detail).toBe(`etcd.conf for ${SPARE.hostname} written (ETCD_INITIAL_CLUSTER=${INITIAL_CLUSTER}); bundle of 8192 bytes stored`);
   });
 
+  it('takes the member list RemoveFailedMember left (membersAfterRemoval) instead of reading it: ETCD_INITIAL_CLUSTER from that list', async () => {
+    const world = caHost(stepWorld());
+    const listed = (n: number, ip: string) => ({
+      id: `00000000000000a${n}`,
+      name: `master-${n}.example.test`,
+      peerURLs: [`https://${ip}:2380`],
+      clientURLs: [`https://${ip}:2379`],
+      isLearner: false,
+    });
+    // Another list than the cluster's (master-1 only) shows which one the step used.
+    const context = confirmedContext({ membersAfterRemoval: { removedId: '00000000000000a2', members: [listed(1, '198.51.100.3')] } });
+    const result = await ConfigureNewMember(context, world.deps);
+    expect(world.cluster.calls).toEqual([]);
+    expect(result.output).toEqual({
+      bundleKey: KEY,
+      initialCluster: 'master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380',
+    });
+    const read = await ConfigureNewMember(confirmedContext(), caHost(stepWorld()).deps);
+    expect(read.output).toEqual({ bundleKey: KEY, initialCluster: INITIAL_CLUSTER });
+  });
+
   it('a second run finds etcd.conf already right, leaves it, and stores the bundle again', async () => {
     const world = caHost(stepWorld());
     const first = await ConfigureNewMember(confirmedContext(), world.deps);

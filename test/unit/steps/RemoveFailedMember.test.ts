@@ -25,7 +25,20 @@ describe('Step: RemoveFailedMember', () => {
     expect(world.cluster.calls).toEqual([`guarded remove ${FAILED} ${endpoint('master-0')},${endpoint('master-1')}`]);
     expect(world.cluster.changes).toEqual([`remove ${FAILED}`]);
     expect(result).toEqual({
-      output: { failedMemberRemoved: true },
+      output: {
+        failedMemberRemoved: true,
+        // The list the guarded command observed, without the removed member: ConfigureNewMember's.
+        membersAfterRemoval: {
+          removedId: FAILED,
+          members: (['master-0', 'master-1'] as const).map((host, i) => ({
+            id: memberId(0xa0 + i),
+            name: `${host}.example.test`,
+            peerURLs: [`https://${HOSTS[host].ip}:2380`],
+            clientURLs: [endpoint(host)],
+            isLearner: false,
+          })),
+        },
+      },
       detail: `removed member ${FAILED} (master-2.example.test); 2 of 3 voting members answer; 2 needed after the change`,
     });
     expect(world.runner.requests).toEqual([]);
