@@ -1,15 +1,15 @@
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DescribeInstanceInformationCommand, GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { awsDeps, createAwsClients, scriptReader } from '../../functions/adapters/aws/deps.ts';
 import { InvalidInputError } from '../../functions/errors.ts';
 import type { Host } from '../../functions/ports.ts';
+import { executingSsm } from '../support/aws/executingSsm.ts';
 
 const SCRIPTS_DIR = fileURLToPath(new URL('../../functions/scripts/', import.meta.url));
 const ENV = {
@@ -30,30 +30,6 @@ function clients() {
     s3: new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x' }, requestChecksumCalculation: 'WHEN_REQUIRED' }),
     doc: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' })),
   };
-}
-
-/** A fake SSM whose SendCommand runs the `commands` text with bash here, as the agent would on the host. */
-function executingSsm(): void {
-  const results = new Map<string, { code: number; stdout: string; stderr: string }>();
-  let n = 0;
-  ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: 'i-0123456789abcdef0', PingStatus: 'Online' }] });
-  ssmMock.on(SendCommandCommand).callsFake((input: { Parameters?: Record<string, string[]> }) => {
-    const run = spawnSync('bash', ['-c', (input.Parameters?.['commands'] ?? []).join('\n')], { encoding: 'utf8' });
-    const id = `cmd-${++n}`;
-    results.set(id, { code: run.status ?? -1, stdout: run.stdout, stderr: run.stderr });
-    return { Command: { CommandId: id } };
-  });
-  ssmMock.on(GetCommandInvocationCommand).callsFake((input: { CommandId: string }) => {
-    const r = results.get(input.CommandId);
-    if (!r) throw Object.assign(new Error('no invocation'), { name: 'InvocationDoesNotExist' });
-    return {
-      Status: r.code === 0 ? 'Success' : 'Failed',
-      StatusDetails: r.code === 0 ? 'Success' : 'Failed',
-      ResponseCode: r.code,
-      StandardOutputContent: r.stdout,
-      StandardErrorContent: r.stderr,
-    };
-  });
 }
 
 beforeEach(() => {
@@ -86,7 +62,7 @@ describe('Function: awsDeps', () => {
   });
 
   it('runs a real script through SSM: the fake agent executes the exact commands and the exit code comes back', async () => {
-    executingSsm();
+    executingSsm(ssmMock, 'i-0123456789abcdef0');
     const commands: string[] = [];
     const deps = await awsDeps(ENV, clients(), { sleep: async () => {}, onCommand: (e) => commands.push(e.script) });
     const host: Host = { name: 'master-0', hostname: 'master-0.example.com', ip: '10.0.1.10', roles: ['master'], instanceId: 'i-0123456789abcdef0' };

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DescribeInstanceInformationCommand, GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeCommands, KEY_AHEAD_MAX_MS, SsmHostRunner } from '../../functions/adapters/aws/ssmHostRunner.ts';
 import { readKeyFrames } from '../../functions/adapters/aws/secretSeal.ts';
@@ -20,6 +20,7 @@ import { runScriptText } from '../../functions/hosts/hostScript.ts';
 import { askKeyAhead, type KeyAhead } from '../../functions/hosts/keysAhead.ts';
 import type { Host, HostRunner } from '../../functions/ports.ts';
 import type { WorkflowContext } from '../../statemachine/context.ts';
+import { executingSsm } from '../support/aws/executingSsm.ts';
 
 const INSTANCE = 'i-0123456789abcdef0';
 const host: Host = { name: 'etcd-spare-0', hostname: 'etcd-spare-0.example.internal', ip: '10.0.1.20', roles: ['spare'], instanceId: INSTANCE };
@@ -36,30 +37,6 @@ let sent: Array<{ comment: string; commands: string[] }>;
 /** The script of every command: counts its runs, prints its arguments and what it got on stdin. */
 const script = () => `set -o errexit -o nounset -o pipefail\necho ran >>'${join(work, 'runs')}'\nprintf '[%s]' "$@"; echo; cat\n`;
 const runs = () => (existsSync(join(work, 'runs')) ? readFileSync(join(work, 'runs'), 'utf8').split('\n').filter(Boolean).length : 0);
-
-/** A fake SSM whose SendCommand runs the `commands` text with bash here, as the agent would on the host. */
-function executingSsm(): void {
-  const results = new Map<string, { code: number; stdout: string; stderr: string }>();
-  ssmMock.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: [{ InstanceId: INSTANCE, PingStatus: 'Online' }] });
-  ssmMock.on(SendCommandCommand).callsFake((input: { Comment?: string; Parameters?: Record<string, string[]> }) => {
-    const commands = input.Parameters?.['commands'] ?? [];
-    sent.push({ comment: input.Comment ?? '', commands });
-    const run = spawnSync('bash', ['-c', commands.join('\n')], { encoding: 'utf8' });
-    const id = `cmd-${sent.length}`;
-    results.set(id, { code: run.status ?? -1, stdout: run.stdout, stderr: run.stderr });
-    return { Command: { CommandId: id } };
-  });
-  ssmMock.on(GetCommandInvocationCommand).callsFake((input: { CommandId: string }) => {
-    const r = results.get(input.CommandId)!;
-    return {
-      Status: r.code === 0 ? 'Success' : 'Failed',
-      StatusDetails: r.code === 0 ? 'Success' : 'Failed',
-      ResponseCode: r.code,
-      StandardOutputContent: r.stdout,
-      StandardErrorContent: r.stderr,
-    };
-  });
-}
 
 /** A runner as one step function's container has it: its own memory, the host's key directory. */
 function ssmRunner(now: () => number = Date.now): SsmHostRunner {
@@ -84,8 +61,7 @@ beforeEach(() => {
   ssmMock.reset();
   keyDir = mkdtempSync(join(tmpdir(), 'keys-ahead-'));
   work = mkdtempSync(join(tmpdir(), 'keys-ahead-work-'));
-  sent = [];
-  executingSsm();
+  sent = executingSsm(ssmMock, INSTANCE);
 });
 
 afterEach(() => {
