@@ -119,6 +119,14 @@ valid_url() {
   valid_host "$host"
 }
 
+# Sets `name`, the name `member add` is given: NAME ($2) when given, else the peer URL's host ($1,
+# checked by valid_url). Only printed by etcdctl: etcd does not store it. A bad name exits through usage.
+member_name() {
+  name=${2:-${1#https://}}
+  name=${name%:2380}
+  valid_host "$name" || usage 'name must be a hostname or an IPv4 address'
+}
+
 # Comma list of URLs, each checked by valid_url with port $2 (or any port when empty).
 valid_url_list() {
   local list=$1 want_port=$2 item
@@ -536,9 +544,7 @@ case $VERB in
     [[ $# -eq 1 || $# -eq 2 ]] || usage "$VERB takes PEER_URL [NAME]"
     valid_url "$1" 2380 || usage 'peer URL must be https://host:2380'
     peer_url=$1
-    name=${2:-${peer_url#https://}}
-    name=${name%:2380}
-    valid_host "$name" || usage 'name must be a hostname or an IPv4 address'
+    member_name "$peer_url" "${2:-}"
     if [[ $VERB == member-add-learner ]]; then
       run_etcdctl "$ENDPOINTS" "$MEMBERSHIP_DIAL" "$MEMBERSHIP_COMMAND" member add "$name" --peer-urls="$peer_url" --learner
     else
@@ -566,9 +572,7 @@ case $VERB in
     [[ $# -eq 4 || $# -eq 5 ]] || usage "$VERB takes STATUS_ENDPOINTS CLUSTER_ID EXPECT PEER_URL [NAME]"
     valid_guard "$1" "$2" "$3"
     valid_url "$4" 2380 || usage 'peer URL must be https://host:2380'
-    name=${5:-${4#https://}}
-    name=${name%:2380}
-    valid_host "$name" || usage 'name must be a hostname or an IPv4 address'
+    member_name "$4" "${5:-}"
     if [[ $VERB == guarded-add-learner ]]; then
       guarded_change "$1" "$2" "$3" member add "$name" --peer-urls="$4" --learner
     else
