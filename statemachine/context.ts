@@ -263,6 +263,12 @@ export interface WorkflowContext {
   certificatesVerified?: { hostname: string; ip: string };
   /** Written by IssueCertificates, for each replacement: whether it checked the certificates itself (AreCertificatesChecked routes around VerifyCertificates). */
   certificatesChecked?: boolean;
+  /**
+   * Written by IssueCertificates: the etcd.conf it copied beside the replacement's certificates on the CA
+   * host (no secret in it), for ConfigureNewMember to rewrite without reading it again; ConfigureNewMember
+   * writes only over that content and drops the field.
+   */
+  copiedEtcdConf?: { hostname: string; text: string };
   /** ETCD_INITIAL_CLUSTER in the new member's etcd.conf (ConfigureNewMember); StartNewMember checks it after the add. */
   initialCluster?: string;
   failedHostReachable?: boolean;

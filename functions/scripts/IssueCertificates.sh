@@ -13,7 +13,8 @@
 # With `sections`, prints before its result what VerifyCertificates.sh prints (lib/certificates.sh,
 # public material only), so the workflow checks the certificates with the answer of the command that
 # issued them: one host command where there were two.
-# Exit codes (lib/exitCodes.sh): 0 done, prints {"prefix":"…","issued":"…","restoredCa":bool}; 1 failed
+# Exit codes (lib/exitCodes.sh): 0 done, prints {"prefix":"…","issued":"…","restoredCa":bool,"etcdConf":"<the
+# copied etcd.conf, base64>"}; 1 failed
 # (with `sections`, a file missing after the issue among others);
 # 2 bad arguments; 3 refused, nothing changed: the artifact store is out of reach, the CA backup cannot
 # be used (missing, incomplete, another CA, a key that does not match), or this host holds no CA.
@@ -114,4 +115,6 @@ done
 cp /etc/etcd/etcd.conf "${PREFIX}"
 cp /etc/etcd/ca.crt "${PREFIX}"
 [[ -z $SECTIONS ]] || cert_sections "$PREFIX"
-printf '{"prefix":"%s","issued":"%s","restoredCa":%s}\n' "$PREFIX" "${issued[*]:-}" "$restored"
+# The etcd.conf just copied, for ConfigureNewMember to rewrite without reading it again (it writes only
+# over this content: lib/hostFile.sh).
+printf '{"prefix":"%s","issued":"%s","restoredCa":%s,"etcdConf":"%s"}\n' "$PREFIX" "${issued[*]:-}" "$restored" "$(base64 -w0 "${PREFIX}/etcd.conf")"

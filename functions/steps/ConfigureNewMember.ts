@@ -6,11 +6,12 @@
 // `member add` prints, every started member and the new one, and StartNewMember checks it after the add.
 
 import { checkEtcdConf, initialClusterString, newMemberEtcdConf } from '../config/etcdConf.ts';
-import { ArtifactStoreError, ConfigEditError } from '../errors.ts';
+import { createHash } from 'node:crypto';
+import { ArtifactStoreError, ConfigEditError, RefusedError } from '../errors.ts';
 import { artifactKey } from '../cluster/artifactKeys.ts';
 import { etcdOf } from '../cluster/etcdPort.ts';
 import { need } from '../cluster/need.ts';
-import { readHostFile, writeArgs } from '../hosts/hostFile.ts';
+import { readHostFile, writeArgs, type HostFile } from '../hosts/hostFile.ts';
 import { runScript } from '../hosts/hostScript.ts';
 import { askKeyAhead } from '../hosts/keysAhead.ts';
 import type { EtcdMember, Host } from '../ports.ts';
@@ -30,34 +31,54 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   const ca = need(context.caHost, 'caHost');
   const replacement = need(context.replacement, 'replacement');
   const path = `/etc/etcd/generated_certs/etcd-${replacement.hostname}/etcd.conf`;
-
   // The member list is the one RemoveFailedMember observed, without the member it removed, until an add
-  // (membersAfterRemoval); else it is read beside the copied etcd.conf: one round trip for both. The read on
-  // the CA host also makes the one-time key for the bundle's upload URL there (SSM,
-  // functions/hosts/keysAhead.ts): no command of its own. StartNewMember checks what the add made.
-  askKeyAhead(deps.runner, ca, 'ConfigureNewMember');
-  const [members, read] = await Promise.all([context.membersAfterRemoval?.members ?? etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
+  // (membersAfterRemoval); the etcd.conf is the one IssueCertificates copied and printed (copiedEtcdConf).
+  // Where the run holds both, the write and the bundle are the step's only command, its one-time key made by
+  // IssueCertificates' command (functions/hosts/keysAhead.ts). Else the list is read beside the file: one
+  // round trip for both, the read on the CA host making the key. StartNewMember checks what the add made.
+  const copied = context.copiedEtcdConf?.hostname === replacement.hostname ? context.copiedEtcdConf.text : undefined;
+  const listed = context.membersAfterRemoval?.members;
+  const readBoth = async () => {
+    askKeyAhead(deps.runner, ca, 'ConfigureNewMember');
+    return Promise.all([listed ?? etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);
+  };
+  const [members, read] = listed && copied !== undefined ? [listed, { sha256: sha256(copied), text: copied }] : await readBoth();
   const initialCluster = expectedInitialCluster(members, replacement);
-
-  if (!read) throw new ConfigEditError(`${path} is missing on ${ca.name}; IssueCertificates copies it there`);
-  const text = newMemberEtcdConf(read.text, { name: replacement.hostname, ip: replacement.ip, initialCluster });
-  const problems = checkEtcdConf(text, { name: replacement.hostname, ip: replacement.ip });
-  if (problems.length) throw new ConfigEditError(`the new member's etcd.conf does not pass its check: ${problems.join('; ')}`);
   const key = artifactKey.bundle(context.runId, replacement.hostname);
-  const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
-  // The write (only when the text changed, and only over the content read) and the bundle: one command.
-  const packed = await runScript<{ bytes: number; written?: { changed: boolean } }>(deps.runner, {
-    host: ca,
-    script: 'ConfigureNewMember',
-    args: [replacement.hostname, replacement.ip, ...writeArgs(read, text)],
-    secrets: { UPLOAD_URL: url },
-  });
+  const configure = async (read: HostFile | null) => {
+    if (!read) throw new ConfigEditError(`${path} is missing on ${ca.name}; IssueCertificates copies it there`);
+    const text = newMemberEtcdConf(read.text, { name: replacement.hostname, ip: replacement.ip, initialCluster });
+    const problems = checkEtcdConf(text, { name: replacement.hostname, ip: replacement.ip });
+    if (problems.length) throw new ConfigEditError(`the new member's etcd.conf does not pass its check: ${problems.join('; ')}`);
+    const url = await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds);
+    // The write (only when the text changed, and only over the content read) and the bundle: one command.
+    return runScript<{ bytes: number; written?: { changed: boolean } }>(deps.runner, {
+      host: ca,
+      script: 'ConfigureNewMember',
+      args: [replacement.hostname, replacement.ip, ...writeArgs(read, text)],
+      secrets: { UPLOAD_URL: url },
+    });
+  };
+  let packed: Awaited<ReturnType<typeof configure>>;
+  try {
+    packed = await configure(read);
+  } catch (error) {
+    // The file is no longer what IssueCertificates copied (an earlier attempt of this step wrote it): read it.
+    if (!(error instanceof RefusedError) || read === null || read.text !== copied) throw error;
+    packed = await configure(await readHostFile(deps.runner, ca, path));
+  }
   const changed = packed.written?.changed === true;
   const stored = await deps.artifacts.head(key);
   if (!stored || stored.size !== packed.bytes)
     throw new ArtifactStoreError(`bundle upload incomplete: ${packed.bytes} bytes packed, ${stored?.size ?? 'nothing'} stored`);
   return {
-    output: { bundleKey: key, initialCluster },
+    // The copied file has served: it leaves the run's state.
+    output: { bundleKey: key, initialCluster, copiedEtcdConf: undefined },
     detail: `etcd.conf for ${replacement.hostname} ${changed ? 'written' : 'already right'} (ETCD_INITIAL_CLUSTER=${initialCluster}); bundle of ${packed.bytes} bytes stored`,
   };
 };
+
+/** The sha256 the host's file has when its bytes are `text` (lib/hostFile.sh writes only over it). */
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}

@@ -6,11 +6,15 @@
 // CA host (a survivor) restores /etc/etcd/ca from it first, only if it is the CA the cluster trusts.
 // The same command prints the certificates' public material (IssueCertificates.sh `sections`), and the
 // step makes VerifyCertificates' checks on it at once (certificatesVerified): one host command for both.
+// It also prints the etcd.conf it copied beside them (copiedEtcdConf) and makes the one-time key of
+// ConfigureNewMember's upload on the CA host (functions/hosts/keysAhead.ts): ConfigureNewMember's write
+// is then its only command.
 
 import { ArtifactStoreError, ScriptFailedError } from '../errors.ts';
 import { artifactKey } from '../cluster/artifactKeys.ts';
 import { need } from '../cluster/need.ts';
 import { runScriptText } from '../hosts/hostScript.ts';
+import { askKeyAhead } from '../hosts/keysAhead.ts';
 import type { Step } from '../workflow/step.ts';
 import { checkCertificateSections } from './VerifyCertificates.ts';
 
@@ -21,6 +25,7 @@ export const IssueCertificates: Step = async (context, deps) => {
   const probeUrl = await deps.artifacts.uploadUrl(probeKey, deps.waits.urlTtlSeconds);
   const caBackup = context.options.caBackupKey;
   const caBackupUrl = caBackup ? await deps.artifacts.downloadUrl(caBackup, deps.waits.urlTtlSeconds) : null;
+  askKeyAhead(deps.runner, ca, 'ConfigureNewMember');
   const text = await runScriptText(deps.runner, {
     host: ca,
     script: 'IssueCertificates',
@@ -28,7 +33,7 @@ export const IssueCertificates: Step = async (context, deps) => {
     secrets: { PROBE_UPLOAD_URL: probeUrl, ...(caBackupUrl ? { CA_BACKUP_URL: caBackupUrl } : {}) },
   });
   const lines = text.trim().split('\n');
-  let result: { prefix: string; issued: string; restoredCa: boolean };
+  let result: { prefix: string; issued: string; restoredCa: boolean; etcdConf?: string };
   try {
     result = JSON.parse(lines.at(-1) ?? '') as typeof result;
   } catch {
@@ -42,10 +47,17 @@ export const IssueCertificates: Step = async (context, deps) => {
     throw new ArtifactStoreError(`${ca.name} reported its upload to the artifact store, but ${probeKey} is not there`);
   const issued = result.issued.trim();
   const restored = result.restoredCa ? `restored /etc/etcd/ca on ${ca.name} from ${caBackup} (the CA the cluster trusts); ` : '';
+  const copied =
+    typeof result.etcdConf === 'string'
+      ? { copiedEtcdConf: { hostname: replacement.hostname, text: Buffer.from(result.etcdConf, 'base64').toString('utf8') } }
+      : {};
   return {
-    output: verified
-      ? { certificatesVerified: { hostname: replacement.hostname, ip: replacement.ip }, certificatesChecked: true }
-      : { certificatesChecked: false },
+    output: {
+      ...(verified
+        ? { certificatesVerified: { hostname: replacement.hostname, ip: replacement.ip }, certificatesChecked: true }
+        : { certificatesChecked: false }),
+      ...copied,
+    },
     detail:
       restored +
       (issued

@@ -30,6 +30,15 @@ const KEY = `runs/${RUN_ID}/bundle-${SPARE.hostname}.tgz`;
 const INITIAL_CLUSTER =
   'master-0.example.test=https://198.51.100.2:2380,master-1.example.test=https://198.51.100.3:2380,etcd-spare-0.example.test=https://198.51.100.9:2380';
 
+/** The list RemoveFailedMember leaves once master-2 is removed (membersAfterRemoval). */
+const LEFT = (['master-0', 'master-1'] as const).map((host, i) => ({
+  id: `00000000000000a${i}`,
+  name: `${host}.example.test`,
+  peerURLs: [`https://198.51.100.${2 + i}:2380`],
+  clientURLs: [`https://198.51.100.${2 + i}:2379`],
+  isLearner: false,
+}));
+
 function caHost(world: StepWorld, storedBytes = 8192): StepWorld {
   world.runner.putFile('master-0', CONF, COPIED);
   world.runner.on('ConfigureNewMember', () => {
@@ -108,6 +117,58 @@ describe('Step: ConfigureNewMember', () => {
     expect(error).toBeInstanceOf(ConfigEditError);
     expect(error.message).toBe(`${CONF} is missing on master-0; IssueCertificates copies it there`);
     expect(world.runner.sent('ConfigureNewMember')).toEqual([]);
+  });
+
+  it('with the etcd.conf IssueCertificates copied (copiedEtcdConf) and the list RemoveFailedMember left: the write and the bundle are its only command, and the copy leaves the state', async () => {
+    const world = caHost(stepWorld());
+    const held = confirmedContext();
+    const viaRead = await ConfigureNewMember(held, caHost(stepWorld()).deps);
+    const context = confirmedContext({
+      copiedEtcdConf: { hostname: SPARE.hostname, text: COPIED },
+      membersAfterRemoval: { removedId: '00000000000000a2', members: LEFT },
+    });
+    const result = await ConfigureNewMember(context, world.deps);
+    expect(world.runner.sent().map((line) => line.split(' ')[0])).toEqual(['ConfigureNewMember@master-0']);
+    expect(world.cluster.calls).toEqual([]);
+    // The same file written, the same result, as when the step reads both.
+    expect(readEtcdConf(world.runner.file('master-0', CONF)!).get('ETCD_INITIAL_CLUSTER')).toBe(INITIAL_CLUSTER);
+    expect(result.output).toEqual({ ...viaRead.output, copiedEtcdConf: undefined });
+    expect(Object.hasOwn(result.output ?? {}, 'copiedEtcdConf')).toBe(true);
+    expect(JSON.parse(JSON.stringify(after(context, result)))).not.toHaveProperty('copiedEtcdConf');
+  });
+
+  it('a copy that is no longer the file: already what the step would write (its earlier attempt wrote it), one command; else the write refuses and the step reads the file and writes over what it read', async () => {
+    const held = { copiedEtcdConf: { hostname: SPARE.hostname, text: COPIED }, membersAfterRemoval: { removedId: '00000000000000a2', members: LEFT } };
+    const retry = caHost(stepWorld());
+    await ConfigureNewMember(confirmedContext(), retry.deps);
+    const written = retry.runner.file('master-0', CONF);
+    const again = await ConfigureNewMember(confirmedContext(held), retry.deps);
+    expect(retry.runner.sent().map((line) => line.split(' ')[0])).toEqual([
+      'ReadHostFile@master-0',
+      'ConfigureNewMember@master-0',
+      'ConfigureNewMember@master-0',
+    ]);
+    expect(retry.runner.file('master-0', CONF)).toBe(written);
+    expect(again.detail).toMatch(/already right/);
+
+    const edited = caHost(stepWorld());
+    edited.runner.putFile('master-0', CONF, `${COPIED}# kept by an operator after the copy\n`);
+    const result = await ConfigureNewMember(confirmedContext(held), edited.deps);
+    expect(edited.runner.sent().map((line) => line.split(' ')[0])).toEqual([
+      'ConfigureNewMember@master-0',
+      'ReadHostFile@master-0',
+      'ConfigureNewMember@master-0',
+    ]);
+    const file = edited.runner.file('master-0', CONF)!;
+    expect(file).toContain('# kept by an operator after the copy\n');
+    expect(readEtcdConf(file).get('ETCD_INITIAL_CLUSTER')).toBe(INITIAL_CLUSTER);
+    expect(result.detail).toMatch(/written/);
+  });
+
+  it('a copy made for another replacement is not used: the file is read', async () => {
+    const world = caHost(stepWorld());
+    await ConfigureNewMember(confirmedContext({ copiedEtcdConf: { hostname: 'etcd-spare-9.example.test', text: 'ETCD_NAME=x\n' } }), world.deps);
+    expect(world.runner.sent().map((line) => line.split(' ')[0])).toEqual(['ReadHostFile@master-0', 'ConfigureNewMember@master-0']);
   });
 
   it('etcd.conf changed on the host between the read and the write (the write refuses, exit 3): RefusedError, nothing packed', async () => {

@@ -27,13 +27,17 @@ import {
 
 const PROBE = `runs/${RUN_ID}/ca-reachability-${HOSTS['master-0'].hostname}.crt`;
 const PREFIX = `/etc/etcd/generated_certs/etcd-${SPARE.hostname}`;
+/** The etcd.conf IssueCertificates.sh copies beside the certificates and prints (base64) in its result. */
+const COPIED = 'ETCD_NAME=master-0.example.test\nETCD_DATA_DIR=/var/lib/etcd/\n';
+const ETCD_CONF = Buffer.from(COPIED, 'utf8').toString('base64');
+const copiedEtcdConf = { hostname: SPARE.hostname, text: COPIED };
 
 /** The CA host: issues what is missing (both the first time), uploading the probe when it can. */
 function caHost(world: StepWorld, options: { probeArrives?: boolean; restoredCa?: boolean } = {}): StepWorld {
   let issued = false;
   world.runner.on('IssueCertificates', () => {
     if (options.probeArrives !== false) world.artifacts.put(PROBE, 1200);
-    const result = { prefix: PREFIX, issued: issued ? '' : 'server peer', restoredCa: options.restoredCa === true };
+    const result = { prefix: PREFIX, issued: issued ? '' : 'server peer', restoredCa: options.restoredCa === true, etcdConf: ETCD_CONF };
     issued = true;
     return { stdout: result };
   });
@@ -47,7 +51,7 @@ function withSections(world: StepWorld, peerCertificate: () => IssuedCertificate
   world.runner.on('IssueCertificates', () => {
     world.artifacts.put(PROBE, 1200);
     const text = certificateSections(certs, { peer: peerCertificate() });
-    return { stdout: `${text}${JSON.stringify({ prefix: PREFIX, issued: 'server peer', restoredCa: false })}\n` };
+    return { stdout: `${text}${JSON.stringify({ prefix: PREFIX, issued: 'server peer', restoredCa: false, etcdConf: ETCD_CONF })}\n` };
   });
   return world;
 }
@@ -57,7 +61,7 @@ describe('Step: IssueCertificates', () => {
     const world = withSections(stepWorld(), () => certs.peer);
     const deps = { ...world.deps, now: () => new Date() };
     const result = await IssueCertificates(confirmedContext(), deps);
-    expect(result.output).toEqual({ certificatesVerified: { hostname: SPARE.hostname, ip: SPARE.ip }, certificatesChecked: true });
+    expect(result.output).toEqual({ certificatesVerified: { hostname: SPARE.hostname, ip: SPARE.ip }, certificatesChecked: true, copiedEtcdConf });
     const verify = await VerifyCertificates(after(confirmedContext(), result), deps);
     expect(verify).toMatchObject({
       skipped: true,
@@ -88,14 +92,22 @@ describe('Step: IssueCertificates', () => {
     expect(world.runner.sent()).toEqual([`IssueCertificates@master-0 ${SPARE.hostname} ${SPARE.ip} sections`]);
     expect(world.runner.requests[0]?.secrets).toEqual({ PROBE_UPLOAD_URL: expect.stringContaining(PROBE) });
     expectSecretsOnlyOnStdin(world);
-    expect(result).toEqual({ output: { certificatesChecked: false }, detail: `issued server and peer certificate(s) in ${PREFIX} on master-0` });
+    // The etcd.conf it copied, for ConfigureNewMember to rewrite without reading it again.
+    expect(result).toEqual({
+      output: { certificatesChecked: false, copiedEtcdConf },
+      detail: `issued server and peer certificate(s) in ${PREFIX} on master-0`,
+    });
   });
 
   it('a second run finds valid certificates: skipped', async () => {
     const world = caHost(stepWorld());
     const first = await IssueCertificates(confirmedContext(), world.deps);
     const second = await IssueCertificates(after(confirmedContext(), first), world.deps);
-    expect(second).toEqual({ output: { certificatesChecked: false }, detail: `valid certificates already in ${PREFIX} on master-0`, skipped: true });
+    expect(second).toEqual({
+      output: { certificatesChecked: false, copiedEtcdConf },
+      detail: `valid certificates already in ${PREFIX} on master-0`,
+      skipped: true,
+    });
     expect(world.runner.requests).toHaveLength(2);
   });
 
