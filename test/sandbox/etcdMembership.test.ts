@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { EtcdctlMembership } from '../../functions/adapters/etcdctl.ts';
 import { SandboxHostRunner } from '../../sandbox/adapters/hostRunner.ts';
-import { EtcdUnhealthyClusterError, HostUnreachableError, InvalidInputError } from '../../functions/errors.ts';
+import { HostUnreachableError, InvalidInputError } from '../../functions/errors.ts';
 import type { EtcdMember, ViewGuard } from '../../functions/ports.ts';
 import { viewFingerprint } from '../../statemachine/viewFingerprint.ts';
 import { failHost, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
-import { adaptersContract, memberDownContract } from '../support/etcdMembershipContract.ts';
+import { adaptersContract, memberDownContract, retryingUnhealthy } from '../support/etcdMembershipContract.ts';
 
 const name = `t-memb-${randomBytes(3).toString('hex')}`;
 let sandbox: SandboxInfo | undefined;
@@ -156,16 +156,3 @@ async function predicted(etcd: EtcdctlMembership): Promise<{ list: EtcdMember[];
 }
 
 const ids = (list: EtcdMember[]) => list.map((m) => m.id).sort();
-
-/** A change again while etcd answers "unhealthy cluster" (its leader not yet connected to every member for 5 s). */
-async function retryingUnhealthy<T>(change: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await change();
-    } catch (error) {
-      if (!(error instanceof EtcdUnhealthyClusterError) || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
-}

@@ -44,7 +44,7 @@ export function unusedAddress(sandbox: SandboxInfo): string {
  * Runs a membership change the way the workflow does: again while etcd answers "unhealthy cluster"
  * (its leader has not been connected to every member for 5 s yet, e.g. just after the sandbox started).
  */
-async function retryingUnhealthy<T>(change: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+export async function retryingUnhealthy<T>(change: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
