@@ -4,26 +4,20 @@
 // the workflow's edit gives, or declines (exit 3, nothing printed) where the workflow's edit fails or
 // where its form is one the shell leaves to the workflow (named below); it never prints other bytes.
 
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hostEdit, type EditOutcome } from '../support/hostEdit.ts';
 import { getFlannelEndpoints, setFlannelEndpoints } from '../../functions/config/flanneld.ts';
 import { liveEndpointList } from '../../functions/cluster/liveEndpoints.ts';
 
-const HOST_FILE_LIB = new URL('../../functions/scripts/lib/hostFile.sh', import.meta.url).pathname;
-const LIB = new URL('../../functions/scripts/lib/etcdEndpoints.sh', import.meta.url).pathname;
 // The OpenShift 3.11 file as the installer writes it (sandbox/templates: the fixtures of ../shared/fixtures/ocp311).
 const REAL = readFileSync(new URL('../../sandbox/templates/flanneld', import.meta.url), 'utf8');
-const dir = mkdtempSync(join(tmpdir(), 'flanneld-edit-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const M = (n: number | string) => `https://master-${n}.example.com:2379`;
 const LIVE = ['master-0.example.com', 'master-1.example.com', 'master-3.example.com'];
 const KEY_LINE = `FLANNEL_ETCD_ENDPOINTS="${M(0)},${M(1)},${M(2)}"`;
 
-type Outcome = { text: string } | { declined: true };
+type Outcome = EditOutcome;
 
 /** The workflow's edit: the new text, or declined when it throws. */
 function inWorkflow(text: string, live: string[]): Outcome {
@@ -34,33 +28,9 @@ function inWorkflow(text: string, live: string[]): Outcome {
   }
 }
 
-let n = 0;
+const edit = hostEdit('etcdEndpoints.sh', 'flanneld_endpoints_edit');
 /** The host's edit, run by bash over the text in a file: the bytes printed, or declined (exit 3). */
-function onHost(text: string, live: string[]): Outcome {
-  const file = join(dir, `f${n++}`);
-  writeFileSync(file, text, 'utf8');
-  const run = spawnSync(
-    'bash',
-    [
-      '-c',
-      'set -o errexit -o nounset -o pipefail; source "$1"; source "$2"; flanneld_endpoints_edit "$3" "$4"',
-      'edit',
-      HOST_FILE_LIB,
-      LIB,
-      file,
-      live.join(','),
-    ],
-    {
-      encoding: 'buffer',
-    },
-  );
-  if (run.status === 3) {
-    expect(run.stdout.length).toBe(0);
-    return { declined: true };
-  }
-  expect({ status: run.status, stderr: run.stderr.toString() }).toEqual({ status: 0, stderr: '' });
-  return { text: run.stdout.toString('utf8') };
-}
+const onHost = (text: string, live: string[]): Outcome => edit(text, live.join(','));
 
 /** Variants of the real file: the key line replaced by `line` (and the rest as it is). */
 const withLine = (line: string) => REAL.replace(KEY_LINE, line);

@@ -4,25 +4,19 @@
 // variants, the shell prints the very bytes the workflow's edit gives, or declines (exit 3, nothing
 // printed) where the workflow's edit fails or where its form is one the shell leaves to the workflow.
 
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hostEdit, type EditOutcome } from '../support/hostEdit.ts';
 import { joinEtcdGroup } from '../../functions/config/inventory.ts';
 
-const HOST_FILE_LIB = new URL('../../functions/scripts/lib/hostFile.sh', import.meta.url).pathname;
-const LIB = new URL('../../functions/scripts/lib/inventoryEdit.sh', import.meta.url).pathname;
 // The OpenShift 3.11 inventory as the installer host holds it (sandbox/templates: the fixtures of ../shared/fixtures/ocp311).
 const REAL = readFileSync(new URL('../../sandbox/templates/hosts.ini', import.meta.url), 'utf8');
-const dir = mkdtempSync(join(tmpdir(), 'inventory-edit-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const NEW = 'etcd-spare-0.example.com';
 const FAILED = 'master-2.example.com';
 const ETCD = '[etcd]\nmaster-0.example.com\nmaster-1.example.com\nmaster-2.example.com\n';
 
-type Outcome = { text: string } | { declined: true };
+type Outcome = EditOutcome;
 
 function inWorkflow(text: string, add: string, failed?: string): Outcome {
   try {
@@ -32,19 +26,9 @@ function inWorkflow(text: string, add: string, failed?: string): Outcome {
   }
 }
 
-let n = 0;
-function onHost(text: string, add: string, failed?: string): Outcome {
-  const file = join(dir, `f${n++}`);
-  writeFileSync(file, text, 'utf8');
-  const script = 'set -o errexit -o nounset -o pipefail; source "$1"; source "$2"; inventory_join_etcd_edit "$3" "$4"';
-  const run = spawnSync('bash', ['-c', script, 'edit', HOST_FILE_LIB, LIB, file, [add, ...(failed ? [failed] : [])].join(',')], { encoding: 'buffer' });
-  if (run.status === 3) {
-    expect(run.stdout.length).toBe(0);
-    return { declined: true };
-  }
-  expect({ status: run.status, stderr: run.stderr.toString() }).toEqual({ status: 0, stderr: '' });
-  return { text: run.stdout.toString('utf8') };
-}
+const edit = hostEdit('inventoryEdit.sh', 'inventory_join_etcd_edit');
+/** The host's edit, run by bash over the text in a file: the bytes printed, or declined (exit 3). */
+const onHost = (text: string, add: string, failed?: string): Outcome => edit(text, [add, ...(failed ? [failed] : [])].join(','));
 
 const withEtcd = (group: string) => REAL.replace(ETCD, group);
 
