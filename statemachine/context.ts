@@ -252,10 +252,8 @@ export interface WorkflowContext {
   /** Where the snapshot is stored, and the host whose job takes it (SnapshotCluster). */
   snapshotKey?: string;
   snapshotHost?: string;
-  /** The snapshot as its job checked and stored it (SnapshotCluster when it waits, or AwaitSnapshot). */
+  /** The snapshot as its job checked and stored it (AwaitSnapshot). */
   snapshotVerified?: { location: string; bytes: number; sha256: string; revision: number };
-  /** Written by SnapshotCluster: it waited for the snapshot and checked it in the store (no learner), so AwaitSnapshot has nothing to do (IsSnapshotStored). */
-  snapshotStored?: boolean;
   /**
    * The new member's certificates as IssueCertificates checked them, with the answer of the command that
    * issued them (the checks of VerifyCertificates): the replacement they were checked for.

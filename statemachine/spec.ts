@@ -163,8 +163,6 @@ const whileNewMemberJoins: CatchRule[] = [{ errors: ['States.ALL'], next: 'Compe
 /** The scaleup playbook's steps: the inventory goes back as it was, then the member it may have added is removed. */
 const whilePlaybookAdds: CatchRule[] = [{ errors: ['States.ALL'], next: 'RestoreInventory' }];
 const afterNewMemberJoined: CatchRule[] = [{ errors: ['States.ALL'], next: CLOSING }];
-/** Host work while the new member joins: retried as host work, compensated when it fails. */
-const joiningHostWork = { retry: hostWork, catch: whileNewMemberJoins };
 
 export function task<N extends string>(
   name: N,
@@ -197,7 +195,6 @@ const takenIn: GuardSpec = { name: 'takenIn', field: 'takenIn' };
 /** A run that replaces several members: another member follows in the loop being run (statemachine/members.ts). */
 const anotherMember: GuardSpec = { name: 'anotherMember', field: 'anotherMember' };
 const certificatesChecked: GuardSpec = { name: 'certificatesChecked', field: 'certificatesChecked' };
-const snapshotStored: GuardSpec = { name: 'snapshotStored', field: 'snapshotStored' };
 
 export const START_STATE = 'ValidateInput';
 
@@ -267,12 +264,16 @@ const STATE_LIST = [
   ),
   // Snapshot, certificates and the new host's preparation change no membership: they run inside the grace window, which then
   // waits only for what is left of it before the second observation. The snapshot job runs on in the
-  // background on its host until AwaitSnapshot, before the new member votes: removing a member observed
-  // dead twice does not lower the margin and a learner does not vote, so nothing before the promotion
-  // can cost quorum. Without a learner, SnapshotCluster waits for the job itself, before AddMember.
+  // background on its host, at low priority, until AwaitSnapshot, once the new member has joined. No
+  // membership change before then lowers the margin: since the member failed the cluster has run one
+  // failure from losing quorum (2 of 3 answering), and so it runs after the removal of a member observed
+  // dead twice (2 of 2), after a voter's add until it has caught up (2 of 3), and while a learner, which
+  // does not vote, catches up. A second failure in that window is restored from a survivor's data
+  // (ChooseRestorePoint prefers it to any snapshot); the snapshot is the restore point should no
+  // survivor's data be usable, and the run reaches full strength only with it stored.
   task(
     'SnapshotCluster',
-    'Start the snapshot job on a healthy member: save, snapshot status, store in the artifact store (waits for it when the new member will not join as a learner)',
+    'Start the snapshot job on a healthy member: save, snapshot status, store in the artifact store; AwaitSnapshot waits for it once the new member has joined',
     'safety',
     'IsCertificateIssuedByPlaybook',
     {
@@ -442,7 +443,7 @@ const STATE_LIST = [
     'RunScaleupPlaybook',
     'On the installer host: cd <openshift-ansible> && ansible-playbook -i /etc/ansible/hosts playbooks/openshift-etcd/scaleup.yml, as a job that outlives the step; its output in the artifact store, its PLAY RECAP in the record',
     '37.2.1 step 2',
-    'IsSnapshotStored',
+    'AwaitSnapshot',
     {
       retry: [
         transient,
@@ -470,7 +471,7 @@ const STATE_LIST = [
     'StartNewMember',
     'Check ETCD_INITIAL_CLUSTER against the member list, stop pods, empty /etc/etcd and /var/lib/etcd, unpack the bundle, systemctl enable etcd and restart it, wait while it catches up until it has started',
     'new host steps 4-7',
-    'IsSnapshotStored',
+    'AwaitSnapshot',
     {
       // A member that made no progress gets one more try; one still catching up, two more attempts' worth of waiting.
       retry: [
@@ -482,24 +483,28 @@ const STATE_LIST = [
       timeoutSeconds: 840,
     },
   ),
-  // Without a learner SnapshotCluster waited for the snapshot before the add: nothing left to wait for.
-  {
-    kind: 'choice',
-    name: 'IsSnapshotStored',
-    summary: 'SnapshotCluster waited for the snapshot and checked it in the store: nothing left for AwaitSnapshot',
-    when: [{ guard: snapshotStored, next: 'IsNewMemberLearner' }],
-    otherwise: 'AwaitSnapshot',
-  } satisfies ChoiceSpec,
+  // A learner waits here before it votes (PromoteNewMember); a voter, joined and started, before the run
+  // goes on to full strength (VerifyClusterHealth). A snapshot that cannot be stored removes a learner
+  // again; a voter stays (removing it would only lower the margin it has just restored) and the run ends
+  // Failed, with the masters and flannel left for a run of the same request to finish.
   task(
     'AwaitSnapshot',
-    'Wait for the snapshot job to have saved, checked and stored the snapshot before the new member votes',
+    'Wait for the snapshot job to have saved, checked and stored the snapshot: before a learner is promoted, before a new voter is counted at full strength',
     'safety',
     'IsNewMemberLearner',
     {
-      ...joiningHostWork,
+      retry: hostWork,
+      catch: [{ errors: ['States.ALL'], next: 'IsLearnerToCompensate' }],
       timeoutSeconds: 600,
     },
   ),
+  {
+    kind: 'choice',
+    name: 'IsLearnerToCompensate',
+    summary: 'The snapshot could not be stored: remove a learner again (it never voted); a new member that votes already stays, and the run ends',
+    when: [{ guard: addedAsLearner, next: 'CompensateNewMember' }],
+    otherwise: CLOSING,
+  } satisfies ChoiceSpec,
   {
     kind: 'choice',
     name: 'IsNewMemberLearner',
@@ -673,7 +678,6 @@ export const GUARDS: GuardSpec[] = [
   anotherMember,
   takenIn,
   certificatesChecked,
-  snapshotStored,
 ];
 
 /** The replacement of failed members (ReplaceFailedEtcdMember): the workflow every compiler takes unless told otherwise. */

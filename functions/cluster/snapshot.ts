@@ -1,11 +1,11 @@
-// The run's snapshot job: started by SnapshotCluster on a healthy member, waited for by AwaitSnapshot
-// (or at once by SnapshotCluster when the new member joins as a voter). The job runs on the host in the
-// background (functions/scripts/SnapshotCluster.sh), so the membership steps that cannot cost quorum
-// run while it saves, checks and uploads; no member votes before it has succeeded.
+// The run's snapshot job: started by SnapshotCluster on a healthy member, waited for by AwaitSnapshot.
+// The job runs on the host in the background (functions/scripts/SnapshotCluster.sh), so the membership
+// steps that cannot lower the margin run while it saves, checks and uploads; no learner votes, and no
+// run counts its new member at full strength, before it has succeeded.
 
 import { ArtifactStoreError, InvalidInputError, SnapshotJobMissingError } from '../errors.ts';
 import type { Host } from '../ports.ts';
-import { joinsAsLearner, type MemberRef, type WorkflowContext } from '../../statemachine/context.ts';
+import type { MemberRef, WorkflowContext } from '../../statemachine/context.ts';
 import { artifactKey } from './artifactKeys.ts';
 import { hostOfMember } from '../../statemachine/cluster.ts';
 import { inventoryOf, need } from './need.ts';
@@ -48,9 +48,8 @@ export function snapshotSource(context: WorkflowContext): { host: Host; endpoint
 }
 
 /**
- * Starts the job (or finds it running or done); returns what the host said. Idempotent on the host. A
- * job the run waits for at once (a new member that votes at its add) runs at the command's priority; one
- * that overlaps the learner's catch-up yields to it (SnapshotCluster.sh).
+ * Starts the job (or finds it running or done); returns what the host said. Idempotent on the host. The
+ * job yields to etcd and to the new member's catch-up, which it overlaps (SnapshotCluster.sh).
  */
 export async function startSnapshot(context: WorkflowContext, deps: StepDeps): Promise<'started' | 'running' | 'done'> {
   const { host, endpoint, key } = snapshotSource(context);
@@ -59,7 +58,7 @@ export async function startSnapshot(context: WorkflowContext, deps: StepDeps): P
   const out = await runScript<{ job: 'started' | 'running' | 'done' }>(deps.runner, {
     host,
     script: 'SnapshotCluster',
-    args: [context.runId, endpoint, joinsAsLearner(context) ? 'background' : 'foreground'],
+    args: [context.runId, endpoint],
     secrets: { UPLOAD_URL: url },
     timeoutSeconds: 60,
   });
@@ -102,41 +101,6 @@ async function storedSnapshot(key: string, result: SnapshotResult, deps: StepDep
     throw new ArtifactStoreError(`snapshot upload incomplete: host wrote ${result.bytes} bytes, store holds ${stored?.size ?? 'nothing'}`);
   }
   return { result, location: stored.location };
-}
-
-/**
- * For a new member that votes at its add: starts the job in the foreground (or finds it) and waits for it
- * in the same host command (SnapshotCluster.sh with WAIT_SECONDS: one command where startSnapshot and
- * awaitSnapshot are two), then checks its upload in the store as awaitSnapshot does. A job the host no
- * longer knows right after it was started (exit 6) is started again once, as awaitSnapshot does.
- */
-export async function snapshotInForeground(
-  context: WorkflowContext,
-  deps: StepDeps,
-  waitSeconds: number,
-): Promise<{ job: 'started' | 'running' | 'done'; result: SnapshotResult; location: string }> {
-  const { host, endpoint, key } = snapshotSource(context);
-  if (!endpoint) throw new ArtifactStoreError(`the snapshot host ${host.name} is no longer a healthy member: no snapshot can be started there`);
-  const call = async () =>
-    runScript<{ job: 'started' | 'running' | 'done'; result: SnapshotResult }>(deps.runner, {
-      host,
-      script: 'SnapshotCluster',
-      args: [context.runId, endpoint, 'foreground', String(waitSeconds)],
-      secrets: { UPLOAD_URL: await deps.artifacts.uploadUrl(key, deps.waits.urlTtlSeconds) },
-      timeoutSeconds: waitSeconds + 60,
-      // As AwaitSnapshot.sh's: 6, no job here (started again once, below); 4, the job still runs (the
-      // convention's ScriptTimedOutError, which the state retries).
-      exits: { [SCRIPT_EXIT.noSnapshotJob]: (m) => new SnapshotJobMissingError(m) },
-    });
-  let out;
-  try {
-    out = await call();
-  } catch (error) {
-    if (!(error instanceof SnapshotJobMissingError)) throw error;
-    deps.log(`${host.name}: no snapshot job for this run; starting it again`);
-    out = await call();
-  }
-  return { job: out.job, ...(await storedSnapshot(key, out.result, deps)) };
 }
 
 /** What the context keeps of a verified snapshot: where it is and what the job checked. */

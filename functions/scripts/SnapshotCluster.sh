@@ -2,15 +2,11 @@
 # SnapshotCluster: on a healthy member, start the run's snapshot job in the background and return at
 # once. The job saves a snapshot, checks it with `snapshot status`, hashes it and uploads it to the
 # artifact store through a short-lived URL, all three side by side; AwaitSnapshot.sh waits for it.
-# Usage: SnapshotCluster.sh RUN_ID ENDPOINT [background|foreground [WAIT_SECONDS]], with UPLOAD_URL=<url> on stdin (lib/secrets.sh)
-# background (the default): the job yields, at low CPU and I/O priority, to etcd and to the new member's
-# catch-up, which it overlaps (a learner); foreground: the run waits for the job before anything else
-# (a new member that votes at its add), and it runs at the priority of the command.
+# Usage: SnapshotCluster.sh RUN_ID ENDPOINT, with UPLOAD_URL=<url> on stdin (lib/secrets.sh)
+# The job yields, at low CPU and I/O priority, to etcd and to the new member's catch-up, which it
+# overlaps: the run waits for it only once the new member has joined.
 # Prints {"job":"started"|"running"|"done"}. Idempotent: a job that runs or has succeeded for this run
-# is never started twice; a failed or lost one is started again. With WAIT_SECONDS (foreground), the same
-# command then waits for the job as AwaitSnapshot.sh does (lib/jobs.sh, snapshot_job_wait, with its exit
-# codes 1, 4 and 6) and prints {"job":…,"result":<AwaitSnapshot.sh's result>}: one host command where
-# there were two.
+# is never started twice; a failed or lost one is started again.
 #
 # Job state, in /run/etcd-replace/RUN_ID/snapshot (cleared by a reboot, which also ends the job):
 #   pid          the job's process (its own session, so the end of this command does not end it)
@@ -31,15 +27,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/secrets.sh"
 
 run_id=${1:-}
 endpoint=${2:-}
-priority=${3:-background}
-wait_seconds=${4:-}
 UPLOAD_URL=''
 secrets_read UPLOAD_URL
 check_run_id "$run_id"
 [[ $endpoint =~ ^https://[A-Za-z0-9.-]+:[0-9]{1,5}$ ]] || { echo "bad endpoint: $endpoint" >&2; exit 2; }
 check_url "$UPLOAD_URL" "no upload URL on stdin"
-[[ $priority == background || $priority == foreground ]] || { echo "bad priority: $priority" >&2; exit 2; }
-[[ -z $wait_seconds || ($priority == foreground && $wait_seconds =~ ^[0-9]{1,5}$) ]] || { echo "bad wait seconds: $wait_seconds" >&2; exit 2; }
+(($# <= 2)) || { echo "usage: SnapshotCluster.sh RUN_ID ENDPOINT" >&2; exit 2; }
 
 job=$(job_dir "$run_id" snapshot)
 
@@ -47,7 +40,7 @@ job=$(job_dir "$run_id" snapshot)
 # snapshot file and, when the job failed, records the exit code in "failed".
 # shellcheck disable=SC2317 # run through declare -f, in the detached job's own shell
 snapshot_job() {
-  job=$1 endpoint=$2 priority=$3 code=0
+  job=$1 endpoint=$2 code=0
   upload_url=$(<"$job/upload-url")
   rm -f "$job/upload-url"
   # Hold no descriptor of the command that started the job (a pipe kept open would make it wait).
@@ -57,12 +50,10 @@ snapshot_job() {
   done
   workdir=$(mktemp -d /var/tmp/etcd-snapshot.XXXXXX)
   trap 'code=$?; rm -rf "$workdir"; ((code == 0)) || echo "$code" >"$job/failed"' EXIT
-  # In the background the job yields to etcd on this host and to the new member's catch-up: lowest CPU
-  # and disk priority short of idle (which a busy disk could starve). Its children inherit both.
-  if [[ $priority == background ]]; then
-    renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
-    ionice -c 2 -n 7 -p "$BASHPID" >/dev/null 2>&1 || true
-  fi
+  # The job yields to etcd on this host and to the new member's catch-up: lowest CPU and disk priority
+  # short of idle (which a busy disk could starve). Its children inherit both.
+  renice -n 10 -p "$BASHPID" >/dev/null 2>&1 || true
+  ionice -c 2 -n 7 -p "$BASHPID" >/dev/null 2>&1 || true
   snapshot="$workdir/snapshot.db"
   ETCDCTL_API=3 etcdctl --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/peer.crt --key=/etc/etcd/peer.key \
     --endpoints="$endpoint" --command-timeout=300s snapshot save "$snapshot"
@@ -82,15 +73,9 @@ snapshot_job() {
   mv "$job/result.json.tmp" "$job/result.json"
 }
 
-# The job's state as found or made, printed; with WAIT_SECONDS, with its result once it has ended.
+# The job's state as found or made, printed.
 report() {
-  local state=$1 result
-  if [[ -z $wait_seconds ]]; then
-    printf '{"job":"%s"}\n' "$state"
-    exit 0
-  fi
-  result=$(snapshot_job_wait "$job" "$run_id" "$wait_seconds") || exit $?
-  printf '{"job":"%s","result":%s}\n' "$state" "$result"
+  printf '{"job":"%s"}\n' "$1"
   exit 0
 }
 
@@ -100,7 +85,7 @@ if [[ -s $job/result.json ]]; then report "done"; fi
 if job_running "$job" "$SNAPSHOT_JOB_NAME"; then report running; fi
 rm -f "$job/failed" "$job/pid" "$job/result.json.tmp"
 printf '%s\n' "$UPLOAD_URL" >"$job/upload-url"
-setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job curl_url); snapshot_job \"\$@\"" "$SNAPSHOT_JOB_NAME" "$job" "$endpoint" "$priority" \
+setsid bash -c "set -o errexit -o nounset -o pipefail; $(declare -f snapshot_job curl_url); snapshot_job \"\$@\"" "$SNAPSHOT_JOB_NAME" "$job" "$endpoint" \
   </dev/null >"$job/log" 2>&1 &
 echo "$!" >"$job/pid"
 # Return once the job shows as running (setsid has exec'd it), so an AwaitSnapshot.sh that follows at

@@ -1,22 +1,14 @@
-// SnapshotCluster: before any membership change that costs quorum, a snapshot from a healthy member,
-// checked with `etcdctl snapshot status` on the host and by size in the artifact store. The job runs in
-// the background on that member: when the new member joins as a learner (which does not vote) the
-// workflow goes on and AwaitSnapshot waits for it before the promotion; otherwise this step waits for
-// it at once, before AddMember, in the same host command that starts it.
+// SnapshotCluster: a snapshot from a healthy member, checked with `etcdctl snapshot status` on the host
+// and by size in the artifact store. The job runs in the background on that member, at low priority,
+// while the failed member is removed and the new one joins; AwaitSnapshot waits for it once the new
+// member has joined (before a learner is promoted, before a voter is counted at full strength). No
+// membership change before then lowers the margin (statemachine/spec.ts).
 
-import { joinsAsLearner, type WorkflowContext } from '../../statemachine/context.ts';
+import type { WorkflowContext } from '../../statemachine/context.ts';
 import { hostOfMember } from '../../statemachine/cluster.ts';
 import { artifactKey } from '../cluster/artifactKeys.ts';
 import { inventoryOf } from '../cluster/need.ts';
-import {
-  describeSnapshot,
-  SNAPSHOT_WAIT_SECONDS,
-  snapshotInForeground,
-  snapshotMember,
-  snapshotSource,
-  startSnapshot,
-  verifiedSnapshot,
-} from '../cluster/snapshot.ts';
+import { snapshotMember, snapshotSource, startSnapshot } from '../cluster/snapshot.ts';
 import { holdsKeyAhead } from '../hosts/keysAhead.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
 import type { Step } from '../workflow/step.ts';
@@ -51,15 +43,6 @@ export const SnapshotCluster: Step = async (context, deps) => {
   const from = keyedSnapshotSource(context, deps);
   const { host, key } = snapshotSource(from);
   const output = { snapshotKey: key, snapshotHost: host.name };
-  if (joinsAsLearner(context)) {
-    const job = await startSnapshot({ ...context, ...output }, deps);
-    return {
-      output: { ...output, snapshotStored: false },
-      detail: `snapshot job ${job} on ${host.name}; AwaitSnapshot waits for it before the new member votes`,
-      skipped: job === 'done',
-    };
-  }
-  // Started and waited for in one host command (SnapshotCluster.sh with the wait's seconds).
-  const done = await snapshotInForeground({ ...context, ...output }, deps, SNAPSHOT_WAIT_SECONDS);
-  return { output: { ...output, snapshotVerified: verifiedSnapshot(done), snapshotStored: true }, detail: describeSnapshot({ ...context, ...output }, done) };
+  const job = await startSnapshot({ ...context, ...output }, deps);
+  return { output, detail: `snapshot job ${job} on ${host.name}; AwaitSnapshot waits for it once the new member has joined`, skipped: job === 'done' };
 };

@@ -114,14 +114,7 @@ function stepsByState(
           ]
         : [],
     ConfirmMemberFailed: [observation()],
-    SnapshotCluster: [
-      learner
-        ? withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? '', 'background'), 'UPLOAD_URL')
-        : withSecrets(
-            script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? '', 'foreground', String(SNAPSHOT_WAIT_SECONDS)),
-            'UPLOAD_URL',
-          ),
-    ],
+    SnapshotCluster: [withSecrets(script(snapshotHost, 'SnapshotCluster', context.runId, snapshotFrom?.clientURL ?? ''), 'UPLOAD_URL')],
     AwaitSnapshot: [script(snapshotHost, 'AwaitSnapshot', context.runId, String(SNAPSHOT_WAIT_SECONDS))],
     RemoveFailedMember: [observation(assumedDown), etcdctl(via, 'member-remove', endpoints, context.failedMember?.id ?? '<failed member id>')],
     StopFailedMember: [script(failed, 'StopFailedMember')],
@@ -283,7 +276,6 @@ function stepsByState(
     RemoveFailedMember: context.failedMember === null ? 'the failed member is not in the member list' : undefined,
     FixLocalhostPeerUrls: context.peerUrlsOnLocalhost ? undefined : 'no peer URL names localhost',
     PromoteNewMember: learner ? undefined : 'the member is added as a voting member',
-    AwaitSnapshot: learner ? undefined : 'SnapshotCluster already waited for the snapshot: skipped',
     CompensateNewMember: 'only when the new member cannot join; never without quorum, never when the cluster needs its vote',
     RecordClusterState: 'only when the run does not succeed; the snapshot check only when quorum is lost',
     ProvisionReplacement:

@@ -70,8 +70,8 @@ describe('snapshot job', () => {
     const context = contextFor('auto');
     const started = await SnapshotCluster(context, deps);
     expect(started.detail).toMatch(/snapshot job (started|running|done) on master-0/);
-    // Not stored yet: AwaitSnapshot follows (the IsSnapshotStored choice).
-    expect(started.output).toEqual({ snapshotKey: `runs/${context.runId}/snapshot-master-0.sandbox.test.db`, snapshotHost: 'master-0', snapshotStored: false });
+    // Not stored yet: AwaitSnapshot follows once the new member has joined.
+    expect(started.output).toEqual({ snapshotKey: `runs/${context.runId}/snapshot-master-0.sandbox.test.db`, snapshotHost: 'master-0' });
     const after = { ...context, ...started.output };
 
     const again = await SnapshotCluster(after, deps);
@@ -87,12 +87,14 @@ describe('snapshot job', () => {
     expect(await jobProcesses(context)).toEqual([]);
   });
 
-  it('without a learner SnapshotCluster itself waits for the stored, checked snapshot', async () => {
+  it('without a learner too SnapshotCluster only starts the job; AwaitSnapshot waits for the stored, checked snapshot', async () => {
     const context = contextFor('never');
-    const result = await SnapshotCluster(context, deps);
-    expect(result.detail).toMatch(/snapshot from master-0 at revision \d+/);
-    expect(result.output['snapshotStored']).toBe(true);
-    await expectStoredSnapshot(result.output['snapshotKey']);
+    const started = await SnapshotCluster(context, deps);
+    expect(started.detail).toMatch(/snapshot job (started|running|done) on master-0; AwaitSnapshot waits for it once the new member has joined/);
+    expect(started.output).toEqual({ snapshotKey: `runs/${context.runId}/snapshot-master-0.sandbox.test.db`, snapshotHost: 'master-0' });
+    const waited = await AwaitSnapshot({ ...context, ...started.output }, deps);
+    expect(waited.detail).toMatch(/snapshot from master-0 at revision \d+/);
+    await expectStoredSnapshot(started.output['snapshotKey']);
   });
 
   it('a job its host no longer knows (state lost in a reboot) is started again by AwaitSnapshot', async () => {

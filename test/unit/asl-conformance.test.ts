@@ -64,24 +64,50 @@ describe('Conformance: compiled ASL and XState machine', () => {
     expect(local.finalContext.newMemberId).toBe('8e9e05c52164694d');
   });
 
-  it('route around VerifyCertificates and AwaitSnapshot when IssueCertificates checked the certificates and SnapshotCluster waited for the snapshot', async () => {
-    const { xstate, local } = await runBoth(() => ({
-      IssueCertificates: async () => ({ certificatesChecked: true }),
-      SnapshotCluster: async () => ({ snapshotStored: true }),
-    }));
+  it('route around VerifyCertificates when IssueCertificates checked the certificates, and run it when not', async () => {
+    const { xstate, local } = await runBoth(() => ({ IssueCertificates: async () => ({ certificatesChecked: true }) }));
     expect(local.path).toEqual(xstate.path);
     expect(local.invocations).toEqual(xstate.invocations);
     expect(local.finalState).toBe('Succeeded');
-    expect(local.path).toEqual(expect.arrayContaining(['AreCertificatesChecked', 'IsSnapshotStored']));
+    expect(local.path).toContain('AreCertificatesChecked');
     expect(local.invocations).not.toContain('VerifyCertificates');
-    expect(local.invocations).not.toContain('AwaitSnapshot');
-    // Either field false (a learner's snapshot runs on; certificates not checked): both steps run.
-    const both = await runBoth(() => ({
-      IssueCertificates: async () => ({ certificatesChecked: false }),
-      SnapshotCluster: async () => ({ snapshotStored: false }),
-    }));
-    expect(both.local.invocations).toEqual(both.xstate.invocations);
-    expect(both.local.invocations).toEqual(expect.arrayContaining(['VerifyCertificates', 'AwaitSnapshot']));
+    const unchecked = await runBoth(() => ({ IssueCertificates: async () => ({ certificatesChecked: false }) }));
+    expect(unchecked.local.invocations).toEqual(unchecked.xstate.invocations);
+    expect(unchecked.local.invocations).toContain('VerifyCertificates');
+  });
+
+  it('wait for the snapshot once the new member has joined: a learner before its promotion, a voter before full strength', async () => {
+    for (const learner of [true, false]) {
+      const { xstate, local } = await runBoth(() => ({
+        AddMember: async () => ({ addedAsLearner: learner, memberAdded: true, newMemberId: '8e9e05c52164694d' }),
+      }));
+      expect(local.path).toEqual(xstate.path);
+      expect(local.finalState).toBe('Succeeded');
+      const joined = tasksOf(local.path);
+      expect(joined.slice(joined.indexOf('StartNewMember'), joined.indexOf('VerifyClusterHealth') + 1)).toEqual([
+        'StartNewMember',
+        'AwaitSnapshot',
+        ...(learner ? ['PromoteNewMember'] : []),
+        'VerifyClusterHealth',
+      ]);
+    }
+  });
+
+  it('remove a learner again when the snapshot cannot be stored, and leave a voter in place: the run ends Failed either way', async () => {
+    for (const learner of [true, false]) {
+      const { xstate, local } = await runBoth(() => ({
+        AddMember: async () => ({ addedAsLearner: learner, memberAdded: true, newMemberId: '8e9e05c52164694d' }),
+        AwaitSnapshot: failing(Infinity, () => new errors.ArtifactStoreError('snapshot upload incomplete: host wrote 4096 bytes, store holds nothing')),
+      }));
+      expect(local.path).toEqual(xstate.path);
+      expect(local.invocations).toEqual(xstate.invocations);
+      expect(local.finalState).toBe('Failed');
+      expect(xstate.finalState).toBe('Failed');
+      const after = local.path.slice(local.path.indexOf('AwaitSnapshot'));
+      expect(after.slice(0, 3)).toEqual(['AwaitSnapshot', 'IsLearnerToCompensate', learner ? 'CompensateNewMember' : 'DiscardKeyBundle']);
+      for (const later of ['PromoteNewMember', 'VerifyClusterHealth', 'RollMasters']) expect(local.invocations).not.toContain(later);
+      expect(local.finalContext.error).toEqual(xstate.finalContext.error);
+    }
   });
 
   it('take the same scaleup playbook path when ValidateInput chose the ansible add method, and its compensation when the playbook fails', async () => {

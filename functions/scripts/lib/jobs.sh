@@ -8,9 +8,8 @@
 #   job_running DIR NAME          the job's process (DIR/pid) is alive and is this run's job: its command
 #                                 line is NAME DIR … (not a reused pid)
 #   snapshot_job_wait DIR RUN_ID WAIT_SECONDS
-#                                 waits for the snapshot job in DIR to end (AwaitSnapshot.sh, and
-#                                 SnapshotCluster.sh when told to wait): prints its result.json and
-#                                 returns 0; exits the script 1 when the job failed (its log's tail on
+#                                 waits for the snapshot job in DIR to end (AwaitSnapshot.sh): prints
+#                                 its result.json and returns 0; exits the script 1 when the job failed (its log's tail on
 #                                 stderr, its state cleared so it is started again), 4 when it still
 #                                 runs after WAIT_SECONDS, 6 when no job runs there and none succeeded
 

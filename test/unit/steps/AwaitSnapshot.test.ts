@@ -66,7 +66,7 @@ describe('Step: AwaitSnapshot', () => {
     const result = await AwaitSnapshot(started(), world.deps);
     expect(world.runner.sent()).toEqual([
       `AwaitSnapshot@master-1 ${RUN_ID} 540`,
-      `SnapshotCluster@master-1 ${RUN_ID} https://${HOSTS['master-1'].ip}:2379 background`,
+      `SnapshotCluster@master-1 ${RUN_ID} https://${HOSTS['master-1'].ip}:2379`,
       `AwaitSnapshot@master-1 ${RUN_ID} 540`,
     ]);
     expectSecretsOnlyOnStdin(world);

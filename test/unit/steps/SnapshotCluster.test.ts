@@ -1,10 +1,9 @@
 // SnapshotCluster (functions/steps/SnapshotCluster.ts): starts the run's snapshot job on a survivor
-// other than the CA host (SnapshotCluster.sh RUN_ID ENDPOINT, its upload URL on stdin). With a learner
-// to come the workflow goes on while it runs; without one the same command waits for it
-// (SnapshotCluster.sh RUN_ID ENDPOINT foreground WAIT_SECONDS) and the step checks the stored size.
+// other than the CA host (SnapshotCluster.sh RUN_ID ENDPOINT, its upload URL on stdin). The workflow goes
+// on while it runs, with a learner to come or not: AwaitSnapshot waits for it once the new member has
+// joined.
 
 import { describe, expect, it } from 'vitest';
-import { ArtifactStoreError } from '../../../functions/errors.ts';
 import { keyedSnapshotSource, SnapshotCluster } from '../../../functions/steps/SnapshotCluster.ts';
 import type { KeysAheadRunner } from '../../../functions/hosts/keysAhead.ts';
 import type { Host, HostRunner } from '../../../functions/ports.ts';
@@ -26,31 +25,22 @@ import {
 
 const KEY = `runs/${RUN_ID}/snapshot-${HOSTS['master-1'].hostname}.db`;
 const ENDPOINT = `https://${HOSTS['master-1'].ip}:2379`;
-const DONE = { bytes: 20480, sha256: 'ab'.repeat(32), status: { hash: 1, revision: 4711, totalKey: 120, totalSize: 20480 } };
 const voter = () => confirmedContext({ options: { graceSeconds: 0, learner: 'never' } });
 
-function withJob(world: StepWorld, job: 'started' | 'running' | 'done', storedBytes = DONE.bytes): StepWorld {
-  world.runner.on('SnapshotCluster', (r) => {
-    if (r.args[3] === undefined) return { stdout: { job } };
-    world.artifacts.put(KEY, storedBytes);
-    return { stdout: { job, result: DONE } };
-  });
-  world.runner.on('AwaitSnapshot', () => {
-    world.artifacts.put(KEY, DONE.bytes);
-    return { stdout: DONE };
-  });
+function withJob(world: StepWorld, job: 'started' | 'running' | 'done'): StepWorld {
+  world.runner.on('SnapshotCluster', () => ({ stdout: { job } }));
   return world;
 }
 
 describe('Step: SnapshotCluster', () => {
-  it('starts the job on master-1, not on the CA host, the upload URL on stdin only; with a learner it does not wait', async () => {
+  it('starts the job on master-1, not on the CA host, the upload URL on stdin only, and does not wait for it', async () => {
     const world = withJob(stepWorld(), 'started');
     const result = await SnapshotCluster(confirmedContext(), world.deps);
-    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} background`]);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`]);
     expect(world.runner.requests[0]).toMatchObject({ timeoutSeconds: 60, secrets: { UPLOAD_URL: expect.stringContaining(KEY) } });
     expect(world.artifacts.calls).toEqual([`PUT ${KEY} 900s`]);
     expectSecretsOnlyOnStdin(world);
-    expect(result.output).toEqual({ snapshotKey: KEY, snapshotHost: 'master-1', snapshotStored: false });
+    expect(result.output).toEqual({ snapshotKey: KEY, snapshotHost: 'master-1' });
     expect(result.skipped).toBe(false);
     expect(result.detail).toMatch(/^snapshot job started on master-1; AwaitSnapshot waits for it/);
   });
@@ -61,46 +51,18 @@ describe('Step: SnapshotCluster', () => {
     withJob(world, 'done');
     const second = await SnapshotCluster(after(confirmedContext(), first), world.deps);
     expect(second.skipped).toBe(true);
-    expect(world.runner.sent()).toEqual([
-      `SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} background`,
-      `SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} background`,
-    ]);
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`, `SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`]);
     expect(second.output).toEqual(first.output);
   });
 
-  it('without a learner it waits for the job in the command that starts it, in the foreground (nothing to yield to), and keeps what it verified', async () => {
+  it('without a learner it starts the job the same way and does not wait either: nothing is verified yet', async () => {
     const world = withJob(stepWorld(), 'started');
     const result = await SnapshotCluster(voter(), world.deps);
-    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT} foreground 540`]);
-    expect(world.runner.requests[0]).toMatchObject({ timeoutSeconds: 600, secrets: { UPLOAD_URL: expect.stringContaining(KEY) } });
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-1 ${RUN_ID} ${ENDPOINT}`]);
+    expect(world.runner.requests[0]).toMatchObject({ timeoutSeconds: 60, secrets: { UPLOAD_URL: expect.stringContaining(KEY) } });
     expectSecretsOnlyOnStdin(world);
-    expect(result.output).toEqual({
-      snapshotKey: KEY,
-      snapshotHost: 'master-1',
-      snapshotVerified: { location: `s3://unit-artifacts/${KEY}`, bytes: DONE.bytes, sha256: DONE.sha256, revision: 4711 },
-      snapshotStored: true,
-    });
-  });
-
-  it('without a learner, a stored snapshot of another size is ArtifactStoreError (retried)', async () => {
-    const world = withJob(stepWorld(), 'started', 100);
-    const error = await failure(SnapshotCluster(voter(), world.deps));
-    expect(error).toBeInstanceOf(ArtifactStoreError);
-    expect(error.message).toBe('snapshot upload incomplete: host wrote 20480 bytes, store holds 100');
-  });
-
-  it('without a learner, a job the host no longer knows (exit 6) is started again once, in one more command', async () => {
-    const world = withJob(stepWorld(), 'started');
-    let tries = 0;
-    world.runner.on('SnapshotCluster', () => {
-      tries += 1;
-      if (tries === 1) return { exitCode: 6, stderr: 'no snapshot job for run' };
-      world.artifacts.put(KEY, DONE.bytes);
-      return { stdout: { job: 'started', result: DONE } };
-    });
-    const result = await SnapshotCluster(voter(), world.deps);
-    expect(world.runner.sent('SnapshotCluster')).toHaveLength(2);
-    expect(result.output).toMatchObject({ snapshotVerified: { bytes: DONE.bytes } });
+    expect(result.output).toEqual({ snapshotKey: KEY, snapshotHost: 'master-1' });
+    expect(world.runner.of('AwaitSnapshot')).toEqual([]);
   });
 
   it.each(exitCases(HOST_WORK_RETRIES))('SnapshotCluster.sh exit %i is %s (retried: %s)', async (code, name, isRetried) => {
@@ -159,8 +121,8 @@ describe('Step: SnapshotCluster, a member whose host holds a key made ahead', ()
     const key3 = `runs/${RUN_ID}/snapshot-master-3.example.test.db`;
     world.runner.on('SnapshotCluster', () => ({ stdout: { job: 'started' } }));
     const result = await SnapshotCluster(five(), { ...world.deps, runner: keyedRunner(world.runner, ['master-3']) });
-    expect(result.output).toEqual({ snapshotKey: key3, snapshotHost: 'master-3', snapshotStored: false });
-    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-3 ${RUN_ID} https://198.51.100.5:2379 background`]);
+    expect(result.output).toEqual({ snapshotKey: key3, snapshotHost: 'master-3' });
+    expect(world.runner.sent()).toEqual([`SnapshotCluster@master-3 ${RUN_ID} https://198.51.100.5:2379`]);
     const plain = await SnapshotCluster(five(), world.deps);
     expect(plain.output).toMatchObject({ snapshotHost: 'master-1' });
   });
