@@ -35,18 +35,23 @@
 # endpoint gets one line, in the order ENDPOINTS names them:
 #   {"endpoint":"https://...","ok":true,"result":<etcdctl's JSON array>}
 #   {"endpoint":"https://...","ok":false,"exitCode":N,"error":"<etcdctl's stderr>","output":"<etcdctl's stdout>"}
-# While etcdctl asks an endpoint, a TCP connect to it runs alongside, bounded to 2 s (etcdctl's status
-# timeout, so it never makes an answer later). When that connect is refused (nothing listens: etcd is
-# down) or finds no route to the host (it is gone from the network), etcdctl is stopped and the line
+# While etcdctl asks an endpoint, TCP connects to it run alongside, each bounded to 2 s (etcdctl's
+# status timeout, so none ever makes an answer later). When a connect is refused (nothing listens: etcd
+# is down) or finds no route to the host (it is gone from the network), etcdctl is stopped and the line
 # says so at once, with etcdctl's exit code for an endpoint it cannot reach:
 #   {"endpoint":"https://...","ok":false,"exitCode":1,"error":"connection refused (TCP probe)","output":""}
 #   {"endpoint":"https://...","ok":false,"exitCode":1,"error":"no route to host (TCP probe)","output":""}
-# Anything else (connected, no answer in time, a name that does not resolve) leaves the answer to
-# etcdctl, so a dropped SYN never makes a live member look down. A host that is powered off answers
-# "no route to host" once its neighbours' ARP entries have expired (measured in the sandbox: from about
-# 25 s after power-off, within 0.1-1.3 s); before that, and on networks that drop its packets (a stopped
-# EC2 instance), only etcdctl's timeout tells. Running the probe alongside etcdctl, not before it, keeps
-# that case at etcdctl's 2 s instead of adding the probe's time to it.
+# A host that is up completes a TCP handshake within milliseconds on its own network, however busy its
+# etcd: the kernel answers the SYN and the listen queue holds the connection. So when CONNECT_TRIES
+# connects, started CONNECT_GAP_MS apart (each its own SYN, and its own retransmissions), have none of
+# them connected after CONNECT_WAIT_MS, the host does not answer on the network (powered off: a stopped
+# EC2 instance, whose packets the VPC drops; cut off) and the line says so:
+#   {"endpoint":"https://...","ok":false,"exitCode":1,"error":"no answer to 3 TCP connects in 450 ms (TCP probe)","output":""}
+# One dropped SYN, or two, never makes a live member look down. Anything else (a connect that succeeded,
+# a name that does not resolve, no `timeout` or /dev/tcp) leaves the answer to etcdctl. A host that is
+# powered off answers "no route to host" once its neighbours' ARP entries have expired (measured in the
+# sandbox: from about 25 s after power-off, within 0.1-1.3 s); before that, and on networks that drop
+# its packets, the connects' silence tells.
 #
 # observe runs `member list` over ENDPOINTS (as member-list does) and endpoint-status over
 # STATUS_ENDPOINTS concurrently: one host command for one observation of the cluster. It prints first
@@ -190,11 +195,14 @@ readonly QUICK_DIAL=500ms QUICK_COMMAND=500ms
 # observe's QUICK_ENDPOINTS, as ",a,b," (empty: none).
 QUICK_LIST=''
 readonly PROBE_SECONDS=2
+# The TCP connects that judge a silent host (above): CONNECT_TRIES of them, CONNECT_GAP_MS apart, none
+# connected after CONNECT_WAIT_MS. A live host answers in about a millisecond on a LAN or within a VPC.
+readonly CONNECT_TRIES=3 CONNECT_GAP_MS=150 CONNECT_WAIT_MS=450
 # An endpoint is watched every POLL_MS. observe gives one whose member the survivors report
 # disconnected PEER_GRACE_MS to answer before it counts as down: a live member answers `endpoint
 # status` in milliseconds.
 readonly POLL_MS=50 PEER_GRACE_MS=250
-readonly PEER_GRACE_POLLS=$((PEER_GRACE_MS / POLL_MS))
+readonly PEER_GRACE_POLLS=$((PEER_GRACE_MS / POLL_MS)) CONNECT_GAP_POLLS=$((CONNECT_GAP_MS / POLL_MS)) CONNECT_WAIT_POLLS=$((CONNECT_WAIT_MS / POLL_MS))
 printf -v POLL_SECONDS '%d.%03d' $((POLL_MS / 1000)) $((POLL_MS % 1000))
 readonly POLL_SECONDS
 PEER_VIEW=''
@@ -230,35 +238,71 @@ etcdctl_failed() {
   exit 1
 }
 
-# Prints why a TCP connect to ENDPOINT failed at once, when that proves nobody can answer there:
-# refused (nothing listens) or no route to the host. Returns 1, printing nothing, in every other case:
-# connected, no answer within PROBE_SECONDS, a name that does not resolve, no `timeout` or /dev/tcp.
-tcp_refusal() {
-  local address=${1#https://} err
+# tcp_probe ENDPOINT: one TCP connect, bounded to PROBE_SECONDS. Prints "connected"; or why it failed
+# when that proves nobody can answer there (refused: nothing listens; no route to the host); or
+# "undecided" (a name that does not resolve, no `timeout` or /dev/tcp); nothing when no answer came.
+tcp_probe() {
+  local address=${1#https://} err code=0
   # C locale: bash prints the connect error with strerror(), which is translated otherwise.
   # shellcheck disable=SC2016 # $0 and $1 are the inner bash's arguments
-  err=$(LC_ALL=C timeout "$PROBE_SECONDS" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${address%:*}" "${address##*:}" 2>&1) && return 1
+  err=$(LC_ALL=C timeout "$PROBE_SECONDS" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "${address%:*}" "${address##*:}" 2>&1) || code=$?
+  if ((code == 0)); then
+    printf 'connected'
+    return
+  fi
   case $err in
     *'Connection refused'*) printf 'connection refused (TCP probe)' ;;
     *'No route to host'*) printf 'no route to host (TCP probe)' ;;
-    *) return 1 ;;
+    *) ((code == 124)) || printf 'undecided' ;;
   esac
+}
+
+# tcp_verdict WORK STARTED POLLS: the TCP probes' word on the endpoint so far (WORK.probe-N, STARTED of
+# them started, POLLS polls since the first). Prints why it is down (a refusal, or CONNECT_TRIES probes
+# silent for CONNECT_WAIT_MS), "up" when a probe connected or cannot judge (etcdctl decides), nothing
+# while the probes may still tell.
+tcp_verdict() {
+  local work=$1 started=$2 polls=$3 i said
+  for ((i = 0; i < started; i++)); do
+    said=$(cat "$work.probe-$i" 2>/dev/null) || said=''
+    case $said in
+      '') ;;
+      connected | undecided)
+        printf 'up'
+        return
+        ;;
+      *)
+        printf '%s' "$said"
+        return
+        ;;
+    esac
+  done
+  if ((started == CONNECT_TRIES && polls >= CONNECT_WAIT_POLLS)); then
+    printf 'no answer to %d TCP connects in %d ms (TCP probe)' "$CONNECT_TRIES" "$CONNECT_WAIT_MS"
+  fi
 }
 
 # endpoint_line ENDPOINT WORKFILE DIAL_TIMEOUT COMMAND_TIMEOUT ARGS...
 # The line for one endpoint, asked on its own; etcdctl's stdout and stderr go through WORKFILE.out/.err.
 endpoint_line() {
-  local endpoint=$1 work=$2 dial=$3 command=$4 pid probe polls=0 down='' out err code=0
+  local endpoint=$1 work=$2 dial=$3 command=$4 pid polls=0 down='' tcp='' out err code=0
+  local -a probes=()
   shift 4
   exec_etcdctl "$endpoint" "$dial" "$command" "$@" >"$work.out" 2>"$work.err" &
   pid=$!
-  tcp_refusal "$endpoint" >"$work.probe" 2>/dev/null &
-  probe=$!
-  # Until etcdctl answers: stop at once on a refusal, or after PEER_GRACE_POLLS on the survivors' word.
+  # Until etcdctl answers: stop at once on the TCP probes' word that nobody can answer there, or after
+  # PEER_GRACE_POLLS on the survivors' word.
   while kill -0 "$pid" 2>/dev/null; do
-    if [[ -s $work.probe ]] && ! kill -0 "$probe" 2>/dev/null; then
-      down=$(<"$work.probe")
-      break
+    if [[ -z $tcp ]]; then
+      if ((${#probes[@]} < CONNECT_TRIES && polls == ${#probes[@]} * CONNECT_GAP_POLLS)); then
+        tcp_probe "$endpoint" >"$work.probe-${#probes[@]}" 2>/dev/null &
+        probes+=("$!")
+      fi
+      tcp=$(tcp_verdict "$work" "${#probes[@]}" "$polls")
+      if [[ -n $tcp && $tcp != up ]]; then
+        down=$tcp
+        break
+      fi
     fi
     if ((polls >= PEER_GRACE_POLLS)) && [[ -n $PEER_VIEW ]] && down=$(peers_report_inactive "$endpoint"); then
       break
@@ -266,7 +310,7 @@ endpoint_line() {
     polls=$((polls + 1))
     sleep "$POLL_SECONDS"
   done
-  kill "$probe" 2>/dev/null || true
+  kill "${probes[@]}" 2>/dev/null || true
   if [[ -n $down ]]; then
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

@@ -12,6 +12,7 @@ import { HostUnreachableError, InvalidInputError } from '../../functions/errors.
 import type { EtcdMember, ViewGuard } from '../../functions/ports.ts';
 import { viewFingerprint } from '../../statemachine/viewFingerprint.ts';
 import { failHost, sandboxDown, sandboxUp, type SandboxInfo } from '../../sandbox/index.ts';
+import { hostExec, pidsInNamespaces, processName } from '../../sandbox/exec.ts';
 import { adaptersContract, memberDownContract, retryingUnhealthy } from '../support/etcdMembershipContract.ts';
 
 const name = `t-memb-${randomBytes(3).toString('hex')}`;
@@ -103,6 +104,55 @@ describe('Class: EtcdctlMembership on the sandbox', () => {
   });
 });
 
+// etcdctl.sh's TCP probes call a host down only when none of three connects, 150 ms apart, connected
+// within 450 ms: a lossy network (two SYNs dropped) or a stopped etcd (the kernel still completes the
+// handshake) never reads as a silent host. master-1 is left as found.
+describe('TCP probes beside etcdctl: a silent host, never a lossy network or a busy etcd', () => {
+  const url = (s: SandboxInfo, name: string) => `https://${s.hosts.find((h) => h.name === name)!.ip}:2379`;
+  const tcpVerdict = /\(TCP probe\)$/;
+
+  it("with the first two SYNs to master-1's client port dropped, the probes still find it up: etcdctl answers, or its own timeout tells", async () => {
+    const { sandbox: s, etcd } = throughMaster();
+    await nft(
+      s,
+      'master-1',
+      ['-f', '-'],
+      `table inet test_syn_loss {
+  chain input {
+    type filter hook input priority -200; policy accept;
+    iifname != "lo" tcp dport 2379 tcp flags & (syn | ack) == syn numgen inc mod 1000000 < 2 counter drop
+  }
+}
+`,
+    );
+    try {
+      const view = await etcd.view([url(s, 'master-0'), url(s, 'master-1')]);
+      const dropped = await nft(s, 'master-1', ['list', 'table', 'inet', 'test_syn_loss']);
+      expect(dropped).toMatch(/counter packets 2 /);
+      const status = view.statuses[1]!;
+      if ('error' in status) expect(status.error).not.toMatch(tcpVerdict);
+    } finally {
+      await nft(s, 'master-1', ['delete', 'table', 'inet', 'test_syn_loss']);
+    }
+  });
+
+  it("leaves a stopped etcd (SIGSTOP: its host completes the handshake) to etcdctl's own timeout", async () => {
+    const { sandbox: s, etcd } = throughMaster();
+    const etcdPids = await etcdPidsOn(s, 'master-1');
+    expect(etcdPids.length).toBeGreaterThan(0);
+    for (const pid of etcdPids) process.kill(pid, 'SIGSTOP');
+    try {
+      const view = await etcd.view([url(s, 'master-0'), url(s, 'master-1')]);
+      const status = view.statuses[1]!;
+      expect('error' in status && status.error).toMatch(/deadline exceeded/);
+      expect('error' in status && status.error).not.toMatch(tcpVerdict);
+    } finally {
+      for (const pid of etcdPids) process.kill(pid, 'SIGCONT');
+    }
+    await expect.poll(async () => 'error' in (await etcd.view([url(s, 'master-1')])).statuses[0]!, { timeout: 30_000, interval: 500 }).toBe(false);
+  });
+});
+
 // Last: these break master-2 for good.
 memberDownContract(current, 'master-2');
 
@@ -134,6 +184,21 @@ describe('An observation under final evidence (observe QUICK_ENDPOINTS)', () => 
     expect(answered).toEqual([true, true, false]);
   });
 });
+
+/** nft in a host's network namespace; its stdout. */
+async function nft(s: SandboxInfo, host: string, args: string[], stdin?: string): Promise<string> {
+  const out = await hostExec(s, host, ['nft', ...args], { timeoutMs: 10_000, ...(stdin === undefined ? {} : { stdin }) });
+  if (out.exitCode !== 0) throw new Error(`nft ${args.join(' ')} on ${host} exited ${out.exitCode}: ${out.stderr}`);
+  return out.stdout;
+}
+
+/** The etcd processes of a host (by its network namespace): processes of the sandbox, ended by nobody here. */
+async function etcdPidsOn(s: SandboxInfo, host: string): Promise<number[]> {
+  const netns = s.hosts.find((h) => h.name === host)!.netns;
+  const pids = await pidsInNamespaces([`/run/netns/${netns}`]);
+  const names = await Promise.all(pids.map(processName));
+  return pids.filter((_, i) => names[i] === 'etcd');
+}
 
 /** etcdctl through master-0, with the spare host (whose peer URL the adds name; never started). */
 function throughMaster() {

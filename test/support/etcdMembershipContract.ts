@@ -327,14 +327,16 @@ export const ADAPTERS: Array<[string, (s: SandboxInfo) => EtcdClusterFactory]> =
 
 /**
  * What etcdctl's observe says of a powered-off member's endpoint without waiting for etcdctl's timeout:
- * the survivors report their raft connection to it broken (or, once ARP gave up, no route).
+ * its host answers none of the TCP connects (or, once ARP gave up, there is no route to it); from 3.3 on
+ * the survivors may say first that their raft connection to it broke.
  */
+const POWERED_OFF_BY_TCP = /^no route to host \(TCP probe\)$|^no answer to 3 TCP connects in 450 ms \(TCP probe\)$/;
 const POWERED_OFF_IN_VIEW: Record<string, (etcdVersion: string) => RegExp> = {
   [ETCDCTL]: (etcdVersion) =>
     etcdVersion.startsWith('3.2.')
-      ? // etcd 3.2 publishes no etcd_network_active_peers: etcdctl's own timeout tells, unless ARP already gave up.
-        /^no route to host \(TCP probe\)$|context deadline exceeded/
-      : /^member [0-9a-f]{16}: 2 surviving member\(s\) report their peer connection to it inactive|^no route to host \(TCP probe\)$/,
+      ? // etcd 3.2 publishes no etcd_network_active_peers: the TCP connects tell.
+        POWERED_OFF_BY_TCP
+      : new RegExp(`^member [0-9a-f]{16}: 2 surviving member\\(s\\) report their peer connection to it inactive|${POWERED_OFF_BY_TCP.source}`),
 };
 /** What each adapter says of an endpoint where nothing listens. */
 const REFUSED: Record<string, RegExp> = {
