@@ -258,27 +258,29 @@ tcp_probe() {
 }
 
 # tcp_verdict WORK STARTED POLLS: the TCP probes' word on the endpoint so far (WORK.probe-N, STARTED of
-# them started, POLLS polls since the first). Prints why it is down (a refusal, or CONNECT_TRIES probes
-# silent for CONNECT_WAIT_MS), "up" when a probe connected or cannot judge (etcdctl decides), nothing
-# while the probes may still tell.
+# them started, POLLS polls since the first), in TCP_SAID (no subshell: it runs every poll): why it is
+# down (a refusal, or CONNECT_TRIES probes silent for CONNECT_WAIT_MS); "up" when a probe connected or
+# cannot judge (etcdctl decides); empty while the probes may still tell.
 tcp_verdict() {
   local work=$1 started=$2 polls=$3 i said
+  TCP_SAID=''
   for ((i = 0; i < started; i++)); do
-    said=$(cat "$work.probe-$i" 2>/dev/null) || said=''
+    said=''
+    [[ ! -s $work.probe-$i ]] || IFS= read -r said <"$work.probe-$i" || true
     case $said in
       '') ;;
       connected | undecided)
-        printf 'up'
+        TCP_SAID=up
         return
         ;;
       *)
-        printf '%s' "$said"
+        TCP_SAID=$said
         return
         ;;
     esac
   done
   if ((started == CONNECT_TRIES && polls >= CONNECT_WAIT_POLLS)); then
-    printf 'no answer to %d TCP connects in %d ms (TCP probe)' "$CONNECT_TRIES" "$CONNECT_WAIT_MS"
+    printf -v TCP_SAID 'no answer to %d TCP connects in %d ms (TCP probe)' "$CONNECT_TRIES" "$CONNECT_WAIT_MS"
   fi
 }
 
@@ -298,13 +300,14 @@ endpoint_line() {
         tcp_probe "$endpoint" >"$work.probe-${#probes[@]}" 2>/dev/null &
         probes+=("$!")
       fi
-      tcp=$(tcp_verdict "$work" "${#probes[@]}" "$polls")
+      tcp_verdict "$work" "${#probes[@]}" "$polls"
+      tcp=$TCP_SAID
       if [[ -n $tcp && $tcp != up ]]; then
         down=$tcp
         break
       fi
     fi
-    if ((polls >= PEER_GRACE_POLLS)) && [[ -n $PEER_VIEW ]] && down=$(peers_report_inactive "$endpoint"); then
+    if ((polls >= PEER_GRACE_POLLS)) && [[ -n $PEER_VIEW ]] && peer_view_fetched && down=$(peers_report_inactive "$endpoint"); then
       break
     fi
     polls=$((polls + 1))
@@ -380,6 +383,16 @@ fetch_peer_view() {
     } </dev/null >/dev/null 2>&1 &
     printf '%s\n' "$!"
   done
+}
+
+# Whether any survivor's etcd_network_active_peers has come in (never on etcd 3.2, which has no such
+# gauge): until then there is no peers' word to ask for, and no subshell is spent on it each poll.
+peer_view_fetched() {
+  local file
+  for file in "$WORKDIR"/metrics-*.txt; do
+    [[ ! -s $file ]] || return 0
+  done
+  return 1
 }
 
 # Prints why ENDPOINT's member counts as down on its peers' word: the member list (done) names it, at
