@@ -1,7 +1,8 @@
-// AwaitSnapshot: the snapshot SnapshotCluster started has been saved, checked and stored, before the
-// new member votes (PromoteNewMember). The job is started again if its host no longer knows it.
-// A snapshot already verified (SnapshotCluster waited for it, without a learner) is not asked for again:
-// its host may be gone by now, and the snapshot is safe in the store.
+// AwaitSnapshot: the snapshot SnapshotCluster started has been saved, checked and stored, once the new
+// member has joined: before a learner votes (PromoteNewMember), before a voter is counted at full
+// strength (VerifyClusterHealth). The job is started again if its host no longer knows it. A snapshot
+// already verified (an earlier member of the same run) is not asked for again: its host may be gone by
+// now, and the snapshot is safe in the store.
 
 import { need } from '../cluster/need.ts';
 import { awaitSnapshot, describeSnapshot, SNAPSHOT_WAIT_SECONDS, verifiedSnapshot } from '../cluster/snapshot.ts';

@@ -38,8 +38,9 @@ export const hasLearners = (etcdVersion: string): boolean => !/^3\.[23]\./.test(
 
 /**
  * The run record names its snapshot; the artifact store holds it; `etcdctl snapshot status` reads it;
- * the step that waited for it (AwaitSnapshot with a learner, SnapshotCluster without) ended before the
- * first membership change that gives the new member a vote.
+ * AwaitSnapshot waited for it once the new member had joined (after StartNewMember), and ended before
+ * the new member counts: before PromoteNewMember gives a learner its vote, before VerifyClusterHealth
+ * counts a voter at full strength.
  */
 export async function expectVerifiedSnapshot(sandbox: SandboxInfo, record: RunRecord): Promise<void> {
   const key = record.context['snapshotKey'];
@@ -54,8 +55,9 @@ export async function expectVerifiedSnapshot(sandbox: SandboxInfo, record: RunRe
   const waited = record.steps.findIndex((s) => /snapshot from .* at revision \d+/.test(s.detail ?? ''));
   expect(waited).toBeGreaterThanOrEqual(0);
   const learner = record.context['addedAsLearner'] === true;
-  expect(names[waited]).toBe(learner ? 'AwaitSnapshot' : 'SnapshotCluster');
-  expect(waited).toBeLessThan(names.indexOf(learner ? 'PromoteNewMember' : 'AddMember'));
+  expect(names[waited]).toBe('AwaitSnapshot');
+  expect(waited).toBeGreaterThan(names.indexOf('StartNewMember'));
+  expect(waited).toBeLessThan(names.indexOf(learner ? 'PromoteNewMember' : 'VerifyClusterHealth'));
 }
 
 /** A CLI run that took the plain `member add`: the new member voted from the add, nothing was promoted. */
