@@ -6,10 +6,28 @@
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 
-import { Etcd3, GRPCDeadlineExceededError, GRPCFailedPreconditionError, GRPCNotFoundError, GRPCUnavailableError, type IMember, type IOptions } from 'etcd3';
+import {
+  Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCFailedPreconditionError,
+  GRPCNotFoundError,
+  GRPCUnavailableError,
+  type IMember,
+  type IOptions,
+  type IStatusResponse,
+} from 'etcd3';
 
 import { EtcdUnavailableError, InvalidInputError, LearnerNotReadyError, MemberAlreadyExistsError, MemberNotFoundError, WorkflowError } from '../errors.ts';
-import type { ClusterView, EndpointHealth, EndpointStatusResult, EtcdClusterFactory, EtcdClusterPort, EtcdMember } from '../ports.ts';
+import {
+  NO_LEADER,
+  type ClusterView,
+  type EndpointHealth,
+  type EndpointStatus,
+  type EndpointStatusResult,
+  type EtcdClusterFactory,
+  type EtcdClusterPort,
+  type EtcdMember,
+} from '../ports.ts';
 import { etcdUrl, memberId as validMemberId, memberIdFromDecimal, parseEtcdUrl } from '../validate.ts';
 import { etcdErrorFromText, peerUrl } from './etcdctl.ts';
 
@@ -105,6 +123,23 @@ function describe(error: unknown): string {
   return named instanceof Error ? named.message : String(named);
 }
 
+/** An etcd3 `Status` answer as the port's EndpointStatus; leader 0 (an election under way) is NO_LEADER, as etcdctl's omitted field is. */
+export function statusFromEtcd3(endpoint: string, s: IStatusResponse): EndpointStatus {
+  const leader = String(s.leader);
+  return {
+    endpoint,
+    clusterId: memberIdFromDecimal(String(s.header.cluster_id), 'header.cluster_id'),
+    memberId: memberIdFromDecimal(String(s.header.member_id), 'header.member_id'),
+    leaderId: leader === '0' ? NO_LEADER : memberIdFromDecimal(leader, 'leader'),
+    version: s.version,
+    dbSize: Number(s.dbSize),
+    raftIndex: Number(s.raftIndex),
+    raftTerm: Number(s.raftTerm),
+    // etcd 3.4 sends isLearner (field 10); the client's typings predate it.
+    isLearner: (s as { isLearner?: boolean }).isLearner === true,
+  };
+}
+
 export class Etcd3Membership implements EtcdClusterPort {
   private readonly endpoints: string[];
   private readonly dialTimeoutMs: number;
@@ -138,19 +173,7 @@ export class Etcd3Membership implements EtcdClusterPort {
     return Promise.all(
       wanted.map(async (endpoint): Promise<EndpointStatusResult> => {
         try {
-          const s = await this.call([endpoint], this.endpointTimeoutMs, (client, deadline) => client.maintenance.status({ deadline }));
-          return {
-            endpoint,
-            clusterId: memberIdFromDecimal(String(s.header.cluster_id), 'header.cluster_id'),
-            memberId: memberIdFromDecimal(String(s.header.member_id), 'header.member_id'),
-            leaderId: memberIdFromDecimal(String(s.leader), 'leader'),
-            version: s.version,
-            dbSize: Number(s.dbSize),
-            raftIndex: Number(s.raftIndex),
-            raftTerm: Number(s.raftTerm),
-            // etcd 3.4 sends isLearner (field 10); the client's typings predate it.
-            isLearner: (s as { isLearner?: boolean }).isLearner === true,
-          };
+          return statusFromEtcd3(endpoint, await this.call([endpoint], this.endpointTimeoutMs, (client, deadline) => client.maintenance.status({ deadline })));
         } catch (error) {
           return { endpoint, error: describe(error) };
         }
