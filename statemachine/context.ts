@@ -285,7 +285,7 @@ export interface WorkflowContext {
    * without the removed member), until the next add (AddMember clears it). ConfigureNewMember builds
    * ETCD_INITIAL_CLUSTER from it instead of reading the list again; StartNewMember checks what the add made.
    */
-  membersAfterRemoval?: { removedId: string; members: ListedMember[] };
+  membersAfterRemoval?: ListedMember[];
   /**
    * Written by VerifyClusterHealth: the members' hostnames on the list it verified (every member started
    * and voting), with the new member that list was verified for. RollMasters and UpdateFlannel use it

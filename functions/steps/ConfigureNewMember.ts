@@ -37,7 +37,7 @@ export const ConfigureNewMember: Step = async (context, deps) => {
   // IssueCertificates' command (functions/hosts/keysAhead.ts). Else the list is read beside the file: one
   // round trip for both, the read on the CA host making the key. StartNewMember checks what the add made.
   const copied = context.copiedEtcdConf?.hostname === replacement.hostname ? context.copiedEtcdConf.text : undefined;
-  const listed = context.membersAfterRemoval?.members;
+  const listed = context.membersAfterRemoval;
   const readBoth = async () => {
     askKeyAhead(deps.runner, ca, 'ConfigureNewMember');
     return Promise.all([listed ?? etcdOf(context, deps).memberList(), readHostFile(deps.runner, ca, path)]);

@@ -18,7 +18,7 @@ import { changeIfPredicted, listedMember, predictView } from '../cluster/guarded
 import type { EtcdMember } from '../ports.ts';
 import type { Step } from '../workflow/step.ts';
 import type { StepDeps } from '../workflow/stepDeps.ts';
-import type { WorkflowContext } from '../../statemachine/context.ts';
+import type { ListedMember, WorkflowContext } from '../../statemachine/context.ts';
 import { failedMemberIds } from '../../statemachine/members.ts';
 
 export const RemoveFailedMember: Step = async (context, deps) => {
@@ -96,6 +96,6 @@ async function removeIfPredicted(
 }
 
 /** The member list once `removedId` is gone, as the step observed it: ConfigureNewMember's (membersAfterRemoval). */
-function membersAfter(members: EtcdMember[], removedId: string): NonNullable<WorkflowContext['membersAfterRemoval']> {
-  return { removedId, members: members.filter((m) => m.id !== removedId).map(listedMember) };
+function membersAfter(members: EtcdMember[], removedId: string): ListedMember[] {
+  return members.filter((m) => m.id !== removedId).map(listedMember);
 }

@@ -55,7 +55,7 @@ describe('Step: AddMember', () => {
   });
 
   it("clears the member list RemoveFailedMember left (membersAfterRemoval): after an add it is no longer the cluster's, whatever the step found", async () => {
-    const left = { membersAfterRemoval: { removedId: 'a2', members: [] } };
+    const left = { membersAfterRemoval: [] };
     for (const context of [removed(left), removed({ ...left, memberAdded: true, newMemberId: NEW_ID })]) {
       const world = stepWorld();
       const result = await AddMember(context, world.deps);

@@ -89,7 +89,7 @@ describe('Step: ConfigureNewMember', () => {
       isLearner: false,
     });
     // Another list than the cluster's (master-1 only) shows which one the step used.
-    const context = confirmedContext({ membersAfterRemoval: { removedId: '00000000000000a2', members: [listed(1, '198.51.100.3')] } });
+    const context = confirmedContext({ membersAfterRemoval: [listed(1, '198.51.100.3')] });
     const result = await ConfigureNewMember(context, world.deps);
     expect(world.cluster.calls).toEqual([]);
     expect(result.output).toEqual({
@@ -125,7 +125,7 @@ describe('Step: ConfigureNewMember', () => {
     const viaRead = await ConfigureNewMember(held, caHost(stepWorld()).deps);
     const context = confirmedContext({
       copiedEtcdConf: { hostname: SPARE.hostname, text: COPIED },
-      membersAfterRemoval: { removedId: '00000000000000a2', members: LEFT },
+      membersAfterRemoval: LEFT,
     });
     const result = await ConfigureNewMember(context, world.deps);
     expect(world.runner.sent().map((line) => line.split(' ')[0])).toEqual(['ConfigureNewMember@master-0']);
@@ -138,7 +138,7 @@ describe('Step: ConfigureNewMember', () => {
   });
 
   it('a copy that is no longer the file: already what the step would write (its earlier attempt wrote it), one command; else the write refuses and the step reads the file and writes over what it read', async () => {
-    const held = { copiedEtcdConf: { hostname: SPARE.hostname, text: COPIED }, membersAfterRemoval: { removedId: '00000000000000a2', members: LEFT } };
+    const held = { copiedEtcdConf: { hostname: SPARE.hostname, text: COPIED }, membersAfterRemoval: LEFT };
     const retry = caHost(stepWorld());
     await ConfigureNewMember(confirmedContext(), retry.deps);
     const written = retry.runner.file('master-0', CONF);

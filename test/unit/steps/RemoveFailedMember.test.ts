@@ -28,16 +28,13 @@ describe('Step: RemoveFailedMember', () => {
       output: {
         failedMemberRemoved: true,
         // The list the guarded command observed, without the removed member: ConfigureNewMember's.
-        membersAfterRemoval: {
-          removedId: FAILED,
-          members: (['master-0', 'master-1'] as const).map((host, i) => ({
-            id: memberId(0xa0 + i),
-            name: `${host}.example.test`,
-            peerURLs: [`https://${HOSTS[host].ip}:2380`],
-            clientURLs: [endpoint(host)],
-            isLearner: false,
-          })),
-        },
+        membersAfterRemoval: (['master-0', 'master-1'] as const).map((host, i) => ({
+          id: memberId(0xa0 + i),
+          name: `${host}.example.test`,
+          peerURLs: [`https://${HOSTS[host].ip}:2380`],
+          clientURLs: [endpoint(host)],
+          isLearner: false,
+        })),
       },
       detail: `removed member ${FAILED} (master-2.example.test); 2 of 3 voting members answer; 2 needed after the change`,
     });
